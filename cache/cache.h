@@ -1,0 +1,23 @@
+/*
+ * cache.h — the cache of one STATE_DIR: content store, database, key storage and
+ * the main cache manager, opened and closed together.
+ */
+#ifndef SFS_CACHE_H
+#define SFS_CACHE_H
+
+#include "cas.h"
+#include "db.h"
+#include "manager.h"
+
+struct sfs_cache {
+	char *state_dir;
+	struct cas *cas;
+	struct sfs_db *db;
+	struct cache_manager *main; /* id "local"; keystore over db, results over cas */
+};
+
+/* Creates STATE_DIR if missing. */
+int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg);
+struct sfs_cache *sfs_cache_close(struct sfs_cache *c); /* accepts NULL */
+
+#endif

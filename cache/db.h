@@ -1,0 +1,77 @@
+/*
+ * db.h — the SQLite database in STATE_DIR/solverfs.db.
+ *
+ * One connection, WAL mode, guarded by one mutex: every statement runs under
+ * sfs_db_lock().  Statements are named by an enum and prepared lazily on first
+ * use (tup's db.c).  Every SQL error is logged with the message and the
+ * statement text.  Schema version lives in PRAGMA user_version.
+ *
+ * Tables:
+ *   records(id, result, created)            one save of a result (cache record)
+ *   key_records(key, record)                which keys hold which records
+ *   links(src, input, output, digest, selector, target)
+ *   results(id, size, created, last_used)   result trees known to the cache
+ *   jobs(id, uid, gid, state, spec, error, result, created, ended, status, status_json)
+ *   meta(name, value)                       next job number and the like
+ */
+#ifndef SFS_DB_H
+#define SFS_DB_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+enum sfs_stmt {
+	/* keystore */
+	STMT_KEY_EXISTS,
+	STMT_KEY_WALK,
+	STMT_KEY_RESULTS,
+	STMT_KEY_LOAD,
+	STMT_RECORD_INSERT,
+	STMT_KEY_RECORD_INSERT,
+	STMT_KEY_RECORD_DELETE_BY_RECORD,
+	STMT_KEYS_BY_RECORD,
+	STMT_RECORD_DELETE,
+	STMT_LINK_INSERT,
+	STMT_LINK_WALK,
+	STMT_LINK_HAS,
+	STMT_LINK_ALL,
+	STMT_BACKLINK_WALK,
+	STMT_LINK_DELETE_SRC_TARGET,
+	STMT_KEY_HAS_RESULTS,
+	STMT_KEY_HAS_LINKS,
+	/* results */
+	STMT_RESULT_UPSERT,
+	STMT_RESULT_TOUCH,
+	STMT_RESULT_GET,
+	/* jobs */
+	STMT_JOB_INSERT,
+	STMT_JOB_UPDATE,
+	STMT_JOB_DELETE,
+	STMT_JOB_LIST,
+	STMT_JOB_INTERRUPT,
+	STMT_META_GET,
+	STMT_META_SET,
+	STMT__MAX
+};
+
+struct sfs_db;
+
+int sfs_db_open(const char *path, struct sfs_db **ret, char **ret_msg);
+struct sfs_db *sfs_db_close(struct sfs_db *db); /* accepts NULL */
+
+void sfs_db_lock(struct sfs_db *db);
+void sfs_db_unlock(struct sfs_db *db);
+
+/* Transactions nest by count; only the outermost BEGIN/COMMIT reaches SQLite.
+ * Call with the lock held. */
+int sfs_db_begin(struct sfs_db *db);
+int sfs_db_end(struct sfs_db *db, int err); /* COMMIT when err == 0, else ROLLBACK */
+
+/* The prepared statement, reset and with bindings cleared; NULL on error (logged).
+ * Call with the lock held. */
+sqlite3_stmt *sfs_db_stmt(struct sfs_db *db, enum sfs_stmt id);
+/* Logs the error of a failed step for statement id and returns -EIO. */
+int sfs_db_error(struct sfs_db *db, enum sfs_stmt id, int rc);
+sqlite3 *sfs_db_handle(struct sfs_db *db);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * history.h — jobs as persisted in the database: what `jobs/N/` shows after the
+ * job has left the solver, and across remounts.
+ *
+ * Job numbers are allocated from a persisted counter and never reused.
+ */
+#ifndef SFS_HISTORY_H
+#define SFS_HISTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sfs_db;
+
+struct history_job {
+	uint64_t id;
+	uid_t uid;
+	gid_t gid;
+	char *state;       /* "pending" ... "cancelled" */
+	char *spec;        /* may be NULL */
+	size_t spec_len;
+	char *error;       /* may be NULL */
+	char *result;      /* "<ref> sha256:<hex>\n" lines, may be NULL */
+	int64_t created;   /* ns */
+	int64_t ended;     /* ns, 0 while not ended */
+	char *status;      /* the plain progress text, may be NULL */
+	size_t status_len;
+	char *status_json; /* status.json lines, may be NULL */
+	size_t status_json_len;
+};
+
+void history_job_release(struct history_job *j); /* frees the fields */
+
+int history_next_id(struct sfs_db *db, uint64_t *ret_id);
+/* Inserts or replaces the row for j->id. */
+int history_save(struct sfs_db *db, const struct history_job *j);
+int history_delete(struct sfs_db *db, uint64_t id);
+/* Every job, ascending id; *ret is a malloc'd array (release each, free the array). */
+int history_list(struct sfs_db *db, struct history_job **ret, size_t *ret_n);
+/* At mount: pending and running jobs become cancelled with `solverfs was restarted`;
+ * pending jobs without a spec are deleted. */
+int history_mark_interrupted(struct sfs_db *db, int64_t now);
+
+#endif

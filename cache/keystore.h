@@ -1,0 +1,97 @@
+/*
+ * keystore.h — CacheKeyStorage: the persistent graph of cache keys.
+ *
+ * The interface of BuildKit's solver.CacheKeyStorage (SEMANTICS.md §4.1) as a
+ * struct of function pointers, with two implementations: in memory
+ * (keystore_memory_new) and SQLite (keystore_sqlite_new, over cache/db.h).
+ *
+ * A key is a string id: for keys without deps, rootKey(digest, output)
+ * ("sha256:<hex>"); for keys with deps a random 25-char base36 id.  A key holds
+ * results (cache records) and outgoing links to dependent keys.  A link stored
+ * on dependency key `id` says: "the output `output` of the op with cache map
+ * digest `digest`, whose input `input` is `id` through `selector`, is `target`".
+ *
+ * Exists(id) is true while the key has at least one result or one outgoing
+ * link.  Release(record) removes a record from every key and garbage-collects
+ * keys left with neither results nor links, cascading to dependency keys
+ * (SEMANTICS.md §4.2).
+ *
+ * Walk callbacks return 0 to continue or a negative errno to stop; that value
+ * is returned.  Walks snapshot their rows before calling back, so a callback may
+ * call into the storage again.
+ */
+#ifndef SFS_KEYSTORE_H
+#define SFS_KEYSTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sha256.h"
+
+#define CACHE_ID_SIZE 80 /* fits a digest or a random id */
+
+/* One save of a result under a key (BuildKit's CacheResult). */
+struct cache_result {
+	char id[CACHE_ID_SIZE];          /* record id: one per execution or import */
+	char result[SFS_DIGEST_SIZE];    /* the result tree id, "sha256:<hex>" */
+	int64_t created_at;              /* nanoseconds since the epoch */
+};
+
+struct cache_link {
+	int input;
+	int output;
+	char digest[SFS_DIGEST_SIZE];   /* cache map digest of the dependent op */
+	char selector[SFS_DIGEST_SIZE]; /* "" or "sha256:<hex>" */
+};
+
+typedef int (*keystore_id_fn)(const char *id, void *arg);
+typedef int (*keystore_result_fn)(const struct cache_result *r, void *arg);
+typedef int (*keystore_backlink_fn)(const char *src_id, const struct cache_link *l, void *arg);
+
+struct keystore;
+
+struct keystore_ops {
+	bool (*exists)(struct keystore *ks, const char *id);
+	int (*walk)(struct keystore *ks, keystore_id_fn fn, void *arg);
+	int (*walk_results)(struct keystore *ks, const char *id, keystore_result_fn fn, void *arg);
+	/* -ENOENT for an unknown key or record. */
+	int (*load)(struct keystore *ks, const char *id, const char *record_id,
+		    struct cache_result *ret);
+	int (*add_result)(struct keystore *ks, const char *id, const struct cache_result *r);
+	int (*release)(struct keystore *ks, const char *record_id);
+	int (*walk_ids_by_result)(struct keystore *ks, const char *record_id, keystore_id_fn fn,
+				  void *arg);
+	int (*add_link)(struct keystore *ks, const char *id, const struct cache_link *l,
+			const char *target);
+	int (*walk_links)(struct keystore *ks, const char *id, const struct cache_link *l,
+			  keystore_id_fn fn, void *arg);
+	bool (*has_link)(struct keystore *ks, const char *id, const struct cache_link *l,
+			 const char *target);
+	/* Yields every (src, link) with a link to id; link->digest is replaced by
+	 * rootKey(link.digest, link.output) and link->output by 0 (§4.1). */
+	int (*walk_backlinks)(struct keystore *ks, const char *id, keystore_backlink_fn fn,
+			      void *arg);
+	/* Groups the updates until batch_end into one transaction (may nest). */
+	int (*batch_begin)(struct keystore *ks);
+	int (*batch_end)(struct keystore *ks, int err); /* commits when err == 0 */
+	void (*free)(struct keystore *ks);
+};
+
+struct keystore {
+	const struct keystore_ops *ops;
+};
+
+struct sfs_db;
+int keystore_memory_new(struct keystore **ret);
+int keystore_sqlite_new(struct sfs_db *db, struct keystore **ret);
+struct keystore *keystore_free(struct keystore *ks); /* accepts NULL */
+
+/* Walks every outgoing link of id regardless of link fields (for cache/keys/<id>/links). */
+typedef int (*keystore_link_fn)(const struct cache_link *l, const char *target, void *arg);
+int keystore_sqlite_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn,
+				   void *arg);
+
+/* A fresh random key id: 25 chars of base36, like BuildKit's identity.NewID. */
+void keystore_new_id(char ret[CACHE_ID_SIZE]);
+
+#endif

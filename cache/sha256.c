@@ -1,0 +1,83 @@
+#include "sha256.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+int sfs_sha256_init(struct sfs_sha256 *h)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (!c)
+		return -12; /* ENOMEM */
+	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		return -5; /* EIO */
+	}
+	h->ctx = c;
+	return 0;
+}
+
+void sfs_sha256_update(struct sfs_sha256 *h, const void *data, size_t len)
+{
+	EVP_DigestUpdate(h->ctx, data, len);
+}
+
+static void to_hex(const unsigned char *md, char *out)
+{
+	static const char x[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = x[md[i] >> 4];
+		out[2 * i + 1] = x[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+void sfs_sha256_final_hex(struct sfs_sha256 *h, char ret_hex[SFS_HEX_SIZE])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	EVP_DigestFinal_ex(h->ctx, md, &n);
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+	to_hex(md, ret_hex);
+}
+
+void sfs_sha256_abort(struct sfs_sha256 *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	to_hex(md, ret_hex);
+}
+
+void sfs_sha256_digest(const void *data, size_t len, char ret_digest[SFS_DIGEST_SIZE])
+{
+	memcpy(ret_digest, "sha256:", 7);
+	sfs_sha256_hex(data, len, ret_digest + 7);
+}
+
+void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE])
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "%s@%d", digest, output);
+	sfs_sha256_digest(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, ret_digest);
+}
+
+int sfs_is_hex(const char *s)
+{
+	for (int i = 0; i < SFS_HEX_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[SFS_HEX_LEN] == '\0';
+}
+
+int sfs_is_digest(const char *s)
+{
+	return strncmp(s, "sha256:", 7) == 0 && sfs_is_hex(s + 7);
+}

@@ -1,0 +1,39 @@
+/*
+ * sha256.h — SHA-256 over libcrypto, with the digest spellings solverfs uses.
+ *
+ * A "hex" is 64 lowercase hex chars; a "digest" is "sha256:" + hex (71 chars).
+ * Buffers are sized SFS_HEX_SIZE / SFS_DIGEST_SIZE including the NUL.
+ */
+#ifndef SFS_SHA256_H
+#define SFS_SHA256_H
+
+#include <stddef.h>
+
+#define SFS_HEX_LEN 64
+#define SFS_HEX_SIZE 65
+#define SFS_DIGEST_LEN 71
+#define SFS_DIGEST_SIZE 72
+
+struct sfs_sha256 {
+	void *ctx; /* EVP_MD_CTX */
+};
+
+int sfs_sha256_init(struct sfs_sha256 *h);
+void sfs_sha256_update(struct sfs_sha256 *h, const void *data, size_t len);
+/* Finishes and releases the context. */
+void sfs_sha256_final_hex(struct sfs_sha256 *h, char ret_hex[SFS_HEX_SIZE]);
+/* Releases an unfinished context (error paths). */
+void sfs_sha256_abort(struct sfs_sha256 *h);
+
+void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE]);
+/* "sha256:<hex>" of data. */
+void sfs_sha256_digest(const void *data, size_t len, char ret_digest[SFS_DIGEST_SIZE]);
+/* BuildKit's rootKey: digest of the string "<digest>@<output>". */
+void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE]);
+
+/* True when s is "sha256:" followed by 64 lowercase hex chars. */
+int sfs_is_digest(const char *s);
+/* True when s is 64 lowercase hex chars. */
+int sfs_is_hex(const char *s);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * tree.h — result trees: immutable file trees kept as a manifest in the content store.
+ *
+ * A manifest lists every entry in bytewise order of its path ("." is the root;
+ * other paths are relative, "a/b"), each entry as five NUL-terminated fields:
+ *
+ *     type ('d' | 'f' | 'l') \0  mode (4 octal digits of mode & 07777) \0
+ *     size (decimal; 0 for dirs, content length for files, target length for links) \0
+ *     sha256 hex of the content (file) or of the target (link), empty for dirs \0
+ *     path \0
+ *
+ * The manifest is itself stored as a blob; the tree's id is "sha256:" + that
+ * blob's hex, so loading a tree by id is reading one blob.  A symlink's target is
+ * stored as a blob too (its hex is the link's hex), so a tree is fully
+ * reconstructible from the store.  Equal trees have equal ids.
+ *
+ * Trees hold dirs, regular files and symlinks only.  A loaded tree is read-only
+ * and may be shared between threads.
+ */
+#ifndef SFS_TREE_H
+#define SFS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cas.h"
+
+struct tree_entry {
+	char type;     /* 'd', 'f' or 'l' */
+	unsigned mode; /* & 07777 */
+	uint64_t size;
+	char hex[SFS_HEX_SIZE]; /* "" for dirs */
+	char *path;             /* "." for the root */
+};
+
+struct tree {
+	char id[SFS_DIGEST_SIZE]; /* "sha256:<hex of manifest>" */
+	size_t n;
+	struct tree_entry *entries; /* sorted by path, bytewise; entries[0] is "." */
+	uint64_t total_size;        /* sum of file sizes */
+};
+
+/* What an ingest does with a path it cannot keep (fifo, socket, device). */
+enum tree_special { TREE_SPECIAL_SKIP, TREE_SPECIAL_FAIL };
+
+struct tree_ingest_opts {
+	const char *const *include; /* NULL-terminated globs or NULL; see tree_glob_match */
+	const char *const *exclude;
+	enum tree_special special;
+	/* Called for each skipped special file (may be NULL). */
+	void (*warn)(void *arg, const char *msg);
+	void *arg;
+};
+
+/*
+ * Ingests a host directory (or a single regular file, which becomes a tree
+ * holding that one file under its base name) into the store.  Never follows
+ * symlinks.  On failure *ret_msg names the offending path.
+ */
+int tree_ingest(struct cas *c, const char *host_path, const struct tree_ingest_opts *o,
+		struct tree **ret, char **ret_msg);
+
+/* Loads the tree with this id ("sha256:<hex>" or bare hex); -ENOENT if absent. */
+int tree_load(struct cas *c, const char *id, struct tree **ret);
+
+/*
+ * Builds a tree from entries (any order; copied; must include ".") and stores
+ * its manifest.  File and link blobs must already be in the store.
+ */
+int tree_from_entries(struct cas *c, const struct tree_entry *e, size_t n, struct tree **ret);
+
+/* Computes the id a tree with these sorted entries would have, without storing. */
+void tree_compute_id(const struct tree_entry *e, size_t n, char ret_id[SFS_DIGEST_SIZE]);
+
+struct tree *tree_free(struct tree *t); /* accepts NULL, returns NULL */
+
+/* The entry at path ("." or "a/b"), or NULL. O(log n). */
+const struct tree_entry *tree_find(const struct tree *t, const char *path);
+
+/*
+ * Iterates the direct children of the dir at path in name order: start with
+ * *cursor = 0; returns the next child or NULL at the end.
+ */
+const struct tree_entry *tree_next_child(const struct tree *t, const char *dir, size_t *cursor);
+
+/* The base name of an entry's path ("." for the root). */
+const char *tree_entry_name(const struct tree_entry *e);
+
+/*
+ * The subtree rooted at path as a new tree (path becomes "."; a file or link at
+ * path becomes a one-entry tree named "."), stored in the store.  This is the
+ * "digest of a selected path" of DESIGN.md §3.
+ */
+int tree_subtree(struct cas *c, const struct tree *t, const char *path, struct tree **ret);
+
+/*
+ * Writes the tree (or the subtree at `path`, NULL for all) into dest, which must
+ * not exist (for a file selector dest becomes that file).  Files are copies,
+ * never links into the store.  With readonly, write bits are cleared.
+ */
+int tree_materialize(struct cas *c, const struct tree *t, const char *path, const char *dest,
+		     bool readonly, char **ret_msg);
+
+/* fnmatch-based glob where "**" matches any number of directories. */
+bool tree_glob_match(const char *pattern, const char *path);
+
+/* Checks that every blob of the tree exists with the recorded size. */
+int tree_verify(struct cas *c, const struct tree *t, char **ret_msg);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * op.h — Op: the executable form of a vertex (BuildKit's solver.Op).
+ *
+ * sfs_op_resolve() is the ResolveOpFunc: it makes an op for a spec vertex.  The
+ * solver calls, for one active vertex:
+ *   cache_map(i) for i = 0, 1, ... one at a time until done (only roots may
+ *     return more than one map, SEMANTICS.md §1.9);
+ *   exec(inputs) at most once, with one result id per input, returning one
+ *     result id per output;
+ *   content_digest(i, result) for inputs with a content function (slow cache).
+ * Results are result tree ids ("sha256:<hex>") in the content store.
+ *
+ * Ops run on solver worker threads and may block (file I/O, child processes).
+ * They must return promptly with -ECANCELED once sfs_op_cancelled(ctx) is true,
+ * and kill what they started.
+ */
+#ifndef SFS_OP_H
+#define SFS_OP_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../cache/cache.h"
+#include "spec.h"
+
+struct sfs_cache_map_dep {
+	char selector[SFS_DIGEST_SIZE]; /* "" or "sha256:<hex>" */
+	bool content_func;
+};
+
+struct sfs_cache_map {
+	char digest[SFS_DIGEST_SIZE];
+	size_t ndeps; /* == vertex ninputs */
+	struct sfs_cache_map_dep *deps;
+};
+void sfs_cache_map_release(struct sfs_cache_map *m);
+
+enum sfs_sandbox { SFS_SANDBOX_NONE, SFS_SANDBOX_BWRAP };
+
+/* What an op may use while it runs; owned by the solver. */
+struct sfs_op_ctx {
+	struct sfs_cache *cache;
+	uid_t uid; /* the credentials of the job that asked (local reads, exec) */
+	gid_t gid;
+	enum sfs_sandbox sandbox;
+	const char *mountpoint; /* hidden from execs; may be NULL */
+	size_t log_limit;       /* bytes of log kept per vertex */
+	/* Appends output of the op to the vertex log (stream 1 stdout, 2 stderr). */
+	void (*log)(void *arg, int stream, const char *data, size_t len);
+	/* Warnings (e.g. skipped special files) also go to the log. */
+	void *log_arg;
+	atomic_bool cancelled;
+	/* An exec registers its process group here so cancel can kill it at once. */
+	atomic_int pgid;
+};
+
+static inline bool sfs_op_cancelled(struct sfs_op_ctx *ctx)
+{
+	return atomic_load(&ctx->cancelled);
+}
+
+struct sfs_op;
+
+struct sfs_op_type {
+	const char *name;
+	int (*cache_map)(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
+			 struct sfs_cache_map *ret, bool *ret_done, char **ret_msg);
+	/* outputs: array of v->noutputs digests to fill. */
+	int (*exec)(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
+		    size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg);
+	/* The content ("slow") key of input i given its result: the result id for a
+	 * whole input, the subtree id of the selected paths otherwise. */
+	int (*content_digest)(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
+			      const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg);
+	void (*free)(struct sfs_op *op);
+};
+
+struct sfs_op {
+	const struct sfs_op_type *type;
+	const struct sfs_spec_vertex *v; /* owned by a spec the solver keeps alive */
+	void *priv;
+};
+
+int sfs_op_resolve(const struct sfs_spec_vertex *v, struct sfs_op **ret);
+struct sfs_op *sfs_op_free(struct sfs_op *op); /* accepts NULL */
+
+/* The one cache map of file, exec, merge and build: from the spec's digests. */
+int sfs_op_default_cache_map(const struct sfs_spec_vertex *v, struct sfs_cache_map *ret);
+/* The default content function: result id for a whole input, else the id of the
+ * subtree made of the selected paths. */
+int sfs_op_default_content_digest(struct sfs_op_ctx *ctx, const struct sfs_spec_input *in,
+				  const char *result_id, char ret[SFS_DIGEST_SIZE],
+				  char **ret_msg);
+
+extern const struct sfs_op_type sfs_op_local;
+extern const struct sfs_op_type sfs_op_file;
+extern const struct sfs_op_type sfs_op_exec;
+extern const struct sfs_op_type sfs_op_merge;
+
+/* Probes whether bubblewrap works on this host (at mount). */
+bool sfs_sandbox_probe(void);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * solver.h — the solver as fs/ sees it: jobs, their progress streams, their
+ * vertices.  BuildKit's Solver / Job (SEMANTICS.md §1.2, §8) behind a small,
+ * non-blocking API.
+ *
+ * Every function here returns promptly: solves run on the solver's worker
+ * threads.  The caller learns that something about a job changed (state,
+ * status, status.json, error, result) through the notify callback, which is
+ * called from solver threads with no solver lock held; it must not call back
+ * into the solver synchronously in a way that blocks for long.
+ *
+ * Jobs are numbered from a persisted counter, never reused.  A job is pending
+ * until a spec is accepted, then running, then done | failed | cancelled.  When
+ * it ends its history (spec, state, error, result, status text, vertices) is
+ * written to the database and it is discarded from the shared graph.
+ *
+ * Returned strings and arrays are malloc'd copies owned by the caller.
+ */
+#ifndef SFS_SOLVER_H
+#define SFS_SOLVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../cache/cache.h"
+#include "op.h"
+#include "spec.h"
+
+enum sfs_job_state { SFS_JOB_PENDING, SFS_JOB_RUNNING, SFS_JOB_DONE, SFS_JOB_FAILED, SFS_JOB_CANCELLED };
+const char *sfs_job_state_name(enum sfs_job_state s);
+static inline bool sfs_job_state_final(enum sfs_job_state s)
+{
+	return s >= SFS_JOB_DONE;
+}
+
+enum sfs_stream_kind { SFS_STREAM_STATUS, SFS_STREAM_STATUS_JSON };
+
+struct sfs_solver_opts {
+	int workers;             /* ops at once; default nproc */
+	enum sfs_sandbox sandbox;
+	const char *mountpoint;  /* absolute; host paths into it are rejected */
+	unsigned jobs_keep;      /* finished jobs kept (default 1000) */
+	unsigned max_running;    /* running jobs at once (default 64) */
+	unsigned max_pending;    /* pending jobs at once (default 1024) */
+	size_t log_limit;        /* per vertex log on disk (default 64 MiB) */
+	struct sfs_spec_limits limits;
+	void (*notify)(void *arg, uint64_t job); /* something of job changed */
+	void *notify_arg;
+};
+void sfs_solver_opts_default(struct sfs_solver_opts *o);
+
+struct sfs_solver;
+
+/* Starts the worker threads; marks jobs interrupted by a crash as cancelled. */
+int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
+		    struct sfs_solver **ret, char **ret_msg);
+/* Cancels running jobs, kills their processes, joins the threads, saves history. */
+struct sfs_solver *sfs_solver_close(struct sfs_solver *s); /* accepts NULL */
+
+/* A new pending job owned by uid/gid.  -EAGAIN past max_pending. */
+int sfs_solver_job_new(struct sfs_solver *s, uid_t uid, gid_t gid, uint64_t *ret_id);
+/*
+ * Parses spec and starts job id.  -EINVAL with *ret_msg (also kept as the job's
+ * error; the job stays pending), -EBUSY when the job is not pending, -ENOENT,
+ * -EPERM when uid is neither the submitter nor root, -EFBIG over the spec limit.
+ */
+int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const char *spec,
+			  size_t len, char **ret_msg);
+/* "cancel": -EINVAL on a finished job; "discard": -EBUSY while running. */
+int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *cmd,
+		       char **ret_msg);
+
+/* Ascending ids of every job known (live and history). */
+int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n);
+/* The newest accepted job, 0 if none. */
+uint64_t sfs_solver_job_latest(struct sfs_solver *s);
+
+struct sfs_job_output {
+	char *ref;  /* "key" or "key:N" */
+	char result[SFS_DIGEST_SIZE]; /* "" until built */
+};
+
+struct sfs_job_info {
+	uint64_t id;
+	uid_t uid;
+	gid_t gid;
+	enum sfs_job_state state;
+	int64_t created; /* ns */
+	int64_t changed; /* ns: last change of anything dynamic */
+	int64_t ended;   /* ns, 0 while not ended */
+	char *error;     /* "" when none */
+	char *spec;      /* as written, NULL while none accepted */
+	size_t spec_len;
+	size_t noutputs;
+	struct sfs_job_output *outputs;
+	uint64_t status_len;      /* bytes in the status stream so far */
+	uint64_t status_json_len;
+	bool has_export;
+};
+/* -ENOENT for an unknown job. */
+int sfs_solver_job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret);
+void sfs_job_info_release(struct sfs_job_info *i);
+
+/*
+ * Reads up to size bytes of a stream from off.  *ret_ended is true when the job
+ * has ended and nothing more will be appended.  A read with *ret_len == 0 and
+ * !*ret_ended means "no data yet": wait for notify and retry.
+ */
+int sfs_solver_job_read(struct sfs_solver *s, uint64_t id, enum sfs_stream_kind k, uint64_t off,
+			size_t size, char **ret_buf, size_t *ret_len, bool *ret_ended);
+
+enum sfs_vertex_state {
+	SFS_VERTEX_PENDING,
+	SFS_VERTEX_RUNNING,
+	SFS_VERTEX_CACHED,
+	SFS_VERTEX_DONE,
+	SFS_VERTEX_FAILED,
+	SFS_VERTEX_CANCELLED
+};
+const char *sfs_vertex_state_name(enum sfs_vertex_state s);
+
+struct sfs_vertex_info {
+	char digest[SFS_DIGEST_SIZE];
+	char *name;
+	char *op; /* the hashed bytes */
+	size_t op_len;
+	enum sfs_vertex_state state;
+	char *log_path; /* file with the vertex's output, NULL if none */
+	size_t ninputs;
+	char (*inputs)[SFS_DIGEST_SIZE];  /* vertex digests of the inputs */
+	size_t noutputs;
+	char (*results)[SFS_DIGEST_SIZE]; /* "" where not built */
+	char *why; /* one line, may be "" */
+};
+void sfs_vertex_info_release(struct sfs_vertex_info *v);
+
+/* The vertices of job id, as they are now or as they ended. */
+int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,
+			    size_t *ret_n);
+/* Every vertex of a running job (the shared graph). */
+int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size_t *ret_n);
+void sfs_vertex_infos_free(struct sfs_vertex_info *v, size_t n);
+
+#endif
