@@ -1,0 +1,132 @@
+#include "strmap.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char tomb;
+#define STRMAP_TOMB (&tomb)
+
+static uint64_t hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct strmap_slot *find(const struct strmap *m, const char *key)
+{
+	if (!m->cap)
+		return NULL;
+	size_t mask = m->cap - 1;
+	for (size_t i = hash(key) & mask;; i = (i + 1) & mask) {
+		struct strmap_slot *s = &m->slots[i];
+		if (!s->key)
+			return NULL;
+		if (s->key != STRMAP_TOMB && strcmp(s->key, key) == 0)
+			return s;
+	}
+}
+
+void *strmap_get(const struct strmap *m, const char *key)
+{
+	struct strmap_slot *s = find(m, key);
+	return s ? s->value : NULL;
+}
+
+static int grow(struct strmap *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 16;
+	if (m->len * 10 < m->cap * 3)
+		ncap = m->cap; /* mostly tombstones: rehash in place size */
+	struct strmap_slot *ns = calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++) {
+		struct strmap_slot *s = &m->slots[i];
+		if (!s->key || s->key == STRMAP_TOMB)
+			continue;
+		size_t j = hash(s->key) & (ncap - 1);
+		while (ns[j].key)
+			j = (j + 1) & (ncap - 1);
+		ns[j] = *s;
+	}
+	free(m->slots);
+	m->slots = ns;
+	m->cap = ncap;
+	m->used = m->len;
+	return 0;
+}
+
+int strmap_put(struct strmap *m, const char *key, void *value, void **ret_old)
+{
+	struct strmap_slot *s = find(m, key);
+	if (s) {
+		if (ret_old)
+			*ret_old = s->value;
+		s->value = value;
+		return 0;
+	}
+	if ((m->used + 1) * 10 >= m->cap * 7) {
+		int r = grow(m);
+		if (r < 0)
+			return r;
+	}
+	char *k = strdup(key);
+	if (!k)
+		return -ENOMEM;
+	size_t mask = m->cap - 1;
+	size_t i = hash(key) & mask;
+	while (m->slots[i].key && m->slots[i].key != STRMAP_TOMB)
+		i = (i + 1) & mask;
+	if (!m->slots[i].key)
+		m->used++;
+	m->slots[i].key = k;
+	m->slots[i].value = value;
+	m->len++;
+	if (ret_old)
+		*ret_old = NULL;
+	return 0;
+}
+
+void *strmap_del(struct strmap *m, const char *key)
+{
+	struct strmap_slot *s = find(m, key);
+	if (!s)
+		return NULL;
+	void *v = s->value;
+	free(s->key);
+	s->key = STRMAP_TOMB;
+	s->value = NULL;
+	m->len--;
+	return v;
+}
+
+void strmap_release(struct strmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key && m->slots[i].key != STRMAP_TOMB)
+			free(m->slots[i].key);
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+int strmap_next(const struct strmap *m, size_t *iter, const char **ret_key, void **ret_value)
+{
+	for (; *iter < m->cap; (*iter)++) {
+		struct strmap_slot *s = &m->slots[*iter];
+		if (s->key && s->key != STRMAP_TOMB) {
+			if (ret_key)
+				*ret_key = s->key;
+			if (ret_value)
+				*ret_value = s->value;
+			(*iter)++;
+			return 1;
+		}
+	}
+	return 0;
+}
