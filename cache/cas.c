@@ -1,1 +1,640 @@
-/* stub: being written */
+/*
+ * cas.c — the content store: immutable blobs named by the SHA-256 of their bytes.
+ *
+ * A blob is born as a temp file in tmp/ (mkostemp), filled while its bytes are
+ * hashed, made 0444, fdatasync'd and renamed to blobs/sha256/<hex>.  The rename
+ * is the commit point: a crash before it leaves only garbage in tmp/, which
+ * cas_open empties.  The data is fdatasync'd before the rename, so a name never
+ * points at partial bytes.  The blobs directory is not fsync'd per blob (that
+ * would make ingesting many small files slow): after a power loss a freshly
+ * renamed blob may be missing, never wrong, and tree_verify notices it.
+ *
+ * Small inputs (one read buffer) are hashed first and skipped entirely when the
+ * blob exists, so re-ingesting an unchanged tree creates no temp files at all.
+ *
+ * Locking: none.  struct cas is immutable after cas_open; all state lives in
+ * the filesystem and every update is an atomic rename, so concurrent writers of
+ * the same content race harmlessly.
+ */
+#include "cas.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+
+#define CAS_BUF_SIZE (128 * 1024)
+
+struct cas {
+	char *root;  /* state_dir */
+	char *blobs; /* state_dir/blobs/sha256 */
+	char *tmp;   /* state_dir/tmp */
+	int blobs_fd;
+	int tmp_fd;
+};
+
+/* ---- small helpers ---- */
+
+static int mkdir_if_missing(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads until buf is full or EOF; returns bytes read or -errno. */
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = read(fd, (char *)buf + got, len - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* ---- open / close ---- */
+
+struct cas *cas_close(struct cas *c)
+{
+	if (!c)
+		return NULL;
+	if (c->blobs_fd >= 0)
+		close(c->blobs_fd);
+	if (c->tmp_fd >= 0)
+		close(c->tmp_fd);
+	free(c->root);
+	free(c->blobs);
+	free(c->tmp);
+	free(c);
+	return NULL;
+}
+
+/* Removes everything inside dirfd (left-overs of a previous run). */
+static int empty_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *p = NULL;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (asprintf(&p, "%s/%s", path, de->d_name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		int k = cas_rmtree(p);
+		free(p);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	closedir(d);
+	return r;
+}
+
+static int cas_make_dirs(struct cas *c)
+{
+	char *b = NULL;
+	int r;
+
+	if ((r = mkdir_if_missing(c->root, 0700)) < 0)
+		return r;
+	if (asprintf(&b, "%s/blobs", c->root) < 0)
+		return -ENOMEM;
+	r = mkdir_if_missing(b, 0755);
+	free(b);
+	if (r < 0)
+		return r;
+	if ((r = mkdir_if_missing(c->blobs, 0755)) < 0)
+		return r;
+	return mkdir_if_missing(c->tmp, 0700);
+}
+
+int cas_open(const char *state_dir, struct cas **ret)
+{
+	struct cas *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->blobs_fd = c->tmp_fd = -1;
+	c->root = strdup(state_dir);
+	if (!c->root || asprintf(&c->blobs, "%s/blobs/sha256", state_dir) < 0 ||
+	    asprintf(&c->tmp, "%s/tmp", state_dir) < 0) {
+		c->blobs = c->tmp = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	if ((r = cas_make_dirs(c)) < 0 || (r = empty_dir(c->tmp)) < 0)
+		goto fail;
+	c->blobs_fd = open(c->blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	c->tmp_fd = open(c->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->blobs_fd < 0 || c->tmp_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*ret = c;
+	return 0;
+fail:
+	cas_close(c);
+	return r;
+}
+
+const char *cas_tmp_dir(const struct cas *c)
+{
+	return c->tmp;
+}
+
+/* ---- writing blobs ---- */
+
+/* A blob being written: the temp file and the running hash. */
+struct cas_writer {
+	struct sfs_sha256 h;
+	char *tmp_path;
+	int fd;
+	uint64_t size;
+};
+
+static int writer_begin(struct cas *c, struct cas_writer *w)
+{
+	int r;
+
+	w->fd = -1;
+	w->size = 0;
+	w->h.ctx = NULL;
+	if (asprintf(&w->tmp_path, "%s/blob-XXXXXX", c->tmp) < 0) {
+		w->tmp_path = NULL;
+		return -ENOMEM;
+	}
+	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+	if (w->fd < 0) {
+		r = -errno;
+		free(w->tmp_path);
+		w->tmp_path = NULL;
+		return r;
+	}
+	if ((r = sfs_sha256_init(&w->h)) < 0) {
+		close(w->fd);
+		unlink(w->tmp_path);
+		free(w->tmp_path);
+		w->tmp_path = NULL;
+		return r;
+	}
+	return 0;
+}
+
+static int writer_add(struct cas_writer *w, const void *buf, size_t len)
+{
+	sfs_sha256_update(&w->h, buf, len);
+	w->size += len;
+	return write_all(w->fd, buf, len);
+}
+
+static void writer_abort(struct cas_writer *w)
+{
+	if (w->h.ctx)
+		sfs_sha256_abort(&w->h);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp_path)
+		unlink(w->tmp_path);
+	free(w->tmp_path);
+}
+
+/* Names the temp file by its hash, unless that blob already exists. */
+static int writer_commit(struct cas *c, struct cas_writer *w, char ret_hex[SFS_HEX_SIZE])
+{
+	char hex[SFS_HEX_SIZE];
+	int r = 0;
+
+	sfs_sha256_final_hex(&w->h, hex);
+	if (!cas_has(c, hex)) {
+		if (fchmod(w->fd, 0444) < 0 || fdatasync(w->fd) < 0)
+			r = -errno;
+		else if (renameat(c->tmp_fd, strrchr(w->tmp_path, '/') + 1, c->blobs_fd, hex) <
+			 0)
+			r = -errno;
+	}
+	close(w->fd);
+	w->fd = -1;
+	unlink(w->tmp_path); /* after a rename this is a no-op (ENOENT) */
+	free(w->tmp_path);
+	w->tmp_path = NULL;
+	if (r == 0)
+		memcpy(ret_hex, hex, SFS_HEX_SIZE);
+	return r;
+}
+
+/* Stores bytes whose hash is already known, skipping the write when present. */
+static int put_known(struct cas *c, const void *buf, size_t len, const char *hex)
+{
+	struct cas_writer w;
+	char got[SFS_HEX_SIZE];
+	int r;
+
+	if (cas_has(c, hex))
+		return 0;
+	if ((r = writer_begin(c, &w)) < 0)
+		return r;
+	if ((r = writer_add(&w, buf, len)) < 0) {
+		writer_abort(&w);
+		return r;
+	}
+	return writer_commit(c, &w, got);
+}
+
+int cas_put_buf(struct cas *c, const void *buf, size_t len, char ret_hex[SFS_HEX_SIZE])
+{
+	char hex[SFS_HEX_SIZE];
+	int r;
+
+	sfs_sha256_hex(buf, len, hex);
+	if ((r = put_known(c, buf, len, hex)) < 0)
+		return r;
+	memcpy(ret_hex, hex, SFS_HEX_SIZE);
+	return 0;
+}
+
+/* Streams fd into a writer whose first `len` bytes are already in buf. */
+static int put_stream(struct cas *c, int fd, char *buf, size_t len, char ret_hex[SFS_HEX_SIZE],
+		      uint64_t *ret_size)
+{
+	struct cas_writer w;
+	int r;
+
+	if ((r = writer_begin(c, &w)) < 0)
+		return r;
+	for (;;) {
+		if ((r = writer_add(&w, buf, len)) < 0)
+			goto fail;
+		ssize_t n = read_full(fd, buf, CAS_BUF_SIZE);
+		if (n < 0) {
+			r = (int)n;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len = (size_t)n;
+	}
+	uint64_t size = w.size;
+	if ((r = writer_commit(c, &w, ret_hex)) < 0)
+		return r;
+	if (ret_size)
+		*ret_size = size;
+	return 0;
+fail:
+	writer_abort(&w);
+	return r;
+}
+
+int cas_put_fd(struct cas *c, int fd, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_size)
+{
+	char *buf = malloc(CAS_BUF_SIZE);
+	ssize_t n;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	n = read_full(fd, buf, CAS_BUF_SIZE);
+	if (n < 0) {
+		r = (int)n;
+	} else if (n < CAS_BUF_SIZE) {
+		/* The whole content fits: hash first, write only when new. */
+		r = cas_put_buf(c, buf, (size_t)n, ret_hex);
+		if (r == 0 && ret_size)
+			*ret_size = (uint64_t)n;
+	} else {
+		r = put_stream(c, fd, buf, (size_t)n, ret_hex, ret_size);
+	}
+	free(buf);
+	return r;
+}
+
+int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE],
+		 uint64_t *ret_size)
+{
+	struct stat st;
+	int fd, r;
+
+	/* O_NONBLOCK so a fifo in place of the file cannot hang us. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else
+		r = cas_put_fd(c, fd, ret_hex, ret_size);
+	close(fd);
+	return r;
+}
+
+/* ---- reading blobs ---- */
+
+bool cas_has(struct cas *c, const char *hex)
+{
+	return sfs_is_hex(hex) && faccessat(c->blobs_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int64_t cas_size(struct cas *c, const char *hex)
+{
+	struct stat st;
+
+	if (!sfs_is_hex(hex))
+		return -EINVAL;
+	if (fstatat(c->blobs_fd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return (int64_t)st.st_size;
+}
+
+int cas_blob_path(const struct cas *c, const char *hex, char *buf, size_t len)
+{
+	int n;
+
+	if (!sfs_is_hex(hex))
+		return -EINVAL;
+	n = snprintf(buf, len, "%s/%s", c->blobs, hex);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int cas_open_blob(struct cas *c, const char *hex, int *ret_fd)
+{
+	int fd;
+
+	if (!sfs_is_hex(hex))
+		return -EINVAL;
+	fd = openat(c->blobs_fd, hex, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int cas_read_all(struct cas *c, const char *hex, char **ret_buf, size_t *ret_len)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd, r;
+
+	if ((r = cas_open_blob(c, hex, &fd)) < 0)
+		return r;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read_full(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n < 0 || n != (ssize_t)st.st_size) {
+		free(buf);
+		return n < 0 ? (int)n : -EIO;
+	}
+	buf[n] = '\0';
+	*ret_buf = buf;
+	if (ret_len)
+		*ret_len = (size_t)n;
+	return 0;
+}
+
+static int copy_fallback(int in, int out)
+{
+	char *buf = malloc(CAS_BUF_SIZE);
+	ssize_t n;
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while ((n = read_full(in, buf, CAS_BUF_SIZE)) > 0)
+		if ((r = write_all(out, buf, (size_t)n)) < 0)
+			break;
+	if (n < 0)
+		r = (int)n;
+	free(buf);
+	return r;
+}
+
+/* copy_file_range for the whole of in (shares extents on reflink filesystems). */
+static int copy_fd(int in, int out)
+{
+	bool copied = false;
+
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n > 0) {
+			copied = true;
+			continue;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (!copied && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+				errno == EOPNOTSUPP || errno == EPERM))
+			return copy_fallback(in, out);
+		return -errno;
+	}
+}
+
+int cas_copy_out(struct cas *c, const char *hex, const char *dest, unsigned mode)
+{
+	int in, out, r;
+
+	if ((r = cas_open_blob(c, hex, &in)) < 0)
+		return r;
+	out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = -errno;
+		close(in);
+		return r;
+	}
+	r = copy_fd(in, out);
+	if (r == 0 && fchmod(out, mode & 07777) < 0)
+		r = -errno;
+	if (close(out) < 0 && r == 0)
+		r = -errno;
+	close(in);
+	if (r < 0)
+		unlink(dest);
+	return r;
+}
+
+int cas_remove(struct cas *c, const char *hex)
+{
+	if (!sfs_is_hex(hex))
+		return -EINVAL;
+	if (unlinkat(c->blobs_fd, hex, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- scratch directories ---- */
+
+int cas_mkdtemp(struct cas *c, const char *prefix, char **ret_path)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%sXXXXXX", c->tmp, prefix ? prefix : "d") < 0)
+		return -ENOMEM;
+	if (!mkdtemp(p)) {
+		int r = -errno;
+		free(p);
+		return r;
+	}
+	*ret_path = p;
+	return 0;
+}
+
+/*
+ * Opens the directory `name` in dirfd for removal, making it searchable and
+ * writable.  O_NOFOLLOW guarantees we never leave the tree through a link.
+ */
+static int open_dir_for_rm(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && errno == EACCES) {
+		/* A 0000 dir (lstat'd as a dir by the caller) must be opened to be emptied. */
+		if (fchmodat(dirfd, name, 0700, 0) < 0)
+			return -errno;
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0700) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Empties the directory fd (which it takes over and closes). */
+static int rm_contents(int fd)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		const char *n = de->d_name;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT && r == 0)
+				r = -errno;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			if (unlinkat(dirfd(d), n, 0) < 0 && errno != ENOENT && r == 0)
+				r = -errno;
+			continue;
+		}
+		int sub = open_dir_for_rm(dirfd(d), n);
+		int k = sub < 0 ? sub : rm_contents(sub);
+		if (k == 0 && unlinkat(dirfd(d), n, AT_REMOVEDIR) < 0)
+			k = -errno;
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	closedir(d);
+	return r;
+}
+
+int cas_rmtree(const char *path)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+	fd = open_dir_for_rm(AT_FDCWD, path);
+	if (fd < 0)
+		return fd;
+	if ((r = rm_contents(fd)) < 0)
+		return r;
+	if (rmdir(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* ---- statistics ---- */
+
+int cas_usage(struct cas *c, uint64_t *ret_blobs, uint64_t *ret_bytes)
+{
+	int fd = openat(c->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint64_t blobs = 0, bytes = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!sfs_is_hex(de->d_name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* pruned meanwhile */
+		blobs++;
+		bytes += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	if (ret_blobs)
+		*ret_blobs = blobs;
+	if (ret_bytes)
+		*ret_bytes = bytes;
+	return 0;
+}

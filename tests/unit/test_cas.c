@@ -1,0 +1,283 @@
+/*
+ * test_cas.c — the content store: naming by content, dedup, crash safety,
+ * copies out of the store, scratch dirs and rm -rf of read-only trees.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cas.h"
+#include "tap.h"
+
+/* sha256("hello\n") */
+#define HELLO_HEX "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+
+static struct cas *open_store(char **ret_dir)
+{
+	struct cas *c = NULL;
+	char *dir = tap_tmpdir();
+	CHECK_EQ_INT(cas_open(dir, &c), 0);
+	if (ret_dir)
+		*ret_dir = dir;
+	return c;
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, data, len);
+	close(fd);
+	return w == (ssize_t)len ? 0 : -1;
+}
+
+static bool dir_empty(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", dir);
+	return system(cmd) == 0;
+}
+
+static void test_put_and_read(void)
+{
+	char *dir, hex[SFS_HEX_SIZE], path[4096], *buf = NULL;
+	struct cas *c = open_store(&dir);
+	struct stat st;
+	size_t len = 0;
+
+	CHECK_EQ_INT(cas_put_buf(c, "hello\n", 6, hex), 0);
+	CHECK_EQ_STR(hex, HELLO_HEX);
+	CHECK(cas_has(c, HELLO_HEX));
+	CHECK_EQ_INT(cas_size(c, HELLO_HEX), 6);
+	CHECK_EQ_INT(cas_blob_path(c, hex, path, sizeof(path)), 0);
+	CHECK(strstr(path, "/blobs/sha256/" HELLO_HEX) != NULL);
+	CHECK_EQ_INT(stat(path, &st), 0);
+	CHECK_EQ_INT(st.st_mode & 07777, 0444);
+	CHECK_EQ_INT(cas_read_all(c, hex, &buf, &len), 0);
+	CHECK_EQ_INT(len, 6);
+	CHECK(buf && memcmp(buf, "hello\n", 6) == 0 && buf[6] == '\0');
+	free(buf);
+
+	/* empty blob */
+	CHECK_EQ_INT(cas_put_buf(c, "", 0, hex), 0);
+	CHECK_EQ_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	CHECK_EQ_INT(cas_size(c, hex), 0);
+
+	/* absent and malformed names */
+	CHECK(!cas_has(c, "0000000000000000000000000000000000000000000000000000000000000000"));
+	CHECK_EQ_INT(cas_size(c, "0000000000000000000000000000000000000000000000000000000000000000"),
+		     -ENOENT);
+	CHECK(!cas_has(c, "../../etc/passwd"));
+	CHECK_EQ_INT(cas_size(c, "nothex"), -EINVAL);
+	cas_close(c);
+}
+
+static void test_dedup(void)
+{
+	char *dir, hex1[SFS_HEX_SIZE], hex2[SFS_HEX_SIZE], path[4096];
+	struct cas *c = open_store(&dir);
+	struct stat st1, st2;
+	uint64_t blobs = 0, bytes = 0;
+
+	CHECK_EQ_INT(cas_put_buf(c, "same", 4, hex1), 0);
+	CHECK_EQ_INT(cas_blob_path(c, hex1, path, sizeof(path)), 0);
+	CHECK_EQ_INT(stat(path, &st1), 0);
+	CHECK_EQ_INT(cas_put_buf(c, "same", 4, hex2), 0);
+	CHECK_EQ_STR(hex1, hex2);
+	CHECK_EQ_INT(stat(path, &st2), 0);
+	CHECK_EQ_INT(st1.st_ino, st2.st_ino); /* the second put did not replace it */
+	CHECK_EQ_INT(cas_put_buf(c, "other", 5, hex2), 0);
+	CHECK_EQ_INT(cas_usage(c, &blobs, &bytes), 0);
+	CHECK_EQ_INT(blobs, 2);
+	CHECK_EQ_INT(bytes, 9);
+	CHECK_EQ_INT(cas_remove(c, hex2), 0);
+	CHECK(!cas_has(c, hex2));
+	CHECK_EQ_INT(cas_remove(c, hex2), -ENOENT);
+	CHECK_EQ_INT(cas_usage(c, &blobs, &bytes), 0);
+	CHECK_EQ_INT(blobs, 1);
+	/* nothing left behind in tmp/ */
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	cas_close(c);
+}
+
+/* A file larger than one read buffer goes through the streaming path. */
+static void test_put_fd_large(void)
+{
+	char *dir, hex[SFS_HEX_SIZE], hex2[SFS_HEX_SIZE], src[4096];
+	struct cas *c = open_store(&dir);
+	size_t n = 1000 * 1000 + 7;
+	char *data = malloc(n), *back = NULL;
+	uint64_t size = 0;
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 131 + (i >> 9));
+	snprintf(src, sizeof(src), "%s/big", dir);
+	CHECK_EQ_INT(write_file(src, data, n), 0);
+	int fd = open(src, O_RDONLY);
+	CHECK_EQ_INT(lseek(fd, 7, SEEK_SET), 7); /* from the current offset */
+	CHECK_EQ_INT(cas_put_fd(c, fd, hex, &size), 0);
+	close(fd);
+	CHECK_EQ_INT(size, n - 7);
+	sfs_sha256_hex(data + 7, n - 7, hex2);
+	CHECK_EQ_STR(hex, hex2);
+	CHECK_EQ_INT(cas_read_all(c, hex, &back, &len), 0);
+	CHECK(len == n - 7 && memcmp(back, data + 7, len) == 0);
+	free(back);
+
+	CHECK_EQ_INT(cas_put_path(c, src, hex, &size), 0);
+	CHECK_EQ_INT(size, n);
+	sfs_sha256_hex(data, n, hex2);
+	CHECK_EQ_STR(hex, hex2);
+	/* same large content again: deduplicated, tmp/ stays empty */
+	CHECK_EQ_INT(cas_put_path(c, src, hex, &size), 0);
+	CHECK_EQ_STR(hex, hex2);
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	free(data);
+	cas_close(c);
+}
+
+static void test_put_path_rejects(void)
+{
+	char *dir, hex[SFS_HEX_SIZE], p[4096], l[4096];
+	struct cas *c = open_store(&dir);
+
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	CHECK_EQ_INT(mkfifo(p, 0644), 0);
+	CHECK_EQ_INT(cas_put_path(c, p, hex, NULL), -EINVAL); /* and does not hang */
+	snprintf(p, sizeof(p), "%s/f", dir);
+	CHECK_EQ_INT(write_file(p, "x", 1), 0);
+	snprintf(l, sizeof(l), "%s/link", dir);
+	CHECK_EQ_INT(symlink(p, l), 0);
+	CHECK_EQ_INT(cas_put_path(c, l, hex, NULL), -ELOOP);
+	CHECK_EQ_INT(cas_put_path(c, dir, hex, NULL) < 0, 1);
+	snprintf(p, sizeof(p), "%s/missing", dir);
+	CHECK_EQ_INT(cas_put_path(c, p, hex, NULL), -ENOENT);
+	cas_close(c);
+}
+
+static void test_copy_out(void)
+{
+	char *dir, hex[SFS_HEX_SIZE], dest[4096], *back = NULL;
+	struct cas *c = open_store(&dir);
+	struct stat st;
+
+	CHECK_EQ_INT(cas_put_buf(c, "hello\n", 6, hex), 0);
+	snprintf(dest, sizeof(dest), "%s/out", dir);
+	CHECK_EQ_INT(cas_copy_out(c, hex, dest, 0750), 0);
+	CHECK_EQ_INT(lstat(dest, &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_EQ_INT(st.st_mode & 07777, 0750);
+	CHECK_EQ_INT(st.st_size, 6);
+	CHECK_EQ_INT(st.st_nlink, 1); /* a copy, not a link into the store */
+	int fd = open(dest, O_RDONLY);
+	back = calloc(1, 16);
+	CHECK_EQ_INT(read(fd, back, 16), 6);
+	close(fd);
+	CHECK_EQ_STR(back, "hello\n");
+	free(back);
+	/* dest must not exist; a missing blob is ENOENT and leaves nothing */
+	CHECK_EQ_INT(cas_copy_out(c, hex, dest, 0644), -EEXIST);
+	snprintf(dest, sizeof(dest), "%s/out2", dir);
+	CHECK_EQ_INT(
+		cas_copy_out(c, "1111111111111111111111111111111111111111111111111111111111111111",
+			     dest, 0644),
+		-ENOENT);
+	CHECK(access(dest, F_OK) != 0);
+	cas_close(c);
+}
+
+/* A crash mid-write leaves a partial file in tmp/, never under a blob name. */
+static void test_crash_leftovers(void)
+{
+	char *dir, p[4096], hex[SFS_HEX_SIZE];
+	struct cas *c = open_store(&dir);
+	uint64_t blobs = 9;
+
+	snprintf(p, sizeof(p), "%s/blob-partial", cas_tmp_dir(c));
+	CHECK_EQ_INT(write_file(p, "half a bl", 9), 0);
+	snprintf(p, sizeof(p), "%s/exec-work", cas_tmp_dir(c));
+	CHECK_EQ_INT(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/exec-work/ro", cas_tmp_dir(c));
+	CHECK_EQ_INT(mkdir(p, 0555), 0);
+	CHECK_EQ_INT(cas_put_buf(c, "kept", 4, hex), 0);
+	cas_close(c);
+
+	CHECK_EQ_INT(cas_open(dir, &c), 0);
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	CHECK(cas_has(c, hex));
+	CHECK_EQ_INT(cas_usage(c, &blobs, NULL), 0);
+	CHECK_EQ_INT(blobs, 1);
+	cas_close(c);
+}
+
+static void test_mkdtemp_rmtree(void)
+{
+	char *dir, *work = NULL, p[4096], outside[2048];
+	struct cas *c = open_store(&dir);
+	struct stat st;
+
+	CHECK_EQ_INT(cas_mkdtemp(c, "exec-", &work), 0);
+	CHECK(work && strncmp(work, cas_tmp_dir(c), strlen(cas_tmp_dir(c))) == 0);
+	CHECK(strstr(work, "/exec-") != NULL);
+	CHECK_EQ_INT(stat(work, &st), 0);
+	CHECK(S_ISDIR(st.st_mode));
+
+	/* a file outside, reachable through a symlink: must survive */
+	snprintf(outside, sizeof(outside), "%s/outside", dir);
+	CHECK_EQ_INT(mkdir(outside, 0755), 0);
+	snprintf(p, sizeof(p), "%s/keep", outside);
+	CHECK_EQ_INT(write_file(p, "k", 1), 0);
+	snprintf(p, sizeof(p), "%s/escape", work);
+	CHECK_EQ_INT(symlink(outside, p), 0);
+	/* read-only nested dirs with files, and a 0000 dir */
+	snprintf(p, sizeof(p), "%s/a", work);
+	CHECK_EQ_INT(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/a/b", work);
+	CHECK_EQ_INT(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/a/b/f", work);
+	CHECK_EQ_INT(write_file(p, "f", 1), 0);
+	chmod(p, 0444);
+	snprintf(p, sizeof(p), "%s/a/b", work);
+	CHECK_EQ_INT(chmod(p, 0555), 0);
+	snprintf(p, sizeof(p), "%s/a", work);
+	CHECK_EQ_INT(chmod(p, 0555), 0);
+	snprintf(p, sizeof(p), "%s/closed", work);
+	CHECK_EQ_INT(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/closed/x", work);
+	CHECK_EQ_INT(write_file(p, "x", 1), 0);
+	snprintf(p, sizeof(p), "%s/closed", work);
+	CHECK_EQ_INT(chmod(p, 0000), 0);
+
+	CHECK_EQ_INT(cas_rmtree(work), 0);
+	CHECK(access(work, F_OK) != 0);
+	snprintf(p, sizeof(p), "%s/keep", outside);
+	CHECK_EQ_INT(access(p, F_OK), 0);
+	CHECK_EQ_INT(cas_rmtree(work), 0); /* already gone: fine */
+	/* a plain file and a symlink */
+	CHECK_EQ_INT(cas_rmtree(p), 0);
+	CHECK(access(p, F_OK) != 0);
+	snprintf(p, sizeof(p), "%s/lnk", dir);
+	CHECK_EQ_INT(symlink(outside, p), 0);
+	CHECK_EQ_INT(cas_rmtree(p), 0);
+	CHECK_EQ_INT(lstat(p, &st), -1);
+	CHECK_EQ_INT(stat(outside, &st), 0);
+	free(work);
+	cas_close(c);
+}
+
+int main(void)
+{
+	RUN(test_put_and_read);
+	RUN(test_dedup);
+	RUN(test_put_fd_large);
+	RUN(test_put_path_rejects);
+	RUN(test_copy_out);
+	RUN(test_crash_leftovers);
+	RUN(test_mkdtemp_rmtree);
+	return tap_done();
+}
