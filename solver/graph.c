@@ -1,1 +1,284 @@
-/* stub: being written */
+/*
+ * graph.c — the solver's shared graph: active vertices by digest (BuildKit's
+ * Solver.actives and Solver.load / Job.Discard, SEMANTICS.md §1.2–1.3).
+ *
+ * A job loads every vertex of its spec; a digest already active is joined (the
+ * first loaded definition wins), otherwise a new vstate is made.  When a job is
+ * discarded it leaves each of its vertices; a vertex left by its last job is
+ * released from the graph and, if its op still runs, cancelled.
+ *
+ * Everything here runs with sfs_solver.lock held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cache/err.h"
+#include "internal.h"
+
+int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs)
+{
+	if (w->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 4;
+		struct waiter *n = realloc(w->w, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		w->w = n;
+		w->cap = ncap;
+	}
+	w->w[w->n++] = (struct waiter){job ? sfs_job_ref(job) : NULL, out, vs ? vstate_ref(vs) : NULL};
+	return 0;
+}
+
+void waiters_release(struct waiters *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->w[i].job)
+			sfs_job_unref(w->w[i].job);
+		if (w->w[i].vs)
+			vstate_unref(w->w[i].vs);
+	}
+	free(w->w);
+	memset(w, 0, sizeof(*w));
+}
+
+struct vstate *vstate_ref(struct vstate *vs)
+{
+	vs->refs++;
+	return vs;
+}
+
+static void edge_release(struct edge *e)
+{
+	for (size_t i = 0; i < e->nkeys; i++)
+		cache_key_unref(e->keys[i]);
+	free(e->keys);
+	for (size_t i = 0; i < e->nresult_keys; i++)
+		cache_key_unref(e->result_keys[i]);
+	free(e->result_keys);
+	free(e->records);
+	sfs_failure_unref(e->failure);
+	waiters_release(&e->waiters);
+}
+
+void vstate_unref(struct vstate *vs)
+{
+	if (!vs || --vs->refs > 0)
+		return;
+	for (size_t i = 0; i < vs->nedges; i++)
+		edge_release(&vs->edges[i]);
+	free(vs->edges);
+	for (size_t i = 0; i < vs->v->ninputs; i++)
+		if (vs->inputs && vs->inputs[i])
+			vstate_unref(vs->inputs[i]);
+	free(vs->inputs);
+	for (size_t i = 0; i < vs->nmaps; i++)
+		sfs_cache_map_release(&vs->maps[i]);
+	free(vs->maps);
+	waiters_release(&vs->key_waiters);
+	sfs_failure_unref(vs->failure);
+	free(vs->jobs);
+	if (vs->log_fd >= 0)
+		close(vs->log_fd);
+	free(vs->log_path);
+	free(vs->why);
+	sfs_op_free(vs->op);
+	sfs_spec_free(vs->spec);
+	free(vs);
+}
+
+static void vs_log(void *arg, int stream, const char *data, size_t len);
+
+static int vstate_new(struct sfs_solver *s, struct sfs_job *j, size_t idx, struct vstate **ret,
+		      char **ret_msg)
+{
+	const struct sfs_spec_vertex *v = &j->spec->v[idx];
+	struct vstate *vs = calloc(1, sizeof(*vs));
+	if (!vs)
+		return -ENOMEM;
+	vs->refs = 1;
+	vs->s = s;
+	vs->log_fd = -1;
+	memcpy(vs->digest, v->digest, sizeof(vs->digest));
+	vs->spec = sfs_spec_ref(j->spec);
+	vs->v = v;
+	vs->ignore_cache = v->ignore_cache || j->spec->ignore_cache;
+	vs->nedges = v->noutputs;
+	vs->edges = calloc(v->noutputs ? v->noutputs : 1, sizeof(*vs->edges));
+	vs->inputs = calloc(v->ninputs ? v->ninputs : 1, sizeof(*vs->inputs));
+	if (!vs->edges || !vs->inputs)
+		goto oom;
+	for (size_t o = 0; o < vs->nedges; o++) {
+		vs->edges[o].vs = vs;
+		vs->edges[o].output = (int)o;
+	}
+	for (size_t i = 0; i < v->ninputs; i++)
+		vs->inputs[i] = vstate_ref(j->vs[v->inputs[i].ref.vertex]);
+	int r = sfs_op_resolve(v, &vs->op);
+	if (r < 0) {
+		vstate_unref(vs);
+		return sfs_errf(ret_msg, r, "vertex \"%s\": no op for \"%s\"", v->key,
+				sfs_op_kind_name(v->kind));
+	}
+	struct sfs_op_ctx *c = &vs->opctx;
+	c->cache = s->cache;
+	c->uid = j->uid;
+	c->gid = j->gid;
+	c->sandbox = s->o.sandbox;
+	c->mountpoint = s->mountpoint;
+	c->log_limit = s->o.log_limit;
+	c->log = vs_log;
+	c->log_arg = vs;
+	atomic_init(&c->cancelled, false);
+	atomic_init(&c->pgid, 0);
+	*ret = vs;
+	return 0;
+oom:
+	vstate_unref(vs);
+	return -ENOMEM;
+}
+
+static int vstate_add_job(struct vstate *vs, struct sfs_job *j)
+{
+	struct sfs_job **n = realloc(vs->jobs, (vs->njobs + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	vs->jobs = n;
+	vs->jobs[vs->njobs++] = j;
+	return 0;
+}
+
+static int announce(struct sfs_job *j, struct vstate *vs)
+{
+	const char *in[vs->v->ninputs + 1];
+	for (size_t i = 0; i < vs->v->ninputs; i++)
+		in[i] = vs->inputs[i]->digest;
+	char *name = NULL;
+	if (asprintf(&name, "[%s] %s", vs->v->name, vs->v->summary ? vs->v->summary : "") < 0)
+		return -ENOMEM;
+	int r = sfs_progress_add_vertex(j->progress, vs->digest, name, in, vs->v->ninputs);
+	free(name);
+	return r;
+}
+
+int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+{
+	j->vs = calloc(j->spec->n ? j->spec->n : 1, sizeof(*j->vs));
+	if (!j->vs)
+		return -ENOMEM;
+	j->in_graph = true;
+	for (size_t i = 0; i < j->spec->n; i++) {
+		const struct sfs_spec_vertex *v = &j->spec->v[i];
+		struct vstate *vs = strmap_get(&s->actives, v->digest);
+		int r;
+		if (vs) {
+			vstate_ref(vs);
+		} else {
+			r = vstate_new(s, j, i, &vs, ret_msg);
+			if (r < 0)
+				return r;
+			r = strmap_put(&s->actives, vs->digest, vs, NULL);
+			if (r < 0) {
+				vstate_unref(vs);
+				return r;
+			}
+			vstate_ref(vs); /* the actives' reference */
+		}
+		j->vs[i] = vs;
+		r = vstate_add_job(vs, j);
+		if (r == 0)
+			r = announce(j, vs);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void vstate_remove_job(struct vstate *vs, struct sfs_job *j)
+{
+	for (size_t k = 0; k < vs->njobs; k++) {
+		if (vs->jobs[k] == j) {
+			vs->jobs[k] = vs->jobs[--vs->njobs];
+			return;
+		}
+	}
+}
+
+void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
+{
+	if (!j->in_graph)
+		return;
+	j->in_graph = false;
+	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
+		struct vstate *vs = j->vs[i];
+		if (!vs)
+			continue;
+		vstate_remove_job(vs, j);
+		if (vs->njobs == 0 && !vs->released) {
+			vs->released = true;
+			if (strmap_get(&s->actives, vs->digest) == vs)
+				strmap_del(&s->actives, vs->digest);
+			sfs_vstate_cancel(vs);
+			vstate_unref(vs); /* the actives' reference */
+		}
+	}
+	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
+		/* a digest may appear twice in one spec: drop each reference once */
+		if (j->vs[i])
+			vstate_unref(j->vs[i]);
+	}
+	free(j->vs);
+	j->vs = NULL;
+}
+
+/* An op's output: to the vertex log file and every job's progress. */
+static void vs_log(void *arg, int stream, const char *data, size_t len)
+{
+	struct vstate *vs = arg;
+	struct sfs_solver *s = vs->s;
+	int64_t now = sfs_now_ns();
+
+	pthread_mutex_lock(&s->lock);
+	if (vs->log_fd >= 0 && vs->log_bytes < s->o.log_limit) {
+		size_t n = len;
+		if (vs->log_bytes + n > s->o.log_limit)
+			n = s->o.log_limit - vs->log_bytes;
+		ssize_t w = write(vs->log_fd, data, n);
+		if (w > 0)
+			vs->log_bytes += (uint64_t)w;
+	}
+	for (size_t k = 0; k < vs->njobs; k++) {
+		sfs_progress_log(vs->jobs[k]->progress, vs->digest, stream, data, len, now);
+		sfs_job_mark_dirty(s, vs->jobs[k]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+}
+
+void sfs_vs_progress_started(struct vstate *vs, bool cached)
+{
+	int64_t now = sfs_now_ns();
+	vs->started = now;
+	vs->state = SFS_VERTEX_RUNNING;
+	for (size_t k = 0; k < vs->njobs; k++) {
+		sfs_progress_started(vs->jobs[k]->progress, vs->digest, now, cached);
+		sfs_job_mark_dirty(vs->s, vs->jobs[k]);
+	}
+}
+
+void sfs_vs_progress_completed(struct vstate *vs, bool cached, const char *err)
+{
+	int64_t now = sfs_now_ns();
+	vs->completed = now;
+	if (err)
+		vs->state = strcmp(err, "context canceled") == 0 ? SFS_VERTEX_CANCELLED
+								 : SFS_VERTEX_FAILED;
+	else
+		vs->state = cached ? SFS_VERTEX_CACHED : SFS_VERTEX_DONE;
+	for (size_t k = 0; k < vs->njobs; k++) {
+		sfs_progress_completed(vs->jobs[k]->progress, vs->digest, now, cached, err);
+		sfs_job_mark_dirty(vs->s, vs->jobs[k]);
+	}
+}

@@ -1,1 +1,237 @@
-/* stub: being written */
+/*
+ * job.c — a job's life: started into the shared graph, its outputs requested,
+ * ended (done, failed, cancelled), written to history and discarded
+ * (BuildKit's Job.Build / Job.Discard, SEMANTICS.md §1.3, §8).
+ *
+ * Everything here runs with sfs_solver.lock held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/err.h"
+#include "../cache/history.h"
+#include "internal.h"
+
+struct sfs_job *sfs_job_ref(struct sfs_job *j)
+{
+	j->refs++;
+	return j;
+}
+
+static void vinfo_free_all(struct sfs_job *j)
+{
+	sfs_vertex_infos_free(j->vinfo, j->nvinfo);
+	j->vinfo = NULL;
+	j->nvinfo = 0;
+}
+
+void sfs_job_unref(struct sfs_job *j)
+{
+	if (!j || --j->refs > 0)
+		return;
+	free(j->error);
+	free(j->spec_text);
+	for (size_t i = 0; i < j->noutputs; i++)
+		free(j->outputs[i].ref);
+	free(j->outputs);
+	sfs_spec_free(j->spec);
+	sfs_progress_free(j->progress);
+	strbuf_release(&j->plain);
+	strbuf_release(&j->json);
+	vinfo_free_all(j);
+	free(j);
+}
+
+void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j)
+{
+	j->changed = sfs_now_ns();
+	for (size_t i = 0; i < s->ndirty; i++)
+		if (s->dirty[i] == j->id)
+			return;
+	if (s->ndirty == s->cap_dirty) {
+		size_t ncap = s->cap_dirty ? s->cap_dirty * 2 : 16;
+		uint64_t *n = realloc(s->dirty, ncap * sizeof(*n));
+		if (!n)
+			return;
+		s->dirty = n;
+		s->cap_dirty = ncap;
+	}
+	s->dirty[s->ndirty++] = j->id;
+}
+
+const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest)
+{
+	for (size_t i = 0; j->spec && i < j->spec->n; i++)
+		if (strcmp(j->spec->v[i].digest, digest) == 0)
+			return j->spec->v[i].key;
+	return NULL;
+}
+
+/* Marks the vertices the outputs need: only those are evaluated. */
+static bool *reachable(const struct sfs_spec *sp)
+{
+	bool *r = calloc(sp->n ? sp->n : 1, sizeof(*r));
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < sp->noutputs; i++)
+		r[sp->outputs[i].vertex] = true;
+	for (size_t i = sp->n; i-- > 0;) /* users come after their inputs */
+		if (r[i])
+			for (size_t k = 0; k < sp->v[i].ninputs; k++)
+				r[sp->v[i].inputs[k].ref.vertex] = true;
+	return r;
+}
+
+int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+{
+	int r = sfs_progress_new(&j->progress);
+	if (r < 0)
+		return r;
+	r = sfs_graph_load(s, j, ret_msg);
+	if (r < 0)
+		return r;
+	bool *need = reachable(j->spec);
+	if (!need)
+		return -ENOMEM;
+	j->outputs_pending = j->noutputs;
+	sfs_job_ref(j); /* the graph's: dropped when the job ends */
+	for (size_t i = 0; i < j->spec->n; i++)
+		if (need[i])
+			sfs_vertex_request_keys(s, j->vs[i]);
+	free(need);
+	for (size_t o = 0; o < j->noutputs && j->state == SFS_JOB_RUNNING; o++) {
+		struct sfs_ref ref = j->spec->outputs[o];
+		struct vstate *vs = j->vs[ref.vertex];
+		sfs_edge_request(s, &vs->edges[ref.output], j, o, NULL);
+	}
+	return 0;
+}
+
+void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, struct edge *e)
+{
+	if (j->state != SFS_JOB_RUNNING)
+		return;
+	if (e->phase == EDGE_FAILED) {
+		struct sfs_failure *f = e->failure;
+		if (f->err == -ECANCELED) {
+			sfs_job_end(s, j, SFS_JOB_CANCELLED, "cancelled");
+			return;
+		}
+		const char *key = sfs_job_vertex_key(j, f->digest);
+		char *msg = NULL;
+		if (asprintf(&msg, "vertex \"%s\": %s", key ? key : f->digest, f->msg) < 0)
+			msg = NULL;
+		sfs_job_end(s, j, SFS_JOB_FAILED, msg ? msg : f->msg);
+		free(msg);
+		return;
+	}
+	snprintf(j->outputs[out].result, sizeof(j->outputs[out].result), "%s", e->result);
+	sfs_job_mark_dirty(s, j);
+	if (--j->outputs_pending == 0)
+		sfs_job_end(s, j, SFS_JOB_DONE, NULL);
+}
+
+int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
+{
+	memset(vi, 0, sizeof(*vi));
+	memcpy(vi->digest, vs->digest, sizeof(vi->digest));
+	vi->name = strdup(vs->v->name);
+	vi->op = malloc(vs->v->op_len + 1);
+	vi->why = strdup(vs->why ? vs->why : "");
+	vi->log_path = vs->log_path ? strdup(vs->log_path) : NULL;
+	vi->inputs = calloc(vs->v->ninputs + 1, sizeof(*vi->inputs));
+	vi->results = calloc(vs->nedges + 1, sizeof(*vi->results));
+	if (!vi->name || !vi->op || !vi->why || !vi->inputs || !vi->results ||
+	    (vs->log_path && !vi->log_path))
+		return -ENOMEM;
+	memcpy(vi->op, vs->v->op_bytes, vs->v->op_len);
+	vi->op[vs->v->op_len] = '\0';
+	vi->op_len = vs->v->op_len;
+	vi->state = vs->state;
+	vi->ninputs = vs->v->ninputs;
+	for (size_t i = 0; i < vi->ninputs; i++)
+		memcpy(vi->inputs[i], vs->inputs[i]->digest, SFS_DIGEST_SIZE);
+	vi->noutputs = vs->nedges;
+	for (size_t o = 0; o < vs->nedges; o++)
+		if (vs->edges[o].phase == EDGE_DONE)
+			memcpy(vi->results[o], vs->edges[o].result, SFS_DIGEST_SIZE);
+	return 0;
+}
+
+int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n)
+{
+	size_t n = j->spec && j->vs ? j->spec->n : 0;
+	struct sfs_vertex_info *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (sfs_vstate_snapshot(j->vs[i], &v[i]) < 0) {
+			sfs_vertex_infos_free(v, i + 1);
+			return -ENOMEM;
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static char *result_text(const struct sfs_job *j)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t o = 0; o < j->noutputs; o++)
+		if (j->outputs[o].result[0])
+			strbuf_addf(&sb, "%s %s\n", j->outputs[o].ref, j->outputs[o].result);
+	return strbuf_detach(&sb, NULL);
+}
+
+int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
+{
+	const struct strbuf *plain = j->progress ? sfs_progress_plain(j->progress) : &j->plain;
+	const struct strbuf *json = j->progress ? sfs_progress_json(j->progress) : &j->json;
+	char *result = result_text(j);
+	struct history_job h = {
+		.id = j->id, .uid = j->uid, .gid = j->gid,
+		.state = (char *)sfs_job_state_name(j->state),
+		.spec = j->spec_text, .spec_len = j->spec_len,
+		.error = j->error, .result = result,
+		.created = j->created, .ended = j->ended,
+		.status = plain->buf, .status_len = plain->len,
+		.status_json = json->buf, .status_json_len = json->len,
+	};
+	int r = history_save(s->cache->db, &h);
+	free(result);
+	if (r < 0)
+		sfs_log(SFS_LOG_ERR, "saving job %llu to the database failed: %s",
+			(unsigned long long)j->id, strerror(-r));
+	return r;
+}
+
+void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err)
+{
+	if (sfs_job_state_final(j->state))
+		return;
+	bool was_running = j->state == SFS_JOB_RUNNING;
+	j->state = st;
+	j->ended = sfs_now_ns();
+	free(j->error);
+	j->error = strdup(err ? err : "");
+	if (j->progress)
+		sfs_progress_end(j->progress, j->ended);
+	if (j->vs) {
+		vinfo_free_all(j);
+		if (sfs_job_snapshot_vertices(j, &j->vinfo, &j->nvinfo) < 0)
+			sfs_log(SFS_LOG_WARN, "job %llu: out of memory keeping its vertices",
+				(unsigned long long)j->id);
+	}
+	sfs_graph_discard(s, j);
+	if (was_running) {
+		s->running--;
+		sfs_job_unref(j); /* the graph's */
+	} else {
+		s->pending--;
+	}
+	sfs_job_save(s, j);
+	sfs_job_mark_dirty(s, j);
+}

@@ -1,1 +1,355 @@
-/* stub: being written */
+/*
+ * progress.c — SolveStatus events and the plain printer of one job.
+ *
+ * Every vertex the job announced has a pvertex (its client.Vertex plus printer
+ * state).  Events are rendered at once into two append-only buffers; nothing is
+ * re-rendered, so readers can follow by offset.  Guarded by the job's lock.
+ */
+#include "progress.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../cache/strmap.h"
+
+#define TAIL_LINES 10
+
+struct pvertex {
+	int num;
+	char *digest;
+	char *name;
+	char **inputs;
+	size_t ninputs;
+	int64_t started, completed;
+	bool cached;
+	char *error;
+	struct strbuf partial[3];   /* unterminated log line per stream */
+	char *tail[TAIL_LINES];     /* last rendered log lines, ring */
+	int tail_next, tail_n;
+};
+
+struct sfs_progress {
+	struct strmap byd; /* digest -> pvertex */
+	struct pvertex **v;
+	size_t n, cap;
+	struct pvertex *cur; /* the vertex the plain printer shows */
+	struct strbuf plain, json;
+	bool ended;
+};
+
+int64_t sfs_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void sfs_format_time(int64_t ns, char buf[40])
+{
+	time_t s = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
+}
+
+int sfs_progress_new(struct sfs_progress **ret)
+{
+	struct sfs_progress *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*ret = p;
+	return 0;
+}
+
+static void pvertex_free(struct pvertex *v)
+{
+	free(v->digest);
+	free(v->name);
+	for (size_t i = 0; i < v->ninputs; i++)
+		free(v->inputs[i]);
+	free(v->inputs);
+	free(v->error);
+	for (int i = 0; i < 3; i++)
+		strbuf_release(&v->partial[i]);
+	for (int i = 0; i < TAIL_LINES; i++)
+		free(v->tail[i]);
+	free(v);
+}
+
+struct sfs_progress *sfs_progress_free(struct sfs_progress *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < p->n; i++)
+		pvertex_free(p->v[i]);
+	free(p->v);
+	strmap_release(&p->byd);
+	strbuf_release(&p->plain);
+	strbuf_release(&p->json);
+	free(p);
+	return NULL;
+}
+
+static void json_time(struct strbuf *sb, const char *field, int64_t t)
+{
+	char buf[40];
+	sfs_format_time(t, buf);
+	strbuf_addf(sb, ",\"%s\":\"%s\"", field, buf);
+}
+
+/* One {"vertexes":[...]} line for v as it is now. */
+static void emit_json_vertex(struct sfs_progress *p, const struct pvertex *v)
+{
+	struct strbuf *sb = &p->json;
+	strbuf_addstr(sb, "{\"vertexes\":[{\"digest\":");
+	strbuf_add_json_str(sb, v->digest);
+	if (v->ninputs) {
+		strbuf_addstr(sb, ",\"inputs\":[");
+		for (size_t i = 0; i < v->ninputs; i++) {
+			if (i)
+				strbuf_addch(sb, ',');
+			strbuf_add_json_str(sb, v->inputs[i]);
+		}
+		strbuf_addch(sb, ']');
+	}
+	strbuf_addstr(sb, ",\"name\":");
+	strbuf_add_json_str(sb, v->name);
+	if (v->started)
+		json_time(sb, "started", v->started);
+	if (v->completed)
+		json_time(sb, "completed", v->completed);
+	if (v->cached)
+		strbuf_addstr(sb, ",\"cached\":true");
+	if (v->error) {
+		strbuf_addstr(sb, ",\"error\":");
+		strbuf_add_json_str(sb, v->error);
+	}
+	strbuf_addstr(sb, "}]}\n");
+}
+
+/* Makes v the vertex the plain printer shows, printing its header if needed. */
+static void plain_switch(struct sfs_progress *p, struct pvertex *v)
+{
+	if (p->cur == v)
+		return;
+	if (p->cur && !p->cur->completed)
+		strbuf_addf(&p->plain, "#%d ...\n", p->cur->num);
+	if (p->plain.len)
+		strbuf_addch(&p->plain, '\n');
+	strbuf_addf(&p->plain, "#%d %s\n", v->num, v->name);
+	p->cur = v;
+}
+
+static bool is_cancel(const char *err)
+{
+	size_t n = strlen(err), m = strlen("context canceled");
+	return n >= m && strcmp(err + n - m, "context canceled") == 0;
+}
+
+static void plain_terminal(struct sfs_progress *p, struct pvertex *v)
+{
+	plain_switch(p, v);
+	if (v->error && is_cancel(v->error))
+		strbuf_addf(&p->plain, "#%d CANCELED\n", v->num);
+	else if (v->error)
+		strbuf_addf(&p->plain, "#%d ERROR: %s\n", v->num, v->error);
+	else if (v->cached)
+		strbuf_addf(&p->plain, "#%d CACHED\n", v->num);
+	else
+		strbuf_addf(&p->plain, "#%d DONE %.1fs\n", v->num,
+			    (double)(v->completed - v->started) / 1e9);
+}
+
+int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const char *name,
+			    const char *const *inputs, size_t ninputs)
+{
+	if (strmap_get(&p->byd, digest))
+		return 0;
+	if (p->n == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 16;
+		struct pvertex **nv = realloc(p->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		p->v = nv;
+		p->cap = ncap;
+	}
+	struct pvertex *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->digest = strdup(digest);
+	v->name = strdup(name);
+	v->inputs = calloc(ninputs ? ninputs : 1, sizeof(char *));
+	if (!v->digest || !v->name || !v->inputs)
+		goto oom;
+	for (size_t i = 0; i < ninputs; i++) {
+		if (!(v->inputs[i] = strdup(inputs[i])))
+			goto oom;
+		v->ninputs++;
+	}
+	if (strmap_put(&p->byd, digest, v, NULL) < 0)
+		goto oom;
+	v->num = (int)p->n + 1;
+	p->v[p->n++] = v;
+	emit_json_vertex(p, v);
+	return 0;
+oom:
+	pvertex_free(v);
+	return -ENOMEM;
+}
+
+/* BuildKit's implicit CACHED: inputs of a started vertex that never ran. */
+static void mark_inputs_cached(struct sfs_progress *p, struct pvertex *v, int64_t t)
+{
+	for (size_t i = 0; i < v->ninputs; i++) {
+		struct pvertex *in = strmap_get(&p->byd, v->inputs[i]);
+		if (!in || in->cached || in->started || in->completed)
+			continue;
+		mark_inputs_cached(p, in, t);
+		in->cached = true;
+		in->started = in->completed = t;
+		emit_json_vertex(p, in);
+		plain_terminal(p, in);
+	}
+}
+
+void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t, bool cached)
+{
+	struct pvertex *v = strmap_get(&p->byd, digest);
+	if (!v || p->ended)
+		return;
+	mark_inputs_cached(p, v, t);
+	v->started = t;
+	v->completed = 0;
+	v->cached = cached;
+	emit_json_vertex(p, v);
+	plain_switch(p, v);
+}
+
+void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t t, bool cached,
+			    const char *error)
+{
+	struct pvertex *v = strmap_get(&p->byd, digest);
+	if (!v || p->ended)
+		return;
+	if (!v->started) {
+		mark_inputs_cached(p, v, t);
+		v->started = t;
+	}
+	v->completed = t;
+	v->cached = cached;
+	if (error) {
+		free(v->error);
+		v->error = strdup(error);
+	}
+	emit_json_vertex(p, v);
+	plain_terminal(p, v);
+}
+
+static void remember_line(struct pvertex *v, const char *line)
+{
+	free(v->tail[v->tail_next]);
+	v->tail[v->tail_next] = strdup(line);
+	v->tail_next = (v->tail_next + 1) % TAIL_LINES;
+	if (v->tail_n < TAIL_LINES)
+		v->tail_n++;
+}
+
+static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char *line, int64_t t)
+{
+	char ts[32];
+	double secs = v->started && t > v->started ? (double)(t - v->started) / 1e9 : 0;
+	snprintf(ts, sizeof(ts), "%#.4g", secs);
+	ts[5] = '\0';
+	plain_switch(p, v);
+	strbuf_addf(&p->plain, "#%d %s %s\n", v->num, ts, line);
+	remember_line(v, line);
+}
+
+void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, const void *data,
+		      size_t len, int64_t t)
+{
+	struct pvertex *v = strmap_get(&p->byd, digest);
+	if (!v || p->ended || len == 0)
+		return;
+	char ts[40];
+	sfs_format_time(t, ts);
+	strbuf_addf(&p->json, "{\"logs\":[{\"vertex\":\"%s\",\"stream\":%d,\"data\":\"", v->digest,
+		    stream);
+	strbuf_add_base64(&p->json, data, len);
+	strbuf_addf(&p->json, "\",\"timestamp\":\"%s\"}]}\n", ts);
+
+	struct strbuf *part = &v->partial[stream == 2 ? 2 : 1];
+	const char *d = data, *end = d + len;
+	while (d < end) {
+		const char *nl = memchr(d, '\n', (size_t)(end - d));
+		if (!nl) {
+			strbuf_add(part, d, (size_t)(end - d));
+			break;
+		}
+		strbuf_add(part, d, (size_t)(nl - d));
+		plain_log_line(p, v, part->buf ? part->buf : "", t);
+		strbuf_reset(part);
+		d = nl + 1;
+	}
+}
+
+static void flush_partials(struct sfs_progress *p, struct pvertex *v, int64_t t)
+{
+	for (int s = 1; s < 3; s++) {
+		if (v->partial[s].len) {
+			plain_log_line(p, v, v->partial[s].buf, t);
+			strbuf_reset(&v->partial[s]);
+		}
+	}
+}
+
+void sfs_progress_end(struct sfs_progress *p, int64_t t)
+{
+	if (p->ended)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		struct pvertex *v = p->v[i];
+		flush_partials(p, v, t);
+		if (v->started && !v->completed)
+			sfs_progress_completed(p, v->digest, t, false, "context canceled");
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		struct pvertex *v = p->v[i];
+		if (!v->error || is_cancel(v->error))
+			continue;
+		strbuf_addf(&p->plain, "------\n > %s:\n", v->name);
+		for (int k = 0; k < v->tail_n; k++) {
+			int idx = (v->tail_next - v->tail_n + k + TAIL_LINES) % TAIL_LINES;
+			strbuf_addf(&p->plain, "%s\n", v->tail[idx]);
+		}
+		strbuf_addstr(&p->plain, "------\n");
+	}
+	p->ended = true;
+}
+
+const struct strbuf *sfs_progress_plain(const struct sfs_progress *p)
+{
+	return &p->plain;
+}
+
+const struct strbuf *sfs_progress_json(const struct sfs_progress *p)
+{
+	return &p->json;
+}
+
+char *sfs_progress_log_tail(const struct sfs_progress *p, const char *digest)
+{
+	struct pvertex *v = strmap_get(&p->byd, digest);
+	struct strbuf sb = STRBUF_INIT;
+	if (v) {
+		for (int k = 0; k < v->tail_n; k++) {
+			int idx = (v->tail_next - v->tail_n + k + TAIL_LINES) % TAIL_LINES;
+			strbuf_addf(&sb, "%s\n", v->tail[idx]);
+		}
+	}
+	return strbuf_detach(&sb, NULL);
+}

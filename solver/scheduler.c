@@ -1,1 +1,875 @@
-/* stub: being written */
+/*
+ * scheduler.c — how an edge gets its result (SEMANTICS.md §1.5), on worker threads.
+ *
+ * Each active vertex goes through:
+ *   keys:  once every input knows its keys, one KEYS task fetches the cache
+ *          map(s) and queries the cache for every output: roots look up
+ *          rootKey(map, output) (map after map, until records are found or the
+ *          op says the maps are done); other vertices query with the keys their
+ *          inputs found and keep the keys every input leads to, and their records;
+ *   load:  an edge someone wants and that has records loads the best one (a LOAD
+ *          task); a failed load drops that record and tries the next;
+ *   exec:  otherwise every input is completed, then one EXEC task runs the op for
+ *          all outputs and saves each output under its commit key(s).
+ * So a fully cached graph calls CacheMap on every vertex and loads one record,
+ * and inputs of a hit are never completed.
+ *
+ * Tasks are "light" (queries, loads) or "heavy" (op calls that read files or run
+ * processes): heavy tasks run on `workers` threads, light ones on two more, so
+ * cache lookups are never stuck behind long execs.
+ *
+ * Locking: sfs_solver.lock guards all state; tasks drop it while they work.
+ * Everything a task reads without the lock is immutable by then (the keys of
+ * keyed inputs, the results of completed edges, the vertex's own maps).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../cache/err.h"
+#include "internal.h"
+
+enum task_kind { TASK_KEYS, TASK_LOAD, TASK_EXEC };
+
+struct task {
+	struct task *next;
+	enum task_kind kind;
+	struct vstate *vs; /* reference */
+	struct edge *e;    /* LOAD */
+};
+
+static void vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
+static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs);
+
+/* --- failures ------------------------------------------------------------ */
+
+struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg)
+{
+	struct sfs_failure *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->err = err;
+	snprintf(f->digest, sizeof(f->digest), "%s", digest);
+	f->msg = strdup(msg ? msg : strerror(-err));
+	return f;
+}
+
+struct sfs_failure *sfs_failure_ref(struct sfs_failure *f)
+{
+	if (f)
+		f->refs++;
+	return f;
+}
+
+struct sfs_failure *sfs_failure_unref(struct sfs_failure *f)
+{
+	if (f && --f->refs == 0) {
+		free(f->msg);
+		free(f);
+	}
+	return NULL;
+}
+
+/* --- the task queues ----------------------------------------------------- */
+
+static bool task_is_heavy(const struct task *t)
+{
+	if (t->kind == TASK_EXEC)
+		return true;
+	return t->kind == TASK_KEYS && t->vs->v->ninputs == 0;
+}
+
+static void queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	if (!t) {
+		struct sfs_failure *f = sfs_failure_new(-ENOMEM, vs->digest, "out of memory");
+		vertex_fail(s, vs, f);
+		sfs_failure_unref(f);
+		return;
+	}
+	t->kind = kind;
+	t->vs = vstate_ref(vs);
+	t->e = e;
+	struct task **head = task_is_heavy(t) ? &s->heavy_head : &s->light_head;
+	struct task **tail = task_is_heavy(t) ? &s->heavy_tail : &s->light_tail;
+	if (*tail)
+		(*tail)->next = t;
+	else
+		*head = t;
+	*tail = t;
+	pthread_cond_broadcast(&s->cond);
+}
+
+/* --- delivering results ---------------------------------------------------- */
+
+static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
+{
+	if (parent->phase != V_WAIT_INPUTS)
+		return;
+	if (e->phase == EDGE_FAILED) {
+		vertex_fail(s, parent, e->failure);
+		return;
+	}
+	if (--parent->inputs_pending == 0) {
+		parent->phase = V_EXEC;
+		queue_task(s, TASK_EXEC, parent, NULL);
+	}
+}
+
+static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w)
+{
+	if (w->job)
+		sfs_job_output_done(s, w->job, w->job_output, e);
+	else if (w->vs)
+		input_done(s, w->vs, e);
+}
+
+static void edge_settle(struct sfs_solver *s, struct edge *e)
+{
+	struct waiters w = e->waiters;
+	memset(&e->waiters, 0, sizeof(e->waiters));
+	for (size_t i = 0; i < w.n; i++)
+		deliver(s, e, &w.w[i]);
+	waiters_release(&w);
+}
+
+static void edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f)
+{
+	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED)
+		return;
+	e->phase = EDGE_FAILED;
+	e->failure = sfs_failure_ref(f);
+	edge_settle(s, e);
+}
+
+/*
+ * Fails a vertex and, through the key waiters, every vertex that waited for its
+ * keys.  Iterative: a failing root of a long chain must not recurse per level.
+ */
+static void vertex_fail(struct sfs_solver *s, struct vstate *first, struct sfs_failure *f)
+{
+	struct vstate **stack = NULL;
+	size_t n = 0, cap = 0;
+	struct vstate *vs = first;
+
+	while (vs) {
+		if (vs->phase != V_FAILED && vs->phase != V_EXECUTED) {
+			vs->phase = V_FAILED;
+			vs->failure = sfs_failure_ref(f);
+			for (size_t o = 0; o < vs->nedges; o++)
+				edge_fail(s, &vs->edges[o], f);
+			struct waiters w = vs->key_waiters;
+			memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
+			for (size_t i = 0; i < w.n; i++) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					struct vstate **ns = realloc(stack, cap * sizeof(*ns));
+					if (!ns)
+						break;
+					stack = ns;
+				}
+				stack[n++] = vstate_ref(w.w[i].vs);
+			}
+			waiters_release(&w);
+		}
+		if (vs != first)
+			vstate_unref(vs);
+		vs = n ? stack[--n] : NULL;
+	}
+	free(stack);
+}
+
+/* --- keys ------------------------------------------------------------------ */
+
+static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs);
+
+/* Asks for the keys of vs; its inputs must have been asked before (topological order). */
+void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs)
+{
+	if (vs->phase != V_NEW)
+		return;
+	vs->phase = V_WAIT_KEYS;
+	size_t pending = 0;
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		struct vstate *in = vs->inputs[i];
+		if (in->phase == V_FAILED) {
+			vertex_fail(s, vs, in->failure);
+			return;
+		}
+		if (in->phase < V_KEYED) {
+			if (waiters_add(&in->key_waiters, NULL, 0, vs) < 0)
+				continue;
+			pending++;
+		}
+	}
+	vs->inputs_pending = pending;
+	if (pending == 0) {
+		vs->phase = V_KEYING;
+		queue_task(s, TASK_KEYS, vs, NULL);
+	}
+}
+
+static void edge_proceed(struct sfs_solver *s, struct edge *e)
+{
+	if (e->phase != EDGE_IDLE || !e->want)
+		return;
+	struct vstate *vs = e->vs;
+	if (vs->phase == V_EXECUTED || e->nrecords == 0) {
+		e->phase = EDGE_WAIT_EXEC;
+		vertex_request_exec(s, vs);
+		return;
+	}
+	e->phase = EDGE_LOADING;
+	queue_task(s, TASK_LOAD, vs, e);
+}
+
+static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
+{
+	vs->phase = V_KEYED;
+	struct waiters w = vs->key_waiters;
+	memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
+	for (size_t i = 0; i < w.n; i++) {
+		struct vstate *p = w.w[i].vs;
+		if (p->phase == V_WAIT_KEYS && --p->inputs_pending == 0) {
+			p->phase = V_KEYING;
+			queue_task(s, TASK_KEYS, p, NULL);
+		}
+	}
+	waiters_release(&w);
+	for (size_t o = 0; o < vs->nedges; o++)
+		edge_proceed(s, &vs->edges[o]);
+}
+
+struct keys_found {
+	struct cache_key **keys;
+	size_t nkeys;
+	struct cache_record *records;
+	size_t nrecords;
+};
+
+static void keys_found_release(struct keys_found *k)
+{
+	for (size_t i = 0; i < k->nkeys; i++)
+		cache_key_unref(k->keys[i]);
+	free(k->keys);
+	free(k->records);
+	memset(k, 0, sizeof(*k));
+}
+
+static int add_found(struct cache_manager *cm, struct keys_found *kf, struct cache_key *k)
+{
+	struct cache_record *recs = NULL;
+	size_t n = 0;
+	int r = cache_manager_records(cm, k, &recs, &n);
+	if (r < 0)
+		return r;
+	struct cache_key **nk = realloc(kf->keys, (kf->nkeys + 1) * sizeof(*nk));
+	struct cache_record *nr = realloc(kf->records, (kf->nrecords + n + 1) * sizeof(*nr));
+	if (nk)
+		kf->keys = nk;
+	if (nr)
+		kf->records = nr;
+	if (!nk || !nr) {
+		free(recs);
+		return -ENOMEM;
+	}
+	kf->keys[kf->nkeys++] = cache_key_ref(k);
+	memcpy(kf->records + kf->nrecords, recs, n * sizeof(*recs));
+	kf->nrecords += n;
+	free(recs);
+	return 0;
+}
+
+/* Root: the key of output o under one cache map. */
+static int query_root(struct cache_manager *cm, const struct sfs_cache_map *m, int o,
+		      struct keys_found *kf)
+{
+	struct cache_key **found = NULL;
+	size_t n = 0;
+	int r = cache_manager_query(cm, NULL, 0, 0, m->digest, o, &found, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0)
+			r = add_found(cm, kf, found[i]);
+		cache_key_unref(found[i]);
+	}
+	free(found);
+	return r;
+}
+
+static bool key_in(struct cache_manager *cm, struct cache_key **set, size_t n, struct cache_key *k)
+{
+	const char *id = cache_key_id(k, cm);
+	for (size_t i = 0; id && i < n; i++) {
+		const char *o = cache_key_id(set[i], cm);
+		if (o && strcmp(o, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Non-root: keys of output o that every input leads to (§1.5 step 3-4).  The
+ * alternatives of input i are the keys the input edge found in the cache.
+ */
+static int query_deps(struct cache_manager *cm, struct vstate *vs, const struct sfs_cache_map *m,
+		      int o, struct keys_found *kf)
+{
+	struct cache_key **cur = NULL;
+	size_t ncur = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < vs->v->ninputs && r == 0; i++) {
+		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+		if (ie->nkeys == 0) {
+			ncur = 0;
+			break;
+		}
+		struct cache_key_with_selector alts[ie->nkeys];
+		for (size_t a = 0; a < ie->nkeys; a++) {
+			memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
+			alts[a].key = ie->keys[a];
+		}
+		struct cache_key **found = NULL;
+		size_t nfound = 0;
+		r = cache_manager_query(cm, alts, ie->nkeys, (int)i, m->digest, o, &found, &nfound);
+		if (r < 0)
+			break;
+		if (i == 0) {
+			cur = found;
+			ncur = nfound;
+			continue;
+		}
+		size_t keep = 0;
+		for (size_t k = 0; k < ncur; k++) {
+			if (key_in(cm, found, nfound, cur[k]))
+				cur[keep++] = cur[k];
+			else
+				cache_key_unref(cur[k]);
+		}
+		ncur = keep;
+		for (size_t k = 0; k < nfound; k++)
+			cache_key_unref(found[k]);
+		free(found);
+		if (ncur == 0)
+			break;
+	}
+	for (size_t k = 0; k < ncur; k++) {
+		if (r == 0)
+			r = add_found(cm, kf, cur[k]);
+		cache_key_unref(cur[k]);
+	}
+	free(cur);
+	return r;
+}
+
+static int append_map(struct vstate *vs, struct sfs_cache_map *m)
+{
+	struct sfs_cache_map *n = realloc(vs->maps, (vs->nmaps + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	vs->maps = n;
+	vs->maps[vs->nmaps++] = *m;
+	return 0;
+}
+
+/* Fetches the next cache map of vs (the task owns vs->maps while keying/executing). */
+static int fetch_map(struct vstate *vs, char **ret_msg)
+{
+	struct sfs_cache_map m = {0};
+	bool done = true;
+	int r = vs->op->type->cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
+	if (r < 0)
+		return r;
+	if (vs->v->ninputs && m.ndeps != vs->v->ninputs) {
+		sfs_cache_map_release(&m);
+		return sfs_errf(ret_msg, -EINVAL, "cache map has %zu deps for %zu inputs", m.ndeps,
+				vs->v->ninputs);
+	}
+	if (vs->v->ninputs)
+		done = true; /* only roots may return several maps */
+	r = append_map(vs, &m);
+	if (r < 0) {
+		sfs_cache_map_release(&m);
+		return r;
+	}
+	vs->maps_done = done;
+	return 0;
+}
+
+static void run_keys(struct sfs_solver *s, struct vstate *vs)
+{
+	struct cache_manager *cm = s->cache->main;
+	size_t ne = vs->nedges;
+	struct keys_found kf[ne ? ne : 1];
+	char *msg = NULL;
+	int r = 0;
+	bool root = vs->v->ninputs == 0;
+
+	memset(kf, 0, sizeof(kf));
+	if (root) {
+		pthread_mutex_lock(&s->lock);
+		sfs_vs_progress_started(vs, false);
+		pthread_mutex_unlock(&s->lock);
+		sfs_solver_flush_notify(s);
+	}
+	bool any = false;
+	while (r == 0 && !any && !(vs->nmaps && vs->maps_done)) {
+		if (sfs_op_cancelled(&vs->opctx)) {
+			r = -ECANCELED;
+			break;
+		}
+		r = fetch_map(vs, &msg);
+		if (r < 0 || vs->ignore_cache)
+			continue;
+		const struct sfs_cache_map *m = &vs->maps[vs->nmaps - 1];
+		for (size_t o = 0; o < ne && r == 0; o++) {
+			r = root ? query_root(cm, m, (int)o, &kf[o])
+				 : query_deps(cm, vs, m, (int)o, &kf[o]);
+			any |= kf[o].nrecords > 0;
+		}
+		if (r < 0)
+			sfs_errf(&msg, r, "cache lookup failed");
+	}
+
+	pthread_mutex_lock(&s->lock);
+	if (root)
+		sfs_vs_progress_completed(vs, false, r < 0 && r != -ECANCELED ? msg : NULL);
+	if (r < 0) {
+		struct sfs_failure *f = sfs_failure_new(r, vs->digest, msg);
+		if (f)
+			vertex_fail(s, vs, f);
+		sfs_failure_unref(f);
+	} else {
+		for (size_t o = 0; o < ne; o++) {
+			vs->edges[o].keys = kf[o].keys;
+			vs->edges[o].nkeys = kf[o].nkeys;
+			vs->edges[o].records = kf[o].records;
+			vs->edges[o].nrecords = kf[o].nrecords;
+			memset(&kf[o], 0, sizeof(kf[o]));
+		}
+		vertex_keys_ready(s, vs);
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t o = 0; o < ne; o++)
+		keys_found_release(&kf[o]);
+	free(msg);
+}
+
+/* --- load ------------------------------------------------------------------ */
+
+static struct cache_key *key_by_id(struct cache_manager *cm, struct edge *e, const char *id)
+{
+	for (size_t i = 0; i < e->nkeys; i++) {
+		const char *kid = cache_key_id(e->keys[i], cm);
+		if (kid && strcmp(kid, id) == 0)
+			return e->keys[i];
+	}
+	return e->nkeys ? e->keys[0] : NULL;
+}
+
+static void edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
+			  struct cache_key **keys, size_t nkeys, bool cached)
+{
+	snprintf(e->result, sizeof(e->result), "%s", result);
+	e->result_keys = keys;
+	e->nresult_keys = nkeys;
+	e->cached = cached;
+	e->phase = EDGE_DONE;
+	edge_settle(s, e);
+}
+
+static void drop_record(struct edge *e, const char *id)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < e->nrecords; i++)
+		if (strcmp(e->records[i].id, id) != 0)
+			e->records[keep++] = e->records[i];
+	e->nrecords = keep;
+}
+
+static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
+{
+	struct cache_manager *cm = s->cache->main;
+	char result[SFS_DIGEST_SIZE] = "";
+	char *msg = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	struct cache_record rec = *cache_records_best(e->records, e->nrecords);
+	sfs_vs_progress_started(vs, true);
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+
+	int r = cache_manager_load(cm, &rec, result, &msg);
+
+	pthread_mutex_lock(&s->lock);
+	if (e->phase != EDGE_LOADING) {
+		/* the vertex executed meanwhile and gave this edge its result */
+		pthread_mutex_unlock(&s->lock);
+		free(msg);
+		return;
+	}
+	if (r == 0) {
+		struct cache_key **keys = calloc(1, sizeof(*keys));
+		struct cache_key *k = key_by_id(cm, e, rec.key_id);
+		if (keys && k) {
+			keys[0] = cache_key_ref(k);
+			free(vs->why);
+			vs->why = NULL;
+			if (asprintf(&vs->why, "cached: key %s, record %s", rec.key_id, rec.id) < 0)
+				vs->why = NULL;
+			sfs_vs_progress_completed(vs, true, NULL);
+			edge_complete(s, e, result, keys, 1, true);
+		} else {
+			free(keys);
+			r = -ENOMEM;
+		}
+	}
+	if (r < 0) {
+		sfs_log(SFS_LOG_WARN, "loading record %s of %s failed: %s", rec.id, vs->digest,
+			msg ? msg : strerror(-r));
+		char line[512];
+		int n = snprintf(line, sizeof(line), "cache load of record %s failed (%s); executing\n",
+				 rec.id, msg ? msg : strerror(-r));
+		if (vs->log_fd < 0 && n > 0)
+			for (size_t k = 0; k < vs->njobs; k++)
+				sfs_progress_log(vs->jobs[k]->progress, vs->digest, 2, line,
+						 (size_t)n, sfs_now_ns());
+		drop_record(e, rec.id);
+		e->phase = EDGE_IDLE;
+		edge_proceed(s, e);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(msg);
+}
+
+/* --- exec ------------------------------------------------------------------ */
+
+static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs)
+{
+	/* once executed every edge is done, so only a keyed vertex starts an exec */
+	if (vs->phase != V_KEYED)
+		return;
+	vs->phase = V_WAIT_INPUTS;
+	size_t pending = 0;
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+		if (ie->phase == EDGE_FAILED) {
+			vertex_fail(s, vs, ie->failure);
+			return;
+		}
+		if (ie->phase != EDGE_DONE)
+			pending++;
+	}
+	vs->inputs_pending = pending;
+	if (pending == 0) {
+		vs->phase = V_EXEC;
+		queue_task(s, TASK_EXEC, vs, NULL);
+		return;
+	}
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+		if (ie->phase != EDGE_DONE)
+			sfs_edge_request(s, ie, NULL, 0, vs);
+	}
+}
+
+void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
+		      struct vstate *parent)
+{
+	struct waiter w = {job, out, parent};
+	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED) {
+		deliver(s, e, &w);
+		return;
+	}
+	if (waiters_add(&e->waiters, job, out, parent) < 0) {
+		struct sfs_failure *f = sfs_failure_new(-ENOMEM, e->vs->digest, "out of memory");
+		edge_fail(s, e, f);
+		sfs_failure_unref(f);
+		return;
+	}
+	e->want = true;
+	if (e->vs->phase >= V_KEYED)
+		edge_proceed(s, e);
+}
+
+static int open_log(struct sfs_solver *s, struct vstate *vs)
+{
+	char rnd[CACHE_ID_SIZE];
+	keystore_new_id(rnd);
+	char *dir = NULL, *path = NULL;
+	if (asprintf(&dir, "%s/logs", s->cache->state_dir) < 0)
+		return -ENOMEM;
+	mkdir(dir, 0700);
+	int r = asprintf(&path, "%s/%s-%s.log", dir, vs->digest + 7, rnd);
+	free(dir);
+	if (r < 0)
+		return -ENOMEM;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(path);
+		return -errno;
+	}
+	pthread_mutex_lock(&s->lock);
+	vs->log_fd = fd;
+	free(vs->log_path);
+	vs->log_path = path;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* The commit key of output o of a vertex with inputs (§2.2). */
+static struct cache_key *commit_key(struct vstate *vs, const struct sfs_cache_map *m, int o)
+{
+	struct cache_key *k = cache_key_new(m->digest, o, vs->v->ninputs);
+	if (!k)
+		return NULL;
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+		for (size_t a = 0; a < ie->nresult_keys; a++) {
+			if (cache_key_add_dep(k, i, m->deps[i].selector, ie->result_keys[a]) < 0) {
+				cache_key_unref(k);
+				return NULL;
+			}
+		}
+	}
+	return k;
+}
+
+/* Saves output o under its commit key(s); returns the keys (malloc'd). */
+static int save_output(struct sfs_solver *s, struct vstate *vs, int o, const char *result,
+		       int64_t now, struct cache_key ***ret, size_t *ret_n)
+{
+	bool root = vs->v->ninputs == 0;
+	size_t nk = root ? vs->nmaps : 1;
+	struct cache_key **keys = calloc(nk, sizeof(*keys));
+	struct cache_result rec;
+	int r = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < nk; i++) {
+		keys[i] = root ? cache_key_new(vs->maps[i].digest, o, 0)
+			       : commit_key(vs, &vs->maps[0], o);
+		if (!keys[i]) {
+			r = -ENOMEM;
+			break;
+		}
+		r = cache_manager_save(s->cache->main, keys[i], result, now, i ? &rec : NULL,
+				       i ? NULL : &rec);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < nk; i++)
+			cache_key_unref(keys[i]);
+		free(keys);
+		return r;
+	}
+	*ret = keys;
+	*ret_n = nk;
+	return 0;
+}
+
+static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIGEST_SIZE],
+		   char **ret_msg)
+{
+	size_t ni = vs->v->ninputs;
+	const char *in[ni + 1];
+	int r = 0;
+
+	while (!vs->maps_done && r == 0)
+		r = fetch_map(vs, ret_msg);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ni; i++)
+		in[i] = vs->inputs[i]->edges[vs->v->inputs[i].ref.output].result;
+	r = open_log(s, vs);
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot create the log file: %s", strerror(-r));
+	return vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
+}
+
+static void exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
+{
+	const char *line = msg ? msg : strerror(-r);
+	char *first = strndup(line, strcspn(line, "\n"));
+	sfs_vs_progress_completed(vs, false, r == -ECANCELED ? "context canceled" : first);
+	free(first);
+	struct sfs_failure *f = sfs_failure_new(r, vs->digest, msg);
+	if (f)
+		vertex_fail(s, vs, f);
+	sfs_failure_unref(f);
+}
+
+static void run_exec(struct sfs_solver *s, struct vstate *vs)
+{
+	size_t no = vs->nedges;
+	char outs[no ? no : 1][SFS_DIGEST_SIZE];
+	struct cache_key **keys[no ? no : 1];
+	size_t nkeys[no ? no : 1];
+	char *msg = NULL;
+	int r = 0;
+
+	memset(outs, 0, sizeof(outs));
+	memset(keys, 0, sizeof(keys));
+	pthread_mutex_lock(&s->lock);
+	sfs_vs_progress_started(vs, false);
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+
+	r = exec_op(s, vs, outs, &msg);
+	int64_t now = sfs_now_ns();
+	for (size_t o = 0; o < no && r == 0; o++) {
+		r = save_output(s, vs, (int)o, outs[o], now, &keys[o], &nkeys[o]);
+		if (r < 0)
+			sfs_errf(&msg, r, "saving the result to the cache failed: %s", strerror(-r));
+	}
+
+	pthread_mutex_lock(&s->lock);
+	if (r < 0) {
+		exec_failed(s, vs, r, msg);
+		for (size_t o = 0; o < no; o++) {
+			for (size_t k = 0; keys[o] && k < nkeys[o]; k++)
+				cache_key_unref(keys[o][k]);
+			free(keys[o]);
+		}
+	} else {
+		free(vs->why);
+		vs->why = strdup(vs->ignore_cache ? "executed: ignore_cache is set"
+						  : "executed: no cache record matched");
+		sfs_vs_progress_completed(vs, false, NULL);
+		vs->phase = V_EXECUTED;
+		for (size_t o = 0; o < no; o++) {
+			struct edge *e = &vs->edges[o];
+			if (e->phase == EDGE_DONE) {
+				for (size_t k = 0; k < nkeys[o]; k++)
+					cache_key_unref(keys[o][k]);
+				free(keys[o]);
+				continue;
+			}
+			edge_complete(s, e, outs[o], keys[o], nkeys[o], false);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(msg);
+}
+
+/* --- workers ---------------------------------------------------------------- */
+
+void sfs_vstate_cancel(struct vstate *vs)
+{
+	atomic_store(&vs->opctx.cancelled, true);
+	int pg = atomic_load(&vs->opctx.pgid);
+	if (pg > 0)
+		kill(-pg, SIGKILL);
+}
+
+static void run_task(struct sfs_solver *s, struct task *t)
+{
+	if (!sfs_op_cancelled(&t->vs->opctx)) {
+		switch (t->kind) {
+		case TASK_KEYS:
+			run_keys(s, t->vs);
+			break;
+		case TASK_LOAD:
+			run_load(s, t->vs, t->e);
+			break;
+		case TASK_EXEC:
+			run_exec(s, t->vs);
+			break;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	vstate_unref(t->vs);
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+	free(t);
+}
+
+struct worker_arg {
+	struct sfs_solver *s;
+	bool heavy;
+};
+
+static struct task *pop(struct task **head, struct task **tail)
+{
+	struct task *t = *head;
+	if (t) {
+		*head = t->next;
+		if (!*head)
+			*tail = NULL;
+	}
+	return t;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct sfs_solver *s = wa->s;
+	bool heavy = wa->heavy;
+	free(wa);
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct task *t = heavy ? pop(&s->heavy_head, &s->heavy_tail)
+				       : pop(&s->light_head, &s->light_tail);
+		if (!t) {
+			if (s->stopping)
+				break;
+			pthread_cond_wait(&s->cond, &s->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&s->lock);
+		run_task(s, t);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int sfs_sched_start(struct sfs_solver *s)
+{
+	size_t n = (size_t)s->o.workers + 2;
+	s->threads = calloc(n, sizeof(*s->threads));
+	if (!s->threads)
+		return -ENOMEM;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 8 << 20);
+	for (size_t i = 0; i < n; i++) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		if (!wa)
+			break;
+		wa->s = s;
+		wa->heavy = i >= 2;
+		if (pthread_create(&s->threads[i], &attr, worker_main, wa) != 0) {
+			free(wa);
+			break;
+		}
+		s->nthreads++;
+	}
+	pthread_attr_destroy(&attr);
+	return s->nthreads == n ? 0 : -EAGAIN;
+}
+
+/* Called with no lock held, after every job has been cancelled. */
+void sfs_sched_stop(struct sfs_solver *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	/* queued tasks of cancelled vertices return at once */
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < s->nthreads; i++)
+		pthread_join(s->threads[i], NULL);
+	free(s->threads);
+	s->threads = NULL;
+	s->nthreads = 0;
+}

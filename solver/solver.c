@@ -1,1 +1,645 @@
-/* stub: being written */
+/*
+ * solver.c — the public face of the solver (solver.h): the job table, its
+ * history, and the non-blocking queries fs/ makes.
+ *
+ * The job table holds every job fs/ can show: pending and running ones, and
+ * finished ones (up to jobs_keep) loaded from the database at open.  Jobs are
+ * keyed by their decimal number in s->jobs; s->job_ids keeps them in order.
+ * Locking: sfs_solver.lock (see internal.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cache/err.h"
+#include "../cache/history.h"
+#include "internal.h"
+
+const char *sfs_job_state_name(enum sfs_job_state st)
+{
+	static const char *const n[] = {"pending", "running", "done", "failed", "cancelled"};
+	return n[st];
+}
+
+const char *sfs_vertex_state_name(enum sfs_vertex_state st)
+{
+	static const char *const n[] = {"pending", "running", "cached", "done", "failed",
+					"cancelled"};
+	return n[st];
+}
+
+void sfs_solver_opts_default(struct sfs_solver_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	o->workers = n > 0 ? (int)n : 1;
+	o->sandbox = SFS_SANDBOX_NONE;
+	o->jobs_keep = 1000;
+	o->max_running = 64;
+	o->max_pending = 1024;
+	o->log_limit = 64u << 20;
+	o->limits.max_bytes = 16u << 20;
+	o->limits.max_vertices = 100000;
+	o->limits.max_path = 4096;
+	o->limits.max_inline = 16u << 20;
+}
+
+static void id_key(uint64_t id, char buf[24])
+{
+	snprintf(buf, 24, "%llu", (unsigned long long)id);
+}
+
+static struct sfs_job *job_get(struct sfs_solver *s, uint64_t id)
+{
+	char k[24];
+	id_key(id, k);
+	return strmap_get(&s->jobs, k);
+}
+
+static int job_table_add(struct sfs_solver *s, struct sfs_job *j)
+{
+	char k[24];
+	id_key(j->id, k);
+	if (s->njob_ids == s->cap_job_ids) {
+		size_t ncap = s->cap_job_ids ? s->cap_job_ids * 2 : 64;
+		uint64_t *n = realloc(s->job_ids, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->job_ids = n;
+		s->cap_job_ids = ncap;
+	}
+	int r = strmap_put(&s->jobs, k, j, NULL);
+	if (r < 0)
+		return r;
+	size_t i = s->njob_ids; /* ids arrive ascending, except at load */
+	while (i > 0 && s->job_ids[i - 1] > j->id) {
+		s->job_ids[i] = s->job_ids[i - 1];
+		i--;
+	}
+	s->job_ids[i] = j->id;
+	s->njob_ids++;
+	return 0;
+}
+
+static void job_table_del(struct sfs_solver *s, struct sfs_job *j)
+{
+	char k[24];
+	id_key(j->id, k);
+	strmap_del(&s->jobs, k);
+	size_t keep = 0;
+	for (size_t i = 0; i < s->njob_ids; i++)
+		if (s->job_ids[i] != j->id)
+			s->job_ids[keep++] = s->job_ids[i];
+	s->njob_ids = keep;
+	sfs_job_unref(j);
+}
+
+static struct sfs_job *job_alloc(struct sfs_solver *s, uint64_t id, uid_t uid, gid_t gid)
+{
+	struct sfs_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->refs = 1;
+	j->s = s;
+	j->id = id;
+	j->uid = uid;
+	j->gid = gid;
+	j->created = j->changed = sfs_now_ns();
+	j->error = strdup("");
+	if (!j->error) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static enum sfs_job_state state_from_name(const char *n)
+{
+	for (int st = SFS_JOB_PENDING; st <= SFS_JOB_CANCELLED; st++)
+		if (n && strcmp(n, sfs_job_state_name(st)) == 0)
+			return st;
+	return SFS_JOB_CANCELLED;
+}
+
+/* Output refs of a stored result: "<ref> <digest>" lines. */
+static int outputs_from_result(struct sfs_job *j, const char *text)
+{
+	size_t n = 0;
+	for (const char *p = text; p && *p; p++)
+		n += *p == '\n';
+	j->outputs = calloc(n + 1, sizeof(*j->outputs));
+	if (!j->outputs)
+		return -ENOMEM;
+	for (const char *p = text; p && *p;) {
+		const char *nl = strchrnul(p, '\n'), *sp = memchr(p, ' ', (size_t)(nl - p));
+		if (sp) {
+			struct sfs_job_output *o = &j->outputs[j->noutputs++];
+			o->ref = strndup(p, (size_t)(sp - p));
+			snprintf(o->result, sizeof(o->result), "%.*s", (int)(nl - sp - 1), sp + 1);
+		}
+		p = *nl ? nl + 1 : nl;
+	}
+	return 0;
+}
+
+static int job_from_history(struct sfs_solver *s, struct history_job *h)
+{
+	struct sfs_job *j = job_alloc(s, h->id, h->uid, h->gid);
+	if (!j)
+		return -ENOMEM;
+	j->state = state_from_name(h->state);
+	j->created = h->created;
+	j->ended = h->ended;
+	j->changed = h->ended ? h->ended : h->created;
+	free(j->error);
+	j->error = h->error ? h->error : strdup("");
+	h->error = NULL;
+	j->spec_text = h->spec;
+	j->spec_len = h->spec_len;
+	h->spec = NULL;
+	if (h->status)
+		strbuf_add(&j->plain, h->status, h->status_len);
+	if (h->status_json)
+		strbuf_add(&j->json, h->status_json, h->status_json_len);
+	int r = outputs_from_result(j, h->result);
+	if (r == 0)
+		r = job_table_add(s, j);
+	if (r < 0) {
+		sfs_job_unref(j);
+		return r;
+	}
+	if (j->spec_text && j->id > s->latest)
+		s->latest = j->id;
+	return 0;
+}
+
+static int load_history(struct sfs_solver *s)
+{
+	struct history_job *hs = NULL;
+	size_t n = 0;
+	int r = history_mark_interrupted(s->cache->db, sfs_now_ns());
+	if (r == 0)
+		r = history_list(s->cache->db, &hs, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0)
+			r = job_from_history(s, &hs[i]);
+		history_job_release(&hs[i]);
+	}
+	free(hs);
+	return r;
+}
+
+int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
+		    struct sfs_solver **ret, char **ret_msg)
+{
+	struct sfs_solver *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->cache = cache;
+	s->o = *o;
+	if (s->o.workers < 1)
+		s->o.workers = 1;
+	if (o->mountpoint && !(s->mountpoint = strdup(o->mountpoint)))
+		goto oom;
+	int r = load_history(s);
+	if (r < 0) {
+		sfs_errf(ret_msg, r, "reading the job history failed: %s", strerror(-r));
+		sfs_solver_close(s);
+		return r;
+	}
+	r = sfs_sched_start(s);
+	if (r < 0) {
+		sfs_errf(ret_msg, r, "cannot start worker threads");
+		sfs_solver_close(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+oom:
+	sfs_solver_close(s);
+	return -ENOMEM;
+}
+
+struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
+{
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->njob_ids; i++) {
+		struct sfs_job *j = job_get(s, s->job_ids[i]);
+		if (j && j->state == SFS_JOB_RUNNING)
+			sfs_job_end(s, j, SFS_JOB_CANCELLED, "solverfs was unmounted");
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (s->threads)
+		sfs_sched_stop(s);
+	pthread_mutex_lock(&s->lock);
+	while (s->njob_ids) {
+		struct sfs_job *j = job_get(s, s->job_ids[s->njob_ids - 1]);
+		if (!j) {
+			s->njob_ids--;
+			continue;
+		}
+		job_table_del(s, j);
+	}
+	pthread_mutex_unlock(&s->lock);
+	strmap_release(&s->jobs);
+	strmap_release(&s->actives);
+	free(s->job_ids);
+	free(s->dirty);
+	free(s->mountpoint);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return NULL;
+}
+
+void sfs_solver_flush_notify(struct sfs_solver *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t *d = s->dirty;
+	size_t n = s->ndirty;
+	s->dirty = NULL;
+	s->ndirty = s->cap_dirty = 0;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n && s->o.notify; i++)
+		s->o.notify(s->o.notify_arg, d[i]);
+	free(d);
+}
+
+/* Deletes the oldest finished jobs beyond jobs_keep (lock held). */
+static void trim_history(struct sfs_solver *s)
+{
+	size_t finished = 0;
+	for (size_t i = 0; i < s->njob_ids; i++) {
+		struct sfs_job *j = job_get(s, s->job_ids[i]);
+		finished += j && sfs_job_state_final(j->state);
+	}
+	for (size_t i = 0; i < s->njob_ids && finished > s->o.jobs_keep;) {
+		struct sfs_job *j = job_get(s, s->job_ids[i]);
+		if (!j || !sfs_job_state_final(j->state)) {
+			i++;
+			continue;
+		}
+		history_delete(s->cache->db, j->id);
+		job_table_del(s, j);
+		finished--;
+	}
+}
+
+int sfs_solver_job_new(struct sfs_solver *s, uid_t uid, gid_t gid, uint64_t *ret_id)
+{
+	uint64_t id;
+	pthread_mutex_lock(&s->lock);
+	int r = s->pending >= s->o.max_pending ? -EAGAIN : history_next_id(s->cache->db, &id);
+	struct sfs_job *j = r == 0 ? job_alloc(s, id, uid, gid) : NULL;
+	if (r == 0 && !j)
+		r = -ENOMEM;
+	if (r == 0)
+		r = job_table_add(s, j);
+	if (r == 0) {
+		s->pending++;
+		sfs_job_save(s, j);
+		*ret_id = id;
+	} else if (j) {
+		sfs_job_unref(j);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static int job_outputs_init(struct sfs_job *j)
+{
+	j->noutputs = j->spec->noutputs;
+	j->outputs = calloc(j->noutputs ? j->noutputs : 1, sizeof(*j->outputs));
+	if (!j->outputs)
+		return -ENOMEM;
+	for (size_t o = 0; o < j->noutputs; o++)
+		if (!(j->outputs[o].ref = strdup(j->spec->output_refs[o])))
+			return -ENOMEM;
+	return 0;
+}
+
+static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spec *sp,
+			 const char *text, size_t len, char **ret_msg)
+{
+	if (!(j->spec_text = malloc(len + 1)))
+		return -ENOMEM;
+	memcpy(j->spec_text, text, len);
+	j->spec_text[len] = '\0';
+	j->spec_len = len;
+	j->spec = sp;
+	j->state = SFS_JOB_RUNNING;
+	s->pending--;
+	s->running++;
+	s->latest = j->id;
+	free(j->error);
+	j->error = strdup("");
+	int r = job_outputs_init(j);
+	if (r == 0)
+		r = sfs_job_save(s, j);
+	if (r == 0)
+		r = sfs_job_start(s, j, ret_msg);
+	if (r < 0)
+		sfs_job_end(s, j, SFS_JOB_FAILED, *ret_msg ? *ret_msg : strerror(-r));
+	sfs_job_mark_dirty(s, j);
+	return 0;
+}
+
+int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const char *text,
+			  size_t len, char **ret_msg)
+{
+	struct sfs_spec *sp = NULL;
+	struct sfs_spec_ctx ctx = {.session = id, .limits = &s->o.limits, .allow_local = true,
+				   .allow_network = true, .mountpoint = s->mountpoint};
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job_get(s, id);
+	int r = 0;
+	if (!j)
+		r = sfs_errf(ret_msg, -ENOENT, "no job %llu", (unsigned long long)id);
+	else if (uid != 0 && uid != j->uid)
+		r = sfs_errf(ret_msg, -EPERM, "job %llu belongs to uid %u", (unsigned long long)id,
+			     (unsigned)j->uid);
+	else if (j->state != SFS_JOB_PENDING)
+		r = sfs_errf(ret_msg, -EBUSY, "job %llu is %s", (unsigned long long)id,
+			     sfs_job_state_name(j->state));
+	else if (s->running >= s->o.max_running)
+		r = sfs_errf(ret_msg, -EAGAIN, "too many running jobs (max_running=%u)",
+			     s->o.max_running);
+	if (j)
+		sfs_job_ref(j);
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0) {
+		sfs_job_unref(j);
+		return r;
+	}
+	/* parsing is CPU work on the caller's thread, but no solve: fine outside the lock */
+	r = sfs_spec_parse(text, len, &ctx, &sp, ret_msg);
+	pthread_mutex_lock(&s->lock);
+	if (r < 0) {
+		free(j->error);
+		j->error = strdup(*ret_msg ? *ret_msg : strerror(-r));
+		sfs_job_mark_dirty(s, j);
+	} else if (j->state != SFS_JOB_PENDING) {
+		sp = sfs_spec_free(sp);
+		r = sfs_errf(ret_msg, -EBUSY, "job %llu is %s", (unsigned long long)id,
+			     sfs_job_state_name(j->state));
+	} else {
+		r = submit_locked(s, j, sp, text, len, ret_msg);
+	}
+	sfs_job_unref(j);
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+	return r;
+}
+
+static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, const char *cmd,
+			  char **ret_msg)
+{
+	if (strcmp(cmd, "cancel") == 0) {
+		if (sfs_job_state_final(j->state))
+			return sfs_errf(ret_msg, -EINVAL, "job %llu is already %s",
+					(unsigned long long)j->id, sfs_job_state_name(j->state));
+		sfs_job_end(s, j, SFS_JOB_CANCELLED, "cancelled");
+		return 0;
+	}
+	if (strcmp(cmd, "discard") == 0) {
+		if (j->state == SFS_JOB_RUNNING)
+			return sfs_errf(ret_msg, -EBUSY, "job %llu is running",
+					(unsigned long long)j->id);
+		if (j->state == SFS_JOB_PENDING)
+			s->pending--;
+		sfs_job_mark_dirty(s, j);
+		history_delete(s->cache->db, j->id);
+		job_table_del(s, j);
+		return 0;
+	}
+	return sfs_errf(ret_msg, -EINVAL, "unknown command \"%s\" (cancel, discard)", cmd);
+}
+
+int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *cmd,
+		       char **ret_msg)
+{
+	char c[32];
+	size_t n = strcspn(cmd, " \t\r\n");
+	snprintf(c, sizeof(c), "%.*s", (int)(n < sizeof(c) ? n : sizeof(c) - 1), cmd);
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job_get(s, id);
+	int r;
+	if (!j)
+		r = sfs_errf(ret_msg, -ENOENT, "no job %llu", (unsigned long long)id);
+	else if (uid != 0 && uid != j->uid)
+		r = sfs_errf(ret_msg, -EPERM, "job %llu belongs to uid %u", (unsigned long long)id,
+			     (unsigned)j->uid);
+	else
+		r = job_ctl_locked(s, j, c, ret_msg);
+	if (r == 0)
+		trim_history(s);
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+	return r;
+}
+
+int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n)
+{
+	pthread_mutex_lock(&s->lock);
+	trim_history(s);
+	size_t n = s->njob_ids;
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (ids)
+		memcpy(ids, s->job_ids, n * sizeof(*ids));
+	pthread_mutex_unlock(&s->lock);
+	if (!ids)
+		return -ENOMEM;
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
+
+uint64_t sfs_solver_job_latest(struct sfs_solver *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t id = s->latest;
+	if (id && !job_get(s, id))
+		id = 0;
+	pthread_mutex_unlock(&s->lock);
+	return id;
+}
+
+static const struct strbuf *job_stream(const struct sfs_job *j, enum sfs_stream_kind k)
+{
+	if (j->progress)
+		return k == SFS_STREAM_STATUS ? sfs_progress_plain(j->progress)
+					      : sfs_progress_json(j->progress);
+	return k == SFS_STREAM_STATUS ? &j->plain : &j->json;
+}
+
+static int info_fill(const struct sfs_job *j, struct sfs_job_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->id = j->id;
+	i->uid = j->uid;
+	i->gid = j->gid;
+	i->state = j->state;
+	i->created = j->created;
+	i->changed = j->changed;
+	i->ended = j->ended;
+	i->error = strdup(j->error ? j->error : "");
+	if (j->spec_text) {
+		i->spec = malloc(j->spec_len + 1);
+		if (i->spec) {
+			memcpy(i->spec, j->spec_text, j->spec_len + 1);
+			i->spec_len = j->spec_len;
+		}
+	}
+	i->outputs = calloc(j->noutputs + 1, sizeof(*i->outputs));
+	if (!i->error || (j->spec_text && !i->spec) || !i->outputs)
+		return -ENOMEM;
+	for (size_t o = 0; o < j->noutputs; o++) {
+		i->outputs[o] = j->outputs[o];
+		if (!(i->outputs[o].ref = strdup(j->outputs[o].ref)))
+			return -ENOMEM;
+		i->noutputs++;
+	}
+	i->status_len = job_stream(j, SFS_STREAM_STATUS)->len;
+	i->status_json_len = job_stream(j, SFS_STREAM_STATUS_JSON)->len;
+	i->has_export = j->spec && j->spec->export_mode != SFS_EXPORT_NONE;
+	return 0;
+}
+
+int sfs_solver_job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job_get(s, id);
+	int r = j ? info_fill(j, ret) : -ENOENT;
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0 && j)
+		sfs_job_info_release(ret);
+	return r;
+}
+
+void sfs_job_info_release(struct sfs_job_info *i)
+{
+	if (!i)
+		return;
+	free(i->error);
+	free(i->spec);
+	for (size_t o = 0; o < i->noutputs; o++)
+		free(i->outputs[o].ref);
+	free(i->outputs);
+	memset(i, 0, sizeof(*i));
+}
+
+int sfs_solver_job_read(struct sfs_solver *s, uint64_t id, enum sfs_stream_kind k, uint64_t off,
+			size_t size, char **ret_buf, size_t *ret_len, bool *ret_ended)
+{
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job_get(s, id);
+	if (!j) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT;
+	}
+	const struct strbuf *sb = job_stream(j, k);
+	size_t n = off < sb->len ? sb->len - (size_t)off : 0;
+	if (n > size)
+		n = size;
+	char *b = malloc(n ? n : 1);
+	if (b && n)
+		memcpy(b, sb->buf + off, n);
+	*ret_ended = sfs_job_state_final(j->state);
+	pthread_mutex_unlock(&s->lock);
+	if (!b)
+		return -ENOMEM;
+	*ret_buf = b;
+	*ret_len = n;
+	return 0;
+}
+
+static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_vertex_info **ret)
+{
+	struct sfs_vertex_info *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct sfs_vertex_info *a = &src[i];
+		struct sfs_vertex_info *b = &v[i];
+		*b = *a;
+		b->name = strdup(a->name);
+		b->op = malloc(a->op_len + 1);
+		b->why = strdup(a->why ? a->why : "");
+		b->log_path = a->log_path ? strdup(a->log_path) : NULL;
+		b->inputs = calloc(a->ninputs + 1, sizeof(*b->inputs));
+		b->results = calloc(a->noutputs + 1, sizeof(*b->results));
+		if (!b->name || !b->op || !b->why || !b->inputs || !b->results) {
+			sfs_vertex_infos_free(v, i + 1);
+			return -ENOMEM;
+		}
+		memcpy(b->op, a->op, a->op_len + 1);
+		memcpy(b->inputs, a->inputs, a->ninputs * sizeof(*b->inputs));
+		memcpy(b->results, a->results, a->noutputs * sizeof(*b->results));
+	}
+	*ret = v;
+	return 0;
+}
+
+int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,
+			    size_t *ret_n)
+{
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job_get(s, id);
+	int r = -ENOENT;
+	if (j && j->vs) {
+		r = sfs_job_snapshot_vertices(j, ret, ret_n);
+	} else if (j) {
+		r = copy_infos(j->vinfo, j->nvinfo, ret);
+		if (r == 0)
+			*ret_n = j->nvinfo;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size_t *ret_n)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t n = s->actives.len, k = 0;
+	struct sfs_vertex_info *v = calloc(n ? n : 1, sizeof(*v));
+	const char *key;
+	void *val;
+	int r = v ? 0 : -ENOMEM;
+	for (size_t it = 0; r == 0 && strmap_next(&s->actives, &it, &key, &val);) {
+		r = sfs_vstate_snapshot(val, &v[k++]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0) {
+		sfs_vertex_infos_free(v, k);
+		return r;
+	}
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
+void sfs_vertex_info_release(struct sfs_vertex_info *v)
+{
+	if (!v)
+		return;
+	free(v->name);
+	free(v->op);
+	free(v->log_path);
+	free(v->inputs);
+	free(v->results);
+	free(v->why);
+	memset(v, 0, sizeof(*v));
+}
+
+void sfs_vertex_infos_free(struct sfs_vertex_info *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		sfs_vertex_info_release(&v[i]);
+	free(v);
+}

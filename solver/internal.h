@@ -1,0 +1,208 @@
+/*
+ * internal.h — the solver's shared structures (not for fs/).
+ *
+ * Locking: one mutex, sfs_solver.lock, guards the whole shared graph (actives,
+ * every vstate and edge field not marked otherwise), the job table and every
+ * job field, and the progress of every job.  Nothing slow happens under it:
+ * cache lookups, loads and op calls run as tasks on worker threads, which take
+ * the lock only to record what they found.  Callbacks to fs/ (notify) are made
+ * after the lock is dropped (sfs_solver_flush_notify).
+ *
+ * Lifetimes: a vstate is reference counted.  The actives map holds one
+ * reference while any job uses the vertex; each queued or running task, each
+ * waiter entry and each parent's inputs[] hold one more.  A vstate removed from
+ * actives is "released": its op is cancelled if it still runs, and it is freed
+ * when its last reference goes.
+ */
+#ifndef SFS_SOLVER_INTERNAL_H
+#define SFS_SOLVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../cache/strbuf.h"
+#include "../cache/strmap.h"
+#include "progress.h"
+#include "solver.h"
+
+struct vstate;
+struct sfs_job;
+
+/* A failure, shared by every edge and job it reaches. */
+struct sfs_failure {
+	int refs;
+	int err; /* -errno; -ECANCELED for cancellation */
+	char digest[SFS_DIGEST_SIZE]; /* the vertex that failed */
+	char *msg;
+};
+struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg);
+struct sfs_failure *sfs_failure_ref(struct sfs_failure *f);
+struct sfs_failure *sfs_failure_unref(struct sfs_failure *f);
+
+/* Who waits for an edge: a job output or a vertex that needs this input. */
+struct waiter {
+	struct sfs_job *job; /* holds a job reference */
+	size_t job_output;
+	struct vstate *vs; /* holds a reference */
+};
+
+struct waiters {
+	size_t n, cap;
+	struct waiter *w;
+};
+
+enum edge_phase { EDGE_IDLE, EDGE_LOADING, EDGE_WAIT_EXEC, EDGE_DONE, EDGE_FAILED };
+
+/* One output of an active vertex (BuildKit's edge). */
+struct edge {
+	struct vstate *vs; /* owner, not a reference */
+	int output;
+	enum edge_phase phase;
+	bool want;        /* someone asked for complete */
+	struct cache_key **keys;   /* keys found in the cache (advertised to parents) */
+	size_t nkeys;
+	struct cache_record *records; /* loadable records, best chosen at load */
+	size_t nrecords;
+	char result[SFS_DIGEST_SIZE];
+	struct cache_key **result_keys; /* keys the result was saved or loaded under */
+	size_t nresult_keys;
+	bool cached; /* the result came from the cache */
+	struct sfs_failure *failure;
+	struct waiters waiters;
+};
+
+enum vphase {
+	V_NEW,        /* nothing asked yet */
+	V_WAIT_KEYS,  /* waiting for the inputs' keys */
+	V_KEYING,     /* cache maps and queries running */
+	V_KEYED,      /* every output knows its keys and records */
+	V_WAIT_INPUTS,/* exec needed: waiting for inputs to complete */
+	V_EXEC,       /* exec task queued or running */
+	V_EXECUTED,   /* results of every output known */
+	V_FAILED
+};
+
+struct vstate {
+	int refs;
+	struct sfs_solver *s;
+	char digest[SFS_DIGEST_SIZE];
+	struct sfs_spec *spec; /* reference; owns v */
+	const struct sfs_spec_vertex *v;
+	struct sfs_op *op;
+	struct sfs_op_ctx opctx; /* cancelled / pgid are atomics */
+	bool released;           /* removed from actives */
+	bool ignore_cache;
+
+	struct vstate **inputs; /* references, v->ninputs */
+	enum vphase phase;
+	size_t inputs_pending;  /* inputs not yet keyed / complete, by phase */
+	struct waiters key_waiters; /* vertices waiting for our keys */
+
+	struct sfs_cache_map *maps; /* fetched cache maps */
+	size_t nmaps;
+	bool maps_done;
+
+	size_t nedges;
+	struct edge *edges; /* one per output */
+	struct sfs_failure *failure;
+
+	/* jobs that reference this vertex */
+	struct sfs_job **jobs;
+	size_t njobs;
+
+	/* what users see */
+	enum sfs_vertex_state state;
+	int64_t started, completed;
+	char *log_path;
+	int log_fd;
+	uint64_t log_bytes;
+	char *why;
+};
+
+struct sfs_job {
+	int refs;
+	struct sfs_solver *s;
+	uint64_t id;
+	uid_t uid;
+	gid_t gid;
+	enum sfs_job_state state;
+	int64_t created, changed, ended;
+	char *error;
+	char *spec_text;
+	size_t spec_len;
+	struct sfs_spec *spec;
+	struct vstate **vs; /* per spec vertex, references while running */
+	size_t outputs_pending;
+	struct sfs_job_output *outputs;
+	size_t noutputs;
+	struct sfs_progress *progress;
+	struct strbuf plain, json; /* the streams of a finished job (history) */
+	struct sfs_vertex_info *vinfo; /* vertices as they ended */
+	size_t nvinfo;
+	bool in_graph; /* loaded into the shared graph, not yet discarded */
+};
+
+struct task;
+
+struct sfs_solver {
+	pthread_mutex_t lock;
+	struct sfs_cache *cache;
+	struct sfs_solver_opts o;
+	char *mountpoint;
+	struct strmap actives; /* digest -> vstate */
+	struct strmap jobs;    /* decimal id -> sfs_job (live and history) */
+	uint64_t *job_ids;     /* ascending */
+	size_t njob_ids, cap_job_ids;
+	uint64_t latest;
+	unsigned running, pending;
+
+	/* workers */
+	pthread_cond_t cond;
+	struct task *light_head, *light_tail;
+	struct task *heavy_head, *heavy_tail;
+	pthread_t *threads;
+	size_t nthreads;
+	bool stopping;
+
+	/* jobs whose files changed, told to fs/ after the lock is dropped */
+	uint64_t *dirty;
+	size_t ndirty, cap_dirty;
+};
+
+/* graph.c: the shared graph */
+int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j);
+struct vstate *vstate_ref(struct vstate *vs);
+void vstate_unref(struct vstate *vs);
+int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs);
+void waiters_release(struct waiters *w);
+
+/* scheduler.c: edges and tasks */
+int sfs_sched_start(struct sfs_solver *s);
+void sfs_sched_stop(struct sfs_solver *s);
+void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
+		      struct vstate *parent);
+void sfs_vstate_cancel(struct vstate *vs);
+
+void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs);
+
+/* job.c */
+int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+int sfs_job_save(struct sfs_solver *s, struct sfs_job *j);
+int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n);
+int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi);
+struct sfs_job *sfs_job_ref(struct sfs_job *j);
+void sfs_job_unref(struct sfs_job *j);
+void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, struct edge *e);
+void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err);
+void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j);
+const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest);
+
+/* progress fan-out to every job of a vertex (lock held) */
+void sfs_vs_progress_started(struct vstate *vs, bool cached);
+void sfs_vs_progress_completed(struct vstate *vs, bool cached, const char *err);
+
+/* solver.c */
+void sfs_solver_flush_notify(struct sfs_solver *s);
+
+#endif

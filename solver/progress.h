@@ -1,0 +1,55 @@
+/*
+ * progress.h — a job's progress: the SolveStatus stream and its plain rendering.
+ *
+ * One sfs_progress per job.  The solver reports what happens to each vertex
+ * (announced, started, completed, log output); this module turns it into the
+ * two append-only texts a reader of `status` and `status.json` sees:
+ *
+ *   - status.json: one BuildKit SolveStatus object per line (rawjson);
+ *   - status: what `buildctl --progress=plain` prints (DESIGN.md §5).
+ *
+ * It applies BuildKit's Job.Status post-processing (SEMANTICS.md §7.2): inputs
+ * of a started vertex that never ran are reported CACHED, and at the end every
+ * vertex that started but never completed is reported "context canceled".
+ *
+ * Not thread-safe: the job's lock guards a progress.
+ */
+#ifndef SFS_PROGRESS_H
+#define SFS_PROGRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../cache/strbuf.h"
+
+struct sfs_progress;
+
+int sfs_progress_new(struct sfs_progress **ret);
+struct sfs_progress *sfs_progress_free(struct sfs_progress *p); /* accepts NULL */
+
+/* Announces a vertex (unstarted).  #N follows the order of announcements.
+ * name is what follows "#N " in the plain header: "[key] summary". */
+int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const char *name,
+			    const char *const *inputs, size_t ninputs);
+void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t, bool cached);
+/* error NULL on success; "context canceled" for a cancelled vertex. */
+void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t t, bool cached,
+			    const char *error);
+void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, const void *data,
+		      size_t len, int64_t t);
+/* The stream ends: unfinished vertices become CANCELED; after a failure the
+ * error summary is printed. */
+void sfs_progress_end(struct sfs_progress *p, int64_t t);
+
+const struct strbuf *sfs_progress_plain(const struct sfs_progress *p);
+const struct strbuf *sfs_progress_json(const struct sfs_progress *p);
+
+/* The last lines (at most 10) a vertex logged, for error messages; malloc'd. */
+char *sfs_progress_log_tail(const struct sfs_progress *p, const char *digest);
+
+/* RFC 3339 UTC with nanoseconds: "2026-11-23T21:57:55.123456789Z". */
+void sfs_format_time(int64_t ns, char buf[40]);
+int64_t sfs_now_ns(void);
+
+#endif
