@@ -116,7 +116,8 @@ static int vstate_new(struct sfs_solver *s, struct sfs_job *j, size_t idx, struc
 	}
 	for (size_t i = 0; i < v->ninputs; i++)
 		vs->inputs[i] = vstate_ref(j->vs[v->inputs[i].ref.vertex]);
-	int r = sfs_op_resolve(v, &vs->op);
+	int r = s->o.resolve ? s->o.resolve(s->o.resolve_arg, v, &vs->op)
+			     : sfs_op_resolve(v, &vs->op);
 	if (r < 0) {
 		vstate_unref(vs);
 		return sfs_errf(ret_msg, r, "vertex \"%s\": no op for \"%s\"", v->key,

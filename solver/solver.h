@@ -48,6 +48,9 @@ struct sfs_solver_opts {
 	struct sfs_spec_limits limits;
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
 	void *notify_arg;
+	/* ResolveOpFunc: NULL means sfs_op_resolve (tests plug in counting ops). */
+	int (*resolve)(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret);
+	void *resolve_arg;
 };
 void sfs_solver_opts_default(struct sfs_solver_opts *o);
 
