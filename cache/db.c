@@ -1,1 +1,283 @@
-/* stub: being written */
+/*
+ * db.c — the SQLite database of a STATE_DIR (see db.h for the tables).
+ *
+ * One connection in WAL mode with synchronous=NORMAL: a commit survives a
+ * crash of the daemon (SIGKILL) because the WAL is written before COMMIT
+ * returns; only a power loss may drop the last transactions.
+ *
+ * Statements are named by enum sfs_stmt and prepared on first use, as tup's
+ * db.c does, so a statement nobody runs costs nothing and a typo in rarely-used
+ * SQL shows up in the log with its text instead of failing the open.
+ *
+ * Locking: db->lock (recursive) guards the connection, the statement table and
+ * the transaction counter.  It is recursive because a keystore batch holds it
+ * from batch_begin to batch_end while the same thread calls other keystore
+ * methods, which lock again.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+#define SFS_DB_SCHEMA_VERSION 1
+
+struct sfs_db {
+	sqlite3 *conn;
+	pthread_mutex_t lock;
+	int tx_depth;   /* nesting of sfs_db_begin; BEGIN/COMMIT only at depth 0 */
+	bool tx_failed; /* an inner sfs_db_end(err != 0) dooms the outer COMMIT */
+	sqlite3_stmt *stmts[STMT__MAX];
+};
+
+static const char *const stmt_sql[STMT__MAX] = {
+	[STMT_KEY_EXISTS] = "SELECT EXISTS(SELECT 1 FROM key_records WHERE key = ?1)"
+			    " OR EXISTS(SELECT 1 FROM links WHERE src = ?1)",
+	[STMT_KEY_WALK] = "SELECT key FROM key_records UNION SELECT src FROM links"
+			  " UNION SELECT target FROM links",
+	[STMT_KEY_RESULTS] = "SELECT r.id, r.result, r.created FROM key_records kr"
+			     " JOIN records r ON r.id = kr.record WHERE kr.key = ?"
+			     " ORDER BY r.created, r.id",
+	[STMT_KEY_LOAD] = "SELECT r.id, r.result, r.created FROM key_records kr"
+			  " JOIN records r ON r.id = kr.record WHERE kr.key = ? AND kr.record = ?",
+	[STMT_RECORD_INSERT] = "INSERT OR IGNORE INTO records(id, result, created) VALUES(?, ?, ?)",
+	[STMT_KEY_RECORD_INSERT] = "INSERT OR IGNORE INTO key_records(key, record) VALUES(?, ?)",
+	[STMT_KEY_RECORD_DELETE_BY_RECORD] = "DELETE FROM key_records WHERE record = ?",
+	[STMT_KEYS_BY_RECORD] = "SELECT key FROM key_records WHERE record = ? ORDER BY key",
+	[STMT_RECORD_DELETE] = "DELETE FROM records WHERE id = ?",
+	[STMT_LINK_INSERT] = "INSERT OR IGNORE INTO links(src, input, output, digest, selector,"
+			     " target) VALUES(?, ?, ?, ?, ?, ?)",
+	[STMT_LINK_WALK] = "SELECT target FROM links WHERE src = ? AND input = ? AND output = ?"
+			   " AND digest = ? AND selector = ? ORDER BY target",
+	[STMT_LINK_HAS] = "SELECT 1 FROM links WHERE src = ? AND input = ? AND output = ?"
+			  " AND digest = ? AND selector = ? AND target = ?",
+	[STMT_LINK_ALL] = "SELECT input, output, digest, selector, target FROM links"
+			  " WHERE src = ? ORDER BY input, output, digest, selector, target",
+	[STMT_BACKLINK_WALK] = "SELECT src, input, output, digest, selector FROM links"
+			       " WHERE target = ? ORDER BY src, input, output, digest, selector",
+	[STMT_LINK_DELETE_SRC_TARGET] = "DELETE FROM links WHERE src = ? AND target = ?",
+	[STMT_KEY_HAS_RESULTS] = "SELECT 1 FROM key_records WHERE key = ? LIMIT 1",
+	[STMT_KEY_HAS_LINKS] = "SELECT 1 FROM links WHERE src = ? LIMIT 1",
+	[STMT_RESULT_UPSERT] = "INSERT INTO results(id, size, created, last_used)"
+			       " VALUES(?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET"
+			       " size = excluded.size,"
+			       " last_used = max(last_used, excluded.last_used)",
+	[STMT_RESULT_TOUCH] = "UPDATE results SET last_used = max(last_used, ?2) WHERE id = ?1",
+	[STMT_RESULT_GET] = "SELECT size, created, last_used FROM results WHERE id = ?",
+	[STMT_JOB_INSERT] = "INSERT OR REPLACE INTO jobs(id, uid, gid, state, spec, error, result,"
+			    " created, ended, status, status_json)"
+			    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[STMT_JOB_UPDATE] = "UPDATE jobs SET state = ?2, error = ?3, ended = ?4 WHERE id = ?1",
+	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
+	[STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
+			  " status, status_json FROM jobs ORDER BY id",
+	[STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
+			       " WHERE state IN ('pending', 'running')",
+	[STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
+	[STMT_META_SET] = "INSERT OR REPLACE INTO meta(name, value) VALUES(?, ?)",
+	[STMT_JOB_DELETE_UNSUBMITTED] = "DELETE FROM jobs WHERE state = 'pending' AND spec IS NULL",
+};
+
+/* Every lookup the statements above make has an index: links by their full
+ * identity (the primary key, also serving the src-only lookups), links by
+ * target (backlinks, GC), key_records by key (primary key) and by record. */
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, result TEXT NOT NULL,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS key_records(key TEXT NOT NULL, record TEXT NOT NULL,"
+	" PRIMARY KEY(key, record)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS key_records_by_record ON key_records(record);"
+	"CREATE TABLE IF NOT EXISTS links(src TEXT NOT NULL, input INTEGER NOT NULL,"
+	" output INTEGER NOT NULL, digest TEXT NOT NULL, selector TEXT NOT NULL,"
+	" target TEXT NOT NULL,"
+	" PRIMARY KEY(src, input, output, digest, selector, target)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS links_by_target ON links(target);"
+	"CREATE INDEX IF NOT EXISTS records_by_result ON records(result);"
+	"CREATE TABLE IF NOT EXISTS results(id TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, uid INTEGER NOT NULL,"
+	" gid INTEGER NOT NULL, state TEXT NOT NULL, spec BLOB, error TEXT, result TEXT,"
+	" created INTEGER NOT NULL, ended INTEGER NOT NULL, status BLOB, status_json BLOB);"
+	"CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);"
+	"CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value);";
+
+static int db_exec(struct sfs_db *db, const char *sql, char **ret_msg)
+{
+	char *err = NULL;
+	int rc = sqlite3_exec(db->conn, sql, NULL, NULL, &err);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	sfs_log(SFS_LOG_ERR, "sqlite: %s in \"%s\"", err ? err : sqlite3_errstr(rc), sql);
+	rc = sfs_errf(ret_msg, EIO, "database: %s", err ? err : sqlite3_errstr(rc));
+	sqlite3_free(err);
+	return rc;
+}
+
+static int db_check_version(struct sfs_db *db, char **ret_msg)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0;
+
+	if (sqlite3_prepare_v2(db->conn, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > SFS_DB_SCHEMA_VERSION)
+		return sfs_errf(ret_msg, EPROTO,
+				"database schema version %d is newer than this solverfs (%d)",
+				version, SFS_DB_SCHEMA_VERSION);
+	if (version == SFS_DB_SCHEMA_VERSION)
+		return 0;
+	return db_exec(db, "PRAGMA user_version = 1", ret_msg);
+}
+
+static int db_setup(struct sfs_db *db, char **ret_msg)
+{
+	int r;
+
+	sqlite3_busy_timeout(db->conn, 5000);
+	r = db_exec(db,
+		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		    " PRAGMA foreign_keys = OFF;",
+		    ret_msg);
+	if (r < 0)
+		return r;
+	r = db_exec(db, "BEGIN IMMEDIATE", ret_msg);
+	if (r < 0)
+		return r;
+	r = db_exec(db, schema_sql, ret_msg);
+	if (r == 0)
+		r = db_check_version(db, ret_msg);
+	if (db_exec(db, r == 0 ? "COMMIT" : "ROLLBACK", r == 0 ? ret_msg : NULL) < 0 && r == 0)
+		r = -EIO;
+	return r;
+}
+
+int sfs_db_open(const char *path, struct sfs_db **ret, char **ret_msg)
+{
+	pthread_mutexattr_t attr;
+	struct sfs_db *db;
+	int rc, r;
+
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return sfs_errf(ret_msg, ENOMEM, "out of memory");
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&db->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+
+	rc = sqlite3_open_v2(path, &db->conn,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		r = sfs_errf(ret_msg, EIO, "cannot open database %s: %s", path,
+			     db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
+		sfs_db_close(db);
+		return r;
+	}
+	r = db_setup(db, ret_msg);
+	if (r < 0) {
+		sfs_err_prefix(ret_msg, r, "%s", path);
+		sfs_db_close(db);
+		return r;
+	}
+	*ret = db;
+	return 0;
+}
+
+struct sfs_db *sfs_db_close(struct sfs_db *db)
+{
+	if (!db)
+		return NULL;
+	for (int i = 0; i < STMT__MAX; i++)
+		sqlite3_finalize(db->stmts[i]);
+	if (db->conn && sqlite3_close(db->conn) != SQLITE_OK)
+		sfs_log(SFS_LOG_ERR, "sqlite: close: %s", sqlite3_errmsg(db->conn));
+	pthread_mutex_destroy(&db->lock);
+	free(db);
+	return NULL;
+}
+
+void sfs_db_lock(struct sfs_db *db)
+{
+	pthread_mutex_lock(&db->lock);
+}
+
+void sfs_db_unlock(struct sfs_db *db)
+{
+	pthread_mutex_unlock(&db->lock);
+}
+
+int sfs_db_begin(struct sfs_db *db)
+{
+	if (db->tx_depth == 0) {
+		int r = db_exec(db, "BEGIN IMMEDIATE", NULL);
+		if (r < 0)
+			return r;
+		db->tx_failed = false;
+	}
+	db->tx_depth++;
+	return 0;
+}
+
+int sfs_db_end(struct sfs_db *db, int err)
+{
+	int r;
+
+	if (db->tx_depth <= 0) {
+		sfs_log(SFS_LOG_ERR, "sqlite: sfs_db_end without sfs_db_begin");
+		return err ? err : -EINVAL;
+	}
+	if (err)
+		db->tx_failed = true;
+	if (--db->tx_depth > 0)
+		return err;
+	if (db->tx_failed) {
+		db_exec(db, "ROLLBACK", NULL);
+		db->tx_failed = false;
+		return err ? err : -EIO;
+	}
+	r = db_exec(db, "COMMIT", NULL);
+	if (r < 0)
+		db_exec(db, "ROLLBACK", NULL);
+	return r;
+}
+
+sqlite3_stmt *sfs_db_stmt(struct sfs_db *db, enum sfs_stmt id)
+{
+	sqlite3_stmt **st = &db->stmts[id];
+
+	if (!*st) {
+		if (sqlite3_prepare_v3(db->conn, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, st,
+				       NULL) != SQLITE_OK) {
+			sfs_log(SFS_LOG_ERR, "sqlite: %s in \"%s\"", sqlite3_errmsg(db->conn),
+				stmt_sql[id]);
+			*st = NULL;
+			return NULL;
+		}
+		return *st;
+	}
+	sqlite3_reset(*st);
+	sqlite3_clear_bindings(*st);
+	return *st;
+}
+
+int sfs_db_error(struct sfs_db *db, enum sfs_stmt id, int rc)
+{
+	sfs_log(SFS_LOG_ERR, "sqlite: %s (%s) in \"%s\"", sqlite3_errmsg(db->conn),
+		sqlite3_errstr(rc), stmt_sql[id]);
+	if (db->stmts[id])
+		sqlite3_reset(db->stmts[id]);
+	return rc == SQLITE_FULL ? -ENOSPC : -EIO;
+}
+
+sqlite3 *sfs_db_handle(struct sfs_db *db)
+{
+	return db->conn;
+}

@@ -51,6 +51,7 @@ enum sfs_stmt {
 	STMT_JOB_INTERRUPT,
 	STMT_META_GET,
 	STMT_META_SET,
+	STMT_JOB_DELETE_UNSUBMITTED, /* pending jobs that never got a spec */
 	STMT__MAX
 };
 

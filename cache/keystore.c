@@ -1,1 +1,70 @@
-/* stub: being written */
+/*
+ * keystore.c — what both key storages share: the destructor and key ids.
+ *
+ * Random ids follow BuildKit's identity.NewID: 25 base36 chars drawn from the
+ * kernel's random pool (getrandom), about 129 bits, so ids of keys with deps
+ * never collide across saves, managers or imports.  No locks: stateless.
+ */
+#include "keystore.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "err.h"
+
+struct keystore *keystore_free(struct keystore *ks)
+{
+	if (ks)
+		ks->ops->free(ks);
+	return NULL;
+}
+
+#define KEYSTORE_ID_LEN 25
+
+/* getrandom on a small buffer only fails before the pool is ready or on a
+ * signal; retry, then as a last resort mix in the clock so an id is still
+ * produced (ids need uniqueness, not secrecy). */
+static void fill_random(uint8_t *buf, size_t len)
+{
+	static uint64_t counter;
+	size_t got = 0;
+	struct timespec ts;
+
+	for (int tries = 0; got < len && tries < 100; tries++) {
+		ssize_t n = getrandom(buf + got, len - got, 0);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	if (got == len)
+		return;
+	sfs_log(SFS_LOG_WARN, "getrandom failed; key id from the clock");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+		     __atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
+	for (size_t j = got; j < len; j++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+		buf[j] = (uint8_t)x;
+	}
+}
+
+void keystore_new_id(char ret[CACHE_ID_SIZE])
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	uint8_t buf[KEYSTORE_ID_LEN * 2];
+	size_t j = sizeof(buf);
+	int i = 0;
+
+	/* Rejection sampling keeps the digits uniform: 252 = 7 * 36. */
+	while (i < KEYSTORE_ID_LEN) {
+		if (j == sizeof(buf)) {
+			fill_random(buf, sizeof(buf));
+			j = 0;
+		}
+		if (buf[j] < 252)
+			ret[i++] = digits[buf[j] % 36];
+		j++;
+	}
+	ret[KEYSTORE_ID_LEN] = '\0';
+}
