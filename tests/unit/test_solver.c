@@ -1,0 +1,326 @@
+/*
+ * test_solver.c — the solver's scheduling decisions, with a counting test op
+ * (BuildKit's scheduler_test.go vtx helpers, SEMANTICS.md §9.1): how often
+ * CacheMap and Exec run for fresh, cached, shared, failing and cancelled builds.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../cache/cache.h"
+#include "../../cache/tree.h"
+#include "../../solver/solver.h"
+#include "tap.h"
+
+static atomic_int n_cache_map, n_exec;
+static atomic_bool block_exec, exec_entered, saw_cancel;
+
+static int t_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
+		       struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
+{
+	atomic_fetch_add(&n_cache_map, 1);
+	*ret_done = true;
+	return sfs_op_default_cache_map(op->v, ret);
+}
+
+static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
+		  size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	atomic_fetch_add(&n_exec, 1);
+	atomic_store(&exec_entered, true);
+	while (atomic_load(&block_exec)) {
+		if (sfs_op_cancelled(ctx)) {
+			atomic_store(&saw_cancel, true);
+			return -ECANCELED;
+		}
+		usleep(1000);
+	}
+	if (strncmp(op->v->key, "fail", 4) == 0)
+		return sfs_errf(ret_msg, -EIO, "boom from %s", op->v->key);
+	struct tree_entry e[2] = {{.type = 'd', .mode = 0755, .path = "."},
+				  {.type = 'f', .mode = 0644, .path = "value"}};
+	size_t len = strlen(op->v->key);
+	e[1].size = len;
+	int r = cas_put_buf(ctx->cache->cas, op->v->key, len, e[1].hex);
+	struct tree *t = NULL;
+	if (r == 0)
+		r = tree_from_entries(ctx->cache->cas, e, 2, &t);
+	if (r < 0)
+		return r;
+	for (size_t o = 0; o < op->v->noutputs; o++)
+		memcpy(outputs[o], t->id, SFS_DIGEST_SIZE);
+	tree_free(t);
+	return 0;
+}
+
+static void t_free(struct sfs_op *op)
+{
+	free(op);
+}
+
+static const struct sfs_op_type test_op = {"test", t_cache_map, t_exec, NULL, t_free};
+
+static int t_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret)
+{
+	struct sfs_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->type = &test_op;
+	op->v = v;
+	*ret = op;
+	return 0;
+}
+
+struct env {
+	char *dir;
+	struct sfs_cache *cache;
+	struct sfs_solver *s;
+};
+
+static void env_open(struct env *e, const char *dir)
+{
+	struct sfs_solver_opts o;
+	char *msg = NULL;
+	sfs_solver_opts_default(&o);
+	o.workers = 2;
+	o.resolve = t_resolve;
+	CHECK_EQ_INT(sfs_cache_open(dir, &e->cache, &msg), 0);
+	CHECK_EQ_INT(sfs_solver_open(e->cache, &o, &e->s, &msg), 0);
+	free(msg);
+}
+
+static void env_close(struct env *e)
+{
+	e->s = sfs_solver_close(e->s);
+	e->cache = sfs_cache_close(e->cache);
+}
+
+static void reset_counts(void)
+{
+	atomic_store(&n_cache_map, 0);
+	atomic_store(&n_exec, 0);
+}
+
+/* Submits spec as a new job and returns its number. */
+static uint64_t submit(struct env *e, const char *spec)
+{
+	uint64_t id = 0;
+	char *msg = NULL;
+	CHECK_EQ_INT(sfs_solver_job_new(e->s, 0, 0, &id), 0);
+	int r = sfs_solver_job_submit(e->s, id, 0, spec, strlen(spec), &msg);
+	if (r < 0)
+		fprintf(stderr, "  submit: %s\n", msg ? msg : "?");
+	CHECK_EQ_INT(r, 0);
+	free(msg);
+	return id;
+}
+
+/* Waits (up to 10 s) for job id to end; returns its info (release it). */
+static void wait_job(struct env *e, uint64_t id, struct sfs_job_info *info)
+{
+	for (int i = 0; i < 10000; i++) {
+		CHECK_EQ_INT(sfs_solver_job_info(e->s, id, info), 0);
+		if (sfs_job_state_final(info->state))
+			return;
+		sfs_job_info_release(info);
+		usleep(1000);
+	}
+	CHECK(!"job did not end");
+	sfs_solver_job_info(e->s, id, info);
+}
+
+static const char *chain3 =
+	"{\"vertices\":{"
+	"\"a\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"a\",\"data\":\"1\"}}]},"
+	"\"b\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"b\"}}]},"
+	"\"c\":{\"op\":\"file\",\"base\":\"b\",\"actions\":[{\"mkdir\":{\"path\":\"c\"}}]}},"
+	"\"outputs\":[\"c\"]}";
+
+static void test_fresh_then_cached(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i1, i2;
+	env_open(&e, tap_tmpdir());
+	reset_counts();
+	wait_job(&e, submit(&e, chain3), &i1);
+	CHECK_EQ_STR(sfs_job_state_name(i1.state), "done");
+	CHECK_EQ_INT(n_cache_map, 3);
+	CHECK_EQ_INT(n_exec, 3);
+	reset_counts();
+	wait_job(&e, submit(&e, chain3), &i2);
+	CHECK_EQ_STR(sfs_job_state_name(i2.state), "done");
+	CHECK_EQ_INT(n_cache_map, 3); /* CacheMap on every vertex */
+	CHECK_EQ_INT(n_exec, 0);
+	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
+	CHECK_EQ_STR(i2.outputs[0].ref, "c");
+	sfs_job_info_release(&i1);
+	sfs_job_info_release(&i2);
+	env_close(&e);
+}
+
+static void test_cached_after_reopen(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i1, i2;
+	char *dir = tap_tmpdir();
+	env_open(&e, dir);
+	wait_job(&e, submit(&e, chain3), &i1);
+	env_close(&e);
+	env_open(&e, dir);
+	reset_counts();
+	uint64_t id = submit(&e, chain3);
+	CHECK_EQ_INT(id, 2); /* numbers continue across reopen */
+	wait_job(&e, id, &i2);
+	CHECK_EQ_INT(n_exec, 0);
+	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
+	sfs_job_info_release(&i1);
+	sfs_job_info_release(&i2);
+	env_close(&e);
+}
+
+/* A changed middle vertex re-executes itself and its users, not its input. */
+static void test_changed_middle(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i;
+	env_open(&e, tap_tmpdir());
+	wait_job(&e, submit(&e, chain3), &i);
+	sfs_job_info_release(&i);
+	reset_counts();
+	char *spec = strdup(chain3);
+	char *p = strstr(spec, "\"path\":\"b\"");
+	p[8] = 'x';
+	wait_job(&e, submit(&e, spec), &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK_EQ_INT(n_exec, 2);
+	sfs_job_info_release(&i);
+	free(spec);
+	env_close(&e);
+}
+
+static void test_failure_names_vertex(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i;
+	const char *spec =
+		"{\"vertices\":{"
+		"\"a\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"a\"}}]},"
+		"\"fail1\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"f\"}}]},"
+		"\"top\":{\"op\":\"file\",\"base\":\"fail1\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]}},"
+		"\"outputs\":[\"top\"]}";
+	env_open(&e, tap_tmpdir());
+	reset_counts();
+	uint64_t id = submit(&e, spec);
+	wait_job(&e, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "failed");
+	CHECK(strstr(i.error, "vertex \"fail1\"") != NULL);
+	CHECK(strstr(i.error, "boom from fail1") != NULL);
+	CHECK_EQ_INT(n_exec, 2); /* a and fail1; top never runs */
+	char *buf = NULL;
+	size_t len = 0;
+	bool ended = false;
+	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK(ended);
+	CHECK(strstr(buf, "ERROR: boom from fail1") != NULL);
+	CHECK(strstr(buf, " > [fail1]") != NULL);
+	free(buf);
+	sfs_job_info_release(&i);
+	env_close(&e);
+}
+
+/* Two jobs with the same vertex share one execution (§11.1). */
+static void test_shared_vertex(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i1, i2;
+	const char *spec = "{\"vertices\":{\"a\":{\"op\":\"file\",\"actions\":["
+			   "{\"mkdir\":{\"path\":\"shared\"}}]}},\"outputs\":[\"a\"]}";
+	env_open(&e, tap_tmpdir());
+	reset_counts();
+	atomic_store(&exec_entered, false);
+	atomic_store(&block_exec, true);
+	uint64_t j1 = submit(&e, spec);
+	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
+		usleep(1000);
+	uint64_t j2 = submit(&e, spec);
+	usleep(20000);
+	atomic_store(&block_exec, false);
+	wait_job(&e, j1, &i1);
+	wait_job(&e, j2, &i2);
+	CHECK_EQ_INT(n_exec, 1);
+	CHECK_EQ_INT(n_cache_map, 1);
+	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
+	sfs_job_info_release(&i1);
+	sfs_job_info_release(&i2);
+	env_close(&e);
+}
+
+static void test_cancel(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i;
+	const char *spec = "{\"vertices\":{\"a\":{\"op\":\"file\",\"actions\":["
+			   "{\"mkdir\":{\"path\":\"slow\"}}]}},\"outputs\":[\"a\"]}";
+	env_open(&e, tap_tmpdir());
+	reset_counts();
+	atomic_store(&exec_entered, false);
+	atomic_store(&saw_cancel, false);
+	atomic_store(&block_exec, true);
+	uint64_t id = submit(&e, spec);
+	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
+		usleep(1000);
+	CHECK_EQ_INT(sfs_solver_job_ctl(e.s, id, 0, "cancel\n", NULL), 0);
+	wait_job(&e, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "cancelled");
+	for (int k = 0; k < 2000 && !atomic_load(&saw_cancel); k++)
+		usleep(1000);
+	CHECK(atomic_load(&saw_cancel));
+	atomic_store(&block_exec, false);
+	sfs_job_info_release(&i);
+	/* not memoized: the same spec runs again */
+	reset_counts();
+	wait_job(&e, submit(&e, spec), &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK_EQ_INT(n_exec, 1);
+	sfs_job_info_release(&i);
+	env_close(&e);
+}
+
+static void test_bad_spec_stays_pending(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i;
+	uint64_t id = 0;
+	char *msg = NULL;
+	const char *bad = "{\"vertices\":{\"a\":{\"op\":\"nope\"}},\"outputs\":[\"a\"]}";
+	env_open(&e, tap_tmpdir());
+	CHECK_EQ_INT(sfs_solver_job_new(e.s, 0, 0, &id), 0);
+	CHECK_EQ_INT(sfs_solver_job_submit(e.s, id, 0, bad, strlen(bad), &msg), -EINVAL);
+	CHECK(msg && strstr(msg, "\"a\""));
+	CHECK_EQ_INT(sfs_solver_job_info(e.s, id, &i), 0);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "pending");
+	CHECK(strstr(i.error, "\"a\"") != NULL);
+	sfs_job_info_release(&i);
+	CHECK_EQ_INT(sfs_solver_job_submit(e.s, id, 1000, chain3, strlen(chain3), NULL), -EPERM);
+	CHECK_EQ_INT(sfs_solver_job_submit(e.s, id, 0, chain3, strlen(chain3), NULL), 0);
+	CHECK_EQ_INT(sfs_solver_job_submit(e.s, id, 0, chain3, strlen(chain3), NULL), -EBUSY);
+	wait_job(&e, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	sfs_job_info_release(&i);
+	free(msg);
+	env_close(&e);
+}
+
+int main(void)
+{
+	RUN(test_fresh_then_cached);
+	RUN(test_cached_after_reopen);
+	RUN(test_changed_middle);
+	RUN(test_failure_names_vertex);
+	RUN(test_shared_vertex);
+	RUN(test_cancel);
+	RUN(test_bad_spec_stays_pending);
+	return tap_done();
+}
