@@ -222,6 +222,11 @@ void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 			if (strmap_get(&s->actives, vs->digest) == vs)
 				strmap_del(&s->actives, vs->digest);
 			sfs_vstate_cancel(vs);
+			/* a released vertex settles nobody: drop its waiters, which
+			 * also breaks the input <-> parent reference cycles */
+			for (size_t o = 0; o < vs->nedges; o++)
+				waiters_release(&vs->edges[o].waiters);
+			waiters_release(&vs->key_waiters);
 			vstate_unref(vs); /* the actives' reference */
 		}
 	}

@@ -87,6 +87,8 @@ static bool task_is_heavy(const struct task *t)
 
 static void queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e)
 {
+	if (vs->released)
+		return; /* cancelled: nobody waits for it any more */
 	struct task *t = calloc(1, sizeof(*t));
 	if (!t) {
 		struct sfs_failure *f = sfs_failure_new(-ENOMEM, vs->digest, "out of memory");
@@ -111,7 +113,7 @@ static void queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate 
 
 static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
 {
-	if (parent->phase != V_WAIT_INPUTS)
+	if (parent->phase != V_WAIT_INPUTS || parent->released)
 		return;
 	if (e->phase == EDGE_FAILED) {
 		vertex_fail(s, parent, e->failure);
@@ -237,7 +239,7 @@ static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
 	memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
 	for (size_t i = 0; i < w.n; i++) {
 		struct vstate *p = w.w[i].vs;
-		if (p->phase == V_WAIT_KEYS && --p->inputs_pending == 0) {
+		if (p->phase == V_WAIT_KEYS && !p->released && --p->inputs_pending == 0) {
 			p->phase = V_KEYING;
 			queue_task(s, TASK_KEYS, p, NULL);
 		}
