@@ -34,6 +34,21 @@ int cas_put_fd(struct cas *c, int fd, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_
 int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE],
 		 uint64_t *ret_size);
 
+/*
+ * Batches, for storing many blobs at once (tree ingest): blobs put into a
+ * batch are written to tmp/ and get their names only at cas_batch_commit,
+ * after one syncfs instead of an fdatasync per blob; until then cas_has does
+ * not see them.  A batch commits by itself every few thousand blobs.  Freeing
+ * an uncommitted batch discards its blobs.  One thread per batch.
+ */
+struct cas_batch;
+int cas_batch_new(struct cas *c, struct cas_batch **ret);
+int cas_batch_put_buf(struct cas_batch *b, const void *buf, size_t len,
+		      char ret_hex[SFS_HEX_SIZE]);
+int cas_batch_put_fd(struct cas_batch *b, int fd, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_size);
+int cas_batch_commit(struct cas_batch *b);
+struct cas_batch *cas_batch_free(struct cas_batch *b); /* accepts NULL, returns NULL */
+
 bool cas_has(struct cas *c, const char *hex);
 /* Size of the blob, or -errno (-ENOENT when absent). */
 int64_t cas_size(struct cas *c, const char *hex);

@@ -270,6 +270,39 @@ static void test_mkdtemp_rmtree(void)
 	cas_close(c);
 }
 
+static void test_batch(void)
+{
+	char *dir, hex[SFS_HEX_SIZE], hex2[SFS_HEX_SIZE], src[4096];
+	struct cas *c = open_store(&dir);
+	struct cas_batch *b = NULL;
+	uint64_t size = 0;
+
+	CHECK_EQ_INT(cas_put_buf(c, "old", 3, hex2), 0);
+	CHECK_EQ_INT(cas_batch_new(c, &b), 0);
+	CHECK_EQ_INT(cas_batch_put_buf(b, "new", 3, hex), 0);
+	CHECK(!cas_has(c, hex)); /* no name before the commit */
+	CHECK_EQ_INT(cas_batch_put_buf(b, "old", 3, hex2), 0); /* exists: nothing queued */
+	snprintf(src, sizeof(src), "%s/f", dir);
+	CHECK_EQ_INT(write_file(src, "from fd", 7), 0);
+	int fd = open(src, O_RDONLY);
+	CHECK_EQ_INT(cas_batch_put_fd(b, fd, hex2, &size), 0);
+	close(fd);
+	CHECK_EQ_INT(size, 7);
+	CHECK(!dir_empty(cas_tmp_dir(c)));
+	CHECK_EQ_INT(cas_batch_commit(b), 0);
+	CHECK(cas_has(c, hex) && cas_has(c, hex2));
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	CHECK_EQ_INT(cas_batch_commit(b), 0); /* empty commit */
+
+	/* an abandoned batch leaves neither names nor temp files */
+	CHECK_EQ_INT(cas_batch_put_buf(b, "dropped", 7, hex), 0);
+	b = cas_batch_free(b);
+	CHECK(b == NULL);
+	CHECK(!cas_has(c, hex));
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	cas_close(c);
+}
+
 int main(void)
 {
 	RUN(test_put_and_read);
@@ -277,6 +310,7 @@ int main(void)
 	RUN(test_put_fd_large);
 	RUN(test_put_path_rejects);
 	RUN(test_copy_out);
+	RUN(test_batch);
 	RUN(test_crash_leftovers);
 	RUN(test_mkdtemp_rmtree);
 	return tap_done();
