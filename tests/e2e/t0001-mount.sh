@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2016,SC2034
+# shellcheck disable=SC2016,SC2034,SC1091
 test_description='mounting and unmounting: the tree appears, the state dir is locked'
 . "$(dirname "$0")/lib.sh"
 
