@@ -1,1 +1,238 @@
-/* stub: being written */
+/*
+ * op.c — the op table (BuildKit's ResolveOpFunc) and what every op shares: the
+ * default cache map built from the spec's digests, and the default content
+ * ("slow cache") function over result trees.
+ *
+ * The functions here hold no state; an op's private state lives in op->priv
+ * and is used by one solver worker at a time (the solver serialises the calls
+ * of one vertex), so no lock is needed.
+ *
+ * Content digest of a selector (DESIGN.md §3): for one path it is the id of the
+ * subtree at that path (tree_subtree), exactly the "digest of a selected path".
+ * For several paths it is "sha256:" + sha256 over "path\0subtree-id\0" for each
+ * path in the selector's (sorted) order, so that the same content under the
+ * same paths always gives the same key and moving a file changes it.
+ */
+#include "op.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/err.h"
+#include "../cache/strbuf.h"
+#include "../cache/tree.h"
+#include "ops/ops.h"
+
+int sfs_op_resolve(const struct sfs_spec_vertex *v, struct sfs_op **ret)
+{
+	const struct sfs_op_type *t;
+	struct sfs_op *op;
+
+	switch (v->kind) {
+	case SFS_OP_LOCAL:
+		t = &sfs_op_local;
+		break;
+	case SFS_OP_FILE:
+		t = &sfs_op_file;
+		break;
+	case SFS_OP_EXEC:
+		t = &sfs_op_exec;
+		break;
+	case SFS_OP_MERGE:
+		t = &sfs_op_merge;
+		break;
+	default:
+		/* `build` is solved by the solver itself (a sub-build), not by an op. */
+		return -EOPNOTSUPP;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->type = t;
+	op->v = v;
+	*ret = op;
+	return 0;
+}
+
+struct sfs_op *sfs_op_free(struct sfs_op *op)
+{
+	if (!op)
+		return NULL;
+	if (op->type && op->type->free)
+		op->type->free(op);
+	free(op);
+	return NULL;
+}
+
+void sfs_cache_map_release(struct sfs_cache_map *m)
+{
+	if (!m)
+		return;
+	free(m->deps);
+	m->deps = NULL;
+	m->ndeps = 0;
+	m->digest[0] = '\0';
+}
+
+int sfs_op_default_cache_map(const struct sfs_spec_vertex *v, struct sfs_cache_map *ret)
+{
+	struct sfs_cache_map m = {0};
+
+	if (v->ninputs) {
+		m.deps = calloc(v->ninputs, sizeof(*m.deps));
+		if (!m.deps)
+			return -ENOMEM;
+	}
+	m.ndeps = v->ninputs;
+	for (size_t i = 0; i < v->ninputs; i++) {
+		snprintf(m.deps[i].selector, sizeof(m.deps[i].selector), "%s",
+			 v->inputs[i].selector_digest);
+		m.deps[i].content_func = v->inputs[i].content_func;
+	}
+	snprintf(m.digest, sizeof(m.digest), "%s", v->cache_map_digest);
+	*ret = m;
+	return 0;
+}
+
+static int subtree_id(struct sfs_op_ctx *ctx, const struct tree *t, const char *path,
+		      char ret[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct tree *sub = NULL;
+	int r;
+
+	if (!tree_find(t, path))
+		return sfs_errf(ret_msg, ENOENT, "selected path \"%s\" not found in %s", path,
+				t->id);
+	r = tree_subtree(ctx->cache->cas, t, path, &sub);
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "subtree \"%s\" of %s: %s", path, t->id, strerror(-r));
+	memcpy(ret, sub->id, SFS_DIGEST_SIZE);
+	tree_free(sub);
+	return 0;
+}
+
+int sfs_op_default_content_digest(struct sfs_op_ctx *ctx, const struct sfs_spec_input *in,
+				  const char *result_id, char ret[SFS_DIGEST_SIZE],
+				  char **ret_msg)
+{
+	struct tree *t = NULL;
+	struct sfs_sha256 h;
+	char id[SFS_DIGEST_SIZE], hex[SFS_HEX_SIZE];
+	const char *p, *end;
+	int r, npaths = 0;
+
+	if (!in->selector || in->selector_len == 0) {
+		snprintf(ret, SFS_DIGEST_SIZE, "%s", result_id);
+		return 0;
+	}
+	if ((r = sfs_op_load_tree(ctx, result_id, &t, ret_msg)) < 0)
+		return r;
+	end = in->selector + in->selector_len;
+	for (p = in->selector; p < end; p += strlen(p) + 1)
+		npaths++;
+	if (npaths == 1) {
+		r = subtree_id(ctx, t, in->selector, ret, ret_msg);
+		tree_free(t);
+		return r;
+	}
+	if ((r = sfs_sha256_init(&h)) < 0) {
+		tree_free(t);
+		return sfs_errf(ret_msg, r, "sha256: %s", strerror(-r));
+	}
+	for (p = in->selector; p < end; p += strlen(p) + 1) {
+		if ((r = subtree_id(ctx, t, p, id, ret_msg)) < 0) {
+			sfs_sha256_abort(&h);
+			tree_free(t);
+			return r;
+		}
+		sfs_sha256_update(&h, p, strlen(p) + 1);
+		sfs_sha256_update(&h, id, strlen(id) + 1);
+	}
+	sfs_sha256_final_hex(&h, hex);
+	snprintf(ret, SFS_DIGEST_SIZE, "sha256:%s", hex);
+	tree_free(t);
+	return 0;
+}
+
+/* ---- helpers for the ops (ops/ops.h) ---- */
+
+int sfs_op_load_tree(struct sfs_op_ctx *ctx, const char *id, struct tree **ret, char **ret_msg)
+{
+	int r = tree_load(ctx->cache->cas, id, ret);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot load result %s: %s", id, strerror(-r));
+	return 0;
+}
+
+void sfs_op_logf(struct sfs_op_ctx *ctx, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	if (!ctx->log)
+		return;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	strbuf_addch(&sb, '\n');
+	if (!sb.oom)
+		ctx->log(ctx->log_arg, 2, sb.buf, sb.len);
+	strbuf_release(&sb);
+}
+
+int sfs_op_json_mode(const json_t *v, unsigned def, unsigned *ret)
+{
+	const char *s;
+	char *end;
+	unsigned long m;
+
+	if (!v || json_is_null(v)) {
+		*ret = def;
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+		if (i < 0 || i > 07777)
+			return -EINVAL;
+		*ret = (unsigned)i;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -EINVAL;
+	s = json_string_value(v);
+	errno = 0;
+	m = strtoul(s, &end, 8);
+	if (!*s || *end || errno || m > 07777)
+		return -EINVAL;
+	*ret = (unsigned)m;
+	return 0;
+}
+
+const char *sfs_op_json_str(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "";
+}
+
+char *sfs_path_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return strdup(".");
+	return strndup(path, (size_t)(slash - path));
+}
+
+const char *sfs_path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, ".") == 0)
+		return strcmp(path, ".") == 0 ? NULL : path;
+	if (strncmp(path, dir, n) != 0 || path[n] != '/')
+		return NULL;
+	return path + n + 1;
+}

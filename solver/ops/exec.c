@@ -1,1 +1,630 @@
-/* stub: being written */
+/*
+ * exec.c — the `exec` op: run a process over a fresh work dir (DESIGN.md §2).
+ *
+ * One run: a work dir under the store's tmp/ (cas_mkdtemp) gets every mount at
+ * its relative dest, parents first (mounts sorted by dest), from the input's
+ * tree (only the selected path when there is a selector; read-only unless the
+ * mount is an output) or empty for an output without input.  The child gets a
+ * new session (its pid is its process group, published in ctx->pgid so the
+ * solver can kill it), stdin /dev/null, stdout/stderr on pipes that a poll loop
+ * copies into the vertex log, exactly the spec's env plus a default PATH, and
+ * the job's uid/gid when the job is not root.  The loop wakes every 100 ms for
+ * cancellation and the timeout.  When the main process exits, its whole group
+ * is SIGKILLed before the outputs are ingested (TREE_SPECIAL_FAIL, links not
+ * followed).  The work dir is always removed.
+ *
+ * There is no sandbox yet.  When the daemon is root the child takes a private
+ * mount namespace (best effort) in which every mount is bound onto itself,
+ * read-only for inputs, because permission bits do not stop root; a non-root
+ * job is stopped by the cleared write bits.  A non-root job enters the work
+ * dir before dropping privileges (tmp/ is 0700), and owns every path of it
+ * that is not a read-only input.
+ *
+ * All state is in a struct exec_run owned by one worker thread.  The child
+ * runs between fork and exec in a copy of a multi-threaded process, so it only
+ * makes system calls on memory prepared before the fork.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../cache/err.h"
+#include "../../cache/strbuf.h"
+#include "ops.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define TAIL_LINES 10
+#define TAIL_KEEP (64 * 1024)
+
+struct mount_plan {
+	const char *dest;     /* relative; "." is the work dir itself */
+	const char *selector; /* NULL: the whole input */
+	int input;            /* index into the op's inputs, -1 for none */
+	bool readonly;        /* an input mount that is not an output, or `readonly` */
+	bool output;
+	char *host; /* <workdir>/<dest> */
+};
+
+struct exec_run {
+	struct sfs_op_ctx *ctx;
+	const struct sfs_spec_vertex *v;
+	char *workdir;
+	size_t nm;
+	struct mount_plan *m;
+	struct mount_plan **sorted; /* by dest: parents first */
+	char *cwd;                  /* host path */
+	char **argv, **envp, **cands; /* NULL-terminated; cands: execve candidates */
+	char *joined;               /* args joined by spaces, for messages */
+	bool drop_creds;
+	struct strbuf tail; /* recent output, for the error message */
+};
+
+/* ---- planning ---- */
+
+static char *host_path(const char *workdir, const char *rel)
+{
+	char *s = NULL;
+
+	if (!*rel || strcmp(rel, ".") == 0)
+		return strdup(workdir);
+	return asprintf(&s, "%s/%s", workdir, rel) < 0 ? NULL : s;
+}
+
+static int cmp_dest(const void *a, const void *b)
+{
+	const struct mount_plan *x = *(struct mount_plan *const *)a;
+	const struct mount_plan *y = *(struct mount_plan *const *)b;
+	const char *dx = strcmp(x->dest, ".") ? x->dest : "";
+	const char *dy = strcmp(y->dest, ".") ? y->dest : "";
+
+	return strcmp(dx, dy);
+}
+
+static int plan_mounts(struct exec_run *er, size_t ninputs, char **ret_msg)
+{
+	const json_t *mounts = json_object_get(er->v->op, "mounts");
+	int next_input = 0;
+	size_t i;
+	json_t *mj;
+
+	er->nm = json_array_size(mounts);
+	er->m = calloc(er->nm + 1, sizeof(*er->m));
+	er->sorted = calloc(er->nm + 1, sizeof(*er->sorted));
+	if (!er->m || !er->sorted)
+		return -ENOMEM;
+	json_array_foreach(mounts, i, mj)
+	{
+		struct mount_plan *p = &er->m[i];
+		const char *sel = json_string_value(json_object_get(mj, "selector"));
+
+		p->dest = sfs_op_json_str(mj, "dest");
+		p->selector = sel && *sel && strcmp(sel, ".") ? sel : NULL;
+		p->output = json_is_true(json_object_get(mj, "output"));
+		p->input = json_is_string(json_object_get(mj, "input")) ? next_input++ : -1;
+		p->readonly = (p->input >= 0 && !p->output) || json_is_true(json_object_get(mj, "readonly"));
+		if (!(p->host = host_path(er->workdir, p->dest)))
+			return -ENOMEM;
+		er->sorted[i] = p;
+	}
+	if ((size_t)next_input != ninputs)
+		return sfs_errf(ret_msg, EINVAL, "%zu inputs for %d input mounts", ninputs,
+				next_input);
+	qsort(er->sorted, er->nm, sizeof(*er->sorted), cmp_dest);
+	return 0;
+}
+
+static int add_cand(char ***v, size_t *n, char *s)
+{
+	char **nv;
+
+	if (!s || !(nv = realloc(*v, (*n + 2) * sizeof(*nv)))) {
+		free(s);
+		return -ENOMEM;
+	}
+	nv[(*n)++] = s;
+	nv[*n] = NULL;
+	*v = nv;
+	return 0;
+}
+
+/* execvpe over the spec's PATH, decided before the fork. */
+static int plan_candidates(struct exec_run *er, const char *path)
+{
+	const char *a0 = er->argv[0];
+	size_t n = 0;
+	char *s;
+
+	if (strchr(a0, '/'))
+		return add_cand(&er->cands, &n, strdup(a0));
+	for (const char *p = path;; p++) {
+		const char *e = strchrnul(p, ':');
+		int len = (int)(e - p);
+		s = NULL;
+		if (asprintf(&s, "%.*s%s%s", len, p, len ? "/" : "", a0) < 0)
+			s = NULL;
+		if (add_cand(&er->cands, &n, s) < 0)
+			return -ENOMEM;
+		if (!*e)
+			break;
+		p = e;
+	}
+	return 0;
+}
+
+static int plan_command(struct exec_run *er)
+{
+	const json_t *args = json_object_get(er->v->op, "args");
+	const json_t *env = json_object_get(er->v->op, "env");
+	const char *k, *path = DEFAULT_PATH;
+	bool has_path = false;
+	struct strbuf j = STRBUF_INIT;
+	size_t i, n = 0;
+	json_t *x;
+
+	er->argv = calloc(json_array_size(args) + 1, sizeof(char *));
+	er->envp = calloc(json_object_size(env) + 2, sizeof(char *));
+	if (!er->argv || !er->envp)
+		return -ENOMEM;
+	if (json_array_size(args) == 0)
+		return -EINVAL;
+	json_array_foreach(args, i, x)
+	{
+		if (!(er->argv[i] = strdup(json_string_value(x) ? json_string_value(x) : "")))
+			return -ENOMEM;
+		strbuf_addstr(&j, i ? " " : "");
+		strbuf_addstr(&j, er->argv[i]);
+	}
+	json_object_foreach((json_t *)env, k, x)
+	{
+		if (asprintf(&er->envp[n], "%s=%s", k, json_string_value(x) ? json_string_value(x) : "") < 0)
+			return -ENOMEM;
+		n++;
+		if (strcmp(k, "PATH") == 0) {
+			path = json_string_value(x) ? json_string_value(x) : "";
+			has_path = true;
+		}
+	}
+	if (!has_path && !(er->envp[n] = strdup("PATH=" DEFAULT_PATH)))
+		return -ENOMEM;
+	if (!(er->joined = strbuf_detach(&j, NULL)))
+		return -ENOMEM;
+	return plan_candidates(er, path);
+}
+
+/* ---- the work dir ---- */
+
+/* mkdir -p of the parents of host (below the work dir). */
+static int mkparents(const char *workdir, const char *host)
+{
+	char *p = strdup(host);
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = strchr(p + strlen(workdir) + 1, '/'); s && r == 0; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			r = -errno;
+		*s = '/';
+	}
+	free(p);
+	return r;
+}
+
+static int setup_mount(struct exec_run *er, struct mount_plan *p, const char *const *inputs,
+		       char **ret_msg)
+{
+	struct stat st;
+	struct tree *t = NULL;
+	int r;
+
+	/* A mount over something an outer mount brought shadows it. */
+	if (lstat(p->host, &st) == 0 && (r = cas_rmtree(p->host)) < 0)
+		return sfs_errf(ret_msg, r, "mount \"%s\": %s", p->dest, strerror(-r));
+	if (strcmp(p->host, er->workdir) != 0 && (r = mkparents(er->workdir, p->host)) < 0)
+		return sfs_errf(ret_msg, r, "mount \"%s\": %s", p->dest, strerror(-r));
+	if (p->input < 0) {
+		if (mkdir(p->host, 0755) < 0)
+			return sfs_errf(ret_msg, errno, "mount \"%s\": %m", p->dest);
+		return 0;
+	}
+	if ((r = sfs_op_load_tree(er->ctx, inputs[p->input], &t, ret_msg)) < 0)
+		return r;
+	r = tree_materialize(er->ctx->cache->cas, t, p->selector, p->host, p->readonly, ret_msg);
+	tree_free(t);
+	if (r < 0)
+		return sfs_err_prefix(ret_msg, r, "mount \"%s\"", p->dest);
+	return 0;
+}
+
+/* Per-thread state of the nftw callback below (nftw passes no argument). */
+static _Thread_local struct exec_run *chown_run;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	struct exec_run *er = chown_run;
+
+	for (size_t i = 0; i < er->nm; i++)
+		if (er->m[i].readonly && strcmp(er->m[i].host, path) == 0)
+			return FTW_SKIP_SUBTREE;
+	if (lchown(path, er->ctx->uid, er->ctx->gid) < 0)
+		return FTW_STOP;
+	return FTW_CONTINUE;
+}
+
+static int setup_workdir(struct exec_run *er, const char *const *inputs, char **ret_msg)
+{
+	const char *cwd = sfs_op_json_str(er->v->op, "cwd");
+	int r;
+
+	for (size_t i = 0; i < er->nm; i++) {
+		if (strcmp(er->sorted[i]->host, er->workdir) == 0 && rmdir(er->workdir) < 0)
+			return sfs_errf(ret_msg, errno, "work dir: %m");
+		if ((r = setup_mount(er, er->sorted[i], inputs, ret_msg)) < 0)
+			return r;
+	}
+	if (!(er->cwd = host_path(er->workdir, cwd)))
+		return -ENOMEM;
+	if (strcmp(er->cwd, er->workdir) != 0 &&
+	    ((r = mkparents(er->workdir, er->cwd)) < 0 || (mkdir(er->cwd, 0755) < 0 && errno != EEXIST)))
+		return sfs_errf(ret_msg, r < 0 ? r : errno, "cwd \"%s\": %s", cwd,
+				strerror(r < 0 ? -r : errno));
+	if (er->drop_creds) {
+		chown_run = er;
+		r = nftw(er->workdir, chown_one, 64, FTW_PHYS | FTW_ACTIONRETVAL);
+		chown_run = NULL;
+		if (r != 0)
+			return sfs_errf(ret_msg, EPERM, "cannot give the work dir to uid %u",
+					(unsigned)er->ctx->uid);
+	}
+	return 0;
+}
+
+/* ---- the child ---- */
+
+static void child_write(const char *s)
+{
+	ssize_t n = write(2, s, strlen(s));
+	(void)n;
+}
+
+/* Best effort: inputs read-only even for root (see the top comment). */
+static void child_bind_mounts(struct exec_run *er)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0)
+		return;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return;
+	for (size_t i = 0; i < er->nm; i++) {
+		struct mount_plan *p = er->sorted[i];
+		if (mount(p->host, p->host, NULL, MS_BIND | MS_REC, NULL) < 0)
+			continue;
+		mount(NULL, p->host, NULL, MS_REMOUNT | MS_BIND | (p->readonly ? MS_RDONLY : 0),
+		      NULL);
+	}
+}
+
+static void __attribute__((noreturn)) child_main(struct exec_run *er, int nullfd, int out, int err)
+{
+	sigset_t none;
+	int e = ENOENT;
+
+	setsid();
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	if (dup2(nullfd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		_exit(127);
+	close_range(3, ~0U, 0);
+	child_bind_mounts(er);
+	if (chdir(er->cwd) < 0) {
+		child_write("solverfs: cannot enter the work dir\n");
+		_exit(127);
+	}
+	if (er->drop_creds &&
+	    (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setgid, er->ctx->gid) < 0 ||
+	     syscall(SYS_setuid, er->ctx->uid) < 0)) {
+		child_write("solverfs: cannot drop privileges\n");
+		_exit(127);
+	}
+	for (char **c = er->cands; *c; c++) {
+		execve(*c, er->argv, er->envp);
+		if (errno != ENOENT && errno != ENOTDIR)
+			e = errno; /* like execvp: report EACCES over a later ENOENT */
+	}
+	child_write("solverfs: cannot run \"");
+	child_write(er->argv[0]);
+	child_write("\": ");
+	child_write(strerrordesc_np(e));
+	child_write("\n");
+	_exit(127);
+}
+
+/* ---- the parent's loop ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void keep_tail(struct exec_run *er, const char *data, size_t n)
+{
+	strbuf_add(&er->tail, data, n);
+	if (er->tail.len > 2 * TAIL_KEEP) {
+		memmove(er->tail.buf, er->tail.buf + er->tail.len - TAIL_KEEP, TAIL_KEEP);
+		er->tail.len = TAIL_KEEP;
+		er->tail.buf[TAIL_KEEP] = '\0';
+	}
+}
+
+/* Reads what is there; false at EOF or error. */
+static bool drain(struct exec_run *er, int fd, int stream)
+{
+	char buf[16384];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0)
+		return false;
+	if (er->ctx->log)
+		er->ctx->log(er->ctx->log_arg, stream, buf, (size_t)n);
+	keep_tail(er, buf, (size_t)n);
+	return true;
+}
+
+static void kill_group(pid_t pid)
+{
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+}
+
+enum run_end { RUN_EXITED, RUN_TIMEOUT, RUN_CANCELLED };
+
+/* Waits for the main process, copying output; kills the group when it ends. */
+static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *ret_status)
+{
+	uint64_t start = now_ms(), deadline = 0;
+	struct pollfd pfd[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
+	enum run_end end = RUN_EXITED;
+	bool exited = false;
+	siginfo_t si;
+
+	for (;;) {
+		if (!exited) {
+			si.si_pid = 0;
+			/* WNOWAIT: the group is killed while its leader's pid is still held. */
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+				exited = true;
+				kill_group(pid);
+				deadline = now_ms() + 2000; /* for the pipes to close */
+			} else if (sfs_op_cancelled(er->ctx) && end == RUN_EXITED) {
+				end = RUN_CANCELLED;
+				kill_group(pid);
+			} else if (er->v->timeout > 0 && end == RUN_EXITED &&
+				   now_ms() - start >= (uint64_t)er->v->timeout * 1000) {
+				end = RUN_TIMEOUT;
+				kill_group(pid);
+			}
+		}
+		if (pfd[0].fd < 0 && pfd[1].fd < 0 && exited)
+			break;
+		if (exited && now_ms() > deadline)
+			break;
+		if (poll(pfd, 2, 100) <= 0)
+			continue;
+		for (int i = 0; i < 2; i++)
+			if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    !drain(er, pfd[i].fd, i + 1))
+				pfd[i].fd = -1;
+	}
+	while (waitpid(pid, ret_status, 0) < 0 && errno == EINTR)
+		;
+	/* Wait (briefly) for the killed members to be gone before reading outputs. */
+	for (int i = 0; i < 100 && kill(-pid, 0) == 0; i++)
+		usleep(10000);
+	return end;
+}
+
+/* The last TAIL_LINES lines of the output. */
+static const char *tail_lines(struct exec_run *er)
+{
+	size_t len = er->tail.len;
+	int lines = 0;
+
+	if (!er->tail.buf || len == 0)
+		return "";
+	while (len > 0 && er->tail.buf[len - 1] == '\n')
+		er->tail.buf[--len] = '\0';
+	for (size_t i = len; i-- > 0;)
+		if (er->tail.buf[i] == '\n' && ++lines == TAIL_LINES)
+			return er->tail.buf + i + 1;
+	return er->tail.buf;
+}
+
+static int run_failed(struct exec_run *er, enum run_end end, int status, char **ret_msg)
+{
+	const char *tail = tail_lines(er), *sep = *tail ? "\n" : "";
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
+	if (end == RUN_CANCELLED)
+		return sfs_errf(ret_msg, ECANCELED, "cancelled");
+	if (end == RUN_TIMEOUT)
+		return sfs_errf(ret_msg, ETIMEDOUT,
+				"process \"%s\" did not complete successfully: timeout after %ds%s%s",
+				er->joined, er->v->timeout, sep, tail);
+	return sfs_errf(ret_msg, EIO,
+			"process \"%s\" did not complete successfully: exit code: %d%s%s",
+			er->joined, code, sep, tail);
+}
+
+static int run_process(struct exec_run *er, char **ret_msg)
+{
+	int out[2] = {-1, -1}, err[2] = {-1, -1}, nullfd, status = 0, r = 0;
+	enum run_end end;
+	pid_t pid;
+
+	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nullfd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+		r = sfs_errf(ret_msg, errno, "cannot start the process: %m");
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		r = sfs_errf(ret_msg, errno, "fork: %m");
+		goto out;
+	}
+	if (pid == 0)
+		child_main(er, nullfd, out[1], err[1]);
+	atomic_store(&er->ctx->pgid, pid);
+	close(out[1]);
+	close(err[1]);
+	out[1] = err[1] = -1;
+	end = supervise(er, pid, (int[2]){out[0], err[0]}, &status);
+	atomic_store(&er->ctx->pgid, 0);
+	if (end != RUN_EXITED || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		r = run_failed(er, end, status, ret_msg);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	if (nullfd >= 0)
+		close(nullfd);
+	return r;
+}
+
+/* ---- outputs ---- */
+
+static int collect_output(struct exec_run *er, struct mount_plan *p, char ret[SFS_DIGEST_SIZE],
+			  char **ret_msg)
+{
+	struct tree_ingest_opts o = {.special = TREE_SPECIAL_FAIL};
+	size_t wl = strlen(er->workdir);
+	struct tree *t = NULL;
+	char *m = NULL;
+	struct stat st;
+	int r;
+
+	if (lstat(p->host, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+		return sfs_errf(ret_msg, ENOTDIR, "output \"%s\" is not a directory anymore",
+				p->dest);
+	if ((r = tree_ingest(er->ctx->cache->cas, p->host, &o, &t, &m)) < 0) {
+		/* Name paths as the process saw them, not by the temp dir. */
+		const char *s = m ? m : strerror(-r);
+		char *at = strstr(s, er->workdir);
+		if (at && at[wl] == '/')
+			sfs_errf(ret_msg, r, "output \"%s\": %.*s%s", p->dest, (int)(at - s), s,
+				 at + wl + 1);
+		else
+			sfs_errf(ret_msg, r, "output \"%s\": %s", p->dest, s);
+		free(m);
+		return r;
+	}
+	memcpy(ret, t->id, SFS_DIGEST_SIZE);
+	tree_free(t);
+	return 0;
+}
+
+/* ---- the op ---- */
+
+static void exec_run_release(struct exec_run *er)
+{
+	if (er->workdir)
+		cas_rmtree(er->workdir);
+	free(er->workdir);
+	for (size_t i = 0; er->m && i < er->nm; i++)
+		free(er->m[i].host);
+	free(er->m);
+	free(er->sorted);
+	free(er->cwd);
+	for (char **v = er->argv; v && *v; v++)
+		free(*v);
+	for (char **v = er->envp; v && *v; v++)
+		free(*v);
+	for (char **v = er->cands; v && *v; v++)
+		free(*v);
+	free(er->argv);
+	free(er->envp);
+	free(er->cands);
+	free(er->joined);
+	strbuf_release(&er->tail);
+}
+
+static int exec_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
+		     size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct exec_run er = {.ctx = ctx, .v = op->v, .tail = STRBUF_INIT};
+	size_t k = 0;
+	int r;
+
+	er.drop_creds = geteuid() == 0 && ctx->uid != 0;
+	if ((r = cas_mkdtemp(ctx->cache->cas, "exec-", &er.workdir)) < 0) {
+		sfs_errf(ret_msg, r, "cannot create the work dir: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = plan_mounts(&er, ninputs, ret_msg)) < 0)
+		goto out;
+	if ((r = plan_command(&er)) == -EINVAL)
+		sfs_errf(ret_msg, r, "args must be a non-empty array of strings");
+	if (r < 0 ||
+	    (r = setup_workdir(&er, inputs, ret_msg)) < 0)
+		goto out;
+	if (sfs_op_cancelled(ctx)) {
+		r = sfs_errf(ret_msg, ECANCELED, "cancelled");
+		goto out;
+	}
+	if ((r = run_process(&er, ret_msg)) < 0)
+		goto out;
+	for (size_t i = 0; i < er.nm && r == 0; i++)
+		if (er.m[i].output)
+			r = collect_output(&er, &er.m[i], outputs[k++], ret_msg);
+out:
+	if (r == -ENOMEM)
+		sfs_errf(ret_msg, r, "out of memory");
+	exec_run_release(&er);
+	return r;
+}
+
+static int exec_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
+			  struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
+{
+	int r = sfs_op_default_cache_map(op->v, ret);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "out of memory");
+	*ret_done = true;
+	return 0;
+}
+
+static int exec_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
+			       const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	if (input >= op->v->ninputs)
+		return sfs_errf(ret_msg, EINVAL, "no input %zu", input);
+	return sfs_op_default_content_digest(ctx, &op->v->inputs[input], result_id, ret, ret_msg);
+}
+
+const struct sfs_op_type sfs_op_exec = {
+	.name = "exec",
+	.cache_map = exec_cache_map,
+	.exec = exec_exec,
+	.content_digest = exec_content_digest,
+};

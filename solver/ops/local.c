@@ -1,1 +1,448 @@
-/* stub: being written */
+/*
+ * local.c — the `local` op: a snapshot of a host file or directory (DESIGN.md §2).
+ *
+ * It is a root with two cache maps (SEMANTICS.md "Cache maps per op", §1.9):
+ *   map 0: sha256 of the canonical JSON of the op's fields without `session`,
+ *          plus the submitter's uid and a metadata digest of the selected
+ *          entries (path, type, size, mode, mtime, ctime, inode from lstat; no
+ *          file is read), so an untouched tree hits without reading contents;
+ *   map 1 (final): the content itself: the tree is ingested and its id is the
+ *          map digest, so a touched but unchanged tree still hits.
+ * exec returns the tree map 1 ingested, ingesting now if map 1 never ran.
+ *
+ * The metadata walk records a superset of what tree_ingest keeps (every dir is
+ * recorded, excluded paths are not descended, as in tree_ingest), so a change
+ * to anything the result could hold changes map 0.  ctime and the inode are
+ * recorded beside mtime so that a content change hidden by resetting mtime
+ * (touch -d, cp -p) still misses map 0.
+ *
+ * Credentials: host files are read for the job that asked.  When the daemon is
+ * root and the job is not, the walk runs with the job's fsuid/fsgid and no
+ * supplementary groups on this worker thread (setfsuid and the raw setgroups
+ * syscall are per-thread on Linux) and checks that each selected entry is
+ * readable (faccessat AT_EACCESS); the ingest itself then runs as root because
+ * it writes into STATE_DIR.  The job's own supplementary groups are not known
+ * here, so files readable only through them are refused.
+ *
+ * op->priv (struct local_priv) is used by one worker at a time (the solver
+ * serialises the calls of one vertex).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../../cache/err.h"
+#include "../../cache/strbuf.h"
+#include "ops.h"
+
+struct local_priv {
+	bool have_tree;
+	char tree_id[SFS_DIGEST_SIZE];
+};
+
+struct local_params {
+	const char *path;
+	const char **include; /* NULL-terminated; strings owned by the op JSON */
+	const char **exclude;
+};
+
+static const char **globs_of(const json_t *arr)
+{
+	size_t n = json_array_size(arr), i, k = 0;
+	const char **g = calloc(n + 1, sizeof(*g));
+	json_t *s;
+
+	if (!g)
+		return NULL;
+	json_array_foreach(arr, i, s)
+	{
+		if (json_is_string(s))
+			g[k++] = json_string_value(s);
+	}
+	return g;
+}
+
+static int params_get(const struct sfs_op *op, struct local_params *p)
+{
+	p->path = sfs_op_json_str(op->v->op, "path");
+	p->include = globs_of(json_object_get(op->v->op, "include"));
+	p->exclude = globs_of(json_object_get(op->v->op, "exclude"));
+	if (!p->include || !p->exclude) {
+		free(p->include);
+		free(p->exclude);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void params_release(struct local_params *p)
+{
+	free(p->include);
+	free(p->exclude);
+}
+
+/* ---- the job's credentials on this thread ---- */
+
+struct creds {
+	bool switched;
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[256];
+};
+
+static int creds_enter(struct sfs_op_ctx *ctx, struct creds *c, char **ret_msg)
+{
+	c->switched = false;
+	if (geteuid() != 0 || ctx->uid == 0)
+		return 0;
+	c->ngroups = getgroups(256, c->groups);
+	if (c->ngroups < 0)
+		return sfs_errf(ret_msg, errno, "getgroups: %m");
+	/* Raw syscalls: glibc's setgroups would change every thread of the daemon. */
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		return sfs_errf(ret_msg, errno, "setgroups: %m");
+	c->gid = (gid_t)setfsgid(ctx->gid);
+	c->uid = (uid_t)setfsuid(ctx->uid);
+	c->switched = true;
+	if ((uid_t)setfsuid((uid_t)-1) != ctx->uid || (gid_t)setfsgid((gid_t)-1) != ctx->gid)
+		return sfs_errf(ret_msg, EPERM, "cannot take the credentials of uid %u",
+				(unsigned)ctx->uid);
+	return 0;
+}
+
+static void creds_leave(struct creds *c)
+{
+	if (!c->switched)
+		return;
+	setfsuid(c->uid);
+	setfsgid(c->gid);
+	syscall(SYS_setgroups, (size_t)c->ngroups, c->groups);
+	c->switched = false;
+}
+
+/* ---- the metadata walk ---- */
+
+struct lwalk {
+	struct sfs_op_ctx *ctx;
+	const struct local_params *p;
+	bool check; /* access checks under the job's fsuid */
+	struct sfs_sha256 h;
+	struct strbuf full; /* host path of the current entry */
+	struct strbuf rel;  /* its path in the tree */
+	char **ret_msg;
+	int depth;
+};
+
+static bool match_any(const char **globs, const char *path)
+{
+	for (; globs && *globs; globs++)
+		if (tree_glob_match(*globs, path))
+			return true;
+	return false;
+}
+
+static void record(struct lwalk *w, const char *rel, const struct stat *st)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "%o %lld %lld.%09ld %lld.%09ld %llu", (unsigned)st->st_mode,
+			 (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+			 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
+			 (unsigned long long)st->st_ino);
+
+	sfs_sha256_update(&w->h, rel, strlen(rel) + 1);
+	sfs_sha256_update(&w->h, buf, (size_t)n + 1);
+}
+
+static int check_access(struct lwalk *w, int mode)
+{
+	if (!w->check || faccessat(AT_FDCWD, w->full.buf, mode, AT_EACCESS) == 0)
+		return 0;
+	return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", w->full.buf);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted names of the dir w->full. */
+static int list_dir(struct lwalk *w, char ***ret, size_t *ret_n)
+{
+	DIR *d = opendir(w->full.buf);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", w->full.buf);
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof(*nn));
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		if (!(names[n] = strdup(de->d_name)))
+			r = -ENOMEM;
+		else
+			n++;
+	}
+	closedir(d);
+	if (r == 0)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*ret = names;
+	*ret_n = n;
+	return r;
+}
+
+static int walk_entry(struct lwalk *w, bool parent_taken);
+
+static int walk_children(struct lwalk *w, bool taken)
+{
+	size_t flen = w->full.len, rlen = w->rel.len, n = 0;
+	char **names = NULL;
+	int r;
+
+	if (sfs_op_cancelled(w->ctx))
+		return sfs_errf(w->ret_msg, ECANCELED, "cancelled");
+	if (++w->depth > 4096)
+		return sfs_errf(w->ret_msg, ELOOP, "\"%s\": too deep", w->full.buf);
+	r = list_dir(w, &names, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0) {
+			strbuf_addch(&w->full, '/');
+			strbuf_addstr(&w->full, names[i]);
+			if (rlen)
+				strbuf_addch(&w->rel, '/');
+			strbuf_addstr(&w->rel, names[i]);
+			r = w->full.oom || w->rel.oom ? -ENOMEM : walk_entry(w, taken);
+			w->full.len = flen;
+			w->full.buf[flen] = '\0';
+			w->rel.len = rlen;
+			if (w->rel.buf)
+				w->rel.buf[rlen] = '\0';
+		}
+		free(names[i]);
+	}
+	free(names);
+	w->depth--;
+	return r;
+}
+
+/* w->full and w->rel name an entry below the root. */
+static int walk_entry(struct lwalk *w, bool parent_taken)
+{
+	struct stat st;
+	bool taken;
+	int r;
+
+	if (lstat(w->full.buf, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", w->full.buf);
+	}
+	if (match_any(w->p->exclude, w->rel.buf))
+		return 0;
+	taken = parent_taken || !w->p->include[0] || match_any(w->p->include, w->rel.buf);
+	if (S_ISDIR(st.st_mode)) {
+		record(w, w->rel.buf, &st);
+		if ((r = check_access(w, R_OK | X_OK)) < 0)
+			return r;
+		return walk_children(w, taken);
+	}
+	if (!taken || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+		return 0; /* not selected, or a special file the ingest skips */
+	record(w, w->rel.buf, &st);
+	return S_ISREG(st.st_mode) ? check_access(w, R_OK) : 0;
+}
+
+/* Walks the selected entries of p->path; *ret_meta is their metadata digest. */
+static int local_walk(struct sfs_op_ctx *ctx, const struct local_params *p, bool check,
+		      char ret_meta[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct lwalk w = {.ctx = ctx, .p = p, .check = check, .full = STRBUF_INIT,
+			  .rel = STRBUF_INIT, .ret_msg = ret_msg};
+	char hex[SFS_HEX_SIZE];
+	struct stat st;
+	int r;
+
+	if ((r = sfs_sha256_init(&w.h)) < 0)
+		return r;
+	strbuf_addstr(&w.full, p->path);
+	if (w.full.oom) {
+		sfs_sha256_abort(&w.h);
+		return -ENOMEM;
+	}
+	if (lstat(p->path, &st) < 0) {
+		r = sfs_errf(ret_msg, errno, "cannot read \"%s\": %m", p->path);
+	} else {
+		/* The root is recorded as "." (a file path keeps its own metadata). */
+		record(&w, ".", &st);
+		if (S_ISDIR(st.st_mode) && (r = check_access(&w, R_OK | X_OK)) == 0)
+			r = walk_children(&w, false);
+		else if (S_ISREG(st.st_mode))
+			r = check_access(&w, R_OK);
+	}
+	strbuf_release(&w.full);
+	strbuf_release(&w.rel);
+	if (r < 0) {
+		sfs_sha256_abort(&w.h);
+		return r;
+	}
+	sfs_sha256_final_hex(&w.h, hex);
+	snprintf(ret_meta, SFS_DIGEST_SIZE, "sha256:%s", hex);
+	return 0;
+}
+
+/* The walk under the job's credentials. */
+static int local_walk_as_job(struct sfs_op_ctx *ctx, const struct local_params *p,
+			     char ret_meta[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct creds c;
+	int r = creds_enter(ctx, &c, ret_msg);
+
+	if (r == 0)
+		r = local_walk(ctx, p, c.switched, ret_meta, ret_msg);
+	creds_leave(&c);
+	return r;
+}
+
+/* ---- maps and exec ---- */
+
+static int map0_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *meta,
+		       char ret[SFS_DIGEST_SIZE])
+{
+	json_t *o = json_copy(op->v->op);
+	char *s;
+	int r = -ENOMEM;
+
+	if (!o)
+		return -ENOMEM;
+	json_object_del(o, "session");
+	if (json_object_set_new(o, "uid", json_integer((json_int_t)ctx->uid)) == 0 &&
+	    json_object_set_new(o, "meta", json_string(meta)) == 0 &&
+	    json_object_set_new(o, "cache_map", json_string("local/metadata")) == 0 &&
+	    (s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
+		sfs_sha256_digest(s, strlen(s), ret);
+		free(s);
+		r = 0;
+	}
+	json_decref(o);
+	return r;
+}
+
+static void warn_to_log(void *arg, const char *msg)
+{
+	sfs_op_logf(arg, "warning: %s", msg);
+}
+
+static int local_ingest(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_msg)
+{
+	struct local_priv *lp = op->priv;
+	struct local_params p;
+	struct tree *t = NULL;
+	char meta[SFS_DIGEST_SIZE];
+	int r;
+
+	if (lp->have_tree)
+		return 0;
+	if ((r = params_get(op, &p)) < 0)
+		return sfs_errf(ret_msg, r, "out of memory");
+	/* Refuse what the job may not read before reading it as the daemon. */
+	r = local_walk_as_job(ctx, &p, meta, ret_msg);
+	if (r == 0) {
+		struct tree_ingest_opts o = {.include = p.include, .exclude = p.exclude,
+					     .special = TREE_SPECIAL_SKIP, .warn = warn_to_log,
+					     .arg = ctx};
+		r = tree_ingest(ctx->cache->cas, p.path, &o, &t, ret_msg);
+	}
+	params_release(&p);
+	if (r < 0)
+		return sfs_err_prefix(ret_msg, r, "local \"%s\"", sfs_op_json_str(op->v->op, "path"));
+	memcpy(lp->tree_id, t->id, SFS_DIGEST_SIZE);
+	lp->have_tree = true;
+	tree_free(t);
+	return 0;
+}
+
+static int local_priv(struct sfs_op *op)
+{
+	if (!op->priv && !(op->priv = calloc(1, sizeof(struct local_priv))))
+		return -ENOMEM;
+	return 0;
+}
+
+static int local_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
+			   struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
+{
+	struct sfs_cache_map m = {0};
+	struct local_params p;
+	char meta[SFS_DIGEST_SIZE];
+	int r;
+
+	if (local_priv(op) < 0 || params_get(op, &p) < 0)
+		return sfs_errf(ret_msg, ENOMEM, "out of memory");
+	if (index == 0) {
+		r = local_walk_as_job(ctx, &p, meta, ret_msg);
+		if (r < 0)
+			sfs_err_prefix(ret_msg, r, "local \"%s\"", p.path);
+		else if ((r = map0_digest(op, ctx, meta, m.digest)) < 0)
+			sfs_errf(ret_msg, r, "out of memory");
+		*ret_done = false;
+	} else {
+		r = local_ingest(op, ctx, ret_msg);
+		if (r == 0)
+			memcpy(m.digest, ((struct local_priv *)op->priv)->tree_id, SFS_DIGEST_SIZE);
+		*ret_done = true;
+	}
+	params_release(&p);
+	if (r == 0)
+		*ret = m;
+	return r;
+}
+
+static int local_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
+		      size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	int r;
+
+	if (local_priv(op) < 0)
+		return sfs_errf(ret_msg, ENOMEM, "out of memory");
+	if ((r = local_ingest(op, ctx, ret_msg)) < 0)
+		return r;
+	memcpy(outputs[0], ((struct local_priv *)op->priv)->tree_id, SFS_DIGEST_SIZE);
+	return 0;
+}
+
+static int local_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
+				const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	return sfs_errf(ret_msg, EINVAL, "local has no inputs");
+}
+
+static void local_free(struct sfs_op *op)
+{
+	free(op->priv);
+	op->priv = NULL;
+}
+
+const struct sfs_op_type sfs_op_local = {
+	.name = "local",
+	.cache_map = local_cache_map,
+	.exec = local_exec,
+	.content_digest = local_content_digest,
+	.free = local_free,
+};

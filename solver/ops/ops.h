@@ -1,0 +1,63 @@
+/*
+ * ops.h — helpers shared by the op implementations in solver/ops/ (private to
+ * the ops; the solver only sees op.h).
+ *
+ * A wtree is a mutable, in-memory file tree keyed by path, used by `file` and
+ * `merge` to build a result out of entries whose blobs are already in the store
+ * (no file is copied: a result is a new manifest).  It is owned by one op call
+ * and not thread-safe.
+ */
+#ifndef SFS_OPS_H
+#define SFS_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../cache/strmap.h"
+#include "../../cache/tree.h"
+#include "../op.h"
+
+struct wt_ent {
+	char type; /* 'd', 'f', 'l' */
+	unsigned mode;
+	uint64_t size;
+	char hex[SFS_HEX_SIZE];
+};
+
+struct wtree {
+	struct strmap map; /* path ("." or "a/b") -> struct wt_ent * */
+};
+
+/* An empty tree: just the root dir (0755). */
+int wtree_init(struct wtree *w);
+void wtree_release(struct wtree *w);
+/* Adds every entry of t (replacing what is there). */
+int wtree_add_tree(struct wtree *w, const struct tree *t);
+struct wt_ent *wtree_get(const struct wtree *w, const char *path);
+/* Sets path to a copy of e; the caller has made sure the parent is a dir. */
+int wtree_put(struct wtree *w, const char *path, const struct wt_ent *e);
+/* Removes path and everything under it; false when nothing was there. */
+bool wtree_rm(struct wtree *w, const char *path);
+/* mkdir -p of path's missing ancestors (mode 0755); -ENOTDIR naming the
+ * component that is not a dir. */
+int wtree_mkparents(struct wtree *w, const char *path, char **ret_msg);
+/* Stores the manifest; *ret is the new tree. */
+int wtree_build(struct wtree *w, struct cas *c, struct tree **ret);
+
+/* "a/b/c" -> "a/b"; "a" -> "."; malloc'd (NULL on ENOMEM). */
+char *sfs_path_parent(const char *path);
+/* "a/b" under "a" -> "b", under "." -> itself; NULL when path is not under dir
+ * (a path is not under itself). */
+const char *sfs_path_under(const char *path, const char *dir);
+
+/* Loads a result tree of an input, with a message naming the id on failure. */
+int sfs_op_load_tree(struct sfs_op_ctx *ctx, const char *id, struct tree **ret, char **ret_msg);
+/* Appends one line to the vertex log (stream 2), adding the newline. */
+void sfs_op_logf(struct sfs_op_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A mode field: "0755" or an integer; def when absent or null. */
+int sfs_op_json_mode(const json_t *v, unsigned def, unsigned *ret);
+/* A string field of an op object, "" when absent or not a string. */
+const char *sfs_op_json_str(const json_t *obj, const char *key);
+
+#endif
