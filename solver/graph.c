@@ -59,6 +59,13 @@ static void edge_release(struct edge *e)
 		cache_key_unref(e->result_keys[i]);
 	free(e->result_keys);
 	free(e->records);
+	keyset_release(&e->late);
+	for (size_t i = 0; e->matches && i < e->vs->v->ninputs; i++)
+		keyset_release(&e->matches[i]);
+	free(e->matches);
+	for (size_t i = 0; i < e->nbad; i++)
+		free(e->bad[i]);
+	free(e->bad);
 	sfs_failure_unref(e->failure);
 	waiters_release(&e->waiters);
 }
@@ -74,6 +81,9 @@ void vstate_unref(struct vstate *vs)
 		if (vs->inputs && vs->inputs[i])
 			vstate_unref(vs->inputs[i]);
 	free(vs->inputs);
+	for (size_t i = 0; vs->slow && i < vs->v->ninputs; i++)
+		cache_key_unref(vs->slow[i]);
+	free(vs->slow);
 	for (size_t i = 0; i < vs->nmaps; i++)
 		sfs_cache_map_release(&vs->maps[i]);
 	free(vs->maps);

@@ -53,14 +53,26 @@ struct waiters {
 
 enum edge_phase { EDGE_IDLE, EDGE_LOADING, EDGE_WAIT_EXEC, EDGE_DONE, EDGE_FAILED };
 
+/* A set of cache keys (references). */
+struct keyset {
+	struct cache_key **k;
+	size_t n;
+};
+int keyset_add(struct keyset *ks, struct cache_manager *cm, struct cache_key *k);
+void keyset_release(struct keyset *ks);
+
 /* One output of an active vertex (BuildKit's edge). */
 struct edge {
 	struct vstate *vs; /* owner, not a reference */
 	int output;
 	enum edge_phase phase;
 	bool want;        /* someone asked for complete */
-	struct cache_key **keys;   /* keys found in the cache (advertised to parents) */
+	struct cache_key **keys;   /* keys found by definition (advertised to parents) */
 	size_t nkeys;
+	struct keyset late;        /* keys found later through content keys (not advertised) */
+	struct keyset *matches;    /* per input: keys of this edge reachable from that input */
+	char **bad;                /* records whose load failed: never tried again */
+	size_t nbad;
 	struct cache_record *records; /* loadable records, best chosen at load */
 	size_t nrecords;
 	char result[SFS_DIGEST_SIZE];
@@ -76,7 +88,8 @@ enum vphase {
 	V_WAIT_KEYS,  /* waiting for the inputs' keys */
 	V_KEYING,     /* cache maps and queries running */
 	V_KEYED,      /* every output knows its keys and records */
-	V_WAIT_INPUTS,/* exec needed: waiting for inputs to complete */
+	V_WAIT_INPUTS,/* exec needed: waiting for this round's inputs to complete */
+	V_SLOW,       /* content keys of this round's inputs being computed and queried */
 	V_EXEC,       /* exec task queued or running */
 	V_EXECUTED,   /* results of every output known */
 	V_FAILED
@@ -96,6 +109,8 @@ struct vstate {
 	struct vstate **inputs; /* references, v->ninputs */
 	enum vphase phase;
 	size_t inputs_pending;  /* inputs not yet keyed / complete, by phase */
+	int round;              /* 1: inputs without definition matches; 2: all (§1.5 two-phase) */
+	struct cache_key **slow; /* per input: content ("slow") key once computed */
 	struct waiters key_waiters; /* vertices waiting for our keys */
 
 	struct sfs_cache_map *maps; /* fetched cache maps */

@@ -34,7 +34,7 @@
 #include "../cache/err.h"
 #include "internal.h"
 
-enum task_kind { TASK_KEYS, TASK_LOAD, TASK_EXEC };
+enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC };
 
 struct task {
 	struct task *next;
@@ -45,6 +45,7 @@ struct task {
 
 static void vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
 static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs);
+static void round_inputs_done(struct sfs_solver *s, struct vstate *vs);
 
 /* --- failures ------------------------------------------------------------ */
 
@@ -119,10 +120,8 @@ static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 		vertex_fail(s, parent, e->failure);
 		return;
 	}
-	if (--parent->inputs_pending == 0) {
-		parent->phase = V_EXEC;
-		queue_task(s, TASK_EXEC, parent, NULL);
-	}
+	if (--parent->inputs_pending == 0)
+		round_inputs_done(s, parent);
 }
 
 static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w)
@@ -305,70 +304,124 @@ static int query_root(struct cache_manager *cm, const struct sfs_cache_map *m, i
 	return r;
 }
 
-static bool key_in(struct cache_manager *cm, struct cache_key **set, size_t n, struct cache_key *k)
+int keyset_add(struct keyset *ks, struct cache_manager *cm, struct cache_key *k)
 {
 	const char *id = cache_key_id(k, cm);
-	for (size_t i = 0; id && i < n; i++) {
-		const char *o = cache_key_id(set[i], cm);
+	for (size_t i = 0; id && i < ks->n; i++) {
+		const char *o = cache_key_id(ks->k[i], cm);
+		if (o && strcmp(o, id) == 0)
+			return 0;
+	}
+	struct cache_key **n = realloc(ks->k, (ks->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	ks->k = n;
+	ks->k[ks->n++] = cache_key_ref(k);
+	return 0;
+}
+
+void keyset_release(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		cache_key_unref(ks->k[i]);
+	free(ks->k);
+	memset(ks, 0, sizeof(*ks));
+}
+
+static bool keyset_has(struct cache_manager *cm, const struct keyset *ks, struct cache_key *k)
+{
+	const char *id = cache_key_id(k, cm);
+	for (size_t i = 0; id && i < ks->n; i++) {
+		const char *o = cache_key_id(ks->k[i], cm);
 		if (o && strcmp(o, id) == 0)
 			return true;
 	}
 	return false;
 }
 
+static struct edge *input_edge(struct vstate *vs, size_t i)
+{
+	return &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+}
+
+/* Queries the keys of output o reachable from alternatives of input i, into out. */
+static int query_into(struct cache_manager *cm, const struct cache_key_with_selector *alts,
+		      size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out)
+{
+	struct cache_key **found = NULL;
+	size_t nfound = 0;
+	int r = n ? cache_manager_query(cm, alts, n, (int)i, m->digest, o, &found, &nfound) : 0;
+	for (size_t k = 0; k < nfound; k++) {
+		if (r == 0 && out)
+			r = keyset_add(out, cm, found[k]);
+		cache_key_unref(found[k]);
+	}
+	free(found);
+	return r;
+}
+
+/* §1.5 step 3: keys of output o reachable from input i's definition keys. */
+static int probe_input(struct cache_manager *cm, struct vstate *vs, const struct sfs_cache_map *m,
+		       int o, size_t i, struct keyset *out)
+{
+	struct edge *ie = input_edge(vs, i);
+	struct cache_key_with_selector alts[ie->nkeys + 1];
+	for (size_t a = 0; a < ie->nkeys; a++) {
+		memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
+		alts[a].key = ie->keys[a];
+	}
+	return query_into(cm, alts, ie->nkeys, i, m, o, out);
+}
+
+static bool record_is_bad(const struct edge *e, const char *id)
+{
+	for (size_t i = 0; i < e->nbad; i++)
+		if (strcmp(e->bad[i], id) == 0)
+			return true;
+	return false;
+}
+
 /*
- * Non-root: keys of output o that every input leads to (§1.5 step 3-4).  The
- * alternatives of input i are the keys the input edge found in the cache.
+ * §1.5 step 4: the keys every input leads to (from matches[]), except those in
+ * `known`, with their records (minus records that failed to load) into kf.
  */
+static int intersect(struct cache_manager *cm, const struct edge *e, size_t ninputs,
+		     const struct keyset *known, struct keys_found *kf)
+{
+	if (ninputs == 0)
+		return 0;
+	for (size_t k = 0; k < e->matches[0].n; k++) {
+		struct cache_key *key = e->matches[0].k[k];
+		bool all = true;
+		for (size_t i = 1; i < ninputs && all; i++)
+			all = keyset_has(cm, &e->matches[i], key);
+		if (!all || (known && keyset_has(cm, known, key)))
+			continue;
+		size_t before = kf->nrecords;
+		int r = add_found(cm, kf, key);
+		if (r < 0)
+			return r;
+		size_t keep = before;
+		for (size_t j = before; j < kf->nrecords; j++)
+			if (!record_is_bad(e, kf->records[j].id))
+				kf->records[keep++] = kf->records[j];
+		kf->nrecords = keep;
+	}
+	return 0;
+}
+
+/* Non-root keying of output o: probe every input, keep what all of them reach. */
 static int query_deps(struct cache_manager *cm, struct vstate *vs, const struct sfs_cache_map *m,
 		      int o, struct keys_found *kf)
 {
-	struct cache_key **cur = NULL;
-	size_t ncur = 0;
+	struct edge *e = &vs->edges[o];
+	size_t ni = vs->v->ninputs;
 	int r = 0;
-
-	for (size_t i = 0; i < vs->v->ninputs && r == 0; i++) {
-		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
-		if (ie->nkeys == 0) {
-			ncur = 0;
-			break;
-		}
-		struct cache_key_with_selector alts[ie->nkeys];
-		for (size_t a = 0; a < ie->nkeys; a++) {
-			memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
-			alts[a].key = ie->keys[a];
-		}
-		struct cache_key **found = NULL;
-		size_t nfound = 0;
-		r = cache_manager_query(cm, alts, ie->nkeys, (int)i, m->digest, o, &found, &nfound);
-		if (r < 0)
-			break;
-		if (i == 0) {
-			cur = found;
-			ncur = nfound;
-			continue;
-		}
-		size_t keep = 0;
-		for (size_t k = 0; k < ncur; k++) {
-			if (key_in(cm, found, nfound, cur[k]))
-				cur[keep++] = cur[k];
-			else
-				cache_key_unref(cur[k]);
-		}
-		ncur = keep;
-		for (size_t k = 0; k < nfound; k++)
-			cache_key_unref(found[k]);
-		free(found);
-		if (ncur == 0)
-			break;
-	}
-	for (size_t k = 0; k < ncur; k++) {
-		if (r == 0)
-			r = add_found(cm, kf, cur[k]);
-		cache_key_unref(cur[k]);
-	}
-	free(cur);
-	return r;
+	if (!e->matches && !(e->matches = calloc(ni, sizeof(*e->matches))))
+		return -ENOMEM;
+	for (size_t i = 0; i < ni && r == 0; i++)
+		r = probe_input(cm, vs, m, o, i, &e->matches[i]);
+	return r < 0 ? r : intersect(cm, e, ni, NULL, kf);
 }
 
 static int append_map(struct vstate *vs, struct sfs_cache_map *m)
@@ -473,7 +526,12 @@ static struct cache_key *key_by_id(struct cache_manager *cm, struct edge *e, con
 		if (kid && strcmp(kid, id) == 0)
 			return e->keys[i];
 	}
-	return e->nkeys ? e->keys[0] : NULL;
+	for (size_t i = 0; i < e->late.n; i++) {
+		const char *kid = cache_key_id(e->late.k[i], cm);
+		if (kid && strcmp(kid, id) == 0)
+			return e->late.k[i];
+	}
+	return e->nkeys ? e->keys[0] : e->late.n ? e->late.k[0] : NULL;
 }
 
 static void edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
@@ -544,6 +602,12 @@ static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 				sfs_progress_log(vs->jobs[k]->progress, vs->digest, 2, line,
 						 (size_t)n, sfs_now_ns());
 		drop_record(e, rec.id);
+		char **nb = realloc(e->bad, (e->nbad + 1) * sizeof(*nb));
+		if (nb) {
+			e->bad = nb;
+			if ((e->bad[e->nbad] = strdup(rec.id)))
+				e->nbad++;
+		}
 		e->phase = EDGE_IDLE;
 		edge_proceed(s, e);
 	}
@@ -553,33 +617,231 @@ static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 
 /* --- exec ------------------------------------------------------------------ */
 
+static void exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
+{
+	const char *line = msg ? msg : strerror(-r);
+	char *first = strndup(line, strcspn(line, "\n"));
+	sfs_vs_progress_completed(vs, false, r == -ECANCELED ? "context canceled" : first);
+	free(first);
+	struct sfs_failure *f = sfs_failure_new(r, vs->digest, msg);
+	if (f)
+		vertex_fail(s, vs, f);
+	sfs_failure_unref(f);
+}
+
+/* Takes keys and records found through content keys into e (lock held). */
+static void absorb_late(struct cache_manager *cm, struct edge *e, struct keys_found *kf)
+{
+	for (size_t k = 0; k < kf->nkeys; k++)
+		keyset_add(&e->late, cm, kf->keys[k]);
+	if (!kf->nrecords)
+		return;
+	struct cache_record *n = realloc(e->records, (e->nrecords + kf->nrecords) * sizeof(*n));
+	if (!n)
+		return;
+	e->records = n;
+	memcpy(e->records + e->nrecords, kf->records, kf->nrecords * sizeof(*n));
+	e->nrecords += kf->nrecords;
+}
+
+/* Does input i lead to a key of some edge that waits for an exec? */
+static bool input_has_match(struct vstate *vs, size_t i)
+{
+	for (size_t o = 0; o < vs->nedges; o++) {
+		struct edge *e = &vs->edges[o];
+		if (e->phase == EDGE_WAIT_EXEC && e->matches && e->matches[i].n)
+			return true;
+	}
+	return false;
+}
+
+static bool in_round(struct vstate *vs, size_t i)
+{
+	return vs->round == 2 || !input_has_match(vs, i);
+}
+
+/* Completes the inputs of the current round (§1.5 step 7, the two-phase rule). */
+static void start_round(struct sfs_solver *s, struct vstate *vs)
+{
+	size_t pending = 0, ni = vs->v->ninputs;
+	vs->phase = V_WAIT_INPUTS;
+	for (size_t i = 0; i < ni; i++) {
+		struct edge *ie = input_edge(vs, i);
+		if (!in_round(vs, i))
+			continue;
+		if (ie->phase == EDGE_FAILED) {
+			vertex_fail(s, vs, ie->failure);
+			return;
+		}
+		pending += ie->phase != EDGE_DONE;
+	}
+	vs->inputs_pending = pending;
+	if (pending == 0) {
+		round_inputs_done(s, vs);
+		return;
+	}
+	for (size_t i = 0; i < ni; i++) {
+		struct edge *ie = input_edge(vs, i);
+		if (in_round(vs, i) && ie->phase != EDGE_DONE)
+			sfs_edge_request(s, ie, NULL, 0, vs);
+	}
+}
+
+/*
+ * An edge needs an exec.  Inputs without definition matches are completed and
+ * content-keyed first (round 1); if that finds no record, every input is
+ * (round 2); then the op runs.  Inputs that match are thus not loaded when the
+ * vertex can hit without them (TestOptimizedCacheAccess).
+ */
 static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs)
 {
 	/* once executed every edge is done, so only a keyed vertex starts an exec */
 	if (vs->phase != V_KEYED)
 		return;
-	vs->phase = V_WAIT_INPUTS;
-	size_t pending = 0;
-	for (size_t i = 0; i < vs->v->ninputs; i++) {
-		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
-		if (ie->phase == EDGE_FAILED) {
-			vertex_fail(s, vs, ie->failure);
-			return;
-		}
-		if (ie->phase != EDGE_DONE)
-			pending++;
-	}
-	vs->inputs_pending = pending;
-	if (pending == 0) {
+	size_t ni = vs->v->ninputs, with = 0;
+	if (ni == 0) {
 		vs->phase = V_EXEC;
 		queue_task(s, TASK_EXEC, vs, NULL);
 		return;
 	}
-	for (size_t i = 0; i < vs->v->ninputs; i++) {
-		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
-		if (ie->phase != EDGE_DONE)
-			sfs_edge_request(s, ie, NULL, 0, vs);
+	for (size_t i = 0; i < ni; i++)
+		with += input_has_match(vs, i);
+	vs->round = with > 0 && with < ni ? 1 : 2;
+	start_round(s, vs);
+}
+
+static bool needs_slow(struct vstate *vs, size_t i)
+{
+	return in_round(vs, i) && vs->v->inputs[i].content_func && !(vs->slow && vs->slow[i]);
+}
+
+/* After a round's content keys: load what was found, else next round or exec. */
+static void after_slow(struct sfs_solver *s, struct vstate *vs)
+{
+	bool need_exec = false;
+	for (size_t o = 0; o < vs->nedges; o++) {
+		struct edge *e = &vs->edges[o];
+		if (e->phase != EDGE_WAIT_EXEC)
+			continue;
+		if (e->nrecords) {
+			e->phase = EDGE_LOADING;
+			queue_task(s, TASK_LOAD, vs, e);
+		} else {
+			need_exec = true;
+		}
 	}
+	if (!need_exec) {
+		vs->phase = V_KEYED; /* a failed load asks for an exec again */
+	} else if (vs->round == 1) {
+		vs->round = 2;
+		start_round(s, vs);
+	} else {
+		vs->phase = V_EXEC;
+		queue_task(s, TASK_EXEC, vs, NULL);
+	}
+}
+
+static void round_inputs_done(struct sfs_solver *s, struct vstate *vs)
+{
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		if (needs_slow(vs, i)) {
+			vs->phase = V_SLOW;
+			queue_task(s, TASK_SLOW, vs, NULL);
+			return;
+		}
+	}
+	after_slow(s, vs);
+}
+
+/* The content key of input i (§3). */
+static int content_key(struct vstate *vs, size_t i, struct cache_key **ret, char **ret_msg)
+{
+	const char *result = input_edge(vs, i)->result;
+	char d[SFS_DIGEST_SIZE];
+	int r = vs->op->type->content_digest
+			? vs->op->type->content_digest(vs->op, &vs->opctx, i, result, d, ret_msg)
+			: sfs_op_default_content_digest(&vs->opctx, &vs->v->inputs[i], result, d,
+							ret_msg);
+	if (r < 0)
+		return r;
+	*ret = cache_key_new(d, -1, 0);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* Probes with a content key, and links it to the input's result keys (carry-over). */
+static int probe_slow(struct cache_manager *cm, struct vstate *vs, size_t i, int o,
+		      struct cache_key *slow)
+{
+	const struct sfs_cache_map *m = &vs->maps[0];
+	struct edge *ie = input_edge(vs, i);
+	struct cache_key_with_selector alts[ie->nresult_keys + 1];
+	memset(alts[0].selector, 0, SFS_DIGEST_SIZE);
+	alts[0].key = slow;
+	int r = query_into(cm, alts, 1, i, m, o, &vs->edges[o].matches[i]);
+	for (size_t a = 0; a < ie->nresult_keys; a++) {
+		memcpy(alts[a + 1].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
+		alts[a + 1].key = ie->result_keys[a];
+	}
+	if (r == 0)
+		r = query_into(cm, alts, ie->nresult_keys + 1, i, m, o, NULL);
+	return r;
+}
+
+static void run_slow(struct sfs_solver *s, struct vstate *vs)
+{
+	struct cache_manager *cm = s->cache->main;
+	size_t ni = vs->v->ninputs, ne = vs->nedges;
+	struct cache_key *slow[ni];
+	struct keys_found kf[ne ? ne : 1];
+	char *msg = NULL;
+	int r = 0;
+
+	memset(slow, 0, sizeof(slow));
+	memset(kf, 0, sizeof(kf));
+	pthread_mutex_lock(&s->lock);
+	bool want[ne ? ne : 1], todo[ni];
+	for (size_t o = 0; o < ne; o++)
+		want[o] = vs->edges[o].phase == EDGE_WAIT_EXEC && vs->edges[o].matches;
+	for (size_t i = 0; i < ni; i++)
+		todo[i] = needs_slow(vs, i);
+	pthread_mutex_unlock(&s->lock);
+
+	for (size_t i = 0; i < ni && r == 0; i++)
+		if (todo[i])
+			r = content_key(vs, i, &slow[i], &msg);
+	for (size_t o = 0; o < ne && r == 0 && !vs->ignore_cache; o++) {
+		if (!want[o])
+			continue;
+		struct edge *e = &vs->edges[o];
+		for (size_t i = 0; i < ni && r == 0; i++)
+			if (slow[i])
+				r = probe_slow(cm, vs, i, (int)o, slow[i]);
+		struct keyset known = {e->keys, e->nkeys};
+		if (r == 0)
+			r = intersect(cm, e, ni, &known, &kf[o]);
+	}
+
+	pthread_mutex_lock(&s->lock);
+	if (r < 0) {
+		sfs_err_prefix(&msg, r, "failed to compute cache key");
+		sfs_vs_progress_started(vs, false);
+		exec_failed(s, vs, r, msg);
+	} else {
+		if (!vs->slow)
+			vs->slow = calloc(ni, sizeof(*vs->slow));
+		for (size_t i = 0; i < ni && vs->slow; i++)
+			if (slow[i])
+				vs->slow[i] = cache_key_ref(slow[i]);
+		for (size_t o = 0; o < ne; o++)
+			absorb_late(cm, &vs->edges[o], &kf[o]);
+		after_slow(s, vs);
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < ni; i++)
+		cache_key_unref(slow[i]);
+	for (size_t o = 0; o < ne; o++)
+		keys_found_release(&kf[o]);
+	free(msg);
 }
 
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
@@ -640,6 +902,11 @@ static struct cache_key *commit_key(struct vstate *vs, const struct sfs_cache_ma
 				return NULL;
 			}
 		}
+		/* the content key is one more alternative, with no selector (§3) */
+		if (vs->slow && vs->slow[i] && cache_key_add_dep(k, i, "", vs->slow[i]) < 0) {
+			cache_key_unref(k);
+			return NULL;
+		}
 	}
 	return k;
 }
@@ -696,18 +963,6 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cannot create the log file: %s", strerror(-r));
 	return vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
-}
-
-static void exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
-{
-	const char *line = msg ? msg : strerror(-r);
-	char *first = strndup(line, strcspn(line, "\n"));
-	sfs_vs_progress_completed(vs, false, r == -ECANCELED ? "context canceled" : first);
-	free(first);
-	struct sfs_failure *f = sfs_failure_new(r, vs->digest, msg);
-	if (f)
-		vertex_fail(s, vs, f);
-	sfs_failure_unref(f);
 }
 
 static void run_exec(struct sfs_solver *s, struct vstate *vs)
@@ -782,6 +1037,9 @@ static void run_task(struct sfs_solver *s, struct task *t)
 			break;
 		case TASK_LOAD:
 			run_load(s, t->vs, t->e);
+			break;
+		case TASK_SLOW:
+			run_slow(s, t->vs);
 			break;
 		case TASK_EXEC:
 			run_exec(s, t->vs);

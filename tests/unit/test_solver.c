@@ -55,12 +55,8 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 	return 0;
 }
 
-static void t_free(struct sfs_op *op)
-{
-	free(op);
-}
 
-static const struct sfs_op_type test_op = {"test", t_cache_map, t_exec, NULL, t_free};
+static const struct sfs_op_type test_op = {"test", t_cache_map, t_exec, NULL, NULL};
 
 static int t_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret)
 {
