@@ -1,0 +1,98 @@
+#!/bin/bash
+# shellcheck disable=SC2016,SC2034,SC1091
+test_description='cancelling a running job kills its processes'
+. "$(dirname "$0")/lib.sh"
+
+# Unique per run, so pgrep finds only this test's processes.
+MARK="sfs-cancel-$$-$RANDOM"
+SLEEP="31.$$$RANDOM"
+cat >"$DATA/slow.json" <<JSON
+{
+  "vertices": {
+    "slow": {"op": "exec", "name": "slow",
+             "args": ["sh", "-c", "echo starting; sleep $SLEEP; echo $MARK"],
+             "mounts": [{"dest": "out", "output": true}]}
+  },
+  "outputs": ["slow"]
+}
+JSON
+cat >"$DATA/pending.json" <<'JSON'
+{"vertices": {"f": {"op": "file", "actions": []}}, "outputs": ["f"]}
+JSON
+export MARK SLEEP
+
+# wait_for_proc PATTERN: until pgrep -f PATTERN finds a process (10 s)
+wait_for_proc() {
+	for _ in $(seq 1 100); do
+		pgrep -f "$1" >/dev/null && return 0
+		sleep 0.1
+	done
+	echo "no process matches $1"
+	return 1
+}
+
+# wait_no_proc PATTERN: until no process matches (5 s)
+wait_no_proc() {
+	for _ in $(seq 1 50); do
+		pgrep -f "$1" >/dev/null || return 0
+		sleep 0.1
+	done
+	echo "still running:"; pgrep -af "$1"
+	return 1
+}
+
+sfs_mount || say "# mount failed; every case below will fail"
+
+test_expect_success 'a running exec is cancelled within seconds through ctl' '
+	N=$(sfs_submit "$DATA/slow.json") && echo "$N" >"$SCRATCH/job" &&
+	wait_for_proc "sleep $SLEEP" &&
+	expect_eq running "$(sfs_cat "$MNT/jobs/$N/state")" &&
+	echo cancel >"$MNT/jobs/$N/ctl" &&
+	expect_eq cancelled "$(SFS_WAIT_TIMEOUT=10 sfs_wait "$N")" &&
+	expect_eq cancelled "$(sfs_cat "$MNT/jobs/$N/state")"
+'
+
+test_expect_success 'the cancelled processes are gone' '
+	wait_no_proc "sleep $SLEEP" &&
+	wait_no_proc "$MARK"
+'
+
+test_expect_success 'the status of a cancelled job ends with CANCELED for the vertex' '
+	N=$(cat "$SCRATCH/job") &&
+	expect_eq CANCELED "$(sfs_final "$N" slow)"
+'
+
+test_expect_success 'a cancelled job has no result and no outputs' '
+	N=$(cat "$SCRATCH/job") &&
+	expect_eq "" "$(sfs_cat "$MNT/jobs/$N/result")" &&
+	expect_eq "" "$(ls "$MNT/jobs/$N/outputs" 2>/dev/null)"
+'
+
+test_expect_success 'cancelled work is not cached: the same spec runs again' '
+	sed "s/sleep $SLEEP/sleep 0.1/" "$DATA/slow.json" >"$DATA/again.json" &&
+	N=$(sfs_run "$DATA/again.json") &&
+	expect_eq DONE "$(sfs_final "$N" slow)"
+'
+
+test_expect_success 'a pending job can be cancelled' '
+	N=$(sfs_new) &&
+	echo cancel >"$MNT/jobs/$N/ctl" &&
+	expect_eq cancelled "$(sfs_cat "$MNT/jobs/$N/state")" &&
+	test_must_fail sfs_write "$DATA/pending.json" "$MNT/jobs/$N/spec"
+'
+
+test_expect_success 'unmounting cancels running jobs and kills their processes' '
+	N=$(sfs_submit "$DATA/slow.json") && echo "$N" >"$SCRATCH/job2" &&
+	wait_for_proc "sleep $SLEEP" &&
+	sfs_umount &&
+	wait_no_proc "sleep $SLEEP" &&
+	wait_no_proc "$MARK"
+'
+
+test_expect_success 'after the remount the interrupted job is cancelled' '
+	sfs_mount &&
+	N=$(cat "$SCRATCH/job2") &&
+	expect_eq cancelled "$(sfs_cat "$MNT/jobs/$N/state")"
+'
+
+test_done
