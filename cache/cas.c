@@ -285,8 +285,8 @@ static int writer_commit(struct cas *c, struct cas_batch *b, struct cas_writer *
 	if (!cas_has(c, hex)) {
 		if (fchmod(w->fd, 0444) < 0 || (!b && fdatasync(w->fd) < 0))
 			r = -errno;
-		else if (!b && renameat(c->tmp_fd, strrchr(w->tmp_path, '/') + 1, c->blobs_fd,
-					hex) < 0)
+		else if (!b &&
+			 renameat(c->tmp_fd, strrchr(w->tmp_path, '/') + 1, c->blobs_fd, hex) < 0)
 			r = -errno;
 		named = r == 0;
 	}
@@ -411,8 +411,7 @@ int cas_batch_new(struct cas *c, struct cas_batch **ret)
 	return 0;
 }
 
-int cas_batch_put_buf(struct cas_batch *b, const void *buf, size_t len,
-		      char ret_hex[SFS_HEX_SIZE])
+int cas_batch_put_buf(struct cas_batch *b, const void *buf, size_t len, char ret_hex[SFS_HEX_SIZE])
 {
 	return put_buf(b->c, b, buf, len, ret_hex);
 }
@@ -470,8 +469,7 @@ struct cas_batch *cas_batch_free(struct cas_batch *b)
 	return NULL;
 }
 
-int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE],
-		 uint64_t *ret_size)
+int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_size)
 {
 	struct stat st;
 	int fd, r;

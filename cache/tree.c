@@ -174,8 +174,8 @@ static void evec_release(struct evec *ev)
 static int manifest_add(struct buf *b, const struct tree_entry *e)
 {
 	char head[64];
-	int n = snprintf(head, sizeof(head), "%c%c%04o%c%" PRIu64 "%c", e->type, 0,
-			 e->mode & 07777, 0, e->size, 0);
+	int n = snprintf(head, sizeof(head), "%c%c%04o%c%" PRIu64 "%c", e->type, 0, e->mode & 07777,
+			 0, e->size, 0);
 	int r;
 
 	if ((r = buf_add(b, head, (size_t)n)) < 0 ||
@@ -637,7 +637,8 @@ int tree_verify(struct cas *c, const struct tree *t, char **ret_msg)
 			return sfs_errf(ret_msg, (int)s, "%s: blob %s: %s", e->path, e->hex,
 					strerror((int)-s));
 		if ((uint64_t)s != e->size)
-			return sfs_errf(ret_msg, EIO, "%s: blob %s has %" PRId64 " bytes, expected %" PRIu64,
+			return sfs_errf(ret_msg, EIO,
+					"%s: blob %s has %" PRId64 " bytes, expected %" PRIu64,
 					e->path, e->hex, s, e->size);
 	}
 	return 0;

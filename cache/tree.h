@@ -1,8 +1,9 @@
 /*
  * tree.h — result trees: immutable file trees kept as a manifest in the content store.
  *
- * A manifest lists every entry in bytewise order of its path ("." is the root;
- * other paths are relative, "a/b"), each entry as five NUL-terminated fields:
+ * A manifest lists every entry in bytewise order of its path ("." is the root
+ * and always comes first, even before names such as "-x"; other paths are
+ * relative, "a/b"), each entry as five NUL-terminated fields:
  *
  *     type ('d' | 'f' | 'l') \0  mode (4 octal digits of mode & 07777) \0
  *     size (decimal; 0 for dirs, content length for files, target length for links) \0
@@ -56,7 +57,9 @@ struct tree_ingest_opts {
 /*
  * Ingests a host directory (or a single regular file, which becomes a tree
  * holding that one file under its base name) into the store.  Never follows
- * symlinks.  On failure *ret_msg names the offending path.
+ * symlinks, host_path itself included (-ELOOP).  On failure *ret_msg names the
+ * offending host path.  File blobs become visible in the store together, just
+ * before the manifest is stored (see cas_batch).
  */
 int tree_ingest(struct cas *c, const char *host_path, const struct tree_ingest_opts *o,
 		struct tree **ret, char **ret_msg);
@@ -102,7 +105,18 @@ int tree_subtree(struct cas *c, const struct tree *t, const char *path, struct t
 int tree_materialize(struct cas *c, const struct tree *t, const char *path, const char *dest,
 		     bool readonly, char **ret_msg);
 
-/* fnmatch-based glob where "**" matches any number of directories. */
+/*
+ * fnmatch-based glob where "**" matches any number of directories.  The
+ * pattern is matched against the whole relative path, component by component
+ * (FNM_PATHNAME-like: '*' and '?' never match '/'); a "**" component matches
+ * zero or more components.  So "*.c" matches only top-level names; the pattern
+ * of the components "**" and "x" matches "x" and "a/b/x"; the components "a"
+ * and "**" match "a" and everything under it.
+ * Leading dots are not special; empty components (trailing '/') are ignored.
+ * Ingest keeps a path when it or an ancestor dir matches an include (or there
+ * are none) and it matches no exclude; excluded dirs are not descended, and
+ * the parent dirs of kept paths are kept.
+ */
 bool tree_glob_match(const char *pattern, const char *path);
 
 /* Checks that every blob of the tree exists with the recorded size. */

@@ -69,8 +69,9 @@ static void test_put_and_read(void)
 
 	/* absent and malformed names */
 	CHECK(!cas_has(c, "0000000000000000000000000000000000000000000000000000000000000000"));
-	CHECK_EQ_INT(cas_size(c, "0000000000000000000000000000000000000000000000000000000000000000"),
-		     -ENOENT);
+	CHECK_EQ_INT(
+	    cas_size(c, "0000000000000000000000000000000000000000000000000000000000000000"),
+	    -ENOENT);
 	CHECK(!cas_has(c, "../../etc/passwd"));
 	CHECK_EQ_INT(cas_size(c, "nothex"), -EINVAL);
 	cas_close(c);
@@ -184,9 +185,9 @@ static void test_copy_out(void)
 	CHECK_EQ_INT(cas_copy_out(c, hex, dest, 0644), -EEXIST);
 	snprintf(dest, sizeof(dest), "%s/out2", dir);
 	CHECK_EQ_INT(
-		cas_copy_out(c, "1111111111111111111111111111111111111111111111111111111111111111",
-			     dest, 0644),
-		-ENOENT);
+	    cas_copy_out(c, "1111111111111111111111111111111111111111111111111111111111111111",
+			 dest, 0644),
+	    -ENOENT);
 	CHECK(access(dest, F_OK) != 0);
 	cas_close(c);
 }
@@ -280,7 +281,7 @@ static void test_batch(void)
 	CHECK_EQ_INT(cas_put_buf(c, "old", 3, hex2), 0);
 	CHECK_EQ_INT(cas_batch_new(c, &b), 0);
 	CHECK_EQ_INT(cas_batch_put_buf(b, "new", 3, hex), 0);
-	CHECK(!cas_has(c, hex)); /* no name before the commit */
+	CHECK(!cas_has(c, hex));			       /* no name before the commit */
 	CHECK_EQ_INT(cas_batch_put_buf(b, "old", 3, hex2), 0); /* exists: nothing queued */
 	snprintf(src, sizeof(src), "%s/f", dir);
 	CHECK_EQ_INT(write_file(src, "from fd", 7), 0);

@@ -134,8 +134,8 @@ static void test_ingest_nested(void)
 	char *d = sample_dir();
 	struct tree *t = ingest(c, d, NULL);
 	const struct tree_entry *e;
-	static const char *const order[] = {".",          "a.txt",       "empty",       "link",
-					    "run.sh",     "src",         "src/dangling", "src/lib",
+	static const char *const order[] = {".",	   "a.txt",	  "empty",	  "link",
+					    "run.sh",	   "src",	  "src/dangling", "src/lib",
 					    "src/lib/x.c", "src/lib/y.h", "src/main.c"};
 
 	if (!t)
@@ -359,10 +359,11 @@ static void test_manifest_bytes(void)
 	sfs_sha256_hex("hi\n", 3, hi);
 	sfs_sha256_hex("../a", 4, tgt);
 	/* each field NUL-terminated: type, mode, size, hex, path */
-	int n = asprintf(&exp, "d%c0755%c0%c%c.%c"
-			       "f%c0644%c3%c%s%ca%c"
-			       "d%c0700%c0%c%cd%c"
-			       "l%c0777%c4%c%s%cd/l%c",
+	int n = asprintf(&exp,
+			 "d%c0755%c0%c%c.%c"
+			 "f%c0644%c3%c%s%ca%c"
+			 "d%c0700%c0%c%cd%c"
+			 "l%c0777%c4%c%s%cd/l%c",
 			 0, 0, 0, 0, 0, 0, 0, 0, hi, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, tgt, 0, 0);
 	CHECK(n > 0);
 
@@ -385,7 +386,10 @@ static void test_manifest_bytes(void)
 	CHECK(l1 && strcmp(l1->entries[3].path, "d/l") == 0 && l1->entries[3].type == 'l');
 	CHECK(l2 && strcmp(l2->id, t->id) == 0);
 	struct tree *l3 = NULL;
-	CHECK_EQ_INT(tree_load(c, "sha256:0000000000000000000000000000000000000000000000000000000000000000", &l3), -ENOENT);
+	CHECK_EQ_INT(
+	    tree_load(c, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+		      &l3),
+	    -ENOENT);
 	CHECK_EQ_INT(tree_load(c, "garbage", &l3), -EINVAL);
 	/* a blob that is not a manifest */
 	char junk[SFS_HEX_SIZE];
@@ -410,10 +414,10 @@ static struct tree *names_tree(struct cas *c)
 	CHECK_EQ_INT(cas_put_buf(c, "", 0, e), 0);
 	/* deliberately unsorted; "-x" sorts before "." bytewise but the root is first */
 	struct tree_entry es[] = {
-		{'f', 0644, 0, "", "a/z"},   {'d', 0755, 0, "", "a"},     {'f', 0644, 0, "", "b"},
-		{'f', 0644, 0, "", "a.txt"}, {'d', 0755, 0, "", "a/b"},   {'f', 0644, 0, "", "a/b/c"},
-		{'d', 0755, 0, "", "."},     {'f', 0644, 0, "", "-x"},    {'f', 0644, 0, "", "a/b.c"},
-		{'d', 0755, 0, "", "a/b/d"}, {'f', 0644, 0, "", "a/b/d/e"},
+	    {'f', 0644, 0, "", "a/z"},	 {'d', 0755, 0, "", "a"},	{'f', 0644, 0, "", "b"},
+	    {'f', 0644, 0, "", "a.txt"}, {'d', 0755, 0, "", "a/b"},	{'f', 0644, 0, "", "a/b/c"},
+	    {'d', 0755, 0, "", "."},	 {'f', 0644, 0, "", "-x"},	{'f', 0644, 0, "", "a/b.c"},
+	    {'d', 0755, 0, "", "a/b/d"}, {'f', 0644, 0, "", "a/b/d/e"},
 	};
 	size_t n = sizeof(es) / sizeof(es[0]);
 	for (size_t i = 0; i < n; i++)
@@ -488,8 +492,8 @@ static void test_find_children(void)
 	struct tree_entry dotdot[] = {{'d', 0755, 0, "", "."}, {'f', 0644, 0, "", ".."}};
 	strcpy(dotdot[1].hex, e);
 	CHECK_EQ_INT(tree_from_entries(c, dotdot, 2, &bad), -EINVAL);
-	struct tree_entry dup[] = {{'d', 0755, 0, "", "."}, {'f', 0644, 0, "", "y"},
-				   {'f', 0644, 0, "", "y"}};
+	struct tree_entry dup[] = {
+	    {'d', 0755, 0, "", "."}, {'f', 0644, 0, "", "y"}, {'f', 0644, 0, "", "y"}};
 	strcpy(dup[1].hex, e);
 	strcpy(dup[2].hex, e);
 	CHECK_EQ_INT(tree_from_entries(c, dup, 3, &bad), -EINVAL);
