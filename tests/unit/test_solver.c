@@ -3,6 +3,7 @@
  * (BuildKit's scheduler_test.go vtx helpers, SEMANTICS.md §9.1): how often
  * CacheMap and Exec run for fresh, cached, shared, failing and cancelled builds.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../cache/cache.h"
+#include "../../cache/err.h"
 #include "../../cache/tree.h"
 #include "../../solver/solver.h"
 #include "tap.h"
@@ -41,9 +43,11 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 		return sfs_errf(ret_msg, -EIO, "boom from %s", op->v->key);
 	struct tree_entry e[2] = {{.type = 'd', .mode = 0755, .path = "."},
 				  {.type = 'f', .mode = 0644, .path = "value"}};
-	size_t len = strlen(op->v->key);
+	/* vertices named "same*" make the same content whatever their op */
+	const char *content = strncmp(op->v->key, "same", 4) == 0 ? op->v->key : op->v->op_bytes;
+	size_t len = strlen(content);
 	e[1].size = len;
-	int r = cas_put_buf(ctx->cache->cas, op->v->key, len, e[1].hex);
+	int r = cas_put_buf(ctx->cache->cas, content, len, e[1].hex);
 	struct tree *t = NULL;
 	if (r == 0)
 		r = tree_from_entries(ctx->cache->cas, e, 2, &t);
@@ -196,6 +200,39 @@ static void test_changed_middle(void)
 	env_close(&e);
 }
 
+/* A changed input that produces the same content lets its user hit (§3, TestSlowCache). */
+static void test_same_content_hits(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i1, i2;
+	const char *spec1 =
+		"{\"vertices\":{"
+		"\"a\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"a\"}}]},"
+		"\"same\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"1\"}}]},"
+		"\"top\":{\"op\":\"file\",\"base\":\"same\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]}},"
+		"\"outputs\":[\"top\"]}";
+	char *spec2 = strdup(spec1);
+	char *p = strstr(spec2, "\"path\":\"1\"");
+	p[8] = '2';
+	env_open(&e, tap_tmpdir());
+	wait_job(&e, submit(&e, spec1), &i1);
+	reset_counts();
+	wait_job(&e, submit(&e, spec2), &i2);
+	CHECK_EQ_STR(sfs_job_state_name(i2.state), "done");
+	CHECK_EQ_INT(n_exec, 1); /* only "same" re-executes; top hits by content */
+	CHECK_EQ_INT(n_cache_map, 3);
+	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
+	sfs_job_info_release(&i1);
+	sfs_job_info_release(&i2);
+	/* carry-over linking: the third build hits by definition, nothing runs */
+	reset_counts();
+	wait_job(&e, submit(&e, spec2), &i2);
+	CHECK_EQ_INT(n_exec, 0);
+	sfs_job_info_release(&i2);
+	free(spec2);
+	env_close(&e);
+}
+
 static void test_failure_names_vertex(void)
 {
 	struct env e = {0};
@@ -314,6 +351,7 @@ int main(void)
 	RUN(test_fresh_then_cached);
 	RUN(test_cached_after_reopen);
 	RUN(test_changed_middle);
+	RUN(test_same_content_hits);
 	RUN(test_failure_names_vertex);
 	RUN(test_shared_vertex);
 	RUN(test_cancel);
