@@ -116,8 +116,8 @@ void strbuf_release(struct strbuf *sb)
 
 char *strbuf_detach(struct strbuf *sb, size_t *ret_len)
 {
-	if (!sb->buf && !sb->oom)
-		grow(sb, 0);
+	if (!sb->buf && grow(sb, 0))
+		sb->buf[0] = '\0';
 	char *b = sb->buf;
 	if (ret_len)
 		*ret_len = sb->len;
