@@ -179,6 +179,8 @@ struct sfs_solver {
 	size_t nthreads;
 	bool stopping;
 
+	struct sfs_solver_stats stats; /* guarded by lock */
+
 	/* jobs whose files changed, told to fs/ after the lock is dropped */
 	uint64_t *dirty;
 	size_t ndirty, cap_dirty;

@@ -214,6 +214,11 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 		return;
 	bool was_running = j->state == SFS_JOB_RUNNING;
 	j->state = st;
+	if (was_running) {
+		s->stats.jobs_done += st == SFS_JOB_DONE;
+		s->stats.jobs_failed += st == SFS_JOB_FAILED;
+		s->stats.jobs_cancelled += st == SFS_JOB_CANCELLED;
+	}
 	j->ended = sfs_now_ns();
 	free(j->error);
 	j->error = strdup(err ? err : "");

@@ -440,6 +440,9 @@ static int fetch_map(struct vstate *vs, char **ret_msg)
 	struct sfs_cache_map m = {0};
 	bool done = true;
 	int r = vs->op->type->cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
+	pthread_mutex_lock(&vs->s->lock);
+	vs->s->stats.cache_maps++;
+	pthread_mutex_unlock(&vs->s->lock);
 	if (r < 0)
 		return r;
 	if (vs->v->ninputs && m.ndeps != vs->v->ninputs) {
@@ -563,6 +566,7 @@ static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 	pthread_mutex_lock(&s->lock);
 	struct cache_record rec = *cache_records_best(e->records, e->nrecords);
 	sfs_vs_progress_started(vs, true);
+	s->stats.loads++;
 	pthread_mutex_unlock(&s->lock);
 	sfs_solver_flush_notify(s);
 
@@ -592,6 +596,7 @@ static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 		}
 	}
 	if (r < 0) {
+		s->stats.load_failures++;
 		sfs_log(SFS_LOG_WARN, "loading record %s of %s failed: %s", rec.id, vs->digest,
 			msg ? msg : strerror(-r));
 		char line[512];
@@ -806,9 +811,14 @@ static void run_slow(struct sfs_solver *s, struct vstate *vs)
 		todo[i] = needs_slow(vs, i);
 	pthread_mutex_unlock(&s->lock);
 
-	for (size_t i = 0; i < ni && r == 0; i++)
-		if (todo[i])
-			r = content_key(vs, i, &slow[i], &msg);
+	for (size_t i = 0; i < ni && r == 0; i++) {
+		if (!todo[i])
+			continue;
+		r = content_key(vs, i, &slow[i], &msg);
+		pthread_mutex_lock(&s->lock);
+		s->stats.slow_keys++;
+		pthread_mutex_unlock(&s->lock);
+	}
 	for (size_t o = 0; o < ne && r == 0 && !vs->ignore_cache; o++) {
 		if (!want[o])
 			continue;
@@ -962,6 +972,9 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 	r = open_log(s, vs);
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cannot create the log file: %s", strerror(-r));
+	pthread_mutex_lock(&s->lock);
+	s->stats.execs++;
+	pthread_mutex_unlock(&s->lock);
 	return vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
 }
 

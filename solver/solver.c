@@ -624,6 +624,13 @@ int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size
 	return 0;
 }
 
+void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->stats;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void sfs_vertex_info_release(struct sfs_vertex_info *v)
 {
 	if (!v)

@@ -142,6 +142,17 @@ void sfs_vertex_info_release(struct sfs_vertex_info *v);
 /* The vertices of job id, as they are now or as they ended. */
 int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,
 			    size_t *ret_n);
+/* Counters since the solver opened (metrics, tests). */
+struct sfs_solver_stats {
+	uint64_t cache_maps;    /* CacheMap calls */
+	uint64_t execs;         /* Exec calls */
+	uint64_t loads;         /* cache record loads attempted */
+	uint64_t load_failures; /* of which failed (fell back) */
+	uint64_t slow_keys;     /* content keys computed */
+	uint64_t jobs_done, jobs_failed, jobs_cancelled;
+};
+void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);
+
 /* Every vertex of a running job (the shared graph). */
 int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size_t *ret_n);
 void sfs_vertex_infos_free(struct sfs_vertex_info *v, size_t n);

@@ -668,7 +668,7 @@ static int act_mkdir(struct vctx *c, json_t *a, const char *fp, struct jp o, str
 {
 	static const char *const f[] = {"path", "mode", "parents", NULL};
 	const char *path;
-	json_t *mode;
+	json_t *mode = NULL;
 	bool parents = false;
 	int r = unknown_fields(c, fp, a, f, NULL);
 
