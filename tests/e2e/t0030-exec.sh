@@ -103,9 +103,9 @@ test_expect_success 'an output mount with an input starts as a copy of it' '
 	expect_file_eq top "$DATA/src/top.txt"
 '
 
-test_expect_success 'several output mounts give outputs in mount order, ref key:N shown as key@N' '
+test_expect_success 'several output mounts give outputs in mount order, key:0 is "key", key:N is shown as key@N' '
 	N=$(sfs_run "$DATA/two-outputs.json") &&
-	expect_file_eq first "$MNT/jobs/$N/outputs/e@0/f" &&
+	expect_file_eq first "$MNT/jobs/$N/outputs/e/f" &&
 	expect_file_eq second "$MNT/jobs/$N/outputs/e@1/f" &&
 	sfs_cat "$MNT/jobs/$N/result" >result &&
 	grep -Eq "^e:1 sha256:[0-9a-f]{64}$" result
