@@ -1,1 +1,114 @@
-/* stub: being written */
+/*
+ * cache.c — opens the cache of one STATE_DIR: the content store, the database
+ * STATE_DIR/solverfs.db, and the main cache manager ("local", as buildkitd
+ * names its own) with the SQLite key storage and results in the store.
+ *
+ * No locks: the parts lock themselves; struct sfs_cache is immutable between
+ * open and close.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+
+/* mkdir -p, mode 0700 for what it creates: the state holds other users'
+ * build inputs and outputs. */
+static int mkdir_p(const char *path)
+{
+	char *p = strdup(path);
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s && r == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			r = -errno;
+		*s = '/';
+	}
+	if (r == 0 && mkdir(p, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	free(p);
+	return r;
+}
+
+static int cache_open_manager(struct sfs_cache *c, char **ret_msg)
+{
+	struct keystore *ks = NULL;
+	struct result_storage *rs = NULL;
+	int r;
+
+	r = keystore_sqlite_new(c->db, &ks);
+	if (r == 0)
+		r = result_storage_cas_new(c->cas, c->db, &rs);
+	if (r == 0)
+		r = cache_manager_new("local", ks, rs, &c->main);
+	if (r < 0) {
+		keystore_free(ks);
+		if (rs)
+			rs->ops->free(rs);
+		return sfs_errf(ret_msg, r, "cannot create the cache manager: %s", strerror(-r));
+	}
+	return 0;
+}
+
+int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg)
+{
+	struct sfs_cache *c;
+	char *db_path = NULL;
+	struct stat st;
+	int r;
+
+	r = mkdir_p(state_dir);
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot create %s: %s", state_dir, strerror(-r));
+	if (stat(state_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return sfs_errf(ret_msg, ENOTDIR, "%s is not a directory", state_dir);
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->state_dir = strdup(state_dir))) {
+		free(c);
+		return sfs_errf(ret_msg, ENOMEM, "out of memory");
+	}
+	r = cas_open(state_dir, &c->cas);
+	if (r < 0) {
+		sfs_errf(ret_msg, r, "cannot open the content store in %s: %s", state_dir,
+			 strerror(-r));
+		goto fail;
+	}
+	if (asprintf(&db_path, "%s/solverfs.db", state_dir) < 0) {
+		db_path = NULL;
+		r = sfs_errf(ret_msg, ENOMEM, "out of memory");
+		goto fail;
+	}
+	r = sfs_db_open(db_path, &c->db, ret_msg);
+	free(db_path);
+	if (r == 0)
+		r = cache_open_manager(c, ret_msg);
+	if (r < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
+	sfs_cache_close(c);
+	return r;
+}
+
+struct sfs_cache *sfs_cache_close(struct sfs_cache *c)
+{
+	if (!c)
+		return NULL;
+	/* The manager's storages use the database and the store: close it first. */
+	cache_manager_free(c->main);
+	sfs_db_close(c->db);
+	cas_close(c->cas);
+	free(c->state_dir);
+	free(c);
+	return NULL;
+}

@@ -1,1 +1,598 @@
-/* stub: being written */
+/*
+ * manager.c — CacheManager: cache keys, their ids in a key storage, and the
+ * Query / Records / Load / Save the solver calls (SEMANTICS.md §2, §4.4).
+ *
+ * A key with deps has no intrinsic id.  Each manager finds it by following
+ * links from the ids of its deps (getIDFromDeps) and otherwise makes up a
+ * random one, remembered in the key (k->ids) so later calls with the same key
+ * object agree, and a Save under it lands where a Records looked.
+ *
+ * Locking: key_ids_lock (one for all managers) guards every key's ids array.
+ * It is global rather than per manager because one key meets several managers
+ * (main and imported caches) and they all append to the same array.  The array
+ * grows by realloc, so a pointer from cache_key_id stays valid only until the
+ * key meets a new manager; the array starts with room for KEY_IDS_INITIAL
+ * managers, more than a key meets in practice.  refs is atomic.  Everything
+ * else in a key is immutable once its deps are added, before it is shared.
+ * The manager itself holds no mutable state beyond its storages, which lock
+ * themselves.
+ */
+#include "manager.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+#define KEY_IDS_INITIAL 8
+
+static pthread_mutex_t key_ids_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct cache_manager {
+	char id[CACHE_ID_SIZE];
+	struct keystore *ks;
+	struct result_storage *rs;
+};
+
+static void copy_str(char *dst, size_t size, const char *s)
+{
+	snprintf(dst, size, "%s", s ? s : "");
+}
+
+/* ---- keys ---- */
+
+struct cache_key *cache_key_new(const char *digest, int output, size_t ndeps)
+{
+	struct cache_key *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	if (ndeps && !(k->deps = calloc(ndeps, sizeof(*k->deps)))) {
+		free(k);
+		return NULL;
+	}
+	k->refs = 1;
+	copy_str(k->digest, sizeof(k->digest), digest);
+	k->output = output;
+	sfs_root_key(k->digest, output, k->root_id);
+	k->ndeps = ndeps;
+	return k;
+}
+
+struct cache_key *cache_key_ref(struct cache_key *k)
+{
+	if (k)
+		__atomic_add_fetch(&k->refs, 1, __ATOMIC_RELAXED);
+	return k;
+}
+
+struct cache_key *cache_key_unref(struct cache_key *k)
+{
+	if (!k || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	for (size_t i = 0; i < k->ndeps; i++) {
+		for (size_t j = 0; j < k->deps[i].n; j++)
+			cache_key_unref(k->deps[i].v[j].key);
+		free(k->deps[i].v);
+	}
+	free(k->deps);
+	free(k->ids);
+	free(k);
+	return NULL;
+}
+
+int cache_key_add_dep(struct cache_key *k, size_t input, const char *selector,
+		      struct cache_key *dep)
+{
+	struct cache_key_alts *a;
+	struct cache_key_with_selector *v;
+
+	if (input >= k->ndeps || !dep)
+		return -EINVAL;
+	a = &k->deps[input];
+	v = realloc(a->v, (a->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	a->v = v;
+	copy_str(v[a->n].selector, sizeof(v[a->n].selector), selector);
+	v[a->n].key = cache_key_ref(dep);
+	a->n++;
+	return 0;
+}
+
+/* Call with key_ids_lock held. */
+static const char *key_id_locked(const struct cache_key *k, const struct cache_manager *cm)
+{
+	for (size_t i = 0; i < k->nids; i++)
+		if (k->ids[i].cm == cm)
+			return k->ids[i].id;
+	return NULL;
+}
+
+const char *cache_key_id(struct cache_key *k, const struct cache_manager *cm)
+{
+	const char *id;
+
+	pthread_mutex_lock(&key_ids_lock);
+	id = key_id_locked(k, cm);
+	pthread_mutex_unlock(&key_ids_lock);
+	if (!id && k->ndeps == 0)
+		id = k->root_id;
+	return id;
+}
+
+/* Remembers id as k's id in cm unless another thread got there first; *ret
+ * receives the id that won. */
+static int key_set_id(struct cache_key *k, const struct cache_manager *cm, const char *id,
+		      char ret[CACHE_ID_SIZE])
+{
+	const char *have;
+	int r = 0;
+
+	pthread_mutex_lock(&key_ids_lock);
+	have = key_id_locked(k, cm);
+	if (have) {
+		copy_str(ret, CACHE_ID_SIZE, have);
+		goto out;
+	}
+	if (k->nids == 0 || k->nids >= KEY_IDS_INITIAL) {
+		size_t cap = k->nids < KEY_IDS_INITIAL ? KEY_IDS_INITIAL : k->nids + 1;
+		struct cache_key_manager_id *v = realloc(k->ids, cap * sizeof(*v));
+		if (!v) {
+			r = -ENOMEM;
+			goto out;
+		}
+		k->ids = v;
+	}
+	k->ids[k->nids].cm = cm;
+	copy_str(k->ids[k->nids].id, CACHE_ID_SIZE, id);
+	k->nids++;
+	copy_str(ret, CACHE_ID_SIZE, id);
+out:
+	pthread_mutex_unlock(&key_ids_lock);
+	return r;
+}
+
+/* ---- getID (§2.3) ---- */
+
+/* A small set of candidate ids. */
+struct idset {
+	size_t n, cap;
+	char (*v)[CACHE_ID_SIZE];
+};
+
+static bool idset_has(const struct idset *s, const char *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], id) == 0)
+			return true;
+	return false;
+}
+
+static int idset_add(const char *id, void *arg)
+{
+	struct idset *s = arg;
+
+	if (idset_has(s, id))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4;
+		char(*v)[CACHE_ID_SIZE] = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	copy_str(s->v[s->n++], CACHE_ID_SIZE, id);
+	return 0;
+}
+
+/* Keeps only the members of s that are also in t. */
+static void idset_intersect(struct idset *s, const struct idset *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (idset_has(t, s->v[i]))
+			memmove(s->v[n++], s->v[i], CACHE_ID_SIZE);
+	s->n = n;
+}
+
+static int get_id(struct cache_manager *cm, struct cache_key *k, char ret[CACHE_ID_SIZE]);
+
+static void dep_link(const struct cache_key *k, size_t input,
+		     const struct cache_key_with_selector *alt, struct cache_link *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->input = (int)input;
+	l->output = k->output;
+	copy_str(l->digest, sizeof(l->digest), k->digest);
+	copy_str(l->selector, sizeof(l->selector), alt->selector);
+}
+
+/* The targets of alt's link for (k, input) in cm, added to s. */
+static int walk_alt(struct cache_manager *cm, struct cache_key *k, size_t input,
+		    const struct cache_key_with_selector *alt, struct idset *s)
+{
+	char dep_id[CACHE_ID_SIZE];
+	struct cache_link l;
+	int r = get_id(cm, alt->key, dep_id);
+
+	if (r < 0)
+		return r;
+	dep_link(k, input, alt, &l);
+	return cm->ks->ops->walk_links(cm->ks, dep_id, &l, idset_add, s);
+}
+
+/*
+ * getIDFromDeps: input 0 gives the union of its alternatives' targets; each
+ * later input narrows the set by each of its alternatives in turn (BuildKit's
+ * quirk: for i > 0 every alternative must link).  With no candidate left the
+ * key is new to this manager and gets a random id.
+ */
+static int id_from_deps(struct cache_manager *cm, struct cache_key *k, char ret[CACHE_ID_SIZE])
+{
+	struct idset cand = {0}, t = {0};
+	int r = 0;
+
+	for (size_t j = 0; r == 0 && j < k->deps[0].n; j++)
+		r = walk_alt(cm, k, 0, &k->deps[0].v[j], &cand);
+	for (size_t i = 1; r == 0 && i < k->ndeps && cand.n; i++) {
+		for (size_t j = 0; r == 0 && j < k->deps[i].n && cand.n; j++) {
+			t.n = 0;
+			r = walk_alt(cm, k, i, &k->deps[i].v[j], &t);
+			idset_intersect(&cand, &t);
+		}
+	}
+	if (r == 0) {
+		if (cand.n)
+			copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
+		else
+			keystore_new_id(ret);
+	}
+	free(cand.v);
+	free(t.v);
+	return r;
+}
+
+static int get_id(struct cache_manager *cm, struct cache_key *k, char ret[CACHE_ID_SIZE])
+{
+	char id[CACHE_ID_SIZE];
+	const char *have;
+	int r;
+
+	pthread_mutex_lock(&key_ids_lock);
+	have = key_id_locked(k, cm);
+	if (have)
+		copy_str(ret, CACHE_ID_SIZE, have);
+	pthread_mutex_unlock(&key_ids_lock);
+	if (have)
+		return 0;
+	if (k->ndeps == 0) {
+		copy_str(ret, CACHE_ID_SIZE, k->root_id);
+		return 0;
+	}
+	r = id_from_deps(cm, k, id);
+	if (r < 0)
+		return r;
+	return key_set_id(k, cm, id, ret);
+}
+
+/* ---- the manager ---- */
+
+int cache_manager_new(const char *id, struct keystore *ks, struct result_storage *rs,
+		      struct cache_manager **ret)
+{
+	struct cache_manager *cm = calloc(1, sizeof(*cm));
+
+	if (!cm)
+		return -ENOMEM;
+	copy_str(cm->id, sizeof(cm->id), id);
+	cm->ks = ks;
+	cm->rs = rs;
+	*ret = cm;
+	return 0;
+}
+
+struct cache_manager *cache_manager_free(struct cache_manager *cm)
+{
+	if (!cm)
+		return NULL;
+	keystore_free(cm->ks);
+	if (cm->rs)
+		cm->rs->ops->free(cm->rs);
+	free(cm);
+	return NULL;
+}
+
+const char *cache_manager_id(const struct cache_manager *cm)
+{
+	return cm->id;
+}
+
+struct keystore *cache_manager_keystore(struct cache_manager *cm)
+{
+	return cm->ks;
+}
+
+/* ---- Query (§2.4) ---- */
+
+/* A key found in cm under id: no deps, and id as its id in cm (BuildKit's
+ * newKeyWithID sets both k.ID and k.ids[c]). */
+static struct cache_key *found_key(struct cache_manager *cm, const char *dgst, int output,
+				   const char *id)
+{
+	struct cache_key *k = cache_key_new(dgst, output, 0);
+	char tmp[CACHE_ID_SIZE];
+
+	if (!k)
+		return NULL;
+	copy_str(k->root_id, sizeof(k->root_id), id);
+	if (key_set_id(k, cm, id, tmp) < 0)
+		k = cache_key_unref(k);
+	return k;
+}
+
+static int query_root(struct cache_manager *cm, const char *dgst, int output,
+		      struct cache_key ***ret, size_t *ret_n)
+{
+	char id[SFS_DIGEST_SIZE];
+	struct cache_key **v;
+
+	sfs_root_key(dgst, output, id);
+	*ret = NULL;
+	*ret_n = 0;
+	if (!cm->ks->ops->exists(cm->ks, id))
+		return 0;
+	v = calloc(1, sizeof(*v));
+	if (!v || !(v[0] = found_key(cm, dgst, output, id))) {
+		free(v);
+		return -ENOMEM;
+	}
+	*ret = v;
+	*ret_n = 1;
+	return 0;
+}
+
+/* What each queried alternative reaches: found[j] is alternative j's set. */
+struct query {
+	size_t n;
+	char (*dep_ids)[CACHE_ID_SIZE];
+	struct cache_link *links;
+	struct idset *found;
+	struct idset all; /* union, in discovery order */
+};
+
+static void query_release(struct query *q)
+{
+	for (size_t j = 0; j < q->n; j++)
+		free(q->found[j].v);
+	free(q->found);
+	free(q->dep_ids);
+	free(q->links);
+	free(q->all.v);
+}
+
+static int query_walk(struct cache_manager *cm, const struct cache_key_with_selector *deps,
+		      int input, const char *dgst, int output, struct query *q)
+{
+	int r = 0;
+
+	q->dep_ids = calloc(q->n, sizeof(*q->dep_ids));
+	q->links = calloc(q->n, sizeof(*q->links));
+	q->found = calloc(q->n, sizeof(*q->found));
+	if (!q->dep_ids || !q->links || !q->found)
+		return -ENOMEM;
+	for (size_t j = 0; r == 0 && j < q->n; j++) {
+		struct cache_link *l = &q->links[j];
+		r = get_id(cm, deps[j].key, q->dep_ids[j]);
+		if (r < 0)
+			break;
+		l->input = input;
+		l->output = output;
+		copy_str(l->digest, sizeof(l->digest), dgst);
+		copy_str(l->selector, sizeof(l->selector), deps[j].selector);
+		r = cm->ks->ops->walk_links(cm->ks, q->dep_ids[j], l, idset_add, &q->found[j]);
+		for (size_t i = 0; r == 0 && i < q->found[j].n; i++)
+			r = idset_add(q->found[j].v[i], &q->all);
+	}
+	return r;
+}
+
+/* Carry-over linking: every queried alternative gets linked to every found
+ * key, so alternatives queried together become equivalent from now on. */
+static int query_carry_over(struct cache_manager *cm, struct query *q)
+{
+	int r = 0;
+
+	for (size_t t = 0; r == 0 && t < q->all.n; t++)
+		for (size_t j = 0; r == 0 && j < q->n; j++)
+			if (!idset_has(&q->found[j], q->all.v[t]))
+				r = cm->ks->ops->add_link(cm->ks, q->dep_ids[j], &q->links[j],
+							  q->all.v[t]);
+	return r;
+}
+
+int cache_manager_query(struct cache_manager *cm, const struct cache_key_with_selector *deps,
+			size_t ndeps, int input, const char *dgst, int output,
+			struct cache_key ***ret, size_t *ret_n)
+{
+	struct query q = {.n = ndeps};
+	struct cache_key **v = NULL;
+	int r;
+
+	if (ndeps == 0)
+		return query_root(cm, dgst, output, ret, ret_n);
+	r = query_walk(cm, deps, input, dgst, output, &q);
+	if (r == 0)
+		r = query_carry_over(cm, &q);
+	if (r == 0 && q.all.n && !(v = calloc(q.all.n, sizeof(*v))))
+		r = -ENOMEM;
+	for (size_t t = 0; r == 0 && t < q.all.n; t++)
+		if (!(v[t] = found_key(cm, dgst, output, q.all.v[t])))
+			r = -ENOMEM;
+	if (r < 0) {
+		for (size_t t = 0; v && t < q.all.n; t++)
+			cache_key_unref(v[t]);
+		free(v);
+		query_release(&q);
+		return r;
+	}
+	*ret = v;
+	*ret_n = q.all.n;
+	query_release(&q);
+	return 0;
+}
+
+/* ---- Records, Load ---- */
+
+struct results {
+	size_t n, cap;
+	struct cache_result *v;
+};
+
+static int collect_result(const struct cache_result *r, void *arg)
+{
+	struct results *rs = arg;
+
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 4;
+		struct cache_result *v = realloc(rs->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		rs->v = v;
+		rs->cap = cap;
+	}
+	rs->v[rs->n++] = *r;
+	return 0;
+}
+
+int cache_manager_records(struct cache_manager *cm, struct cache_key *k,
+			  struct cache_record **ret, size_t *ret_n)
+{
+	char id[CACHE_ID_SIZE];
+	struct results all = {0};
+	struct cache_record *v = NULL;
+	size_t n = 0;
+	int r = get_id(cm, k, id);
+
+	if (r == 0)
+		r = cm->ks->ops->walk_results(cm->ks, id, collect_result, &all);
+	if (r == 0 && all.n && !(v = calloc(all.n, sizeof(*v))))
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < all.n; i++) {
+		const struct cache_result *res = &all.v[i];
+		if (!cm->rs->ops->exists(cm->rs, res)) {
+			/* Lazy GC (§4.4): the result is gone from the store. */
+			r = cm->ks->ops->release(cm->ks, res->id);
+			continue;
+		}
+		struct cache_record *rec = &v[n++];
+		copy_str(rec->id, sizeof(rec->id), res->id);
+		copy_str(rec->result, sizeof(rec->result), res->result);
+		rec->created_at = res->created_at;
+		rec->priority = 0;
+		rec->cm = cm;
+		copy_str(rec->key_id, sizeof(rec->key_id), id);
+	}
+	free(all.v);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int cache_manager_load(struct cache_manager *cm, const struct cache_record *rec,
+		       char ret_result_id[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct cache_result res;
+	int r = cm->ks->ops->load(cm->ks, rec->key_id, rec->id, &res);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cache record %s of key %s: %s", rec->id, rec->key_id,
+				r == -ENOENT ? "not found" : strerror(-r));
+	return cm->rs->ops->load(cm->rs, &res, ret_result_id, ret_msg);
+}
+
+/* ---- Save (§2.4) ---- */
+
+/*
+ * ensurePersistentKey: links every alternative of every input of k to k's
+ * id, first making each dep persistent itself (recursively), so a later
+ * Query from any alternative finds k.  Deps already linked are skipped.
+ */
+static int ensure_persistent(struct cache_manager *cm, struct cache_key *k, int depth)
+{
+	char id[CACHE_ID_SIZE], dep_id[CACHE_ID_SIZE];
+	struct cache_link l;
+	int r;
+
+	if (depth > 1000)
+		return -ELOOP; /* keys form a DAG; only a broken caller gets here */
+	r = get_id(cm, k, id);
+	for (size_t i = 0; r == 0 && i < k->ndeps; i++) {
+		for (size_t j = 0; r == 0 && j < k->deps[i].n; j++) {
+			const struct cache_key_with_selector *alt = &k->deps[i].v[j];
+			dep_link(k, i, alt, &l);
+			r = get_id(cm, alt->key, dep_id);
+			if (r < 0 || cm->ks->ops->has_link(cm->ks, dep_id, &l, id))
+				continue;
+			r = ensure_persistent(cm, alt->key, depth + 1);
+			if (r == 0)
+				r = cm->ks->ops->add_link(cm->ks, dep_id, &l, id);
+		}
+	}
+	return r;
+}
+
+static int save_locked(struct cache_manager *cm, struct cache_key *k, const char *result_id,
+		       int64_t created_at, const struct cache_result *record,
+		       struct cache_result *res)
+{
+	char id[CACHE_ID_SIZE];
+	int r;
+
+	if (record)
+		*res = *record;
+	else if ((r = cm->rs->ops->save(cm->rs, result_id, created_at, res)) < 0)
+		return r;
+	r = get_id(cm, k, id);
+	if (r == 0)
+		r = cm->ks->ops->add_result(cm->ks, id, res);
+	if (r == 0)
+		r = ensure_persistent(cm, k, 0);
+	return r;
+}
+
+int cache_manager_save(struct cache_manager *cm, struct cache_key *k, const char *result_id,
+		       int64_t created_at, const struct cache_result *record,
+		       struct cache_result *ret_record)
+{
+	struct cache_result res;
+	int r = cm->ks->ops->batch_begin(cm->ks);
+
+	if (r < 0)
+		return r;
+	r = save_locked(cm, k, result_id, created_at, record, &res);
+	r = cm->ks->ops->batch_end(cm->ks, r);
+	if (r == 0 && ret_record)
+		*ret_record = res;
+	return r;
+}
+
+const struct cache_record *cache_records_best(const struct cache_record *r, size_t n)
+{
+	const struct cache_record *best = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (!best || r[i].created_at > best->created_at ||
+		    (r[i].created_at == best->created_at && r[i].priority > best->priority))
+			best = &r[i];
+	return best;
+}

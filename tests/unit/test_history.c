@@ -1,0 +1,176 @@
+/*
+ * test_history.c — job history in the database: numbers never reused, rows
+ * round-trip byte for byte, interrupted jobs after a restart.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "history.h"
+#include "tap.h"
+
+static struct sfs_db *open_db(const char *dir)
+{
+	struct sfs_db *db = NULL;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/solverfs.db", dir);
+	CHECK_EQ_INT(sfs_db_open(path, &db, NULL), 0);
+	return db;
+}
+
+static struct history_job job(uint64_t id, const char *state, const char *spec)
+{
+	struct history_job j = {.id = id, .uid = 1000, .gid = 100, .created = 5};
+	j.state = (char *)state;
+	j.spec = (char *)spec;
+	j.spec_len = spec ? strlen(spec) : 0;
+	return j;
+}
+
+static void list_release(struct history_job *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		history_job_release(&v[i]);
+	free(v);
+}
+
+static void test_ids_never_reused(void)
+{
+	char *dir = tap_tmpdir();
+	struct sfs_db *db = open_db(dir);
+	uint64_t a = 0, b = 0, c = 0;
+
+	CHECK_EQ_INT(history_next_id(db, &a), 0);
+	CHECK_EQ_INT(a, 1);
+	CHECK_EQ_INT(history_next_id(db, &b), 0);
+	CHECK_EQ_INT(b, 2);
+	struct history_job j = job(b, "done", "{}");
+	CHECK_EQ_INT(history_save(db, &j), 0);
+	CHECK_EQ_INT(history_delete(db, b), 0); /* the newest job goes */
+	CHECK_EQ_INT(history_next_id(db, &c), 0);
+	CHECK_EQ_INT(c, 3);
+	db = sfs_db_close(db);
+
+	db = open_db(dir); /* and across remounts */
+	CHECK_EQ_INT(history_next_id(db, &c), 0);
+	CHECK_EQ_INT(c, 4);
+	/* A job saved under a number it was not given still blocks it. */
+	j = job(10, "done", NULL);
+	CHECK_EQ_INT(history_save(db, &j), 0);
+	CHECK_EQ_INT(history_next_id(db, &c), 0);
+	CHECK_EQ_INT(c, 11);
+	j.id = 0;
+	CHECK(history_save(db, &j) < 0);
+	sfs_db_close(db);
+}
+
+static void test_round_trip(void)
+{
+	char *dir = tap_tmpdir();
+	struct sfs_db *db = open_db(dir);
+	static const char spec[] = "{\"vertices\":{}}\0binary";
+	static const char status[] = "#1 step\n\0x";
+	struct history_job j = job(7, "failed", NULL), *v = NULL;
+	size_t n = 0;
+
+	j.spec = (char *)spec;
+	j.spec_len = sizeof(spec);
+	j.error = "exec failed";
+	j.result = "out sha256:abcd\n";
+	j.ended = 99;
+	j.status = (char *)status;
+	j.status_len = sizeof(status);
+	j.status_json = "{}\n";
+	j.status_json_len = 3;
+	CHECK_EQ_INT(history_save(db, &j), 0);
+	struct history_job j3 = job(3, "pending", NULL);
+	CHECK_EQ_INT(history_save(db, &j3), 0);
+	db = sfs_db_close(db);
+
+	db = open_db(dir);
+	CHECK_EQ_INT(history_list(db, &v, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_INT(v[0].id, 3); /* ascending */
+		CHECK(v[0].spec == NULL && v[0].error == NULL && v[0].status == NULL);
+		CHECK_EQ_STR(v[0].state, "pending");
+		CHECK_EQ_INT(v[1].id, 7);
+		CHECK_EQ_INT(v[1].uid, 1000);
+		CHECK_EQ_INT(v[1].gid, 100);
+		CHECK_EQ_STR(v[1].state, "failed");
+		CHECK_EQ_INT(v[1].spec_len, sizeof(spec));
+		CHECK(memcmp(v[1].spec, spec, sizeof(spec)) == 0);
+		CHECK_EQ_STR(v[1].error, "exec failed");
+		CHECK_EQ_STR(v[1].result, "out sha256:abcd\n");
+		CHECK_EQ_INT(v[1].created, 5);
+		CHECK_EQ_INT(v[1].ended, 99);
+		CHECK_EQ_INT(v[1].status_len, sizeof(status));
+		CHECK(memcmp(v[1].status, status, sizeof(status)) == 0);
+		CHECK_EQ_STR(v[1].status_json, "{}\n");
+		CHECK_EQ_INT(v[1].status_json_len, 3);
+	}
+	list_release(v, n);
+
+	/* Saving again replaces the row. */
+	j.state = "done";
+	j.error = NULL;
+	CHECK_EQ_INT(history_save(db, &j), 0);
+	CHECK_EQ_INT(history_list(db, &v, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(v[1].state, "done");
+		CHECK(v[1].error == NULL);
+	}
+	list_release(v, n);
+	sfs_db_close(db);
+}
+
+static void test_mark_interrupted(void)
+{
+	char *dir = tap_tmpdir();
+	struct sfs_db *db = open_db(dir);
+	struct history_job jobs[] = {
+		job(1, "done", "{}"),    job(2, "running", "{}"), job(3, "pending", "{}"),
+		job(4, "pending", NULL), job(5, "failed", "{}"),  job(6, "cancelled", "{}"),
+	};
+	struct history_job *v = NULL;
+	size_t n = 0;
+
+	jobs[0].ended = 50;
+	for (size_t i = 0; i < 6; i++)
+		CHECK_EQ_INT(history_save(db, &jobs[i]), 0);
+	CHECK_EQ_INT(history_mark_interrupted(db, 1234), 0);
+	CHECK_EQ_INT(history_list(db, &v, &n), 0);
+	CHECK_EQ_INT(n, 5); /* the pending job without a spec is gone */
+	if (n == 5) {
+		CHECK_EQ_INT(v[0].id, 1);
+		CHECK_EQ_STR(v[0].state, "done");
+		CHECK_EQ_INT(v[0].ended, 50);
+		CHECK(v[0].error == NULL);
+		for (int i = 1; i <= 2; i++) {
+			CHECK_EQ_INT(v[i].id, i + 1);
+			CHECK_EQ_STR(v[i].state, "cancelled");
+			CHECK_EQ_STR(v[i].error, "solverfs was restarted");
+			CHECK_EQ_INT(v[i].ended, 1234);
+		}
+		CHECK_EQ_INT(v[3].id, 5);
+		CHECK_EQ_STR(v[3].state, "failed");
+		CHECK_EQ_INT(v[4].id, 6);
+		CHECK(v[4].error == NULL);
+	}
+	list_release(v, n);
+	/* Job 4's number is not handed out again. */
+	uint64_t id = 0;
+	CHECK_EQ_INT(history_next_id(db, &id), 0);
+	CHECK_EQ_INT(id, 7);
+	sfs_db_close(db);
+}
+
+int main(void)
+{
+	RUN(test_ids_never_reused);
+	RUN(test_round_trip);
+	RUN(test_mark_interrupted);
+	return tap_done();
+}
