@@ -287,12 +287,19 @@ int cache_manager_new(const char *id, struct keystore *ks, struct result_storage
 		      struct cache_manager **ret)
 {
 	struct cache_manager *cm = calloc(1, sizeof(*cm));
+	int r;
 
 	if (!cm)
 		return -ENOMEM;
 	copy_str(cm->id, sizeof(cm->id), id);
 	cm->ks = ks;
 	cm->rs = rs;
+	/* Results deleted while we were not running (§4.2); a failure only
+	 * leaves records that Records releases lazily. */
+	r = cache_manager_release_unreferenced(cm);
+	if (r < 0)
+		sfs_log(SFS_LOG_WARN, "cache %s: releasing missing records: %s", cm->id,
+			strerror(-r));
 	*ret = cm;
 	return 0;
 }
@@ -406,14 +413,19 @@ static int query_walk(struct cache_manager *cm, const struct cache_key_with_sele
  * key, so alternatives queried together become equivalent from now on. */
 static int query_carry_over(struct cache_manager *cm, struct query *q)
 {
-	int r = 0;
+	int r;
 
+	if (q->all.n == 0)
+		return 0;
+	r = cm->ks->ops->batch_begin(cm->ks);
+	if (r < 0)
+		return r;
 	for (size_t t = 0; r == 0 && t < q->all.n; t++)
 		for (size_t j = 0; r == 0 && j < q->n; j++)
 			if (!idset_has(&q->found[j], q->all.v[t]))
 				r = cm->ks->ops->add_link(cm->ks, q->dep_ids[j], &q->links[j],
 							  q->all.v[t]);
-	return r;
+	return cm->ks->ops->batch_end(cm->ks, r);
 }
 
 int cache_manager_query(struct cache_manager *cm, const struct cache_key_with_selector *deps,
@@ -551,18 +563,12 @@ static int ensure_persistent(struct cache_manager *cm, struct cache_key *k, int 
 	return r;
 }
 
-static int save_locked(struct cache_manager *cm, struct cache_key *k, const char *result_id,
-		       int64_t created_at, const struct cache_result *record,
-		       struct cache_result *res)
+static int save_batch(struct cache_manager *cm, struct cache_key *k,
+		      const struct cache_result *res)
 {
 	char id[CACHE_ID_SIZE];
-	int r;
+	int r = get_id(cm, k, id);
 
-	if (record)
-		*res = *record;
-	else if ((r = cm->rs->ops->save(cm->rs, result_id, created_at, res)) < 0)
-		return r;
-	r = get_id(cm, k, id);
 	if (r == 0)
 		r = cm->ks->ops->add_result(cm->ks, id, res);
 	if (r == 0)
@@ -575,14 +581,54 @@ int cache_manager_save(struct cache_manager *cm, struct cache_key *k, const char
 		       struct cache_result *ret_record)
 {
 	struct cache_result res;
-	int r = cm->ks->ops->batch_begin(cm->ks);
+	int r;
 
+	/* The record first, outside the batch: the result storage reads the
+	 * store, and a batch holds the database for its whole length. */
+	if (record)
+		res = *record;
+	else if ((r = cm->rs->ops->save(cm->rs, result_id, created_at, &res)) < 0)
+		return r;
+	r = cm->ks->ops->batch_begin(cm->ks);
 	if (r < 0)
 		return r;
-	r = save_locked(cm, k, result_id, created_at, record, &res);
-	r = cm->ks->ops->batch_end(cm->ks, r);
+	r = cm->ks->ops->batch_end(cm->ks, save_batch(cm, k, &res));
 	if (r == 0 && ret_record)
 		*ret_record = res;
+	return r;
+}
+
+struct unref_walk {
+	struct cache_manager *cm;
+	struct results missing;
+};
+
+static int unref_result(const struct cache_result *r, void *arg)
+{
+	struct unref_walk *w = arg;
+
+	if (w->cm->rs->ops->exists(w->cm->rs, r))
+		return 0;
+	return collect_result(r, &w->missing);
+}
+
+static int unref_key(const char *id, void *arg)
+{
+	struct unref_walk *w = arg;
+	return w->cm->ks->ops->walk_results(w->cm->ks, id, unref_result, w);
+}
+
+int cache_manager_release_unreferenced(struct cache_manager *cm)
+{
+	struct unref_walk w = {.cm = cm};
+	int r = cm->ks->ops->walk(cm->ks, unref_key, &w);
+
+	/* Release after the walk: a release collects keys the walk would
+	 * otherwise visit half-gone.  A record under several keys appears
+	 * several times; releasing it again is a no-op. */
+	for (size_t i = 0; r == 0 && i < w.missing.n; i++)
+		r = cm->ks->ops->release(cm->ks, w.missing.v[i].id);
+	free(w.missing.v);
 	return r;
 }
 

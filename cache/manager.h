@@ -131,6 +131,12 @@ int cache_manager_save(struct cache_manager *cm, struct cache_key *k, const char
 		       int64_t created_at, const struct cache_result *record,
 		       struct cache_result *ret_record);
 
+/*
+ * ReleaseUnreferenced (§4.2): releases every record whose result is gone from
+ * the result storage.  cache_manager_new runs it once; call it after a prune.
+ */
+int cache_manager_release_unreferenced(struct cache_manager *cm);
+
 /* getBestResult: newest created_at, then higher priority.  NULL if n == 0. */
 const struct cache_record *cache_records_best(const struct cache_record *r, size_t n);
 

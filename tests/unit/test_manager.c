@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,7 +37,7 @@ static int fake_save(struct result_storage *rs, const char *result_id, int64_t c
 		     struct cache_result *ret)
 {
 	struct fake_rs *f = (struct fake_rs *)rs;
-	f->saves++;
+	__atomic_add_fetch(&f->saves, 1, __ATOMIC_RELAXED);
 	keystore_new_id(ret->id);
 	snprintf(ret->result, sizeof(ret->result), "%s", result_id);
 	ret->created_at = created_at;
@@ -577,6 +578,112 @@ static void test_cache_open_save_reopen(void)
 	sfs_cache_close(c);
 }
 
+/* ReleaseUnreferenced: records whose results vanished while nobody looked. */
+static void test_release_unreferenced(void)
+{
+	struct cache_manager *cm = cm_open();
+	struct keystore *ks = cache_manager_keystore(cm);
+	struct cache_key *a = root("a", 0), *b = root("b", 0);
+	struct cache_key *k = child("op", &a, NULL, 1);
+
+	CHECK_EQ_INT(save(cm, a, "res-a", 1, NULL), 0);
+	CHECK_EQ_INT(save(cm, b, "res-b", 1, NULL), 0);
+	CHECK_EQ_INT(save(cm, k, "res-k", 1, NULL), 0);
+	dgst("res-a", cur_rs->missing[cur_rs->nmissing++]);
+	dgst("res-k", cur_rs->missing[cur_rs->nmissing++]);
+	CHECK_EQ_INT(cache_manager_release_unreferenced(cm), 0);
+	CHECK(!ks->ops->exists(ks, a->root_id)); /* its only dependent went too */
+	CHECK(ks->ops->exists(ks, b->root_id));
+	CHECK_EQ_INT(nrecords(cm, b), 1);
+	cache_key_unref(k);
+	cache_key_unref(a);
+	cache_key_unref(b);
+	cm_close(cm);
+}
+
+/* TestInMemoryCacheRestoreOfflineDeletion: a new manager over a database
+ * whose results were deleted offline starts without those records. */
+static void test_construction_releases_missing(void)
+{
+	char path[512];
+	struct sfs_db *db = NULL;
+	struct keystore *ks = NULL;
+	struct cache_manager *cm = NULL;
+	struct fake_rs *rs = calloc(1, sizeof(*rs));
+	struct cache_key *a = root("a", 0);
+
+	snprintf(path, sizeof(path), "%s/solverfs.db", tap_tmpdir());
+	CHECK_EQ_INT(sfs_db_open(path, &db, NULL), 0);
+	CHECK_EQ_INT(keystore_sqlite_new(db, &ks), 0);
+	rs->rs.ops = &fake_ops;
+	CHECK_EQ_INT(cache_manager_new("local", ks, &rs->rs, &cm), 0);
+	CHECK_EQ_INT(save(cm, a, "res-a", 1, NULL), 0);
+	cm = cache_manager_free(cm);
+
+	rs = calloc(1, sizeof(*rs));
+	rs->rs.ops = &fake_ops;
+	dgst("res-a", rs->missing[rs->nmissing++]);
+	CHECK_EQ_INT(keystore_sqlite_new(db, &ks), 0);
+	CHECK_EQ_INT(cache_manager_new("local", ks, &rs->rs, &cm), 0);
+	CHECK(!ks->ops->exists(ks, a->root_id));
+	cache_manager_free(cm);
+	cache_key_unref(a);
+	sfs_db_close(db);
+}
+
+#define NTHREADS 4
+#define NSAVES 40
+
+struct worker {
+	struct cache_manager *cm;
+	struct cache_key *base;
+	int n;
+	int failed;
+};
+
+/* Each thread saves its own chain of keys over a shared base, querying and
+ * listing records as the solver does. */
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	char seed[64], found[CACHE_ID_SIZE];
+
+	for (int i = 0; i < NSAVES; i++) {
+		snprintf(seed, sizeof(seed), "op-%d-%d", w->n, i);
+		struct cache_key *k = child(seed, &w->base, NULL, 1);
+		if (save(w->cm, k, seed, i, NULL) < 0)
+			w->failed++;
+		if (query1(w->cm, w->base, NULL, 0, seed, found) != 1 ||
+		    strcmp(found, cache_key_id(k, w->cm)) != 0)
+			w->failed++;
+		if (nrecords(w->cm, k) != 1)
+			w->failed++;
+		cache_key_unref(k);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct cache_manager *cm = cm_open();
+	struct worker w[NTHREADS];
+	pthread_t t[NTHREADS];
+	struct cache_key *base = root("base", 0);
+
+	CHECK_EQ_INT(save(cm, base, "base", 0, NULL), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){.cm = cm, .base = base, .n = i};
+		CHECK_EQ_INT(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ_INT(w[i].failed, 0);
+	}
+	CHECK_EQ_INT(cur_rs->saves, 1 + NTHREADS * NSAVES);
+	cache_key_unref(base);
+	cm_close(cm);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -589,6 +696,8 @@ static const struct {
 	{"save makes deps persistent", test_save_ensures_deps},
 	{"records of missing results are released", test_records_release_missing},
 	{"one record under several keys; load", test_save_shared_record_and_load},
+	{"release unreferenced records", test_release_unreferenced},
+	{"threads save and query at once", test_threads},
 };
 
 int main(void)
@@ -605,6 +714,7 @@ int main(void)
 	}
 	RUN(test_best_record);
 	RUN(test_key_refs);
+	RUN(test_construction_releases_missing);
 	RUN(test_cache_open_save_reopen);
 	return tap_done();
 }
