@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2016,SC2034,SC1091
+# shellcheck disable=SC2016,SC2034,SC1091,SC2317
 test_description='op exec: mounts, selectors, env, cwd, outputs, failures'
 . "$(dirname "$0")/lib.sh"
 

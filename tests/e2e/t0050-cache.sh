@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2016,SC2034,SC1091
+# shellcheck disable=SC2016,SC2034,SC1091,SC2317
 test_description='identity and caching: a second identical job executes nothing, also after a remount'
 . "$(dirname "$0")/lib.sh"
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2016,SC2034,SC1091
+# shellcheck disable=SC2016,SC2034,SC1091,SC2317
 test_description='bad specs: the close of spec fails with EINVAL, error says what and where, the job stays pending'
 . "$(dirname "$0")/lib.sh"
 
