@@ -28,81 +28,81 @@
 struct sfs_db {
 	sqlite3 *conn;
 	pthread_mutex_t lock;
-	int tx_depth;   /* nesting of sfs_db_begin; BEGIN/COMMIT only at depth 0 */
+	int tx_depth;	/* nesting of sfs_db_begin; BEGIN/COMMIT only at depth 0 */
 	bool tx_failed; /* an inner sfs_db_end(err != 0) dooms the outer COMMIT */
 	sqlite3_stmt *stmts[STMT__MAX];
 };
 
 static const char *const stmt_sql[STMT__MAX] = {
-	[STMT_KEY_EXISTS] = "SELECT EXISTS(SELECT 1 FROM key_records WHERE key = ?1)"
-			    " OR EXISTS(SELECT 1 FROM links WHERE src = ?1)",
-	[STMT_KEY_WALK] = "SELECT key FROM key_records UNION SELECT src FROM links"
-			  " UNION SELECT target FROM links",
-	[STMT_KEY_RESULTS] = "SELECT r.id, r.result, r.created FROM key_records kr"
-			     " JOIN records r ON r.id = kr.record WHERE kr.key = ?"
-			     " ORDER BY r.created, r.id",
-	[STMT_KEY_LOAD] = "SELECT r.id, r.result, r.created FROM key_records kr"
-			  " JOIN records r ON r.id = kr.record WHERE kr.key = ? AND kr.record = ?",
-	[STMT_RECORD_INSERT] = "INSERT OR IGNORE INTO records(id, result, created) VALUES(?, ?, ?)",
-	[STMT_KEY_RECORD_INSERT] = "INSERT OR IGNORE INTO key_records(key, record) VALUES(?, ?)",
-	[STMT_KEY_RECORD_DELETE_BY_RECORD] = "DELETE FROM key_records WHERE record = ?",
-	[STMT_KEYS_BY_RECORD] = "SELECT key FROM key_records WHERE record = ? ORDER BY key",
-	[STMT_RECORD_DELETE] = "DELETE FROM records WHERE id = ?",
-	[STMT_LINK_INSERT] = "INSERT OR IGNORE INTO links(src, input, output, digest, selector,"
-			     " target) VALUES(?, ?, ?, ?, ?, ?)",
-	[STMT_LINK_WALK] = "SELECT target FROM links WHERE src = ? AND input = ? AND output = ?"
-			   " AND digest = ? AND selector = ? ORDER BY target",
-	[STMT_LINK_HAS] = "SELECT 1 FROM links WHERE src = ? AND input = ? AND output = ?"
-			  " AND digest = ? AND selector = ? AND target = ?",
-	[STMT_LINK_ALL] = "SELECT input, output, digest, selector, target FROM links"
-			  " WHERE src = ? ORDER BY input, output, digest, selector, target",
-	[STMT_BACKLINK_WALK] = "SELECT src, input, output, digest, selector FROM links"
-			       " WHERE target = ? ORDER BY src, input, output, digest, selector",
-	[STMT_LINK_DELETE_SRC_TARGET] = "DELETE FROM links WHERE src = ? AND target = ?",
-	[STMT_KEY_HAS_RESULTS] = "SELECT 1 FROM key_records WHERE key = ? LIMIT 1",
-	[STMT_KEY_HAS_LINKS] = "SELECT 1 FROM links WHERE src = ? LIMIT 1",
-	[STMT_RESULT_UPSERT] = "INSERT INTO results(id, size, created, last_used)"
-			       " VALUES(?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET"
-			       " size = excluded.size,"
-			       " last_used = max(last_used, excluded.last_used)",
-	[STMT_RESULT_TOUCH] = "UPDATE results SET last_used = max(last_used, ?2) WHERE id = ?1",
-	[STMT_RESULT_GET] = "SELECT size, created, last_used FROM results WHERE id = ?",
-	[STMT_JOB_INSERT] = "INSERT OR REPLACE INTO jobs(id, uid, gid, state, spec, error, result,"
-			    " created, ended, status, status_json)"
-			    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[STMT_JOB_UPDATE] = "UPDATE jobs SET state = ?2, error = ?3, ended = ?4 WHERE id = ?1",
-	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
-	[STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
-			  " status, status_json FROM jobs ORDER BY id",
-	[STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
-			       " WHERE state IN ('pending', 'running')",
-	[STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
-	[STMT_META_SET] = "INSERT OR REPLACE INTO meta(name, value) VALUES(?, ?)",
-	[STMT_JOB_DELETE_UNSUBMITTED] = "DELETE FROM jobs WHERE state = 'pending' AND spec IS NULL",
+    [STMT_KEY_EXISTS] = "SELECT EXISTS(SELECT 1 FROM key_records WHERE key = ?1)"
+			" OR EXISTS(SELECT 1 FROM links WHERE src = ?1)",
+    [STMT_KEY_WALK] = "SELECT key FROM key_records UNION SELECT src FROM links"
+		      " UNION SELECT target FROM links",
+    [STMT_KEY_RESULTS] = "SELECT r.id, r.result, r.created FROM key_records kr"
+			 " JOIN records r ON r.id = kr.record WHERE kr.key = ?"
+			 " ORDER BY r.created, r.id",
+    [STMT_KEY_LOAD] = "SELECT r.id, r.result, r.created FROM key_records kr"
+		      " JOIN records r ON r.id = kr.record WHERE kr.key = ? AND kr.record = ?",
+    [STMT_RECORD_INSERT] = "INSERT OR IGNORE INTO records(id, result, created) VALUES(?, ?, ?)",
+    [STMT_KEY_RECORD_INSERT] = "INSERT OR IGNORE INTO key_records(key, record) VALUES(?, ?)",
+    [STMT_KEY_RECORD_DELETE_BY_RECORD] = "DELETE FROM key_records WHERE record = ?",
+    [STMT_KEYS_BY_RECORD] = "SELECT key FROM key_records WHERE record = ? ORDER BY key",
+    [STMT_RECORD_DELETE] = "DELETE FROM records WHERE id = ?",
+    [STMT_LINK_INSERT] = "INSERT OR IGNORE INTO links(src, input, output, digest, selector,"
+			 " target) VALUES(?, ?, ?, ?, ?, ?)",
+    [STMT_LINK_WALK] = "SELECT target FROM links WHERE src = ? AND input = ? AND output = ?"
+		       " AND digest = ? AND selector = ? ORDER BY target",
+    [STMT_LINK_HAS] = "SELECT 1 FROM links WHERE src = ? AND input = ? AND output = ?"
+		      " AND digest = ? AND selector = ? AND target = ?",
+    [STMT_LINK_ALL] = "SELECT input, output, digest, selector, target FROM links"
+		      " WHERE src = ? ORDER BY input, output, digest, selector, target",
+    [STMT_BACKLINK_WALK] = "SELECT src, input, output, digest, selector FROM links"
+			   " WHERE target = ? ORDER BY src, input, output, digest, selector",
+    [STMT_LINK_DELETE_SRC_TARGET] = "DELETE FROM links WHERE src = ? AND target = ?",
+    [STMT_KEY_HAS_RESULTS] = "SELECT 1 FROM key_records WHERE key = ? LIMIT 1",
+    [STMT_KEY_HAS_LINKS] = "SELECT 1 FROM links WHERE src = ? LIMIT 1",
+    [STMT_RESULT_UPSERT] = "INSERT INTO results(id, size, created, last_used)"
+			   " VALUES(?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET"
+			   " size = excluded.size,"
+			   " last_used = max(last_used, excluded.last_used)",
+    [STMT_RESULT_TOUCH] = "UPDATE results SET last_used = max(last_used, ?2) WHERE id = ?1",
+    [STMT_RESULT_GET] = "SELECT size, created, last_used FROM results WHERE id = ?",
+    [STMT_JOB_INSERT] = "INSERT OR REPLACE INTO jobs(id, uid, gid, state, spec, error, result,"
+			" created, ended, status, status_json)"
+			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [STMT_JOB_UPDATE] = "UPDATE jobs SET state = ?2, error = ?3, ended = ?4 WHERE id = ?1",
+    [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
+    [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
+		      " status, status_json FROM jobs ORDER BY id",
+    [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
+			   " WHERE state IN ('pending', 'running')",
+    [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
+    [STMT_META_SET] = "INSERT OR REPLACE INTO meta(name, value) VALUES(?, ?)",
+    [STMT_JOB_DELETE_UNSUBMITTED] = "DELETE FROM jobs WHERE state = 'pending' AND spec IS NULL",
 };
 
 /* Every lookup the statements above make has an index: links by their full
  * identity (the primary key, also serving the src-only lookups), links by
  * target (backlinks, GC), key_records by key (primary key) and by record. */
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, result TEXT NOT NULL,"
-	" created INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS key_records(key TEXT NOT NULL, record TEXT NOT NULL,"
-	" PRIMARY KEY(key, record)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS key_records_by_record ON key_records(record);"
-	"CREATE TABLE IF NOT EXISTS links(src TEXT NOT NULL, input INTEGER NOT NULL,"
-	" output INTEGER NOT NULL, digest TEXT NOT NULL, selector TEXT NOT NULL,"
-	" target TEXT NOT NULL,"
-	" PRIMARY KEY(src, input, output, digest, selector, target)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS links_by_target ON links(target);"
-	"CREATE INDEX IF NOT EXISTS records_by_result ON records(result);"
-	"CREATE TABLE IF NOT EXISTS results(id TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-	" created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, uid INTEGER NOT NULL,"
-	" gid INTEGER NOT NULL, state TEXT NOT NULL, spec BLOB, error TEXT, result TEXT,"
-	" created INTEGER NOT NULL, ended INTEGER NOT NULL, status BLOB, status_json BLOB);"
-	"CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);"
-	"CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value);";
+    "CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, result TEXT NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS key_records(key TEXT NOT NULL, record TEXT NOT NULL,"
+    " PRIMARY KEY(key, record)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS key_records_by_record ON key_records(record);"
+    "CREATE TABLE IF NOT EXISTS links(src TEXT NOT NULL, input INTEGER NOT NULL,"
+    " output INTEGER NOT NULL, digest TEXT NOT NULL, selector TEXT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " PRIMARY KEY(src, input, output, digest, selector, target)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS links_by_target ON links(target);"
+    "CREATE INDEX IF NOT EXISTS records_by_result ON records(result);"
+    "CREATE TABLE IF NOT EXISTS results(id TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, uid INTEGER NOT NULL,"
+    " gid INTEGER NOT NULL, state TEXT NOT NULL, spec BLOB, error TEXT, result TEXT,"
+    " created INTEGER NOT NULL, ended INTEGER NOT NULL, status BLOB, status_json BLOB);"
+    "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);"
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value);";
 
 static int db_exec(struct sfs_db *db, const char *sql, char **ret_msg)
 {

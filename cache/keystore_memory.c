@@ -330,9 +330,12 @@ static int mem_walk_results(struct keystore *ks, const char *id, keystore_result
 		v = malloc(k->results.n * sizeof(*v));
 		if (!v)
 			r = -ENOMEM;
-		else
-			SMAP_FOREACH(&k->results, node)
+	}
+	if (v) {
+		SMAP_FOREACH(&k->results, node)
+		{
 			v[n++] = *(struct cache_result *)node->val;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (n)
@@ -627,13 +630,14 @@ static int mem_walk_backlinks(struct keystore *ks, const char *id, keystore_back
 
 	pthread_mutex_lock(&m->lock);
 	struct mkey *k = mem_key(m, id, false);
-	if (k)
+	if (k) {
 		SMAP_FOREACH(&k->backlinks, node)
 		{
 			r = mem_collect_backlinks(m, node->key, id, &v, &n, &cap);
 			if (r < 0)
 				goto unlock;
 		}
+	}
 unlock:
 	pthread_mutex_unlock(&m->lock);
 	if (r == 0 && n)
@@ -668,20 +672,20 @@ static void mem_free(struct keystore *ks)
 }
 
 static const struct keystore_ops mem_ops = {
-	.exists = mem_exists,
-	.walk = mem_walk,
-	.walk_results = mem_walk_results,
-	.load = mem_load,
-	.add_result = mem_add_result,
-	.release = mem_release,
-	.walk_ids_by_result = mem_walk_ids_by_result,
-	.add_link = mem_add_link,
-	.walk_links = mem_walk_links,
-	.has_link = mem_has_link,
-	.walk_backlinks = mem_walk_backlinks,
-	.batch_begin = mem_batch_begin,
-	.batch_end = mem_batch_end,
-	.free = mem_free,
+    .exists = mem_exists,
+    .walk = mem_walk,
+    .walk_results = mem_walk_results,
+    .load = mem_load,
+    .add_result = mem_add_result,
+    .release = mem_release,
+    .walk_ids_by_result = mem_walk_ids_by_result,
+    .add_link = mem_add_link,
+    .walk_links = mem_walk_links,
+    .has_link = mem_has_link,
+    .walk_backlinks = mem_walk_backlinks,
+    .batch_begin = mem_batch_begin,
+    .batch_end = mem_batch_end,
+    .free = mem_free,
 };
 
 int keystore_memory_new(struct keystore **ret)

@@ -558,20 +558,20 @@ static void sq_free(struct keystore *ks)
 }
 
 static const struct keystore_ops sq_ops = {
-	.exists = sq_exists,
-	.walk = sq_walk,
-	.walk_results = sq_walk_results,
-	.load = sq_load,
-	.add_result = sq_add_result,
-	.release = sq_release,
-	.walk_ids_by_result = sq_walk_ids_by_result,
-	.add_link = sq_add_link,
-	.walk_links = sq_walk_links,
-	.has_link = sq_has_link,
-	.walk_backlinks = sq_walk_backlinks,
-	.batch_begin = sq_batch_begin,
-	.batch_end = sq_batch_end,
-	.free = sq_free,
+    .exists = sq_exists,
+    .walk = sq_walk,
+    .walk_results = sq_walk_results,
+    .load = sq_load,
+    .add_result = sq_add_result,
+    .release = sq_release,
+    .walk_ids_by_result = sq_walk_ids_by_result,
+    .add_link = sq_add_link,
+    .walk_links = sq_walk_links,
+    .has_link = sq_has_link,
+    .walk_backlinks = sq_walk_backlinks,
+    .batch_begin = sq_batch_begin,
+    .batch_end = sq_batch_end,
+    .free = sq_free,
 };
 
 int keystore_sqlite_new(struct sfs_db *db, struct keystore **ret)

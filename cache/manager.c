@@ -482,8 +482,8 @@ static int collect_result(const struct cache_result *r, void *arg)
 	return 0;
 }
 
-int cache_manager_records(struct cache_manager *cm, struct cache_key *k,
-			  struct cache_record **ret, size_t *ret_n)
+int cache_manager_records(struct cache_manager *cm, struct cache_key *k, struct cache_record **ret,
+			  size_t *ret_n)
 {
 	char id[CACHE_ID_SIZE];
 	struct results all = {0};
@@ -563,8 +563,7 @@ static int ensure_persistent(struct cache_manager *cm, struct cache_key *k, int 
 	return r;
 }
 
-static int save_batch(struct cache_manager *cm, struct cache_key *k,
-		      const struct cache_result *res)
+static int save_batch(struct cache_manager *cm, struct cache_key *k, const struct cache_result *res)
 {
 	char id[CACHE_ID_SIZE];
 	int r = get_id(cm, k, id);

@@ -153,10 +153,10 @@ static void rs_free(struct result_storage *rs)
 }
 
 static const struct result_storage_ops rs_cas_ops = {
-	.save = rs_save,
-	.load = rs_load,
-	.exists = rs_exists,
-	.free = rs_free,
+    .save = rs_save,
+    .load = rs_load,
+    .exists = rs_exists,
+    .free = rs_free,
 };
 
 int result_storage_cas_new(struct cas *c, struct sfs_db *db, struct result_storage **ret)

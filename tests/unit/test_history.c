@@ -131,8 +131,8 @@ static void test_mark_interrupted(void)
 	char *dir = tap_tmpdir();
 	struct sfs_db *db = open_db(dir);
 	struct history_job jobs[] = {
-		job(1, "done", "{}"),    job(2, "running", "{}"), job(3, "pending", "{}"),
-		job(4, "pending", NULL), job(5, "failed", "{}"),  job(6, "cancelled", "{}"),
+	    job(1, "done", "{}"),    job(2, "running", "{}"), job(3, "pending", "{}"),
+	    job(4, "pending", NULL), job(5, "failed", "{}"),  job(6, "cancelled", "{}"),
 	};
 	struct history_job *v = NULL;
 	size_t n = 0;

@@ -511,14 +511,14 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } suite[] = {
-	{"testResults", test_results},
-	{"testLinks", test_links},
-	{"testResultReleaseSingleLevel", test_result_release_single_level},
-	{"testResultReleaseMultiLevel", test_result_release_multi_level},
-	{"release cascades through link-only keys", test_release_cascade_link_only},
-	{"testBacklinks", test_backlinks},
-	{"testWalkIDsByResult", test_walk_ids_by_result},
-	{"walks stop on error and allow re-entry", test_walk_stop_and_reenter},
+    {"testResults", test_results},
+    {"testLinks", test_links},
+    {"testResultReleaseSingleLevel", test_result_release_single_level},
+    {"testResultReleaseMultiLevel", test_result_release_multi_level},
+    {"release cascades through link-only keys", test_release_cascade_link_only},
+    {"testBacklinks", test_backlinks},
+    {"testWalkIDsByResult", test_walk_ids_by_result},
+    {"walks stop on error and allow re-entry", test_walk_stop_and_reenter},
 };
 
 int main(void)

@@ -141,8 +141,8 @@ static size_t nrecords(struct cache_manager *cm, struct cache_key *k)
 }
 
 /* Queries input `input` of op `seed` from one alternative. */
-static size_t query1(struct cache_manager *cm, struct cache_key *dep, const char *sel,
-		     int input, const char *seed, char ret_id[CACHE_ID_SIZE])
+static size_t query1(struct cache_manager *cm, struct cache_key *dep, const char *sel, int input,
+		     const char *seed, char ret_id[CACHE_ID_SIZE])
 {
 	struct cache_key_with_selector d = {.key = dep};
 	struct cache_key **v = NULL;
@@ -238,7 +238,8 @@ static void test_selector_must_match(void)
 {
 	struct cache_manager *cm = cm_open();
 	struct cache_key *r0 = root("seed0", 0);
-	const char *sel[] = {"sha256:5e1e000000000000000000000000000000000000000000000000000000000000"};
+	const char *sel[] = {
+	    "sha256:5e1e000000000000000000000000000000000000000000000000000000000000"};
 	struct cache_key *k = child("seed1", &r0, sel, 1);
 
 	CHECK_EQ_INT(save(cm, k, "result1", 200, NULL), 0);
@@ -353,8 +354,8 @@ static void test_save_ensures_deps(void)
 	size_t n = 0;
 
 	dgst("mid", dg);
-	CHECK_EQ_INT(cache_manager_query(cm, (struct cache_key_with_selector[]){{"", r0}}, 1, 0,
-					 dg, 0, &v, &n),
+	CHECK_EQ_INT(cache_manager_query(cm, (struct cache_key_with_selector[]){{"", r0}}, 1, 0, dg,
+					 0, &v, &n),
 		     0);
 	CHECK_EQ_INT(n, 1);
 	if (n == 1) {
@@ -688,16 +689,16 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } suite[] = {
-	{"root query", test_root_query},
-	{"getID reuses a linked key, random otherwise", test_get_id_reuses_linked_key},
-	{"selectors match exactly", test_selector_must_match},
-	{"getID over several inputs", test_get_id_multi_input},
-	{"carry-over linking", test_carry_over},
-	{"save makes deps persistent", test_save_ensures_deps},
-	{"records of missing results are released", test_records_release_missing},
-	{"one record under several keys; load", test_save_shared_record_and_load},
-	{"release unreferenced records", test_release_unreferenced},
-	{"threads save and query at once", test_threads},
+    {"root query", test_root_query},
+    {"getID reuses a linked key, random otherwise", test_get_id_reuses_linked_key},
+    {"selectors match exactly", test_selector_must_match},
+    {"getID over several inputs", test_get_id_multi_input},
+    {"carry-over linking", test_carry_over},
+    {"save makes deps persistent", test_save_ensures_deps},
+    {"records of missing results are released", test_records_release_missing},
+    {"one record under several keys; load", test_save_shared_record_and_load},
+    {"release unreferenced records", test_release_unreferenced},
+    {"threads save and query at once", test_threads},
 };
 
 int main(void)
