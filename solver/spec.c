@@ -1122,7 +1122,7 @@ static op_fn *const op_norm[] = {norm_local, norm_file, norm_exec, norm_merge, n
 
 static int strv_host_paths(struct vctx *c, json_t *j, const char *field, char ***ret)
 {
-	char **v, fp[32];
+	char **v, fp[48];
 	json_t *e;
 	size_t i;
 
