@@ -24,6 +24,7 @@
  * runs between fork and exec in a copy of a multi-threaded process, so it only
  * makes system calls on memory prepared before the fork.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -396,11 +397,62 @@ static void kill_group(pid_t pid)
 
 enum run_end { RUN_EXITED, RUN_TIMEOUT, RUN_CANCELLED };
 
+/*
+ * Whether a process of group pgid is still running (not a zombie).  kill(-pgid,
+ * 0) is not enough: killed members stay zombies until init reaps them.
+ */
+static bool group_running(pid_t pgid)
+{
+	DIR *d;
+	struct dirent *de;
+	bool running = false;
+
+	if (kill(-pgid, 0) < 0)
+		return false;
+	if (!(d = opendir("/proc")))
+		return false;
+	while (!running && (de = readdir(d))) {
+		char path[300], buf[512], *p, state;
+		long pgrp;
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* "pid (comm) S ppid pgrp ...": comm may hold anything, so from the last ')'. */
+		if ((p = strrchr(buf, ')')) && sscanf(p + 1, " %c %*d %ld", &state, &pgrp) == 2 &&
+		    pgrp == pgid && state != 'Z' && state != 'X')
+			running = true;
+	}
+	closedir(d);
+	return running;
+}
+
+/* A pollable fd that becomes readable when pid exits, or -1 (then we poll every 100 ms). */
+static int pid_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	return -1;
+#endif
+}
+
 /* Waits for the main process, copying output; kills the group when it ends. */
 static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *ret_status)
 {
 	uint64_t start = now_ms(), deadline = 0;
-	struct pollfd pfd[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
+	struct pollfd pfd[3] = {{.fd = fds[0], .events = POLLIN},
+				{.fd = fds[1], .events = POLLIN},
+				{.fd = pid_fd(pid), .events = POLLIN}};
 	enum run_end end = RUN_EXITED;
 	bool exited = false;
 	siginfo_t si;
@@ -409,9 +461,13 @@ static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *r
 		if (!exited) {
 			si.si_pid = 0;
 			/* WNOWAIT: the group is killed while its leader's pid is still held. */
-			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			    si.si_pid == pid) {
 				exited = true;
 				kill_group(pid);
+				if (pfd[2].fd >= 0)
+					close(pfd[2].fd);
+				pfd[2].fd = -1;
 				deadline = now_ms() + 2000; /* for the pipes to close */
 			} else if (sfs_op_cancelled(er->ctx) && end == RUN_EXITED) {
 				end = RUN_CANCELLED;
@@ -422,11 +478,9 @@ static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *r
 				kill_group(pid);
 			}
 		}
-		if (pfd[0].fd < 0 && pfd[1].fd < 0 && exited)
+		if (exited && ((pfd[0].fd < 0 && pfd[1].fd < 0) || now_ms() > deadline))
 			break;
-		if (exited && now_ms() > deadline)
-			break;
-		if (poll(pfd, 2, 100) <= 0)
+		if (poll(pfd, 3, 100) <= 0)
 			continue;
 		for (int i = 0; i < 2; i++)
 			if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
@@ -435,8 +489,8 @@ static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *r
 	}
 	while (waitpid(pid, ret_status, 0) < 0 && errno == EINTR)
 		;
-	/* Wait (briefly) for the killed members to be gone before reading outputs. */
-	for (int i = 0; i < 100 && kill(-pid, 0) == 0; i++)
+	/* The killed members must be gone before the outputs are read. */
+	for (int i = 0; i < 200 && group_running(pid); i++)
 		usleep(10000);
 	return end;
 }
