@@ -18,7 +18,7 @@
 #include "../cache/err.h"
 #include "internal.h"
 
-int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs)
+int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs, bool sub)
 {
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : 4;
@@ -28,7 +28,8 @@ int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstat
 		w->w = n;
 		w->cap = ncap;
 	}
-	w->w[w->n++] = (struct waiter){job ? sfs_job_ref(job) : NULL, out, vs ? vstate_ref(vs) : NULL};
+	w->w[w->n++] =
+		(struct waiter){job ? sfs_job_ref(job) : NULL, out, vs ? vstate_ref(vs) : NULL, sub};
 	return 0;
 }
 
@@ -90,6 +91,11 @@ void vstate_unref(struct vstate *vs)
 	waiters_release(&vs->key_waiters);
 	sfs_failure_unref(vs->failure);
 	free(vs->jobs);
+	free(vs->parents);
+	for (size_t i = 0; i < vs->nchildren; i++)
+		vstate_unref(vs->children[i]);
+	free(vs->children);
+	sfs_spec_free(vs->subspec);
 	if (vs->log_fd >= 0)
 		close(vs->log_fd);
 	free(vs->log_path);
@@ -101,33 +107,51 @@ void vstate_unref(struct vstate *vs)
 
 static void vs_log(void *arg, int stream, const char *data, size_t len);
 
-static int vstate_new(struct sfs_solver *s, struct sfs_job *j, size_t idx, struct vstate **ret,
-		      char **ret_msg)
+/* What a new vertex inherits from whoever loads it. */
+struct load_ctx {
+	struct sfs_spec *spec;
+	struct vstate **loaded; /* per spec vertex, those loaded so far */
+	uid_t uid;
+	gid_t gid;
+	bool ignore_cache;
+	int depth;
+};
+
+static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
+		      struct vstate **ret, char **ret_msg)
 {
-	const struct sfs_spec_vertex *v = &j->spec->v[idx];
+	const struct sfs_spec_vertex *v = &lc->spec->v[idx];
 	struct vstate *vs = calloc(1, sizeof(*vs));
 	if (!vs)
 		return -ENOMEM;
 	vs->refs = 1;
 	vs->s = s;
 	vs->log_fd = -1;
+	vs->depth = lc->depth;
 	memcpy(vs->digest, v->digest, sizeof(vs->digest));
-	vs->spec = sfs_spec_ref(j->spec);
+	vs->spec = sfs_spec_ref(lc->spec);
 	vs->v = v;
-	vs->ignore_cache = v->ignore_cache || j->spec->ignore_cache;
+	vs->ignore_cache = v->ignore_cache || lc->ignore_cache;
 	vs->nedges = v->noutputs;
 	vs->edges = calloc(v->noutputs ? v->noutputs : 1, sizeof(*vs->edges));
 	vs->inputs = calloc(v->ninputs ? v->ninputs : 1, sizeof(*vs->inputs));
-	if (!vs->edges || !vs->inputs)
-		goto oom;
+	if (!vs->edges || !vs->inputs) {
+		vstate_unref(vs);
+		return -ENOMEM;
+	}
 	for (size_t o = 0; o < vs->nedges; o++) {
 		vs->edges[o].vs = vs;
 		vs->edges[o].output = (int)o;
 	}
 	for (size_t i = 0; i < v->ninputs; i++)
-		vs->inputs[i] = vstate_ref(j->vs[v->inputs[i].ref.vertex]);
-	int r = s->o.resolve ? s->o.resolve(s->o.resolve_arg, v, &vs->op)
-			     : sfs_op_resolve(v, &vs->op);
+		vs->inputs[i] = vstate_ref(lc->loaded[v->inputs[i].ref.vertex]);
+	int r;
+	if (s->o.resolve)
+		r = s->o.resolve(s->o.resolve_arg, v, &vs->op);
+	else if (v->kind == SFS_OP_BUILD)
+		r = sfs_op_build_new(v, &vs->op);
+	else
+		r = sfs_op_resolve(v, &vs->op);
 	if (r < 0) {
 		vstate_unref(vs);
 		return sfs_errf(ret_msg, r, "vertex \"%s\": no op for \"%s\"", v->key,
@@ -135,8 +159,8 @@ static int vstate_new(struct sfs_solver *s, struct sfs_job *j, size_t idx, struc
 	}
 	struct sfs_op_ctx *c = &vs->opctx;
 	c->cache = s->cache;
-	c->uid = j->uid;
-	c->gid = j->gid;
+	c->uid = lc->uid;
+	c->gid = lc->gid;
 	c->sandbox = s->o.sandbox;
 	c->mountpoint = s->mountpoint;
 	c->log_limit = s->o.log_limit;
@@ -146,9 +170,28 @@ static int vstate_new(struct sfs_solver *s, struct sfs_job *j, size_t idx, struc
 	atomic_init(&c->pgid, 0);
 	*ret = vs;
 	return 0;
-oom:
-	vstate_unref(vs);
-	return -ENOMEM;
+}
+
+/* The active vertex for spec vertex idx: joined by digest or made (first wins). */
+static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
+		      struct vstate **ret, char **ret_msg)
+{
+	struct vstate *vs = strmap_get(&s->actives, lc->spec->v[idx].digest);
+	if (vs) {
+		*ret = vstate_ref(vs);
+		return 0;
+	}
+	int r = vstate_new(s, lc, idx, &vs, ret_msg);
+	if (r < 0)
+		return r;
+	r = strmap_put(&s->actives, vs->digest, vs, NULL);
+	if (r < 0) {
+		vstate_unref(vs);
+		return r;
+	}
+	vstate_ref(vs); /* the actives' reference */
+	*ret = vs;
+	return 0;
 }
 
 static int vstate_add_job(struct vstate *vs, struct sfs_job *j)
@@ -180,23 +223,12 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	if (!j->vs)
 		return -ENOMEM;
 	j->in_graph = true;
+	struct load_ctx lc = {j->spec, j->vs, j->uid, j->gid, j->spec->ignore_cache, 0};
 	for (size_t i = 0; i < j->spec->n; i++) {
-		const struct sfs_spec_vertex *v = &j->spec->v[i];
-		struct vstate *vs = strmap_get(&s->actives, v->digest);
-		int r;
-		if (vs) {
-			vstate_ref(vs);
-		} else {
-			r = vstate_new(s, j, i, &vs, ret_msg);
-			if (r < 0)
-				return r;
-			r = strmap_put(&s->actives, vs->digest, vs, NULL);
-			if (r < 0) {
-				vstate_unref(vs);
-				return r;
-			}
-			vstate_ref(vs); /* the actives' reference */
-		}
+		struct vstate *vs;
+		int r = vstate_get(s, &lc, i, &vs, ret_msg);
+		if (r < 0)
+			return r;
 		j->vs[i] = vs;
 		r = vstate_add_job(vs, j);
 		if (r == 0)
@@ -204,6 +236,50 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+static int add_ptr(void ***arr, size_t *n, void *p)
+{
+	void **a = realloc(*arr, (*n + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	a[(*n)++] = p;
+	return 0;
+}
+
+/* Loads the inner spec of build vertex parent; *ret gets its vertices (not references). */
+int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
+		       struct vstate ***ret, char **ret_msg)
+{
+	struct vstate **loaded = calloc(sp->n ? sp->n : 1, sizeof(*loaded));
+	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
+	size_t nj = sfs_vs_jobs(parent, jobs, SFS_MAX_VS_JOBS);
+	struct load_ctx lc = {sp, loaded, parent->opctx.uid, parent->opctx.gid,
+			      parent->ignore_cache, parent->depth + 1};
+	int r = loaded ? 0 : -ENOMEM;
+	for (size_t i = 0; i < sp->n && r == 0; i++) {
+		r = vstate_get(s, &lc, i, &loaded[i], ret_msg);
+		if (r < 0)
+			break;
+		/* the child reference of the parent keeps it alive */
+		r = add_ptr((void ***)&parent->children, &parent->nchildren, loaded[i]);
+		if (r == 0)
+			r = add_ptr((void ***)&loaded[i]->parents, &loaded[i]->nparents, parent);
+		if (r < 0) {
+			vstate_unref(loaded[i]);
+			loaded[i] = NULL;
+			break;
+		}
+		for (size_t k = 0; k < nj && r == 0; k++)
+			r = announce(jobs[k], loaded[i]);
+	}
+	if (r < 0) {
+		free(loaded);
+		return r;
+	}
+	*ret = loaded;
 	return 0;
 }
 
@@ -217,28 +293,49 @@ static void vstate_remove_job(struct vstate *vs, struct sfs_job *j)
 	}
 }
 
+static void vstate_remove_parent(struct vstate *vs, struct vstate *p)
+{
+	for (size_t k = 0; k < vs->nparents; k++) {
+		if (vs->parents[k] == p) {
+			vs->parents[k] = vs->parents[--vs->nparents];
+			return;
+		}
+	}
+}
+
+/*
+ * Removes a vertex nobody needs from the graph (deleteIfUnreferenced): its op
+ * is cancelled, its waiters dropped (which also breaks input <-> parent
+ * reference cycles), and its sub-build children lose it as a parent.
+ */
+static void vstate_release(struct sfs_solver *s, struct vstate *vs)
+{
+	if (vs->released || vs->njobs || vs->nparents)
+		return;
+	vs->released = true;
+	if (strmap_get(&s->actives, vs->digest) == vs)
+		strmap_del(&s->actives, vs->digest);
+	sfs_vstate_cancel(vs);
+	for (size_t o = 0; o < vs->nedges; o++)
+		waiters_release(&vs->edges[o].waiters);
+	waiters_release(&vs->key_waiters);
+	for (size_t i = 0; i < vs->nchildren; i++) {
+		vstate_remove_parent(vs->children[i], vs);
+		vstate_release(s, vs->children[i]);
+	}
+	vstate_unref(vs); /* the actives' reference */
+}
+
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 {
 	if (!j->in_graph)
 		return;
 	j->in_graph = false;
 	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
-		struct vstate *vs = j->vs[i];
-		if (!vs)
+		if (!j->vs[i])
 			continue;
-		vstate_remove_job(vs, j);
-		if (vs->njobs == 0 && !vs->released) {
-			vs->released = true;
-			if (strmap_get(&s->actives, vs->digest) == vs)
-				strmap_del(&s->actives, vs->digest);
-			sfs_vstate_cancel(vs);
-			/* a released vertex settles nobody: drop its waiters, which
-			 * also breaks the input <-> parent reference cycles */
-			for (size_t o = 0; o < vs->nedges; o++)
-				waiters_release(&vs->edges[o].waiters);
-			waiters_release(&vs->key_waiters);
-			vstate_unref(vs); /* the actives' reference */
-		}
+		vstate_remove_job(j->vs[i], j);
+		vstate_release(s, j->vs[i]);
 	}
 	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
 		/* a digest may appear twice in one spec: drop each reference once */
@@ -247,6 +344,26 @@ void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 	}
 	free(j->vs);
 	j->vs = NULL;
+}
+
+static void collect_jobs(struct vstate *vs, struct sfs_job **out, size_t max, size_t *n, int depth)
+{
+	for (size_t k = 0; k < vs->njobs; k++) {
+		bool seen = false;
+		for (size_t i = 0; i < *n && !seen; i++)
+			seen = out[i] == vs->jobs[k];
+		if (!seen && *n < max)
+			out[(*n)++] = vs->jobs[k];
+	}
+	for (size_t p = 0; p < vs->nparents && depth <= SFS_MAX_SUBBUILD_DEPTH; p++)
+		collect_jobs(vs->parents[p], out, max, n, depth + 1);
+}
+
+size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
+{
+	size_t n = 0;
+	collect_jobs(vs, out, max, &n, 0);
+	return n;
 }
 
 /* An op's output: to the vertex log file and every job's progress. */
@@ -265,9 +382,11 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 		if (w > 0)
 			vs->log_bytes += (uint64_t)w;
 	}
-	for (size_t k = 0; k < vs->njobs; k++) {
-		sfs_progress_log(vs->jobs[k]->progress, vs->digest, stream, data, len, now);
-		sfs_job_mark_dirty(s, vs->jobs[k]);
+	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
+	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+	for (size_t k = 0; k < nj; k++) {
+		sfs_progress_log(jobs[k]->progress, vs->digest, stream, data, len, now);
+		sfs_job_mark_dirty(s, jobs[k]);
 	}
 	pthread_mutex_unlock(&s->lock);
 	sfs_solver_flush_notify(s);
@@ -278,9 +397,11 @@ void sfs_vs_progress_started(struct vstate *vs, bool cached)
 	int64_t now = sfs_now_ns();
 	vs->started = now;
 	vs->state = SFS_VERTEX_RUNNING;
-	for (size_t k = 0; k < vs->njobs; k++) {
-		sfs_progress_started(vs->jobs[k]->progress, vs->digest, now, cached);
-		sfs_job_mark_dirty(vs->s, vs->jobs[k]);
+	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
+	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+	for (size_t k = 0; k < nj; k++) {
+		sfs_progress_started(jobs[k]->progress, vs->digest, now, cached);
+		sfs_job_mark_dirty(vs->s, jobs[k]);
 	}
 }
 
@@ -293,8 +414,10 @@ void sfs_vs_progress_completed(struct vstate *vs, bool cached, const char *err)
 								 : SFS_VERTEX_FAILED;
 	else
 		vs->state = cached ? SFS_VERTEX_CACHED : SFS_VERTEX_DONE;
-	for (size_t k = 0; k < vs->njobs; k++) {
-		sfs_progress_completed(vs->jobs[k]->progress, vs->digest, now, cached, err);
-		sfs_job_mark_dirty(vs->s, vs->jobs[k]);
+	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
+	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+	for (size_t k = 0; k < nj; k++) {
+		sfs_progress_completed(jobs[k]->progress, vs->digest, now, cached, err);
+		sfs_job_mark_dirty(vs->s, jobs[k]);
 	}
 }

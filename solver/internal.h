@@ -44,6 +44,7 @@ struct waiter {
 	struct sfs_job *job; /* holds a job reference */
 	size_t job_output;
 	struct vstate *vs; /* holds a reference */
+	bool sub;          /* vs is a build vertex waiting for its sub-build's output */
 };
 
 struct waiters {
@@ -124,6 +125,16 @@ struct vstate {
 	/* jobs that reference this vertex */
 	struct sfs_job **jobs;
 	size_t njobs;
+	/* sub-builds (Builder.Build, SEMANTICS.md §1.2 step 6): a build vertex holds
+	 * references to the vertices of its inner spec (children); they point back
+	 * without a reference (parents) and live while a job or a parent needs them */
+	struct vstate **parents;
+	size_t nparents;
+	struct vstate **children;
+	size_t nchildren;
+	int depth;                        /* nesting of sub-builds, 0 for a job's own */
+	struct sfs_spec *subspec;         /* the inner spec of a build vertex */
+	char sub_result[SFS_DIGEST_SIZE]; /* its output's result */
 
 	/* what users see */
 	enum sfs_vertex_state state;
@@ -191,7 +202,7 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j);
 struct vstate *vstate_ref(struct vstate *vs);
 void vstate_unref(struct vstate *vs);
-int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs);
+int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs, bool sub);
 void waiters_release(struct waiters *w);
 
 /* scheduler.c: edges and tasks */
@@ -199,9 +210,24 @@ int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
 		      struct vstate *parent);
+void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build);
+bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, size_t n);
 void sfs_vstate_cancel(struct vstate *vs);
 
 void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs);
+
+/* subbuild.c */
+#define SFS_MAX_SUBBUILD_DEPTH 8
+int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);
+void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e);
+char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f);
+int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
+/* graph.c, for sub-builds */
+int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
+		       struct vstate ***ret, char **ret_msg);
+/* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
+size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
+#define SFS_MAX_VS_JOBS 256
 
 /* job.c */
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);

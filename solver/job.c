@@ -70,13 +70,13 @@ const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest)
 }
 
 /* Marks the vertices the outputs need: only those are evaluated. */
-static bool *reachable(const struct sfs_spec *sp)
+bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, size_t n)
 {
 	bool *r = calloc(sp->n ? sp->n : 1, sizeof(*r));
 	if (!r)
 		return NULL;
-	for (size_t i = 0; i < sp->noutputs; i++)
-		r[sp->outputs[i].vertex] = true;
+	for (size_t i = 0; i < n; i++)
+		r[outs[i].vertex] = true;
 	for (size_t i = sp->n; i-- > 0;) /* users come after their inputs */
 		if (r[i])
 			for (size_t k = 0; k < sp->v[i].ninputs; k++)
@@ -92,7 +92,7 @@ int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	r = sfs_graph_load(s, j, ret_msg);
 	if (r < 0)
 		return r;
-	bool *need = reachable(j->spec);
+	bool *need = sfs_spec_reachable(j->spec, j->spec->outputs, j->spec->noutputs);
 	if (!need)
 		return -ENOMEM;
 	j->outputs_pending = j->noutputs;

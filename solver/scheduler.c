@@ -34,7 +34,7 @@
 #include "../cache/err.h"
 #include "internal.h"
 
-enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC };
+enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC, TASK_FINISH };
 
 struct task {
 	struct task *next;
@@ -46,6 +46,8 @@ struct task {
 static void vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
 static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs);
 static void round_inputs_done(struct sfs_solver *s, struct vstate *vs);
+static void edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
+			 struct vstate *parent, bool sub);
 
 /* --- failures ------------------------------------------------------------ */
 
@@ -128,6 +130,8 @@ static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w
 {
 	if (w->job)
 		sfs_job_output_done(s, w->job, w->job_output, e);
+	else if (w->vs && w->sub)
+		sfs_subbuild_done(s, w->vs, e);
 	else if (w->vs)
 		input_done(s, w->vs, e);
 }
@@ -205,7 +209,7 @@ void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs)
 			return;
 		}
 		if (in->phase < V_KEYED) {
-			if (waiters_add(&in->key_waiters, NULL, 0, vs) < 0)
+			if (waiters_add(&in->key_waiters, NULL, 0, vs, false) < 0)
 				continue;
 			pending++;
 		}
@@ -602,10 +606,11 @@ static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 		char line[512];
 		int n = snprintf(line, sizeof(line), "cache load of record %s failed (%s); executing\n",
 				 rec.id, msg ? msg : strerror(-r));
-		if (vs->log_fd < 0 && n > 0)
-			for (size_t k = 0; k < vs->njobs; k++)
-				sfs_progress_log(vs->jobs[k]->progress, vs->digest, 2, line,
-						 (size_t)n, sfs_now_ns());
+		struct sfs_job *jobs[SFS_MAX_VS_JOBS];
+		size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+		for (size_t k = 0; n > 0 && k < nj; k++)
+			sfs_progress_log(jobs[k]->progress, vs->digest, 2, line, (size_t)n,
+					 sfs_now_ns());
 		drop_record(e, rec.id);
 		char **nb = realloc(e->bad, (e->nbad + 1) * sizeof(*nb));
 		if (nb) {
@@ -857,12 +862,23 @@ static void run_slow(struct sfs_solver *s, struct vstate *vs)
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
 		      struct vstate *parent)
 {
-	struct waiter w = {job, out, parent};
+	edge_request(s, e, job, out, parent, false);
+}
+
+void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build)
+{
+	edge_request(s, e, NULL, 0, build, true);
+}
+
+static void edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
+			 struct vstate *parent, bool sub)
+{
+	struct waiter w = {job, out, parent, sub};
 	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED) {
 		deliver(s, e, &w);
 		return;
 	}
-	if (waiters_add(&e->waiters, job, out, parent) < 0) {
+	if (waiters_add(&e->waiters, job, out, parent, sub) < 0) {
 		struct sfs_failure *f = sfs_failure_new(-ENOMEM, e->vs->digest, "out of memory");
 		edge_fail(s, e, f);
 		sfs_failure_unref(f);
@@ -978,30 +994,21 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 	return vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
 }
 
-static void run_exec(struct sfs_solver *s, struct vstate *vs)
+/* Saves the outputs of an execution and completes every edge (no lock held). */
+static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIGEST_SIZE],
+			int r, char *msg)
 {
 	size_t no = vs->nedges;
-	char outs[no ? no : 1][SFS_DIGEST_SIZE];
 	struct cache_key **keys[no ? no : 1];
 	size_t nkeys[no ? no : 1];
-	char *msg = NULL;
-	int r = 0;
-
-	memset(outs, 0, sizeof(outs));
-	memset(keys, 0, sizeof(keys));
-	pthread_mutex_lock(&s->lock);
-	sfs_vs_progress_started(vs, false);
-	pthread_mutex_unlock(&s->lock);
-	sfs_solver_flush_notify(s);
-
-	r = exec_op(s, vs, outs, &msg);
 	int64_t now = sfs_now_ns();
+
+	memset(keys, 0, sizeof(keys));
 	for (size_t o = 0; o < no && r == 0; o++) {
 		r = save_output(s, vs, (int)o, outs[o], now, &keys[o], &nkeys[o]);
 		if (r < 0)
 			sfs_errf(&msg, r, "saving the result to the cache failed: %s", strerror(-r));
 	}
-
 	pthread_mutex_lock(&s->lock);
 	if (r < 0) {
 		exec_failed(s, vs, r, msg);
@@ -1031,6 +1038,55 @@ static void run_exec(struct sfs_solver *s, struct vstate *vs)
 	free(msg);
 }
 
+static void run_exec(struct sfs_solver *s, struct vstate *vs)
+{
+	size_t no = vs->nedges;
+	char outs[no ? no : 1][SFS_DIGEST_SIZE];
+	char *msg = NULL;
+	int r;
+
+	memset(outs, 0, sizeof(outs));
+	pthread_mutex_lock(&s->lock);
+	sfs_vs_progress_started(vs, false);
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+
+	if (vs->v->kind == SFS_OP_BUILD) {
+		/* a sub-build finishes later, through sfs_subbuild_done */
+		r = sfs_subbuild_start(s, vs, &msg);
+		if (r == 0)
+			return;
+		finish_exec(s, vs, outs, r, msg);
+		return;
+	}
+	r = exec_op(s, vs, outs, &msg);
+	finish_exec(s, vs, outs, r, msg);
+}
+
+/* The sub-build of a build vertex is done: its result becomes the vertex's. */
+static void run_finish(struct sfs_solver *s, struct vstate *vs)
+{
+	char outs[1][SFS_DIGEST_SIZE];
+	pthread_mutex_lock(&s->lock);
+	memcpy(outs[0], vs->sub_result, SFS_DIGEST_SIZE);
+	pthread_mutex_unlock(&s->lock);
+	finish_exec(s, vs, outs, 0, NULL);
+}
+
+void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
+{
+	if (parent->phase != V_EXEC || parent->released)
+		return;
+	if (e->phase == EDGE_FAILED) {
+		char *msg = sfs_subbuild_error(parent, e->failure);
+		exec_failed(s, parent, e->failure->err, msg ? msg : e->failure->msg);
+		free(msg);
+		return;
+	}
+	memcpy(parent->sub_result, e->result, SFS_DIGEST_SIZE);
+	queue_task(s, TASK_FINISH, parent, NULL);
+}
+
 /* --- workers ---------------------------------------------------------------- */
 
 void sfs_vstate_cancel(struct vstate *vs)
@@ -1053,6 +1109,9 @@ static void run_task(struct sfs_solver *s, struct task *t)
 			break;
 		case TASK_SLOW:
 			run_slow(s, t->vs);
+			break;
+		case TASK_FINISH:
+			run_finish(s, t->vs);
 			break;
 		case TASK_EXEC:
 			run_exec(s, t->vs);

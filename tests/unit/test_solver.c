@@ -17,6 +17,11 @@
 #include "tap.h"
 
 static atomic_int n_cache_map, n_exec;
+static const char *inner_spec =
+	"{\"vertices\":{"
+	"\"i1\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"i1\"}}]},"
+	"\"i2\":{\"op\":\"file\",\"base\":\"i1\",\"actions\":[{\"mkdir\":{\"path\":\"i2\"}}]}},"
+	"\"outputs\":[\"i2\"]}";
 static atomic_bool block_exec, exec_entered, saw_cancel;
 
 static int t_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
@@ -43,8 +48,13 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 		return sfs_errf(ret_msg, -EIO, "boom from %s", op->v->key);
 	struct tree_entry e[2] = {{.type = 'd', .mode = 0755, .path = "."},
 				  {.type = 'f', .mode = 0644, .path = "value"}};
-	/* vertices named "same*" make the same content whatever their op */
+	/* vertices named "same*" make the same content whatever their op;
+	 * "specsrc*" make a tree holding the inner spec of a sub-build */
 	const char *content = strncmp(op->v->key, "same", 4) == 0 ? op->v->key : op->v->op_bytes;
+	if (strncmp(op->v->key, "specsrc", 7) == 0) {
+		content = inner_spec;
+		e[1].path = "solverfs.json";
+	}
 	size_t len = strlen(content);
 	e[1].size = len;
 	int r = cas_put_buf(ctx->cache->cas, content, len, e[1].hex);
@@ -233,6 +243,41 @@ static void test_same_content_hits(void)
 	env_close(&e);
 }
 
+/* op `build` solves the spec found in its input as part of the job (TestSubbuild). */
+static void test_subbuild(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i1, i2;
+	const char *spec =
+		"{\"vertices\":{"
+		"\"specsrc\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"s\"}}]},"
+		"\"b\":{\"op\":\"build\",\"input\":\"specsrc\",\"output\":\"i2\"}},"
+		"\"outputs\":[\"b\"]}";
+	env_open(&e, tap_tmpdir());
+	reset_counts();
+	uint64_t id = submit(&e, spec);
+	wait_job(&e, id, &i1);
+	if (i1.state != SFS_JOB_DONE)
+		fprintf(stderr, "  error: %s\n", i1.error);
+	CHECK_EQ_STR(sfs_job_state_name(i1.state), "done");
+	CHECK_EQ_INT(n_cache_map, 4); /* specsrc, b, i1, i2 */
+	CHECK_EQ_INT(n_exec, 3);      /* specsrc, i1, i2: b itself is the sub-build */
+	char *buf = NULL;
+	size_t len = 0;
+	bool ended;
+	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK(buf && strstr(buf, "[i2]") != NULL); /* inner vertices report to the job */
+	free(buf);
+	reset_counts();
+	wait_job(&e, submit(&e, spec), &i2);
+	CHECK_EQ_INT(n_cache_map, 2); /* cached: the inner spec is not even read */
+	CHECK_EQ_INT(n_exec, 0);
+	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
+	sfs_job_info_release(&i1);
+	sfs_job_info_release(&i2);
+	env_close(&e);
+}
+
 static void test_failure_names_vertex(void)
 {
 	struct env e = {0};
@@ -352,6 +397,7 @@ int main(void)
 	RUN(test_cached_after_reopen);
 	RUN(test_changed_middle);
 	RUN(test_same_content_hits);
+	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
 	RUN(test_shared_vertex);
 	RUN(test_cancel);
