@@ -1,1 +1,279 @@
-/* stub */
+/*
+ * main.c — the solverfs program: parse the command line, take STATE_DIR's
+ * lock, open the cache and the solver, mount, run the multi-threaded FUSE
+ * loop, and on unmount or SIGTERM/SIGINT close everything cleanly.
+ *
+ * Order matters:
+ *   - paths are made absolute and the lock taken before daemonizing, so a
+ *     second mount of the same STATE_DIR fails on the terminal;
+ *   - threads do not survive fork(), so in the background the solver (and the
+ *     SQLite connection) are opened after fuse_daemonize; the cache is opened
+ *     and closed once before it so that its errors still reach stderr;
+ *   - on the way out the solver is closed (jobs cancelled, processes killed,
+ *     history saved) before the parked readers are answered and the session
+ *     is unmounted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../cache/err.h"
+#include "fs.h"
+
+#define FS_MAX_THREADS 64
+
+static int mkdir_p(const char *path)
+{
+	char *p = strdup(path);
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; r == 0; s++) {
+		char c = *s;
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			r = -errno;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return r;
+}
+
+/* True when a is b or lies below it. */
+static bool path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n == 1 && b[0] == '/')
+		return true;
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_msg)
+{
+	struct stat st;
+	int r = mkdir_p(o->state_dir);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot create STATE_DIR %s: %s", o->state_dir,
+				strerror(-r));
+	fs->state_dir = realpath(o->state_dir, NULL);
+	if (!fs->state_dir || stat(fs->state_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return sfs_errf(ret_msg, ENOTDIR, "STATE_DIR %s is not a directory", o->state_dir);
+	if (strncmp(o->mountpoint, "/dev/fd/", 8) == 0)
+		return 0; /* mount.fuse3 opened the device for us; no path to check */
+	fs->mountpoint = realpath(o->mountpoint, NULL);
+	if (!fs->mountpoint)
+		return sfs_errf(ret_msg, errno, "bad MOUNTPOINT %s: %s", o->mountpoint,
+				strerror(errno));
+	if (path_within(fs->state_dir, fs->mountpoint) || path_within(fs->mountpoint, fs->state_dir))
+		return sfs_errf(ret_msg, EINVAL,
+				"STATE_DIR %s must not be inside MOUNTPOINT %s or contain it",
+				fs->state_dir, fs->mountpoint);
+	return 0;
+}
+
+/* flock(STATE_DIR/lock); returns the fd or -errno with a message. */
+static int take_lock(const char *state_dir, char **ret_msg)
+{
+	char path[PATH_MAX], buf[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return sfs_errf(ret_msg, errno, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	close(fd);
+	return sfs_errf(ret_msg, EBUSY, "%s in use by pid %s", state_dir, buf[0] ? buf : "?");
+}
+
+static void write_pid(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		sfs_log(SFS_LOG_WARN, "cannot write pid into the lock file: %s", strerror(errno));
+}
+
+static int open_libs(struct sfs_fs *fs, char **ret_msg)
+{
+	const struct fs_opts *o = fs->opts;
+	struct sfs_solver_opts so;
+	int r = sfs_cache_open(fs->state_dir, &fs->cache, ret_msg);
+
+	if (r < 0)
+		return sfs_err_prefix(ret_msg, r, "cannot open the cache in %s", fs->state_dir);
+	sfs_solver_opts_default(&so);
+	so.workers = (int)o->workers;
+	if (o->sandbox == FS_SANDBOX_AUTO)
+		so.sandbox = sfs_sandbox_probe() ? SFS_SANDBOX_BWRAP : SFS_SANDBOX_NONE;
+	else
+		so.sandbox = o->sandbox == FS_SANDBOX_BWRAP ? SFS_SANDBOX_BWRAP : SFS_SANDBOX_NONE;
+	so.mountpoint = fs->mountpoint;
+	so.jobs_keep = o->jobs_keep;
+	so.max_running = o->max_running;
+	so.max_pending = o->max_pending;
+	so.log_limit = (size_t)o->log_max;
+	so.limits.max_bytes = (size_t)o->spec_max;
+	so.limits.max_vertices = o->max_vertices;
+	so.notify = fs_stream_notify;
+	so.notify_arg = fs;
+	r = sfs_solver_open(fs->cache, &so, &fs->solver, ret_msg);
+	if (r < 0)
+		return sfs_err_prefix(ret_msg, r, "cannot start the solver");
+	sfs_log(SFS_LOG_INFO, "solverfs %s on %s: state %s, %u workers, sandbox %s", SFS_VERSION,
+		fs->mountpoint ? fs->mountpoint : o->mountpoint, fs->state_dir, o->workers,
+		so.sandbox == SFS_SANDBOX_BWRAP ? "bwrap" : "none");
+	return 0;
+}
+
+static void close_libs(struct sfs_fs *fs)
+{
+	fs->solver = sfs_solver_close(fs->solver);
+	fs->cache = sfs_cache_close(fs->cache);
+}
+
+/* Opens the cache once in the parent so its errors reach the terminal. */
+static int preflight(struct sfs_fs *fs, char **ret_msg)
+{
+	struct sfs_cache *c = NULL;
+	int r = sfs_cache_open(fs->state_dir, &c, ret_msg);
+
+	if (r < 0)
+		return sfs_err_prefix(ret_msg, r, "cannot open the cache in %s", fs->state_dir);
+	sfs_cache_close(c);
+	return 0;
+}
+
+static int run_loop(struct fuse_session *se)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int r;
+
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_max_threads(cfg, FS_MAX_THREADS);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+static int serve(struct sfs_fs *fs, struct fuse_args *args, int lock_fd, char **ret_msg)
+{
+	const struct fs_opts *o = fs->opts;
+	struct fuse_session *se;
+	int r = 0;
+
+	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
+	if (!se)
+		return sfs_errf(ret_msg, EINVAL, "cannot create the FUSE session (bad -o option?)");
+	fs->se = se;
+	if (fuse_set_signal_handlers(se) != 0) {
+		r = sfs_errf(ret_msg, EIO, "cannot set signal handlers");
+		goto out_destroy;
+	}
+	if (fuse_session_mount(se, o->mountpoint) != 0) {
+		r = sfs_errf(ret_msg, EIO, "cannot mount on %s", o->mountpoint);
+		goto out;
+	}
+	if (!o->foreground) {
+		fuse_daemonize(0);
+		sfs_log_set_syslog(1);
+		write_pid(lock_fd);
+		r = open_libs(fs, ret_msg);
+		if (r < 0)
+			sfs_log(SFS_LOG_ERR, "%s", *ret_msg ? *ret_msg : strerror(-r));
+	}
+	if (r == 0)
+		r = run_loop(se);
+	/* From here on notify does nothing: the solver is being torn down. */
+	fs_stream_closing();
+	fs->solver = sfs_solver_close(fs->solver); /* cancel jobs, kill, save history */
+	fs_stream_shutdown(fs);
+	fuse_session_unmount(se);
+out:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	fs->se = NULL;
+	return r;
+}
+
+static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret_msg)
+{
+	int r = resolve_paths(o, fs, ret_msg);
+
+	if (r < 0)
+		return r;
+	r = take_lock(fs->state_dir, ret_msg);
+	if (r < 0)
+		return r;
+	*ret_lock = r;
+	if (o->foreground) {
+		write_pid(*ret_lock);
+		r = open_libs(fs, ret_msg);
+	} else {
+		r = preflight(fs, ret_msg);
+	}
+	if (r == 0)
+		r = fs_nodes_init();
+	if (r == 0)
+		r = fs_stream_init(fs);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fs_opts o;
+	struct sfs_fs fs = {.opts = &o, .uid = getuid(), .gid = getgid()};
+	char *msg = NULL;
+	int lock_fd = -1, r;
+
+	clock_gettime(CLOCK_REALTIME, &fs.mount_time);
+	r = fs_opts_parse(&args, &o, &msg);
+	if (r == 0 && o.show_help)
+		fs_opts_help(argv[0]);
+	else if (r == 0 && o.show_version)
+		printf("solverfs version %s\nFUSE library version %s\n", SFS_VERSION,
+		       fuse_pkgversion());
+	if (r < 0 || o.show_help || o.show_version)
+		goto out;
+	sfs_log_set_debug(o.debug);
+	r = setup(&o, &fs, &lock_fd, &msg);
+	if (r == 0)
+		r = serve(&fs, &args, lock_fd, &msg);
+out:
+	if (r < 0) /* after daemonizing stderr is /dev/null and syslog has it */
+		fprintf(stderr, "solverfs: %s\n", msg ? msg : strerror(-r));
+	close_libs(&fs);
+	fs_results_release();
+	fs_nodes_release();
+	if (lock_fd >= 0)
+		close(lock_fd);
+	free(fs.state_dir);
+	free(fs.mountpoint);
+	free(msg);
+	fs_opts_release(&o);
+	fuse_opt_free_args(&args);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,231 @@
+/*
+ * fs.h — the FUSE front of solverfs: shared state, node descriptors, file
+ * handles and the functions each subtree module (one file per subtree of
+ * DESIGN.md §4) offers to the low-level operations in ops.c.
+ *
+ * Every node of the mount is named by a descriptor (kind + job + hex + path).
+ * The inode table (node.c) maps descriptors to inode numbers and back; the
+ * modules never keep state of their own about nodes: they answer lookups,
+ * attributes, listings and contents from the solver and the cache every time,
+ * so what the mount shows is always what the libraries say now.
+ *
+ * Module functions return 0 or -errno; only ops.c and stream.c reply to the
+ * kernel.
+ */
+#ifndef SFS_FS_H
+#define SFS_FS_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../cache/cache.h"
+#include "../cache/strbuf.h"
+#include "../solver/solver.h"
+
+/* ---- options (options.c) ---- */
+
+enum fs_sandbox_opt { FS_SANDBOX_AUTO, FS_SANDBOX_BWRAP, FS_SANDBOX_NONE };
+
+struct fs_opts {
+	unsigned workers;      /* default nproc */
+	uint64_t cache_max;    /* bytes; 0 = no limit */
+	enum fs_sandbox_opt sandbox;
+	unsigned jobs_keep;    /* default 1000 */
+	uint64_t log_max;      /* default 64 MiB */
+	uint64_t spec_max;     /* default 16 MiB */
+	unsigned max_vertices; /* default 100000 */
+	unsigned max_running;  /* default 64 */
+	unsigned max_pending;  /* default 1024 */
+	unsigned max_parked;   /* parked blocking readers; default 4096 */
+	bool foreground, debug, show_help, show_version;
+	char *state_dir;  /* operand as given, malloc'd */
+	char *mountpoint; /* operand as given, malloc'd */
+};
+
+/*
+ * Parses argv into o and leaves in args only what fuse_session_new must see
+ * (plus the options solverfs always adds).  Returns 0 or -EINVAL with a
+ * message for the user in *ret_msg.
+ */
+int fs_opts_parse(struct fuse_args *args, struct fs_opts *o, char **ret_msg);
+void fs_opts_release(struct fs_opts *o);
+void fs_opts_help(const char *prog);
+/* "64M" -> 67108864; K, M, G, T are powers of 1024.  -EINVAL on garbage/overflow. */
+int fs_parse_size(const char *s, uint64_t *ret);
+
+/* ---- the mounted filesystem ---- */
+
+struct sfs_fs {
+	struct fs_opts *opts;
+	struct sfs_cache *cache;
+	struct sfs_solver *solver;
+	struct fuse_session *se;
+	uid_t uid; /* mount owner */
+	gid_t gid;
+	struct timespec mount_time;
+	char *state_dir;  /* absolute */
+	char *mountpoint; /* absolute, or NULL when given as /dev/fd/N */
+};
+
+/* ---- node descriptors and the inode table (node.c) ---- */
+
+enum fs_kind {
+	FS_ROOT = 0,
+	FS_README,
+	FS_METRICS,
+	FS_CACHE_DIR,
+	FS_JOBS_DIR,
+	FS_JOBS_NEW,
+	FS_JOBS_LATEST,
+	FS_JOB_DIR,
+	FS_JOB_SPEC,
+	FS_JOB_STATE,
+	FS_JOB_WAIT,
+	FS_JOB_STATUS,
+	FS_JOB_STATUS_JSON,
+	FS_JOB_ERROR,
+	FS_JOB_RESULT,
+	FS_JOB_CTL,
+	FS_JOB_OUTPUTS,
+	FS_JOB_OUTPUT,   /* symlink; path = the ref with ':' written '@' */
+	FS_JOB_VERTICES, /* jobs/N/vertices */
+	FS_VERTICES_DIR, /* vertices/ */
+	FS_VERTEX_DIR,   /* job 0: vertices/<hex>; else jobs/N/vertices/<hex> */
+	FS_VERTEX_NAME,
+	FS_VERTEX_OP,
+	FS_VERTEX_STATE,
+	FS_VERTEX_LOG,
+	FS_RESULTS_DIR,
+	FS_RESULT_ENTRY, /* results/<hex>/<path>; path "." is the result's root */
+	FS_KIND_MAX
+};
+
+struct fs_desc {
+	enum fs_kind kind;
+	uint64_t job;
+	char hex[SFS_HEX_SIZE]; /* vertex or result hex, "" when unused */
+	char *path;             /* malloc'd or NULL */
+};
+
+void fs_desc_release(struct fs_desc *d);
+int fs_desc_copy(struct fs_desc *dst, const struct fs_desc *src);
+
+int fs_nodes_init(void);
+void fs_nodes_release(void);
+/* The inode of d, created when new; its lookup count is incremented. */
+int fs_node_ref(const struct fs_desc *d, fuse_ino_t *ret_ino);
+/* The inode of d if it has one (no count change), else FUSE_UNKNOWN_INO. */
+fuse_ino_t fs_node_peek(const struct fs_desc *d);
+/* A copy of the descriptor of ino; -ESTALE when unknown. */
+int fs_node_get(fuse_ino_t ino, struct fs_desc *ret);
+void fs_node_forget(fuse_ino_t ino, uint64_t nlookup);
+size_t fs_nodes_count(void);
+
+#ifndef FUSE_UNKNOWN_INO
+#define FUSE_UNKNOWN_INO 0xffffffff
+#endif
+
+/* ---- directory listings ---- */
+
+struct fs_dirent {
+	char *name;
+	mode_t type; /* S_IFDIR, S_IFREG, S_IFLNK */
+	struct fs_desc d;
+};
+struct fs_dirlist {
+	size_t n, cap;
+	struct fs_dirent *e;
+};
+/* Takes ownership of nothing: name and d are copied. */
+int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type, const struct fs_desc *d);
+void fs_dirlist_release(struct fs_dirlist *l);
+
+/* ---- open files ---- */
+
+struct fs_file {
+	struct fs_desc d;
+	struct strbuf data;    /* snapshot to read, or bytes written */
+	int fd;                /* log or blob, -1 when none */
+	uint64_t new_job;      /* jobs/new: the job this handle allocated */
+	uid_t uid;             /* the opener (submit, ctl) */
+	bool writable;
+	bool nonblock;
+	bool wrote_spec;       /* data holds spec bytes not yet submitted */
+	bool submitted;        /* the spec went in */
+	uint64_t pos;          /* end of the last read (poll readiness) */
+	struct fuse_pollhandle *ph; /* guarded by the stream lock */
+	struct fs_file *poll_next;  /* in the job's poller list, stream lock */
+	struct fs_file **poll_pprev;
+};
+
+/* ---- subtree modules ----
+ * lookup: the child `name` of dir d.  getattr: fills st (not st_ino).
+ * readdir: fills l (without "." and "..").  content: the bytes of a small file
+ * as they are now (snapshot files).
+ */
+struct fs_module {
+	int (*lookup)(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+		      struct fs_desc *ret);
+	int (*getattr)(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st);
+	int (*readdir)(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l);
+	int (*content)(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out);
+	int (*readlink)(struct sfs_fs *fs, const struct fs_desc *d, char **ret);
+};
+
+extern const struct fs_module fs_root_module;     /* root.c */
+extern const struct fs_module fs_jobs_module;     /* jobs.c */
+extern const struct fs_module fs_vertices_module; /* vertices.c */
+extern const struct fs_module fs_results_module;  /* results.c */
+const struct fs_module *fs_module_of(enum fs_kind k);
+
+/* Immutable nodes get long kernel timeouts and keep_cache. */
+bool fs_kind_immutable(enum fs_kind k);
+
+/* Common attribute helpers (root.c). */
+void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid);
+void fs_stat_time_ns(struct stat *st, int64_t ns);
+
+/* jobs.c: open/write/flush/setattr of the writable job files. */
+int fs_jobs_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
+int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const char *buf,
+		  size_t size);
+int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f);
+int fs_jobs_truncate(struct sfs_fs *fs, fuse_req_t req, const struct fs_desc *d);
+/* Parses a decimal job number without leading zeros; -ENOENT otherwise. */
+int fs_parse_job(const char *s, uint64_t *ret);
+
+/* vertices.c: the vertex of d (job 0: shared graph), *ret released by caller. */
+int fs_vertex_find(struct sfs_fs *fs, uint64_t job, const char *hex, struct sfs_vertex_info *ret);
+/* Opens the vertex log of f->d into f->fd (-1: no log yet, an empty file). */
+int fs_vertex_log_open(struct sfs_fs *fs, struct fs_file *f);
+
+/* results.c */
+int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
+void fs_results_release(void);
+
+/* ---- blocking streams (stream.c): wait, status, status.json ---- */
+
+bool fs_kind_stream(enum fs_kind k);
+int fs_stream_init(struct sfs_fs *fs);
+/* Replies to req: data, EOF, an error, or later (parked). */
+void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off);
+void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
+		    struct fuse_pollhandle *ph);
+void fs_stream_file_release(struct fs_file *f);
+/* The solver's notify callback (arg is the struct sfs_fs). */
+void fs_stream_notify(void *arg, uint64_t job);
+/* Makes notify a no-op (before sfs_solver_close). */
+void fs_stream_closing(void);
+/* Answers every parked reader (EINTR) and drops poll handles. */
+void fs_stream_shutdown(struct sfs_fs *fs);
+size_t fs_stream_parked(void);
+/* Current size of a stream file (for getattr). */
+uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k);
+
+/* ---- ops.c ---- */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+#endif

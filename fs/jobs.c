@@ -1,0 +1,519 @@
+/*
+ * jobs.c — the jobs/ subtree: jobs/new, jobs/latest and jobs/N/ with its spec,
+ * state, wait, status, status.json, error, result, ctl and outputs/.
+ * (jobs/N/vertices/ is vertices.c; the blocking reads are stream.c.)
+ *
+ * Everything is asked of the solver at each call; nothing is cached here, so
+ * attributes are current and the kernel gets zero timeouts for them.  The spec
+ * a user writes is kept in the open file's buffer and handed to the solver at
+ * the first flush (close) that has data.
+ *
+ * No locks: a file handle is used by one request at a time for writes and
+ * flushes (the kernel serialises them per open file), and the solver is
+ * thread-safe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/err.h"
+#include "fs.h"
+
+struct job_child {
+	const char *name;
+	enum fs_kind kind;
+	mode_t mode;
+};
+
+static const struct job_child job_children[] = {
+	{"ctl", FS_JOB_CTL, S_IFREG | 0222},
+	{"error", FS_JOB_ERROR, S_IFREG | 0444},
+	{"outputs", FS_JOB_OUTPUTS, S_IFDIR | 0555},
+	{"result", FS_JOB_RESULT, S_IFREG | 0444},
+	{"spec", FS_JOB_SPEC, S_IFREG | 0644},
+	{"state", FS_JOB_STATE, S_IFREG | 0444},
+	{"status", FS_JOB_STATUS, S_IFREG | 0444},
+	{"status.json", FS_JOB_STATUS_JSON, S_IFREG | 0444},
+	{"vertices", FS_JOB_VERTICES, S_IFDIR | 0555},
+	{"wait", FS_JOB_WAIT, S_IFREG | 0444},
+};
+#define N_JOB_CHILDREN (sizeof(job_children) / sizeof(job_children[0]))
+
+static mode_t job_child_mode(enum fs_kind k)
+{
+	for (size_t i = 0; i < N_JOB_CHILDREN; i++)
+		if (job_children[i].kind == k)
+			return job_children[i].mode;
+	return S_IFREG | 0444;
+}
+
+int fs_parse_job(const char *s, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!s[0] || s[0] == '0' || strlen(s) > 19)
+		return -ENOENT;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -ENOENT;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*ret = v;
+	return 0;
+}
+
+/* "key:N" <-> "key@N": names in the mount never contain ':'. */
+static char *ref_to_name(const char *ref)
+{
+	char *s = strdup(ref);
+
+	for (char *p = s; p && *p; p++)
+		if (*p == ':')
+			*p = '@';
+	return s;
+}
+
+static const struct sfs_job_output *find_output(const struct sfs_job_info *info,
+						const char *name)
+{
+	for (size_t i = 0; i < info->noutputs; i++) {
+		const struct sfs_job_output *o = &info->outputs[i];
+		char *n;
+		bool eq;
+
+		if (!o->result[0] || !sfs_is_digest(o->result))
+			continue;
+		n = ref_to_name(o->ref);
+		eq = n && !strcmp(n, name);
+		free(n);
+		if (eq)
+			return o;
+	}
+	return NULL;
+}
+
+static int jobs_dir_lookup(struct sfs_fs *fs, const char *name, struct fs_desc *ret)
+{
+	struct sfs_job_info info;
+	uint64_t id;
+	int r;
+
+	if (!strcmp(name, "new")) {
+		*ret = (struct fs_desc){.kind = FS_JOBS_NEW};
+		return 0;
+	}
+	if (!strcmp(name, "latest")) {
+		if (sfs_solver_job_latest(fs->solver) == 0)
+			return -ENOENT;
+		*ret = (struct fs_desc){.kind = FS_JOBS_LATEST};
+		return 0;
+	}
+	r = fs_parse_job(name, &id);
+	if (r < 0)
+		return r;
+	r = sfs_solver_job_info(fs->solver, id, &info);
+	if (r < 0)
+		return r;
+	sfs_job_info_release(&info);
+	*ret = (struct fs_desc){.kind = FS_JOB_DIR, .job = id};
+	return 0;
+}
+
+static int outputs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+			  struct fs_desc *ret)
+{
+	struct sfs_job_info info;
+	int r = sfs_solver_job_info(fs->solver, d->job, &info);
+
+	if (r < 0)
+		return r;
+	if (!find_output(&info, name)) {
+		r = -ENOENT;
+	} else {
+		*ret = (struct fs_desc){.kind = FS_JOB_OUTPUT, .job = d->job};
+		ret->path = strdup(name);
+		r = ret->path ? 0 : -ENOMEM;
+	}
+	sfs_job_info_release(&info);
+	return r;
+}
+
+static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+		       struct fs_desc *ret)
+{
+	switch (d->kind) {
+	case FS_JOBS_DIR:
+		return jobs_dir_lookup(fs, name, ret);
+	case FS_JOB_DIR:
+		for (size_t i = 0; i < N_JOB_CHILDREN; i++)
+			if (!strcmp(name, job_children[i].name)) {
+				*ret = (struct fs_desc){.kind = job_children[i].kind, .job = d->job};
+				return 0;
+			}
+		return -ENOENT;
+	case FS_JOB_OUTPUTS:
+		return outputs_lookup(fs, d, name, ret);
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static int jobs_dir_readdir(struct sfs_fs *fs, struct fs_dirlist *l)
+{
+	struct fs_desc c = {.kind = FS_JOBS_NEW};
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	char name[24];
+	int r;
+
+	r = fs_dirlist_add(l, "new", S_IFREG, &c);
+	if (r == 0 && sfs_solver_job_latest(fs->solver) != 0) {
+		c.kind = FS_JOBS_LATEST;
+		r = fs_dirlist_add(l, "latest", S_IFLNK, &c);
+	}
+	if (r == 0)
+		r = sfs_solver_job_list(fs->solver, &ids, &n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		c = (struct fs_desc){.kind = FS_JOB_DIR, .job = ids[i]};
+		snprintf(name, sizeof(name), "%" PRIu64, ids[i]);
+		r = fs_dirlist_add(l, name, S_IFDIR, &c);
+	}
+	free(ids);
+	return r;
+}
+
+static int outputs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
+{
+	struct sfs_job_info info;
+	int r = sfs_solver_job_info(fs->solver, d->job, &info);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < info.noutputs; i++) {
+		struct fs_desc c = {.kind = FS_JOB_OUTPUT, .job = d->job};
+		if (!info.outputs[i].result[0] || !sfs_is_digest(info.outputs[i].result))
+			continue;
+		c.path = ref_to_name(info.outputs[i].ref);
+		r = c.path ? fs_dirlist_add(l, c.path, S_IFLNK, &c) : -ENOMEM;
+		fs_desc_release(&c);
+	}
+	sfs_job_info_release(&info);
+	return r;
+}
+
+static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
+{
+	int r = 0;
+
+	switch (d->kind) {
+	case FS_JOBS_DIR:
+		return jobs_dir_readdir(fs, l);
+	case FS_JOB_DIR:
+		for (size_t i = 0; i < N_JOB_CHILDREN && r == 0; i++) {
+			struct fs_desc c = {.kind = job_children[i].kind, .job = d->job};
+			r = fs_dirlist_add(l, job_children[i].name, job_children[i].mode & S_IFMT,
+					   &c);
+		}
+		return r;
+	case FS_JOB_OUTPUTS:
+		return outputs_readdir(fs, d, l);
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static void result_text(const struct sfs_job_info *info, struct strbuf *out)
+{
+	for (size_t i = 0; i < info->noutputs; i++)
+		if (info->outputs[i].result[0])
+			strbuf_addf(out, "%s %s\n", info->outputs[i].ref, info->outputs[i].result);
+}
+
+/* The bytes of a snapshot file of job info. */
+static int info_content(const struct sfs_job_info *info, enum fs_kind k, struct strbuf *out)
+{
+	switch (k) {
+	case FS_JOB_STATE:
+		strbuf_addf(out, "%s\n", sfs_job_state_name(info->state));
+		break;
+	case FS_JOB_ERROR:
+		if (info->error && info->error[0]) {
+			strbuf_addstr(out, info->error);
+			if (info->error[strlen(info->error) - 1] != '\n')
+				strbuf_addch(out, '\n');
+		}
+		break;
+	case FS_JOB_RESULT:
+		result_text(info, out);
+		break;
+	case FS_JOB_SPEC:
+		if (info->spec)
+			strbuf_add(out, info->spec, info->spec_len);
+		break;
+	case FS_JOB_CTL:
+		break;
+	default:
+		return -EINVAL;
+	}
+	return out->oom ? -ENOMEM : 0;
+}
+
+static int jobs_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out)
+{
+	struct sfs_job_info info;
+	int r;
+
+	if (d->kind == FS_JOBS_NEW)
+		return 0;
+	r = sfs_solver_job_info(fs->solver, d->job, &info);
+	if (r < 0)
+		return r;
+	r = info_content(&info, d->kind, out);
+	sfs_job_info_release(&info);
+	return r;
+}
+
+static int jobs_top_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
+{
+	uint64_t latest;
+	char buf[24];
+
+	switch (d->kind) {
+	case FS_JOBS_DIR:
+		fs_stat_init(fs, st, S_IFDIR | 0755, fs->uid, fs->gid);
+		return 0;
+	case FS_JOBS_NEW:
+		fs_stat_init(fs, st, S_IFREG | 0666, fs->uid, fs->gid);
+		return 0;
+	default: /* FS_JOBS_LATEST */
+		latest = sfs_solver_job_latest(fs->solver);
+		if (latest == 0)
+			return -ENOENT;
+		fs_stat_init(fs, st, S_IFLNK | 0777, fs->uid, fs->gid);
+		st->st_size = snprintf(buf, sizeof(buf), "%" PRIu64, latest);
+		return 0;
+	}
+}
+
+static off_t job_file_size(const struct sfs_job_info *info, const struct fs_desc *d)
+{
+	struct strbuf sb = STRBUF_INIT;
+	off_t size;
+
+	switch (d->kind) {
+	case FS_JOB_WAIT:
+	case FS_JOB_STATUS:
+	case FS_JOB_STATUS_JSON:
+		return (off_t)fs_stream_size(info, d->kind);
+	case FS_JOB_OUTPUT:
+		return (off_t)(strlen("../../../results/") + SFS_HEX_LEN);
+	default:
+		info_content(info, d->kind, &sb);
+		size = (off_t)sb.len;
+		strbuf_release(&sb);
+		return size;
+	}
+}
+
+static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
+{
+	struct sfs_job_info info;
+	mode_t mode;
+	int r;
+
+	if (d->kind == FS_JOBS_DIR || d->kind == FS_JOBS_NEW || d->kind == FS_JOBS_LATEST)
+		return jobs_top_getattr(fs, d, st);
+	r = sfs_solver_job_info(fs->solver, d->job, &info);
+	if (r < 0)
+		return r;
+	if (d->kind == FS_JOB_DIR)
+		mode = S_IFDIR | 0755;
+	else if (d->kind == FS_JOB_OUTPUT)
+		mode = S_IFLNK | 0777;
+	else
+		mode = job_child_mode(d->kind);
+	fs_stat_init(fs, st, mode, info.uid, info.gid);
+	fs_stat_time_ns(st, info.changed ? info.changed : info.created);
+	if (d->kind == FS_JOB_OUTPUT && !find_output(&info, d->path ? d->path : ""))
+		r = -ENOENT;
+	else if (S_ISDIR(mode))
+		st->st_nlink = d->kind == FS_JOB_DIR ? 4 : 2;
+	else
+		st->st_size = job_file_size(&info, d);
+	sfs_job_info_release(&info);
+	return r;
+}
+
+static int jobs_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
+{
+	struct sfs_job_info info;
+	const struct sfs_job_output *o;
+	int r;
+
+	if (d->kind == FS_JOBS_LATEST) {
+		uint64_t latest = sfs_solver_job_latest(fs->solver);
+		if (latest == 0)
+			return -ENOENT;
+		return asprintf(ret, "%" PRIu64, latest) < 0 ? -ENOMEM : 0;
+	}
+	if (d->kind != FS_JOB_OUTPUT)
+		return -EINVAL;
+	r = sfs_solver_job_info(fs->solver, d->job, &info);
+	if (r < 0)
+		return r;
+	o = find_output(&info, d->path ? d->path : "");
+	if (!o)
+		r = -ENOENT;
+	else if (asprintf(ret, "../../../results/%s", o->result + strlen("sha256:")) < 0)
+		r = -ENOMEM;
+	sfs_job_info_release(&info);
+	return r;
+}
+
+const struct fs_module fs_jobs_module = {
+	.lookup = jobs_lookup,
+	.getattr = jobs_getattr,
+	.readdir = jobs_readdir,
+	.content = jobs_content,
+	.readlink = jobs_readlink,
+};
+
+/* ---- the writable files: jobs/new, jobs/N/spec, jobs/N/ctl ---- */
+
+static int check_writer(struct sfs_fs *fs, uid_t uid, uint64_t job, bool need_pending)
+{
+	struct sfs_job_info info;
+	int r = sfs_solver_job_info(fs->solver, job, &info);
+
+	if (r < 0)
+		return r;
+	if (uid != 0 && uid != info.uid)
+		r = -EACCES;
+	else if (need_pending && info.state != SFS_JOB_PENDING)
+		r = -EBUSY;
+	sfs_job_info_release(&info);
+	return r;
+}
+
+int fs_jobs_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	bool wr = (flags & O_ACCMODE) != O_RDONLY;
+	int r;
+
+	f->uid = ctx->uid;
+	f->writable = wr;
+	switch (f->d.kind) {
+	case FS_JOBS_NEW:
+		r = sfs_solver_job_new(fs->solver, ctx->uid, ctx->gid, &f->new_job);
+		if (r < 0)
+			return r;
+		strbuf_addf(&f->data, "%" PRIu64 "\n", f->new_job);
+		return f->data.oom ? -ENOMEM : 0;
+	case FS_JOB_SPEC:
+		if (wr)
+			return check_writer(fs, ctx->uid, f->d.job, true);
+		break;
+	case FS_JOB_CTL:
+		if (wr)
+			return check_writer(fs, ctx->uid, f->d.job, false);
+		break;
+	default:
+		if (wr)
+			return -EACCES;
+		break;
+	}
+	return jobs_content(fs, &f->d, &f->data);
+}
+
+static int ctl_write(struct sfs_fs *fs, struct fs_file *f, const char *buf, size_t size)
+{
+	char cmd[64];
+	char *msg = NULL;
+	size_t n = size;
+	int r;
+
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= sizeof(cmd))
+		return -EINVAL;
+	memcpy(cmd, buf, n);
+	cmd[n] = '\0';
+	r = sfs_solver_job_ctl(fs->solver, f->d.job, f->uid, cmd, &msg);
+	if (r < 0)
+		sfs_log(SFS_LOG_INFO, "job %" PRIu64 ": ctl \"%s\": %s", f->d.job, cmd,
+			msg ? msg : strerror(-r));
+	free(msg);
+	return r;
+}
+
+int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const char *buf,
+		  size_t size)
+{
+	switch (f->d.kind) {
+	case FS_JOB_CTL:
+		return ctl_write(fs, f, buf, size);
+	case FS_JOBS_NEW:
+	case FS_JOB_SPEC:
+		if (!f->writable)
+			return -EBADF;
+		if (f->submitted)
+			return -EBUSY;
+		/* The read side of a jobs/new handle ("N\n") is not part of the spec. */
+		if (f->d.kind == FS_JOBS_NEW && !f->wrote_spec) {
+			strbuf_reset(&f->data);
+			f->wrote_spec = true;
+		}
+		if (f->data.len + size > fs->opts->spec_max)
+			return -EFBIG;
+		strbuf_add(&f->data, buf, size);
+		f->wrote_spec = true;
+		return f->data.oom ? -ENOMEM : (int)size;
+	default:
+		return -EBADF;
+	}
+}
+
+int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
+{
+	uint64_t job = f->d.kind == FS_JOBS_NEW ? f->new_job : f->d.job;
+	char *msg = NULL;
+	int r;
+
+	if ((f->d.kind != FS_JOBS_NEW && f->d.kind != FS_JOB_SPEC) || !f->writable ||
+	    !f->wrote_spec || f->submitted || f->data.len == 0)
+		return 0;
+	r = sfs_solver_job_submit(fs->solver, job, f->uid, f->data.buf, f->data.len, &msg);
+	if (r == 0) {
+		f->submitted = true;
+		sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 " submitted", job);
+	} else {
+		sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job,
+			msg ? msg : strerror(-r));
+		if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT)
+			r = -EINVAL;
+	}
+	free(msg);
+	strbuf_reset(&f->data);
+	f->wrote_spec = false;
+	return r;
+}
+
+int fs_jobs_truncate(struct sfs_fs *fs, fuse_req_t req, const struct fs_desc *d)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	switch (d->kind) {
+	case FS_JOBS_NEW:
+		return 0;
+	case FS_JOB_SPEC:
+		return check_writer(fs, ctx->uid, d->job, true);
+	case FS_JOB_CTL:
+		return check_writer(fs, ctx->uid, d->job, false);
+	default:
+		return -EPERM;
+	}
+}

@@ -1,0 +1,501 @@
+/*
+ * ops.c — the low-level FUSE operations: turn inode numbers into descriptors
+ * (node.c), hand the work to the module owning the subtree (root.c, jobs.c,
+ * vertices.c, results.c, stream.c) and answer with exactly one fuse_reply_*.
+ *
+ * Timeouts: immutable nodes (everything under results/, vertex op, README) get a day and
+ * keep_cache; everything else gets zero and direct_io so every stat and read
+ * reaches us and sees the solver as it is now.
+ *
+ * No locks here: handles belong to one open file; node.c and stream.c lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "../cache/err.h"
+#include "fs.h"
+
+#define IMMUTABLE_TIMEOUT 86400.0
+
+static struct sfs_fs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static double timeout_of(enum fs_kind k)
+{
+	return fs_kind_immutable(k) ? IMMUTABLE_TIMEOUT : 0.0;
+}
+
+/* results/ and vertices/ are read-only trees (EROFS); the rest refuses with EPERM. */
+static int refuse_change(const struct fs_desc *d)
+{
+	const struct fs_module *m = fs_module_of(d->kind);
+
+	if (m == &fs_results_module || (m == &fs_vertices_module && d->job == 0))
+		return EROFS;
+	return EPERM;
+}
+
+static int desc_stat(struct sfs_fs *fs, const struct fs_desc *d, fuse_ino_t ino, struct stat *st)
+{
+	int r = fs_module_of(d->kind)->getattr(fs, d, st);
+
+	st->st_ino = ino;
+	return r;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_fs *fs = req_fs(req);
+	struct fuse_entry_param e = {0};
+	struct fs_desc pd = {0}, cd = {0};
+	int r;
+
+	if (strlen(name) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	r = fs_node_get(parent, &pd);
+	if (r == 0)
+		r = fs_module_of(pd.kind)->lookup(fs, &pd, name, &cd);
+	if (r == 0)
+		r = desc_stat(fs, &cd, 0, &e.attr);
+	if (r == 0)
+		r = fs_node_ref(&cd, &e.ino);
+	if (r == 0) {
+		e.attr.st_ino = e.ino;
+		e.generation = 1;
+		e.attr_timeout = e.entry_timeout = timeout_of(cd.kind);
+		fuse_reply_entry(req, &e);
+	} else {
+		fuse_reply_err(req, -r == ENOTDIR ? ENOTDIR : -r);
+	}
+	fs_desc_release(&pd);
+	fs_desc_release(&cd);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_node_forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		fs_node_forget(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_desc d = {0};
+	struct stat st;
+	int r = fs_node_get(ino, &d);
+
+	if (r == 0)
+		r = desc_stat(req_fs(req), &d, ino, &st);
+	if (r == 0)
+		fuse_reply_attr(req, &st, timeout_of(d.kind));
+	else
+		fuse_reply_err(req, -r);
+	fs_desc_release(&d);
+}
+
+static bool kind_writable(enum fs_kind k)
+{
+	return k == FS_JOBS_NEW || k == FS_JOB_SPEC || k == FS_JOB_CTL;
+}
+
+static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *attr, int to_set)
+{
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		return -refuse_change(d);
+	if (!kind_writable(d->kind))
+		return (to_set & (FUSE_SET_ATTR_SIZE | times)) ? -refuse_change(d) : 0;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size != 0)
+			return -EINVAL; /* only `> file` truncation makes sense */
+		return fs_jobs_truncate(req_fs(req), req, d);
+	}
+	return 0; /* touch: accepted, nothing to record */
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fs_desc d = {0};
+	struct stat st;
+	int r = fs_node_get(ino, &d);
+
+	if (r == 0)
+		r = setattr_check(req, &d, attr, to_set);
+	if (r == 0)
+		r = desc_stat(req_fs(req), &d, ino, &st);
+	if (r == 0)
+		fuse_reply_attr(req, &st, timeout_of(d.kind));
+	else
+		fuse_reply_err(req, -r);
+	fs_desc_release(&d);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_desc d = {0};
+	const struct fs_module *m;
+	char *target = NULL;
+	int r = fs_node_get(ino, &d);
+
+	if (r == 0) {
+		m = fs_module_of(d.kind);
+		r = m->readlink ? m->readlink(req_fs(req), &d, &target) : -EINVAL;
+	}
+	if (r == 0)
+		fuse_reply_readlink(req, target);
+	else
+		fuse_reply_err(req, -r);
+	free(target);
+	fs_desc_release(&d);
+}
+
+/* ---- directories: the listing is made at opendir and served in slices ---- */
+
+struct dirbuf {
+	char *p;
+	size_t size;
+};
+
+static int dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, mode_t type,
+		      fuse_ino_t ino)
+{
+	struct stat st = {.st_ino = ino, .st_mode = type};
+	size_t old = b->size, n = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	char *p = realloc(b->p, old + n);
+
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->size += n;
+	fuse_add_direntry(req, b->p + old, n, name, &st, (off_t)b->size);
+	return 0;
+}
+
+static int dir_build(fuse_req_t req, fuse_ino_t ino, const struct fs_desc *d, struct dirbuf *b)
+{
+	struct fs_dirlist l = {0};
+	int r = fs_module_of(d->kind)->readdir(req_fs(req), d, &l);
+
+	if (r == 0)
+		r = dirbuf_add(req, b, ".", S_IFDIR, ino);
+	if (r == 0)
+		r = dirbuf_add(req, b, "..", S_IFDIR, FUSE_UNKNOWN_INO);
+	for (size_t i = 0; r == 0 && i < l.n; i++)
+		r = dirbuf_add(req, b, l.e[i].name, l.e[i].type, fs_node_peek(&l.e[i].d));
+	fs_dirlist_release(&l);
+	return r;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_desc d = {0};
+	struct dirbuf *b = calloc(1, sizeof(*b));
+	struct stat st;
+	int r = b ? fs_node_get(ino, &d) : -ENOMEM;
+
+	if (r == 0)
+		r = desc_stat(req_fs(req), &d, ino, &st);
+	if (r == 0 && !S_ISDIR(st.st_mode))
+		r = -ENOTDIR;
+	if (r == 0)
+		r = dir_build(req, ino, &d, b);
+	if (r == 0) {
+		fi->fh = (uintptr_t)b;
+		fi->cache_readdir = fi->keep_cache = fs_kind_immutable(d.kind);
+		fuse_reply_open(req, fi);
+	} else {
+		if (b)
+			free(b->p);
+		free(b);
+		fuse_reply_err(req, -r);
+	}
+	fs_desc_release(&d);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+
+	if (off < 0 || (size_t)off >= b->size)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, b->p + off,
+			       b->size - (size_t)off < size ? b->size - (size_t)off : size);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+
+	if (b)
+		free(b->p);
+	free(b);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- files ---- */
+
+static struct fs_file *file_free(struct fs_file *f)
+{
+	if (!f)
+		return NULL;
+	fs_stream_file_release(f);
+	if (f->fd >= 0)
+		close(f->fd);
+	strbuf_release(&f->data);
+	fs_desc_release(&f->d);
+	free(f);
+	return NULL;
+}
+
+static int file_open(fuse_req_t req, struct fs_file *f, int flags)
+{
+	struct sfs_fs *fs = req_fs(req);
+	const struct fs_module *m = fs_module_of(f->d.kind);
+	bool wr = (flags & O_ACCMODE) != O_RDONLY;
+	struct stat st;
+	int r = desc_stat(fs, &f->d, 0, &st);
+
+	if (r < 0)
+		return r;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (wr && !kind_writable(f->d.kind))
+		return m == &fs_jobs_module ? -EACCES : -refuse_change(&f->d);
+	f->nonblock = (flags & O_NONBLOCK) != 0;
+	if (m == &fs_results_module)
+		return fs_results_open(fs, f);
+	if (f->d.kind == FS_VERTEX_LOG)
+		return fs_vertex_log_open(fs, f);
+	if (fs_kind_stream(f->d.kind))
+		return 0;
+	if (m == &fs_jobs_module)
+		return fs_jobs_open(fs, req, f, flags);
+	return m->content(fs, &f->d, &f->data);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *f = calloc(1, sizeof(*f));
+	int r = f ? 0 : -ENOMEM;
+
+	if (f) {
+		f->fd = -1;
+		r = fs_node_get(ino, &f->d);
+	}
+	if (r == 0)
+		r = file_open(req, f, fi->flags);
+	if (r < 0) {
+		file_free(f);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	if (fs_kind_immutable(f->d.kind)) {
+		fi->keep_cache = 1;
+	} else {
+		fi->direct_io = 1;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT) /* the open was interrupted */
+		file_free(f);
+}
+
+static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	if (fs_kind_stream(f->d.kind)) {
+		fs_stream_read(req_fs(req), req, f, size, off);
+	} else if (f->fd >= 0) {
+		reply_fd(req, f->fd, size, off);
+	} else if (off < 0 || (size_t)off >= f->data.len) {
+		fuse_reply_buf(req, NULL, 0);
+	} else {
+		size_t n = f->data.len - (size_t)off;
+		fuse_reply_buf(req, f->data.buf + off, n < size ? n : size);
+	}
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	int r;
+
+	if (!kind_writable(f->d.kind)) {
+		fuse_reply_err(req, refuse_change(&f->d));
+		return;
+	}
+	r = fs_jobs_write(req_fs(req), req, f, buf, size);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	fuse_reply_err(req, -fs_jobs_flush(req_fs(req), req, f));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	file_free((struct fs_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	if (fs_kind_stream(f->d.kind)) {
+		fs_stream_poll(req_fs(req), req, f, ph);
+		return;
+	}
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, POLLIN | POLLRDNORM | (kind_writable(f->d.kind) ? POLLOUT : 0));
+}
+
+/* ---- what the tree refuses ---- */
+
+static void refuse_in(fuse_req_t req, fuse_ino_t parent)
+{
+	struct fs_desc d = {0};
+	int r = fs_node_get(parent, &d);
+
+	fuse_reply_err(req, r < 0 ? -r : refuse_change(&d));
+	fs_desc_release(&d);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	refuse_in(req, parent);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	refuse_in(req, parent);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	refuse_in(req, parent);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	refuse_in(req, parent);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	refuse_in(req, parent);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	refuse_in(req, newparent);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	refuse_in(req, parent);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = NAME_MAX};
+
+	sv.f_files = fs_nodes_count();
+	fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.create = op_create,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.poll = op_poll,
+};

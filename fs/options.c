@@ -1,0 +1,297 @@
+/*
+ * options.c — the command line: `solverfs [-f] [-d] [-o OPT,...] STATE_DIR MOUNTPOINT`.
+ *
+ * Options go through fuse_opt_parse so they may come before or after the
+ * operands (mount.fuse3 puts `-o ...` last).  solverfs's own options are
+ * consumed here; everything else (allow_other, ...) is left in args for
+ * fuse_session_new, and the options every mount needs are appended.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cache/err.h"
+#include "fs.h"
+
+#define FS_ALWAYS_OPTS "-odefault_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs"
+
+/* What fuse_opt_parse fills: strings for the values we check ourselves. */
+struct raw_opts {
+	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max;
+	char *max_vertices, *max_running, *max_pending, *max_parked;
+};
+
+struct parse_ctx {
+	struct fs_opts *o;
+	char **ret_msg;
+	int err;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE };
+
+#define RAW(t, f) {t, offsetof(struct raw_opts, f), 0}
+static const struct fuse_opt opt_spec[] = {
+	RAW("workers=%s", workers),
+	RAW("cache_max=%s", cache_max),
+	RAW("sandbox=%s", sandbox),
+	RAW("jobs_keep=%s", jobs_keep),
+	RAW("log_max=%s", log_max),
+	RAW("spec_max=%s", spec_max),
+	RAW("max_vertices=%s", max_vertices),
+	RAW("max_running=%s", max_running),
+	RAW("max_pending=%s", max_pending),
+	RAW("max_parked=%s", max_parked),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_END,
+};
+
+static void opts_defaults(struct fs_opts *o)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(o, 0, sizeof(*o));
+	o->workers = n > 0 ? (unsigned)n : 1;
+	o->cache_max = 0;
+	o->sandbox = FS_SANDBOX_AUTO;
+	o->jobs_keep = 1000;
+	o->log_max = 64ull << 20;
+	o->spec_max = 16ull << 20;
+	o->max_vertices = 100000;
+	o->max_running = 64;
+	o->max_pending = 1024;
+	o->max_parked = 4096;
+}
+
+int fs_parse_size(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	if (*end == 'i' && shift)
+		end++; /* accept "KiB"-style "Ki" too */
+	if (*end == 'B' && shift)
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*ret = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > UINT32_MAX || v < min)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct parse_ctx *c = data;
+	struct fs_opts *o = c->o;
+
+	switch (key) {
+	case KEY_HELP:
+		o->show_help = true;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = true;
+		return 0;
+	case KEY_FOREGROUND:
+		o->foreground = true;
+		return 0;
+	case KEY_DEBUG:
+		o->debug = o->foreground = true;
+		return 1; /* fuse_session_new prints the requests */
+	case KEY_SINGLE:
+		c->err = sfs_errf(c->ret_msg, EINVAL,
+				  "-s is not supported: solverfs needs the multi-threaded loop");
+		return -1;
+	case FUSE_OPT_KEY_NONOPT:
+		if (!o->state_dir)
+			o->state_dir = strdup(arg);
+		else if (!o->mountpoint)
+			o->mountpoint = strdup(arg);
+		else {
+			c->err = sfs_errf(c->ret_msg, EINVAL, "unexpected operand '%s'", arg);
+			return -1;
+		}
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+struct num_opt {
+	const char *name;
+	const char *val;
+	unsigned *dst;
+	unsigned min;
+};
+
+static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_msg)
+{
+	const struct {
+		const char *name, *val;
+		uint64_t *dst;
+	} sz[] = {{"cache_max", r->cache_max, &o->cache_max},
+		  {"log_max", r->log_max, &o->log_max},
+		  {"spec_max", r->spec_max, &o->spec_max}};
+
+	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
+		if (sz[i].val && fs_parse_size(sz[i].val, sz[i].dst) < 0)
+			return sfs_errf(ret_msg, EINVAL,
+					"invalid %s=%s (expected a size like 512M or 10G)",
+					sz[i].name, sz[i].val);
+	if (r->spec_max && o->spec_max == 0)
+		return sfs_errf(ret_msg, EINVAL, "spec_max must be at least 1");
+	return 0;
+}
+
+static int apply_raw(const struct raw_opts *r, struct fs_opts *o, char **ret_msg)
+{
+	const struct num_opt nums[] = {
+		{"workers", r->workers, &o->workers, 1},
+		{"jobs_keep", r->jobs_keep, &o->jobs_keep, 0},
+		{"max_vertices", r->max_vertices, &o->max_vertices, 1},
+		{"max_running", r->max_running, &o->max_running, 1},
+		{"max_pending", r->max_pending, &o->max_pending, 1},
+		{"max_parked", r->max_parked, &o->max_parked, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		if (nums[i].val && parse_uint(nums[i].val, nums[i].min, nums[i].dst) < 0)
+			return sfs_errf(ret_msg, EINVAL, "invalid %s=%s (expected an integer >= %u)",
+					nums[i].name, nums[i].val, nums[i].min);
+	if (r->sandbox) {
+		if (!strcmp(r->sandbox, "auto"))
+			o->sandbox = FS_SANDBOX_AUTO;
+		else if (!strcmp(r->sandbox, "bwrap"))
+			o->sandbox = FS_SANDBOX_BWRAP;
+		else if (!strcmp(r->sandbox, "none"))
+			o->sandbox = FS_SANDBOX_NONE;
+		else
+			return sfs_errf(ret_msg, EINVAL, "invalid sandbox=%s (auto, bwrap or none)",
+					r->sandbox);
+	}
+	return apply_sizes(r, o, ret_msg);
+}
+
+static void raw_release(struct raw_opts *r)
+{
+	free(r->workers);
+	free(r->cache_max);
+	free(r->sandbox);
+	free(r->jobs_keep);
+	free(r->log_max);
+	free(r->spec_max);
+	free(r->max_vertices);
+	free(r->max_running);
+	free(r->max_pending);
+	free(r->max_parked);
+}
+
+int fs_opts_parse(struct fuse_args *args, struct fs_opts *o, char **ret_msg)
+{
+	struct raw_opts raw = {0};
+	struct parse_ctx c = {o, ret_msg, 0};
+	int r;
+
+	opts_defaults(o);
+	if (fuse_opt_parse(args, &raw, opt_spec, opt_proc) < 0) {
+		raw_release(&raw);
+		return c.err ? c.err : sfs_errf(ret_msg, EINVAL, "invalid options");
+	}
+	r = apply_raw(&raw, o, ret_msg);
+	raw_release(&raw);
+	if (r < 0 || o->show_help || o->show_version)
+		return r;
+	if (!o->state_dir || !o->mountpoint)
+		return sfs_errf(ret_msg, EINVAL, "expected STATE_DIR and MOUNTPOINT (see --help)");
+	if (fuse_opt_add_arg(args, FS_ALWAYS_OPTS) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void fs_opts_release(struct fs_opts *o)
+{
+	free(o->state_dir);
+	free(o->mountpoint);
+	o->state_dir = o->mountpoint = NULL;
+}
+
+void fs_opts_help(const char *prog)
+{
+	struct fs_opts d;
+
+	opts_defaults(&d);
+	printf("usage: %s [-f] [-d] [-o OPT[,OPT...]] STATE_DIR MOUNTPOINT\n"
+	       "\n"
+	       "A content-addressed build solver (BuildKit's model) presented as a filesystem.\n"
+	       "Write a graph spec into MOUNTPOINT/jobs/new, cat jobs/N/status, ls results/.\n"
+	       "\n"
+	       "general options:\n"
+	       "    -f                     stay in the foreground, log to stderr\n"
+	       "    -d, -o debug           debug output (implies -f)\n"
+	       "    -h, --help             print this help\n"
+	       "    -V, --version          print the version\n"
+	       "\n"
+	       "solverfs options (SIZE takes K, M, G, T suffixes, powers of 1024):\n",
+	       prog);
+	printf("    -o workers=N           ops run at once (default: %u, the number of CPUs)\n"
+	       "    -o cache_max=SIZE      cache size target (default: 0, no limit)\n"
+	       "    -o sandbox=MODE        auto|bwrap|none: run execs in bubblewrap\n"
+	       "                           (default: auto, bwrap when it works on this host)\n"
+	       "    -o jobs_keep=N         finished jobs kept (default: %u)\n"
+	       "    -o log_max=SIZE        log kept per vertex (default: 64M)\n"
+	       "    -o spec_max=SIZE       largest spec accepted (default: 16M)\n"
+	       "    -o max_vertices=N      vertices per job (default: %u)\n"
+	       "    -o max_running=N       running jobs at once (default: %u)\n"
+	       "    -o max_pending=N       pending jobs at once (default: %u)\n"
+	       "    -o max_parked=N        blocked status/wait readers (default: %u)\n"
+	       "\n"
+	       "Always added: -o default_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs\n"
+	       "\n"
+	       "FUSE options:\n",
+	       d.workers, d.jobs_keep, d.max_vertices, d.max_running, d.max_pending,
+	       d.max_parked);
+	fflush(stdout);
+	fuse_lowlevel_help();
+}

@@ -1,0 +1,196 @@
+/*
+ * root.c — the top of the mount: README, metrics, cache/ (empty for now) and
+ * the dispatch from a node kind to the module (file) that owns its subtree.
+ *
+ * No state of its own; the metrics read counters owned by other modules.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+static const char readme_text[] =
+	"solverfs - a build solver (BuildKit's model) you drive with files.\n"
+	"\n"
+	"Start a build: write a graph spec (JSON, see solverfs(8)) into jobs/new.\n"
+	"\n"
+	"    cat spec.json > jobs/new          # submits it; jobs/latest points at it\n"
+	"    exec 3<>jobs/new; read N <&3      # or: take a job number first,\n"
+	"    cat spec.json >&3; exec 3>&-      #     then write the spec and close\n"
+	"    echo \"$SPEC\" > jobs/N/spec        # same, for a pending job N\n"
+	"\n"
+	"Follow it:\n"
+	"\n"
+	"    cat jobs/N/status                 # progress as buildctl prints it; ends with the job\n"
+	"    cat jobs/N/status.json            # the same as BuildKit SolveStatus JSON lines\n"
+	"    cat jobs/N/wait                   # blocks until the job ends, prints its state\n"
+	"    cat jobs/N/state jobs/N/error     # pending|running|done|failed|cancelled, why\n"
+	"    echo cancel > jobs/N/ctl          # cancel; \"discard\" deletes a finished job\n"
+	"\n"
+	"Use what it built:\n"
+	"\n"
+	"    cat jobs/N/result                 # \"<ref> sha256:<hex>\" per output\n"
+	"    ls -l jobs/N/outputs/             # a symlink per output into results/\n"
+	"    cp -a jobs/N/outputs/pkg/. dest/  # results/<hex>/ are read-only trees\n"
+	"\n"
+	"Look inside:\n"
+	"\n"
+	"    jobs/N/vertices/<hex>/{name,op,state,log}   the job's vertices\n"
+	"    vertices/<hex>/...                          every vertex of running jobs\n"
+	"    metrics                                     Prometheus text format\n"
+	"\n"
+	"Names never contain ':': digests appear as bare hex, a ref \"key:N\" as \"key@N\".\n";
+
+const struct fs_module *fs_module_of(enum fs_kind k)
+{
+	switch (k) {
+	case FS_ROOT:
+	case FS_README:
+	case FS_METRICS:
+	case FS_CACHE_DIR:
+		return &fs_root_module;
+	case FS_JOB_VERTICES:
+	case FS_VERTICES_DIR:
+	case FS_VERTEX_DIR:
+	case FS_VERTEX_NAME:
+	case FS_VERTEX_OP:
+	case FS_VERTEX_STATE:
+	case FS_VERTEX_LOG:
+		return &fs_vertices_module;
+	case FS_RESULTS_DIR:
+	case FS_RESULT_ENTRY:
+		return &fs_results_module;
+	default:
+		return &fs_jobs_module;
+	}
+}
+
+bool fs_kind_immutable(enum fs_kind k)
+{
+	return k == FS_RESULT_ENTRY || k == FS_VERTEX_OP || k == FS_README;
+}
+
+void fs_stat_time_ns(struct stat *st, int64_t ns)
+{
+	if (ns <= 0)
+		return;
+	st->st_mtim.tv_sec = ns / 1000000000;
+	st->st_mtim.tv_nsec = ns % 1000000000;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = uid;
+	st->st_gid = gid;
+	st->st_blksize = 4096;
+	st->st_mtim = st->st_ctim = st->st_atim = fs->mount_time;
+}
+
+static int root_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+		       struct fs_desc *ret)
+{
+	static const struct {
+		const char *name;
+		enum fs_kind kind;
+	} top[] = {{"README", FS_README},    {"metrics", FS_METRICS},
+		   {"cache", FS_CACHE_DIR},  {"jobs", FS_JOBS_DIR},
+		   {"vertices", FS_VERTICES_DIR}, {"results", FS_RESULTS_DIR}};
+
+	if (d->kind != FS_ROOT)
+		return -ENOENT; /* cache/ is empty for now */
+	for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+		if (!strcmp(name, top[i].name)) {
+			*ret = (struct fs_desc){.kind = top[i].kind};
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static int root_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
+{
+	static const char *const names[] = {"README", "cache", "jobs", "metrics", "results",
+					    "vertices"};
+	int r = 0;
+
+	if (d->kind != FS_ROOT)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && r == 0; i++) {
+		struct fs_desc c;
+		r = root_lookup(fs, d, names[i], &c);
+		if (r == 0) {
+			bool file = c.kind == FS_README || c.kind == FS_METRICS;
+			r = fs_dirlist_add(l, names[i], file ? S_IFREG : S_IFDIR, &c);
+		}
+	}
+	return r;
+}
+
+static int metrics_content(struct sfs_fs *fs, struct strbuf *out)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_list(fs->solver, &ids, &n);
+
+	free(ids);
+	if (r < 0)
+		n = 0;
+	strbuf_addstr(out, "# HELP solverfs_jobs Jobs known (live and history).\n"
+			   "# TYPE solverfs_jobs gauge\n");
+	strbuf_addf(out, "solverfs_jobs %zu\n", n);
+	strbuf_addstr(out, "# HELP solverfs_parked_readers Blocked status/wait reads.\n"
+			   "# TYPE solverfs_parked_readers gauge\n");
+	strbuf_addf(out, "solverfs_parked_readers %zu\n", fs_stream_parked());
+	strbuf_addstr(out, "# HELP solverfs_inodes Inodes the kernel holds.\n"
+			   "# TYPE solverfs_inodes gauge\n");
+	strbuf_addf(out, "solverfs_inodes %zu\n", fs_nodes_count());
+	return out->oom ? -ENOMEM : 0;
+}
+
+static int root_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out)
+{
+	if (d->kind == FS_README) {
+		strbuf_add(out, readme_text, sizeof(readme_text) - 1);
+		return out->oom ? -ENOMEM : 0;
+	}
+	if (d->kind == FS_METRICS)
+		return metrics_content(fs, out);
+	return -EISDIR;
+}
+
+static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int r = 0;
+
+	switch (d->kind) {
+	case FS_ROOT:
+		fs_stat_init(fs, st, S_IFDIR | 0755, fs->uid, fs->gid);
+		st->st_nlink = 6;
+		return 0;
+	case FS_CACHE_DIR:
+		fs_stat_init(fs, st, S_IFDIR | 0555, fs->uid, fs->gid);
+		return 0;
+	default:
+		fs_stat_init(fs, st, S_IFREG | 0444, fs->uid, fs->gid);
+		r = root_content(fs, d, &sb);
+		st->st_size = (off_t)sb.len;
+		if (d->kind == FS_METRICS)
+			clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+		strbuf_release(&sb);
+		return r;
+	}
+}
+
+const struct fs_module fs_root_module = {
+	.lookup = root_lookup,
+	.getattr = root_getattr,
+	.readdir = root_readdir,
+	.content = root_content,
+};

@@ -1,0 +1,561 @@
+/*
+ * stream.c — blocking reads that never block: jobs/N/wait, status, status.json.
+ *
+ * A read that finds no data yet (the job is still going) is not answered: its
+ * fuse_req_t is parked on the job's wait queue and the worker thread returns
+ * to the loop.  The solver's notify callback (from solver threads) bumps the
+ * queue's generation and retries every parked request of that job; those that
+ * now have data or EOF are answered.  An interrupt (Ctrl-C) answers EINTR at
+ * once; O_NONBLOCK readers get EAGAIN; past opts->max_parked readers, EAGAIN.
+ * poll() registers the file's pollhandle on the same queue.
+ *
+ * Who answers a parked request: whoever takes it off its queue under
+ * stream_lock.  A retrying kicker takes requests off (busy), reads outside the
+ * lock, and puts back those still without data; an interrupt that arrives
+ * meanwhile only marks the request, and the kicker answers EINTR.  Every live
+ * parked request is also on the `all` list so an interrupt can find it by its
+ * fuse_req_t without touching the request itself.
+ *
+ * Locking: stream_lock guards the queues map, every waitq, every struct parked
+ * and the ph / poll links of every fs_file.  Solver calls and replies happen
+ * outside it, except fuse_lowlevel_notify_poll, which only writes to the
+ * device.  Lock order: stream_lock, then (inside the solver) solver locks.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/err.h"
+#include "../cache/strmap.h"
+#include "fs.h"
+
+struct parked {
+	fuse_req_t req;
+	struct fs_file *f; /* alive while req is unanswered (the read holds the file) */
+	uint64_t job;
+	enum fs_kind kind;
+	off_t off;
+	size_t size;
+	bool listed;      /* on its waitq; false while a kicker holds it */
+	bool interrupted; /* seen by the interrupt callback while busy */
+	struct parked *next, **pprev;         /* waitq links */
+	struct parked *all_next, **all_pprev; /* `all` links */
+};
+
+struct waitq {
+	uint64_t job;
+	uint64_t gen;     /* bumped by every notify */
+	unsigned active;  /* kickers working on it: not freed meanwhile */
+	struct parked *head;
+	struct fs_file *pollers;
+};
+
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct strmap queues = STRMAP_INIT; /* "<job>" -> struct waitq */
+static struct parked *all;
+static size_t nparked;
+static bool closing; /* notify ignored: the solver is closing */
+
+bool fs_kind_stream(enum fs_kind k)
+{
+	return k == FS_JOB_WAIT || k == FS_JOB_STATUS || k == FS_JOB_STATUS_JSON;
+}
+
+int fs_stream_init(struct sfs_fs *fs)
+{
+	pthread_mutex_lock(&stream_lock);
+	closing = false;
+	pthread_mutex_unlock(&stream_lock);
+	return 0;
+}
+
+void fs_stream_closing(void)
+{
+	pthread_mutex_lock(&stream_lock);
+	closing = true;
+	pthread_mutex_unlock(&stream_lock);
+}
+
+size_t fs_stream_parked(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&stream_lock);
+	n = nparked;
+	pthread_mutex_unlock(&stream_lock);
+	return n;
+}
+
+uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k)
+{
+	switch (k) {
+	case FS_JOB_WAIT:
+		return sfs_job_state_final(info->state) ? strlen(sfs_job_state_name(info->state)) + 1
+							: 0;
+	case FS_JOB_STATUS:
+		return info->status_len;
+	case FS_JOB_STATUS_JSON:
+		return info->status_json_len;
+	default:
+		return 0;
+	}
+}
+
+/* ---- one attempt at a read ---- */
+
+static int wait_try(struct sfs_fs *fs, uint64_t job, off_t off, size_t size, char **ret_buf,
+		    size_t *ret_len, bool *ret_ready)
+{
+	struct sfs_job_info info;
+	const char *name;
+	size_t len;
+	int r = sfs_solver_job_info(fs->solver, job, &info);
+
+	if (r < 0)
+		return r;
+	*ret_ready = sfs_job_state_final(info.state);
+	*ret_len = 0;
+	*ret_buf = NULL;
+	if (*ret_ready) {
+		name = sfs_job_state_name(info.state);
+		len = strlen(name) + 1;
+		if ((uint64_t)off < len) {
+			len -= (size_t)off;
+			len = len < size ? len : size;
+			*ret_buf = malloc(len + 1);
+			if (!*ret_buf)
+				r = -ENOMEM;
+			else {
+				snprintf(*ret_buf, len + 1, "%s\n", name + off);
+				*ret_len = len;
+			}
+		}
+	}
+	sfs_job_info_release(&info);
+	return r;
+}
+
+/* Reads what there is: *ret_ready is false when the reader must wait. */
+static int stream_try(struct sfs_fs *fs, enum fs_kind k, uint64_t job, off_t off, size_t size,
+		      char **ret_buf, size_t *ret_len, bool *ret_ready)
+{
+	bool ended = false;
+	int r;
+
+	if (off < 0)
+		return -EINVAL;
+	if (k == FS_JOB_WAIT)
+		return wait_try(fs, job, off, size, ret_buf, ret_len, ret_ready);
+	*ret_buf = NULL;
+	*ret_len = 0;
+	r = sfs_solver_job_read(fs->solver, job,
+				k == FS_JOB_STATUS ? SFS_STREAM_STATUS : SFS_STREAM_STATUS_JSON,
+				(uint64_t)off, size, ret_buf, ret_len, &ended);
+	if (r < 0)
+		return r;
+	*ret_ready = *ret_len > 0 || ended;
+	return 0;
+}
+
+/* Answers req with what stream_try found (or its error). */
+static void answer(fuse_req_t req, struct fs_file *f, off_t off, int r, char *buf, size_t len)
+{
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+	} else {
+		__atomic_store_n(&f->pos, (uint64_t)off + len, __ATOMIC_RELAXED);
+		fuse_reply_buf(req, buf, len);
+	}
+	free(buf);
+}
+
+/* ---- wait queues (stream_lock held) ---- */
+
+static struct waitq *waitq_get(uint64_t job, bool create)
+{
+	char key[24];
+	struct waitq *q;
+
+	snprintf(key, sizeof(key), "%" PRIu64, job);
+	q = strmap_get(&queues, key);
+	if (q || !create)
+		return q;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->job = job;
+	if (strmap_put(&queues, key, q, NULL) < 0) {
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+static void waitq_maybe_free(struct waitq *q)
+{
+	char key[24];
+
+	if (q->head || q->pollers || q->active)
+		return;
+	snprintf(key, sizeof(key), "%" PRIu64, q->job);
+	strmap_del(&queues, key);
+	free(q);
+}
+
+static void parked_link(struct waitq *q, struct parked *p)
+{
+	p->next = q->head;
+	if (q->head)
+		q->head->pprev = &p->next;
+	q->head = p;
+	p->pprev = &q->head;
+	p->listed = true;
+}
+
+static void parked_unlink(struct parked *p)
+{
+	if (!p->listed)
+		return;
+	*p->pprev = p->next;
+	if (p->next)
+		p->next->pprev = p->pprev;
+	p->listed = false;
+}
+
+static void all_link(struct parked *p)
+{
+	p->all_next = all;
+	if (all)
+		all->all_pprev = &p->all_next;
+	all = p;
+	p->all_pprev = &all;
+	nparked++;
+}
+
+static void all_unlink(struct parked *p)
+{
+	*p->all_pprev = p->all_next;
+	if (p->all_next)
+		p->all_next->all_pprev = p->all_pprev;
+	nparked--;
+}
+
+static void parked_free(struct parked *p)
+{
+	pthread_mutex_lock(&stream_lock);
+	all_unlink(p);
+	pthread_mutex_unlock(&stream_lock);
+	free(p);
+}
+
+/* ---- retrying parked readers ---- */
+
+/* Tries every request in list; returns those still waiting (busy, unlisted). */
+static struct parked *retry_list(struct sfs_fs *fs, struct parked *list)
+{
+	struct parked *keep = NULL, *next;
+	char *buf;
+	size_t len;
+	bool ready;
+	int r;
+
+	for (struct parked *p = list; p; p = next) {
+		next = p->next;
+		r = stream_try(fs, p->kind, p->job, p->off, p->size, &buf, &len, &ready);
+		if (r == 0 && !ready) {
+			p->next = keep;
+			keep = p;
+			continue;
+		}
+		answer(p->req, p->f, p->off, r, buf, len);
+		parked_free(p);
+	}
+	return keep;
+}
+
+/* Puts back what is still waiting; returns the interrupted ones (to answer). */
+static struct parked *requeue(struct waitq *q, struct parked *keep)
+{
+	struct parked *intr = NULL, *next;
+
+	for (struct parked *p = keep; p; p = next) {
+		next = p->next;
+		if (p->interrupted) {
+			p->next = intr;
+			intr = p;
+		} else {
+			parked_link(q, p);
+		}
+	}
+	return intr;
+}
+
+static void answer_eintr(struct parked *list)
+{
+	struct parked *next;
+
+	for (struct parked *p = list; p; p = next) {
+		next = p->next;
+		fuse_reply_err(p->req, EINTR);
+		parked_free(p);
+	}
+}
+
+/* Retries the parked readers of job until no notify came in meanwhile. */
+static void kick(struct sfs_fs *fs, uint64_t job)
+{
+	struct parked *list, *intr;
+	struct waitq *q;
+	uint64_t gen;
+
+	pthread_mutex_lock(&stream_lock);
+	q = waitq_get(job, false);
+	if (!q) {
+		pthread_mutex_unlock(&stream_lock);
+		return;
+	}
+	q->active++;
+	do {
+		gen = q->gen;
+		list = q->head;
+		for (struct parked *p = list; p; p = p->next)
+			p->listed = false;
+		q->head = NULL;
+		pthread_mutex_unlock(&stream_lock);
+
+		list = retry_list(fs, list);
+
+		pthread_mutex_lock(&stream_lock);
+		intr = requeue(q, list);
+		if (intr) {
+			pthread_mutex_unlock(&stream_lock);
+			answer_eintr(intr);
+			pthread_mutex_lock(&stream_lock);
+		}
+	} while (q->gen != gen && q->head);
+	q->active--;
+	waitq_maybe_free(q);
+	pthread_mutex_unlock(&stream_lock);
+}
+
+static void notify_pollers(struct waitq *q)
+{
+	struct fs_file *f, *next;
+
+	for (f = q->pollers; f; f = next) {
+		next = f->poll_next;
+		if (f->ph) {
+			fuse_lowlevel_notify_poll(f->ph);
+			fuse_pollhandle_destroy(f->ph);
+			f->ph = NULL;
+		}
+		f->poll_next = NULL;
+		f->poll_pprev = NULL;
+	}
+	q->pollers = NULL;
+}
+
+void fs_stream_notify(void *arg, uint64_t job)
+{
+	struct sfs_fs *fs = arg;
+	struct waitq *q;
+
+	pthread_mutex_lock(&stream_lock);
+	q = closing ? NULL : waitq_get(job, false);
+	if (q) {
+		q->gen++;
+		notify_pollers(q);
+		waitq_maybe_free(q);
+	}
+	pthread_mutex_unlock(&stream_lock);
+	if (q)
+		kick(fs, job);
+}
+
+/* ---- parking ---- */
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct parked *p;
+
+	pthread_mutex_lock(&stream_lock);
+	for (p = all; p && p->req != req; p = p->all_next)
+		;
+	if (p && !p->listed) {
+		p->interrupted = true; /* a kicker holds it and will answer */
+		p = NULL;
+	} else if (p) {
+		parked_unlink(p);
+		all_unlink(p);
+	}
+	pthread_mutex_unlock(&stream_lock);
+	if (p) {
+		fuse_reply_err(req, EINTR);
+		free(p);
+	}
+}
+
+static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off)
+{
+	struct parked *p = calloc(1, sizeof(*p));
+	struct waitq *q = NULL;
+	uint64_t job = f->d.job; /* f and p may be gone once p is queued */
+	int err = 0;
+
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	*p = (struct parked){.req = req, .f = f, .job = f->d.job, .kind = f->d.kind,
+			     .off = off, .size = size};
+	/* Registered first: an interrupt that already came calls on_interrupt now,
+	 * which finds nothing, and fuse_req_interrupted() below tells us. */
+	fuse_req_interrupt_func(req, on_interrupt, NULL);
+	pthread_mutex_lock(&stream_lock);
+	if (fuse_req_interrupted(req))
+		err = EINTR;
+	else if (nparked >= fs->opts->max_parked)
+		err = EAGAIN;
+	else if (!(q = waitq_get(p->job, true)))
+		err = ENOMEM;
+	if (!err) {
+		parked_link(q, p);
+		all_link(p);
+	}
+	pthread_mutex_unlock(&stream_lock);
+	if (err) {
+		if (err == EAGAIN)
+			sfs_log(SFS_LOG_WARN, "too many blocked readers (max_parked=%u)",
+				fs->opts->max_parked);
+		fuse_reply_err(req, err);
+		free(p);
+		return;
+	}
+	/* A notify between our read and the parking would be lost otherwise. */
+	kick(fs, job);
+}
+
+void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	bool ready = false;
+	int r = stream_try(fs, f->d.kind, f->d.job, off, size, &buf, &len, &ready);
+
+	if (r < 0 || ready) {
+		answer(req, f, off, r, buf, len);
+		return;
+	}
+	free(buf);
+	if (f->nonblock) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	park(fs, req, f, size, off);
+}
+
+/* ---- poll ---- */
+
+static void poller_unlink(struct fs_file *f)
+{
+	if (!f->poll_pprev)
+		return;
+	*f->poll_pprev = f->poll_next;
+	if (f->poll_next)
+		f->poll_next->poll_pprev = f->poll_pprev;
+	f->poll_next = NULL;
+	f->poll_pprev = NULL;
+}
+
+static void poller_register(struct fs_file *f, struct fuse_pollhandle *ph)
+{
+	struct waitq *q;
+
+	pthread_mutex_lock(&stream_lock);
+	if (f->ph)
+		fuse_pollhandle_destroy(f->ph);
+	f->ph = ph;
+	q = waitq_get(f->d.job, true);
+	if (!q) {
+		fuse_pollhandle_destroy(f->ph);
+		f->ph = NULL;
+	} else if (!f->poll_pprev) {
+		f->poll_next = q->pollers;
+		if (q->pollers)
+			q->pollers->poll_pprev = &f->poll_next;
+		q->pollers = f;
+		f->poll_pprev = &q->pollers;
+	}
+	pthread_mutex_unlock(&stream_lock);
+}
+
+void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
+		    struct fuse_pollhandle *ph)
+{
+	uint64_t pos = __atomic_load_n(&f->pos, __ATOMIC_RELAXED);
+	char *buf = NULL;
+	size_t len = 0;
+	bool ready = false;
+	int r;
+
+	/* Registered before looking, so a change in between still notifies. */
+	if (ph)
+		poller_register(f, ph);
+	r = stream_try(fs, f->d.kind, f->d.job, (off_t)pos, 1, &buf, &len, &ready);
+	free(buf);
+	if (r < 0)
+		fuse_reply_poll(req, POLLERR);
+	else
+		fuse_reply_poll(req, ready ? POLLIN | POLLRDNORM : 0);
+}
+
+void fs_stream_file_release(struct fs_file *f)
+{
+	struct waitq *q;
+
+	pthread_mutex_lock(&stream_lock);
+	if (f->ph) {
+		fuse_pollhandle_destroy(f->ph);
+		f->ph = NULL;
+	}
+	if (f->poll_pprev) {
+		poller_unlink(f);
+		q = waitq_get(f->d.job, false);
+		if (q)
+			waitq_maybe_free(q);
+	}
+	pthread_mutex_unlock(&stream_lock);
+}
+
+void fs_stream_shutdown(struct sfs_fs *fs)
+{
+	struct parked *list = NULL, *next;
+	const char *k;
+	void *v;
+
+	pthread_mutex_lock(&stream_lock);
+	for (struct parked *p = all; p; p = p->all_next)
+		if (p->listed) {
+			parked_unlink(p);
+			p->next = list;
+			list = p;
+		}
+	for (size_t i = 0; strmap_next(&queues, &i, &k, &v);)
+		notify_pollers(v);
+	pthread_mutex_unlock(&stream_lock);
+	for (struct parked *p = list; p; p = next) {
+		next = p->next;
+		fuse_reply_err(p->req, EINTR);
+		parked_free(p);
+	}
+	pthread_mutex_lock(&stream_lock);
+	for (size_t i = 0; strmap_next(&queues, &i, &k, &v);)
+		if (!((struct waitq *)v)->active)
+			free(v);
+	strmap_release(&queues);
+	pthread_mutex_unlock(&stream_lock);
+}
