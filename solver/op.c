@@ -113,8 +113,7 @@ static int subtree_id(struct sfs_op_ctx *ctx, const struct tree *t, const char *
 }
 
 int sfs_op_default_content_digest(struct sfs_op_ctx *ctx, const struct sfs_spec_input *in,
-				  const char *result_id, char ret[SFS_DIGEST_SIZE],
-				  char **ret_msg)
+				  const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
 {
 	struct tree *t = NULL;
 	struct sfs_sha256 h;

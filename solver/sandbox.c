@@ -19,8 +19,8 @@ extern char **environ;
 
 bool sfs_sandbox_probe(void)
 {
-	char *argv[] = {"bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-			"--unshare-all", "true", NULL};
+	char *argv[] = {"bwrap", "--ro-bind",	  "/",	  "/", "--dev", "/dev", "--proc",
+			"/proc", "--unshare-all", "true", NULL};
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int status, r;

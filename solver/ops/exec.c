@@ -51,8 +51,8 @@
 struct mount_plan {
 	const char *dest;     /* relative; "." is the work dir itself */
 	const char *selector; /* NULL: the whole input */
-	int input;            /* index into the op's inputs, -1 for none */
-	bool readonly;        /* an input mount that is not an output, or `readonly` */
+	int input;	      /* index into the op's inputs, -1 for none */
+	bool readonly;	      /* an input mount that is not an output, or `readonly` */
 	bool output;
 	char *host; /* <workdir>/<dest> */
 };
@@ -63,10 +63,10 @@ struct exec_run {
 	char *workdir;
 	size_t nm;
 	struct mount_plan *m;
-	struct mount_plan **sorted; /* by dest: parents first */
-	char *cwd;                  /* host path */
+	struct mount_plan **sorted;   /* by dest: parents first */
+	char *cwd;		      /* host path */
 	char **argv, **envp, **cands; /* NULL-terminated; cands: execve candidates */
-	char *joined;               /* args joined by spaces, for messages */
+	char *joined;		      /* args joined by spaces, for messages */
 	bool drop_creds;
 	struct strbuf tail; /* recent output, for the error message */
 };
@@ -113,7 +113,8 @@ static int plan_mounts(struct exec_run *er, size_t ninputs, char **ret_msg)
 		p->selector = sel && *sel && strcmp(sel, ".") ? sel : NULL;
 		p->output = json_is_true(json_object_get(mj, "output"));
 		p->input = json_is_string(json_object_get(mj, "input")) ? next_input++ : -1;
-		p->readonly = (p->input >= 0 && !p->output) || json_is_true(json_object_get(mj, "readonly"));
+		p->readonly =
+		    (p->input >= 0 && !p->output) || json_is_true(json_object_get(mj, "readonly"));
 		if (!(p->host = host_path(er->workdir, p->dest)))
 			return -ENOMEM;
 		er->sorted[i] = p;
@@ -188,7 +189,8 @@ static int plan_command(struct exec_run *er)
 	}
 	json_object_foreach((json_t *)env, k, x)
 	{
-		if (asprintf(&er->envp[n], "%s=%s", k, json_string_value(x) ? json_string_value(x) : "") < 0)
+		if (asprintf(&er->envp[n], "%s=%s", k,
+			     json_string_value(x) ? json_string_value(x) : "") < 0)
 			return -ENOMEM;
 		n++;
 		if (strcmp(k, "PATH") == 0) {
@@ -277,8 +279,8 @@ static int setup_workdir(struct exec_run *er, const char *const *inputs, char **
 	}
 	if (!(er->cwd = host_path(er->workdir, cwd)))
 		return -ENOMEM;
-	if (strcmp(er->cwd, er->workdir) != 0 &&
-	    ((r = mkparents(er->workdir, er->cwd)) < 0 || (mkdir(er->cwd, 0755) < 0 && errno != EEXIST)))
+	if (strcmp(er->cwd, er->workdir) != 0 && ((r = mkparents(er->workdir, er->cwd)) < 0 ||
+						  (mkdir(er->cwd, 0755) < 0 && errno != EEXIST)))
 		return sfs_errf(ret_msg, r < 0 ? r : errno, "cwd \"%s\": %s", cwd,
 				strerror(r < 0 ? -r : errno));
 	if (er->drop_creds) {
@@ -519,9 +521,10 @@ static int run_failed(struct exec_run *er, enum run_end end, int status, char **
 	if (end == RUN_CANCELLED)
 		return sfs_errf(ret_msg, ECANCELED, "cancelled");
 	if (end == RUN_TIMEOUT)
-		return sfs_errf(ret_msg, ETIMEDOUT,
-				"process \"%s\" did not complete successfully: timeout after %ds%s%s",
-				er->joined, er->v->timeout, sep, tail);
+		return sfs_errf(
+		    ret_msg, ETIMEDOUT,
+		    "process \"%s\" did not complete successfully: timeout after %ds%s%s",
+		    er->joined, er->v->timeout, sep, tail);
 	return sfs_errf(ret_msg, EIO,
 			"process \"%s\" did not complete successfully: exit code: %d%s%s",
 			er->joined, code, sep, tail);
@@ -638,8 +641,7 @@ static int exec_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *cons
 		goto out;
 	if ((r = plan_command(&er)) == -EINVAL)
 		sfs_errf(ret_msg, r, "args must be a non-empty array of strings");
-	if (r < 0 ||
-	    (r = setup_workdir(&er, inputs, ret_msg)) < 0)
+	if (r < 0 || (r = setup_workdir(&er, inputs, ret_msg)) < 0)
 		goto out;
 	if (sfs_op_cancelled(ctx)) {
 		r = sfs_errf(ret_msg, ECANCELED, "cancelled");
@@ -677,8 +679,8 @@ static int exec_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t
 }
 
 const struct sfs_op_type sfs_op_exec = {
-	.name = "exec",
-	.cache_map = exec_cache_map,
-	.exec = exec_exec,
-	.content_digest = exec_content_digest,
+    .name = "exec",
+    .cache_map = exec_cache_map,
+    .exec = exec_exec,
+    .content_digest = exec_content_digest,
 };

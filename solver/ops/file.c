@@ -160,8 +160,8 @@ int wtree_build(struct wtree *w, struct cas *c, struct tree **ret)
 			if (!pe || pe->type != 'd')
 				continue;
 		}
-		es[n] = (struct tree_entry){.type = e->type, .mode = e->mode, .size = e->size,
-					    .path = (char *)k};
+		es[n] = (struct tree_entry){
+		    .type = e->type, .mode = e->mode, .size = e->size, .path = (char *)k};
 		memcpy(es[n].hex, e->hex, sizeof(es[n].hex));
 		n++;
 	}
@@ -180,12 +180,12 @@ struct file_run {
 	struct tree **trees; /* loaded lazily, one per input */
 	struct strmap index; /* ref string -> (input number + 1) */
 	struct wtree w;
-	size_t idx;       /* action being applied */
+	size_t idx;	  /* action being applied */
 	const char *kind; /* its name */
 };
 
 static int act_err(struct file_run *fr, char **ret_msg, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int act_err(struct file_run *fr, char **ret_msg, int err, const char *fmt, ...)
 {
@@ -215,7 +215,8 @@ static int file_index_inputs(struct file_run *fr)
 		return r;
 	json_array_foreach(json_object_get(fr->op, "actions"), i, a)
 	{
-		const char *from = json_string_value(json_object_get(json_object_get(a, "copy"), "from"));
+		const char *from =
+		    json_string_value(json_object_get(json_object_get(a, "copy"), "from"));
 
 		if (!from || strmap_get(&fr->index, from))
 			continue;
@@ -233,7 +234,8 @@ static int input_tree(struct file_run *fr, const char *ref, struct tree **ret, c
 	if (i == 0 || i > fr->ninputs)
 		return act_err(fr, ret_msg, EINVAL, "no input for ref \"%s\"", ref);
 	i--;
-	if (!fr->trees[i] && (r = sfs_op_load_tree(fr->ctx, fr->inputs[i], &fr->trees[i], ret_msg)) < 0)
+	if (!fr->trees[i] &&
+	    (r = sfs_op_load_tree(fr->ctx, fr->inputs[i], &fr->trees[i], ret_msg)) < 0)
 		return r;
 	*ret = fr->trees[i];
 	return 0;
@@ -536,7 +538,8 @@ static int act_copy(struct file_run *fr, const json_t *a, char **ret_msg)
 	if (se->type == 'd')
 		return copy_dir(fr, t, src, dest, a, ret_msg);
 	if (strcmp(dest, ".") == 0)
-		return act_err(fr, ret_msg, EISDIR, "cannot replace the root with file \"%s\"", src);
+		return act_err(fr, ret_msg, EISDIR, "cannot replace the root with file \"%s\"",
+			       src);
 	wtree_rm(&fr->w, dest);
 	if ((r = check_parent(fr, dest, true, ret_msg)) < 0)
 		return r;
@@ -645,8 +648,8 @@ static int file_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t
 }
 
 const struct sfs_op_type sfs_op_file = {
-	.name = "file",
-	.cache_map = file_cache_map,
-	.exec = file_exec,
-	.content_digest = file_content_digest,
+    .name = "file",
+    .cache_map = file_cache_map,
+    .exec = file_exec,
+    .content_digest = file_content_digest,
 };

@@ -152,10 +152,10 @@ static bool match_any(const char **globs, const char *path)
 static void record(struct lwalk *w, const char *rel, const struct stat *st)
 {
 	char buf[256];
-	int n = snprintf(buf, sizeof(buf), "%o %lld %lld.%09ld %lld.%09ld %llu", (unsigned)st->st_mode,
-			 (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-			 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
-			 (unsigned long long)st->st_ino);
+	int n = snprintf(
+	    buf, sizeof(buf), "%o %lld %lld.%09ld %lld.%09ld %llu", (unsigned)st->st_mode,
+	    (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+	    (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec, (unsigned long long)st->st_ino);
 
 	sfs_sha256_update(&w->h, rel, strlen(rel) + 1);
 	sfs_sha256_update(&w->h, buf, (size_t)n + 1);
@@ -273,8 +273,12 @@ static int walk_entry(struct lwalk *w, bool parent_taken)
 static int local_walk(struct sfs_op_ctx *ctx, const struct local_params *p, bool check,
 		      char ret_meta[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	struct lwalk w = {.ctx = ctx, .p = p, .check = check, .full = STRBUF_INIT,
-			  .rel = STRBUF_INIT, .ret_msg = ret_msg};
+	struct lwalk w = {.ctx = ctx,
+			  .p = p,
+			  .check = check,
+			  .full = STRBUF_INIT,
+			  .rel = STRBUF_INIT,
+			  .ret_msg = ret_msg};
 	char hex[SFS_HEX_SIZE];
 	struct stat st;
 	int r;
@@ -364,14 +368,17 @@ static int local_ingest(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_ms
 	/* Refuse what the job may not read before reading it as the daemon. */
 	r = local_walk_as_job(ctx, &p, meta, ret_msg);
 	if (r == 0) {
-		struct tree_ingest_opts o = {.include = p.include, .exclude = p.exclude,
-					     .special = TREE_SPECIAL_SKIP, .warn = warn_to_log,
+		struct tree_ingest_opts o = {.include = p.include,
+					     .exclude = p.exclude,
+					     .special = TREE_SPECIAL_SKIP,
+					     .warn = warn_to_log,
 					     .arg = ctx};
 		r = tree_ingest(ctx->cache->cas, p.path, &o, &t, ret_msg);
 	}
 	params_release(&p);
 	if (r < 0)
-		return sfs_err_prefix(ret_msg, r, "local \"%s\"", sfs_op_json_str(op->v->op, "path"));
+		return sfs_err_prefix(ret_msg, r, "local \"%s\"",
+				      sfs_op_json_str(op->v->op, "path"));
 	memcpy(lp->tree_id, t->id, SFS_DIGEST_SIZE);
 	lp->have_tree = true;
 	tree_free(t);
@@ -440,9 +447,9 @@ static void local_free(struct sfs_op *op)
 }
 
 const struct sfs_op_type sfs_op_local = {
-	.name = "local",
-	.cache_map = local_cache_map,
-	.exec = local_exec,
-	.content_digest = local_content_digest,
-	.free = local_free,
+    .name = "local",
+    .cache_map = local_cache_map,
+    .exec = local_exec,
+    .content_digest = local_content_digest,
+    .free = local_free,
 };

@@ -82,8 +82,8 @@ static int merge_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_
 }
 
 const struct sfs_op_type sfs_op_merge = {
-	.name = "merge",
-	.cache_map = merge_cache_map,
-	.exec = merge_exec,
-	.content_digest = merge_content_digest,
+    .name = "merge",
+    .cache_map = merge_cache_map,
+    .exec = merge_exec,
+    .content_digest = merge_content_digest,
 };

@@ -54,7 +54,7 @@ const char *sfs_path_under(const char *path, const char *dir);
 int sfs_op_load_tree(struct sfs_op_ctx *ctx, const char *id, struct tree **ret, char **ret_msg);
 /* Appends one line to the vertex log (stream 2), adding the newline. */
 void sfs_op_logf(struct sfs_op_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* A mode field: "0755" or an integer; def when absent or null. */
 int sfs_op_json_mode(const json_t *v, unsigned def, unsigned *ret);
 /* A string field of an op object, "" when absent or not a string. */

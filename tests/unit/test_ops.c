@@ -199,7 +199,8 @@ static void test_local_ingest(void)
 	CHECK(mkfifo(p, 0644) == 0);
 
 	s = spec_printf("{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s\","
-			"\"exclude\":[\".git\",\"**/*.o\"]}},\"outputs\":[\"l\"]}", d);
+			"\"exclude\":[\".git\",\"**/*.o\"]}},\"outputs\":[\"l\"]}",
+			d);
 	CHECK_EQ_INT(run_spec(s, id, &msg), 0);
 	CHECK_EQ_STR(tree_cat(id, "src/a.c"), "int a;\n");
 	CHECK_EQ_STR(tree_cat(id, "README"), "hi\n");
@@ -209,19 +210,22 @@ static void test_local_ingest(void)
 	CHECK(logbuf.buf && strstr(logbuf.buf, "warning: ") && strstr(logbuf.buf, "fifo"));
 
 	s = spec_printf("{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s\","
-			"\"include\":[\"src/*.c\"]}},\"outputs\":[\"l\"]}", d);
+			"\"include\":[\"src/*.c\"]}},\"outputs\":[\"l\"]}",
+			d);
 	CHECK_EQ_INT(run_spec(s, id, &msg), 0);
 	CHECK_EQ_INT(tree_count(id), 3); /* ".", "src", "src/a.c" */
 	CHECK_EQ_STR(tree_cat(id, "src/a.c"), "int a;\n");
 
 	/* A single file becomes a tree holding that file. */
 	s = spec_printf("{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s/README\"}},"
-			"\"outputs\":[\"l\"]}", d);
+			"\"outputs\":[\"l\"]}",
+			d);
 	CHECK_EQ_INT(run_spec(s, id, &msg), 0);
 	CHECK_EQ_STR(tree_cat(id, "README"), "hi\n");
 
 	s = spec_printf("{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s/nope\"}},"
-			"\"outputs\":[\"l\"]}", d);
+			"\"outputs\":[\"l\"]}",
+			d);
 	CHECK(run_spec(s, id, &msg) == -ENOENT);
 	CHECK(msg && strstr(msg, "/nope"));
 	free(msg);
@@ -231,8 +235,7 @@ static void test_local_ingest(void)
 static int local_map(const char *dir, int index, uid_t uid, char ret[SFS_DIGEST_SIZE])
 {
 	struct sfs_spec *s = parse(spec_printf(
-		"{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s\"}},\"outputs\":[\"l\"]}",
-		dir));
+	    "{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s\"}},\"outputs\":[\"l\"]}", dir));
 	struct sfs_op *op = NULL;
 	struct sfs_cache_map m = {0};
 	bool done = false;
@@ -310,13 +313,17 @@ static void test_local_credentials(void)
 	ctx.uid = 65534;
 	ctx.gid = 65534;
 	CHECK(run_spec(spec_printf("{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s\"}},"
-				   "\"outputs\":[\"l\"]}", d), id, &msg) == -EACCES);
+				   "\"outputs\":[\"l\"]}",
+				   d),
+		       id, &msg) == -EACCES);
 	CHECK(msg && strstr(msg, "secret"));
 	free(msg);
 	msg = NULL;
 	CHECK_EQ_INT(run_spec(spec_printf("{\"vertices\":{\"l\":{\"op\":\"local\",\"path\":\"%s\","
-					  "\"exclude\":[\"secret\"]}},\"outputs\":[\"l\"]}", d),
-			      id, &msg), 0);
+					  "\"exclude\":[\"secret\"]}},\"outputs\":[\"l\"]}",
+					  d),
+			      id, &msg),
+		     0);
 	CHECK_EQ_STR(tree_cat(id, "open"), "o");
 	free(msg);
 	/* The thread got its credentials back. */
@@ -329,20 +336,20 @@ static void test_file_actions(void)
 {
 	char id[SFS_DIGEST_SIZE], *msg = NULL;
 	const char *s =
-		"{\"vertices\":{"
-		"\"base\":{\"op\":\"file\",\"actions\":["
-		"  {\"mkdir\":{\"path\":\"etc\",\"mode\":\"0700\"}},"
-		"  {\"mkfile\":{\"path\":\"etc/conf\",\"data\":\"x=1\\n\",\"mode\":\"0600\"}},"
-		"  {\"mkfile\":{\"path\":\"bin\",\"data_base64\":\"aGVsbG8=\"}},"
-		"  {\"mkdir\":{\"path\":\"a/b/c\",\"parents\":true}},"
-		"  {\"mkdir\":{\"path\":\"a/b\",\"parents\":true}},"
-		"  {\"symlink\":{\"target\":\"../etc/conf\",\"path\":\"a/link\"}},"
-		"  {\"mkfile\":{\"path\":\"gone\",\"data\":\"\"}},"
-		"  {\"rm\":{\"path\":\"gone\"}},"
-		"  {\"rm\":{\"path\":\"never\",\"allow_not_found\":true}}]},"
-		"\"top\":{\"op\":\"file\",\"base\":\"base\",\"actions\":["
-		"  {\"rm\":{\"path\":\"a/b\"}}]}},"
-		"\"outputs\":[\"top\"]}";
+	    "{\"vertices\":{"
+	    "\"base\":{\"op\":\"file\",\"actions\":["
+	    "  {\"mkdir\":{\"path\":\"etc\",\"mode\":\"0700\"}},"
+	    "  {\"mkfile\":{\"path\":\"etc/conf\",\"data\":\"x=1\\n\",\"mode\":\"0600\"}},"
+	    "  {\"mkfile\":{\"path\":\"bin\",\"data_base64\":\"aGVsbG8=\"}},"
+	    "  {\"mkdir\":{\"path\":\"a/b/c\",\"parents\":true}},"
+	    "  {\"mkdir\":{\"path\":\"a/b\",\"parents\":true}},"
+	    "  {\"symlink\":{\"target\":\"../etc/conf\",\"path\":\"a/link\"}},"
+	    "  {\"mkfile\":{\"path\":\"gone\",\"data\":\"\"}},"
+	    "  {\"rm\":{\"path\":\"gone\"}},"
+	    "  {\"rm\":{\"path\":\"never\",\"allow_not_found\":true}}]},"
+	    "\"top\":{\"op\":\"file\",\"base\":\"base\",\"actions\":["
+	    "  {\"rm\":{\"path\":\"a/b\"}}]}},"
+	    "\"outputs\":[\"top\"]}";
 
 	ctx_reset();
 	CHECK_EQ_INT(run_spec(s, id, &msg), 0);
@@ -369,7 +376,9 @@ static void file_fails(const char *actions, const char *want)
 	CHECK(run_spec(spec_printf("{\"vertices\":{\"src\":{\"op\":\"file\",\"actions\":["
 				   "{\"mkfile\":{\"path\":\"f\",\"data\":\"\"}}]},"
 				   "\"x\":{\"op\":\"file\",\"actions\":[%s]}},"
-				   "\"outputs\":[\"x\"]}", actions), id, &msg) < 0);
+				   "\"outputs\":[\"x\"]}",
+				   actions),
+		       id, &msg) < 0);
 	CHECK_EQ_STR(msg, want);
 	free(msg);
 }
@@ -399,27 +408,26 @@ static void test_file_errors(void)
 static void test_file_copy(void)
 {
 	char id[SFS_DIGEST_SIZE], *msg = NULL;
-	const char *s =
-		"{\"vertices\":{"
-		"\"src\":{\"op\":\"file\",\"actions\":["
-		"  {\"mkdir\":{\"path\":\"dir/sub\",\"parents\":true,\"mode\":\"0750\"}},"
-		"  {\"mkfile\":{\"path\":\"dir/a.c\",\"data\":\"A\"}},"
-		"  {\"mkfile\":{\"path\":\"dir/a.o\",\"data\":\"O\"}},"
-		"  {\"mkfile\":{\"path\":\"dir/sub/b.c\",\"data\":\"B\"}},"
-		"  {\"mkfile\":{\"path\":\"one\",\"data\":\"1\",\"mode\":\"0755\"}}]},"
-		"\"dst\":{\"op\":\"file\",\"actions\":["
-		"  {\"mkdir\":{\"path\":\"out\"}},"
-		"  {\"mkfile\":{\"path\":\"out/keep\",\"data\":\"K\"}},"
-		"  {\"mkdir\":{\"path\":\"f\"}},"
-		"  {\"mkfile\":{\"path\":\"f/x\",\"data\":\"X\"}}]},"
-		"\"x\":{\"op\":\"file\",\"base\":\"dst\",\"actions\":["
-		"  {\"copy\":{\"from\":\"src\",\"src\":\"dir\",\"dest\":\"out\"}},"
-		"  {\"copy\":{\"from\":\"src\",\"src\":\"one\",\"dest\":\"deep/er/one\"}},"
-		"  {\"copy\":{\"from\":\"src\",\"src\":\"one\",\"dest\":\"f\"}},"
-		"  {\"copy\":{\"from\":\"src\",\"src\":\"dir\",\"dest\":\"filt\","
-		"           \"include\":[\"**/*.c\"],\"exclude\":[\"sub\"]}},"
-		"  {\"copy\":{\"from\":\"dst\",\"src\":\"out\",\"dest\":\"again\"}}]}},"
-		"\"outputs\":[\"x\"]}";
+	const char *s = "{\"vertices\":{"
+			"\"src\":{\"op\":\"file\",\"actions\":["
+			"  {\"mkdir\":{\"path\":\"dir/sub\",\"parents\":true,\"mode\":\"0750\"}},"
+			"  {\"mkfile\":{\"path\":\"dir/a.c\",\"data\":\"A\"}},"
+			"  {\"mkfile\":{\"path\":\"dir/a.o\",\"data\":\"O\"}},"
+			"  {\"mkfile\":{\"path\":\"dir/sub/b.c\",\"data\":\"B\"}},"
+			"  {\"mkfile\":{\"path\":\"one\",\"data\":\"1\",\"mode\":\"0755\"}}]},"
+			"\"dst\":{\"op\":\"file\",\"actions\":["
+			"  {\"mkdir\":{\"path\":\"out\"}},"
+			"  {\"mkfile\":{\"path\":\"out/keep\",\"data\":\"K\"}},"
+			"  {\"mkdir\":{\"path\":\"f\"}},"
+			"  {\"mkfile\":{\"path\":\"f/x\",\"data\":\"X\"}}]},"
+			"\"x\":{\"op\":\"file\",\"base\":\"dst\",\"actions\":["
+			"  {\"copy\":{\"from\":\"src\",\"src\":\"dir\",\"dest\":\"out\"}},"
+			"  {\"copy\":{\"from\":\"src\",\"src\":\"one\",\"dest\":\"deep/er/one\"}},"
+			"  {\"copy\":{\"from\":\"src\",\"src\":\"one\",\"dest\":\"f\"}},"
+			"  {\"copy\":{\"from\":\"src\",\"src\":\"dir\",\"dest\":\"filt\","
+			"           \"include\":[\"**/*.c\"],\"exclude\":[\"sub\"]}},"
+			"  {\"copy\":{\"from\":\"dst\",\"src\":\"out\",\"dest\":\"again\"}}]}},"
+			"\"outputs\":[\"x\"]}";
 
 	ctx_reset();
 	CHECK_EQ_INT(run_spec(s, id, &msg), 0);
@@ -452,20 +460,20 @@ static void test_merge(void)
 {
 	char id[SFS_DIGEST_SIZE], *msg = NULL;
 	const char *s =
-		"{\"vertices\":{"
-		"\"a\":{\"op\":\"file\",\"actions\":["
-		"  {\"mkdir\":{\"path\":\"d\"}},{\"mkfile\":{\"path\":\"d/a\",\"data\":\"a\"}},"
-		"  {\"mkfile\":{\"path\":\"d/both\",\"data\":\"from a\"}},"
-		"  {\"mkdir\":{\"path\":\"x\"}},{\"mkfile\":{\"path\":\"x/inner\",\"data\":\"i\"}},"
-		"  {\"mkfile\":{\"path\":\"y\",\"data\":\"file y\"}}]},"
-		"\"b\":{\"op\":\"file\",\"actions\":["
-		"  {\"mkdir\":{\"path\":\"d\",\"mode\":\"0700\"}},"
-		"  {\"mkfile\":{\"path\":\"d/b\",\"data\":\"b\"}},"
-		"  {\"mkfile\":{\"path\":\"d/both\",\"data\":\"from b\"}},"
-		"  {\"mkfile\":{\"path\":\"x\",\"data\":\"file x\"}},"
-		"  {\"mkdir\":{\"path\":\"y\"}},{\"mkfile\":{\"path\":\"y/z\",\"data\":\"z\"}}]},"
-		"\"m\":{\"op\":\"merge\",\"inputs\":[\"a\",\"b\"]}},"
-		"\"outputs\":[\"m\"]}";
+	    "{\"vertices\":{"
+	    "\"a\":{\"op\":\"file\",\"actions\":["
+	    "  {\"mkdir\":{\"path\":\"d\"}},{\"mkfile\":{\"path\":\"d/a\",\"data\":\"a\"}},"
+	    "  {\"mkfile\":{\"path\":\"d/both\",\"data\":\"from a\"}},"
+	    "  {\"mkdir\":{\"path\":\"x\"}},{\"mkfile\":{\"path\":\"x/inner\",\"data\":\"i\"}},"
+	    "  {\"mkfile\":{\"path\":\"y\",\"data\":\"file y\"}}]},"
+	    "\"b\":{\"op\":\"file\",\"actions\":["
+	    "  {\"mkdir\":{\"path\":\"d\",\"mode\":\"0700\"}},"
+	    "  {\"mkfile\":{\"path\":\"d/b\",\"data\":\"b\"}},"
+	    "  {\"mkfile\":{\"path\":\"d/both\",\"data\":\"from b\"}},"
+	    "  {\"mkfile\":{\"path\":\"x\",\"data\":\"file x\"}},"
+	    "  {\"mkdir\":{\"path\":\"y\"}},{\"mkfile\":{\"path\":\"y/z\",\"data\":\"z\"}}]},"
+	    "\"m\":{\"op\":\"merge\",\"inputs\":[\"a\",\"b\"]}},"
+	    "\"outputs\":[\"m\"]}";
 
 	ctx_reset();
 	CHECK_EQ_INT(run_spec(s, id, &msg), 0);
@@ -506,7 +514,8 @@ static void test_exec_outputs(void)
 			      "ls > out/ls; echo err >&2\"],"
 			      "\"mounts\":[{\"dest\":\"in\",\"input\":\"in\"},"
 			      "{\"dest\":\"out\",\"output\":true}]",
-			      0, id, &msg), 0);
+			      0, id, &msg),
+		     0);
 	if (msg)
 		fprintf(stderr, "  %s\n", msg);
 	CHECK_EQ_STR(tree_cat(id, "got"), "X");
@@ -520,7 +529,8 @@ static void test_exec_outputs(void)
 	ctx_reset();
 	CHECK_EQ_INT(run_exec("\"args\":[\"sh\",\"-c\",\"echo more >> w/a/x; rm w/a/y\"],"
 			      "\"mounts\":[{\"dest\":\"w\",\"input\":\"in\",\"output\":true}]",
-			      0, id, &msg), 0);
+			      0, id, &msg),
+		     0);
 	CHECK_EQ_STR(tree_cat(id, "a/x"), "Xmore\n");
 	CHECK_EQ_STR(tree_stat(id, "a/y"), "");
 	free(msg);
@@ -541,10 +551,12 @@ static void test_exec_readonly_and_selector(void)
 
 	/* A file selector mounts one file; nothing else of the input is there. */
 	ctx_reset();
-	CHECK_EQ_INT(run_exec("\"args\":[\"sh\",\"-c\",\"cat the/x > out/got; ls -a the > out/ls\"],"
-			      "\"mounts\":[{\"dest\":\"the/x\",\"input\":\"in\",\"selector\":\"a/x\"},"
-			      "{\"dest\":\"out\",\"output\":true}]",
-			      0, id, &msg), 0);
+	CHECK_EQ_INT(
+	    run_exec("\"args\":[\"sh\",\"-c\",\"cat the/x > out/got; ls -a the > out/ls\"],"
+		     "\"mounts\":[{\"dest\":\"the/x\",\"input\":\"in\",\"selector\":\"a/x\"},"
+		     "{\"dest\":\"out\",\"output\":true}]",
+		     0, id, &msg),
+	    0);
 	CHECK_EQ_STR(tree_cat(id, "got"), "X");
 	CHECK_EQ_STR(tree_cat(id, "ls"), ".\n..\nx\n");
 	free(msg);
@@ -557,27 +569,33 @@ static void test_exec_env_cwd(void)
 	ctx_reset();
 	CHECK_EQ_INT(run_exec("\"args\":[\"env\"],\"env\":{\"FOO\":\"bar\"},"
 			      "\"mounts\":[{\"dest\":\"out\",\"output\":true}]",
-			      0, id, &msg), 0);
+			      0, id, &msg),
+		     0);
 	CHECK_EQ_STR(logbuf.buf, "FOO=bar\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
 				 "/usr/bin:/sbin:/bin\n");
 	ctx_reset();
 	CHECK_EQ_INT(run_exec("\"args\":[\"env\"],\"env\":{\"PATH\":\"/bin:/usr/bin\"},"
 			      "\"mounts\":[{\"dest\":\"out\",\"output\":true}]",
-			      0, id, &msg), 0);
+			      0, id, &msg),
+		     0);
 	CHECK_EQ_STR(logbuf.buf, "PATH=/bin:/usr/bin\n");
 
 	ctx_reset();
 	CHECK_EQ_INT(run_exec("\"args\":[\"sh\",\"-c\",\"echo here > f; test -t 0 || cat > g\"],"
 			      "\"cwd\":\"out/sub\","
 			      "\"mounts\":[{\"dest\":\"out\",\"output\":true}]",
-			      0, id, &msg), 0);
+			      0, id, &msg),
+		     0);
 	CHECK_EQ_STR(tree_cat(id, "sub/f"), "here\n");
 	CHECK_EQ_STR(tree_cat(id, "sub/g"), ""); /* stdin is /dev/null */
 
 	ctx_reset();
-	CHECK(run_exec("\"args\":[\"no-such-program\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]", 0, id, &msg) < 0);
-	CHECK_EQ_STR(msg, "process \"no-such-program\" did not complete successfully: exit code: "
-			  "127\nsolverfs: cannot run \"no-such-program\": No such file or directory");
+	CHECK(
+	    run_exec("\"args\":[\"no-such-program\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
+		     0, id, &msg) < 0);
+	CHECK_EQ_STR(msg,
+		     "process \"no-such-program\" did not complete successfully: exit code: "
+		     "127\nsolverfs: cannot run \"no-such-program\": No such file or directory");
 	free(msg);
 }
 
@@ -589,14 +607,17 @@ static void test_exec_failure_message(void)
 	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "
 		       "line$i; done; exit 3\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
 		       0, id, &msg) == -EIO);
-	CHECK_EQ_STR(msg, "process \"sh -c for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line$i; "
-			  "done; exit 3\" did not complete successfully: exit code: 3\n"
-			  "line3\nline4\nline5\nline6\nline7\nline8\nline9\nline10\nline11\nline12");
+	CHECK_EQ_STR(msg,
+		     "process \"sh -c for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line$i; "
+		     "done; exit 3\" did not complete successfully: exit code: 3\n"
+		     "line3\nline4\nline5\nline6\nline7\nline8\nline9\nline10\nline11\nline12");
 	free(msg);
 	msg = NULL;
 
 	ctx_reset();
-	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"kill -9 $$\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]", 0, id, &msg) < 0);
+	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"kill -9 "
+		       "$$\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
+		       0, id, &msg) < 0);
 	CHECK_EQ_STR(msg, "process \"sh -c kill -9 $$\" did not complete successfully: exit code: "
 			  "137");
 	free(msg);
@@ -616,8 +637,9 @@ static void test_exec_timeout(void)
 	double t0 = now_s();
 
 	ctx_reset();
-	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"echo start; sleep 30\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]", 1, id,
-		       &msg) < 0);
+	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"echo start; sleep "
+		       "30\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
+		       1, id, &msg) < 0);
 	CHECK(now_s() - t0 < 3);
 	CHECK_EQ_STR(msg, "process \"sh -c echo start; sleep 30\" did not complete successfully: "
 			  "timeout after 1s\nstart");
@@ -640,8 +662,9 @@ static void test_exec_cancel(void)
 	ctx_reset();
 	pthread_create(&th, NULL, cancel_later, NULL);
 	t0 = now_s();
-	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"sleep 30 & sleep 30\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]", 0, id,
-		       &msg) == -ECANCELED);
+	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"sleep 30 & sleep "
+		       "30\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
+		       0, id, &msg) == -ECANCELED);
 	CHECK(now_s() - t0 < 1.3);
 	CHECK_EQ_INT(atomic_load(&ctx.pgid), 0);
 	pthread_join(th, NULL);
@@ -658,7 +681,8 @@ static void test_exec_background_killed(void)
 					  "echo late > out/late) & echo main > out/main\"],"
 					  "\"mounts\":[{\"dest\":\"out\",\"output\":true}]",
 					  marker),
-			      0, id, &msg), 0);
+			      0, id, &msg),
+		     0);
 	CHECK_EQ_STR(tree_cat(id, "main"), "main\n");
 	CHECK_EQ_STR(tree_stat(id, "late"), "");
 	usleep(800000);
@@ -692,7 +716,8 @@ static void test_exec_as_user(void)
 			      "cat in/a/x > out/x; ! echo no 2>/dev/null > in/a/x\"],"
 			      "\"mounts\":[{\"dest\":\"in\",\"input\":\"in\"},"
 			      "{\"dest\":\"out\",\"output\":true}]",
-			      0, id, &msg), 0);
+			      0, id, &msg),
+		     0);
 	if (msg)
 		fprintf(stderr, "  %s\n", msg);
 	CHECK_EQ_STR(tree_cat(id, "u"), "1234\n");
@@ -736,7 +761,8 @@ static void test_default_map_and_content(void)
 					  "  {\"mkdir\":{\"path\":\"a\"}},"
 					  "  {\"mkfile\":{\"path\":\"a/x\",\"data\":\"X\"}},"
 					  "  {\"mkfile\":{\"path\":\"b\",\"data\":\"B\"}}]"),
-			      in_id, &msg), 0);
+			      in_id, &msg),
+		     0);
 	CHECK_EQ_INT(tree_load(cache.cas, in_id, &t), 0);
 
 	CHECK_EQ_INT(sfs_op_resolve(e, &op), 0);
