@@ -82,15 +82,14 @@ static void add_value(struct strbuf *sb, const json_t *v);
 static void add_object(struct strbuf *sb, const json_t *v)
 {
 	size_t n = json_object_size(v), i = 0;
-	struct okey *keys;
+	struct okey small[16], *keys = small; /* ops have few fields: no malloc */
 	void *it;
 
 	if (n == 0) {
 		strbuf_addstr(sb, "{}");
 		return;
 	}
-	keys = malloc(n * sizeof(*keys));
-	if (!keys) {
+	if (n > sizeof(small) / sizeof(small[0]) && !(keys = malloc(n * sizeof(*keys)))) {
 		sb->oom = true;
 		return;
 	}
@@ -110,7 +109,8 @@ static void add_object(struct strbuf *sb, const json_t *v)
 		add_value(sb, keys[k].value);
 	}
 	strbuf_addch(sb, '}');
-	free(keys);
+	if (keys != small)
+		free(keys);
 }
 
 static void add_real(struct strbuf *sb, double d)
@@ -121,6 +121,19 @@ static void add_real(struct strbuf *sb, double d)
 		strbuf_addf(sb, "%.0f", d);
 	else
 		strbuf_addf(sb, "%.17g", d);
+}
+
+static void add_int(struct strbuf *sb, json_int_t x)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (x < 0)
+		*--p = '-';
+	strbuf_add(sb, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 static void add_value(struct strbuf *sb, const json_t *v)
@@ -142,7 +155,7 @@ static void add_value(struct strbuf *sb, const json_t *v)
 		add_str(sb, json_string_value(v), json_string_length(v));
 		break;
 	case JSON_INTEGER:
-		strbuf_addf(sb, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		add_int(sb, json_integer_value(v));
 		break;
 	case JSON_REAL:
 		add_real(sb, json_real_value(v));

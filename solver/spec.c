@@ -1453,7 +1453,7 @@ static int assign_inputs(struct parse *p, struct pv *pv, size_t *uidx)
 			struct sfs_spec_input *in = &pv->v.inputs[uidx[k]];
 			in->ref = (struct sfs_ref){u->vertex, u->output};
 			in->content_func = u->content_func;
-			if (pv->dedup)
+			if (pv->dedup && k + 1 < pv->nuses) /* no lookups after the last */
 				r = strmap_put(&seen, ref, (void *)(uintptr_t)(pv->v.ninputs), NULL);
 		}
 		if (json_string_set(u->op_node, ref) < 0 ||

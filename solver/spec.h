@@ -17,7 +17,70 @@
  *
  * Every rejection returns -EINVAL (or -EFBIG/-E2BIG for limits) with a message
  * naming the vertex key and field: `vertex "cc": field "args": must be a
- * non-empty array of strings`.
+ * non-empty array of strings`.  Nested fields are named by their path
+ * (`actions[2].mkfile.mode`, `mounts[0].dest`); job-level fields without a vertex
+ * (`field "outputs[0]": no vertex "x"`, `field "export.mode": ...`).
+ *
+ * Normalised op objects (the hashed bytes; keys sorted in the canonical form):
+ *   local  {op, path, include, exclude, session}   path: absolute host path,
+ *          lexically cleaned ("//", "." and a trailing "/" dropped; ".." kept);
+ *          session: the job number as a decimal string.
+ *   file   {op, base, actions}   base: a ref or null (the empty tree); each action is
+ *          {"<name>": {...}} with every field present:
+ *            mkdir {path, mode "0755", parents false}
+ *            mkfile {path, mode "0644", data_base64 ""}  (`data` is folded into
+ *              data_base64, canonical padded base64 of the bytes, so both hash alike)
+ *            copy {from, src "", dest "", include [], exclude []}  ("" = the root)
+ *            rm {path, allow_not_found false}   symlink {target, path}
+ *   exec   {op, args, env {}, cwd "", mounts, network false}; each mount is
+ *          {dest, input (ref or null), selector "", readonly false, output false};
+ *          dest "" mounts at the work dir itself.  `timeout` is not hashed.
+ *   merge  {op, inputs}
+ *   build  {op, input, path "solverfs.json", output ""}  (output "" = the inner
+ *          spec's first output; otherwise "key" or "key:N" of the inner spec).
+ * Modes are normalised to 4 octal digits ("755" -> "0755").  Never hashed: name,
+ * description, ignore_cache, export_cache, cache_from, timeout.
+ *
+ * Refs in v->op are "sha256:<hex of the input's digest>:<N>".  The cache map JSON is
+ * v->op with each ref replaced by its input index (a JSON integer), the mounts'
+ * "selector" keys and local's "session" removed.
+ *
+ * Inputs(): file: base, then copy `from` refs in action order; a ref already seen
+ * (same "sha256:<hex>:<N>" text, so two keys with identical content count as one)
+ * reuses its input.  exec: one input per mount with an input, in mount order (no
+ * sharing).  merge: inputs in order (no sharing).  build: input.  Ops can thus
+ * recompute the index of a ref from v->op alone.
+ * Selector of an input: the sorted, deduplicated, NUL-joined paths it is used
+ * through (exec mount selector, copy src); if any use is whole (file base, copy
+ * with src "", mount without selector) the input is whole: selector "" and
+ * selector_digest "".  content_func is false only for an exec output mount that
+ * starts from its input.
+ * noutputs: local, file, merge, build 1; exec the number of mounts with output
+ * true (0 is allowed; any ref to a missing output is rejected).
+ *
+ * Order: Kahn's algorithm, ready vertices taken in bytewise key order, so equal
+ * specs give equal orders.  Vertices with identical digests are both kept.
+ *
+ * summary (progress): "local <path>"; the exec args joined by spaces;
+ * "file mkdir /a, mkfile /a/b, copy /src /dest, rm /p, symlink /p -> target"
+ * (the first 8 actions, then ", ... (N more)"; just "file" without actions);
+ * "merge N inputs"; "build /<path>".
+ *
+ * Limits (ctx->limits, 0 = default): spec bytes -> -EFBIG; vertices -> -E2BIG;
+ * every path, glob, name and symlink target longer than max_path -> -EINVAL
+ * (components longer than 255 bytes too); mkfile data larger than max_inline
+ * after decoding -> -EFBIG.
+ *
+ * Host paths (local.path, cache_from) must be absolute; one that resolves into
+ * ctx->mountpoint (symlinks followed as far as the path exists) is rejected with
+ * "path is inside the solverfs mount".  The walk compares every prefix with the
+ * mount point before lstat'ing it, so it never stats inside the mount;
+ * ctx->mountpoint must therefore be canonical (realpath taken before mounting).
+ *
+ * Canonical JSON (sfs_canonical_json): compact, keys sorted bytewise, UTF-8 kept
+ * as is, strings escaped as RFC 8785 (\u00xx in lowercase hex for the control
+ * characters without a short escape; jansson's json_dumps writes uppercase, so
+ * canon.c has its own writer), integers in decimal.
  */
 #ifndef SFS_SPEC_H
 #define SFS_SPEC_H
