@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "../cache/err.h"
+#include "../cache/sha256.h"
 #include "internal.h"
 
-int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs, bool sub)
+int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
+		struct vstate *vs)
 {
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : 4;
@@ -28,8 +30,8 @@ int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstat
 		w->w = n;
 		w->cap = ncap;
 	}
-	w->w[w->n++] =
-		(struct waiter){job ? sfs_job_ref(job) : NULL, out, vs ? vstate_ref(vs) : NULL, sub};
+	w->w[w->n++] = (struct waiter){kind, job ? sfs_job_ref(job) : NULL, out,
+				       vs ? vstate_ref(vs) : NULL};
 	return 0;
 }
 
@@ -118,7 +120,7 @@ struct load_ctx {
 };
 
 static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
-		      struct vstate **ret, char **ret_msg)
+		      const char *key, struct vstate **ret, char **ret_msg)
 {
 	const struct sfs_spec_vertex *v = &lc->spec->v[idx];
 	struct vstate *vs = calloc(1, sizeof(*vs));
@@ -128,7 +130,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	vs->s = s;
 	vs->log_fd = -1;
 	vs->depth = lc->depth;
-	memcpy(vs->digest, v->digest, sizeof(vs->digest));
+	snprintf(vs->digest, sizeof(vs->digest), "%s", key);
 	vs->spec = sfs_spec_ref(lc->spec);
 	vs->v = v;
 	vs->ignore_cache = v->ignore_cache || lc->ignore_cache;
@@ -172,16 +174,33 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	return 0;
 }
 
-/* The active vertex for spec vertex idx: joined by digest or made (first wins). */
+/*
+ * The active vertex for spec vertex idx: joined by digest or made (the first
+ * loaded definition wins).  An ignore-cache vertex never joins an active normal
+ * one: it is keyed under sha256("<digest>-ignorecache") instead, which normal
+ * vertices of that digest then join (SEMANTICS.md §1.2 step 2).
+ */
 static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
 		      struct vstate **ret, char **ret_msg)
 {
-	struct vstate *vs = strmap_get(&s->actives, lc->spec->v[idx].digest);
+	const struct sfs_spec_vertex *v = &lc->spec->v[idx];
+	char buf[SFS_DIGEST_SIZE + 16], nocache[SFS_DIGEST_SIZE];
+	snprintf(buf, sizeof(buf), "%s-ignorecache", v->digest);
+	sfs_sha256_digest(buf, strlen(buf), nocache);
+	const char *key = v->digest;
+	struct vstate *vs = strmap_get(&s->actives, nocache);
+	if (!vs) {
+		vs = strmap_get(&s->actives, v->digest);
+		if (vs && !vs->ignore_cache && (v->ignore_cache || lc->ignore_cache)) {
+			vs = NULL;
+			key = nocache;
+		}
+	}
 	if (vs) {
 		*ret = vstate_ref(vs);
 		return 0;
 	}
-	int r = vstate_new(s, lc, idx, &vs, ret_msg);
+	int r = vstate_new(s, lc, idx, key, &vs, ret_msg);
 	if (r < 0)
 		return r;
 	r = strmap_put(&s->actives, vs->digest, vs, NULL);
@@ -316,6 +335,7 @@ static void vstate_release(struct sfs_solver *s, struct vstate *vs)
 	if (strmap_get(&s->actives, vs->digest) == vs)
 		strmap_del(&s->actives, vs->digest);
 	sfs_vstate_cancel(vs);
+	sfs_index_remove(s, vs);
 	for (size_t o = 0; o < vs->nedges; o++)
 		waiters_release(&vs->edges[o].waiters);
 	waiters_release(&vs->key_waiters);

@@ -39,12 +39,19 @@ struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg
 struct sfs_failure *sfs_failure_ref(struct sfs_failure *f);
 struct sfs_failure *sfs_failure_unref(struct sfs_failure *f);
 
-/* Who waits for an edge: a job output or a vertex that needs this input. */
+/* Who waits for an edge (or for a vertex's keys). */
+enum waiter_kind {
+	W_JOB,   /* job output `out` */
+	W_INPUT, /* vertex vs needs this edge as an input (or its keys) */
+	W_SUB,   /* build vertex vs waits for its sub-build's output */
+	W_MERGE, /* edge `out` of vs was merged into this edge (§1.7) */
+};
+
 struct waiter {
-	struct sfs_job *job; /* holds a job reference */
-	size_t job_output;
-	struct vstate *vs; /* holds a reference */
-	bool sub;          /* vs is a build vertex waiting for its sub-build's output */
+	enum waiter_kind kind;
+	struct sfs_job *job; /* W_JOB; holds a job reference */
+	size_t out;
+	struct vstate *vs; /* the others; holds a reference */
 };
 
 struct waiters {
@@ -52,7 +59,14 @@ struct waiters {
 	struct waiter *w;
 };
 
-enum edge_phase { EDGE_IDLE, EDGE_LOADING, EDGE_WAIT_EXEC, EDGE_DONE, EDGE_FAILED };
+enum edge_phase {
+	EDGE_IDLE,
+	EDGE_LOADING,
+	EDGE_WAIT_EXEC,
+	EDGE_MERGED, /* waits for the edge it was merged into */
+	EDGE_DONE,
+	EDGE_FAILED
+};
 
 /* A set of cache keys (references). */
 struct keyset {
@@ -82,6 +96,10 @@ struct edge {
 	bool cached; /* the result came from the cache */
 	struct sfs_failure *failure;
 	struct waiters waiters;
+	struct edge *merged_into; /* while EDGE_MERGED (its vstate is held by our waiter) */
+	bool merge_asked;         /* our W_MERGE waiter is on merged_into */
+	char **sigs;              /* our entries in the edge index */
+	size_t nsigs;
 };
 
 enum vphase {
@@ -176,6 +194,7 @@ struct sfs_solver {
 	struct sfs_solver_opts o;
 	char *mountpoint;
 	struct strmap actives; /* digest -> vstate */
+	struct strmap edge_index; /* merge signature -> edge (§1.7), active edges only */
 	struct strmap jobs;    /* decimal id -> sfs_job (live and history) */
 	uint64_t *job_ids;     /* ascending */
 	size_t njob_ids, cap_job_ids;
@@ -202,7 +221,8 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j);
 struct vstate *vstate_ref(struct vstate *vs);
 void vstate_unref(struct vstate *vs);
-int waiters_add(struct waiters *w, struct sfs_job *job, size_t out, struct vstate *vs, bool sub);
+int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
+		struct vstate *vs);
 void waiters_release(struct waiters *w);
 
 /* scheduler.c: edges and tasks */
@@ -211,10 +231,19 @@ void sfs_sched_stop(struct sfs_solver *s);
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
 		      struct vstate *parent);
 void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build);
+void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e);
+void sfs_edge_settle(struct sfs_solver *s, struct edge *e);
+void sfs_edge_proceed(struct sfs_solver *s, struct edge *e);
 bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, size_t n);
 void sfs_vstate_cancel(struct vstate *vs);
 
 void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs);
+
+/* edgeindex.c: merging of edges that reach the same cache key */
+void sfs_index_register(struct sfs_solver *s, struct vstate *vs);
+void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
+struct edge *sfs_edge_owner(struct edge *e);
+void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
 
 /* subbuild.c */
 #define SFS_MAX_SUBBUILD_DEPTH 8

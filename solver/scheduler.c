@@ -46,8 +46,8 @@ struct task {
 static void vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
 static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs);
 static void round_inputs_done(struct sfs_solver *s, struct vstate *vs);
-static void edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
-			 struct vstate *parent, bool sub);
+static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind kind,
+			 struct sfs_job *job, size_t out, struct vstate *vs);
 
 /* --- failures ------------------------------------------------------------ */
 
@@ -94,7 +94,7 @@ static void queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate 
 		return; /* cancelled: nobody waits for it any more */
 	struct task *t = calloc(1, sizeof(*t));
 	if (!t) {
-		struct sfs_failure *f = sfs_failure_new(-ENOMEM, vs->digest, "out of memory");
+		struct sfs_failure *f = sfs_failure_new(-ENOMEM, vs->v->digest, "out of memory");
 		vertex_fail(s, vs, f);
 		sfs_failure_unref(f);
 		return;
@@ -128,15 +128,23 @@ static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 
 static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w)
 {
-	if (w->job)
-		sfs_job_output_done(s, w->job, w->job_output, e);
-	else if (w->vs && w->sub)
-		sfs_subbuild_done(s, w->vs, e);
-	else if (w->vs)
+	switch (w->kind) {
+	case W_JOB:
+		sfs_job_output_done(s, w->job, w->out, e);
+		break;
+	case W_INPUT:
 		input_done(s, w->vs, e);
+		break;
+	case W_SUB:
+		sfs_subbuild_done(s, w->vs, e);
+		break;
+	case W_MERGE:
+		sfs_merge_done(s, &w->vs->edges[w->out], e);
+		break;
+	}
 }
 
-static void edge_settle(struct sfs_solver *s, struct edge *e)
+void sfs_edge_settle(struct sfs_solver *s, struct edge *e)
 {
 	struct waiters w = e->waiters;
 	memset(&e->waiters, 0, sizeof(e->waiters));
@@ -151,7 +159,7 @@ static void edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *
 		return;
 	e->phase = EDGE_FAILED;
 	e->failure = sfs_failure_ref(f);
-	edge_settle(s, e);
+	sfs_edge_settle(s, e);
 }
 
 /*
@@ -209,7 +217,7 @@ void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs)
 			return;
 		}
 		if (in->phase < V_KEYED) {
-			if (waiters_add(&in->key_waiters, NULL, 0, vs, false) < 0)
+			if (waiters_add(&in->key_waiters, W_INPUT, NULL, 0, vs) < 0)
 				continue;
 			pending++;
 		}
@@ -221,7 +229,7 @@ void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs)
 	}
 }
 
-static void edge_proceed(struct sfs_solver *s, struct edge *e)
+void sfs_edge_proceed(struct sfs_solver *s, struct edge *e)
 {
 	if (e->phase != EDGE_IDLE || !e->want)
 		return;
@@ -248,8 +256,9 @@ static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
 		}
 	}
 	waiters_release(&w);
+	sfs_index_register(s, vs);
 	for (size_t o = 0; o < vs->nedges; o++)
-		edge_proceed(s, &vs->edges[o]);
+		sfs_edge_proceed(s, &vs->edges[o]);
 }
 
 struct keys_found {
@@ -504,7 +513,7 @@ static void run_keys(struct sfs_solver *s, struct vstate *vs)
 	if (root)
 		sfs_vs_progress_completed(vs, false, r < 0 && r != -ECANCELED ? msg : NULL);
 	if (r < 0) {
-		struct sfs_failure *f = sfs_failure_new(r, vs->digest, msg);
+		struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
 		if (f)
 			vertex_fail(s, vs, f);
 		sfs_failure_unref(f);
@@ -549,7 +558,7 @@ static void edge_complete(struct sfs_solver *s, struct edge *e, const char *resu
 	e->nresult_keys = nkeys;
 	e->cached = cached;
 	e->phase = EDGE_DONE;
-	edge_settle(s, e);
+	sfs_edge_settle(s, e);
 }
 
 static void drop_record(struct edge *e, const char *id)
@@ -619,7 +628,7 @@ static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 				e->nbad++;
 		}
 		e->phase = EDGE_IDLE;
-		edge_proceed(s, e);
+		sfs_edge_proceed(s, e);
 	}
 	pthread_mutex_unlock(&s->lock);
 	free(msg);
@@ -633,7 +642,7 @@ static void exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const ch
 	char *first = strndup(line, strcspn(line, "\n"));
 	sfs_vs_progress_completed(vs, false, r == -ECANCELED ? "context canceled" : first);
 	free(first);
-	struct sfs_failure *f = sfs_failure_new(r, vs->digest, msg);
+	struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
 	if (f)
 		vertex_fail(s, vs, f);
 	sfs_failure_unref(f);
@@ -862,31 +871,43 @@ static void run_slow(struct sfs_solver *s, struct vstate *vs)
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
 		      struct vstate *parent)
 {
-	edge_request(s, e, job, out, parent, false);
+	edge_request(s, e, job ? W_JOB : W_INPUT, job, out, parent);
 }
 
 void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build)
 {
-	edge_request(s, e, NULL, 0, build, true);
+	edge_request(s, e, W_SUB, NULL, 0, build);
 }
 
-static void edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
-			 struct vstate *parent, bool sub)
+/* Asks edge e for its result on behalf of the waiter (kind, job, out, vs). */
+static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind kind,
+			 struct sfs_job *job, size_t out, struct vstate *vs)
 {
-	struct waiter w = {job, out, parent, sub};
+	struct waiter w = {kind, job, out, vs};
 	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED) {
 		deliver(s, e, &w);
 		return;
 	}
-	if (waiters_add(&e->waiters, job, out, parent, sub) < 0) {
-		struct sfs_failure *f = sfs_failure_new(-ENOMEM, e->vs->digest, "out of memory");
+	if (waiters_add(&e->waiters, kind, job, out, vs) < 0) {
+		struct sfs_failure *f = sfs_failure_new(-ENOMEM, e->vs->v->digest, "out of memory");
 		edge_fail(s, e, f);
 		sfs_failure_unref(f);
 		return;
 	}
 	e->want = true;
-	if (e->vs->phase >= V_KEYED)
-		edge_proceed(s, e);
+	if (e->phase == EDGE_MERGED)
+		sfs_edge_request_merged(s, e);
+	else if (e->vs->phase >= V_KEYED)
+		sfs_edge_proceed(s, e);
+}
+
+/* A merged edge that is wanted asks the edge it was merged into, once. */
+void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e)
+{
+	if (e->merge_asked)
+		return;
+	e->merge_asked = true;
+	edge_request(s, sfs_edge_owner(e->merged_into), W_MERGE, NULL, (size_t)e->output, e->vs);
 }
 
 static int open_log(struct sfs_solver *s, struct vstate *vs)

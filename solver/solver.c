@@ -249,6 +249,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	pthread_mutex_unlock(&s->lock);
 	strmap_release(&s->jobs);
 	strmap_release(&s->actives);
+	strmap_release(&s->edge_index);
 	free(s->job_ids);
 	free(s->dirty);
 	free(s->mountpoint);

@@ -129,7 +129,9 @@ ferr_code(struct vctx *c, int err, const char *fp, const char *field, const char
 	va_end(ap);
 	if (!why)
 		return -ENOMEM;
-	if (c->key)
+	if (c->key && !*fp && !*field)
+		sfs_errf(c->p->ret_msg, err, "vertex \"%s\": %s", c->key, why);
+	else if (c->key)
 		sfs_errf(c->p->ret_msg, err, "vertex \"%s\": field \"%s%s%s\": %s", c->key, fp, dot,
 			 field, why);
 	else

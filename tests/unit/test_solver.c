@@ -335,6 +335,75 @@ static void test_shared_vertex(void)
 	env_close(&e);
 }
 
+/* Different vertices with the same cache keys execute once while active (§1.7). */
+static void test_merge_concurrent(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i1, i2;
+	/* local vertices of two jobs differ by session, not by cache map */
+	const char *spec = "{\"vertices\":{"
+			   "\"src\":{\"op\":\"local\",\"path\":\"/nonexistent-merge-test\"},"
+			   "\"use\":{\"op\":\"file\",\"base\":\"src\",\"actions\":["
+			   "{\"mkdir\":{\"path\":\"m\"}}]}},\"outputs\":[\"use\"]}";
+	env_open(&e, tap_tmpdir());
+	reset_counts();
+	atomic_store(&exec_entered, false);
+	atomic_store(&block_exec, true);
+	uint64_t j1 = submit(&e, spec);
+	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
+		usleep(1000);
+	uint64_t j2 = submit(&e, spec);
+	usleep(50000);
+	atomic_store(&block_exec, false);
+	wait_job(&e, j1, &i1);
+	wait_job(&e, j2, &i2);
+	CHECK_EQ_STR(sfs_job_state_name(i1.state), "done");
+	CHECK_EQ_STR(sfs_job_state_name(i2.state), "done");
+	CHECK_EQ_INT(n_cache_map, 4); /* every vertex still gets its CacheMap */
+	CHECK_EQ_INT(n_exec, 2);      /* src and use once each */
+	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
+	sfs_job_info_release(&i1);
+	sfs_job_info_release(&i2);
+	env_close(&e);
+}
+
+/* ignore_cache: never reads the cache, always executes, still writes (§1.8). */
+static void test_ignore_cache(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i;
+	const char *two = "{\"vertices\":{"
+			  "\"a\":{\"op\":\"file\",%s\"actions\":[{\"mkdir\":{\"path\":\"ic\"}}]},"
+			  "\"b\":{\"op\":\"file\",\"base\":\"a\",\"actions\":["
+			  "{\"mkdir\":{\"path\":\"b\"}}]}},\"outputs\":[\"b\"]%s}";
+	char spec[1024];
+	env_open(&e, tap_tmpdir());
+	snprintf(spec, sizeof(spec), two, "", "");
+	wait_job(&e, submit(&e, spec), &i);
+	sfs_job_info_release(&i);
+	/* the whole job ignores the cache */
+	reset_counts();
+	snprintf(spec, sizeof(spec), two, "", ",\"ignore_cache\":true");
+	wait_job(&e, submit(&e, spec), &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK_EQ_INT(n_cache_map, 2);
+	CHECK_EQ_INT(n_exec, 2);
+	sfs_job_info_release(&i);
+	/* only the input: its user cannot match by definition and runs too */
+	reset_counts();
+	snprintf(spec, sizeof(spec), two, "\"ignore_cache\":true,", "");
+	wait_job(&e, submit(&e, spec), &i);
+	CHECK_EQ_INT(n_exec, 1 + 0); /* a runs; b hits through a's content key */
+	sfs_job_info_release(&i);
+	/* it still wrote the cache: a normal build executes nothing */
+	reset_counts();
+	snprintf(spec, sizeof(spec), two, "", "");
+	wait_job(&e, submit(&e, spec), &i);
+	CHECK_EQ_INT(n_exec, 0);
+	sfs_job_info_release(&i);
+	env_close(&e);
+}
+
 static void test_cancel(void)
 {
 	struct env e = {0};
@@ -400,6 +469,8 @@ int main(void)
 	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
 	RUN(test_shared_vertex);
+	RUN(test_merge_concurrent);
+	RUN(test_ignore_cache);
 	RUN(test_cancel);
 	RUN(test_bad_spec_stays_pending);
 	return tap_done();

@@ -1,0 +1,183 @@
+/*
+ * edgeindex.c — merging edges that reach the same cache key while active
+ * (BuildKit's edgeIndex and scheduler.mergeTo, SEMANTICS.md §1.7).
+ *
+ * When a vertex knows its cache maps, each of its edges is registered in the
+ * solver's edge index under a merge signature:
+ *   - a root edge under rootKey(map digest, output) for every map it fetched,
+ *     so two `local` vertices of different jobs with equal content meet through
+ *     their content map;
+ *   - any other edge under sha256 of its map digest, output and, per input, the
+ *     selector and the identity of the input edge after merging, so users of
+ *     merged inputs merge in turn.
+ * A second edge with a signature already taken by a live edge is merged into
+ * it: it waits for that edge (EDGE_MERGED) and takes its result, and the op runs
+ * once.  Rules kept from BuildKit's fixed versions: an ignore-cache edge never
+ * merges into a normal one (it takes the index entry instead); chains resolve
+ * to one owner; nothing merges into an edge of its own vertex or inputs; the
+ * merged vertex still reports progress; a released target hands its merged
+ * edges back to their own vertices.
+ *
+ * Everything here runs with sfs_solver.lock held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/sha256.h"
+#include "internal.h"
+
+struct edge *sfs_edge_owner(struct edge *e)
+{
+	while (e->phase == EDGE_MERGED && e->merged_into)
+		e = e->merged_into;
+	return e;
+}
+
+static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o,
+		  char ret[SFS_DIGEST_SIZE])
+{
+	if (vs->v->ninputs == 0) {
+		sfs_root_key(m->digest, o, ret);
+		return 0;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "merge\n%s@%d", m->digest, o);
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+		strbuf_addf(&sb, "\n%s=%p", m->deps[i].selector, (void *)sfs_edge_owner(ie));
+	}
+	if (sb.oom) {
+		strbuf_release(&sb);
+		return -ENOMEM;
+	}
+	sfs_sha256_digest(sb.buf, sb.len, ret);
+	strbuf_release(&sb);
+	return 0;
+}
+
+static bool is_input_of(struct vstate *target, struct vstate *vs)
+{
+	for (size_t i = 0; i < vs->v->ninputs; i++)
+		if (vs->inputs[i] == target)
+			return true;
+	return false;
+}
+
+static int remember_sig(struct edge *e, const char *sig)
+{
+	char **n = realloc(e->sigs, (e->nsigs + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	e->sigs = n;
+	if (!(e->sigs[e->nsigs] = strdup(sig)))
+		return -ENOMEM;
+	e->nsigs++;
+	return 0;
+}
+
+static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target);
+
+/* Registers e under sig; merges it when a live edge already holds sig. */
+static bool register_sig(struct sfs_solver *s, struct edge *e, const char *sig)
+{
+	struct edge *f = strmap_get(&s->edge_index, sig);
+	if (f)
+		f = sfs_edge_owner(f);
+	bool take = !f || f->vs->released || f->phase == EDGE_FAILED ||
+		    (!f->vs->ignore_cache && e->vs->ignore_cache);
+	if (f == e || (f && f->vs == e->vs))
+		return false;
+	if (!take && !is_input_of(f->vs, e->vs)) {
+		merge_into(s, e, f);
+		return true;
+	}
+	if (take && strmap_put(&s->edge_index, sig, e, NULL) == 0)
+		remember_sig(e, sig);
+	return false;
+}
+
+void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
+{
+	for (size_t o = 0; o < vs->nedges; o++) {
+		struct edge *e = &vs->edges[o];
+		if (e->phase != EDGE_IDLE)
+			continue;
+		for (size_t m = 0; m < vs->nmaps; m++) {
+			char sig[SFS_DIGEST_SIZE];
+			if (sig_of(vs, &vs->maps[m], (int)o, sig) < 0)
+				break;
+			if (register_sig(s, e, sig))
+				break;
+		}
+	}
+}
+
+static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target)
+{
+	e->phase = EDGE_MERGED;
+	e->merged_into = target;
+	free(e->vs->why);
+	e->vs->why = NULL;
+	if (asprintf(&e->vs->why, "merged: same cache key as active vertex %s",
+		     target->vs->digest) < 0)
+		e->vs->why = NULL;
+	if (e->want)
+		sfs_edge_request_merged(s, e);
+}
+
+void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
+{
+	if (e->phase != EDGE_MERGED || e->vs->released)
+		return;
+	e->merged_into = NULL;
+	if (target->phase == EDGE_FAILED) {
+		e->failure = sfs_failure_ref(target->failure);
+		e->phase = EDGE_FAILED;
+	} else {
+		snprintf(e->result, sizeof(e->result), "%s", target->result);
+		e->result_keys = calloc(target->nresult_keys + 1, sizeof(*e->result_keys));
+		for (size_t k = 0; e->result_keys && k < target->nresult_keys; k++)
+			e->result_keys[e->nresult_keys++] = cache_key_ref(target->result_keys[k]);
+		e->cached = true;
+		e->phase = EDGE_DONE;
+	}
+	struct vstate *vs = e->vs;
+	bool all = true;
+	for (size_t o = 0; o < vs->nedges; o++)
+		all &= vs->edges[o].phase == EDGE_DONE || vs->edges[o].phase == EDGE_FAILED;
+	if (all && vs->state != SFS_VERTEX_DONE && vs->state != SFS_VERTEX_CACHED) {
+		if (!vs->started)
+			sfs_vs_progress_started(vs, true);
+		sfs_vs_progress_completed(vs, true, e->failure ? e->failure->msg : NULL);
+	}
+	sfs_edge_settle(s, e);
+}
+
+void sfs_index_remove(struct sfs_solver *s, struct vstate *vs)
+{
+	for (size_t o = 0; o < vs->nedges; o++) {
+		struct edge *e = &vs->edges[o];
+		for (size_t i = 0; i < e->nsigs; i++) {
+			if (strmap_get(&s->edge_index, e->sigs[i]) == e)
+				strmap_del(&s->edge_index, e->sigs[i]);
+			free(e->sigs[i]);
+		}
+		free(e->sigs);
+		e->sigs = NULL;
+		e->nsigs = 0;
+		/* edges merged into ours go back to doing their own work */
+		for (size_t i = 0; i < e->waiters.n; i++) {
+			struct waiter *w = &e->waiters.w[i];
+			if (w->kind != W_MERGE || w->vs->released)
+				continue;
+			struct edge *me = &w->vs->edges[w->out];
+			if (me->phase != EDGE_MERGED)
+				continue;
+			me->phase = EDGE_IDLE;
+			me->merged_into = NULL;
+			sfs_edge_proceed(s, me);
+		}
+	}
+}
