@@ -439,6 +439,7 @@ static const struct bad bads[] = {
 	{"{\"vertices\": {\"a\": {\"op\": \"file\"}, \"a\": {\"op\": \"file\"}},"
 	 " \"outputs\": [\"a\"]}", "invalid JSON", "duplicate"},
 	{V1("{\"op\": \"frobnicate\"}"), "vertex \"v\"", "field \"op\": unknown op"},
+	{V1("[\"file\"]"), "vertex \"v\": a vertex must be an object", NULL},
 	{V1("{\"path\": \"/x\"}"), "vertex \"v\"", "field \"op\": is required"},
 	{V1("{\"op\": \"local\", \"path\": \"/x\", \"colour\": 1}"), "vertex \"v\"",
 	 "field \"colour\": unknown field"},
