@@ -28,6 +28,7 @@ struct pvertex {
 	char *error;
 	struct strbuf partial[3];   /* unterminated log line per stream */
 	char *tail[TAIL_LINES];     /* last rendered log lines, ring */
+	char last_terminal;         /* 'D', 'C', 'E', 'X' or 0: the last terminal line printed */
 	int tail_next, tail_n;
 };
 
@@ -152,6 +153,12 @@ static bool is_cancel(const char *err)
 
 static void plain_terminal(struct sfs_progress *p, struct pvertex *v)
 {
+	char kind = v->error ? (is_cancel(v->error) ? 'X' : 'E') : v->cached ? 'C' : 'D';
+	/* a root's CacheMap and its exec both complete it: print that once (the
+	 * plain printer collapses them the same way) */
+	if (kind == v->last_terminal && p->cur == v)
+		return;
+	v->last_terminal = kind;
 	plain_switch(p, v);
 	if (v->error && is_cancel(v->error))
 		strbuf_addf(&p->plain, "#%d CANCELED\n", v->num);
