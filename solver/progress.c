@@ -29,6 +29,7 @@ struct pvertex {
 	struct strbuf partial[3];   /* unterminated log line per stream */
 	char *tail[TAIL_LINES];     /* last rendered log lines, ring */
 	char last_terminal;         /* 'D', 'C', 'E', 'X' or 0: the last terminal line printed */
+	bool printed_since;         /* log lines printed after that terminal line */
 	int tail_next, tail_n;
 };
 
@@ -156,8 +157,9 @@ static void plain_terminal(struct sfs_progress *p, struct pvertex *v)
 	char kind = v->error ? (is_cancel(v->error) ? 'X' : 'E') : v->cached ? 'C' : 'D';
 	/* a root's CacheMap and its exec both complete it: print that once (the
 	 * plain printer collapses them the same way) */
-	if (kind == v->last_terminal && p->cur == v)
+	if (kind == v->last_terminal && p->cur == v && !v->printed_since)
 		return;
+	v->printed_since = false;
 	v->last_terminal = kind;
 	plain_switch(p, v);
 	if (v->error && is_cancel(v->error))
@@ -273,6 +275,7 @@ static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char
 	ts[5] = '\0';
 	plain_switch(p, v);
 	strbuf_addf(&p->plain, "#%d %s %s\n", v->num, ts, line);
+	v->printed_since = true;
 	remember_line(v, line);
 }
 
