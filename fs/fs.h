@@ -219,7 +219,7 @@ void fs_stream_file_release(struct fs_file *f);
 void fs_stream_notify(void *arg, uint64_t job);
 /* Makes notify a no-op (before sfs_solver_close). */
 void fs_stream_closing(void);
-/* Answers every parked reader (EINTR) and drops poll handles. */
+/* Answers every parked reader (ENOTCONN) and drops poll handles. */
 void fs_stream_shutdown(struct sfs_fs *fs);
 size_t fs_stream_parked(void);
 /* Current size of a stream file (for getattr). */

@@ -454,8 +454,10 @@ int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const ch
 		  size_t size)
 {
 	switch (f->d.kind) {
-	case FS_JOB_CTL:
-		return ctl_write(fs, f, buf, size);
+	case FS_JOB_CTL: {
+		int r = ctl_write(fs, f, buf, size);
+		return r < 0 ? r : (int)size;
+	}
 	case FS_JOBS_NEW:
 	case FS_JOB_SPEC:
 		if (!f->writable)

@@ -25,7 +25,9 @@ struct raw_opts {
 	char *max_vertices, *max_running, *max_pending, *max_parked;
 };
 
+/* fuse_opt_parse hands the same pointer to templates and to opt_proc. */
 struct parse_ctx {
+	struct raw_opts raw;
 	struct fs_opts *o;
 	char **ret_msg;
 	int err;
@@ -33,7 +35,7 @@ struct parse_ctx {
 
 enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE };
 
-#define RAW(t, f) {t, offsetof(struct raw_opts, f), 0}
+#define RAW(t, f) {t, offsetof(struct parse_ctx, raw.f), 0}
 static const struct fuse_opt opt_spec[] = {
 	RAW("workers=%s", workers),
 	RAW("cache_max=%s", cache_max),
@@ -230,17 +232,16 @@ static void raw_release(struct raw_opts *r)
 
 int fs_opts_parse(struct fuse_args *args, struct fs_opts *o, char **ret_msg)
 {
-	struct raw_opts raw = {0};
-	struct parse_ctx c = {o, ret_msg, 0};
+	struct parse_ctx c = {.o = o, .ret_msg = ret_msg};
 	int r;
 
 	opts_defaults(o);
-	if (fuse_opt_parse(args, &raw, opt_spec, opt_proc) < 0) {
-		raw_release(&raw);
+	if (fuse_opt_parse(args, &c, opt_spec, opt_proc) < 0) {
+		raw_release(&c.raw);
 		return c.err ? c.err : sfs_errf(ret_msg, EINVAL, "invalid options");
 	}
-	r = apply_raw(&raw, o, ret_msg);
-	raw_release(&raw);
+	r = apply_raw(&c.raw, o, ret_msg);
+	raw_release(&c.raw);
 	if (r < 0 || o->show_help || o->show_version)
 		return r;
 	if (!o->state_dir || !o->mountpoint)

@@ -547,9 +547,10 @@ void fs_stream_shutdown(struct sfs_fs *fs)
 	for (size_t i = 0; strmap_next(&queues, &i, &k, &v);)
 		notify_pollers(v);
 	pthread_mutex_unlock(&stream_lock);
+	/* Not EINTR: readers retry that, and the mount is about to go away. */
 	for (struct parked *p = list; p; p = next) {
 		next = p->next;
-		fuse_reply_err(p->req, EINTR);
+		fuse_reply_err(p->req, ENOTCONN);
 		parked_free(p);
 	}
 	pthread_mutex_lock(&stream_lock);
