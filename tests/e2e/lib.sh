@@ -321,11 +321,17 @@ test_skip() {
 	say "ok $sfs_n_case # skip $1 ($2)"
 }
 
+# The daemon log lines already shown: a failure report shows only what is new since.
+sfs_log_shown=0
+
 sfs_fail_report() {
+	local n
 	sed 's/^/#   /' "$1"
-	if [ -s "$LOG" ]; then
-		say "#   --- daemon log (last 20 lines) ---"
-		tail -n 20 "$LOG" | sed 's/^/#   | /'
+	n=$(wc -l <"$LOG")
+	if [ "$n" -gt "$sfs_log_shown" ]; then
+		say "#   --- daemon log (new lines, at most the last 20) ---"
+		tail -n +"$((sfs_log_shown + 1))" "$LOG" | tail -n 20 | sed 's/^/#   | /'
+		sfs_log_shown=$n
 	fi
 }
 
