@@ -16,6 +16,10 @@
  * RFC 8785 does), else with %.17g, which matches RFC 8785 for most values but
  * not all; nothing hashed depends on it.
  *
+ * sfs_canonical_json_hooks() writes the same form with some values replaced by
+ * integers or some members left out; spec.c writes the cache map this way from
+ * the op tree instead of building a second tree.
+ *
  * Cost: linear in the output plus a sort of each object's keys.  No state, no locks.
  */
 #include "spec.h"
@@ -77,9 +81,9 @@ static int okey_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static void add_value(struct strbuf *sb, const json_t *v);
+static void add_value(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h);
 
-static void add_object(struct strbuf *sb, const json_t *v)
+static void add_object(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h)
 {
 	size_t n = json_object_size(v), i = 0;
 	struct okey small[16], *keys = small; /* ops have few fields: no malloc */
@@ -94,10 +98,12 @@ static void add_object(struct strbuf *sb, const json_t *v)
 		return;
 	}
 	for (it = json_object_iter((json_t *)v); it && i < n;
-	     it = json_object_iter_next((json_t *)v, it), i++) {
+	     it = json_object_iter_next((json_t *)v, it)) {
 		keys[i].key = json_object_iter_key(it);
 		keys[i].len = json_object_iter_key_len(it);
 		keys[i].value = json_object_iter_value(it);
+		if (!h || !h->skip || !h->skip(h->arg, v, keys[i].key))
+			i++;
 	}
 	qsort(keys, i, sizeof(*keys), okey_cmp);
 	strbuf_addch(sb, '{');
@@ -106,7 +112,7 @@ static void add_object(struct strbuf *sb, const json_t *v)
 			strbuf_addch(sb, ',');
 		add_str(sb, keys[k].key, keys[k].len);
 		strbuf_addch(sb, ':');
-		add_value(sb, keys[k].value);
+		add_value(sb, keys[k].value, h);
 	}
 	strbuf_addch(sb, '}');
 	if (keys != small)
@@ -136,18 +142,24 @@ static void add_int(struct strbuf *sb, json_int_t x)
 	strbuf_add(sb, p, (size_t)(buf + sizeof(buf) - p));
 }
 
-static void add_value(struct strbuf *sb, const json_t *v)
+static void add_value(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h)
 {
+	json_int_t x;
+
+	if (h && h->subst && h->subst(h->arg, v, &x)) {
+		add_int(sb, x);
+		return;
+	}
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		add_object(sb, v);
+		add_object(sb, v, h);
 		break;
 	case JSON_ARRAY:
 		strbuf_addch(sb, '[');
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			if (i)
 				strbuf_addch(sb, ',');
-			add_value(sb, json_array_get(v, i));
+			add_value(sb, json_array_get(v, i), h);
 		}
 		strbuf_addch(sb, ']');
 		break;
@@ -174,11 +186,16 @@ static void add_value(struct strbuf *sb, const json_t *v)
 
 char *sfs_canonical_json(const json_t *v, size_t *ret_len)
 {
+	return sfs_canonical_json_hooks(v, NULL, ret_len);
+}
+
+char *sfs_canonical_json_hooks(const json_t *v, const struct sfs_canon_hooks *h, size_t *ret_len)
+{
 	struct strbuf sb = STRBUF_INIT;
 
 	if (!v)
 		return NULL;
-	add_value(&sb, v);
+	add_value(&sb, v, h);
 	if (sb.oom) {
 		strbuf_release(&sb);
 		return NULL;

@@ -4,14 +4,14 @@
  *
  * sfs_spec_parse() works in three passes, each linear in the spec:
  *   1. validate every vertex (in bytewise key order, so the first error reported
- *      is deterministic) and build two normalised trees per vertex at once: the op
- *      tree (what is hashed into the vertex digest) and the cache map tree (refs as
- *      input indexes, no selector, no session).  Both share their leaf values; a
- *      ref is a placeholder node in each, recorded as a `use`;
+ *      is deterministic) and build its normalised op tree; a ref is a placeholder
+ *      string node, recorded as a `use`;
  *   2. sort the vertices topologically (Kahn, ties by key) or report a cycle;
  *   3. in that order, resolve each vertex's uses into Inputs() (a file op shares
  *      one input between uses of the same "sha256:<hex>:<N>"), fill the
- *      placeholders in place and hash both trees.
+ *      placeholders in place and hash the tree twice: as is (the vertex digest)
+ *      and through hooks that write each placeholder as its input index and
+ *      leave out selector and session (the cache map digest).
  * Keys are found through a strmap, never by scanning, so 100,000 vertices parse
  * in well under a second.
  *
@@ -46,7 +46,6 @@
 /* One reference of a vertex to an output of another, in Inputs() order. */
 struct use {
 	json_t *op_node;  /* placeholder string in the op tree */
-	json_t *map_node; /* placeholder integer in the cache map tree */
 	size_t vertex;    /* index in bytewise key order (pass 1 and 2) */
 	int output;
 	const char *field; /* top-level field, for the cycle message */
@@ -56,7 +55,6 @@ struct use {
 
 struct pv {
 	struct sfs_spec_vertex v;
-	json_t *map; /* the cache map tree */
 	struct use *uses;
 	size_t nuses, cap;
 	bool dedup; /* file: uses of the same ref share one input */
@@ -82,10 +80,6 @@ struct vctx {
 	const char *key;
 };
 
-/* A normalised object or array in both trees. */
-struct jp {
-	json_t *op, *map;
-};
 
 static const char *const op_names[] = {"local", "file", "exec", "merge", "build"};
 
@@ -161,7 +155,7 @@ static int unknown_fields(struct vctx *c, const char *fp, json_t *obj, const cha
 	return 0;
 }
 
-/* ---- the two normalised trees ---- */
+/* ---- the normalised tree (allocation failures are sticky in p->oom) ---- */
 
 static void jp_check(struct parse *p, int r)
 {
@@ -169,59 +163,28 @@ static void jp_check(struct parse *p, int r)
 		p->oom = true;
 }
 
-/* Sets v (a new reference, stolen; NULL means out of memory) in both objects. */
-static void jp_set(struct parse *p, struct jp o, const char *k, json_t *v)
+/* Sets v (a new reference, stolen; NULL means out of memory) under k. */
+static void jp_set(struct parse *p, json_t *o, const char *k, json_t *v)
 {
-	if (!v) {
+	jp_check(p, v ? json_object_set_new(o, k, v) : -1);
+}
+
+/* Sets child (stolen) under k, or appends it when k is NULL. */
+static void jp_put(struct parse *p, json_t *o, const char *k, json_t *child)
+{
+	if (!child)
 		p->oom = true;
-		return;
-	}
-	jp_check(p, json_object_set(o.op, k, v));
-	jp_check(p, json_object_set_new(o.map, k, v));
+	else if (k)
+		jp_check(p, json_object_set_new(o, k, child));
+	else
+		jp_check(p, json_array_append_new(o, child));
 }
 
-/* Sets v (stolen) in the op tree only: selectors and the session. */
-static void jp_set_op(struct parse *p, struct jp o, const char *k, json_t *v)
+static bool jp_ok(struct parse *p, json_t *o)
 {
-	jp_check(p, v ? json_object_set_new(o.op, k, v) : -1);
-}
-
-/* Sets the child pair (stolen) under k, or appends it when k is NULL. */
-static void jp_put(struct parse *p, struct jp o, const char *k, struct jp child)
-{
-	if (!child.op || !child.map) {
-		json_decref(child.op);
-		json_decref(child.map);
+	if (!o)
 		p->oom = true;
-		return;
-	}
-	if (k) {
-		jp_check(p, json_object_set_new(o.op, k, child.op));
-		jp_check(p, json_object_set_new(o.map, k, child.map));
-	} else {
-		jp_check(p, json_array_append_new(o.op, child.op));
-		jp_check(p, json_array_append_new(o.map, child.map));
-	}
-}
-
-static struct jp jp_object(void)
-{
-	return (struct jp){json_object(), json_object()};
-}
-
-static struct jp jp_array(void)
-{
-	return (struct jp){json_array(), json_array()};
-}
-
-static bool jp_ok(struct parse *p, struct jp o)
-{
-	if (o.op && o.map)
-		return true;
-	json_decref(o.op);
-	json_decref(o.map);
-	p->oom = true;
-	return false;
+	return o != NULL;
 }
 
 /* ---- small validators ---- */
@@ -591,7 +554,7 @@ static int add_use(struct pv *pv, struct use u)
  * through (NULL or "" for the whole input).
  */
 static int ref_use(struct vctx *c, json_t *j, const char *fp, const char *field, const char *top,
-		   const char *path, bool content_func, struct jp *ret)
+		   const char *path, bool content_func, json_t **ret)
 {
 	struct parse *p = c->p;
 	char key[KEY_MAX + 1];
@@ -610,14 +573,13 @@ static int ref_use(struct vctx *c, json_t *j, const char *fp, const char *field,
 	if ((size_t)out >= p->noutputs[vi])
 		return ferr(c, fp, field, "vertex \"%s\" has %zu output(s), no output %d", key,
 			    p->noutputs[vi], out);
-	struct jp ph = {json_string(""), json_integer(0)};
+	json_t *ph = json_string("");
 	if (!jp_ok(p, ph))
 		return -ENOMEM;
-	struct use u = {ph.op, ph.map, vi, out, top, path && *path ? path : NULL, content_func};
+	struct use u = {ph, vi, out, top, path && *path ? path : NULL, content_func};
 	r = add_use(c->pv, u);
 	if (r < 0) {
-		json_decref(ph.op);
-		json_decref(ph.map);
+		json_decref(ph);
 		return r;
 	}
 	*ret = ph;
@@ -635,7 +597,7 @@ static const char *const build_fields[] = {"input", "path", "output", NULL};
 static const char *const *const op_fields[] = {local_fields, file_fields, exec_fields,
 					       merge_fields, build_fields};
 
-static int norm_local(struct vctx *c, json_t *raw, struct jp op, struct strbuf *sum)
+static int norm_local(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	struct parse *p = c->p;
 	json_t *inc = NULL, *exc = NULL, *pj = json_object_get(raw, "path");
@@ -657,7 +619,7 @@ static int norm_local(struct vctx *c, json_t *raw, struct jp op, struct strbuf *
 		jp_set(p, op, "path", json_string(path));
 		jp_set(p, op, "include", json_incref(inc));
 		jp_set(p, op, "exclude", json_incref(exc));
-		jp_set_op(p, op, "session", json_string(sess));
+		jp_set(p, op, "session", json_string(sess));
 		strbuf_addf(sum, "local %s", path);
 	}
 	json_decref(inc);
@@ -666,7 +628,7 @@ static int norm_local(struct vctx *c, json_t *raw, struct jp op, struct strbuf *
 	return r;
 }
 
-static int act_mkdir(struct vctx *c, json_t *a, const char *fp, struct jp o, struct strbuf *sum)
+static int act_mkdir(struct vctx *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
 {
 	static const char *const f[] = {"path", "mode", "parents", NULL};
 	const char *path;
@@ -729,7 +691,7 @@ static int mkfile_data(struct vctx *c, json_t *a, const char *fp, json_t **ret)
 	return r;
 }
 
-static int act_mkfile(struct vctx *c, json_t *a, const char *fp, struct jp o, struct strbuf *sum)
+static int act_mkfile(struct vctx *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
 {
 	static const char *const f[] = {"path", "data", "data_base64", "mode", NULL};
 	const char *path;
@@ -753,12 +715,12 @@ static int act_mkfile(struct vctx *c, json_t *a, const char *fp, struct jp o, st
 	return 0;
 }
 
-static int act_copy(struct vctx *c, json_t *a, const char *fp, struct jp o, struct strbuf *sum)
+static int act_copy(struct vctx *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
 {
 	static const char *const f[] = {"from", "src", "dest", "include", "exclude", NULL};
 	const char *src, *dest;
 	json_t *inc = NULL, *exc = NULL, *from = json_object_get(a, "from");
-	struct jp ph;
+	json_t *ph;
 	int r = unknown_fields(c, fp, a, f, NULL);
 
 	if (r == 0 && !from)
@@ -787,7 +749,7 @@ static int act_copy(struct vctx *c, json_t *a, const char *fp, struct jp o, stru
 	return 0;
 }
 
-static int act_rm(struct vctx *c, json_t *a, const char *fp, struct jp o, struct strbuf *sum)
+static int act_rm(struct vctx *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
 {
 	static const char *const f[] = {"path", "allow_not_found", NULL};
 	const char *path;
@@ -806,7 +768,7 @@ static int act_rm(struct vctx *c, json_t *a, const char *fp, struct jp o, struct
 	return 0;
 }
 
-static int act_symlink(struct vctx *c, json_t *a, const char *fp, struct jp o, struct strbuf *sum)
+static int act_symlink(struct vctx *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
 {
 	static const char *const f[] = {"target", "path", NULL};
 	const char *path, *target;
@@ -826,7 +788,7 @@ static int act_symlink(struct vctx *c, json_t *a, const char *fp, struct jp o, s
 	return 0;
 }
 
-typedef int act_fn(struct vctx *, json_t *, const char *, struct jp, struct strbuf *);
+typedef int act_fn(struct vctx *, json_t *, const char *, json_t *, struct strbuf *);
 static const struct {
 	const char *name;
 	act_fn *fn;
@@ -837,7 +799,7 @@ static const struct {
 	       {"symlink", act_symlink}};
 
 /* One action: {"<name>": {...}} normalised to the same shape. */
-static int norm_action(struct vctx *c, size_t i, json_t *a, struct jp list, struct strbuf *sum)
+static int norm_action(struct vctx *c, size_t i, json_t *a, json_t *list, struct strbuf *sum)
 {
 	char fp[64], e[64];
 	const char *name;
@@ -857,12 +819,10 @@ static int norm_action(struct vctx *c, size_t i, json_t *a, struct jp list, stru
 	snprintf(fp, sizeof(fp), "actions[%zu].%s", i, name);
 	if (!json_is_object(body))
 		return ferr(c, fp, "", "must be an object");
-	struct jp wrap = jp_object(), o = jp_object();
+	json_t *wrap = json_object(), *o = json_object();
 	if (!jp_ok(c->p, wrap) || !jp_ok(c->p, o)) {
-		if (o.op)
-			json_decref(o.op), json_decref(o.map);
-		if (wrap.op)
-			json_decref(wrap.op), json_decref(wrap.map);
+		json_decref(wrap);
+		json_decref(o);
 		return -ENOMEM;
 	}
 	if (i > 0 && i < SUMMARY_ACTIONS)
@@ -875,16 +835,16 @@ static int norm_action(struct vctx *c, size_t i, json_t *a, struct jp list, stru
 	return r;
 }
 
-static int norm_file(struct vctx *c, json_t *raw, struct jp op, struct strbuf *sum)
+static int norm_file(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *base = json_object_get(raw, "base"), *acts = json_object_get(raw, "actions"), *a;
-	struct jp list;
+	json_t *list;
 	size_t i;
 	int r = 0;
 
 	c->pv->dedup = true;
 	if (base && !json_is_null(base)) {
-		struct jp ph;
+		json_t *ph;
 		r = ref_use(c, base, "", "base", "base", NULL, true, &ph);
 		if (r < 0)
 			return r;
@@ -894,7 +854,7 @@ static int norm_file(struct vctx *c, json_t *raw, struct jp op, struct strbuf *s
 	}
 	if (acts && !json_is_array(acts))
 		return ferr(c, "", "actions", "must be an array of actions");
-	list = jp_array();
+	list = json_array();
 	if (!jp_ok(c->p, list))
 		return -ENOMEM;
 	jp_put(c->p, op, "actions", list); /* list stays valid: op holds it */
@@ -913,7 +873,7 @@ static int norm_file(struct vctx *c, json_t *raw, struct jp op, struct strbuf *s
 	return 0;
 }
 
-static int norm_args(struct vctx *c, json_t *raw, struct jp op, struct strbuf *sum)
+static int norm_args(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *args = json_object_get(raw, "args"), *out, *a;
 	size_t i;
@@ -937,7 +897,7 @@ static int norm_args(struct vctx *c, json_t *raw, struct jp op, struct strbuf *s
 	return 0;
 }
 
-static int norm_env(struct vctx *c, json_t *raw, struct jp op)
+static int norm_env(struct vctx *c, json_t *raw, json_t *op)
 {
 	json_t *env = json_object_get(raw, "env"), *out, *val;
 	const char *k;
@@ -960,7 +920,7 @@ static int norm_env(struct vctx *c, json_t *raw, struct jp op)
 	return 0;
 }
 
-static int norm_mount(struct vctx *c, size_t i, json_t *m, struct jp list, struct strmap *dests,
+static int norm_mount(struct vctx *c, size_t i, json_t *m, json_t *list, struct strmap *dests,
 		      size_t *noutputs)
 {
 	static const char *const f[] = {"dest", "input", "selector", "readonly", "output", NULL};
@@ -968,7 +928,7 @@ static int norm_mount(struct vctx *c, size_t i, json_t *m, struct jp list, struc
 	const char *dest, *sel;
 	bool ro = false, out = false;
 	json_t *in;
-	struct jp ph = {json_null(), json_null()};
+	json_t *ph = json_null();
 	int r;
 
 	snprintf(fp, sizeof(fp), "mounts[%zu]", i);
@@ -993,25 +953,19 @@ static int norm_mount(struct vctx *c, size_t i, json_t *m, struct jp list, struc
 	if (r == 0)
 		r = strmap_put(dests, dest, (void *)1, NULL);
 	if (r == 0 && in && !json_is_null(in)) {
-		json_decref(ph.op);
-		json_decref(ph.map);
-		ph = (struct jp){NULL, NULL};
+		ph = NULL;
 		r = ref_use(c, in, fp, "input", "mounts", sel, !out, &ph);
 	}
-	if (r < 0) {
-		json_decref(ph.op);
-		json_decref(ph.map);
+	if (r < 0)
 		return r;
-	}
-	struct jp o = jp_object();
+	json_t *o = json_object();
 	if (!jp_ok(c->p, o)) {
-		json_decref(ph.op);
-		json_decref(ph.map);
+		json_decref(ph);
 		return -ENOMEM;
 	}
 	jp_put(c->p, o, "input", ph);
 	jp_set(c->p, o, "dest", json_string(dest));
-	jp_set_op(c->p, o, "selector", json_string(sel));
+	jp_set(c->p, o, "selector", json_string(sel));
 	jp_set(c->p, o, "readonly", json_boolean(ro));
 	jp_set(c->p, o, "output", json_boolean(out));
 	jp_put(c->p, list, NULL, o);
@@ -1019,7 +973,7 @@ static int norm_mount(struct vctx *c, size_t i, json_t *m, struct jp list, struc
 	return 0;
 }
 
-static int norm_exec(struct vctx *c, json_t *raw, struct jp op, struct strbuf *sum)
+static int norm_exec(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	struct parse *p = c->p;
 	json_t *mounts = json_object_get(raw, "mounts"), *m, *t = json_object_get(raw, "timeout");
@@ -1047,7 +1001,7 @@ static int norm_exec(struct vctx *c, json_t *raw, struct jp op, struct strbuf *s
 	c->pv->v.timeout = t ? (int)json_integer_value(t) : 0;
 	jp_set(p, op, "cwd", json_string(cwd));
 	jp_set(p, op, "network", json_boolean(net));
-	struct jp list = jp_array();
+	json_t *list = json_array();
 	if (!jp_ok(p, list))
 		return -ENOMEM;
 	jp_put(p, op, "mounts", list);
@@ -1063,7 +1017,7 @@ static int norm_exec(struct vctx *c, json_t *raw, struct jp op, struct strbuf *s
 	return r;
 }
 
-static int norm_merge(struct vctx *c, json_t *raw, struct jp op, struct strbuf *sum)
+static int norm_merge(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *ins = json_object_get(raw, "inputs"), *in;
 	char fp[32];
@@ -1073,14 +1027,14 @@ static int norm_merge(struct vctx *c, json_t *raw, struct jp op, struct strbuf *
 		return ferr(c, "", "inputs", "is required");
 	if (!json_is_array(ins) || json_array_size(ins) < 2)
 		return ferr(c, "", "inputs", "must be an array of 2 or more references");
-	struct jp list = jp_array();
+	json_t *list = json_array();
 	if (!jp_ok(c->p, list))
 		return -ENOMEM;
 	jp_put(c->p, op, "inputs", list);
 	if (c->p->oom)
 		return -ENOMEM;
 	json_array_foreach(ins, i, in) {
-		struct jp ph;
+		json_t *ph;
 		snprintf(fp, sizeof(fp), "inputs[%zu]", i);
 		int r = ref_use(c, in, fp, "", "inputs", NULL, true, &ph);
 		if (r < 0)
@@ -1091,13 +1045,13 @@ static int norm_merge(struct vctx *c, json_t *raw, struct jp op, struct strbuf *
 	return 0;
 }
 
-static int norm_build(struct vctx *c, json_t *raw, struct jp op, struct strbuf *sum)
+static int norm_build(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *in = json_object_get(raw, "input");
 	const char *path, *out;
 	size_t klen;
 	int n, r;
-	struct jp ph;
+	json_t *ph;
 
 	if (!in)
 		return ferr(c, "", "input", "is required");
@@ -1117,7 +1071,7 @@ static int norm_build(struct vctx *c, json_t *raw, struct jp op, struct strbuf *
 	return 0;
 }
 
-typedef int op_fn(struct vctx *, json_t *, struct jp, struct strbuf *);
+typedef int op_fn(struct vctx *, json_t *, json_t *, struct strbuf *);
 static op_fn *const op_norm[] = {norm_local, norm_file, norm_exec, norm_merge, norm_build};
 
 /* ---- vertices ---- */
@@ -1218,11 +1172,10 @@ static int parse_vertex(struct parse *p, size_t i)
 		r = vertex_options(&c, raw);
 	if (r < 0)
 		return r;
-	struct jp op = jp_object();
+	json_t *op = json_object();
 	if (!jp_ok(p, op))
 		return -ENOMEM;
-	pv->v.op = op.op;
-	pv->map = op.map;
+	pv->v.op = op;
 	jp_set(p, op, "op", json_string(op_names[kind]));
 	r = op_norm[kind](&c, raw, op, &sum);
 	if (r == 0 && (sum.oom || p->oom))
@@ -1458,8 +1411,7 @@ static int assign_inputs(struct parse *p, struct pv *pv, size_t *uidx)
 			if (pv->dedup && k + 1 < pv->nuses) /* no lookups after the last */
 				r = strmap_put(&seen, ref, (void *)(uintptr_t)(pv->v.ninputs), NULL);
 		}
-		if (json_string_set(u->op_node, ref) < 0 ||
-		    json_integer_set(u->map_node, (json_int_t)uidx[k]) < 0)
+		if (json_string_set(u->op_node, ref) < 0)
 			r = -ENOMEM;
 	}
 	strmap_release(&seen);
@@ -1495,10 +1447,73 @@ out:
 	return r;
 }
 
+/* The cache map is written from v->op (no second tree): each ref placeholder as
+ * its input index, without the mounts' "selector" and local's "session". */
+struct map_writer {
+	const struct pv *pv;
+	struct map_ref {
+		const json_t *node;
+		size_t input;
+	} *refs; /* sorted by node */
+};
+
+static int cmp_map_ref(const void *a, const void *b)
+{
+	const json_t *x = ((const struct map_ref *)a)->node, *y = ((const struct map_ref *)b)->node;
+	return x < y ? -1 : x > y;
+}
+
+static bool map_subst(void *arg, const json_t *value, json_int_t *ret)
+{
+	const struct map_writer *w = arg;
+	struct map_ref key = {value, 0}, *hit;
+
+	if (!json_is_string(value))
+		return false;
+	hit = bsearch(&key, w->refs, w->pv->nuses, sizeof(key), cmp_map_ref);
+	if (hit)
+		*ret = (json_int_t)hit->input;
+	return hit != NULL;
+}
+
+/* Structural, not by name alone: an env variable may be called "selector". */
+static bool map_skip(void *arg, const json_t *obj, const char *key)
+{
+	const struct map_writer *w = arg;
+	const json_t *op = w->pv->v.op;
+
+	if (w->pv->v.kind == SFS_OP_LOCAL)
+		return obj == op && strcmp(key, "session") == 0;
+	if (w->pv->v.kind == SFS_OP_EXEC) /* mounts are the only other objects but env */
+		return obj != op && obj != json_object_get(op, "env") &&
+		       strcmp(key, "selector") == 0;
+	return false;
+}
+
+static int cache_map_digest(struct pv *pv, const size_t *uidx)
+{
+	struct map_writer w = {pv, calloc(pv->nuses + 1, sizeof(struct map_ref))};
+	struct sfs_canon_hooks h = {map_subst, map_skip, &w};
+	size_t len;
+	char *map;
+
+	if (!w.refs)
+		return -ENOMEM;
+	for (size_t k = 0; k < pv->nuses; k++)
+		w.refs[k] = (struct map_ref){pv->uses[k].op_node, uidx[k]};
+	qsort(w.refs, pv->nuses, sizeof(*w.refs), cmp_map_ref);
+	map = sfs_canonical_json_hooks(pv->v.op, &h, &len);
+	free(w.refs);
+	if (!map)
+		return -ENOMEM;
+	sfs_sha256_digest(map, len, pv->v.cache_map_digest);
+	free(map);
+	return 0;
+}
+
 static int finish_vertex(struct parse *p, struct pv *pv)
 {
-	size_t *uidx = malloc((pv->nuses + 1) * sizeof(size_t)), len;
-	char *map;
+	size_t *uidx = malloc((pv->nuses + 1) * sizeof(size_t));
 	int r = -ENOMEM;
 
 	pv->v.inputs = calloc(pv->nuses + 1, sizeof(*pv->v.inputs));
@@ -1509,19 +1524,13 @@ static int finish_vertex(struct parse *p, struct pv *pv)
 		r = make_selectors(pv, uidx);
 	if (r < 0)
 		goto out;
-	r = -ENOMEM;
 	pv->v.op_bytes = sfs_canonical_json(pv->v.op, &pv->v.op_len);
-	map = sfs_canonical_json(pv->map, &len);
-	if (!pv->v.op_bytes || !map) {
-		free(map);
+	if (!pv->v.op_bytes) {
+		r = -ENOMEM;
 		goto out;
 	}
 	sfs_sha256_digest(pv->v.op_bytes, pv->v.op_len, pv->v.digest);
-	sfs_sha256_digest(map, len, pv->v.cache_map_digest);
-	free(map);
-	json_decref(pv->map);
-	pv->map = NULL;
-	r = 0;
+	r = cache_map_digest(pv, uidx);
 out:
 	free(uidx);
 	return r;
@@ -1653,7 +1662,6 @@ static void parse_release(struct parse *p)
 {
 	for (size_t i = 0; p->pv && i < p->n; i++) {
 		vertex_release(&p->pv[i].v);
-		json_decref(p->pv[i].map);
 		free(p->pv[i].uses);
 	}
 	free(p->pv);

@@ -347,6 +347,27 @@ out:
 	sfs_spec_free(c);
 }
 
+/* Selectors leave the cache map; an env variable named "selector" does not. */
+static void test_cache_map_selector(void)
+{
+#define SEL_SPEC(sel, env)                                                                          \
+	"{\"vertices\": {\"g\": {\"op\": \"file\"}, \"e\": {\"op\": \"exec\", \"args\": [\"x\"],"   \
+	" \"env\": {\"selector\": \"" env "\"}, \"mounts\": [{\"dest\": \"i\", \"input\": \"g\","      \
+	" \"selector\": \"" sel "\"}, {\"dest\": \"o\", \"output\": true}]}}, \"outputs\": [\"e\"]}"
+	struct sfs_spec *a = parse_ok(SEL_SPEC("a", "1")), *b = parse_ok(SEL_SPEC("b", "1"));
+	struct sfs_spec *c = parse_ok(SEL_SPEC("a", "2"));
+	if (a && b && c) {
+		CHECK(strcmp(digest_of(a, "e"), digest_of(b, "e")) != 0);
+		CHECK_EQ_STR(vertex(a, "e")->cache_map_digest, vertex(b, "e")->cache_map_digest);
+		CHECK(strcmp(vertex(a, "e")->cache_map_digest, vertex(c, "e")->cache_map_digest) != 0);
+		CHECK(strcmp(vertex(a, "e")->inputs[0].selector_digest,
+			     vertex(b, "e")->inputs[0].selector_digest) != 0);
+	}
+	sfs_spec_free(a);
+	sfs_spec_free(b);
+	sfs_spec_free(c);
+}
+
 static void test_session(void)
 {
 	const char *j = "{\"vertices\": {\"s\": {\"op\": \"local\", \"path\": \"/x//y/\"}},"
@@ -700,6 +721,7 @@ int main(void)
 	RUN(test_inputs_and_selectors);
 	RUN(test_data_and_base64_hash_the_same);
 	RUN(test_unhashed_fields);
+	RUN(test_cache_map_selector);
 	RUN(test_session);
 	RUN(test_job_options);
 	RUN(test_context_allows);
