@@ -119,7 +119,8 @@ test_expect_success 'jobs/N/vertices/<hex>/ holds name, op, state and log' '
 	echo "$hex" | grep -Eqx "[0-9a-f]{64}" &&
 	d=$MNT/jobs/$N/vertices/$hex &&
 	expect_file_eq make-files "$d/name" &&
-	expect_eq done "$(sfs_cat "$d/state" | head -n 1)" &&
+	st=$(sfs_cat "$d/state" | head -n 1) &&
+	case $st in done | cached) ;; *) echo "state: $st"; exit 1;; esac &&
 	test -e "$d/log" &&
 	expect_contains "\"op\":\"file\"" "$(sfs_cat "$d/op")"
 '

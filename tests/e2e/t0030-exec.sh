@@ -29,7 +29,7 @@ spec env '"e": {"op": "exec", "args": ["sh", "-c", "tr \"\\\\0\" \"\\\\n\" </pro
 spec env-path '"e": {"op": "exec", "args": ["sh", "-c", "tr \"\\\\0\" \"\\\\n\" </proc/$$/environ | sort >out/env"],
 	"env": {"PATH": "/bin:/usr/bin"},
 	"mounts": [{"dest": "out", "output": true}]}' '"e"'
-spec cwd '"e": {"op": "exec", "args": ["sh", "-c", "pwd >../out/pwd; echo here >here.txt"], "cwd": "work/dir",
+spec cwd '"e": {"op": "exec", "args": ["sh", "-c", "pwd >../../out/pwd; echo here >here.txt"], "cwd": "work/dir",
 	"mounts": [{"dest": "out", "output": true}, {"dest": "work/dir", "output": true}]}' '"e:0"'
 spec stdin '"e": {"op": "exec", "args": ["sh", "-c", "cat >out/stdin; echo rc=$? >>out/stdin"],
 	"mounts": [{"dest": "out", "output": true}]}' '"e"'
