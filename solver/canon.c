@@ -44,13 +44,27 @@ static void add_str(struct strbuf *sb, const char *s, size_t len)
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		switch (c) {
-		case '"': e = "\\\""; break;
-		case '\\': e = "\\\\"; break;
-		case '\b': e = "\\b"; break;
-		case '\t': e = "\\t"; break;
-		case '\n': e = "\\n"; break;
-		case '\f': e = "\\f"; break;
-		case '\r': e = "\\r"; break;
+		case '"':
+			e = "\\\"";
+			break;
+		case '\\':
+			e = "\\\\";
+			break;
+		case '\b':
+			e = "\\b";
+			break;
+		case '\t':
+			e = "\\t";
+			break;
+		case '\n':
+			e = "\\n";
+			break;
+		case '\f':
+			e = "\\f";
+			break;
+		case '\r':
+			e = "\\r";
+			break;
 		default:
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];

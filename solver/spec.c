@@ -45,8 +45,8 @@
 
 /* One reference of a vertex to an output of another, in Inputs() order. */
 struct use {
-	json_t *op_node;  /* placeholder string in the op tree */
-	size_t vertex;    /* index in bytewise key order (pass 1 and 2) */
+	json_t *op_node; /* placeholder string in the op tree */
+	size_t vertex;	 /* index in bytewise key order (pass 1 and 2) */
 	int output;
 	const char *field; /* top-level field, for the cycle message */
 	const char *path;  /* the path used through (borrowed from the raw JSON); NULL: whole */
@@ -79,7 +79,6 @@ struct vctx {
 	struct pv *pv;
 	const char *key;
 };
-
 
 static const char *const op_names[] = {"local", "file", "exec", "merge", "build"};
 
@@ -143,7 +142,8 @@ static int unknown_fields(struct vctx *c, const char *fp, json_t *obj, const cha
 	json_t *val;
 	char e[128];
 
-	json_object_foreach(obj, k, val) {
+	json_object_foreach(obj, k, val)
+	{
 		bool ok = false;
 		for (const char *const *x = a; x && *x && !ok; x++)
 			ok = strcmp(*x, k) == 0;
@@ -495,7 +495,8 @@ static int get_globs(struct vctx *c, json_t *obj, const char *fp, const char *fi
 	out = json_array();
 	if (!out)
 		return -ENOMEM;
-	json_array_foreach(j, i, g) {
+	json_array_foreach(j, i, g)
+	{
 		const char *s = json_string_value(g);
 		if (!s || !*s || s[0] == '/' || json_string_length(g) > c->p->lim.max_path) {
 			json_decref(out);
@@ -522,7 +523,8 @@ static int get_mode(struct vctx *c, json_t *obj, const char *fp, unsigned def, j
 		const char *s = json_string_value(j);
 		size_t l = s ? strlen(s) : 0;
 		if (!s || l == 0 || l > 8 || strspn(s, "01234567") != l)
-			return ferr(c, fp, "mode", "must be a string of octal digits like \"0755\"");
+			return ferr(c, fp, "mode",
+				    "must be a string of octal digits like \"0755\"");
 		m = strtoul(s, NULL, 8);
 		if (m > 07777)
 			return ferr(c, fp, "mode", "must be at most \"7777\"");
@@ -590,12 +592,12 @@ static int ref_use(struct vctx *c, json_t *j, const char *fp, const char *field,
 
 static const char *const local_fields[] = {"path", "include", "exclude", NULL};
 static const char *const file_fields[] = {"base", "actions", NULL};
-static const char *const exec_fields[] = {"args", "env",     "cwd",	"mounts",
+static const char *const exec_fields[] = {"args",    "env",	"cwd", "mounts",
 					  "timeout", "network", NULL};
 static const char *const merge_fields[] = {"inputs", NULL};
 static const char *const build_fields[] = {"input", "path", "output", NULL};
-static const char *const *const op_fields[] = {local_fields, file_fields, exec_fields,
-					       merge_fields, build_fields};
+static const char *const *const op_fields[] = {local_fields, file_fields, exec_fields, merge_fields,
+					       build_fields};
 
 static int norm_local(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
@@ -863,7 +865,8 @@ static int norm_file(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum
 	strbuf_addstr(sum, "file");
 	if (json_array_size(acts))
 		strbuf_addch(sum, ' ');
-	json_array_foreach(acts, i, a) {
+	json_array_foreach(acts, i, a)
+	{
 		r = norm_action(c, i, a, list, sum);
 		if (r < 0)
 			return r;
@@ -885,7 +888,8 @@ static int norm_args(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum
 	out = json_array();
 	if (!out)
 		return -ENOMEM;
-	json_array_foreach(args, i, a) {
+	json_array_foreach(args, i, a)
+	{
 		if (!json_is_string(a) || (i == 0 && json_string_length(a) == 0)) {
 			json_decref(out);
 			return ferr(c, "", "args", "must be a non-empty array of strings");
@@ -908,7 +912,8 @@ static int norm_env(struct vctx *c, json_t *raw, json_t *op)
 	out = json_object();
 	if (!out)
 		return -ENOMEM;
-	json_object_foreach(env, k, val) {
+	json_object_foreach(env, k, val)
+	{
 		if (!*k || strchr(k, '=') || !json_is_string(val)) {
 			json_decref(out);
 			return ferr(c, "env", esc(e, sizeof(e), k),
@@ -991,8 +996,8 @@ static int norm_exec(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum
 		r = get_bool(c, raw, "", "network", &net);
 	if (r == 0 && net && !p->ctx->allow_network)
 		r = ferr(c, "", "network", "network access is not allowed here");
-	if (r == 0 && t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
-			    json_integer_value(t) > INT_MAX))
+	if (r == 0 && t &&
+	    (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT_MAX))
 		r = ferr(c, "", "timeout", "must be a whole number of seconds (0: none)");
 	if (r == 0 && mounts && !json_is_array(mounts))
 		r = ferr(c, "", "mounts", "must be an array of mounts");
@@ -1008,7 +1013,8 @@ static int norm_exec(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum
 	if (p->oom)
 		return -ENOMEM;
 	c->pv->v.noutputs = 0;
-	json_array_foreach(mounts, i, m) {
+	json_array_foreach(mounts, i, m)
+	{
 		r = norm_mount(c, i, m, list, &dests, &c->pv->v.noutputs);
 		if (r < 0)
 			break;
@@ -1033,7 +1039,8 @@ static int norm_merge(struct vctx *c, json_t *raw, json_t *op, struct strbuf *su
 	jp_put(c->p, op, "inputs", list);
 	if (c->p->oom)
 		return -ENOMEM;
-	json_array_foreach(ins, i, in) {
+	json_array_foreach(ins, i, in)
+	{
 		json_t *ph;
 		snprintf(fp, sizeof(fp), "inputs[%zu]", i);
 		int r = ref_use(c, in, fp, "", "inputs", NULL, true, &ph);
@@ -1059,7 +1066,8 @@ static int norm_build(struct vctx *c, json_t *raw, json_t *op, struct strbuf *su
 	if (r == 0)
 		r = get_str(c, raw, "", "output", false, "", &out);
 	if (r == 0 && *out && split_ref(out, &klen, &n) < 0)
-		r = ferr(c, "", "output", "must be a reference \"key\" or \"key:N\" of the inner spec");
+		r = ferr(c, "", "output",
+			 "must be a reference \"key\" or \"key:N\" of the inner spec");
 	if (r == 0)
 		r = ref_use(c, in, "", "input", "input", NULL, true, &ph);
 	if (r < 0)
@@ -1091,7 +1099,8 @@ static int strv_host_paths(struct vctx *c, json_t *j, const char *field, char **
 	v = calloc(json_array_size(j) + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	json_array_foreach(j, i, e) {
+	json_array_foreach(j, i, e)
+	{
 		snprintf(fp, sizeof(fp), "%s[%zu]", field, i);
 		int r = host_path(c, fp, "", e, &v[i]);
 		if (r < 0) {
@@ -1123,9 +1132,8 @@ static int vertex_options(struct vctx *c, json_t *raw)
 	v->export_cache = e ? json_is_true(e) : -1;
 	if (d && !json_is_object(d))
 		return ferr(c, "", "description", "must be an object of strings");
-	json_object_foreach(d, k, val)
-		if (!json_is_string(val))
-			return ferr(c, "description", esc(ek, sizeof(ek), k), "must be a string");
+	json_object_foreach(d, k, val) if (!json_is_string(val)) return ferr(
+	    c, "description", esc(ek, sizeof(ek), k), "must be a string");
 	v->description = json_incref(d);
 	if (!(v->name = strdup(name)))
 		return -ENOMEM;
@@ -1142,9 +1150,8 @@ static int op_kind(const char *s, enum sfs_op_kind *ret)
 	return -EINVAL;
 }
 
-static const char *const vertex_fields[] = {"op",	    "name",	  "description",
-					    "ignore_cache", "export_cache", "cache_from",
-					    NULL};
+static const char *const vertex_fields[] = {
+    "op", "name", "description", "ignore_cache", "export_cache", "cache_from", NULL};
 
 /* Pass 1 for vertex i. */
 static int parse_vertex(struct parse *p, size_t i)
@@ -1197,8 +1204,8 @@ static size_t count_outputs(json_t *raw)
 		return 0;
 	if (kind != SFS_OP_EXEC)
 		return 1;
-	json_array_foreach(json_object_get(raw, "mounts"), i, m)
-		n += json_is_true(json_object_get(m, "output"));
+	json_array_foreach(json_object_get(raw, "mounts"), i, m) n +=
+	    json_is_true(json_object_get(m, "output"));
 	return n;
 }
 
@@ -1228,7 +1235,8 @@ static int index_vertices(struct parse *p, json_t *verts)
 	p->pv = calloc(p->n + 1, sizeof(*p->pv));
 	if (!p->keys || !p->raw || !p->noutputs || !p->pv)
 		return -ENOMEM;
-	json_object_foreach(verts, k, val) {
+	json_object_foreach(verts, k, val)
+	{
 		if (!valid_key(k, strlen(k)))
 			return sfs_errf(p->ret_msg, EINVAL,
 					"vertex \"%s\": invalid name: must match "
@@ -1409,7 +1417,8 @@ static int assign_inputs(struct parse *p, struct pv *pv, size_t *uidx)
 			in->ref = (struct sfs_ref){u->vertex, u->output};
 			in->content_func = u->content_func;
 			if (pv->dedup && k + 1 < pv->nuses) /* no lookups after the last */
-				r = strmap_put(&seen, ref, (void *)(uintptr_t)(pv->v.ninputs), NULL);
+				r = strmap_put(&seen, ref, (void *)(uintptr_t)(pv->v.ninputs),
+					       NULL);
 		}
 		if (json_string_set(u->op_node, ref) < 0)
 			r = -ENOMEM;
@@ -1454,7 +1463,7 @@ struct map_writer {
 	struct map_ref {
 		const json_t *node;
 		size_t input;
-	} *refs; /* sorted by node */
+	} * refs; /* sorted by node */
 };
 
 static int cmp_map_ref(const void *a, const void *b)
@@ -1555,7 +1564,8 @@ static int parse_outputs(struct parse *p, json_t *outs, struct sfs_spec *s)
 	s->output_refs = calloc(s->noutputs + 1, sizeof(*s->output_refs));
 	if (!s->outputs || !s->output_refs)
 		return -ENOMEM;
-	json_array_foreach(outs, i, o) {
+	json_array_foreach(outs, i, o)
+	{
 		snprintf(fp, sizeof(fp), "outputs[%zu]", i);
 		if (!json_is_string(o) || split_ref(json_string_value(o), &klen, &out) < 0)
 			return ferr(&c, fp, "", "must be a reference \"key\" or \"key:N\"");
@@ -1609,13 +1619,14 @@ static int parse_export(struct parse *p, json_t *e, struct sfs_spec *s)
 	return 0;
 }
 
-static const char *const job_fields[] = {"vertices", "outputs", "export", "cache_from",
-					 "ignore_cache", NULL};
+static const char *const job_fields[] = {"vertices",   "outputs",      "export",
+					 "cache_from", "ignore_cache", NULL};
 
 static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
 {
 	struct vctx c = {p, NULL, NULL};
-	json_t *verts = json_object_get(root, "vertices"), *cf = json_object_get(root, "cache_from");
+	json_t *verts = json_object_get(root, "vertices"),
+	       *cf = json_object_get(root, "cache_from");
 	int r = unknown_fields(&c, "", root, job_fields, NULL);
 
 	if (r == 0 && !verts)
@@ -1744,7 +1755,8 @@ int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
 	if (!p.lim.max_inline)
 		p.lim.max_inline = DEFAULT_MAX_INLINE;
 	if (len > p.lim.max_bytes)
-		return sfs_errf(ret_msg, EFBIG, "the spec is larger than %zu bytes", p.lim.max_bytes);
+		return sfs_errf(ret_msg, EFBIG, "the spec is larger than %zu bytes",
+				p.lim.max_bytes);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

@@ -47,8 +47,8 @@ static struct sfs_spec *parse_ok(const char *json)
 /* The vertex named key, or an empty one (so a failed lookup fails the checks). */
 static const struct sfs_spec_vertex *vertex(const struct sfs_spec *s, const char *key)
 {
-	static const struct sfs_spec_vertex none = {.key = "(missing)", .op_bytes = "",
-						    .summary = ""};
+	static const struct sfs_spec_vertex none = {
+	    .key = "(missing)", .op_bytes = "", .summary = ""};
 	for (size_t i = 0; s && i < s->n; i++)
 		if (strcmp(s->v[i].key, key) == 0)
 			return &s->v[i];
@@ -63,20 +63,20 @@ static const char *digest_of(const struct sfs_spec *s, const char *key)
 /* ---- golden values ---- */
 
 static const char *golden_spec =
-	"{\"vertices\": {"
-	" \"src\": {\"op\": \"local\", \"path\": \"/src\"},"
-	" \"f\": {\"op\": \"file\", \"base\": \"src\", \"actions\": ["
-	"   {\"mkdir\": {\"path\": \"a\"}},"
-	"   {\"mkfile\": {\"path\": \"a/b\", \"data\": \"hi\\n\"}},"
-	"   {\"copy\": {\"from\": \"src\", \"src\": \"x\", \"dest\": \"y\"}},"
-	"   {\"rm\": {\"path\": \"z\"}},"
-	"   {\"symlink\": {\"target\": \"../t\", \"path\": \"l\"}}]},"
-	" \"e\": {\"op\": \"exec\", \"args\": [\"sh\", \"-c\", \"true\"],"
-	"        \"mounts\": [{\"dest\": \"in\", \"input\": \"f\", \"selector\": \"a/b\"},"
-	"                     {\"dest\": \"out\", \"output\": true}]},"
-	" \"m\": {\"op\": \"merge\", \"inputs\": [\"f\", \"e\"]},"
-	" \"b\": {\"op\": \"build\", \"input\": \"m\"}"
-	"}, \"outputs\": [\"b\"]}";
+    "{\"vertices\": {"
+    " \"src\": {\"op\": \"local\", \"path\": \"/src\"},"
+    " \"f\": {\"op\": \"file\", \"base\": \"src\", \"actions\": ["
+    "   {\"mkdir\": {\"path\": \"a\"}},"
+    "   {\"mkfile\": {\"path\": \"a/b\", \"data\": \"hi\\n\"}},"
+    "   {\"copy\": {\"from\": \"src\", \"src\": \"x\", \"dest\": \"y\"}},"
+    "   {\"rm\": {\"path\": \"z\"}},"
+    "   {\"symlink\": {\"target\": \"../t\", \"path\": \"l\"}}]},"
+    " \"e\": {\"op\": \"exec\", \"args\": [\"sh\", \"-c\", \"true\"],"
+    "        \"mounts\": [{\"dest\": \"in\", \"input\": \"f\", \"selector\": \"a/b\"},"
+    "                     {\"dest\": \"out\", \"output\": true}]},"
+    " \"m\": {\"op\": \"merge\", \"inputs\": [\"f\", \"e\"]},"
+    " \"b\": {\"op\": \"build\", \"input\": \"m\"}"
+    "}, \"outputs\": [\"b\"]}";
 
 #define SRC_HEX "99cffc15f4fc0906064eaea2884d59b6636e446f88df5ce907e2f003607d51cd"
 #define F_HEX "5ae2cbe708d2446e7278f83f3ded9335e15e7793c9f46a129f1c5cef16e48961"
@@ -92,22 +92,23 @@ static void test_golden_bytes_and_digests(void)
 	CHECK_EQ_STR(vertex(s, "src")->op_bytes,
 		     "{\"exclude\":[],\"include\":[],\"op\":\"local\",\"path\":\"/src\","
 		     "\"session\":\"7\"}");
-	CHECK_EQ_STR(vertex(s, "f")->op_bytes,
-		     "{\"actions\":[{\"mkdir\":{\"mode\":\"0755\",\"parents\":false,\"path\":\"a\"}},"
-		     "{\"mkfile\":{\"data_base64\":\"aGkK\",\"mode\":\"0644\",\"path\":\"a/b\"}},"
-		     "{\"copy\":{\"dest\":\"y\",\"exclude\":[],\"from\":\"sha256:" SRC_HEX ":0\","
-		     "\"include\":[],\"src\":\"x\"}},"
-		     "{\"rm\":{\"allow_not_found\":false,\"path\":\"z\"}},"
-		     "{\"symlink\":{\"path\":\"l\",\"target\":\"../t\"}}],"
-		     "\"base\":\"sha256:" SRC_HEX ":0\",\"op\":\"file\"}");
+	CHECK_EQ_STR(
+	    vertex(s, "f")->op_bytes,
+	    "{\"actions\":[{\"mkdir\":{\"mode\":\"0755\",\"parents\":false,\"path\":\"a\"}},"
+	    "{\"mkfile\":{\"data_base64\":\"aGkK\",\"mode\":\"0644\",\"path\":\"a/b\"}},"
+	    "{\"copy\":{\"dest\":\"y\",\"exclude\":[],\"from\":\"sha256:" SRC_HEX ":0\","
+	    "\"include\":[],\"src\":\"x\"}},"
+	    "{\"rm\":{\"allow_not_found\":false,\"path\":\"z\"}},"
+	    "{\"symlink\":{\"path\":\"l\",\"target\":\"../t\"}}],"
+	    "\"base\":\"sha256:" SRC_HEX ":0\",\"op\":\"file\"}");
 	CHECK_EQ_STR(vertex(s, "e")->op_bytes,
 		     "{\"args\":[\"sh\",\"-c\",\"true\"],\"cwd\":\"\",\"env\":{},\"mounts\":["
 		     "{\"dest\":\"in\",\"input\":\"sha256:" F_HEX ":0\",\"output\":false,"
 		     "\"readonly\":false,\"selector\":\"a/b\"},"
 		     "{\"dest\":\"out\",\"input\":null,\"output\":true,\"readonly\":false,"
 		     "\"selector\":\"\"}],\"network\":false,\"op\":\"exec\"}");
-	CHECK_EQ_STR(vertex(s, "m")->op_bytes,
-		     "{\"inputs\":[\"sha256:" F_HEX ":0\",\"sha256:" E_HEX ":0\"],\"op\":\"merge\"}");
+	CHECK_EQ_STR(vertex(s, "m")->op_bytes, "{\"inputs\":[\"sha256:" F_HEX ":0\",\"sha256:" E_HEX
+					       ":0\"],\"op\":\"merge\"}");
 	CHECK_EQ_STR(vertex(s, "b")->op_bytes,
 		     "{\"input\":\"sha256:" M_HEX ":0\",\"op\":\"build\",\"output\":\"\","
 		     "\"path\":\"solverfs.json\"}");
@@ -136,11 +137,11 @@ static void test_golden_bytes_and_digests(void)
 static void test_golden_escaping(void)
 {
 	/* A control char as \u001f (lowercase, RFC 8785), \t short, "/" and UTF-8 as is. */
-	struct sfs_spec *s = parse_ok(
-		"{\"vertices\": {\"x\": {\"op\": \"exec\","
-		" \"args\": [\"echo\", \"\\u00e9\\u001f\\t\\\"\\\\\\/\"],"
-		" \"env\": {\"Z\": \"1\", \"A\": \"\xc3\xbc\"},"
-		" \"mounts\": [{\"dest\": \"o\", \"output\": true}]}}, \"outputs\": [\"x\"]}");
+	struct sfs_spec *s =
+	    parse_ok("{\"vertices\": {\"x\": {\"op\": \"exec\","
+		     " \"args\": [\"echo\", \"\\u00e9\\u001f\\t\\\"\\\\\\/\"],"
+		     " \"env\": {\"Z\": \"1\", \"A\": \"\xc3\xbc\"},"
+		     " \"mounts\": [{\"dest\": \"o\", \"output\": true}]}}, \"outputs\": [\"x\"]}");
 	if (!s)
 		return;
 	CHECK_EQ_STR(s->v[0].op_bytes,
@@ -221,7 +222,8 @@ static void test_inputs_and_selectors(void)
 	CHECK_EQ_STR(s->v[m->inputs[0].ref.vertex].key, "f");
 	CHECK_EQ_STR(s->v[m->inputs[1].ref.vertex].key, "e");
 	CHECK_EQ_STR(vertex(s, "src")->summary, "local /src");
-	CHECK_EQ_STR(f->summary, "file mkdir /a, mkfile /a/b, copy /x /y, rm /z, symlink /l -> ../t");
+	CHECK_EQ_STR(f->summary,
+		     "file mkdir /a, mkfile /a/b, copy /x /y, rm /z, symlink /l -> ../t");
 	CHECK_EQ_STR(e->summary, "sh -c true");
 	CHECK_EQ_STR(m->summary, "merge 2 inputs");
 	CHECK_EQ_STR(vertex(s, "b")->summary, "build /solverfs.json");
@@ -311,8 +313,8 @@ static void test_data_and_base64_hash_the_same(void)
 	sfs_spec_free(b);
 }
 
-#define EXEC_SPEC(extra, arg)                                                                       \
-	"{\"vertices\": {\"e\": {\"op\": \"exec\", \"args\": [\"sh\", \"" arg "\"],"                \
+#define EXEC_SPEC(extra, arg)                                                                      \
+	"{\"vertices\": {\"e\": {\"op\": \"exec\", \"args\": [\"sh\", \"" arg "\"],"               \
 	" \"mounts\": [{\"dest\": \"o\", \"output\": true}]" extra "}}, \"outputs\": [\"e\"]}"
 
 static void test_unhashed_fields(void)
@@ -350,16 +352,18 @@ out:
 /* Selectors leave the cache map; an env variable named "selector" does not. */
 static void test_cache_map_selector(void)
 {
-#define SEL_SPEC(sel, env)                                                                          \
-	"{\"vertices\": {\"g\": {\"op\": \"file\"}, \"e\": {\"op\": \"exec\", \"args\": [\"x\"],"   \
-	" \"env\": {\"selector\": \"" env "\"}, \"mounts\": [{\"dest\": \"i\", \"input\": \"g\","      \
-	" \"selector\": \"" sel "\"}, {\"dest\": \"o\", \"output\": true}]}}, \"outputs\": [\"e\"]}"
+#define SEL_SPEC(sel, env)                                                                         \
+	"{\"vertices\": {\"g\": {\"op\": \"file\"}, \"e\": {\"op\": \"exec\", \"args\": [\"x\"],"  \
+	" \"env\": {\"selector\": \"" env "\"}, \"mounts\": [{\"dest\": \"i\", \"input\": \"g\","  \
+	" \"selector\": \"" sel                                                                    \
+	"\"}, {\"dest\": \"o\", \"output\": true}]}}, \"outputs\": [\"e\"]}"
 	struct sfs_spec *a = parse_ok(SEL_SPEC("a", "1")), *b = parse_ok(SEL_SPEC("b", "1"));
 	struct sfs_spec *c = parse_ok(SEL_SPEC("a", "2"));
 	if (a && b && c) {
 		CHECK(strcmp(digest_of(a, "e"), digest_of(b, "e")) != 0);
 		CHECK_EQ_STR(vertex(a, "e")->cache_map_digest, vertex(b, "e")->cache_map_digest);
-		CHECK(strcmp(vertex(a, "e")->cache_map_digest, vertex(c, "e")->cache_map_digest) != 0);
+		CHECK(strcmp(vertex(a, "e")->cache_map_digest, vertex(c, "e")->cache_map_digest) !=
+		      0);
 		CHECK(strcmp(vertex(a, "e")->inputs[0].selector_digest,
 			     vertex(b, "e")->inputs[0].selector_digest) != 0);
 	}
@@ -392,9 +396,10 @@ static void test_session(void)
 
 static void test_job_options(void)
 {
-	struct sfs_spec *s = parse_ok("{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a\"],"
-				      " \"export\": {\"mode\": \"max\", \"form\": \"manifest-list\"},"
-				      " \"cache_from\": [\"/c1\", \"/c2/\"], \"ignore_cache\": true}");
+	struct sfs_spec *s =
+	    parse_ok("{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a\"],"
+		     " \"export\": {\"mode\": \"max\", \"form\": \"manifest-list\"},"
+		     " \"cache_from\": [\"/c1\", \"/c2/\"], \"ignore_cache\": true}");
 	if (s) {
 		CHECK_EQ_INT(s->export_mode, SFS_EXPORT_MAX);
 		CHECK_EQ_INT(s->export_form, SFS_FORM_MANIFEST_LIST);
@@ -426,13 +431,14 @@ static void test_context_allows(void)
 	char *msg = NULL;
 
 	ctx.allow_network = true;
-	CHECK_EQ_INT(parse_ctx("{\"vertices\": {\"g\": {\"op\": \"file\"}, \"e\": {\"op\": \"exec\","
-			       " \"args\": [\"x\"], \"network\": true, \"cwd\": \"a/b\", \"mounts\": ["
-			       " {\"dest\": \"\", \"input\": \"g\", \"output\": true}]},"
-			       " \"b\": {\"op\": \"build\", \"input\": \"e\", \"path\": \"d/s.json\","
-			       " \"output\": \"out:1\"}}, \"outputs\": [\"b\"]}",
-			       &ctx, &s, &msg),
-		     0);
+	CHECK_EQ_INT(
+	    parse_ctx("{\"vertices\": {\"g\": {\"op\": \"file\"}, \"e\": {\"op\": \"exec\","
+		      " \"args\": [\"x\"], \"network\": true, \"cwd\": \"a/b\", \"mounts\": ["
+		      " {\"dest\": \"\", \"input\": \"g\", \"output\": true}]},"
+		      " \"b\": {\"op\": \"build\", \"input\": \"e\", \"path\": \"d/s.json\","
+		      " \"output\": \"out:1\"}}, \"outputs\": [\"b\"]}",
+		      &ctx, &s, &msg),
+	    0);
 	if (s) {
 		CHECK(strstr(vertex(s, "e")->op_bytes, "\"network\":true") != NULL);
 		CHECK(strstr(vertex(s, "e")->op_bytes, "\"cwd\":\"a/b\"") != NULL);
@@ -455,116 +461,119 @@ struct bad {
 #define EXECV(mount) V1("{\"op\": \"exec\", \"args\": [\"x\"], \"mounts\": [" mount "]}")
 
 static const struct bad bads[] = {
-	{"{\"vertices\": ", "invalid JSON", "line 1"},
-	{"[1, 2]", "JSON object", NULL},
-	{"{\"vertices\": {\"a\": {\"op\": \"file\"}, \"a\": {\"op\": \"file\"}},"
-	 " \"outputs\": [\"a\"]}", "invalid JSON", "duplicate"},
-	{V1("{\"op\": \"frobnicate\"}"), "vertex \"v\"", "field \"op\": unknown op"},
-	{V1("[\"file\"]"), "vertex \"v\": a vertex must be an object", NULL},
-	{V1("{\"path\": \"/x\"}"), "vertex \"v\"", "field \"op\": is required"},
-	{V1("{\"op\": \"local\", \"path\": \"/x\", \"colour\": 1}"), "vertex \"v\"",
-	 "field \"colour\": unknown field"},
-	{V1("{\"op\": \"local\", \"path\": \"/x\", \"args\": [\"a\"]}"), "vertex \"v\"",
-	 "field \"args\": unknown field"},
-	{FILEV("{\"mkdir\": {\"path\": \"a\", \"owner\": 0}}"), "vertex \"v\"",
-	 "field \"actions[0].mkdir.owner\": unknown field"},
-	{FILEV("{\"chmod\": {\"path\": \"a\"}}"), "vertex \"v\"",
-	 "field \"actions[0].chmod\": unknown action"},
-	{FILEV("{\"mkdir\": {\"path\": \"a\"}, \"rm\": {\"path\": \"a\"}}"), "vertex \"v\"",
-	 "field \"actions[0]\""},
-	{EXECV("{\"dest\": \"o\", \"output\": true, \"tmpfs\": true}"), "vertex \"v\"",
-	 "field \"mounts[0].tmpfs\": unknown field"},
-	{"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"export\":"
-	 " {\"mode\": \"min\", \"ttl\": 1}}", "field \"export.ttl\": unknown field", NULL},
-	{"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"extra\": 1}",
-	 "field \"extra\": unknown field", NULL},
-	{V1("{\"op\": \"file\", \"actions\": {}}"), "vertex \"v\"", "field \"actions\""},
-	{V1("{\"op\": \"file\", \"name\": 3}"), "vertex \"v\"", "field \"name\": must be a string"},
-	{V1("{\"op\": \"file\", \"ignore_cache\": \"yes\"}"), "vertex \"v\"",
-	 "field \"ignore_cache\""},
-	{V1("{\"op\": \"file\", \"description\": {\"a\": 1}}"), "vertex \"v\"",
-	 "field \"description.a\""},
-	{FILEV("{\"mkdir\": {\"path\": \"a\", \"parents\": 1}}"), "vertex \"v\"",
-	 "field \"actions[0].mkdir.parents\""},
-	{V1("{\"op\": \"exec\", \"mounts\": []}"), "vertex \"v\"", "field \"args\": is required"},
-	{V1("{\"op\": \"exec\", \"args\": []}"), "vertex \"v\"", "field \"args\": must be a non-empty"},
-	{V1("{\"op\": \"exec\", \"args\": [\"a\", 3]}"), "vertex \"v\"", "field \"args\""},
-	{V1("{\"op\": \"exec\", \"args\": [\"a\"], \"env\": {\"A=B\": \"c\"}}"), "vertex \"v\"",
-	 "field \"env.A=B\""},
-	{V1("{\"op\": \"exec\", \"args\": [\"a\"], \"timeout\": -1}"), "vertex \"v\"",
-	 "field \"timeout\""},
-	{V1("{\"op\": \"local\"}"), "vertex \"v\"", "field \"path\": is required"},
-	{FILEV("{\"mkdir\": {}}"), "vertex \"v\"", "field \"actions[0].mkdir.path\": is required"},
-	{FILEV("{\"copy\": {\"src\": \"a\"}}"), "vertex \"v\"",
-	 "field \"actions[0].copy.from\": is required"},
-	{"{\"vertices\": {\"bad key\": {\"op\": \"file\"}}, \"outputs\": [\"bad key\"]}",
-	 "vertex \"bad key\": invalid name", NULL},
-	{"{\"vertices\": {\".dot\": {\"op\": \"file\"}}, \"outputs\": [\".dot\"]}",
-	 "vertex \".dot\": invalid name", NULL},
-	{V1("{\"op\": \"file\", \"base\": \"nope\"}"), "vertex \"v\"",
-	 "field \"base\": no vertex \"nope\""},
-	{V1("{\"op\": \"merge\", \"inputs\": [\"v2\", \"v2:1\"]}"), "vertex \"v\"",
-	 "no vertex \"v2\""},
-	{"{\"vertices\": {\"a\": {\"op\": \"file\"}, \"v\": {\"op\": \"merge\","
-	 " \"inputs\": [\"a\", \"a:1\"]}}, \"outputs\": [\"v\"]}",
-	 "vertex \"v\": field \"inputs[1]\"", "no output 1"},
-	{"{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a:2\"]}",
-	 "field \"outputs[0]\"", "no output 2"},
-	{"{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"b\"]}",
-	 "field \"outputs[0]\"", "no vertex \"b\""},
-	{FILEV("{\"mkdir\": {\"path\": \"a/../b\"}}"), "field \"actions[0].mkdir.path\"", ".."},
-	{FILEV("{\"mkdir\": {\"path\": \"./b\"}}"), "field \"actions[0].mkdir.path\"", "."},
-	{FILEV("{\"mkdir\": {\"path\": \"a//b\"}}"), "field \"actions[0].mkdir.path\"", "empty"},
-	{FILEV("{\"mkdir\": {\"path\": \"a/\"}}"), "field \"actions[0].mkdir.path\"", "empty"},
-	{FILEV("{\"mkdir\": {\"path\": \"/abs\"}}"), "field \"actions[0].mkdir.path\"", "relative"},
-	{FILEV("{\"mkdir\": {\"path\": \"\"}}"), "field \"actions[0].mkdir.path\"", "empty"},
-	{EXECV("{\"dest\": \"../o\", \"output\": true}"), "vertex \"v\"", "field \"mounts[0].dest\""},
-	{V1("{\"op\": \"exec\", \"args\": [\"x\"], \"cwd\": \"/tmp\"}"), "vertex \"v\"",
-	 "field \"cwd\""},
-	{FILEV("{\"mkdir\": {\"path\": \"a\", \"mode\": \"0789\"}}"), "vertex \"v\"",
-	 "field \"actions[0].mkdir.mode\""},
-	{FILEV("{\"mkdir\": {\"path\": \"a\", \"mode\": \"17777\"}}"), "vertex \"v\"",
-	 "field \"actions[0].mkdir.mode\""},
-	{FILEV("{\"mkdir\": {\"path\": \"a\", \"mode\": 493}}"), "vertex \"v\"",
-	 "field \"actions[0].mkdir.mode\""},
-	{FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"aGk\"}}"), "vertex \"v\"",
-	 "field \"actions[0].mkfile.data_base64\": is not valid base64"},
-	{FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"a=Gk\"}}"), "vertex \"v\"",
-	 "field \"actions[0].mkfile.data_base64\""},
-	{FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"aG k\"}}"), "vertex \"v\"",
-	 "field \"actions[0].mkfile.data_base64\""},
-	{FILEV("{\"mkfile\": {\"path\": \"a\", \"data\": \"x\", \"data_base64\": \"eA==\"}}"),
-	 "vertex \"v\"", "field \"actions[0].mkfile.data\""},
-	{FILEV("{\"symlink\": {\"path\": \"a\", \"target\": \"\"}}"), "vertex \"v\"",
-	 "field \"actions[0].symlink.target\""},
-	{V1("{\"op\": \"local\", \"path\": \"rel/dir\"}"), "vertex \"v\"",
-	 "field \"path\": must be an absolute host path"},
-	{V1("{\"op\": \"file\", \"cache_from\": [\"rel\"]}"), "vertex \"v\"",
-	 "field \"cache_from[0]\": must be an absolute"},
-	{"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"cache_from\": [\"x\"]}",
-	 "field \"cache_from[0]\": must be an absolute", NULL},
-	{EXECV("{\"dest\": \"o\", \"selector\": \"a\"}"), "vertex \"v\"",
-	 "field \"mounts[0].selector\": needs an input"},
-	{EXECV("{\"dest\": \"o\", \"output\": true}, {\"dest\": \"o\"}"), "vertex \"v\"",
-	 "field \"mounts[1].dest\""},
-	{EXECV("{\"dest\": \"o\", \"output\": true, \"readonly\": true}"), "vertex \"v\"",
-	 "field \"mounts[0].readonly\""},
-	{"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"export\":"
-	 " {\"mode\": \"all\"}}", "field \"export.mode\"", NULL},
-	{"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"export\":"
-	 " {\"form\": \"tarball\"}}", "field \"export.form\"", NULL},
-	{"{\"vertices\": {\"a\": {\"op\": \"file\"}, \"v\": {\"op\": \"merge\","
-	 " \"inputs\": [\"a\"]}}, \"outputs\": [\"v\"]}", "vertex \"v\": field \"inputs\"", "2 or more"},
-	{"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": []}", "field \"outputs\"", NULL},
-	{"{\"vertices\": {\"v\": {\"op\": \"file\"}}}", "field \"outputs\": is required", NULL},
-	{"{\"outputs\": [\"v\"]}", "field \"vertices\": is required", NULL},
-	{"{\"vertices\": {\"e\": {\"op\": \"exec\", \"args\": [\"x\"]}}, \"outputs\": [\"e\"]}",
-	 "field \"outputs[0]\"", "no output 0"},
-	{V1("{\"op\": \"build\", \"input\": \"v\", \"output\": \"a b\"}"), "vertex \"v\"",
-	 "field \"output\""},
-	{V1("{\"op\": \"exec\", \"args\": [\"x\"], \"network\": true}"), "vertex \"v\"",
-	 "field \"network\""},
-	{V1("{\"op\": \"file\", \"base\": \"v\"}"), "vertex \"v\": field \"base\"", "cycle"},
+    {"{\"vertices\": ", "invalid JSON", "line 1"},
+    {"[1, 2]", "JSON object", NULL},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\"}, \"a\": {\"op\": \"file\"}},"
+     " \"outputs\": [\"a\"]}",
+     "invalid JSON", "duplicate"},
+    {V1("{\"op\": \"frobnicate\"}"), "vertex \"v\"", "field \"op\": unknown op"},
+    {V1("[\"file\"]"), "vertex \"v\": a vertex must be an object", NULL},
+    {V1("{\"path\": \"/x\"}"), "vertex \"v\"", "field \"op\": is required"},
+    {V1("{\"op\": \"local\", \"path\": \"/x\", \"colour\": 1}"), "vertex \"v\"",
+     "field \"colour\": unknown field"},
+    {V1("{\"op\": \"local\", \"path\": \"/x\", \"args\": [\"a\"]}"), "vertex \"v\"",
+     "field \"args\": unknown field"},
+    {FILEV("{\"mkdir\": {\"path\": \"a\", \"owner\": 0}}"), "vertex \"v\"",
+     "field \"actions[0].mkdir.owner\": unknown field"},
+    {FILEV("{\"chmod\": {\"path\": \"a\"}}"), "vertex \"v\"",
+     "field \"actions[0].chmod\": unknown action"},
+    {FILEV("{\"mkdir\": {\"path\": \"a\"}, \"rm\": {\"path\": \"a\"}}"), "vertex \"v\"",
+     "field \"actions[0]\""},
+    {EXECV("{\"dest\": \"o\", \"output\": true, \"tmpfs\": true}"), "vertex \"v\"",
+     "field \"mounts[0].tmpfs\": unknown field"},
+    {"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"export\":"
+     " {\"mode\": \"min\", \"ttl\": 1}}",
+     "field \"export.ttl\": unknown field", NULL},
+    {"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"extra\": 1}",
+     "field \"extra\": unknown field", NULL},
+    {V1("{\"op\": \"file\", \"actions\": {}}"), "vertex \"v\"", "field \"actions\""},
+    {V1("{\"op\": \"file\", \"name\": 3}"), "vertex \"v\"", "field \"name\": must be a string"},
+    {V1("{\"op\": \"file\", \"ignore_cache\": \"yes\"}"), "vertex \"v\"", "field \"ignore_cache\""},
+    {V1("{\"op\": \"file\", \"description\": {\"a\": 1}}"), "vertex \"v\"",
+     "field \"description.a\""},
+    {FILEV("{\"mkdir\": {\"path\": \"a\", \"parents\": 1}}"), "vertex \"v\"",
+     "field \"actions[0].mkdir.parents\""},
+    {V1("{\"op\": \"exec\", \"mounts\": []}"), "vertex \"v\"", "field \"args\": is required"},
+    {V1("{\"op\": \"exec\", \"args\": []}"), "vertex \"v\"", "field \"args\": must be a non-empty"},
+    {V1("{\"op\": \"exec\", \"args\": [\"a\", 3]}"), "vertex \"v\"", "field \"args\""},
+    {V1("{\"op\": \"exec\", \"args\": [\"a\"], \"env\": {\"A=B\": \"c\"}}"), "vertex \"v\"",
+     "field \"env.A=B\""},
+    {V1("{\"op\": \"exec\", \"args\": [\"a\"], \"timeout\": -1}"), "vertex \"v\"",
+     "field \"timeout\""},
+    {V1("{\"op\": \"local\"}"), "vertex \"v\"", "field \"path\": is required"},
+    {FILEV("{\"mkdir\": {}}"), "vertex \"v\"", "field \"actions[0].mkdir.path\": is required"},
+    {FILEV("{\"copy\": {\"src\": \"a\"}}"), "vertex \"v\"",
+     "field \"actions[0].copy.from\": is required"},
+    {"{\"vertices\": {\"bad key\": {\"op\": \"file\"}}, \"outputs\": [\"bad key\"]}",
+     "vertex \"bad key\": invalid name", NULL},
+    {"{\"vertices\": {\".dot\": {\"op\": \"file\"}}, \"outputs\": [\".dot\"]}",
+     "vertex \".dot\": invalid name", NULL},
+    {V1("{\"op\": \"file\", \"base\": \"nope\"}"), "vertex \"v\"",
+     "field \"base\": no vertex \"nope\""},
+    {V1("{\"op\": \"merge\", \"inputs\": [\"v2\", \"v2:1\"]}"), "vertex \"v\"", "no vertex \"v2\""},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\"}, \"v\": {\"op\": \"merge\","
+     " \"inputs\": [\"a\", \"a:1\"]}}, \"outputs\": [\"v\"]}",
+     "vertex \"v\": field \"inputs[1]\"", "no output 1"},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a:2\"]}", "field \"outputs[0]\"",
+     "no output 2"},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"b\"]}", "field \"outputs[0]\"",
+     "no vertex \"b\""},
+    {FILEV("{\"mkdir\": {\"path\": \"a/../b\"}}"), "field \"actions[0].mkdir.path\"", ".."},
+    {FILEV("{\"mkdir\": {\"path\": \"./b\"}}"), "field \"actions[0].mkdir.path\"", "."},
+    {FILEV("{\"mkdir\": {\"path\": \"a//b\"}}"), "field \"actions[0].mkdir.path\"", "empty"},
+    {FILEV("{\"mkdir\": {\"path\": \"a/\"}}"), "field \"actions[0].mkdir.path\"", "empty"},
+    {FILEV("{\"mkdir\": {\"path\": \"/abs\"}}"), "field \"actions[0].mkdir.path\"", "relative"},
+    {FILEV("{\"mkdir\": {\"path\": \"\"}}"), "field \"actions[0].mkdir.path\"", "empty"},
+    {EXECV("{\"dest\": \"../o\", \"output\": true}"), "vertex \"v\"", "field \"mounts[0].dest\""},
+    {V1("{\"op\": \"exec\", \"args\": [\"x\"], \"cwd\": \"/tmp\"}"), "vertex \"v\"",
+     "field \"cwd\""},
+    {FILEV("{\"mkdir\": {\"path\": \"a\", \"mode\": \"0789\"}}"), "vertex \"v\"",
+     "field \"actions[0].mkdir.mode\""},
+    {FILEV("{\"mkdir\": {\"path\": \"a\", \"mode\": \"17777\"}}"), "vertex \"v\"",
+     "field \"actions[0].mkdir.mode\""},
+    {FILEV("{\"mkdir\": {\"path\": \"a\", \"mode\": 493}}"), "vertex \"v\"",
+     "field \"actions[0].mkdir.mode\""},
+    {FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"aGk\"}}"), "vertex \"v\"",
+     "field \"actions[0].mkfile.data_base64\": is not valid base64"},
+    {FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"a=Gk\"}}"), "vertex \"v\"",
+     "field \"actions[0].mkfile.data_base64\""},
+    {FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"aG k\"}}"), "vertex \"v\"",
+     "field \"actions[0].mkfile.data_base64\""},
+    {FILEV("{\"mkfile\": {\"path\": \"a\", \"data\": \"x\", \"data_base64\": \"eA==\"}}"),
+     "vertex \"v\"", "field \"actions[0].mkfile.data\""},
+    {FILEV("{\"symlink\": {\"path\": \"a\", \"target\": \"\"}}"), "vertex \"v\"",
+     "field \"actions[0].symlink.target\""},
+    {V1("{\"op\": \"local\", \"path\": \"rel/dir\"}"), "vertex \"v\"",
+     "field \"path\": must be an absolute host path"},
+    {V1("{\"op\": \"file\", \"cache_from\": [\"rel\"]}"), "vertex \"v\"",
+     "field \"cache_from[0]\": must be an absolute"},
+    {"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"cache_from\": [\"x\"]}",
+     "field \"cache_from[0]\": must be an absolute", NULL},
+    {EXECV("{\"dest\": \"o\", \"selector\": \"a\"}"), "vertex \"v\"",
+     "field \"mounts[0].selector\": needs an input"},
+    {EXECV("{\"dest\": \"o\", \"output\": true}, {\"dest\": \"o\"}"), "vertex \"v\"",
+     "field \"mounts[1].dest\""},
+    {EXECV("{\"dest\": \"o\", \"output\": true, \"readonly\": true}"), "vertex \"v\"",
+     "field \"mounts[0].readonly\""},
+    {"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"export\":"
+     " {\"mode\": \"all\"}}",
+     "field \"export.mode\"", NULL},
+    {"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"], \"export\":"
+     " {\"form\": \"tarball\"}}",
+     "field \"export.form\"", NULL},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\"}, \"v\": {\"op\": \"merge\","
+     " \"inputs\": [\"a\"]}}, \"outputs\": [\"v\"]}",
+     "vertex \"v\": field \"inputs\"", "2 or more"},
+    {"{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": []}", "field \"outputs\"", NULL},
+    {"{\"vertices\": {\"v\": {\"op\": \"file\"}}}", "field \"outputs\": is required", NULL},
+    {"{\"outputs\": [\"v\"]}", "field \"vertices\": is required", NULL},
+    {"{\"vertices\": {\"e\": {\"op\": \"exec\", \"args\": [\"x\"]}}, \"outputs\": [\"e\"]}",
+     "field \"outputs[0]\"", "no output 0"},
+    {V1("{\"op\": \"build\", \"input\": \"v\", \"output\": \"a b\"}"), "vertex \"v\"",
+     "field \"output\""},
+    {V1("{\"op\": \"exec\", \"args\": [\"x\"], \"network\": true}"), "vertex \"v\"",
+     "field \"network\""},
+    {V1("{\"op\": \"file\", \"base\": \"v\"}"), "vertex \"v\": field \"base\"", "cycle"},
 };
 
 static void check_bad(const char *json, const struct sfs_spec_ctx *ctx, int want_err,
@@ -614,11 +623,14 @@ static void test_context_rejections(void)
 	char *other = tap_tmpdir();
 	CHECK(asprintf(&link, "%s/ln", other) > 0);
 	CHECK(symlink(mp, link) == 0);
-	CHECK(asprintf(&json, V1("{\"op\": \"file\", \"cache_from\": [\"%s/sub/dir\"]}"), link) > 0);
+	CHECK(asprintf(&json, V1("{\"op\": \"file\", \"cache_from\": [\"%s/sub/dir\"]}"), link) >
+	      0);
 	check_bad(json, &ctx, -EINVAL, "field \"cache_from[0]\"", "inside the solverfs mount");
 	free(json);
-	CHECK(asprintf(&json, "{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"],"
-			      " \"cache_from\": [\"%s\"]}", link) > 0);
+	CHECK(asprintf(&json,
+		       "{\"vertices\": {\"v\": {\"op\": \"file\"}}, \"outputs\": [\"v\"],"
+		       " \"cache_from\": [\"%s\"]}",
+		       link) > 0);
 	check_bad(json, &ctx, -EINVAL, "field \"cache_from[0]\"", "inside the solverfs mount");
 	free(json);
 	/* Beside the mount is fine. */
@@ -634,8 +646,8 @@ static void test_context_rejections(void)
 
 static void test_limits(void)
 {
-	struct sfs_spec_limits lim = {.max_bytes = 100, .max_vertices = 2, .max_path = 8,
-				      .max_inline = 4};
+	struct sfs_spec_limits lim = {
+	    .max_bytes = 100, .max_vertices = 2, .max_path = 8, .max_inline = 4};
 	struct sfs_spec_ctx ctx = ctx_default();
 	ctx.limits = &lim;
 	check_bad("{\"vertices\": {\"a\": {\"op\": \"file\"}, \"b\": {\"op\": \"file\"},"
@@ -653,9 +665,10 @@ static void test_limits(void)
 		  -EFBIG, "field \"actions[0].mkfile.data_base64\"", "larger than 4");
 	struct sfs_spec *s = NULL;
 	char *msg = NULL;
-	CHECK_EQ_INT(parse_ctx(FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"MTIzNA==\"}}"),
-			       &ctx, &s, &msg),
-		     0);
+	CHECK_EQ_INT(
+	    parse_ctx(FILEV("{\"mkfile\": {\"path\": \"a\", \"data_base64\": \"MTIzNA==\"}}"), &ctx,
+		      &s, &msg),
+	    0);
 	sfs_spec_free(s);
 	free(msg);
 }
@@ -669,7 +682,8 @@ static void test_cycles(void)
 		  " \"c\": {\"op\": \"exec\", \"args\": [\"x\"], \"mounts\": ["
 		  "   {\"dest\": \"i\", \"input\": \"a\"}, {\"dest\": \"o\", \"output\": true}]},"
 		  " \"d\": {\"op\": \"file\", \"base\": \"a\"}}, \"outputs\": [\"d\"]}",
-		  &ctx, -EINVAL, "dependency cycle: a -> b -> c -> a", "vertex \"a\": field \"inputs\"");
+		  &ctx, -EINVAL, "dependency cycle: a -> b -> c -> a",
+		  "vertex \"a\": field \"inputs\"");
 }
 
 static void test_chain_100k(void)
@@ -680,8 +694,10 @@ static void test_chain_100k(void)
 
 	strbuf_addstr(&sb, "{\"vertices\": {\"v0\": {\"op\": \"local\", \"path\": \"/src\"}");
 	for (size_t i = 1; i < n; i++)
-		strbuf_addf(&sb, ", \"v%zu\": {\"op\": \"file\", \"base\": \"v%zu\", \"actions\": "
-				 "[{\"mkdir\": {\"path\": \"d%zu\"}}]}", i, i - 1, i);
+		strbuf_addf(&sb,
+			    ", \"v%zu\": {\"op\": \"file\", \"base\": \"v%zu\", \"actions\": "
+			    "[{\"mkdir\": {\"path\": \"d%zu\"}}]}",
+			    i, i - 1, i);
 	strbuf_addf(&sb, "}, \"outputs\": [\"v%zu\"]}", n - 1);
 	CHECK(!sb.oom);
 
@@ -696,10 +712,10 @@ static void test_chain_100k(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-	fprintf(stderr, "  # %zu vertices (%zu bytes) parsed in %.3f s (%.3f s CPU)\n", n,
-		sb.len, secs, cpu);
+	fprintf(stderr, "  # %zu vertices (%zu bytes) parsed in %.3f s (%.3f s CPU)\n", n, sb.len,
+		secs, cpu);
 	CHECK_EQ_INT(r, 0);
-	CHECK(secs < 10); /* generous for sanitizer builds; ~0.5 s in a normal build */
+	CHECK(cpu < 10); /* generous for sanitizer builds and busy hosts; ~1 s in a normal build */
 	if (s) {
 		CHECK_EQ_INT(s->n, n);
 		CHECK_EQ_STR(s->v[0].key, "v0");
