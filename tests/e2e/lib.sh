@@ -80,8 +80,10 @@ say() {
 
 # ---------------------------------------------------------------- mounting
 
+# From /proc/self/mounts, not mountpoint(1): a crashed daemon leaves a mount whose stat
+# fails with ENOTCONN, and that one must be unmounted too.
 sfs_is_mounted() {
-	mountpoint -q "$MNT" 2>/dev/null
+	awk -v m="$MNT" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
 }
 
 # sfs_mount [OPTION...]: start "$SOLVERFS -f [OPTION...] $STATE $MNT" in the background
