@@ -482,9 +482,12 @@ static void run_keys(struct sfs_solver *s, struct vstate *vs)
 	char *msg = NULL;
 	int r = 0;
 	bool root = vs->v->ninputs == 0;
+	/* BuildKit reports a root's CacheMap as progress; only `local` does real
+	 * work there (it reads the host), so only it shows DONE in a cached build */
+	bool report = root && vs->v->kind == SFS_OP_LOCAL;
 
 	memset(kf, 0, sizeof(kf));
-	if (root) {
+	if (report) {
 		pthread_mutex_lock(&s->lock);
 		sfs_vs_progress_started(vs, false);
 		pthread_mutex_unlock(&s->lock);
@@ -510,8 +513,9 @@ static void run_keys(struct sfs_solver *s, struct vstate *vs)
 	}
 
 	pthread_mutex_lock(&s->lock);
-	if (root)
-		sfs_vs_progress_completed(vs, false, r < 0 && r != -ECANCELED ? msg : NULL);
+	bool failed = r < 0 && r != -ECANCELED;
+	if (report || failed)
+		sfs_vs_progress_completed(vs, false, failed ? msg : NULL);
 	if (r < 0) {
 		struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
 		if (f)
