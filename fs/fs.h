@@ -159,6 +159,8 @@ struct fs_file {
 	struct fuse_pollhandle *ph; /* guarded by the stream lock */
 	struct fs_file *poll_next;  /* in the job's poller list, stream lock */
 	struct fs_file **poll_pprev;
+	struct fs_file *open_next;  /* every open file, ops.c's files_lock */
+	struct fs_file **open_pprev;
 };
 
 /* ---- subtree modules ----
@@ -227,5 +229,7 @@ uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k);
 
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
+/* Frees the files the kernel never released (the mount went away first). */
+void fs_files_release(void);
 
 #endif

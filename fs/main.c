@@ -266,6 +266,7 @@ out:
 	if (r < 0) /* after daemonizing stderr is /dev/null and syslog has it */
 		fprintf(stderr, "solverfs: %s\n", msg ? msg : strerror(-r));
 	close_libs(&fs);
+	fs_files_release();
 	fs_results_release();
 	fs_nodes_release();
 	if (lock_fd >= 0)

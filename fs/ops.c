@@ -7,12 +7,15 @@
  * keep_cache; everything else gets zero and direct_io so every stat and read
  * reaches us and sees the solver as it is now.
  *
- * No locks here: handles belong to one open file; node.c and stream.c lock.
+ * Locking: files_lock guards the list of open files (freed at exit when the
+ * kernel never released them); a handle is otherwise used by the requests on
+ * its open file only; node.c and stream.c have their own locks.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -255,10 +258,31 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- files ---- */
 
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_file *files;
+
+static void file_track(struct fs_file *f)
+{
+	pthread_mutex_lock(&files_lock);
+	f->open_next = files;
+	if (files)
+		files->open_pprev = &f->open_next;
+	files = f;
+	f->open_pprev = &files;
+	pthread_mutex_unlock(&files_lock);
+}
+
 static struct fs_file *file_free(struct fs_file *f)
 {
 	if (!f)
 		return NULL;
+	if (f->open_pprev) {
+		pthread_mutex_lock(&files_lock);
+		*f->open_pprev = f->open_next;
+		if (f->open_next)
+			f->open_next->open_pprev = f->open_pprev;
+		pthread_mutex_unlock(&files_lock);
+	}
 	fs_stream_file_release(f);
 	if (f->fd >= 0)
 		close(f->fd);
@@ -311,6 +335,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)f;
+	file_track(f);
 	if (fs_kind_immutable(f->d.kind)) {
 		fi->keep_cache = 1;
 	} else {
@@ -389,6 +414,12 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	if (ph)
 		fuse_pollhandle_destroy(ph);
 	fuse_reply_poll(req, POLLIN | POLLRDNORM | (kind_writable(f->d.kind) ? POLLOUT : 0));
+}
+
+void fs_files_release(void)
+{
+	while (files)
+		file_free(files);
 }
 
 /* ---- what the tree refuses ---- */

@@ -267,6 +267,7 @@ static struct parked *retry_list(struct sfs_fs *fs, struct parked *list)
 		next = p->next;
 		r = stream_try(fs, p->kind, p->job, p->off, p->size, &buf, &len, &ready);
 		if (r == 0 && !ready) {
+			free(buf);
 			p->next = keep;
 			keep = p;
 			continue;
