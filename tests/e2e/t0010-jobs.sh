@@ -145,7 +145,10 @@ test_expect_success 'the job history survives a remount' '
 	sfs_remount &&
 	expect_eq done "$(sfs_cat "$MNT/jobs/$N/state")" &&
 	expect_eq "$res" "$(sfs_cat "$MNT/jobs/$N/result")" &&
-	expect_file_eq plain "$(sfs_output "$N" files)/note.txt"
+	expect_file_eq plain "$(sfs_output "$N" files)/note.txt" &&
+	hex=$(ls "$MNT/jobs/$N/vertices") &&
+	test -n "$hex" &&
+	expect_file_eq make-files "$MNT/jobs/$N/vertices/$hex/name"
 '
 
 test_expect_success 'job numbers are not reused after a remount' '
