@@ -30,8 +30,8 @@
 enum fs_sandbox_opt { FS_SANDBOX_AUTO, FS_SANDBOX_BWRAP, FS_SANDBOX_NONE };
 
 struct fs_opts {
-	unsigned workers;      /* default nproc */
-	uint64_t cache_max;    /* bytes; 0 = no limit */
+	unsigned workers;   /* default nproc */
+	uint64_t cache_max; /* bytes; 0 = no limit */
 	enum fs_sandbox_opt sandbox;
 	unsigned jobs_keep;    /* default 1000 */
 	uint64_t log_max;      /* default 64 MiB */
@@ -90,10 +90,10 @@ enum fs_kind {
 	FS_JOB_RESULT,
 	FS_JOB_CTL,
 	FS_JOB_OUTPUTS,
-	FS_JOB_OUTPUT,   /* symlink; path = the ref with ':' written '@' */
+	FS_JOB_OUTPUT,	 /* symlink; path = the ref with ':' written '@' */
 	FS_JOB_VERTICES, /* jobs/N/vertices */
 	FS_VERTICES_DIR, /* vertices/ */
-	FS_VERTEX_DIR,   /* job 0: vertices/<hex>; else jobs/N/vertices/<hex> */
+	FS_VERTEX_DIR,	 /* job 0: vertices/<hex>; else jobs/N/vertices/<hex> */
 	FS_VERTEX_NAME,
 	FS_VERTEX_OP,
 	FS_VERTEX_STATE,
@@ -107,7 +107,7 @@ struct fs_desc {
 	enum fs_kind kind;
 	uint64_t job;
 	char hex[SFS_HEX_SIZE]; /* vertex or result hex, "" when unused */
-	char *path;             /* malloc'd or NULL */
+	char *path;		/* malloc'd or NULL */
 };
 
 void fs_desc_release(struct fs_desc *d);
@@ -147,19 +147,19 @@ void fs_dirlist_release(struct fs_dirlist *l);
 
 struct fs_file {
 	struct fs_desc d;
-	struct strbuf data;    /* snapshot to read, or bytes written */
-	int fd;                /* log or blob, -1 when none */
-	uint64_t new_job;      /* jobs/new: the job this handle allocated */
-	uid_t uid;             /* the opener (submit, ctl) */
+	struct strbuf data; /* snapshot to read, or bytes written */
+	int fd;		    /* log or blob, -1 when none */
+	uint64_t new_job;   /* jobs/new: the job this handle allocated */
+	uid_t uid;	    /* the opener (submit, ctl) */
 	bool writable;
 	bool nonblock;
-	bool wrote_spec;       /* data holds spec bytes not yet submitted */
-	bool submitted;        /* the spec went in */
-	uint64_t pos;          /* end of the last read (poll readiness) */
+	bool wrote_spec;	    /* data holds spec bytes not yet submitted */
+	bool submitted;		    /* the spec went in */
+	uint64_t pos;		    /* end of the last read (poll readiness) */
 	struct fuse_pollhandle *ph; /* guarded by the stream lock */
 	struct fs_file *poll_next;  /* in the job's poller list, stream lock */
 	struct fs_file **poll_pprev;
-	struct fs_file *open_next;  /* every open file, ops.c's files_lock */
+	struct fs_file *open_next; /* every open file, ops.c's files_lock */
 	struct fs_file **open_pprev;
 };
 
@@ -177,8 +177,8 @@ struct fs_module {
 	int (*readlink)(struct sfs_fs *fs, const struct fs_desc *d, char **ret);
 };
 
-extern const struct fs_module fs_root_module;     /* root.c */
-extern const struct fs_module fs_jobs_module;     /* jobs.c */
+extern const struct fs_module fs_root_module;	  /* root.c */
+extern const struct fs_module fs_jobs_module;	  /* jobs.c */
 extern const struct fs_module fs_vertices_module; /* vertices.c */
 extern const struct fs_module fs_results_module;  /* results.c */
 const struct fs_module *fs_module_of(enum fs_kind k);

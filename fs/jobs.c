@@ -29,16 +29,16 @@ struct job_child {
 };
 
 static const struct job_child job_children[] = {
-	{"ctl", FS_JOB_CTL, S_IFREG | 0222},
-	{"error", FS_JOB_ERROR, S_IFREG | 0444},
-	{"outputs", FS_JOB_OUTPUTS, S_IFDIR | 0555},
-	{"result", FS_JOB_RESULT, S_IFREG | 0444},
-	{"spec", FS_JOB_SPEC, S_IFREG | 0644},
-	{"state", FS_JOB_STATE, S_IFREG | 0444},
-	{"status", FS_JOB_STATUS, S_IFREG | 0444},
-	{"status.json", FS_JOB_STATUS_JSON, S_IFREG | 0444},
-	{"vertices", FS_JOB_VERTICES, S_IFDIR | 0555},
-	{"wait", FS_JOB_WAIT, S_IFREG | 0444},
+    {"ctl", FS_JOB_CTL, S_IFREG | 0222},
+    {"error", FS_JOB_ERROR, S_IFREG | 0444},
+    {"outputs", FS_JOB_OUTPUTS, S_IFDIR | 0555},
+    {"result", FS_JOB_RESULT, S_IFREG | 0444},
+    {"spec", FS_JOB_SPEC, S_IFREG | 0644},
+    {"state", FS_JOB_STATE, S_IFREG | 0444},
+    {"status", FS_JOB_STATUS, S_IFREG | 0444},
+    {"status.json", FS_JOB_STATUS_JSON, S_IFREG | 0444},
+    {"vertices", FS_JOB_VERTICES, S_IFDIR | 0555},
+    {"wait", FS_JOB_WAIT, S_IFREG | 0444},
 };
 #define N_JOB_CHILDREN (sizeof(job_children) / sizeof(job_children[0]))
 
@@ -76,8 +76,7 @@ static char *ref_to_name(const char *ref)
 	return s;
 }
 
-static const struct sfs_job_output *find_output(const struct sfs_job_info *info,
-						const char *name)
+static const struct sfs_job_output *find_output(const struct sfs_job_info *info, const char *name)
 {
 	for (size_t i = 0; i < info->noutputs; i++) {
 		const struct sfs_job_output *o = &info->outputs[i];
@@ -150,7 +149,8 @@ static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 	case FS_JOB_DIR:
 		for (size_t i = 0; i < N_JOB_CHILDREN; i++)
 			if (!strcmp(name, job_children[i].name)) {
-				*ret = (struct fs_desc){.kind = job_children[i].kind, .job = d->job};
+				*ret =
+				    (struct fs_desc){.kind = job_children[i].kind, .job = d->job};
 				return 0;
 			}
 		return -ENOENT;
@@ -374,11 +374,11 @@ static int jobs_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
 }
 
 const struct fs_module fs_jobs_module = {
-	.lookup = jobs_lookup,
-	.getattr = jobs_getattr,
-	.readdir = jobs_readdir,
-	.content = jobs_content,
-	.readlink = jobs_readlink,
+    .lookup = jobs_lookup,
+    .getattr = jobs_getattr,
+    .readdir = jobs_readdir,
+    .content = jobs_content,
+    .readlink = jobs_readlink,
 };
 
 /* ---- the writable files: jobs/new, jobs/N/spec, jobs/N/ctl ---- */

@@ -78,7 +78,8 @@ static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_
 	if (!fs->mountpoint)
 		return sfs_errf(ret_msg, errno, "bad MOUNTPOINT %s: %s", o->mountpoint,
 				strerror(errno));
-	if (path_within(fs->state_dir, fs->mountpoint) || path_within(fs->mountpoint, fs->state_dir))
+	if (path_within(fs->state_dir, fs->mountpoint) ||
+	    path_within(fs->mountpoint, fs->state_dir))
 		return sfs_errf(ret_msg, EINVAL,
 				"STATE_DIR %s must not be inside MOUNTPOINT %s or contain it",
 				fs->state_dir, fs->mountpoint);

@@ -35,27 +35,30 @@ struct parse_ctx {
 
 enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE };
 
-#define RAW(t, f) {t, offsetof(struct parse_ctx, raw.f), 0}
+#define RAW(t, f)                                                                                  \
+	{                                                                                          \
+		t, offsetof(struct parse_ctx, raw.f), 0                                            \
+	}
 static const struct fuse_opt opt_spec[] = {
-	RAW("workers=%s", workers),
-	RAW("cache_max=%s", cache_max),
-	RAW("sandbox=%s", sandbox),
-	RAW("jobs_keep=%s", jobs_keep),
-	RAW("log_max=%s", log_max),
-	RAW("spec_max=%s", spec_max),
-	RAW("max_vertices=%s", max_vertices),
-	RAW("max_running=%s", max_running),
-	RAW("max_pending=%s", max_pending),
-	RAW("max_parked=%s", max_parked),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_KEY("-s", KEY_SINGLE),
-	FUSE_OPT_END,
+    RAW("workers=%s", workers),
+    RAW("cache_max=%s", cache_max),
+    RAW("sandbox=%s", sandbox),
+    RAW("jobs_keep=%s", jobs_keep),
+    RAW("log_max=%s", log_max),
+    RAW("spec_max=%s", spec_max),
+    RAW("max_vertices=%s", max_vertices),
+    RAW("max_running=%s", max_running),
+    RAW("max_pending=%s", max_pending),
+    RAW("max_parked=%s", max_parked),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    FUSE_OPT_KEY("-s", KEY_SINGLE),
+    FUSE_OPT_END,
 };
 
 static void opts_defaults(struct fs_opts *o)
@@ -90,10 +93,26 @@ int fs_parse_size(const char *s, uint64_t *ret)
 	switch (*end) {
 	case '\0':
 		break;
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		end++;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -190,18 +209,19 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 static int apply_raw(const struct raw_opts *r, struct fs_opts *o, char **ret_msg)
 {
 	const struct num_opt nums[] = {
-		{"workers", r->workers, &o->workers, 1},
-		{"jobs_keep", r->jobs_keep, &o->jobs_keep, 0},
-		{"max_vertices", r->max_vertices, &o->max_vertices, 1},
-		{"max_running", r->max_running, &o->max_running, 1},
-		{"max_pending", r->max_pending, &o->max_pending, 1},
-		{"max_parked", r->max_parked, &o->max_parked, 0},
+	    {"workers", r->workers, &o->workers, 1},
+	    {"jobs_keep", r->jobs_keep, &o->jobs_keep, 0},
+	    {"max_vertices", r->max_vertices, &o->max_vertices, 1},
+	    {"max_running", r->max_running, &o->max_running, 1},
+	    {"max_pending", r->max_pending, &o->max_pending, 1},
+	    {"max_parked", r->max_parked, &o->max_parked, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
 		if (nums[i].val && parse_uint(nums[i].val, nums[i].min, nums[i].dst) < 0)
-			return sfs_errf(ret_msg, EINVAL, "invalid %s=%s (expected an integer >= %u)",
-					nums[i].name, nums[i].val, nums[i].min);
+			return sfs_errf(ret_msg, EINVAL,
+					"invalid %s=%s (expected an integer >= %u)", nums[i].name,
+					nums[i].val, nums[i].min);
 	if (r->sandbox) {
 		if (!strcmp(r->sandbox, "auto"))
 			o->sandbox = FS_SANDBOX_AUTO;
@@ -276,23 +296,23 @@ void fs_opts_help(const char *prog)
 	       "\n"
 	       "solverfs options (SIZE takes K, M, G, T suffixes, powers of 1024):\n",
 	       prog);
-	printf("    -o workers=N           ops run at once (default: %u, the number of CPUs)\n"
-	       "    -o cache_max=SIZE      cache size target (default: 0, no limit)\n"
-	       "    -o sandbox=MODE        auto|bwrap|none: run execs in bubblewrap\n"
-	       "                           (default: auto, bwrap when it works on this host)\n"
-	       "    -o jobs_keep=N         finished jobs kept (default: %u)\n"
-	       "    -o log_max=SIZE        log kept per vertex (default: 64M)\n"
-	       "    -o spec_max=SIZE       largest spec accepted (default: 16M)\n"
-	       "    -o max_vertices=N      vertices per job (default: %u)\n"
-	       "    -o max_running=N       running jobs at once (default: %u)\n"
-	       "    -o max_pending=N       pending jobs at once (default: %u)\n"
-	       "    -o max_parked=N        blocked status/wait readers (default: %u)\n"
-	       "\n"
-	       "Always added: -o default_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs\n"
-	       "\n"
-	       "FUSE options:\n",
-	       d.workers, d.jobs_keep, d.max_vertices, d.max_running, d.max_pending,
-	       d.max_parked);
+	printf(
+	    "    -o workers=N           ops run at once (default: %u, the number of CPUs)\n"
+	    "    -o cache_max=SIZE      cache size target (default: 0, no limit)\n"
+	    "    -o sandbox=MODE        auto|bwrap|none: run execs in bubblewrap\n"
+	    "                           (default: auto, bwrap when it works on this host)\n"
+	    "    -o jobs_keep=N         finished jobs kept (default: %u)\n"
+	    "    -o log_max=SIZE        log kept per vertex (default: 64M)\n"
+	    "    -o spec_max=SIZE       largest spec accepted (default: 16M)\n"
+	    "    -o max_vertices=N      vertices per job (default: %u)\n"
+	    "    -o max_running=N       running jobs at once (default: %u)\n"
+	    "    -o max_pending=N       pending jobs at once (default: %u)\n"
+	    "    -o max_parked=N        blocked status/wait readers (default: %u)\n"
+	    "\n"
+	    "Always added: -o default_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs\n"
+	    "\n"
+	    "FUSE options:\n",
+	    d.workers, d.jobs_keep, d.max_vertices, d.max_running, d.max_pending, d.max_parked);
 	fflush(stdout);
 	fuse_lowlevel_help();
 }

@@ -324,10 +324,10 @@ static int results_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **r
 }
 
 const struct fs_module fs_results_module = {
-	.lookup = results_lookup,
-	.getattr = results_getattr,
-	.readdir = results_readdir,
-	.readlink = results_readlink,
+    .lookup = results_lookup,
+    .getattr = results_getattr,
+    .readdir = results_readdir,
+    .readlink = results_readlink,
 };
 
 int fs_results_open(struct sfs_fs *fs, struct fs_file *f)

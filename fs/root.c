@@ -12,36 +12,36 @@
 #include "fs.h"
 
 static const char readme_text[] =
-	"solverfs - a build solver (BuildKit's model) you drive with files.\n"
-	"\n"
-	"Start a build: write a graph spec (JSON, see solverfs(8)) into jobs/new.\n"
-	"\n"
-	"    cat spec.json > jobs/new          # submits it; jobs/latest points at it\n"
-	"    exec 3<>jobs/new; read N <&3      # or: take a job number first,\n"
-	"    cat spec.json >&3; exec 3>&-      #     then write the spec and close\n"
-	"    echo \"$SPEC\" > jobs/N/spec        # same, for a pending job N\n"
-	"\n"
-	"Follow it:\n"
-	"\n"
-	"    cat jobs/N/status                 # progress as buildctl prints it; ends with the job\n"
-	"    cat jobs/N/status.json            # the same as BuildKit SolveStatus JSON lines\n"
-	"    cat jobs/N/wait                   # blocks until the job ends, prints its state\n"
-	"    cat jobs/N/state jobs/N/error     # pending|running|done|failed|cancelled, why\n"
-	"    echo cancel > jobs/N/ctl          # cancel; \"discard\" deletes a finished job\n"
-	"\n"
-	"Use what it built:\n"
-	"\n"
-	"    cat jobs/N/result                 # \"<ref> sha256:<hex>\" per output\n"
-	"    ls -l jobs/N/outputs/             # a symlink per output into results/\n"
-	"    cp -a jobs/N/outputs/pkg/. dest/  # results/<hex>/ are read-only trees\n"
-	"\n"
-	"Look inside:\n"
-	"\n"
-	"    jobs/N/vertices/<hex>/{name,op,state,log}   the job's vertices\n"
-	"    vertices/<hex>/...                          every vertex of running jobs\n"
-	"    metrics                                     Prometheus text format\n"
-	"\n"
-	"Names never contain ':': digests appear as bare hex, a ref \"key:N\" as \"key@N\".\n";
+    "solverfs - a build solver (BuildKit's model) you drive with files.\n"
+    "\n"
+    "Start a build: write a graph spec (JSON, see solverfs(8)) into jobs/new.\n"
+    "\n"
+    "    cat spec.json > jobs/new          # submits it; jobs/latest points at it\n"
+    "    exec 3<>jobs/new; read N <&3      # or: take a job number first,\n"
+    "    cat spec.json >&3; exec 3>&-      #     then write the spec and close\n"
+    "    echo \"$SPEC\" > jobs/N/spec        # same, for a pending job N\n"
+    "\n"
+    "Follow it:\n"
+    "\n"
+    "    cat jobs/N/status                 # progress as buildctl prints it; ends with the job\n"
+    "    cat jobs/N/status.json            # the same as BuildKit SolveStatus JSON lines\n"
+    "    cat jobs/N/wait                   # blocks until the job ends, prints its state\n"
+    "    cat jobs/N/state jobs/N/error     # pending|running|done|failed|cancelled, why\n"
+    "    echo cancel > jobs/N/ctl          # cancel; \"discard\" deletes a finished job\n"
+    "\n"
+    "Use what it built:\n"
+    "\n"
+    "    cat jobs/N/result                 # \"<ref> sha256:<hex>\" per output\n"
+    "    ls -l jobs/N/outputs/             # a symlink per output into results/\n"
+    "    cp -a jobs/N/outputs/pkg/. dest/  # results/<hex>/ are read-only trees\n"
+    "\n"
+    "Look inside:\n"
+    "\n"
+    "    jobs/N/vertices/<hex>/{name,op,state,log}   the job's vertices\n"
+    "    vertices/<hex>/...                          every vertex of running jobs\n"
+    "    metrics                                     Prometheus text format\n"
+    "\n"
+    "Names never contain ':': digests appear as bare hex, a ref \"key:N\" as \"key@N\".\n";
 
 const struct fs_module *fs_module_of(enum fs_kind k)
 {
@@ -99,8 +99,8 @@ static int root_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 	static const struct {
 		const char *name;
 		enum fs_kind kind;
-	} top[] = {{"README", FS_README},    {"metrics", FS_METRICS},
-		   {"cache", FS_CACHE_DIR},  {"jobs", FS_JOBS_DIR},
+	} top[] = {{"README", FS_README},	  {"metrics", FS_METRICS},
+		   {"cache", FS_CACHE_DIR},	  {"jobs", FS_JOBS_DIR},
 		   {"vertices", FS_VERTICES_DIR}, {"results", FS_RESULTS_DIR}};
 
 	if (d->kind != FS_ROOT)
@@ -115,8 +115,8 @@ static int root_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 
 static int root_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
-	static const char *const names[] = {"README", "cache", "jobs", "metrics", "results",
-					    "vertices"};
+	static const char *const names[] = {"README",  "cache",	  "jobs",
+					    "metrics", "results", "vertices"};
 	int r = 0;
 
 	if (d->kind != FS_ROOT)
@@ -189,8 +189,8 @@ static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 }
 
 const struct fs_module fs_root_module = {
-	.lookup = root_lookup,
-	.getattr = root_getattr,
-	.readdir = root_readdir,
-	.content = root_content,
+    .lookup = root_lookup,
+    .getattr = root_getattr,
+    .readdir = root_readdir,
+    .content = root_content,
 };

@@ -40,16 +40,16 @@ struct parked {
 	enum fs_kind kind;
 	off_t off;
 	size_t size;
-	bool listed;      /* on its waitq; false while a kicker holds it */
-	bool interrupted; /* seen by the interrupt callback while busy */
-	struct parked *next, **pprev;         /* waitq links */
+	bool listed;			      /* on its waitq; false while a kicker holds it */
+	bool interrupted;		      /* seen by the interrupt callback while busy */
+	struct parked *next, **pprev;	      /* waitq links */
 	struct parked *all_next, **all_pprev; /* `all` links */
 };
 
 struct waitq {
 	uint64_t job;
-	uint64_t gen;     /* bumped by every notify */
-	unsigned active;  /* kickers working on it: not freed meanwhile */
+	uint64_t gen;	 /* bumped by every notify */
+	unsigned active; /* kickers working on it: not freed meanwhile */
 	struct parked *head;
 	struct fs_file *pollers;
 };
@@ -94,8 +94,9 @@ uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k)
 {
 	switch (k) {
 	case FS_JOB_WAIT:
-		return sfs_job_state_final(info->state) ? strlen(sfs_job_state_name(info->state)) + 1
-							: 0;
+		return sfs_job_state_final(info->state)
+			   ? strlen(sfs_job_state_name(info->state)) + 1
+			   : 0;
 	case FS_JOB_STATUS:
 		return info->status_len;
 	case FS_JOB_STATUS_JSON:
@@ -411,8 +412,8 @@ static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t si
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	*p = (struct parked){.req = req, .f = f, .job = f->d.job, .kind = f->d.kind,
-			     .off = off, .size = size};
+	*p = (struct parked){
+	    .req = req, .f = f, .job = f->d.job, .kind = f->d.kind, .off = off, .size = size};
 	/* Registered first: an interrupt that already came calls on_interrupt now,
 	 * which finds nothing, and fuse_req_interrupted() below tells us. */
 	fuse_req_interrupt_func(req, on_interrupt, NULL);

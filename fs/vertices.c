@@ -19,15 +19,14 @@ static const struct {
 	const char *name;
 	enum fs_kind kind;
 } vertex_children[] = {
-	{"log", FS_VERTEX_LOG},
-	{"name", FS_VERTEX_NAME},
-	{"op", FS_VERTEX_OP},
-	{"state", FS_VERTEX_STATE},
+    {"log", FS_VERTEX_LOG},
+    {"name", FS_VERTEX_NAME},
+    {"op", FS_VERTEX_OP},
+    {"state", FS_VERTEX_STATE},
 };
 #define N_VERTEX_CHILDREN (sizeof(vertex_children) / sizeof(vertex_children[0]))
 
-static int vertex_list(struct sfs_fs *fs, uint64_t job, struct sfs_vertex_info **ret,
-		       size_t *ret_n)
+static int vertex_list(struct sfs_fs *fs, uint64_t job, struct sfs_vertex_info **ret, size_t *ret_n)
 {
 	if (job)
 		return sfs_solver_job_vertices(fs->solver, job, ret, ret_n);
@@ -83,8 +82,8 @@ static int vertices_lookup(struct sfs_fs *fs, const struct fs_desc *d, const cha
 	if (r < 0)
 		return r;
 	sfs_vertex_info_release(&vi);
-	*ret = (struct fs_desc){.kind = FS_VERTEX_DIR,
-				.job = d->kind == FS_JOB_VERTICES ? d->job : 0};
+	*ret =
+	    (struct fs_desc){.kind = FS_VERTEX_DIR, .job = d->kind == FS_JOB_VERTICES ? d->job : 0};
 	memcpy(ret->hex, name, SFS_HEX_SIZE);
 	return 0;
 }
@@ -210,10 +209,10 @@ static int vertices_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct s
 }
 
 const struct fs_module fs_vertices_module = {
-	.lookup = vertices_lookup,
-	.getattr = vertices_getattr,
-	.readdir = vertices_readdir,
-	.content = vertices_content,
+    .lookup = vertices_lookup,
+    .getattr = vertices_getattr,
+    .readdir = vertices_readdir,
+    .content = vertices_content,
 };
 
 /* Opens the vertex log for reading (no log yet: an empty file). */
