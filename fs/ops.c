@@ -78,7 +78,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.attr_timeout = e.entry_timeout = timeout_of(cd.kind);
 		fuse_reply_entry(req, &e);
 	} else {
-		fuse_reply_err(req, -r == ENOTDIR ? ENOTDIR : -r);
+		fuse_reply_err(req, -r);
 	}
 	fs_desc_release(&pd);
 	fs_desc_release(&cd);
