@@ -43,6 +43,10 @@ if [ -z "${SOLVERFS:-}" ]; then
 	done
 fi
 : "${SOLVERFS:=solverfs}"
+# Cases run in $SCRATCH: a relative path must not change meaning there.
+case $SOLVERFS in
+*/*) SOLVERFS=$(realpath "$SOLVERFS") ;;
+esac
 export SOLVERFS
 
 # The daemon is built with ASan/UBSan by default (tools/test): report, never abort, so a
