@@ -79,6 +79,10 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
     [STMT_META_SET] = "INSERT OR REPLACE INTO meta(name, value) VALUES(?, ?)",
     [STMT_JOB_DELETE_UNSUBMITTED] = "DELETE FROM jobs WHERE state = 'pending' AND spec IS NULL",
+    [STMT_KEYINFO_SET] = "INSERT OR IGNORE INTO keys(id, digest, output) VALUES(?, ?, ?)",
+    [STMT_KEYINFO_GET] = "SELECT digest, output FROM keys WHERE id = ?",
+    [STMT_LINK_BY_DIGEST] = "SELECT DISTINCT target FROM links WHERE digest = ? AND output = ?"
+			    " ORDER BY target",
 };
 
 /* Every lookup the statements above make has an index: links by their full
@@ -102,7 +106,10 @@ static const char schema_sql[] =
     " gid INTEGER NOT NULL, state TEXT NOT NULL, spec BLOB, error TEXT, result TEXT,"
     " created INTEGER NOT NULL, ended INTEGER NOT NULL, status BLOB, status_json BLOB);"
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);"
-    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value);";
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value);"
+    "CREATE TABLE IF NOT EXISTS keys(id TEXT PRIMARY KEY, digest TEXT NOT NULL,"
+    " output INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS links_by_digest ON links(digest, output);";
 
 static int db_exec(struct sfs_db *db, const char *sql, char **ret_msg)
 {

@@ -13,6 +13,7 @@
  *   results(id, size, created, last_used)   result trees known to the cache
  *   jobs(id, uid, gid, state, spec, error, result, created, ended, status, status_json)
  *   meta(name, value)                       next job number and the like
+ *   keys(id, digest, output)                what each persisted key is a key of
  */
 #ifndef SFS_DB_H
 #define SFS_DB_H
@@ -52,6 +53,9 @@ enum sfs_stmt {
 	STMT_META_GET,
 	STMT_META_SET,
 	STMT_JOB_DELETE_UNSUBMITTED, /* pending jobs that never got a spec */
+	STMT_KEYINFO_SET,
+	STMT_KEYINFO_GET,
+	STMT_LINK_BY_DIGEST,
 	STMT__MAX
 };
 

@@ -71,6 +71,18 @@ struct keystore_ops {
 	 * rootKey(link.digest, link.output) and link->output by 0 (§4.1). */
 	int (*walk_backlinks)(struct keystore *ks, const char *id, keystore_backlink_fn fn,
 			      void *arg);
+	/*
+	 * Extensions beyond BuildKit's interface, for `why` and cache/keys/; NULL
+	 * where a backend does not keep them.  set_info records what key id is
+	 * a key of (its cache map or content digest and output); walk_by_digest
+	 * yields the keys some link says are output `output` of the op with map
+	 * digest `digest` (every record of that op, whatever its inputs).
+	 */
+	int (*set_info)(struct keystore *ks, const char *id, const char *digest, int output);
+	int (*get_info)(struct keystore *ks, const char *id, char ret_digest[SFS_DIGEST_SIZE],
+			int *ret_output);
+	int (*walk_by_digest)(struct keystore *ks, const char *digest, int output,
+			      keystore_id_fn fn, void *arg);
 	/* Groups the updates until batch_end into one transaction (may nest). */
 	int (*batch_begin)(struct keystore *ks);
 	int (*batch_end)(struct keystore *ks, int err); /* commits when err == 0 */

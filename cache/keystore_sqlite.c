@@ -531,6 +531,67 @@ int keystore_sqlite_walk_all_links(struct keystore *ks, const char *id, keystore
 	return r;
 }
 
+static int sq_set_info(struct keystore *ks, const char *id, const char *digest, int output)
+{
+	struct sfs_db *db = to_db(ks);
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	sfs_db_lock(db);
+	st = stmt_text(db, STMT_KEYINFO_SET, id, digest);
+	if (st) {
+		sqlite3_bind_int(st, 3, output);
+		r = exec_stmt(db, STMT_KEYINFO_SET, st);
+	}
+	sfs_db_unlock(db);
+	return r;
+}
+
+static int sq_get_info(struct keystore *ks, const char *id, char ret_digest[SFS_DIGEST_SIZE],
+		       int *ret_output)
+{
+	struct sfs_db *db = to_db(ks);
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	sfs_db_lock(db);
+	st = stmt_text(db, STMT_KEYINFO_GET, id, NULL);
+	if (st) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			copy_text(ret_digest, SFS_DIGEST_SIZE, col_text(st, 0));
+			*ret_output = sqlite3_column_int(st, 1);
+			r = 0;
+		} else {
+			r = rc == SQLITE_DONE ? -ENOENT : sfs_db_error(db, STMT_KEYINFO_GET, rc);
+		}
+		sqlite3_reset(st);
+	}
+	sfs_db_unlock(db);
+	return r;
+}
+
+static int sq_walk_by_digest(struct keystore *ks, const char *digest, int output,
+			     keystore_id_fn fn, void *arg)
+{
+	struct sfs_db *db = to_db(ks);
+	struct strv sv = {0};
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	sfs_db_lock(db);
+	st = stmt_text(db, STMT_LINK_BY_DIGEST, digest, NULL);
+	if (st) {
+		sqlite3_bind_int(st, 2, output);
+		r = query_strv(db, STMT_LINK_BY_DIGEST, st, &sv);
+	}
+	sfs_db_unlock(db);
+	if (r == 0)
+		r = strv_call(&sv, fn, arg);
+	strv_release(&sv);
+	return r;
+}
+
 static int sq_batch_begin(struct keystore *ks)
 {
 	struct sfs_db *db = to_db(ks);
@@ -569,6 +630,9 @@ static const struct keystore_ops sq_ops = {
     .walk_links = sq_walk_links,
     .has_link = sq_has_link,
     .walk_backlinks = sq_walk_backlinks,
+    .set_info = sq_set_info,
+    .get_info = sq_get_info,
+    .walk_by_digest = sq_walk_by_digest,
     .batch_begin = sq_batch_begin,
     .batch_end = sq_batch_end,
     .free = sq_free,

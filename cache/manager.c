@@ -548,6 +548,8 @@ static int ensure_persistent(struct cache_manager *cm, struct cache_key *k, int 
 	if (depth > 1000)
 		return -ELOOP; /* keys form a DAG; only a broken caller gets here */
 	r = get_id(cm, k, id);
+	if (r == 0 && cm->ks->ops->set_info)
+		r = cm->ks->ops->set_info(cm->ks, id, k->digest, k->output);
 	for (size_t i = 0; r == 0 && i < k->ndeps; i++) {
 		for (size_t j = 0; r == 0 && j < k->deps[i].n; j++) {
 			const struct cache_key_with_selector *alt = &k->deps[i].v[j];

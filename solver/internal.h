@@ -245,6 +245,10 @@ void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
 struct edge *sfs_edge_owner(struct edge *e);
 void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
 
+/* why.c */
+char *sfs_why_cached(const struct cache_record *rec, int64_t now);
+char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
+
 /* subbuild.c */
 #define SFS_MAX_SUBBUILD_DEPTH 8
 int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);

@@ -602,9 +602,7 @@ static void run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 		if (keys && k) {
 			keys[0] = cache_key_ref(k);
 			free(vs->why);
-			vs->why = NULL;
-			if (asprintf(&vs->why, "cached: key %s, record %s", rec.key_id, rec.id) < 0)
-				vs->why = NULL;
+			vs->why = sfs_why_cached(&rec, sfs_now_ns());
 			sfs_vs_progress_completed(vs, true, NULL);
 			edge_complete(s, e, result, keys, 1, true);
 		} else {
@@ -1043,9 +1041,6 @@ static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SF
 			free(keys[o]);
 		}
 	} else {
-		free(vs->why);
-		vs->why = strdup(vs->ignore_cache ? "executed: ignore_cache is set"
-						  : "executed: no cache record matched");
 		sfs_vs_progress_completed(vs, false, NULL);
 		vs->phase = V_EXECUTED;
 		for (size_t o = 0; o < no; o++) {
@@ -1071,7 +1066,10 @@ static void run_exec(struct sfs_solver *s, struct vstate *vs)
 	int r;
 
 	memset(outs, 0, sizeof(outs));
+	char *why = sfs_why_executed(s, vs);
 	pthread_mutex_lock(&s->lock);
+	free(vs->why);
+	vs->why = why;
 	sfs_vs_progress_started(vs, false);
 	pthread_mutex_unlock(&s->lock);
 	sfs_solver_flush_notify(s);

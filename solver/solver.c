@@ -625,6 +625,27 @@ int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size
 	return 0;
 }
 
+int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *ret_len)
+{
+	struct sfs_vertex_info *v = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_vertices(s, id, &v, &n);
+	if (r < 0)
+		return r;
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(&sb, "[%s] %s\n", v[i].name,
+			    v[i].why[0] ? v[i].why
+					: "not needed: what uses it was found in the cache");
+	sfs_vertex_infos_free(v, n);
+	if (sb.oom) {
+		strbuf_release(&sb);
+		return -ENOMEM;
+	}
+	*ret = strbuf_detach(&sb, ret_len);
+	return 0;
+}
+
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret)
 {
 	pthread_mutex_lock(&s->lock);

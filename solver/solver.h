@@ -153,6 +153,9 @@ struct sfs_solver_stats {
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);
 
+/* jobs/N/why: one line per vertex, "[name] why"; malloc'd. */
+int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *ret_len);
+
 /* Every vertex of a running job (the shared graph). */
 int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size_t *ret_n);
 void sfs_vertex_infos_free(struct sfs_vertex_info *v, size_t n);

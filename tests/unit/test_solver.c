@@ -205,6 +205,23 @@ static void test_changed_middle(void)
 	wait_job(&e, submit(&e, spec), &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	CHECK_EQ_INT(n_exec, 2);
+	char *why = NULL;
+	size_t len;
+	CHECK_EQ_INT(sfs_solver_job_why(e.s, i.id, &why, &len), 0);
+	/* a: loaded for b; b: its op changed; c: its input b changed */
+	CHECK(why && strstr(why, "[a] cached: key sha256:") != NULL);
+	CHECK(why && strstr(why, "[b] executed: no record for this op digest sha256:") != NULL);
+	CHECK(why && strstr(why, "[c] executed: input 0 \"b\" changed: now content sha256:") &&
+	      strstr(why, "the closest record used content sha256:"));
+	if (tap_failed_now)
+		fprintf(stderr, "%s", why ? why : "(null)\n");
+	free(why);
+	sfs_job_info_release(&i);
+	/* unchanged: the target is a hit and says so */
+	wait_job(&e, submit(&e, spec), &i);
+	CHECK_EQ_INT(sfs_solver_job_why(e.s, i.id, &why, &len), 0);
+	CHECK(why && strstr(why, "[c] cached: key ") && strstr(why, " ago\n"));
+	free(why);
 	sfs_job_info_release(&i);
 	free(spec);
 	env_close(&e);
