@@ -68,12 +68,12 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_RESULT_TOUCH] = "UPDATE results SET last_used = max(last_used, ?2) WHERE id = ?1",
     [STMT_RESULT_GET] = "SELECT size, created, last_used FROM results WHERE id = ?",
     [STMT_JOB_INSERT] = "INSERT OR REPLACE INTO jobs(id, uid, gid, state, spec, error, result,"
-			" created, ended, status, status_json)"
-			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			" created, ended, status, status_json, vertices)"
+			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [STMT_JOB_UPDATE] = "UPDATE jobs SET state = ?2, error = ?3, ended = ?4 WHERE id = ?1",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
     [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
-		      " status, status_json FROM jobs ORDER BY id",
+		      " status, status_json, vertices FROM jobs ORDER BY id",
     [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
 			   " WHERE state IN ('pending', 'running')",
     [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
@@ -104,7 +104,8 @@ static const char schema_sql[] =
     " created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, uid INTEGER NOT NULL,"
     " gid INTEGER NOT NULL, state TEXT NOT NULL, spec BLOB, error TEXT, result TEXT,"
-    " created INTEGER NOT NULL, ended INTEGER NOT NULL, status BLOB, status_json BLOB);"
+    " created INTEGER NOT NULL, ended INTEGER NOT NULL, status BLOB, status_json BLOB,"
+    " vertices TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value);"
     "CREATE TABLE IF NOT EXISTS keys(id TEXT PRIMARY KEY, digest TEXT NOT NULL,"

@@ -32,6 +32,7 @@ void history_job_release(struct history_job *j)
 	free(j->result);
 	free(j->status);
 	free(j->status_json);
+	free(j->vertices);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -137,6 +138,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 	sqlite3_bind_int64(st, 9, j->ended);
 	bind_blob(st, 10, j->status, j->status_len);
 	bind_blob(st, 11, j->status_json, j->status_json_len);
+	bind_str(st, 12, j->vertices);
 	r = step_done(db, STMT_JOB_INSERT, st);
 	/* A number saved without history_next_id still must never be handed
 	 * out again. */
@@ -212,6 +214,7 @@ static int row_job(sqlite3_stmt *st, struct history_job *j)
 	    col_dup(st, 5, &j->error, NULL) < 0 || col_dup(st, 6, &j->result, NULL) < 0 ||
 	    col_dup(st, 9, &j->status, &j->status_len) < 0 ||
 	    col_dup(st, 10, &j->status_json, &j->status_json_len) < 0 ||
+	    col_dup(st, 11, &j->vertices, NULL) < 0 ||
 	    (!j->state && !(j->state = strdup("pending")))) {
 		history_job_release(j);
 		return -ENOMEM;

@@ -28,6 +28,7 @@ struct history_job {
 	size_t status_len;
 	char *status_json; /* status.json lines, may be NULL */
 	size_t status_json_len;
+	char *vertices;    /* the job's vertices as they ended, JSON (solver's format), may be NULL */
 };
 
 void history_job_release(struct history_job *j); /* frees the fields */

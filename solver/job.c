@@ -191,6 +191,7 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	const struct strbuf *plain = j->progress ? sfs_progress_plain(j->progress) : &j->plain;
 	const struct strbuf *json = j->progress ? sfs_progress_json(j->progress) : &j->json;
 	char *result = result_text(j);
+	char *vertices = j->vinfo ? sfs_vinfo_to_json(j->vinfo, j->nvinfo) : NULL;
 	struct history_job h = {
 		.id = j->id, .uid = j->uid, .gid = j->gid,
 		.state = (char *)sfs_job_state_name(j->state),
@@ -199,9 +200,11 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 		.created = j->created, .ended = j->ended,
 		.status = plain->buf, .status_len = plain->len,
 		.status_json = json->buf, .status_json_len = json->len,
+		.vertices = vertices,
 	};
 	int r = history_save(s->cache->db, &h);
 	free(result);
+	free(vertices);
 	if (r < 0)
 		sfs_log(SFS_LOG_ERR, "saving job %llu to the database failed: %s",
 			(unsigned long long)j->id, strerror(-r));

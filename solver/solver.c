@@ -164,6 +164,8 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 	if (h->status_json)
 		strbuf_add(&j->json, h->status_json, h->status_json_len);
 	int r = outputs_from_result(j, h->result);
+	if (r == 0 && h->vertices)
+		r = sfs_vinfo_from_json(h->vertices, &j->vinfo, &j->nvinfo) == -ENOMEM ? -ENOMEM : 0;
 	if (r == 0)
 		r = job_table_add(s, j);
 	if (r < 0) {

@@ -180,6 +180,18 @@ static void test_cached_after_reopen(void)
 	env_close(&e);
 	env_open(&e, dir);
 	reset_counts();
+	/* the first job's vertices are kept with its history */
+	struct sfs_vertex_info *vi = NULL;
+	size_t nvi = 0;
+	CHECK_EQ_INT(sfs_solver_job_vertices(e.s, i1.id, &vi, &nvi), 0);
+	CHECK_EQ_INT(nvi, 3);
+	for (size_t k = 0; k < nvi; k++) {
+		CHECK_EQ_STR(sfs_vertex_state_name(vi[k].state), "done");
+		CHECK(strncmp(vi[k].why, "executed: ", 10) == 0);
+		CHECK(vi[k].op_len > 0 && vi[k].op[0] == '{');
+		CHECK(sfs_is_digest(vi[k].results[0]));
+	}
+	sfs_vertex_infos_free(vi, nvi);
 	uint64_t id = submit(&e, chain3);
 	CHECK_EQ_INT(id, 2); /* numbers continue across reopen */
 	wait_job(&e, id, &i2);
