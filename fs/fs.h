@@ -147,7 +147,7 @@ void fs_dirlist_release(struct fs_dirlist *l);
 
 struct fs_file {
 	struct fs_desc d;
-	struct strbuf data; /* snapshot to read, or bytes written */
+	struct strbuf data; /* snapshot to read, bytes written, or a dir listing */
 	int fd;		    /* log or blob, -1 when none */
 	uint64_t new_job;   /* jobs/new: the job this handle allocated */
 	uid_t uid;	    /* the opener (submit, ctl) */
@@ -159,7 +159,10 @@ struct fs_file {
 	struct fuse_pollhandle *ph; /* guarded by the stream lock */
 	struct fs_file *poll_next;  /* in the job's poller list, stream lock */
 	struct fs_file **poll_pprev;
-	struct fs_file *open_next; /* every open file, ops.c's files_lock */
+	/* ops.c's files_lock: requests using the handle, release seen, every open file */
+	unsigned refs;
+	bool released;
+	struct fs_file *open_next;
 	struct fs_file **open_pprev;
 };
 

@@ -7,9 +7,9 @@
  * keep_cache; everything else gets zero and direct_io so every stat and read
  * reaches us and sees the solver as it is now.
  *
- * Locking: files_lock guards the list of open files (freed at exit when the
- * kernel never released them); a handle is otherwise used by the requests on
- * its open file only; node.c and stream.c have their own locks.
+ * Locking: files_lock guards every handle's refs/released and the list of open
+ * handles (freed at exit when the kernel never released them); node.c and
+ * stream.c have their own locks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -171,29 +171,130 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fs_desc_release(&d);
 }
 
+/* ---- handles ----
+ * Open files and dirs are struct fs_file.  A request holds its handle (refs)
+ * while it works: a reader killed by a fatal signal does not wait for our
+ * answer, so RELEASE can arrive while its READ is still being served.  The
+ * handle is freed when released and no request holds it.
+ */
+
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_file *files;
+
+static void file_release(struct fs_file *f);
+
+static struct fs_file *file_new(fuse_ino_t ino, int *ret_err)
+{
+	struct fs_file *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	f->fd = -1;
+	*ret_err = fs_node_get(ino, &f->d);
+	return f;
+}
+
+static struct fs_file *file_free(struct fs_file *f)
+{
+	if (!f)
+		return NULL;
+	fs_stream_file_release(f);
+	if (f->fd >= 0)
+		close(f->fd);
+	strbuf_release(&f->data);
+	fs_desc_release(&f->d);
+	free(f);
+	return NULL;
+}
+
+/* Publishes f as fi->fh and answers the open (an interrupted open frees it). */
+static void file_publish(fuse_req_t req, struct fs_file *f, struct fuse_file_info *fi, bool dir)
+{
+	pthread_mutex_lock(&files_lock);
+	f->open_next = files;
+	if (files)
+		files->open_pprev = &f->open_next;
+	files = f;
+	f->open_pprev = &files;
+	pthread_mutex_unlock(&files_lock);
+	fi->fh = (uintptr_t)f;
+	if (fs_kind_immutable(f->d.kind)) {
+		fi->keep_cache = 1;
+		fi->cache_readdir = dir;
+	} else if (!dir) {
+		fi->direct_io = 1;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		f->refs = 1; /* the open was interrupted: the kernel will not release it */
+		file_release(f);
+	}
+}
+
+static struct fs_file *file_hold(struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	pthread_mutex_lock(&files_lock);
+	f->refs++;
+	pthread_mutex_unlock(&files_lock);
+	return f;
+}
+
+/* Drops a hold; with release, also the kernel's reference. */
+static void file_drop(struct fs_file *f, bool release)
+{
+	bool last;
+
+	pthread_mutex_lock(&files_lock);
+	f->refs--;
+	if (release)
+		f->released = true;
+	last = f->released && f->refs == 0;
+	if (last) {
+		*f->open_pprev = f->open_next;
+		if (f->open_next)
+			f->open_next->open_pprev = f->open_pprev;
+	}
+	pthread_mutex_unlock(&files_lock);
+	if (last)
+		file_free(f);
+}
+
+static void file_release(struct fs_file *f)
+{
+	file_drop(f, true);
+}
+
+void fs_files_release(void)
+{
+	struct fs_file *f;
+
+	while ((f = files)) {
+		files = f->open_next;
+		file_free(f);
+	}
+}
+
 /* ---- directories: the listing is made at opendir and served in slices ---- */
 
-struct dirbuf {
-	char *p;
-	size_t size;
-};
-
-static int dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, mode_t type,
+static int dirbuf_add(fuse_req_t req, struct strbuf *b, const char *name, mode_t type,
 		      fuse_ino_t ino)
 {
 	struct stat st = {.st_ino = ino, .st_mode = type};
-	size_t old = b->size, n = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-	char *p = realloc(b->p, old + n);
+	size_t n = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	char *p = malloc(n);
 
 	if (!p)
 		return -ENOMEM;
-	b->p = p;
-	b->size += n;
-	fuse_add_direntry(req, b->p + old, n, name, &st, (off_t)b->size);
-	return 0;
+	fuse_add_direntry(req, p, n, name, &st, (off_t)(b->len + n));
+	strbuf_add(b, p, n);
+	free(p);
+	return b->oom ? -ENOMEM : 0;
 }
 
-static int dir_build(fuse_req_t req, fuse_ino_t ino, const struct fs_desc *d, struct dirbuf *b)
+static int dir_build(fuse_req_t req, fuse_ino_t ino, const struct fs_desc *d, struct strbuf *b)
 {
 	struct fs_dirlist l = {0};
 	int r = fs_module_of(d->kind)->readdir(req_fs(req), d, &l);
@@ -210,87 +311,53 @@ static int dir_build(fuse_req_t req, fuse_ino_t ino, const struct fs_desc *d, st
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_desc d = {0};
-	struct dirbuf *b = calloc(1, sizeof(*b));
 	struct stat st;
-	int r = b ? fs_node_get(ino, &d) : -ENOMEM;
+	int r;
+	struct fs_file *f = file_new(ino, &r);
 
 	if (r == 0)
-		r = desc_stat(req_fs(req), &d, ino, &st);
+		r = desc_stat(req_fs(req), &f->d, ino, &st);
 	if (r == 0 && !S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
 	if (r == 0)
-		r = dir_build(req, ino, &d, b);
-	if (r == 0) {
-		fi->fh = (uintptr_t)b;
-		fi->cache_readdir = fi->keep_cache = fs_kind_immutable(d.kind);
-		fuse_reply_open(req, fi);
-	} else {
-		if (b)
-			free(b->p);
-		free(b);
+		r = dir_build(req, ino, &f->d, &f->data);
+	if (r < 0) {
+		file_free(f);
 		fuse_reply_err(req, -r);
+		return;
 	}
-	fs_desc_release(&d);
+	file_publish(req, f, fi, true);
+}
+
+/* Serves bytes of a handle's buffer (dir listings and snapshot files). */
+static void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off)
+{
+	size_t n;
+
+	if (off < 0 || (size_t)off >= b->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	n = b->len - (size_t)off;
+	fuse_reply_buf(req, b->buf + off, n < size ? n : size);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+	struct fs_file *f = file_hold(fi);
 
-	if (off < 0 || (size_t)off >= b->size)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, b->p + off,
-			       b->size - (size_t)off < size ? b->size - (size_t)off : size);
+	reply_slice(req, &f->data, size, off);
+	file_drop(f, false);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
-
-	if (b)
-		free(b->p);
-	free(b);
+	file_release(file_hold(fi));
 	fuse_reply_err(req, 0);
 }
 
 /* ---- files ---- */
-
-static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fs_file *files;
-
-static void file_track(struct fs_file *f)
-{
-	pthread_mutex_lock(&files_lock);
-	f->open_next = files;
-	if (files)
-		files->open_pprev = &f->open_next;
-	files = f;
-	f->open_pprev = &files;
-	pthread_mutex_unlock(&files_lock);
-}
-
-static struct fs_file *file_free(struct fs_file *f)
-{
-	if (!f)
-		return NULL;
-	if (f->open_pprev) {
-		pthread_mutex_lock(&files_lock);
-		*f->open_pprev = f->open_next;
-		if (f->open_next)
-			f->open_next->open_pprev = f->open_pprev;
-		pthread_mutex_unlock(&files_lock);
-	}
-	fs_stream_file_release(f);
-	if (f->fd >= 0)
-		close(f->fd);
-	strbuf_release(&f->data);
-	fs_desc_release(&f->d);
-	free(f);
-	return NULL;
-}
 
 static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 {
@@ -320,13 +387,9 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_file *f = calloc(1, sizeof(*f));
-	int r = f ? 0 : -ENOMEM;
+	int r;
+	struct fs_file *f = file_new(ino, &r);
 
-	if (f) {
-		f->fd = -1;
-		r = fs_node_get(ino, &f->d);
-	}
 	if (r == 0)
 		r = file_open(req, f, fi->flags);
 	if (r < 0) {
@@ -334,15 +397,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)f;
-	file_track(f);
-	if (fs_kind_immutable(f->d.kind)) {
-		fi->keep_cache = 1;
-	} else {
-		fi->direct_io = 1;
-	}
-	if (fuse_reply_open(req, fi) == -ENOENT) /* the open was interrupted */
-		file_free(f);
+	file_publish(req, f, fi, false);
 }
 
 static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
@@ -358,68 +413,62 @@ static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs_file *f = file_hold(fi);
 
-	if (fs_kind_stream(f->d.kind)) {
+	if (fs_kind_stream(f->d.kind))
 		fs_stream_read(req_fs(req), req, f, size, off);
-	} else if (f->fd >= 0) {
+	else if (f->fd >= 0)
 		reply_fd(req, f->fd, size, off);
-	} else if (off < 0 || (size_t)off >= f->data.len) {
-		fuse_reply_buf(req, NULL, 0);
-	} else {
-		size_t n = f->data.len - (size_t)off;
-		fuse_reply_buf(req, f->data.buf + off, n < size ? n : size);
-	}
+	else
+		reply_slice(req, &f->data, size, off);
+	file_drop(f, false);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs_file *f = file_hold(fi);
 	int r;
 
-	if (!kind_writable(f->d.kind)) {
-		fuse_reply_err(req, refuse_change(&f->d));
-		return;
-	}
-	r = fs_jobs_write(req_fs(req), req, f, buf, size);
+	if (!kind_writable(f->d.kind))
+		r = -refuse_change(&f->d);
+	else
+		r = fs_jobs_write(req_fs(req), req, f, buf, size);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_write(req, (size_t)r);
+	file_drop(f, false);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs_file *f = file_hold(fi);
 
 	fuse_reply_err(req, -fs_jobs_flush(req_fs(req), req, f));
+	file_drop(f, false);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	file_free((struct fs_file *)(uintptr_t)fi->fh);
+	file_release(file_hold(fi));
 	fuse_reply_err(req, 0);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs_file *f = file_hold(fi);
 
 	if (fs_kind_stream(f->d.kind)) {
 		fs_stream_poll(req_fs(req), req, f, ph);
-		return;
+	} else {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req,
+				POLLIN | POLLRDNORM | (kind_writable(f->d.kind) ? POLLOUT : 0));
 	}
-	if (ph)
-		fuse_pollhandle_destroy(ph);
-	fuse_reply_poll(req, POLLIN | POLLRDNORM | (kind_writable(f->d.kind) ? POLLOUT : 0));
-}
-
-void fs_files_release(void)
-{
-	while (files)
-		file_free(files);
+	file_drop(f, false);
 }
 
 /* ---- what the tree refuses ---- */

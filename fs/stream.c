@@ -35,7 +35,6 @@
 
 struct parked {
 	fuse_req_t req;
-	struct fs_file *f; /* alive while req is unanswered (the read holds the file) */
 	uint64_t job;
 	enum fs_kind kind;
 	off_t off;
@@ -162,13 +161,19 @@ static int stream_try(struct sfs_fs *fs, enum fs_kind k, uint64_t job, off_t off
 	return 0;
 }
 
-/* Answers req with what stream_try found (or its error). */
+/*
+ * Answers req with what stream_try found (or its error).  f is NULL for a
+ * parked request: its file may have been released meanwhile (a reader killed
+ * by a fatal signal does not wait for our EINTR), so it is never touched; only
+ * O_NONBLOCK readers, which never park, rely on pos for poll().
+ */
 static void answer(fuse_req_t req, struct fs_file *f, off_t off, int r, char *buf, size_t len)
 {
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 	} else {
-		__atomic_store_n(&f->pos, (uint64_t)off + len, __ATOMIC_RELAXED);
+		if (f)
+			__atomic_store_n(&f->pos, (uint64_t)off + len, __ATOMIC_RELAXED);
 		fuse_reply_buf(req, buf, len);
 	}
 	free(buf);
@@ -273,7 +278,7 @@ static struct parked *retry_list(struct sfs_fs *fs, struct parked *list)
 			keep = p;
 			continue;
 		}
-		answer(p->req, p->f, p->off, r, buf, len);
+		answer(p->req, NULL, p->off, r, buf, len);
 		parked_free(p);
 	}
 	return keep;
@@ -405,7 +410,7 @@ static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t si
 {
 	struct parked *p = calloc(1, sizeof(*p));
 	struct waitq *q = NULL;
-	uint64_t job = f->d.job; /* f and p may be gone once p is queued */
+	uint64_t job = f->d.job; /* p may be answered and freed once queued */
 	int err = 0;
 
 	if (!p) {
@@ -413,7 +418,7 @@ static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t si
 		return;
 	}
 	*p = (struct parked){
-	    .req = req, .f = f, .job = f->d.job, .kind = f->d.kind, .off = off, .size = size};
+	    .req = req, .job = f->d.job, .kind = f->d.kind, .off = off, .size = size};
 	/* Registered first: an interrupt that already came calls on_interrupt now,
 	 * which finds nothing, and fuse_req_interrupted() below tells us. */
 	fuse_req_interrupt_func(req, on_interrupt, NULL);
