@@ -765,7 +765,10 @@ static void after_slow(struct sfs_solver *s, struct vstate *vs)
 static void round_inputs_done(struct sfs_solver *s, struct vstate *vs)
 {
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
-		if (needs_slow(vs, i)) {
+		struct edge *ie = input_edge(vs, i);
+		bool probe = !vs->ignore_cache && in_round(vs, i) && ie->nresult_keys &&
+			     ie->cached;
+		if (needs_slow(vs, i) || probe) {
 			vs->phase = V_SLOW;
 			queue_task(s, TASK_SLOW, vs, NULL);
 			return;
@@ -808,6 +811,19 @@ static int probe_slow(struct cache_manager *cm, struct vstate *vs, size_t i, int
 	return r;
 }
 
+/* Probes with the keys a completed input was saved or loaded under. */
+static int probe_result(struct cache_manager *cm, struct vstate *vs, size_t i, int o)
+{
+	const struct sfs_cache_map *m = &vs->maps[0];
+	struct edge *ie = input_edge(vs, i);
+	struct cache_key_with_selector alts[ie->nresult_keys + 1];
+	for (size_t a = 0; a < ie->nresult_keys; a++) {
+		memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
+		alts[a].key = ie->result_keys[a];
+	}
+	return query_into(cm, alts, ie->nresult_keys, i, m, o, &vs->edges[o].matches[i]);
+}
+
 static void run_slow(struct sfs_solver *s, struct vstate *vs)
 {
 	struct cache_manager *cm = s->cache->main;
@@ -820,11 +836,13 @@ static void run_slow(struct sfs_solver *s, struct vstate *vs)
 	memset(slow, 0, sizeof(slow));
 	memset(kf, 0, sizeof(kf));
 	pthread_mutex_lock(&s->lock);
-	bool want[ne ? ne : 1], todo[ni];
+	bool want[ne ? ne : 1], todo[ni], done[ni];
 	for (size_t o = 0; o < ne; o++)
 		want[o] = vs->edges[o].phase == EDGE_WAIT_EXEC && vs->edges[o].matches;
-	for (size_t i = 0; i < ni; i++)
+	for (size_t i = 0; i < ni; i++) {
 		todo[i] = needs_slow(vs, i);
+		done[i] = in_round(vs, i) && input_edge(vs, i)->phase == EDGE_DONE;
+	}
 	pthread_mutex_unlock(&s->lock);
 
 	for (size_t i = 0; i < ni && r == 0; i++) {
@@ -839,9 +857,13 @@ static void run_slow(struct sfs_solver *s, struct vstate *vs)
 		if (!want[o])
 			continue;
 		struct edge *e = &vs->edges[o];
-		for (size_t i = 0; i < ni && r == 0; i++)
-			if (slow[i])
+		for (size_t i = 0; i < ni && r == 0; i++) {
+			/* a completed input is known by its result keys too (§1.5 step 4) */
+			if (done[i])
+				r = probe_result(cm, vs, i, (int)o);
+			if (r == 0 && slow[i])
 				r = probe_slow(cm, vs, i, (int)o, slow[i]);
+		}
 		struct keyset known = {e->keys, e->nkeys};
 		if (r == 0)
 			r = intersect(cm, e, ni, &known, &kf[o]);
