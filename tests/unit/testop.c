@@ -130,6 +130,11 @@ void tv_setup_counters(struct tvtx *v, struct tv_counters *c)
 		tv_setup_counters(v->o.in[i].v, c);
 }
 
+const char *tv_name(long id)
+{
+	return id >= 0 && (size_t)id < nreg ? reg[id]->o.name : "?";
+}
+
 void tv_reset(void)
 {
 	for (size_t i = 0; i < nreg; i++) {

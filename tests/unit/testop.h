@@ -92,6 +92,8 @@ struct tvtx *vtx_subbuild(struct tvtx *inner, struct tv_opt o);
 
 /* Gives v and its transitive inputs (not sub-build graphs) counter c, zeroed. */
 void tv_setup_counters(struct tvtx *v, struct tv_counters *c);
+/* The identity name of test vertex id (for messages). */
+const char *tv_name(long id);
 /* Frees every test vertex made so far (end of a test). */
 void tv_reset(void);
 
