@@ -133,6 +133,26 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 		sfs_job_end(s, j, SFS_JOB_DONE, NULL);
 }
 
+static char *keys_text(struct vstate *vs)
+{
+	struct cache_manager *cm = vs->s->cache->main;
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t o = 0; o < vs->nedges; o++) {
+		const struct edge *e = &vs->edges[o];
+		for (size_t k = 0; k < e->nresult_keys; k++) {
+			const char *id = cache_key_id(e->result_keys[k], cm);
+			if (id)
+				strbuf_addf(&sb, "%zu %s\n", o, id);
+		}
+		for (size_t k = 0; !e->nresult_keys && k < e->nkeys; k++) {
+			const char *id = cache_key_id(e->keys[k], cm);
+			if (id)
+				strbuf_addf(&sb, "%zu %s\n", o, id);
+		}
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
 int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
 {
 	memset(vi, 0, sizeof(*vi));
@@ -143,9 +163,14 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
 	vi->log_path = vs->log_path ? strdup(vs->log_path) : NULL;
 	vi->inputs = calloc(vs->v->ninputs + 1, sizeof(*vi->inputs));
 	vi->results = calloc(vs->nedges + 1, sizeof(*vi->results));
-	if (!vi->name || !vi->op || !vi->why || !vi->inputs || !vi->results ||
-	    (vs->log_path && !vi->log_path))
+	vi->keys = keys_text(vs);
+	vi->jobs = calloc(vs->njobs + 1, sizeof(*vi->jobs));
+	if (!vi->name || !vi->op || !vi->why || !vi->inputs || !vi->results || !vi->keys ||
+	    !vi->jobs || (vs->log_path && !vi->log_path))
 		return -ENOMEM;
+	for (size_t k = 0; k < vs->njobs; k++)
+		if (!sfs_job_state_final(vs->jobs[k]->state))
+			vi->jobs[vi->njobs++] = vs->jobs[k]->id;
 	memcpy(vi->op, vs->v->op_bytes, vs->v->op_len);
 	vi->op[vs->v->op_len] = '\0';
 	vi->op_len = vs->v->op_len;

@@ -577,13 +577,17 @@ static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_ve
 		b->log_path = a->log_path ? strdup(a->log_path) : NULL;
 		b->inputs = calloc(a->ninputs + 1, sizeof(*b->inputs));
 		b->results = calloc(a->noutputs + 1, sizeof(*b->results));
-		if (!b->name || !b->op || !b->why || !b->inputs || !b->results) {
+		b->keys = strdup(a->keys ? a->keys : "");
+		b->jobs = calloc(a->njobs + 1, sizeof(*b->jobs));
+		if (!b->name || !b->op || !b->why || !b->inputs || !b->results || !b->keys ||
+		    !b->jobs) {
 			sfs_vertex_infos_free(v, i + 1);
 			return -ENOMEM;
 		}
 		memcpy(b->op, a->op, a->op_len + 1);
 		memcpy(b->inputs, a->inputs, a->ninputs * sizeof(*b->inputs));
 		memcpy(b->results, a->results, a->noutputs * sizeof(*b->results));
+		memcpy(b->jobs, a->jobs, a->njobs * sizeof(*b->jobs));
 	}
 	*ret = v;
 	return 0;
@@ -665,6 +669,8 @@ void sfs_vertex_info_release(struct sfs_vertex_info *v)
 	free(v->inputs);
 	free(v->results);
 	free(v->why);
+	free(v->keys);
+	free(v->jobs);
 	memset(v, 0, sizeof(*v));
 }
 

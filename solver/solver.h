@@ -136,6 +136,10 @@ struct sfs_vertex_info {
 	size_t noutputs;
 	char (*results)[SFS_DIGEST_SIZE]; /* "" where not built */
 	char *why; /* one line, may be "" */
+	char *keys; /* "<output> <key id>\n" per cache key the outputs were found or saved
+		     * under (the main cache's ids); "" when none */
+	size_t njobs;
+	uint64_t *jobs; /* the running jobs that use the vertex (empty in history) */
 };
 void sfs_vertex_info_release(struct sfs_vertex_info *v);
 

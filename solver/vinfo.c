@@ -5,7 +5,7 @@
  *
  *   [{"digest": "sha256:..", "name": "..", "op": "<hashed bytes>", "state": "done",
  *     "log": "/state/logs/..", "inputs": ["sha256:.."], "results": ["sha256:.." | ""],
- *     "why": ".."}, ...]
+ *     "why": "..", "keys": "<output> <key id>\n..."}, ...]
  */
 #include <errno.h>
 #include <jansson.h>
@@ -26,12 +26,12 @@ char *sfs_vinfo_to_json(const struct sfs_vertex_info *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++) {
-		json_t *o = json_pack("{s:s, s:s, s:s%, s:s, s:s?, s:o, s:o, s:s}", "digest",
+		json_t *o = json_pack("{s:s, s:s, s:s%, s:s, s:s?, s:o, s:o, s:s, s:s}", "digest",
 				      v[i].digest, "name", v[i].name, "op", v[i].op, v[i].op_len,
 				      "state", sfs_vertex_state_name(v[i].state), "log",
 				      v[i].log_path, "inputs", digests_json(v[i].inputs, v[i].ninputs),
 				      "results", digests_json(v[i].results, v[i].noutputs), "why",
-				      v[i].why ? v[i].why : "");
+				      v[i].why ? v[i].why : "", "keys", v[i].keys ? v[i].keys : "");
 		if (!o || json_array_append_new(a, o) < 0) {
 			json_decref(a);
 			return NULL;
@@ -74,9 +74,11 @@ static int one_from_json(json_t *o, struct sfs_vertex_info *vi)
 	vi->op_len = json_string_length(op);
 	vi->op = malloc(vi->op_len + 1);
 	vi->why = strdup(json_string_value(json_object_get(o, "why")) ?: "");
+	vi->keys = strdup(json_string_value(json_object_get(o, "keys")) ?: "");
+	vi->jobs = calloc(1, sizeof(*vi->jobs));
 	vi->log_path = log ? strdup(log) : NULL;
 	vi->state = state_of(json_string_value(json_object_get(o, "state")));
-	if (!vi->name || !vi->op || !vi->why || (log && !vi->log_path))
+	if (!vi->name || !vi->op || !vi->why || !vi->keys || !vi->jobs || (log && !vi->log_path))
 		return -ENOMEM;
 	if (vi->op_len)
 		memcpy(vi->op, json_string_value(op), vi->op_len);
