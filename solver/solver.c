@@ -453,7 +453,7 @@ int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n)
 	trim_history(s);
 	size_t n = s->njob_ids;
 	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
-	if (ids)
+	if (ids && n)
 		memcpy(ids, s->job_ids, n * sizeof(*ids));
 	pthread_mutex_unlock(&s->lock);
 	if (!ids)
