@@ -938,7 +938,7 @@ static void test_slow_cache_avoid_load_on_cache(void)
 	g = avoid_load_graph("seed3-new", sleep50_hook);
 	tv_setup_counters(g, &c);
 	EXPECT_BUILD(&e, g, "resultmain");
-	if (atomic_load(&c.exec) != 1)
+	if (atomic_load(&c.exec) != 1 || tv_loads(&e) != 1)
 		dump_job(&e, tv_last_job);
 	CNT(c, 5, 1);
 	LOADS(&e, 1);
