@@ -100,6 +100,8 @@ static bool register_sig(struct sfs_solver *s, struct edge *e, const char *sig)
 
 void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 {
+	if (vs->released)
+		return; /* only live edges are in the index */
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
 		if (e->phase != EDGE_IDLE)

@@ -77,6 +77,7 @@ void vstate_unref(struct vstate *vs)
 {
 	if (!vs || --vs->refs > 0)
 		return;
+	sfs_index_remove(vs->s, vs); /* normally done at release; never leave a dangling entry */
 	for (size_t i = 0; i < vs->nedges; i++)
 		edge_release(&vs->edges[i]);
 	free(vs->edges);
