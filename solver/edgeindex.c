@@ -120,6 +120,7 @@ static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target
 {
 	e->phase = EDGE_MERGED;
 	e->merged_into = target;
+	sfs_graph_join(s, e->vs, target->vs);
 	free(e->vs->why);
 	e->vs->why = NULL;
 	if (asprintf(&e->vs->why, "merged: same cache key as active vertex %s",

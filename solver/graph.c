@@ -358,13 +358,69 @@ void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 		vstate_remove_job(j->vs[i], j);
 		vstate_release(s, j->vs[i]);
 	}
+	for (size_t i = 0; i < j->nextra; i++) {
+		vstate_remove_job(j->extra[i], j);
+		vstate_release(s, j->extra[i]);
+	}
 	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
 		/* a digest may appear twice in one spec: drop each reference once */
 		if (j->vs[i])
 			vstate_unref(j->vs[i]);
 	}
+	for (size_t i = 0; i < j->nextra; i++)
+		vstate_unref(j->extra[i]);
 	free(j->vs);
+	free(j->extra);
 	j->vs = NULL;
+	j->extra = NULL;
+	j->nextra = 0;
+}
+
+static bool vstate_has_job(const struct vstate *vs, const struct sfs_job *j)
+{
+	for (size_t k = 0; k < vs->njobs; k++)
+		if (vs->jobs[k] == j)
+			return true;
+	return false;
+}
+
+/* Adds job j to target and every vertex it depends on, remembering them in j->extra. */
+static void join_job(struct sfs_job *j, struct vstate *target)
+{
+	struct vstate **stack = NULL;
+	size_t n = 0, cap = 0;
+	struct vstate *vs = target;
+
+	while (vs) {
+		if (!vs->released && !vstate_has_job(vs, j) && vstate_add_job(vs, j) == 0 &&
+		    add_ptr((void ***)&j->extra, &j->nextra, vs) == 0) {
+			vstate_ref(vs);
+			for (size_t i = 0; i < vs->v->ninputs; i++) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					struct vstate **ns = realloc(stack, cap * sizeof(*ns));
+					if (!ns)
+						break;
+					stack = ns;
+				}
+				stack[n++] = vs->inputs[i];
+			}
+		}
+		vs = n ? stack[--n] : NULL;
+	}
+	free(stack);
+}
+
+/*
+ * An edge of `from` merged into an edge of `target`: the jobs of `from` now
+ * need target and its inputs, so those stay active while any of them runs,
+ * even when target's own jobs end (BuildKit's fixed TestStaleEdgeMerge).
+ */
+void sfs_graph_join(struct sfs_solver *s, struct vstate *from, struct vstate *target)
+{
+	for (size_t k = 0; k < from->njobs; k++)
+		if (from->jobs[k]->in_graph)
+			join_job(from->jobs[k], target);
 }
 
 static void collect_jobs(struct vstate *vs, struct sfs_job **out, size_t max, size_t *n, int depth)

@@ -184,6 +184,10 @@ struct sfs_job {
 	struct sfs_vertex_info *vinfo; /* vertices as they ended */
 	size_t nvinfo;
 	bool in_graph; /* loaded into the shared graph, not yet discarded */
+	/* vertices of other jobs this job joined because one of its edges merged
+	 * into theirs (references; left at discard like its own) */
+	struct vstate **extra;
+	size_t nextra;
 };
 
 struct task;
@@ -218,6 +222,7 @@ struct sfs_solver {
 
 /* graph.c: the shared graph */
 int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+void sfs_graph_join(struct sfs_solver *s, struct vstate *from, struct vstate *target);
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j);
 struct vstate *vstate_ref(struct vstate *vs);
 void vstate_unref(struct vstate *vs);
