@@ -100,6 +100,30 @@ enum fs_kind {
 	FS_VERTEX_LOG,
 	FS_RESULTS_DIR,
 	FS_RESULT_ENTRY, /* results/<hex>/<path>; path "." is the result's root */
+	FS_VERTEX_KEYS,
+	FS_VERTEX_JOBS,
+	FS_VERTEX_WHY,
+	FS_VERTEX_INPUTS,
+	FS_VERTEX_INPUT, /* symlink; path = the input index */
+	FS_VERTEX_RESULTS,
+	FS_VERTEX_RESULT, /* symlink; path = the output index */
+	FS_JOB_WHY,
+	FS_JOB_GRAPH,
+	FS_CACHE_STATS,
+	FS_CACHE_KEYS,
+	FS_CACHE_KEY, /* cache/keys/<id>; path = the id as named ("sha256:" dropped) */
+	FS_CACHE_KEY_DIGEST,
+	FS_CACHE_KEY_OUTPUT,
+	FS_CACHE_KEY_RESULTS,
+	FS_CACHE_KEY_LINKS,
+	FS_CACHE_KEY_BACKLINKS,
+	FS_CACHE_RESULTS,
+	FS_CACHE_RESULT, /* cache/results/<hex> */
+	FS_CACHE_RESULT_SIZE,
+	FS_CACHE_RESULT_CREATED,
+	FS_CACHE_RESULT_LAST_USED,
+	FS_CACHE_RESULT_RECORDS,
+	FS_CACHE_RESULT_KEYS,
 	FS_KIND_MAX
 };
 
@@ -184,6 +208,7 @@ extern const struct fs_module fs_root_module;	  /* root.c */
 extern const struct fs_module fs_jobs_module;	  /* jobs.c */
 extern const struct fs_module fs_vertices_module; /* vertices.c */
 extern const struct fs_module fs_results_module;  /* results.c */
+extern const struct fs_module fs_cache_module;	  /* cachedir.c */
 const struct fs_module *fs_module_of(enum fs_kind k);
 
 /* Immutable nodes get long kernel timeouts and keep_cache. */
@@ -206,6 +231,31 @@ int fs_parse_job(const char *s, uint64_t *ret);
 int fs_vertex_find(struct sfs_fs *fs, uint64_t job, const char *hex, struct sfs_vertex_info *ret);
 /* Opens the vertex log of f->d into f->fd (-1: no log yet, an empty file). */
 int fs_vertex_log_open(struct sfs_fs *fs, struct fs_file *f);
+
+/* graph.c: jobs/N/why and jobs/N/graph.dot as they are now. */
+int fs_job_why(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+int fs_job_graph(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+
+/* cachedir.c: what solverfs holds on disk and in its cache (cache/stats, metrics). */
+struct fs_cache_stats {
+	uint64_t blobs, blob_bytes; /* the content store */
+	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
+	uint64_t logs, log_bytes;   /* STATE_DIR/logs */
+	uint64_t keys, records, results, result_bytes, links;
+	uint64_t hits, misses; /* record loads, executions (since the mount) */
+};
+int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
+/* "2024-05-01T12:00:00.123456789Z" (RFC 3339, UTC, nanoseconds) */
+void fs_format_time(int64_t ns, char buf[40]);
+
+/* metrics.c: the Prometheus text exposition of the root's `metrics`. */
+int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
+
+/* notify.c: the solver's notify callback: wakes stream readers and drops what
+ * the kernel caches of the job's dynamic files (arg is the struct sfs_fs). */
+void fs_notify(void *arg, uint64_t job);
+/* Invalidations go to se from now on; NULL stops them. */
+void fs_notify_set_session(struct fuse_session *se);
 
 /* results.c */
 int fs_results_open(struct sfs_fs *fs, struct fs_file *f);

@@ -1,7 +1,8 @@
 /*
  * jobs.c — the jobs/ subtree: jobs/new, jobs/latest and jobs/N/ with its spec,
- * state, wait, status, status.json, error, result, ctl and outputs/.
- * (jobs/N/vertices/ is vertices.c; the blocking reads are stream.c.)
+ * state, wait, status, status.json, error, result, ctl, why, graph.dot and
+ * outputs/.  (jobs/N/vertices/ is vertices.c; the blocking reads are
+ * stream.c; why and graph.dot are made by graph.c.)
  *
  * Everything is asked of the solver at each call; nothing is cached here, so
  * attributes are current and the kernel gets zero timeouts for them.  The spec
@@ -31,6 +32,7 @@ struct job_child {
 static const struct job_child job_children[] = {
     {"ctl", FS_JOB_CTL, S_IFREG | 0222},
     {"error", FS_JOB_ERROR, S_IFREG | 0444},
+    {"graph.dot", FS_JOB_GRAPH, S_IFREG | 0444},
     {"outputs", FS_JOB_OUTPUTS, S_IFDIR | 0555},
     {"result", FS_JOB_RESULT, S_IFREG | 0444},
     {"spec", FS_JOB_SPEC, S_IFREG | 0644},
@@ -39,6 +41,7 @@ static const struct job_child job_children[] = {
     {"status.json", FS_JOB_STATUS_JSON, S_IFREG | 0444},
     {"vertices", FS_JOB_VERTICES, S_IFDIR | 0555},
     {"wait", FS_JOB_WAIT, S_IFREG | 0444},
+    {"why", FS_JOB_WHY, S_IFREG | 0444},
 };
 #define N_JOB_CHILDREN (sizeof(job_children) / sizeof(job_children[0]))
 
@@ -268,6 +271,10 @@ static int jobs_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 
 	if (d->kind == FS_JOBS_NEW)
 		return 0;
+	if (d->kind == FS_JOB_WHY)
+		return fs_job_why(fs, d->job, out);
+	if (d->kind == FS_JOB_GRAPH)
+		return fs_job_graph(fs, d->job, out);
 	r = sfs_solver_job_info(fs->solver, d->job, &info);
 	if (r < 0)
 		return r;
@@ -298,7 +305,8 @@ static int jobs_top_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct s
 	}
 }
 
-static off_t job_file_size(const struct sfs_job_info *info, const struct fs_desc *d)
+static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
+			   const struct fs_desc *d)
 {
 	struct strbuf sb = STRBUF_INIT;
 	off_t size;
@@ -310,6 +318,12 @@ static off_t job_file_size(const struct sfs_job_info *info, const struct fs_desc
 		return (off_t)fs_stream_size(info, d->kind);
 	case FS_JOB_OUTPUT:
 		return (off_t)(strlen("../../../results/") + SFS_HEX_LEN);
+	case FS_JOB_WHY:
+	case FS_JOB_GRAPH:
+		jobs_content(fs, d, &sb);
+		size = (off_t)sb.len;
+		strbuf_release(&sb);
+		return size;
 	default:
 		info_content(info, d->kind, &sb);
 		size = (off_t)sb.len;
@@ -342,7 +356,7 @@ static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	else if (S_ISDIR(mode))
 		st->st_nlink = d->kind == FS_JOB_DIR ? 4 : 2;
 	else
-		st->st_size = job_file_size(&info, d);
+		st->st_size = job_file_size(fs, &info, d);
 	sfs_job_info_release(&info);
 	return r;
 }

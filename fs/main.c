@@ -136,7 +136,7 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 	so.log_limit = (size_t)o->log_max;
 	so.limits.max_bytes = (size_t)o->spec_max;
 	so.limits.max_vertices = o->max_vertices;
-	so.notify = fs_stream_notify;
+	so.notify = fs_notify;
 	so.notify_arg = fs;
 	r = sfs_solver_open(fs->cache, &so, &fs->solver, ret_msg);
 	if (r < 0)
@@ -204,9 +204,12 @@ static int serve(struct sfs_fs *fs, struct fuse_args *args, int lock_fd, char **
 		if (r < 0)
 			sfs_log(SFS_LOG_ERR, "%s", *ret_msg ? *ret_msg : strerror(-r));
 	}
-	if (r == 0)
+	if (r == 0) {
+		fs_notify_set_session(se);
 		r = run_loop(se);
+	}
 	/* From here on notify does nothing: the solver is being torn down. */
+	fs_notify_set_session(NULL);
 	fs_stream_closing();
 	fs->solver = sfs_solver_close(fs->solver); /* cancel jobs, kill, save history */
 	fs_stream_shutdown(fs);

@@ -36,12 +36,14 @@ static double timeout_of(enum fs_kind k)
 	return fs_kind_immutable(k) ? IMMUTABLE_TIMEOUT : 0.0;
 }
 
-/* results/ and vertices/ are read-only trees (EROFS); the rest refuses with EPERM. */
+/* results/, vertices/ and cache/ are read-only trees (EROFS); the rest refuses
+ * with EPERM. */
 static int refuse_change(const struct fs_desc *d)
 {
 	const struct fs_module *m = fs_module_of(d->kind);
 
-	if (m == &fs_results_module || (m == &fs_vertices_module && d->job == 0))
+	if (m == &fs_results_module || m == &fs_cache_module ||
+	    (m == &fs_vertices_module && d->job == 0))
 		return EROFS;
 	return EPERM;
 }

@@ -14,11 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../cache/results_index.h"
 #include "../cache/tree.h"
 #include "fs.h"
 
@@ -37,30 +37,18 @@ static struct tree_slot slots[TREE_SLOTS];
 static uint64_t slots_tick;
 
 /*
- * The result's creation time: the results table when it knows the result
- * (db.h schema; ns, or seconds in old rows), else the manifest blob's mtime.
+ * The result's creation time: the results table when it knows the result,
+ * else the manifest blob's mtime.
  */
 static int64_t result_created(struct sfs_fs *fs, const char *hex)
 {
-	char id[SFS_DIGEST_SIZE], path[4096];
-	sqlite3_stmt *st = NULL;
+	struct results_index_entry e;
+	char path[4096];
 	int64_t created = 0;
 	struct stat bst;
 
-	snprintf(id, sizeof(id), "sha256:%s", hex);
-	sfs_db_lock(fs->cache->db);
-	if (sqlite3_prepare_v2(sfs_db_handle(fs->cache->db),
-			       "SELECT created FROM results WHERE id = ?1 OR id = ?2", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			created = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	sfs_db_unlock(fs->cache->db);
-	if (created > 0 && created < 100000000000LL)
-		created *= 1000000000LL;
+	if (results_index_get(fs->cache->db, hex, &e) == 0)
+		created = e.created;
 	if (created <= 0 && cas_blob_path(fs->cache->cas, hex, path, sizeof(path)) == 0 &&
 	    stat(path, &bst) == 0)
 		created = (int64_t)bst.st_mtim.tv_sec * 1000000000LL + bst.st_mtim.tv_nsec;
@@ -208,33 +196,23 @@ static int results_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char
 	return 0;
 }
 
-/* Every result the cache knows (the results table of db.h). */
+static int list_one(const char *id, void *arg)
+{
+	struct fs_dirlist *l = arg;
+	struct fs_desc c = {.kind = FS_RESULT_ENTRY, .path = "."};
+
+	if (!strncmp(id, "sha256:", 7))
+		id += 7;
+	if (!sfs_is_hex(id))
+		return 0;
+	memcpy(c.hex, id, SFS_HEX_SIZE);
+	return fs_dirlist_add(l, c.hex, S_IFDIR, &c);
+}
+
+/* Every result the cache knows (the results table). */
 static int results_list(struct sfs_fs *fs, struct fs_dirlist *l)
 {
-	sqlite3_stmt *st = NULL;
-	int r = 0, rc;
-
-	sfs_db_lock(fs->cache->db);
-	if (sqlite3_prepare_v2(sfs_db_handle(fs->cache->db), "SELECT id FROM results ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK) {
-		sfs_db_unlock(fs->cache->db);
-		return 0; /* no table yet: an empty listing */
-	}
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		struct fs_desc c = {.kind = FS_RESULT_ENTRY, .path = "."};
-		if (!id)
-			continue;
-		if (!strncmp(id, "sha256:", 7))
-			id += 7;
-		if (!sfs_is_hex(id))
-			continue;
-		memcpy(c.hex, id, SFS_HEX_SIZE);
-		r = fs_dirlist_add(l, c.hex, S_IFDIR, &c);
-	}
-	sqlite3_finalize(st);
-	sfs_db_unlock(fs->cache->db);
-	return r;
+	return results_index_walk(fs->cache->db, list_one, l);
 }
 
 static mode_t entry_type(char type)

@@ -1,8 +1,8 @@
 /*
- * root.c — the top of the mount: README, metrics, cache/ (empty for now) and
- * the dispatch from a node kind to the module (file) that owns its subtree.
+ * root.c — the top of the mount: README, metrics (metrics.c) and the dispatch
+ * from a node kind to the module (file) that owns its subtree.
  *
- * No state of its own; the metrics read counters owned by other modules.
+ * No state of its own.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,8 +37,13 @@ static const char readme_text[] =
     "\n"
     "Look inside:\n"
     "\n"
-    "    jobs/N/vertices/<hex>/{name,op,state,log}   the job's vertices\n"
+    "    jobs/N/why                                  why each vertex was cached or executed\n"
+    "    jobs/N/graph.dot                            the graph for Graphviz (dot -Tsvg)\n"
+    "    jobs/N/vertices/<hex>/                      the job's vertices: name, op, state,\n"
+    "                                                log, keys, why, inputs/, results/\n"
     "    vertices/<hex>/...                          every vertex of running jobs\n"
+    "    cache/keys/<id>/, cache/results/<hex>/      the cache's keys and results\n"
+    "    cache/stats                                 what solverfs holds on disk\n"
     "    metrics                                     Prometheus text format\n"
     "\n"
     "Names never contain ':': digests appear as bare hex, a ref \"key:N\" as \"key@N\".\n";
@@ -49,8 +54,31 @@ const struct fs_module *fs_module_of(enum fs_kind k)
 	case FS_ROOT:
 	case FS_README:
 	case FS_METRICS:
-	case FS_CACHE_DIR:
 		return &fs_root_module;
+	case FS_CACHE_DIR:
+	case FS_CACHE_STATS:
+	case FS_CACHE_KEYS:
+	case FS_CACHE_KEY:
+	case FS_CACHE_KEY_DIGEST:
+	case FS_CACHE_KEY_OUTPUT:
+	case FS_CACHE_KEY_RESULTS:
+	case FS_CACHE_KEY_LINKS:
+	case FS_CACHE_KEY_BACKLINKS:
+	case FS_CACHE_RESULTS:
+	case FS_CACHE_RESULT:
+	case FS_CACHE_RESULT_SIZE:
+	case FS_CACHE_RESULT_CREATED:
+	case FS_CACHE_RESULT_LAST_USED:
+	case FS_CACHE_RESULT_RECORDS:
+	case FS_CACHE_RESULT_KEYS:
+		return &fs_cache_module;
+	case FS_VERTEX_KEYS:
+	case FS_VERTEX_JOBS:
+	case FS_VERTEX_WHY:
+	case FS_VERTEX_INPUTS:
+	case FS_VERTEX_INPUT:
+	case FS_VERTEX_RESULTS:
+	case FS_VERTEX_RESULT:
 	case FS_JOB_VERTICES:
 	case FS_VERTICES_DIR:
 	case FS_VERTEX_DIR:
@@ -104,7 +132,7 @@ static int root_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 		   {"vertices", FS_VERTICES_DIR}, {"results", FS_RESULTS_DIR}};
 
 	if (d->kind != FS_ROOT)
-		return -ENOENT; /* cache/ is empty for now */
+		return -ENOTDIR;
 	for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
 		if (!strcmp(name, top[i].name)) {
 			*ret = (struct fs_desc){.kind = top[i].kind};
@@ -132,27 +160,6 @@ static int root_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_di
 	return r;
 }
 
-static int metrics_content(struct sfs_fs *fs, struct strbuf *out)
-{
-	uint64_t *ids = NULL;
-	size_t n = 0;
-	int r = sfs_solver_job_list(fs->solver, &ids, &n);
-
-	free(ids);
-	if (r < 0)
-		n = 0;
-	strbuf_addstr(out, "# HELP solverfs_jobs Jobs known (live and history).\n"
-			   "# TYPE solverfs_jobs gauge\n");
-	strbuf_addf(out, "solverfs_jobs %zu\n", n);
-	strbuf_addstr(out, "# HELP solverfs_parked_readers Blocked status/wait reads.\n"
-			   "# TYPE solverfs_parked_readers gauge\n");
-	strbuf_addf(out, "solverfs_parked_readers %zu\n", fs_stream_parked());
-	strbuf_addstr(out, "# HELP solverfs_inodes Inodes the kernel holds.\n"
-			   "# TYPE solverfs_inodes gauge\n");
-	strbuf_addf(out, "solverfs_inodes %zu\n", fs_nodes_count());
-	return out->oom ? -ENOMEM : 0;
-}
-
 static int root_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out)
 {
 	if (d->kind == FS_README) {
@@ -160,7 +167,7 @@ static int root_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 		return out->oom ? -ENOMEM : 0;
 	}
 	if (d->kind == FS_METRICS)
-		return metrics_content(fs, out);
+		return fs_metrics_content(fs, out);
 	return -EISDIR;
 }
 
@@ -173,9 +180,6 @@ static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	case FS_ROOT:
 		fs_stat_init(fs, st, S_IFDIR | 0755, fs->uid, fs->gid);
 		st->st_nlink = 6;
-		return 0;
-	case FS_CACHE_DIR:
-		fs_stat_init(fs, st, S_IFDIR | 0555, fs->uid, fs->gid);
 		return 0;
 	default:
 		fs_stat_init(fs, st, S_IFREG | 0444, fs->uid, fs->gid);

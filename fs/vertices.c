@@ -1,14 +1,19 @@
 /*
  * vertices.c — vertex directories: vertices/<hex>/ (every vertex of a running
  * job, the solver's shared graph) and jobs/N/vertices/<hex>/ (a job's vertices
- * as they are now or as they ended), each with name, op, state and log.
+ * as they are now or as they ended), each with name, op, state, log, keys,
+ * jobs, why, inputs/<i> (symlinks to the input vertices) and results/<N>
+ * (symlinks into results/).
  *
  * A descriptor with job 0 names the shared graph.  Each call asks the solver
  * for the vertex list afresh; `op` is immutable (it is the hashed bytes), the
- * rest is dynamic.  No state, no locks.
+ * rest is dynamic.  Symlinks are relative so the tree can be bind-mounted or
+ * copied.  No state, no locks.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,11 +24,20 @@ static const struct {
 	const char *name;
 	enum fs_kind kind;
 } vertex_children[] = {
-    {"log", FS_VERTEX_LOG},
-    {"name", FS_VERTEX_NAME},
-    {"op", FS_VERTEX_OP},
-    {"state", FS_VERTEX_STATE},
+    {"inputs", FS_VERTEX_INPUTS}, {"jobs", FS_VERTEX_JOBS},	   {"keys", FS_VERTEX_KEYS},
+    {"log", FS_VERTEX_LOG},	  {"name", FS_VERTEX_NAME},	   {"op", FS_VERTEX_OP},
+    {"results", FS_VERTEX_RESULTS}, {"state", FS_VERTEX_STATE}, {"why", FS_VERTEX_WHY},
 };
+
+static bool kind_is_dir(enum fs_kind k)
+{
+	return k == FS_VERTEX_INPUTS || k == FS_VERTEX_RESULTS;
+}
+
+static mode_t child_type(enum fs_kind k)
+{
+	return kind_is_dir(k) ? S_IFDIR : S_IFREG;
+}
 #define N_VERTEX_CHILDREN (sizeof(vertex_children) / sizeof(vertex_children[0]))
 
 static int vertex_list(struct sfs_fs *fs, uint64_t job, struct sfs_vertex_info **ret, size_t *ret_n)
@@ -58,6 +72,55 @@ int fs_vertex_find(struct sfs_fs *fs, uint64_t job, const char *hex, struct sfs_
 	return r;
 }
 
+/* "0", "1", ... without leading zeros; -ENOENT otherwise. */
+static int parse_index(const char *s, size_t *ret)
+{
+	size_t v = 0;
+
+	if (!s[0] || (s[0] == '0' && s[1]) || strlen(s) > 9)
+		return -ENOENT;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -ENOENT;
+		v = v * 10 + (size_t)(*p - '0');
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Whether the input or result named by d->path exists in vi. */
+static bool link_exists(const struct sfs_vertex_info *vi, const struct fs_desc *d)
+{
+	size_t i;
+
+	if (!d->path || parse_index(d->path, &i) < 0)
+		return false;
+	if (d->kind == FS_VERTEX_INPUT)
+		return i < vi->ninputs && sfs_is_hex(digest_hex(vi->inputs[i]));
+	return i < vi->noutputs && sfs_is_digest(vi->results[i]);
+}
+
+static int link_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+		       struct fs_desc *ret)
+{
+	struct sfs_vertex_info vi;
+	bool ok;
+	int r = fs_vertex_find(fs, d->job, d->hex, &vi);
+
+	if (r < 0)
+		return r;
+	*ret = *d;
+	ret->kind = d->kind == FS_VERTEX_INPUTS ? FS_VERTEX_INPUT : FS_VERTEX_RESULT;
+	ret->path = (char *)name;
+	ok = link_exists(&vi, ret);
+	sfs_vertex_info_release(&vi);
+	ret->path = NULL;
+	if (!ok)
+		return -ENOENT;
+	ret->path = strdup(name);
+	return ret->path ? 0 : -ENOMEM;
+}
+
 static int vertices_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 			   struct fs_desc *ret)
 {
@@ -74,6 +137,8 @@ static int vertices_lookup(struct sfs_fs *fs, const struct fs_desc *d, const cha
 			}
 		return -ENOENT;
 	}
+	if (d->kind == FS_VERTEX_INPUTS || d->kind == FS_VERTEX_RESULTS)
+		return link_lookup(fs, d, name, ret);
 	if (d->kind != FS_VERTICES_DIR && d->kind != FS_JOB_VERTICES)
 		return -ENOTDIR;
 	if (!sfs_is_hex(name))
@@ -88,6 +153,28 @@ static int vertices_lookup(struct sfs_fs *fs, const struct fs_desc *d, const cha
 	return 0;
 }
 
+static int links_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
+{
+	struct sfs_vertex_info vi;
+	size_t n;
+	char name[24];
+	int r = fs_vertex_find(fs, d->job, d->hex, &vi);
+
+	if (r < 0)
+		return r;
+	n = d->kind == FS_VERTEX_INPUTS ? vi.ninputs : vi.noutputs;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct fs_desc c = *d;
+		c.kind = d->kind == FS_VERTEX_INPUTS ? FS_VERTEX_INPUT : FS_VERTEX_RESULT;
+		snprintf(name, sizeof(name), "%zu", i);
+		c.path = name;
+		if (link_exists(&vi, &c))
+			r = fs_dirlist_add(l, name, S_IFLNK, &c);
+	}
+	sfs_vertex_info_release(&vi);
+	return r;
+}
+
 static int vertices_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
 	struct sfs_vertex_info *v = NULL;
@@ -100,10 +187,12 @@ static int vertices_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct f
 			struct fs_desc c = *d;
 			c.path = NULL;
 			c.kind = vertex_children[i].kind;
-			r = fs_dirlist_add(l, vertex_children[i].name, S_IFREG, &c);
+			r = fs_dirlist_add(l, vertex_children[i].name, child_type(c.kind), &c);
 		}
 		return r;
 	}
+	if (d->kind == FS_VERTEX_INPUTS || d->kind == FS_VERTEX_RESULTS)
+		return links_readdir(fs, d, l);
 	r = vertex_list(fs, job, &v, &n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct fs_desc c = {.kind = FS_VERTEX_DIR, .job = job};
@@ -130,6 +219,17 @@ static int vertex_content(const struct sfs_vertex_info *vi, enum fs_kind k, stru
 	case FS_VERTEX_STATE:
 		strbuf_addf(out, "%s\n", sfs_vertex_state_name(vi->state));
 		break;
+	case FS_VERTEX_KEYS:
+		strbuf_addstr(out, vi->keys ? vi->keys : "");
+		break;
+	case FS_VERTEX_JOBS:
+		for (size_t i = 0; i < vi->njobs; i++)
+			strbuf_addf(out, "%" PRIu64 "\n", vi->jobs[i]);
+		break;
+	case FS_VERTEX_WHY:
+		if (vi->why && vi->why[0])
+			strbuf_addf(out, "%s\n", vi->why);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -151,32 +251,58 @@ static int vertices_content(struct sfs_fs *fs, const struct fs_desc *d, struct s
 	return r;
 }
 
-static uid_t owner_of(struct sfs_fs *fs, uint64_t job, gid_t *ret_gid)
+static uid_t owner_of(struct sfs_fs *fs, uint64_t job, gid_t *ret_gid, int64_t *ret_changed)
 {
 	struct sfs_job_info info;
 	uid_t uid = fs->uid;
 
 	*ret_gid = fs->gid;
+	*ret_changed = 0;
 	if (job && sfs_solver_job_info(fs->solver, job, &info) == 0) {
 		uid = info.uid;
 		*ret_gid = info.gid;
+		*ret_changed = info.changed ? info.changed : info.created;
 		sfs_job_info_release(&info);
 	}
 	return uid;
 }
 
-static off_t vertex_size(const struct sfs_vertex_info *vi, enum fs_kind k)
+/* The target of an inputs/<i> or results/<N> symlink. */
+static int link_target(const struct sfs_vertex_info *vi, const struct fs_desc *d, char **ret)
+{
+	size_t i;
+
+	if (!link_exists(vi, d))
+		return -ENOENT;
+	parse_index(d->path, &i);
+	if (d->kind == FS_VERTEX_INPUT)
+		return asprintf(ret, "../../%s", digest_hex(vi->inputs[i])) < 0 ? -ENOMEM : 0;
+	/* vertices/<hex>/results/ is 3 levels deep, jobs/N/vertices/<hex>/results/ 5. */
+	return asprintf(ret, "%s../results/%s", d->job ? "../../../../" : "../../",
+			digest_hex(vi->results[i])) < 0
+		   ? -ENOMEM
+		   : 0;
+}
+
+static off_t vertex_size(const struct sfs_vertex_info *vi, const struct fs_desc *d)
 {
 	struct strbuf sb = STRBUF_INIT;
 	struct stat lst;
+	char *target = NULL;
 	off_t size = 0;
 
-	if (k == FS_VERTEX_LOG) {
+	if (d->kind == FS_VERTEX_LOG) {
 		if (vi->log_path && stat(vi->log_path, &lst) == 0)
 			size = lst.st_size;
 		return size;
 	}
-	vertex_content(vi, k, &sb);
+	if (d->kind == FS_VERTEX_INPUT || d->kind == FS_VERTEX_RESULT) {
+		if (link_target(vi, d, &target) == 0)
+			size = (off_t)strlen(target);
+		free(target);
+		return size;
+	}
+	vertex_content(vi, d->kind, &sb);
 	size = (off_t)sb.len;
 	strbuf_release(&sb);
 	return size;
@@ -185,27 +311,51 @@ static off_t vertex_size(const struct sfs_vertex_info *vi, enum fs_kind k)
 static int vertices_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
 	struct sfs_vertex_info vi;
+	int64_t changed;
 	gid_t gid;
 	uid_t uid;
 	int r;
 
 	if (d->kind == FS_VERTICES_DIR || d->kind == FS_JOB_VERTICES) {
-		uid = owner_of(fs, d->kind == FS_JOB_VERTICES ? d->job : 0, &gid);
+		uid = owner_of(fs, d->kind == FS_JOB_VERTICES ? d->job : 0, &gid, &changed);
 		fs_stat_init(fs, st, S_IFDIR | 0555, uid, gid);
+		fs_stat_time_ns(st, changed);
 		return 0;
 	}
 	r = fs_vertex_find(fs, d->job, d->hex, &vi);
 	if (r < 0)
 		return r;
-	uid = owner_of(fs, d->job, &gid);
-	if (d->kind == FS_VERTEX_DIR) {
+	uid = owner_of(fs, d->job, &gid, &changed);
+	if (d->kind == FS_VERTEX_DIR || kind_is_dir(d->kind)) {
 		fs_stat_init(fs, st, S_IFDIR | 0555, uid, gid);
+	} else if (d->kind == FS_VERTEX_INPUT || d->kind == FS_VERTEX_RESULT) {
+		fs_stat_init(fs, st, S_IFLNK | 0777, uid, gid);
+		if (!link_exists(&vi, d))
+			r = -ENOENT;
 	} else {
 		fs_stat_init(fs, st, S_IFREG | 0444, uid, gid);
-		st->st_size = vertex_size(&vi, d->kind);
 	}
+	if (r == 0 && !S_ISDIR(st->st_mode))
+		st->st_size = vertex_size(&vi, d);
+	if (d->kind != FS_VERTEX_OP)
+		fs_stat_time_ns(st, changed);
 	sfs_vertex_info_release(&vi);
-	return 0;
+	return r;
+}
+
+static int vertices_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
+{
+	struct sfs_vertex_info vi;
+	int r;
+
+	if (d->kind != FS_VERTEX_INPUT && d->kind != FS_VERTEX_RESULT)
+		return -EINVAL;
+	r = fs_vertex_find(fs, d->job, d->hex, &vi);
+	if (r < 0)
+		return r;
+	r = link_target(&vi, d, ret);
+	sfs_vertex_info_release(&vi);
+	return r;
 }
 
 const struct fs_module fs_vertices_module = {
@@ -213,6 +363,7 @@ const struct fs_module fs_vertices_module = {
     .getattr = vertices_getattr,
     .readdir = vertices_readdir,
     .content = vertices_content,
+    .readlink = vertices_readlink,
 };
 
 /* Opens the vertex log for reading (no log yet: an empty file). */

@@ -1,0 +1,442 @@
+/*
+ * cachedir.c — the cache/ subtree: keys/<id>/ (digest, output, results, links,
+ * backlinks), results/<hex>/ (size, created, last_used, records, keys) and
+ * stats.
+ *
+ * Everything is read from the key storage (cache/keystore.h, the main cache
+ * manager's) and the results index (cache/results_index.h) at each call, so
+ * the files are dynamic: direct_io, zero timeouts.  Key ids "sha256:<hex>"
+ * (root keys) are named by their bare hex, other ids (25 chars of base36) as
+ * they are.  Times in files are RFC 3339 UTC with nanoseconds, as in
+ * status.json.
+ *
+ * cache/keys/ may hold hundreds of thousands of keys: its listing is one walk
+ * of the key ids at opendir, and the entries are never stat'ed to list them.
+ *
+ * No state, no locks (the storage has its own).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cache/results_index.h"
+#include "fs.h"
+
+struct named_kind {
+	const char *name;
+	enum fs_kind kind;
+};
+
+static const struct named_kind cache_children[] = {
+    {"keys", FS_CACHE_KEYS},
+    {"results", FS_CACHE_RESULTS},
+    {"stats", FS_CACHE_STATS},
+};
+static const struct named_kind key_children[] = {
+    {"backlinks", FS_CACHE_KEY_BACKLINKS}, {"digest", FS_CACHE_KEY_DIGEST},
+    {"links", FS_CACHE_KEY_LINKS},	   {"output", FS_CACHE_KEY_OUTPUT},
+    {"results", FS_CACHE_KEY_RESULTS},
+};
+static const struct named_kind result_children[] = {
+    {"created", FS_CACHE_RESULT_CREATED}, {"keys", FS_CACHE_RESULT_KEYS},
+    {"last_used", FS_CACHE_RESULT_LAST_USED}, {"records", FS_CACHE_RESULT_RECORDS},
+    {"size", FS_CACHE_RESULT_SIZE},
+};
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+void fs_format_time(int64_t ns, char buf[40])
+{
+	time_t s = (time_t)(ns / 1000000000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&s, &tm);
+	n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
+}
+
+static struct keystore *keystore_of(struct sfs_fs *fs)
+{
+	return cache_manager_keystore(fs->cache->main);
+}
+
+/* The key id a name stands for: bare hex is a "sha256:" root key. */
+static int key_id_of(const char *name, char ret[CACHE_ID_SIZE])
+{
+	if (!name || !name[0] || strchr(name, ':') || strlen(name) >= CACHE_ID_SIZE - 8)
+		return -ENOENT;
+	if (sfs_is_hex(name))
+		snprintf(ret, CACHE_ID_SIZE, "sha256:%s", name);
+	else
+		snprintf(ret, CACHE_ID_SIZE, "%s", name);
+	return 0;
+}
+
+static const char *key_name_of(const char *id)
+{
+	return strncmp(id, "sha256:", 7) == 0 ? id + 7 : id;
+}
+
+static int stop_walk(const char *src, const struct cache_link *l, void *arg)
+{
+	*(bool *)arg = true;
+	return 1;
+}
+
+/* A key is there while the storage holds a record, a link or facts about it. */
+static bool key_known(struct sfs_fs *fs, const char *id)
+{
+	struct keystore *ks = keystore_of(fs);
+	char digest[SFS_DIGEST_SIZE];
+	bool found = false;
+	int output;
+
+	if (ks->ops->exists(ks, id))
+		return true;
+	if (ks->ops->get_info && ks->ops->get_info(ks, id, digest, &output) == 0)
+		return true;
+	ks->ops->walk_backlinks(ks, id, stop_walk, &found);
+	return found;
+}
+
+static int child_of(const struct named_kind *t, size_t n, const struct fs_desc *d,
+		    const char *name, struct fs_desc *ret)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, t[i].name)) {
+			int r = fs_desc_copy(ret, d);
+			ret->kind = t[i].kind;
+			return r;
+		}
+	return -ENOENT;
+}
+
+static int cache_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+			struct fs_desc *ret)
+{
+	char id[CACHE_ID_SIZE];
+	struct results_index_entry e;
+	int r;
+
+	switch (d->kind) {
+	case FS_CACHE_DIR:
+		return child_of(cache_children, N_OF(cache_children), d, name, ret);
+	case FS_CACHE_KEY:
+		return child_of(key_children, N_OF(key_children), d, name, ret);
+	case FS_CACHE_RESULT:
+		return child_of(result_children, N_OF(result_children), d, name, ret);
+	case FS_CACHE_KEYS:
+		if (key_id_of(name, id) < 0 || !key_known(fs, id))
+			return -ENOENT;
+		*ret = (struct fs_desc){.kind = FS_CACHE_KEY, .path = strdup(name)};
+		return ret->path ? 0 : -ENOMEM;
+	case FS_CACHE_RESULTS:
+		if (!sfs_is_hex(name))
+			return -ENOENT;
+		r = results_index_get(fs->cache->db, name, &e);
+		if (r < 0)
+			return r;
+		*ret = (struct fs_desc){.kind = FS_CACHE_RESULT};
+		memcpy(ret->hex, name, SFS_HEX_SIZE);
+		return 0;
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static int list_children(const struct named_kind *t, size_t n, const struct fs_desc *d,
+			 struct fs_dirlist *l)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct fs_desc c = *d;
+		bool dir = t[i].kind == FS_CACHE_KEYS || t[i].kind == FS_CACHE_RESULTS;
+		c.kind = t[i].kind;
+		r = fs_dirlist_add(l, t[i].name, dir ? S_IFDIR : S_IFREG, &c);
+	}
+	return r;
+}
+
+static int list_key(const char *id, void *arg)
+{
+	struct fs_dirlist *l = arg;
+	struct fs_desc c = {.kind = FS_CACHE_KEY};
+
+	c.path = (char *)key_name_of(id);
+	if (!c.path[0] || strchr(c.path, ':') || strchr(c.path, '/'))
+		return 0;
+	return fs_dirlist_add(l, c.path, S_IFDIR, &c);
+}
+
+static int list_result(const char *id, void *arg)
+{
+	struct fs_dirlist *l = arg;
+	struct fs_desc c = {.kind = FS_CACHE_RESULT};
+	const char *hex = key_name_of(id);
+
+	if (!sfs_is_hex(hex))
+		return 0;
+	memcpy(c.hex, hex, SFS_HEX_SIZE);
+	return fs_dirlist_add(l, hex, S_IFDIR, &c);
+}
+
+static int cache_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
+{
+	struct keystore *ks = keystore_of(fs);
+
+	switch (d->kind) {
+	case FS_CACHE_DIR:
+		return list_children(cache_children, N_OF(cache_children), d, l);
+	case FS_CACHE_KEY:
+		return list_children(key_children, N_OF(key_children), d, l);
+	case FS_CACHE_RESULT:
+		return list_children(result_children, N_OF(result_children), d, l);
+	case FS_CACHE_KEYS:
+		return ks->ops->walk(ks, list_key, l);
+	case FS_CACHE_RESULTS:
+		return results_index_walk(fs->cache->db, list_result, l);
+	default:
+		return -ENOTDIR;
+	}
+}
+
+/* ---- file contents ---- */
+
+static void add_field(struct strbuf *out, const char *s, char sep)
+{
+	strbuf_addstr(out, s && s[0] ? s : "-");
+	strbuf_addch(out, sep);
+}
+
+static void add_link(struct strbuf *out, const struct cache_link *l, const char *key)
+{
+	strbuf_addf(out, "%d\t%d\t", l->input, l->output);
+	add_field(out, l->digest, '\t');
+	add_field(out, l->selector, '\t');
+	add_field(out, key_name_of(key), '\n');
+}
+
+static int link_line(const struct cache_link *l, const char *target, void *arg)
+{
+	add_link(arg, l, target);
+	return 0;
+}
+
+static int backlink_line(const char *src, const struct cache_link *l, void *arg)
+{
+	add_link(arg, l, src);
+	return 0;
+}
+
+static int result_line(const struct cache_result *res, void *arg)
+{
+	char t[40];
+
+	fs_format_time(res->created_at, t);
+	strbuf_addf(arg, "%s %s %s\n", res->id, res->result, t);
+	return 0;
+}
+
+static int id_line(const char *id, void *arg)
+{
+	strbuf_addf(arg, "%s\n", id);
+	return 0;
+}
+
+static int key_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out)
+{
+	struct keystore *ks = keystore_of(fs);
+	char id[CACHE_ID_SIZE], digest[SFS_DIGEST_SIZE];
+	int output, r = key_id_of(d->path, id);
+
+	if (r < 0)
+		return r;
+	switch (d->kind) {
+	case FS_CACHE_KEY_DIGEST:
+	case FS_CACHE_KEY_OUTPUT:
+		if (!ks->ops->get_info || ks->ops->get_info(ks, id, digest, &output) < 0)
+			return 0; /* not recorded (a key from before the keys table) */
+		if (d->kind == FS_CACHE_KEY_DIGEST)
+			strbuf_addf(out, "%s\n", digest);
+		else
+			strbuf_addf(out, "%d\n", output);
+		return 0;
+	case FS_CACHE_KEY_RESULTS:
+		return ks->ops->walk_results(ks, id, result_line, out);
+	case FS_CACHE_KEY_LINKS:
+		r = keystore_sqlite_walk_all_links(ks, id, link_line, out);
+		return r == -EOPNOTSUPP ? 0 : r;
+	default: /* FS_CACHE_KEY_BACKLINKS */
+		return ks->ops->walk_backlinks(ks, id, backlink_line, out);
+	}
+}
+
+static int result_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out)
+{
+	struct results_index_entry e;
+	char t[40];
+	int r = results_index_get(fs->cache->db, d->hex, &e);
+
+	if (r < 0)
+		return r;
+	switch (d->kind) {
+	case FS_CACHE_RESULT_SIZE:
+		strbuf_addf(out, "%" PRIu64 "\n", e.size);
+		return 0;
+	case FS_CACHE_RESULT_CREATED:
+	case FS_CACHE_RESULT_LAST_USED:
+		fs_format_time(d->kind == FS_CACHE_RESULT_CREATED ? e.created : e.last_used, t);
+		strbuf_addf(out, "%s\n", t);
+		return 0;
+	case FS_CACHE_RESULT_RECORDS:
+		return results_index_walk_records(fs->cache->db, d->hex, id_line, out);
+	default: /* FS_CACHE_RESULT_KEYS */
+		return results_index_walk_keys(fs->cache->db, keystore_of(fs), d->hex, id_line,
+					       out);
+	}
+}
+
+static int stats_content(struct sfs_fs *fs, struct strbuf *out)
+{
+	struct fs_cache_stats s;
+	int r = fs_cache_stats_get(fs, &s);
+
+	if (r < 0)
+		return r;
+	strbuf_addf(out,
+		    "disk_bytes %" PRIu64 "\nblobs %" PRIu64 "\nblob_bytes %" PRIu64
+		    "\ndb_bytes %" PRIu64 "\nlogs %" PRIu64 "\nlog_bytes %" PRIu64 "\n",
+		    s.blob_bytes + s.db_bytes + s.log_bytes, s.blobs, s.blob_bytes, s.db_bytes,
+		    s.logs, s.log_bytes);
+	strbuf_addf(out,
+		    "keys %" PRIu64 "\nrecords %" PRIu64 "\nresults %" PRIu64
+		    "\nresult_bytes %" PRIu64 "\nlinks %" PRIu64 "\nhits %" PRIu64
+		    "\nmisses %" PRIu64 "\n",
+		    s.keys, s.records, s.results, s.result_bytes, s.links, s.hits, s.misses);
+	return 0;
+}
+
+static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out)
+{
+	int r;
+
+	if (d->kind == FS_CACHE_STATS)
+		r = stats_content(fs, out);
+	else if (d->kind >= FS_CACHE_KEY_DIGEST && d->kind <= FS_CACHE_KEY_BACKLINKS)
+		r = key_content(fs, d, out);
+	else if (d->kind >= FS_CACHE_RESULT_SIZE && d->kind <= FS_CACHE_RESULT_KEYS)
+		r = result_content(fs, d, out);
+	else
+		return -EISDIR;
+	return r < 0 ? r : out->oom ? -ENOMEM : 0;
+}
+
+static bool kind_dir(enum fs_kind k)
+{
+	return k == FS_CACHE_DIR || k == FS_CACHE_KEYS || k == FS_CACHE_KEY ||
+	       k == FS_CACHE_RESULTS || k == FS_CACHE_RESULT;
+}
+
+static int cache_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char id[CACHE_ID_SIZE];
+	struct results_index_entry e;
+	int r = 0;
+
+	if (d->kind >= FS_CACHE_KEY && d->kind <= FS_CACHE_KEY_BACKLINKS &&
+	    (key_id_of(d->path, id) < 0 || !key_known(fs, id)))
+		return -ENOENT;
+	if (d->kind >= FS_CACHE_RESULT && d->kind <= FS_CACHE_RESULT_KEYS) {
+		r = results_index_get(fs->cache->db, d->hex, &e);
+		if (r < 0)
+			return r;
+	}
+	if (kind_dir(d->kind)) {
+		fs_stat_init(fs, st, S_IFDIR | 0555, fs->uid, fs->gid);
+		if (d->kind == FS_CACHE_RESULT)
+			fs_stat_time_ns(st, e.created);
+		return 0;
+	}
+	fs_stat_init(fs, st, S_IFREG | 0444, fs->uid, fs->gid);
+	r = cache_content(fs, d, &sb);
+	st->st_size = (off_t)sb.len;
+	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+	st->st_ctim = st->st_mtim;
+	strbuf_release(&sb);
+	return r;
+}
+
+const struct fs_module fs_cache_module = {
+    .lookup = cache_lookup,
+    .getattr = cache_getattr,
+    .readdir = cache_readdir,
+    .content = cache_content,
+};
+
+/* ---- what solverfs holds on disk ---- */
+
+static uint64_t file_size(const char *dir, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static void logs_usage(const char *state_dir, uint64_t *ret_n, uint64_t *ret_bytes)
+{
+	char path[4096];
+	struct dirent *de;
+	DIR *dir;
+	int dfd;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/logs", state_dir);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	dfd = dirfd(dir);
+	while ((de = readdir(dir)))
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+			(*ret_n)++;
+			*ret_bytes += (uint64_t)st.st_size;
+		}
+	closedir(dir);
+}
+
+int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
+{
+	struct results_index_counts c;
+	struct sfs_solver_stats ss;
+	const char *sd = fs->cache->state_dir;
+	int r;
+
+	*ret = (struct fs_cache_stats){0};
+	r = cas_usage(fs->cache->cas, &ret->blobs, &ret->blob_bytes);
+	if (r < 0)
+		return r;
+	ret->db_bytes = file_size(sd, "solverfs.db") + file_size(sd, "solverfs.db-wal") +
+			file_size(sd, "solverfs.db-shm");
+	logs_usage(sd, &ret->logs, &ret->log_bytes);
+	r = results_index_counts(fs->cache->db, &c);
+	if (r < 0)
+		return r;
+	ret->keys = c.keys;
+	ret->records = c.records;
+	ret->results = c.results;
+	ret->result_bytes = c.result_bytes;
+	ret->links = c.links;
+	sfs_solver_get_stats(fs->solver, &ss);
+	ret->hits = ss.loads - ss.load_failures;
+	ret->misses = ss.execs;
+	return 0;
+}
