@@ -1,0 +1,163 @@
+# shellcheck shell=bash
+# bench/lib.sh — shared helpers of the benchmarks: find the binary, mount solverfs on a
+# scratch dir, time commands, submit specs, print figures.
+#
+# A benchmark prints figures and never asserts timings: it fails only when the mount or a
+# job does not work.  Every script gets its own scratch dir ($BENCH_SCRATCH or a fresh
+# mktemp under $TMPDIR); a trap on EXIT, INT and TERM unmounts whatever bench_mount
+# mounted and signals only the daemon pid it started.  BENCH_KEEP=1 keeps the scratch dir.
+#
+# Figures are also appended to $BENCH_RESULTS (when set) as tab-separated lines
+# "benchmark<TAB>metric<TAB>value<TAB>goal", which bench/run turns into its table.
+
+set -u
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BENCH_SRC_ROOT=$(cd "$BENCH_DIR/.." && pwd)
+
+if [ -z "${SOLVERFS:-}" ]; then
+	SOLVERFS=$BENCH_SRC_ROOT/build-bench/fs/solverfs
+fi
+case $SOLVERFS in
+*/*) SOLVERFS=$(realpath "$SOLVERFS") ;;
+esac
+if [ ! -x "$SOLVERFS" ]; then
+	echo "bench: no solverfs binary at $SOLVERFS" >&2
+	echo "bench: meson setup build-bench --buildtype=release && ninja -C build-bench" >&2
+	exit 2
+fi
+export SOLVERFS
+
+if [ -n "${BENCH_SCRATCH:-}" ]; then
+	mkdir -p "$BENCH_SCRATCH"
+	SCRATCH=$(cd "$BENCH_SCRATCH" && pwd)
+else
+	SCRATCH=$(mktemp -d "${TMPDIR:-/var/tmp}/sfs-bench.XXXXXX")
+fi
+MNT=$SCRATCH/mnt
+DATA=$SCRATCH/data
+mkdir -p "$MNT" "$DATA"
+STATE=$SCRATCH/state
+LOG=$SCRATCH/daemon.log
+BENCH_PID=""
+export LC_ALL=C
+
+bench_is_mounted() {
+	awk -v m="$MNT" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+# bench_mount [OPTION...]: mount $STATE on $MNT in the foreground daemon we start.
+bench_mount() {
+	"$SOLVERFS" -f "$@" "$STATE" "$MNT" </dev/null >>"$LOG" 2>&1 &
+	BENCH_PID=$!
+	for _ in $(seq 1 200); do
+		bench_is_mounted && return 0
+		if ! kill -0 "$BENCH_PID" 2>/dev/null; then
+			echo "bench: solverfs exited before the mount was live:" >&2
+			tail -n 5 "$LOG" >&2
+			BENCH_PID=""
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "bench: solverfs did not mount $MNT within 20 s" >&2
+	return 1
+}
+
+# bench_umount: unmount, wait for our daemon to exit; signal only that pid if it lingers.
+bench_umount() {
+	if bench_is_mounted; then
+		fusermount3 -u "$MNT" 2>/dev/null || umount "$MNT" 2>/dev/null ||
+			fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	fi
+	[ -n "$BENCH_PID" ] || return 0
+	for _ in $(seq 1 300); do
+		kill -0 "$BENCH_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$BENCH_PID" 2>/dev/null; then
+		kill -TERM "$BENCH_PID" 2>/dev/null
+		sleep 2
+		kill -KILL "$BENCH_PID" 2>/dev/null
+	fi
+	wait "$BENCH_PID" 2>/dev/null
+	BENCH_PID=""
+	return 0
+}
+
+bench_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	bench_umount
+	if bench_is_mounted; then
+		echo "bench: $MNT is still mounted; leaving $SCRATCH" >&2
+	elif [ -z "${BENCH_KEEP:-}" ]; then
+		chmod -R u+rwx "$SCRATCH" 2>/dev/null
+		rm -rf --one-file-system "$SCRATCH"
+	else
+		echo "bench: scratch dir kept: $SCRATCH" >&2
+	fi
+	exit "$rc"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# bench_run_spec FILE [TIMEOUT]: submit FILE through jobs/new, wait for the job, print
+# its number; fails (with the job's error) unless it ends done.
+bench_run_spec() {
+	local n st
+	cat "$1" >"$MNT/jobs/new" || { echo "bench: spec rejected: $(cat "$MNT/jobs/latest/error" 2>/dev/null)" >&2; return 1; }
+	n=$(basename "$(readlink "$MNT/jobs/latest")")
+	st=$(timeout "${2:-3600}" cat "$MNT/jobs/$n/wait") || { echo "bench: job $n: wait failed" >&2; return 1; }
+	if [ "$st" != done ]; then
+		echo "bench: job $n ended $st: $(head -c 2000 "$MNT/jobs/$n/error" 2>/dev/null)" >&2
+		return 1
+	fi
+	printf '%s\n' "$n"
+}
+
+# bench_result_dir N [REF]: the results/<hex> dir of job N's output REF (default: all).
+bench_result_dir() {
+	local hex
+	hex=$(awk -v r="${2:-all}" '$1 == r { sub("^sha256:", "", $2); print $2 }' "$MNT/jobs/$1/result")
+	[ -n "$hex" ] || { echo "bench: job $1 has no output ${2:-all}" >&2; return 1; }
+	printf '%s\n' "$MNT/results/$hex"
+}
+
+# now_ns: wall clock in nanoseconds.
+now_ns() {
+	date +%s%N
+}
+
+# time_ms CMD...: run CMD (output discarded), print its wall time in ms (3 decimals).
+time_ms() {
+	local t0 t1
+	t0=$(now_ns)
+	"$@" >/dev/null || return 1
+	t1=$(now_ns)
+	awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f\n", d / 1e6 }'
+}
+
+# median: the median of the numbers on stdin.
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# ratio A B: A / B with 2 decimals.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }'
+}
+
+# report BENCH METRIC VALUE [GOAL]: print a figure, and record it for bench/run.
+report() {
+	printf '  %-44s %14s   %s\n' "$2" "$3" "${4:-}"
+	if [ -n "${BENCH_RESULTS:-}" ]; then
+		printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-}" >>"$BENCH_RESULTS"
+	fi
+}
+
+# daemon_kb FIELD: a field of our daemon's /proc status in kB (VmHWM, VmRSS).
+daemon_kb() {
+	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$BENCH_PID/status"
+}

@@ -1,0 +1,115 @@
+#!/bin/bash
+# bench/solve-scale.sh — (d) solve cost against graph size: specs of N `file` vertices
+# for N in BENCH_SOLVE_SIZES (default "1000 10000 100000"), in two shapes:
+#
+#   chain  v0 <- v1 <- ... <- v(N-1), each a `file` op on its predecessor writing "f"
+#          (every result is a one-file tree, so the work per vertex is constant);
+#   fanin  N/2 `file` leaves each writing its own file, joined pairwise by `merge`
+#          vertices level by level into one root (N-1 vertices; the root holds N/2 files).
+#
+# Each (shape, N) gets a fresh STATE_DIR and daemon: the spec is submitted through
+# jobs/new and timed to done ("fresh"); then the daemon is remounted on the same state
+# and the spec submitted again ("cached": every vertex a cache hit).  The daemon's peak
+# RSS (VmHWM) is read after each run, its RSS right after the mount is the baseline.
+# Reported per vertex: time, and (peak - baseline) memory.  A job that does not end
+# within BENCH_SOLVE_TIMEOUT seconds (default 1800) is cancelled and reported as such.
+. "$(dirname "$0")/lib.sh"
+
+SIZES=${BENCH_SOLVE_SIZES:-1000 10000 100000}
+SHAPES=${BENCH_SOLVE_SHAPES:-chain fanin}
+TMO=${BENCH_SOLVE_TIMEOUT:-1800}
+MOUNT_OPTS=(-o spec_max=256M,max_vertices=1000000)
+B=solve-scale
+
+gen_chain() {
+	awk -v n="$1" 'BEGIN {
+		printf "{\"vertices\":{"
+		for (i = 0; i < n; i++) {
+			base = i ? sprintf("\"base\":\"v%d\",", i - 1) : ""
+			printf "%s\"v%d\":{\"op\":\"file\",%s\"actions\":[{\"mkfile\":{\"path\":\"f\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, base, i
+		}
+		printf "},\"outputs\":[\"v%d\"]}\n", n - 1
+	}'
+}
+
+gen_fanin() {
+	awk -v n="$1" 'BEGIN {
+		leaves = int(n / 2)
+		printf "{\"vertices\":{"
+		for (i = 0; i < leaves; i++) {
+			printf "%s\"l%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, i, i
+			q[i] = "l" i
+		}
+		m = 0; cnt = leaves
+		while (cnt > 1) {
+			k = 0
+			for (i = 0; i + 1 < cnt; i += 2) {
+				printf ",\"m%d\":{\"op\":\"merge\",\"inputs\":[\"%s\",\"%s\"]}", m, q[i], q[i + 1]
+				nq[k++] = "m" m++
+			}
+			if (cnt % 2) nq[k++] = q[cnt - 1]
+			for (i = 0; i < k; i++) q[i] = nq[i]
+			cnt = k
+		}
+		printf "},\"outputs\":[\"%s\"]}\n", q[0]
+	}'
+}
+
+# run_one SPEC: submit, wait (at most $TMO s), print "seconds" or "timeout"/"failed".
+run_one() {
+	local t0 t1 n st
+	t0=$(now_ns)
+	cat "$1" >"$MNT/jobs/new" || { echo "bench: spec rejected: $(cat "$MNT/jobs/latest/error" 2>/dev/null)" >&2; echo failed; return; }
+	n=$(basename "$(readlink "$MNT/jobs/latest")")
+	if ! st=$(timeout "$TMO" cat "$MNT/jobs/$n/wait"); then
+		echo cancel >"$MNT/jobs/$n/ctl" 2>/dev/null
+		timeout 60 cat "$MNT/jobs/$n/wait" >/dev/null 2>&1
+		echo timeout
+		return
+	fi
+	t1=$(now_ns)
+	if [ "$st" != done ]; then
+		echo "bench: job $n ended $st: $(head -c 500 "$MNT/jobs/$n/error" 2>/dev/null)" >&2
+		echo failed
+		return
+	fi
+	awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f\n", d / 1e9 }'
+}
+
+# per_vertex SECONDS N: microseconds per vertex.
+per_vertex() {
+	awk -v s="$1" -v n="$2" 'BEGIN { if (s ~ /^[0-9.]+$/) printf "%.0f\n", s * 1e6 / n; else print s }'
+}
+
+kib_per_vertex() {
+	awk -v p="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f\n", (p - b) / n }'
+}
+
+echo "== solve-scale: time to done and peak RSS against the number of vertices"
+for shape in $SHAPES; do
+	for n in $SIZES; do
+		spec=$DATA/$shape-$n.json
+		"gen_$shape" "$n" >"$spec"
+		nv=$(grep -o '"op":' "$spec" | wc -l)
+		rm -rf "$STATE"
+		bench_mount "${MOUNT_OPTS[@]}" || exit 1
+		base=$(daemon_kb VmRSS)
+		fresh=$(run_one "$spec")
+		hwm_fresh=$(daemon_kb VmHWM)
+		bench_umount
+		bench_mount "${MOUNT_OPTS[@]}" || exit 1
+		base2=$(daemon_kb VmRSS)
+		cached=$(run_one "$spec")
+		hwm_cached=$(daemon_kb VmHWM)
+		bench_umount
+		sz=$(stat -c %s "$spec")
+		echo "  $shape, $nv vertices (spec $((sz / 1024)) KiB): fresh ${fresh}s, cached ${cached}s, peak RSS $((hwm_fresh / 1024)) / $((hwm_cached / 1024)) MiB (idle $((base / 1024)) MiB)"
+		report $B "$shape $nv: fresh (s)" "$fresh"
+		report $B "$shape $nv: fresh (us/vertex)" "$(per_vertex "$fresh" "$nv")"
+		report $B "$shape $nv: cached (s)" "$cached"
+		report $B "$shape $nv: cached (us/vertex)" "$(per_vertex "$cached" "$nv")"
+		report $B "$shape $nv: peak RSS fresh (MiB)" "$((hwm_fresh / 1024))"
+		report $B "$shape $nv: peak RSS fresh (KiB/vertex)" "$(kib_per_vertex "$hwm_fresh" "$base" "$nv")"
+		report $B "$shape $nv: peak RSS cached (KiB/vertex)" "$(kib_per_vertex "$hwm_cached" "$base2" "$nv")"
+	done
+done
