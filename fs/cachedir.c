@@ -44,7 +44,7 @@ static const struct named_kind key_children[] = {
     {"results", FS_CACHE_KEY_RESULTS},
 };
 static const struct named_kind result_children[] = {
-    {"created", FS_CACHE_RESULT_CREATED}, {"keys", FS_CACHE_RESULT_KEYS},
+    {"created", FS_CACHE_RESULT_CREATED},     {"keys", FS_CACHE_RESULT_KEYS},
     {"last_used", FS_CACHE_RESULT_LAST_USED}, {"records", FS_CACHE_RESULT_RECORDS},
     {"size", FS_CACHE_RESULT_SIZE},
 };
@@ -105,8 +105,8 @@ static bool key_known(struct sfs_fs *fs, const char *id)
 	return found;
 }
 
-static int child_of(const struct named_kind *t, size_t n, const struct fs_desc *d,
-		    const char *name, struct fs_desc *ret)
+static int child_of(const struct named_kind *t, size_t n, const struct fs_desc *d, const char *name,
+		    struct fs_desc *ret)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(name, t[i].name)) {
@@ -406,7 +406,8 @@ static void logs_usage(const char *state_dir, uint64_t *ret_n, uint64_t *ret_byt
 		return;
 	dfd = dirfd(dir);
 	while ((de = readdir(dir)))
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode)) {
 			(*ret_n)++;
 			*ret_bytes += (uint64_t)st.st_size;
 		}

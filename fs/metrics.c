@@ -110,8 +110,7 @@ static void add_solver(struct strbuf *out, const struct sfs_solver_stats *s)
 	add_counter(out, "solverfs_vertices_cached_total",
 		    "Vertices whose result was loaded from the cache since the mount.", hits);
 	add_counter(out, "solverfs_cache_hits_total", "Cache record loads that succeeded.", hits);
-	add_counter(out, "solverfs_cache_misses_total", "Executions (no usable record).",
-		    s->execs);
+	add_counter(out, "solverfs_cache_misses_total", "Executions (no usable record).", s->execs);
 	add_counter(out, "solverfs_cache_load_failures_total",
 		    "Cache record loads that failed and fell back to executing.", s->load_failures);
 }
@@ -141,8 +140,7 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out)
 	add_solver(out, &ss);
 	if (fs_cache_stats_get(fs, &cs) == 0)
 		add_store(out, &cs);
-	add_gauge(out, "solverfs_parked_readers", "Blocked status/wait reads.",
-		  fs_stream_parked());
+	add_gauge(out, "solverfs_parked_readers", "Blocked status/wait reads.", fs_stream_parked());
 	add_gauge(out, "solverfs_inodes", "Inodes the kernel holds.", fs_nodes_count());
 	return out->oom ? -ENOMEM : 0;
 }

@@ -27,9 +27,8 @@ void fs_notify_set_session(struct fuse_session *se)
 }
 
 static const enum fs_kind job_dynamic[] = {
-    FS_JOB_DIR,	   FS_JOB_STATE,	  FS_JOB_ERROR,	  FS_JOB_RESULT,   FS_JOB_SPEC,
-    FS_JOB_STATUS, FS_JOB_STATUS_JSON, FS_JOB_WAIT,	  FS_JOB_OUTPUTS,  FS_JOB_VERTICES,
-    FS_JOB_WHY,	   FS_JOB_GRAPH,
+    FS_JOB_DIR,		FS_JOB_STATE, FS_JOB_ERROR,   FS_JOB_RESULT,   FS_JOB_SPEC, FS_JOB_STATUS,
+    FS_JOB_STATUS_JSON, FS_JOB_WAIT,  FS_JOB_OUTPUTS, FS_JOB_VERTICES, FS_JOB_WHY,  FS_JOB_GRAPH,
 };
 static const enum fs_kind global_dynamic[] = {
     FS_JOBS_DIR, FS_JOBS_LATEST, FS_VERTICES_DIR, FS_METRICS, FS_CACHE_STATS, FS_RESULTS_DIR,

@@ -24,8 +24,8 @@ static const struct {
 	const char *name;
 	enum fs_kind kind;
 } vertex_children[] = {
-    {"inputs", FS_VERTEX_INPUTS}, {"jobs", FS_VERTEX_JOBS},	   {"keys", FS_VERTEX_KEYS},
-    {"log", FS_VERTEX_LOG},	  {"name", FS_VERTEX_NAME},	   {"op", FS_VERTEX_OP},
+    {"inputs", FS_VERTEX_INPUTS},   {"jobs", FS_VERTEX_JOBS},	{"keys", FS_VERTEX_KEYS},
+    {"log", FS_VERTEX_LOG},	    {"name", FS_VERTEX_NAME},	{"op", FS_VERTEX_OP},
     {"results", FS_VERTEX_RESULTS}, {"state", FS_VERTEX_STATE}, {"why", FS_VERTEX_WHY},
 };
 

@@ -46,23 +46,29 @@ static void test_get_and_walk(void)
 	struct sfs_db *db = open_db(&dir);
 	struct results_index_entry e;
 
-	exec_sql(db, "INSERT INTO results VALUES('sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
-		     " 12, 1700000000000000000, 1700000000500000000);"
-		     "INSERT INTO results VALUES('sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb',"
-		     " 3, 1700000000, 1700000001);");
+	exec_sql(db,
+		 "INSERT INTO results "
+		 "VALUES('sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
+		 " 12, 1700000000000000000, 1700000000500000000);"
+		 "INSERT INTO results "
+		 "VALUES('sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb',"
+		 " 3, 1700000000, 1700000001);");
 	CHECK_EQ_INT(results_index_get(db, hex_a, &e), 0);
 	CHECK_EQ_INT(e.size, 12);
 	CHECK_EQ_INT(e.created, 1700000000000000000LL);
 	CHECK_EQ_INT(e.last_used, 1700000000500000000LL);
-	CHECK_EQ_STR(e.id, "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	CHECK_EQ_STR(e.id,
+		     "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	/* old rows in seconds read as ns */
-	CHECK_EQ_INT(results_index_get(db, "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &e), 0);
+	CHECK_EQ_INT(
+	    results_index_get(
+		db, "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &e),
+	    0);
 	CHECK_EQ_INT(e.created, 1700000000000000000LL);
 	CHECK_EQ_INT(results_index_get(db, "cccc", &e), -ENOENT);
 	CHECK_EQ_INT(results_index_walk(db, collect, buf), 0);
 	CHECK(strstr(buf, "sha256:aaaa") < strstr(buf, "sha256:bbbb"));
 	sfs_db_close(db);
-
 }
 
 static void test_records_keys_counts(void)
@@ -75,14 +81,17 @@ static void test_records_keys_counts(void)
 
 	snprintf(rid, sizeof(rid), "sha256:%s", hex_a);
 	CHECK_EQ_INT(keystore_sqlite_new(db, &ks), 0);
-	struct cache_result r1 = {.id = "rec1", .created_at = 1}, r2 = {.id = "rec2", .created_at = 2};
+	struct cache_result r1 = {.id = "rec1", .created_at = 1},
+			    r2 = {.id = "rec2", .created_at = 2};
 	snprintf(r1.result, sizeof(r1.result), "%s", rid);
 	snprintf(r2.result, sizeof(r2.result), "%s", rid);
 	CHECK_EQ_INT(ks->ops->add_result(ks, "k1", &r1), 0);
 	CHECK_EQ_INT(ks->ops->add_result(ks, "k2", &r1), 0);
 	CHECK_EQ_INT(ks->ops->add_result(ks, "k1", &r2), 0);
-	exec_sql(db, "INSERT INTO results VALUES('sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
-		     " 7, 1, 1);");
+	exec_sql(db,
+		 "INSERT INTO results "
+		 "VALUES('sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
+		 " 7, 1, 1);");
 	CHECK_EQ_INT(results_index_walk_records(db, hex_a, collect, buf), 0);
 	CHECK_EQ_STR(buf, "rec1;rec2;");
 	buf[0] = '\0';
@@ -96,7 +105,6 @@ static void test_records_keys_counts(void)
 	CHECK_EQ_INT(c.links, 0);
 	keystore_free(ks);
 	sfs_db_close(db);
-
 }
 
 int main(void)
