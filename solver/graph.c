@@ -71,6 +71,7 @@ static void edge_release(struct edge *e)
 	free(e->bad);
 	sfs_failure_unref(e->failure);
 	waiters_release(&e->waiters);
+	waiters_release(&e->dwaiters);
 }
 
 void vstate_unref(struct vstate *vs)
@@ -337,8 +338,10 @@ static void vstate_release(struct sfs_solver *s, struct vstate *vs)
 		strmap_del(&s->actives, vs->digest);
 	sfs_vstate_cancel(vs);
 	sfs_index_remove(s, vs);
-	for (size_t o = 0; o < vs->nedges; o++)
+	for (size_t o = 0; o < vs->nedges; o++) {
 		waiters_release(&vs->edges[o].waiters);
+		waiters_release(&vs->edges[o].dwaiters);
+	}
 	waiters_release(&vs->key_waiters);
 	for (size_t i = 0; i < vs->nchildren; i++) {
 		vstate_remove_parent(vs->children[i], vs);

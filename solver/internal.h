@@ -45,6 +45,7 @@ enum waiter_kind {
 	W_INPUT, /* vertex vs needs this edge as an input (or its keys) */
 	W_SUB,   /* build vertex vs waits for its sub-build's output */
 	W_MERGE, /* edge `out` of vs was merged into this edge (§1.7) */
+	W_DISCOVER, /* vertex vs waits for the keys this edge can find without loading */
 };
 
 struct waiter {
@@ -96,6 +97,10 @@ struct edge {
 	bool cached; /* the result came from the cache */
 	struct sfs_failure *failure;
 	struct waiters waiters;
+	/* BuildKit's cache-slow state: a user asked what keys this edge can find
+	 * through its inputs' content without being loaded (dwaiters wait) */
+	bool discovering, discovered;
+	struct waiters dwaiters;
 	struct edge *merged_into; /* while EDGE_MERGED (its vstate is held by our waiter) */
 	bool merge_asked;         /* our W_MERGE waiter is on merged_into */
 	char **sigs;              /* our entries in the edge index */
@@ -128,7 +133,7 @@ struct vstate {
 	struct vstate **inputs; /* references, v->ninputs */
 	enum vphase phase;
 	size_t inputs_pending;  /* inputs not yet keyed / complete, by phase */
-	int round;              /* 1: inputs without definition matches; 2: all (§1.5 two-phase) */
+	int round;              /* 1 discover, 2 complete to hash, 3 complete all (§1.5 step 7) */
 	struct cache_key **slow; /* per input: content ("slow") key once computed */
 	struct waiters key_waiters; /* vertices waiting for our keys */
 

@@ -46,6 +46,7 @@ struct task {
 static void vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
 static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs);
 static void round_inputs_done(struct sfs_solver *s, struct vstate *vs);
+static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e);
 static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind kind,
 			 struct sfs_job *job, size_t out, struct vstate *vs);
 
@@ -114,6 +115,18 @@ static void queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate 
 
 /* --- delivering results ---------------------------------------------------- */
 
+static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e)
+{
+	if (parent->phase != V_WAIT_INPUTS || parent->released || parent->round != 1)
+		return;
+	if (e->phase == EDGE_FAILED) {
+		vertex_fail(s, parent, e->failure);
+		return;
+	}
+	if (--parent->inputs_pending == 0)
+		round_inputs_done(s, parent);
+}
+
 static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
 {
 	if (parent->phase != V_WAIT_INPUTS || parent->released)
@@ -141,16 +154,35 @@ static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w
 	case W_MERGE:
 		sfs_merge_done(s, &w->vs->edges[w->out], e);
 		break;
+	case W_DISCOVER:
+		input_discovered(s, w->vs, e);
+		break;
 	}
+}
+
+static void deliver_all(struct sfs_solver *s, struct edge *e, struct waiters *list)
+{
+	struct waiters w = *list;
+	memset(list, 0, sizeof(*list));
+	for (size_t i = 0; i < w.n; i++)
+		deliver(s, e, &w.w[i]);
+	waiters_release(&w);
 }
 
 void sfs_edge_settle(struct sfs_solver *s, struct edge *e)
 {
-	struct waiters w = e->waiters;
-	memset(&e->waiters, 0, sizeof(e->waiters));
-	for (size_t i = 0; i < w.n; i++)
-		deliver(s, e, &w.w[i]);
-	waiters_release(&w);
+	deliver_all(s, e, &e->waiters);
+	e->discovering = false;
+	e->discovered = true;
+	deliver_all(s, e, &e->dwaiters); /* a result answers "what keys" too */
+}
+
+/* The keys edge e can find without loading are known: tell who asked. */
+static void edge_discovered(struct sfs_solver *s, struct edge *e)
+{
+	e->discovering = false;
+	e->discovered = true;
+	deliver_all(s, e, &e->dwaiters);
 }
 
 static void edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f)
@@ -665,109 +697,208 @@ static void absorb_late(struct cache_manager *cm, struct edge *e, struct keys_fo
 	e->nrecords += kf->nrecords;
 }
 
-/* Does input i lead to a key of some edge that waits for an exec? */
+/* An edge whose needs drive the rounds: it waits for an exec, or was asked for keys. */
+static bool edge_active(const struct edge *e)
+{
+	return e->phase == EDGE_WAIT_EXEC || (e->discovering && e->phase == EDGE_IDLE);
+}
+
+/* Does input i lead to a key of some active edge? */
 static bool input_has_match(struct vstate *vs, size_t i)
 {
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
-		if (e->phase == EDGE_WAIT_EXEC && e->matches && e->matches[i].n)
+		if (edge_active(e) && e->matches && e->matches[i].n)
 			return true;
 	}
 	return false;
 }
 
+/*
+ * The rounds of §1.5 step 7, for an edge that has no record yet:
+ *   1. inputs without definition matches are asked for the keys they can find
+ *      through content without being loaded (BuildKit's cache-slow state);
+ *   2. those still without matches that have a content function are completed
+ *      and hashed;
+ *   3. only when an exec is wanted: every input is completed, then the op runs.
+ * After each round the vertex probes the cache with what it learnt; a record
+ * found ends the rounds (loaded if someone wants the result, advertised as a
+ * key if someone only asked for keys).  Inputs that match are thus not loaded
+ * when the vertex can hit without them.
+ */
 static bool in_round(struct vstate *vs, size_t i)
 {
-	return vs->round == 2 || !input_has_match(vs, i);
+	if (vs->round == 3)
+		return true;
+	if (input_has_match(vs, i))
+		return false;
+	return vs->round == 1 || vs->v->inputs[i].content_func;
 }
 
-/* Completes the inputs of the current round (§1.5 step 7, the two-phase rule). */
+static bool discovery_needed(const struct edge *ie)
+{
+	return (ie->phase == EDGE_IDLE || ie->phase == EDGE_WAIT_EXEC) && !ie->discovered &&
+	       ie->nkeys == 0 && ie->vs->v->ninputs > 0 && !ie->vs->released;
+}
+
+static bool round_input_ready(struct vstate *vs, const struct edge *ie)
+{
+	if (vs->round == 1)
+		return !discovery_needed(ie);
+	return ie->phase == EDGE_DONE;
+}
+
+static void vertex_start_rounds(struct sfs_solver *s, struct vstate *vs);
+static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all);
+
+/* Asks input edge ie what keys it can find without being loaded. */
+static void edge_request_discover(struct sfs_solver *s, struct edge *ie, struct vstate *parent)
+{
+	if (waiters_add(&ie->dwaiters, W_DISCOVER, NULL, 0, parent) < 0) {
+		struct sfs_failure *f = sfs_failure_new(-ENOMEM, ie->vs->v->digest, "out of memory");
+		edge_fail(s, ie, f);
+		sfs_failure_unref(f);
+		return;
+	}
+	if (ie->discovering)
+		return;
+	ie->discovering = true;
+	vertex_start_rounds(s, ie->vs);
+}
+
 static void start_round(struct sfs_solver *s, struct vstate *vs)
 {
 	size_t pending = 0, ni = vs->v->ninputs;
+	bool ask[ni + 1];
+	int round = vs->round;
+
 	vs->phase = V_WAIT_INPUTS;
 	for (size_t i = 0; i < ni; i++) {
 		struct edge *ie = input_edge(vs, i);
+		ask[i] = false;
 		if (!in_round(vs, i))
 			continue;
 		if (ie->phase == EDGE_FAILED) {
 			vertex_fail(s, vs, ie->failure);
 			return;
 		}
-		pending += ie->phase != EDGE_DONE;
+		ask[i] = !round_input_ready(vs, ie);
+		pending += ask[i];
 	}
-	vs->inputs_pending = pending;
-	if (pending == 0) {
-		round_inputs_done(s, vs);
-		return;
-	}
+	/* one extra count while the requests go out: an answer can come back
+	 * synchronously (a merged input whose target is done, a root asked for
+	 * keys), and must not end the round before every request is made */
+	vs->inputs_pending = pending + 1;
 	for (size_t i = 0; i < ni; i++) {
-		struct edge *ie = input_edge(vs, i);
-		if (in_round(vs, i) && ie->phase != EDGE_DONE)
-			sfs_edge_request(s, ie, NULL, 0, vs);
+		if (!ask[i])
+			continue;
+		if (round == 1)
+			edge_request_discover(s, input_edge(vs, i), vs);
+		else
+			sfs_edge_request(s, input_edge(vs, i), NULL, 0, vs);
 	}
+	if (vs->phase == V_WAIT_INPUTS && vs->round == round && --vs->inputs_pending == 0)
+		round_inputs_done(s, vs);
 }
 
-/*
- * An edge needs an exec.  Inputs without definition matches are completed and
- * content-keyed first (round 1); if that finds no record, every input is
- * (round 2); then the op runs.  Inputs that match are thus not loaded when the
- * vertex can hit without them (TestOptimizedCacheAccess).
- */
-static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs)
+static bool wants_exec(const struct vstate *vs)
 {
-	/* once executed every edge is done, so only a keyed vertex starts an exec */
+	for (size_t o = 0; o < vs->nedges; o++)
+		if (vs->edges[o].phase == EDGE_WAIT_EXEC)
+			return true;
+	return false;
+}
+
+/* Starts the rounds of a keyed vertex for its active edges. */
+static void vertex_start_rounds(struct sfs_solver *s, struct vstate *vs)
+{
 	if (vs->phase != V_KEYED)
-		return;
-	size_t ni = vs->v->ninputs, with = 0;
-	if (ni == 0) {
-		vs->phase = V_EXEC;
-		queue_task(s, TASK_EXEC, vs, NULL);
+		return; /* rounds already running: they answer every active edge */
+	if (vs->v->ninputs == 0) {
+		if (wants_exec(vs)) {
+			vs->phase = V_EXEC;
+			queue_task(s, TASK_EXEC, vs, NULL);
+		}
+		/* a root has nothing more to find: its maps are all fetched */
+		answer_discovering(s, vs, true);
 		return;
 	}
-	for (size_t i = 0; i < ni; i++)
-		with += input_has_match(vs, i);
-	vs->round = with > 0 && with < ni ? 1 : 2;
+	vs->round = 1;
 	start_round(s, vs);
+}
+
+static void vertex_request_exec(struct sfs_solver *s, struct vstate *vs)
+{
+	vertex_start_rounds(s, vs);
 }
 
 static bool needs_slow(struct vstate *vs, size_t i)
 {
-	return in_round(vs, i) && vs->v->inputs[i].content_func && !(vs->slow && vs->slow[i]);
+	return vs->round >= 2 && in_round(vs, i) && vs->v->inputs[i].content_func &&
+	       input_edge(vs, i)->phase == EDGE_DONE && !(vs->slow && vs->slow[i]);
 }
 
-/* After a round's content keys: load what was found, else next round or exec. */
-static void after_slow(struct sfs_solver *s, struct vstate *vs)
+/* Keys of input i to probe with after a round: found late, or loaded under. */
+static bool has_probe_keys(const struct edge *ie)
 {
-	bool need_exec = false;
+	return ie->late.n || (ie->phase == EDGE_DONE && ie->cached && ie->nresult_keys);
+}
+
+/* Answers the edges asked for keys: those that found some, or all (lock held). */
+static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all)
+{
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
-		if (e->phase != EDGE_WAIT_EXEC)
-			continue;
-		if (e->nrecords) {
-			e->phase = EDGE_LOADING;
-			queue_task(s, TASK_LOAD, vs, e);
-		} else {
-			need_exec = true;
+		if (e->discovering && (all || e->late.n))
+			edge_discovered(s, e);
+	}
+}
+
+/*
+ * After a round: load or advertise what was found, else the next round.  The
+ * vertex's next state is set before anyone is answered, because an answer may
+ * come straight back as a request to this vertex.
+ */
+static void after_slow(struct sfs_solver *s, struct vstate *vs)
+{
+	bool need_exec = false, open = false;
+	for (size_t o = 0; o < vs->nedges; o++) {
+		struct edge *e = &vs->edges[o];
+		if (e->phase == EDGE_WAIT_EXEC) {
+			if (e->nrecords) {
+				e->phase = EDGE_LOADING;
+				queue_task(s, TASK_LOAD, vs, e);
+			} else {
+				need_exec = true;
+			}
+		} else if (e->discovering && e->phase == EDGE_IDLE && !e->late.n) {
+			open = true;
 		}
 	}
-	if (!need_exec) {
+	if (!need_exec && !open) {
 		vs->phase = V_KEYED; /* a failed load asks for an exec again */
-	} else if (vs->round == 1) {
-		vs->round = 2;
+		vs->round = 0;
+		answer_discovering(s, vs, false);
+	} else if (vs->round == 1 || (vs->round == 2 && need_exec)) {
+		vs->round++;
+		answer_discovering(s, vs, false);
 		start_round(s, vs);
+	} else if (vs->round == 2) {
+		/* only keys were asked for, and not all were found */
+		vs->phase = V_KEYED;
+		vs->round = 0;
+		answer_discovering(s, vs, true);
 	} else {
 		vs->phase = V_EXEC;
 		queue_task(s, TASK_EXEC, vs, NULL);
+		answer_discovering(s, vs, false);
 	}
 }
 
 static void round_inputs_done(struct sfs_solver *s, struct vstate *vs)
 {
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
-		struct edge *ie = input_edge(vs, i);
-		bool probe = !vs->ignore_cache && in_round(vs, i) && ie->nresult_keys &&
-			     ie->cached;
+		bool probe = !vs->ignore_cache && in_round(vs, i) && has_probe_keys(input_edge(vs, i));
 		if (needs_slow(vs, i) || probe) {
 			vs->phase = V_SLOW;
 			queue_task(s, TASK_SLOW, vs, NULL);
@@ -811,17 +942,27 @@ static int probe_slow(struct cache_manager *cm, struct vstate *vs, size_t i, int
 	return r;
 }
 
-/* Probes with the keys a completed input was saved or loaded under. */
-static int probe_result(struct cache_manager *cm, struct vstate *vs, size_t i, int o)
+/* Probes output o with keys of input i (each with the map's selector for i). */
+static int probe_keys(struct cache_manager *cm, struct vstate *vs, size_t i, int o,
+		      const struct keyset *keys)
 {
 	const struct sfs_cache_map *m = &vs->maps[0];
-	struct edge *ie = input_edge(vs, i);
-	struct cache_key_with_selector alts[ie->nresult_keys + 1];
-	for (size_t a = 0; a < ie->nresult_keys; a++) {
+	struct cache_key_with_selector alts[keys->n + 1];
+	for (size_t a = 0; a < keys->n; a++) {
 		memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
-		alts[a].key = ie->result_keys[a];
+		alts[a].key = keys->k[a];
 	}
-	return query_into(cm, alts, ie->nresult_keys, i, m, o, &vs->edges[o].matches[i]);
+	return query_into(cm, alts, keys->n, i, m, o, &vs->edges[o].matches[i]);
+}
+
+/* The keys of input i to probe with after a round (lock held): see has_probe_keys. */
+static void probe_keys_of(struct cache_manager *cm, struct edge *ie, struct keyset *ret)
+{
+	for (size_t k = 0; k < ie->late.n; k++)
+		keyset_add(ret, cm, ie->late.k[k]);
+	if (ie->phase == EDGE_DONE && ie->cached)
+		for (size_t k = 0; k < ie->nresult_keys; k++)
+			keyset_add(ret, cm, ie->result_keys[k]);
 }
 
 static void run_slow(struct sfs_solver *s, struct vstate *vs)
@@ -829,19 +970,22 @@ static void run_slow(struct sfs_solver *s, struct vstate *vs)
 	struct cache_manager *cm = s->cache->main;
 	size_t ni = vs->v->ninputs, ne = vs->nedges;
 	struct cache_key *slow[ni];
+	struct keyset known[ni];
 	struct keys_found kf[ne ? ne : 1];
+	bool want[ne ? ne : 1], todo[ni];
 	char *msg = NULL;
 	int r = 0;
 
 	memset(slow, 0, sizeof(slow));
+	memset(known, 0, sizeof(known));
 	memset(kf, 0, sizeof(kf));
 	pthread_mutex_lock(&s->lock);
-	bool want[ne ? ne : 1], todo[ni], done[ni];
 	for (size_t o = 0; o < ne; o++)
-		want[o] = vs->edges[o].phase == EDGE_WAIT_EXEC && vs->edges[o].matches;
+		want[o] = edge_active(&vs->edges[o]) && vs->edges[o].matches;
 	for (size_t i = 0; i < ni; i++) {
 		todo[i] = needs_slow(vs, i);
-		done[i] = in_round(vs, i) && input_edge(vs, i)->phase == EDGE_DONE;
+		if (in_round(vs, i))
+			probe_keys_of(cm, input_edge(vs, i), &known[i]);
 	}
 	pthread_mutex_unlock(&s->lock);
 
@@ -858,16 +1002,17 @@ static void run_slow(struct sfs_solver *s, struct vstate *vs)
 			continue;
 		struct edge *e = &vs->edges[o];
 		for (size_t i = 0; i < ni && r == 0; i++) {
-			/* a completed input is known by its result keys too (§1.5 step 4) */
-			if (done[i])
-				r = probe_result(cm, vs, i, (int)o);
+			if (known[i].n)
+				r = probe_keys(cm, vs, i, (int)o, &known[i]);
 			if (r == 0 && slow[i])
 				r = probe_slow(cm, vs, i, (int)o, slow[i]);
 		}
-		struct keyset known = {e->keys, e->nkeys};
+		struct keyset def = {e->keys, e->nkeys};
 		if (r == 0)
-			r = intersect(cm, e, ni, &known, &kf[o]);
+			r = intersect(cm, e, ni, &def, &kf[o]);
 	}
+	for (size_t i = 0; i < ni; i++)
+		keyset_release(&known[i]);
 
 	pthread_mutex_lock(&s->lock);
 	if (r < 0) {
