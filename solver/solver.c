@@ -274,9 +274,28 @@ void sfs_solver_flush_notify(struct sfs_solver *s)
 	free(d);
 }
 
+#define PENDING_TTL_NS (3600LL * 1000000000LL)
+
+/* Deletes pending jobs that got no spec within an hour (DESIGN.md §8; lock held). */
+static void drop_stale_pending(struct sfs_solver *s)
+{
+	int64_t now = sfs_now_ns();
+	for (size_t i = 0; i < s->njob_ids;) {
+		struct sfs_job *j = job_get(s, s->job_ids[i]);
+		if (!j || j->state != SFS_JOB_PENDING || now - j->created < PENDING_TTL_NS) {
+			i++;
+			continue;
+		}
+		s->pending--;
+		history_delete(s->cache->db, j->id);
+		job_table_del(s, j);
+	}
+}
+
 /* Deletes the oldest finished jobs beyond jobs_keep (lock held). */
 static void trim_history(struct sfs_solver *s)
 {
+	drop_stale_pending(s);
 	size_t finished = 0;
 	for (size_t i = 0; i < s->njob_ids; i++) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
