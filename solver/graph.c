@@ -30,8 +30,8 @@ int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, s
 		w->w = n;
 		w->cap = ncap;
 	}
-	w->w[w->n++] = (struct waiter){kind, job ? sfs_job_ref(job) : NULL, out,
-				       vs ? vstate_ref(vs) : NULL};
+	w->w[w->n++] =
+	    (struct waiter){kind, job ? sfs_job_ref(job) : NULL, out, vs ? vstate_ref(vs) : NULL};
 	return 0;
 }
 
@@ -121,8 +121,8 @@ struct load_ctx {
 	int depth;
 };
 
-static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
-		      const char *key, struct vstate **ret, char **ret_msg)
+static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t idx, const char *key,
+		      struct vstate **ret, char **ret_msg)
 {
 	const struct sfs_spec_vertex *v = &lc->spec->v[idx];
 	struct vstate *vs = calloc(1, sizeof(*vs));
@@ -277,8 +277,12 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 	struct vstate **loaded = calloc(sp->n ? sp->n : 1, sizeof(*loaded));
 	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
 	size_t nj = sfs_vs_jobs(parent, jobs, SFS_MAX_VS_JOBS);
-	struct load_ctx lc = {sp, loaded, parent->opctx.uid, parent->opctx.gid,
-			      parent->ignore_cache, parent->depth + 1};
+	struct load_ctx lc = {sp,
+			      loaded,
+			      parent->opctx.uid,
+			      parent->opctx.gid,
+			      parent->ignore_cache,
+			      parent->depth + 1};
 	int r = loaded ? 0 : -ENOMEM;
 	for (size_t i = 0; i < sp->n && r == 0; i++) {
 		r = vstate_get(s, &lc, i, &loaded[i], ret_msg);
@@ -490,8 +494,8 @@ void sfs_vs_progress_completed(struct vstate *vs, bool cached, const char *err)
 	int64_t now = sfs_now_ns();
 	vs->completed = now;
 	if (err)
-		vs->state = strcmp(err, "context canceled") == 0 ? SFS_VERTEX_CANCELLED
-								 : SFS_VERTEX_FAILED;
+		vs->state =
+		    strcmp(err, "context canceled") == 0 ? SFS_VERTEX_CANCELLED : SFS_VERTEX_FAILED;
 	else
 		vs->state = cached ? SFS_VERTEX_CACHED : SFS_VERTEX_DONE;
 	struct sfs_job *jobs[SFS_MAX_VS_JOBS];

@@ -31,7 +31,7 @@ struct sfs_job;
 /* A failure, shared by every edge and job it reaches. */
 struct sfs_failure {
 	int refs;
-	int err; /* -errno; -ECANCELED for cancellation */
+	int err;		      /* -errno; -ECANCELED for cancellation */
 	char digest[SFS_DIGEST_SIZE]; /* the vertex that failed */
 	char *msg;
 };
@@ -41,10 +41,10 @@ struct sfs_failure *sfs_failure_unref(struct sfs_failure *f);
 
 /* Who waits for an edge (or for a vertex's keys). */
 enum waiter_kind {
-	W_JOB,   /* job output `out` */
-	W_INPUT, /* vertex vs needs this edge as an input (or its keys) */
-	W_SUB,   /* build vertex vs waits for its sub-build's output */
-	W_MERGE, /* edge `out` of vs was merged into this edge (§1.7) */
+	W_JOB,	    /* job output `out` */
+	W_INPUT,    /* vertex vs needs this edge as an input (or its keys) */
+	W_SUB,	    /* build vertex vs waits for its sub-build's output */
+	W_MERGE,    /* edge `out` of vs was merged into this edge (§1.7) */
 	W_DISCOVER, /* vertex vs waits for the keys this edge can find without loading */
 };
 
@@ -82,12 +82,12 @@ struct edge {
 	struct vstate *vs; /* owner, not a reference */
 	int output;
 	enum edge_phase phase;
-	bool want;        /* someone asked for complete */
-	struct cache_key **keys;   /* keys found by definition (advertised to parents) */
+	bool want;		 /* someone asked for complete */
+	struct cache_key **keys; /* keys found by definition (advertised to parents) */
 	size_t nkeys;
-	struct keyset late;        /* keys found later through content keys (not advertised) */
-	struct keyset *matches;    /* per input: keys of this edge reachable from that input */
-	char **bad;                /* records whose load failed: never tried again */
+	struct keyset late;	/* keys found later through content keys (not advertised) */
+	struct keyset *matches; /* per input: keys of this edge reachable from that input */
+	char **bad;		/* records whose load failed: never tried again */
 	size_t nbad;
 	struct cache_record *records; /* loadable records, best chosen at load */
 	size_t nrecords;
@@ -102,20 +102,20 @@ struct edge {
 	bool discovering, discovered;
 	struct waiters dwaiters;
 	struct edge *merged_into; /* while EDGE_MERGED (its vstate is held by our waiter) */
-	bool merge_asked;         /* our W_MERGE waiter is on merged_into */
-	char **sigs;              /* our entries in the edge index */
+	bool merge_asked;	  /* our W_MERGE waiter is on merged_into */
+	char **sigs;		  /* our entries in the edge index */
 	size_t nsigs;
 };
 
 enum vphase {
-	V_NEW,        /* nothing asked yet */
-	V_WAIT_KEYS,  /* waiting for the inputs' keys */
-	V_KEYING,     /* cache maps and queries running */
-	V_KEYED,      /* every output knows its keys and records */
-	V_WAIT_INPUTS,/* exec needed: waiting for this round's inputs to complete */
-	V_SLOW,       /* content keys of this round's inputs being computed and queried */
-	V_EXEC,       /* exec task queued or running */
-	V_EXECUTED,   /* results of every output known */
+	V_NEW,	       /* nothing asked yet */
+	V_WAIT_KEYS,   /* waiting for the inputs' keys */
+	V_KEYING,      /* cache maps and queries running */
+	V_KEYED,       /* every output knows its keys and records */
+	V_WAIT_INPUTS, /* exec needed: waiting for this round's inputs to complete */
+	V_SLOW,	       /* content keys of this round's inputs being computed and queried */
+	V_EXEC,	       /* exec task queued or running */
+	V_EXECUTED,    /* results of every output known */
 	V_FAILED
 };
 
@@ -127,13 +127,13 @@ struct vstate {
 	const struct sfs_spec_vertex *v;
 	struct sfs_op *op;
 	struct sfs_op_ctx opctx; /* cancelled / pgid are atomics */
-	bool released;           /* removed from actives */
+	bool released;		 /* removed from actives */
 	bool ignore_cache;
 
 	struct vstate **inputs; /* references, v->ninputs */
 	enum vphase phase;
-	size_t inputs_pending;  /* inputs not yet keyed / complete, by phase */
-	int round;              /* 1 discover, 2 complete to hash, 3 complete all (§1.5 step 7) */
+	size_t inputs_pending;	 /* inputs not yet keyed / complete, by phase */
+	int round;		 /* 1 discover, 2 complete to hash, 3 complete all (§1.5 step 7) */
 	struct cache_key **slow; /* per input: content ("slow") key once computed */
 	struct waiters key_waiters; /* vertices waiting for our keys */
 
@@ -155,8 +155,8 @@ struct vstate {
 	size_t nparents;
 	struct vstate **children;
 	size_t nchildren;
-	int depth;                        /* nesting of sub-builds, 0 for a job's own */
-	struct sfs_spec *subspec;         /* the inner spec of a build vertex */
+	int depth;			  /* nesting of sub-builds, 0 for a job's own */
+	struct sfs_spec *subspec;	  /* the inner spec of a build vertex */
 	char sub_result[SFS_DIGEST_SIZE]; /* its output's result */
 
 	/* what users see */
@@ -185,7 +185,7 @@ struct sfs_job {
 	struct sfs_job_output *outputs;
 	size_t noutputs;
 	struct sfs_progress *progress;
-	struct strbuf plain, json; /* the streams of a finished job (history) */
+	struct strbuf plain, json;     /* the streams of a finished job (history) */
 	struct sfs_vertex_info *vinfo; /* vertices as they ended */
 	size_t nvinfo;
 	bool in_graph; /* loaded into the shared graph, not yet discarded */
@@ -202,10 +202,10 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
-	struct strmap actives; /* digest -> vstate */
+	struct strmap actives;	  /* digest -> vstate */
 	struct strmap edge_index; /* merge signature -> edge (§1.7), active edges only */
-	struct strmap jobs;    /* decimal id -> sfs_job (live and history) */
-	uint64_t *job_ids;     /* ascending */
+	struct strmap jobs;	  /* decimal id -> sfs_job (live and history) */
+	uint64_t *job_ids;	  /* ascending */
 	size_t njob_ids, cap_job_ids;
 	uint64_t latest;
 	unsigned running, pending;
@@ -235,9 +235,52 @@ int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, s
 		struct vstate *vs);
 void waiters_release(struct waiters *w);
 
-/* scheduler.c: edges and tasks */
+/* scheduler.c: the task queues and workers */
+enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC, TASK_FINISH };
 int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
+void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e);
+
+/* The edge of input i of vs. */
+static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
+{
+	return &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+}
+
+/* edge.c */
+void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f);
+void sfs_vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
+void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
+		       struct cache_key **keys, size_t nkeys, bool cached);
+void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);
+
+/* keys.c */
+struct keys_found {
+	struct cache_key **keys;
+	size_t nkeys;
+	struct cache_record *records;
+	size_t nrecords;
+};
+void sfs_keys_found_release(struct keys_found *k);
+int sfs_add_found(struct cache_manager *cm, struct keys_found *kf, struct cache_key *k);
+bool sfs_keyset_has(struct cache_manager *cm, const struct keyset *ks, struct cache_key *k);
+int sfs_query_into(struct cache_manager *cm, const struct cache_key_with_selector *alts, size_t n,
+		   size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
+int sfs_intersect(struct cache_manager *cm, const struct edge *e, size_t ninputs,
+		  const struct keyset *known, struct keys_found *kf);
+int sfs_fetch_map(struct vstate *vs, char **ret_msg);
+void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
+
+/* rounds.c */
+void sfs_vertex_request_exec(struct sfs_solver *s, struct vstate *vs);
+void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_slow(struct sfs_solver *s, struct vstate *vs);
+
+/* run.c */
+void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
+void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
+void sfs_run_exec(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_finish(struct sfs_solver *s, struct vstate *vs);
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
 		      struct vstate *parent);
 void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build);

@@ -218,14 +218,21 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	char *result = result_text(j);
 	char *vertices = j->vinfo ? sfs_vinfo_to_json(j->vinfo, j->nvinfo) : NULL;
 	struct history_job h = {
-		.id = j->id, .uid = j->uid, .gid = j->gid,
-		.state = (char *)sfs_job_state_name(j->state),
-		.spec = j->spec_text, .spec_len = j->spec_len,
-		.error = j->error, .result = result,
-		.created = j->created, .ended = j->ended,
-		.status = plain->buf, .status_len = plain->len,
-		.status_json = json->buf, .status_json_len = json->len,
-		.vertices = vertices,
+	    .id = j->id,
+	    .uid = j->uid,
+	    .gid = j->gid,
+	    .state = (char *)sfs_job_state_name(j->state),
+	    .spec = j->spec_text,
+	    .spec_len = j->spec_len,
+	    .error = j->error,
+	    .result = result,
+	    .created = j->created,
+	    .ended = j->ended,
+	    .status = plain->buf,
+	    .status_len = plain->len,
+	    .status_json = json->buf,
+	    .status_json_len = json->len,
+	    .vertices = vertices,
 	};
 	int r = history_save(s->cache->db, &h);
 	free(result);

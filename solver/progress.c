@@ -26,10 +26,10 @@ struct pvertex {
 	int64_t started, completed;
 	bool cached;
 	char *error;
-	struct strbuf partial[3];   /* unterminated log line per stream */
-	char *tail[TAIL_LINES];     /* last rendered log lines, ring */
-	char last_terminal;         /* 'D', 'C', 'E', 'X' or 0: the last terminal line printed */
-	bool printed_since;         /* log lines printed after that terminal line */
+	struct strbuf partial[3]; /* unterminated log line per stream */
+	char *tail[TAIL_LINES];	  /* last rendered log lines, ring */
+	char last_terminal;	  /* 'D', 'C', 'E', 'X' or 0: the last terminal line printed */
+	bool printed_since;	  /* log lines printed after that terminal line */
 	int tail_next, tail_n;
 };
 

@@ -25,8 +25,8 @@ const char *sfs_job_state_name(enum sfs_job_state st)
 
 const char *sfs_vertex_state_name(enum sfs_vertex_state st)
 {
-	static const char *const n[] = {"pending", "running", "cached", "done", "failed",
-					"cancelled"};
+	static const char *const n[] = {"pending", "running", "cached",
+					"done",	   "failed",  "cancelled"};
 	return n[st];
 }
 
@@ -165,7 +165,8 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 		strbuf_add(&j->json, h->status_json, h->status_json_len);
 	int r = outputs_from_result(j, h->result);
 	if (r == 0 && h->vertices)
-		r = sfs_vinfo_from_json(h->vertices, &j->vinfo, &j->nvinfo) == -ENOMEM ? -ENOMEM : 0;
+		r = sfs_vinfo_from_json(h->vertices, &j->vinfo, &j->nvinfo) == -ENOMEM ? -ENOMEM
+										       : 0;
 	if (r == 0)
 		r = job_table_add(s, j);
 	if (r < 0) {
@@ -376,8 +377,11 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 			  size_t len, char **ret_msg)
 {
 	struct sfs_spec *sp = NULL;
-	struct sfs_spec_ctx ctx = {.session = id, .limits = &s->o.limits, .allow_local = true,
-				   .allow_network = true, .mountpoint = s->mountpoint};
+	struct sfs_spec_ctx ctx = {.session = id,
+				   .limits = &s->o.limits,
+				   .allow_local = true,
+				   .allow_network = true,
+				   .mountpoint = s->mountpoint};
 	pthread_mutex_lock(&s->lock);
 	struct sfs_job *j = job_get(s, id);
 	int r = 0;
@@ -419,8 +423,7 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 	return r;
 }
 
-static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, const char *cmd,
-			  char **ret_msg)
+static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, const char *cmd, char **ret_msg)
 {
 	if (strcmp(cmd, "cancel") == 0) {
 		if (sfs_job_state_final(j->state))

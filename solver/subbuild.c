@@ -115,8 +115,11 @@ static int load_and_request(struct sfs_solver *s, struct vstate *vs, struct sfs_
 
 int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 {
-	struct sfs_spec_ctx ctx = {.session = 0, .limits = &s->o.limits, .allow_local = false,
-				   .allow_network = false, .mountpoint = s->mountpoint};
+	struct sfs_spec_ctx ctx = {.session = 0,
+				   .limits = &s->o.limits,
+				   .allow_local = false,
+				   .allow_network = false,
+				   .mountpoint = s->mountpoint};
 	struct sfs_spec *sp = NULL;
 	struct sfs_ref out;
 	char *buf = NULL;

@@ -26,12 +26,13 @@ char *sfs_vinfo_to_json(const struct sfs_vertex_info *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++) {
-		json_t *o = json_pack("{s:s, s:s, s:s%, s:s, s:s?, s:o, s:o, s:s, s:s}", "digest",
-				      v[i].digest, "name", v[i].name, "op", v[i].op, v[i].op_len,
-				      "state", sfs_vertex_state_name(v[i].state), "log",
-				      v[i].log_path, "inputs", digests_json(v[i].inputs, v[i].ninputs),
-				      "results", digests_json(v[i].results, v[i].noutputs), "why",
-				      v[i].why ? v[i].why : "", "keys", v[i].keys ? v[i].keys : "");
+		json_t *o =
+		    json_pack("{s:s, s:s, s:s%, s:s, s:s?, s:o, s:o, s:s, s:s}", "digest",
+			      v[i].digest, "name", v[i].name, "op", v[i].op, v[i].op_len, "state",
+			      sfs_vertex_state_name(v[i].state), "log", v[i].log_path, "inputs",
+			      digests_json(v[i].inputs, v[i].ninputs), "results",
+			      digests_json(v[i].results, v[i].noutputs), "why",
+			      v[i].why ? v[i].why : "", "keys", v[i].keys ? v[i].keys : "");
 		if (!o || json_array_append_new(a, o) < 0) {
 			json_decref(a);
 			return NULL;

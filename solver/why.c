@@ -6,8 +6,8 @@
  *   executed: ignore_cache is set
  *   executed: no record for this op digest sha256:...      (the op itself changed)
  *   executed: no record for this content sha256:...         (a local source changed)
- *   executed: input 0 "src" changed: now content sha256:aa..., the closest record used content sha256:bb...
- *   executed: each input matches records, but none matches all of them together
+ *   executed: input 0 "src" changed: now content sha256:aa..., the closest record used content
+ * sha256:bb... executed: each input matches records, but none matches all of them together
  *
  * The miss explanation compares this vertex's inputs with the records the
  * cache holds for the same op digest: the first input that leads to none of
@@ -36,7 +36,8 @@ static void add_age(struct strbuf *sb, int64_t ns)
 	else if (s < 86400)
 		strbuf_addf(sb, "%lldh%lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
 	else
-		strbuf_addf(sb, "%lldd%lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+		strbuf_addf(sb, "%lldd%lldh", (long long)(s / 86400),
+			    (long long)(s % 86400 / 3600));
 }
 
 char *sfs_why_cached(const struct cache_record *rec, int64_t now)
@@ -107,9 +108,8 @@ static void closest_record(struct cache_manager *cm, struct keystore *ks, const 
 {
 	ret[0] = '\0';
 	for (size_t j = 0; j < ninputs && !ret[0]; j++) {
-		const char *id = j != culprit && e->matches[j].n
-					 ? cache_key_id(e->matches[j].k[0], cm)
-					 : NULL;
+		const char *id =
+		    j != culprit && e->matches[j].n ? cache_key_id(e->matches[j].k[0], cm) : NULL;
 		if (id)
 			snprintf(ret, CACHE_ID_SIZE, "%s", id);
 	}

@@ -1,0 +1,268 @@
+/*
+ * edge.c — who waits for an edge, and how results and failures reach them
+ * (SEMANTICS.md §1.5 step 9).
+ *
+ * An edge is one output of an active vertex.  Its waiters are job outputs,
+ * vertices that need it as an input, build vertices waiting for a sub-build,
+ * edges merged into it, and (dwaiters) vertices that only asked what keys it can
+ * find.  When the edge completes or fails every waiter is told at once; a
+ * failure spreads to every vertex that waited for the failed vertex's keys.
+ *
+ * Everything here runs with sfs_solver.lock held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/err.h"
+#include "internal.h"
+
+static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e);
+static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind kind,
+			 struct sfs_job *job, size_t out, struct vstate *vs);
+
+struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg)
+{
+	struct sfs_failure *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->err = err;
+	snprintf(f->digest, sizeof(f->digest), "%s", digest);
+	f->msg = strdup(msg ? msg : strerror(-err));
+	return f;
+}
+
+struct sfs_failure *sfs_failure_ref(struct sfs_failure *f)
+{
+	if (f)
+		f->refs++;
+	return f;
+}
+
+struct sfs_failure *sfs_failure_unref(struct sfs_failure *f)
+{
+	if (f && --f->refs == 0) {
+		free(f->msg);
+		free(f);
+	}
+	return NULL;
+}
+
+static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e)
+{
+	if (parent->phase != V_WAIT_INPUTS || parent->released || parent->round != 1)
+		return;
+	if (e->phase == EDGE_FAILED) {
+		sfs_vertex_fail(s, parent, e->failure);
+		return;
+	}
+	if (--parent->inputs_pending == 0)
+		sfs_round_inputs_done(s, parent);
+}
+
+static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
+{
+	if (parent->phase != V_WAIT_INPUTS || parent->released)
+		return;
+	if (e->phase == EDGE_FAILED) {
+		sfs_vertex_fail(s, parent, e->failure);
+		return;
+	}
+	if (--parent->inputs_pending == 0)
+		sfs_round_inputs_done(s, parent);
+}
+
+static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w)
+{
+	switch (w->kind) {
+	case W_JOB:
+		sfs_job_output_done(s, w->job, w->out, e);
+		break;
+	case W_INPUT:
+		input_done(s, w->vs, e);
+		break;
+	case W_SUB:
+		sfs_subbuild_done(s, w->vs, e);
+		break;
+	case W_MERGE:
+		sfs_merge_done(s, &w->vs->edges[w->out], e);
+		break;
+	case W_DISCOVER:
+		input_discovered(s, w->vs, e);
+		break;
+	}
+}
+
+static void deliver_all(struct sfs_solver *s, struct edge *e, struct waiters *list)
+{
+	struct waiters w = *list;
+	memset(list, 0, sizeof(*list));
+	for (size_t i = 0; i < w.n; i++)
+		deliver(s, e, &w.w[i]);
+	waiters_release(&w);
+}
+
+void sfs_edge_settle(struct sfs_solver *s, struct edge *e)
+{
+	deliver_all(s, e, &e->waiters);
+	e->discovering = false;
+	e->discovered = true;
+	deliver_all(s, e, &e->dwaiters); /* a result answers "what keys" too */
+}
+
+/* The keys edge e can find without loading are known: tell who asked. */
+void sfs_edge_discovered(struct sfs_solver *s, struct edge *e)
+{
+	e->discovering = false;
+	e->discovered = true;
+	deliver_all(s, e, &e->dwaiters);
+}
+
+void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f)
+{
+	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED)
+		return;
+	e->phase = EDGE_FAILED;
+	e->failure = sfs_failure_ref(f);
+	sfs_edge_settle(s, e);
+}
+
+/*
+ * Fails a vertex and, through the key waiters, every vertex that waited for its
+ * keys.  Iterative: a failing root of a long chain must not recurse per level.
+ */
+void sfs_vertex_fail(struct sfs_solver *s, struct vstate *first, struct sfs_failure *f)
+{
+	struct vstate **stack = NULL;
+	size_t n = 0, cap = 0;
+	struct vstate *vs = first;
+
+	while (vs) {
+		if (vs->phase != V_FAILED && vs->phase != V_EXECUTED) {
+			vs->phase = V_FAILED;
+			vs->failure = sfs_failure_ref(f);
+			for (size_t o = 0; o < vs->nedges; o++)
+				sfs_edge_fail(s, &vs->edges[o], f);
+			struct waiters w = vs->key_waiters;
+			memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
+			for (size_t i = 0; i < w.n; i++) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					struct vstate **ns = realloc(stack, cap * sizeof(*ns));
+					if (!ns)
+						break;
+					stack = ns;
+				}
+				stack[n++] = vstate_ref(w.w[i].vs);
+			}
+			waiters_release(&w);
+		}
+		if (vs != first)
+			vstate_unref(vs);
+		vs = n ? stack[--n] : NULL;
+	}
+	free(stack);
+}
+
+/* Asks for the keys of vs; its inputs must have been asked before (topological order). */
+void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs)
+{
+	if (vs->phase != V_NEW)
+		return;
+	vs->phase = V_WAIT_KEYS;
+	size_t pending = 0;
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		struct vstate *in = vs->inputs[i];
+		if (in->phase == V_FAILED) {
+			sfs_vertex_fail(s, vs, in->failure);
+			return;
+		}
+		if (in->phase < V_KEYED) {
+			if (waiters_add(&in->key_waiters, W_INPUT, NULL, 0, vs) < 0)
+				continue;
+			pending++;
+		}
+	}
+	vs->inputs_pending = pending;
+	if (pending == 0) {
+		vs->phase = V_KEYING;
+		sfs_queue_task(s, TASK_KEYS, vs, NULL);
+	}
+}
+
+void sfs_edge_proceed(struct sfs_solver *s, struct edge *e)
+{
+	if (e->phase != EDGE_IDLE || !e->want)
+		return;
+	struct vstate *vs = e->vs;
+	if (vs->phase == V_EXECUTED || e->nrecords == 0) {
+		e->phase = EDGE_WAIT_EXEC;
+		sfs_vertex_request_exec(s, vs);
+		return;
+	}
+	e->phase = EDGE_LOADING;
+	sfs_queue_task(s, TASK_LOAD, vs, e);
+}
+
+void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
+		       struct cache_key **keys, size_t nkeys, bool cached)
+{
+	snprintf(e->result, sizeof(e->result), "%s", result);
+	e->result_keys = keys;
+	e->nresult_keys = nkeys;
+	e->cached = cached;
+	e->phase = EDGE_DONE;
+	sfs_edge_settle(s, e);
+}
+
+void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
+		      struct vstate *parent)
+{
+	edge_request(s, e, job ? W_JOB : W_INPUT, job, out, parent);
+}
+
+void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build)
+{
+	edge_request(s, e, W_SUB, NULL, 0, build);
+}
+
+/* Asks edge e for its result on behalf of the waiter (kind, job, out, vs). */
+static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind kind,
+			 struct sfs_job *job, size_t out, struct vstate *vs)
+{
+	struct waiter w = {kind, job, out, vs};
+	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED) {
+		deliver(s, e, &w);
+		return;
+	}
+	if (waiters_add(&e->waiters, kind, job, out, vs) < 0) {
+		struct sfs_failure *f = sfs_failure_new(-ENOMEM, e->vs->v->digest, "out of memory");
+		sfs_edge_fail(s, e, f);
+		sfs_failure_unref(f);
+		return;
+	}
+	e->want = true;
+	if (e->phase == EDGE_MERGED)
+		sfs_edge_request_merged(s, e);
+	else if (e->vs->phase >= V_KEYED)
+		sfs_edge_proceed(s, e);
+}
+
+/* A merged edge that is wanted asks the edge it was merged into, once. */
+void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e)
+{
+	if (e->merge_asked)
+		return;
+	e->merge_asked = true;
+	edge_request(s, sfs_edge_owner(e->merged_into), W_MERGE, NULL, (size_t)e->output, e->vs);
+}
+
+void sfs_vstate_cancel(struct vstate *vs)
+{
+	atomic_store(&vs->opctx.cancelled, true);
+	int pg = atomic_load(&vs->opctx.pgid);
+	if (pg > 0)
+		kill(-pg, SIGKILL);
+}

@@ -1,0 +1,306 @@
+/*
+ * keys.c — the keys of a vertex, found before anything is loaded or run
+ * (SEMANTICS.md §1.5 steps 1-4, §1.9).
+ *
+ * Once every input knows its keys, one KEYS task fetches the vertex's cache
+ * map(s) and queries the cache for every output: a root looks up
+ * rootKey(map digest, output), map after map until records are found or the op
+ * says the maps are done; any other vertex asks, input by input, which keys of
+ * its op that input's keys lead to (matches[]), and keeps the keys every input
+ * leads to, with their records.  So a fully cached graph calls CacheMap on
+ * every vertex and loads one record, and inputs of a hit are never completed.
+ *
+ * The task works without the lock on what is stable by then (the inputs' keys,
+ * the vertex's own maps and matches) and takes it to publish what it found.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/err.h"
+#include "internal.h"
+
+static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs);
+
+static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
+{
+	vs->phase = V_KEYED;
+	struct waiters w = vs->key_waiters;
+	memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
+	for (size_t i = 0; i < w.n; i++) {
+		struct vstate *p = w.w[i].vs;
+		if (p->phase == V_WAIT_KEYS && !p->released && --p->inputs_pending == 0) {
+			p->phase = V_KEYING;
+			sfs_queue_task(s, TASK_KEYS, p, NULL);
+		}
+	}
+	waiters_release(&w);
+	sfs_index_register(s, vs);
+	for (size_t o = 0; o < vs->nedges; o++)
+		sfs_edge_proceed(s, &vs->edges[o]);
+}
+
+void sfs_keys_found_release(struct keys_found *k)
+{
+	for (size_t i = 0; i < k->nkeys; i++)
+		cache_key_unref(k->keys[i]);
+	free(k->keys);
+	free(k->records);
+	memset(k, 0, sizeof(*k));
+}
+
+int sfs_add_found(struct cache_manager *cm, struct keys_found *kf, struct cache_key *k)
+{
+	struct cache_record *recs = NULL;
+	size_t n = 0;
+	int r = cache_manager_records(cm, k, &recs, &n);
+	if (r < 0)
+		return r;
+	struct cache_key **nk = realloc(kf->keys, (kf->nkeys + 1) * sizeof(*nk));
+	struct cache_record *nr = realloc(kf->records, (kf->nrecords + n + 1) * sizeof(*nr));
+	if (nk)
+		kf->keys = nk;
+	if (nr)
+		kf->records = nr;
+	if (!nk || !nr) {
+		free(recs);
+		return -ENOMEM;
+	}
+	kf->keys[kf->nkeys++] = cache_key_ref(k);
+	memcpy(kf->records + kf->nrecords, recs, n * sizeof(*recs));
+	kf->nrecords += n;
+	free(recs);
+	return 0;
+}
+
+/* Root: the key of output o under one cache map. */
+static int query_root(struct cache_manager *cm, const struct sfs_cache_map *m, int o,
+		      struct keys_found *kf)
+{
+	struct cache_key **found = NULL;
+	size_t n = 0;
+	int r = cache_manager_query(cm, NULL, 0, 0, m->digest, o, &found, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0)
+			r = sfs_add_found(cm, kf, found[i]);
+		cache_key_unref(found[i]);
+	}
+	free(found);
+	return r;
+}
+
+int keyset_add(struct keyset *ks, struct cache_manager *cm, struct cache_key *k)
+{
+	const char *id = cache_key_id(k, cm);
+	for (size_t i = 0; id && i < ks->n; i++) {
+		const char *o = cache_key_id(ks->k[i], cm);
+		if (o && strcmp(o, id) == 0)
+			return 0;
+	}
+	struct cache_key **n = realloc(ks->k, (ks->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	ks->k = n;
+	ks->k[ks->n++] = cache_key_ref(k);
+	return 0;
+}
+
+void keyset_release(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		cache_key_unref(ks->k[i]);
+	free(ks->k);
+	memset(ks, 0, sizeof(*ks));
+}
+
+bool sfs_keyset_has(struct cache_manager *cm, const struct keyset *ks, struct cache_key *k)
+{
+	const char *id = cache_key_id(k, cm);
+	for (size_t i = 0; id && i < ks->n; i++) {
+		const char *o = cache_key_id(ks->k[i], cm);
+		if (o && strcmp(o, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Queries the keys of output o reachable from alternatives of input i, into out. */
+int sfs_query_into(struct cache_manager *cm, const struct cache_key_with_selector *alts, size_t n,
+		   size_t i, const struct sfs_cache_map *m, int o, struct keyset *out)
+{
+	struct cache_key **found = NULL;
+	size_t nfound = 0;
+	int r = n ? cache_manager_query(cm, alts, n, (int)i, m->digest, o, &found, &nfound) : 0;
+	for (size_t k = 0; k < nfound; k++) {
+		if (r == 0 && out)
+			r = keyset_add(out, cm, found[k]);
+		cache_key_unref(found[k]);
+	}
+	free(found);
+	return r;
+}
+
+/* §1.5 step 3: keys of output o reachable from input i's definition keys. */
+static int probe_input(struct cache_manager *cm, struct vstate *vs, const struct sfs_cache_map *m,
+		       int o, size_t i, struct keyset *out)
+{
+	struct edge *ie = sfs_input_edge(vs, i);
+	struct cache_key_with_selector alts[ie->nkeys + 1];
+	for (size_t a = 0; a < ie->nkeys; a++) {
+		memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
+		alts[a].key = ie->keys[a];
+	}
+	return sfs_query_into(cm, alts, ie->nkeys, i, m, o, out);
+}
+
+static bool record_is_bad(const struct edge *e, const char *id)
+{
+	for (size_t i = 0; i < e->nbad; i++)
+		if (strcmp(e->bad[i], id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * §1.5 step 4: the keys every input leads to (from matches[]), except those in
+ * `known`, with their records (minus records that failed to load) into kf.
+ */
+int sfs_intersect(struct cache_manager *cm, const struct edge *e, size_t ninputs,
+		  const struct keyset *known, struct keys_found *kf)
+{
+	if (ninputs == 0)
+		return 0;
+	for (size_t k = 0; k < e->matches[0].n; k++) {
+		struct cache_key *key = e->matches[0].k[k];
+		bool all = true;
+		for (size_t i = 1; i < ninputs && all; i++)
+			all = sfs_keyset_has(cm, &e->matches[i], key);
+		if (!all || (known && sfs_keyset_has(cm, known, key)))
+			continue;
+		size_t before = kf->nrecords;
+		int r = sfs_add_found(cm, kf, key);
+		if (r < 0)
+			return r;
+		size_t keep = before;
+		for (size_t j = before; j < kf->nrecords; j++)
+			if (!record_is_bad(e, kf->records[j].id))
+				kf->records[keep++] = kf->records[j];
+		kf->nrecords = keep;
+	}
+	return 0;
+}
+
+/* Non-root keying of output o: probe every input, keep what all of them reach. */
+static int query_deps(struct cache_manager *cm, struct vstate *vs, const struct sfs_cache_map *m,
+		      int o, struct keys_found *kf)
+{
+	struct edge *e = &vs->edges[o];
+	size_t ni = vs->v->ninputs;
+	int r = 0;
+	if (!e->matches && !(e->matches = calloc(ni, sizeof(*e->matches))))
+		return -ENOMEM;
+	for (size_t i = 0; i < ni && r == 0; i++)
+		r = probe_input(cm, vs, m, o, i, &e->matches[i]);
+	return r < 0 ? r : sfs_intersect(cm, e, ni, NULL, kf);
+}
+
+static int append_map(struct vstate *vs, struct sfs_cache_map *m)
+{
+	struct sfs_cache_map *n = realloc(vs->maps, (vs->nmaps + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	vs->maps = n;
+	vs->maps[vs->nmaps++] = *m;
+	return 0;
+}
+
+/* Fetches the next cache map of vs (the task owns vs->maps while keying/executing). */
+int sfs_fetch_map(struct vstate *vs, char **ret_msg)
+{
+	struct sfs_cache_map m = {0};
+	bool done = true;
+	int r = vs->op->type->cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
+	pthread_mutex_lock(&vs->s->lock);
+	vs->s->stats.cache_maps++;
+	pthread_mutex_unlock(&vs->s->lock);
+	if (r < 0)
+		return r;
+	if (vs->v->ninputs && m.ndeps != vs->v->ninputs) {
+		sfs_cache_map_release(&m);
+		return sfs_errf(ret_msg, -EINVAL, "cache map has %zu deps for %zu inputs", m.ndeps,
+				vs->v->ninputs);
+	}
+	if (vs->v->ninputs)
+		done = true; /* only roots may return several maps */
+	r = append_map(vs, &m);
+	if (r < 0) {
+		sfs_cache_map_release(&m);
+		return r;
+	}
+	vs->maps_done = done;
+	return 0;
+}
+
+void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
+{
+	struct cache_manager *cm = s->cache->main;
+	size_t ne = vs->nedges;
+	struct keys_found kf[ne ? ne : 1];
+	char *msg = NULL;
+	int r = 0;
+	bool root = vs->v->ninputs == 0;
+	/* BuildKit reports a root's CacheMap as progress; only `local` does real
+	 * work there (it reads the host), so only it shows DONE in a cached build */
+	bool report = root && vs->v->kind == SFS_OP_LOCAL;
+
+	memset(kf, 0, sizeof(kf));
+	if (report) {
+		pthread_mutex_lock(&s->lock);
+		sfs_vs_progress_started(vs, false);
+		pthread_mutex_unlock(&s->lock);
+		sfs_solver_flush_notify(s);
+	}
+	bool any = false;
+	while (r == 0 && !any && !(vs->nmaps && vs->maps_done)) {
+		if (sfs_op_cancelled(&vs->opctx)) {
+			r = -ECANCELED;
+			break;
+		}
+		r = sfs_fetch_map(vs, &msg);
+		if (r < 0 || vs->ignore_cache)
+			continue;
+		const struct sfs_cache_map *m = &vs->maps[vs->nmaps - 1];
+		for (size_t o = 0; o < ne && r == 0; o++) {
+			r = root ? query_root(cm, m, (int)o, &kf[o])
+				 : query_deps(cm, vs, m, (int)o, &kf[o]);
+			any |= kf[o].nrecords > 0;
+		}
+		if (r < 0)
+			sfs_errf(&msg, r, "cache lookup failed");
+	}
+
+	pthread_mutex_lock(&s->lock);
+	bool failed = r < 0 && r != -ECANCELED;
+	if (report || failed)
+		sfs_vs_progress_completed(vs, false, failed ? msg : NULL);
+	if (r < 0) {
+		struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
+		if (f)
+			sfs_vertex_fail(s, vs, f);
+		sfs_failure_unref(f);
+	} else {
+		for (size_t o = 0; o < ne; o++) {
+			vs->edges[o].keys = kf[o].keys;
+			vs->edges[o].nkeys = kf[o].nkeys;
+			vs->edges[o].records = kf[o].records;
+			vs->edges[o].nrecords = kf[o].nrecords;
+			memset(&kf[o], 0, sizeof(kf[o]));
+		}
+		vertex_keys_ready(s, vs);
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t o = 0; o < ne; o++)
+		sfs_keys_found_release(&kf[o]);
+	free(msg);
+}

@@ -1,0 +1,318 @@
+/*
+ * run.c — loading a record and executing an op (SEMANTICS.md §1.5 steps 5-6, §2.2).
+ *
+ * LOAD loads the best record of an edge (newest, then main cache); a failed
+ * load is remembered so that record is never tried again, and the edge falls
+ * back to the next record, then to executing.  EXEC runs the op once for all
+ * outputs (or starts a sub-build), saves every output under its commit key(s)
+ * — a root under one key per cache map, sharing one record — and completes the
+ * edges.  Both work without the lock and take it to publish.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../cache/err.h"
+#include "internal.h"
+
+static struct cache_key *key_by_id(struct cache_manager *cm, struct edge *e, const char *id)
+{
+	for (size_t i = 0; i < e->nkeys; i++) {
+		const char *kid = cache_key_id(e->keys[i], cm);
+		if (kid && strcmp(kid, id) == 0)
+			return e->keys[i];
+	}
+	for (size_t i = 0; i < e->late.n; i++) {
+		const char *kid = cache_key_id(e->late.k[i], cm);
+		if (kid && strcmp(kid, id) == 0)
+			return e->late.k[i];
+	}
+	return e->nkeys ? e->keys[0] : e->late.n ? e->late.k[0] : NULL;
+}
+
+static void drop_record(struct edge *e, const char *id)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < e->nrecords; i++)
+		if (strcmp(e->records[i].id, id) != 0)
+			e->records[keep++] = e->records[i];
+	e->nrecords = keep;
+}
+
+void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
+{
+	struct cache_manager *cm = s->cache->main;
+	char result[SFS_DIGEST_SIZE] = "";
+	char *msg = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	struct cache_record rec = *cache_records_best(e->records, e->nrecords);
+	sfs_vs_progress_started(vs, true);
+	s->stats.loads++;
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+
+	int r = cache_manager_load(cm, &rec, result, &msg);
+
+	pthread_mutex_lock(&s->lock);
+	if (e->phase != EDGE_LOADING) {
+		/* the vertex executed meanwhile and gave this edge its result */
+		pthread_mutex_unlock(&s->lock);
+		free(msg);
+		return;
+	}
+	if (r == 0) {
+		struct cache_key **keys = calloc(1, sizeof(*keys));
+		struct cache_key *k = key_by_id(cm, e, rec.key_id);
+		if (keys && k) {
+			keys[0] = cache_key_ref(k);
+			free(vs->why);
+			vs->why = sfs_why_cached(&rec, sfs_now_ns());
+			sfs_vs_progress_completed(vs, true, NULL);
+			sfs_edge_complete(s, e, result, keys, 1, true);
+		} else {
+			free(keys);
+			r = -ENOMEM;
+		}
+	}
+	if (r < 0) {
+		s->stats.load_failures++;
+		sfs_log(SFS_LOG_WARN, "loading record %s of %s failed: %s", rec.id, vs->digest,
+			msg ? msg : strerror(-r));
+		char line[512];
+		int n =
+		    snprintf(line, sizeof(line), "cache load of record %s failed (%s); executing\n",
+			     rec.id, msg ? msg : strerror(-r));
+		struct sfs_job *jobs[SFS_MAX_VS_JOBS];
+		size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+		for (size_t k = 0; n > 0 && k < nj; k++)
+			sfs_progress_log(jobs[k]->progress, vs->digest, 2, line, (size_t)n,
+					 sfs_now_ns());
+		drop_record(e, rec.id);
+		char **nb = realloc(e->bad, (e->nbad + 1) * sizeof(*nb));
+		if (nb) {
+			e->bad = nb;
+			if ((e->bad[e->nbad] = strdup(rec.id)))
+				e->nbad++;
+		}
+		e->phase = EDGE_IDLE;
+		sfs_edge_proceed(s, e);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(msg);
+}
+
+void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
+{
+	const char *line = msg ? msg : strerror(-r);
+	char *first = strndup(line, strcspn(line, "\n"));
+	sfs_vs_progress_completed(vs, false, r == -ECANCELED ? "context canceled" : first);
+	free(first);
+	struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
+	if (f)
+		sfs_vertex_fail(s, vs, f);
+	sfs_failure_unref(f);
+}
+
+static int open_log(struct sfs_solver *s, struct vstate *vs)
+{
+	char rnd[CACHE_ID_SIZE];
+	keystore_new_id(rnd);
+	char *dir = NULL, *path = NULL;
+	if (asprintf(&dir, "%s/logs", s->cache->state_dir) < 0)
+		return -ENOMEM;
+	mkdir(dir, 0700);
+	int r = asprintf(&path, "%s/%s-%s.log", dir, vs->digest + 7, rnd);
+	free(dir);
+	if (r < 0)
+		return -ENOMEM;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(path);
+		return -errno;
+	}
+	pthread_mutex_lock(&s->lock);
+	vs->log_fd = fd;
+	free(vs->log_path);
+	vs->log_path = path;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* The commit key of output o of a vertex with inputs (§2.2). */
+static struct cache_key *commit_key(struct vstate *vs, const struct sfs_cache_map *m, int o)
+{
+	struct cache_key *k = cache_key_new(m->digest, o, vs->v->ninputs);
+	if (!k)
+		return NULL;
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+		for (size_t a = 0; a < ie->nresult_keys; a++) {
+			if (cache_key_add_dep(k, i, m->deps[i].selector, ie->result_keys[a]) < 0) {
+				cache_key_unref(k);
+				return NULL;
+			}
+		}
+		/* the content key is one more alternative, with no selector (§3) */
+		if (vs->slow && vs->slow[i] && cache_key_add_dep(k, i, "", vs->slow[i]) < 0) {
+			cache_key_unref(k);
+			return NULL;
+		}
+	}
+	return k;
+}
+
+/* Saves output o under its commit key(s); returns the keys (malloc'd). */
+static int save_output(struct sfs_solver *s, struct vstate *vs, int o, const char *result,
+		       int64_t now, struct cache_key ***ret, size_t *ret_n)
+{
+	bool root = vs->v->ninputs == 0;
+	size_t nk = root ? vs->nmaps : 1;
+	struct cache_key **keys = calloc(nk, sizeof(*keys));
+	struct cache_result rec;
+	int r = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < nk; i++) {
+		keys[i] = root ? cache_key_new(vs->maps[i].digest, o, 0)
+			       : commit_key(vs, &vs->maps[0], o);
+		if (!keys[i]) {
+			r = -ENOMEM;
+			break;
+		}
+		r = cache_manager_save(s->cache->main, keys[i], result, now, i ? &rec : NULL,
+				       i ? NULL : &rec);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < nk; i++)
+			cache_key_unref(keys[i]);
+		free(keys);
+		return r;
+	}
+	*ret = keys;
+	*ret_n = nk;
+	return 0;
+}
+
+static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIGEST_SIZE],
+		   char **ret_msg)
+{
+	size_t ni = vs->v->ninputs;
+	const char *in[ni + 1];
+	int r = 0;
+
+	while (!vs->maps_done && r == 0)
+		r = sfs_fetch_map(vs, ret_msg);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ni; i++)
+		in[i] = vs->inputs[i]->edges[vs->v->inputs[i].ref.output].result;
+	r = open_log(s, vs);
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot create the log file: %s", strerror(-r));
+	pthread_mutex_lock(&s->lock);
+	s->stats.execs++;
+	pthread_mutex_unlock(&s->lock);
+	return vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
+}
+
+/* Saves the outputs of an execution and completes every edge (no lock held). */
+static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIGEST_SIZE],
+			int r, char *msg)
+{
+	size_t no = vs->nedges;
+	struct cache_key **keys[no ? no : 1];
+	size_t nkeys[no ? no : 1];
+	int64_t now = sfs_now_ns();
+
+	memset(keys, 0, sizeof(keys));
+	for (size_t o = 0; o < no && r == 0; o++) {
+		r = save_output(s, vs, (int)o, outs[o], now, &keys[o], &nkeys[o]);
+		if (r < 0)
+			sfs_errf(&msg, r, "saving the result to the cache failed: %s",
+				 strerror(-r));
+	}
+	pthread_mutex_lock(&s->lock);
+	if (r < 0) {
+		sfs_exec_failed(s, vs, r, msg);
+		for (size_t o = 0; o < no; o++) {
+			for (size_t k = 0; keys[o] && k < nkeys[o]; k++)
+				cache_key_unref(keys[o][k]);
+			free(keys[o]);
+		}
+	} else {
+		sfs_vs_progress_completed(vs, false, NULL);
+		vs->phase = V_EXECUTED;
+		for (size_t o = 0; o < no; o++) {
+			struct edge *e = &vs->edges[o];
+			if (e->phase == EDGE_DONE) {
+				for (size_t k = 0; k < nkeys[o]; k++)
+					cache_key_unref(keys[o][k]);
+				free(keys[o]);
+				continue;
+			}
+			sfs_edge_complete(s, e, outs[o], keys[o], nkeys[o], false);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(msg);
+}
+
+void sfs_run_exec(struct sfs_solver *s, struct vstate *vs)
+{
+	size_t no = vs->nedges;
+	char outs[no ? no : 1][SFS_DIGEST_SIZE];
+	char *msg = NULL;
+	int r;
+
+	memset(outs, 0, sizeof(outs));
+	char *why = sfs_why_executed(s, vs);
+	pthread_mutex_lock(&s->lock);
+	free(vs->why);
+	vs->why = why;
+	sfs_vs_progress_started(vs, false);
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+
+	if (vs->v->kind == SFS_OP_BUILD) {
+		/* a sub-build finishes later, through sfs_subbuild_done */
+		r = sfs_subbuild_start(s, vs, &msg);
+		if (r == 0)
+			return;
+		finish_exec(s, vs, outs, r, msg);
+		return;
+	}
+	r = exec_op(s, vs, outs, &msg);
+	finish_exec(s, vs, outs, r, msg);
+}
+
+/* The sub-build of a build vertex is done: its result becomes the vertex's. */
+void sfs_run_finish(struct sfs_solver *s, struct vstate *vs)
+{
+	char outs[1][SFS_DIGEST_SIZE];
+	pthread_mutex_lock(&s->lock);
+	memcpy(outs[0], vs->sub_result, SFS_DIGEST_SIZE);
+	pthread_mutex_unlock(&s->lock);
+	finish_exec(s, vs, outs, 0, NULL);
+}
+
+void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
+{
+	if (parent->phase != V_EXEC || parent->released)
+		return;
+	if (e->phase == EDGE_FAILED) {
+		char *msg = sfs_subbuild_error(parent, e->failure);
+		sfs_exec_failed(s, parent, e->failure->err, msg ? msg : e->failure->msg);
+		free(msg);
+		return;
+	}
+	memcpy(parent->sub_result, e->result, SFS_DIGEST_SIZE);
+	sfs_queue_task(s, TASK_FINISH, parent, NULL);
+}
