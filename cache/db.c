@@ -83,6 +83,9 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_KEYINFO_GET] = "SELECT digest, output FROM keys WHERE id = ?",
     [STMT_LINK_BY_DIGEST] = "SELECT DISTINCT target FROM links WHERE digest = ? AND output = ?"
 			    " ORDER BY target",
+    [STMT_LAYER_GET] = "SELECT blob, size, diff_id FROM layers WHERE result = ?",
+    [STMT_LAYER_PUT] = "INSERT OR REPLACE INTO layers(result, blob, size, diff_id)"
+		       " VALUES(?, ?, ?, ?)",
 };
 
 /* Every lookup the statements above make has an index: links by their full
@@ -110,7 +113,9 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value);"
     "CREATE TABLE IF NOT EXISTS keys(id TEXT PRIMARY KEY, digest TEXT NOT NULL,"
     " output INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS links_by_digest ON links(digest, output);";
+    "CREATE INDEX IF NOT EXISTS links_by_digest ON links(digest, output);"
+    "CREATE TABLE IF NOT EXISTS layers(result TEXT PRIMARY KEY, blob TEXT NOT NULL,"
+    " size INTEGER NOT NULL, diff_id TEXT NOT NULL) WITHOUT ROWID;";
 
 static int db_exec(struct sfs_db *db, const char *sql, char **ret_msg)
 {

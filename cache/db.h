@@ -14,6 +14,7 @@
  *   jobs(id, uid, gid, state, spec, error, result, created, ended, status, status_json)
  *   meta(name, value)                       next job number and the like
  *   keys(id, digest, output)                what each persisted key is a key of
+ *   layers(result, blob, size, diff_id)     the gzip tar layer made of a result (export)
  */
 #ifndef SFS_DB_H
 #define SFS_DB_H
@@ -56,6 +57,9 @@ enum sfs_stmt {
 	STMT_KEYINFO_SET,
 	STMT_KEYINFO_GET,
 	STMT_LINK_BY_DIGEST,
+	/* export: gzip tar layers made of results */
+	STMT_LAYER_GET,
+	STMT_LAYER_PUT,
 	STMT__MAX
 };
 
