@@ -159,5 +159,5 @@ report() {
 
 # daemon_kb FIELD: a field of our daemon's /proc status in kB (VmHWM, VmRSS).
 daemon_kb() {
-	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$BENCH_PID/status"
+	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$BENCH_PID/status" 2>/dev/null || echo 0
 }

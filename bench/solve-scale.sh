@@ -62,6 +62,12 @@ run_one() {
 	cat "$1" >"$MNT/jobs/new" || { echo "bench: spec rejected: $(cat "$MNT/jobs/latest/error" 2>/dev/null)" >&2; echo failed; return; }
 	n=$(basename "$(readlink "$MNT/jobs/latest")")
 	if ! st=$(timeout "$TMO" cat "$MNT/jobs/$n/wait"); then
+		if ! kill -0 "$BENCH_PID" 2>/dev/null; then
+			echo "bench: the daemon died during job $n; its log ends:" >&2
+			tail -n 5 "$LOG" >&2
+			echo crashed
+			return
+		fi
 		echo cancel >"$MNT/jobs/$n/ctl" 2>/dev/null
 		timeout 60 cat "$MNT/jobs/$n/wait" >/dev/null 2>&1
 		echo timeout
@@ -94,6 +100,7 @@ for shape in $SHAPES; do
 		rm -rf "$STATE"
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		base=$(daemon_kb VmRSS)
+		echo "  $shape $nv: running" >&2
 		fresh=$(run_one "$spec")
 		hwm_fresh=$(daemon_kb VmHWM)
 		bench_umount
