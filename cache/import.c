@@ -1,0 +1,1382 @@
+/*
+ * import.c — reads a BuildKit cache export (OCI image layout) into the local
+ * cache for good (DESIGN.md §6, SEMANTICS.md §6.5).
+ *
+ * Open parses everything but the layer blobs: index.json -> manifest (three
+ * forms) -> cache config, then checks the records (links in range, no loops)
+ * and resolves each result to its layer chain, base first.  Into unpacks each
+ * distinct chain into a result tree, saves one record per tree, and then, in
+ * one key-storage batch, writes keys, links and results in dependency order.
+ *
+ * Keys: a record without inputs is the root key whose id is its digest (the
+ * solver's rootKey id).  A record with inputs gets the id its inputs already
+ * link to in the record-digest form (import.h), or a fresh random id.  Links
+ * are written in that form on every input alternative, so a re-import finds
+ * the same ids and adds nothing.
+ *
+ * Trees keep dirs, regular files and symlinks; owners and times are dropped,
+ * hardlinks become copies, other types are dropped with a warning.  Whiteouts
+ * (".wh.<name>", ".wh..wh..opq") delete what lower layers put there.
+ *
+ * Blobs are opened with O_NOFOLLOW and checked against their digests, so a
+ * crafted layout cannot make the daemon read files other than its blobs.
+ *
+ * Locking: a cache_import is used by one thread at a time; it holds no locks.
+ * The content store and key storage lock themselves.
+ */
+#include "import.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "strbuf.h"
+#include "strmap.h"
+#include "tree.h"
+
+#define MT_CACHECONFIG "application/vnd.buildkit.cacheconfig.v0"
+#define REF_NAME "org.opencontainers.image.ref.name"
+
+struct im_layer {
+	char blob[SFS_DIGEST_SIZE];
+	int parent;
+};
+
+/* One result of a record: its layer chain (indices into layers, base first). */
+struct im_result {
+	size_t n;
+	int *chain;
+	int64_t created_at;
+	bool absent; /* a blob of the chain is missing: silently skipped */
+	/* Filled by cache_import_into: */
+	char tree[SFS_DIGEST_SIZE];    /* result tree id; "" when absent */
+	char record[CACHE_ID_SIZE];    /* record saved for it */
+};
+
+struct im_input {
+	int link;
+	char selector[SFS_DIGEST_SIZE];
+};
+
+struct im_alts {
+	size_t n;
+	struct im_input *v;
+};
+
+struct im_record {
+	char digest[SFS_DIGEST_SIZE];
+	size_t nresults;
+	struct im_result *results;
+	size_t ninputs;
+	struct im_alts *inputs;
+};
+
+/* A blob the manifest lists (other than the config). */
+struct im_desc {
+	char digest[SFS_DIGEST_SIZE];
+	char *media_type;
+};
+
+struct cache_import {
+	char *dir;
+	size_t ndescs;
+	struct im_desc *descs;
+	size_t nlayers;
+	struct im_layer *layers;
+	size_t nrecords;
+	struct im_record *records;
+	size_t *order; /* record indices, inputs before the records using them */
+};
+
+static void copy_str(char *dst, size_t size, const char *s)
+{
+	snprintf(dst, size, "%s", s ? s : "");
+}
+
+/* ---- misc ---- */
+
+bool cache_import_link_form(void)
+{
+	return true;
+}
+
+void cache_import_link(int input, int output, const char *dgst, const char *selector,
+		       struct cache_link *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->input = input;
+	l->output = 0;
+	sfs_root_key(dgst, output, l->digest);
+	copy_str(l->selector, sizeof(l->selector), selector);
+}
+
+size_t cache_import_nrecords(const struct cache_import *im)
+{
+	return im ? im->nrecords : 0;
+}
+
+struct cache_import *cache_import_free(struct cache_import *im)
+{
+	if (!im)
+		return NULL;
+	for (size_t i = 0; i < im->nrecords; i++) {
+		struct im_record *r = &im->records[i];
+		for (size_t j = 0; j < r->nresults; j++)
+			free(r->results[j].chain);
+		free(r->results);
+		for (size_t j = 0; j < r->ninputs; j++)
+			free(r->inputs[j].v);
+		free(r->inputs);
+	}
+	for (size_t i = 0; i < im->ndescs; i++)
+		free(im->descs[i].media_type);
+	free(im->descs);
+	free(im->records);
+	free(im->layers);
+	free(im->order);
+	free(im->dir);
+	free(im);
+	return NULL;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- reading files of the layout ---- */
+
+/* Opens a regular file of the layout without following a final symlink. */
+static int open_regular(const char *path, int *ret_fd, off_t *ret_size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int r = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	*ret_size = st.st_size;
+	return 0;
+}
+
+static void blob_path(const struct cache_import *im, const char *digest, struct strbuf *sb)
+{
+	strbuf_addf(sb, "%s/blobs/sha256/%s", im->dir, digest + 7);
+}
+
+/* Reads a whole file (at most max bytes); when digest is not NULL the bytes
+ * must hash to it. */
+static int read_small(const char *path, const char *digest, char **ret_buf, size_t *ret_len,
+		      char **ret_msg)
+{
+	char hex[SFS_HEX_SIZE];
+	char *buf;
+	off_t size;
+	size_t len = 0;
+	int fd, r = open_regular(path, &fd, &size);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "%s: %s", path,
+				r == -EINVAL ? "not a regular file" : strerror(-r));
+	if (size > (off_t)CACHE_IMPORT_JSON_MAX) {
+		close(fd);
+		return sfs_errf(ret_msg, EFBIG, "%s: larger than %u bytes", path,
+				CACHE_IMPORT_JSON_MAX);
+	}
+	buf = malloc((size_t)size + 1);
+	while (buf && len < (size_t)size) {
+		ssize_t n = read(fd, buf + len, (size_t)size - len);
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	if (!buf || r < 0) {
+		free(buf);
+		return sfs_errf(ret_msg, buf ? r : ENOMEM, "%s: %s", path, strerror(buf ? -r : ENOMEM));
+	}
+	buf[len] = '\0';
+	sfs_sha256_hex(buf, len, hex);
+	if (digest && strcmp(hex, digest + 7) != 0) {
+		free(buf);
+		return sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest", path);
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static int load_json(const char *path, const char *digest, json_t **ret, char **ret_msg)
+{
+	json_error_t jerr;
+	char *buf = NULL;
+	size_t len = 0;
+	int r = read_small(path, digest, &buf, &len, ret_msg);
+
+	if (r < 0)
+		return r;
+	*ret = json_loadb(buf, len, 0, &jerr);
+	free(buf);
+	if (!*ret)
+		return sfs_errf(ret_msg, EINVAL, "%s: invalid JSON: %s (line %d)", path, jerr.text,
+				jerr.line);
+	if (!json_is_object(*ret)) {
+		*ret = (json_decref(*ret), NULL);
+		return sfs_errf(ret_msg, EINVAL, "%s: not a JSON object", path);
+	}
+	return 0;
+}
+
+static const char *obj_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Go's json: an absent int is 0 (omitempty fields such as "parent" rely on it). */
+static int obj_int(const json_t *o, const char *key, int *ret)
+{
+	json_t *v = json_object_get(o, key);
+	json_int_t i;
+
+	if (!v || json_is_null(v)) {
+		*ret = 0;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return -EINVAL;
+	i = json_integer_value(v);
+	if (i < -1 || i > 1 << 30)
+		return -EINVAL;
+	*ret = (int)i;
+	return 0;
+}
+
+/* ---- index.json and the manifest ---- */
+
+static bool is_tagged(const json_t *desc, const char *tag)
+{
+	const char *name = obj_str(json_object_get(desc, "annotations"), REF_NAME);
+	return name && strcmp(name, tag) == 0;
+}
+
+/* The manifest descriptor: the entry tagged "latest", else the only entry. */
+static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST_SIZE],
+			 char **ret_msg)
+{
+	json_t *m = json_object_get(index, "manifests");
+	json_t *pick = NULL, *d;
+	size_t i;
+
+	json_array_foreach(m, i, d)
+		if (is_tagged(d, "latest"))
+			pick = d;
+	if (!pick && json_array_size(m) == 1)
+		pick = json_array_get(m, 0);
+	if (!pick)
+		return sfs_errf(ret_msg, ENOENT, "%s: no manifest tagged \"latest\"", path);
+	if (!sfs_is_digest(obj_str(pick, "digest")))
+		return sfs_errf(ret_msg, EINVAL, "%s: manifest digest is not sha256:<hex>", path);
+	copy_str(digest, SFS_DIGEST_SIZE, obj_str(pick, "digest"));
+	return 0;
+}
+
+static int add_desc(struct cache_import *im, const json_t *d)
+{
+	const char *digest = obj_str(d, "digest"), *mt = obj_str(d, "mediaType");
+	struct im_desc *v;
+
+	if (!sfs_is_digest(digest))
+		return -EINVAL;
+	v = realloc(im->descs, (im->ndescs + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	im->descs = v;
+	copy_str(v[im->ndescs].digest, SFS_DIGEST_SIZE, digest);
+	if (!(v[im->ndescs].media_type = strdup(mt ? mt : "")))
+		return -ENOMEM;
+	im->ndescs++;
+	return 0;
+}
+
+static const struct im_desc *find_desc(const struct cache_import *im, const char *digest)
+{
+	for (size_t i = 0; i < im->ndescs; i++)
+		if (strcmp(im->descs[i].digest, digest) == 0)
+			return &im->descs[i];
+	return NULL;
+}
+
+/*
+ * The three forms: a manifest list or OCI index ("manifests": the config is
+ * the entry of the cacheconfig media type, the others are layers), or an OCI
+ * image manifest ("config" of that media type, "layers").
+ */
+static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIGEST_SIZE],
+			 char **ret_msg)
+{
+	json_t *list = json_object_get(m, "manifests"), *d;
+	json_t *cfg = json_object_get(m, "config");
+	size_t i;
+	int r = 0;
+
+	config[0] = '\0';
+	if (json_is_array(list)) {
+		json_array_foreach(list, i, d) {
+			const char *mt = obj_str(d, "mediaType");
+			if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && sfs_is_digest(obj_str(d, "digest")))
+				copy_str(config, SFS_DIGEST_SIZE, obj_str(d, "digest"));
+			else if (r == 0)
+				r = add_desc(im, d);
+		}
+	} else if (json_is_object(cfg)) {
+		const char *mt = obj_str(cfg, "mediaType");
+		if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && sfs_is_digest(obj_str(cfg, "digest")))
+			copy_str(config, SFS_DIGEST_SIZE, obj_str(cfg, "digest"));
+		json_array_foreach(json_object_get(m, "layers"), i, d)
+			if (r == 0)
+				r = add_desc(im, d);
+	}
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cache manifest: %s",
+				r == -EINVAL ? "a descriptor has a bad digest" : strerror(-r));
+	if (!config[0])
+		return sfs_errf(ret_msg, EINVAL, "cache manifest has no %s config (not a cache export)",
+				MT_CACHECONFIG);
+	return 0;
+}
+
+/* ---- the cache config ---- */
+
+/* RFC 3339 with optional fraction: "2020-07-27T10:00:00.5Z", "...+02:00". */
+static int parse_time(const char *s, int64_t *ret)
+{
+	struct tm tm = {0};
+	int n = 0, off = 0;
+	int64_t frac = 0, t;
+
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -EINVAL;
+	s += n;
+	if (*s == '.') {
+		int digits = 0;
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+			if (digits < 9)
+				frac = frac * 10 + (*s - '0');
+		for (; digits < 9; digits++)
+			frac *= 10;
+	}
+	if ((*s == '+' || *s == '-') && strlen(s) == 6 && s[3] == ':')
+		off = (s[0] == '-' ? -1 : 1) * (atoi(s + 1) * 3600 + atoi(s + 4) * 60);
+	else if (strcmp(s, "Z") != 0)
+		return -EINVAL;
+	/* Go's zero time (year 1) and the far future do not fit in ns. */
+	if (tm.tm_year < 1970 || tm.tm_year > 2260)
+		return -ERANGE;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = (int64_t)timegm(&tm) - off;
+	*ret = t * 1000000000 + frac;
+	return 0;
+}
+
+static int parse_layers(struct cache_import *im, json_t *layers, char **ret_msg)
+{
+	json_t *l;
+	size_t i;
+
+	if (layers && !json_is_array(layers))
+		return sfs_errf(ret_msg, EINVAL, "cache config: \"layers\" is not an array");
+	im->nlayers = json_array_size(layers);
+	if (im->nlayers && !(im->layers = calloc(im->nlayers, sizeof(*im->layers))))
+		return -ENOMEM;
+	json_array_foreach(layers, i, l) {
+		const char *blob = obj_str(l, "blob");
+		if (!sfs_is_digest(blob) || obj_int(l, "parent", &im->layers[i].parent) < 0)
+			return sfs_errf(ret_msg, EINVAL, "cache config: layer %zu is invalid", i);
+		copy_str(im->layers[i].blob, SFS_DIGEST_SIZE, blob);
+	}
+	return 0;
+}
+
+static int parse_inputs(struct im_record *rec, json_t *inputs, size_t nrecords)
+{
+	json_t *alts, *in;
+	size_t i, j;
+
+	rec->ninputs = json_array_size(inputs);
+	if (rec->ninputs && !(rec->inputs = calloc(rec->ninputs, sizeof(*rec->inputs))))
+		return -ENOMEM;
+	json_array_foreach(inputs, i, alts) {
+		struct im_alts *a = &rec->inputs[i];
+		if (!json_is_array(alts))
+			return -EINVAL;
+		a->n = json_array_size(alts);
+		if (a->n && !(a->v = calloc(a->n, sizeof(*a->v))))
+			return -ENOMEM;
+		json_array_foreach(alts, j, in) {
+			const char *sel = obj_str(in, "selector");
+			if (obj_int(in, "link", &a->v[j].link) < 0 || (sel && sel[0] && !sfs_is_digest(sel)))
+				return -EINVAL;
+			if (a->v[j].link < 0 || (size_t)a->v[j].link >= nrecords)
+				return -ERANGE;
+			copy_str(a->v[j].selector, SFS_DIGEST_SIZE, sel);
+		}
+	}
+	return 0;
+}
+
+static int add_result(struct im_record *rec, int *chain, size_t n, const char *created)
+{
+	struct im_result *v = realloc(rec->results, (rec->nresults + 1) * sizeof(*v));
+
+	if (!v) {
+		free(chain);
+		return -ENOMEM;
+	}
+	rec->results = v;
+	v += rec->nresults++;
+	v->chain = chain;
+	v->n = n;
+	v->absent = false;
+	v->tree[0] = v->record[0] = '\0';
+	if (parse_time(created, &v->created_at) < 0)
+		v->created_at = now_ns(); /* absent or Go's zero time: the import's time */
+	return 0;
+}
+
+/*
+ * getRemoteChain: from the top layer down through "parent" (-1 ends), then
+ * reversed to base first.  A loop or an index out of range is an error.
+ */
+static int layer_chain(const struct cache_import *im, int top, int **ret, size_t *ret_n,
+		       char **ret_msg)
+{
+	int *chain = calloc(im->nlayers ? im->nlayers : 1, sizeof(*chain));
+	size_t n = 0;
+
+	if (!chain)
+		return -ENOMEM;
+	for (int idx = top; idx != -1; idx = im->layers[idx].parent) {
+		if (idx < 0 || (size_t)idx >= im->nlayers) {
+			free(chain);
+			return sfs_errf(ret_msg, EINVAL, "cache config: invalid layer index %d", idx);
+		}
+		if (n == im->nlayers) {
+			free(chain);
+			return sfs_errf(ret_msg, EINVAL, "cache config: invalid looping layer");
+		}
+		chain[n++] = idx;
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		int t = chain[i];
+		chain[i] = chain[n - 1 - i];
+		chain[n - 1 - i] = t;
+	}
+	*ret = chain;
+	*ret_n = n;
+	return 0;
+}
+
+/* "chains" (v0.10+): explicit layer lists, base first, parents ignored. */
+static int explicit_chain(const struct cache_import *im, json_t *layers, int **ret, size_t *ret_n)
+{
+	size_t n = json_array_size(layers), i;
+	int *chain = calloc(n ? n : 1, sizeof(*chain));
+	json_t *v;
+
+	if (!chain)
+		return -ENOMEM;
+	json_array_foreach(layers, i, v) {
+		json_int_t idx = json_integer_value(v);
+		if (!json_is_integer(v) || idx < 0 || (size_t)idx >= im->nlayers) {
+			free(chain);
+			return -EINVAL;
+		}
+		chain[i] = (int)idx;
+	}
+	*ret = chain;
+	*ret_n = n;
+	return 0;
+}
+
+static int parse_results(struct cache_import *im, struct im_record *rec, json_t *o,
+			 char **ret_msg)
+{
+	json_t *res;
+	size_t i, n = 0;
+	int *chain = NULL, r = 0, top;
+
+	json_array_foreach(json_object_get(o, "layers"), i, res) {
+		if (obj_int(res, "layer", &top) < 0)
+			return sfs_errf(ret_msg, EINVAL, "cache config: bad result layer");
+		r = layer_chain(im, top, &chain, &n, ret_msg);
+		if (r == 0)
+			r = add_result(rec, chain, n, obj_str(res, "createdAt"));
+		if (r < 0)
+			return r;
+	}
+	json_array_foreach(json_object_get(o, "chains"), i, res) {
+		r = explicit_chain(im, json_object_get(res, "layers"), &chain, &n);
+		if (r == 0)
+			r = add_result(rec, chain, n, obj_str(res, "createdAt"));
+		if (r < 0)
+			return sfs_errf(ret_msg, r, "cache config: bad result chain");
+	}
+	return 0;
+}
+
+static int parse_records(struct cache_import *im, json_t *records, char **ret_msg)
+{
+	json_t *o;
+	size_t i;
+	int r;
+
+	if (records && !json_is_array(records))
+		return sfs_errf(ret_msg, EINVAL, "cache config: \"records\" is not an array");
+	im->nrecords = json_array_size(records);
+	if (im->nrecords && !(im->records = calloc(im->nrecords, sizeof(*im->records))))
+		return -ENOMEM;
+	json_array_foreach(records, i, o) {
+		struct im_record *rec = &im->records[i];
+		if (!sfs_is_digest(obj_str(o, "digest")))
+			return sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest", i);
+		copy_str(rec->digest, SFS_DIGEST_SIZE, obj_str(o, "digest"));
+		r = parse_inputs(rec, json_object_get(o, "inputs"), im->nrecords);
+		if (r == -ERANGE)
+			return sfs_errf(ret_msg, EINVAL, "cache config: invalid record ID in record %zu",
+					i);
+		if (r < 0)
+			return sfs_errf(ret_msg, r, "cache config: record %zu has bad inputs", i);
+		r = parse_results(im, rec, o, ret_msg);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- dependency order (parseRecord's recursion, without the recursion) ---- */
+
+struct frame {
+	size_t rec, input, alt;
+};
+
+/* Visits record start depth first, appending to im->order after its inputs.
+ * state: 0 new, 1 on the stack, 2 done. */
+static int order_from(struct cache_import *im, size_t start, unsigned char *state,
+		      struct frame *stack, size_t *norder)
+{
+	size_t sp = 0;
+
+	stack[sp++] = (struct frame){start, 0, 0};
+	state[start] = 1;
+	while (sp) {
+		struct frame *f = &stack[sp - 1];
+		const struct im_record *rec = &im->records[f->rec];
+		if (f->input == rec->ninputs) {
+			state[f->rec] = 2;
+			im->order[(*norder)++] = f->rec;
+			sp--;
+			continue;
+		}
+		if (f->alt == rec->inputs[f->input].n) {
+			f->input++;
+			f->alt = 0;
+			continue;
+		}
+		size_t next = (size_t)rec->inputs[f->input].v[f->alt++].link;
+		if (state[next] == 1)
+			return -ELOOP;
+		if (state[next] == 0) {
+			state[next] = 1;
+			stack[sp++] = (struct frame){next, 0, 0};
+		}
+	}
+	return 0;
+}
+
+static int order_records(struct cache_import *im, char **ret_msg)
+{
+	size_t n = im->nrecords ? im->nrecords : 1, norder = 0;
+	unsigned char *state = calloc(n, 1);
+	struct frame *stack = calloc(n, sizeof(*stack));
+	int r = 0;
+
+	im->order = calloc(n, sizeof(*im->order));
+	if (!state || !stack || !im->order)
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < im->nrecords; i++)
+		if (state[i] == 0)
+			r = order_from(im, i, state, stack, &norder);
+	free(state);
+	free(stack);
+	if (r == -ELOOP)
+		return sfs_errf(ret_msg, EINVAL, "cache config: invalid looping record");
+	return r;
+}
+
+/* A result whose chain names a blob the manifest does not list is absent. */
+static void mark_absent(struct cache_import *im)
+{
+	for (size_t i = 0; i < im->nrecords; i++) {
+		struct im_record *rec = &im->records[i];
+		for (size_t j = 0; j < rec->nresults; j++)
+			for (size_t k = 0; k < rec->results[j].n; k++)
+				if (!find_desc(im, im->layers[rec->results[j].chain[k]].blob))
+					rec->results[j].absent = true;
+	}
+}
+
+static int parse_config(struct cache_import *im, const char *digest, char **ret_msg)
+{
+	struct strbuf path = STRBUF_INIT;
+	json_t *cc = NULL;
+	int r;
+
+	blob_path(im, digest, &path);
+	if (path.oom)
+		return -ENOMEM;
+	r = load_json(path.buf, digest, &cc, ret_msg);
+	strbuf_release(&path);
+	if (r == 0)
+		r = parse_layers(im, json_object_get(cc, "layers"), ret_msg);
+	if (r == 0)
+		r = parse_records(im, json_object_get(cc, "records"), ret_msg);
+	json_decref(cc);
+	if (r == 0)
+		r = order_records(im, ret_msg);
+	if (r == 0)
+		mark_absent(im);
+	return r;
+}
+
+static int open_layout(struct cache_import *im, char **ret_msg)
+{
+	struct strbuf path = STRBUF_INIT;
+	char digest[SFS_DIGEST_SIZE], config[SFS_DIGEST_SIZE];
+	json_t *index = NULL, *m = NULL;
+	int r;
+
+	strbuf_addf(&path, "%s/index.json", im->dir);
+	if (path.oom)
+		return -ENOMEM;
+	r = load_json(path.buf, NULL, &index, ret_msg);
+	if (r == 0)
+		r = pick_manifest(path.buf, index, digest, ret_msg);
+	strbuf_reset(&path);
+	if (r == 0) {
+		blob_path(im, digest, &path);
+		r = path.oom ? -ENOMEM : load_json(path.buf, digest, &m, ret_msg);
+	}
+	if (r == 0)
+		r = read_manifest(im, m, config, ret_msg);
+	if (r == 0)
+		r = parse_config(im, config, ret_msg);
+	json_decref(index);
+	json_decref(m);
+	strbuf_release(&path);
+	return r;
+}
+
+int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg)
+{
+	struct cache_import *im = calloc(1, sizeof(*im));
+	int r;
+
+	if (!im || !(im->dir = strdup(dir))) {
+		free(im);
+		return -ENOMEM;
+	}
+	r = open_layout(im, ret_msg);
+	if (r < 0) {
+		cache_import_free(im);
+		return sfs_err_prefix(ret_msg, r, "cache import from %s", dir);
+	}
+	*ret = im;
+	return 0;
+}
+
+/* ---- unpacking layer chains ---- */
+
+struct node {
+	char type; /* 'd', 'f', 'l' */
+	unsigned mode;
+	uint64_t size;
+	char hex[SFS_HEX_SIZE];
+	int layer; /* the chain position that put it there; -1 for the implicit root */
+};
+
+struct unpack {
+	struct cas *cas;
+	struct cas_batch *batch;
+	struct strmap nodes; /* clean path -> struct node */
+	int tmpfd;           /* scratch file for file contents */
+	int layer;           /* chain position being applied */
+	const char *blob;    /* its digest, for messages */
+};
+
+/* "./a//b/" -> "a/b"; "" and "." -> "."; absolute names and ".." are refused. */
+static int clean_path(const char *name, char **ret)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *p = name;
+
+	if (name[0] == '/')
+		return -EINVAL;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			strbuf_release(&sb);
+			return -EINVAL;
+		}
+		if (n && !(n == 1 && p[0] == '.')) {
+			if (sb.len)
+				strbuf_addch(&sb, '/');
+			strbuf_add(&sb, p, n);
+		}
+		p += n + (p[n] == '/');
+	}
+	if (!sb.len)
+		strbuf_addch(&sb, '.');
+	if (sb.oom)
+		return -ENOMEM;
+	*ret = strbuf_detach(&sb, NULL);
+	return 0;
+}
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, ".") == 0)
+		return strcmp(path, ".") != 0;
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* Removes dir's descendants put by layers below `below` (all when below is
+ * INT32_MAX), and dir itself when self is set. */
+static int remove_tree(struct unpack *u, const char *dir, bool self, int below)
+{
+	size_t it = 0, n = 0, cap = 0;
+	const char *k, **v = NULL;
+	void *val;
+
+	while (strmap_next(&u->nodes, &it, &k, &val)) {
+		if (!under(k, dir) || ((struct node *)val)->layer >= below)
+			continue;
+		if (n == cap) {
+			const char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = k;
+	}
+	/* Keys are owned by the map: delete by a copy, the slot frees its own. */
+	for (size_t i = 0; i < n; i++) {
+		char *key = strdup(v[i]);
+		if (!key) {
+			free(v);
+			return -ENOMEM;
+		}
+		free(strmap_del(&u->nodes, key));
+		free(key);
+	}
+	free(v);
+	if (self && strcmp(dir, ".") != 0)
+		free(strmap_del(&u->nodes, dir));
+	return 0;
+}
+
+static int put_node(struct unpack *u, const char *path, const struct node *src)
+{
+	struct node *n = malloc(sizeof(*n)), *old = NULL;
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	*n = *src;
+	n->layer = u->layer;
+	r = strmap_put(&u->nodes, path, n, (void **)&old);
+	if (r < 0)
+		free(n);
+	free(old);
+	return r;
+}
+
+/* Creates missing parent dirs of path (0755, as containerd's mkparent); a
+ * parent that exists as something else is an error.  Existing parents count
+ * as put by this layer, so an opaque whiteout of this layer does not take
+ * them from under the entry. */
+static int make_parents(struct unpack *u, const char *path)
+{
+	const struct node dir = {.type = 'd', .mode = 0755};
+	char *p = strdup(path), *slash;
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (slash = strchr(p, '/'); r == 0 && slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		struct node *n = strmap_get(&u->nodes, p);
+		if (!n)
+			r = put_node(u, p, &dir);
+		else if (n->type != 'd')
+			r = -ENOTDIR;
+		else
+			n->layer = u->layer; /* this layer has it: an opaque whiteout keeps it */
+		*slash = '/';
+	}
+	free(p);
+	return r;
+}
+
+static int unpack_msg(struct unpack *u, char **ret_msg, int r, const char *name, const char *what)
+{
+	return sfs_errf(ret_msg, r, "layer %s: \"%s\": %s", u->blob, name, what);
+}
+
+/* ".wh.<name>" deletes <name>; ".wh..wh..opq" empties its dir of what lower
+ * layers put there. */
+static int whiteout(struct unpack *u, const char *path, char **ret_msg)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	char *target = NULL;
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	if (strcmp(base, ".wh..wh..opq") == 0) {
+		r = remove_tree(u, dir, false, u->layer);
+	} else if (!base[4] || strcmp(base + 4, ".") == 0 || strcmp(base + 4, "..") == 0) {
+		r = unpack_msg(u, ret_msg, EINVAL, path, "invalid whiteout");
+	} else if (asprintf(&target, "%s/%s", dir, base + 4) < 0) {
+		target = NULL;
+		r = -ENOMEM;
+	} else {
+		r = remove_tree(u, strcmp(dir, ".") ? target : base + 4, true, INT32_MAX);
+	}
+	free(target);
+	free(dir);
+	return r;
+}
+
+static int read_data(struct unpack *u, struct archive *a, struct node *n, char **ret_msg)
+{
+	if (ftruncate(u->tmpfd, 0) < 0 || lseek(u->tmpfd, 0, SEEK_SET) < 0)
+		return -errno;
+	if (archive_read_data_into_fd(a, u->tmpfd) != ARCHIVE_OK)
+		return sfs_errf(ret_msg, EIO, "layer %s: %s", u->blob, archive_error_string(a));
+	if (lseek(u->tmpfd, 0, SEEK_SET) < 0)
+		return -errno;
+	return cas_batch_put_fd(u->batch, u->tmpfd, n->hex, &n->size);
+}
+
+/* Fills n from a tar entry; 1 when the entry is of a type trees do not keep. */
+static int entry_node(struct unpack *u, struct archive *a, struct archive_entry *e,
+		      const char *name, struct node *n, char **ret_msg)
+{
+	const char *hl = archive_entry_hardlink(e), *target;
+	char *hpath = NULL;
+	int r;
+
+	memset(n, 0, sizeof(*n));
+	n->mode = archive_entry_perm(e) & 07777;
+	if (hl) {
+		/* A hardlink becomes a copy of what its target is now. */
+		const struct node *t = NULL;
+		if (clean_path(hl, &hpath) == 0)
+			t = strmap_get(&u->nodes, hpath);
+		free(hpath);
+		if (!t || t->type == 'd')
+			return unpack_msg(u, ret_msg, EINVAL, name, "hardlink to a missing file");
+		*n = *t;
+		return 0;
+	}
+	switch (archive_entry_filetype(e)) {
+	case AE_IFDIR:
+		n->type = 'd';
+		return 0;
+	case AE_IFREG:
+		n->type = 'f';
+		return read_data(u, a, n, ret_msg);
+	case AE_IFLNK:
+		target = archive_entry_symlink(e);
+		if (!target || !target[0])
+			return unpack_msg(u, ret_msg, EINVAL, name, "symlink without a target");
+		n->type = 'l';
+		n->size = strlen(target);
+		r = cas_batch_put_buf(u->batch, target, n->size, n->hex);
+		return r;
+	default:
+		sfs_log(SFS_LOG_WARN, "cache import: layer %s: \"%s\": not a dir, file or symlink; dropped",
+			u->blob, name);
+		return 1;
+	}
+}
+
+static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
+		       char **ret_msg)
+{
+	const char *name = archive_entry_pathname(e);
+	const struct node *old;
+	struct node n;
+	char *path = NULL;
+	const char *base;
+	int r;
+
+	if (!name)
+		return sfs_errf(ret_msg, EINVAL, "layer %s: an entry has no readable name", u->blob);
+	r = clean_path(name, &path);
+	if (r < 0)
+		return r == -EINVAL ? unpack_msg(u, ret_msg, r, name, "absolute or \"..\" name") : r;
+	r = make_parents(u, path);
+	if (r == -ENOTDIR)
+		r = unpack_msg(u, ret_msg, EINVAL, name, "path under a non-directory");
+	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (r == 0 && strncmp(base, ".wh.", 4) == 0) {
+		r = whiteout(u, path, ret_msg);
+		goto out;
+	}
+	if (r == 0)
+		r = entry_node(u, a, e, name, &n, ret_msg);
+	if (r != 0)
+		goto out;
+	if (strcmp(path, ".") == 0 && n.type != 'd') {
+		r = unpack_msg(u, ret_msg, EINVAL, name, "the root is not a directory");
+		goto out;
+	}
+	old = strmap_get(&u->nodes, path);
+	/* A dir over a dir keeps its children; anything else replaces the tree. */
+	if (old && old->type == 'd' && n.type != 'd')
+		r = remove_tree(u, path, false, INT32_MAX);
+	if (r == 0)
+		r = put_node(u, path, &n);
+out:
+	free(path);
+	return r < 0 ? r : 0;
+}
+
+/* Opens a layer blob and checks its digest; 1 when it is not in the layout. */
+static int open_blob(const struct cache_import *im, const char *digest, int *ret_fd,
+		     char **ret_msg)
+{
+	struct strbuf path = STRBUF_INIT;
+	struct sfs_sha256 h;
+	char hex[SFS_HEX_SIZE], buf[65536];
+	ssize_t n = 0;
+	off_t size;
+	int fd, r;
+
+	blob_path(im, digest, &path);
+	if (path.oom)
+		return -ENOMEM;
+	r = open_regular(path.buf, &fd, &size);
+	if (r == -ENOENT) {
+		strbuf_release(&path);
+		return 1;
+	}
+	if (r < 0) {
+		r = sfs_errf(ret_msg, r, "%s: %s", path.buf,
+			     r == -EINVAL ? "not a regular file" : strerror(-r));
+		strbuf_release(&path);
+		return r;
+	}
+	r = sfs_sha256_init(&h);
+	while (r == 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		sfs_sha256_update(&h, buf, (size_t)n);
+	if (r == 0 && n < 0) {
+		r = -errno;
+		sfs_sha256_abort(&h);
+	} else if (r == 0) {
+		sfs_sha256_final_hex(&h, hex);
+		if (strcmp(hex, digest + 7) != 0)
+			r = sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest", path.buf);
+		else if (lseek(fd, 0, SEEK_SET) < 0)
+			r = -errno;
+	}
+	strbuf_release(&path);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Applies one layer (a tar, gzip- or zstd-compressed or not); 1 when its blob
+ * is missing. */
+static int apply_layer(struct cache_import *im, struct unpack *u, const char *digest,
+		       char **ret_msg)
+{
+	struct archive *a;
+	struct archive_entry *e;
+	int fd, r = open_blob(im, digest, &fd, ret_msg), ar;
+
+	if (r != 0)
+		return r;
+	u->blob = digest;
+	a = archive_read_new();
+	if (!a) {
+		close(fd);
+		return -ENOMEM;
+	}
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK)
+		r = sfs_errf(ret_msg, EINVAL, "layer %s: %s", digest, archive_error_string(a));
+	while (r == 0 && (ar = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+		r = apply_entry(u, a, e, ret_msg);
+	if (r == 0 && ar != ARCHIVE_EOF)
+		r = sfs_errf(ret_msg, EINVAL, "layer %s: %s", digest, archive_error_string(a));
+	archive_read_free(a);
+	close(fd);
+	return r;
+}
+
+static int open_tmp(struct cas *cas, int *ret_fd)
+{
+	int fd = open(cas_tmp_dir(cas), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/import-XXXXXX", cas_tmp_dir(cas));
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		unlink(path);
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int store_tree(struct unpack *u, char ret_id[SFS_DIGEST_SIZE])
+{
+	struct tree_entry *v = calloc(u->nodes.len ? u->nodes.len : 1, sizeof(*v));
+	struct tree *t = NULL;
+	size_t it = 0, n = 0;
+	const char *k;
+	void *val;
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	while (strmap_next(&u->nodes, &it, &k, &val)) {
+		const struct node *nd = val;
+		v[n] = (struct tree_entry){.type = nd->type, .mode = nd->mode,
+					   .size = nd->type == 'd' ? 0 : nd->size, .path = (char *)k};
+		copy_str(v[n].hex, SFS_HEX_SIZE, nd->type == 'd' ? "" : nd->hex);
+		n++;
+	}
+	r = tree_from_entries(u->cas, v, n, &t);
+	if (r == 0)
+		copy_str(ret_id, SFS_DIGEST_SIZE, t->id);
+	tree_free(t);
+	free(v);
+	return r;
+}
+
+static void unpack_release(struct unpack *u)
+{
+	size_t it = 0;
+	const char *k;
+	void *val;
+
+	while (strmap_next(&u->nodes, &it, &k, &val))
+		free(val);
+	strmap_release(&u->nodes);
+	cas_batch_free(u->batch);
+	if (u->tmpfd >= 0)
+		close(u->tmpfd);
+}
+
+/* Unpacks a chain into a stored tree; ret_id is "" when a blob is missing. */
+static int unpack_chain(struct cache_import *im, struct cas *cas, const struct im_result *res,
+			char ret_id[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	const struct node root = {.type = 'd', .mode = 0755};
+	struct unpack u = {.cas = cas, .nodes = STRMAP_INIT, .tmpfd = -1, .layer = -1};
+	int r = put_node(&u, ".", &root);
+
+	ret_id[0] = '\0';
+	if (r == 0)
+		r = cas_batch_new(cas, &u.batch);
+	if (r == 0)
+		r = open_tmp(cas, &u.tmpfd);
+	for (size_t i = 0; r == 0 && i < res->n; i++) {
+		u.layer = (int)i;
+		r = apply_layer(im, &u, im->layers[res->chain[i]].blob, ret_msg);
+	}
+	if (r == 0)
+		r = cas_batch_commit(u.batch);
+	if (r == 0)
+		r = store_tree(&u, ret_id);
+	if (r == 1)
+		r = 0; /* a missing blob: the result is silently absent */
+	if (r == -EINVAL && ret_msg && !*ret_msg)
+		r = sfs_errf(ret_msg, r, "layer chain of %zu layers gives an invalid tree", res->n);
+	unpack_release(&u);
+	return r;
+}
+
+/* ---- results: one tree and one record per distinct chain ---- */
+
+static int chain_key(const struct cache_import *im, const struct im_result *res, char **ret)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < res->n; i++)
+		strbuf_addf(&sb, "%s,", im->layers[res->chain[i]].blob);
+	strbuf_addch(&sb, '.'); /* the empty chain is a key too */
+	if (sb.oom)
+		return -ENOMEM;
+	*ret = strbuf_detach(&sb, NULL);
+	return 0;
+}
+
+/*
+ * Unpacks the chain of res unless an earlier result had the same one, then
+ * saves a record for its tree.  Records are shared by results of one chain, as
+ * BuildKit's imported records are named by their remote.
+ */
+static int import_result(struct cache_import *im, struct sfs_cache *c, struct result_storage *rs,
+			 struct strmap *done, struct im_result *res, char **ret_msg)
+{
+	struct im_result *first;
+	struct cache_result rec;
+	char *key;
+	int r;
+
+	if (res->absent)
+		return 0;
+	r = chain_key(im, res, &key);
+	if (r < 0)
+		return r;
+	first = strmap_get(done, key);
+	if (first) {
+		copy_str(res->tree, SFS_DIGEST_SIZE, first->tree);
+		copy_str(res->record, CACHE_ID_SIZE, first->record);
+		free(key);
+		return 0;
+	}
+	r = unpack_chain(im, c->cas, res, res->tree, ret_msg);
+	if (r == 0 && res->tree[0]) {
+		r = rs->ops->save(rs, res->tree, res->created_at, &rec);
+		copy_str(res->record, CACHE_ID_SIZE, rec.id);
+	}
+	if (r == 0)
+		r = strmap_put(done, key, res, NULL);
+	free(key);
+	return r;
+}
+
+static int import_results(struct cache_import *im, struct sfs_cache *c, char **ret_msg)
+{
+	struct strmap done = STRMAP_INIT;
+	struct result_storage *rs = NULL;
+	int r = result_storage_cas_new(c->cas, c->db, &rs);
+
+	for (size_t i = 0; r == 0 && i < im->nrecords; i++) {
+		struct im_record *rec = &im->records[i];
+		for (size_t j = 0; r == 0 && j < rec->nresults; j++)
+			r = import_result(im, c, rs, &done, &rec->results[j], ret_msg);
+	}
+	strmap_release(&done);
+	if (rs)
+		rs->ops->free(rs);
+	return r;
+}
+
+/* ---- keys and links ---- */
+
+struct idset {
+	size_t n, cap;
+	char (*v)[CACHE_ID_SIZE];
+};
+
+static bool idset_has(const struct idset *s, const char *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], id) == 0)
+			return true;
+	return false;
+}
+
+static int idset_add(const char *id, void *arg)
+{
+	struct idset *s = arg;
+
+	if (idset_has(s, id))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4;
+		char(*v)[CACHE_ID_SIZE] = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	copy_str(s->v[s->n++], CACHE_ID_SIZE, id);
+	return 0;
+}
+
+static void idset_intersect(struct idset *s, const struct idset *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (idset_has(t, s->v[i]))
+			memmove(s->v[n++], s->v[i], CACHE_ID_SIZE);
+	s->n = n;
+}
+
+/* The record-digest-form link from input i of rec. */
+static void record_link(const struct im_record *rec, size_t i, const struct im_input *in,
+			struct cache_link *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->input = (int)i;
+	l->output = 0;
+	copy_str(l->digest, SFS_DIGEST_SIZE, rec->digest);
+	copy_str(l->selector, SFS_DIGEST_SIZE, in->selector);
+}
+
+/* getIDFromDeps over record-digest-form links: the key a previous import of
+ * the same record made, else a fresh random id. */
+static int record_id(struct keystore *ks, const struct im_record *rec,
+		     char (*ids)[CACHE_ID_SIZE], char ret[CACHE_ID_SIZE])
+{
+	struct idset cand = {0}, t = {0};
+	struct cache_link l;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < rec->ninputs && (i == 0 || cand.n); i++) {
+		for (size_t j = 0; r == 0 && j < rec->inputs[i].n; j++) {
+			const struct im_input *in = &rec->inputs[i].v[j];
+			record_link(rec, i, in, &l);
+			t.n = 0;
+			r = ks->ops->walk_links(ks, ids[in->link], &l, idset_add, i ? &t : &cand);
+			if (i)
+				idset_intersect(&cand, &t);
+		}
+	}
+	if (r == 0 && cand.n)
+		copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
+	else if (r == 0)
+		keystore_new_id(ret);
+	free(cand.v);
+	free(t.v);
+	return r;
+}
+
+struct has_tree {
+	const char *tree;
+	bool found;
+};
+
+static int find_tree(const struct cache_result *res, void *arg)
+{
+	struct has_tree *h = arg;
+
+	if (strcmp(res->result, h->tree) == 0)
+		h->found = true;
+	return 0;
+}
+
+static int import_record(struct cache_import *im, struct keystore *ks, size_t idx,
+			 char (*ids)[CACHE_ID_SIZE])
+{
+	const struct im_record *rec = &im->records[idx];
+	struct cache_link l;
+	int r = 0;
+
+	if (rec->ninputs == 0)
+		copy_str(ids[idx], CACHE_ID_SIZE, rec->digest);
+	else
+		r = record_id(ks, rec, ids, ids[idx]);
+	for (size_t i = 0; r == 0 && i < rec->ninputs; i++) {
+		for (size_t j = 0; r == 0 && j < rec->inputs[i].n; j++) {
+			const struct im_input *in = &rec->inputs[i].v[j];
+			record_link(rec, i, in, &l);
+			if (!ks->ops->has_link(ks, ids[in->link], &l, ids[idx]))
+				r = ks->ops->add_link(ks, ids[in->link], &l, ids[idx]);
+		}
+	}
+	for (size_t j = 0; r == 0 && j < rec->nresults; j++) {
+		const struct im_result *res = &rec->results[j];
+		struct has_tree h = {.tree = res->tree};
+		struct cache_result cr = {0};
+		if (!res->tree[0])
+			continue;
+		/* A re-import adds no second record of the same tree. */
+		r = ks->ops->walk_results(ks, ids[idx], find_tree, &h);
+		if (r < 0 || h.found)
+			continue;
+		copy_str(cr.id, CACHE_ID_SIZE, res->record);
+		copy_str(cr.result, SFS_DIGEST_SIZE, res->tree);
+		cr.created_at = res->created_at;
+		r = ks->ops->add_result(ks, ids[idx], &cr);
+	}
+	return r;
+}
+
+static int import_keys(struct cache_import *im, struct keystore *ks)
+{
+	char(*ids)[CACHE_ID_SIZE] = calloc(im->nrecords ? im->nrecords : 1, sizeof(*ids));
+	int r;
+
+	if (!ids)
+		return -ENOMEM;
+	r = ks->ops->batch_begin(ks);
+	if (r == 0) {
+		int err = 0;
+		for (size_t i = 0; err == 0 && i < im->nrecords; i++)
+			err = import_record(im, ks, im->order[i], ids);
+		r = ks->ops->batch_end(ks, err);
+	}
+	free(ids);
+	return r;
+}
+
+int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_msg)
+{
+	size_t nres = 0;
+	int r;
+
+	/* Trees and records first, outside the key batch, which holds the
+	 * database: a bad layer then fails the import before any key exists. */
+	r = import_results(im, c, ret_msg);
+	if (r == 0)
+		r = import_keys(im, cache_manager_keystore(c->main));
+	if (r < 0)
+		return sfs_err_prefix(ret_msg, r, "cache import from %s", im->dir);
+	for (size_t i = 0; i < im->nrecords; i++)
+		for (size_t j = 0; j < im->records[i].nresults; j++)
+			nres += im->records[i].results[j].tree[0] != '\0';
+	sfs_log(SFS_LOG_INFO, "cache import from %s: %zu records, %zu results", im->dir,
+		im->nrecords, nres);
+	return 0;
+}

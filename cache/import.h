@@ -1,0 +1,81 @@
+/*
+ * import.h — reading a BuildKit cache export (an OCI image layout directory)
+ * into the local cache (DESIGN.md §6, SEMANTICS.md §6.5).
+ *
+ * The layout is what `buildctl --export-cache type=local` or cache/export.c
+ * writes: index.json, blobs/sha256/<hex>, with a manifest in one of three forms
+ * (Docker manifest list, OCI index, OCI image manifest) whose config entry of
+ * media type application/vnd.buildkit.cacheconfig.v0 lists layers and records.
+ *
+ * How imported records meet the solver's queries.  A record's digest is
+ * rootKey(mapDigest, output); the map digest and output cannot be recovered
+ * from it.  The solver's links are {input, output, mapDigest, selector}.  So an
+ * imported record with inputs is reached through links in the "record-digest
+ * form": {input i, output 0, digest = record.digest, selector} stored on each
+ * input alternative's key id, as BuildKit's imported key storage translates a
+ * solver link with outputKey(link.Digest, link.Output) (SEMANTICS.md §6.5).
+ * A record with no inputs is the root key whose id is its digest, which is
+ * exactly the id the solver gives that root (or content) key, so no
+ * translation is needed there.
+ *
+ * For Query (and getIDFromDeps) to hit imported records with inputs, the
+ * cache manager must walk links in both forms:
+ *     {input, output, dgst, selector}                (solver saves)
+ *     {input, 0, rootKey(dgst, output), selector}    (imports)
+ * cache_import_link() spells the second form.
+ */
+#ifndef SFS_IMPORT_H
+#define SFS_IMPORT_H
+
+#include <stdbool.h>
+
+#include "cache.h"
+#include "keystore.h"
+
+/* Largest index.json, manifest or cache config read (BuildKit reads 1 MiB
+ * manifests; our exports may list many more layers). */
+#define CACHE_IMPORT_JSON_MAX (16u << 20)
+
+struct cache_import;
+
+/*
+ * Reads the layout at dir (index.json entry tagged "latest", or the only
+ * one): the manifest (OCI image manifest whose config is
+ * application/vnd.buildkit.cacheconfig.v0, or a manifest list / OCI index
+ * whose entry of that media type is the config — the v0.7 form puts it last),
+ * the cacheconfig JSON, and the layer descriptors.  Records are checked here:
+ * links to missing records ("invalid record ID: N"), loops ("invalid looping
+ * record"), bad digests and selectors are errors.  Layer blobs are read only
+ * by cache_import_into.
+ */
+int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg);
+struct cache_import *cache_import_free(struct cache_import *im); /* accepts NULL */
+
+/*
+ * Copies every record into the local cache for good: each layer chain is
+ * unpacked (base first, whiteouts applied) into a result tree in the content
+ * store, a record is saved for it, and keys and links are created so later
+ * Query/Records on c->main find them (given the manager change described
+ * above).  A result whose chain names a blob missing from the manifest or the
+ * directory is silently absent; a layer with `..`, an absolute name or a path
+ * under a non-directory fails the whole import, before any key is written.
+ * Importing the same layout twice adds nothing the second time.
+ */
+int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_msg);
+
+/* Number of records and of results that will be (or were) imported. */
+size_t cache_import_nrecords(const struct cache_import *im);
+
+/*
+ * True: imported records with inputs are linked in the record-digest form
+ * (see the top of this file).  A constant, so callers can assert the contract
+ * they code against.
+ */
+bool cache_import_link_form(void);
+
+/* Fills l with the record-digest form of the solver link {input, output, dgst,
+ * selector}: {input, 0, rootKey(dgst, output), selector}. */
+void cache_import_link(int input, int output, const char *dgst, const char *selector,
+		       struct cache_link *l);
+
+#endif

@@ -1,0 +1,645 @@
+/*
+ * test_import.c — cache/import: hand-built OCI layouts in the three manifest
+ * forms are read into a fresh cache; keys, links, results and trees are
+ * checked against the key storage and against tree_ingest of the same files.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "import.h"
+#include "strbuf.h"
+#include "tap.h"
+#include "tree.h"
+
+#define MT_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_IMAGE "application/vnd.oci.image.manifest.v1+json"
+#define MT_CC "application/vnd.buildkit.cacheconfig.v0"
+#define MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar+gzip"
+
+enum form { FORM_LIST, FORM_INDEX, FORM_IMAGE };
+
+/* A tar entry: 'd', 'f', 'l' (data = target), 'h' (hardlink, data = target), 'p' (fifo). */
+struct tent {
+	char type;
+	const char *name;
+	unsigned mode;
+	const char *data;
+};
+
+static void write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, buf, len) == (ssize_t)len);
+	close(fd);
+}
+
+/* Stores buf as a blob of the layout; ret gets its digest. */
+static void put_blob(const char *dir, const void *buf, size_t len, char ret[SFS_DIGEST_SIZE])
+{
+	char path[4096];
+
+	sfs_sha256_digest(buf, len, ret);
+	snprintf(path, sizeof(path), "%s/blobs", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, ret + 7);
+	write_file(path, buf, len);
+}
+
+static void rm_blob(const char *dir, const char *digest)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, digest + 7);
+	CHECK(unlink(path) == 0);
+}
+
+/* A gzip tar of the entries, stored as a blob. */
+static void put_layer(const char *dir, const struct tent *e, size_t n, char ret[SFS_DIGEST_SIZE])
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *ae = archive_entry_new();
+	static char buf[1 << 20];
+	size_t used = 0;
+
+	archive_write_add_filter_gzip(a);
+	archive_write_set_format_pax_restricted(a);
+	CHECK(archive_write_open_memory(a, buf, sizeof(buf), &used) == ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		archive_entry_clear(ae);
+		archive_entry_set_pathname(ae, e[i].name);
+		archive_entry_set_perm(ae, e[i].mode);
+		archive_entry_set_uid(ae, 1234);
+		archive_entry_set_mtime(ae, 1000000, 0);
+		switch (e[i].type) {
+		case 'd':
+			archive_entry_set_filetype(ae, AE_IFDIR);
+			break;
+		case 'f':
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_size(ae, (la_int64_t)strlen(e[i].data));
+			break;
+		case 'l':
+			archive_entry_set_filetype(ae, AE_IFLNK);
+			archive_entry_set_symlink(ae, e[i].data);
+			break;
+		case 'h':
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_hardlink(ae, e[i].data);
+			break;
+		case 'p':
+			archive_entry_set_filetype(ae, AE_IFIFO);
+			break;
+		}
+		CHECK(archive_write_header(a, ae) == ARCHIVE_OK);
+		if (e[i].type == 'f')
+			CHECK(archive_write_data(a, e[i].data, strlen(e[i].data)) ==
+			      (la_ssize_t)strlen(e[i].data));
+	}
+	CHECK(archive_write_close(a) == ARCHIVE_OK);
+	archive_write_free(a);
+	archive_entry_free(ae);
+	put_blob(dir, buf, used, ret);
+}
+
+/* Writes the manifest (listing `blobs`) and index.json around config. */
+static void put_layout(const char *dir, enum form form, const char *config,
+		       const char *const *blobs, size_t nblobs)
+{
+	struct strbuf m = STRBUF_INIT, idx = STRBUF_INIT;
+	char cfg[SFS_DIGEST_SIZE], man[SFS_DIGEST_SIZE], desc[512];
+	const char *lt = form == FORM_LIST ? MT_DOCKER_LAYER : MT_OCI_LAYER;
+	const char *mt = form == FORM_LIST ? MT_LIST : form == FORM_INDEX ? MT_INDEX : MT_IMAGE;
+
+	put_blob(dir, config, strlen(config), cfg);
+	snprintf(desc, sizeof(desc), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}", MT_CC,
+		 cfg, strlen(config));
+	strbuf_addf(&m, "{\"schemaVersion\":2,\"mediaType\":\"%s\",", mt);
+	strbuf_addstr(&m, form == FORM_IMAGE ? "\"config\":" : "\"manifests\":[");
+	if (form == FORM_IMAGE)
+		strbuf_addf(&m, "%s,\"layers\":[", desc);
+	for (size_t i = 0; i < nblobs; i++)
+		strbuf_addf(&m, "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":1}", i ? "," : "",
+			    lt, blobs[i]);
+	if (form != FORM_IMAGE) /* the v0.7 form puts the config last */
+		strbuf_addf(&m, "%s%s", nblobs ? "," : "", desc);
+	strbuf_addstr(&m, "]}");
+	put_blob(dir, m.buf, m.len, man);
+	strbuf_addf(&idx,
+		    "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
+		    "\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
+		    mt, man, m.len);
+	snprintf(desc, sizeof(desc), "%s/index.json", dir);
+	write_file(desc, idx.buf, idx.len);
+	strbuf_release(&m);
+	strbuf_release(&idx);
+}
+
+/* SEMANTICS.md §6.4: C = sha256("seed:seedA"), P = sha256("seed:seedP"). */
+struct example {
+	char c[SFS_DIGEST_SIZE], p[SFS_DIGEST_SIZE], sel[SFS_DIGEST_SIZE];
+	char root[SFS_DIGEST_SIZE], top[SFS_DIGEST_SIZE];
+};
+
+static void example_init(struct example *x)
+{
+	sfs_sha256_digest("seed:seedA", 10, x->c);
+	sfs_sha256_digest("seed:seedP", 10, x->p);
+	sfs_sha256_digest("sel0", 4, x->sel);
+	sfs_root_key(x->c, 0, x->root);
+	sfs_root_key(x->p, 0, x->top);
+}
+
+/* The §6.4 config with `layers` as its layers array and record 0's result on layer `top`. */
+static char *example_config(const struct example *x, const char *layers, int top)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addf(&sb,
+		    "{\"layers\":%s,\"records\":[{\"layers\":[{\"layer\":%d,\"createdAt\":"
+		    "\"2020-07-27T10:00:00Z\"}],\"digest\":\"%s\",\"inputs\":[[{\"selector\":"
+		    "\"%s\",\"link\":1}]]},{\"digest\":\"%s\"}]}",
+		    layers, top, x->top, x->sel, x->root);
+	return strbuf_detach(&sb, NULL);
+}
+
+static const struct tent files[] = {
+    {'d', "./", 0755, NULL},
+    {'f', "./a", 0644, "hello\n"},
+    {'d', "d", 0750, NULL},
+    {'f', "d/x", 0755, "#!/bin/sh\n"},
+    {'l', "l", 0777, "a"},
+    {'h', "h", 0644, "./a"},
+    {'f', "e/deep/f", 0600, "implicit parents\n"},
+};
+
+/* The same tree on disk, ingested: what the import must produce. */
+static void expected_files(struct cas *cas, char ret[SFS_DIGEST_SIZE])
+{
+	char *d = tap_tmpdir(), p[4096];
+	struct tree *t = NULL;
+
+	chmod(d, 0755);
+	snprintf(p, sizeof(p), "%s/a", d);
+	write_file(p, "hello\n", 6);
+	chmod(p, 0644);
+	snprintf(p, sizeof(p), "%s/h", d);
+	write_file(p, "hello\n", 6);
+	chmod(p, 0644);
+	snprintf(p, sizeof(p), "%s/d", d);
+	mkdir(p, 0750);
+	chmod(p, 0750);
+	snprintf(p, sizeof(p), "%s/d/x", d);
+	write_file(p, "#!/bin/sh\n", 10);
+	chmod(p, 0755);
+	snprintf(p, sizeof(p), "%s/l", d);
+	CHECK(symlink("a", p) == 0);
+	snprintf(p, sizeof(p), "%s/e", d);
+	mkdir(p, 0755);
+	chmod(p, 0755);
+	snprintf(p, sizeof(p), "%s/e/deep", d);
+	mkdir(p, 0755);
+	chmod(p, 0755);
+	snprintf(p, sizeof(p), "%s/e/deep/f", d);
+	write_file(p, "implicit parents\n", 17);
+	chmod(p, 0600);
+	CHECK(tree_ingest(cas, d, NULL, &t, NULL) == 0);
+	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
+	tree_free(t);
+}
+
+static int collect_id(const char *id, void *arg)
+{
+	struct strbuf *sb = arg;
+	strbuf_addf(sb, "%s%s", sb->len ? " " : "", id);
+	return 0;
+}
+
+static int collect_result(const struct cache_result *r, void *arg)
+{
+	struct strbuf *sb = arg;
+	strbuf_addf(sb, "%s%s", sb->len ? " " : "", r->result);
+	return 0;
+}
+
+/* The key the import made for the §6.4 parent record, or "" (via its link form). */
+static void top_key(struct keystore *ks, const struct example *x, struct strbuf *ret)
+{
+	struct cache_link l;
+
+	CHECK(cache_import_link_form());
+	cache_import_link(0, 0, x->p, x->sel, &l);
+	strbuf_reset(ret);
+	CHECK(ks->ops->walk_links(ks, x->root, &l, collect_id, ret) == 0);
+}
+
+static void results_of(struct keystore *ks, const char *id, struct strbuf *ret)
+{
+	strbuf_reset(ret);
+	CHECK(ks->ops->walk_results(ks, id, collect_result, ret) == 0);
+}
+
+static struct sfs_cache *fresh_cache(void)
+{
+	char *d = tap_tmpdir();
+	struct sfs_cache *c = NULL;
+
+	CHECK(sfs_cache_open(d, &c, NULL) == 0);
+	return c;
+}
+
+/* Imports dir into c; returns the error, *msg gets the message. */
+static int do_import(const char *dir, struct sfs_cache *c, char **msg)
+{
+	struct cache_import *im = NULL;
+	int r = cache_import_open(dir, &im, msg);
+
+	if (r == 0)
+		r = cache_import_into(im, c, msg);
+	cache_import_free(im);
+	return r;
+}
+
+static void check_form(enum form form)
+{
+	char *dir = tap_tmpdir(), *cfg, *msg = NULL, blob[SFS_DIGEST_SIZE], want[SFS_DIGEST_SIZE];
+	char layers[256];
+	const char *blobs[1] = {blob};
+	struct sfs_cache *c = fresh_cache();
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
+	struct example x;
+	struct tree *t = NULL;
+
+	example_init(&x);
+	put_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	snprintf(layers, sizeof(layers), "[{\"blob\":\"%s\",\"parent\":-1}]", blob);
+	cfg = example_config(&x, layers, 0);
+	put_layout(dir, form, cfg, blobs, 1);
+	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
+	if (msg)
+		fprintf(stderr, "  %s\n", msg);
+
+	/* The root key is its record digest, the solver's rootKey(C, 0). */
+	CHECK(ks->ops->exists(ks, x.root));
+	results_of(ks, x.root, &res);
+	CHECK_EQ_STR(res.buf ? res.buf : "", "");
+	top_key(ks, &x, &top);
+	CHECK(top.len > 0 && !strchr(top.buf, ' '));
+	results_of(ks, top.buf, &res);
+	expected_files(c->cas, want);
+	CHECK_EQ_STR(res.buf, want);
+
+	CHECK(tree_load(c->cas, want, &t) == 0);
+	if (t) {
+		const struct tree_entry *e = tree_find(t, "l");
+		CHECK(e && e->type == 'l' && e->size == 1);
+		CHECK((e = tree_find(t, "d")) && e->type == 'd' && e->mode == 0750);
+		CHECK((e = tree_find(t, "d/x")) && e->type == 'f' && e->mode == 0755);
+		CHECK((e = tree_find(t, "h")) && e->type == 'f' && e->size == 6);
+	}
+	tree_free(t);
+
+	/* The solver finds the root with a plain Query. */
+	struct cache_key **keys = NULL;
+	size_t n = 0;
+	CHECK(cache_manager_query(c->main, NULL, 0, 0, x.c, 0, &keys, &n) == 0);
+	CHECK_EQ_INT(n, 1);
+	for (size_t i = 0; i < n; i++)
+		cache_key_unref(keys[i]);
+	free(keys);
+
+	free(msg);
+	free(cfg);
+	strbuf_release(&top);
+	strbuf_release(&res);
+	sfs_cache_close(c);
+}
+
+static void test_manifest_list(void)
+{
+	check_form(FORM_LIST);
+}
+
+static void test_oci_index(void)
+{
+	check_form(FORM_INDEX);
+}
+
+static void test_image_manifest(void)
+{
+	check_form(FORM_IMAGE);
+}
+
+/* A one-layer §6.4 layout of these entries in the image form; blob gets the layer. */
+static void one_layer(const char *dir, const struct tent *e, size_t n, char blob[SFS_DIGEST_SIZE])
+{
+	char layers[256], *cfg;
+	const char *blobs[1] = {blob};
+	struct example x;
+
+	example_init(&x);
+	put_layer(dir, e, n, blob);
+	snprintf(layers, sizeof(layers), "[{\"blob\":\"%s\",\"parent\":-1}]", blob);
+	cfg = example_config(&x, layers, 0);
+	put_layout(dir, FORM_IMAGE, cfg, blobs, 1);
+	free(cfg);
+}
+
+/* A bad layer fails the import, names the entry, and leaves no key behind. */
+static void check_rejected(const struct tent *e, size_t n, const char *what)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
+	struct sfs_cache *c = fresh_cache();
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct example x;
+
+	example_init(&x);
+	one_layer(dir, e, n, blob);
+	CHECK(do_import(dir, c, &msg) == -EINVAL);
+	CHECK(msg && strstr(msg, what));
+	if (msg)
+		fprintf(stderr, "  # %s\n", msg);
+	CHECK(!ks->ops->exists(ks, x.root));
+	free(msg);
+	sfs_cache_close(c);
+}
+
+static void test_dotdot_rejected(void)
+{
+	const struct tent e[] = {{'f', "a", 0644, "x"}, {'f', "d/../../evil", 0644, "x"}};
+	check_rejected(e, 2, "absolute or \"..\" name");
+}
+
+static void test_absolute_rejected(void)
+{
+	const struct tent e[] = {{'f', "/etc/evil", 0644, "x"}};
+	check_rejected(e, 1, "absolute or \"..\" name");
+}
+
+static void test_under_file_rejected(void)
+{
+	const struct tent e[] = {{'f', "a", 0644, "x"}, {'f', "a/b", 0644, "x"}};
+	check_rejected(e, 2, "path under a non-directory");
+}
+
+static void test_under_symlink_rejected(void)
+{
+	const struct tent e[] = {{'l', "etc", 0777, "/etc"}, {'f', "etc/passwd", 0644, "x"}};
+	check_rejected(e, 2, "path under a non-directory");
+}
+
+static void test_looping_record(void)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, cfg[1024];
+	struct cache_import *im = NULL;
+	struct example x;
+
+	example_init(&x);
+	snprintf(cfg, sizeof(cfg),
+		 "{\"records\":[{\"digest\":\"%s\",\"inputs\":[[{\"link\":1}]]},"
+		 "{\"digest\":\"%s\",\"inputs\":[[{\"link\":0}]]}]}",
+		 x.top, x.root);
+	put_layout(dir, FORM_LIST, cfg, NULL, 0);
+	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
+	CHECK(msg && strstr(msg, "invalid looping record"));
+	CHECK(im == NULL);
+	free(msg);
+
+	/* A record linking to itself, and a link out of range. */
+	msg = NULL;
+	snprintf(cfg, sizeof(cfg), "{\"records\":[{\"digest\":\"%s\",\"inputs\":[[{}]]}]}",
+		 x.top);
+	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
+	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
+	CHECK(msg && strstr(msg, "invalid looping record"));
+	free(msg);
+	msg = NULL;
+	snprintf(cfg, sizeof(cfg),
+		 "{\"records\":[{\"digest\":\"%s\",\"inputs\":[[{\"link\":7}]]}]}", x.top);
+	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
+	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
+	CHECK(msg && strstr(msg, "invalid record ID"));
+	free(msg);
+}
+
+/* A missing blob (from the directory, or from the manifest) makes the result
+ * absent; the records and links are still imported. */
+static void test_missing_blob(void)
+{
+	for (int from_manifest = 0; from_manifest < 2; from_manifest++) {
+		char *dir = tap_tmpdir(), *msg = NULL, *cfg, blob[SFS_DIGEST_SIZE], layers[256];
+		const char *blobs[1] = {blob};
+		struct sfs_cache *c = fresh_cache();
+		struct keystore *ks = cache_manager_keystore(c->main);
+		struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
+		struct example x;
+
+		example_init(&x);
+		put_layer(dir, files, 2, blob);
+		snprintf(layers, sizeof(layers), "[{\"blob\":\"%s\",\"parent\":-1}]", blob);
+		cfg = example_config(&x, layers, 0);
+		put_layout(dir, FORM_LIST, cfg, blobs, from_manifest ? 0 : 1);
+		if (!from_manifest)
+			rm_blob(dir, blob);
+		CHECK_EQ_INT(do_import(dir, c, &msg), 0);
+		CHECK(ks->ops->exists(ks, x.root));
+		top_key(ks, &x, &top);
+		CHECK(top.len > 0);
+		results_of(ks, top.len ? top.buf : "none", &res);
+		CHECK(res.len == 0);
+		free(cfg);
+		free(msg);
+		strbuf_release(&top);
+		strbuf_release(&res);
+		sfs_cache_close(c);
+	}
+}
+
+/* Two layers through "parent"; whiteouts delete what the base put there. */
+static void test_whiteouts(void)
+{
+	const struct tent base[] = {
+	    {'f', "a", 0644, "a"},       {'d', "d", 0755, NULL},     {'f', "d/x", 0644, "x"},
+	    {'d', "d/sub", 0755, NULL},  {'f', "d/sub/y", 0644, "y"}, {'f', "keep", 0600, "k"},
+	    {'d', "gone", 0755, NULL},   {'f', "gone/z", 0644, "z"},
+	};
+	const struct tent upper[] = {
+	    {'f', ".wh.a", 0644, ""},      {'f', "d/.wh..wh..opq", 0644, ""},
+	    {'f', "d/new", 0644, "new"},   {'f', ".wh.gone", 0644, ""},
+	    {'f', "keep", 0640, "kept"},
+	};
+	char *dir = tap_tmpdir(), *msg = NULL, b0[SFS_DIGEST_SIZE], b1[SFS_DIGEST_SIZE], cfg[2048];
+	const char *blobs[2] = {b0, b1};
+	struct sfs_cache *c = fresh_cache();
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
+	struct tree *t = NULL;
+	struct example x;
+	char layers[512], *cc;
+
+	example_init(&x);
+	put_layer(dir, base, sizeof(base) / sizeof(base[0]), b0);
+	put_layer(dir, upper, sizeof(upper) / sizeof(upper[0]), b1);
+	/* Layer 1 is the base; layer 0 (the top) has it as parent. */
+	snprintf(layers, sizeof(layers),
+		 "[{\"blob\":\"%s\",\"parent\":1},{\"blob\":\"%s\",\"parent\":-1}]", b1, b0);
+	cc = example_config(&x, layers, 0);
+	snprintf(cfg, sizeof(cfg), "%s", cc);
+	put_layout(dir, FORM_INDEX, cfg, blobs, 2);
+	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
+	top_key(ks, &x, &top);
+	results_of(ks, top.buf ? top.buf : "", &res);
+	CHECK(res.len > 0 && tree_load(c->cas, res.buf, &t) == 0);
+	if (t) {
+		CHECK_EQ_INT(t->n, 4); /* ., d, d/new, keep */
+		CHECK(!tree_find(t, "a") && !tree_find(t, "d/x") && !tree_find(t, "d/sub"));
+		CHECK(!tree_find(t, "gone") && !tree_find(t, "gone/z"));
+		CHECK(tree_find(t, "d/new") && tree_find(t, "keep"));
+		CHECK(tree_find(t, "keep") && tree_find(t, "keep")->mode == 0640);
+		CHECK(tree_find(t, "keep") && tree_find(t, "keep")->size == 4);
+	}
+	tree_free(t);
+	free(cc);
+	free(msg);
+	strbuf_release(&top);
+	strbuf_release(&res);
+	sfs_cache_close(c);
+}
+
+/* Importing twice adds nothing: same key, one result. */
+static void test_reimport(void)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
+	struct sfs_cache *c = fresh_cache();
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct strbuf top1 = STRBUF_INIT, top2 = STRBUF_INIT, res = STRBUF_INIT;
+	struct example x;
+
+	example_init(&x);
+	one_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
+	top_key(ks, &x, &top1);
+	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
+	top_key(ks, &x, &top2);
+	CHECK(top1.len > 0);
+	CHECK_EQ_STR(top1.buf, top2.buf);
+	results_of(ks, top2.buf ? top2.buf : "", &res);
+	CHECK(res.len > 0 && !strchr(res.buf, ' '));
+	free(msg);
+	strbuf_release(&top1);
+	strbuf_release(&top2);
+	strbuf_release(&res);
+	sfs_cache_close(c);
+}
+
+/* A root record with a result (BuildKit's ExportRoots; our exports) gets it
+ * under its digest; a fifo in the layer is dropped with a warning. */
+static void test_root_result_and_special(void)
+{
+	const struct tent e[] = {{'f', "f", 0644, "f"}, {'p', "fifo", 0644, NULL}};
+	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE], cfg[1024];
+	const char *blobs[1] = {blob};
+	struct sfs_cache *c = fresh_cache();
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct strbuf res = STRBUF_INIT;
+	struct tree *t = NULL;
+	struct example x;
+
+	example_init(&x);
+	put_layer(dir, e, 2, blob);
+	/* "parent" absent means 0 in Go's JSON: here -1 is spelled out, and the
+	 * result's "layer" 0 is left out (omitted as Go's zero). */
+	snprintf(cfg, sizeof(cfg),
+		 "{\"layers\":[{\"blob\":\"%s\",\"parent\":-1}],\"records\":[{\"digest\":\"%s\","
+		 "\"layers\":[{\"createdAt\":\"2021-01-02T03:04:05.5+01:00\"}]}]}",
+		 blob, x.root);
+	put_layout(dir, FORM_IMAGE, cfg, blobs, 1);
+	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
+	results_of(ks, x.root, &res);
+	CHECK(res.len > 0 && tree_load(c->cas, res.buf, &t) == 0);
+	if (t) {
+		CHECK_EQ_INT(t->n, 2);
+		CHECK(tree_find(t, "f") && !tree_find(t, "fifo"));
+	}
+	tree_free(t);
+
+	/* The record keeps the export's createdAt. */
+	struct cache_key *k = cache_key_new(x.c, 0, 0);
+	struct cache_record *recs = NULL;
+	size_t n = 0;
+	CHECK(cache_manager_records(c->main, k, &recs, &n) == 0);
+	CHECK_EQ_INT(n, 1);
+	if (n)
+		CHECK_EQ_INT(recs[0].created_at, 1609553045500000000LL);
+	free(recs);
+	cache_key_unref(k);
+	free(msg);
+	strbuf_release(&res);
+	sfs_cache_close(c);
+}
+
+/* A parent index pointing at itself: "invalid looping layer". */
+static void test_looping_layer(void)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, cfg[1024];
+	struct cache_import *im = NULL;
+	struct example x;
+
+	example_init(&x);
+	/* "parent" left out is 0: layer 0 is its own parent. */
+	snprintf(cfg, sizeof(cfg),
+		 "{\"layers\":[{\"blob\":\"%s\"}],\"records\":[{\"digest\":\"%s\","
+		 "\"layers\":[{\"layer\":0}]}]}",
+		 x.c, x.root);
+	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
+	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
+	CHECK(msg && strstr(msg, "invalid looping layer"));
+	free(msg);
+}
+
+static void test_not_a_layout(void)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, p[4096];
+	struct cache_import *im = NULL;
+
+	CHECK(cache_import_open(dir, &im, &msg) == -ENOENT);
+	CHECK(msg && strstr(msg, "index.json"));
+	free(msg);
+	msg = NULL;
+	snprintf(p, sizeof(p), "%s/index.json", dir);
+	write_file(p, "{\"manifests\":[]}", 16);
+	CHECK(cache_import_open(dir, &im, &msg) == -ENOENT);
+	CHECK(msg && strstr(msg, "latest"));
+	free(msg);
+}
+
+int main(void)
+{
+	RUN(test_dotdot_rejected);
+	RUN(test_absolute_rejected);
+	RUN(test_under_file_rejected);
+	RUN(test_under_symlink_rejected);
+	RUN(test_looping_record);
+	RUN(test_looping_layer);
+	RUN(test_missing_blob);
+	RUN(test_whiteouts);
+	RUN(test_reimport);
+	RUN(test_root_result_and_special);
+	RUN(test_not_a_layout);
+	RUN(test_manifest_list);
+	RUN(test_oci_index);
+	RUN(test_image_manifest);
+	return tap_done();
+}
