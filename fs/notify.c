@@ -8,23 +8,30 @@
  * kept an attribute longer than our zero timeout.  Only nodes the kernel holds
  * (an inode in node.c's table) are invalidated.
  *
- * The callback runs on solver threads with no solver lock held; the kernel
- * never waits on a solver thread to answer a request, so writing an
- * invalidation to the device cannot deadlock.
+ * The callback may run on a FUSE worker (a submit or a cancel notifies at
+ * once) while the kernel holds locks of the request being served, and libfuse
+ * forbids invalidating from such a path.  So the callback only queues the job
+ * number; a thread of ours writes the invalidations to the device.
  *
- * Locking: `session` is atomic: it is set when the loop starts and cleared
- * before the session is destroyed, while solver threads may be calling in.
+ * Locking: inval_lock guards the queue, `se` and `stop`; the thread writes
+ * to the device without it.
  */
-#include <stdatomic.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "fs.h"
 
-static _Atomic(struct fuse_session *) session;
+#define QUEUE_MAX 256 /* jobs queued; past it one is dropped (zero timeouts still hold) */
 
-void fs_notify_set_session(struct fuse_session *se)
-{
-	atomic_store(&session, se);
-}
+static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inval_cond = PTHREAD_COND_INITIALIZER;
+static struct fuse_session *se_cur;
+static bool stop, started;
+static pthread_t thread;
+static uint64_t queue[QUEUE_MAX];
+static size_t queued;
 
 static const enum fs_kind job_dynamic[] = {
     FS_JOB_DIR,		FS_JOB_STATE, FS_JOB_ERROR,   FS_JOB_RESULT,   FS_JOB_SPEC, FS_JOB_STATUS,
@@ -42,16 +49,64 @@ static void inval(struct fuse_session *se, const struct fs_desc *d)
 		fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
 }
 
-void fs_notify(void *arg, uint64_t job)
+static void inval_job(struct fuse_session *se, uint64_t job)
 {
-	struct fuse_session *se;
-
-	fs_stream_notify(arg, job);
-	se = atomic_load(&session);
-	if (!se)
-		return;
 	for (size_t i = 0; i < sizeof(job_dynamic) / sizeof(job_dynamic[0]); i++)
 		inval(se, &(struct fs_desc){.kind = job_dynamic[i], .job = job});
 	for (size_t i = 0; i < sizeof(global_dynamic) / sizeof(global_dynamic[0]); i++)
 		inval(se, &(struct fs_desc){.kind = global_dynamic[i]});
+}
+
+static void *inval_main(void *arg)
+{
+	uint64_t jobs[QUEUE_MAX];
+	size_t n;
+
+	pthread_mutex_lock(&inval_lock);
+	while (!stop) {
+		if (queued == 0) {
+			pthread_cond_wait(&inval_cond, &inval_lock);
+			continue;
+		}
+		n = queued;
+		memcpy(jobs, queue, n * sizeof(jobs[0]));
+		queued = 0;
+		pthread_mutex_unlock(&inval_lock);
+		for (size_t i = 0; i < n; i++)
+			inval_job(arg, jobs[i]);
+		pthread_mutex_lock(&inval_lock);
+	}
+	pthread_mutex_unlock(&inval_lock);
+	return NULL;
+}
+
+void fs_notify_set_session(struct fuse_session *se)
+{
+	pthread_mutex_lock(&inval_lock);
+	se_cur = se;
+	stop = se == NULL;
+	queued = 0;
+	pthread_cond_signal(&inval_cond);
+	pthread_mutex_unlock(&inval_lock);
+	if (se && !started) {
+		started = pthread_create(&thread, NULL, inval_main, se) == 0;
+	} else if (!se && started) {
+		pthread_join(thread, NULL);
+		started = false;
+	}
+}
+
+void fs_notify(void *arg, uint64_t job)
+{
+	bool dup = false;
+
+	fs_stream_notify(arg, job);
+	pthread_mutex_lock(&inval_lock);
+	for (size_t i = 0; i < queued && !dup; i++)
+		dup = queue[i] == job;
+	if (se_cur && !dup && queued < QUEUE_MAX) {
+		queue[queued++] = job;
+		pthread_cond_signal(&inval_cond);
+	}
+	pthread_mutex_unlock(&inval_lock);
 }
