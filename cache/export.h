@@ -1,0 +1,57 @@
+/*
+ * export.h — cache export in BuildKit's remote cache format (DESIGN.md §6,
+ * SEMANTICS.md §5 and §6).
+ *
+ * The exporter walks the chains of cache keys that lead to a job's outputs
+ * (the keys its results were saved or loaded under, with their deps as the
+ * solver holds them, plus every chain persisted in the key storage that leads
+ * to them through backlinks), turns results into gzip tar layers as the mode
+ * says, and writes the cache config (CacheChains: normalized, marshalled,
+ * sorted) and its blobs as an OCI image layout directory.
+ */
+#ifndef SFS_EXPORT_H
+#define SFS_EXPORT_H
+
+#include <stddef.h>
+
+#include "cache.h"
+#include "manager.h"
+
+/* Which records get a result (SEMANTICS.md §5.3). */
+enum cache_export_mode {
+	CACHE_EXPORT_MIN,         /* down to the first result on each path, then existing layers */
+	CACHE_EXPORT_MAX,         /* every non-root record with a record */
+	CACHE_EXPORT_REMOTE_ONLY, /* existing layers only; never makes one */
+};
+
+/* How the layout names the config and layers (DESIGN.md §6). */
+enum cache_export_form {
+	CACHE_EXPORT_IMAGE,         /* OCI image manifest, config = cacheconfig (default) */
+	CACHE_EXPORT_MANIFEST_LIST, /* BuildKit v0.7: Docker manifest list, cacheconfig last */
+};
+
+/*
+ * Exports the cache chains that lead to `keys` (the keys a job's outputs were
+ * saved or loaded under: struct cache_key with their deps, as the solver holds
+ * them) from manager cm into an OCI image layout created at dir (which must not
+ * exist; written to dir.tmp then renamed).  With no records the layout still
+ * holds an empty config.
+ */
+int cache_export(struct sfs_cache *c, struct cache_manager *cm, struct cache_key *const *keys,
+		 size_t nkeys, enum cache_export_mode mode, enum cache_export_form form,
+		 const char *dir, char **ret_msg);
+
+/*
+ * The same walk, but only the cache config JSON (compact, §6.1 field names)
+ * and no layout; layers it needs are still made in the content store.
+ * *ret_json is malloc'd.  For tests and for callers that serve the config.
+ */
+int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,
+			struct cache_key *const *keys, size_t nkeys, enum cache_export_mode mode,
+			char **ret_json, char **ret_msg);
+
+/* Go's time.RFC3339Nano of ns since the epoch, in UTC ("...T10:00:00.5Z"). */
+#define CACHE_TIME_SIZE 40
+void cache_export_time(int64_t ns, char ret[CACHE_TIME_SIZE]);
+
+#endif
