@@ -129,41 +129,62 @@ void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f)
 	sfs_edge_settle(s, e);
 }
 
-/*
- * Fails a vertex and, through the key waiters, every vertex that waited for its
- * keys.  Iterative: a failing root of a long chain must not recurse per level.
- */
-void sfs_vertex_fail(struct sfs_solver *s, struct vstate *first, struct sfs_failure *f)
+/* Fails one vertex: its edges (and so their waiters) and its key waiters. */
+static void vertex_fail_one(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f)
 {
-	struct vstate **stack = NULL;
-	size_t n = 0, cap = 0;
-	struct vstate *vs = first;
+	if (vs->phase == V_FAILED || vs->phase == V_EXECUTED)
+		return;
+	vs->phase = V_FAILED;
+	vs->failure = sfs_failure_ref(f);
+	for (size_t o = 0; o < vs->nedges; o++)
+		sfs_edge_fail(s, &vs->edges[o], f);
+	struct waiters w = vs->key_waiters;
+	memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
+	for (size_t i = 0; i < w.n; i++)
+		sfs_vertex_fail(s, w.w[i].vs, f);
+	waiters_release(&w);
+}
 
-	while (vs) {
-		if (vs->phase != V_FAILED && vs->phase != V_EXECUTED) {
-			vs->phase = V_FAILED;
-			vs->failure = sfs_failure_ref(f);
-			for (size_t o = 0; o < vs->nedges; o++)
-				sfs_edge_fail(s, &vs->edges[o], f);
-			struct waiters w = vs->key_waiters;
-			memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
-			for (size_t i = 0; i < w.n; i++) {
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					struct vstate **ns = realloc(stack, cap * sizeof(*ns));
-					if (!ns)
-						break;
-					stack = ns;
-				}
-				stack[n++] = vstate_ref(w.w[i].vs);
-			}
-			waiters_release(&w);
+/*
+ * Runs fn-like work for vs now if nothing is being drained, else queues it for
+ * the outermost call's loop.  A failure travels up a chain through waiters and
+ * a request (rounds) travels down through inputs; done by recursion, a
+ * 100,000-vertex chain would need 100,000 stack frames.
+ */
+void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f)
+{
+	if (s->ndeferred == s->capdeferred) {
+		size_t ncap = s->capdeferred ? s->capdeferred * 2 : 16;
+		struct sfs_deferred *n = realloc(s->deferred, ncap * sizeof(*n));
+		if (!n) {
+			sfs_log(SFS_LOG_ERR, "out of memory deferring solver work");
+			return;
 		}
-		if (vs != first)
-			vstate_unref(vs);
-		vs = n ? stack[--n] : NULL;
+		s->deferred = n;
+		s->capdeferred = ncap;
 	}
-	free(stack);
+	s->deferred[s->ndeferred++] =
+		(struct sfs_deferred){kind, vstate_ref(vs), f ? sfs_failure_ref(f) : NULL};
+	if (s->draining)
+		return;
+	s->draining = true;
+	while (s->deferred_head < s->ndeferred) {
+		struct sfs_deferred d = s->deferred[s->deferred_head++];
+		if (d.kind == SFS_DEFER_FAIL)
+			vertex_fail_one(s, d.vs, d.f);
+		else
+			sfs_vertex_start_rounds(s, d.vs);
+		vstate_unref(d.vs);
+		sfs_failure_unref(d.f);
+	}
+	s->ndeferred = s->deferred_head = 0;
+	s->draining = false;
+}
+
+/* Fails a vertex and, in time, everything that waited for it. */
+void sfs_vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f)
+{
+	sfs_defer(s, SFS_DEFER_FAIL, vs, f);
 }
 
 /* Asks for the keys of vs; its inputs must have been asked before (topological order). */

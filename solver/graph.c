@@ -10,9 +10,11 @@
  * Everything here runs with sfs_solver.lock held.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../cache/err.h"
@@ -450,6 +452,31 @@ size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
 	return n;
 }
 
+/* Creates STATE_DIR/logs/<hex>-<random>.log for this execution (lock held). */
+static int open_log(struct sfs_solver *s, struct vstate *vs)
+{
+	char rnd[CACHE_ID_SIZE], *dir = NULL, *path = NULL;
+	keystore_new_id(rnd);
+	if (asprintf(&dir, "%s/logs", s->cache->state_dir) < 0)
+		return -ENOMEM;
+	mkdir(dir, 0700);
+	int r = asprintf(&path, "%s/%s-%s.log", dir, vs->digest + 7, rnd);
+	free(dir);
+	if (r < 0)
+		return -ENOMEM;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		sfs_log(SFS_LOG_WARN, "cannot create %s: %s", path, strerror(errno));
+		free(path);
+		return r;
+	}
+	vs->log_fd = fd;
+	free(vs->log_path);
+	vs->log_path = path;
+	return 0;
+}
+
 /* An op's output: to the vertex log file and every job's progress. */
 static void vs_log(void *arg, int stream, const char *data, size_t len)
 {
@@ -458,6 +485,9 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 	int64_t now = sfs_now_ns();
 
 	pthread_mutex_lock(&s->lock);
+	/* opened at the first output, so ops that print nothing hold no file */
+	if (vs->log_fd < 0 && !vs->log_path)
+		open_log(s, vs);
 	if (vs->log_fd >= 0 && vs->log_bytes < s->o.log_limit) {
 		size_t n = len;
 		if (vs->log_bytes + n > s->o.log_limit)

@@ -193,6 +193,7 @@ struct sfs_job {
 	 * into theirs (references; left at discard like its own) */
 	struct vstate **extra;
 	size_t nextra;
+	bool exported; /* its cache export is written */
 };
 
 struct task;
@@ -220,6 +221,17 @@ struct sfs_solver {
 
 	struct sfs_solver_stats stats; /* guarded by lock */
 
+	/* work deferred so that chains are walked by a loop, not by recursion:
+	 * failures spreading up (sfs_vertex_fail) and requests going down
+	 * (rounds of inputs); drained by the outermost call (sfs_defer) */
+	struct sfs_deferred {
+		int kind;              /* SFS_DEFER_* */
+		struct vstate *vs;     /* reference */
+		struct sfs_failure *f; /* reference or NULL */
+	} *deferred;
+	size_t ndeferred, capdeferred, deferred_head;
+	bool draining;
+
 	/* jobs whose files changed, told to fs/ after the lock is dropped */
 	uint64_t *dirty;
 	size_t ndirty, cap_dirty;
@@ -236,10 +248,16 @@ int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, s
 void waiters_release(struct waiters *w);
 
 /* scheduler.c: the task queues and workers */
-enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC, TASK_FINISH };
+enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC, TASK_FINISH, TASK_EXPORT };
 int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e);
+void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_job *j);
+
+/* jobexport.c */
+void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j);
+void sfs_run_export(struct sfs_solver *s, struct sfs_job *j);
+char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id);
 
 /* The edge of input i of vs. */
 static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
@@ -248,6 +266,9 @@ static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
 }
 
 /* edge.c */
+enum { SFS_DEFER_FAIL, SFS_DEFER_ROUNDS };
+void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f);
+void sfs_vertex_start_rounds(struct sfs_solver *s, struct vstate *vs);
 void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f);
 void sfs_vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
 void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,

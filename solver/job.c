@@ -130,7 +130,7 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 	snprintf(j->outputs[out].result, sizeof(j->outputs[out].result), "%s", e->result);
 	sfs_job_mark_dirty(s, j);
 	if (--j->outputs_pending == 0)
-		sfs_job_end(s, j, SFS_JOB_DONE, NULL);
+		sfs_job_outputs_built(s, j);
 }
 
 static char *keys_text(struct vstate *vs)

@@ -89,7 +89,6 @@ static bool round_input_ready(struct vstate *vs, const struct edge *ie)
 	return ie->phase == EDGE_DONE;
 }
 
-static void vertex_start_rounds(struct sfs_solver *s, struct vstate *vs);
 
 static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all);
 
@@ -106,7 +105,7 @@ static void edge_request_discover(struct sfs_solver *s, struct edge *ie, struct 
 	if (ie->discovering)
 		return;
 	ie->discovering = true;
-	vertex_start_rounds(s, ie->vs);
+	sfs_defer(s, SFS_DEFER_ROUNDS, ie->vs, NULL);
 }
 
 static void start_round(struct sfs_solver *s, struct vstate *vs)
@@ -153,7 +152,7 @@ static bool wants_exec(const struct vstate *vs)
 }
 
 /* Starts the rounds of a keyed vertex for its active edges. */
-static void vertex_start_rounds(struct sfs_solver *s, struct vstate *vs)
+void sfs_vertex_start_rounds(struct sfs_solver *s, struct vstate *vs)
 {
 	if (vs->phase != V_KEYED)
 		return; /* rounds already running: they answer every active edge */
@@ -172,7 +171,7 @@ static void vertex_start_rounds(struct sfs_solver *s, struct vstate *vs)
 
 void sfs_vertex_request_exec(struct sfs_solver *s, struct vstate *vs)
 {
-	vertex_start_rounds(s, vs);
+	sfs_defer(s, SFS_DEFER_ROUNDS, vs, NULL);
 }
 
 static bool needs_slow(struct vstate *vs, size_t i)

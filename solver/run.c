@@ -118,31 +118,6 @@ void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char 
 	sfs_failure_unref(f);
 }
 
-static int open_log(struct sfs_solver *s, struct vstate *vs)
-{
-	char rnd[CACHE_ID_SIZE];
-	keystore_new_id(rnd);
-	char *dir = NULL, *path = NULL;
-	if (asprintf(&dir, "%s/logs", s->cache->state_dir) < 0)
-		return -ENOMEM;
-	mkdir(dir, 0700);
-	int r = asprintf(&path, "%s/%s-%s.log", dir, vs->digest + 7, rnd);
-	free(dir);
-	if (r < 0)
-		return -ENOMEM;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		free(path);
-		return -errno;
-	}
-	pthread_mutex_lock(&s->lock);
-	vs->log_fd = fd;
-	free(vs->log_path);
-	vs->log_path = path;
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
 /* The commit key of output o of a vertex with inputs (§2.2). */
 static struct cache_key *commit_key(struct vstate *vs, const struct sfs_cache_map *m, int o)
 {
@@ -214,13 +189,17 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 		return r;
 	for (size_t i = 0; i < ni; i++)
 		in[i] = vs->inputs[i]->edges[vs->v->inputs[i].ref.output].result;
-	r = open_log(s, vs);
-	if (r < 0)
-		return sfs_errf(ret_msg, r, "cannot create the log file: %s", strerror(-r));
 	pthread_mutex_lock(&s->lock);
 	s->stats.execs++;
 	pthread_mutex_unlock(&s->lock);
-	return vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
+	r = vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
+	/* the log file (opened at the first output) is complete: hold no fd for it */
+	pthread_mutex_lock(&s->lock);
+	if (vs->log_fd >= 0)
+		close(vs->log_fd);
+	vs->log_fd = -1;
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }
 
 /* Saves the outputs of an execution and completes every edge (no lock held). */

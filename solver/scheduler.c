@@ -19,15 +19,28 @@
 struct task {
 	struct task *next;
 	enum task_kind kind;
-	struct vstate *vs; /* reference */
-	struct edge *e;	   /* LOAD */
+	struct vstate *vs;   /* reference; NULL for a job's task */
+	struct edge *e;      /* LOAD */
+	struct sfs_job *job; /* EXPORT; reference */
 };
 
 static bool task_is_heavy(const struct task *t)
 {
-	if (t->kind == TASK_EXEC)
+	if (t->kind == TASK_EXEC || t->kind == TASK_EXPORT)
 		return true;
 	return t->kind == TASK_KEYS && t->vs->v->ninputs == 0;
+}
+
+static void enqueue(struct sfs_solver *s, struct task *t)
+{
+	struct task **head = task_is_heavy(t) ? &s->heavy_head : &s->light_head;
+	struct task **tail = task_is_heavy(t) ? &s->heavy_tail : &s->light_tail;
+	if (*tail)
+		(*tail)->next = t;
+	else
+		*head = t;
+	*tail = t;
+	pthread_cond_broadcast(&s->cond);
 }
 
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e)
@@ -44,18 +57,32 @@ void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs
 	t->kind = kind;
 	t->vs = vstate_ref(vs);
 	t->e = e;
-	struct task **head = task_is_heavy(t) ? &s->heavy_head : &s->light_head;
-	struct task **tail = task_is_heavy(t) ? &s->heavy_tail : &s->light_tail;
-	if (*tail)
-		(*tail)->next = t;
-	else
-		*head = t;
-	*tail = t;
-	pthread_cond_broadcast(&s->cond);
+	enqueue(s, t);
+}
+
+/* A task of a job rather than of a vertex (the cache export). */
+void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_job *j)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	if (!t) {
+		sfs_job_end(s, j, SFS_JOB_FAILED, "out of memory");
+		return;
+	}
+	t->kind = kind;
+	t->job = sfs_job_ref(j);
+	enqueue(s, t);
 }
 
 static void run_task(struct sfs_solver *s, struct task *t)
 {
+	if (t->job) {
+		sfs_run_export(s, t->job);
+		pthread_mutex_lock(&s->lock);
+		sfs_job_unref(t->job);
+		pthread_mutex_unlock(&s->lock);
+		free(t);
+		return;
+	}
 	if (!sfs_op_cancelled(&t->vs->opctx)) {
 		switch (t->kind) {
 		case TASK_KEYS:
@@ -73,6 +100,8 @@ static void run_task(struct sfs_solver *s, struct task *t)
 		case TASK_EXEC:
 			sfs_run_exec(s, t->vs);
 			break;
+		case TASK_EXPORT:
+			break; /* a job's task, above */
 		}
 	}
 	pthread_mutex_lock(&s->lock);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../cache/err.h"
@@ -255,6 +256,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	strmap_release(&s->edge_index);
 	free(s->job_ids);
 	free(s->dirty);
+	free(s->deferred);
 	free(s->mountpoint);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
@@ -275,6 +277,17 @@ void sfs_solver_flush_notify(struct sfs_solver *s)
 	free(d);
 }
 
+/* Deletes a finished or pending job: its history row, its export, its entry. */
+static void job_delete(struct sfs_solver *s, struct sfs_job *j)
+{
+	char *dir = sfs_job_export_dir(s, j->id);
+	if (dir)
+		cas_rmtree(dir);
+	free(dir);
+	history_delete(s->cache->db, j->id);
+	job_table_del(s, j);
+}
+
 #define PENDING_TTL_NS (3600LL * 1000000000LL)
 
 /* Deletes pending jobs that got no spec within an hour (DESIGN.md §8; lock held). */
@@ -288,8 +301,7 @@ static void drop_stale_pending(struct sfs_solver *s)
 			continue;
 		}
 		s->pending--;
-		history_delete(s->cache->db, j->id);
-		job_table_del(s, j);
+		job_delete(s, j);
 	}
 }
 
@@ -308,8 +320,7 @@ static void trim_history(struct sfs_solver *s)
 			i++;
 			continue;
 		}
-		history_delete(s->cache->db, j->id);
-		job_table_del(s, j);
+		job_delete(s, j);
 		finished--;
 	}
 }
@@ -439,8 +450,7 @@ static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, const char *c
 		if (j->state == SFS_JOB_PENDING)
 			s->pending--;
 		sfs_job_mark_dirty(s, j);
-		history_delete(s->cache->db, j->id);
-		job_table_del(s, j);
+		job_delete(s, j);
 		return 0;
 	}
 	return sfs_errf(ret_msg, -EINVAL, "unknown command \"%s\" (cancel, discard)", cmd);
@@ -651,6 +661,15 @@ int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size
 	*ret = v;
 	*ret_n = k;
 	return 0;
+}
+
+char *sfs_solver_job_export(struct sfs_solver *s, uint64_t id)
+{
+	struct stat st;
+	char *dir = sfs_job_export_dir(s, id);
+	if (dir && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+		dir = (free(dir), NULL);
+	return dir;
 }
 
 int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *ret_len)

@@ -157,6 +157,10 @@ struct sfs_solver_stats {
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);
 
+/* The directory holding job id's cache export (an OCI layout), or NULL when the job
+ * has none (yet); malloc'd.  Immutable once it exists. */
+char *sfs_solver_job_export(struct sfs_solver *s, uint64_t id);
+
 /* jobs/N/why: one line per vertex, "[name] why"; malloc'd. */
 int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *ret_len);
 

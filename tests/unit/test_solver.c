@@ -12,6 +12,7 @@
 
 #include "../../cache/cache.h"
 #include "../../cache/err.h"
+#include "../../cache/strbuf.h"
 #include "../../cache/tree.h"
 #include "../../solver/solver.h"
 #include "tap.h"
@@ -337,6 +338,31 @@ static void test_failure_names_vertex(void)
 	env_close(&e);
 }
 
+/* A failure at the bottom of a long chain reaches the job without recursing per level. */
+static void test_deep_chain_failure(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i;
+	struct strbuf sb = STRBUF_INIT;
+	const int n = 50000;
+	strbuf_addstr(&sb, "{\"vertices\":{\"fail0\":{\"op\":\"file\",\"actions\":["
+			   "{\"mkdir\":{\"path\":\"d\"}}]}");
+	for (int k = 1; k < n; k++)
+		strbuf_addf(&sb, ",\"v%d\":{\"op\":\"file\",\"base\":\"%s%d\",\"actions\":"
+				 "[{\"mkdir\":{\"path\":\"d%d\"}}]}",
+			    k, k == 1 ? "fail" : "v", k - 1, k);
+	strbuf_addf(&sb, "},\"outputs\":[\"v%d\"]}", n - 1);
+	env_open(&e, tap_tmpdir());
+	reset_counts();
+	wait_job(&e, submit(&e, sb.buf), &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "failed");
+	CHECK(strstr(i.error, "vertex \"fail0\"") != NULL);
+	CHECK_EQ_INT(n_exec, 1);
+	sfs_job_info_release(&i);
+	strbuf_release(&sb);
+	env_close(&e);
+}
+
 /* Two jobs with the same vertex share one execution (§11.1). */
 static void test_shared_vertex(void)
 {
@@ -497,6 +523,7 @@ int main(void)
 	RUN(test_same_content_hits);
 	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
+	RUN(test_deep_chain_failure);
 	RUN(test_shared_vertex);
 	RUN(test_merge_concurrent);
 	RUN(test_ignore_cache);

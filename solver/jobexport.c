@@ -1,0 +1,127 @@
+/*
+ * jobexport.c — a job's cache export (DESIGN.md §6, SEMANTICS.md §5).
+ *
+ * When every output of a job whose spec has "export" is built, the job stays
+ * running while one EXPORT task writes the chains that lead to its outputs'
+ * keys into STATE_DIR/exports/<N> as an OCI layout (cache_export writes to a
+ * temporary name and renames, so the directory is complete or absent).  The job
+ * then ends: done, or failed with the export's error.  Progress shows it as one
+ * more vertex, "[export] exporting cache", as BuildKit shows its exporters.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../cache/err.h"
+#include "../cache/export.h"
+#include "internal.h"
+
+static void export_digest(const struct sfs_job *j, char ret[SFS_DIGEST_SIZE])
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "export:%llu", (unsigned long long)j->id);
+	sfs_sha256_digest(buf, (size_t)n, ret);
+}
+
+char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/exports/%llu", s->cache->state_dir, (unsigned long long)id) < 0)
+		return NULL;
+	return p;
+}
+
+/* All outputs are built (lock held): export first if the spec asks for it. */
+void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
+{
+	if (j->spec->export_mode == SFS_EXPORT_NONE) {
+		sfs_job_end(s, j, SFS_JOB_DONE, NULL);
+		return;
+	}
+	char d[SFS_DIGEST_SIZE];
+	export_digest(j, d);
+	int64_t now = sfs_now_ns();
+	if (sfs_progress_add_vertex(j->progress, d, "[export] exporting cache", NULL, 0) == 0)
+		sfs_progress_started(j->progress, d, now, false);
+	sfs_job_mark_dirty(s, j);
+	sfs_queue_job_task(s, TASK_EXPORT, j);
+}
+
+/* The keys the outputs were saved or loaded under (lock held); references. */
+static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n)
+{
+	size_t n = 0;
+	for (size_t o = 0; o < j->spec->noutputs; o++) {
+		struct sfs_ref ref = j->spec->outputs[o];
+		n += j->vs[ref.vertex]->edges[ref.output].nresult_keys;
+	}
+	struct cache_key **keys = calloc(n + 1, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	n = 0;
+	for (size_t o = 0; o < j->spec->noutputs; o++) {
+		struct sfs_ref ref = j->spec->outputs[o];
+		const struct edge *e = &j->vs[ref.vertex]->edges[ref.output];
+		for (size_t k = 0; k < e->nresult_keys; k++)
+			keys[n++] = cache_key_ref(e->result_keys[k]);
+	}
+	*ret = keys;
+	*ret_n = n;
+	return 0;
+}
+
+static enum cache_export_mode export_mode(enum sfs_export_mode m)
+{
+	return m == SFS_EXPORT_MAX ? CACHE_EXPORT_MAX
+	       : m == SFS_EXPORT_REMOTE_ONLY ? CACHE_EXPORT_REMOTE_ONLY
+					     : CACHE_EXPORT_MIN;
+}
+
+void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
+{
+	struct cache_key **keys = NULL;
+	size_t n = 0;
+	char *msg = NULL, *dir = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = j->state == SFS_JOB_RUNNING && j->vs ? output_keys(j, &keys, &n) : -ECANCELED;
+	enum cache_export_mode mode = export_mode(j->spec->export_mode);
+	enum cache_export_form form = j->spec->export_form == SFS_FORM_MANIFEST_LIST
+					      ? CACHE_EXPORT_MANIFEST_LIST
+					      : CACHE_EXPORT_IMAGE;
+	pthread_mutex_unlock(&s->lock);
+	if (r == -ECANCELED)
+		return;
+	if (r == 0 && !(dir = sfs_job_export_dir(s, j->id)))
+		r = -ENOMEM;
+	if (r == 0) {
+		char *parent = strndup(dir, strrchr(dir, '/') - dir);
+		if (parent)
+			mkdir(parent, 0755);
+		free(parent);
+		cas_rmtree(dir); /* a leftover of a crash: never half an export */
+		r = cache_export(s->cache, s->cache->main, keys, n, mode, form, dir, &msg);
+	}
+	for (size_t k = 0; k < n; k++)
+		cache_key_unref(keys[k]);
+	free(keys);
+
+	char d[SFS_DIGEST_SIZE];
+	export_digest(j, d);
+	pthread_mutex_lock(&s->lock);
+	if (j->state == SFS_JOB_RUNNING) {
+		if (r < 0)
+			sfs_err_prefix(&msg, r, "cache export");
+		sfs_progress_completed(j->progress, d, sfs_now_ns(), false, r < 0 ? msg : NULL);
+		if (r == 0)
+			j->exported = true;
+		sfs_job_end(s, j, r < 0 ? SFS_JOB_FAILED : SFS_JOB_DONE, r < 0 ? msg : NULL);
+	}
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+	free(msg);
+	free(dir);
+}
