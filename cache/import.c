@@ -10,7 +10,7 @@
  *
  * Keys: a record without inputs is the root key whose id is its digest (the
  * solver's rootKey id).  A record with inputs gets the id its inputs already
- * link to in the record-digest form (import.h), or a fresh random id.  Links
+ * link to in the record form (import.h), or a fresh random id.  Links
  * are written in that form on every input alternative, so a re-import finds
  * the same ids and adds nothing.
  *
@@ -114,7 +114,7 @@ void cache_import_link(int input, int output, const char *dgst, const char *sele
 {
 	memset(l, 0, sizeof(*l));
 	l->input = input;
-	l->output = 0;
+	l->output = CACHE_IMPORT_LINK_OUTPUT;
 	sfs_root_key(dgst, output, l->digest);
 	copy_str(l->selector, sizeof(l->selector), selector);
 }
@@ -1253,18 +1253,18 @@ static void idset_intersect(struct idset *s, const struct idset *t)
 	s->n = n;
 }
 
-/* The record-digest-form link from input i of rec. */
+/* The record-form link from input i of rec. */
 static void record_link(const struct im_record *rec, size_t i, const struct im_input *in,
 			struct cache_link *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->input = (int)i;
-	l->output = 0;
+	l->output = CACHE_IMPORT_LINK_OUTPUT;
 	copy_str(l->digest, SFS_DIGEST_SIZE, rec->digest);
 	copy_str(l->selector, SFS_DIGEST_SIZE, in->selector);
 }
 
-/* getIDFromDeps over record-digest-form links: the key a previous import of
+/* getIDFromDeps over record-form links: the key a previous import of
  * the same record made, else a fresh random id. */
 static int record_id(struct keystore *ks, const struct im_record *rec,
 		     char (*ids)[CACHE_ID_SIZE], char ret[CACHE_ID_SIZE])
