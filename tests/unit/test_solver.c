@@ -4,6 +4,7 @@
  * CacheMap and Exec run for fresh, cached, shared, failing and cancelled builds.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,47 @@ static void test_failure_names_vertex(void)
 	env_close(&e);
 }
 
+/* A spec with "export" writes the job's cache export before the job is done (DESIGN §6). */
+static void test_export_at_job_end(void)
+{
+	struct env e = {0};
+	struct sfs_job_info i;
+	char *spec = strdup(chain3), *p = strrchr(spec, '}');
+	char *withexp = NULL;
+	*p = '\0';
+	CHECK(asprintf(&withexp, "%s,\"export\":{\"mode\":\"max\"}}", spec) > 0);
+	env_open(&e, tap_tmpdir());
+	uint64_t id = submit(&e, withexp);
+	wait_job(&e, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	char *dir = sfs_solver_job_export(e.s, id);
+	CHECK(dir != NULL);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/index.json", dir ? dir : "");
+	json_t *idx = json_load_file(path, 0, NULL);
+	CHECK(idx && json_array_size(json_object_get(idx, "manifests")) == 1);
+	snprintf(path, sizeof(path), "%s/oci-layout", dir ? dir : "");
+	CHECK(access(path, R_OK) == 0);
+	json_decref(idx);
+	free(dir);
+	/* the status shows the export as one more step */
+	char *buf = NULL;
+	size_t len = 0;
+	bool ended;
+	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK(buf && strstr(buf, "[export] exporting cache") != NULL);
+	free(buf);
+	/* no export asked: none written */
+	sfs_job_info_release(&i);
+	id = submit(&e, chain3);
+	wait_job(&e, id, &i);
+	CHECK(sfs_solver_job_export(e.s, id) == NULL);
+	sfs_job_info_release(&i);
+	free(spec);
+	free(withexp);
+	env_close(&e);
+}
+
 /* A failure at the bottom of a long chain reaches the job without recursing per level. */
 static void test_deep_chain_failure(void)
 {
@@ -523,6 +565,7 @@ int main(void)
 	RUN(test_same_content_hits);
 	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
+	RUN(test_export_at_job_end);
 	RUN(test_deep_chain_failure);
 	RUN(test_shared_vertex);
 	RUN(test_merge_concurrent);
