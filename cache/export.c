@@ -267,6 +267,25 @@ static int bkm_get(struct ex *e, const char *id, size_t *ret)
 }
 
 /*
+ * The record of a key first met through a backlink.  Its digest is the
+ * backlink's rootKey(digest, output), unless the storage knows what the key
+ * is a key of (set_info, written whenever the solver saved under it): links
+ * the importer wrote are in record-digest form (import.h), whose backlink
+ * would hash the record digest a second time.
+ */
+static int ex_backlink_rec(struct ex *e, const char *id, const struct cache_link *l, size_t *ret)
+{
+	char dgst[SFS_DIGEST_SIZE], rk[SFS_DIGEST_SIZE];
+	int output;
+
+	if (e->ks->ops->get_info && e->ks->ops->get_info(e->ks, id, dgst, &output) == 0) {
+		sfs_root_key(dgst, output, rk);
+		return cc_add(&e->cc, rk, ret);
+	}
+	return cc_add(&e->cc, l->digest, ret);
+}
+
+/*
  * addBacklinks: every chain persisted in storage that leads to id.  rec is
  * id's record, or NIL to find it by memo or make it: from the first backlink's
  * record digest, or for a key with no backlinks (a root) from its id.
@@ -284,7 +303,7 @@ static int ex_backlinks(struct ex *e, size_t rec, const char *id, size_t *ret)
 	for (size_t i = 0; r == 0 && i < b.n; i++) {
 		size_t src = NIL;
 		if (rec == NIL)
-			r = cc_add(&e->cc, b.v[i].link.digest, &rec);
+			r = ex_backlink_rec(e, id, &b.v[i].link, &rec);
 		if (r == 0 && !bkm_get(e, b.v[i].src, &src))
 			r = ex_backlinks(e, NIL, b.v[i].src, &src);
 		if (r == 0)
@@ -424,10 +443,10 @@ struct idxlist {
 
 struct norm {
 	struct cc *cc;
-	size_t *added;             /* item -> canonical item, or NIL */
+	size_t *added;		   /* item -> canonical item, or NIL */
 	char (*ids)[SFS_HEX_SIZE]; /* canonical item with links -> its tmp id */
 	struct strmap by_digest;   /* digest of a link-less item -> item + 1 */
-	struct strmap links;       /* "src input dgst selector" -> struct idxlist * */
+	struct strmap links;	   /* "src input dgst selector" -> struct idxlist * */
 	size_t next;
 };
 
@@ -522,11 +541,13 @@ static int norm_matches(struct norm *s, size_t it, struct idxlist *m)
 			r = norm_item(s, x->inputs[i].v[j].src, &src);
 			if (r < 0)
 				break;
-			struct idxlist *l = norm_links(s, src, i, x->digest, x->inputs[i].v[j].selector);
+			struct idxlist *l =
+			    norm_links(s, src, i, x->digest, x->inputs[i].v[j].selector);
 			if (i == 0) {
 				for (size_t k = 0; r == 0 && l && k < l->n; k++)
 					if (!idx_in(m, l->v[k]) &&
-					    (r = grow((void **)&m->v, &m->cap, m->n, sizeof(size_t))) == 0)
+					    (r = grow((void **)&m->v, &m->cap, m->n,
+						      sizeof(size_t))) == 0)
 						m->v[m->n++] = l->v[k];
 				continue;
 			}
@@ -980,8 +1001,8 @@ static void cfg_json(const struct cfg *g, struct strbuf *sb)
 		strbuf_addstr(sb, i ? ",{" : "{");
 		if (x->has_result) {
 			cache_export_time(x->created, t);
-			strbuf_addf(sb, "\"layers\":[{\"layer\":%zu,\"createdAt\":\"%s\"}],", x->layer,
-				    t);
+			strbuf_addf(sb, "\"layers\":[{\"layer\":%zu,\"createdAt\":\"%s\"}],",
+				    x->layer, t);
 		}
 		strbuf_addstr(sb, "\"digest\":");
 		strbuf_add_json_str(sb, x->digest);
@@ -1007,9 +1028,9 @@ static void cfg_json(const struct cfg *g, struct strbuf *sb)
 }
 
 /* The walk, normalize, marshal and sort: the config of keys. */
-static int export_cfg(struct sfs_cache *c, struct cache_manager *cm,
-		      struct cache_key *const *keys, size_t nkeys, enum cache_export_mode mode,
-		      struct ex *e, struct cfg *g, char **ret_msg)
+static int export_cfg(struct sfs_cache *c, struct cache_manager *cm, struct cache_key *const *keys,
+		      size_t nkeys, enum cache_export_mode mode, struct ex *e, struct cfg *g,
+		      char **ret_msg)
 {
 	bool *canon = NULL;
 	int r = 0;
@@ -1033,7 +1054,7 @@ static int export_cfg(struct sfs_cache *c, struct cache_manager *cm,
 	free(canon);
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cache export: %s",
-				r == -ELOOP ? "invalid looping record"
+				r == -ELOOP    ? "invalid looping record"
 				: r == -EINVAL ? "invalid incomplete links"
 					       : strerror(-r));
 	return 0;
@@ -1126,8 +1147,10 @@ static void layer_desc_json(struct strbuf *sb, const char *mt, const struct cfg_
 
 	cache_export_time(l->created, t);
 	desc_json(sb, mt, l->l.blob, l->l.size);
-	strbuf_addf(sb, ",\"annotations\":{\"buildkit/createdat\":\"%s\","
-			"\"containerd.io/uncompressed\":", t);
+	strbuf_addf(sb,
+		    ",\"annotations\":{\"buildkit/createdat\":\"%s\","
+		    "\"containerd.io/uncompressed\":",
+		    t);
 	strbuf_add_json_str(sb, l->l.diff_id);
 	strbuf_addstr(sb, "}}");
 }
@@ -1163,7 +1186,8 @@ static void manifest_json(struct strbuf *sb, const struct cfg *g, enum cache_exp
 
 static void index_json(struct strbuf *sb, enum cache_export_form form, const struct desc *m)
 {
-	strbuf_addstr(sb, "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[");
+	strbuf_addstr(sb,
+		      "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[");
 	desc_json(sb, form == CACHE_EXPORT_IMAGE ? MT_OCI_MANIFEST : MT_DOCKER_LIST, m->digest,
 		  m->size);
 	strbuf_addstr(sb, ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}");
@@ -1176,7 +1200,8 @@ static int copy_layers(struct sfs_cache *c, const struct cfg *g, const char *tmp
 
 	for (size_t i = 0; r == 0 && i < g->nlayers; i++) {
 		const char *hex = g->layers[i].l.blob + 7;
-		if (snprintf(path, sizeof(path), "%s/blobs/sha256/%s", tmp, hex) >= (int)sizeof(path))
+		if (snprintf(path, sizeof(path), "%s/blobs/sha256/%s", tmp, hex) >=
+		    (int)sizeof(path))
 			return -ENAMETOOLONG;
 		r = cas_copy_out(c->cas, hex, path, 0444);
 	}

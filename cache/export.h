@@ -19,14 +19,14 @@
 
 /* Which records get a result (SEMANTICS.md §5.3). */
 enum cache_export_mode {
-	CACHE_EXPORT_MIN,         /* down to the first result on each path, then existing layers */
-	CACHE_EXPORT_MAX,         /* every non-root record with a record */
+	CACHE_EXPORT_MIN,	  /* down to the first result on each path, then existing layers */
+	CACHE_EXPORT_MAX,	  /* every non-root record with a record */
 	CACHE_EXPORT_REMOTE_ONLY, /* existing layers only; never makes one */
 };
 
 /* How the layout names the config and layers (DESIGN.md §6). */
 enum cache_export_form {
-	CACHE_EXPORT_IMAGE,         /* OCI image manifest, config = cacheconfig (default) */
+	CACHE_EXPORT_IMAGE,	    /* OCI image manifest, config = cacheconfig (default) */
 	CACHE_EXPORT_MANIFEST_LIST, /* BuildKit v0.7: Docker manifest list, cacheconfig last */
 };
 

@@ -23,7 +23,7 @@
 
 struct cache_layer {
 	char blob[SFS_DIGEST_SIZE];    /* "sha256:<hex>" of the gzip blob */
-	uint64_t size;                 /* of the gzip blob */
+	uint64_t size;		       /* of the gzip blob */
 	char diff_id[SFS_DIGEST_SIZE]; /* "sha256:<hex>" of the uncompressed tar */
 };
 

@@ -17,6 +17,7 @@
 
 #include "cache.h"
 #include "export.h"
+#include "import.h"
 #include "layer.h"
 #include "tap.h"
 #include "tree.h"
@@ -89,9 +90,9 @@ static json_t *record_by_digest(json_t *cfg, const char *digest)
 	size_t i;
 	json_t *r;
 
-	json_array_foreach(json_object_get(cfg, "records"), i, r)
-		if (strcmp(json_string_value(json_object_get(r, "digest")), digest) == 0)
-			return r;
+	json_array_foreach(json_object_get(cfg, "records"), i,
+			   r) if (strcmp(json_string_value(json_object_get(r, "digest")), digest) ==
+				  0) return r;
 	return NULL;
 }
 
@@ -110,8 +111,7 @@ static size_t total_results(json_t *cfg)
 	size_t i, n = 0;
 	json_t *r;
 
-	json_array_foreach(json_object_get(cfg, "records"), i, r)
-		n += nresults(r);
+	json_array_foreach(json_object_get(cfg, "records"), i, r) n += nresults(r);
 	return n;
 }
 
@@ -179,8 +179,8 @@ static void test_mode_min(void)
 	CHECK_EQ_INT(json_array_size(json_object_get(cfg, "records")), 4);
 	CHECK_EQ_INT(total_results(cfg), 1);
 	CHECK_EQ_INT(nresults(record_by_digest(cfg, dtop)), 1);
-	CHECK_EQ_INT(nlinks(record_by_digest(cfg, dtop), 0) + nlinks(record_by_digest(cfg, dtop), 1),
-		     2);
+	CHECK_EQ_INT(
+	    nlinks(record_by_digest(cfg, dtop), 0) + nlinks(record_by_digest(cfg, dtop), 1), 2);
 	CHECK_EQ_INT(nlinks(record_by_digest(cfg, dinner), 0), 1);
 	json_decref(cfg);
 
@@ -219,16 +219,20 @@ static void test_worked_example(void)
 	char *s = NULL;
 	CHECK_EQ_INT(cache_export_config(c, c->main, &parent, 1, CACHE_EXPORT_MIN, &s, NULL), 0);
 	json_t *cfg = json_loads(s, 0, NULL);
-	const char *blob =
-	    json_string_value(json_object_get(json_array_get(json_object_get(cfg, "layers"), 0), "blob"));
+	const char *blob = json_string_value(
+	    json_object_get(json_array_get(json_object_get(cfg, "layers"), 0), "blob"));
 	char want[2048];
-	snprintf(want, sizeof(want),
-		 "{\"layers\":[{\"blob\":\"%s\",\"parent\":-1}],\"records\":[{\"layers\":[{\"layer\":0,"
-		 "\"createdAt\":\"2020-07-27T10:00:00Z\"}],\"digest\":\"sha256:7da1c8c364181466a2cdfb6a163"
-		 "ce5f1c45920a2bf73e6fa471f73cff1d83f90\",\"inputs\":[[{\"selector\":\"sha256:60a70555a3d2"
-		 "19edb1bac44f8c16aceeea510bc9a638722d3bb3eab600f2d3fe\",\"link\":1}]]},{\"digest\":\"sha2"
-		 "56:ff926b92a5b42ed57bbed128c744d8de8089dc249c901e455e5f5cc3c65c3007\"}]}",
-		 blob ? blob : "");
+	snprintf(
+	    want, sizeof(want),
+	    "{\"layers\":[{\"blob\":\"%s\",\"parent\":-1}],\"records\":[{\"layers\":[{\"layer\":0,"
+	    "\"createdAt\":\"2020-07-27T10:00:00Z\"}],\"digest\":\"sha256:"
+	    "7da1c8c364181466a2cdfb6a163"
+	    "ce5f1c45920a2bf73e6fa471f73cff1d83f90\",\"inputs\":[[{\"selector\":\"sha256:"
+	    "60a70555a3d2"
+	    "19edb1bac44f8c16aceeea510bc9a638722d3bb3eab600f2d3fe\",\"link\":1}]]},{\"digest\":"
+	    "\"sha2"
+	    "56:ff926b92a5b42ed57bbed128c744d8de8089dc249c901e455e5f5cc3c65c3007\"}]}",
+	    blob ? blob : "");
 	CHECK_EQ_STR(s, want);
 	json_decref(cfg);
 	free(s);
@@ -303,7 +307,7 @@ static void test_layer_deterministic(void)
 	char *gz = read_blob(a, la.blob, &len);
 	CHECK(len > 10);
 	CHECK_EQ_INT((unsigned char)gz[0], 0x1f);
-	CHECK_EQ_INT(gz[3], 0); /* no FNAME */
+	CHECK_EQ_INT(gz[3], 0);					     /* no FNAME */
 	CHECK(gz[4] == 0 && gz[5] == 0 && gz[6] == 0 && gz[7] == 0); /* mtime 0 */
 	char *tar = gunzip(gz, len, &tlen);
 	sfs_sha256_digest(tar, tlen, hex);
@@ -414,7 +418,7 @@ static json_t *check_layout(const char *dir, enum cache_export_form form)
 		     "application/vnd.oci.image.index.v1+json");
 	CHECK_EQ_INT(json_array_size(json_object_get(idx, "manifests")), 1);
 	CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(m0, "annotations"),
-						      "org.opencontainers.image.ref.name")),
+						       "org.opencontainers.image.ref.name")),
 		     "latest");
 	const char *mmt = image ? "application/vnd.oci.image.manifest.v1+json"
 				: "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -430,7 +434,7 @@ static json_t *check_layout(const char *dir, enum cache_export_form form)
 			     "application/vnd.buildkit.cacheconfig.v0");
 		cfg = check_desc(dir, cd, true);
 		json_array_foreach(json_object_get(man, "layers"), i, d)
-			check_layer_desc(dir, d, "application/vnd.oci.image.layer.v1.tar+gzip");
+		    check_layer_desc(dir, d, "application/vnd.oci.image.layer.v1.tar+gzip");
 	} else {
 		json_t *ms = json_object_get(man, "manifests");
 		size_t n = json_array_size(ms);
@@ -448,8 +452,8 @@ static json_t *check_layout(const char *dir, enum cache_export_form form)
 	json_t *mls = image ? json_object_get(man, "layers") : json_object_get(man, "manifests");
 	CHECK_EQ_INT(json_array_size(mls), json_array_size(ls) + (image ? 0 : 1));
 	json_array_foreach(ls, i, d)
-		CHECK_EQ_STR(json_string_value(json_object_get(d, "blob")),
-			     json_string_value(json_object_get(json_array_get(mls, i), "digest")));
+	    CHECK_EQ_STR(json_string_value(json_object_get(d, "blob")),
+			 json_string_value(json_object_get(json_array_get(mls, i), "digest")));
 	json_decref(man);
 	json_decref(idx);
 	json_decref(layout);
@@ -463,18 +467,23 @@ static void check_sorted(json_t *cfg)
 	json_t *r, *in;
 	const char *prev = "";
 
-	json_array_foreach(json_object_get(cfg, "records"), i, r) {
+	json_array_foreach(json_object_get(cfg, "records"), i, r)
+	{
 		const char *dg = json_string_value(json_object_get(r, "digest"));
 		CHECK(strcmp(prev, dg) <= 0);
 		prev = dg;
-		json_array_foreach(json_object_get(r, "inputs"), j, in) {
+		json_array_foreach(json_object_get(r, "inputs"), j, in)
+		{
 			for (size_t k = 1; k < json_array_size(in); k++)
-				CHECK(json_integer_value(json_object_get(json_array_get(in, k - 1), "link")) <=
-				      json_integer_value(json_object_get(json_array_get(in, k), "link")));
+				CHECK(json_integer_value(
+					  json_object_get(json_array_get(in, k - 1), "link")) <=
+				      json_integer_value(
+					  json_object_get(json_array_get(in, k), "link")));
 		}
 	}
 	prev = "";
-	json_array_foreach(json_object_get(cfg, "layers"), i, r) {
+	json_array_foreach(json_object_get(cfg, "layers"), i, r)
+	{
 		const char *b = json_string_value(json_object_get(r, "blob"));
 		CHECK(strcmp(prev, b) < 0);
 		prev = b;
@@ -493,7 +502,8 @@ static void test_layout(void)
 	cache_key_add_dep(mid, 0, "", c1);
 	seed("top", d);
 	top = cache_key_new(d, 0, 2);
-	cache_key_add_dep(top, 0, "sha256:0000000000000000000000000000000000000000000000000000000000000000", mid);
+	cache_key_add_dep(
+	    top, 0, "sha256:0000000000000000000000000000000000000000000000000000000000000000", mid);
 	cache_key_add_dep(top, 1, "", c2);
 	cache_key_add_dep(top, 1, "", c1);
 	save(c, c1, "one", 1);
@@ -502,14 +512,18 @@ static void test_layout(void)
 	save(c, top, "top", 4);
 	for (int i = 0; i < 4; i++)
 		snprintf(dirs[i], sizeof(dirs[i]), "%s/export%d", base, i);
-	CHECK_EQ_INT(cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE,
-				  dirs[0], &msg), 0);
-	CHECK_EQ_INT(cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE,
-				  dirs[1], &msg), 0);
-	CHECK_EQ_INT(cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX,
-				  CACHE_EXPORT_MANIFEST_LIST, dirs[2], &msg), 0);
-	CHECK_EQ_INT(cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE,
-				  dirs[0], &msg), -EEXIST);
+	CHECK_EQ_INT(
+	    cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, dirs[0], &msg),
+	    0);
+	CHECK_EQ_INT(
+	    cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, dirs[1], &msg),
+	    0);
+	CHECK_EQ_INT(cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_MANIFEST_LIST,
+				  dirs[2], &msg),
+		     0);
+	CHECK_EQ_INT(
+	    cache_export(c, c->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, dirs[0], &msg),
+	    -EEXIST);
 	free(msg);
 	msg = NULL;
 	json_t *a = check_layout(dirs[0], CACHE_EXPORT_IMAGE);
@@ -530,8 +544,9 @@ static void test_layout(void)
 	json_decref(l);
 
 	/* no records: an empty config, still a layout */
-	CHECK_EQ_INT(cache_export(c, c->main, NULL, 0, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, dirs[3],
-				  &msg), 0);
+	CHECK_EQ_INT(
+	    cache_export(c, c->main, NULL, 0, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, dirs[3], &msg),
+	    0);
 	json_t *e = check_layout(dirs[3], CACHE_EXPORT_IMAGE);
 	CHECK_EQ_INT(json_object_size(e), 0);
 	json_decref(e);
@@ -609,6 +624,76 @@ static void test_backlinks(void)
 	sfs_cache_close(c);
 }
 
+struct rt_found {
+	int n;
+	char id[CACHE_ID_SIZE];
+	char result[SFS_DIGEST_SIZE];
+	int64_t created_at;
+};
+
+static int rt_target(const char *id, void *arg)
+{
+	struct rt_found *f = arg;
+	snprintf(f->id, sizeof(f->id), "%s", id);
+	f->n++;
+	return 0;
+}
+
+static int rt_result(const struct cache_result *r, void *arg)
+{
+	struct rt_found *f = arg;
+	snprintf(f->result, sizeof(f->result), "%s", r->result);
+	f->created_at = r->created_at;
+	return 0;
+}
+
+/* The importer reads what we write: a fresh cache finds the same result. */
+static void test_round_trip(void)
+{
+	struct sfs_cache *c = open_cache(), *f = open_cache();
+	char dc[SFS_DIGEST_SIZE], dp[SFS_DIGEST_SIZE], sel[SFS_DIGEST_SIZE], res[SFS_DIGEST_SIZE];
+	char dir[4096], *msg = NULL;
+	struct cache_import *im = NULL;
+
+	seed("seed:seedA", dc);
+	seed("seed:seedP", dp);
+	seed("sel0", sel);
+	struct cache_key *child = cache_key_new(dc, 0, 0), *parent = cache_key_new(dp, 0, 1);
+	cache_key_add_dep(parent, 0, sel, child);
+	save(c, child, "child", 5);
+	make_tree(c, "parent", res);
+	CHECK_EQ_INT(cache_manager_save(c->main, parent, res, 6, NULL, NULL), 0);
+	snprintf(dir, sizeof(dir), "%s/rt", tap_tmpdir());
+	CHECK_EQ_INT(cache_export(c, c->main, &parent, 1, CACHE_EXPORT_MIN,
+				  CACHE_EXPORT_MANIFEST_LIST, dir, &msg),
+		     0);
+	CHECK_EQ_INT(cache_import_open(dir, &im, &msg), 0);
+	if (msg)
+		fprintf(stderr, "  %s\n", msg);
+	CHECK_EQ_INT(cache_import_into(im, f, &msg), 0);
+	if (msg)
+		fprintf(stderr, "  %s\n", msg);
+	cache_import_free(im);
+	free(msg);
+
+	/* The importer's link form (import.h): {0, 0, rootKey(P, 0), S} on the
+	 * child's root id leads to a key holding the parent's result. */
+	struct keystore *ks = cache_manager_keystore(f->main);
+	struct cache_link l;
+	struct rt_found rf = {0};
+	cache_import_link(0, 0, dp, sel, &l);
+	CHECK_EQ_INT(ks->ops->walk_links(ks, child->root_id, &l, rt_target, &rf), 0);
+	CHECK_EQ_INT(rf.n, 1);
+	if (rf.n == 1)
+		CHECK_EQ_INT(ks->ops->walk_results(ks, rf.id, rt_result, &rf), 0);
+	CHECK_EQ_STR(rf.result, res);
+	CHECK_EQ_INT(rf.created_at, 6);
+	cache_key_unref(parent);
+	cache_key_unref(child);
+	sfs_cache_close(c);
+	sfs_cache_close(f);
+}
+
 int main(void)
 {
 	RUN(test_time);
@@ -619,5 +704,6 @@ int main(void)
 	RUN(test_layout);
 	RUN(test_multiple_maps);
 	RUN(test_backlinks);
+	RUN(test_round_trip);
 	return tap_done();
 }
