@@ -58,8 +58,8 @@ struct im_result {
 	int64_t created_at;
 	bool absent; /* a blob of the chain is missing: silently skipped */
 	/* Filled by cache_import_into: */
-	char tree[SFS_DIGEST_SIZE];    /* result tree id; "" when absent */
-	char record[CACHE_ID_SIZE];    /* record saved for it */
+	char tree[SFS_DIGEST_SIZE]; /* result tree id; "" when absent */
+	char record[CACHE_ID_SIZE]; /* record saved for it */
 };
 
 struct im_input {
@@ -211,7 +211,8 @@ static int read_small(const char *path, const char *digest, char **ret_buf, size
 	close(fd);
 	if (!buf || r < 0) {
 		free(buf);
-		return sfs_errf(ret_msg, buf ? r : ENOMEM, "%s: %s", path, strerror(buf ? -r : ENOMEM));
+		return sfs_errf(ret_msg, buf ? r : ENOMEM, "%s: %s", path,
+				strerror(buf ? -r : ENOMEM));
 	}
 	buf[len] = '\0';
 	sfs_sha256_hex(buf, len, hex);
@@ -285,9 +286,7 @@ static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST
 	json_t *pick = NULL, *d;
 	size_t i;
 
-	json_array_foreach(m, i, d)
-		if (is_tagged(d, "latest"))
-			pick = d;
+	json_array_foreach(m, i, d) if (is_tagged(d, "latest")) pick = d;
 	if (!pick && json_array_size(m) == 1)
 		pick = json_array_get(m, 0);
 	if (!pick)
@@ -339,9 +338,11 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 
 	config[0] = '\0';
 	if (json_is_array(list)) {
-		json_array_foreach(list, i, d) {
+		json_array_foreach(list, i, d)
+		{
 			const char *mt = obj_str(d, "mediaType");
-			if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && sfs_is_digest(obj_str(d, "digest")))
+			if (mt && strcmp(mt, MT_CACHECONFIG) == 0 &&
+			    sfs_is_digest(obj_str(d, "digest")))
 				copy_str(config, SFS_DIGEST_SIZE, obj_str(d, "digest"));
 			else if (r == 0)
 				r = add_desc(im, d);
@@ -350,15 +351,15 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 		const char *mt = obj_str(cfg, "mediaType");
 		if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && sfs_is_digest(obj_str(cfg, "digest")))
 			copy_str(config, SFS_DIGEST_SIZE, obj_str(cfg, "digest"));
-		json_array_foreach(json_object_get(m, "layers"), i, d)
-			if (r == 0)
-				r = add_desc(im, d);
+		json_array_foreach(json_object_get(m, "layers"), i, d) if (r == 0) r =
+		    add_desc(im, d);
 	}
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cache manifest: %s",
 				r == -EINVAL ? "a descriptor has a bad digest" : strerror(-r));
 	if (!config[0])
-		return sfs_errf(ret_msg, EINVAL, "cache manifest has no %s config (not a cache export)",
+		return sfs_errf(ret_msg, EINVAL,
+				"cache manifest has no %s config (not a cache export)",
 				MT_CACHECONFIG);
 	return 0;
 }
@@ -408,7 +409,8 @@ static int parse_layers(struct cache_import *im, json_t *layers, char **ret_msg)
 	im->nlayers = json_array_size(layers);
 	if (im->nlayers && !(im->layers = calloc(im->nlayers, sizeof(*im->layers))))
 		return -ENOMEM;
-	json_array_foreach(layers, i, l) {
+	json_array_foreach(layers, i, l)
+	{
 		const char *blob = obj_str(l, "blob");
 		if (!sfs_is_digest(blob) || obj_int(l, "parent", &im->layers[i].parent) < 0)
 			return sfs_errf(ret_msg, EINVAL, "cache config: layer %zu is invalid", i);
@@ -425,16 +427,19 @@ static int parse_inputs(struct im_record *rec, json_t *inputs, size_t nrecords)
 	rec->ninputs = json_array_size(inputs);
 	if (rec->ninputs && !(rec->inputs = calloc(rec->ninputs, sizeof(*rec->inputs))))
 		return -ENOMEM;
-	json_array_foreach(inputs, i, alts) {
+	json_array_foreach(inputs, i, alts)
+	{
 		struct im_alts *a = &rec->inputs[i];
 		if (!json_is_array(alts))
 			return -EINVAL;
 		a->n = json_array_size(alts);
 		if (a->n && !(a->v = calloc(a->n, sizeof(*a->v))))
 			return -ENOMEM;
-		json_array_foreach(alts, j, in) {
+		json_array_foreach(alts, j, in)
+		{
 			const char *sel = obj_str(in, "selector");
-			if (obj_int(in, "link", &a->v[j].link) < 0 || (sel && sel[0] && !sfs_is_digest(sel)))
+			if (obj_int(in, "link", &a->v[j].link) < 0 ||
+			    (sel && sel[0] && !sfs_is_digest(sel)))
 				return -EINVAL;
 			if (a->v[j].link < 0 || (size_t)a->v[j].link >= nrecords)
 				return -ERANGE;
@@ -478,7 +483,8 @@ static int layer_chain(const struct cache_import *im, int top, int **ret, size_t
 	for (int idx = top; idx != -1; idx = im->layers[idx].parent) {
 		if (idx < 0 || (size_t)idx >= im->nlayers) {
 			free(chain);
-			return sfs_errf(ret_msg, EINVAL, "cache config: invalid layer index %d", idx);
+			return sfs_errf(ret_msg, EINVAL, "cache config: invalid layer index %d",
+					idx);
 		}
 		if (n == im->nlayers) {
 			free(chain);
@@ -505,7 +511,8 @@ static int explicit_chain(const struct cache_import *im, json_t *layers, int **r
 
 	if (!chain)
 		return -ENOMEM;
-	json_array_foreach(layers, i, v) {
+	json_array_foreach(layers, i, v)
+	{
 		json_int_t idx = json_integer_value(v);
 		if (!json_is_integer(v) || idx < 0 || (size_t)idx >= im->nlayers) {
 			free(chain);
@@ -518,14 +525,14 @@ static int explicit_chain(const struct cache_import *im, json_t *layers, int **r
 	return 0;
 }
 
-static int parse_results(struct cache_import *im, struct im_record *rec, json_t *o,
-			 char **ret_msg)
+static int parse_results(struct cache_import *im, struct im_record *rec, json_t *o, char **ret_msg)
 {
 	json_t *res;
 	size_t i, n = 0;
 	int *chain = NULL, r = 0, top;
 
-	json_array_foreach(json_object_get(o, "layers"), i, res) {
+	json_array_foreach(json_object_get(o, "layers"), i, res)
+	{
 		if (obj_int(res, "layer", &top) < 0)
 			return sfs_errf(ret_msg, EINVAL, "cache config: bad result layer");
 		r = layer_chain(im, top, &chain, &n, ret_msg);
@@ -534,7 +541,8 @@ static int parse_results(struct cache_import *im, struct im_record *rec, json_t 
 		if (r < 0)
 			return r;
 	}
-	json_array_foreach(json_object_get(o, "chains"), i, res) {
+	json_array_foreach(json_object_get(o, "chains"), i, res)
+	{
 		r = explicit_chain(im, json_object_get(res, "layers"), &chain, &n);
 		if (r == 0)
 			r = add_result(rec, chain, n, obj_str(res, "createdAt"));
@@ -555,15 +563,17 @@ static int parse_records(struct cache_import *im, json_t *records, char **ret_ms
 	im->nrecords = json_array_size(records);
 	if (im->nrecords && !(im->records = calloc(im->nrecords, sizeof(*im->records))))
 		return -ENOMEM;
-	json_array_foreach(records, i, o) {
+	json_array_foreach(records, i, o)
+	{
 		struct im_record *rec = &im->records[i];
 		if (!sfs_is_digest(obj_str(o, "digest")))
-			return sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest", i);
+			return sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest",
+					i);
 		copy_str(rec->digest, SFS_DIGEST_SIZE, obj_str(o, "digest"));
 		r = parse_inputs(rec, json_object_get(o, "inputs"), im->nrecords);
 		if (r == -ERANGE)
-			return sfs_errf(ret_msg, EINVAL, "cache config: invalid record ID in record %zu",
-					i);
+			return sfs_errf(ret_msg, EINVAL,
+					"cache config: invalid record ID in record %zu", i);
 		if (r < 0)
 			return sfs_errf(ret_msg, r, "cache config: record %zu has bad inputs", i);
 		r = parse_results(im, rec, o, ret_msg);
@@ -728,8 +738,8 @@ struct unpack {
 	struct cas *cas;
 	struct cas_batch *batch;
 	struct strmap nodes; /* clean path -> struct node */
-	int tmpfd;           /* scratch file for file contents */
-	int layer;           /* chain position being applied */
+	int tmpfd;	     /* scratch file for file contents */
+	int layer;	     /* chain position being applied */
 	const char *blob;    /* its digest, for messages */
 };
 
@@ -931,14 +941,14 @@ static int entry_node(struct unpack *u, struct archive *a, struct archive_entry 
 		r = cas_batch_put_buf(u->batch, target, n->size, n->hex);
 		return r;
 	default:
-		sfs_log(SFS_LOG_WARN, "cache import: layer %s: \"%s\": not a dir, file or symlink; dropped",
+		sfs_log(SFS_LOG_WARN,
+			"cache import: layer %s: \"%s\": not a dir, file or symlink; dropped",
 			u->blob, name);
 		return 1;
 	}
 }
 
-static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
-		       char **ret_msg)
+static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry *e, char **ret_msg)
 {
 	const char *name = archive_entry_pathname(e);
 	const struct node *old;
@@ -948,10 +958,12 @@ static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry
 	int r;
 
 	if (!name)
-		return sfs_errf(ret_msg, EINVAL, "layer %s: an entry has no readable name", u->blob);
+		return sfs_errf(ret_msg, EINVAL, "layer %s: an entry has no readable name",
+				u->blob);
 	r = clean_path(name, &path);
 	if (r < 0)
-		return r == -EINVAL ? unpack_msg(u, ret_msg, r, name, "absolute or \"..\" name") : r;
+		return r == -EINVAL ? unpack_msg(u, ret_msg, r, name, "absolute or \"..\" name")
+				    : r;
 	r = make_parents(u, path);
 	if (r == -ENOTDIR)
 		r = unpack_msg(u, ret_msg, EINVAL, name, "path under a non-directory");
@@ -980,8 +992,7 @@ out:
 }
 
 /* Opens a layer blob and checks its digest; 1 when it is not in the layout. */
-static int open_blob(const struct cache_import *im, const char *digest, int *ret_fd,
-		     char **ret_msg)
+static int open_blob(const struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
 {
 	struct strbuf path = STRBUF_INIT;
 	struct sfs_sha256 h;
@@ -1013,7 +1024,8 @@ static int open_blob(const struct cache_import *im, const char *digest, int *ret
 	} else if (r == 0) {
 		sfs_sha256_final_hex(&h, hex);
 		if (strcmp(hex, digest + 7) != 0)
-			r = sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest", path.buf);
+			r = sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest",
+				     path.buf);
 		else if (lseek(fd, 0, SEEK_SET) < 0)
 			r = -errno;
 	}
@@ -1086,8 +1098,10 @@ static int store_tree(struct unpack *u, char ret_id[SFS_DIGEST_SIZE])
 		return -ENOMEM;
 	while (strmap_next(&u->nodes, &it, &k, &val)) {
 		const struct node *nd = val;
-		v[n] = (struct tree_entry){.type = nd->type, .mode = nd->mode,
-					   .size = nd->type == 'd' ? 0 : nd->size, .path = (char *)k};
+		v[n] = (struct tree_entry){.type = nd->type,
+					   .mode = nd->mode,
+					   .size = nd->type == 'd' ? 0 : nd->size,
+					   .path = (char *)k};
 		copy_str(v[n].hex, SFS_HEX_SIZE, nd->type == 'd' ? "" : nd->hex);
 		n++;
 	}
@@ -1266,8 +1280,8 @@ static void record_link(const struct im_record *rec, size_t i, const struct im_i
 
 /* getIDFromDeps over record-form links: the key a previous import of
  * the same record made, else a fresh random id. */
-static int record_id(struct keystore *ks, const struct im_record *rec,
-		     char (*ids)[CACHE_ID_SIZE], char ret[CACHE_ID_SIZE])
+static int record_id(struct keystore *ks, const struct im_record *rec, char (*ids)[CACHE_ID_SIZE],
+		     char ret[CACHE_ID_SIZE])
 {
 	struct idset cand = {0}, t = {0};
 	struct cache_link l;

@@ -131,16 +131,17 @@ static void put_layout(const char *dir, enum form form, const char *config,
 	if (form == FORM_IMAGE)
 		strbuf_addf(&m, "%s,\"layers\":[", desc);
 	for (size_t i = 0; i < nblobs; i++)
-		strbuf_addf(&m, "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":1}", i ? "," : "",
-			    lt, blobs[i]);
+		strbuf_addf(&m, "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":1}",
+			    i ? "," : "", lt, blobs[i]);
 	if (form != FORM_IMAGE) /* the v0.7 form puts the config last */
 		strbuf_addf(&m, "%s%s", nblobs ? "," : "", desc);
 	strbuf_addstr(&m, "]}");
 	put_blob(dir, m.buf, m.len, man);
-	strbuf_addf(&idx,
-		    "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
-		    "\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
-		    mt, man, m.len);
+	strbuf_addf(
+	    &idx,
+	    "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
+	    "\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
+	    mt, man, m.len);
 	snprintf(desc, sizeof(desc), "%s/index.json", dir);
 	write_file(desc, idx.buf, idx.len);
 	strbuf_release(&m);
@@ -420,8 +421,7 @@ static void test_looping_record(void)
 
 	/* A record linking to itself, and a link out of range. */
 	msg = NULL;
-	snprintf(cfg, sizeof(cfg), "{\"records\":[{\"digest\":\"%s\",\"inputs\":[[{}]]}]}",
-		 x.top);
+	snprintf(cfg, sizeof(cfg), "{\"records\":[{\"digest\":\"%s\",\"inputs\":[[{}]]}]}", x.top);
 	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
 	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
 	CHECK(msg && strstr(msg, "invalid looping record"));
@@ -472,13 +472,13 @@ static void test_missing_blob(void)
 static void test_whiteouts(void)
 {
 	const struct tent base[] = {
-	    {'f', "a", 0644, "a"},       {'d', "d", 0755, NULL},     {'f', "d/x", 0644, "x"},
-	    {'d', "d/sub", 0755, NULL},  {'f', "d/sub/y", 0644, "y"}, {'f', "keep", 0600, "k"},
-	    {'d', "gone", 0755, NULL},   {'f', "gone/z", 0644, "z"},
+	    {'f', "a", 0644, "a"},	{'d', "d", 0755, NULL},	     {'f', "d/x", 0644, "x"},
+	    {'d', "d/sub", 0755, NULL}, {'f', "d/sub/y", 0644, "y"}, {'f', "keep", 0600, "k"},
+	    {'d', "gone", 0755, NULL},	{'f', "gone/z", 0644, "z"},
 	};
 	const struct tent upper[] = {
-	    {'f', ".wh.a", 0644, ""},      {'f', "d/.wh..wh..opq", 0644, ""},
-	    {'f', "d/new", 0644, "new"},   {'f', ".wh.gone", 0644, ""},
+	    {'f', ".wh.a", 0644, ""},	 {'f', "d/.wh..wh..opq", 0644, ""},
+	    {'f', "d/new", 0644, "new"}, {'f', ".wh.gone", 0644, ""},
 	    {'f', "keep", 0640, "kept"},
 	};
 	char *dir = tap_tmpdir(), *msg = NULL, b0[SFS_DIGEST_SIZE], b1[SFS_DIGEST_SIZE], cfg[2048];
