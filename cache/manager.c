@@ -19,6 +19,8 @@
  */
 #include "manager.h"
 
+#include "import.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -213,6 +215,24 @@ static void dep_link(const struct cache_key *k, size_t input,
 	copy_str(l->selector, sizeof(l->selector), alt->selector);
 }
 
+/*
+ * Walks the targets of link l from dep_id in both forms: as the solver saves it
+ * ({input, output, map digest, selector}) and as an import stores it, by record
+ * digest ({input, CACHE_IMPORT_LINK_OUTPUT, rootKey(map digest, output),
+ * selector}, import.h), so imported records with inputs are found like saved ones.
+ */
+static int walk_links_both(struct cache_manager *cm, const char *dep_id,
+			   const struct cache_link *l, int (*fn)(const char *, void *), void *arg)
+{
+	int r = cm->ks->ops->walk_links(cm->ks, dep_id, l, fn, arg);
+	if (r < 0 || l->output < 0)
+		return r;
+	struct cache_link rl = *l;
+	rl.output = CACHE_IMPORT_LINK_OUTPUT;
+	sfs_root_key(l->digest, l->output, rl.digest);
+	return cm->ks->ops->walk_links(cm->ks, dep_id, &rl, fn, arg);
+}
+
 /* The targets of alt's link for (k, input) in cm, added to s. */
 static int walk_alt(struct cache_manager *cm, struct cache_key *k, size_t input,
 		    const struct cache_key_with_selector *alt, struct idset *s)
@@ -224,7 +244,7 @@ static int walk_alt(struct cache_manager *cm, struct cache_key *k, size_t input,
 	if (r < 0)
 		return r;
 	dep_link(k, input, alt, &l);
-	return cm->ks->ops->walk_links(cm->ks, dep_id, &l, idset_add, s);
+	return walk_links_both(cm, dep_id, &l, idset_add, s);
 }
 
 /*
@@ -402,7 +422,7 @@ static int query_walk(struct cache_manager *cm, const struct cache_key_with_sele
 		l->output = output;
 		copy_str(l->digest, sizeof(l->digest), dgst);
 		copy_str(l->selector, sizeof(l->selector), deps[j].selector);
-		r = cm->ks->ops->walk_links(cm->ks, q->dep_ids[j], l, idset_add, &q->found[j]);
+		r = walk_links_both(cm, q->dep_ids[j], l, idset_add, &q->found[j]);
 		for (size_t i = 0; r == 0 && i < q->found[j].n; i++)
 			r = idset_add(q->found[j].v[i], &q->all);
 	}
