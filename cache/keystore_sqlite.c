@@ -507,7 +507,10 @@ static int sq_walk_backlinks(struct keystore *ks, const char *id, keystore_backl
 	for (size_t i = 0; r == 0 && i < rows.n; i++) {
 		struct cache_link l = rows.v[i].l;
 		/* The record digest the exporter uses (§4.1). */
-		sfs_root_key(rows.v[i].l.digest, rows.v[i].l.output, l.digest);
+		/* an imported link (output CACHE_IMPORT_LINK_OUTPUT) already
+		 * holds the record digest */
+		if (rows.v[i].l.output >= 0)
+			sfs_root_key(rows.v[i].l.digest, rows.v[i].l.output, l.digest);
 		l.output = 0;
 		r = fn(rows.v[i].key, &l, arg);
 	}
