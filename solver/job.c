@@ -243,6 +243,22 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	return r;
 }
 
+/*
+ * The states a finished job's history shows: what still runs for other jobs was
+ * cancelled for this one, and in a job that is done a vertex nobody needed to
+ * load or run was satisfied by the cache (progress prints it CACHED too).
+ */
+static void settle_vertex_states(struct sfs_job *j)
+{
+	for (size_t i = 0; i < j->nvinfo; i++) {
+		struct sfs_vertex_info *v = &j->vinfo[i];
+		if (v->state == SFS_VERTEX_RUNNING)
+			v->state = SFS_VERTEX_CANCELLED;
+		else if (v->state == SFS_VERTEX_PENDING && j->state == SFS_JOB_DONE)
+			v->state = SFS_VERTEX_CACHED;
+	}
+}
+
 void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err)
 {
 	if (sfs_job_state_final(j->state))
@@ -264,6 +280,7 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 		if (sfs_job_snapshot_vertices(j, &j->vinfo, &j->nvinfo) < 0)
 			sfs_log(SFS_LOG_WARN, "job %llu: out of memory keeping its vertices",
 				(unsigned long long)j->id);
+		settle_vertex_states(j);
 	}
 	sfs_graph_discard(s, j);
 	if (was_running) {
