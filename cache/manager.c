@@ -158,6 +158,12 @@ out:
 	return r;
 }
 
+int cache_key_set_id(struct cache_key *k, const struct cache_manager *cm, const char *id)
+{
+	char out[CACHE_ID_SIZE];
+	return key_set_id(k, cm, id, out);
+}
+
 /* ---- getID (§2.3) ---- */
 
 /* A small set of candidate ids. */

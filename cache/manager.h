@@ -61,6 +61,9 @@ int cache_key_add_dep(struct cache_key *k, size_t input, const char *selector,
 		      struct cache_key *dep);
 /* The key's id in cm, or NULL if it has none yet (roots always have root_id). */
 const char *cache_key_id(struct cache_key *k, const struct cache_manager *cm);
+/* Gives k the id it has in cm (a key found by Query, rebuilt with its deps:
+ * BuildKit's mergedKey).  No-op when k already has one there. */
+int cache_key_set_id(struct cache_key *k, const struct cache_manager *cm, const char *id);
 
 struct cache_record {
 	char id[CACHE_ID_SIZE];       /* record id */

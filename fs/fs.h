@@ -124,6 +124,7 @@ enum fs_kind {
 	FS_CACHE_RESULT_LAST_USED,
 	FS_CACHE_RESULT_RECORDS,
 	FS_CACHE_RESULT_KEYS,
+	FS_JOB_EXPORT, /* jobs/N/export/<path>; path "." is the layout's root */
 	FS_KIND_MAX
 };
 
@@ -207,8 +208,13 @@ struct fs_module {
 extern const struct fs_module fs_root_module;	  /* root.c */
 extern const struct fs_module fs_jobs_module;	  /* jobs.c */
 extern const struct fs_module fs_vertices_module; /* vertices.c */
-extern const struct fs_module fs_results_module;  /* results.c */
+extern const struct fs_module fs_results_module;  /* exports.c: jobs/N/export (the root's descriptor; -ENOENT without an export) */
+int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
+int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
+
+/* results.c */
 extern const struct fs_module fs_cache_module;	  /* cachedir.c */
+extern const struct fs_module fs_exports_module;  /* exports.c */
 const struct fs_module *fs_module_of(enum fs_kind k);
 
 /* Immutable nodes get long kernel timeouts and keep_cache. */
@@ -256,6 +262,10 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
 void fs_notify(void *arg, uint64_t job);
 /* Invalidations go to se from now on; NULL stops them. */
 void fs_notify_set_session(struct fuse_session *se);
+
+/* exports.c: jobs/N/export (the root's descriptor; -ENOENT without an export) */
+int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
+int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
 
 /* results.c */
 int fs_results_open(struct sfs_fs *fs, struct fs_file *f);

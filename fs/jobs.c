@@ -150,6 +150,8 @@ static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 	case FS_JOBS_DIR:
 		return jobs_dir_lookup(fs, name, ret);
 	case FS_JOB_DIR:
+		if (!strcmp(name, "export"))
+			return fs_export_root(fs, d->job, ret);
 		for (size_t i = 0; i < N_JOB_CHILDREN; i++)
 			if (!strcmp(name, job_children[i].name)) {
 				*ret =
@@ -219,6 +221,11 @@ static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_di
 			struct fs_desc c = {.kind = job_children[i].kind, .job = d->job};
 			r = fs_dirlist_add(l, job_children[i].name, job_children[i].mode & S_IFMT,
 					   &c);
+		}
+		struct fs_desc ex;
+		if (r == 0 && fs_export_root(fs, d->job, &ex) == 0) {
+			r = fs_dirlist_add(l, "export", S_IFDIR, &ex);
+			fs_desc_release(&ex);
 		}
 		return r;
 	case FS_JOB_OUTPUTS:

@@ -42,7 +42,7 @@ static int refuse_change(const struct fs_desc *d)
 {
 	const struct fs_module *m = fs_module_of(d->kind);
 
-	if (m == &fs_results_module || m == &fs_cache_module ||
+	if (m == &fs_results_module || m == &fs_cache_module || m == &fs_exports_module ||
 	    (m == &fs_vertices_module && d->job == 0))
 		return EROFS;
 	return EPERM;
@@ -378,6 +378,8 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 	f->nonblock = (flags & O_NONBLOCK) != 0;
 	if (m == &fs_results_module)
 		return fs_results_open(fs, f);
+	if (m == &fs_exports_module)
+		return fs_exports_open(fs, f);
 	if (f->d.kind == FS_VERTEX_LOG)
 		return fs_vertex_log_open(fs, f);
 	if (fs_kind_stream(f->d.kind))

@@ -51,6 +51,8 @@ static const char readme_text[] =
 const struct fs_module *fs_module_of(enum fs_kind k)
 {
 	switch (k) {
+	case FS_JOB_EXPORT:
+		return &fs_exports_module;
 	case FS_ROOT:
 	case FS_README:
 	case FS_METRICS:
@@ -97,7 +99,7 @@ const struct fs_module *fs_module_of(enum fs_kind k)
 
 bool fs_kind_immutable(enum fs_kind k)
 {
-	return k == FS_RESULT_ENTRY || k == FS_VERTEX_OP || k == FS_README;
+	return k == FS_RESULT_ENTRY || k == FS_VERTEX_OP || k == FS_README || k == FS_JOB_EXPORT;
 }
 
 void fs_stat_time_ns(struct stat *st, int64_t ns)

@@ -287,8 +287,8 @@ int sfs_add_found(struct cache_manager *cm, struct keys_found *kf, struct cache_
 bool sfs_keyset_has(struct cache_manager *cm, const struct keyset *ks, struct cache_key *k);
 int sfs_query_into(struct cache_manager *cm, const struct cache_key_with_selector *alts, size_t n,
 		   size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
-int sfs_intersect(struct cache_manager *cm, const struct edge *e, size_t ninputs,
-		  const struct keyset *known, struct keys_found *kf);
+int sfs_intersect(struct cache_manager *cm, struct edge *e, size_t ninputs,
+		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
 int sfs_fetch_map(struct vstate *vs, char **ret_msg);
 void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
 

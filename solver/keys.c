@@ -166,8 +166,40 @@ static bool record_is_bad(const struct edge *e, const char *id)
  * §1.5 step 4: the keys every input leads to (from matches[]), except those in
  * `known`, with their records (minus records that failed to load) into kf.
  */
-int sfs_intersect(struct cache_manager *cm, const struct edge *e, size_t ninputs,
-		  const struct keyset *known, struct keys_found *kf)
+/*
+ * The key a query found, rebuilt with the keys its inputs have now as deps
+ * (BuildKit's mergedKey), so what is loaded through it can be exported with
+ * its chain.  deps[i] are extra alternatives of input i besides its definition
+ * keys (content keys, loaded result keys), or NULL.
+ */
+static struct cache_key *merged_key(struct cache_manager *cm, struct edge *e,
+				    const struct keyset *deps, struct cache_key *found)
+{
+	struct vstate *vs = e->vs;
+	const struct sfs_cache_map *m = &vs->maps[0];
+	const char *id = cache_key_id(found, cm);
+	struct cache_key *k = id ? cache_key_new(found->digest, found->output, vs->v->ninputs) : NULL;
+	int r = k ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < vs->v->ninputs; i++) {
+		const struct edge *ie = sfs_input_edge(vs, i);
+		for (size_t a = 0; r == 0 && a < ie->nkeys; a++)
+			r = cache_key_add_dep(k, i, m->deps[i].selector, ie->keys[a]);
+		for (size_t a = 0; r == 0 && deps && a < deps[i].n; a++) {
+			bool content = deps[i].k[a]->output == -1;
+			r = cache_key_add_dep(k, i, content ? "" : m->deps[i].selector, deps[i].k[a]);
+		}
+	}
+	if (r == 0)
+		r = cache_key_set_id(k, cm, id);
+	if (r < 0) {
+		cache_key_unref(k);
+		return cache_key_ref(found);
+	}
+	return k;
+}
+
+int sfs_intersect(struct cache_manager *cm, struct edge *e, size_t ninputs,
+		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf)
 {
 	if (ninputs == 0)
 		return 0;
@@ -179,7 +211,9 @@ int sfs_intersect(struct cache_manager *cm, const struct edge *e, size_t ninputs
 		if (!all || (known && sfs_keyset_has(cm, known, key)))
 			continue;
 		size_t before = kf->nrecords;
-		int r = sfs_add_found(cm, kf, key);
+		struct cache_key *mk = merged_key(cm, e, deps, key);
+		int r = sfs_add_found(cm, kf, mk);
+		cache_key_unref(mk);
 		if (r < 0)
 			return r;
 		size_t keep = before;
@@ -202,7 +236,7 @@ static int query_deps(struct cache_manager *cm, struct vstate *vs, const struct 
 		return -ENOMEM;
 	for (size_t i = 0; i < ni && r == 0; i++)
 		r = probe_input(cm, vs, m, o, i, &e->matches[i]);
-	return r < 0 ? r : sfs_intersect(cm, e, ni, NULL, kf);
+	return r < 0 ? r : sfs_intersect(cm, e, ni, NULL, NULL, kf);
 }
 
 static int append_map(struct vstate *vs, struct sfs_cache_map *m)

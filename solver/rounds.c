@@ -350,9 +350,18 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 			if (r == 0 && slow[i])
 				r = probe_slow(cm, vs, i, (int)o, slow[i]);
 		}
-		struct keyset def = {e->keys, e->nkeys};
+		struct keyset def = {e->keys, e->nkeys}, deps[ni];
+		memset(deps, 0, sizeof(deps));
+		for (size_t i = 0; i < ni && r == 0; i++) {
+			for (size_t a = 0; r == 0 && a < known[i].n; a++)
+				r = keyset_add(&deps[i], cm, known[i].k[a]);
+			if (r == 0 && slow[i])
+				r = keyset_add(&deps[i], cm, slow[i]);
+		}
 		if (r == 0)
-			r = sfs_intersect(cm, e, ni, &def, &kf[o]);
+			r = sfs_intersect(cm, e, ni, &def, deps, &kf[o]);
+		for (size_t i = 0; i < ni; i++)
+			keyset_release(&deps[i]);
 	}
 	for (size_t i = 0; i < ni; i++)
 		keyset_release(&known[i]);
