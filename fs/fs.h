@@ -172,7 +172,9 @@ void fs_dirlist_release(struct fs_dirlist *l);
 
 struct fs_file {
 	struct fs_desc d;
-	struct strbuf data; /* snapshot to read, bytes written, or a dir listing */
+	struct strbuf data; /* snapshot to read, or bytes written */
+	struct fs_dirlist list; /* a directory handle's listing, made at opendir */
+	fuse_ino_t ino;         /* a directory handle's inode */
 	int fd;		    /* log or blob, -1 when none */
 	uint64_t new_job;   /* jobs/new: the job this handle allocated */
 	uid_t uid;	    /* the opener (submit, ctl) */

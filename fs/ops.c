@@ -31,9 +31,28 @@ static struct sfs_fs *req_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* The fixed directories: their names never change and their attributes only
+ * in size and times, which notify.c invalidates; a short timeout saves the
+ * kernel asking for them again on every path walk (`ls -l results/<hex>`
+ * stats each entry by its full path). */
+#define FIXED_DIR_TIMEOUT 1.0
+
 static double timeout_of(enum fs_kind k)
 {
-	return fs_kind_immutable(k) ? IMMUTABLE_TIMEOUT : 0.0;
+	if (fs_kind_immutable(k))
+		return IMMUTABLE_TIMEOUT;
+	switch (k) {
+	case FS_ROOT:
+	case FS_JOBS_DIR:
+	case FS_RESULTS_DIR:
+	case FS_VERTICES_DIR:
+	case FS_CACHE_DIR:
+	case FS_CACHE_KEYS:
+	case FS_CACHE_RESULTS:
+		return FIXED_DIR_TIMEOUT;
+	default:
+		return 0.0;
+	}
 }
 
 /* results/, vertices/ and cache/ are read-only trees (EROFS); the rest refuses
@@ -206,6 +225,7 @@ static struct fs_file *file_free(struct fs_file *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	strbuf_release(&f->data);
+	fs_dirlist_release(&f->list);
 	fs_desc_release(&f->d);
 	free(f);
 	return NULL;
@@ -281,36 +301,6 @@ void fs_files_release(void)
 
 /* ---- directories: the listing is made at opendir and served in slices ---- */
 
-static int dirbuf_add(fuse_req_t req, struct strbuf *b, const char *name, mode_t type,
-		      fuse_ino_t ino)
-{
-	struct stat st = {.st_ino = ino, .st_mode = type};
-	size_t n = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-	char *p = malloc(n);
-
-	if (!p)
-		return -ENOMEM;
-	fuse_add_direntry(req, p, n, name, &st, (off_t)(b->len + n));
-	strbuf_add(b, p, n);
-	free(p);
-	return b->oom ? -ENOMEM : 0;
-}
-
-static int dir_build(fuse_req_t req, fuse_ino_t ino, const struct fs_desc *d, struct strbuf *b)
-{
-	struct fs_dirlist l = {0};
-	int r = fs_module_of(d->kind)->readdir(req_fs(req), d, &l);
-
-	if (r == 0)
-		r = dirbuf_add(req, b, ".", S_IFDIR, ino);
-	if (r == 0)
-		r = dirbuf_add(req, b, "..", S_IFDIR, FUSE_UNKNOWN_INO);
-	for (size_t i = 0; r == 0 && i < l.n; i++)
-		r = dirbuf_add(req, b, l.e[i].name, l.e[i].type, fs_node_peek(&l.e[i].d));
-	fs_dirlist_release(&l);
-	return r;
-}
-
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
@@ -322,7 +312,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (r == 0 && !S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
 	if (r == 0)
-		r = dir_build(req, ino, &f->d, &f->data);
+		r = fs_module_of(f->d.kind)->readdir(req_fs(req), &f->d, &f->list);
+	f->ino = ino;
 	if (r < 0) {
 		file_free(f);
 		fuse_reply_err(req, -r);
@@ -344,13 +335,77 @@ static void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off
 	fuse_reply_buf(req, b->buf + off, n < size ? n : size);
 }
 
+/*
+ * Listings are served from the handle's list, with offsets that count entries
+ * (0 ".", 1 "..", then the list), so READDIR and READDIRPLUS can alternate on
+ * one handle.  READDIRPLUS answers each entry's lookup and attributes at once:
+ * `ls -l` of a 10,000-file result dir then needs no LOOKUP per file.
+ */
+static int dir_entry(struct sfs_fs *fs, struct fs_file *f, size_t idx, bool plus,
+		     struct fuse_entry_param *e, const char **ret_name)
+{
+	memset(e, 0, sizeof(*e));
+	if (idx < 2) {
+		*ret_name = idx ? ".." : ".";
+		e->attr.st_mode = S_IFDIR;
+		e->attr.st_ino = idx ? FUSE_UNKNOWN_INO : f->ino;
+		return 0;
+	}
+	const struct fs_dirent *de = &f->list.e[idx - 2];
+	*ret_name = de->name;
+	e->attr.st_mode = de->type;
+	if (!plus) {
+		e->attr.st_ino = fs_node_peek(&de->d);
+		return 0;
+	}
+	int r = fs_node_ref(&de->d, &e->ino);
+	if (r == 0 && (r = desc_stat(fs, &de->d, e->ino, &e->attr)) < 0)
+		fs_node_forget(e->ino, 1);
+	e->attr_timeout = e->entry_timeout = timeout_of(de->d.kind);
+	return r;
+}
+
+static void dir_reply(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off,
+		      bool plus)
+{
+	struct fs_file *f = file_hold(fi);
+	char *buf = malloc(size ? size : 1);
+	size_t used = 0;
+
+	for (size_t idx = off < 0 ? 0 : (size_t)off; buf && idx < f->list.n + 2; idx++) {
+		struct fuse_entry_param e;
+		const char *name;
+		if (dir_entry(req_fs(req), f, idx, plus, &e, &name) < 0)
+			continue; /* vanished since opendir */
+		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+							 (off_t)idx + 1)
+				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
+						    (off_t)idx + 1);
+		if (n > size - used) {
+			if (plus && idx >= 2)
+				fs_node_forget(e.ino, 1); /* not sent: no lookup to count */
+			break;
+		}
+		used += n;
+	}
+	if (buf)
+		fuse_reply_buf(req, buf, used);
+	else
+		fuse_reply_err(req, ENOMEM);
+	free(buf);
+	file_drop(f, false);
+}
+
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct fs_file *f = file_hold(fi);
+	dir_reply(req, fi, size, off, false);
+}
 
-	reply_slice(req, &f->data, size, off);
-	file_drop(f, false);
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	dir_reply(req, fi, size, off, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -574,6 +629,7 @@ const struct fuse_lowlevel_ops fs_ops = {
     .release = op_release,
     .opendir = op_opendir,
     .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .statfs = op_statfs,
     .setxattr = op_setxattr,
