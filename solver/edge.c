@@ -200,6 +200,8 @@ void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs)
 			sfs_vertex_fail(s, vs, in->failure);
 			return;
 		}
+		if (in->phase == V_NEW)
+			sfs_vertex_request_keys(s, in); /* an input of another job's definition */
 		if (in->phase < V_KEYED) {
 			if (waiters_add(&in->key_waiters, W_INPUT, NULL, 0, vs) < 0)
 				continue;
@@ -276,8 +278,13 @@ void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e)
 {
 	if (e->merge_asked)
 		return;
+	struct edge *owner = sfs_edge_owner(e->merged_into);
+	if (owner->vs->released) {
+		sfs_edge_unmerge(s, e); /* its target was cancelled: do the work here */
+		return;
+	}
 	e->merge_asked = true;
-	edge_request(s, sfs_edge_owner(e->merged_into), W_MERGE, NULL, (size_t)e->output, e->vs);
+	edge_request(s, owner, W_MERGE, NULL, (size_t)e->output, e->vs);
 }
 
 void sfs_vstate_cancel(struct vstate *vs)

@@ -120,6 +120,7 @@ static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target
 {
 	e->phase = EDGE_MERGED;
 	e->merged_into = target;
+	e->merge_hold = vstate_ref(target->vs);
 	sfs_graph_join(s, e->vs, target->vs);
 	free(e->vs->why);
 	e->vs->why = NULL;
@@ -158,6 +159,20 @@ void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 	sfs_edge_settle(s, e);
 }
 
+/* A merged edge whose target went away does its own work again (lock held). */
+void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e)
+{
+	if (e->phase != EDGE_MERGED)
+		return;
+	e->phase = EDGE_IDLE;
+	e->merged_into = NULL;
+	e->merge_asked = false;
+	struct vstate *hold = e->merge_hold;
+	e->merge_hold = NULL;
+	sfs_edge_proceed(s, e);
+	vstate_unref(hold);
+}
+
 void sfs_index_remove(struct sfs_solver *s, struct vstate *vs)
 {
 	for (size_t o = 0; o < vs->nedges; o++) {
@@ -178,9 +193,7 @@ void sfs_index_remove(struct sfs_solver *s, struct vstate *vs)
 			struct edge *me = &w->vs->edges[w->out];
 			if (me->phase != EDGE_MERGED)
 				continue;
-			me->phase = EDGE_IDLE;
-			me->merged_into = NULL;
-			sfs_edge_proceed(s, me);
+			sfs_edge_unmerge(s, me);
 		}
 	}
 }

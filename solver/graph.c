@@ -65,6 +65,7 @@ static void edge_release(struct edge *e)
 	free(e->result_keys);
 	free(e->records);
 	keyset_release(&e->late);
+	vstate_unref(e->merge_hold);
 	for (size_t i = 0; e->matches && i < e->vs->v->ninputs; i++)
 		keyset_release(&e->matches[i]);
 	free(e->matches);
@@ -240,6 +241,23 @@ static int announce(struct sfs_job *j, struct vstate *vs)
 	return r;
 }
 
+static void join_job(struct sfs_job *j, struct vstate *target);
+
+/*
+ * A joined vertex may have inputs that are not this job's vertices for those
+ * refs (its inputs are the first loader's: an ignore-cache input of this job
+ * got its own variant).  The job needs them all the same: it joins them, so
+ * they stay active while it runs and its key requests reach them.
+ */
+static void join_foreign_inputs(struct sfs_job *j, size_t idx)
+{
+	struct vstate *vs = j->vs[idx];
+	const struct sfs_spec_vertex *v = &j->spec->v[idx];
+	for (size_t k = 0; k < vs->v->ninputs && k < v->ninputs; k++)
+		if (vs->inputs[k] != j->vs[v->inputs[k].ref.vertex])
+			join_job(j, vs->inputs[k]);
+}
+
 int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
 	j->vs = calloc(j->spec->n ? j->spec->n : 1, sizeof(*j->vs));
@@ -258,6 +276,7 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 			r = announce(j, vs);
 		if (r < 0)
 			return r;
+		join_foreign_inputs(j, i);
 	}
 	return 0;
 }

@@ -101,7 +101,8 @@ struct edge {
 	 * through its inputs' content without being loaded (dwaiters wait) */
 	bool discovering, discovered;
 	struct waiters dwaiters;
-	struct edge *merged_into; /* while EDGE_MERGED (its vstate is held by our waiter) */
+	struct edge *merged_into; /* while EDGE_MERGED */
+	struct vstate *merge_hold; /* reference on merged_into's vertex, until unmerged or freed */
 	bool merge_asked;	  /* our W_MERGE waiter is on merged_into */
 	char **sigs;		  /* our entries in the edge index */
 	size_t nsigs;
@@ -316,6 +317,7 @@ void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs);
 /* edgeindex.c: merging of edges that reach the same cache key */
 void sfs_index_register(struct sfs_solver *s, struct vstate *vs);
 void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
+void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e);
 struct edge *sfs_edge_owner(struct edge *e);
 void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
 

@@ -96,7 +96,6 @@ int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	if (!need)
 		return -ENOMEM;
 	j->outputs_pending = j->noutputs;
-	sfs_job_ref(j); /* the graph's: dropped when the job ends */
 	for (size_t i = 0; i < j->spec->n; i++)
 		if (need[i])
 			sfs_vertex_request_keys(s, j->vs[i]);
@@ -191,14 +190,17 @@ int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, s
 	struct sfs_vertex_info *v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (sfs_vstate_snapshot(j->vs[i], &v[i]) < 0) {
-			sfs_vertex_infos_free(v, i + 1);
+		if (!j->vs[i]) /* a load that failed part-way */
+			continue;
+		if (sfs_vstate_snapshot(j->vs[i], &v[k++]) < 0) {
+			sfs_vertex_infos_free(v, k);
 			return -ENOMEM;
 		}
 	}
 	*ret = v;
-	*ret_n = n;
+	*ret_n = k;
 	return 0;
 }
 

@@ -368,6 +368,7 @@ static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spe
 	j->spec_len = len;
 	j->spec = sp;
 	j->state = SFS_JOB_RUNNING;
+	sfs_job_ref(j); /* the graph's: dropped when the job ends, whatever fails below */
 	s->pending--;
 	s->running++;
 	s->latest = j->id;
