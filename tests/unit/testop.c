@@ -228,6 +228,11 @@ static void add_vertex(json_t *verts, struct tvtx *v)
 
 char *tv_spec(struct tvtx *const *outs, size_t n)
 {
+	return tv_spec_export(outs, n, NULL);
+}
+
+char *tv_spec_export(struct tvtx *const *outs, size_t n, const char *mode)
+{
 	json_t *root = json_object(), *verts = json_object(), *o = json_array();
 	for (size_t i = 0; i < n; i++) {
 		add_vertex(verts, outs[i]);
@@ -235,6 +240,11 @@ char *tv_spec(struct tvtx *const *outs, size_t n)
 	}
 	set(root, "vertices", verts);
 	set(root, "outputs", o);
+	if (mode) {
+		json_t *x = json_object();
+		set(x, "mode", json_string(mode));
+		set(root, "export", x);
+	}
 	char *s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(root);
 	if (!s)
@@ -552,7 +562,12 @@ void tv_job_submit(struct tv_env *e, uint64_t id, const char *spec)
 
 uint64_t tv_start(struct tv_env *e, struct tvtx *const *outs, size_t n)
 {
-	char *spec = tv_spec(outs, n);
+	return tv_start_export(e, outs, n, NULL);
+}
+
+uint64_t tv_start_export(struct tv_env *e, struct tvtx *const *outs, size_t n, const char *mode)
+{
+	char *spec = tv_spec_export(outs, n, mode);
 	uint64_t id = tv_job_new(e);
 	tv_job_submit(e, id, spec);
 	free(spec);
@@ -600,9 +615,14 @@ uint64_t tv_last_job;
 
 char *tv_build(struct tv_env *e, struct tvtx *target, char **ret_err)
 {
+	return tv_build_export(e, target, NULL, ret_err);
+}
+
+char *tv_build_export(struct tv_env *e, struct tvtx *target, const char *mode, char **ret_err)
+{
 	struct sfs_job_info info;
 	char *val = NULL;
-	uint64_t id = tv_start(e, &target, 1);
+	uint64_t id = tv_start_export(e, &target, 1, mode);
 	tv_last_job = id;
 	tv_wait(e, id, &info);
 	if (info.state == SFS_JOB_DONE && info.noutputs)
@@ -635,4 +655,227 @@ void tv_break_values(struct tv_env *e, const char *const *values, size_t n)
 		sfs_sha256_hex(values[i], strlen(values[i]), hex);
 		cas_remove(e->cache->cas, hex);
 	}
+}
+
+/* --- cache exports ------------------------------------------------------------------- */
+
+/* The JSON blob named by digest in the OCI layout dir. */
+static json_t *layout_blob(const char *dir, json_t *digest, char **ret_msg)
+{
+	const char *d = json_string_value(digest);
+	char *path = NULL;
+	json_error_t err;
+	if (!d || strncmp(d, "sha256:", 7) != 0) {
+		sfs_errf(ret_msg, -EINVAL, "%s: bad descriptor digest", dir);
+		return NULL;
+	}
+	if (asprintf(&path, "%s/blobs/sha256/%s", dir, d + 7) < 0)
+		abort();
+	json_t *j = json_load_file(path, 0, &err);
+	if (!j)
+		sfs_errf(ret_msg, -EINVAL, "%s: %s", path, err.text);
+	free(path);
+	return j;
+}
+
+static bool media_type_is(json_t *desc, const char *want)
+{
+	const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+	return mt && strcmp(mt, want) == 0;
+}
+
+/* index.json -> image manifest -> the cache config (form "image"). */
+static int export_config(const char *dir, json_t **ret, char **ret_msg)
+{
+	char *path = NULL;
+	json_error_t err;
+	if (asprintf(&path, "%s/index.json", dir) < 0)
+		abort();
+	json_t *index = json_load_file(path, 0, &err), *man = NULL;
+	free(path);
+	if (!index)
+		return sfs_errf(ret_msg, -ENOENT, "%s/index.json: %s", dir, err.text);
+	json_t *desc = json_array_get(json_object_get(index, "manifests"), 0);
+	if (!media_type_is(desc, "application/vnd.oci.image.manifest.v1+json"))
+		sfs_errf(ret_msg, -EINVAL, "%s: index.json has no image manifest", dir);
+	else if ((man = layout_blob(dir, json_object_get(desc, "digest"), ret_msg)) != NULL) {
+		json_t *cfg = json_object_get(man, "config");
+		if (!media_type_is(cfg, "application/vnd.buildkit.cacheconfig.v0"))
+			sfs_errf(ret_msg, -EINVAL, "%s: the manifest's config is no cacheconfig",
+				 dir);
+		else
+			*ret = layout_blob(dir, json_object_get(cfg, "digest"), ret_msg);
+	}
+	json_decref(man);
+	json_decref(index);
+	return *ret ? 0 : -EINVAL;
+}
+
+/* A record after deduplication by digest (testExporterTarget.normalize). */
+struct urec {
+	const char *digest;
+	bool result, linked;
+	const char *srcs[64]; /* unique source digests of its links */
+	size_t nsrcs;
+};
+
+static size_t urec_find(struct urec *u, size_t n, const char *digest)
+{
+	size_t i = 0;
+	while (i < n && strcmp(u[i].digest, digest) != 0)
+		i++;
+	return i;
+}
+
+static void urec_link(struct urec *dst, struct urec *src)
+{
+	src->linked = true;
+	for (size_t i = 0; i < dst->nsrcs; i++)
+		if (strcmp(dst->srcs[i], src->digest) == 0)
+			return;
+	if (dst->nsrcs < sizeof(dst->srcs) / sizeof(dst->srcs[0]))
+		dst->srcs[dst->nsrcs++] = src->digest;
+}
+
+/* The links of config record r into its unique record u[k]. */
+static void urec_links(json_t *records, json_t *r, struct urec *u, size_t nu, size_t k)
+{
+	size_t i, j;
+	json_t *alts, *in;
+	json_array_foreach(json_object_get(r, "inputs"), i, alts)
+	{
+		json_array_foreach(alts, j, in)
+		{
+			json_t *src = json_array_get(records, (size_t)json_integer_value(
+								      json_object_get(in, "link")));
+			const char *d = json_string_value(json_object_get(src, "digest"));
+			size_t s = d ? urec_find(u, nu, d) : nu;
+			if (s < nu)
+				urec_link(&u[k], &u[s]);
+		}
+	}
+}
+
+/* The records of cfg deduplicated by digest into *ret (digests point into cfg). */
+static size_t export_unique(json_t *cfg, struct urec **ret)
+{
+	json_t *records = json_object_get(cfg, "records"), *r;
+	size_t n = json_array_size(records), nu = 0, i;
+	struct urec *u = calloc(n + 1, sizeof(*u));
+	if (!u)
+		abort();
+	json_array_foreach(records, i, r)
+	{
+		const char *d = json_string_value(json_object_get(r, "digest"));
+		size_t k = urec_find(u, nu, d ? d : "");
+		if (k == nu)
+			u[nu++].digest = d ? d : "";
+		if (json_array_size(json_object_get(r, "layers")))
+			u[k].result = true;
+	}
+	json_array_foreach(records, i, r)
+	{
+		const char *d = json_string_value(json_object_get(r, "digest"));
+		urec_links(records, r, u, nu, urec_find(u, nu, d ? d : ""));
+	}
+	*ret = u;
+	return nu;
+}
+
+static bool skipped(const char *const *skip, const char *digest)
+{
+	for (size_t s = 0; skip && skip[s]; s++)
+		if (strcmp(skip[s], digest) == 0)
+			return true;
+	return false;
+}
+
+static void export_count(json_t *cfg, const char *const *skip, struct tv_export *ret)
+{
+	struct urec *u = NULL;
+	size_t nu = export_unique(cfg, &u);
+	memset(ret, 0, sizeof(*ret));
+	ret->top_links = -1;
+	for (size_t i = 0; i < nu; i++) {
+		if (skipped(skip, u[i].digest))
+			continue;
+		ret->records++;
+		ret->with_results += u[i].result;
+		if (!u[i].linked && (int)u[i].nsrcs > ret->top_links) {
+			ret->top_links = (int)u[i].nsrcs;
+			snprintf(ret->top, sizeof(ret->top), "%s", u[i].digest);
+		}
+	}
+	free(u);
+}
+
+/* The cache config of job's export; *ret_cfg must be json_decref'd. */
+static int job_config(struct tv_env *e, uint64_t job, json_t **ret_cfg, char **ret_msg)
+{
+	char *dir = sfs_solver_job_export(e->s, job);
+	if (!dir)
+		return sfs_errf(ret_msg, -ENOENT, "job %llu has no export",
+				(unsigned long long)job);
+	int r = export_config(dir, ret_cfg, ret_msg);
+	free(dir);
+	return r;
+}
+
+int tv_export_records(struct tv_env *e, uint64_t job, const char *const *skip,
+		      struct tv_export *ret, char **ret_msg)
+{
+	json_t *cfg = NULL;
+	int r = job_config(e, job, &cfg, ret_msg);
+	if (r == 0)
+		export_count(cfg, skip, ret);
+	if (r == 0 && getenv("TV_DUMP_EXPORT")) /* to see what a passing check counted */
+		tv_export_dump(e, job);
+	json_decref(cfg);
+	return r;
+}
+
+int tv_export_record(struct tv_env *e, uint64_t job, const char *digest, int *ret_links,
+		     bool *ret_result, char **ret_msg)
+{
+	json_t *cfg = NULL;
+	struct urec *u = NULL;
+	int r = job_config(e, job, &cfg, ret_msg);
+	if (r < 0)
+		return r;
+	size_t nu = export_unique(cfg, &u), k = urec_find(u, nu, digest);
+	if (k == nu)
+		r = sfs_errf(ret_msg, -ENOENT, "no record %s", digest);
+	else {
+		*ret_links = (int)u[k].nsrcs;
+		*ret_result = u[k].result;
+	}
+	free(u);
+	json_decref(cfg);
+	return r;
+}
+
+void tv_export_dump(struct tv_env *e, uint64_t job)
+{
+	char *msg = NULL;
+	json_t *cfg = NULL;
+	if (job_config(e, job, &cfg, &msg) == 0) {
+		char *s = json_dumps(json_object_get(cfg, "records"), JSON_INDENT(1));
+		fprintf(stderr, "  export of job %llu: %s\n", (unsigned long long)job, s);
+		free(s);
+	} else
+		fprintf(stderr, "  export of job %llu: %s\n", (unsigned long long)job,
+			msg ? msg : "none");
+	json_decref(cfg);
+	free(msg);
+}
+
+/* sha256("<sha256("seed:"+seed)>@output"): the record digest of a root key. */
+void tv_root_record(const char *seed, int output, char ret[SFS_DIGEST_SIZE])
+{
+	char map[SFS_DIGEST_SIZE], *s = NULL;
+	seed_digest(seed, map);
+	if (asprintf(&s, "%s@%d", map, output) < 0)
+		abort();
+	digest_of(s, ret);
+	free(s);
 }

@@ -99,6 +99,8 @@ void tv_reset(void);
 
 /* The JSON spec building output 0 of each of outs[0..n); malloc'd. */
 char *tv_spec(struct tvtx *const *outs, size_t n);
+/* The same with the job's "export": {"mode": mode} ("min", "max"; NULL: none). */
+char *tv_spec_export(struct tvtx *const *outs, size_t n, const char *mode);
 
 int tv_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret);
 
@@ -132,6 +134,7 @@ uint64_t tv_job_new(struct tv_env *e);
 void tv_job_submit(struct tv_env *e, uint64_t id, const char *spec);
 /* Builds output 0 of each outs[] in a new job (no wait); returns the job. */
 uint64_t tv_start(struct tv_env *e, struct tvtx *const *outs, size_t n);
+uint64_t tv_start_export(struct tv_env *e, struct tvtx *const *outs, size_t n, const char *mode);
 /* Waits up to 20 s for the job to end; info must be released. */
 bool tv_wait(struct tv_env *e, uint64_t id, struct sfs_job_info *info);
 /* Waits up to 20 s until output k of job id has a result; *ret_value malloc'd. */
@@ -139,6 +142,8 @@ bool tv_wait_output(struct tv_env *e, uint64_t id, size_t k, char **ret_value);
 /* Builds target in a new job and waits: the value of its output, or NULL on
  * failure (then *ret_err, when not NULL, gets the job's error, malloc'd). */
 char *tv_build(struct tv_env *e, struct tvtx *target, char **ret_err);
+/* tv_build with the job's cache export in mode ("min", "max"; NULL: none). */
+char *tv_build_export(struct tv_env *e, struct tvtx *target, const char *mode, char **ret_err);
 extern uint64_t tv_last_job; /* the job of the last tv_build */
 /* The "value" file of a result tree; malloc'd, NULL if none. */
 char *tv_value(struct tv_env *e, const char *result_id);
@@ -146,5 +151,32 @@ uint64_t tv_loads(struct tv_env *e);
 /* Makes every later load of a stored result fail (BuildKit's forceFail) by
  * removing the blobs of these values from the store; exec puts them back. */
 void tv_break_values(struct tv_env *e, const char *const *values, size_t n);
+
+
+/*
+ * A job's cache export (STATE_DIR/exports/<job>, form "image"), counted as
+ * BuildKit's testExporterTarget does after normalize(): records deduplicated
+ * by digest (the copies' results and links are pooled), the records that
+ * carry a result, and the unique source records linked into the top record
+ * (the unlinked record with the most links).  Records whose digest is in skip
+ * (NULL-terminated, may be NULL) are left out, e.g. a blocker output's root.
+ */
+struct tv_export {
+	int records;
+	int with_results;
+	int top_links; /* -1 when every record is linked from another */
+	char top[SFS_DIGEST_SIZE];
+};
+int tv_export_records(struct tv_env *e, uint64_t job, const char *const *skip,
+		      struct tv_export *ret, char **ret_msg);
+/* The unique source records linked into the record digest of job's export and
+ * whether it carries a result; -ENOENT when the export lacks it. */
+int tv_export_record(struct tv_env *e, uint64_t job, const char *digest, int *ret_links,
+		     bool *ret_result, char **ret_msg);
+/* Prints the records of job's export (for a failing check; always when the
+ * environment has TV_DUMP_EXPORT). */
+void tv_export_dump(struct tv_env *e, uint64_t job);
+/* The record digest of a root key: sha256("<sha256("seed:"+seed)>@output"). */
+void tv_root_record(const char *seed, int output, char ret[SFS_DIGEST_SIZE]);
 
 #endif
