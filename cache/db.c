@@ -81,8 +81,8 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_JOB_DELETE_UNSUBMITTED] = "DELETE FROM jobs WHERE state = 'pending' AND spec IS NULL",
     [STMT_KEYINFO_SET] = "INSERT OR IGNORE INTO keys(id, digest, output) VALUES(?, ?, ?)",
     [STMT_KEYINFO_GET] = "SELECT digest, output FROM keys WHERE id = ?",
-    [STMT_LINK_BY_DIGEST] = "SELECT DISTINCT target FROM links WHERE digest = ? AND output = ?"
-			    " ORDER BY target",
+    [STMT_LINK_BY_DIGEST] = "SELECT target FROM links WHERE digest = ? AND output = ?"
+			    " LIMIT 1",
     [STMT_LAYER_GET] = "SELECT blob, size, diff_id FROM layers WHERE result = ?",
     [STMT_LAYER_PUT] = "INSERT OR REPLACE INTO layers(result, blob, size, diff_id)"
 		       " VALUES(?, ?, ?, ?)",

@@ -75,8 +75,9 @@ struct keystore_ops {
 	 * Extensions beyond BuildKit's interface, for `why` and cache/keys/; NULL
 	 * where a backend does not keep them.  set_info records what key id is
 	 * a key of (its cache map or content digest and output); walk_by_digest
-	 * yields the keys some link says are output `output` of the op with map
-	 * digest `digest` (every record of that op, whatever its inputs).
+	 * yields a key some link says is output `output` of the op with map
+	 * digest `digest` (a record of that op, whatever its inputs) — one at
+	 * most, so asking costs one index probe however large the cache.
 	 */
 	int (*set_info)(struct keystore *ks, const char *id, const char *digest, int output);
 	int (*get_info)(struct keystore *ks, const char *id, char ret_digest[SFS_DIGEST_SIZE],

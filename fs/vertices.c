@@ -54,22 +54,7 @@ static const char *digest_hex(const char *digest)
 
 int fs_vertex_find(struct sfs_fs *fs, uint64_t job, const char *hex, struct sfs_vertex_info *ret)
 {
-	struct sfs_vertex_info *v = NULL;
-	size_t n = 0;
-	int r = vertex_list(fs, job, &v, &n);
-
-	if (r < 0)
-		return r;
-	r = -ENOENT;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(digest_hex(v[i].digest), hex)) {
-			*ret = v[i];
-			memset(&v[i], 0, sizeof(v[i])); /* ownership moved to *ret */
-			r = 0;
-			break;
-		}
-	sfs_vertex_infos_free(v, n);
-	return r;
+	return sfs_solver_vertex(fs->solver, job, hex, ret);
 }
 
 /* "0", "1", ... without leading zeros; -ENOENT otherwise. */

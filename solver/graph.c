@@ -77,17 +77,31 @@ static void edge_release(struct edge *e)
 	waiters_release(&e->dwaiters);
 }
 
-void vstate_unref(struct vstate *vs)
+/* Frees one vertex whose last reference went; inputs and children that lose
+ * their last reference through it are pushed on *stack instead of recursing. */
+static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, size_t *cap)
 {
-	if (!vs || --vs->refs > 0)
-		return;
 	sfs_index_remove(vs->s, vs); /* normally done at release; never leave a dangling entry */
 	for (size_t i = 0; i < vs->nedges; i++)
 		edge_release(&vs->edges[i]);
 	free(vs->edges);
-	for (size_t i = 0; i < vs->v->ninputs; i++)
-		if (vs->inputs && vs->inputs[i])
-			vstate_unref(vs->inputs[i]);
+	size_t nin = vs->inputs ? vs->v->ninputs : 0;
+	for (size_t i = 0; i < nin + vs->nchildren; i++) {
+		struct vstate *d = i < nin ? vs->inputs[i] : vs->children[i - nin];
+		if (!d || --d->refs > 0)
+			continue;
+		if (*n == *cap) {
+			size_t c = *cap ? *cap * 2 : 16;
+			struct vstate **ns = realloc(*stack, c * sizeof(*ns));
+			if (!ns) {
+				d->refs++; /* no memory: leak it rather than recurse */
+				continue;
+			}
+			*stack = ns;
+			*cap = c;
+		}
+		(*stack)[(*n)++] = d;
+	}
 	free(vs->inputs);
 	for (size_t i = 0; vs->slow && i < vs->v->ninputs; i++)
 		cache_key_unref(vs->slow[i]);
@@ -99,8 +113,6 @@ void vstate_unref(struct vstate *vs)
 	sfs_failure_unref(vs->failure);
 	free(vs->jobs);
 	free(vs->parents);
-	for (size_t i = 0; i < vs->nchildren; i++)
-		vstate_unref(vs->children[i]);
 	free(vs->children);
 	sfs_spec_free(vs->subspec);
 	if (vs->log_fd >= 0)
@@ -110,6 +122,18 @@ void vstate_unref(struct vstate *vs)
 	sfs_op_free(vs->op);
 	sfs_spec_free(vs->spec);
 	free(vs);
+}
+
+/* Drops a reference; freeing a 100,000-vertex chain is a loop, not a recursion. */
+void vstate_unref(struct vstate *vs)
+{
+	if (!vs || --vs->refs > 0)
+		return;
+	struct vstate **stack = NULL;
+	size_t n = 0, cap = 0;
+	for (; vs; vs = n ? stack[--n] : NULL)
+		vstate_free(vs, &stack, &n, &cap);
+	free(stack);
 }
 
 static void vs_log(void *arg, int stream, const char *data, size_t len);
@@ -291,6 +315,17 @@ static int add_ptr(void ***arr, size_t *n, void *p)
 	return 0;
 }
 
+/* Is a the vertex b or one of the sub-build parents above b? */
+static bool is_ancestor(const struct vstate *a, const struct vstate *b, int depth)
+{
+	if (a == b)
+		return true;
+	for (size_t k = 0; k < b->nparents && depth <= SFS_MAX_SUBBUILD_DEPTH; k++)
+		if (is_ancestor(a, b->parents[k], depth + 1))
+			return true;
+	return false;
+}
+
 /* Loads the inner spec of build vertex parent; *ret gets its vertices (not references). */
 int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
 		       struct vstate ***ret, char **ret_msg)
@@ -309,6 +344,16 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 		r = vstate_get(s, &lc, i, &loaded[i], ret_msg);
 		if (r < 0)
 			break;
+		if (is_ancestor(loaded[i], parent, 0)) {
+			/* a spec that builds itself would be its own parent: never released */
+			r = sfs_errf(ret_msg, -ELOOP, "vertex \"%s\" of the inner spec is the build "
+					 "vertex itself or one of its parents", sp->v[i].key);
+			vstate_unref(loaded[i]);
+			loaded[i] = NULL;
+			break;
+		}
+		if (loaded[i]->depth < parent->depth + 1)
+			loaded[i]->depth = parent->depth + 1;
 		/* the child reference of the parent keeps it alive */
 		r = add_ptr((void ***)&parent->children, &parent->nchildren, loaded[i]);
 		if (r == 0)
@@ -507,18 +552,27 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 	/* opened at the first output, so ops that print nothing hold no file */
 	if (vs->log_fd < 0 && !vs->log_path)
 		open_log(s, vs);
-	if (vs->log_fd >= 0 && vs->log_bytes < s->o.log_limit) {
-		size_t n = len;
-		if (vs->log_bytes + n > s->o.log_limit)
-			n = s->o.log_limit - vs->log_bytes;
+	/* the log limit bounds the file and the progress streams alike: past it
+	 * the output is dropped, with one line saying so */
+	static const char clipped[] = "[output clipped, log limit reached]\n";
+	bool over = vs->log_bytes >= s->o.log_limit;
+	size_t n = over ? 0 : len;
+	if (!over && vs->log_bytes + n > s->o.log_limit)
+		n = s->o.log_limit - vs->log_bytes;
+	if (vs->log_fd >= 0 && n) {
 		ssize_t w = write(vs->log_fd, data, n);
-		if (w > 0)
-			vs->log_bytes += (uint64_t)w;
+		(void)w;
 	}
+	vs->log_bytes += n;
+	bool clip_now = !over && vs->log_bytes >= s->o.log_limit;
 	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
 	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
-	for (size_t k = 0; k < nj; k++) {
-		sfs_progress_log(jobs[k]->progress, vs->digest, stream, data, len, now);
+	for (size_t k = 0; k < nj && (n || clip_now); k++) {
+		if (n)
+			sfs_progress_log(jobs[k]->progress, vs->digest, stream, data, n, now);
+		if (clip_now)
+			sfs_progress_log(jobs[k]->progress, vs->digest, 2, clipped,
+					 sizeof(clipped) - 1, now);
 		sfs_job_mark_dirty(s, jobs[k]);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -195,6 +195,7 @@ struct sfs_job {
 	struct vstate **extra;
 	size_t nextra;
 	bool exported; /* its cache export is written */
+	struct strmap vinfo_by; /* digest -> index + 1 into vinfo, built at first lookup */
 };
 
 struct task;

@@ -22,6 +22,7 @@ struct sfs_job *sfs_job_ref(struct sfs_job *j)
 
 static void vinfo_free_all(struct sfs_job *j)
 {
+	strmap_release(&j->vinfo_by);
 	sfs_vertex_infos_free(j->vinfo, j->nvinfo);
 	j->vinfo = NULL;
 	j->nvinfo = 0;

@@ -210,19 +210,45 @@ oom:
 	return -ENOMEM;
 }
 
-/* BuildKit's implicit CACHED: inputs of a started vertex that never ran. */
+/*
+ * BuildKit's implicit CACHED: inputs of a started vertex that never ran are
+ * reported cached, inputs first.  Iterative: a cached 100,000-vertex chain must
+ * not recurse once per level.
+ */
 static void mark_inputs_cached(struct sfs_progress *p, struct pvertex *v, int64_t t)
 {
-	for (size_t i = 0; i < v->ninputs; i++) {
-		struct pvertex *in = strmap_get(&p->byd, v->inputs[i]);
-		if (!in || in->cached || in->started || in->completed)
-			continue;
-		mark_inputs_cached(p, in, t);
-		in->cached = true;
+	struct pvertex **todo = NULL, **order = NULL;
+	size_t ntodo = 0, norder = 0, cap = 0;
+
+	for (struct pvertex *cur = v; cur; cur = ntodo ? todo[--ntodo] : NULL) {
+		for (size_t i = 0; i < cur->ninputs; i++) {
+			struct pvertex *in = strmap_get(&p->byd, cur->inputs[i]);
+			if (!in || in->cached || in->started || in->completed)
+				continue;
+			if (ntodo == cap || norder == cap) {
+				size_t c = cap ? cap * 2 : 16;
+				struct pvertex **a = realloc(todo, c * sizeof(*a));
+				struct pvertex **b = a ? realloc(order, c * sizeof(*b)) : NULL;
+				if (a)
+					todo = a;
+				if (!b)
+					break;
+				order = b;
+				cap = c;
+			}
+			in->cached = true; /* claimed: visited once */
+			todo[ntodo++] = in;
+			order[norder++] = in;
+		}
+	}
+	for (size_t k = norder; k-- > 0;) {
+		struct pvertex *in = order[k];
 		in->started = in->completed = t;
 		emit_json_vertex(p, in);
 		plain_terminal(p, in);
 	}
+	free(todo);
+	free(order);
 }
 
 void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t, bool cached)

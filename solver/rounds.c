@@ -230,6 +230,12 @@ static void after_slow(struct sfs_solver *s, struct vstate *vs)
 		vs->phase = V_KEYED;
 		vs->round = 0;
 		answer_discovering(s, vs, true);
+	} else if (!need_exec) {
+		/* round 3 found records for every edge that wanted a result; only
+		 * key questions are left, and the answer is what was found */
+		vs->phase = V_KEYED;
+		vs->round = 0;
+		answer_discovering(s, vs, true);
 	} else {
 		vs->phase = V_EXEC;
 		sfs_queue_task(s, TASK_EXEC, vs, NULL);

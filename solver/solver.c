@@ -643,6 +643,64 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 	return r;
 }
 
+static bool vs_in_job(const struct vstate *vs, const struct sfs_job *j)
+{
+	for (size_t k = 0; k < vs->njobs; k++)
+		if (vs->jobs[k] == j)
+			return true;
+	return false;
+}
+
+/* A live job's vertex by digest: the shared graph's, when the job uses it. */
+static struct vstate *job_vstate(struct sfs_solver *s, struct sfs_job *j, const char *digest)
+{
+	struct vstate *vs = strmap_get(&s->actives, digest);
+	if (vs && vs_in_job(vs, j))
+		return vs;
+	for (size_t i = 0; j->vs && i < j->spec->n; i++) /* an ignore-cache variant */
+		if (j->vs[i] && strcmp(j->vs[i]->digest, digest) == 0)
+			return j->vs[i];
+	return NULL;
+}
+
+/* A finished job's vertex by digest, through an index made at the first lookup. */
+static const struct sfs_vertex_info *job_vinfo(struct sfs_job *j, const char *digest)
+{
+	if (!j->vinfo_by.len)
+		for (size_t i = 0; i < j->nvinfo; i++)
+			strmap_put(&j->vinfo_by, j->vinfo[i].digest, (void *)(uintptr_t)(i + 1), NULL);
+	uintptr_t k = (uintptr_t)strmap_get(&j->vinfo_by, digest);
+	return k ? &j->vinfo[k - 1] : NULL;
+}
+
+int sfs_solver_vertex(struct sfs_solver *s, uint64_t job, const char *hex,
+		      struct sfs_vertex_info *ret)
+{
+	char digest[SFS_DIGEST_SIZE];
+	snprintf(digest, sizeof(digest), "sha256:%s", hex);
+	int r = -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job ? job_get(s, job) : NULL;
+	if (!job) {
+		struct vstate *vs = strmap_get(&s->actives, digest);
+		if (vs)
+			r = sfs_vstate_snapshot(vs, ret);
+	} else if (j && j->vs) {
+		struct vstate *vs = job_vstate(s, j, digest);
+		if (vs)
+			r = sfs_vstate_snapshot(vs, ret);
+	} else if (j) {
+		const struct sfs_vertex_info *vi = job_vinfo(j, digest);
+		struct sfs_vertex_info *copy = NULL;
+		if (vi && (r = copy_infos(vi, 1, &copy)) == 0) {
+			*ret = copy[0];
+			free(copy);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size_t *ret_n)
 {
 	pthread_mutex_lock(&s->lock);

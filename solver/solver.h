@@ -164,6 +164,11 @@ char *sfs_solver_job_export(struct sfs_solver *s, uint64_t id);
 /* jobs/N/why: one line per vertex, "[name] why"; malloc'd. */
 int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *ret_len);
 
+/* One vertex: of the shared graph (job 0) or of job `job`, by its digest's hex.
+ * -ENOENT when there is none.  Costs one lookup, not a walk of the graph. */
+int sfs_solver_vertex(struct sfs_solver *s, uint64_t job, const char *hex,
+		      struct sfs_vertex_info *ret);
+
 /* Every vertex of a running job (the shared graph). */
 int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size_t *ret_n);
 void sfs_vertex_infos_free(struct sfs_vertex_info *v, size_t n);
