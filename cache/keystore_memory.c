@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "strv.h"
 
 /* ---- a small chained string hash map ---- */
 
@@ -153,35 +154,6 @@ static int set_add(struct smap *s, const char *k)
 
 /* ---- snapshots for walks ---- */
 
-struct strv {
-	size_t n, cap;
-	char **v;
-};
-
-static int strv_push(struct strv *sv, const char *s)
-{
-	if (sv->n == sv->cap) {
-		size_t cap = sv->cap ? sv->cap * 2 : 8;
-		char **v = realloc(sv->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		sv->v = v;
-		sv->cap = cap;
-	}
-	if (!(sv->v[sv->n] = strdup(s)))
-		return -ENOMEM;
-	sv->n++;
-	return 0;
-}
-
-static void strv_release(struct strv *sv)
-{
-	for (size_t i = 0; i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	memset(sv, 0, sizeof(*sv));
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -197,16 +169,6 @@ static int strv_from_set(struct strv *sv, const struct smap *s)
 	}
 	if (sv->n)
 		qsort(sv->v, sv->n, sizeof(*sv->v), cmp_str);
-	return 0;
-}
-
-static int strv_call(const struct strv *sv, keystore_id_fn fn, void *arg)
-{
-	for (size_t i = 0; i < sv->n; i++) {
-		int r = fn(sv->v[i], arg);
-		if (r)
-			return r;
-	}
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "strv.h"
 
 static const struct keystore_ops sq_ops;
 
@@ -36,45 +37,6 @@ static struct sfs_db *to_db(struct keystore *ks)
 }
 
 /* ---- snapshots for walks ---- */
-
-struct strv {
-	size_t n, cap;
-	char **v;
-};
-
-static int strv_push(struct strv *sv, const char *s)
-{
-	if (sv->n == sv->cap) {
-		size_t cap = sv->cap ? sv->cap * 2 : 8;
-		char **v = realloc(sv->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		sv->v = v;
-		sv->cap = cap;
-	}
-	if (!(sv->v[sv->n] = strdup(s)))
-		return -ENOMEM;
-	sv->n++;
-	return 0;
-}
-
-static void strv_release(struct strv *sv)
-{
-	for (size_t i = 0; i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	memset(sv, 0, sizeof(*sv));
-}
-
-static int strv_call(const struct strv *sv, keystore_id_fn fn, void *arg)
-{
-	for (size_t i = 0; i < sv->n; i++) {
-		int r = fn(sv->v[i], arg);
-		if (r)
-			return r;
-	}
-	return 0;
-}
 
 /* ---- statement helpers (lock held) ---- */
 

@@ -16,46 +16,9 @@
 
 #include "db.h"
 #include "err.h"
+#include "strv.h"
 #include "results_index.h"
 #include "strmap.h"
-
-struct strv {
-	size_t n, cap;
-	char **v;
-};
-
-static void strv_release(struct strv *sv)
-{
-	for (size_t i = 0; i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	*sv = (struct strv){0};
-}
-
-static int strv_push(struct strv *sv, const char *s)
-{
-	if (sv->n == sv->cap) {
-		size_t cap = sv->cap ? sv->cap * 2 : 16;
-		char **v = realloc(sv->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		sv->v = v;
-		sv->cap = cap;
-	}
-	if (!(sv->v[sv->n] = strdup(s)))
-		return -ENOMEM;
-	sv->n++;
-	return 0;
-}
-
-static int strv_call(const struct strv *sv, keystore_id_fn fn, void *arg)
-{
-	int r = 0;
-
-	for (size_t i = 0; r == 0 && i < sv->n; i++)
-		r = fn(sv->v[i], arg);
-	return r;
-}
 
 /* Old rows kept seconds; everything newer is ns. */
 static int64_t to_ns(int64_t t)

@@ -1,0 +1,39 @@
+#include "strv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int strv_push(struct strv *sv, const char *s)
+{
+	if (sv->n == sv->cap) {
+		size_t cap = sv->cap ? sv->cap * 2 : 8;
+		char **v = realloc(sv->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		sv->v = v;
+		sv->cap = cap;
+	}
+	if (!(sv->v[sv->n] = strdup(s)))
+		return -ENOMEM;
+	sv->n++;
+	return 0;
+}
+
+int strv_call(const struct strv *sv, int (*fn)(const char *s, void *arg), void *arg)
+{
+	for (size_t i = 0; i < sv->n; i++) {
+		int r = fn(sv->v[i], arg);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+void strv_release(struct strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	memset(sv, 0, sizeof(*sv));
+}
