@@ -1211,11 +1211,13 @@ static int import_result(struct cache_import *im, struct sfs_cache *c, struct re
 	return r;
 }
 
-static int import_results(struct cache_import *im, struct sfs_cache *c, char **ret_msg)
+/* db (may be NULL) gets the results rows; see cache_import_into_manager. */
+static int import_results(struct cache_import *im, struct sfs_cache *c, struct sfs_db *db,
+			  char **ret_msg)
 {
 	struct strmap done = STRMAP_INIT;
 	struct result_storage *rs = NULL;
-	int r = result_storage_cas_new(c->cas, c->db, &rs);
+	int r = result_storage_cas_new(c->cas, db, &rs);
 
 	for (size_t i = 0; r == 0 && i < im->nrecords; i++) {
 		struct im_record *rec = &im->records[i];
@@ -1379,22 +1381,30 @@ static int import_keys(struct cache_import *im, struct keystore *ks)
 	return r;
 }
 
-int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_msg)
+int cache_import_into_manager(struct cache_import *im, struct sfs_cache *c,
+			      struct cache_manager *cm, char **ret_msg)
 {
 	size_t nres = 0;
 	int r;
 
 	/* Trees and records first, outside the key batch, which holds the
-	 * database: a bad layer then fails the import before any key exists. */
-	r = import_results(im, c, ret_msg);
+	 * database: a bad layer then fails the import before any key exists.
+	 * Only the main cache's records get results rows: a tree known only to
+	 * another manager gets its row when a combined load copies it in. */
+	r = import_results(im, c, cm == c->main ? c->db : NULL, ret_msg);
 	if (r == 0)
-		r = import_keys(im, cache_manager_keystore(c->main));
+		r = import_keys(im, cache_manager_keystore(cm));
 	if (r < 0)
 		return sfs_err_prefix(ret_msg, r, "cache import from %s", im->dir);
 	for (size_t i = 0; i < im->nrecords; i++)
 		for (size_t j = 0; j < im->records[i].nresults; j++)
 			nres += im->records[i].results[j].tree[0] != '\0';
-	sfs_log(SFS_LOG_INFO, "cache import from %s: %zu records, %zu results", im->dir,
-		im->nrecords, nres);
+	sfs_log(SFS_LOG_INFO, "cache import from %s into %s: %zu records, %zu results", im->dir,
+		cache_manager_id(cm), im->nrecords, nres);
 	return 0;
+}
+
+int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_msg)
+{
+	return cache_import_into_manager(im, c, c->main, ret_msg);
 }

@@ -70,6 +70,18 @@ struct cache_import *cache_import_free(struct cache_import *im); /* accepts NULL
  */
 int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_msg);
 
+/*
+ * The same into the key storage of manager cm instead of c->main: trees still
+ * go to c's content store, records to cm's keys.  For an extra cache source
+ * (SEMANTICS.md §4.5) kept apart from the local cache, e.g. an in-memory
+ * manager (keystore_memory_new, result_storage_cas_new(c->cas, NULL),
+ * cache_manager_new(id, ...)) queried through cache/combined.h, so only what a
+ * build loads from it becomes local.  Results rows are written only when cm is
+ * c->main.  cache_import_into(im, c) is cache_import_into_manager(im, c, c->main).
+ */
+int cache_import_into_manager(struct cache_import *im, struct sfs_cache *c,
+			      struct cache_manager *cm, char **ret_msg);
+
 /* Number of records and of results that will be (or were) imported. */
 size_t cache_import_nrecords(const struct cache_import *im);
 
