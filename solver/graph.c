@@ -115,6 +115,7 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 	free(vs->parents);
 	free(vs->children);
 	sfs_spec_free(vs->subspec);
+	keyset_release(&vs->sub_keys);
 	if (vs->log_fd >= 0)
 		close(vs->log_fd);
 	free(vs->log_path);

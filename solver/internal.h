@@ -159,6 +159,7 @@ struct vstate {
 	int depth;			  /* nesting of sub-builds, 0 for a job's own */
 	struct sfs_spec *subspec;	  /* the inner spec of a build vertex */
 	char sub_result[SFS_DIGEST_SIZE]; /* its output's result */
+	struct keyset sub_keys;           /* the keys of that output: exported with the job */
 
 	/* what users see */
 	enum sfs_vertex_state state;

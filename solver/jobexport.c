@@ -49,26 +49,32 @@ void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
 	sfs_queue_job_task(s, TASK_EXPORT, j);
 }
 
-/* The keys the outputs were saved or loaded under (lock held); references. */
+/*
+ * The keys the outputs were saved or loaded under, and the keys of the outputs
+ * of the sub-builds the job ran (lock held); references.
+ */
 static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n)
 {
-	size_t n = 0;
-	for (size_t o = 0; o < j->spec->noutputs; o++) {
-		struct sfs_ref ref = j->spec->outputs[o];
-		n += j->vs[ref.vertex]->edges[ref.output].nresult_keys;
-	}
-	struct cache_key **keys = calloc(n + 1, sizeof(*keys));
-	if (!keys)
-		return -ENOMEM;
-	n = 0;
-	for (size_t o = 0; o < j->spec->noutputs; o++) {
+	struct cache_manager *cm = j->s->cache->main;
+	struct keyset ks = {0};
+	int r = 0;
+	for (size_t o = 0; r == 0 && o < j->spec->noutputs; o++) {
 		struct sfs_ref ref = j->spec->outputs[o];
 		const struct edge *e = &j->vs[ref.vertex]->edges[ref.output];
-		for (size_t k = 0; k < e->nresult_keys; k++)
-			keys[n++] = cache_key_ref(e->result_keys[k]);
+		for (size_t k = 0; r == 0 && k < e->nresult_keys; k++)
+			r = keyset_add(&ks, cm, e->result_keys[k]);
 	}
-	*ret = keys;
-	*ret_n = n;
+	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
+		const struct vstate *vs = j->vs[i];
+		for (size_t k = 0; r == 0 && vs && k < vs->sub_keys.n; k++)
+			r = keyset_add(&ks, cm, vs->sub_keys.k[k]);
+	}
+	if (r < 0) {
+		keyset_release(&ks);
+		return r;
+	}
+	*ret = ks.k;
+	*ret_n = ks.n;
 	return 0;
 }
 

@@ -293,5 +293,9 @@ void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 		return;
 	}
 	memcpy(parent->sub_result, e->result, SFS_DIGEST_SIZE);
+	/* BuildKit attaches the sub-build's exporter to the build op's result:
+	 * a job's cache export includes the inner chain */
+	for (size_t k = 0; k < e->nresult_keys; k++)
+		keyset_add(&parent->sub_keys, s->cache->main, e->result_keys[k]);
 	sfs_queue_task(s, TASK_FINISH, parent, NULL);
 }

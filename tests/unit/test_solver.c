@@ -274,6 +274,31 @@ static void test_same_content_hits(void)
 	env_close(&e);
 }
 
+/* Does the cache config of the export at dir have a record with this digest? */
+static bool export_has_record(const char *dir, const char *digest)
+{
+	char path[4096];
+	bool found = false;
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	json_t *idx = json_load_file(path, 0, NULL);
+	const char *md = json_string_value(
+		json_object_get(json_array_get(json_object_get(idx, "manifests"), 0), "digest"));
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, md ? md + 7 : "");
+	json_t *man = md ? json_load_file(path, 0, NULL) : NULL;
+	const char *cd = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, cd ? cd + 7 : "");
+	json_t *cfg = cd ? json_load_file(path, 0, NULL) : NULL;
+	json_t *recs = json_object_get(cfg, "records");
+	for (size_t k = 0; k < json_array_size(recs); k++)
+		found |= !strcmp(json_string_value(json_object_get(json_array_get(recs, k),
+								  "digest")) ?: "",
+				 digest);
+	json_decref(cfg);
+	json_decref(man);
+	json_decref(idx);
+	return found;
+}
+
 /* op `build` solves the spec found in its input as part of the job (TestSubbuild). */
 static void test_subbuild(void)
 {
@@ -283,7 +308,7 @@ static void test_subbuild(void)
 		"{\"vertices\":{"
 		"\"specsrc\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"s\"}}]},"
 		"\"b\":{\"op\":\"build\",\"input\":\"specsrc\",\"output\":\"i2\"}},"
-		"\"outputs\":[\"b\"]}";
+		"\"outputs\":[\"b\"],\"export\":{\"mode\":\"max\"}}";
 	env_open(&e, tap_tmpdir());
 	reset_counts();
 	uint64_t id = submit(&e, spec);
@@ -299,6 +324,19 @@ static void test_subbuild(void)
 	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
 	CHECK(buf && strstr(buf, "[i2]") != NULL); /* inner vertices report to the job */
 	free(buf);
+	/* the export of a job that ran the sub-build includes the inner chain */
+	char *dir = sfs_solver_job_export(e.s, id);
+	CHECK(dir != NULL);
+	struct sfs_spec *inner = NULL;
+	struct sfs_spec_ctx sctx = {.session = 0};
+	CHECK_EQ_INT(sfs_spec_parse(inner_spec, strlen(inner_spec), &sctx, &inner, NULL), 0);
+	char want[SFS_DIGEST_SIZE];
+	for (size_t k = 0; inner && k < inner->n; k++)
+		if (!strcmp(inner->v[k].key, "i1"))
+			sfs_root_key(inner->v[k].cache_map_digest, 0, want);
+	CHECK(dir && export_has_record(dir, want));
+	sfs_spec_free(inner);
+	free(dir);
 	reset_counts();
 	wait_job(&e, submit(&e, spec), &i2);
 	CHECK_EQ_INT(n_cache_map, 2); /* cached: the inner spec is not even read */
