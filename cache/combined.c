@@ -139,9 +139,9 @@ static int found_add(struct found *f, struct cache_manager *cm, struct cache_key
 	return 0;
 }
 
-int cache_combined_query(const struct cache_combined *cc, const struct cache_key_with_selector *deps,
-			 size_t ndeps, int input, const char *dgst, int output,
-			 struct cache_key ***ret, size_t *ret_n)
+int cache_combined_query(const struct cache_combined *cc,
+			 const struct cache_key_with_selector *deps, size_t ndeps, int input,
+			 const char *dgst, int output, struct cache_key ***ret, size_t *ret_n)
 {
 	struct found f = {0};
 	int r = 0;
@@ -310,7 +310,8 @@ static void copy_dep(struct cache_manager *main, struct cache_manager *from, str
 		r = save_local(main, d, result, best->created_at);
 	if (r < 0)
 		sfs_log(SFS_LOG_WARN, "cache %s: copying dependency key %s into %s: %s",
-			cache_manager_id(from), id, cache_manager_id(main), msg ? msg : strerror(-r));
+			cache_manager_id(from), id, cache_manager_id(main),
+			msg ? msg : strerror(-r));
 	free(msg);
 	free(v);
 }
@@ -351,9 +352,9 @@ int cache_combined_load(const struct cache_combined *cc, struct cache_key *k,
 
 /* ---- Save ---- */
 
-int cache_combined_save(const struct cache_combined *cc, struct cache_key *k,
-			const char *result_id, int64_t created_at,
-			const struct cache_result *record, struct cache_result *ret_record)
+int cache_combined_save(const struct cache_combined *cc, struct cache_key *k, const char *result_id,
+			int64_t created_at, const struct cache_result *record,
+			struct cache_result *ret_record)
 {
 	if (!cc->main) {
 		if (ret_record)

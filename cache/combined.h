@@ -51,9 +51,9 @@ void cache_combined_id(const struct cache_combined *cc, char ret[SFS_DIGEST_SIZE
  * deduplicated by their id in the manager that found them; the first one
  * (main's) is kept and given the duplicates' ids.  *ret as cache_manager_query.
  */
-int cache_combined_query(const struct cache_combined *cc, const struct cache_key_with_selector *deps,
-			 size_t ndeps, int input, const char *dgst, int output,
-			 struct cache_key ***ret, size_t *ret_n);
+int cache_combined_query(const struct cache_combined *cc,
+			 const struct cache_key_with_selector *deps, size_t ndeps, int input,
+			 const char *dgst, int output, struct cache_key ***ret, size_t *ret_n);
 
 /*
  * Records of k from every manager of cc that k has an id in (for a key without
@@ -81,9 +81,9 @@ int cache_combined_load(const struct cache_combined *cc, struct cache_key *k,
 
 /* cache_manager_save into main; 0 and nothing done when main is NULL
  * (ret_record is then zeroed). */
-int cache_combined_save(const struct cache_combined *cc, struct cache_key *k,
-			const char *result_id, int64_t created_at,
-			const struct cache_result *record, struct cache_result *ret_record);
+int cache_combined_save(const struct cache_combined *cc, struct cache_key *k, const char *result_id,
+			int64_t created_at, const struct cache_result *record,
+			struct cache_result *ret_record);
 
 /*
  * Gives dst the id src has in each manager of cc (cache_key_set_id), e.g. to

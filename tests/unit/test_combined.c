@@ -288,6 +288,44 @@ static void test_records_priority(void)
 	fix_close(&f);
 }
 
+/* Two extra sources and no main: a root both have is found once and its
+ * records come from both, all priority 0. */
+static void test_two_extras_no_main(void)
+{
+	char ta[SFS_DIGEST_SIZE], tb[SFS_DIGEST_SIZE], got[SFS_DIGEST_SIZE];
+	struct cache_key *a = mk_key("a", 0), **v = NULL;
+	struct cache_record *recs = NULL;
+	struct cache_manager *ex[2];
+	size_t n = 0;
+	struct fix f;
+
+	fix_open(&f);
+	ex[0] = f.extra;
+	ex[1] = memory_manager(f.c, "extra2");
+	struct cache_combined cc = {.main = NULL, .extra = ex, .nextra = 2};
+	mk_tree(f.c, "a", ta);
+	mk_tree(f.c, "b", tb);
+	CHECK(cache_manager_save(ex[0], a, ta, 7, NULL, NULL) == 0);
+	CHECK(cache_manager_save(ex[1], a, tb, 8, NULL, NULL) == 0);
+	CHECK_EQ_INT(cquery(&cc, NULL, "a", &v), 1);
+	CHECK_EQ_INT(cache_combined_records(&cc, v[0], &recs, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	for (size_t i = 0; i < n; i++)
+		CHECK(recs[i].priority == 0 && recs[i].cm == ex[i]);
+	const struct cache_record *best = cache_records_best(recs, n);
+	CHECK(best && best->cm == ex[1]);
+	if (best) {
+		CHECK_EQ_INT(cache_combined_load(&cc, v[0], best, got, NULL), 0);
+		CHECK_EQ_STR(got, tb);
+	}
+	free(recs);
+	keys_free(v, 1);
+	CHECK_EQ_INT(mquery(f.c->main, NULL, "a", &v), 0); /* no main: nothing copied */
+	cache_key_unref(a);
+	cache_manager_free(ex[1]);
+	fix_close(&f);
+}
+
 /* Main's records of the key of op `seed` under dep (a root when NULL): exactly
  * one, with result and created_at as given; none when result is NULL (the key
  * exists through its links only). */
@@ -444,9 +482,8 @@ static void test_import_source(void)
 	CHECK(cache_manager_save(a->main, mid, r_mid, 3000000000LL, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, top, r_top, 4000000000LL, NULL, NULL) == 0);
 	snprintf(dir, sizeof(dir), "%s/export", tap_tmpdir());
-	CHECK_EQ_INT(cache_export(a, a->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, dir,
-				  &msg),
-		     0);
+	CHECK_EQ_INT(
+	    cache_export(a, a->main, &top, 1, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, dir, &msg), 0);
 	sfs_cache_close(a);
 
 	fix_open(&f);
@@ -495,6 +532,7 @@ int main(void)
 	RUN(test_id);
 	RUN(test_query_union_dedup);
 	RUN(test_records_priority);
+	RUN(test_two_extras_no_main);
 	RUN(test_load_copies_into_main);
 	RUN(test_load_deleted);
 	RUN(test_save_main_only);
