@@ -73,7 +73,8 @@ int cache_combined_records(const struct cache_combined *cc, struct cache_key *k,
  * own save is not.  k should be the key rec was found under with its deps
  * (the solver's mergedKey) so main links the chain; a key without deps is saved
  * under its id.  A record main already has (same key, tree and created_at) is
- * not saved twice.
+ * not saved twice (checked, not locked: two loads of one record racing may
+ * both save it, as BuildKit always does).
  */
 int cache_combined_load(const struct cache_combined *cc, struct cache_key *k,
 			const struct cache_record *rec, char ret_result_id[SFS_DIGEST_SIZE],
