@@ -116,6 +116,7 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 	free(vs->children);
 	sfs_spec_free(vs->subspec);
 	keyset_release(&vs->sub_keys);
+	free(vs->cc.extra);
 	if (vs->log_fd >= 0)
 		close(vs->log_fd);
 	free(vs->log_path);
@@ -142,6 +143,8 @@ static void vs_log(void *arg, int stream, const char *data, size_t len);
 /* What a new vertex inherits from whoever loads it. */
 struct load_ctx {
 	struct sfs_spec *spec;
+	char *const *sources; /* the job's cache_from, or NULL */
+	const struct vstate *parent; /* a sub-build's build vertex, or NULL */
 	struct vstate **loaded; /* per spec vertex, those loaded so far */
 	uid_t uid;
 	gid_t gid;
@@ -163,6 +166,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	snprintf(vs->digest, sizeof(vs->digest), "%s", key);
 	vs->spec = sfs_spec_ref(lc->spec);
 	vs->v = v;
+	vs->cc.main = s->cache->main;
 	vs->ignore_cache = v->ignore_cache || lc->ignore_cache;
 	vs->nedges = v->noutputs;
 	vs->edges = calloc(v->noutputs ? v->noutputs : 1, sizeof(*vs->edges));
@@ -204,6 +208,18 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	return 0;
 }
 
+/* Every loader adds its cache sources: the job's, the vertex's, a build vertex's. */
+static int add_sources(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
+		       struct vstate *vs)
+{
+	int r = sfs_vs_add_sources(s, vs, lc->sources);
+	if (r == 0)
+		r = sfs_vs_add_sources(s, vs, lc->spec->v[idx].cache_from);
+	if (r == 0 && lc->parent)
+		r = sfs_vs_inherit_sources(vs, lc->parent);
+	return r;
+}
+
 /*
  * The active vertex for spec vertex idx: joined by digest or made (the first
  * loaded definition wins).  An ignore-cache vertex never joins an active normal
@@ -228,7 +244,7 @@ static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	}
 	if (vs) {
 		*ret = vstate_ref(vs);
-		return 0;
+		return add_sources(s, lc, idx, vs);
 	}
 	int r = vstate_new(s, lc, idx, key, &vs, ret_msg);
 	if (r < 0)
@@ -240,7 +256,7 @@ static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	}
 	vstate_ref(vs); /* the actives' reference */
 	*ret = vs;
-	return 0;
+	return add_sources(s, lc, idx, vs);
 }
 
 static int vstate_add_job(struct vstate *vs, struct sfs_job *j)
@@ -289,7 +305,12 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	if (!j->vs)
 		return -ENOMEM;
 	j->in_graph = true;
-	struct load_ctx lc = {j->spec, j->vs, j->uid, j->gid, j->spec->ignore_cache, 0};
+	struct load_ctx lc = {.spec = j->spec,
+			      .sources = j->spec->cache_from,
+			      .loaded = j->vs,
+			      .uid = j->uid,
+			      .gid = j->gid,
+			      .ignore_cache = j->spec->ignore_cache};
 	for (size_t i = 0; i < j->spec->n; i++) {
 		struct vstate *vs;
 		int r = vstate_get(s, &lc, i, &vs, ret_msg);
@@ -334,12 +355,13 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 	struct vstate **loaded = calloc(sp->n ? sp->n : 1, sizeof(*loaded));
 	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
 	size_t nj = sfs_vs_jobs(parent, jobs, SFS_MAX_VS_JOBS);
-	struct load_ctx lc = {sp,
-			      loaded,
-			      parent->opctx.uid,
-			      parent->opctx.gid,
-			      parent->ignore_cache,
-			      parent->depth + 1};
+	struct load_ctx lc = {.spec = sp,
+			      .parent = parent,
+			      .loaded = loaded,
+			      .uid = parent->opctx.uid,
+			      .gid = parent->opctx.gid,
+			      .ignore_cache = parent->ignore_cache,
+			      .depth = parent->depth + 1};
 	int r = loaded ? 0 : -ENOMEM;
 	for (size_t i = 0; i < sp->n && r == 0; i++) {
 		r = vstate_get(s, &lc, i, &loaded[i], ret_msg);

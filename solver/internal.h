@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "../cache/combined.h"
 #include "../cache/strbuf.h"
 #include "../cache/strmap.h"
 #include "progress.h"
@@ -74,7 +75,7 @@ struct keyset {
 	struct cache_key **k;
 	size_t n;
 };
-int keyset_add(struct keyset *ks, struct cache_manager *cm, struct cache_key *k);
+int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k);
 void keyset_release(struct keyset *ks);
 
 /* One output of an active vertex (BuildKit's edge). */
@@ -128,6 +129,7 @@ struct vstate {
 	const struct sfs_spec_vertex *v;
 	struct sfs_op *op;
 	struct sfs_op_ctx opctx; /* cancelled / pgid are atomics */
+	struct cache_combined cc; /* the local cache and the vertex's cache_from sources */
 	bool released;		 /* removed from actives */
 	bool ignore_cache;
 
@@ -208,6 +210,8 @@ struct sfs_solver {
 	char *mountpoint;
 	struct strmap actives;	  /* digest -> vstate */
 	struct strmap edge_index; /* merge signature -> edge (§1.7), active edges only */
+	struct strmap sources;    /* cache_from path -> its cache manager (sources.c) */
+	struct cache_combined main_cc; /* the local cache alone */
 	struct strmap jobs;	  /* decimal id -> sfs_job (live and history) */
 	uint64_t *job_ids;	  /* ascending */
 	size_t njob_ids, cap_job_ids;
@@ -251,11 +255,18 @@ int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, s
 void waiters_release(struct waiters *w);
 
 /* scheduler.c: the task queues and workers */
-enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC, TASK_FINISH, TASK_EXPORT };
+enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC, TASK_FINISH, TASK_EXPORT, TASK_SOURCES };
 int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e);
 void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_job *j);
+
+/* sources.c: cache_from */
+int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+void sfs_run_sources(struct sfs_solver *s, struct sfs_job *j);
+int sfs_vs_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
+int sfs_vs_inherit_sources(struct vstate *vs, const struct vstate *parent);
+void sfs_sources_free(struct sfs_solver *s);
 
 /* jobexport.c */
 void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j);
@@ -286,11 +297,12 @@ struct keys_found {
 	size_t nrecords;
 };
 void sfs_keys_found_release(struct keys_found *k);
-int sfs_add_found(struct cache_manager *cm, struct keys_found *kf, struct cache_key *k);
-bool sfs_keyset_has(struct cache_manager *cm, const struct keyset *ks, struct cache_key *k);
-int sfs_query_into(struct cache_manager *cm, const struct cache_key_with_selector *alts, size_t n,
+const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
+int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
+bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, struct cache_key *k);
+int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts, size_t n,
 		   size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
-int sfs_intersect(struct cache_manager *cm, struct edge *e, size_t ninputs,
+int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
 		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
 int sfs_fetch_map(struct vstate *vs, char **ret_msg);
 void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);

@@ -85,12 +85,10 @@ bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, 
 	return r;
 }
 
-int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+/* Loads the job's graph and asks for its outputs (lock held). */
+int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
-	int r = sfs_progress_new(&j->progress);
-	if (r < 0)
-		return r;
-	r = sfs_graph_load(s, j, ret_msg);
+	int r = sfs_graph_load(s, j, ret_msg);
 	if (r < 0)
 		return r;
 	bool *need = sfs_spec_reachable(j->spec, j->spec->outputs, j->spec->noutputs);

@@ -55,19 +55,19 @@ void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
  */
 static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n)
 {
-	struct cache_manager *cm = j->s->cache->main;
+	const struct cache_combined *cc = &j->s->main_cc;
 	struct keyset ks = {0};
 	int r = 0;
 	for (size_t o = 0; r == 0 && o < j->spec->noutputs; o++) {
 		struct sfs_ref ref = j->spec->outputs[o];
 		const struct edge *e = &j->vs[ref.vertex]->edges[ref.output];
 		for (size_t k = 0; r == 0 && k < e->nresult_keys; k++)
-			r = keyset_add(&ks, cm, e->result_keys[k]);
+			r = keyset_add(&ks, cc, e->result_keys[k]);
 	}
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
 		const struct vstate *vs = j->vs[i];
 		for (size_t k = 0; r == 0 && vs && k < vs->sub_keys.n; k++)
-			r = keyset_add(&ks, cm, vs->sub_keys.k[k]);
+			r = keyset_add(&ks, cc, vs->sub_keys.k[k]);
 	}
 	if (r < 0) {
 		keyset_release(&ks);

@@ -21,6 +21,16 @@
 #include "../cache/err.h"
 #include "internal.h"
 
+/* A key's identity across the managers of cc: its id in the first one that knows it. */
+const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k)
+{
+	const char *id = cache_key_id(k, cc->main);
+	for (size_t i = 0; !id && i < cc->nextra; i++)
+		id = cache_key_id(k, cc->extra[i]);
+	return id;
+}
+
+
 static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs);
 
 static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
@@ -50,11 +60,13 @@ void sfs_keys_found_release(struct keys_found *k)
 	memset(k, 0, sizeof(*k));
 }
 
-int sfs_add_found(struct cache_manager *cm, struct keys_found *kf, struct cache_key *k)
+int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k)
 {
 	struct cache_record *recs = NULL;
 	size_t n = 0;
-	int r = cache_manager_records(cm, k, &recs, &n);
+	int r = cache_combined_records(cc, k, &recs, &n);
+	if (r == -ENOENT) /* a key no manager has an id for: no records */
+		r = 0, n = 0;
 	if (r < 0)
 		return r;
 	struct cache_key **nk = realloc(kf->keys, (kf->nkeys + 1) * sizeof(*nk));
@@ -68,33 +80,34 @@ int sfs_add_found(struct cache_manager *cm, struct keys_found *kf, struct cache_
 		return -ENOMEM;
 	}
 	kf->keys[kf->nkeys++] = cache_key_ref(k);
-	memcpy(kf->records + kf->nrecords, recs, n * sizeof(*recs));
+	if (n)
+		memcpy(kf->records + kf->nrecords, recs, n * sizeof(*recs));
 	kf->nrecords += n;
 	free(recs);
 	return 0;
 }
 
 /* Root: the key of output o under one cache map. */
-static int query_root(struct cache_manager *cm, const struct sfs_cache_map *m, int o,
+static int query_root(const struct cache_combined *cc, const struct sfs_cache_map *m, int o,
 		      struct keys_found *kf)
 {
 	struct cache_key **found = NULL;
 	size_t n = 0;
-	int r = cache_manager_query(cm, NULL, 0, 0, m->digest, o, &found, &n);
+	int r = cache_combined_query(cc, NULL, 0, 0, m->digest, o, &found, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
-			r = sfs_add_found(cm, kf, found[i]);
+			r = sfs_add_found(cc, kf, found[i]);
 		cache_key_unref(found[i]);
 	}
 	free(found);
 	return r;
 }
 
-int keyset_add(struct keyset *ks, struct cache_manager *cm, struct cache_key *k)
+int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k)
 {
-	const char *id = cache_key_id(k, cm);
+	const char *id = sfs_key_ident(cc, k);
 	for (size_t i = 0; id && i < ks->n; i++) {
-		const char *o = cache_key_id(ks->k[i], cm);
+		const char *o = sfs_key_ident(cc, ks->k[i]);
 		if (o && strcmp(o, id) == 0)
 			return 0;
 	}
@@ -114,11 +127,11 @@ void keyset_release(struct keyset *ks)
 	memset(ks, 0, sizeof(*ks));
 }
 
-bool sfs_keyset_has(struct cache_manager *cm, const struct keyset *ks, struct cache_key *k)
+bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, struct cache_key *k)
 {
-	const char *id = cache_key_id(k, cm);
+	const char *id = sfs_key_ident(cc, k);
 	for (size_t i = 0; id && i < ks->n; i++) {
-		const char *o = cache_key_id(ks->k[i], cm);
+		const char *o = sfs_key_ident(cc, ks->k[i]);
 		if (o && strcmp(o, id) == 0)
 			return true;
 	}
@@ -126,15 +139,15 @@ bool sfs_keyset_has(struct cache_manager *cm, const struct keyset *ks, struct ca
 }
 
 /* Queries the keys of output o reachable from alternatives of input i, into out. */
-int sfs_query_into(struct cache_manager *cm, const struct cache_key_with_selector *alts, size_t n,
+int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts, size_t n,
 		   size_t i, const struct sfs_cache_map *m, int o, struct keyset *out)
 {
 	struct cache_key **found = NULL;
 	size_t nfound = 0;
-	int r = n ? cache_manager_query(cm, alts, n, (int)i, m->digest, o, &found, &nfound) : 0;
+	int r = n ? cache_combined_query(cc, alts, n, (int)i, m->digest, o, &found, &nfound) : 0;
 	for (size_t k = 0; k < nfound; k++) {
 		if (r == 0 && out)
-			r = keyset_add(out, cm, found[k]);
+			r = keyset_add(out, cc, found[k]);
 		cache_key_unref(found[k]);
 	}
 	free(found);
@@ -142,7 +155,7 @@ int sfs_query_into(struct cache_manager *cm, const struct cache_key_with_selecto
 }
 
 /* §1.5 step 3: keys of output o reachable from input i's definition keys. */
-static int probe_input(struct cache_manager *cm, struct vstate *vs, const struct sfs_cache_map *m,
+static int probe_input(const struct cache_combined *cc, struct vstate *vs, const struct sfs_cache_map *m,
 		       int o, size_t i, struct keyset *out)
 {
 	struct edge *ie = sfs_input_edge(vs, i);
@@ -151,7 +164,7 @@ static int probe_input(struct cache_manager *cm, struct vstate *vs, const struct
 		memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
 		alts[a].key = ie->keys[a];
 	}
-	return sfs_query_into(cm, alts, ie->nkeys, i, m, o, out);
+	return sfs_query_into(cc, alts, ie->nkeys, i, m, o, out);
 }
 
 static bool record_is_bad(const struct edge *e, const char *id)
@@ -172,12 +185,12 @@ static bool record_is_bad(const struct edge *e, const char *id)
  * its chain.  deps[i] are extra alternatives of input i besides its definition
  * keys (content keys, loaded result keys), or NULL.
  */
-static struct cache_key *merged_key(struct cache_manager *cm, struct edge *e,
+static struct cache_key *merged_key(const struct cache_combined *cc, struct edge *e,
 				    const struct keyset *deps, struct cache_key *found)
 {
 	struct vstate *vs = e->vs;
 	const struct sfs_cache_map *m = &vs->maps[0];
-	const char *id = cache_key_id(found, cm);
+	const char *id = sfs_key_ident(cc, found);
 	struct cache_key *k = id ? cache_key_new(found->digest, found->output, vs->v->ninputs) : NULL;
 	int r = k ? 0 : -ENOMEM;
 	for (size_t i = 0; r == 0 && i < vs->v->ninputs; i++) {
@@ -190,7 +203,7 @@ static struct cache_key *merged_key(struct cache_manager *cm, struct edge *e,
 		}
 	}
 	if (r == 0)
-		r = cache_key_set_id(k, cm, id);
+		r = cache_combined_copy_ids(cc, k, found);
 	if (r < 0) {
 		cache_key_unref(k);
 		return cache_key_ref(found);
@@ -198,7 +211,7 @@ static struct cache_key *merged_key(struct cache_manager *cm, struct edge *e,
 	return k;
 }
 
-int sfs_intersect(struct cache_manager *cm, struct edge *e, size_t ninputs,
+int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
 		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf)
 {
 	if (ninputs == 0)
@@ -207,12 +220,12 @@ int sfs_intersect(struct cache_manager *cm, struct edge *e, size_t ninputs,
 		struct cache_key *key = e->matches[0].k[k];
 		bool all = true;
 		for (size_t i = 1; i < ninputs && all; i++)
-			all = sfs_keyset_has(cm, &e->matches[i], key);
-		if (!all || (known && sfs_keyset_has(cm, known, key)))
+			all = sfs_keyset_has(cc, &e->matches[i], key);
+		if (!all || (known && sfs_keyset_has(cc, known, key)))
 			continue;
 		size_t before = kf->nrecords;
-		struct cache_key *mk = merged_key(cm, e, deps, key);
-		int r = sfs_add_found(cm, kf, mk);
+		struct cache_key *mk = merged_key(cc, e, deps, key);
+		int r = sfs_add_found(cc, kf, mk);
 		cache_key_unref(mk);
 		if (r < 0)
 			return r;
@@ -226,7 +239,7 @@ int sfs_intersect(struct cache_manager *cm, struct edge *e, size_t ninputs,
 }
 
 /* Non-root keying of output o: probe every input, keep what all of them reach. */
-static int query_deps(struct cache_manager *cm, struct vstate *vs, const struct sfs_cache_map *m,
+static int query_deps(const struct cache_combined *cc, struct vstate *vs, const struct sfs_cache_map *m,
 		      int o, struct keys_found *kf)
 {
 	struct edge *e = &vs->edges[o];
@@ -235,8 +248,8 @@ static int query_deps(struct cache_manager *cm, struct vstate *vs, const struct 
 	if (!e->matches && !(e->matches = calloc(ni, sizeof(*e->matches))))
 		return -ENOMEM;
 	for (size_t i = 0; i < ni && r == 0; i++)
-		r = probe_input(cm, vs, m, o, i, &e->matches[i]);
-	return r < 0 ? r : sfs_intersect(cm, e, ni, NULL, NULL, kf);
+		r = probe_input(cc, vs, m, o, i, &e->matches[i]);
+	return r < 0 ? r : sfs_intersect(cc, e, ni, NULL, NULL, kf);
 }
 
 static int append_map(struct vstate *vs, struct sfs_cache_map *m)
@@ -278,7 +291,7 @@ int sfs_fetch_map(struct vstate *vs, char **ret_msg)
 
 void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 {
-	struct cache_manager *cm = s->cache->main;
+	const struct cache_combined *cc = &vs->cc;
 	size_t ne = vs->nedges;
 	struct keys_found kf[ne ? ne : 1];
 	char *msg = NULL;
@@ -306,8 +319,8 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 			continue;
 		const struct sfs_cache_map *m = &vs->maps[vs->nmaps - 1];
 		for (size_t o = 0; o < ne && r == 0; o++) {
-			r = root ? query_root(cm, m, (int)o, &kf[o])
-				 : query_deps(cm, vs, m, (int)o, &kf[o]);
+			r = root ? query_root(cc, m, (int)o, &kf[o])
+				 : query_deps(cc, vs, m, (int)o, &kf[o]);
 			any |= kf[o].nrecords > 0;
 		}
 		if (r < 0)

@@ -24,10 +24,10 @@
 #include "internal.h"
 
 /* Takes keys and records found through content keys into e (lock held). */
-static void absorb_late(struct cache_manager *cm, struct edge *e, struct keys_found *kf)
+static void absorb_late(const struct cache_combined *cc, struct edge *e, struct keys_found *kf)
 {
 	for (size_t k = 0; k < kf->nkeys; k++)
-		keyset_add(&e->late, cm, kf->keys[k]);
+		keyset_add(&e->late, cc, kf->keys[k]);
 	if (!kf->nrecords)
 		return;
 	struct cache_record *n = realloc(e->records, (e->nrecords + kf->nrecords) * sizeof(*n));
@@ -273,7 +273,7 @@ static int content_key(struct vstate *vs, size_t i, struct cache_key **ret, char
 }
 
 /* Probes with a content key, and links it to the input's result keys (carry-over). */
-static int probe_slow(struct cache_manager *cm, struct vstate *vs, size_t i, int o,
+static int probe_slow(const struct cache_combined *cc, struct vstate *vs, size_t i, int o,
 		      struct cache_key *slow)
 {
 	const struct sfs_cache_map *m = &vs->maps[0];
@@ -281,18 +281,18 @@ static int probe_slow(struct cache_manager *cm, struct vstate *vs, size_t i, int
 	struct cache_key_with_selector alts[ie->nresult_keys + 1];
 	memset(alts[0].selector, 0, SFS_DIGEST_SIZE);
 	alts[0].key = slow;
-	int r = sfs_query_into(cm, alts, 1, i, m, o, &vs->edges[o].matches[i]);
+	int r = sfs_query_into(cc, alts, 1, i, m, o, &vs->edges[o].matches[i]);
 	for (size_t a = 0; a < ie->nresult_keys; a++) {
 		memcpy(alts[a + 1].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
 		alts[a + 1].key = ie->result_keys[a];
 	}
 	if (r == 0)
-		r = sfs_query_into(cm, alts, ie->nresult_keys + 1, i, m, o, NULL);
+		r = sfs_query_into(cc, alts, ie->nresult_keys + 1, i, m, o, NULL);
 	return r;
 }
 
 /* Probes output o with keys of input i (each with the map's selector for i). */
-static int probe_keys(struct cache_manager *cm, struct vstate *vs, size_t i, int o,
+static int probe_keys(const struct cache_combined *cc, struct vstate *vs, size_t i, int o,
 		      const struct keyset *keys)
 {
 	const struct sfs_cache_map *m = &vs->maps[0];
@@ -301,22 +301,22 @@ static int probe_keys(struct cache_manager *cm, struct vstate *vs, size_t i, int
 		memcpy(alts[a].selector, m->deps[i].selector, SFS_DIGEST_SIZE);
 		alts[a].key = keys->k[a];
 	}
-	return sfs_query_into(cm, alts, keys->n, i, m, o, &vs->edges[o].matches[i]);
+	return sfs_query_into(cc, alts, keys->n, i, m, o, &vs->edges[o].matches[i]);
 }
 
 /* The keys of input i to probe with after a round (lock held): see has_probe_keys. */
-static void probe_keys_of(struct cache_manager *cm, struct edge *ie, struct keyset *ret)
+static void probe_keys_of(const struct cache_combined *cc, struct edge *ie, struct keyset *ret)
 {
 	for (size_t k = 0; k < ie->late.n; k++)
-		keyset_add(ret, cm, ie->late.k[k]);
+		keyset_add(ret, cc, ie->late.k[k]);
 	if (ie->phase == EDGE_DONE && ie->cached)
 		for (size_t k = 0; k < ie->nresult_keys; k++)
-			keyset_add(ret, cm, ie->result_keys[k]);
+			keyset_add(ret, cc, ie->result_keys[k]);
 }
 
 void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 {
-	struct cache_manager *cm = s->cache->main;
+	const struct cache_combined *cc = &vs->cc;
 	size_t ni = vs->v->ninputs, ne = vs->nedges;
 	struct cache_key *slow[ni];
 	struct keyset known[ni];
@@ -334,7 +334,7 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 	for (size_t i = 0; i < ni; i++) {
 		todo[i] = needs_slow(vs, i);
 		if (in_round(vs, i))
-			probe_keys_of(cm, sfs_input_edge(vs, i), &known[i]);
+			probe_keys_of(cc, sfs_input_edge(vs, i), &known[i]);
 	}
 	pthread_mutex_unlock(&s->lock);
 
@@ -352,20 +352,20 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 		struct edge *e = &vs->edges[o];
 		for (size_t i = 0; i < ni && r == 0; i++) {
 			if (known[i].n)
-				r = probe_keys(cm, vs, i, (int)o, &known[i]);
+				r = probe_keys(cc, vs, i, (int)o, &known[i]);
 			if (r == 0 && slow[i])
-				r = probe_slow(cm, vs, i, (int)o, slow[i]);
+				r = probe_slow(cc, vs, i, (int)o, slow[i]);
 		}
 		struct keyset def = {e->keys, e->nkeys}, deps[ni];
 		memset(deps, 0, sizeof(deps));
 		for (size_t i = 0; i < ni && r == 0; i++) {
 			for (size_t a = 0; r == 0 && a < known[i].n; a++)
-				r = keyset_add(&deps[i], cm, known[i].k[a]);
+				r = keyset_add(&deps[i], cc, known[i].k[a]);
 			if (r == 0 && slow[i])
-				r = keyset_add(&deps[i], cm, slow[i]);
+				r = keyset_add(&deps[i], cc, slow[i]);
 		}
 		if (r == 0)
-			r = sfs_intersect(cm, e, ni, &def, deps, &kf[o]);
+			r = sfs_intersect(cc, e, ni, &def, deps, &kf[o]);
 		for (size_t i = 0; i < ni; i++)
 			keyset_release(&deps[i]);
 	}
@@ -384,7 +384,7 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 			if (slow[i])
 				vs->slow[i] = cache_key_ref(slow[i]);
 		for (size_t o = 0; o < ne; o++)
-			absorb_late(cm, &vs->edges[o], &kf[o]);
+			absorb_late(cc, &vs->edges[o], &kf[o]);
 		after_slow(s, vs);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -19,7 +19,8 @@
 #include "../cache/err.h"
 #include "internal.h"
 
-static struct cache_key *key_by_id(struct cache_manager *cm, struct edge *e, const char *id)
+/* The key of e a record was found under (its id in the record's manager). */
+static struct cache_key *key_by_id(const struct cache_manager *cm, struct edge *e, const char *id)
 {
 	for (size_t i = 0; i < e->nkeys; i++) {
 		const char *kid = cache_key_id(e->keys[i], cm);
@@ -45,31 +46,35 @@ static void drop_record(struct edge *e, const char *id)
 
 void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 {
-	struct cache_manager *cm = s->cache->main;
 	char result[SFS_DIGEST_SIZE] = "";
 	char *msg = NULL;
 
 	pthread_mutex_lock(&s->lock);
 	struct cache_record rec = *cache_records_best(e->records, e->nrecords);
+	struct cache_key *k = key_by_id(rec.cm, e, rec.key_id);
+	if (k)
+		cache_key_ref(k);
 	sfs_vs_progress_started(vs, true);
 	s->stats.loads++;
 	pthread_mutex_unlock(&s->lock);
 	sfs_solver_flush_notify(s);
 
-	int r = cache_manager_load(cm, &rec, result, &msg);
+	/* a record of an extra source is copied into the local cache as it loads */
+	int r = k ? cache_combined_load(&vs->cc, k, &rec, result, &msg) : -ENOENT;
 
 	pthread_mutex_lock(&s->lock);
 	if (e->phase != EDGE_LOADING) {
 		/* the vertex executed meanwhile and gave this edge its result */
+		cache_key_unref(k);
 		pthread_mutex_unlock(&s->lock);
 		free(msg);
 		return;
 	}
 	if (r == 0) {
 		struct cache_key **keys = calloc(1, sizeof(*keys));
-		struct cache_key *k = key_by_id(cm, e, rec.key_id);
 		if (keys && k) {
-			keys[0] = cache_key_ref(k);
+			keys[0] = k;
+			k = NULL;
 			free(vs->why);
 			vs->why = sfs_why_cached(&rec, sfs_now_ns());
 			sfs_vs_progress_completed(vs, true, NULL);
@@ -89,8 +94,8 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 			     rec.id, msg ? msg : strerror(-r));
 		struct sfs_job *jobs[SFS_MAX_VS_JOBS];
 		size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
-		for (size_t k = 0; n > 0 && k < nj; k++)
-			sfs_progress_log(jobs[k]->progress, vs->digest, 2, line, (size_t)n,
+		for (size_t jk = 0; n > 0 && jk < nj; jk++)
+			sfs_progress_log(jobs[jk]->progress, vs->digest, 2, line, (size_t)n,
 					 sfs_now_ns());
 		drop_record(e, rec.id);
 		char **nb = realloc(e->bad, (e->nbad + 1) * sizeof(*nb));
@@ -102,6 +107,7 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 		e->phase = EDGE_IDLE;
 		sfs_edge_proceed(s, e);
 	}
+	cache_key_unref(k);
 	pthread_mutex_unlock(&s->lock);
 	free(msg);
 }
@@ -296,6 +302,6 @@ void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 	/* BuildKit attaches the sub-build's exporter to the build op's result:
 	 * a job's cache export includes the inner chain */
 	for (size_t k = 0; k < e->nresult_keys; k++)
-		keyset_add(&parent->sub_keys, s->cache->main, e->result_keys[k]);
+		keyset_add(&parent->sub_keys, &s->main_cc, e->result_keys[k]);
 	sfs_queue_task(s, TASK_FINISH, parent, NULL);
 }

@@ -76,7 +76,10 @@ void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_jo
 static void run_task(struct sfs_solver *s, struct task *t)
 {
 	if (t->job) {
-		sfs_run_export(s, t->job);
+		if (t->kind == TASK_SOURCES)
+			sfs_run_sources(s, t->job);
+		else
+			sfs_run_export(s, t->job);
 		pthread_mutex_lock(&s->lock);
 		sfs_job_unref(t->job);
 		pthread_mutex_unlock(&s->lock);
@@ -101,6 +104,7 @@ static void run_task(struct sfs_solver *s, struct task *t)
 			sfs_run_exec(s, t->vs);
 			break;
 		case TASK_EXPORT:
+		case TASK_SOURCES:
 			break; /* a job's task, above */
 		}
 	}

@@ -204,6 +204,7 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->cache = cache;
+	s->main_cc.main = cache->main;
 	s->o = *o;
 	if (s->o.workers < 1)
 		s->o.workers = 1;
@@ -254,6 +255,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	strmap_release(&s->jobs);
 	strmap_release(&s->actives);
 	strmap_release(&s->edge_index);
+	sfs_sources_free(s);
 	free(s->job_ids);
 	free(s->dirty);
 	free(s->deferred);

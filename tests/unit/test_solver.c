@@ -418,6 +418,58 @@ static void test_export_at_job_end(void)
 	env_close(&e);
 }
 
+/* cache_from: another mount's export is an extra cache source; a hit becomes local (§4.5). */
+static void test_cache_from(void)
+{
+	struct env a = {0}, b = {0};
+	struct sfs_job_info i;
+	char *spec = strdup(chain3), *p = strrchr(spec, '}');
+	*p = '\0';
+	char *exp = NULL, *from = NULL;
+	CHECK(asprintf(&exp, "%s,\"export\":{\"mode\":\"max\"}}", spec) > 0);
+	env_open(&a, tap_tmpdir());
+	uint64_t id = submit(&a, exp);
+	wait_job(&a, id, &i);
+	sfs_job_info_release(&i);
+	char *dir = sfs_solver_job_export(a.s, id);
+	CHECK(dir != NULL);
+	CHECK(asprintf(&from, "%s,\"cache_from\":[\"%s\"]}", spec, dir ? dir : "/") > 0);
+	/* a fresh state dir: everything comes from the source */
+	env_open(&b, tap_tmpdir());
+	reset_counts();
+	id = submit(&b, from);
+	wait_job(&b, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK_EQ_INT(n_exec, 0);
+	char *buf = NULL;
+	size_t len = 0;
+	bool ended;
+	CHECK_EQ_INT(sfs_solver_job_read(b.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK(buf && strstr(buf, "[cache_from] importing ") != NULL);
+	free(buf);
+	sfs_job_info_release(&i);
+	/* and it was copied into the local cache: no source needed any more */
+	reset_counts();
+	wait_job(&b, submit(&b, chain3), &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK_EQ_INT(n_exec, 0);
+	sfs_job_info_release(&i);
+	/* a source that is not a layout fails the job, naming it */
+	char *bad = NULL;
+	CHECK(asprintf(&bad, "%s,\"cache_from\":[\"/nonexistent-layout\"]}", spec) > 0);
+	wait_job(&b, submit(&b, bad), &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "failed");
+	CHECK(strstr(i.error, "cache_from /nonexistent-layout") != NULL);
+	sfs_job_info_release(&i);
+	free(bad);
+	free(dir);
+	free(exp);
+	free(from);
+	free(spec);
+	env_close(&b);
+	env_close(&a);
+}
+
 /* A failure at the bottom of a long chain reaches the job without recursing per level. */
 static void test_deep_chain_failure(void)
 {
@@ -604,6 +656,7 @@ int main(void)
 	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
 	RUN(test_export_at_job_end);
+	RUN(test_cache_from);
 	RUN(test_deep_chain_failure);
 	RUN(test_shared_vertex);
 	RUN(test_merge_concurrent);

@@ -1,0 +1,186 @@
+/*
+ * sources.c — cache_from: a job's extra cache sources (BuildKit's
+ * --import-cache; SEMANTICS.md §4.5, DESIGN.md §2 and §6).
+ *
+ * Each distinct source path is read once per mount into a cache manager of its
+ * own (an in-memory key storage over the shared content store) and kept until
+ * the solver closes.  A job whose spec names sources (job-level `cache_from`,
+ * or a vertex's) has them read on a worker before its graph is loaded, shown as
+ * "[cache_from] importing PATH" in its progress.  Each vertex then asks the
+ * local cache and its sources together (cache/combined.h: main first, main's
+ * records preferred); a record loaded from a source is copied into the local
+ * cache, so the next build hits locally.
+ *
+ * Locking: s->sources is guarded by sfs_solver.lock; reading a source happens
+ * without it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/err.h"
+#include "../cache/import.h"
+#include "internal.h"
+
+/* Reads the layout at path into a new manager. */
+static int source_read(struct sfs_solver *s, const char *path, struct cache_manager **ret,
+		       char **ret_msg)
+{
+	struct cache_import *im = NULL;
+	struct keystore *ks = NULL;
+	struct result_storage *rs = NULL;
+	struct cache_manager *cm = NULL;
+	char id[PATH_MAX + 16];
+	snprintf(id, sizeof(id), "import:%s", path);
+	int r = cache_import_open(path, &im, ret_msg);
+	if (r == 0)
+		r = keystore_memory_new(&ks);
+	if (r == 0)
+		r = result_storage_cas_new(s->cache->cas, NULL, &rs);
+	if (r == 0) {
+		r = cache_manager_new(id, ks, rs, &cm); /* takes ks and rs */
+		ks = NULL;
+		rs = NULL;
+	}
+	if (r == 0)
+		r = cache_import_into_manager(im, s->cache, cm, ret_msg);
+	cache_import_free(im);
+	keystore_free(ks);
+	if (rs)
+		rs->ops->free(rs);
+	if (r < 0) {
+		cache_manager_free(cm);
+		return r;
+	}
+	*ret = cm;
+	return 0;
+}
+
+/* The manager of source path, read now if this mount has not read it yet. */
+static int source_get(struct sfs_solver *s, const char *path, char **ret_msg)
+{
+	pthread_mutex_lock(&s->lock);
+	bool have = strmap_get(&s->sources, path) != NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (have)
+		return 0;
+	struct cache_manager *cm = NULL;
+	int r = source_read(s, path, &cm, ret_msg);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	if (strmap_get(&s->sources, path))
+		cm = cache_manager_free(cm); /* another job read it meanwhile */
+	else if ((r = strmap_put(&s->sources, path, cm, NULL)) < 0)
+		cm = cache_manager_free(cm);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static bool has_sources(const struct sfs_spec *sp)
+{
+	if (sp->cache_from && sp->cache_from[0])
+		return true;
+	for (size_t i = 0; i < sp->n; i++)
+		if (sp->v[i].cache_from && sp->v[i].cache_from[0])
+			return true;
+	return false;
+}
+
+/* A job's graph is loaded after its sources are read (lock held). */
+int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+{
+	int r = sfs_progress_new(&j->progress);
+	if (r < 0)
+		return r;
+	if (!has_sources(j->spec))
+		return sfs_job_start_graph(s, j, ret_msg);
+	sfs_queue_job_task(s, TASK_SOURCES, j);
+	return 0;
+}
+
+static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths, char **ret_msg)
+{
+	int r = 0;
+	for (size_t k = 0; r == 0 && paths && paths[k]; k++) {
+		char d[SFS_DIGEST_SIZE], name[PATH_MAX + 32];
+		snprintf(name, sizeof(name), "[cache_from] importing %s", paths[k]);
+		sfs_sha256_digest(name, strlen(name), d);
+		pthread_mutex_lock(&s->lock);
+		if (sfs_progress_add_vertex(j->progress, d, name, NULL, 0) == 0)
+			sfs_progress_started(j->progress, d, sfs_now_ns(), false);
+		sfs_job_mark_dirty(s, j);
+		pthread_mutex_unlock(&s->lock);
+		sfs_solver_flush_notify(s);
+		r = source_get(s, paths[k], ret_msg);
+		if (r < 0)
+			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
+		pthread_mutex_lock(&s->lock);
+		sfs_progress_completed(j->progress, d, sfs_now_ns(), false, r < 0 ? *ret_msg : NULL);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return r;
+}
+
+void sfs_run_sources(struct sfs_solver *s, struct sfs_job *j)
+{
+	char *msg = NULL;
+	int r = read_list(s, j, j->spec->cache_from, &msg);
+	for (size_t i = 0; r == 0 && i < j->spec->n; i++)
+		r = read_list(s, j, j->spec->v[i].cache_from, &msg);
+	pthread_mutex_lock(&s->lock);
+	if (j->state == SFS_JOB_RUNNING) {
+		if (r == 0)
+			r = sfs_job_start_graph(s, j, &msg);
+		if (r < 0)
+			sfs_job_end(s, j, SFS_JOB_FAILED, msg ? msg : strerror(-r));
+	}
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+	free(msg);
+}
+
+static int add_extra(struct vstate *vs, struct cache_manager *cm)
+{
+	for (size_t k = 0; k < vs->cc.nextra; k++)
+		if (vs->cc.extra[k] == cm)
+			return 0;
+	struct cache_manager **n = realloc(vs->cc.extra, (vs->cc.nextra + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	vs->cc.extra = n;
+	vs->cc.extra[vs->cc.nextra++] = cm;
+	return 0;
+}
+
+/* Gives vs the sources named by paths (read before, lock held). */
+int sfs_vs_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths)
+{
+	int r = 0;
+	for (size_t k = 0; r == 0 && paths && paths[k]; k++) {
+		struct cache_manager *cm = strmap_get(&s->sources, paths[k]);
+		if (cm)
+			r = add_extra(vs, cm);
+	}
+	return r;
+}
+
+/* A sub-build's vertices use their build vertex's sources too (§1.2 step 6). */
+int sfs_vs_inherit_sources(struct vstate *vs, const struct vstate *parent)
+{
+	int r = 0;
+	for (size_t k = 0; r == 0 && k < parent->cc.nextra; k++)
+		r = add_extra(vs, parent->cc.extra[k]);
+	return r;
+}
+
+void sfs_sources_free(struct sfs_solver *s)
+{
+	const char *key;
+	void *val;
+	for (size_t it = 0; strmap_next(&s->sources, &it, &key, &val);)
+		cache_manager_free(val);
+	strmap_release(&s->sources);
+}
