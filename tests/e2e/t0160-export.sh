@@ -84,10 +84,23 @@ test_expect_success 'no export asked: no export directory; the export is read-on
 	expect_contains "Read-only" "$(cat "$SCRATCH/touch.err")"
 '
 
+test_expect_success 'cache_from: a fresh state dir solves from a copied export, executing nothing' '
+	sed "s|\"export\": {\"mode\": \"max\"}|\"cache_from\": [\"$SCRATCH/max\"]|" \
+		"$DATA/max.json" >"$DATA/from.json" &&
+	sfs_umount && rm -rf "$STATE" && sfs_mount &&
+	N=$(sfs_run "$DATA/from.json") &&
+	expect_eq CACHED "$(sfs_final "$N" pkg)" &&
+	expect_contains "importing $SCRATCH/max" "$(sfs_cat "$MNT/jobs/$N/status")" &&
+	expect_eq "HELLO" "$(cat "$(sfs_output "$N" pkg)/A.txt")" &&
+	M=$(sfs_run "$DATA/none.json") &&
+	expect_eq CACHED "$(sfs_final "$M" pkg)"
+'
+
 test_expect_success 'discarding the job deletes its export' '
-	test -d "$STATE/exports/1" &&
-	echo discard >"$MNT/jobs/1/ctl" &&
-	test_must_fail test -e "$STATE/exports/1"
+	N=$(sfs_run "$DATA/min.json") &&
+	test -d "$STATE/exports/$N" &&
+	echo discard >"$MNT/jobs/$N/ctl" &&
+	test_must_fail test -e "$STATE/exports/$N"
 '
 
 test_done
