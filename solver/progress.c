@@ -297,8 +297,14 @@ static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char
 {
 	char ts[32];
 	double secs = v->started && t > v->started ? (double)(t - v->started) / 1e9 : 0;
-	snprintf(ts, sizeof(ts), "%#.4g", secs);
-	ts[5] = '\0';
+	/* BuildKit's %#.4g cut to 5 characters; past 1000 s that would print the
+	 * mantissa of 1.000e+04, so whole seconds instead */
+	if (secs < 1000) {
+		snprintf(ts, sizeof(ts), "%#.4g", secs);
+		ts[5] = '\0';
+	} else {
+		snprintf(ts, sizeof(ts), "%.0f", secs);
+	}
 	plain_switch(p, v);
 	strbuf_addf(&p->plain, "#%d %s %s\n", v->num, ts, line);
 	v->printed_since = true;
