@@ -156,6 +156,7 @@ struct ex {
 	struct cc cc;
 	struct strmap visited; /* "%p" of a key -> struct ex_res * */
 	struct strmap bkm;     /* key id -> item + 2, or 1 while in progress (nil) */
+	const struct strmap *no_results; /* record digests whose vertex says export_cache: false */
 	char **ret_msg;
 };
 
@@ -377,8 +378,10 @@ static int ex_key(struct ex *e, struct cache_key *k, enum cache_export_mode mode
 		r = res_add(res, rec);
 	if (r == 0)
 		r = ex_best(e, k, &best, &have_best);
-	/* Results only for keys with deps: roots never carry one (v0.7.2). */
-	if (r == 0 && have_best && k->ndeps > 0)
+	/* Results only for keys with deps: roots never carry one (v0.7.2); and
+	 * not for a vertex whose export_cache is false (VertexOptions.ExportCache). */
+	bool add = !e->no_results || !strmap_get(e->no_results, dgst);
+	if (r == 0 && have_best && k->ndeps > 0 && add)
 		r = ex_remote(e, &best, mode, &layer, &have_layer);
 	if (r < 0)
 		return r;
@@ -1290,7 +1293,15 @@ int cache_export(struct sfs_cache *c, struct cache_manager *cm, struct cache_key
 		 size_t nkeys, enum cache_export_mode mode, enum cache_export_form form,
 		 const char *dir, char **ret_msg)
 {
-	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT};
+	return cache_export_except(c, cm, keys, nkeys, mode, form, NULL, dir, ret_msg);
+}
+
+int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
+			struct cache_key *const *keys, size_t nkeys, enum cache_export_mode mode,
+			enum cache_export_form form, const struct strmap *no_results,
+			const char *dir, char **ret_msg)
+{
+	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT, .no_results = no_results};
 	struct cfg g = {0};
 	int r = export_cfg(c, cm, keys, nkeys, mode, &e, &g, ret_msg);
 

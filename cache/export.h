@@ -42,6 +42,17 @@ int cache_export(struct sfs_cache *c, struct cache_manager *cm, struct cache_key
 		 const char *dir, char **ret_msg);
 
 /*
+ * cache_export, where the records whose digest (rootKey of the key's digest and
+ * output) is a key of no_results get no result: the records of vertices whose
+ * export_cache is false (BuildKit's VertexOptions.ExportCache).  NULL: none.
+ */
+struct strmap;
+int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
+			struct cache_key *const *keys, size_t nkeys, enum cache_export_mode mode,
+			enum cache_export_form form, const struct strmap *no_results,
+			const char *dir, char **ret_msg);
+
+/*
  * The same walk, but only the cache config JSON (compact, §6.1 field names)
  * and no layout; layers it needs are still made in the content store.
  * *ret_json is malloc'd.  For tests and for callers that serve the config.

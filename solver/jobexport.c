@@ -78,6 +78,29 @@ static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n
 	return 0;
 }
 
+/* Record digests of the vertices whose export_cache is false (lock held). */
+static int no_result_digests(struct sfs_job *j, struct strmap *ret)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
+		const struct vstate *vs = j->vs[i];
+		if (!vs || j->spec->v[i].export_cache != 0)
+			continue;
+		for (size_t o = 0; r == 0 && o < vs->nedges; o++) {
+			const struct edge *e = &vs->edges[o];
+			for (size_t k = 0; r == 0 && k < e->nresult_keys + e->nkeys; k++) {
+				const struct cache_key *key = k < e->nresult_keys
+								      ? e->result_keys[k]
+								      : e->keys[k - e->nresult_keys];
+				char d[SFS_DIGEST_SIZE];
+				sfs_root_key(key->digest, key->output, d);
+				r = strmap_put(ret, d, (void *)1, NULL);
+			}
+		}
+	}
+	return r;
+}
+
 static enum cache_export_mode export_mode(enum sfs_export_mode m)
 {
 	return m == SFS_EXPORT_MAX ? CACHE_EXPORT_MAX
@@ -93,14 +116,19 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 	int r;
 
 	pthread_mutex_lock(&s->lock);
+	struct strmap skip = STRMAP_INIT;
 	r = j->state == SFS_JOB_RUNNING && j->vs ? output_keys(j, &keys, &n) : -ECANCELED;
+	if (r == 0)
+		r = no_result_digests(j, &skip);
 	enum cache_export_mode mode = export_mode(j->spec->export_mode);
 	enum cache_export_form form = j->spec->export_form == SFS_FORM_MANIFEST_LIST
 					      ? CACHE_EXPORT_MANIFEST_LIST
 					      : CACHE_EXPORT_IMAGE;
 	pthread_mutex_unlock(&s->lock);
-	if (r == -ECANCELED)
+	if (r == -ECANCELED) {
+		strmap_release(&skip);
 		return;
+	}
 	if (r == 0 && !(dir = sfs_job_export_dir(s, j->id)))
 		r = -ENOMEM;
 	if (r == 0) {
@@ -109,11 +137,13 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 			mkdir(parent, 0755);
 		free(parent);
 		cas_rmtree(dir); /* a leftover of a crash: never half an export */
-		r = cache_export(s->cache, s->cache->main, keys, n, mode, form, dir, &msg);
+		r = cache_export_except(s->cache, s->cache->main, keys, n, mode, form, &skip, dir,
+					&msg);
 	}
 	for (size_t k = 0; k < n; k++)
 		cache_key_unref(keys[k]);
 	free(keys);
+	strmap_release(&skip);
 
 	char d[SFS_DIGEST_SIZE];
 	export_digest(j, d);

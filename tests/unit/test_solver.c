@@ -299,6 +299,29 @@ static bool export_has_record(const char *dir, const char *digest)
 	return found;
 }
 
+/* How many records of the export at dir carry a result. */
+static int export_results(const char *dir)
+{
+	char path[4096];
+	int n = 0;
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	json_t *idx = json_load_file(path, 0, NULL);
+	const char *md = json_string_value(
+		json_object_get(json_array_get(json_object_get(idx, "manifests"), 0), "digest"));
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, md ? md + 7 : "");
+	json_t *man = md ? json_load_file(path, 0, NULL) : NULL;
+	const char *cd = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, cd ? cd + 7 : "");
+	json_t *cfg = cd ? json_load_file(path, 0, NULL) : NULL;
+	json_t *recs = json_object_get(cfg, "records");
+	for (size_t k = 0; k < json_array_size(recs); k++)
+		n += json_array_size(json_object_get(json_array_get(recs, k), "layers")) > 0;
+	json_decref(cfg);
+	json_decref(man);
+	json_decref(idx);
+	return n;
+}
+
 /* op `build` solves the spec found in its input as part of the job (TestSubbuild). */
 static void test_subbuild(void)
 {
@@ -399,7 +422,6 @@ static void test_export_at_job_end(void)
 	snprintf(path, sizeof(path), "%s/oci-layout", dir ? dir : "");
 	CHECK(access(path, R_OK) == 0);
 	json_decref(idx);
-	free(dir);
 	/* the status shows the export as one more step */
 	char *buf = NULL;
 	size_t len = 0;
@@ -407,12 +429,31 @@ static void test_export_at_job_end(void)
 	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
 	CHECK(buf && strstr(buf, "[export] exporting cache") != NULL);
 	free(buf);
+	CHECK_EQ_INT(export_results(dir ? dir : "/"), 2); /* max: b and c, not the root a */
+	/* export_cache: false on c keeps its result out (VertexOptions.ExportCache) */
+	sfs_job_info_release(&i);
+	char *nocache = strdup(withexp), *q = strstr(nocache, "\"c\":{\"op\":\"file\",");
+	CHECK(q != NULL);
+	char *nc = NULL;
+	if (q) {
+		q[strlen("\"c\":{")] = '\0';
+		CHECK(asprintf(&nc, "%s\"export_cache\":false,%s", nocache,
+			       strstr(withexp, "\"c\":{") + strlen("\"c\":{")) > 0);
+	}
+	id = submit(&e, nc ? nc : withexp);
+	wait_job(&e, id, &i);
+	free(dir);
+	dir = sfs_solver_job_export(e.s, id);
+	CHECK_EQ_INT(export_results(dir ? dir : "/"), 1);
+	free(nocache);
+	free(nc);
 	/* no export asked: none written */
 	sfs_job_info_release(&i);
 	id = submit(&e, chain3);
 	wait_job(&e, id, &i);
 	CHECK(sfs_solver_job_export(e.s, id) == NULL);
 	sfs_job_info_release(&i);
+	free(dir);
 	free(spec);
 	free(withexp);
 	env_close(&e);
