@@ -7,12 +7,12 @@
  * random one, remembered in the key (k->ids) so later calls with the same key
  * object agree, and a Save under it lands where a Records looked.
  *
- * Locking: key_ids_lock (one for all managers) guards every key's ids array.
+ * Locking: key_ids_lock (one for all managers) guards every key's list of ids.
  * It is global rather than per manager because one key meets several managers
- * (main and imported caches) and they all append to the same array.  The array
- * grows by realloc, so a pointer from cache_key_id stays valid only until the
- * key meets a new manager; the array starts with room for KEY_IDS_INITIAL
- * managers, more than a key meets in practice.  refs is atomic.  Everything
+ * (main and imported caches) and they all add to the same list.  Entries are
+ * allocated one by one and never move, so a pointer from cache_key_id stays
+ * valid as long as the key, and a key pays for the managers it met only.
+ * refs is atomic.  Everything
  * else in a key is immutable once its deps are added, before it is shared.
  * The manager itself holds no mutable state beyond its storages, which lock
  * themselves.
@@ -29,7 +29,6 @@
 
 #include "err.h"
 
-#define KEY_IDS_INITIAL 8
 
 static pthread_mutex_t key_ids_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -81,7 +80,11 @@ struct cache_key *cache_key_unref(struct cache_key *k)
 		free(k->deps[i].v);
 	}
 	free(k->deps);
-	free(k->ids);
+	while (k->ids) {
+		struct cache_key_manager_id *n = k->ids->next;
+		free(k->ids);
+		k->ids = n;
+	}
 	free(k);
 	return NULL;
 }
@@ -108,9 +111,9 @@ int cache_key_add_dep(struct cache_key *k, size_t input, const char *selector,
 /* Call with key_ids_lock held. */
 static const char *key_id_locked(const struct cache_key *k, const struct cache_manager *cm)
 {
-	for (size_t i = 0; i < k->nids; i++)
-		if (k->ids[i].cm == cm)
-			return k->ids[i].id;
+	for (const struct cache_key_manager_id *e = k->ids; e; e = e->next)
+		if (e->cm == cm)
+			return e->id;
 	return NULL;
 }
 
@@ -140,17 +143,15 @@ static int key_set_id(struct cache_key *k, const struct cache_manager *cm, const
 		copy_str(ret, CACHE_ID_SIZE, have);
 		goto out;
 	}
-	if (k->nids == 0 || k->nids >= KEY_IDS_INITIAL) {
-		size_t cap = k->nids < KEY_IDS_INITIAL ? KEY_IDS_INITIAL : k->nids + 1;
-		struct cache_key_manager_id *v = realloc(k->ids, cap * sizeof(*v));
-		if (!v) {
-			r = -ENOMEM;
-			goto out;
-		}
-		k->ids = v;
+	struct cache_key_manager_id *e = malloc(sizeof(*e));
+	if (!e) {
+		r = -ENOMEM;
+		goto out;
 	}
-	k->ids[k->nids].cm = cm;
-	copy_str(k->ids[k->nids].id, CACHE_ID_SIZE, id);
+	e->cm = cm;
+	copy_str(e->id, CACHE_ID_SIZE, id);
+	e->next = k->ids;
+	k->ids = e;
 	k->nids++;
 	copy_str(ret, CACHE_ID_SIZE, id);
 out:

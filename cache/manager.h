@@ -36,8 +36,11 @@ struct cache_key_alts {
 	struct cache_key_with_selector *v;
 };
 
+/* A key's id in one manager; entries never move once made, so the id a
+ * cache_key_id returns stays valid as long as the key. */
 struct cache_key_manager_id {
 	const struct cache_manager *cm;
+	struct cache_key_manager_id *next;
 	char id[CACHE_ID_SIZE];
 };
 
@@ -49,7 +52,7 @@ struct cache_key {
 	size_t ndeps;                  /* one per input of the op; 0 for roots */
 	struct cache_key_alts *deps;
 	size_t nids;
-	struct cache_key_manager_id *ids; /* per manager; guarded by the manager */
+	struct cache_key_manager_id *ids; /* list, one per manager met; key_ids_lock */
 };
 
 /* A new key with ndeps empty alternative lists; refs = 1. */
