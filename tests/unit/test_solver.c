@@ -274,11 +274,10 @@ static void test_same_content_hits(void)
 	env_close(&e);
 }
 
-/* Does the cache config of the export at dir have a record with this digest? */
-static bool export_has_record(const char *dir, const char *digest)
+/* The cache config of the export (an OCI layout) at dir: index -> manifest -> config. */
+static json_t *export_config(const char *dir)
 {
 	char path[4096];
-	bool found = false;
 	snprintf(path, sizeof(path), "%s/index.json", dir);
 	json_t *idx = json_load_file(path, 0, NULL);
 	const char *md = json_string_value(
@@ -288,37 +287,32 @@ static bool export_has_record(const char *dir, const char *digest)
 	const char *cd = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, cd ? cd + 7 : "");
 	json_t *cfg = cd ? json_load_file(path, 0, NULL) : NULL;
-	json_t *recs = json_object_get(cfg, "records");
-	for (size_t k = 0; k < json_array_size(recs); k++)
-		found |= !strcmp(json_string_value(json_object_get(json_array_get(recs, k),
-								  "digest")) ?: "",
-				 digest);
-	json_decref(cfg);
 	json_decref(man);
 	json_decref(idx);
+	return cfg;
+}
+
+/* Does the export at dir have a record with this digest? */
+static bool export_has_record(const char *dir, const char *digest)
+{
+	json_t *cfg = export_config(dir), *recs = json_object_get(cfg, "records");
+	bool found = false;
+	for (size_t k = 0; k < json_array_size(recs); k++) {
+		const char *d = json_string_value(json_object_get(json_array_get(recs, k), "digest"));
+		found |= d && !strcmp(d, digest);
+	}
+	json_decref(cfg);
 	return found;
 }
 
 /* How many records of the export at dir carry a result. */
 static int export_results(const char *dir)
 {
-	char path[4096];
+	json_t *cfg = export_config(dir), *recs = json_object_get(cfg, "records");
 	int n = 0;
-	snprintf(path, sizeof(path), "%s/index.json", dir);
-	json_t *idx = json_load_file(path, 0, NULL);
-	const char *md = json_string_value(
-		json_object_get(json_array_get(json_object_get(idx, "manifests"), 0), "digest"));
-	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, md ? md + 7 : "");
-	json_t *man = md ? json_load_file(path, 0, NULL) : NULL;
-	const char *cd = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
-	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, cd ? cd + 7 : "");
-	json_t *cfg = cd ? json_load_file(path, 0, NULL) : NULL;
-	json_t *recs = json_object_get(cfg, "records");
 	for (size_t k = 0; k < json_array_size(recs); k++)
 		n += json_array_size(json_object_get(json_array_get(recs, k), "layers")) > 0;
 	json_decref(cfg);
-	json_decref(man);
-	json_decref(idx);
 	return n;
 }
 
