@@ -284,6 +284,18 @@ static int announce(struct sfs_job *j, struct vstate *vs)
 
 static void join_job(struct sfs_job *j, struct vstate *target);
 
+/* A job joining a build vertex whose sub-build runs sees its inner vertices too. */
+static int announce_children(struct sfs_job *j, struct vstate *vs, int depth)
+{
+	int r = 0;
+	for (size_t k = 0; r == 0 && k < vs->nchildren && depth < SFS_MAX_SUBBUILD_DEPTH; k++) {
+		r = announce(j, vs->children[k]);
+		if (r == 0)
+			r = announce_children(j, vs->children[k], depth + 1);
+	}
+	return r;
+}
+
 /*
  * A joined vertex may have inputs that are not this job's vertices for those
  * refs (its inputs are the first loader's: an ignore-cache input of this job
@@ -320,6 +332,8 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 		r = vstate_add_job(vs, j);
 		if (r == 0)
 			r = announce(j, vs);
+		if (r == 0)
+			r = announce_children(j, vs, 0);
 		if (r < 0)
 			return r;
 		join_foreign_inputs(j, i);
