@@ -40,8 +40,8 @@ static int make_result(struct cas *c, char ret_id[SFS_DIGEST_SIZE])
 {
 	static const char data[] = "bench\n";
 	struct tree_entry e[2] = {
-		{.type = 'd', .mode = 0755, .path = "."},
-		{.type = 'f', .mode = 0644, .size = sizeof(data) - 1, .path = "key"},
+	    {.type = 'd', .mode = 0755, .path = "."},
+	    {.type = 'f', .mode = 0644, .size = sizeof(data) - 1, .path = "key"},
 	};
 	struct tree *t = NULL;
 	int r;

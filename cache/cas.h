@@ -31,8 +31,7 @@ int cas_put_buf(struct cas *c, const void *buf, size_t len, char ret_hex[SFS_HEX
 /* Copies the rest of fd (from its current offset) into the store. */
 int cas_put_fd(struct cas *c, int fd, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_size);
 /* Stores a host file by path (regular files only; does not follow a final symlink). */
-int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE],
-		 uint64_t *ret_size);
+int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_size);
 
 /*
  * Batches, for storing many blobs at once (tree ingest): blobs put into a
@@ -43,8 +42,7 @@ int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE],
  */
 struct cas_batch;
 int cas_batch_new(struct cas *c, struct cas_batch **ret);
-int cas_batch_put_buf(struct cas_batch *b, const void *buf, size_t len,
-		      char ret_hex[SFS_HEX_SIZE]);
+int cas_batch_put_buf(struct cas_batch *b, const void *buf, size_t len, char ret_hex[SFS_HEX_SIZE]);
 int cas_batch_put_fd(struct cas_batch *b, int fd, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_size);
 int cas_batch_commit(struct cas_batch *b);
 struct cas_batch *cas_batch_free(struct cas_batch *b); /* accepts NULL, returns NULL */

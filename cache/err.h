@@ -14,13 +14,12 @@
 
 /* Sets *ret_msg (when ret_msg is not NULL and *ret_msg is still NULL) to the
  * formatted message and returns -abs(err). */
-int sfs_errf(char **ret_msg, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int sfs_errf(char **ret_msg, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int sfs_verrf(char **ret_msg, int err, const char *fmt, va_list ap);
 
 /* Prefixes an existing message: "<prefix>: <old>". Returns err unchanged. */
 int sfs_err_prefix(char **ret_msg, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Log to stderr or syslog depending on how the daemon runs (fs/ sets it). */
 enum sfs_log_level { SFS_LOG_ERR, SFS_LOG_WARN, SFS_LOG_INFO, SFS_LOG_DEBUG };

@@ -154,8 +154,8 @@ struct ex {
 	struct cache_manager *cm;
 	struct keystore *ks;
 	struct cc cc;
-	struct strmap visited; /* "%p" of a key -> struct ex_res * */
-	struct strmap bkm;     /* key id -> item + 2, or 1 while in progress (nil) */
+	struct strmap visited;		 /* "%p" of a key -> struct ex_res * */
+	struct strmap bkm;		 /* key id -> item + 2, or 1 while in progress (nil) */
 	const struct strmap *no_results; /* record digests whose vertex says export_cache: false */
 	char **ret_msg;
 };

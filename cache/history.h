@@ -17,18 +17,18 @@ struct history_job {
 	uint64_t id;
 	uid_t uid;
 	gid_t gid;
-	char *state;       /* "pending" ... "cancelled" */
-	char *spec;        /* may be NULL */
+	char *state; /* "pending" ... "cancelled" */
+	char *spec;  /* may be NULL */
 	size_t spec_len;
-	char *error;       /* may be NULL */
-	char *result;      /* "<ref> sha256:<hex>\n" lines, may be NULL */
-	int64_t created;   /* ns */
-	int64_t ended;     /* ns, 0 while not ended */
-	char *status;      /* the plain progress text, may be NULL */
+	char *error;	 /* may be NULL */
+	char *result;	 /* "<ref> sha256:<hex>\n" lines, may be NULL */
+	int64_t created; /* ns */
+	int64_t ended;	 /* ns, 0 while not ended */
+	char *status;	 /* the plain progress text, may be NULL */
 	size_t status_len;
 	char *status_json; /* status.json lines, may be NULL */
 	size_t status_json_len;
-	char *vertices;    /* the job's vertices as they ended, JSON (solver's format), may be NULL */
+	char *vertices; /* the job's vertices as they ended, JSON (solver's format), may be NULL */
 };
 
 void history_job_release(struct history_job *j); /* frees the fields */

@@ -32,15 +32,15 @@
 
 /* One save of a result under a key (BuildKit's CacheResult). */
 struct cache_result {
-	char id[CACHE_ID_SIZE];          /* record id: one per execution or import */
-	char result[SFS_DIGEST_SIZE];    /* the result tree id, "sha256:<hex>" */
-	int64_t created_at;              /* nanoseconds since the epoch */
+	char id[CACHE_ID_SIZE];	      /* record id: one per execution or import */
+	char result[SFS_DIGEST_SIZE]; /* the result tree id, "sha256:<hex>" */
+	int64_t created_at;	      /* nanoseconds since the epoch */
 };
 
 struct cache_link {
 	int input;
 	int output;
-	char digest[SFS_DIGEST_SIZE];   /* cache map digest of the dependent op */
+	char digest[SFS_DIGEST_SIZE];	/* cache map digest of the dependent op */
 	char selector[SFS_DIGEST_SIZE]; /* "" or "sha256:<hex>" */
 };
 

@@ -536,8 +536,8 @@ static int sq_get_info(struct keystore *ks, const char *id, char ret_digest[SFS_
 	return r;
 }
 
-static int sq_walk_by_digest(struct keystore *ks, const char *digest, int output,
-			     keystore_id_fn fn, void *arg)
+static int sq_walk_by_digest(struct keystore *ks, const char *digest, int output, keystore_id_fn fn,
+			     void *arg)
 {
 	struct sfs_db *db = to_db(ks);
 	struct strv sv = {0};

@@ -29,7 +29,6 @@
 
 #include "err.h"
 
-
 static pthread_mutex_t key_ids_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct cache_manager {
@@ -228,8 +227,8 @@ static void dep_link(const struct cache_key *k, size_t input,
  * digest ({input, CACHE_IMPORT_LINK_OUTPUT, rootKey(map digest, output),
  * selector}, import.h), so imported records with inputs are found like saved ones.
  */
-static int walk_links_both(struct cache_manager *cm, const char *dep_id,
-			   const struct cache_link *l, int (*fn)(const char *, void *), void *arg)
+static int walk_links_both(struct cache_manager *cm, const char *dep_id, const struct cache_link *l,
+			   int (*fn)(const char *, void *), void *arg)
 {
 	int r = cm->ks->ops->walk_links(cm->ks, dep_id, l, fn, arg);
 	if (r < 0 || l->output < 0)

@@ -28,7 +28,7 @@ struct cache_key;
 
 struct cache_key_with_selector {
 	char selector[SFS_DIGEST_SIZE]; /* "" or "sha256:<hex>" */
-	struct cache_key *key;          /* a reference is held */
+	struct cache_key *key;		/* a reference is held */
 };
 
 struct cache_key_alts {
@@ -49,7 +49,7 @@ struct cache_key {
 	char digest[SFS_DIGEST_SIZE]; /* cache map digest (or content digest, output -1) */
 	int output;
 	char root_id[SFS_DIGEST_SIZE]; /* rootKey(digest, output) */
-	size_t ndeps;                  /* one per input of the op; 0 for roots */
+	size_t ndeps;		       /* one per input of the op; 0 for roots */
 	struct cache_key_alts *deps;
 	size_t nids;
 	struct cache_key_manager_id *ids; /* list, one per manager met; key_ids_lock */
@@ -69,12 +69,12 @@ const char *cache_key_id(struct cache_key *k, const struct cache_manager *cm);
 int cache_key_set_id(struct cache_key *k, const struct cache_manager *cm, const char *id);
 
 struct cache_record {
-	char id[CACHE_ID_SIZE];       /* record id */
+	char id[CACHE_ID_SIZE];	      /* record id */
 	char result[SFS_DIGEST_SIZE]; /* result tree id */
-	int64_t created_at;           /* ns */
+	int64_t created_at;	      /* ns */
 	int priority;
-	struct cache_manager *cm;     /* the manager it came from (not owned) */
-	char key_id[CACHE_ID_SIZE];   /* the key it was found under in cm */
+	struct cache_manager *cm;   /* the manager it came from (not owned) */
+	char key_id[CACHE_ID_SIZE]; /* the key it was found under in cm */
 };
 
 /*
@@ -120,8 +120,8 @@ int cache_manager_query(struct cache_manager *cm, const struct cache_key_with_se
 			struct cache_key ***ret, size_t *ret_n);
 
 /* Records of key k in cm (missing ones are released); malloc'd array. */
-int cache_manager_records(struct cache_manager *cm, struct cache_key *k,
-			  struct cache_record **ret, size_t *ret_n);
+int cache_manager_records(struct cache_manager *cm, struct cache_key *k, struct cache_record **ret,
+			  size_t *ret_n);
 
 /* Loads a record: on success ret_result_id is a result tree present in the store. */
 int cache_manager_load(struct cache_manager *cm, const struct cache_record *rec,

@@ -16,9 +16,9 @@
 
 #include "db.h"
 #include "err.h"
-#include "strv.h"
 #include "results_index.h"
 #include "strmap.h"
+#include "strv.h"
 
 /* Old rows kept seconds; everything newer is ns. */
 static int64_t to_ns(int64_t t)

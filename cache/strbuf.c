@@ -68,13 +68,27 @@ void strbuf_add_json_str(struct strbuf *sb, const char *s)
 	strbuf_addch(sb, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {
-		case '"': strbuf_addstr(sb, "\\\""); break;
-		case '\\': strbuf_addstr(sb, "\\\\"); break;
-		case '\n': strbuf_addstr(sb, "\\n"); break;
-		case '\r': strbuf_addstr(sb, "\\r"); break;
-		case '\t': strbuf_addstr(sb, "\\t"); break;
-		case '\b': strbuf_addstr(sb, "\\b"); break;
-		case '\f': strbuf_addstr(sb, "\\f"); break;
+		case '"':
+			strbuf_addstr(sb, "\\\"");
+			break;
+		case '\\':
+			strbuf_addstr(sb, "\\\\");
+			break;
+		case '\n':
+			strbuf_addstr(sb, "\\n");
+			break;
+		case '\r':
+			strbuf_addstr(sb, "\\r");
+			break;
+		case '\t':
+			strbuf_addstr(sb, "\\t");
+			break;
+		case '\b':
+			strbuf_addstr(sb, "\\b");
+			break;
+		case '\f':
+			strbuf_addstr(sb, "\\f");
+			break;
 		default:
 			if (*p < 0x20)
 				strbuf_addf(sb, "\\u%04x", *p);
@@ -95,8 +109,8 @@ void strbuf_add_base64(struct strbuf *sb, const void *data, size_t len)
 			v |= (unsigned)d[i + 1] << 8;
 		if (i + 2 < len)
 			v |= d[i + 2];
-		char o[4] = {t[(v >> 18) & 63], t[(v >> 12) & 63], i + 1 < len ? t[(v >> 6) & 63] : '=',
-			     i + 2 < len ? t[v & 63] : '='};
+		char o[4] = {t[(v >> 18) & 63], t[(v >> 12) & 63],
+			     i + 1 < len ? t[(v >> 6) & 63] : '=', i + 2 < len ? t[v & 63] : '='};
 		strbuf_add(sb, o, 4);
 	}
 }

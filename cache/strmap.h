@@ -22,7 +22,10 @@ struct strmap {
 	struct strmap_slot *slots;
 };
 
-#define STRMAP_INIT {0, 0, 0, NULL}
+#define STRMAP_INIT                                                                                \
+	{                                                                                          \
+		0, 0, 0, NULL                                                                      \
+	}
 
 void *strmap_get(const struct strmap *m, const char *key);
 /* Inserts or replaces; returns 0 or -ENOMEM.  *ret_old (may be NULL) gets the

@@ -32,14 +32,14 @@ struct tree_entry {
 	unsigned mode; /* & 07777 */
 	uint64_t size;
 	char hex[SFS_HEX_SIZE]; /* "" for dirs */
-	char *path;             /* "." for the root */
+	char *path;		/* "." for the root */
 };
 
 struct tree {
 	char id[SFS_DIGEST_SIZE]; /* "sha256:<hex of manifest>" */
 	size_t n;
 	struct tree_entry *entries; /* sorted by path, bytewise; entries[0] is "." */
-	uint64_t total_size;        /* sum of file sizes */
+	uint64_t total_size;	    /* sum of file sizes */
 };
 
 /* What an ingest does with a path it cannot keep (fifo, socket, device). */

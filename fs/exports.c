@@ -105,7 +105,9 @@ static int exports_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs
 			break;
 		}
 		struct fs_desc c = {.kind = FS_JOB_EXPORT, .job = d->job, .path = child};
-		mode_t type = de->d_type == DT_DIR ? S_IFDIR : de->d_type == DT_LNK ? S_IFLNK : S_IFREG;
+		mode_t type = de->d_type == DT_DIR   ? S_IFDIR
+			      : de->d_type == DT_LNK ? S_IFLNK
+						     : S_IFREG;
 		r = fs_dirlist_add(l, de->d_name, type, &c);
 		free(child);
 	}
@@ -147,9 +149,9 @@ static int exports_content(struct sfs_fs *fs, const struct fs_desc *d, struct st
 }
 
 const struct fs_module fs_exports_module = {
-	.lookup = exports_lookup,
-	.getattr = exports_getattr,
-	.readdir = exports_readdir,
-	.content = exports_content,
-	.readlink = exports_readlink,
+    .lookup = exports_lookup,
+    .getattr = exports_getattr,
+    .readdir = exports_readdir,
+    .content = exports_content,
+    .readlink = exports_readlink,
 };

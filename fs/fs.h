@@ -172,12 +172,12 @@ void fs_dirlist_release(struct fs_dirlist *l);
 
 struct fs_file {
 	struct fs_desc d;
-	struct strbuf data; /* snapshot to read, or bytes written */
+	struct strbuf data;	/* snapshot to read, or bytes written */
 	struct fs_dirlist list; /* a directory handle's listing, made at opendir */
-	fuse_ino_t ino;         /* a directory handle's inode */
-	int fd;		    /* log or blob, -1 when none */
-	uint64_t new_job;   /* jobs/new: the job this handle allocated */
-	uid_t uid;	    /* the opener (submit, ctl) */
+	fuse_ino_t ino;		/* a directory handle's inode */
+	int fd;			/* log or blob, -1 when none */
+	uint64_t new_job;	/* jobs/new: the job this handle allocated */
+	uid_t uid;		/* the opener (submit, ctl) */
 	bool writable;
 	bool nonblock;
 	bool wrote_spec;	    /* data holds spec bytes not yet submitted */
@@ -210,13 +210,14 @@ struct fs_module {
 extern const struct fs_module fs_root_module;	  /* root.c */
 extern const struct fs_module fs_jobs_module;	  /* jobs.c */
 extern const struct fs_module fs_vertices_module; /* vertices.c */
-extern const struct fs_module fs_results_module;  /* exports.c: jobs/N/export (the root's descriptor; -ENOENT without an export) */
+extern const struct fs_module fs_results_module; /* exports.c: jobs/N/export (the root's descriptor;
+						    -ENOENT without an export) */
 int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
 int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
 
 /* results.c */
-extern const struct fs_module fs_cache_module;	  /* cachedir.c */
-extern const struct fs_module fs_exports_module;  /* exports.c */
+extern const struct fs_module fs_cache_module;	 /* cachedir.c */
+extern const struct fs_module fs_exports_module; /* exports.c */
 const struct fs_module *fs_module_of(enum fs_kind k);
 
 /* Immutable nodes get long kernel timeouts and keep_cache. */

@@ -143,8 +143,9 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 		return sfs_err_prefix(ret_msg, r, "cannot start the solver");
 	sfs_log(SFS_LOG_INFO, "solverfs %s on %s: state %s, %u workers, sandbox %s", SFS_VERSION,
 		fs->mountpoint ? fs->mountpoint : o->mountpoint, fs->state_dir, o->workers,
-		so.sandbox == SFS_SANDBOX_BWRAP ? "bwrap available (not used yet: execs run unsandboxed)"
-						 : "none");
+		so.sandbox == SFS_SANDBOX_BWRAP
+		    ? "bwrap available (not used yet: execs run unsandboxed)"
+		    : "none");
 	return 0;
 }
 

@@ -365,8 +365,7 @@ static int dir_entry(struct sfs_fs *fs, struct fs_file *f, size_t idx, bool plus
 	return r;
 }
 
-static void dir_reply(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off,
-		      bool plus)
+static void dir_reply(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off, bool plus)
 {
 	struct fs_file *f = file_hold(fi);
 	char *buf = malloc(size ? size : 1);

@@ -164,7 +164,7 @@ void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_fai
 		s->capdeferred = ncap;
 	}
 	s->deferred[s->ndeferred++] =
-		(struct sfs_deferred){kind, vstate_ref(vs), f ? sfs_failure_ref(f) : NULL};
+	    (struct sfs_deferred){kind, vstate_ref(vs), f ? sfs_failure_ref(f) : NULL};
 	if (s->draining)
 		return;
 	s->draining = true;

@@ -143,9 +143,9 @@ static void vs_log(void *arg, int stream, const char *data, size_t len);
 /* What a new vertex inherits from whoever loads it. */
 struct load_ctx {
 	struct sfs_spec *spec;
-	char *const *sources; /* the job's cache_from, or NULL */
+	char *const *sources;	     /* the job's cache_from, or NULL */
 	const struct vstate *parent; /* a sub-build's build vertex, or NULL */
-	struct vstate **loaded; /* per spec vertex, those loaded so far */
+	struct vstate **loaded;	     /* per spec vertex, those loaded so far */
 	uid_t uid;
 	gid_t gid;
 	bool ignore_cache;
@@ -383,8 +383,10 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 			break;
 		if (is_ancestor(loaded[i], parent, 0)) {
 			/* a spec that builds itself would be its own parent: never released */
-			r = sfs_errf(ret_msg, -ELOOP, "vertex \"%s\" of the inner spec is the build "
-					 "vertex itself or one of its parents", sp->v[i].key);
+			r = sfs_errf(ret_msg, -ELOOP,
+				     "vertex \"%s\" of the inner spec is the build "
+				     "vertex itself or one of its parents",
+				     sp->v[i].key);
 			vstate_unref(loaded[i]);
 			loaded[i] = NULL;
 			break;

@@ -102,10 +102,10 @@ struct edge {
 	 * through its inputs' content without being loaded (dwaiters wait) */
 	bool discovering, discovered;
 	struct waiters dwaiters;
-	struct edge *merged_into; /* while EDGE_MERGED */
+	struct edge *merged_into;  /* while EDGE_MERGED */
 	struct vstate *merge_hold; /* reference on merged_into's vertex, until unmerged or freed */
-	bool merge_asked;	  /* our W_MERGE waiter is on merged_into */
-	char **sigs;		  /* our entries in the edge index */
+	bool merge_asked;	   /* our W_MERGE waiter is on merged_into */
+	char **sigs;		   /* our entries in the edge index */
 	size_t nsigs;
 };
 
@@ -128,9 +128,9 @@ struct vstate {
 	struct sfs_spec *spec; /* reference; owns v */
 	const struct sfs_spec_vertex *v;
 	struct sfs_op *op;
-	struct sfs_op_ctx opctx; /* cancelled / pgid are atomics */
+	struct sfs_op_ctx opctx;  /* cancelled / pgid are atomics */
 	struct cache_combined cc; /* the local cache and the vertex's cache_from sources */
-	bool released;		 /* removed from actives */
+	bool released;		  /* removed from actives */
 	bool ignore_cache;
 
 	struct vstate **inputs; /* references, v->ninputs */
@@ -161,7 +161,7 @@ struct vstate {
 	int depth;			  /* nesting of sub-builds, 0 for a job's own */
 	struct sfs_spec *subspec;	  /* the inner spec of a build vertex */
 	char sub_result[SFS_DIGEST_SIZE]; /* its output's result */
-	struct keyset sub_keys;           /* the keys of that output: exported with the job */
+	struct keyset sub_keys;		  /* the keys of that output: exported with the job */
 
 	/* what users see */
 	enum sfs_vertex_state state;
@@ -197,7 +197,7 @@ struct sfs_job {
 	 * into theirs (references; left at discard like its own) */
 	struct vstate **extra;
 	size_t nextra;
-	bool exported; /* its cache export is written */
+	bool exported;		/* its cache export is written */
 	struct strmap vinfo_by; /* digest -> index + 1 into vinfo, built at first lookup */
 };
 
@@ -208,12 +208,12 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
-	struct strmap actives;	  /* digest -> vstate */
-	struct strmap edge_index; /* merge signature -> edge (§1.7), active edges only */
-	struct strmap sources;    /* cache_from path -> its cache manager (sources.c) */
+	struct strmap actives;	       /* digest -> vstate */
+	struct strmap edge_index;      /* merge signature -> edge (§1.7), active edges only */
+	struct strmap sources;	       /* cache_from path -> its cache manager (sources.c) */
 	struct cache_combined main_cc; /* the local cache alone */
-	struct strmap jobs;	  /* decimal id -> sfs_job (live and history) */
-	uint64_t *job_ids;	  /* ascending */
+	struct strmap jobs;	       /* decimal id -> sfs_job (live and history) */
+	uint64_t *job_ids;	       /* ascending */
 	size_t njob_ids, cap_job_ids;
 	uint64_t latest;
 	unsigned running, pending;
@@ -232,10 +232,10 @@ struct sfs_solver {
 	 * failures spreading up (sfs_vertex_fail) and requests going down
 	 * (rounds of inputs); drained by the outermost call (sfs_defer) */
 	struct sfs_deferred {
-		int kind;              /* SFS_DEFER_* */
+		int kind;	       /* SFS_DEFER_* */
 		struct vstate *vs;     /* reference */
 		struct sfs_failure *f; /* reference or NULL */
-	} *deferred;
+	} * deferred;
 	size_t ndeferred, capdeferred, deferred_head;
 	bool draining;
 
@@ -255,7 +255,15 @@ int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, s
 void waiters_release(struct waiters *w);
 
 /* scheduler.c: the task queues and workers */
-enum task_kind { TASK_KEYS, TASK_LOAD, TASK_SLOW, TASK_EXEC, TASK_FINISH, TASK_EXPORT, TASK_SOURCES };
+enum task_kind {
+	TASK_KEYS,
+	TASK_LOAD,
+	TASK_SLOW,
+	TASK_EXEC,
+	TASK_FINISH,
+	TASK_EXPORT,
+	TASK_SOURCES
+};
 int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e);
@@ -300,8 +308,8 @@ void sfs_keys_found_release(struct keys_found *k);
 const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
 int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
 bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, struct cache_key *k);
-int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts, size_t n,
-		   size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
+int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
+		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
 int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
 		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
 int sfs_fetch_map(struct vstate *vs, char **ret_msg);

@@ -90,8 +90,8 @@ static int no_result_digests(struct sfs_job *j, struct strmap *ret)
 			const struct edge *e = &vs->edges[o];
 			for (size_t k = 0; r == 0 && k < e->nresult_keys + e->nkeys; k++) {
 				const struct cache_key *key = k < e->nresult_keys
-								      ? e->result_keys[k]
-								      : e->keys[k - e->nresult_keys];
+								  ? e->result_keys[k]
+								  : e->keys[k - e->nresult_keys];
 				char d[SFS_DIGEST_SIZE];
 				sfs_root_key(key->digest, key->output, d);
 				r = strmap_put(ret, d, (void *)1, NULL);
@@ -103,7 +103,7 @@ static int no_result_digests(struct sfs_job *j, struct strmap *ret)
 
 static enum cache_export_mode export_mode(enum sfs_export_mode m)
 {
-	return m == SFS_EXPORT_MAX ? CACHE_EXPORT_MAX
+	return m == SFS_EXPORT_MAX	     ? CACHE_EXPORT_MAX
 	       : m == SFS_EXPORT_REMOTE_ONLY ? CACHE_EXPORT_REMOTE_ONLY
 					     : CACHE_EXPORT_MIN;
 }
@@ -122,8 +122,8 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 		r = no_result_digests(j, &skip);
 	enum cache_export_mode mode = export_mode(j->spec->export_mode);
 	enum cache_export_form form = j->spec->export_form == SFS_FORM_MANIFEST_LIST
-					      ? CACHE_EXPORT_MANIFEST_LIST
-					      : CACHE_EXPORT_IMAGE;
+					  ? CACHE_EXPORT_MANIFEST_LIST
+					  : CACHE_EXPORT_IMAGE;
 	pthread_mutex_unlock(&s->lock);
 	if (r == -ECANCELED) {
 		strmap_release(&skip);

@@ -30,7 +30,6 @@ const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k)
 	return id;
 }
 
-
 static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs);
 
 static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
@@ -139,8 +138,8 @@ bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, st
 }
 
 /* Queries the keys of output o reachable from alternatives of input i, into out. */
-int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts, size_t n,
-		   size_t i, const struct sfs_cache_map *m, int o, struct keyset *out)
+int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
+		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out)
 {
 	struct cache_key **found = NULL;
 	size_t nfound = 0;
@@ -155,8 +154,8 @@ int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_
 }
 
 /* §1.5 step 3: keys of output o reachable from input i's definition keys. */
-static int probe_input(const struct cache_combined *cc, struct vstate *vs, const struct sfs_cache_map *m,
-		       int o, size_t i, struct keyset *out)
+static int probe_input(const struct cache_combined *cc, struct vstate *vs,
+		       const struct sfs_cache_map *m, int o, size_t i, struct keyset *out)
 {
 	struct edge *ie = sfs_input_edge(vs, i);
 	struct cache_key_with_selector alts[ie->nkeys + 1];
@@ -191,7 +190,8 @@ static struct cache_key *merged_key(const struct cache_combined *cc, struct edge
 	struct vstate *vs = e->vs;
 	const struct sfs_cache_map *m = &vs->maps[0];
 	const char *id = sfs_key_ident(cc, found);
-	struct cache_key *k = id ? cache_key_new(found->digest, found->output, vs->v->ninputs) : NULL;
+	struct cache_key *k =
+	    id ? cache_key_new(found->digest, found->output, vs->v->ninputs) : NULL;
 	int r = k ? 0 : -ENOMEM;
 	for (size_t i = 0; r == 0 && i < vs->v->ninputs; i++) {
 		const struct edge *ie = sfs_input_edge(vs, i);
@@ -199,7 +199,8 @@ static struct cache_key *merged_key(const struct cache_combined *cc, struct edge
 			r = cache_key_add_dep(k, i, m->deps[i].selector, ie->keys[a]);
 		for (size_t a = 0; r == 0 && deps && a < deps[i].n; a++) {
 			bool content = deps[i].k[a]->output == -1;
-			r = cache_key_add_dep(k, i, content ? "" : m->deps[i].selector, deps[i].k[a]);
+			r = cache_key_add_dep(k, i, content ? "" : m->deps[i].selector,
+					      deps[i].k[a]);
 		}
 	}
 	if (r == 0)
@@ -239,8 +240,8 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 }
 
 /* Non-root keying of output o: probe every input, keep what all of them reach. */
-static int query_deps(const struct cache_combined *cc, struct vstate *vs, const struct sfs_cache_map *m,
-		      int o, struct keys_found *kf)
+static int query_deps(const struct cache_combined *cc, struct vstate *vs,
+		      const struct sfs_cache_map *m, int o, struct keys_found *kf)
 {
 	struct edge *e = &vs->edges[o];
 	size_t ni = vs->v->ninputs;

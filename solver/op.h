@@ -47,7 +47,7 @@ struct sfs_op_ctx {
 	gid_t gid;
 	enum sfs_sandbox sandbox;
 	const char *mountpoint; /* hidden from execs; may be NULL */
-	size_t log_limit;       /* bytes of log kept per vertex */
+	size_t log_limit;	/* bytes of log kept per vertex */
 	/* Appends output of the op to the vertex log (stream 1 stdout, 2 stderr). */
 	void (*log)(void *arg, int stream, const char *data, size_t len);
 	/* Warnings (e.g. skipped special files) also go to the log. */
@@ -92,8 +92,7 @@ int sfs_op_default_cache_map(const struct sfs_spec_vertex *v, struct sfs_cache_m
 /* The default content function: result id for a whole input, else the id of the
  * subtree made of the selected paths. */
 int sfs_op_default_content_digest(struct sfs_op_ctx *ctx, const struct sfs_spec_input *in,
-				  const char *result_id, char ret[SFS_DIGEST_SIZE],
-				  char **ret_msg);
+				  const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg);
 
 extern const struct sfs_op_type sfs_op_local;
 extern const struct sfs_op_type sfs_op_file;

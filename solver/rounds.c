@@ -89,7 +89,6 @@ static bool round_input_ready(struct vstate *vs, const struct edge *ie)
 	return ie->phase == EDGE_DONE;
 }
 
-
 static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all);
 
 /* Asks input edge ie what keys it can find without being loaded. */

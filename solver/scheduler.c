@@ -20,7 +20,7 @@ struct task {
 	struct task *next;
 	enum task_kind kind;
 	struct vstate *vs;   /* reference; NULL for a job's task */
-	struct edge *e;      /* LOAD */
+	struct edge *e;	     /* LOAD */
 	struct sfs_job *job; /* EXPORT; reference */
 };
 

@@ -670,7 +670,8 @@ static const struct sfs_vertex_info *job_vinfo(struct sfs_job *j, const char *di
 {
 	if (!j->vinfo_by.len)
 		for (size_t i = 0; i < j->nvinfo; i++)
-			strmap_put(&j->vinfo_by, j->vinfo[i].digest, (void *)(uintptr_t)(i + 1), NULL);
+			strmap_put(&j->vinfo_by, j->vinfo[i].digest, (void *)(uintptr_t)(i + 1),
+				   NULL);
 	uintptr_t k = (uintptr_t)strmap_get(&j->vinfo_by, digest);
 	return k ? &j->vinfo[k - 1] : NULL;
 }

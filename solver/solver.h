@@ -28,7 +28,13 @@
 #include "op.h"
 #include "spec.h"
 
-enum sfs_job_state { SFS_JOB_PENDING, SFS_JOB_RUNNING, SFS_JOB_DONE, SFS_JOB_FAILED, SFS_JOB_CANCELLED };
+enum sfs_job_state {
+	SFS_JOB_PENDING,
+	SFS_JOB_RUNNING,
+	SFS_JOB_DONE,
+	SFS_JOB_FAILED,
+	SFS_JOB_CANCELLED
+};
 const char *sfs_job_state_name(enum sfs_job_state s);
 static inline bool sfs_job_state_final(enum sfs_job_state s)
 {
@@ -38,13 +44,13 @@ static inline bool sfs_job_state_final(enum sfs_job_state s)
 enum sfs_stream_kind { SFS_STREAM_STATUS, SFS_STREAM_STATUS_JSON };
 
 struct sfs_solver_opts {
-	int workers;             /* ops at once; default nproc */
+	int workers; /* ops at once; default nproc */
 	enum sfs_sandbox sandbox;
-	const char *mountpoint;  /* absolute; host paths into it are rejected */
-	unsigned jobs_keep;      /* finished jobs kept (default 1000) */
-	unsigned max_running;    /* running jobs at once (default 64) */
-	unsigned max_pending;    /* pending jobs at once (default 1024) */
-	size_t log_limit;        /* per vertex log on disk (default 64 MiB) */
+	const char *mountpoint; /* absolute; host paths into it are rejected */
+	unsigned jobs_keep;	/* finished jobs kept (default 1000) */
+	unsigned max_running;	/* running jobs at once (default 64) */
+	unsigned max_pending;	/* pending jobs at once (default 1024) */
+	size_t log_limit;	/* per vertex log on disk (default 64 MiB) */
 	struct sfs_spec_limits limits;
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
 	void *notify_arg;
@@ -81,7 +87,7 @@ int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n)
 uint64_t sfs_solver_job_latest(struct sfs_solver *s);
 
 struct sfs_job_output {
-	char *ref;  /* "key" or "key:N" */
+	char *ref;		      /* "key" or "key:N" */
 	char result[SFS_DIGEST_SIZE]; /* "" until built */
 };
 
@@ -92,13 +98,13 @@ struct sfs_job_info {
 	enum sfs_job_state state;
 	int64_t created; /* ns */
 	int64_t changed; /* ns: last change of anything dynamic */
-	int64_t ended;   /* ns, 0 while not ended */
-	char *error;     /* "" when none */
-	char *spec;      /* as written, NULL while none accepted */
+	int64_t ended;	 /* ns, 0 while not ended */
+	char *error;	 /* "" when none */
+	char *spec;	 /* as written, NULL while none accepted */
 	size_t spec_len;
 	size_t noutputs;
 	struct sfs_job_output *outputs;
-	uint64_t status_len;      /* bytes in the status stream so far */
+	uint64_t status_len; /* bytes in the status stream so far */
 	uint64_t status_json_len;
 	bool has_export;
 };
@@ -132,10 +138,10 @@ struct sfs_vertex_info {
 	enum sfs_vertex_state state;
 	char *log_path; /* file with the vertex's output, NULL if none */
 	size_t ninputs;
-	char (*inputs)[SFS_DIGEST_SIZE];  /* vertex digests of the inputs */
+	char (*inputs)[SFS_DIGEST_SIZE]; /* vertex digests of the inputs */
 	size_t noutputs;
 	char (*results)[SFS_DIGEST_SIZE]; /* "" where not built */
-	char *why; /* one line, may be "" */
+	char *why;			  /* one line, may be "" */
 	char *keys; /* "<output> <key id>\n" per cache key the outputs were found or saved
 		     * under (the main cache's ids); "" when none */
 	size_t njobs;
@@ -148,11 +154,11 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 			    size_t *ret_n);
 /* Counters since the solver opened (metrics, tests). */
 struct sfs_solver_stats {
-	uint64_t cache_maps;    /* CacheMap calls */
-	uint64_t execs;         /* Exec calls */
-	uint64_t loads;         /* cache record loads attempted */
+	uint64_t cache_maps;	/* CacheMap calls */
+	uint64_t execs;		/* Exec calls */
+	uint64_t loads;		/* cache record loads attempted */
 	uint64_t load_failures; /* of which failed (fell back) */
-	uint64_t slow_keys;     /* content keys computed */
+	uint64_t slow_keys;	/* content keys computed */
 	uint64_t jobs_done, jobs_failed, jobs_cancelled;
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);

@@ -118,7 +118,8 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 		if (r < 0)
 			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
 		pthread_mutex_lock(&s->lock);
-		sfs_progress_completed(j->progress, d, sfs_now_ns(), false, r < 0 ? *ret_msg : NULL);
+		sfs_progress_completed(j->progress, d, sfs_now_ns(), false,
+				       r < 0 ? *ret_msg : NULL);
 		pthread_mutex_unlock(&s->lock);
 	}
 	return r;

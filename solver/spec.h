@@ -105,7 +105,7 @@ struct sfs_ref {
 
 struct sfs_spec_input {
 	struct sfs_ref ref;
-	char *selector;    /* sorted NUL-joined paths; "" for a whole input */
+	char *selector; /* sorted NUL-joined paths; "" for a whole input */
 	size_t selector_len;
 	char selector_digest[SFS_DIGEST_SIZE]; /* "" for a whole input */
 	bool content_func; /* false for an exec output mount that starts from this input */
@@ -115,7 +115,7 @@ struct sfs_spec_vertex {
 	char *key;  /* the name in "vertices" */
 	char *name; /* label; default the key */
 	enum sfs_op_kind kind;
-	json_t *op; /* normalised op object (hashed fields only); refs as "sha256:<hex>:<N>" */
+	json_t *op;	/* normalised op object (hashed fields only); refs as "sha256:<hex>:<N>" */
 	char *op_bytes; /* canonical JSON of op: exactly the hashed bytes */
 	size_t op_len;
 	char digest[SFS_DIGEST_SIZE];
@@ -125,10 +125,10 @@ struct sfs_spec_vertex {
 	size_t noutputs;
 	/* VertexOptions, not hashed */
 	bool ignore_cache;
-	int export_cache; /* -1 absent, 0, 1 */
-	char **cache_from; /* NULL-terminated, may be NULL */
+	int export_cache;    /* -1 absent, 0, 1 */
+	char **cache_from;   /* NULL-terminated, may be NULL */
 	json_t *description; /* object or NULL */
-	int timeout; /* exec: seconds, 0 = none */
+	int timeout;	     /* exec: seconds, 0 = none */
 	char *summary; /* the progress summary: "local /p", args joined, "file mkdir ...", ... */
 };
 
@@ -153,9 +153,9 @@ struct sfs_spec_limits {
 };
 
 struct sfs_spec_ctx {
-	uint64_t session; /* the job number, hashed into local vertices */
+	uint64_t session;		      /* the job number, hashed into local vertices */
 	const struct sfs_spec_limits *limits; /* NULL: defaults */
-	bool allow_local;  /* false inside build sub-specs */
+	bool allow_local;		      /* false inside build sub-specs */
 	bool allow_network;
 	/* Host paths resolving into this prefix are rejected (the mount point); may be NULL. */
 	const char *mountpoint;

@@ -38,7 +38,7 @@
 
 #define OUTS(...)                                                                                  \
 	(struct tvtx *[]){__VA_ARGS__},                                                            \
-		sizeof((struct tvtx *[]){__VA_ARGS__}) / sizeof(struct tvtx *)
+	    sizeof((struct tvtx *[]){__VA_ARGS__}) / sizeof(struct tvtx *)
 
 #define EXPECT_BUILD(e, t, want)                                                                   \
 	do {                                                                                       \
@@ -68,8 +68,8 @@ static struct tvtx *blocker(const char *name, struct tv_gate *g)
 {
 	atomic_store(&g->open, false);
 	atomic_store(&g->entered, 0);
-	return vtx((struct tv_opt){.name = name, .value = "blocker", .exec_pre = tv_gate_hook,
-				   .exec_arg = g});
+	return vtx((struct tv_opt){
+	    .name = name, .value = "blocker", .exec_pre = tv_gate_hook, .exec_arg = g});
 }
 
 /* Opens gate g and waits for job id to end done. */
@@ -107,8 +107,9 @@ static void release_job(struct tv_env *e, struct tv_gate *g, uint64_t id)
 			fprintf(stderr, "  export: %s\n", _m ? _m : "?");                          \
 		free(_m);                                                                          \
 		CHECK_EQ_INT(_r, 0);                                                               \
-		if (_r == 0 && (_x.records != (nrec) || ((nres) >= 0 && _x.with_results != (nres)) \
-				|| ((ntop) >= 0 && _x.top_links != (ntop))))                       \
+		if (_r == 0 &&                                                                     \
+		    (_x.records != (nrec) || ((nres) >= 0 && _x.with_results != (nres)) ||         \
+		     ((ntop) >= 0 && _x.top_links != (ntop))))                                     \
 			tv_export_dump((e), (job));                                                \
 		CHECK_EQ_INT(_x.records, (nrec));                                                  \
 		if ((nres) >= 0)                                                                   \
@@ -122,8 +123,7 @@ static void release_job(struct tv_env *e, struct tv_gate *g, uint64_t id)
 /* The record of the key with map seed (output 0; the record digest is
  * rootKey(map digest, output) for every key, §5.2) has nlinks unique links and
  * a result or not. */
-static void record_check(struct tv_env *e, uint64_t job, const char *seed, int nlinks,
-			 bool result)
+static void record_check(struct tv_env *e, uint64_t job, const char *seed, int nlinks, bool result)
 {
 	char d[SFS_DIGEST_SIZE], *msg = NULL;
 	int links = -1;
@@ -192,8 +192,8 @@ static void test_single_level_active_graph(void)
 
 	/* the same vertex in two jobs at once: one CacheMap, one Exec */
 	atomic_store(&g4.open, false);
-	struct tvtx *v4 = vtx((struct tv_opt){.name = "v0", .value = "result4",
-					      .cache_pre = tv_gate_hook, .cache_arg = &g4});
+	struct tvtx *v4 = vtx((struct tv_opt){
+	    .name = "v0", .value = "result4", .cache_pre = tv_gate_hook, .cache_arg = &g4});
 	tv_setup_counters(v4, &c4);
 	uint64_t j4 = tv_start(&e, OUTS(v4));
 	uint64_t j5 = tv_start(&e, OUTS(v4));
@@ -237,10 +237,16 @@ static void test_single_level_cache_parallel(void)
 	struct tv_block b;
 	tv_env_open(&e);
 	tv_block_init(&b, 2);
-	struct tvtx *v0 = vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
-					      .cache_pre = tv_block_hook, .cache_arg = &b});
-	struct tvtx *v1 = vtx((struct tv_opt){.name = "v1", .seed = "seed0", .value = "result0",
-					      .cache_pre = tv_block_hook, .cache_arg = &b});
+	struct tvtx *v0 = vtx((struct tv_opt){.name = "v0",
+					      .seed = "seed0",
+					      .value = "result0",
+					      .cache_pre = tv_block_hook,
+					      .cache_arg = &b});
+	struct tvtx *v1 = vtx((struct tv_opt){.name = "v1",
+					      .seed = "seed0",
+					      .value = "result0",
+					      .cache_pre = tv_block_hook,
+					      .cache_arg = &b});
 	tv_setup_counters(v0, &c0);
 	tv_setup_counters(v1, &c1);
 	uint64_t j0 = tv_start(&e, OUTS(v0)), j1 = tv_start(&e, OUTS(v1));
@@ -262,18 +268,28 @@ static void test_multi_level_cache_parallel(void)
 	tv_env_open(&e);
 	tv_block_init(&b, 2);
 	tv_block_init(&b2, 2);
-	struct tvtx *v0 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0", .cache_pre = tv_block_hook,
-		.cache_arg = &b,
-		.in = {{vtx((struct tv_opt){.name = "v0-c0", .seed = "seed0-c0",
-					    .value = "result0-c0", .cache_pre = tv_block_hook,
-					    .cache_arg = &b2})}}});
-	struct tvtx *v1 = vtx((struct tv_opt){
-		.name = "v1", .seed = "seed0", .value = "result0", .cache_pre = tv_block_hook,
-		.cache_arg = &b,
-		.in = {{vtx((struct tv_opt){.name = "v1-c0", .seed = "seed0-c0",
-					    .value = "result0-c", .cache_pre = tv_block_hook,
-					    .cache_arg = &b2})}}});
+	struct tvtx *v0 =
+	    vtx((struct tv_opt){.name = "v0",
+				.seed = "seed0",
+				.value = "result0",
+				.cache_pre = tv_block_hook,
+				.cache_arg = &b,
+				.in = {{vtx((struct tv_opt){.name = "v0-c0",
+							    .seed = "seed0-c0",
+							    .value = "result0-c0",
+							    .cache_pre = tv_block_hook,
+							    .cache_arg = &b2})}}});
+	struct tvtx *v1 =
+	    vtx((struct tv_opt){.name = "v1",
+				.seed = "seed0",
+				.value = "result0",
+				.cache_pre = tv_block_hook,
+				.cache_arg = &b,
+				.in = {{vtx((struct tv_opt){.name = "v1-c0",
+							    .seed = "seed0-c0",
+							    .value = "result0-c",
+							    .cache_pre = tv_block_hook,
+							    .cache_arg = &b2})}}});
 	tv_setup_counters(v0, &c0);
 	tv_setup_counters(v1, &c1);
 	uint64_t j0 = tv_start(&e, OUTS(v0)), j1 = tv_start(&e, OUTS(v1));
@@ -289,9 +305,9 @@ static void test_multi_level_cache_parallel(void)
 struct cancel_arg {
 	struct tv_env *e;
 	uint64_t job;
-	atomic_bool ready;    /* the hook was entered */
-	int sleep_ms;         /* before cancelling */
-	bool wait_job_ended;  /* return only once the cancelled job has ended */
+	atomic_bool ready;   /* the hook was entered */
+	int sleep_ms;	     /* before cancelling */
+	bool wait_job_ended; /* return only once the cancelled job has ended */
 };
 
 /* Cancels the job from inside an op (BuildKit cancels the Build ctx), then returns 0:
@@ -328,8 +344,8 @@ static void test_single_cancel_cache(void)
 	struct tv_counters c0;
 	struct cancel_arg a = {.e = &e};
 	tv_env_open(&e);
-	struct tvtx *v0 = vtx((struct tv_opt){.name = "v0", .cache_pre = cancel_hook,
-					      .cache_arg = &a});
+	struct tvtx *v0 =
+	    vtx((struct tv_opt){.name = "v0", .cache_pre = cancel_hook, .cache_arg = &a});
 	tv_setup_counters(v0, &c0);
 	a.job = tv_job_new(&e);
 	char *spec = tv_spec(&v0, 1);
@@ -348,8 +364,8 @@ static void test_single_cancel_exec(void)
 	struct tv_counters c0;
 	struct cancel_arg a = {.e = &e};
 	tv_env_open(&e);
-	struct tvtx *v = vtx((struct tv_opt){.name = "v2", .exec_pre = cancel_hook,
-					     .exec_arg = &a});
+	struct tvtx *v =
+	    vtx((struct tv_opt){.name = "v2", .exec_pre = cancel_hook, .exec_arg = &a});
 	tv_setup_counters(v, &c0);
 	a.job = tv_job_new(&e);
 	char *spec = tv_spec(&v, 1);
@@ -368,8 +384,8 @@ static void test_single_cancel_parallel(void)
 	struct tv_env e;
 	struct cancel_arg a = {.e = &e, .sleep_ms = 200, .wait_job_ended = true};
 	tv_env_open(&e);
-	struct tvtx *first = vtx((struct tv_opt){.name = "v2", .value = "result2",
-						 .cache_pre = cancel_hook, .cache_arg = &a});
+	struct tvtx *first = vtx((struct tv_opt){
+	    .name = "v2", .value = "result2", .cache_pre = cancel_hook, .cache_arg = &a});
 	struct tvtx *second = vtx((struct tv_opt){.name = "v2"});
 	a.job = tv_job_new(&e);
 	char *spec = tv_spec(&first, 1);
@@ -388,9 +404,9 @@ static void test_single_cancel_parallel(void)
 static struct tvtx *calc_graph(void)
 {
 	struct tvtx *s1 = vtx_sum(0, (struct tv_opt){.in = {{vtx_const(7, (struct tv_opt){0})},
-							     {vtx_const(2, (struct tv_opt){0})}}});
+							    {vtx_const(2, (struct tv_opt){0})}}});
 	struct tvtx *s2 = vtx_sum(0, (struct tv_opt){.in = {{vtx_const(7, (struct tv_opt){0})},
-							     {vtx_const(2, (struct tv_opt){0})}}});
+							    {vtx_const(2, (struct tv_opt){0})}}});
 	return vtx_sum(1, (struct tv_opt){.in = {{s1},
 						 {s2},
 						 {vtx_const(2, (struct tv_opt){0})},
@@ -468,13 +484,13 @@ static struct tvtx *two_inputs(const char *value, const char *v1val, const char 
 			       const char *v2name, const char *v2seed, bool slow0)
 {
 	return vtx((struct tv_opt){
-		.name = "v0",
-		.seed = "seed0",
-		.value = value,
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = v1seed, .value = v1val}),
-			.slow = slow0},
-		       {vtx((struct tv_opt){.name = v2name, .seed = v2seed, .value = "result2"}),
-			.slow = true}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = value,
+	    .in = {
+		{vtx((struct tv_opt){.name = "v1", .seed = v1seed, .value = v1val}), .slow = slow0},
+		{vtx((struct tv_opt){.name = v2name, .seed = v2seed, .value = "result2"}),
+		 .slow = true}}});
 }
 
 /* 10. The changed input is executed and hashed; the unchanged one is not touched. */
@@ -510,8 +526,8 @@ static void test_optimized_cache_access2(void)
 	EXPECT_BUILD(&e, g0, "result0");
 	CNT(c, 3, 3);
 	LOADS(&e, 0);
-	struct tvtx *g1 = two_inputs("result0-nocache", "result1", "seed1", "v2-changed",
-				     "seed2-changed", true);
+	struct tvtx *g1 =
+	    two_inputs("result0-nocache", "result1", "seed1", "v2-changed", "seed2-changed", true);
 	tv_setup_counters(g1, &c);
 	EXPECT_BUILD(&e, g1, "result0");
 	CNT(c, 3, 1);
@@ -532,18 +548,24 @@ static void test_slow_cache(void)
 {
 	struct tv_env e;
 	tv_env_open(&e);
-	EXPECT_BUILD(&e,
-		     vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
-					 .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1",
-								     .value = "result1"}),
-						 .slow = true}}}),
-		     "result0");
-	EXPECT_BUILD(&e,
-		     vtx((struct tv_opt){.name = "v2", .seed = "seed0", .value = "not-cached",
-					 .in = {{vtx((struct tv_opt){.name = "v3", .seed = "seed3",
-								     .value = "result1"}),
-						 .slow = true}}}),
-		     "result0");
+	EXPECT_BUILD(
+	    &e,
+	    vtx((struct tv_opt){
+		.name = "v0",
+		.seed = "seed0",
+		.value = "result0",
+		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"}),
+			.slow = true}}}),
+	    "result0");
+	EXPECT_BUILD(
+	    &e,
+	    vtx((struct tv_opt){
+		.name = "v2",
+		.seed = "seed0",
+		.value = "not-cached",
+		.in = {{vtx((struct tv_opt){.name = "v3", .seed = "seed3", .value = "result1"}),
+			.slow = true}}}),
+	    "result0");
 	tv_env_close(&e);
 	tv_reset();
 }
@@ -557,15 +579,19 @@ static void test_parallel_inputs(void)
 	tv_env_open(&e);
 	tv_block_init(&b, 2);
 	tv_block_init(&b2, 2);
-	struct tv_opt i1 = {.name = "v1", .seed = "seed1", .value = "result1",
-			    .cache_pre = tv_block_hook, .cache_arg = &b,
-			    .exec_pre = tv_block_hook, .exec_arg = &b2};
+	struct tv_opt i1 = {.name = "v1",
+			    .seed = "seed1",
+			    .value = "result1",
+			    .cache_pre = tv_block_hook,
+			    .cache_arg = &b,
+			    .exec_pre = tv_block_hook,
+			    .exec_arg = &b2};
 	struct tv_opt i2 = i1;
 	i2.name = "v2";
 	i2.seed = "seed2";
 	i2.value = "result2";
-	struct tvtx *g = vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
-					     .in = {{vtx(i1)}, {vtx(i2)}}});
+	struct tvtx *g = vtx((struct tv_opt){
+	    .name = "v0", .seed = "seed0", .value = "result0", .in = {{vtx(i1)}, {vtx(i2)}}});
 	tv_setup_counters(g, &c);
 	EXPECT_BUILD(&e, g, "result0");
 	CNT(c, 3, 3);
@@ -588,20 +614,28 @@ static void test_error_returns(void)
 	struct sfs_job_info info;
 	tv_env_open(&e);
 	struct tvtx *g0 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0",
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1",
-					    .cache_pre = tv_fail_hook,
-					    .cache_arg = "error-from-test"})},
-		       {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"})}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = "result0",
+	    .in = {{vtx((struct tv_opt){.name = "v1",
+					.seed = "seed1",
+					.value = "result1",
+					.cache_pre = tv_fail_hook,
+					.cache_arg = "error-from-test"})},
+		   {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"})}}});
 	uint64_t j0 = tv_start(&e, &g0, 1);
 	expect_job(&e, j0, "failed", "error-from-test");
 
 	/* a CacheMap returning a cancellation while nobody cancelled the job */
 	struct tvtx *g1 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0",
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1",
-					    .cache_pre = cancel_err_hook})},
-		       {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"})}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = "result0",
+	    .in = {{vtx((struct tv_opt){.name = "v1",
+					.seed = "seed1",
+					.value = "result1",
+					.cache_pre = cancel_err_hook})},
+		   {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"})}}});
 	uint64_t j1 = tv_start(&e, &g1, 1);
 	tv_wait(&e, j1, &info);
 	CHECK(info.state == SFS_JOB_FAILED || info.state == SFS_JOB_CANCELLED);
@@ -609,11 +643,15 @@ static void test_error_returns(void)
 	sfs_job_info_release(&info);
 
 	struct tvtx *g2 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0",
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"})},
-		       {vtx((struct tv_opt){.name = "v2", .seed = "seed3", .value = "result2",
-					    .exec_pre = tv_fail_hook,
-					    .exec_arg = "exec-error-from-test"})}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = "result0",
+	    .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"})},
+		   {vtx((struct tv_opt){.name = "v2",
+					.seed = "seed3",
+					.value = "result2",
+					.exec_pre = tv_fail_hook,
+					.exec_arg = "exec-error-from-test"})}}});
 	uint64_t j2 = tv_start(&e, &g2, 1);
 	expect_job(&e, j2, "failed", "exec-error-from-test");
 	tv_env_close(&e);
@@ -631,23 +669,28 @@ static void test_multiple_cache_sources(void)
 {
 	struct tv_env e;
 	tv_env_open(&e);
-	EXPECT_BUILD(&e,
-		     vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
-					 .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1",
-								     .value = "result1"})}}}),
-		     "result0");
+	EXPECT_BUILD(
+	    &e,
+	    vtx((struct tv_opt){
+		.name = "v0",
+		.seed = "seed0",
+		.value = "result0",
+		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"})}}}),
+	    "result0");
 	LOADS(&e, 0);
-	struct tvtx *g1 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0-no-cache",
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1",
-					    .value = "result1-no-cache"})}}});
+	struct tvtx *g1 = vtx(
+	    (struct tv_opt){.name = "v0",
+			    .seed = "seed0",
+			    .value = "result0-no-cache",
+			    .in = {{vtx((struct tv_opt){
+				.name = "v1", .seed = "seed1", .value = "result1-no-cache"})}}});
 	EXPECT_BUILD(&e, g1, "result0");
 	LOADS(&e, 1);
 	/* build on top of old cache */
-	EXPECT_BUILD(&e,
-		     vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2",
-					 .in = {{g1}}}),
-		     "result2");
+	EXPECT_BUILD(
+	    &e,
+	    vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2", .in = {{g1}}}),
+	    "result2");
 	LOADS(&e, 2);
 	tv_env_close(&e);
 	tv_reset();
@@ -655,11 +698,13 @@ static void test_multiple_cache_sources(void)
 
 static struct tvtx *pair(const char *v0val, bool ic0, const char *v1val, bool ic1)
 {
-	return vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = v0val,
-				   .ignore_cache = ic0,
-				   .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1",
-							       .value = v1val,
-							       .ignore_cache = ic1})}}});
+	return vtx((struct tv_opt){
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = v0val,
+	    .ignore_cache = ic0,
+	    .in = {{vtx((struct tv_opt){
+		.name = "v1", .seed = "seed1", .value = v1val, .ignore_cache = ic1})}}});
 }
 
 /* 16. Ignore-cache re-executes; an ignore-cache child re-executes its parent too. */
@@ -691,17 +736,22 @@ static void test_ignore_cache_resume_from_slow_cache(void)
 	struct tv_counters c;
 	tv_env_open(&e);
 	struct tvtx *g0 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0",
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"}),
-			.slow = true}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = "result0",
+	    .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"}),
+		    .slow = true}}});
 	tv_setup_counters(g0, &c);
 	EXPECT_BUILD(&e, g0, "result0");
 	CNT(c, 2, 2);
 	struct tvtx *g1 = vtx((struct tv_opt){
-		.name = "v0-1", .seed = "seed0", .value = "result0-no-cache",
-		.in = {{vtx((struct tv_opt){.name = "v1-1", .seed = "seed1-1", .value = "result1",
-					    .ignore_cache = true}),
-			.slow = true}}});
+	    .name = "v0-1",
+	    .seed = "seed0",
+	    .value = "result0-no-cache",
+	    .in = {
+		{vtx((struct tv_opt){
+		     .name = "v1-1", .seed = "seed1-1", .value = "result1", .ignore_cache = true}),
+		 .slow = true}}});
 	tv_setup_counters(g1, &c);
 	EXPECT_BUILD(&e, g1, "result0");
 	CNT(c, 2, 1);
@@ -719,39 +769,39 @@ static void test_parallel_builds_ignore_cache(void)
 	struct tv_env e;
 	struct tv_gate g[6];
 	tv_env_open(&e);
-	uint64_t j0 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "v0", .seed = "seed0",
-							    .value = "result0"}),
-					 blocker("b0", &g[0])));
+	uint64_t j0 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0"}),
+		     blocker("b0", &g[0])));
 	EXPECT_OUTPUT(&e, j0, 0, "result0");
 	/* match by vertex digest: not joined */
-	uint64_t j1 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "v0", .seed = "seed1",
-							    .value = "result1",
-							    .ignore_cache = true}),
-					 blocker("b1", &g[1])));
+	uint64_t j1 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){
+			 .name = "v0", .seed = "seed1", .value = "result1", .ignore_cache = true}),
+		     blocker("b1", &g[1])));
 	EXPECT_OUTPUT(&e, j1, 0, "result1");
 	release_job(&e, &g[0], j0);
 	release_job(&e, &g[1], j1);
 
-	uint64_t j2 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "v2", .seed = "seed2",
-							    .value = "result2"}),
-					 blocker("b2", &g[2])));
+	uint64_t j2 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
+		     blocker("b2", &g[2])));
 	EXPECT_OUTPUT(&e, j2, 0, "result2");
 	/* match by cache key: an ignore-cache edge does not merge into a normal one */
-	uint64_t j3 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "v3", .seed = "seed2",
-							    .value = "result3",
-							    .ignore_cache = true}),
-					 blocker("b3", &g[3])));
+	uint64_t j3 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){
+			 .name = "v3", .seed = "seed2", .value = "result3", .ignore_cache = true}),
+		     blocker("b3", &g[3])));
 	EXPECT_OUTPUT(&e, j3, 0, "result3");
 	/* another ignore-cache one merges now */
-	uint64_t j4 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "v4", .seed = "seed2",
-							    .value = "result4",
-							    .ignore_cache = true}),
-					 blocker("b4", &g[4])));
+	uint64_t j4 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){
+			 .name = "v4", .seed = "seed2", .value = "result4", .ignore_cache = true}),
+		     blocker("b4", &g[4])));
 	EXPECT_OUTPUT(&e, j4, 0, "result3");
 	/* and a normal one merges too */
-	uint64_t j5 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "v5", .seed = "seed2",
-							    .value = "result5"}),
-					 blocker("b5", &g[5])));
+	uint64_t j5 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){.name = "v5", .seed = "seed2", .value = "result5"}),
+		     blocker("b5", &g[5])));
 	EXPECT_OUTPUT(&e, j5, 0, "result3");
 	release_job(&e, &g[2], j2);
 	release_job(&e, &g[3], j3);
@@ -789,8 +839,8 @@ static void test_subbuild(void)
 	struct tv_env e;
 	struct tv_counters c;
 	tv_env_open(&e);
-	struct tvtx *sb = vtx_subbuild(vtx_const(7, (struct tv_opt){0}),
-				       (struct tv_opt){.seed = "seed0"});
+	struct tvtx *sb =
+	    vtx_subbuild(vtx_const(7, (struct tv_opt){0}), (struct tv_opt){.seed = "seed0"});
 	struct tvtx *g0 = vtx_sum(1, (struct tv_opt){.in = {{sb}}});
 	tv_setup_counters(g0, &c);
 	EXPECT_BUILD(&e, g0, "8");
@@ -807,9 +857,11 @@ static void test_subbuild(void)
 static struct tvtx *with_sel(const char *value, const char *v1val, const char *sel, bool slow)
 {
 	return vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = value,
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = v1val}),
-			.sel = sel, .slow = slow}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = value,
+	    .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = v1val}), .sel = sel,
+		    .slow = slow}}});
 }
 
 /* 20. A selector is part of the key: another selector re-executes the parent. */
@@ -863,7 +915,7 @@ static void test_cache_exporting(void)
 	struct tv_env e;
 	tv_env_open(&e);
 	struct tvtx *g = vtx_sum(1, (struct tv_opt){.in = {{vtx_const(2, (struct tv_opt){0})},
-							  {vtx_const(3, (struct tv_opt){0})}}});
+							   {vtx_const(3, (struct tv_opt){0})}}});
 	for (int i = 0; i < 2; i++) { /* the same after a cached rebuild */
 		EXPECT_BUILD_EXPORT(&e, g, "max", "6");
 		EXPORT_CHECK(&e, tv_last_job, 3, 1, 2);
@@ -879,9 +931,9 @@ static void test_cache_exporting_mode_min(void)
 	struct tv_env e;
 	tv_env_open(&e);
 	struct tvtx *g = vtx_sum(
-		1, (struct tv_opt){.in = {{vtx_sum(2, (struct tv_opt){.in = {{vtx_const(
-								   3, (struct tv_opt){0})}}})},
-					  {vtx_const(5, (struct tv_opt){0})}}});
+	    1, (struct tv_opt){
+		   .in = {{vtx_sum(2, (struct tv_opt){.in = {{vtx_const(3, (struct tv_opt){0})}}})},
+			  {vtx_const(5, (struct tv_opt){0})}}});
 	for (int i = 0; i < 2; i++) {
 		EXPECT_BUILD_EXPORT(&e, g, "min", "11");
 		EXPORT_CHECK(&e, tv_last_job, 4, 1, 2);
@@ -912,11 +964,16 @@ static void test_slow_cache_avoid_access(void)
 	struct tv_counters c;
 	tv_env_open(&e);
 	struct tvtx *v1 = vtx((struct tv_opt){
-		.name = "v1", .seed = "seed1", .value = "result1",
-		.in = {{vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
-			.sel = "sel0", .slow = true}}});
-	struct tvtx *g = vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
-					     .cache_pre = sleep50_hook, .in = {{v1}}});
+	    .name = "v1",
+	    .seed = "seed1",
+	    .value = "result1",
+	    .in = {{vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
+		    .sel = "sel0", .slow = true}}});
+	struct tvtx *g = vtx((struct tv_opt){.name = "v0",
+					     .seed = "seed0",
+					     .value = "result0",
+					     .cache_pre = sleep50_hook,
+					     .in = {{v1}}});
 	tv_setup_counters(g, &c);
 	EXPECT_BUILD(&e, g, "result0");
 	LOADS(&e, 0);
@@ -933,16 +990,21 @@ static void test_slow_cache_avoid_access(void)
 static struct tvtx *avoid_load_graph(const char *seed3, tv_hook v1_exec_pre)
 {
 	struct tvtx *v1 = vtx((struct tv_opt){
-		.name = "v1", .seed = "seed1", .value = "result1", .exec_pre = v1_exec_pre,
-		.in = {{vtx((struct tv_opt){.name = "v3", .seed = seed3, .value = "result3"}),
-			.slow = true}}});
+	    .name = "v1",
+	    .seed = "seed1",
+	    .value = "result1",
+	    .exec_pre = v1_exec_pre,
+	    .in = {{vtx((struct tv_opt){.name = "v3", .seed = seed3, .value = "result3"}),
+		    .slow = true}}});
 	struct tvtx *v0 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0",
-		.in = {{v1},
-		       {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
-			.slow = true}}});
-	return vtx((struct tv_opt){.name = "vmain", .seed = "seedmain", .value = "resultmain",
-				   .in = {{v0}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = "result0",
+	    .in = {{v1},
+		   {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
+		    .slow = true}}});
+	return vtx((struct tv_opt){
+	    .name = "vmain", .seed = "seedmain", .value = "resultmain", .in = {{v0}}});
 }
 
 /* Prints what each vertex of job id did (for a failing count). */
@@ -987,18 +1049,19 @@ static void test_cache_multiple_maps(void)
 {
 	struct tv_env e;
 	tv_env_open(&e);
-	EXPECT_BUILD_EXPORT(&e,
-			    vtx((struct tv_opt){.name = "v0", .seed = "seed0",
-						.seeds = {"seed1", "seed2"}, .value = "result0"}),
-			    "max", "result0");
+	EXPECT_BUILD_EXPORT(
+	    &e,
+	    vtx((struct tv_opt){
+		.name = "v0", .seed = "seed0", .seeds = {"seed1", "seed2"}, .value = "result0"}),
+	    "max", "result0");
 	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
-	struct tvtx *v1 = vtx((struct tv_opt){.name = "v1", .seed = "seed1", .seeds = {"seed3"},
-					      .value = "result0-not-cached"});
+	struct tvtx *v1 = vtx((struct tv_opt){
+	    .name = "v1", .seed = "seed1", .seeds = {"seed3"}, .value = "result0-not-cached"});
 	EXPECT_BUILD_EXPORT(&e, v1, "max", "result0");
 	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
 	CHECK_EQ_INT(atomic_load(&v1->later_maps), 0); /* called == false */
-	struct tvtx *v2 = vtx((struct tv_opt){.name = "v2", .seed = "seed3", .seeds = {"seed2"},
-					      .value = "result0-not-cached"});
+	struct tvtx *v2 = vtx((struct tv_opt){
+	    .name = "v2", .seed = "seed3", .seeds = {"seed2"}, .value = "result0-not-cached"});
 	EXPECT_BUILD_EXPORT(&e, v2, "max", "result0");
 	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
 	CHECK_EQ_INT(atomic_load(&v2->later_maps), 1); /* called == true */
@@ -1012,21 +1075,25 @@ static void test_cache_input_multiple_maps(void)
 	struct tv_env e;
 	tv_env_open(&e);
 	EXPECT_BUILD_EXPORT(
-		&e,
-		vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
-				    .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1",
-								.seeds = {"seed2"},
-								.value = "result1"})}}}),
-		"max", "result0");
+	    &e,
+	    vtx((struct tv_opt){
+		.name = "v0",
+		.seed = "seed0",
+		.value = "result0",
+		.in = {{vtx((struct tv_opt){
+		    .name = "v1", .seed = "seed1", .seeds = {"seed2"}, .value = "result1"})}}}),
+	    "max", "result0");
 	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
 	EXPECT_BUILD_EXPORT(
-		&e,
-		vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0-no-cache",
-				    .in = {{vtx((struct tv_opt){.name = "v1",
-								.seed = "seed1.changed",
-								.seeds = {"seed2"},
-								.value = "result1-no-cache"})}}}),
-		"max", "result0");
+	    &e,
+	    vtx((struct tv_opt){.name = "v0",
+				.seed = "seed0",
+				.value = "result0-no-cache",
+				.in = {{vtx((struct tv_opt){.name = "v1",
+							    .seed = "seed1.changed",
+							    .seeds = {"seed2"},
+							    .value = "result1-no-cache"})}}}),
+	    "max", "result0");
 	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
 	tv_env_close(&e);
 	tv_reset();
@@ -1044,16 +1111,18 @@ static void test_cache_exporting_partial_selector(void)
 	EXPORT_CHECK(&e, tv_last_job, 3, 1, 2);
 	/* forcing a content key recomputation */
 	struct tvtx *g2 = vtx((struct tv_opt){
-		.name = "v0", .seed = "seed0", .value = "result0",
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1-net", .value = "result1"}),
-			.sel = "sel0", .slow = true}}});
+	    .name = "v0",
+	    .seed = "seed0",
+	    .value = "result0",
+	    .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1-net", .value = "result1"}),
+		    .sel = "sel0", .slow = true}}});
 	EXPECT_BUILD_EXPORT(&e, g2, "max", "result0");
 	EXPORT_CHECK(&e, tv_last_job, 4, 1, 3);
 	/* wrapped */
-	EXPECT_BUILD_EXPORT(&e,
-			    vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2",
-						.in = {{g2}}}),
-			    "max", "result2");
+	EXPECT_BUILD_EXPORT(
+	    &e,
+	    vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2", .in = {{g2}}}),
+	    "max", "result2");
 	EXPORT_CHECK(&e, tv_last_job, 5, 2, 1);
 	record_check(&e, tv_last_job, "seed2", 1, true);
 	record_check(&e, tv_last_job, "seed0", 3, true);
@@ -1067,17 +1136,22 @@ static void test_cache_exporting_merged_key(void)
 	struct tv_env e;
 	tv_env_open(&e);
 	struct tvtx *a = vtx((struct tv_opt){
-		.name = "v1", .seed = "seed1", .value = "result1",
-		.in = {{vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
-			.slow = true}}});
+	    .name = "v1",
+	    .seed = "seed1",
+	    .value = "result1",
+	    .in = {{vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
+		    .slow = true}}});
 	struct tvtx *b = vtx((struct tv_opt){
-		.name = "v1-diff", .seed = "seed1", .value = "result1",
-		.in = {{vtx((struct tv_opt){.name = "v3", .seed = "seed3", .value = "result2"}),
-			.slow = true}}});
-	EXPECT_BUILD_EXPORT(&e,
-			    vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
-						.in = {{a}, {b}}}),
-			    "max", "result0");
+	    .name = "v1-diff",
+	    .seed = "seed1",
+	    .value = "result1",
+	    .in = {{vtx((struct tv_opt){.name = "v3", .seed = "seed3", .value = "result2"}),
+		    .slow = true}}});
+	EXPECT_BUILD_EXPORT(
+	    &e,
+	    vtx((struct tv_opt){
+		.name = "v0", .seed = "seed0", .value = "result0", .in = {{a}, {b}}}),
+	    "max", "result0");
 	EXPORT_CHECK(&e, tv_last_job, 5, -1, -1);
 	tv_env_close(&e);
 	tv_reset();
@@ -1088,11 +1162,11 @@ static struct tvtx *merge_graph(void)
 {
 	struct tv_opt z = {0};
 	struct tvtx *inner = vtx_sum(
-		0, (struct tv_opt){.in = {{vtx_sum(2, (struct tv_opt){.in = {{vtx_const(2, z)}}})},
-					  {vtx_const(0, z)}}});
-	return vtx_sum(3, (struct tv_opt){.in = {{inner},
-						 {vtx_sum(2, (struct tv_opt){
-							  .in = {{vtx_const(2, z)}}})}}});
+	    0, (struct tv_opt){.in = {{vtx_sum(2, (struct tv_opt){.in = {{vtx_const(2, z)}}})},
+				      {vtx_const(0, z)}}});
+	return vtx_sum(
+	    3, (struct tv_opt){
+		   .in = {{inner}, {vtx_sum(2, (struct tv_opt){.in = {{vtx_const(2, z)}}})}}});
 }
 
 /* 30. #434: merged duplicates cause no spurious loads (20 runs). */
@@ -1141,10 +1215,12 @@ static void test_cache_load_error(void)
 static struct tvtx *deadlock_graph(const char *s0, const char *s1, const char *s2, bool slow1)
 {
 	return vtx((struct tv_opt){
-		.name = "v0", .seed = s0, .value = "result0",
-		.in = {{vtx((struct tv_opt){.name = "v1", .seed = s1, .value = "result1"})},
-		       {vtx((struct tv_opt){.name = "v2", .seed = s2, .value = "result2"}),
-			.slow = slow1}}});
+	    .name = "v0",
+	    .seed = s0,
+	    .value = "result0",
+	    .in = {{vtx((struct tv_opt){.name = "v1", .seed = s1, .value = "result1"})},
+		   {vtx((struct tv_opt){.name = "v2", .seed = s2, .value = "result2"}),
+		    .slow = slow1}}});
 }
 
 /* 32. An input matching an old key next to one matching the new key: no deadlock. */
@@ -1168,7 +1244,9 @@ static void test_slow_cache_error_result_clone_release(void)
 	char *err = NULL;
 	tv_env_open(&e);
 	struct tvtx *v1 = vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "input"});
-	struct tvtx *g = vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0",
+	struct tvtx *g = vtx((struct tv_opt){.name = "v0",
+					     .seed = "seed0",
+					     .value = "result0",
 					     .slow_err = "slow cache error",
 					     .in = {{v1, .slow = true}}});
 	char *v = tv_build(&e, g, &err);
@@ -1191,14 +1269,12 @@ static void test_merged_edges_cycle(void)
 		struct tv_env e;
 		struct tv_opt z = {0};
 		tv_env_open(&e);
-		struct tvtx *va = vtx_add(2, (struct tv_opt){.name = "va",
-							     .in = {{vtx_const(3, z)},
-								    {vtx_const(4, z)}}});
-		struct tvtx *vb = vtx_add(2, (struct tv_opt){.name = "vb",
-							     .in = {{vtx_const(3, z)},
-								    {vtx_const(4, z)}}});
-		struct tvtx *g = vtx_sum(1, (struct tv_opt){.in = {{va, 1}, {vb, 0}, {va, 0},
-								    {vb, 1}}});
+		struct tvtx *va = vtx_add(
+		    2, (struct tv_opt){.name = "va", .in = {{vtx_const(3, z)}, {vtx_const(4, z)}}});
+		struct tvtx *vb = vtx_add(
+		    2, (struct tv_opt){.name = "vb", .in = {{vtx_const(3, z)}, {vtx_const(4, z)}}});
+		struct tvtx *g =
+		    vtx_sum(1, (struct tv_opt){.in = {{va, 1}, {vb, 0}, {va, 0}, {vb, 1}}});
 		EXPECT_BUILD(&e, g, "23");
 		tv_env_close(&e);
 		tv_reset();
@@ -1219,12 +1295,10 @@ static void test_merged_edges_cycle_multiple_owners(void)
 							  .in = {{vtx_const(3, z)},
 								 {vtx_const(4, z)},
 								 {vtx_const(5, z)}}});
-		struct tvtx *g = vtx_sum(1, (struct tv_opt){.in = {{v[1], 0},
-								    {v[0], 0},
-								    {v[2], 1},
-								    {v[0], 1},
-								    {v[0], 2},
-								    {v[1], 2}}});
+		struct tvtx *g = vtx_sum(
+		    1,
+		    (struct tv_opt){
+			.in = {{v[1], 0}, {v[0], 0}, {v[2], 1}, {v[0], 1}, {v[0], 2}, {v[1], 2}}});
 		EXPECT_BUILD(&e, g, "37");
 		tv_env_close(&e);
 		tv_reset();
@@ -1243,11 +1317,13 @@ static void test_cache_err_not_found(void)
 	char skip[SFS_DIGEST_SIZE];
 	tv_env_open(&e);
 	struct tvtx *g = vtx_sum(1, (struct tv_opt){.in = {{vtx_const(2, (struct tv_opt){0})},
-							  {vtx_const(3, (struct tv_opt){0})}}});
+							   {vtx_const(3, (struct tv_opt){0})}}});
 	atomic_store(&gate.open, false);
 	atomic_store(&gate.entered, 0);
-	struct tvtx *hold = vtx((struct tv_opt){.name = "blocker", .seed = "blocker-errnf",
-						.value = "blocker", .exec_pre = tv_gate_hook,
+	struct tvtx *hold = vtx((struct tv_opt){.name = "blocker",
+						.seed = "blocker-errnf",
+						.value = "blocker",
+						.exec_pre = tv_gate_hook,
 						.exec_arg = &gate});
 	uint64_t j = tv_start_export(&e, OUTS(g, hold), "max");
 	EXPECT_OUTPUT(&e, j, 0, "6");
@@ -1411,34 +1487,41 @@ static void test_cache_miss_stale_complete_shared_dep(void)
 	struct tv_gate g0, g1;
 	struct tv_counters c;
 	tv_env_open(&e);
-	EXPECT_BUILD(&e,
-		     vtx((struct tv_opt){.name = "p", .seed = "seedp", .value = "resultp",
-					 .in = {{vtx((struct tv_opt){.name = "d", .seed = "seedd",
-								     .value = "resultd"})}}}),
-		     "resultp");
+	EXPECT_BUILD(
+	    &e,
+	    vtx((struct tv_opt){
+		.name = "p",
+		.seed = "seedp",
+		.value = "resultp",
+		.in = {{vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"})}}}),
+	    "resultp");
 	/* d complete (loaded) and held by j0 */
-	uint64_t j0 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "d", .seed = "seedd",
-							    .value = "resultd"}),
-					 blocker("b0", &g0)));
+	uint64_t j0 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"}),
+		     blocker("b0", &g0)));
 	EXPECT_OUTPUT(&e, j0, 0, "resultd");
 	struct tvtx *p = vtx((struct tv_opt){
-		.name = "p2", .seed = "seedp", .value = "resultp-2",
-		.in = {{vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"})}}});
+	    .name = "p2",
+	    .seed = "seedp",
+	    .value = "resultp-2",
+	    .in = {{vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"})}}});
 	tv_setup_counters(p, &c);
 	EXPECT_BUILD(&e, p, "resultp");
 	CHECK_EQ_INT(atomic_load(&c.exec), 0);
 	release_job(&e, &g0, j0);
 
 	/* the exception: an ignore-cache input held by another job */
-	uint64_t j1 = tv_start(&e, OUTS(vtx((struct tv_opt){.name = "di", .seed = "seedd",
-							    .value = "resultd",
-							    .ignore_cache = true}),
-					 blocker("b1", &g1)));
+	uint64_t j1 = tv_start(
+	    &e, OUTS(vtx((struct tv_opt){
+			 .name = "di", .seed = "seedd", .value = "resultd", .ignore_cache = true}),
+		     blocker("b1", &g1)));
 	EXPECT_OUTPUT(&e, j1, 0, "resultd");
-	p = vtx((struct tv_opt){.name = "p3", .seed = "seedp", .value = "resultp-3",
-				.in = {{vtx((struct tv_opt){.name = "di", .seed = "seedd",
-							    .value = "resultd",
-							    .ignore_cache = true})}}});
+	p = vtx((struct tv_opt){
+	    .name = "p3",
+	    .seed = "seedp",
+	    .value = "resultp-3",
+	    .in = {{vtx((struct tv_opt){
+		.name = "di", .seed = "seedd", .value = "resultd", .ignore_cache = true})}}});
 	tv_setup_counters(p, &c);
 	EXPECT_BUILD(&e, p, "resultp-3");
 	CHECK_EQ_INT(atomic_load(&c.exec), 1); /* p3 re-executes; di is shared */

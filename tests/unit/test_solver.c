@@ -20,10 +20,10 @@
 
 static atomic_int n_cache_map, n_exec;
 static const char *inner_spec =
-	"{\"vertices\":{"
-	"\"i1\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"i1\"}}]},"
-	"\"i2\":{\"op\":\"file\",\"base\":\"i1\",\"actions\":[{\"mkdir\":{\"path\":\"i2\"}}]}},"
-	"\"outputs\":[\"i2\"]}";
+    "{\"vertices\":{"
+    "\"i1\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"i1\"}}]},"
+    "\"i2\":{\"op\":\"file\",\"base\":\"i1\",\"actions\":[{\"mkdir\":{\"path\":\"i2\"}}]}},"
+    "\"outputs\":[\"i2\"]}";
 static atomic_bool block_exec, exec_entered, saw_cancel;
 
 static int t_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
@@ -70,7 +70,6 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 	tree_free(t);
 	return 0;
 }
-
 
 static const struct sfs_op_type test_op = {"test", t_cache_map, t_exec, NULL, NULL};
 
@@ -144,11 +143,11 @@ static void wait_job(struct env *e, uint64_t id, struct sfs_job_info *info)
 }
 
 static const char *chain3 =
-	"{\"vertices\":{"
-	"\"a\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"a\",\"data\":\"1\"}}]},"
-	"\"b\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"b\"}}]},"
-	"\"c\":{\"op\":\"file\",\"base\":\"b\",\"actions\":[{\"mkdir\":{\"path\":\"c\"}}]}},"
-	"\"outputs\":[\"c\"]}";
+    "{\"vertices\":{"
+    "\"a\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"a\",\"data\":\"1\"}}]},"
+    "\"b\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"b\"}}]},"
+    "\"c\":{\"op\":\"file\",\"base\":\"b\",\"actions\":[{\"mkdir\":{\"path\":\"c\"}}]}},"
+    "\"outputs\":[\"c\"]}";
 
 static void test_fresh_then_cached(void)
 {
@@ -247,11 +246,12 @@ static void test_same_content_hits(void)
 	struct env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec1 =
-		"{\"vertices\":{"
-		"\"a\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"a\"}}]},"
-		"\"same\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"1\"}}]},"
-		"\"top\":{\"op\":\"file\",\"base\":\"same\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]}},"
-		"\"outputs\":[\"top\"]}";
+	    "{\"vertices\":{"
+	    "\"a\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"a\"}}]},"
+	    "\"same\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"1\"}}]},"
+	    "\"top\":{\"op\":\"file\",\"base\":\"same\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]}"
+	    "},"
+	    "\"outputs\":[\"top\"]}";
 	char *spec2 = strdup(spec1);
 	char *p = strstr(spec2, "\"path\":\"1\"");
 	p[8] = '2';
@@ -281,10 +281,11 @@ static json_t *export_config(const char *dir)
 	snprintf(path, sizeof(path), "%s/index.json", dir);
 	json_t *idx = json_load_file(path, 0, NULL);
 	const char *md = json_string_value(
-		json_object_get(json_array_get(json_object_get(idx, "manifests"), 0), "digest"));
+	    json_object_get(json_array_get(json_object_get(idx, "manifests"), 0), "digest"));
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, md ? md + 7 : "");
 	json_t *man = md ? json_load_file(path, 0, NULL) : NULL;
-	const char *cd = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+	const char *cd =
+	    json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
 	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, cd ? cd + 7 : "");
 	json_t *cfg = cd ? json_load_file(path, 0, NULL) : NULL;
 	json_decref(man);
@@ -298,7 +299,8 @@ static bool export_has_record(const char *dir, const char *digest)
 	json_t *cfg = export_config(dir), *recs = json_object_get(cfg, "records");
 	bool found = false;
 	for (size_t k = 0; k < json_array_size(recs); k++) {
-		const char *d = json_string_value(json_object_get(json_array_get(recs, k), "digest"));
+		const char *d =
+		    json_string_value(json_object_get(json_array_get(recs, k), "digest"));
 		found |= d && !strcmp(d, digest);
 	}
 	json_decref(cfg);
@@ -322,10 +324,10 @@ static void test_subbuild(void)
 	struct env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec =
-		"{\"vertices\":{"
-		"\"specsrc\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"s\"}}]},"
-		"\"b\":{\"op\":\"build\",\"input\":\"specsrc\",\"output\":\"i2\"}},"
-		"\"outputs\":[\"b\"],\"export\":{\"mode\":\"max\"}}";
+	    "{\"vertices\":{"
+	    "\"specsrc\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"s\"}}]},"
+	    "\"b\":{\"op\":\"build\",\"input\":\"specsrc\",\"output\":\"i2\"}},"
+	    "\"outputs\":[\"b\"],\"export\":{\"mode\":\"max\"}}";
 	env_open(&e, tap_tmpdir());
 	reset_counts();
 	uint64_t id = submit(&e, spec);
@@ -338,7 +340,8 @@ static void test_subbuild(void)
 	char *buf = NULL;
 	size_t len = 0;
 	bool ended;
-	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK_EQ_INT(
+	    sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
 	CHECK(buf && strstr(buf, "[i2]") != NULL); /* inner vertices report to the job */
 	free(buf);
 	/* the export of a job that ran the sub-build includes the inner chain */
@@ -369,11 +372,12 @@ static void test_failure_names_vertex(void)
 	struct env e = {0};
 	struct sfs_job_info i;
 	const char *spec =
-		"{\"vertices\":{"
-		"\"a\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"a\"}}]},"
-		"\"fail1\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"f\"}}]},"
-		"\"top\":{\"op\":\"file\",\"base\":\"fail1\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]}},"
-		"\"outputs\":[\"top\"]}";
+	    "{\"vertices\":{"
+	    "\"a\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"a\"}}]},"
+	    "\"fail1\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"f\"}}]},"
+	    "\"top\":{\"op\":\"file\",\"base\":\"fail1\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]"
+	    "}},"
+	    "\"outputs\":[\"top\"]}";
 	env_open(&e, tap_tmpdir());
 	reset_counts();
 	uint64_t id = submit(&e, spec);
@@ -385,7 +389,8 @@ static void test_failure_names_vertex(void)
 	char *buf = NULL;
 	size_t len = 0;
 	bool ended = false;
-	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK_EQ_INT(
+	    sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
 	CHECK(ended);
 	CHECK(strstr(buf, "ERROR: boom from fail1") != NULL);
 	CHECK(strstr(buf, " > [fail1]") != NULL);
@@ -420,7 +425,8 @@ static void test_export_at_job_end(void)
 	char *buf = NULL;
 	size_t len = 0;
 	bool ended;
-	CHECK_EQ_INT(sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK_EQ_INT(
+	    sfs_solver_job_read(e.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
 	CHECK(buf && strstr(buf, "[export] exporting cache") != NULL);
 	free(buf);
 	CHECK_EQ_INT(export_results(dir ? dir : "/"), 2); /* max: b and c, not the root a */
@@ -479,7 +485,8 @@ static void test_cache_from(void)
 	char *buf = NULL;
 	size_t len = 0;
 	bool ended;
-	CHECK_EQ_INT(sfs_solver_job_read(b.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK_EQ_INT(
+	    sfs_solver_job_read(b.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
 	CHECK(buf && strstr(buf, "[cache_from] importing ") != NULL);
 	free(buf);
 	sfs_job_info_release(&i);
@@ -515,8 +522,9 @@ static void test_deep_chain_failure(void)
 	strbuf_addstr(&sb, "{\"vertices\":{\"fail0\":{\"op\":\"file\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"d\"}}]}");
 	for (int k = 1; k < n; k++)
-		strbuf_addf(&sb, ",\"v%d\":{\"op\":\"file\",\"base\":\"%s%d\",\"actions\":"
-				 "[{\"mkdir\":{\"path\":\"d%d\"}}]}",
+		strbuf_addf(&sb,
+			    ",\"v%d\":{\"op\":\"file\",\"base\":\"%s%d\",\"actions\":"
+			    "[{\"mkdir\":{\"path\":\"d%d\"}}]}",
 			    k, k == 1 ? "fail" : "v", k - 1, k);
 	strbuf_addf(&sb, "},\"outputs\":[\"v%d\"]}", n - 1);
 	env_open(&e, tap_tmpdir());

@@ -386,8 +386,8 @@ static int put_result(struct sfs_op_ctx *ctx, const char *value, const char *spe
 }
 
 /* The value of output o (BuildKit's Exec of each vertex kind). */
-static int output_value(struct tvtx *v, struct sfs_op_ctx *ctx, const char *const *inputs,
-			size_t o, char buf[64], const char **ret, char **ret_msg)
+static int output_value(struct tvtx *v, struct sfs_op_ctx *ctx, const char *const *inputs, size_t o,
+			char buf[64], const char **ret, char **ret_msg)
 {
 	int sum = v->n, x = 0, r = 0;
 	switch (v->kind) {
@@ -440,8 +440,8 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 }
 
 /* digestFromResult: sha256 of the input's value. */
-static int t_content(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
-		     const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
+static int t_content(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input, const char *result_id,
+		     char ret[SFS_DIGEST_SIZE], char **ret_msg)
 {
 	struct tvtx *v = op->priv;
 	atomic_fetch_add(&v->slow_calls, 1);
@@ -746,8 +746,8 @@ static void urec_links(json_t *records, json_t *r, struct urec *u, size_t nu, si
 	{
 		json_array_foreach(alts, j, in)
 		{
-			json_t *src = json_array_get(records, (size_t)json_integer_value(
-								      json_object_get(in, "link")));
+			json_t *src = json_array_get(
+			    records, (size_t)json_integer_value(json_object_get(in, "link")));
 			const char *d = json_string_value(json_object_get(src, "digest"));
 			size_t s = d ? urec_find(u, nu, d) : nu;
 			if (s < nu)

@@ -53,15 +53,15 @@ struct tv_in {
 	struct tvtx *v;
 	int output;
 	const char *sel; /* selector = sha256(sel) when set */
-	bool slow;       /* content function digestFromResult */
+	bool slow;	 /* content function digestFromResult */
 };
 
 struct tv_opt {
-	const char *name;  /* default: "<seed>-<unique>" or a unique id */
-	const char *seed;  /* cacheKeySeed; default unique */
+	const char *name;		 /* default: "<seed>-<unique>" or a unique id */
+	const char *seed;		 /* cacheKeySeed; default unique */
 	const char *seeds[TV_MAX_SEEDS]; /* cacheKeySeeds: further cache maps (roots) */
 	const char *value;
-	struct tv_in in[TV_MAX_IN];      /* until .v == NULL */
+	struct tv_in in[TV_MAX_IN]; /* until .v == NULL */
 	bool ignore_cache;
 	tv_hook cache_pre, exec_pre;
 	void *cache_arg, *exec_arg;
@@ -76,9 +76,9 @@ struct tvtx {
 	enum tv_kind kind;
 	struct tv_opt o; /* strings owned: name, seed, value */
 	size_t nin;
-	int n;                 /* const / sum / add */
-	struct tvtx *sub;      /* TV_SUBBUILD: inner graph */
-	struct tvtx *carrier;  /* TV_SUBBUILD: the input holding the inner spec */
+	int n;		      /* const / sum / add */
+	struct tvtx *sub;     /* TV_SUBBUILD: inner graph */
+	struct tvtx *carrier; /* TV_SUBBUILD: the input holding the inner spec */
 	struct tv_counters *cnt;
 	atomic_int later_maps; /* CacheMap(i > 0) calls: BuildKit's `called` */
 	atomic_int slow_calls;
@@ -151,7 +151,6 @@ uint64_t tv_loads(struct tv_env *e);
 /* Makes every later load of a stored result fail (BuildKit's forceFail) by
  * removing the blobs of these values from the store; exec puts them back. */
 void tv_break_values(struct tv_env *e, const char *const *values, size_t n);
-
 
 /*
  * A job's cache export (STATE_DIR/exports/<job>, form "image"), counted as
