@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "idset.h"
 #include "strbuf.h"
 #include "strmap.h"
 #include "tree.h"
@@ -1231,47 +1232,6 @@ static int import_results(struct cache_import *im, struct sfs_cache *c, struct s
 }
 
 /* ---- keys and links ---- */
-
-struct idset {
-	size_t n, cap;
-	char (*v)[CACHE_ID_SIZE];
-};
-
-static bool idset_has(const struct idset *s, const char *id)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], id) == 0)
-			return true;
-	return false;
-}
-
-static int idset_add(const char *id, void *arg)
-{
-	struct idset *s = arg;
-
-	if (idset_has(s, id))
-		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 4;
-		char(*v)[CACHE_ID_SIZE] = realloc(s->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
-	copy_str(s->v[s->n++], CACHE_ID_SIZE, id);
-	return 0;
-}
-
-static void idset_intersect(struct idset *s, const struct idset *t)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->n; i++)
-		if (idset_has(t, s->v[i]))
-			memmove(s->v[n++], s->v[i], CACHE_ID_SIZE);
-	s->n = n;
-}
 
 /* The record-form link from input i of rec. */
 static void record_link(const struct im_record *rec, size_t i, const struct im_input *in,

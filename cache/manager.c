@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "idset.h"
 
 static pthread_mutex_t key_ids_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -165,49 +166,6 @@ int cache_key_set_id(struct cache_key *k, const struct cache_manager *cm, const 
 }
 
 /* ---- getID (§2.3) ---- */
-
-/* A small set of candidate ids. */
-struct idset {
-	size_t n, cap;
-	char (*v)[CACHE_ID_SIZE];
-};
-
-static bool idset_has(const struct idset *s, const char *id)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], id) == 0)
-			return true;
-	return false;
-}
-
-static int idset_add(const char *id, void *arg)
-{
-	struct idset *s = arg;
-
-	if (idset_has(s, id))
-		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 4;
-		char(*v)[CACHE_ID_SIZE] = realloc(s->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
-	copy_str(s->v[s->n++], CACHE_ID_SIZE, id);
-	return 0;
-}
-
-/* Keeps only the members of s that are also in t. */
-static void idset_intersect(struct idset *s, const struct idset *t)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->n; i++)
-		if (idset_has(t, s->v[i]))
-			memmove(s->v[n++], s->v[i], CACHE_ID_SIZE);
-	s->n = n;
-}
 
 static int get_id(struct cache_manager *cm, struct cache_key *k, char ret[CACHE_ID_SIZE]);
 

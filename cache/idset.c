@@ -1,0 +1,48 @@
+#include "idset.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool idset_has(const struct idset *s, const char *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], id) == 0)
+			return true;
+	return false;
+}
+
+int idset_add(const char *id, void *arg)
+{
+	struct idset *s = arg;
+
+	if (idset_has(s, id))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4;
+		char(*v)[CACHE_ID_SIZE] = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	snprintf(s->v[s->n++], CACHE_ID_SIZE, "%s", id);
+	return 0;
+}
+
+void idset_intersect(struct idset *s, const struct idset *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (idset_has(t, s->v[i]))
+			memmove(s->v[n++], s->v[i], CACHE_ID_SIZE);
+	s->n = n;
+}
+
+void idset_release(struct idset *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
