@@ -1267,8 +1267,8 @@ static int record_id(struct keystore *ks, const struct im_record *rec, char (*id
 		copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
 	else if (r == 0)
 		keystore_new_id(ret);
-	free(cand.v);
-	free(t.v);
+	idset_release(&cand);
+	idset_release(&t);
 	return r;
 }
 

@@ -237,8 +237,8 @@ static int id_from_deps(struct cache_manager *cm, struct cache_key *k, char ret[
 		else
 			keystore_new_id(ret);
 	}
-	free(cand.v);
-	free(t.v);
+	idset_release(&cand);
+	idset_release(&t);
 	return r;
 }
 
@@ -364,7 +364,7 @@ static void query_release(struct query *q)
 	free(q->found);
 	free(q->dep_ids);
 	free(q->links);
-	free(q->all.v);
+	idset_release(&q->all);
 }
 
 static int query_walk(struct cache_manager *cm, const struct cache_key_with_selector *deps,
