@@ -12,35 +12,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cache/strbuf.h"
 #include "internal.h"
 
-static json_t *digests_json(const char (*d)[SFS_DIGEST_SIZE], size_t n)
+static void add_digests(struct strbuf *sb, const char (*d)[SFS_DIGEST_SIZE], size_t n)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(d[i]));
-	return a;
+	strbuf_addch(sb, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strbuf_addch(sb, ',');
+		strbuf_add_json_str(sb, d[i]);
+	}
+	strbuf_addch(sb, ']');
 }
 
+static void add_field(struct strbuf *sb, const char *name, const char *value)
+{
+	strbuf_addf(sb, ",\"%s\":", name);
+	strbuf_add_json_str(sb, value ? value : "");
+}
+
+/* Written straight into a buffer: a jansson tree of a 100,000-vertex job would
+ * double the job's memory at the moment it ends. */
 char *sfs_vinfo_to_json(const struct sfs_vertex_info *v, size_t n)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++) {
-		json_t *o =
-		    json_pack("{s:s, s:s, s:s%, s:s, s:s?, s:o, s:o, s:s, s:s}", "digest",
-			      v[i].digest, "name", v[i].name, "op", v[i].op, v[i].op_len, "state",
-			      sfs_vertex_state_name(v[i].state), "log", v[i].log_path, "inputs",
-			      digests_json(v[i].inputs, v[i].ninputs), "results",
-			      digests_json(v[i].results, v[i].noutputs), "why",
-			      v[i].why ? v[i].why : "", "keys", v[i].keys ? v[i].keys : "");
-		if (!o || json_array_append_new(a, o) < 0) {
-			json_decref(a);
-			return NULL;
-		}
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addch(&sb, '[');
+	for (size_t i = 0; i < n; i++) {
+		strbuf_addstr(&sb, i ? ",{\"digest\":" : "{\"digest\":");
+		strbuf_add_json_str(&sb, v[i].digest);
+		add_field(&sb, "name", v[i].name);
+		add_field(&sb, "op", v[i].op);
+		add_field(&sb, "state", sfs_vertex_state_name(v[i].state));
+		if (v[i].log_path)
+			add_field(&sb, "log", v[i].log_path);
+		strbuf_addstr(&sb, ",\"inputs\":");
+		add_digests(&sb, v[i].inputs, v[i].ninputs);
+		strbuf_addstr(&sb, ",\"results\":");
+		add_digests(&sb, v[i].results, v[i].noutputs);
+		add_field(&sb, "why", v[i].why);
+		add_field(&sb, "keys", v[i].keys);
+		strbuf_addch(&sb, '}');
 	}
-	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
-	json_decref(a);
-	return s;
+	strbuf_addch(&sb, ']');
+	if (sb.oom) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb, NULL);
 }
 
 static enum sfs_vertex_state state_of(const char *name)
