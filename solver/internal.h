@@ -239,6 +239,10 @@ struct sfs_solver {
 	size_t ndeferred, capdeferred, deferred_head;
 	bool draining;
 
+	/* deleted exports, moved into tmp/, removed after the lock is dropped */
+	char **trash;
+	size_t ntrash;
+
 	/* jobs whose files changed, told to fs/ after the lock is dropped */
 	uint64_t *dirty;
 	size_t ndirty, cap_dirty;
@@ -261,13 +265,17 @@ enum task_kind {
 	TASK_SLOW,
 	TASK_EXEC,
 	TASK_FINISH,
-	TASK_EXPORT,
-	TASK_SOURCES
+	TASK_EXPORT,  /* a job's */
+	TASK_SOURCES, /* a job's */
+	TASK_TRASH,   /* the solver's: remove deleted exports */
 };
 int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e);
 void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_job *j);
+/* A task that empties the trash of deleted exports (solver.c). */
+void sfs_queue_trash_task(struct sfs_solver *s);
+void sfs_solver_empty_trash(struct sfs_solver *s);
 
 /* sources.c: cache_from */
 int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);

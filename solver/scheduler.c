@@ -26,7 +26,7 @@ struct task {
 
 static bool task_is_heavy(const struct task *t)
 {
-	if (t->kind == TASK_EXEC || t->kind == TASK_EXPORT)
+	if (t->kind == TASK_EXEC || t->kind == TASK_EXPORT || t->kind == TASK_TRASH)
 		return true;
 	return t->kind == TASK_KEYS && t->vs->v->ninputs == 0;
 }
@@ -73,8 +73,22 @@ void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_jo
 	enqueue(s, t);
 }
 
+void sfs_queue_trash_task(struct sfs_solver *s)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	if (!t)
+		return; /* the next mount empties tmp/ */
+	t->kind = TASK_TRASH;
+	enqueue(s, t);
+}
+
 static void run_task(struct sfs_solver *s, struct task *t)
 {
+	if (t->kind == TASK_TRASH) {
+		sfs_solver_empty_trash(s);
+		free(t);
+		return;
+	}
 	if (t->job) {
 		if (t->kind == TASK_SOURCES)
 			sfs_run_sources(s, t->job);
@@ -105,7 +119,8 @@ static void run_task(struct sfs_solver *s, struct task *t)
 			break;
 		case TASK_EXPORT:
 		case TASK_SOURCES:
-			break; /* a job's task, above */
+		case TASK_TRASH:
+			break; /* not a vertex task: above */
 		}
 	}
 	pthread_mutex_lock(&s->lock);

@@ -258,6 +258,11 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	sfs_sources_free(s);
 	free(s->job_ids);
 	free(s->dirty);
+	for (size_t i = 0; i < s->ntrash; i++) {
+		cas_rmtree(s->trash[i]);
+		free(s->trash[i]);
+	}
+	free(s->trash);
 	free(s->deferred);
 	free(s->mountpoint);
 	pthread_cond_destroy(&s->cond);
@@ -279,12 +284,41 @@ void sfs_solver_flush_notify(struct sfs_solver *s)
 	free(d);
 }
 
+/* Removes the deleted exports; on a worker, no lock held. */
+void sfs_solver_empty_trash(struct sfs_solver *s)
+{
+	pthread_mutex_lock(&s->lock);
+	char **trash = s->trash;
+	size_t n = s->ntrash;
+	s->trash = NULL;
+	s->ntrash = 0;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		cas_rmtree(trash[i]);
+		free(trash[i]);
+	}
+	free(trash);
+}
+
 /* Deletes a finished or pending job: its history row, its export, its entry. */
 static void job_delete(struct sfs_solver *s, struct sfs_job *j)
 {
-	char *dir = sfs_job_export_dir(s, j->id);
-	if (dir)
-		cas_rmtree(dir);
+	/* an export can be large: moved into tmp/ now (a rename), removed by a
+	 * worker without the lock (sfs_solver_empty_trash), or at the next mount */
+	char *dir = sfs_job_export_dir(s, j->id), *trash = NULL;
+	if (dir &&
+	    asprintf(&trash, "%s/deleted-export-%llu", cas_tmp_dir(s->cache->cas),
+		     (unsigned long long)j->id) > 0 &&
+	    rename(dir, trash) == 0) {
+		char **n = realloc(s->trash, (s->ntrash + 1) * sizeof(*n));
+		if (n) {
+			s->trash = n;
+			s->trash[s->ntrash++] = trash;
+			trash = NULL;
+			sfs_queue_trash_task(s);
+		}
+	}
+	free(trash);
 	free(dir);
 	history_delete(s->cache->db, j->id);
 	job_table_del(s, j);
