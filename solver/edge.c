@@ -237,6 +237,15 @@ void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 	e->nresult_keys = nkeys;
 	e->cached = cached;
 	e->phase = EDGE_DONE;
+	/* what only the search for a record needed: a done edge keeps its keys
+	 * (later users query with them) and drops its candidates */
+	free(e->records);
+	e->records = NULL;
+	e->nrecords = 0;
+	for (size_t i = 0; e->matches && i < e->vs->v->ninputs; i++)
+		keyset_release(&e->matches[i]);
+	free(e->matches);
+	e->matches = NULL;
 	sfs_edge_settle(s, e);
 }
 
