@@ -4,7 +4,7 @@
  * Used for imported caches and by tests; it must behave exactly like the
  * SQLite storage, which the shared storage test suite checks.
  *
- * Layout, all in string hash maps (struct smap below, chained, O(1) average):
+ * Layout, all in string hash maps (struct strmap below, chained, O(1) average):
  *   keys:      key id -> struct mkey { results, links, backlinks }
  *     results:   record id -> struct cache_result
  *     links:     "input\x1foutput\x1fdigest\x1fselector" -> struct mlinkset
@@ -24,132 +24,30 @@
 #include <string.h>
 
 #include "err.h"
+#include "strmap.h"
 #include "strv.h"
 
-/* ---- a small chained string hash map ---- */
+/* ---- maps and sets (cache/strmap.h) ---- */
 
-struct smap_node {
-	struct smap_node *next;
+/* Frees every value with fn (may be NULL), then the map. */
+static void map_release(struct strmap *m, void (*fn)(void *val))
+{
+	const char *key;
 	void *val;
-	char key[];
-};
-
-struct smap {
-	size_t n, nb;
-	struct smap_node **b;
-};
-
-typedef void (*smap_free_fn)(void *val);
-
-static size_t smap_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	for (size_t it = 0; fn && strmap_next(m, &it, &key, &val);)
+		fn(val);
+	strmap_release(m);
 }
 
-static struct smap_node **smap_slot(const struct smap *m, const char *k)
-{
-	struct smap_node **p;
-
-	if (!m->nb)
-		return NULL;
-	for (p = &m->b[smap_hash(k) & (m->nb - 1)]; *p; p = &(*p)->next)
-		if (strcmp((*p)->key, k) == 0)
-			return p;
-	return p;
-}
-
-static void *smap_get(const struct smap *m, const char *k)
-{
-	struct smap_node **p = smap_slot(m, k);
-	return p && *p ? (*p)->val : NULL;
-}
-
-static int smap_grow(struct smap *m)
-{
-	size_t nb = m->nb ? m->nb * 2 : 8;
-	struct smap_node **b = calloc(nb, sizeof(*b));
-
-	if (!b)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->nb; i++) {
-		struct smap_node *n, *next;
-		for (n = m->b[i]; n; n = next) {
-			next = n->next;
-			size_t h = smap_hash(n->key) & (nb - 1);
-			n->next = b[h];
-			b[h] = n;
-		}
-	}
-	free(m->b);
-	m->b = b;
-	m->nb = nb;
-	return 0;
-}
-
-/* Inserts k -> val; k must not be present (callers smap_get first). */
-static int smap_put(struct smap *m, const char *k, void *val)
-{
-	size_t len = strlen(k) + 1;
-	struct smap_node *n;
-
-	if (m->n >= m->nb && smap_grow(m) < 0)
-		return -ENOMEM;
-	n = malloc(sizeof(*n) + len);
-	if (!n)
-		return -ENOMEM;
-	memcpy(n->key, k, len);
-	n->val = val;
-	struct smap_node **p = smap_slot(m, k);
-	n->next = NULL;
-	*p = n;
-	m->n++;
-	return 0;
-}
-
-/* Removes k; returns its value (NULL when absent). */
-static void *smap_del(struct smap *m, const char *k)
-{
-	struct smap_node **p = smap_slot(m, k), *n;
-	void *val;
-
-	if (!p || !*p)
-		return NULL;
-	n = *p;
-	*p = n->next;
-	val = n->val;
-	free(n);
-	m->n--;
-	return val;
-}
-
-static void smap_release(struct smap *m, smap_free_fn fn)
-{
-	for (size_t i = 0; i < m->nb; i++) {
-		struct smap_node *n, *next;
-		for (n = m->b[i]; n; n = next) {
-			next = n->next;
-			if (fn)
-				fn(n->val);
-			free(n);
-		}
-	}
-	free(m->b);
-	memset(m, 0, sizeof(*m));
-}
-
-#define SMAP_FOREACH(m, n)                                                                         \
-	for (size_t _i = 0; _i < (m)->nb; _i++)                                                    \
-		for (struct smap_node *n = (m)->b[_i]; n; n = n->next)
+/* Iterates map m; key and val name the current entry. */
+#define MAP_FOREACH(m, key, val) for (size_t _it = 0; strmap_next((m), &_it, &(key), &(val));)
 
 /* Sets store this non-NULL marker as value. */
 #define SET_MEMBER ((void *)1)
 
-static int set_add(struct smap *s, const char *k)
+static int set_add(struct strmap *s, const char *k)
 {
-	return smap_get(s, k) ? 0 : smap_put(s, k, SET_MEMBER);
+	return strmap_get(s, k) ? 0 : strmap_put(s, k, SET_MEMBER, NULL);
 }
 
 /* ---- snapshots for walks ---- */
@@ -160,11 +58,13 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Copies the set's members (sorted, for the same order as SQLite's walks). */
-static int strv_from_set(struct strv *sv, const struct smap *s)
+static int strv_from_set(struct strv *sv, const struct strmap *s)
 {
-	SMAP_FOREACH(s, n)
+	const char *key;
+	void *val;
+	MAP_FOREACH(s, key, val)
 	{
-		if (strv_push(sv, n->key) < 0)
+		if (strv_push(sv, key) < 0)
 			return -ENOMEM;
 	}
 	if (sv->n)
@@ -176,20 +76,20 @@ static int strv_from_set(struct strv *sv, const struct smap *s)
 
 struct mlinkset {
 	struct cache_link l;
-	struct smap targets;
+	struct strmap targets;
 };
 
 struct mkey {
-	struct smap results;   /* record id -> struct cache_result * */
-	struct smap links;     /* link string -> struct mlinkset * */
-	struct smap backlinks; /* set of src ids */
+	struct strmap results;	 /* record id -> struct cache_result * */
+	struct strmap links;	 /* link string -> struct mlinkset * */
+	struct strmap backlinks; /* set of src ids */
 };
 
 struct ks_memory {
 	struct keystore ks;
 	pthread_mutex_t lock;
-	struct smap keys;      /* id -> struct mkey * */
-	struct smap by_result; /* record id -> struct smap * (set of key ids) */
+	struct strmap keys;	 /* id -> struct mkey * */
+	struct strmap by_result; /* record id -> struct strmap * (set of key ids) */
 };
 
 #define LINK_KEY_SIZE (2 * SFS_DIGEST_SIZE + 32)
@@ -203,7 +103,7 @@ static void link_key(const struct cache_link *l, char buf[LINK_KEY_SIZE])
 static void linkset_free(void *p)
 {
 	struct mlinkset *ls = p;
-	smap_release(&ls->targets, NULL);
+	map_release(&ls->targets, NULL);
 	free(ls);
 }
 
@@ -212,16 +112,16 @@ static void mkey_free(void *p)
 	struct mkey *k = p;
 	if (!k)
 		return;
-	smap_release(&k->results, free);
-	smap_release(&k->links, linkset_free);
-	smap_release(&k->backlinks, NULL);
+	map_release(&k->results, free);
+	map_release(&k->links, linkset_free);
+	map_release(&k->backlinks, NULL);
 	free(k);
 }
 
 static void set_free(void *p)
 {
-	struct smap *s = p;
-	smap_release(s, NULL);
+	struct strmap *s = p;
+	map_release(s, NULL);
 	free(s);
 }
 
@@ -232,12 +132,12 @@ static struct ks_memory *to_mem(struct keystore *ks)
 
 static struct mkey *mem_key(struct ks_memory *m, const char *id, bool create)
 {
-	struct mkey *k = smap_get(&m->keys, id);
+	struct mkey *k = strmap_get(&m->keys, id);
 
 	if (k || !create)
 		return k;
 	k = calloc(1, sizeof(*k));
-	if (k && smap_put(&m->keys, id, k) < 0) {
+	if (k && strmap_put(&m->keys, id, k, NULL) < 0) {
 		free(k);
 		k = NULL;
 	}
@@ -251,7 +151,7 @@ static bool mem_exists(struct keystore *ks, const char *id)
 
 	pthread_mutex_lock(&m->lock);
 	struct mkey *k = mem_key(m, id, false);
-	ret = k && (k->results.n > 0 || k->links.n > 0);
+	ret = k && (k->results.len > 0 || k->links.len > 0);
 	pthread_mutex_unlock(&m->lock);
 	return ret;
 }
@@ -288,15 +188,17 @@ static int mem_walk_results(struct keystore *ks, const char *id, keystore_result
 
 	pthread_mutex_lock(&m->lock);
 	struct mkey *k = mem_key(m, id, false);
-	if (k && k->results.n) {
-		v = malloc(k->results.n * sizeof(*v));
+	if (k && k->results.len) {
+		v = malloc(k->results.len * sizeof(*v));
 		if (!v)
 			r = -ENOMEM;
 	}
 	if (v) {
-		SMAP_FOREACH(&k->results, node)
+		const char *key;
+		void *val;
+		MAP_FOREACH(&k->results, key, val)
 		{
-			v[n++] = *(struct cache_result *)node->val;
+			v[n++] = *(struct cache_result *)val;
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -316,7 +218,7 @@ static int mem_load(struct keystore *ks, const char *id, const char *record_id,
 
 	pthread_mutex_lock(&m->lock);
 	struct mkey *k = mem_key(m, id, false);
-	struct cache_result *res = k ? smap_get(&k->results, record_id) : NULL;
+	struct cache_result *res = k ? strmap_get(&k->results, record_id) : NULL;
 	if (res) {
 		*ret = *res;
 		r = 0;
@@ -328,26 +230,26 @@ static int mem_load(struct keystore *ks, const char *id, const char *record_id,
 static int mem_add_result_locked(struct ks_memory *m, const char *id, const struct cache_result *r)
 {
 	struct mkey *k = mem_key(m, id, true);
-	struct smap *ids;
+	struct strmap *ids;
 
 	if (!k)
 		return -ENOMEM;
-	if (!smap_get(&k->results, r->id)) {
+	if (!strmap_get(&k->results, r->id)) {
 		struct cache_result *c = malloc(sizeof(*c));
 		if (!c)
 			return -ENOMEM;
 		*c = *r;
-		if (smap_put(&k->results, r->id, c) < 0) {
+		if (strmap_put(&k->results, r->id, c, NULL) < 0) {
 			free(c);
 			return -ENOMEM;
 		}
 	}
-	ids = smap_get(&m->by_result, r->id);
+	ids = strmap_get(&m->by_result, r->id);
 	if (!ids) {
 		ids = calloc(1, sizeof(*ids));
 		if (!ids)
 			return -ENOMEM;
-		if (smap_put(&m->by_result, r->id, ids) < 0) {
+		if (strmap_put(&m->by_result, r->id, ids, NULL) < 0) {
 			free(ids);
 			return -ENOMEM;
 		}
@@ -374,15 +276,17 @@ static void mem_unlink(struct ks_memory *m, const char *src, const char *target)
 
 	if (!s)
 		return;
-	SMAP_FOREACH(&s->links, node)
+	const char *key;
+	void *val;
+	MAP_FOREACH(&s->links, key, val)
 	{
-		struct mlinkset *ls = node->val;
-		smap_del(&ls->targets, target);
-		if (ls->targets.n == 0 && strv_push(&empty, node->key) < 0)
+		struct mlinkset *ls = val;
+		strmap_del(&ls->targets, target);
+		if (ls->targets.len == 0 && strv_push(&empty, key) < 0)
 			break; /* out of memory: an empty set only costs memory */
 	}
 	for (size_t i = 0; i < empty.n; i++)
-		linkset_free(smap_del(&s->links, empty.v[i]));
+		linkset_free(strmap_del(&s->links, empty.v[i]));
 	strv_release(&empty);
 }
 
@@ -396,13 +300,13 @@ static void mem_empty_branch(struct ks_memory *m, const char *id)
 	struct mkey *k = mem_key(m, id, false);
 	struct strv srcs = {0};
 
-	if (!k || k->results.n > 0 || k->links.n > 0)
+	if (!k || k->results.len > 0 || k->links.len > 0)
 		return;
 	if (strv_from_set(&srcs, &k->backlinks) < 0) {
 		strv_release(&srcs);
 		return; /* out of memory: the key stays, harmlessly */
 	}
-	mkey_free(smap_del(&m->keys, id));
+	mkey_free(strmap_del(&m->keys, id));
 	for (size_t i = 0; i < srcs.n; i++) {
 		mem_unlink(m, srcs.v[i], id);
 		mem_empty_branch(m, srcs.v[i]);
@@ -417,7 +321,7 @@ static int mem_release(struct keystore *ks, const char *record_id)
 	int r = 0;
 
 	pthread_mutex_lock(&m->lock);
-	struct smap *set = smap_del(&m->by_result, record_id);
+	struct strmap *set = strmap_del(&m->by_result, record_id);
 	if (set) {
 		r = strv_from_set(&ids, set);
 		set_free(set);
@@ -425,7 +329,7 @@ static int mem_release(struct keystore *ks, const char *record_id)
 	for (size_t i = 0; i < ids.n; i++) {
 		struct mkey *k = mem_key(m, ids.v[i], false);
 		if (k)
-			free(smap_del(&k->results, record_id));
+			free(strmap_del(&k->results, record_id));
 	}
 	for (size_t i = 0; i < ids.n; i++)
 		mem_empty_branch(m, ids.v[i]);
@@ -442,7 +346,7 @@ static int mem_walk_ids_by_result(struct keystore *ks, const char *record_id, ke
 	int r = 0;
 
 	pthread_mutex_lock(&m->lock);
-	struct smap *set = smap_get(&m->by_result, record_id);
+	struct strmap *set = strmap_get(&m->by_result, record_id);
 	if (set)
 		r = strv_from_set(&sv, set);
 	pthread_mutex_unlock(&m->lock);
@@ -462,13 +366,13 @@ static int mem_add_link_locked(struct ks_memory *m, const char *id, const struct
 	if (!src || !dst)
 		return -ENOMEM;
 	link_key(l, lk);
-	ls = smap_get(&src->links, lk);
+	ls = strmap_get(&src->links, lk);
 	if (!ls) {
 		ls = calloc(1, sizeof(*ls));
 		if (!ls)
 			return -ENOMEM;
 		ls->l = *l;
-		if (smap_put(&src->links, lk, ls) < 0) {
+		if (strmap_put(&src->links, lk, ls, NULL) < 0) {
 			free(ls);
 			return -ENOMEM;
 		}
@@ -498,7 +402,7 @@ static struct mlinkset *mem_linkset(struct ks_memory *m, const char *id, const s
 	if (!k)
 		return NULL;
 	link_key(l, lk);
-	return smap_get(&k->links, lk);
+	return strmap_get(&k->links, lk);
 }
 
 static int mem_walk_links(struct keystore *ks, const char *id, const struct cache_link *l,
@@ -527,7 +431,7 @@ static bool mem_has_link(struct keystore *ks, const char *id, const struct cache
 
 	pthread_mutex_lock(&m->lock);
 	struct mlinkset *ls = mem_linkset(m, id, l);
-	ret = ls && smap_get(&ls->targets, target);
+	ret = ls && strmap_get(&ls->targets, target);
 	pthread_mutex_unlock(&m->lock);
 	return ret;
 }
@@ -558,10 +462,12 @@ static int mem_collect_backlinks(struct ks_memory *m, const char *src, const cha
 
 	if (!s)
 		return 0;
-	SMAP_FOREACH(&s->links, node)
+	const char *key;
+	void *val;
+	MAP_FOREACH(&s->links, key, val)
 	{
-		struct mlinkset *ls = node->val;
-		if (!smap_get(&ls->targets, id))
+		struct mlinkset *ls = val;
+		if (!strmap_get(&ls->targets, id))
 			continue;
 		if (*n == *cap) {
 			size_t c = *cap ? *cap * 2 : 8;
@@ -596,9 +502,11 @@ static int mem_walk_backlinks(struct keystore *ks, const char *id, keystore_back
 	pthread_mutex_lock(&m->lock);
 	struct mkey *k = mem_key(m, id, false);
 	if (k) {
-		SMAP_FOREACH(&k->backlinks, node)
+		const char *key;
+		void *val;
+		MAP_FOREACH(&k->backlinks, key, val)
 		{
-			r = mem_collect_backlinks(m, node->key, id, &v, &n, &cap);
+			r = mem_collect_backlinks(m, key, id, &v, &n, &cap);
 			if (r < 0)
 				goto unlock;
 		}
@@ -630,8 +538,8 @@ static void mem_free(struct keystore *ks)
 {
 	struct ks_memory *m = to_mem(ks);
 
-	smap_release(&m->keys, mkey_free);
-	smap_release(&m->by_result, set_free);
+	map_release(&m->keys, mkey_free);
+	map_release(&m->by_result, set_free);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
