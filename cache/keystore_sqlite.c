@@ -134,9 +134,11 @@ static bool sq_exists(struct keystore *ks, const char *id)
 	return r > 0;
 }
 
-/* Runs a string-returning statement with up to two text bindings under the
- * lock, then calls fn for each row without it. */
+/* Runs a string-returning statement with up to two text bindings (and what
+ * bind adds, when not NULL) under the lock, then calls fn for each row without
+ * it. */
 static int walk_strings(struct keystore *ks, enum sfs_stmt id, const char *a, const char *b,
+			void (*bind)(sqlite3_stmt *st, const void *barg), const void *barg,
 			keystore_id_fn fn, void *arg)
 {
 	struct sfs_db *db = to_db(ks);
@@ -146,8 +148,11 @@ static int walk_strings(struct keystore *ks, enum sfs_stmt id, const char *a, co
 
 	sfs_db_lock(db);
 	st = stmt_text(db, id, a, b);
-	if (st)
+	if (st) {
+		if (bind)
+			bind(st, barg);
 		r = query_strv(db, id, st, &sv);
+	}
 	sfs_db_unlock(db);
 	if (r == 0)
 		r = strv_call(&sv, fn, arg);
@@ -157,7 +162,7 @@ static int walk_strings(struct keystore *ks, enum sfs_stmt id, const char *a, co
 
 static int sq_walk(struct keystore *ks, keystore_id_fn fn, void *arg)
 {
-	return walk_strings(ks, STMT_KEY_WALK, NULL, NULL, fn, arg);
+	return walk_strings(ks, STMT_KEY_WALK, NULL, NULL, NULL, NULL, fn, arg);
 }
 
 static void row_result(sqlite3_stmt *st, struct cache_result *r)
@@ -337,7 +342,7 @@ static int sq_release(struct keystore *ks, const char *record_id)
 static int sq_walk_ids_by_result(struct keystore *ks, const char *record_id, keystore_id_fn fn,
 				 void *arg)
 {
-	return walk_strings(ks, STMT_KEYS_BY_RECORD, record_id, NULL, fn, arg);
+	return walk_strings(ks, STMT_KEYS_BY_RECORD, record_id, NULL, NULL, NULL, fn, arg);
 }
 
 static int sq_add_link(struct keystore *ks, const char *id, const struct cache_link *l,
@@ -358,25 +363,16 @@ static int sq_add_link(struct keystore *ks, const char *id, const struct cache_l
 	return r;
 }
 
+/* The link fields after the source id (parameters 2-5). */
+static void bind_link_after_id(sqlite3_stmt *st, const void *l)
+{
+	bind_link(st, 2, l);
+}
+
 static int sq_walk_links(struct keystore *ks, const char *id, const struct cache_link *l,
 			 keystore_id_fn fn, void *arg)
 {
-	struct sfs_db *db = to_db(ks);
-	struct strv sv = {0};
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	sfs_db_lock(db);
-	st = stmt_text(db, STMT_LINK_WALK, id, NULL);
-	if (st) {
-		bind_link(st, 2, l);
-		r = query_strv(db, STMT_LINK_WALK, st, &sv);
-	}
-	sfs_db_unlock(db);
-	if (r == 0)
-		r = strv_call(&sv, fn, arg);
-	strv_release(&sv);
-	return r;
+	return walk_strings(ks, STMT_LINK_WALK, id, NULL, bind_link_after_id, l, fn, arg);
 }
 
 static bool sq_has_link(struct keystore *ks, const char *id, const struct cache_link *l,
@@ -536,25 +532,15 @@ static int sq_get_info(struct keystore *ks, const char *id, char ret_digest[SFS_
 	return r;
 }
 
+static void bind_output(sqlite3_stmt *st, const void *output)
+{
+	sqlite3_bind_int(st, 2, *(const int *)output);
+}
+
 static int sq_walk_by_digest(struct keystore *ks, const char *digest, int output, keystore_id_fn fn,
 			     void *arg)
 {
-	struct sfs_db *db = to_db(ks);
-	struct strv sv = {0};
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	sfs_db_lock(db);
-	st = stmt_text(db, STMT_LINK_BY_DIGEST, digest, NULL);
-	if (st) {
-		sqlite3_bind_int(st, 2, output);
-		r = query_strv(db, STMT_LINK_BY_DIGEST, st, &sv);
-	}
-	sfs_db_unlock(db);
-	if (r == 0)
-		r = strv_call(&sv, fn, arg);
-	strv_release(&sv);
-	return r;
+	return walk_strings(ks, STMT_LINK_BY_DIGEST, digest, NULL, bind_output, &output, fn, arg);
 }
 
 static int sq_batch_begin(struct keystore *ks)
