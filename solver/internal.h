@@ -265,9 +265,9 @@ enum task_kind {
 	TASK_SLOW,
 	TASK_EXEC,
 	TASK_FINISH,
-	TASK_EXPORT,  /* a job's */
-	TASK_SOURCES, /* a job's */
-	TASK_TRASH,   /* the solver's: remove deleted exports */
+	TASK_EXPORT, /* a job's */
+	TASK_START,  /* a job's: sources, then the graph */
+	TASK_TRASH,  /* the solver's: remove deleted exports */
 };
 int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
@@ -279,7 +279,8 @@ void sfs_solver_empty_trash(struct sfs_solver *s);
 
 /* sources.c: cache_from */
 int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
-void sfs_run_sources(struct sfs_solver *s, struct sfs_job *j);
+int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+void sfs_run_start(struct sfs_solver *s, struct sfs_job *j);
 int sfs_vs_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
 int sfs_vs_inherit_sources(struct vstate *vs, const struct vstate *parent);
 void sfs_sources_free(struct sfs_solver *s);

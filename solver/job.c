@@ -85,6 +85,36 @@ bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, 
 	return r;
 }
 
+/*
+ * A job starts on a worker (lock held here): the thread that accepted its spec
+ * does not load a 100,000-vertex graph.  The start task reads its cache_from
+ * sources, then loads its graph.
+ */
+int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+{
+	int r = sfs_progress_new(&j->progress);
+	if (r < 0)
+		return r;
+	sfs_queue_job_task(s, TASK_START, j);
+	return 0;
+}
+
+void sfs_run_start(struct sfs_solver *s, struct sfs_job *j)
+{
+	char *msg = NULL;
+	int r = sfs_job_read_sources(s, j, &msg);
+	pthread_mutex_lock(&s->lock);
+	if (j->state == SFS_JOB_RUNNING) {
+		if (r == 0)
+			r = sfs_job_start_graph(s, j, &msg);
+		if (r < 0)
+			sfs_job_end(s, j, SFS_JOB_FAILED, msg ? msg : strerror(-r));
+	}
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+	free(msg);
+}
+
 /* Loads the job's graph and asks for its outputs (lock held). */
 int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {

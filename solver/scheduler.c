@@ -90,8 +90,8 @@ static void run_task(struct sfs_solver *s, struct task *t)
 		return;
 	}
 	if (t->job) {
-		if (t->kind == TASK_SOURCES)
-			sfs_run_sources(s, t->job);
+		if (t->kind == TASK_START)
+			sfs_run_start(s, t->job);
 		else
 			sfs_run_export(s, t->job);
 		pthread_mutex_lock(&s->lock);
@@ -118,7 +118,7 @@ static void run_task(struct sfs_solver *s, struct task *t)
 			sfs_run_exec(s, t->vs);
 			break;
 		case TASK_EXPORT:
-		case TASK_SOURCES:
+		case TASK_START:
 		case TASK_TRASH:
 			break; /* not a vertex task: above */
 		}

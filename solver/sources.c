@@ -5,7 +5,7 @@
  * Each distinct source path is read once per mount into a cache manager of its
  * own (an in-memory key storage over the shared content store) and kept until
  * the solver closes.  A job whose spec names sources (job-level `cache_from`,
- * or a vertex's) has them read on a worker before its graph is loaded, shown as
+ * or a vertex's) has them read by its start task before its graph is loaded, shown as
  * "[cache_from] importing PATH" in its progress.  Each vertex then asks the
  * local cache and its sources together (cache/combined.h: main first, main's
  * records preferred); a record loaded from a source is copied into the local
@@ -79,28 +79,6 @@ static int source_get(struct sfs_solver *s, const char *path, char **ret_msg)
 	return r;
 }
 
-static bool has_sources(const struct sfs_spec *sp)
-{
-	if (sp->cache_from && sp->cache_from[0])
-		return true;
-	for (size_t i = 0; i < sp->n; i++)
-		if (sp->v[i].cache_from && sp->v[i].cache_from[0])
-			return true;
-	return false;
-}
-
-/* A job's graph is loaded after its sources are read (lock held). */
-int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
-{
-	int r = sfs_progress_new(&j->progress);
-	if (r < 0)
-		return r;
-	if (!has_sources(j->spec))
-		return sfs_job_start_graph(s, j, ret_msg);
-	sfs_queue_job_task(s, TASK_SOURCES, j);
-	return 0;
-}
-
 static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths, char **ret_msg)
 {
 	int r = 0;
@@ -125,22 +103,13 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 	return r;
 }
 
-void sfs_run_sources(struct sfs_solver *s, struct sfs_job *j)
+/* Reads every source the job's spec names (a worker, no lock held). */
+int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
-	char *msg = NULL;
-	int r = read_list(s, j, j->spec->cache_from, &msg);
+	int r = read_list(s, j, j->spec->cache_from, ret_msg);
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++)
-		r = read_list(s, j, j->spec->v[i].cache_from, &msg);
-	pthread_mutex_lock(&s->lock);
-	if (j->state == SFS_JOB_RUNNING) {
-		if (r == 0)
-			r = sfs_job_start_graph(s, j, &msg);
-		if (r < 0)
-			sfs_job_end(s, j, SFS_JOB_FAILED, msg ? msg : strerror(-r));
-	}
-	pthread_mutex_unlock(&s->lock);
-	sfs_solver_flush_notify(s);
-	free(msg);
+		r = read_list(s, j, j->spec->v[i].cache_from, ret_msg);
+	return r;
 }
 
 static int add_extra(struct vstate *vs, struct cache_manager *cm)
