@@ -9,6 +9,10 @@
 #include "db.h"
 #include "manager.h"
 
+/* The database commits the cache's saves in groups at most this far apart
+ * (sfs_db_group_commit); a job's history is committed when it is saved. */
+#define SFS_CACHE_COMMIT_MS 50
+
 struct sfs_cache {
 	char *state_dir;
 	struct cas *cas;

@@ -13,17 +13,30 @@
  * the transaction counter.  It is recursive because a keystore batch holds it
  * from batch_begin to batch_end while the same thread calls other keystore
  * methods, which lock again.
+ *
+ * Group commit (sfs_db_group_commit): a unit of work (sfs_db_begin/end at depth
+ * 0) becomes a SAVEPOINT inside one long transaction instead of a transaction of
+ * its own, and a flusher thread COMMITs that transaction every few milliseconds,
+ * or a unit does when the group has grown to SFS_DB_GROUP_MAX units.  A solve
+ * saving thousands of vertices then writes each B-tree page and takes the WAL
+ * locks once per group, not once per vertex.  A failed unit rolls back to its
+ * savepoint alone.  What must be durable before it is reported (a job's end)
+ * calls sfs_db_sync; a crash loses at most the last interval of cache saves,
+ * which are re-executed on the next build, never a finished job.
  */
 #include "db.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 
 #define SFS_DB_SCHEMA_VERSION 1
+#define SFS_DB_GROUP_MAX 1024 /* units a group holds before a unit commits it */
 
 struct sfs_db {
 	sqlite3 *conn;
@@ -31,6 +44,18 @@ struct sfs_db {
 	int tx_depth;	/* nesting of sfs_db_begin; BEGIN/COMMIT only at depth 0 */
 	bool tx_failed; /* an inner sfs_db_end(err != 0) dooms the outer COMMIT */
 	sqlite3_stmt *stmts[STMT__MAX];
+
+	/* group commit; all under lock except the flusher's sleep */
+	bool group;		/* units are savepoints of one open transaction */
+	bool group_open;	/* that transaction has begun */
+	unsigned group_units;	/* units released into it */
+	uint64_t commits;	/* transactions committed (sfs_db_commits) */
+	pthread_t flusher;
+	bool flusher_started;
+	unsigned interval_ms;
+	pthread_mutex_t flush_lock; /* guards stopping; flush_cond sleeps on it */
+	pthread_cond_t flush_cond;
+	bool stopping;
 };
 
 static const char *const stmt_sql[STMT__MAX] = {
@@ -117,6 +142,8 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS layers(result TEXT PRIMARY KEY, blob TEXT NOT NULL,"
     " size INTEGER NOT NULL, diff_id TEXT NOT NULL) WITHOUT ROWID;";
 
+static void stop_flusher(struct sfs_db *db);
+
 static int db_exec(struct sfs_db *db, const char *sql, char **ret_msg)
 {
 	char *err = NULL;
@@ -156,7 +183,7 @@ static int db_setup(struct sfs_db *db, char **ret_msg)
 	sqlite3_busy_timeout(db->conn, 5000);
 	r = db_exec(db,
 		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-		    " PRAGMA foreign_keys = OFF;",
+		    " PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
 		    ret_msg);
 	if (r < 0)
 		return r;
@@ -184,6 +211,8 @@ int sfs_db_open(const char *path, struct sfs_db **ret, char **ret_msg)
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&db->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&db->flush_lock, NULL);
+	pthread_cond_init(&db->flush_cond, NULL);
 
 	rc = sqlite3_open_v2(path, &db->conn,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -208,11 +237,16 @@ struct sfs_db *sfs_db_close(struct sfs_db *db)
 {
 	if (!db)
 		return NULL;
+	stop_flusher(db);
+	if (db->conn && sfs_db_sync(db) < 0)
+		sfs_log(SFS_LOG_ERR, "sqlite: the last group of saves was not committed");
 	for (int i = 0; i < STMT__MAX; i++)
 		sqlite3_finalize(db->stmts[i]);
 	if (db->conn && sqlite3_close(db->conn) != SQLITE_OK)
 		sfs_log(SFS_LOG_ERR, "sqlite: close: %s", sqlite3_errmsg(db->conn));
 	pthread_mutex_destroy(&db->lock);
+	pthread_cond_destroy(&db->flush_cond);
+	pthread_mutex_destroy(&db->flush_lock);
 	free(db);
 	return NULL;
 }
@@ -227,10 +261,87 @@ void sfs_db_unlock(struct sfs_db *db)
 	pthread_mutex_unlock(&db->lock);
 }
 
+/* Commits the open group, if any; lock held, no unit open. */
+static int group_commit_locked(struct sfs_db *db)
+{
+	if (!db->group_open)
+		return 0;
+	db->group_open = false;
+	db->group_units = 0;
+	int r = db_exec(db, "COMMIT", NULL);
+	if (r < 0) {
+		sfs_log(SFS_LOG_ERR, "sqlite: a group of saves was lost: its COMMIT failed");
+		db_exec(db, "ROLLBACK", NULL);
+		return r;
+	}
+	db->commits++;
+	return 0;
+}
+
+int sfs_db_sync(struct sfs_db *db)
+{
+	int r = 0;
+
+	sfs_db_lock(db);
+	if (db->tx_depth == 0)
+		r = group_commit_locked(db);
+	sfs_db_unlock(db);
+	return r;
+}
+
+/* Opens the unit of work at depth 0: a transaction, or a savepoint in the group. */
+static int unit_begin(struct sfs_db *db)
+{
+	int r;
+
+	if (!db->group)
+		return db_exec(db, "BEGIN IMMEDIATE", NULL);
+	if (!db->group_open) {
+		r = db_exec(db, "BEGIN IMMEDIATE", NULL);
+		if (r < 0)
+			return r;
+		db->group_open = true;
+	}
+	return db_exec(db, "SAVEPOINT unit", NULL);
+}
+
+/* Ends the unit of work at depth 0. */
+static int unit_end(struct sfs_db *db, bool ok)
+{
+	int r;
+
+	if (!db->group) {
+		if (!ok) {
+			db_exec(db, "ROLLBACK", NULL);
+			return -EIO;
+		}
+		r = db_exec(db, "COMMIT", NULL);
+		if (r < 0)
+			db_exec(db, "ROLLBACK", NULL);
+		else
+			db->commits++;
+		return r;
+	}
+	if (!ok) {
+		db_exec(db, "ROLLBACK TO unit", NULL);
+		db_exec(db, "RELEASE unit", NULL);
+		return -EIO;
+	}
+	r = db_exec(db, "RELEASE unit", NULL);
+	if (r < 0) {
+		db_exec(db, "ROLLBACK TO unit", NULL);
+		db_exec(db, "RELEASE unit", NULL);
+		return r;
+	}
+	if (++db->group_units >= SFS_DB_GROUP_MAX)
+		return group_commit_locked(db);
+	return 0;
+}
+
 int sfs_db_begin(struct sfs_db *db)
 {
 	if (db->tx_depth == 0) {
-		int r = db_exec(db, "BEGIN IMMEDIATE", NULL);
+		int r = unit_begin(db);
 		if (r < 0)
 			return r;
 		db->tx_failed = false;
@@ -241,8 +352,6 @@ int sfs_db_begin(struct sfs_db *db)
 
 int sfs_db_end(struct sfs_db *db, int err)
 {
-	int r;
-
 	if (db->tx_depth <= 0) {
 		sfs_log(SFS_LOG_ERR, "sqlite: sfs_db_end without sfs_db_begin");
 		return err ? err : -EINVAL;
@@ -251,15 +360,74 @@ int sfs_db_end(struct sfs_db *db, int err)
 		db->tx_failed = true;
 	if (--db->tx_depth > 0)
 		return err;
-	if (db->tx_failed) {
-		db_exec(db, "ROLLBACK", NULL);
-		db->tx_failed = false;
-		return err ? err : -EIO;
+	bool ok = !db->tx_failed;
+	db->tx_failed = false;
+	int r = unit_end(db, ok);
+	return err ? err : r;
+}
+
+uint64_t sfs_db_commits(struct sfs_db *db)
+{
+	sfs_db_lock(db);
+	uint64_t n = db->commits;
+	sfs_db_unlock(db);
+	return n;
+}
+
+/* The flusher: commits the group every interval_ms until stopped. */
+static void *flusher_main(void *arg)
+{
+	struct sfs_db *db = arg;
+	bool stop = false;
+
+	while (!stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)db->interval_ms * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&db->flush_lock);
+		while (!db->stopping &&
+		       pthread_cond_timedwait(&db->flush_cond, &db->flush_lock, &until) == 0)
+			;
+		stop = db->stopping;
+		pthread_mutex_unlock(&db->flush_lock);
+		sfs_db_sync(db);
 	}
-	r = db_exec(db, "COMMIT", NULL);
-	if (r < 0)
-		db_exec(db, "ROLLBACK", NULL);
-	return r;
+	return NULL;
+}
+
+int sfs_db_group_commit(struct sfs_db *db, unsigned interval_ms)
+{
+	sfs_db_lock(db);
+	if (db->group || interval_ms == 0) {
+		sfs_db_unlock(db);
+		return interval_ms ? -EBUSY : -EINVAL;
+	}
+	db->interval_ms = interval_ms;
+	db->group = true;
+	sfs_db_unlock(db);
+	int rc = pthread_create(&db->flusher, NULL, flusher_main, db);
+	if (rc != 0) {
+		sfs_db_lock(db);
+		db->group = false;
+		sfs_db_unlock(db);
+		return -rc;
+	}
+	db->flusher_started = true;
+	return 0;
+}
+
+static void stop_flusher(struct sfs_db *db)
+{
+	if (!db->flusher_started)
+		return;
+	pthread_mutex_lock(&db->flush_lock);
+	db->stopping = true;
+	pthread_cond_signal(&db->flush_cond);
+	pthread_mutex_unlock(&db->flush_lock);
+	pthread_join(db->flusher, NULL);
+	db->flusher_started = false;
 }
 
 sqlite3_stmt *sfs_db_stmt(struct sfs_db *db, enum sfs_stmt id)

@@ -21,6 +21,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum sfs_stmt {
 	/* keystore */
@@ -71,10 +72,22 @@ struct sfs_db *sfs_db_close(struct sfs_db *db); /* accepts NULL */
 void sfs_db_lock(struct sfs_db *db);
 void sfs_db_unlock(struct sfs_db *db);
 
-/* Transactions nest by count; only the outermost BEGIN/COMMIT reaches SQLite.
+/* A unit of work.  Units nest by count; only the outermost begin/end reaches
+ * SQLite: a transaction of its own (COMMIT when err == 0, else ROLLBACK), or,
+ * under group commit, a savepoint of the open group (RELEASE or ROLLBACK TO).
  * Call with the lock held. */
 int sfs_db_begin(struct sfs_db *db);
-int sfs_db_end(struct sfs_db *db, int err); /* COMMIT when err == 0, else ROLLBACK */
+int sfs_db_end(struct sfs_db *db, int err);
+
+/* Group commit: from now on units are savepoints of one long transaction that a
+ * flusher thread commits every interval_ms milliseconds (and a unit commits when
+ * the group is large).  sfs_db_close stops the flusher and commits. */
+int sfs_db_group_commit(struct sfs_db *db, unsigned interval_ms);
+/* Commits the open group now: what was saved before is durable when it returns.
+ * Takes the lock; a no-op without group commit or with a unit open. */
+int sfs_db_sync(struct sfs_db *db);
+/* Transactions committed so far (tests, metrics). */
+uint64_t sfs_db_commits(struct sfs_db *db);
 
 /* The prepared statement, reset and with bindings cleared; NULL on error (logged).
  * Call with the lock held. */

@@ -99,6 +99,8 @@ int history_next_id(struct sfs_db *db, uint64_t *ret_id)
 		r = sfs_db_end(db, next_id_locked(db, &id));
 	sfs_db_unlock(db);
 	if (r == 0)
+		r = sfs_db_sync(db); /* a number is never handed out twice */
+	if (r == 0)
 		*ret_id = id;
 	return r;
 }
@@ -160,6 +162,8 @@ int history_save(struct sfs_db *db, const struct history_job *j)
 	if (r == 0)
 		r = sfs_db_end(db, save_locked(db, j));
 	sfs_db_unlock(db);
+	if (r == 0)
+		r = sfs_db_sync(db); /* a job reported done is on disk */
 	return r;
 }
 
@@ -175,6 +179,8 @@ int history_delete(struct sfs_db *db, uint64_t id)
 		r = step_done(db, STMT_JOB_DELETE, st);
 	}
 	sfs_db_unlock(db);
+	if (r == 0)
+		r = sfs_db_sync(db);
 	return r;
 }
 
@@ -298,5 +304,7 @@ int history_mark_interrupted(struct sfs_db *db, int64_t now)
 	if (r == 0)
 		r = sfs_db_end(db, interrupt_locked(db, now));
 	sfs_db_unlock(db);
+	if (r == 0)
+		r = sfs_db_sync(db);
 	return r;
 }

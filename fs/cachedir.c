@@ -439,5 +439,6 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 	sfs_solver_get_stats(fs->solver, &ss);
 	ret->hits = ss.loads - ss.load_failures;
 	ret->misses = ss.execs;
+	ret->db_commits = sfs_db_commits(fs->cache->db);
 	return 0;
 }

@@ -252,6 +252,7 @@ struct fs_cache_stats {
 	uint64_t logs, log_bytes;   /* STATE_DIR/logs */
 	uint64_t keys, records, results, result_bytes, links;
 	uint64_t hits, misses; /* record loads, executions (since the mount) */
+	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
 /* "2024-05-01T12:00:00.123456789Z" (RFC 3339, UTC, nanoseconds) */

@@ -126,6 +126,9 @@ static void add_store(struct strbuf *out, const struct fs_cache_stats *c)
 	add_gauge(out, "solverfs_cache_keys", "Cache keys.", c->keys);
 	add_gauge(out, "solverfs_cache_records", "Cache records.", c->records);
 	add_gauge(out, "solverfs_cache_results", "Result trees known to the cache.", c->results);
+	add_counter(out, "solverfs_db_commits_total",
+		    "Database transactions committed since the mount (saves are grouped).",
+		    c->db_commits);
 }
 
 int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out)

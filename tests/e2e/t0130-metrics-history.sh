@@ -101,4 +101,21 @@ test_expect_success 'jobs_keep also holds across a remount' '
 	expect_eq done "$(sfs_cat "$MNT/jobs/$L/state")"
 '
 
+awk 'BEGIN {
+	printf "{\"vertices\":{"
+	for (i = 0; i < 200; i++)
+		printf "%s\"v%d\":{\"op\":\"file\",%s\"actions\":[{\"mkfile\":{\"path\":\"f\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, i ? sprintf("\"base\":\"v%d\",", i - 1) : "", i
+	printf "},\"outputs\":[\"v199\"]}\n"
+}' >"$DATA/chain.json"
+
+test_expect_success 'metrics: the saves of many vertices share database commits' '
+	c0=$(metric solverfs_db_commits_total) && e0=$(metric solverfs_vertices_executed_total) &&
+	grep -q "^# TYPE solverfs_db_commits_total counter$" "$MNT/metrics" &&
+	sfs_run "$DATA/chain.json" >/dev/null &&
+	c1=$(metric solverfs_db_commits_total) && e1=$(metric solverfs_vertices_executed_total) &&
+	expect_eq 200 $((e1 - e0)) &&
+	say "# 200 vertices executed in $((c1 - c0)) commits" &&
+	test $((c1 - c0)) -gt 0 && test $((c1 - c0)) -lt 200
+'
+
 test_done
