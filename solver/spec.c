@@ -1540,6 +1540,12 @@ static int finish_vertex(struct parse *p, struct pv *pv)
 	}
 	sfs_sha256_digest(pv->v.op_bytes, pv->v.op_len, pv->v.digest);
 	r = cache_map_digest(pv, uidx);
+	if (r == 0) {
+		/* the bytes are the op from now on (sfs_spec_vertex_op); the uses'
+		 * op_node pointers die with the tree and are not read again */
+		json_decref(pv->v.op);
+		pv->v.op = NULL;
+	}
 out:
 	free(uidx);
 	return r;
@@ -1792,6 +1798,14 @@ struct sfs_spec *sfs_spec_free(struct sfs_spec *s)
 	strv_free(s->cache_from);
 	free(s);
 	return NULL;
+}
+
+json_t *sfs_spec_vertex_op(const struct sfs_spec_vertex *v)
+{
+	if (v->op)
+		return json_incref(v->op);
+	/* canonical JSON of a tree jansson built: it parses back to the same tree */
+	return json_loadb(v->op_bytes, v->op_len, JSON_ALLOW_NUL, NULL);
 }
 
 char *sfs_ref_string(const struct sfs_spec *s, struct sfs_ref r)

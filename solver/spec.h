@@ -115,7 +115,10 @@ struct sfs_spec_vertex {
 	char *key;  /* the name in "vertices" */
 	char *name; /* label; default the key */
 	enum sfs_op_kind kind;
-	json_t *op;	/* normalised op object (hashed fields only); refs as "sha256:<hex>:<N>" */
+	/* normalised op object (hashed fields only; refs as "sha256:<hex>:<N>"), only
+	 * while parsing: NULL in a parsed spec, whose vertices keep just op_bytes (a
+	 * tree would cost ~1 KiB a vertex).  Ops read it with sfs_spec_vertex_op. */
+	json_t *op;
 	char *op_bytes; /* canonical JSON of op: exactly the hashed bytes */
 	size_t op_len;
 	char digest[SFS_DIGEST_SIZE];
@@ -181,6 +184,10 @@ struct sfs_canon_hooks {
 	void *arg;
 };
 char *sfs_canonical_json_hooks(const json_t *v, const struct sfs_canon_hooks *h, size_t *ret_len);
+
+/* The normalised op object of v, parsed from v->op_bytes: a new reference the
+ * caller decrefs; NULL when out of memory. */
+json_t *sfs_spec_vertex_op(const struct sfs_spec_vertex *v);
 
 /* "key" for output 0 else "key:N"; malloc'd.  For paths, "key@N". */
 char *sfs_ref_string(const struct sfs_spec *s, struct sfs_ref r);

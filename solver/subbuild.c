@@ -18,6 +18,7 @@
 #include "../cache/err.h"
 #include "../cache/tree.h"
 #include "internal.h"
+#include "ops/ops.h"
 
 static int build_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
 			   struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
@@ -39,17 +40,26 @@ int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret)
 	return 0;
 }
 
-static const char *op_str(const struct sfs_spec_vertex *v, const char *field)
+/* The fields of a build op (the spec keeps only its canonical bytes). */
+struct build_op {
+	json_t *op;
+	const char *path;   /* the inner spec file in the input */
+	const char *output; /* "" for the inner spec's first output */
+};
+
+static int build_op_get(const struct sfs_spec_vertex *v, struct build_op *b)
 {
-	const char *s = json_string_value(json_object_get(v->op, field));
-	return s ? s : "";
+	if (!(b->op = sfs_spec_vertex_op(v)))
+		return -ENOMEM;
+	b->path = sfs_op_json_str(b->op, "path");
+	b->output = sfs_op_json_str(b->op, "output");
+	return 0;
 }
 
 /* Reads the inner spec file from the build vertex's input result. */
-static int read_inner(struct sfs_solver *s, struct vstate *vs, char **ret_buf, size_t *ret_len,
-		      char **ret_msg)
+static int read_inner(struct sfs_solver *s, struct vstate *vs, const char *path, char **ret_buf,
+		      size_t *ret_len, char **ret_msg)
 {
-	const char *path = op_str(vs->v, "path");
 	const char *result = vs->inputs[0]->edges[vs->v->inputs[0].ref.output].result;
 	struct tree *t = NULL;
 	int r = tree_load(s->cache->cas, result, &t);
@@ -121,6 +131,7 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 				   .allow_network = false,
 				   .mountpoint = s->mountpoint};
 	struct sfs_spec *sp = NULL;
+	struct build_op b;
 	struct sfs_ref out;
 	char *buf = NULL;
 	size_t len = 0;
@@ -128,17 +139,21 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 	if (vs->depth + 1 > SFS_MAX_SUBBUILD_DEPTH)
 		return sfs_errf(ret_msg, -ELOOP, "sub-builds nest more than %d deep",
 				SFS_MAX_SUBBUILD_DEPTH);
-	int r = read_inner(s, vs, &buf, &len, ret_msg);
+	if (build_op_get(vs->v, &b) < 0)
+		return sfs_errf(ret_msg, -ENOMEM, "out of memory");
+	int r = read_inner(s, vs, b.path, &buf, &len, ret_msg);
 	if (r == 0)
 		r = sfs_spec_parse(buf, len, &ctx, &sp, ret_msg);
 	free(buf);
 	if (r == 0)
-		r = find_output(sp, op_str(vs->v, "output"), &out, ret_msg);
+		r = find_output(sp, b.output, &out, ret_msg);
 	if (r < 0) {
-		sfs_err_prefix(ret_msg, r, "build %s", op_str(vs->v, "path"));
+		sfs_err_prefix(ret_msg, r, "build %s", b.path);
 		sfs_spec_free(sp);
-		return r;
 	}
+	json_decref(b.op);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&s->lock);
 	if (vs->released) {
 		r = -ECANCELED;
@@ -160,8 +175,12 @@ char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f)
 		if (strcmp(parent->subspec->v[i].digest, f->digest) == 0)
 			key = parent->subspec->v[i].key;
 	char *msg = NULL;
-	if (asprintf(&msg, "build %s: vertex \"%s\": %s", op_str(parent->v, "path"),
-		     key ? key : f->digest, f->msg) < 0)
+	struct build_op b;
+	if (build_op_get(parent->v, &b) < 0)
 		return NULL;
+	if (asprintf(&msg, "build %s: vertex \"%s\": %s", b.path, key ? key : f->digest,
+		     f->msg) < 0)
+		msg = NULL;
+	json_decref(b.op);
 	return msg;
 }

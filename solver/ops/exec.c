@@ -60,6 +60,7 @@ struct mount_plan {
 struct exec_run {
 	struct sfs_op_ctx *ctx;
 	const struct sfs_spec_vertex *v;
+	json_t *op; /* v's op object, for the length of the run */
 	char *workdir;
 	size_t nm;
 	struct mount_plan *m;
@@ -94,7 +95,7 @@ static int cmp_dest(const void *a, const void *b)
 
 static int plan_mounts(struct exec_run *er, size_t ninputs, char **ret_msg)
 {
-	const json_t *mounts = json_object_get(er->v->op, "mounts");
+	const json_t *mounts = json_object_get(er->op, "mounts");
 	int next_input = 0;
 	size_t i;
 	json_t *mj;
@@ -166,8 +167,8 @@ static int plan_candidates(struct exec_run *er, const char *path)
 
 static int plan_command(struct exec_run *er)
 {
-	const json_t *args = json_object_get(er->v->op, "args");
-	const json_t *env = json_object_get(er->v->op, "env");
+	const json_t *args = json_object_get(er->op, "args");
+	const json_t *env = json_object_get(er->op, "env");
 	const char *k, *path = DEFAULT_PATH;
 	bool has_path = false;
 	struct strbuf j = STRBUF_INIT;
@@ -268,7 +269,7 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
 
 static int setup_workdir(struct exec_run *er, const char *const *inputs, char **ret_msg)
 {
-	const char *cwd = sfs_op_json_str(er->v->op, "cwd");
+	const char *cwd = sfs_op_json_str(er->op, "cwd");
 	int r;
 
 	for (size_t i = 0; i < er->nm; i++) {
@@ -623,6 +624,7 @@ static void exec_run_release(struct exec_run *er)
 	free(er->cands);
 	free(er->joined);
 	strbuf_release(&er->tail);
+	json_decref(er->op);
 }
 
 static int exec_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
@@ -633,6 +635,10 @@ static int exec_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *cons
 	int r;
 
 	er.drop_creds = geteuid() == 0 && ctx->uid != 0;
+	if (!(er.op = sfs_spec_vertex_op(op->v))) {
+		r = -ENOMEM;
+		goto out;
+	}
 	if ((r = cas_mkdtemp(ctx->cache->cas, "exec-", &er.workdir)) < 0) {
 		sfs_errf(ret_msg, r, "cannot create the work dir: %s", strerror(-r));
 		goto out;

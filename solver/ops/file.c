@@ -606,12 +606,16 @@ static int file_run_actions(struct file_run *fr, char (*outputs)[SFS_DIGEST_SIZE
 static int file_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
 		     size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	struct file_run fr = {.ctx = ctx, .op = op->v->op, .inputs = inputs, .ninputs = ninputs};
+	json_t *json = sfs_spec_vertex_op(op->v);
+	struct file_run fr = {.ctx = ctx, .op = json, .inputs = inputs, .ninputs = ninputs};
 	int r;
 
 	fr.trees = calloc(ninputs ? ninputs : 1, sizeof(*fr.trees));
-	if (!fr.trees)
-		return -ENOMEM;
+	if (!fr.trees || !json) {
+		free(fr.trees);
+		json_decref(json);
+		return sfs_errf(ret_msg, ENOMEM, "out of memory");
+	}
 	fr.index = (struct strmap)STRMAP_INIT;
 	r = file_index_inputs(&fr);
 	if (r == -EINVAL)
@@ -625,6 +629,7 @@ static int file_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *cons
 	for (size_t i = 0; i < ninputs; i++)
 		tree_free(fr.trees[i]);
 	free(fr.trees);
+	json_decref(json);
 	return r;
 }
 

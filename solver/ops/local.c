@@ -48,8 +48,9 @@ struct local_priv {
 };
 
 struct local_params {
+	json_t *op; /* the op object, owning the strings below */
 	const char *path;
-	const char **include; /* NULL-terminated; strings owned by the op JSON */
+	const char **include; /* NULL-terminated */
 	const char **exclude;
 };
 
@@ -69,23 +70,26 @@ static const char **globs_of(const json_t *arr)
 	return g;
 }
 
-static int params_get(const struct sfs_op *op, struct local_params *p)
-{
-	p->path = sfs_op_json_str(op->v->op, "path");
-	p->include = globs_of(json_object_get(op->v->op, "include"));
-	p->exclude = globs_of(json_object_get(op->v->op, "exclude"));
-	if (!p->include || !p->exclude) {
-		free(p->include);
-		free(p->exclude);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static void params_release(struct local_params *p)
 {
 	free(p->include);
 	free(p->exclude);
+	json_decref(p->op);
+}
+
+static int params_get(const struct sfs_op *op, struct local_params *p)
+{
+	*p = (struct local_params){.op = sfs_spec_vertex_op(op->v)};
+	if (!p->op)
+		return -ENOMEM;
+	p->path = sfs_op_json_str(p->op, "path");
+	p->include = globs_of(json_object_get(p->op, "include"));
+	p->exclude = globs_of(json_object_get(p->op, "exclude"));
+	if (!p->include || !p->exclude) {
+		params_release(p);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* ---- the job's credentials on this thread ---- */
@@ -329,7 +333,7 @@ static int local_walk_as_job(struct sfs_op_ctx *ctx, const struct local_params *
 static int map0_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *meta,
 		       char ret[SFS_DIGEST_SIZE])
 {
-	json_t *o = json_copy(op->v->op);
+	json_t *o = sfs_spec_vertex_op(op->v); /* a fresh object: changed below */
 	char *s;
 	int r = -ENOMEM;
 
@@ -375,10 +379,11 @@ static int local_ingest(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_ms
 					     .arg = ctx};
 		r = tree_ingest(ctx->cache->cas, p.path, &o, &t, ret_msg);
 	}
+	if (r < 0)
+		sfs_err_prefix(ret_msg, r, "local \"%s\"", p.path);
 	params_release(&p);
 	if (r < 0)
-		return sfs_err_prefix(ret_msg, r, "local \"%s\"",
-				      sfs_op_json_str(op->v->op, "path"));
+		return r;
 	memcpy(lp->tree_id, t->id, SFS_DIGEST_SIZE);
 	lp->have_tree = true;
 	tree_free(t);
