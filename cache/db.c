@@ -97,8 +97,9 @@ static const char *const stmt_sql[STMT__MAX] = {
 			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [STMT_JOB_UPDATE] = "UPDATE jobs SET state = ?2, error = ?3, ended = ?4 WHERE id = ?1",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
+    /* the status texts stay in the row: history_read_stream reads them */
     [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
-		      " status, status_json, vertices FROM jobs ORDER BY id",
+		      " length(status), length(status_json), vertices FROM jobs ORDER BY id",
     [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
 			   " WHERE state IN ('pending', 'running')",
     [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",

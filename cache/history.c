@@ -216,10 +216,10 @@ static int row_job(sqlite3_stmt *st, struct history_job *j)
 	j->gid = (gid_t)sqlite3_column_int64(st, 2);
 	j->created = sqlite3_column_int64(st, 7);
 	j->ended = sqlite3_column_int64(st, 8);
+	j->status_len = (size_t)sqlite3_column_int64(st, 9);
+	j->status_json_len = (size_t)sqlite3_column_int64(st, 10);
 	if (col_dup(st, 3, &j->state, NULL) < 0 || col_dup(st, 4, &j->spec, &j->spec_len) < 0 ||
 	    col_dup(st, 5, &j->error, NULL) < 0 || col_dup(st, 6, &j->result, NULL) < 0 ||
-	    col_dup(st, 9, &j->status, &j->status_len) < 0 ||
-	    col_dup(st, 10, &j->status_json, &j->status_json_len) < 0 ||
 	    col_dup(st, 11, &j->vertices, NULL) < 0 ||
 	    (!j->state && !(j->state = strdup("pending")))) {
 		history_job_release(j);
@@ -306,5 +306,40 @@ int history_mark_interrupted(struct sfs_db *db, int64_t now)
 	sfs_db_unlock(db);
 	if (r == 0)
 		r = sfs_db_sync(db);
+	return r;
+}
+
+int history_read_stream(struct sfs_db *db, uint64_t id, enum history_stream which, uint64_t off,
+			void *buf, size_t n, size_t *ret_n)
+{
+	const char *col = which == HISTORY_STATUS ? "status" : "status_json";
+	sqlite3_blob *b = NULL;
+	int r = 0;
+
+	*ret_n = 0;
+	sfs_db_lock(db);
+	int rc = sqlite3_blob_open(sfs_db_handle(db), "main", "jobs", col, (sqlite3_int64)id, 0, &b);
+	if (rc == SQLITE_OK) {
+		uint64_t len = (uint64_t)sqlite3_blob_bytes(b);
+		size_t m = off < len ? (size_t)(len - off < n ? len - off : n) : 0;
+		rc = m ? sqlite3_blob_read(b, buf, (int)m, (int)off) : SQLITE_OK;
+		if (rc == SQLITE_OK)
+			*ret_n = m;
+	}
+	if (rc != SQLITE_OK) {
+		const char *msg = sqlite3_errmsg(sfs_db_handle(db));
+		/* a NULL column (no text saved) reads as empty */
+		if (strstr(msg, "cannot open value of type null"))
+			r = 0;
+		else if (strstr(msg, "no such rowid"))
+			r = -ENOENT;
+		else {
+			sfs_log(SFS_LOG_ERR, "sqlite: reading %s of job %llu: %s", col,
+				(unsigned long long)id, msg);
+			r = -EIO;
+		}
+	}
+	sqlite3_blob_close(b);
+	sfs_db_unlock(db);
 	return r;
 }

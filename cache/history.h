@@ -24,7 +24,9 @@ struct history_job {
 	char *result;	 /* "<ref> sha256:<hex>\n" lines, may be NULL */
 	int64_t created; /* ns */
 	int64_t ended;	 /* ns, 0 while not ended */
-	char *status;	 /* the plain progress text, may be NULL */
+	/* The progress texts: saved from these; history_list gives their lengths
+	 * only (status NULL), history_read_stream their bytes. */
+	char *status; /* the plain progress text, may be NULL */
 	size_t status_len;
 	char *status_json; /* status.json lines, may be NULL */
 	size_t status_json_len;
@@ -32,6 +34,12 @@ struct history_job {
 };
 
 void history_job_release(struct history_job *j); /* frees the fields */
+
+enum history_stream { HISTORY_STATUS, HISTORY_STATUS_JSON };
+/* Copies up to n bytes of job id's saved text from off; *ret_n is what was
+ * copied (0 past the end).  -ENOENT for a job without a row. */
+int history_read_stream(struct sfs_db *db, uint64_t id, enum history_stream which, uint64_t off,
+			void *buf, size_t n, size_t *ret_n);
 
 int history_next_id(struct sfs_db *db, uint64_t *ret_id);
 /* Inserts or replaces the row for j->id. */

@@ -188,8 +188,12 @@ struct sfs_job {
 	size_t outputs_pending;
 	struct sfs_job_output *outputs;
 	size_t noutputs;
+	/* The status texts: progress (spilled to unlinked files) while the job
+	 * lives; once it ended and is saved, the database row (history_read_stream)
+	 * and progress is gone. */
 	struct sfs_progress *progress;
-	struct strbuf plain, json;     /* the streams of a finished job (history) */
+	bool texts_saved;
+	uint64_t saved_len[2]; /* by enum sfs_stream_kind */
 	struct sfs_vertex_info *vinfo; /* vertices as they ended */
 	size_t nvinfo;
 	bool in_graph; /* loaded into the shared graph, not yet discarded */
@@ -208,6 +212,7 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
+	char *spill_dir; /* STATE_DIR/tmp: live jobs' status texts, unlinked files */
 	struct strmap actives;	       /* digest -> vstate */
 	struct strmap edge_index;      /* merge signature -> edge (§1.7), active edges only */
 	struct strmap sources;	       /* cache_from path -> its cache manager (sources.c) */

@@ -39,8 +39,6 @@ void sfs_job_unref(struct sfs_job *j)
 	free(j->outputs);
 	sfs_spec_free(j->spec);
 	sfs_progress_free(j->progress);
-	strbuf_release(&j->plain);
-	strbuf_release(&j->json);
 	vinfo_free_all(j);
 	free(j);
 }
@@ -92,7 +90,7 @@ bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, 
  */
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
-	int r = sfs_progress_new(&j->progress);
+	int r = sfs_progress_new(s->spill_dir, &j->progress);
 	if (r < 0)
 		return r;
 	sfs_queue_job_task(s, TASK_START, j);
@@ -242,10 +240,22 @@ static char *result_text(const struct sfs_job *j)
 	return strbuf_detach(&sb, NULL);
 }
 
+/*
+ * Saves the job's row.  A finished job's texts then live in the row alone: its
+ * progress is freed and reads go to the database.
+ */
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 {
-	const struct strbuf *plain = j->progress ? sfs_progress_plain(j->progress) : &j->plain;
-	const struct strbuf *json = j->progress ? sfs_progress_json(j->progress) : &j->json;
+	char *plain = NULL, *json = NULL;
+	size_t plain_len = 0, json_len = 0;
+	if (j->texts_saved)
+		return 0; /* a finished job's row is final */
+	if (j->progress && (textlog_read_all(sfs_progress_plain(j->progress), &plain, &plain_len) < 0 ||
+			    textlog_read_all(sfs_progress_json(j->progress), &json, &json_len) < 0)) {
+		free(plain);
+		sfs_log(SFS_LOG_ERR, "saving job %llu: cannot read its status", (unsigned long long)j->id);
+		return -EIO;
+	}
 	char *result = result_text(j);
 	char *vertices = j->vinfo ? sfs_vinfo_to_json(j->vinfo, j->nvinfo) : NULL;
 	struct history_job h = {
@@ -259,15 +269,23 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	    .result = result,
 	    .created = j->created,
 	    .ended = j->ended,
-	    .status = plain->buf,
-	    .status_len = plain->len,
-	    .status_json = json->buf,
-	    .status_json_len = json->len,
+	    .status = plain,
+	    .status_len = plain_len,
+	    .status_json = json,
+	    .status_json_len = json_len,
 	    .vertices = vertices,
 	};
 	int r = history_save(s->cache->db, &h);
 	free(result);
 	free(vertices);
+	free(plain);
+	free(json);
+	if (r == 0 && sfs_job_state_final(j->state)) {
+		j->texts_saved = true;
+		j->saved_len[SFS_STREAM_STATUS] = plain_len;
+		j->saved_len[SFS_STREAM_STATUS_JSON] = json_len;
+		j->progress = sfs_progress_free(j->progress);
+	}
 	if (r < 0)
 		sfs_log(SFS_LOG_ERR, "saving job %llu to the database failed: %s",
 			(unsigned long long)j->id, strerror(-r));

@@ -38,7 +38,7 @@ struct sfs_progress {
 	struct pvertex **v;
 	size_t n, cap;
 	struct pvertex *cur; /* the vertex the plain printer shows */
-	struct strbuf plain, json;
+	struct textlog plain, json; /* spilled to unlinked files as they grow */
 	bool ended;
 };
 
@@ -58,13 +58,22 @@ void sfs_format_time(int64_t ns, char buf[40])
 	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
 }
 
-int sfs_progress_new(struct sfs_progress **ret)
+int sfs_progress_new(const char *spill_dir, struct sfs_progress **ret)
 {
 	struct sfs_progress *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	textlog_init(&p->plain, spill_dir);
+	textlog_init(&p->json, spill_dir);
 	*ret = p;
 	return 0;
+}
+
+/* After an event: both texts may move their newest bytes to their files. */
+static void commit(struct sfs_progress *p)
+{
+	textlog_commit(&p->plain);
+	textlog_commit(&p->json);
 }
 
 static void pvertex_free(struct pvertex *v)
@@ -90,8 +99,8 @@ struct sfs_progress *sfs_progress_free(struct sfs_progress *p)
 		pvertex_free(p->v[i]);
 	free(p->v);
 	strmap_release(&p->byd);
-	strbuf_release(&p->plain);
-	strbuf_release(&p->json);
+	textlog_release(&p->plain);
+	textlog_release(&p->json);
 	free(p);
 	return NULL;
 }
@@ -106,7 +115,7 @@ static void json_time(struct strbuf *sb, const char *field, int64_t t)
 /* One {"vertexes":[...]} line for v as it is now. */
 static void emit_json_vertex(struct sfs_progress *p, const struct pvertex *v)
 {
-	struct strbuf *sb = &p->json;
+	struct strbuf *sb = &p->json.tail;
 	strbuf_addstr(sb, "{\"vertexes\":[{\"digest\":");
 	strbuf_add_json_str(sb, v->digest);
 	if (v->ninputs) {
@@ -139,10 +148,10 @@ static void plain_switch(struct sfs_progress *p, struct pvertex *v)
 	if (p->cur == v)
 		return;
 	if (p->cur && !p->cur->completed)
-		strbuf_addf(&p->plain, "#%d ...\n", p->cur->num);
-	if (p->plain.len)
-		strbuf_addch(&p->plain, '\n');
-	strbuf_addf(&p->plain, "#%d %s\n", v->num, v->name);
+		strbuf_addf(&p->plain.tail, "#%d ...\n", p->cur->num);
+	if (textlog_len(&p->plain))
+		strbuf_addch(&p->plain.tail, '\n');
+	strbuf_addf(&p->plain.tail, "#%d %s\n", v->num, v->name);
 	p->cur = v;
 }
 
@@ -163,20 +172,20 @@ static void plain_terminal(struct sfs_progress *p, struct pvertex *v)
 	v->last_terminal = kind;
 	plain_switch(p, v);
 	if (v->error && is_cancel(v->error))
-		strbuf_addf(&p->plain, "#%d CANCELED\n", v->num);
+		strbuf_addf(&p->plain.tail, "#%d CANCELED\n", v->num);
 	else if (v->error)
-		strbuf_addf(&p->plain, "#%d ERROR: %s\n", v->num, v->error);
+		strbuf_addf(&p->plain.tail, "#%d ERROR: %s\n", v->num, v->error);
 	else if (v->cached)
-		strbuf_addf(&p->plain, "#%d CACHED\n", v->num);
+		strbuf_addf(&p->plain.tail, "#%d CACHED\n", v->num);
 	else
-		strbuf_addf(&p->plain, "#%d DONE %.1fs\n", v->num,
+		strbuf_addf(&p->plain.tail, "#%d DONE %.1fs\n", v->num,
 			    (double)(v->completed - v->started) / 1e9);
 }
 
 int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const char *name,
 			    const char *const *inputs, size_t ninputs)
 {
-	if (strmap_get(&p->byd, digest))
+	if (!p || strmap_get(&p->byd, digest))
 		return 0;
 	if (p->n == p->cap) {
 		size_t ncap = p->cap ? p->cap * 2 : 16;
@@ -204,6 +213,7 @@ int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const ch
 	v->num = (int)p->n + 1;
 	p->v[p->n++] = v;
 	emit_json_vertex(p, v);
+	commit(p);
 	return 0;
 oom:
 	pvertex_free(v);
@@ -253,7 +263,7 @@ static void mark_inputs_cached(struct sfs_progress *p, struct pvertex *v, int64_
 
 void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t, bool cached)
 {
-	struct pvertex *v = strmap_get(&p->byd, digest);
+	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
 	if (!v || p->ended)
 		return;
 	mark_inputs_cached(p, v, t);
@@ -262,12 +272,13 @@ void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t,
 	v->cached = cached;
 	emit_json_vertex(p, v);
 	plain_switch(p, v);
+	commit(p);
 }
 
 void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t t, bool cached,
 			    const char *error)
 {
-	struct pvertex *v = strmap_get(&p->byd, digest);
+	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
 	if (!v || p->ended)
 		return;
 	if (!v->started) {
@@ -282,6 +293,7 @@ void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t 
 	}
 	emit_json_vertex(p, v);
 	plain_terminal(p, v);
+	commit(p);
 }
 
 static void remember_line(struct pvertex *v, const char *line)
@@ -306,7 +318,7 @@ static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char
 		snprintf(ts, sizeof(ts), "%.0f", secs);
 	}
 	plain_switch(p, v);
-	strbuf_addf(&p->plain, "#%d %s %s\n", v->num, ts, line);
+	strbuf_addf(&p->plain.tail, "#%d %s %s\n", v->num, ts, line);
 	v->printed_since = true;
 	remember_line(v, line);
 }
@@ -314,15 +326,15 @@ static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char
 void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, const void *data,
 		      size_t len, int64_t t)
 {
-	struct pvertex *v = strmap_get(&p->byd, digest);
+	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
 	if (!v || p->ended || len == 0)
 		return;
 	char ts[40];
 	sfs_format_time(t, ts);
-	strbuf_addf(&p->json, "{\"logs\":[{\"vertex\":\"%s\",\"stream\":%d,\"data\":\"", v->digest,
+	strbuf_addf(&p->json.tail, "{\"logs\":[{\"vertex\":\"%s\",\"stream\":%d,\"data\":\"", v->digest,
 		    stream);
-	strbuf_add_base64(&p->json, data, len);
-	strbuf_addf(&p->json, "\",\"timestamp\":\"%s\"}]}\n", ts);
+	strbuf_add_base64(&p->json.tail, data, len);
+	strbuf_addf(&p->json.tail, "\",\"timestamp\":\"%s\"}]}\n", ts);
 
 	struct strbuf *part = &v->partial[stream == 2 ? 2 : 1];
 	const char *d = data, *end = d + len;
@@ -337,6 +349,7 @@ void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, co
 		strbuf_reset(part);
 		d = nl + 1;
 	}
+	commit(p);
 }
 
 static void flush_partials(struct sfs_progress *p, struct pvertex *v, int64_t t)
@@ -363,22 +376,23 @@ void sfs_progress_end(struct sfs_progress *p, int64_t t)
 		struct pvertex *v = p->v[i];
 		if (!v->error || is_cancel(v->error))
 			continue;
-		strbuf_addf(&p->plain, "------\n > %s:\n", v->name);
+		strbuf_addf(&p->plain.tail, "------\n > %s:\n", v->name);
 		for (int k = 0; k < v->tail_n; k++) {
 			int idx = (v->tail_next - v->tail_n + k + TAIL_LINES) % TAIL_LINES;
-			strbuf_addf(&p->plain, "%s\n", v->tail[idx]);
+			strbuf_addf(&p->plain.tail, "%s\n", v->tail[idx]);
 		}
-		strbuf_addstr(&p->plain, "------\n");
+		strbuf_addstr(&p->plain.tail, "------\n");
 	}
 	p->ended = true;
+	commit(p);
 }
 
-const struct strbuf *sfs_progress_plain(const struct sfs_progress *p)
+const struct textlog *sfs_progress_plain(const struct sfs_progress *p)
 {
 	return &p->plain;
 }
 
-const struct strbuf *sfs_progress_json(const struct sfs_progress *p)
+const struct textlog *sfs_progress_json(const struct sfs_progress *p)
 {
 	return &p->json;
 }

@@ -22,10 +22,12 @@
 #include <stdint.h>
 
 #include "../cache/strbuf.h"
+#include "../cache/textlog.h"
 
 struct sfs_progress;
 
-int sfs_progress_new(struct sfs_progress **ret);
+/* spill_dir: where the status texts spill to unlinked files (NULL: memory). */
+int sfs_progress_new(const char *spill_dir, struct sfs_progress **ret);
 struct sfs_progress *sfs_progress_free(struct sfs_progress *p); /* accepts NULL */
 
 /* Announces a vertex (unstarted).  #N follows the order of announcements.
@@ -42,8 +44,8 @@ void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, co
  * error summary is printed. */
 void sfs_progress_end(struct sfs_progress *p, int64_t t);
 
-const struct strbuf *sfs_progress_plain(const struct sfs_progress *p);
-const struct strbuf *sfs_progress_json(const struct sfs_progress *p);
+const struct textlog *sfs_progress_plain(const struct sfs_progress *p);
+const struct textlog *sfs_progress_json(const struct sfs_progress *p);
 
 /* The last lines (at most 10) a vertex logged, for error messages; malloc'd. */
 char *sfs_progress_log_tail(const struct sfs_progress *p, const char *digest);

@@ -160,10 +160,9 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 	j->spec_text = h->spec;
 	j->spec_len = h->spec_len;
 	h->spec = NULL;
-	if (h->status)
-		strbuf_add(&j->plain, h->status, h->status_len);
-	if (h->status_json)
-		strbuf_add(&j->json, h->status_json, h->status_json_len);
+	j->texts_saved = true; /* read from the row */
+	j->saved_len[SFS_STREAM_STATUS] = h->status_len;
+	j->saved_len[SFS_STREAM_STATUS_JSON] = h->status_json_len;
 	int r = outputs_from_result(j, h->result);
 	if (r == 0 && h->vertices)
 		r = sfs_vinfo_from_json(h->vertices, &j->vinfo, &j->nvinfo) == -ENOMEM ? -ENOMEM
@@ -210,6 +209,10 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 		s->o.workers = 1;
 	if (o->mountpoint && !(s->mountpoint = strdup(o->mountpoint)))
 		goto oom;
+	if (asprintf(&s->spill_dir, "%s/tmp", cache->state_dir) < 0) {
+		s->spill_dir = NULL;
+		goto oom;
+	}
 	int r = load_history(s);
 	if (r < 0) {
 		sfs_errf(ret_msg, r, "reading the job history failed: %s", strerror(-r));
@@ -265,6 +268,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	free(s->trash);
 	free(s->deferred);
 	free(s->mountpoint);
+	free(s->spill_dir);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -542,12 +546,19 @@ uint64_t sfs_solver_job_latest(struct sfs_solver *s)
 	return id;
 }
 
-static const struct strbuf *job_stream(const struct sfs_job *j, enum sfs_stream_kind k)
+/* The live text of stream k, or NULL when it is in the database (or none). */
+static const struct textlog *job_stream(const struct sfs_job *j, enum sfs_stream_kind k)
 {
-	if (j->progress)
-		return k == SFS_STREAM_STATUS ? sfs_progress_plain(j->progress)
-					      : sfs_progress_json(j->progress);
-	return k == SFS_STREAM_STATUS ? &j->plain : &j->json;
+	if (!j->progress)
+		return NULL;
+	return k == SFS_STREAM_STATUS ? sfs_progress_plain(j->progress)
+				      : sfs_progress_json(j->progress);
+}
+
+static uint64_t job_stream_len(const struct sfs_job *j, enum sfs_stream_kind k)
+{
+	const struct textlog *t = job_stream(j, k);
+	return t ? textlog_len(t) : j->texts_saved ? j->saved_len[k] : 0;
 }
 
 static int info_fill(const struct sfs_job *j, struct sfs_job_info *i)
@@ -577,8 +588,8 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i)
 			return -ENOMEM;
 		i->noutputs++;
 	}
-	i->status_len = job_stream(j, SFS_STREAM_STATUS)->len;
-	i->status_json_len = job_stream(j, SFS_STREAM_STATUS_JSON)->len;
+	i->status_len = job_stream_len(j, SFS_STREAM_STATUS);
+	i->status_json_len = job_stream_len(j, SFS_STREAM_STATUS_JSON);
 	i->has_export = j->spec && j->spec->export_mode != SFS_EXPORT_NONE;
 	return 0;
 }
@@ -615,17 +626,25 @@ int sfs_solver_job_read(struct sfs_solver *s, uint64_t id, enum sfs_stream_kind 
 		pthread_mutex_unlock(&s->lock);
 		return -ENOENT;
 	}
-	const struct strbuf *sb = job_stream(j, k);
-	size_t n = off < sb->len ? sb->len - (size_t)off : 0;
-	if (n > size)
-		n = size;
+	const struct textlog *t = job_stream(j, k);
+	uint64_t len = job_stream_len(j, k);
+	size_t n = off < len ? (len - off < size ? (size_t)(len - off) : size) : 0;
+	bool saved = !t && j->texts_saved;
 	char *b = malloc(n ? n : 1);
-	if (b && n)
-		memcpy(b, sb->buf + off, n);
+	int r = b ? 0 : -ENOMEM;
+	if (r == 0 && t)
+		r = textlog_read(t, off, b, n, &n);
 	*ret_ended = sfs_job_state_final(j->state);
 	pthread_mutex_unlock(&s->lock);
-	if (!b)
-		return -ENOMEM;
+	/* a finished job's text is in its row: read it without the solver lock */
+	if (r == 0 && saved && n)
+		r = history_read_stream(s->cache->db, id,
+					k == SFS_STREAM_STATUS ? HISTORY_STATUS : HISTORY_STATUS_JSON,
+					off, b, n, &n);
+	if (r < 0) {
+		free(b);
+		return r;
+	}
 	*ret_buf = b;
 	*ret_len = n;
 	return 0;

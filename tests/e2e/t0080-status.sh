@@ -146,4 +146,30 @@ test_expect_success 'a finished job reads the whole history at once' '
 	expect_eq "$a" "$b" && test -n "$a"
 '
 
+cat >"$DATA/chatty.json" <<'JSON'
+{"vertices": {"c": {"op": "exec", "name": "chatty",
+  "args": ["sh", "-c", "i=0; while [ $i -lt 6000 ]; do echo line-$i-of-a-long-progress-text; i=$((i + 1)); if [ $i = 3000 ]; then sleep 1; fi; done"],
+  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["c"]}
+JSON
+
+# Texts larger than what a job keeps in memory (64 KiB) move to a file while it
+# runs and to the database when it ends: every byte must read back the same.
+test_expect_success 'a long status reads the same while running, at the end and after a remount' '
+	N=$(sfs_submit "$DATA/chatty.json") &&
+	timeout 60 cat "$MNT/jobs/$N/status" >follow &&
+	timeout 60 cat "$MNT/jobs/$N/status.json" >follow.json &&
+	expect_eq done "$(sfs_wait "$N")" &&
+	test "$(wc -c <follow)" -gt 200000 &&
+	expect_eq 6000 "$(grep -c " line-[0-9]*-of-a-long-progress-text\$" follow)" &&
+	grep -q " line-5999-of-a-long-progress-text\$" follow &&
+	sfs_cat "$MNT/jobs/$N/status" >ended && cmp follow ended &&
+	sfs_cat "$MNT/jobs/$N/status.json" >ended.json && cmp follow.json ended.json &&
+	expect_eq "$(wc -c <ended)" "$(stat -c %s "$MNT/jobs/$N/status")" &&
+	dd if="$MNT/jobs/$N/status" bs=1000 skip=100 count=3 status=none >window &&
+	dd if=ended bs=1000 skip=100 count=3 status=none | cmp - window &&
+	sfs_remount &&
+	sfs_cat "$MNT/jobs/$N/status" >remounted && cmp follow remounted &&
+	sfs_cat "$MNT/jobs/$N/status.json" >remounted.json && cmp follow.json remounted.json
+'
+
 test_done

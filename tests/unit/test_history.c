@@ -2,6 +2,7 @@
  * test_history.c — job history in the database: numbers never reused, rows
  * round-trip byte for byte, interrupted jobs after a restart.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,12 +106,28 @@ static void test_round_trip(void)
 		CHECK_EQ_STR(v[1].result, "out sha256:abcd\n");
 		CHECK_EQ_INT(v[1].created, 5);
 		CHECK_EQ_INT(v[1].ended, 99);
+		/* the texts stay in the row: their lengths here, their bytes read */
+		CHECK(v[1].status == NULL && v[1].status_json == NULL);
 		CHECK_EQ_INT(v[1].status_len, sizeof(status));
-		CHECK(memcmp(v[1].status, status, sizeof(status)) == 0);
-		CHECK_EQ_STR(v[1].status_json, "{}\n");
 		CHECK_EQ_INT(v[1].status_json_len, 3);
 	}
 	list_release(v, n);
+	char buf[64];
+	size_t got = 0;
+	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS, 0, buf, sizeof(buf), &got), 0);
+	CHECK_EQ_INT(got, sizeof(status));
+	CHECK(memcmp(buf, status, sizeof(status)) == 0);
+	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS, 3, buf, 4, &got), 0);
+	CHECK_EQ_INT(got, 4);
+	CHECK(memcmp(buf, status + 3, 4) == 0);
+	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS_JSON, 0, buf, sizeof(buf), &got), 0);
+	CHECK_EQ_INT(got, 3);
+	CHECK(memcmp(buf, "{}\n", 3) == 0);
+	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS, 100, buf, 4, &got), 0);
+	CHECK_EQ_INT(got, 0); /* past the end */
+	CHECK_EQ_INT(history_read_stream(db, 3, HISTORY_STATUS, 0, buf, 4, &got), 0);
+	CHECK_EQ_INT(got, 0); /* no text saved */
+	CHECK_EQ_INT(history_read_stream(db, 99, HISTORY_STATUS, 0, buf, 4, &got), -ENOENT);
 
 	/* Saving again replaces the row. */
 	j.state = "done";
