@@ -121,6 +121,43 @@ static void bind_str(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+static const char *const stream_col[] = {"status", "status_json", "vertices"};
+
+/* Fills the zeroblob of column which in job id's row from t, a piece at a time. */
+static int write_text(struct sfs_db *db, uint64_t id, enum history_stream which,
+		      const struct history_text *t)
+{
+	enum { PIECE = 64 * 1024 };
+	sqlite3_blob *b = NULL;
+	char *buf = NULL;
+	int r = 0;
+
+	if (!t->len)
+		return 0;
+	if (sqlite3_blob_open(sfs_db_handle(db), "main", "jobs", stream_col[which],
+			      (sqlite3_int64)id, 1, &b) != SQLITE_OK) {
+		sfs_log(SFS_LOG_ERR, "sqlite: writing %s of job %llu: %s", stream_col[which],
+			(unsigned long long)id, sqlite3_errmsg(sfs_db_handle(db)));
+		sqlite3_blob_close(b);
+		return -EIO;
+	}
+	if (!(buf = malloc(PIECE)))
+		r = -ENOMEM;
+	for (uint64_t off = 0; r == 0 && off < t->len;) {
+		size_t want = t->len - off < PIECE ? (size_t)(t->len - off) : PIECE, got = 0;
+		r = t->read(t->arg, off, buf, want, &got);
+		if (r == 0 && got != want)
+			r = -EIO; /* the text shrank under us */
+		if (r == 0 && sqlite3_blob_write(b, buf, (int)got, (int)off) != SQLITE_OK)
+			r = -EIO;
+		off += got;
+	}
+	free(buf);
+	if (sqlite3_blob_close(b) != SQLITE_OK && r == 0)
+		r = -EIO;
+	return r;
+}
+
 static int save_locked(struct sfs_db *db, const struct history_job *j)
 {
 	sqlite3_stmt *st = sfs_db_stmt(db, STMT_JOB_INSERT);
@@ -138,10 +175,21 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 	bind_str(st, 7, j->result);
 	sqlite3_bind_int64(st, 8, j->created);
 	sqlite3_bind_int64(st, 9, j->ended);
-	bind_blob(st, 10, j->status, j->status_len);
-	bind_blob(st, 11, j->status_json, j->status_json_len);
-	bind_str(st, 12, j->vertices);
+	if (j->texts) {
+		for (int k = 0; k < 3; k++) {
+			if (j->texts[k].len)
+				sqlite3_bind_zeroblob64(st, 10 + k, j->texts[k].len);
+			else
+				sqlite3_bind_null(st, 10 + k);
+		}
+	} else {
+		bind_blob(st, 10, j->status, j->status_len);
+		bind_blob(st, 11, j->status_json, j->status_json_len);
+		bind_str(st, 12, j->vertices);
+	}
 	r = step_done(db, STMT_JOB_INSERT, st);
+	for (int k = 0; r == 0 && j->texts && k < 3; k++)
+		r = write_text(db, j->id, (enum history_stream)k, &j->texts[k]);
 	/* A number saved without history_next_id still must never be handed
 	 * out again. */
 	if (r == 0)
@@ -312,7 +360,7 @@ int history_mark_interrupted(struct sfs_db *db, int64_t now)
 int history_read_stream(struct sfs_db *db, uint64_t id, enum history_stream which, uint64_t off,
 			void *buf, size_t n, size_t *ret_n)
 {
-	const char *col = which == HISTORY_STATUS ? "status" : "status_json";
+	const char *col = stream_col[which];
 	sqlite3_blob *b = NULL;
 	int r = 0;
 

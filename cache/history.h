@@ -13,6 +13,16 @@
 
 struct sfs_db;
 
+enum history_stream { HISTORY_STATUS, HISTORY_STATUS_JSON, HISTORY_VERTICES };
+
+/* A text saved in pieces from where it lives (a file-backed log), so saving a
+ * large job does not copy it into memory. */
+struct history_text {
+	uint64_t len;
+	int (*read)(void *arg, uint64_t off, void *buf, size_t n, size_t *ret_n);
+	void *arg;
+};
+
 struct history_job {
 	uint64_t id;
 	uid_t uid;
@@ -31,11 +41,13 @@ struct history_job {
 	char *status_json; /* status.json lines, may be NULL */
 	size_t status_json_len;
 	char *vertices; /* the job's vertices as they ended, JSON (solver's format), may be NULL */
+	/* history_save: when set, status, status_json and vertices come from these
+	 * (by enum history_stream) instead of the three fields above */
+	const struct history_text *texts;
 };
 
 void history_job_release(struct history_job *j); /* frees the fields */
 
-enum history_stream { HISTORY_STATUS, HISTORY_STATUS_JSON };
 /* Copies up to n bytes of job id's saved text from off; *ret_n is what was
  * copied (0 past the end).  -ENOENT for a job without a row. */
 int history_read_stream(struct sfs_db *db, uint64_t id, enum history_stream which, uint64_t off,

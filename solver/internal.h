@@ -358,7 +358,7 @@ struct edge *sfs_edge_owner(struct edge *e);
 void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
 
 /* vinfo.c: vertex snapshots as JSON, for the job history */
-char *sfs_vinfo_to_json(const struct sfs_vertex_info *v, size_t n);
+int sfs_vinfo_write(const struct sfs_vertex_info *v, size_t n, struct textlog *out);
 int sfs_vinfo_from_json(const char *text, struct sfs_vertex_info **ret, size_t *ret_n);
 
 /* why.c */

@@ -244,20 +244,36 @@ static char *result_text(const struct sfs_job *j)
  * Saves the job's row.  A finished job's texts then live in the row alone: its
  * progress is freed and reads go to the database.
  */
+static int textlog_source(void *arg, uint64_t off, void *buf, size_t n, size_t *ret_n)
+{
+	return textlog_read(arg, off, buf, n, ret_n);
+}
+
+static struct history_text text_of(const struct textlog *t)
+{
+	return (struct history_text){textlog_len(t), textlog_source, (void *)t};
+}
+
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 {
-	char *plain = NULL, *json = NULL;
-	size_t plain_len = 0, json_len = 0;
+	struct textlog vertices;
+	struct history_text texts[3];
 	if (j->texts_saved)
 		return 0; /* a finished job's row is final */
-	if (j->progress && (textlog_read_all(sfs_progress_plain(j->progress), &plain, &plain_len) < 0 ||
-			    textlog_read_all(sfs_progress_json(j->progress), &json, &json_len) < 0)) {
-		free(plain);
-		sfs_log(SFS_LOG_ERR, "saving job %llu: cannot read its status", (unsigned long long)j->id);
-		return -EIO;
+	/* the texts go to the row from their logs, a piece at a time */
+	textlog_init(&vertices, s->spill_dir);
+	if (j->vinfo && sfs_vinfo_write(j->vinfo, j->nvinfo, &vertices) < 0) {
+		textlog_release(&vertices);
+		return -ENOMEM;
 	}
+	if (j->progress) {
+		texts[HISTORY_STATUS] = text_of(sfs_progress_plain(j->progress));
+		texts[HISTORY_STATUS_JSON] = text_of(sfs_progress_json(j->progress));
+	} else {
+		texts[HISTORY_STATUS] = texts[HISTORY_STATUS_JSON] = (struct history_text){0};
+	}
+	texts[HISTORY_VERTICES] = text_of(&vertices);
 	char *result = result_text(j);
-	char *vertices = j->vinfo ? sfs_vinfo_to_json(j->vinfo, j->nvinfo) : NULL;
 	struct history_job h = {
 	    .id = j->id,
 	    .uid = j->uid,
@@ -269,21 +285,15 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	    .result = result,
 	    .created = j->created,
 	    .ended = j->ended,
-	    .status = plain,
-	    .status_len = plain_len,
-	    .status_json = json,
-	    .status_json_len = json_len,
-	    .vertices = vertices,
+	    .texts = texts,
 	};
 	int r = history_save(s->cache->db, &h);
 	free(result);
-	free(vertices);
-	free(plain);
-	free(json);
+	textlog_release(&vertices);
 	if (r == 0 && sfs_job_state_final(j->state)) {
 		j->texts_saved = true;
-		j->saved_len[SFS_STREAM_STATUS] = plain_len;
-		j->saved_len[SFS_STREAM_STATUS_JSON] = json_len;
+		j->saved_len[SFS_STREAM_STATUS] = texts[HISTORY_STATUS].len;
+		j->saved_len[SFS_STREAM_STATUS_JSON] = texts[HISTORY_STATUS_JSON].len;
 		j->progress = sfs_progress_free(j->progress);
 	}
 	if (r < 0)

@@ -184,10 +184,59 @@ static void test_mark_interrupted(void)
 	sfs_db_close(db);
 }
 
+static int buf_source(void *arg, uint64_t off, void *buf, size_t n, size_t *ret_n)
+{
+	memcpy(buf, (const char *)arg + off, n);
+	*ret_n = n;
+	return 0;
+}
+
+/* Texts saved from sources in pieces (the solver's large jobs) read back whole. */
+static void test_texts_from_sources(void)
+{
+	char *dir = tap_tmpdir();
+	struct sfs_db *db = open_db(dir);
+	size_t big = 200 * 1000 + 7; /* several 64 KiB pieces */
+	char *status = malloc(big);
+	for (size_t i = 0; status && i < big; i++)
+		status[i] = (char)('a' + i % 26);
+	static char vertices[] = "[{\"digest\":\"sha256:00\"}]";
+	struct history_text texts[3] = {
+	    {big, buf_source, status},
+	    {0, buf_source, NULL},
+	    {strlen(vertices), buf_source, vertices},
+	};
+	struct history_job j = job(4, "done", "{}");
+	j.texts = texts;
+	CHECK_EQ_INT(history_save(db, &j), 0);
+	db = sfs_db_close(db);
+
+	db = open_db(dir);
+	struct history_job *v = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(history_list(db, &v, &n), 0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1) {
+		CHECK_EQ_INT(v[0].status_len, big);
+		CHECK_EQ_INT(v[0].status_json_len, 0);
+		CHECK_EQ_STR(v[0].vertices, vertices);
+	}
+	list_release(v, n);
+	char *back = malloc(big);
+	size_t got = 0;
+	CHECK_EQ_INT(history_read_stream(db, 4, HISTORY_STATUS, 0, back, big, &got), 0);
+	CHECK_EQ_INT(got, big);
+	CHECK(status && back && memcmp(back, status, big) == 0);
+	free(back);
+	free(status);
+	sfs_db_close(db);
+}
+
 int main(void)
 {
 	RUN(test_ids_never_reused);
 	RUN(test_round_trip);
 	RUN(test_mark_interrupted);
+	RUN(test_texts_from_sources);
 	return tap_done();
 }
