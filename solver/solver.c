@@ -8,6 +8,7 @@
  * Locking: sfs_solver.lock (see internal.h).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 #include "../cache/err.h"
 #include "../cache/history.h"
 #include "internal.h"
+
+/* Specs at least this large give back their parse's memory (malloc_trim). */
+#define SFS_TRIM_SPEC_BYTES (256 * 1024)
 
 const char *sfs_job_state_name(enum sfs_job_state st)
 {
@@ -457,6 +461,10 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 	}
 	/* parsing is CPU work on the caller's thread, but no solve: fine outside the lock */
 	r = sfs_spec_parse(text, len, &ctx, &sp, ret_msg);
+	/* A large spec's JSON tree was freed on this (FUSE) thread's malloc arena,
+	 * where no solve allocates: hand those pages back to the system. */
+	if (len >= SFS_TRIM_SPEC_BYTES)
+		malloc_trim(0);
 	pthread_mutex_lock(&s->lock);
 	if (r < 0) {
 		free(j->error);
