@@ -26,10 +26,15 @@ struct pvertex {
 	int64_t started, completed;
 	bool cached;
 	char *error;
-	struct strbuf partial[3]; /* unterminated log line per stream */
+	char last_terminal; /* 'D', 'C', 'E', 'X' or 0: the last terminal line printed */
+	bool printed_since; /* log lines printed after that terminal line */
+	struct plog *log;   /* made by the first log line: most vertices never log */
+};
+
+/* The printer state of a vertex that logs. */
+struct plog {
+	struct strbuf partial[2]; /* unterminated line: [0] stdout, [1] stderr */
 	char *tail[TAIL_LINES];	  /* last rendered log lines, ring */
-	char last_terminal;	  /* 'D', 'C', 'E', 'X' or 0: the last terminal line printed */
-	bool printed_since;	  /* log lines printed after that terminal line */
 	int tail_next, tail_n;
 };
 
@@ -84,10 +89,13 @@ static void pvertex_free(struct pvertex *v)
 		free(v->inputs[i]);
 	free(v->inputs);
 	free(v->error);
-	for (int i = 0; i < 3; i++)
-		strbuf_release(&v->partial[i]);
-	for (int i = 0; i < TAIL_LINES; i++)
-		free(v->tail[i]);
+	if (v->log) {
+		for (int i = 0; i < 2; i++)
+			strbuf_release(&v->log->partial[i]);
+		for (int i = 0; i < TAIL_LINES; i++)
+			free(v->log->tail[i]);
+		free(v->log);
+	}
 	free(v);
 }
 
@@ -296,13 +304,22 @@ void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t 
 	commit(p);
 }
 
-static void remember_line(struct pvertex *v, const char *line)
+static void remember_line(struct plog *l, const char *line)
 {
-	free(v->tail[v->tail_next]);
-	v->tail[v->tail_next] = strdup(line);
-	v->tail_next = (v->tail_next + 1) % TAIL_LINES;
-	if (v->tail_n < TAIL_LINES)
-		v->tail_n++;
+	free(l->tail[l->tail_next]);
+	l->tail[l->tail_next] = strdup(line);
+	l->tail_next = (l->tail_next + 1) % TAIL_LINES;
+	if (l->tail_n < TAIL_LINES)
+		l->tail_n++;
+}
+
+/* The last lines of l, oldest first, each ending in a newline. */
+static void add_tail(struct strbuf *sb, const struct plog *l)
+{
+	for (int k = 0; l && k < l->tail_n; k++) {
+		int idx = (l->tail_next - l->tail_n + k + TAIL_LINES) % TAIL_LINES;
+		strbuf_addf(sb, "%s\n", l->tail[idx]);
+	}
 }
 
 static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char *line, int64_t t)
@@ -320,7 +337,7 @@ static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char
 	plain_switch(p, v);
 	strbuf_addf(&p->plain.tail, "#%d %s %s\n", v->num, ts, line);
 	v->printed_since = true;
-	remember_line(v, line);
+	remember_line(v->log, line);
 }
 
 void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, const void *data,
@@ -336,7 +353,9 @@ void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, co
 	strbuf_add_base64(&p->json.tail, data, len);
 	strbuf_addf(&p->json.tail, "\",\"timestamp\":\"%s\"}]}\n", ts);
 
-	struct strbuf *part = &v->partial[stream == 2 ? 2 : 1];
+	if (!v->log && !(v->log = calloc(1, sizeof(*v->log))))
+		return; /* out of memory: the line is still in status.json */
+	struct strbuf *part = &v->log->partial[stream == 2];
 	const char *d = data, *end = d + len;
 	while (d < end) {
 		const char *nl = memchr(d, '\n', (size_t)(end - d));
@@ -354,10 +373,10 @@ void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, co
 
 static void flush_partials(struct sfs_progress *p, struct pvertex *v, int64_t t)
 {
-	for (int s = 1; s < 3; s++) {
-		if (v->partial[s].len) {
-			plain_log_line(p, v, v->partial[s].buf, t);
-			strbuf_reset(&v->partial[s]);
+	for (int s = 0; v->log && s < 2; s++) {
+		if (v->log->partial[s].len) {
+			plain_log_line(p, v, v->log->partial[s].buf, t);
+			strbuf_reset(&v->log->partial[s]);
 		}
 	}
 }
@@ -377,10 +396,7 @@ void sfs_progress_end(struct sfs_progress *p, int64_t t)
 		if (!v->error || is_cancel(v->error))
 			continue;
 		strbuf_addf(&p->plain.tail, "------\n > %s:\n", v->name);
-		for (int k = 0; k < v->tail_n; k++) {
-			int idx = (v->tail_next - v->tail_n + k + TAIL_LINES) % TAIL_LINES;
-			strbuf_addf(&p->plain.tail, "%s\n", v->tail[idx]);
-		}
+		add_tail(&p->plain.tail, v->log);
 		strbuf_addstr(&p->plain.tail, "------\n");
 	}
 	p->ended = true;
@@ -401,11 +417,7 @@ char *sfs_progress_log_tail(const struct sfs_progress *p, const char *digest)
 {
 	struct pvertex *v = strmap_get(&p->byd, digest);
 	struct strbuf sb = STRBUF_INIT;
-	if (v) {
-		for (int k = 0; k < v->tail_n; k++) {
-			int idx = (v->tail_next - v->tail_n + k + TAIL_LINES) % TAIL_LINES;
-			strbuf_addf(&sb, "%s\n", v->tail[idx]);
-		}
-	}
+	if (v)
+		add_tail(&sb, v->log);
 	return strbuf_detach(&sb, NULL);
 }
