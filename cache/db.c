@@ -99,7 +99,7 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
     /* the status texts stay in the row: history_read_stream reads them */
     [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
-		      " length(status), length(status_json), vertices FROM jobs ORDER BY id",
+		      " length(status), length(status_json), length(vertices) FROM jobs ORDER BY id",
     [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
 			   " WHERE state IN ('pending', 'running')",
     [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",

@@ -266,9 +266,10 @@ static int row_job(sqlite3_stmt *st, struct history_job *j)
 	j->ended = sqlite3_column_int64(st, 8);
 	j->status_len = (size_t)sqlite3_column_int64(st, 9);
 	j->status_json_len = (size_t)sqlite3_column_int64(st, 10);
+	j->vertices_len = (size_t)sqlite3_column_int64(st, 11);
 	if (col_dup(st, 3, &j->state, NULL) < 0 || col_dup(st, 4, &j->spec, &j->spec_len) < 0 ||
 	    col_dup(st, 5, &j->error, NULL) < 0 || col_dup(st, 6, &j->result, NULL) < 0 ||
-	    col_dup(st, 11, &j->vertices, NULL) < 0 ||
+
 	    (!j->state && !(j->state = strdup("pending")))) {
 		history_job_release(j);
 		return -ENOMEM;

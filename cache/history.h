@@ -34,13 +34,15 @@ struct history_job {
 	char *result;	 /* "<ref> sha256:<hex>\n" lines, may be NULL */
 	int64_t created; /* ns */
 	int64_t ended;	 /* ns, 0 while not ended */
-	/* The progress texts: saved from these; history_list gives their lengths
-	 * only (status NULL), history_read_stream their bytes. */
+	/* The texts (status, status_json, vertices): saved from these;
+	 * history_list gives their lengths only (NULL pointers), and
+	 * history_read_stream their bytes. */
 	char *status; /* the plain progress text, may be NULL */
 	size_t status_len;
 	char *status_json; /* status.json lines, may be NULL */
 	size_t status_json_len;
 	char *vertices; /* the job's vertices as they ended, JSON (solver's format), may be NULL */
+	size_t vertices_len; /* history_list: its length (vertices NULL) */
 	/* history_save: when set, status, status_json and vertices come from these
 	 * (by enum history_stream) instead of the three fields above */
 	const struct history_text *texts;

@@ -194,7 +194,12 @@ struct sfs_job {
 	struct sfs_progress *progress;
 	bool texts_saved;
 	uint64_t saved_len[2]; /* by enum sfs_stream_kind */
-	struct sfs_vertex_info *vinfo; /* vertices as they ended */
+	uint64_t vertices_len; /* of the vertices JSON in the row */
+	/* A finished job's vertices: written at its end as JSON straight from the
+	 * vertex states (ended_vertices, until saved), then read back from the row
+	 * when someone looks (vinfo; the solver keeps SFS_VINFO_KEEP jobs' loaded). */
+	struct textlog *ended_vertices;
+	struct sfs_vertex_info *vinfo;
 	size_t nvinfo;
 	bool in_graph; /* loaded into the shared graph, not yet discarded */
 	/* vertices of other jobs this job joined because one of its edges merged
@@ -207,12 +212,17 @@ struct sfs_job {
 
 struct task;
 
+/* Finished jobs whose vertex list is kept loaded from the database at once. */
+#define SFS_VINFO_KEEP 8
+
 struct sfs_solver {
 	pthread_mutex_t lock;
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
 	char *spill_dir; /* STATE_DIR/tmp: live jobs' status texts, unlinked files */
+	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
+	size_t vinfo_next;
 	struct strmap actives;	       /* digest -> vstate */
 	struct strmap edge_index;      /* merge signature -> edge (§1.7), active edges only */
 	struct strmap sources;	       /* cache_from path -> its cache manager (sources.c) */
@@ -358,7 +368,8 @@ struct edge *sfs_edge_owner(struct edge *e);
 void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
 
 /* vinfo.c: vertex snapshots as JSON, for the job history */
-int sfs_vinfo_write(const struct sfs_vertex_info *v, size_t n, struct textlog *out);
+/* One vertex of the history's JSON array: "{...}", after a comma unless first. */
+void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, bool first);
 int sfs_vinfo_from_json(const char *text, struct sfs_vertex_info **ret, size_t *ret_n);
 
 /* why.c */
@@ -382,6 +393,7 @@ size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j);
 int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n);
+void sfs_job_vinfo_free(struct sfs_job *j);
 int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi);
 struct sfs_job *sfs_job_ref(struct sfs_job *j);
 void sfs_job_unref(struct sfs_job *j);

@@ -20,12 +20,20 @@ struct sfs_job *sfs_job_ref(struct sfs_job *j)
 	return j;
 }
 
-static void vinfo_free_all(struct sfs_job *j)
+void sfs_job_vinfo_free(struct sfs_job *j)
 {
 	strmap_release(&j->vinfo_by);
 	sfs_vertex_infos_free(j->vinfo, j->nvinfo);
 	j->vinfo = NULL;
 	j->nvinfo = 0;
+}
+
+static void ended_vertices_free(struct sfs_job *j)
+{
+	if (j->ended_vertices)
+		textlog_release(j->ended_vertices);
+	free(j->ended_vertices);
+	j->ended_vertices = NULL;
 }
 
 void sfs_job_unref(struct sfs_job *j)
@@ -39,7 +47,8 @@ void sfs_job_unref(struct sfs_job *j)
 	free(j->outputs);
 	sfs_spec_free(j->spec);
 	sfs_progress_free(j->progress);
-	vinfo_free_all(j);
+	sfs_job_vinfo_free(j);
+	ended_vertices_free(j);
 	free(j);
 }
 
@@ -244,6 +253,19 @@ static char *result_text(const struct sfs_job *j)
  * Saves the job's row.  A finished job's texts then live in the row alone: its
  * progress is freed and reads go to the database.
  */
+/* The row was not saved: the vertices stay readable from memory. */
+static void keep_vertices_in_memory(struct sfs_job *j)
+{
+	char *text = NULL;
+	size_t len = 0;
+	sfs_job_vinfo_free(j);
+	if (textlog_read_all(j->ended_vertices, &text, &len) < 0 ||
+	    sfs_vinfo_from_json(text, &j->vinfo, &j->nvinfo) < 0)
+		sfs_log(SFS_LOG_WARN, "job %llu: its vertices are lost", (unsigned long long)j->id);
+	free(text);
+	ended_vertices_free(j);
+}
+
 static int textlog_source(void *arg, uint64_t off, void *buf, size_t n, size_t *ret_n)
 {
 	return textlog_read(arg, off, buf, n, ret_n);
@@ -256,23 +278,19 @@ static struct history_text text_of(const struct textlog *t)
 
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 {
-	struct textlog vertices;
+	struct textlog none;
 	struct history_text texts[3];
 	if (j->texts_saved)
 		return 0; /* a finished job's row is final */
 	/* the texts go to the row from their logs, a piece at a time */
-	textlog_init(&vertices, s->spill_dir);
-	if (j->vinfo && sfs_vinfo_write(j->vinfo, j->nvinfo, &vertices) < 0) {
-		textlog_release(&vertices);
-		return -ENOMEM;
-	}
+	textlog_init(&none, NULL);
 	if (j->progress) {
 		texts[HISTORY_STATUS] = text_of(sfs_progress_plain(j->progress));
 		texts[HISTORY_STATUS_JSON] = text_of(sfs_progress_json(j->progress));
 	} else {
 		texts[HISTORY_STATUS] = texts[HISTORY_STATUS_JSON] = (struct history_text){0};
 	}
-	texts[HISTORY_VERTICES] = text_of(&vertices);
+	texts[HISTORY_VERTICES] = text_of(j->ended_vertices ? j->ended_vertices : &none);
 	char *result = result_text(j);
 	struct history_job h = {
 	    .id = j->id,
@@ -289,12 +307,15 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	};
 	int r = history_save(s->cache->db, &h);
 	free(result);
-	textlog_release(&vertices);
 	if (r == 0 && sfs_job_state_final(j->state)) {
 		j->texts_saved = true;
 		j->saved_len[SFS_STREAM_STATUS] = texts[HISTORY_STATUS].len;
 		j->saved_len[SFS_STREAM_STATUS_JSON] = texts[HISTORY_STATUS_JSON].len;
+		j->vertices_len = texts[HISTORY_VERTICES].len;
 		j->progress = sfs_progress_free(j->progress);
+		ended_vertices_free(j);
+	} else if (r < 0 && j->ended_vertices) {
+		keep_vertices_in_memory(j);
 	}
 	if (r < 0)
 		sfs_log(SFS_LOG_ERR, "saving job %llu to the database failed: %s",
@@ -307,15 +328,48 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
  * cancelled for this one, and in a job that is done a vertex nobody needed to
  * load or run was satisfied by the cache (progress prints it CACHED too).
  */
-static void settle_vertex_states(struct sfs_job *j)
+static void settle_vertex_state(const struct sfs_job *j, struct sfs_vertex_info *v)
 {
-	for (size_t i = 0; i < j->nvinfo; i++) {
-		struct sfs_vertex_info *v = &j->vinfo[i];
-		if (v->state == SFS_VERTEX_RUNNING)
-			v->state = SFS_VERTEX_CANCELLED;
-		else if (v->state == SFS_VERTEX_PENDING && j->state == SFS_JOB_DONE)
-			v->state = SFS_VERTEX_CACHED;
+	if (v->state == SFS_VERTEX_RUNNING)
+		v->state = SFS_VERTEX_CANCELLED;
+	else if (v->state == SFS_VERTEX_PENDING && j->state == SFS_JOB_DONE)
+		v->state = SFS_VERTEX_CACHED;
+}
+
+/* The job's vertices as they ended, as the history's JSON, one vertex at a
+ * time into a log that spills to a file (lock held, before the discard). */
+static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
+{
+	struct textlog *t = malloc(sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	textlog_init(t, s->spill_dir);
+	strbuf_addch(&t->tail, '[');
+	bool first = true;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
+		struct sfs_vertex_info vi;
+		if (!j->vs[i]) /* a load that failed part-way */
+			continue;
+		r = sfs_vstate_snapshot(j->vs[i], &vi);
+		if (r == 0) {
+			settle_vertex_state(j, &vi);
+			sfs_vinfo_write_one(&t->tail, &vi, first);
+			first = false;
+			textlog_commit(t);
+		}
+		sfs_vertex_info_release(&vi);
 	}
+	strbuf_addch(&t->tail, ']');
+	if (r == 0 && t->tail.oom)
+		r = -ENOMEM;
+	if (r < 0) {
+		textlog_release(t);
+		free(t);
+		return r;
+	}
+	j->ended_vertices = t;
+	return 0;
 }
 
 void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err)
@@ -335,11 +389,11 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 	if (j->progress)
 		sfs_progress_end(j->progress, j->ended);
 	if (j->vs) {
-		vinfo_free_all(j);
-		if (sfs_job_snapshot_vertices(j, &j->vinfo, &j->nvinfo) < 0)
+		sfs_job_vinfo_free(j);
+		ended_vertices_free(j);
+		if (write_ended_vertices(s, j) < 0)
 			sfs_log(SFS_LOG_WARN, "job %llu: out of memory keeping its vertices",
 				(unsigned long long)j->id);
-		settle_vertex_states(j);
 	}
 	sfs_graph_discard(s, j);
 	if (was_running) {

@@ -167,10 +167,8 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 	j->texts_saved = true; /* read from the row */
 	j->saved_len[SFS_STREAM_STATUS] = h->status_len;
 	j->saved_len[SFS_STREAM_STATUS_JSON] = h->status_json_len;
+	j->vertices_len = h->vertices_len; /* loaded when someone looks */
 	int r = outputs_from_result(j, h->result);
-	if (r == 0 && h->vertices)
-		r = sfs_vinfo_from_json(h->vertices, &j->vinfo, &j->nvinfo) == -ENOMEM ? -ENOMEM
-										       : 0;
 	if (r == 0)
 		r = job_table_add(s, j);
 	if (r < 0) {
@@ -689,6 +687,40 @@ static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_ve
 	return 0;
 }
 
+/*
+ * A finished job's vertices, read from its row at the first look (lock held).
+ * The last SFS_VINFO_KEEP jobs looked at keep theirs; an older one's go.
+ */
+static int job_vinfo_load(struct sfs_solver *s, struct sfs_job *j)
+{
+	if (j->vinfo || !j->texts_saved || !j->vertices_len)
+		return 0;
+	if (j->vertices_len >= SIZE_MAX)
+		return -EFBIG;
+	char *text = malloc((size_t)j->vertices_len + 1);
+	size_t n = 0;
+	if (!text)
+		return -ENOMEM;
+	int r = history_read_stream(s->cache->db, j->id, HISTORY_VERTICES, 0, text,
+				    (size_t)j->vertices_len, &n);
+	text[n] = '\0';
+	if (r == 0)
+		r = sfs_vinfo_from_json(text, &j->vinfo, &j->nvinfo);
+	free(text);
+	if (r < 0) {
+		sfs_log(SFS_LOG_ERR, "job %llu: reading its vertices from the database: %s",
+			(unsigned long long)j->id, strerror(-r));
+		return r;
+	}
+	uint64_t *slot = &s->vinfo_kept[s->vinfo_next];
+	struct sfs_job *old = *slot && *slot != j->id ? job_get(s, *slot) : NULL;
+	if (old && old->texts_saved)
+		sfs_job_vinfo_free(old);
+	*slot = j->id;
+	s->vinfo_next = (s->vinfo_next + 1) % SFS_VINFO_KEEP;
+	return 0;
+}
+
 int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,
 			    size_t *ret_n)
 {
@@ -697,7 +729,7 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 	int r = -ENOENT;
 	if (j && j->vs) {
 		r = sfs_job_snapshot_vertices(j, ret, ret_n);
-	} else if (j) {
+	} else if (j && (r = job_vinfo_load(s, j)) == 0) {
 		r = copy_infos(j->vinfo, j->nvinfo, ret);
 		if (r == 0)
 			*ret_n = j->nvinfo;
@@ -753,7 +785,8 @@ int sfs_solver_vertex(struct sfs_solver *s, uint64_t job, const char *hex,
 		struct vstate *vs = job_vstate(s, j, digest);
 		if (vs)
 			r = sfs_vstate_snapshot(vs, ret);
-	} else if (j) {
+	} else if (j && (r = job_vinfo_load(s, j)) == 0) {
+		r = -ENOENT;
 		const struct sfs_vertex_info *vi = job_vinfo(j, digest);
 		struct sfs_vertex_info *copy = NULL;
 		if (vi && (r = copy_infos(vi, 1, &copy)) == 0) {

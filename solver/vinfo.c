@@ -32,31 +32,24 @@ static void add_field(struct strbuf *sb, const char *name, const char *value)
 	strbuf_add_json_str(sb, value ? value : "");
 }
 
-/* Written vertex by vertex into a log that spills to a file: neither a jansson
- * tree nor one buffer of a 100,000-vertex job is held at the moment it ends. */
-int sfs_vinfo_write(const struct sfs_vertex_info *v, size_t n, struct textlog *out)
+/* Written one vertex at a time by the job's end (into a log that spills to a
+ * file): neither a jansson tree nor a buffer of a 100,000-vertex job is held. */
+void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, bool first)
 {
-	struct strbuf *sb = &out->tail;
-	strbuf_addch(sb, '[');
-	for (size_t i = 0; i < n; i++) {
-		strbuf_addstr(sb, i ? ",{\"digest\":" : "{\"digest\":");
-		strbuf_add_json_str(sb, v[i].digest);
-		add_field(sb, "name", v[i].name);
-		add_field(sb, "op", v[i].op);
-		add_field(sb, "state", sfs_vertex_state_name(v[i].state));
-		if (v[i].log_path)
-			add_field(sb, "log", v[i].log_path);
-		strbuf_addstr(sb, ",\"inputs\":");
-		add_digests(sb, v[i].inputs, v[i].ninputs);
-		strbuf_addstr(sb, ",\"results\":");
-		add_digests(sb, v[i].results, v[i].noutputs);
-		add_field(sb, "why", v[i].why);
-		add_field(sb, "keys", v[i].keys);
-		strbuf_addch(sb, '}');
-		textlog_commit(out);
-	}
-	strbuf_addch(sb, ']');
-	return sb->oom ? -ENOMEM : 0;
+	strbuf_addstr(sb, first ? "{\"digest\":" : ",{\"digest\":");
+	strbuf_add_json_str(sb, v->digest);
+	add_field(sb, "name", v->name);
+	add_field(sb, "op", v->op);
+	add_field(sb, "state", sfs_vertex_state_name(v->state));
+	if (v->log_path)
+		add_field(sb, "log", v->log_path);
+	strbuf_addstr(sb, ",\"inputs\":");
+	add_digests(sb, v->inputs, v->ninputs);
+	strbuf_addstr(sb, ",\"results\":");
+	add_digests(sb, v->results, v->noutputs);
+	add_field(sb, "why", v->why);
+	add_field(sb, "keys", v->keys);
+	strbuf_addch(sb, '}');
 }
 
 static enum sfs_vertex_state state_of(const char *name)

@@ -118,4 +118,23 @@ test_expect_success 'metrics: the saves of many vertices share database commits'
 	test $((c1 - c0)) -gt 0 && test $((c1 - c0)) -lt 200
 '
 
+# A finished job's vertex list is read from the database when looked at, and
+# only the last few jobs looked at keep it loaded: looking at more of them and
+# coming back must give the same listing.
+test_expect_success 'finished jobs show their vertices after many others were looked at' '
+	sfs_remount -o jobs_keep=50 &&
+	for i in $(seq 1 10); do
+		sed "s/echo hello/echo hello-$i/" "$DATA/ok.json" >"$DATA/ok-$i.json" &&
+		sfs_run "$DATA/ok-$i.json" >>jobs-run || exit 1
+	done &&
+	expect_eq 12 "$(ls "$MNT/jobs" | grep -c "^[0-9]")" &&
+	first=$(head -n 1 jobs-run) &&
+	(cd "$MNT/jobs/$first/vertices" && for d in *; do cat "$d/name" "$d/state"; done) >first-before &&
+	test -s first-before &&
+	while read -r n; do ls "$MNT/jobs/$n/vertices" >/dev/null || exit 1; done <jobs-run &&
+	(cd "$MNT/jobs/$first/vertices" && for d in *; do cat "$d/name" "$d/state"; done) >first-after &&
+	cmp first-before first-after &&
+	grep -q "^show$" first-after
+'
+
 test_done
