@@ -69,6 +69,8 @@ int strmap_put(struct strmap *m, const char *key, void *value, void **ret_old)
 		if (ret_old)
 			*ret_old = s->value;
 		s->value = value;
+		if (m->borrowed)
+			s->key = (char *)key; /* the old owner's string may go */
 		return 0;
 	}
 	if ((m->used + 1) * 10 >= m->cap * 7) {
@@ -76,7 +78,7 @@ int strmap_put(struct strmap *m, const char *key, void *value, void **ret_old)
 		if (r < 0)
 			return r;
 	}
-	char *k = strdup(key);
+	char *k = m->borrowed ? (char *)key : strdup(key);
 	if (!k)
 		return -ENOMEM;
 	size_t mask = m->cap - 1;
@@ -99,7 +101,8 @@ void *strmap_del(struct strmap *m, const char *key)
 	if (!s)
 		return NULL;
 	void *v = s->value;
-	free(s->key);
+	if (!m->borrowed)
+		free(s->key);
 	s->key = STRMAP_TOMB;
 	s->value = NULL;
 	m->len--;
@@ -108,11 +111,13 @@ void *strmap_del(struct strmap *m, const char *key)
 
 void strmap_release(struct strmap *m)
 {
-	for (size_t i = 0; i < m->cap; i++)
+	bool borrowed = m->borrowed;
+	for (size_t i = 0; !borrowed && i < m->cap; i++)
 		if (m->slots[i].key && m->slots[i].key != STRMAP_TOMB)
 			free(m->slots[i].key);
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
+	m->borrowed = borrowed;
 }
 
 int strmap_next(const struct strmap *m, size_t *iter, const char **ret_key, void **ret_value)

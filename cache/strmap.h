@@ -1,13 +1,18 @@
 /*
  * strmap.h — a string-keyed hash map (open addressing, linear probing).
  *
- * Keys are copied; values are opaque pointers owned by the caller.  Lookups,
+ * Keys are copied; values are opaque pointers owned by the caller.  A map with
+ * borrowed keys (STRMAP_INIT_BORROWED, or .borrowed set while empty) stores the
+ * caller's key pointers instead: each must stay valid and unchanged while its
+ * entry exists (a digest inside the value, say); a replacing put takes the new
+ * pointer.  That saves a copy and an allocation an entry in the solver's maps.  Lookups,
  * inserts and deletes are O(1) on average; the table doubles at 70 % load.
  * Not thread-safe: the owner's lock guards it.
  */
 #ifndef SFS_STRMAP_H
 #define SFS_STRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct strmap_slot {
@@ -20,11 +25,16 @@ struct strmap {
 	size_t len;
 	size_t used; /* len + tombstones */
 	struct strmap_slot *slots;
+	bool borrowed; /* keys are the caller's, not copies */
 };
 
 #define STRMAP_INIT                                                                                \
 	{                                                                                          \
-		0, 0, 0, NULL                                                                      \
+		0, 0, 0, NULL, false                                                               \
+	}
+#define STRMAP_INIT_BORROWED                                                                       \
+	{                                                                                          \
+		0, 0, 0, NULL, true                                                                \
 	}
 
 void *strmap_get(const struct strmap *m, const char *key);

@@ -93,8 +93,10 @@ static bool register_sig(struct sfs_solver *s, struct edge *e, const char *sig)
 		merge_into(s, e, f);
 		return true;
 	}
-	if (take && strmap_put(&s->edge_index, sig, e, NULL) == 0)
-		remember_sig(e, sig);
+	/* the index borrows its key from e->sigs: remember first */
+	if (take && remember_sig(e, sig) == 0 &&
+	    strmap_put(&s->edge_index, e->sigs[e->nsigs - 1], e, NULL) < 0)
+		free(e->sigs[--e->nsigs]);
 	return false;
 }
 

@@ -68,6 +68,7 @@ int sfs_progress_new(const char *spill_dir, struct sfs_progress **ret)
 	struct sfs_progress *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->byd = (struct strmap)STRMAP_INIT_BORROWED; /* keys: the pvertices' digests */
 	textlog_init(&p->plain, spill_dir);
 	textlog_init(&p->json, spill_dir);
 	*ret = p;

@@ -202,6 +202,9 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 	struct sfs_solver *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	/* keyed by each vertex's digest and each edge's sigs[] strings */
+	s->actives = (struct strmap)STRMAP_INIT_BORROWED;
+	s->edge_index = (struct strmap)STRMAP_INIT_BORROWED;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->cache = cache;
