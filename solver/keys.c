@@ -68,13 +68,15 @@ int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct
 		r = 0, n = 0;
 	if (r < 0)
 		return r;
+	/* exact sizes: a cached graph's edges keep these until they are done */
 	struct cache_key **nk = realloc(kf->keys, (kf->nkeys + 1) * sizeof(*nk));
-	struct cache_record *nr = realloc(kf->records, (kf->nrecords + n + 1) * sizeof(*nr));
+	struct cache_record *nr = n ? realloc(kf->records, (kf->nrecords + n) * sizeof(*nr))
+				    : kf->records;
 	if (nk)
 		kf->keys = nk;
 	if (nr)
 		kf->records = nr;
-	if (!nk || !nr) {
+	if (!nk || (n && !nr)) {
 		free(recs);
 		return -ENOMEM;
 	}

@@ -265,6 +265,7 @@ static void mark_inputs_cached(struct sfs_progress *p, struct pvertex *v, int64_
 		in->started = in->completed = t;
 		emit_json_vertex(p, in);
 		plain_terminal(p, in);
+		commit(p); /* a cached chain of 100,000 reports them all here */
 	}
 	free(todo);
 	free(order);
