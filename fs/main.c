@@ -14,6 +14,7 @@
  *     is unmounted.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -247,6 +248,20 @@ static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret
 	return r;
 }
 
+/*
+ * glibc gives each thread that allocates its own arena (up to 8 a core), and
+ * memory freed in one is not reused by the others: a solve's short-lived
+ * buffers, made on FUSE threads and workers alike, left the daemon's RSS 30 %
+ * above its heap.  Two arenas measured no slower (a 10,000-vertex chain on
+ * tmpfs: 6.0 s against 6.6 s) with a peak RSS of 55 MB instead of 73 MB.
+ * MALLOC_ARENA_MAX in the environment still decides.
+ */
+static void limit_malloc_arenas(void)
+{
+	if (!getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, 2);
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -255,6 +270,7 @@ int main(int argc, char **argv)
 	char *msg = NULL;
 	int lock_fd = -1, r;
 
+	limit_malloc_arenas();
 	clock_gettime(CLOCK_REALTIME, &fs.mount_time);
 	r = fs_opts_parse(&args, &o, &msg);
 	if (r == 0 && o.show_help)
