@@ -282,7 +282,10 @@ static int jobs_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 		return fs_job_why(fs, d->job, out);
 	if (d->kind == FS_JOB_GRAPH)
 		return fs_job_graph(fs, d->job, out);
-	r = sfs_solver_job_info(fs->solver, d->job, &info);
+	if (d->kind == FS_JOB_SPEC)
+		r = sfs_solver_job_info_spec(fs->solver, d->job, &info);
+	else
+		r = sfs_solver_job_info(fs->solver, d->job, &info);
 	if (r < 0)
 		return r;
 	r = info_content(&info, d->kind, out);
@@ -325,6 +328,8 @@ static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
 		return (off_t)fs_stream_size(info, d->kind);
 	case FS_JOB_OUTPUT:
 		return (off_t)(strlen("../../../results/") + SFS_HEX_LEN);
+	case FS_JOB_SPEC:
+		return (off_t)info->spec_len; /* info has no bytes: no copy per stat */
 	case FS_JOB_WHY:
 	case FS_JOB_GRAPH:
 		jobs_content(fs, d, &sb);

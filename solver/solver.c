@@ -570,7 +570,7 @@ static uint64_t job_stream_len(const struct sfs_job *j, enum sfs_stream_kind k)
 	return t ? textlog_len(t) : j->texts_saved ? j->saved_len[k] : 0;
 }
 
-static int info_fill(const struct sfs_job *j, struct sfs_job_info *i)
+static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_spec)
 {
 	memset(i, 0, sizeof(*i));
 	i->id = j->id;
@@ -581,7 +581,8 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i)
 	i->changed = j->changed;
 	i->ended = j->ended;
 	i->error = strdup(j->error ? j->error : "");
-	if (j->spec_text) {
+	i->spec_len = j->spec_text ? j->spec_len : 0;
+	if (j->spec_text && with_spec) {
 		i->spec = malloc(j->spec_len + 1);
 		if (i->spec) {
 			memcpy(i->spec, j->spec_text, j->spec_len + 1);
@@ -589,7 +590,7 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i)
 		}
 	}
 	i->outputs = calloc(j->noutputs + 1, sizeof(*i->outputs));
-	if (!i->error || (j->spec_text && !i->spec) || !i->outputs)
+	if (!i->error || (j->spec_text && with_spec && !i->spec) || !i->outputs)
 		return -ENOMEM;
 	for (size_t o = 0; o < j->noutputs; o++) {
 		i->outputs[o] = j->outputs[o];
@@ -603,15 +604,25 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i)
 	return 0;
 }
 
-int sfs_solver_job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret)
+static int job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret, bool with_spec)
 {
 	pthread_mutex_lock(&s->lock);
 	struct sfs_job *j = job_get(s, id);
-	int r = j ? info_fill(j, ret) : -ENOENT;
+	int r = j ? info_fill(j, ret, with_spec) : -ENOENT;
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0 && j)
 		sfs_job_info_release(ret);
 	return r;
+}
+
+int sfs_solver_job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret)
+{
+	return job_info(s, id, ret, false);
+}
+
+int sfs_solver_job_info_spec(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret)
+{
+	return job_info(s, id, ret, true);
 }
 
 void sfs_job_info_release(struct sfs_job_info *i)

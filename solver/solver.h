@@ -100,16 +100,18 @@ struct sfs_job_info {
 	int64_t changed; /* ns: last change of anything dynamic */
 	int64_t ended;	 /* ns, 0 while not ended */
 	char *error;	 /* "" when none */
-	char *spec;	 /* as written, NULL while none accepted */
-	size_t spec_len;
+	char *spec;	 /* as written (sfs_solver_job_info_spec only), else NULL */
+	size_t spec_len; /* 0 while none accepted */
 	size_t noutputs;
 	struct sfs_job_output *outputs;
 	uint64_t status_len; /* bytes in the status stream so far */
 	uint64_t status_json_len;
 	bool has_export;
 };
-/* -ENOENT for an unknown job. */
+/* -ENOENT for an unknown job.  Without the spec's bytes (a getattr must not copy
+ * a 16 MiB spec): sfs_solver_job_info_spec gives them too. */
 int sfs_solver_job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret);
+int sfs_solver_job_info_spec(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret);
 void sfs_job_info_release(struct sfs_job_info *i);
 
 /*
