@@ -50,7 +50,9 @@ test_expect_success 'an accepted spec cannot be written again (EBUSY)' '
 test_expect_success 'jobs/N/spec reads back the submitted spec' '
 	N=$(cat "$SCRATCH/pending-job") &&
 	python3 -c "import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(a!=b)" \
-		"$DATA/simple.json" "$MNT/jobs/$N/spec"
+		"$DATA/simple.json" "$MNT/jobs/$N/spec" &&
+	expect_eq "$(wc -c <"$DATA/simple.json")" "$(stat -c %s "$MNT/jobs/$N/spec")" &&
+	cmp "$DATA/simple.json" "$MNT/jobs/$N/spec"
 '
 
 test_expect_success 'writing a spec to jobs/new submits it in one step' '
