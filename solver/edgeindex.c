@@ -118,6 +118,17 @@ void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 	}
 }
 
+/* A merged root saves the result under its own maps' keys once it is known
+ * (sfs_run_alias), even when nobody needs the root itself. */
+static void alias_root(struct sfs_solver *s, struct edge *e)
+{
+	struct edge *owner = e->phase == EDGE_MERGED ? sfs_edge_owner(e) : e;
+	if (e->vs->v->ninputs || e->vs->aliased || owner->phase != EDGE_DONE)
+		return;
+	e->vs->aliased = true;
+	sfs_queue_task(s, TASK_ALIAS, e->vs, NULL);
+}
+
 static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target)
 {
 	e->phase = EDGE_MERGED;
@@ -131,6 +142,7 @@ static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target
 		e->vs->why = NULL;
 	if (e->want)
 		sfs_edge_request_merged(s, e);
+	alias_root(s, e);
 }
 
 void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
@@ -148,6 +160,7 @@ void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 			e->result_keys[e->nresult_keys++] = cache_key_ref(target->result_keys[k]);
 		e->cached = true;
 		e->phase = EDGE_DONE;
+		alias_root(s, e);
 	}
 	struct vstate *vs = e->vs;
 	bool all = true;

@@ -132,6 +132,7 @@ struct vstate {
 	struct cache_combined cc; /* the local cache and the vertex's cache_from sources */
 	bool released;		  /* removed from actives */
 	bool ignore_cache;
+	bool aliased; /* a merged root's TASK_ALIAS is queued */
 
 	struct vstate **inputs; /* references, v->ninputs */
 	enum vphase phase;
@@ -283,6 +284,7 @@ enum task_kind {
 	TASK_EXPORT, /* a job's */
 	TASK_START,  /* a job's: sources, then the graph */
 	TASK_TRASH,  /* the solver's: remove deleted exports */
+	TASK_ALIAS,  /* a merged root's result saved under its own cache maps' keys */
 };
 int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
@@ -347,6 +349,11 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs);
 /* run.c */
 void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
 void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
+/* A root merged into another vertex's edge (equal content through another
+ * map): the result it took is saved under its own maps' keys too, so its own
+ * source hits through its metadata map next time (SEMANTICS §3: a root is saved
+ * under every map). */
+void sfs_run_alias(struct sfs_solver *s, struct vstate *vs);
 void sfs_run_exec(struct sfs_solver *s, struct vstate *vs);
 void sfs_run_finish(struct sfs_solver *s, struct vstate *vs);
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,

@@ -278,6 +278,54 @@ void sfs_run_exec(struct sfs_solver *s, struct vstate *vs)
 	finish_exec(s, vs, outs, r, msg);
 }
 
+/* The keys of root vs's maps for output o that e's result keys lack (lock held). */
+static size_t alias_keys(struct vstate *vs, const struct edge *e, int o, struct cache_key **out)
+{
+	size_t n = 0;
+	for (size_t m = 0; m < vs->nmaps; m++) {
+		char id[SFS_DIGEST_SIZE];
+		bool have = false;
+		sfs_root_key(vs->maps[m].digest, o, id);
+		for (size_t k = 0; k < e->nresult_keys && !have; k++)
+			have = strcmp(e->result_keys[k]->root_id, id) == 0;
+		if (!have && (out[n] = cache_key_new(vs->maps[m].digest, o, 0)))
+			n++;
+	}
+	return n;
+}
+
+void sfs_run_alias(struct sfs_solver *s, struct vstate *vs)
+{
+	pthread_mutex_lock(&s->lock);
+	struct edge *e = vs->nedges ? &vs->edges[0] : NULL;
+	/* the edge it took its result from, or would have: it may never be wanted */
+	if (e && e->phase == EDGE_MERGED)
+		e = sfs_edge_owner(e);
+	struct cache_key *keys[vs->nmaps ? vs->nmaps : 1];
+	char result[SFS_DIGEST_SIZE];
+	size_t n = 0;
+	if (e && e->phase == EDGE_DONE && vs->v->ninputs == 0) {
+		memcpy(result, e->result, sizeof(result));
+		n = alias_keys(vs, e, 0, keys);
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	int64_t now = sfs_now_ns();
+	struct cache_result rec;
+	bool have_rec = false; /* the keys share one record */
+	for (size_t i = 0; i < n; i++) {
+		int r = cache_manager_save(s->cache->main, keys[i], result, now,
+					   have_rec ? &rec : NULL, have_rec ? NULL : &rec);
+		have_rec |= r == 0;
+		if (r < 0)
+			sfs_log(SFS_LOG_WARN, "saving %s under its own cache map failed: %s",
+				vs->digest, strerror(-r));
+		pthread_mutex_lock(&s->lock);
+		cache_key_unref(keys[i]);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
 /* The sub-build of a build vertex is done: its result becomes the vertex's. */
 void sfs_run_finish(struct sfs_solver *s, struct vstate *vs)
 {

@@ -114,6 +114,9 @@ static void run_task(struct sfs_solver *s, struct task *t)
 		case TASK_FINISH:
 			sfs_run_finish(s, t->vs);
 			break;
+		case TASK_ALIAS:
+			sfs_run_alias(s, t->vs);
+			break;
 		case TASK_EXEC:
 			sfs_run_exec(s, t->vs);
 			break;

@@ -75,7 +75,32 @@ test_expect_success 'two local dirs with equal content merge: their users run on
 	expect_eq 1 "$(wc -l <"$RUNS.merge")" &&
 	expect_eq "$(sfs_cat "$MNT/jobs/$A/result")" "$(sfs_cat "$MNT/jobs/$B/result")" &&
 	expect_eq "SAME CONTENT" "$(cat "$(sfs_output "$B" up)/f")" &&
-	expect_contains "merged" "$(sfs_cat "$MNT/jobs/$B/why")"
+	expect_contains "merged" "$(sfs_cat "$MNT/jobs/$B/why")" &&
+	echo "$B" >"$SCRATCH/merged-job"
+'
+
+# vdir N NAME: the vertices/<hex> dir of vertex NAME in job N
+vdir() {
+	local d
+	for d in "$MNT/jobs/$1/vertices"/*; do
+		[ "$(cat "$d/name")" = "$2" ] && { printf '%s\n' "$d"; return 0; }
+	done
+	return 1
+}
+
+# The merged source took the other's result and keys; it is saved under its own
+# metadata key as well, so rebuilding it hits without reading its files.
+test_expect_success 'a merged local source hits through its own metadata key next time' '
+	B=$(cat "$SCRATCH/merged-job") &&
+	C=$(sfs_run "$DATA/merge-d2.json") &&
+	expect_eq CACHED "$(sfs_final "$C" up)" &&
+	sfs_cat "$(vdir "$B" src)/keys" >merged-keys &&
+	sfs_cat "$(vdir "$C" src)/keys" >rebuilt-keys &&
+	test -s merged-keys && test -s rebuilt-keys &&
+	expect_eq 1 "$(wc -l <rebuilt-keys)" &&
+	key=$(cut -d" " -f2 rebuilt-keys) &&
+	test -d "$MNT/cache/keys/${key#sha256:}" &&
+	expect_not_contains "$key" "$(cat merged-keys)"
 '
 
 test_expect_success 'a deleted blob: the job still succeeds and the result is rebuilt' '
