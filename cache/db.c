@@ -3,7 +3,9 @@
  *
  * One connection in WAL mode with synchronous=NORMAL: a commit survives a
  * crash of the daemon (SIGKILL) because the WAL is written before COMMIT
- * returns; only a power loss may drop the last transactions.
+ * returns; only a power loss may drop the last transactions.  Its page cache is
+ * 16 MiB (SQLite's default 2 MiB made a 100,000-vertex solve read its B-tree
+ * pages back with pread: 60 s against 51 s on tmpfs).
  *
  * Statements are named by enum sfs_stmt and prepared on first use, as tup's
  * db.c does, so a statement nobody runs costs nothing and a typo in rarely-used
@@ -184,7 +186,7 @@ static int db_setup(struct sfs_db *db, char **ret_msg)
 	sqlite3_busy_timeout(db->conn, 5000);
 	r = db_exec(db,
 		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-		    " PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+		    " PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
 		    ret_msg);
 	if (r < 0)
 		return r;
