@@ -234,8 +234,8 @@ struct sfs_solver {
 	uint64_t latest;
 	unsigned running, pending;
 
-	/* workers */
-	pthread_cond_t cond;
+	/* workers: each queue wakes one of its own threads per task */
+	pthread_cond_t light_cond, heavy_cond;
 	struct task *light_head, *light_tail;
 	struct task *heavy_head, *heavy_tail;
 	pthread_t *threads;

@@ -33,14 +33,16 @@ static bool task_is_heavy(const struct task *t)
 
 static void enqueue(struct sfs_solver *s, struct task *t)
 {
-	struct task **head = task_is_heavy(t) ? &s->heavy_head : &s->light_head;
-	struct task **tail = task_is_heavy(t) ? &s->heavy_tail : &s->light_tail;
+	bool heavy = task_is_heavy(t);
+	struct task **head = heavy ? &s->heavy_head : &s->light_head;
+	struct task **tail = heavy ? &s->heavy_tail : &s->light_tail;
 	if (*tail)
 		(*tail)->next = t;
 	else
 		*head = t;
 	*tail = t;
-	pthread_cond_broadcast(&s->cond);
+	/* one task, one thread of its kind: a broadcast woke them all for nothing */
+	pthread_cond_signal(heavy ? &s->heavy_cond : &s->light_cond);
 }
 
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e)
@@ -163,7 +165,7 @@ static void *worker_main(void *arg)
 		if (!t) {
 			if (s->stopping)
 				break;
-			pthread_cond_wait(&s->cond, &s->lock);
+			pthread_cond_wait(heavy ? &s->heavy_cond : &s->light_cond, &s->lock);
 			continue;
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -205,7 +207,8 @@ void sfs_sched_stop(struct sfs_solver *s)
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	/* queued tasks of cancelled vertices return at once */
-	pthread_cond_broadcast(&s->cond);
+	pthread_cond_broadcast(&s->light_cond);
+	pthread_cond_broadcast(&s->heavy_cond);
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);

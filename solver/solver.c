@@ -206,7 +206,8 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 	s->actives = (struct strmap)STRMAP_INIT_BORROWED;
 	s->edge_index = (struct strmap)STRMAP_INIT_BORROWED;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->light_cond, NULL);
+	pthread_cond_init(&s->heavy_cond, NULL);
 	s->cache = cache;
 	s->main_cc.main = cache->main;
 	s->o = *o;
@@ -274,7 +275,8 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	free(s->deferred);
 	free(s->mountpoint);
 	free(s->spill_dir);
-	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->light_cond);
+	pthread_cond_destroy(&s->heavy_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;
