@@ -22,9 +22,11 @@
  * or a unit does when the group has grown to SFS_DB_GROUP_MAX units.  A solve
  * saving thousands of vertices then writes each B-tree page and takes the WAL
  * locks once per group, not once per vertex.  A failed unit rolls back to its
- * savepoint alone.  What must be durable before it is reported (a job's end)
- * calls sfs_db_sync; a crash loses at most the last interval of cache saves,
- * which are re-executed on the next build, never a finished job.
+ * savepoint alone, unless SQLite itself rolled back the whole transaction (disk
+ * full, I/O error): then the group's earlier units are lost too, and logged.
+ * What must be durable before it is reported (a job's end) calls sfs_db_sync;
+ * a crash loses at most the last interval of cache saves, which are executed
+ * again by the next build, never a finished job.
  */
 #include "db.h"
 
@@ -99,9 +101,11 @@ static const char *const stmt_sql[STMT__MAX] = {
 			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [STMT_JOB_UPDATE] = "UPDATE jobs SET state = ?2, error = ?3, ended = ?4 WHERE id = ?1",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
-    /* the status texts stay in the row: history_read_stream reads them */
+    /* the texts stay in the row: history_read_stream reads them.  Lengths in
+     * bytes: length() of TEXT counts characters (rows of older versions) */
     [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
-		      " length(status), length(status_json), length(vertices) FROM jobs ORDER BY id",
+		      " length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"
+		      " length(CAST(vertices AS BLOB)) FROM jobs ORDER BY id",
     [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
 			   " WHERE state IN ('pending', 'running')",
     [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
@@ -112,6 +116,8 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_LINK_BY_DIGEST] = "SELECT target FROM links WHERE digest = ? AND output = ?"
 			    " LIMIT 1",
     [STMT_LAYER_GET] = "SELECT blob, size, diff_id FROM layers WHERE result = ?",
+    [STMT_JOB_TEXT_LENS] = "SELECT length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"
+			   " length(CAST(vertices AS BLOB)) FROM jobs WHERE id = ?",
     [STMT_LAYER_PUT] = "INSERT OR REPLACE INTO layers(result, blob, size, diff_id)"
 		       " VALUES(?, ?, ?, ?)",
 };
@@ -264,21 +270,41 @@ void sfs_db_unlock(struct sfs_db *db)
 	pthread_mutex_unlock(&db->lock);
 }
 
-/* Commits the open group, if any; lock held, no unit open. */
+/*
+ * After an error: SQLite may have rolled back the whole transaction (disk full,
+ * I/O error, out of memory), and the group with it.  Then the group is over,
+ * and the next unit begins a new one.
+ */
+static void group_check_locked(struct sfs_db *db)
+{
+	if (!db->group_open || !sqlite3_get_autocommit(db->conn))
+		return;
+	sfs_log(SFS_LOG_ERR, "sqlite: a group of %u saves was rolled back after an error",
+		db->group_units);
+	db->group_open = false;
+	db->group_units = 0;
+}
+
+/* Commits the open group, if any; lock held, no unit open.  A busy database
+ * keeps the group for the next try; another error loses it. */
 static int group_commit_locked(struct sfs_db *db)
 {
 	if (!db->group_open)
 		return 0;
+	int rc = sqlite3_exec(db->conn, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return -EAGAIN;
+	if (rc != SQLITE_OK) {
+		sfs_log(SFS_LOG_ERR, "sqlite: a group of %u saves was lost: COMMIT: %s",
+			db->group_units, sqlite3_errmsg(db->conn));
+		if (!sqlite3_get_autocommit(db->conn))
+			db_exec(db, "ROLLBACK", NULL);
+	} else {
+		db->commits++;
+	}
 	db->group_open = false;
 	db->group_units = 0;
-	int r = db_exec(db, "COMMIT", NULL);
-	if (r < 0) {
-		sfs_log(SFS_LOG_ERR, "sqlite: a group of saves was lost: its COMMIT failed");
-		db_exec(db, "ROLLBACK", NULL);
-		return r;
-	}
-	db->commits++;
-	return 0;
+	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
 int sfs_db_sync(struct sfs_db *db)
@@ -305,7 +331,18 @@ static int unit_begin(struct sfs_db *db)
 			return r;
 		db->group_open = true;
 	}
-	return db_exec(db, "SAVEPOINT unit", NULL);
+	r = db_exec(db, "SAVEPOINT unit", NULL);
+	if (r < 0)
+		group_check_locked(db);
+	return r;
+}
+
+/* Undoes the unit's savepoint (the group's earlier units stay). */
+static void unit_rollback(struct sfs_db *db)
+{
+	db_exec(db, "ROLLBACK TO unit", NULL);
+	db_exec(db, "RELEASE unit", NULL);
+	group_check_locked(db);
 }
 
 /* Ends the unit of work at depth 0. */
@@ -326,18 +363,17 @@ static int unit_end(struct sfs_db *db, bool ok)
 		return r;
 	}
 	if (!ok) {
-		db_exec(db, "ROLLBACK TO unit", NULL);
-		db_exec(db, "RELEASE unit", NULL);
+		unit_rollback(db);
 		return -EIO;
 	}
 	r = db_exec(db, "RELEASE unit", NULL);
 	if (r < 0) {
-		db_exec(db, "ROLLBACK TO unit", NULL);
-		db_exec(db, "RELEASE unit", NULL);
+		unit_rollback(db);
 		return r;
 	}
+	/* this unit is in the group now: a failed commit is the group's, logged */
 	if (++db->group_units >= SFS_DB_GROUP_MAX)
-		return group_commit_locked(db);
+		group_commit_locked(db);
 	return 0;
 }
 

@@ -61,6 +61,7 @@ enum sfs_stmt {
 	/* export: gzip tar layers made of results */
 	STMT_LAYER_GET,
 	STMT_LAYER_PUT,
+	STMT_JOB_TEXT_LENS, /* history_read_stream: is there a row, a text */
 	STMT__MAX
 };
 

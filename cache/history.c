@@ -358,36 +358,42 @@ int history_mark_interrupted(struct sfs_db *db, int64_t now)
 	return r;
 }
 
+/* The byte length of job id's text (0 for NULL); -ENOENT without a row. */
+static int text_len_locked(struct sfs_db *db, uint64_t id, enum history_stream which,
+			   uint64_t *ret)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_JOB_TEXT_LENS);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sfs_db_error(db, STMT_JOB_TEXT_LENS, rc);
+	if (r == 0)
+		*ret = (uint64_t)sqlite3_column_int64(st, (int)which); /* NULL reads 0 */
+	sqlite3_reset(st);
+	return r;
+}
+
 int history_read_stream(struct sfs_db *db, uint64_t id, enum history_stream which, uint64_t off,
 			void *buf, size_t n, size_t *ret_n)
 {
 	const char *col = stream_col[which];
 	sqlite3_blob *b = NULL;
-	int r = 0;
+	uint64_t len = 0;
 
 	*ret_n = 0;
 	sfs_db_lock(db);
-	int rc = sqlite3_blob_open(sfs_db_handle(db), "main", "jobs", col, (sqlite3_int64)id, 0, &b);
-	if (rc == SQLITE_OK) {
-		uint64_t len = (uint64_t)sqlite3_blob_bytes(b);
-		size_t m = off < len ? (size_t)(len - off < n ? len - off : n) : 0;
-		rc = m ? sqlite3_blob_read(b, buf, (int)m, (int)off) : SQLITE_OK;
-		if (rc == SQLITE_OK)
-			*ret_n = m;
+	int r = text_len_locked(db, id, which, &len);
+	size_t m = r == 0 && off < len ? (size_t)(len - off < n ? len - off : n) : 0;
+	if (m && (sqlite3_blob_open(sfs_db_handle(db), "main", "jobs", col, (sqlite3_int64)id, 0,
+				    &b) != SQLITE_OK ||
+		  sqlite3_blob_read(b, buf, (int)m, (int)off) != SQLITE_OK)) {
+		sfs_log(SFS_LOG_ERR, "sqlite: reading %s of job %llu: %s", col,
+			(unsigned long long)id, sqlite3_errmsg(sfs_db_handle(db)));
+		r = -EIO;
 	}
-	if (rc != SQLITE_OK) {
-		const char *msg = sqlite3_errmsg(sfs_db_handle(db));
-		/* a NULL column (no text saved) reads as empty */
-		if (strstr(msg, "cannot open value of type null"))
-			r = 0;
-		else if (strstr(msg, "no such rowid"))
-			r = -ENOENT;
-		else {
-			sfs_log(SFS_LOG_ERR, "sqlite: reading %s of job %llu: %s", col,
-				(unsigned long long)id, msg);
-			r = -EIO;
-		}
-	}
+	if (r == 0)
+		*ret_n = m;
 	sqlite3_blob_close(b);
 	sfs_db_unlock(db);
 	return r;

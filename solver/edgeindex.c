@@ -118,8 +118,10 @@ void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 	}
 }
 
-/* A merged root saves the result under its own maps' keys once it is known
- * (sfs_run_alias), even when nobody needs the root itself. */
+/* A merged root saves the result under its own maps' keys (sfs_run_alias) once
+ * it is known: at the merge when the target is already done (nobody needs to
+ * want the root), else when the root receives it (sfs_merge_done).  A root that
+ * merged into a running target and is never wanted is not aliased. */
 static void alias_root(struct sfs_solver *s, struct edge *e)
 {
 	struct edge *owner = e->phase == EDGE_MERGED ? sfs_edge_owner(e) : e;

@@ -249,10 +249,6 @@ static char *result_text(const struct sfs_job *j)
 	return strbuf_detach(&sb, NULL);
 }
 
-/*
- * Saves the job's row.  A finished job's texts then live in the row alone: its
- * progress is freed and reads go to the database.
- */
 /* The row was not saved: the vertices stay readable from memory. */
 static void keep_vertices_in_memory(struct sfs_job *j)
 {
@@ -276,6 +272,10 @@ static struct history_text text_of(const struct textlog *t)
 	return (struct history_text){textlog_len(t), textlog_source, (void *)t};
 }
 
+/*
+ * Saves the job's row.  A finished job's texts then live in the row alone: its
+ * progress is freed and reads go to the database.
+ */
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 {
 	struct textlog none;

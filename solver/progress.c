@@ -217,7 +217,8 @@ int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const ch
 			goto oom;
 		v->ninputs++;
 	}
-	if (strmap_put(&p->byd, digest, v, NULL) < 0)
+	/* the map borrows its key: v's own copy, never the caller's buffer */
+	if (strmap_put(&p->byd, v->digest, v, NULL) < 0)
 		goto oom;
 	v->num = (int)p->n + 1;
 	p->v[p->n++] = v;

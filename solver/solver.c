@@ -723,6 +723,12 @@ static int job_vinfo_load(struct sfs_solver *s, struct sfs_job *j)
 	if (r == 0)
 		r = sfs_vinfo_from_json(text, &j->vinfo, &j->nvinfo);
 	free(text);
+	if (r == -EINVAL) { /* a damaged row shows no vertices rather than an error */
+		sfs_log(SFS_LOG_WARN, "job %llu: its saved vertices are not valid JSON",
+			(unsigned long long)j->id);
+		j->vertices_len = 0;
+		r = 0;
+	}
 	if (r < 0) {
 		sfs_log(SFS_LOG_ERR, "job %llu: reading its vertices from the database: %s",
 			(unsigned long long)j->id, strerror(-r));

@@ -333,10 +333,15 @@ static int local_walk_as_job(struct sfs_op_ctx *ctx, const struct local_params *
 static int map0_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *meta,
 		       char ret[SFS_DIGEST_SIZE])
 {
-	json_t *o = sfs_spec_vertex_op(op->v); /* a fresh object: changed below */
+	json_t *o = sfs_spec_vertex_op(op->v);
 	char *s;
 	int r = -ENOMEM;
 
+	if (o && o == op->v->op) { /* still the spec's own tree: change a copy */
+		json_t *copy = json_deep_copy(o);
+		json_decref(o);
+		o = copy;
+	}
 	if (!o)
 		return -ENOMEM;
 	json_object_del(o, "session");

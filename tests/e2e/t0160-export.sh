@@ -56,7 +56,14 @@ test_expect_success 'export min: the top record carries a result, the layout is 
 	cp -r "$MNT/jobs/$N/export" "$SCRATCH/min" &&
 	out=$(check_layout "$SCRATCH/min" image) &&
 	expect_eq 1 "${out#* }" &&
-	expect_contains "exporting cache" "$(sfs_cat "$MNT/jobs/$N/status")"
+	expect_contains "exporting cache" "$(sfs_cat "$MNT/jobs/$N/status")" &&
+	expect_eq DONE "$(sfs_final "$N" export)" &&
+	sfs_cat "$MNT/jobs/$N/status.json" >sj &&
+	python3 -c "
+import json, sys
+done = [v for l in open(\"sj\") for v in json.loads(l).get(\"vertexes\", [])
+        if v[\"name\"] == \"[export] exporting cache\" and v.get(\"completed\")]
+sys.exit(0 if done else 1)"
 '
 
 test_expect_success 'export max: every non-root record carries a result' '
@@ -91,6 +98,7 @@ test_expect_success 'cache_from: a fresh state dir solves from a copied export, 
 	N=$(sfs_run "$DATA/from.json") &&
 	expect_eq CACHED "$(sfs_final "$N" pkg)" &&
 	expect_contains "importing $SCRATCH/max" "$(sfs_cat "$MNT/jobs/$N/status")" &&
+	sfs_cat "$MNT/jobs/$N/status" | grep -A3 "importing $SCRATCH/max" | grep -q " DONE " &&
 	expect_eq "HELLO" "$(cat "$(sfs_output "$N" pkg)/A.txt")" &&
 	M=$(sfs_run "$DATA/none.json") &&
 	expect_eq CACHED "$(sfs_final "$M" pkg)"

@@ -129,6 +129,24 @@ static void test_round_trip(void)
 	CHECK_EQ_INT(got, 0); /* no text saved */
 	CHECK_EQ_INT(history_read_stream(db, 99, HISTORY_STATUS, 0, buf, 4, &got), -ENOENT);
 
+	/* A TEXT vertices column (rows of older versions) with non-ASCII text:
+	 * its length is in bytes, and it reads back whole. */
+	static const char utf8[] = "[{\"name\":\"caf\xc3\xa9 \xe2\x86\x92 build\"}]";
+	struct history_job jt = job(8, "done", NULL);
+	jt.vertices = (char *)utf8;
+	CHECK_EQ_INT(history_save(db, &jt), 0);
+	CHECK_EQ_INT(history_list(db, &v, &n), 0);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3)
+		CHECK_EQ_INT(v[2].vertices_len, strlen(utf8));
+	list_release(v, n);
+	char ub[64];
+	size_t ugot = 0;
+	CHECK_EQ_INT(history_read_stream(db, 8, HISTORY_VERTICES, 0, ub, sizeof(ub), &ugot), 0);
+	CHECK_EQ_INT(ugot, strlen(utf8));
+	CHECK(memcmp(ub, utf8, ugot) == 0);
+	CHECK_EQ_INT(history_delete(db, 8), 0);
+
 	/* Saving again replaces the row. */
 	j.state = "done";
 	j.error = NULL;
