@@ -115,7 +115,7 @@ static int found_add(struct found *f, struct cache_manager *cm, struct cache_key
 	int r;
 
 	if (!key_id_in(k, cm, id))
-		snprintf(id, sizeof(id), "%s", k->root_id);
+		snprintf(id, sizeof(id), "%s", k->ndeps ? "" : k->root_id);
 	for (size_t i = 0; i < f->n; i++) {
 		if (strcmp(f->ids[i], id) == 0) {
 			r = cache_key_set_id(f->v[i], cm, id);

@@ -47,7 +47,7 @@ static void copy_str(char *dst, size_t size, const char *s)
 
 struct cache_key *cache_key_new(const char *digest, int output, size_t ndeps)
 {
-	struct cache_key *k = calloc(1, sizeof(*k));
+	struct cache_key *k = calloc(1, sizeof(*k) + (ndeps ? 0 : SFS_DIGEST_SIZE));
 
 	if (!k)
 		return NULL;
@@ -58,7 +58,8 @@ struct cache_key *cache_key_new(const char *digest, int output, size_t ndeps)
 	k->refs = 1;
 	copy_str(k->digest, sizeof(k->digest), digest);
 	k->output = output;
-	sfs_root_key(k->digest, output, k->root_id);
+	if (!ndeps)
+		sfs_root_key(k->digest, output, k->root_id);
 	k->ndeps = ndeps;
 	return k;
 }
@@ -321,7 +322,7 @@ static struct cache_key *found_key(struct cache_manager *cm, const char *dgst, i
 
 	if (!k)
 		return NULL;
-	copy_str(k->root_id, sizeof(k->root_id), id);
+	copy_str(k->root_id, SFS_DIGEST_SIZE, id);
 	if (key_set_id(k, cm, id, tmp) < 0)
 		k = cache_key_unref(k);
 	return k;

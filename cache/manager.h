@@ -48,11 +48,13 @@ struct cache_key {
 	int refs;
 	char digest[SFS_DIGEST_SIZE]; /* cache map digest (or content digest, output -1) */
 	int output;
-	char root_id[SFS_DIGEST_SIZE]; /* rootKey(digest, output) */
-	size_t ndeps;		       /* one per input of the op; 0 for roots */
+	size_t ndeps; /* one per input of the op; 0 for roots */
 	struct cache_key_alts *deps;
 	size_t nids;
 	struct cache_key_manager_id *ids; /* list, one per manager met; key_ids_lock */
+	/* rootKey(digest, output): only a key without deps has it (its id where it
+	 * has none of its own); not allocated for the others */
+	char root_id[];
 };
 
 /* A new key with ndeps empty alternative lists; refs = 1. */
