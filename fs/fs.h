@@ -231,7 +231,13 @@ void fs_stat_time_ns(struct stat *st, int64_t ns);
 int fs_jobs_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
 int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const char *buf,
 		  size_t size);
+/* A flush of a written spec: FS_REPLY_LATER when the spec went to the solver's
+ * parser, which answers req (and drops the caller's hold on f) when done;
+ * else 0 or -errno to answer now. */
+#define FS_REPLY_LATER 1
 int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f);
+/* Drops a request's hold on an open file (ops.c). */
+void fs_file_drop(struct fs_file *f);
 int fs_jobs_truncate(struct sfs_fs *fs, fuse_req_t req, const struct fs_desc *d);
 /* Parses a decimal job number without leading zeros; -ENOENT otherwise. */
 int fs_parse_job(const char *s, uint64_t *ret);

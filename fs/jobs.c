@@ -505,29 +505,60 @@ int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const ch
 	}
 }
 
+/* A flush waiting for the parser's answer. */
+struct flush_wait {
+	fuse_req_t req;
+	struct fs_file *f; /* held until answered */
+	uint64_t job;
+};
+
+/* The errno a writer's close sees for what the submit returned. */
+static int submit_errno(uint64_t job, int r, const char *msg)
+{
+	if (r == 0) {
+		sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 " submitted", job);
+		return 0;
+	}
+	sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job, msg ? msg : strerror(-r));
+	if (r == -ESHUTDOWN)
+		return -EIO;
+	if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT)
+		return -EINVAL;
+	return r;
+}
+
+/* On the solver's parser thread. */
+static void flush_answer(void *arg, int r, const char *msg)
+{
+	struct flush_wait *w = arg;
+	if (r == 0)
+		w->f->submitted = true;
+	fuse_reply_err(w->req, -submit_errno(w->job, r, msg));
+	fs_file_drop(w->f);
+	free(w);
+}
+
 int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
 {
 	uint64_t job = f->d.kind == FS_JOBS_NEW ? f->new_job : f->d.job;
-	char *msg = NULL;
-	int r;
+	struct flush_wait *w;
+	size_t len = 0;
 
 	if ((f->d.kind != FS_JOBS_NEW && f->d.kind != FS_JOB_SPEC) || !f->writable ||
 	    !f->wrote_spec || f->submitted || f->data.len == 0)
 		return 0;
-	r = sfs_solver_job_submit(fs->solver, job, f->uid, f->data.buf, f->data.len, &msg);
-	if (r == 0) {
-		f->submitted = true;
-		sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 " submitted", job);
-	} else {
-		sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job,
-			msg ? msg : strerror(-r));
-		if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT)
-			r = -EINVAL;
-	}
-	free(msg);
-	strbuf_reset(&f->data);
+	if (f->data.oom || !(w = malloc(sizeof(*w))))
+		return -ENOMEM;
+	*w = (struct flush_wait){req, f, job};
+	char *text = strbuf_detach(&f->data, &len);
 	f->wrote_spec = false;
-	return r;
+	/* parsing a large spec is slow work: not on this FUSE thread */
+	int r = sfs_solver_job_submit_async(fs->solver, job, f->uid, text, len, flush_answer, w);
+	if (r == 0)
+		return FS_REPLY_LATER;
+	free(text);
+	free(w);
+	return submit_errno(job, r, NULL);
 }
 
 int fs_jobs_truncate(struct sfs_fs *fs, fuse_req_t req, const struct fs_desc *d)

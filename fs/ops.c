@@ -502,8 +502,16 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_file *f = file_hold(fi);
+	int r = fs_jobs_flush(req_fs(req), req, f);
 
-	fuse_reply_err(req, -fs_jobs_flush(req_fs(req), req, f));
+	if (r == FS_REPLY_LATER)
+		return; /* the parser answers, and drops the hold */
+	fuse_reply_err(req, -r);
+	file_drop(f, false);
+}
+
+void fs_file_drop(struct fs_file *f)
+{
 	file_drop(f, false);
 }
 

@@ -234,6 +234,12 @@ struct sfs_solver {
 	uint64_t latest;
 	unsigned running, pending;
 
+	/* the parser thread (parser.c) and its queue */
+	pthread_t parser;
+	bool parser_started, parse_stopping;
+	pthread_cond_t parse_cond;
+	struct parse_req *parse_head, *parse_tail;
+
 	/* workers: each queue wakes one of its own threads per task */
 	pthread_cond_t light_cond, heavy_cond;
 	struct task *light_head, *light_tail;
@@ -340,6 +346,10 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
 int sfs_fetch_map(struct vstate *vs, char **ret_msg);
 void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
+
+/* parser.c */
+int sfs_parser_start(struct sfs_solver *s);
+void sfs_parser_stop(struct sfs_solver *s);
 
 /* rounds.c */
 void sfs_vertex_request_exec(struct sfs_solver *s, struct vstate *vs);

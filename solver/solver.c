@@ -206,6 +206,7 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 	s->actives = (struct strmap)STRMAP_INIT_BORROWED;
 	s->edge_index = (struct strmap)STRMAP_INIT_BORROWED;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->parse_cond, NULL);
 	pthread_cond_init(&s->light_cond, NULL);
 	pthread_cond_init(&s->heavy_cond, NULL);
 	s->cache = cache;
@@ -226,6 +227,8 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 		return r;
 	}
 	r = sfs_sched_start(s);
+	if (r == 0)
+		r = sfs_parser_start(s);
 	if (r < 0) {
 		sfs_errf(ret_msg, r, "cannot start worker threads");
 		sfs_solver_close(s);
@@ -242,6 +245,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 {
 	if (!s)
 		return NULL;
+	sfs_parser_stop(s); /* specs still queued are answered -ESHUTDOWN */
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->njob_ids; i++) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
@@ -275,6 +279,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	free(s->deferred);
 	free(s->mountpoint);
 	free(s->spill_dir);
+	pthread_cond_destroy(&s->parse_cond);
 	pthread_cond_destroy(&s->light_cond);
 	pthread_cond_destroy(&s->heavy_cond);
 	pthread_mutex_destroy(&s->lock);

@@ -77,6 +77,16 @@ int sfs_solver_job_new(struct sfs_solver *s, uid_t uid, gid_t gid, uint64_t *ret
  */
 int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const char *spec,
 			  size_t len, char **ret_msg);
+/*
+ * The same on the solver's parser thread: takes text (malloc'd) and returns at
+ * once; done(arg, r, msg) is called on that thread with what
+ * sfs_solver_job_submit returned (-ESHUTDOWN when the solver closes first).
+ * A negative return (no memory, closing) means done will not be called and
+ * text is still the caller's.
+ */
+typedef void (*sfs_submit_done_fn)(void *arg, int r, const char *msg);
+int sfs_solver_job_submit_async(struct sfs_solver *s, uint64_t id, uid_t uid, char *text,
+				size_t len, sfs_submit_done_fn done, void *arg);
 /* "cancel": -EINVAL on a finished job; "discard": -EBUSY while running. */
 int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *cmd,
 		       char **ret_msg);

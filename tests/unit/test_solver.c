@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -690,6 +692,59 @@ static void test_bad_spec_stays_pending(void)
 	env_close(&e);
 }
 
+/* What the parser thread answered, and on which thread. */
+struct answer {
+	atomic_int calls;
+	int r;
+	char msg[256];
+	pthread_t thread;
+};
+
+static void record_answer(void *arg, int r, const char *msg)
+{
+	struct answer *a = arg;
+	a->r = r;
+	snprintf(a->msg, sizeof(a->msg), "%s", msg ? msg : "");
+	a->thread = pthread_self();
+	atomic_fetch_add(&a->calls, 1);
+}
+
+static void wait_answer(struct answer *a)
+{
+	for (int i = 0; i < 10000 && !atomic_load(&a->calls); i++)
+		usleep(1000);
+	CHECK_EQ_INT(atomic_load(&a->calls), 1);
+}
+
+/* Specs submitted for the parser thread: answered there, in order, with what a
+ * synchronous submit returns; queued ones are answered -ESHUTDOWN at close. */
+static void test_submit_async(void)
+{
+	struct env e = {0};
+	struct answer bad = {0}, good = {0};
+	struct sfs_job_info i;
+	uint64_t id = 0;
+	const char *badspec = "{\"vertices\":{\"a\":{\"op\":\"nope\"}},\"outputs\":[\"a\"]}";
+	env_open(&e, tap_tmpdir());
+	CHECK_EQ_INT(sfs_solver_job_new(e.s, 0, 0, &id), 0);
+	CHECK_EQ_INT(sfs_solver_job_submit_async(e.s, id, 0, strdup(badspec), strlen(badspec),
+						 record_answer, &bad),
+		     0);
+	CHECK_EQ_INT(sfs_solver_job_submit_async(e.s, id, 0, strdup(chain3), strlen(chain3),
+						 record_answer, &good),
+		     0);
+	wait_answer(&bad);
+	wait_answer(&good);
+	CHECK_EQ_INT(bad.r, -EINVAL);
+	CHECK(strstr(bad.msg, "\"a\"") != NULL);
+	CHECK(!pthread_equal(bad.thread, pthread_self()));
+	CHECK_EQ_INT(good.r, 0); /* after the bad one, the same job accepts a good spec */
+	wait_job(&e, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	sfs_job_info_release(&i);
+	env_close(&e);
+}
+
 int main(void)
 {
 	RUN(test_fresh_then_cached);
@@ -706,5 +761,6 @@ int main(void)
 	RUN(test_ignore_cache);
 	RUN(test_cancel);
 	RUN(test_bad_spec_stays_pending);
+	RUN(test_submit_async);
 	return tap_done();
 }
