@@ -1525,7 +1525,7 @@ static int finish_vertex(struct parse *p, struct pv *pv)
 	size_t *uidx = malloc((pv->nuses + 1) * sizeof(size_t));
 	int r = -ENOMEM;
 
-	pv->v.inputs = calloc(pv->nuses + 1, sizeof(*pv->v.inputs));
+	pv->v.inputs = calloc(pv->nuses ? pv->nuses : 1, sizeof(*pv->v.inputs));
 	if (!uidx || !pv->v.inputs)
 		goto out;
 	r = assign_inputs(p, pv, uidx);
