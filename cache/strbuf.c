@@ -133,6 +133,13 @@ char *strbuf_detach(struct strbuf *sb, size_t *ret_len)
 	if (!sb->buf && grow(sb, 0))
 		sb->buf[0] = '\0';
 	char *b = sb->buf;
+	/* a detached string usually lives on (an op's bytes, a why line): give
+	 * back what doubling reserved beyond it */
+	if (b && sb->cap > sb->len + 1 + 16) {
+		char *fit = realloc(b, sb->len + 1);
+		if (fit)
+			b = fit;
+	}
 	if (ret_len)
 		*ret_len = sb->len;
 	memset(sb, 0, sizeof(*sb));

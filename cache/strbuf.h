@@ -35,7 +35,7 @@ void strbuf_add_json_str(struct strbuf *sb, const char *s);
 void strbuf_add_base64(struct strbuf *sb, const void *data, size_t len);
 void strbuf_reset(struct strbuf *sb);
 void strbuf_release(struct strbuf *sb);
-/* Returns the buffer (never NULL unless oom) and resets sb. */
+/* Returns the buffer (never NULL unless oom), shrunk to fit, and resets sb. */
 char *strbuf_detach(struct strbuf *sb, size_t *ret_len);
 
 #endif

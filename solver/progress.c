@@ -21,8 +21,11 @@ struct pvertex {
 	int num;
 	char *digest;
 	char *name;
-	char **inputs;
+	/* input digests: the announced inputs' own strings (inputs come first),
+	 * copies only when one was not announced (inputs_owned) */
+	const char **inputs;
 	size_t ninputs;
+	bool inputs_owned;
 	int64_t started, completed;
 	bool cached;
 	char *error;
@@ -86,8 +89,8 @@ static void pvertex_free(struct pvertex *v)
 {
 	free(v->digest);
 	free(v->name);
-	for (size_t i = 0; i < v->ninputs; i++)
-		free(v->inputs[i]);
+	for (size_t i = 0; v->inputs_owned && i < v->ninputs; i++)
+		free((char *)v->inputs[i]);
 	free(v->inputs);
 	free(v->error);
 	if (v->log) {
@@ -212,8 +215,13 @@ int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const ch
 	v->inputs = calloc(ninputs ? ninputs : 1, sizeof(char *));
 	if (!v->digest || !v->name || !v->inputs)
 		goto oom;
+	for (size_t i = 0; i < ninputs && !v->inputs_owned; i++) {
+		struct pvertex *in = strmap_get(&p->byd, inputs[i]);
+		v->inputs_owned = !in;
+		v->inputs[i] = in ? in->digest : NULL;
+	}
 	for (size_t i = 0; i < ninputs; i++) {
-		if (!(v->inputs[i] = strdup(inputs[i])))
+		if (v->inputs_owned && !(v->inputs[i] = strdup(inputs[i])))
 			goto oom;
 		v->ninputs++;
 	}
