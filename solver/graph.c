@@ -121,6 +121,7 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 		close(vs->log_fd);
 	free(vs->log_path);
 	free(vs->why);
+	free(vs->sub_result);
 	sfs_op_free(vs->op);
 	sfs_spec_free(vs->spec);
 	free(vs);

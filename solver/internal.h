@@ -161,7 +161,7 @@ struct vstate {
 	size_t nchildren;
 	int depth;			  /* nesting of sub-builds, 0 for a job's own */
 	struct sfs_spec *subspec;	  /* the inner spec of a build vertex */
-	char sub_result[SFS_DIGEST_SIZE]; /* its output's result */
+	char *sub_result;		  /* its output's result (malloc'd when known) */
 	struct keyset sub_keys;		  /* the keys of that output: exported with the job */
 
 	/* what users see */

@@ -331,7 +331,7 @@ void sfs_run_finish(struct sfs_solver *s, struct vstate *vs)
 {
 	char outs[1][SFS_DIGEST_SIZE];
 	pthread_mutex_lock(&s->lock);
-	memcpy(outs[0], vs->sub_result, SFS_DIGEST_SIZE);
+	snprintf(outs[0], SFS_DIGEST_SIZE, "%s", vs->sub_result ? vs->sub_result : "");
 	pthread_mutex_unlock(&s->lock);
 	finish_exec(s, vs, outs, 0, NULL);
 }
@@ -346,7 +346,11 @@ void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 		free(msg);
 		return;
 	}
-	memcpy(parent->sub_result, e->result, SFS_DIGEST_SIZE);
+	free(parent->sub_result);
+	if (!(parent->sub_result = strdup(e->result))) {
+		sfs_exec_failed(s, parent, -ENOMEM, "out of memory");
+		return;
+	}
 	/* BuildKit attaches the sub-build's exporter to the build op's result:
 	 * a job's cache export includes the inner chain */
 	for (size_t k = 0; k < e->nresult_keys; k++)
