@@ -410,6 +410,7 @@ size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j);
 int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n);
+int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg);
 void sfs_job_vinfo_free(struct sfs_job *j);
 int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi);
 struct sfs_job *sfs_job_ref(struct sfs_job *j);

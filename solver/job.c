@@ -220,23 +220,90 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
 	return 0;
 }
 
-int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n)
+/*
+ * Calls fn for every vertex of the job (lock held): its spec's, each followed by
+ * the vertices of the sub-build it ran (children, depth first), every digest
+ * once.  Stops when fn returns non-zero (an error, or a find that is done) and
+ * returns that.
+ */
+int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg)
 {
-	size_t n = j->spec && j->vs ? j->spec->n : 0;
-	struct sfs_vertex_info *v = calloc(n ? n : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
+	struct strmap seen = STRMAP_INIT_BORROWED;
+	struct vstate **stack = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && j->vs && i < j->spec->n; i++) {
 		if (!j->vs[i]) /* a load that failed part-way */
 			continue;
-		if (sfs_vstate_snapshot(j->vs[i], &v[k++]) < 0) {
-			sfs_vertex_infos_free(v, k);
-			return -ENOMEM;
+		stack = n < cap ? stack : reallocarray(stack, cap = cap * 2 + 8, sizeof(*stack));
+		if (!stack) {
+			r = -ENOMEM;
+			break;
+		}
+		stack[n++] = j->vs[i];
+		while (r == 0 && n) {
+			struct vstate *vs = stack[--n];
+			if (strmap_get(&seen, vs->digest))
+				continue;
+			if ((r = strmap_put(&seen, vs->digest, vs, NULL)) < 0 || (r = fn(arg, vs)) != 0)
+				break;
+			for (size_t c = vs->nchildren; c-- > 0;) {
+				if (n == cap) {
+					struct vstate **ns = reallocarray(stack, cap = cap * 2 + 8,
+									  sizeof(*stack));
+					if (!ns) {
+						r = -ENOMEM;
+						break;
+					}
+					stack = ns;
+				}
+				stack[n++] = vs->children[c];
+			}
 		}
 	}
-	*ret = v;
-	*ret_n = k;
+	free(stack);
+	strmap_release(&seen);
+	return r;
+}
+
+struct snapshots {
+	struct sfs_vertex_info *v;
+	size_t n, cap;
+};
+
+static int add_snapshot(void *arg, struct vstate *vs)
+{
+	struct snapshots *sn = arg;
+	if (sn->n == sn->cap) {
+		size_t c = sn->cap * 2 + 16;
+		struct sfs_vertex_info *nv = reallocarray(sn->v, c, sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		sn->v = nv;
+		sn->cap = c;
+	}
+	int r = sfs_vstate_snapshot(vs, &sn->v[sn->n]);
+	if (r < 0) {
+		sfs_vertex_info_release(&sn->v[sn->n]);
+		return r;
+	}
+	sn->n++;
+	return 0;
+}
+
+int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n)
+{
+	struct snapshots sn = {0};
+	int r = sfs_job_walk_vertices(j, add_snapshot, &sn);
+	if (r == 0 && !sn.v && !(sn.v = calloc(1, sizeof(*sn.v))))
+		r = -ENOMEM;
+	if (r < 0) {
+		sfs_vertex_infos_free(sn.v, sn.n);
+		return r;
+	}
+	*ret = sn.v;
+	*ret_n = sn.n;
 	return 0;
 }
 
@@ -336,6 +403,27 @@ static void settle_vertex_state(const struct sfs_job *j, struct sfs_vertex_info 
 		v->state = SFS_VERTEX_CACHED;
 }
 
+struct ended_writer {
+	struct sfs_job *j;
+	struct textlog *t;
+	bool first;
+};
+
+static int write_ended_vertex(void *arg, struct vstate *vs)
+{
+	struct ended_writer *w = arg;
+	struct sfs_vertex_info vi;
+	int r = sfs_vstate_snapshot(vs, &vi);
+	if (r == 0) {
+		settle_vertex_state(w->j, &vi);
+		sfs_vinfo_write_one(&w->t->tail, &vi, w->first);
+		w->first = false;
+		textlog_commit(w->t);
+	}
+	sfs_vertex_info_release(&vi);
+	return r;
+}
+
 /* The job's vertices as they ended, as the history's JSON, one vertex at a
  * time into a log that spills to a file (lock held, before the discard). */
 static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
@@ -345,21 +433,8 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 		return -ENOMEM;
 	textlog_init(t, s->spill_dir);
 	strbuf_addch(&t->tail, '[');
-	bool first = true;
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
-		struct sfs_vertex_info vi;
-		if (!j->vs[i]) /* a load that failed part-way */
-			continue;
-		r = sfs_vstate_snapshot(j->vs[i], &vi);
-		if (r == 0) {
-			settle_vertex_state(j, &vi);
-			sfs_vinfo_write_one(&t->tail, &vi, first);
-			first = false;
-			textlog_commit(t);
-		}
-		sfs_vertex_info_release(&vi);
-	}
+	struct ended_writer w = {j, t, true};
+	int r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
 	strbuf_addch(&t->tail, ']');
 	if (r == 0 && t->tail.oom)
 		r = -ENOMEM;

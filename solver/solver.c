@@ -773,16 +773,30 @@ static bool vs_in_job(const struct vstate *vs, const struct sfs_job *j)
 	return false;
 }
 
-/* A live job's vertex by digest: the shared graph's, when the job uses it. */
+struct vstate_find {
+	const char *digest;
+	struct vstate *found;
+};
+
+static int find_digest(void *arg, struct vstate *vs)
+{
+	struct vstate_find *f = arg;
+	if (strcmp(vs->digest, f->digest) != 0)
+		return 0;
+	f->found = vs;
+	return 1; /* stops the walk */
+}
+
+/* A live job's vertex by digest: the shared graph's, when the job uses it, or
+ * any the job walks to (an ignore-cache variant, a sub-build's vertex). */
 static struct vstate *job_vstate(struct sfs_solver *s, struct sfs_job *j, const char *digest)
 {
 	struct vstate *vs = strmap_get(&s->actives, digest);
 	if (vs && vs_in_job(vs, j))
 		return vs;
-	for (size_t i = 0; j->vs && i < j->spec->n; i++) /* an ignore-cache variant */
-		if (j->vs[i] && strcmp(j->vs[i]->digest, digest) == 0)
-			return j->vs[i];
-	return NULL;
+	struct vstate_find f = {digest, NULL};
+	sfs_job_walk_vertices(j, find_digest, &f);
+	return f.found;
 }
 
 /* A finished job's vertex by digest, through an index made at the first lookup. */
