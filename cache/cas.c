@@ -199,6 +199,9 @@ struct cas_batch {
 /* A batch never holds more than this many unnamed blobs (bounds tmp/ and memory). */
 #define CAS_BATCH_MAX 8192
 
+/* Existing blobs up to this size are hashed before a put trusts them. */
+#define CAS_HEAL_HASH_MAX (64 * 1024)
+
 /* A blob being written: the temp file and the running hash. */
 struct cas_writer {
 	struct sfs_sha256 h;
@@ -271,8 +274,39 @@ static int batch_add(struct cas_batch *b, char *tmp_path, const char *hex)
 }
 
 /*
+ * Whether blob hex is there intact for a put of size bytes: present with that
+ * size and, when small (CAS_HEAL_HASH_MAX), hashing to its name.  A damaged one
+ * (a crash, a disk error, a hand edit) is removed so the put writes it again:
+ * a load that found it corrupt falls back to executing, and the execution heals
+ * the store instead of saving a record of the same damaged blob.
+ */
+static bool has_intact(struct cas *c, const char *hex, uint64_t size)
+{
+	int64_t have = cas_size(c, hex);
+	if (have < 0)
+		return false;
+	bool ok = (uint64_t)have == size;
+	if (ok && size <= CAS_HEAL_HASH_MAX) {
+		char *buf = NULL, got[SFS_HEX_SIZE];
+		size_t len = 0;
+		ok = cas_read_all(c, hex, &buf, &len) == 0;
+		if (ok) {
+			sfs_sha256_hex(buf, len, got);
+			ok = strcmp(got, hex) == 0;
+		}
+		free(buf);
+	}
+	if (!ok) {
+		sfs_log(SFS_LOG_WARN, "blob %s is damaged: writing it again", hex);
+		cas_remove(c, hex);
+	}
+	return ok;
+}
+
+/*
  * Finishes a writer: the blob is named now (fdatasync + rename) or, in a
- * batch, after the batch's syncfs.  An existing blob makes the temp garbage.
+ * batch, after the batch's syncfs.  An existing intact blob makes the temp
+ * garbage.
  */
 static int writer_commit(struct cas *c, struct cas_batch *b, struct cas_writer *w,
 			 char ret_hex[SFS_HEX_SIZE])
@@ -282,7 +316,7 @@ static int writer_commit(struct cas *c, struct cas_batch *b, struct cas_writer *
 	int r = 0;
 
 	sfs_sha256_final_hex(&w->h, hex);
-	if (!cas_has(c, hex)) {
+	if (!has_intact(c, hex, w->size)) {
 		if (fchmod(w->fd, 0444) < 0 || (!b && fdatasync(w->fd) < 0))
 			r = -errno;
 		else if (!b &&
@@ -318,7 +352,7 @@ static int put_buf(struct cas *c, struct cas_batch *b, const void *buf, size_t l
 
 	/* Hashing first lets existing content skip the temp file entirely. */
 	sfs_sha256_hex(buf, len, hex);
-	if (!cas_has(c, hex)) {
+	if (!has_intact(c, hex, len)) {
 		if ((r = writer_begin(c, &w)) < 0)
 			return r;
 		if ((r = writer_add(&w, buf, len)) < 0) {

@@ -119,7 +119,12 @@ int tree_materialize(struct cas *c, const struct tree *t, const char *path, cons
  */
 bool tree_glob_match(const char *pattern, const char *path);
 
-/* Checks that every blob of the tree exists with the recorded size. */
+/* Checks that every blob of the tree exists with the recorded size, and that the
+ * small ones hash to their names (blobs up to TREE_VERIFY_HASH_FILE bytes, at
+ * most TREE_VERIFY_HASH_BUDGET bytes hashed a tree).  -EIO/-ENOENT with a
+ * message naming the path. */
+#define TREE_VERIFY_HASH_FILE (64 * 1024)
+#define TREE_VERIFY_HASH_BUDGET (1024 * 1024)
 int tree_verify(struct cas *c, const struct tree *t, char **ret_msg);
 
 #endif

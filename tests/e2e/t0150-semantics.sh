@@ -117,4 +117,23 @@ test_expect_success 'a deleted blob: the job still succeeds and the result is re
 	test -f "$STATE/blobs/sha256/$hex"
 '
 
+# A blob with the right size and the wrong bytes: the load checks small blobs'
+# hashes, falls back to executing, and the execution writes the blob again.
+test_expect_success 'a corrupt blob: the job still succeeds and the store is healed' '
+	N=$(sfs_run "$DATA/blob.json") &&
+	out=$(sfs_output "$N" mk) &&
+	content=$(cat "$out/b") &&
+	hex=$(printf "%s\n" "$content" | sha256sum | cut -d" " -f1) &&
+	runs=$(wc -l <"$RUNS.blob") &&
+	chmod u+w "$STATE/blobs/sha256/$hex" &&
+	printf "%s\n" "$content" | tr a-z A-Z >"$STATE/blobs/sha256/$hex" &&
+	M=$(sfs_run "$DATA/blob.json") &&
+	expect_eq DONE "$(sfs_final "$M" mk)" &&
+	expect_eq $((runs + 1)) "$(wc -l <"$RUNS.blob")" &&
+	expect_contains "corrupt" "$(sfs_cat "$MNT/jobs/$M/status")" &&
+	expect_eq "$hex" "$(sha256sum <"$STATE/blobs/sha256/$hex" | cut -d" " -f1)" &&
+	K=$(sfs_run "$DATA/blob.json") &&
+	expect_eq CACHED "$(sfs_final "$K" mk)"
+'
+
 test_done
