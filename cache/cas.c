@@ -199,9 +199,6 @@ struct cas_batch {
 /* A batch never holds more than this many unnamed blobs (bounds tmp/ and memory). */
 #define CAS_BATCH_MAX 8192
 
-/* Existing blobs up to this size are hashed before a put trusts them. */
-#define CAS_HEAL_HASH_MAX (64 * 1024)
-
 /* A blob being written: the temp file and the running hash. */
 struct cas_writer {
 	struct sfs_sha256 h;
@@ -274,33 +271,23 @@ static int batch_add(struct cas_batch *b, char *tmp_path, const char *hex)
 }
 
 /*
- * Whether blob hex is there intact for a put of size bytes: present with that
- * size and, when small (CAS_HEAL_HASH_MAX), hashing to its name.  A damaged one
- * (a crash, a disk error, a hand edit) is removed so the put writes it again:
- * a load that found it corrupt falls back to executing, and the execution heals
- * the store instead of saving a record of the same damaged blob.
+ * Whether blob hex is there for a put of size bytes.  One with another size is
+ * damaged (a crash, a disk error, a hand edit): the put writes the blob again
+ * and its rename replaces the damaged one atomically, so the name never goes
+ * missing.  (Damaged bytes of the right size are caught by tree_verify at
+ * load, which removes the blob.)
  */
 static bool has_intact(struct cas *c, const char *hex, uint64_t size)
 {
 	int64_t have = cas_size(c, hex);
 	if (have < 0)
 		return false;
-	bool ok = (uint64_t)have == size;
-	if (ok && size <= CAS_HEAL_HASH_MAX) {
-		char *buf = NULL, got[SFS_HEX_SIZE];
-		size_t len = 0;
-		ok = cas_read_all(c, hex, &buf, &len) == 0;
-		if (ok) {
-			sfs_sha256_hex(buf, len, got);
-			ok = strcmp(got, hex) == 0;
-		}
-		free(buf);
+	if ((uint64_t)have != size) {
+		sfs_log(SFS_LOG_WARN, "blob %s has %lld bytes, not %llu: writing it again", hex,
+			(long long)have, (unsigned long long)size);
+		return false;
 	}
-	if (!ok) {
-		sfs_log(SFS_LOG_WARN, "blob %s is damaged: writing it again", hex);
-		cas_remove(c, hex);
-	}
-	return ok;
+	return true;
 }
 
 /*

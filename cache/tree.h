@@ -121,8 +121,9 @@ bool tree_glob_match(const char *pattern, const char *path);
 
 /* Checks that every blob of the tree exists with the recorded size, and that the
  * small ones hash to their names (blobs up to TREE_VERIFY_HASH_FILE bytes, at
- * most TREE_VERIFY_HASH_BUDGET bytes hashed a tree).  -EIO/-ENOENT with a
- * message naming the path. */
+ * most TREE_VERIFY_HASH_BUDGET bytes hashed a tree); a corrupt one is removed,
+ * so the execution that follows writes it again.  -EIO/-ENOENT with a message
+ * naming the path. */
 #define TREE_VERIFY_HASH_FILE (64 * 1024)
 #define TREE_VERIFY_HASH_BUDGET (1024 * 1024)
 int tree_verify(struct cas *c, const struct tree *t, char **ret_msg);

@@ -16,6 +16,7 @@
 #define SFS_FS_H
 
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -180,8 +181,10 @@ struct fs_file {
 	uid_t uid;		/* the opener (submit, ctl) */
 	bool writable;
 	bool nonblock;
-	bool wrote_spec;	    /* data holds spec bytes not yet submitted */
-	bool submitted;		    /* the spec went in */
+	bool wrote_spec; /* data holds spec bytes not yet submitted */
+	/* the spec is with the parser (a flush waits), or went in: writes through
+	 * another fd of the same open file get EBUSY rather than being lost */
+	atomic_bool submitting, submitted;
 	uint64_t pos;		    /* end of the last read (poll readiness) */
 	struct fuse_pollhandle *ph; /* guarded by the stream lock */
 	struct fs_file *poll_next;  /* in the job's poller list, stream lock */

@@ -488,7 +488,7 @@ int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const ch
 	case FS_JOB_SPEC:
 		if (!f->writable)
 			return -EBADF;
-		if (f->submitted)
+		if (atomic_load(&f->submitting) || atomic_load(&f->submitted))
 			return -EBUSY;
 		/* The read side of a jobs/new handle ("N\n") is not part of the spec. */
 		if (f->d.kind == FS_JOBS_NEW && !f->wrote_spec) {
@@ -522,7 +522,7 @@ static int submit_errno(uint64_t job, int r, const char *msg)
 	sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job, msg ? msg : strerror(-r));
 	if (r == -ESHUTDOWN)
 		return -EIO;
-	if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT)
+	if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT && r != -ENOMEM)
 		return -EINVAL;
 	return r;
 }
@@ -532,7 +532,8 @@ static void flush_answer(void *arg, int r, const char *msg)
 {
 	struct flush_wait *w = arg;
 	if (r == 0)
-		w->f->submitted = true;
+		atomic_store(&w->f->submitted, true);
+	atomic_store(&w->f->submitting, false);
 	fuse_reply_err(w->req, -submit_errno(w->job, r, msg));
 	fs_file_drop(w->f);
 	free(w);
@@ -545,10 +546,14 @@ int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
 	size_t len = 0;
 
 	if ((f->d.kind != FS_JOBS_NEW && f->d.kind != FS_JOB_SPEC) || !f->writable ||
-	    !f->wrote_spec || f->submitted || f->data.len == 0)
+	    !f->wrote_spec || atomic_load(&f->submitted) || f->data.len == 0)
 		return 0;
 	if (f->data.oom || !(w = malloc(sizeof(*w))))
 		return -ENOMEM;
+	if (atomic_exchange(&f->submitting, true)) { /* a flush through another fd has it */
+		free(w);
+		return 0;
+	}
 	*w = (struct flush_wait){req, f, job};
 	char *text = strbuf_detach(&f->data, &len);
 	f->wrote_spec = false;
@@ -556,6 +561,7 @@ int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
 	int r = sfs_solver_job_submit_async(fs->solver, job, f->uid, text, len, flush_answer, w);
 	if (r == 0)
 		return FS_REPLY_LATER;
+	atomic_store(&f->submitting, false);
 	free(text);
 	free(w);
 	return submit_errno(job, r, NULL);

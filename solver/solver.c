@@ -467,10 +467,10 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		sfs_job_unref(j);
 		return r;
 	}
-	/* parsing is CPU work on the caller's thread, but no solve: fine outside the lock */
+	/* parsing is CPU work (on the parser thread for the mount): outside the lock */
 	r = sfs_spec_parse(text, len, &ctx, &sp, ret_msg);
-	/* A large spec's JSON tree was freed on this (FUSE) thread's malloc arena,
-	 * where no solve allocates: hand those pages back to the system. */
+	/* A large spec's JSON tree was freed on this thread's malloc arena, which
+	 * the solve's allocations may not reuse: hand those pages back. */
 	if (len >= SFS_TRIM_SPEC_BYTES)
 		malloc_trim(0);
 	pthread_mutex_lock(&s->lock);
@@ -773,30 +773,29 @@ static bool vs_in_job(const struct vstate *vs, const struct sfs_job *j)
 	return false;
 }
 
-struct vstate_find {
-	const char *digest;
-	struct vstate *found;
-};
-
-static int find_digest(void *arg, struct vstate *vs)
+/* Whether vs belongs to job j: its own, or inside a sub-build of one of its
+ * vertices (up through the parents, as deep as sub-builds nest). */
+static bool vs_of_job(const struct vstate *vs, const struct sfs_job *j, int depth)
 {
-	struct vstate_find *f = arg;
-	if (strcmp(vs->digest, f->digest) != 0)
-		return 0;
-	f->found = vs;
-	return 1; /* stops the walk */
+	if (vs_in_job(vs, j))
+		return true;
+	for (size_t p = 0; depth <= SFS_MAX_SUBBUILD_DEPTH && p < vs->nparents; p++)
+		if (vs_of_job(vs->parents[p], j, depth + 1))
+			return true;
+	return false;
 }
 
 /* A live job's vertex by digest: the shared graph's, when the job uses it, or
- * any the job walks to (an ignore-cache variant, a sub-build's vertex). */
+ * the job's ignore-cache variant. */
 static struct vstate *job_vstate(struct sfs_solver *s, struct sfs_job *j, const char *digest)
 {
 	struct vstate *vs = strmap_get(&s->actives, digest);
-	if (vs && vs_in_job(vs, j))
+	if (vs && vs_of_job(vs, j, 0))
 		return vs;
-	struct vstate_find f = {digest, NULL};
-	sfs_job_walk_vertices(j, find_digest, &f);
-	return f.found;
+	for (size_t i = 0; j->vs && i < j->spec->n; i++) /* an ignore-cache variant */
+		if (j->vs[i] && strcmp(j->vs[i]->digest, digest) == 0)
+			return j->vs[i];
+	return NULL;
 }
 
 /* A finished job's vertex by digest, through an index made at the first lookup. */
