@@ -213,6 +213,10 @@ struct sfs_job {
 
 struct task;
 
+/* Threads that parse submitted specs: one user's 16 MiB spec (about a second)
+ * does not hold up everyone else's. */
+#define SFS_PARSERS 2
+
 /* Finished jobs whose vertex list is kept loaded from the database at once. */
 #define SFS_VINFO_KEEP 8
 
@@ -234,9 +238,11 @@ struct sfs_solver {
 	uint64_t latest;
 	unsigned running, pending;
 
-	/* the parser thread (parser.c) and its queue */
-	pthread_t parser;
-	bool parser_started, parse_stopping;
+	/* the parser threads (parser.c) and their queue */
+	pthread_t parsers[SFS_PARSERS];
+	size_t nparsers;
+	uint64_t parsing[SFS_PARSERS]; /* the job each parser has, 0 for none */
+	bool parse_stopping;
 	pthread_cond_t parse_cond;
 	struct parse_req *parse_head, *parse_tail;
 

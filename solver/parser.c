@@ -3,11 +3,12 @@
  * that accepted them (DESIGN: the FUSE loop never waits on slow work).
  *
  * A FUSE flush hands the bytes of a spec to sfs_solver_job_submit_async and
- * returns; this thread parses and submits them in order (a 16 MiB spec takes
- * about a second) and calls the caller's done function, which answers the
- * flush.  It is a thread of its own rather than a worker task so that a spec
- * never waits behind long execs.  Requests still queued at close are answered
- * with -ESHUTDOWN.  The queue is guarded by the solver lock.
+ * returns; SFS_PARSERS threads take specs in the order they came, parse and
+ * submit them (a 16 MiB spec takes about a second) and call the caller's done
+ * function, which answers the flush.  They are threads of their own rather
+ * than worker tasks so that a spec never waits behind long execs.  Requests
+ * still queued at close are answered with -ESHUTDOWN.  The queue is guarded by
+ * the solver lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,23 +32,56 @@ static void req_finish(struct parse_req *q, int r, const char *msg)
 	free(q);
 }
 
+static bool job_in_parse(const struct sfs_solver *s, uint64_t id)
+{
+	for (size_t i = 0; i < SFS_PARSERS; i++)
+		if (s->parsing[i] == id)
+			return true;
+	return false;
+}
+
+/* The oldest request whose job no other parser has (a job's specs keep their
+ * order), unlinked from the queue; NULL if none (lock held). */
+static struct parse_req *take(struct sfs_solver *s)
+{
+	struct parse_req *prev = NULL;
+	for (struct parse_req *q = s->parse_head; q; prev = q, q = q->next) {
+		if (job_in_parse(s, q->id))
+			continue;
+		if (prev)
+			prev->next = q->next;
+		else
+			s->parse_head = q->next;
+		if (s->parse_tail == q)
+			s->parse_tail = prev;
+		return q;
+	}
+	return NULL;
+}
+
+struct parser_arg {
+	struct sfs_solver *s;
+	size_t slot; /* ours in s->parsing */
+};
+
 static void *parser_main(void *arg)
 {
-	struct sfs_solver *s = arg;
+	struct parser_arg *pa = arg;
+	struct sfs_solver *s = pa->s;
+	size_t me = pa->slot;
+	free(pa);
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		struct parse_req *q = s->parse_head;
+		struct parse_req *q = take(s);
 		if (!q) {
-			if (s->parse_stopping)
+			if (s->parse_stopping && !s->parse_head)
 				break;
 			pthread_cond_wait(&s->parse_cond, &s->lock);
 			continue;
 		}
-		s->parse_head = q->next;
-		if (!s->parse_head)
-			s->parse_tail = NULL;
 		bool stopping = s->parse_stopping;
+		s->parsing[me] = q->id;
 		pthread_mutex_unlock(&s->lock);
 		char *msg = NULL;
 		int r = stopping ? -ESHUTDOWN
@@ -55,6 +89,8 @@ static void *parser_main(void *arg)
 		req_finish(q, r, stopping ? "solverfs is shutting down" : msg);
 		free(msg);
 		pthread_mutex_lock(&s->lock);
+		s->parsing[me] = 0;
+		pthread_cond_broadcast(&s->parse_cond); /* a request of that job may wait */
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -62,23 +98,30 @@ static void *parser_main(void *arg)
 
 int sfs_parser_start(struct sfs_solver *s)
 {
-	int rc = pthread_create(&s->parser, NULL, parser_main, s);
-	if (rc != 0)
-		return -rc;
-	s->parser_started = true;
+	while (s->nparsers < SFS_PARSERS) {
+		struct parser_arg *pa = malloc(sizeof(*pa));
+		if (!pa)
+			return -ENOMEM;
+		*pa = (struct parser_arg){s, s->nparsers};
+		int rc = pthread_create(&s->parsers[s->nparsers], NULL, parser_main, pa);
+		if (rc != 0) {
+			free(pa);
+			return -rc;
+		}
+		s->nparsers++;
+	}
 	return 0;
 }
 
 void sfs_parser_stop(struct sfs_solver *s)
 {
-	if (!s->parser_started)
-		return;
 	pthread_mutex_lock(&s->lock);
 	s->parse_stopping = true;
-	pthread_cond_signal(&s->parse_cond);
+	pthread_cond_broadcast(&s->parse_cond);
 	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->parser, NULL);
-	s->parser_started = false;
+	for (size_t i = 0; i < s->nparsers; i++)
+		pthread_join(s->parsers[i], NULL);
+	s->nparsers = 0;
 }
 
 int sfs_solver_job_submit_async(struct sfs_solver *s, uint64_t id, uid_t uid, char *text,
@@ -90,7 +133,7 @@ int sfs_solver_job_submit_async(struct sfs_solver *s, uint64_t id, uid_t uid, ch
 	*q = (struct parse_req){.id = id, .uid = uid, .text = text, .len = len, .done = done,
 				.arg = arg};
 	pthread_mutex_lock(&s->lock);
-	if (s->parse_stopping || !s->parser_started) {
+	if (s->parse_stopping || !s->nparsers) {
 		pthread_mutex_unlock(&s->lock);
 		free(q);
 		return -ESHUTDOWN;
