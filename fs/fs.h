@@ -16,7 +16,7 @@
 #define SFS_FS_H
 
 #include <fuse_lowlevel.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -181,10 +181,13 @@ struct fs_file {
 	uid_t uid;		/* the opener (submit, ctl) */
 	bool writable;
 	bool nonblock;
+	/* A spec file: FUSE threads may write and flush one open file at once
+	 * (through dup'd fds), and the parser answers a flush; spec_lock guards
+	 * data, wrote_spec and the flags.  While the spec is with the parser (a
+	 * flush waits) or went in, writes get EBUSY rather than being lost. */
+	pthread_mutex_t spec_lock;
 	bool wrote_spec; /* data holds spec bytes not yet submitted */
-	/* the spec is with the parser (a flush waits), or went in: writes through
-	 * another fd of the same open file get EBUSY rather than being lost */
-	atomic_bool submitting, submitted;
+	bool submitting, submitted;
 	uint64_t pos;		    /* end of the last read (poll readiness) */
 	struct fuse_pollhandle *ph; /* guarded by the stream lock */
 	struct fs_file *poll_next;  /* in the job's poller list, stream lock */

@@ -476,6 +476,23 @@ static int ctl_write(struct sfs_fs *fs, struct fs_file *f, const char *buf, size
 	return r;
 }
 
+/* Appends written spec bytes (spec_lock held). */
+static int spec_append(struct sfs_fs *fs, struct fs_file *f, const char *buf, size_t size)
+{
+	if (f->submitting || f->submitted)
+		return -EBUSY;
+	/* The read side of a jobs/new handle ("N\n") is not part of the spec. */
+	if (f->d.kind == FS_JOBS_NEW && !f->wrote_spec) {
+		strbuf_reset(&f->data);
+		f->wrote_spec = true;
+	}
+	if (f->data.len + size > fs->opts->spec_max)
+		return -EFBIG;
+	strbuf_add(&f->data, buf, size);
+	f->wrote_spec = true;
+	return f->data.oom ? -ENOMEM : (int)size;
+}
+
 int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const char *buf,
 		  size_t size)
 {
@@ -488,18 +505,10 @@ int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const ch
 	case FS_JOB_SPEC:
 		if (!f->writable)
 			return -EBADF;
-		if (atomic_load(&f->submitting) || atomic_load(&f->submitted))
-			return -EBUSY;
-		/* The read side of a jobs/new handle ("N\n") is not part of the spec. */
-		if (f->d.kind == FS_JOBS_NEW && !f->wrote_spec) {
-			strbuf_reset(&f->data);
-			f->wrote_spec = true;
-		}
-		if (f->data.len + size > fs->opts->spec_max)
-			return -EFBIG;
-		strbuf_add(&f->data, buf, size);
-		f->wrote_spec = true;
-		return f->data.oom ? -ENOMEM : (int)size;
+		pthread_mutex_lock(&f->spec_lock);
+		int r = spec_append(fs, f, buf, size);
+		pthread_mutex_unlock(&f->spec_lock);
+		return r;
 	default:
 		return -EBADF;
 	}
@@ -531,9 +540,10 @@ static int submit_errno(uint64_t job, int r, const char *msg)
 static void flush_answer(void *arg, int r, const char *msg)
 {
 	struct flush_wait *w = arg;
-	if (r == 0)
-		atomic_store(&w->f->submitted, true);
-	atomic_store(&w->f->submitting, false);
+	pthread_mutex_lock(&w->f->spec_lock);
+	w->f->submitted = r == 0;
+	w->f->submitting = false;
+	pthread_mutex_unlock(&w->f->spec_lock);
 	fuse_reply_err(w->req, -submit_errno(w->job, r, msg));
 	fs_file_drop(w->f);
 	free(w);
@@ -542,26 +552,36 @@ static void flush_answer(void *arg, int r, const char *msg)
 int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
 {
 	uint64_t job = f->d.kind == FS_JOBS_NEW ? f->new_job : f->d.job;
-	struct flush_wait *w;
+	struct flush_wait *w = NULL;
+	char *text = NULL;
 	size_t len = 0;
+	int r = 0;
 
-	if ((f->d.kind != FS_JOBS_NEW && f->d.kind != FS_JOB_SPEC) || !f->writable ||
-	    !f->wrote_spec || atomic_load(&f->submitted) || f->data.len == 0)
+	if ((f->d.kind != FS_JOBS_NEW && f->d.kind != FS_JOB_SPEC) || !f->writable)
 		return 0;
-	if (f->data.oom || !(w = malloc(sizeof(*w))))
-		return -ENOMEM;
-	if (atomic_exchange(&f->submitting, true)) { /* a flush through another fd has it */
-		free(w);
-		return 0;
+	pthread_mutex_lock(&f->spec_lock);
+	/* nothing new, or a flush through another fd has the spec: that one answers */
+	bool take = f->wrote_spec && !f->submitting && !f->submitted && f->data.len;
+	if (take && (f->data.oom || !(w = malloc(sizeof(*w))))) {
+		take = false;
+		r = -ENOMEM;
 	}
+	if (take) {
+		f->submitting = true;
+		f->wrote_spec = false;
+		text = strbuf_detach(&f->data, &len);
+	}
+	pthread_mutex_unlock(&f->spec_lock);
+	if (!take)
+		return r;
 	*w = (struct flush_wait){req, f, job};
-	char *text = strbuf_detach(&f->data, &len);
-	f->wrote_spec = false;
 	/* parsing a large spec is slow work: not on this FUSE thread */
-	int r = sfs_solver_job_submit_async(fs->solver, job, f->uid, text, len, flush_answer, w);
+	r = sfs_solver_job_submit_async(fs->solver, job, f->uid, text, len, flush_answer, w);
 	if (r == 0)
 		return FS_REPLY_LATER;
-	atomic_store(&f->submitting, false);
+	pthread_mutex_lock(&f->spec_lock);
+	f->submitting = false;
+	pthread_mutex_unlock(&f->spec_lock);
 	free(text);
 	free(w);
 	return submit_errno(job, r, NULL);

@@ -213,6 +213,7 @@ static struct fs_file *file_new(fuse_ino_t ino, int *ret_err)
 		return NULL;
 	}
 	f->fd = -1;
+	pthread_mutex_init(&f->spec_lock, NULL);
 	*ret_err = fs_node_get(ino, &f->d);
 	return f;
 }
@@ -227,6 +228,7 @@ static struct fs_file *file_free(struct fs_file *f)
 	strbuf_release(&f->data);
 	fs_dirlist_release(&f->list);
 	fs_desc_release(&f->d);
+	pthread_mutex_destroy(&f->spec_lock);
 	free(f);
 	return NULL;
 }

@@ -423,7 +423,8 @@ static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spe
 	sfs_job_ref(j); /* the graph's: dropped when the job ends, whatever fails below */
 	s->pending--;
 	s->running++;
-	s->latest = j->id;
+	if (j->id > s->latest) /* the newest job, whichever parse ended first */
+		s->latest = j->id;
 	free(j->error);
 	j->error = strdup("");
 	int r = job_outputs_init(j);
@@ -482,6 +483,10 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		sp = sfs_spec_free(sp);
 		r = sfs_errf(ret_msg, -EBUSY, "job %llu is %s", (unsigned long long)id,
 			     sfs_job_state_name(j->state));
+	} else if (s->running >= s->o.max_running) { /* another parser's job got in first */
+		sp = sfs_spec_free(sp);
+		r = sfs_errf(ret_msg, -EAGAIN, "too many running jobs (max_running=%u)",
+			     s->o.max_running);
 	} else {
 		r = submit_locked(s, j, sp, text, len, ret_msg);
 	}
