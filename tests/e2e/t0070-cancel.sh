@@ -81,6 +81,26 @@ test_expect_success 'a pending job can be cancelled' '
 	test_must_fail sfs_write "$DATA/pending.json" "$MNT/jobs/$N/spec"
 '
 
+# Two jobs share one running exec: cancelling one leaves the exec to the other,
+# which gets its result; the process ran once.
+cat >"$DATA/shared.json" <<JSON
+{"vertices": {"s": {"op": "exec", "name": "shared",
+  "args": ["sh", "-c", "echo run >>$DATA/shared.runs; sleep 3; echo shared-done-$MARK >out/r"],
+  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["s"]}
+JSON
+
+test_expect_success 'cancelling one of two jobs that share an exec leaves it to the other' '
+	A=$(sfs_submit "$DATA/shared.json") &&
+	for _ in $(seq 1 100); do test -s "$DATA/shared.runs" && break; sleep 0.1; done &&
+	B=$(sfs_submit "$DATA/shared.json") &&
+	sleep 0.3 &&
+	echo cancel >"$MNT/jobs/$A/ctl" &&
+	expect_eq cancelled "$(sfs_wait "$A")" &&
+	expect_eq done "$(sfs_wait "$B")" &&
+	expect_eq "shared-done-$MARK" "$(cat "$(sfs_output "$B" s)/r")" &&
+	expect_eq 1 "$(wc -l <"$DATA/shared.runs")"
+'
+
 test_expect_success 'unmounting cancels running jobs and kills their processes' '
 	N=$(sfs_submit "$DATA/slow.json") && echo "$N" >"$SCRATCH/job2" &&
 	wait_for_proc "sleep $SLEEP" &&
