@@ -92,6 +92,7 @@ JSON
 test_expect_success 'cancelling one of two jobs that share an exec leaves it to the other' '
 	A=$(sfs_submit "$DATA/shared.json") &&
 	for _ in $(seq 1 100); do test -s "$DATA/shared.runs" && break; sleep 0.1; done &&
+	test -s "$DATA/shared.runs" &&
 	B=$(sfs_submit "$DATA/shared.json") &&
 	sleep 0.3 &&
 	echo cancel >"$MNT/jobs/$A/ctl" &&

@@ -29,7 +29,7 @@ test_expect_success 'tail -f of a running vertex log shows output as it comes' '
 	done &&
 	s1=$(stat -c %s "$MNT/vertices/$hex/log") &&
 	expect_eq "$(printf "first-%s\n" "$MARK" | wc -c)" "$s1" &&
-	timeout 5 tail -n +1 -f "$MNT/vertices/$hex/log" >tailed || true &&
+	{ timeout 5 tail -n +1 -f "$MNT/vertices/$hex/log" >tailed || true; } &&
 	grep -q "^first-$MARK$" tailed &&
 	grep -q "^second-$MARK$" tailed &&
 	expect_eq "$(sfs_cat "$MNT/vertices/$hex/log" | wc -c)" "$(stat -c %s "$MNT/vertices/$hex/log")"

@@ -716,8 +716,8 @@ static void wait_answer(struct answer *a)
 	CHECK_EQ_INT(atomic_load(&a->calls), 1);
 }
 
-/* Specs submitted for the parser thread: answered there, in order, with what a
- * synchronous submit returns; queued ones are answered -ESHUTDOWN at close. */
+/* Specs submitted for the parser threads: answered there, a job's in order,
+ * with what a synchronous submit returns. */
 static void test_submit_async(void)
 {
 	struct env e = {0};
