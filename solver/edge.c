@@ -50,18 +50,6 @@ struct sfs_failure *sfs_failure_unref(struct sfs_failure *f)
 	return NULL;
 }
 
-static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e)
-{
-	if (parent->phase != V_WAIT_INPUTS || parent->released || parent->round != 1)
-		return;
-	if (e->phase == EDGE_FAILED) {
-		sfs_vertex_fail(s, parent, e->failure);
-		return;
-	}
-	if (--parent->inputs_pending == 0)
-		sfs_round_inputs_done(s, parent);
-}
-
 static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
 {
 	if (parent->phase != V_WAIT_INPUTS || parent->released)
@@ -72,6 +60,13 @@ static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 	}
 	if (--parent->inputs_pending == 0)
 		sfs_round_inputs_done(s, parent);
+}
+
+/* An input said what it can find through content: that counts in round 1 only. */
+static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e)
+{
+	if (parent->round == 1)
+		input_done(s, parent, e);
 }
 
 static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w)

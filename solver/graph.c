@@ -489,7 +489,7 @@ void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 	j->nextra = 0;
 }
 
-static bool vstate_has_job(const struct vstate *vs, const struct sfs_job *j)
+bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j)
 {
 	for (size_t k = 0; k < vs->njobs; k++)
 		if (vs->jobs[k] == j)
@@ -505,7 +505,7 @@ static void join_job(struct sfs_job *j, struct vstate *target)
 	struct vstate *vs = target;
 
 	while (vs) {
-		if (!vs->released && !vstate_has_job(vs, j) && vstate_add_job(vs, j) == 0 &&
+		if (!vs->released && !sfs_vstate_has_job(vs, j) && vstate_add_job(vs, j) == 0 &&
 		    add_ptr((void ***)&j->extra, &j->nextra, vs) == 0) {
 			vstate_ref(vs);
 			for (size_t i = 0; i < vs->v->ninputs; i++) {

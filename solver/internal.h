@@ -409,6 +409,7 @@ int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
 int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
 		       struct vstate ***ret, char **ret_msg);
 /* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
+bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
 size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
 #define SFS_MAX_VS_JOBS 256
 

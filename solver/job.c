@@ -226,6 +226,19 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
  * once.  Stops when fn returns non-zero (an error, or a find that is done) and
  * returns that.
  */
+static int push_vertex(struct vstate ***stack, size_t *n, size_t *cap, struct vstate *vs)
+{
+	if (*n == *cap) {
+		struct vstate **ns = reallocarray(*stack, *cap * 2 + 8, sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		*stack = ns;
+		*cap = *cap * 2 + 8;
+	}
+	(*stack)[(*n)++] = vs;
+	return 0;
+}
+
 int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg)
 {
 	struct strmap seen = STRMAP_INIT_BORROWED;
@@ -234,32 +247,16 @@ int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate 
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && j->vs && i < j->spec->n; i++) {
-		if (!j->vs[i]) /* a load that failed part-way */
-			continue;
-		stack = n < cap ? stack : reallocarray(stack, cap = cap * 2 + 8, sizeof(*stack));
-		if (!stack) {
-			r = -ENOMEM;
-			break;
-		}
-		stack[n++] = j->vs[i];
+		if (j->vs[i]) /* NULL: a load that failed part-way */
+			r = push_vertex(&stack, &n, &cap, j->vs[i]);
 		while (r == 0 && n) {
 			struct vstate *vs = stack[--n];
 			if (strmap_get(&seen, vs->digest))
 				continue;
 			if ((r = strmap_put(&seen, vs->digest, vs, NULL)) < 0 || (r = fn(arg, vs)) != 0)
 				break;
-			for (size_t c = vs->nchildren; c-- > 0;) {
-				if (n == cap) {
-					struct vstate **ns = reallocarray(stack, cap = cap * 2 + 8,
-									  sizeof(*stack));
-					if (!ns) {
-						r = -ENOMEM;
-						break;
-					}
-					stack = ns;
-				}
-				stack[n++] = vs->children[c];
-			}
+			for (size_t c = vs->nchildren; r == 0 && c-- > 0;)
+				r = push_vertex(&stack, &n, &cap, vs->children[c]);
 		}
 	}
 	free(stack);

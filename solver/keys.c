@@ -30,8 +30,6 @@ const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k)
 	return id;
 }
 
-static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs);
-
 static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
 {
 	vs->phase = V_KEYED;
@@ -106,12 +104,8 @@ static int query_root(const struct cache_combined *cc, const struct sfs_cache_ma
 
 int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k)
 {
-	const char *id = sfs_key_ident(cc, k);
-	for (size_t i = 0; id && i < ks->n; i++) {
-		const char *o = sfs_key_ident(cc, ks->k[i]);
-		if (o && strcmp(o, id) == 0)
-			return 0;
-	}
+	if (sfs_keyset_has(cc, ks, k))
+		return 0;
 	struct cache_key **n = realloc(ks->k, (ks->n + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
@@ -176,10 +170,6 @@ static bool record_is_bad(const struct edge *e, const char *id)
 	return false;
 }
 
-/*
- * §1.5 step 4: the keys every input leads to (from matches[]), except those in
- * `known`, with their records (minus records that failed to load) into kf.
- */
 /*
  * The key a query found, rebuilt with the keys its inputs have now as deps
  * (BuildKit's mergedKey), so what is loaded through it can be exported with

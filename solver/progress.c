@@ -423,12 +423,3 @@ const struct textlog *sfs_progress_json(const struct sfs_progress *p)
 {
 	return &p->json;
 }
-
-char *sfs_progress_log_tail(const struct sfs_progress *p, const char *digest)
-{
-	struct pvertex *v = strmap_get(&p->byd, digest);
-	struct strbuf sb = STRBUF_INIT;
-	if (v)
-		add_tail(&sb, v->log);
-	return strbuf_detach(&sb, NULL);
-}

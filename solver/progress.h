@@ -47,9 +47,6 @@ void sfs_progress_end(struct sfs_progress *p, int64_t t);
 const struct textlog *sfs_progress_plain(const struct sfs_progress *p);
 const struct textlog *sfs_progress_json(const struct sfs_progress *p);
 
-/* The last lines (at most 10) a vertex logged, for error messages; malloc'd. */
-char *sfs_progress_log_tail(const struct sfs_progress *p, const char *digest);
-
 /* RFC 3339 UTC with nanoseconds: "2026-11-23T21:57:55.123456789Z". */
 void sfs_format_time(int64_t ns, char buf[40]);
 int64_t sfs_now_ns(void);

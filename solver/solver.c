@@ -770,19 +770,11 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 	return r;
 }
 
-static bool vs_in_job(const struct vstate *vs, const struct sfs_job *j)
-{
-	for (size_t k = 0; k < vs->njobs; k++)
-		if (vs->jobs[k] == j)
-			return true;
-	return false;
-}
-
 /* Whether vs belongs to job j: its own, or inside a sub-build of one of its
  * vertices (up through the parents, as deep as sub-builds nest). */
 static bool vs_of_job(const struct vstate *vs, const struct sfs_job *j, int depth)
 {
-	if (vs_in_job(vs, j))
+	if (sfs_vstate_has_job(vs, j))
 		return true;
 	for (size_t p = 0; depth <= SFS_MAX_SUBBUILD_DEPTH && p < vs->nparents; p++)
 		if (vs_of_job(vs->parents[p], j, depth + 1))
