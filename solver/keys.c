@@ -260,7 +260,7 @@ int sfs_fetch_map(struct vstate *vs, char **ret_msg)
 {
 	struct sfs_cache_map m = {0};
 	bool done = true;
-	int r = vs->op->type->cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
+	int r = sfs_op_cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
 	pthread_mutex_lock(&vs->s->lock);
 	vs->s->stats.cache_maps++;
 	pthread_mutex_unlock(&vs->s->lock);

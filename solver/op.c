@@ -95,6 +95,26 @@ int sfs_op_default_cache_map(const struct sfs_spec_vertex *v, struct sfs_cache_m
 	return 0;
 }
 
+int sfs_op_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
+		     struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
+{
+	if (op->type->cache_map)
+		return op->type->cache_map(op, ctx, index, ret, ret_done, ret_msg);
+	*ret_done = true;
+	int r = sfs_op_default_cache_map(op->v, ret);
+	return r < 0 ? sfs_errf(ret_msg, r, "out of memory") : 0;
+}
+
+int sfs_op_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
+			  const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	if (op->type->content_digest)
+		return op->type->content_digest(op, ctx, input, result_id, ret, ret_msg);
+	if (input >= op->v->ninputs)
+		return sfs_errf(ret_msg, EINVAL, "%s has no input %zu", op->type->name, input);
+	return sfs_op_default_content_digest(ctx, &op->v->inputs[input], result_id, ret, ret_msg);
+}
+
 static int subtree_id(struct sfs_op_ctx *ctx, const struct tree *t, const char *path,
 		      char ret[SFS_DIGEST_SIZE], char **ret_msg)
 {

@@ -66,13 +66,15 @@ struct sfs_op;
 
 struct sfs_op_type {
 	const char *name;
+	/* NULL: sfs_op_default_cache_map, one map, done */
 	int (*cache_map)(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
 			 struct sfs_cache_map *ret, bool *ret_done, char **ret_msg);
 	/* outputs: array of v->noutputs digests to fill. */
 	int (*exec)(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
 		    size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg);
 	/* The content ("slow") key of input i given its result: the result id for a
-	 * whole input, the subtree id of the selected paths otherwise. */
+	 * whole input, the subtree id of the selected paths otherwise.  NULL:
+	 * sfs_op_default_content_digest. */
 	int (*content_digest)(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
 			      const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg);
 	void (*free)(struct sfs_op *op);
@@ -85,6 +87,13 @@ struct sfs_op {
 };
 
 int sfs_op_resolve(const struct sfs_spec_vertex *v, struct sfs_op **ret);
+
+/* The op's CacheMap and content function: its type's, or when the type has
+ * none (file, exec, merge, build) the defaults below. */
+int sfs_op_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
+		     struct sfs_cache_map *ret, bool *ret_done, char **ret_msg);
+int sfs_op_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
+			  const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg);
 struct sfs_op *sfs_op_free(struct sfs_op *op); /* accepts NULL */
 
 /* The one cache map of file, exec, merge and build: from the spec's digests. */

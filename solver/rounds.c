@@ -261,10 +261,7 @@ static int content_key(struct vstate *vs, size_t i, struct cache_key **ret, char
 {
 	const char *result = sfs_input_edge(vs, i)->result;
 	char d[SFS_DIGEST_SIZE];
-	int r =
-	    vs->op->type->content_digest
-		? vs->op->type->content_digest(vs->op, &vs->opctx, i, result, d, ret_msg)
-		: sfs_op_default_content_digest(&vs->opctx, &vs->v->inputs[i], result, d, ret_msg);
+	int r = sfs_op_content_digest(vs->op, &vs->opctx, i, result, d, ret_msg);
 	if (r < 0)
 		return r;
 	*ret = cache_key_new(d, -1, 0);

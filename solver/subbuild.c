@@ -20,14 +20,7 @@
 #include "internal.h"
 #include "ops/ops.h"
 
-static int build_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
-			   struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
-{
-	*ret_done = true;
-	return sfs_op_default_cache_map(op->v, ret);
-}
-
-static const struct sfs_op_type build_type = {"build", build_cache_map, NULL, NULL, NULL};
+static const struct sfs_op_type build_type = {.name = "build"};
 
 int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret)
 {

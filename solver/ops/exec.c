@@ -666,28 +666,7 @@ out:
 	return r;
 }
 
-static int exec_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
-			  struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
-{
-	int r = sfs_op_default_cache_map(op->v, ret);
-
-	if (r < 0)
-		return sfs_errf(ret_msg, r, "out of memory");
-	*ret_done = true;
-	return 0;
-}
-
-static int exec_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
-			       const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
-{
-	if (input >= op->v->ninputs)
-		return sfs_errf(ret_msg, EINVAL, "no input %zu", input);
-	return sfs_op_default_content_digest(ctx, &op->v->inputs[input], result_id, ret, ret_msg);
-}
-
 const struct sfs_op_type sfs_op_exec = {
     .name = "exec",
-    .cache_map = exec_cache_map,
     .exec = exec_exec,
-    .content_digest = exec_content_digest,
 };

@@ -633,28 +633,7 @@ static int file_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *cons
 	return r;
 }
 
-static int file_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
-			  struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
-{
-	int r = sfs_op_default_cache_map(op->v, ret);
-
-	if (r < 0)
-		return sfs_errf(ret_msg, r, "out of memory");
-	*ret_done = true;
-	return 0;
-}
-
-static int file_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
-			       const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
-{
-	if (input >= op->v->ninputs)
-		return sfs_errf(ret_msg, EINVAL, "no input %zu", input);
-	return sfs_op_default_content_digest(ctx, &op->v->inputs[input], result_id, ret, ret_msg);
-}
-
 const struct sfs_op_type sfs_op_file = {
     .name = "file",
-    .cache_map = file_cache_map,
     .exec = file_exec,
-    .content_digest = file_content_digest,
 };

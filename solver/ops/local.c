@@ -444,12 +444,6 @@ static int local_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *con
 	return 0;
 }
 
-static int local_content_digest(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
-				const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg)
-{
-	return sfs_errf(ret_msg, EINVAL, "local has no inputs");
-}
-
 static void local_free(struct sfs_op *op)
 {
 	free(op->priv);
@@ -460,6 +454,5 @@ const struct sfs_op_type sfs_op_local = {
     .name = "local",
     .cache_map = local_cache_map,
     .exec = local_exec,
-    .content_digest = local_content_digest,
     .free = local_free,
 };

@@ -246,7 +246,7 @@ static int local_map(const char *dir, int index, uid_t uid, char ret[SFS_DIGEST_
 	if (s && sfs_op_resolve(&s->v[0], &op) == 0) {
 		for (int i = 0; i <= index; i++) {
 			sfs_cache_map_release(&m);
-			if ((r = op->type->cache_map(op, &ctx, i, &m, &done, &msg)) < 0)
+			if ((r = sfs_op_cache_map(op, &ctx, i, &m, &done, &msg)) < 0)
 				break;
 			CHECK(done == (i == 1));
 			CHECK_EQ_INT(m.ndeps, 0);
@@ -766,7 +766,7 @@ static void test_default_map_and_content(void)
 	CHECK_EQ_INT(tree_load(cache.cas, in_id, &t), 0);
 
 	CHECK_EQ_INT(sfs_op_resolve(e, &op), 0);
-	CHECK_EQ_INT(op->type->cache_map(op, &ctx, 0, &m, &done, &msg), 0);
+	CHECK_EQ_INT(sfs_op_cache_map(op, &ctx, 0, &m, &done, &msg), 0);
 	CHECK(done);
 	CHECK_EQ_STR(m.digest, e->cache_map_digest);
 	CHECK_EQ_INT(m.ndeps, 3);
@@ -776,9 +776,9 @@ static void test_default_map_and_content(void)
 	sfs_cache_map_release(&m);
 
 	/* whole input: the result id; one path: the subtree id of that path. */
-	CHECK_EQ_INT(op->type->content_digest(op, &ctx, 0, in_id, got, &msg), 0);
+	CHECK_EQ_INT(sfs_op_content_digest(op, &ctx, 0, in_id, got, &msg), 0);
 	CHECK_EQ_STR(got, in_id);
-	CHECK_EQ_INT(op->type->content_digest(op, &ctx, 1, in_id, got, &msg), 0);
+	CHECK_EQ_INT(sfs_op_content_digest(op, &ctx, 1, in_id, got, &msg), 0);
 	CHECK_EQ_INT(tree_subtree(cache.cas, t, "a/x", &sub), 0);
 	CHECK_EQ_STR(got, sub->id);
 	sub = tree_free(sub);
@@ -787,7 +787,7 @@ static void test_default_map_and_content(void)
 	/* several paths: sha256 over "path\0subtree-id\0" in selector order. */
 	CHECK_EQ_INT(f->ninputs, 1);
 	CHECK_EQ_INT(sfs_op_resolve(f, &op), 0);
-	CHECK_EQ_INT(op->type->content_digest(op, &ctx, 0, in_id, got, &msg), 0);
+	CHECK_EQ_INT(sfs_op_content_digest(op, &ctx, 0, in_id, got, &msg), 0);
 	for (const char *p = "a\0b\0"; *p; p += strlen(p) + 1) {
 		CHECK_EQ_INT(tree_subtree(cache.cas, t, p, &sub), 0);
 		strbuf_add(&sb, p, strlen(p) + 1);
