@@ -199,7 +199,8 @@ struct cas_batch {
 /* A batch never holds more than this many unnamed blobs (bounds tmp/ and memory). */
 #define CAS_BATCH_MAX 8192
 
-/* A blob being written: the temp file and the running hash. */
+/* A blob being written: the temp file and the running hash (h.ctx NULL when
+ * the caller hashed the bytes already). */
 struct cas_writer {
 	struct sfs_sha256 h;
 	char *tmp_path;
@@ -207,7 +208,7 @@ struct cas_writer {
 	uint64_t size;
 };
 
-static int writer_begin(struct cas *c, struct cas_writer *w)
+static int writer_begin(struct cas *c, struct cas_writer *w, bool hash)
 {
 	int r;
 
@@ -225,7 +226,7 @@ static int writer_begin(struct cas *c, struct cas_writer *w)
 		w->tmp_path = NULL;
 		return r;
 	}
-	if ((r = sfs_sha256_init(&w->h)) < 0) {
+	if (hash && (r = sfs_sha256_init(&w->h)) < 0) {
 		close(w->fd);
 		unlink(w->tmp_path);
 		free(w->tmp_path);
@@ -237,7 +238,8 @@ static int writer_begin(struct cas *c, struct cas_writer *w)
 
 static int writer_add(struct cas_writer *w, const void *buf, size_t len)
 {
-	sfs_sha256_update(&w->h, buf, len);
+	if (w->h.ctx)
+		sfs_sha256_update(&w->h, buf, len);
 	w->size += len;
 	return write_all(w->fd, buf, len);
 }
@@ -291,19 +293,17 @@ static bool has_intact(struct cas *c, const char *hex, uint64_t size)
 }
 
 /*
- * Finishes a writer: the blob is named now (fdatasync + rename) or, in a
- * batch, after the batch's syncfs.  An existing intact blob makes the temp
- * garbage.
+ * Finishes a writer.  With name, the temp file becomes blob hex now (fdatasync
+ * + rename) or, in a batch, after the batch's syncfs; without (the blob is
+ * there already), it is garbage.
  */
-static int writer_commit(struct cas *c, struct cas_batch *b, struct cas_writer *w,
-			 char ret_hex[SFS_HEX_SIZE])
+static int writer_finish(struct cas *c, struct cas_batch *b, struct cas_writer *w,
+			 const char *hex, bool name)
 {
-	char hex[SFS_HEX_SIZE];
 	bool named = false;
 	int r = 0;
 
-	sfs_sha256_final_hex(&w->h, hex);
-	if (!has_intact(c, hex, w->size)) {
+	if (name) {
 		if (fchmod(w->fd, 0444) < 0 || (!b && fdatasync(w->fd) < 0))
 			r = -errno;
 		else if (!b &&
@@ -325,6 +325,17 @@ static int writer_commit(struct cas *c, struct cas_batch *b, struct cas_writer *
 		free(w->tmp_path);
 	}
 	w->tmp_path = NULL;
+	return r;
+}
+
+/* Finishes a hashing writer: its blob is named unless it is there already. */
+static int writer_commit(struct cas *c, struct cas_batch *b, struct cas_writer *w,
+			 char ret_hex[SFS_HEX_SIZE])
+{
+	char hex[SFS_HEX_SIZE];
+
+	sfs_sha256_final_hex(&w->h, hex);
+	int r = writer_finish(c, b, w, hex, !has_intact(c, hex, w->size));
 	if (r == 0)
 		memcpy(ret_hex, hex, SFS_HEX_SIZE);
 	return r;
@@ -337,16 +348,17 @@ static int put_buf(struct cas *c, struct cas_batch *b, const void *buf, size_t l
 	char hex[SFS_HEX_SIZE];
 	int r;
 
-	/* Hashing first lets existing content skip the temp file entirely. */
+	/* Hashing first lets existing content skip the temp file entirely; a new
+	 * blob is then written without hashing it again */
 	sfs_sha256_hex(buf, len, hex);
 	if (!has_intact(c, hex, len)) {
-		if ((r = writer_begin(c, &w)) < 0)
+		if ((r = writer_begin(c, &w, false)) < 0)
 			return r;
 		if ((r = writer_add(&w, buf, len)) < 0) {
 			writer_abort(&w);
 			return r;
 		}
-		if ((r = writer_commit(c, b, &w, hex)) < 0)
+		if ((r = writer_finish(c, b, &w, hex, true)) < 0)
 			return r;
 	}
 	memcpy(ret_hex, hex, SFS_HEX_SIZE);
@@ -360,7 +372,7 @@ static int put_stream(struct cas *c, struct cas_batch *b, int fd, char *buf, siz
 	struct cas_writer w;
 	int r;
 
-	if ((r = writer_begin(c, &w)) < 0)
+	if ((r = writer_begin(c, &w, true)) < 0)
 		return r;
 	for (;;) {
 		if ((r = writer_add(&w, buf, len)) < 0)
