@@ -88,8 +88,6 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_BACKLINK_WALK] = "SELECT src, input, output, digest, selector FROM links"
 			   " WHERE target = ? ORDER BY src, input, output, digest, selector",
     [STMT_LINK_DELETE_SRC_TARGET] = "DELETE FROM links WHERE src = ? AND target = ?",
-    [STMT_KEY_HAS_RESULTS] = "SELECT 1 FROM key_records WHERE key = ? LIMIT 1",
-    [STMT_KEY_HAS_LINKS] = "SELECT 1 FROM links WHERE src = ? LIMIT 1",
     [STMT_RESULT_UPSERT] = "INSERT INTO results(id, size, created, last_used)"
 			   " VALUES(?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET"
 			   " size = excluded.size,"
@@ -99,7 +97,6 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_JOB_INSERT] = "INSERT OR REPLACE INTO jobs(id, uid, gid, state, spec, error, result,"
 			" created, ended, status, status_json, vertices)"
 			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [STMT_JOB_UPDATE] = "UPDATE jobs SET state = ?2, error = ?3, ended = ?4 WHERE id = ?1",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
     /* the texts stay in the row: history_read_stream reads them.  Lengths in
      * bytes: length() of TEXT counts characters (rows of older versions) */

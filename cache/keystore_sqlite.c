@@ -114,22 +114,29 @@ static sqlite3_stmt *stmt_text(struct sfs_db *db, enum sfs_stmt id, const char *
 
 /* ---- the methods ---- */
 
-static bool sq_exists(struct keystore *ks, const char *id)
+/* Whether key id has records or outgoing links: 1, 0, or -EIO (lock held). */
+static int exists_locked(struct sfs_db *db, const char *id)
 {
-	struct sfs_db *db = to_db(ks);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = stmt_text(db, STMT_KEY_EXISTS, id, NULL);
 	int r = -EIO;
 
-	sfs_db_lock(db);
-	st = stmt_text(db, STMT_KEY_EXISTS, id, NULL);
 	if (st) {
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
-			r = sqlite3_column_int(st, 0);
+			r = sqlite3_column_int(st, 0) != 0;
 		else
 			sfs_db_error(db, STMT_KEY_EXISTS, rc);
 		sqlite3_reset(st);
 	}
+	return r;
+}
+
+static bool sq_exists(struct keystore *ks, const char *id)
+{
+	struct sfs_db *db = to_db(ks);
+
+	sfs_db_lock(db);
+	int r = exists_locked(db, id);
 	sfs_db_unlock(db);
 	return r > 0;
 }
@@ -263,12 +270,6 @@ static int sq_add_result(struct keystore *ks, const char *id, const struct cache
 	return r;
 }
 
-static int key_has(struct sfs_db *db, enum sfs_stmt id, const char *key)
-{
-	sqlite3_stmt *st = stmt_text(db, id, key, NULL);
-	return st ? query_any(db, id, st) : -EIO;
-}
-
 /*
  * emptyBranchWithParents (SEMANTICS.md §4.2) in the in-memory form: a key
  * without records and outgoing links loses its incoming links, and each
@@ -284,9 +285,7 @@ static int sq_empty_branch(struct sfs_db *db, const char *id, int depth)
 	 * from exhausting the stack. */
 	if (depth > 10000)
 		return -ELOOP;
-	r = key_has(db, STMT_KEY_HAS_RESULTS, id);
-	if (r == 0)
-		r = key_has(db, STMT_KEY_HAS_LINKS, id);
+	r = exists_locked(db, id);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	/* Distinct sources: the backlink walk yields one row per link. */

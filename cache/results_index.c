@@ -2,9 +2,9 @@
  * results_index.c — listing and counting result trees and their records
  * (results_index.h).
  *
- * The statements are not in db.c's prepared-statement table (that enum is
- * shared by everyone): they run rarely (a listing, a stat of cache/results/),
- * so each call prepares its own statement.  Rows are copied into a string
+ * The listings and counts run rarely (a readdir of cache/results/) and prepare
+ * their own statements; results_index_get, which every stat of a result runs,
+ * uses db.c's prepared STMT_RESULT_GET.  Rows are copied into a string
  * vector under sfs_db_lock() and handed to the callback after it is dropped.
  *
  * Locking: the database lock, held only while stepping statements.
@@ -98,7 +98,7 @@ int results_index_get(struct sfs_db *db, const char *id, struct results_index_en
 
 	result_id(id, rid);
 	sfs_db_lock(db);
-	st = prepare(db, "SELECT size, created, last_used FROM results WHERE id = ?1");
+	st = sfs_db_stmt(db, STMT_RESULT_GET);
 	if (st) {
 		sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
@@ -111,7 +111,7 @@ int results_index_get(struct sfs_db *db, const char *id, struct results_index_en
 		} else {
 			r = rc == SQLITE_DONE ? -ENOENT : -EIO;
 		}
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 	}
 	sfs_db_unlock(db);
 	return r;
