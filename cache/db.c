@@ -485,6 +485,16 @@ sqlite3_stmt *sfs_db_stmt(struct sfs_db *db, enum sfs_stmt id)
 	return *st;
 }
 
+int sfs_db_step_done(struct sfs_db *db, enum sfs_stmt id, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE)
+		return sfs_db_error(db, id, rc);
+	sqlite3_reset(st);
+	return 0;
+}
+
 int sfs_db_error(struct sfs_db *db, enum sfs_stmt id, int rc)
 {
 	sfs_log(SFS_LOG_ERR, "sqlite: %s (%s) in \"%s\"", sqlite3_errmsg(db->conn),

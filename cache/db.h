@@ -90,6 +90,9 @@ uint64_t sfs_db_commits(struct sfs_db *db);
 /* The prepared statement, reset and with bindings cleared; NULL on error (logged).
  * Call with the lock held. */
 sqlite3_stmt *sfs_db_stmt(struct sfs_db *db, enum sfs_stmt id);
+/* Steps statement id (from sfs_db_stmt) to its end and resets it: 0, or the
+ * error sfs_db_error returns.  Lock held. */
+int sfs_db_step_done(struct sfs_db *db, enum sfs_stmt id, sqlite3_stmt *st);
 /* Logs the error of a failed step for statement id and returns -EIO. */
 int sfs_db_error(struct sfs_db *db, enum sfs_stmt id, int rc);
 sqlite3 *sfs_db_handle(struct sfs_db *db);

@@ -36,16 +36,6 @@ void history_job_release(struct history_job *j)
 	memset(j, 0, sizeof(*j));
 }
 
-static int step_done(struct sfs_db *db, enum sfs_stmt id, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc != SQLITE_DONE)
-		return sfs_db_error(db, id, rc);
-	sqlite3_reset(st);
-	return 0;
-}
-
 /* The counter's value, 1 when never set.  Lock held. */
 static int meta_next(struct sfs_db *db, uint64_t *ret)
 {
@@ -73,7 +63,7 @@ static int meta_set_next(struct sfs_db *db, uint64_t next)
 		return -EIO;
 	sqlite3_bind_text(st, 1, META_NEXT_JOB, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)next);
-	return step_done(db, STMT_META_SET, st);
+	return sfs_db_step_done(db, STMT_META_SET, st);
 }
 
 static int next_id_locked(struct sfs_db *db, uint64_t *ret_id)
@@ -187,7 +177,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 		bind_blob(st, 11, j->status_json, j->status_json_len);
 		bind_str(st, 12, j->vertices);
 	}
-	r = step_done(db, STMT_JOB_INSERT, st);
+	r = sfs_db_step_done(db, STMT_JOB_INSERT, st);
 	for (int k = 0; r == 0 && j->texts && k < 3; k++)
 		r = write_text(db, j->id, (enum history_stream)k, &j->texts[k]);
 	/* A number saved without history_next_id still must never be handed
@@ -224,7 +214,7 @@ int history_delete(struct sfs_db *db, uint64_t id)
 	st = sfs_db_stmt(db, STMT_JOB_DELETE);
 	if (st) {
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		r = step_done(db, STMT_JOB_DELETE, st);
+		r = sfs_db_step_done(db, STMT_JOB_DELETE, st);
 	}
 	sfs_db_unlock(db);
 	if (r == 0)
@@ -333,7 +323,7 @@ static int interrupt_locked(struct sfs_db *db, int64_t now)
 
 	if (!st)
 		return -EIO;
-	r = step_done(db, STMT_JOB_DELETE_UNSUBMITTED, st);
+	r = sfs_db_step_done(db, STMT_JOB_DELETE_UNSUBMITTED, st);
 	if (r < 0)
 		return r;
 	st = sfs_db_stmt(db, STMT_JOB_INTERRUPT);
@@ -341,7 +331,7 @@ static int interrupt_locked(struct sfs_db *db, int64_t now)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_text(st, 2, INTERRUPTED_ERROR, -1, SQLITE_STATIC);
-	return step_done(db, STMT_JOB_INTERRUPT, st);
+	return sfs_db_step_done(db, STMT_JOB_INTERRUPT, st);
 }
 
 int history_mark_interrupted(struct sfs_db *db, int64_t now)

@@ -77,17 +77,6 @@ static int query_strv(struct sfs_db *db, enum sfs_stmt id, sqlite3_stmt *st, str
 	return r;
 }
 
-/* Steps a statement that returns no rows. */
-static int exec_stmt(struct sfs_db *db, enum sfs_stmt id, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc != SQLITE_DONE)
-		return sfs_db_error(db, id, rc);
-	sqlite3_reset(st);
-	return 0;
-}
-
 /* 1 when the statement yields a row, 0 when not, -errno on error. */
 static int query_any(struct sfs_db *db, enum sfs_stmt id, sqlite3_stmt *st)
 {
@@ -250,11 +239,11 @@ static int sq_add_result_locked(struct sfs_db *db, const char *id, const struct 
 	sqlite3_bind_text(st, 1, res->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, res->result, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, res->created_at);
-	r = exec_stmt(db, STMT_RECORD_INSERT, st);
+	r = sfs_db_step_done(db, STMT_RECORD_INSERT, st);
 	if (r < 0)
 		return r;
 	st = stmt_text(db, STMT_KEY_RECORD_INSERT, id, res->id);
-	return st ? exec_stmt(db, STMT_KEY_RECORD_INSERT, st) : -EIO;
+	return st ? sfs_db_step_done(db, STMT_KEY_RECORD_INSERT, st) : -EIO;
 }
 
 static int sq_add_result(struct keystore *ks, const char *id, const struct cache_result *res)
@@ -295,7 +284,7 @@ static int sq_empty_branch(struct sfs_db *db, const char *id, int depth)
 		if (i > 0 && strcmp(srcs.v[i], srcs.v[i - 1]) == 0)
 			continue; /* rows are ordered by src */
 		st = stmt_text(db, STMT_LINK_DELETE_SRC_TARGET, srcs.v[i], id);
-		r = st ? exec_stmt(db, STMT_LINK_DELETE_SRC_TARGET, st) : -EIO;
+		r = st ? sfs_db_step_done(db, STMT_LINK_DELETE_SRC_TARGET, st) : -EIO;
 		if (r == 0)
 			r = sq_empty_branch(db, srcs.v[i], depth + 1);
 	}
@@ -313,11 +302,11 @@ static int sq_release_locked(struct sfs_db *db, const char *record_id)
 	r = st ? query_strv(db, STMT_KEYS_BY_RECORD, st, &keys) : -EIO;
 	if (r == 0) {
 		st = stmt_text(db, STMT_KEY_RECORD_DELETE_BY_RECORD, record_id, NULL);
-		r = st ? exec_stmt(db, STMT_KEY_RECORD_DELETE_BY_RECORD, st) : -EIO;
+		r = st ? sfs_db_step_done(db, STMT_KEY_RECORD_DELETE_BY_RECORD, st) : -EIO;
 	}
 	if (r == 0) {
 		st = stmt_text(db, STMT_RECORD_DELETE, record_id, NULL);
-		r = st ? exec_stmt(db, STMT_RECORD_DELETE, st) : -EIO;
+		r = st ? sfs_db_step_done(db, STMT_RECORD_DELETE, st) : -EIO;
 	}
 	for (size_t i = 0; r == 0 && i < keys.n; i++)
 		r = sq_empty_branch(db, keys.v[i], 0);
@@ -356,7 +345,7 @@ static int sq_add_link(struct keystore *ks, const char *id, const struct cache_l
 	if (st) {
 		bind_link(st, 2, l);
 		sqlite3_bind_text(st, 6, target, -1, SQLITE_STATIC);
-		r = exec_stmt(db, STMT_LINK_INSERT, st);
+		r = sfs_db_step_done(db, STMT_LINK_INSERT, st);
 	}
 	sfs_db_unlock(db);
 	return r;
@@ -501,7 +490,7 @@ static int sq_set_info(struct keystore *ks, const char *id, const char *digest, 
 	st = stmt_text(db, STMT_KEYINFO_SET, id, digest);
 	if (st) {
 		sqlite3_bind_int(st, 3, output);
-		r = exec_stmt(db, STMT_KEYINFO_SET, st);
+		r = sfs_db_step_done(db, STMT_KEYINFO_SET, st);
 	}
 	sfs_db_unlock(db);
 	return r;

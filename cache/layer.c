@@ -285,7 +285,7 @@ static int layer_row_get(struct sfs_db *db, const char *result_id, struct cache_
 static int layer_row_put(struct sfs_db *db, const char *result_id, const struct cache_layer *l)
 {
 	sqlite3_stmt *st;
-	int rc, r = 0;
+	int r;
 
 	sfs_db_lock(db);
 	st = sfs_db_stmt(db, STMT_LAYER_PUT);
@@ -297,10 +297,7 @@ static int layer_row_put(struct sfs_db *db, const char *result_id, const struct 
 	sqlite3_bind_text(st, 2, l->blob, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)l->size);
 	sqlite3_bind_text(st, 4, l->diff_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE)
-		r = sfs_db_error(db, STMT_LAYER_PUT, rc);
-	sqlite3_reset(st);
+	r = sfs_db_step_done(db, STMT_LAYER_PUT, st);
 	sfs_db_unlock(db);
 	return r;
 }

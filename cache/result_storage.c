@@ -48,16 +48,6 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int db_step(struct sfs_db *db, enum sfs_stmt id, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc != SQLITE_DONE)
-		return sfs_db_error(db, id, rc);
-	sqlite3_reset(st);
-	return 0;
-}
-
 static int row_upsert(struct sfs_db *db, const char *result_id, uint64_t size, int64_t created)
 {
 	sqlite3_stmt *st;
@@ -69,7 +59,7 @@ static int row_upsert(struct sfs_db *db, const char *result_id, uint64_t size, i
 		sqlite3_bind_text(st, 1, result_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
 		sqlite3_bind_int64(st, 3, created);
-		r = db_step(db, STMT_RESULT_UPSERT, st);
+		r = sfs_db_step_done(db, STMT_RESULT_UPSERT, st);
 	}
 	sfs_db_unlock(db);
 	return r;
@@ -85,7 +75,7 @@ static int row_touch(struct sfs_db *db, const char *result_id)
 	if (st) {
 		sqlite3_bind_text(st, 1, result_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now_ns());
-		r = db_step(db, STMT_RESULT_TOUCH, st);
+		r = sfs_db_step_done(db, STMT_RESULT_TOUCH, st);
 	}
 	sfs_db_unlock(db);
 	return r;
