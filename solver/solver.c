@@ -713,52 +713,108 @@ static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_ve
 	return 0;
 }
 
-/*
- * A finished job's vertices, read from its row at the first look (lock held).
- * The last SFS_VINFO_KEEP jobs looked at keep theirs; an older one's go.
- */
-static int job_vinfo_load(struct sfs_solver *s, struct sfs_job *j)
+/* Reads and parses finished job id's vertices JSON from its row (no lock). */
+static int read_vinfo(struct sfs_solver *s, uint64_t id, uint64_t len,
+		      struct sfs_vertex_info **ret, size_t *ret_n)
 {
-	if (j->vinfo || !j->texts_saved || !j->vertices_len)
-		return 0;
-	if (j->vertices_len >= SIZE_MAX)
+	if (len >= SIZE_MAX)
 		return -EFBIG;
-	char *text = malloc((size_t)j->vertices_len + 1);
+	char *text = malloc((size_t)len + 1);
 	size_t n = 0;
 	if (!text)
 		return -ENOMEM;
-	int r = history_read_stream(s->cache->db, j->id, HISTORY_VERTICES, 0, text,
-				    (size_t)j->vertices_len, &n);
+	int r = history_read_stream(s->cache->db, id, HISTORY_VERTICES, 0, text, (size_t)len, &n);
 	text[n] = '\0';
 	if (r == 0)
-		r = sfs_vinfo_from_json(text, &j->vinfo, &j->nvinfo);
+		r = sfs_vinfo_from_json(text, ret, ret_n);
 	free(text);
 	if (r == -EINVAL) { /* a damaged row shows no vertices rather than an error */
 		sfs_log(SFS_LOG_WARN, "job %llu: its saved vertices are not valid JSON",
-			(unsigned long long)j->id);
-		j->vertices_len = 0;
+			(unsigned long long)id);
+		*ret = NULL;
+		*ret_n = 0;
 		r = 0;
 	}
-	if (r < 0) {
+	if (r < 0)
 		sfs_log(SFS_LOG_ERR, "job %llu: reading its vertices from the database: %s",
-			(unsigned long long)j->id, strerror(-r));
-		return r;
+			(unsigned long long)id, strerror(-r));
+	return r;
+}
+
+/* Gives finished job j the vertex list v (lock held); the last SFS_VINFO_KEEP
+ * jobs given one keep theirs, an older one's goes. */
+static void vinfo_install(struct sfs_solver *s, struct sfs_job *j, struct sfs_vertex_info *v,
+			  size_t n)
+{
+	if (j->vinfo || !v) { /* another reader was first, or nothing to show */
+		sfs_vertex_infos_free(v, n);
+		if (!v)
+			j->vertices_len = 0;
+		return;
 	}
+	j->vinfo = v;
+	j->nvinfo = n;
 	uint64_t *slot = &s->vinfo_kept[s->vinfo_next];
 	struct sfs_job *old = *slot && *slot != j->id ? job_get(s, *slot) : NULL;
 	if (old && old->texts_saved)
 		sfs_job_vinfo_free(old);
 	*slot = j->id;
 	s->vinfo_next = (s->vinfo_next + 1) % SFS_VINFO_KEEP;
-	return 0;
+}
+
+/* Whether finished job j's vertex list is still to be read (lock held). */
+static bool vinfo_missing(const struct sfs_job *j)
+{
+	return !j->vs && !j->vinfo && j->texts_saved && j->vertices_len;
+}
+
+/*
+ * A finished job's vertices are read from its row at the first look, without
+ * the solver lock (a 100,000-vertex job's JSON takes a while): no lock held.
+ */
+static int job_vinfo_prefetch(struct sfs_solver *s, uint64_t id)
+{
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job_get(s, id);
+	uint64_t len = j && vinfo_missing(j) ? j->vertices_len : 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!len)
+		return 0;
+	struct sfs_vertex_info *v = NULL;
+	size_t n = 0;
+	int r = read_vinfo(s, id, len, &v, &n);
+	pthread_mutex_lock(&s->lock);
+	j = job_get(s, id);
+	if (r == 0 && j)
+		vinfo_install(s, j, v, n);
+	else
+		sfs_vertex_infos_free(v, n);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* The same with the lock held, for the rare list evicted again meanwhile. */
+static int job_vinfo_load(struct sfs_solver *s, struct sfs_job *j)
+{
+	if (!vinfo_missing(j))
+		return 0;
+	struct sfs_vertex_info *v = NULL;
+	size_t n = 0;
+	int r = read_vinfo(s, j->id, j->vertices_len, &v, &n);
+	if (r == 0)
+		vinfo_install(s, j, v, n);
+	return r;
 }
 
 int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,
 			    size_t *ret_n)
 {
+	int r = job_vinfo_prefetch(s, id);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&s->lock);
 	struct sfs_job *j = job_get(s, id);
-	int r = -ENOENT;
+	r = -ENOENT;
 	if (j && j->vs) {
 		r = sfs_job_snapshot_vertices(j, ret, ret_n);
 	} else if (j && (r = job_vinfo_load(s, j)) == 0) {
@@ -811,7 +867,10 @@ int sfs_solver_vertex(struct sfs_solver *s, uint64_t job, const char *hex,
 {
 	char digest[SFS_DIGEST_SIZE];
 	snprintf(digest, sizeof(digest), "sha256:%s", hex);
-	int r = -ENOENT;
+	int r = job ? job_vinfo_prefetch(s, job) : 0;
+	if (r < 0)
+		return r;
+	r = -ENOENT;
 	pthread_mutex_lock(&s->lock);
 	struct sfs_job *j = job ? job_get(s, job) : NULL;
 	if (!job) {
