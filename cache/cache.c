@@ -9,10 +9,13 @@
 #include "cache.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "err.h"
 
@@ -59,6 +62,29 @@ static int cache_open_manager(struct sfs_cache *c, char **ret_msg)
 	return 0;
 }
 
+/*
+ * The database holds every job's spec (env secrets included): 0600, made so
+ * before SQLite opens it, so that its -wal and -shm files, which SQLite
+ * creates with the database's mode, are private too.
+ */
+static int make_private(const char *db_path)
+{
+	static const char *const sfx[] = {"-wal", "-shm"};
+	char p[PATH_MAX];
+	int fd = open(db_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	int r = fchmod(fd, 0600) < 0 ? -errno : 0;
+	close(fd);
+	for (size_t i = 0; r == 0 && i < 2; i++) {
+		snprintf(p, sizeof(p), "%s%s", db_path, sfx[i]);
+		if (chmod(p, 0600) < 0 && errno != ENOENT)
+			r = -errno;
+	}
+	return r;
+}
+
 int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg)
 {
 	struct sfs_cache *c;
@@ -87,7 +113,10 @@ int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg
 		r = sfs_errf(ret_msg, ENOMEM, "out of memory");
 		goto fail;
 	}
-	r = sfs_db_open(db_path, &c->db, ret_msg);
+	if ((r = make_private(db_path)) < 0)
+		sfs_errf(ret_msg, r, "cannot create %s: %s", db_path, strerror(-r));
+	else
+		r = sfs_db_open(db_path, &c->db, ret_msg);
 	free(db_path);
 	if (r == 0 && (r = sfs_db_group_commit(c->db, SFS_CACHE_COMMIT_MS)) < 0)
 		sfs_errf(ret_msg, r, "cannot start the database's group commit: %s", strerror(-r));

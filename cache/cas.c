@@ -129,22 +129,42 @@ static int empty_dir(const char *path)
 	return r;
 }
 
+/* mkdir, and the mode set even on a dir an older version made. */
+static int make_dir(const char *path, mode_t mode)
+{
+	int r = mkdir_if_missing(path, mode);
+	struct stat st;
+
+	if (r < 0 || stat(path, &st) < 0 || (st.st_mode & 07777) == mode)
+		return r;
+	/* a store another user made for us (tests, shared setups) stays as it is */
+	if (chmod(path, mode) < 0 && errno != EPERM)
+		r = -errno;
+	return r;
+}
+
+/*
+ * Blobs are the daemon's alone.  When the daemon is root, STATE_DIR and tmp/
+ * are searchable but not listable by others: an exec's run dir in tmp/ is
+ * given to its submitter, whose bwrap must reach it by path (docs/security.md).
+ */
 static int cas_make_dirs(struct cas *c)
 {
+	mode_t pass = geteuid() == 0 ? 0711 : 0700;
 	char *b = NULL;
 	int r;
 
-	if ((r = mkdir_if_missing(c->root, 0700)) < 0)
+	if ((r = make_dir(c->root, pass)) < 0)
 		return r;
 	if (asprintf(&b, "%s/blobs", c->root) < 0)
 		return -ENOMEM;
-	r = mkdir_if_missing(b, 0755);
+	r = make_dir(b, 0700);
 	free(b);
 	if (r < 0)
 		return r;
-	if ((r = mkdir_if_missing(c->blobs, 0755)) < 0)
+	if ((r = make_dir(c->blobs, 0700)) < 0)
 		return r;
-	return mkdir_if_missing(c->tmp, 0700);
+	return make_dir(c->tmp, pass);
 }
 
 int cas_open(const char *state_dir, struct cas **ret)

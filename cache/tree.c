@@ -563,6 +563,14 @@ static int write_link(struct cas *c, const struct tree_entry *e, const char *des
 	return r;
 }
 
+/* Never set-uid or set-gid: a materialised tree is run, not trusted. */
+static unsigned file_mode(const struct tree_entry *e, bool ro)
+{
+	unsigned m = e->mode & ~(unsigned)(S_ISUID | S_ISGID);
+
+	return ro ? m & ~0222u : m;
+}
+
 /* Writes one entry at dest; dirs get 0700 until their content is in. */
 static int write_entry(struct cas *c, const struct tree_entry *e, const char *dest, bool ro)
 {
@@ -570,7 +578,7 @@ static int write_entry(struct cas *c, const struct tree_entry *e, const char *de
 	case 'd':
 		return mkdir(dest, 0700) < 0 ? -errno : 0;
 	case 'f':
-		return cas_copy_out(c, e->hex, dest, ro ? e->mode & ~0222u : e->mode);
+		return cas_copy_out(c, e->hex, dest, file_mode(e, ro));
 	default:
 		return write_link(c, e, dest);
 	}
@@ -598,11 +606,11 @@ static int materialize_dir(struct cas *c, const struct tree *t, const struct tre
 			continue;
 		if (asprintf(&p, "%s/%s", dest, e->path + plen) < 0)
 			return -ENOMEM;
-		if (chmod(p, ro ? e->mode & ~0222u : e->mode) < 0)
+		if (chmod(p, file_mode(e, ro)) < 0)
 			r = sfs_errf(ret_msg, errno, "cannot chmod %s: %m", p);
 		free(p);
 	}
-	if (r == 0 && chmod(dest, ro ? d->mode & ~0222u : d->mode) < 0)
+	if (r == 0 && chmod(dest, file_mode(d, ro)) < 0)
 		r = sfs_errf(ret_msg, errno, "cannot chmod %s: %m", dest);
 	return r;
 }
@@ -787,6 +795,38 @@ static int walk_special(struct walk *w, mode_t m)
 			w->rel.p, type_name(m));
 }
 
+/* Blobs are written as the daemon, whoever the files are read as. */
+static struct sfs_creds *walk_creds(struct walk *w)
+{
+	return w->o ? w->o->creds : NULL;
+}
+
+static int walk_put_fd(struct walk *w, int fd, char hex[SFS_HEX_SIZE], uint64_t *size)
+{
+	struct sfs_creds *cr = walk_creds(w);
+	int r;
+
+	if (cr)
+		sfs_creds_pause(cr);
+	r = cas_batch_put_fd(w->batch, fd, hex, size);
+	if (cr)
+		sfs_creds_resume(cr);
+	return r;
+}
+
+static int walk_put_buf(struct walk *w, const void *buf, size_t len, char hex[SFS_HEX_SIZE])
+{
+	struct sfs_creds *cr = walk_creds(w);
+	int r;
+
+	if (cr)
+		sfs_creds_pause(cr);
+	r = cas_batch_put_buf(w->batch, buf, len, hex);
+	if (cr)
+		sfs_creds_resume(cr);
+	return r;
+}
+
 static int walk_file(struct walk *w, int dfd, const char *name)
 {
 	struct tree_entry e = {.type = 'f'};
@@ -801,7 +841,7 @@ static int walk_file(struct walk *w, int dfd, const char *name)
 		return sfs_errf(w->ret_msg, EAGAIN, "%s/%s changed while being read", w->host,
 				w->rel.p);
 	}
-	r = cas_batch_put_fd(w->batch, fd, e.hex, &e.size);
+	r = walk_put_fd(w, fd, e.hex, &e.size);
 	close(fd);
 	if (r < 0)
 		return sfs_errf(w->ret_msg, r, "cannot store %s/%s: %s", w->host, w->rel.p,
@@ -832,7 +872,7 @@ static int walk_link(struct walk *w, int dfd, const char *name, const struct sta
 	}
 	if (n < 0)
 		r = sfs_errf(w->ret_msg, errno, "cannot read link %s/%s: %m", w->host, w->rel.p);
-	else if ((r = cas_batch_put_buf(w->batch, target, (size_t)n, e.hex)) < 0)
+	else if ((r = walk_put_buf(w, target, (size_t)n, e.hex)) < 0)
 		sfs_errf(w->ret_msg, r, "cannot store %s/%s: %s", w->host, w->rel.p, strerror(-r));
 	free(target);
 	if (r < 0)
@@ -928,19 +968,32 @@ static int walk_dir(struct walk *w, int dfd, bool taken)
 	return r;
 }
 
-static int ingest_dir(struct walk *w, const struct stat *st)
+/* The dir open at fd (taken over and closed) is the tree's root. */
+static int ingest_dirfd(struct walk *w, int fd)
 {
-	struct tree_entry root = {.type = 'd', .mode = st->st_mode & 07777};
-	int fd, r;
+	struct tree_entry root = {.type = 'd'};
+	struct stat st;
+	int r;
 
-	fd = open(w->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return sfs_errf(w->ret_msg, errno, "cannot open %s: %m", w->host);
+	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		close(fd);
+		return sfs_errf(w->ret_msg, ENOTDIR, "%s changed while being read", w->host);
+	}
+	root.mode = st.st_mode & 07777;
 	if ((r = evec_push(&w->ev, &root, ".")) < 0) {
 		close(fd);
 		return r;
 	}
 	return walk_dir(w, fd, false);
+}
+
+static int ingest_dir(struct walk *w)
+{
+	int fd = open(w->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return sfs_errf(w->ret_msg, errno, "cannot open %s: %m", w->host);
+	return ingest_dirfd(w, fd);
 }
 
 /*
@@ -974,6 +1027,8 @@ static int ingest_file(struct walk *w)
 	return r;
 }
 
+static int ingest_finish(struct walk *w, int r, struct tree **ret);
+
 int tree_ingest(struct cas *c, const char *host_path, const struct tree_ingest_opts *o,
 		struct tree **ret, char **ret_msg)
 {
@@ -986,21 +1041,76 @@ int tree_ingest(struct cas *c, const char *host_path, const struct tree_ingest_o
 	if ((r = cas_batch_new(c, &w.batch)) < 0)
 		return r;
 	if (S_ISDIR(st.st_mode))
-		r = ingest_dir(&w, &st);
+		r = ingest_dir(&w);
 	else if (S_ISREG(st.st_mode))
 		r = ingest_file(&w);
 	else if (S_ISLNK(st.st_mode))
 		r = sfs_errf(ret_msg, ELOOP, "%s: is a symbolic link (not followed)", host_path);
 	else
 		r = sfs_errf(ret_msg, EINVAL, "%s: not a directory or regular file", host_path);
-	if (r == 0 && (r = cas_batch_commit(w.batch)) < 0)
-		sfs_errf(ret_msg, r, "cannot store the files of %s: %s", host_path, strerror(-r));
-	cas_batch_free(w.batch);
-	free(w.rel.p);
+	return ingest_finish(&w, r, ret);
+}
+
+/* Names the walk's blobs and stores its manifest (as the daemon), or undoes it. */
+static int ingest_finish(struct walk *w, int r, struct tree **ret)
+{
+	struct sfs_creds *cr = walk_creds(w);
+
+	if (cr)
+		sfs_creds_pause(cr);
+	if (r == 0 && (r = cas_batch_commit(w->batch)) < 0)
+		sfs_errf(w->ret_msg, r, "cannot store the files of %s: %s", w->host, strerror(-r));
+	cas_batch_free(w->batch);
+	free(w->rel.p);
 	if (r < 0) {
-		evec_release(&w.ev);
-		return r;
+		evec_release(&w->ev);
+	} else {
+		qsort(w->ev.v, w->ev.n, sizeof(*w->ev.v), entry_cmp);
+		r = tree_store(w->c, &w->ev, ret);
 	}
-	qsort(w.ev.v, w.ev.n, sizeof(*w.ev.v), entry_cmp);
-	return tree_store(c, &w.ev, ret);
+	if (cr)
+		sfs_creds_resume(cr);
+	return r;
+}
+
+/* A regular file open at fd becomes {".", name}. */
+static int ingest_filefd(struct walk *w, int fd, const char *name)
+{
+	struct tree_entry root = {.type = 'd', .mode = 0755}, e = {.type = 'f'};
+	struct stat st;
+	int r;
+
+	if (!*name || strchr(name, '/'))
+		return sfs_errf(w->ret_msg, EINVAL, "%s: bad file name \"%s\"", w->host, name);
+	if (fstat(fd, &st) < 0)
+		return sfs_errf(w->ret_msg, errno, "cannot stat %s: %m", w->host);
+	if ((r = evec_push(&w->ev, &root, ".")) < 0)
+		return r;
+	if ((r = walk_put_fd(w, fd, e.hex, &e.size)) < 0)
+		return sfs_errf(w->ret_msg, r, "cannot store %s: %s", w->host, strerror(-r));
+	e.mode = st.st_mode & 07777;
+	return evec_push(&w->ev, &e, name);
+}
+
+int tree_ingest_fd(struct cas *c, int fd, const char *display, const char *name,
+		   const struct tree_ingest_opts *o, struct tree **ret, char **ret_msg)
+{
+	struct walk w = {.c = c, .o = o, .host = display, .ret_msg = ret_msg};
+	struct stat st;
+	int r, dfd;
+
+	if (fstat(fd, &st) < 0)
+		return sfs_errf(ret_msg, errno, "cannot stat %s: %m", display);
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return sfs_errf(ret_msg, EINVAL, "%s: not a directory or regular file", display);
+	if ((r = cas_batch_new(c, &w.batch)) < 0)
+		return r;
+	if (S_ISREG(st.st_mode)) {
+		r = ingest_filefd(&w, fd, name);
+	} else if ((dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		r = sfs_errf(ret_msg, errno, "cannot open %s: %m", display);
+	} else {
+		r = ingest_dirfd(&w, dfd); /* its own open file, read from the start */
+	}
+	return ingest_finish(&w, r, ret);
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "cas.h"
+#include "creds.h"
 
 struct tree_entry {
 	char type;     /* 'd', 'f' or 'l' */
@@ -52,6 +53,9 @@ struct tree_ingest_opts {
 	/* Called for each skipped special file (may be NULL). */
 	void (*warn)(void *arg, const char *msg);
 	void *arg;
+	/* Credentials the caller entered (creds.h), or NULL: host files are then
+	 * opened as that user and the store is written with them paused. */
+	struct sfs_creds *creds;
 };
 
 /*
@@ -63,6 +67,15 @@ struct tree_ingest_opts {
  */
 int tree_ingest(struct cas *c, const char *host_path, const struct tree_ingest_opts *o,
 		struct tree **ret, char **ret_msg);
+
+/*
+ * The same for a directory or regular file already open for reading (fd is
+ * not closed): a caller that resolved a path itself, without following links
+ * (an exec's output), ingests exactly what it opened.  A regular file becomes
+ * a tree holding it as `name`; display names the fd in messages.
+ */
+int tree_ingest_fd(struct cas *c, int fd, const char *display, const char *name,
+		   const struct tree_ingest_opts *o, struct tree **ret, char **ret_msg);
 
 /* Loads the tree with this id ("sha256:<hex>" or bare hex); -ENOENT if absent. */
 int tree_load(struct cas *c, const char *id, struct tree **ret);
@@ -100,7 +113,9 @@ int tree_subtree(struct cas *c, const struct tree *t, const char *path, struct t
 /*
  * Writes the tree (or the subtree at `path`, NULL for all) into dest, which must
  * not exist (for a file selector dest becomes that file).  Files are copies,
- * never links into the store.  With readonly, write bits are cleared.
+ * never links into the store.  With readonly, write bits are cleared.  The
+ * set-uid and set-gid bits are never written: what is materialised is run by
+ * an exec, and must not run with its owner's privileges.
  */
 int tree_materialize(struct cas *c, const struct tree *t, const char *path, const char *dest,
 		     bool readonly, char **ret_msg);

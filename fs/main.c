@@ -27,6 +27,7 @@
 
 #include "../cache/err.h"
 #include "fs.h"
+#include "../solver/sandbox.h"
 
 #define FS_MAX_THREADS 64
 
@@ -116,6 +117,24 @@ static void write_pid(int fd)
 		sfs_log(SFS_LOG_WARN, "cannot write pid into the lock file: %s", strerror(errno));
 }
 
+/* sandbox=auto takes bwrap when its probe runs; sandbox=bwrap insists on it. */
+static int pick_sandbox(enum fs_sandbox_opt opt, enum sfs_sandbox *ret, char **ret_msg)
+{
+	bool works = opt != FS_SANDBOX_NONE && sfs_sandbox_probe();
+
+	if (opt == FS_SANDBOX_BWRAP && !works)
+		return sfs_errf(ret_msg, ENOTSUP,
+				"sandbox=bwrap: bubblewrap does not work here (a trial run of "
+				"bwrap failed%s); install it (apt-get install bubblewrap) or "
+				"mount with sandbox=none",
+				geteuid() == 0 ? ", as root or as nobody" : "");
+	if (opt == FS_SANDBOX_AUTO && !works)
+		sfs_log(SFS_LOG_WARN, "warning: bubblewrap does not work here: execs run on the "
+				      "host, unsandboxed (sandbox=none)");
+	*ret = works ? SFS_SANDBOX_BWRAP : SFS_SANDBOX_NONE;
+	return 0;
+}
+
 static int open_libs(struct sfs_fs *fs, char **ret_msg)
 {
 	const struct fs_opts *o = fs->opts;
@@ -126,11 +145,10 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 		return sfs_err_prefix(ret_msg, r, "cannot open the cache in %s", fs->state_dir);
 	sfs_solver_opts_default(&so);
 	so.workers = (int)o->workers;
-	if (o->sandbox == FS_SANDBOX_AUTO)
-		so.sandbox = sfs_sandbox_probe() ? SFS_SANDBOX_BWRAP : SFS_SANDBOX_NONE;
-	else
-		so.sandbox = o->sandbox == FS_SANDBOX_BWRAP ? SFS_SANDBOX_BWRAP : SFS_SANDBOX_NONE;
+	if ((r = pick_sandbox(o->sandbox, &so.sandbox, ret_msg)) < 0)
+		return r;
 	so.mountpoint = fs->mountpoint;
+	so.owner = fs->uid;
 	so.jobs_keep = o->jobs_keep;
 	so.max_running = o->max_running;
 	so.max_pending = o->max_pending;
@@ -144,9 +162,7 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 		return sfs_err_prefix(ret_msg, r, "cannot start the solver");
 	sfs_log(SFS_LOG_INFO, "solverfs %s on %s: state %s, %u workers, sandbox %s", SFS_VERSION,
 		fs->mountpoint ? fs->mountpoint : o->mountpoint, fs->state_dir, o->workers,
-		so.sandbox == SFS_SANDBOX_BWRAP
-		    ? "bwrap available (not used yet: execs run unsandboxed)"
-		    : "none");
+		so.sandbox == SFS_SANDBOX_BWRAP ? sfs_sandbox_bwrap() : "none");
 	return 0;
 }
 

@@ -41,6 +41,7 @@ void sfs_solver_opts_default(struct sfs_solver_opts *o)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	o->workers = n > 0 ? (int)n : 1;
 	o->sandbox = SFS_SANDBOX_NONE;
+	o->owner = getuid();
 	o->jobs_keep = 1000;
 	o->max_running = 64;
 	o->max_pending = 1024;

@@ -47,6 +47,7 @@ struct sfs_solver_opts {
 	int workers; /* ops at once; default nproc */
 	enum sfs_sandbox sandbox;
 	const char *mountpoint; /* absolute; host paths into it are rejected */
+	uid_t owner;		/* the mount owner: with root, may import records others trust */
 	unsigned jobs_keep;	/* finished jobs kept (default 1000) */
 	unsigned max_running;	/* running jobs at once (default 64) */
 	unsigned max_pending;	/* pending jobs at once (default 1024) */

@@ -11,6 +11,13 @@
  * records preferred); a record loaded from a source is copied into the local
  * cache, so the next build hits locally.
  *
+ * Trust: a record read from a source serves every later build of every user
+ * (it is copied into the local cache, and its key says nothing of who brought
+ * it).  So only the mount owner's and root's jobs may use cache_from; another
+ * user's source is skipped with a warning in the job's progress
+ * (docs/security.md).  A source is read with its submitter's credentials
+ * (cache/creds.h), so nobody imports a layout they could not read themselves.
+ *
  * Locking: s->sources is guarded by sfs_solver.lock; reading a source happens
  * without it.
  */
@@ -20,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cache/creds.h"
 #include "../cache/err.h"
 #include "../cache/import.h"
 #include "internal.h"
@@ -58,8 +66,24 @@ static int source_read(struct sfs_solver *s, const char *path, struct cache_mana
 	return 0;
 }
 
+/* source_read with the job's credentials. */
+static int source_read_as(struct sfs_solver *s, const struct sfs_job *j, const char *path,
+			  struct cache_manager **ret, char **ret_msg)
+{
+	struct sfs_creds c;
+	int r = sfs_creds_enter(&c, j->uid, j->gid);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot take the credentials of uid %u",
+				(unsigned)j->uid);
+	r = source_read(s, path, ret, ret_msg);
+	sfs_creds_leave(&c);
+	return r;
+}
+
 /* The manager of source path, read now if this mount has not read it yet. */
-static int source_get(struct sfs_solver *s, const char *path, char **ret_msg)
+static int source_get(struct sfs_solver *s, const struct sfs_job *j, const char *path,
+		      char **ret_msg)
 {
 	pthread_mutex_lock(&s->lock);
 	bool have = strmap_get(&s->sources, path) != NULL;
@@ -67,7 +91,7 @@ static int source_get(struct sfs_solver *s, const char *path, char **ret_msg)
 	if (have)
 		return 0;
 	struct cache_manager *cm = NULL;
-	int r = source_read(s, path, &cm, ret_msg);
+	int r = source_read_as(s, j, path, &cm, ret_msg);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->lock);
@@ -77,6 +101,12 @@ static int source_get(struct sfs_solver *s, const char *path, char **ret_msg)
 		cm = cache_manager_free(cm);
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+/* May this job's sources add records that everybody's builds trust? */
+static bool job_trusted(const struct sfs_solver *s, const struct sfs_job *j)
+{
+	return j->uid == 0 || j->uid == s->o.owner;
 }
 
 static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths, char **ret_msg)
@@ -92,10 +122,15 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 		sfs_job_mark_dirty(s, j);
 		pthread_mutex_unlock(&s->lock);
 		sfs_solver_flush_notify(s);
-		r = source_get(s, paths[k], ret_msg);
-		if (r < 0)
+		const char *skip = NULL;
+		if (!job_trusted(s, j))
+			skip = "WARNING: cache_from skipped: only the mount owner and root may import "
+			       "cache records\n";
+		else if ((r = source_get(s, j, paths[k], ret_msg)) < 0)
 			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
 		pthread_mutex_lock(&s->lock);
+		if (skip)
+			sfs_progress_log(j->progress, d, 2, skip, strlen(skip), sfs_now_ns());
 		sfs_progress_completed(j->progress, d, sfs_now_ns(), false,
 				       r < 0 ? *ret_msg : NULL);
 		pthread_mutex_unlock(&s->lock);

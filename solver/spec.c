@@ -592,8 +592,8 @@ static int ref_use(struct vctx *c, json_t *j, const char *fp, const char *field,
 
 static const char *const local_fields[] = {"path", "include", "exclude", NULL};
 static const char *const file_fields[] = {"base", "actions", NULL};
-static const char *const exec_fields[] = {"args",    "env",	"cwd", "mounts",
-					  "timeout", "network", NULL};
+static const char *const exec_fields[] = {"args",    "env",	  "cwd",    "mounts",
+					  "timeout", "network", "rootfs", NULL};
 static const char *const merge_fields[] = {"inputs", NULL};
 static const char *const build_fields[] = {"input", "path", "output", NULL};
 static const char *const *const op_fields[] = {local_fields, file_fields, exec_fields, merge_fields,
@@ -978,6 +978,24 @@ static int norm_mount(struct vctx *c, size_t i, json_t *m, json_t *list, struct 
 	return 0;
 }
 
+/*
+ * `rootfs`: the last input of the exec, a whole tree.  Written only when given,
+ * so that the digests of execs without it stay what they were before the
+ * field existed.
+ */
+static int norm_rootfs(struct vctx *c, json_t *raw, json_t *op)
+{
+	json_t *rf = json_object_get(raw, "rootfs"), *ph;
+	int r;
+
+	if (!rf || json_is_null(rf))
+		return 0;
+	if ((r = ref_use(c, rf, "", "rootfs", "rootfs", NULL, true, &ph)) < 0)
+		return r;
+	jp_put(c->p, op, "rootfs", ph);
+	return c->p->oom ? -ENOMEM : 0;
+}
+
 static int norm_exec(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	struct parse *p = c->p;
@@ -1020,7 +1038,7 @@ static int norm_exec(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum
 			break;
 	}
 	strmap_release(&dests);
-	return r;
+	return r == 0 ? norm_rootfs(c, raw, op) : r;
 }
 
 static int norm_merge(struct vctx *c, json_t *raw, json_t *op, struct strbuf *sum)

@@ -1,24 +1,32 @@
 /*
  * exec.c — the `exec` op: run a process over a fresh work dir (DESIGN.md §2).
  *
- * One run: a work dir under the store's tmp/ (cas_mkdtemp) gets every mount at
- * its relative dest, parents first (mounts sorted by dest), from the input's
- * tree (only the selected path when there is a selector; read-only unless the
- * mount is an output) or empty for an output without input.  The child gets a
- * new session (its pid is its process group, published in ctx->pgid so the
- * solver can kill it), stdin /dev/null, stdout/stderr on pipes that a poll loop
- * copies into the vertex log, exactly the spec's env plus a default PATH, and
- * the job's uid/gid when the job is not root.  The loop wakes every 100 ms for
- * cancellation and the timeout.  When the main process exits, its whole group
- * is SIGKILLed before the outputs are ingested (TREE_SPECIAL_FAIL, links not
- * followed).  The work dir is always removed.
+ * One run: a dir under the store's tmp/ (cas_mkdtemp) holds work/, which gets
+ * every mount at its relative dest, parents first (mounts sorted by dest), from
+ * the input's tree (only the selected path when there is a selector) or empty
+ * for an output without input.  Every path below work/ is resolved one
+ * component at a time without following symlinks (workdir.h), so a symlink in
+ * one mount's tree can never redirect where another mount or the cwd is made.
+ * Materialised trees carry no set-uid or set-gid bit (tree_materialize).  When
+ * the daemon is root and the job is not, the whole dir is then given to the
+ * job's uid, so the process, and bwrap before it, act as the submitter.
  *
- * There is no sandbox yet.  When the daemon is root the child takes a private
- * mount namespace (best effort) in which every mount is bound onto itself,
- * read-only for inputs, because permission bits do not stop root; a non-root
- * job is stopped by the cleared write bits.  A non-root job enters the work
- * dir before dropping privileges (tmp/ is 0700), and owns every path of it
- * that is not a read-only input.
+ * With the sandbox (sandbox.h) the child execs bwrap, which shows work/ as
+ * /work with every read-only input mount bound read-only on top, and runs the
+ * args there; HOME is /work unless env sets it.  Without it (sandbox=none) the
+ * process runs in the host path of work/, and when the daemon is root the
+ * child takes a private mount namespace where every mount is bound onto itself
+ * nosuid,nodev, read-only for inputs; every exec's log says it ran unsandboxed.
+ *
+ * The child gets a new session (its pid is its process group, published in
+ * ctx->pgid so the solver can kill it), stdin /dev/null, stdout/stderr on pipes
+ * that a poll loop copies into the vertex log, umask 022, exactly the spec's
+ * env plus a default PATH, and the job's uid/gid when the job is not root.
+ * The loop wakes every 100 ms for cancellation and the timeout.  When the main
+ * process exits, its group is SIGKILLed (with the sandbox, the pid namespace
+ * goes with it) before the outputs are ingested: each output is opened without
+ * following a symlink, and read with the submitter's credentials.  The dir is
+ * always removed.
  *
  * All state is in a struct exec_run owned by one worker thread.  The child
  * runs between fork and exec in a copy of a multi-threaded process, so it only
@@ -26,6 +34,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <poll.h>
 #include <sched.h>
@@ -42,7 +51,9 @@
 
 #include "../../cache/err.h"
 #include "../../cache/strbuf.h"
+#include "../sandbox.h"
 #include "ops.h"
+#include "workdir.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define TAIL_LINES 10
@@ -60,13 +71,19 @@ struct mount_plan {
 struct exec_run {
 	struct sfs_op_ctx *ctx;
 	const struct sfs_spec_vertex *v;
-	json_t *op; /* v's op object, for the length of the run */
-	char *workdir;
+	json_t *op;  /* v's op object, for the length of the run */
+	char *dir;   /* the run's dir in tmp/ */
+	char *work;  /* <dir>/work: the work dir as the host sees it */
+	int workfd;  /* an O_PATH fd of work */
 	size_t nm;
 	struct mount_plan *m;
 	struct mount_plan **sorted;   /* by dest: parents first */
+	int rootfs_input;	      /* the input that is /, or -1 */
+	char *rootfs;		      /* <dir>/rootfs, its materialised tree */
 	char *cwd;		      /* host path */
+	char *inner_cwd;	      /* the same inside the sandbox */
 	char **argv, **envp, **cands; /* NULL-terminated; cands: execve candidates */
+	char **bargv;		      /* the bwrap command line, or NULL: no sandbox */
 	char *joined;		      /* args joined by spaces, for messages */
 	bool drop_creds;
 	struct strbuf tail; /* recent output, for the error message */
@@ -116,10 +133,11 @@ static int plan_mounts(struct exec_run *er, size_t ninputs, char **ret_msg)
 		p->input = json_is_string(json_object_get(mj, "input")) ? next_input++ : -1;
 		p->readonly =
 		    (p->input >= 0 && !p->output) || json_is_true(json_object_get(mj, "readonly"));
-		if (!(p->host = host_path(er->workdir, p->dest)))
+		if (!(p->host = host_path(er->work, p->dest)))
 			return -ENOMEM;
 		er->sorted[i] = p;
 	}
+	er->rootfs_input = json_is_string(json_object_get(er->op, "rootfs")) ? next_input++ : -1;
 	if ((size_t)next_input != ninputs)
 		return sfs_errf(ret_msg, EINVAL, "%zu inputs for %d input mounts", ninputs,
 				next_input);
@@ -176,7 +194,7 @@ static int plan_command(struct exec_run *er)
 	json_t *x;
 
 	er->argv = calloc(json_array_size(args) + 1, sizeof(char *));
-	er->envp = calloc(json_object_size(env) + 2, sizeof(char *));
+	er->envp = calloc(json_object_size(env) + 3, sizeof(char *));
 	if (!er->argv || !er->envp)
 		return -ENOMEM;
 	if (json_array_size(args) == 0)
@@ -199,7 +217,10 @@ static int plan_command(struct exec_run *er)
 			has_path = true;
 		}
 	}
-	if (!has_path && !(er->envp[n] = strdup("PATH=" DEFAULT_PATH)))
+	if (!has_path && !(er->envp[n++] = strdup("PATH=" DEFAULT_PATH)))
+		return -ENOMEM;
+	if (er->ctx->sandbox == SFS_SANDBOX_BWRAP && !json_object_get(env, "HOME") &&
+	    !(er->envp[n++] = strdup("HOME=/work")))
 		return -ENOMEM;
 	if (!(er->joined = strbuf_detach(&j, NULL)))
 		return -ENOMEM;
@@ -208,49 +229,93 @@ static int plan_command(struct exec_run *er)
 
 /* ---- the work dir ---- */
 
-/* mkdir -p of the parents of host (below the work dir). */
-static int mkparents(const char *workdir, const char *host)
+static int mount_err(char **ret_msg, const char *what, const char *dest, int r)
 {
-	char *p = strdup(host);
-	int r = 0;
+	if (r == -ELOOP || r == -ENOTDIR)
+		return sfs_errf(ret_msg, r,
+				"%s \"%s\" passes through a symlink or a file of another mount",
+				what, dest);
+	return sfs_errf(ret_msg, r, "%s \"%s\": %s", what, dest, strerror(-r));
+}
 
-	if (!p)
+/* The dir that will hold dest's last component, and that component. */
+static int open_parent(struct exec_run *er, const char *dest, int *ret_fd, const char **ret_name)
+{
+	const char *slash = strrchr(dest, '/');
+	char *parent;
+	int r;
+
+	*ret_name = slash ? slash + 1 : dest;
+	if (!slash)
+		return sfs_wd_open_dir(er->workfd, "", false, ret_fd);
+	if (!(parent = strndup(dest, (size_t)(slash - dest))))
 		return -ENOMEM;
-	for (char *s = strchr(p + strlen(workdir) + 1, '/'); s && r == 0; s = strchr(s + 1, '/')) {
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			r = -errno;
-		*s = '/';
-	}
-	free(p);
+	r = sfs_wd_open_dir(er->workfd, parent, true, ret_fd);
+	free(parent);
 	return r;
 }
 
-static int setup_mount(struct exec_run *er, struct mount_plan *p, const char *const *inputs,
-		       char **ret_msg)
+/* The input's tree (or its selected path) at path, which must not exist. */
+static int materialize_at(struct exec_run *er, struct mount_plan *p, const char *path,
+			  const char *const *inputs, char **ret_msg)
 {
-	struct stat st;
 	struct tree *t = NULL;
 	int r;
 
-	/* A mount over something an outer mount brought shadows it. */
-	if (lstat(p->host, &st) == 0 && (r = cas_rmtree(p->host)) < 0)
-		return sfs_errf(ret_msg, r, "mount \"%s\": %s", p->dest, strerror(-r));
-	if (strcmp(p->host, er->workdir) != 0 && (r = mkparents(er->workdir, p->host)) < 0)
-		return sfs_errf(ret_msg, r, "mount \"%s\": %s", p->dest, strerror(-r));
-	if (p->input < 0) {
-		if (mkdir(p->host, 0755) < 0)
-			return sfs_errf(ret_msg, errno, "mount \"%s\": %m", p->dest);
-		return 0;
-	}
 	if ((r = sfs_op_load_tree(er->ctx, inputs[p->input], &t, ret_msg)) < 0)
 		return r;
-	r = tree_materialize(er->ctx->cache->cas, t, p->selector, p->host, p->readonly, ret_msg);
+	r = tree_materialize(er->ctx->cache->cas, t, p->selector, path, p->readonly, ret_msg);
 	tree_free(t);
 	if (r < 0)
 		return sfs_err_prefix(ret_msg, r, "mount \"%s\"", p->dest);
 	return 0;
 }
+
+/* Fills the mount at dest, below the dir pfd, shadowing what an outer mount put there. */
+static int fill_mount(struct exec_run *er, struct mount_plan *p, int pfd, const char *name,
+		      const char *const *inputs, char **ret_msg)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = sfs_wd_fd_path(pfd, name, path, sizeof(path))) < 0)
+		return mount_err(ret_msg, "mount", p->dest, r);
+	if ((r = cas_rmtree(path)) < 0)
+		return mount_err(ret_msg, "mount", p->dest, r);
+	if (p->input < 0)
+		return mkdirat(pfd, name, 0755) < 0 ? mount_err(ret_msg, "mount", p->dest, -errno)
+						    : 0;
+	return materialize_at(er, p, path, inputs, ret_msg);
+}
+
+static int setup_mount(struct exec_run *er, struct mount_plan *p, const char *const *inputs,
+		       char **ret_msg)
+{
+	const char *name;
+	int pfd, r;
+
+	if (strcmp(p->dest, ".") == 0) { /* the work dir itself: sorted first, still empty */
+		close(er->workfd);
+		er->workfd = -1;
+		if (rmdir(er->work) < 0)
+			return sfs_errf(ret_msg, errno, "work dir: %m");
+		if (p->input < 0)
+			r = mkdir(er->work, 0755) < 0 ? -errno : 0;
+		else
+			r = materialize_at(er, p, er->work, inputs, ret_msg);
+		if (r == 0 && (er->workfd = open(er->work, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+							       O_CLOEXEC)) < 0)
+			r = -errno;
+		return r < 0 && !*ret_msg ? sfs_errf(ret_msg, -r, "work dir: %s", strerror(-r)) : r;
+	}
+	if ((r = open_parent(er, p->dest, &pfd, &name)) < 0)
+		return mount_err(ret_msg, "mount", p->dest, r);
+	r = fill_mount(er, p, pfd, name, inputs, ret_msg);
+	close(pfd);
+	return r;
+}
+
+static int setup_rootfs(struct exec_run *er, const char *const *inputs, char **ret_msg);
 
 /* Per-thread state of the nftw callback below (nftw passes no argument). */
 static _Thread_local struct exec_run *chown_run;
@@ -259,39 +324,42 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
 {
 	struct exec_run *er = chown_run;
 
-	for (size_t i = 0; i < er->nm; i++)
-		if (er->m[i].readonly && strcmp(er->m[i].host, path) == 0)
-			return FTW_SKIP_SUBTREE;
 	if (lchown(path, er->ctx->uid, er->ctx->gid) < 0)
 		return FTW_STOP;
 	return FTW_CONTINUE;
 }
 
+/* The whole run dir becomes the submitter's (nothing runs in it yet). */
+static int give_to_submitter(struct exec_run *er, char **ret_msg)
+{
+	int r;
+
+	chown_run = er;
+	r = nftw(er->dir, chown_one, 64, FTW_PHYS | FTW_ACTIONRETVAL);
+	chown_run = NULL;
+	if (r != 0)
+		return sfs_errf(ret_msg, EPERM, "cannot give the work dir to uid %u",
+				(unsigned)er->ctx->uid);
+	return 0;
+}
+
 static int setup_workdir(struct exec_run *er, const char *const *inputs, char **ret_msg)
 {
 	const char *cwd = sfs_op_json_str(er->op, "cwd");
-	int r;
+	int r, fd;
 
-	for (size_t i = 0; i < er->nm; i++) {
-		if (strcmp(er->sorted[i]->host, er->workdir) == 0 && rmdir(er->workdir) < 0)
-			return sfs_errf(ret_msg, errno, "work dir: %m");
+	for (size_t i = 0; i < er->nm; i++)
 		if ((r = setup_mount(er, er->sorted[i], inputs, ret_msg)) < 0)
 			return r;
-	}
-	if (!(er->cwd = host_path(er->workdir, cwd)))
+	if ((r = sfs_wd_open_dir(er->workfd, cwd, true, &fd)) < 0)
+		return mount_err(ret_msg, "cwd", cwd, r);
+	close(fd);
+	if (!(er->cwd = host_path(er->work, cwd)) || !(er->inner_cwd = host_path("/work", cwd)))
 		return -ENOMEM;
-	if (strcmp(er->cwd, er->workdir) != 0 && ((r = mkparents(er->workdir, er->cwd)) < 0 ||
-						  (mkdir(er->cwd, 0755) < 0 && errno != EEXIST)))
-		return sfs_errf(ret_msg, r < 0 ? r : errno, "cwd \"%s\": %s", cwd,
-				strerror(r < 0 ? -r : errno));
-	if (er->drop_creds) {
-		chown_run = er;
-		r = nftw(er->workdir, chown_one, 64, FTW_PHYS | FTW_ACTIONRETVAL);
-		chown_run = NULL;
-		if (r != 0)
-			return sfs_errf(ret_msg, EPERM, "cannot give the work dir to uid %u",
-					(unsigned)er->ctx->uid);
-	}
+	if (er->rootfs_input >= 0 && (r = setup_rootfs(er, inputs, ret_msg)) < 0)
+		return r;
+	if (er->drop_creds)
+		return give_to_submitter(er, ret_msg);
 	return 0;
 }
 
@@ -303,7 +371,7 @@ static void child_write(const char *s)
 	(void)n;
 }
 
-/* Best effort: inputs read-only even for root (see the top comment). */
+/* Without the sandbox, as root: inputs read-only, nothing set-uid (see the top comment). */
 static void child_bind_mounts(struct exec_run *er)
 {
 	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0)
@@ -316,8 +384,15 @@ static void child_bind_mounts(struct exec_run *er)
 		if (mount(p->host, p->host, "none", MS_BIND | MS_REC, NULL) < 0)
 			continue;
 		mount("none", p->host, "none",
-		      MS_REMOUNT | MS_BIND | (p->readonly ? MS_RDONLY : 0), NULL);
+		      MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (p->readonly ? MS_RDONLY : 0),
+		      NULL);
 	}
+}
+
+static bool child_drop_creds(struct exec_run *er)
+{
+	return syscall(SYS_setgroups, 0, NULL) == 0 && syscall(SYS_setgid, er->ctx->gid) == 0 &&
+	       syscall(SYS_setuid, er->ctx->uid) == 0;
 }
 
 static void __attribute__((noreturn)) child_main(struct exec_run *er, int nullfd, int out, int err)
@@ -333,24 +408,28 @@ static void __attribute__((noreturn)) child_main(struct exec_run *er, int nullfd
 	if (dup2(nullfd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(127);
 	close_range(3, ~0U, 0);
-	child_bind_mounts(er);
-	if (chdir(er->cwd) < 0) {
+	umask(022);
+	if (!er->bargv)
+		child_bind_mounts(er);
+	if (chdir(er->bargv ? "/" : er->cwd) < 0) {
 		child_write("solverfs: cannot enter the work dir\n");
 		_exit(127);
 	}
-	if (er->drop_creds &&
-	    (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setgid, er->ctx->gid) < 0 ||
-	     syscall(SYS_setuid, er->ctx->uid) < 0)) {
+	if (er->drop_creds && !child_drop_creds(er)) {
 		child_write("solverfs: cannot drop privileges\n");
 		_exit(127);
 	}
-	for (char **c = er->cands; *c; c++) {
+	if (er->bargv) {
+		execve(er->bargv[0], er->bargv, er->envp);
+		e = errno;
+	}
+	for (char **c = er->cands; !er->bargv && *c; c++) {
 		execve(*c, er->argv, er->envp);
 		if (errno != ENOENT && errno != ENOTDIR)
 			e = errno; /* like execvp: report EACCES over a later ENOENT */
 	}
 	child_write("solverfs: cannot run \"");
-	child_write(er->argv[0]);
+	child_write(er->bargv ? er->bargv[0] : er->argv[0]);
 	child_write("\": ");
 	child_write(strerrordesc_np(e));
 	child_write("\n");
@@ -572,48 +651,143 @@ out:
 
 /* ---- outputs ---- */
 
+/* An error naming paths as the process saw them, not by the run's dir. */
+static int output_err(struct exec_run *er, struct mount_plan *p, int r, char *m, char **ret_msg)
+{
+	const char *s = m ? m : strerror(-r);
+	size_t wl = strlen(er->work);
+	const char *at = strstr(s, er->work);
+
+	if (at && at[wl] == '/')
+		sfs_errf(ret_msg, r, "output \"%s\": %.*s%s", p->dest, (int)(at - s), s,
+			 at + wl + 1);
+	else
+		sfs_errf(ret_msg, r, "output \"%s\": %s", p->dest, s);
+	free(m);
+	return r;
+}
+
+/* Opened without following a link anywhere below work/, read as the submitter. */
 static int collect_output(struct exec_run *er, struct mount_plan *p, char ret[SFS_DIGEST_SIZE],
 			  char **ret_msg)
 {
-	struct tree_ingest_opts o = {.special = TREE_SPECIAL_FAIL};
-	size_t wl = strlen(er->workdir);
+	struct sfs_creds cr;
+	struct tree_ingest_opts o = {.special = TREE_SPECIAL_FAIL, .creds = &cr};
+	const char *name = strrchr(p->dest, '/');
 	struct tree *t = NULL;
 	char *m = NULL;
-	struct stat st;
-	int r;
+	int fd, r;
 
-	if (lstat(p->host, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+	if ((r = sfs_creds_enter(&cr, er->ctx->uid, er->ctx->gid)) < 0)
+		return sfs_errf(ret_msg, r, "cannot take the credentials of uid %u",
+				(unsigned)er->ctx->uid);
+	r = sfs_wd_open(er->workfd, strcmp(p->dest, ".") ? p->dest : "", O_RDONLY | O_NONBLOCK,
+			&fd);
+	if (r < 0) {
+		sfs_creds_leave(&cr);
 		return sfs_errf(ret_msg, ENOTDIR, "output \"%s\" is not a directory anymore",
 				p->dest);
-	if ((r = tree_ingest(er->ctx->cache->cas, p->host, &o, &t, &m)) < 0) {
-		/* Name paths as the process saw them, not by the temp dir. */
-		const char *s = m ? m : strerror(-r);
-		char *at = strstr(s, er->workdir);
-		if (at && at[wl] == '/')
-			sfs_errf(ret_msg, r, "output \"%s\": %.*s%s", p->dest, (int)(at - s), s,
-				 at + wl + 1);
-		else
-			sfs_errf(ret_msg, r, "output \"%s\": %s", p->dest, s);
-		free(m);
-		return r;
 	}
+	r = tree_ingest_fd(er->ctx->cache->cas, fd, p->host, name ? name + 1 : p->dest, &o, &t,
+			   &m);
+	close(fd);
+	sfs_creds_leave(&cr);
+	if (r < 0)
+		return output_err(er, p, r, m, ret_msg);
 	memcpy(ret, t->id, SFS_DIGEST_SIZE);
 	tree_free(t);
 	return 0;
+}
+
+/* ---- the sandbox ---- */
+
+/* The input's tree as the sandbox's /, with the dirs it mounts over made. */
+static int setup_rootfs(struct exec_run *er, const char *const *inputs, char **ret_msg)
+{
+	static const char *const dirs[] = {"work", "tmp", "dev", "proc", NULL};
+	struct mount_plan p = {.dest = "rootfs", .input = er->rootfs_input, .readonly = false};
+	int r;
+
+	if (er->ctx->sandbox != SFS_SANDBOX_BWRAP)
+		return sfs_errf(ret_msg, ENOTSUP, "rootfs needs the sandbox (mount with sandbox=bwrap)");
+	if (asprintf(&er->rootfs, "%s/rootfs", er->dir) < 0) {
+		er->rootfs = NULL;
+		return -ENOMEM;
+	}
+	if ((r = materialize_at(er, &p, er->rootfs, inputs, ret_msg)) < 0)
+		return r;
+	for (const char *const *d = dirs; *d; d++) {
+		char *path = host_path(er->rootfs, *d);
+		struct stat st;
+		if (!path)
+			return -ENOMEM;
+		/* a dir of the tree may be read-only: root makes its mount points anyway */
+		r = lstat(path, &st) == 0 ? (S_ISDIR(st.st_mode) ? 0 : -ENOTDIR)
+					  : (mkdir(path, 0755) < 0 ? -errno : 0);
+		free(path);
+		if (r < 0)
+			return sfs_errf(ret_msg, r, "rootfs: /%s: %s", *d, strerror(-r));
+	}
+	return 0;
+}
+
+/* bwrap's command line: read-only input mounts are bound read-only on top of /work. */
+static int plan_sandbox(struct exec_run *er)
+{
+	struct sfs_sandbox_bind *b = calloc(er->nm + 1, sizeof(*b));
+	struct sfs_sandbox_cmd c = {.state_dir = er->ctx->cache->state_dir,
+				    .mountpoint = er->ctx->mountpoint,
+				    .rootfs = er->rootfs,
+				    .work = er->work,
+				    .binds = b,
+				    .cwd = er->inner_cwd,
+				    .network = json_is_true(json_object_get(er->op, "network")),
+				    .as_root = geteuid() == 0 && er->ctx->uid == 0,
+				    .argv = er->argv};
+	char **dests = calloc(er->nm + 1, sizeof(*dests));
+	int r = b && dests ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < er->nm && r == 0; i++) {
+		struct mount_plan *p = er->sorted[i];
+		if (strcmp(p->dest, ".") == 0) {
+			c.work_ro = p->readonly;
+			continue;
+		}
+		if (!p->readonly)
+			continue;
+		if (!(dests[c.nbinds] = host_path("/work", p->dest))) {
+			r = -ENOMEM;
+			break;
+		}
+		b[c.nbinds] = (struct sfs_sandbox_bind){p->host, dests[c.nbinds], true};
+		c.nbinds++;
+	}
+	if (r == 0)
+		r = sfs_sandbox_argv(&c, &er->bargv);
+	for (size_t i = 0; dests && dests[i]; i++)
+		free(dests[i]);
+	free(dests);
+	free(b);
+	return r;
 }
 
 /* ---- the op ---- */
 
 static void exec_run_release(struct exec_run *er)
 {
-	if (er->workdir)
-		cas_rmtree(er->workdir);
-	free(er->workdir);
+	if (er->workfd >= 0)
+		close(er->workfd);
+	if (er->dir)
+		cas_rmtree(er->dir);
+	free(er->dir);
+	free(er->work);
+	free(er->rootfs);
 	for (size_t i = 0; er->m && i < er->nm; i++)
 		free(er->m[i].host);
 	free(er->m);
 	free(er->sorted);
 	free(er->cwd);
+	free(er->inner_cwd);
 	for (char **v = er->argv; v && *v; v++)
 		free(*v);
 	for (char **v = er->envp; v && *v; v++)
@@ -623,15 +797,50 @@ static void exec_run_release(struct exec_run *er)
 	free(er->argv);
 	free(er->envp);
 	free(er->cands);
+	sfs_sandbox_argv_free(er->bargv);
 	free(er->joined);
 	strbuf_release(&er->tail);
 	json_decref(er->op);
 }
 
+/* The run's dir in tmp/ and its work/, open for the *at calls. */
+static int make_run_dir(struct exec_run *er, char **ret_msg)
+{
+	int r = cas_mkdtemp(er->ctx->cache->cas, "exec-", &er->dir);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot create the work dir: %s", strerror(-r));
+	if (!(er->work = host_path(er->dir, "work")))
+		return -ENOMEM;
+	if (mkdir(er->work, 0755) < 0 ||
+	    (er->workfd = open(er->work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return sfs_errf(ret_msg, errno, "cannot create the work dir: %m");
+	return 0;
+}
+
+static int exec_prepare(struct exec_run *er, const char *const *inputs, size_t ninputs,
+			char **ret_msg)
+{
+	int r;
+
+	if ((r = make_run_dir(er, ret_msg)) < 0 || (r = plan_mounts(er, ninputs, ret_msg)) < 0)
+		return r;
+	if ((r = plan_command(er)) == -EINVAL)
+		return sfs_errf(ret_msg, r, "args must be a non-empty array of strings");
+	if (r < 0 || (r = setup_workdir(er, inputs, ret_msg)) < 0)
+		return r;
+	if (er->ctx->sandbox == SFS_SANDBOX_BWRAP)
+		return plan_sandbox(er);
+	sfs_op_logf(er->ctx, "solverfs: warning: no sandbox (sandbox=none): this process runs "
+			     "on the host, in %s",
+		    er->cwd);
+	return 0;
+}
+
 static int exec_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
 		     size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	struct exec_run er = {.ctx = ctx, .v = op->v, .tail = STRBUF_INIT};
+	struct exec_run er = {.ctx = ctx, .v = op->v, .workfd = -1, .tail = STRBUF_INIT};
 	size_t k = 0;
 	int r;
 
@@ -640,15 +849,7 @@ static int exec_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *cons
 		r = -ENOMEM;
 		goto out;
 	}
-	if ((r = cas_mkdtemp(ctx->cache->cas, "exec-", &er.workdir)) < 0) {
-		sfs_errf(ret_msg, r, "cannot create the work dir: %s", strerror(-r));
-		goto out;
-	}
-	if ((r = plan_mounts(&er, ninputs, ret_msg)) < 0)
-		goto out;
-	if ((r = plan_command(&er)) == -EINVAL)
-		sfs_errf(ret_msg, r, "args must be a non-empty array of strings");
-	if (r < 0 || (r = setup_workdir(&er, inputs, ret_msg)) < 0)
+	if ((r = exec_prepare(&er, inputs, ninputs, ret_msg)) < 0)
 		goto out;
 	if (sfs_op_cancelled(ctx)) {
 		r = sfs_errf(ret_msg, ECANCELED, "cancelled");

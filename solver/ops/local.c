@@ -17,12 +17,15 @@
  * (touch -d, cp -p) still misses map 0.
  *
  * Credentials: host files are read for the job that asked.  When the daemon is
- * root and the job is not, the walk runs with the job's fsuid/fsgid and no
- * supplementary groups on this worker thread (setfsuid and the raw setgroups
- * syscall are per-thread on Linux) and checks that each selected entry is
- * readable (faccessat AT_EACCESS); the ingest itself then runs as root because
- * it writes into STATE_DIR.  The job's own supplementary groups are not known
- * here, so files readable only through them are refused.
+ * root and the job is not, both walks run with the job's fsuid/fsgid and no
+ * supplementary groups on this worker thread (cache/creds.h).  The metadata
+ * walk also checks that each selected entry is readable (faccessat
+ * AT_EACCESS), since it opens no file; the ingest opens every file as the job,
+ * walking from the dir fds it opened (never a path again), and writes the
+ * blobs into STATE_DIR with the daemon's credentials paused back in.  So a
+ * symlink swapped in between the two walks gains nothing.  The job's own
+ * supplementary groups are not known here, so files readable only through
+ * them are refused.
  *
  * op->priv (struct local_priv) is used by one worker at a time (the solver
  * serialises the calls of one vertex).
@@ -38,6 +41,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../../cache/creds.h"
 #include "../../cache/err.h"
 #include "../../cache/strbuf.h"
 #include "ops.h"
@@ -90,46 +94,6 @@ static int params_get(const struct sfs_op *op, struct local_params *p)
 		return -ENOMEM;
 	}
 	return 0;
-}
-
-/* ---- the job's credentials on this thread ---- */
-
-struct creds {
-	bool switched;
-	uid_t uid;
-	gid_t gid;
-	int ngroups;
-	gid_t groups[256];
-};
-
-static int creds_enter(struct sfs_op_ctx *ctx, struct creds *c, char **ret_msg)
-{
-	c->switched = false;
-	if (geteuid() != 0 || ctx->uid == 0)
-		return 0;
-	c->ngroups = getgroups(256, c->groups);
-	if (c->ngroups < 0)
-		return sfs_errf(ret_msg, errno, "getgroups: %m");
-	/* Raw syscalls: glibc's setgroups would change every thread of the daemon. */
-	if (syscall(SYS_setgroups, 0, NULL) < 0)
-		return sfs_errf(ret_msg, errno, "setgroups: %m");
-	c->gid = (gid_t)setfsgid(ctx->gid);
-	c->uid = (uid_t)setfsuid(ctx->uid);
-	c->switched = true;
-	if ((uid_t)setfsuid((uid_t)-1) != ctx->uid || (gid_t)setfsgid((gid_t)-1) != ctx->gid)
-		return sfs_errf(ret_msg, EPERM, "cannot take the credentials of uid %u",
-				(unsigned)ctx->uid);
-	return 0;
-}
-
-static void creds_leave(struct creds *c)
-{
-	if (!c->switched)
-		return;
-	setfsuid(c->uid);
-	setfsgid(c->gid);
-	syscall(SYS_setgroups, (size_t)c->ngroups, c->groups);
-	c->switched = false;
 }
 
 /* ---- the metadata walk ---- */
@@ -319,12 +283,14 @@ static int local_walk(struct sfs_op_ctx *ctx, const struct local_params *p, bool
 static int local_walk_as_job(struct sfs_op_ctx *ctx, const struct local_params *p,
 			     char ret_meta[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	struct creds c;
-	int r = creds_enter(ctx, &c, ret_msg);
+	struct sfs_creds c;
+	int r = sfs_creds_enter(&c, ctx->uid, ctx->gid);
 
-	if (r == 0)
-		r = local_walk(ctx, p, c.switched, ret_meta, ret_msg);
-	creds_leave(&c);
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot take the credentials of uid %u",
+				(unsigned)ctx->uid);
+	r = local_walk(ctx, p, c.active, ret_meta, ret_msg);
+	sfs_creds_leave(&c);
 	return r;
 }
 
@@ -367,22 +333,25 @@ static int local_ingest(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_ms
 	struct local_priv *lp = op->priv;
 	struct local_params p;
 	struct tree *t = NULL;
-	char meta[SFS_DIGEST_SIZE];
+	struct sfs_creds c;
 	int r;
 
 	if (lp->have_tree)
 		return 0;
 	if ((r = params_get(op, &p)) < 0)
 		return sfs_errf(ret_msg, r, "out of memory");
-	/* Refuse what the job may not read before reading it as the daemon. */
-	r = local_walk_as_job(ctx, &p, meta, ret_msg);
-	if (r == 0) {
+	/* Every host file is opened as the job, once: what it opens is what is stored. */
+	if ((r = sfs_creds_enter(&c, ctx->uid, ctx->gid)) < 0) {
+		sfs_errf(ret_msg, r, "cannot take the credentials of uid %u", (unsigned)ctx->uid);
+	} else {
 		struct tree_ingest_opts o = {.include = p.include,
 					     .exclude = p.exclude,
 					     .special = TREE_SPECIAL_SKIP,
 					     .warn = warn_to_log,
-					     .arg = ctx};
+					     .arg = ctx,
+					     .creds = &c};
 		r = tree_ingest(ctx->cache->cas, p.path, &o, &t, ret_msg);
+		sfs_creds_leave(&c);
 	}
 	if (r < 0)
 		sfs_err_prefix(ret_msg, r, "local \"%s\"", p.path);
