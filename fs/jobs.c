@@ -356,7 +356,7 @@ static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	if (r < 0)
 		return r;
 	if (d->kind == FS_JOB_DIR)
-		mode = S_IFDIR | 0755;
+		mode = S_IFDIR | 0700; /* the submitter's and root's only (docs/security.md) */
 	else if (d->kind == FS_JOB_OUTPUT)
 		mode = S_IFLNK | 0777;
 	else

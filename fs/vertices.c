@@ -310,8 +310,12 @@ static int vertices_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct s
 	r = fs_vertex_find(fs, d->job, d->hex, &vi);
 	if (r < 0)
 		return r;
-	uid = owner_of(fs, d->job, &gid, &changed);
-	if (d->kind == FS_VERTEX_DIR || kind_is_dir(d->kind)) {
+	/* A running vertex is its (first) job's submitter's, like that job's files:
+	 * its op and log may hold secrets (docs/security.md). */
+	uid = owner_of(fs, d->job ? d->job : vi.njobs ? vi.jobs[0] : 0, &gid, &changed);
+	if (d->kind == FS_VERTEX_DIR && !d->job) {
+		fs_stat_init(fs, st, S_IFDIR | 0500, uid, gid);
+	} else if (d->kind == FS_VERTEX_DIR || kind_is_dir(d->kind)) {
 		fs_stat_init(fs, st, S_IFDIR | 0555, uid, gid);
 	} else if (d->kind == FS_VERTEX_INPUT || d->kind == FS_VERTEX_RESULT) {
 		fs_stat_init(fs, st, S_IFLNK | 0777, uid, gid);

@@ -177,6 +177,8 @@ int sfs_sandbox_argv(const struct sfs_sandbox_cmd *c, char ***ret)
 	for (size_t i = 0; i < c->nbinds; i++)
 		add3(&a, c->binds[i].ro ? "--ro-bind" : "--bind", c->binds[i].src,
 		     c->binds[i].dest);
+	if (!c->rootfs)
+		add3(&a, "--remount-ro", "/", NULL); /* the sandbox's own root, where /work is */
 	add3(&a, "--chdir", c->cwd, "--");
 	for (char *const *p = c->argv; *p; p++)
 		add(&a, *p);

@@ -230,6 +230,26 @@ sfs_final() {
 
 # ---------------------------------------------------------------- assertions
 
+# wait_for_proc PATTERN: until pgrep -f PATTERN finds a process (10 s)
+wait_for_proc() {
+	for _ in $(seq 1 100); do
+		pgrep -f "$1" >/dev/null && return 0
+		sleep 0.1
+	done
+	echo "no process matches $1"
+	return 1
+}
+
+# wait_no_proc PATTERN: until no process matches (5 s)
+wait_no_proc() {
+	for _ in $(seq 1 50); do
+		pgrep -f "$1" >/dev/null || return 0
+		sleep 0.1
+	done
+	echo "still running:"; pgrep -af "$1"
+	return 1
+}
+
 expect_eq() {
 	if [ "$1" != "$2" ]; then
 		say "expected: '$1'"
