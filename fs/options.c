@@ -299,8 +299,9 @@ void fs_opts_help(const char *prog)
 	printf(
 	    "    -o workers=N           ops run at once (default: %u, the number of CPUs)\n"
 	    "    -o cache_max=SIZE      cache size target (default: 0, no limit)\n"
-	    "    -o sandbox=MODE        auto|bwrap|none: run execs in bubblewrap\n"
-	    "                           (default: auto, bwrap when it works on this host)\n"
+	    "    -o sandbox=MODE        bwrap: every exec in bubblewrap (refuse to mount if it\n"
+	    "                           fails); none: execs run on the host; auto (default):\n"
+	    "                           bwrap when a trial run works, else none\n"
 	    "    -o jobs_keep=N         finished jobs kept (default: %u)\n"
 	    "    -o log_max=SIZE        log kept per vertex (default: 64M)\n"
 	    "    -o spec_max=SIZE       largest spec accepted (default: 16M)\n"

@@ -112,7 +112,8 @@ test_expect_success 'cache/stats counts what is on disk, keys, records, results,
 	expect_eq "$(sfs_cat "$MNT/cache/stats" | wc -c)" "$(stat -c %s "$MNT/cache/stats")"
 '
 
-test_expect_success 'ls cache/keys lists 100,000 keys in under a second' '
+# How fast is for bench/ (bench/README.md); this case checks the listing is whole.
+test_expect_success 'ls cache/keys lists 100,000 keys' '
 	sfs_umount &&
 	python3 - "$STATE/solverfs.db" <<PY &&
 import sqlite3, sys
@@ -122,12 +123,9 @@ c.executemany("INSERT INTO key_records(key, record) VALUES(?, ?)",
 c.commit()
 PY
 	sfs_mount &&
-	start=$(date +%s%N) &&
 	ls "$MNT/cache/keys" >all &&
-	end=$(date +%s%N) &&
 	test "$(wc -l <all)" -ge 100000 &&
-	echo "ls took $(( (end - start) / 1000000 )) ms" &&
-	test $(( (end - start) / 1000000 )) -lt 1000 &&
+	grep -qx k000000000000000000000000 all &&
 	test -d "$MNT/cache/keys/k000000000000000000099999"
 '
 
