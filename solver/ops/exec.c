@@ -573,8 +573,8 @@ static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *r
 	while (waitpid(pid, ret_status, 0) < 0 && errno == EINTR)
 		;
 	/* The killed members must be gone before the outputs are read. */
-	for (int i = 0; i < 200 && group_running(pid); i++)
-		usleep(10000);
+	for (int i = 0; i < 2000 && group_running(pid); i++)
+		usleep(1000);
 	return end;
 }
 
