@@ -764,6 +764,7 @@ struct walk {
 	struct buf rel; /* the current path relative to the root */
 	char **ret_msg;
 	int depth;
+	uint64_t bytes; /* file bytes stored so far */
 };
 
 static const char *type_name(mode_t m)
@@ -827,6 +828,17 @@ static int walk_put_buf(struct walk *w, const void *buf, size_t len, char hex[SF
 	return r;
 }
 
+/* Counts a file against o->max_bytes before its bytes are stored. */
+static int walk_count(struct walk *w, const struct stat *st)
+{
+	uint64_t max = w->o ? w->o->max_bytes : 0;
+
+	w->bytes += (uint64_t)st->st_size;
+	if (max && w->bytes > max)
+		return sfs_errf(w->ret_msg, EFBIG, "%s: more than %" PRIu64 " bytes", w->host, max);
+	return 0;
+}
+
 static int walk_file(struct walk *w, int dfd, const char *name)
 {
 	struct tree_entry e = {.type = 'f'};
@@ -841,8 +853,11 @@ static int walk_file(struct walk *w, int dfd, const char *name)
 		return sfs_errf(w->ret_msg, EAGAIN, "%s/%s changed while being read", w->host,
 				w->rel.p);
 	}
-	r = walk_put_fd(w, fd, e.hex, &e.size);
+	if ((r = walk_count(w, &st)) == 0)
+		r = walk_put_fd(w, fd, e.hex, &e.size);
 	close(fd);
+	if (r == -EFBIG)
+		return r;
 	if (r < 0)
 		return sfs_errf(w->ret_msg, r, "cannot store %s/%s: %s", w->host, w->rel.p,
 				strerror(-r));
@@ -1084,7 +1099,7 @@ static int ingest_filefd(struct walk *w, int fd, const char *name)
 		return sfs_errf(w->ret_msg, EINVAL, "%s: bad file name \"%s\"", w->host, name);
 	if (fstat(fd, &st) < 0)
 		return sfs_errf(w->ret_msg, errno, "cannot stat %s: %m", w->host);
-	if ((r = evec_push(&w->ev, &root, ".")) < 0)
+	if ((r = evec_push(&w->ev, &root, ".")) < 0 || (r = walk_count(w, &st)) < 0)
 		return r;
 	if ((r = walk_put_fd(w, fd, e.hex, &e.size)) < 0)
 		return sfs_errf(w->ret_msg, r, "cannot store %s: %s", w->host, strerror(-r));

@@ -56,6 +56,8 @@ struct tree_ingest_opts {
 	/* Credentials the caller entered (creds.h), or NULL: host files are then
 	 * opened as that user and the store is written with them paused. */
 	struct sfs_creds *creds;
+	/* More file bytes than this (0: no limit) fail the ingest with -EFBIG. */
+	uint64_t max_bytes;
 };
 
 /*

@@ -36,6 +36,7 @@ struct fs_opts {
 	enum fs_sandbox_opt sandbox;
 	unsigned jobs_keep;    /* default 1000 */
 	uint64_t log_max;      /* default 64 MiB */
+	uint64_t output_max;   /* bytes of one exec output tree; default 16 GiB */
 	uint64_t spec_max;     /* default 16 MiB */
 	unsigned max_vertices; /* default 100000 */
 	unsigned max_running;  /* default 64 */

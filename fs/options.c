@@ -21,7 +21,7 @@
 
 /* What fuse_opt_parse fills: strings for the values we check ourselves. */
 struct raw_opts {
-	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max;
+	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max, *output_max;
 	char *max_vertices, *max_running, *max_pending, *max_parked;
 };
 
@@ -45,6 +45,7 @@ static const struct fuse_opt opt_spec[] = {
     RAW("sandbox=%s", sandbox),
     RAW("jobs_keep=%s", jobs_keep),
     RAW("log_max=%s", log_max),
+    RAW("output_max=%s", output_max),
     RAW("spec_max=%s", spec_max),
     RAW("max_vertices=%s", max_vertices),
     RAW("max_running=%s", max_running),
@@ -71,6 +72,7 @@ static void opts_defaults(struct fs_opts *o)
 	o->sandbox = FS_SANDBOX_AUTO;
 	o->jobs_keep = 1000;
 	o->log_max = 64ull << 20;
+	o->output_max = 16ull << 30;
 	o->spec_max = 16ull << 20;
 	o->max_vertices = 100000;
 	o->max_running = 64;
@@ -194,6 +196,7 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		uint64_t *dst;
 	} sz[] = {{"cache_max", r->cache_max, &o->cache_max},
 		  {"log_max", r->log_max, &o->log_max},
+		  {"output_max", r->output_max, &o->output_max},
 		  {"spec_max", r->spec_max, &o->spec_max}};
 
 	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
@@ -243,6 +246,7 @@ static void raw_release(struct raw_opts *r)
 	free(r->sandbox);
 	free(r->jobs_keep);
 	free(r->log_max);
+	free(r->output_max);
 	free(r->spec_max);
 	free(r->max_vertices);
 	free(r->max_running);
@@ -304,6 +308,7 @@ void fs_opts_help(const char *prog)
 	    "                           bwrap when a trial run works, else none\n"
 	    "    -o jobs_keep=N         finished jobs kept (default: %u)\n"
 	    "    -o log_max=SIZE        log kept per vertex (default: 64M)\n"
+	    "    -o output_max=SIZE     largest output of one exec (default: 16G)\n"
 	    "    -o spec_max=SIZE       largest spec accepted (default: 16M)\n"
 	    "    -o max_vertices=N      vertices per job (default: %u)\n"
 	    "    -o max_running=N       running jobs at once (default: %u)\n"

@@ -201,6 +201,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	c->sandbox = s->o.sandbox;
 	c->mountpoint = s->mountpoint;
 	c->log_limit = s->o.log_limit;
+	c->output_limit = s->o.output_limit;
 	c->log = vs_log;
 	c->log_arg = vs;
 	atomic_init(&c->cancelled, false);

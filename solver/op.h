@@ -48,6 +48,7 @@ struct sfs_op_ctx {
 	enum sfs_sandbox sandbox;
 	const char *mountpoint; /* hidden from execs; may be NULL */
 	size_t log_limit;	/* bytes of log kept per vertex */
+	uint64_t output_limit;	/* bytes of one exec output tree (0: none) */
 	/* Appends output of the op to the vertex log (stream 1 stdout, 2 stderr). */
 	void (*log)(void *arg, int stream, const char *data, size_t len);
 	/* Warnings (e.g. skipped special files) also go to the log. */

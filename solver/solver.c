@@ -46,6 +46,7 @@ void sfs_solver_opts_default(struct sfs_solver_opts *o)
 	o->max_running = 64;
 	o->max_pending = 1024;
 	o->log_limit = 64u << 20;
+	o->output_limit = 16ull << 30;
 	o->limits.max_bytes = 16u << 20;
 	o->limits.max_vertices = 100000;
 	o->limits.max_path = 4096;

@@ -52,6 +52,7 @@ struct sfs_solver_opts {
 	unsigned max_running;	/* running jobs at once (default 64) */
 	unsigned max_pending;	/* pending jobs at once (default 1024) */
 	size_t log_limit;	/* per vertex log on disk (default 64 MiB) */
+	uint64_t output_limit;	/* bytes of one exec output (default 16 GiB) */
 	struct sfs_spec_limits limits;
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
 	void *notify_arg;

@@ -34,6 +34,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <ftw.h>
 #include <poll.h>
@@ -672,7 +673,8 @@ static int collect_output(struct exec_run *er, struct mount_plan *p, char ret[SF
 			  char **ret_msg)
 {
 	struct sfs_creds cr;
-	struct tree_ingest_opts o = {.special = TREE_SPECIAL_FAIL, .creds = &cr};
+	struct tree_ingest_opts o = {
+	    .special = TREE_SPECIAL_FAIL, .creds = &cr, .max_bytes = er->ctx->output_limit};
 	const char *name = strrchr(p->dest, '/');
 	struct tree *t = NULL;
 	char *m = NULL;
@@ -692,6 +694,11 @@ static int collect_output(struct exec_run *er, struct mount_plan *p, char ret[SF
 			   &m);
 	close(fd);
 	sfs_creds_leave(&cr);
+	if (r == -EFBIG) {
+		free(m);
+		return sfs_errf(ret_msg, EFBIG, "output \"%s\" holds more than output_max (%" PRIu64
+				" bytes)", p->dest, er->ctx->output_limit);
+	}
 	if (r < 0)
 		return output_err(er, p, r, m, ret_msg);
 	memcpy(ret, t->id, SFS_DIGEST_SIZE);

@@ -260,6 +260,19 @@ test_expect_success 'the same exec twice gives the same result id (cc -g, ignore
 	expect_contains "#2 DONE" "$(sfs_cat "$MNT/jobs/$M/status")"
 '
 
+exec_spec big '["sh", "-c", "head -c 2097152 /dev/zero >out/big"]'
+exec_spec small '["sh", "-c", "head -c 524288 /dev/zero >out/small"]'
+test_expect_success 'output_max: a larger exec output fails the vertex, naming the output' '
+	sfs_umount &&
+	sfs_mount -o output_max=1M &&
+	N=$(sfs_submit "$DATA/big.json") &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	expect_contains "output \"out\" holds more than output_max (1048576 bytes)" \
+		"$(sfs_cat "$MNT/jobs/$N/error")" &&
+	M=$(sfs_run "$DATA/small.json") &&
+	expect_eq 524288 "$(stat -c %s "$(sfs_output "$M" e)/small")"
+'
+
 test_expect_success 'sandbox=none still runs execs, and says so in the log' '
 	sfs_umount &&
 	sfs_mount -o sandbox=none &&
