@@ -457,20 +457,11 @@ int fs_jobs_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags
 
 static int ctl_write(struct sfs_fs *fs, struct fs_file *f, const char *buf, size_t size)
 {
-	char cmd[64];
 	char *msg = NULL;
-	size_t n = size;
-	int r;
+	int r = sfs_solver_job_ctl(fs->solver, f->d.job, f->uid, buf, size, &msg);
 
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-		n--;
-	if (n == 0 || n >= sizeof(cmd))
-		return -EINVAL;
-	memcpy(cmd, buf, n);
-	cmd[n] = '\0';
-	r = sfs_solver_job_ctl(fs->solver, f->d.job, f->uid, cmd, &msg);
 	if (r < 0)
-		sfs_log(SFS_LOG_INFO, "job %" PRIu64 ": ctl \"%s\": %s", f->d.job, cmd,
+		sfs_log(SFS_LOG_INFO, "job %" PRIu64 ": ctl: %s", f->d.job,
 			msg ? msg : strerror(-r));
 	free(msg);
 	return r;

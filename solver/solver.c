@@ -498,16 +498,54 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 	return r;
 }
 
-static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, const char *cmd, char **ret_msg)
+static bool ctl_blank(char c)
 {
-	if (strcmp(cmd, "cancel") == 0) {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char **ret_msg)
+{
+	static const struct {
+		const char *name;
+		enum sfs_job_cmd cmd;
+	} cmds[] = {{"cancel", SFS_JOB_CMD_CANCEL}, {"discard", SFS_JOB_CMD_DISCARD}};
+	char shown[33];
+	size_t n;
+
+	if (len > SFS_JOB_CTL_MAX)
+		return sfs_errf(ret_msg, -EINVAL, "command longer than %d bytes", SFS_JOB_CTL_MAX);
+	while (len > 0 && ctl_blank(buf[len - 1]))
+		len--;
+	while (len > 0 && ctl_blank(buf[0])) {
+		buf++;
+		len--;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strlen(cmds[i].name) == len && memcmp(buf, cmds[i].name, len) == 0) {
+			*ret = cmds[i].cmd;
+			return 0;
+		}
+	}
+	/* The message names what was written, its unprintable bytes as '?'. */
+	n = len < sizeof(shown) - 1 ? len : sizeof(shown) - 1;
+	for (size_t i = 0; i < n; i++)
+		shown[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
+	shown[n] = '\0';
+	return sfs_errf(ret_msg, -EINVAL, "unknown command \"%s%s\" (cancel, discard)", shown,
+			len > n ? "..." : "");
+}
+
+static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_cmd cmd,
+			  char **ret_msg)
+{
+	switch (cmd) {
+	case SFS_JOB_CMD_CANCEL:
 		if (sfs_job_state_final(j->state))
 			return sfs_errf(ret_msg, -EINVAL, "job %llu is already %s",
 					(unsigned long long)j->id, sfs_job_state_name(j->state));
 		sfs_job_end(s, j, SFS_JOB_CANCELLED, "cancelled");
 		return 0;
-	}
-	if (strcmp(cmd, "discard") == 0) {
+	case SFS_JOB_CMD_DISCARD:
 		if (j->state == SFS_JOB_RUNNING)
 			return sfs_errf(ret_msg, -EBUSY, "job %llu is running",
 					(unsigned long long)j->id);
@@ -517,25 +555,26 @@ static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, const char *c
 		job_delete(s, j);
 		return 0;
 	}
-	return sfs_errf(ret_msg, -EINVAL, "unknown command \"%s\" (cancel, discard)", cmd);
+	return -EINVAL;
 }
 
-int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *cmd,
+int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *buf, size_t len,
 		       char **ret_msg)
 {
-	char c[32];
-	size_t n = strcspn(cmd, " \t\r\n");
-	snprintf(c, sizeof(c), "%.*s", (int)(n < sizeof(c) ? n : sizeof(c) - 1), cmd);
+	enum sfs_job_cmd cmd;
+	int r = sfs_job_ctl_parse(buf, len, &cmd, ret_msg);
+
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&s->lock);
 	struct sfs_job *j = job_get(s, id);
-	int r;
 	if (!j)
 		r = sfs_errf(ret_msg, -ENOENT, "no job %llu", (unsigned long long)id);
 	else if (uid != 0 && uid != j->uid)
 		r = sfs_errf(ret_msg, -EPERM, "job %llu belongs to uid %u", (unsigned long long)id,
 			     (unsigned)j->uid);
 	else
-		r = job_ctl_locked(s, j, c, ret_msg);
+		r = job_ctl_locked(s, j, cmd, ret_msg);
 	if (r == 0)
 		trim_history(s);
 	pthread_mutex_unlock(&s->lock);

@@ -89,8 +89,18 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 typedef void (*sfs_submit_done_fn)(void *arg, int r, const char *msg);
 int sfs_solver_job_submit_async(struct sfs_solver *s, uint64_t id, uid_t uid, char *text,
 				size_t len, sfs_submit_done_fn done, void *arg);
-/* "cancel": -EINVAL on a finished job; "discard": -EBUSY while running. */
-int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *cmd,
+/*
+ * The commands of jobs/N/ctl.  sfs_job_ctl_parse reads what one write(2) gave:
+ * the command word, optionally surrounded by blanks (space, tab, CR, LF), so
+ * `echo cancel > ctl` works.  Anything else (another word after it, a NUL
+ * byte, more than SFS_JOB_CTL_MAX bytes) is -EINVAL with *ret_msg.
+ */
+enum sfs_job_cmd { SFS_JOB_CMD_CANCEL, SFS_JOB_CMD_DISCARD };
+#define SFS_JOB_CTL_MAX 64
+int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char **ret_msg);
+/* Parses buf as above and runs the command on job id: "cancel" is -EINVAL on a
+ * finished job; "discard" is -EBUSY while running. */
+int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *buf, size_t len,
 		       char **ret_msg);
 
 /* Ascending ids of every job known (live and history). */

@@ -319,7 +319,7 @@ static int cancel_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char *
 	(void)ret_msg;
 	atomic_store(&a->ready, true);
 	tv_sleep_ms(a->sleep_ms);
-	sfs_solver_job_ctl(a->e->s, a->job, 0, "cancel", NULL);
+	sfs_solver_job_ctl(a->e->s, a->job, 0, "cancel", 6, NULL);
 	if (!a->wait_job_ended) {
 		tv_wait_cancelled(ctx, 5000);
 		return 0;
@@ -1346,7 +1346,7 @@ static void test_unknown_build_id(void)
 	char *msg = NULL;
 	tv_env_open(&e);
 	CHECK_EQ_INT(sfs_solver_job_info(e.s, 424242, &info), -ENOENT);
-	CHECK_EQ_INT(sfs_solver_job_ctl(e.s, 424242, 0, "cancel", &msg), -ENOENT);
+	CHECK_EQ_INT(sfs_solver_job_ctl(e.s, 424242, 0, "cancel", 6, &msg), -ENOENT);
 	free(msg);
 	tv_env_close(&e);
 	tv_reset();

@@ -650,7 +650,7 @@ static void test_cancel(void)
 	uint64_t id = submit(&e, spec);
 	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
 		usleep(1000);
-	CHECK_EQ_INT(sfs_solver_job_ctl(e.s, id, 0, "cancel\n", NULL), 0);
+	CHECK_EQ_INT(sfs_solver_job_ctl(e.s, id, 0, "cancel\n", 7, NULL), 0);
 	wait_job(&e, id, &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "cancelled");
 	for (int k = 0; k < 2000 && !atomic_load(&saw_cancel); k++)
