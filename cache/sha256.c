@@ -71,6 +71,8 @@ void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZ
 
 int sfs_is_hex(const char *s)
 {
+	if (!s)
+		return 0;
 	for (int i = 0; i < SFS_HEX_LEN; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
@@ -79,5 +81,5 @@ int sfs_is_hex(const char *s)
 
 int sfs_is_digest(const char *s)
 {
-	return strncmp(s, "sha256:", 7) == 0 && sfs_is_hex(s + 7);
+	return s && strncmp(s, "sha256:", 7) == 0 && sfs_is_hex(s + 7);
 }

@@ -31,9 +31,10 @@ void sfs_sha256_digest(const void *data, size_t len, char ret_digest[SFS_DIGEST_
 /* BuildKit's rootKey: digest of the string "<digest>@<output>". */
 void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE]);
 
-/* True when s is "sha256:" followed by 64 lowercase hex chars. */
+/* True when s is "sha256:" followed by 64 lowercase hex chars; false for NULL
+ * (callers test what json_string_value gave, NULL for an absent field). */
 int sfs_is_digest(const char *s);
-/* True when s is 64 lowercase hex chars. */
+/* True when s is 64 lowercase hex chars; false for NULL. */
 int sfs_is_hex(const char *s);
 
 #endif
