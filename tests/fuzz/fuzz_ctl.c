@@ -70,12 +70,15 @@ static void solver_done(void)
 	cache = sfs_cache_close(cache);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* On the first input, not in LLVMFuzzerInitialize: libFuzzer's -jobs parent
+ * runs that too and never fuzzes. */
+static void solver_init(void)
 {
 	struct sfs_solver_opts o;
 	char *msg = NULL;
 
-	sfs_log_set_syslog(0);
+	if (solver)
+		return;
 	sfs_solver_opts_default(&o);
 	o.workers = 2;
 	o.jobs_keep = 8;
@@ -86,7 +89,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	atexit(solver_done);
-	return 0;
 }
 
 static int job_state(uint64_t id)
@@ -162,6 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 	uint64_t jobs[3];
 
+	solver_init();
 	check_parse(data, size);
 	n = fz_split(data, size, w, MAX_WRITES);
 	jobs[0] = job_start(NULL);

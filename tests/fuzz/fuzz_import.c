@@ -45,12 +45,14 @@ static void cache_done(void)
 	cache = sfs_cache_close(cache);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* On the first input, not in LLVMFuzzerInitialize: libFuzzer's -jobs parent
+ * runs that too and never fuzzes. */
+static void cache_init(void)
 {
-	sfs_log_set_syslog(0);
+	if (cache)
+		return;
 	cache_reset();
 	atexit(cache_done);
-	return 0;
 }
 
 /* Part k with its "@N" references resolved (digests of later parts). */
@@ -119,6 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *msg = NULL;
 	int r;
 
+	cache_init();
 	if (++inputs % RESET_EVERY == 0)
 		cache_reset();
 	write_layout(dir, data, size);

@@ -53,12 +53,14 @@ static void cache_done(void)
 	cache = sfs_cache_close(cache);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* On the first input, not in LLVMFuzzerInitialize: libFuzzer's -jobs parent
+ * runs that too and never fuzzes. */
+static void cache_init(void)
 {
-	sfs_log_set_syslog(0);
+	if (cache)
+		return;
 	cache_reset();
 	atexit(cache_done);
-	return 0;
 }
 
 static void put_blob(const char *dir, const void *buf, size_t len, char ret[SFS_DIGEST_SIZE])
@@ -163,6 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tree *t = NULL;
 	struct stat st;
 
+	cache_init();
 	if (++inputs % RESET_EVERY == 0)
 		cache_reset();
 	if (import_chain(layers, n, tree_id) < 0)
