@@ -711,9 +711,9 @@ int sfs_solver_job_read(struct sfs_solver *s, uint64_t id, enum sfs_stream_kind 
 	pthread_mutex_unlock(&s->lock);
 	/* a finished job's text is in its row: read it without the solver lock */
 	if (r == 0 && saved && n)
-		r = history_read_stream(s->cache->db, id,
-					k == SFS_STREAM_STATUS ? HISTORY_STATUS : HISTORY_STATUS_JSON,
-					off, b, n, &n);
+		r = history_read_stream(
+		    s->cache->db, id, k == SFS_STREAM_STATUS ? HISTORY_STATUS : HISTORY_STATUS_JSON,
+		    off, b, n, &n);
 	if (r < 0) {
 		free(b);
 		return r;
@@ -755,8 +755,8 @@ static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_ve
 }
 
 /* Reads and parses finished job id's vertices JSON from its row (no lock). */
-static int read_vinfo(struct sfs_solver *s, uint64_t id, uint64_t len,
-		      struct sfs_vertex_info **ret, size_t *ret_n)
+static int read_vinfo(struct sfs_solver *s, uint64_t id, uint64_t len, struct sfs_vertex_info **ret,
+		      size_t *ret_n)
 {
 	if (len >= SIZE_MAX)
 		return -EFBIG;

@@ -137,7 +137,7 @@ static void job_wait(uint64_t id)
 
 static void check_parse(const uint8_t *data, size_t size)
 {
-	enum sfs_job_cmd cmd = (enum sfs_job_cmd)-1;
+	enum sfs_job_cmd cmd = (enum sfs_job_cmd) - 1;
 	char *msg = NULL;
 	int r = sfs_job_ctl_parse((const char *)data, size, &cmd, &msg);
 
@@ -176,8 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t id = jobs[i % 3];
 		uid_t uid = uids[(i / 3) % 3];
 		enum sfs_job_cmd cmd;
-		int before = job_state(id), parsed = sfs_job_ctl_parse((const char *)w[i].p, w[i].n,
-								       &cmd, NULL);
+		int before = job_state(id),
+		    parsed = sfs_job_ctl_parse((const char *)w[i].p, w[i].n, &cmd, NULL);
 		char *msg = NULL;
 		int r = sfs_solver_job_ctl(solver, id, uid, (const char *)w[i].p, w[i].n, &msg);
 		int after = job_state(id);

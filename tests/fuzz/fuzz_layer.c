@@ -92,11 +92,12 @@ static void write_layout(const char *dir, const struct fz_part *layers, size_t n
 		    RECORD, (int)n - 1);
 	FZ_CHECK(!cfg.oom);
 	put_blob(dir, cfg.buf, cfg.len, cfg_d);
-	strbuf_addf(&man,
-		    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-		    "\"config\":{\"mediaType\":\"application/vnd.buildkit.cacheconfig.v0\","
-		    "\"digest\":\"%s\",\"size\":%zu},\"layers\":[",
-		    cfg_d, cfg.len);
+	strbuf_addf(
+	    &man,
+	    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	    "\"config\":{\"mediaType\":\"application/vnd.buildkit.cacheconfig.v0\","
+	    "\"digest\":\"%s\",\"size\":%zu},\"layers\":[",
+	    cfg_d, cfg.len);
 	for (size_t i = 0; i < n; i++)
 		strbuf_addf(&man,
 			    "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","

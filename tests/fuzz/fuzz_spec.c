@@ -42,7 +42,7 @@ static void check_spec(const struct sfs_spec *sp)
 			FZ_CHECK(in->ref.output >= 0 &&
 				 (size_t)in->ref.output < sp->v[in->ref.vertex].noutputs);
 			FZ_CHECK(in->selector_len ? sfs_is_digest(in->selector_digest)
-						 : !in->selector_digest[0]);
+						  : !in->selector_digest[0]);
 		}
 	}
 	for (size_t o = 0; o < sp->noutputs; o++) {
