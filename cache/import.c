@@ -251,9 +251,17 @@ static int load_json(const char *path, const char *digest, json_t **ret, char **
 	return 0;
 }
 
+/* NULL when o is not an object, key is absent or its value is not a string. */
 static const char *obj_str(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
+}
+
+/* The value of key when it is a "sha256:<hex>" string, else NULL. */
+static const char *obj_digest(const json_t *o, const char *key)
+{
+	const char *s = obj_str(o, key);
+	return sfs_is_digest(s) ? s : NULL;
 }
 
 /* Go's json: an absent int is 0 (omitempty fields such as "parent" rely on it). */
@@ -288,26 +296,27 @@ static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST
 			 char **ret_msg)
 {
 	json_t *m = json_object_get(index, "manifests");
-	json_t *pick = NULL, *d;
+	json_t *pick = NULL, *e;
 	size_t i;
 
-	json_array_foreach(m, i, d) if (is_tagged(d, "latest")) pick = d;
+	json_array_foreach(m, i, e) if (is_tagged(e, "latest")) pick = e;
 	if (!pick && json_array_size(m) == 1)
 		pick = json_array_get(m, 0);
 	if (!pick)
 		return sfs_errf(ret_msg, ENOENT, "%s: no manifest tagged \"latest\"", path);
-	if (!sfs_is_digest(obj_str(pick, "digest")))
+	const char *d = obj_digest(pick, "digest");
+	if (!d)
 		return sfs_errf(ret_msg, EINVAL, "%s: manifest digest is not sha256:<hex>", path);
-	copy_str(digest, SFS_DIGEST_SIZE, obj_str(pick, "digest"));
+	copy_str(digest, SFS_DIGEST_SIZE, d);
 	return 0;
 }
 
 static int add_desc(struct cache_import *im, const json_t *d)
 {
-	const char *digest = obj_str(d, "digest"), *mt = obj_str(d, "mediaType");
+	const char *digest = obj_digest(d, "digest"), *mt = obj_str(d, "mediaType");
 	struct im_desc *v;
 
-	if (!sfs_is_digest(digest))
+	if (!digest)
 		return -EINVAL;
 	v = realloc(im->descs, (im->ndescs + 1) * sizeof(*v));
 	if (!v)
@@ -346,16 +355,15 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 		json_array_foreach(list, i, d)
 		{
 			const char *mt = obj_str(d, "mediaType");
-			if (mt && strcmp(mt, MT_CACHECONFIG) == 0 &&
-			    sfs_is_digest(obj_str(d, "digest")))
-				copy_str(config, SFS_DIGEST_SIZE, obj_str(d, "digest"));
+			if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && obj_digest(d, "digest"))
+				copy_str(config, SFS_DIGEST_SIZE, obj_digest(d, "digest"));
 			else if (r == 0)
 				r = add_desc(im, d);
 		}
 	} else if (json_is_object(cfg)) {
 		const char *mt = obj_str(cfg, "mediaType");
-		if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && sfs_is_digest(obj_str(cfg, "digest")))
-			copy_str(config, SFS_DIGEST_SIZE, obj_str(cfg, "digest"));
+		if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && obj_digest(cfg, "digest"))
+			copy_str(config, SFS_DIGEST_SIZE, obj_digest(cfg, "digest"));
 		json_array_foreach(json_object_get(m, "layers"), i, d) if (r == 0) r =
 		    add_desc(im, d);
 	}
@@ -416,8 +424,8 @@ static int parse_layers(struct cache_import *im, json_t *layers, char **ret_msg)
 		return -ENOMEM;
 	json_array_foreach(layers, i, l)
 	{
-		const char *blob = obj_str(l, "blob");
-		if (!sfs_is_digest(blob) || obj_int(l, "parent", &im->layers[i].parent) < 0)
+		const char *blob = obj_digest(l, "blob");
+		if (!blob || obj_int(l, "parent", &im->layers[i].parent) < 0)
 			return sfs_errf(ret_msg, EINVAL, "cache config: layer %zu is invalid", i);
 		copy_str(im->layers[i].blob, SFS_DIGEST_SIZE, blob);
 	}
@@ -571,10 +579,11 @@ static int parse_records(struct cache_import *im, json_t *records, char **ret_ms
 	json_array_foreach(records, i, o)
 	{
 		struct im_record *rec = &im->records[i];
-		if (!sfs_is_digest(obj_str(o, "digest")))
+		const char *digest = obj_digest(o, "digest");
+		if (!digest)
 			return sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest",
 					i);
-		copy_str(rec->digest, SFS_DIGEST_SIZE, obj_str(o, "digest"));
+		copy_str(rec->digest, SFS_DIGEST_SIZE, digest);
 		r = parse_inputs(rec, json_object_get(o, "inputs"), im->nrecords);
 		if (r == -ERANGE)
 			return sfs_errf(ret_msg, EINVAL,

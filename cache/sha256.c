@@ -19,7 +19,8 @@ int sfs_sha256_init(struct sfs_sha256 *h)
 
 void sfs_sha256_update(struct sfs_sha256 *h, const void *data, size_t len)
 {
-	EVP_DigestUpdate(h->ctx, data, len);
+	if (len) /* nothing to hash, and data may be NULL */
+		EVP_DigestUpdate(h->ctx, data, len);
 }
 
 static void to_hex(const unsigned char *md, char *out)
@@ -52,7 +53,7 @@ void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE])
 {
 	unsigned char md[32];
 	unsigned int n = 0;
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	EVP_Digest(len ? data : "", len, md, &n, EVP_sha256(), NULL);
 	to_hex(md, ret_hex);
 }
 

@@ -732,8 +732,103 @@ static void test_round_trip(void)
 	sfs_cache_close(a);
 }
 
+/* ---- hostile layouts ---- */
+
+/* Writes manifest as a blob and index.json naming it (tagged "latest"). */
+static void put_raw_layout(const char *dir, const char *manifest)
+{
+	char man[SFS_DIGEST_SIZE], path[4096], idx[512];
+
+	put_blob(dir, manifest, strlen(manifest), man);
+	snprintf(idx, sizeof(idx),
+		 "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"annotations\":"
+		 "{\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
+		 MT_IMAGE, man);
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	write_file(path, idx, strlen(idx));
+}
+
+/* cache_import_open of dir fails with err and a message containing what. */
+static void check_open_fails(const char *dir, int err, const char *what)
+{
+	struct cache_import *im = NULL;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(cache_import_open(dir, &im, &msg), err);
+	CHECK(im == NULL);
+	CHECK(msg && strstr(msg, what));
+	if (msg && !strstr(msg, what))
+		fprintf(stderr, "  # got: %s\n", msg);
+	free(msg);
+}
+
+static void test_digest_of_null(void)
+{
+	CHECK(!sfs_is_digest(NULL));
+	CHECK(!sfs_is_hex(NULL));
+	CHECK(!sfs_is_digest(""));
+	CHECK(!sfs_is_digest("sha256:"));
+}
+
+/* An index.json entry without "digest", or not an object at all. */
+static void test_index_entry_without_digest(void)
+{
+	char *dir = tap_tmpdir(), path[4096];
+	const char *bad[] = {
+	    "{\"manifests\":[{\"mediaType\":\"" MT_IMAGE "\"}]}",
+	    "{\"manifests\":[{\"digest\":7}]}",
+	    "{\"manifests\":[5]}",
+	};
+
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i], strlen(bad[i]));
+		check_open_fails(dir, -EINVAL, "manifest digest is not sha256:<hex>");
+	}
+}
+
+/* Manifest descriptors without "digest": a layer, the config. */
+static void test_manifest_entry_without_digest(void)
+{
+	char *dir = tap_tmpdir();
+
+	put_raw_layout(dir, "{\"manifests\":[{\"mediaType\":\"" MT_DOCKER_LAYER "\"}]}");
+	check_open_fails(dir, -EINVAL, "a descriptor has a bad digest");
+	put_raw_layout(dir, "{\"config\":{\"mediaType\":\"" MT_CC "\"},\"layers\":[]}");
+	check_open_fails(dir, -EINVAL, "not a cache export");
+	put_raw_layout(dir, "{\"manifests\":[{\"mediaType\":\"" MT_CC "\"}]}");
+	check_open_fails(dir, -EINVAL, "a descriptor has a bad digest");
+	put_raw_layout(dir, "{\"config\":{\"mediaType\":\"" MT_CC "\"},\"layers\":[{}]}");
+	check_open_fails(dir, -EINVAL, "a descriptor has a bad digest");
+}
+
+/* A cache config whose layer lacks "blob", whose record lacks "digest". */
+static void test_config_without_digests(void)
+{
+	char *dir = tap_tmpdir(), cfg[1024];
+	struct example x;
+
+	example_init(&x);
+	put_layout(dir, FORM_IMAGE, "{\"layers\":[{\"parent\":-1}]}", NULL, 0);
+	check_open_fails(dir, -EINVAL, "layer 0 is invalid");
+	put_layout(dir, FORM_IMAGE, "{\"layers\":[7]}", NULL, 0);
+	check_open_fails(dir, -EINVAL, "layer 0 is invalid");
+	put_layout(dir, FORM_IMAGE, "{\"records\":[{\"inputs\":[]}]}", NULL, 0);
+	check_open_fails(dir, -EINVAL, "record 0 has no digest");
+	put_layout(dir, FORM_IMAGE, "{\"records\":[\"x\"]}", NULL, 0);
+	check_open_fails(dir, -EINVAL, "record 0 has no digest");
+	snprintf(cfg, sizeof(cfg), "{\"records\":[{\"digest\":\"%s\"},{\"digest\":null}]}",
+		 x.root);
+	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
+	check_open_fails(dir, -EINVAL, "record 1 has no digest");
+}
+
 int main(void)
 {
+	RUN(test_digest_of_null);
+	RUN(test_index_entry_without_digest);
+	RUN(test_manifest_entry_without_digest);
+	RUN(test_config_without_digests);
 	RUN(test_round_trip);
 	RUN(test_dotdot_rejected);
 	RUN(test_absolute_rejected);
