@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,11 @@ struct im_desc {
 
 struct cache_import {
 	char *dir;
+	int dirfd;   /* dir, opened once */
+	int blobsfd; /* dir/blobs/sha256, opened without following symlinks */
+	struct cache_import_opts opts;
+	struct strmap verified; /* hex of the blobs whose digest was checked */
+	size_t nwarnings;
 	size_t ndescs;
 	struct im_desc *descs;
 	size_t nlayers;
@@ -145,8 +151,64 @@ struct cache_import *cache_import_free(struct cache_import *im)
 	free(im->layers);
 	free(im->order);
 	free(im->dir);
+	if (im->dirfd >= 0)
+		close(im->dirfd);
+	if (im->blobsfd >= 0)
+		close(im->blobsfd);
+	strmap_release(&im->verified);
 	free(im);
 	return NULL;
+}
+
+void cache_import_opts_default(struct cache_import_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->limits.json_max = CACHE_IMPORT_JSON_MAX;
+	o->limits.layer_max = CACHE_IMPORT_LAYER_MAX;
+	o->limits.entries_max = CACHE_IMPORT_ENTRIES_MAX;
+}
+
+static bool im_cancelled(const struct cache_import *im)
+{
+	return im->opts.cancelled && im->opts.cancelled(im->opts.arg);
+}
+
+static int cancelled_err(char **ret_msg)
+{
+	return sfs_errf(ret_msg, ECANCELED, "context canceled");
+}
+
+/* A line for the user: the first CACHE_IMPORT_WARN_MAX go to the warn
+ * callback, all to the daemon log; im_warn_end counts the rest. */
+static void im_warn(struct cache_import *im, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void im_warn(struct cache_import *im, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg)
+		return;
+	sfs_log(SFS_LOG_WARN, "cache import from %s: %s", im->dir, msg);
+	if (im->opts.warn && im->nwarnings < CACHE_IMPORT_WARN_MAX)
+		im->opts.warn(im->opts.arg, msg);
+	im->nwarnings++;
+	free(msg);
+}
+
+static void im_warn_end(struct cache_import *im)
+{
+	char msg[96];
+
+	if (!im->opts.warn || im->nwarnings <= CACHE_IMPORT_WARN_MAX)
+		return;
+	snprintf(msg, sizeof(msg), "... and %zu more warnings (the daemon log has them all)",
+		 im->nwarnings - CACHE_IMPORT_WARN_MAX);
+	im->opts.warn(im->opts.arg, msg);
 }
 
 static int64_t now_ns(void)
@@ -158,11 +220,31 @@ static int64_t now_ns(void)
 
 /* ---- reading files of the layout ---- */
 
-/* Opens a regular file of the layout without following a final symlink. */
-static int open_regular(const char *path, int *ret_fd, off_t *ret_size)
+/*
+ * Every path inside the layout is opened relative to a directory fd without
+ * following a final symlink (so no component is a symlink), and files with
+ * O_NONBLOCK so a FIFO or device cannot hold a worker; anything but a regular
+ * file is then refused.
+ */
+static int open_dir_at(int dirfd, const char *name, int *ret_fd)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	/* With O_DIRECTORY a symlink is ENOTDIR: say which it is. */
+	if (fd < 0 && errno == ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+static int open_regular_at(int dirfd, const char *name, int *ret_fd, off_t *ret_size)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
@@ -180,63 +262,106 @@ static int open_regular(const char *path, int *ret_fd, off_t *ret_size)
 	return 0;
 }
 
-static void blob_path(const struct cache_import *im, const char *digest, struct strbuf *sb)
+/* "DIR/REL: why" for a failed open of REL inside the layout. */
+static int layout_err(const char *rel, int r, char **ret_msg)
 {
-	strbuf_addf(sb, "%s/blobs/sha256/%s", im->dir, digest + 7);
+	const char *why = r == -ELOOP	  ? "is a symlink (not followed inside a layout)"
+			  : r == -EINVAL  ? "not a regular file"
+			  : r == -ENOTDIR ? "not a directory"
+					  : strerror(-r);
+	return sfs_errf(ret_msg, r, "%s: %s", rel, why);
 }
 
-/* Reads a whole file (at most max bytes); when digest is not NULL the bytes
- * must hash to it. */
-static int read_small(const char *path, const char *digest, char **ret_buf, size_t *ret_len,
-		      char **ret_msg)
+/* blobs/sha256 of the layout. */
+static int open_blobs_dir(struct cache_import *im, char **ret_msg)
 {
+	int blobs = -1, r;
+
+	r = open_dir_at(im->dirfd, "blobs", &blobs);
+	if (r < 0)
+		return layout_err("blobs", r, ret_msg);
+	r = open_dir_at(blobs, "sha256", &im->blobsfd);
+	close(blobs);
+	if (r < 0)
+		return layout_err("blobs/sha256", r, ret_msg);
+	return 0;
+}
+
+static int read_fd(int fd, char *buf, size_t size, size_t *ret_len)
+{
+	size_t len = 0;
+
+	while (len < size) {
+		ssize_t n = read(fd, buf + len, size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*ret_len = len;
+	return 0;
+}
+
+/*
+ * Reads a whole file of the layout, REL under dirfd (at most json_max bytes);
+ * when digest is not NULL the bytes must hash to it.
+ */
+static int read_small(const struct cache_import *im, int dirfd, const char *rel, const char *name,
+		      const char *digest, char **ret_buf, size_t *ret_len, char **ret_msg)
+{
+	uint64_t max = im->opts.limits.json_max;
 	char hex[SFS_HEX_SIZE];
 	char *buf;
 	off_t size;
 	size_t len = 0;
-	int fd, r = open_regular(path, &fd, &size);
+	int fd, r = open_regular_at(dirfd, name, &fd, &size);
 
 	if (r < 0)
-		return sfs_errf(ret_msg, r, "%s: %s", path,
-				r == -EINVAL ? "not a regular file" : strerror(-r));
-	if (size > (off_t)CACHE_IMPORT_JSON_MAX) {
+		return layout_err(rel, r, ret_msg);
+	if ((uint64_t)size > max) {
 		close(fd);
-		return sfs_errf(ret_msg, EFBIG, "%s: larger than %u bytes", path,
-				CACHE_IMPORT_JSON_MAX);
+		return sfs_errf(ret_msg, EFBIG,
+				"%s: larger than %llu bytes (mount option import_config_max)", rel,
+				(unsigned long long)max);
 	}
 	buf = malloc((size_t)size + 1);
-	while (buf && len < (size_t)size) {
-		ssize_t n = read(fd, buf + len, (size_t)size - len);
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			break;
-		}
-		len += (size_t)n;
-	}
+	r = buf ? read_fd(fd, buf, (size_t)size, &len) : -ENOMEM;
 	close(fd);
-	if (!buf || r < 0) {
+	if (r < 0) {
 		free(buf);
-		return sfs_errf(ret_msg, buf ? r : ENOMEM, "%s: %s", path,
-				strerror(buf ? -r : ENOMEM));
+		return sfs_errf(ret_msg, r, "%s: %s", rel, strerror(-r));
 	}
 	buf[len] = '\0';
 	sfs_sha256_hex(buf, len, hex);
 	if (digest && strcmp(hex, digest + 7) != 0) {
 		free(buf);
-		return sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest", path);
+		return sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest", rel);
 	}
 	*ret_buf = buf;
 	*ret_len = len;
 	return 0;
 }
 
-static int load_json(const char *path, const char *digest, json_t **ret, char **ret_msg)
+/* index.json (digest NULL) or a blob (digest its name), parsed. */
+static int load_json(const struct cache_import *im, const char *digest, json_t **ret,
+		     char **ret_msg)
 {
+	char rel[sizeof("blobs/sha256/") + SFS_HEX_SIZE];
+	const char *path = rel;
 	json_error_t jerr;
 	char *buf = NULL;
 	size_t len = 0;
-	int r = read_small(path, digest, &buf, &len, ret_msg);
+	int r;
 
+	if (digest)
+		snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + 7);
+	else
+		snprintf(rel, sizeof(rel), "index.json");
+	r = read_small(im, digest ? im->blobsfd : im->dirfd, rel, digest ? digest + 7 : rel,
+		       digest, &buf, &len, ret_msg);
 	if (r < 0)
 		return r;
 	*ret = json_loadb(buf, len, 0, &jerr);
@@ -671,15 +796,10 @@ static void mark_absent(struct cache_import *im)
 
 static int parse_config(struct cache_import *im, const char *digest, char **ret_msg)
 {
-	struct strbuf path = STRBUF_INIT;
 	json_t *cc = NULL;
 	int r;
 
-	blob_path(im, digest, &path);
-	if (path.oom)
-		return -ENOMEM;
-	r = load_json(path.buf, digest, &cc, ret_msg);
-	strbuf_release(&path);
+	r = load_json(im, digest, &cc, ret_msg);
 	if (r == 0)
 		r = parse_layers(im, json_object_get(cc, "layers"), ret_msg);
 	if (r == 0)
@@ -694,33 +814,32 @@ static int parse_config(struct cache_import *im, const char *digest, char **ret_
 
 static int open_layout(struct cache_import *im, char **ret_msg)
 {
-	struct strbuf path = STRBUF_INIT;
 	char digest[SFS_DIGEST_SIZE], config[SFS_DIGEST_SIZE];
 	json_t *index = NULL, *m = NULL;
-	int r;
+	int r = 0;
 
-	strbuf_addf(&path, "%s/index.json", im->dir);
-	if (path.oom)
-		return -ENOMEM;
-	r = load_json(path.buf, NULL, &index, ret_msg);
+	im->dirfd = open(im->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (im->dirfd < 0)
+		r = sfs_errf(ret_msg, errno, "%s", strerror(errno));
 	if (r == 0)
-		r = pick_manifest(path.buf, index, digest, ret_msg);
-	strbuf_reset(&path);
-	if (r == 0) {
-		blob_path(im, digest, &path);
-		r = path.oom ? -ENOMEM : load_json(path.buf, digest, &m, ret_msg);
-	}
+		r = load_json(im, NULL, &index, ret_msg);
+	if (r == 0)
+		r = pick_manifest("index.json", index, digest, ret_msg);
+	if (r == 0)
+		r = open_blobs_dir(im, ret_msg);
+	if (r == 0)
+		r = load_json(im, digest, &m, ret_msg);
 	if (r == 0)
 		r = read_manifest(im, m, config, ret_msg);
 	if (r == 0)
 		r = parse_config(im, config, ret_msg);
 	json_decref(index);
 	json_decref(m);
-	strbuf_release(&path);
 	return r;
 }
 
-int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg)
+int cache_import_open_opts(const char *dir, const struct cache_import_opts *o,
+			   struct cache_import **ret, char **ret_msg)
 {
 	struct cache_import *im = calloc(1, sizeof(*im));
 	int r;
@@ -729,6 +848,12 @@ int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg
 		free(im);
 		return -ENOMEM;
 	}
+	im->dirfd = im->blobsfd = -1;
+	im->verified = (struct strmap)STRMAP_INIT;
+	if (o)
+		im->opts = *o;
+	else
+		cache_import_opts_default(&im->opts);
 	r = open_layout(im, ret_msg);
 	if (r < 0) {
 		cache_import_free(im);
@@ -736,6 +861,11 @@ int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg
 	}
 	*ret = im;
 	return 0;
+}
+
+int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg)
+{
+	return cache_import_open_opts(dir, NULL, ret, ret_msg);
 }
 
 /* ---- unpacking layer chains ---- */
@@ -749,6 +879,7 @@ struct node {
 };
 
 struct unpack {
+	struct cache_import *im;
 	struct cas *cas;
 	struct cas_batch *batch;
 	struct strmap nodes; /* clean path -> struct node */
@@ -955,9 +1086,8 @@ static int entry_node(struct unpack *u, struct archive *a, struct archive_entry 
 		r = cas_batch_put_buf(u->batch, target, n->size, n->hex);
 		return r;
 	default:
-		sfs_log(SFS_LOG_WARN,
-			"cache import: layer %s: \"%s\": not a dir, file or symlink; dropped",
-			u->blob, name);
+		im_warn(u->im, "layer %s: \"%s\": not a dir, file or symlink; dropped", u->blob,
+			name);
 		return 1;
 	}
 }
@@ -1005,45 +1135,57 @@ out:
 	return r < 0 ? r : 0;
 }
 
-/* Opens a layer blob and checks its digest; 1 when it is not in the layout. */
-static int open_blob(const struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
+/* Hashes fd (from its start) and compares with digest; cancellation is
+ * checked every few MiB. */
+static int check_digest(struct cache_import *im, int fd, const char *digest, char **ret_msg)
 {
-	struct strbuf path = STRBUF_INIT;
-	struct sfs_sha256 h;
 	char hex[SFS_HEX_SIZE], buf[65536];
+	struct sfs_sha256 h = {0};
 	ssize_t n = 0;
+	int r = sfs_sha256_init(&h);
+
+	for (unsigned i = 1; r == 0 && (n = read(fd, buf, sizeof(buf))) != 0; i++) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = -errno;
+		else if (i % 64 == 0 && im_cancelled(im))
+			r = cancelled_err(ret_msg);
+		else
+			sfs_sha256_update(&h, buf, (size_t)n);
+	}
+	if (r < 0 && h.ctx) {
+		sfs_sha256_abort(&h);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	sfs_sha256_final_hex(&h, hex);
+	if (strcmp(hex, digest + 7) != 0)
+		return sfs_errf(ret_msg, EINVAL, "blobs/sha256/%s: content does not match its digest",
+				digest + 7);
+	return strmap_put(&im->verified, digest + 7, (void *)1, NULL);
+}
+
+/* Opens a layer blob, its digest checked the first time it is used; 1 when
+ * it is not in the layout. */
+static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
+{
+	char rel[sizeof("blobs/sha256/") + SFS_HEX_SIZE];
 	off_t size;
 	int fd, r;
 
-	blob_path(im, digest, &path);
-	if (path.oom)
-		return -ENOMEM;
-	r = open_regular(path.buf, &fd, &size);
-	if (r == -ENOENT) {
-		strbuf_release(&path);
+	snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + 7);
+	r = open_regular_at(im->blobsfd, digest + 7, &fd, &size);
+	if (r == -ENOENT)
 		return 1;
-	}
-	if (r < 0) {
-		r = sfs_errf(ret_msg, r, "%s: %s", path.buf,
-			     r == -EINVAL ? "not a regular file" : strerror(-r));
-		strbuf_release(&path);
-		return r;
-	}
-	r = sfs_sha256_init(&h);
-	while (r == 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-		sfs_sha256_update(&h, buf, (size_t)n);
-	if (r == 0 && n < 0) {
-		r = -errno;
-		sfs_sha256_abort(&h);
-	} else if (r == 0) {
-		sfs_sha256_final_hex(&h, hex);
-		if (strcmp(hex, digest + 7) != 0)
-			r = sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest",
-				     path.buf);
-		else if (lseek(fd, 0, SEEK_SET) < 0)
+	if (r < 0)
+		return layout_err(rel, r, ret_msg);
+	if (!strmap_get(&im->verified, digest + 7)) {
+		r = check_digest(im, fd, digest, ret_msg);
+		if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 			r = -errno;
 	}
-	strbuf_release(&path);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -1146,7 +1288,8 @@ static int unpack_chain(struct cache_import *im, struct cas *cas, const struct i
 			char ret_id[SFS_DIGEST_SIZE], char **ret_msg)
 {
 	const struct node root = {.type = 'd', .mode = 0755};
-	struct unpack u = {.cas = cas, .nodes = STRMAP_INIT, .tmpfd = -1, .layer = -1};
+	struct unpack u = {
+	    .im = im, .cas = cas, .nodes = STRMAP_INIT, .tmpfd = -1, .layer = -1};
 	int r = put_node(&u, ".", &root);
 
 	ret_id[0] = '\0';
@@ -1361,6 +1504,7 @@ int cache_import_into_manager(struct cache_import *im, struct sfs_cache *c,
 	 * Only the main cache's records get results rows: a tree known only to
 	 * another manager gets its row when a combined load copies it in. */
 	r = import_results(im, c, cm == c->main ? c->db : NULL, ret_msg);
+	im_warn_end(im);
 	if (r == 0)
 		r = import_keys(im, cache_manager_keystore(cm));
 	if (r < 0)

@@ -32,6 +32,7 @@
 #define SFS_IMPORT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cache.h"
 #include "keystore.h"
@@ -39,9 +40,44 @@
 /* cache_link.output of a record-form link (see above); solver links are >= 0. */
 #define CACHE_IMPORT_LINK_OUTPUT (-2)
 
-/* Largest index.json, manifest or cache config read (BuildKit reads 1 MiB
- * manifests; our exports may list many more layers). */
-#define CACHE_IMPORT_JSON_MAX (16u << 20)
+/*
+ * Limits on what one import may cost (DESIGN.md §8).  A layout is named by a
+ * user and read by the daemon, so every size it controls is bounded:
+ *   json_max     bytes of index.json, the manifest and the cache config
+ *                (BuildKit reads 1 MiB manifests; our exports list more layers);
+ *   layer_max    decompressed bytes of one layer (a gzip bomb stops there);
+ *   entries_max  tar entries of one layer, and entries of the tree a chain of
+ *                layers makes.
+ * A chain longer than CACHE_IMPORT_CHAIN_MAX layers is refused (overlay stacks
+ * hold about 128; containerd and Docker refuse more).
+ */
+#define CACHE_IMPORT_JSON_MAX (64ull << 20)
+#define CACHE_IMPORT_LAYER_MAX (16ull << 30)
+#define CACHE_IMPORT_ENTRIES_MAX 1000000ull
+#define CACHE_IMPORT_CHAIN_MAX 1024
+
+struct cache_import_limits {
+	uint64_t json_max;
+	uint64_t layer_max;
+	uint64_t entries_max;
+};
+
+/* Warnings shown to the user (entries dropped) go to warn, at most
+ * CACHE_IMPORT_WARN_MAX of them and then one line counting the rest. */
+#define CACHE_IMPORT_WARN_MAX 10
+
+struct cache_import_opts {
+	struct cache_import_limits limits;
+	/* Polled between layers and entries; true stops the import with
+	 * -ECANCELED ("context canceled").  NULL: never. */
+	bool (*cancelled)(void *arg);
+	/* A line for the user (the job's progress); NULL: the daemon log only. */
+	void (*warn)(void *arg, const char *msg);
+	void *arg;
+};
+
+/* The defaults above, no callbacks. */
+void cache_import_opts_default(struct cache_import_opts *o);
 
 struct cache_import;
 
@@ -56,6 +92,15 @@ struct cache_import;
  * by cache_import_into.
  */
 int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg);
+/*
+ * The same with limits and callbacks (o may be NULL: the defaults; it is
+ * copied).  The layout's own paths (index.json, blobs/, blobs/sha256/, each
+ * blob) are opened without following symlinks and without blocking: a symlink
+ * is -ELOOP, a FIFO or anything not a regular file (or directory) -EINVAL.
+ * The directory dir itself may be a symlink.
+ */
+int cache_import_open_opts(const char *dir, const struct cache_import_opts *o,
+			   struct cache_import **ret, char **ret_msg);
 struct cache_import *cache_import_free(struct cache_import *im); /* accepts NULL */
 
 /*

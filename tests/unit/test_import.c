@@ -760,6 +760,7 @@ static void check_open_fails(const char *dir, int err, const char *what)
 	if (msg && !strstr(msg, what))
 		fprintf(stderr, "  # got: %s\n", msg);
 	free(msg);
+	cache_import_free(im);
 }
 
 static void test_digest_of_null(void)
@@ -823,8 +824,50 @@ static void test_config_without_digests(void)
 	check_open_fails(dir, -EINVAL, "record 1 has no digest");
 }
 
+/* A FIFO as index.json or as a layer blob is refused at once: the open does
+ * not wait for a writer (the alarm ends the test if it does). */
+static void test_fifo_refused(void)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, path[4096], blob[SFS_DIGEST_SIZE];
+	struct sfs_cache *c = fresh_cache();
+
+	alarm(60);
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	CHECK(mkfifo(path, 0644) == 0);
+	check_open_fails(dir, -EINVAL, "not a regular file");
+	CHECK(unlink(path) == 0);
+	one_layer(dir, files, 2, blob);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, blob + 7);
+	CHECK(unlink(path) == 0 && mkfifo(path, 0644) == 0);
+	CHECK_EQ_INT(do_import(dir, c, &msg), -EINVAL);
+	CHECK(msg && strstr(msg, "not a regular file"));
+	alarm(0);
+	free(msg);
+	sfs_cache_close(c);
+}
+
+/* blobs/, blobs/sha256/ or index.json as a symlink: refused, not followed. */
+static void test_symlinks_refused(void)
+{
+	const char *names[] = {"blobs", "blobs/sha256", "index.json"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *dir = tap_tmpdir(), blob[SFS_DIGEST_SIZE], from[4096], to[4096];
+
+		one_layer(dir, files, 2, blob);
+		snprintf(from, sizeof(from), "%s/%s", dir, names[i]);
+		snprintf(to, sizeof(to), "%s/%s.real", dir, names[i]);
+		CHECK(rename(from, to) == 0);
+		snprintf(to, sizeof(to), "%s.real", strrchr(names[i], '/') ? "sha256" : names[i]);
+		CHECK(symlink(to, from) == 0);
+		check_open_fails(dir, -ELOOP, "is a symlink");
+	}
+}
+
 int main(void)
 {
+	RUN(test_fifo_refused);
+	RUN(test_symlinks_refused);
 	RUN(test_digest_of_null);
 	RUN(test_index_entry_without_digest);
 	RUN(test_manifest_entry_without_digest);
