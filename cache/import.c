@@ -287,6 +287,22 @@ static int open_blobs_dir(struct cache_import *im, char **ret_msg)
 	return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static int read_fd(int fd, char *buf, size_t size, size_t *ret_len)
 {
 	size_t len = 0;
@@ -970,6 +986,10 @@ static int put_node(struct unpack *u, const char *path, const struct node *src)
 
 	if (!n)
 		return -ENOMEM;
+	if (u->nodes.len >= u->im->opts.limits.entries_max && !strmap_get(&u->nodes, path)) {
+		free(n);
+		return -EFBIG; /* apply_entry says what */
+	}
 	*n = *src;
 	n->layer = u->layer;
 	r = strmap_put(&u->nodes, path, n, (void **)&old);
@@ -1038,12 +1058,57 @@ static int whiteout(struct unpack *u, const char *path, char **ret_msg)
 	return r;
 }
 
+static int too_big(struct unpack *u, char **ret_msg)
+{
+	return sfs_errf(ret_msg, EFBIG,
+			"layer %s: more than %llu bytes uncompressed (mount option import_layer_max)",
+			u->blob, (unsigned long long)u->im->opts.limits.layer_max);
+}
+
+/* Bytes of the uncompressed tar read so far (the format's input). */
+static uint64_t tar_pos(struct archive *a)
+{
+	la_int64_t n = archive_filter_bytes(a, 0);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+/* Copies the entry's data into the scratch file, block by block: the layer's
+ * size limit and cancellation are checked as it goes. */
+static int copy_data(struct unpack *u, struct archive *a, char **ret_msg)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t off, want = 0;
+	int ar, r = 0;
+
+	for (unsigned i = 1; r == 0; i++) {
+		ar = archive_read_data_block(a, &buf, &len, &off);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK)
+			return sfs_errf(ret_msg, EIO, "layer %s: %s", u->blob,
+					archive_error_string(a));
+		if (off != want) /* a hole: only sparse entries have them */
+			return sfs_errf(ret_msg, EINVAL, "layer %s: a file with holes", u->blob);
+		if (tar_pos(a) > u->im->opts.limits.layer_max)
+			return too_big(u, ret_msg);
+		if (i % 256 == 0 && im_cancelled(u->im))
+			return cancelled_err(ret_msg);
+		r = write_all(u->tmpfd, buf, len);
+		want += (la_int64_t)len;
+	}
+	return r;
+}
+
 static int read_data(struct unpack *u, struct archive *a, struct node *n, char **ret_msg)
 {
+	int r;
+
 	if (ftruncate(u->tmpfd, 0) < 0 || lseek(u->tmpfd, 0, SEEK_SET) < 0)
 		return -errno;
-	if (archive_read_data_into_fd(a, u->tmpfd) != ARCHIVE_OK)
-		return sfs_errf(ret_msg, EIO, "layer %s: %s", u->blob, archive_error_string(a));
+	r = copy_data(u, a, ret_msg);
+	if (r < 0)
+		return r;
 	if (lseek(u->tmpfd, 0, SEEK_SET) < 0)
 		return -errno;
 	return cas_batch_put_fd(u->batch, u->tmpfd, n->hex, &n->size);
@@ -1131,6 +1196,11 @@ static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry
 	if (r == 0)
 		r = put_node(u, path, &n);
 out:
+	if (r == -EFBIG && ret_msg && !*ret_msg)
+		r = sfs_errf(ret_msg, EFBIG,
+			     "layer %s: the tree would have more than %llu entries (mount option "
+			     "import_entries_max)",
+			     u->blob, (unsigned long long)u->im->opts.limits.entries_max);
 	free(path);
 	return r < 0 ? r : 0;
 }
@@ -1194,6 +1264,32 @@ static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, c
 	return 0;
 }
 
+/*
+ * What one more entry (the n-th of its layer) may cost: at most entries_max
+ * entries and layer_max uncompressed bytes, its declared size included before
+ * anything reads or skips it; no sparse entries (their holes would be lost).
+ */
+static int check_entry(struct unpack *u, struct archive *a, struct archive_entry *e, uint64_t n,
+		       char **ret_msg)
+{
+	const struct cache_import_limits *l = &u->im->opts.limits;
+	const char *name = archive_entry_pathname(e);
+	la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+
+	if (n > l->entries_max)
+		return sfs_errf(ret_msg, EFBIG,
+				"layer %s: more than %llu entries (mount option import_entries_max)",
+				u->blob, (unsigned long long)l->entries_max);
+	if (size < 0 || tar_pos(a) + (uint64_t)size > l->layer_max)
+		return too_big(u, ret_msg);
+	if (archive_entry_sparse_count(e) > 0)
+		return unpack_msg(u, ret_msg, EINVAL, name ? name : "?",
+				  "a sparse file (not supported)");
+	if (n % 16 == 0 && im_cancelled(u->im))
+		return cancelled_err(ret_msg);
+	return 0;
+}
+
 /* Applies one layer (a tar, gzip- or zstd-compressed or not); 1 when its blob
  * is missing. */
 static int apply_layer(struct cache_import *im, struct unpack *u, const char *digest,
@@ -1216,8 +1312,11 @@ static int apply_layer(struct cache_import *im, struct unpack *u, const char *di
 	archive_read_support_format_tar(a);
 	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK)
 		r = sfs_errf(ret_msg, EINVAL, "layer %s: %s", digest, archive_error_string(a));
-	while (r == 0 && (ar = archive_read_next_header(a, &e)) == ARCHIVE_OK)
-		r = apply_entry(u, a, e, ret_msg);
+	for (uint64_t n = 1; r == 0 && (ar = archive_read_next_header(a, &e)) == ARCHIVE_OK; n++) {
+		r = check_entry(u, a, e, n, ret_msg);
+		if (r == 0)
+			r = apply_entry(u, a, e, ret_msg);
+	}
 	if (r == 0 && ar != ARCHIVE_EOF)
 		r = sfs_errf(ret_msg, EINVAL, "layer %s: %s", digest, archive_error_string(a));
 	archive_read_free(a);

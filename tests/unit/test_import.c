@@ -29,7 +29,8 @@
 
 enum form { FORM_LIST, FORM_INDEX, FORM_IMAGE };
 
-/* A tar entry: 'd', 'f', 'l' (data = target), 'h' (hardlink, data = target), 'p' (fifo). */
+/* A tar entry: 'd', 'f', 'l' (data = target), 'h' (hardlink, data = target), 'p' (fifo),
+ * 's' (a sparse file: data is its one extent). */
 struct tent {
 	char type;
 	const char *name;
@@ -102,9 +103,14 @@ static void put_layer(const char *dir, const struct tent *e, size_t n, char ret[
 		case 'p':
 			archive_entry_set_filetype(ae, AE_IFIFO);
 			break;
+		case 's':
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_size(ae, 1 << 20);
+			archive_entry_sparse_add_entry(ae, 0, (la_int64_t)strlen(e[i].data));
+			break;
 		}
 		CHECK(archive_write_header(a, ae) == ARCHIVE_OK);
-		if (e[i].type == 'f')
+		if (e[i].type == 'f' || e[i].type == 's')
 			CHECK(archive_write_data(a, e[i].data, strlen(e[i].data)) ==
 			      (la_ssize_t)strlen(e[i].data));
 	}
@@ -864,8 +870,142 @@ static void test_symlinks_refused(void)
 	}
 }
 
+/* Imports dir into c with opts; returns the error, *msg gets the message. */
+static int do_import_opts(const char *dir, struct sfs_cache *c, const struct cache_import_opts *o,
+			  char **msg)
+{
+	struct cache_import *im = NULL;
+	int r = cache_import_open_opts(dir, o, &im, msg);
+
+	if (r == 0)
+		r = cache_import_into(im, c, msg);
+	cache_import_free(im);
+	return r;
+}
+
+/* A layer of these entries imported with opts fails with err, saying what. */
+static void check_limited(const struct tent *e, size_t n, const struct cache_import_opts *o,
+			  int err, const char *what)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
+	struct sfs_cache *c = fresh_cache();
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct example x;
+
+	example_init(&x);
+	one_layer(dir, e, n, blob);
+	CHECK_EQ_INT(do_import_opts(dir, c, o, &msg), err);
+	CHECK(msg && strstr(msg, what));
+	if (msg)
+		fprintf(stderr, "  # %s\n", msg);
+	CHECK(!ks->ops->exists(ks, x.root));
+	free(msg);
+	sfs_cache_close(c);
+}
+
+static char big[6001];
+
+/* import_layer_max: one large file, or many files adding up, stop the layer. */
+static void test_layer_size_cap(void)
+{
+	const struct tent one[] = {{'f', "big", 0644, big}};
+	const struct tent many[] = {{'f', "a", 0644, big + 3000},
+				    {'f', "b", 0644, big + 3000},
+				    {'f', "c", 0644, big + 3000}};
+	struct cache_import_opts o;
+
+	memset(big, 'x', sizeof(big) - 1);
+	cache_import_opts_default(&o);
+	o.limits.layer_max = 5000;
+	check_limited(one, 1, &o, -EFBIG, "import_layer_max");
+	check_limited(many, 3, &o, -EFBIG, "import_layer_max");
+}
+
+/* import_entries_max: entries of one layer. */
+static void test_entries_cap(void)
+{
+	const struct tent e[] = {{'f', "a", 0644, "a"}, {'f', "b", 0644, "b"},
+				 {'f', "c", 0644, "c"}, {'f', "d", 0644, "d"}};
+	struct cache_import_opts o;
+
+	cache_import_opts_default(&o);
+	const struct tent wh[] = {{'f', "a", 0644, "a"}, {'f', ".wh.a", 0644, ""},
+				  {'f', ".wh.b", 0644, ""}, {'f', ".wh.c", 0644, ""}};
+
+	o.limits.entries_max = 3;
+	check_limited(e, 4, &o, -EFBIG, "the tree would have more than 3 entries");
+	/* Whiteouts make no tree entries but count as entries of the layer. */
+	check_limited(wh, 4, &o, -EFBIG, "more than 3 entries (mount option import_entries_max)");
+}
+
+/* A sparse entry would import as an empty or wrong file: refused. */
+static void test_sparse_refused(void)
+{
+	const struct tent e[] = {{'f', "a", 0644, "a"}, {'s', "holes", 0644, "data"}};
+	check_rejected(e, 2, "sparse");
+}
+
+static int ncancel_polls;
+
+static bool cancel_after_two(void *arg)
+{
+	(void)arg;
+	return ++ncancel_polls > 2;
+}
+
+/* The cancel poll stops an import between entries. */
+static void test_cancel_stops_import(void)
+{
+	struct tent e[64];
+	struct cache_import_opts o;
+
+	for (size_t i = 0; i < 64; i++)
+		e[i] = (struct tent){'f', "f", 0644, "x"};
+	cache_import_opts_default(&o);
+	o.cancelled = cancel_after_two;
+	check_limited(e, 64, &o, -ECANCELED, "context canceled");
+	CHECK(ncancel_polls > 2);
+}
+
+static int nwarned;
+static char last_warning[256];
+
+static void count_warning(void *arg, const char *msg)
+{
+	(void)arg;
+	nwarned++;
+	snprintf(last_warning, sizeof(last_warning), "%s", msg);
+}
+
+/* Dropped entries are warnings for the user: the first few, then a count. */
+static void test_warnings(void)
+{
+	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE], names[15][8];
+	struct sfs_cache *c = fresh_cache();
+	struct cache_import_opts o;
+	struct tent e[15];
+
+	for (int i = 0; i < 15; i++) {
+		snprintf(names[i], sizeof(names[i]), "p%d", i);
+		e[i] = (struct tent){'p', names[i], 0644, NULL};
+	}
+	one_layer(dir, e, 15, blob);
+	cache_import_opts_default(&o);
+	o.warn = count_warning;
+	CHECK_EQ_INT(do_import_opts(dir, c, &o, &msg), 0);
+	CHECK_EQ_INT(nwarned, CACHE_IMPORT_WARN_MAX + 1);
+	CHECK(strstr(last_warning, "5 more warnings"));
+	free(msg);
+	sfs_cache_close(c);
+}
+
 int main(void)
 {
+	RUN(test_layer_size_cap);
+	RUN(test_entries_cap);
+	RUN(test_sparse_refused);
+	RUN(test_cancel_stops_import);
+	RUN(test_warnings);
 	RUN(test_fifo_refused);
 	RUN(test_symlinks_refused);
 	RUN(test_digest_of_null);
