@@ -886,19 +886,32 @@ int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg
 
 /* ---- unpacking layer chains ---- */
 
-struct node {
+/* What a tar entry says about a path. */
+struct node_data {
 	char type; /* 'd', 'f', 'l' */
 	unsigned mode;
 	uint64_t size;
 	char hex[SFS_HEX_SIZE];
+};
+
+/*
+ * A path of the tree being unpacked.  Nodes are linked as a tree (parent,
+ * first child, siblings) so a whiteout removes a subtree in time proportional
+ * to its size instead of scanning every path; the map finds a node by path.
+ */
+struct node {
+	struct node_data d;
 	int layer; /* the chain position that put it there; -1 for the implicit root */
+	struct node *parent, *child, *prev, *next;
+	char path[]; /* the map's key (borrowed) */
 };
 
 struct unpack {
 	struct cache_import *im;
 	struct cas *cas;
 	struct cas_batch *batch;
-	struct strmap nodes; /* clean path -> struct node */
+	struct strmap nodes; /* clean path -> struct node, keys borrowed from the nodes */
+	struct node *root;   /* "." */
 	int tmpfd;	     /* scratch file for file contents */
 	int layer;	     /* chain position being applied */
 	const char *blob;    /* its digest, for messages */
@@ -933,96 +946,163 @@ static int clean_path(const char *name, char **ret)
 	return 0;
 }
 
-static bool under(const char *path, const char *dir)
+static struct node *node_get(struct unpack *u, const char *path)
 {
-	size_t n = strlen(dir);
-
-	if (strcmp(dir, ".") == 0)
-		return strcmp(path, ".") != 0;
-	return strncmp(path, dir, n) == 0 && path[n] == '/';
+	return strmap_get(&u->nodes, path);
 }
 
-/* Removes dir's descendants put by layers below `below` (all when below is
- * INT32_MAX), and dir itself when self is set. */
-static int remove_tree(struct unpack *u, const char *dir, bool self, int below)
+/* A new node at path under parent (NULL only for the root); -EFBIG past
+ * entries_max nodes. */
+static int node_add(struct unpack *u, const char *path, struct node *parent,
+		    const struct node_data *d, struct node **ret)
 {
-	size_t it = 0, n = 0, cap = 0;
-	const char *k, **v = NULL;
-	void *val;
+	size_t len = strlen(path);
+	struct node *n;
+	int r;
 
-	while (strmap_next(&u->nodes, &it, &k, &val)) {
-		if (!under(k, dir) || ((struct node *)val)->layer >= below)
-			continue;
-		if (n == cap) {
-			const char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		v[n++] = k;
+	if (u->nodes.len >= u->im->opts.limits.entries_max)
+		return -EFBIG; /* apply_entry says what */
+	n = calloc(1, sizeof(*n) + len + 1);
+	if (!n)
+		return -ENOMEM;
+	n->d = *d;
+	n->layer = u->layer;
+	memcpy(n->path, path, len + 1);
+	r = strmap_put(&u->nodes, n->path, n, NULL);
+	if (r < 0) {
+		free(n);
+		return r;
 	}
-	/* Keys are owned by the map: delete by a copy, the slot frees its own. */
-	for (size_t i = 0; i < n; i++) {
-		char *key = strdup(v[i]);
-		if (!key) {
-			free(v);
-			return -ENOMEM;
-		}
-		free(strmap_del(&u->nodes, key));
-		free(key);
+	n->parent = parent;
+	if (parent) {
+		n->next = parent->child;
+		if (parent->child)
+			parent->child->prev = n;
+		parent->child = n;
 	}
-	free(v);
-	if (self && strcmp(dir, ".") != 0)
-		free(strmap_del(&u->nodes, dir));
+	*ret = n;
 	return 0;
 }
 
-static int put_node(struct unpack *u, const char *path, const struct node *src)
+/* Unlinks and frees n, which has no children. */
+static void node_free(struct unpack *u, struct node *n)
 {
-	struct node *n = malloc(sizeof(*n)), *old = NULL;
-	int r;
-
-	if (!n)
-		return -ENOMEM;
-	if (u->nodes.len >= u->im->opts.limits.entries_max && !strmap_get(&u->nodes, path)) {
-		free(n);
-		return -EFBIG; /* apply_entry says what */
-	}
-	*n = *src;
-	n->layer = u->layer;
-	r = strmap_put(&u->nodes, path, n, (void **)&old);
-	if (r < 0)
-		free(n);
-	free(old);
-	return r;
+	if (n->prev)
+		n->prev->next = n->next;
+	else if (n->parent)
+		n->parent->child = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	strmap_del(&u->nodes, n->path);
+	free(n);
 }
 
-/* Creates missing parent dirs of path (0755, as containerd's mkparent); a
- * parent that exists as something else is an error.  Existing parents count
- * as put by this layer, so an opaque whiteout of this layer does not take
- * them from under the entry. */
-static int make_parents(struct unpack *u, const char *path)
+/* Frees n and everything under it, deepest first, without recursion. */
+static void remove_subtree(struct unpack *u, struct node *top)
 {
-	const struct node dir = {.type = 'd', .mode = 0755};
-	char *p = strdup(path), *slash;
+	struct node *n = top;
+
+	for (;;) {
+		while (n->child)
+			n = n->child;
+		struct node *up = n->parent;
+		bool last = n == top;
+		node_free(u, n);
+		if (last)
+			return;
+		n = up;
+	}
+}
+
+/* The node after n in a walk of top's subtree that skips n's children. */
+static struct node *walk_skip(struct node *top, struct node *n)
+{
+	for (; n != top; n = n->parent)
+		if (n->next)
+			return n->next;
+	return NULL;
+}
+
+/* Removes the descendants of dir put by layers below `below` (all of them
+ * when below is INT32_MAX).  A node this layer touched has only such
+ * ancestors (make_parents marks them), so an older node goes with its
+ * whole subtree. */
+static void remove_children(struct unpack *u, struct node *dir, int below)
+{
+	struct node *n = dir->child;
+
+	while (n) {
+		struct node *next = n->child && n->layer >= below ? n->child : walk_skip(dir, n);
+		if (n->layer < below)
+			remove_subtree(u, n);
+		n = next;
+	}
+}
+
+/* Sets path (whose parent dir is parent) to d, for this layer. */
+static int put_node(struct unpack *u, const char *path, struct node *parent,
+		    const struct node_data *d)
+{
+	struct node *n = node_get(u, path);
+
+	if (!n)
+		return node_add(u, path, parent, d, &n);
+	/* A dir over a dir keeps its children; anything else replaces the tree. */
+	if (n->d.type == 'd' && d->type != 'd')
+		remove_children(u, n, INT32_MAX);
+	n->d = *d;
+	n->layer = u->layer;
+	return 0;
+}
+
+/* Marks n and its ancestors as touched by this layer (an ancestor already
+ * marked has marked ancestors). */
+static void mark_layer(struct unpack *u, struct node *n)
+{
+	for (; n && n != u->root && n->layer != u->layer; n = n->parent)
+		n->layer = u->layer;
+}
+
+/*
+ * The parent dir of path (the root for a top-level name), creating missing
+ * ones (0755, as containerd's mkparent); a parent that exists as something
+ * else is -ENOTDIR.  Existing parents count as put by this layer, so an
+ * opaque whiteout of this layer does not take them from under the entry.
+ * path is modified while this runs and restored.
+ */
+static int make_parents(struct unpack *u, char *path, struct node **ret)
+{
+	const struct node_data dir = {.type = 'd', .mode = 0755};
+	char *slash = strrchr(path, '/');
+	struct node *p = u->root;
 	int r = 0;
 
-	if (!p)
-		return -ENOMEM;
-	for (slash = strchr(p, '/'); r == 0 && slash; slash = strchr(slash + 1, '/')) {
+	if (!slash) {
+		*ret = strcmp(path, ".") ? u->root : NULL;
+		return 0;
+	}
+	*slash = '\0';
+	p = node_get(u, path); /* the usual case: the parent is there */
+	*slash = '/';
+	if (p && p->d.type == 'd') {
+		mark_layer(u, p);
+		*ret = p;
+		return 0;
+	}
+	p = u->root;
+	for (slash = strchr(path, '/'); r == 0 && slash; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
-		struct node *n = strmap_get(&u->nodes, p);
+		struct node *n = node_get(u, path);
 		if (!n)
-			r = put_node(u, p, &dir);
-		else if (n->type != 'd')
+			r = node_add(u, path, p, &dir, &n);
+		else if (n->d.type != 'd')
 			r = -ENOTDIR;
 		else
-			n->layer = u->layer; /* this layer has it: an opaque whiteout keeps it */
+			mark_layer(u, n);
 		*slash = '/';
+		p = n;
 	}
-	free(p);
+	*ret = p;
 	return r;
 }
 
@@ -1032,30 +1112,30 @@ static int unpack_msg(struct unpack *u, char **ret_msg, int r, const char *name,
 }
 
 /* ".wh.<name>" deletes <name>; ".wh..wh..opq" empties its dir of what lower
- * layers put there. */
-static int whiteout(struct unpack *u, const char *path, char **ret_msg)
+ * layers put there.  dir is the whiteout's parent. */
+static int whiteout(struct unpack *u, struct node *dir, const char *path, char **ret_msg)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
-	char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-	char *target = NULL;
-	int r;
+	struct node *target;
+	char *tpath = NULL;
 
-	if (!dir)
-		return -ENOMEM;
 	if (strcmp(base, ".wh..wh..opq") == 0) {
-		r = remove_tree(u, dir, false, u->layer);
-	} else if (!base[4] || strcmp(base + 4, ".") == 0 || strcmp(base + 4, "..") == 0) {
-		r = unpack_msg(u, ret_msg, EINVAL, path, "invalid whiteout");
-	} else if (asprintf(&target, "%s/%s", dir, base + 4) < 0) {
-		target = NULL;
-		r = -ENOMEM;
-	} else {
-		r = remove_tree(u, strcmp(dir, ".") ? target : base + 4, true, INT32_MAX);
+		remove_children(u, dir, u->layer);
+		return 0;
 	}
-	free(target);
-	free(dir);
-	return r;
+	if (!base[4] || strcmp(base + 4, ".") == 0 || strcmp(base + 4, "..") == 0)
+		return unpack_msg(u, ret_msg, EINVAL, path, "invalid whiteout");
+	if (dir == u->root)
+		target = node_get(u, base + 4);
+	else if (asprintf(&tpath, "%s/%s", dir->path, base + 4) < 0)
+		return -ENOMEM;
+	else
+		target = node_get(u, tpath);
+	free(tpath);
+	if (target)
+		remove_subtree(u, target);
+	return 0;
 }
 
 static int too_big(struct unpack *u, char **ret_msg)
@@ -1100,7 +1180,7 @@ static int copy_data(struct unpack *u, struct archive *a, char **ret_msg)
 	return r;
 }
 
-static int read_data(struct unpack *u, struct archive *a, struct node *n, char **ret_msg)
+static int read_data(struct unpack *u, struct archive *a, struct node_data *n, char **ret_msg)
 {
 	int r;
 
@@ -1116,7 +1196,7 @@ static int read_data(struct unpack *u, struct archive *a, struct node *n, char *
 
 /* Fills n from a tar entry; 1 when the entry is of a type trees do not keep. */
 static int entry_node(struct unpack *u, struct archive *a, struct archive_entry *e,
-		      const char *name, struct node *n, char **ret_msg)
+		      const char *name, struct node_data *n, char **ret_msg)
 {
 	const char *hl = archive_entry_hardlink(e), *target;
 	char *hpath = NULL;
@@ -1128,11 +1208,11 @@ static int entry_node(struct unpack *u, struct archive *a, struct archive_entry 
 		/* A hardlink becomes a copy of what its target is now. */
 		const struct node *t = NULL;
 		if (clean_path(hl, &hpath) == 0)
-			t = strmap_get(&u->nodes, hpath);
+			t = node_get(u, hpath);
 		free(hpath);
-		if (!t || t->type == 'd')
+		if (!t || t->d.type == 'd')
 			return unpack_msg(u, ret_msg, EINVAL, name, "hardlink to a missing file");
-		*n = *t;
+		*n = t->d;
 		return 0;
 	}
 	switch (archive_entry_filetype(e)) {
@@ -1160,8 +1240,8 @@ static int entry_node(struct unpack *u, struct archive *a, struct archive_entry 
 static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry *e, char **ret_msg)
 {
 	const char *name = archive_entry_pathname(e);
-	const struct node *old;
-	struct node n;
+	struct node *parent = NULL;
+	struct node_data n;
 	char *path = NULL;
 	const char *base;
 	int r;
@@ -1173,12 +1253,12 @@ static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry
 	if (r < 0)
 		return r == -EINVAL ? unpack_msg(u, ret_msg, r, name, "absolute or \"..\" name")
 				    : r;
-	r = make_parents(u, path);
+	r = make_parents(u, path, &parent);
 	if (r == -ENOTDIR)
 		r = unpack_msg(u, ret_msg, EINVAL, name, "path under a non-directory");
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	if (r == 0 && strncmp(base, ".wh.", 4) == 0) {
-		r = whiteout(u, path, ret_msg);
+		r = whiteout(u, parent, path, ret_msg);
 		goto out;
 	}
 	if (r == 0)
@@ -1189,12 +1269,7 @@ static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry
 		r = unpack_msg(u, ret_msg, EINVAL, name, "the root is not a directory");
 		goto out;
 	}
-	old = strmap_get(&u->nodes, path);
-	/* A dir over a dir keeps its children; anything else replaces the tree. */
-	if (old && old->type == 'd' && n.type != 'd')
-		r = remove_tree(u, path, false, INT32_MAX);
-	if (r == 0)
-		r = put_node(u, path, &n);
+	r = put_node(u, path, parent, &n);
 out:
 	if (r == -EFBIG && ret_msg && !*ret_msg)
 		r = sfs_errf(ret_msg, EFBIG,
@@ -1352,7 +1427,7 @@ static int store_tree(struct unpack *u, char ret_id[SFS_DIGEST_SIZE])
 	if (!v)
 		return -ENOMEM;
 	while (strmap_next(&u->nodes, &it, &k, &val)) {
-		const struct node *nd = val;
+		const struct node_data *nd = &((const struct node *)val)->d;
 		v[n] = (struct tree_entry){.type = nd->type,
 					   .mode = nd->mode,
 					   .size = nd->type == 'd' ? 0 : nd->size,
@@ -1386,10 +1461,10 @@ static void unpack_release(struct unpack *u)
 static int unpack_chain(struct cache_import *im, struct cas *cas, const struct im_result *res,
 			char ret_id[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	const struct node root = {.type = 'd', .mode = 0755};
+	const struct node_data root = {.type = 'd', .mode = 0755};
 	struct unpack u = {
-	    .im = im, .cas = cas, .nodes = STRMAP_INIT, .tmpfd = -1, .layer = -1};
-	int r = put_node(&u, ".", &root);
+	    .im = im, .cas = cas, .nodes = STRMAP_INIT_BORROWED, .tmpfd = -1, .layer = -1};
+	int r = node_add(&u, ".", NULL, &root, &u.root);
 
 	ret_id[0] = '\0';
 	if (r == 0)
