@@ -48,15 +48,26 @@
 #define MT_CACHECONFIG "application/vnd.buildkit.cacheconfig.v0"
 #define REF_NAME "org.opencontainers.image.ref.name"
 
+/* A layer and, once a result names it as its top, what its parent chain
+ * is (worked out once per layer, not once per result). */
 struct im_layer {
 	char blob[SFS_DIGEST_SIZE];
 	int parent;
+	unsigned char state;	    /* 0 not yet, 1 being walked, 2 done */
+	bool absent;		    /* a blob of its chain is not in the manifest */
+	unsigned depth;		    /* layers in its chain, itself included */
+	char chain_id[SFS_HEX_SIZE]; /* see chain_step */
 };
 
-/* One result of a record: its layer chain (indices into layers, base first). */
+/*
+ * One result of a record: its layer chain, either the parent chain of layer
+ * top (chain NULL) or the explicit list chain (indices, base first).
+ */
 struct im_result {
 	size_t n;
+	int top;
 	int *chain;
+	char chain_id[SFS_HEX_SIZE]; /* equal chains of blobs have equal ids */
 	int64_t created_at;
 	bool absent; /* a blob of the chain is missing: silently skipped */
 	/* Filled by cache_import_into: */
@@ -76,7 +87,7 @@ struct im_alts {
 
 struct im_record {
 	char digest[SFS_DIGEST_SIZE];
-	size_t nresults;
+	size_t nresults, results_cap;
 	struct im_result *results;
 	size_t ninputs;
 	struct im_alts *inputs;
@@ -90,12 +101,13 @@ struct im_desc {
 
 struct cache_import {
 	char *dir;
+	struct strmap desc_by; /* digest -> struct im_desc (borrowed keys), after read_manifest */
 	int dirfd;   /* dir, opened once */
 	int blobsfd; /* dir/blobs/sha256, opened without following symlinks */
 	struct cache_import_opts opts;
 	struct strmap verified; /* hex of the blobs whose digest was checked */
 	size_t nwarnings;
-	size_t ndescs;
+	size_t ndescs, descs_cap;
 	struct im_desc *descs;
 	size_t nlayers;
 	struct im_layer *layers;
@@ -107,6 +119,23 @@ struct cache_import {
 static void copy_str(char *dst, size_t size, const char *s)
 {
 	snprintf(dst, size, "%s", s ? s : "");
+}
+
+/* Makes room for one more element of size bytes in *v (n used, *cap
+ * allocated), doubling: n appends cost O(n), not O(n^2). */
+static int grow_array(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 4;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nv = realloc(*v, ncap * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
 }
 
 /* ---- misc ---- */
@@ -156,6 +185,7 @@ struct cache_import *cache_import_free(struct cache_import *im)
 	if (im->blobsfd >= 0)
 		close(im->blobsfd);
 	strmap_release(&im->verified);
+	strmap_release(&im->desc_by);
 	free(im);
 	return NULL;
 }
@@ -459,10 +489,9 @@ static int add_desc(struct cache_import *im, const json_t *d)
 
 	if (!digest)
 		return -EINVAL;
-	v = realloc(im->descs, (im->ndescs + 1) * sizeof(*v));
-	if (!v)
+	if (grow_array((void **)&im->descs, &im->descs_cap, im->ndescs, sizeof(*v)) < 0)
 		return -ENOMEM;
-	im->descs = v;
+	v = im->descs;
 	copy_str(v[im->ndescs].digest, SFS_DIGEST_SIZE, digest);
 	if (!(v[im->ndescs].media_type = strdup(mt ? mt : "")))
 		return -ENOMEM;
@@ -470,12 +499,20 @@ static int add_desc(struct cache_import *im, const json_t *d)
 	return 0;
 }
 
-static const struct im_desc *find_desc(const struct cache_import *im, const char *digest)
+/* The manifest's blobs by digest, once they are all read (descs no longer
+ * moves). */
+static int index_descs(struct cache_import *im)
 {
-	for (size_t i = 0; i < im->ndescs; i++)
-		if (strcmp(im->descs[i].digest, digest) == 0)
-			return &im->descs[i];
-	return NULL;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < im->ndescs; i++)
+		r = strmap_put(&im->desc_by, im->descs[i].digest, &im->descs[i], NULL);
+	return r;
+}
+
+static bool has_desc(const struct cache_import *im, const char *digest)
+{
+	return strmap_get(&im->desc_by, digest) != NULL;
 }
 
 /*
@@ -603,19 +640,18 @@ static int parse_inputs(struct im_record *rec, json_t *inputs, size_t nrecords)
 	return 0;
 }
 
-static int add_result(struct im_record *rec, int *chain, size_t n, const char *created)
+/* Adds a result whose chain is res's (chain, n, top, chain_id, absent);
+ * takes res->chain. */
+static int add_result(struct im_record *rec, const struct im_result *res, const char *created)
 {
-	struct im_result *v = realloc(rec->results, (rec->nresults + 1) * sizeof(*v));
+	struct im_result *v;
 
-	if (!v) {
-		free(chain);
+	if (grow_array((void **)&rec->results, &rec->results_cap, rec->nresults, sizeof(*v)) < 0) {
+		free(res->chain);
 		return -ENOMEM;
 	}
-	rec->results = v;
-	v += rec->nresults++;
-	v->chain = chain;
-	v->n = n;
-	v->absent = false;
+	v = rec->results + rec->nresults++;
+	*v = *res;
 	v->tree[0] = v->record[0] = '\0';
 	if (parse_time(created, &v->created_at) < 0)
 		v->created_at = now_ns(); /* absent or Go's zero time: the import's time */
@@ -623,91 +659,146 @@ static int add_result(struct im_record *rec, int *chain, size_t n, const char *c
 }
 
 /*
- * getRemoteChain: from the top layer down through "parent" (-1 ends), then
- * reversed to base first.  A loop or an index out of range is an error.
+ * A chain's id: the id of the chain below it and the top blob, hashed (the
+ * base's "below" is empty), so a result's chain is compared by one string.
  */
-static int layer_chain(const struct cache_import *im, int top, int **ret, size_t *ret_n,
-		       char **ret_msg)
+static int chain_step(const char *below, const char *blob, char ret[SFS_HEX_SIZE])
 {
-	int *chain = calloc(im->nlayers ? im->nlayers : 1, sizeof(*chain));
-	size_t n = 0;
+	struct sfs_sha256 h;
+	int r = sfs_sha256_init(&h);
 
-	if (!chain)
-		return -ENOMEM;
-	for (int idx = top; idx != -1; idx = im->layers[idx].parent) {
-		if (idx < 0 || (size_t)idx >= im->nlayers) {
-			free(chain);
-			return sfs_errf(ret_msg, EINVAL, "cache config: invalid layer index %d",
-					idx);
-		}
-		if (n == im->nlayers) {
-			free(chain);
+	if (r < 0)
+		return r;
+	sfs_sha256_update(&h, below, strlen(below));
+	sfs_sha256_update(&h, blob, strlen(blob));
+	sfs_sha256_final_hex(&h, ret);
+	return 0;
+}
+
+static int chain_too_long(char **ret_msg)
+{
+	return sfs_errf(ret_msg, EINVAL, "cache config: a layer chain longer than %d layers",
+			CACHE_IMPORT_CHAIN_MAX);
+}
+
+/*
+ * getRemoteChain for layer top, memoized per layer: from the top down through
+ * "parent" (-1 ends) to a layer already worked out, then back up filling
+ * depth, absent and chain_id.  stack has room for nlayers indices.  A loop, an
+ * index out of range or a chain over CACHE_IMPORT_CHAIN_MAX is an error.
+ */
+static int walk_layer(struct cache_import *im, int top, int *stack, char **ret_msg)
+{
+	size_t sp = 0;
+	int idx;
+
+	for (idx = top; idx != -1 && im->layers[idx].state != 2; idx = im->layers[idx].parent) {
+		if (im->layers[idx].state == 1)
 			return sfs_errf(ret_msg, EINVAL, "cache config: invalid looping layer");
-		}
-		chain[n++] = idx;
+		if (sp == CACHE_IMPORT_CHAIN_MAX)
+			return chain_too_long(ret_msg);
+		im->layers[idx].state = 1;
+		stack[sp++] = idx;
+		int p = im->layers[idx].parent;
+		if (p != -1 && (p < 0 || (size_t)p >= im->nlayers))
+			return sfs_errf(ret_msg, EINVAL, "cache config: invalid layer index %d", p);
 	}
-	for (size_t i = 0; i < n / 2; i++) {
-		int t = chain[i];
-		chain[i] = chain[n - 1 - i];
-		chain[n - 1 - i] = t;
+	while (sp) {
+		struct im_layer *l = &im->layers[stack[--sp]];
+		const struct im_layer *below = l->parent == -1 ? NULL : &im->layers[l->parent];
+		l->depth = below ? below->depth + 1 : 1;
+		if (l->depth > CACHE_IMPORT_CHAIN_MAX)
+			return chain_too_long(ret_msg);
+		l->absent = (below && below->absent) || !has_desc(im, l->blob);
+		if (chain_step(below ? below->chain_id : "", l->blob, l->chain_id) < 0)
+			return -ENOMEM;
+		l->state = 2;
 	}
-	*ret = chain;
-	*ret_n = n;
+	return 0;
+}
+
+/* The result on top layer `top`, through its parents. */
+static int parent_chain(struct cache_import *im, int top, int *stack, struct im_result *ret,
+			char **ret_msg)
+{
+	int r;
+
+	if (top < 0 || (size_t)top >= im->nlayers)
+		return sfs_errf(ret_msg, EINVAL, "cache config: invalid layer index %d", top);
+	r = walk_layer(im, top, stack, ret_msg);
+	if (r < 0)
+		return r;
+	memset(ret, 0, sizeof(*ret));
+	ret->top = top;
+	ret->n = im->layers[top].depth;
+	ret->absent = im->layers[top].absent;
+	memcpy(ret->chain_id, im->layers[top].chain_id, SFS_HEX_SIZE);
 	return 0;
 }
 
 /* "chains" (v0.10+): explicit layer lists, base first, parents ignored. */
-static int explicit_chain(const struct cache_import *im, json_t *layers, int **ret, size_t *ret_n)
+static int explicit_chain(struct cache_import *im, json_t *layers, struct im_result *ret,
+			  char **ret_msg)
 {
 	size_t n = json_array_size(layers), i;
-	int *chain = calloc(n ? n : 1, sizeof(*chain));
 	json_t *v;
 
-	if (!chain)
+	memset(ret, 0, sizeof(*ret));
+	if (n > CACHE_IMPORT_CHAIN_MAX)
+		return chain_too_long(ret_msg);
+	if (!(ret->chain = calloc(n ? n : 1, sizeof(*ret->chain))))
 		return -ENOMEM;
+	ret->n = n;
+	ret->top = -1;
 	json_array_foreach(layers, i, v)
 	{
 		json_int_t idx = json_integer_value(v);
 		if (!json_is_integer(v) || idx < 0 || (size_t)idx >= im->nlayers) {
-			free(chain);
-			return -EINVAL;
+			ret->chain = (free(ret->chain), NULL);
+			return sfs_errf(ret_msg, EINVAL, "cache config: bad result chain");
 		}
-		chain[i] = (int)idx;
+		ret->chain[i] = (int)idx;
+		ret->absent |= !has_desc(im, im->layers[idx].blob);
+		if (chain_step(ret->chain_id, im->layers[idx].blob, ret->chain_id) < 0) {
+			ret->chain = (free(ret->chain), NULL);
+			return -ENOMEM;
+		}
 	}
-	*ret = chain;
-	*ret_n = n;
 	return 0;
 }
 
-static int parse_results(struct cache_import *im, struct im_record *rec, json_t *o, char **ret_msg)
+static int parse_results(struct cache_import *im, struct im_record *rec, json_t *o, int *stack,
+			 char **ret_msg)
 {
-	json_t *res;
-	size_t i, n = 0;
-	int *chain = NULL, r = 0, top;
+	struct im_result res;
+	json_t *v;
+	size_t i;
+	int r = 0, top;
 
-	json_array_foreach(json_object_get(o, "layers"), i, res)
+	json_array_foreach(json_object_get(o, "layers"), i, v)
 	{
-		if (obj_int(res, "layer", &top) < 0)
+		if (obj_int(v, "layer", &top) < 0)
 			return sfs_errf(ret_msg, EINVAL, "cache config: bad result layer");
-		r = layer_chain(im, top, &chain, &n, ret_msg);
+		r = parent_chain(im, top, stack, &res, ret_msg);
 		if (r == 0)
-			r = add_result(rec, chain, n, obj_str(res, "createdAt"));
+			r = add_result(rec, &res, obj_str(v, "createdAt"));
 		if (r < 0)
 			return r;
 	}
-	json_array_foreach(json_object_get(o, "chains"), i, res)
+	json_array_foreach(json_object_get(o, "chains"), i, v)
 	{
-		r = explicit_chain(im, json_object_get(res, "layers"), &chain, &n);
+		r = explicit_chain(im, json_object_get(v, "layers"), &res, ret_msg);
 		if (r == 0)
-			r = add_result(rec, chain, n, obj_str(res, "createdAt"));
+			r = add_result(rec, &res, obj_str(v, "createdAt"));
 		if (r < 0)
-			return sfs_errf(ret_msg, r, "cache config: bad result chain");
+			return r;
 	}
 	return 0;
 }
 
 static int parse_records(struct cache_import *im, json_t *records, char **ret_msg)
 {
+	int *stack; /* for walk_layer */
 	json_t *o;
 	size_t i;
 	int r;
@@ -717,25 +808,32 @@ static int parse_records(struct cache_import *im, json_t *records, char **ret_ms
 	im->nrecords = json_array_size(records);
 	if (im->nrecords && !(im->records = calloc(im->nrecords, sizeof(*im->records))))
 		return -ENOMEM;
+	stack = calloc(im->nlayers ? im->nlayers : 1, sizeof(*stack));
+	if (!stack)
+		return -ENOMEM;
+	r = 0;
 	json_array_foreach(records, i, o)
 	{
 		struct im_record *rec = &im->records[i];
 		const char *digest = obj_digest(o, "digest");
-		if (!digest)
-			return sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest",
-					i);
+		if (!digest) {
+			r = sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest", i);
+			break;
+		}
 		copy_str(rec->digest, SFS_DIGEST_SIZE, digest);
 		r = parse_inputs(rec, json_object_get(o, "inputs"), im->nrecords);
 		if (r == -ERANGE)
-			return sfs_errf(ret_msg, EINVAL,
-					"cache config: invalid record ID in record %zu", i);
+			r = sfs_errf(ret_msg, EINVAL, "cache config: invalid record ID in record %zu",
+				     i);
+		else if (r < 0)
+			r = sfs_errf(ret_msg, r, "cache config: record %zu has bad inputs", i);
+		if (r == 0)
+			r = parse_results(im, rec, o, stack, ret_msg);
 		if (r < 0)
-			return sfs_errf(ret_msg, r, "cache config: record %zu has bad inputs", i);
-		r = parse_results(im, rec, o, ret_msg);
-		if (r < 0)
-			return r;
+			break;
 	}
-	return 0;
+	free(stack);
+	return r;
 }
 
 /* ---- dependency order (parseRecord's recursion, without the recursion) ---- */
@@ -798,18 +896,6 @@ static int order_records(struct cache_import *im, char **ret_msg)
 	return r;
 }
 
-/* A result whose chain names a blob the manifest does not list is absent. */
-static void mark_absent(struct cache_import *im)
-{
-	for (size_t i = 0; i < im->nrecords; i++) {
-		struct im_record *rec = &im->records[i];
-		for (size_t j = 0; j < rec->nresults; j++)
-			for (size_t k = 0; k < rec->results[j].n; k++)
-				if (!find_desc(im, im->layers[rec->results[j].chain[k]].blob))
-					rec->results[j].absent = true;
-	}
-}
-
 static int parse_config(struct cache_import *im, const char *digest, char **ret_msg)
 {
 	json_t *cc = NULL;
@@ -823,8 +909,6 @@ static int parse_config(struct cache_import *im, const char *digest, char **ret_
 	json_decref(cc);
 	if (r == 0)
 		r = order_records(im, ret_msg);
-	if (r == 0)
-		mark_absent(im);
 	return r;
 }
 
@@ -848,6 +932,8 @@ static int open_layout(struct cache_import *im, char **ret_msg)
 	if (r == 0)
 		r = read_manifest(im, m, config, ret_msg);
 	if (r == 0)
+		r = index_descs(im);
+	if (r == 0)
 		r = parse_config(im, config, ret_msg);
 	json_decref(index);
 	json_decref(m);
@@ -866,6 +952,7 @@ int cache_import_open_opts(const char *dir, const struct cache_import_opts *o,
 	}
 	im->dirfd = im->blobsfd = -1;
 	im->verified = (struct strmap)STRMAP_INIT;
+	im->desc_by = (struct strmap)STRMAP_INIT_BORROWED;
 	if (o)
 		im->opts = *o;
 	else
@@ -1457,14 +1544,32 @@ static void unpack_release(struct unpack *u)
 		close(u->tmpfd);
 }
 
+/* The layer indices of res's chain, base first (n of them; malloc'd). */
+static int *chain_layers(const struct cache_import *im, const struct im_result *res)
+{
+	int *v = malloc((res->n ? res->n : 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	if (res->chain) {
+		memcpy(v, res->chain, res->n * sizeof(*v));
+		return v;
+	}
+	size_t i = res->n;
+	for (int idx = res->top; i && idx != -1; idx = im->layers[idx].parent)
+		v[--i] = idx;
+	return v;
+}
+
 /* Unpacks a chain into a stored tree; ret_id is "" when a blob is missing. */
 static int unpack_chain(struct cache_import *im, struct cas *cas, const struct im_result *res,
 			char ret_id[SFS_DIGEST_SIZE], char **ret_msg)
 {
+	int *chain = chain_layers(im, res);
 	const struct node_data root = {.type = 'd', .mode = 0755};
 	struct unpack u = {
 	    .im = im, .cas = cas, .nodes = STRMAP_INIT_BORROWED, .tmpfd = -1, .layer = -1};
-	int r = node_add(&u, ".", NULL, &root, &u.root);
+	int r = chain ? node_add(&u, ".", NULL, &root, &u.root) : -ENOMEM;
 
 	ret_id[0] = '\0';
 	if (r == 0)
@@ -1473,7 +1578,8 @@ static int unpack_chain(struct cache_import *im, struct cas *cas, const struct i
 		r = open_tmp(cas, &u.tmpfd);
 	for (size_t i = 0; r == 0 && i < res->n; i++) {
 		u.layer = (int)i;
-		r = apply_layer(im, &u, im->layers[res->chain[i]].blob, ret_msg);
+		r = im_cancelled(im) ? cancelled_err(ret_msg)
+				     : apply_layer(im, &u, im->layers[chain[i]].blob, ret_msg);
 	}
 	if (r == 0)
 		r = cas_batch_commit(u.batch);
@@ -1484,23 +1590,11 @@ static int unpack_chain(struct cache_import *im, struct cas *cas, const struct i
 	if (r == -EINVAL && ret_msg && !*ret_msg)
 		r = sfs_errf(ret_msg, r, "layer chain of %zu layers gives an invalid tree", res->n);
 	unpack_release(&u);
+	free(chain);
 	return r;
 }
 
 /* ---- results: one tree and one record per distinct chain ---- */
-
-static int chain_key(const struct cache_import *im, const struct im_result *res, char **ret)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	for (size_t i = 0; i < res->n; i++)
-		strbuf_addf(&sb, "%s,", im->layers[res->chain[i]].blob);
-	strbuf_addch(&sb, '.'); /* the empty chain is a key too */
-	if (sb.oom)
-		return -ENOMEM;
-	*ret = strbuf_detach(&sb, NULL);
-	return 0;
-}
 
 /*
  * Unpacks the chain of res unless an earlier result had the same one, then
@@ -1512,19 +1606,17 @@ static int import_result(struct cache_import *im, struct sfs_cache *c, struct re
 {
 	struct im_result *first;
 	struct cache_result rec;
-	char *key;
+	const char *key = res->n ? res->chain_id : "."; /* the empty chain is a key too */
 	int r;
 
 	if (res->absent)
 		return 0;
-	r = chain_key(im, res, &key);
-	if (r < 0)
-		return r;
+	if (im_cancelled(im))
+		return cancelled_err(ret_msg);
 	first = strmap_get(done, key);
 	if (first) {
 		copy_str(res->tree, SFS_DIGEST_SIZE, first->tree);
 		copy_str(res->record, CACHE_ID_SIZE, first->record);
-		free(key);
 		return 0;
 	}
 	r = unpack_chain(im, c->cas, res, res->tree, ret_msg);
@@ -1534,7 +1626,6 @@ static int import_result(struct cache_import *im, struct sfs_cache *c, struct re
 	}
 	if (r == 0)
 		r = strmap_put(done, key, res, NULL);
-	free(key);
 	return r;
 }
 

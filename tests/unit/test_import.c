@@ -1048,8 +1048,72 @@ static void test_many_whiteouts(void)
 	sfs_cache_close(c);
 }
 
+/* A chain longer than CACHE_IMPORT_CHAIN_MAX, explicit ("chains": [0,0,...],
+ * once re-read per entry) or through "parent", is refused at open. */
+static void test_long_chain_refused(void)
+{
+	enum { N = CACHE_IMPORT_CHAIN_MAX + 1 };
+	char *dir = tap_tmpdir(), blob[SFS_DIGEST_SIZE];
+	struct strbuf cfg = STRBUF_INIT;
+	const char *blobs[1] = {blob};
+	struct example x;
+
+	example_init(&x);
+	put_layer(dir, files, 2, blob);
+	strbuf_addf(&cfg, "{\"layers\":[{\"blob\":\"%s\",\"parent\":-1}],\"records\":[{\"digest\":"
+		    "\"%s\",\"chains\":[{\"layers\":[0", blob, x.root);
+	for (int i = 1; i < N; i++)
+		strbuf_addstr(&cfg, ",0");
+	strbuf_addstr(&cfg, "]}]}]}");
+	put_layout(dir, FORM_IMAGE, cfg.buf, blobs, 1);
+	check_open_fails(dir, -EINVAL, "a layer chain longer than");
+
+	strbuf_reset(&cfg);
+	strbuf_addf(&cfg, "{\"layers\":[{\"blob\":\"%s\",\"parent\":-1}", blob);
+	for (int i = 1; i < N; i++)
+		strbuf_addf(&cfg, ",{\"blob\":\"%s\",\"parent\":%d}", blob, i - 1);
+	strbuf_addf(&cfg, "],\"records\":[{\"digest\":\"%s\",\"layers\":[{\"layer\":%d}]}]}",
+		    x.root, N - 1);
+	put_layout(dir, FORM_IMAGE, cfg.buf, blobs, 1);
+	check_open_fails(dir, -EINVAL, "a layer chain longer than");
+	strbuf_release(&cfg);
+}
+
+/* Results on one deep chain share its walk and its unpack: each layer blob is
+ * applied once per distinct chain, not once per result. */
+static void test_results_share_chain(void)
+{
+	enum { NLAYERS = 200, NRESULTS = 5000 };
+	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
+	struct strbuf cfg = STRBUF_INIT, res = STRBUF_INIT;
+	const char *blobs[1] = {blob};
+	struct sfs_cache *c = fresh_cache();
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct example x;
+
+	example_init(&x);
+	put_layer(dir, files, 2, blob);
+	strbuf_addf(&cfg, "{\"layers\":[{\"blob\":\"%s\",\"parent\":-1}", blob);
+	for (int i = 1; i < NLAYERS; i++)
+		strbuf_addf(&cfg, ",{\"blob\":\"%s\",\"parent\":%d}", blob, i - 1);
+	strbuf_addf(&cfg, "],\"records\":[{\"digest\":\"%s\",\"layers\":[", x.root);
+	for (int i = 0; i < NRESULTS; i++)
+		strbuf_addf(&cfg, "%s{\"layer\":%d}", i ? "," : "", NLAYERS - 1);
+	strbuf_addstr(&cfg, "]}]}");
+	put_layout(dir, FORM_IMAGE, cfg.buf, blobs, 1);
+	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
+	results_of(ks, x.root, &res);
+	CHECK(res.len > 0 && !strchr(res.buf, ' '));
+	free(msg);
+	strbuf_release(&cfg);
+	strbuf_release(&res);
+	sfs_cache_close(c);
+}
+
 int main(void)
 {
+	RUN(test_long_chain_refused);
+	RUN(test_results_share_chain);
 	RUN(test_many_whiteouts);
 	RUN(test_layer_size_cap);
 	RUN(test_entries_cap);
