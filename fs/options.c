@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../cache/err.h"
+#include "../cache/import.h"
 #include "fs.h"
 
 #define FS_ALWAYS_OPTS "-odefault_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs"
@@ -23,6 +24,7 @@
 struct raw_opts {
 	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max, *output_max;
 	char *max_vertices, *max_running, *max_pending, *max_parked;
+	char *import_layer_max, *import_entries_max, *import_config_max;
 };
 
 /* fuse_opt_parse hands the same pointer to templates and to opt_proc. */
@@ -51,6 +53,9 @@ static const struct fuse_opt opt_spec[] = {
     RAW("max_running=%s", max_running),
     RAW("max_pending=%s", max_pending),
     RAW("max_parked=%s", max_parked),
+    RAW("import_layer_max=%s", import_layer_max),
+    RAW("import_entries_max=%s", import_entries_max),
+    RAW("import_config_max=%s", import_config_max),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -78,6 +83,9 @@ static void opts_defaults(struct fs_opts *o)
 	o->max_running = 64;
 	o->max_pending = 1024;
 	o->max_parked = 4096;
+	o->import_layer_max = CACHE_IMPORT_LAYER_MAX;
+	o->import_entries_max = CACHE_IMPORT_ENTRIES_MAX;
+	o->import_config_max = CACHE_IMPORT_JSON_MAX;
 }
 
 int fs_parse_size(const char *s, uint64_t *ret)
@@ -197,7 +205,9 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 	} sz[] = {{"cache_max", r->cache_max, &o->cache_max},
 		  {"log_max", r->log_max, &o->log_max},
 		  {"output_max", r->output_max, &o->output_max},
-		  {"spec_max", r->spec_max, &o->spec_max}};
+		  {"spec_max", r->spec_max, &o->spec_max},
+		  {"import_layer_max", r->import_layer_max, &o->import_layer_max},
+		  {"import_config_max", r->import_config_max, &o->import_config_max}};
 
 	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
 		if (sz[i].val && fs_parse_size(sz[i].val, sz[i].dst) < 0)
@@ -206,6 +216,8 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 					sz[i].name, sz[i].val);
 	if (r->spec_max && o->spec_max == 0)
 		return sfs_errf(ret_msg, EINVAL, "spec_max must be at least 1");
+	if (r->import_config_max && o->import_config_max == 0)
+		return sfs_errf(ret_msg, EINVAL, "import_config_max must be at least 1");
 	return 0;
 }
 
@@ -218,6 +230,7 @@ static int apply_raw(const struct raw_opts *r, struct fs_opts *o, char **ret_msg
 	    {"max_running", r->max_running, &o->max_running, 1},
 	    {"max_pending", r->max_pending, &o->max_pending, 1},
 	    {"max_parked", r->max_parked, &o->max_parked, 0},
+	    {"import_entries_max", r->import_entries_max, &o->import_entries_max, 1},
 	};
 
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
@@ -252,6 +265,9 @@ static void raw_release(struct raw_opts *r)
 	free(r->max_running);
 	free(r->max_pending);
 	free(r->max_parked);
+	free(r->import_layer_max);
+	free(r->import_entries_max);
+	free(r->import_config_max);
 }
 
 int fs_opts_parse(struct fuse_args *args, struct fs_opts *o, char **ret_msg)
@@ -314,11 +330,20 @@ void fs_opts_help(const char *prog)
 	    "    -o max_running=N       running jobs at once (default: %u)\n"
 	    "    -o max_pending=N       pending jobs at once (default: %u)\n"
 	    "    -o max_parked=N        blocked status/wait readers (default: %u)\n"
+	    "    -o import_layer_max=SIZE\n"
+	    "                           uncompressed bytes of one cache_from layer (default: 16G)\n"
+	    "    -o import_entries_max=N\n"
+	    "                           entries of one cache_from layer, and of the tree its\n"
+	    "                           layer chain makes (default: %u)\n"
+	    "    -o import_config_max=SIZE\n"
+	    "                           largest cache_from index.json, manifest or cache config\n"
+	    "                           (default: 64M)\n"
 	    "\n"
 	    "Always added: -o default_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs\n"
 	    "\n"
 	    "FUSE options:\n",
-	    d.workers, d.jobs_keep, d.max_vertices, d.max_running, d.max_pending, d.max_parked);
+	    d.workers, d.jobs_keep, d.max_vertices, d.max_running, d.max_pending, d.max_parked,
+	    d.import_entries_max);
 	fflush(stdout);
 	fuse_lowlevel_help();
 }

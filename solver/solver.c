@@ -47,6 +47,9 @@ void sfs_solver_opts_default(struct sfs_solver_opts *o)
 	o->max_pending = 1024;
 	o->log_limit = 64u << 20;
 	o->output_limit = 16ull << 30;
+	struct cache_import_opts io;
+	cache_import_opts_default(&io);
+	o->import_limits = io.limits;
 	o->limits.max_bytes = 16u << 20;
 	o->limits.max_vertices = 100000;
 	o->limits.max_path = 4096;

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "../cache/cache.h"
+#include "../cache/import.h"
 #include "op.h"
 #include "spec.h"
 
@@ -53,6 +54,7 @@ struct sfs_solver_opts {
 	unsigned max_pending;	/* pending jobs at once (default 1024) */
 	size_t log_limit;	/* per vertex log on disk (default 64 MiB) */
 	uint64_t output_limit;	/* bytes of one exec output (default 16 GiB) */
+	struct cache_import_limits import_limits; /* of cache_from sources */
 	struct sfs_spec_limits limits;
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
 	void *notify_arg;

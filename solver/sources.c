@@ -32,17 +32,57 @@
 #include "../cache/import.h"
 #include "internal.h"
 
-/* Reads the layout at path into a new manager. */
-static int source_read(struct sfs_solver *s, const char *path, struct cache_manager **ret,
+/* The job reading a source and its "[cache_from]" progress vertex. */
+struct source_reader {
+	struct sfs_solver *s;
+	struct sfs_job *j;
+	const char *digest;
+};
+
+/* The import stops when the job that reads it no longer runs (cancelled). */
+static bool reader_cancelled(void *arg)
+{
+	struct source_reader *sr = arg;
+	pthread_mutex_lock(&sr->s->lock);
+	bool stop = sr->j->state != SFS_JOB_RUNNING;
+	pthread_mutex_unlock(&sr->s->lock);
+	return stop;
+}
+
+/* A warning of the import is a log line of the job's import vertex. */
+static void reader_warn(void *arg, const char *msg)
+{
+	struct source_reader *sr = arg;
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "warning: %s\n", msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	pthread_mutex_lock(&sr->s->lock);
+	sfs_progress_log(sr->j->progress, sr->digest, 2, line, (size_t)n, sfs_now_ns());
+	sfs_job_mark_dirty(sr->s, sr->j);
+	pthread_mutex_unlock(&sr->s->lock);
+	sfs_solver_flush_notify(sr->s);
+}
+
+/* Reads the layout at path into a new manager, within the mount's import
+ * limits. */
+static int source_read(struct source_reader *sr, const char *path, struct cache_manager **ret,
 		       char **ret_msg)
 {
+	struct sfs_solver *s = sr->s;
+	struct cache_import_opts io = {.limits = s->o.import_limits,
+				       .cancelled = reader_cancelled,
+				       .warn = reader_warn,
+				       .arg = sr};
 	struct cache_import *im = NULL;
 	struct keystore *ks = NULL;
 	struct result_storage *rs = NULL;
 	struct cache_manager *cm = NULL;
 	char id[PATH_MAX + 16];
 	snprintf(id, sizeof(id), "import:%s", path);
-	int r = cache_import_open(path, &im, ret_msg);
+	int r = cache_import_open_opts(path, &io, &im, ret_msg);
 	if (r == 0)
 		r = keystore_memory_new(&ks);
 	if (r == 0)
@@ -67,31 +107,32 @@ static int source_read(struct sfs_solver *s, const char *path, struct cache_mana
 }
 
 /* source_read with the job's credentials. */
-static int source_read_as(struct sfs_solver *s, const struct sfs_job *j, const char *path,
-			  struct cache_manager **ret, char **ret_msg)
+static int source_read_as(struct source_reader *sr, const char *path, struct cache_manager **ret,
+			  char **ret_msg)
 {
+	const struct sfs_job *j = sr->j;
 	struct sfs_creds c;
 	int r = sfs_creds_enter(&c, j->uid, j->gid);
 
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cannot take the credentials of uid %u",
 				(unsigned)j->uid);
-	r = source_read(s, path, ret, ret_msg);
+	r = source_read(sr, path, ret, ret_msg);
 	sfs_creds_leave(&c);
 	return r;
 }
 
 /* The manager of source path, read now if this mount has not read it yet. */
-static int source_get(struct sfs_solver *s, const struct sfs_job *j, const char *path,
-		      char **ret_msg)
+static int source_get(struct source_reader *sr, const char *path, char **ret_msg)
 {
+	struct sfs_solver *s = sr->s;
 	pthread_mutex_lock(&s->lock);
 	bool have = strmap_get(&s->sources, path) != NULL;
 	pthread_mutex_unlock(&s->lock);
 	if (have)
 		return 0;
 	struct cache_manager *cm = NULL;
-	int r = source_read_as(s, j, path, &cm, ret_msg);
+	int r = source_read_as(sr, path, &cm, ret_msg);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->lock);
@@ -123,10 +164,11 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 		pthread_mutex_unlock(&s->lock);
 		sfs_solver_flush_notify(s);
 		const char *skip = NULL;
+		struct source_reader sr = {.s = s, .j = j, .digest = d};
 		if (!job_trusted(s, j))
 			skip = "WARNING: cache_from skipped: only the mount owner and root may import "
 			       "cache records\n";
-		else if ((r = source_get(s, j, paths[k], ret_msg)) < 0)
+		else if ((r = source_get(&sr, paths[k], ret_msg)) < 0)
 			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
 		pthread_mutex_lock(&s->lock);
 		if (skip)

@@ -1,4 +1,5 @@
 /* test_fs_options.c — the solverfs command line (fs/options.c). */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "../../fs/fs.h"
@@ -103,11 +104,37 @@ static void test_errors(void)
 	free(msg);
 }
 
+static void test_import_limits(void)
+{
+	char *argv[] = {"solverfs", "-o",
+			"import_layer_max=1M,import_entries_max=500,import_config_max=2K", "/s", "/m"};
+	char *dflt[] = {"solverfs", "/s", "/m"};
+	char *bad[] = {"solverfs", "-o", "import_entries_max=0", "/s", "/m"};
+	struct fs_opts o;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(parse(3, dflt, &o, &msg), 0);
+	CHECK_EQ_INT(o.import_layer_max, 16ll << 30);
+	CHECK_EQ_INT(o.import_entries_max, 1000000);
+	CHECK_EQ_INT(o.import_config_max, 64 << 20);
+	fs_opts_release(&o);
+	CHECK_EQ_INT(parse(5, argv, &o, &msg), 0);
+	CHECK_EQ_INT(o.import_layer_max, 1 << 20);
+	CHECK_EQ_INT(o.import_entries_max, 500);
+	CHECK_EQ_INT(o.import_config_max, 2048);
+	fs_opts_release(&o);
+	CHECK(parse(5, bad, &o, &msg) == -EINVAL);
+	CHECK(msg && strstr(msg, "import_entries_max"));
+	fs_opts_release(&o);
+	free(msg);
+}
+
 int main(void)
 {
 	RUN(test_sizes);
 	RUN(test_operands_and_options_anywhere);
 	RUN(test_kept_for_fuse);
 	RUN(test_errors);
+	RUN(test_import_limits);
 	return tap_done();
 }
