@@ -6,6 +6,8 @@
  * Order matters:
  *   - paths are made absolute and the lock taken before daemonizing, so a
  *     second mount of the same STATE_DIR fails on the terminal;
+ *   - with the lock held, no other daemon owns STATE_DIR: the processes of
+ *     execs a killed daemon left running are killed before tmp/ is emptied;
  *   - threads do not survive fork(), so in the background the solver (and the
  *     SQLite connection) are opened after fuse_daemonize; the cache is opened
  *     and closed once before it so that its errors still reach stderr;
@@ -13,6 +15,7 @@
  *     history saved) before the parked readers are answered and the session
  *     is unmounted.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -106,6 +110,78 @@ static int take_lock(const char *state_dir, char **ret_msg)
 	buf[strcspn(buf, "\n")] = '\0';
 	close(fd);
 	return sfs_errf(ret_msg, EBUSY, "%s in use by pid %s", state_dir, buf[0] ? buf : "?");
+}
+
+/* The session of process pid, when its cwd is below dir ("/x/tmp/"); else 0. */
+static pid_t orphan_session(const char *pid, const char *dir)
+{
+	char path[300], cwd[PATH_MAX], buf[512], *p;
+	long sid = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/cwd", pid);
+	n = readlink(path, cwd, sizeof(cwd) - 1);
+	if (n <= 0)
+		return 0;
+	cwd[n] = '\0';
+	if (strncmp(cwd, dir, strlen(dir)) != 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ppid pgrp session ...": comm may hold anything, so from the last ')' */
+	if (!(p = strrchr(buf, ')')) || sscanf(p + 1, " %*c %*d %*d %ld", &sid) != 1)
+		return 0;
+	return (pid_t)sid;
+}
+
+/*
+ * A daemon killed with SIGKILL cannot kill its execs: each runs in a session of
+ * its own (setsid) with its work dir under STATE_DIR/tmp/, and would go on
+ * running, and writing there, after the next mount empties it.  With the lock
+ * held no live daemon owns them, so every session with a process working below
+ * tmp/ is killed (a few passes, for processes forked meanwhile).
+ */
+static void kill_orphans(const char *state_dir)
+{
+	char dir[PATH_MAX];
+	pid_t self = getsid(0);
+	unsigned killed = 0;
+
+	snprintf(dir, sizeof(dir), "%s/tmp/", state_dir);
+	for (int pass = 0; pass < 5; pass++) {
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		unsigned found = 0;
+
+		if (!d)
+			return;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			pid_t sid = orphan_session(de->d_name, dir);
+			if (sid <= 1 || sid == self)
+				continue;
+			/* the exec's process group is its session (setsid) */
+			kill(-sid, SIGKILL);
+			kill((pid_t)atol(de->d_name), SIGKILL);
+			found++;
+		}
+		closedir(d);
+		killed += found;
+		if (!found)
+			break;
+		usleep(20000);
+	}
+	if (killed)
+		sfs_log(SFS_LOG_WARN, "killed %u process%s a previous solverfs left running in %s",
+			killed, killed == 1 ? "" : "es", dir);
 }
 
 static void write_pid(int fd)
@@ -255,6 +331,7 @@ static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret
 	if (r < 0)
 		return r;
 	*ret_lock = r;
+	kill_orphans(fs->state_dir);
 	if (o->foreground) {
 		write_pid(*ret_lock);
 		r = open_libs(fs, ret_msg);
