@@ -1,6 +1,6 @@
 /*
  * exports.c — jobs/N/export/: a job's cache export, an OCI image layout the
- * solver wrote to STATE_DIR/exports/N (DESIGN.md §4, §6).
+ * solver wrote to STATE_DIR/exports/N (README.md "The mounted tree", "The spec").
  *
  * The tree is served from that directory as it is on disk: it is complete
  * before it exists under its name (written elsewhere, then renamed) and never

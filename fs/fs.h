@@ -1,7 +1,7 @@
 /*
  * fs.h — the FUSE front of solverfs: shared state, node descriptors, file
  * handles and the functions each subtree module (one file per subtree of
- * DESIGN.md §4) offers to the low-level operations in ops.c.
+ * README.md "The mounted tree") offers to the low-level operations in ops.c.
  *
  * Every node of the mount is named by a descriptor (kind + job + hex + path).
  * The inode table (node.c) maps descriptors to inode numbers and back; the

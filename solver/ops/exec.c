@@ -1,5 +1,5 @@
 /*
- * exec.c — the `exec` op: run a process over a fresh work dir (DESIGN.md §2).
+ * exec.c — the `exec` op: run a process over a fresh work dir (docs/sandbox.md).
  *
  * One run: a dir under the store's tmp/ (cas_mkdtemp) holds work/, which gets
  * every mount at its relative dest, parents first (mounts sorted by dest), from

@@ -1,6 +1,6 @@
 /*
  * file.c — the `file` op: mkdir, mkfile, copy, rm and symlink applied in order to
- * a copy of `base` (DESIGN.md §2), and the wtree those actions edit (ops.h).
+ * a copy of `base` (README.md "The spec"), and the wtree those actions edit (ops.h).
  *
  * Everything happens on manifests: the base tree's entries are loaded into a
  * wtree, actions edit it, and the result is stored with tree_from_entries.

@@ -1,7 +1,7 @@
 /*
- * local.c — the `local` op: a snapshot of a host file or directory (DESIGN.md §2).
+ * local.c — the `local` op: a snapshot of a host file or directory (README.md "The spec").
  *
- * It is a root with two cache maps (SEMANTICS.md "Cache maps per op", §1.9):
+ * It is a root with two cache maps (README.md "Identity and digests"):
  *   map 0: sha256 of the canonical JSON of the op's fields without `session`,
  *          plus the submitter's uid and a metadata digest of the selected
  *          entries (path, type, size, mode, mtime, ctime, inode from lstat; no
