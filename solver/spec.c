@@ -102,6 +102,12 @@ static const char *esc(char *buf, size_t size, const char *s)
 		else
 			buf[o++] = (char)c;
 	}
+	if (((unsigned char)*s & 0xc0) == 0x80) { /* cut inside a UTF-8 sequence: drop its start */
+		while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
+			o--;
+		if (o > 0 && (unsigned char)buf[o - 1] >= 0xc0)
+			o--;
+	}
 	if (*s)
 		o += (size_t)snprintf(buf + o, size - o, "...");
 	buf[o] = '\0';
@@ -153,6 +159,101 @@ static int unknown_fields(struct vctx *c, const char *fp, json_t *obj, const cha
 			return ferr(c, fp, esc(e, sizeof(e), k), "unknown field");
 	}
 	return 0;
+}
+
+/* ---- NUL in strings ----
+ * The spec is loaded with JSON_ALLOW_NUL so that mkfile data may hold any bytes.
+ * Every other string is used as a C string, where a NUL would cut it short
+ * ("file\u0000x" would read as "file"): those are refused first, by path. */
+
+/* "actions[N].mkfile.data" of a vertex: the one field whose bytes are data. */
+static bool is_data_field(const char *fp)
+{
+	size_t nd;
+
+	if (strncmp(fp, "actions[", 8) != 0)
+		return false;
+	nd = strspn(fp + 8, "0123456789");
+	return nd > 0 && strcmp(fp + 8 + nd, "].mkfile.data") == 0;
+}
+
+static void fp_cut(struct strbuf *fp, size_t len)
+{
+	fp->len = len;
+	if (fp->buf)
+		fp->buf[len] = '\0';
+}
+
+/* Walks j (whose field path is fp) for a string holding NUL. */
+static int no_nul_at(struct vctx *c, json_t *j, struct strbuf *fp)
+{
+	size_t len = fp->len, i;
+	const char *k;
+	json_t *e;
+	char ek[64];
+	int r = 0;
+
+	if (json_is_string(j)) {
+		if (!memchr(json_string_value(j), '\0', json_string_length(j)) ||
+		    (c->key && is_data_field(fp->buf ? fp->buf : "")))
+			return 0;
+		return fp->oom ? -ENOMEM
+			       : ferr(c, "", fp->buf ? fp->buf : "", "must not contain NUL");
+	}
+	json_array_foreach(j, i, e)
+	{
+		strbuf_addf(fp, "[%zu]", i);
+		r = no_nul_at(c, e, fp);
+		fp_cut(fp, len);
+		if (r < 0)
+			return r;
+	}
+	json_object_foreach(j, k, e)
+	{
+		strbuf_addf(fp, "%s%s", len ? "." : "", esc(ek, sizeof(ek), k));
+		r = no_nul_at(c, e, fp);
+		fp_cut(fp, len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Any string holding NUL in j: the quick look, before paths are made. */
+static bool has_nul(json_t *j)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (json_is_string(j))
+		return memchr(json_string_value(j), '\0', json_string_length(j)) != NULL;
+	json_array_foreach(j, i, e) if (has_nul(e)) return true;
+	json_object_foreach(j, k, e) if (has_nul(e)) return true;
+	return false;
+}
+
+/* Every member of obj but `skip` (may be NULL) is free of NUL. */
+static int no_nul(struct vctx *c, json_t *obj, const char *skip)
+{
+	struct strbuf fp = STRBUF_INIT;
+	const char *k;
+	json_t *e;
+	int r = 0;
+
+	json_object_foreach(obj, k, e)
+	{
+		if ((skip && strcmp(k, skip) == 0) || !has_nul(e))
+			continue;
+		char ek[64];
+		strbuf_addstr(&fp, esc(ek, sizeof(ek), k));
+		r = no_nul_at(c, e, &fp);
+		strbuf_reset(&fp);
+		if (r < 0)
+			break;
+	}
+	strbuf_release(&fp);
+	return r;
 }
 
 /* ---- the normalised tree (allocation failures are sticky in p->oom) ---- */
@@ -215,7 +316,8 @@ static int split_ref(const char *s, size_t *ret_keylen, int *ret_output)
 	if (colon) {
 		const char *d = colon + 1;
 		size_t nd = strlen(d);
-		if (nd == 0 || nd > 9 || strspn(d, "0123456789") != nd)
+		/* canonical decimal only: "a:01" is not another name of "a:1" */
+		if (nd == 0 || nd > 9 || strspn(d, "0123456789") != nd || (nd > 1 && d[0] == '0'))
 			return -EINVAL;
 		out = strtol(d, NULL, 10);
 	}
@@ -1183,6 +1285,9 @@ static int parse_vertex(struct parse *p, size_t i)
 
 	if (!json_is_object(raw))
 		return ferr(&c, "", "", "a vertex must be an object");
+	r = no_nul(&c, raw, NULL);
+	if (r < 0)
+		return r;
 	opj = json_object_get(raw, "op");
 	if (!opj)
 		return ferr(&c, "", "op", "is required");
@@ -1653,6 +1758,8 @@ static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
 	       *cf = json_object_get(root, "cache_from");
 	int r = unknown_fields(&c, "", root, job_fields, NULL);
 
+	if (r == 0)
+		r = no_nul(&c, root, "vertices");
 	if (r == 0 && !verts)
 		r = ferr(&c, "", "vertices", "is required");
 	if (r == 0)
@@ -1732,16 +1839,39 @@ static int place_vertices(struct parse *p, const size_t *order, struct sfs_spec 
 	return 0;
 }
 
+/* jansson's reason, its bytes quoted from the input made printable. */
+static int invalid_json(struct parse *p, const json_error_t *jerr)
+{
+	enum json_error_code code = json_error_code(jerr);
+	const char *hint = code == json_error_invalid_utf8     ? "not valid UTF-8: "
+			   : code == json_error_stack_overflow ? "nested too deep: "
+							       : "";
+	char text[4 * sizeof(jerr->text)];
+	size_t o = 0;
+
+	for (const char *t = jerr->text; *t && o + 5 < sizeof(text); t++) {
+		unsigned char ch = (unsigned char)*t;
+		if (ch < 0x20 || ch >= 0x7f)
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "\\x%02x", ch);
+		else
+			text[o++] = (char)ch;
+	}
+	text[o] = '\0';
+	if (code == json_error_out_of_memory)
+		return -ENOMEM;
+	return sfs_errf(p->ret_msg, EINVAL, "invalid JSON: line %d column %d: %s%s", jerr->line,
+			jerr->column, hint, text);
+}
+
 static int parse_root(struct parse *p, const char *buf, size_t len, struct sfs_spec *s)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	size_t *order = NULL;
 	int r;
 
 	if (!root)
-		return sfs_errf(p->ret_msg, EINVAL, "invalid JSON: line %d column %d: %s",
-				jerr.line, jerr.column, jerr.text);
+		return invalid_json(p, &jerr);
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return sfs_errf(p->ret_msg, EINVAL, "a spec must be a JSON object");

@@ -313,6 +313,21 @@ static void test_data_and_base64_hash_the_same(void)
 	sfs_spec_free(b);
 }
 
+/* A NUL in mkfile data is a byte of the file, as in data_base64. */
+static void test_data_with_nul(void)
+{
+	struct sfs_spec *a = parse_ok("{\"vertices\": {\"f\": {\"op\": \"file\", \"actions\": ["
+				      "{\"mkfile\": {\"path\": \"p\", \"data\": \"a\\u0000b\"}}]}},"
+				      " \"outputs\": [\"f\"]}");
+	struct sfs_spec *b = parse_ok("{\"vertices\": {\"f\": {\"op\": \"file\", \"actions\": ["
+				      "{\"mkfile\": {\"path\": \"p\", \"data_base64\": "
+				      "\"YQBi\"}}]}}, \"outputs\": [\"f\"]}");
+	if (a && b)
+		CHECK_EQ_STR(a->v[0].digest, b->v[0].digest);
+	sfs_spec_free(a);
+	sfs_spec_free(b);
+}
+
 #define EXEC_SPEC(extra, arg)                                                                      \
 	"{\"vertices\": {\"e\": {\"op\": \"exec\", \"args\": [\"sh\", \"" arg "\"],"               \
 	" \"mounts\": [{\"dest\": \"o\", \"output\": true}]" extra "}}, \"outputs\": [\"e\"]}"
@@ -574,6 +589,25 @@ static const struct bad bads[] = {
     {V1("{\"op\": \"exec\", \"args\": [\"x\"], \"network\": true}"), "vertex \"v\"",
      "field \"network\""},
     {V1("{\"op\": \"file\", \"base\": \"v\"}"), "vertex \"v\": field \"base\"", "cycle"},
+    /* an output index is canonical decimal: "a:01" is not a second name of "a:1" */
+    {"{\"vertices\": {\"a\": {\"op\": \"exec\", \"args\": [\"x\"], \"mounts\": ["
+     "{\"dest\": \"o\", \"output\": true}, {\"dest\": \"p\", \"output\": true}]},"
+     " \"v\": {\"op\": \"file\", \"base\": \"a:01\"}}, \"outputs\": [\"v\"]}",
+     "vertex \"v\": field \"base\"", "reference"},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a:00\"]}",
+     "field \"outputs[0]\"", "reference"},
+    /* NUL is data in mkfile.data only; anywhere else it would cut a C string */
+    {FILEV("{\"mkdir\": {\"path\": \"a\\u0000b\"}}"),
+     "vertex \"v\": field \"actions[0].mkdir.path\"", "NUL"},
+    {V1("{\"op\": \"file\\u0000\"}"), "vertex \"v\": field \"op\"", "NUL"},
+    {V1("{\"op\": \"exec\", \"args\": [\"x\", \"a\\u0000\"]}"), "vertex \"v\": field \"args[1]\"",
+     "NUL"},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a\\u0000:1\"]}",
+     "field \"outputs[0]\"", "NUL"},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\", \"n\\u0000\": 1}}, \"outputs\": [\"a\"]}",
+     "invalid JSON", "NUL"},
+    {"{\"vertices\": {\"a\": {\"op\": \"file\", \"name\": \"\xff\"}}, \"outputs\": [\"a\"]}",
+     "invalid JSON", "not valid UTF-8: unable to decode byte 0xff"},
 };
 
 static void check_bad(const char *json, const struct sfs_spec_ctx *ctx, int want_err,
@@ -736,6 +770,7 @@ int main(void)
 	RUN(test_topological_order);
 	RUN(test_inputs_and_selectors);
 	RUN(test_data_and_base64_hash_the_same);
+	RUN(test_data_with_nul);
 	RUN(test_unhashed_fields);
 	RUN(test_cache_map_selector);
 	RUN(test_session);
