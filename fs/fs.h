@@ -193,6 +193,7 @@ struct fs_file {
 	pthread_mutex_t spec_lock;
 	bool wrote_spec; /* data holds spec bytes not yet submitted */
 	bool submitting, submitted;
+	bool too_large; /* a write passed spec_max: refused until the flush says so */
 	uint64_t pos;		    /* end of the last read (poll readiness) */
 	struct fuse_pollhandle *ph; /* guarded by the stream lock */
 	struct fs_file *poll_next;  /* in the job's poller list, stream lock */

@@ -477,8 +477,14 @@ static int spec_append(struct sfs_fs *fs, struct fs_file *f, const char *buf, si
 		strbuf_reset(&f->data);
 		f->wrote_spec = true;
 	}
-	if (f->data.len + size > fs->opts->spec_max)
+	/* Past the limit the spec is refused whole: what was written is dropped and
+	 * the flush reports why, not a parse error of the bytes that fitted. */
+	if (f->too_large || f->data.len + size > fs->opts->spec_max) {
+		f->too_large = true;
+		f->wrote_spec = false;
+		strbuf_release(&f->data);
 		return -EFBIG;
+	}
 	strbuf_add(&f->data, buf, size);
 	f->wrote_spec = true;
 	return f->data.oom ? -ENOMEM : (int)size;
@@ -540,6 +546,21 @@ static void flush_answer(void *arg, int r, const char *msg)
 	free(w);
 }
 
+/* The flush after a write that passed spec_max: the job's error says so. */
+static int refuse_too_large(struct sfs_fs *fs, struct fs_file *f, uint64_t job)
+{
+	char *msg = NULL;
+	int r;
+
+	if (asprintf(&msg, "the spec is larger than %" PRIu64 " bytes (the spec_max mount option)",
+		     fs->opts->spec_max) < 0)
+		return -ENOMEM;
+	r = sfs_solver_job_refuse(fs->solver, job, f->uid, msg);
+	sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job, msg);
+	free(msg);
+	return r < 0 ? r : -EFBIG;
+}
+
 int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
 {
 	uint64_t job = f->d.kind == FS_JOBS_NEW ? f->new_job : f->d.job;
@@ -551,6 +572,8 @@ int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
 	if ((f->d.kind != FS_JOBS_NEW && f->d.kind != FS_JOB_SPEC) || !f->writable)
 		return 0;
 	pthread_mutex_lock(&f->spec_lock);
+	bool too_large = f->too_large;
+	f->too_large = false;
 	/* nothing new, or a flush through another fd has the spec: that one answers */
 	bool take = f->wrote_spec && !f->submitting && !f->submitted && f->data.len;
 	if (take && (f->data.oom || !(w = malloc(sizeof(*w))))) {
@@ -563,6 +586,8 @@ int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f)
 		text = strbuf_detach(&f->data, &len);
 	}
 	pthread_mutex_unlock(&f->spec_lock);
+	if (too_large)
+		return refuse_too_large(fs, f, job);
 	if (!take)
 		return r;
 	*w = (struct flush_wait){req, f, job};

@@ -501,6 +501,30 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 	return r;
 }
 
+int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const char *msg)
+{
+	pthread_mutex_lock(&s->lock);
+	struct sfs_job *j = job_get(s, id);
+	char *e = NULL;
+	int r = 0;
+	if (!j)
+		r = -ENOENT;
+	else if (uid != 0 && uid != j->uid)
+		r = -EPERM;
+	else if (j->state != SFS_JOB_PENDING)
+		r = -EBUSY;
+	else if (!(e = strdup(msg)))
+		r = -ENOMEM;
+	if (r == 0) {
+		free(j->error);
+		j->error = e;
+		sfs_job_mark_dirty(s, j);
+	}
+	pthread_mutex_unlock(&s->lock);
+	sfs_solver_flush_notify(s);
+	return r;
+}
+
 static bool ctl_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';

@@ -92,6 +92,12 @@ typedef void (*sfs_submit_done_fn)(void *arg, int r, const char *msg);
 int sfs_solver_job_submit_async(struct sfs_solver *s, uint64_t id, uid_t uid, char *text,
 				size_t len, sfs_submit_done_fn done, void *arg);
 /*
+ * A spec refused before it reached the parser (larger than the limit at write):
+ * msg becomes pending job id's error, as a rejection by the parser's would.
+ * -ENOENT, -EPERM and -EBUSY as sfs_solver_job_submit.
+ */
+int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const char *msg);
+/*
  * The commands of jobs/N/ctl.  sfs_job_ctl_parse reads what one write(2) gave:
  * the command word, optionally surrounded by blanks (space, tab, CR, LF), so
  * `echo cancel > ctl` works.  Anything else (another word after it, a NUL

@@ -276,6 +276,68 @@ bad 'an exec mounting its own output' '{"vertices": {"vx": {"op": "exec", "args"
 bad 'a cycle of three through base, copy and merge' '{"vertices": {"vx": {"op": "file", "base": "vy"}, "vy": {"op": "file", "actions": [{"copy": {"from": "vz"}}]}, "vz": {"op": "merge", "inputs": ["vx", "vx"]}}, "outputs": ["vx"]}' "$VX" 'field "base"' 'vx -> vy -> vz -> vx'
 bad 'a cycle through build input' '{"vertices": {"vx": {"op": "build", "input": "vx"}}, "outputs": ["vx"]}' "$VX" 'field "input"' 'dependency cycle'
 
+# ---- over the size limit (spec_max, 16 MiB by default)
+# writer.py FILE: copies stdin to FILE until a write fails; prints the errno names of
+# the write and of the close ("ok" when they succeed).
+cat >"$DATA/writer.py" <<'EOF'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+werr = "ok"
+while werr == "ok":
+    b = sys.stdin.buffer.read1(1 << 16)
+    if not b:
+        break
+    try:
+        while b:
+            b = b[os.write(fd, b):]
+    except OSError as e:
+        werr = errno.errorcode[e.errno]
+try:
+    os.close(fd)
+    cerr = "ok"
+except OSError as e:
+    cerr = errno.errorcode[e.errno]
+print("write", werr)
+print("close", cerr)
+EOF
+# huge TARGET: a spec whose name is 1 GiB of "a", streamed into TARGET.
+huge() {
+	{
+		printf '{"vertices": {"vx": {"op": "file", "name": "'
+		head -c 1073741824 /dev/zero | tr '\0' a
+		printf '"}}, "outputs": ["vx"]}'
+	} | python3 "$DATA/writer.py" "$1"
+}
+
+test_expect_success 'a 1 GiB string: EFBIG at write, EFBIG at close, error says the limit' '
+	n=$(sfs_new) &&
+	huge "$MNT/jobs/$n/spec" >res &&
+	cat res &&
+	expect_eq "write EFBIG
+close EFBIG" "$(cat res)" &&
+	expect_eq pending "$(sfs_cat "$MNT/jobs/$n/state")" &&
+	err=$(sfs_cat "$MNT/jobs/$n/error") &&
+	expect_contains "larger than 16777216 bytes" "$err" &&
+	expect_contains "spec_max" "$err" &&
+	expect_not_contains "invalid JSON" "$err" &&
+	echo "$n" >"$SCRATCH/huge-job"
+'
+
+test_expect_success 'the same through jobs/new' '
+	huge "$MNT/jobs/new" >res &&
+	expect_eq "write EFBIG
+close EFBIG" "$(cat res)" &&
+	last=$(ls "$MNT/jobs" | grep -E "^[0-9]+\$" | sort -n | tail -n 1) &&
+	expect_contains "larger than 16777216 bytes" "$(sfs_cat "$MNT/jobs/$last/error")"
+'
+
+test_expect_success 'a good spec written to the job refused as too large is accepted' '
+	n=$(cat "$SCRATCH/huge-job") &&
+	printf "%s\n" "{\"vertices\": {\"ok\": {\"op\": \"file\"}}, \"outputs\": [\"ok\"]}" >good1.json &&
+	sfs_write good1.json "$MNT/jobs/$n/spec" &&
+	expect_eq done "$(sfs_wait "$n")"
+'
+
 # ---- what the daemon does meanwhile
 good='{"vertices": {"ok": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "fine"}}]}}, "outputs": ["ok"]}'
 printf '%s\n' "$good" >"$DATA/good.json"
