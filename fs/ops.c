@@ -26,6 +26,11 @@
 
 #define IMMUTABLE_TIMEOUT 86400.0
 
+/* Every entry we answer (LOOKUP and READDIRPLUS alike) carries this generation:
+ * the kernel takes an inode it knows under another generation for a reused
+ * node id and marks it bad, failing every I/O of its open files with EIO. */
+#define NODE_GENERATION 1
+
 static struct sfs_fs *req_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -95,7 +100,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = fs_node_ref(&cd, &e.ino);
 	if (r == 0) {
 		e.attr.st_ino = e.ino;
-		e.generation = 1;
+		e.generation = NODE_GENERATION;
 		e.attr_timeout = e.entry_timeout = timeout_of(cd.kind);
 		fuse_reply_entry(req, &e);
 	} else {
@@ -363,6 +368,7 @@ static int dir_entry(struct sfs_fs *fs, struct fs_file *f, size_t idx, bool plus
 	int r = fs_node_ref(&de->d, &e->ino);
 	if (r == 0 && (r = desc_stat(fs, &de->d, e->ino, &e->attr)) < 0)
 		fs_node_forget(e->ino, 1);
+	e->generation = NODE_GENERATION;
 	e->attr_timeout = e->entry_timeout = timeout_of(de->d.kind);
 	return r;
 }
