@@ -42,6 +42,7 @@ struct fs_opts {
 	uint64_t import_layer_max;   /* uncompressed bytes of one layer; default 16 GiB */
 	unsigned import_entries_max; /* entries of one layer; default 1,000,000 */
 	uint64_t import_config_max;  /* index.json, manifest, cache config; default 64 MiB */
+	uint64_t status_max;   /* per job text (status, status.json); default 16 MiB */
 	unsigned max_vertices; /* default 100000 */
 	unsigned max_running;  /* default 64 */
 	unsigned max_pending;  /* default 1024 */

@@ -233,6 +233,7 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 	so.import_limits.layer_max = o->import_layer_max;
 	so.import_limits.entries_max = o->import_entries_max;
 	so.import_limits.json_max = o->import_config_max;
+	so.status_limit = (size_t)o->status_max;
 	so.limits.max_bytes = (size_t)o->spec_max;
 	so.limits.max_vertices = o->max_vertices;
 	so.notify = fs_notify;

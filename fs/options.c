@@ -22,7 +22,8 @@
 
 /* What fuse_opt_parse fills: strings for the values we check ourselves. */
 struct raw_opts {
-	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max, *output_max;
+	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max, *output_max,
+	     *status_max;
 	char *max_vertices, *max_running, *max_pending, *max_parked;
 	char *import_layer_max, *import_entries_max, *import_config_max;
 };
@@ -49,6 +50,7 @@ static const struct fuse_opt opt_spec[] = {
     RAW("log_max=%s", log_max),
     RAW("output_max=%s", output_max),
     RAW("spec_max=%s", spec_max),
+    RAW("status_max=%s", status_max),
     RAW("max_vertices=%s", max_vertices),
     RAW("max_running=%s", max_running),
     RAW("max_pending=%s", max_pending),
@@ -79,6 +81,7 @@ static void opts_defaults(struct fs_opts *o)
 	o->log_max = 64ull << 20;
 	o->output_max = 16ull << 30;
 	o->spec_max = 16ull << 20;
+	o->status_max = 16ull << 20;
 	o->max_vertices = 100000;
 	o->max_running = 64;
 	o->max_pending = 1024;
@@ -207,7 +210,8 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		  {"output_max", r->output_max, &o->output_max},
 		  {"spec_max", r->spec_max, &o->spec_max},
 		  {"import_layer_max", r->import_layer_max, &o->import_layer_max},
-		  {"import_config_max", r->import_config_max, &o->import_config_max}};
+		  {"import_config_max", r->import_config_max, &o->import_config_max},
+		  {"status_max", r->status_max, &o->status_max}};
 
 	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
 		if (sz[i].val && fs_parse_size(sz[i].val, sz[i].dst) < 0)
@@ -218,6 +222,8 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		return sfs_errf(ret_msg, EINVAL, "spec_max must be at least 1");
 	if (r->import_config_max && o->import_config_max == 0)
 		return sfs_errf(ret_msg, EINVAL, "import_config_max must be at least 1");
+	if (r->status_max && o->status_max < 4096)
+		return sfs_errf(ret_msg, EINVAL, "status_max must be at least 4K");
 	return 0;
 }
 
@@ -261,6 +267,7 @@ static void raw_release(struct raw_opts *r)
 	free(r->log_max);
 	free(r->output_max);
 	free(r->spec_max);
+	free(r->status_max);
 	free(r->max_vertices);
 	free(r->max_running);
 	free(r->max_pending);
@@ -326,6 +333,7 @@ void fs_opts_help(const char *prog)
 	    "    -o log_max=SIZE        log kept per vertex (default: 64M)\n"
 	    "    -o output_max=SIZE     largest output of one exec (default: 16G)\n"
 	    "    -o spec_max=SIZE       largest spec accepted (default: 16M)\n"
+	    "    -o status_max=SIZE     status kept per job, logs past it clipped (default: 16M)\n"
 	    "    -o max_vertices=N      vertices per job (default: %u)\n"
 	    "    -o max_running=N       running jobs at once (default: %u)\n"
 	    "    -o max_pending=N       pending jobs at once (default: %u)\n"

@@ -99,7 +99,7 @@ bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, 
  */
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
-	int r = sfs_progress_new(s->spill_dir, &j->progress);
+	int r = sfs_progress_new(s->spill_dir, s->o.status_limit, &j->progress);
 	if (r < 0)
 		return r;
 	sfs_queue_job_task(s, TASK_START, j);

@@ -4,6 +4,12 @@
  * Every vertex the job announced has a pvertex (its client.Vertex plus printer
  * state).  Events are rendered at once into two append-only buffers; nothing is
  * re-rendered, so readers can follow by offset.  Guarded by the job's lock.
+ *
+ * Each text is capped (limit, the status_max option): a vertex's log is bounded
+ * by log_max, but a job's many loud vertices are not, and a reader of the status
+ * of a job that printed a gigabyte got hundreds of megabytes.  Past the limit
+ * log output is dropped and one log line says so, as BuildKit's
+ * "[output clipped, log limit reached]" does for a step.
  */
 #include "progress.h"
 
@@ -16,6 +22,7 @@
 #include "../cache/strmap.h"
 
 #define TAIL_LINES 10
+#define TAIL_LINE_MAX 4096 /* bytes of a line kept for the failure summary */
 
 struct pvertex {
 	int num;
@@ -45,8 +52,10 @@ struct sfs_progress {
 	struct strmap byd; /* digest -> pvertex */
 	struct pvertex **v;
 	size_t n, cap;
-	struct pvertex *cur; /* the vertex the plain printer shows */
+	struct pvertex *cur;	    /* the vertex the plain printer shows */
 	struct textlog plain, json; /* spilled to unlinked files as they grow */
+	size_t limit;		    /* bytes of each text before log output is clipped; 0: none */
+	bool clipped_plain, clipped_json;
 	bool ended;
 };
 
@@ -66,11 +75,12 @@ void sfs_format_time(int64_t ns, char buf[40])
 	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
 }
 
-int sfs_progress_new(const char *spill_dir, struct sfs_progress **ret)
+int sfs_progress_new(const char *spill_dir, size_t limit, struct sfs_progress **ret)
 {
 	struct sfs_progress *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->limit = limit;
 	p->byd = (struct strmap)STRMAP_INIT_BORROWED; /* keys: the pvertices' digests */
 	textlog_init(&p->plain, spill_dir);
 	textlog_init(&p->json, spill_dir);
@@ -318,7 +328,7 @@ void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t 
 static void remember_line(struct plog *l, const char *line)
 {
 	free(l->tail[l->tail_next]);
-	l->tail[l->tail_next] = strdup(line);
+	l->tail[l->tail_next] = strndup(line, TAIL_LINE_MAX);
 	l->tail_next = (l->tail_next + 1) % TAIL_LINES;
 	if (l->tail_n < TAIL_LINES)
 		l->tail_n++;
@@ -333,22 +343,72 @@ static void add_tail(struct strbuf *sb, const struct plog *l)
 	}
 }
 
-static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char *line, int64_t t)
+/* Would n more bytes of log take text t past the limit? */
+static bool over_limit(const struct sfs_progress *p, const struct textlog *t, size_t n)
 {
-	char ts[32];
+	return p->limit && textlog_len(t) + n > p->limit;
+}
+
+static void clip_notice(const struct sfs_progress *p, char *buf, size_t size)
+{
+	snprintf(buf, size, "[output clipped, status limit of %zu bytes reached (status_max)]",
+		 p->limit);
+}
+
+/* BuildKit's %#.4g cut to 5 characters; past 1000 s that would print the
+ * mantissa of 1.000e+04, so whole seconds instead */
+static void log_seconds(const struct pvertex *v, int64_t t, char ts[32])
+{
 	double secs = v->started && t > v->started ? (double)(t - v->started) / 1e9 : 0;
-	/* BuildKit's %#.4g cut to 5 characters; past 1000 s that would print the
-	 * mantissa of 1.000e+04, so whole seconds instead */
+
 	if (secs < 1000) {
-		snprintf(ts, sizeof(ts), "%#.4g", secs);
+		snprintf(ts, 32, "%#.4g", secs);
 		ts[5] = '\0';
 	} else {
-		snprintf(ts, sizeof(ts), "%.0f", secs);
+		snprintf(ts, 32, "%.0f", secs);
+	}
+}
+
+static void plain_log_line(struct sfs_progress *p, struct pvertex *v, const char *line, int64_t t)
+{
+	char ts[32], notice[96];
+
+	remember_line(v->log, line); /* the failure summary's tail, clipped or not */
+	if (p->clipped_plain)
+		return;
+	log_seconds(v, t, ts);
+	/* the line, and the header a switch to v may print */
+	if (over_limit(p, &p->plain, strlen(line) + strlen(v->name) + 64)) {
+		p->clipped_plain = true;
+		clip_notice(p, notice, sizeof(notice));
+		line = notice;
 	}
 	plain_switch(p, v);
 	strbuf_addf(&p->plain.tail, "#%d %s %s\n", v->num, ts, line);
 	v->printed_since = true;
-	remember_line(v->log, line);
+}
+
+/* One {"logs":[...]} line: the data, or the notice when it would not fit. */
+static void json_log(struct sfs_progress *p, const struct pvertex *v, int stream, const void *data,
+		     size_t len, int64_t t)
+{
+	char ts[40], notice[96];
+
+	if (p->clipped_json)
+		return;
+	if (over_limit(p, &p->json, (len + 2) / 3 * 4 + strlen(v->digest) + 128)) {
+		p->clipped_json = true;
+		clip_notice(p, notice, sizeof(notice) - 1);
+		strcat(notice, "\n");
+		data = notice;
+		len = strlen(notice);
+		stream = 2;
+	}
+	sfs_format_time(t, ts);
+	strbuf_addf(&p->json.tail, "{\"logs\":[{\"vertex\":\"%s\",\"stream\":%d,\"data\":\"",
+		    v->digest, stream);
+	strbuf_add_base64(&p->json.tail, data, len);
+	strbuf_addf(&p->json.tail, "\",\"timestamp\":\"%s\"}]}\n", ts);
 }
 
 void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, const void *data,
@@ -357,13 +417,7 @@ void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, co
 	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
 	if (!v || p->ended || len == 0)
 		return;
-	char ts[40];
-	sfs_format_time(t, ts);
-	strbuf_addf(&p->json.tail, "{\"logs\":[{\"vertex\":\"%s\",\"stream\":%d,\"data\":\"", v->digest,
-		    stream);
-	strbuf_add_base64(&p->json.tail, data, len);
-	strbuf_addf(&p->json.tail, "\",\"timestamp\":\"%s\"}]}\n", ts);
-
+	json_log(p, v, stream, data, len, t);
 	if (!v->log && !(v->log = calloc(1, sizeof(*v->log))))
 		return; /* out of memory: the line is still in status.json */
 	struct strbuf *part = &v->log->partial[stream == 2];

@@ -26,8 +26,14 @@
 
 struct sfs_progress;
 
-/* spill_dir: where the status texts spill to unlinked files (NULL: memory). */
-int sfs_progress_new(const char *spill_dir, struct sfs_progress **ret);
+/*
+ * spill_dir: where the status texts spill to unlinked files (NULL: memory).
+ * limit: bytes of each text (0: none).  Log output that would take a text past
+ * it is dropped, with one "[output clipped, ...]" log line saying so; vertex
+ * events (headers, DONE, ERROR, the failure summary) still go in, so a text
+ * ends within limit plus a few lines per vertex.
+ */
+int sfs_progress_new(const char *spill_dir, size_t limit, struct sfs_progress **ret);
 struct sfs_progress *sfs_progress_free(struct sfs_progress *p); /* accepts NULL */
 
 /* Announces a vertex (unstarted).  #N follows the order of announcements.

@@ -50,6 +50,7 @@ void sfs_solver_opts_default(struct sfs_solver_opts *o)
 	struct cache_import_opts io;
 	cache_import_opts_default(&io);
 	o->import_limits = io.limits;
+	o->status_limit = 16u << 20;
 	o->limits.max_bytes = 16u << 20;
 	o->limits.max_vertices = 100000;
 	o->limits.max_path = 4096;

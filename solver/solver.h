@@ -55,6 +55,7 @@ struct sfs_solver_opts {
 	size_t log_limit;	/* per vertex log on disk (default 64 MiB) */
 	uint64_t output_limit;	/* bytes of one exec output (default 16 GiB) */
 	struct cache_import_limits import_limits; /* of cache_from sources */
+	size_t status_limit;	/* per job status / status.json text (default 16 MiB) */
 	struct sfs_spec_limits limits;
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
 	void *notify_arg;

@@ -129,6 +129,26 @@ static void test_import_limits(void)
 	free(msg);
 }
 
+static void test_status_max(void)
+{
+	char *set[] = {"solverfs", "-o", "status_max=64K", "/s", "/m"};
+	char *small[] = {"solverfs", "-o", "status_max=100", "/s", "/m"};
+	char *dflt[] = {"solverfs", "/s", "/m"};
+	struct fs_opts o;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(parse(3, dflt, &o, &msg), 0);
+	CHECK_EQ_INT(o.status_max, 16 << 20);
+	fs_opts_release(&o);
+	CHECK_EQ_INT(parse(5, set, &o, &msg), 0);
+	CHECK_EQ_INT(o.status_max, 64 << 10);
+	fs_opts_release(&o);
+	CHECK(parse(5, small, &o, &msg) < 0);
+	CHECK(msg && strstr(msg, "status_max"));
+	fs_opts_release(&o);
+	free(msg);
+}
+
 int main(void)
 {
 	RUN(test_sizes);
@@ -136,5 +156,6 @@ int main(void)
 	RUN(test_kept_for_fuse);
 	RUN(test_errors);
 	RUN(test_import_limits);
+	RUN(test_status_max);
 	return tap_done();
 }
