@@ -150,6 +150,12 @@ static const char schema_sql[] =
 
 static void stop_flusher(struct sfs_db *db);
 
+/* The errno of a failed SQLite call: a full disk is ENOSPC, which the user can act on. */
+static int db_errno(int rc)
+{
+	return (rc & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
+}
+
 static int db_exec(struct sfs_db *db, const char *sql, char **ret_msg)
 {
 	char *err = NULL;
@@ -158,7 +164,7 @@ static int db_exec(struct sfs_db *db, const char *sql, char **ret_msg)
 	if (rc == SQLITE_OK)
 		return 0;
 	sfs_log(SFS_LOG_ERR, "sqlite: %s in \"%s\"", err ? err : sqlite3_errstr(rc), sql);
-	rc = sfs_errf(ret_msg, EIO, "database: %s", err ? err : sqlite3_errstr(rc));
+	rc = sfs_errf(ret_msg, db_errno(rc), "database: %s", err ? err : sqlite3_errstr(rc));
 	sqlite3_free(err);
 	return rc;
 }
@@ -301,7 +307,7 @@ static int group_commit_locked(struct sfs_db *db)
 	}
 	db->group_open = false;
 	db->group_units = 0;
-	return rc == SQLITE_OK ? 0 : -EIO;
+	return rc == SQLITE_OK ? 0 : -db_errno(rc);
 }
 
 int sfs_db_sync(struct sfs_db *db)
@@ -361,7 +367,7 @@ static int unit_end(struct sfs_db *db, bool ok)
 	}
 	if (!ok) {
 		unit_rollback(db);
-		return -EIO;
+		return -EIO; /* the caller's err is what sfs_db_end reports */
 	}
 	r = db_exec(db, "RELEASE unit", NULL);
 	if (r < 0) {
@@ -501,7 +507,7 @@ int sfs_db_error(struct sfs_db *db, enum sfs_stmt id, int rc)
 		sqlite3_errstr(rc), stmt_sql[id]);
 	if (db->stmts[id])
 		sqlite3_reset(db->stmts[id]);
-	return rc == SQLITE_FULL ? -ENOSPC : -EIO;
+	return -db_errno(rc);
 }
 
 sqlite3 *sfs_db_handle(struct sfs_db *db)

@@ -474,6 +474,21 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 	} else {
 		s->pending--;
 	}
-	sfs_job_save(s, j);
+	int r = sfs_job_save(s, j);
+	if (r < 0 && st == SFS_JOB_DONE) {
+		/* A job is reported done only once its history is on disk (a crash
+		 * must not lose it): without the row it failed. */
+		char *msg = NULL;
+		if (asprintf(&msg, "saving the job's history failed: %s", strerror(-r)) < 0)
+			msg = NULL;
+		j->state = SFS_JOB_FAILED;
+		free(j->error);
+		j->error = msg ? msg : strdup("saving the job's history failed");
+		if (was_running) {
+			s->stats.jobs_done--;
+			s->stats.jobs_failed++;
+		}
+		sfs_job_save(s, j);
+	}
 	sfs_job_mark_dirty(s, j);
 }
