@@ -67,6 +67,23 @@ static bool path_within(const char *a, const char *b)
 	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
 }
 
+/*
+ * A FUSE daemon that died without unmounting (kill -9, a crash) leaves its
+ * mount behind, and every stat of it fails with ENOTCONN: say how to recover.
+ */
+static int stale_mount(const char *mountpoint, char **ret_msg)
+{
+	char cwd[PATH_MAX] = "";
+
+	if (mountpoint[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	return sfs_errf(ret_msg, ENOTCONN,
+			"MOUNTPOINT %s%s%s is a stale mount (%s): the solverfs that served it "
+			"died without unmounting; unmount it with: fusermount3 -uz %s%s%s",
+			cwd, cwd[0] ? "/" : "", mountpoint, strerror(ENOTCONN), cwd,
+			cwd[0] ? "/" : "", mountpoint);
+}
+
 static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_msg)
 {
 	struct stat st;
@@ -81,6 +98,8 @@ static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_
 	if (strncmp(o->mountpoint, "/dev/fd/", 8) == 0)
 		return 0; /* mount.fuse3 opened the device for us; no path to check */
 	fs->mountpoint = realpath(o->mountpoint, NULL);
+	if (!fs->mountpoint && errno == ENOTCONN)
+		return stale_mount(o->mountpoint, ret_msg);
 	if (!fs->mountpoint)
 		return sfs_errf(ret_msg, errno, "bad MOUNTPOINT %s: %s", o->mountpoint,
 				strerror(errno));
@@ -228,6 +247,7 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 	so.jobs_keep = o->jobs_keep;
 	so.max_running = o->max_running;
 	so.max_pending = o->max_pending;
+	so.pending_timeout_ns = (int64_t)o->pending_timeout * 1000000000LL;
 	so.log_limit = (size_t)o->log_max;
 	so.output_limit = o->output_max;
 	so.import_limits.layer_max = o->import_layer_max;
@@ -332,9 +352,10 @@ static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret
 	if (r < 0)
 		return r;
 	*ret_lock = r;
+	/* the pid is this process's until a daemon child writes its own */
+	write_pid(*ret_lock);
 	kill_orphans(fs->state_dir);
 	if (o->foreground) {
-		write_pid(*ret_lock);
 		r = open_libs(fs, ret_msg);
 	} else {
 		r = preflight(fs, ret_msg);
