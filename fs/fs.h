@@ -47,6 +47,7 @@ struct fs_opts {
 	unsigned max_running;  /* default 64 */
 	unsigned max_pending;  /* default 1024 */
 	unsigned max_parked;   /* parked blocking readers; default 4096 */
+	uint64_t pending_timeout; /* seconds a pending job waits for a spec; default 3600 */
 	bool foreground, debug, show_help, show_version;
 	char *state_dir;  /* operand as given, malloc'd */
 	char *mountpoint; /* operand as given, malloc'd */
@@ -62,6 +63,8 @@ void fs_opts_release(struct fs_opts *o);
 void fs_opts_help(const char *prog);
 /* "64M" -> 67108864; K, M, G, T are powers of 1024.  -EINVAL on garbage/overflow. */
 int fs_parse_size(const char *s, uint64_t *ret);
+/* A duration: decimal seconds, or with one suffix s, m, h or d; *ret in seconds. */
+int fs_parse_duration(const char *s, uint64_t *ret);
 
 /* ---- the mounted filesystem ---- */
 

@@ -24,7 +24,7 @@
 struct raw_opts {
 	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max, *output_max,
 	     *status_max;
-	char *max_vertices, *max_running, *max_pending, *max_parked;
+	char *max_vertices, *max_running, *max_pending, *max_parked, *pending_timeout;
 	char *import_layer_max, *import_entries_max, *import_config_max;
 };
 
@@ -58,6 +58,7 @@ static const struct fuse_opt opt_spec[] = {
     RAW("import_layer_max=%s", import_layer_max),
     RAW("import_entries_max=%s", import_entries_max),
     RAW("import_config_max=%s", import_config_max),
+    RAW("pending_timeout=%s", pending_timeout),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -89,6 +90,7 @@ static void opts_defaults(struct fs_opts *o)
 	o->import_layer_max = CACHE_IMPORT_LAYER_MAX;
 	o->import_entries_max = CACHE_IMPORT_ENTRIES_MAX;
 	o->import_config_max = CACHE_IMPORT_JSON_MAX;
+	o->pending_timeout = 3600;
 }
 
 int fs_parse_size(const char *s, uint64_t *ret)
@@ -138,6 +140,46 @@ int fs_parse_size(const char *s, uint64_t *ret)
 	if (shift && v > (UINT64_MAX >> shift))
 		return -EINVAL;
 	*ret = (uint64_t)v << shift;
+	return 0;
+}
+
+int fs_parse_duration(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 's':
+		end++;
+		break;
+	case 'm':
+		mul = 60;
+		end++;
+		break;
+	case 'h':
+		mul = 3600;
+		end++;
+		break;
+	case 'd':
+		mul = 86400;
+		end++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* at most ~292 years: the solver keeps it in signed ns */
+	if (*end || v > (uint64_t)INT64_MAX / 1000000000ull / mul)
+		return -EINVAL;
+	*ret = (uint64_t)v * mul;
 	return 0;
 }
 
@@ -224,6 +266,13 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		return sfs_errf(ret_msg, EINVAL, "import_config_max must be at least 1");
 	if (r->status_max && o->status_max < 4096)
 		return sfs_errf(ret_msg, EINVAL, "status_max must be at least 4K");
+	if (r->pending_timeout &&
+	    (fs_parse_duration(r->pending_timeout, &o->pending_timeout) < 0 ||
+	     o->pending_timeout == 0))
+		return sfs_errf(ret_msg, EINVAL,
+				"invalid pending_timeout=%s (expected a duration of at least 1s,"
+				" like 30s, 10m, 1h or 2d)",
+				r->pending_timeout);
 	return 0;
 }
 
@@ -275,6 +324,7 @@ static void raw_release(struct raw_opts *r)
 	free(r->import_layer_max);
 	free(r->import_entries_max);
 	free(r->import_config_max);
+	free(r->pending_timeout);
 }
 
 int fs_opts_parse(struct fuse_args *args, struct fs_opts *o, char **ret_msg)
@@ -321,7 +371,8 @@ void fs_opts_help(const char *prog)
 	       "    -h, --help             print this help\n"
 	       "    -V, --version          print the version\n"
 	       "\n"
-	       "solverfs options (SIZE takes K, M, G, T suffixes, powers of 1024):\n",
+	       "solverfs options (SIZE takes K, M, G, T suffixes, powers of 1024;\n"
+	       "DUR takes s, m, h, d):\n",
 	       prog);
 	printf(
 	    "    -o workers=N           ops run at once (default: %u, the number of CPUs)\n"
@@ -337,6 +388,8 @@ void fs_opts_help(const char *prog)
 	    "    -o max_vertices=N      vertices per job (default: %u)\n"
 	    "    -o max_running=N       running jobs at once (default: %u)\n"
 	    "    -o max_pending=N       pending jobs at once (default: %u)\n"
+	    "    -o pending_timeout=DUR a pending job without a spec is deleted after DUR\n"
+	    "                           (default: 1h; and at every mount)\n"
 	    "    -o max_parked=N        blocked status/wait readers (default: %u)\n"
 	    "    -o import_layer_max=SIZE\n"
 	    "                           uncompressed bytes of one cache_from layer (default: 16G)\n"

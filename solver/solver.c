@@ -45,6 +45,7 @@ void sfs_solver_opts_default(struct sfs_solver_opts *o)
 	o->jobs_keep = 1000;
 	o->max_running = 64;
 	o->max_pending = 1024;
+	o->pending_timeout_ns = SFS_PENDING_TIMEOUT_DEFAULT_NS;
 	o->log_limit = 64u << 20;
 	o->output_limit = 16ull << 30;
 	struct cache_import_opts io;
@@ -346,19 +347,27 @@ static void job_delete(struct sfs_solver *s, struct sfs_job *j)
 	job_table_del(s, j);
 }
 
-#define PENDING_TTL_NS (3600LL * 1000000000LL)
+static bool pending_expired(const struct sfs_solver *s, const struct sfs_job *j, int64_t now)
+{
+	return j->state == SFS_JOB_PENDING && now - j->created >= s->o.pending_timeout_ns;
+}
 
-/* Deletes pending jobs that got no spec within an hour (DESIGN.md §8; lock held). */
+/*
+ * Deletes pending jobs that got no spec within pending_timeout (an hour by
+ * default; lock held).  Nothing waits for the moment: every listing and every
+ * lookup of a job comes here first, so no one sees an expired job.
+ */
 static void drop_stale_pending(struct sfs_solver *s)
 {
 	int64_t now = sfs_now_ns();
 	for (size_t i = 0; i < s->njob_ids;) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
-		if (!j || j->state != SFS_JOB_PENDING || now - j->created < PENDING_TTL_NS) {
+		if (!j || !pending_expired(s, j, now)) {
 			i++;
 			continue;
 		}
 		s->pending--;
+		sfs_job_mark_dirty(s, j);
 		job_delete(s, j);
 	}
 }
@@ -689,6 +698,10 @@ static int job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret,
 {
 	pthread_mutex_lock(&s->lock);
 	struct sfs_job *j = job_get(s, id);
+	if (j && pending_expired(s, j, sfs_now_ns())) {
+		drop_stale_pending(s);
+		j = NULL;
+	}
 	int r = j ? info_fill(j, ret, with_spec) : -ENOENT;
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0 && j)

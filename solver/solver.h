@@ -44,6 +44,8 @@ static inline bool sfs_job_state_final(enum sfs_job_state s)
 
 enum sfs_stream_kind { SFS_STREAM_STATUS, SFS_STREAM_STATUS_JSON };
 
+#define SFS_PENDING_TIMEOUT_DEFAULT_NS (3600LL * 1000000000LL)
+
 struct sfs_solver_opts {
 	int workers; /* ops at once; default nproc */
 	enum sfs_sandbox sandbox;
@@ -52,6 +54,7 @@ struct sfs_solver_opts {
 	unsigned jobs_keep;	/* finished jobs kept (default 1000) */
 	unsigned max_running;	/* running jobs at once (default 64) */
 	unsigned max_pending;	/* pending jobs at once (default 1024) */
+	int64_t pending_timeout_ns; /* a pending job without a spec is deleted (default 1 h) */
 	size_t log_limit;	/* per vertex log on disk (default 64 MiB) */
 	uint64_t output_limit;	/* bytes of one exec output (default 16 GiB) */
 	struct cache_import_limits import_limits; /* of cache_from sources */

@@ -1,6 +1,7 @@
 /* test_fs_options.c — the solverfs command line (fs/options.c). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../fs/fs.h"
 #include "tap.h"
@@ -35,6 +36,46 @@ static void test_sizes(void)
 	CHECK(fs_parse_size("1X", &v) < 0);
 	CHECK(fs_parse_size("M", &v) < 0);
 	CHECK(fs_parse_size("99999999999T", &v) < 0);
+}
+
+static void test_durations(void)
+{
+	uint64_t v = 0;
+
+	CHECK_EQ_INT(fs_parse_duration("0", &v), 0);
+	CHECK_EQ_INT(v, 0);
+	CHECK_EQ_INT(fs_parse_duration("45", &v), 0);
+	CHECK_EQ_INT(v, 45);
+	CHECK_EQ_INT(fs_parse_duration("2s", &v), 0);
+	CHECK_EQ_INT(v, 2);
+	CHECK_EQ_INT(fs_parse_duration("10m", &v), 0);
+	CHECK_EQ_INT(v, 600);
+	CHECK_EQ_INT(fs_parse_duration("1h", &v), 0);
+	CHECK_EQ_INT(v, 3600);
+	CHECK_EQ_INT(fs_parse_duration("2d", &v), 0);
+	CHECK_EQ_INT(v, 172800);
+	CHECK(fs_parse_duration("", &v) < 0);
+	CHECK(fs_parse_duration("-1s", &v) < 0);
+	CHECK(fs_parse_duration("1w", &v) < 0);
+	CHECK(fs_parse_duration("h", &v) < 0);
+	CHECK(fs_parse_duration("1hs", &v) < 0);
+	CHECK(fs_parse_duration("99999999999d", &v) < 0);
+}
+
+static void test_pending_timeout(void)
+{
+	char *argv[] = {"solverfs", "-o", "pending_timeout=2s", "st", "mnt", NULL};
+	char *bad[] = {"solverfs", "-o", "pending_timeout=0", "st", "mnt", NULL};
+	struct fs_opts o;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(parse(5, argv, &o, &msg), 0);
+	CHECK_EQ_INT(o.pending_timeout, 2);
+	fs_opts_release(&o);
+	CHECK(parse(5, bad, &o, &msg) < 0);
+	CHECK(msg && strstr(msg, "pending_timeout=0"));
+	free(msg);
+	fs_opts_release(&o);
 }
 
 static void test_operands_and_options_anywhere(void)
@@ -152,6 +193,8 @@ static void test_status_max(void)
 int main(void)
 {
 	RUN(test_sizes);
+	RUN(test_durations);
+	RUN(test_pending_timeout);
 	RUN(test_operands_and_options_anywhere);
 	RUN(test_kept_for_fuse);
 	RUN(test_errors);
