@@ -98,7 +98,9 @@ static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_
 	if (strncmp(o->mountpoint, "/dev/fd/", 8) == 0)
 		return 0; /* mount.fuse3 opened the device for us; no path to check */
 	fs->mountpoint = realpath(o->mountpoint, NULL);
-	if (!fs->mountpoint && errno == ENOTCONN)
+	/* realpath need not stat the last component: stat does */
+	if ((!fs->mountpoint && errno == ENOTCONN) ||
+	    (fs->mountpoint && stat(fs->mountpoint, &st) < 0 && errno == ENOTCONN))
 		return stale_mount(o->mountpoint, ret_msg);
 	if (!fs->mountpoint)
 		return sfs_errf(ret_msg, errno, "bad MOUNTPOINT %s: %s", o->mountpoint,
