@@ -1585,8 +1585,12 @@ static int unpack_chain(struct cache_import *im, struct cas *cas, const struct i
 		r = cas_batch_commit(u.batch);
 	if (r == 0)
 		r = store_tree(&u, ret_id);
-	if (r == 1)
-		r = 0; /* a missing blob: the result is silently absent */
+	if (r == 1) {
+		/* a missing blob: the result is absent (BuildKit says nothing) */
+		im_warn(im, "a layer blob is not in the layout; a result of %zu layers is skipped",
+			res->n);
+		r = 0;
+	}
 	if (r == -EINVAL && ret_msg && !*ret_msg)
 		r = sfs_errf(ret_msg, r, "layer chain of %zu layers gives an invalid tree", res->n);
 	unpack_release(&u);
