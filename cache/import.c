@@ -1459,7 +1459,7 @@ static int apply_layer(struct cache_import *im, struct unpack *u, const char *di
 {
 	struct archive *a;
 	struct archive_entry *e;
-	int fd, r = open_blob(im, digest, &fd, ret_msg), ar;
+	int fd = -1, r = open_blob(im, digest, &fd, ret_msg), ar;
 
 	if (r != 0)
 		return r;

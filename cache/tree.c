@@ -26,9 +26,6 @@
 
 #include "err.h"
 
-/* Deeper host trees are refused: the walk holds one fd per level. */
-#define TREE_MAX_DEPTH 256
-
 /* ---- paths and ordering ---- */
 
 static bool is_root(const char *path)

@@ -136,6 +136,10 @@ int tree_materialize(struct cas *c, const struct tree *t, const char *path, cons
  */
 bool tree_glob_match(const char *pattern, const char *path);
 
+/* Host trees deeper than this many levels of directories are refused, by the
+ * ingest here and by the local op (a walk holds one fd or frame per level). */
+#define TREE_MAX_DEPTH 256
+
 /* Checks that every blob of the tree exists with the recorded size, and that the
  * small ones hash to their names (blobs up to TREE_VERIFY_HASH_FILE bytes, at
  * most TREE_VERIFY_HASH_BUDGET bytes hashed a tree); a corrupt one is removed,

@@ -594,18 +594,17 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 	if (vs->log_fd < 0 && !vs->log_path)
 		open_log(s, vs);
 	/* the log limit bounds the file and the progress streams alike: past it
-	 * the output is dropped, with one line saying so */
+	 * the output is dropped, with one line saying so in both */
 	static const char clipped[] = "[output clipped, log limit reached]\n";
-	bool over = vs->log_bytes >= s->o.log_limit;
-	size_t n = over ? 0 : len;
-	if (!over && vs->log_bytes + n > s->o.log_limit)
-		n = s->o.log_limit - vs->log_bytes;
-	if (vs->log_fd >= 0 && n) {
-		ssize_t w = write(vs->log_fd, data, n);
-		(void)w;
-	}
+	uint64_t room = vs->log_bytes < s->o.log_limit ? s->o.log_limit - vs->log_bytes : 0;
+	size_t n = len < room ? len : (size_t)room;
+	bool clip_now = n < len && !vs->log_clipped;
+	if (vs->log_fd >= 0 && n)
+		(void)!write(vs->log_fd, data, n);
+	if (vs->log_fd >= 0 && clip_now)
+		(void)!write(vs->log_fd, clipped, sizeof(clipped) - 1);
 	vs->log_bytes += n;
-	bool clip_now = !over && vs->log_bytes >= s->o.log_limit;
+	vs->log_clipped |= clip_now;
 	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
 	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
 	for (size_t k = 0; k < nj && (n || clip_now); k++) {

@@ -170,6 +170,7 @@ struct vstate {
 	char *log_path;
 	int log_fd;
 	uint64_t log_bytes;
+	bool log_clipped; /* output past log_limit was dropped (and said so) */
 	char *why;
 };
 

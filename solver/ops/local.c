@@ -107,6 +107,7 @@ struct lwalk {
 	struct strbuf rel;  /* its path in the tree */
 	char **ret_msg;
 	int depth;
+	char shown[256]; /* see shown() */
 };
 
 static bool match_any(const char **globs, const char *path)
@@ -129,11 +130,22 @@ static void record(struct lwalk *w, const char *rel, const struct stat *st)
 	sfs_sha256_update(&w->h, buf, (size_t)n + 1);
 }
 
+/* w->full for a message: a path longer than fits in one is cut to its end. */
+static const char *shown(struct lwalk *w)
+{
+	size_t keep = sizeof(w->shown) - 4;
+
+	if (w->full.len < sizeof(w->shown))
+		return w->full.buf;
+	snprintf(w->shown, sizeof(w->shown), "...%s", w->full.buf + w->full.len - keep);
+	return w->shown;
+}
+
 static int check_access(struct lwalk *w, int mode)
 {
 	if (!w->check || faccessat(AT_FDCWD, w->full.buf, mode, AT_EACCESS) == 0)
 		return 0;
-	return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", w->full.buf);
+	return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", shown(w));
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -151,7 +163,7 @@ static int list_dir(struct lwalk *w, char ***ret, size_t *ret_n)
 	int r = 0;
 
 	if (!d)
-		return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", w->full.buf);
+		return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", shown(w));
 	while (r == 0 && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -186,8 +198,10 @@ static int walk_children(struct lwalk *w, bool taken)
 
 	if (sfs_op_cancelled(w->ctx))
 		return sfs_errf(w->ret_msg, ECANCELED, "cancelled");
-	if (++w->depth > 4096)
-		return sfs_errf(w->ret_msg, ELOOP, "\"%s\": too deep", w->full.buf);
+	if (++w->depth > TREE_MAX_DEPTH)
+		return sfs_errf(w->ret_msg, ELOOP,
+				"\"%s\": too deep, more than %d levels of directories", shown(w),
+				TREE_MAX_DEPTH);
 	r = list_dir(w, &names, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0) {
@@ -220,7 +234,7 @@ static int walk_entry(struct lwalk *w, bool parent_taken)
 	if (lstat(w->full.buf, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", w->full.buf);
+		return sfs_errf(w->ret_msg, errno, "cannot read \"%s\": %m", shown(w));
 	}
 	if (match_any(w->p->exclude, w->rel.buf))
 		return 0;

@@ -1,0 +1,123 @@
+#!/bin/bash
+# shellcheck disable=SC2016,SC2034,SC1091,SC2317
+test_description='limits on what a user controls: parked status readers (max_parked), a
+1 GiB exec log (log_max), 10,000-level deep trees from local and from an exec'
+. "$(dirname "$0")/lib.sh"
+
+PARKED=200
+
+# An exec that runs until it is cancelled, so its job stays running while readers park.
+cat >"$DATA/sleepy.json" <<'JSON'
+{"vertices": {"s": {"op": "exec", "name": "sleepy",
+  "args": ["sh", "-c", "echo sleepy-start; sleep 120; echo never > out/x"],
+  "mounts": [{"dest": "out", "output": true}]}},
+ "outputs": ["s"]}
+JSON
+
+cat >"$DATA/loud.json" <<'JSON'
+{"vertices": {"loud": {"op": "exec", "name": "loud",
+  "args": ["sh", "-c", "yes a-line-of-a-gigabyte-of-output | head -c 1073741824; echo done > out/x"],
+  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["loud"]}
+JSON
+
+cat >"$DATA/deep-exec.json" <<'JSON'
+{"vertices": {"deep": {"op": "exec", "name": "deep",
+  "args": ["sh", "-c", "cd out && i=0 && while [ $i -lt 10000 ]; do mkdir d && cd d; i=$((i+1)); done && echo bottom > f"],
+  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["deep"]}
+JSON
+
+cat >"$DATA/quiet.json" <<'JSON'
+{"vertices": {"q": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "still serving"}}]}},
+ "outputs": ["q"]}
+JSON
+
+daemon_threads() {
+	awk '/^Threads:/ { print $2 }' "/proc/$(cat "$PIDFILE")/status"
+}
+
+still_serving() {
+	N=$(sfs_run "$DATA/quiet.json") &&
+	expect_eq "still serving" "$(sfs_cat "$(sfs_output "$N" q)/f")"
+}
+
+sfs_mount -o max_parked=$PARKED || say "# mount failed; every case below will fail"
+
+test_expect_success "$PARKED readers of a running job's status park on a few threads and all get the end" '
+	N=$(sfs_submit "$DATA/sleepy.json") &&
+	before=$(daemon_threads) &&
+	pids="" &&
+	for i in $(seq 1 $PARKED); do
+		timeout 120 cat "$MNT/jobs/$N/status" >"reader.$i" 2>"reader.$i.err" &
+		pids="$pids $!"
+	done &&
+	for _ in $(seq 1 200); do
+		p=$(sfs_cat "$MNT/metrics" | awk "/^solverfs_parked_readers / { print \$2 }")
+		[ "$p" = "$PARKED" ] && break
+		sleep 0.1
+	done &&
+	echo "parked: $p; daemon threads: $before before, $(daemon_threads) with them parked" &&
+	expect_eq "$PARKED" "$p" &&
+	test "$(daemon_threads)" -lt $((before + 16)) &&
+	test_must_fail timeout 10 cat "$MNT/jobs/$N/status" >over 2>over.err &&
+	expect_contains "Resource temporarily unavailable" "$(cat over.err)" &&
+	echo cancel >"$MNT/jobs/$N/ctl" &&
+	for p in $pids; do wait "$p"; done &&
+	expect_eq cancelled "$(sfs_wait "$N")" &&
+	sfs_cat "$MNT/jobs/$N/status" >final &&
+	for i in $(seq 1 $PARKED); do
+		test ! -s "reader.$i.err" && cmp -s final "reader.$i" || {
+			echo "reader $i:"; cat "reader.$i" "reader.$i.err"; exit 1; }
+	done
+'
+
+test_expect_success 'after the readers are answered none is left parked' '
+	expect_eq 0 "$(sfs_cat "$MNT/metrics" | awk "/^solverfs_parked_readers / { print \$2 }")"
+'
+
+test_expect_success 'an exec printing 1 GiB keeps log_max on disk and says it truncated' '
+	N=$(SFS_WAIT_TIMEOUT=300 sfs_run "$DATA/loud.json") &&
+	log=$(ls -d "$MNT"/jobs/"$N"/vertices/*/log | head -n 1) &&
+	size=$(stat -c %s "$log") && echo "log: $size bytes" &&
+	test "$size" -le $((64 * 1024 * 1024 + 4096)) &&
+	test "$size" -ge $((64 * 1024 * 1024)) &&
+	tail -c 200 "$log" | grep -q "output clipped, log limit reached" &&
+	grep -q "output clipped, status limit" <(sfs_cat "$MNT/jobs/$N/status") &&
+	status=$(stat -c %s "$MNT/jobs/$N/status") && echo "status: $status bytes" &&
+	test "$status" -le $((16 * 1024 * 1024 + 4096)) &&
+	du_log=$(du -sk "$STATE" | cut -f1) && echo "STATE_DIR: $du_log KiB" &&
+	test "$du_log" -lt $((400 * 1024))
+'
+
+test_expect_success 'a local dir 10,000 levels deep is refused with a message, no crash' '
+	python3 - "$DATA/deep" <<-\PY &&
+	import os, sys
+	os.mkdir(sys.argv[1])
+	fd = os.open(sys.argv[1], os.O_RDONLY)
+	for _ in range(10000):
+	    os.mkdir("d", dir_fd=fd)
+	    nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
+	    os.close(fd)
+	    fd = nfd
+	os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+	PY
+	printf "{\"vertices\": {\"src\": {\"op\": \"local\", \"path\": \"%s\"}}, \"outputs\": [\"src\"]}\n" \
+		"$DATA/deep" >deep-local.json &&
+	N=$(sfs_submit deep-local.json) &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	err=$(sfs_cat "$MNT/jobs/$N/error") && echo "$err" &&
+	expect_contains "too deep" "$err" &&
+	still_serving
+'
+
+test_expect_success 'an exec output 10,000 levels deep fails its vertex; its run dir is removed' '
+	N=$(SFS_WAIT_TIMEOUT=300 sfs_submit "$DATA/deep-exec.json") &&
+	expect_eq failed "$(SFS_WAIT_TIMEOUT=300 sfs_wait "$N")" &&
+	err=$(sfs_cat "$MNT/jobs/$N/error") && echo "$err" &&
+	expect_contains "levels of directories" "$err" &&
+	expect_contains deep "$err" &&
+	left=$(find "$STATE/tmp" -mindepth 1 -maxdepth 1 | wc -l) &&
+	expect_eq 0 "$left" &&
+	still_serving
+'
+
+test_done
