@@ -728,41 +728,126 @@ static int open_dir_for_rm(int dirfd, const char *name)
 	return fd;
 }
 
-/* Empties the directory fd (which it takes over and closes). */
-static int rm_contents(int fd)
-{
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	int r = 0;
+/*
+ * Emptying a tree walks down it with a stack of open dirs.  At most
+ * RM_OPEN_MAX of them hold a stream: deeper than that, the oldest are closed
+ * and reopened through their child's ".." on the way back, so an exec's tree
+ * of 100,000 levels is removed without 100,000 fds or frames.  A reopened dir
+ * is read from its start again, which is right since what was read is gone;
+ * so the walk stops at the first error rather than meet it again.
+ */
+#define RM_OPEN_MAX 32
 
-	if (!d) {
-		r = -errno;
+struct rm_level {
+	DIR *d;	    /* NULL while closed to save fds */
+	char *name; /* in its parent; NULL for the top */
+};
+
+struct rm_walk {
+	struct rm_level *v;
+	size_t n, cap;
+};
+
+static int rm_push(struct rm_walk *w, int fd, const char *name)
+{
+	struct rm_level *l;
+	DIR *d;
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 16;
+		struct rm_level *v = realloc(w->v, cap * sizeof(*v));
+		if (!v) {
+			close(fd);
+			return -ENOMEM;
+		}
+		w->v = v;
+		w->cap = cap;
+	}
+	if (!(d = fdopendir(fd))) {
+		int r = -errno;
 		close(fd);
 		return r;
 	}
-	while ((de = readdir(d))) {
-		struct stat st;
-		const char *n = de->d_name;
-		if (!strcmp(n, ".") || !strcmp(n, ".."))
-			continue;
-		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno != ENOENT && r == 0)
-				r = -errno;
-			continue;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			if (unlinkat(dirfd(d), n, 0) < 0 && errno != ENOENT && r == 0)
-				r = -errno;
-			continue;
-		}
-		int sub = open_dir_for_rm(dirfd(d), n);
-		int k = sub < 0 ? sub : rm_contents(sub);
-		if (k == 0 && unlinkat(dirfd(d), n, AT_REMOVEDIR) < 0)
-			k = -errno;
-		if (k < 0 && r == 0)
-			r = k;
+	l = &w->v[w->n];
+	l->d = d;
+	l->name = NULL;
+	if (name && !(l->name = strdup(name))) {
+		closedir(d);
+		return -ENOMEM;
 	}
-	closedir(d);
+	w->n++;
+	if (w->n > RM_OPEN_MAX && w->v[w->n - 1 - RM_OPEN_MAX].d) {
+		closedir(w->v[w->n - 1 - RM_OPEN_MAX].d);
+		w->v[w->n - 1 - RM_OPEN_MAX].d = NULL;
+	}
+	return 0;
+}
+
+/* The top dir is empty: close it and remove it from its parent (reopened if
+ * it was closed). */
+static int rm_pop(struct rm_walk *w)
+{
+	struct rm_level *l = &w->v[w->n - 1], *parent = &w->v[w->n - 2];
+	int r = 0;
+
+	if (!parent->d) {
+		int fd = openat(dirfd(l->d), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || !(parent->d = fdopendir(fd)))
+			r = -errno;
+		if (fd >= 0 && !parent->d)
+			close(fd);
+	}
+	closedir(l->d);
+	if (r == 0 && unlinkat(dirfd(parent->d), l->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = -errno;
+	free(l->name);
+	w->n--;
+	return r;
+}
+
+/* One entry of the top dir: a file is unlinked, a dir pushed. */
+static int rm_entry(struct rm_walk *w, const char *name)
+{
+	DIR *d = w->v[w->n - 1].d;
+	struct stat st;
+	int fd;
+
+	if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd(d), name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if ((fd = open_dir_for_rm(dirfd(d), name)) < 0)
+		return fd;
+	return rm_push(w, fd, name);
+}
+
+/* Empties the directory fd (which it takes over and closes). */
+static int rm_contents(int fd)
+{
+	struct rm_walk w = {0};
+	int r = rm_push(&w, fd, NULL);
+
+	while (r == 0 && w.n > 0) {
+		struct dirent *de;
+
+		errno = 0;
+		if ((de = readdir(w.v[w.n - 1].d))) {
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				r = rm_entry(&w, de->d_name);
+		} else if (errno) {
+			r = -errno;
+		} else if (w.n > 1) {
+			r = rm_pop(&w);
+		} else {
+			break;
+		}
+	}
+	for (size_t i = 0; i < w.n; i++) {
+		if (w.v[i].d)
+			closedir(w.v[i].d);
+		free(w.v[i].name);
+	}
+	free(w.v);
 	return r;
 }
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,6 +217,41 @@ static void test_crash_leftovers(void)
 	cas_close(c);
 }
 
+/* A tree deeper than the fds allowed (5,000 levels, a file and a sibling dir
+ * at each, under RLIMIT_NOFILE of 64) is removed whole. */
+static void test_rmtree_deep(void)
+{
+	char *dir, *work = NULL;
+	struct cas *c = open_store(&dir);
+	struct rlimit old, low;
+	int fd, nfd;
+
+	CHECK_EQ_INT(cas_mkdtemp(c, "deep-", &work), 0);
+	fd = open(work, O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	for (int i = 0; i < 5000 && fd >= 0; i++) {
+		CHECK_EQ_INT(mkdirat(fd, "d", 0755), 0);
+		CHECK_EQ_INT(mkdirat(fd, "side", 0555), 0);
+		nfd = openat(fd, "f", O_WRONLY | O_CREAT, 0444);
+		CHECK(nfd >= 0);
+		close(nfd);
+		nfd = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = nfd;
+	}
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 64;
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+	CHECK_EQ_INT(cas_rmtree(work), 0);
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &old), 0);
+	CHECK(access(work, F_OK) != 0);
+	free(work);
+	cas_close(c);
+}
+
 static void test_mkdtemp_rmtree(void)
 {
 	char *dir, *work = NULL, p[4096], outside[2048];
@@ -314,5 +350,6 @@ int main(void)
 	RUN(test_batch);
 	RUN(test_crash_leftovers);
 	RUN(test_mkdtemp_rmtree);
+	RUN(test_rmtree_deep);
 	return tap_done();
 }
