@@ -38,11 +38,14 @@ struct fs_opts {
 	uint64_t log_max;      /* default 64 MiB */
 	uint64_t output_max;   /* bytes of one exec output tree; default 16 GiB */
 	uint64_t spec_max;     /* default 16 MiB */
+	uint64_t status_max;   /* per job text (status, status.json); default 16 MiB */
+	unsigned path_max;     /* bytes of a path in a spec; default 4096 */
+	unsigned name_max;     /* bytes of a vertex's display name; default 1024 */
+	uint64_t inline_max;   /* mkfile data of one action, decoded; default 16 MiB */
 	/* cache_from imports (cache/import.h) */
 	uint64_t import_layer_max;   /* uncompressed bytes of one layer; default 16 GiB */
 	unsigned import_entries_max; /* entries of one layer; default 1,000,000 */
 	uint64_t import_config_max;  /* index.json, manifest, cache config; default 64 MiB */
-	uint64_t status_max;   /* per job text (status, status.json); default 16 MiB */
 	unsigned max_vertices; /* default 100000 */
 	unsigned max_running;  /* default 64 */
 	unsigned max_pending;  /* default 1024 */

@@ -258,6 +258,9 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 	so.status_limit = (size_t)o->status_max;
 	so.limits.max_bytes = (size_t)o->spec_max;
 	so.limits.max_vertices = o->max_vertices;
+	so.limits.max_path = o->path_max;
+	so.limits.max_name = o->name_max;
+	so.limits.max_inline = (size_t)o->inline_max;
 	so.notify = fs_notify;
 	so.notify_arg = fs;
 	r = sfs_solver_open(fs->cache, &so, &fs->solver, ret_msg);

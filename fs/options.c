@@ -25,6 +25,7 @@ struct raw_opts {
 	char *workers, *cache_max, *sandbox, *jobs_keep, *log_max, *spec_max, *output_max,
 	     *status_max;
 	char *max_vertices, *max_running, *max_pending, *max_parked, *pending_timeout;
+	char *path_max, *name_max, *inline_max;
 	char *import_layer_max, *import_entries_max, *import_config_max;
 };
 
@@ -55,6 +56,9 @@ static const struct fuse_opt opt_spec[] = {
     RAW("max_running=%s", max_running),
     RAW("max_pending=%s", max_pending),
     RAW("max_parked=%s", max_parked),
+    RAW("path_max=%s", path_max),
+    RAW("name_max=%s", name_max),
+    RAW("inline_max=%s", inline_max),
     RAW("import_layer_max=%s", import_layer_max),
     RAW("import_entries_max=%s", import_entries_max),
     RAW("import_config_max=%s", import_config_max),
@@ -87,6 +91,9 @@ static void opts_defaults(struct fs_opts *o)
 	o->max_running = 64;
 	o->max_pending = 1024;
 	o->max_parked = 4096;
+	o->path_max = 4096;
+	o->name_max = 1024;
+	o->inline_max = 16ull << 20;
 	o->import_layer_max = CACHE_IMPORT_LAYER_MAX;
 	o->import_entries_max = CACHE_IMPORT_ENTRIES_MAX;
 	o->import_config_max = CACHE_IMPORT_JSON_MAX;
@@ -253,7 +260,8 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		  {"spec_max", r->spec_max, &o->spec_max},
 		  {"import_layer_max", r->import_layer_max, &o->import_layer_max},
 		  {"import_config_max", r->import_config_max, &o->import_config_max},
-		  {"status_max", r->status_max, &o->status_max}};
+		  {"status_max", r->status_max, &o->status_max},
+		  {"inline_max", r->inline_max, &o->inline_max}};
 
 	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
 		if (sz[i].val && fs_parse_size(sz[i].val, sz[i].dst) < 0)
@@ -264,6 +272,8 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		return sfs_errf(ret_msg, EINVAL, "spec_max must be at least 1");
 	if (r->import_config_max && o->import_config_max == 0)
 		return sfs_errf(ret_msg, EINVAL, "import_config_max must be at least 1");
+	if (r->inline_max && o->inline_max == 0)
+		return sfs_errf(ret_msg, EINVAL, "inline_max must be at least 1");
 	if (r->status_max && o->status_max < 4096)
 		return sfs_errf(ret_msg, EINVAL, "status_max must be at least 4K");
 	if (r->pending_timeout &&
@@ -285,6 +295,8 @@ static int apply_raw(const struct raw_opts *r, struct fs_opts *o, char **ret_msg
 	    {"max_running", r->max_running, &o->max_running, 1},
 	    {"max_pending", r->max_pending, &o->max_pending, 1},
 	    {"max_parked", r->max_parked, &o->max_parked, 0},
+	    {"path_max", r->path_max, &o->path_max, 1},
+	    {"name_max", r->name_max, &o->name_max, 1},
 	    {"import_entries_max", r->import_entries_max, &o->import_entries_max, 1},
 	};
 
@@ -321,6 +333,9 @@ static void raw_release(struct raw_opts *r)
 	free(r->max_running);
 	free(r->max_pending);
 	free(r->max_parked);
+	free(r->path_max);
+	free(r->name_max);
+	free(r->inline_max);
 	free(r->import_layer_max);
 	free(r->import_entries_max);
 	free(r->import_config_max);
@@ -391,6 +406,9 @@ void fs_opts_help(const char *prog)
 	    "    -o pending_timeout=DUR a pending job without a spec is deleted after DUR\n"
 	    "                           (default: 1h; and at every mount)\n"
 	    "    -o max_parked=N        blocked status/wait readers (default: %u)\n"
+	    "    -o path_max=N          bytes of a path in a spec (default: %u)\n"
+	    "    -o name_max=N          bytes of a vertex's name in a spec (default: %u)\n"
+	    "    -o inline_max=SIZE     mkfile data of one action (default: 16M)\n"
 	    "    -o import_layer_max=SIZE\n"
 	    "                           uncompressed bytes of one cache_from layer (default: 16G)\n"
 	    "    -o import_entries_max=N\n"
@@ -404,6 +422,7 @@ void fs_opts_help(const char *prog)
 	    "\n"
 	    "FUSE options:\n",
 	    d.workers, d.jobs_keep, d.max_vertices, d.max_running, d.max_pending, d.max_parked,
+	    d.path_max, d.name_max,
 	    d.import_entries_max);
 	fflush(stdout);
 	fuse_lowlevel_help();

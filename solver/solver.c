@@ -56,6 +56,7 @@ void sfs_solver_opts_default(struct sfs_solver_opts *o)
 	o->limits.max_vertices = 100000;
 	o->limits.max_path = 4096;
 	o->limits.max_inline = 16u << 20;
+	o->limits.max_name = 1024;
 }
 
 static void id_key(uint64_t id, char buf[24])

@@ -38,6 +38,7 @@
 #define DEFAULT_MAX_VERTICES ((size_t)100000)
 #define DEFAULT_MAX_PATH ((size_t)4096)
 #define DEFAULT_MAX_INLINE ((size_t)16 << 20)
+#define DEFAULT_MAX_NAME ((size_t)1024)
 #define KEY_MAX 128
 #define COMPONENT_MAX 255
 #define SUMMARY_ACTIONS 8 /* file actions shown in a summary before "..." */
@@ -470,7 +471,8 @@ static int host_path(struct vctx *c, const char *fp, const char *field, json_t *
 	if (s[0] != '/')
 		return ferr(c, fp, field, "must be an absolute host path");
 	if (json_string_length(j) > c->p->lim.max_path)
-		return ferr(c, fp, field, "is longer than %zu bytes", c->p->lim.max_path);
+		return ferr(c, fp, field, "is longer than %zu bytes (the path_max mount option)",
+			    c->p->lim.max_path);
 	clean = clean_host_path(s);
 	if (!clean)
 		return -ENOMEM;
@@ -555,7 +557,8 @@ static int get_str(struct vctx *c, json_t *obj, const char *fp, const char *fiel
 	if (!json_is_string(j))
 		return ferr(c, fp, field, "must be a string");
 	if (json_string_length(j) > c->p->lim.max_path)
-		return ferr(c, fp, field, "is longer than %zu bytes", c->p->lim.max_path);
+		return ferr(c, fp, field, "is longer than %zu bytes (the path_max mount option)",
+			    c->p->lim.max_path);
 	*ret = json_string_value(j);
 	return 0;
 }
@@ -767,7 +770,8 @@ static int mkfile_data(struct vctx *c, json_t *a, const char *fp, json_t **ret)
 		if (!json_is_string(d))
 			return ferr(c, fp, "data", "must be a string");
 		if (json_string_length(d) > max)
-			return ferr_code(c, EFBIG, fp, "data", "is larger than %zu bytes", max);
+			return ferr_code(c, EFBIG, fp, "data",
+					 "is larger than %zu bytes (the inline_max mount option)", max);
 		*ret = base64_json(json_string_value(d), json_string_length(d));
 		return *ret ? 0 : -ENOMEM;
 	}
@@ -779,7 +783,8 @@ static int mkfile_data(struct vctx *c, json_t *a, const char *fp, json_t **ret)
 		return ferr(c, fp, "data_base64", "must be a string");
 	size_t len = json_string_length(b);
 	if (len / 4 * 3 > max + 2)
-		return ferr_code(c, EFBIG, fp, "data_base64", "is larger than %zu bytes", max);
+		return ferr_code(c, EFBIG, fp, "data_base64",
+				 "is larger than %zu bytes (the inline_max mount option)", max);
 	unsigned char *buf = malloc(len / 4 * 3 + 1);
 	if (!buf)
 		return -ENOMEM;
@@ -788,7 +793,8 @@ static int mkfile_data(struct vctx *c, json_t *a, const char *fp, json_t **ret)
 	if (n < 0)
 		r = ferr(c, fp, "data_base64", "is not valid base64 (standard alphabet, padded)");
 	else if ((size_t)n > max)
-		r = ferr_code(c, EFBIG, fp, "data_base64", "is larger than %zu bytes", max);
+		r = ferr_code(c, EFBIG, fp, "data_base64",
+			      "is larger than %zu bytes (the inline_max mount option)", max);
 	else if (!(*ret = base64_json(buf, (size_t)n)))
 		r = -ENOMEM;
 	free(buf);
@@ -1243,6 +1249,9 @@ static int vertex_options(struct vctx *c, json_t *raw)
 	char ek[64];
 	int r = get_str(c, raw, "", "name", false, c->key, &name);
 
+	if (r == 0 && strlen(name) > c->p->lim.max_name)
+		return ferr(c, "", "name", "is longer than %zu bytes (the name_max mount option)",
+			    c->p->lim.max_name);
 	if (r == 0)
 		r = get_bool(c, raw, "", "ignore_cache", &v->ignore_cache);
 	if (r < 0)
@@ -1894,7 +1903,8 @@ int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
 		   struct sfs_spec **ret, char **ret_msg)
 {
 	static const struct sfs_spec_limits defaults = {DEFAULT_MAX_BYTES, DEFAULT_MAX_VERTICES,
-							DEFAULT_MAX_PATH, DEFAULT_MAX_INLINE};
+							DEFAULT_MAX_PATH, DEFAULT_MAX_INLINE,
+							DEFAULT_MAX_NAME};
 	struct parse p = {.ctx = ctx, .ret_msg = ret_msg, .index = STRMAP_INIT};
 	struct sfs_spec *s;
 	int r;
@@ -1908,6 +1918,8 @@ int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
 		p.lim.max_path = DEFAULT_MAX_PATH;
 	if (!p.lim.max_inline)
 		p.lim.max_inline = DEFAULT_MAX_INLINE;
+	if (!p.lim.max_name)
+		p.lim.max_name = DEFAULT_MAX_NAME;
 	if (len > p.lim.max_bytes)
 		return sfs_errf(ret_msg, EFBIG, "the spec is larger than %zu bytes",
 				p.lim.max_bytes);

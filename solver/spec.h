@@ -153,6 +153,7 @@ struct sfs_spec_limits {
 	size_t max_vertices; /* default 100000 */
 	size_t max_path;     /* default 4096 */
 	size_t max_inline;   /* default 16 MiB: mkfile data after decoding */
+	size_t max_name;     /* default 1024: a vertex's display name */
 };
 
 struct sfs_spec_ctx {

@@ -120,4 +120,41 @@ test_expect_success 'an exec output 10,000 levels deep fails its vertex; its run
 	still_serving
 '
 
+# refused N FILE ERRNO-TEXT WORD...: FILE written into a pending job's spec fails at close
+# with ERRNO-TEXT, the job stays pending and its error holds every WORD.
+refused() {
+	local file=$1 errtext=$2 n err w
+	shift 2
+	n=$(sfs_new) &&
+	test_must_fail sfs_write "$file" "$MNT/jobs/$n/spec" 2>write.err &&
+	expect_contains "$errtext" "$(cat write.err)" &&
+	expect_eq pending "$(sfs_cat "$MNT/jobs/$n/state")" &&
+	err=$(sfs_cat "$MNT/jobs/$n/error") && echo "error: $err" &&
+	for w in "$@"; do expect_contains "$w" "$err" || return 1; done
+}
+
+test_expect_success 'path_max, name_max and inline_max are mount options the spec obeys' '
+	sfs_remount -o path_max=64,name_max=16,inline_max=1K &&
+	long=$(printf "p%.0s" $(seq 1 65)) &&
+	printf "{\"vertices\": {\"f\": {\"op\": \"file\", \"actions\": [{\"mkdir\": {\"path\": \"%s\"}}]}}, \"outputs\": [\"f\"]}\n" "$long" >path.json &&
+	refused path.json "Invalid argument" "vertex \"f\"" path "longer than 64 bytes" path_max &&
+	printf "{\"vertices\": {\"f\": {\"op\": \"file\", \"name\": \"%s\", \"actions\": [{\"mkdir\": {\"path\": \"d\"}}]}}, \"outputs\": [\"f\"]}\n" "a-name-of-17-byte" >name.json &&
+	refused name.json "Invalid argument" "vertex \"f\"" name "longer than 16 bytes" name_max &&
+	data=$(head -c 1025 /dev/zero | tr "\\0" x) &&
+	printf "{\"vertices\": {\"f\": {\"op\": \"file\", \"actions\": [{\"mkfile\": {\"path\": \"x\", \"data\": \"%s\"}}]}}, \"outputs\": [\"f\"]}\n" "$data" >inline.json &&
+	refused inline.json "File too large" "vertex \"f\"" data "larger than 1024 bytes" inline_max &&
+	data=$(head -c 1025 /dev/zero | tr "\\0" x | base64 -w0) &&
+	printf "{\"vertices\": {\"f\": {\"op\": \"file\", \"actions\": [{\"mkfile\": {\"path\": \"x\", \"data_base64\": \"%s\"}}]}}, \"outputs\": [\"f\"]}\n" "$data" >inline64.json &&
+	refused inline64.json "File too large" data_base64 inline_max &&
+	sed "s/p\{65\}/pppp/" path.json >ok.json && sfs_run ok.json >/dev/null &&
+	still_serving
+'
+
+test_expect_success 'a bad value of each of them refuses the mount with its name' '
+	for o in path_max=0 name_max=x inline_max=0; do
+		test_must_fail "$SOLVERFS" -f -o "$o" "$STATE.x" "$MNT.x" 2>bad.err &&
+		expect_contains "${o%%=*}" "$(cat bad.err)" || exit 1
+	done
+'
+
 test_done

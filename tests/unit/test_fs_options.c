@@ -190,6 +190,30 @@ static void test_status_max(void)
 	free(msg);
 }
 
+static void test_spec_limits(void)
+{
+	char *set[] = {"solverfs", "-o", "path_max=100,name_max=10,inline_max=2K", "/s", "/m"};
+	char *dflt[] = {"solverfs", "/s", "/m"};
+	char *zero[] = {"solverfs", "-o", "inline_max=0", "/s", "/m"};
+	struct fs_opts o;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(parse(3, dflt, &o, &msg), 0);
+	CHECK_EQ_INT(o.path_max, 4096);
+	CHECK_EQ_INT(o.name_max, 1024);
+	CHECK_EQ_INT(o.inline_max, 16 << 20);
+	fs_opts_release(&o);
+	CHECK_EQ_INT(parse(5, set, &o, &msg), 0);
+	CHECK_EQ_INT(o.path_max, 100);
+	CHECK_EQ_INT(o.name_max, 10);
+	CHECK_EQ_INT(o.inline_max, 2048);
+	fs_opts_release(&o);
+	CHECK(parse(5, zero, &o, &msg) < 0);
+	CHECK(msg && strstr(msg, "inline_max"));
+	fs_opts_release(&o);
+	free(msg);
+}
+
 int main(void)
 {
 	RUN(test_sizes);
@@ -200,5 +224,6 @@ int main(void)
 	RUN(test_errors);
 	RUN(test_import_limits);
 	RUN(test_status_max);
+	RUN(test_spec_limits);
 	return tap_done();
 }
