@@ -24,28 +24,35 @@
 #include "../cache/tree.h"
 #include "ops/ops.h"
 
+/*
+ * The op table, keyed by kind: one row per enum sfs_op_kind, each the type one
+ * file of solver/ops/ defines (its fields, its normaliser, its run).  Adding an
+ * op means writing solver/ops/<op>.c with its struct sfs_op_type, adding its
+ * kind to enum sfs_op_kind (spec.h) and its row here; the spec parser, the
+ * cache map and the solver find it through this table.  The kind's normalised
+ * form and its digests are then stated in spec.h.
+ */
+static const struct sfs_op_type *const op_types[SFS_OP_NKINDS] = {
+    [SFS_OP_LOCAL] = &sfs_op_local, /* ops/local.c */
+    [SFS_OP_FILE] = &sfs_op_file,   /* ops/file.c */
+    [SFS_OP_EXEC] = &sfs_op_exec,   /* ops/exec.c */
+    [SFS_OP_MERGE] = &sfs_op_merge, /* ops/merge.c */
+    [SFS_OP_BUILD] = &sfs_op_build, /* ops/build.c */
+};
+
+const struct sfs_op_type *sfs_op_type_of(enum sfs_op_kind k)
+{
+	return (unsigned)k < SFS_OP_NKINDS ? op_types[k] : NULL;
+}
+
 int sfs_op_resolve(const struct sfs_spec_vertex *v, struct sfs_op **ret)
 {
-	const struct sfs_op_type *t;
+	const struct sfs_op_type *t = sfs_op_type_of(v->kind);
 	struct sfs_op *op;
 
-	switch (v->kind) {
-	case SFS_OP_LOCAL:
-		t = &sfs_op_local;
-		break;
-	case SFS_OP_FILE:
-		t = &sfs_op_file;
-		break;
-	case SFS_OP_EXEC:
-		t = &sfs_op_exec;
-		break;
-	case SFS_OP_MERGE:
-		t = &sfs_op_merge;
-		break;
-	default:
-		/* `build` is solved by the solver itself (a sub-build), not by an op. */
+	/* `build` is solved by the solver itself (a sub-build), not by an op. */
+	if (!t || !t->exec)
 		return -EOPNOTSUPP;
-	}
 	op = calloc(1, sizeof(*op));
 	if (!op)
 		return -ENOMEM;

@@ -64,9 +64,18 @@ static inline bool sfs_op_cancelled(struct sfs_op_ctx *ctx)
 }
 
 struct sfs_op;
+struct sfs_norm; /* specop.h */
+struct strbuf;
 
+/*
+ * One op kind, both sides: how its vertex is read from a spec (the normaliser,
+ * pass 1 of sfs_spec_parse) and how it runs.  The table in op.c holds one per
+ * enum sfs_op_kind; an op is one file in solver/ops/ defining its type.
+ */
 struct sfs_op_type {
-	const char *name;
+	const char *name; /* the spec's "op" */
+
+	/* ---- the run side; exec NULL: solved by the solver itself (build) ---- */
 	/* NULL: sfs_op_default_cache_map, one map, done */
 	int (*cache_map)(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
 			 struct sfs_cache_map *ret, bool *ret_done, char **ret_msg);
@@ -79,6 +88,18 @@ struct sfs_op_type {
 	int (*content_digest)(struct sfs_op *op, struct sfs_op_ctx *ctx, size_t input,
 			      const char *result_id, char ret[SFS_DIGEST_SIZE], char **ret_msg);
 	void (*free)(struct sfs_op *op);
+
+	/* ---- the spec side (specop.h) ---- */
+	const char *const *fields; /* its own fields of a vertex object; NULL-terminated */
+	/* Validates raw, writes the normalised op (spec.h) and the progress summary
+	 * and sets the vertex's params (and noutputs, timeout if it has them). */
+	int (*normalise)(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *summary);
+	/* Its outputs, from the raw vertex before anything is validated (refs to it
+	 * are checked against this); NULL: 1. */
+	size_t (*noutputs)(json_t *raw);
+	/* Members of the normalised op its cache map leaves out; NULL: none. */
+	bool (*map_skip)(const json_t *op, const json_t *obj, const char *key);
+	void (*params_free)(void *params); /* NULL: free() */
 };
 
 struct sfs_op {
@@ -87,6 +108,10 @@ struct sfs_op {
 	void *priv;
 };
 
+/* The type of kind k, NULL for none. */
+const struct sfs_op_type *sfs_op_type_of(enum sfs_op_kind k);
+
+/* A new op for v; -EOPNOTSUPP for a type the solver runs itself (build). */
 int sfs_op_resolve(const struct sfs_spec_vertex *v, struct sfs_op **ret);
 
 /* The op's CacheMap and content function: its type's, or when the type has
@@ -108,6 +133,7 @@ extern const struct sfs_op_type sfs_op_local;
 extern const struct sfs_op_type sfs_op_file;
 extern const struct sfs_op_type sfs_op_exec;
 extern const struct sfs_op_type sfs_op_merge;
+extern const struct sfs_op_type sfs_op_build;
 
 /* Probes whether bubblewrap works on this host (at mount). */
 bool sfs_sandbox_probe(void);

@@ -93,7 +93,16 @@
 
 #include "../cache/sha256.h"
 
-enum sfs_op_kind { SFS_OP_LOCAL, SFS_OP_FILE, SFS_OP_EXEC, SFS_OP_MERGE, SFS_OP_BUILD };
+/* The op kinds; each one's type (fields, normaliser, run) is a row of the table
+ * in op.c. */
+enum sfs_op_kind {
+	SFS_OP_LOCAL,
+	SFS_OP_FILE,
+	SFS_OP_EXEC,
+	SFS_OP_MERGE,
+	SFS_OP_BUILD,
+	SFS_OP_NKINDS
+};
 
 enum sfs_export_mode { SFS_EXPORT_NONE, SFS_EXPORT_MIN, SFS_EXPORT_MAX, SFS_EXPORT_REMOTE_ONLY };
 enum sfs_export_form { SFS_FORM_IMAGE, SFS_FORM_MANIFEST_LIST };
@@ -133,6 +142,9 @@ struct sfs_spec_vertex {
 	json_t *description; /* object or NULL */
 	int timeout;	     /* exec: seconds, 0 = none */
 	char *summary; /* the progress summary: "local /p", args joined, "file mkdir ...", ... */
+	/* The op's fields, read once by its normaliser into its own typed struct
+	 * (solver/ops/<op>.c); freed by its type's params_free. */
+	void *params;
 };
 
 struct sfs_spec {

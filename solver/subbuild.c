@@ -20,19 +20,6 @@
 #include "internal.h"
 #include "ops/ops.h"
 
-static const struct sfs_op_type build_type = {.name = "build"};
-
-int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret)
-{
-	struct sfs_op *op = calloc(1, sizeof(*op));
-	if (!op)
-		return -ENOMEM;
-	op->type = &build_type;
-	op->v = v;
-	*ret = op;
-	return 0;
-}
-
 /* The fields of a build op (the spec keeps only its canonical bytes). */
 struct build_op {
 	json_t *op;

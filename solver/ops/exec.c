@@ -53,6 +53,7 @@
 #include "../../cache/err.h"
 #include "../../cache/strbuf.h"
 #include "../sandbox.h"
+#include "../specop.h"
 #include "ops.h"
 #include "workdir.h"
 
@@ -874,7 +875,199 @@ out:
 	return r;
 }
 
+/* ---- the spec side: fields and normaliser (specop.h) ---- */
+
+static const char *const exec_fields[] = {"args",    "env",	"cwd",	  "mounts",
+					  "timeout", "network", "rootfs", NULL};
+
+static int norm_args(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
+{
+	json_t *args = json_object_get(raw, "args"), *out, *a;
+	size_t i;
+
+	if (!args)
+		return sfs_norm_err(c, "", "args", "is required");
+	if (!json_is_array(args) || json_array_size(args) == 0)
+		return sfs_norm_err(c, "", "args", "must be a non-empty array of strings");
+	out = json_array();
+	if (!out)
+		return -ENOMEM;
+	json_array_foreach(args, i, a)
+	{
+		if (!json_is_string(a) || (i == 0 && json_string_length(a) == 0)) {
+			json_decref(out);
+			return sfs_norm_err(c, "", "args", "must be a non-empty array of strings");
+		}
+		sfs_norm_check(c, json_array_append(out, a));
+		strbuf_addf(sum, "%s%s", i ? " " : "", json_string_value(a));
+	}
+	sfs_norm_set(c, op, "args", out);
+	return 0;
+}
+
+static int norm_env(struct sfs_norm *c, json_t *raw, json_t *op)
+{
+	json_t *env = json_object_get(raw, "env"), *out, *val;
+	const char *k;
+	char e[128];
+
+	if (env && !json_is_object(env))
+		return sfs_norm_err(c, "", "env", "must be an object of strings");
+	out = json_object();
+	if (!out)
+		return -ENOMEM;
+	json_object_foreach(env, k, val)
+	{
+		if (!*k || strchr(k, '=') || !json_is_string(val)) {
+			json_decref(out);
+			return sfs_norm_err(c, "env", sfs_norm_esc(e, sizeof(e), k),
+					    "must be a string, named without '='");
+		}
+		sfs_norm_check(c, json_object_set(out, k, val));
+	}
+	sfs_norm_set(c, op, "env", out);
+	return 0;
+}
+
+static int norm_mount(struct sfs_norm *c, size_t i, json_t *m, json_t *list, struct strmap *dests,
+		      size_t *noutputs)
+{
+	static const char *const f[] = {"dest", "input", "selector", "readonly", "output", NULL};
+	char fp[32];
+	const char *dest, *sel;
+	bool ro = false, out = false;
+	json_t *in;
+	json_t *ph = json_null();
+	int r;
+
+	snprintf(fp, sizeof(fp), "mounts[%zu]", i);
+	if (!json_is_object(m))
+		return sfs_norm_err(c, fp, "", "must be an object");
+	in = json_object_get(m, "input");
+	r = sfs_norm_unknown_fields(c, fp, m, f, NULL);
+	if (r == 0)
+		r = sfs_norm_path(c, m, fp, "dest", true, true, NULL, &dest);
+	if (r == 0)
+		r = sfs_norm_path(c, m, fp, "selector", false, true, "", &sel);
+	if (r == 0)
+		r = sfs_norm_bool(c, m, fp, "readonly", &ro);
+	if (r == 0)
+		r = sfs_norm_bool(c, m, fp, "output", &out);
+	if (r == 0 && ro && out)
+		r = sfs_norm_err(c, fp, "readonly", "an output mount cannot be read-only");
+	if (r == 0 && *sel && (!in || json_is_null(in)))
+		r = sfs_norm_err(c, fp, "selector", "needs an input");
+	if (r == 0 && strmap_get(dests, dest))
+		r = sfs_norm_err(c, fp, "dest", "another mount has the same dest");
+	if (r == 0)
+		r = strmap_put(dests, dest, (void *)1, NULL);
+	if (r == 0 && in && !json_is_null(in)) {
+		ph = NULL;
+		r = sfs_norm_ref(c, in, fp, "input", "mounts", sel, !out, NULL, &ph);
+	}
+	if (r < 0)
+		return r;
+	json_t *o = json_object();
+	if (!sfs_norm_ok(c, o)) {
+		json_decref(ph);
+		return -ENOMEM;
+	}
+	sfs_norm_put(c, o, "input", ph);
+	sfs_norm_set(c, o, "dest", json_string(dest));
+	sfs_norm_set(c, o, "selector", json_string(sel));
+	sfs_norm_set(c, o, "readonly", json_boolean(ro));
+	sfs_norm_set(c, o, "output", json_boolean(out));
+	sfs_norm_put(c, list, NULL, o);
+	*noutputs += out;
+	return 0;
+}
+
+/*
+ * `rootfs`: the last input of the exec, a whole tree.  Written only when given,
+ * so that the digests of execs without it stay what they were before the
+ * field existed.
+ */
+static int norm_rootfs(struct sfs_norm *c, json_t *raw, json_t *op)
+{
+	json_t *rf = json_object_get(raw, "rootfs"), *ph;
+	int r;
+
+	if (!rf || json_is_null(rf))
+		return 0;
+	if ((r = sfs_norm_ref(c, rf, "", "rootfs", "rootfs", NULL, true, NULL, &ph)) < 0)
+		return r;
+	sfs_norm_put(c, op, "rootfs", ph);
+	return sfs_norm_oom(c) ? -ENOMEM : 0;
+}
+
+static int norm_exec(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
+{
+	json_t *mounts = json_object_get(raw, "mounts"), *m, *t = json_object_get(raw, "timeout");
+	struct strmap dests = STRMAP_INIT;
+	const char *cwd;
+	bool net = false;
+	size_t i;
+	int r = norm_args(c, raw, op, sum);
+
+	if (r == 0)
+		r = norm_env(c, raw, op);
+	if (r == 0)
+		r = sfs_norm_path(c, raw, "", "cwd", false, true, "", &cwd);
+	if (r == 0)
+		r = sfs_norm_bool(c, raw, "", "network", &net);
+	if (r == 0 && net && !sfs_norm_ctx(c)->allow_network)
+		r = sfs_norm_err(c, "", "network", "network access is not allowed here");
+	if (r == 0 && t &&
+	    (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT_MAX))
+		r = sfs_norm_err(c, "", "timeout", "must be a whole number of seconds (0: none)");
+	if (r == 0 && mounts && !json_is_array(mounts))
+		r = sfs_norm_err(c, "", "mounts", "must be an array of mounts");
+	if (r < 0)
+		return r;
+	sfs_norm_vertex(c)->timeout = t ? (int)json_integer_value(t) : 0;
+	sfs_norm_set(c, op, "cwd", json_string(cwd));
+	sfs_norm_set(c, op, "network", json_boolean(net));
+	json_t *list = json_array();
+	if (!sfs_norm_ok(c, list))
+		return -ENOMEM;
+	sfs_norm_put(c, op, "mounts", list);
+	if (sfs_norm_oom(c))
+		return -ENOMEM;
+	sfs_norm_vertex(c)->noutputs = 0;
+	json_array_foreach(mounts, i, m)
+	{
+		r = norm_mount(c, i, m, list, &dests, &sfs_norm_vertex(c)->noutputs);
+		if (r < 0)
+			break;
+	}
+	strmap_release(&dests);
+	return r == 0 ? norm_rootfs(c, raw, op) : r;
+}
+
+/* One output per mount with output true, counted before anything is checked. */
+static size_t exec_noutputs(json_t *raw)
+{
+	json_t *m;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(raw, "mounts"), i, m) n +=
+	    json_is_true(json_object_get(m, "output"));
+	return n;
+}
+
+/* A mount's selector is in its input's cache map dep, not in the op's map.
+ * Structural, not by name alone: an env variable may be called "selector". */
+static bool exec_map_skip(const json_t *op, const json_t *obj, const char *key)
+{
+	/* mounts are the only other objects but env */
+	return obj != op && obj != json_object_get(op, "env") && strcmp(key, "selector") == 0;
+}
+
 const struct sfs_op_type sfs_op_exec = {
     .name = "exec",
+    .fields = exec_fields,
+    .normalise = norm_exec,
+    .noutputs = exec_noutputs,
+    .map_skip = exec_map_skip,
     .exec = exec_exec,
 };

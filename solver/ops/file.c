@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../../cache/err.h"
+#include "../specop.h"
 #include "ops.h"
 
 /* ---- wtree ---- */
@@ -633,7 +634,320 @@ static int file_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *cons
 	return r;
 }
 
+/* ---- the spec side: fields and normaliser (specop.h) ---- */
+
+#define SUMMARY_ACTIONS 8 /* actions shown in a summary before "..." */
+
+static const char *const file_fields[] = {"base", "actions", NULL};
+
+static ssize_t base64_decode(const char *s, size_t len, unsigned char *out)
+{
+	size_t o = 0;
+
+	if (len % 4)
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		unsigned v = 0;
+		int pad = 0;
+		for (int k = 0; k < 4; k++) {
+			char ch = s[i + k];
+			int d;
+			if (ch >= 'A' && ch <= 'Z')
+				d = ch - 'A';
+			else if (ch >= 'a' && ch <= 'z')
+				d = ch - 'a' + 26;
+			else if (ch >= '0' && ch <= '9')
+				d = ch - '0' + 52;
+			else if (ch == '+')
+				d = 62;
+			else if (ch == '/')
+				d = 63;
+			else if (ch == '=' && i + 4 == len && k >= 2)
+				d = -1;
+			else
+				return -1;
+			if (d < 0)
+				pad++;
+			else if (pad) /* data after '=' */
+				return -1;
+			v = v << 6 | (unsigned)(d < 0 ? 0 : d);
+		}
+		out[o++] = (unsigned char)(v >> 16);
+		if (pad < 2)
+			out[o++] = (unsigned char)(v >> 8);
+		if (pad < 1)
+			out[o++] = (unsigned char)v;
+	}
+	return (ssize_t)o;
+}
+
+static json_t *base64_json(const void *data, size_t len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *j;
+
+	strbuf_add_base64(&sb, data, len);
+	strbuf_addstr(&sb, "");
+	j = sb.oom ? NULL : json_stringn(sb.buf, sb.len);
+	strbuf_release(&sb);
+	return j;
+}
+
+static int norm_mkdir(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+{
+	static const char *const f[] = {"path", "mode", "parents", NULL};
+	const char *path;
+	json_t *mode = NULL;
+	bool parents = false;
+	int r = sfs_norm_unknown_fields(c, fp, a, f, NULL);
+
+	if (r == 0)
+		r = sfs_norm_path(c, a, fp, "path", true, false, NULL, &path);
+	if (r == 0)
+		r = sfs_norm_bool(c, a, fp, "parents", &parents);
+	if (r == 0)
+		r = sfs_norm_mode(c, a, fp, 0755, &mode);
+	if (r < 0)
+		return r;
+	sfs_norm_set(c, o, "path", json_string(path));
+	sfs_norm_set(c, o, "mode", mode);
+	sfs_norm_set(c, o, "parents", json_boolean(parents));
+	strbuf_addf(sum, "mkdir /%s", path);
+	return 0;
+}
+
+/* `data` and `data_base64` both become the canonical base64 of the bytes. */
+static int mkfile_data(struct sfs_norm *c, json_t *a, const char *fp, json_t **ret)
+{
+	json_t *d = json_object_get(a, "data"), *b = json_object_get(a, "data_base64");
+	size_t max = sfs_norm_limits(c)->max_inline;
+
+	if (d && b)
+		return sfs_norm_err(c, fp, "data", "give either data or data_base64, not both");
+	if (d) {
+		if (!json_is_string(d))
+			return sfs_norm_err(c, fp, "data", "must be a string");
+		if (json_string_length(d) > max)
+			return sfs_norm_errc(
+			    c, EFBIG, fp, "data",
+			    "is larger than %zu bytes (the inline_max mount option)", max);
+		*ret = base64_json(json_string_value(d), json_string_length(d));
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (!b) {
+		*ret = json_string("");
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (!json_is_string(b))
+		return sfs_norm_err(c, fp, "data_base64", "must be a string");
+	size_t len = json_string_length(b);
+	if (len / 4 * 3 > max + 2)
+		return sfs_norm_errc(c, EFBIG, fp, "data_base64",
+				     "is larger than %zu bytes (the inline_max mount option)", max);
+	unsigned char *buf = malloc(len / 4 * 3 + 1);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t n = base64_decode(json_string_value(b), len, buf);
+	int r = 0;
+	if (n < 0)
+		r = sfs_norm_err(c, fp, "data_base64",
+				 "is not valid base64 (standard alphabet, padded)");
+	else if ((size_t)n > max)
+		r = sfs_norm_errc(c, EFBIG, fp, "data_base64",
+				  "is larger than %zu bytes (the inline_max mount option)", max);
+	else if (!(*ret = base64_json(buf, (size_t)n)))
+		r = -ENOMEM;
+	free(buf);
+	return r;
+}
+
+static int norm_mkfile(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+{
+	static const char *const f[] = {"path", "data", "data_base64", "mode", NULL};
+	const char *path;
+	json_t *mode = NULL, *data = NULL;
+	int r = sfs_norm_unknown_fields(c, fp, a, f, NULL);
+
+	if (r == 0)
+		r = sfs_norm_path(c, a, fp, "path", true, false, NULL, &path);
+	if (r == 0)
+		r = sfs_norm_mode(c, a, fp, 0644, &mode);
+	if (r == 0)
+		r = mkfile_data(c, a, fp, &data);
+	if (r < 0) {
+		json_decref(mode);
+		return r;
+	}
+	sfs_norm_set(c, o, "path", json_string(path));
+	sfs_norm_set(c, o, "mode", mode);
+	sfs_norm_set(c, o, "data_base64", data);
+	strbuf_addf(sum, "mkfile /%s", path);
+	return 0;
+}
+
+static int norm_copy(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+{
+	static const char *const f[] = {"from", "src", "dest", "include", "exclude", NULL};
+	const char *src, *dest;
+	json_t *inc = NULL, *exc = NULL, *from = json_object_get(a, "from");
+	json_t *ph;
+	int r = sfs_norm_unknown_fields(c, fp, a, f, NULL);
+
+	if (r == 0 && !from)
+		r = sfs_norm_err(c, fp, "from", "is required");
+	if (r == 0)
+		r = sfs_norm_path(c, a, fp, "src", false, true, "", &src);
+	if (r == 0)
+		r = sfs_norm_path(c, a, fp, "dest", false, true, "", &dest);
+	if (r == 0)
+		r = sfs_norm_globs(c, a, fp, "include", &inc);
+	if (r == 0)
+		r = sfs_norm_globs(c, a, fp, "exclude", &exc);
+	if (r == 0)
+		r = sfs_norm_ref(c, from, fp, "from", "actions", src, true, NULL, &ph);
+	if (r < 0) {
+		json_decref(inc);
+		json_decref(exc);
+		return r;
+	}
+	sfs_norm_put(c, o, "from", ph);
+	sfs_norm_set(c, o, "src", json_string(src));
+	sfs_norm_set(c, o, "dest", json_string(dest));
+	sfs_norm_set(c, o, "include", inc);
+	sfs_norm_set(c, o, "exclude", exc);
+	strbuf_addf(sum, "copy /%s /%s", src, dest);
+	return 0;
+}
+
+static int norm_rm(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+{
+	static const char *const f[] = {"path", "allow_not_found", NULL};
+	const char *path;
+	bool anf = false;
+	int r = sfs_norm_unknown_fields(c, fp, a, f, NULL);
+
+	if (r == 0)
+		r = sfs_norm_path(c, a, fp, "path", true, false, NULL, &path);
+	if (r == 0)
+		r = sfs_norm_bool(c, a, fp, "allow_not_found", &anf);
+	if (r < 0)
+		return r;
+	sfs_norm_set(c, o, "path", json_string(path));
+	sfs_norm_set(c, o, "allow_not_found", json_boolean(anf));
+	strbuf_addf(sum, "rm /%s", path);
+	return 0;
+}
+
+static int norm_symlink(struct sfs_norm *c, json_t *a, const char *fp, json_t *o,
+			struct strbuf *sum)
+{
+	static const char *const f[] = {"target", "path", NULL};
+	const char *path, *target;
+	int r = sfs_norm_unknown_fields(c, fp, a, f, NULL);
+
+	if (r == 0)
+		r = sfs_norm_path(c, a, fp, "path", true, false, NULL, &path);
+	if (r == 0)
+		r = sfs_norm_str(c, a, fp, "target", true, NULL, &target);
+	if (r == 0 && !*target)
+		r = sfs_norm_err(c, fp, "target", "must not be empty");
+	if (r < 0)
+		return r;
+	sfs_norm_set(c, o, "target", json_string(target));
+	sfs_norm_set(c, o, "path", json_string(path));
+	strbuf_addf(sum, "symlink /%s -> %s", path, target);
+	return 0;
+}
+
+typedef int norm_act_fn(struct sfs_norm *, json_t *, const char *, json_t *, struct strbuf *);
+static const struct {
+	const char *name;
+	norm_act_fn *fn;
+} norm_actions[] = {{"mkdir", norm_mkdir},
+		    {"mkfile", norm_mkfile},
+		    {"copy", norm_copy},
+		    {"rm", norm_rm},
+		    {"symlink", norm_symlink}};
+
+/* One action: {"<name>": {...}} normalised to the same shape. */
+static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, struct strbuf *sum)
+{
+	char fp[64], e[64];
+	const char *name;
+	json_t *body;
+	size_t k;
+
+	snprintf(fp, sizeof(fp), "actions[%zu]", i);
+	if (!json_is_object(a) || json_object_size(a) != 1)
+		return sfs_norm_err(c, fp, "", "must be an object with one key: the action");
+	name = json_object_iter_key(json_object_iter(a));
+	body = json_object_iter_value(json_object_iter(a));
+	for (k = 0; k < sizeof(norm_actions) / sizeof(norm_actions[0]); k++)
+		if (strcmp(norm_actions[k].name, name) == 0)
+			break;
+	if (k == sizeof(norm_actions) / sizeof(norm_actions[0]))
+		return sfs_norm_err(c, fp, sfs_norm_esc(e, sizeof(e), name), "unknown action");
+	snprintf(fp, sizeof(fp), "actions[%zu].%s", i, name);
+	if (!json_is_object(body))
+		return sfs_norm_err(c, fp, "", "must be an object");
+	json_t *wrap = json_object(), *o = json_object();
+	if (!sfs_norm_ok(c, wrap) || !sfs_norm_ok(c, o)) {
+		json_decref(wrap);
+		json_decref(o);
+		return -ENOMEM;
+	}
+	if (i > 0 && i < SUMMARY_ACTIONS)
+		strbuf_addstr(sum, ", ");
+	struct strbuf ignore = STRBUF_INIT;
+	int r = norm_actions[k].fn(c, body, fp, o, i < SUMMARY_ACTIONS ? sum : &ignore);
+	strbuf_release(&ignore);
+	sfs_norm_put(c, wrap, name, o);
+	sfs_norm_put(c, list, NULL, wrap);
+	return r;
+}
+
+static int norm_file(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
+{
+	json_t *base = json_object_get(raw, "base"), *acts = json_object_get(raw, "actions"), *a;
+	json_t *list;
+	size_t i;
+	int r = 0;
+
+	sfs_norm_share_inputs(c);
+	if (base && !json_is_null(base)) {
+		json_t *ph;
+		r = sfs_norm_ref(c, base, "", "base", "base", NULL, true, NULL, &ph);
+		if (r < 0)
+			return r;
+		sfs_norm_put(c, op, "base", ph);
+	} else {
+		sfs_norm_set(c, op, "base", json_null());
+	}
+	if (acts && !json_is_array(acts))
+		return sfs_norm_err(c, "", "actions", "must be an array of actions");
+	list = json_array();
+	if (!sfs_norm_ok(c, list))
+		return -ENOMEM;
+	sfs_norm_put(c, op, "actions", list); /* list stays valid: op holds it */
+	if (sfs_norm_oom(c))
+		return -ENOMEM;
+	strbuf_addstr(sum, "file");
+	if (json_array_size(acts))
+		strbuf_addch(sum, ' ');
+	json_array_foreach(acts, i, a)
+	{
+		r = norm_action(c, i, a, list, sum);
+		if (r < 0)
+			return r;
+	}
+	if (json_array_size(acts) > SUMMARY_ACTIONS)
+		strbuf_addf(sum, ", ... (%zu more)", json_array_size(acts) - SUMMARY_ACTIONS);
+	return 0;
+}
+
 const struct sfs_op_type sfs_op_file = {
     .name = "file",
+    .fields = file_fields,
+    .normalise = norm_file,
     .exec = file_exec,
 };

@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #include "../../cache/creds.h"
 #include "../../cache/err.h"
 #include "../../cache/strbuf.h"
+#include "../specop.h"
 #include "ops.h"
 
 struct local_priv {
@@ -433,8 +435,52 @@ static void local_free(struct sfs_op *op)
 	op->priv = NULL;
 }
 
+/* ---- the spec side: fields and normaliser (specop.h) ---- */
+
+static const char *const local_fields[] = {"path", "include", "exclude", NULL};
+
+static int norm_local(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
+{
+	json_t *inc = NULL, *exc = NULL, *pj = json_object_get(raw, "path");
+	char *path = NULL, sess[32];
+	int r;
+
+	if (!sfs_norm_ctx(c)->allow_local)
+		return sfs_norm_err(c, "", "op", "local is not allowed here (inside a build op)");
+	if (!pj)
+		return sfs_norm_err(c, "", "path", "is required");
+	r = sfs_norm_host_path(c, "", "path", pj, &path);
+	if (r < 0)
+		return r;
+	r = sfs_norm_globs(c, raw, "", "include", &inc);
+	if (r == 0)
+		r = sfs_norm_globs(c, raw, "", "exclude", &exc);
+	if (r == 0) {
+		snprintf(sess, sizeof(sess), "%" PRIu64, sfs_norm_ctx(c)->session);
+		sfs_norm_set(c, op, "path", json_string(path));
+		sfs_norm_set(c, op, "include", json_incref(inc));
+		sfs_norm_set(c, op, "exclude", json_incref(exc));
+		sfs_norm_set(c, op, "session", json_string(sess));
+		strbuf_addf(sum, "local %s", path);
+	}
+	json_decref(inc);
+	json_decref(exc);
+	free(path);
+	return r;
+}
+
+/* The session is hashed into the vertex digest only: a local's cache key is its
+ * content (local_cache_map). */
+static bool local_map_skip(const json_t *op, const json_t *obj, const char *key)
+{
+	return obj == op && strcmp(key, "session") == 0;
+}
+
 const struct sfs_op_type sfs_op_local = {
     .name = "local",
+    .fields = local_fields,
+    .normalise = norm_local,
+    .map_skip = local_map_skip,
     .cache_map = local_cache_map,
     .exec = local_exec,
     .free = local_free,

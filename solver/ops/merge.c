@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../cache/err.h"
+#include "../specop.h"
 #include "ops.h"
 
 /* Lays t over w. */
@@ -62,7 +63,42 @@ static int merge_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *con
 	return r;
 }
 
+/* ---- the spec side: fields and normaliser (specop.h) ---- */
+
+static const char *const merge_fields[] = {"inputs", NULL};
+
+static int norm_merge(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
+{
+	json_t *ins = json_object_get(raw, "inputs"), *in;
+	char fp[32];
+	size_t i;
+
+	if (!ins)
+		return sfs_norm_err(c, "", "inputs", "is required");
+	if (!json_is_array(ins) || json_array_size(ins) < 2)
+		return sfs_norm_err(c, "", "inputs", "must be an array of 2 or more references");
+	json_t *list = json_array();
+	if (!sfs_norm_ok(c, list))
+		return -ENOMEM;
+	sfs_norm_put(c, op, "inputs", list);
+	if (sfs_norm_oom(c))
+		return -ENOMEM;
+	json_array_foreach(ins, i, in)
+	{
+		json_t *ph;
+		snprintf(fp, sizeof(fp), "inputs[%zu]", i);
+		int r = sfs_norm_ref(c, in, fp, "", "inputs", NULL, true, NULL, &ph);
+		if (r < 0)
+			return r;
+		sfs_norm_put(c, list, NULL, ph);
+	}
+	strbuf_addf(sum, "merge %zu inputs", json_array_size(ins));
+	return 0;
+}
+
 const struct sfs_op_type sfs_op_merge = {
     .name = "merge",
+    .fields = merge_fields,
+    .normalise = norm_merge,
     .exec = merge_exec,
 };
