@@ -31,7 +31,7 @@
 
 #include "../cache/err.h"
 #include "fs.h"
-#include "../solver/sandbox.h"
+#include "../solver/ops/sandbox.h"
 
 #define FS_MAX_THREADS 64
 

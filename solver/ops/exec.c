@@ -52,7 +52,7 @@
 
 #include "../../cache/err.h"
 #include "../../cache/strbuf.h"
-#include "../sandbox.h"
+#include "sandbox.h"
 #include "../specop.h"
 #include "ops.h"
 #include "workdir.h"

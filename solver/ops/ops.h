@@ -2,10 +2,10 @@
  * ops.h — helpers shared by the op implementations in solver/ops/ (private to
  * the ops; the solver only sees op.h).
  *
- * A wtree is a mutable, in-memory file tree keyed by path, used by `file` and
- * `merge` to build a result out of entries whose blobs are already in the store
- * (no file is copied: a result is a new manifest).  It is owned by one op call
- * and not thread-safe.
+ * A wtree (wtree.c) is a mutable, in-memory file tree keyed by path, used by
+ * `file` and `merge` to build a result out of entries whose blobs are already in
+ * the store (no file is copied: a result is a new manifest).  It is owned by one
+ * op call and not thread-safe.
  */
 #ifndef SFS_OPS_H
 #define SFS_OPS_H

@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "op.h"
+#include "../op.h"
 
 #define PROBE_UID 65534 /* nobody */
 
