@@ -1,5 +1,6 @@
 /*
- * subbuild.c — op `build` (BuildKit's Builder.Build, SEMANTICS.md §1.2 step 6).
+ * subbuild.c — running op `build` (BuildKit's Builder.Build, SEMANTICS.md §1.2
+ * step 6); its fields and normaliser are in ops/build.c.
  *
  * A build vertex is cached like any other (its one cache map comes from the
  * spec).  When it must execute, its "exec" reads the inner spec from its input
@@ -19,22 +20,6 @@
 #include "../cache/tree.h"
 #include "internal.h"
 #include "ops/ops.h"
-
-/* The fields of a build op (the spec keeps only its canonical bytes). */
-struct build_op {
-	json_t *op;
-	const char *path;   /* the inner spec file in the input */
-	const char *output; /* "" for the inner spec's first output */
-};
-
-static int build_op_get(const struct sfs_spec_vertex *v, struct build_op *b)
-{
-	if (!(b->op = sfs_spec_vertex_op(v)))
-		return -ENOMEM;
-	b->path = sfs_op_json_str(b->op, "path");
-	b->output = sfs_op_json_str(b->op, "output");
-	return 0;
-}
 
 /* Reads the inner spec file from the build vertex's input result. */
 static int read_inner(struct sfs_solver *s, struct vstate *vs, const char *path, char **ret_buf,
@@ -110,8 +95,8 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 				   .allow_local = false,
 				   .allow_network = false,
 				   .mountpoint = s->mountpoint};
+	const struct sfs_build_params *b = vs->v->params;
 	struct sfs_spec *sp = NULL;
-	struct build_op b;
 	struct sfs_ref out;
 	char *buf = NULL;
 	size_t len = 0;
@@ -119,21 +104,17 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 	if (vs->depth + 1 > SFS_MAX_SUBBUILD_DEPTH)
 		return sfs_errf(ret_msg, -ELOOP, "sub-builds nest more than %d deep",
 				SFS_MAX_SUBBUILD_DEPTH);
-	if (build_op_get(vs->v, &b) < 0)
-		return sfs_errf(ret_msg, -ENOMEM, "out of memory");
-	int r = read_inner(s, vs, b.path, &buf, &len, ret_msg);
+	int r = read_inner(s, vs, b->path, &buf, &len, ret_msg);
 	if (r == 0)
 		r = sfs_spec_parse(buf, len, &ctx, &sp, ret_msg);
 	free(buf);
 	if (r == 0)
-		r = find_output(sp, b.output, &out, ret_msg);
+		r = find_output(sp, b->output, &out, ret_msg);
 	if (r < 0) {
-		sfs_err_prefix(ret_msg, r, "build %s", b.path);
+		sfs_err_prefix(ret_msg, r, "build %s", b->path);
 		sfs_spec_free(sp);
-	}
-	json_decref(b.op);
-	if (r < 0)
 		return r;
+	}
 	pthread_mutex_lock(&s->lock);
 	if (vs->released) {
 		r = -ECANCELED;
@@ -154,13 +135,10 @@ char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f)
 	for (size_t i = 0; parent->subspec && i < parent->subspec->n; i++)
 		if (strcmp(parent->subspec->v[i].digest, f->digest) == 0)
 			key = parent->subspec->v[i].key;
+	const struct sfs_build_params *b = parent->v->params;
 	char *msg = NULL;
-	struct build_op b;
-	if (build_op_get(parent->v, &b) < 0)
-		return NULL;
-	if (asprintf(&msg, "build %s: vertex \"%s\": %s", b.path, key ? key : f->digest,
+	if (asprintf(&msg, "build %s: vertex \"%s\": %s", b->path, key ? key : f->digest,
 		     f->msg) < 0)
 		msg = NULL;
-	json_decref(b.op);
 	return msg;
 }

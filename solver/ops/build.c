@@ -17,6 +17,15 @@
 
 static const char *const build_fields[] = {"input", "path", "output", NULL};
 
+static void build_params_free(void *params)
+{
+	struct sfs_build_params *b = params;
+
+	free(b->path);
+	free(b->output);
+	free(b);
+}
+
 static int norm_build(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *in = json_object_get(raw, "input");
@@ -41,13 +50,19 @@ static int norm_build(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf
 	sfs_norm_set(c, op, "path", json_string(path));
 	sfs_norm_set(c, op, "output", json_string(out));
 	strbuf_addf(sum, "build /%s", path);
-	return 0;
+	struct sfs_build_params *b = calloc(1, sizeof(*b));
+	if (!(sfs_norm_vertex(c)->params = b))
+		return -ENOMEM;
+	b->path = strdup(path);
+	b->output = strdup(out);
+	return b->path && b->output ? 0 : -ENOMEM;
 }
 
 const struct sfs_op_type sfs_op_build = {
     .name = "build",
     .fields = build_fields,
     .normalise = norm_build,
+    .params_free = build_params_free,
 };
 
 int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret)

@@ -53,50 +53,12 @@ struct local_priv {
 	char tree_id[SFS_DIGEST_SIZE];
 };
 
+/* The fields of a local vertex, read once by norm_local (vertex params). */
 struct local_params {
-	json_t *op; /* the op object, owning the strings below */
-	const char *path;
-	const char **include; /* NULL-terminated */
-	const char **exclude;
+	char *path;	/* absolute, cleaned */
+	char **include; /* NULL-terminated */
+	char **exclude;
 };
-
-static const char **globs_of(const json_t *arr)
-{
-	size_t n = json_array_size(arr), i, k = 0;
-	const char **g = calloc(n + 1, sizeof(*g));
-	json_t *s;
-
-	if (!g)
-		return NULL;
-	json_array_foreach(arr, i, s)
-	{
-		if (json_is_string(s))
-			g[k++] = json_string_value(s);
-	}
-	return g;
-}
-
-static void params_release(struct local_params *p)
-{
-	free(p->include);
-	free(p->exclude);
-	json_decref(p->op);
-}
-
-static int params_get(const struct sfs_op *op, struct local_params *p)
-{
-	*p = (struct local_params){.op = sfs_spec_vertex_op(op->v)};
-	if (!p->op)
-		return -ENOMEM;
-	p->path = sfs_op_json_str(p->op, "path");
-	p->include = globs_of(json_object_get(p->op, "include"));
-	p->exclude = globs_of(json_object_get(p->op, "exclude"));
-	if (!p->include || !p->exclude) {
-		params_release(p);
-		return -ENOMEM;
-	}
-	return 0;
-}
 
 /* ---- the metadata walk ---- */
 
@@ -112,7 +74,7 @@ struct lwalk {
 	char shown[256]; /* see shown() */
 };
 
-static bool match_any(const char **globs, const char *path)
+static bool match_any(char *const *globs, const char *path)
 {
 	for (; globs && *globs; globs++)
 		if (tree_glob_match(*globs, path))
@@ -347,33 +309,28 @@ static void warn_to_log(void *arg, const char *msg)
 static int local_ingest(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_msg)
 {
 	struct local_priv *lp = op->priv;
-	struct local_params p;
+	const struct local_params *p = op->v->params;
 	struct tree *t = NULL;
 	struct sfs_creds c;
 	int r;
 
 	if (lp->have_tree)
 		return 0;
-	if ((r = params_get(op, &p)) < 0)
-		return sfs_errf(ret_msg, r, "out of memory");
 	/* Every host file is opened as the job, once: what it opens is what is stored. */
 	if ((r = sfs_creds_enter(&c, ctx->uid, ctx->gid)) < 0) {
 		sfs_errf(ret_msg, r, "cannot take the credentials of uid %u", (unsigned)ctx->uid);
 	} else {
-		struct tree_ingest_opts o = {.include = p.include,
-					     .exclude = p.exclude,
+		struct tree_ingest_opts o = {.include = (const char **)p->include,
+					     .exclude = (const char **)p->exclude,
 					     .special = TREE_SPECIAL_SKIP,
 					     .warn = warn_to_log,
 					     .arg = ctx,
 					     .creds = &c};
-		r = tree_ingest(ctx->cache->cas, p.path, &o, &t, ret_msg);
+		r = tree_ingest(ctx->cache->cas, p->path, &o, &t, ret_msg);
 		sfs_creds_leave(&c);
 	}
 	if (r < 0)
-		sfs_err_prefix(ret_msg, r, "local \"%s\"", p.path);
-	params_release(&p);
-	if (r < 0)
-		return r;
+		return sfs_err_prefix(ret_msg, r, "local \"%s\"", p->path);
 	memcpy(lp->tree_id, t->id, SFS_DIGEST_SIZE);
 	lp->have_tree = true;
 	tree_free(t);
@@ -391,16 +348,16 @@ static int local_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
 			   struct sfs_cache_map *ret, bool *ret_done, char **ret_msg)
 {
 	struct sfs_cache_map m = {0};
-	struct local_params p;
+	const struct local_params *p = op->v->params;
 	char meta[SFS_DIGEST_SIZE];
 	int r;
 
-	if (local_priv(op) < 0 || params_get(op, &p) < 0)
+	if (local_priv(op) < 0)
 		return sfs_errf(ret_msg, ENOMEM, "out of memory");
 	if (index == 0) {
-		r = local_walk_as_job(ctx, &p, meta, ret_msg);
+		r = local_walk_as_job(ctx, p, meta, ret_msg);
 		if (r < 0)
-			sfs_err_prefix(ret_msg, r, "local \"%s\"", p.path);
+			sfs_err_prefix(ret_msg, r, "local \"%s\"", p->path);
 		else if ((r = map0_digest(op, ctx, meta, m.digest)) < 0)
 			sfs_errf(ret_msg, r, "out of memory");
 		*ret_done = false;
@@ -410,7 +367,6 @@ static int local_cache_map(struct sfs_op *op, struct sfs_op_ctx *ctx, int index,
 			memcpy(m.digest, ((struct local_priv *)op->priv)->tree_id, SFS_DIGEST_SIZE);
 		*ret_done = true;
 	}
-	params_release(&p);
 	if (r == 0)
 		*ret = m;
 	return r;
@@ -439,9 +395,41 @@ static void local_free(struct sfs_op *op)
 
 static const char *const local_fields[] = {"path", "include", "exclude", NULL};
 
+static void local_params_free(void *params)
+{
+	struct local_params *p = params;
+
+	free(p->path);
+	for (char **g = p->include; g && *g; g++)
+		free(*g);
+	free(p->include);
+	for (char **g = p->exclude; g && *g; g++)
+		free(*g);
+	free(p->exclude);
+	free(p);
+}
+
+/* The strings of a normalised glob list, NULL-terminated and malloc'd. */
+static char **globs_strv(const json_t *arr)
+{
+	size_t n = json_array_size(arr), i;
+	char **g = calloc(n + 1, sizeof(*g));
+	json_t *s;
+
+	json_array_foreach(arr, i, s) if (g && !(g[i] = strdup(json_string_value(s))))
+	{
+		for (size_t k = 0; k < i; k++)
+			free(g[k]);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
 static int norm_local(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *inc = NULL, *exc = NULL, *pj = json_object_get(raw, "path");
+	struct local_params *lp;
 	char *path = NULL, sess[32];
 	int r;
 
@@ -455,6 +443,8 @@ static int norm_local(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf
 	r = sfs_norm_globs(c, raw, "", "include", &inc);
 	if (r == 0)
 		r = sfs_norm_globs(c, raw, "", "exclude", &exc);
+	if (r == 0 && !(lp = sfs_norm_vertex(c)->params = calloc(1, sizeof(*lp))))
+		r = -ENOMEM;
 	if (r == 0) {
 		snprintf(sess, sizeof(sess), "%" PRIu64, sfs_norm_ctx(c)->session);
 		sfs_norm_set(c, op, "path", json_string(path));
@@ -462,6 +452,12 @@ static int norm_local(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf
 		sfs_norm_set(c, op, "exclude", json_incref(exc));
 		sfs_norm_set(c, op, "session", json_string(sess));
 		strbuf_addf(sum, "local %s", path);
+		lp->include = globs_strv(inc);
+		lp->exclude = globs_strv(exc);
+		lp->path = path;
+		path = NULL;
+		if (!lp->include || !lp->exclude)
+			r = -ENOMEM;
 	}
 	json_decref(inc);
 	json_decref(exc);
@@ -480,6 +476,7 @@ const struct sfs_op_type sfs_op_local = {
     .name = "local",
     .fields = local_fields,
     .normalise = norm_local,
+    .params_free = local_params_free,
     .map_skip = local_map_skip,
     .cache_map = local_cache_map,
     .exec = local_exec,

@@ -44,6 +44,13 @@ int wtree_mkparents(struct wtree *w, const char *path, char **ret_msg);
 /* Stores the manifest; *ret is the new tree. */
 int wtree_build(struct wtree *w, struct cas *c, struct tree **ret);
 
+/* The fields of a build vertex (its params), read by the solver's sub-build
+ * (subbuild.c). */
+struct sfs_build_params {
+	char *path;   /* the inner spec file in the input */
+	char *output; /* "" for the inner spec's first output, else "key" or "key:N" */
+};
+
 /* "a/b/c" -> "a/b"; "a" -> "."; malloc'd (NULL on ENOMEM). */
 char *sfs_path_parent(const char *path);
 /* "a/b" under "a" -> "b", under "." -> itself; NULL when path is not under dir
