@@ -61,6 +61,25 @@
 #define TAIL_LINES 10
 #define TAIL_KEEP (64 * 1024)
 
+/* The fields of an exec vertex, read once by norm_exec (vertex params). */
+struct exec_mount {
+	char *dest;	/* relative; "" is the work dir itself */
+	char *selector; /* "": the whole input */
+	size_t input;	/* the vertex's input, SFS_NORM_NO_INPUT for none */
+	bool readonly, output;
+};
+
+struct exec_params {
+	char **args; /* NULL-terminated, at least one */
+	size_t nenv;
+	char **env_names, **env_values; /* sorted by name, as in the canonical op */
+	char *cwd;			/* relative; "" is the work dir */
+	bool network;
+	size_t nmounts;
+	struct exec_mount *mounts;
+	size_t rootfs_input; /* SFS_NORM_NO_INPUT: the host's / */
+};
+
 struct mount_plan {
 	const char *dest;     /* relative; "." is the work dir itself */
 	const char *selector; /* NULL: the whole input */
@@ -73,7 +92,7 @@ struct mount_plan {
 struct exec_run {
 	struct sfs_op_ctx *ctx;
 	const struct sfs_spec_vertex *v;
-	json_t *op;  /* v's op object, for the length of the run */
+	const struct exec_params *op; /* v's fields */
 	char *dir;   /* the run's dir in tmp/ */
 	char *work;  /* <dir>/work: the work dir as the host sees it */
 	int workfd;  /* an O_PATH fd of work */
@@ -114,35 +133,32 @@ static int cmp_dest(const void *a, const void *b)
 
 static int plan_mounts(struct exec_run *er, size_t ninputs, char **ret_msg)
 {
-	const json_t *mounts = json_object_get(er->op, "mounts");
-	int next_input = 0;
-	size_t i;
-	json_t *mj;
+	const struct exec_params *ep = er->op;
+	size_t nin = ep->rootfs_input != SFS_NORM_NO_INPUT;
 
-	er->nm = json_array_size(mounts);
+	er->nm = ep->nmounts;
 	er->m = calloc(er->nm + 1, sizeof(*er->m));
 	er->sorted = calloc(er->nm + 1, sizeof(*er->sorted));
 	if (!er->m || !er->sorted)
 		return -ENOMEM;
-	json_array_foreach(mounts, i, mj)
-	{
+	for (size_t i = 0; i < er->nm; i++) {
+		const struct exec_mount *em = &ep->mounts[i];
 		struct mount_plan *p = &er->m[i];
-		const char *sel = json_string_value(json_object_get(mj, "selector"));
+		const char *sel = em->selector;
 
-		p->dest = sfs_op_json_str(mj, "dest");
-		p->selector = sel && *sel && strcmp(sel, ".") ? sel : NULL;
-		p->output = json_is_true(json_object_get(mj, "output"));
-		p->input = json_is_string(json_object_get(mj, "input")) ? next_input++ : -1;
-		p->readonly =
-		    (p->input >= 0 && !p->output) || json_is_true(json_object_get(mj, "readonly"));
+		p->dest = em->dest;
+		p->selector = *sel && strcmp(sel, ".") ? sel : NULL;
+		p->output = em->output;
+		p->input = em->input != SFS_NORM_NO_INPUT ? (int)em->input : -1;
+		p->readonly = (p->input >= 0 && !p->output) || em->readonly;
+		nin += p->input >= 0;
 		if (!(p->host = host_path(er->work, p->dest)))
 			return -ENOMEM;
 		er->sorted[i] = p;
 	}
-	er->rootfs_input = json_is_string(json_object_get(er->op, "rootfs")) ? next_input++ : -1;
-	if ((size_t)next_input != ninputs)
-		return sfs_errf(ret_msg, EINVAL, "%zu inputs for %d input mounts", ninputs,
-				next_input);
+	er->rootfs_input = ep->rootfs_input != SFS_NORM_NO_INPUT ? (int)ep->rootfs_input : -1;
+	if (nin != ninputs)
+		return sfs_errf(ret_msg, EINVAL, "%zu inputs for %zu input mounts", ninputs, nin);
 	qsort(er->sorted, er->nm, sizeof(*er->sorted), cmp_dest);
 	return 0;
 }
@@ -187,41 +203,40 @@ static int plan_candidates(struct exec_run *er, const char *path)
 
 static int plan_command(struct exec_run *er)
 {
-	const json_t *args = json_object_get(er->op, "args");
-	const json_t *env = json_object_get(er->op, "env");
-	const char *k, *path = DEFAULT_PATH;
-	bool has_path = false;
+	const struct exec_params *ep = er->op;
+	const char *path = DEFAULT_PATH;
+	bool has_path = false, has_home = false;
 	struct strbuf j = STRBUF_INIT;
-	size_t i, n = 0;
-	json_t *x;
+	size_t nargs = 0, n = 0;
 
-	er->argv = calloc(json_array_size(args) + 1, sizeof(char *));
-	er->envp = calloc(json_object_size(env) + 3, sizeof(char *));
+	while (ep->args[nargs])
+		nargs++;
+	er->argv = calloc(nargs + 1, sizeof(char *));
+	er->envp = calloc(ep->nenv + 3, sizeof(char *));
 	if (!er->argv || !er->envp)
 		return -ENOMEM;
-	if (json_array_size(args) == 0)
+	if (nargs == 0)
 		return -EINVAL;
-	json_array_foreach(args, i, x)
-	{
-		if (!(er->argv[i] = strdup(json_string_value(x) ? json_string_value(x) : "")))
+	for (size_t i = 0; i < nargs; i++) {
+		if (!(er->argv[i] = strdup(ep->args[i])))
 			return -ENOMEM;
 		strbuf_addstr(&j, i ? " " : "");
 		strbuf_addstr(&j, er->argv[i]);
 	}
-	json_object_foreach((json_t *)env, k, x)
-	{
-		if (asprintf(&er->envp[n], "%s=%s", k,
-			     json_string_value(x) ? json_string_value(x) : "") < 0)
+	for (size_t i = 0; i < ep->nenv; i++) {
+		const char *k = ep->env_names[i], *x = ep->env_values[i];
+		if (asprintf(&er->envp[n], "%s=%s", k, x) < 0)
 			return -ENOMEM;
 		n++;
 		if (strcmp(k, "PATH") == 0) {
-			path = json_string_value(x) ? json_string_value(x) : "";
+			path = x;
 			has_path = true;
 		}
+		has_home |= strcmp(k, "HOME") == 0;
 	}
 	if (!has_path && !(er->envp[n++] = strdup("PATH=" DEFAULT_PATH)))
 		return -ENOMEM;
-	if (er->ctx->sandbox == SFS_SANDBOX_BWRAP && !json_object_get(env, "HOME") &&
+	if (er->ctx->sandbox == SFS_SANDBOX_BWRAP && !has_home &&
 	    !(er->envp[n++] = strdup("HOME=/work")))
 		return -ENOMEM;
 	if (!(er->joined = strbuf_detach(&j, NULL)))
@@ -347,7 +362,7 @@ static int give_to_submitter(struct exec_run *er, char **ret_msg)
 
 static int setup_workdir(struct exec_run *er, const char *const *inputs, char **ret_msg)
 {
-	const char *cwd = sfs_op_json_str(er->op, "cwd");
+	const char *cwd = er->op->cwd;
 	int r, fd;
 
 	for (size_t i = 0; i < er->nm; i++)
@@ -749,7 +764,7 @@ static int plan_sandbox(struct exec_run *er)
 				    .work = er->work,
 				    .binds = b,
 				    .cwd = er->inner_cwd,
-				    .network = json_is_true(json_object_get(er->op, "network")),
+				    .network = er->op->network,
 				    .as_root = geteuid() == 0 && er->ctx->uid == 0,
 				    .argv = er->argv};
 	char **dests = calloc(er->nm + 1, sizeof(*dests));
@@ -808,7 +823,6 @@ static void exec_run_release(struct exec_run *er)
 	sfs_sandbox_argv_free(er->bargv);
 	free(er->joined);
 	strbuf_release(&er->tail);
-	json_decref(er->op);
 }
 
 /* The run's dir in tmp/ and its work/, open for the *at calls. */
@@ -853,10 +867,7 @@ static int exec_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *cons
 	int r;
 
 	er.drop_creds = geteuid() == 0 && ctx->uid != 0;
-	if (!(er.op = sfs_spec_vertex_op(op->v))) {
-		r = -ENOMEM;
-		goto out;
-	}
+	er.op = op->v->params;
 	if ((r = exec_prepare(&er, inputs, ninputs, ret_msg)) < 0)
 		goto out;
 	if (sfs_op_cancelled(ctx)) {
@@ -930,7 +941,7 @@ static int norm_env(struct sfs_norm *c, json_t *raw, json_t *op)
 }
 
 static int norm_mount(struct sfs_norm *c, size_t i, json_t *m, json_t *list, struct strmap *dests,
-		      size_t *noutputs)
+		      struct exec_mount *em, size_t *noutputs)
 {
 	static const char *const f[] = {"dest", "input", "selector", "readonly", "output", NULL};
 	char fp[32];
@@ -963,10 +974,16 @@ static int norm_mount(struct sfs_norm *c, size_t i, json_t *m, json_t *list, str
 		r = strmap_put(dests, dest, (void *)1, NULL);
 	if (r == 0 && in && !json_is_null(in)) {
 		ph = NULL;
-		r = sfs_norm_ref(c, in, fp, "input", "mounts", sel, !out, NULL, &ph);
+		r = sfs_norm_ref(c, in, fp, "input", "mounts", sel, !out, &em->input, &ph);
 	}
 	if (r < 0)
 		return r;
+	em->readonly = ro;
+	em->output = out;
+	if (!(em->dest = strdup(dest)) || !(em->selector = strdup(sel))) {
+		json_decref(ph);
+		return -ENOMEM;
+	}
 	json_t *o = json_object();
 	if (!sfs_norm_ok(c, o)) {
 		json_decref(ph);
@@ -987,23 +1004,78 @@ static int norm_mount(struct sfs_norm *c, size_t i, json_t *m, json_t *list, str
  * so that the digests of execs without it stay what they were before the
  * field existed.
  */
-static int norm_rootfs(struct sfs_norm *c, json_t *raw, json_t *op)
+static int norm_rootfs(struct sfs_norm *c, json_t *raw, json_t *op, size_t *input)
 {
 	json_t *rf = json_object_get(raw, "rootfs"), *ph;
 	int r;
 
 	if (!rf || json_is_null(rf))
 		return 0;
-	if ((r = sfs_norm_ref(c, rf, "", "rootfs", "rootfs", NULL, true, NULL, &ph)) < 0)
+	if ((r = sfs_norm_ref(c, rf, "", "rootfs", "rootfs", NULL, true, input, &ph)) < 0)
 		return r;
 	sfs_norm_put(c, op, "rootfs", ph);
 	return sfs_norm_oom(c) ? -ENOMEM : 0;
+}
+
+static void exec_params_free(void *params)
+{
+	struct exec_params *ep = params;
+
+	for (char **a = ep->args; a && *a; a++)
+		free(*a);
+	free(ep->args);
+	for (size_t i = 0; i < ep->nenv; i++) {
+		free(ep->env_names[i]);
+		free(ep->env_values[i]);
+	}
+	free(ep->env_names);
+	free(ep->env_values);
+	free(ep->cwd);
+	for (size_t i = 0; i < ep->nmounts; i++) {
+		free(ep->mounts[i].dest);
+		free(ep->mounts[i].selector);
+	}
+	free(ep->mounts);
+	free(ep);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* args and env of the normalised op into ep; env sorted by name, the order of
+ * the canonical op (and so of an exec's environment, as before). */
+static int exec_params_command(struct exec_params *ep, const json_t *op)
+{
+	const json_t *args = json_object_get(op, "args"), *env = json_object_get(op, "env");
+	size_t n = json_array_size(args), i, k = 0;
+	const char *name;
+	json_t *x;
+
+	ep->args = calloc(n + 1, sizeof(*ep->args));
+	ep->nenv = json_object_size(env);
+	ep->env_names = calloc(ep->nenv + 1, sizeof(*ep->env_names));
+	ep->env_values = calloc(ep->nenv + 1, sizeof(*ep->env_values));
+	if (!ep->args || !ep->env_names || !ep->env_values)
+		return -ENOMEM;
+	json_array_foreach(args, i,
+			   x) if (!(ep->args[i] = strdup(json_string_value(x)))) return -ENOMEM;
+	json_object_foreach((json_t *)env, name,
+			    x) if (!(ep->env_names[k++] = strdup(name))) return -ENOMEM;
+	qsort(ep->env_names, ep->nenv, sizeof(*ep->env_names), cmp_name);
+	for (k = 0; k < ep->nenv; k++)
+		if (!(ep->env_values[k] =
+			  strdup(json_string_value(json_object_get(env, ep->env_names[k])))))
+			return -ENOMEM;
+	return 0;
 }
 
 static int norm_exec(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *mounts = json_object_get(raw, "mounts"), *m, *t = json_object_get(raw, "timeout");
 	struct strmap dests = STRMAP_INIT;
+	struct exec_params *ep;
 	const char *cwd;
 	bool net = false;
 	size_t i;
@@ -1024,6 +1096,13 @@ static int norm_exec(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf 
 		r = sfs_norm_err(c, "", "mounts", "must be an array of mounts");
 	if (r < 0)
 		return r;
+	if (!(ep = sfs_norm_vertex(c)->params = calloc(1, sizeof(*ep))))
+		return -ENOMEM;
+	ep->rootfs_input = SFS_NORM_NO_INPUT;
+	ep->network = net;
+	ep->mounts = calloc(json_array_size(mounts) + 1, sizeof(*ep->mounts));
+	if (!ep->mounts || !(ep->cwd = strdup(cwd)) || exec_params_command(ep, op) < 0)
+		return -ENOMEM;
 	sfs_norm_vertex(c)->timeout = t ? (int)json_integer_value(t) : 0;
 	sfs_norm_set(c, op, "cwd", json_string(cwd));
 	sfs_norm_set(c, op, "network", json_boolean(net));
@@ -1036,12 +1115,15 @@ static int norm_exec(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf 
 	sfs_norm_vertex(c)->noutputs = 0;
 	json_array_foreach(mounts, i, m)
 	{
-		r = norm_mount(c, i, m, list, &dests, &sfs_norm_vertex(c)->noutputs);
+		ep->mounts[i].input = SFS_NORM_NO_INPUT;
+		ep->nmounts = i + 1;
+		r = norm_mount(c, i, m, list, &dests, &ep->mounts[i],
+			       &sfs_norm_vertex(c)->noutputs);
 		if (r < 0)
 			break;
 	}
 	strmap_release(&dests);
-	return r == 0 ? norm_rootfs(c, raw, op) : r;
+	return r == 0 ? norm_rootfs(c, raw, op, &ep->rootfs_input) : r;
 }
 
 /* One output per mount with output true, counted before anything is checked. */
@@ -1069,5 +1151,6 @@ const struct sfs_op_type sfs_op_exec = {
     .normalise = norm_exec,
     .noutputs = exec_noutputs,
     .map_skip = exec_map_skip,
+    .params_free = exec_params_free,
     .exec = exec_exec,
 };
