@@ -275,6 +275,25 @@ static bool jp_ok(struct parse *p, json_t *o)
 	return o != NULL;
 }
 
+char **sfs_norm_strv(const json_t *arr)
+{
+	size_t n = json_array_size(arr), i;
+	char **v = calloc(n + 1, sizeof(*v));
+	json_t *s;
+
+	json_array_foreach(arr, i, s) if (v && !(v[i] = strdup(json_string_value(s)))) v =
+	    sfs_norm_strv_free(v);
+	return v;
+}
+
+char **sfs_norm_strv_free(char **v)
+{
+	for (char **x = v; x && *x; x++)
+		free(*x);
+	free(v);
+	return NULL;
+}
+
 void sfs_norm_check(struct sfs_norm *c, int r)
 {
 	jp_check(c->p, r);

@@ -77,6 +77,11 @@ int sfs_norm_ref(struct sfs_norm *c, json_t *j, const char *fp, const char *fiel
 /* Splits "key" / "key:N"; 0 or -EINVAL for bad syntax. */
 int sfs_spec_split_ref(const char *s, size_t *ret_keylen, int *ret_output);
 
+/* The strings of a normalised array of strings (a glob list), NULL-terminated
+ * and malloc'd for a vertex's params; NULL when out of memory. */
+char **sfs_norm_strv(const json_t *arr);
+char **sfs_norm_strv_free(char **v); /* accepts NULL, returns NULL */
+
 /* ---- the normalised tree ---- */
 
 /* Sets v (a new reference, stolen; NULL means out of memory) under k. */

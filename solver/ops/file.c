@@ -23,13 +23,34 @@
 
 /* ---- the op ---- */
 
+enum file_act { FA_MKDIR, FA_MKFILE, FA_COPY, FA_RM, FA_SYMLINK };
+
+/* The fields of a file vertex, read once by norm_file (vertex params). */
+struct file_action {
+	enum file_act act;
+	const char *name;	   /* "mkdir", ...: for messages */
+	char *path;		   /* mkdir, mkfile, rm, symlink */
+	unsigned mode;		   /* mkdir, mkfile */
+	bool flag;		   /* mkdir: parents; rm: allow_not_found */
+	char *data_base64;	   /* mkfile */
+	char *target;		   /* symlink */
+	char *src, *dest;	   /* copy; "" is the root */
+	char **include, **exclude; /* copy; NULL-terminated */
+	size_t from;		   /* copy: the input */
+};
+
+struct file_params {
+	size_t base; /* the input, or SFS_NORM_NO_INPUT: the empty tree */
+	size_t nactions;
+	struct file_action *actions;
+};
+
 struct file_run {
 	struct sfs_op_ctx *ctx;
-	const json_t *op;
+	const struct file_params *op;
 	const char *const *inputs;
 	size_t ninputs;
 	struct tree **trees; /* loaded lazily, one per input */
-	struct strmap index; /* ref string -> (input number + 1) */
 	struct wtree w;
 	size_t idx;	  /* action being applied */
 	const char *kind; /* its name */
@@ -52,39 +73,23 @@ static int act_err(struct file_run *fr, char **ret_msg, int err, const char *fmt
 	return err;
 }
 
-/* Inputs() of a file op: base, then copy sources in action order, no repeats;
- * fills fr->index (ref -> input number + 1). */
-static int file_index_inputs(struct file_run *fr)
+/* The number of inputs the op's refs use (base, then copy sources, shared). */
+static size_t file_ninputs(const struct file_params *fp)
 {
-	const char *base = json_string_value(json_object_get(fr->op, "base"));
-	uintptr_t n = 0;
-	size_t i;
-	json_t *a;
-	int r;
+	size_t n = fp->base != SFS_NORM_NO_INPUT ? fp->base + 1 : 0;
 
-	if (base && (r = strmap_put(&fr->index, base, (void *)++n, NULL)) < 0)
-		return r;
-	json_array_foreach(json_object_get(fr->op, "actions"), i, a)
-	{
-		const char *from =
-		    json_string_value(json_object_get(json_object_get(a, "copy"), "from"));
-
-		if (!from || strmap_get(&fr->index, from))
-			continue;
-		if ((r = strmap_put(&fr->index, from, (void *)++n, NULL)) < 0)
-			return r;
-	}
-	return n == fr->ninputs ? 0 : -EINVAL;
+	for (size_t i = 0; i < fp->nactions; i++)
+		if (fp->actions[i].act == FA_COPY && fp->actions[i].from + 1 > n)
+			n = fp->actions[i].from + 1;
+	return n;
 }
 
-static int input_tree(struct file_run *fr, const char *ref, struct tree **ret, char **ret_msg)
+static int input_tree(struct file_run *fr, size_t i, struct tree **ret, char **ret_msg)
 {
-	uintptr_t i = (uintptr_t)strmap_get(&fr->index, ref);
 	int r;
 
-	if (i == 0 || i > fr->ninputs)
-		return act_err(fr, ret_msg, EINVAL, "no input for ref \"%s\"", ref);
-	i--;
+	if (i >= fr->ninputs)
+		return act_err(fr, ret_msg, EINVAL, "no input %zu", i);
 	if (!fr->trees[i] &&
 	    (r = sfs_op_load_tree(fr->ctx, fr->inputs[i], &fr->trees[i], ret_msg)) < 0)
 		return r;
@@ -116,14 +121,14 @@ static int check_parent(struct file_run *fr, const char *path, bool mkparents, c
 	return r;
 }
 
-static int act_mkdir(struct file_run *fr, const json_t *a, char **ret_msg)
+static int act_mkdir(struct file_run *fr, const struct file_action *a, char **ret_msg)
 {
-	const char *path = sfs_op_json_str(a, "path");
-	bool parents = json_is_true(json_object_get(a, "parents"));
+	const char *path = a->path;
+	bool parents = a->flag;
 	struct wt_ent e = {.type = 'd'}, *cur;
 	int r;
 
-	if (sfs_op_json_mode(json_object_get(a, "mode"), 0755, &e.mode) < 0)
+	if ((e.mode = a->mode) > 07777)
 		return act_err(fr, ret_msg, EINVAL, "bad mode");
 	cur = wtree_get(&fr->w, path);
 	if (cur && cur->type == 'd' && parents)
@@ -178,22 +183,22 @@ static int b64_decode(const char *s, unsigned char **ret, size_t *ret_len)
 	return 0;
 }
 
-static int act_mkfile(struct file_run *fr, const json_t *a, char **ret_msg)
+static int act_mkfile(struct file_run *fr, const struct file_action *a, char **ret_msg)
 {
-	const char *path = sfs_op_json_str(a, "path");
+	const char *path = a->path;
 	struct wt_ent e = {.type = 'f'}, *cur;
 	unsigned char *data;
 	size_t len;
 	int r;
 
-	if (sfs_op_json_mode(json_object_get(a, "mode"), 0644, &e.mode) < 0)
+	if ((e.mode = a->mode) > 07777)
 		return act_err(fr, ret_msg, EINVAL, "bad mode");
 	cur = wtree_get(&fr->w, path);
 	if (cur && cur->type == 'd')
 		return act_err(fr, ret_msg, EISDIR, "\"%s\" is a directory", path);
 	if ((r = check_parent(fr, path, false, ret_msg)) < 0)
 		return r;
-	if (b64_decode(sfs_op_json_str(a, "data_base64"), &data, &len) < 0)
+	if (b64_decode(a->data_base64, &data, &len) < 0)
 		return act_err(fr, ret_msg, EINVAL, "data_base64 is not base64");
 	r = cas_put_buf(fr->ctx->cache->cas, data, len, e.hex);
 	free(data);
@@ -203,10 +208,10 @@ static int act_mkfile(struct file_run *fr, const json_t *a, char **ret_msg)
 	return wtree_put(&fr->w, path, &e);
 }
 
-static int act_symlink(struct file_run *fr, const json_t *a, char **ret_msg)
+static int act_symlink(struct file_run *fr, const struct file_action *a, char **ret_msg)
 {
-	const char *path = sfs_op_json_str(a, "path");
-	const char *target = sfs_op_json_str(a, "target");
+	const char *path = a->path;
+	const char *target = a->target;
 	struct wt_ent e = {.type = 'l', .mode = 0777, .size = strlen(target)};
 	int r;
 
@@ -219,35 +224,30 @@ static int act_symlink(struct file_run *fr, const json_t *a, char **ret_msg)
 	return wtree_put(&fr->w, path, &e);
 }
 
-static int act_rm(struct file_run *fr, const json_t *a, char **ret_msg)
+static int act_rm(struct file_run *fr, const struct file_action *a, char **ret_msg)
 {
-	const char *path = sfs_op_json_str(a, "path");
+	const char *path = a->path;
 
 	if (strcmp(path, ".") == 0)
 		return act_err(fr, ret_msg, EINVAL, "cannot remove the root");
-	if (!wtree_rm(&fr->w, path) && !json_is_true(json_object_get(a, "allow_not_found")))
+	if (!wtree_rm(&fr->w, path) && !a->flag)
 		return act_err(fr, ret_msg, ENOENT, "\"%s\" not found", path);
 	return 0;
 }
 
-static bool globs_match(const json_t *globs, const char *rel)
+static bool globs_match(char *const *globs, const char *rel)
 {
-	size_t i;
-	json_t *g;
-
-	json_array_foreach(globs, i, g)
-	{
-		if (json_is_string(g) && tree_glob_match(json_string_value(g), rel))
+	for (; globs && *globs; globs++)
+		if (tree_glob_match(*globs, rel))
 			return true;
-	}
 	return false;
 }
 
 /* Include/exclude of copy: a path is taken when it or an ancestor matches an
  * include (or there are none) and neither it nor an ancestor matches an exclude. */
-static bool copy_taken(const json_t *inc, const json_t *exc, const char *rel)
+static bool copy_taken(char *const *inc, char *const *exc, const char *rel)
 {
-	bool included = json_array_size(inc) == 0;
+	bool included = !inc || !inc[0];
 	char *p = strdup(rel);
 	bool excluded = false;
 
@@ -346,9 +346,9 @@ static int copy_one(struct file_run *fr, const struct tree *t, const char *src, 
 }
 
 static int copy_dir(struct file_run *fr, const struct tree *t, const char *src, const char *dest,
-		    const json_t *a, char **ret_msg)
+		    const struct file_action *a, char **ret_msg)
 {
-	const json_t *inc = json_object_get(a, "include"), *exc = json_object_get(a, "exclude");
+	char *const *inc = a->include, *const *exc = a->exclude;
 	const struct tree_entry *se = tree_find(t, src);
 	struct wt_ent *cur = wtree_get(&fr->w, dest), d = ent_of(se);
 	int r;
@@ -370,9 +370,9 @@ static int copy_dir(struct file_run *fr, const struct tree *t, const char *src, 
 	return 0;
 }
 
-static int act_copy(struct file_run *fr, const json_t *a, char **ret_msg)
+static int act_copy(struct file_run *fr, const struct file_action *a, char **ret_msg)
 {
-	const char *src = sfs_op_json_str(a, "src"), *dest = sfs_op_json_str(a, "dest");
+	const char *src = a->src, *dest = a->dest;
 	const struct tree_entry *se;
 	struct tree *t;
 	struct wt_ent e;
@@ -382,7 +382,7 @@ static int act_copy(struct file_run *fr, const json_t *a, char **ret_msg)
 		src = ".";
 	if (!*dest)
 		dest = ".";
-	if ((r = input_tree(fr, sfs_op_json_str(a, "from"), &t, ret_msg)) < 0)
+	if ((r = input_tree(fr, a->from, &t, ret_msg)) < 0)
 		return r;
 	if (!(se = tree_find(t, src)))
 		return act_err(fr, ret_msg, ENOENT, "src \"%s\" not found", src);
@@ -398,53 +398,35 @@ static int act_copy(struct file_run *fr, const json_t *a, char **ret_msg)
 	return wtree_put(&fr->w, dest, &e);
 }
 
-static int apply_action(struct file_run *fr, const json_t *action, char **ret_msg)
+static int apply_action(struct file_run *fr, const struct file_action *a, char **ret_msg)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct file_run *, const json_t *, char **);
-	} acts[] = {{"mkdir", act_mkdir},
-		    {"mkfile", act_mkfile},
-		    {"copy", act_copy},
-		    {"rm", act_rm},
-		    {"symlink", act_symlink}};
-	const char *name;
-	json_t *args;
+	static int (*const fn[])(struct file_run *, const struct file_action *, char **) = {
+	    [FA_MKDIR] = act_mkdir, [FA_MKFILE] = act_mkfile,	[FA_COPY] = act_copy,
+	    [FA_RM] = act_rm,	    [FA_SYMLINK] = act_symlink,
+	};
 
-	fr->kind = "?";
-	json_object_foreach((json_t *)action, name, args)
-	{
-		for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
-			if (strcmp(acts[i].name, name) == 0) {
-				fr->kind = acts[i].name;
-				return acts[i].fn(fr, args, ret_msg);
-			}
-		}
-	}
-	return act_err(fr, ret_msg, EINVAL, "unknown action");
+	fr->kind = a->name;
+	return fn[a->act](fr, a, ret_msg);
 }
 
 static int file_run_actions(struct file_run *fr, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	const char *base = json_string_value(json_object_get(fr->op, "base"));
 	struct tree *out = NULL;
-	json_t *a;
 	int r;
 
-	if (base) {
+	if (fr->op->base != SFS_NORM_NO_INPUT) {
 		struct tree *t;
 		fr->idx = 0;
 		fr->kind = "base";
-		if ((r = input_tree(fr, base, &t, ret_msg)) < 0)
+		if ((r = input_tree(fr, fr->op->base, &t, ret_msg)) < 0)
 			return r;
 		if ((r = wtree_add_tree(&fr->w, t)) < 0)
 			return r;
 	}
-	json_array_foreach(json_object_get(fr->op, "actions"), fr->idx, a)
-	{
+	for (fr->idx = 0; fr->idx < fr->op->nactions; fr->idx++) {
 		if (sfs_op_cancelled(fr->ctx))
 			return sfs_errf(ret_msg, ECANCELED, "cancelled");
-		if ((r = apply_action(fr, a, ret_msg)) < 0)
+		if ((r = apply_action(fr, &fr->op->actions[fr->idx], ret_msg)) < 0)
 			return r;
 	}
 	if ((r = wtree_build(&fr->w, fr->ctx->cache->cas, &out)) < 0)
@@ -457,30 +439,24 @@ static int file_run_actions(struct file_run *fr, char (*outputs)[SFS_DIGEST_SIZE
 static int file_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *inputs,
 		     size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	json_t *json = sfs_spec_vertex_op(op->v);
-	struct file_run fr = {.ctx = ctx, .op = json, .inputs = inputs, .ninputs = ninputs};
-	int r;
+	struct file_run fr = {
+	    .ctx = ctx, .op = op->v->params, .inputs = inputs, .ninputs = ninputs};
+	int r = 0;
 
 	fr.trees = calloc(ninputs ? ninputs : 1, sizeof(*fr.trees));
-	if (!fr.trees || !json) {
-		free(fr.trees);
-		json_decref(json);
+	if (!fr.trees)
 		return sfs_errf(ret_msg, ENOMEM, "out of memory");
-	}
-	fr.index = (struct strmap)STRMAP_INIT;
-	r = file_index_inputs(&fr);
-	if (r == -EINVAL)
-		sfs_errf(ret_msg, r, "%zu inputs do not match the refs of the op", ninputs);
+	if (file_ninputs(fr.op) != ninputs)
+		r = sfs_errf(ret_msg, EINVAL, "%zu inputs do not match the refs of the op",
+			     ninputs);
 	if (r == 0 && (r = wtree_init(&fr.w)) == 0)
 		r = file_run_actions(&fr, outputs, ret_msg);
 	if (r == -ENOMEM)
 		sfs_errf(ret_msg, r, "out of memory");
 	wtree_release(&fr.w);
-	strmap_release(&fr.index);
 	for (size_t i = 0; i < ninputs; i++)
 		tree_free(fr.trees[i]);
 	free(fr.trees);
-	json_decref(json);
 	return r;
 }
 
@@ -543,7 +519,8 @@ static json_t *base64_json(const void *data, size_t len)
 	return j;
 }
 
-static int norm_mkdir(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+static int norm_mkdir(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum,
+		      struct file_action *fa)
 {
 	static const char *const f[] = {"path", "mode", "parents", NULL};
 	const char *path;
@@ -559,11 +536,14 @@ static int norm_mkdir(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, 
 		r = sfs_norm_mode(c, a, fp, 0755, &mode);
 	if (r < 0)
 		return r;
+	fa->mode = (unsigned)strtoul(json_string_value(mode), NULL, 8);
 	sfs_norm_set(c, o, "path", json_string(path));
 	sfs_norm_set(c, o, "mode", mode);
 	sfs_norm_set(c, o, "parents", json_boolean(parents));
 	strbuf_addf(sum, "mkdir /%s", path);
-	return 0;
+	fa->act = FA_MKDIR;
+	fa->flag = parents;
+	return (fa->path = strdup(path)) ? 0 : -ENOMEM;
 }
 
 /* `data` and `data_base64` both become the canonical base64 of the bytes. */
@@ -611,7 +591,8 @@ static int mkfile_data(struct sfs_norm *c, json_t *a, const char *fp, json_t **r
 	return r;
 }
 
-static int norm_mkfile(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+static int norm_mkfile(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum,
+		       struct file_action *fa)
 {
 	static const char *const f[] = {"path", "data", "data_base64", "mode", NULL};
 	const char *path;
@@ -628,14 +609,19 @@ static int norm_mkfile(struct sfs_norm *c, json_t *a, const char *fp, json_t *o,
 		json_decref(mode);
 		return r;
 	}
+	fa->mode = (unsigned)strtoul(json_string_value(mode), NULL, 8);
 	sfs_norm_set(c, o, "path", json_string(path));
 	sfs_norm_set(c, o, "mode", mode);
+	fa->act = FA_MKFILE;
+	fa->data_base64 = strdup(json_string_value(data));
+	fa->path = strdup(path);
 	sfs_norm_set(c, o, "data_base64", data);
 	strbuf_addf(sum, "mkfile /%s", path);
-	return 0;
+	return fa->path && fa->data_base64 ? 0 : -ENOMEM;
 }
 
-static int norm_copy(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+static int norm_copy(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum,
+		     struct file_action *fa)
 {
 	static const char *const f[] = {"from", "src", "dest", "include", "exclude", NULL};
 	const char *src, *dest;
@@ -654,7 +640,7 @@ static int norm_copy(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, s
 	if (r == 0)
 		r = sfs_norm_globs(c, a, fp, "exclude", &exc);
 	if (r == 0)
-		r = sfs_norm_ref(c, from, fp, "from", "actions", src, true, NULL, &ph);
+		r = sfs_norm_ref(c, from, fp, "from", "actions", src, true, &fa->from, &ph);
 	if (r < 0) {
 		json_decref(inc);
 		json_decref(exc);
@@ -663,13 +649,19 @@ static int norm_copy(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, s
 	sfs_norm_put(c, o, "from", ph);
 	sfs_norm_set(c, o, "src", json_string(src));
 	sfs_norm_set(c, o, "dest", json_string(dest));
+	fa->act = FA_COPY;
+	fa->src = strdup(src);
+	fa->dest = strdup(dest);
+	fa->include = sfs_norm_strv(inc);
+	fa->exclude = sfs_norm_strv(exc);
 	sfs_norm_set(c, o, "include", inc);
 	sfs_norm_set(c, o, "exclude", exc);
 	strbuf_addf(sum, "copy /%s /%s", src, dest);
-	return 0;
+	return fa->src && fa->dest && fa->include && fa->exclude ? 0 : -ENOMEM;
 }
 
-static int norm_rm(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum)
+static int norm_rm(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, struct strbuf *sum,
+		   struct file_action *fa)
 {
 	static const char *const f[] = {"path", "allow_not_found", NULL};
 	const char *path;
@@ -685,11 +677,13 @@ static int norm_rm(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, str
 	sfs_norm_set(c, o, "path", json_string(path));
 	sfs_norm_set(c, o, "allow_not_found", json_boolean(anf));
 	strbuf_addf(sum, "rm /%s", path);
-	return 0;
+	fa->act = FA_RM;
+	fa->flag = anf;
+	return (fa->path = strdup(path)) ? 0 : -ENOMEM;
 }
 
 static int norm_symlink(struct sfs_norm *c, json_t *a, const char *fp, json_t *o,
-			struct strbuf *sum)
+			struct strbuf *sum, struct file_action *fa)
 {
 	static const char *const f[] = {"target", "path", NULL};
 	const char *path, *target;
@@ -706,10 +700,14 @@ static int norm_symlink(struct sfs_norm *c, json_t *a, const char *fp, json_t *o
 	sfs_norm_set(c, o, "target", json_string(target));
 	sfs_norm_set(c, o, "path", json_string(path));
 	strbuf_addf(sum, "symlink /%s -> %s", path, target);
-	return 0;
+	fa->act = FA_SYMLINK;
+	fa->path = strdup(path);
+	fa->target = strdup(target);
+	return fa->path && fa->target ? 0 : -ENOMEM;
 }
 
-typedef int norm_act_fn(struct sfs_norm *, json_t *, const char *, json_t *, struct strbuf *);
+typedef int norm_act_fn(struct sfs_norm *, json_t *, const char *, json_t *, struct strbuf *,
+			struct file_action *);
 static const struct {
 	const char *name;
 	norm_act_fn *fn;
@@ -720,7 +718,8 @@ static const struct {
 		    {"symlink", norm_symlink}};
 
 /* One action: {"<name>": {...}} normalised to the same shape. */
-static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, struct strbuf *sum)
+static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, struct strbuf *sum,
+		       struct file_action *fa)
 {
 	char fp[64], e[64];
 	const char *name;
@@ -749,24 +748,49 @@ static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, st
 	if (i > 0 && i < SUMMARY_ACTIONS)
 		strbuf_addstr(sum, ", ");
 	struct strbuf ignore = STRBUF_INIT;
-	int r = norm_actions[k].fn(c, body, fp, o, i < SUMMARY_ACTIONS ? sum : &ignore);
+	fa->name = norm_actions[k].name;
+	int r = norm_actions[k].fn(c, body, fp, o, i < SUMMARY_ACTIONS ? sum : &ignore, fa);
 	strbuf_release(&ignore);
 	sfs_norm_put(c, wrap, name, o);
 	sfs_norm_put(c, list, NULL, wrap);
 	return r;
 }
 
+static void file_params_free(void *params)
+{
+	struct file_params *fp = params;
+
+	for (size_t i = 0; fp->actions && i < fp->nactions; i++) {
+		struct file_action *a = &fp->actions[i];
+		free(a->path);
+		free(a->data_base64);
+		free(a->target);
+		free(a->src);
+		free(a->dest);
+		sfs_norm_strv_free(a->include);
+		sfs_norm_strv_free(a->exclude);
+	}
+	free(fp->actions);
+	free(fp);
+}
+
 static int norm_file(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
 {
 	json_t *base = json_object_get(raw, "base"), *acts = json_object_get(raw, "actions"), *a;
+	struct file_params *fp = calloc(1, sizeof(*fp));
 	json_t *list;
 	size_t i;
 	int r = 0;
 
+	if (!(sfs_norm_vertex(c)->params = fp))
+		return -ENOMEM;
+	fp->base = SFS_NORM_NO_INPUT;
+	if (!(fp->actions = calloc(json_array_size(acts) + 1, sizeof(*fp->actions))))
+		return -ENOMEM;
 	sfs_norm_share_inputs(c);
 	if (base && !json_is_null(base)) {
 		json_t *ph;
-		r = sfs_norm_ref(c, base, "", "base", "base", NULL, true, NULL, &ph);
+		r = sfs_norm_ref(c, base, "", "base", "base", NULL, true, &fp->base, &ph);
 		if (r < 0)
 			return r;
 		sfs_norm_put(c, op, "base", ph);
@@ -786,7 +810,8 @@ static int norm_file(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf 
 		strbuf_addch(sum, ' ');
 	json_array_foreach(acts, i, a)
 	{
-		r = norm_action(c, i, a, list, sum);
+		fp->nactions = i + 1;
+		r = norm_action(c, i, a, list, sum, &fp->actions[i]);
 		if (r < 0)
 			return r;
 	}
@@ -799,5 +824,6 @@ const struct sfs_op_type sfs_op_file = {
     .name = "file",
     .fields = file_fields,
     .normalise = norm_file,
+    .params_free = file_params_free,
     .exec = file_exec,
 };

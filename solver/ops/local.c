@@ -400,30 +400,9 @@ static void local_params_free(void *params)
 	struct local_params *p = params;
 
 	free(p->path);
-	for (char **g = p->include; g && *g; g++)
-		free(*g);
-	free(p->include);
-	for (char **g = p->exclude; g && *g; g++)
-		free(*g);
-	free(p->exclude);
+	sfs_norm_strv_free(p->include);
+	sfs_norm_strv_free(p->exclude);
 	free(p);
-}
-
-/* The strings of a normalised glob list, NULL-terminated and malloc'd. */
-static char **globs_strv(const json_t *arr)
-{
-	size_t n = json_array_size(arr), i;
-	char **g = calloc(n + 1, sizeof(*g));
-	json_t *s;
-
-	json_array_foreach(arr, i, s) if (g && !(g[i] = strdup(json_string_value(s))))
-	{
-		for (size_t k = 0; k < i; k++)
-			free(g[k]);
-		free(g);
-		return NULL;
-	}
-	return g;
 }
 
 static int norm_local(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf *sum)
@@ -452,8 +431,8 @@ static int norm_local(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf
 		sfs_norm_set(c, op, "exclude", json_incref(exc));
 		sfs_norm_set(c, op, "session", json_string(sess));
 		strbuf_addf(sum, "local %s", path);
-		lp->include = globs_strv(inc);
-		lp->exclude = globs_strv(exc);
+		lp->include = sfs_norm_strv(inc);
+		lp->exclude = sfs_norm_strv(exc);
 		lp->path = path;
 		path = NULL;
 		if (!lp->include || !lp->exclude)
