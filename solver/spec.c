@@ -1,13 +1,18 @@
 /*
- * spec.c — parsing, validation and normalisation of the graph spec (DESIGN.md §2)
- * and the digests of DESIGN.md §3.  See spec.h for the decisions it implements.
+ * spec.c — the graph spec document (DESIGN.md §2): the JSON, the vertices and
+ * their options, the job-level fields, the field getters the op normalisers use
+ * (specop.h) and the assembly of the parsed spec.  See spec.h for the decisions
+ * it implements.
  *
  * sfs_spec_parse() works in three passes, each linear in the spec:
  *   1. validate every vertex (in bytewise key order, so the first error reported
- *      is deterministic) and build its normalised op tree; a ref is a placeholder
- *      string node, recorded as a `use`;
- *   2. sort the vertices topologically (Kahn, ties by key) or report a cycle;
- *   3. in that order, resolve each vertex's uses into Inputs() (a file op shares
+ *      is deterministic): the fields every vertex has here, its op's own fields
+ *      by its type's normaliser (solver/ops/<op>.c, through the table in op.c),
+ *      which builds its normalised op tree; a ref is a placeholder string node,
+ *      recorded as a `use`;
+ *   2. (specgraph.c) sort the vertices topologically (Kahn, ties by key) or
+ *      report a cycle;
+ *   3. (specgraph.c) in that order, resolve each vertex's uses into Inputs() (a file op shares
  *      one input between uses of the same "sha256:<hex>:<N>"), fill the
  *      placeholders in place and hash the tree twice: as is (the vertex digest)
  *      and through hooks that write each placeholder as its input index and

@@ -15,6 +15,10 @@
  *     sorted, NUL-joined paths the input is used through ("" for a whole input)
  *     and its digest "sha256:<hex>" (empty for a whole input).
  *
+ * Each op's part of this (its fields, normaliser, output count, what its cache
+ * map leaves out) is its type's, in solver/ops/<op>.c, found through the table
+ * in op.c; the shapes are stated here for all of them.
+ *
  * Every rejection returns -EINVAL (or -EFBIG/-E2BIG for limits) with a message
  * naming the vertex key and field: `vertex "cc": field "args": must be a
  * non-empty array of strings`.  Nested fields are named by their path
