@@ -208,41 +208,6 @@ void sfs_op_logf(struct sfs_op_ctx *ctx, const char *fmt, ...)
 	strbuf_release(&sb);
 }
 
-int sfs_op_json_mode(const json_t *v, unsigned def, unsigned *ret)
-{
-	const char *s;
-	char *end;
-	unsigned long m;
-
-	if (!v || json_is_null(v)) {
-		*ret = def;
-		return 0;
-	}
-	if (json_is_integer(v)) {
-		json_int_t i = json_integer_value(v);
-		if (i < 0 || i > 07777)
-			return -EINVAL;
-		*ret = (unsigned)i;
-		return 0;
-	}
-	if (!json_is_string(v))
-		return -EINVAL;
-	s = json_string_value(v);
-	errno = 0;
-	m = strtoul(s, &end, 8);
-	if (!*s || *end || errno || m > 07777)
-		return -EINVAL;
-	*ret = (unsigned)m;
-	return 0;
-}
-
-const char *sfs_op_json_str(const json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	return s ? s : "";
-}
-
 char *sfs_path_parent(const char *path)
 {
 	const char *slash = strrchr(path, '/');

@@ -130,7 +130,8 @@ struct sfs_spec_vertex {
 	enum sfs_op_kind kind;
 	/* normalised op object (hashed fields only; refs as "sha256:<hex>:<N>"), only
 	 * while parsing: NULL in a parsed spec, whose vertices keep just op_bytes (a
-	 * tree would cost ~1 KiB a vertex).  Ops read it with sfs_spec_vertex_op. */
+	 * tree would cost ~1 KiB a vertex).  Ops read their params instead; local's
+	 * cache map hashes the op itself (sfs_spec_vertex_op). */
 	json_t *op;
 	char *op_bytes; /* canonical JSON of op: exactly the hashed bytes */
 	size_t op_len;

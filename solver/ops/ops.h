@@ -62,9 +62,5 @@ int sfs_op_load_tree(struct sfs_op_ctx *ctx, const char *id, struct tree **ret, 
 /* Appends one line to the vertex log (stream 2), adding the newline. */
 void sfs_op_logf(struct sfs_op_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* A mode field: "0755" or an integer; def when absent or null. */
-int sfs_op_json_mode(const json_t *v, unsigned def, unsigned *ret);
-/* A string field of an op object, "" when absent or not a string. */
-const char *sfs_op_json_str(const json_t *obj, const char *key);
 
 #endif
