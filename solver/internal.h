@@ -319,6 +319,10 @@ void sfs_sources_free(struct sfs_solver *s);
 void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j);
 void sfs_run_export(struct sfs_solver *s, struct sfs_job *j);
 char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id);
+/* At open, after the history is loaded: removes from STATE_DIR/exports what a
+ * killed daemon left, a half-written export (N.tmp) or the export of a job
+ * that is not done (interrupted after the export was renamed in place). */
+int sfs_job_exports_sweep(struct sfs_solver *s);
 
 /* The edge of input i of vs. */
 static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)

@@ -8,12 +8,14 @@
  * then ends: done, or failed with the export's error.  Progress shows it as one
  * more vertex, "[export] exporting cache", as BuildKit shows its exporters.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../cache/cas.h"
 #include "../cache/err.h"
 #include "../cache/export.h"
 #include "internal.h"
@@ -31,6 +33,39 @@ char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id)
 	if (asprintf(&p, "%s/exports/%llu", s->cache->state_dir, (unsigned long long)id) < 0)
 		return NULL;
 	return p;
+}
+
+int sfs_job_exports_sweep(struct sfs_solver *s)
+{
+	char *dir = NULL;
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (asprintf(&dir, "%s/exports", s->cache->state_dir) < 0)
+		return -ENOMEM;
+	if (!(d = opendir(dir))) {
+		r = errno == ENOENT ? 0 : -errno;
+		free(dir);
+		return r;
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct sfs_job *j = strmap_get(&s->jobs, de->d_name); /* keyed by the number */
+		char *p = NULL;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (j && j->state == SFS_JOB_DONE && j->spec_text)
+			continue;
+		if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
+			r = -ENOMEM;
+		else
+			r = cas_rmtree(p);
+		free(p);
+	}
+	closedir(d);
+	free(dir);
+	return r;
 }
 
 /* All outputs are built (lock held): export first if the spec asks for it. */

@@ -229,8 +229,12 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 		goto oom;
 	}
 	int r = load_history(s);
-	if (r < 0) {
+	if (r < 0)
 		sfs_errf(ret_msg, r, "reading the job history failed: %s", strerror(-r));
+	else if ((r = sfs_job_exports_sweep(s)) < 0)
+		sfs_errf(ret_msg, r, "removing what a killed daemon left in %s/exports: %s",
+			 cache->state_dir, strerror(-r));
+	if (r < 0) {
 		sfs_solver_close(s);
 		return r;
 	}
