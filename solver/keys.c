@@ -204,6 +204,26 @@ static struct cache_key *merged_key(const struct cache_combined *cc, struct edge
 	return k;
 }
 
+/*
+ * Do the records of the key just added (from index `from` on) all name results
+ * that the keys found before it already give?  Then it adds nothing to load,
+ * and is dropped: where many vertices converge on equal content, every one of
+ * them saved the same result under a key of its own, and keeping them all made
+ * each layer find every key of the one before (a lattice of 100 wide grew by
+ * megabytes a vertex after its content converged).
+ */
+static bool results_known(const struct keys_found *kf, size_t from)
+{
+	for (size_t j = from; j < kf->nrecords; j++) {
+		bool seen = false;
+		for (size_t i = 0; i < from && !seen; i++)
+			seen = strcmp(kf->records[i].result, kf->records[j].result) == 0;
+		if (!seen)
+			return false;
+	}
+	return true;
+}
+
 int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
 		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf)
 {
@@ -227,6 +247,8 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 			if (!record_is_bad(e, kf->records[j].id))
 				kf->records[keep++] = kf->records[j];
 		kf->nrecords = keep;
+		if (keep > before && results_known(kf, before))
+			kf->nrecords = before, cache_key_unref(kf->keys[--kf->nkeys]);
 	}
 	return 0;
 }
@@ -331,6 +353,7 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 		sfs_failure_unref(f);
 	} else {
 		for (size_t o = 0; o < ne; o++) {
+			s->stats.keys_found += kf[o].nkeys;
 			vs->edges[o].keys = kf[o].keys;
 			vs->edges[o].nkeys = kf[o].nkeys;
 			vs->edges[o].records = kf[o].records;

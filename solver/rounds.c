@@ -379,8 +379,10 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 		for (size_t i = 0; i < ni && vs->slow; i++)
 			if (slow[i])
 				vs->slow[i] = cache_key_ref(slow[i]);
-		for (size_t o = 0; o < ne; o++)
+		for (size_t o = 0; o < ne; o++) {
+			s->stats.keys_found += kf[o].nkeys;
 			absorb_late(cc, &vs->edges[o], &kf[o]);
+		}
 		after_slow(s, vs);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -52,9 +52,12 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 		return sfs_errf(ret_msg, -EIO, "boom from %s", op->v->key);
 	struct tree_entry e[2] = {{.type = 'd', .mode = 0755, .path = "."},
 				  {.type = 'f', .mode = 0644, .path = "value"}};
-	/* vertices named "same*" make the same content whatever their op;
-	 * "specsrc*" make a tree holding the inner spec of a sub-build */
+	/* vertices named "same*" make the same content whatever their op, all
+	 * "conv*" the same as each other; "specsrc*" make a tree holding the inner
+	 * spec of a sub-build */
 	const char *content = strncmp(op->v->key, "same", 4) == 0 ? op->v->key : op->v->op_bytes;
+	if (strncmp(op->v->key, "conv", 4) == 0)
+		content = "conv";
 	if (strncmp(op->v->key, "specsrc", 7) == 0) {
 		content = inner_spec;
 		e[1].path = "solverfs.json";
@@ -318,6 +321,58 @@ static int export_results(const char *dir)
 		n += json_array_size(json_object_get(json_array_get(recs, k), "layers")) > 0;
 	json_decref(cfg);
 	return n;
+}
+
+/*
+ * A lattice whose content converges: vertex (l, j) merges (l-1, j) and
+ * (l-1, j+1 mod W); every merge makes the same content here (the test op
+ * does for vertices named conv*), so from layer 2 on each vertex finds the keys every
+ * vertex of the layer before saved the same result under.  Those are dropped
+ * as duplicates: the keys kept stay a few a vertex, where they grew with the
+ * width layer after layer (and the memory with them) before.
+ */
+static void test_converging_lattice(void)
+{
+	enum { W = 16, L = 48 };
+	struct env e = {0};
+	struct sfs_job_info info;
+	struct sfs_solver_stats st;
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addstr(&sb, "{\"vertices\":{");
+	for (int j = 0; j < W; j++)
+		strbuf_addf(&sb,
+			    "\"r%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f\","
+			    "\"data\":\"%d\"}}]},",
+			    j, j);
+	for (int l = 1; l < L; l++)
+		for (int j = 0; j < W; j++) {
+			char a[32], b[32];
+			if (l == 1) {
+				snprintf(a, sizeof(a), "r%d", j);
+				snprintf(b, sizeof(b), "r%d", (j + 1) % W);
+			} else {
+				snprintf(a, sizeof(a), "conv%d_%d", l - 1, j);
+				snprintf(b, sizeof(b), "conv%d_%d", l - 1, (j + 1) % W);
+			}
+			strbuf_addf(&sb,
+				    "\"conv%d_%d\":{\"op\":\"merge\",\"inputs\":[\"%s\",\"%s\"]},",
+				    l, j, a, b);
+		}
+	strbuf_addf(&sb, "\"top\":{\"op\":\"merge\",\"inputs\":[\"conv%d_0\",\"conv%d_1\"]}},",
+		    L - 1, L - 1);
+	strbuf_addstr(&sb, "\"outputs\":[\"top\"]}");
+	CHECK(!sb.oom);
+	env_open(&e, tap_tmpdir());
+	wait_job(&e, submit(&e, sb.buf), &info);
+	CHECK_EQ_STR(sfs_job_state_name(info.state), "done");
+	sfs_job_info_release(&info);
+	sfs_solver_get_stats(e.s, &st);
+	fprintf(stderr, "  lattice %dx%d: %llu execs, %llu keys found\n", W, L,
+		(unsigned long long)st.execs, (unsigned long long)st.keys_found);
+	CHECK(st.keys_found <= 3 * W * L);
+	env_close(&e);
+	strbuf_release(&sb);
 }
 
 /* op `build` solves the spec found in its input as part of the job (TestSubbuild). */
@@ -751,6 +806,7 @@ int main(void)
 	RUN(test_cached_after_reopen);
 	RUN(test_changed_middle);
 	RUN(test_same_content_hits);
+	RUN(test_converging_lattice);
 	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
 	RUN(test_export_at_job_end);
