@@ -540,6 +540,21 @@ static void test_deep_chain_failure(void)
 	env_close(&e);
 }
 
+/* The most running jobs that use one vertex of the shared graph. */
+static size_t shared_vertex_jobs(struct env *e)
+{
+	struct sfs_vertex_info *v = NULL;
+	size_t n = 0, most = 0;
+
+	if (sfs_solver_vertices(e->s, &v, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].njobs > most)
+			most = v[i].njobs;
+	sfs_vertex_infos_free(v, n);
+	return most;
+}
+
 /* Two jobs with the same vertex share one execution (§11.1). */
 static void test_shared_vertex(void)
 {
@@ -555,7 +570,10 @@ static void test_shared_vertex(void)
 	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
 		usleep(1000);
 	uint64_t j2 = submit(&e, spec);
-	usleep(20000);
+	/* release the exec only once the second job uses the running vertex */
+	for (int k = 0; k < 5000 && shared_vertex_jobs(&e) < 2; k++)
+		usleep(1000);
+	CHECK_EQ_INT(shared_vertex_jobs(&e), 2);
 	atomic_store(&block_exec, false);
 	wait_job(&e, j1, &i1);
 	wait_job(&e, j2, &i2);
@@ -585,7 +603,10 @@ static void test_merge_concurrent(void)
 	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
 		usleep(1000);
 	uint64_t j2 = submit(&e, spec);
-	usleep(50000);
+	/* release the exec only once the second job's vertices had their CacheMap */
+	for (int k = 0; k < 5000 && atomic_load(&n_cache_map) < 4; k++)
+		usleep(1000);
+	CHECK_EQ_INT(atomic_load(&n_cache_map), 4);
 	atomic_store(&block_exec, false);
 	wait_job(&e, j1, &i1);
 	wait_job(&e, j2, &i2);
