@@ -6,8 +6,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +18,7 @@
 #include "../../cache/strbuf.h"
 #include "../../cache/tree.h"
 #include "../../solver/solver.h"
+#include "fixture.h"
 #include "tap.h"
 
 static atomic_int n_cache_map, n_exec;
@@ -86,29 +87,8 @@ static int t_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op *
 	return 0;
 }
 
-struct env {
-	char *dir;
-	struct sfs_cache *cache;
-	struct sfs_solver *s;
-};
-
-static void env_open(struct env *e, const char *dir)
-{
-	struct sfs_solver_opts o;
-	char *msg = NULL;
-	sfs_solver_opts_default(&o);
-	o.workers = 2;
-	o.resolve = t_resolve;
-	CHECK_EQ_INT(sfs_cache_open(dir, &e->cache, &msg), 0);
-	CHECK_EQ_INT(sfs_solver_open(e->cache, &o, &e->s, &msg), 0);
-	free(msg);
-}
-
-static void env_close(struct env *e)
-{
-	e->s = sfs_solver_close(e->s);
-	e->cache = sfs_cache_close(e->cache);
-}
+/* Two workers and the counting test op. */
+static const struct fx_env_opts env_opts = {.workers = 2, .resolve = t_resolve};
 
 static void reset_counts(void)
 {
@@ -117,7 +97,7 @@ static void reset_counts(void)
 }
 
 /* Submits spec as a new job and returns its number. */
-static uint64_t submit(struct env *e, const char *spec)
+static uint64_t submit(struct fx_env *e, const char *spec)
 {
 	uint64_t id = 0;
 	char *msg = NULL;
@@ -131,7 +111,7 @@ static uint64_t submit(struct env *e, const char *spec)
 }
 
 /* Waits (up to 10 s) for job id to end; returns its info (release it). */
-static void wait_job(struct env *e, uint64_t id, struct sfs_job_info *info)
+static void wait_job(struct fx_env *e, uint64_t id, struct sfs_job_info *info)
 {
 	for (int i = 0; i < 10000; i++) {
 		CHECK_EQ_INT(sfs_solver_job_info(e->s, id, info), 0);
@@ -153,9 +133,9 @@ static const char *chain3 =
 
 static void test_fresh_then_cached(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	wait_job(&e, submit(&e, chain3), &i1);
 	CHECK_EQ_STR(sfs_job_state_name(i1.state), "done");
@@ -170,18 +150,18 @@ static void test_fresh_then_cached(void)
 	CHECK_EQ_STR(i2.outputs[0].ref, "c");
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_cached_after_reopen(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	char *dir = tap_tmpdir();
-	env_open(&e, dir);
+	fx_env_open(&e, dir, &env_opts);
 	wait_job(&e, submit(&e, chain3), &i1);
-	env_close(&e);
-	env_open(&e, dir);
+	fx_env_close(&e);
+	fx_env_open(&e, dir, &env_opts);
 	reset_counts();
 	/* the first job's vertices are kept with its history */
 	struct sfs_vertex_info *vi = NULL;
@@ -202,15 +182,15 @@ static void test_cached_after_reopen(void)
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* A changed middle vertex re-executes itself and its users, not its input. */
 static void test_changed_middle(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	wait_job(&e, submit(&e, chain3), &i);
 	sfs_job_info_release(&i);
 	reset_counts();
@@ -239,13 +219,13 @@ static void test_changed_middle(void)
 	free(why);
 	sfs_job_info_release(&i);
 	free(spec);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* A changed input that produces the same content lets its user hit (§3, TestSlowCache). */
 static void test_same_content_hits(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec1 =
 	    "{\"vertices\":{"
@@ -257,7 +237,7 @@ static void test_same_content_hits(void)
 	char *spec2 = strdup(spec1);
 	char *p = strstr(spec2, "\"path\":\"1\"");
 	p[8] = '2';
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	wait_job(&e, submit(&e, spec1), &i1);
 	reset_counts();
 	wait_job(&e, submit(&e, spec2), &i2);
@@ -273,7 +253,7 @@ static void test_same_content_hits(void)
 	CHECK_EQ_INT(n_exec, 0);
 	sfs_job_info_release(&i2);
 	free(spec2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* The cache config of the export (an OCI layout) at dir: index -> manifest -> config. */
@@ -323,14 +303,14 @@ static int export_results(const char *dir)
 /* op `build` solves the spec found in its input as part of the job (TestSubbuild). */
 static void test_subbuild(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec =
 	    "{\"vertices\":{"
 	    "\"specsrc\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"s\"}}]},"
 	    "\"b\":{\"op\":\"build\",\"input\":\"specsrc\",\"output\":\"i2\"}},"
 	    "\"outputs\":[\"b\"],\"export\":{\"mode\":\"max\"}}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	uint64_t id = submit(&e, spec);
 	wait_job(&e, id, &i1);
@@ -366,12 +346,12 @@ static void test_subbuild(void)
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_failure_names_vertex(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	const char *spec =
 	    "{\"vertices\":{"
@@ -380,7 +360,7 @@ static void test_failure_names_vertex(void)
 	    "\"top\":{\"op\":\"file\",\"base\":\"fail1\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]"
 	    "}},"
 	    "\"outputs\":[\"top\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	uint64_t id = submit(&e, spec);
 	wait_job(&e, id, &i);
@@ -398,19 +378,19 @@ static void test_failure_names_vertex(void)
 	CHECK(strstr(buf, " > [fail1]") != NULL);
 	free(buf);
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* A spec with "export" writes the job's cache export before the job is done (DESIGN §6). */
 static void test_export_at_job_end(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	char *spec = strdup(chain3), *p = strrchr(spec, '}');
 	char *withexp = NULL;
 	*p = '\0';
 	CHECK(asprintf(&withexp, "%s,\"export\":{\"mode\":\"max\"}}", spec) > 0);
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	uint64_t id = submit(&e, withexp);
 	wait_job(&e, id, &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
@@ -458,19 +438,19 @@ static void test_export_at_job_end(void)
 	free(dir);
 	free(spec);
 	free(withexp);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* cache_from: another mount's export is an extra cache source; a hit becomes local (§4.5). */
 static void test_cache_from(void)
 {
-	struct env a = {0}, b = {0};
+	struct fx_env a = {0}, b = {0};
 	struct sfs_job_info i;
 	char *spec = strdup(chain3), *p = strrchr(spec, '}');
 	*p = '\0';
 	char *exp = NULL, *from = NULL;
 	CHECK(asprintf(&exp, "%s,\"export\":{\"mode\":\"max\"}}", spec) > 0);
-	env_open(&a, tap_tmpdir());
+	fx_env_open(&a, NULL, &env_opts);
 	uint64_t id = submit(&a, exp);
 	wait_job(&a, id, &i);
 	sfs_job_info_release(&i);
@@ -478,7 +458,7 @@ static void test_cache_from(void)
 	CHECK(dir != NULL);
 	CHECK(asprintf(&from, "%s,\"cache_from\":[\"%s\"]}", spec, dir ? dir : "/") > 0);
 	/* a fresh state dir: everything comes from the source */
-	env_open(&b, tap_tmpdir());
+	fx_env_open(&b, NULL, &env_opts);
 	reset_counts();
 	id = submit(&b, from);
 	wait_job(&b, id, &i);
@@ -510,14 +490,14 @@ static void test_cache_from(void)
 	free(exp);
 	free(from);
 	free(spec);
-	env_close(&b);
-	env_close(&a);
+	fx_env_close(&b);
+	fx_env_close(&a);
 }
 
 /* A failure at the bottom of a long chain reaches the job without recursing per level. */
 static void test_deep_chain_failure(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	struct strbuf sb = STRBUF_INIT;
 	const int n = 50000;
@@ -529,7 +509,7 @@ static void test_deep_chain_failure(void)
 			    "[{\"mkdir\":{\"path\":\"d%d\"}}]}",
 			    k, k == 1 ? "fail" : "v", k - 1, k);
 	strbuf_addf(&sb, "},\"outputs\":[\"v%d\"]}", n - 1);
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	wait_job(&e, submit(&e, sb.buf), &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "failed");
@@ -537,11 +517,11 @@ static void test_deep_chain_failure(void)
 	CHECK_EQ_INT(n_exec, 1);
 	sfs_job_info_release(&i);
 	strbuf_release(&sb);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* The most running jobs that use one vertex of the shared graph. */
-static size_t shared_vertex_jobs(struct env *e)
+static size_t shared_vertex_jobs(struct fx_env *e)
 {
 	struct sfs_vertex_info *v = NULL;
 	size_t n = 0, most = 0;
@@ -558,11 +538,11 @@ static size_t shared_vertex_jobs(struct env *e)
 /* Two jobs with the same vertex share one execution (§11.1). */
 static void test_shared_vertex(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec = "{\"vertices\":{\"a\":{\"op\":\"file\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"shared\"}}]}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	atomic_store(&exec_entered, false);
 	atomic_store(&block_exec, true);
@@ -582,20 +562,20 @@ static void test_shared_vertex(void)
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* Different vertices with the same cache keys execute once while active (§1.7). */
 static void test_merge_concurrent(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	/* local vertices of two jobs differ by session, not by cache map */
 	const char *spec = "{\"vertices\":{"
 			   "\"src\":{\"op\":\"local\",\"path\":\"/nonexistent-merge-test\"},"
 			   "\"use\":{\"op\":\"file\",\"base\":\"src\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"m\"}}]}},\"outputs\":[\"use\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	atomic_store(&exec_entered, false);
 	atomic_store(&block_exec, true);
@@ -617,20 +597,20 @@ static void test_merge_concurrent(void)
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* ignore_cache: never reads the cache, always executes, still writes (§1.8). */
 static void test_ignore_cache(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	const char *two = "{\"vertices\":{"
 			  "\"a\":{\"op\":\"file\",%s\"actions\":[{\"mkdir\":{\"path\":\"ic\"}}]},"
 			  "\"b\":{\"op\":\"file\",\"base\":\"a\",\"actions\":["
 			  "{\"mkdir\":{\"path\":\"b\"}}]}},\"outputs\":[\"b\"]%s}";
 	char spec[1024];
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	snprintf(spec, sizeof(spec), two, "", "");
 	wait_job(&e, submit(&e, spec), &i);
 	sfs_job_info_release(&i);
@@ -654,16 +634,16 @@ static void test_ignore_cache(void)
 	wait_job(&e, submit(&e, spec), &i);
 	CHECK_EQ_INT(n_exec, 0);
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_cancel(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	const char *spec = "{\"vertices\":{\"a\":{\"op\":\"file\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"slow\"}}]}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	atomic_store(&exec_entered, false);
 	atomic_store(&saw_cancel, false);
@@ -685,17 +665,17 @@ static void test_cancel(void)
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	CHECK_EQ_INT(n_exec, 1);
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_bad_spec_stays_pending(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	uint64_t id = 0;
 	char *msg = NULL;
 	const char *bad = "{\"vertices\":{\"a\":{\"op\":\"nope\"}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	CHECK_EQ_INT(sfs_solver_job_new(e.s, 0, 0, &id), 0);
 	CHECK_EQ_INT(sfs_solver_job_submit(e.s, id, 0, bad, strlen(bad), &msg), -EINVAL);
 	CHECK(msg && strstr(msg, "\"a\""));
@@ -710,7 +690,7 @@ static void test_bad_spec_stays_pending(void)
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	sfs_job_info_release(&i);
 	free(msg);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* What the parser thread answered, and on which thread. */
@@ -741,12 +721,12 @@ static void wait_answer(struct answer *a)
  * with what a synchronous submit returns. */
 static void test_submit_async(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct answer bad = {0}, good = {0};
 	struct sfs_job_info i;
 	uint64_t id = 0;
 	const char *badspec = "{\"vertices\":{\"a\":{\"op\":\"nope\"}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	CHECK_EQ_INT(sfs_solver_job_new(e.s, 0, 0, &id), 0);
 	CHECK_EQ_INT(sfs_solver_job_submit_async(e.s, id, 0, strdup(badspec), strlen(badspec),
 						 record_answer, &bad),
@@ -763,7 +743,7 @@ static void test_submit_async(void)
 	wait_job(&e, id, &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 int main(void)
