@@ -321,6 +321,19 @@ static int cancel_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char *
 	return 0;
 }
 
+/* Builds v, whose hook cancels its own job (a->job), in a new job that must end
+ * cancelled, then closes the env: that joins the workers, and a cancelled job ends
+ * before its worker has counted, so the counts are read after this. */
+static void run_cancelled(struct fx_env *e, struct tvtx *v, struct cancel_arg *a)
+{
+	a->job = tv_job_new(e);
+	char *spec = tv_spec(&v, 1);
+	tv_job_submit(e, a->job, spec);
+	free(spec);
+	expect_job(e, a->job, "cancelled", NULL);
+	fx_env_close(e);
+}
+
 /* 5. Cancelled inside CacheMap: cancelled, cache 1, exec 0. */
 static void test_single_cancel_cache(struct fx_env *e)
 {
@@ -329,13 +342,7 @@ static void test_single_cancel_cache(struct fx_env *e)
 	struct tvtx *v0 =
 	    vtx((struct tv_opt){.name = "v0", .cache_pre = cancel_hook, .cache_arg = &a});
 	tv_setup_counters(v0, &c0);
-	a.job = tv_job_new(e);
-	char *spec = tv_spec(&v0, 1);
-	tv_job_submit(e, a.job, spec);
-	free(spec);
-	expect_job(e, a.job, "cancelled", NULL);
-	/* closing joins the workers: a cancelled job ends before its worker counts */
-	fx_env_close(e);
+	run_cancelled(e, v0, &a);
 	CNT(c0, 1, 0);
 }
 
@@ -347,13 +354,7 @@ static void test_single_cancel_exec(struct fx_env *e)
 	struct tvtx *v =
 	    vtx((struct tv_opt){.name = "v2", .exec_pre = cancel_hook, .exec_arg = &a});
 	tv_setup_counters(v, &c0);
-	a.job = tv_job_new(e);
-	char *spec = tv_spec(&v, 1);
-	tv_job_submit(e, a.job, spec);
-	free(spec);
-	expect_job(e, a.job, "cancelled", NULL);
-	/* closing joins the workers: a cancelled job ends before its worker counts */
-	fx_env_close(e);
+	run_cancelled(e, v, &a);
 	CNT(c0, 1, 1);
 }
 

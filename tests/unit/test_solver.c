@@ -520,19 +520,49 @@ static void test_deep_chain_failure(void)
 	fx_env_close(&e);
 }
 
-/* The most running jobs that use one vertex of the shared graph. */
-static size_t shared_vertex_jobs(struct fx_env *e)
+/* Some vertex of the shared graph is used by two running jobs. */
+static bool vertex_shared(struct fx_env *e)
 {
 	struct sfs_vertex_info *v = NULL;
-	size_t n = 0, most = 0;
+	size_t n = 0;
+	bool shared = false;
 
 	if (sfs_solver_vertices(e->s, &v, &n) < 0)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
-		if (v[i].njobs > most)
-			most = v[i].njobs;
+		shared |= v[i].njobs >= 2;
 	sfs_vertex_infos_free(v, n);
-	return most;
+	return shared;
+}
+
+/* Both jobs of test_merge_concurrent had the CacheMap of their two vertices. */
+static bool both_mapped(struct fx_env *e)
+{
+	(void)e;
+	return atomic_load(&n_cache_map) >= 4;
+}
+
+/*
+ * Submits spec twice while the first job's exec is blocked, releases the exec only
+ * once joined(e) says the second job is in (a bounded wait on what the solver shows,
+ * not a sleep), and waits for both jobs.
+ */
+static void run_two_blocked(struct fx_env *e, const char *spec, bool (*joined)(struct fx_env *e),
+			    struct sfs_job_info *ret1, struct sfs_job_info *ret2)
+{
+	reset_counts();
+	atomic_store(&exec_entered, false);
+	atomic_store(&block_exec, true);
+	uint64_t j1 = submit(e, spec);
+	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
+		usleep(1000);
+	uint64_t j2 = submit(e, spec);
+	for (int k = 0; k < 5000 && !joined(e); k++)
+		usleep(1000);
+	CHECK(joined(e));
+	atomic_store(&block_exec, false);
+	wait_job(e, j1, ret1);
+	wait_job(e, j2, ret2);
 }
 
 /* Two jobs with the same vertex share one execution (§11.1). */
@@ -543,20 +573,7 @@ static void test_shared_vertex(void)
 	const char *spec = "{\"vertices\":{\"a\":{\"op\":\"file\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"shared\"}}]}},\"outputs\":[\"a\"]}";
 	fx_env_open(&e, NULL, &env_opts);
-	reset_counts();
-	atomic_store(&exec_entered, false);
-	atomic_store(&block_exec, true);
-	uint64_t j1 = submit(&e, spec);
-	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
-		usleep(1000);
-	uint64_t j2 = submit(&e, spec);
-	/* release the exec only once the second job uses the running vertex */
-	for (int k = 0; k < 5000 && shared_vertex_jobs(&e) < 2; k++)
-		usleep(1000);
-	CHECK_EQ_INT(shared_vertex_jobs(&e), 2);
-	atomic_store(&block_exec, false);
-	wait_job(&e, j1, &i1);
-	wait_job(&e, j2, &i2);
+	run_two_blocked(&e, spec, vertex_shared, &i1, &i2);
 	CHECK_EQ_INT(n_exec, 1);
 	CHECK_EQ_INT(n_cache_map, 1);
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
@@ -576,20 +593,7 @@ static void test_merge_concurrent(void)
 			   "\"use\":{\"op\":\"file\",\"base\":\"src\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"m\"}}]}},\"outputs\":[\"use\"]}";
 	fx_env_open(&e, NULL, &env_opts);
-	reset_counts();
-	atomic_store(&exec_entered, false);
-	atomic_store(&block_exec, true);
-	uint64_t j1 = submit(&e, spec);
-	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
-		usleep(1000);
-	uint64_t j2 = submit(&e, spec);
-	/* release the exec only once the second job's vertices had their CacheMap */
-	for (int k = 0; k < 5000 && atomic_load(&n_cache_map) < 4; k++)
-		usleep(1000);
-	CHECK_EQ_INT(atomic_load(&n_cache_map), 4);
-	atomic_store(&block_exec, false);
-	wait_job(&e, j1, &i1);
-	wait_job(&e, j2, &i2);
+	run_two_blocked(&e, spec, both_mapped, &i1, &i2);
 	CHECK_EQ_STR(sfs_job_state_name(i1.state), "done");
 	CHECK_EQ_STR(sfs_job_state_name(i2.state), "done");
 	CHECK_EQ_INT(n_cache_map, 4); /* every vertex still gets its CacheMap */
