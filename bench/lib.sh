@@ -48,6 +48,7 @@ export LC_ALL=C
 # while to close, so the unmount waits 30 s.
 SFS_MSG=bench:
 SFS_UMOUNT_WAIT=30
+# shellcheck source=SCRIPTDIR/../tests/e2e/mount.sh
 . "$BENCH_SRC_ROOT/tests/e2e/mount.sh"
 if no_fuse=$(sfs_fuse_missing); then
 	echo "bench: this host cannot mount FUSE: $no_fuse" >&2

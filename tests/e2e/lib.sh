@@ -33,6 +33,7 @@ set -u
 SFS_TEST_NAME=$(basename "$0" .sh)
 SFS_E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SFS_SRC_ROOT=$(cd "$SFS_E2E_DIR/../.." && pwd)
+# shellcheck source=SCRIPTDIR/mount.sh
 . "$SFS_E2E_DIR/mount.sh"
 
 # Without FUSE no case can run: exit 77, meson's "skipped" (tools/test counts it as a
@@ -104,6 +105,7 @@ sfs_skip_no_fuse() {
 	fi
 	printf '%s\n' "$1" >"$SCRATCH/no-fuse"
 }
+# shellcheck disable=SC2034 # read by mount.sh
 SFS_ON_REFUSED=sfs_skip_no_fuse
 
 sfs_cleanup() {
