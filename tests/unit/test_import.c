@@ -15,6 +15,7 @@
 
 #include "cache.h"
 #include "export.h"
+#include "fixture.h"
 #include "import.h"
 #include "strbuf.h"
 #include "tap.h"
@@ -258,15 +259,6 @@ static void results_of(struct keystore *ks, const char *id, struct strbuf *ret)
 	CHECK(ks->ops->walk_results(ks, id, collect_result, ret) == 0);
 }
 
-static struct sfs_cache *fresh_cache(void)
-{
-	char *d = tap_tmpdir();
-	struct sfs_cache *c = NULL;
-
-	CHECK(sfs_cache_open(d, &c, NULL) == 0);
-	return c;
-}
-
 /* Imports dir into c; returns the error, *msg gets the message. */
 static int do_import(const char *dir, struct sfs_cache *c, char **msg)
 {
@@ -284,7 +276,7 @@ static void check_form(enum form form)
 	char *dir = tap_tmpdir(), *cfg, *msg = NULL, blob[SFS_DIGEST_SIZE], want[SFS_DIGEST_SIZE];
 	char layers[256];
 	const char *blobs[1] = {blob};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 	struct example x;
@@ -369,7 +361,7 @@ static void one_layer(const char *dir, const struct tent *e, size_t n, char blob
 static void check_rejected(const struct tent *e, size_t n, const char *what)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct example x;
 
@@ -448,7 +440,7 @@ static void test_missing_blob(void)
 	for (int from_manifest = 0; from_manifest < 2; from_manifest++) {
 		char *dir = tap_tmpdir(), *msg = NULL, *cfg, blob[SFS_DIGEST_SIZE], layers[256];
 		const char *blobs[1] = {blob};
-		struct sfs_cache *c = fresh_cache();
+		struct sfs_cache *c = fx_cache_open();
 		struct keystore *ks = cache_manager_keystore(c->main);
 		struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 		struct example x;
@@ -489,7 +481,7 @@ static void test_whiteouts(void)
 	};
 	char *dir = tap_tmpdir(), *msg = NULL, b0[SFS_DIGEST_SIZE], b1[SFS_DIGEST_SIZE], cfg[2048];
 	const char *blobs[2] = {b0, b1};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 	struct tree *t = NULL;
@@ -529,7 +521,7 @@ static void test_whiteouts(void)
 static void test_reimport(void)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top1 = STRBUF_INIT, top2 = STRBUF_INIT, res = STRBUF_INIT;
 	struct example x;
@@ -558,7 +550,7 @@ static void test_root_result_and_special(void)
 	const struct tent e[] = {{'f', "f", 0644, "f"}, {'p', "fifo", 0644, NULL}};
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE], cfg[1024];
 	const char *blobs[1] = {blob};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf res = STRBUF_INIT;
 	struct tree *t = NULL;
@@ -634,27 +626,6 @@ static void test_not_a_layout(void)
 
 /* ---- round trip through cache/export ---- */
 
-/* Stores a tree of ".", "d/" (0750), "d/f" (content, 0640), "l" -> "d/f". */
-static void rt_tree(struct sfs_cache *c, const char *content, char ret[SFS_DIGEST_SIZE])
-{
-	char fhex[SFS_HEX_SIZE], lhex[SFS_HEX_SIZE];
-	struct tree *t = NULL;
-
-	CHECK(cas_put_buf(c->cas, content, strlen(content), fhex) == 0);
-	CHECK(cas_put_buf(c->cas, "d/f", 3, lhex) == 0);
-	struct tree_entry e[] = {
-	    {'d', 0755, 0, "", "."},
-	    {'d', 0750, 0, "", "d"},
-	    {'f', 0640, strlen(content), "", "d/f"},
-	    {'l', 0777, 3, "", "l"},
-	};
-	memcpy(e[2].hex, fhex, sizeof(fhex));
-	memcpy(e[3].hex, lhex, sizeof(lhex));
-	CHECK(tree_from_entries(c->cas, e, 4, &t) == 0);
-	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
-	tree_free(t);
-}
-
 static struct cache_key *rt_key(const char *seed, size_t ndeps)
 {
 	char d[SFS_DIGEST_SIZE];
@@ -683,7 +654,7 @@ static void test_round_trip(void)
 {
 	char sel[SFS_DIGEST_SIZE], r_mid[SFS_DIGEST_SIZE], r_top[SFS_DIGEST_SIZE];
 	char r_one[SFS_DIGEST_SIZE], r_two[SFS_DIGEST_SIZE], *base = tap_tmpdir(), dir[4096];
-	struct sfs_cache *a = fresh_cache();
+	struct sfs_cache *a = fx_cache_open();
 	struct cache_key *one = rt_key("one", 0), *two = rt_key("two", 0);
 	struct cache_key *mid = rt_key("mid", 1), *top = rt_key("top", 2);
 	struct strbuf m = STRBUF_INIT, t = STRBUF_INIT, t2 = STRBUF_INIT, res = STRBUF_INIT;
@@ -693,16 +664,16 @@ static void test_round_trip(void)
 	cache_key_add_dep(top, 0, sel, mid);
 	cache_key_add_dep(top, 1, "", two);
 	cache_key_add_dep(top, 1, "", one);
-	rt_tree(a, "one", r_one);
-	rt_tree(a, "two", r_two);
-	rt_tree(a, "mid", r_mid);
-	rt_tree(a, "top", r_top);
+	fx_tree(a, "d", 0640, "one", r_one);
+	fx_tree(a, "d", 0640, "two", r_two);
+	fx_tree(a, "d", 0640, "mid", r_mid);
+	fx_tree(a, "d", 0640, "top", r_top);
 	CHECK(cache_manager_save(a->main, one, r_one, 1, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, two, r_two, 2, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, mid, r_mid, 3000000000LL, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, top, r_top, 4000000000LL, NULL, NULL) == 0);
 	for (int form = 0; form < 2; form++) {
-		struct sfs_cache *b = fresh_cache();
+		struct sfs_cache *b = fx_cache_open();
 		struct keystore *ks = cache_manager_keystore(b->main);
 		char *msg = NULL;
 
@@ -835,7 +806,7 @@ static void test_config_without_digests(void)
 static void test_fifo_refused(void)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, path[4096], blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 
 	alarm(60);
 	snprintf(path, sizeof(path), "%s/index.json", dir);
@@ -888,7 +859,7 @@ static void check_limited(const struct tent *e, size_t n, const struct cache_imp
 			  int err, const char *what)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct example x;
 
@@ -981,7 +952,7 @@ static void count_warning(void *arg, const char *msg)
 static void test_warnings(void)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE], names[15][8];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct cache_import_opts o;
 	struct tent e[15];
 
@@ -1009,7 +980,7 @@ static void test_many_whiteouts(void)
 	char *dir = tap_tmpdir(), *msg = NULL, b0[SFS_DIGEST_SIZE], b1[SFS_DIGEST_SIZE];
 	char layers[512], *cc;
 	const char *blobs[2] = {b0, b1};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 	struct tree *t = NULL;
@@ -1087,7 +1058,7 @@ static void test_results_share_chain(void)
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
 	struct strbuf cfg = STRBUF_INIT, res = STRBUF_INIT;
 	const char *blobs[1] = {blob};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct example x;
 
