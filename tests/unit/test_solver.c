@@ -314,7 +314,7 @@ static int export_results(const char *dir)
 static void test_converging_lattice(void)
 {
 	enum { W = 16, L = 48 };
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info info;
 	struct sfs_solver_stats st;
 	struct strbuf sb = STRBUF_INIT;
@@ -343,7 +343,7 @@ static void test_converging_lattice(void)
 		    L - 1, L - 1);
 	strbuf_addstr(&sb, "\"outputs\":[\"top\"]}");
 	CHECK(!sb.oom);
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	wait_job(&e, submit(&e, sb.buf), &info);
 	CHECK_EQ_STR(sfs_job_state_name(info.state), "done");
 	sfs_job_info_release(&info);
@@ -351,7 +351,7 @@ static void test_converging_lattice(void)
 	fprintf(stderr, "  lattice %dx%d: %llu execs, %llu keys found\n", W, L,
 		(unsigned long long)st.execs, (unsigned long long)st.keys_found);
 	CHECK(st.keys_found <= 3 * W * L);
-	env_close(&e);
+	fx_env_close(&e);
 	strbuf_release(&sb);
 }
 
