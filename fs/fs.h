@@ -9,8 +9,10 @@
  * attributes, listings and contents from the solver and the cache every time,
  * so what the mount shows is always what the libraries say now.
  *
- * Module functions return 0 or -errno; only ops.c and stream.c reply to the
- * kernel.
+ * Module functions return 0 or -errno and never call fuse_reply_*: ops.c
+ * answers every request, stream.c the reads it parks (answered later, from a
+ * notify), and a flush whose spec went to the solver's parser is answered from
+ * the parser thread through ops.c's fs_flush_reply.
  */
 #ifndef SFS_FS_H
 #define SFS_FS_H
@@ -166,7 +168,7 @@ size_t fs_nodes_count(void);
 #define FUSE_UNKNOWN_INO 0xffffffff
 #endif
 
-/* ---- directory listings ---- */
+/* ---- directory listings (node.c) ---- */
 
 struct fs_dirent {
 	char *name;
@@ -181,7 +183,7 @@ struct fs_dirlist {
 int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type, const struct fs_desc *d);
 void fs_dirlist_release(struct fs_dirlist *l);
 
-/* ---- open files ---- */
+/* ---- open files (made and freed by ops.c) ---- */
 
 struct fs_file {
 	struct fs_desc d;
@@ -226,51 +228,58 @@ struct fs_module {
 	int (*readlink)(struct sfs_fs *fs, const struct fs_desc *d, char **ret);
 };
 
-extern const struct fs_module fs_root_module;	  /* root.c */
-extern const struct fs_module fs_jobs_module;	  /* jobs.c */
-extern const struct fs_module fs_vertices_module; /* vertices.c */
-extern const struct fs_module fs_results_module; /* exports.c: jobs/N/export (the root's descriptor;
-						    -ENOENT without an export) */
-int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
-int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
+/* ---- root.c: the top of the mount, the dispatch by kind, attribute helpers ---- */
 
-/* results.c */
-extern const struct fs_module fs_cache_module;	 /* cachedir.c */
-extern const struct fs_module fs_exports_module; /* exports.c */
+extern const struct fs_module fs_root_module;
 const struct fs_module *fs_module_of(enum fs_kind k);
-
 /* Immutable nodes get long kernel timeouts and keep_cache. */
 bool fs_kind_immutable(enum fs_kind k);
-
-/* Common attribute helpers (root.c). */
 void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid);
 void fs_stat_time_ns(struct stat *st, int64_t ns);
 
-/* jobs.c: open/write/flush/setattr of the writable job files. */
+/* ---- jobs.c: jobs/, jobs/new, jobs/latest, jobs/N/ ---- */
+
+extern const struct fs_module fs_jobs_module;
+/* open/write/flush/setattr of the writable job files. */
 int fs_jobs_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
 int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const char *buf,
 		  size_t size);
 /* A flush of a written spec: FS_REPLY_LATER when the spec went to the solver's
- * parser, which answers req (and drops the caller's hold on f) when done;
- * else 0 or -errno to answer now. */
+ * parser, whose answer goes to req through fs_flush_reply; else 0 or -errno to
+ * answer now. */
 #define FS_REPLY_LATER 1
 int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f);
-/* Drops a request's hold on an open file (ops.c). */
-void fs_file_drop(struct fs_file *f);
 int fs_jobs_truncate(struct sfs_fs *fs, fuse_req_t req, const struct fs_desc *d);
 /* Parses a decimal job number without leading zeros; -ENOENT otherwise. */
 int fs_parse_job(const char *s, uint64_t *ret);
 
-/* vertices.c: the vertex of d (job 0: shared graph), *ret released by caller. */
+/* ---- vertices.c: vertices/<hex>/ and jobs/N/vertices/<hex>/ ---- */
+
+extern const struct fs_module fs_vertices_module;
+/* The vertex hex of job (0: the shared graph), *ret released by the caller. */
 int fs_vertex_find(struct sfs_fs *fs, uint64_t job, const char *hex, struct sfs_vertex_info *ret);
 /* Opens the vertex log of f->d into f->fd (-1: no log yet, an empty file). */
 int fs_vertex_log_open(struct sfs_fs *fs, struct fs_file *f);
 
-/* graph.c: jobs/N/why and jobs/N/graph.dot as they are now. */
-int fs_job_why(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
-int fs_job_graph(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+/* ---- results.c: results/<hex>/... ---- */
 
-/* cachedir.c: what solverfs holds on disk and in its cache (cache/stats, metrics). */
+extern const struct fs_module fs_results_module;
+/* Opens a result's file for reading into f->fd. */
+int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
+/* Frees the loaded trees (at exit). */
+void fs_results_release(void);
+
+/* ---- exports.c: jobs/N/export/ ---- */
+
+extern const struct fs_module fs_exports_module;
+/* The descriptor of jobs/N/export; -ENOENT when the job has no export. */
+int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
+/* Opens a layout file for reading into f->fd. */
+int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
+
+/* ---- cachedir.c: cache/, and what solverfs holds on disk (cache/stats, metrics) ---- */
+
+extern const struct fs_module fs_cache_module;
 struct fs_cache_stats {
 	uint64_t blobs, blob_bytes; /* the content store */
 	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
@@ -283,24 +292,16 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
 /* "2024-05-01T12:00:00.123456789Z" (RFC 3339, UTC, nanoseconds) */
 void fs_format_time(int64_t ns, char buf[40]);
 
-/* metrics.c: the Prometheus text exposition of the root's `metrics`. */
+/* ---- graph.c: jobs/N/why and jobs/N/graph.dot as they are now ---- */
+
+int fs_job_why(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+int fs_job_graph(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+
+/* ---- metrics.c: the Prometheus text exposition of the root's `metrics` ---- */
+
 int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
 
-/* notify.c: the solver's notify callback: wakes stream readers and drops what
- * the kernel caches of the job's dynamic files (arg is the struct sfs_fs). */
-void fs_notify(void *arg, uint64_t job);
-/* Invalidations go to se from now on; NULL stops them. */
-void fs_notify_set_session(struct fuse_session *se);
-
-/* exports.c: jobs/N/export (the root's descriptor; -ENOENT without an export) */
-int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
-int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
-
-/* results.c */
-int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
-void fs_results_release(void);
-
-/* ---- blocking streams (stream.c): wait, status, status.json ---- */
+/* ---- stream.c: the blocking reads of wait, status, status.json ---- */
 
 bool fs_kind_stream(enum fs_kind k);
 int fs_stream_init(struct sfs_fs *fs);
@@ -309,7 +310,7 @@ void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t
 void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 		    struct fuse_pollhandle *ph);
 void fs_stream_file_release(struct fs_file *f);
-/* The solver's notify callback (arg is the struct sfs_fs). */
+/* Retries the parked readers and wakes the pollers of job (from fs_notify). */
 void fs_stream_notify(void *arg, uint64_t job);
 /* Makes notify a no-op (before sfs_solver_close). */
 void fs_stream_closing(void);
@@ -319,8 +320,20 @@ size_t fs_stream_parked(void);
 /* Current size of a stream file (for getattr). */
 uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k);
 
-/* ---- ops.c ---- */
+/* ---- notify.c: the solver's notify callback ---- */
+
+/* Wakes stream readers and drops what the kernel caches of the job's dynamic
+ * files (arg is the struct sfs_fs). */
+void fs_notify(void *arg, uint64_t job);
+/* Invalidations go to se from now on; NULL stops them. */
+void fs_notify_set_session(struct fuse_session *se);
+
+/* ---- ops.c: the low-level operations ---- */
+
 extern const struct fuse_lowlevel_ops fs_ops;
+/* Answers a flush that fs_jobs_flush left to the parser (err 0 or an errno)
+ * and drops the flush's hold on f. */
+void fs_flush_reply(fuse_req_t req, struct fs_file *f, int err);
 /* Frees the files the kernel never released (the mount went away first). */
 void fs_files_release(void);
 

@@ -6,12 +6,13 @@
  *
  * Everything is asked of the solver at each call; nothing is cached here, so
  * attributes are current and the kernel gets zero timeouts for them.  The spec
- * a user writes is kept in the open file's buffer and handed to the solver at
- * the first flush (close) that has data.
+ * a user writes is kept in the open file's buffer and handed to the solver's
+ * parser at the first flush (close) that has data; the parser thread's answer
+ * goes to the kernel through ops.c (fs_flush_reply).
  *
- * No locks: a file handle is used by one request at a time for writes and
- * flushes (the kernel serialises them per open file), and the solver is
- * thread-safe.
+ * Locking: a spec file's spec_lock (struct fs_file, fs.h) guards its buffer and
+ * flags, since FUSE threads may write and flush one open file at once; the
+ * solver is thread-safe.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -541,8 +542,7 @@ static void flush_answer(void *arg, int r, const char *msg)
 	w->f->submitted = r == 0;
 	w->f->submitting = false;
 	pthread_mutex_unlock(&w->f->spec_lock);
-	fuse_reply_err(w->req, -submit_errno(w->job, r, msg));
-	fs_file_drop(w->f);
+	fs_flush_reply(w->req, w->f, -submit_errno(w->job, r, msg));
 	free(w);
 }
 

@@ -513,13 +513,14 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int r = fs_jobs_flush(req_fs(req), req, f);
 
 	if (r == FS_REPLY_LATER)
-		return; /* the parser answers, and drops the hold */
+		return; /* answered from the parser thread (fs_flush_reply) */
 	fuse_reply_err(req, -r);
 	file_drop(f, false);
 }
 
-void fs_file_drop(struct fs_file *f)
+void fs_flush_reply(fuse_req_t req, struct fs_file *f, int err)
 {
+	fuse_reply_err(req, err);
 	file_drop(f, false);
 }
 
