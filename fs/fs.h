@@ -4,6 +4,8 @@
  * README.md "The mounted tree") offers to the low-level operations in ops.c.
  *
  * Every node of the mount is named by a descriptor (kind + job + hex + path).
+ * What a kind is (name, place, module, mode, caching, writers, invalidation)
+ * is its row in kinds.c's fs_kinds[]; what a node holds is its module's to say.
  * The inode table (node.c) maps descriptors to inode numbers and back; the
  * modules never keep state of their own about nodes: they answer lookups,
  * attributes, listings and contents from the solver and the cache every time,
@@ -85,13 +87,16 @@ struct sfs_fs {
 	char *mountpoint; /* absolute, or NULL when given as /dev/fd/N */
 };
 
-/* ---- node descriptors and the inode table (node.c) ---- */
+/* ---- node kinds (kinds.c) ----
+ * One row of fs_kinds[] per kind holds what the kind is, whatever the data:
+ * its name, parent, module, mode and flags.  kinds.c's top comment has the
+ * rules; the enum's order means nothing (the rows are keyed by it).
+ */
 
 enum fs_kind {
 	FS_ROOT = 0,
 	FS_README,
 	FS_METRICS,
-	FS_CACHE_DIR,
 	FS_JOBS_DIR,
 	FS_JOBS_NEW,
 	FS_JOBS_LATEST,
@@ -104,44 +109,89 @@ enum fs_kind {
 	FS_JOB_ERROR,
 	FS_JOB_RESULT,
 	FS_JOB_CTL,
+	FS_JOB_WHY,
+	FS_JOB_GRAPH,
 	FS_JOB_OUTPUTS,
-	FS_JOB_OUTPUT,	 /* symlink; path = the ref with ':' written '@' */
-	FS_JOB_VERTICES, /* jobs/N/vertices */
-	FS_VERTICES_DIR, /* vertices/ */
-	FS_VERTEX_DIR,	 /* job 0: vertices/<hex>; else jobs/N/vertices/<hex> */
+	FS_JOB_OUTPUT,
+	FS_JOB_EXPORT,
+	FS_VERTICES_DIR,
+	FS_JOB_VERTICES,
+	FS_VERTEX_DIR,
 	FS_VERTEX_NAME,
 	FS_VERTEX_OP,
 	FS_VERTEX_STATE,
 	FS_VERTEX_LOG,
-	FS_RESULTS_DIR,
-	FS_RESULT_ENTRY, /* results/<hex>/<path>; path "." is the result's root */
 	FS_VERTEX_KEYS,
 	FS_VERTEX_JOBS,
 	FS_VERTEX_WHY,
 	FS_VERTEX_INPUTS,
-	FS_VERTEX_INPUT, /* symlink; path = the input index */
+	FS_VERTEX_INPUT,
 	FS_VERTEX_RESULTS,
-	FS_VERTEX_RESULT, /* symlink; path = the output index */
-	FS_JOB_WHY,
-	FS_JOB_GRAPH,
+	FS_VERTEX_RESULT,
+	FS_RESULTS_DIR,
+	FS_RESULT_ENTRY,
+	FS_CACHE_DIR,
 	FS_CACHE_STATS,
 	FS_CACHE_KEYS,
-	FS_CACHE_KEY, /* cache/keys/<id>; path = the id as named ("sha256:" dropped) */
+	FS_CACHE_KEY,
 	FS_CACHE_KEY_DIGEST,
 	FS_CACHE_KEY_OUTPUT,
 	FS_CACHE_KEY_RESULTS,
 	FS_CACHE_KEY_LINKS,
 	FS_CACHE_KEY_BACKLINKS,
 	FS_CACHE_RESULTS,
-	FS_CACHE_RESULT, /* cache/results/<hex> */
+	FS_CACHE_RESULT,
 	FS_CACHE_RESULT_SIZE,
 	FS_CACHE_RESULT_CREATED,
 	FS_CACHE_RESULT_LAST_USED,
 	FS_CACHE_RESULT_RECORDS,
 	FS_CACHE_RESULT_KEYS,
-	FS_JOB_EXPORT, /* jobs/N/export/<path>; path "." is the layout's root */
 	FS_KIND_MAX
 };
+
+enum fs_kind_flag {
+	/* Never changes: a day of kernel attribute and entry timeout, keep_cache
+	 * and cached listings (ops.c).  Everything else is read with direct_io. */
+	FS_KIND_IMMUTABLE = 1 << 0,
+	/* Names that never change, attributes that notify.c invalidates: one
+	 * second of kernel timeout instead of zero (ops.c). */
+	FS_KIND_FIXED_DIR = 1 << 1,
+	/* May be opened for writing (jobs.c checks who); others refuse it. */
+	FS_KIND_WRITABLE = 1 << 2,
+	/* Reads block until there is data or the job ends (stream.c). */
+	FS_KIND_STREAM = 1 << 3,
+	/* Invalidated (notify.c) when its job changes: descriptor {kind, job}. */
+	FS_KIND_INVAL_JOB = 1 << 4,
+	/* Invalidated when any job changes: descriptor {kind}. */
+	FS_KIND_INVAL_GLOBAL = 1 << 5,
+	/* Named, but there only while the module says so (jobs/latest, jobs/N/export):
+	 * fs_kind_lookup finds it, fs_kind_list leaves it to the module. */
+	FS_KIND_OPTIONAL = 1 << 6,
+};
+
+struct fs_module;
+
+struct fs_kind_info {
+	const char *name; /* in the parent; NULL when the data names it (number, hex, path) */
+	enum fs_kind parent;
+	const struct fs_module *module; /* the file that answers for it */
+	mode_t mode;			/* type and permissions; 0: taken from the data */
+	unsigned flags;			/* enum fs_kind_flag */
+};
+
+extern const struct fs_kind_info fs_kinds[FS_KIND_MAX];
+
+static inline bool fs_kind_is(enum fs_kind k, unsigned flag)
+{
+	return (fs_kinds[k].flags & flag) != 0;
+}
+
+/* The kind named name under parent (FS_KIND_OPTIONAL ones too); FS_KIND_MAX if none. */
+enum fs_kind fs_kind_child(enum fs_kind parent, const char *name);
+/* 0 when every kind has a well-formed row; else -EINVAL and the first bad kind. */
+int fs_kinds_check(enum fs_kind *ret_bad);
+
+/* ---- node descriptors and the inode table (node.c) ---- */
 
 struct fs_desc {
 	enum fs_kind kind;
@@ -182,6 +232,15 @@ struct fs_dirlist {
 /* Takes ownership of nothing: name and d are copied. */
 int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type, const struct fs_desc *d);
 void fs_dirlist_release(struct fs_dirlist *l);
+
+/* kinds.c: named children from the table.  The child of d named name: d's
+ * descriptor (job, hex and path name the parent's object) with the child's kind;
+ * -ENOENT when the table has no such child. */
+int fs_kind_lookup(const struct fs_desc *d, const char *name, struct fs_desc *ret);
+/* Adds the children of d's kind (not FS_KIND_OPTIONAL ones) in name order. */
+int fs_kind_list(const struct fs_desc *d, struct fs_dirlist *l);
+/* Adds c under its kind's name, typed by its kind's mode. */
+int fs_dirlist_add_kind(struct fs_dirlist *l, const struct fs_desc *c);
 
 /* ---- open files (made and freed by ops.c) ---- */
 
@@ -228,12 +287,9 @@ struct fs_module {
 	int (*readlink)(struct sfs_fs *fs, const struct fs_desc *d, char **ret);
 };
 
-/* ---- root.c: the top of the mount, the dispatch by kind, attribute helpers ---- */
+/* ---- root.c: the top of the mount and the attribute helpers ---- */
 
 extern const struct fs_module fs_root_module;
-const struct fs_module *fs_module_of(enum fs_kind k);
-/* Immutable nodes get long kernel timeouts and keep_cache. */
-bool fs_kind_immutable(enum fs_kind k);
 void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid);
 void fs_stat_time_ns(struct stat *st, int64_t ns);
 
@@ -303,7 +359,6 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
 
 /* ---- stream.c: the blocking reads of wait, status, status.json ---- */
 
-bool fs_kind_stream(enum fs_kind k);
 int fs_stream_init(struct sfs_fs *fs);
 /* Replies to req: data, EOF, an error, or later (parked). */
 void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off);

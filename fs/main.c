@@ -349,8 +349,13 @@ out_destroy:
 
 static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret_msg)
 {
-	int r = resolve_paths(o, fs, ret_msg);
+	enum fs_kind bad;
+	int r;
 
+	if (fs_kinds_check(&bad) < 0) /* a kind added to fs.h without its row */
+		return sfs_errf(ret_msg, EINVAL, "fs/kinds.c: node kind %d has no valid row",
+				(int)bad);
+	r = resolve_paths(o, fs, ret_msg);
 	if (r < 0)
 		return r;
 	r = take_lock(fs->state_dir, ret_msg);

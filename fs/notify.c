@@ -5,8 +5,10 @@
  * kernel to drop what it caches of the job's dynamic nodes — attributes (size,
  * mtime), directory listings — with fuse_lowlevel_notify_inval_inode, so that
  * `ls -l`, `stat` and `tail -f` see the new size at once even where a kernel
- * kept an attribute longer than our zero timeout.  Only nodes the kernel holds
- * (an inode in node.c's table) are invalidated.
+ * kept an attribute longer than our zero timeout.  Which nodes those are is
+ * the kinds' flags in kinds.c: FS_KIND_INVAL_JOB (the job's own files) and
+ * FS_KIND_INVAL_GLOBAL (listings and counters every job changes).  Only nodes
+ * the kernel holds (an inode in node.c's table) are invalidated.
  *
  * The callback may run on a FUSE worker (a submit or a cancel notifies at
  * once) while the kernel holds locks of the request being served, and libfuse
@@ -33,14 +35,6 @@ static pthread_t thread;
 static uint64_t queue[QUEUE_MAX];
 static size_t queued;
 
-static const enum fs_kind job_dynamic[] = {
-    FS_JOB_DIR,		FS_JOB_STATE, FS_JOB_ERROR,   FS_JOB_RESULT,   FS_JOB_SPEC, FS_JOB_STATUS,
-    FS_JOB_STATUS_JSON, FS_JOB_WAIT,  FS_JOB_OUTPUTS, FS_JOB_VERTICES, FS_JOB_WHY,  FS_JOB_GRAPH,
-};
-static const enum fs_kind global_dynamic[] = {
-    FS_JOBS_DIR, FS_JOBS_LATEST, FS_VERTICES_DIR, FS_METRICS, FS_CACHE_STATS, FS_RESULTS_DIR,
-};
-
 static void inval(struct fuse_session *se, const struct fs_desc *d)
 {
 	fuse_ino_t ino = fs_node_peek(d);
@@ -49,12 +43,15 @@ static void inval(struct fuse_session *se, const struct fs_desc *d)
 		fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
 }
 
+/* The kinds flagged FS_KIND_INVAL_JOB of job, then the FS_KIND_INVAL_GLOBAL ones. */
 static void inval_job(struct fuse_session *se, uint64_t job)
 {
-	for (size_t i = 0; i < sizeof(job_dynamic) / sizeof(job_dynamic[0]); i++)
-		inval(se, &(struct fs_desc){.kind = job_dynamic[i], .job = job});
-	for (size_t i = 0; i < sizeof(global_dynamic) / sizeof(global_dynamic[0]); i++)
-		inval(se, &(struct fs_desc){.kind = global_dynamic[i]});
+	for (int k = 0; k < FS_KIND_MAX; k++)
+		if (fs_kind_is(k, FS_KIND_INVAL_JOB))
+			inval(se, &(struct fs_desc){.kind = k, .job = job});
+	for (int k = 0; k < FS_KIND_MAX; k++)
+		if (fs_kind_is(k, FS_KIND_INVAL_GLOBAL))
+			inval(se, &(struct fs_desc){.kind = k});
 }
 
 static void *inval_main(void *arg)

@@ -1,11 +1,12 @@
 /*
  * ops.c — the low-level FUSE operations: turn inode numbers into descriptors
- * (node.c), hand the work to the module owning the subtree (root.c, jobs.c,
- * vertices.c, results.c, stream.c) and answer with exactly one fuse_reply_*.
+ * (node.c), hand the work to the module that the kind's row names (kinds.c;
+ * the blocking reads to stream.c) and answer with exactly one fuse_reply_*.
  *
- * Timeouts: immutable nodes (everything under results/, vertex op, README) get a day and
- * keep_cache; everything else gets zero and direct_io so every stat and read
- * reaches us and sees the solver as it is now.
+ * Timeouts follow the kind's flags: FS_KIND_IMMUTABLE nodes (results/,
+ * jobs/N/export/, vertex op, README) get a day and keep_cache, the fixed
+ * directories a second; everything else gets zero and direct_io so every stat
+ * and read reaches us and sees the solver as it is now.
  *
  * Locking: files_lock guards every handle's refs/released and the list of open
  * handles (freed at exit when the kernel never released them); node.c and
@@ -36,35 +37,26 @@ static struct sfs_fs *req_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The fixed directories: their names never change and their attributes only
- * in size and times, which notify.c invalidates; a short timeout saves the
- * kernel asking for them again on every path walk (`ls -l results/<hex>`
- * stats each entry by its full path). */
+/* The fixed directories (FS_KIND_FIXED_DIR): their names never change and
+ * their attributes only in size and times, which notify.c invalidates; a short
+ * timeout saves the kernel asking for them again on every path walk
+ * (`ls -l results/<hex>` stats each entry by its full path). */
 #define FIXED_DIR_TIMEOUT 1.0
 
 static double timeout_of(enum fs_kind k)
 {
-	if (fs_kind_immutable(k))
+	if (fs_kind_is(k, FS_KIND_IMMUTABLE))
 		return IMMUTABLE_TIMEOUT;
-	switch (k) {
-	case FS_ROOT:
-	case FS_JOBS_DIR:
-	case FS_RESULTS_DIR:
-	case FS_VERTICES_DIR:
-	case FS_CACHE_DIR:
-	case FS_CACHE_KEYS:
-	case FS_CACHE_RESULTS:
+	if (fs_kind_is(k, FS_KIND_FIXED_DIR))
 		return FIXED_DIR_TIMEOUT;
-	default:
-		return 0.0;
-	}
+	return 0.0;
 }
 
 /* results/, vertices/ and cache/ are read-only trees (EROFS); the rest refuses
  * with EPERM. */
 static int refuse_change(const struct fs_desc *d)
 {
-	const struct fs_module *m = fs_module_of(d->kind);
+	const struct fs_module *m = fs_kinds[d->kind].module;
 
 	if (m == &fs_results_module || m == &fs_cache_module || m == &fs_exports_module ||
 	    (m == &fs_vertices_module && d->job == 0))
@@ -74,7 +66,7 @@ static int refuse_change(const struct fs_desc *d)
 
 static int desc_stat(struct sfs_fs *fs, const struct fs_desc *d, fuse_ino_t ino, struct stat *st)
 {
-	int r = fs_module_of(d->kind)->getattr(fs, d, st);
+	int r = fs_kinds[d->kind].module->getattr(fs, d, st);
 
 	st->st_ino = ino;
 	return r;
@@ -93,7 +85,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	r = fs_node_get(parent, &pd);
 	if (r == 0)
-		r = fs_module_of(pd.kind)->lookup(fs, &pd, name, &cd);
+		r = fs_kinds[pd.kind].module->lookup(fs, &pd, name, &cd);
 	if (r == 0)
 		r = desc_stat(fs, &cd, 0, &e.attr);
 	if (r == 0)
@@ -138,11 +130,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fs_desc_release(&d);
 }
 
-static bool kind_writable(enum fs_kind k)
-{
-	return k == FS_JOBS_NEW || k == FS_JOB_SPEC || k == FS_JOB_CTL;
-}
-
 static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *attr, int to_set)
 {
 	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
@@ -150,7 +137,7 @@ static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *a
 
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 		return -refuse_change(d);
-	if (!kind_writable(d->kind))
+	if (!fs_kind_is(d->kind, FS_KIND_WRITABLE))
 		return (to_set & (FUSE_SET_ATTR_SIZE | times)) ? -refuse_change(d) : 0;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (attr->st_size != 0)
@@ -186,7 +173,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	int r = fs_node_get(ino, &d);
 
 	if (r == 0) {
-		m = fs_module_of(d.kind);
+		m = fs_kinds[d.kind].module;
 		r = m->readlink ? m->readlink(req_fs(req), &d, &target) : -EINVAL;
 	}
 	if (r == 0)
@@ -249,7 +236,7 @@ static void file_publish(fuse_req_t req, struct fs_file *f, struct fuse_file_inf
 	f->open_pprev = &files;
 	pthread_mutex_unlock(&files_lock);
 	fi->fh = (uintptr_t)f;
-	if (fs_kind_immutable(f->d.kind)) {
+	if (fs_kind_is(f->d.kind, FS_KIND_IMMUTABLE)) {
 		fi->keep_cache = 1;
 		fi->cache_readdir = dir;
 	} else if (!dir) {
@@ -319,7 +306,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (r == 0 && !S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
 	if (r == 0)
-		r = fs_module_of(f->d.kind)->readdir(req_fs(req), &f->d, &f->list);
+		r = fs_kinds[f->d.kind].module->readdir(req_fs(req), &f->d, &f->list);
 	f->ino = ino;
 	if (r < 0) {
 		file_free(f);
@@ -426,7 +413,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 {
 	struct sfs_fs *fs = req_fs(req);
-	const struct fs_module *m = fs_module_of(f->d.kind);
+	const struct fs_module *m = fs_kinds[f->d.kind].module;
 	bool wr = (flags & O_ACCMODE) != O_RDONLY;
 	struct stat st;
 	int r = desc_stat(fs, &f->d, 0, &st);
@@ -435,7 +422,7 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 		return r;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
-	if (wr && !kind_writable(f->d.kind))
+	if (wr && !fs_kind_is(f->d.kind, FS_KIND_WRITABLE))
 		return m == &fs_jobs_module ? -EACCES : -refuse_change(&f->d);
 	f->nonblock = (flags & O_NONBLOCK) != 0;
 	if (m == &fs_results_module)
@@ -444,7 +431,7 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 		return fs_exports_open(fs, f);
 	if (f->d.kind == FS_VERTEX_LOG)
 		return fs_vertex_log_open(fs, f);
-	if (fs_kind_stream(f->d.kind))
+	if (fs_kind_is(f->d.kind, FS_KIND_STREAM))
 		return 0;
 	if (m == &fs_jobs_module)
 		return fs_jobs_open(fs, req, f, flags);
@@ -481,7 +468,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs_file *f = file_hold(fi);
 
-	if (fs_kind_stream(f->d.kind))
+	if (fs_kind_is(f->d.kind, FS_KIND_STREAM))
 		fs_stream_read(req_fs(req), req, f, size, off);
 	else if (f->fd >= 0)
 		reply_fd(req, f->fd, size, off);
@@ -496,7 +483,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct fs_file *f = file_hold(fi);
 	int r;
 
-	if (!kind_writable(f->d.kind))
+	if (!fs_kind_is(f->d.kind, FS_KIND_WRITABLE))
 		r = -refuse_change(&f->d);
 	else
 		r = fs_jobs_write(req_fs(req), req, f, buf, size);
@@ -535,13 +522,13 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 {
 	struct fs_file *f = file_hold(fi);
 
-	if (fs_kind_stream(f->d.kind)) {
+	if (fs_kind_is(f->d.kind, FS_KIND_STREAM)) {
 		fs_stream_poll(req_fs(req), req, f, ph);
 	} else {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
-		fuse_reply_poll(req,
-				POLLIN | POLLRDNORM | (kind_writable(f->d.kind) ? POLLOUT : 0));
+		fuse_reply_poll(req, POLLIN | POLLRDNORM |
+					 (fs_kind_is(f->d.kind, FS_KIND_WRITABLE) ? POLLOUT : 0));
 	}
 	file_drop(f, false);
 }

@@ -250,7 +250,7 @@ static int results_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct st
 	int r;
 
 	if (d->kind == FS_RESULTS_DIR) {
-		fs_stat_init(fs, st, S_IFDIR | 0555, fs->uid, fs->gid);
+		fs_stat_init(fs, st, fs_kinds[FS_RESULTS_DIR].mode, fs->uid, fs->gid);
 		return 0;
 	}
 	r = tree_get(fs, d->hex, &t, &created);

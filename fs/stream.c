@@ -59,11 +59,6 @@ static struct parked *all;
 static size_t nparked;
 static bool closing; /* notify ignored: the solver is closing */
 
-bool fs_kind_stream(enum fs_kind k)
-{
-	return k == FS_JOB_WAIT || k == FS_JOB_STATUS || k == FS_JOB_STATUS_JSON;
-}
-
 int fs_stream_init(struct sfs_fs *fs)
 {
 	pthread_mutex_lock(&stream_lock);
