@@ -85,6 +85,14 @@ struct sfs_fs {
 	struct timespec mount_time;
 	char *state_dir;  /* absolute */
 	char *mountpoint; /* absolute, or NULL when given as /dev/fd/N */
+	/* The front's own state, each private to the file named (whose top
+	 * comment says what its lock guards).  Made before the solver opens (its
+	 * notify callback reaches streams and inval), freed after it closed. */
+	struct fs_nodes *nodes;	    /* node.c: the inode table */
+	struct fs_files *files;	    /* ops.c: the open handles */
+	struct fs_trees *trees;	    /* results.c: the loaded result trees */
+	struct fs_streams *streams; /* stream.c: parked readers and pollers */
+	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
 };
 
 /* ---- node kinds (kinds.c) ----
@@ -203,16 +211,17 @@ struct fs_desc {
 void fs_desc_release(struct fs_desc *d);
 int fs_desc_copy(struct fs_desc *dst, const struct fs_desc *src);
 
-int fs_nodes_init(void);
-void fs_nodes_release(void);
+/* Makes fs->nodes holding the root; fs_nodes_release frees it (NULL is fine). */
+int fs_nodes_init(struct sfs_fs *fs);
+void fs_nodes_release(struct sfs_fs *fs);
 /* The inode of d, created when new; its lookup count is incremented. */
-int fs_node_ref(const struct fs_desc *d, fuse_ino_t *ret_ino);
+int fs_node_ref(struct sfs_fs *fs, const struct fs_desc *d, fuse_ino_t *ret_ino);
 /* The inode of d if it has one (no count change), else FUSE_UNKNOWN_INO. */
-fuse_ino_t fs_node_peek(const struct fs_desc *d);
+fuse_ino_t fs_node_peek(struct sfs_fs *fs, const struct fs_desc *d);
 /* A copy of the descriptor of ino; -ESTALE when unknown. */
-int fs_node_get(fuse_ino_t ino, struct fs_desc *ret);
-void fs_node_forget(fuse_ino_t ino, uint64_t nlookup);
-size_t fs_nodes_count(void);
+int fs_node_get(struct sfs_fs *fs, fuse_ino_t ino, struct fs_desc *ret);
+void fs_node_forget(struct sfs_fs *fs, fuse_ino_t ino, uint64_t nlookup);
+size_t fs_nodes_count(struct sfs_fs *fs);
 
 #ifndef FUSE_UNKNOWN_INO
 #define FUSE_UNKNOWN_INO 0xffffffff
@@ -322,8 +331,9 @@ int fs_vertex_log_open(struct sfs_fs *fs, struct fs_file *f);
 extern const struct fs_module fs_results_module;
 /* Opens a result's file for reading into f->fd. */
 int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
-/* Frees the loaded trees (at exit). */
-void fs_results_release(void);
+/* fs->trees, the cache of loaded trees; release frees them (NULL is fine). */
+int fs_results_init(struct sfs_fs *fs);
+void fs_results_release(struct sfs_fs *fs);
 
 /* ---- exports.c: jobs/N/export/ ---- */
 
@@ -359,19 +369,21 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
 
 /* ---- stream.c: the blocking reads of wait, status, status.json ---- */
 
+/* fs->streams; release frees it after the solver closed (NULL is fine). */
 int fs_stream_init(struct sfs_fs *fs);
+void fs_stream_release(struct sfs_fs *fs);
 /* Replies to req: data, EOF, an error, or later (parked). */
 void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off);
 void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 		    struct fuse_pollhandle *ph);
-void fs_stream_file_release(struct fs_file *f);
+void fs_stream_file_release(struct sfs_fs *fs, struct fs_file *f);
 /* Retries the parked readers and wakes the pollers of job (from fs_notify). */
 void fs_stream_notify(void *arg, uint64_t job);
 /* Makes notify a no-op (before sfs_solver_close). */
-void fs_stream_closing(void);
+void fs_stream_closing(struct sfs_fs *fs);
 /* Answers every parked reader (ENOTCONN) and drops poll handles. */
 void fs_stream_shutdown(struct sfs_fs *fs);
-size_t fs_stream_parked(void);
+size_t fs_stream_parked(struct sfs_fs *fs);
 /* Current size of a stream file (for getattr). */
 uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k);
 
@@ -380,8 +392,11 @@ uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k);
 /* Wakes stream readers and drops what the kernel caches of the job's dynamic
  * files (arg is the struct sfs_fs). */
 void fs_notify(void *arg, uint64_t job);
-/* Invalidations go to se from now on; NULL stops them. */
-void fs_notify_set_session(struct fuse_session *se);
+/* fs->inval; release stops the thread and frees it (NULL is fine). */
+int fs_notify_init(struct sfs_fs *fs);
+void fs_notify_release(struct sfs_fs *fs);
+/* Invalidations go to se from now on; NULL stops them (and joins the thread). */
+void fs_notify_set_session(struct sfs_fs *fs, struct fuse_session *se);
 
 /* ---- ops.c: the low-level operations ---- */
 
@@ -389,7 +404,9 @@ extern const struct fuse_lowlevel_ops fs_ops;
 /* Answers a flush that fs_jobs_flush left to the parser (err 0 or an errno)
  * and drops the flush's hold on f. */
 void fs_flush_reply(fuse_req_t req, struct fs_file *f, int err);
-/* Frees the files the kernel never released (the mount went away first). */
-void fs_files_release(void);
+/* fs->files; release frees the files the kernel never released (the mount
+ * went away first) and fs->files (NULL is fine). */
+int fs_files_init(struct sfs_fs *fs);
+void fs_files_release(struct sfs_fs *fs);
 
 #endif
