@@ -159,7 +159,7 @@ enum fs_kind {
 
 enum fs_kind_flag {
 	/* Never changes: a day of kernel attribute and entry timeout, keep_cache
-	 * and cached listings (ops.c).  Everything else is read with direct_io. */
+	 * and cached listings (ops.c).  Other files are read with direct_io. */
 	FS_KIND_IMMUTABLE = 1 << 0,
 	/* Names that never change, attributes that notify.c invalidates: one
 	 * second of kernel timeout instead of zero (ops.c). */
