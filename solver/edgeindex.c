@@ -133,9 +133,9 @@ static void alias_root(struct sfs_solver *s, struct edge *e)
 
 static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target)
 {
-	e->phase = EDGE_MERGED;
+	sfs_edge_set_phase(e, EDGE_MERGED);
 	e->merged_into = target;
-	e->merge_hold = vstate_ref(target->vs);
+	e->merge_hold = sfs_vstate_ref(target->vs);
 	sfs_graph_join(s, e->vs, target->vs);
 	free(e->vs->why);
 	e->vs->why = NULL;
@@ -154,14 +154,14 @@ void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 	e->merged_into = NULL;
 	if (target->phase == EDGE_FAILED) {
 		e->failure = sfs_failure_ref(target->failure);
-		e->phase = EDGE_FAILED;
+		sfs_edge_set_phase(e, EDGE_FAILED);
 	} else {
 		snprintf(e->result, sizeof(e->result), "%s", target->result);
 		e->result_keys = calloc(target->nresult_keys + 1, sizeof(*e->result_keys));
 		for (size_t k = 0; e->result_keys && k < target->nresult_keys; k++)
 			e->result_keys[e->nresult_keys++] = cache_key_ref(target->result_keys[k]);
 		e->cached = true;
-		e->phase = EDGE_DONE;
+		sfs_edge_set_phase(e, EDGE_DONE);
 		alias_root(s, e);
 	}
 	struct vstate *vs = e->vs;
@@ -170,8 +170,8 @@ void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 		all &= vs->edges[o].phase == EDGE_DONE || vs->edges[o].phase == EDGE_FAILED;
 	if (all && vs->state != SFS_VERTEX_DONE && vs->state != SFS_VERTEX_CACHED) {
 		if (!vs->started)
-			sfs_vs_progress_started(vs, true);
-		sfs_vs_progress_completed(vs, true, e->failure ? e->failure->msg : NULL);
+			sfs_vstate_progress_started(vs, true);
+		sfs_vstate_progress_completed(vs, true, e->failure ? e->failure->msg : NULL);
 	}
 	sfs_edge_settle(s, e);
 }
@@ -181,13 +181,13 @@ void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e)
 {
 	if (e->phase != EDGE_MERGED)
 		return;
-	e->phase = EDGE_IDLE;
+	sfs_edge_set_phase(e, EDGE_IDLE);
 	e->merged_into = NULL;
 	e->merge_asked = false;
 	struct vstate *hold = e->merge_hold;
 	e->merge_hold = NULL;
 	sfs_edge_proceed(s, e);
-	vstate_unref(hold);
+	sfs_vstate_unref(hold);
 }
 
 void sfs_index_remove(struct sfs_solver *s, struct vstate *vs)

@@ -110,14 +110,14 @@ void sfs_run_start(struct sfs_solver *s, struct sfs_job *j)
 {
 	char *msg = NULL;
 	int r = sfs_job_read_sources(s, j, &msg);
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (j->state == SFS_JOB_RUNNING) {
 		if (r == 0)
 			r = sfs_job_start_graph(s, j, &msg);
 		if (r < 0)
 			sfs_job_end(s, j, SFS_JOB_FAILED, msg ? msg : strerror(-r));
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	free(msg);
 }
@@ -134,7 +134,7 @@ int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	j->outputs_pending = j->noutputs;
 	for (size_t i = 0; i < j->spec->n; i++)
 		if (need[i])
-			sfs_vertex_request_keys(s, j->vs[i]);
+			sfs_vstate_request_keys(s, j->vs[i]);
 	free(need);
 	for (size_t o = 0; o < j->noutputs && j->state == SFS_JOB_RUNNING; o++) {
 		struct sfs_ref ref = j->spec->outputs[o];
@@ -449,7 +449,7 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 	if (sfs_job_state_final(j->state))
 		return;
 	bool was_running = j->state == SFS_JOB_RUNNING;
-	j->state = st;
+	sfs_job_set_state(j, st);
 	if (was_running) {
 		s->stats.jobs_done += st == SFS_JOB_DONE;
 		s->stats.jobs_failed += st == SFS_JOB_FAILED;
@@ -481,7 +481,7 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 		char *msg = NULL;
 		if (asprintf(&msg, "saving the job's history failed: %s", strerror(-r)) < 0)
 			msg = NULL;
-		j->state = SFS_JOB_FAILED;
+		sfs_job_set_state(j, SFS_JOB_FAILED);
 		free(j->error);
 		j->error = msg ? msg : strdup("saving the job's history failed");
 		if (was_running) {

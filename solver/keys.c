@@ -32,17 +32,17 @@ const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k)
 
 static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
 {
-	vs->phase = V_KEYED;
+	sfs_vstate_set_phase(vs, VSTATE_KEYED);
 	struct waiters w = vs->key_waiters;
 	memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
 	for (size_t i = 0; i < w.n; i++) {
 		struct vstate *p = w.w[i].vs;
-		if (p->phase == V_WAIT_KEYS && !p->released && --p->inputs_pending == 0) {
-			p->phase = V_KEYING;
+		if (p->phase == VSTATE_WAIT_KEYS && !p->released && --p->inputs_pending == 0) {
+			sfs_vstate_set_phase(p, VSTATE_KEYING);
 			sfs_queue_task(s, TASK_KEYS, p, NULL);
 		}
 	}
-	waiters_release(&w);
+	sfs_waiters_release(&w);
 	sfs_index_register(s, vs);
 	for (size_t o = 0; o < vs->nedges; o++)
 		sfs_edge_proceed(s, &vs->edges[o]);
@@ -102,7 +102,7 @@ static int query_root(const struct cache_combined *cc, const struct sfs_cache_ma
 	return r;
 }
 
-int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k)
+int sfs_keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k)
 {
 	if (sfs_keyset_has(cc, ks, k))
 		return 0;
@@ -114,7 +114,7 @@ int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_
 	return 0;
 }
 
-void keyset_release(struct keyset *ks)
+void sfs_keyset_release(struct keyset *ks)
 {
 	for (size_t i = 0; i < ks->n; i++)
 		cache_key_unref(ks->k[i]);
@@ -142,7 +142,7 @@ int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_
 	int r = n ? cache_combined_query(cc, alts, n, (int)i, m->digest, o, &found, &nfound) : 0;
 	for (size_t k = 0; k < nfound; k++) {
 		if (r == 0 && out)
-			r = keyset_add(out, cc, found[k]);
+			r = sfs_keyset_add(out, cc, found[k]);
 		cache_key_unref(found[k]);
 	}
 	free(found);
@@ -261,9 +261,9 @@ int sfs_fetch_map(struct vstate *vs, char **ret_msg)
 	struct sfs_cache_map m = {0};
 	bool done = true;
 	int r = sfs_op_cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
-	pthread_mutex_lock(&vs->s->lock);
+	sfs_solver_lock(vs->s);
 	vs->s->stats.cache_maps++;
-	pthread_mutex_unlock(&vs->s->lock);
+	sfs_solver_unlock(vs->s);
 	if (r < 0)
 		return r;
 	if (vs->v->ninputs && m.ndeps != vs->v->ninputs) {
@@ -296,9 +296,9 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 
 	memset(kf, 0, sizeof(kf));
 	if (report) {
-		pthread_mutex_lock(&s->lock);
-		sfs_vs_progress_started(vs, false);
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_lock(s);
+		sfs_vstate_progress_started(vs, false);
+		sfs_solver_unlock(s);
 		sfs_solver_flush_notify(s);
 	}
 	bool any = false;
@@ -320,14 +320,14 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 			sfs_errf(&msg, r, "cache lookup failed");
 	}
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	bool failed = r < 0 && r != -ECANCELED;
 	if (report || failed)
-		sfs_vs_progress_completed(vs, false, failed ? msg : NULL);
+		sfs_vstate_progress_completed(vs, false, failed ? msg : NULL);
 	if (r < 0) {
 		struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
 		if (f)
-			sfs_vertex_fail(s, vs, f);
+			sfs_vstate_fail(s, vs, f);
 		sfs_failure_unref(f);
 	} else {
 		for (size_t o = 0; o < ne; o++) {
@@ -339,7 +339,7 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 		}
 		vertex_keys_ready(s, vs);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	for (size_t o = 0; o < ne; o++)
 		sfs_keys_found_release(&kf[o]);
 	free(msg);
