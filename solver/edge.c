@@ -101,6 +101,7 @@ static void deliver_all(struct sfs_solver *s, struct edge *e, struct waiters *li
 
 void sfs_edge_settle(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	deliver_all(s, e, &e->waiters);
 	e->discovering = false;
 	e->discovered = true;
@@ -110,6 +111,7 @@ void sfs_edge_settle(struct sfs_solver *s, struct edge *e)
 /* The keys edge e can find without loading are known: tell who asked. */
 void sfs_edge_discovered(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	e->discovering = false;
 	e->discovered = true;
 	deliver_all(s, e, &e->dwaiters);
@@ -117,6 +119,7 @@ void sfs_edge_discovered(struct sfs_solver *s, struct edge *e)
 
 void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED)
 		return;
 	sfs_edge_set_phase(e, EDGE_FAILED);
@@ -148,6 +151,7 @@ static void vertex_fail_one(struct sfs_solver *s, struct vstate *vs, struct sfs_
  */
 void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (s->ndeferred == s->capdeferred) {
 		size_t ncap = s->capdeferred ? s->capdeferred * 2 : 16;
 		struct sfs_deferred *n = realloc(s->deferred, ncap * sizeof(*n));
@@ -185,6 +189,7 @@ void sfs_vstate_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure
 /* Asks for the keys of vs; its inputs must have been asked before (topological order). */
 void sfs_vstate_request_keys(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (vs->phase != VSTATE_NEW)
 		return;
 	sfs_vstate_set_phase(vs, VSTATE_WAIT_KEYS);
@@ -212,6 +217,7 @@ void sfs_vstate_request_keys(struct sfs_solver *s, struct vstate *vs)
 
 void sfs_edge_proceed(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase != EDGE_IDLE || !e->want)
 		return;
 	struct vstate *vs = e->vs;
@@ -227,6 +233,7 @@ void sfs_edge_proceed(struct sfs_solver *s, struct edge *e)
 void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 		       struct cache_key **keys, size_t nkeys, bool cached)
 {
+	SFS_ASSERT_LOCKED(s);
 	snprintf(e->result, sizeof(e->result), "%s", result);
 	e->result_keys = keys;
 	e->nresult_keys = nkeys;
@@ -259,6 +266,7 @@ void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *b
 static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind kind,
 			 struct sfs_job *job, size_t out, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct waiter w = {kind, job, out, vs};
 	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED) {
 		deliver(s, e, &w);

@@ -102,6 +102,7 @@ static bool register_sig(struct sfs_solver *s, struct edge *e, const char *sig)
 
 void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (vs->released)
 		return; /* only live edges are in the index */
 	for (size_t o = 0; o < vs->nedges; o++) {
@@ -149,6 +150,7 @@ static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target
 
 void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase != EDGE_MERGED || e->vs->released)
 		return;
 	e->merged_into = NULL;
@@ -179,6 +181,7 @@ void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 /* A merged edge whose target went away does its own work again (lock held). */
 void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase != EDGE_MERGED)
 		return;
 	sfs_edge_set_phase(e, EDGE_IDLE);
@@ -192,6 +195,7 @@ void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e)
 
 void sfs_index_remove(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
 		for (size_t i = 0; i < e->nsigs; i++) {

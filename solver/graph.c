@@ -315,6 +315,7 @@ static void join_foreign_inputs(struct sfs_job *j, size_t idx)
 
 int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	j->vs = calloc(j->spec->n ? j->spec->n : 1, sizeof(*j->vs));
 	if (!j->vs)
 		return -ENOMEM;
@@ -368,6 +369,7 @@ static bool is_ancestor(const struct vstate *a, const struct vstate *b, int dept
 int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
 		       struct vstate ***ret, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct vstate **loaded = calloc(sp->n ? sp->n : 1, sizeof(*loaded));
 	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
 	size_t nj = sfs_vstate_jobs(parent, jobs, SFS_MAX_VSTATE_JOBS);
@@ -463,6 +465,7 @@ static void vstate_release(struct sfs_solver *s, struct vstate *vs)
 
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (!j->in_graph)
 		return;
 	j->in_graph = false;
@@ -532,6 +535,7 @@ static void join_job(struct sfs_job *j, struct vstate *target)
  */
 void sfs_graph_join(struct sfs_solver *s, struct vstate *from, struct vstate *target)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t k = 0; k < from->njobs; k++)
 		if (from->jobs[k]->in_graph)
 			join_job(from->jobs[k], target);
@@ -552,6 +556,7 @@ static void collect_jobs(struct vstate *vs, struct sfs_job **out, size_t max, si
 
 size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	size_t n = 0;
 	collect_jobs(vs, out, max, &n, 0);
 	return n;
@@ -560,6 +565,7 @@ size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
 /* Creates STATE_DIR/logs/<hex>-<random>.log for this execution (lock held). */
 static int open_log(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	char rnd[CACHE_ID_SIZE], *dir = NULL, *path = NULL;
 	keystore_new_id(rnd);
 	if (asprintf(&dir, "%s/logs", s->cache->state_dir) < 0)
@@ -621,6 +627,7 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 
 void sfs_vstate_progress_started(struct vstate *vs, bool cached)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	int64_t now = sfs_now_ns();
 	vs->started = now;
 	vs->state = SFS_VERTEX_RUNNING;
@@ -634,6 +641,7 @@ void sfs_vstate_progress_started(struct vstate *vs, bool cached)
 
 void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	int64_t now = sfs_now_ns();
 	vs->completed = now;
 	if (err)

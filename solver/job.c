@@ -54,6 +54,7 @@ void sfs_job_unref(struct sfs_job *j)
 
 void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	j->changed = sfs_now_ns();
 	for (size_t i = 0; i < s->ndirty; i++)
 		if (s->dirty[i] == j->id)
@@ -99,6 +100,7 @@ bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, 
  */
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	int r = sfs_progress_new(s->spill_dir, s->o.status_limit, &j->progress);
 	if (r < 0)
 		return r;
@@ -125,6 +127,7 @@ void sfs_run_start(struct sfs_solver *s, struct sfs_job *j)
 /* Loads the job's graph and asks for its outputs (lock held). */
 int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	int r = sfs_graph_load(s, j, ret_msg);
 	if (r < 0)
 		return r;
@@ -146,6 +149,7 @@ int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 
 void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (j->state != SFS_JOB_RUNNING)
 		return;
 	if (e->phase == EDGE_FAILED) {
@@ -241,6 +245,7 @@ static int push_vertex(struct vstate ***stack, size_t *n, size_t *cap, struct vs
 
 int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	struct strmap seen = STRMAP_INIT_BORROWED;
 	struct vstate **stack = NULL;
 	size_t n = 0, cap = 0;
@@ -425,6 +430,7 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
  * time into a log that spills to a file (lock held, before the discard). */
 static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct textlog *t = malloc(sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -446,6 +452,7 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 
 void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (sfs_job_state_final(j->state))
 		return;
 	bool was_running = j->state == SFS_JOB_RUNNING;

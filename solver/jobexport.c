@@ -36,6 +36,7 @@ char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id)
 /* All outputs are built (lock held): export first if the spec asks for it. */
 void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (j->spec->export_mode == SFS_EXPORT_NONE) {
 		sfs_job_end(s, j, SFS_JOB_DONE, NULL);
 		return;
@@ -55,6 +56,7 @@ void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
  */
 static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	const struct cache_combined *cc = &j->s->main_cc;
 	struct keyset ks = {0};
 	int r = 0;
@@ -81,6 +83,7 @@ static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n
 /* Record digests of the vertices whose export_cache is false (lock held). */
 static int no_result_digests(struct sfs_job *j, struct strmap *ret)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
 		const struct vstate *vs = j->vs[i];

@@ -44,6 +44,7 @@ static bool job_in_parse(const struct sfs_solver *s, uint64_t id)
  * order), unlinked from the queue; NULL if none (lock held). */
 static struct parse_req *take(struct sfs_solver *s)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct parse_req *prev = NULL;
 	for (struct parse_req *q = s->parse_head; q; prev = q, q = q->next) {
 		if (job_in_parse(s, q->id))

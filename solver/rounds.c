@@ -112,6 +112,7 @@ static void edge_request_discover(struct sfs_solver *s, struct edge *ie, struct 
 
 static void start_round(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	size_t pending = 0, ni = vs->v->ninputs;
 	bool ask[ni + 1];
 	enum sfs_round round = vs->round;
@@ -156,6 +157,7 @@ static bool wants_exec(const struct vstate *vs)
 /* Starts the rounds of a keyed vertex for its active edges. */
 void sfs_vstate_start_rounds(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (vs->phase != VSTATE_KEYED)
 		return; /* rounds already running: they answer every active edge */
 	if (vs->v->ninputs == 0) {
@@ -191,6 +193,7 @@ static bool has_probe_keys(const struct edge *ie)
 /* Answers the edges asked for keys: those that found some, or all (lock held). */
 static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
 		if (e->discovering && (all || e->late.n))
@@ -205,6 +208,7 @@ static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all
  */
 static void after_slow(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	bool need_exec = false, open = false;
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
@@ -247,6 +251,7 @@ static void after_slow(struct sfs_solver *s, struct vstate *vs)
 
 void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
 		bool probe =
 		    !vs->ignore_cache && in_round(vs, i) && has_probe_keys(sfs_input_edge(vs, i));

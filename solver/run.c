@@ -212,6 +212,7 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIGEST_SIZE],
 			int r, char *msg)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	size_t no = vs->nedges;
 	struct cache_key **keys[no ? no : 1];
 	size_t nkeys[no ? no : 1];
@@ -281,6 +282,7 @@ void sfs_run_exec(struct sfs_solver *s, struct vstate *vs)
 /* The keys of root vs's maps for output o that e's result keys lack (lock held). */
 static size_t alias_keys(struct vstate *vs, const struct edge *e, int o, struct cache_key **out)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	size_t n = 0;
 	for (size_t m = 0; m < vs->nmaps; m++) {
 		char id[SFS_DIGEST_SIZE];

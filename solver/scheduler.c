@@ -204,6 +204,7 @@ int sfs_sched_start(struct sfs_solver *s)
 /* Called with no lock held, after every job has been cancelled. */
 void sfs_sched_stop(struct sfs_solver *s)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	sfs_solver_lock(s);
 	s->stopping = true;
 	/* queued tasks of cancelled vertices return at once */

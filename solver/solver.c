@@ -297,6 +297,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 
 void sfs_solver_flush_notify(struct sfs_solver *s)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	sfs_solver_lock(s);
 	uint64_t *d = s->dirty;
 	size_t n = s->ndirty;
@@ -311,6 +312,7 @@ void sfs_solver_flush_notify(struct sfs_solver *s)
 /* Removes the deleted exports; on a worker, no lock held. */
 void sfs_solver_empty_trash(struct sfs_solver *s)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	sfs_solver_lock(s);
 	char **trash = s->trash;
 	size_t n = s->ntrash;
@@ -360,6 +362,7 @@ static bool pending_expired(const struct sfs_solver *s, const struct sfs_job *j,
  */
 static void drop_stale_pending(struct sfs_solver *s)
 {
+	SFS_ASSERT_LOCKED(s);
 	int64_t now = sfs_now_ns();
 	for (size_t i = 0; i < s->njob_ids;) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
@@ -376,6 +379,7 @@ static void drop_stale_pending(struct sfs_solver *s)
 /* Deletes the oldest finished jobs beyond jobs_keep (lock held). */
 static void trim_history(struct sfs_solver *s)
 {
+	SFS_ASSERT_LOCKED(s);
 	drop_stale_pending(s);
 	size_t finished = 0;
 	for (size_t i = 0; i < s->njob_ids; i++) {
@@ -829,6 +833,7 @@ static int read_vinfo(struct sfs_solver *s, uint64_t id, uint64_t len, struct sf
 static void vinfo_install(struct sfs_solver *s, struct sfs_job *j, struct sfs_vertex_info *v,
 			  size_t n)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (j->vinfo || !v) { /* another reader was first, or nothing to show */
 		sfs_vertex_infos_free(v, n);
 		if (!v)
@@ -848,6 +853,7 @@ static void vinfo_install(struct sfs_solver *s, struct sfs_job *j, struct sfs_ve
 /* Whether finished job j's vertex list is still to be read (lock held). */
 static bool vinfo_missing(const struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	return !j->vs && !j->vinfo && j->texts_saved && j->vertices_len;
 }
 
@@ -857,6 +863,7 @@ static bool vinfo_missing(const struct sfs_job *j)
  */
 static int job_vinfo_prefetch(struct sfs_solver *s, uint64_t id)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	uint64_t len = j && vinfo_missing(j) ? j->vertices_len : 0;
@@ -879,6 +886,7 @@ static int job_vinfo_prefetch(struct sfs_solver *s, uint64_t id)
 /* The same with the lock held, for the rare list evicted again meanwhile. */
 static int job_vinfo_load(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (!vinfo_missing(j))
 		return 0;
 	struct sfs_vertex_info *v = NULL;

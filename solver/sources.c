@@ -183,6 +183,7 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 /* Reads every source the job's spec names (a worker, no lock held). */
 int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	int r = read_list(s, j, j->spec->cache_from, ret_msg);
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++)
 		r = read_list(s, j, j->spec->v[i].cache_from, ret_msg);
@@ -205,6 +206,7 @@ static int add_extra(struct vstate *vs, struct cache_manager *cm)
 /* Gives vs the sources named by paths (read before, lock held). */
 int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths)
 {
+	SFS_ASSERT_LOCKED(s);
 	int r = 0;
 	for (size_t k = 0; r == 0 && paths && paths[k]; k++) {
 		struct cache_manager *cm = strmap_get(&s->sources, paths[k]);
