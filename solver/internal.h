@@ -6,7 +6,13 @@
  * job field, and the progress of every job.  Nothing slow happens under it:
  * cache lookups, loads and op calls run as tasks on worker threads, which take
  * the lock only to record what they found.  Callbacks to fs/ (notify) are made
- * after the lock is dropped (sfs_solver_flush_notify).
+ * after the lock is dropped (sfs_solver_flush_notify).  The lock is taken
+ * with sfs_solver_lock/unlock, and functions that need it (or must not hold
+ * it) say so with SFS_ASSERT_LOCKED/UNLOCKED.
+ *
+ * State: vstate.phase, edge.phase and sfs_job.state change only through the
+ * setters of state.c, which check each transition against a table; a vertex's
+ * rounds before an exec are enum sfs_round (rounds.c).
  *
  * Lifetimes: a vstate is reference counted.  The actives map holds one
  * reference while any job uses the vertex; each queued or running task, each
@@ -36,9 +42,6 @@ struct sfs_failure {
 	char digest[SFS_DIGEST_SIZE]; /* the vertex that failed */
 	char *msg;
 };
-struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg);
-struct sfs_failure *sfs_failure_ref(struct sfs_failure *f);
-struct sfs_failure *sfs_failure_unref(struct sfs_failure *f);
 
 /* Who waits for an edge (or for a vertex's keys). */
 enum waiter_kind {
@@ -75,8 +78,6 @@ struct keyset {
 	struct cache_key **k;
 	size_t n;
 };
-int sfs_keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k);
-void sfs_keyset_release(struct keyset *ks);
 
 /* One output of an active vertex (BuildKit's edge). */
 struct edge {
@@ -289,7 +290,7 @@ struct sfs_solver {
 };
 
 /*
- * The solver lock, checked.  Every lock, unlock and condition wait on
+ * state.c: the solver lock, checked.  Every lock, unlock and condition wait on
  * sfs_solver.lock goes through these, so that code whose comment says "lock
  * held" (or "no lock held") can assert it: sfs_lock_held(s) is true when the
  * calling thread holds s->lock.  The owner is recorded only when NDEBUG is not
@@ -354,8 +355,17 @@ void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to);
 void sfs_edge_set_phase(struct edge *e, enum edge_phase to);
 void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to);
 
-/* graph.c: the shared graph */
+/* The edge of input i of vs. */
+static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
+{
+	return &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+}
+
+/* graph.c: the shared graph, and what a vertex tells its jobs */
 int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+/* for sub-builds (subbuild.c) */
+int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
+		       struct vstate ***ret, char **ret_msg);
 void sfs_graph_join(struct sfs_solver *s, struct vstate *from, struct vstate *target);
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j);
 struct vstate *sfs_vstate_ref(struct vstate *vs);
@@ -363,6 +373,13 @@ void sfs_vstate_unref(struct vstate *vs);
 int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
 		    struct vstate *vs);
 void sfs_waiters_release(struct waiters *w);
+/* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
+bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
+size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
+#define SFS_MAX_VSTATE_JOBS 256
+/* progress fan-out to every job of a vertex (lock held) */
+void sfs_vstate_progress_started(struct vstate *vs, bool cached);
+void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
 
 /* scheduler.c: the task queues and workers */
 enum task_kind {
@@ -380,119 +397,18 @@ int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e);
 void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_job *j);
-/* A task that empties the trash of deleted exports (solver.c). */
+/* A task that empties the trash of deleted exports (sfs_solver_empty_trash). */
 void sfs_queue_trash_task(struct sfs_solver *s);
-void sfs_solver_empty_trash(struct sfs_solver *s);
-
-/* sources.c: cache_from */
-int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
-int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
-void sfs_run_start(struct sfs_solver *s, struct sfs_job *j);
-int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
-int sfs_vstate_inherit_sources(struct vstate *vs, const struct vstate *parent);
-void sfs_sources_free(struct sfs_solver *s);
-
-/* jobexport.c */
-void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j);
-void sfs_run_export(struct sfs_solver *s, struct sfs_job *j);
-char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id);
-
-/* The edge of input i of vs. */
-static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
-{
-	return &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
-}
-
-/* edge.c */
-enum { SFS_DEFER_FAIL, SFS_DEFER_ROUNDS };
-void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f);
-void sfs_vstate_start_rounds(struct sfs_solver *s, struct vstate *vs);
-void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f);
-void sfs_vstate_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
-void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
-		       struct cache_key **keys, size_t nkeys, bool cached);
-void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);
-
-/* keys.c */
-struct keys_found {
-	struct cache_key **keys;
-	size_t nkeys;
-	struct cache_record *records;
-	size_t nrecords;
-};
-void sfs_keys_found_release(struct keys_found *k);
-const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
-int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
-bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, struct cache_key *k);
-int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
-		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
-int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
-		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
-int sfs_fetch_map(struct vstate *vs, char **ret_msg);
-void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
 
 /* parser.c */
 int sfs_parser_start(struct sfs_solver *s);
 void sfs_parser_stop(struct sfs_solver *s);
 
-/* rounds.c */
-void sfs_vstate_request_exec(struct sfs_solver *s, struct vstate *vs);
-void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs);
-void sfs_run_slow(struct sfs_solver *s, struct vstate *vs);
-
-/* run.c */
-void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
-void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
-/* A root merged into another vertex's edge (equal content through another
- * map): the result it took is saved under its own maps' keys too, so its own
- * source hits through its metadata map next time (SEMANTICS §3: a root is saved
- * under every map). */
-void sfs_run_alias(struct sfs_solver *s, struct vstate *vs);
-void sfs_run_exec(struct sfs_solver *s, struct vstate *vs);
-void sfs_run_finish(struct sfs_solver *s, struct vstate *vs);
-void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
-		      struct vstate *parent);
-void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build);
-void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e);
-void sfs_edge_settle(struct sfs_solver *s, struct edge *e);
-void sfs_edge_proceed(struct sfs_solver *s, struct edge *e);
-bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, size_t n);
-void sfs_vstate_cancel(struct vstate *vs);
-
-void sfs_vstate_request_keys(struct sfs_solver *s, struct vstate *vs);
-
-/* edgeindex.c: merging of edges that reach the same cache key */
-void sfs_index_register(struct sfs_solver *s, struct vstate *vs);
-void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
-void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e);
-struct edge *sfs_edge_owner(struct edge *e);
-void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
-
-/* vinfo.c: vertex snapshots as JSON, for the job history */
-/* One vertex of the history's JSON array: "{...}", after a comma unless first. */
-void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, bool first);
-int sfs_vinfo_from_json(const char *text, struct sfs_vertex_info **ret, size_t *ret_n);
-
-/* why.c */
-char *sfs_why_cached(const struct cache_record *rec, int64_t now);
-char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
-
-/* subbuild.c */
-#define SFS_MAX_SUBBUILD_DEPTH 8
-int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);
-void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e);
-char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f);
-int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
-/* graph.c, for sub-builds */
-int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
-		       struct vstate ***ret, char **ret_msg);
-/* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
-bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
-size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
-#define SFS_MAX_VSTATE_JOBS 256
-
-/* job.c */
+/* job.c: a job's life in the graph */
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+void sfs_run_start(struct sfs_solver *s, struct sfs_job *j);
+int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, size_t n);
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j);
 int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n);
 int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg);
@@ -505,11 +421,100 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j);
 const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest);
 
-/* progress fan-out to every job of a vertex (lock held) */
-void sfs_vstate_progress_started(struct vstate *vs, bool cached);
-void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
+/* sources.c: cache_from */
+int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
+int sfs_vstate_inherit_sources(struct vstate *vs, const struct vstate *parent);
+void sfs_sources_free(struct sfs_solver *s);
+
+/* jobexport.c */
+void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j);
+void sfs_run_export(struct sfs_solver *s, struct sfs_job *j);
+char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id);
+
+/* edge.c: who waits for an edge; results and failures reaching them */
+struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg);
+struct sfs_failure *sfs_failure_ref(struct sfs_failure *f);
+struct sfs_failure *sfs_failure_unref(struct sfs_failure *f);
+enum { SFS_DEFER_FAIL, SFS_DEFER_ROUNDS };
+void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f);
+void sfs_vstate_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
+void sfs_vstate_request_keys(struct sfs_solver *s, struct vstate *vs);
+void sfs_vstate_cancel(struct vstate *vs);
+void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
+		      struct vstate *parent);
+void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build);
+void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e);
+void sfs_edge_proceed(struct sfs_solver *s, struct edge *e);
+void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f);
+void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
+		       struct cache_key **keys, size_t nkeys, bool cached);
+void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);
+void sfs_edge_settle(struct sfs_solver *s, struct edge *e);
+
+/* keys.c: a vertex's keys by definition (the KEYS task) */
+int sfs_keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k);
+void sfs_keyset_release(struct keyset *ks);
+bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, struct cache_key *k);
+struct keys_found {
+	struct cache_key **keys;
+	size_t nkeys;
+	struct cache_record *records;
+	size_t nrecords;
+};
+void sfs_keys_found_release(struct keys_found *k);
+const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
+int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
+int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
+		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
+int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
+		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
+int sfs_fetch_map(struct vstate *vs, char **ret_msg);
+void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
+
+/* rounds.c: content keys and the rounds before an exec (the SLOW task) */
+void sfs_vstate_start_rounds(struct sfs_solver *s, struct vstate *vs);
+void sfs_vstate_request_exec(struct sfs_solver *s, struct vstate *vs);
+void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_slow(struct sfs_solver *s, struct vstate *vs);
+
+/* run.c: the LOAD, EXEC, FINISH and ALIAS tasks */
+void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
+void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
+/* A root merged into another vertex's edge (equal content through another
+ * map): the result it took is saved under its own maps' keys too, so its own
+ * source hits through its metadata map next time (SEMANTICS §3: a root is saved
+ * under every map). */
+void sfs_run_alias(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_exec(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_finish(struct sfs_solver *s, struct vstate *vs);
+/* A sub-build's output settled: its build vertex finishes with it. */
+void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e);
+
+/* edgeindex.c: merging of edges that reach the same cache key */
+void sfs_index_register(struct sfs_solver *s, struct vstate *vs);
+void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
+void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e);
+struct edge *sfs_edge_owner(struct edge *e);
+void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
+
+/* subbuild.c */
+#define SFS_MAX_SUBBUILD_DEPTH 8
+int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);
+char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f);
+int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
+
+/* why.c */
+char *sfs_why_cached(const struct cache_record *rec, int64_t now);
+char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
+
+/* vinfo.c: vertex snapshots as JSON, for the job history */
+/* One vertex of the history's JSON array: "{...}", after a comma unless first. */
+void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, bool first);
+int sfs_vinfo_from_json(const char *text, struct sfs_vertex_info **ret, size_t *ret_n);
 
 /* solver.c */
 void sfs_solver_flush_notify(struct sfs_solver *s);
+void sfs_solver_empty_trash(struct sfs_solver *s);
 
 #endif
