@@ -12,6 +12,35 @@
  *
  * The task works without the lock on what is stable by then (the inputs' keys,
  * the vertex's own maps and matches) and takes it to publish what it found.
+ *
+ * A cache key's computation starts here and spans these files; read them in
+ * this order (functions named so they can be found if a file moves):
+ *   1. solver/spec.c (finish_vertex, make_selectors, cache_map_digest) over
+ *      solver/canon.c: at parse time, a vertex's digest is the sha256 of its
+ *      op's canonical bytes, its cache map digest that of the same bytes with
+ *      each input replaced by its index and what does not count left out, and
+ *      each input gets its selector digest.
+ *   2. solver/op.c (sfs_op_cache_map, sfs_op_default_cache_map) and an op's
+ *      own cache_map (solver/ops/local.c: metadata, then content): the map or
+ *      maps this file's KEYS task fetches (sfs_fetch_map).
+ *   3. this file: a root's key is rootKey(map digest, output) (cache_key_new
+ *      in cache/manager.c, sfs_root_key in cache/sha256.c); any other vertex's
+ *      keys are those of its map that every input's keys lead to
+ *      (query_deps, sfs_intersect; cache_combined_query in cache/combined.c,
+ *      over cache_manager_query in cache/manager.c), rebuilt with the inputs'
+ *      keys of now as deps (merged_key).
+ *   4. solver/rounds.c (content_key, probe_slow): content keys, from the op's
+ *      content digest (sfs_op_content_digest, sfs_op_default_content_digest in
+ *      solver/op.c: the result id, or the digest of the selected paths),
+ *      probed like definition keys and linked for carry-over.
+ *   5. solver/edgeindex.c (sig_of): the merge signature of an active edge,
+ *      from its map digest and its inputs' edges.
+ *   6. solver/run.c (commit_key, save_output, alias_keys): the keys a result
+ *      is saved under: the map digest with each input's result keys and
+ *      content key as deps; a root under every map it fetched.
+ *   7. cache/manager.c (cache_manager_save) and the key storage
+ *      (cache/keystore.h, cache/keystore_sqlite.c): how keys, their links and
+ *      records are stored and found again.
  */
 #include <errno.h>
 #include <stdio.h>
