@@ -10,8 +10,8 @@
  * with sfs_solver_lock/unlock, and functions that need it (or must not hold
  * it) say so with SFS_ASSERT_LOCKED/UNLOCKED.
  *
- * State: vstate.phase, edge.phase and sfs_job.state change only through the
- * setters of state.c, which check each transition against a table; a vertex's
+ * State: vstate.phase, edge.phase and sfs_job.state change only through their
+ * setters, which check each transition against a table (state.c); a vertex's
  * rounds before an exec are enum sfs_round (rounds.c).
  *
  * Lifetimes: a vstate is reference counted.  The actives map holds one
@@ -83,7 +83,7 @@ struct keyset {
 struct edge {
 	struct vstate *vs; /* owner, not a reference */
 	int output;
-	enum edge_phase phase;	 /* set with sfs_edge_set_phase (state.c) */
+	enum edge_phase phase;	 /* set with sfs_edge_set_phase only */
 	bool want;		 /* someone asked for complete */
 	struct cache_key **keys; /* keys found by definition (advertised to parents) */
 	size_t nkeys;
@@ -144,7 +144,7 @@ struct vstate {
 	bool aliased; /* a merged root's TASK_ALIAS is queued */
 
 	struct vstate **inputs;	    /* references, v->ninputs */
-	enum vstate_phase phase;    /* set with sfs_vstate_set_phase (state.c) */
+	enum vstate_phase phase;    /* set with sfs_vstate_set_phase only */
 	size_t inputs_pending;	    /* inputs not yet keyed / complete, by phase */
 	enum sfs_round round;	    /* while the rounds run (rounds.c) */
 	struct cache_key **slow;    /* per input: content ("slow") key once computed */
@@ -189,7 +189,7 @@ struct sfs_job {
 	uint64_t id;
 	uid_t uid;
 	gid_t gid;
-	enum sfs_job_state state; /* set with sfs_job_set_state (state.c) */
+	enum sfs_job_state state; /* set with sfs_job_set_state only */
 	int64_t created, changed, ended;
 	char *error;
 	char *spec_text;
@@ -232,9 +232,9 @@ struct task;
 
 struct sfs_solver {
 	pthread_mutex_t lock; /* taken and dropped through sfs_solver_lock/unlock only */
-#ifndef NDEBUG
-	_Atomic(const void *) lock_owner; /* &sfs_lock_tag of the thread holding lock */
-#endif
+	/* &sfs_lock_tag of the thread holding lock, when NDEBUG is not defined (the
+	 * field is there either way: one layout whatever a file's NDEBUG) */
+	_Atomic(const void *) lock_owner;
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
@@ -351,9 +351,35 @@ void sfs_lock_check_failed(const char *want, const char *func, const char *file,
 
 /* state.c: the only writers of vstate.phase, edge.phase and sfs_job.state;
  * each checks its transition against its table (lock held) */
-void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to);
-void sfs_edge_set_phase(struct edge *e, enum edge_phase to);
-void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to);
+#ifndef NDEBUG
+void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to);
+void sfs_edge_check_phase(const struct edge *e, enum edge_phase to);
+void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to);
+#endif
+
+static inline void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
+{
+#ifndef NDEBUG
+	sfs_vstate_check_phase(vs, to);
+#endif
+	vs->phase = to;
+}
+
+static inline void sfs_edge_set_phase(struct edge *e, enum edge_phase to)
+{
+#ifndef NDEBUG
+	sfs_edge_check_phase(e, to);
+#endif
+	e->phase = to;
+}
+
+static inline void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to)
+{
+#ifndef NDEBUG
+	sfs_job_check_state(j, to);
+#endif
+	j->state = to;
+}
 
 /* The edge of input i of vs. */
 static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)

@@ -1,14 +1,15 @@
 /*
  * state.c — the solver's state machines, checked: a vertex's phase, an edge's
- * phase and a job's state change only through the setters here, and each
- * setter checks its transition against a table of the allowed ones (README
- * "How the solver decides"; the rounds of a vertex are in rounds.c).
+ * phase and a job's state change only through the setters of internal.h
+ * (sfs_vstate_set_phase, sfs_edge_set_phase, sfs_job_set_state), and each
+ * setter checks its transition here, against a table of the allowed ones
+ * (README "How the solver decides"; the rounds of a vertex are in rounds.c).
  *
  * The checks, and the owner record behind sfs_lock_held (internal.h), are made
  * when NDEBUG is not defined: in the debug, debugoptimized and sanitizer
  * builds (meson's b_ndebug defaults to false).  A transition that is not in
- * its table is a broken invariant: the setter says which and aborts.  With
- * NDEBUG the setters are plain stores.
+ * its table is a broken invariant: the check says which and aborts.  With
+ * NDEBUG the setters are plain stores and this file is empty.
  *
  * Every setter runs with sfs_solver.lock held.
  */
@@ -26,7 +27,6 @@ void sfs_lock_check_failed(const char *want, const char *func, const char *file,
 	sfs_log(SFS_LOG_ERR, "%s:%d: %s: expected %s", file, line, func, want);
 	abort();
 }
-#endif
 
 #define BIT(x) (1u << (x))
 
@@ -81,7 +81,6 @@ static const unsigned job_next[] = {
     [SFS_JOB_CANCELLED] = 0,
 };
 
-#ifndef NDEBUG
 static const char *const vstate_names[] = {
     [VSTATE_NEW] = "new",     [VSTATE_WAIT_KEYS] = "wait-keys",	    [VSTATE_KEYING] = "keying",
     [VSTATE_KEYED] = "keyed", [VSTATE_WAIT_INPUTS] = "wait-inputs", [VSTATE_SLOW] = "slow",
@@ -109,40 +108,31 @@ static void illegal(const char *what, const char *id, const char *from, const ch
 	sfs_log(SFS_LOG_ERR, "%s %s: illegal transition %s -> %s", what, id, from, to);
 	abort();
 }
-#endif
 
-void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
+void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to)
 {
 	SFS_ASSERT_LOCKED(vs->s);
-#ifndef NDEBUG
 	if (!(vstate_next[vs->phase] & BIT(to)))
 		illegal("vertex", vs->digest, vstate_names[vs->phase], vstate_names[to]);
-#endif
-	vs->phase = to;
 }
 
-void sfs_edge_set_phase(struct edge *e, enum edge_phase to)
+void sfs_edge_check_phase(const struct edge *e, enum edge_phase to)
 {
 	SFS_ASSERT_LOCKED(e->vs->s);
-#ifndef NDEBUG
 	if (!(edge_next[e->phase] & BIT(to))) {
 		char id[SFS_DIGEST_SIZE + 24];
 		snprintf(id, sizeof(id), "%s:%d", e->vs->digest, e->output);
 		illegal("edge", id, edge_names[e->phase], edge_names[to]);
 	}
-#endif
-	e->phase = to;
 }
 
-void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to)
+void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to)
 {
 	SFS_ASSERT_LOCKED(j->s);
-#ifndef NDEBUG
 	if (!(job_next[j->state] & BIT(to))) {
 		char id[24];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)j->id);
 		illegal("job", id, sfs_job_state_name(j->state), sfs_job_state_name(to));
 	}
-#endif
-	j->state = to;
 }
+#endif
