@@ -59,7 +59,7 @@ static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 		return;
 	}
 	if (--parent->inputs_pending == 0)
-		sfs_round_inputs_done(s, parent);
+		sfs_vstate_round_inputs_done(s, parent);
 }
 
 /* An input said what it can find through content: that counts in the discover round only. */
@@ -82,7 +82,7 @@ static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w
 		sfs_subbuild_done(s, w->vs, e);
 		break;
 	case W_MERGE:
-		sfs_merge_done(s, &w->vs->edges[w->out], e);
+		sfs_edge_merge_done(s, &w->vs->edges[w->out], e);
 		break;
 	case W_DISCOVER:
 		input_discovered(s, w->vs, e);

@@ -121,7 +121,7 @@ void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 
 /* A merged root saves the result under its own maps' keys (sfs_run_alias) once
  * it is known: at the merge when the target is already done (nobody needs to
- * want the root), else when the root receives it (sfs_merge_done).  A root that
+ * want the root), else when the root receives it (sfs_edge_merge_done).  A root that
  * merged into a running target and is never wanted is not aliased. */
 static void alias_root(struct sfs_solver *s, struct edge *e)
 {
@@ -148,7 +148,7 @@ static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target
 	alias_root(s, e);
 }
 
-void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
+void sfs_edge_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 {
 	SFS_ASSERT_LOCKED(s);
 	if (e->phase != EDGE_MERGED || e->vs->released)

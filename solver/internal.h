@@ -490,7 +490,7 @@ struct keys_found {
 };
 void sfs_keys_found_release(struct keys_found *k);
 const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
-int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
+int sfs_keys_found_add(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
 int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
 		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
 int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
@@ -501,11 +501,11 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
 /* rounds.c: content keys and the rounds before an exec (the SLOW task) */
 void sfs_vstate_start_rounds(struct sfs_solver *s, struct vstate *vs);
 void sfs_vstate_request_exec(struct sfs_solver *s, struct vstate *vs);
-void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs);
+void sfs_vstate_round_inputs_done(struct sfs_solver *s, struct vstate *vs);
 void sfs_run_slow(struct sfs_solver *s, struct vstate *vs);
 
 /* run.c: the LOAD, EXEC, FINISH and ALIAS tasks */
-void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
+void sfs_vstate_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
 void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
 /* A root merged into another vertex's edge (equal content through another
  * map): the result it took is saved under its own maps' keys too, so its own
@@ -522,7 +522,7 @@ void sfs_index_register(struct sfs_solver *s, struct vstate *vs);
 void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
 void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e);
 struct edge *sfs_edge_owner(struct edge *e);
-void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
+void sfs_edge_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
 
 /* subbuild.c */
 #define SFS_MAX_SUBBUILD_DEPTH 8

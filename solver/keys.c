@@ -86,7 +86,7 @@ void sfs_keys_found_release(struct keys_found *k)
 	memset(k, 0, sizeof(*k));
 }
 
-int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k)
+int sfs_keys_found_add(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k)
 {
 	struct cache_record *recs = NULL;
 	size_t n = 0;
@@ -124,7 +124,7 @@ static int query_root(const struct cache_combined *cc, const struct sfs_cache_ma
 	int r = cache_combined_query(cc, NULL, 0, 0, m->digest, o, &found, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
-			r = sfs_add_found(cc, kf, found[i]);
+			r = sfs_keys_found_add(cc, kf, found[i]);
 		cache_key_unref(found[i]);
 	}
 	free(found);
@@ -247,7 +247,7 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 			continue;
 		size_t before = kf->nrecords;
 		struct cache_key *mk = merged_key(cc, e, deps, key);
-		int r = sfs_add_found(cc, kf, mk);
+		int r = sfs_keys_found_add(cc, kf, mk);
 		cache_key_unref(mk);
 		if (r < 0)
 			return r;

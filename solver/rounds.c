@@ -143,7 +143,7 @@ static void start_round(struct sfs_solver *s, struct vstate *vs)
 			sfs_edge_request(s, sfs_input_edge(vs, i), NULL, 0, vs);
 	}
 	if (vs->phase == VSTATE_WAIT_INPUTS && vs->round == round && --vs->inputs_pending == 0)
-		sfs_round_inputs_done(s, vs);
+		sfs_vstate_round_inputs_done(s, vs);
 }
 
 static bool wants_exec(const struct vstate *vs)
@@ -249,7 +249,7 @@ static void after_slow(struct sfs_solver *s, struct vstate *vs)
 	}
 }
 
-void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs)
+void sfs_vstate_round_inputs_done(struct sfs_solver *s, struct vstate *vs)
 {
 	SFS_ASSERT_LOCKED(s);
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
@@ -380,7 +380,7 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 	if (r < 0) {
 		sfs_err_prefix(&msg, r, "failed to compute cache key");
 		sfs_vstate_progress_started(vs, false);
-		sfs_exec_failed(s, vs, r, msg);
+		sfs_vstate_exec_failed(s, vs, r, msg);
 	} else {
 		if (!vs->slow)
 			vs->slow = calloc(ni, sizeof(*vs->slow));

@@ -112,7 +112,7 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 	free(msg);
 }
 
-void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
+void sfs_vstate_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
 {
 	const char *line = msg ? msg : strerror(-r);
 	char *first = strndup(line, strcspn(line, "\n"));
@@ -227,7 +227,7 @@ static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SF
 	}
 	sfs_solver_lock(s);
 	if (r < 0) {
-		sfs_exec_failed(s, vs, r, msg);
+		sfs_vstate_exec_failed(s, vs, r, msg);
 		for (size_t o = 0; o < no; o++) {
 			for (size_t k = 0; keys[o] && k < nkeys[o]; k++)
 				cache_key_unref(keys[o][k]);
@@ -344,13 +344,13 @@ void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 		return;
 	if (e->phase == EDGE_FAILED) {
 		char *msg = sfs_subbuild_error(parent, e->failure);
-		sfs_exec_failed(s, parent, e->failure->err, msg ? msg : e->failure->msg);
+		sfs_vstate_exec_failed(s, parent, e->failure->err, msg ? msg : e->failure->msg);
 		free(msg);
 		return;
 	}
 	free(parent->sub_result);
 	if (!(parent->sub_result = strdup(e->result))) {
-		sfs_exec_failed(s, parent, -ENOMEM, "out of memory");
+		sfs_vstate_exec_failed(s, parent, -ENOMEM, "out of memory");
 		return;
 	}
 	/* BuildKit attaches the sub-build's exporter to the build op's result:

@@ -162,7 +162,7 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 	struct sfs_job *j = job_alloc(s, h->id, h->uid, h->gid);
 	if (!j)
 		return -ENOMEM;
-	j->state = state_from_name(h->state);
+	j->state = state_from_name(h->state); /* a new job as it was saved: no transition */
 	j->created = h->created;
 	j->ended = h->ended;
 	j->changed = h->ended ? h->ended : h->created;
