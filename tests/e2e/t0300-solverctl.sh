@@ -273,6 +273,25 @@ test_expect_success 'the tty display: NO_COLOR, CACHED marks, ERROR summary' '
 	has f.out "failed: vertex \"boom\""
 '
 
+# solverctl reads only files, so a directory laid out like the mount drives the
+# display with a status.json of our own: a step that reports bytes (`statuses`),
+# which no op of the daemon sends yet.
+test_expect_success 'the tty display draws a byte progress bar for a step with statuses' '
+	fake=$SCRATCH/fake && mkdir -p "$fake/jobs/7" &&
+	printf "7\n" >"$fake/jobs/new" &&
+	printf "%s\n" \
+	  "{\"vertexes\":[{\"digest\":\"sha256:aa\",\"name\":\"[pull] fetch\",\"started\":\"2026-12-02T12:00:00.000000000Z\"}]}" \
+	  "{\"statuses\":[{\"id\":\"blob\",\"vertex\":\"sha256:aa\",\"name\":\"copying blob\",\"current\":524288,\"total\":1048576}]}" \
+	  >"$fake/jobs/7/status.json" &&
+	echo done >"$fake/jobs/7/wait" && echo "pull sha256:$(printf %064d 0)" >"$fake/jobs/7/result" &&
+	echo "{\"vertices\": {}}" >"$SCRATCH/empty.json" &&
+	TERM=xterm timeout 30 script -qefc "\"$SOLVERCTL\" -m \"$fake\" build --progress=tty \"$SCRATCH/empty.json\"" bar.out >/dev/null &&
+	has bar.out "solverctl: job 7" &&
+	has bar.out "\[\+\] Building [0-9.]+s \(0/1\)" &&
+	has bar.out " => => copying blob +\[==========          \] 512.0 KiB / 1.0 MiB" &&
+	has bar.out "^$fake/results/0{64}"
+'
+
 test_expect_success 'auto progress without a terminal is the plain format' '
 	cd "$DATA/proj" &&
 	ctl build spec.json >out 2>err &&

@@ -367,6 +367,23 @@ static void add_row(struct ctl_display *d, struct ctl_buf *b, const char *colour
 	ctl_buf_add(b, "\n", 1);
 }
 
+/* Bytes as "12.3 MiB". */
+static void human(char *out, size_t n, long long b)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = b < 0 ? 0 : (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, n, "%lld B", b < 0 ? 0 : b);
+	else
+		snprintf(out, n, "%.1f %s", v, unit[u]);
+}
+
 static bool running(const struct vtx *v)
 {
 	return v->started > 0 && v->completed == 0 && !v->cached;
@@ -422,12 +439,18 @@ static void add_vertex(struct ctl_display *d, struct ctl_buf *b, const struct vt
 	if (!running(v))
 		return;
 	if (v->st_name && !v->st_done) {
-		char right[64];
-		if (v->st_total > 0)
-			snprintf(right, sizeof(right), "%lld/%lld bytes %3d%%", v->st_current,
-				 v->st_total, (int)(v->st_current * 100 / v->st_total));
-		else
-			snprintf(right, sizeof(right), "%lld bytes", v->st_current);
+		char right[96], cur[24], tot[24], bar[21];
+		human(cur, sizeof(cur), v->st_current);
+		if (v->st_total > 0) {
+			long long fill = v->st_current * 20 / v->st_total;
+			human(tot, sizeof(tot), v->st_total);
+			for (int i = 0; i < 20; i++)
+				bar[i] = i < fill ? '=' : ' ';
+			bar[20] = '\0';
+			snprintf(right, sizeof(right), "[%s] %s / %s", bar, cur, tot);
+		} else {
+			snprintf(right, sizeof(right), "%s", cur);
+		}
 		text = ctl_xasprintf(" => => %s", v->st_name);
 		add_row(d, b, C_BLUE, text, right, cols);
 		free(text);
