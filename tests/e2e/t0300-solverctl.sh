@@ -292,6 +292,28 @@ test_expect_success 'the tty display draws a byte progress bar for a step with s
 	has bar.out "^$fake/results/0{64}"
 '
 
+# complete WORD...: what the bash completion offers for the last WORD.
+complete_words() {
+	bash -c '
+		. /usr/share/bash-completion/bash_completion
+		. "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+		_solverctl solverctl "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}" 2>/dev/null
+		printf "%s\n" "${COMPREPLY[@]}"
+	' _ "$SFS_SRC_ROOT/tools/solverctl/solverctl.bash" "$@"
+}
+
+test_expect_success 'the bash completion offers commands, options, job numbers and vertex names' '
+	N=$(cat "$SCRATCH/job-ok") &&
+	expect_eq status "$(complete_words solverctl sta)" &&
+	expect_contains "--progress=" "$(complete_words solverctl build --pro)" &&
+	expect_eq "rawjson" "$(complete_words solverctl build --progress=r)" &&
+	expect_contains "export.mode=" "$(complete_words solverctl build -o ex)" &&
+	expect_contains "$N" "$(complete_words solverctl -m "$MNT" logs "")" &&
+	expect_eq shout "$(complete_words solverctl -m "$MNT" logs "$N" sho)"
+'
+
 test_expect_success 'auto progress without a terminal is the plain format' '
 	cd "$DATA/proj" &&
 	ctl build spec.json >out 2>err &&

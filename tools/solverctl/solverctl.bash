@@ -23,7 +23,7 @@ _solverctl_jobs()
 	local m
 	m=$(_solverctl_mount)
 	[[ -n $m && -d $m/jobs ]] || return
-	find "$m/jobs" -mindepth 1 -maxdepth 1 -name '[0-9]*' -printf '%f\n' 2>/dev/null
+	find "$m/jobs" -mindepth 1 -maxdepth 1 -name '[0-9]*' -printf '%f\n' 2>/dev/null | sort -n
 }
 
 _solverctl()
