@@ -120,12 +120,9 @@ static void usage_build(void)
 int ctl_cmd_build(struct ctl_cmd *c)
 {
 	static const struct option longopts[] = {
-		{"progress", required_argument, NULL, 'p'},
-		{"no-cache", no_argument, NULL, 'n'},
-		{"export", required_argument, NULL, 'e'},
-		{"opt", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"progress", required_argument, NULL, 'p'}, {"no-cache", no_argument, NULL, 'n'},
+	    {"export", required_argument, NULL, 'e'},	{"opt", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
 	};
 	enum progress progress = PROGRESS_AUTO;
 	struct ctl_spec_opts so = {0};
@@ -187,8 +184,8 @@ int ctl_cmd_build(struct ctl_cmd *c)
 	so.sets = sets;
 	if (progress == PROGRESS_AUTO) {
 		const char *term = getenv("TERM");
-		progress = isatty(2) && !(term && !strcmp(term, "dumb")) ? PROGRESS_TTY
-									: PROGRESS_PLAIN;
+		progress =
+		    isatty(2) && !(term && !strcmp(term, "dumb")) ? PROGRESS_TTY : PROGRESS_PLAIN;
 	}
 	if (!(mount = ctl_mount_find(c->mount)))
 		goto out;

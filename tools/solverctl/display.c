@@ -347,8 +347,8 @@ static int add_cut(struct ctl_buf *b, const char *s, int cols)
 }
 
 /* One screen line: COLOUR, LEFT (cut), then RIGHT aligned at the edge. */
-static void add_row(struct ctl_display *d, struct ctl_buf *b, const char *colour,
-		    const char *left, const char *right, int cols)
+static void add_row(struct ctl_display *d, struct ctl_buf *b, const char *colour, const char *left,
+		    const char *right, int cols)
 {
 	int rlen = right ? (int)strlen(right) : 0;
 	int room = cols - 1 - (rlen ? rlen + 1 : 0);
@@ -542,8 +542,9 @@ void ctl_display_finish(struct ctl_display *d, const char *state)
 		else if (v->completed > 0)
 			executed++;
 	}
-	const char *word = ok ? "FINISHED" : state && !strcmp(state, "cancelled") ? "CANCELED"
-										  : "ERROR";
+	const char *word = ok					  ? "FINISHED"
+			   : state && !strcmp(state, "cancelled") ? "CANCELED"
+								  : "ERROR";
 	draw(d, true, word);
 	ctl_fmt_duration(t, sizeof(t), ctl_now() - d->t0);
 	struct ctl_buf b = {0};

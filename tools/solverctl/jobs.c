@@ -262,7 +262,7 @@ int ctl_cmd_status(struct ctl_cmd *c)
 		char *sp = job_file(jd, "state");
 		char *st = ctl_read_line(sp);
 		rc = st && (!strcmp(st, "done") || !strcmp(st, "pending")) ? CTL_EXIT_OK
-									    : CTL_EXIT_FAIL;
+									   : CTL_EXIT_FAIL;
 		free(st);
 		free(sp);
 	}
@@ -545,15 +545,15 @@ int ctl_cmd_ls(struct ctl_cmd *c)
 				strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S",
 					 localtime_r(&tt, &tm));
 				bool live = !strcmp(state, "running");
-				double end = live ? ctl_now()
-						  : st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+				double end =
+				    live ? ctl_now() : st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
 				ctl_fmt_duration(dur, sizeof(dur), end - t);
 			}
 		}
 		char *outs = state ? outputs_of(jd) : ctl_xstrdup("-");
 		if (state)
-			printf("%-6s %-10s %-19s %9s %-10s %s\n", ns[i], state, started, dur,
-			       user, outs);
+			printf("%-6s %-10s %-19s %9s %-10s %s\n", ns[i], state, started, dur, user,
+			       outs);
 		free(outs);
 		free(state);
 		free(sp);
@@ -678,11 +678,9 @@ int ctl_cmd_du(struct ctl_cmd *c)
 	static const struct {
 		const char *label, *bytes, *count;
 	} rows[] = {
-		{"on disk", "disk_bytes", NULL},
-		{"blobs", "blob_bytes", "blobs"},
-		{"database", "db_bytes", NULL},
-		{"logs", "log_bytes", "logs"},
-		{"results", "result_bytes", "results"},
+	    {"on disk", "disk_bytes", NULL},	    {"blobs", "blob_bytes", "blobs"},
+	    {"database", "db_bytes", NULL},	    {"logs", "log_bytes", "logs"},
+	    {"results", "result_bytes", "results"},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char h[32];

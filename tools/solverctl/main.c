@@ -16,17 +16,18 @@ static const struct {
 	const char *args;
 	const char *help;
 } cmds[] = {
-	{"build", ctl_cmd_build, "SPEC [--progress=auto|tty|plain|rawjson] [--no-cache] "
-				 "[--export DIR] [-o key=value]",
-	 "submit SPEC (- for stdin), follow it, print its outputs' paths"},
-	{"ls", ctl_cmd_ls, "", "list the jobs"},
-	{"status", ctl_cmd_status, "N [--json]", "job N's progress (follows while it runs)"},
-	{"logs", ctl_cmd_logs, "N VERTEX", "the log of a vertex, by spec key or name"},
-	{"why", ctl_cmd_why, "N", "why each vertex was cached or executed"},
-	{"cancel", ctl_cmd_cancel, "N", "cancel a pending or running job"},
-	{"graph", ctl_cmd_graph, "N", "job N's graph in DOT"},
-	{"export", ctl_cmd_export, "N DIR", "copy job N's cache export to DIR"},
-	{"du", ctl_cmd_du, "[-v]", "disk use of the cache (-v: every result)"},
+    {"build", ctl_cmd_build,
+     "SPEC [--progress=auto|tty|plain|rawjson] [--no-cache] "
+     "[--export DIR] [-o key=value]",
+     "submit SPEC (- for stdin), follow it, print its outputs' paths"},
+    {"ls", ctl_cmd_ls, "", "list the jobs"},
+    {"status", ctl_cmd_status, "N [--json]", "job N's progress (follows while it runs)"},
+    {"logs", ctl_cmd_logs, "N VERTEX", "the log of a vertex, by spec key or name"},
+    {"why", ctl_cmd_why, "N", "why each vertex was cached or executed"},
+    {"cancel", ctl_cmd_cancel, "N", "cancel a pending or running job"},
+    {"graph", ctl_cmd_graph, "N", "job N's graph in DOT"},
+    {"export", ctl_cmd_export, "N DIR", "copy job N's cache export to DIR"},
+    {"du", ctl_cmd_du, "[-v]", "disk use of the cache (-v: every result)"},
 };
 
 static void usage(FILE *f)
@@ -36,8 +37,7 @@ static void usage(FILE *f)
 	      "commands:\n",
 	      f);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-7s %s\n          %s\n", cmds[i].name, cmds[i].args,
-			cmds[i].help);
+		fprintf(f, "  %-7s %s\n          %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
 	fputs("\nexit status: 0 success, 1 a failed or cancelled job or another error,\n"
 	      "2 a rejected spec or a bad command line, 130 interrupted (build cancels its job)\n",
 	      f);

@@ -39,7 +39,12 @@ static char *check_mount(const char *p, const char *from)
 	struct stat st;
 
 	if (!abs) {
-		ctl_err("%s (from %s): %s", p, from, strerror(errno));
+		if (errno == ENOTCONN)
+			ctl_err("%s (from %s): %s: its solverfs died; unmount it with "
+				"fusermount3 -uz %s",
+				p, from, strerror(errno), p);
+		else
+			ctl_err("%s (from %s): %s", p, from, strerror(errno));
 		return NULL;
 	}
 	char *probe = ctl_xasprintf("%s/jobs/new", abs);

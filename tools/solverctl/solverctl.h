@@ -52,8 +52,7 @@ struct ctl_buf {
 
 void ctl_buf_add(struct ctl_buf *b, const void *p, size_t n);
 void ctl_buf_addstr(struct ctl_buf *b, const char *s);
-void ctl_buf_addf(struct ctl_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void ctl_buf_addf(struct ctl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctl_buf_reset(struct ctl_buf *b);
 void ctl_buf_release(struct ctl_buf *b);
 
@@ -94,9 +93,9 @@ char *ctl_mount_find(const char *option);
 /* ---- spec.c ---- */
 
 struct ctl_spec_opts {
-	bool no_cache;     /* ignore_cache on every vertex */
+	bool no_cache;		/* ignore_cache on every vertex */
 	const char *export_dir; /* ask for an export when the spec has none */
-	char **sets;       /* -o key=value, NULL-terminated */
+	char **sets;		/* -o key=value, NULL-terminated */
 };
 
 /* Reads the spec at PATH ("-": stdin), resolves relative `local` paths and

@@ -182,8 +182,8 @@ static int copy_file(int sfd, const char *name, int dfd, mode_t mode, const char
 		ctl_err("%s: %s", what, strerror(-r));
 		return r;
 	}
-	out = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		     mode & 07777);
+	out =
+	    openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
 	if (out < 0) {
 		r = -errno;
 		ctl_err("cannot create %s: %s", what, strerror(-r));
