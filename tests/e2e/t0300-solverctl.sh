@@ -103,10 +103,11 @@ test_expect_success 'a rejected spec exits 2 with the reason naming vertex and f
 	expect_eq "" "$(cat out)"
 '
 
-test_expect_success 'a failed job exits 1 with the error and the failing vertex'"'"'s last log lines' '
+test_expect_success 'a failed job exits 1 with the error and the failing vertex'"'"'s last log lines; a spec with nothing to rewrite goes as it is' '
 	expect_rc 1 out err ctl build --progress=tty "$DATA/fail.json" &&
 	N=$(job_of err) &&
 	expect_eq failed "$(sfs_cat "$MNT/jobs/$N/state")" &&
+	cmp "$DATA/fail.json" "$MNT/jobs/$N/spec" &&
 	expect_contains "job $N failed: vertex \"boom\": process" "$(cat err)" &&
 	expect_contains "exit code: 3" "$(cat err)" &&
 	expect_contains "last-words-$MARK" "$(cat err)" &&

@@ -86,31 +86,36 @@ static char *spec_base(const char *path)
 	return abs;
 }
 
-static void resolve_str(json_t *parent_arr_or_obj, const char *key, size_t idx, json_t *s,
+/* Makes the string S (member KEY of an object, or element IDX of an array)
+ * absolute against BASE; returns whether it changed it. */
+static bool resolve_str(json_t *parent_arr_or_obj, const char *key, size_t idx, json_t *s,
 			const char *base)
 {
 	const char *v = json_string_value(s);
 
 	if (!v || !*v || v[0] == '/')
-		return;
+		return false;
 	char *abs = join_path(base, v);
 	if (key)
 		json_object_set_new(parent_arr_or_obj, key, json_string(abs));
 	else
 		json_array_set_new(parent_arr_or_obj, idx, json_string(abs));
 	free(abs);
+	return true;
 }
 
 /* cache_from is an array of paths (a lone string is resolved too: the daemon
  * says what is wrong with it). */
-static void resolve_cache_from(json_t *obj, const char *base)
+static bool resolve_cache_from(json_t *obj, const char *base)
 {
 	json_t *cf = json_object_get(obj, "cache_from"), *e;
+	bool changed = false;
 	size_t i;
 
 	if (json_is_string(cf))
-		resolve_str(obj, "cache_from", 0, cf, base);
-	json_array_foreach(cf, i, e) resolve_str(cf, NULL, i, e, base);
+		changed = resolve_str(obj, "cache_from", 0, cf, base);
+	json_array_foreach(cf, i, e) changed |= resolve_str(cf, NULL, i, e, base);
+	return changed;
 }
 
 static int parse_bool(const char *v, bool *ret)
@@ -233,7 +238,6 @@ char *ctl_spec_prepare(const char *path, const struct ctl_spec_opts *opts, bool 
 		ctl_buf_release(&raw);
 		return NULL;
 	}
-	ctl_buf_release(&raw);
 	if (!(base = spec_base(path)))
 		goto out;
 	json_object_foreach(vertices, key, v)
@@ -243,12 +247,12 @@ char *ctl_spec_prepare(const char *path, const struct ctl_spec_opts *opts, bool 
 		const char *op = json_string_value(json_object_get(v, "op"));
 		json_t *p = json_object_get(v, "path");
 		if (op && !strcmp(op, "local") && json_is_string(p))
-			resolve_str(v, "path", 0, p, base);
-		resolve_cache_from(v, base);
+			must_rewrite |= resolve_str(v, "path", 0, p, base);
+		must_rewrite |= resolve_cache_from(v, base);
 		if (opts->no_cache)
 			json_object_set_new(v, "ignore_cache", json_true());
 	}
-	resolve_cache_from(root, base);
+	must_rewrite |= resolve_cache_from(root, base);
 	if (opts->no_cache)
 		json_object_set_new(root, "ignore_cache", json_true());
 	if (opts->export_dir && !json_is_object(json_object_get(root, "export")))
@@ -259,10 +263,17 @@ char *ctl_spec_prepare(const char *path, const struct ctl_spec_opts *opts, bool 
 			goto out;
 		}
 	}
+	if (!must_rewrite) {
+		/* nothing to change: jobs/N/spec shows the user's own bytes */
+		out = raw.s;
+		raw = (struct ctl_buf){0};
+		goto out;
+	}
 	out = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
 	if (!out)
 		ctl_err("cannot serialise the spec");
 out:
+	ctl_buf_release(&raw);
 	free(base);
 	json_decref(root);
 	return out;
