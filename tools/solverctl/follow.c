@@ -6,7 +6,8 @@
  * redraw.  So it is opened O_NONBLOCK (EAGAIN instead of waiting) and waited
  * on with ppoll(), which the mount supports on these files; SIGINT and SIGTERM
  * are blocked except inside ppoll, so a signal is never lost between the check
- * of ctl_interrupted and the wait.  A poll timeout of at most a second guards
+ * of ctl_interrupted and the wait (and one that arrives while data keeps
+ * coming is seen by sigpending()).  A poll timeout of at most a second guards
  * against a missed wake-up: the read after it just gets EAGAIN again.
  */
 #include <errno.h>
@@ -60,6 +61,12 @@ int ctl_follow(const char *path, int tick_ms, void (*on_data)(void *, const char
 	if (tick_ms <= 0 || tick_ms > 1000)
 		tick_ms = 1000;
 	for (;;) {
+		/* a job that never stops writing never lets ppoll run: look for a
+		 * blocked signal here too */
+		sigset_t pend;
+		if (sigpending(&pend) == 0 &&
+		    (sigismember(&pend, SIGINT) == 1 || sigismember(&pend, SIGTERM) == 1))
+			ctl_interrupted = 1;
 		if (ctl_interrupted) {
 			r = -EINTR;
 			break;

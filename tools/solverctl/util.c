@@ -182,8 +182,14 @@ static int copy_file(int sfd, const char *name, int dfd, mode_t mode, const char
 		ctl_err("%s: %s", what, strerror(-r));
 		return r;
 	}
-	out =
-	    openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
+	/* a read-only file of an earlier copy is replaced, not opened for writing */
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
+		r = -errno;
+		ctl_err("cannot replace %s: %s", what, strerror(-r));
+		close(in);
+		return r;
+	}
+	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
 	if (out < 0) {
 		r = -errno;
 		ctl_err("cannot create %s: %s", what, strerror(-r));
@@ -274,6 +280,7 @@ static int copy_dir(int sfd, int dfd, const char *path, int depth)
 				ctl_err("%s: %s", what, strerror(-r));
 			} else {
 				target[n] = '\0';
+				unlinkat(dfd, e->d_name, 0); /* an earlier copy's */
 				if (symlinkat(target, dfd, e->d_name) < 0) {
 					r = -errno;
 					ctl_err("cannot create %s: %s", what, strerror(-r));
