@@ -37,7 +37,8 @@ static void usage(FILE *f)
 	      "commands:\n",
 	      f);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-7s %s\n          %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
+		fprintf(f, "  %s%s%s\n          %s\n", cmds[i].name, *cmds[i].args ? " " : "",
+			cmds[i].args, cmds[i].help);
 	fputs("\nexit status: 0 success, 1 a failed or cancelled job or another error,\n"
 	      "2 a rejected spec or a bad command line, 130 interrupted (build cancels its job)\n",
 	      f);
