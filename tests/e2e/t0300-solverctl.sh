@@ -279,7 +279,7 @@ test_expect_success 'the tty display: NO_COLOR, CACHED marks, ERROR summary' '
 # which no op of the daemon sends yet.
 test_expect_success 'the tty display draws a byte progress bar for a step with statuses' '
 	fake=$SCRATCH/fake && mkdir -p "$fake/jobs/7" &&
-	printf "7\n" >"$fake/jobs/new" &&
+	printf "7\n" >"$fake/jobs/new" && : >"$fake/jobs/7/spec" &&
 	printf "%s\n" \
 	  "{\"vertexes\":[{\"digest\":\"sha256:aa\",\"name\":\"[pull] fetch\",\"started\":\"2026-12-02T12:00:00.000000000Z\"}]}" \
 	  "{\"statuses\":[{\"id\":\"blob\",\"vertex\":\"sha256:aa\",\"name\":\"copying blob\",\"current\":524288,\"total\":1048576}]}" \

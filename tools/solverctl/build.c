@@ -1,12 +1,11 @@
 /*
  * build.c — `solverctl build SPEC`: submit, follow, report.
  *
- * Submitting uses one handle of jobs/new (README "The mounted tree"): its open
- * allocates job N and reading it gives "N\n", so the job number is known
- * before the spec is written, even when the spec is then rejected (jobs/latest
- * points only at accepted jobs).  The spec is written to the same handle and
- * the close answers: EINVAL (or EFBIG) is a rejection whose reason is in
- * jobs/N/error.
+ * Submitting (README "The mounted tree"): an open of jobs/new allocates job N
+ * and reading it gives "N\n", so the job number is known before the spec is
+ * written, even when the spec is then rejected (jobs/latest points only at
+ * accepted jobs).  The spec is written to jobs/N/spec and its close answers:
+ * EINVAL (or EFBIG) is a rejection whose reason is in jobs/N/error.
  *
  * Then the job's status (plain, the text of `buildctl --progress=plain`) or
  * status.json (rawjson, or drawn by display.c for tty) is followed to its end.
@@ -32,7 +31,14 @@ static void copy_out(void *arg, const char *p, size_t n)
 }
 
 /* Submits SPEC as a new job; *ret_n gets its number.  0, -EINVAL for a
- * rejected spec (reason printed), other -errno after a message. */
+ * rejected spec (reason printed), other -errno after a message.
+ *
+ * The number is read from a jobs/new handle, which is then closed, and the
+ * spec goes to jobs/N/spec (README "The mounted tree": the same parse and the
+ * same EINVAL at the close as through jobs/new).  Writing the spec through the
+ * handle that was read races in the daemon: a write reallocates the buffer the
+ * read's reply was made from, which ASan reports (fs/jobs.c, spec_append and
+ * op_read's reply_slice without spec_lock). */
 static int submit(const char *mount, const char *spec, char *ret_n, size_t nsize)
 {
 	char *path = ctl_xasprintf("%s/jobs/new", mount);
@@ -40,7 +46,7 @@ static int submit(const char *mount, const char *spec, char *ret_n, size_t nsize
 	ssize_t n;
 	int fd, r;
 
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		ctl_err("%s: %s", path, strerror(-r));
@@ -51,14 +57,22 @@ static int submit(const char *mount, const char *spec, char *ret_n, size_t nsize
 	do
 		n = read(fd, buf, sizeof(buf) - 1);
 	while (n < 0 && errno == EINTR);
+	close(fd);
 	if (n <= 0 || buf[n - 1] != '\n') {
 		ctl_err("jobs/new did not give a job number");
-		close(fd);
 		return -EIO;
 	}
 	buf[n - 1] = '\0';
 	snprintf(ret_n, nsize, "%s", buf);
 	fprintf(stderr, "solverctl: job %s\n", ret_n);
+	path = ctl_xasprintf("%s/jobs/%s/spec", mount, ret_n);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0) {
+		r = -errno;
+		ctl_err("job %s: opening its spec: %s", ret_n, strerror(-r));
+		return r;
+	}
 	r = ctl_write_all(fd, spec, strlen(spec));
 	if (close(fd) < 0 && r == 0)
 		r = -errno;

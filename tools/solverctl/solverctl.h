@@ -2,7 +2,8 @@
  * solverctl.h — the solverctl command: a client of a solverfs mount.
  *
  * solverctl talks to solverfs only through the mounted tree (README.md, "The
- * mounted tree"): it submits through jobs/new, follows jobs/N/status or
+ * mounted tree"): it takes a job number from jobs/new and writes the spec to
+ * jobs/N/spec, follows jobs/N/status or
  * status.json, reads jobs/N/error, result, vertices/ and cache/stats, and writes
  * "cancel" to jobs/N/ctl.  It never reaches the daemon any other way.
  *
