@@ -509,8 +509,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_stream_read(fs, req, f, size, off);
 	else if (f->fd >= 0)
 		reply_fd(req, f->fd, size, off);
-	else
+	else if (!f->writable)
 		reply_slice(req, &f->data, size, off);
+	else {
+		/* a jobs/new or spec handle: a write on another thread may grow
+		 * the buffer (spec_append) while this reads it */
+		pthread_mutex_lock(&f->spec_lock);
+		reply_slice(req, &f->data, size, off);
+		pthread_mutex_unlock(&f->spec_lock);
+	}
 	file_drop(fs, f, false);
 }
 
