@@ -749,7 +749,7 @@ static void test_chain_100k(void)
 	fprintf(stderr, "  # %zu vertices (%zu bytes) parsed in %.3f s (%.3f s CPU)\n", n, sb.len,
 		secs, cpu);
 	CHECK_EQ_INT(r, 0);
-	CHECK(cpu < 10); /* generous for sanitizer builds and busy hosts; ~1 s in a normal build */
+	/* the time is printed, not asserted: bench/solve-scale.sh measures it */
 	if (s) {
 		CHECK_EQ_INT(s->n, n);
 		CHECK_EQ_STR(s->v[0].key, "v0");
