@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "layer.h"
 #include "strbuf.h"
@@ -958,34 +959,10 @@ static int cfg_sort(struct cfg *g)
 
 /* ---- JSON ---- */
 
-void cache_export_time(int64_t ns, char ret[CACHE_TIME_SIZE])
-{
-	time_t sec = (time_t)(ns / 1000000000);
-	long frac = (long)(ns % 1000000000);
-	struct tm tm;
-	size_t n;
-
-	if (frac < 0) {
-		frac += 1000000000;
-		sec--;
-	}
-	gmtime_r(&sec, &tm);
-	n = strftime(ret, CACHE_TIME_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac) { /* Go's .999999999: trailing zeros dropped */
-		int digits = 9;
-		while (frac % 10 == 0) {
-			frac /= 10;
-			digits--;
-		}
-		n += (size_t)snprintf(ret + n, CACHE_TIME_SIZE - n, ".%0*ld", digits, frac);
-	}
-	snprintf(ret + n, CACHE_TIME_SIZE - n, "Z");
-}
-
 /* The CacheConfig of §6.1, in Go's field order, compact. */
 static void cfg_json(const struct cfg *g, struct strbuf *sb)
 {
-	char t[CACHE_TIME_SIZE];
+	char t[SFS_TIME_SIZE];
 
 	strbuf_addch(sb, '{');
 	if (g->nlayers) {
@@ -1003,7 +980,7 @@ static void cfg_json(const struct cfg *g, struct strbuf *sb)
 		const struct cfg_record *x = &g->recs[i];
 		strbuf_addstr(sb, i ? ",{" : "{");
 		if (x->has_result) {
-			cache_export_time(x->created, t);
+			sfs_format_time_go(x->created, t);
 			strbuf_addf(sb, "\"layers\":[{\"layer\":%zu,\"createdAt\":\"%s\"}],",
 				    x->layer, t);
 		}
@@ -1146,9 +1123,9 @@ static void desc_json(struct strbuf *sb, const char *mt, const char *digest, uin
 /* A layer descriptor as the worker gives it (annotations sorted by key, as Go does). */
 static void layer_desc_json(struct strbuf *sb, const char *mt, const struct cfg_layer *l)
 {
-	char t[CACHE_TIME_SIZE];
+	char t[SFS_TIME_SIZE];
 
-	cache_export_time(l->created, t);
+	sfs_format_time_go(l->created, t);
 	desc_json(sb, mt, l->l.blob, l->l.size);
 	strbuf_addf(sb,
 		    ",\"annotations\":{\"buildkit/createdat\":\"%s\","

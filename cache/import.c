@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "idset.h"
 #include "strbuf.h"
@@ -239,13 +240,6 @@ static void im_warn_end(struct cache_import *im)
 	snprintf(msg, sizeof(msg), "... and %zu more warnings (the daemon log has them all)",
 		 im->nwarnings - CACHE_IMPORT_WARN_MAX);
 	im->opts.warn(im->opts.arg, msg);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- reading files of the layout ---- */
@@ -654,7 +648,7 @@ static int add_result(struct im_record *rec, const struct im_result *res, const 
 	*v = *res;
 	v->tree[0] = v->record[0] = '\0';
 	if (parse_time(created, &v->created_at) < 0)
-		v->created_at = now_ns(); /* absent or Go's zero time: the import's time */
+		v->created_at = sfs_now_ns(); /* absent or Go's zero time: the import's time */
 	return 0;
 }
 

@@ -25,7 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../cache/results_index.h"
+#include "clock.h"
+#include "results_index.h"
 #include "fs.h"
 
 struct named_kind {
@@ -49,17 +50,6 @@ static const struct named_kind result_children[] = {
     {"size", FS_CACHE_RESULT_SIZE},
 };
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-void fs_format_time(int64_t ns, char buf[40])
-{
-	time_t s = (time_t)(ns / 1000000000);
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&s, &tm);
-	n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
-}
 
 static struct keystore *keystore_of(struct sfs_fs *fs)
 {
@@ -239,7 +229,7 @@ static int result_line(const struct cache_result *res, void *arg)
 {
 	char t[40];
 
-	fs_format_time(res->created_at, t);
+	sfs_format_time(res->created_at, t);
 	strbuf_addf(arg, "%s %s %s\n", res->id, res->result, t);
 	return 0;
 }
@@ -292,7 +282,7 @@ static int result_content(struct sfs_fs *fs, const struct fs_desc *d, struct str
 		return 0;
 	case FS_CACHE_RESULT_CREATED:
 	case FS_CACHE_RESULT_LAST_USED:
-		fs_format_time(d->kind == FS_CACHE_RESULT_CREATED ? e.created : e.last_used, t);
+		sfs_format_time(d->kind == FS_CACHE_RESULT_CREATED ? e.created : e.last_used, t);
 		strbuf_addf(out, "%s\n", t);
 		return 0;
 	case FS_CACHE_RESULT_RECORDS:

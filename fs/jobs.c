@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "fs.h"
 
 struct job_child {

@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/import.h"
-#include "../../cache/keystore.h"
+#include "cache.h"
+#include "err.h"
+#include "import.h"
+#include "keystore.h"
 #include "fuzz.h"
 
 #define MAX_PARTS 8

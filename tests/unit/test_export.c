@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "export.h"
 #include "import.h"
 #include "layer.h"
@@ -243,15 +244,15 @@ static void test_worked_example(void)
 
 static void test_time(void)
 {
-	char t[CACHE_TIME_SIZE];
+	char t[SFS_TIME_SIZE];
 
-	cache_export_time(0, t);
+	sfs_format_time_go(0, t);
 	CHECK_EQ_STR(t, "1970-01-01T00:00:00Z");
-	cache_export_time(1595844000LL * 1000000000 + 500000000, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 500000000, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.5Z");
-	cache_export_time(1595844000LL * 1000000000 + 123456789, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 123456789, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.123456789Z");
-	cache_export_time(1595844000LL * 1000000000 + 1000, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 1000, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.000001Z");
 }
 

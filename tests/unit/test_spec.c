@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/strbuf.h"
+#include "strbuf.h"
 #include "spec.h"
 #include "tap.h"
 

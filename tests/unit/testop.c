@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/sha256.h"
-#include "../../cache/tree.h"
+#include "cache.h"
+#include "err.h"
+#include "sha256.h"
+#include "tree.h"
 #include "tap.h"
 
 /* --- the registry of test vertices ------------------------------------------ */
