@@ -42,6 +42,7 @@
 #include "clock.h"
 #include "err.h"
 #include "idset.h"
+#include "result_storage.h"
 #include "strbuf.h"
 #include "strmap.h"
 #include "tree.h"
@@ -137,23 +138,6 @@ static int grow_array(void **v, size_t *cap, size_t n, size_t size)
 	*v = nv;
 	*cap = ncap;
 	return 0;
-}
-
-/* ---- misc ---- */
-
-bool cache_import_link_form(void)
-{
-	return true;
-}
-
-void cache_import_link(int input, int output, const char *dgst, const char *selector,
-		       struct cache_link *l)
-{
-	memset(l, 0, sizeof(*l));
-	l->input = input;
-	l->output = CACHE_IMPORT_LINK_OUTPUT;
-	sfs_root_key(dgst, output, l->digest);
-	copy_str(l->selector, sizeof(l->selector), selector);
 }
 
 size_t cache_import_nrecords(const struct cache_import *im)
@@ -1654,7 +1638,7 @@ static void record_link(const struct im_record *rec, size_t i, const struct im_i
 {
 	memset(l, 0, sizeof(*l));
 	l->input = (int)i;
-	l->output = CACHE_IMPORT_LINK_OUTPUT;
+	l->output = KEYSTORE_RECORD_LINK_OUTPUT;
 	copy_str(l->digest, SFS_DIGEST_SIZE, rec->digest);
 	copy_str(l->selector, SFS_DIGEST_SIZE, in->selector);
 }

@@ -481,7 +481,7 @@ static int mem_collect_backlinks(struct ks_memory *m, const char *src, const cha
 		if (!(b->src = strdup(src)))
 			return -ENOMEM;
 		b->l = ls->l;
-		/* an imported link (output CACHE_IMPORT_LINK_OUTPUT) already
+		/* an imported link (output KEYSTORE_RECORD_LINK_OUTPUT) already
 		 * holds the record digest */
 		if (ls->l.output >= 0)
 			sfs_root_key(ls->l.digest, ls->l.output, b->l.digest);

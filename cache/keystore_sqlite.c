@@ -24,8 +24,6 @@
 #include "err.h"
 #include "strv.h"
 
-static const struct keystore_ops sq_ops;
-
 struct ks_sqlite {
 	struct keystore ks;
 	struct sfs_db *db;
@@ -453,7 +451,7 @@ static int sq_walk_backlinks(struct keystore *ks, const char *id, keystore_backl
 	for (size_t i = 0; r == 0 && i < rows.n; i++) {
 		struct cache_link l = rows.v[i].l;
 		/* The record digest the exporter uses (§4.1). */
-		/* an imported link (output CACHE_IMPORT_LINK_OUTPUT) already
+		/* an imported link (output KEYSTORE_RECORD_LINK_OUTPUT) already
 		 * holds the record digest */
 		if (rows.v[i].l.output >= 0)
 			sfs_root_key(rows.v[i].l.digest, rows.v[i].l.output, l.digest);
@@ -464,15 +462,10 @@ static int sq_walk_backlinks(struct keystore *ks, const char *id, keystore_backl
 	return r;
 }
 
-int keystore_sqlite_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn,
-				   void *arg)
+static int sq_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn, void *arg)
 {
 	struct link_rows rows = {0};
-	int r;
-
-	if (ks->ops != &sq_ops)
-		return -EOPNOTSUPP;
-	r = read_link_rows(to_db(ks), STMT_LINK_ALL, id, 4, 0, &rows);
+	int r = read_link_rows(to_db(ks), STMT_LINK_ALL, id, 4, 0, &rows);
 
 	for (size_t i = 0; r == 0 && i < rows.n; i++)
 		r = fn(&rows.v[i].l, rows.v[i].key, arg);
@@ -572,6 +565,7 @@ static const struct keystore_ops sq_ops = {
     .set_info = sq_set_info,
     .get_info = sq_get_info,
     .walk_by_digest = sq_walk_by_digest,
+    .walk_all_links = sq_walk_all_links,
     .batch_begin = sq_batch_begin,
     .batch_end = sq_batch_end,
     .free = sq_free,

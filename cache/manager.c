@@ -19,8 +19,6 @@
  */
 #include "manager.h"
 
-#include "import.h"
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +27,7 @@
 
 #include "err.h"
 #include "idset.h"
+#include "result_storage.h"
 
 static pthread_mutex_t key_ids_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -183,8 +182,8 @@ static void dep_link(const struct cache_key *k, size_t input,
 /*
  * Walks the targets of link l from dep_id in both forms: as the solver saves it
  * ({input, output, map digest, selector}) and as an import stores it, by record
- * digest ({input, CACHE_IMPORT_LINK_OUTPUT, rootKey(map digest, output),
- * selector}, import.h), so imported records with inputs are found like saved ones.
+ * digest ({input, KEYSTORE_RECORD_LINK_OUTPUT, rootKey(map digest, output),
+ * selector}, keystore.h), so imported records with inputs are found like saved ones.
  */
 static int walk_links_both(struct cache_manager *cm, const char *dep_id, const struct cache_link *l,
 			   int (*fn)(const char *, void *), void *arg)
@@ -193,7 +192,7 @@ static int walk_links_both(struct cache_manager *cm, const char *dep_id, const s
 	if (r < 0 || l->output < 0)
 		return r;
 	struct cache_link rl = *l;
-	rl.output = CACHE_IMPORT_LINK_OUTPUT;
+	rl.output = KEYSTORE_RECORD_LINK_OUTPUT;
 	sfs_root_key(l->digest, l->output, rl.digest);
 	return cm->ks->ops->walk_links(cm->ks, dep_id, &rl, fn, arg);
 }

@@ -17,8 +17,7 @@
  * Locking: none of its own; the store is thread-safe and rows are written
  * under sfs_db_lock.
  */
-#include "clock.h"
-#include "manager.h"
+#include "result_storage.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <time.h>
 
 #include "cas.h"
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "tree.h"

@@ -261,7 +261,7 @@ static int key_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf
 	case FS_CACHE_KEY_RESULTS:
 		return ks->ops->walk_results(ks, id, result_line, out);
 	case FS_CACHE_KEY_LINKS:
-		r = keystore_sqlite_walk_all_links(ks, id, link_line, out);
+		r = keystore_walk_all_links(ks, id, link_line, out);
 		return r == -EOPNOTSUPP ? 0 : r;
 	default: /* FS_CACHE_KEY_BACKLINKS */
 		return ks->ops->walk_backlinks(ks, id, backlink_line, out);

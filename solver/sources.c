@@ -31,6 +31,7 @@
 #include "err.h"
 #include "import.h"
 #include "internal.h"
+#include "result_storage.h"
 
 /* The job reading a source and its "[cache_from]" progress vertex. */
 struct source_reader {

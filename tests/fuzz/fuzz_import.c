@@ -21,6 +21,7 @@
 #include "import.h"
 #include "keystore.h"
 #include "fuzz.h"
+#include "result_storage.h"
 
 #define MAX_PARTS 8
 #define RESET_EVERY 500

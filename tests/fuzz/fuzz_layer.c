@@ -25,6 +25,7 @@
 #include "import.h"
 #include "keystore.h"
 #include "layer.h"
+#include "result_storage.h"
 #include "strbuf.h"
 #include "tree.h"
 #include "fuzz.h"

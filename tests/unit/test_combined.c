@@ -12,6 +12,7 @@
 #include "export.h"
 #include "import.h"
 #include "manager.h"
+#include "result_storage.h"
 #include "tap.h"
 #include "tree.h"
 

@@ -682,7 +682,7 @@ static void test_round_trip(void)
 	struct keystore *ks = cache_manager_keystore(f->main);
 	struct cache_link l;
 	struct rt_found rf = {0};
-	cache_import_link(0, 0, dp, sel, &l);
+	keystore_record_link(0, 0, dp, sel, &l);
 	CHECK_EQ_INT(ks->ops->walk_links(ks, child->root_id, &l, rt_target, &rf), 0);
 	CHECK_EQ_INT(rf.n, 1);
 	if (rf.n == 1)

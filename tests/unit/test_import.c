@@ -246,8 +246,8 @@ static void top_key(struct keystore *ks, const struct example *x, struct strbuf 
 {
 	struct cache_link l;
 
-	CHECK(cache_import_link_form());
-	cache_import_link(0, 0, x->p, x->sel, &l);
+	CHECK(keystore_record_link_form());
+	keystore_record_link(0, 0, x->p, x->sel, &l);
 	strbuf_reset(ret);
 	CHECK(ks->ops->walk_links(ks, x->root, &l, collect_id, ret) == 0);
 }
@@ -668,7 +668,7 @@ static void rt_follow(struct keystore *ks, const char *src, int input, const str
 {
 	struct cache_link l;
 
-	cache_import_link(input, k->output, k->digest, sel, &l);
+	keystore_record_link(input, k->output, k->digest, sel, &l);
 	strbuf_reset(ret);
 	CHECK(ks->ops->walk_links(ks, src, &l, collect_id, ret) == 0);
 	CHECK(ret->len > 0 && !strchr(ret->buf, ' '));

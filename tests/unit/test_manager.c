@@ -13,6 +13,7 @@
 
 #include "cache.h"
 #include "manager.h"
+#include "result_storage.h"
 #include "tap.h"
 #include "tree.h"
 
