@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "err.h"
 #include "layer.h"
+#include "oci.h"
 #include "strbuf.h"
 #include "strmap.h"
 
@@ -1064,18 +1065,6 @@ int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,
 
 /* ---- the OCI layout (DESIGN.md §6, SEMANTICS.md §6.3) ---- */
 
-#define MT_CACHECONFIG "application/vnd.buildkit.cacheconfig.v0"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar+gzip"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
-
-struct desc {
-	char digest[SFS_DIGEST_SIZE];
-	size_t size;
-};
-
 static int write_file(const char *path, const void *buf, size_t len, unsigned mode)
 {
 	const char *p = buf;
@@ -1099,25 +1088,16 @@ static int write_file(const char *path, const void *buf, size_t len, unsigned mo
 }
 
 /* Writes a blob under tmp/blobs/sha256 and describes it. */
-static int put_blob(const char *tmp, const char *buf, size_t len, struct desc *ret)
+static int put_blob(const char *tmp, const char *buf, size_t len, struct oci_desc *ret)
 {
-	char hex[SFS_HEX_SIZE], path[4096];
+	char rel[OCI_BLOB_PATH_SIZE], path[4096];
 
-	sfs_sha256_hex(buf, len, hex);
-	snprintf(ret->digest, sizeof(ret->digest), "sha256:%s", hex);
+	sfs_sha256_digest(buf, len, ret->digest);
 	ret->size = len;
-	if (snprintf(path, sizeof(path), "%s/blobs/sha256/%s", tmp, hex) >= (int)sizeof(path))
+	oci_blob_path(ret->digest, rel);
+	if (snprintf(path, sizeof(path), "%s/%s", tmp, rel) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	return write_file(path, buf, len, 0444);
-}
-
-static void desc_json(struct strbuf *sb, const char *mt, const char *digest, uint64_t size)
-{
-	strbuf_addstr(sb, "{\"mediaType\":");
-	strbuf_add_json_str(sb, mt);
-	strbuf_addstr(sb, ",\"digest\":");
-	strbuf_add_json_str(sb, digest);
-	strbuf_addf(sb, ",\"size\":%llu", (unsigned long long)size);
 }
 
 /* A layer descriptor as the worker gives it (annotations sorted by key, as Go does). */
@@ -1126,7 +1106,7 @@ static void layer_desc_json(struct strbuf *sb, const char *mt, const struct cfg_
 	char t[SFS_TIME_SIZE];
 
 	sfs_format_time_go(l->created, t);
-	desc_json(sb, mt, l->l.blob, l->l.size);
+	oci_desc_json_open(sb, mt, l->l.blob, l->l.size);
 	strbuf_addf(sb,
 		    ",\"annotations\":{\"buildkit/createdat\":\"%s\","
 		    "\"containerd.io/uncompressed\":",
@@ -1136,16 +1116,16 @@ static void layer_desc_json(struct strbuf *sb, const char *mt, const struct cfg_
 }
 
 static void manifest_json(struct strbuf *sb, const struct cfg *g, enum cache_export_form form,
-			  const struct desc *config)
+			  const struct oci_desc *config)
 {
 	bool image = form == CACHE_EXPORT_IMAGE;
-	const char *lmt = image ? MT_OCI_LAYER : MT_DOCKER_LAYER;
+	const char *lmt = image ? OCI_MT_LAYER : OCI_MT_DOCKER_LAYER;
 
 	strbuf_addf(sb, "{\"schemaVersion\":2,\"mediaType\":\"%s\",",
-		    image ? MT_OCI_MANIFEST : MT_DOCKER_LIST);
+		    image ? OCI_MT_MANIFEST : OCI_MT_DOCKER_LIST);
 	if (image) {
 		strbuf_addstr(sb, "\"config\":");
-		desc_json(sb, MT_CACHECONFIG, config->digest, config->size);
+		oci_desc_json_open(sb, OCI_MT_CACHECONFIG, config->digest, config->size);
 		strbuf_addstr(sb, "},\"layers\":[");
 	} else {
 		strbuf_addstr(sb, "\"manifests\":[");
@@ -1158,32 +1138,31 @@ static void manifest_json(struct strbuf *sb, const struct cfg *g, enum cache_exp
 	if (!image) { /* the config last, as remotecache.Finalize appends it */
 		if (g->nlayers)
 			strbuf_addch(sb, ',');
-		desc_json(sb, MT_CACHECONFIG, config->digest, config->size);
+		oci_desc_json_open(sb, OCI_MT_CACHECONFIG, config->digest, config->size);
 		strbuf_addch(sb, '}');
 	}
 	strbuf_addstr(sb, "]}");
 }
 
-static void index_json(struct strbuf *sb, enum cache_export_form form, const struct desc *m)
+static void index_json(struct strbuf *sb, enum cache_export_form form, const struct oci_desc *m)
 {
 	strbuf_addstr(sb,
-		      "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[");
-	desc_json(sb, form == CACHE_EXPORT_IMAGE ? MT_OCI_MANIFEST : MT_DOCKER_LIST, m->digest,
-		  m->size);
-	strbuf_addstr(sb, ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}");
+		      "{\"schemaVersion\":2,\"mediaType\":\"" OCI_MT_INDEX "\",\"manifests\":[");
+	oci_desc_json_open(sb, form == CACHE_EXPORT_IMAGE ? OCI_MT_MANIFEST : OCI_MT_DOCKER_LIST,
+			   m->digest, m->size);
+	strbuf_addstr(sb, ",\"annotations\":{\"" OCI_REF_NAME "\":\"latest\"}}]}");
 }
 
 static int copy_layers(struct sfs_cache *c, const struct cfg *g, const char *tmp)
 {
-	char path[4096];
+	char rel[OCI_BLOB_PATH_SIZE], path[4096];
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < g->nlayers; i++) {
-		const char *hex = g->layers[i].l.blob + 7;
-		if (snprintf(path, sizeof(path), "%s/blobs/sha256/%s", tmp, hex) >=
-		    (int)sizeof(path))
+		oci_blob_path(g->layers[i].l.blob, rel);
+		if (snprintf(path, sizeof(path), "%s/%s", tmp, rel) >= (int)sizeof(path))
 			return -ENAMETOOLONG;
-		r = cas_copy_out(c->cas, hex, path, 0444);
+		r = cas_copy_out(c->cas, g->layers[i].l.blob + 7, path, 0444);
 	}
 	return r;
 }
@@ -1206,7 +1185,7 @@ static int write_meta(const struct cfg *g, enum cache_export_form form, const ch
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	struct strbuf sb = STRBUF_INIT;
-	struct desc config, manifest;
+	struct oci_desc config, manifest;
 	char path[4096];
 	int r;
 

@@ -42,13 +42,12 @@
 #include "clock.h"
 #include "err.h"
 #include "idset.h"
+#include "oci.h"
 #include "result_storage.h"
 #include "strbuf.h"
 #include "strmap.h"
 #include "tree.h"
 
-#define MT_CACHECONFIG "application/vnd.buildkit.cacheconfig.v0"
-#define REF_NAME "org.opencontainers.image.ref.name"
 
 /* A layer and, once a result names it as its top, what its parent chain
  * is (worked out once per layer, not once per result). */
@@ -373,7 +372,7 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 static int load_json(const struct cache_import *im, const char *digest, json_t **ret,
 		     char **ret_msg)
 {
-	char rel[sizeof("blobs/sha256/") + SFS_HEX_SIZE];
+	char rel[OCI_BLOB_PATH_SIZE];
 	const char *path = rel;
 	json_error_t jerr;
 	char *buf = NULL;
@@ -381,7 +380,7 @@ static int load_json(const struct cache_import *im, const char *digest, json_t *
 	int r;
 
 	if (digest)
-		snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + 7);
+		oci_blob_path(digest, rel);
 	else
 		snprintf(rel, sizeof(rel), "index.json");
 	r = read_small(im, digest ? im->blobsfd : im->dirfd, rel, digest ? digest + 7 : rel,
@@ -434,12 +433,6 @@ static int obj_int(const json_t *o, const char *key, int *ret)
 
 /* ---- index.json and the manifest ---- */
 
-static bool is_tagged(const json_t *desc, const char *tag)
-{
-	const char *name = obj_str(json_object_get(desc, "annotations"), REF_NAME);
-	return name && strcmp(name, tag) == 0;
-}
-
 /* The manifest descriptor: the entry tagged "latest", else the only entry. */
 static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST_SIZE],
 			 char **ret_msg)
@@ -448,12 +441,12 @@ static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST
 	json_t *pick = NULL, *e;
 	size_t i;
 
-	json_array_foreach(m, i, e) if (is_tagged(e, "latest")) pick = e;
+	json_array_foreach(m, i, e) if (oci_desc_is_tagged(e, "latest")) pick = e;
 	if (!pick && json_array_size(m) == 1)
 		pick = json_array_get(m, 0);
 	if (!pick)
 		return sfs_errf(ret_msg, ENOENT, "%s: no manifest tagged \"latest\"", path);
-	const char *d = obj_digest(pick, "digest");
+	const char *d = oci_desc_digest(pick);
 	if (!d)
 		return sfs_errf(ret_msg, EINVAL, "%s: manifest digest is not sha256:<hex>", path);
 	copy_str(digest, SFS_DIGEST_SIZE, d);
@@ -462,7 +455,7 @@ static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST
 
 static int add_desc(struct cache_import *im, const json_t *d)
 {
-	const char *digest = obj_digest(d, "digest"), *mt = obj_str(d, "mediaType");
+	const char *digest = oci_desc_digest(d), *mt = oci_desc_media_type(d);
 	struct im_desc *v;
 
 	if (!digest)
@@ -510,16 +503,14 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 	if (json_is_array(list)) {
 		json_array_foreach(list, i, d)
 		{
-			const char *mt = obj_str(d, "mediaType");
-			if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && obj_digest(d, "digest"))
-				copy_str(config, SFS_DIGEST_SIZE, obj_digest(d, "digest"));
+			if (oci_desc_is(d, OCI_MT_CACHECONFIG))
+				copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(d));
 			else if (r == 0)
 				r = add_desc(im, d);
 		}
 	} else if (json_is_object(cfg)) {
-		const char *mt = obj_str(cfg, "mediaType");
-		if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && obj_digest(cfg, "digest"))
-			copy_str(config, SFS_DIGEST_SIZE, obj_digest(cfg, "digest"));
+		if (oci_desc_is(cfg, OCI_MT_CACHECONFIG))
+			copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(cfg));
 		json_array_foreach(json_object_get(m, "layers"), i, d) if (r == 0) r =
 		    add_desc(im, d);
 	}
@@ -529,7 +520,7 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 	if (!config[0])
 		return sfs_errf(ret_msg, EINVAL,
 				"cache manifest has no %s config (not a cache export)",
-				MT_CACHECONFIG);
+				OCI_MT_CACHECONFIG);
 	return 0;
 }
 
@@ -1381,11 +1372,11 @@ static int check_digest(struct cache_import *im, int fd, const char *digest, cha
  * it is not in the layout. */
 static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
 {
-	char rel[sizeof("blobs/sha256/") + SFS_HEX_SIZE];
+	char rel[OCI_BLOB_PATH_SIZE];
 	off_t size;
 	int fd, r;
 
-	snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + 7);
+	oci_blob_path(digest, rel);
 	r = open_regular_at(im->blobsfd, digest + 7, &fd, &size);
 	if (r == -ENOENT)
 		return 1;
