@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "clock.h"
 #include "err.h"
 #include "layer.h"
@@ -36,25 +37,6 @@
 #include "strmap.h"
 
 #define NIL SIZE_MAX
-
-static void copy_str(char *dst, size_t size, const char *s)
-{
-	snprintf(dst, size, "%s", s ? s : "");
-}
-
-/* Grows *v (of *cap elements of size sz) to hold n + 1. */
-static int grow(void **v, size_t *cap, size_t n, size_t sz)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 4;
-	void *p = reallocarray(*v, c, sz);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
-}
 
 /* ---- CacheChains (§6.2) ---- */
 
@@ -96,12 +78,12 @@ static void cc_release(struct cc *cc)
 /* Add: a new item per call (normalize merges them later). */
 static int cc_add(struct cc *cc, const char *digest, size_t *ret)
 {
-	int r = grow((void **)&cc->v, &cc->cap, cc->n, sizeof(*cc->v));
+	int r = sfs_grow((void **)&cc->v, &cc->cap, cc->n + 1, sizeof(*cc->v));
 
 	if (r < 0)
 		return r;
 	memset(&cc->v[cc->n], 0, sizeof(cc->v[cc->n]));
-	copy_str(cc->v[cc->n].digest, sizeof(cc->v[cc->n].digest), digest);
+	sfs_copy_str(cc->v[cc->n].digest, sizeof(cc->v[cc->n].digest), digest);
 	*ret = cc->n++;
 	return 0;
 }
@@ -135,10 +117,10 @@ static int cc_link_from(struct cc *cc, size_t it, size_t src, size_t input, cons
 	for (size_t k = 0; k < in->n; k++)
 		if (in->v[k].src == src && strcmp(in->v[k].selector, selector) == 0)
 			return 0;
-	if (grow((void **)&in->v, &in->cap, in->n, sizeof(*in->v)) < 0)
+	if (sfs_grow((void **)&in->v, &in->cap, in->n + 1, sizeof(*in->v)) < 0)
 		return -ENOMEM;
 	in->v[in->n].src = src;
-	copy_str(in->v[in->n].selector, sizeof(in->v[in->n].selector), selector);
+	sfs_copy_str(in->v[in->n].selector, sizeof(in->v[in->n].selector), selector);
 	in->n++;
 	return 0;
 }
@@ -245,9 +227,9 @@ static int collect_backlink(const char *src, const struct cache_link *l, void *a
 {
 	struct backlinks *b = arg;
 
-	if (grow((void **)&b->v, &b->cap, b->n, sizeof(*b->v)) < 0)
+	if (sfs_grow((void **)&b->v, &b->cap, b->n + 1, sizeof(*b->v)) < 0)
 		return -ENOMEM;
-	copy_str(b->v[b->n].src, sizeof(b->v[b->n].src), src);
+	sfs_copy_str(b->v[b->n].src, sizeof(b->v[b->n].src), src);
 	b->v[b->n].link = *l;
 	b->n++;
 	return 0;
@@ -504,7 +486,7 @@ static int norm_links_add(struct norm *s, size_t src, size_t input, const char *
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i] == id)
 			return 0;
-	if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) < 0)
+	if (sfs_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
 		return -ENOMEM;
 	l->v[l->n++] = id;
 	return 0;
@@ -551,8 +533,8 @@ static int norm_matches(struct norm *s, size_t it, struct idxlist *m)
 			if (i == 0) {
 				for (size_t k = 0; r == 0 && l && k < l->n; k++)
 					if (!idx_in(m, l->v[k]) &&
-					    (r = grow((void **)&m->v, &m->cap, m->n,
-						      sizeof(size_t))) == 0)
+					    (r = sfs_grow((void **)&m->v, &m->cap, m->n + 1,
+							  sizeof(size_t))) == 0)
 						m->v[m->n++] = l->v[k];
 				continue;
 			}
@@ -748,7 +730,7 @@ static int marshal_layer(struct marshal *m, const struct cc_item *x, size_t *ret
 			g->layers[*ret].created = x->result_time;
 		return 0;
 	}
-	if (grow((void **)&g->layers, &g->layers_cap, g->nlayers, sizeof(*g->layers)) < 0 ||
+	if (sfs_grow((void **)&g->layers, &g->layers_cap, g->nlayers + 1, sizeof(*g->layers)) < 0 ||
 	    strmap_put(&m->layer_by_blob, x->layer.blob, (void *)(uintptr_t)(g->nlayers + 1),
 		       NULL) < 0)
 		return -ENOMEM;
@@ -785,7 +767,8 @@ static int marshal_item(struct marshal *m, size_t it)
 		r = marshal_layer(m, x, &rec.layer);
 	}
 	if (r == 0)
-		r = grow((void **)&m->g->recs, &m->g->recs_cap, m->g->nrecs, sizeof(*m->g->recs));
+		r = sfs_grow((void **)&m->g->recs, &m->g->recs_cap, m->g->nrecs + 1,
+			     sizeof(*m->g->recs));
 	if (r < 0) {
 		for (size_t i = 0; i < rec.ninputs; i++)
 			free(rec.inputs[i].v);

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "clock.h"
 #include "err.h"
 #include "idset.h"
@@ -116,28 +117,6 @@ struct cache_import {
 	struct im_record *records;
 	size_t *order; /* record indices, inputs before the records using them */
 };
-
-static void copy_str(char *dst, size_t size, const char *s)
-{
-	snprintf(dst, size, "%s", s ? s : "");
-}
-
-/* Makes room for one more element of size bytes in *v (n used, *cap
- * allocated), doubling: n appends cost O(n), not O(n^2). */
-static int grow_array(void **v, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap = *cap ? *cap * 2 : 4;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
 
 size_t cache_import_nrecords(const struct cache_import *im)
 {
@@ -449,7 +428,7 @@ static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST
 	const char *d = oci_desc_digest(pick);
 	if (!d)
 		return sfs_errf(ret_msg, EINVAL, "%s: manifest digest is not sha256:<hex>", path);
-	copy_str(digest, SFS_DIGEST_SIZE, d);
+	sfs_copy_str(digest, SFS_DIGEST_SIZE, d);
 	return 0;
 }
 
@@ -460,10 +439,10 @@ static int add_desc(struct cache_import *im, const json_t *d)
 
 	if (!digest)
 		return -EINVAL;
-	if (grow_array((void **)&im->descs, &im->descs_cap, im->ndescs, sizeof(*v)) < 0)
+	if (sfs_grow((void **)&im->descs, &im->descs_cap, im->ndescs + 1, sizeof(*v)) < 0)
 		return -ENOMEM;
 	v = im->descs;
-	copy_str(v[im->ndescs].digest, SFS_DIGEST_SIZE, digest);
+	sfs_copy_str(v[im->ndescs].digest, SFS_DIGEST_SIZE, digest);
 	if (!(v[im->ndescs].media_type = strdup(mt ? mt : "")))
 		return -ENOMEM;
 	im->ndescs++;
@@ -504,13 +483,13 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 		json_array_foreach(list, i, d)
 		{
 			if (oci_desc_is(d, OCI_MT_CACHECONFIG))
-				copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(d));
+				sfs_copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(d));
 			else if (r == 0)
 				r = add_desc(im, d);
 		}
 	} else if (json_is_object(cfg)) {
 		if (oci_desc_is(cfg, OCI_MT_CACHECONFIG))
-			copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(cfg));
+			sfs_copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(cfg));
 		json_array_foreach(json_object_get(m, "layers"), i, d) if (r == 0) r =
 		    add_desc(im, d);
 	}
@@ -574,7 +553,7 @@ static int parse_layers(struct cache_import *im, json_t *layers, char **ret_msg)
 		const char *blob = obj_digest(l, "blob");
 		if (!blob || obj_int(l, "parent", &im->layers[i].parent) < 0)
 			return sfs_errf(ret_msg, EINVAL, "cache config: layer %zu is invalid", i);
-		copy_str(im->layers[i].blob, SFS_DIGEST_SIZE, blob);
+		sfs_copy_str(im->layers[i].blob, SFS_DIGEST_SIZE, blob);
 	}
 	return 0;
 }
@@ -603,7 +582,7 @@ static int parse_inputs(struct im_record *rec, json_t *inputs, size_t nrecords)
 				return -EINVAL;
 			if (a->v[j].link < 0 || (size_t)a->v[j].link >= nrecords)
 				return -ERANGE;
-			copy_str(a->v[j].selector, SFS_DIGEST_SIZE, sel);
+			sfs_copy_str(a->v[j].selector, SFS_DIGEST_SIZE, sel);
 		}
 	}
 	return 0;
@@ -614,8 +593,10 @@ static int parse_inputs(struct im_record *rec, json_t *inputs, size_t nrecords)
 static int add_result(struct im_record *rec, const struct im_result *res, const char *created)
 {
 	struct im_result *v;
+	int r;
 
-	if (grow_array((void **)&rec->results, &rec->results_cap, rec->nresults, sizeof(*v)) < 0) {
+	r = sfs_grow((void **)&rec->results, &rec->results_cap, rec->nresults + 1, sizeof(*v));
+	if (r < 0) {
 		free(res->chain);
 		return -ENOMEM;
 	}
@@ -789,7 +770,7 @@ static int parse_records(struct cache_import *im, json_t *records, char **ret_ms
 			r = sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest", i);
 			break;
 		}
-		copy_str(rec->digest, SFS_DIGEST_SIZE, digest);
+		sfs_copy_str(rec->digest, SFS_DIGEST_SIZE, digest);
 		r = parse_inputs(rec, json_object_get(o, "inputs"), im->nrecords);
 		if (r == -ERANGE)
 			r = sfs_errf(ret_msg, EINVAL, "cache config: invalid record ID in record %zu",
@@ -1488,12 +1469,12 @@ static int store_tree(struct unpack *u, char ret_id[SFS_DIGEST_SIZE])
 					   .mode = nd->mode,
 					   .size = nd->type == 'd' ? 0 : nd->size,
 					   .path = (char *)k};
-		copy_str(v[n].hex, SFS_HEX_SIZE, nd->type == 'd' ? "" : nd->hex);
+		sfs_copy_str(v[n].hex, SFS_HEX_SIZE, nd->type == 'd' ? "" : nd->hex);
 		n++;
 	}
 	r = tree_from_entries(u->cas, v, n, &t);
 	if (r == 0)
-		copy_str(ret_id, SFS_DIGEST_SIZE, t->id);
+		sfs_copy_str(ret_id, SFS_DIGEST_SIZE, t->id);
 	tree_free(t);
 	free(v);
 	return r;
@@ -1588,14 +1569,14 @@ static int import_result(struct cache_import *im, struct sfs_cache *c, struct re
 		return cancelled_err(ret_msg);
 	first = strmap_get(done, key);
 	if (first) {
-		copy_str(res->tree, SFS_DIGEST_SIZE, first->tree);
-		copy_str(res->record, CACHE_ID_SIZE, first->record);
+		sfs_copy_str(res->tree, SFS_DIGEST_SIZE, first->tree);
+		sfs_copy_str(res->record, CACHE_ID_SIZE, first->record);
 		return 0;
 	}
 	r = unpack_chain(im, c->cas, res, res->tree, ret_msg);
 	if (r == 0 && res->tree[0]) {
 		r = rs->ops->save(rs, res->tree, res->created_at, &rec);
-		copy_str(res->record, CACHE_ID_SIZE, rec.id);
+		sfs_copy_str(res->record, CACHE_ID_SIZE, rec.id);
 	}
 	if (r == 0)
 		r = strmap_put(done, key, res, NULL);
@@ -1630,8 +1611,8 @@ static void record_link(const struct im_record *rec, size_t i, const struct im_i
 	memset(l, 0, sizeof(*l));
 	l->input = (int)i;
 	l->output = KEYSTORE_RECORD_LINK_OUTPUT;
-	copy_str(l->digest, SFS_DIGEST_SIZE, rec->digest);
-	copy_str(l->selector, SFS_DIGEST_SIZE, in->selector);
+	sfs_copy_str(l->digest, SFS_DIGEST_SIZE, rec->digest);
+	sfs_copy_str(l->selector, SFS_DIGEST_SIZE, in->selector);
 }
 
 /* getIDFromDeps over record-form links: the key a previous import of
@@ -1654,7 +1635,7 @@ static int record_id(struct keystore *ks, const struct im_record *rec, char (*id
 		}
 	}
 	if (r == 0 && cand.n)
-		copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
+		sfs_copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
 	else if (r == 0)
 		keystore_new_id(ret);
 	idset_release(&cand);
@@ -1684,7 +1665,7 @@ static int import_record(struct cache_import *im, struct keystore *ks, size_t id
 	int r = 0;
 
 	if (rec->ninputs == 0)
-		copy_str(ids[idx], CACHE_ID_SIZE, rec->digest);
+		sfs_copy_str(ids[idx], CACHE_ID_SIZE, rec->digest);
 	else
 		r = record_id(ks, rec, ids, ids[idx]);
 	for (size_t i = 0; r == 0 && i < rec->ninputs; i++) {
@@ -1705,8 +1686,8 @@ static int import_record(struct cache_import *im, struct keystore *ks, size_t id
 		r = ks->ops->walk_results(ks, ids[idx], find_tree, &h);
 		if (r < 0 || h.found)
 			continue;
-		copy_str(cr.id, CACHE_ID_SIZE, res->record);
-		copy_str(cr.result, SFS_DIGEST_SIZE, res->tree);
+		sfs_copy_str(cr.id, CACHE_ID_SIZE, res->record);
+		sfs_copy_str(cr.result, SFS_DIGEST_SIZE, res->tree);
 		cr.created_at = res->created_at;
 		r = ks->ops->add_result(ks, ids[idx], &cr);
 	}

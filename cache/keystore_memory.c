@@ -15,6 +15,7 @@
  * Locking: ks_memory.lock guards everything.  Walks copy what they yield
  * under the lock and call back without it, so callbacks may re-enter.
  */
+#include "array.h"
 #include "keystore.h"
 
 #include <errno.h>
@@ -469,14 +470,8 @@ static int mem_collect_backlinks(struct ks_memory *m, const char *src, const cha
 		struct mlinkset *ls = val;
 		if (!strmap_get(&ls->targets, id))
 			continue;
-		if (*n == *cap) {
-			size_t c = *cap ? *cap * 2 : 8;
-			struct backlink *nv = realloc(*v, c * sizeof(*nv));
-			if (!nv)
-				return -ENOMEM;
-			*v = nv;
-			*cap = c;
-		}
+		if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
+			return -ENOMEM;
 		struct backlink *b = &(*v)[*n];
 		if (!(b->src = strdup(src)))
 			return -ENOMEM;

@@ -14,6 +14,7 @@
  * connection has one transaction, so another thread's statements must not
  * slip into it.
  */
+#include "array.h"
 #include "keystore.h"
 
 #include <errno.h>
@@ -179,16 +180,8 @@ static int sq_walk_results(struct keystore *ks, const char *id, keystore_result_
 	if (st) {
 		r = 0;
 		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n == cap) {
-				size_t c = cap ? cap * 2 : 4;
-				struct cache_result *nv = realloc(v, c * sizeof(*nv));
-				if (!nv) {
-					r = -ENOMEM;
-					break;
-				}
-				v = nv;
-				cap = c;
-			}
+			if ((r = sfs_grow((void **)&v, &cap, n + 1, sizeof(*v))) < 0)
+				break;
 			row_result(st, &v[n++]);
 		}
 		if (r == 0 && rc != SQLITE_DONE)
@@ -402,14 +395,8 @@ static int link_rows_push(struct link_rows *rows, sqlite3_stmt *st, int kcol, in
 {
 	struct link_row *row;
 
-	if (rows->n == rows->cap) {
-		size_t c = rows->cap ? rows->cap * 2 : 8;
-		struct link_row *v = realloc(rows->v, c * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		rows->v = v;
-		rows->cap = c;
-	}
+	if (sfs_grow((void **)&rows->v, &rows->cap, rows->n + 1, sizeof(*rows->v)) < 0)
+		return -ENOMEM;
 	row = &rows->v[rows->n];
 	if (!(row->key = strdup(col_text(st, kcol))))
 		return -ENOMEM;

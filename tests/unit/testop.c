@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cache.h"
 #include "err.h"
 #include "sha256.h"
@@ -46,12 +47,8 @@ static struct tvtx *tv_new(enum tv_kind kind, struct tv_opt o)
 	struct tvtx *v = calloc(1, sizeof(*v));
 	if (!v)
 		abort();
-	if (nreg == capreg) {
-		capreg = capreg ? capreg * 2 : 64;
-		reg = realloc(reg, capreg * sizeof(*reg));
-		if (!reg)
-			abort();
-	}
+	if (sfs_grow((void **)&reg, &capreg, nreg + 1, sizeof(*reg)) < 0)
+		abort();
 	v->id = (int)nreg;
 	reg[nreg++] = v;
 	v->kind = kind;
