@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cache.h"
 #include "export.h"
 #include "import.h"
@@ -291,7 +292,7 @@ static void check_form(enum form form)
 	struct tree *t = NULL;
 
 	example_init(&x);
-	put_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	put_layer(dir, files, ARRAY_SIZE(files), blob);
 	snprintf(layers, sizeof(layers), "[{\"blob\":\"%s\",\"parent\":-1}]", blob);
 	cfg = example_config(&x, layers, 0);
 	put_layout(dir, form, cfg, blobs, 1);
@@ -497,8 +498,8 @@ static void test_whiteouts(void)
 	char layers[512], *cc;
 
 	example_init(&x);
-	put_layer(dir, base, sizeof(base) / sizeof(base[0]), b0);
-	put_layer(dir, upper, sizeof(upper) / sizeof(upper[0]), b1);
+	put_layer(dir, base, ARRAY_SIZE(base), b0);
+	put_layer(dir, upper, ARRAY_SIZE(upper), b1);
 	/* Layer 1 is the base; layer 0 (the top) has it as parent. */
 	snprintf(layers, sizeof(layers),
 		 "[{\"blob\":\"%s\",\"parent\":1},{\"blob\":\"%s\",\"parent\":-1}]", b1, b0);
@@ -535,7 +536,7 @@ static void test_reimport(void)
 	struct example x;
 
 	example_init(&x);
-	one_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	one_layer(dir, files, ARRAY_SIZE(files), blob);
 	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
 	top_key(ks, &x, &top1);
 	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
@@ -788,7 +789,7 @@ static void test_index_entry_without_digest(void)
 	};
 
 	snprintf(path, sizeof(path), "%s/index.json", dir);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		write_file(path, bad[i], strlen(bad[i]));
 		check_open_fails(dir, -EINVAL, "manifest digest is not sha256:<hex>");
 	}
@@ -857,7 +858,7 @@ static void test_symlinks_refused(void)
 {
 	const char *names[] = {"blobs", "blobs/sha256", "index.json"};
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		char *dir = tap_tmpdir(), blob[SFS_DIGEST_SIZE], from[4096], to[4096];
 
 		one_layer(dir, files, 2, blob);

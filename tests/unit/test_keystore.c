@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "db.h"
 #include "keystore.h"
 #include "tap.h"
@@ -527,7 +528,7 @@ int main(void)
 
 	for (int b = 0; b < 2; b++) {
 		use_sqlite = b == 1;
-		for (size_t i = 0; i < sizeof(suite) / sizeof(suite[0]); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(suite); i++) {
 			snprintf(name, sizeof(name), "%s: %s", use_sqlite ? "sqlite" : "memory",
 				 suite[i].name);
 			tap_run(name, suite[i].fn);

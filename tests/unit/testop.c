@@ -730,7 +730,7 @@ static void urec_link(struct urec *dst, struct urec *src)
 	for (size_t i = 0; i < dst->nsrcs; i++)
 		if (strcmp(dst->srcs[i], src->digest) == 0)
 			return;
-	if (dst->nsrcs < sizeof(dst->srcs) / sizeof(dst->srcs[0]))
+	if (dst->nsrcs < ARRAY_SIZE(dst->srcs))
 		dst->srcs[dst->nsrcs++] = src->digest;
 }
 
