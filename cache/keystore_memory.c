@@ -28,7 +28,7 @@
 #include "strmap.h"
 #include "strv.h"
 
-/* ---- maps and sets (cache/strmap.h) ---- */
+/* ---- maps and sets (base/strmap.h) ---- */
 
 /* Frees every value with fn (may be NULL), then the map. */
 static void map_release(struct strmap *m, void (*fn)(void *val))
