@@ -25,19 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../cache/results_index.h"
+#include "clock.h"
+#include "results_index.h"
 #include "fs.h"
 
-void fs_format_time(int64_t ns, char buf[40])
-{
-	time_t s = (time_t)(ns / 1000000000);
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&s, &tm);
-	n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
-}
 
 static struct keystore *keystore_of(struct sfs_fs *fs)
 {
@@ -187,7 +178,7 @@ static int result_line(const struct cache_result *res, void *arg)
 {
 	char t[40];
 
-	fs_format_time(res->created_at, t);
+	sfs_format_time(res->created_at, t);
 	strbuf_addf(arg, "%s %s %s\n", res->id, res->result, t);
 	return 0;
 }
@@ -219,7 +210,7 @@ static int key_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf
 	case FS_CACHE_KEY_RESULTS:
 		return ks->ops->walk_results(ks, id, result_line, out);
 	case FS_CACHE_KEY_LINKS:
-		r = keystore_sqlite_walk_all_links(ks, id, link_line, out);
+		r = keystore_walk_all_links(ks, id, link_line, out);
 		return r == -EOPNOTSUPP ? 0 : r;
 	default: /* FS_CACHE_KEY_BACKLINKS */
 		return ks->ops->walk_backlinks(ks, id, backlink_line, out);
@@ -240,7 +231,7 @@ static int result_content(struct sfs_fs *fs, const struct fs_desc *d, struct str
 		return 0;
 	case FS_CACHE_RESULT_CREATED:
 	case FS_CACHE_RESULT_LAST_USED:
-		fs_format_time(d->kind == FS_CACHE_RESULT_CREATED ? e.created : e.last_used, t);
+		sfs_format_time(d->kind == FS_CACHE_RESULT_CREATED ? e.created : e.last_used, t);
 		strbuf_addf(out, "%s\n", t);
 		return 0;
 	case FS_CACHE_RESULT_RECORDS:

@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../cache/cache.h"
-#include "../cache/strbuf.h"
+#include "cache.h"
+#include "strbuf.h"
 #include "../solver/solver.h"
 
 /* ---- options (options.c) ---- */
@@ -355,8 +355,6 @@ struct fs_cache_stats {
 	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
-/* "2024-05-01T12:00:00.123456789Z" (RFC 3339, UTC, nanoseconds) */
-void fs_format_time(int64_t ns, char buf[40]);
 
 /* ---- graph.c: jobs/N/why and jobs/N/graph.dot as they are now ---- */
 

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "fs.h"
 
 int fs_parse_job(const char *s, uint64_t *ret)

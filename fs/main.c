@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "fs.h"
 #include "../solver/sandbox.h"
 

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/strmap.h"
+#include "strmap.h"
 #include "fs.h"
 
 struct fs_node {

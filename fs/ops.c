@@ -22,7 +22,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "fs.h"
 
 #define IMMUTABLE_TIMEOUT 86400.0

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cache/results_index.h"
-#include "../cache/tree.h"
+#include "results_index.h"
+#include "tree.h"
 #include "fs.h"
 
 #define TREE_SLOTS 32

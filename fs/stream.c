@@ -32,8 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
-#include "../cache/strmap.h"
+#include "err.h"
+#include "strmap.h"
 #include "fs.h"
 
 struct parked {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e);

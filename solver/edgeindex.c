@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/sha256.h"
+#include "sha256.h"
 #include "internal.h"
 
 struct edge *sfs_edge_owner(struct edge *e)

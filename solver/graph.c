@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
-#include "../cache/sha256.h"
+#include "err.h"
+#include "sha256.h"
 #include "internal.h"
 
 int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,

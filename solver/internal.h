@@ -26,9 +26,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "../cache/combined.h"
-#include "../cache/strbuf.h"
-#include "../cache/strmap.h"
+#include "combined.h"
+#include "strbuf.h"
+#include "strmap.h"
 #include "progress.h"
 #include "solver.h"
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
-#include "../cache/history.h"
+#include "err.h"
+#include "history.h"
 #include "internal.h"
 
 struct sfs_job *sfs_job_ref(struct sfs_job *j)

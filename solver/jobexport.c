@@ -15,9 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../cache/cas.h"
-#include "../cache/err.h"
-#include "../cache/export.h"
+#include "cas.h"
+#include "err.h"
+#include "export.h"
 #include "internal.h"
 
 static void export_digest(const struct sfs_job *j, char ret[SFS_DIGEST_SIZE])

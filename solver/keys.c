@@ -47,7 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 /* A key's identity across the managers of cc: its id in the first one that knows it. */

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 /* Takes keys and records found through content keys into e (lock held). */

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 /* The key of e a record was found under (its id in the record's manager). */

@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
-#include "../cache/history.h"
+#include "err.h"
+#include "history.h"
 #include "internal.h"
 
 /* Specs at least this large give back their parse's memory (malloc_trim). */

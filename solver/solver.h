@@ -24,8 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../cache/cache.h"
-#include "../cache/import.h"
+#include "cache.h"
+#include "import.h"
 #include "op.h"
 #include "spec.h"
 

@@ -27,10 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/creds.h"
-#include "../cache/err.h"
-#include "../cache/import.h"
+#include "creds.h"
+#include "err.h"
+#include "import.h"
 #include "internal.h"
+#include "result_storage.h"
 
 /* The job reading a source and its "[cache_from]" progress vertex. */
 struct source_reader {

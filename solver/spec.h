@@ -91,7 +91,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../cache/sha256.h"
+#include "sha256.h"
 
 enum sfs_op_kind { SFS_OP_LOCAL, SFS_OP_FILE, SFS_OP_EXEC, SFS_OP_MERGE, SFS_OP_BUILD };
 

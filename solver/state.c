@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 #ifndef NDEBUG

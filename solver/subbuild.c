@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
-#include "../cache/tree.h"
+#include "err.h"
+#include "tree.h"
 #include "internal.h"
 #include "ops/ops.h"
 

@@ -50,8 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/err.h"
-#include "../../cache/strbuf.h"
+#include "err.h"
+#include "strbuf.h"
 #include "../sandbox.h"
 #include "ops.h"
 #include "workdir.h"

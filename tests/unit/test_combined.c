@@ -13,6 +13,7 @@
 #include "fixture.h"
 #include "import.h"
 #include "manager.h"
+#include "result_storage.h"
 #include "tap.h"
 #include "tree.h"
 

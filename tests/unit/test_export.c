@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "export.h"
 #include "fixture.h"
 #include "import.h"
@@ -214,15 +215,15 @@ static void test_worked_example(void)
 
 static void test_time(void)
 {
-	char t[CACHE_TIME_SIZE];
+	char t[SFS_TIME_SIZE];
 
-	cache_export_time(0, t);
+	sfs_format_time_go(0, t);
 	CHECK_EQ_STR(t, "1970-01-01T00:00:00Z");
-	cache_export_time(1595844000LL * 1000000000 + 500000000, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 500000000, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.5Z");
-	cache_export_time(1595844000LL * 1000000000 + 123456789, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 123456789, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.123456789Z");
-	cache_export_time(1595844000LL * 1000000000 + 1000, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 1000, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.000001Z");
 }
 
@@ -652,7 +653,7 @@ static void test_round_trip(void)
 	struct keystore *ks = cache_manager_keystore(f->main);
 	struct cache_link l;
 	struct rt_found rf = {0};
-	cache_import_link(0, 0, dp, sel, &l);
+	keystore_record_link(0, 0, dp, sel, &l);
 	CHECK_EQ_INT(ks->ops->walk_links(ks, child->root_id, &l, rt_target, &rf), 0);
 	CHECK_EQ_INT(rf.n, 1);
 	if (rf.n == 1)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cache.h"
 #include "export.h"
 #include "fixture.h"
@@ -247,8 +248,8 @@ static void top_key(struct keystore *ks, const struct example *x, struct strbuf 
 {
 	struct cache_link l;
 
-	CHECK(cache_import_link_form());
-	cache_import_link(0, 0, x->p, x->sel, &l);
+	CHECK(keystore_record_link_form());
+	keystore_record_link(0, 0, x->p, x->sel, &l);
 	strbuf_reset(ret);
 	CHECK(ks->ops->walk_links(ks, x->root, &l, collect_id, ret) == 0);
 }
@@ -283,7 +284,7 @@ static void check_form(enum form form)
 	struct tree *t = NULL;
 
 	example_init(&x);
-	put_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	put_layer(dir, files, ARRAY_SIZE(files), blob);
 	snprintf(layers, sizeof(layers), "[{\"blob\":\"%s\",\"parent\":-1}]", blob);
 	cfg = example_config(&x, layers, 0);
 	put_layout(dir, form, cfg, blobs, 1);
@@ -489,8 +490,8 @@ static void test_whiteouts(void)
 	char layers[512], *cc;
 
 	example_init(&x);
-	put_layer(dir, base, sizeof(base) / sizeof(base[0]), b0);
-	put_layer(dir, upper, sizeof(upper) / sizeof(upper[0]), b1);
+	put_layer(dir, base, ARRAY_SIZE(base), b0);
+	put_layer(dir, upper, ARRAY_SIZE(upper), b1);
 	/* Layer 1 is the base; layer 0 (the top) has it as parent. */
 	snprintf(layers, sizeof(layers),
 		 "[{\"blob\":\"%s\",\"parent\":1},{\"blob\":\"%s\",\"parent\":-1}]", b1, b0);
@@ -527,7 +528,7 @@ static void test_reimport(void)
 	struct example x;
 
 	example_init(&x);
-	one_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	one_layer(dir, files, ARRAY_SIZE(files), blob);
 	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
 	top_key(ks, &x, &top1);
 	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
@@ -639,7 +640,7 @@ static void rt_follow(struct keystore *ks, const char *src, int input, const str
 {
 	struct cache_link l;
 
-	cache_import_link(input, k->output, k->digest, sel, &l);
+	keystore_record_link(input, k->output, k->digest, sel, &l);
 	strbuf_reset(ret);
 	CHECK(ks->ops->walk_links(ks, src, &l, collect_id, ret) == 0);
 	CHECK(ret->len > 0 && !strchr(ret->buf, ' '));
@@ -759,7 +760,7 @@ static void test_index_entry_without_digest(void)
 	};
 
 	snprintf(path, sizeof(path), "%s/index.json", dir);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		write_file(path, bad[i], strlen(bad[i]));
 		check_open_fails(dir, -EINVAL, "manifest digest is not sha256:<hex>");
 	}
@@ -828,7 +829,7 @@ static void test_symlinks_refused(void)
 {
 	const char *names[] = {"blobs", "blobs/sha256", "index.json"};
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		char *dir = tap_tmpdir(), blob[SFS_DIGEST_SIZE], from[4096], to[4096];
 
 		one_layer(dir, files, 2, blob);

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/err.h"
-#include "../../cache/strbuf.h"
-#include "../../cache/tree.h"
+#include "err.h"
+#include "strbuf.h"
+#include "tree.h"
 #include "../../solver/op.h"
 #include "tap.h"
 

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cache/err.h"
+#include "err.h"
 #include "../../solver/internal.h"
 #include "../../solver/solver.h"
 #include "tap.h"

@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/strbuf.h"
-#include "../../cache/tree.h"
+#include "cache.h"
+#include "err.h"
+#include "strbuf.h"
+#include "tree.h"
 #include "../../solver/solver.h"
 #include "fixture.h"
 #include "tap.h"

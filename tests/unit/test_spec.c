@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/strbuf.h"
+#include "array.h"
+#include "strbuf.h"
 #include "spec.h"
 #include "tap.h"
 
@@ -630,7 +631,7 @@ static void check_bad(const char *json, const struct sfs_spec_ctx *ctx, int want
 static void test_rejections(void)
 {
 	struct sfs_spec_ctx ctx = ctx_default();
-	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(bads); i++)
 		check_bad(bads[i].json, &ctx, -EINVAL, bads[i].want1, bads[i].want2);
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "tap.h"
 #include "tree.h"
 
@@ -419,7 +420,7 @@ static struct tree *names_tree(struct cas *c)
 	    {'d', 0755, 0, "", "."},	 {'f', 0644, 0, "", "-x"},	{'f', 0644, 0, "", "a/b.c"},
 	    {'d', 0755, 0, "", "a/b/d"}, {'f', 0644, 0, "", "a/b/d/e"},
 	};
-	size_t n = sizeof(es) / sizeof(es[0]);
+	size_t n = ARRAY_SIZE(es);
 	for (size_t i = 0; i < n; i++)
 		if (es[i].type == 'f')
 			strcpy(es[i].hex, e);

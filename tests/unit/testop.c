@@ -12,10 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/sha256.h"
-#include "../../cache/tree.h"
+#include "array.h"
+#include "cache.h"
+#include "err.h"
+#include "sha256.h"
+#include "tree.h"
 #include "tap.h"
 
 /* --- the registry of test vertices ------------------------------------------ */
@@ -46,12 +47,8 @@ static struct tvtx *tv_new(enum tv_kind kind, struct tv_opt o)
 	struct tvtx *v = calloc(1, sizeof(*v));
 	if (!v)
 		abort();
-	if (nreg == capreg) {
-		capreg = capreg ? capreg * 2 : 64;
-		reg = realloc(reg, capreg * sizeof(*reg));
-		if (!reg)
-			abort();
-	}
+	if (sfs_grow((void **)&reg, &capreg, nreg + 1, sizeof(*reg)) < 0)
+		abort();
 	v->id = (int)nreg;
 	reg[nreg++] = v;
 	v->kind = kind;
@@ -720,7 +717,7 @@ static void urec_link(struct urec *dst, struct urec *src)
 	for (size_t i = 0; i < dst->nsrcs; i++)
 		if (strcmp(dst->srcs[i], src->digest) == 0)
 			return;
-	if (dst->nsrcs < sizeof(dst->srcs) / sizeof(dst->srcs[0]))
+	if (dst->nsrcs < ARRAY_SIZE(dst->srcs))
 		dst->srcs[dst->nsrcs++] = src->digest;
 }
 
