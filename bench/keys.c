@@ -20,20 +20,13 @@
 
 #include "cache.h"
 #include "cas.h"
+#include "clock.h"
 #include "db.h"
 #include "manager.h"
 #include "sha256.h"
 #include "tree.h"
 
 #define BATCH 5000
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* The result every key points to: "./key" holding "bench\n". */
 static int make_result(struct cas *c, char ret_id[SFS_DIGEST_SIZE])
@@ -66,7 +59,7 @@ static int save_key(struct cache_manager *cm, long i, const char *result_id)
 	k = cache_key_new(digest, 0, 0);
 	if (!k)
 		return -ENOMEM;
-	r = cache_manager_save(cm, k, result_id, now_ns(), NULL, NULL);
+	r = cache_manager_save(cm, k, result_id, sfs_now_ns(), NULL, NULL);
 	cache_key_unref(k);
 	return r;
 }

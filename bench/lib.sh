@@ -5,7 +5,8 @@
 # A benchmark prints figures and never asserts timings: it fails only when the mount or a
 # job does not work.  Every script gets its own scratch dir ($BENCH_SCRATCH or a fresh
 # mktemp under $TMPDIR); a trap on EXIT, INT and TERM unmounts whatever bench_mount
-# mounted and signals only the daemon pid it started.  BENCH_KEEP=1 keeps the scratch dir.
+# mounted and signals only the daemon pid it started (tests/e2e/mount.sh, the harness
+# the end-to-end tests mount with).  BENCH_KEEP=1 keeps the scratch dir.
 #
 # Figures are also appended to $BENCH_RESULTS (when set) as tab-separated lines
 # "benchmark<TAB>metric<TAB>value<TAB>goal", which bench/run turns into its table.
@@ -39,64 +40,38 @@ DATA=$SCRATCH/data
 mkdir -p "$MNT" "$DATA"
 STATE=$SCRATCH/state
 LOG=$SCRATCH/daemon.log
-BENCH_PID=""
+PIDFILE=$SCRATCH/daemon.pid
 export LC_ALL=C
 
-bench_is_mounted() {
-	awk -v m="$MNT" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
-}
+# The mount harness of the end-to-end tests (sfs_mount, sfs_umount, sfs_is_mounted):
+# the same mount, unmount and "signal only our pid" code.  A big state can take a
+# while to close, so the unmount waits 30 s.
+SFS_MSG=bench:
+SFS_UMOUNT_WAIT=30
+# shellcheck source=SCRIPTDIR/../tests/e2e/mount.sh
+. "$BENCH_SRC_ROOT/tests/e2e/mount.sh"
+if no_fuse=$(sfs_fuse_missing); then
+	echo "bench: this host cannot mount FUSE: $no_fuse" >&2
+	exit 2
+fi
 
-# bench_mount [OPTION...]: mount $STATE on $MNT in the foreground daemon we start.
+# bench_mount [OPTION...]: mount $STATE on $MNT in the foreground daemon we start; on
+# failure, show the end of its log.
 bench_mount() {
-	"$SOLVERFS" -f "$@" "$STATE" "$MNT" </dev/null >>"$LOG" 2>&1 &
-	BENCH_PID=$!
-	for _ in $(seq 1 200); do
-		bench_is_mounted && return 0
-		if ! kill -0 "$BENCH_PID" 2>/dev/null; then
-			echo "bench: solverfs exited before the mount was live:" >&2
-			tail -n 5 "$LOG" >&2
-			BENCH_PID=""
-			return 1
-		fi
-		sleep 0.1
-	done
-	echo "bench: solverfs did not mount $MNT within 20 s" >&2
+	sfs_mount "$@" && return 0
+	tail -n 5 "$LOG" >&2
 	return 1
 }
 
-# bench_umount: unmount, wait for our daemon to exit; signal only that pid if it lingers.
 bench_umount() {
-	if bench_is_mounted; then
-		fusermount3 -u "$MNT" 2>/dev/null || umount "$MNT" 2>/dev/null ||
-			fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
-	fi
-	[ -n "$BENCH_PID" ] || return 0
-	for _ in $(seq 1 300); do
-		kill -0 "$BENCH_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$BENCH_PID" 2>/dev/null; then
-		kill -TERM "$BENCH_PID" 2>/dev/null
-		sleep 2
-		kill -KILL "$BENCH_PID" 2>/dev/null
-	fi
-	wait "$BENCH_PID" 2>/dev/null
-	BENCH_PID=""
-	return 0
+	sfs_umount
 }
 
 bench_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	bench_umount
-	if bench_is_mounted; then
-		echo "bench: $MNT is still mounted; leaving $SCRATCH" >&2
-	elif [ -z "${BENCH_KEEP:-}" ]; then
-		chmod -R u+rwx "$SCRATCH" 2>/dev/null
-		rm -rf --one-file-system "$SCRATCH"
-	else
-		echo "bench: scratch dir kept: $SCRATCH" >&2
-	fi
+	sfs_umount
+	sfs_remove_scratch "$SCRATCH" "${BENCH_KEEP:-}"
 	exit "$rc"
 }
 trap bench_cleanup EXIT
@@ -159,5 +134,5 @@ report() {
 
 # daemon_kb FIELD: a field of our daemon's /proc status in kB (VmHWM, VmRSS).
 daemon_kb() {
-	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$BENCH_PID/status" 2>/dev/null || echo 0
+	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$(sfs_daemon_pid)/status" 2>/dev/null || echo 0
 }

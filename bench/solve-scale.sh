@@ -62,7 +62,7 @@ run_one() {
 	cat "$1" >"$MNT/jobs/new" || { echo "bench: spec rejected: $(cat "$MNT/jobs/latest/error" 2>/dev/null)" >&2; echo failed; return; }
 	n=$(basename "$(readlink "$MNT/jobs/latest")")
 	if ! st=$(timeout "$TMO" cat "$MNT/jobs/$n/wait"); then
-		if ! kill -0 "$BENCH_PID" 2>/dev/null; then
+		if ! kill -0 "$(sfs_daemon_pid)" 2>/dev/null; then
 			echo "bench: the daemon died during job $n; its log ends:" >&2
 			tail -n 5 "$LOG" >&2
 			echo crashed

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "result_storage.h"
 
 /* mkdir -p, mode 0700 for what it creates: the state holds other users'
  * build inputs and outputs. */

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 
 #define CAS_BUF_SIZE (128 * 1024)
@@ -278,14 +279,8 @@ static void writer_abort(struct cas_writer *w)
 /* Queues the finished temp file in the batch (it is already 0444 and closed). */
 static int batch_add(struct cas_batch *b, char *tmp_path, const char *hex)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct cas_pending *v = realloc(b->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		b->v = v;
-		b->cap = cap;
-	}
+	if (sfs_grow((void **)&b->v, &b->cap, b->n + 1, sizeof(*b->v)) < 0)
+		return -ENOMEM;
 	b->v[b->n].tmp_name = tmp_path;
 	memcpy(b->v[b->n].hex, hex, SFS_HEX_SIZE);
 	b->n++;
@@ -753,15 +748,9 @@ static int rm_push(struct rm_walk *w, int fd, const char *name)
 	struct rm_level *l;
 	DIR *d;
 
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 16;
-		struct rm_level *v = realloc(w->v, cap * sizeof(*v));
-		if (!v) {
-			close(fd);
-			return -ENOMEM;
-		}
-		w->v = v;
-		w->cap = cap;
+	if (sfs_grow((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v)) < 0) {
+		close(fd);
+		return -ENOMEM;
 	}
 	if (!(d = fdopendir(fd))) {
 		int r = -errno;

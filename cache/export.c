@@ -28,31 +28,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "clock.h"
 #include "err.h"
 #include "layer.h"
+#include "oci.h"
 #include "strbuf.h"
 #include "strmap.h"
 
 #define NIL SIZE_MAX
-
-static void copy_str(char *dst, size_t size, const char *s)
-{
-	snprintf(dst, size, "%s", s ? s : "");
-}
-
-/* Grows *v (of *cap elements of size sz) to hold n + 1. */
-static int grow(void **v, size_t *cap, size_t n, size_t sz)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 4;
-	void *p = reallocarray(*v, c, sz);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
-}
 
 /* ---- CacheChains (§6.2) ---- */
 
@@ -94,12 +78,12 @@ static void cc_release(struct cc *cc)
 /* Add: a new item per call (normalize merges them later). */
 static int cc_add(struct cc *cc, const char *digest, size_t *ret)
 {
-	int r = grow((void **)&cc->v, &cc->cap, cc->n, sizeof(*cc->v));
+	int r = sfs_grow((void **)&cc->v, &cc->cap, cc->n + 1, sizeof(*cc->v));
 
 	if (r < 0)
 		return r;
 	memset(&cc->v[cc->n], 0, sizeof(cc->v[cc->n]));
-	copy_str(cc->v[cc->n].digest, sizeof(cc->v[cc->n].digest), digest);
+	sfs_copy_str(cc->v[cc->n].digest, sizeof(cc->v[cc->n].digest), digest);
 	*ret = cc->n++;
 	return 0;
 }
@@ -133,10 +117,10 @@ static int cc_link_from(struct cc *cc, size_t it, size_t src, size_t input, cons
 	for (size_t k = 0; k < in->n; k++)
 		if (in->v[k].src == src && strcmp(in->v[k].selector, selector) == 0)
 			return 0;
-	if (grow((void **)&in->v, &in->cap, in->n, sizeof(*in->v)) < 0)
+	if (sfs_grow((void **)&in->v, &in->cap, in->n + 1, sizeof(*in->v)) < 0)
 		return -ENOMEM;
 	in->v[in->n].src = src;
-	copy_str(in->v[in->n].selector, sizeof(in->v[in->n].selector), selector);
+	sfs_copy_str(in->v[in->n].selector, sizeof(in->v[in->n].selector), selector);
 	in->n++;
 	return 0;
 }
@@ -243,9 +227,9 @@ static int collect_backlink(const char *src, const struct cache_link *l, void *a
 {
 	struct backlinks *b = arg;
 
-	if (grow((void **)&b->v, &b->cap, b->n, sizeof(*b->v)) < 0)
+	if (sfs_grow((void **)&b->v, &b->cap, b->n + 1, sizeof(*b->v)) < 0)
 		return -ENOMEM;
-	copy_str(b->v[b->n].src, sizeof(b->v[b->n].src), src);
+	sfs_copy_str(b->v[b->n].src, sizeof(b->v[b->n].src), src);
 	b->v[b->n].link = *l;
 	b->n++;
 	return 0;
@@ -502,7 +486,7 @@ static int norm_links_add(struct norm *s, size_t src, size_t input, const char *
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i] == id)
 			return 0;
-	if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) < 0)
+	if (sfs_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
 		return -ENOMEM;
 	l->v[l->n++] = id;
 	return 0;
@@ -549,8 +533,8 @@ static int norm_matches(struct norm *s, size_t it, struct idxlist *m)
 			if (i == 0) {
 				for (size_t k = 0; r == 0 && l && k < l->n; k++)
 					if (!idx_in(m, l->v[k]) &&
-					    (r = grow((void **)&m->v, &m->cap, m->n,
-						      sizeof(size_t))) == 0)
+					    (r = sfs_grow((void **)&m->v, &m->cap, m->n + 1,
+							  sizeof(size_t))) == 0)
 						m->v[m->n++] = l->v[k];
 				continue;
 			}
@@ -746,7 +730,7 @@ static int marshal_layer(struct marshal *m, const struct cc_item *x, size_t *ret
 			g->layers[*ret].created = x->result_time;
 		return 0;
 	}
-	if (grow((void **)&g->layers, &g->layers_cap, g->nlayers, sizeof(*g->layers)) < 0 ||
+	if (sfs_grow((void **)&g->layers, &g->layers_cap, g->nlayers + 1, sizeof(*g->layers)) < 0 ||
 	    strmap_put(&m->layer_by_blob, x->layer.blob, (void *)(uintptr_t)(g->nlayers + 1),
 		       NULL) < 0)
 		return -ENOMEM;
@@ -783,7 +767,8 @@ static int marshal_item(struct marshal *m, size_t it)
 		r = marshal_layer(m, x, &rec.layer);
 	}
 	if (r == 0)
-		r = grow((void **)&m->g->recs, &m->g->recs_cap, m->g->nrecs, sizeof(*m->g->recs));
+		r = sfs_grow((void **)&m->g->recs, &m->g->recs_cap, m->g->nrecs + 1,
+			     sizeof(*m->g->recs));
 	if (r < 0) {
 		for (size_t i = 0; i < rec.ninputs; i++)
 			free(rec.inputs[i].v);
@@ -958,34 +943,10 @@ static int cfg_sort(struct cfg *g)
 
 /* ---- JSON ---- */
 
-void cache_export_time(int64_t ns, char ret[CACHE_TIME_SIZE])
-{
-	time_t sec = (time_t)(ns / 1000000000);
-	long frac = (long)(ns % 1000000000);
-	struct tm tm;
-	size_t n;
-
-	if (frac < 0) {
-		frac += 1000000000;
-		sec--;
-	}
-	gmtime_r(&sec, &tm);
-	n = strftime(ret, CACHE_TIME_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac) { /* Go's .999999999: trailing zeros dropped */
-		int digits = 9;
-		while (frac % 10 == 0) {
-			frac /= 10;
-			digits--;
-		}
-		n += (size_t)snprintf(ret + n, CACHE_TIME_SIZE - n, ".%0*ld", digits, frac);
-	}
-	snprintf(ret + n, CACHE_TIME_SIZE - n, "Z");
-}
-
 /* The CacheConfig of §6.1, in Go's field order, compact. */
 static void cfg_json(const struct cfg *g, struct strbuf *sb)
 {
-	char t[CACHE_TIME_SIZE];
+	char t[SFS_TIME_SIZE];
 
 	strbuf_addch(sb, '{');
 	if (g->nlayers) {
@@ -1003,7 +964,7 @@ static void cfg_json(const struct cfg *g, struct strbuf *sb)
 		const struct cfg_record *x = &g->recs[i];
 		strbuf_addstr(sb, i ? ",{" : "{");
 		if (x->has_result) {
-			cache_export_time(x->created, t);
+			sfs_format_time_go(x->created, t);
 			strbuf_addf(sb, "\"layers\":[{\"layer\":%zu,\"createdAt\":\"%s\"}],",
 				    x->layer, t);
 		}
@@ -1087,18 +1048,6 @@ int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,
 
 /* ---- the OCI layout (DESIGN.md §6, SEMANTICS.md §6.3) ---- */
 
-#define MT_CACHECONFIG "application/vnd.buildkit.cacheconfig.v0"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar+gzip"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
-
-struct desc {
-	char digest[SFS_DIGEST_SIZE];
-	size_t size;
-};
-
 static int write_file(const char *path, const void *buf, size_t len, unsigned mode)
 {
 	const char *p = buf;
@@ -1122,34 +1071,25 @@ static int write_file(const char *path, const void *buf, size_t len, unsigned mo
 }
 
 /* Writes a blob under tmp/blobs/sha256 and describes it. */
-static int put_blob(const char *tmp, const char *buf, size_t len, struct desc *ret)
+static int put_blob(const char *tmp, const char *buf, size_t len, struct oci_desc *ret)
 {
-	char hex[SFS_HEX_SIZE], path[4096];
+	char rel[OCI_BLOB_PATH_SIZE], path[4096];
 
-	sfs_sha256_hex(buf, len, hex);
-	snprintf(ret->digest, sizeof(ret->digest), "sha256:%s", hex);
+	sfs_sha256_digest(buf, len, ret->digest);
 	ret->size = len;
-	if (snprintf(path, sizeof(path), "%s/blobs/sha256/%s", tmp, hex) >= (int)sizeof(path))
+	oci_blob_path(ret->digest, rel);
+	if (snprintf(path, sizeof(path), "%s/%s", tmp, rel) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	return write_file(path, buf, len, 0444);
-}
-
-static void desc_json(struct strbuf *sb, const char *mt, const char *digest, uint64_t size)
-{
-	strbuf_addstr(sb, "{\"mediaType\":");
-	strbuf_add_json_str(sb, mt);
-	strbuf_addstr(sb, ",\"digest\":");
-	strbuf_add_json_str(sb, digest);
-	strbuf_addf(sb, ",\"size\":%llu", (unsigned long long)size);
 }
 
 /* A layer descriptor as the worker gives it (annotations sorted by key, as Go does). */
 static void layer_desc_json(struct strbuf *sb, const char *mt, const struct cfg_layer *l)
 {
-	char t[CACHE_TIME_SIZE];
+	char t[SFS_TIME_SIZE];
 
-	cache_export_time(l->created, t);
-	desc_json(sb, mt, l->l.blob, l->l.size);
+	sfs_format_time_go(l->created, t);
+	oci_desc_json_open(sb, mt, l->l.blob, l->l.size);
 	strbuf_addf(sb,
 		    ",\"annotations\":{\"buildkit/createdat\":\"%s\","
 		    "\"containerd.io/uncompressed\":",
@@ -1159,16 +1099,16 @@ static void layer_desc_json(struct strbuf *sb, const char *mt, const struct cfg_
 }
 
 static void manifest_json(struct strbuf *sb, const struct cfg *g, enum cache_export_form form,
-			  const struct desc *config)
+			  const struct oci_desc *config)
 {
 	bool image = form == CACHE_EXPORT_IMAGE;
-	const char *lmt = image ? MT_OCI_LAYER : MT_DOCKER_LAYER;
+	const char *lmt = image ? OCI_MT_LAYER : OCI_MT_DOCKER_LAYER;
 
 	strbuf_addf(sb, "{\"schemaVersion\":2,\"mediaType\":\"%s\",",
-		    image ? MT_OCI_MANIFEST : MT_DOCKER_LIST);
+		    image ? OCI_MT_MANIFEST : OCI_MT_DOCKER_LIST);
 	if (image) {
 		strbuf_addstr(sb, "\"config\":");
-		desc_json(sb, MT_CACHECONFIG, config->digest, config->size);
+		oci_desc_json_open(sb, OCI_MT_CACHECONFIG, config->digest, config->size);
 		strbuf_addstr(sb, "},\"layers\":[");
 	} else {
 		strbuf_addstr(sb, "\"manifests\":[");
@@ -1181,32 +1121,31 @@ static void manifest_json(struct strbuf *sb, const struct cfg *g, enum cache_exp
 	if (!image) { /* the config last, as remotecache.Finalize appends it */
 		if (g->nlayers)
 			strbuf_addch(sb, ',');
-		desc_json(sb, MT_CACHECONFIG, config->digest, config->size);
+		oci_desc_json_open(sb, OCI_MT_CACHECONFIG, config->digest, config->size);
 		strbuf_addch(sb, '}');
 	}
 	strbuf_addstr(sb, "]}");
 }
 
-static void index_json(struct strbuf *sb, enum cache_export_form form, const struct desc *m)
+static void index_json(struct strbuf *sb, enum cache_export_form form, const struct oci_desc *m)
 {
 	strbuf_addstr(sb,
-		      "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[");
-	desc_json(sb, form == CACHE_EXPORT_IMAGE ? MT_OCI_MANIFEST : MT_DOCKER_LIST, m->digest,
-		  m->size);
-	strbuf_addstr(sb, ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}");
+		      "{\"schemaVersion\":2,\"mediaType\":\"" OCI_MT_INDEX "\",\"manifests\":[");
+	oci_desc_json_open(sb, form == CACHE_EXPORT_IMAGE ? OCI_MT_MANIFEST : OCI_MT_DOCKER_LIST,
+			   m->digest, m->size);
+	strbuf_addstr(sb, ",\"annotations\":{\"" OCI_REF_NAME "\":\"latest\"}}]}");
 }
 
 static int copy_layers(struct sfs_cache *c, const struct cfg *g, const char *tmp)
 {
-	char path[4096];
+	char rel[OCI_BLOB_PATH_SIZE], path[4096];
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < g->nlayers; i++) {
-		const char *hex = g->layers[i].l.blob + 7;
-		if (snprintf(path, sizeof(path), "%s/blobs/sha256/%s", tmp, hex) >=
-		    (int)sizeof(path))
+		oci_blob_path(g->layers[i].l.blob, rel);
+		if (snprintf(path, sizeof(path), "%s/%s", tmp, rel) >= (int)sizeof(path))
 			return -ENAMETOOLONG;
-		r = cas_copy_out(c->cas, hex, path, 0444);
+		r = cas_copy_out(c->cas, g->layers[i].l.blob + 7, path, 0444);
 	}
 	return r;
 }
@@ -1229,7 +1168,7 @@ static int write_meta(const struct cfg *g, enum cache_export_form form, const ch
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	struct strbuf sb = STRBUF_INIT;
-	struct desc config, manifest;
+	struct oci_desc config, manifest;
 	char path[4096];
 	int r;
 

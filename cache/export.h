@@ -61,8 +61,4 @@ int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,
 			struct cache_key *const *keys, size_t nkeys, enum cache_export_mode mode,
 			char **ret_json, char **ret_msg);
 
-/* Go's time.RFC3339Nano of ns since the epoch, in UTC ("...T10:00:00.5Z"). */
-#define CACHE_TIME_SIZE 40
-void cache_export_time(int64_t ns, char ret[CACHE_TIME_SIZE]);
-
 #endif

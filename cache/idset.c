@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+
 bool idset_has(const struct idset *s, const char *id)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -19,14 +21,8 @@ int idset_add(const char *id, void *arg)
 
 	if (idset_has(s, id))
 		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 4;
-		char(*v)[CACHE_ID_SIZE] = realloc(s->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
+	if (sfs_grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0)
+		return -ENOMEM;
 	snprintf(s->v[s->n++], CACHE_ID_SIZE, "%s", id);
 	return 0;
 }

@@ -39,14 +39,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "clock.h"
 #include "err.h"
 #include "idset.h"
+#include "oci.h"
+#include "result_storage.h"
 #include "strbuf.h"
 #include "strmap.h"
 #include "tree.h"
 
-#define MT_CACHECONFIG "application/vnd.buildkit.cacheconfig.v0"
-#define REF_NAME "org.opencontainers.image.ref.name"
 
 /* A layer and, once a result names it as its top, what its parent chain
  * is (worked out once per layer, not once per result). */
@@ -115,45 +117,6 @@ struct cache_import {
 	struct im_record *records;
 	size_t *order; /* record indices, inputs before the records using them */
 };
-
-static void copy_str(char *dst, size_t size, const char *s)
-{
-	snprintf(dst, size, "%s", s ? s : "");
-}
-
-/* Makes room for one more element of size bytes in *v (n used, *cap
- * allocated), doubling: n appends cost O(n), not O(n^2). */
-static int grow_array(void **v, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap = *cap ? *cap * 2 : 4;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
-/* ---- misc ---- */
-
-bool cache_import_link_form(void)
-{
-	return true;
-}
-
-void cache_import_link(int input, int output, const char *dgst, const char *selector,
-		       struct cache_link *l)
-{
-	memset(l, 0, sizeof(*l));
-	l->input = input;
-	l->output = CACHE_IMPORT_LINK_OUTPUT;
-	sfs_root_key(dgst, output, l->digest);
-	copy_str(l->selector, sizeof(l->selector), selector);
-}
 
 size_t cache_import_nrecords(const struct cache_import *im)
 {
@@ -239,13 +202,6 @@ static void im_warn_end(struct cache_import *im)
 	snprintf(msg, sizeof(msg), "... and %zu more warnings (the daemon log has them all)",
 		 im->nwarnings - CACHE_IMPORT_WARN_MAX);
 	im->opts.warn(im->opts.arg, msg);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- reading files of the layout ---- */
@@ -395,7 +351,7 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 static int load_json(const struct cache_import *im, const char *digest, json_t **ret,
 		     char **ret_msg)
 {
-	char rel[sizeof("blobs/sha256/") + SFS_HEX_SIZE];
+	char rel[OCI_BLOB_PATH_SIZE];
 	const char *path = rel;
 	json_error_t jerr;
 	char *buf = NULL;
@@ -403,7 +359,7 @@ static int load_json(const struct cache_import *im, const char *digest, json_t *
 	int r;
 
 	if (digest)
-		snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + 7);
+		oci_blob_path(digest, rel);
 	else
 		snprintf(rel, sizeof(rel), "index.json");
 	r = read_small(im, digest ? im->blobsfd : im->dirfd, rel, digest ? digest + 7 : rel,
@@ -456,12 +412,6 @@ static int obj_int(const json_t *o, const char *key, int *ret)
 
 /* ---- index.json and the manifest ---- */
 
-static bool is_tagged(const json_t *desc, const char *tag)
-{
-	const char *name = obj_str(json_object_get(desc, "annotations"), REF_NAME);
-	return name && strcmp(name, tag) == 0;
-}
-
 /* The manifest descriptor: the entry tagged "latest", else the only entry. */
 static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST_SIZE],
 			 char **ret_msg)
@@ -470,29 +420,29 @@ static int pick_manifest(const char *path, json_t *index, char digest[SFS_DIGEST
 	json_t *pick = NULL, *e;
 	size_t i;
 
-	json_array_foreach(m, i, e) if (is_tagged(e, "latest")) pick = e;
+	json_array_foreach(m, i, e) if (oci_desc_is_tagged(e, "latest")) pick = e;
 	if (!pick && json_array_size(m) == 1)
 		pick = json_array_get(m, 0);
 	if (!pick)
 		return sfs_errf(ret_msg, ENOENT, "%s: no manifest tagged \"latest\"", path);
-	const char *d = obj_digest(pick, "digest");
+	const char *d = oci_desc_digest(pick);
 	if (!d)
 		return sfs_errf(ret_msg, EINVAL, "%s: manifest digest is not sha256:<hex>", path);
-	copy_str(digest, SFS_DIGEST_SIZE, d);
+	sfs_copy_str(digest, SFS_DIGEST_SIZE, d);
 	return 0;
 }
 
 static int add_desc(struct cache_import *im, const json_t *d)
 {
-	const char *digest = obj_digest(d, "digest"), *mt = obj_str(d, "mediaType");
+	const char *digest = oci_desc_digest(d), *mt = oci_desc_media_type(d);
 	struct im_desc *v;
 
 	if (!digest)
 		return -EINVAL;
-	if (grow_array((void **)&im->descs, &im->descs_cap, im->ndescs, sizeof(*v)) < 0)
+	if (sfs_grow((void **)&im->descs, &im->descs_cap, im->ndescs + 1, sizeof(*v)) < 0)
 		return -ENOMEM;
 	v = im->descs;
-	copy_str(v[im->ndescs].digest, SFS_DIGEST_SIZE, digest);
+	sfs_copy_str(v[im->ndescs].digest, SFS_DIGEST_SIZE, digest);
 	if (!(v[im->ndescs].media_type = strdup(mt ? mt : "")))
 		return -ENOMEM;
 	im->ndescs++;
@@ -532,16 +482,14 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 	if (json_is_array(list)) {
 		json_array_foreach(list, i, d)
 		{
-			const char *mt = obj_str(d, "mediaType");
-			if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && obj_digest(d, "digest"))
-				copy_str(config, SFS_DIGEST_SIZE, obj_digest(d, "digest"));
+			if (oci_desc_is(d, OCI_MT_CACHECONFIG))
+				sfs_copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(d));
 			else if (r == 0)
 				r = add_desc(im, d);
 		}
 	} else if (json_is_object(cfg)) {
-		const char *mt = obj_str(cfg, "mediaType");
-		if (mt && strcmp(mt, MT_CACHECONFIG) == 0 && obj_digest(cfg, "digest"))
-			copy_str(config, SFS_DIGEST_SIZE, obj_digest(cfg, "digest"));
+		if (oci_desc_is(cfg, OCI_MT_CACHECONFIG))
+			sfs_copy_str(config, SFS_DIGEST_SIZE, oci_desc_digest(cfg));
 		json_array_foreach(json_object_get(m, "layers"), i, d) if (r == 0) r =
 		    add_desc(im, d);
 	}
@@ -551,7 +499,7 @@ static int read_manifest(struct cache_import *im, json_t *m, char config[SFS_DIG
 	if (!config[0])
 		return sfs_errf(ret_msg, EINVAL,
 				"cache manifest has no %s config (not a cache export)",
-				MT_CACHECONFIG);
+				OCI_MT_CACHECONFIG);
 	return 0;
 }
 
@@ -605,7 +553,7 @@ static int parse_layers(struct cache_import *im, json_t *layers, char **ret_msg)
 		const char *blob = obj_digest(l, "blob");
 		if (!blob || obj_int(l, "parent", &im->layers[i].parent) < 0)
 			return sfs_errf(ret_msg, EINVAL, "cache config: layer %zu is invalid", i);
-		copy_str(im->layers[i].blob, SFS_DIGEST_SIZE, blob);
+		sfs_copy_str(im->layers[i].blob, SFS_DIGEST_SIZE, blob);
 	}
 	return 0;
 }
@@ -634,7 +582,7 @@ static int parse_inputs(struct im_record *rec, json_t *inputs, size_t nrecords)
 				return -EINVAL;
 			if (a->v[j].link < 0 || (size_t)a->v[j].link >= nrecords)
 				return -ERANGE;
-			copy_str(a->v[j].selector, SFS_DIGEST_SIZE, sel);
+			sfs_copy_str(a->v[j].selector, SFS_DIGEST_SIZE, sel);
 		}
 	}
 	return 0;
@@ -645,8 +593,10 @@ static int parse_inputs(struct im_record *rec, json_t *inputs, size_t nrecords)
 static int add_result(struct im_record *rec, const struct im_result *res, const char *created)
 {
 	struct im_result *v;
+	int r;
 
-	if (grow_array((void **)&rec->results, &rec->results_cap, rec->nresults, sizeof(*v)) < 0) {
+	r = sfs_grow((void **)&rec->results, &rec->results_cap, rec->nresults + 1, sizeof(*v));
+	if (r < 0) {
 		free(res->chain);
 		return -ENOMEM;
 	}
@@ -654,7 +604,7 @@ static int add_result(struct im_record *rec, const struct im_result *res, const 
 	*v = *res;
 	v->tree[0] = v->record[0] = '\0';
 	if (parse_time(created, &v->created_at) < 0)
-		v->created_at = now_ns(); /* absent or Go's zero time: the import's time */
+		v->created_at = sfs_now_ns(); /* absent or Go's zero time: the import's time */
 	return 0;
 }
 
@@ -820,7 +770,7 @@ static int parse_records(struct cache_import *im, json_t *records, char **ret_ms
 			r = sfs_errf(ret_msg, EINVAL, "cache config: record %zu has no digest", i);
 			break;
 		}
-		copy_str(rec->digest, SFS_DIGEST_SIZE, digest);
+		sfs_copy_str(rec->digest, SFS_DIGEST_SIZE, digest);
 		r = parse_inputs(rec, json_object_get(o, "inputs"), im->nrecords);
 		if (r == -ERANGE)
 			r = sfs_errf(ret_msg, EINVAL, "cache config: invalid record ID in record %zu",
@@ -1403,11 +1353,11 @@ static int check_digest(struct cache_import *im, int fd, const char *digest, cha
  * it is not in the layout. */
 static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
 {
-	char rel[sizeof("blobs/sha256/") + SFS_HEX_SIZE];
+	char rel[OCI_BLOB_PATH_SIZE];
 	off_t size;
 	int fd, r;
 
-	snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest + 7);
+	oci_blob_path(digest, rel);
 	r = open_regular_at(im->blobsfd, digest + 7, &fd, &size);
 	if (r == -ENOENT)
 		return 1;
@@ -1519,12 +1469,12 @@ static int store_tree(struct unpack *u, char ret_id[SFS_DIGEST_SIZE])
 					   .mode = nd->mode,
 					   .size = nd->type == 'd' ? 0 : nd->size,
 					   .path = (char *)k};
-		copy_str(v[n].hex, SFS_HEX_SIZE, nd->type == 'd' ? "" : nd->hex);
+		sfs_copy_str(v[n].hex, SFS_HEX_SIZE, nd->type == 'd' ? "" : nd->hex);
 		n++;
 	}
 	r = tree_from_entries(u->cas, v, n, &t);
 	if (r == 0)
-		copy_str(ret_id, SFS_DIGEST_SIZE, t->id);
+		sfs_copy_str(ret_id, SFS_DIGEST_SIZE, t->id);
 	tree_free(t);
 	free(v);
 	return r;
@@ -1619,14 +1569,14 @@ static int import_result(struct cache_import *im, struct sfs_cache *c, struct re
 		return cancelled_err(ret_msg);
 	first = strmap_get(done, key);
 	if (first) {
-		copy_str(res->tree, SFS_DIGEST_SIZE, first->tree);
-		copy_str(res->record, CACHE_ID_SIZE, first->record);
+		sfs_copy_str(res->tree, SFS_DIGEST_SIZE, first->tree);
+		sfs_copy_str(res->record, CACHE_ID_SIZE, first->record);
 		return 0;
 	}
 	r = unpack_chain(im, c->cas, res, res->tree, ret_msg);
 	if (r == 0 && res->tree[0]) {
 		r = rs->ops->save(rs, res->tree, res->created_at, &rec);
-		copy_str(res->record, CACHE_ID_SIZE, rec.id);
+		sfs_copy_str(res->record, CACHE_ID_SIZE, rec.id);
 	}
 	if (r == 0)
 		r = strmap_put(done, key, res, NULL);
@@ -1660,9 +1610,9 @@ static void record_link(const struct im_record *rec, size_t i, const struct im_i
 {
 	memset(l, 0, sizeof(*l));
 	l->input = (int)i;
-	l->output = CACHE_IMPORT_LINK_OUTPUT;
-	copy_str(l->digest, SFS_DIGEST_SIZE, rec->digest);
-	copy_str(l->selector, SFS_DIGEST_SIZE, in->selector);
+	l->output = KEYSTORE_RECORD_LINK_OUTPUT;
+	sfs_copy_str(l->digest, SFS_DIGEST_SIZE, rec->digest);
+	sfs_copy_str(l->selector, SFS_DIGEST_SIZE, in->selector);
 }
 
 /* getIDFromDeps over record-form links: the key a previous import of
@@ -1685,7 +1635,7 @@ static int record_id(struct keystore *ks, const struct im_record *rec, char (*id
 		}
 	}
 	if (r == 0 && cand.n)
-		copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
+		sfs_copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
 	else if (r == 0)
 		keystore_new_id(ret);
 	idset_release(&cand);
@@ -1715,7 +1665,7 @@ static int import_record(struct cache_import *im, struct keystore *ks, size_t id
 	int r = 0;
 
 	if (rec->ninputs == 0)
-		copy_str(ids[idx], CACHE_ID_SIZE, rec->digest);
+		sfs_copy_str(ids[idx], CACHE_ID_SIZE, rec->digest);
 	else
 		r = record_id(ks, rec, ids, ids[idx]);
 	for (size_t i = 0; r == 0 && i < rec->ninputs; i++) {
@@ -1736,8 +1686,8 @@ static int import_record(struct cache_import *im, struct keystore *ks, size_t id
 		r = ks->ops->walk_results(ks, ids[idx], find_tree, &h);
 		if (r < 0 || h.found)
 			continue;
-		copy_str(cr.id, CACHE_ID_SIZE, res->record);
-		copy_str(cr.result, SFS_DIGEST_SIZE, res->tree);
+		sfs_copy_str(cr.id, CACHE_ID_SIZE, res->record);
+		sfs_copy_str(cr.result, SFS_DIGEST_SIZE, res->tree);
 		cr.created_at = res->created_at;
 		r = ks->ops->add_result(ks, ids[idx], &cr);
 	}

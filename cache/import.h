@@ -7,26 +7,9 @@
  * (Docker manifest list, OCI index, OCI image manifest) whose config entry of
  * media type application/vnd.buildkit.cacheconfig.v0 lists layers and records.
  *
- * How imported records meet the solver's queries.  A record's digest is
- * rootKey(mapDigest, output); the map digest and output cannot be recovered
- * from it.  The solver's links are {input, output, mapDigest, selector}.  So an
- * imported record with inputs is reached through links in the "record form":
- *     {input i, output CACHE_IMPORT_LINK_OUTPUT, digest = record.digest, selector}
- * stored on each input alternative's key id, as BuildKit's imported key storage
- * translates a solver link with outputKey(link.Digest, link.Output)
- * (SEMANTICS.md §6.5).  The output field says which form a link is in: solver
- * links have output >= 0, so a reader of links (walk_backlinks for export,
- * cache/keys, why) can tell a record-form digest, which is already what
- * rootKey(digest, output) would give, from a map digest.  A record with no
- * inputs is the root key whose id is its digest, which is exactly the id the
- * solver gives that root (or content) key, so no translation is needed there.
- *
- * For Query (and getIDFromDeps) to hit imported records with inputs, the
- * cache manager must walk links in both forms:
- *     {input, output, dgst, selector}                                (solver saves)
- *     {input, CACHE_IMPORT_LINK_OUTPUT, rootKey(dgst, output), selector}  (imports)
- * cache_import_link() spells the second form.  walk_backlinks must yield a
- * record-form link's digest as is (not rootKey of it) with output 0.
+ * Imported records with inputs are linked in the record form that
+ * keystore.h describes (keystore_record_link), so the cache manager's
+ * queries reach them.
  */
 #ifndef SFS_IMPORT_H
 #define SFS_IMPORT_H
@@ -36,9 +19,6 @@
 
 #include "cache.h"
 #include "keystore.h"
-
-/* cache_link.output of a record-form link (see above); solver links are >= 0. */
-#define CACHE_IMPORT_LINK_OUTPUT (-2)
 
 /*
  * Limits on what one import may cost (DESIGN.md §8).  A layout is named by a
@@ -129,17 +109,5 @@ int cache_import_into_manager(struct cache_import *im, struct sfs_cache *c,
 
 /* Number of records and of results that will be (or were) imported. */
 size_t cache_import_nrecords(const struct cache_import *im);
-
-/*
- * True: imported records with inputs are linked in the record form (see the
- * top of this file).  A constant, so callers can assert the contract they code
- * against.
- */
-bool cache_import_link_form(void);
-
-/* Fills l with the record form of the solver link {input, output, dgst,
- * selector}: {input, CACHE_IMPORT_LINK_OUTPUT, rootKey(dgst, output), selector}. */
-void cache_import_link(int input, int output, const char *dgst, const char *selector,
-		       struct cache_link *l);
 
 #endif

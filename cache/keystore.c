@@ -1,5 +1,6 @@
 /*
- * keystore.c — what both key storages share: the destructor and key ids.
+ * keystore.c — what both key storages share: the destructor, the optional
+ * ops' fallbacks, key ids, rootKey and the record form of a link.
  *
  * Random ids follow BuildKit's identity.NewID: 25 base36 chars drawn from the
  * kernel's random pool (getrandom), about 129 bits, so ids of keys with deps
@@ -7,11 +8,14 @@
  */
 #include "keystore.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "array.h"
 #include "err.h"
 
 struct keystore *keystore_free(struct keystore *ks)
@@ -19,6 +23,35 @@ struct keystore *keystore_free(struct keystore *ks)
 	if (ks)
 		ks->ops->free(ks);
 	return NULL;
+}
+
+int keystore_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn, void *arg)
+{
+	if (!ks->ops->walk_all_links)
+		return -EOPNOTSUPP;
+	return ks->ops->walk_all_links(ks, id, fn, arg);
+}
+
+void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE])
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "%s@%d", digest, output);
+	sfs_sha256_digest(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, ret_digest);
+}
+
+bool keystore_record_link_form(void)
+{
+	return true;
+}
+
+void keystore_record_link(int input, int output, const char *dgst, const char *selector,
+			  struct cache_link *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->input = input;
+	l->output = KEYSTORE_RECORD_LINK_OUTPUT;
+	sfs_root_key(dgst, output, l->digest);
+	sfs_copy_str(l->selector, sizeof(l->selector), selector);
 }
 
 #define KEYSTORE_ID_LEN 25

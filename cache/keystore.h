@@ -16,6 +16,30 @@
  * keys left with neither results nor links, cascading to dependency keys
  * (SEMANTICS.md §4.2).
  *
+ * rootKey and the record form.  A key without deps has the id
+ * rootKey(digest, output) = sha256 of "<digest>@<output>" (BuildKit's
+ * rootKey), whatever backend stores it.  A record imported from a cache
+ * export has a digest that is already rootKey(mapDigest, output); the map
+ * digest and output cannot be recovered from it.  The solver's links are
+ * {input, output, mapDigest, selector}, so an imported record with inputs is
+ * reached through links in the "record form":
+ *     {input i, output KEYSTORE_RECORD_LINK_OUTPUT, digest = record.digest, selector}
+ * stored on each input alternative's key id, as BuildKit's imported key
+ * storage translates a solver link with outputKey(link.Digest, link.Output).
+ * The output field says which form a link is in: solver links have
+ * output >= 0, so a reader of links (walk_backlinks for export, cache/keys,
+ * why) can tell a record-form digest, which is already what rootKey(digest,
+ * output) would give, from a map digest.  A record with no inputs is the root
+ * key whose id is its digest, which is exactly the id the solver gives that
+ * root (or content) key, so no translation is needed there.
+ *
+ * For Query (and getIDFromDeps) to hit imported records with inputs, the
+ * cache manager walks links in both forms:
+ *     {input, output, dgst, selector}                                   (solver saves)
+ *     {input, KEYSTORE_RECORD_LINK_OUTPUT, rootKey(dgst, output), selector}  (imports)
+ * keystore_record_link() spells the second form.  walk_backlinks yields a
+ * record-form link's digest as is (not rootKey of it) with output 0.
+ *
  * Walk callbacks return 0 to continue or a negative errno to stop; that value
  * is returned.  Walks snapshot their rows before calling back, so a callback may
  * call into the storage again.
@@ -29,6 +53,9 @@
 #include "sha256.h"
 
 #define CACHE_ID_SIZE 80 /* fits a digest or a random id */
+
+/* cache_link.output of a record-form link (see above); solver links are >= 0. */
+#define KEYSTORE_RECORD_LINK_OUTPUT (-2)
 
 /* One save of a result under a key (BuildKit's CacheResult). */
 struct cache_result {
@@ -47,6 +74,7 @@ struct cache_link {
 typedef int (*keystore_id_fn)(const char *id, void *arg);
 typedef int (*keystore_result_fn)(const struct cache_result *r, void *arg);
 typedef int (*keystore_backlink_fn)(const char *src_id, const struct cache_link *l, void *arg);
+typedef int (*keystore_link_fn)(const struct cache_link *l, const char *target, void *arg);
 
 struct keystore;
 
@@ -84,6 +112,8 @@ struct keystore_ops {
 			int *ret_output);
 	int (*walk_by_digest)(struct keystore *ks, const char *digest, int output,
 			      keystore_id_fn fn, void *arg);
+	/* Every outgoing link of id, whatever its fields (keystore_walk_all_links). */
+	int (*walk_all_links)(struct keystore *ks, const char *id, keystore_link_fn fn, void *arg);
 	/* Groups the updates until batch_end into one transaction (may nest). */
 	int (*batch_begin)(struct keystore *ks);
 	int (*batch_end)(struct keystore *ks, int err); /* commits when err == 0 */
@@ -99,12 +129,28 @@ int keystore_memory_new(struct keystore **ret);
 int keystore_sqlite_new(struct sfs_db *db, struct keystore **ret);
 struct keystore *keystore_free(struct keystore *ks); /* accepts NULL */
 
-/* Walks every outgoing link of id regardless of link fields (for cache/keys/<id>/links). */
-typedef int (*keystore_link_fn)(const struct cache_link *l, const char *target, void *arg);
-int keystore_sqlite_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn,
-				   void *arg);
+/*
+ * Walks every outgoing link of id regardless of link fields (for
+ * cache/keys/<id>/links): the optional walk_all_links op; -EOPNOTSUPP where
+ * the backend has none (the memory one).
+ */
+int keystore_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn, void *arg);
 
 /* A fresh random key id: 25 chars of base36, like BuildKit's identity.NewID. */
 void keystore_new_id(char ret[CACHE_ID_SIZE]);
+
+/* BuildKit's rootKey: the digest of the string "<digest>@<output>" (above). */
+void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE]);
+
+/*
+ * True: imported records with inputs are linked in the record form (above).
+ * A constant, so callers can assert the contract they code against.
+ */
+bool keystore_record_link_form(void);
+
+/* Fills l with the record form of the solver link {input, output, dgst,
+ * selector}: {input, KEYSTORE_RECORD_LINK_OUTPUT, rootKey(dgst, output), selector}. */
+void keystore_record_link(int input, int output, const char *dgst, const char *selector,
+			  struct cache_link *l);
 
 #endif

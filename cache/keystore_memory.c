@@ -15,6 +15,7 @@
  * Locking: ks_memory.lock guards everything.  Walks copy what they yield
  * under the lock and call back without it, so callbacks may re-enter.
  */
+#include "array.h"
 #include "keystore.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@
 #include "strmap.h"
 #include "strv.h"
 
-/* ---- maps and sets (cache/strmap.h) ---- */
+/* ---- maps and sets (base/strmap.h) ---- */
 
 /* Frees every value with fn (may be NULL), then the map. */
 static void map_release(struct strmap *m, void (*fn)(void *val))
@@ -469,19 +470,13 @@ static int mem_collect_backlinks(struct ks_memory *m, const char *src, const cha
 		struct mlinkset *ls = val;
 		if (!strmap_get(&ls->targets, id))
 			continue;
-		if (*n == *cap) {
-			size_t c = *cap ? *cap * 2 : 8;
-			struct backlink *nv = realloc(*v, c * sizeof(*nv));
-			if (!nv)
-				return -ENOMEM;
-			*v = nv;
-			*cap = c;
-		}
+		if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
+			return -ENOMEM;
 		struct backlink *b = &(*v)[*n];
 		if (!(b->src = strdup(src)))
 			return -ENOMEM;
 		b->l = ls->l;
-		/* an imported link (output CACHE_IMPORT_LINK_OUTPUT) already
+		/* an imported link (output KEYSTORE_RECORD_LINK_OUTPUT) already
 		 * holds the record digest */
 		if (ls->l.output >= 0)
 			sfs_root_key(ls->l.digest, ls->l.output, b->l.digest);

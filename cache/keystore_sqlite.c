@@ -14,6 +14,7 @@
  * connection has one transaction, so another thread's statements must not
  * slip into it.
  */
+#include "array.h"
 #include "keystore.h"
 
 #include <errno.h>
@@ -23,8 +24,6 @@
 #include "db.h"
 #include "err.h"
 #include "strv.h"
-
-static const struct keystore_ops sq_ops;
 
 struct ks_sqlite {
 	struct keystore ks;
@@ -181,16 +180,8 @@ static int sq_walk_results(struct keystore *ks, const char *id, keystore_result_
 	if (st) {
 		r = 0;
 		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n == cap) {
-				size_t c = cap ? cap * 2 : 4;
-				struct cache_result *nv = realloc(v, c * sizeof(*nv));
-				if (!nv) {
-					r = -ENOMEM;
-					break;
-				}
-				v = nv;
-				cap = c;
-			}
+			if ((r = sfs_grow((void **)&v, &cap, n + 1, sizeof(*v))) < 0)
+				break;
 			row_result(st, &v[n++]);
 		}
 		if (r == 0 && rc != SQLITE_DONE)
@@ -404,14 +395,8 @@ static int link_rows_push(struct link_rows *rows, sqlite3_stmt *st, int kcol, in
 {
 	struct link_row *row;
 
-	if (rows->n == rows->cap) {
-		size_t c = rows->cap ? rows->cap * 2 : 8;
-		struct link_row *v = realloc(rows->v, c * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		rows->v = v;
-		rows->cap = c;
-	}
+	if (sfs_grow((void **)&rows->v, &rows->cap, rows->n + 1, sizeof(*rows->v)) < 0)
+		return -ENOMEM;
 	row = &rows->v[rows->n];
 	if (!(row->key = strdup(col_text(st, kcol))))
 		return -ENOMEM;
@@ -453,7 +438,7 @@ static int sq_walk_backlinks(struct keystore *ks, const char *id, keystore_backl
 	for (size_t i = 0; r == 0 && i < rows.n; i++) {
 		struct cache_link l = rows.v[i].l;
 		/* The record digest the exporter uses (§4.1). */
-		/* an imported link (output CACHE_IMPORT_LINK_OUTPUT) already
+		/* an imported link (output KEYSTORE_RECORD_LINK_OUTPUT) already
 		 * holds the record digest */
 		if (rows.v[i].l.output >= 0)
 			sfs_root_key(rows.v[i].l.digest, rows.v[i].l.output, l.digest);
@@ -464,15 +449,10 @@ static int sq_walk_backlinks(struct keystore *ks, const char *id, keystore_backl
 	return r;
 }
 
-int keystore_sqlite_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn,
-				   void *arg)
+static int sq_walk_all_links(struct keystore *ks, const char *id, keystore_link_fn fn, void *arg)
 {
 	struct link_rows rows = {0};
-	int r;
-
-	if (ks->ops != &sq_ops)
-		return -EOPNOTSUPP;
-	r = read_link_rows(to_db(ks), STMT_LINK_ALL, id, 4, 0, &rows);
+	int r = read_link_rows(to_db(ks), STMT_LINK_ALL, id, 4, 0, &rows);
 
 	for (size_t i = 0; r == 0 && i < rows.n; i++)
 		r = fn(&rows.v[i].l, rows.v[i].key, arg);
@@ -572,6 +552,7 @@ static const struct keystore_ops sq_ops = {
     .set_info = sq_set_info,
     .get_info = sq_get_info,
     .walk_by_digest = sq_walk_by_digest,
+    .walk_all_links = sq_walk_all_links,
     .batch_begin = sq_batch_begin,
     .batch_end = sq_batch_end,
     .free = sq_free,

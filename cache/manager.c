@@ -19,16 +19,16 @@
  */
 #include "manager.h"
 
-#include "import.h"
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "idset.h"
+#include "result_storage.h"
 
 static pthread_mutex_t key_ids_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -37,11 +37,6 @@ struct cache_manager {
 	struct keystore *ks;
 	struct result_storage *rs;
 };
-
-static void copy_str(char *dst, size_t size, const char *s)
-{
-	snprintf(dst, size, "%s", s ? s : "");
-}
 
 /* ---- keys ---- */
 
@@ -56,7 +51,7 @@ struct cache_key *cache_key_new(const char *digest, int output, size_t ndeps)
 		return NULL;
 	}
 	k->refs = 1;
-	copy_str(k->digest, sizeof(k->digest), digest);
+	sfs_copy_str(k->digest, sizeof(k->digest), digest);
 	k->output = output;
 	if (!ndeps)
 		sfs_root_key(k->digest, output, k->root_id);
@@ -103,7 +98,7 @@ int cache_key_add_dep(struct cache_key *k, size_t input, const char *selector,
 	if (!v)
 		return -ENOMEM;
 	a->v = v;
-	copy_str(v[a->n].selector, sizeof(v[a->n].selector), selector);
+	sfs_copy_str(v[a->n].selector, sizeof(v[a->n].selector), selector);
 	v[a->n].key = cache_key_ref(dep);
 	a->n++;
 	return 0;
@@ -141,7 +136,7 @@ static int key_set_id(struct cache_key *k, const struct cache_manager *cm, const
 	pthread_mutex_lock(&key_ids_lock);
 	have = key_id_locked(k, cm);
 	if (have) {
-		copy_str(ret, CACHE_ID_SIZE, have);
+		sfs_copy_str(ret, CACHE_ID_SIZE, have);
 		goto out;
 	}
 	struct cache_key_manager_id *e = malloc(sizeof(*e));
@@ -150,11 +145,11 @@ static int key_set_id(struct cache_key *k, const struct cache_manager *cm, const
 		goto out;
 	}
 	e->cm = cm;
-	copy_str(e->id, CACHE_ID_SIZE, id);
+	sfs_copy_str(e->id, CACHE_ID_SIZE, id);
 	e->next = k->ids;
 	k->ids = e;
 	k->nids++;
-	copy_str(ret, CACHE_ID_SIZE, id);
+	sfs_copy_str(ret, CACHE_ID_SIZE, id);
 out:
 	pthread_mutex_unlock(&key_ids_lock);
 	return r;
@@ -176,15 +171,15 @@ static void dep_link(const struct cache_key *k, size_t input,
 	memset(l, 0, sizeof(*l));
 	l->input = (int)input;
 	l->output = k->output;
-	copy_str(l->digest, sizeof(l->digest), k->digest);
-	copy_str(l->selector, sizeof(l->selector), alt->selector);
+	sfs_copy_str(l->digest, sizeof(l->digest), k->digest);
+	sfs_copy_str(l->selector, sizeof(l->selector), alt->selector);
 }
 
 /*
  * Walks the targets of link l from dep_id in both forms: as the solver saves it
  * ({input, output, map digest, selector}) and as an import stores it, by record
- * digest ({input, CACHE_IMPORT_LINK_OUTPUT, rootKey(map digest, output),
- * selector}, import.h), so imported records with inputs are found like saved ones.
+ * digest ({input, KEYSTORE_RECORD_LINK_OUTPUT, rootKey(map digest, output),
+ * selector}, keystore.h), so imported records with inputs are found like saved ones.
  */
 static int walk_links_both(struct cache_manager *cm, const char *dep_id, const struct cache_link *l,
 			   int (*fn)(const char *, void *), void *arg)
@@ -193,7 +188,7 @@ static int walk_links_both(struct cache_manager *cm, const char *dep_id, const s
 	if (r < 0 || l->output < 0)
 		return r;
 	struct cache_link rl = *l;
-	rl.output = CACHE_IMPORT_LINK_OUTPUT;
+	rl.output = KEYSTORE_RECORD_LINK_OUTPUT;
 	sfs_root_key(l->digest, l->output, rl.digest);
 	return cm->ks->ops->walk_links(cm->ks, dep_id, &rl, fn, arg);
 }
@@ -234,7 +229,7 @@ static int id_from_deps(struct cache_manager *cm, struct cache_key *k, char ret[
 	}
 	if (r == 0) {
 		if (cand.n)
-			copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
+			sfs_copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
 		else
 			keystore_new_id(ret);
 	}
@@ -252,12 +247,12 @@ static int get_id(struct cache_manager *cm, struct cache_key *k, char ret[CACHE_
 	pthread_mutex_lock(&key_ids_lock);
 	have = key_id_locked(k, cm);
 	if (have)
-		copy_str(ret, CACHE_ID_SIZE, have);
+		sfs_copy_str(ret, CACHE_ID_SIZE, have);
 	pthread_mutex_unlock(&key_ids_lock);
 	if (have)
 		return 0;
 	if (k->ndeps == 0) {
-		copy_str(ret, CACHE_ID_SIZE, k->root_id);
+		sfs_copy_str(ret, CACHE_ID_SIZE, k->root_id);
 		return 0;
 	}
 	r = id_from_deps(cm, k, id);
@@ -276,7 +271,7 @@ int cache_manager_new(const char *id, struct keystore *ks, struct result_storage
 
 	if (!cm)
 		return -ENOMEM;
-	copy_str(cm->id, sizeof(cm->id), id);
+	sfs_copy_str(cm->id, sizeof(cm->id), id);
 	cm->ks = ks;
 	cm->rs = rs;
 	/* Results deleted while we were not running (§4.2); a failure only
@@ -322,7 +317,7 @@ static struct cache_key *found_key(struct cache_manager *cm, const char *dgst, i
 
 	if (!k)
 		return NULL;
-	copy_str(k->root_id, SFS_DIGEST_SIZE, id);
+	sfs_copy_str(k->root_id, SFS_DIGEST_SIZE, id);
 	if (key_set_id(k, cm, id, tmp) < 0)
 		k = cache_key_unref(k);
 	return k;
@@ -385,8 +380,8 @@ static int query_walk(struct cache_manager *cm, const struct cache_key_with_sele
 			break;
 		l->input = input;
 		l->output = output;
-		copy_str(l->digest, sizeof(l->digest), dgst);
-		copy_str(l->selector, sizeof(l->selector), deps[j].selector);
+		sfs_copy_str(l->digest, sizeof(l->digest), dgst);
+		sfs_copy_str(l->selector, sizeof(l->selector), deps[j].selector);
 		r = walk_links_both(cm, q->dep_ids[j], l, idset_add, &q->found[j]);
 		for (size_t i = 0; r == 0 && i < q->found[j].n; i++)
 			r = idset_add(q->found[j].v[i], &q->all);
@@ -455,14 +450,8 @@ static int collect_result(const struct cache_result *r, void *arg)
 {
 	struct results *rs = arg;
 
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 4;
-		struct cache_result *v = realloc(rs->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		rs->v = v;
-		rs->cap = cap;
-	}
+	if (sfs_grow((void **)&rs->v, &rs->cap, rs->n + 1, sizeof(*rs->v)) < 0)
+		return -ENOMEM;
 	rs->v[rs->n++] = *r;
 	return 0;
 }
@@ -488,12 +477,12 @@ int cache_manager_records(struct cache_manager *cm, struct cache_key *k, struct 
 			continue;
 		}
 		struct cache_record *rec = &v[n++];
-		copy_str(rec->id, sizeof(rec->id), res->id);
-		copy_str(rec->result, sizeof(rec->result), res->result);
+		sfs_copy_str(rec->id, sizeof(rec->id), res->id);
+		sfs_copy_str(rec->result, sizeof(rec->result), res->result);
 		rec->created_at = res->created_at;
 		rec->priority = 0;
 		rec->cm = cm;
-		copy_str(rec->key_id, sizeof(rec->key_id), id);
+		sfs_copy_str(rec->key_id, sizeof(rec->key_id), id);
 	}
 	free(all.v);
 	if (r < 0) {

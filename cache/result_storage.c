@@ -17,7 +17,7 @@
  * Locking: none of its own; the store is thread-safe and rows are written
  * under sfs_db_lock.
  */
-#include "manager.h"
+#include "result_storage.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "cas.h"
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "tree.h"
@@ -39,13 +40,6 @@ struct rs_cas {
 static struct rs_cas *to_rs(struct result_storage *rs)
 {
 	return (struct rs_cas *)rs;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int row_upsert(struct sfs_db *db, const char *result_id, uint64_t size, int64_t created)
@@ -74,7 +68,7 @@ static int row_touch(struct sfs_db *db, const char *result_id)
 	st = sfs_db_stmt(db, STMT_RESULT_TOUCH);
 	if (st) {
 		sqlite3_bind_text(st, 1, result_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, now_ns());
+		sqlite3_bind_int64(st, 2, sfs_now_ns());
 		r = sfs_db_step_done(db, STMT_RESULT_TOUCH, st);
 	}
 	sfs_db_unlock(db);

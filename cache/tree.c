@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 
 /* ---- paths and ordering ---- */
@@ -116,16 +117,8 @@ struct buf {
 
 static int buf_add(struct buf *b, const void *data, size_t len)
 {
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
+	if (sfs_grow((void **)&b->p, &b->cap, b->len + len + 1, 1) < 0)
+		return -ENOMEM;
 	memcpy(b->p + b->len, data, len);
 	b->len += len;
 	b->p[b->len] = '\0';
@@ -140,14 +133,8 @@ struct evec {
 /* Appends a copy of e (path duplicated). */
 static int evec_push(struct evec *ev, const struct tree_entry *e, const char *path)
 {
-	if (ev->n == ev->cap) {
-		size_t cap = ev->cap ? ev->cap * 2 : 64;
-		struct tree_entry *v = realloc(ev->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		ev->v = v;
-		ev->cap = cap;
-	}
+	if (sfs_grow((void **)&ev->v, &ev->cap, ev->n + 1, sizeof(*ev->v)) < 0)
+		return -ENOMEM;
 	struct tree_entry *d = &ev->v[ev->n];
 	*d = *e;
 	d->path = strdup(path);

@@ -25,41 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../cache/results_index.h"
+#include "clock.h"
+#include "results_index.h"
 #include "fs.h"
 
-struct named_kind {
-	const char *name;
-	enum fs_kind kind;
-};
-
-static const struct named_kind cache_children[] = {
-    {"keys", FS_CACHE_KEYS},
-    {"results", FS_CACHE_RESULTS},
-    {"stats", FS_CACHE_STATS},
-};
-static const struct named_kind key_children[] = {
-    {"backlinks", FS_CACHE_KEY_BACKLINKS}, {"digest", FS_CACHE_KEY_DIGEST},
-    {"links", FS_CACHE_KEY_LINKS},	   {"output", FS_CACHE_KEY_OUTPUT},
-    {"results", FS_CACHE_KEY_RESULTS},
-};
-static const struct named_kind result_children[] = {
-    {"created", FS_CACHE_RESULT_CREATED},     {"keys", FS_CACHE_RESULT_KEYS},
-    {"last_used", FS_CACHE_RESULT_LAST_USED}, {"records", FS_CACHE_RESULT_RECORDS},
-    {"size", FS_CACHE_RESULT_SIZE},
-};
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-void fs_format_time(int64_t ns, char buf[40])
-{
-	time_t s = (time_t)(ns / 1000000000);
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&s, &tm);
-	n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
-}
 
 static struct keystore *keystore_of(struct sfs_fs *fs)
 {
@@ -105,18 +74,6 @@ static bool key_known(struct sfs_fs *fs, const char *id)
 	return found;
 }
 
-static int child_of(const struct named_kind *t, size_t n, const struct fs_desc *d, const char *name,
-		    struct fs_desc *ret)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(name, t[i].name)) {
-			int r = fs_desc_copy(ret, d);
-			ret->kind = t[i].kind;
-			return r;
-		}
-	return -ENOENT;
-}
-
 static int cache_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 			struct fs_desc *ret)
 {
@@ -126,11 +83,9 @@ static int cache_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *
 
 	switch (d->kind) {
 	case FS_CACHE_DIR:
-		return child_of(cache_children, N_OF(cache_children), d, name, ret);
 	case FS_CACHE_KEY:
-		return child_of(key_children, N_OF(key_children), d, name, ret);
 	case FS_CACHE_RESULT:
-		return child_of(result_children, N_OF(result_children), d, name, ret);
+		return fs_kind_lookup(d, name, ret);
 	case FS_CACHE_KEYS:
 		if (key_id_of(name, id) < 0 || !key_known(fs, id))
 			return -ENOENT;
@@ -148,20 +103,6 @@ static int cache_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *
 	default:
 		return -ENOTDIR;
 	}
-}
-
-static int list_children(const struct named_kind *t, size_t n, const struct fs_desc *d,
-			 struct fs_dirlist *l)
-{
-	int r = 0;
-
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		struct fs_desc c = *d;
-		bool dir = t[i].kind == FS_CACHE_KEYS || t[i].kind == FS_CACHE_RESULTS;
-		c.kind = t[i].kind;
-		r = fs_dirlist_add(l, t[i].name, dir ? S_IFDIR : S_IFREG, &c);
-	}
-	return r;
 }
 
 static int list_key(const char *id, void *arg)
@@ -193,11 +134,9 @@ static int cache_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_d
 
 	switch (d->kind) {
 	case FS_CACHE_DIR:
-		return list_children(cache_children, N_OF(cache_children), d, l);
 	case FS_CACHE_KEY:
-		return list_children(key_children, N_OF(key_children), d, l);
 	case FS_CACHE_RESULT:
-		return list_children(result_children, N_OF(result_children), d, l);
+		return fs_kind_list(d, l);
 	case FS_CACHE_KEYS:
 		return ks->ops->walk(ks, list_key, l);
 	case FS_CACHE_RESULTS:
@@ -239,7 +178,7 @@ static int result_line(const struct cache_result *res, void *arg)
 {
 	char t[40];
 
-	fs_format_time(res->created_at, t);
+	sfs_format_time(res->created_at, t);
 	strbuf_addf(arg, "%s %s %s\n", res->id, res->result, t);
 	return 0;
 }
@@ -271,7 +210,7 @@ static int key_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf
 	case FS_CACHE_KEY_RESULTS:
 		return ks->ops->walk_results(ks, id, result_line, out);
 	case FS_CACHE_KEY_LINKS:
-		r = keystore_sqlite_walk_all_links(ks, id, link_line, out);
+		r = keystore_walk_all_links(ks, id, link_line, out);
 		return r == -EOPNOTSUPP ? 0 : r;
 	default: /* FS_CACHE_KEY_BACKLINKS */
 		return ks->ops->walk_backlinks(ks, id, backlink_line, out);
@@ -292,7 +231,7 @@ static int result_content(struct sfs_fs *fs, const struct fs_desc *d, struct str
 		return 0;
 	case FS_CACHE_RESULT_CREATED:
 	case FS_CACHE_RESULT_LAST_USED:
-		fs_format_time(d->kind == FS_CACHE_RESULT_CREATED ? e.created : e.last_used, t);
+		sfs_format_time(d->kind == FS_CACHE_RESULT_CREATED ? e.created : e.last_used, t);
 		strbuf_addf(out, "%s\n", t);
 		return 0;
 	case FS_CACHE_RESULT_RECORDS:
@@ -329,19 +268,13 @@ static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strb
 
 	if (d->kind == FS_CACHE_STATS)
 		r = stats_content(fs, out);
-	else if (d->kind >= FS_CACHE_KEY_DIGEST && d->kind <= FS_CACHE_KEY_BACKLINKS)
+	else if (fs_kinds[d->kind].parent == FS_CACHE_KEY)
 		r = key_content(fs, d, out);
-	else if (d->kind >= FS_CACHE_RESULT_SIZE && d->kind <= FS_CACHE_RESULT_KEYS)
+	else if (fs_kinds[d->kind].parent == FS_CACHE_RESULT)
 		r = result_content(fs, d, out);
 	else
 		return -EISDIR;
 	return r < 0 ? r : out->oom ? -ENOMEM : 0;
-}
-
-static bool kind_dir(enum fs_kind k)
-{
-	return k == FS_CACHE_DIR || k == FS_CACHE_KEYS || k == FS_CACHE_KEY ||
-	       k == FS_CACHE_RESULTS || k == FS_CACHE_RESULT;
 }
 
 static int cache_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
@@ -351,21 +284,20 @@ static int cache_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat
 	struct results_index_entry e;
 	int r = 0;
 
-	if (d->kind >= FS_CACHE_KEY && d->kind <= FS_CACHE_KEY_BACKLINKS &&
+	if ((d->kind == FS_CACHE_KEY || fs_kinds[d->kind].parent == FS_CACHE_KEY) &&
 	    (key_id_of(d->path, id) < 0 || !key_known(fs, id)))
 		return -ENOENT;
-	if (d->kind >= FS_CACHE_RESULT && d->kind <= FS_CACHE_RESULT_KEYS) {
+	if (d->kind == FS_CACHE_RESULT || fs_kinds[d->kind].parent == FS_CACHE_RESULT) {
 		r = results_index_get(fs->cache->db, d->hex, &e);
 		if (r < 0)
 			return r;
 	}
-	if (kind_dir(d->kind)) {
-		fs_stat_init(fs, st, S_IFDIR | 0555, fs->uid, fs->gid);
+	fs_stat_init(fs, st, fs_kinds[d->kind].mode, fs->uid, fs->gid);
+	if (S_ISDIR(st->st_mode)) {
 		if (d->kind == FS_CACHE_RESULT)
 			fs_stat_time_ns(st, e.created);
 		return 0;
 	}
-	fs_stat_init(fs, st, S_IFREG | 0444, fs->uid, fs->gid);
 	r = cache_content(fs, d, &sb);
 	st->st_size = (off_t)sb.len;
 	clock_gettime(CLOCK_REALTIME, &st->st_mtim);

@@ -4,13 +4,17 @@
  * README.md "The mounted tree") offers to the low-level operations in ops.c.
  *
  * Every node of the mount is named by a descriptor (kind + job + hex + path).
+ * What a kind is (name, place, module, mode, caching, writers, invalidation)
+ * is its row in kinds.c's fs_kinds[]; what a node holds is its module's to say.
  * The inode table (node.c) maps descriptors to inode numbers and back; the
  * modules never keep state of their own about nodes: they answer lookups,
  * attributes, listings and contents from the solver and the cache every time,
  * so what the mount shows is always what the libraries say now.
  *
- * Module functions return 0 or -errno; only ops.c and stream.c reply to the
- * kernel.
+ * Module functions return 0 or -errno and never call fuse_reply_*: ops.c
+ * answers every request, stream.c the reads it parks (answered later, from a
+ * notify), and a flush whose spec went to the solver's parser is answered from
+ * the parser thread through ops.c's fs_flush_reply.
  */
 #ifndef SFS_FS_H
 #define SFS_FS_H
@@ -22,8 +26,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../cache/cache.h"
-#include "../cache/strbuf.h"
+#include "cache.h"
+#include "strbuf.h"
 #include "../solver/solver.h"
 
 /* ---- options (options.c) ---- */
@@ -81,15 +85,26 @@ struct sfs_fs {
 	struct timespec mount_time;
 	char *state_dir;  /* absolute */
 	char *mountpoint; /* absolute, or NULL when given as /dev/fd/N */
+	/* The front's own state, each private to the file named (whose top
+	 * comment says what its lock guards).  Made before the solver opens (its
+	 * notify callback reaches streams and inval), freed after it closed. */
+	struct fs_nodes *nodes;	    /* node.c: the inode table */
+	struct fs_files *files;	    /* ops.c: the open handles */
+	struct fs_trees *trees;	    /* results.c: the loaded result trees */
+	struct fs_streams *streams; /* stream.c: parked readers and pollers */
+	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
 };
 
-/* ---- node descriptors and the inode table (node.c) ---- */
+/* ---- node kinds (kinds.c) ----
+ * One row of fs_kinds[] per kind holds what the kind is, whatever the data:
+ * its name, parent, module, mode and flags.  kinds.c's top comment has the
+ * rules; the enum's order means nothing (the rows are keyed by it).
+ */
 
 enum fs_kind {
 	FS_ROOT = 0,
 	FS_README,
 	FS_METRICS,
-	FS_CACHE_DIR,
 	FS_JOBS_DIR,
 	FS_JOBS_NEW,
 	FS_JOBS_LATEST,
@@ -102,44 +117,89 @@ enum fs_kind {
 	FS_JOB_ERROR,
 	FS_JOB_RESULT,
 	FS_JOB_CTL,
+	FS_JOB_WHY,
+	FS_JOB_GRAPH,
 	FS_JOB_OUTPUTS,
-	FS_JOB_OUTPUT,	 /* symlink; path = the ref with ':' written '@' */
-	FS_JOB_VERTICES, /* jobs/N/vertices */
-	FS_VERTICES_DIR, /* vertices/ */
-	FS_VERTEX_DIR,	 /* job 0: vertices/<hex>; else jobs/N/vertices/<hex> */
+	FS_JOB_OUTPUT,
+	FS_JOB_EXPORT,
+	FS_VERTICES_DIR,
+	FS_JOB_VERTICES,
+	FS_VERTEX_DIR,
 	FS_VERTEX_NAME,
 	FS_VERTEX_OP,
 	FS_VERTEX_STATE,
 	FS_VERTEX_LOG,
-	FS_RESULTS_DIR,
-	FS_RESULT_ENTRY, /* results/<hex>/<path>; path "." is the result's root */
 	FS_VERTEX_KEYS,
 	FS_VERTEX_JOBS,
 	FS_VERTEX_WHY,
 	FS_VERTEX_INPUTS,
-	FS_VERTEX_INPUT, /* symlink; path = the input index */
+	FS_VERTEX_INPUT,
 	FS_VERTEX_RESULTS,
-	FS_VERTEX_RESULT, /* symlink; path = the output index */
-	FS_JOB_WHY,
-	FS_JOB_GRAPH,
+	FS_VERTEX_RESULT,
+	FS_RESULTS_DIR,
+	FS_RESULT_ENTRY,
+	FS_CACHE_DIR,
 	FS_CACHE_STATS,
 	FS_CACHE_KEYS,
-	FS_CACHE_KEY, /* cache/keys/<id>; path = the id as named ("sha256:" dropped) */
+	FS_CACHE_KEY,
 	FS_CACHE_KEY_DIGEST,
 	FS_CACHE_KEY_OUTPUT,
 	FS_CACHE_KEY_RESULTS,
 	FS_CACHE_KEY_LINKS,
 	FS_CACHE_KEY_BACKLINKS,
 	FS_CACHE_RESULTS,
-	FS_CACHE_RESULT, /* cache/results/<hex> */
+	FS_CACHE_RESULT,
 	FS_CACHE_RESULT_SIZE,
 	FS_CACHE_RESULT_CREATED,
 	FS_CACHE_RESULT_LAST_USED,
 	FS_CACHE_RESULT_RECORDS,
 	FS_CACHE_RESULT_KEYS,
-	FS_JOB_EXPORT, /* jobs/N/export/<path>; path "." is the layout's root */
 	FS_KIND_MAX
 };
+
+enum fs_kind_flag {
+	/* Never changes: a day of kernel attribute and entry timeout, keep_cache
+	 * and cached listings (ops.c).  Other files are read with direct_io. */
+	FS_KIND_IMMUTABLE = 1 << 0,
+	/* Names that never change, attributes that notify.c invalidates: one
+	 * second of kernel timeout instead of zero (ops.c). */
+	FS_KIND_FIXED_DIR = 1 << 1,
+	/* May be opened for writing (jobs.c checks who); others refuse it. */
+	FS_KIND_WRITABLE = 1 << 2,
+	/* Reads block until there is data or the job ends (stream.c). */
+	FS_KIND_STREAM = 1 << 3,
+	/* Invalidated (notify.c) when its job changes: descriptor {kind, job}. */
+	FS_KIND_INVAL_JOB = 1 << 4,
+	/* Invalidated when any job changes: descriptor {kind}. */
+	FS_KIND_INVAL_GLOBAL = 1 << 5,
+	/* Named, but there only while the module says so (jobs/latest, jobs/N/export):
+	 * fs_kind_lookup finds it, fs_kind_list leaves it to the module. */
+	FS_KIND_OPTIONAL = 1 << 6,
+};
+
+struct fs_module;
+
+struct fs_kind_info {
+	const char *name; /* in the parent; NULL when the data names it (number, hex, path) */
+	enum fs_kind parent;
+	const struct fs_module *module; /* the file that answers for it */
+	mode_t mode;			/* type and permissions; 0: taken from the data */
+	unsigned flags;			/* enum fs_kind_flag */
+};
+
+extern const struct fs_kind_info fs_kinds[FS_KIND_MAX];
+
+static inline bool fs_kind_is(enum fs_kind k, unsigned flag)
+{
+	return (fs_kinds[k].flags & flag) != 0;
+}
+
+/* The kind named name under parent (FS_KIND_OPTIONAL ones too); FS_KIND_MAX if none. */
+enum fs_kind fs_kind_child(enum fs_kind parent, const char *name);
+/* 0 when every kind has a well-formed row; else -EINVAL and the first bad kind. */
+int fs_kinds_check(enum fs_kind *ret_bad);
+
+/* ---- node descriptors and the inode table (node.c) ---- */
 
 struct fs_desc {
 	enum fs_kind kind;
@@ -151,22 +211,23 @@ struct fs_desc {
 void fs_desc_release(struct fs_desc *d);
 int fs_desc_copy(struct fs_desc *dst, const struct fs_desc *src);
 
-int fs_nodes_init(void);
-void fs_nodes_release(void);
+/* Makes fs->nodes holding the root; fs_nodes_release frees it (NULL is fine). */
+int fs_nodes_init(struct sfs_fs *fs);
+void fs_nodes_release(struct sfs_fs *fs);
 /* The inode of d, created when new; its lookup count is incremented. */
-int fs_node_ref(const struct fs_desc *d, fuse_ino_t *ret_ino);
+int fs_node_ref(struct sfs_fs *fs, const struct fs_desc *d, fuse_ino_t *ret_ino);
 /* The inode of d if it has one (no count change), else FUSE_UNKNOWN_INO. */
-fuse_ino_t fs_node_peek(const struct fs_desc *d);
+fuse_ino_t fs_node_peek(struct sfs_fs *fs, const struct fs_desc *d);
 /* A copy of the descriptor of ino; -ESTALE when unknown. */
-int fs_node_get(fuse_ino_t ino, struct fs_desc *ret);
-void fs_node_forget(fuse_ino_t ino, uint64_t nlookup);
-size_t fs_nodes_count(void);
+int fs_node_get(struct sfs_fs *fs, fuse_ino_t ino, struct fs_desc *ret);
+void fs_node_forget(struct sfs_fs *fs, fuse_ino_t ino, uint64_t nlookup);
+size_t fs_nodes_count(struct sfs_fs *fs);
 
 #ifndef FUSE_UNKNOWN_INO
 #define FUSE_UNKNOWN_INO 0xffffffff
 #endif
 
-/* ---- directory listings ---- */
+/* ---- directory listings (node.c) ---- */
 
 struct fs_dirent {
 	char *name;
@@ -181,7 +242,16 @@ struct fs_dirlist {
 int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type, const struct fs_desc *d);
 void fs_dirlist_release(struct fs_dirlist *l);
 
-/* ---- open files ---- */
+/* kinds.c: named children from the table.  The child of d named name: d's
+ * descriptor (job, hex and path name the parent's object) with the child's kind;
+ * -ENOENT when the table has no such child. */
+int fs_kind_lookup(const struct fs_desc *d, const char *name, struct fs_desc *ret);
+/* Adds the children of d's kind (not FS_KIND_OPTIONAL ones) in name order. */
+int fs_kind_list(const struct fs_desc *d, struct fs_dirlist *l);
+/* Adds c under its kind's name, typed by its kind's mode. */
+int fs_dirlist_add_kind(struct fs_dirlist *l, const struct fs_desc *c);
+
+/* ---- open files (made and freed by ops.c) ---- */
 
 struct fs_file {
 	struct fs_desc d;
@@ -226,51 +296,56 @@ struct fs_module {
 	int (*readlink)(struct sfs_fs *fs, const struct fs_desc *d, char **ret);
 };
 
-extern const struct fs_module fs_root_module;	  /* root.c */
-extern const struct fs_module fs_jobs_module;	  /* jobs.c */
-extern const struct fs_module fs_vertices_module; /* vertices.c */
-extern const struct fs_module fs_results_module; /* exports.c: jobs/N/export (the root's descriptor;
-						    -ENOENT without an export) */
-int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
-int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
+/* ---- root.c: the top of the mount and the attribute helpers ---- */
 
-/* results.c */
-extern const struct fs_module fs_cache_module;	 /* cachedir.c */
-extern const struct fs_module fs_exports_module; /* exports.c */
-const struct fs_module *fs_module_of(enum fs_kind k);
-
-/* Immutable nodes get long kernel timeouts and keep_cache. */
-bool fs_kind_immutable(enum fs_kind k);
-
-/* Common attribute helpers (root.c). */
+extern const struct fs_module fs_root_module;
 void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid);
 void fs_stat_time_ns(struct stat *st, int64_t ns);
 
-/* jobs.c: open/write/flush/setattr of the writable job files. */
+/* ---- jobs.c: jobs/, jobs/new, jobs/latest, jobs/N/ ---- */
+
+extern const struct fs_module fs_jobs_module;
+/* open/write/flush/setattr of the writable job files. */
 int fs_jobs_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
 int fs_jobs_write(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, const char *buf,
 		  size_t size);
 /* A flush of a written spec: FS_REPLY_LATER when the spec went to the solver's
- * parser, which answers req (and drops the caller's hold on f) when done;
- * else 0 or -errno to answer now. */
+ * parser, whose answer goes to req through fs_flush_reply; else 0 or -errno to
+ * answer now. */
 #define FS_REPLY_LATER 1
 int fs_jobs_flush(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f);
-/* Drops a request's hold on an open file (ops.c). */
-void fs_file_drop(struct fs_file *f);
 int fs_jobs_truncate(struct sfs_fs *fs, fuse_req_t req, const struct fs_desc *d);
 /* Parses a decimal job number without leading zeros; -ENOENT otherwise. */
 int fs_parse_job(const char *s, uint64_t *ret);
 
-/* vertices.c: the vertex of d (job 0: shared graph), *ret released by caller. */
+/* ---- vertices.c: vertices/<hex>/ and jobs/N/vertices/<hex>/ ---- */
+
+extern const struct fs_module fs_vertices_module;
+/* The vertex hex of job (0: the shared graph), *ret released by the caller. */
 int fs_vertex_find(struct sfs_fs *fs, uint64_t job, const char *hex, struct sfs_vertex_info *ret);
 /* Opens the vertex log of f->d into f->fd (-1: no log yet, an empty file). */
 int fs_vertex_log_open(struct sfs_fs *fs, struct fs_file *f);
 
-/* graph.c: jobs/N/why and jobs/N/graph.dot as they are now. */
-int fs_job_why(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
-int fs_job_graph(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+/* ---- results.c: results/<hex>/... ---- */
 
-/* cachedir.c: what solverfs holds on disk and in its cache (cache/stats, metrics). */
+extern const struct fs_module fs_results_module;
+/* Opens a result's file for reading into f->fd. */
+int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
+/* fs->trees, the cache of loaded trees; release frees them (NULL is fine). */
+int fs_results_init(struct sfs_fs *fs);
+void fs_results_release(struct sfs_fs *fs);
+
+/* ---- exports.c: jobs/N/export/ ---- */
+
+extern const struct fs_module fs_exports_module;
+/* The descriptor of jobs/N/export; -ENOENT when the job has no export. */
+int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
+/* Opens a layout file for reading into f->fd. */
+int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
+
+/* ---- cachedir.c: cache/, and what solverfs holds on disk (cache/stats, metrics) ---- */
+
+extern const struct fs_module fs_cache_module;
 struct fs_cache_stats {
 	uint64_t blobs, blob_bytes; /* the content store */
 	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
@@ -280,48 +355,56 @@ struct fs_cache_stats {
 	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
-/* "2024-05-01T12:00:00.123456789Z" (RFC 3339, UTC, nanoseconds) */
-void fs_format_time(int64_t ns, char buf[40]);
 
-/* metrics.c: the Prometheus text exposition of the root's `metrics`. */
+/* ---- graph.c: jobs/N/why and jobs/N/graph.dot as they are now ---- */
+
+int fs_job_why(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+int fs_job_graph(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
+
+/* ---- metrics.c: the Prometheus text exposition of the root's `metrics` ---- */
+
 int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
 
-/* notify.c: the solver's notify callback: wakes stream readers and drops what
- * the kernel caches of the job's dynamic files (arg is the struct sfs_fs). */
-void fs_notify(void *arg, uint64_t job);
-/* Invalidations go to se from now on; NULL stops them. */
-void fs_notify_set_session(struct fuse_session *se);
+/* ---- stream.c: the blocking reads of wait, status, status.json ---- */
 
-/* exports.c: jobs/N/export (the root's descriptor; -ENOENT without an export) */
-int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
-int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
-
-/* results.c */
-int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
-void fs_results_release(void);
-
-/* ---- blocking streams (stream.c): wait, status, status.json ---- */
-
-bool fs_kind_stream(enum fs_kind k);
+/* fs->streams; release frees it after the solver closed (NULL is fine). */
 int fs_stream_init(struct sfs_fs *fs);
+void fs_stream_release(struct sfs_fs *fs);
 /* Replies to req: data, EOF, an error, or later (parked). */
 void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off);
 void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 		    struct fuse_pollhandle *ph);
-void fs_stream_file_release(struct fs_file *f);
-/* The solver's notify callback (arg is the struct sfs_fs). */
+void fs_stream_file_release(struct sfs_fs *fs, struct fs_file *f);
+/* Retries the parked readers and wakes the pollers of job (from fs_notify). */
 void fs_stream_notify(void *arg, uint64_t job);
 /* Makes notify a no-op (before sfs_solver_close). */
-void fs_stream_closing(void);
+void fs_stream_closing(struct sfs_fs *fs);
 /* Answers every parked reader (ENOTCONN) and drops poll handles. */
 void fs_stream_shutdown(struct sfs_fs *fs);
-size_t fs_stream_parked(void);
+size_t fs_stream_parked(struct sfs_fs *fs);
 /* Current size of a stream file (for getattr). */
 uint64_t fs_stream_size(const struct sfs_job_info *info, enum fs_kind k);
 
-/* ---- ops.c ---- */
+/* ---- notify.c: the solver's notify callback ---- */
+
+/* Wakes stream readers and drops what the kernel caches of the job's dynamic
+ * files (arg is the struct sfs_fs). */
+void fs_notify(void *arg, uint64_t job);
+/* fs->inval; release stops the thread and frees it (NULL is fine). */
+int fs_notify_init(struct sfs_fs *fs);
+void fs_notify_release(struct sfs_fs *fs);
+/* Invalidations go to se from now on; NULL stops them (and joins the thread). */
+void fs_notify_set_session(struct sfs_fs *fs, struct fuse_session *se);
+
+/* ---- ops.c: the low-level operations ---- */
+
 extern const struct fuse_lowlevel_ops fs_ops;
-/* Frees the files the kernel never released (the mount went away first). */
-void fs_files_release(void);
+/* Answers a flush that fs_jobs_flush left to the parser (err 0 or an errno)
+ * and drops the flush's hold on f. */
+void fs_flush_reply(fuse_req_t req, struct fs_file *f, int err);
+/* fs->files; release frees the files the kernel never released (the mount
+ * went away first) and fs->files (NULL is fine). */
+int fs_files_init(struct sfs_fs *fs);
+void fs_files_release(struct sfs_fs *fs);
 
 #endif

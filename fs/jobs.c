@@ -6,12 +6,13 @@
  *
  * Everything is asked of the solver at each call; nothing is cached here, so
  * attributes are current and the kernel gets zero timeouts for them.  The spec
- * a user writes is kept in the open file's buffer and handed to the solver at
- * the first flush (close) that has data.
+ * a user writes is kept in the open file's buffer and handed to the solver's
+ * parser at the first flush (close) that has data; the parser thread's answer
+ * goes to the kernel through ops.c (fs_flush_reply).
  *
- * No locks: a file handle is used by one request at a time for writes and
- * flushes (the kernel serialises them per open file), and the solver is
- * thread-safe.
+ * Locking: a spec file's spec_lock (struct fs_file, fs.h) guards its buffer and
+ * flags, since FUSE threads may write and flush one open file at once; the
+ * solver is thread-safe.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,38 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "fs.h"
-
-struct job_child {
-	const char *name;
-	enum fs_kind kind;
-	mode_t mode;
-};
-
-static const struct job_child job_children[] = {
-    {"ctl", FS_JOB_CTL, S_IFREG | 0222},
-    {"error", FS_JOB_ERROR, S_IFREG | 0444},
-    {"graph.dot", FS_JOB_GRAPH, S_IFREG | 0444},
-    {"outputs", FS_JOB_OUTPUTS, S_IFDIR | 0555},
-    {"result", FS_JOB_RESULT, S_IFREG | 0444},
-    {"spec", FS_JOB_SPEC, S_IFREG | 0644},
-    {"state", FS_JOB_STATE, S_IFREG | 0444},
-    {"status", FS_JOB_STATUS, S_IFREG | 0444},
-    {"status.json", FS_JOB_STATUS_JSON, S_IFREG | 0444},
-    {"vertices", FS_JOB_VERTICES, S_IFDIR | 0555},
-    {"wait", FS_JOB_WAIT, S_IFREG | 0444},
-    {"why", FS_JOB_WHY, S_IFREG | 0444},
-};
-#define N_JOB_CHILDREN (sizeof(job_children) / sizeof(job_children[0]))
-
-static mode_t job_child_mode(enum fs_kind k)
-{
-	for (size_t i = 0; i < N_JOB_CHILDREN; i++)
-		if (job_children[i].kind == k)
-			return job_children[i].mode;
-	return S_IFREG | 0444;
-}
 
 int fs_parse_job(const char *s, uint64_t *ret)
 {
@@ -97,22 +68,18 @@ static const struct sfs_job_output *find_output(const struct sfs_job_info *info,
 	return NULL;
 }
 
-static int jobs_dir_lookup(struct sfs_fs *fs, const char *name, struct fs_desc *ret)
+/* new, latest (once there is a job) or a job number. */
+static int jobs_dir_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+			   struct fs_desc *ret)
 {
 	struct sfs_job_info info;
 	uint64_t id;
 	int r;
 
-	if (!strcmp(name, "new")) {
-		*ret = (struct fs_desc){.kind = FS_JOBS_NEW};
-		return 0;
-	}
-	if (!strcmp(name, "latest")) {
-		if (sfs_solver_job_latest(fs->solver) == 0)
-			return -ENOENT;
-		*ret = (struct fs_desc){.kind = FS_JOBS_LATEST};
-		return 0;
-	}
+	if (fs_kind_lookup(d, name, ret) == 0)
+		return ret->kind == FS_JOBS_LATEST && sfs_solver_job_latest(fs->solver) == 0
+			   ? -ENOENT
+			   : 0;
 	r = fs_parse_job(name, &id);
 	if (r < 0)
 		return r;
@@ -146,19 +113,16 @@ static int outputs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char
 static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 		       struct fs_desc *ret)
 {
+	int r;
+
 	switch (d->kind) {
 	case FS_JOBS_DIR:
-		return jobs_dir_lookup(fs, name, ret);
+		return jobs_dir_lookup(fs, d, name, ret);
 	case FS_JOB_DIR:
-		if (!strcmp(name, "export"))
-			return fs_export_root(fs, d->job, ret);
-		for (size_t i = 0; i < N_JOB_CHILDREN; i++)
-			if (!strcmp(name, job_children[i].name)) {
-				*ret =
-				    (struct fs_desc){.kind = job_children[i].kind, .job = d->job};
-				return 0;
-			}
-		return -ENOENT;
+		r = fs_kind_lookup(d, name, ret);
+		if (r == 0 && ret->kind == FS_JOB_EXPORT)
+			return fs_export_root(fs, d->job, ret); /* there when the job has one */
+		return r;
 	case FS_JOB_OUTPUTS:
 		return outputs_lookup(fs, d, name, ret);
 	default:
@@ -166,19 +130,17 @@ static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 	}
 }
 
-static int jobs_dir_readdir(struct sfs_fs *fs, struct fs_dirlist *l)
+static int jobs_dir_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
-	struct fs_desc c = {.kind = FS_JOBS_NEW};
+	struct fs_desc c = {.kind = FS_JOBS_LATEST};
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	char name[24];
 	int r;
 
-	r = fs_dirlist_add(l, "new", S_IFREG, &c);
-	if (r == 0 && sfs_solver_job_latest(fs->solver) != 0) {
-		c.kind = FS_JOBS_LATEST;
-		r = fs_dirlist_add(l, "latest", S_IFLNK, &c);
-	}
+	r = fs_kind_list(d, l); /* new */
+	if (r == 0 && sfs_solver_job_latest(fs->solver) != 0)
+		r = fs_dirlist_add_kind(l, &c);
 	if (r == 0)
 		r = sfs_solver_job_list(fs->solver, &ids, &n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
@@ -215,16 +177,12 @@ static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_di
 
 	switch (d->kind) {
 	case FS_JOBS_DIR:
-		return jobs_dir_readdir(fs, l);
+		return jobs_dir_readdir(fs, d, l);
 	case FS_JOB_DIR:
-		for (size_t i = 0; i < N_JOB_CHILDREN && r == 0; i++) {
-			struct fs_desc c = {.kind = job_children[i].kind, .job = d->job};
-			r = fs_dirlist_add(l, job_children[i].name, job_children[i].mode & S_IFMT,
-					   &c);
-		}
+		r = fs_kind_list(d, l);
 		struct fs_desc ex;
 		if (r == 0 && fs_export_root(fs, d->job, &ex) == 0) {
-			r = fs_dirlist_add(l, "export", S_IFDIR, &ex);
+			r = fs_dirlist_add(l, fs_kinds[FS_JOB_EXPORT].name, S_IFDIR, &ex);
 			fs_desc_release(&ex);
 		}
 		return r;
@@ -295,24 +253,18 @@ static int jobs_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 
 static int jobs_top_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
-	uint64_t latest;
+	uint64_t latest = 0;
 	char buf[24];
 
-	switch (d->kind) {
-	case FS_JOBS_DIR:
-		fs_stat_init(fs, st, S_IFDIR | 0755, fs->uid, fs->gid);
-		return 0;
-	case FS_JOBS_NEW:
-		fs_stat_init(fs, st, S_IFREG | 0666, fs->uid, fs->gid);
-		return 0;
-	default: /* FS_JOBS_LATEST */
+	if (d->kind == FS_JOBS_LATEST) {
 		latest = sfs_solver_job_latest(fs->solver);
 		if (latest == 0)
 			return -ENOENT;
-		fs_stat_init(fs, st, S_IFLNK | 0777, fs->uid, fs->gid);
-		st->st_size = snprintf(buf, sizeof(buf), "%" PRIu64, latest);
-		return 0;
 	}
+	fs_stat_init(fs, st, fs_kinds[d->kind].mode, fs->uid, fs->gid);
+	if (d->kind == FS_JOBS_LATEST)
+		st->st_size = snprintf(buf, sizeof(buf), "%" PRIu64, latest);
+	return 0;
 }
 
 static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
@@ -355,12 +307,7 @@ static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	r = sfs_solver_job_info(fs->solver, d->job, &info);
 	if (r < 0)
 		return r;
-	if (d->kind == FS_JOB_DIR)
-		mode = S_IFDIR | 0700; /* the submitter's and root's only (docs/security.md) */
-	else if (d->kind == FS_JOB_OUTPUT)
-		mode = S_IFLNK | 0777;
-	else
-		mode = job_child_mode(d->kind);
+	mode = fs_kinds[d->kind].mode;
 	fs_stat_init(fs, st, mode, info.uid, info.gid);
 	fs_stat_time_ns(st, info.changed ? info.changed : info.created);
 	if (d->kind == FS_JOB_OUTPUT && !find_output(&info, d->path ? d->path : ""))
@@ -541,8 +488,7 @@ static void flush_answer(void *arg, int r, const char *msg)
 	w->f->submitted = r == 0;
 	w->f->submitting = false;
 	pthread_mutex_unlock(&w->f->spec_lock);
-	fuse_reply_err(w->req, -submit_errno(w->job, r, msg));
-	fs_file_drop(w->f);
+	fs_flush_reply(w->req, w->f, -submit_errno(w->job, r, msg));
 	free(w);
 }
 

@@ -11,6 +11,9 @@
  *   - threads do not survive fork(), so in the background the solver (and the
  *     SQLite connection) are opened after fuse_daemonize; the cache is opened
  *     and closed once before it so that its errors still reach stderr;
+ *   - the front's own state (inode table, handles, trees, streams, the
+ *     invalidation queue) is made before the solver, whose notify callback
+ *     uses it, and freed after the solver closed;
  *   - on the way out the solver is closed (jobs cancelled, processes killed,
  *     history saved) before the parked readers are answered and the session
  *     is unmounted.
@@ -29,7 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "fs.h"
 #include "../solver/ops/sandbox.h"
 
@@ -330,12 +333,12 @@ static int serve(struct sfs_fs *fs, struct fuse_args *args, int lock_fd, char **
 			sfs_log(SFS_LOG_ERR, "%s", *ret_msg ? *ret_msg : strerror(-r));
 	}
 	if (r == 0) {
-		fs_notify_set_session(se);
+		fs_notify_set_session(fs, se);
 		r = run_loop(se);
 	}
 	/* From here on notify does nothing: the solver is being torn down. */
-	fs_notify_set_session(NULL);
-	fs_stream_closing();
+	fs_notify_set_session(fs, NULL);
+	fs_stream_closing(fs);
 	fs->solver = sfs_solver_close(fs->solver); /* cancel jobs, kill, save history */
 	fs_stream_shutdown(fs);
 	fuse_session_unmount(se);
@@ -347,10 +350,43 @@ out_destroy:
 	return r;
 }
 
+/* The front's own state (struct sfs_fs in fs.h): before the solver, whose
+ * notify callback uses it, is opened. */
+static int state_open(struct sfs_fs *fs)
+{
+	int r = fs_nodes_init(fs);
+
+	if (r == 0)
+		r = fs_files_init(fs);
+	if (r == 0)
+		r = fs_results_init(fs);
+	if (r == 0)
+		r = fs_stream_init(fs);
+	if (r == 0)
+		r = fs_notify_init(fs);
+	return r;
+}
+
+/* After the solver closed: the invalidation thread first (it reads the inode
+ * table), the handles before the streams they may poll. */
+static void state_close(struct sfs_fs *fs)
+{
+	fs_notify_release(fs);
+	fs_files_release(fs);
+	fs_results_release(fs);
+	fs_stream_release(fs);
+	fs_nodes_release(fs);
+}
+
 static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret_msg)
 {
-	int r = resolve_paths(o, fs, ret_msg);
+	enum fs_kind bad;
+	int r;
 
+	if (fs_kinds_check(&bad) < 0) /* a kind added to fs.h without its row */
+		return sfs_errf(ret_msg, EINVAL, "fs/kinds.c: node kind %d has no valid row",
+				(int)bad);
+	r = resolve_paths(o, fs, ret_msg);
 	if (r < 0)
 		return r;
 	r = take_lock(fs->state_dir, ret_msg);
@@ -360,16 +396,12 @@ static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret
 	/* the pid is this process's until a daemon child writes its own */
 	write_pid(*ret_lock);
 	kill_orphans(fs->state_dir);
-	if (o->foreground) {
-		r = open_libs(fs, ret_msg);
-	} else {
-		r = preflight(fs, ret_msg);
-	}
-	if (r == 0)
-		r = fs_nodes_init();
-	if (r == 0)
-		r = fs_stream_init(fs);
-	return r;
+	r = state_open(fs);
+	if (r < 0)
+		return r;
+	if (o->foreground)
+		return open_libs(fs, ret_msg);
+	return preflight(fs, ret_msg);
 }
 
 /*
@@ -412,9 +444,7 @@ out:
 	if (r < 0) /* after daemonizing stderr is /dev/null and syslog has it */
 		fprintf(stderr, "solverfs: %s\n", msg ? msg : strerror(-r));
 	close_libs(&fs);
-	fs_files_release();
-	fs_results_release();
-	fs_nodes_release();
+	state_close(&fs);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	free(fs.state_dir);

@@ -143,7 +143,8 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out)
 	add_solver(out, &ss);
 	if (fs_cache_stats_get(fs, &cs) == 0)
 		add_store(out, &cs);
-	add_gauge(out, "solverfs_parked_readers", "Blocked status/wait reads.", fs_stream_parked());
-	add_gauge(out, "solverfs_inodes", "Inodes the kernel holds.", fs_nodes_count());
+	add_gauge(out, "solverfs_parked_readers", "Blocked status/wait reads.",
+		  fs_stream_parked(fs));
+	add_gauge(out, "solverfs_inodes", "Inodes the kernel holds.", fs_nodes_count(fs));
 	return out->oom ? -ENOMEM : 0;
 }

@@ -9,7 +9,9 @@
  * and are never reused within a mount, so a stale inode can never name a
  * different file.  The root (FUSE_ROOT_ID) is permanent.
  *
- * Locking: nodes_lock guards both maps, the counter and every node's nlookup.
+ * The table is struct fs_nodes, fs->nodes (made by fs_nodes_init).
+ *
+ * Locking: its lock guards both maps, the counter and every node's nlookup.
  * Callers get copies of descriptors, never pointers into the table.
  */
 #include <errno.h>
@@ -19,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/strmap.h"
+#include "strmap.h"
 #include "fs.h"
 
 struct fs_node {
@@ -29,10 +31,12 @@ struct fs_node {
 	char *key; /* by_desc key */
 };
 
-static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strmap by_desc = STRMAP_INIT;
-static struct strmap by_ino = STRMAP_INIT;
-static fuse_ino_t next_ino = FUSE_ROOT_ID + 1;
+struct fs_nodes {
+	pthread_mutex_t lock;
+	struct strmap by_desc; /* desc_key -> struct fs_node */
+	struct strmap by_ino;  /* ino_key -> the same node */
+	fuse_ino_t next_ino;
+};
 
 void fs_desc_release(struct fs_desc *d)
 {
@@ -76,22 +80,23 @@ static struct fs_node *node_free(struct fs_node *n)
 	return NULL;
 }
 
-static int node_insert(struct fs_node *n)
+static int node_insert(struct fs_nodes *t, struct fs_node *n)
 {
 	char ik[32];
 	int r;
 
 	ino_key(n->ino, ik);
-	r = strmap_put(&by_desc, n->key, n, NULL);
+	r = strmap_put(&t->by_desc, n->key, n, NULL);
 	if (r < 0)
 		return r;
-	r = strmap_put(&by_ino, ik, n, NULL);
+	r = strmap_put(&t->by_ino, ik, n, NULL);
 	if (r < 0)
-		strmap_del(&by_desc, n->key);
+		strmap_del(&t->by_desc, n->key);
 	return r;
 }
 
-static struct fs_node *node_new(const struct fs_desc *d, char *key, fuse_ino_t ino)
+static struct fs_node *node_new(struct fs_nodes *t, const struct fs_desc *d, char *key,
+				fuse_ino_t ino)
 {
 	struct fs_node *n = calloc(1, sizeof(*n));
 
@@ -99,62 +104,71 @@ static struct fs_node *node_new(const struct fs_desc *d, char *key, fuse_ino_t i
 		return NULL;
 	n->key = key;
 	n->ino = ino;
-	if (fs_desc_copy(&n->d, d) < 0 || node_insert(n) < 0) {
+	if (fs_desc_copy(&n->d, d) < 0 || node_insert(t, n) < 0) {
 		n->key = NULL;
 		return node_free(n);
 	}
 	return n;
 }
 
-int fs_nodes_init(void)
+int fs_nodes_init(struct sfs_fs *fs)
 {
 	struct fs_desc root = {.kind = FS_ROOT};
-	char *key = desc_key(&root);
+	struct fs_nodes *t = calloc(1, sizeof(*t));
 	struct fs_node *n;
+	char *key;
 
-	if (!key)
+	if (!t)
 		return -ENOMEM;
-	pthread_mutex_lock(&nodes_lock);
-	n = node_new(&root, key, FUSE_ROOT_ID);
-	if (n)
-		n->nlookup = 1; /* never forgotten */
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_init(&t->lock, NULL);
+	t->by_desc = (struct strmap)STRMAP_INIT;
+	t->by_ino = (struct strmap)STRMAP_INIT;
+	t->next_ino = FUSE_ROOT_ID + 1;
+	fs->nodes = t; /* fs_nodes_release frees it, whatever fails next */
+	key = desc_key(&root);
+	n = key ? node_new(t, &root, key, FUSE_ROOT_ID) : NULL;
 	if (!n) {
 		free(key);
 		return -ENOMEM;
 	}
+	n->nlookup = 1; /* never forgotten */
 	return 0;
 }
 
-void fs_nodes_release(void)
+void fs_nodes_release(struct sfs_fs *fs)
 {
+	struct fs_nodes *t = fs->nodes;
 	const char *k;
 	void *v;
 
-	pthread_mutex_lock(&nodes_lock);
-	for (size_t i = 0; strmap_next(&by_ino, &i, &k, &v);)
+	if (!t)
+		return;
+	for (size_t i = 0; strmap_next(&t->by_ino, &i, &k, &v);)
 		node_free(v);
-	strmap_release(&by_ino);
-	strmap_release(&by_desc);
-	pthread_mutex_unlock(&nodes_lock);
+	strmap_release(&t->by_ino);
+	strmap_release(&t->by_desc);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	fs->nodes = NULL;
 }
 
-int fs_node_ref(const struct fs_desc *d, fuse_ino_t *ret_ino)
+int fs_node_ref(struct sfs_fs *fs, const struct fs_desc *d, fuse_ino_t *ret_ino)
 {
+	struct fs_nodes *t = fs->nodes;
 	char *key = desc_key(d);
 	struct fs_node *n;
 	int r = 0;
 
 	if (!key)
 		return -ENOMEM;
-	pthread_mutex_lock(&nodes_lock);
-	n = strmap_get(&by_desc, key);
+	pthread_mutex_lock(&t->lock);
+	n = strmap_get(&t->by_desc, key);
 	if (n) {
 		free(key);
 	} else {
-		n = node_new(d, key, next_ino);
+		n = node_new(t, d, key, t->next_ino);
 		if (n)
-			next_ino++;
+			t->next_ino++;
 		else
 			free(key);
 	}
@@ -164,70 +178,74 @@ int fs_node_ref(const struct fs_desc *d, fuse_ino_t *ret_ino)
 	} else {
 		r = -ENOMEM;
 	}
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 	return r;
 }
 
-fuse_ino_t fs_node_peek(const struct fs_desc *d)
+fuse_ino_t fs_node_peek(struct sfs_fs *fs, const struct fs_desc *d)
 {
+	struct fs_nodes *t = fs->nodes;
 	char *key = desc_key(d);
 	struct fs_node *n;
 	fuse_ino_t ino = FUSE_UNKNOWN_INO;
 
 	if (!key)
 		return ino;
-	pthread_mutex_lock(&nodes_lock);
-	n = strmap_get(&by_desc, key);
+	pthread_mutex_lock(&t->lock);
+	n = strmap_get(&t->by_desc, key);
 	if (n)
 		ino = n->ino;
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 	free(key);
 	return ino;
 }
 
-int fs_node_get(fuse_ino_t ino, struct fs_desc *ret)
+int fs_node_get(struct sfs_fs *fs, fuse_ino_t ino, struct fs_desc *ret)
 {
+	struct fs_nodes *t = fs->nodes;
 	char ik[32];
 	struct fs_node *n;
 	int r = -ESTALE;
 
 	ino_key(ino, ik);
-	pthread_mutex_lock(&nodes_lock);
-	n = strmap_get(&by_ino, ik);
+	pthread_mutex_lock(&t->lock);
+	n = strmap_get(&t->by_ino, ik);
 	if (n)
 		r = fs_desc_copy(ret, &n->d);
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 	return r;
 }
 
-void fs_node_forget(fuse_ino_t ino, uint64_t nlookup)
+void fs_node_forget(struct sfs_fs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
+	struct fs_nodes *t = fs->nodes;
 	char ik[32];
 	struct fs_node *n;
 
 	if (ino == FUSE_ROOT_ID)
 		return;
 	ino_key(ino, ik);
-	pthread_mutex_lock(&nodes_lock);
-	n = strmap_get(&by_ino, ik);
+	pthread_mutex_lock(&t->lock);
+	n = strmap_get(&t->by_ino, ik);
 	if (n) {
 		n->nlookup = nlookup >= n->nlookup ? 0 : n->nlookup - nlookup;
 		if (n->nlookup == 0) {
-			strmap_del(&by_ino, ik);
-			strmap_del(&by_desc, n->key);
+			strmap_del(&t->by_ino, ik);
+			strmap_del(&t->by_desc, n->key);
 			node_free(n);
 		}
 	}
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 }
 
-size_t fs_nodes_count(void)
+size_t fs_nodes_count(struct sfs_fs *fs)
 {
+	struct fs_nodes *t = fs->nodes;
 	size_t n;
 
-	pthread_mutex_lock(&nodes_lock);
-	n = by_ino.len;
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_lock(&t->lock);
+	n = t->by_ino.len;
+	pthread_mutex_unlock(&t->lock);
 	return n;
 }
 

@@ -1,15 +1,16 @@
 /*
  * ops.c — the low-level FUSE operations: turn inode numbers into descriptors
- * (node.c), hand the work to the module owning the subtree (root.c, jobs.c,
- * vertices.c, results.c, stream.c) and answer with exactly one fuse_reply_*.
+ * (node.c), hand the work to the module that the kind's row names (kinds.c;
+ * the blocking reads to stream.c) and answer with exactly one fuse_reply_*.
  *
- * Timeouts: immutable nodes (everything under results/, vertex op, README) get a day and
- * keep_cache; everything else gets zero and direct_io so every stat and read
- * reaches us and sees the solver as it is now.
+ * Timeouts follow the kind's flags: FS_KIND_IMMUTABLE nodes (results/,
+ * jobs/N/export/, vertex op, README) get a day and keep_cache, the fixed
+ * directories a second; everything else gets zero and direct_io so every stat
+ * and read reaches us and sees the solver as it is now.
  *
- * Locking: files_lock guards every handle's refs/released and the list of open
- * handles (freed at exit when the kernel never released them); node.c and
- * stream.c have their own locks.
+ * Locking: the lock of struct fs_files (fs->files) guards every handle's
+ * refs/released and the list of open handles (freed at exit when the kernel
+ * never released them); node.c and stream.c have their own locks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "fs.h"
 
 #define IMMUTABLE_TIMEOUT 86400.0
@@ -36,35 +37,26 @@ static struct sfs_fs *req_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The fixed directories: their names never change and their attributes only
- * in size and times, which notify.c invalidates; a short timeout saves the
- * kernel asking for them again on every path walk (`ls -l results/<hex>`
- * stats each entry by its full path). */
+/* The fixed directories (FS_KIND_FIXED_DIR): their names never change and
+ * their attributes only in size and times, which notify.c invalidates; a short
+ * timeout saves the kernel asking for them again on every path walk
+ * (`ls -l results/<hex>` stats each entry by its full path). */
 #define FIXED_DIR_TIMEOUT 1.0
 
 static double timeout_of(enum fs_kind k)
 {
-	if (fs_kind_immutable(k))
+	if (fs_kind_is(k, FS_KIND_IMMUTABLE))
 		return IMMUTABLE_TIMEOUT;
-	switch (k) {
-	case FS_ROOT:
-	case FS_JOBS_DIR:
-	case FS_RESULTS_DIR:
-	case FS_VERTICES_DIR:
-	case FS_CACHE_DIR:
-	case FS_CACHE_KEYS:
-	case FS_CACHE_RESULTS:
+	if (fs_kind_is(k, FS_KIND_FIXED_DIR))
 		return FIXED_DIR_TIMEOUT;
-	default:
-		return 0.0;
-	}
+	return 0.0;
 }
 
 /* results/, vertices/ and cache/ are read-only trees (EROFS); the rest refuses
  * with EPERM. */
 static int refuse_change(const struct fs_desc *d)
 {
-	const struct fs_module *m = fs_module_of(d->kind);
+	const struct fs_module *m = fs_kinds[d->kind].module;
 
 	if (m == &fs_results_module || m == &fs_cache_module || m == &fs_exports_module ||
 	    (m == &fs_vertices_module && d->job == 0))
@@ -74,7 +66,7 @@ static int refuse_change(const struct fs_desc *d)
 
 static int desc_stat(struct sfs_fs *fs, const struct fs_desc *d, fuse_ino_t ino, struct stat *st)
 {
-	int r = fs_module_of(d->kind)->getattr(fs, d, st);
+	int r = fs_kinds[d->kind].module->getattr(fs, d, st);
 
 	st->st_ino = ino;
 	return r;
@@ -91,13 +83,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	r = fs_node_get(parent, &pd);
+	r = fs_node_get(fs, parent, &pd);
 	if (r == 0)
-		r = fs_module_of(pd.kind)->lookup(fs, &pd, name, &cd);
+		r = fs_kinds[pd.kind].module->lookup(fs, &pd, name, &cd);
 	if (r == 0)
 		r = desc_stat(fs, &cd, 0, &e.attr);
 	if (r == 0)
-		r = fs_node_ref(&cd, &e.ino);
+		r = fs_node_ref(fs, &cd, &e.ino);
 	if (r == 0) {
 		e.attr.st_ino = e.ino;
 		e.generation = NODE_GENERATION;
@@ -112,25 +104,30 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fs_node_forget(ino, nlookup);
+	struct sfs_fs *fs = req_fs(req);
+
+	fs_node_forget(fs, ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+	struct sfs_fs *fs = req_fs(req);
+
 	for (size_t i = 0; i < count; i++)
-		fs_node_forget(forgets[i].ino, forgets[i].nlookup);
+		fs_node_forget(fs, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct sfs_fs *fs = req_fs(req);
 	struct fs_desc d = {0};
 	struct stat st;
-	int r = fs_node_get(ino, &d);
+	int r = fs_node_get(fs, ino, &d);
 
 	if (r == 0)
-		r = desc_stat(req_fs(req), &d, ino, &st);
+		r = desc_stat(fs, &d, ino, &st);
 	if (r == 0)
 		fuse_reply_attr(req, &st, timeout_of(d.kind));
 	else
@@ -138,24 +135,20 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fs_desc_release(&d);
 }
 
-static bool kind_writable(enum fs_kind k)
-{
-	return k == FS_JOBS_NEW || k == FS_JOB_SPEC || k == FS_JOB_CTL;
-}
-
 static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *attr, int to_set)
 {
+	struct sfs_fs *fs = req_fs(req);
 	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 			  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
 
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 		return -refuse_change(d);
-	if (!kind_writable(d->kind))
+	if (!fs_kind_is(d->kind, FS_KIND_WRITABLE))
 		return (to_set & (FUSE_SET_ATTR_SIZE | times)) ? -refuse_change(d) : 0;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (attr->st_size != 0)
 			return -EINVAL; /* only `> file` truncation makes sense */
-		return fs_jobs_truncate(req_fs(req), req, d);
+		return fs_jobs_truncate(fs, req, d);
 	}
 	return 0; /* touch: accepted, nothing to record */
 }
@@ -163,14 +156,15 @@ static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *a
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	struct sfs_fs *fs = req_fs(req);
 	struct fs_desc d = {0};
 	struct stat st;
-	int r = fs_node_get(ino, &d);
+	int r = fs_node_get(fs, ino, &d);
 
 	if (r == 0)
 		r = setattr_check(req, &d, attr, to_set);
 	if (r == 0)
-		r = desc_stat(req_fs(req), &d, ino, &st);
+		r = desc_stat(fs, &d, ino, &st);
 	if (r == 0)
 		fuse_reply_attr(req, &st, timeout_of(d.kind));
 	else
@@ -180,14 +174,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	struct sfs_fs *fs = req_fs(req);
 	struct fs_desc d = {0};
 	const struct fs_module *m;
 	char *target = NULL;
-	int r = fs_node_get(ino, &d);
+	int r = fs_node_get(fs, ino, &d);
 
 	if (r == 0) {
-		m = fs_module_of(d.kind);
-		r = m->readlink ? m->readlink(req_fs(req), &d, &target) : -EINVAL;
+		m = fs_kinds[d.kind].module;
+		r = m->readlink ? m->readlink(fs, &d, &target) : -EINVAL;
 	}
 	if (r == 0)
 		fuse_reply_readlink(req, target);
@@ -204,12 +199,25 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
  * handle is freed when released and no request holds it.
  */
 
-static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fs_file *files;
+struct fs_files {
+	pthread_mutex_t lock;
+	struct fs_file *open; /* every handle not yet freed */
+};
 
-static void file_release(struct fs_file *f);
+int fs_files_init(struct sfs_fs *fs)
+{
+	struct fs_files *t = calloc(1, sizeof(*t));
 
-static struct fs_file *file_new(fuse_ino_t ino, int *ret_err)
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	fs->files = t;
+	return 0;
+}
+
+static void file_release(struct sfs_fs *fs, struct fs_file *f);
+
+static struct fs_file *file_new(struct sfs_fs *fs, fuse_ino_t ino, int *ret_err)
 {
 	struct fs_file *f = calloc(1, sizeof(*f));
 
@@ -219,15 +227,15 @@ static struct fs_file *file_new(fuse_ino_t ino, int *ret_err)
 	}
 	f->fd = -1;
 	pthread_mutex_init(&f->spec_lock, NULL);
-	*ret_err = fs_node_get(ino, &f->d);
+	*ret_err = fs_node_get(fs, ino, &f->d);
 	return f;
 }
 
-static struct fs_file *file_free(struct fs_file *f)
+static struct fs_file *file_free(struct sfs_fs *fs, struct fs_file *f)
 {
 	if (!f)
 		return NULL;
-	fs_stream_file_release(f);
+	fs_stream_file_release(fs, f);
 	if (f->fd >= 0)
 		close(f->fd);
 	strbuf_release(&f->data);
@@ -241,15 +249,18 @@ static struct fs_file *file_free(struct fs_file *f)
 /* Publishes f as fi->fh and answers the open (an interrupted open frees it). */
 static void file_publish(fuse_req_t req, struct fs_file *f, struct fuse_file_info *fi, bool dir)
 {
-	pthread_mutex_lock(&files_lock);
-	f->open_next = files;
-	if (files)
-		files->open_pprev = &f->open_next;
-	files = f;
-	f->open_pprev = &files;
-	pthread_mutex_unlock(&files_lock);
+	struct sfs_fs *fs = req_fs(req);
+	struct fs_files *t = fs->files;
+
+	pthread_mutex_lock(&t->lock);
+	f->open_next = t->open;
+	if (t->open)
+		t->open->open_pprev = &f->open_next;
+	t->open = f;
+	f->open_pprev = &t->open;
+	pthread_mutex_unlock(&t->lock);
 	fi->fh = (uintptr_t)f;
-	if (fs_kind_immutable(f->d.kind)) {
+	if (fs_kind_is(f->d.kind, FS_KIND_IMMUTABLE)) {
 		fi->keep_cache = 1;
 		fi->cache_readdir = dir;
 	} else if (!dir) {
@@ -257,26 +268,27 @@ static void file_publish(fuse_req_t req, struct fs_file *f, struct fuse_file_inf
 	}
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		f->refs = 1; /* the open was interrupted: the kernel will not release it */
-		file_release(f);
+		file_release(fs, f);
 	}
 }
 
-static struct fs_file *file_hold(struct fuse_file_info *fi)
+static struct fs_file *file_hold(struct sfs_fs *fs, struct fuse_file_info *fi)
 {
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 
-	pthread_mutex_lock(&files_lock);
+	pthread_mutex_lock(&fs->files->lock);
 	f->refs++;
-	pthread_mutex_unlock(&files_lock);
+	pthread_mutex_unlock(&fs->files->lock);
 	return f;
 }
 
 /* Drops a hold; with release, also the kernel's reference. */
-static void file_drop(struct fs_file *f, bool release)
+static void file_drop(struct sfs_fs *fs, struct fs_file *f, bool release)
 {
+	struct fs_files *t = fs->files;
 	bool last;
 
-	pthread_mutex_lock(&files_lock);
+	pthread_mutex_lock(&t->lock);
 	f->refs--;
 	if (release)
 		f->released = true;
@@ -286,43 +298,50 @@ static void file_drop(struct fs_file *f, bool release)
 		if (f->open_next)
 			f->open_next->open_pprev = f->open_pprev;
 	}
-	pthread_mutex_unlock(&files_lock);
+	pthread_mutex_unlock(&t->lock);
 	if (last)
-		file_free(f);
+		file_free(fs, f);
 }
 
-static void file_release(struct fs_file *f)
+static void file_release(struct sfs_fs *fs, struct fs_file *f)
 {
-	file_drop(f, true);
+	file_drop(fs, f, true);
 }
 
-void fs_files_release(void)
+void fs_files_release(struct sfs_fs *fs)
 {
+	struct fs_files *t = fs->files;
 	struct fs_file *f;
 
-	while ((f = files)) {
-		files = f->open_next;
-		file_free(f);
+	if (!t)
+		return;
+	while ((f = t->open)) {
+		t->open = f->open_next;
+		file_free(fs, f);
 	}
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	fs->files = NULL;
 }
 
 /* ---- directories: the listing is made at opendir and served in slices ---- */
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct sfs_fs *fs = req_fs(req);
 	struct stat st;
 	int r;
-	struct fs_file *f = file_new(ino, &r);
+	struct fs_file *f = file_new(fs, ino, &r);
 
 	if (r == 0)
-		r = desc_stat(req_fs(req), &f->d, ino, &st);
+		r = desc_stat(fs, &f->d, ino, &st);
 	if (r == 0 && !S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
 	if (r == 0)
-		r = fs_module_of(f->d.kind)->readdir(req_fs(req), &f->d, &f->list);
+		r = fs_kinds[f->d.kind].module->readdir(fs, &f->d, &f->list);
 	f->ino = ino;
 	if (r < 0) {
-		file_free(f);
+		file_free(fs, f);
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -362,12 +381,12 @@ static int dir_entry(struct sfs_fs *fs, struct fs_file *f, size_t idx, bool plus
 	*ret_name = de->name;
 	e->attr.st_mode = de->type;
 	if (!plus) {
-		e->attr.st_ino = fs_node_peek(&de->d);
+		e->attr.st_ino = fs_node_peek(fs, &de->d);
 		return 0;
 	}
-	int r = fs_node_ref(&de->d, &e->ino);
+	int r = fs_node_ref(fs, &de->d, &e->ino);
 	if (r == 0 && (r = desc_stat(fs, &de->d, e->ino, &e->attr)) < 0)
-		fs_node_forget(e->ino, 1);
+		fs_node_forget(fs, e->ino, 1);
 	e->generation = NODE_GENERATION;
 	e->attr_timeout = e->entry_timeout = timeout_of(de->d.kind);
 	return r;
@@ -375,14 +394,15 @@ static int dir_entry(struct sfs_fs *fs, struct fs_file *f, size_t idx, bool plus
 
 static void dir_reply(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off, bool plus)
 {
-	struct fs_file *f = file_hold(fi);
+	struct sfs_fs *fs = req_fs(req);
+	struct fs_file *f = file_hold(fs, fi);
 	char *buf = malloc(size ? size : 1);
 	size_t used = 0;
 
 	for (size_t idx = off < 0 ? 0 : (size_t)off; buf && idx < f->list.n + 2; idx++) {
 		struct fuse_entry_param e;
 		const char *name;
-		if (dir_entry(req_fs(req), f, idx, plus, &e, &name) < 0)
+		if (dir_entry(fs, f, idx, plus, &e, &name) < 0)
 			continue; /* vanished since opendir */
 		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
 							 (off_t)idx + 1)
@@ -390,7 +410,7 @@ static void dir_reply(fuse_req_t req, struct fuse_file_info *fi, size_t size, of
 						    (off_t)idx + 1);
 		if (n > size - used) {
 			if (plus && idx >= 2)
-				fs_node_forget(e.ino, 1); /* not sent: no lookup to count */
+				fs_node_forget(fs, e.ino, 1); /* not sent: no lookup to count */
 			break;
 		}
 		used += n;
@@ -400,7 +420,7 @@ static void dir_reply(fuse_req_t req, struct fuse_file_info *fi, size_t size, of
 	else
 		fuse_reply_err(req, ENOMEM);
 	free(buf);
-	file_drop(f, false);
+	file_drop(fs, f, false);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -417,7 +437,9 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	file_release(file_hold(fi));
+	struct sfs_fs *fs = req_fs(req);
+
+	file_release(fs, file_hold(fs, fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -426,7 +448,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 {
 	struct sfs_fs *fs = req_fs(req);
-	const struct fs_module *m = fs_module_of(f->d.kind);
+	const struct fs_module *m = fs_kinds[f->d.kind].module;
 	bool wr = (flags & O_ACCMODE) != O_RDONLY;
 	struct stat st;
 	int r = desc_stat(fs, &f->d, 0, &st);
@@ -435,7 +457,7 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 		return r;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
-	if (wr && !kind_writable(f->d.kind))
+	if (wr && !fs_kind_is(f->d.kind, FS_KIND_WRITABLE))
 		return m == &fs_jobs_module ? -EACCES : -refuse_change(&f->d);
 	f->nonblock = (flags & O_NONBLOCK) != 0;
 	if (m == &fs_results_module)
@@ -444,7 +466,7 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 		return fs_exports_open(fs, f);
 	if (f->d.kind == FS_VERTEX_LOG)
 		return fs_vertex_log_open(fs, f);
-	if (fs_kind_stream(f->d.kind))
+	if (fs_kind_is(f->d.kind, FS_KIND_STREAM))
 		return 0;
 	if (m == &fs_jobs_module)
 		return fs_jobs_open(fs, req, f, flags);
@@ -453,13 +475,14 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct sfs_fs *fs = req_fs(req);
 	int r;
-	struct fs_file *f = file_new(ino, &r);
+	struct fs_file *f = file_new(fs, ino, &r);
 
 	if (r == 0)
 		r = file_open(req, f, fi->flags);
 	if (r < 0) {
-		file_free(f);
+		file_free(fs, f);
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -479,78 +502,95 @@ static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_file *f = file_hold(fi);
+	struct sfs_fs *fs = req_fs(req);
+	struct fs_file *f = file_hold(fs, fi);
 
-	if (fs_kind_stream(f->d.kind))
-		fs_stream_read(req_fs(req), req, f, size, off);
+	if (fs_kind_is(f->d.kind, FS_KIND_STREAM))
+		fs_stream_read(fs, req, f, size, off);
 	else if (f->fd >= 0)
 		reply_fd(req, f->fd, size, off);
-	else
+	else if (!f->writable)
 		reply_slice(req, &f->data, size, off);
-	file_drop(f, false);
+	else {
+		/* a jobs/new or spec handle: a write on another thread may grow
+		 * the buffer (spec_append) while this reads it */
+		pthread_mutex_lock(&f->spec_lock);
+		reply_slice(req, &f->data, size, off);
+		pthread_mutex_unlock(&f->spec_lock);
+	}
+	file_drop(fs, f, false);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct fs_file *f = file_hold(fi);
+	struct sfs_fs *fs = req_fs(req);
+	struct fs_file *f = file_hold(fs, fi);
 	int r;
 
-	if (!kind_writable(f->d.kind))
+	if (!fs_kind_is(f->d.kind, FS_KIND_WRITABLE))
 		r = -refuse_change(&f->d);
 	else
-		r = fs_jobs_write(req_fs(req), req, f, buf, size);
+		r = fs_jobs_write(fs, req, f, buf, size);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_write(req, (size_t)r);
-	file_drop(f, false);
+	file_drop(fs, f, false);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_file *f = file_hold(fi);
-	int r = fs_jobs_flush(req_fs(req), req, f);
+	struct sfs_fs *fs = req_fs(req);
+	struct fs_file *f = file_hold(fs, fi);
+	int r = fs_jobs_flush(fs, req, f);
 
 	if (r == FS_REPLY_LATER)
-		return; /* the parser answers, and drops the hold */
+		return; /* answered from the parser thread (fs_flush_reply) */
 	fuse_reply_err(req, -r);
-	file_drop(f, false);
+	file_drop(fs, f, false);
 }
 
-void fs_file_drop(struct fs_file *f)
+void fs_flush_reply(fuse_req_t req, struct fs_file *f, int err)
 {
-	file_drop(f, false);
+	struct sfs_fs *fs = req_fs(req); /* req is gone once answered */
+
+	fuse_reply_err(req, err);
+	file_drop(fs, f, false);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	file_release(file_hold(fi));
+	struct sfs_fs *fs = req_fs(req);
+
+	file_release(fs, file_hold(fs, fi));
 	fuse_reply_err(req, 0);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	struct fs_file *f = file_hold(fi);
+	struct sfs_fs *fs = req_fs(req);
+	struct fs_file *f = file_hold(fs, fi);
 
-	if (fs_kind_stream(f->d.kind)) {
-		fs_stream_poll(req_fs(req), req, f, ph);
+	if (fs_kind_is(f->d.kind, FS_KIND_STREAM)) {
+		fs_stream_poll(fs, req, f, ph);
 	} else {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
-		fuse_reply_poll(req,
-				POLLIN | POLLRDNORM | (kind_writable(f->d.kind) ? POLLOUT : 0));
+		fuse_reply_poll(req, POLLIN | POLLRDNORM |
+					 (fs_kind_is(f->d.kind, FS_KIND_WRITABLE) ? POLLOUT : 0));
 	}
-	file_drop(f, false);
+	file_drop(fs, f, false);
 }
 
 /* ---- what the tree refuses ---- */
 
 static void refuse_in(fuse_req_t req, fuse_ino_t parent)
 {
+	struct sfs_fs *fs = req_fs(req);
 	struct fs_desc d = {0};
-	int r = fs_node_get(parent, &d);
+	int r = fs_node_get(fs, parent, &d);
 
 	fuse_reply_err(req, r < 0 ? -r : refuse_change(&d));
 	fs_desc_release(&d);
@@ -616,9 +656,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	struct sfs_fs *fs = req_fs(req);
 	struct statvfs sv = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = NAME_MAX};
 
-	sv.f_files = fs_nodes_count();
+	sv.f_files = fs_nodes_count(fs);
 	fuse_reply_statfs(req, &sv);
 }
 

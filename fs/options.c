@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
-#include "../cache/import.h"
+#include "err.h"
+#include "import.h"
 #include "fs.h"
 
 #define FS_ALWAYS_OPTS "-odefault_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs"

@@ -8,7 +8,9 @@
  * when nobody holds them) because one `ls -lR` asks for the same tree once per
  * entry.  File data is read with pread from the blob (cas_open_blob).
  *
- * Locking: slots_lock guards the slots (refs, tick); a tree itself is
+ * The slots are struct fs_trees, fs->trees (fs_results_init).
+ *
+ * Locking: its lock guards the slots (refs, tick); a tree itself is
  * read-only and shared.  Trees are loaded outside the lock.
  */
 #include <errno.h>
@@ -18,8 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cache/results_index.h"
-#include "../cache/tree.h"
+#include "results_index.h"
+#include "tree.h"
 #include "fs.h"
 
 #define TREE_SLOTS 32
@@ -32,9 +34,35 @@ struct tree_slot {
 	uint64_t used;
 };
 
-static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tree_slot slots[TREE_SLOTS];
-static uint64_t slots_tick;
+struct fs_trees {
+	pthread_mutex_t lock;
+	struct tree_slot slots[TREE_SLOTS];
+	uint64_t tick;
+};
+
+int fs_results_init(struct sfs_fs *fs)
+{
+	struct fs_trees *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	fs->trees = c;
+	return 0;
+}
+
+void fs_results_release(struct sfs_fs *fs)
+{
+	struct fs_trees *c = fs->trees;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < TREE_SLOTS; i++)
+		c->slots[i].t = tree_free(c->slots[i].t);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	fs->trees = NULL;
+}
 
 /*
  * The result's creation time: the results table when it knows the result,
@@ -55,23 +83,23 @@ static int64_t result_created(struct sfs_fs *fs, const char *hex)
 	return created;
 }
 
-static struct tree_slot *slot_find(const char *hex)
+static struct tree_slot *slot_find(struct fs_trees *c, const char *hex)
 {
 	for (size_t i = 0; i < TREE_SLOTS; i++)
-		if (slots[i].t && !strcmp(slots[i].hex, hex))
-			return &slots[i];
+		if (c->slots[i].t && !strcmp(c->slots[i].hex, hex))
+			return &c->slots[i];
 	return NULL;
 }
 
-static struct tree_slot *slot_victim(void)
+static struct tree_slot *slot_victim(struct fs_trees *c)
 {
 	struct tree_slot *v = NULL;
 
 	for (size_t i = 0; i < TREE_SLOTS; i++) {
-		if (!slots[i].t)
-			return &slots[i];
-		if (slots[i].refs == 0 && (!v || slots[i].used < v->used))
-			v = &slots[i];
+		if (!c->slots[i].t)
+			return &c->slots[i];
+		if (c->slots[i].refs == 0 && (!v || c->slots[i].used < v->used))
+			v = &c->slots[i];
 	}
 	return v;
 }
@@ -79,71 +107,65 @@ static struct tree_slot *slot_victim(void)
 /* Holds the tree of result hex until tree_put. */
 static int tree_get(struct sfs_fs *fs, const char *hex, struct tree **ret, int64_t *ret_created)
 {
+	struct fs_trees *c = fs->trees;
 	struct tree_slot *s;
 	struct tree *t;
 	int64_t created;
 	int r;
 
-	pthread_mutex_lock(&slots_lock);
-	s = slot_find(hex);
+	pthread_mutex_lock(&c->lock);
+	s = slot_find(c, hex);
 	if (s) {
 		s->refs++;
-		s->used = ++slots_tick;
+		s->used = ++c->tick;
 		*ret = s->t;
 		*ret_created = s->created;
-		pthread_mutex_unlock(&slots_lock);
+		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
-	pthread_mutex_unlock(&slots_lock);
+	pthread_mutex_unlock(&c->lock);
 
 	r = tree_load(fs->cache->cas, hex, &t);
 	if (r < 0)
 		return r == -ENOENT ? r : -ENOENT; /* not a tree: no such result */
 	created = result_created(fs, hex);
 
-	pthread_mutex_lock(&slots_lock);
-	s = slot_find(hex);
+	pthread_mutex_lock(&c->lock);
+	s = slot_find(c, hex);
 	if (s) { /* another thread loaded it meanwhile */
 		tree_free(t);
-	} else if ((s = slot_victim())) {
+	} else if ((s = slot_victim(c))) {
 		tree_free(s->t);
 		*s = (struct tree_slot){.t = t, .created = created};
 		memcpy(s->hex, hex, SFS_HEX_SIZE);
 	}
 	if (s) {
 		s->refs++;
-		s->used = ++slots_tick;
+		s->used = ++c->tick;
 		t = s->t;
 		created = s->created;
 	}
-	pthread_mutex_unlock(&slots_lock);
+	pthread_mutex_unlock(&c->lock);
 	*ret = t; /* uncached when every slot is busy: tree_put frees it */
 	*ret_created = created;
 	return 0;
 }
 
-static void tree_put(struct tree *t)
+static void tree_put(struct sfs_fs *fs, struct tree *t)
 {
+	struct fs_trees *c = fs->trees;
 	bool cached = false;
 
-	pthread_mutex_lock(&slots_lock);
+	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < TREE_SLOTS; i++)
-		if (slots[i].t == t) {
-			slots[i].refs--;
+		if (c->slots[i].t == t) {
+			c->slots[i].refs--;
 			cached = true;
 			break;
 		}
-	pthread_mutex_unlock(&slots_lock);
+	pthread_mutex_unlock(&c->lock);
 	if (!cached)
 		tree_free(t);
-}
-
-void fs_results_release(void)
-{
-	pthread_mutex_lock(&slots_lock);
-	for (size_t i = 0; i < TREE_SLOTS; i++)
-		slots[i].t = tree_free(slots[i].t);
-	pthread_mutex_unlock(&slots_lock);
 }
 
 static char *child_path(const char *dir, const char *name)
@@ -170,7 +192,7 @@ static int results_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char
 		r = tree_get(fs, name, &t, &created);
 		if (r < 0)
 			return r;
-		tree_put(t);
+		tree_put(fs, t);
 		*ret = (struct fs_desc){.kind = FS_RESULT_ENTRY};
 		memcpy(ret->hex, name, SFS_HEX_SIZE);
 		ret->path = strdup(".");
@@ -185,7 +207,7 @@ static int results_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char
 	if (r == 0) {
 		e = tree_find(t, path);
 		r = e ? 0 : -ENOENT;
-		tree_put(t);
+		tree_put(fs, t);
 	}
 	if (r < 0) {
 		free(path);
@@ -238,7 +260,7 @@ static int results_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs
 		memcpy(c.hex, d->hex, SFS_HEX_SIZE);
 		r = fs_dirlist_add(l, tree_entry_name(e), entry_type(e->type), &c);
 	}
-	tree_put(t);
+	tree_put(fs, t);
 	return r;
 }
 
@@ -250,7 +272,7 @@ static int results_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct st
 	int r;
 
 	if (d->kind == FS_RESULTS_DIR) {
-		fs_stat_init(fs, st, S_IFDIR | 0555, fs->uid, fs->gid);
+		fs_stat_init(fs, st, fs_kinds[FS_RESULTS_DIR].mode, fs->uid, fs->gid);
 		return 0;
 	}
 	r = tree_get(fs, d->hex, &t, &created);
@@ -266,7 +288,7 @@ static int results_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct st
 		st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
 		fs_stat_time_ns(st, created);
 	}
-	tree_put(t);
+	tree_put(fs, t);
 	return r;
 }
 
@@ -284,7 +306,7 @@ static int entry_copy(struct sfs_fs *fs, const struct fs_desc *d, struct tree_en
 		*ret = *e;
 		ret->path = NULL;
 	}
-	tree_put(t);
+	tree_put(fs, t);
 	return e ? 0 : -ENOENT;
 }
 

@@ -1,6 +1,7 @@
 /*
- * root.c — the top of the mount: README, metrics (metrics.c) and the dispatch
- * from a node kind to the module (file) that owns its subtree.
+ * root.c — the top of the mount: README, metrics (metrics.c) and the
+ * attribute helpers every module uses.  Its children are the named rows of
+ * kinds.c under FS_ROOT.
  *
  * No state of its own.
  */
@@ -48,60 +49,6 @@ static const char readme_text[] =
     "\n"
     "Names never contain ':': digests appear as bare hex, a ref \"key:N\" as \"key@N\".\n";
 
-const struct fs_module *fs_module_of(enum fs_kind k)
-{
-	switch (k) {
-	case FS_JOB_EXPORT:
-		return &fs_exports_module;
-	case FS_ROOT:
-	case FS_README:
-	case FS_METRICS:
-		return &fs_root_module;
-	case FS_CACHE_DIR:
-	case FS_CACHE_STATS:
-	case FS_CACHE_KEYS:
-	case FS_CACHE_KEY:
-	case FS_CACHE_KEY_DIGEST:
-	case FS_CACHE_KEY_OUTPUT:
-	case FS_CACHE_KEY_RESULTS:
-	case FS_CACHE_KEY_LINKS:
-	case FS_CACHE_KEY_BACKLINKS:
-	case FS_CACHE_RESULTS:
-	case FS_CACHE_RESULT:
-	case FS_CACHE_RESULT_SIZE:
-	case FS_CACHE_RESULT_CREATED:
-	case FS_CACHE_RESULT_LAST_USED:
-	case FS_CACHE_RESULT_RECORDS:
-	case FS_CACHE_RESULT_KEYS:
-		return &fs_cache_module;
-	case FS_VERTEX_KEYS:
-	case FS_VERTEX_JOBS:
-	case FS_VERTEX_WHY:
-	case FS_VERTEX_INPUTS:
-	case FS_VERTEX_INPUT:
-	case FS_VERTEX_RESULTS:
-	case FS_VERTEX_RESULT:
-	case FS_JOB_VERTICES:
-	case FS_VERTICES_DIR:
-	case FS_VERTEX_DIR:
-	case FS_VERTEX_NAME:
-	case FS_VERTEX_OP:
-	case FS_VERTEX_STATE:
-	case FS_VERTEX_LOG:
-		return &fs_vertices_module;
-	case FS_RESULTS_DIR:
-	case FS_RESULT_ENTRY:
-		return &fs_results_module;
-	default:
-		return &fs_jobs_module;
-	}
-}
-
-bool fs_kind_immutable(enum fs_kind k)
-{
-	return k == FS_RESULT_ENTRY || k == FS_VERTEX_OP || k == FS_README || k == FS_JOB_EXPORT;
-}
-
 void fs_stat_time_ns(struct stat *st, int64_t ns)
 {
 	if (ns <= 0)
@@ -126,40 +73,16 @@ void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gi
 static int root_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 		       struct fs_desc *ret)
 {
-	static const struct {
-		const char *name;
-		enum fs_kind kind;
-	} top[] = {{"README", FS_README},	  {"metrics", FS_METRICS},
-		   {"cache", FS_CACHE_DIR},	  {"jobs", FS_JOBS_DIR},
-		   {"vertices", FS_VERTICES_DIR}, {"results", FS_RESULTS_DIR}};
-
 	if (d->kind != FS_ROOT)
 		return -ENOTDIR;
-	for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
-		if (!strcmp(name, top[i].name)) {
-			*ret = (struct fs_desc){.kind = top[i].kind};
-			return 0;
-		}
-	return -ENOENT;
+	return fs_kind_lookup(d, name, ret);
 }
 
 static int root_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
-	static const char *const names[] = {"README",  "cache",	  "jobs",
-					    "metrics", "results", "vertices"};
-	int r = 0;
-
 	if (d->kind != FS_ROOT)
 		return 0;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && r == 0; i++) {
-		struct fs_desc c;
-		r = root_lookup(fs, d, names[i], &c);
-		if (r == 0) {
-			bool file = c.kind == FS_README || c.kind == FS_METRICS;
-			r = fs_dirlist_add(l, names[i], file ? S_IFREG : S_IFDIR, &c);
-		}
-	}
-	return r;
+	return fs_kind_list(d, l);
 }
 
 static int root_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbuf *out)
@@ -178,13 +101,12 @@ static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	struct strbuf sb = STRBUF_INIT;
 	int r = 0;
 
+	fs_stat_init(fs, st, fs_kinds[d->kind].mode, fs->uid, fs->gid);
 	switch (d->kind) {
 	case FS_ROOT:
-		fs_stat_init(fs, st, S_IFDIR | 0755, fs->uid, fs->gid);
 		st->st_nlink = 6;
 		return 0;
 	default:
-		fs_stat_init(fs, st, S_IFREG | 0444, fs->uid, fs->gid);
 		r = root_content(fs, d, &sb);
 		st->st_size = (off_t)sb.len;
 		if (d->kind == FS_METRICS)

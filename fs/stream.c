@@ -9,17 +9,20 @@
  * once; O_NONBLOCK readers get EAGAIN; past opts->max_parked readers, EAGAIN.
  * poll() registers the file's pollhandle on the same queue.
  *
- * Who answers a parked request: whoever takes it off its queue under
- * stream_lock.  A retrying kicker takes requests off (busy), reads outside the
+ * Who answers a parked request: whoever takes it off its queue under the
+ * stream lock.  A retrying kicker takes requests off (busy), reads outside the
  * lock, and puts back those still without data; an interrupt that arrives
  * meanwhile only marks the request, and the kicker answers EINTR.  Every live
  * parked request is also on the `all` list so an interrupt can find it by its
  * fuse_req_t without touching the request itself.
  *
- * Locking: stream_lock guards the queues map, every waitq, every struct parked
- * and the ph / poll links of every fs_file.  Solver calls and replies happen
- * outside it, except fuse_lowlevel_notify_poll, which only writes to the
- * device.  Lock order: stream_lock, then (inside the solver) solver locks.
+ * The queues are struct fs_streams, fs->streams (fs_stream_init).
+ *
+ * Locking: its lock, the stream lock, guards the queues map, every waitq,
+ * every struct parked and the ph / poll links of every fs_file.  Solver calls
+ * and replies happen outside it, except fuse_lowlevel_notify_poll, which only
+ * writes to the device.  Lock order: the stream lock, then (inside the
+ * solver) solver locks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,8 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
-#include "../cache/strmap.h"
+#include "err.h"
+#include "strmap.h"
 #include "fs.h"
 
 struct parked {
@@ -53,39 +56,59 @@ struct waitq {
 	struct fs_file *pollers;
 };
 
-static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct strmap queues = STRMAP_INIT; /* "<job>" -> struct waitq */
-static struct parked *all;
-static size_t nparked;
-static bool closing; /* notify ignored: the solver is closing */
-
-bool fs_kind_stream(enum fs_kind k)
-{
-	return k == FS_JOB_WAIT || k == FS_JOB_STATUS || k == FS_JOB_STATUS_JSON;
-}
+struct fs_streams {
+	pthread_mutex_t lock;
+	struct strmap queues; /* "<job>" -> struct waitq */
+	struct parked *all;
+	size_t nparked;
+	bool closing; /* notify ignored: the solver is closing */
+};
 
 int fs_stream_init(struct sfs_fs *fs)
 {
-	pthread_mutex_lock(&stream_lock);
-	closing = false;
-	pthread_mutex_unlock(&stream_lock);
+	struct fs_streams *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	s->queues = (struct strmap)STRMAP_INIT;
+	fs->streams = s;
 	return 0;
 }
 
-void fs_stream_closing(void)
+void fs_stream_release(struct sfs_fs *fs)
 {
-	pthread_mutex_lock(&stream_lock);
-	closing = true;
-	pthread_mutex_unlock(&stream_lock);
+	struct fs_streams *s = fs->streams;
+	const char *k;
+	void *v;
+
+	if (!s)
+		return;
+	for (size_t i = 0; strmap_next(&s->queues, &i, &k, &v);)
+		free(v); /* none once fs_stream_shutdown ran */
+	strmap_release(&s->queues);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	fs->streams = NULL;
 }
 
-size_t fs_stream_parked(void)
+void fs_stream_closing(struct sfs_fs *fs)
 {
+	struct fs_streams *s = fs->streams;
+
+	pthread_mutex_lock(&s->lock);
+	s->closing = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t fs_stream_parked(struct sfs_fs *fs)
+{
+	struct fs_streams *s = fs->streams;
 	size_t n;
 
-	pthread_mutex_lock(&stream_lock);
-	n = nparked;
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_lock(&s->lock);
+	n = s->nparked;
+	pthread_mutex_unlock(&s->lock);
 	return n;
 }
 
@@ -179,36 +202,36 @@ static void answer(fuse_req_t req, struct fs_file *f, off_t off, int r, char *bu
 	free(buf);
 }
 
-/* ---- wait queues (stream_lock held) ---- */
+/* ---- wait queues (the stream lock held) ---- */
 
-static struct waitq *waitq_get(uint64_t job, bool create)
+static struct waitq *waitq_get(struct fs_streams *s, uint64_t job, bool create)
 {
 	char key[24];
 	struct waitq *q;
 
 	snprintf(key, sizeof(key), "%" PRIu64, job);
-	q = strmap_get(&queues, key);
+	q = strmap_get(&s->queues, key);
 	if (q || !create)
 		return q;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
 	q->job = job;
-	if (strmap_put(&queues, key, q, NULL) < 0) {
+	if (strmap_put(&s->queues, key, q, NULL) < 0) {
 		free(q);
 		return NULL;
 	}
 	return q;
 }
 
-static void waitq_maybe_free(struct waitq *q)
+static void waitq_maybe_free(struct fs_streams *s, struct waitq *q)
 {
 	char key[24];
 
 	if (q->head || q->pollers || q->active)
 		return;
 	snprintf(key, sizeof(key), "%" PRIu64, q->job);
-	strmap_del(&queues, key);
+	strmap_del(&s->queues, key);
 	free(q);
 }
 
@@ -232,29 +255,29 @@ static void parked_unlink(struct parked *p)
 	p->listed = false;
 }
 
-static void all_link(struct parked *p)
+static void all_link(struct fs_streams *s, struct parked *p)
 {
-	p->all_next = all;
-	if (all)
-		all->all_pprev = &p->all_next;
-	all = p;
-	p->all_pprev = &all;
-	nparked++;
+	p->all_next = s->all;
+	if (s->all)
+		s->all->all_pprev = &p->all_next;
+	s->all = p;
+	p->all_pprev = &s->all;
+	s->nparked++;
 }
 
-static void all_unlink(struct parked *p)
+static void all_unlink(struct fs_streams *s, struct parked *p)
 {
 	*p->all_pprev = p->all_next;
 	if (p->all_next)
 		p->all_next->all_pprev = p->all_pprev;
-	nparked--;
+	s->nparked--;
 }
 
-static void parked_free(struct parked *p)
+static void parked_free(struct fs_streams *s, struct parked *p)
 {
-	pthread_mutex_lock(&stream_lock);
-	all_unlink(p);
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_lock(&s->lock);
+	all_unlink(s, p);
+	pthread_mutex_unlock(&s->lock);
 	free(p);
 }
 
@@ -279,7 +302,7 @@ static struct parked *retry_list(struct sfs_fs *fs, struct parked *list)
 			continue;
 		}
 		answer(p->req, NULL, p->off, r, buf, len);
-		parked_free(p);
+		parked_free(fs->streams, p);
 	}
 	return keep;
 }
@@ -301,28 +324,29 @@ static struct parked *requeue(struct waitq *q, struct parked *keep)
 	return intr;
 }
 
-static void answer_eintr(struct parked *list)
+static void answer_eintr(struct fs_streams *s, struct parked *list)
 {
 	struct parked *next;
 
 	for (struct parked *p = list; p; p = next) {
 		next = p->next;
 		fuse_reply_err(p->req, EINTR);
-		parked_free(p);
+		parked_free(s, p);
 	}
 }
 
 /* Retries the parked readers of job until no notify came in meanwhile. */
 static void kick(struct sfs_fs *fs, uint64_t job)
 {
+	struct fs_streams *s = fs->streams;
 	struct parked *list, *intr;
 	struct waitq *q;
 	uint64_t gen;
 
-	pthread_mutex_lock(&stream_lock);
-	q = waitq_get(job, false);
+	pthread_mutex_lock(&s->lock);
+	q = waitq_get(s, job, false);
 	if (!q) {
-		pthread_mutex_unlock(&stream_lock);
+		pthread_mutex_unlock(&s->lock);
 		return;
 	}
 	q->active++;
@@ -332,21 +356,21 @@ static void kick(struct sfs_fs *fs, uint64_t job)
 		for (struct parked *p = list; p; p = p->next)
 			p->listed = false;
 		q->head = NULL;
-		pthread_mutex_unlock(&stream_lock);
+		pthread_mutex_unlock(&s->lock);
 
 		list = retry_list(fs, list);
 
-		pthread_mutex_lock(&stream_lock);
+		pthread_mutex_lock(&s->lock);
 		intr = requeue(q, list);
 		if (intr) {
-			pthread_mutex_unlock(&stream_lock);
-			answer_eintr(intr);
-			pthread_mutex_lock(&stream_lock);
+			pthread_mutex_unlock(&s->lock);
+			answer_eintr(s, intr);
+			pthread_mutex_lock(&s->lock);
 		}
 	} while (q->gen != gen && q->head);
 	q->active--;
-	waitq_maybe_free(q);
-	pthread_mutex_unlock(&stream_lock);
+	waitq_maybe_free(s, q);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void notify_pollers(struct waitq *q)
@@ -369,37 +393,40 @@ static void notify_pollers(struct waitq *q)
 void fs_stream_notify(void *arg, uint64_t job)
 {
 	struct sfs_fs *fs = arg;
+	struct fs_streams *s = fs->streams;
 	struct waitq *q;
 
-	pthread_mutex_lock(&stream_lock);
-	q = closing ? NULL : waitq_get(job, false);
+	pthread_mutex_lock(&s->lock);
+	q = s->closing ? NULL : waitq_get(s, job, false);
 	if (q) {
 		q->gen++;
 		notify_pollers(q);
-		waitq_maybe_free(q);
+		waitq_maybe_free(s, q);
 	}
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_unlock(&s->lock);
 	if (q)
 		kick(fs, job);
 }
 
 /* ---- parking ---- */
 
+/* data is the struct fs_streams. */
 static void on_interrupt(fuse_req_t req, void *data)
 {
+	struct fs_streams *s = data;
 	struct parked *p;
 
-	pthread_mutex_lock(&stream_lock);
-	for (p = all; p && p->req != req; p = p->all_next)
+	pthread_mutex_lock(&s->lock);
+	for (p = s->all; p && p->req != req; p = p->all_next)
 		;
 	if (p && !p->listed) {
 		p->interrupted = true; /* a kicker holds it and will answer */
 		p = NULL;
 	} else if (p) {
 		parked_unlink(p);
-		all_unlink(p);
+		all_unlink(s, p);
 	}
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_unlock(&s->lock);
 	if (p) {
 		fuse_reply_err(req, EINTR);
 		free(p);
@@ -408,6 +435,7 @@ static void on_interrupt(fuse_req_t req, void *data)
 
 static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off)
 {
+	struct fs_streams *s = fs->streams;
 	struct parked *p = calloc(1, sizeof(*p));
 	struct waitq *q = NULL;
 	uint64_t job = f->d.job; /* p may be answered and freed once queued */
@@ -421,19 +449,19 @@ static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t si
 	    .req = req, .job = f->d.job, .kind = f->d.kind, .off = off, .size = size};
 	/* Registered first: an interrupt that already came calls on_interrupt now,
 	 * which finds nothing, and fuse_req_interrupted() below tells us. */
-	fuse_req_interrupt_func(req, on_interrupt, NULL);
-	pthread_mutex_lock(&stream_lock);
+	fuse_req_interrupt_func(req, on_interrupt, s);
+	pthread_mutex_lock(&s->lock);
 	if (fuse_req_interrupted(req))
 		err = EINTR;
-	else if (nparked >= fs->opts->max_parked)
+	else if (s->nparked >= fs->opts->max_parked)
 		err = EAGAIN;
-	else if (!(q = waitq_get(p->job, true)))
+	else if (!(q = waitq_get(s, p->job, true)))
 		err = ENOMEM;
 	if (!err) {
 		parked_link(q, p);
-		all_link(p);
+		all_link(s, p);
 	}
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_unlock(&s->lock);
 	if (err) {
 		if (err == EAGAIN)
 			sfs_log(SFS_LOG_WARN, "too many blocked readers (max_parked=%u)",
@@ -478,15 +506,15 @@ static void poller_unlink(struct fs_file *f)
 	f->poll_pprev = NULL;
 }
 
-static void poller_register(struct fs_file *f, struct fuse_pollhandle *ph)
+static void poller_register(struct fs_streams *s, struct fs_file *f, struct fuse_pollhandle *ph)
 {
 	struct waitq *q;
 
-	pthread_mutex_lock(&stream_lock);
+	pthread_mutex_lock(&s->lock);
 	if (f->ph)
 		fuse_pollhandle_destroy(f->ph);
 	f->ph = ph;
-	q = waitq_get(f->d.job, true);
+	q = waitq_get(s, f->d.job, true);
 	if (!q) {
 		fuse_pollhandle_destroy(f->ph);
 		f->ph = NULL;
@@ -497,7 +525,7 @@ static void poller_register(struct fs_file *f, struct fuse_pollhandle *ph)
 		q->pollers = f;
 		f->poll_pprev = &q->pollers;
 	}
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
@@ -511,7 +539,7 @@ void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 
 	/* Registered before looking, so a change in between still notifies. */
 	if (ph)
-		poller_register(f, ph);
+		poller_register(fs->streams, f, ph);
 	r = stream_try(fs, f->d.kind, f->d.job, (off_t)pos, 1, &buf, &len, &ready);
 	free(buf);
 	if (r < 0)
@@ -520,50 +548,52 @@ void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 		fuse_reply_poll(req, ready ? POLLIN | POLLRDNORM : 0);
 }
 
-void fs_stream_file_release(struct fs_file *f)
+void fs_stream_file_release(struct sfs_fs *fs, struct fs_file *f)
 {
+	struct fs_streams *s = fs->streams;
 	struct waitq *q;
 
-	pthread_mutex_lock(&stream_lock);
+	pthread_mutex_lock(&s->lock);
 	if (f->ph) {
 		fuse_pollhandle_destroy(f->ph);
 		f->ph = NULL;
 	}
 	if (f->poll_pprev) {
 		poller_unlink(f);
-		q = waitq_get(f->d.job, false);
+		q = waitq_get(s, f->d.job, false);
 		if (q)
-			waitq_maybe_free(q);
+			waitq_maybe_free(s, q);
 	}
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void fs_stream_shutdown(struct sfs_fs *fs)
 {
+	struct fs_streams *s = fs->streams;
 	struct parked *list = NULL, *next;
 	const char *k;
 	void *v;
 
-	pthread_mutex_lock(&stream_lock);
-	for (struct parked *p = all; p; p = p->all_next)
+	pthread_mutex_lock(&s->lock);
+	for (struct parked *p = s->all; p; p = p->all_next)
 		if (p->listed) {
 			parked_unlink(p);
 			p->next = list;
 			list = p;
 		}
-	for (size_t i = 0; strmap_next(&queues, &i, &k, &v);)
+	for (size_t i = 0; strmap_next(&s->queues, &i, &k, &v);)
 		notify_pollers(v);
-	pthread_mutex_unlock(&stream_lock);
+	pthread_mutex_unlock(&s->lock);
 	/* Not EINTR: readers retry that, and the mount is about to go away. */
 	for (struct parked *p = list; p; p = next) {
 		next = p->next;
 		fuse_reply_err(p->req, ENOTCONN);
-		parked_free(p);
+		parked_free(s, p);
 	}
-	pthread_mutex_lock(&stream_lock);
-	for (size_t i = 0; strmap_next(&queues, &i, &k, &v);)
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; strmap_next(&s->queues, &i, &k, &v);)
 		if (!((struct waitq *)v)->active)
 			free(v);
-	strmap_release(&queues);
-	pthread_mutex_unlock(&stream_lock);
+	strmap_release(&s->queues);
+	pthread_mutex_unlock(&s->lock);
 }

@@ -20,26 +20,6 @@
 
 #include "fs.h"
 
-static const struct {
-	const char *name;
-	enum fs_kind kind;
-} vertex_children[] = {
-    {"inputs", FS_VERTEX_INPUTS},   {"jobs", FS_VERTEX_JOBS},	{"keys", FS_VERTEX_KEYS},
-    {"log", FS_VERTEX_LOG},	    {"name", FS_VERTEX_NAME},	{"op", FS_VERTEX_OP},
-    {"results", FS_VERTEX_RESULTS}, {"state", FS_VERTEX_STATE}, {"why", FS_VERTEX_WHY},
-};
-
-static bool kind_is_dir(enum fs_kind k)
-{
-	return k == FS_VERTEX_INPUTS || k == FS_VERTEX_RESULTS;
-}
-
-static mode_t child_type(enum fs_kind k)
-{
-	return kind_is_dir(k) ? S_IFDIR : S_IFREG;
-}
-#define N_VERTEX_CHILDREN (sizeof(vertex_children) / sizeof(vertex_children[0]))
-
 static int vertex_list(struct sfs_fs *fs, uint64_t job, struct sfs_vertex_info **ret, size_t *ret_n)
 {
 	if (job)
@@ -112,16 +92,8 @@ static int vertices_lookup(struct sfs_fs *fs, const struct fs_desc *d, const cha
 	struct sfs_vertex_info vi;
 	int r;
 
-	if (d->kind == FS_VERTEX_DIR) {
-		for (size_t i = 0; i < N_VERTEX_CHILDREN; i++)
-			if (!strcmp(name, vertex_children[i].name)) {
-				*ret = *d;
-				ret->path = NULL;
-				ret->kind = vertex_children[i].kind;
-				return 0;
-			}
-		return -ENOENT;
-	}
+	if (d->kind == FS_VERTEX_DIR)
+		return fs_kind_lookup(d, name, ret);
 	if (d->kind == FS_VERTEX_INPUTS || d->kind == FS_VERTEX_RESULTS)
 		return link_lookup(fs, d, name, ret);
 	if (d->kind != FS_VERTICES_DIR && d->kind != FS_JOB_VERTICES)
@@ -167,15 +139,8 @@ static int vertices_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct f
 	uint64_t job = d->kind == FS_JOB_VERTICES ? d->job : 0;
 	int r = 0;
 
-	if (d->kind == FS_VERTEX_DIR) {
-		for (size_t i = 0; i < N_VERTEX_CHILDREN && r == 0; i++) {
-			struct fs_desc c = *d;
-			c.path = NULL;
-			c.kind = vertex_children[i].kind;
-			r = fs_dirlist_add(l, vertex_children[i].name, child_type(c.kind), &c);
-		}
-		return r;
-	}
+	if (d->kind == FS_VERTEX_DIR)
+		return fs_kind_list(d, l);
 	if (d->kind == FS_VERTEX_INPUTS || d->kind == FS_VERTEX_RESULTS)
 		return links_readdir(fs, d, l);
 	r = vertex_list(fs, job, &v, &n);
@@ -303,7 +268,7 @@ static int vertices_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct s
 
 	if (d->kind == FS_VERTICES_DIR || d->kind == FS_JOB_VERTICES) {
 		uid = owner_of(fs, d->kind == FS_JOB_VERTICES ? d->job : 0, &gid, &changed);
-		fs_stat_init(fs, st, S_IFDIR | 0555, uid, gid);
+		fs_stat_init(fs, st, fs_kinds[d->kind].mode, uid, gid);
 		fs_stat_time_ns(st, changed);
 		return 0;
 	}
@@ -313,17 +278,12 @@ static int vertices_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct s
 	/* A running vertex is its (first) job's submitter's, like that job's files:
 	 * its op and log may hold secrets (docs/security.md). */
 	uid = owner_of(fs, d->job ? d->job : vi.njobs ? vi.jobs[0] : 0, &gid, &changed);
-	if (d->kind == FS_VERTEX_DIR && !d->job) {
+	if (d->kind == FS_VERTEX_DIR && !d->job)
 		fs_stat_init(fs, st, S_IFDIR | 0500, uid, gid);
-	} else if (d->kind == FS_VERTEX_DIR || kind_is_dir(d->kind)) {
-		fs_stat_init(fs, st, S_IFDIR | 0555, uid, gid);
-	} else if (d->kind == FS_VERTEX_INPUT || d->kind == FS_VERTEX_RESULT) {
-		fs_stat_init(fs, st, S_IFLNK | 0777, uid, gid);
-		if (!link_exists(&vi, d))
-			r = -ENOENT;
-	} else {
-		fs_stat_init(fs, st, S_IFREG | 0444, uid, gid);
-	}
+	else
+		fs_stat_init(fs, st, fs_kinds[d->kind].mode, uid, gid);
+	if ((d->kind == FS_VERTEX_INPUT || d->kind == FS_VERTEX_RESULT) && !link_exists(&vi, d))
+		r = -ENOENT;
 	if (r == 0 && !S_ISDIR(st->st_mode))
 		st->st_size = vertex_size(&vi, d);
 	if (d->kind != FS_VERTEX_OP)

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/strbuf.h"
+#include "strbuf.h"
 
 static void add_str(struct strbuf *sb, const char *s, size_t len)
 {

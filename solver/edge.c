@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e);
@@ -52,20 +52,20 @@ struct sfs_failure *sfs_failure_unref(struct sfs_failure *f)
 
 static void input_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
 {
-	if (parent->phase != V_WAIT_INPUTS || parent->released)
+	if (parent->phase != VSTATE_WAIT_INPUTS || parent->released)
 		return;
 	if (e->phase == EDGE_FAILED) {
-		sfs_vertex_fail(s, parent, e->failure);
+		sfs_vstate_fail(s, parent, e->failure);
 		return;
 	}
 	if (--parent->inputs_pending == 0)
-		sfs_round_inputs_done(s, parent);
+		sfs_vstate_round_inputs_done(s, parent);
 }
 
-/* An input said what it can find through content: that counts in round 1 only. */
+/* An input said what it can find through content: that counts in the discover round only. */
 static void input_discovered(struct sfs_solver *s, struct vstate *parent, struct edge *e)
 {
-	if (parent->round == 1)
+	if (parent->round == SFS_ROUND_DISCOVER)
 		input_done(s, parent, e);
 }
 
@@ -82,7 +82,7 @@ static void deliver(struct sfs_solver *s, struct edge *e, const struct waiter *w
 		sfs_subbuild_done(s, w->vs, e);
 		break;
 	case W_MERGE:
-		sfs_merge_done(s, &w->vs->edges[w->out], e);
+		sfs_edge_merge_done(s, &w->vs->edges[w->out], e);
 		break;
 	case W_DISCOVER:
 		input_discovered(s, w->vs, e);
@@ -96,11 +96,12 @@ static void deliver_all(struct sfs_solver *s, struct edge *e, struct waiters *li
 	memset(list, 0, sizeof(*list));
 	for (size_t i = 0; i < w.n; i++)
 		deliver(s, e, &w.w[i]);
-	waiters_release(&w);
+	sfs_waiters_release(&w);
 }
 
 void sfs_edge_settle(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	deliver_all(s, e, &e->waiters);
 	e->discovering = false;
 	e->discovered = true;
@@ -110,6 +111,7 @@ void sfs_edge_settle(struct sfs_solver *s, struct edge *e)
 /* The keys edge e can find without loading are known: tell who asked. */
 void sfs_edge_discovered(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	e->discovering = false;
 	e->discovered = true;
 	deliver_all(s, e, &e->dwaiters);
@@ -117,9 +119,10 @@ void sfs_edge_discovered(struct sfs_solver *s, struct edge *e)
 
 void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED)
 		return;
-	e->phase = EDGE_FAILED;
+	sfs_edge_set_phase(e, EDGE_FAILED);
 	e->failure = sfs_failure_ref(f);
 	sfs_edge_settle(s, e);
 }
@@ -127,17 +130,17 @@ void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f)
 /* Fails one vertex: its edges (and so their waiters) and its key waiters. */
 static void vertex_fail_one(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f)
 {
-	if (vs->phase == V_FAILED || vs->phase == V_EXECUTED)
+	if (vs->phase == VSTATE_FAILED || vs->phase == VSTATE_EXECUTED)
 		return;
-	vs->phase = V_FAILED;
+	sfs_vstate_set_phase(vs, VSTATE_FAILED);
 	vs->failure = sfs_failure_ref(f);
 	for (size_t o = 0; o < vs->nedges; o++)
 		sfs_edge_fail(s, &vs->edges[o], f);
 	struct waiters w = vs->key_waiters;
 	memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
 	for (size_t i = 0; i < w.n; i++)
-		sfs_vertex_fail(s, w.w[i].vs, f);
-	waiters_release(&w);
+		sfs_vstate_fail(s, w.w[i].vs, f);
+	sfs_waiters_release(&w);
 }
 
 /*
@@ -148,6 +151,7 @@ static void vertex_fail_one(struct sfs_solver *s, struct vstate *vs, struct sfs_
  */
 void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (s->ndeferred == s->capdeferred) {
 		size_t ncap = s->capdeferred ? s->capdeferred * 2 : 16;
 		struct sfs_deferred *n = realloc(s->deferred, ncap * sizeof(*n));
@@ -159,7 +163,7 @@ void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_fai
 		s->capdeferred = ncap;
 	}
 	s->deferred[s->ndeferred++] =
-	    (struct sfs_deferred){kind, vstate_ref(vs), f ? sfs_failure_ref(f) : NULL};
+	    (struct sfs_deferred){kind, sfs_vstate_ref(vs), f ? sfs_failure_ref(f) : NULL};
 	if (s->draining)
 		return;
 	s->draining = true;
@@ -168,8 +172,8 @@ void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_fai
 		if (d.kind == SFS_DEFER_FAIL)
 			vertex_fail_one(s, d.vs, d.f);
 		else
-			sfs_vertex_start_rounds(s, d.vs);
-		vstate_unref(d.vs);
+			sfs_vstate_start_rounds(s, d.vs);
+		sfs_vstate_unref(d.vs);
 		sfs_failure_unref(d.f);
 	}
 	s->ndeferred = s->deferred_head = 0;
@@ -177,68 +181,71 @@ void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_fai
 }
 
 /* Fails a vertex and, in time, everything that waited for it. */
-void sfs_vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f)
+void sfs_vstate_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f)
 {
 	sfs_defer(s, SFS_DEFER_FAIL, vs, f);
 }
 
 /* Asks for the keys of vs; its inputs must have been asked before (topological order). */
-void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs)
+void sfs_vstate_request_keys(struct sfs_solver *s, struct vstate *vs)
 {
-	if (vs->phase != V_NEW)
+	SFS_ASSERT_LOCKED(s);
+	if (vs->phase != VSTATE_NEW)
 		return;
-	vs->phase = V_WAIT_KEYS;
+	sfs_vstate_set_phase(vs, VSTATE_WAIT_KEYS);
 	size_t pending = 0;
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
 		struct vstate *in = vs->inputs[i];
-		if (in->phase == V_FAILED) {
-			sfs_vertex_fail(s, vs, in->failure);
+		if (in->phase == VSTATE_FAILED) {
+			sfs_vstate_fail(s, vs, in->failure);
 			return;
 		}
-		if (in->phase == V_NEW)
-			sfs_vertex_request_keys(s, in); /* an input of another job's definition */
-		if (in->phase < V_KEYED) {
-			if (waiters_add(&in->key_waiters, W_INPUT, NULL, 0, vs) < 0)
+		if (in->phase == VSTATE_NEW)
+			sfs_vstate_request_keys(s, in); /* an input of another job's definition */
+		if (in->phase < VSTATE_KEYED) {
+			if (sfs_waiters_add(&in->key_waiters, W_INPUT, NULL, 0, vs) < 0)
 				continue;
 			pending++;
 		}
 	}
 	vs->inputs_pending = pending;
 	if (pending == 0) {
-		vs->phase = V_KEYING;
+		sfs_vstate_set_phase(vs, VSTATE_KEYING);
 		sfs_queue_task(s, TASK_KEYS, vs, NULL);
 	}
 }
 
 void sfs_edge_proceed(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase != EDGE_IDLE || !e->want)
 		return;
 	struct vstate *vs = e->vs;
-	if (vs->phase == V_EXECUTED || e->nrecords == 0) {
-		e->phase = EDGE_WAIT_EXEC;
-		sfs_vertex_request_exec(s, vs);
+	if (vs->phase == VSTATE_EXECUTED || e->nrecords == 0) {
+		sfs_edge_set_phase(e, EDGE_WAIT_EXEC);
+		sfs_vstate_request_exec(s, vs);
 		return;
 	}
-	e->phase = EDGE_LOADING;
+	sfs_edge_set_phase(e, EDGE_LOADING);
 	sfs_queue_task(s, TASK_LOAD, vs, e);
 }
 
 void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 		       struct cache_key **keys, size_t nkeys, bool cached)
 {
+	SFS_ASSERT_LOCKED(s);
 	snprintf(e->result, sizeof(e->result), "%s", result);
 	e->result_keys = keys;
 	e->nresult_keys = nkeys;
 	e->cached = cached;
-	e->phase = EDGE_DONE;
+	sfs_edge_set_phase(e, EDGE_DONE);
 	/* what only the search for a record needed: a done edge keeps its keys
 	 * (later users query with them) and drops its candidates */
 	free(e->records);
 	e->records = NULL;
 	e->nrecords = 0;
 	for (size_t i = 0; e->matches && i < e->vs->v->ninputs; i++)
-		keyset_release(&e->matches[i]);
+		sfs_keyset_release(&e->matches[i]);
 	free(e->matches);
 	e->matches = NULL;
 	sfs_edge_settle(s, e);
@@ -259,12 +266,13 @@ void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *b
 static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind kind,
 			 struct sfs_job *job, size_t out, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct waiter w = {kind, job, out, vs};
 	if (e->phase == EDGE_DONE || e->phase == EDGE_FAILED) {
 		deliver(s, e, &w);
 		return;
 	}
-	if (waiters_add(&e->waiters, kind, job, out, vs) < 0) {
+	if (sfs_waiters_add(&e->waiters, kind, job, out, vs) < 0) {
 		struct sfs_failure *f = sfs_failure_new(-ENOMEM, e->vs->v->digest, "out of memory");
 		sfs_edge_fail(s, e, f);
 		sfs_failure_unref(f);
@@ -273,7 +281,7 @@ static void edge_request(struct sfs_solver *s, struct edge *e, enum waiter_kind 
 	e->want = true;
 	if (e->phase == EDGE_MERGED)
 		sfs_edge_request_merged(s, e);
-	else if (e->vs->phase >= V_KEYED)
+	else if (e->vs->phase >= VSTATE_KEYED)
 		sfs_edge_proceed(s, e);
 }
 

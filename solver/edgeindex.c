@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/sha256.h"
+#include "sha256.h"
 #include "internal.h"
 
 struct edge *sfs_edge_owner(struct edge *e)
@@ -102,6 +102,7 @@ static bool register_sig(struct sfs_solver *s, struct edge *e, const char *sig)
 
 void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (vs->released)
 		return; /* only live edges are in the index */
 	for (size_t o = 0; o < vs->nedges; o++) {
@@ -120,7 +121,7 @@ void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 
 /* A merged root saves the result under its own maps' keys (sfs_run_alias) once
  * it is known: at the merge when the target is already done (nobody needs to
- * want the root), else when the root receives it (sfs_merge_done).  A root that
+ * want the root), else when the root receives it (sfs_edge_merge_done).  A root that
  * merged into a running target and is never wanted is not aliased. */
 static void alias_root(struct sfs_solver *s, struct edge *e)
 {
@@ -133,9 +134,9 @@ static void alias_root(struct sfs_solver *s, struct edge *e)
 
 static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target)
 {
-	e->phase = EDGE_MERGED;
+	sfs_edge_set_phase(e, EDGE_MERGED);
 	e->merged_into = target;
-	e->merge_hold = vstate_ref(target->vs);
+	e->merge_hold = sfs_vstate_ref(target->vs);
 	sfs_graph_join(s, e->vs, target->vs);
 	free(e->vs->why);
 	e->vs->why = NULL;
@@ -147,21 +148,22 @@ static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target
 	alias_root(s, e);
 }
 
-void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
+void sfs_edge_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase != EDGE_MERGED || e->vs->released)
 		return;
 	e->merged_into = NULL;
 	if (target->phase == EDGE_FAILED) {
 		e->failure = sfs_failure_ref(target->failure);
-		e->phase = EDGE_FAILED;
+		sfs_edge_set_phase(e, EDGE_FAILED);
 	} else {
 		snprintf(e->result, sizeof(e->result), "%s", target->result);
 		e->result_keys = calloc(target->nresult_keys + 1, sizeof(*e->result_keys));
 		for (size_t k = 0; e->result_keys && k < target->nresult_keys; k++)
 			e->result_keys[e->nresult_keys++] = cache_key_ref(target->result_keys[k]);
 		e->cached = true;
-		e->phase = EDGE_DONE;
+		sfs_edge_set_phase(e, EDGE_DONE);
 		alias_root(s, e);
 	}
 	struct vstate *vs = e->vs;
@@ -170,8 +172,8 @@ void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 		all &= vs->edges[o].phase == EDGE_DONE || vs->edges[o].phase == EDGE_FAILED;
 	if (all && vs->state != SFS_VERTEX_DONE && vs->state != SFS_VERTEX_CACHED) {
 		if (!vs->started)
-			sfs_vs_progress_started(vs, true);
-		sfs_vs_progress_completed(vs, true, e->failure ? e->failure->msg : NULL);
+			sfs_vstate_progress_started(vs, true);
+		sfs_vstate_progress_completed(vs, true, e->failure ? e->failure->msg : NULL);
 	}
 	sfs_edge_settle(s, e);
 }
@@ -179,19 +181,21 @@ void sfs_merge_done(struct sfs_solver *s, struct edge *e, struct edge *target)
 /* A merged edge whose target went away does its own work again (lock held). */
 void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (e->phase != EDGE_MERGED)
 		return;
-	e->phase = EDGE_IDLE;
+	sfs_edge_set_phase(e, EDGE_IDLE);
 	e->merged_into = NULL;
 	e->merge_asked = false;
 	struct vstate *hold = e->merge_hold;
 	e->merge_hold = NULL;
 	sfs_edge_proceed(s, e);
-	vstate_unref(hold);
+	sfs_vstate_unref(hold);
 }
 
 void sfs_index_remove(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
 		for (size_t i = 0; i < e->nsigs; i++) {

@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
-#include "../cache/sha256.h"
+#include "err.h"
+#include "sha256.h"
 #include "internal.h"
 
-int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
-		struct vstate *vs)
+int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
+		    struct vstate *vs)
 {
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : 4;
@@ -32,24 +32,24 @@ int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, s
 		w->w = n;
 		w->cap = ncap;
 	}
-	w->w[w->n++] =
-	    (struct waiter){kind, job ? sfs_job_ref(job) : NULL, out, vs ? vstate_ref(vs) : NULL};
+	w->w[w->n++] = (struct waiter){kind, job ? sfs_job_ref(job) : NULL, out,
+				       vs ? sfs_vstate_ref(vs) : NULL};
 	return 0;
 }
 
-void waiters_release(struct waiters *w)
+void sfs_waiters_release(struct waiters *w)
 {
 	for (size_t i = 0; i < w->n; i++) {
 		if (w->w[i].job)
 			sfs_job_unref(w->w[i].job);
 		if (w->w[i].vs)
-			vstate_unref(w->w[i].vs);
+			sfs_vstate_unref(w->w[i].vs);
 	}
 	free(w->w);
 	memset(w, 0, sizeof(*w));
 }
 
-struct vstate *vstate_ref(struct vstate *vs)
+struct vstate *sfs_vstate_ref(struct vstate *vs)
 {
 	vs->refs++;
 	return vs;
@@ -64,17 +64,17 @@ static void edge_release(struct edge *e)
 		cache_key_unref(e->result_keys[i]);
 	free(e->result_keys);
 	free(e->records);
-	keyset_release(&e->late);
-	vstate_unref(e->merge_hold);
+	sfs_keyset_release(&e->late);
+	sfs_vstate_unref(e->merge_hold);
 	for (size_t i = 0; e->matches && i < e->vs->v->ninputs; i++)
-		keyset_release(&e->matches[i]);
+		sfs_keyset_release(&e->matches[i]);
 	free(e->matches);
 	for (size_t i = 0; i < e->nbad; i++)
 		free(e->bad[i]);
 	free(e->bad);
 	sfs_failure_unref(e->failure);
-	waiters_release(&e->waiters);
-	waiters_release(&e->dwaiters);
+	sfs_waiters_release(&e->waiters);
+	sfs_waiters_release(&e->dwaiters);
 }
 
 /* Frees one vertex whose last reference went; inputs and children that lose
@@ -109,13 +109,13 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 	for (size_t i = 0; i < vs->nmaps; i++)
 		sfs_cache_map_release(&vs->maps[i]);
 	free(vs->maps);
-	waiters_release(&vs->key_waiters);
+	sfs_waiters_release(&vs->key_waiters);
 	sfs_failure_unref(vs->failure);
 	free(vs->jobs);
 	free(vs->parents);
 	free(vs->children);
 	sfs_spec_free(vs->subspec);
-	keyset_release(&vs->sub_keys);
+	sfs_keyset_release(&vs->sub_keys);
 	free(vs->cc.extra);
 	if (vs->log_fd >= 0)
 		close(vs->log_fd);
@@ -128,7 +128,7 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 }
 
 /* Drops a reference; freeing a 100,000-vertex chain is a loop, not a recursion. */
-void vstate_unref(struct vstate *vs)
+void sfs_vstate_unref(struct vstate *vs)
 {
 	if (!vs || --vs->refs > 0)
 		return;
@@ -173,7 +173,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	vs->edges = calloc(v->noutputs ? v->noutputs : 1, sizeof(*vs->edges));
 	vs->inputs = calloc(v->ninputs ? v->ninputs : 1, sizeof(*vs->inputs));
 	if (!vs->edges || !vs->inputs) {
-		vstate_unref(vs);
+		sfs_vstate_unref(vs);
 		return -ENOMEM;
 	}
 	for (size_t o = 0; o < vs->nedges; o++) {
@@ -181,7 +181,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 		vs->edges[o].output = (int)o;
 	}
 	for (size_t i = 0; i < v->ninputs; i++)
-		vs->inputs[i] = vstate_ref(lc->loaded[v->inputs[i].ref.vertex]);
+		vs->inputs[i] = sfs_vstate_ref(lc->loaded[v->inputs[i].ref.vertex]);
 	int r;
 	if (s->o.resolve)
 		r = s->o.resolve(s->o.resolve_arg, v, &vs->op);
@@ -190,7 +190,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	else
 		r = sfs_op_resolve(v, &vs->op);
 	if (r < 0) {
-		vstate_unref(vs);
+		sfs_vstate_unref(vs);
 		return sfs_errf(ret_msg, r, "vertex \"%s\": no op for \"%s\"", v->key,
 				sfs_op_kind_name(v->kind));
 	}
@@ -214,11 +214,11 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 static int add_sources(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
 		       struct vstate *vs)
 {
-	int r = sfs_vs_add_sources(s, vs, lc->sources);
+	int r = sfs_vstate_add_sources(s, vs, lc->sources);
 	if (r == 0)
-		r = sfs_vs_add_sources(s, vs, lc->spec->v[idx].cache_from);
+		r = sfs_vstate_add_sources(s, vs, lc->spec->v[idx].cache_from);
 	if (r == 0 && lc->parent)
-		r = sfs_vs_inherit_sources(vs, lc->parent);
+		r = sfs_vstate_inherit_sources(vs, lc->parent);
 	return r;
 }
 
@@ -245,7 +245,7 @@ static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 		}
 	}
 	if (vs) {
-		*ret = vstate_ref(vs);
+		*ret = sfs_vstate_ref(vs);
 		return add_sources(s, lc, idx, vs);
 	}
 	int r = vstate_new(s, lc, idx, key, &vs, ret_msg);
@@ -253,10 +253,10 @@ static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 		return r;
 	r = strmap_put(&s->actives, vs->digest, vs, NULL);
 	if (r < 0) {
-		vstate_unref(vs);
+		sfs_vstate_unref(vs);
 		return r;
 	}
-	vstate_ref(vs); /* the actives' reference */
+	sfs_vstate_ref(vs); /* the actives' reference */
 	*ret = vs;
 	return add_sources(s, lc, idx, vs);
 }
@@ -315,6 +315,7 @@ static void join_foreign_inputs(struct sfs_job *j, size_t idx)
 
 int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	j->vs = calloc(j->spec->n ? j->spec->n : 1, sizeof(*j->vs));
 	if (!j->vs)
 		return -ENOMEM;
@@ -368,9 +369,10 @@ static bool is_ancestor(const struct vstate *a, const struct vstate *b, int dept
 int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
 		       struct vstate ***ret, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct vstate **loaded = calloc(sp->n ? sp->n : 1, sizeof(*loaded));
-	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
-	size_t nj = sfs_vs_jobs(parent, jobs, SFS_MAX_VS_JOBS);
+	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
+	size_t nj = sfs_vstate_jobs(parent, jobs, SFS_MAX_VSTATE_JOBS);
 	struct load_ctx lc = {.spec = sp,
 			      .parent = parent,
 			      .loaded = loaded,
@@ -389,7 +391,7 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 				     "vertex \"%s\" of the inner spec is the build "
 				     "vertex itself or one of its parents",
 				     sp->v[i].key);
-			vstate_unref(loaded[i]);
+			sfs_vstate_unref(loaded[i]);
 			loaded[i] = NULL;
 			break;
 		}
@@ -400,7 +402,7 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 		if (r == 0)
 			r = add_ptr((void ***)&loaded[i]->parents, &loaded[i]->nparents, parent);
 		if (r < 0) {
-			vstate_unref(loaded[i]);
+			sfs_vstate_unref(loaded[i]);
 			loaded[i] = NULL;
 			break;
 		}
@@ -450,19 +452,20 @@ static void vstate_release(struct sfs_solver *s, struct vstate *vs)
 	sfs_vstate_cancel(vs);
 	sfs_index_remove(s, vs);
 	for (size_t o = 0; o < vs->nedges; o++) {
-		waiters_release(&vs->edges[o].waiters);
-		waiters_release(&vs->edges[o].dwaiters);
+		sfs_waiters_release(&vs->edges[o].waiters);
+		sfs_waiters_release(&vs->edges[o].dwaiters);
 	}
-	waiters_release(&vs->key_waiters);
+	sfs_waiters_release(&vs->key_waiters);
 	for (size_t i = 0; i < vs->nchildren; i++) {
 		vstate_remove_parent(vs->children[i], vs);
 		vstate_release(s, vs->children[i]);
 	}
-	vstate_unref(vs); /* the actives' reference */
+	sfs_vstate_unref(vs); /* the actives' reference */
 }
 
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (!j->in_graph)
 		return;
 	j->in_graph = false;
@@ -479,10 +482,10 @@ void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
 		/* a digest may appear twice in one spec: drop each reference once */
 		if (j->vs[i])
-			vstate_unref(j->vs[i]);
+			sfs_vstate_unref(j->vs[i]);
 	}
 	for (size_t i = 0; i < j->nextra; i++)
-		vstate_unref(j->extra[i]);
+		sfs_vstate_unref(j->extra[i]);
 	free(j->vs);
 	free(j->extra);
 	j->vs = NULL;
@@ -508,7 +511,7 @@ static void join_job(struct sfs_job *j, struct vstate *target)
 	while (vs) {
 		if (!vs->released && !sfs_vstate_has_job(vs, j) && vstate_add_job(vs, j) == 0 &&
 		    add_ptr((void ***)&j->extra, &j->nextra, vs) == 0) {
-			vstate_ref(vs);
+			sfs_vstate_ref(vs);
 			for (size_t i = 0; i < vs->v->ninputs; i++) {
 				if (n == cap) {
 					cap = cap ? cap * 2 : 16;
@@ -532,6 +535,7 @@ static void join_job(struct sfs_job *j, struct vstate *target)
  */
 void sfs_graph_join(struct sfs_solver *s, struct vstate *from, struct vstate *target)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t k = 0; k < from->njobs; k++)
 		if (from->jobs[k]->in_graph)
 			join_job(from->jobs[k], target);
@@ -550,8 +554,9 @@ static void collect_jobs(struct vstate *vs, struct sfs_job **out, size_t max, si
 		collect_jobs(vs->parents[p], out, max, n, depth + 1);
 }
 
-size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
+size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	size_t n = 0;
 	collect_jobs(vs, out, max, &n, 0);
 	return n;
@@ -560,6 +565,7 @@ size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
 /* Creates STATE_DIR/logs/<hex>-<random>.log for this execution (lock held). */
 static int open_log(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	char rnd[CACHE_ID_SIZE], *dir = NULL, *path = NULL;
 	keystore_new_id(rnd);
 	if (asprintf(&dir, "%s/logs", s->cache->state_dir) < 0)
@@ -589,7 +595,7 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 	struct sfs_solver *s = vs->s;
 	int64_t now = sfs_now_ns();
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	/* opened at the first output, so ops that print nothing hold no file */
 	if (vs->log_fd < 0 && !vs->log_path)
 		open_log(s, vs);
@@ -605,8 +611,8 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 		(void)!write(vs->log_fd, clipped, sizeof(clipped) - 1);
 	vs->log_bytes += n;
 	vs->log_clipped |= clip_now;
-	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
-	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
+	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
 	for (size_t k = 0; k < nj && (n || clip_now); k++) {
 		if (n)
 			sfs_progress_log(jobs[k]->progress, vs->digest, stream, data, n, now);
@@ -615,25 +621,27 @@ static void vs_log(void *arg, int stream, const char *data, size_t len)
 					 sizeof(clipped) - 1, now);
 		sfs_job_mark_dirty(s, jobs[k]);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 }
 
-void sfs_vs_progress_started(struct vstate *vs, bool cached)
+void sfs_vstate_progress_started(struct vstate *vs, bool cached)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	int64_t now = sfs_now_ns();
 	vs->started = now;
 	vs->state = SFS_VERTEX_RUNNING;
-	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
-	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
+	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
 	for (size_t k = 0; k < nj; k++) {
 		sfs_progress_started(jobs[k]->progress, vs->digest, now, cached);
 		sfs_job_mark_dirty(vs->s, jobs[k]);
 	}
 }
 
-void sfs_vs_progress_completed(struct vstate *vs, bool cached, const char *err)
+void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	int64_t now = sfs_now_ns();
 	vs->completed = now;
 	if (err)
@@ -641,8 +649,8 @@ void sfs_vs_progress_completed(struct vstate *vs, bool cached, const char *err)
 		    strcmp(err, "context canceled") == 0 ? SFS_VERTEX_CANCELLED : SFS_VERTEX_FAILED;
 	else
 		vs->state = cached ? SFS_VERTEX_CACHED : SFS_VERTEX_DONE;
-	struct sfs_job *jobs[SFS_MAX_VS_JOBS];
-	size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
+	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
 	for (size_t k = 0; k < nj; k++) {
 		sfs_progress_completed(jobs[k]->progress, vs->digest, now, cached, err);
 		sfs_job_mark_dirty(vs->s, jobs[k]);

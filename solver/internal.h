@@ -6,7 +6,13 @@
  * job field, and the progress of every job.  Nothing slow happens under it:
  * cache lookups, loads and op calls run as tasks on worker threads, which take
  * the lock only to record what they found.  Callbacks to fs/ (notify) are made
- * after the lock is dropped (sfs_solver_flush_notify).
+ * after the lock is dropped (sfs_solver_flush_notify).  The lock is taken
+ * with sfs_solver_lock/unlock, and functions that need it (or must not hold
+ * it) say so with SFS_ASSERT_LOCKED/UNLOCKED.
+ *
+ * State: vstate.phase, edge.phase and sfs_job.state change only through their
+ * setters, which check each transition against a table (state.c); a vertex's
+ * rounds before an exec are enum sfs_round (rounds.c).
  *
  * Lifetimes: a vstate is reference counted.  The actives map holds one
  * reference while any job uses the vertex; each queued or running task, each
@@ -20,9 +26,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "../cache/combined.h"
-#include "../cache/strbuf.h"
-#include "../cache/strmap.h"
+#include "combined.h"
+#include "strbuf.h"
+#include "strmap.h"
 #include "progress.h"
 #include "solver.h"
 
@@ -36,9 +42,6 @@ struct sfs_failure {
 	char digest[SFS_DIGEST_SIZE]; /* the vertex that failed */
 	char *msg;
 };
-struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg);
-struct sfs_failure *sfs_failure_ref(struct sfs_failure *f);
-struct sfs_failure *sfs_failure_unref(struct sfs_failure *f);
 
 /* Who waits for an edge (or for a vertex's keys). */
 enum waiter_kind {
@@ -75,14 +78,12 @@ struct keyset {
 	struct cache_key **k;
 	size_t n;
 };
-int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k);
-void keyset_release(struct keyset *ks);
 
 /* One output of an active vertex (BuildKit's edge). */
 struct edge {
 	struct vstate *vs; /* owner, not a reference */
 	int output;
-	enum edge_phase phase;
+	enum edge_phase phase;	 /* set with sfs_edge_set_phase only */
 	bool want;		 /* someone asked for complete */
 	struct cache_key **keys; /* keys found by definition (advertised to parents) */
 	size_t nkeys;
@@ -109,16 +110,24 @@ struct edge {
 	size_t nsigs;
 };
 
-enum vphase {
-	V_NEW,	       /* nothing asked yet */
-	V_WAIT_KEYS,   /* waiting for the inputs' keys */
-	V_KEYING,      /* cache maps and queries running */
-	V_KEYED,       /* every output knows its keys and records */
-	V_WAIT_INPUTS, /* exec needed: waiting for this round's inputs to complete */
-	V_SLOW,	       /* content keys of this round's inputs being computed and queried */
-	V_EXEC,	       /* exec task queued or running */
-	V_EXECUTED,    /* results of every output known */
-	V_FAILED
+enum vstate_phase {
+	VSTATE_NEW,	    /* nothing asked yet */
+	VSTATE_WAIT_KEYS,   /* waiting for the inputs' keys */
+	VSTATE_KEYING,	    /* cache maps and queries running */
+	VSTATE_KEYED,	    /* every output knows its keys and records */
+	VSTATE_WAIT_INPUTS, /* exec needed: waiting for this round's inputs to complete */
+	VSTATE_SLOW,	    /* content keys of this round's inputs being computed and queried */
+	VSTATE_EXEC,	    /* exec task queued or running */
+	VSTATE_EXECUTED,    /* results of every output known */
+	VSTATE_FAILED
+};
+
+/* The rounds of a vertex with no record (SEMANTICS.md §1.5 step 7, rounds.c). */
+enum sfs_round {
+	SFS_ROUND_NONE,	    /* not in the rounds */
+	SFS_ROUND_DISCOVER, /* inputs asked what keys they find through content */
+	SFS_ROUND_HASH,	    /* inputs with a content function completed and hashed */
+	SFS_ROUND_ALL,	    /* every input completed, then the exec */
 };
 
 struct vstate {
@@ -134,11 +143,11 @@ struct vstate {
 	bool ignore_cache;
 	bool aliased; /* a merged root's TASK_ALIAS is queued */
 
-	struct vstate **inputs; /* references, v->ninputs */
-	enum vphase phase;
-	size_t inputs_pending;	 /* inputs not yet keyed / complete, by phase */
-	int round;		 /* 1 discover, 2 complete to hash, 3 complete all (§1.5 step 7) */
-	struct cache_key **slow; /* per input: content ("slow") key once computed */
+	struct vstate **inputs;	    /* references, v->ninputs */
+	enum vstate_phase phase;    /* set with sfs_vstate_set_phase only */
+	size_t inputs_pending;	    /* inputs not yet keyed / complete, by phase */
+	enum sfs_round round;	    /* while the rounds run (rounds.c) */
+	struct cache_key **slow;    /* per input: content ("slow") key once computed */
 	struct waiters key_waiters; /* vertices waiting for our keys */
 
 	struct sfs_cache_map *maps; /* fetched cache maps */
@@ -159,10 +168,10 @@ struct vstate {
 	size_t nparents;
 	struct vstate **children;
 	size_t nchildren;
-	int depth;			  /* nesting of sub-builds, 0 for a job's own */
-	struct sfs_spec *subspec;	  /* the inner spec of a build vertex */
-	char *sub_result;		  /* its output's result (malloc'd when known) */
-	struct keyset sub_keys;		  /* the keys of that output: exported with the job */
+	int depth;		  /* nesting of sub-builds, 0 for a job's own */
+	struct sfs_spec *subspec; /* the inner spec of a build vertex */
+	char *sub_result;	  /* its output's result (malloc'd when known) */
+	struct keyset sub_keys;	  /* the keys of that output: exported with the job */
 
 	/* what users see */
 	enum sfs_vertex_state state;
@@ -180,7 +189,7 @@ struct sfs_job {
 	uint64_t id;
 	uid_t uid;
 	gid_t gid;
-	enum sfs_job_state state;
+	enum sfs_job_state state; /* set with sfs_job_set_state only */
 	int64_t created, changed, ended;
 	char *error;
 	char *spec_text;
@@ -222,7 +231,10 @@ struct task;
 #define SFS_VINFO_KEEP 8
 
 struct sfs_solver {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* taken and dropped through sfs_solver_lock/unlock only */
+	/* &sfs_lock_tag of the thread holding lock, when NDEBUG is not defined (the
+	 * field is there either way: one layout whatever a file's NDEBUG) */
+	_Atomic(const void *) lock_owner;
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
@@ -258,7 +270,7 @@ struct sfs_solver {
 	struct sfs_solver_stats stats; /* guarded by lock */
 
 	/* work deferred so that chains are walked by a loop, not by recursion:
-	 * failures spreading up (sfs_vertex_fail) and requests going down
+	 * failures spreading up (sfs_vstate_fail) and requests going down
 	 * (rounds of inputs); drained by the outermost call (sfs_defer) */
 	struct sfs_deferred {
 		int kind;	       /* SFS_DEFER_* */
@@ -277,15 +289,123 @@ struct sfs_solver {
 	size_t ndirty, cap_dirty;
 };
 
-/* graph.c: the shared graph */
+/*
+ * state.c: the solver lock, checked.  Every lock, unlock and condition wait on
+ * sfs_solver.lock goes through these, so that code whose comment says "lock
+ * held" (or "no lock held") can assert it: sfs_lock_held(s) is true when the
+ * calling thread holds s->lock.  The owner is recorded only when NDEBUG is not
+ * defined (the debug, debugoptimized and sanitizer builds: meson's b_ndebug
+ * defaults to false); otherwise these are the bare pthread calls and the
+ * checks compile to nothing.
+ */
+#ifndef NDEBUG
+extern _Thread_local const char sfs_lock_tag; /* its address names the thread */
+#endif
+
+static inline void sfs_solver_lock(struct sfs_solver *s)
+{
+	pthread_mutex_lock(&s->lock);
+#ifndef NDEBUG
+	atomic_store_explicit(&s->lock_owner, &sfs_lock_tag, memory_order_relaxed);
+#endif
+}
+
+static inline void sfs_solver_unlock(struct sfs_solver *s)
+{
+#ifndef NDEBUG
+	atomic_store_explicit(&s->lock_owner, NULL, memory_order_relaxed);
+#endif
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* pthread_cond_wait on s->lock, which the caller holds. */
+static inline void sfs_solver_wait(struct sfs_solver *s, pthread_cond_t *cond)
+{
+#ifndef NDEBUG
+	atomic_store_explicit(&s->lock_owner, NULL, memory_order_relaxed);
+#endif
+	pthread_cond_wait(cond, &s->lock);
+#ifndef NDEBUG
+	atomic_store_explicit(&s->lock_owner, &sfs_lock_tag, memory_order_relaxed);
+#endif
+}
+
+#ifndef NDEBUG
+/* Only the holder writes its own tag, and clears it before it unlocks: a
+ * thread reads its own tag back exactly while it holds the lock. */
+static inline bool sfs_lock_held(struct sfs_solver *s)
+{
+	return atomic_load_explicit(&s->lock_owner, memory_order_relaxed) == &sfs_lock_tag;
+}
+void sfs_lock_check_failed(const char *want, const char *func, const char *file, int line);
+#define SFS_ASSERT_LOCKED(s)                                                                       \
+	((void)(sfs_lock_held(s) ||                                                                \
+		(sfs_lock_check_failed("the solver lock held", __func__, __FILE__, __LINE__), 0)))
+#define SFS_ASSERT_UNLOCKED(s)                                                                     \
+	((void)(!sfs_lock_held(s) ||                                                               \
+		(sfs_lock_check_failed("no solver lock held", __func__, __FILE__, __LINE__), 0)))
+#else
+#define SFS_ASSERT_LOCKED(s) ((void)sizeof(s))
+#define SFS_ASSERT_UNLOCKED(s) ((void)sizeof(s))
+#endif
+
+/* state.c: the only writers of vstate.phase, edge.phase and sfs_job.state;
+ * each checks its transition against its table (lock held) */
+#ifndef NDEBUG
+void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to);
+void sfs_edge_check_phase(const struct edge *e, enum edge_phase to);
+void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to);
+#endif
+
+static inline void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
+{
+#ifndef NDEBUG
+	sfs_vstate_check_phase(vs, to);
+#endif
+	vs->phase = to;
+}
+
+static inline void sfs_edge_set_phase(struct edge *e, enum edge_phase to)
+{
+#ifndef NDEBUG
+	sfs_edge_check_phase(e, to);
+#endif
+	e->phase = to;
+}
+
+static inline void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to)
+{
+#ifndef NDEBUG
+	sfs_job_check_state(j, to);
+#endif
+	j->state = to;
+}
+
+/* The edge of input i of vs. */
+static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
+{
+	return &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
+}
+
+/* graph.c: the shared graph, and what a vertex tells its jobs */
 int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+/* for sub-builds (subbuild.c) */
+int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
+		       struct vstate ***ret, char **ret_msg);
 void sfs_graph_join(struct sfs_solver *s, struct vstate *from, struct vstate *target);
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j);
-struct vstate *vstate_ref(struct vstate *vs);
-void vstate_unref(struct vstate *vs);
-int waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
-		struct vstate *vs);
-void waiters_release(struct waiters *w);
+struct vstate *sfs_vstate_ref(struct vstate *vs);
+void sfs_vstate_unref(struct vstate *vs);
+int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
+		    struct vstate *vs);
+void sfs_waiters_release(struct waiters *w);
+/* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
+bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
+size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
+#define SFS_MAX_VSTATE_JOBS 256
+/* progress fan-out to every job of a vertex (lock held) */
+void sfs_vstate_progress_started(struct vstate *vs, bool cached);
+void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
 
 /* scheduler.c: the task queues and workers */
 enum task_kind {
@@ -303,119 +423,18 @@ int sfs_sched_start(struct sfs_solver *s);
 void sfs_sched_stop(struct sfs_solver *s);
 void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs, struct edge *e);
 void sfs_queue_job_task(struct sfs_solver *s, enum task_kind kind, struct sfs_job *j);
-/* A task that empties the trash of deleted exports (solver.c). */
+/* A task that empties the trash of deleted exports (sfs_solver_empty_trash). */
 void sfs_queue_trash_task(struct sfs_solver *s);
-void sfs_solver_empty_trash(struct sfs_solver *s);
-
-/* sources.c: cache_from */
-int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
-int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
-void sfs_run_start(struct sfs_solver *s, struct sfs_job *j);
-int sfs_vs_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
-int sfs_vs_inherit_sources(struct vstate *vs, const struct vstate *parent);
-void sfs_sources_free(struct sfs_solver *s);
-
-/* jobexport.c */
-void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j);
-void sfs_run_export(struct sfs_solver *s, struct sfs_job *j);
-char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id);
-
-/* The edge of input i of vs. */
-static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
-{
-	return &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
-}
-
-/* edge.c */
-enum { SFS_DEFER_FAIL, SFS_DEFER_ROUNDS };
-void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f);
-void sfs_vertex_start_rounds(struct sfs_solver *s, struct vstate *vs);
-void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f);
-void sfs_vertex_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
-void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
-		       struct cache_key **keys, size_t nkeys, bool cached);
-void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);
-
-/* keys.c */
-struct keys_found {
-	struct cache_key **keys;
-	size_t nkeys;
-	struct cache_record *records;
-	size_t nrecords;
-};
-void sfs_keys_found_release(struct keys_found *k);
-const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
-int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
-bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, struct cache_key *k);
-int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
-		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
-int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
-		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
-int sfs_fetch_map(struct vstate *vs, char **ret_msg);
-void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
 
 /* parser.c */
 int sfs_parser_start(struct sfs_solver *s);
 void sfs_parser_stop(struct sfs_solver *s);
 
-/* rounds.c */
-void sfs_vertex_request_exec(struct sfs_solver *s, struct vstate *vs);
-void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs);
-void sfs_run_slow(struct sfs_solver *s, struct vstate *vs);
-
-/* run.c */
-void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
-void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
-/* A root merged into another vertex's edge (equal content through another
- * map): the result it took is saved under its own maps' keys too, so its own
- * source hits through its metadata map next time (SEMANTICS §3: a root is saved
- * under every map). */
-void sfs_run_alias(struct sfs_solver *s, struct vstate *vs);
-void sfs_run_exec(struct sfs_solver *s, struct vstate *vs);
-void sfs_run_finish(struct sfs_solver *s, struct vstate *vs);
-void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
-		      struct vstate *parent);
-void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build);
-void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e);
-void sfs_edge_settle(struct sfs_solver *s, struct edge *e);
-void sfs_edge_proceed(struct sfs_solver *s, struct edge *e);
-bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, size_t n);
-void sfs_vstate_cancel(struct vstate *vs);
-
-void sfs_vertex_request_keys(struct sfs_solver *s, struct vstate *vs);
-
-/* edgeindex.c: merging of edges that reach the same cache key */
-void sfs_index_register(struct sfs_solver *s, struct vstate *vs);
-void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
-void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e);
-struct edge *sfs_edge_owner(struct edge *e);
-void sfs_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
-
-/* vinfo.c: vertex snapshots as JSON, for the job history */
-/* One vertex of the history's JSON array: "{...}", after a comma unless first. */
-void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, bool first);
-int sfs_vinfo_from_json(const char *text, struct sfs_vertex_info **ret, size_t *ret_n);
-
-/* why.c */
-char *sfs_why_cached(const struct cache_record *rec, int64_t now);
-char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
-
-/* subbuild.c */
-#define SFS_MAX_SUBBUILD_DEPTH 8
-int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);
-void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e);
-char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f);
-int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
-/* graph.c, for sub-builds */
-int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_spec *sp,
-		       struct vstate ***ret, char **ret_msg);
-/* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
-bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
-size_t sfs_vs_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
-#define SFS_MAX_VS_JOBS 256
-
-/* job.c */
+/* job.c: a job's life in the graph */
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+void sfs_run_start(struct sfs_solver *s, struct sfs_job *j);
+int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, size_t n);
 int sfs_job_save(struct sfs_solver *s, struct sfs_job *j);
 int sfs_job_snapshot_vertices(struct sfs_job *j, struct sfs_vertex_info **ret, size_t *ret_n);
 int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg);
@@ -428,11 +447,104 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j);
 const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest);
 
-/* progress fan-out to every job of a vertex (lock held) */
-void sfs_vs_progress_started(struct vstate *vs, bool cached);
-void sfs_vs_progress_completed(struct vstate *vs, bool cached, const char *err);
+/* sources.c: cache_from */
+int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
+int sfs_vstate_inherit_sources(struct vstate *vs, const struct vstate *parent);
+void sfs_sources_free(struct sfs_solver *s);
+
+/* jobexport.c */
+void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j);
+void sfs_run_export(struct sfs_solver *s, struct sfs_job *j);
+char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id);
+/* At open, after the history is loaded: removes from STATE_DIR/exports what a
+ * killed daemon left, a half-written export (N.tmp) or the export of a job
+ * that is not done (interrupted after the export was renamed in place). */
+int sfs_job_exports_sweep(struct sfs_solver *s);
+
+/* edge.c: who waits for an edge; results and failures reaching them */
+struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg);
+struct sfs_failure *sfs_failure_ref(struct sfs_failure *f);
+struct sfs_failure *sfs_failure_unref(struct sfs_failure *f);
+enum { SFS_DEFER_FAIL, SFS_DEFER_ROUNDS };
+void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f);
+void sfs_vstate_fail(struct sfs_solver *s, struct vstate *vs, struct sfs_failure *f);
+void sfs_vstate_request_keys(struct sfs_solver *s, struct vstate *vs);
+void sfs_vstate_cancel(struct vstate *vs);
+void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,
+		      struct vstate *parent);
+void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *build);
+void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e);
+void sfs_edge_proceed(struct sfs_solver *s, struct edge *e);
+void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f);
+void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
+		       struct cache_key **keys, size_t nkeys, bool cached);
+void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);
+void sfs_edge_settle(struct sfs_solver *s, struct edge *e);
+
+/* keys.c: a vertex's keys by definition (the KEYS task) */
+int sfs_keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k);
+void sfs_keyset_release(struct keyset *ks);
+bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, struct cache_key *k);
+struct keys_found {
+	struct cache_key **keys;
+	size_t nkeys;
+	struct cache_record *records;
+	size_t nrecords;
+};
+void sfs_keys_found_release(struct keys_found *k);
+const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
+int sfs_keys_found_add(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
+int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
+		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
+int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
+		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf);
+int sfs_fetch_map(struct vstate *vs, char **ret_msg);
+void sfs_run_keys(struct sfs_solver *s, struct vstate *vs);
+
+/* rounds.c: content keys and the rounds before an exec (the SLOW task) */
+void sfs_vstate_start_rounds(struct sfs_solver *s, struct vstate *vs);
+void sfs_vstate_request_exec(struct sfs_solver *s, struct vstate *vs);
+void sfs_vstate_round_inputs_done(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_slow(struct sfs_solver *s, struct vstate *vs);
+
+/* run.c: the LOAD, EXEC, FINISH and ALIAS tasks */
+void sfs_vstate_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg);
+void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
+/* A root merged into another vertex's edge (equal content through another
+ * map): the result it took is saved under its own maps' keys too, so its own
+ * source hits through its metadata map next time (SEMANTICS §3: a root is saved
+ * under every map). */
+void sfs_run_alias(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_exec(struct sfs_solver *s, struct vstate *vs);
+void sfs_run_finish(struct sfs_solver *s, struct vstate *vs);
+/* A sub-build's output settled: its build vertex finishes with it. */
+void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e);
+
+/* edgeindex.c: merging of edges that reach the same cache key */
+void sfs_index_register(struct sfs_solver *s, struct vstate *vs);
+void sfs_index_remove(struct sfs_solver *s, struct vstate *vs);
+void sfs_edge_unmerge(struct sfs_solver *s, struct edge *e);
+struct edge *sfs_edge_owner(struct edge *e);
+void sfs_edge_merge_done(struct sfs_solver *s, struct edge *merged, struct edge *target);
+
+/* subbuild.c */
+#define SFS_MAX_SUBBUILD_DEPTH 8
+int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);
+char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f);
+int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
+
+/* why.c */
+char *sfs_why_cached(const struct cache_record *rec, int64_t now);
+char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
+
+/* vinfo.c: vertex snapshots as JSON, for the job history */
+/* One vertex of the history's JSON array: "{...}", after a comma unless first. */
+void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, bool first);
+int sfs_vinfo_from_json(const char *text, struct sfs_vertex_info **ret, size_t *ret_n);
 
 /* solver.c */
 void sfs_solver_flush_notify(struct sfs_solver *s);
+void sfs_solver_empty_trash(struct sfs_solver *s);
 
 #endif

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
-#include "../cache/history.h"
+#include "err.h"
+#include "history.h"
 #include "internal.h"
 
 struct sfs_job *sfs_job_ref(struct sfs_job *j)
@@ -54,6 +54,7 @@ void sfs_job_unref(struct sfs_job *j)
 
 void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	j->changed = sfs_now_ns();
 	for (size_t i = 0; i < s->ndirty; i++)
 		if (s->dirty[i] == j->id)
@@ -99,6 +100,7 @@ bool *sfs_spec_reachable(const struct sfs_spec *sp, const struct sfs_ref *outs, 
  */
 int sfs_job_start(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	int r = sfs_progress_new(s->spill_dir, s->o.status_limit, &j->progress);
 	if (r < 0)
 		return r;
@@ -110,14 +112,14 @@ void sfs_run_start(struct sfs_solver *s, struct sfs_job *j)
 {
 	char *msg = NULL;
 	int r = sfs_job_read_sources(s, j, &msg);
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (j->state == SFS_JOB_RUNNING) {
 		if (r == 0)
 			r = sfs_job_start_graph(s, j, &msg);
 		if (r < 0)
 			sfs_job_end(s, j, SFS_JOB_FAILED, msg ? msg : strerror(-r));
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	free(msg);
 }
@@ -125,6 +127,7 @@ void sfs_run_start(struct sfs_solver *s, struct sfs_job *j)
 /* Loads the job's graph and asks for its outputs (lock held). */
 int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_LOCKED(s);
 	int r = sfs_graph_load(s, j, ret_msg);
 	if (r < 0)
 		return r;
@@ -134,7 +137,7 @@ int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	j->outputs_pending = j->noutputs;
 	for (size_t i = 0; i < j->spec->n; i++)
 		if (need[i])
-			sfs_vertex_request_keys(s, j->vs[i]);
+			sfs_vstate_request_keys(s, j->vs[i]);
 	free(need);
 	for (size_t o = 0; o < j->noutputs && j->state == SFS_JOB_RUNNING; o++) {
 		struct sfs_ref ref = j->spec->outputs[o];
@@ -146,6 +149,7 @@ int sfs_job_start_graph(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 
 void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, struct edge *e)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (j->state != SFS_JOB_RUNNING)
 		return;
 	if (e->phase == EDGE_FAILED) {
@@ -241,6 +245,7 @@ static int push_vertex(struct vstate ***stack, size_t *n, size_t *cap, struct vs
 
 int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	struct strmap seen = STRMAP_INIT_BORROWED;
 	struct vstate **stack = NULL;
 	size_t n = 0, cap = 0;
@@ -425,6 +430,7 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
  * time into a log that spills to a file (lock held, before the discard). */
 static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct textlog *t = malloc(sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -446,10 +452,11 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 
 void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (sfs_job_state_final(j->state))
 		return;
 	bool was_running = j->state == SFS_JOB_RUNNING;
-	j->state = st;
+	sfs_job_set_state(j, st);
 	if (was_running) {
 		s->stats.jobs_done += st == SFS_JOB_DONE;
 		s->stats.jobs_failed += st == SFS_JOB_FAILED;
@@ -481,7 +488,7 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 		char *msg = NULL;
 		if (asprintf(&msg, "saving the job's history failed: %s", strerror(-r)) < 0)
 			msg = NULL;
-		j->state = SFS_JOB_FAILED;
+		sfs_job_set_state(j, SFS_JOB_FAILED);
 		free(j->error);
 		j->error = msg ? msg : strdup("saving the job's history failed");
 		if (was_running) {

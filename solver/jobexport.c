@@ -8,14 +8,16 @@
  * then ends: done, or failed with the export's error.  Progress shows it as one
  * more vertex, "[export] exporting cache", as BuildKit shows its exporters.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../cache/err.h"
-#include "../cache/export.h"
+#include "cas.h"
+#include "err.h"
+#include "export.h"
 #include "internal.h"
 
 static void export_digest(const struct sfs_job *j, char ret[SFS_DIGEST_SIZE])
@@ -33,9 +35,43 @@ char *sfs_job_export_dir(struct sfs_solver *s, uint64_t id)
 	return p;
 }
 
+int sfs_job_exports_sweep(struct sfs_solver *s)
+{
+	char *dir = NULL;
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (asprintf(&dir, "%s/exports", s->cache->state_dir) < 0)
+		return -ENOMEM;
+	if (!(d = opendir(dir))) {
+		r = errno == ENOENT ? 0 : -errno;
+		free(dir);
+		return r;
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct sfs_job *j = strmap_get(&s->jobs, de->d_name); /* keyed by the number */
+		char *p = NULL;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (j && j->state == SFS_JOB_DONE && j->spec_text)
+			continue;
+		if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
+			r = -ENOMEM;
+		else
+			r = cas_rmtree(p);
+		free(p);
+	}
+	closedir(d);
+	free(dir);
+	return r;
+}
+
 /* All outputs are built (lock held): export first if the spec asks for it. */
 void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (j->spec->export_mode == SFS_EXPORT_NONE) {
 		sfs_job_end(s, j, SFS_JOB_DONE, NULL);
 		return;
@@ -55,6 +91,7 @@ void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
  */
 static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	const struct cache_combined *cc = &j->s->main_cc;
 	struct keyset ks = {0};
 	int r = 0;
@@ -62,15 +99,15 @@ static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n
 		struct sfs_ref ref = j->spec->outputs[o];
 		const struct edge *e = &j->vs[ref.vertex]->edges[ref.output];
 		for (size_t k = 0; r == 0 && k < e->nresult_keys; k++)
-			r = keyset_add(&ks, cc, e->result_keys[k]);
+			r = sfs_keyset_add(&ks, cc, e->result_keys[k]);
 	}
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
 		const struct vstate *vs = j->vs[i];
 		for (size_t k = 0; r == 0 && vs && k < vs->sub_keys.n; k++)
-			r = keyset_add(&ks, cc, vs->sub_keys.k[k]);
+			r = sfs_keyset_add(&ks, cc, vs->sub_keys.k[k]);
 	}
 	if (r < 0) {
-		keyset_release(&ks);
+		sfs_keyset_release(&ks);
 		return r;
 	}
 	*ret = ks.k;
@@ -81,6 +118,7 @@ static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n
 /* Record digests of the vertices whose export_cache is false (lock held). */
 static int no_result_digests(struct sfs_job *j, struct strmap *ret)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
 		const struct vstate *vs = j->vs[i];
@@ -115,7 +153,7 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 	char *msg = NULL, *dir = NULL;
 	int r;
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct strmap skip = STRMAP_INIT;
 	r = j->state == SFS_JOB_RUNNING && j->vs ? output_keys(j, &keys, &n) : -ECANCELED;
 	if (r == 0)
@@ -124,7 +162,7 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 	enum cache_export_form form = j->spec->export_form == SFS_FORM_MANIFEST_LIST
 					  ? CACHE_EXPORT_MANIFEST_LIST
 					  : CACHE_EXPORT_IMAGE;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (r == -ECANCELED) {
 		strmap_release(&skip);
 		return;
@@ -147,7 +185,7 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 
 	char d[SFS_DIGEST_SIZE];
 	export_digest(j, d);
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (j->state == SFS_JOB_RUNNING) {
 		if (r < 0)
 			sfs_err_prefix(&msg, r, "cache export");
@@ -156,7 +194,7 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 			j->exported = true;
 		sfs_job_end(s, j, r < 0 ? SFS_JOB_FAILED : SFS_JOB_DONE, r < 0 ? msg : NULL);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	free(msg);
 	free(dir);

@@ -12,13 +12,42 @@
  *
  * The task works without the lock on what is stable by then (the inputs' keys,
  * the vertex's own maps and matches) and takes it to publish what it found.
+ *
+ * A cache key's computation starts here and spans these files; read them in
+ * this order (functions named so they can be found if a file moves):
+ *   1. solver/spec.c (finish_vertex, make_selectors, cache_map_digest) over
+ *      solver/canon.c: at parse time, a vertex's digest is the sha256 of its
+ *      op's canonical bytes, its cache map digest that of the same bytes with
+ *      each input replaced by its index and what does not count left out, and
+ *      each input gets its selector digest.
+ *   2. solver/op.c (sfs_op_cache_map, sfs_op_default_cache_map) and an op's
+ *      own cache_map (solver/ops/local.c: metadata, then content): the map or
+ *      maps this file's KEYS task fetches (sfs_fetch_map).
+ *   3. this file: a root's key is rootKey(map digest, output) (cache_key_new
+ *      in cache/manager.c, sfs_root_key in cache/sha256.c); any other vertex's
+ *      keys are those of its map that every input's keys lead to
+ *      (query_deps, sfs_intersect; cache_combined_query in cache/combined.c,
+ *      over cache_manager_query in cache/manager.c), rebuilt with the inputs'
+ *      keys of now as deps (merged_key).
+ *   4. solver/rounds.c (content_key, probe_slow): content keys, from the op's
+ *      content digest (sfs_op_content_digest, sfs_op_default_content_digest in
+ *      solver/op.c: the result id, or the digest of the selected paths),
+ *      probed like definition keys and linked for carry-over.
+ *   5. solver/edgeindex.c (sig_of): the merge signature of an active edge,
+ *      from its map digest and its inputs' edges.
+ *   6. solver/run.c (commit_key, save_output, alias_keys): the keys a result
+ *      is saved under: the map digest with each input's result keys and
+ *      content key as deps; a root under every map it fetched.
+ *   7. cache/manager.c (cache_manager_save) and the key storage
+ *      (cache/keystore.h, cache/keystore_sqlite.c): how keys, their links and
+ *      records are stored and found again.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 /* A key's identity across the managers of cc: its id in the first one that knows it. */
@@ -32,17 +61,17 @@ const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k)
 
 static void vertex_keys_ready(struct sfs_solver *s, struct vstate *vs)
 {
-	vs->phase = V_KEYED;
+	sfs_vstate_set_phase(vs, VSTATE_KEYED);
 	struct waiters w = vs->key_waiters;
 	memset(&vs->key_waiters, 0, sizeof(vs->key_waiters));
 	for (size_t i = 0; i < w.n; i++) {
 		struct vstate *p = w.w[i].vs;
-		if (p->phase == V_WAIT_KEYS && !p->released && --p->inputs_pending == 0) {
-			p->phase = V_KEYING;
+		if (p->phase == VSTATE_WAIT_KEYS && !p->released && --p->inputs_pending == 0) {
+			sfs_vstate_set_phase(p, VSTATE_KEYING);
 			sfs_queue_task(s, TASK_KEYS, p, NULL);
 		}
 	}
-	waiters_release(&w);
+	sfs_waiters_release(&w);
 	sfs_index_register(s, vs);
 	for (size_t o = 0; o < vs->nedges; o++)
 		sfs_edge_proceed(s, &vs->edges[o]);
@@ -57,7 +86,7 @@ void sfs_keys_found_release(struct keys_found *k)
 	memset(k, 0, sizeof(*k));
 }
 
-int sfs_add_found(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k)
+int sfs_keys_found_add(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k)
 {
 	struct cache_record *recs = NULL;
 	size_t n = 0;
@@ -95,14 +124,14 @@ static int query_root(const struct cache_combined *cc, const struct sfs_cache_ma
 	int r = cache_combined_query(cc, NULL, 0, 0, m->digest, o, &found, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
-			r = sfs_add_found(cc, kf, found[i]);
+			r = sfs_keys_found_add(cc, kf, found[i]);
 		cache_key_unref(found[i]);
 	}
 	free(found);
 	return r;
 }
 
-int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k)
+int sfs_keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k)
 {
 	if (sfs_keyset_has(cc, ks, k))
 		return 0;
@@ -114,7 +143,7 @@ int keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_
 	return 0;
 }
 
-void keyset_release(struct keyset *ks)
+void sfs_keyset_release(struct keyset *ks)
 {
 	for (size_t i = 0; i < ks->n; i++)
 		cache_key_unref(ks->k[i]);
@@ -142,7 +171,7 @@ int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_
 	int r = n ? cache_combined_query(cc, alts, n, (int)i, m->digest, o, &found, &nfound) : 0;
 	for (size_t k = 0; k < nfound; k++) {
 		if (r == 0 && out)
-			r = keyset_add(out, cc, found[k]);
+			r = sfs_keyset_add(out, cc, found[k]);
 		cache_key_unref(found[k]);
 	}
 	free(found);
@@ -204,6 +233,26 @@ static struct cache_key *merged_key(const struct cache_combined *cc, struct edge
 	return k;
 }
 
+/*
+ * Do the records of the key just added (from index `from` on) all name results
+ * that the keys found before it already give?  Then it adds nothing to load,
+ * and is dropped: where many vertices converge on equal content, every one of
+ * them saved the same result under a key of its own, and keeping them all made
+ * each layer find every key of the one before (a lattice of 100 wide grew by
+ * megabytes a vertex after its content converged).
+ */
+static bool results_known(const struct keys_found *kf, size_t from)
+{
+	for (size_t j = from; j < kf->nrecords; j++) {
+		bool seen = false;
+		for (size_t i = 0; i < from && !seen; i++)
+			seen = strcmp(kf->records[i].result, kf->records[j].result) == 0;
+		if (!seen)
+			return false;
+	}
+	return true;
+}
+
 int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,
 		  const struct keyset *known, const struct keyset *deps, struct keys_found *kf)
 {
@@ -218,7 +267,7 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 			continue;
 		size_t before = kf->nrecords;
 		struct cache_key *mk = merged_key(cc, e, deps, key);
-		int r = sfs_add_found(cc, kf, mk);
+		int r = sfs_keys_found_add(cc, kf, mk);
 		cache_key_unref(mk);
 		if (r < 0)
 			return r;
@@ -227,6 +276,8 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 			if (!record_is_bad(e, kf->records[j].id))
 				kf->records[keep++] = kf->records[j];
 		kf->nrecords = keep;
+		if (keep > before && results_known(kf, before))
+			kf->nrecords = before, cache_key_unref(kf->keys[--kf->nkeys]);
 	}
 	return 0;
 }
@@ -261,9 +312,9 @@ int sfs_fetch_map(struct vstate *vs, char **ret_msg)
 	struct sfs_cache_map m = {0};
 	bool done = true;
 	int r = sfs_op_cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
-	pthread_mutex_lock(&vs->s->lock);
+	sfs_solver_lock(vs->s);
 	vs->s->stats.cache_maps++;
-	pthread_mutex_unlock(&vs->s->lock);
+	sfs_solver_unlock(vs->s);
 	if (r < 0)
 		return r;
 	if (vs->v->ninputs && m.ndeps != vs->v->ninputs) {
@@ -296,9 +347,9 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 
 	memset(kf, 0, sizeof(kf));
 	if (report) {
-		pthread_mutex_lock(&s->lock);
-		sfs_vs_progress_started(vs, false);
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_lock(s);
+		sfs_vstate_progress_started(vs, false);
+		sfs_solver_unlock(s);
 		sfs_solver_flush_notify(s);
 	}
 	bool any = false;
@@ -320,17 +371,18 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 			sfs_errf(&msg, r, "cache lookup failed");
 	}
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	bool failed = r < 0 && r != -ECANCELED;
 	if (report || failed)
-		sfs_vs_progress_completed(vs, false, failed ? msg : NULL);
+		sfs_vstate_progress_completed(vs, false, failed ? msg : NULL);
 	if (r < 0) {
 		struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
 		if (f)
-			sfs_vertex_fail(s, vs, f);
+			sfs_vstate_fail(s, vs, f);
 		sfs_failure_unref(f);
 	} else {
 		for (size_t o = 0; o < ne; o++) {
+			s->stats.keys_found += kf[o].nkeys;
 			vs->edges[o].keys = kf[o].keys;
 			vs->edges[o].nkeys = kf[o].nkeys;
 			vs->edges[o].records = kf[o].records;
@@ -339,7 +391,7 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 		}
 		vertex_keys_ready(s, vs);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	for (size_t o = 0; o < ne; o++)
 		sfs_keys_found_release(&kf[o]);
 	free(msg);

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
-#include "../cache/strbuf.h"
-#include "../cache/tree.h"
+#include "err.h"
+#include "strbuf.h"
+#include "tree.h"
 #include "ops/ops.h"
 
 /*

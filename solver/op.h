@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../cache/cache.h"
+#include "cache.h"
 #include "spec.h"
 
 struct sfs_cache_map_dep {

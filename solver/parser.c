@@ -44,6 +44,7 @@ static bool job_in_parse(const struct sfs_solver *s, uint64_t id)
  * order), unlinked from the queue; NULL if none (lock held). */
 static struct parse_req *take(struct sfs_solver *s)
 {
+	SFS_ASSERT_LOCKED(s);
 	struct parse_req *prev = NULL;
 	for (struct parse_req *q = s->parse_head; q; prev = q, q = q->next) {
 		if (job_in_parse(s, q->id))
@@ -71,28 +72,28 @@ static void *parser_main(void *arg)
 	size_t me = pa->slot;
 	free(pa);
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	for (;;) {
 		struct parse_req *q = take(s);
 		if (!q) {
 			if (s->parse_stopping && !s->parse_head)
 				break;
-			pthread_cond_wait(&s->parse_cond, &s->lock);
+			sfs_solver_wait(s, &s->parse_cond);
 			continue;
 		}
 		bool stopping = s->parse_stopping;
 		s->parsing[me] = q->id;
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 		char *msg = NULL;
 		int r = stopping ? -ESHUTDOWN
 				 : sfs_solver_job_submit(s, q->id, q->uid, q->text, q->len, &msg);
 		req_finish(q, r, stopping ? "solverfs is shutting down" : msg);
 		free(msg);
-		pthread_mutex_lock(&s->lock);
+		sfs_solver_lock(s);
 		s->parsing[me] = 0;
 		pthread_cond_broadcast(&s->parse_cond); /* a request of that job may wait */
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return NULL;
 }
 
@@ -115,10 +116,10 @@ int sfs_parser_start(struct sfs_solver *s)
 
 void sfs_parser_stop(struct sfs_solver *s)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	s->parse_stopping = true;
 	pthread_cond_broadcast(&s->parse_cond);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	for (size_t i = 0; i < s->nparsers; i++)
 		pthread_join(s->parsers[i], NULL);
 	s->nparsers = 0;
@@ -132,9 +133,9 @@ int sfs_solver_job_submit_async(struct sfs_solver *s, uint64_t id, uid_t uid, ch
 		return -ENOMEM;
 	*q = (struct parse_req){.id = id, .uid = uid, .text = text, .len = len, .done = done,
 				.arg = arg};
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (s->parse_stopping || !s->nparsers) {
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 		free(q);
 		return -ESHUTDOWN;
 	}
@@ -144,6 +145,6 @@ int sfs_solver_job_submit_async(struct sfs_solver *s, uint64_t id, uid_t uid, ch
 		s->parse_head = q;
 	s->parse_tail = q;
 	pthread_cond_signal(&s->parse_cond);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return 0;
 }

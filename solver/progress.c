@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../cache/strmap.h"
+#include "strmap.h"
 
 #define TAIL_LINES 10
 #define TAIL_LINE_MAX 4096 /* bytes of a line kept for the failure summary */
@@ -58,22 +58,6 @@ struct sfs_progress {
 	bool clipped_plain, clipped_json;
 	bool ended;
 };
-
-int64_t sfs_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void sfs_format_time(int64_t ns, char buf[40])
-{
-	time_t s = (time_t)(ns / 1000000000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, 40 - n, ".%09ldZ", (long)(ns % 1000000000));
-}
 
 int sfs_progress_new(const char *spill_dir, size_t limit, struct sfs_progress **ret)
 {

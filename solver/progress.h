@@ -21,8 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../cache/strbuf.h"
-#include "../cache/textlog.h"
+#include "clock.h" /* sfs_now_ns, sfs_format_time: what callers of progress stamp */
+#include "strbuf.h"
+#include "textlog.h"
 
 struct sfs_progress;
 
@@ -52,9 +53,5 @@ void sfs_progress_end(struct sfs_progress *p, int64_t t);
 
 const struct textlog *sfs_progress_plain(const struct sfs_progress *p);
 const struct textlog *sfs_progress_json(const struct sfs_progress *p);
-
-/* RFC 3339 UTC with nanoseconds: "2026-11-23T21:57:55.123456789Z". */
-void sfs_format_time(int64_t ns, char buf[40]);
-int64_t sfs_now_ns(void);
 
 #endif

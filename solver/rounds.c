@@ -2,12 +2,15 @@
  * rounds.c — what a vertex with no record does before it executes: the
  * content ("slow") keys and the two-phase rule (SEMANTICS.md §1.5 step 7-8, §3).
  *
- * Rounds, for the edges that wait for an exec or were asked for their keys:
- *   1. inputs without definition matches are asked what keys they can find
- *      through content without being loaded (BuildKit's cache-slow state);
- *   2. those still without matches that have a content function are completed
- *      and hashed;
- *   3. only when an exec is wanted: every input is completed, then the op runs.
+ * Rounds (enum sfs_round), for the edges that wait for an exec or were asked
+ * for their keys:
+ *   1. DISCOVER: inputs without definition matches are asked what keys they
+ *      can find through content without being loaded (BuildKit's cache-slow
+ *      state);
+ *   2. HASH: those still without matches that have a content function are
+ *      completed and hashed;
+ *   3. ALL: only when an exec is wanted: every input is completed, then the
+ *      op runs.
  * After each round one SLOW task computes the content keys and probes the cache
  * with what the round learnt; a record found ends the rounds: loaded when a
  * result is wanted, advertised as a key when only keys were asked for.
@@ -20,14 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 /* Takes keys and records found through content keys into e (lock held). */
 static void absorb_late(const struct cache_combined *cc, struct edge *e, struct keys_found *kf)
 {
 	for (size_t k = 0; k < kf->nkeys; k++)
-		keyset_add(&e->late, cc, kf->keys[k]);
+		sfs_keyset_add(&e->late, cc, kf->keys[k]);
 	if (!kf->nrecords)
 		return;
 	struct cache_record *n = realloc(e->records, (e->nrecords + kf->nrecords) * sizeof(*n));
@@ -69,11 +72,11 @@ static bool input_has_match(struct vstate *vs, size_t i)
  */
 static bool in_round(struct vstate *vs, size_t i)
 {
-	if (vs->round == 3)
+	if (vs->round == SFS_ROUND_ALL)
 		return true;
 	if (input_has_match(vs, i))
 		return false;
-	return vs->round == 1 || vs->v->inputs[i].content_func;
+	return vs->round == SFS_ROUND_DISCOVER || vs->v->inputs[i].content_func;
 }
 
 static bool discovery_needed(const struct edge *ie)
@@ -84,7 +87,7 @@ static bool discovery_needed(const struct edge *ie)
 
 static bool round_input_ready(struct vstate *vs, const struct edge *ie)
 {
-	if (vs->round == 1)
+	if (vs->round == SFS_ROUND_DISCOVER)
 		return !discovery_needed(ie);
 	return ie->phase == EDGE_DONE;
 }
@@ -94,7 +97,7 @@ static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all
 /* Asks input edge ie what keys it can find without being loaded. */
 static void edge_request_discover(struct sfs_solver *s, struct edge *ie, struct vstate *parent)
 {
-	if (waiters_add(&ie->dwaiters, W_DISCOVER, NULL, 0, parent) < 0) {
+	if (sfs_waiters_add(&ie->dwaiters, W_DISCOVER, NULL, 0, parent) < 0) {
 		struct sfs_failure *f =
 		    sfs_failure_new(-ENOMEM, ie->vs->v->digest, "out of memory");
 		sfs_edge_fail(s, ie, f);
@@ -109,18 +112,19 @@ static void edge_request_discover(struct sfs_solver *s, struct edge *ie, struct 
 
 static void start_round(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	size_t pending = 0, ni = vs->v->ninputs;
 	bool ask[ni + 1];
-	int round = vs->round;
+	enum sfs_round round = vs->round;
 
-	vs->phase = V_WAIT_INPUTS;
+	sfs_vstate_set_phase(vs, VSTATE_WAIT_INPUTS);
 	for (size_t i = 0; i < ni; i++) {
 		struct edge *ie = sfs_input_edge(vs, i);
 		ask[i] = false;
 		if (!in_round(vs, i))
 			continue;
 		if (ie->phase == EDGE_FAILED) {
-			sfs_vertex_fail(s, vs, ie->failure);
+			sfs_vstate_fail(s, vs, ie->failure);
 			return;
 		}
 		ask[i] = !round_input_ready(vs, ie);
@@ -133,13 +137,13 @@ static void start_round(struct sfs_solver *s, struct vstate *vs)
 	for (size_t i = 0; i < ni; i++) {
 		if (!ask[i])
 			continue;
-		if (round == 1)
+		if (round == SFS_ROUND_DISCOVER)
 			edge_request_discover(s, sfs_input_edge(vs, i), vs);
 		else
 			sfs_edge_request(s, sfs_input_edge(vs, i), NULL, 0, vs);
 	}
-	if (vs->phase == V_WAIT_INPUTS && vs->round == round && --vs->inputs_pending == 0)
-		sfs_round_inputs_done(s, vs);
+	if (vs->phase == VSTATE_WAIT_INPUTS && vs->round == round && --vs->inputs_pending == 0)
+		sfs_vstate_round_inputs_done(s, vs);
 }
 
 static bool wants_exec(const struct vstate *vs)
@@ -151,31 +155,32 @@ static bool wants_exec(const struct vstate *vs)
 }
 
 /* Starts the rounds of a keyed vertex for its active edges. */
-void sfs_vertex_start_rounds(struct sfs_solver *s, struct vstate *vs)
+void sfs_vstate_start_rounds(struct sfs_solver *s, struct vstate *vs)
 {
-	if (vs->phase != V_KEYED)
+	SFS_ASSERT_LOCKED(s);
+	if (vs->phase != VSTATE_KEYED)
 		return; /* rounds already running: they answer every active edge */
 	if (vs->v->ninputs == 0) {
 		if (wants_exec(vs)) {
-			vs->phase = V_EXEC;
+			sfs_vstate_set_phase(vs, VSTATE_EXEC);
 			sfs_queue_task(s, TASK_EXEC, vs, NULL);
 		}
 		/* a root has nothing more to find: its maps are all fetched */
 		answer_discovering(s, vs, true);
 		return;
 	}
-	vs->round = 1;
+	vs->round = SFS_ROUND_DISCOVER;
 	start_round(s, vs);
 }
 
-void sfs_vertex_request_exec(struct sfs_solver *s, struct vstate *vs)
+void sfs_vstate_request_exec(struct sfs_solver *s, struct vstate *vs)
 {
 	sfs_defer(s, SFS_DEFER_ROUNDS, vs, NULL);
 }
 
 static bool needs_slow(struct vstate *vs, size_t i)
 {
-	return vs->round >= 2 && in_round(vs, i) && vs->v->inputs[i].content_func &&
+	return vs->round >= SFS_ROUND_HASH && in_round(vs, i) && vs->v->inputs[i].content_func &&
 	       sfs_input_edge(vs, i)->phase == EDGE_DONE && !(vs->slow && vs->slow[i]);
 }
 
@@ -188,6 +193,7 @@ static bool has_probe_keys(const struct edge *ie)
 /* Answers the edges asked for keys: those that found some, or all (lock held). */
 static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
 		if (e->discovering && (all || e->late.n))
@@ -202,12 +208,13 @@ static void answer_discovering(struct sfs_solver *s, struct vstate *vs, bool all
  */
 static void after_slow(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	bool need_exec = false, open = false;
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
 		if (e->phase == EDGE_WAIT_EXEC) {
 			if (e->nrecords) {
-				e->phase = EDGE_LOADING;
+				sfs_edge_set_phase(e, EDGE_LOADING);
 				sfs_queue_task(s, TASK_LOAD, vs, e);
 			} else {
 				need_exec = true;
@@ -217,38 +224,39 @@ static void after_slow(struct sfs_solver *s, struct vstate *vs)
 		}
 	}
 	if (!need_exec && !open) {
-		vs->phase = V_KEYED; /* a failed load asks for an exec again */
-		vs->round = 0;
+		sfs_vstate_set_phase(vs, VSTATE_KEYED); /* a failed load asks for an exec again */
+		vs->round = SFS_ROUND_NONE;
 		answer_discovering(s, vs, false);
-	} else if (vs->round == 1 || (vs->round == 2 && need_exec)) {
-		vs->round++;
+	} else if (vs->round == SFS_ROUND_DISCOVER || (vs->round == SFS_ROUND_HASH && need_exec)) {
+		vs->round = vs->round == SFS_ROUND_DISCOVER ? SFS_ROUND_HASH : SFS_ROUND_ALL;
 		answer_discovering(s, vs, false);
 		start_round(s, vs);
-	} else if (vs->round == 2) {
+	} else if (vs->round == SFS_ROUND_HASH) {
 		/* only keys were asked for, and not all were found */
-		vs->phase = V_KEYED;
-		vs->round = 0;
+		sfs_vstate_set_phase(vs, VSTATE_KEYED);
+		vs->round = SFS_ROUND_NONE;
 		answer_discovering(s, vs, true);
 	} else if (!need_exec) {
-		/* round 3 found records for every edge that wanted a result; only
-		 * key questions are left, and the answer is what was found */
-		vs->phase = V_KEYED;
-		vs->round = 0;
+		/* the last round (SFS_ROUND_ALL) found records for every edge that wanted a result;
+		 * only key questions are left, and the answer is what was found */
+		sfs_vstate_set_phase(vs, VSTATE_KEYED);
+		vs->round = SFS_ROUND_NONE;
 		answer_discovering(s, vs, true);
 	} else {
-		vs->phase = V_EXEC;
+		sfs_vstate_set_phase(vs, VSTATE_EXEC);
 		sfs_queue_task(s, TASK_EXEC, vs, NULL);
 		answer_discovering(s, vs, false);
 	}
 }
 
-void sfs_round_inputs_done(struct sfs_solver *s, struct vstate *vs)
+void sfs_vstate_round_inputs_done(struct sfs_solver *s, struct vstate *vs)
 {
+	SFS_ASSERT_LOCKED(s);
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
 		bool probe =
 		    !vs->ignore_cache && in_round(vs, i) && has_probe_keys(sfs_input_edge(vs, i));
 		if (needs_slow(vs, i) || probe) {
-			vs->phase = V_SLOW;
+			sfs_vstate_set_phase(vs, VSTATE_SLOW);
 			sfs_queue_task(s, TASK_SLOW, vs, NULL);
 			return;
 		}
@@ -304,10 +312,10 @@ static int probe_keys(const struct cache_combined *cc, struct vstate *vs, size_t
 static void probe_keys_of(const struct cache_combined *cc, struct edge *ie, struct keyset *ret)
 {
 	for (size_t k = 0; k < ie->late.n; k++)
-		keyset_add(ret, cc, ie->late.k[k]);
+		sfs_keyset_add(ret, cc, ie->late.k[k]);
 	if (ie->phase == EDGE_DONE && ie->cached)
 		for (size_t k = 0; k < ie->nresult_keys; k++)
-			keyset_add(ret, cc, ie->result_keys[k]);
+			sfs_keyset_add(ret, cc, ie->result_keys[k]);
 }
 
 void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
@@ -324,7 +332,7 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 	memset(slow, 0, sizeof(slow));
 	memset(known, 0, sizeof(known));
 	memset(kf, 0, sizeof(kf));
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	for (size_t o = 0; o < ne; o++)
 		want[o] = edge_active(&vs->edges[o]) && vs->edges[o].matches;
 	for (size_t i = 0; i < ni; i++) {
@@ -332,15 +340,15 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 		if (in_round(vs, i))
 			probe_keys_of(cc, sfs_input_edge(vs, i), &known[i]);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 
 	for (size_t i = 0; i < ni && r == 0; i++) {
 		if (!todo[i])
 			continue;
 		r = content_key(vs, i, &slow[i], &msg);
-		pthread_mutex_lock(&s->lock);
+		sfs_solver_lock(s);
 		s->stats.slow_keys++;
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 	}
 	for (size_t o = 0; o < ne && r == 0 && !vs->ignore_cache; o++) {
 		if (!want[o])
@@ -356,34 +364,36 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 		memset(deps, 0, sizeof(deps));
 		for (size_t i = 0; i < ni && r == 0; i++) {
 			for (size_t a = 0; r == 0 && a < known[i].n; a++)
-				r = keyset_add(&deps[i], cc, known[i].k[a]);
+				r = sfs_keyset_add(&deps[i], cc, known[i].k[a]);
 			if (r == 0 && slow[i])
-				r = keyset_add(&deps[i], cc, slow[i]);
+				r = sfs_keyset_add(&deps[i], cc, slow[i]);
 		}
 		if (r == 0)
 			r = sfs_intersect(cc, e, ni, &def, deps, &kf[o]);
 		for (size_t i = 0; i < ni; i++)
-			keyset_release(&deps[i]);
+			sfs_keyset_release(&deps[i]);
 	}
 	for (size_t i = 0; i < ni; i++)
-		keyset_release(&known[i]);
+		sfs_keyset_release(&known[i]);
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (r < 0) {
 		sfs_err_prefix(&msg, r, "failed to compute cache key");
-		sfs_vs_progress_started(vs, false);
-		sfs_exec_failed(s, vs, r, msg);
+		sfs_vstate_progress_started(vs, false);
+		sfs_vstate_exec_failed(s, vs, r, msg);
 	} else {
 		if (!vs->slow)
 			vs->slow = calloc(ni, sizeof(*vs->slow));
 		for (size_t i = 0; i < ni && vs->slow; i++)
 			if (slow[i])
 				vs->slow[i] = cache_key_ref(slow[i]);
-		for (size_t o = 0; o < ne; o++)
+		for (size_t o = 0; o < ne; o++) {
+			s->stats.keys_found += kf[o].nkeys;
 			absorb_late(cc, &vs->edges[o], &kf[o]);
+		}
 		after_slow(s, vs);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	for (size_t i = 0; i < ni; i++)
 		cache_key_unref(slow[i]);
 	for (size_t o = 0; o < ne; o++)

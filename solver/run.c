@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
+#include "err.h"
 #include "internal.h"
 
 /* The key of e a record was found under (its id in the record's manager). */
@@ -49,24 +49,24 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 	char result[SFS_DIGEST_SIZE] = "";
 	char *msg = NULL;
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct cache_record rec = *cache_records_best(e->records, e->nrecords);
 	struct cache_key *k = key_by_id(rec.cm, e, rec.key_id);
 	if (k)
 		cache_key_ref(k);
-	sfs_vs_progress_started(vs, true);
+	sfs_vstate_progress_started(vs, true);
 	s->stats.loads++;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 
 	/* a record of an extra source is copied into the local cache as it loads */
 	int r = k ? cache_combined_load(&vs->cc, k, &rec, result, &msg) : -ENOENT;
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (e->phase != EDGE_LOADING) {
 		/* the vertex executed meanwhile and gave this edge its result */
 		cache_key_unref(k);
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 		free(msg);
 		return;
 	}
@@ -77,7 +77,7 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 			k = NULL;
 			free(vs->why);
 			vs->why = sfs_why_cached(&rec, sfs_now_ns());
-			sfs_vs_progress_completed(vs, true, NULL);
+			sfs_vstate_progress_completed(vs, true, NULL);
 			sfs_edge_complete(s, e, result, keys, 1, true);
 		} else {
 			free(keys);
@@ -92,8 +92,8 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 		int n =
 		    snprintf(line, sizeof(line), "cache load of record %s failed (%s); executing\n",
 			     rec.id, msg ? msg : strerror(-r));
-		struct sfs_job *jobs[SFS_MAX_VS_JOBS];
-		size_t nj = sfs_vs_jobs(vs, jobs, SFS_MAX_VS_JOBS);
+		struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
+		size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
 		for (size_t jk = 0; n > 0 && jk < nj; jk++)
 			sfs_progress_log(jobs[jk]->progress, vs->digest, 2, line, (size_t)n,
 					 sfs_now_ns());
@@ -104,23 +104,23 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 			if ((e->bad[e->nbad] = strdup(rec.id)))
 				e->nbad++;
 		}
-		e->phase = EDGE_IDLE;
+		sfs_edge_set_phase(e, EDGE_IDLE);
 		sfs_edge_proceed(s, e);
 	}
 	cache_key_unref(k);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	free(msg);
 }
 
-void sfs_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
+void sfs_vstate_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, const char *msg)
 {
 	const char *line = msg ? msg : strerror(-r);
 	char *first = strndup(line, strcspn(line, "\n"));
-	sfs_vs_progress_completed(vs, false, r == -ECANCELED ? "context canceled" : first);
+	sfs_vstate_progress_completed(vs, false, r == -ECANCELED ? "context canceled" : first);
 	free(first);
 	struct sfs_failure *f = sfs_failure_new(r, vs->v->digest, msg);
 	if (f)
-		sfs_vertex_fail(s, vs, f);
+		sfs_vstate_fail(s, vs, f);
 	sfs_failure_unref(f);
 }
 
@@ -195,16 +195,16 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 		return r;
 	for (size_t i = 0; i < ni; i++)
 		in[i] = vs->inputs[i]->edges[vs->v->inputs[i].ref.output].result;
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	s->stats.execs++;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	r = vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
 	/* the log file (opened at the first output) is complete: hold no fd for it */
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (vs->log_fd >= 0)
 		close(vs->log_fd);
 	vs->log_fd = -1;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return r;
 }
 
@@ -212,6 +212,7 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIGEST_SIZE],
 			int r, char *msg)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	size_t no = vs->nedges;
 	struct cache_key **keys[no ? no : 1];
 	size_t nkeys[no ? no : 1];
@@ -224,17 +225,17 @@ static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SF
 			sfs_errf(&msg, r, "saving the result to the cache failed: %s",
 				 strerror(-r));
 	}
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (r < 0) {
-		sfs_exec_failed(s, vs, r, msg);
+		sfs_vstate_exec_failed(s, vs, r, msg);
 		for (size_t o = 0; o < no; o++) {
 			for (size_t k = 0; keys[o] && k < nkeys[o]; k++)
 				cache_key_unref(keys[o][k]);
 			free(keys[o]);
 		}
 	} else {
-		sfs_vs_progress_completed(vs, false, NULL);
-		vs->phase = V_EXECUTED;
+		sfs_vstate_progress_completed(vs, false, NULL);
+		sfs_vstate_set_phase(vs, VSTATE_EXECUTED);
 		for (size_t o = 0; o < no; o++) {
 			struct edge *e = &vs->edges[o];
 			if (e->phase == EDGE_DONE) {
@@ -246,7 +247,7 @@ static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SF
 			sfs_edge_complete(s, e, outs[o], keys[o], nkeys[o], false);
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	free(msg);
 }
 
@@ -259,11 +260,11 @@ void sfs_run_exec(struct sfs_solver *s, struct vstate *vs)
 
 	memset(outs, 0, sizeof(outs));
 	char *why = sfs_why_executed(s, vs);
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	free(vs->why);
 	vs->why = why;
-	sfs_vs_progress_started(vs, false);
-	pthread_mutex_unlock(&s->lock);
+	sfs_vstate_progress_started(vs, false);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 
 	if (vs->v->kind == SFS_OP_BUILD) {
@@ -281,6 +282,7 @@ void sfs_run_exec(struct sfs_solver *s, struct vstate *vs)
 /* The keys of root vs's maps for output o that e's result keys lack (lock held). */
 static size_t alias_keys(struct vstate *vs, const struct edge *e, int o, struct cache_key **out)
 {
+	SFS_ASSERT_LOCKED(vs->s);
 	size_t n = 0;
 	for (size_t m = 0; m < vs->nmaps; m++) {
 		char id[SFS_DIGEST_SIZE];
@@ -296,7 +298,7 @@ static size_t alias_keys(struct vstate *vs, const struct edge *e, int o, struct 
 
 void sfs_run_alias(struct sfs_solver *s, struct vstate *vs)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct edge *e = vs->nedges ? &vs->edges[0] : NULL;
 	/* the edge it took its result from, or would have: it may never be wanted */
 	if (e && e->phase == EDGE_MERGED)
@@ -308,7 +310,7 @@ void sfs_run_alias(struct sfs_solver *s, struct vstate *vs)
 		memcpy(result, e->result, sizeof(result));
 		n = alias_keys(vs, e, 0, keys);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 
 	int64_t now = sfs_now_ns();
 	struct cache_result rec;
@@ -320,9 +322,9 @@ void sfs_run_alias(struct sfs_solver *s, struct vstate *vs)
 		if (r < 0)
 			sfs_log(SFS_LOG_WARN, "saving %s under its own cache map failed: %s",
 				vs->digest, strerror(-r));
-		pthread_mutex_lock(&s->lock);
+		sfs_solver_lock(s);
 		cache_key_unref(keys[i]);
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 	}
 }
 
@@ -330,30 +332,30 @@ void sfs_run_alias(struct sfs_solver *s, struct vstate *vs)
 void sfs_run_finish(struct sfs_solver *s, struct vstate *vs)
 {
 	char outs[1][SFS_DIGEST_SIZE];
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	snprintf(outs[0], SFS_DIGEST_SIZE, "%s", vs->sub_result ? vs->sub_result : "");
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	finish_exec(s, vs, outs, 0, NULL);
 }
 
 void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge *e)
 {
-	if (parent->phase != V_EXEC || parent->released)
+	if (parent->phase != VSTATE_EXEC || parent->released)
 		return;
 	if (e->phase == EDGE_FAILED) {
 		char *msg = sfs_subbuild_error(parent, e->failure);
-		sfs_exec_failed(s, parent, e->failure->err, msg ? msg : e->failure->msg);
+		sfs_vstate_exec_failed(s, parent, e->failure->err, msg ? msg : e->failure->msg);
 		free(msg);
 		return;
 	}
 	free(parent->sub_result);
 	if (!(parent->sub_result = strdup(e->result))) {
-		sfs_exec_failed(s, parent, -ENOMEM, "out of memory");
+		sfs_vstate_exec_failed(s, parent, -ENOMEM, "out of memory");
 		return;
 	}
 	/* BuildKit attaches the sub-build's exporter to the build op's result:
 	 * a job's cache export includes the inner chain */
 	for (size_t k = 0; k < e->nresult_keys; k++)
-		keyset_add(&parent->sub_keys, &s->main_cc, e->result_keys[k]);
+		sfs_keyset_add(&parent->sub_keys, &s->main_cc, e->result_keys[k]);
 	sfs_queue_task(s, TASK_FINISH, parent, NULL);
 }

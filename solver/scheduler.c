@@ -52,12 +52,12 @@ void sfs_queue_task(struct sfs_solver *s, enum task_kind kind, struct vstate *vs
 	struct task *t = calloc(1, sizeof(*t));
 	if (!t) {
 		struct sfs_failure *f = sfs_failure_new(-ENOMEM, vs->v->digest, "out of memory");
-		sfs_vertex_fail(s, vs, f);
+		sfs_vstate_fail(s, vs, f);
 		sfs_failure_unref(f);
 		return;
 	}
 	t->kind = kind;
-	t->vs = vstate_ref(vs);
+	t->vs = sfs_vstate_ref(vs);
 	t->e = e;
 	enqueue(s, t);
 }
@@ -96,9 +96,9 @@ static void run_task(struct sfs_solver *s, struct task *t)
 			sfs_run_start(s, t->job);
 		else
 			sfs_run_export(s, t->job);
-		pthread_mutex_lock(&s->lock);
+		sfs_solver_lock(s);
 		sfs_job_unref(t->job);
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 		free(t);
 		return;
 	}
@@ -128,9 +128,9 @@ static void run_task(struct sfs_solver *s, struct task *t)
 			break; /* not a vertex task: above */
 		}
 	}
-	pthread_mutex_lock(&s->lock);
-	vstate_unref(t->vs);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_lock(s);
+	sfs_vstate_unref(t->vs);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	free(t);
 }
@@ -158,21 +158,21 @@ static void *worker_main(void *arg)
 	bool heavy = wa->heavy;
 	free(wa);
 
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	for (;;) {
 		struct task *t = heavy ? pop(&s->heavy_head, &s->heavy_tail)
 				       : pop(&s->light_head, &s->light_tail);
 		if (!t) {
 			if (s->stopping)
 				break;
-			pthread_cond_wait(heavy ? &s->heavy_cond : &s->light_cond, &s->lock);
+			sfs_solver_wait(s, heavy ? &s->heavy_cond : &s->light_cond);
 			continue;
 		}
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 		run_task(s, t);
-		pthread_mutex_lock(&s->lock);
+		sfs_solver_lock(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return NULL;
 }
 
@@ -204,12 +204,13 @@ int sfs_sched_start(struct sfs_solver *s)
 /* Called with no lock held, after every job has been cancelled. */
 void sfs_sched_stop(struct sfs_solver *s)
 {
-	pthread_mutex_lock(&s->lock);
+	SFS_ASSERT_UNLOCKED(s);
+	sfs_solver_lock(s);
 	s->stopping = true;
 	/* queued tasks of cancelled vertices return at once */
 	pthread_cond_broadcast(&s->light_cond);
 	pthread_cond_broadcast(&s->heavy_cond);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	for (size_t i = 0; i < s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);
 	free(s->threads);

@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
-#include "../cache/history.h"
+#include "err.h"
+#include "history.h"
 #include "internal.h"
 
 /* Specs at least this large give back their parse's memory (malloc_trim). */
@@ -162,7 +162,7 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 	struct sfs_job *j = job_alloc(s, h->id, h->uid, h->gid);
 	if (!j)
 		return -ENOMEM;
-	j->state = state_from_name(h->state);
+	j->state = state_from_name(h->state); /* a new job as it was saved: no transition */
 	j->created = h->created;
 	j->ended = h->ended;
 	j->changed = h->ended ? h->ended : h->created;
@@ -229,8 +229,12 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 		goto oom;
 	}
 	int r = load_history(s);
-	if (r < 0) {
+	if (r < 0)
 		sfs_errf(ret_msg, r, "reading the job history failed: %s", strerror(-r));
+	else if ((r = sfs_job_exports_sweep(s)) < 0)
+		sfs_errf(ret_msg, r, "removing what a killed daemon left in %s/exports: %s",
+			 cache->state_dir, strerror(-r));
+	if (r < 0) {
 		sfs_solver_close(s);
 		return r;
 	}
@@ -254,16 +258,16 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	if (!s)
 		return NULL;
 	sfs_parser_stop(s); /* specs still queued are answered -ESHUTDOWN */
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	for (size_t i = 0; i < s->njob_ids; i++) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
 		if (j && j->state == SFS_JOB_RUNNING)
 			sfs_job_end(s, j, SFS_JOB_CANCELLED, "solverfs was unmounted");
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (s->threads)
 		sfs_sched_stop(s);
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	while (s->njob_ids) {
 		struct sfs_job *j = job_get(s, s->job_ids[s->njob_ids - 1]);
 		if (!j) {
@@ -272,7 +276,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 		}
 		job_table_del(s, j);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	strmap_release(&s->jobs);
 	strmap_release(&s->actives);
 	strmap_release(&s->edge_index);
@@ -297,12 +301,13 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 
 void sfs_solver_flush_notify(struct sfs_solver *s)
 {
-	pthread_mutex_lock(&s->lock);
+	SFS_ASSERT_UNLOCKED(s);
+	sfs_solver_lock(s);
 	uint64_t *d = s->dirty;
 	size_t n = s->ndirty;
 	s->dirty = NULL;
 	s->ndirty = s->cap_dirty = 0;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	for (size_t i = 0; i < n && s->o.notify; i++)
 		s->o.notify(s->o.notify_arg, d[i]);
 	free(d);
@@ -311,12 +316,13 @@ void sfs_solver_flush_notify(struct sfs_solver *s)
 /* Removes the deleted exports; on a worker, no lock held. */
 void sfs_solver_empty_trash(struct sfs_solver *s)
 {
-	pthread_mutex_lock(&s->lock);
+	SFS_ASSERT_UNLOCKED(s);
+	sfs_solver_lock(s);
 	char **trash = s->trash;
 	size_t n = s->ntrash;
 	s->trash = NULL;
 	s->ntrash = 0;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	for (size_t i = 0; i < n; i++) {
 		cas_rmtree(trash[i]);
 		free(trash[i]);
@@ -360,6 +366,7 @@ static bool pending_expired(const struct sfs_solver *s, const struct sfs_job *j,
  */
 static void drop_stale_pending(struct sfs_solver *s)
 {
+	SFS_ASSERT_LOCKED(s);
 	int64_t now = sfs_now_ns();
 	for (size_t i = 0; i < s->njob_ids;) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
@@ -376,6 +383,7 @@ static void drop_stale_pending(struct sfs_solver *s)
 /* Deletes the oldest finished jobs beyond jobs_keep (lock held). */
 static void trim_history(struct sfs_solver *s)
 {
+	SFS_ASSERT_LOCKED(s);
 	drop_stale_pending(s);
 	size_t finished = 0;
 	for (size_t i = 0; i < s->njob_ids; i++) {
@@ -396,7 +404,7 @@ static void trim_history(struct sfs_solver *s)
 int sfs_solver_job_new(struct sfs_solver *s, uid_t uid, gid_t gid, uint64_t *ret_id)
 {
 	uint64_t id;
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	int r = s->pending >= s->o.max_pending ? -EAGAIN : history_next_id(s->cache->db, &id);
 	struct sfs_job *j = r == 0 ? job_alloc(s, id, uid, gid) : NULL;
 	if (r == 0 && !j)
@@ -410,7 +418,7 @@ int sfs_solver_job_new(struct sfs_solver *s, uid_t uid, gid_t gid, uint64_t *ret
 	} else if (j) {
 		sfs_job_unref(j);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return r;
 }
 
@@ -435,7 +443,7 @@ static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spe
 	j->spec_text[len] = '\0';
 	j->spec_len = len;
 	j->spec = sp;
-	j->state = SFS_JOB_RUNNING;
+	sfs_job_set_state(j, SFS_JOB_RUNNING);
 	sfs_job_ref(j); /* the graph's: dropped when the job ends, whatever fails below */
 	s->pending--;
 	s->running++;
@@ -463,7 +471,7 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 				   .allow_local = true,
 				   .allow_network = true,
 				   .mountpoint = s->mountpoint};
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	int r = 0;
 	if (!j)
@@ -479,7 +487,7 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 			     s->o.max_running);
 	if (j)
 		sfs_job_ref(j);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (r < 0) {
 		sfs_job_unref(j);
 		return r;
@@ -490,7 +498,7 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 	 * the solve's allocations may not reuse: hand those pages back. */
 	if (len >= SFS_TRIM_SPEC_BYTES)
 		malloc_trim(0);
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (r < 0) {
 		free(j->error);
 		j->error = strdup(*ret_msg ? *ret_msg : strerror(-r));
@@ -507,14 +515,14 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		r = submit_locked(s, j, sp, text, len, ret_msg);
 	}
 	sfs_job_unref(j);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	return r;
 }
 
 int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const char *msg)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	char *e = NULL;
 	int r = 0;
@@ -531,7 +539,7 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		j->error = e;
 		sfs_job_mark_dirty(s, j);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	return r;
 }
@@ -604,7 +612,7 @@ int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char 
 
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	if (!j)
 		r = sfs_errf(ret_msg, -ENOENT, "no job %llu", (unsigned long long)id);
@@ -615,20 +623,20 @@ int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char 
 		r = job_ctl_locked(s, j, cmd, ret_msg);
 	if (r == 0)
 		trim_history(s);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	return r;
 }
 
 int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	trim_history(s);
 	size_t n = s->njob_ids;
 	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
 	if (ids && n)
 		memcpy(ids, s->job_ids, n * sizeof(*ids));
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (!ids)
 		return -ENOMEM;
 	*ret_ids = ids;
@@ -638,11 +646,11 @@ int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n)
 
 uint64_t sfs_solver_job_latest(struct sfs_solver *s)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	uint64_t id = s->latest;
 	if (id && !job_get(s, id))
 		id = 0;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return id;
 }
 
@@ -697,14 +705,14 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_
 
 static int job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret, bool with_spec)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	if (j && pending_expired(s, j, sfs_now_ns())) {
 		drop_stale_pending(s);
 		j = NULL;
 	}
 	int r = j ? info_fill(j, ret, with_spec) : -ENOENT;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (r < 0 && j)
 		sfs_job_info_release(ret);
 	return r;
@@ -735,10 +743,10 @@ void sfs_job_info_release(struct sfs_job_info *i)
 int sfs_solver_job_read(struct sfs_solver *s, uint64_t id, enum sfs_stream_kind k, uint64_t off,
 			size_t size, char **ret_buf, size_t *ret_len, bool *ret_ended)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	if (!j) {
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 		return -ENOENT;
 	}
 	const struct textlog *t = job_stream(j, k);
@@ -750,7 +758,7 @@ int sfs_solver_job_read(struct sfs_solver *s, uint64_t id, enum sfs_stream_kind 
 	if (r == 0 && t)
 		r = textlog_read(t, off, b, n, &n);
 	*ret_ended = sfs_job_state_final(j->state);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	/* a finished job's text is in its row: read it without the solver lock */
 	if (r == 0 && saved && n)
 		r = history_read_stream(
@@ -829,6 +837,7 @@ static int read_vinfo(struct sfs_solver *s, uint64_t id, uint64_t len, struct sf
 static void vinfo_install(struct sfs_solver *s, struct sfs_job *j, struct sfs_vertex_info *v,
 			  size_t n)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (j->vinfo || !v) { /* another reader was first, or nothing to show */
 		sfs_vertex_infos_free(v, n);
 		if (!v)
@@ -848,6 +857,7 @@ static void vinfo_install(struct sfs_solver *s, struct sfs_job *j, struct sfs_ve
 /* Whether finished job j's vertex list is still to be read (lock held). */
 static bool vinfo_missing(const struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(j->s);
 	return !j->vs && !j->vinfo && j->texts_saved && j->vertices_len;
 }
 
@@ -857,28 +867,30 @@ static bool vinfo_missing(const struct sfs_job *j)
  */
 static int job_vinfo_prefetch(struct sfs_solver *s, uint64_t id)
 {
-	pthread_mutex_lock(&s->lock);
+	SFS_ASSERT_UNLOCKED(s);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	uint64_t len = j && vinfo_missing(j) ? j->vertices_len : 0;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (!len)
 		return 0;
 	struct sfs_vertex_info *v = NULL;
 	size_t n = 0;
 	int r = read_vinfo(s, id, len, &v, &n);
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	j = job_get(s, id);
 	if (r == 0 && j)
 		vinfo_install(s, j, v, n);
 	else
 		sfs_vertex_infos_free(v, n);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return r;
 }
 
 /* The same with the lock held, for the rare list evicted again meanwhile. */
 static int job_vinfo_load(struct sfs_solver *s, struct sfs_job *j)
 {
+	SFS_ASSERT_LOCKED(s);
 	if (!vinfo_missing(j))
 		return 0;
 	struct sfs_vertex_info *v = NULL;
@@ -895,7 +907,7 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 	int r = job_vinfo_prefetch(s, id);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
 	r = -ENOENT;
 	if (j && j->vs) {
@@ -905,7 +917,7 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 		if (r == 0)
 			*ret_n = j->nvinfo;
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return r;
 }
 
@@ -954,7 +966,7 @@ int sfs_solver_vertex(struct sfs_solver *s, uint64_t job, const char *hex,
 	if (r < 0)
 		return r;
 	r = -ENOENT;
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	struct sfs_job *j = job ? job_get(s, job) : NULL;
 	if (!job) {
 		struct vstate *vs = strmap_get(&s->actives, digest);
@@ -973,13 +985,13 @@ int sfs_solver_vertex(struct sfs_solver *s, uint64_t job, const char *hex,
 			free(copy);
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return r;
 }
 
 int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size_t *ret_n)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	size_t n = s->actives.len, k = 0;
 	struct sfs_vertex_info *v = calloc(n ? n : 1, sizeof(*v));
 	const char *key;
@@ -988,7 +1000,7 @@ int sfs_solver_vertices(struct sfs_solver *s, struct sfs_vertex_info **ret, size
 	for (size_t it = 0; r == 0 && strmap_next(&s->actives, &it, &key, &val);) {
 		r = sfs_vstate_snapshot(val, &v[k++]);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (r < 0) {
 		sfs_vertex_infos_free(v, k);
 		return r;
@@ -1030,9 +1042,9 @@ int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *re
 
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret)
 {
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	*ret = s->stats;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 }
 
 void sfs_vertex_info_release(struct sfs_vertex_info *v)

@@ -24,8 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../cache/cache.h"
-#include "../cache/import.h"
+#include "cache.h"
+#include "import.h"
 #include "op.h"
 #include "spec.h"
 
@@ -195,6 +195,7 @@ struct sfs_solver_stats {
 	uint64_t loads;		/* cache record loads attempted */
 	uint64_t load_failures; /* of which failed (fell back) */
 	uint64_t slow_keys;	/* content keys computed */
+	uint64_t keys_found;	/* keys cache lookups kept for edges (after dropping duplicates) */
 	uint64_t jobs_done, jobs_failed, jobs_cancelled;
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);

@@ -27,10 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/creds.h"
-#include "../cache/err.h"
-#include "../cache/import.h"
+#include "creds.h"
+#include "err.h"
+#include "import.h"
 #include "internal.h"
+#include "result_storage.h"
 
 /* The job reading a source and its "[cache_from]" progress vertex. */
 struct source_reader {
@@ -43,9 +44,9 @@ struct source_reader {
 static bool reader_cancelled(void *arg)
 {
 	struct source_reader *sr = arg;
-	pthread_mutex_lock(&sr->s->lock);
+	sfs_solver_lock(sr->s);
 	bool stop = sr->j->state != SFS_JOB_RUNNING;
-	pthread_mutex_unlock(&sr->s->lock);
+	sfs_solver_unlock(sr->s);
 	return stop;
 }
 
@@ -59,10 +60,10 @@ static void reader_warn(void *arg, const char *msg)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
-	pthread_mutex_lock(&sr->s->lock);
+	sfs_solver_lock(sr->s);
 	sfs_progress_log(sr->j->progress, sr->digest, 2, line, (size_t)n, sfs_now_ns());
 	sfs_job_mark_dirty(sr->s, sr->j);
-	pthread_mutex_unlock(&sr->s->lock);
+	sfs_solver_unlock(sr->s);
 	sfs_solver_flush_notify(sr->s);
 }
 
@@ -126,21 +127,21 @@ static int source_read_as(struct source_reader *sr, const char *path, struct cac
 static int source_get(struct source_reader *sr, const char *path, char **ret_msg)
 {
 	struct sfs_solver *s = sr->s;
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	bool have = strmap_get(&s->sources, path) != NULL;
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	if (have)
 		return 0;
 	struct cache_manager *cm = NULL;
 	int r = source_read_as(sr, path, &cm, ret_msg);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (strmap_get(&s->sources, path))
 		cm = cache_manager_free(cm); /* another job read it meanwhile */
 	else if ((r = strmap_put(&s->sources, path, cm, NULL)) < 0)
 		cm = cache_manager_free(cm);
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	return r;
 }
 
@@ -157,11 +158,11 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 		char d[SFS_DIGEST_SIZE], name[PATH_MAX + 32];
 		snprintf(name, sizeof(name), "[cache_from] importing %s", paths[k]);
 		sfs_sha256_digest(name, strlen(name), d);
-		pthread_mutex_lock(&s->lock);
+		sfs_solver_lock(s);
 		if (sfs_progress_add_vertex(j->progress, d, name, NULL, 0) == 0)
 			sfs_progress_started(j->progress, d, sfs_now_ns(), false);
 		sfs_job_mark_dirty(s, j);
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 		sfs_solver_flush_notify(s);
 		const char *skip = NULL;
 		struct source_reader sr = {.s = s, .j = j, .digest = d};
@@ -170,12 +171,12 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 			       "cache records\n";
 		else if ((r = source_get(&sr, paths[k], ret_msg)) < 0)
 			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
-		pthread_mutex_lock(&s->lock);
+		sfs_solver_lock(s);
 		if (skip)
 			sfs_progress_log(j->progress, d, 2, skip, strlen(skip), sfs_now_ns());
 		sfs_progress_completed(j->progress, d, sfs_now_ns(), false,
 				       r < 0 ? *ret_msg : NULL);
-		pthread_mutex_unlock(&s->lock);
+		sfs_solver_unlock(s);
 	}
 	return r;
 }
@@ -183,6 +184,7 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 /* Reads every source the job's spec names (a worker, no lock held). */
 int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 {
+	SFS_ASSERT_UNLOCKED(s);
 	int r = read_list(s, j, j->spec->cache_from, ret_msg);
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++)
 		r = read_list(s, j, j->spec->v[i].cache_from, ret_msg);
@@ -203,8 +205,9 @@ static int add_extra(struct vstate *vs, struct cache_manager *cm)
 }
 
 /* Gives vs the sources named by paths (read before, lock held). */
-int sfs_vs_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths)
+int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths)
 {
+	SFS_ASSERT_LOCKED(s);
 	int r = 0;
 	for (size_t k = 0; r == 0 && paths && paths[k]; k++) {
 		struct cache_manager *cm = strmap_get(&s->sources, paths[k]);
@@ -215,7 +218,7 @@ int sfs_vs_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *pat
 }
 
 /* A sub-build's vertices use their build vertex's sources too (§1.2 step 6). */
-int sfs_vs_inherit_sources(struct vstate *vs, const struct vstate *parent)
+int sfs_vstate_inherit_sources(struct vstate *vs, const struct vstate *parent)
 {
 	int r = 0;
 	for (size_t k = 0; r == 0 && k < parent->cc.nextra; k++)

@@ -35,11 +35,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/err.h"
-#include "../cache/strbuf.h"
-#include "../cache/strmap.h"
+#include "err.h"
 #include "op.h"
 #include "specint.h"
+#include "strbuf.h"
+#include "strmap.h"
 
 #define DEFAULT_MAX_BYTES ((size_t)16 << 20)
 #define DEFAULT_MAX_VERTICES ((size_t)100000)

@@ -95,7 +95,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../cache/sha256.h"
+#include "sha256.h"
 
 /* The op kinds; each one's type (fields, normaliser, run) is a row of the table
  * in op.c. */

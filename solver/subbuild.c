@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/err.h"
-#include "../cache/tree.h"
+#include "err.h"
+#include "tree.h"
 #include "internal.h"
 #include "ops/ops.h"
 
@@ -81,7 +81,7 @@ static int load_and_request(struct sfs_solver *s, struct vstate *vs, struct sfs_
 	}
 	for (size_t i = 0; i < sp->n; i++)
 		if (need[i])
-			sfs_vertex_request_keys(s, loaded[i]);
+			sfs_vstate_request_keys(s, loaded[i]);
 	sfs_edge_request_sub(s, &loaded[out.vertex]->edges[out.output], vs);
 	free(need);
 	free(loaded);
@@ -115,7 +115,7 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 		sfs_spec_free(sp);
 		return r;
 	}
-	pthread_mutex_lock(&s->lock);
+	sfs_solver_lock(s);
 	if (vs->released) {
 		r = -ECANCELED;
 		sfs_spec_free(sp);
@@ -124,7 +124,7 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 		vs->subspec = sp;
 		r = load_and_request(s, vs, sp, out, ret_msg);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	return r;
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/strbuf.h"
+#include "strbuf.h"
 #include "internal.h"
 
 static void add_digests(struct strbuf *sb, const char (*d)[SFS_DIGEST_SIZE], size_t n)

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/strbuf.h"
+#include "strbuf.h"
 #include "internal.h"
 
 static void add_age(struct strbuf *sb, int64_t ns)

@@ -25,6 +25,7 @@
 #     file of its results reads back through the mount with the hash recorded then;
 #   - every other job of the round is done or cancelled with "solverfs was restarted",
 #     and a job left pending without a spec is gone;
+#   - STATE_DIR/exports/ holds only whole exports of done jobs (no half-written one);
 #   - the interrupted specs solve again (done).
 #
 # The kill moment varies from round to round: a random sleep after the submissions,
@@ -46,7 +47,8 @@ export ROUNDS JOBS_PER_ROUND SMALL_FILES CR DB MARK
 # crash_spec ROUND JOB: a spec that does new work every round.
 #   small: an exec writing SMALL_FILES (200) small files; large: an exec writing 2 files of 0.25-1.25 MiB;
 #   meta: a file op; all: a merge of the three; sum: an exec reading the merge, then
-#   sleeping (the salt in every exec's args lets pgrep find what survived a kill).
+#   sleeping (the salt in every exec's args lets pgrep find what survived a kill); the
+#   job ends with a cache export (mode max).
 crash_spec() {
 	local salt="$MARK-$1-$2" big=$((256 + (RANDOM % 1024))) nap="0.$((RANDOM % 8))"
 	cat <<JSON
@@ -68,7 +70,8 @@ crash_spec() {
             "args": ["sh", "-c", "cd in && find . -type f | sort | xargs cat | wc -c > ../out/bytes; sleep $nap; : $salt"],
             "mounts": [{"dest": "in", "input": "all"}, {"dest": "out", "output": true}]}
   },
-  "outputs": ["all", "sum"]
+  "outputs": ["all", "sum"],
+  "export": {"mode": "max"}
 }
 JSON
 }
@@ -246,6 +249,52 @@ print("%d trees checked" % len(trees))
 EOF
 }
 
+# crash_check_exports: STATE_DIR/exports holds no half-written export, only exports of
+# done jobs, and every done job of the round has its export whole: each digest that
+# descriptor of index.json and of the JSON blobs it leads to names a blob that hashes to it.
+crash_check_exports() {
+	local n
+	while read -r n; do
+		[ "$(sfs_cat "$MNT/jobs/$n/state")" = done ] && echo "$n"
+	done <"$CR/round-jobs" >"$CR/round-done"
+	for n in $(ls "$STATE/exports" 2>/dev/null); do
+		case $n in
+		*[!0-9]*) echo "exports/$n: not a job's export (left by the kill?)"; exit 1 ;;
+		esac
+		expect_eq done "$(sfs_cat "$MNT/jobs/$n/state")"
+	done
+	python3 - "$MNT/jobs" "$CR/round-done" <<'EOF'
+import hashlib, json, os, sys
+jobs, done = sys.argv[1], open(sys.argv[2]).read().split()
+def digests(v):
+    if isinstance(v, dict):
+        if isinstance(v.get("digest"), str) and "mediaType" in v:
+            yield v["digest"]  # a descriptor (a record's "digest" is a cache key)
+        for x in v.values():
+            yield from digests(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from digests(x)
+for n in done:
+    d = os.path.join(jobs, n, "export")
+    todo, seen = list(digests(json.load(open(os.path.join(d, "index.json"))))), set()
+    while todo:
+        g = todo.pop()
+        if g in seen:
+            continue
+        seen.add(g)
+        data = open(os.path.join(d, "blobs", "sha256", g.removeprefix("sha256:")), "rb").read()
+        if "sha256:" + hashlib.sha256(data).hexdigest() != g:
+            sys.exit("job %s: export blob %s holds other bytes" % (n, g))
+        if data[:1] == b"{":
+            try:
+                todo.extend(digests(json.loads(data)))
+            except ValueError:
+                pass
+    print("job %s: export of %d blobs whole" % (n, len(seen)))
+EOF
+}
+
 # crash_check_remount ROUND: the body of a round's last case (the mount is live again).
 crash_check_remount() {
 	local k=$1 n st want left cancelled=0 done=0 recorded=0 resolved=0
@@ -293,6 +342,7 @@ crash_check_remount() {
 	done <"$CR/round-jobs"
 	n=$(cat "$CR/round-pending")
 	test_must_fail stat "$MNT/jobs/$n" 2>/dev/null
+	crash_check_exports
 	# the interrupted specs solve again
 	while read -r n; do
 		n=$(sfs_run "$CR/specs/job-$n.json")

@@ -50,9 +50,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/err.h"
-#include "../../cache/strbuf.h"
+#include "err.h"
 #include "sandbox.h"
+#include "strbuf.h"
 #include "../specop.h"
 #include "ops.h"
 #include "workdir.h"

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cache/err.h"
+#include "err.h"
 #include "../specop.h"
 #include "ops.h"
 

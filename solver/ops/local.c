@@ -42,9 +42,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../../cache/creds.h"
-#include "../../cache/err.h"
-#include "../../cache/strbuf.h"
+#include "creds.h"
+#include "err.h"
+#include "strbuf.h"
 #include "../specop.h"
 #include "ops.h"
 

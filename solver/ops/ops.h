@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../../cache/strmap.h"
-#include "../../cache/tree.h"
+#include "strmap.h"
+#include "tree.h"
 #include "../op.h"
 
 struct wt_ent {

@@ -33,6 +33,15 @@ set -u
 SFS_TEST_NAME=$(basename "$0" .sh)
 SFS_E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SFS_SRC_ROOT=$(cd "$SFS_E2E_DIR/../.." && pwd)
+# shellcheck source=SCRIPTDIR/mount.sh
+. "$SFS_E2E_DIR/mount.sh"
+
+# Without FUSE no case can run: exit 77, meson's "skipped" (tools/test counts it as a
+# failure, with this line).
+if sfs_no_fuse=$(sfs_fuse_missing); then
+	printf '# SKIP %s: this host cannot mount FUSE: %s\n' "$SFS_TEST_NAME" "$sfs_no_fuse"
+	exit 77
+fi
 
 if [ -z "${SOLVERFS:-}" ]; then
 	for b in build-asan build-test build; do
@@ -84,82 +93,26 @@ say() {
 
 # ---------------------------------------------------------------- mounting
 
-# From /proc/self/mounts, not mountpoint(1): a crashed daemon leaves a mount whose stat
-# fails with ENOTCONN, and that one must be unmounted too.
-sfs_is_mounted() {
-	awk -v m="$MNT" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
-}
-
-# sfs_mount [OPTION...]: start "$SOLVERFS -f [OPTION...] $STATE $MNT" in the background
-# (stderr to $LOG) and wait until the mount is live.  Returns non-zero if the daemon
-# exits or the mount does not appear within 20 s.
-sfs_mount() {
-	local pid
-	"$SOLVERFS" -f "$@" "$STATE" "$MNT" </dev/null >>"$LOG" 2>&1 &
-	pid=$!
-	echo "$pid" >"$PIDFILE"
-	for _ in $(seq 1 200); do
-		if sfs_is_mounted; then
-			return 0
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			say "# solverfs exited before the mount was live" >&2
-			rm -f "$PIDFILE"
-			return 1
-		fi
-		sleep 0.1
-	done
-	say "# solverfs did not mount $MNT within 20 s" >&2
-	return 1
-}
-
-# sfs_umount: unmount $MNT, then wait for the daemon we started to exit; only if it
-# lingers, signal that pid (and no other process).
-sfs_umount() {
-	local pid=""
-	[ -f "$PIDFILE" ] && pid=$(cat "$PIDFILE")
-	if sfs_is_mounted; then
-		fusermount3 -u "$MNT" 2>/dev/null || umount "$MNT" 2>/dev/null ||
-			fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null ||
-			say "# could not unmount $MNT" >&2
+# sfs_is_mounted, sfs_mount [OPTION...], sfs_umount, sfs_remount [OPTION...]: in
+# mount.sh, shared with bench/.  A mount the host refuses (no FUSE in this container,
+# say) before any case passed skips the script: at once at the top level, after the
+# case when a case mounted (its subshell leaves the reason in $SCRATCH/no-fuse).
+sfs_skip_no_fuse() {
+	[ "$sfs_n_pass" -eq 0 ] || return 0
+	if [ "$BASHPID" = "$$" ]; then
+		say "# SKIP $SFS_TEST_NAME: this host cannot mount FUSE: $1"
+		exit 77
 	fi
-	[ -n "$pid" ] || return 0
-	for _ in $(seq 1 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		say "# solverfs (pid $pid) still running 15 s after unmount; sending SIGTERM" >&2
-		kill -TERM "$pid" 2>/dev/null
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	rm -f "$PIDFILE"
-	# Reap it when it is our child; harmless otherwise.
-	wait "$pid" 2>/dev/null
-	sfs_is_mounted && { fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null; }
-	return 0
+	printf '%s\n' "$1" >"$SCRATCH/no-fuse"
 }
-
-sfs_remount() {
-	sfs_umount && sfs_mount "$@"
-}
+# shellcheck disable=SC2034 # read by mount.sh
+SFS_ON_REFUSED=sfs_skip_no_fuse
 
 sfs_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	sfs_umount
-	if sfs_is_mounted; then
-		say "# $MNT is still mounted; leaving $SCRATCH in place" >&2
-	elif [ -z "${SFS_KEEP:-}" ]; then
-		chmod -R u+rwx "$SCRATCH" 2>/dev/null
-		rm -rf --one-file-system "$SCRATCH"
-	else
-		say "# scratch dir kept: $SCRATCH" >&2
-	fi
+	sfs_remove_scratch "$SCRATCH" "${SFS_KEEP:-}"
 	exit "$rc"
 }
 trap sfs_cleanup EXIT
@@ -392,6 +345,10 @@ test_expect_success() {
 		sfs_fail_report "$out"
 	fi
 	rm -f "$out"
+	if [ -s "$SCRATCH/no-fuse" ]; then
+		say "# SKIP $SFS_TEST_NAME: this host cannot mount FUSE: $(cat "$SCRATCH/no-fuse")"
+		exit 77
+	fi
 	return 0
 }
 

@@ -153,8 +153,7 @@ test_expect_success 'processes left behind by the main process are killed' '
 	N=$(sfs_run "$DATA/bgkill.json") &&
 	expect_file_eq started "$(sfs_output "$N" e)/started" &&
 	test ! -e "$(sfs_output "$N" e)/late" &&
-	sleep 0.5 &&
-	! pgrep -f "sleep 27.31" >/dev/null
+	wait_no_proc "sleep 27.31"
 '
 
 test_done

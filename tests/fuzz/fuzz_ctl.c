@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../cache/err.h"
-#include "../../cache/tree.h"
+#include "err.h"
+#include "tree.h"
 #include "../../solver/solver.h"
 #include "fuzz.h"
 

@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/import.h"
-#include "../../cache/keystore.h"
+#include "cache.h"
+#include "err.h"
+#include "import.h"
+#include "keystore.h"
 #include "fuzz.h"
+#include "result_storage.h"
 
 #define MAX_PARTS 8
 #define RESET_EVERY 500

@@ -20,13 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/import.h"
-#include "../../cache/keystore.h"
-#include "../../cache/layer.h"
-#include "../../cache/strbuf.h"
-#include "../../cache/tree.h"
+#include "cache.h"
+#include "err.h"
+#include "import.h"
+#include "keystore.h"
+#include "layer.h"
+#include "result_storage.h"
+#include "strbuf.h"
+#include "tree.h"
 #include "fuzz.h"
 
 #define MAX_LAYERS 4

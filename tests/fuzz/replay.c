@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "array.h"
 #include "fuzz.h"
 
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -36,13 +37,9 @@ static void replay_file(const char *path)
 		return;
 	}
 	for (;;) {
-		if (len == cap) {
-			uint8_t *nb = realloc(buf, cap = cap ? cap * 2 : 4096);
-			if (!nb) {
-				fprintf(stderr, "replay: out of memory\n");
-				exit(1);
-			}
-			buf = nb;
+		if (sfs_grow((void **)&buf, &cap, len < 4096 ? 4096 : len + 1, 1) < 0) {
+			fprintf(stderr, "replay: out of memory\n");
+			exit(1);
 		}
 		size_t n = fread(buf + len, 1, cap - len, f);
 		if (n == 0)

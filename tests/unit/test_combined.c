@@ -10,8 +10,10 @@
 #include "cache.h"
 #include "combined.h"
 #include "export.h"
+#include "fixture.h"
 #include "import.h"
 #include "manager.h"
+#include "result_storage.h"
 #include "tap.h"
 #include "tree.h"
 
@@ -38,7 +40,7 @@ static struct cache_manager *memory_manager(struct sfs_cache *c, const char *id)
 static void fix_open(struct fix *f)
 {
 	memset(f, 0, sizeof(*f));
-	CHECK(sfs_cache_open(tap_tmpdir(), &f->c, NULL) == 0);
+	f->c = fx_cache_open();
 	f->extra = memory_manager(f->c, "extra");
 	f->cc.main = f->c->main;
 	f->cc.extra = &f->extra;
@@ -49,28 +51,6 @@ static void fix_close(struct fix *f)
 {
 	cache_manager_free(f->extra);
 	sfs_cache_close(f->c);
-}
-
-/* Stores a tree of ".", "d/" (0750), "d/f" (content), "l" -> "d/f": it
- * survives an export and import with the same id. */
-static void mk_tree(struct sfs_cache *c, const char *content, char ret[SFS_DIGEST_SIZE])
-{
-	char fhex[SFS_HEX_SIZE], lhex[SFS_HEX_SIZE];
-	struct tree *t = NULL;
-
-	CHECK(cas_put_buf(c->cas, content, strlen(content), fhex) == 0);
-	CHECK(cas_put_buf(c->cas, "d/f", 3, lhex) == 0);
-	struct tree_entry e[] = {
-	    {'d', 0755, 0, "", "."},
-	    {'d', 0750, 0, "", "d"},
-	    {'f', 0640, strlen(content), "", "d/f"},
-	    {'l', 0777, 3, "", "l"},
-	};
-	memcpy(e[2].hex, fhex, sizeof(fhex));
-	memcpy(e[3].hex, lhex, sizeof(lhex));
-	CHECK(tree_from_entries(c->cas, e, 4, &t) == 0);
-	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
-	tree_free(t);
 }
 
 static void dg(const char *seed, char ret[SFS_DIGEST_SIZE])
@@ -171,8 +151,8 @@ static void test_query_union_dedup(void)
 	struct fix f;
 
 	fix_open(&f);
-	mk_tree(f.c, "a", ta);
-	mk_tree(f.c, "b", tb);
+	fx_tree(f.c, "d", 0640, "a", ta);
+	fx_tree(f.c, "d", 0640, "b", tb);
 	CHECK(cache_manager_save(f.c->main, a, ta, 10, NULL, NULL) == 0);
 	CHECK(cache_manager_save(f.extra, a, ta, 10, NULL, NULL) == 0);
 	CHECK(cache_manager_save(f.extra, b, tb, 10, NULL, NULL) == 0);
@@ -234,8 +214,8 @@ static void test_records_priority(void)
 	struct fix f;
 
 	fix_open(&f);
-	mk_tree(f.c, "a", ta);
-	mk_tree(f.c, "b", tb);
+	fx_tree(f.c, "d", 0640, "a", ta);
+	fx_tree(f.c, "d", 0640, "b", tb);
 	CHECK(cache_manager_save(f.extra, a, tb, 50, NULL, NULL) == 0);
 	CHECK(cache_manager_save(f.c->main, a, ta, 50, NULL, NULL) == 0);
 	CHECK(cache_manager_save(f.extra, b, tb, 60, NULL, NULL) == 0);
@@ -303,8 +283,8 @@ static void test_two_extras_no_main(void)
 	ex[0] = f.extra;
 	ex[1] = memory_manager(f.c, "extra2");
 	struct cache_combined cc = {.main = NULL, .extra = ex, .nextra = 2};
-	mk_tree(f.c, "a", ta);
-	mk_tree(f.c, "b", tb);
+	fx_tree(f.c, "d", 0640, "a", ta);
+	fx_tree(f.c, "d", 0640, "b", tb);
 	CHECK(cache_manager_save(ex[0], a, ta, 7, NULL, NULL) == 0);
 	CHECK(cache_manager_save(ex[1], a, tb, 8, NULL, NULL) == 0);
 	CHECK_EQ_INT(cquery(&cc, NULL, "a", &v), 1);
@@ -365,8 +345,8 @@ static void test_load_copies_into_main(void)
 	struct fix f;
 
 	fix_open(&f);
-	mk_tree(f.c, "a", ta);
-	mk_tree(f.c, "c", tc);
+	fx_tree(f.c, "d", 0640, "a", ta);
+	fx_tree(f.c, "d", 0640, "c", tc);
 	c = mk_child("c", a);
 	CHECK(cache_manager_save(f.extra, a, ta, 1000, NULL, NULL) == 0);
 	CHECK(cache_manager_save(f.extra, c, tc, 2000, NULL, NULL) == 0);
@@ -419,7 +399,7 @@ static void test_load_deleted(void)
 	struct fix f;
 
 	fix_open(&f);
-	mk_tree(f.c, "a", ta);
+	fx_tree(f.c, "d", 0640, "a", ta);
 	CHECK(cache_manager_save(f.extra, a, ta, 5, NULL, &res) == 0);
 	snprintf(rec.id, sizeof(rec.id), "%s", "no-such-record");
 	snprintf(rec.key_id, sizeof(rec.key_id), "%s", a->root_id);
@@ -442,7 +422,7 @@ static void test_save_main_only(void)
 	struct fix f;
 
 	fix_open(&f);
-	mk_tree(f.c, "a", ta);
+	fx_tree(f.c, "d", 0640, "a", ta);
 	CHECK_EQ_INT(cache_combined_save(&f.cc, a, ta, 42, NULL, &res), 0);
 	CHECK_EQ_STR(res.result, ta);
 	check_main_has(&f, NULL, "a", ta, 42);
@@ -475,9 +455,9 @@ static void test_import_source(void)
 	struct fix f;
 
 	CHECK(sfs_cache_open(tap_tmpdir(), &a, NULL) == 0);
-	mk_tree(a, "one", r_one);
-	mk_tree(a, "mid", r_mid);
-	mk_tree(a, "top", r_top);
+	fx_tree(a, "d", 0640, "one", r_one);
+	fx_tree(a, "d", 0640, "mid", r_mid);
+	fx_tree(a, "d", 0640, "top", r_top);
 	CHECK(cache_manager_save(a->main, one, r_one, 1000000000LL, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, mid, r_mid, 3000000000LL, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, top, r_top, 4000000000LL, NULL, NULL) == 0);

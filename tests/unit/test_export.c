@@ -16,41 +16,13 @@
 #include <zlib.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "export.h"
+#include "fixture.h"
 #include "import.h"
 #include "layer.h"
 #include "tap.h"
 #include "tree.h"
-
-static struct sfs_cache *open_cache(void)
-{
-	struct sfs_cache *c = NULL;
-	char *dir = tap_tmpdir();
-
-	CHECK_EQ_INT(sfs_cache_open(dir, &c, NULL), 0); /* dir is tap's */
-	return c;
-}
-
-/* A tree of ".", "a/" (0750), "a/f" (content), "l" -> "a/f". */
-static void make_tree(struct sfs_cache *c, const char *content, char ret[SFS_DIGEST_SIZE])
-{
-	char fhex[SFS_HEX_SIZE], lhex[SFS_HEX_SIZE];
-	struct tree *t = NULL;
-
-	CHECK_EQ_INT(cas_put_buf(c->cas, content, strlen(content), fhex), 0);
-	CHECK_EQ_INT(cas_put_buf(c->cas, "a/f", 3, lhex), 0);
-	struct tree_entry e[] = {
-	    {'d', 0755, 0, "", "."},
-	    {'d', 0750, 0, "", "a"},
-	    {'f', 0644, strlen(content), "", "a/f"},
-	    {'l', 0777, 3, "", "l"},
-	};
-	memcpy(e[2].hex, fhex, sizeof(fhex));
-	memcpy(e[3].hex, lhex, sizeof(lhex));
-	CHECK_EQ_INT(tree_from_entries(c->cas, e, 4, &t), 0);
-	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
-	tree_free(t);
-}
 
 static void seed(const char *s, char ret[SFS_DIGEST_SIZE])
 {
@@ -67,7 +39,7 @@ static struct cache_key *root(const char *name)
 static void save(struct sfs_cache *c, struct cache_key *k, const char *content, int64_t t)
 {
 	char res[SFS_DIGEST_SIZE];
-	make_tree(c, content, res);
+	fx_tree(c, "a", 0644, content, res);
 	CHECK_EQ_INT(cache_manager_save(c->main, k, res, t, NULL, NULL), 0);
 }
 
@@ -118,7 +90,7 @@ static size_t total_results(json_t *cfg)
 /* TestCacheExporting: sum[const, const], Max: 3 records, top 1 result, 2 links. */
 static void test_exporting(void)
 {
-	struct sfs_cache *c = open_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *sum;
 	char d[SFS_DIGEST_SIZE], top[SFS_DIGEST_SIZE];
 
@@ -152,7 +124,7 @@ static void test_exporting(void)
 /* TestCacheExportingModeMin: sum[sum[const], const]. */
 static void test_mode_min(void)
 {
-	struct sfs_cache *c = open_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *inner, *top;
 	char d[SFS_DIGEST_SIZE], dtop[SFS_DIGEST_SIZE], dinner[SFS_DIGEST_SIZE];
 
@@ -204,7 +176,7 @@ static void test_mode_min(void)
 /* §6.4: childA <- parent through selector sha256("sel0"). */
 static void test_worked_example(void)
 {
-	struct sfs_cache *c = open_cache();
+	struct sfs_cache *c = fx_cache_open();
 	char dc[SFS_DIGEST_SIZE], dp[SFS_DIGEST_SIZE], sel[SFS_DIGEST_SIZE];
 	struct tm tm = {.tm_year = 120, .tm_mon = 6, .tm_mday = 27, .tm_hour = 10};
 	int64_t t = (int64_t)timegm(&tm) * 1000000000;
@@ -243,15 +215,15 @@ static void test_worked_example(void)
 
 static void test_time(void)
 {
-	char t[CACHE_TIME_SIZE];
+	char t[SFS_TIME_SIZE];
 
-	cache_export_time(0, t);
+	sfs_format_time_go(0, t);
 	CHECK_EQ_STR(t, "1970-01-01T00:00:00Z");
-	cache_export_time(1595844000LL * 1000000000 + 500000000, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 500000000, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.5Z");
-	cache_export_time(1595844000LL * 1000000000 + 123456789, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 123456789, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.123456789Z");
-	cache_export_time(1595844000LL * 1000000000 + 1000, t);
+	sfs_format_time_go(1595844000LL * 1000000000 + 1000, t);
 	CHECK_EQ_STR(t, "2020-07-27T10:00:00.000001Z");
 }
 
@@ -284,13 +256,13 @@ static char *gunzip(const char *buf, size_t len, size_t *ret_len)
 
 static void test_layer_deterministic(void)
 {
-	struct sfs_cache *a = open_cache(), *b = open_cache();
+	struct sfs_cache *a = fx_cache_open(), *b = fx_cache_open();
 	char ra[SFS_DIGEST_SIZE], rb[SFS_DIGEST_SIZE], rc[SFS_DIGEST_SIZE], hex[SFS_DIGEST_SIZE];
 	struct cache_layer la, lb, la2, lc;
 
-	make_tree(a, "same", ra);
-	make_tree(b, "same", rb);
-	make_tree(a, "other", rc);
+	fx_tree(a, "a", 0644, "same", ra);
+	fx_tree(b, "a", 0644, "same", rb);
+	fx_tree(a, "a", 0644, "other", rc);
 	CHECK_EQ_STR(ra, rb);
 	CHECK_EQ_INT(cache_layer_get(a, ra, false, &la), -ENOENT);
 	CHECK_EQ_INT(cache_layer_get(a, ra, true, &la), 0);
@@ -493,7 +465,7 @@ static void check_sorted(json_t *cfg)
 
 static void test_layout(void)
 {
-	struct sfs_cache *c = open_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *mid, *top;
 	char d[SFS_DIGEST_SIZE], *base = tap_tmpdir(), dirs[4][4096], *msg = NULL;
 
@@ -561,12 +533,12 @@ static void test_layout(void)
 /* TestCacheMultipleMaps: a root saved under 3 maps with one record. */
 static void test_multiple_maps(void)
 {
-	struct sfs_cache *c = open_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct cache_key *m[3] = {root("map0"), root("map1"), root("map2")}, *top;
 	struct cache_result rec;
 	char res[SFS_DIGEST_SIZE], d[SFS_DIGEST_SIZE];
 
-	make_tree(c, "root", res);
+	fx_tree(c, "a", 0644, "root", res);
 	CHECK_EQ_INT(cache_manager_save(c->main, m[0], res, 1, NULL, &rec), 0);
 	CHECK_EQ_INT(cache_manager_save(c->main, m[1], res, 1, &rec, NULL), 0);
 	CHECK_EQ_INT(cache_manager_save(c->main, m[2], res, 1, &rec, NULL), 0);
@@ -594,7 +566,7 @@ static void test_multiple_maps(void)
  * carry-over link from a second input key (TestCarryOverFromSublink). */
 static void test_backlinks(void)
 {
-	struct sfs_cache *c = open_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct cache_key *c1 = root("vtx1"), *c3 = root("vtx3"), *top, **found = NULL;
 	char d[SFS_DIGEST_SIZE], dtop[SFS_DIGEST_SIZE];
 	size_t nfound = 0;
@@ -650,7 +622,7 @@ static int rt_result(const struct cache_result *r, void *arg)
 /* The importer reads what we write: a fresh cache finds the same result. */
 static void test_round_trip(void)
 {
-	struct sfs_cache *c = open_cache(), *f = open_cache();
+	struct sfs_cache *c = fx_cache_open(), *f = fx_cache_open();
 	char dc[SFS_DIGEST_SIZE], dp[SFS_DIGEST_SIZE], sel[SFS_DIGEST_SIZE], res[SFS_DIGEST_SIZE];
 	char dir[4096], *msg = NULL;
 	struct cache_import *im = NULL;
@@ -661,7 +633,7 @@ static void test_round_trip(void)
 	struct cache_key *child = cache_key_new(dc, 0, 0), *parent = cache_key_new(dp, 0, 1);
 	cache_key_add_dep(parent, 0, sel, child);
 	save(c, child, "child", 5);
-	make_tree(c, "parent", res);
+	fx_tree(c, "a", 0644, "parent", res);
 	CHECK_EQ_INT(cache_manager_save(c->main, parent, res, 6, NULL, NULL), 0);
 	snprintf(dir, sizeof(dir), "%s/rt", tap_tmpdir());
 	CHECK_EQ_INT(cache_export(c, c->main, &parent, 1, CACHE_EXPORT_MIN,
@@ -681,7 +653,7 @@ static void test_round_trip(void)
 	struct keystore *ks = cache_manager_keystore(f->main);
 	struct cache_link l;
 	struct rt_found rf = {0};
-	cache_import_link(0, 0, dp, sel, &l);
+	keystore_record_link(0, 0, dp, sel, &l);
 	CHECK_EQ_INT(ks->ops->walk_links(ks, child->root_id, &l, rt_target, &rf), 0);
 	CHECK_EQ_INT(rf.n, 1);
 	if (rf.n == 1)

@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cache.h"
 #include "export.h"
+#include "fixture.h"
 #include "import.h"
 #include "strbuf.h"
 #include "tap.h"
@@ -246,8 +248,8 @@ static void top_key(struct keystore *ks, const struct example *x, struct strbuf 
 {
 	struct cache_link l;
 
-	CHECK(cache_import_link_form());
-	cache_import_link(0, 0, x->p, x->sel, &l);
+	CHECK(keystore_record_link_form());
+	keystore_record_link(0, 0, x->p, x->sel, &l);
 	strbuf_reset(ret);
 	CHECK(ks->ops->walk_links(ks, x->root, &l, collect_id, ret) == 0);
 }
@@ -256,15 +258,6 @@ static void results_of(struct keystore *ks, const char *id, struct strbuf *ret)
 {
 	strbuf_reset(ret);
 	CHECK(ks->ops->walk_results(ks, id, collect_result, ret) == 0);
-}
-
-static struct sfs_cache *fresh_cache(void)
-{
-	char *d = tap_tmpdir();
-	struct sfs_cache *c = NULL;
-
-	CHECK(sfs_cache_open(d, &c, NULL) == 0);
-	return c;
 }
 
 /* Imports dir into c; returns the error, *msg gets the message. */
@@ -284,14 +277,14 @@ static void check_form(enum form form)
 	char *dir = tap_tmpdir(), *cfg, *msg = NULL, blob[SFS_DIGEST_SIZE], want[SFS_DIGEST_SIZE];
 	char layers[256];
 	const char *blobs[1] = {blob};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 	struct example x;
 	struct tree *t = NULL;
 
 	example_init(&x);
-	put_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	put_layer(dir, files, ARRAY_SIZE(files), blob);
 	snprintf(layers, sizeof(layers), "[{\"blob\":\"%s\",\"parent\":-1}]", blob);
 	cfg = example_config(&x, layers, 0);
 	put_layout(dir, form, cfg, blobs, 1);
@@ -369,7 +362,7 @@ static void one_layer(const char *dir, const struct tent *e, size_t n, char blob
 static void check_rejected(const struct tent *e, size_t n, const char *what)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct example x;
 
@@ -448,7 +441,7 @@ static void test_missing_blob(void)
 	for (int from_manifest = 0; from_manifest < 2; from_manifest++) {
 		char *dir = tap_tmpdir(), *msg = NULL, *cfg, blob[SFS_DIGEST_SIZE], layers[256];
 		const char *blobs[1] = {blob};
-		struct sfs_cache *c = fresh_cache();
+		struct sfs_cache *c = fx_cache_open();
 		struct keystore *ks = cache_manager_keystore(c->main);
 		struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 		struct example x;
@@ -489,7 +482,7 @@ static void test_whiteouts(void)
 	};
 	char *dir = tap_tmpdir(), *msg = NULL, b0[SFS_DIGEST_SIZE], b1[SFS_DIGEST_SIZE], cfg[2048];
 	const char *blobs[2] = {b0, b1};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 	struct tree *t = NULL;
@@ -497,8 +490,8 @@ static void test_whiteouts(void)
 	char layers[512], *cc;
 
 	example_init(&x);
-	put_layer(dir, base, sizeof(base) / sizeof(base[0]), b0);
-	put_layer(dir, upper, sizeof(upper) / sizeof(upper[0]), b1);
+	put_layer(dir, base, ARRAY_SIZE(base), b0);
+	put_layer(dir, upper, ARRAY_SIZE(upper), b1);
 	/* Layer 1 is the base; layer 0 (the top) has it as parent. */
 	snprintf(layers, sizeof(layers),
 		 "[{\"blob\":\"%s\",\"parent\":1},{\"blob\":\"%s\",\"parent\":-1}]", b1, b0);
@@ -529,13 +522,13 @@ static void test_whiteouts(void)
 static void test_reimport(void)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top1 = STRBUF_INIT, top2 = STRBUF_INIT, res = STRBUF_INIT;
 	struct example x;
 
 	example_init(&x);
-	one_layer(dir, files, sizeof(files) / sizeof(files[0]), blob);
+	one_layer(dir, files, ARRAY_SIZE(files), blob);
 	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
 	top_key(ks, &x, &top1);
 	CHECK_EQ_INT(do_import(dir, c, &msg), 0);
@@ -558,7 +551,7 @@ static void test_root_result_and_special(void)
 	const struct tent e[] = {{'f', "f", 0644, "f"}, {'p', "fifo", 0644, NULL}};
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE], cfg[1024];
 	const char *blobs[1] = {blob};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf res = STRBUF_INIT;
 	struct tree *t = NULL;
@@ -634,27 +627,6 @@ static void test_not_a_layout(void)
 
 /* ---- round trip through cache/export ---- */
 
-/* Stores a tree of ".", "d/" (0750), "d/f" (content, 0640), "l" -> "d/f". */
-static void rt_tree(struct sfs_cache *c, const char *content, char ret[SFS_DIGEST_SIZE])
-{
-	char fhex[SFS_HEX_SIZE], lhex[SFS_HEX_SIZE];
-	struct tree *t = NULL;
-
-	CHECK(cas_put_buf(c->cas, content, strlen(content), fhex) == 0);
-	CHECK(cas_put_buf(c->cas, "d/f", 3, lhex) == 0);
-	struct tree_entry e[] = {
-	    {'d', 0755, 0, "", "."},
-	    {'d', 0750, 0, "", "d"},
-	    {'f', 0640, strlen(content), "", "d/f"},
-	    {'l', 0777, 3, "", "l"},
-	};
-	memcpy(e[2].hex, fhex, sizeof(fhex));
-	memcpy(e[3].hex, lhex, sizeof(lhex));
-	CHECK(tree_from_entries(c->cas, e, 4, &t) == 0);
-	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
-	tree_free(t);
-}
-
 static struct cache_key *rt_key(const char *seed, size_t ndeps)
 {
 	char d[SFS_DIGEST_SIZE];
@@ -668,7 +640,7 @@ static void rt_follow(struct keystore *ks, const char *src, int input, const str
 {
 	struct cache_link l;
 
-	cache_import_link(input, k->output, k->digest, sel, &l);
+	keystore_record_link(input, k->output, k->digest, sel, &l);
 	strbuf_reset(ret);
 	CHECK(ks->ops->walk_links(ks, src, &l, collect_id, ret) == 0);
 	CHECK(ret->len > 0 && !strchr(ret->buf, ' '));
@@ -683,7 +655,7 @@ static void test_round_trip(void)
 {
 	char sel[SFS_DIGEST_SIZE], r_mid[SFS_DIGEST_SIZE], r_top[SFS_DIGEST_SIZE];
 	char r_one[SFS_DIGEST_SIZE], r_two[SFS_DIGEST_SIZE], *base = tap_tmpdir(), dir[4096];
-	struct sfs_cache *a = fresh_cache();
+	struct sfs_cache *a = fx_cache_open();
 	struct cache_key *one = rt_key("one", 0), *two = rt_key("two", 0);
 	struct cache_key *mid = rt_key("mid", 1), *top = rt_key("top", 2);
 	struct strbuf m = STRBUF_INIT, t = STRBUF_INIT, t2 = STRBUF_INIT, res = STRBUF_INIT;
@@ -693,16 +665,16 @@ static void test_round_trip(void)
 	cache_key_add_dep(top, 0, sel, mid);
 	cache_key_add_dep(top, 1, "", two);
 	cache_key_add_dep(top, 1, "", one);
-	rt_tree(a, "one", r_one);
-	rt_tree(a, "two", r_two);
-	rt_tree(a, "mid", r_mid);
-	rt_tree(a, "top", r_top);
+	fx_tree(a, "d", 0640, "one", r_one);
+	fx_tree(a, "d", 0640, "two", r_two);
+	fx_tree(a, "d", 0640, "mid", r_mid);
+	fx_tree(a, "d", 0640, "top", r_top);
 	CHECK(cache_manager_save(a->main, one, r_one, 1, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, two, r_two, 2, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, mid, r_mid, 3000000000LL, NULL, NULL) == 0);
 	CHECK(cache_manager_save(a->main, top, r_top, 4000000000LL, NULL, NULL) == 0);
 	for (int form = 0; form < 2; form++) {
-		struct sfs_cache *b = fresh_cache();
+		struct sfs_cache *b = fx_cache_open();
 		struct keystore *ks = cache_manager_keystore(b->main);
 		char *msg = NULL;
 
@@ -788,7 +760,7 @@ static void test_index_entry_without_digest(void)
 	};
 
 	snprintf(path, sizeof(path), "%s/index.json", dir);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		write_file(path, bad[i], strlen(bad[i]));
 		check_open_fails(dir, -EINVAL, "manifest digest is not sha256:<hex>");
 	}
@@ -835,7 +807,7 @@ static void test_config_without_digests(void)
 static void test_fifo_refused(void)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, path[4096], blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 
 	alarm(60);
 	snprintf(path, sizeof(path), "%s/index.json", dir);
@@ -857,7 +829,7 @@ static void test_symlinks_refused(void)
 {
 	const char *names[] = {"blobs", "blobs/sha256", "index.json"};
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		char *dir = tap_tmpdir(), blob[SFS_DIGEST_SIZE], from[4096], to[4096];
 
 		one_layer(dir, files, 2, blob);
@@ -888,7 +860,7 @@ static void check_limited(const struct tent *e, size_t n, const struct cache_imp
 			  int err, const char *what)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct example x;
 
@@ -981,7 +953,7 @@ static void count_warning(void *arg, const char *msg)
 static void test_warnings(void)
 {
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE], names[15][8];
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct cache_import_opts o;
 	struct tent e[15];
 
@@ -1009,7 +981,7 @@ static void test_many_whiteouts(void)
 	char *dir = tap_tmpdir(), *msg = NULL, b0[SFS_DIGEST_SIZE], b1[SFS_DIGEST_SIZE];
 	char layers[512], *cc;
 	const char *blobs[2] = {b0, b1};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct strbuf top = STRBUF_INIT, res = STRBUF_INIT;
 	struct tree *t = NULL;
@@ -1087,7 +1059,7 @@ static void test_results_share_chain(void)
 	char *dir = tap_tmpdir(), *msg = NULL, blob[SFS_DIGEST_SIZE];
 	struct strbuf cfg = STRBUF_INIT, res = STRBUF_INIT;
 	const char *blobs[1] = {blob};
-	struct sfs_cache *c = fresh_cache();
+	struct sfs_cache *c = fx_cache_open();
 	struct keystore *ks = cache_manager_keystore(c->main);
 	struct example x;
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "db.h"
 #include "keystore.h"
 #include "tap.h"
@@ -483,7 +484,7 @@ static void test_sqlite_walk_all_links(void)
 	CHECK_EQ_INT(ks->ops->add_link(ks, "k", &l1, "t2"), 0);
 	CHECK_EQ_INT(ks->ops->add_link(ks, "k", &l0, "t1"), 0);
 	CHECK_EQ_INT(ks->ops->add_link(ks, "other", &l0, "t3"), 0);
-	CHECK_EQ_INT(keystore_sqlite_walk_all_links(ks, "k", collect_all_link, &a), 0);
+	CHECK_EQ_INT(keystore_walk_all_links(ks, "k", collect_all_link, &a), 0);
 	char want[1024];
 	snprintf(want, sizeof(want), "0 2 %.12s - t1;1 0 %.12s %.12s t2;", l0.digest, l1.digest,
 		 l1.selector);
@@ -491,7 +492,7 @@ static void test_sqlite_walk_all_links(void)
 	store_close(ks);
 
 	CHECK_EQ_INT(keystore_memory_new(&mem), 0);
-	CHECK_EQ_INT(keystore_sqlite_walk_all_links(mem, "k", collect_all_link, &a), -EOPNOTSUPP);
+	CHECK_EQ_INT(keystore_walk_all_links(mem, "k", collect_all_link, &a), -EOPNOTSUPP);
 	keystore_free(mem);
 	use_sqlite = saved;
 }
@@ -527,7 +528,7 @@ int main(void)
 
 	for (int b = 0; b < 2; b++) {
 		use_sqlite = b == 1;
-		for (size_t i = 0; i < sizeof(suite) / sizeof(suite[0]); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(suite); i++) {
 			snprintf(name, sizeof(name), "%s: %s", use_sqlite ? "sqlite" : "memory",
 				 suite[i].name);
 			tap_run(name, suite[i].fn);

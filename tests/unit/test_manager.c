@@ -11,8 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cache.h"
 #include "manager.h"
+#include "result_storage.h"
 #include "tap.h"
 #include "tree.h"
 
@@ -707,7 +709,7 @@ int main(void)
 
 	for (int b = 0; b < 2; b++) {
 		use_sqlite = b == 1;
-		for (size_t i = 0; i < sizeof(suite) / sizeof(suite[0]); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(suite); i++) {
 			snprintf(name, sizeof(name), "%s: %s", use_sqlite ? "sqlite" : "memory",
 				 suite[i].name);
 			tap_run(name, suite[i].fn);

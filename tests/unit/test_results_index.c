@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cache/db.h"
-#include "../../cache/keystore.h"
-#include "../../cache/results_index.h"
+#include "db.h"
+#include "keystore.h"
+#include "results_index.h"
 #include "tap.h"
 
 static const char *hex_a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cache/err.h"
+#include "err.h"
 #include "../../solver/internal.h"
 #include "../../solver/solver.h"
 #include "tap.h"
@@ -73,7 +73,7 @@ static struct tvtx *blocker(const char *name, struct tv_gate *g)
 }
 
 /* Opens gate g and waits for job id to end done. */
-static void release_job(struct tv_env *e, struct tv_gate *g, uint64_t id)
+static void release_job(struct fx_env *e, struct tv_gate *g, uint64_t id)
 {
 	struct sfs_job_info info;
 	atomic_store(&g->open, true);
@@ -123,7 +123,7 @@ static void release_job(struct tv_env *e, struct tv_gate *g, uint64_t id)
 /* The record of the key with map seed (output 0; the record digest is
  * rootKey(map digest, output) for every key, §5.2) has nlinks unique links and
  * a result or not. */
-static void record_check(struct tv_env *e, uint64_t job, const char *seed, int nlinks, bool result)
+static void record_check(struct fx_env *e, uint64_t job, const char *seed, int nlinks, bool result)
 {
 	char d[SFS_DIGEST_SIZE], *msg = NULL;
 	int links = -1;
@@ -140,7 +140,7 @@ static void record_check(struct tv_env *e, uint64_t job, const char *seed, int n
 	CHECK_EQ_INT(res, result);
 }
 
-static void expect_job(struct tv_env *e, uint64_t id, const char *state, const char *in_error)
+static void expect_job(struct fx_env *e, uint64_t id, const char *state, const char *in_error)
 {
 	struct sfs_job_info info;
 	tv_wait(e, id, &info);
@@ -153,41 +153,39 @@ static void expect_job(struct tv_env *e, uint64_t id, const char *state, const c
 }
 
 /* 1. Same digest while active: the first loaded vertex wins; released after discards. */
-static void test_single_level_active_graph(void)
+static void test_single_level_active_graph(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c0, c1, c2, c3, c4;
 	struct tv_gate g0, g1, g4;
-	tv_env_open(&e);
 
 	struct tvtx *v0 = vtx((struct tv_opt){.name = "v0", .value = "result0"});
 	tv_setup_counters(v0, &c0);
-	uint64_t j0 = tv_start(&e, OUTS(v0, blocker("blocker0", &g0)));
-	EXPECT_OUTPUT(&e, j0, 0, "result0");
+	uint64_t j0 = tv_start(e, OUTS(v0, blocker("blocker0", &g0)));
+	EXPECT_OUTPUT(e, j0, 0, "result0");
 	CNT(c0, 1, 1);
 
 	/* calling again with same digest just uses the active state */
 	struct tvtx *v1 = vtx((struct tv_opt){.name = "v0", .value = "result1"});
 	tv_setup_counters(v1, &c1);
-	uint64_t j1 = tv_start(&e, OUTS(v1, blocker("blocker1", &g1)));
-	EXPECT_OUTPUT(&e, j1, 0, "result0");
+	uint64_t j1 = tv_start(e, OUTS(v1, blocker("blocker1", &g1)));
+	EXPECT_OUTPUT(e, j1, 0, "result0");
 	CNT(c0, 1, 1);
 	CNT(c1, 0, 0);
 
 	/* after discarding j0, j1 still holds the state */
-	release_job(&e, &g0, j0);
+	release_job(e, &g0, j0);
 	struct tvtx *v2 = vtx((struct tv_opt){.name = "v0", .value = "result2"});
 	tv_setup_counters(v2, &c2);
-	EXPECT_BUILD(&e, v2, "result0");
+	EXPECT_BUILD(e, v2, "result0");
 	CNT(c0, 1, 1);
 	CNT(c1, 0, 0);
 	CNT(c2, 0, 0);
-	release_job(&e, &g1, j1);
+	release_job(e, &g1, j1);
 
 	/* everything is released now: a new state, a new (random) seed */
 	struct tvtx *v3 = vtx((struct tv_opt){.name = "v0", .value = "result3"});
 	tv_setup_counters(v3, &c3);
-	EXPECT_BUILD(&e, v3, "result3");
+	EXPECT_BUILD(e, v3, "result3");
 	CNT(c3, 1, 1);
 
 	/* the same vertex in two jobs at once: one CacheMap, one Exec */
@@ -195,47 +193,39 @@ static void test_single_level_active_graph(void)
 	struct tvtx *v4 = vtx((struct tv_opt){
 	    .name = "v0", .value = "result4", .cache_pre = tv_gate_hook, .cache_arg = &g4});
 	tv_setup_counters(v4, &c4);
-	uint64_t j4 = tv_start(&e, OUTS(v4));
-	uint64_t j5 = tv_start(&e, OUTS(v4));
+	uint64_t j4 = tv_start(e, OUTS(v4));
+	uint64_t j5 = tv_start(e, OUTS(v4));
 	atomic_store(&g4.open, true);
-	EXPECT_OUTPUT(&e, j4, 0, "result4");
-	EXPECT_OUTPUT(&e, j5, 0, "result4");
+	EXPECT_OUTPUT(e, j4, 0, "result4");
+	EXPECT_OUTPUT(e, j5, 0, "result4");
 	CNT(c4, 1, 1);
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* 2. A root hits by its seed; a different seed misses. */
-static void test_single_level_cache(void)
+static void test_single_level_cache(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c0, c1, c2;
-	tv_env_open(&e);
 	struct tvtx *v0 = vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0"});
 	tv_setup_counters(v0, &c0);
-	EXPECT_BUILD(&e, v0, "result0");
+	EXPECT_BUILD(e, v0, "result0");
 
 	struct tvtx *v1 = vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"});
 	tv_setup_counters(v1, &c1);
-	EXPECT_BUILD(&e, v1, "result1");
+	EXPECT_BUILD(e, v1, "result1");
 	CNT(c1, 1, 1);
 
 	struct tvtx *v2 = vtx((struct tv_opt){.name = "v2", .seed = "seed0", .value = "result2"});
 	tv_setup_counters(v2, &c2);
-	EXPECT_BUILD(&e, v2, "result0");
+	EXPECT_BUILD(e, v2, "result0");
 	CNT(c0, 1, 1);
 	CNT(c2, 1, 0);
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* 3. NEEDS merge: two roots with one seed built at once execute once. */
-static void test_single_level_cache_parallel(void)
+static void test_single_level_cache_parallel(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c0, c1;
 	struct tv_block b;
-	tv_env_open(&e);
 	tv_block_init(&b, 2);
 	struct tvtx *v0 = vtx((struct tv_opt){.name = "v0",
 					      .seed = "seed0",
@@ -249,23 +239,19 @@ static void test_single_level_cache_parallel(void)
 					      .cache_arg = &b});
 	tv_setup_counters(v0, &c0);
 	tv_setup_counters(v1, &c1);
-	uint64_t j0 = tv_start(&e, OUTS(v0)), j1 = tv_start(&e, OUTS(v1));
-	EXPECT_OUTPUT(&e, j0, 0, "result0");
-	EXPECT_OUTPUT(&e, j1, 0, "result0");
+	uint64_t j0 = tv_start(e, OUTS(v0)), j1 = tv_start(e, OUTS(v1));
+	EXPECT_OUTPUT(e, j0, 0, "result0");
+	EXPECT_OUTPUT(e, j1, 0, "result0");
 	CHECK_EQ_INT(atomic_load(&c0.cache), 1);
 	CHECK_EQ_INT(atomic_load(&c1.cache), 1);
 	CHECK_EQ_INT(atomic_load(&c0.exec) + atomic_load(&c1.exec), 1); /* only one execution */
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* 4. NEEDS merge: the same with a child under each root. */
-static void test_multi_level_cache_parallel(void)
+static void test_multi_level_cache_parallel(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c0, c1;
 	struct tv_block b, b2;
-	tv_env_open(&e);
 	tv_block_init(&b, 2);
 	tv_block_init(&b2, 2);
 	struct tvtx *v0 =
@@ -292,18 +278,16 @@ static void test_multi_level_cache_parallel(void)
 							    .cache_arg = &b2})}}});
 	tv_setup_counters(v0, &c0);
 	tv_setup_counters(v1, &c1);
-	uint64_t j0 = tv_start(&e, OUTS(v0)), j1 = tv_start(&e, OUTS(v1));
-	EXPECT_OUTPUT(&e, j0, 0, "result0");
-	EXPECT_OUTPUT(&e, j1, 0, "result0");
+	uint64_t j0 = tv_start(e, OUTS(v0)), j1 = tv_start(e, OUTS(v1));
+	EXPECT_OUTPUT(e, j0, 0, "result0");
+	EXPECT_OUTPUT(e, j1, 0, "result0");
 	CHECK_EQ_INT(atomic_load(&c0.cache), 2);
 	CHECK_EQ_INT(atomic_load(&c1.cache), 2);
 	CHECK_EQ_INT(atomic_load(&c0.exec) + atomic_load(&c1.exec), 2);
-	tv_env_close(&e);
-	tv_reset();
 }
 
 struct cancel_arg {
-	struct tv_env *e;
+	struct fx_env *e;
 	uint64_t job;
 	atomic_bool ready;   /* the hook was entered */
 	int sleep_ms;	     /* before cancelling */
@@ -337,70 +321,61 @@ static int cancel_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char *
 	return 0;
 }
 
-/* 5. Cancelled inside CacheMap: cancelled, cache 1, exec 0. */
-static void test_single_cancel_cache(void)
+/* Builds v, whose hook cancels its own job (a->job), in a new job that must end
+ * cancelled, then closes the env: that joins the workers, and a cancelled job ends
+ * before its worker has counted, so the counts are read after this. */
+static void run_cancelled(struct fx_env *e, struct tvtx *v, struct cancel_arg *a)
 {
-	struct tv_env e;
+	a->job = tv_job_new(e);
+	char *spec = tv_spec(&v, 1);
+	tv_job_submit(e, a->job, spec);
+	free(spec);
+	expect_job(e, a->job, "cancelled", NULL);
+	fx_env_close(e);
+}
+
+/* 5. Cancelled inside CacheMap: cancelled, cache 1, exec 0. */
+static void test_single_cancel_cache(struct fx_env *e)
+{
 	struct tv_counters c0;
-	struct cancel_arg a = {.e = &e};
-	tv_env_open(&e);
+	struct cancel_arg a = {.e = e};
 	struct tvtx *v0 =
 	    vtx((struct tv_opt){.name = "v0", .cache_pre = cancel_hook, .cache_arg = &a});
 	tv_setup_counters(v0, &c0);
-	a.job = tv_job_new(&e);
-	char *spec = tv_spec(&v0, 1);
-	tv_job_submit(&e, a.job, spec);
-	free(spec);
-	expect_job(&e, a.job, "cancelled", NULL);
-	/* closing joins the workers: a cancelled job ends before its worker counts */
-	tv_env_close(&e);
+	run_cancelled(e, v0, &a);
 	CNT(c0, 1, 0);
-	tv_reset();
 }
 
 /* 6. Cancelled inside Exec: cancelled, cache 1, exec 1. */
-static void test_single_cancel_exec(void)
+static void test_single_cancel_exec(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c0;
-	struct cancel_arg a = {.e = &e};
-	tv_env_open(&e);
+	struct cancel_arg a = {.e = e};
 	struct tvtx *v =
 	    vtx((struct tv_opt){.name = "v2", .exec_pre = cancel_hook, .exec_arg = &a});
 	tv_setup_counters(v, &c0);
-	a.job = tv_job_new(&e);
-	char *spec = tv_spec(&v, 1);
-	tv_job_submit(&e, a.job, spec);
-	free(spec);
-	expect_job(&e, a.job, "cancelled", NULL);
-	/* closing joins the workers: a cancelled job ends before its worker counts */
-	tv_env_close(&e);
+	run_cancelled(e, v, &a);
 	CNT(c0, 1, 1);
-	tv_reset();
 }
 
 /* 7. Two jobs share v2; cancelling the first leaves the second to finish with
  * the first-loaded vertex's value. */
-static void test_single_cancel_parallel(void)
+static void test_single_cancel_parallel(struct fx_env *e)
 {
-	struct tv_env e;
-	struct cancel_arg a = {.e = &e, .sleep_ms = 200, .wait_job_ended = true};
-	tv_env_open(&e);
+	struct cancel_arg a = {.e = e, .sleep_ms = 200, .wait_job_ended = true};
 	struct tvtx *first = vtx((struct tv_opt){
 	    .name = "v2", .value = "result2", .cache_pre = cancel_hook, .cache_arg = &a});
 	struct tvtx *second = vtx((struct tv_opt){.name = "v2"});
-	a.job = tv_job_new(&e);
+	a.job = tv_job_new(e);
 	char *spec = tv_spec(&first, 1);
-	tv_job_submit(&e, a.job, spec);
+	tv_job_submit(e, a.job, spec);
 	free(spec);
 	for (int i = 0; i < 5000 && !atomic_load(&a.ready); i++)
 		tv_sleep_ms(1);
-	uint64_t j3 = tv_start(&e, OUTS(second));
-	expect_job(&e, a.job, "cancelled", NULL);
-	EXPECT_OUTPUT(&e, j3, 0, "result2");
-	expect_job(&e, j3, "done", NULL);
-	tv_env_close(&e);
-	tv_reset();
+	uint64_t j3 = tv_start(e, OUTS(second));
+	expect_job(e, a.job, "cancelled", NULL);
+	EXPECT_OUTPUT(e, j3, 0, "result2");
+	expect_job(e, j3, "done", NULL);
 }
 
 static struct tvtx *calc_graph(void)
@@ -417,14 +392,10 @@ static struct tvtx *calc_graph(void)
 }
 
 /* 8. 1 + 2*(7 + 2) + 2 + 2 + 19 = 42, again from cache with fresh objects. */
-static void test_multi_level_calculation(void)
+static void test_multi_level_calculation(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
-	EXPECT_BUILD(&e, calc_graph(), "42");
-	EXPECT_BUILD(&e, calc_graph(), "42");
-	tv_env_close(&e);
-	tv_reset();
+	EXPECT_BUILD(e, calc_graph(), "42");
+	EXPECT_BUILD(e, calc_graph(), "42");
 }
 
 static unsigned long rnd_state = 12345;
@@ -461,25 +432,21 @@ static struct tvtx *sub_graph(int nodes, int *ret_value)
 }
 
 /* 9. 1000 vertices: CacheMap on every one; a rebuild loads only the top. */
-static void test_huge_graph(void)
+static void test_huge_graph(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
 	char want[32];
 	int value = 0;
-	tv_env_open(&e);
 	struct tvtx *g = sub_graph(1000, &value);
 	snprintf(want, sizeof(want), "%d", value);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, want);
+	EXPECT_BUILD(e, g, want);
 	CHECK_EQ_INT(atomic_load(&c.cache), 1000);
-	LOADS(&e, 0);
+	LOADS(e, 0);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, want);
+	EXPECT_BUILD(e, g, want);
 	CNT(c, 1000, 0);
-	LOADS(&e, 1);
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 1);
 }
 
 static struct tvtx *two_inputs(const char *value, const char *v1val, const char *v1seed,
@@ -496,62 +463,52 @@ static struct tvtx *two_inputs(const char *value, const char *v1val, const char 
 }
 
 /* 10. The changed input is executed and hashed; the unchanged one is not touched. */
-static void test_optimized_cache_access(void)
+static void test_optimized_cache_access(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g0 = two_inputs("result0", "result1", "seed1", "v2", "seed2", false);
 	tv_setup_counters(g0, &c);
-	EXPECT_BUILD(&e, g0, "result0");
+	EXPECT_BUILD(e, g0, "result0");
 	CNT(c, 3, 3);
-	LOADS(&e, 0);
+	LOADS(e, 0);
 	/* changing the seed of the input with a content function must not pull v1 */
 	struct tvtx *g1 = two_inputs("result0-nocache", "result1-nocache", "seed1", "v2-changed",
 				     "seed2-changed", false);
 	tv_setup_counters(g1, &c);
-	EXPECT_BUILD(&e, g1, "result0");
+	EXPECT_BUILD(e, g1, "result0");
 	CNT(c, 3, 1);
-	LOADS(&e, 1);
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 1);
 }
 
 /* 11. Both inputs have content functions: only the changed one is evaluated. */
-static void test_optimized_cache_access2(void)
+static void test_optimized_cache_access2(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g0 = two_inputs("result0", "result1", "seed1", "v2", "seed2", true);
 	tv_setup_counters(g0, &c);
-	EXPECT_BUILD(&e, g0, "result0");
+	EXPECT_BUILD(e, g0, "result0");
 	CNT(c, 3, 3);
-	LOADS(&e, 0);
+	LOADS(e, 0);
 	struct tvtx *g1 =
 	    two_inputs("result0-nocache", "result1", "seed1", "v2-changed", "seed2-changed", true);
 	tv_setup_counters(g1, &c);
-	EXPECT_BUILD(&e, g1, "result0");
+	EXPECT_BUILD(e, g1, "result0");
 	CNT(c, 3, 1);
-	LOADS(&e, 1); /* v1 is neither loaded nor executed */
+	LOADS(e, 1); /* v1 is neither loaded nor executed */
 	/* both inputs are still used for the content-key hit */
 	struct tvtx *g2 = two_inputs("result0-nocache", "result1", "seed1-changed2", "v2-changed",
 				     "seed2-changed2", true);
 	tv_setup_counters(g2, &c);
-	EXPECT_BUILD(&e, g2, "result0");
+	EXPECT_BUILD(e, g2, "result0");
 	CNT(c, 3, 2);
-	LOADS(&e, 2);
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 2);
 }
 
 /* 12. A different child with the same output value: the parent hits by content. */
-static void test_slow_cache(void)
+static void test_slow_cache(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	EXPECT_BUILD(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){
 		.name = "v0",
 		.seed = "seed0",
@@ -560,7 +517,7 @@ static void test_slow_cache(void)
 			.slow = true}}}),
 	    "result0");
 	EXPECT_BUILD(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){
 		.name = "v2",
 		.seed = "seed0",
@@ -568,17 +525,13 @@ static void test_slow_cache(void)
 		.in = {{vtx((struct tv_opt){.name = "v3", .seed = "seed3", .value = "result1"}),
 			.slow = true}}}),
 	    "result0");
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* 13. Inputs' CacheMap and Exec run concurrently. */
-static void test_parallel_inputs(void)
+static void test_parallel_inputs(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
 	struct tv_block b, b2;
-	tv_env_open(&e);
 	tv_block_init(&b, 2);
 	tv_block_init(&b2, 2);
 	struct tv_opt i1 = {.name = "v1",
@@ -595,10 +548,8 @@ static void test_parallel_inputs(void)
 	struct tvtx *g = vtx((struct tv_opt){
 	    .name = "v0", .seed = "seed0", .value = "result0", .in = {{vtx(i1)}, {vtx(i2)}}});
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
+	EXPECT_BUILD(e, g, "result0");
 	CNT(c, 3, 3);
-	tv_env_close(&e);
-	tv_reset();
 }
 
 static int cancel_err_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_msg)
@@ -610,11 +561,9 @@ static int cancel_err_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, ch
 }
 
 /* 14. CacheMap and Exec errors fail the build with their message. */
-static void test_error_returns(void)
+static void test_error_returns(struct fx_env *e)
 {
-	struct tv_env e;
 	struct sfs_job_info info;
-	tv_env_open(&e);
 	struct tvtx *g0 = vtx((struct tv_opt){
 	    .name = "v0",
 	    .seed = "seed0",
@@ -625,8 +574,8 @@ static void test_error_returns(void)
 					.cache_pre = tv_fail_hook,
 					.cache_arg = "error-from-test"})},
 		   {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"})}}});
-	uint64_t j0 = tv_start(&e, &g0, 1);
-	expect_job(&e, j0, "failed", "error-from-test");
+	uint64_t j0 = tv_start(e, &g0, 1);
+	expect_job(e, j0, "failed", "error-from-test");
 
 	/* a CacheMap returning a cancellation while nobody cancelled the job */
 	struct tvtx *g1 = vtx((struct tv_opt){
@@ -638,8 +587,8 @@ static void test_error_returns(void)
 					.value = "result1",
 					.cache_pre = cancel_err_hook})},
 		   {vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"})}}});
-	uint64_t j1 = tv_start(&e, &g1, 1);
-	tv_wait(&e, j1, &info);
+	uint64_t j1 = tv_start(e, &g1, 1);
+	tv_wait(e, j1, &info);
 	CHECK(info.state == SFS_JOB_FAILED || info.state == SFS_JOB_CANCELLED);
 	CHECK(strstr(info.error, "cancel") != NULL);
 	sfs_job_info_release(&info);
@@ -654,10 +603,8 @@ static void test_error_returns(void)
 					.value = "result2",
 					.exec_pre = tv_fail_hook,
 					.exec_arg = "exec-error-from-test"})}}});
-	uint64_t j2 = tv_start(&e, &g2, 1);
-	expect_job(&e, j2, "failed", "exec-error-from-test");
-	tv_env_close(&e);
-	tv_reset();
+	uint64_t j2 = tv_start(e, &g2, 1);
+	expect_job(e, j2, "failed", "exec-error-from-test");
 }
 
 /*
@@ -667,35 +614,31 @@ static void test_error_returns(void)
  * counterpart (no second solver is used by the Go test either).
  * A genuinely separate source (cache_from) is NEEDS multiple cache sources.
  */
-static void test_multiple_cache_sources(void)
+static void test_multiple_cache_sources(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	EXPECT_BUILD(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){
 		.name = "v0",
 		.seed = "seed0",
 		.value = "result0",
 		.in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"})}}}),
 	    "result0");
-	LOADS(&e, 0);
+	LOADS(e, 0);
 	struct tvtx *g1 = vtx(
 	    (struct tv_opt){.name = "v0",
 			    .seed = "seed0",
 			    .value = "result0-no-cache",
 			    .in = {{vtx((struct tv_opt){
 				.name = "v1", .seed = "seed1", .value = "result1-no-cache"})}}});
-	EXPECT_BUILD(&e, g1, "result0");
-	LOADS(&e, 1);
+	EXPECT_BUILD(e, g1, "result0");
+	LOADS(e, 1);
 	/* build on top of old cache */
 	EXPECT_BUILD(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2", .in = {{g1}}}),
 	    "result2");
-	LOADS(&e, 2);
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 2);
 }
 
 static struct tvtx *pair(const char *v0val, bool ic0, const char *v1val, bool ic1)
@@ -710,33 +653,27 @@ static struct tvtx *pair(const char *v0val, bool ic0, const char *v1val, bool ic
 }
 
 /* 16. Ignore-cache re-executes; an ignore-cache child re-executes its parent too. */
-static void test_repeat_build_with_ignore_cache(void)
+static void test_repeat_build_with_ignore_cache(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g = pair("result0", false, "result1", false);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
+	EXPECT_BUILD(e, g, "result0");
 	CNT(c, 2, 2);
 	g = pair("result0-1", true, "result1-1", true);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0-1");
+	EXPECT_BUILD(e, g, "result0-1");
 	CNT(c, 2, 2);
 	g = pair("result0-2", false, "result1-2", true);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0-2");
+	EXPECT_BUILD(e, g, "result0-2");
 	CNT(c, 2, 2);
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* 17. An ignore-cache child producing the same value: the parent hits by content. */
-static void test_ignore_cache_resume_from_slow_cache(void)
+static void test_ignore_cache_resume_from_slow_cache(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g0 = vtx((struct tv_opt){
 	    .name = "v0",
 	    .seed = "seed0",
@@ -744,7 +681,7 @@ static void test_ignore_cache_resume_from_slow_cache(void)
 	    .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "result1"}),
 		    .slow = true}}});
 	tv_setup_counters(g0, &c);
-	EXPECT_BUILD(&e, g0, "result0");
+	EXPECT_BUILD(e, g0, "result0");
 	CNT(c, 2, 2);
 	struct tvtx *g1 = vtx((struct tv_opt){
 	    .name = "v0-1",
@@ -755,10 +692,8 @@ static void test_ignore_cache_resume_from_slow_cache(void)
 		     .name = "v1-1", .seed = "seed1-1", .value = "result1", .ignore_cache = true}),
 		 .slow = true}}});
 	tv_setup_counters(g1, &c);
-	EXPECT_BUILD(&e, g1, "result0");
+	EXPECT_BUILD(e, g1, "result0");
 	CNT(c, 2, 1);
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /*
@@ -766,56 +701,52 @@ static void test_ignore_cache_resume_from_slow_cache(void)
  * never joins a running non-ignore one; a later vertex with the same key
  * merges into the running ignore-cache one.
  */
-static void test_parallel_builds_ignore_cache(void)
+static void test_parallel_builds_ignore_cache(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_gate g[6];
-	tv_env_open(&e);
 	uint64_t j0 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0"}),
-		     blocker("b0", &g[0])));
-	EXPECT_OUTPUT(&e, j0, 0, "result0");
+	    e, OUTS(vtx((struct tv_opt){.name = "v0", .seed = "seed0", .value = "result0"}),
+		    blocker("b0", &g[0])));
+	EXPECT_OUTPUT(e, j0, 0, "result0");
 	/* match by vertex digest: not joined */
 	uint64_t j1 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){
-			 .name = "v0", .seed = "seed1", .value = "result1", .ignore_cache = true}),
-		     blocker("b1", &g[1])));
-	EXPECT_OUTPUT(&e, j1, 0, "result1");
-	release_job(&e, &g[0], j0);
-	release_job(&e, &g[1], j1);
+	    e, OUTS(vtx((struct tv_opt){
+			.name = "v0", .seed = "seed1", .value = "result1", .ignore_cache = true}),
+		    blocker("b1", &g[1])));
+	EXPECT_OUTPUT(e, j1, 0, "result1");
+	release_job(e, &g[0], j0);
+	release_job(e, &g[1], j1);
 
 	uint64_t j2 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
-		     blocker("b2", &g[2])));
-	EXPECT_OUTPUT(&e, j2, 0, "result2");
+	    e, OUTS(vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2"}),
+		    blocker("b2", &g[2])));
+	EXPECT_OUTPUT(e, j2, 0, "result2");
 	/* match by cache key: an ignore-cache edge does not merge into a normal one */
 	uint64_t j3 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){
-			 .name = "v3", .seed = "seed2", .value = "result3", .ignore_cache = true}),
-		     blocker("b3", &g[3])));
-	EXPECT_OUTPUT(&e, j3, 0, "result3");
+	    e, OUTS(vtx((struct tv_opt){
+			.name = "v3", .seed = "seed2", .value = "result3", .ignore_cache = true}),
+		    blocker("b3", &g[3])));
+	EXPECT_OUTPUT(e, j3, 0, "result3");
 	/* another ignore-cache one merges now */
 	uint64_t j4 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){
-			 .name = "v4", .seed = "seed2", .value = "result4", .ignore_cache = true}),
-		     blocker("b4", &g[4])));
-	EXPECT_OUTPUT(&e, j4, 0, "result3");
+	    e, OUTS(vtx((struct tv_opt){
+			.name = "v4", .seed = "seed2", .value = "result4", .ignore_cache = true}),
+		    blocker("b4", &g[4])));
+	EXPECT_OUTPUT(e, j4, 0, "result3");
 	/* and a normal one merges too */
 	uint64_t j5 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){.name = "v5", .seed = "seed2", .value = "result5"}),
-		     blocker("b5", &g[5])));
-	EXPECT_OUTPUT(&e, j5, 0, "result3");
-	release_job(&e, &g[2], j2);
-	release_job(&e, &g[3], j3);
-	release_job(&e, &g[4], j4);
-	release_job(&e, &g[5], j5);
-	tv_env_close(&e);
-	tv_reset();
+	    e, OUTS(vtx((struct tv_opt){.name = "v5", .seed = "seed2", .value = "result5"}),
+		    blocker("b5", &g[5])));
+	EXPECT_OUTPUT(e, j5, 0, "result3");
+	release_job(e, &g[2], j2);
+	release_job(e, &g[3], j3);
+	release_job(e, &g[4], j4);
+	release_job(e, &g[5], j5);
 }
 
 /* Did the vertex of t execute (not load) in job id?  A build vertex's "exec" is
  * the solver's own (the sub-build), so the op's counter cannot see it. */
-static int executed_in(struct tv_env *e, uint64_t id, const struct tvtx *t)
+static int executed_in(struct fx_env *e, uint64_t id, const struct tvtx *t)
 {
 	struct sfs_vertex_info *vi = NULL;
 	size_t n = 0;
@@ -836,24 +767,20 @@ static int executed_in(struct tv_env *e, uint64_t id, const struct tvtx *t)
  * in a new job: cache 2, exec 0.  The sub-build vertex is a `build` vertex
  * whose input (uncounted) carries the inner spec.
  */
-static void test_subbuild(void)
+static void test_subbuild(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *sb =
 	    vtx_subbuild(vtx_const(7, (struct tv_opt){0}), (struct tv_opt){.seed = "seed0"});
 	struct tvtx *g0 = vtx_sum(1, (struct tv_opt){.in = {{sb}}});
 	tv_setup_counters(g0, &c);
-	EXPECT_BUILD(&e, g0, "8");
+	EXPECT_BUILD(e, g0, "8");
 	CHECK_EQ_INT(atomic_load(&c.cache), 2);
-	CHECK_EQ_INT(atomic_load(&c.exec) + executed_in(&e, tv_last_job, sb), 2);
+	CHECK_EQ_INT(atomic_load(&c.exec) + executed_in(e, tv_last_job, sb), 2);
 	tv_setup_counters(g0, &c);
-	EXPECT_BUILD(&e, g0, "8");
+	EXPECT_BUILD(e, g0, "8");
 	CHECK_EQ_INT(atomic_load(&c.cache), 2);
-	CHECK_EQ_INT(atomic_load(&c.exec) + executed_in(&e, tv_last_job, sb), 0);
-	tv_env_close(&e);
-	tv_reset();
+	CHECK_EQ_INT(atomic_load(&c.exec) + executed_in(e, tv_last_job, sb), 0);
 }
 
 static struct tvtx *with_sel(const char *value, const char *v1val, const char *sel, bool slow)
@@ -867,87 +794,71 @@ static struct tvtx *with_sel(const char *value, const char *v1val, const char *s
 }
 
 /* 20. A selector is part of the key: another selector re-executes the parent. */
-static void test_cache_with_selector(void)
+static void test_cache_with_selector(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g = with_sel("result0", "result1", "sel0", false);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
+	EXPECT_BUILD(e, g, "result0");
 	CNT(c, 2, 2);
-	LOADS(&e, 0);
+	LOADS(e, 0);
 	g = with_sel("result0-no-cache", "result1-no-cache", "sel0", false);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
+	EXPECT_BUILD(e, g, "result0");
 	CNT(c, 2, 0);
-	LOADS(&e, 1);
+	LOADS(e, 1);
 	g = with_sel("result0-1", "result1-1", "sel1", false);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0-1");
+	EXPECT_BUILD(e, g, "result0-1");
 	CNT(c, 2, 1);
-	LOADS(&e, 2);
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 2);
 }
 
 /* 21. With a content function, another selector still hits (content keys ignore selectors). */
-static void test_cache_slow_with_selector(void)
+static void test_cache_slow_with_selector(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g = with_sel("result0", "result1", "sel0", true);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
+	EXPECT_BUILD(e, g, "result0");
 	CNT(c, 2, 2);
-	LOADS(&e, 0);
+	LOADS(e, 0);
 	g = with_sel("result0-no-cache", "result1-no-cache", "sel1", true);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
+	EXPECT_BUILD(e, g, "result0");
 	CNT(c, 2, 0);
-	LOADS(&e, 2); /* the input (for its content key) and the parent */
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 2); /* the input (for its content key) and the parent */
 }
 
 /* 22. sum[const2, const3] = 6; max export 3 records, the top one with a result and 2 links. */
-static void test_cache_exporting(void)
+static void test_cache_exporting(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	struct tvtx *g = vtx_sum(1, (struct tv_opt){.in = {{vtx_const(2, (struct tv_opt){0})},
 							   {vtx_const(3, (struct tv_opt){0})}}});
 	for (int i = 0; i < 2; i++) { /* the same after a cached rebuild */
-		EXPECT_BUILD_EXPORT(&e, g, "max", "6");
-		EXPORT_CHECK(&e, tv_last_job, 3, 1, 2);
-		record_check(&e, tv_last_job, "sum-1-2", 2, true);
+		EXPECT_BUILD_EXPORT(e, g, "max", "6");
+		EXPORT_CHECK(e, tv_last_job, 3, 1, 2);
+		record_check(e, tv_last_job, "sum-1-2", 2, true);
 	}
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* 23. Min export keeps results only on top; max also on the inner sum. */
-static void test_cache_exporting_mode_min(void)
+static void test_cache_exporting_mode_min(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	struct tvtx *g = vtx_sum(
 	    1, (struct tv_opt){
 		   .in = {{vtx_sum(2, (struct tv_opt){.in = {{vtx_const(3, (struct tv_opt){0})}}})},
 			  {vtx_const(5, (struct tv_opt){0})}}});
 	for (int i = 0; i < 2; i++) {
-		EXPECT_BUILD_EXPORT(&e, g, "min", "11");
-		EXPORT_CHECK(&e, tv_last_job, 4, 1, 2);
-		record_check(&e, tv_last_job, "sum-1-2", 2, true);
-		record_check(&e, tv_last_job, "sum-2-1", 1, false);
+		EXPECT_BUILD_EXPORT(e, g, "min", "11");
+		EXPORT_CHECK(e, tv_last_job, 4, 1, 2);
+		record_check(e, tv_last_job, "sum-1-2", 2, true);
+		record_check(e, tv_last_job, "sum-2-1", 1, false);
 	}
-	EXPECT_BUILD_EXPORT(&e, g, "max", "11");
-	EXPORT_CHECK(&e, tv_last_job, 4, 2, 2);
-	record_check(&e, tv_last_job, "sum-1-2", 2, true);
-	record_check(&e, tv_last_job, "sum-2-1", 1, true);
-	tv_env_close(&e);
-	tv_reset();
+	EXPECT_BUILD_EXPORT(e, g, "max", "11");
+	EXPORT_CHECK(e, tv_last_job, 4, 2, 2);
+	record_check(e, tv_last_job, "sum-1-2", 2, true);
+	record_check(e, tv_last_job, "sum-2-1", 1, true);
 }
 
 static int sleep50_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_msg)
@@ -960,11 +871,9 @@ static int sleep50_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char 
 }
 
 /* 24. A cached rebuild computes no content key and loads only the top. */
-static void test_slow_cache_avoid_access(void)
+static void test_slow_cache_avoid_access(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *v1 = vtx((struct tv_opt){
 	    .name = "v1",
 	    .seed = "seed1",
@@ -977,16 +886,14 @@ static void test_slow_cache_avoid_access(void)
 					     .cache_pre = sleep50_hook,
 					     .in = {{v1}}});
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
-	LOADS(&e, 0);
+	EXPECT_BUILD(e, g, "result0");
+	LOADS(e, 0);
 	int slow_before = atomic_load(&v1->slow_calls);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "result0");
+	EXPECT_BUILD(e, g, "result0");
 	CNT(c, 3, 0);
-	LOADS(&e, 1);
+	LOADS(e, 1);
 	CHECK_EQ_INT(atomic_load(&v1->slow_calls), slow_before); /* no content key */
-	tv_env_close(&e);
-	tv_reset();
 }
 
 static struct tvtx *avoid_load_graph(const char *seed3, tv_hook v1_exec_pre)
@@ -1010,7 +917,7 @@ static struct tvtx *avoid_load_graph(const char *seed3, tv_hook v1_exec_pre)
 }
 
 /* Prints what each vertex of job id did (for a failing count). */
-static void dump_job(struct tv_env *e, uint64_t id)
+static void dump_job(struct fx_env *e, uint64_t id)
 {
 	struct sfs_vertex_info *vi = NULL;
 	size_t n = 0;
@@ -1025,59 +932,49 @@ static void dump_job(struct tv_env *e, uint64_t id)
 }
 
 /* 25. #648: a matching sibling with a content function is not loaded to hash it. */
-static void test_slow_cache_avoid_load_on_cache(void)
+static void test_slow_cache_avoid_load_on_cache(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g = avoid_load_graph("seed3", NULL);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "resultmain");
-	LOADS(&e, 0);
+	EXPECT_BUILD(e, g, "resultmain");
+	LOADS(e, 0);
 	/* v3's new key makes it re-execute; v2 must not be loaded for its checksum */
 	g = avoid_load_graph("seed3-new", sleep50_hook);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "resultmain");
-	if (atomic_load(&c.exec) != 1 || tv_loads(&e) != 1)
-		dump_job(&e, tv_last_job);
+	EXPECT_BUILD(e, g, "resultmain");
+	if (atomic_load(&c.exec) != 1 || tv_loads(e) != 1)
+		dump_job(e, tv_last_job);
 	CNT(c, 5, 1);
-	LOADS(&e, 1);
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 1);
 }
 
 /* 26. Later cache maps are fetched only while nothing matched; exports hold all 3 roots. */
-static void test_cache_multiple_maps(void)
+static void test_cache_multiple_maps(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	EXPECT_BUILD_EXPORT(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){
 		.name = "v0", .seed = "seed0", .seeds = {"seed1", "seed2"}, .value = "result0"}),
 	    "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
+	EXPORT_CHECK(e, tv_last_job, 3, -1, -1);
 	struct tvtx *v1 = vtx((struct tv_opt){
 	    .name = "v1", .seed = "seed1", .seeds = {"seed3"}, .value = "result0-not-cached"});
-	EXPECT_BUILD_EXPORT(&e, v1, "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
+	EXPECT_BUILD_EXPORT(e, v1, "max", "result0");
+	EXPORT_CHECK(e, tv_last_job, 3, -1, -1);
 	CHECK_EQ_INT(atomic_load(&v1->later_maps), 0); /* called == false */
 	struct tvtx *v2 = vtx((struct tv_opt){
 	    .name = "v2", .seed = "seed3", .seeds = {"seed2"}, .value = "result0-not-cached"});
-	EXPECT_BUILD_EXPORT(&e, v2, "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
+	EXPECT_BUILD_EXPORT(e, v2, "max", "result0");
+	EXPORT_CHECK(e, tv_last_job, 3, -1, -1);
 	CHECK_EQ_INT(atomic_load(&v2->later_maps), 1); /* called == true */
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* 27. An input with two maps: a changed first seed still hits through the second. */
-static void test_cache_input_multiple_maps(void)
+static void test_cache_input_multiple_maps(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	EXPECT_BUILD_EXPORT(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){
 		.name = "v0",
 		.seed = "seed0",
@@ -1085,9 +982,9 @@ static void test_cache_input_multiple_maps(void)
 		.in = {{vtx((struct tv_opt){
 		    .name = "v1", .seed = "seed1", .seeds = {"seed2"}, .value = "result1"})}}}),
 	    "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
+	EXPORT_CHECK(e, tv_last_job, 3, -1, -1);
 	EXPECT_BUILD_EXPORT(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){.name = "v0",
 				.seed = "seed0",
 				.value = "result0-no-cache",
@@ -1096,21 +993,17 @@ static void test_cache_input_multiple_maps(void)
 							    .seeds = {"seed2"},
 							    .value = "result1-no-cache"})}}}),
 	    "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 3, -1, -1);
-	tv_env_close(&e);
-	tv_reset();
+	EXPORT_CHECK(e, tv_last_job, 3, -1, -1);
 }
 
 /* 28. Selector plus content function: the export grows with the content key's chains. */
-static void test_cache_exporting_partial_selector(void)
+static void test_cache_exporting_partial_selector(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	struct tvtx *g0 = with_sel("result0", "result1", "sel0", true);
-	EXPECT_BUILD_EXPORT(&e, g0, "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 3, 1, 2);
-	EXPECT_BUILD_EXPORT(&e, g0, "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 3, 1, 2);
+	EXPECT_BUILD_EXPORT(e, g0, "max", "result0");
+	EXPORT_CHECK(e, tv_last_job, 3, 1, 2);
+	EXPECT_BUILD_EXPORT(e, g0, "max", "result0");
+	EXPORT_CHECK(e, tv_last_job, 3, 1, 2);
 	/* forcing a content key recomputation */
 	struct tvtx *g2 = vtx((struct tv_opt){
 	    .name = "v0",
@@ -1118,25 +1011,21 @@ static void test_cache_exporting_partial_selector(void)
 	    .value = "result0",
 	    .in = {{vtx((struct tv_opt){.name = "v1", .seed = "seed1-net", .value = "result1"}),
 		    .sel = "sel0", .slow = true}}});
-	EXPECT_BUILD_EXPORT(&e, g2, "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 4, 1, 3);
+	EXPECT_BUILD_EXPORT(e, g2, "max", "result0");
+	EXPORT_CHECK(e, tv_last_job, 4, 1, 3);
 	/* wrapped */
 	EXPECT_BUILD_EXPORT(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){.name = "v2", .seed = "seed2", .value = "result2", .in = {{g2}}}),
 	    "max", "result2");
-	EXPORT_CHECK(&e, tv_last_job, 5, 2, 1);
-	record_check(&e, tv_last_job, "seed2", 1, true);
-	record_check(&e, tv_last_job, "seed0", 3, true);
-	tv_env_close(&e);
-	tv_reset();
+	EXPORT_CHECK(e, tv_last_job, 5, 2, 1);
+	record_check(e, tv_last_job, "seed2", 1, true);
+	record_check(e, tv_last_job, "seed0", 3, true);
 }
 
 /* 29. NEEDS merge: inputs with equal keys merge; max export has 5 records. */
-static void test_cache_exporting_merged_key(void)
+static void test_cache_exporting_merged_key(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
 	struct tvtx *a = vtx((struct tv_opt){
 	    .name = "v1",
 	    .seed = "seed1",
@@ -1150,13 +1039,11 @@ static void test_cache_exporting_merged_key(void)
 	    .in = {{vtx((struct tv_opt){.name = "v3", .seed = "seed3", .value = "result2"}),
 		    .slow = true}}});
 	EXPECT_BUILD_EXPORT(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){
 		.name = "v0", .seed = "seed0", .value = "result0", .in = {{a}, {b}}}),
 	    "max", "result0");
-	EXPORT_CHECK(&e, tv_last_job, 5, -1, -1);
-	tv_env_close(&e);
-	tv_reset();
+	EXPORT_CHECK(e, tv_last_job, 5, -1, -1);
 }
 
 /* sum3[sum0[sum2[const2], const0], sum2[const2]] = 11: 7 vertices, 5 distinct keys. */
@@ -1175,7 +1062,7 @@ static struct tvtx *merge_graph(void)
 static void test_merged_edges_lookup(void)
 {
 	for (int i = 0; i < 20; i++) {
-		struct tv_env e;
+		struct fx_env e;
 		struct tv_counters c;
 		tv_env_open(&e);
 		struct tvtx *g = merge_graph();
@@ -1183,35 +1070,31 @@ static void test_merged_edges_lookup(void)
 		EXPECT_BUILD(&e, g, "11");
 		CHECK_EQ_INT(atomic_load(&c.cache), 7);
 		LOADS(&e, 0);
-		tv_env_close(&e);
+		fx_env_close(&e);
 		tv_reset();
 	}
 }
 
 /* 31. NEEDS merge (exec 5): failing loads fall back to exec, one load per edge. */
-static void test_cache_load_error(void)
+static void test_cache_load_error(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_counters c;
-	tv_env_open(&e);
 	struct tvtx *g = merge_graph();
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "11");
+	EXPECT_BUILD(e, g, "11");
 	CNT(c, 7, 5);
-	LOADS(&e, 0);
+	LOADS(e, 0);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "11");
+	EXPECT_BUILD(e, g, "11");
 	CNT(c, 7, 0);
-	LOADS(&e, 1);
+	LOADS(e, 1);
 	/* forceFail: every stored result is broken until an exec puts it back */
 	const char *values[] = {"0", "2", "4", "11"};
-	tv_break_values(&e, values, 4);
+	tv_break_values(e, values, 4);
 	tv_setup_counters(g, &c);
-	EXPECT_BUILD(&e, g, "11");
+	EXPECT_BUILD(e, g, "11");
 	CNT(c, 7, 5);
-	LOADS(&e, 6);
-	tv_env_close(&e);
-	tv_reset();
+	LOADS(e, 6);
 }
 
 static struct tvtx *deadlock_graph(const char *s0, const char *s1, const char *s2, bool slow1)
@@ -1226,49 +1109,41 @@ static struct tvtx *deadlock_graph(const char *s0, const char *s1, const char *s
 }
 
 /* 32. An input matching an old key next to one matching the new key: no deadlock. */
-static void test_input_request_deadlock(void)
+static void test_input_request_deadlock(struct fx_env *e)
 {
-	struct tv_env e;
-	tv_env_open(&e);
-	EXPECT_BUILD(&e, deadlock_graph("seed0", "seed1", "seed2", false), "result0");
-	EXPECT_BUILD(&e, deadlock_graph("seed0-1", "seed1-1", "seed2-1", false), "result0");
-	EXPECT_BUILD(&e, deadlock_graph("seed0-1", "seed1", "seed2-1", true), "result0");
-	tv_env_close(&e);
-	tv_reset();
+	EXPECT_BUILD(e, deadlock_graph("seed0", "seed1", "seed2", false), "result0");
+	EXPECT_BUILD(e, deadlock_graph("seed0-1", "seed1-1", "seed2-1", false), "result0");
+	EXPECT_BUILD(e, deadlock_graph("seed0-1", "seed1", "seed2-1", true), "result0");
 }
 
 /* --- §9.3 ---------------------------------------------------------------------------- */
 
 /* A failing content function fails the build; the input's result stays usable. */
-static void test_slow_cache_error_result_clone_release(void)
+static void test_slow_cache_error_result_clone_release(struct fx_env *e)
 {
-	struct tv_env e;
 	char *err = NULL;
-	tv_env_open(&e);
 	struct tvtx *v1 = vtx((struct tv_opt){.name = "v1", .seed = "seed1", .value = "input"});
 	struct tvtx *g = vtx((struct tv_opt){.name = "v0",
 					     .seed = "seed0",
 					     .value = "result0",
 					     .slow_err = "slow cache error",
 					     .in = {{v1, .slow = true}}});
-	char *v = tv_build(&e, g, &err);
+	char *v = tv_build(e, g, &err);
 	CHECK(v == NULL);
 	CHECK(err && strstr(err, "failed to compute cache key"));
 	CHECK(err && strstr(err, "slow cache error"));
 	free(v);
 	free(err);
 	/* the input's result was kept (BuildKit: not released with the error) */
-	EXPECT_BUILD(&e, vtx((struct tv_opt){.name = "v1b", .seed = "seed1", .value = "x"}),
+	EXPECT_BUILD(e, vtx((struct tv_opt){.name = "v1b", .seed = "seed1", .value = "x"}),
 		     "input");
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* NEEDS merge: opposite-direction merges of a multi-output vertex finish (23). */
 static void test_merged_edges_cycle(void)
 {
 	for (int i = 0; i < 20; i++) {
-		struct tv_env e;
+		struct fx_env e;
 		struct tv_opt z = {0};
 		tv_env_open(&e);
 		struct tvtx *va = vtx_add(
@@ -1278,7 +1153,7 @@ static void test_merged_edges_cycle(void)
 		struct tvtx *g =
 		    vtx_sum(1, (struct tv_opt){.in = {{va, 1}, {vb, 0}, {va, 0}, {vb, 1}}});
 		EXPECT_BUILD(&e, g, "23");
-		tv_env_close(&e);
+		fx_env_close(&e);
 		tv_reset();
 	}
 }
@@ -1287,7 +1162,7 @@ static void test_merged_edges_cycle(void)
 static void test_merged_edges_cycle_multiple_owners(void)
 {
 	for (int i = 0; i < 20; i++) {
-		struct tv_env e;
+		struct fx_env e;
 		struct tv_opt z = {0};
 		struct tvtx *v[3];
 		const char *names[] = {"va", "vb", "vc"};
@@ -1302,7 +1177,7 @@ static void test_merged_edges_cycle_multiple_owners(void)
 		    (struct tv_opt){
 			.in = {{v[1], 0}, {v[0], 0}, {v[2], 1}, {v[0], 1}, {v[0], 2}, {v[1], 2}}});
 		EXPECT_BUILD(&e, g, "37");
-		tv_env_close(&e);
+		fx_env_close(&e);
 		tv_reset();
 	}
 }
@@ -1312,12 +1187,10 @@ static void test_merged_edges_cycle_multiple_owners(void)
  * export runs once every output is built, so a gated second output holds it
  * back while the result is deleted; its own root record is left out.
  */
-static void test_cache_err_not_found(void)
+static void test_cache_err_not_found(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_gate gate;
 	char skip[SFS_DIGEST_SIZE];
-	tv_env_open(&e);
 	struct tvtx *g = vtx_sum(1, (struct tv_opt){.in = {{vtx_const(2, (struct tv_opt){0})},
 							   {vtx_const(3, (struct tv_opt){0})}}});
 	atomic_store(&gate.open, false);
@@ -1327,33 +1200,27 @@ static void test_cache_err_not_found(void)
 						.value = "blocker",
 						.exec_pre = tv_gate_hook,
 						.exec_arg = &gate});
-	uint64_t j = tv_start_export(&e, OUTS(g, hold), "max");
-	EXPECT_OUTPUT(&e, j, 0, "6");
+	uint64_t j = tv_start_export(e, OUTS(g, hold), "max");
+	EXPECT_OUTPUT(e, j, 0, "6");
 	const char *values[] = {"6"};
-	tv_break_values(&e, values, 1);
-	release_job(&e, &gate, j);
+	tv_break_values(e, values, 1);
+	release_job(e, &gate, j);
 	tv_root_record("blocker-errnf", 0, skip);
 	const char *const skips[] = {skip, NULL};
-	EXPORT_CHECK_SKIP(&e, j, skips, 3, -1, -1);
-	tv_env_close(&e);
-	tv_reset();
+	EXPORT_CHECK_SKIP(e, j, skips, 3, -1, -1);
 }
 
-static void test_unknown_build_id(void)
+static void test_unknown_build_id(struct fx_env *e)
 {
-	struct tv_env e;
 	struct sfs_job_info info;
 	char *msg = NULL;
-	tv_env_open(&e);
-	CHECK_EQ_INT(sfs_solver_job_info(e.s, 424242, &info), -ENOENT);
-	CHECK_EQ_INT(sfs_solver_job_ctl(e.s, 424242, 0, "cancel", 6, &msg), -ENOENT);
+	CHECK_EQ_INT(sfs_solver_job_info(e->s, 424242, &info), -ENOENT);
+	CHECK_EQ_INT(sfs_solver_job_ctl(e->s, 424242, 0, "cancel", 6, &msg), -ENOENT);
 	free(msg);
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /* The digest of t's vertex as job id loaded it ("" if none). */
-static void digest_in(struct tv_env *e, uint64_t id, const struct tvtx *t,
+static void digest_in(struct fx_env *e, uint64_t id, const struct tvtx *t,
 		      char ret[SFS_DIGEST_SIZE])
 {
 	struct sfs_vertex_info *vi = NULL;
@@ -1372,7 +1239,7 @@ static void digest_in(struct tv_env *e, uint64_t id, const struct tvtx *t,
  * White-box, as BuildKit's test reads s.actives: -1 when digest is not active,
  * else whether job `job` is among the jobs of its state.
  */
-static int state_has(struct tv_env *e, const char *digest, uint64_t job)
+static int state_has(struct fx_env *e, const char *digest, uint64_t job)
 {
 	int r = -1;
 	pthread_mutex_lock(&e->s->lock);
@@ -1386,22 +1253,20 @@ static int state_has(struct tv_env *e, const char *digest, uint64_t job)
 	return r;
 }
 
-#define HAS(d, j) CHECK_EQ_INT(state_has(&e, (d), (j)), 1)
-#define HAS_NOT(d, j) CHECK_EQ_INT(state_has(&e, (d), (j)), 0)
-#define INACTIVE(d) CHECK_EQ_INT(state_has(&e, (d), 0), -1)
+#define HAS(d, j) CHECK_EQ_INT(state_has(e, (d), (j)), 1)
+#define HAS_NOT(d, j) CHECK_EQ_INT(state_has(e, (d), (j)), 0)
+#define INACTIVE(d) CHECK_EQ_INT(state_has(e, (d), 0), -1)
 
 /*
  * NEEDS merge: j1's and j2's edges merge into j0's; the merge target's state
  * gains the jobs of the merged edges, so it outlives j0; after the last job,
  * nothing is active.
  */
-static void test_stale_edge_merge(void)
+static void test_stale_edge_merge(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_gate g0, g1, g2;
 	struct tv_counters c1, c2;
 	char dv[3][SFS_DIGEST_SIZE], dd[3][SFS_DIGEST_SIZE];
-	tv_env_open(&e);
 	struct tvtx *dep[3], *v[3];
 	const char *dn[] = {"depV0", "depV1", "depV2"}, *vn[] = {"v0", "v1", "v2"};
 	for (int k = 0; k < 3; k++) {
@@ -1410,17 +1275,17 @@ static void test_stale_edge_merge(void)
 	}
 	tv_setup_counters(v[1], &c1);
 	tv_setup_counters(v[2], &c2);
-	uint64_t j0 = tv_start(&e, OUTS(v[0], blocker("b0", &g0)));
-	EXPECT_OUTPUT(&e, j0, 0, "3");
-	digest_in(&e, j0, v[0], dv[0]);
-	digest_in(&e, j0, dep[0], dd[0]);
+	uint64_t j0 = tv_start(e, OUTS(v[0], blocker("b0", &g0)));
+	EXPECT_OUTPUT(e, j0, 0, "3");
+	digest_in(e, j0, v[0], dv[0]);
+	digest_in(e, j0, dep[0], dd[0]);
 	HAS(dv[0], j0);
 	HAS(dd[0], j0);
 
-	uint64_t j1 = tv_start(&e, OUTS(v[1], blocker("b1", &g1)));
-	EXPECT_OUTPUT(&e, j1, 0, "3");
-	digest_in(&e, j1, v[1], dv[1]);
-	digest_in(&e, j1, dep[1], dd[1]);
+	uint64_t j1 = tv_start(e, OUTS(v[1], blocker("b1", &g1)));
+	EXPECT_OUTPUT(e, j1, 0, "3");
+	digest_in(e, j1, v[1], dv[1]);
+	digest_in(e, j1, dep[1], dd[1]);
 	CHECK_EQ_INT(atomic_load(&c1.exec), 0); /* merged into j0's edges */
 	HAS(dv[0], j0);
 	HAS(dv[0], j1);
@@ -1432,7 +1297,7 @@ static void test_stale_edge_merge(void)
 	HAS(dd[1], j1);
 
 	/* j0 discarded: v0 stays, held by j1 whose edge merged into it */
-	release_job(&e, &g0, j0);
+	release_job(e, &g0, j0);
 	HAS_NOT(dv[0], j0);
 	HAS(dv[0], j1);
 	HAS_NOT(dd[0], j0);
@@ -1441,10 +1306,10 @@ static void test_stale_edge_merge(void)
 	HAS(dd[1], j1);
 
 	/* another job can still merge */
-	uint64_t j2 = tv_start(&e, OUTS(v[2], blocker("b2", &g2)));
-	EXPECT_OUTPUT(&e, j2, 0, "3");
-	digest_in(&e, j2, v[2], dv[2]);
-	digest_in(&e, j2, dep[2], dd[2]);
+	uint64_t j2 = tv_start(e, OUTS(v[2], blocker("b2", &g2)));
+	EXPECT_OUTPUT(e, j2, 0, "3");
+	digest_in(e, j2, v[2], dv[2]);
+	digest_in(e, j2, dep[2], dd[2]);
 	CHECK_EQ_INT(atomic_load(&c2.exec), 0);
 	HAS(dv[0], j1);
 	HAS(dv[0], j2);
@@ -1460,7 +1325,7 @@ static void test_stale_edge_merge(void)
 	HAS(dd[2], j2);
 
 	/* j1 discarded: only what is referenced stays */
-	release_job(&e, &g1, j1);
+	release_job(e, &g1, j1);
 	HAS_NOT(dv[0], j1);
 	HAS(dv[0], j2);
 	HAS_NOT(dd[0], j1);
@@ -1470,27 +1335,23 @@ static void test_stale_edge_merge(void)
 	HAS(dv[2], j2);
 	HAS(dd[2], j2);
 
-	release_job(&e, &g2, j2);
+	release_job(e, &g2, j2);
 	for (int k = 0; k < 3; k++) {
 		INACTIVE(dv[k]);
 		INACTIVE(dd[k]);
 	}
-	tv_env_close(&e);
-	tv_reset();
 }
 
 /*
  * A complete input kept alive by another job still advertises its keys, so a
  * new parent hits; not when that input is ignore-cache.
  */
-static void test_cache_miss_stale_complete_shared_dep(void)
+static void test_cache_miss_stale_complete_shared_dep(struct fx_env *e)
 {
-	struct tv_env e;
 	struct tv_gate g0, g1;
 	struct tv_counters c;
-	tv_env_open(&e);
 	EXPECT_BUILD(
-	    &e,
+	    e,
 	    vtx((struct tv_opt){
 		.name = "p",
 		.seed = "seedp",
@@ -1498,26 +1359,26 @@ static void test_cache_miss_stale_complete_shared_dep(void)
 		.in = {{vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"})}}}),
 	    "resultp");
 	/* d complete (loaded) and held by j0 */
-	uint64_t j0 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"}),
-		     blocker("b0", &g0)));
-	EXPECT_OUTPUT(&e, j0, 0, "resultd");
+	uint64_t j0 =
+	    tv_start(e, OUTS(vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"}),
+			     blocker("b0", &g0)));
+	EXPECT_OUTPUT(e, j0, 0, "resultd");
 	struct tvtx *p = vtx((struct tv_opt){
 	    .name = "p2",
 	    .seed = "seedp",
 	    .value = "resultp-2",
 	    .in = {{vtx((struct tv_opt){.name = "d", .seed = "seedd", .value = "resultd"})}}});
 	tv_setup_counters(p, &c);
-	EXPECT_BUILD(&e, p, "resultp");
+	EXPECT_BUILD(e, p, "resultp");
 	CHECK_EQ_INT(atomic_load(&c.exec), 0);
-	release_job(&e, &g0, j0);
+	release_job(e, &g0, j0);
 
 	/* the exception: an ignore-cache input held by another job */
 	uint64_t j1 = tv_start(
-	    &e, OUTS(vtx((struct tv_opt){
-			 .name = "di", .seed = "seedd", .value = "resultd", .ignore_cache = true}),
-		     blocker("b1", &g1)));
-	EXPECT_OUTPUT(&e, j1, 0, "resultd");
+	    e, OUTS(vtx((struct tv_opt){
+			.name = "di", .seed = "seedd", .value = "resultd", .ignore_cache = true}),
+		    blocker("b1", &g1)));
+	EXPECT_OUTPUT(e, j1, 0, "resultd");
 	p = vtx((struct tv_opt){
 	    .name = "p3",
 	    .seed = "seedp",
@@ -1525,11 +1386,9 @@ static void test_cache_miss_stale_complete_shared_dep(void)
 	    .in = {{vtx((struct tv_opt){
 		.name = "di", .seed = "seedd", .value = "resultd", .ignore_cache = true})}}});
 	tv_setup_counters(p, &c);
-	EXPECT_BUILD(&e, p, "resultp-3");
+	EXPECT_BUILD(e, p, "resultp-3");
 	CHECK_EQ_INT(atomic_load(&c.exec), 1); /* p3 re-executes; di is shared */
-	release_job(&e, &g1, j1);
-	tv_env_close(&e);
-	tv_reset();
+	release_job(e, &g1, j1);
 }
 
 /* `test_scheduler NAME` runs only the tests whose name contains NAME. */
@@ -1539,50 +1398,56 @@ static const char *only;
 		if (!only || strstr(#fn, only))                                                    \
 			RUN(fn);                                                                   \
 	} while (0)
+/* The same for a test on a fresh environment (tv_env_opts), closed after it. */
+#define TRUN_ENV(fn)                                                                               \
+	do {                                                                                       \
+		if (!only || strstr(#fn, only))                                                    \
+			RUN_ENV(fn, &tv_env_opts);                                                 \
+	} while (0)
 
 int main(int argc, char **argv)
 {
 	only = argc > 1 ? argv[1] : NULL;
 	/* §9.2: scheduler_test.go@v0.7.2, in its order */
-	TRUN(test_single_level_active_graph);
-	TRUN(test_single_level_cache);
-	TRUN(test_single_level_cache_parallel);
-	TRUN(test_multi_level_cache_parallel);
-	TRUN(test_single_cancel_cache);
-	TRUN(test_single_cancel_exec);
-	TRUN(test_single_cancel_parallel);
-	TRUN(test_multi_level_calculation);
-	TRUN(test_huge_graph);
-	TRUN(test_optimized_cache_access);
-	TRUN(test_optimized_cache_access2);
-	TRUN(test_slow_cache);
-	TRUN(test_parallel_inputs);
-	TRUN(test_error_returns);
-	TRUN(test_multiple_cache_sources);
-	TRUN(test_repeat_build_with_ignore_cache);
-	TRUN(test_ignore_cache_resume_from_slow_cache);
-	TRUN(test_parallel_builds_ignore_cache);
-	TRUN(test_subbuild);
-	TRUN(test_cache_with_selector);
-	TRUN(test_cache_slow_with_selector);
-	TRUN(test_cache_exporting);
-	TRUN(test_cache_exporting_mode_min);
-	TRUN(test_slow_cache_avoid_access);
-	TRUN(test_slow_cache_avoid_load_on_cache);
-	TRUN(test_cache_multiple_maps);
-	TRUN(test_cache_input_multiple_maps);
-	TRUN(test_cache_exporting_partial_selector);
-	TRUN(test_cache_exporting_merged_key);
+	TRUN_ENV(test_single_level_active_graph);
+	TRUN_ENV(test_single_level_cache);
+	TRUN_ENV(test_single_level_cache_parallel);
+	TRUN_ENV(test_multi_level_cache_parallel);
+	TRUN_ENV(test_single_cancel_cache);
+	TRUN_ENV(test_single_cancel_exec);
+	TRUN_ENV(test_single_cancel_parallel);
+	TRUN_ENV(test_multi_level_calculation);
+	TRUN_ENV(test_huge_graph);
+	TRUN_ENV(test_optimized_cache_access);
+	TRUN_ENV(test_optimized_cache_access2);
+	TRUN_ENV(test_slow_cache);
+	TRUN_ENV(test_parallel_inputs);
+	TRUN_ENV(test_error_returns);
+	TRUN_ENV(test_multiple_cache_sources);
+	TRUN_ENV(test_repeat_build_with_ignore_cache);
+	TRUN_ENV(test_ignore_cache_resume_from_slow_cache);
+	TRUN_ENV(test_parallel_builds_ignore_cache);
+	TRUN_ENV(test_subbuild);
+	TRUN_ENV(test_cache_with_selector);
+	TRUN_ENV(test_cache_slow_with_selector);
+	TRUN_ENV(test_cache_exporting);
+	TRUN_ENV(test_cache_exporting_mode_min);
+	TRUN_ENV(test_slow_cache_avoid_access);
+	TRUN_ENV(test_slow_cache_avoid_load_on_cache);
+	TRUN_ENV(test_cache_multiple_maps);
+	TRUN_ENV(test_cache_input_multiple_maps);
+	TRUN_ENV(test_cache_exporting_partial_selector);
+	TRUN_ENV(test_cache_exporting_merged_key);
 	TRUN(test_merged_edges_lookup);
-	TRUN(test_cache_load_error);
-	TRUN(test_input_request_deadlock);
+	TRUN_ENV(test_cache_load_error);
+	TRUN_ENV(test_input_request_deadlock);
 	/* §9.3 */
-	TRUN(test_slow_cache_error_result_clone_release);
+	TRUN_ENV(test_slow_cache_error_result_clone_release);
 	TRUN(test_merged_edges_cycle);
 	TRUN(test_merged_edges_cycle_multiple_owners);
-	TRUN(test_cache_err_not_found);
-	TRUN(test_unknown_build_id);
-	TRUN(test_stale_edge_merge);
-	TRUN(test_cache_miss_stale_complete_shared_dep);
+	TRUN_ENV(test_cache_err_not_found);
+	TRUN_ENV(test_unknown_build_id);
+	TRUN_ENV(test_stale_edge_merge);
+	TRUN_ENV(test_cache_miss_stale_complete_shared_dep);
 	return tap_done();
 }

@@ -6,18 +6,19 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/strbuf.h"
-#include "../../cache/tree.h"
+#include "cache.h"
+#include "err.h"
+#include "strbuf.h"
+#include "tree.h"
 #include "../../solver/solver.h"
+#include "fixture.h"
 #include "tap.h"
 
 static atomic_int n_cache_map, n_exec;
@@ -52,9 +53,12 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 		return sfs_errf(ret_msg, -EIO, "boom from %s", op->v->key);
 	struct tree_entry e[2] = {{.type = 'd', .mode = 0755, .path = "."},
 				  {.type = 'f', .mode = 0644, .path = "value"}};
-	/* vertices named "same*" make the same content whatever their op;
-	 * "specsrc*" make a tree holding the inner spec of a sub-build */
+	/* vertices named "same*" make the same content whatever their op, all
+	 * "conv*" the same as each other; "specsrc*" make a tree holding the inner
+	 * spec of a sub-build */
 	const char *content = strncmp(op->v->key, "same", 4) == 0 ? op->v->key : op->v->op_bytes;
+	if (strncmp(op->v->key, "conv", 4) == 0)
+		content = "conv";
 	if (strncmp(op->v->key, "specsrc", 7) == 0) {
 		content = inner_spec;
 		e[1].path = "solverfs.json";
@@ -86,29 +90,8 @@ static int t_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op *
 	return 0;
 }
 
-struct env {
-	char *dir;
-	struct sfs_cache *cache;
-	struct sfs_solver *s;
-};
-
-static void env_open(struct env *e, const char *dir)
-{
-	struct sfs_solver_opts o;
-	char *msg = NULL;
-	sfs_solver_opts_default(&o);
-	o.workers = 2;
-	o.resolve = t_resolve;
-	CHECK_EQ_INT(sfs_cache_open(dir, &e->cache, &msg), 0);
-	CHECK_EQ_INT(sfs_solver_open(e->cache, &o, &e->s, &msg), 0);
-	free(msg);
-}
-
-static void env_close(struct env *e)
-{
-	e->s = sfs_solver_close(e->s);
-	e->cache = sfs_cache_close(e->cache);
-}
+/* Two workers and the counting test op. */
+static const struct fx_env_opts env_opts = {.workers = 2, .resolve = t_resolve};
 
 static void reset_counts(void)
 {
@@ -117,7 +100,7 @@ static void reset_counts(void)
 }
 
 /* Submits spec as a new job and returns its number. */
-static uint64_t submit(struct env *e, const char *spec)
+static uint64_t submit(struct fx_env *e, const char *spec)
 {
 	uint64_t id = 0;
 	char *msg = NULL;
@@ -131,7 +114,7 @@ static uint64_t submit(struct env *e, const char *spec)
 }
 
 /* Waits (up to 10 s) for job id to end; returns its info (release it). */
-static void wait_job(struct env *e, uint64_t id, struct sfs_job_info *info)
+static void wait_job(struct fx_env *e, uint64_t id, struct sfs_job_info *info)
 {
 	for (int i = 0; i < 10000; i++) {
 		CHECK_EQ_INT(sfs_solver_job_info(e->s, id, info), 0);
@@ -153,9 +136,9 @@ static const char *chain3 =
 
 static void test_fresh_then_cached(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	wait_job(&e, submit(&e, chain3), &i1);
 	CHECK_EQ_STR(sfs_job_state_name(i1.state), "done");
@@ -170,18 +153,18 @@ static void test_fresh_then_cached(void)
 	CHECK_EQ_STR(i2.outputs[0].ref, "c");
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_cached_after_reopen(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	char *dir = tap_tmpdir();
-	env_open(&e, dir);
+	fx_env_open(&e, dir, &env_opts);
 	wait_job(&e, submit(&e, chain3), &i1);
-	env_close(&e);
-	env_open(&e, dir);
+	fx_env_close(&e);
+	fx_env_open(&e, dir, &env_opts);
 	reset_counts();
 	/* the first job's vertices are kept with its history */
 	struct sfs_vertex_info *vi = NULL;
@@ -202,15 +185,15 @@ static void test_cached_after_reopen(void)
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* A changed middle vertex re-executes itself and its users, not its input. */
 static void test_changed_middle(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	wait_job(&e, submit(&e, chain3), &i);
 	sfs_job_info_release(&i);
 	reset_counts();
@@ -239,13 +222,13 @@ static void test_changed_middle(void)
 	free(why);
 	sfs_job_info_release(&i);
 	free(spec);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* A changed input that produces the same content lets its user hit (§3, TestSlowCache). */
 static void test_same_content_hits(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec1 =
 	    "{\"vertices\":{"
@@ -257,7 +240,7 @@ static void test_same_content_hits(void)
 	char *spec2 = strdup(spec1);
 	char *p = strstr(spec2, "\"path\":\"1\"");
 	p[8] = '2';
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	wait_job(&e, submit(&e, spec1), &i1);
 	reset_counts();
 	wait_job(&e, submit(&e, spec2), &i2);
@@ -273,7 +256,7 @@ static void test_same_content_hits(void)
 	CHECK_EQ_INT(n_exec, 0);
 	sfs_job_info_release(&i2);
 	free(spec2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* The cache config of the export (an OCI layout) at dir: index -> manifest -> config. */
@@ -320,17 +303,69 @@ static int export_results(const char *dir)
 	return n;
 }
 
+/*
+ * A lattice whose content converges: vertex (l, j) merges (l-1, j) and
+ * (l-1, j+1 mod W); every merge makes the same content here (the test op
+ * does for vertices named conv*), so from layer 2 on each vertex finds the keys every
+ * vertex of the layer before saved the same result under.  Those are dropped
+ * as duplicates: the keys kept stay a few a vertex, where they grew with the
+ * width layer after layer (and the memory with them) before.
+ */
+static void test_converging_lattice(void)
+{
+	enum { W = 16, L = 48 };
+	struct fx_env e = {0};
+	struct sfs_job_info info;
+	struct sfs_solver_stats st;
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addstr(&sb, "{\"vertices\":{");
+	for (int j = 0; j < W; j++)
+		strbuf_addf(&sb,
+			    "\"r%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f\","
+			    "\"data\":\"%d\"}}]},",
+			    j, j);
+	for (int l = 1; l < L; l++)
+		for (int j = 0; j < W; j++) {
+			char a[32], b[32];
+			if (l == 1) {
+				snprintf(a, sizeof(a), "r%d", j);
+				snprintf(b, sizeof(b), "r%d", (j + 1) % W);
+			} else {
+				snprintf(a, sizeof(a), "conv%d_%d", l - 1, j);
+				snprintf(b, sizeof(b), "conv%d_%d", l - 1, (j + 1) % W);
+			}
+			strbuf_addf(&sb,
+				    "\"conv%d_%d\":{\"op\":\"merge\",\"inputs\":[\"%s\",\"%s\"]},",
+				    l, j, a, b);
+		}
+	strbuf_addf(&sb, "\"top\":{\"op\":\"merge\",\"inputs\":[\"conv%d_0\",\"conv%d_1\"]}},",
+		    L - 1, L - 1);
+	strbuf_addstr(&sb, "\"outputs\":[\"top\"]}");
+	CHECK(!sb.oom);
+	fx_env_open(&e, NULL, &env_opts);
+	wait_job(&e, submit(&e, sb.buf), &info);
+	CHECK_EQ_STR(sfs_job_state_name(info.state), "done");
+	sfs_job_info_release(&info);
+	sfs_solver_get_stats(e.s, &st);
+	fprintf(stderr, "  lattice %dx%d: %llu execs, %llu keys found\n", W, L,
+		(unsigned long long)st.execs, (unsigned long long)st.keys_found);
+	CHECK(st.keys_found <= 3 * W * L);
+	fx_env_close(&e);
+	strbuf_release(&sb);
+}
+
 /* op `build` solves the spec found in its input as part of the job (TestSubbuild). */
 static void test_subbuild(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec =
 	    "{\"vertices\":{"
 	    "\"specsrc\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"s\"}}]},"
 	    "\"b\":{\"op\":\"build\",\"input\":\"specsrc\",\"output\":\"i2\"}},"
 	    "\"outputs\":[\"b\"],\"export\":{\"mode\":\"max\"}}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	uint64_t id = submit(&e, spec);
 	wait_job(&e, id, &i1);
@@ -366,12 +401,12 @@ static void test_subbuild(void)
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_failure_names_vertex(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	const char *spec =
 	    "{\"vertices\":{"
@@ -380,7 +415,7 @@ static void test_failure_names_vertex(void)
 	    "\"top\":{\"op\":\"file\",\"base\":\"fail1\",\"actions\":[{\"mkdir\":{\"path\":\"t\"}}]"
 	    "}},"
 	    "\"outputs\":[\"top\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	uint64_t id = submit(&e, spec);
 	wait_job(&e, id, &i);
@@ -398,19 +433,19 @@ static void test_failure_names_vertex(void)
 	CHECK(strstr(buf, " > [fail1]") != NULL);
 	free(buf);
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* A spec with "export" writes the job's cache export before the job is done (DESIGN §6). */
 static void test_export_at_job_end(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	char *spec = strdup(chain3), *p = strrchr(spec, '}');
 	char *withexp = NULL;
 	*p = '\0';
 	CHECK(asprintf(&withexp, "%s,\"export\":{\"mode\":\"max\"}}", spec) > 0);
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	uint64_t id = submit(&e, withexp);
 	wait_job(&e, id, &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
@@ -458,19 +493,19 @@ static void test_export_at_job_end(void)
 	free(dir);
 	free(spec);
 	free(withexp);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* cache_from: another mount's export is an extra cache source; a hit becomes local (§4.5). */
 static void test_cache_from(void)
 {
-	struct env a = {0}, b = {0};
+	struct fx_env a = {0}, b = {0};
 	struct sfs_job_info i;
 	char *spec = strdup(chain3), *p = strrchr(spec, '}');
 	*p = '\0';
 	char *exp = NULL, *from = NULL;
 	CHECK(asprintf(&exp, "%s,\"export\":{\"mode\":\"max\"}}", spec) > 0);
-	env_open(&a, tap_tmpdir());
+	fx_env_open(&a, NULL, &env_opts);
 	uint64_t id = submit(&a, exp);
 	wait_job(&a, id, &i);
 	sfs_job_info_release(&i);
@@ -478,7 +513,7 @@ static void test_cache_from(void)
 	CHECK(dir != NULL);
 	CHECK(asprintf(&from, "%s,\"cache_from\":[\"%s\"]}", spec, dir ? dir : "/") > 0);
 	/* a fresh state dir: everything comes from the source */
-	env_open(&b, tap_tmpdir());
+	fx_env_open(&b, NULL, &env_opts);
 	reset_counts();
 	id = submit(&b, from);
 	wait_job(&b, id, &i);
@@ -510,14 +545,14 @@ static void test_cache_from(void)
 	free(exp);
 	free(from);
 	free(spec);
-	env_close(&b);
-	env_close(&a);
+	fx_env_close(&b);
+	fx_env_close(&a);
 }
 
 /* A failure at the bottom of a long chain reaches the job without recursing per level. */
 static void test_deep_chain_failure(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	struct strbuf sb = STRBUF_INIT;
 	const int n = 50000;
@@ -529,7 +564,7 @@ static void test_deep_chain_failure(void)
 			    "[{\"mkdir\":{\"path\":\"d%d\"}}]}",
 			    k, k == 1 ? "fail" : "v", k - 1, k);
 	strbuf_addf(&sb, "},\"outputs\":[\"v%d\"]}", n - 1);
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	wait_job(&e, submit(&e, sb.buf), &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "failed");
@@ -537,58 +572,83 @@ static void test_deep_chain_failure(void)
 	CHECK_EQ_INT(n_exec, 1);
 	sfs_job_info_release(&i);
 	strbuf_release(&sb);
-	env_close(&e);
+	fx_env_close(&e);
+}
+
+/* Some vertex of the shared graph is used by two running jobs. */
+static bool vertex_shared(struct fx_env *e)
+{
+	struct sfs_vertex_info *v = NULL;
+	size_t n = 0;
+	bool shared = false;
+
+	if (sfs_solver_vertices(e->s, &v, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		shared |= v[i].njobs >= 2;
+	sfs_vertex_infos_free(v, n);
+	return shared;
+}
+
+/* Both jobs of test_merge_concurrent had the CacheMap of their two vertices. */
+static bool both_mapped(struct fx_env *e)
+{
+	(void)e;
+	return atomic_load(&n_cache_map) >= 4;
+}
+
+/*
+ * Submits spec twice while the first job's exec is blocked, releases the exec only
+ * once joined(e) says the second job is in (a bounded wait on what the solver shows,
+ * not a sleep), and waits for both jobs.
+ */
+static void run_two_blocked(struct fx_env *e, const char *spec, bool (*joined)(struct fx_env *e),
+			    struct sfs_job_info *ret1, struct sfs_job_info *ret2)
+{
+	reset_counts();
+	atomic_store(&exec_entered, false);
+	atomic_store(&block_exec, true);
+	uint64_t j1 = submit(e, spec);
+	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
+		usleep(1000);
+	uint64_t j2 = submit(e, spec);
+	for (int k = 0; k < 5000 && !joined(e); k++)
+		usleep(1000);
+	CHECK(joined(e));
+	atomic_store(&block_exec, false);
+	wait_job(e, j1, ret1);
+	wait_job(e, j2, ret2);
 }
 
 /* Two jobs with the same vertex share one execution (§11.1). */
 static void test_shared_vertex(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	const char *spec = "{\"vertices\":{\"a\":{\"op\":\"file\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"shared\"}}]}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
-	reset_counts();
-	atomic_store(&exec_entered, false);
-	atomic_store(&block_exec, true);
-	uint64_t j1 = submit(&e, spec);
-	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
-		usleep(1000);
-	uint64_t j2 = submit(&e, spec);
-	usleep(20000);
-	atomic_store(&block_exec, false);
-	wait_job(&e, j1, &i1);
-	wait_job(&e, j2, &i2);
+	fx_env_open(&e, NULL, &env_opts);
+	run_two_blocked(&e, spec, vertex_shared, &i1, &i2);
 	CHECK_EQ_INT(n_exec, 1);
 	CHECK_EQ_INT(n_cache_map, 1);
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* Different vertices with the same cache keys execute once while active (§1.7). */
 static void test_merge_concurrent(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i1, i2;
 	/* local vertices of two jobs differ by session, not by cache map */
 	const char *spec = "{\"vertices\":{"
 			   "\"src\":{\"op\":\"local\",\"path\":\"/nonexistent-merge-test\"},"
 			   "\"use\":{\"op\":\"file\",\"base\":\"src\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"m\"}}]}},\"outputs\":[\"use\"]}";
-	env_open(&e, tap_tmpdir());
-	reset_counts();
-	atomic_store(&exec_entered, false);
-	atomic_store(&block_exec, true);
-	uint64_t j1 = submit(&e, spec);
-	for (int k = 0; k < 5000 && !atomic_load(&exec_entered); k++)
-		usleep(1000);
-	uint64_t j2 = submit(&e, spec);
-	usleep(50000);
-	atomic_store(&block_exec, false);
-	wait_job(&e, j1, &i1);
-	wait_job(&e, j2, &i2);
+	fx_env_open(&e, NULL, &env_opts);
+	run_two_blocked(&e, spec, both_mapped, &i1, &i2);
 	CHECK_EQ_STR(sfs_job_state_name(i1.state), "done");
 	CHECK_EQ_STR(sfs_job_state_name(i2.state), "done");
 	CHECK_EQ_INT(n_cache_map, 4); /* every vertex still gets its CacheMap */
@@ -596,20 +656,20 @@ static void test_merge_concurrent(void)
 	CHECK_EQ_STR(i1.outputs[0].result, i2.outputs[0].result);
 	sfs_job_info_release(&i1);
 	sfs_job_info_release(&i2);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* ignore_cache: never reads the cache, always executes, still writes (§1.8). */
 static void test_ignore_cache(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	const char *two = "{\"vertices\":{"
 			  "\"a\":{\"op\":\"file\",%s\"actions\":[{\"mkdir\":{\"path\":\"ic\"}}]},"
 			  "\"b\":{\"op\":\"file\",\"base\":\"a\",\"actions\":["
 			  "{\"mkdir\":{\"path\":\"b\"}}]}},\"outputs\":[\"b\"]%s}";
 	char spec[1024];
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	snprintf(spec, sizeof(spec), two, "", "");
 	wait_job(&e, submit(&e, spec), &i);
 	sfs_job_info_release(&i);
@@ -633,16 +693,16 @@ static void test_ignore_cache(void)
 	wait_job(&e, submit(&e, spec), &i);
 	CHECK_EQ_INT(n_exec, 0);
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_cancel(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	const char *spec = "{\"vertices\":{\"a\":{\"op\":\"file\",\"actions\":["
 			   "{\"mkdir\":{\"path\":\"slow\"}}]}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	reset_counts();
 	atomic_store(&exec_entered, false);
 	atomic_store(&saw_cancel, false);
@@ -664,17 +724,17 @@ static void test_cancel(void)
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	CHECK_EQ_INT(n_exec, 1);
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 static void test_bad_spec_stays_pending(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct sfs_job_info i;
 	uint64_t id = 0;
 	char *msg = NULL;
 	const char *bad = "{\"vertices\":{\"a\":{\"op\":\"nope\"}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	CHECK_EQ_INT(sfs_solver_job_new(e.s, 0, 0, &id), 0);
 	CHECK_EQ_INT(sfs_solver_job_submit(e.s, id, 0, bad, strlen(bad), &msg), -EINVAL);
 	CHECK(msg && strstr(msg, "\"a\""));
@@ -689,7 +749,7 @@ static void test_bad_spec_stays_pending(void)
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	sfs_job_info_release(&i);
 	free(msg);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 /* What the parser thread answered, and on which thread. */
@@ -720,12 +780,12 @@ static void wait_answer(struct answer *a)
  * with what a synchronous submit returns. */
 static void test_submit_async(void)
 {
-	struct env e = {0};
+	struct fx_env e = {0};
 	struct answer bad = {0}, good = {0};
 	struct sfs_job_info i;
 	uint64_t id = 0;
 	const char *badspec = "{\"vertices\":{\"a\":{\"op\":\"nope\"}},\"outputs\":[\"a\"]}";
-	env_open(&e, tap_tmpdir());
+	fx_env_open(&e, NULL, &env_opts);
 	CHECK_EQ_INT(sfs_solver_job_new(e.s, 0, 0, &id), 0);
 	CHECK_EQ_INT(sfs_solver_job_submit_async(e.s, id, 0, strdup(badspec), strlen(badspec),
 						 record_answer, &bad),
@@ -742,7 +802,7 @@ static void test_submit_async(void)
 	wait_job(&e, id, &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	sfs_job_info_release(&i);
-	env_close(&e);
+	fx_env_close(&e);
 }
 
 int main(void)
@@ -751,6 +811,7 @@ int main(void)
 	RUN(test_cached_after_reopen);
 	RUN(test_changed_middle);
 	RUN(test_same_content_hits);
+	RUN(test_converging_lattice);
 	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
 	RUN(test_export_at_job_end);

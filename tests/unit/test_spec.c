@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/strbuf.h"
+#include "array.h"
+#include "strbuf.h"
 #include "spec.h"
 #include "tap.h"
 
@@ -630,7 +631,7 @@ static void check_bad(const char *json, const struct sfs_spec_ctx *ctx, int want
 static void test_rejections(void)
 {
 	struct sfs_spec_ctx ctx = ctx_default();
-	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(bads); i++)
 		check_bad(bads[i].json, &ctx, -EINVAL, bads[i].want1, bads[i].want2);
 }
 
@@ -749,7 +750,7 @@ static void test_chain_100k(void)
 	fprintf(stderr, "  # %zu vertices (%zu bytes) parsed in %.3f s (%.3f s CPU)\n", n, sb.len,
 		secs, cpu);
 	CHECK_EQ_INT(r, 0);
-	CHECK(cpu < 10); /* generous for sanitizer builds and busy hosts; ~1 s in a normal build */
+	/* the time is printed, not asserted: bench/solve-scale.sh measures it */
 	if (s) {
 		CHECK_EQ_INT(s->n, n);
 		CHECK_EQ_STR(s->v[0].key, "v0");

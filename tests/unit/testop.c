@@ -12,10 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../cache/cache.h"
-#include "../../cache/err.h"
-#include "../../cache/sha256.h"
-#include "../../cache/tree.h"
+#include "array.h"
+#include "cache.h"
+#include "err.h"
+#include "sha256.h"
+#include "tree.h"
 #include "tap.h"
 
 /* --- the registry of test vertices ------------------------------------------ */
@@ -46,12 +47,8 @@ static struct tvtx *tv_new(enum tv_kind kind, struct tv_opt o)
 	struct tvtx *v = calloc(1, sizeof(*v));
 	if (!v)
 		abort();
-	if (nreg == capreg) {
-		capreg = capreg ? capreg * 2 : 64;
-		reg = realloc(reg, capreg * sizeof(*reg));
-		if (!reg)
-			abort();
-	}
+	if (sfs_grow((void **)&reg, &capreg, nreg + 1, sizeof(*reg)) < 0)
+		abort();
 	v->id = (int)nreg;
 	reg[nreg++] = v;
 	v->kind = kind;
@@ -523,34 +520,21 @@ int tv_fail_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_m
 
 /* --- the solver -------------------------------------------------------------------- */
 
-void tv_env_open(struct tv_env *e)
+const struct fx_env_opts tv_env_opts = {.workers = 8, .resolve = tv_resolve, .after = tv_reset};
+
+void tv_env_open(struct fx_env *e)
 {
-	struct sfs_solver_opts o;
-	char *msg = NULL;
-	memset(e, 0, sizeof(*e));
-	e->dir = tap_tmpdir();
-	sfs_solver_opts_default(&o);
-	o.workers = 8; /* blockers and blocking functions hold workers */
-	o.resolve = tv_resolve;
-	CHECK_EQ_INT(sfs_cache_open(e->dir, &e->cache, &msg), 0);
-	CHECK_EQ_INT(sfs_solver_open(e->cache, &o, &e->s, &msg), 0);
-	free(msg);
+	fx_env_open(e, NULL, &tv_env_opts);
 }
 
-void tv_env_close(struct tv_env *e)
-{
-	e->s = sfs_solver_close(e->s);
-	e->cache = sfs_cache_close(e->cache);
-}
-
-uint64_t tv_job_new(struct tv_env *e)
+uint64_t tv_job_new(struct fx_env *e)
 {
 	uint64_t id = 0;
 	CHECK_EQ_INT(sfs_solver_job_new(e->s, 0, 0, &id), 0);
 	return id;
 }
 
-void tv_job_submit(struct tv_env *e, uint64_t id, const char *spec)
+void tv_job_submit(struct fx_env *e, uint64_t id, const char *spec)
 {
 	char *msg = NULL;
 	int r = sfs_solver_job_submit(e->s, id, 0, spec, strlen(spec), &msg);
@@ -560,12 +544,12 @@ void tv_job_submit(struct tv_env *e, uint64_t id, const char *spec)
 	free(msg);
 }
 
-uint64_t tv_start(struct tv_env *e, struct tvtx *const *outs, size_t n)
+uint64_t tv_start(struct fx_env *e, struct tvtx *const *outs, size_t n)
 {
 	return tv_start_export(e, outs, n, NULL);
 }
 
-uint64_t tv_start_export(struct tv_env *e, struct tvtx *const *outs, size_t n, const char *mode)
+uint64_t tv_start_export(struct fx_env *e, struct tvtx *const *outs, size_t n, const char *mode)
 {
 	char *spec = tv_spec_export(outs, n, mode);
 	uint64_t id = tv_job_new(e);
@@ -574,7 +558,7 @@ uint64_t tv_start_export(struct tv_env *e, struct tvtx *const *outs, size_t n, c
 	return id;
 }
 
-bool tv_wait(struct tv_env *e, uint64_t id, struct sfs_job_info *info)
+bool tv_wait(struct fx_env *e, uint64_t id, struct sfs_job_info *info)
 {
 	for (int i = 0; i < 20000; i++) {
 		CHECK_EQ_INT(sfs_solver_job_info(e->s, id, info), 0);
@@ -589,7 +573,7 @@ bool tv_wait(struct tv_env *e, uint64_t id, struct sfs_job_info *info)
 	return false;
 }
 
-bool tv_wait_output(struct tv_env *e, uint64_t id, size_t k, char **ret_value)
+bool tv_wait_output(struct fx_env *e, uint64_t id, size_t k, char **ret_value)
 {
 	struct sfs_job_info info;
 	*ret_value = NULL;
@@ -613,12 +597,12 @@ bool tv_wait_output(struct tv_env *e, uint64_t id, size_t k, char **ret_value)
 
 uint64_t tv_last_job;
 
-char *tv_build(struct tv_env *e, struct tvtx *target, char **ret_err)
+char *tv_build(struct fx_env *e, struct tvtx *target, char **ret_err)
 {
 	return tv_build_export(e, target, NULL, ret_err);
 }
 
-char *tv_build_export(struct tv_env *e, struct tvtx *target, const char *mode, char **ret_err)
+char *tv_build_export(struct fx_env *e, struct tvtx *target, const char *mode, char **ret_err)
 {
 	struct sfs_job_info info;
 	char *val = NULL;
@@ -636,19 +620,19 @@ char *tv_build_export(struct tv_env *e, struct tvtx *target, const char *mode, c
 	return val;
 }
 
-char *tv_value(struct tv_env *e, const char *result_id)
+char *tv_value(struct fx_env *e, const char *result_id)
 {
 	return tv_value_cas(e->cache->cas, result_id);
 }
 
-uint64_t tv_loads(struct tv_env *e)
+uint64_t tv_loads(struct fx_env *e)
 {
 	struct sfs_solver_stats st;
 	sfs_solver_get_stats(e->s, &st);
 	return st.loads;
 }
 
-void tv_break_values(struct tv_env *e, const char *const *values, size_t n)
+void tv_break_values(struct fx_env *e, const char *const *values, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char hex[SFS_HEX_SIZE];
@@ -733,7 +717,7 @@ static void urec_link(struct urec *dst, struct urec *src)
 	for (size_t i = 0; i < dst->nsrcs; i++)
 		if (strcmp(dst->srcs[i], src->digest) == 0)
 			return;
-	if (dst->nsrcs < sizeof(dst->srcs) / sizeof(dst->srcs[0]))
+	if (dst->nsrcs < ARRAY_SIZE(dst->srcs))
 		dst->srcs[dst->nsrcs++] = src->digest;
 }
 
@@ -810,7 +794,7 @@ static void export_count(json_t *cfg, const char *const *skip, struct tv_export 
 }
 
 /* The cache config of job's export; *ret_cfg must be json_decref'd. */
-static int job_config(struct tv_env *e, uint64_t job, json_t **ret_cfg, char **ret_msg)
+static int job_config(struct fx_env *e, uint64_t job, json_t **ret_cfg, char **ret_msg)
 {
 	char *dir = sfs_solver_job_export(e->s, job);
 	if (!dir)
@@ -821,7 +805,7 @@ static int job_config(struct tv_env *e, uint64_t job, json_t **ret_cfg, char **r
 	return r;
 }
 
-int tv_export_records(struct tv_env *e, uint64_t job, const char *const *skip,
+int tv_export_records(struct fx_env *e, uint64_t job, const char *const *skip,
 		      struct tv_export *ret, char **ret_msg)
 {
 	json_t *cfg = NULL;
@@ -834,7 +818,7 @@ int tv_export_records(struct tv_env *e, uint64_t job, const char *const *skip,
 	return r;
 }
 
-int tv_export_record(struct tv_env *e, uint64_t job, const char *digest, int *ret_links,
+int tv_export_record(struct fx_env *e, uint64_t job, const char *digest, int *ret_links,
 		     bool *ret_result, char **ret_msg)
 {
 	json_t *cfg = NULL;
@@ -854,7 +838,7 @@ int tv_export_record(struct tv_env *e, uint64_t job, const char *digest, int *re
 	return r;
 }
 
-void tv_export_dump(struct tv_env *e, uint64_t job)
+void tv_export_dump(struct fx_env *e, uint64_t job)
 {
 	char *msg = NULL;
 	json_t *cfg = NULL;

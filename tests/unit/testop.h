@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "../../solver/solver.h"
+#include "fixture.h"
 
 #define TV_MAX_IN 8
 #define TV_MAX_SEEDS 4
@@ -122,35 +123,33 @@ int tv_fail_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_m
 bool tv_wait_cancelled(struct sfs_op_ctx *ctx, int ms);
 void tv_sleep_ms(int ms);
 
-/* The solver under test. */
-struct tv_env {
-	char *dir;
-	struct sfs_cache *cache;
-	struct sfs_solver *s;
-};
-void tv_env_open(struct tv_env *e);
-void tv_env_close(struct tv_env *e);
-uint64_t tv_job_new(struct tv_env *e);
-void tv_job_submit(struct tv_env *e, uint64_t id, const char *spec);
+/* The solver under test (fixture.h) with 8 workers, since blockers and blocking
+ * functions hold workers, and tv_resolve; tv_env_opts.after is tv_reset.  A test runs
+ * on one with RUN_ENV(test, &tv_env_opts), or opens its own with tv_env_open and
+ * closes it with fx_env_close. */
+extern const struct fx_env_opts tv_env_opts;
+void tv_env_open(struct fx_env *e);
+uint64_t tv_job_new(struct fx_env *e);
+void tv_job_submit(struct fx_env *e, uint64_t id, const char *spec);
 /* Builds output 0 of each outs[] in a new job (no wait); returns the job. */
-uint64_t tv_start(struct tv_env *e, struct tvtx *const *outs, size_t n);
-uint64_t tv_start_export(struct tv_env *e, struct tvtx *const *outs, size_t n, const char *mode);
+uint64_t tv_start(struct fx_env *e, struct tvtx *const *outs, size_t n);
+uint64_t tv_start_export(struct fx_env *e, struct tvtx *const *outs, size_t n, const char *mode);
 /* Waits up to 20 s for the job to end; info must be released. */
-bool tv_wait(struct tv_env *e, uint64_t id, struct sfs_job_info *info);
+bool tv_wait(struct fx_env *e, uint64_t id, struct sfs_job_info *info);
 /* Waits up to 20 s until output k of job id has a result; *ret_value malloc'd. */
-bool tv_wait_output(struct tv_env *e, uint64_t id, size_t k, char **ret_value);
+bool tv_wait_output(struct fx_env *e, uint64_t id, size_t k, char **ret_value);
 /* Builds target in a new job and waits: the value of its output, or NULL on
  * failure (then *ret_err, when not NULL, gets the job's error, malloc'd). */
-char *tv_build(struct tv_env *e, struct tvtx *target, char **ret_err);
+char *tv_build(struct fx_env *e, struct tvtx *target, char **ret_err);
 /* tv_build with the job's cache export in mode ("min", "max"; NULL: none). */
-char *tv_build_export(struct tv_env *e, struct tvtx *target, const char *mode, char **ret_err);
+char *tv_build_export(struct fx_env *e, struct tvtx *target, const char *mode, char **ret_err);
 extern uint64_t tv_last_job; /* the job of the last tv_build */
 /* The "value" file of a result tree; malloc'd, NULL if none. */
-char *tv_value(struct tv_env *e, const char *result_id);
-uint64_t tv_loads(struct tv_env *e);
+char *tv_value(struct fx_env *e, const char *result_id);
+uint64_t tv_loads(struct fx_env *e);
 /* Makes every later load of a stored result fail (BuildKit's forceFail) by
  * removing the blobs of these values from the store; exec puts them back. */
-void tv_break_values(struct tv_env *e, const char *const *values, size_t n);
+void tv_break_values(struct fx_env *e, const char *const *values, size_t n);
 
 /*
  * A job's cache export (STATE_DIR/exports/<job>, form "image"), counted as
@@ -166,15 +165,15 @@ struct tv_export {
 	int top_links; /* -1 when every record is linked from another */
 	char top[SFS_DIGEST_SIZE];
 };
-int tv_export_records(struct tv_env *e, uint64_t job, const char *const *skip,
+int tv_export_records(struct fx_env *e, uint64_t job, const char *const *skip,
 		      struct tv_export *ret, char **ret_msg);
 /* The unique source records linked into the record digest of job's export and
  * whether it carries a result; -ENOENT when the export lacks it. */
-int tv_export_record(struct tv_env *e, uint64_t job, const char *digest, int *ret_links,
+int tv_export_record(struct fx_env *e, uint64_t job, const char *digest, int *ret_links,
 		     bool *ret_result, char **ret_msg);
 /* Prints the records of job's export (for a failing check; always when the
  * environment has TV_DUMP_EXPORT). */
-void tv_export_dump(struct tv_env *e, uint64_t job);
+void tv_export_dump(struct fx_env *e, uint64_t job);
 /* The record digest of a root key: sha256("<sha256("seed:"+seed)>@output"). */
 void tv_root_record(const char *seed, int output, char ret[SFS_DIGEST_SIZE]);
 

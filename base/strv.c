@@ -4,16 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+
 int strv_push(struct strv *sv, const char *s)
 {
-	if (sv->n == sv->cap) {
-		size_t cap = sv->cap ? sv->cap * 2 : 8;
-		char **v = realloc(sv->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		sv->v = v;
-		sv->cap = cap;
-	}
+	if (sfs_grow((void **)&sv->v, &sv->cap, sv->n + 1, sizeof(*sv->v)) < 0)
+		return -ENOMEM;
 	if (!(sv->v[sv->n] = strdup(s)))
 		return -ENOMEM;
 	sv->n++;

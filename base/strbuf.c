@@ -4,22 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+
 static bool grow(struct strbuf *sb, size_t extra)
 {
 	if (sb->oom)
 		return false;
 	if (sb->len + extra + 1 <= sb->cap)
 		return true;
-	size_t ncap = sb->cap ? sb->cap : 64;
-	while (ncap < sb->len + extra + 1)
-		ncap *= 2;
-	char *n = realloc(sb->buf, ncap);
-	if (!n) {
+	if (sfs_grow((void **)&sb->buf, &sb->cap, sb->len + extra + 1, 1) < 0) {
 		sb->oom = true;
 		return false;
 	}
-	sb->buf = n;
-	sb->cap = ncap;
 	return true;
 }
 

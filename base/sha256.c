@@ -63,13 +63,6 @@ void sfs_sha256_digest(const void *data, size_t len, char ret_digest[SFS_DIGEST_
 	sfs_sha256_hex(data, len, ret_digest + 7);
 }
 
-void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE])
-{
-	char buf[256];
-	int n = snprintf(buf, sizeof(buf), "%s@%d", digest, output);
-	sfs_sha256_digest(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, ret_digest);
-}
-
 int sfs_is_hex(const char *s)
 {
 	if (!s)

@@ -28,8 +28,6 @@ void sfs_sha256_abort(struct sfs_sha256 *h);
 void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE]);
 /* "sha256:<hex>" of data. */
 void sfs_sha256_digest(const void *data, size_t len, char ret_digest[SFS_DIGEST_SIZE]);
-/* BuildKit's rootKey: digest of the string "<digest>@<output>". */
-void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE]);
 
 /* True when s is "sha256:" followed by 64 lowercase hex chars; false for NULL
  * (callers test what json_string_value gave, NULL for an absent field). */

@@ -12,12 +12,22 @@
 #include <errno.h>
 #include <stdarg.h>
 
-/* Sets *ret_msg (when ret_msg is not NULL and *ret_msg is still NULL) to the
- * formatted message and returns -abs(err). */
+/*
+ * Sets *ret_msg (when ret_msg is not NULL and *ret_msg is still NULL) to the
+ * formatted message and returns -abs(err).
+ *
+ * The sign of err: write the errno constant as errno.h spells it, positive
+ * (`return sfs_errf(ret_msg, EINVAL, "...")`), and pass a callee's negative
+ * return through as it is (`return sfs_errf(ret_msg, r, "...")`).  Because
+ * the result is -abs(err) either way, a `-EINVAL` some callers write is the
+ * same call; the sign carries no meaning and is normalised here, not at the
+ * call sites.
+ */
 int sfs_errf(char **ret_msg, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int sfs_verrf(char **ret_msg, int err, const char *fmt, va_list ap);
 
-/* Prefixes an existing message: "<prefix>: <old>". Returns err unchanged. */
+/* Prefixes an existing message: "<prefix>: <old>".  Returns err unchanged, so
+ * it is the negative errno the caller is returning. */
 int sfs_err_prefix(char **ret_msg, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "db.h"
 #include "err.h"
 
@@ -276,16 +277,8 @@ static int list_locked(struct sfs_db *db, struct history_job **v, size_t *n)
 	if (!st)
 		return -EIO;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t c = cap ? cap * 2 : 16;
-			struct history_job *nv = realloc(*v, c * sizeof(*nv));
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			*v = nv;
-			cap = c;
-		}
+		if ((r = sfs_grow((void **)v, &cap, *n + 1, sizeof(**v))) < 0)
+			break;
 		r = row_job(st, &(*v)[*n]);
 		if (r == 0)
 			(*n)++;

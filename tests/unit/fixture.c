@@ -1,0 +1,97 @@
+/*
+ * fixture.c — the shared fixtures of the unit tests (fixture.h).
+ *
+ * fx_run_env hands its test and options to a trampoline through two file-scope
+ * variables, because tap_run takes a plain void (*)(void); the tests run one at a
+ * time on the main thread.
+ */
+#include "fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "tree.h"
+
+void fx_env_open(struct fx_env *e, const char *dir, const struct fx_env_opts *o)
+{
+	struct sfs_solver_opts so;
+	char *msg = NULL;
+
+	memset(e, 0, sizeof(*e));
+	e->dir = dir ? (char *)dir : tap_tmpdir();
+	sfs_solver_opts_default(&so);
+	if (o && o->workers)
+		so.workers = o->workers;
+	so.resolve = o ? o->resolve : NULL;
+	CHECK_EQ_INT(sfs_cache_open(e->dir, &e->cache, &msg), 0);
+	if (msg)
+		fprintf(stderr, "  cache: %s\n", msg);
+	free(msg);
+	msg = NULL;
+	if (!e->cache)
+		return;
+	CHECK_EQ_INT(sfs_solver_open(e->cache, &so, &e->s, &msg), 0);
+	if (msg)
+		fprintf(stderr, "  solver: %s\n", msg);
+	free(msg);
+}
+
+void fx_env_close(struct fx_env *e)
+{
+	e->s = sfs_solver_close(e->s);
+	e->cache = sfs_cache_close(e->cache);
+}
+
+static void (*run_fn)(struct fx_env *e);
+static const struct fx_env_opts *run_opts;
+
+static void run_in_env(void)
+{
+	struct fx_env e;
+
+	fx_env_open(&e, NULL, run_opts);
+	if (e.s)
+		run_fn(&e);
+	fx_env_close(&e);
+	if (run_opts && run_opts->after)
+		run_opts->after();
+}
+
+void fx_run_env(const char *name, void (*fn)(struct fx_env *e), const struct fx_env_opts *o)
+{
+	run_fn = fn;
+	run_opts = o;
+	tap_run(name, run_in_env);
+}
+
+struct sfs_cache *fx_cache_open(void)
+{
+	struct sfs_cache *c = NULL;
+
+	CHECK_EQ_INT(sfs_cache_open(tap_tmpdir(), &c, NULL), 0);
+	return c;
+}
+
+void fx_tree(struct sfs_cache *c, const char *dir, unsigned fmode, const char *content,
+	     char ret[SFS_DIGEST_SIZE])
+{
+	char fhex[SFS_HEX_SIZE], lhex[SFS_HEX_SIZE], file[256];
+	struct tree *t = NULL;
+
+	snprintf(file, sizeof(file), "%s/f", dir);
+	CHECK_EQ_INT(cas_put_buf(c->cas, content, strlen(content), fhex), 0);
+	CHECK_EQ_INT(cas_put_buf(c->cas, file, strlen(file), lhex), 0);
+	struct tree_entry e[] = {
+	    {'d', 0755, 0, "", "."},
+	    {'d', 0750, 0, "", (char *)dir},
+	    {'f', fmode, strlen(content), "", file},
+	    {'l', 0777, strlen(file), "", "l"},
+	};
+	memcpy(e[2].hex, fhex, sizeof(fhex));
+	memcpy(e[3].hex, lhex, sizeof(lhex));
+	CHECK_EQ_INT(tree_from_entries(c->cas, e, 4, &t), 0);
+	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
+	tree_free(t);
+}
