@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/strbuf.h"
+#include "strbuf.h"
 #include "op.h"
 #include "specint.h"
 

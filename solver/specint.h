@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../cache/strmap.h"
+#include "strmap.h"
 #include "specop.h"
 
 #define SFS_SPEC_KEY_MAX 128

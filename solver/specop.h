@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../cache/strbuf.h"
+#include "strbuf.h"
 #include "spec.h"
 
 #define SFS_NORM_NO_INPUT ((size_t)-1) /* an input slot no ref fills */

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cache/strbuf.h"
+#include "strbuf.h"
 #include "specint.h"
 
 #define SYMLINK_HOPS 40

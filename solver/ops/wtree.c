@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cache/err.h"
+#include "err.h"
 #include "ops.h"
 
 int wtree_init(struct wtree *w)
