@@ -116,7 +116,12 @@ static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_
 	return 0;
 }
 
-/* flock(STATE_DIR/lock); returns the fd or -errno with a message. */
+/* How long a mount waits for the lock of a daemon that is still exiting (an
+ * unmount returns before the old daemon has closed its database). */
+#define LOCK_WAIT_MS 5000
+
+/* flock(STATE_DIR/lock), waiting up to LOCK_WAIT_MS for a holder to let go;
+ * returns the fd or -errno with a message naming the holder's pid. */
 static int take_lock(const char *state_dir, char **ret_msg)
 {
 	char path[PATH_MAX], buf[32] = "";
@@ -127,8 +132,13 @@ static int take_lock(const char *state_dir, char **ret_msg)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return sfs_errf(ret_msg, errno, "cannot open %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return fd;
+	for (int waited = 0; waited <= LOCK_WAIT_MS; waited += 50) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK)
+			break;
+		usleep(50 * 1000);
+	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';

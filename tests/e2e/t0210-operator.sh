@@ -85,6 +85,25 @@ test_expect_success 'in the background too, the pid named is the live daemon' '
 	until_gone "$pid"
 '
 
+# An unmount returns before the daemon has let go of STATE_DIR (it still cancels its
+# jobs, ends their processes and saves them): a mount right after it waits for the lock.
+# Done here, not in a case's subshell, so the daemon stays our child.
+sfs_run "$DATA/small.json" >"$SCRATCH/quick-job"
+slow_spec "sfs-quick-$$" >"$DATA/quick.json"
+sfs_submit "$DATA/quick.json" >/dev/null
+wait_for_proc "sfs-quick-$$"
+cat "$PIDFILE" >"$SCRATCH/quick-old"
+fusermount3 -u "$MNT"
+sfs_mount 2>"$SCRATCH/quick-err"
+echo "$?" >"$SCRATCH/quick-rc"
+
+test_expect_success 'an unmount followed at once by a mount of the same STATE_DIR works' '
+	cat "$SCRATCH/quick-err" &&
+	expect_eq 0 "$(cat "$SCRATCH/quick-rc")" &&
+	expect_eq done "$(sfs_cat "$MNT/jobs/$(cat "$SCRATCH/quick-job")/state")" &&
+	until_gone "$(cat "$SCRATCH/quick-old")"
+'
+
 test_expect_success 'a stale mount point is detected at start, with the command that recovers it' '
 	"$SOLVERFS" -f "$SCRATCH/state4" "$SCRATCH/mnt4" 2>>"$LOG" &
 	pid=$!
