@@ -1,6 +1,6 @@
 /*
  * rounds.c — what a vertex with no record does before it executes: the
- * content ("slow") keys and the two-phase rule (SEMANTICS.md §1.5 step 7-8, §3).
+ * content ("slow") keys and the two-phase rule (README "How the solver decides").
  *
  * Rounds (enum sfs_round), for the edges that wait for an exec or were asked
  * for their keys:

@@ -1,5 +1,5 @@
 /*
- * spec.c — the graph spec document (DESIGN.md §2): the JSON, the vertices and
+ * spec.c — the graph spec document (README "The spec"): the JSON, the vertices and
  * their options, the job-level fields, the field getters the op normalisers use
  * (specop.h) and the assembly of the parsed spec.  See spec.h for the decisions
  * it implements.

@@ -3,7 +3,7 @@
  * order of the vertices (Kahn's algorithm, ready vertices taken in bytewise key
  * order, a cycle reported by its vertices), then for each vertex in that order
  * its Inputs(), the selector of each input, its canonical op bytes and the two
- * digests of DESIGN.md §3 (spec.h states the rules).
+ * digests of README "Identity and digests" (spec.h states the rules).
  *
  * Runs on one thread inside sfs_spec_parse; no state outside struct parse.
  */

@@ -1,5 +1,5 @@
 /*
- * merge.c — the `merge` op: the union of its input trees (DESIGN.md §2).
+ * merge.c — the `merge` op: the union of its input trees (README "The spec").
  *
  * Inputs are laid over each other in order on a wtree: for the same path a later
  * input wins; two dirs merge recursively (the later one's mode wins); a file
