@@ -1,8 +1,8 @@
 /*
  * build.c — the `build` op (BuildKit's Builder.Build; README "The spec" and
- * "How the solver decides"): its fields and normaliser.  It has no exec: the solver runs it itself as a
- * sub-build (subbuild.c), reading the inner spec at `path` of its input and
- * asking for `output` of it.
+ * "How the solver decides"): its fields and normaliser.  It has no exec: the
+ * solver runs it itself as a sub-build (subbuild.c), reading the inner spec
+ * at `path` of its input and asking for `output` of it.
  */
 #include <errno.h>
 #include <stdio.h>
