@@ -1,22 +1,31 @@
 #!/bin/bash
-# bench/solve-scale.sh — (d) solve cost against graph size: specs of N `file` vertices
-# for N in BENCH_SOLVE_SIZES (default "1000 10000 100000"), in two shapes:
+# bench/solve-scale.sh — (d) solve cost against graph size: specs of about N vertices
+# for N in BENCH_SOLVE_SIZES (default "1000 10000 100000"), in the shapes of
+# BENCH_SOLVE_SHAPES (default "chain wide lattice"):
 #
-#   chain  v0 <- v1 <- ... <- v(N-1), each a `file` op on its predecessor writing "f"
-#          (every result is a one-file tree, so the work per vertex is constant);
-#   fanin  N/2 `file` leaves each writing its own file, joined pairwise by `merge`
-#          vertices level by level into one root (N-1 vertices; the root holds N/2 files).
+#   chain    v0 <- v1 <- ... <- v(N-1), each a `file` op on its predecessor with one
+#            mkfile of its own data (every result a one-file tree: constant work a vertex);
+#   wide     N `file` roots with a unique mkfile each, and one `merge` of all of them;
+#   lattice  W = BENCH_LATTICE_W (100) columns, L = N / W layers: layer 0 are `file`
+#            roots, vertex (l, j) is a `merge` of (l-1, j) and (l-1, (j+1) mod W), and
+#            one final `merge` of the last layer.  Every vertex of a deep layer ends up
+#            with inputs of equal content: the shape of converging toolchains;
+#   fanin    N/2 `file` leaves joined pairwise by `merge` vertices into one root.
 #
 # Each (shape, N) gets a fresh STATE_DIR and daemon: the spec is submitted through
 # jobs/new and timed to done ("fresh"); then the daemon is remounted on the same state
-# and the spec submitted again ("cached": every vertex a cache hit).  The daemon's peak
-# RSS (VmHWM) is read after each run, its RSS right after the mount is the baseline.
-# Reported per vertex: time, and (peak - baseline) memory.  A job that does not end
-# within BENCH_SOLVE_TIMEOUT seconds (default 1800) is cancelled and reported as such.
+# and the spec submitted again ("cached": every vertex a cache hit).  For the lattice a
+# third phase changes the data of root (0, 0) and submits again ("incremental": the
+# vertices downstream of that root run again).  Executed and cached vertex counts come
+# from the mount's metrics.  The daemon's peak RSS (VmHWM) is read after each run, its
+# RSS right after the mount is the baseline.  Reported per vertex: time, and (peak -
+# baseline) memory.  A job that does not end within BENCH_SOLVE_TIMEOUT seconds
+# (default 1800) is cancelled and reported as such.
 . "$(dirname "$0")/lib.sh"
 
 SIZES=${BENCH_SOLVE_SIZES:-1000 10000 100000}
-SHAPES=${BENCH_SOLVE_SHAPES:-chain fanin}
+SHAPES=${BENCH_SOLVE_SHAPES:-chain wide lattice}
+LATTICE_W=${BENCH_LATTICE_W:-100}
 TMO=${BENCH_SOLVE_TIMEOUT:-1800}
 MOUNT_OPTS=(-o spec_max=256M,max_vertices=1000000)
 B=solve-scale
@@ -29,6 +38,36 @@ gen_chain() {
 			printf "%s\"v%d\":{\"op\":\"file\",%s\"actions\":[{\"mkfile\":{\"path\":\"f\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, base, i
 		}
 		printf "},\"outputs\":[\"v%d\"]}\n", n - 1
+	}'
+}
+
+gen_wide() {
+	awk -v n="$1" 'BEGIN {
+		printf "{\"vertices\":{"
+		for (i = 0; i < n; i++)
+			printf "%s\"r%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, i, i
+		printf ",\"all\":{\"op\":\"merge\",\"inputs\":["
+		for (i = 0; i < n; i++)
+			printf "%s\"r%d\"", i ? "," : "", i
+		printf "]}},\"outputs\":[\"all\"]}\n"
+	}'
+}
+
+# gen_lattice N [SEED]: W columns, N / W layers; SEED (default 0) is written into the
+# data of root (0, 0), so another seed is the incremental phase's one changed root.
+gen_lattice() {
+	awk -v n="$1" -v w="$LATTICE_W" -v seed="${2:-0}" 'BEGIN {
+		layers = int(n / w); if (layers < 1) layers = 1
+		printf "{\"vertices\":{"
+		for (j = 0; j < w; j++)
+			printf "%s\"v0_%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d %s\\n\"}}]}", j ? "," : "", j, j, j, j ? 0 : seed
+		for (l = 1; l < layers; l++)
+			for (j = 0; j < w; j++)
+				printf ",\"v%d_%d\":{\"op\":\"merge\",\"inputs\":[\"v%d_%d\",\"v%d_%d\"]}", l, j, l - 1, j, l - 1, (j + 1) % w
+		printf ",\"top\":{\"op\":\"merge\",\"inputs\":["
+		for (j = 0; j < w; j++)
+			printf "%s\"v%d_%d\"", j ? "," : "", layers - 1, j
+		printf "]}},\"outputs\":[\"top\"]}\n"
 	}'
 }
 
@@ -87,6 +126,20 @@ per_vertex() {
 	awk -v s="$1" -v n="$2" 'BEGIN { if (s ~ /^[0-9.]+$/) printf "%.0f\n", s * 1e6 / n; else print s }'
 }
 
+# metric NAME: the value of a counter of the mount's metrics file.
+metric() {
+	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
+}
+
+# counted_run SPEC: run_one, then "seconds executed cached" (counts from the metrics).
+counted_run() {
+	local e0 c0 t
+	e0=$(metric solverfs_vertices_executed_total)
+	c0=$(metric solverfs_vertices_cached_total)
+	t=$(run_one "$1")
+	echo "$t $(($(metric solverfs_vertices_executed_total) - e0)) $(($(metric solverfs_vertices_cached_total) - c0))"
+}
+
 kib_per_vertex() {
 	awk -v p="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f\n", (p - b) / n }'
 }
@@ -101,22 +154,33 @@ for shape in $SHAPES; do
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		base=$(daemon_kb VmRSS)
 		echo "  $shape $nv: running" >&2
-		fresh=$(run_one "$spec")
+		read -r fresh fresh_x fresh_c < <(counted_run "$spec")
 		hwm_fresh=$(daemon_kb VmHWM)
 		bench_umount
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		base2=$(daemon_kb VmRSS)
-		cached=$(run_one "$spec")
+		read -r cached cached_x cached_c < <(counted_run "$spec")
 		hwm_cached=$(daemon_kb VmHWM)
+		incr="" incr_x=""
+		if [ "$shape" = lattice ]; then
+			gen_lattice "$n" 1 >"$DATA/$shape-$n-incr.json"
+			read -r incr incr_x _ < <(counted_run "$DATA/$shape-$n-incr.json")
+		fi
 		bench_umount
 		sz=$(stat -c %s "$spec")
-		echo "  $shape, $nv vertices (spec $((sz / 1024)) KiB): fresh ${fresh}s, cached ${cached}s, peak RSS $((hwm_fresh / 1024)) / $((hwm_cached / 1024)) MiB (idle $((base / 1024)) MiB)"
+		echo "  $shape, $nv vertices (spec $((sz / 1024)) KiB): fresh ${fresh}s ($fresh_x executed), cached ${cached}s ($cached_c cached, $cached_x executed)${incr:+, incremental ${incr}s ($incr_x executed)}, peak RSS $((hwm_fresh / 1024)) / $((hwm_cached / 1024)) MiB (idle $((base / 1024)) MiB)"
 		report $B "$shape $nv: fresh (s)" "$fresh"
-		report $B "$shape $nv: fresh (us/vertex)" "$(per_vertex "$fresh" "$nv")"
+		report $B "$shape $nv: fresh (us/vertex)" "$(per_vertex "$fresh" "$nv")" "<= 50"
+		report $B "$shape $nv: fresh executed / cached" "$fresh_x / $fresh_c"
 		report $B "$shape $nv: cached (s)" "$cached"
-		report $B "$shape $nv: cached (us/vertex)" "$(per_vertex "$cached" "$nv")"
+		report $B "$shape $nv: cached (us/vertex)" "$(per_vertex "$cached" "$nv")" "<= 10"
+		report $B "$shape $nv: cached executed / cached" "$cached_x / $cached_c"
+		if [ -n "$incr" ]; then
+			report $B "$shape $nv: incremental (s)" "$incr" "<= 5 at 100,000"
+			report $B "$shape $nv: incremental executed" "$incr_x"
+		fi
 		report $B "$shape $nv: peak RSS fresh (MiB)" "$((hwm_fresh / 1024))"
-		report $B "$shape $nv: peak RSS fresh (KiB/vertex)" "$(kib_per_vertex "$hwm_fresh" "$base" "$nv")"
+		report $B "$shape $nv: peak RSS fresh (KiB/vertex)" "$(kib_per_vertex "$hwm_fresh" "$base" "$nv")" "<= 1"
 		report $B "$shape $nv: peak RSS cached (KiB/vertex)" "$(kib_per_vertex "$hwm_cached" "$base2" "$nv")"
 	done
 done
