@@ -1,6 +1,6 @@
 /*
  * combined.c — Query / Records / Load / Save over a main cache manager and
- * extra cache sources (SEMANTICS.md §4.5, BuildKit's combinedCacheManager).
+ * extra cache sources (docs/semantics.md §4.5, BuildKit's combinedCacheManager).
  *
  * BuildKit queries the managers in parallel; here they are asked one after
  * the other, main first, which gives the same union and makes "prefer main"

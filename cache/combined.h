@@ -1,6 +1,6 @@
 /*
  * combined.h — several cache managers seen as one: BuildKit's
- * combinedCacheManager (SEMANTICS.md §4.5), for builds with extra cache
+ * combinedCacheManager (docs/semantics.md §4.5), for builds with extra cache
  * sources (--import-cache, cache_from) besides the local cache.
  *
  * Not a new kind of manager: a struct cache_combined names the main manager

@@ -3,9 +3,9 @@
  * cache manager, a CacheChains target, and the OCI layout writer.
  *
  * Three stages, each over plain arrays indexed by position:
- *   1. the walk (SEMANTICS.md §5.2) adds items to a CacheChains: one per
+ *   1. the walk (docs/export.md §6) adds items to a CacheChains: one per
  *      Add, with a result (a layer) and per-input link sets;
- *   2. normalize dedupes items (§6.2), marshal turns them into config
+ *   2. normalize dedupes items (docs/export.md §8), marshal turns them into config
  *      layers and records, sortConfig orders them for determinism;
  *   3. the layout writer copies layer blobs out of the content store and
  *      writes the config, the manifest, index.json and oci-layout.
@@ -38,7 +38,7 @@
 
 #define NIL SIZE_MAX
 
-/* ---- CacheChains (§6.2) ---- */
+/* ---- CacheChains (docs/export.md §6, §8) ---- */
 
 struct cc_link {
 	size_t src;
@@ -125,7 +125,7 @@ static int cc_link_from(struct cc *cc, size_t it, size_t src, size_t input, cons
 	return 0;
 }
 
-/* ---- the walk: exporter.ExportTo (§5.2) ---- */
+/* ---- the walk: exporter.ExportTo (docs/export.md §6) ---- */
 
 /* The records a visited key returned (e.res); NULL while in progress. */
 struct ex_res {
@@ -420,7 +420,7 @@ static int ex_export(struct ex *e, struct cache_key *k, enum cache_export_mode m
 	return r;
 }
 
-/* ---- normalize (§6.2 step 1) ---- */
+/* ---- normalize (docs/export.md §8) ---- */
 
 /* The ids (canonical items) some canonical src links to under one nlink. */
 struct idxlist {
@@ -666,7 +666,7 @@ static int cc_normalize(struct cc *cc, bool **ret_canon)
 	return 0;
 }
 
-/* ---- marshal and sortConfig (§6.2 steps 2, 3) ---- */
+/* ---- marshal and sortConfig (docs/export.md §5, §8) ---- */
 
 struct cfg_layer {
 	struct cache_layer l; /* blob, size, diff id */
@@ -943,7 +943,7 @@ static int cfg_sort(struct cfg *g)
 
 /* ---- JSON ---- */
 
-/* The CacheConfig of §6.1, in Go's field order, compact. */
+/* The cache config of docs/export.md §5, in Go's field order, compact. */
 static void cfg_json(const struct cfg *g, struct strbuf *sb)
 {
 	char t[SFS_TIME_SIZE];
@@ -1046,7 +1046,7 @@ int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,
 	return r;
 }
 
-/* ---- the OCI layout (DESIGN.md §6, SEMANTICS.md §6.3) ---- */
+/* ---- the OCI layout (docs/export.md §2, §3) ---- */
 
 static int write_file(const char *path, const void *buf, size_t len, unsigned mode)
 {

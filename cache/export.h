@@ -1,6 +1,5 @@
 /*
- * export.h — cache export in BuildKit's remote cache format (DESIGN.md §6,
- * SEMANTICS.md §5 and §6).
+ * export.h — cache export in BuildKit's remote cache format (docs/export.md).
  *
  * The exporter walks the chains of cache keys that lead to a job's outputs
  * (the keys its results were saved or loaded under, with their deps as the
@@ -17,14 +16,14 @@
 #include "cache.h"
 #include "manager.h"
 
-/* Which records get a result (SEMANTICS.md §5.3). */
+/* Which records get a result (docs/export.md §7). */
 enum cache_export_mode {
 	CACHE_EXPORT_MIN,	  /* down to the first result on each path, then existing layers */
 	CACHE_EXPORT_MAX,	  /* every non-root record with a record */
 	CACHE_EXPORT_REMOTE_ONLY, /* existing layers only; never makes one */
 };
 
-/* How the layout names the config and layers (DESIGN.md §6). */
+/* How the layout names the config and layers (docs/export.md §3). */
 enum cache_export_form {
 	CACHE_EXPORT_IMAGE,	    /* OCI image manifest, config = cacheconfig (default) */
 	CACHE_EXPORT_MANIFEST_LIST, /* BuildKit v0.7: Docker manifest list, cacheconfig last */
@@ -53,8 +52,9 @@ int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
 			const char *dir, char **ret_msg);
 
 /*
- * The same walk, but only the cache config JSON (compact, §6.1 field names)
- * and no layout; layers it needs are still made in the content store.
+ * The same walk, but only the cache config JSON (compact, the field names of
+ * docs/export.md §5) and no layout; layers it needs are still made in the content
+ * store.
  * *ret_json is malloc'd.  For tests and for callers that serve the config.
  */
 int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,

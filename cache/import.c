@@ -1,6 +1,6 @@
 /*
  * import.c — reads a BuildKit cache export (OCI image layout) into the local
- * cache for good (DESIGN.md §6, SEMANTICS.md §6.5).
+ * cache for good (docs/export.md §10).
  *
  * Open parses everything but the layer blobs: index.json -> manifest (three
  * forms) -> cache config, then checks the records (links in range, no loops)

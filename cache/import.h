@@ -1,6 +1,6 @@
 /*
  * import.h — reading a BuildKit cache export (an OCI image layout directory)
- * into the local cache (DESIGN.md §6, SEMANTICS.md §6.5).
+ * into the local cache (docs/export.md §10).
  *
  * The layout is what `buildctl --export-cache type=local` or cache/export.c
  * writes: index.json, blobs/sha256/<hex>, with a manifest in one of three forms
@@ -21,7 +21,7 @@
 #include "keystore.h"
 
 /*
- * Limits on what one import may cost (DESIGN.md §8).  A layout is named by a
+ * Limits on what one import may cost (docs/export.md §10.3).  A layout is named by a
  * user and read by the daemon, so every size it controls is bounded:
  *   json_max     bytes of index.json, the manifest and the cache config
  *                (BuildKit reads 1 MiB manifests; our exports list more layers);
@@ -98,7 +98,7 @@ int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_m
 /*
  * The same into the key storage of manager cm instead of c->main: trees still
  * go to c's content store, records to cm's keys.  For an extra cache source
- * (SEMANTICS.md §4.5) kept apart from the local cache, e.g. an in-memory
+ * (docs/semantics.md §4.5) kept apart from the local cache, e.g. an in-memory
  * manager (keystore_memory_new, result_storage_cas_new(c->cas, NULL),
  * cache_manager_new(id, ...)) queried through cache/combined.h, so only what a
  * build loads from it becomes local.  Results rows are written only when cm is

@@ -1,7 +1,7 @@
 /*
  * keystore.h — CacheKeyStorage: the persistent graph of cache keys.
  *
- * The interface of BuildKit's solver.CacheKeyStorage (SEMANTICS.md §4.1) as a
+ * The interface of BuildKit's solver.CacheKeyStorage (docs/semantics.md §4.1) as a
  * struct of function pointers, with two implementations: in memory
  * (keystore_memory_new) and SQLite (keystore_sqlite_new, over cache/db.h).
  *
@@ -14,7 +14,7 @@
  * Exists(id) is true while the key has at least one result or one outgoing
  * link.  Release(record) removes a record from every key and garbage-collects
  * keys left with neither results nor links, cascading to dependency keys
- * (SEMANTICS.md §4.2).
+ * (docs/semantics.md §4.2).
  *
  * rootKey and the record form.  A key without deps has the id
  * rootKey(digest, output) = sha256 of "<digest>@<output>" (BuildKit's

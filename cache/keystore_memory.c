@@ -292,7 +292,7 @@ static void mem_unlink(struct ks_memory *m, const char *src, const char *target)
 }
 
 /*
- * emptyBranchWithParents (SEMANTICS.md §4.2): a key left with neither results
+ * emptyBranchWithParents (docs/semantics.md §4.2): a key left with neither results
  * nor outgoing links goes away; the dependency keys linking to it lose those
  * links and are collected the same way, so a chain of link-only keys unwinds.
  */
@@ -455,7 +455,7 @@ static int cmp_backlink(const void *a, const void *b)
 	return c;
 }
 
-/* Appends the links src -> id to *v, in the record-digest form of §4.1. */
+/* Appends the links src -> id to *v, in the record-digest form of docs/semantics.md §4.1. */
 static int mem_collect_backlinks(struct ks_memory *m, const char *src, const char *id,
 				 struct backlink **v, size_t *n, size_t *cap)
 {

@@ -3,7 +3,7 @@
  * records and links of db.h).
  *
  * It replaces BuildKit's bbolt storage but implements the in-memory semantics,
- * the fixed behaviour of SEMANTICS.md §4.2: Release garbage-collects every key
+ * the fixed behaviour of docs/semantics.md §4.2: Release garbage-collects every key
  * left with neither records nor outgoing links and cascades to its dependency
  * keys, link-only keys included.  Keys have no table of their own: a key exists
  * through its key_records and links rows, so a collected key leaves nothing.
@@ -251,7 +251,7 @@ static int sq_add_result(struct keystore *ks, const char *id, const struct cache
 }
 
 /*
- * emptyBranchWithParents (SEMANTICS.md §4.2) in the in-memory form: a key
+ * emptyBranchWithParents (docs/semantics.md §4.2) in the in-memory form: a key
  * without records and outgoing links loses its incoming links, and each
  * dependency key that linked to it is collected the same way.
  */
@@ -437,7 +437,7 @@ static int sq_walk_backlinks(struct keystore *ks, const char *id, keystore_backl
 
 	for (size_t i = 0; r == 0 && i < rows.n; i++) {
 		struct cache_link l = rows.v[i].l;
-		/* The record digest the exporter uses (§4.1). */
+		/* The record digest the exporter uses (docs/semantics.md §4.1). */
 		/* an imported link (output KEYSTORE_RECORD_LINK_OUTPUT) already
 		 * holds the record digest */
 		if (rows.v[i].l.output >= 0)

@@ -2,7 +2,7 @@
  * layer.h — the gzip tar layer of a result tree, for cache export.
  *
  * BuildKit exports a result as a stack of layer blobs (a Remote); solverfs
- * exports each result as one layer holding the whole tree (DESIGN.md §6).  The
+ * exports each result as one layer holding the whole tree (docs/export.md §4).  The
  * layer is deterministic so equal trees give byte-identical blobs: entries in
  * the tree's bytewise path order (the root as "./" first, then relative paths),
  * uid/gid 0, no user or group names, mtime 0, permission bits kept, dirs,

@@ -1,6 +1,6 @@
 /*
  * manager.c — CacheManager: cache keys, their ids in a key storage, and the
- * Query / Records / Load / Save the solver calls (SEMANTICS.md §2, §4.4).
+ * Query / Records / Load / Save the solver calls (docs/semantics.md §2, §4.4).
  *
  * A key with deps has no intrinsic id.  Each manager finds it by following
  * links from the ids of its deps (getIDFromDeps) and otherwise makes up a
@@ -472,7 +472,7 @@ int cache_manager_records(struct cache_manager *cm, struct cache_key *k, struct 
 	for (size_t i = 0; r == 0 && i < all.n; i++) {
 		const struct cache_result *res = &all.v[i];
 		if (!cm->rs->ops->exists(cm->rs, res)) {
-			/* Lazy GC (§4.4): the result is gone from the store. */
+			/* Lazy GC (§4.2): the result is gone from the store. */
 			r = cm->ks->ops->release(cm->ks, res->id);
 			continue;
 		}

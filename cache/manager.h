@@ -1,7 +1,7 @@
 /*
  * manager.h — CacheManager: cache keys, records and the lookups the solver makes.
  *
- * BuildKit's solver.CacheManager (SEMANTICS.md §2, §4.4) over a keystore
+ * BuildKit's solver.CacheManager (docs/semantics.md §2, §4.4) over a keystore
  * (keys and links) and a result storage (records -> result trees).
  *
  * A cache_key is reference counted (cache_key_ref/unref) because keys are

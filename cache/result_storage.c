@@ -1,6 +1,6 @@
 /*
  * result_storage.c — CacheResultStorage over the content store: a record names
- * one save of a result tree (DESIGN.md §3), and the tree is what a load checks.
+ * one save of a result tree (docs/semantics.md §4.3), and the tree is what a load checks.
  *
  * Records get random ids, so two executions producing the same tree are two
  * records of one result, and releasing one never touches the other.

@@ -108,7 +108,7 @@ const char *tree_entry_name(const struct tree_entry *e);
 /*
  * The subtree rooted at path as a new tree (path becomes "."; a file or link at
  * path becomes a one-entry tree named "."), stored in the store.  This is the
- * "digest of a selected path" of DESIGN.md §3.
+ * "digest of a selected path" of docs/spec.md §4.6.
  */
 int tree_subtree(struct cas *c, const struct tree *t, const char *path, struct tree **ret);
 

@@ -1,5 +1,5 @@
 /*
- * canon.c — canonical JSON: the bytes every digest of DESIGN.md §3 is taken over.
+ * canon.c — canonical JSON: the bytes every digest of docs/spec.md §4 is taken over.
  *
  * Output is compact (no whitespace), object keys sorted bytewise, and strings
  * escaped as RFC 8785 (JCS) does: `"` and `\` escaped, the control characters

@@ -1,6 +1,6 @@
 /*
  * edge.c — who waits for an edge, and how results and failures reach them
- * (SEMANTICS.md §1.5 step 9).
+ * (docs/semantics.md §1.5 step 9).
  *
  * An edge is one output of an active vertex.  Its waiters are job outputs,
  * vertices that need it as an input, build vertices waiting for a sub-build,

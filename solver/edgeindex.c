@@ -1,6 +1,6 @@
 /*
  * edgeindex.c — merging edges that reach the same cache key while active
- * (BuildKit's edgeIndex and scheduler.mergeTo, SEMANTICS.md §1.7).
+ * (BuildKit's edgeIndex and scheduler.mergeTo, docs/semantics.md §1.7).
  *
  * When a vertex knows its cache maps, each of its edges is registered in the
  * solver's edge index under a merge signature:

@@ -1,6 +1,6 @@
 /*
  * graph.c — the solver's shared graph: active vertices by digest (BuildKit's
- * Solver.actives and Solver.load / Job.Discard, SEMANTICS.md §1.2–1.3).
+ * Solver.actives and Solver.load / Job.Discard, docs/semantics.md §1.2–1.3).
  *
  * A job loads every vertex of its spec; a digest already active is joined (the
  * first loaded definition wins), otherwise a new vstate is made.  When a job is
@@ -226,7 +226,7 @@ static int add_sources(struct sfs_solver *s, const struct load_ctx *lc, size_t i
  * The active vertex for spec vertex idx: joined by digest or made (the first
  * loaded definition wins).  An ignore-cache vertex never joins an active normal
  * one: it is keyed under sha256("<digest>-ignorecache") instead, which normal
- * vertices of that digest then join (SEMANTICS.md §1.2 step 2).
+ * vertices of that digest then join (docs/semantics.md §1.2 step 2).
  */
 static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
 		      struct vstate **ret, char **ret_msg)

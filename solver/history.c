@@ -3,7 +3,7 @@
  * meta("next_job").
  *
  * The counter, not MAX(id) + 1, allocates numbers: a deleted or discarded job's
- * number must never come back (DESIGN.md §4), even when it was the newest.
+ * number must never come back (docs/tree.md §3.3), even when it was the newest.
  * Times are ns since the epoch.  Text columns hold what the job files show;
  * spec, status and status_json are blobs since they may hold any bytes.
  *

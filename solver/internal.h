@@ -1,5 +1,6 @@
 /*
- * internal.h — the solver's shared structures (not for fs/).
+ * internal.h — the solver's shared structures (not for fs/).  Section numbers (§)
+ * are those of docs/semantics.md.
  *
  * Locking: one mutex, sfs_solver.lock, guards the whole shared graph (actives,
  * every vstate and edge field not marked otherwise), the job table and every
@@ -122,7 +123,7 @@ enum vstate_phase {
 	VSTATE_FAILED
 };
 
-/* The rounds of a vertex with no record (SEMANTICS.md §1.5 step 7, rounds.c). */
+/* The rounds of a vertex with no record (docs/semantics.md §1.5 step 7, rounds.c). */
 enum sfs_round {
 	SFS_ROUND_NONE,	    /* not in the rounds */
 	SFS_ROUND_DISCOVER, /* inputs asked what keys they find through content */
@@ -161,7 +162,7 @@ struct vstate {
 	/* jobs that reference this vertex */
 	struct sfs_job **jobs;
 	size_t njobs;
-	/* sub-builds (Builder.Build, SEMANTICS.md §1.2 step 6): a build vertex holds
+	/* sub-builds (Builder.Build, docs/semantics.md §1.10): a build vertex holds
 	 * references to the vertices of its inner spec (children); they point back
 	 * without a reference (parents) and live while a job or a parent needs them */
 	struct vstate **parents;
@@ -519,8 +520,8 @@ void sfs_vstate_exec_failed(struct sfs_solver *s, struct vstate *vs, int r, cons
 void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e);
 /* A root merged into another vertex's edge (equal content through another
  * map): the result it took is saved under its own maps' keys too, so its own
- * source hits through its metadata map next time (SEMANTICS §3: a root is saved
- * under every map). */
+ * source hits through its metadata map next time (docs/semantics.md §1.9: a root
+ * is saved under every map). */
 void sfs_run_alias(struct sfs_solver *s, struct vstate *vs);
 void sfs_run_exec(struct sfs_solver *s, struct vstate *vs);
 void sfs_run_finish(struct sfs_solver *s, struct vstate *vs);

@@ -1,7 +1,7 @@
 /*
  * job.c — a job's life: started into the shared graph, its outputs requested,
  * ended (done, failed, cancelled), written to history and discarded
- * (BuildKit's Job.Build / Job.Discard, SEMANTICS.md §1.3, §8).
+ * (BuildKit's Job.Build / Job.Discard, docs/semantics.md §1.3, §8).
  *
  * Everything here runs with sfs_solver.lock held.
  */

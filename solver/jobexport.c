@@ -1,5 +1,5 @@
 /*
- * jobexport.c — a job's cache export (DESIGN.md §6, SEMANTICS.md §5).
+ * jobexport.c — a job's cache export (docs/export.md §1, §6).
  *
  * When every output of a job whose spec has "export" is built, the job stays
  * running while one EXPORT task writes the chains that lead to its outputs'

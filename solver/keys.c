@@ -1,6 +1,6 @@
 /*
  * keys.c — the keys of a vertex, found before anything is loaded or run
- * (SEMANTICS.md §1.5 steps 1-4, §1.9).
+ * (docs/semantics.md §1.5 steps 1-4, §1.9).
  *
  * Once every input knows its keys, one KEYS task fetches the vertex's cache
  * map(s) and queries the cache for every output: a root looks up

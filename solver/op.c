@@ -7,7 +7,7 @@
  * and is used by one solver worker at a time (the solver serialises the calls
  * of one vertex), so no lock is needed.
  *
- * Content digest of a selector (DESIGN.md §3): for one path it is the id of the
+ * Content digest of a selector (docs/spec.md §4.6): for one path it is the id of the
  * subtree at that path (tree_subtree), exactly the "digest of a selected path".
  * For several paths it is "sha256:" + sha256 over "path\0subtree-id\0" for each
  * path in the selector's (sorted) order, so that the same content under the

@@ -4,7 +4,7 @@
  * sfs_op_resolve() is the ResolveOpFunc: it makes an op for a spec vertex.  The
  * solver calls, for one active vertex:
  *   cache_map(i) for i = 0, 1, ... one at a time until done (only roots may
- *     return more than one map, SEMANTICS.md §1.9);
+ *     return more than one map, docs/semantics.md §1.9);
  *   exec(inputs) at most once, with one result id per input, returning one
  *     result id per output;
  *   content_digest(i, result) for inputs with a content function (slow cache).

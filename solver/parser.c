@@ -1,6 +1,6 @@
 /*
  * parser.c — specs are parsed on a thread of the solver's, not on the thread
- * that accepted them (DESIGN: the FUSE loop never waits on slow work).
+ * that accepted them (docs/tree.md §9: the FUSE loop never waits on slow work).
  *
  * A FUSE flush hands the bytes of a spec to sfs_solver_job_submit_async and
  * returns; SFS_PARSERS threads take specs in the order they came, parse and

@@ -6,9 +6,9 @@
  * two append-only texts a reader of `status` and `status.json` sees:
  *
  *   - status.json: one BuildKit SolveStatus object per line (rawjson);
- *   - status: what `buildctl --progress=plain` prints (DESIGN.md §5).
+ *   - status: what `buildctl --progress=plain` prints (docs/progress.md §2).
  *
- * It applies BuildKit's Job.Status post-processing (SEMANTICS.md §7.2): inputs
+ * It applies BuildKit's Job.Status post-processing (docs/progress.md §4): inputs
  * of a started vertex that never ran are reported CACHED, and at the end every
  * vertex that started but never completed is reported "context canceled".
  *

@@ -59,7 +59,7 @@ static bool input_has_match(struct vstate *vs, size_t i)
 }
 
 /*
- * The rounds of §1.5 step 7, for an edge that has no record yet:
+ * The rounds of docs/semantics.md §1.5 step 7, for an edge that has no record yet:
  *   1. inputs without definition matches are asked for the keys they can find
  *      through content without being loaded (BuildKit's cache-slow state);
  *   2. those still without matches that have a content function are completed
@@ -264,7 +264,7 @@ void sfs_vstate_round_inputs_done(struct sfs_solver *s, struct vstate *vs)
 	after_slow(s, vs);
 }
 
-/* The content key of input i (§3). */
+/* The content key of input i (docs/semantics.md §3). */
 static int content_key(struct vstate *vs, size_t i, struct cache_key **ret, char **ret_msg)
 {
 	const char *result = sfs_input_edge(vs, i)->result;

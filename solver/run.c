@@ -1,5 +1,6 @@
 /*
- * run.c — loading a record and executing an op (SEMANTICS.md §1.5 steps 5-6, §2.2).
+ * run.c — loading a record and executing an op (docs/semantics.md §1.5 steps 5-6,
+ * §2.2).
  *
  * LOAD loads the best record of an edge (newest, then main cache); a failed
  * load is remembered so that record is never tried again, and the edge falls

@@ -1,6 +1,6 @@
 /*
  * solver.h — the solver as fs/ sees it: jobs, their progress streams, their
- * vertices.  BuildKit's Solver / Job (SEMANTICS.md §1.2, §8) behind a small,
+ * vertices.  BuildKit's Solver / Job (docs/semantics.md §1.2, §8) behind a small,
  * non-blocking API.
  *
  * Every function here returns promptly: solves run on the solver's worker

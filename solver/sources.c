@@ -1,6 +1,6 @@
 /*
  * sources.c — cache_from: a job's extra cache sources (BuildKit's
- * --import-cache; SEMANTICS.md §4.5, DESIGN.md §2 and §6).
+ * --import-cache; docs/semantics.md §4.5, docs/export.md §10).
  *
  * Each distinct source path is read once per mount into a cache manager of its
  * own (an in-memory key storage over the shared content store) and kept until

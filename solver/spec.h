@@ -1,6 +1,6 @@
 /*
- * spec.h — the graph spec of DESIGN.md §2: parsing, validation, normalisation and
- * the digests of DESIGN.md §3.
+ * spec.h — the graph spec of docs/spec.md: parsing, validation, normalisation and
+ * the digests of docs/spec.md §4.
  *
  * sfs_spec_parse() turns the JSON a user wrote into an immutable sfs_spec whose
  * vertices are in topological order (every input before its user).  For each
@@ -11,7 +11,7 @@
  *   - the vertex digest = "sha256:" + sha256(canonical bytes);
  *   - the cache map digest = sha256 of the same JSON with every ref replaced by
  *     its input index and every `selector` and `session` removed;
- *   - Inputs() in the order of DESIGN.md §3 and, per input, the selector: the
+ *   - Inputs() in the order of docs/spec.md §4.4 and, per input, the selector: the
  *     sorted, NUL-joined paths the input is used through ("" for a whole input)
  *     and its digest "sha256:<hex>" (empty for a whole input).
  *

@@ -1,6 +1,6 @@
 /*
- * subbuild.c — running op `build` (BuildKit's Builder.Build, SEMANTICS.md §1.2
- * step 6); its fields and normaliser are in ops/build.c.
+ * subbuild.c — running op `build` (BuildKit's Builder.Build, docs/semantics.md
+ * §1.10); its fields and normaliser are in ops/build.c.
  *
  * A build vertex is cached like any other (its one cache map comes from the
  * spec).  When it must execute, its "exec" reads the inner spec from its input

@@ -79,7 +79,7 @@ mkdir -p "$MNT" "$DATA"
 : >"$LOG"
 export SCRATCH STATE MNT DATA LOG PIDFILE
 
-# The default PATH an exec op gets when its env has none (DESIGN.md §2).
+# The default PATH an exec op gets when its env has none (docs/spec.md §2.3, docs/sandbox.md).
 export SFS_DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 sfs_n_case=0

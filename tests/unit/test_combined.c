@@ -1,5 +1,5 @@
 /*
- * test_combined.c — the combined cache manager (SEMANTICS.md §4.5): a real
+ * test_combined.c — the combined cache manager (docs/semantics.md §4.5): a real
  * sfs_cache as main, in-memory managers over the same content store as extra
  * sources, and an imported cache export as a source.
  */

@@ -1,5 +1,5 @@
 /*
- * test_export.c — cache export (SEMANTICS.md §5, §6; DESIGN.md §6): key graphs
+ * test_export.c — cache export (docs/export.md): key graphs
  * saved through a real cache manager, exported, and the written layout read
  * back with jansson.
  */
@@ -173,7 +173,7 @@ static void test_mode_min(void)
 	sfs_cache_close(c);
 }
 
-/* §6.4: childA <- parent through selector sha256("sel0"). */
+/* docs/export.md §9.1: childA <- parent through selector sha256("sel0"). */
 static void test_worked_example(void)
 {
 	struct sfs_cache *c = fx_cache_open();

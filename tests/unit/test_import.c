@@ -156,7 +156,7 @@ static void put_layout(const char *dir, enum form form, const char *config,
 	strbuf_release(&idx);
 }
 
-/* SEMANTICS.md §6.4: C = sha256("seed:seedA"), P = sha256("seed:seedP"). */
+/* docs/export.md §9.1: C = sha256("seed:seedA"), P = sha256("seed:seedP"). */
 struct example {
 	char c[SFS_DIGEST_SIZE], p[SFS_DIGEST_SIZE], sel[SFS_DIGEST_SIZE];
 	char root[SFS_DIGEST_SIZE], top[SFS_DIGEST_SIZE];
@@ -171,7 +171,8 @@ static void example_init(struct example *x)
 	sfs_root_key(x->p, 0, x->top);
 }
 
-/* The §6.4 config with `layers` as its layers array and record 0's result on layer `top`. */
+/* The config of docs/export.md §9.1, with `layers` as its layers array and record 0's
+ * result on layer `top`. */
 static char *example_config(const struct example *x, const char *layers, int top)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -243,7 +244,8 @@ static int collect_result(const struct cache_result *r, void *arg)
 	return 0;
 }
 
-/* The key the import made for the §6.4 parent record, or "" (via its link form). */
+/* The key the import made for the parent record of docs/export.md §9.1, or "" (via its
+ * link form). */
 static void top_key(struct keystore *ks, const struct example *x, struct strbuf *ret)
 {
 	struct cache_link l;
@@ -343,7 +345,8 @@ static void test_image_manifest(void)
 	check_form(FORM_IMAGE);
 }
 
-/* A one-layer §6.4 layout of these entries in the image form; blob gets the layer. */
+/* A one-layer layout of these entries, shaped as docs/export.md §9.1, in the image form;
+ * blob gets the layer. */
 static void one_layer(const char *dir, const struct tent *e, size_t n, char blob[SFS_DIGEST_SIZE])
 {
 	char layers[256], *cfg;

@@ -1,5 +1,5 @@
 /*
- * test_keystore.c — the CacheKeyStorage test suite (SEMANTICS.md §9.4, BuildKit's
+ * test_keystore.c — the CacheKeyStorage test suite (docs/semantics.md §9.4, BuildKit's
  * testutil/cachestorage_testsuite.go), run unchanged against the in-memory and
  * the SQLite storage, plus what only the SQLite storage can show (reopen,
  * rollback, the links listing).

@@ -1,5 +1,5 @@
 /*
- * test_manager.c — the cache manager (SEMANTICS.md §2.3, §2.4, §4.4, §9.4
+ * test_manager.c — the cache manager (docs/semantics.md §2.3, §2.4, §4.4; §9.4:
  * cache_test.go) over both key storages with a fake result storage, then the
  * real result storage over the content store and sfs_cache_open.
  */

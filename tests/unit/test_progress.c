@@ -1,7 +1,7 @@
 /*
  * test_progress.c — golden output of solver/progress.c: one fixed sequence of
  * vertex events with fixed timestamps, and the exact plain (`status`) and rawjson
- * (`status.json`) texts it renders (DESIGN.md §5; SEMANTICS.md §7.2 for the CACHED
+ * (`status.json`) texts it renders (docs/progress.md §2, §3; §4 for the CACHED
  * inputs and the CANCELED vertices at the end).
  *
  * `test_progress --print` writes the two texts to stdout instead of checking them,

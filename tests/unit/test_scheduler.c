@@ -1,15 +1,15 @@
 /*
- * test_scheduler.c — BuildKit's solver/scheduler_test.go (SEMANTICS.md §9.2,
+ * test_scheduler.c — BuildKit's solver/scheduler_test.go (docs/semantics.md §9.2,
  * all 32 tests, and the later ones of §9.3) re-expressed against the solverfs
  * solver with the test vertices of testop.h.
  *
- * Each test asserts the counts and results SEMANTICS.md gives.  Where a
+ * Each test asserts the counts and results the Go test asserts.  Where a
  * scenario needs something the solver does not have yet, the test still
  * asserts BuildKit's behaviour and its comment starts with NEEDS:
  *   NEEDS merge    — edge merging (§1.7)
  *   NEEDS ic-digest — the ignore-cache variant digest at load (§1.2 step 2)
  *
- * Cache export (§5.4): BuildKit's tests export res.CacheKeys()[0] into a
+ * Cache export (docs/export.md §6, §7): BuildKit's tests export res.CacheKeys()[0] into a
  * testExporterTarget after the build; here the build's spec asks for the
  * job's export ("export": {"mode"}), which the solver writes from every key of
  * the outputs before the job ends, and EXPORT_CHECK reads its cache config
@@ -96,7 +96,7 @@ static void release_job(struct fx_env *e, struct tv_gate *g, uint64_t id)
 
 /*
  * The export of job: nrec unique records, nres of them with a result, the top
- * record linked from ntop unique records (-1: SEMANTICS.md gives no number).
+ * record linked from ntop unique records (-1: the Go test gives no number).
  */
 #define EXPORT_CHECK_SKIP(e, job, skip, nrec, nres, ntop)                                          \
 	do {                                                                                       \
@@ -121,7 +121,7 @@ static void release_job(struct fx_env *e, struct tv_gate *g, uint64_t id)
 #define EXPORT_CHECK(e, job, nrec, nres, ntop) EXPORT_CHECK_SKIP(e, job, NULL, nrec, nres, ntop)
 
 /* The record of the key with map seed (output 0; the record digest is
- * rootKey(map digest, output) for every key, §5.2) has nlinks unique links and
+ * rootKey(map digest, output) for every key, docs/export.md §5) has nlinks unique links and
  * a result or not. */
 static void record_check(struct fx_env *e, uint64_t job, const char *seed, int nlinks, bool result)
 {
@@ -608,10 +608,11 @@ static void test_error_returns(struct fx_env *e)
 }
 
 /*
- * 15. The v0.7.2 test's cache source is the main manager itself (SEMANTICS.md
- * §4.5 caveat), so what it observes is the main cache: a rebuild loads once,
- * a vertex on top loads its input.  The "second manager loads 0" half has no
- * counterpart (no second solver is used by the Go test either).
+ * 15. The v0.7.2 test's cache source is the main manager itself, which adds no
+ * source (docs/semantics.md §4.5), so what it observes is the main cache: a
+ * rebuild loads once, a vertex on top loads its input.  The "second manager
+ * loads 0" half has no counterpart (no second solver is used by the Go test
+ * either).
  * A genuinely separate source (cache_from) is NEEDS multiple cache sources.
  */
 static void test_multiple_cache_sources(struct fx_env *e)

@@ -1,6 +1,6 @@
 /*
  * test_solver.c — the solver's scheduling decisions, with a counting test op
- * (BuildKit's scheduler_test.go vtx helpers, SEMANTICS.md §9.1): how often
+ * (BuildKit's scheduler_test.go vtx helpers, docs/semantics.md §9.1): how often
  * CacheMap and Exec run for fresh, cached, shared, failing and cancelled builds.
  */
 #include <errno.h>
@@ -436,7 +436,7 @@ static void test_failure_names_vertex(void)
 	fx_env_close(&e);
 }
 
-/* A spec with "export" writes the job's cache export before the job is done (DESIGN §6). */
+/* A spec with "export" writes the job's cache export before the job is done (docs/export.md §1). */
 static void test_export_at_job_end(void)
 {
 	struct fx_env e = {0};
@@ -620,7 +620,7 @@ static void run_two_blocked(struct fx_env *e, const char *spec, bool (*joined)(s
 	wait_job(e, j2, ret2);
 }
 
-/* Two jobs with the same vertex share one execution (§11.1). */
+/* Two jobs with the same vertex share one execution (§11, item 1). */
 static void test_shared_vertex(void)
 {
 	struct fx_env e = {0};

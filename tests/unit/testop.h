@@ -1,12 +1,12 @@
 /*
- * testop.h — BuildKit's scheduler test vertices (SEMANTICS.md §9.1) on top of
+ * testop.h — BuildKit's scheduler test vertices (docs/semantics.md §9.1) on top of
  * the solverfs solver, for tests/unit/test_scheduler.c.
  *
  * A test vertex (struct tvtx) is what BuildKit's vtx()/vtxConst()/vtxSum()/
  * vtxAdd()/vtxSubBuild() return: an identity `name` (BuildKit's digest =
  * sha256(name)), a cache key seed, inputs with per-input selector and content
  * ("slow") function, a value, hooks and delays.  tv_spec() writes a graph of
- * them as a JSON spec (DESIGN.md §2): every vertex is an `exec` vertex whose
+ * them as a JSON spec (docs/spec.md): every vertex is an `exec` vertex whose
  * args are [name] (so the vertex digest follows the name, as in BuildKit, plus
  * the inputs, which BuildKit leaves out), whose `name` label is "t<id>" (the
  * behaviour: not hashed, so two objects with one name share a digest and the
