@@ -20,9 +20,12 @@ cat >"$DATA/loud.json" <<'JSON'
   "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["loud"]}
 JSON
 
+# One perl process makes the 10,000 levels (perl-base is essential in Debian): a shell
+# loop of 10,000 mkdirs forks 10,000 times, which took over 300 s on a loaded 2-core
+# machine, and dash cannot cd below PATH_MAX of logical path.
 cat >"$DATA/deep-exec.json" <<'JSON'
 {"vertices": {"deep": {"op": "exec", "name": "deep",
-  "args": ["sh", "-c", "cd out && i=0 && while [ $i -lt 10000 ]; do mkdir d && cd d; i=$((i+1)); done && echo bottom > f"],
+  "args": ["perl", "-e", "chdir q(out) or die; for (1 .. 10000) { mkdir q(d) or die; chdir q(d) or die } open(my $f, q(>), q(f)) or die"],
   "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["deep"]}
 JSON
 
