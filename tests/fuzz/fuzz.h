@@ -46,6 +46,22 @@ void fz_mkdirs(const char *path);
 /* Writes a file (created or truncated); aborts on failure. */
 void fz_write_file(const char *path, const void *buf, size_t len);
 
+/*
+ * The cache of the targets that import into one (fuzz_cache.c, linked only
+ * into them).  fz_cache: a cache over the scratch dir's "state", opened on the
+ * first call (on the first input, not in LLVMFuzzerInitialize: libFuzzer's
+ * -jobs parent runs that too and never fuzzes), emptied and reopened every
+ * reset_every calls, closed at exit; aborts if it cannot open.
+ * fz_memory_manager: a cache manager over an in-memory key storage (its
+ * keystore also in *ret_ks unless NULL) and c's content store; free it with
+ * cache_manager_free.
+ */
+struct sfs_cache;
+struct keystore;
+struct cache_manager;
+struct sfs_cache *fz_cache(unsigned reset_every);
+struct cache_manager *fz_memory_manager(struct sfs_cache *c, struct keystore **ret_ks);
+
 /* Reports a broken invariant and aborts. */
 void fz_fail(const char *file, int line, const char *what) __attribute__((noreturn));
 #define FZ_CHECK(e)                                                                                \

@@ -19,42 +19,12 @@
 #include "cache.h"
 #include "err.h"
 #include "import.h"
-#include "keystore.h"
 #include "fuzz.h"
-#include "result_storage.h"
 
 #define MAX_PARTS 8
 #define RESET_EVERY 500
 
 static struct sfs_cache *cache;
-static unsigned inputs;
-
-static void cache_reset(void)
-{
-	char *msg = NULL;
-
-	cache = sfs_cache_close(cache);
-	fz_rm_rf(fz_path(0, "state"), true);
-	if (sfs_cache_open(fz_path(0, "state"), &cache, &msg) < 0) {
-		fprintf(stderr, "fuzz_import: %s\n", msg ? msg : "cannot open the cache");
-		abort();
-	}
-}
-
-static void cache_done(void)
-{
-	cache = sfs_cache_close(cache);
-}
-
-/* On the first input, not in LLVMFuzzerInitialize: libFuzzer's -jobs parent
- * runs that too and never fuzzes. */
-static void cache_init(void)
-{
-	if (cache)
-		return;
-	cache_reset();
-	atexit(cache_done);
-}
 
 /* Part k with its "@N" references resolved (digests of later parts). */
 static char *resolve(const struct fz_part *parts, size_t n, size_t k,
@@ -103,18 +73,6 @@ static void write_layout(const char *dir, const uint8_t *data, size_t size)
 	}
 }
 
-static struct cache_manager *memory_manager(void)
-{
-	struct keystore *ks = NULL;
-	struct result_storage *rs = NULL;
-	struct cache_manager *cm = NULL;
-
-	FZ_CHECK(keystore_memory_new(&ks) == 0);
-	FZ_CHECK(result_storage_cas_new(cache->cas, NULL, &rs) == 0);
-	FZ_CHECK(cache_manager_new("fuzz", ks, rs, &cm) == 0);
-	return cm;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *dir = fz_path(1, "layout");
@@ -122,9 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *msg = NULL;
 	int r;
 
-	cache_init();
-	if (++inputs % RESET_EVERY == 0)
-		cache_reset();
+	cache = fz_cache(RESET_EVERY);
 	write_layout(dir, data, size);
 	r = cache_import_open(dir, &im, &msg);
 	if (r < 0) {
@@ -133,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FZ_CHECK(im && !msg);
-	struct cache_manager *cm = memory_manager();
+	struct cache_manager *cm = fz_memory_manager(cache, NULL);
 	r = cache_import_into_manager(im, cache, cm, &msg);
 	FZ_CHECK(r == 0 ? !msg : msg || r == -ENOMEM);
 	free(msg);

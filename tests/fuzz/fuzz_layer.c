@@ -25,7 +25,6 @@
 #include "import.h"
 #include "keystore.h"
 #include "layer.h"
-#include "result_storage.h"
 #include "strbuf.h"
 #include "tree.h"
 #include "fuzz.h"
@@ -35,34 +34,6 @@
 #define RECORD "sha256:e9005788cf813ffb15d65948eb6c8dbb1a69168e5eda3a7a9f2e39be7e49fee0"
 
 static struct sfs_cache *cache;
-static unsigned inputs;
-
-static void cache_reset(void)
-{
-	char *msg = NULL;
-
-	cache = sfs_cache_close(cache);
-	fz_rm_rf(fz_path(0, "state"), true);
-	if (sfs_cache_open(fz_path(0, "state"), &cache, &msg) < 0) {
-		fprintf(stderr, "fuzz_layer: %s\n", msg ? msg : "cannot open the cache");
-		abort();
-	}
-}
-
-static void cache_done(void)
-{
-	cache = sfs_cache_close(cache);
-}
-
-/* On the first input, not in LLVMFuzzerInitialize: libFuzzer's -jobs parent
- * runs that too and never fuzzes. */
-static void cache_init(void)
-{
-	if (cache)
-		return;
-	cache_reset();
-	atexit(cache_done);
-}
 
 static void put_blob(const char *dir, const void *buf, size_t len, char ret[SFS_DIGEST_SIZE])
 {
@@ -132,8 +103,7 @@ static int import_chain(const struct fz_part *layers, size_t n, char ret_tree[SF
 	const char *dir = fz_path(1, "layout");
 	struct cache_import *im = NULL;
 	struct keystore *ks = NULL;
-	struct result_storage *rs = NULL;
-	struct cache_manager *cm = NULL;
+	struct cache_manager *cm;
 	char *msg = NULL;
 	int r;
 
@@ -142,9 +112,7 @@ static int import_chain(const struct fz_part *layers, size_t n, char ret_tree[SF
 	if (r < 0)
 		fprintf(stderr, "fuzz_layer: %s\n", msg ? msg : strerror(-r));
 	FZ_CHECK(r == 0); /* the layout is ours: only layers can be wrong */
-	FZ_CHECK(keystore_memory_new(&ks) == 0);
-	FZ_CHECK(result_storage_cas_new(cache->cas, NULL, &rs) == 0);
-	FZ_CHECK(cache_manager_new("fuzz", ks, rs, &cm) == 0);
+	cm = fz_memory_manager(cache, &ks);
 	r = cache_import_into_manager(im, cache, cm, &msg);
 	FZ_CHECK(r == 0 ? !msg : msg || r == -ENOMEM);
 	free(msg);
@@ -167,9 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tree *t = NULL;
 	struct stat st;
 
-	cache_init();
-	if (++inputs % RESET_EVERY == 0)
-		cache_reset();
+	cache = fz_cache(RESET_EVERY);
 	if (import_chain(layers, n, tree_id) < 0)
 		return 0;
 	/* the round trip: tree -> tar -> the same tree */
