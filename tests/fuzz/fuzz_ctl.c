@@ -21,6 +21,7 @@
 #include "tree.h"
 #include "../../solver/solver.h"
 #include "fuzz.h"
+#include "../unit/fixture.h"
 
 #define MAX_WRITES 8
 #define OWNER 1000
@@ -33,35 +34,20 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 		  size_t ninputs, char (*outputs)[SFS_DIGEST_SIZE], char **ret_msg)
 {
 	const struct tree_entry root = {.type = 'd', .mode = 0755, .path = "."};
-	struct tree *t = NULL;
-	int r;
 
 	if (strcmp(op->v->key, "block") == 0) {
 		while (!sfs_op_cancelled(ctx))
 			usleep(200);
 		return -ECANCELED;
 	}
-	r = tree_from_entries(ctx->cache->cas, &root, 1, &t);
-	if (r < 0)
-		return r;
-	for (size_t o = 0; o < op->v->noutputs; o++)
-		memcpy(outputs[o], t->id, SFS_DIGEST_SIZE);
-	tree_free(t);
-	return 0;
+	return fx_op_outputs(op, ctx, &root, 1, outputs);
 }
 
 static const struct sfs_op_type t_op = {"fuzz", NULL, t_exec, NULL, NULL};
 
 static int t_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret)
 {
-	struct sfs_op *op = calloc(1, sizeof(*op));
-
-	if (!op)
-		return -ENOMEM;
-	op->type = &t_op;
-	op->v = v;
-	*ret = op;
-	return 0;
+	return fx_op_new(&t_op, v, NULL, ret);
 }
 
 static void solver_done(void)

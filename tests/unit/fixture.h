@@ -9,7 +9,9 @@
  *         RUN_ENV(test_x, &opts);
  *
  *   - fx_cache_open: a fresh sfs_cache in a scratch dir of tap's;
- *   - fx_tree: the small tree the cache tests store, export and import.
+ *   - fx_tree: the small tree the cache tests store, export and import;
+ *   - fx_op_new, fx_op_outputs: the plumbing of a test's own op type
+ *     (fixture_op.c, without tap.h: the fuzz targets link it too).
  *
  * A fixture that fails marks the current test failed (CHECK) and leaves the fields
  * it could not open NULL; it never exits.
@@ -61,5 +63,17 @@ struct sfs_cache *fx_cache_open(void);
  */
 void fx_tree(struct sfs_cache *c, const char *dir, unsigned fmode, const char *content,
 	     char ret[SFS_DIGEST_SIZE]);
+
+/* ---- a test's own ops (sfs_solver_opts.resolve) ---- */
+
+struct tree_entry;
+
+/* A new op of type t for v with priv, in *ret; -ENOMEM. */
+int fx_op_new(const struct sfs_op_type *t, const struct sfs_spec_vertex *v, void *priv,
+	      struct sfs_op **ret);
+/* Stores the tree of the n entries e (tree_from_entries) in ctx's cache and makes
+ * it every output of op; 0 or tree_from_entries's error. */
+int fx_op_outputs(const struct sfs_op *op, struct sfs_op_ctx *ctx, const struct tree_entry *e,
+		  size_t n, char (*outputs)[SFS_DIGEST_SIZE]);
 
 #endif

@@ -66,28 +66,14 @@ static int t_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *const *
 	size_t len = strlen(content);
 	e[1].size = len;
 	int r = cas_put_buf(ctx->cache->cas, content, len, e[1].hex);
-	struct tree *t = NULL;
-	if (r == 0)
-		r = tree_from_entries(ctx->cache->cas, e, 2, &t);
-	if (r < 0)
-		return r;
-	for (size_t o = 0; o < op->v->noutputs; o++)
-		memcpy(outputs[o], t->id, SFS_DIGEST_SIZE);
-	tree_free(t);
-	return 0;
+	return r < 0 ? r : fx_op_outputs(op, ctx, e, 2, outputs);
 }
 
 static const struct sfs_op_type test_op = {"test", t_cache_map, t_exec, NULL, NULL};
 
 static int t_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret)
 {
-	struct sfs_op *op = calloc(1, sizeof(*op));
-	if (!op)
-		return -ENOMEM;
-	op->type = &test_op;
-	op->v = v;
-	*ret = op;
-	return 0;
+	return fx_op_new(&test_op, v, NULL, ret);
 }
 
 /* Two workers and the counting test op. */

@@ -463,14 +463,7 @@ int tv_resolve(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret)
 	long id = strtol(v->name + 1, NULL, 10);
 	if (id < 0 || (size_t)id >= nreg)
 		return -EINVAL;
-	struct sfs_op *op = calloc(1, sizeof(*op));
-	if (!op)
-		return -ENOMEM;
-	op->type = &tv_op;
-	op->v = v;
-	op->priv = reg[id];
-	*ret = op;
-	return 0;
+	return fx_op_new(&tv_op, v, reg[id], ret);
 }
 
 /* --- hooks ------------------------------------------------------------------------- */
