@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
+#include "keystore.h"
 #include "tap.h"
 #include "tree.h"
 
@@ -94,4 +96,33 @@ void fx_tree(struct sfs_cache *c, const char *dir, unsigned fmode, const char *c
 	CHECK_EQ_INT(tree_from_entries(c->cas, e, 4, &t), 0);
 	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
 	tree_free(t);
+}
+
+struct keystore *fx_keystore_open(bool sqlite, struct sfs_db **ret_db)
+{
+	struct keystore *ks = NULL;
+	char path[512];
+
+	if (!sqlite) {
+		CHECK_EQ_INT(keystore_memory_new(&ks), 0);
+		return ks;
+	}
+	snprintf(path, sizeof(path), "%s/solverfs.db", tap_tmpdir());
+	CHECK_EQ_INT(sfs_db_open(path, ret_db, NULL), 0);
+	CHECK_EQ_INT(keystore_sqlite_new(*ret_db, &ks), 0);
+	return ks;
+}
+
+void fx_run_backends(const struct fx_case *suite, size_t n, bool *sqlite)
+{
+	char name[160];
+
+	for (int b = 0; b < 2; b++) {
+		*sqlite = b == 1;
+		for (size_t i = 0; i < n; i++) {
+			snprintf(name, sizeof(name), "%s: %s", *sqlite ? "sqlite" : "memory",
+				 suite[i].name);
+			tap_run(name, suite[i].fn);
+		}
+	}
 }

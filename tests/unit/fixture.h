@@ -10,6 +10,7 @@
  *
  *   - fx_cache_open: a fresh sfs_cache in a scratch dir of tap's;
  *   - fx_tree: the small tree the cache tests store, export and import;
+ *   - fx_keystore_open, fx_run_backends: a suite run once on each key storage;
  *   - fx_op_new, fx_op_outputs: the plumbing of a test's own op type
  *     (fixture_op.c, without tap.h: the fuzz targets link it too).
  *
@@ -63,6 +64,24 @@ struct sfs_cache *fx_cache_open(void);
  */
 void fx_tree(struct sfs_cache *c, const char *dir, unsigned fmode, const char *content,
 	     char ret[SFS_DIGEST_SIZE]);
+
+/* ---- the two key storages ---- */
+
+struct keystore;
+struct sfs_db;
+
+/* A fresh key storage: in memory, or with sqlite an SQLite one over a new db in a
+ * scratch dir of tap's, left in *ret_db (close it after keystore_free). */
+struct keystore *fx_keystore_open(bool sqlite, struct sfs_db **ret_db);
+
+struct fx_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+/* Runs the n cases of suite as tap_run does, as "memory: NAME" with *sqlite false,
+ * then all again as "sqlite: NAME" with *sqlite true. */
+void fx_run_backends(const struct fx_case *suite, size_t n, bool *sqlite);
 
 /* ---- a test's own ops (sfs_solver_opts.resolve) ---- */
 

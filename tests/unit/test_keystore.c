@@ -10,6 +10,7 @@
 
 #include "array.h"
 #include "db.h"
+#include "fixture.h"
 #include "keystore.h"
 #include "tap.h"
 
@@ -20,17 +21,7 @@ static struct sfs_db *cur_db;
 
 static struct keystore *store_open(void)
 {
-	struct keystore *ks = NULL;
-
-	if (!use_sqlite) {
-		CHECK_EQ_INT(keystore_memory_new(&ks), 0);
-		return ks;
-	}
-	char *dir = tap_tmpdir(), path[512];
-	snprintf(path, sizeof(path), "%s/solverfs.db", dir);
-	CHECK_EQ_INT(sfs_db_open(path, &cur_db, NULL), 0);
-	CHECK_EQ_INT(keystore_sqlite_new(cur_db, &ks), 0);
-	return ks;
+	return fx_keystore_open(use_sqlite, &cur_db);
 }
 
 static void store_close(struct keystore *ks)
@@ -508,10 +499,7 @@ static void test_new_id(void)
 	CHECK(strcmp(a, b) != 0);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} suite[] = {
+static const struct fx_case suite[] = {
     {"testResults", test_results},
     {"testLinks", test_links},
     {"testResultReleaseSingleLevel", test_result_release_single_level},
@@ -524,16 +512,7 @@ static const struct {
 
 int main(void)
 {
-	char name[128];
-
-	for (int b = 0; b < 2; b++) {
-		use_sqlite = b == 1;
-		for (size_t i = 0; i < ARRAY_SIZE(suite); i++) {
-			snprintf(name, sizeof(name), "%s: %s", use_sqlite ? "sqlite" : "memory",
-				 suite[i].name);
-			tap_run(name, suite[i].fn);
-		}
-	}
+	fx_run_backends(suite, ARRAY_SIZE(suite), &use_sqlite);
 	RUN(test_sqlite_reopen);
 	RUN(test_sqlite_batch_rollback);
 	RUN(test_sqlite_walk_all_links);

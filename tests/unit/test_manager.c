@@ -13,6 +13,7 @@
 
 #include "array.h"
 #include "cache.h"
+#include "fixture.h"
 #include "manager.h"
 #include "result_storage.h"
 #include "tap.h"
@@ -75,17 +76,9 @@ static struct fake_rs *cur_rs;
 
 static struct cache_manager *cm_open(void)
 {
-	struct keystore *ks = NULL;
+	struct keystore *ks = fx_keystore_open(use_sqlite, &cur_db);
 	struct cache_manager *cm = NULL;
 
-	if (use_sqlite) {
-		char path[512];
-		snprintf(path, sizeof(path), "%s/solverfs.db", tap_tmpdir());
-		CHECK_EQ_INT(sfs_db_open(path, &cur_db, NULL), 0);
-		CHECK_EQ_INT(keystore_sqlite_new(cur_db, &ks), 0);
-	} else {
-		CHECK_EQ_INT(keystore_memory_new(&ks), 0);
-	}
 	cur_rs = calloc(1, sizeof(*cur_rs));
 	cur_rs->rs.ops = &fake_ops;
 	CHECK_EQ_INT(cache_manager_new("local", ks, &cur_rs->rs, &cm), 0);
@@ -687,10 +680,7 @@ static void test_threads(void)
 	cm_close(cm);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} suite[] = {
+static const struct fx_case suite[] = {
     {"root query", test_root_query},
     {"getID reuses a linked key, random otherwise", test_get_id_reuses_linked_key},
     {"selectors match exactly", test_selector_must_match},
@@ -705,16 +695,7 @@ static const struct {
 
 int main(void)
 {
-	char name[160];
-
-	for (int b = 0; b < 2; b++) {
-		use_sqlite = b == 1;
-		for (size_t i = 0; i < ARRAY_SIZE(suite); i++) {
-			snprintf(name, sizeof(name), "%s: %s", use_sqlite ? "sqlite" : "memory",
-				 suite[i].name);
-			tap_run(name, suite[i].fn);
-		}
-	}
+	fx_run_backends(suite, ARRAY_SIZE(suite), &use_sqlite);
 	RUN(test_best_record);
 	RUN(test_key_refs);
 	RUN(test_construction_releases_missing);
