@@ -2,6 +2,7 @@
 
 #include <ftw.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 int tap_failed_now;
@@ -49,6 +50,14 @@ char *tap_tmpdir(void)
 	if (ndirs < 256)
 		dirs[ndirs++] = p;
 	return p;
+}
+
+double tap_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int tap_done(void)

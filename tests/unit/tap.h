@@ -20,6 +20,8 @@ int tap_done(void);
 void tap_fail(const char *file, int line, const char *expr);
 /* A fresh scratch directory under $TMPDIR (removed by tap_done); malloc'd. */
 char *tap_tmpdir(void);
+/* CLOCK_MONOTONIC in seconds, for what a test prints (or bounds) about time. */
+double tap_now_s(void);
 
 #define RUN(fn) tap_run(#fn, fn)
 #define CHECK(e)                                                                                   \

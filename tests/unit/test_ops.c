@@ -635,24 +635,16 @@ static void test_exec_failure_message(void)
 	free(msg);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_exec_timeout(void)
 {
 	char id[SFS_DIGEST_SIZE], *msg = NULL;
-	double t0 = now_s();
+	double t0 = tap_now_s();
 
 	ctx_reset();
 	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"echo start; sleep "
 		       "30\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
 		       1, id, &msg) < 0);
-	CHECK(now_s() - t0 < 3);
+	CHECK(tap_now_s() - t0 < 3);
 	CHECK_EQ_STR(msg, "process \"sh -c echo start; sleep 30\" did not complete successfully: "
 			  "timeout after 1s\nstart");
 	free(msg);
@@ -673,11 +665,11 @@ static void test_exec_cancel(void)
 
 	ctx_reset();
 	pthread_create(&th, NULL, cancel_later, NULL);
-	t0 = now_s();
+	t0 = tap_now_s();
 	CHECK(run_exec("\"args\":[\"sh\",\"-c\",\"sleep 30 & sleep "
 		       "30\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
 		       0, id, &msg) == -ECANCELED);
-	CHECK(now_s() - t0 < 1.3);
+	CHECK(tap_now_s() - t0 < 1.3);
 	CHECK_EQ_INT(atomic_load(&ctx.pgid), 0);
 	pthread_join(th, NULL);
 	free(msg);
