@@ -181,24 +181,85 @@ sfs_final() {
 		END { sub(":$", "", last); print last }'
 }
 
+# sfs_vertex N NAME: the jobs/N/vertices/<hex> dir of the vertex named NAME.
+sfs_vertex() {
+	local d
+	for d in "$MNT/jobs/$1/vertices"/*; do
+		if [ "$(cat "$d/name")" = "$2" ]; then
+			printf '%s\n' "$d"
+			return 0
+		fi
+	done
+	echo "no vertex named $2 in job $1" >&2
+	return 1
+}
+
+# ---------------------------------------------------------------- specs
+#
+# The specs many scripts submit.  What they take is JSON string text, written into the
+# spec as it stands: a double quote or a backslash in it must already be escaped.
+
+# sfs_exec_spec KEY NAME CMD: one exec vertex KEY named NAME that runs `sh -c CMD` with
+# an output dir out, the spec's output.
+sfs_exec_spec() {
+	printf '{"vertices": {"%s": {"op": "exec", "name": "%s", "args": ["sh", "-c", "%s"],\n' \
+		"$1" "$2" "$3"
+	printf '  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["%s"]}\n' "$1"
+}
+
+# sfs_file_spec KEY PATH DATA: one file vertex KEY that makes the file PATH holding DATA,
+# the spec's output.
+sfs_file_spec() {
+	printf '{"vertices": {"%s": {"op": "file", "actions": [{"mkfile": {"path": "%s", "data": "%s"}}]}},\n' \
+		"$1" "$2" "$3"
+	printf ' "outputs": ["%s"]}\n' "$1"
+}
+
+# sfs_words: the source dir $DATA/src of sfs_upper_vertices, holding words ("one", "two").
+sfs_words() {
+	mkdir -p "$DATA/src" && printf 'one\ntwo\n' >"$DATA/src/words"
+}
+
+# sfs_upper_vertices [CMD]: the members "src" and "up" of a spec's "vertices": the local
+# source "source" of $DATA/src and the exec "upper" that runs `sh -c CMD` (by default
+# `tr a-z A-Z <in/words >out/WORDS`) with src's words at in/words and an output dir out.
+sfs_upper_vertices() {
+	cat <<JSON
+    "src": {"op": "local", "name": "source", "path": "$DATA/src"},
+    "up": {"op": "exec", "name": "upper",
+           "args": ["sh", "-c", "${1:-tr a-z A-Z <in/words >out/WORDS}"],
+           "mounts": [{"dest": "in/words", "input": "src", "selector": "words"}, {"dest": "out", "output": true}]}
+JSON
+}
+
 # ---------------------------------------------------------------- assertions
 
-# wait_for_proc PATTERN: until pgrep -f PATTERN finds a process (10 s)
-wait_for_proc() {
-	for _ in $(seq 1 100); do
-		pgrep -f "$1" >/dev/null && return 0
+# sfs_until SECONDS CMD...: run CMD (its output discarded) every 0.1 s until it
+# succeeds; fails when it has not within SECONDS.
+sfs_until() {
+	local tries=$(($1 * 10))
+	shift
+	for _ in $(seq 1 "$tries"); do
+		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
+	return 1
+}
+
+sfs_no_proc() {
+	! pgrep -f "$1"
+}
+
+# wait_for_proc PATTERN [SECONDS]: until pgrep -f PATTERN finds a process (10 s)
+wait_for_proc() {
+	sfs_until "${2:-10}" pgrep -f "$1" && return 0
 	echo "no process matches $1"
 	return 1
 }
 
 # wait_no_proc PATTERN: until no process matches (5 s)
 wait_no_proc() {
-	for _ in $(seq 1 50); do
-		pgrep -f "$1" >/dev/null || return 0
-		sleep 0.1
-	done
+	sfs_until 5 sfs_no_proc "$1" && return 0
 	echo "still running:"; pgrep -af "$1"
 	return 1
 }

@@ -29,10 +29,15 @@ sfs_fuse_missing() {
 # mount (not a fault of solverfs): sfs_mount then calls $SFS_ON_REFUSED with that line.
 SFS_REFUSED_RE='fuse: device not found|failed to open /dev/fuse|fusermount3?: .*(not permitted|Permission denied)|mount failed: (Operation not permitted|Permission denied)'
 
-# From /proc/self/mounts, not mountpoint(1): a crashed daemon leaves a mount whose stat
-# fails with ENOTCONN, and that one must be unmounted too.
+# sfs_is_mounted_at DIR: is something mounted on DIR?  From /proc/self/mounts, not
+# mountpoint(1): a crashed daemon leaves a mount whose stat fails with ENOTCONN, and
+# that one must be unmounted too.
+sfs_is_mounted_at() {
+	awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
 sfs_is_mounted() {
-	awk -v m="$MNT" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
+	sfs_is_mounted_at "$MNT"
 }
 
 # sfs_daemon_pid: the pid of the daemon sfs_mount started (empty when none).

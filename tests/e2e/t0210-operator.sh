@@ -12,18 +12,13 @@ t0210_cleanup() {
 	local rc=$? m
 	sfs_umount
 	for m in "$SCRATCH/mnt2" "$SCRATCH/mnt3" "$SCRATCH/mnt4"; do
-		awk -v m="$m" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts &&
-			fusermount3 -uz "$m" 2>/dev/null
+		sfs_is_mounted_at "$m" && fusermount3 -uz "$m" 2>/dev/null
 	done
-	awk -v m="$SMALL" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts && umount -l "$SMALL"
+	sfs_is_mounted_at "$SMALL" && umount -l "$SMALL"
 	(exit "$rc")
 	sfs_cleanup
 }
 trap t0210_cleanup EXIT
-
-mounted() {
-	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
-}
 
 # until_gone PID: until process PID has exited (a zombie counts as exited), 20 s.
 until_gone() {
@@ -37,30 +32,12 @@ until_gone() {
 	return 1
 }
 
-# wait_for_proc PATTERN: until pgrep -f PATTERN finds a process (20 s)
-wait_for_proc() {
-	for _ in $(seq 1 200); do
-		pgrep -f "$1" >/dev/null && return 0
-		sleep 0.1
-	done
-	echo "no process matches $1"
-	return 1
-}
-
 # slow_spec MARK: an exec that sleeps until it is killed, MARK in its args.
 slow_spec() {
-	cat <<JSON
-{"vertices": {"slow": {"op": "exec", "name": "slow",
-   "args": ["sh", "-c", "sleep 1000.$$; : $1"],
-   "mounts": [{"dest": "out", "output": true}]}},
- "outputs": ["slow"]}
-JSON
+	sfs_exec_spec slow slow "sleep 1000.$$; : $1"
 }
 
-cat >"$DATA/small.json" <<'JSON'
-{"vertices": {"s": {"op": "file", "actions": [{"mkfile": {"path": "x", "data": "small\n"}}]}},
- "outputs": ["s"]}
-JSON
+sfs_file_spec s x 'small\n' >"$DATA/small.json"
 
 sfs_mount || say "# mount failed; every case below will fail"
 
@@ -69,12 +46,12 @@ test_expect_success 'a second mount of the same STATE_DIR fails naming the pid t
 	test_must_fail timeout 20 "$SOLVERFS" -f "$STATE" "$SCRATCH/mnt2" 2>err &&
 	cat err &&
 	expect_contains "$STATE in use by pid $pid" "$(cat err)" &&
-	! mounted "$SCRATCH/mnt2"
+	! sfs_is_mounted_at "$SCRATCH/mnt2"
 '
 
 test_expect_success 'in the background too, the pid named is the live daemon' '
 	"$SOLVERFS" "$SCRATCH/state3" "$SCRATCH/mnt3" 2>err0 &&
-	mounted "$SCRATCH/mnt3" &&
+	sfs_is_mounted_at "$SCRATCH/mnt3" &&
 	test_must_fail timeout 20 "$SOLVERFS" -f "$SCRATCH/state3" "$SCRATCH/mnt2" 2>err &&
 	cat err &&
 	pid=$(sed -n "s/.* in use by pid \([0-9]*\)$/\1/p" err) &&
@@ -91,7 +68,7 @@ test_expect_success 'in the background too, the pid named is the live daemon' '
 sfs_run "$DATA/small.json" >"$SCRATCH/quick-job"
 slow_spec "sfs-quick-$$" >"$DATA/quick.json"
 sfs_submit "$DATA/quick.json" >/dev/null
-wait_for_proc "sfs-quick-$$"
+wait_for_proc "sfs-quick-$$" 20
 cat "$PIDFILE" >"$SCRATCH/quick-old"
 fusermount3 -u "$MNT"
 sfs_mount 2>"$SCRATCH/quick-err"
@@ -107,8 +84,7 @@ test_expect_success 'an unmount followed at once by a mount of the same STATE_DI
 test_expect_success 'a stale mount point is detected at start, with the command that recovers it' '
 	"$SOLVERFS" -f "$SCRATCH/state4" "$SCRATCH/mnt4" 2>>"$LOG" &
 	pid=$!
-	for _ in $(seq 1 200); do mounted "$SCRATCH/mnt4" && break; sleep 0.1; done
-	mounted "$SCRATCH/mnt4"
+	sfs_until 20 sfs_is_mounted_at "$SCRATCH/mnt4"
 	kill -9 "$pid"
 	wait "$pid" || true
 	test_must_fail stat "$SCRATCH/mnt4/jobs" 2>serr &&
@@ -120,7 +96,7 @@ test_expect_success 'a stale mount point is detected at start, with the command 
 	cmd=$(sed -n "s/.*unmount it with: //p" err) &&
 	expect_eq "fusermount3 -uz $SCRATCH/mnt4" "$cmd" &&
 	$cmd &&
-	! mounted "$SCRATCH/mnt4" &&
+	! sfs_is_mounted_at "$SCRATCH/mnt4" &&
 	"$SOLVERFS" "$SCRATCH/state4" "$SCRATCH/mnt4" &&
 	test -e "$SCRATCH/mnt4/jobs/new" &&
 	fusermount3 -u "$SCRATCH/mnt4"
@@ -135,7 +111,7 @@ export MARK_TERM MARK_UMOUNT
 test_expect_success 'a job with a running exec before SIGTERM' '
 	slow_spec "$MARK_TERM" >"$DATA/term.json" &&
 	N=$(sfs_submit "$DATA/term.json") && echo "$N" >"$SCRATCH/term-job" &&
-	wait_for_proc "$MARK_TERM" &&
+	wait_for_proc "$MARK_TERM" 20 &&
 	expect_eq running "$(sfs_cat "$MNT/jobs/$N/state")"
 '
 pid=$(cat "$PIDFILE")
@@ -169,7 +145,7 @@ test_expect_success 'after SIGTERM the job is cancelled: solverfs was unmounted'
 test_expect_success 'unmount with a running exec: the daemon exits cleanly and the exec is gone' '
 	slow_spec "$MARK_UMOUNT" >"$DATA/umount.json" &&
 	N=$(sfs_submit "$DATA/umount.json") && echo "$N" >"$SCRATCH/umount-job" &&
-	wait_for_proc "$MARK_UMOUNT" &&
+	wait_for_proc "$MARK_UMOUNT" 20 &&
 	pid=$(cat "$PIDFILE") &&
 	fusermount3 -u "$MNT" &&
 	until_gone "$pid" &&
@@ -192,12 +168,7 @@ export STATE
 mount -t tmpfs -o size=8m tmpfs "$SMALL" || say "# cannot mount a tmpfs on $SMALL"
 sfs_mount || say "# mount on the tmpfs failed"
 
-cat >"$DATA/big.json" <<'JSON'
-{"vertices": {"big": {"op": "exec", "name": "big",
-   "args": ["sh", "-c", "head -c 5000000 /dev/urandom > out/a"],
-   "mounts": [{"dest": "out", "output": true}]}},
- "outputs": ["big"]}
-JSON
+sfs_exec_spec big big "head -c 5000000 /dev/urandom > out/a" >"$DATA/big.json"
 
 test_expect_success 'a full disk fails the job that hit it, naming the vertex' '
 	N=$(sfs_submit "$DATA/big.json") &&
