@@ -6,16 +6,7 @@ test_description='cancelling a running job kills its processes'
 # Unique per run, so pgrep finds only this test's processes.
 MARK="sfs-cancel-$$-$RANDOM"
 SLEEP="31.$$$RANDOM"
-cat >"$DATA/slow.json" <<JSON
-{
-  "vertices": {
-    "slow": {"op": "exec", "name": "slow",
-             "args": ["sh", "-c", "echo starting; sleep $SLEEP; echo $MARK"],
-             "mounts": [{"dest": "out", "output": true}]}
-  },
-  "outputs": ["slow"]
-}
-JSON
+sfs_exec_spec slow slow "echo starting; sleep $SLEEP; echo $MARK" >"$DATA/slow.json"
 cat >"$DATA/pending.json" <<'JSON'
 {"vertices": {"f": {"op": "file", "actions": []}}, "outputs": ["f"]}
 JSON
@@ -64,30 +55,28 @@ test_expect_success 'a pending job can be cancelled' '
 # Two jobs share one running exec: cancelling one leaves the exec to the other,
 # which gets its result; the process ran once (the sandbox hides the host, so
 # its start shows in the log and its runs in the executed-vertices metric).
-cat >"$DATA/shared.json" <<JSON
-{"vertices": {"s": {"op": "exec", "name": "shared",
-  "args": ["sh", "-c", "echo started-$MARK; sleep 3; echo shared-done-$MARK >out/r"],
-  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["s"]}
-JSON
+sfs_exec_spec s shared "echo started-$MARK; sleep 3; echo shared-done-$MARK >out/r" >"$DATA/shared.json"
 
 executed() {
 	awk '$1 == "solverfs_vertices_executed_total" { print $2 }' "$MNT/metrics"
 }
 
+# Globs re-read on each try: the vertex dirs appear while sfs_until waits.
+shared_started() {
+	grep -qs "started-$MARK" "$MNT"/vertices/*/log
+}
+
+# shared_joined N: job N is among the jobs of a vertex
+shared_joined() {
+	grep -qsx "$1" "$MNT"/vertices/*/jobs
+}
+
 test_expect_success 'cancelling one of two jobs that share an exec leaves it to the other' '
 	before=$(executed) &&
 	A=$(sfs_submit "$DATA/shared.json") &&
-	for _ in $(seq 1 100); do
-		grep -qs "started-$MARK" "$MNT"/vertices/*/log && break
-		sleep 0.1
-	done &&
-	grep -qs "started-$MARK" "$MNT"/vertices/*/log &&
+	sfs_until 10 shared_started &&
 	B=$(sfs_submit "$DATA/shared.json") &&
-	for _ in $(seq 1 100); do
-		grep -qsx "$B" "$MNT"/vertices/*/jobs && break
-		sleep 0.1
-	done &&
-	grep -qsx "$B" "$MNT"/vertices/*/jobs &&
+	sfs_until 10 shared_joined "$B" &&
 	echo cancel >"$MNT/jobs/$A/ctl" &&
 	expect_eq cancelled "$(sfs_wait "$A")" &&
 	expect_eq done "$(sfs_wait "$B")" &&

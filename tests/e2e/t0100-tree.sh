@@ -3,15 +3,11 @@
 test_description='vertex directories: name, op, state, inputs, keys, results, log, jobs, why; graph.dot; vertices/ of running jobs'
 . "$(dirname "$0")/lib.sh"
 
-mkdir -p "$DATA/src"
-printf 'one\ntwo\n' >"$DATA/src/words"
+sfs_words
 cat >"$DATA/graph.json" <<JSON
 {
   "vertices": {
-    "src": {"op": "local", "name": "source", "path": "$DATA/src"},
-    "up": {"op": "exec", "name": "upper",
-           "args": ["sh", "-c", "seq 1 100000; tr a-z A-Z <in/words >out/WORDS"],
-           "mounts": [{"dest": "in/words", "input": "src", "selector": "words"}, {"dest": "out", "output": true}]},
+$(sfs_upper_vertices "seq 1 100000; tr a-z A-Z <in/words >out/WORDS"),
     "meta": {"op": "file", "name": "meta \"quoted\"", "actions": [{"mkfile": {"path": "v", "data": "1"}}]},
     "all": {"op": "merge", "name": "bundle", "inputs": ["up", "meta"]}
   },
@@ -20,36 +16,14 @@ cat >"$DATA/graph.json" <<JSON
 JSON
 
 MARK="sfs-tree-$$-$RANDOM"
-cat >"$DATA/slow.json" <<JSON
-{
-  "vertices": {
-    "slow": {"op": "exec", "name": "slow",
-             "args": ["sh", "-c", "echo $MARK; sleep 33.$$"],
-             "mounts": [{"dest": "out", "output": true}]}
-  },
-  "outputs": ["slow"]
-}
-JSON
+sfs_exec_spec slow slow "echo $MARK; sleep 33.$$" >"$DATA/slow.json"
 export MARK
-
-# vdir N NAME: the jobs/N/vertices/<hex> dir of the vertex named NAME
-vdir() {
-	local d
-	for d in "$MNT/jobs/$1/vertices"/*; do
-		if [ "$(cat "$d/name")" = "$2" ]; then
-			printf '%s\n' "$d"
-			return 0
-		fi
-	done
-	echo "no vertex named $2 in job $1" >&2
-	return 1
-}
 
 sfs_mount || say "# mount failed; every case below will fail"
 
 test_expect_success 'a vertex dir lists every file' '
 	N=$(sfs_run "$DATA/graph.json") && echo "$N" >"$SCRATCH/job" &&
-	d=$(vdir "$N" upper) &&
+	d=$(sfs_vertex "$N" upper) &&
 	expect_eq "inputs jobs keys log name op results state why" "$(ls "$d" | tr "\n" " " | sed "s/ $//")" &&
 	expect_eq done "$(sfs_cat "$d/state")" &&
 	test -d "$d/inputs" && test -d "$d/results"
@@ -57,29 +31,29 @@ test_expect_success 'a vertex dir lists every file' '
 
 test_expect_success 'inputs/<i> are relative symlinks to the input vertices' '
 	N=$(cat "$SCRATCH/job") &&
-	d=$(vdir "$N" bundle) &&
+	d=$(sfs_vertex "$N" bundle) &&
 	expect_eq "0 1" "$(ls "$d/inputs" | tr "\n" " " | sed "s/ $//")" &&
 	l=$(readlink "$d/inputs/0") &&
 	case $l in ../../[0-9a-f]*) ;; *) echo "bad target $l"; exit 1;; esac &&
 	expect_eq upper "$(sfs_cat "$d/inputs/0/name")" &&
 	expect_eq "meta \"quoted\"" "$(sfs_cat "$d/inputs/1/name")" &&
-	expect_eq source "$(sfs_cat "$(vdir "$N" upper)/inputs/0/name")" &&
-	expect_eq "" "$(ls "$(vdir "$N" source)/inputs")"
+	expect_eq source "$(sfs_cat "$(sfs_vertex "$N" upper)/inputs/0/name")" &&
+	expect_eq "" "$(ls "$(sfs_vertex "$N" source)/inputs")"
 '
 
 test_expect_success 'results/<N> are relative symlinks into results/' '
 	N=$(cat "$SCRATCH/job") &&
-	d=$(vdir "$N" upper) &&
+	d=$(sfs_vertex "$N" upper) &&
 	l=$(readlink "$d/results/0") &&
 	expect_eq "../../../../../results/" "${l%%[0-9a-f][0-9a-f][0-9a-f]*}" &&
 	expect_file_eq "$(printf "ONE\nTWO")" "$d/results/0/WORDS" &&
 	hex=$(sed -n "s/^all sha256://p" "$MNT/jobs/$N/result") &&
-	expect_eq "../../../../../results/$hex" "$(readlink "$(vdir "$N" bundle)/results/0")"
+	expect_eq "../../../../../results/$hex" "$(readlink "$(sfs_vertex "$N" bundle)/results/0")"
 '
 
 test_expect_success 'keys names the cache keys, each one under cache/keys/' '
 	N=$(cat "$SCRATCH/job") &&
-	d=$(vdir "$N" upper) &&
+	d=$(sfs_vertex "$N" upper) &&
 	sfs_cat "$d/keys" >keys &&
 	test -s keys &&
 	while read -r out id; do
@@ -91,7 +65,7 @@ test_expect_success 'keys names the cache keys, each one under cache/keys/' '
 
 test_expect_success 'log holds the whole output of the exec' '
 	N=$(cat "$SCRATCH/job") &&
-	d=$(vdir "$N" upper) &&
+	d=$(sfs_vertex "$N" upper) &&
 	seq 1 100000 >expected &&
 	sfs_cat "$d/log" >log &&
 	cmp expected log &&
@@ -100,7 +74,7 @@ test_expect_success 'log holds the whole output of the exec' '
 
 test_expect_success 'why says the first run executed; jobs is empty in history' '
 	N=$(cat "$SCRATCH/job") &&
-	d=$(vdir "$N" upper) &&
+	d=$(sfs_vertex "$N" upper) &&
 	expect_contains "executed:" "$(sfs_cat "$d/why")" &&
 	expect_eq 1 "$(sfs_cat "$d/why" | wc -l)" &&
 	expect_eq "" "$(sfs_cat "$d/jobs")"
@@ -108,7 +82,7 @@ test_expect_success 'why says the first run executed; jobs is empty in history' 
 
 test_expect_success 'sizes in ls -l match what cat reads' '
 	N=$(cat "$SCRATCH/job") &&
-	d=$(vdir "$N" bundle) &&
+	d=$(sfs_vertex "$N" bundle) &&
 	for f in name op state keys why jobs; do
 		expect_eq "$(sfs_cat "$d/$f" | wc -c)" "$(stat -c %s "$d/$f")" || exit 1
 	done &&
@@ -119,7 +93,7 @@ test_expect_success 'sizes in ls -l match what cat reads' '
 
 test_expect_success 'vertex files are read-only' '
 	N=$(cat "$SCRATCH/job") &&
-	d=$(vdir "$N" upper) &&
+	d=$(sfs_vertex "$N" upper) &&
 	test_must_fail sh -c "echo x >\"$d/why\"" &&
 	test_must_fail ln -s x "$d/inputs/9"
 '
@@ -141,7 +115,7 @@ test_expect_success 'graph.dot: a digraph with one node per vertex and one edge 
 	for h in $(ls "$MNT/jobs/$N/vertices"); do grep -q "^  \"$h\" \[label=" g.dot || exit 1; done &&
 	grep -q "label=\"meta \\\\\"quoted\\\\\"\"" g.dot &&
 	grep "label=\"upper\"" g.dot | grep -q fillcolor=palegreen &&
-	up=$(basename "$(vdir "$N" upper)") && all=$(basename "$(vdir "$N" bundle)") &&
+	up=$(basename "$(sfs_vertex "$N" upper)") && all=$(basename "$(sfs_vertex "$N" bundle)") &&
 	grep -q "^  \"$up\" -> \"$all\";$" g.dot &&
 	awk "/{\$/ { o++ } /^}\$/ { c++ } END { exit !(o == 1 && c == 1) }" g.dot &&
 	if command -v dot >/dev/null; then dot -Tsvg g.dot >/dev/null; fi
@@ -150,14 +124,12 @@ test_expect_success 'graph.dot: a digraph with one node per vertex and one edge 
 test_expect_success 'a second run: the cached vertex is coloured as cached' '
 	N=$(sfs_run "$DATA/graph.json") &&
 	sfs_cat "$MNT/jobs/$N/graph.dot" | grep "label=\"bundle\"" | grep -q fillcolor=lightblue &&
-	expect_eq cached "$(sfs_cat "$(vdir "$N" bundle)/state")"
+	expect_eq cached "$(sfs_cat "$(sfs_vertex "$N" bundle)/state")"
 '
 
 test_expect_success 'vertices/ shows the vertices of a running job with its number in jobs' '
 	N=$(sfs_submit "$DATA/slow.json") && echo "$N" >"$SCRATCH/slow" &&
-	for _ in $(seq 1 100); do
-		pgrep -f "sleep 33.$$" >/dev/null && break; sleep 0.1
-	done &&
+	wait_for_proc "sleep 33.$$" &&
 	hex=$(ls "$MNT/jobs/$N/vertices") &&
 	test -d "$MNT/vertices/$hex" &&
 	expect_eq slow "$(sfs_cat "$MNT/vertices/$hex/name")" &&
@@ -165,9 +137,7 @@ test_expect_success 'vertices/ shows the vertices of a running job with its numb
 	expect_eq "$N" "$(sfs_cat "$MNT/vertices/$hex/jobs")" &&
 	expect_eq "$hex" "$(sfs_cat "$MNT/vertices/$hex/op" | sha256sum | cut -d" " -f1)" &&
 	sfs_cat "$MNT/jobs/$N/graph.dot" | grep -q fillcolor=gold &&
-	for _ in $(seq 1 50); do
-		grep -q "$MARK" "$MNT/vertices/$hex/log" && break; sleep 0.1
-	done &&
+	sfs_until 5 grep -q "$MARK" "$MNT/vertices/$hex/log" &&
 	expect_eq "$MARK" "$(sfs_cat "$MNT/vertices/$hex/log")" &&
 	test_must_fail sh -c "echo x >\"$MNT/vertices/$hex/name\" 2>err" &&
 	echo cancel >"$MNT/jobs/$N/ctl" &&

@@ -4,29 +4,21 @@ test_description='dynamic files are never stale: stat, cat and tail -f follow a 
 . "$(dirname "$0")/lib.sh"
 
 MARK="sfs-fresh-$$-$RANDOM"
-cat >"$DATA/slow.json" <<JSON
-{
-  "vertices": {
-    "slow": {"op": "exec", "name": "slow",
-             "args": ["sh", "-c", "echo first-$MARK; sleep 1.5; echo second-$MARK; sleep 34.$$"],
-             "mounts": [{"dest": "out", "output": true}]}
-  },
-  "outputs": ["slow"]
-}
-JSON
+sfs_exec_spec slow slow "echo first-$MARK; sleep 1.5; echo second-$MARK; sleep 34.$$" >"$DATA/slow.json"
 export MARK
+
+# has_vertices N: job N lists a vertex (re-read on each try of sfs_until)
+has_vertices() {
+	[ -n "$(ls "$MNT/jobs/$1/vertices")" ]
+}
 
 sfs_mount || say "# mount failed; every case below will fail"
 
 test_expect_success 'tail -f of a running vertex log shows output as it comes' '
 	N=$(sfs_submit "$DATA/slow.json") && echo "$N" >"$SCRATCH/job" &&
-	for _ in $(seq 1 100); do
-		[ -n "$(ls "$MNT/jobs/$N/vertices")" ] && break; sleep 0.1
-	done &&
+	sfs_until 10 has_vertices "$N" &&
 	hex=$(ls "$MNT/jobs/$N/vertices") && echo "$hex" >"$SCRATCH/hex" &&
-	for _ in $(seq 1 100); do
-		grep -q "first-$MARK" "$MNT/vertices/$hex/log" 2>/dev/null && break; sleep 0.1
-	done &&
+	sfs_until 10 grep -q "first-$MARK" "$MNT/vertices/$hex/log" &&
 	s1=$(stat -c %s "$MNT/vertices/$hex/log") &&
 	expect_eq "$(printf "first-%s\n" "$MARK" | wc -c)" "$s1" &&
 	{ timeout 5 tail -n +1 -f "$MNT/vertices/$hex/log" >tailed || true; } &&
