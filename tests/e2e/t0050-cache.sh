@@ -3,16 +3,12 @@
 test_description='identity and caching: a second identical job executes nothing, also after a remount'
 . "$(dirname "$0")/lib.sh"
 
-mkdir -p "$DATA/src"
-printf 'one\ntwo\n' >"$DATA/src/words"
+sfs_words
 printf 'untouched\n' >"$DATA/src/other"
 cat >"$DATA/graph.json" <<JSON
 {
   "vertices": {
-    "src": {"op": "local", "name": "source", "path": "$DATA/src"},
-    "up": {"op": "exec", "name": "upper",
-           "args": ["sh", "-c", "tr a-z A-Z <in/words >out/WORDS"],
-           "mounts": [{"dest": "in/words", "input": "src", "selector": "words"}, {"dest": "out", "output": true}]},
+$(sfs_upper_vertices),
     "meta": {"op": "file", "name": "meta", "actions": [{"mkfile": {"path": "v", "data": "1"}}]},
     "all": {"op": "merge", "name": "bundle", "inputs": ["up", "meta"]}
   },
@@ -65,7 +61,7 @@ test_expect_success 'a change of the selected content re-runs the exec' '
 	expect_eq DONE "$(sfs_final "$N" upper)" &&
 	expect_eq CACHED "$(sfs_final "$N" meta)" &&
 	expect_file_eq THREE "$(sfs_output "$N" up)/WORDS" &&
-	printf "one\ntwo\n" >"$DATA/src/words"
+	sfs_words
 '
 
 test_expect_success 'ignore_cache executes the vertex again' '

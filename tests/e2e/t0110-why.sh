@@ -3,17 +3,13 @@
 test_description='why: a hit, a definition miss and a content miss, in jobs/N/why and the vertex why files'
 . "$(dirname "$0")/lib.sh"
 
-mkdir -p "$DATA/src"
-printf 'one\ntwo\n' >"$DATA/src/words"
+sfs_words
 # graph ARGS: the graph with the exec's shell command ARGS
 graph() {
 	cat <<JSON
 {
   "vertices": {
-    "src": {"op": "local", "name": "source", "path": "$DATA/src"},
-    "up": {"op": "exec", "name": "upper",
-           "args": ["sh", "-c", "$1"],
-           "mounts": [{"dest": "in/words", "input": "src", "selector": "words"}, {"dest": "out", "output": true}]}
+$(sfs_upper_vertices "$1")
   },
   "outputs": ["up"]
 }
@@ -25,14 +21,7 @@ graph "tr a-z A-Z <in/words >out/WORDS; true" >"$DATA/changed.json"
 # vwhy N NAME: the why file of the vertex NAME of job N
 vwhy() {
 	local d
-	for d in "$MNT/jobs/$1/vertices"/*; do
-		if [ "$(cat "$d/name")" = "$2" ]; then
-			sfs_cat "$d/why"
-			return 0
-		fi
-	done
-	echo "no vertex named $2 in job $1" >&2
-	return 1
+	d=$(sfs_vertex "$1" "$2") && sfs_cat "$d/why"
 }
 
 sfs_mount || say "# mount failed; every case below will fail"

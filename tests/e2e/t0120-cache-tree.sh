@@ -3,15 +3,11 @@
 test_description='cache/keys/<id>/, cache/results/<hex>/, cache/stats; ls cache/keys with 100,000 keys'
 . "$(dirname "$0")/lib.sh"
 
-mkdir -p "$DATA/src"
-printf 'one\ntwo\n' >"$DATA/src/words"
+sfs_words
 cat >"$DATA/graph.json" <<JSON
 {
   "vertices": {
-    "src": {"op": "local", "name": "source", "path": "$DATA/src"},
-    "up": {"op": "exec", "name": "upper",
-           "args": ["sh", "-c", "tr a-z A-Z <in/words >out/WORDS"],
-           "mounts": [{"dest": "in/words", "input": "src", "selector": "words"}, {"dest": "out", "output": true}]}
+$(sfs_upper_vertices)
   },
   "outputs": ["up"]
 }
@@ -22,13 +18,7 @@ RFC3339='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z'
 # upper_key N: the cache key id of the exec of job N (from its vertex keys file)
 upper_key() {
 	local d
-	for d in "$MNT/jobs/$1/vertices"/*; do
-		if [ "$(cat "$d/name")" = upper ]; then
-			awk "NR == 1 { print \$2 }" "$d/keys"
-			return 0
-		fi
-	done
-	return 1
+	d=$(sfs_vertex "$1" upper) && awk "NR == 1 { print \$2 }" "$d/keys"
 }
 
 sfs_mount || say "# mount failed; every case below will fail"
