@@ -36,6 +36,18 @@ static struct cache_key *root(const char *name)
 	return cache_key_new(d, 0, 0);
 }
 
+/* The key of op `name` over in0 as input 0 and, unless NULL, in1 as input 1. */
+static struct cache_key *key_on(const char *name, struct cache_key *in0, struct cache_key *in1)
+{
+	char d[SFS_DIGEST_SIZE];
+	seed(name, d);
+	struct cache_key *k = cache_key_new(d, 0, in1 ? 2 : 1);
+	cache_key_add_dep(k, 0, "", in0);
+	if (in1)
+		cache_key_add_dep(k, 1, "", in1);
+	return k;
+}
+
 static void save(struct sfs_cache *c, struct cache_key *k, const char *content, int64_t t)
 {
 	char res[SFS_DIGEST_SIZE];
@@ -91,20 +103,16 @@ static size_t total_results(json_t *cfg)
 static void test_exporting(void)
 {
 	struct sfs_cache *c = fx_cache_open();
-	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *sum;
+	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *sum = key_on("sum", c1, c2);
 	char d[SFS_DIGEST_SIZE], top[SFS_DIGEST_SIZE];
 
-	seed("sum", d);
-	sum = cache_key_new(d, 0, 2);
-	cache_key_add_dep(sum, 0, "", c1);
-	cache_key_add_dep(sum, 1, "", c2);
 	save(c, c1, "one", 1);
 	save(c, c2, "two", 2);
 	save(c, sum, "three", 3);
 	json_t *cfg = config_of(c, &sum, 1, CACHE_EXPORT_MAX);
 	CHECK_EQ_INT(json_array_size(json_object_get(cfg, "records")), 3);
 	CHECK_EQ_INT(json_array_size(json_object_get(cfg, "layers")), 1);
-	sfs_root_key(d, 0, top);
+	sfs_root_key(sum->digest, 0, top);
 	json_t *t = record_by_digest(cfg, top);
 	CHECK(t != NULL);
 	CHECK_EQ_INT(nresults(t), 1);
@@ -125,18 +133,12 @@ static void test_exporting(void)
 static void test_mode_min(void)
 {
 	struct sfs_cache *c = fx_cache_open();
-	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *inner, *top;
-	char d[SFS_DIGEST_SIZE], dtop[SFS_DIGEST_SIZE], dinner[SFS_DIGEST_SIZE];
+	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *inner = key_on("inner", c1, NULL),
+			 *top = key_on("top", inner, c2);
+	char dtop[SFS_DIGEST_SIZE], dinner[SFS_DIGEST_SIZE];
 
-	seed("inner", d);
-	sfs_root_key(d, 0, dinner);
-	inner = cache_key_new(d, 0, 1);
-	cache_key_add_dep(inner, 0, "", c1);
-	seed("top", d);
-	sfs_root_key(d, 0, dtop);
-	top = cache_key_new(d, 0, 2);
-	cache_key_add_dep(top, 0, "", inner);
-	cache_key_add_dep(top, 1, "", c2);
+	sfs_root_key(inner->digest, 0, dinner);
+	sfs_root_key(top->digest, 0, dtop);
 	save(c, c1, "one", 1);
 	save(c, inner, "inner", 2);
 	save(c, c2, "two", 3);
@@ -469,9 +471,7 @@ static void test_layout(void)
 	struct cache_key *c1 = root("vtx1"), *c2 = root("vtx2"), *mid, *top;
 	char d[SFS_DIGEST_SIZE], *base = tap_tmpdir(), dirs[4][4096], *msg = NULL;
 
-	seed("mid", d);
-	mid = cache_key_new(d, 0, 1);
-	cache_key_add_dep(mid, 0, "", c1);
+	mid = key_on("mid", c1, NULL);
 	seed("top", d);
 	top = cache_key_new(d, 0, 2);
 	cache_key_add_dep(
@@ -547,13 +547,11 @@ static void test_multiple_maps(void)
 	CHECK_EQ_INT(total_results(cfg), 0);
 	json_decref(cfg);
 
-	seed("top", d);
-	top = cache_key_new(d, 0, 1);
-	cache_key_add_dep(top, 0, "", m[0]);
+	top = key_on("top", m[0], NULL);
 	save(c, top, "top", 2);
 	cfg = config_of(c, &top, 1, CACHE_EXPORT_MAX);
 	CHECK_EQ_INT(json_array_size(json_object_get(cfg, "records")), 4);
-	sfs_root_key(d, 0, d);
+	sfs_root_key(top->digest, 0, d);
 	CHECK_EQ_INT(nlinks(record_by_digest(cfg, d), 0), 3);
 	json_decref(cfg);
 	cache_key_unref(top);
