@@ -3,6 +3,8 @@
  * round-trip byte for byte, interrupted jobs after a restart.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,24 @@ static void list_release(struct history_job *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		history_job_release(&v[i]);
 	free(v);
+}
+
+/* Does stream `which` of job id read back, from off with room for max bytes, as
+ * the len bytes at want?  Says what differs when not. */
+static bool stream_is(struct sfs_db *db, uint64_t id, enum history_stream which, uint64_t off,
+		      size_t max, const void *want, size_t len)
+{
+	char *buf = malloc(max ? max : 1);
+	size_t got = 0;
+	int r = buf ? history_read_stream(db, id, which, off, buf, max, &got) : -ENOMEM;
+	bool same = r == 0 && got == len && memcmp(buf, want, len) == 0;
+
+	if (!same)
+		fprintf(stderr, "  job %llu stream %d from %llu: r %d, %zu bytes, want %zu%s\n",
+			(unsigned long long)id, (int)which, (unsigned long long)off, r, got, len,
+			r == 0 && got == len ? " (other bytes)" : "");
+	free(buf);
+	return same;
 }
 
 static void test_ids_never_reused(void)
@@ -114,19 +134,11 @@ static void test_round_trip(void)
 	list_release(v, n);
 	char buf[64];
 	size_t got = 0;
-	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS, 0, buf, sizeof(buf), &got), 0);
-	CHECK_EQ_INT(got, sizeof(status));
-	CHECK(memcmp(buf, status, sizeof(status)) == 0);
-	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS, 3, buf, 4, &got), 0);
-	CHECK_EQ_INT(got, 4);
-	CHECK(memcmp(buf, status + 3, 4) == 0);
-	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS_JSON, 0, buf, sizeof(buf), &got), 0);
-	CHECK_EQ_INT(got, 3);
-	CHECK(memcmp(buf, "{}\n", 3) == 0);
-	CHECK_EQ_INT(history_read_stream(db, 7, HISTORY_STATUS, 100, buf, 4, &got), 0);
-	CHECK_EQ_INT(got, 0); /* past the end */
-	CHECK_EQ_INT(history_read_stream(db, 3, HISTORY_STATUS, 0, buf, 4, &got), 0);
-	CHECK_EQ_INT(got, 0); /* no text saved */
+	CHECK(stream_is(db, 7, HISTORY_STATUS, 0, 64, status, sizeof(status)));
+	CHECK(stream_is(db, 7, HISTORY_STATUS, 3, 4, status + 3, 4));
+	CHECK(stream_is(db, 7, HISTORY_STATUS_JSON, 0, 64, "{}\n", 3));
+	CHECK(stream_is(db, 7, HISTORY_STATUS, 100, 4, "", 0)); /* past the end */
+	CHECK(stream_is(db, 3, HISTORY_STATUS, 0, 4, "", 0));	 /* no text saved */
 	CHECK_EQ_INT(history_read_stream(db, 99, HISTORY_STATUS, 0, buf, 4, &got), -ENOENT);
 
 	/* A TEXT vertices column (rows of older versions) with non-ASCII text:
@@ -140,11 +152,7 @@ static void test_round_trip(void)
 	if (n == 3)
 		CHECK_EQ_INT(v[2].vertices_len, strlen(utf8));
 	list_release(v, n);
-	char ub[64];
-	size_t ugot = 0;
-	CHECK_EQ_INT(history_read_stream(db, 8, HISTORY_VERTICES, 0, ub, sizeof(ub), &ugot), 0);
-	CHECK_EQ_INT(ugot, strlen(utf8));
-	CHECK(memcmp(ub, utf8, ugot) == 0);
+	CHECK(stream_is(db, 8, HISTORY_VERTICES, 0, 64, utf8, strlen(utf8)));
 	CHECK_EQ_INT(history_delete(db, 8), 0);
 
 	/* Saving again replaces the row. */
@@ -241,17 +249,8 @@ static void test_texts_from_sources(void)
 		CHECK_EQ_INT(v[0].vertices_len, strlen(vertices));
 	}
 	list_release(v, n);
-	char vbuf[64];
-	size_t vgot = 0;
-	CHECK_EQ_INT(history_read_stream(db, 4, HISTORY_VERTICES, 0, vbuf, sizeof(vbuf), &vgot), 0);
-	CHECK_EQ_INT(vgot, strlen(vertices));
-	CHECK(memcmp(vbuf, vertices, vgot) == 0);
-	char *back = malloc(big);
-	size_t got = 0;
-	CHECK_EQ_INT(history_read_stream(db, 4, HISTORY_STATUS, 0, back, big, &got), 0);
-	CHECK_EQ_INT(got, big);
-	CHECK(status && back && memcmp(back, status, big) == 0);
-	free(back);
+	CHECK(stream_is(db, 4, HISTORY_VERTICES, 0, 64, vertices, strlen(vertices)));
+	CHECK(status && stream_is(db, 4, HISTORY_STATUS, 0, big, status, big));
 	free(status);
 	sfs_db_close(db);
 }
