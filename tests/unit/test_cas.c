@@ -252,6 +252,13 @@ static void test_rmtree_deep(void)
 	cas_close(c);
 }
 
+/* p = "<dir>/<name>", for a call that takes the path */
+static const char *in(char p[4096], const char *dir, const char *name)
+{
+	snprintf(p, 4096, "%s/%s", dir, name);
+	return p;
+}
+
 static void test_mkdtemp_rmtree(void)
 {
 	char *dir, *work = NULL, p[4096], outside[2048];
@@ -267,39 +274,27 @@ static void test_mkdtemp_rmtree(void)
 	/* a file outside, reachable through a symlink: must survive */
 	snprintf(outside, sizeof(outside), "%s/outside", dir);
 	CHECK_EQ_INT(mkdir(outside, 0755), 0);
-	snprintf(p, sizeof(p), "%s/keep", outside);
-	CHECK_EQ_INT(write_file(p, "k", 1), 0);
-	snprintf(p, sizeof(p), "%s/escape", work);
-	CHECK_EQ_INT(symlink(outside, p), 0);
+	CHECK_EQ_INT(write_file(in(p, outside, "keep"), "k", 1), 0);
+	CHECK_EQ_INT(symlink(outside, in(p, work, "escape")), 0);
 	/* read-only nested dirs with files, and a 0000 dir */
-	snprintf(p, sizeof(p), "%s/a", work);
-	CHECK_EQ_INT(mkdir(p, 0755), 0);
-	snprintf(p, sizeof(p), "%s/a/b", work);
-	CHECK_EQ_INT(mkdir(p, 0755), 0);
-	snprintf(p, sizeof(p), "%s/a/b/f", work);
-	CHECK_EQ_INT(write_file(p, "f", 1), 0);
+	CHECK_EQ_INT(mkdir(in(p, work, "a"), 0755), 0);
+	CHECK_EQ_INT(mkdir(in(p, work, "a/b"), 0755), 0);
+	CHECK_EQ_INT(write_file(in(p, work, "a/b/f"), "f", 1), 0);
 	chmod(p, 0444);
-	snprintf(p, sizeof(p), "%s/a/b", work);
-	CHECK_EQ_INT(chmod(p, 0555), 0);
-	snprintf(p, sizeof(p), "%s/a", work);
-	CHECK_EQ_INT(chmod(p, 0555), 0);
-	snprintf(p, sizeof(p), "%s/closed", work);
-	CHECK_EQ_INT(mkdir(p, 0755), 0);
-	snprintf(p, sizeof(p), "%s/closed/x", work);
-	CHECK_EQ_INT(write_file(p, "x", 1), 0);
-	snprintf(p, sizeof(p), "%s/closed", work);
-	CHECK_EQ_INT(chmod(p, 0000), 0);
+	CHECK_EQ_INT(chmod(in(p, work, "a/b"), 0555), 0);
+	CHECK_EQ_INT(chmod(in(p, work, "a"), 0555), 0);
+	CHECK_EQ_INT(mkdir(in(p, work, "closed"), 0755), 0);
+	CHECK_EQ_INT(write_file(in(p, work, "closed/x"), "x", 1), 0);
+	CHECK_EQ_INT(chmod(in(p, work, "closed"), 0000), 0);
 
 	CHECK_EQ_INT(cas_rmtree(work), 0);
 	CHECK(access(work, F_OK) != 0);
-	snprintf(p, sizeof(p), "%s/keep", outside);
-	CHECK_EQ_INT(access(p, F_OK), 0);
+	CHECK_EQ_INT(access(in(p, outside, "keep"), F_OK), 0);
 	CHECK_EQ_INT(cas_rmtree(work), 0); /* already gone: fine */
 	/* a plain file and a symlink */
 	CHECK_EQ_INT(cas_rmtree(p), 0);
 	CHECK(access(p, F_OK) != 0);
-	snprintf(p, sizeof(p), "%s/lnk", dir);
-	CHECK_EQ_INT(symlink(outside, p), 0);
+	CHECK_EQ_INT(symlink(outside, in(p, dir, "lnk")), 0);
 	CHECK_EQ_INT(cas_rmtree(p), 0);
 	CHECK_EQ_INT(lstat(p, &st), -1);
 	CHECK_EQ_INT(stat(outside, &st), 0);
