@@ -43,44 +43,51 @@ static void check_reads(const struct textlog *t, const struct strbuf *ref)
 	free(all);
 }
 
+/* A log spilling into dir (NULL: a scratch dir) filled to n bytes, ref the same. */
+static void open_filled(struct textlog *t, struct strbuf *ref, const char *dir, size_t n)
+{
+	*ref = (struct strbuf)STRBUF_INIT;
+	textlog_init(t, dir ? dir : tap_tmpdir());
+	fill(t, ref, n);
+}
+
+/* Every byte of ref reads back (check_reads), then both are released. */
+static void reads_back(struct textlog *t, struct strbuf *ref)
+{
+	check_reads(t, ref);
+	textlog_release(t);
+	strbuf_release(ref);
+}
+
 static void test_spills_and_reads_back(void)
 {
 	struct textlog t;
-	struct strbuf ref = STRBUF_INIT;
-	textlog_init(&t, tap_tmpdir());
-	fill(&t, &ref, 5 * TEXTLOG_SPILL + 123);
+	struct strbuf ref;
+	open_filled(&t, &ref, NULL, 5 * TEXTLOG_SPILL + 123);
 	CHECK(t.fd >= 0);
 	CHECK(t.spilled >= 5 * TEXTLOG_SPILL);
 	CHECK(t.tail.len < TEXTLOG_SPILL); /* only the newest bytes in memory */
 	CHECK_EQ_INT(t.err, 0);
-	check_reads(&t, &ref);
-	textlog_release(&t);
-	strbuf_release(&ref);
+	reads_back(&t, &ref);
 }
 
 static void test_small_log_stays_in_memory(void)
 {
 	struct textlog t;
-	struct strbuf ref = STRBUF_INIT;
-	textlog_init(&t, tap_tmpdir());
-	fill(&t, &ref, 1000);
+	struct strbuf ref;
+	open_filled(&t, &ref, NULL, 1000);
 	CHECK_EQ_INT(t.fd, -1); /* no file for a small job */
-	check_reads(&t, &ref);
-	textlog_release(&t);
-	strbuf_release(&ref);
+	reads_back(&t, &ref);
 }
 
 static void test_no_loss_without_a_file(void)
 {
 	struct textlog t;
-	struct strbuf ref = STRBUF_INIT;
-	textlog_init(&t, "/nonexistent/solverfs-textlog");
-	fill(&t, &ref, 3 * TEXTLOG_SPILL);
+	struct strbuf ref;
+	open_filled(&t, &ref, "/nonexistent/solverfs-textlog", 3 * TEXTLOG_SPILL);
 	CHECK(t.err < 0); /* the spill failed ... */
 	CHECK_EQ_INT(t.spilled, 0);
-	check_reads(&t, &ref); /* ... and every byte is still there */
-	textlog_release(&t);
-	strbuf_release(&ref);
+	reads_back(&t, &ref); /* ... and every byte is still there */
 }
 
 int main(void)
