@@ -124,22 +124,25 @@ static const char json_want[] =
     "{\"vertexes\":[{\"digest\":\"" D_IDLE "\",\"name\":\"[idle] exec sleep 60\",\"started\":\"2026-11-23T21:41:16.400000000Z\",\"completed\":\"2026-11-23T21:41:17.100000000Z\",\"error\":\"context canceled\"}]}\n";
 /* clang-format on */
 
-static void test_plain_golden(void)
+/* The scenario's text in one form (what, read by form) is want. */
+static void golden(const char *what, const struct textlog *(*form)(const struct sfs_progress *p),
+		   const char *want)
 {
 	struct sfs_progress *p = scenario();
-	char *s = p ? text(sfs_progress_plain(p)) : NULL;
-	check_text("plain", s, plain_want);
+	char *s = p ? text(form(p)) : NULL;
+	check_text(what, s, want);
 	free(s);
 	sfs_progress_free(p);
 }
 
+static void test_plain_golden(void)
+{
+	golden("plain", sfs_progress_plain, plain_want);
+}
+
 static void test_rawjson_golden(void)
 {
-	struct sfs_progress *p = scenario();
-	char *s = p ? text(sfs_progress_json(p)) : NULL;
-	check_text("rawjson", s, json_want);
-	free(s);
-	sfs_progress_free(p);
+	golden("rawjson", sfs_progress_json, json_want);
 }
 
 int main(int argc, char **argv)
