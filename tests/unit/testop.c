@@ -473,20 +473,40 @@ void tv_block_init(struct tv_block *b, int n)
 	atomic_store(&b->left, n);
 }
 
-/* Times out (an error, not a hang) when the solver serializes what must run at once. */
-int tv_block_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_msg)
+/* Polls ready(arg) every millisecond for up to ms: 0 once it holds, a cancellation
+ * error when the op is cancelled first, -ETIMEDOUT saying why after ms (an error,
+ * not a hang). */
+static int hook_wait(struct sfs_op_ctx *ctx, int ms, bool (*ready)(void *arg), void *arg,
+		     const char *why, char **ret_msg)
 {
-	struct tv_block *b = arg;
-	(void)v;
-	atomic_fetch_sub(&b->left, 1);
-	for (int i = 0; i < 5000; i++) {
-		if (atomic_load(&b->left) <= 0)
+	for (int i = 0; i < ms; i++) {
+		if (ready(arg))
 			return 0;
 		if (sfs_op_cancelled(ctx))
 			return sfs_errf(ret_msg, -ECANCELED, "context canceled");
 		tv_sleep_ms(1);
 	}
-	return sfs_errf(ret_msg, -ETIMEDOUT, "blocking function timed out: calls were serialized");
+	return sfs_errf(ret_msg, -ETIMEDOUT, "%s", why);
+}
+
+static bool block_left(void *arg)
+{
+	return atomic_load(&((struct tv_block *)arg)->left) <= 0;
+}
+
+/* Times out when the solver serializes what must run at once. */
+int tv_block_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_msg)
+{
+	struct tv_block *b = arg;
+	(void)v;
+	atomic_fetch_sub(&b->left, 1);
+	return hook_wait(ctx, 5000, block_left, b,
+			 "blocking function timed out: calls were serialized", ret_msg);
+}
+
+static bool gate_open(void *arg)
+{
+	return atomic_load(&((struct tv_gate *)arg)->open);
 }
 
 int tv_gate_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_msg)
@@ -494,14 +514,7 @@ int tv_gate_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_m
 	struct tv_gate *g = arg;
 	(void)v;
 	atomic_fetch_add(&g->entered, 1);
-	for (int i = 0; i < 20000; i++) {
-		if (atomic_load(&g->open))
-			return 0;
-		if (sfs_op_cancelled(ctx))
-			return sfs_errf(ret_msg, -ECANCELED, "context canceled");
-		tv_sleep_ms(1);
-	}
-	return sfs_errf(ret_msg, -ETIMEDOUT, "gate never opened");
+	return hook_wait(ctx, 20000, gate_open, g, "gate never opened", ret_msg);
 }
 
 int tv_fail_hook(struct tvtx *v, struct sfs_op_ctx *ctx, void *arg, char **ret_msg)
