@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tree.h"
 #include "../../solver/op.h"
+#include "tree.h"
 
 int fx_op_new(const struct sfs_op_type *t, const struct sfs_spec_vertex *v, void *priv,
 	      struct sfs_op **ret)

@@ -138,7 +138,7 @@ static void test_round_trip(void)
 	CHECK(stream_is(db, 7, HISTORY_STATUS, 3, 4, status + 3, 4));
 	CHECK(stream_is(db, 7, HISTORY_STATUS_JSON, 0, 64, "{}\n", 3));
 	CHECK(stream_is(db, 7, HISTORY_STATUS, 100, 4, "", 0)); /* past the end */
-	CHECK(stream_is(db, 3, HISTORY_STATUS, 0, 4, "", 0));	 /* no text saved */
+	CHECK(stream_is(db, 3, HISTORY_STATUS, 0, 4, "", 0));	/* no text saved */
 	CHECK_EQ_INT(history_read_stream(db, 99, HISTORY_STATUS, 0, buf, 4, &got), -ENOENT);
 
 	/* A TEXT vertices column (rows of older versions) with non-ASCII text:
