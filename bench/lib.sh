@@ -100,6 +100,15 @@ bench_result_dir() {
 	printf '%s\n' "$MNT/results/$hex"
 }
 
+# bench_local_result DIR: run a job of one local vertex over DIR (the spec in
+# $DATA/local.json) and print the results/<hex> dir of its result.
+bench_local_result() {
+	local n
+	printf '{"vertices":{"src":{"op":"local","path":"%s"}},"outputs":["src"]}\n' "$1" >"$DATA/local.json"
+	n=$(bench_run_spec "$DATA/local.json") || return 1
+	bench_result_dir "$n" src
+}
+
 # now_ns: wall clock in nanoseconds.
 now_ns() {
 	date +%s%N

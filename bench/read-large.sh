@@ -15,13 +15,11 @@ B=read-large
 echo "== read-large: sequential read of a ${SIZE_MB} MiB result file (warm)"
 mkdir -p "$DATA/big"
 head -c "${SIZE_MB}M" /dev/urandom >"$DATA/big/blob"
-printf '{"vertices":{"src":{"op":"local","path":"%s"}},"outputs":["src"]}\n' "$DATA/big" >"$DATA/spec.json"
 
 bench_mount || exit 1
 t0=$(now_ns)
-n=$(bench_run_spec "$DATA/spec.json") || exit 1
+dir=$(bench_local_result "$DATA/big") || exit 1
 t1=$(now_ns)
-dir=$(bench_result_dir "$n" src) || exit 1
 sfs_file=$dir/blob
 native=$DATA/big/blob
 cmp -s "$sfs_file" "$native" || { echo "bench: result file differs from its source" >&2; exit 1; }
