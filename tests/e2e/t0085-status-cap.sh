@@ -4,14 +4,8 @@ test_description='status_max: a job that prints far more than the limit keeps a 
 . "$(dirname "$0")/lib.sh"
 
 # 8 MB of output against log_max=1M (per vertex) and status_max=64K (per job text)
-cat >"$DATA/loud.json" <<'JSON'
-{"vertices": {"loud": {"op": "exec", "name": "loud",
-  "args": ["sh", "-c", "yes status-line-of-a-loud-build | head -c 8000000; echo last-words >&2"],
-  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["loud"]}
-JSON
-cat >"$DATA/quiet.json" <<'JSON'
-{"vertices": {"q": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "q"}}]}}, "outputs": ["q"]}
-JSON
+sfs_exec_spec loud loud "yes status-line-of-a-loud-build | head -c 8000000; echo last-words >&2" >"$DATA/loud.json"
+sfs_file_spec q f q >"$DATA/quiet.json"
 LIMIT=65536
 
 sfs_mount -o log_max=1M,status_max=64K || say "# mount failed; every case below will fail"

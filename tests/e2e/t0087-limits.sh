@@ -7,18 +7,9 @@ test_description='limits on what a user controls: parked status readers (max_par
 PARKED=200
 
 # An exec that runs until it is cancelled, so its job stays running while readers park.
-cat >"$DATA/sleepy.json" <<'JSON'
-{"vertices": {"s": {"op": "exec", "name": "sleepy",
-  "args": ["sh", "-c", "echo sleepy-start; sleep 120; echo never > out/x"],
-  "mounts": [{"dest": "out", "output": true}]}},
- "outputs": ["s"]}
-JSON
-
-cat >"$DATA/loud.json" <<'JSON'
-{"vertices": {"loud": {"op": "exec", "name": "loud",
-  "args": ["sh", "-c", "yes a-line-of-a-gigabyte-of-output | head -c 1073741824; echo done > out/x"],
-  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["loud"]}
-JSON
+sfs_exec_spec s sleepy "echo sleepy-start; sleep 120; echo never > out/x" >"$DATA/sleepy.json"
+sfs_exec_spec loud loud "yes a-line-of-a-gigabyte-of-output | head -c 1073741824; echo done > out/x" \
+	>"$DATA/loud.json"
 
 # One perl process makes the 10,000 levels (perl-base is essential in Debian): a shell
 # loop of 10,000 mkdirs forks 10,000 times, which took over 300 s on a loaded 2-core
@@ -29,10 +20,7 @@ cat >"$DATA/deep-exec.json" <<'JSON'
   "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["deep"]}
 JSON
 
-cat >"$DATA/quiet.json" <<'JSON'
-{"vertices": {"q": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "still serving"}}]}},
- "outputs": ["q"]}
-JSON
+sfs_file_spec q f "still serving" >"$DATA/quiet.json"
 
 daemon_threads() {
 	awk '/^Threads:/ { print $2 }' "/proc/$(cat "$PIDFILE")/status"
