@@ -13,12 +13,7 @@ printf 'same content\n' >"$DATA/d2/f"
 # job can arrive while it runs.  Writing the host is what the sandbox forbids,
 # so this script mounts with sandbox=none: what it checks is how the solver
 # shares and merges work, the same with or without the sandbox (t0035 covers it).
-cat >"$DATA/shared.json" <<JSON
-{"vertices": {"slow": {"op": "exec", "name": "slow",
-  "args": ["sh", "-c", "echo run >>$RUNS.shared; sleep 2; echo $MARK > out/v"],
-  "mounts": [{"dest": "out", "output": true}]}},
- "outputs": ["slow"]}
-JSON
+sfs_exec_spec slow slow "echo run >>$RUNS.shared; sleep 2; echo $MARK > out/v" >"$DATA/shared.json"
 for d in d1 d2; do
 	cat >"$DATA/merge-$d.json" <<JSON
 {"vertices": {"src": {"op": "local", "path": "$DATA/$d"},
@@ -28,12 +23,7 @@ for d in d1 d2; do
  "outputs": ["up"]}
 JSON
 done
-cat >"$DATA/blob.json" <<JSON
-{"vertices": {"mk": {"op": "exec", "name": "mk",
-  "args": ["sh", "-c", "echo run >>$RUNS.blob; printf 'blob %s\\\\n' $MARK > out/b"],
-  "mounts": [{"dest": "out", "output": true}]}},
- "outputs": ["mk"]}
-JSON
+sfs_exec_spec mk mk "echo run >>$RUNS.blob; printf 'blob %s\\\\n' $MARK > out/b" >"$DATA/blob.json"
 
 # wait_lines FILE N: until FILE has N lines (10 s)
 wait_lines() {
@@ -45,16 +35,31 @@ wait_lines() {
 	return 1
 }
 
+# run_both SPEC1 SPEC2 RUNS: SPEC2 submitted while the job of SPEC1 runs (once its exec
+# logged a run in RUNS); both end done, from that one run, with the same result.  Sets
+# A and B to the job numbers.
+run_both() {
+	A=$(sfs_submit "$1") &&
+	wait_lines "$3" 1 &&
+	B=$(sfs_submit "$2") &&
+	expect_eq done "$(sfs_wait "$A")" &&
+	expect_eq done "$(sfs_wait "$B")" &&
+	expect_eq 1 "$(wc -l <"$3")" &&
+	expect_eq "$(sfs_cat "$MNT/jobs/$A/result")" "$(sfs_cat "$MNT/jobs/$B/result")"
+}
+
+# run_blob: a job of blob.json; sets content to its file b and hex to the blob of it.
+run_blob() {
+	local n
+	n=$(sfs_run "$DATA/blob.json") &&
+	content=$(cat "$(sfs_output "$n" mk)/b") &&
+	hex=$(printf "%s\n" "$content" | sha256sum | cut -d" " -f1)
+}
+
 sfs_mount -o sandbox=none || say "# mount failed; every case below will fail"
 
 test_expect_success 'two running jobs with the same vertex share one execution' '
-	A=$(sfs_submit "$DATA/shared.json") &&
-	wait_lines "$RUNS.shared" 1 &&
-	B=$(sfs_submit "$DATA/shared.json") &&
-	expect_eq done "$(sfs_wait "$A")" &&
-	expect_eq done "$(sfs_wait "$B")" &&
-	expect_eq 1 "$(wc -l <"$RUNS.shared")" &&
-	expect_eq "$(sfs_cat "$MNT/jobs/$A/result")" "$(sfs_cat "$MNT/jobs/$B/result")"
+	run_both "$DATA/shared.json" "$DATA/shared.json" "$RUNS.shared"
 '
 
 test_expect_success 'while both run, the shared vertex lists both jobs' '
@@ -69,26 +74,11 @@ test_expect_success 'while both run, the shared vertex lists both jobs' '
 '
 
 test_expect_success 'two local dirs with equal content merge: their users run once' '
-	A=$(sfs_submit "$DATA/merge-d1.json") &&
-	wait_lines "$RUNS.merge" 1 &&
-	B=$(sfs_submit "$DATA/merge-d2.json") &&
-	expect_eq done "$(sfs_wait "$A")" &&
-	expect_eq done "$(sfs_wait "$B")" &&
-	expect_eq 1 "$(wc -l <"$RUNS.merge")" &&
-	expect_eq "$(sfs_cat "$MNT/jobs/$A/result")" "$(sfs_cat "$MNT/jobs/$B/result")" &&
+	run_both "$DATA/merge-d1.json" "$DATA/merge-d2.json" "$RUNS.merge" &&
 	expect_eq "SAME CONTENT" "$(cat "$(sfs_output "$B" up)/f")" &&
 	expect_contains "merged" "$(sfs_cat "$MNT/jobs/$B/why")" &&
 	echo "$B" >"$SCRATCH/merged-job"
 '
-
-# vdir N NAME: the vertices/<hex> dir of vertex NAME in job N
-vdir() {
-	local d
-	for d in "$MNT/jobs/$1/vertices"/*; do
-		[ "$(cat "$d/name")" = "$2" ] && { printf '%s\n' "$d"; return 0; }
-	done
-	return 1
-}
 
 # The merged source took the other's result and keys; it is saved under its own
 # metadata key as well, so rebuilding it hits without reading its files.
@@ -96,8 +86,8 @@ test_expect_success 'a merged local source hits through its own metadata key nex
 	B=$(cat "$SCRATCH/merged-job") &&
 	C=$(sfs_run "$DATA/merge-d2.json") &&
 	expect_eq CACHED "$(sfs_final "$C" up)" &&
-	sfs_cat "$(vdir "$B" src)/keys" >merged-keys &&
-	sfs_cat "$(vdir "$C" src)/keys" >rebuilt-keys &&
+	sfs_cat "$(sfs_vertex "$B" src)/keys" >merged-keys &&
+	sfs_cat "$(sfs_vertex "$C" src)/keys" >rebuilt-keys &&
 	test -s merged-keys && test -s rebuilt-keys &&
 	expect_eq 1 "$(wc -l <rebuilt-keys)" &&
 	key=$(cut -d" " -f2 rebuilt-keys) &&
@@ -106,10 +96,7 @@ test_expect_success 'a merged local source hits through its own metadata key nex
 '
 
 test_expect_success 'a deleted blob: the job still succeeds and the result is rebuilt' '
-	N=$(sfs_run "$DATA/blob.json") &&
-	out=$(sfs_output "$N" mk) &&
-	content=$(cat "$out/b") &&
-	hex=$(printf "%s\n" "$content" | sha256sum | cut -d" " -f1) &&
+	run_blob &&
 	test -f "$STATE/blobs/sha256/$hex" &&
 	chmod u+w "$STATE/blobs/sha256/$hex" && rm -f "$STATE/blobs/sha256/$hex" &&
 	M=$(sfs_run "$DATA/blob.json") &&
@@ -122,10 +109,7 @@ test_expect_success 'a deleted blob: the job still succeeds and the result is re
 # A blob with the right size and the wrong bytes: the load checks small blobs'
 # hashes, falls back to executing, and the execution writes the blob again.
 test_expect_success 'a corrupt blob: the job still succeeds and the store is healed' '
-	N=$(sfs_run "$DATA/blob.json") &&
-	out=$(sfs_output "$N" mk) &&
-	content=$(cat "$out/b") &&
-	hex=$(printf "%s\n" "$content" | sha256sum | cut -d" " -f1) &&
+	run_blob &&
 	runs=$(wc -l <"$RUNS.blob") &&
 	chmod u+w "$STATE/blobs/sha256/$hex" &&
 	printf "%s\n" "$content" | tr a-z A-Z >"$STATE/blobs/sha256/$hex" &&
