@@ -170,6 +170,12 @@ sfs_output() {
 	printf '%s\n' "$MNT/jobs/$1/outputs/$2"
 }
 
+# sfs_run_output FILE REF: run FILE (sfs_run), print the path of its output REF.
+sfs_run_output() {
+	local n
+	n=$(sfs_run "$1") && sfs_output "$n" "$2"
+}
+
 # sfs_final N NAME: the final line word of vertex NAME in job N's plain status:
 # DONE, CACHED, ERROR or CANCELED (empty if the vertex is not there).
 sfs_final() {

@@ -51,8 +51,7 @@ spec empty '"f": {"op": "file", "actions": []}' '"f"'
 sfs_mount || say "# mount failed; every case below will fail"
 
 test_expect_success 'local copies a host dir, excluding .git' '
-	N=$(sfs_run "$DATA/local-all.json") &&
-	o=$(sfs_output "$N" src) &&
+	o=$(sfs_run_output "$DATA/local-all.json" src) &&
 	expect_file_eq A "$o/a.c" &&
 	expect_file_eq C "$o/sub/c.c" &&
 	test ! -e "$o/.git" &&
@@ -60,8 +59,7 @@ test_expect_success 'local copies a host dir, excluding .git' '
 '
 
 test_expect_success 'local keeps file modes and symlinks' '
-	N=$(sfs_run "$DATA/local-all.json") &&
-	o=$(sfs_output "$N" src) &&
+	o=$(sfs_run_output "$DATA/local-all.json" src) &&
 	expect_mode 755 "$o/tool.sh" &&
 	expect_mode 600 "$o/b.h" &&
 	expect_mode 644 "$o/a.c" &&
@@ -70,16 +68,14 @@ test_expect_success 'local keeps file modes and symlinks' '
 '
 
 test_expect_success 'local include and exclude select paths by glob' '
-	N=$(sfs_run "$DATA/local-filter.json") &&
-	o=$(sfs_output "$N" src) &&
+	o=$(sfs_run_output "$DATA/local-filter.json" src) &&
 	test -f "$o/a.c" && test -f "$o/sub/c.c" &&
 	test ! -e "$o/b.h" && test ! -e "$o/sub/d.txt" && test ! -e "$o/tool.sh" &&
 	test ! -e "$o/skip/e.c"
 '
 
 test_expect_success 'local of a single file gives a tree holding that file' '
-	N=$(sfs_run "$DATA/local-file.json") &&
-	o=$(sfs_output "$N" one) &&
+	o=$(sfs_run_output "$DATA/local-file.json" one) &&
 	expect_eq one.txt "$(ls "$o")" &&
 	expect_file_eq single "$o/one.txt"
 '
@@ -92,8 +88,7 @@ test_expect_success 'local sees changed host files in the next job' '
 '
 
 test_expect_success 'file actions run in order: mkdir, mkfile, rm, symlink' '
-	N=$(sfs_run "$DATA/actions.json") &&
-	o=$(sfs_output "$N" f) &&
+	o=$(sfs_run_output "$DATA/actions.json" f) &&
 	test -d "$o/a/b/c" &&
 	expect_mode 700 "$o/a/b/c" &&
 	expect_mode 755 "$o/plain" &&
@@ -108,8 +103,7 @@ test_expect_success 'file actions run in order: mkdir, mkfile, rm, symlink' '
 '
 
 test_expect_success 'copy of a dir copies its contents; of a file replaces dest, creating parents' '
-	N=$(sfs_run "$DATA/copy.json") &&
-	o=$(sfs_output "$N" c) &&
+	o=$(sfs_run_output "$DATA/copy.json" c) &&
 	expect_file_eq C "$o/whole/c.c" &&
 	expect_file_eq D "$o/whole/d.txt" &&
 	test ! -e "$o/whole/sub" &&
@@ -119,16 +113,14 @@ test_expect_success 'copy of a dir copies its contents; of a file replaces dest,
 '
 
 test_expect_success 'copy include and exclude filter relative to src' '
-	N=$(sfs_run "$DATA/copy.json") &&
-	o=$(sfs_output "$N" c) &&
+	o=$(sfs_run_output "$DATA/copy.json" c) &&
 	expect_file_eq E "$o/filtered/e.c" &&
 	expect_file_eq C "$o/nodtxt/c.c" &&
 	test ! -e "$o/nodtxt/d.txt"
 '
 
 test_expect_success 'file with a base starts from the base tree' '
-	N=$(sfs_run "$DATA/base.json") &&
-	o=$(sfs_output "$N" f) &&
+	o=$(sfs_run_output "$DATA/base.json" f) &&
 	expect_file_eq 1 "$o/added" &&
 	test ! -e "$o/a.c"
 '

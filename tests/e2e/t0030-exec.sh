@@ -47,8 +47,7 @@ spec bgkill '"e": {"op": "exec", "args": ["sh", "-c", "(sleep 27.31; echo late >
 sfs_mount -o sandbox=bwrap || say "# mount failed; every case below will fail"
 
 test_expect_success 'an output mount is collected as the result, modes and symlinks kept' '
-	N=$(sfs_run "$DATA/out.json") &&
-	o=$(sfs_output "$N" e) &&
+	o=$(sfs_run_output "$DATA/out.json" e) &&
 	expect_file_eq made "$o/made.txt" &&
 	expect_mode 755 "$o/made.txt" &&
 	test -d "$o/d" &&
@@ -61,8 +60,7 @@ test_expect_success 'inputs are read-only in the work dir' '
 '
 
 test_expect_success 'a selector mounts only that path of its input' '
-	N=$(sfs_run "$DATA/selector.json") &&
-	o=$(sfs_output "$N" e) &&
+	o=$(sfs_run_output "$DATA/selector.json" e) &&
 	expect_file_eq "$(printf "x\ny")" "$o/ls-sel" &&
 	expect_file_eq top "$o/one" &&
 	ls=$(sfs_cat "$o/ls-root") &&
@@ -85,8 +83,7 @@ test_expect_success 'a PATH in env replaces the default' '
 '
 
 test_expect_success 'cwd is relative to the work dir' '
-	N=$(sfs_run "$DATA/cwd.json") &&
-	o=$(sfs_output "$N" e) &&
+	o=$(sfs_run_output "$DATA/cwd.json" e) &&
 	pwd=$(sfs_cat "$o/pwd") &&
 	case $pwd in */work/dir) ;; *) echo "pwd: $pwd"; exit 1;; esac
 '
@@ -97,8 +94,7 @@ test_expect_success 'stdin is /dev/null' '
 '
 
 test_expect_success 'an output mount with an input starts as a copy of it' '
-	N=$(sfs_run "$DATA/from-input.json") &&
-	o=$(sfs_output "$N" e) &&
+	o=$(sfs_run_output "$DATA/from-input.json" e) &&
 	expect_file_eq new "$o/new.txt" &&
 	test ! -e "$o/top.txt" &&
 	expect_file_eq x "$o/sub/x" &&

@@ -45,8 +45,7 @@ test_expect_success 'the mount says it runs execs in bubblewrap' '
 
 exec_spec inside '["sh", "-c", "pwd >out/pwd; echo $HOME >out/home; hostname >out/host; id -u >out/uid; ls -A /tmp >out/tmp; ls / >out/root"]'
 test_expect_success 'inside: /work, HOME=/work, hostname solverfs, a private empty /tmp' '
-	N=$(sfs_run "$DATA/inside.json") &&
-	o=$(sfs_output "$N" e) &&
+	o=$(sfs_run_output "$DATA/inside.json" e) &&
 	expect_file_eq /work "$o/pwd" &&
 	expect_file_eq /work "$o/home" &&
 	expect_file_eq solverfs "$o/host" &&
@@ -57,8 +56,7 @@ test_expect_success 'inside: /work, HOME=/work, hostname solverfs, a private emp
 
 exec_spec hostwrites '["sh", "-c", "for p in /tmp/'"$MARK"' '"$STATE"'/'"$MARK"' '"$MNT"'/'"$MARK"' /usr/'"$MARK"' /'"$MARK"'; do if touch $p 2>/dev/null; then echo $p >>out/private; else echo $p >>out/refused; fi; done; cat '"$STATE"'/solverfs.db >/dev/null 2>&1 && echo db >>out/leak; ls -A '"$STATE"' '"$MNT"' >out/hidden 2>&1; true"]'
 test_expect_success 'writes to the host /tmp, STATE_DIR, the mount and / leave nothing on the host' '
-	N=$(sfs_run "$DATA/hostwrites.json") &&
-	o=$(sfs_output "$N" e) &&
+	o=$(sfs_run_output "$DATA/hostwrites.json" e) &&
 	test ! -e "/tmp/$MARK" && test ! -e "$STATE/$MARK" && test ! -e "$MNT/$MARK" &&
 	test ! -e "/usr/$MARK" && test ! -e "/$MARK" &&
 	grep -qx "/usr/$MARK" "$o/refused" && grep -qx "/$MARK" "$o/refused" &&
