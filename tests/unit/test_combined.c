@@ -80,32 +80,34 @@ static void keys_free(struct cache_key **v, size_t n)
 	free(v);
 }
 
-/* The combined query of output 0 of op `seed`: the root when dep is NULL. */
-static size_t cquery(const struct cache_combined *cc, struct cache_key *dep, const char *seed,
-		     struct cache_key ***ret)
+/* The query of output 0 of op `seed` (the root when dep is NULL) through cc, or
+ * on the one manager cm when cc is NULL. */
+static size_t query(const struct cache_combined *cc, struct cache_manager *cm,
+		    struct cache_key *dep, const char *seed, struct cache_key ***ret)
 {
 	struct cache_key_with_selector alt = {"", dep};
+	const struct cache_key_with_selector *alts = dep ? &alt : NULL;
 	char d[SFS_DIGEST_SIZE];
-	size_t n = 99;
+	size_t n = 99, nalts = dep ? 1 : 0;
 
 	dg(seed, d);
 	*ret = NULL;
-	CHECK_EQ_INT(cache_combined_query(cc, dep ? &alt : NULL, dep ? 1 : 0, 0, d, 0, ret, &n), 0);
+	CHECK_EQ_INT(cc ? cache_combined_query(cc, alts, nalts, 0, d, 0, ret, &n)
+			: cache_manager_query(cm, alts, nalts, 0, d, 0, ret, &n),
+		     0);
 	return n;
 }
 
-/* The same on one manager. */
+static size_t cquery(const struct cache_combined *cc, struct cache_key *dep, const char *seed,
+		     struct cache_key ***ret)
+{
+	return query(cc, NULL, dep, seed, ret);
+}
+
 static size_t mquery(struct cache_manager *cm, struct cache_key *dep, const char *seed,
 		     struct cache_key ***ret)
 {
-	struct cache_key_with_selector alt = {"", dep};
-	char d[SFS_DIGEST_SIZE];
-	size_t n = 99;
-
-	dg(seed, d);
-	*ret = NULL;
-	CHECK_EQ_INT(cache_manager_query(cm, dep ? &alt : NULL, dep ? 1 : 0, 0, d, 0, ret, &n), 0);
-	return n;
+	return query(NULL, cm, dep, seed, ret);
 }
 
 /* The solver's mergedKey: found rebuilt with dep as input 0, with found's ids. */
