@@ -361,6 +361,21 @@ static void one_layer(const char *dir, const struct tent *e, size_t n, char blob
 	free(cfg);
 }
 
+/* cache_import_open of dir fails with err and a message containing what. */
+static void check_open_fails(const char *dir, int err, const char *what)
+{
+	struct cache_import *im = NULL;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(cache_import_open(dir, &im, &msg), err);
+	CHECK(im == NULL);
+	CHECK(msg && strstr(msg, what));
+	if (msg && !strstr(msg, what))
+		fprintf(stderr, "  # got: %s\n", msg);
+	free(msg);
+	cache_import_free(im);
+}
+
 /* A bad layer fails the import, names the entry, and leaves no key behind. */
 static void check_rejected(const struct tent *e, size_t n, const char *what)
 {
@@ -406,8 +421,7 @@ static void test_under_symlink_rejected(void)
 
 static void test_looping_record(void)
 {
-	char *dir = tap_tmpdir(), *msg = NULL, cfg[1024];
-	struct cache_import *im = NULL;
+	char *dir = tap_tmpdir(), cfg[1024];
 	struct example x;
 
 	example_init(&x);
@@ -416,25 +430,16 @@ static void test_looping_record(void)
 		 "{\"digest\":\"%s\",\"inputs\":[[{\"link\":0}]]}]}",
 		 x.top, x.root);
 	put_layout(dir, FORM_LIST, cfg, NULL, 0);
-	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
-	CHECK(msg && strstr(msg, "invalid looping record"));
-	CHECK(im == NULL);
-	free(msg);
+	check_open_fails(dir, -EINVAL, "invalid looping record");
 
 	/* A record linking to itself, and a link out of range. */
-	msg = NULL;
 	snprintf(cfg, sizeof(cfg), "{\"records\":[{\"digest\":\"%s\",\"inputs\":[[{}]]}]}", x.top);
 	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
-	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
-	CHECK(msg && strstr(msg, "invalid looping record"));
-	free(msg);
-	msg = NULL;
+	check_open_fails(dir, -EINVAL, "invalid looping record");
 	snprintf(cfg, sizeof(cfg),
 		 "{\"records\":[{\"digest\":\"%s\",\"inputs\":[[{\"link\":7}]]}]}", x.top);
 	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
-	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
-	CHECK(msg && strstr(msg, "invalid record ID"));
-	free(msg);
+	check_open_fails(dir, -EINVAL, "invalid record ID");
 }
 
 /* A missing blob (from the directory, or from the manifest) makes the result
@@ -596,8 +601,7 @@ static void test_root_result_and_special(void)
 /* A parent index pointing at itself: "invalid looping layer". */
 static void test_looping_layer(void)
 {
-	char *dir = tap_tmpdir(), *msg = NULL, cfg[1024];
-	struct cache_import *im = NULL;
+	char *dir = tap_tmpdir(), cfg[1024];
 	struct example x;
 
 	example_init(&x);
@@ -607,25 +611,17 @@ static void test_looping_layer(void)
 		 "\"layers\":[{\"layer\":0}]}]}",
 		 x.c, x.root);
 	put_layout(dir, FORM_IMAGE, cfg, NULL, 0);
-	CHECK(cache_import_open(dir, &im, &msg) == -EINVAL);
-	CHECK(msg && strstr(msg, "invalid looping layer"));
-	free(msg);
+	check_open_fails(dir, -EINVAL, "invalid looping layer");
 }
 
 static void test_not_a_layout(void)
 {
-	char *dir = tap_tmpdir(), *msg = NULL, p[4096];
-	struct cache_import *im = NULL;
+	char *dir = tap_tmpdir(), p[4096];
 
-	CHECK(cache_import_open(dir, &im, &msg) == -ENOENT);
-	CHECK(msg && strstr(msg, "index.json"));
-	free(msg);
-	msg = NULL;
+	check_open_fails(dir, -ENOENT, "index.json");
 	snprintf(p, sizeof(p), "%s/index.json", dir);
 	write_file(p, "{\"manifests\":[]}", 16);
-	CHECK(cache_import_open(dir, &im, &msg) == -ENOENT);
-	CHECK(msg && strstr(msg, "latest"));
-	free(msg);
+	check_open_fails(dir, -ENOENT, "latest");
 }
 
 /* ---- round trip through cache/export ---- */
@@ -727,21 +723,6 @@ static void put_raw_layout(const char *dir, const char *manifest)
 		 MT_IMAGE, man);
 	snprintf(path, sizeof(path), "%s/index.json", dir);
 	write_file(path, idx, strlen(idx));
-}
-
-/* cache_import_open of dir fails with err and a message containing what. */
-static void check_open_fails(const char *dir, int err, const char *what)
-{
-	struct cache_import *im = NULL;
-	char *msg = NULL;
-
-	CHECK_EQ_INT(cache_import_open(dir, &im, &msg), err);
-	CHECK(im == NULL);
-	CHECK(msg && strstr(msg, what));
-	if (msg && !strstr(msg, what))
-		fprintf(stderr, "  # got: %s\n", msg);
-	free(msg);
-	cache_import_free(im);
 }
 
 static void test_digest_of_null(void)
