@@ -42,8 +42,8 @@ run_both() {
 	A=$(sfs_submit "$1") &&
 	wait_lines "$3" 1 &&
 	B=$(sfs_submit "$2") &&
-	expect_eq done "$(sfs_wait "$A")" &&
-	expect_eq done "$(sfs_wait "$B")" &&
+	expect_eq "done" "$(sfs_wait "$A")" &&
+	expect_eq "done" "$(sfs_wait "$B")" &&
 	expect_eq 1 "$(wc -l <"$3")" &&
 	expect_eq "$(sfs_cat "$MNT/jobs/$A/result")" "$(sfs_cat "$MNT/jobs/$B/result")"
 }
