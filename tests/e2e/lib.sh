@@ -119,6 +119,22 @@ trap sfs_cleanup EXIT
 trap 'say "# interrupted" >&2; exit 130' INT
 trap 'say "# terminated" >&2; exit 143' TERM
 
+# sfs_find_solverctl: set and export SOLVERCTL (unless set) to the solverctl built next to
+# the solverfs under test, else the one in PATH.
+sfs_find_solverctl() {
+	local d
+	if [ -z "${SOLVERCTL:-}" ]; then
+		for d in "${SFS_BUILD_DIR:-}" "$(dirname "$SOLVERFS")/.."; do
+			if [ -n "$d" ] && [ -x "$d/tools/solverctl/solverctl" ]; then
+				SOLVERCTL=$(realpath "$d/tools/solverctl/solverctl")
+				break
+			fi
+		done
+	fi
+	: "${SOLVERCTL:=solverctl}"
+	export SOLVERCTL
+}
+
 # ---------------------------------------------------------------- using the mount
 
 # sfs_submit FILE: submit FILE in one step through jobs/new, print the job number

@@ -3,17 +3,7 @@
 test_description='solverctl: build (exit codes, outputs, relative paths, Ctrl-C), the job commands, the tty display'
 . "$(dirname "$0")/lib.sh"
 
-# The solverctl built next to the solverfs under test.
-if [ -z "${SOLVERCTL:-}" ]; then
-	for d in "${SFS_BUILD_DIR:-}" "$(dirname "$SOLVERFS")/.."; do
-		if [ -n "$d" ] && [ -x "$d/tools/solverctl/solverctl" ]; then
-			SOLVERCTL=$(realpath "$d/tools/solverctl/solverctl")
-			break
-		fi
-	done
-fi
-: "${SOLVERCTL:=solverctl}"
-export SOLVERCTL
+sfs_find_solverctl
 
 ctl() {
 	timeout 60 "$SOLVERCTL" -m "$MNT" "$@"

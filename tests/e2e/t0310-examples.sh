@@ -3,18 +3,9 @@
 test_description='examples/: every example builds with solverctl from its own directory and makes what its README says'
 . "$(dirname "$0")/lib.sh"
 
-# The solverctl built next to the solverfs under test (as in t0300).
-if [ -z "${SOLVERCTL:-}" ]; then
-	for d in "${SFS_BUILD_DIR:-}" "$(dirname "$SOLVERFS")/.."; do
-		if [ -n "$d" ] && [ -x "$d/tools/solverctl/solverctl" ]; then
-			SOLVERCTL=$(realpath "$d/tools/solverctl/solverctl")
-			break
-		fi
-	done
-fi
-: "${SOLVERCTL:=solverctl}"
+sfs_find_solverctl
 EX=$SFS_SRC_ROOT/examples
-export SOLVERCTL EX
+export EX
 
 ctl() {
 	timeout 120 "$SOLVERCTL" -m "$MNT" "$@"
