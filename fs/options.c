@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "import.h"
 #include "fs.h"
@@ -263,7 +264,7 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		  {"status_max", r->status_max, &o->status_max},
 		  {"inline_max", r->inline_max, &o->inline_max}};
 
-	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(sz); i++)
 		if (sz[i].val && fs_parse_size(sz[i].val, sz[i].dst) < 0)
 			return sfs_errf(ret_msg, EINVAL,
 					"invalid %s=%s (expected a size like 512M or 10G)",
@@ -300,7 +301,7 @@ static int apply_raw(const struct raw_opts *r, struct fs_opts *o, char **ret_msg
 	    {"import_entries_max", r->import_entries_max, &o->import_entries_max, 1},
 	};
 
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(nums); i++)
 		if (nums[i].val && parse_uint(nums[i].val, nums[i].min, nums[i].dst) < 0)
 			return sfs_errf(ret_msg, EINVAL,
 					"invalid %s=%s (expected an integer >= %u)", nums[i].name,

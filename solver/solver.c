@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "history.h"
 #include "internal.h"
@@ -566,7 +567,7 @@ int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char *
 		buf++;
 		len--;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
 		if (strlen(cmds[i].name) == len && memcmp(buf, cmds[i].name, len) == 0) {
 			*ret = cmds[i].cmd;
 			return 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "err.h"
 #include "internal.h"
 
@@ -92,16 +93,11 @@ static const char *const edge_names[] = {
     [EDGE_MERGED] = "merged", [EDGE_DONE] = "done",	  [EDGE_FAILED] = "failed",
 };
 
-_Static_assert(sizeof(vstate_next) / sizeof(vstate_next[0]) == VSTATE_FAILED + 1,
-	       "a vertex phase without a row");
-_Static_assert(sizeof(vstate_names) / sizeof(vstate_names[0]) == VSTATE_FAILED + 1,
-	       "a vertex phase without a name");
-_Static_assert(sizeof(edge_next) / sizeof(edge_next[0]) == EDGE_FAILED + 1,
-	       "an edge phase without a row");
-_Static_assert(sizeof(edge_names) / sizeof(edge_names[0]) == EDGE_FAILED + 1,
-	       "an edge phase without a name");
-_Static_assert(sizeof(job_next) / sizeof(job_next[0]) == SFS_JOB_CANCELLED + 1,
-	       "a job state without a row");
+_Static_assert(ARRAY_SIZE(vstate_next) == VSTATE_FAILED + 1, "a vertex phase without a row");
+_Static_assert(ARRAY_SIZE(vstate_names) == VSTATE_FAILED + 1, "a vertex phase without a name");
+_Static_assert(ARRAY_SIZE(edge_next) == EDGE_FAILED + 1, "an edge phase without a row");
+_Static_assert(ARRAY_SIZE(edge_names) == EDGE_FAILED + 1, "an edge phase without a name");
+_Static_assert(ARRAY_SIZE(job_next) == SFS_JOB_CANCELLED + 1, "a job state without a row");
 
 static void illegal(const char *what, const char *id, const char *from, const char *to)
 {
