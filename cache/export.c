@@ -129,7 +129,7 @@ static int cc_link_from(struct cc *cc, size_t it, size_t src, size_t input, cons
 
 /* The records a visited key returned (e.res); NULL while in progress. */
 struct ex_res {
-	size_t n;
+	size_t n, cap;
 	size_t *v;
 };
 
@@ -162,11 +162,8 @@ static void ex_release(struct ex *e)
 
 static int res_add(struct ex_res *res, size_t it)
 {
-	size_t *v = reallocarray(res->v, res->n + 1, sizeof(*v));
-
-	if (!v)
+	if (sfs_grow((void **)&res->v, &res->cap, res->n + 1, sizeof(*res->v)) < 0)
 		return -ENOMEM;
-	res->v = v;
 	res->v[res->n++] = it;
 	return 0;
 }

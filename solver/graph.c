@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "sha256.h"
 #include "internal.h"
@@ -24,14 +25,8 @@
 int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
 		    struct vstate *vs)
 {
-	if (w->n == w->cap) {
-		size_t ncap = w->cap ? w->cap * 2 : 4;
-		struct waiter *n = realloc(w->w, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		w->w = n;
-		w->cap = ncap;
-	}
+	if (sfs_grow((void **)&w->w, &w->cap, w->n + 1, sizeof(*w->w)) < 0)
+		return -ENOMEM;
 	w->w[w->n++] = (struct waiter){kind, job ? sfs_job_ref(job) : NULL, out,
 				       vs ? sfs_vstate_ref(vs) : NULL};
 	return 0;
@@ -90,15 +85,9 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 		struct vstate *d = i < nin ? vs->inputs[i] : vs->children[i - nin];
 		if (!d || --d->refs > 0)
 			continue;
-		if (*n == *cap) {
-			size_t c = *cap ? *cap * 2 : 16;
-			struct vstate **ns = realloc(*stack, c * sizeof(*ns));
-			if (!ns) {
-				d->refs++; /* no memory: leak it rather than recurse */
-				continue;
-			}
-			*stack = ns;
-			*cap = c;
+		if (sfs_grow((void **)stack, cap, *n + 1, sizeof(**stack)) < 0) {
+			d->refs++; /* no memory: leak it rather than recurse */
+			continue;
 		}
 		(*stack)[(*n)++] = d;
 	}
@@ -344,13 +333,12 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	return 0;
 }
 
-static int add_ptr(void ***arr, size_t *n, void *p)
+/* Appends vs to the array *v of *n (room for *cap) vertices. */
+static int add_vstate(struct vstate ***v, size_t *n, size_t *cap, struct vstate *vs)
 {
-	void **a = realloc(*arr, (*n + 1) * sizeof(*a));
-	if (!a)
+	if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
 		return -ENOMEM;
-	*arr = a;
-	a[(*n)++] = p;
+	(*v)[(*n)++] = vs;
 	return 0;
 }
 
@@ -398,9 +386,11 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 		if (loaded[i]->depth < parent->depth + 1)
 			loaded[i]->depth = parent->depth + 1;
 		/* the child reference of the parent keeps it alive */
-		r = add_ptr((void ***)&parent->children, &parent->nchildren, loaded[i]);
+		r = add_vstate(&parent->children, &parent->nchildren, &parent->cap_children,
+			       loaded[i]);
 		if (r == 0)
-			r = add_ptr((void ***)&loaded[i]->parents, &loaded[i]->nparents, parent);
+			r = add_vstate(&loaded[i]->parents, &loaded[i]->nparents,
+				       &loaded[i]->cap_parents, parent);
 		if (r < 0) {
 			sfs_vstate_unref(loaded[i]);
 			loaded[i] = NULL;
@@ -490,7 +480,7 @@ void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 	free(j->extra);
 	j->vs = NULL;
 	j->extra = NULL;
-	j->nextra = 0;
+	j->nextra = j->cap_extra = 0;
 }
 
 bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j)
@@ -510,16 +500,11 @@ static void join_job(struct sfs_job *j, struct vstate *target)
 
 	while (vs) {
 		if (!vs->released && !sfs_vstate_has_job(vs, j) && vstate_add_job(vs, j) == 0 &&
-		    add_ptr((void ***)&j->extra, &j->nextra, vs) == 0) {
+		    add_vstate(&j->extra, &j->nextra, &j->cap_extra, vs) == 0) {
 			sfs_vstate_ref(vs);
 			for (size_t i = 0; i < vs->v->ninputs; i++) {
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					struct vstate **ns = realloc(stack, cap * sizeof(*ns));
-					if (!ns)
-						break;
-					stack = ns;
-				}
+				if (sfs_grow((void **)&stack, &cap, n + 1, sizeof(*stack)) < 0)
+					break;
 				stack[n++] = vs->inputs[i];
 			}
 		}

@@ -165,9 +165,9 @@ struct vstate {
 	 * references to the vertices of its inner spec (children); they point back
 	 * without a reference (parents) and live while a job or a parent needs them */
 	struct vstate **parents;
-	size_t nparents;
+	size_t nparents, cap_parents;
 	struct vstate **children;
-	size_t nchildren;
+	size_t nchildren, cap_children;
 	int depth;		  /* nesting of sub-builds, 0 for a job's own */
 	struct sfs_spec *subspec; /* the inner spec of a build vertex */
 	char *sub_result;	  /* its output's result (malloc'd when known) */
@@ -216,7 +216,7 @@ struct sfs_job {
 	/* vertices of other jobs this job joined because one of its edges merged
 	 * into theirs (references; left at discard like its own) */
 	struct vstate **extra;
-	size_t nextra;
+	size_t nextra, cap_extra;
 	bool exported;		/* its cache export is written */
 	struct strmap vinfo_by; /* digest -> index + 1 into vinfo, built at first lookup */
 };

@@ -76,16 +76,9 @@ static int job_table_add(struct sfs_solver *s, struct sfs_job *j)
 {
 	char k[24];
 	id_key(j->id, k);
-	if (s->njob_ids == s->cap_job_ids) {
-		size_t ncap = s->cap_job_ids ? s->cap_job_ids * 2 : 64;
-		uint64_t *n = realloc(s->job_ids, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		s->job_ids = n;
-		s->cap_job_ids = ncap;
-	}
-	int r = strmap_put(&s->jobs, k, j, NULL);
-	if (r < 0)
+	int r =
+	    sfs_grow((void **)&s->job_ids, &s->cap_job_ids, s->njob_ids + 1, sizeof(*s->job_ids));
+	if (r < 0 || (r = strmap_put(&s->jobs, k, j, NULL)) < 0)
 		return r;
 	size_t i = s->njob_ids; /* ids arrive ascending, except at load */
 	while (i > 0 && s->job_ids[i - 1] > j->id) {
