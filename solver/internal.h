@@ -146,7 +146,7 @@ struct vstate {
 	struct vstate **inputs;	    /* references, v->ninputs */
 	enum vstate_phase phase;    /* set with sfs_vstate_set_phase only */
 	size_t inputs_pending;	    /* inputs not yet keyed / complete, by phase */
-	enum sfs_round round;	    /* while the rounds run (rounds.c) */
+	enum sfs_round round;	    /* set with sfs_vstate_set_round only (rounds.c) */
 	struct cache_key **slow;    /* per input: content ("slow") key once computed */
 	struct waiters key_waiters; /* vertices waiting for our keys */
 
@@ -355,10 +355,11 @@ void sfs_lock_check_failed(const char *want, const char *func, const char *file,
 #define SFS_ASSERT_UNLOCKED(s) ((void)sizeof(s))
 #endif
 
-/* state.c: the only writers of vstate.phase, edge.phase and sfs_job.state;
- * each checks its transition against its table (lock held) */
+/* state.c: the only writers of vstate.phase, vstate.round, edge.phase and
+ * sfs_job.state; each checks its transition against its table (lock held) */
 #ifndef NDEBUG
 void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to);
+void sfs_vstate_check_round(const struct vstate *vs, enum sfs_round to);
 void sfs_edge_check_phase(const struct edge *e, enum edge_phase to);
 void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to);
 #endif
@@ -369,6 +370,14 @@ static inline void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
 	sfs_vstate_check_phase(vs, to);
 #endif
 	vs->phase = to;
+}
+
+static inline void sfs_vstate_set_round(struct vstate *vs, enum sfs_round to)
+{
+#ifndef NDEBUG
+	sfs_vstate_check_round(vs, to);
+#endif
+	vs->round = to;
 }
 
 static inline void sfs_edge_set_phase(struct edge *e, enum edge_phase to)

@@ -1,9 +1,10 @@
 /*
  * state.c — the solver's state machines, checked: a vertex's phase, an edge's
- * phase and a job's state change only through the setters of internal.h
- * (sfs_vstate_set_phase, sfs_edge_set_phase, sfs_job_set_state), and each
- * setter checks its transition here, against a table of the allowed ones
- * (README "How the solver decides"; the rounds of a vertex are in rounds.c).
+ * phase, the round of a vertex's rounds and a job's state change only through
+ * the setters of internal.h (sfs_vstate_set_phase, sfs_vstate_set_round,
+ * sfs_edge_set_phase, sfs_job_set_state), and each setter checks its
+ * transition here, against a table of the allowed ones (README "How the solver
+ * decides"; what the rounds do is in rounds.c).
  *
  * The checks, and the owner record behind sfs_lock_held (internal.h), are made
  * when NDEBUG is not defined: in the debug, debugoptimized and sanitizer
@@ -53,6 +54,27 @@ static const unsigned vstate_next[] = {
 };
 
 /*
+ * The rounds of a vertex with no record: they start at DISCOVER from a keyed
+ * vertex, and each either leads to the next (DISCOVER → HASH → ALL, the
+ * vertex waiting for inputs or slow) or ends the rounds with the vertex keyed
+ * again (NONE).  ALL also ends in the exec, which keeps its round.
+ * round_phases: the phases a vertex may be in when it enters each round.
+ */
+static const unsigned round_next[] = {
+    [SFS_ROUND_NONE] = BIT(SFS_ROUND_DISCOVER),
+    [SFS_ROUND_DISCOVER] = BIT(SFS_ROUND_HASH) | BIT(SFS_ROUND_NONE),
+    [SFS_ROUND_HASH] = BIT(SFS_ROUND_ALL) | BIT(SFS_ROUND_NONE),
+    [SFS_ROUND_ALL] = BIT(SFS_ROUND_NONE),
+};
+
+static const unsigned round_phases[] = {
+    [SFS_ROUND_NONE] = BIT(VSTATE_KEYED),
+    [SFS_ROUND_DISCOVER] = BIT(VSTATE_KEYED),
+    [SFS_ROUND_HASH] = BIT(VSTATE_WAIT_INPUTS) | BIT(VSTATE_SLOW),
+    [SFS_ROUND_ALL] = BIT(VSTATE_WAIT_INPUTS) | BIT(VSTATE_SLOW),
+};
+
+/*
  * An edge: IDLE until its vertex is keyed and someone wants it; then it loads
  * a record or waits for the exec, or (still idle) merges into an active edge
  * with the same key and takes that one's outcome.  A failed load or a merge
@@ -88,6 +110,13 @@ static const char *const vstate_names[] = {
     [VSTATE_EXEC] = "exec",   [VSTATE_EXECUTED] = "executed",	    [VSTATE_FAILED] = "failed",
 };
 
+static const char *const round_names[] = {
+    [SFS_ROUND_NONE] = "none",
+    [SFS_ROUND_DISCOVER] = "discover",
+    [SFS_ROUND_HASH] = "hash",
+    [SFS_ROUND_ALL] = "all",
+};
+
 static const char *const edge_names[] = {
     [EDGE_IDLE] = "idle",     [EDGE_LOADING] = "loading", [EDGE_WAIT_EXEC] = "wait-exec",
     [EDGE_MERGED] = "merged", [EDGE_DONE] = "done",	  [EDGE_FAILED] = "failed",
@@ -95,6 +124,9 @@ static const char *const edge_names[] = {
 
 _Static_assert(ARRAY_SIZE(vstate_next) == VSTATE_FAILED + 1, "a vertex phase without a row");
 _Static_assert(ARRAY_SIZE(vstate_names) == VSTATE_FAILED + 1, "a vertex phase without a name");
+_Static_assert(ARRAY_SIZE(round_next) == SFS_ROUND_ALL + 1, "a round without a row");
+_Static_assert(ARRAY_SIZE(round_phases) == SFS_ROUND_ALL + 1, "a round without its phases");
+_Static_assert(ARRAY_SIZE(round_names) == SFS_ROUND_ALL + 1, "a round without a name");
 _Static_assert(ARRAY_SIZE(edge_next) == EDGE_FAILED + 1, "an edge phase without a row");
 _Static_assert(ARRAY_SIZE(edge_names) == EDGE_FAILED + 1, "an edge phase without a name");
 _Static_assert(ARRAY_SIZE(job_next) == SFS_JOB_CANCELLED + 1, "a job state without a row");
@@ -110,6 +142,18 @@ void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to)
 	SFS_ASSERT_LOCKED(vs->s);
 	if (!(vstate_next[vs->phase] & BIT(to)))
 		illegal("vertex", vs->digest, vstate_names[vs->phase], vstate_names[to]);
+}
+
+void sfs_vstate_check_round(const struct vstate *vs, enum sfs_round to)
+{
+	SFS_ASSERT_LOCKED(vs->s);
+	if (!(round_next[vs->round] & BIT(to)))
+		illegal("vertex round", vs->digest, round_names[vs->round], round_names[to]);
+	if (!(round_phases[to] & BIT(vs->phase))) {
+		sfs_log(SFS_LOG_ERR, "vertex %s: round %s entered in phase %s", vs->digest,
+			round_names[to], vstate_names[vs->phase]);
+		abort();
+	}
 }
 
 void sfs_edge_check_phase(const struct edge *e, enum edge_phase to)
