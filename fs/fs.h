@@ -28,7 +28,7 @@
 
 #include "cache.h"
 #include "strbuf.h"
-#include "../solver/solver.h"
+#include "solver.h"
 
 /* ---- options (options.c) ---- */
 

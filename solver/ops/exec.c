@@ -54,7 +54,7 @@
 #include "err.h"
 #include "sandbox.h"
 #include "strbuf.h"
-#include "../specop.h"
+#include "specop.h"
 #include "ops.h"
 #include "workdir.h"
 

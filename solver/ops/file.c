@@ -19,7 +19,7 @@
 
 #include "array.h"
 #include "err.h"
-#include "../specop.h"
+#include "specop.h"
 #include "ops.h"
 
 /* ---- the op ---- */

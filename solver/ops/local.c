@@ -46,7 +46,7 @@
 #include "creds.h"
 #include "err.h"
 #include "strbuf.h"
-#include "../specop.h"
+#include "specop.h"
 #include "ops.h"
 
 struct local_priv {

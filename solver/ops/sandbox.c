@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "array.h"
-#include "../op.h"
+#include "op.h"
 
 #define PROBE_UID 65534 /* nobody */
 
