@@ -32,6 +32,14 @@ int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *jo
 	return 0;
 }
 
+int sfs_vstates_push(struct vstate ***v, size_t *n, size_t *cap, struct vstate *vs)
+{
+	if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
+		return -ENOMEM;
+	(*v)[(*n)++] = vs;
+	return 0;
+}
+
 void sfs_waiters_release(struct waiters *w)
 {
 	for (size_t i = 0; i < w->n; i++) {
@@ -85,11 +93,8 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 		struct vstate *d = i < nin ? vs->inputs[i] : vs->children[i - nin];
 		if (!d || --d->refs > 0)
 			continue;
-		if (sfs_grow((void **)stack, cap, *n + 1, sizeof(**stack)) < 0) {
+		if (sfs_vstates_push(stack, n, cap, d) < 0)
 			d->refs++; /* no memory: leak it rather than recurse */
-			continue;
-		}
-		(*stack)[(*n)++] = d;
 	}
 	free(vs->inputs);
 	for (size_t i = 0; vs->slow && i < vs->v->ninputs; i++)
@@ -333,15 +338,6 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	return 0;
 }
 
-/* Appends vs to the array *v of *n (room for *cap) vertices. */
-static int add_vstate(struct vstate ***v, size_t *n, size_t *cap, struct vstate *vs)
-{
-	if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
-		return -ENOMEM;
-	(*v)[(*n)++] = vs;
-	return 0;
-}
-
 /* Is a the vertex b or one of the sub-build parents above b? */
 static bool is_ancestor(const struct vstate *a, const struct vstate *b, int depth)
 {
@@ -386,11 +382,11 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 		if (loaded[i]->depth < parent->depth + 1)
 			loaded[i]->depth = parent->depth + 1;
 		/* the child reference of the parent keeps it alive */
-		r = add_vstate(&parent->children, &parent->nchildren, &parent->cap_children,
-			       loaded[i]);
+		r = sfs_vstates_push(&parent->children, &parent->nchildren, &parent->cap_children,
+				     loaded[i]);
 		if (r == 0)
-			r = add_vstate(&loaded[i]->parents, &loaded[i]->nparents,
-				       &loaded[i]->cap_parents, parent);
+			r = sfs_vstates_push(&loaded[i]->parents, &loaded[i]->nparents,
+					     &loaded[i]->cap_parents, parent);
 		if (r < 0) {
 			sfs_vstate_unref(loaded[i]);
 			loaded[i] = NULL;
@@ -500,12 +496,11 @@ static void join_job(struct sfs_job *j, struct vstate *target)
 
 	while (vs) {
 		if (!vs->released && !sfs_vstate_has_job(vs, j) && vstate_add_job(vs, j) == 0 &&
-		    add_vstate(&j->extra, &j->nextra, &j->cap_extra, vs) == 0) {
+		    sfs_vstates_push(&j->extra, &j->nextra, &j->cap_extra, vs) == 0) {
 			sfs_vstate_ref(vs);
 			for (size_t i = 0; i < vs->v->ninputs; i++) {
-				if (sfs_grow((void **)&stack, &cap, n + 1, sizeof(*stack)) < 0)
+				if (sfs_vstates_push(&stack, &n, &cap, vs->inputs[i]) < 0)
 					break;
-				stack[n++] = vs->inputs[i];
 			}
 		}
 		vs = n ? stack[--n] : NULL;

@@ -414,6 +414,9 @@ void sfs_vstate_unref(struct vstate *vs);
 int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
 		    struct vstate *vs);
 void sfs_waiters_release(struct waiters *w);
+/* Appends vs (not a reference) to the array *v of *n vertices with room for
+ * *cap, grown by sfs_grow; 0 or -ENOMEM. */
+int sfs_vstates_push(struct vstate ***v, size_t *n, size_t *cap, struct vstate *vs);
 /* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
 bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
 size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max);

@@ -225,14 +225,6 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
  * once.  Stops when fn returns non-zero (an error, or a find that is done) and
  * returns that.
  */
-static int push_vertex(struct vstate ***stack, size_t *n, size_t *cap, struct vstate *vs)
-{
-	if (sfs_grow((void **)stack, cap, *n + 1, sizeof(**stack)) < 0)
-		return -ENOMEM;
-	(*stack)[(*n)++] = vs;
-	return 0;
-}
-
 int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg)
 {
 	SFS_ASSERT_LOCKED(j->s);
@@ -243,7 +235,7 @@ int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate 
 
 	for (size_t i = 0; r == 0 && j->vs && i < j->spec->n; i++) {
 		if (j->vs[i]) /* NULL: a load that failed part-way */
-			r = push_vertex(&stack, &n, &cap, j->vs[i]);
+			r = sfs_vstates_push(&stack, &n, &cap, j->vs[i]);
 		while (r == 0 && n) {
 			struct vstate *vs = stack[--n];
 			if (strmap_get(&seen, vs->digest))
@@ -251,7 +243,7 @@ int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate 
 			if ((r = strmap_put(&seen, vs->digest, vs, NULL)) < 0 || (r = fn(arg, vs)) != 0)
 				break;
 			for (size_t c = vs->nchildren; r == 0 && c-- > 0;)
-				r = push_vertex(&stack, &n, &cap, vs->children[c]);
+				r = sfs_vstates_push(&stack, &n, &cap, vs->children[c]);
 		}
 	}
 	free(stack);
