@@ -356,45 +356,12 @@ void sfs_lock_check_failed(const char *want, const char *func, const char *file,
 #endif
 
 /* state.c: the only writers of vstate.phase, vstate.round, edge.phase and
- * sfs_job.state; each checks its transition against its table (lock held) */
-#ifndef NDEBUG
-void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to);
-void sfs_vstate_check_round(const struct vstate *vs, enum sfs_round to);
-void sfs_edge_check_phase(const struct edge *e, enum edge_phase to);
-void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to);
-#endif
-
-static inline void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
-{
-#ifndef NDEBUG
-	sfs_vstate_check_phase(vs, to);
-#endif
-	vs->phase = to;
-}
-
-static inline void sfs_vstate_set_round(struct vstate *vs, enum sfs_round to)
-{
-#ifndef NDEBUG
-	sfs_vstate_check_round(vs, to);
-#endif
-	vs->round = to;
-}
-
-static inline void sfs_edge_set_phase(struct edge *e, enum edge_phase to)
-{
-#ifndef NDEBUG
-	sfs_edge_check_phase(e, to);
-#endif
-	e->phase = to;
-}
-
-static inline void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to)
-{
-#ifndef NDEBUG
-	sfs_job_check_state(j, to);
-#endif
-	j->state = to;
-}
+ * sfs_job.state (lock held); without NDEBUG each checks its transition against
+ * its table and aborts on one that is not there */
+void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to);
+void sfs_vstate_set_round(struct vstate *vs, enum sfs_round to);
+void sfs_edge_set_phase(struct edge *e, enum edge_phase to);
+void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to);
 
 /* The edge of input i of vs. */
 static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)

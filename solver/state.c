@@ -1,16 +1,16 @@
 /*
  * state.c — the solver's state machines, checked: a vertex's phase, an edge's
  * phase, the round of a vertex's rounds and a job's state change only through
- * the setters of internal.h (sfs_vstate_set_phase, sfs_vstate_set_round,
- * sfs_edge_set_phase, sfs_job_set_state), and each setter checks its
- * transition here, against a table of the allowed ones (README "How the solver
- * decides"; what the rounds do is in rounds.c).
+ * the setters here (sfs_vstate_set_phase, sfs_vstate_set_round,
+ * sfs_edge_set_phase, sfs_job_set_state, declared in internal.h), and each
+ * checks its transition against a table of the allowed ones (README "How the
+ * solver decides"; what the rounds do is in rounds.c).
  *
  * The checks, and the owner record behind sfs_lock_held (internal.h), are made
  * when NDEBUG is not defined: in the debug, debugoptimized and sanitizer
  * builds (meson's b_ndebug defaults to false).  A transition that is not in
  * its table is a broken invariant: the check says which and aborts.  With
- * NDEBUG the setters are plain stores and this file is empty.
+ * NDEBUG the setters are plain stores.
  *
  * Every setter runs with sfs_solver.lock held.
  */
@@ -137,16 +137,22 @@ static void illegal(const char *what, const char *id, const char *from, const ch
 	abort();
 }
 
-void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to)
+#endif
+
+void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
 {
 	SFS_ASSERT_LOCKED(vs->s);
+#ifndef NDEBUG
 	if (!(vstate_next[vs->phase] & BIT(to)))
 		illegal("vertex", vs->digest, vstate_names[vs->phase], vstate_names[to]);
+#endif
+	vs->phase = to;
 }
 
-void sfs_vstate_check_round(const struct vstate *vs, enum sfs_round to)
+void sfs_vstate_set_round(struct vstate *vs, enum sfs_round to)
 {
 	SFS_ASSERT_LOCKED(vs->s);
+#ifndef NDEBUG
 	if (!(round_next[vs->round] & BIT(to)))
 		illegal("vertex round", vs->digest, round_names[vs->round], round_names[to]);
 	if (!(round_phases[to] & BIT(vs->phase))) {
@@ -154,25 +160,32 @@ void sfs_vstate_check_round(const struct vstate *vs, enum sfs_round to)
 			round_names[to], vstate_names[vs->phase]);
 		abort();
 	}
+#endif
+	vs->round = to;
 }
 
-void sfs_edge_check_phase(const struct edge *e, enum edge_phase to)
+void sfs_edge_set_phase(struct edge *e, enum edge_phase to)
 {
 	SFS_ASSERT_LOCKED(e->vs->s);
+#ifndef NDEBUG
 	if (!(edge_next[e->phase] & BIT(to))) {
 		char id[SFS_DIGEST_SIZE + 24];
 		snprintf(id, sizeof(id), "%s:%d", e->vs->digest, e->output);
 		illegal("edge", id, edge_names[e->phase], edge_names[to]);
 	}
+#endif
+	e->phase = to;
 }
 
-void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to)
+void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to)
 {
 	SFS_ASSERT_LOCKED(j->s);
+#ifndef NDEBUG
 	if (!(job_next[j->state] & BIT(to))) {
 		char id[24];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)j->id);
 		illegal("job", id, sfs_job_state_name(j->state), sfs_job_state_name(to));
 	}
-}
 #endif
+	j->state = to;
+}
