@@ -33,6 +33,7 @@
 
 #include "array.h"
 #include "err.h"
+#include "fdio.h"
 
 #define CAS_BUF_SIZE (128 * 1024)
 
@@ -51,40 +52,6 @@ static int mkdir_if_missing(const char *path, mode_t mode)
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Reads until buf is full or EOF; returns bytes read or -errno. */
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t r = read(fd, (char *)buf + got, len - got);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
 }
 
 /* ---- open / close ---- */
@@ -262,7 +229,7 @@ static int writer_add(struct cas_writer *w, const void *buf, size_t len)
 	if (w->h.ctx)
 		sfs_sha256_update(&w->h, buf, len);
 	w->size += len;
-	return write_all(w->fd, buf, len);
+	return sfs_write_all(w->fd, buf, len);
 }
 
 static void writer_abort(struct cas_writer *w)
@@ -392,7 +359,7 @@ static int put_stream(struct cas *c, struct cas_batch *b, int fd, char *buf, siz
 	for (;;) {
 		if ((r = writer_add(&w, buf, len)) < 0)
 			goto fail;
-		ssize_t n = read_full(fd, buf, CAS_BUF_SIZE);
+		ssize_t n = sfs_read_full(fd, buf, CAS_BUF_SIZE);
 		if (n < 0) {
 			r = (int)n;
 			goto fail;
@@ -421,7 +388,7 @@ static int put_fd(struct cas *c, struct cas_batch *b, int fd, char ret_hex[SFS_H
 
 	if (!buf)
 		return -ENOMEM;
-	n = read_full(fd, buf, CAS_BUF_SIZE);
+	n = sfs_read_full(fd, buf, CAS_BUF_SIZE);
 	if (n < 0) {
 		r = (int)n;
 	} else if (n < CAS_BUF_SIZE) {
@@ -598,7 +565,7 @@ int cas_read_all(struct cas *c, const char *hex, char **ret_buf, size_t *ret_len
 		close(fd);
 		return -ENOMEM;
 	}
-	n = read_full(fd, buf, (size_t)st.st_size);
+	n = sfs_read_full(fd, buf, (size_t)st.st_size);
 	close(fd);
 	if (n < 0 || n != (ssize_t)st.st_size) {
 		free(buf);
@@ -619,8 +586,8 @@ static int copy_fallback(int in, int out)
 
 	if (!buf)
 		return -ENOMEM;
-	while ((n = read_full(in, buf, CAS_BUF_SIZE)) > 0)
-		if ((r = write_all(out, buf, (size_t)n)) < 0)
+	while ((n = sfs_read_full(in, buf, CAS_BUF_SIZE)) > 0)
+		if ((r = sfs_write_all(out, buf, (size_t)n)) < 0)
 			break;
 	if (n < 0)
 		r = (int)n;

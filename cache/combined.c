@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "sha256.h"
 
@@ -92,7 +93,7 @@ int cache_combined_copy_ids(const struct cache_combined *cc, struct cache_key *d
 
 /* The union so far: keys and the id each was found under. */
 struct found {
-	size_t n;
+	size_t n, cap_v, cap_ids;
 	struct cache_key **v;
 	char (*ids)[CACHE_ID_SIZE];
 };
@@ -110,8 +111,6 @@ static void found_release(struct found *f)
 static int found_add(struct found *f, struct cache_manager *cm, struct cache_key *k)
 {
 	char id[CACHE_ID_SIZE];
-	struct cache_key **v;
-	char(*ids)[CACHE_ID_SIZE];
 	int r;
 
 	if (!key_id_in(k, cm, id))
@@ -123,13 +122,8 @@ static int found_add(struct found *f, struct cache_manager *cm, struct cache_key
 			return r;
 		}
 	}
-	v = realloc(f->v, (f->n + 1) * sizeof(*v));
-	if (v)
-		f->v = v;
-	ids = realloc(f->ids, (f->n + 1) * sizeof(*ids));
-	if (ids)
-		f->ids = ids;
-	if (!v || !ids) {
+	if (sfs_grow((void **)&f->v, &f->cap_v, f->n + 1, sizeof(*f->v)) < 0 ||
+	    sfs_grow((void **)&f->ids, &f->cap_ids, f->n + 1, sizeof(*f->ids)) < 0) {
 		cache_key_unref(k);
 		return -ENOMEM;
 	}
@@ -174,7 +168,7 @@ int cache_combined_query(const struct cache_combined *cc,
 /* ---- Records ---- */
 
 struct recs {
-	size_t n;
+	size_t n, cap;
 	struct cache_record *v;
 };
 
@@ -189,18 +183,16 @@ static bool recs_has(const struct recs *rs, const char *id)
 /* Appends cm's records of k; earlier managers' records win on equal ids. */
 static int recs_add(struct recs *rs, struct cache_manager *cm, bool is_main, struct cache_key *k)
 {
-	struct cache_record *v = NULL, *nv;
+	struct cache_record *v = NULL;
 	size_t n = 0;
 	int r = cache_manager_records(cm, k, &v, &n);
 
 	if (r < 0)
 		return r;
-	nv = n ? realloc(rs->v, (rs->n + n) * sizeof(*nv)) : rs->v;
-	if (n && !nv) {
+	if (sfs_grow((void **)&rs->v, &rs->cap, rs->n + n, sizeof(*rs->v)) < 0) {
 		free(v);
 		return -ENOMEM;
 	}
-	rs->v = nv;
 	for (size_t i = 0; i < n; i++) {
 		if (recs_has(rs, v[i].id))
 			continue;
@@ -240,7 +232,7 @@ int cache_combined_records(const struct cache_combined *cc, struct cache_key *k,
 /* ---- Load: a remote hit becomes local ---- */
 
 struct seen {
-	size_t n;
+	size_t n, cap;
 	struct cache_key **v;
 };
 
@@ -248,16 +240,11 @@ struct seen {
  * visiting twice only costs a duplicate check). */
 static bool seen_check(struct seen *s, struct cache_key *k)
 {
-	struct cache_key **v;
-
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i] == k)
 			return true;
-	v = realloc(s->v, (s->n + 1) * sizeof(*v));
-	if (v) {
-		s->v = v;
+	if (sfs_grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) == 0)
 		s->v[s->n++] = k;
-	}
 	return false;
 }
 

@@ -31,6 +31,7 @@
 #include "array.h"
 #include "clock.h"
 #include "err.h"
+#include "fdio.h"
 #include "layer.h"
 #include "oci.h"
 #include "strbuf.h"
@@ -129,7 +130,7 @@ static int cc_link_from(struct cc *cc, size_t it, size_t src, size_t input, cons
 
 /* The records a visited key returned (e.res); NULL while in progress. */
 struct ex_res {
-	size_t n;
+	size_t n, cap;
 	size_t *v;
 };
 
@@ -162,11 +163,8 @@ static void ex_release(struct ex *e)
 
 static int res_add(struct ex_res *res, size_t it)
 {
-	size_t *v = reallocarray(res->v, res->n + 1, sizeof(*v));
-
-	if (!v)
+	if (sfs_grow((void **)&res->v, &res->cap, res->n + 1, sizeof(*res->v)) < 0)
 		return -ENOMEM;
-	res->v = v;
 	res->v[res->n++] = it;
 	return 0;
 }
@@ -1050,21 +1048,12 @@ int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,
 
 static int write_file(const char *path, const void *buf, size_t len, unsigned mode)
 {
-	const char *p = buf;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	int r = 0;
+	int r;
 
 	if (fd < 0)
 		return -errno;
-	while (r == 0 && len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-		}
-	}
+	r = sfs_write_all(fd, buf, len);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	return r;

@@ -42,6 +42,7 @@
 #include "array.h"
 #include "clock.h"
 #include "err.h"
+#include "fdio.h"
 #include "idset.h"
 #include "oci.h"
 #include "result_storage.h"
@@ -273,40 +274,6 @@ static int open_blobs_dir(struct cache_import *im, char **ret_msg)
 	return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int read_fd(int fd, char *buf, size_t size, size_t *ret_len)
-{
-	size_t len = 0;
-
-	while (len < size) {
-		ssize_t n = read(fd, buf + len, size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*ret_len = len;
-	return 0;
-}
-
 /*
  * Reads a whole file of the layout, REL under dirfd (at most json_max bytes);
  * when digest is not NULL the bytes must hash to it.
@@ -318,7 +285,7 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 	char hex[SFS_HEX_SIZE];
 	char *buf;
 	off_t size;
-	size_t len = 0;
+	ssize_t len = 0;
 	int fd, r = open_regular_at(dirfd, name, &fd, &size);
 
 	if (r < 0)
@@ -330,20 +297,20 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 				(unsigned long long)max);
 	}
 	buf = malloc((size_t)size + 1);
-	r = buf ? read_fd(fd, buf, (size_t)size, &len) : -ENOMEM;
+	len = buf ? sfs_read_full(fd, buf, (size_t)size) : -ENOMEM;
 	close(fd);
-	if (r < 0) {
+	if (len < 0) {
 		free(buf);
-		return sfs_errf(ret_msg, r, "%s: %s", rel, strerror(-r));
+		return sfs_errf(ret_msg, (int)len, "%s: %s", rel, strerror((int)-len));
 	}
 	buf[len] = '\0';
-	sfs_sha256_hex(buf, len, hex);
+	sfs_sha256_hex(buf, (size_t)len, hex);
 	if (digest && strcmp(hex, digest + 7) != 0) {
 		free(buf);
 		return sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest", rel);
 	}
 	*ret_buf = buf;
-	*ret_len = len;
+	*ret_len = (size_t)len;
 	return 0;
 }
 
@@ -1211,7 +1178,7 @@ static int copy_data(struct unpack *u, struct archive *a, char **ret_msg)
 			return too_big(u, ret_msg);
 		if (i % 256 == 0 && im_cancelled(u->im))
 			return cancelled_err(ret_msg);
-		r = write_all(u->tmpfd, buf, len);
+		r = sfs_write_all(u->tmpfd, buf, len);
 		want += (la_int64_t)len;
 	}
 	return r;

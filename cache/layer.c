@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "err.h"
+#include "fdio.h"
 #include "tree.h"
 
 /* Where the tar goes: hashed, then gzip'd (or not) into fd. */
@@ -35,22 +36,6 @@ struct layer_sink {
 	struct sfs_sha256 diff;
 	int err; /* first failure, -errno */
 };
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Feeds len bytes (or the end, with Z_FINISH) through deflate into the fd. */
 static int sink_deflate(struct layer_sink *s, const void *buf, size_t len, int flush)
@@ -66,7 +51,7 @@ static int sink_deflate(struct layer_sink *s, const void *buf, size_t len, int f
 		zr = deflate(&s->z, flush);
 		if (zr == Z_STREAM_ERROR)
 			return -EIO;
-		int r = write_all(s->fd, out, sizeof(out) - s->z.avail_out);
+		int r = sfs_write_all(s->fd, out, sizeof(out) - s->z.avail_out);
 		if (r < 0)
 			return r;
 	} while (s->z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
@@ -83,7 +68,7 @@ static la_ssize_t sink_write(struct archive *a, void *arg, const void *buf, size
 		return -1;
 	sfs_sha256_update(&s->diff, buf, len);
 	/* deflate takes uInt lengths; libarchive blocks are 10 KiB anyway */
-	r = s->gzip ? sink_deflate(s, buf, len, Z_NO_FLUSH) : write_all(s->fd, buf, len);
+	r = s->gzip ? sink_deflate(s, buf, len, Z_NO_FLUSH) : sfs_write_all(s->fd, buf, len);
 	if (r < 0) {
 		s->err = r;
 		return -1;

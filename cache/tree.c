@@ -852,22 +852,20 @@ static int walk_file(struct walk *w, int dfd, const char *name)
 static int walk_link(struct walk *w, int dfd, const char *name, const struct stat *st)
 {
 	struct tree_entry e = {.type = 'l', .mode = 0777};
-	size_t cap = (size_t)st->st_size + 1;
+	size_t cap = 0, need = (size_t)st->st_size + 1;
 	char *target = NULL;
 	ssize_t n;
 	int r;
 
 	for (;;) { /* the link may grow between lstat and readlink */
-		char *p = realloc(target, cap);
-		if (!p) {
+		if (sfs_grow((void **)&target, &cap, need, 1) < 0) {
 			free(target);
 			return -ENOMEM;
 		}
-		target = p;
 		n = readlinkat(dfd, name, target, cap);
 		if (n < 0 || (size_t)n < cap)
 			break;
-		cap *= 2;
+		need = cap + 1;
 	}
 	if (n < 0)
 		r = sfs_errf(w->ret_msg, errno, "cannot read link %s/%s: %m", w->host, w->rel.p);

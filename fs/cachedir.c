@@ -279,7 +279,6 @@ static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strb
 
 static int cache_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
-	struct strbuf sb = STRBUF_INIT;
 	char id[CACHE_ID_SIZE];
 	struct results_index_entry e;
 	int r = 0;
@@ -298,11 +297,9 @@ static int cache_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat
 			fs_stat_time_ns(st, e.created);
 		return 0;
 	}
-	r = cache_content(fs, d, &sb);
-	st->st_size = (off_t)sb.len;
+	r = fs_content_size(fs, d, &st->st_size);
 	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 	st->st_ctim = st->st_mtim;
-	strbuf_release(&sb);
 	return r;
 }
 

@@ -28,7 +28,7 @@
 
 #include "cache.h"
 #include "strbuf.h"
-#include "../solver/solver.h"
+#include "solver.h"
 
 /* ---- options (options.c) ---- */
 
@@ -301,6 +301,9 @@ struct fs_module {
 extern const struct fs_module fs_root_module;
 void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid);
 void fs_stat_time_ns(struct stat *st, int64_t ns);
+/* *ret_size: the length of d's content as its module makes it now; returns
+ * that content's 0 or -errno (the size is of what was made either way). */
+int fs_content_size(struct sfs_fs *fs, const struct fs_desc *d, off_t *ret_size);
 
 /* ---- jobs.c: jobs/, jobs/new, jobs/latest, jobs/N/ ---- */
 

@@ -284,9 +284,7 @@ static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
 		return (off_t)info->spec_len; /* info has no bytes: no copy per stat */
 	case FS_JOB_WHY:
 	case FS_JOB_GRAPH:
-		jobs_content(fs, d, &sb);
-		size = (off_t)sb.len;
-		strbuf_release(&sb);
+		fs_content_size(fs, d, &size); /* an error: the size of what was made */
 		return size;
 	default:
 		info_content(info, d->kind, &sb);

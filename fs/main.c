@@ -34,7 +34,7 @@
 
 #include "err.h"
 #include "fs.h"
-#include "../solver/ops/sandbox.h"
+#include "ops/sandbox.h"
 
 #define FS_MAX_THREADS 64
 

@@ -13,14 +13,14 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "fs.h"
 
 static const double duration_buckets[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600};
-#define N_BUCKETS (sizeof(duration_buckets) / sizeof(duration_buckets[0]))
 
 struct job_counts {
 	uint64_t by_state[SFS_JOB_CANCELLED + 1];
-	uint64_t in_bucket[N_BUCKETS]; /* not cumulative */
+	uint64_t in_bucket[ARRAY_SIZE(duration_buckets)]; /* not cumulative */
 	uint64_t ended;
 	double sum; /* seconds */
 };
@@ -42,7 +42,7 @@ static void count_job(const struct sfs_job_info *info, struct job_counts *c)
 		secs = 0;
 	c->ended++;
 	c->sum += secs;
-	for (size_t b = 0; b < N_BUCKETS; b++)
+	for (size_t b = 0; b < ARRAY_SIZE(duration_buckets); b++)
 		if (secs <= duration_buckets[b]) {
 			c->in_bucket[b]++;
 			break;
@@ -78,7 +78,7 @@ static void add_jobs(struct strbuf *out, const struct job_counts *c)
 			    sfs_job_state_name((enum sfs_job_state)s), c->by_state[s]);
 	family(out, "solverfs_solve_duration_seconds", "histogram",
 	       "Time from a job's creation to its end, of the finished jobs kept.");
-	for (size_t b = 0; b < N_BUCKETS; b++) {
+	for (size_t b = 0; b < ARRAY_SIZE(duration_buckets); b++) {
 		cum += c->in_bucket[b];
 		strbuf_addf(out, "solverfs_solve_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
 			    duration_buckets[b], cum);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "strmap.h"
 #include "fs.h"
 
@@ -253,14 +254,8 @@ int fs_dirlist_add(struct fs_dirlist *l, const char *name, mode_t type, const st
 {
 	struct fs_dirent *e;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		e = realloc(l->e, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		l->e = e;
-		l->cap = cap;
-	}
+	if (sfs_grow((void **)&l->e, &l->cap, l->n + 1, sizeof(*l->e)) < 0)
+		return -ENOMEM;
 	e = &l->e[l->n];
 	e->type = type;
 	e->name = strdup(name);

@@ -119,22 +119,6 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct sfs_fs *fs = req_fs(req);
-	struct fs_desc d = {0};
-	struct stat st;
-	int r = fs_node_get(fs, ino, &d);
-
-	if (r == 0)
-		r = desc_stat(fs, &d, ino, &st);
-	if (r == 0)
-		fuse_reply_attr(req, &st, timeout_of(d.kind));
-	else
-		fuse_reply_err(req, -r);
-	fs_desc_release(&d);
-}
-
 static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *attr, int to_set)
 {
 	struct sfs_fs *fs = req_fs(req);
@@ -153,15 +137,16 @@ static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *a
 	return 0; /* touch: accepted, nothing to record */
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
+/* Answers with ino's attributes once the change to_set asks for is accepted
+ * (to_set 0, attr NULL: a getattr). */
+static void reply_attr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set)
 {
 	struct sfs_fs *fs = req_fs(req);
 	struct fs_desc d = {0};
 	struct stat st;
 	int r = fs_node_get(fs, ino, &d);
 
-	if (r == 0)
+	if (r == 0 && to_set)
 		r = setattr_check(req, &d, attr, to_set);
 	if (r == 0)
 		r = desc_stat(fs, &d, ino, &st);
@@ -170,6 +155,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	else
 		fuse_reply_err(req, -r);
 	fs_desc_release(&d);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	reply_attr(req, ino, NULL, 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	reply_attr(req, ino, attr, to_set);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)

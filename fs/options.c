@@ -6,6 +6,7 @@
  * consumed here; everything else (allow_other, ...) is left in args for
  * fuse_session_new, and the options every mount needs are appended.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "import.h"
 #include "fs.h"
@@ -100,51 +102,41 @@ static void opts_defaults(struct fs_opts *o)
 	o->pending_timeout = 3600;
 }
 
+/* The decimal number that starts s, and where it ends.  A digit must come
+ * first: strtoull alone would also take blanks and a sign. */
+static int leading_number(const char *s, unsigned long long *ret, char **ret_end)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*ret = strtoull(s, ret_end, 10);
+	return errno ? -EINVAL : 0;
+}
+
+/* Which of the letters of units c is, from 1; 0 for none (and for NUL). */
+static unsigned unit_of(const char *units, char c)
+{
+	const char *p = c ? strchr(units, c) : NULL;
+	return p ? (unsigned)(p - units) + 1 : 0;
+}
+
 int fs_parse_size(const char *s, uint64_t *ret)
 {
 	char *end;
 	unsigned long long v;
-	unsigned shift = 0;
+	unsigned u, shift = 0;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	if (leading_number(s, &v, &end) < 0)
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'K':
-	case 'k':
-		shift = 10;
+	if ((u = unit_of("KMGT", (char)toupper((unsigned char)*end)))) {
+		shift = 10 * u;
 		end++;
-		break;
-	case 'M':
-	case 'm':
-		shift = 20;
-		end++;
-		break;
-	case 'G':
-	case 'g':
-		shift = 30;
-		end++;
-		break;
-	case 'T':
-	case 't':
-		shift = 40;
-		end++;
-		break;
-	default:
-		return -EINVAL;
+		if (*end == 'i')
+			end++; /* accept "KiB"-style "Ki" too */
+		if (*end == 'B')
+			end++;
 	}
-	if (*end == 'i' && shift)
-		end++; /* accept "KiB"-style "Ki" too */
-	if (*end == 'B' && shift)
-		end++;
-	if (*end)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
+	if (*end || v > (UINT64_MAX >> shift))
 		return -EINVAL;
 	*ret = (uint64_t)v << shift;
 	return 0;
@@ -152,36 +144,17 @@ int fs_parse_size(const char *s, uint64_t *ret)
 
 int fs_parse_duration(const char *s, uint64_t *ret)
 {
+	static const uint64_t secs[] = {1, 60, 3600, 86400};
 	char *end;
 	unsigned long long v;
 	uint64_t mul = 1;
+	unsigned u;
 
-	if (!s || *s < '0' || *s > '9')
+	if (leading_number(s, &v, &end) < 0)
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case '\0':
-		break;
-	case 's':
+	if ((u = unit_of("smhd", *end))) {
+		mul = secs[u - 1];
 		end++;
-		break;
-	case 'm':
-		mul = 60;
-		end++;
-		break;
-	case 'h':
-		mul = 3600;
-		end++;
-		break;
-	case 'd':
-		mul = 86400;
-		end++;
-		break;
-	default:
-		return -EINVAL;
 	}
 	/* at most ~292 years: the solver keeps it in signed ns */
 	if (*end || v > (uint64_t)INT64_MAX / 1000000000ull / mul)
@@ -193,13 +166,9 @@ int fs_parse_duration(const char *s, uint64_t *ret)
 static int parse_uint(const char *s, unsigned min, unsigned *ret)
 {
 	char *end;
-	unsigned long v;
+	unsigned long long v;
 
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > UINT32_MAX || v < min)
+	if (leading_number(s, &v, &end) < 0 || *end || v > UINT32_MAX || v < min)
 		return -EINVAL;
 	*ret = (unsigned)v;
 	return 0;
@@ -263,7 +232,7 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		  {"status_max", r->status_max, &o->status_max},
 		  {"inline_max", r->inline_max, &o->inline_max}};
 
-	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(sz); i++)
 		if (sz[i].val && fs_parse_size(sz[i].val, sz[i].dst) < 0)
 			return sfs_errf(ret_msg, EINVAL,
 					"invalid %s=%s (expected a size like 512M or 10G)",
@@ -300,7 +269,7 @@ static int apply_raw(const struct raw_opts *r, struct fs_opts *o, char **ret_msg
 	    {"import_entries_max", r->import_entries_max, &o->import_entries_max, 1},
 	};
 
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(nums); i++)
 		if (nums[i].val && parse_uint(nums[i].val, nums[i].min, nums[i].dst) < 0)
 			return sfs_errf(ret_msg, EINVAL,
 					"invalid %s=%s (expected an integer >= %u)", nums[i].name,

@@ -59,6 +59,16 @@ void fs_stat_time_ns(struct stat *st, int64_t ns)
 	st->st_atim = st->st_mtim;
 }
 
+int fs_content_size(struct sfs_fs *fs, const struct fs_desc *d, off_t *ret_size)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int r = fs_kinds[d->kind].module->content(fs, d, &sb);
+
+	*ret_size = (off_t)sb.len;
+	strbuf_release(&sb);
+	return r;
+}
+
 void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid)
 {
 	memset(st, 0, sizeof(*st));
@@ -98,8 +108,7 @@ static int root_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 
 static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
-	struct strbuf sb = STRBUF_INIT;
-	int r = 0;
+	int r;
 
 	fs_stat_init(fs, st, fs_kinds[d->kind].mode, fs->uid, fs->gid);
 	switch (d->kind) {
@@ -107,11 +116,9 @@ static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 		st->st_nlink = 6;
 		return 0;
 	default:
-		r = root_content(fs, d, &sb);
-		st->st_size = (off_t)sb.len;
+		r = fs_content_size(fs, d, &st->st_size);
 		if (d->kind == FS_METRICS)
 			clock_gettime(CLOCK_REALTIME, &st->st_mtim);
-		strbuf_release(&sb);
 		return r;
 	}
 }

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "strbuf.h"
 
 static void add_str(struct strbuf *sb, const char *s, size_t len)
@@ -107,7 +108,7 @@ static void add_object(struct strbuf *sb, const json_t *v, const struct sfs_cano
 		strbuf_addstr(sb, "{}");
 		return;
 	}
-	if (n > sizeof(small) / sizeof(small[0]) && !(keys = malloc(n * sizeof(*keys)))) {
+	if (n > ARRAY_SIZE(small) && !(keys = malloc(n * sizeof(*keys)))) {
 		sb->oom = true;
 		return;
 	}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "internal.h"
 
@@ -152,15 +153,10 @@ static void vertex_fail_one(struct sfs_solver *s, struct vstate *vs, struct sfs_
 void sfs_defer(struct sfs_solver *s, int kind, struct vstate *vs, struct sfs_failure *f)
 {
 	SFS_ASSERT_LOCKED(s);
-	if (s->ndeferred == s->capdeferred) {
-		size_t ncap = s->capdeferred ? s->capdeferred * 2 : 16;
-		struct sfs_deferred *n = realloc(s->deferred, ncap * sizeof(*n));
-		if (!n) {
-			sfs_log(SFS_LOG_ERR, "out of memory deferring solver work");
-			return;
-		}
-		s->deferred = n;
-		s->capdeferred = ncap;
+	if (sfs_grow((void **)&s->deferred, &s->capdeferred, s->ndeferred + 1,
+		     sizeof(*s->deferred)) < 0) {
+		sfs_log(SFS_LOG_ERR, "out of memory deferring solver work");
+		return;
 	}
 	s->deferred[s->ndeferred++] =
 	    (struct sfs_deferred){kind, sfs_vstate_ref(vs), f ? sfs_failure_ref(f) : NULL};

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "sha256.h"
 #include "internal.h"
@@ -24,16 +25,18 @@
 int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
 		    struct vstate *vs)
 {
-	if (w->n == w->cap) {
-		size_t ncap = w->cap ? w->cap * 2 : 4;
-		struct waiter *n = realloc(w->w, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		w->w = n;
-		w->cap = ncap;
-	}
+	if (sfs_grow((void **)&w->w, &w->cap, w->n + 1, sizeof(*w->w)) < 0)
+		return -ENOMEM;
 	w->w[w->n++] = (struct waiter){kind, job ? sfs_job_ref(job) : NULL, out,
 				       vs ? sfs_vstate_ref(vs) : NULL};
+	return 0;
+}
+
+int sfs_vstates_push(struct vstate ***v, size_t *n, size_t *cap, struct vstate *vs)
+{
+	if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
+		return -ENOMEM;
+	(*v)[(*n)++] = vs;
 	return 0;
 }
 
@@ -90,17 +93,8 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 		struct vstate *d = i < nin ? vs->inputs[i] : vs->children[i - nin];
 		if (!d || --d->refs > 0)
 			continue;
-		if (*n == *cap) {
-			size_t c = *cap ? *cap * 2 : 16;
-			struct vstate **ns = realloc(*stack, c * sizeof(*ns));
-			if (!ns) {
-				d->refs++; /* no memory: leak it rather than recurse */
-				continue;
-			}
-			*stack = ns;
-			*cap = c;
-		}
-		(*stack)[(*n)++] = d;
+		if (sfs_vstates_push(stack, n, cap, d) < 0)
+			d->refs++; /* no memory: leak it rather than recurse */
 	}
 	free(vs->inputs);
 	for (size_t i = 0; vs->slow && i < vs->v->ninputs; i++)
@@ -344,16 +338,6 @@ int sfs_graph_load(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
 	return 0;
 }
 
-static int add_ptr(void ***arr, size_t *n, void *p)
-{
-	void **a = realloc(*arr, (*n + 1) * sizeof(*a));
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	a[(*n)++] = p;
-	return 0;
-}
-
 /* Is a the vertex b or one of the sub-build parents above b? */
 static bool is_ancestor(const struct vstate *a, const struct vstate *b, int depth)
 {
@@ -398,9 +382,11 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 		if (loaded[i]->depth < parent->depth + 1)
 			loaded[i]->depth = parent->depth + 1;
 		/* the child reference of the parent keeps it alive */
-		r = add_ptr((void ***)&parent->children, &parent->nchildren, loaded[i]);
+		r = sfs_vstates_push(&parent->children, &parent->nchildren, &parent->cap_children,
+				     loaded[i]);
 		if (r == 0)
-			r = add_ptr((void ***)&loaded[i]->parents, &loaded[i]->nparents, parent);
+			r = sfs_vstates_push(&loaded[i]->parents, &loaded[i]->nparents,
+					     &loaded[i]->cap_parents, parent);
 		if (r < 0) {
 			sfs_vstate_unref(loaded[i]);
 			loaded[i] = NULL;
@@ -490,7 +476,7 @@ void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j)
 	free(j->extra);
 	j->vs = NULL;
 	j->extra = NULL;
-	j->nextra = 0;
+	j->nextra = j->cap_extra = 0;
 }
 
 bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j)
@@ -510,17 +496,11 @@ static void join_job(struct sfs_job *j, struct vstate *target)
 
 	while (vs) {
 		if (!vs->released && !sfs_vstate_has_job(vs, j) && vstate_add_job(vs, j) == 0 &&
-		    add_ptr((void ***)&j->extra, &j->nextra, vs) == 0) {
+		    sfs_vstates_push(&j->extra, &j->nextra, &j->cap_extra, vs) == 0) {
 			sfs_vstate_ref(vs);
 			for (size_t i = 0; i < vs->v->ninputs; i++) {
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					struct vstate **ns = realloc(stack, cap * sizeof(*ns));
-					if (!ns)
-						break;
-					stack = ns;
-				}
-				stack[n++] = vs->inputs[i];
+				if (sfs_vstates_push(&stack, &n, &cap, vs->inputs[i]) < 0)
+					break;
 			}
 		}
 		vs = n ? stack[--n] : NULL;

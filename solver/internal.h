@@ -147,7 +147,7 @@ struct vstate {
 	struct vstate **inputs;	    /* references, v->ninputs */
 	enum vstate_phase phase;    /* set with sfs_vstate_set_phase only */
 	size_t inputs_pending;	    /* inputs not yet keyed / complete, by phase */
-	enum sfs_round round;	    /* while the rounds run (rounds.c) */
+	enum sfs_round round;	    /* set with sfs_vstate_set_round only (rounds.c) */
 	struct cache_key **slow;    /* per input: content ("slow") key once computed */
 	struct waiters key_waiters; /* vertices waiting for our keys */
 
@@ -166,9 +166,9 @@ struct vstate {
 	 * references to the vertices of its inner spec (children); they point back
 	 * without a reference (parents) and live while a job or a parent needs them */
 	struct vstate **parents;
-	size_t nparents;
+	size_t nparents, cap_parents;
 	struct vstate **children;
-	size_t nchildren;
+	size_t nchildren, cap_children;
 	int depth;		  /* nesting of sub-builds, 0 for a job's own */
 	struct sfs_spec *subspec; /* the inner spec of a build vertex */
 	char *sub_result;	  /* its output's result (malloc'd when known) */
@@ -217,7 +217,7 @@ struct sfs_job {
 	/* vertices of other jobs this job joined because one of its edges merged
 	 * into theirs (references; left at discard like its own) */
 	struct vstate **extra;
-	size_t nextra;
+	size_t nextra, cap_extra;
 	bool exported;		/* its cache export is written */
 	struct strmap vinfo_by; /* digest -> index + 1 into vinfo, built at first lookup */
 };
@@ -356,37 +356,13 @@ void sfs_lock_check_failed(const char *want, const char *func, const char *file,
 #define SFS_ASSERT_UNLOCKED(s) ((void)sizeof(s))
 #endif
 
-/* state.c: the only writers of vstate.phase, edge.phase and sfs_job.state;
- * each checks its transition against its table (lock held) */
-#ifndef NDEBUG
-void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to);
-void sfs_edge_check_phase(const struct edge *e, enum edge_phase to);
-void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to);
-#endif
-
-static inline void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
-{
-#ifndef NDEBUG
-	sfs_vstate_check_phase(vs, to);
-#endif
-	vs->phase = to;
-}
-
-static inline void sfs_edge_set_phase(struct edge *e, enum edge_phase to)
-{
-#ifndef NDEBUG
-	sfs_edge_check_phase(e, to);
-#endif
-	e->phase = to;
-}
-
-static inline void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to)
-{
-#ifndef NDEBUG
-	sfs_job_check_state(j, to);
-#endif
-	j->state = to;
-}
+/* state.c: the only writers of vstate.phase, vstate.round, edge.phase and
+ * sfs_job.state (lock held); without NDEBUG each checks its transition against
+ * its table and aborts on one that is not there */
+void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to);
+void sfs_vstate_set_round(struct vstate *vs, enum sfs_round to);
+void sfs_edge_set_phase(struct edge *e, enum edge_phase to);
+void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to);
 
 /* The edge of input i of vs. */
 static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)
@@ -406,6 +382,9 @@ void sfs_vstate_unref(struct vstate *vs);
 int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
 		    struct vstate *vs);
 void sfs_waiters_release(struct waiters *w);
+/* Appends vs (not a reference) to the array *v of *n vertices with room for
+ * *cap, grown by sfs_grow; 0 or -ENOMEM. */
+int sfs_vstates_push(struct vstate ***v, size_t *n, size_t *cap, struct vstate *vs);
 /* All jobs a vertex reports to: its own and, through sub-build parents, theirs. */
 bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
 size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "history.h"
 #include "internal.h"
@@ -59,14 +60,8 @@ void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j)
 	for (size_t i = 0; i < s->ndirty; i++)
 		if (s->dirty[i] == j->id)
 			return;
-	if (s->ndirty == s->cap_dirty) {
-		size_t ncap = s->cap_dirty ? s->cap_dirty * 2 : 16;
-		uint64_t *n = realloc(s->dirty, ncap * sizeof(*n));
-		if (!n)
-			return;
-		s->dirty = n;
-		s->cap_dirty = ncap;
-	}
+	if (sfs_grow((void **)&s->dirty, &s->cap_dirty, s->ndirty + 1, sizeof(*s->dirty)) < 0)
+		return;
 	s->dirty[s->ndirty++] = j->id;
 }
 
@@ -230,19 +225,6 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
  * once.  Stops when fn returns non-zero (an error, or a find that is done) and
  * returns that.
  */
-static int push_vertex(struct vstate ***stack, size_t *n, size_t *cap, struct vstate *vs)
-{
-	if (*n == *cap) {
-		struct vstate **ns = reallocarray(*stack, *cap * 2 + 8, sizeof(*ns));
-		if (!ns)
-			return -ENOMEM;
-		*stack = ns;
-		*cap = *cap * 2 + 8;
-	}
-	(*stack)[(*n)++] = vs;
-	return 0;
-}
-
 int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate *vs), void *arg)
 {
 	SFS_ASSERT_LOCKED(j->s);
@@ -253,7 +235,7 @@ int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate 
 
 	for (size_t i = 0; r == 0 && j->vs && i < j->spec->n; i++) {
 		if (j->vs[i]) /* NULL: a load that failed part-way */
-			r = push_vertex(&stack, &n, &cap, j->vs[i]);
+			r = sfs_vstates_push(&stack, &n, &cap, j->vs[i]);
 		while (r == 0 && n) {
 			struct vstate *vs = stack[--n];
 			if (strmap_get(&seen, vs->digest))
@@ -261,7 +243,7 @@ int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate 
 			if ((r = strmap_put(&seen, vs->digest, vs, NULL)) < 0 || (r = fn(arg, vs)) != 0)
 				break;
 			for (size_t c = vs->nchildren; r == 0 && c-- > 0;)
-				r = push_vertex(&stack, &n, &cap, vs->children[c]);
+				r = sfs_vstates_push(&stack, &n, &cap, vs->children[c]);
 		}
 	}
 	free(stack);
@@ -277,14 +259,8 @@ struct snapshots {
 static int add_snapshot(void *arg, struct vstate *vs)
 {
 	struct snapshots *sn = arg;
-	if (sn->n == sn->cap) {
-		size_t c = sn->cap * 2 + 16;
-		struct sfs_vertex_info *nv = reallocarray(sn->v, c, sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		sn->v = nv;
-		sn->cap = c;
-	}
+	if (sfs_grow((void **)&sn->v, &sn->cap, sn->n + 1, sizeof(*sn->v)) < 0)
+		return -ENOMEM;
 	int r = sfs_vstate_snapshot(vs, &sn->v[sn->n]);
 	if (r < 0) {
 		sfs_vertex_info_release(&sn->v[sn->n]);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "strmap.h"
 
 #define TAIL_LINES 10
@@ -193,14 +194,8 @@ int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const ch
 {
 	if (!p || strmap_get(&p->byd, digest))
 		return 0;
-	if (p->n == p->cap) {
-		size_t ncap = p->cap ? p->cap * 2 : 16;
-		struct pvertex **nv = realloc(p->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		p->v = nv;
-		p->cap = ncap;
-	}
+	if (sfs_grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) < 0)
+		return -ENOMEM;
 	struct pvertex *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -240,24 +235,16 @@ oom:
 static void mark_inputs_cached(struct sfs_progress *p, struct pvertex *v, int64_t t)
 {
 	struct pvertex **todo = NULL, **order = NULL;
-	size_t ntodo = 0, norder = 0, cap = 0;
+	size_t ntodo = 0, norder = 0, cap_todo = 0, cap_order = 0;
 
 	for (struct pvertex *cur = v; cur; cur = ntodo ? todo[--ntodo] : NULL) {
 		for (size_t i = 0; i < cur->ninputs; i++) {
 			struct pvertex *in = strmap_get(&p->byd, cur->inputs[i]);
 			if (!in || in->cached || in->started || in->completed)
 				continue;
-			if (ntodo == cap || norder == cap) {
-				size_t c = cap ? cap * 2 : 16;
-				struct pvertex **a = realloc(todo, c * sizeof(*a));
-				struct pvertex **b = a ? realloc(order, c * sizeof(*b)) : NULL;
-				if (a)
-					todo = a;
-				if (!b)
-					break;
-				order = b;
-				cap = c;
-			}
+			if (sfs_grow((void **)&todo, &cap_todo, ntodo + 1, sizeof(*todo)) < 0 ||
+			    sfs_grow((void **)&order, &cap_order, norder + 1, sizeof(*order)) < 0)
+				break;
 			in->cached = true; /* claimed: visited once */
 			todo[ntodo++] = in;
 			order[norder++] = in;

@@ -169,7 +169,7 @@ void sfs_vstate_start_rounds(struct sfs_solver *s, struct vstate *vs)
 		answer_discovering(s, vs, true);
 		return;
 	}
-	vs->round = SFS_ROUND_DISCOVER;
+	sfs_vstate_set_round(vs, SFS_ROUND_DISCOVER);
 	start_round(s, vs);
 }
 
@@ -225,22 +225,23 @@ static void after_slow(struct sfs_solver *s, struct vstate *vs)
 	}
 	if (!need_exec && !open) {
 		sfs_vstate_set_phase(vs, VSTATE_KEYED); /* a failed load asks for an exec again */
-		vs->round = SFS_ROUND_NONE;
+		sfs_vstate_set_round(vs, SFS_ROUND_NONE);
 		answer_discovering(s, vs, false);
 	} else if (vs->round == SFS_ROUND_DISCOVER || (vs->round == SFS_ROUND_HASH && need_exec)) {
-		vs->round = vs->round == SFS_ROUND_DISCOVER ? SFS_ROUND_HASH : SFS_ROUND_ALL;
+		bool first = vs->round == SFS_ROUND_DISCOVER;
+		sfs_vstate_set_round(vs, first ? SFS_ROUND_HASH : SFS_ROUND_ALL);
 		answer_discovering(s, vs, false);
 		start_round(s, vs);
 	} else if (vs->round == SFS_ROUND_HASH) {
 		/* only keys were asked for, and not all were found */
 		sfs_vstate_set_phase(vs, VSTATE_KEYED);
-		vs->round = SFS_ROUND_NONE;
+		sfs_vstate_set_round(vs, SFS_ROUND_NONE);
 		answer_discovering(s, vs, true);
 	} else if (!need_exec) {
 		/* the last round (SFS_ROUND_ALL) found records for every edge that wanted a result;
 		 * only key questions are left, and the answer is what was found */
 		sfs_vstate_set_phase(vs, VSTATE_KEYED);
-		vs->round = SFS_ROUND_NONE;
+		sfs_vstate_set_round(vs, SFS_ROUND_NONE);
 		answer_discovering(s, vs, true);
 	} else {
 		sfs_vstate_set_phase(vs, VSTATE_EXEC);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "history.h"
 #include "internal.h"
@@ -75,16 +76,9 @@ static int job_table_add(struct sfs_solver *s, struct sfs_job *j)
 {
 	char k[24];
 	id_key(j->id, k);
-	if (s->njob_ids == s->cap_job_ids) {
-		size_t ncap = s->cap_job_ids ? s->cap_job_ids * 2 : 64;
-		uint64_t *n = realloc(s->job_ids, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		s->job_ids = n;
-		s->cap_job_ids = ncap;
-	}
-	int r = strmap_put(&s->jobs, k, j, NULL);
-	if (r < 0)
+	int r =
+	    sfs_grow((void **)&s->job_ids, &s->cap_job_ids, s->njob_ids + 1, sizeof(*s->job_ids));
+	if (r < 0 || (r = strmap_put(&s->jobs, k, j, NULL)) < 0)
 		return r;
 	size_t i = s->njob_ids; /* ids arrive ascending, except at load */
 	while (i > 0 && s->job_ids[i - 1] > j->id) {
@@ -566,7 +560,7 @@ int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char *
 		buf++;
 		len--;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
 		if (strlen(cmds[i].name) == len && memcmp(buf, cmds[i].name, len) == 0) {
 			*ret = cmds[i].cmd;
 			return 0;

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "op.h"
 #include "specint.h"
@@ -496,14 +497,8 @@ int sfs_norm_mode(struct sfs_norm *c, json_t *obj, const char *fp, unsigned def,
 
 static int add_use(struct pv *pv, struct use u)
 {
-	if (pv->nuses == pv->cap) {
-		size_t ncap = pv->cap ? 2 * pv->cap : 4;
-		struct use *n = realloc(pv->uses, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		pv->uses = n;
-		pv->cap = ncap;
-	}
+	if (sfs_grow((void **)&pv->uses, &pv->cap, pv->nuses + 1, sizeof(*pv->uses)) < 0)
+		return -ENOMEM;
 	pv->uses[pv->nuses++] = u;
 	return 0;
 }

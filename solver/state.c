@@ -1,21 +1,23 @@
 /*
  * state.c — the solver's state machines, checked: a vertex's phase, an edge's
- * phase and a job's state change only through the setters of internal.h
- * (sfs_vstate_set_phase, sfs_edge_set_phase, sfs_job_set_state), and each
- * setter checks its transition here, against a table of the allowed ones
- * (README "How the solver decides"; the rounds of a vertex are in rounds.c).
+ * phase, the round of a vertex's rounds and a job's state change only through
+ * the setters here (sfs_vstate_set_phase, sfs_vstate_set_round,
+ * sfs_edge_set_phase, sfs_job_set_state, declared in internal.h), and each
+ * checks its transition against a table of the allowed ones (README "How the
+ * solver decides"; what the rounds do is in rounds.c).
  *
  * The checks, and the owner record behind sfs_lock_held (internal.h), are made
  * when NDEBUG is not defined: in the debug, debugoptimized and sanitizer
  * builds (meson's b_ndebug defaults to false).  A transition that is not in
  * its table is a broken invariant: the check says which and aborts.  With
- * NDEBUG the setters are plain stores and this file is empty.
+ * NDEBUG the setters are plain stores.
  *
  * Every setter runs with sfs_solver.lock held.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "err.h"
 #include "internal.h"
 
@@ -49,6 +51,27 @@ static const unsigned vstate_next[] = {
     [VSTATE_EXEC] = BIT(VSTATE_EXECUTED) | BIT(VSTATE_FAILED),
     [VSTATE_EXECUTED] = 0,
     [VSTATE_FAILED] = 0,
+};
+
+/*
+ * The rounds of a vertex with no record: they start at DISCOVER from a keyed
+ * vertex, and each either leads to the next (DISCOVER → HASH → ALL, the
+ * vertex waiting for inputs or slow) or ends the rounds with the vertex keyed
+ * again (NONE).  ALL also ends in the exec, which keeps its round.
+ * round_phases: the phases a vertex may be in when it enters each round.
+ */
+static const unsigned round_next[] = {
+    [SFS_ROUND_NONE] = BIT(SFS_ROUND_DISCOVER),
+    [SFS_ROUND_DISCOVER] = BIT(SFS_ROUND_HASH) | BIT(SFS_ROUND_NONE),
+    [SFS_ROUND_HASH] = BIT(SFS_ROUND_ALL) | BIT(SFS_ROUND_NONE),
+    [SFS_ROUND_ALL] = BIT(SFS_ROUND_NONE),
+};
+
+static const unsigned round_phases[] = {
+    [SFS_ROUND_NONE] = BIT(VSTATE_KEYED),
+    [SFS_ROUND_DISCOVER] = BIT(VSTATE_KEYED),
+    [SFS_ROUND_HASH] = BIT(VSTATE_WAIT_INPUTS) | BIT(VSTATE_SLOW),
+    [SFS_ROUND_ALL] = BIT(VSTATE_WAIT_INPUTS) | BIT(VSTATE_SLOW),
 };
 
 /*
@@ -87,21 +110,26 @@ static const char *const vstate_names[] = {
     [VSTATE_EXEC] = "exec",   [VSTATE_EXECUTED] = "executed",	    [VSTATE_FAILED] = "failed",
 };
 
+static const char *const round_names[] = {
+    [SFS_ROUND_NONE] = "none",
+    [SFS_ROUND_DISCOVER] = "discover",
+    [SFS_ROUND_HASH] = "hash",
+    [SFS_ROUND_ALL] = "all",
+};
+
 static const char *const edge_names[] = {
     [EDGE_IDLE] = "idle",     [EDGE_LOADING] = "loading", [EDGE_WAIT_EXEC] = "wait-exec",
     [EDGE_MERGED] = "merged", [EDGE_DONE] = "done",	  [EDGE_FAILED] = "failed",
 };
 
-_Static_assert(sizeof(vstate_next) / sizeof(vstate_next[0]) == VSTATE_FAILED + 1,
-	       "a vertex phase without a row");
-_Static_assert(sizeof(vstate_names) / sizeof(vstate_names[0]) == VSTATE_FAILED + 1,
-	       "a vertex phase without a name");
-_Static_assert(sizeof(edge_next) / sizeof(edge_next[0]) == EDGE_FAILED + 1,
-	       "an edge phase without a row");
-_Static_assert(sizeof(edge_names) / sizeof(edge_names[0]) == EDGE_FAILED + 1,
-	       "an edge phase without a name");
-_Static_assert(sizeof(job_next) / sizeof(job_next[0]) == SFS_JOB_CANCELLED + 1,
-	       "a job state without a row");
+_Static_assert(ARRAY_SIZE(vstate_next) == VSTATE_FAILED + 1, "a vertex phase without a row");
+_Static_assert(ARRAY_SIZE(vstate_names) == VSTATE_FAILED + 1, "a vertex phase without a name");
+_Static_assert(ARRAY_SIZE(round_next) == SFS_ROUND_ALL + 1, "a round without a row");
+_Static_assert(ARRAY_SIZE(round_phases) == SFS_ROUND_ALL + 1, "a round without its phases");
+_Static_assert(ARRAY_SIZE(round_names) == SFS_ROUND_ALL + 1, "a round without a name");
+_Static_assert(ARRAY_SIZE(edge_next) == EDGE_FAILED + 1, "an edge phase without a row");
+_Static_assert(ARRAY_SIZE(edge_names) == EDGE_FAILED + 1, "an edge phase without a name");
+_Static_assert(ARRAY_SIZE(job_next) == SFS_JOB_CANCELLED + 1, "a job state without a row");
 
 static void illegal(const char *what, const char *id, const char *from, const char *to)
 {
@@ -109,30 +137,55 @@ static void illegal(const char *what, const char *id, const char *from, const ch
 	abort();
 }
 
-void sfs_vstate_check_phase(const struct vstate *vs, enum vstate_phase to)
+#endif
+
+void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to)
 {
 	SFS_ASSERT_LOCKED(vs->s);
+#ifndef NDEBUG
 	if (!(vstate_next[vs->phase] & BIT(to)))
 		illegal("vertex", vs->digest, vstate_names[vs->phase], vstate_names[to]);
+#endif
+	vs->phase = to;
 }
 
-void sfs_edge_check_phase(const struct edge *e, enum edge_phase to)
+void sfs_vstate_set_round(struct vstate *vs, enum sfs_round to)
+{
+	SFS_ASSERT_LOCKED(vs->s);
+#ifndef NDEBUG
+	if (!(round_next[vs->round] & BIT(to)))
+		illegal("vertex round", vs->digest, round_names[vs->round], round_names[to]);
+	if (!(round_phases[to] & BIT(vs->phase))) {
+		sfs_log(SFS_LOG_ERR, "vertex %s: round %s entered in phase %s", vs->digest,
+			round_names[to], vstate_names[vs->phase]);
+		abort();
+	}
+#endif
+	vs->round = to;
+}
+
+void sfs_edge_set_phase(struct edge *e, enum edge_phase to)
 {
 	SFS_ASSERT_LOCKED(e->vs->s);
+#ifndef NDEBUG
 	if (!(edge_next[e->phase] & BIT(to))) {
 		char id[SFS_DIGEST_SIZE + 24];
 		snprintf(id, sizeof(id), "%s:%d", e->vs->digest, e->output);
 		illegal("edge", id, edge_names[e->phase], edge_names[to]);
 	}
+#endif
+	e->phase = to;
 }
 
-void sfs_job_check_state(const struct sfs_job *j, enum sfs_job_state to)
+void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to)
 {
 	SFS_ASSERT_LOCKED(j->s);
+#ifndef NDEBUG
 	if (!(job_next[j->state] & BIT(to))) {
 		char id[24];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)j->id);
 		illegal("job", id, sfs_job_state_name(j->state), sfs_job_state_name(to));
 	}
-}
 #endif
+	j->state = to;
+}

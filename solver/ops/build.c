@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
-#include "../specop.h"
+#include "internal.h"
+#include "specop.h"
 #include "ops.h"
 
 /* ---- the spec side: fields and normaliser (specop.h) ---- */

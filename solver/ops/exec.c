@@ -50,10 +50,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "sandbox.h"
 #include "strbuf.h"
-#include "../specop.h"
+#include "specop.h"
 #include "ops.h"
 #include "workdir.h"
 
@@ -163,17 +164,15 @@ static int plan_mounts(struct exec_run *er, size_t ninputs, char **ret_msg)
 	return 0;
 }
 
-static int add_cand(char ***v, size_t *n, char *s)
+/* Appends s (owned; NULL is out of memory) to the NULL-terminated *v. */
+static int add_cand(char ***v, size_t *n, size_t *cap, char *s)
 {
-	char **nv;
-
-	if (!s || !(nv = realloc(*v, (*n + 2) * sizeof(*nv)))) {
+	if (!s || sfs_grow((void **)v, cap, *n + 2, sizeof(**v)) < 0) {
 		free(s);
 		return -ENOMEM;
 	}
-	nv[(*n)++] = s;
-	nv[*n] = NULL;
-	*v = nv;
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
 	return 0;
 }
 
@@ -181,18 +180,18 @@ static int add_cand(char ***v, size_t *n, char *s)
 static int plan_candidates(struct exec_run *er, const char *path)
 {
 	const char *a0 = er->argv[0];
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	char *s;
 
 	if (strchr(a0, '/'))
-		return add_cand(&er->cands, &n, strdup(a0));
+		return add_cand(&er->cands, &n, &cap, strdup(a0));
 	for (const char *p = path;; p++) {
 		const char *e = strchrnul(p, ':');
 		int len = (int)(e - p);
 		s = NULL;
 		if (asprintf(&s, "%.*s%s%s", len, p, len ? "/" : "", a0) < 0)
 			s = NULL;
-		if (add_cand(&er->cands, &n, s) < 0)
+		if (add_cand(&er->cands, &n, &cap, s) < 0)
 			return -ENOMEM;
 		if (!*e)
 			break;

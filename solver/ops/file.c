@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
-#include "../specop.h"
+#include "specop.h"
 #include "ops.h"
 
 /* ---- the op ---- */
@@ -731,10 +732,10 @@ static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, st
 		return sfs_norm_err(c, fp, "", "must be an object with one key: the action");
 	name = json_object_iter_key(json_object_iter(a));
 	body = json_object_iter_value(json_object_iter(a));
-	for (k = 0; k < sizeof(norm_actions) / sizeof(norm_actions[0]); k++)
+	for (k = 0; k < ARRAY_SIZE(norm_actions); k++)
 		if (strcmp(norm_actions[k].name, name) == 0)
 			break;
-	if (k == sizeof(norm_actions) / sizeof(norm_actions[0]))
+	if (k == ARRAY_SIZE(norm_actions))
 		return sfs_norm_err(c, fp, sfs_norm_esc(e, sizeof(e), name), "unknown action");
 	snprintf(fp, sizeof(fp), "actions[%zu].%s", i, name);
 	if (!json_is_object(body))

@@ -42,10 +42,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "creds.h"
 #include "err.h"
 #include "strbuf.h"
-#include "../specop.h"
+#include "specop.h"
 #include "ops.h"
 
 struct local_priv {
@@ -131,14 +132,8 @@ static int list_dir(struct lwalk *w, char ***ret, size_t *ret_n)
 	while (r == 0 && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof(*nn));
-			if (!nn) {
-				r = -ENOMEM;
-				break;
-			}
-			names = nn;
-		}
+		if ((r = sfs_grow((void **)&names, &cap, n + 1, sizeof(*names))) < 0)
+			break;
 		if (!(names[n] = strdup(de->d_name)))
 			r = -ENOMEM;
 		else

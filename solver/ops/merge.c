@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "err.h"
-#include "../specop.h"
+#include "specop.h"
 #include "ops.h"
 
 /* Lays t over w. */

@@ -15,7 +15,7 @@
 
 #include "strmap.h"
 #include "tree.h"
-#include "../op.h"
+#include "op.h"
 
 struct wt_ent {
 	char type; /* 'd', 'f', 'l' */

@@ -26,7 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../op.h"
+#include "array.h"
+#include "op.h"
 
 #define PROBE_UID 65534 /* nobody */
 
@@ -58,16 +59,8 @@ static void add(struct argv *a, const char *s)
 {
 	if (a->err)
 		return;
-	if (a->n + 2 > a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 64;
-		char **v = realloc(a->v, cap * sizeof(*v));
-		if (!v) {
-			a->err = -ENOMEM;
-			return;
-		}
-		a->v = v;
-		a->cap = cap;
-	}
+	if ((a->err = sfs_grow((void **)&a->v, &a->cap, a->n + 2, sizeof(*a->v))) < 0)
+		return;
 	if (!(a->v[a->n] = strdup(s))) {
 		a->err = -ENOMEM;
 		return;

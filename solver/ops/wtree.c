@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "ops.h"
 
@@ -84,12 +85,8 @@ bool wtree_rm(struct wtree *w, const char *path)
 		for (size_t i = 0; strmap_next(&w->map, &i, &k, &v);) {
 			if (!sfs_path_under(k, path))
 				continue;
-			if (n == cap) {
-				char **g = realloc(gone, (cap = cap ? 2 * cap : 16) * sizeof(*g));
-				if (!g)
-					break; /* leaves orphans that wtree_build drops */
-				gone = g;
-			}
+			if (sfs_grow((void **)&gone, &cap, n + 1, sizeof(*gone)) < 0)
+				break; /* leaves orphans that wtree_build drops */
 			gone[n++] = strdup(k);
 		}
 		for (size_t i = 0; i < n; i++) {

@@ -19,7 +19,7 @@
 
 #include "err.h"
 #include "tree.h"
-#include "../../solver/solver.h"
+#include "solver.h"
 #include "fuzz.h"
 #include "../unit/fixture.h"
 

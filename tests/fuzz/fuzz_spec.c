@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../solver/spec.h"
+#include "spec.h"
 #include "fuzz.h"
 
 static void check_spec(const struct sfs_spec *sp)

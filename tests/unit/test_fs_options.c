@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../fs/fs.h"
 #include "array.h"
+#include "fs.h"
 #include "tap.h"
 
 static int parse(int argc, char **argv, struct fs_opts *o, char **msg)

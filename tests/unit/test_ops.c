@@ -17,7 +17,7 @@
 #include "err.h"
 #include "strbuf.h"
 #include "tree.h"
-#include "../../solver/op.h"
+#include "op.h"
 #include "tap.h"
 
 static struct sfs_cache cache;

@@ -31,8 +31,8 @@
 #include <string.h>
 
 #include "err.h"
-#include "../../solver/internal.h"
-#include "../../solver/solver.h"
+#include "internal.h"
+#include "solver.h"
 #include "tap.h"
 #include "testop.h"
 

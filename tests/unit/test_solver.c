@@ -17,7 +17,7 @@
 #include "err.h"
 #include "strbuf.h"
 #include "tree.h"
-#include "../../solver/solver.h"
+#include "solver.h"
 #include "fixture.h"
 #include "tap.h"
 

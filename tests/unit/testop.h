@@ -34,7 +34,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../../solver/solver.h"
+#include "solver.h"
 #include "fixture.h"
 
 #define TV_MAX_IN 8
