@@ -108,6 +108,7 @@ enum fs_kind {
 	FS_JOBS_DIR,
 	FS_JOBS_NEW,
 	FS_JOBS_LATEST,
+	FS_JOBS_LAST_REJECTED,
 	FS_JOB_DIR,
 	FS_JOB_SPEC,
 	FS_JOB_STATE,
@@ -172,7 +173,8 @@ enum fs_kind_flag {
 	FS_KIND_INVAL_JOB = 1 << 4,
 	/* Invalidated when any job changes: descriptor {kind}. */
 	FS_KIND_INVAL_GLOBAL = 1 << 5,
-	/* Named, but there only while the module says so (jobs/latest, jobs/N/export):
+	/* Named, but there only while the module says so (jobs/latest,
+	 * jobs/last-rejected, jobs/N/export):
 	 * fs_kind_lookup finds it, fs_kind_list leaves it to the module. */
 	FS_KIND_OPTIONAL = 1 << 6,
 };
@@ -302,7 +304,7 @@ extern const struct fs_module fs_root_module;
 void fs_stat_init(struct sfs_fs *fs, struct stat *st, mode_t mode, uid_t uid, gid_t gid);
 void fs_stat_time_ns(struct stat *st, int64_t ns);
 
-/* ---- jobs.c: jobs/, jobs/new, jobs/latest, jobs/N/ ---- */
+/* ---- jobs.c: jobs/, jobs/new, jobs/latest, jobs/last-rejected, jobs/N/ ---- */
 
 extern const struct fs_module fs_jobs_module;
 /* open/write/flush/setattr of the writable job files. */

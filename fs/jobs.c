@@ -1,5 +1,6 @@
 /*
- * jobs.c — the jobs/ subtree: jobs/new, jobs/latest and jobs/N/ with its spec,
+ * jobs.c — the jobs/ subtree: jobs/new, jobs/latest, jobs/last-rejected and
+ * jobs/N/ with its spec,
  * state, wait, status, status.json, error, result, ctl, why, graph.dot and
  * outputs/.  (jobs/N/vertices/ is vertices.c; the blocking reads are
  * stream.c; why and graph.dot are made by graph.c.)
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "fs.h"
 
@@ -68,7 +70,20 @@ static const struct sfs_job_output *find_output(const struct sfs_job_info *info,
 	return NULL;
 }
 
-/* new, latest (once there is a job) or a job number. */
+/* The job jobs/latest or jobs/last-rejected points at, 0 while there is none. */
+static uint64_t link_target(struct sfs_fs *fs, enum fs_kind k)
+{
+	if (k == FS_JOBS_LATEST)
+		return sfs_solver_job_latest(fs->solver);
+	return sfs_solver_job_last_rejected(fs->solver);
+}
+
+static bool is_jobs_link(enum fs_kind k)
+{
+	return k == FS_JOBS_LATEST || k == FS_JOBS_LAST_REJECTED;
+}
+
+/* new, latest and last-rejected (while they point at a job) or a job number. */
 static int jobs_dir_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 			   struct fs_desc *ret)
 {
@@ -77,9 +92,7 @@ static int jobs_dir_lookup(struct sfs_fs *fs, const struct fs_desc *d, const cha
 	int r;
 
 	if (fs_kind_lookup(d, name, ret) == 0)
-		return ret->kind == FS_JOBS_LATEST && sfs_solver_job_latest(fs->solver) == 0
-			   ? -ENOENT
-			   : 0;
+		return is_jobs_link(ret->kind) && link_target(fs, ret->kind) == 0 ? -ENOENT : 0;
 	r = fs_parse_job(name, &id);
 	if (r < 0)
 		return r;
@@ -132,15 +145,19 @@ static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 
 static int jobs_dir_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
-	struct fs_desc c = {.kind = FS_JOBS_LATEST};
+	static const enum fs_kind links[] = {FS_JOBS_LAST_REJECTED, FS_JOBS_LATEST};
+	struct fs_desc c;
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	char name[24];
 	int r;
 
 	r = fs_kind_list(d, l); /* new */
-	if (r == 0 && sfs_solver_job_latest(fs->solver) != 0)
-		r = fs_dirlist_add_kind(l, &c);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(links); i++) {
+		c = (struct fs_desc){.kind = links[i]};
+		if (link_target(fs, links[i]) != 0)
+			r = fs_dirlist_add_kind(l, &c);
+	}
 	if (r == 0)
 		r = sfs_solver_job_list(fs->solver, &ids, &n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
@@ -253,17 +270,17 @@ static int jobs_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 
 static int jobs_top_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
-	uint64_t latest = 0;
+	uint64_t target = 0;
 	char buf[24];
 
-	if (d->kind == FS_JOBS_LATEST) {
-		latest = sfs_solver_job_latest(fs->solver);
-		if (latest == 0)
+	if (is_jobs_link(d->kind)) {
+		target = link_target(fs, d->kind);
+		if (target == 0)
 			return -ENOENT;
 	}
 	fs_stat_init(fs, st, fs_kinds[d->kind].mode, fs->uid, fs->gid);
-	if (d->kind == FS_JOBS_LATEST)
-		st->st_size = snprintf(buf, sizeof(buf), "%" PRIu64, latest);
+	if (is_jobs_link(d->kind))
+		st->st_size = snprintf(buf, sizeof(buf), "%" PRIu64, target);
 	return 0;
 }
 
@@ -302,7 +319,7 @@ static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	mode_t mode;
 	int r;
 
-	if (d->kind == FS_JOBS_DIR || d->kind == FS_JOBS_NEW || d->kind == FS_JOBS_LATEST)
+	if (d->kind == FS_JOBS_DIR || d->kind == FS_JOBS_NEW || is_jobs_link(d->kind))
 		return jobs_top_getattr(fs, d, st);
 	r = sfs_solver_job_info(fs->solver, d->job, &info);
 	if (r < 0)
@@ -326,11 +343,11 @@ static int jobs_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
 	const struct sfs_job_output *o;
 	int r;
 
-	if (d->kind == FS_JOBS_LATEST) {
-		uint64_t latest = sfs_solver_job_latest(fs->solver);
-		if (latest == 0)
+	if (is_jobs_link(d->kind)) {
+		uint64_t target = link_target(fs, d->kind);
+		if (target == 0)
 			return -ENOENT;
-		return asprintf(ret, "%" PRIu64, latest) < 0 ? -ENOMEM : 0;
+		return asprintf(ret, "%" PRIu64, target) < 0 ? -ENOMEM : 0;
 	}
 	if (d->kind != FS_JOB_OUTPUT)
 		return -EINVAL;
@@ -465,17 +482,20 @@ struct flush_wait {
 	uint64_t job;
 };
 
-/* The errno a writer's close sees for what the submit returned. */
+/* The errno a writer's close sees for what the submit returned.  The close
+ * cannot say which job or why: the log line and jobs/N/error (with
+ * jobs/last-rejected pointing at it) do. */
 static int submit_errno(uint64_t job, int r, const char *msg)
 {
 	if (r == 0) {
 		sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 " submitted", job);
 		return 0;
 	}
-	sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job, msg ? msg : strerror(-r));
+	sfs_log(SFS_LOG_INFO, "job %" PRIu64 ": spec rejected: %s", job, msg ? msg : strerror(-r));
 	if (r == -ESHUTDOWN)
 		return -EIO;
-	if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT && r != -ENOMEM)
+	if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT && r != -ENOMEM &&
+	    r != -EAGAIN)
 		return -EINVAL;
 	return r;
 }
@@ -502,7 +522,7 @@ static int refuse_too_large(struct sfs_fs *fs, struct fs_file *f, uint64_t job)
 		     fs->opts->spec_max) < 0)
 		return -ENOMEM;
 	r = sfs_solver_job_refuse(fs->solver, job, f->uid, msg);
-	sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job, msg);
+	sfs_log(SFS_LOG_INFO, "job %" PRIu64 ": spec rejected: %s", job, msg);
 	free(msg);
 	return r < 0 ? r : -EFBIG;
 }

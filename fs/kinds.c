@@ -39,6 +39,8 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     [FS_JOBS_NEW] = {"new", FS_JOBS_DIR, &fs_jobs_module, REG(0666), FS_KIND_WRITABLE},
     [FS_JOBS_LATEST] = {"latest", FS_JOBS_DIR, &fs_jobs_module, LNK,
 			FS_KIND_OPTIONAL | FS_KIND_INVAL_GLOBAL},
+    [FS_JOBS_LAST_REJECTED] = {"last-rejected", FS_JOBS_DIR, &fs_jobs_module, LNK,
+			       FS_KIND_OPTIONAL | FS_KIND_INVAL_GLOBAL},
     /* jobs/N: the submitter's and root's only (docs/security.md) */
     [FS_JOB_DIR] = {NULL, FS_JOBS_DIR, &fs_jobs_module, DIR(0700), FS_KIND_INVAL_JOB},
     [FS_JOB_SPEC] = {"spec", FS_JOB_DIR, &fs_jobs_module, REG(0644),

@@ -18,6 +18,7 @@ static const char readme_text[] =
     "Start a build: write a graph spec (JSON, see solverfs(8)) into jobs/new.\n"
     "\n"
     "    cat spec.json > jobs/new          # submits it; jobs/latest points at it\n"
+    "                                      # (a rejected one: jobs/last-rejected)\n"
     "    exec 3<>jobs/new; read N <&3      # or: take a job number first,\n"
     "    cat spec.json >&3; exec 3>&-      #     then write the spec and close\n"
     "    echo \"$SPEC\" > jobs/N/spec        # same, for a pending job N\n"

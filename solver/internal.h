@@ -218,6 +218,7 @@ struct sfs_job {
 	struct vstate **extra;
 	size_t nextra;
 	bool exported;		/* its cache export is written */
+	bool rejected;		/* pending, and its last spec was refused (error says why) */
 	struct strmap vinfo_by; /* digest -> index + 1 into vinfo, built at first lookup */
 };
 
@@ -249,6 +250,7 @@ struct sfs_solver {
 	uint64_t *job_ids;	       /* ascending */
 	size_t njob_ids, cap_job_ids;
 	uint64_t latest;
+	uint64_t last_rejected; /* the job whose spec was refused last (jobs/last-rejected) */
 	unsigned running, pending;
 
 	/* the parser threads (parser.c) and their queue */

@@ -434,6 +434,35 @@ static int job_outputs_init(struct sfs_job *j)
 	return 0;
 }
 
+/*
+ * A refused spec (lock held): the pending job's error says so with its number,
+ * which the writer's close cannot carry (README "The mounted tree": EINVAL and
+ * jobs/N/error), and jobs/last-rejected points at it.
+ */
+static void job_reject(struct sfs_solver *s, struct sfs_job *j, const char *why)
+{
+	SFS_ASSERT_LOCKED(s);
+	char *e = NULL;
+	if (asprintf(&e, "job %llu: spec rejected: %s", (unsigned long long)j->id, why) < 0)
+		e = NULL;
+	free(j->error);
+	j->error = e ? e : strdup(why);
+	j->rejected = true;
+	s->last_rejected = j->id;
+	sfs_job_mark_dirty(s, j);
+}
+
+/* -EAGAIN past max_running (lock held): the spec is not taken, and the job
+ * says why, as for a rejection, so that the writer can write it again later. */
+static int too_many_running(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+{
+	int r = sfs_errf(ret_msg, -EAGAIN,
+			 "too many running jobs (max_running=%u): write the spec again later",
+			 s->o.max_running);
+	job_reject(s, j, *ret_msg ? *ret_msg : strerror(-r));
+	return r;
+}
+
 static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spec *sp,
 			 const char *text, size_t len, char **ret_msg)
 {
@@ -451,6 +480,7 @@ static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spe
 		s->latest = j->id;
 	free(j->error);
 	j->error = strdup("");
+	j->rejected = false;
 	int r = job_outputs_init(j);
 	if (r == 0)
 		r = sfs_job_save(s, j);
@@ -483,13 +513,13 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		r = sfs_errf(ret_msg, -EBUSY, "job %llu is %s", (unsigned long long)id,
 			     sfs_job_state_name(j->state));
 	else if (s->running >= s->o.max_running)
-		r = sfs_errf(ret_msg, -EAGAIN, "too many running jobs (max_running=%u)",
-			     s->o.max_running);
+		r = too_many_running(s, j, ret_msg);
 	if (j)
 		sfs_job_ref(j);
 	sfs_solver_unlock(s);
 	if (r < 0) {
 		sfs_job_unref(j);
+		sfs_solver_flush_notify(s);
 		return r;
 	}
 	/* parsing is CPU work (on the parser thread for the mount): outside the lock */
@@ -499,18 +529,17 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 	if (len >= SFS_TRIM_SPEC_BYTES)
 		malloc_trim(0);
 	sfs_solver_lock(s);
-	if (r < 0) {
-		free(j->error);
-		j->error = strdup(*ret_msg ? *ret_msg : strerror(-r));
-		sfs_job_mark_dirty(s, j);
+	if (r < 0 && j->state == SFS_JOB_PENDING) {
+		job_reject(s, j, *ret_msg ? *ret_msg : strerror(-r));
+	} else if (r < 0) {
+		/* cancelled while its spec was parsed: that is what its error says */
 	} else if (j->state != SFS_JOB_PENDING) {
 		sp = sfs_spec_free(sp);
 		r = sfs_errf(ret_msg, -EBUSY, "job %llu is %s", (unsigned long long)id,
 			     sfs_job_state_name(j->state));
 	} else if (s->running >= s->o.max_running) { /* another parser's job got in first */
 		sp = sfs_spec_free(sp);
-		r = sfs_errf(ret_msg, -EAGAIN, "too many running jobs (max_running=%u)",
-			     s->o.max_running);
+		r = too_many_running(s, j, ret_msg);
 	} else {
 		r = submit_locked(s, j, sp, text, len, ret_msg);
 	}
@@ -524,7 +553,6 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 {
 	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
-	char *e = NULL;
 	int r = 0;
 	if (!j)
 		r = -ENOENT;
@@ -532,13 +560,8 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		r = -EPERM;
 	else if (j->state != SFS_JOB_PENDING)
 		r = -EBUSY;
-	else if (!(e = strdup(msg)))
-		r = -ENOMEM;
-	if (r == 0) {
-		free(j->error);
-		j->error = e;
-		sfs_job_mark_dirty(s, j);
-	}
+	if (r == 0)
+		job_reject(s, j, msg);
 	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	return r;
@@ -650,6 +673,15 @@ uint64_t sfs_solver_job_latest(struct sfs_solver *s)
 	uint64_t id = s->latest;
 	if (id && !job_get(s, id))
 		id = 0;
+	sfs_solver_unlock(s);
+	return id;
+}
+
+uint64_t sfs_solver_job_last_rejected(struct sfs_solver *s)
+{
+	sfs_solver_lock(s);
+	struct sfs_job *j = s->last_rejected ? job_get(s, s->last_rejected) : NULL;
+	uint64_t id = j && j->rejected && j->state == SFS_JOB_PENDING ? j->id : 0;
 	sfs_solver_unlock(s);
 	return id;
 }

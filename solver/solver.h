@@ -79,9 +79,11 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s); /* accepts NULL */
 /* A new pending job owned by uid/gid.  -EAGAIN past max_pending. */
 int sfs_solver_job_new(struct sfs_solver *s, uid_t uid, gid_t gid, uint64_t *ret_id);
 /*
- * Parses spec and starts job id.  -EINVAL with *ret_msg (also kept as the job's
- * error; the job stays pending), -EBUSY when the job is not pending, -ENOENT,
- * -EPERM when uid is neither the submitter nor root, -EFBIG over the spec limit.
+ * Parses spec and starts job id.  -EINVAL with *ret_msg (the job stays pending
+ * and its error says "job N: spec rejected: " and *ret_msg), -EAGAIN past
+ * max_running (kept as the error the same way), -EBUSY when the job is not
+ * pending, -ENOENT, -EPERM when uid is neither the submitter nor root, -EFBIG
+ * over the spec limit.  A refused spec makes the job sfs_solver_job_last_rejected.
  */
 int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const char *spec,
 			  size_t len, char **ret_msg);
@@ -117,8 +119,11 @@ int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char 
 
 /* Ascending ids of every job known (live and history). */
 int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n);
-/* The newest accepted job, 0 if none. */
+/* The newest accepted job, 0 if none.  A refused spec does not change it. */
 uint64_t sfs_solver_job_latest(struct sfs_solver *s);
+/* The job whose spec was refused last (since the open), while it is still
+ * pending with that refusal as its error; 0 if none. */
+uint64_t sfs_solver_job_last_rejected(struct sfs_solver *s);
 
 struct sfs_job_output {
 	char *ref;		      /* "key" or "key:N" */

@@ -100,6 +100,8 @@ test_expect_success 'a rejected spec exits 2 with the reason naming vertex and f
 	expect_rc 2 out err ctl build --progress=plain "$DATA/bad.json" &&
 	N=$(job_of err) && test -n "$N" &&
 	expect_contains "job $N: spec rejected: vertex \"a\": field \"argz\": unknown field" "$(cat err)" &&
+	expect_not_contains "spec rejected: job" "$(cat err)" &&
+	expect_eq "$N" "$(readlink "$MNT/jobs/last-rejected")" &&
 	expect_eq "" "$(cat out)"
 '
 

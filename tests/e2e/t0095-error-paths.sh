@@ -1,0 +1,88 @@
+#!/bin/bash
+# shellcheck disable=SC2016,SC2034,SC1091,SC2317
+test_description='the mount'"'"'s own error paths: a rejected spec stays findable'
+. "$(dirname "$0")/lib.sh"
+
+printf '%s\n' '{"vertices": {"ok": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "fine"}}]}}, "outputs": ["ok"]}' >"$DATA/good.json"
+printf '%s\n' '{"vertices": {"vx": {"op": "file", "actions": [], "colour": "red"}}, "outputs": ["vx"]}' >"$DATA/bad.json"
+
+sfs_mount || say "# mount failed; every case below will fail"
+
+# ---------------------------------------------------------------- 1. rejected specs
+
+test_expect_success 'before any rejection there is no jobs/last-rejected' '
+	N=$(sfs_run "$DATA/good.json") && echo "$N" >"$SCRATCH/good-job" &&
+	test ! -e "$MNT/jobs/last-rejected" && test ! -L "$MNT/jobs/last-rejected" &&
+	expect_not_contains last-rejected "$(ls "$MNT/jobs")"
+'
+
+test_expect_success 'a spec rejected through jobs/new: last-rejected points at its job, latest does not move' '
+	G=$(cat "$SCRATCH/good-job") &&
+	test_must_fail sfs_write "$DATA/bad.json" "$MNT/jobs/new" 2>write.err &&
+	expect_contains "Invalid argument" "$(cat write.err)" &&
+	R=$(readlink "$MNT/jobs/last-rejected") &&
+	expect_eq "$G" "$(readlink "$MNT/jobs/latest")" &&
+	test "$R" -gt "$G" &&
+	expect_eq pending "$(sfs_cat "$MNT/jobs/last-rejected/state")" &&
+	expect_contains last-rejected "$(ls "$MNT/jobs")" &&
+	echo "$R" >"$SCRATCH/rejected-job"
+'
+
+test_expect_success 'its error and the daemon log name the job number, the vertex and the field' '
+	R=$(cat "$SCRATCH/rejected-job") &&
+	err=$(sfs_cat "$MNT/jobs/$R/error") && echo "$err" &&
+	expect_contains "job $R: spec rejected: " "$err" &&
+	expect_contains "vertex \"vx\"" "$err" && expect_contains colour "$err" &&
+	grep "job $R: spec rejected: " "$LOG" | grep -q colour
+'
+
+test_expect_success 'a spec rejected through jobs/N/spec moves last-rejected to N' '
+	N=$(sfs_new) &&
+	test_must_fail sfs_write "$DATA/bad.json" "$MNT/jobs/$N/spec" &&
+	expect_eq "$N" "$(readlink "$MNT/jobs/last-rejected")" &&
+	expect_contains "job $N: spec rejected: " "$(sfs_cat "$MNT/jobs/$N/error")" &&
+	echo "$N" >"$SCRATCH/rejected-job"
+'
+
+test_expect_success 'a corrected spec for that job is accepted: last-rejected goes, latest comes' '
+	N=$(cat "$SCRATCH/rejected-job") &&
+	sfs_write "$DATA/good.json" "$MNT/jobs/$N/spec" &&
+	expect_eq done "$(sfs_wait "$N")" &&
+	expect_eq "" "$(sfs_cat "$MNT/jobs/$N/error")" &&
+	expect_eq "$N" "$(readlink "$MNT/jobs/latest")" &&
+	test ! -L "$MNT/jobs/last-rejected" &&
+	expect_not_contains last-rejected "$(ls "$MNT/jobs")"
+'
+
+test_expect_success 'a rejected job that is cancelled is no longer the last rejected one' '
+	N=$(sfs_new) &&
+	test_must_fail sfs_write "$DATA/bad.json" "$MNT/jobs/$N/spec" &&
+	expect_eq "$N" "$(readlink "$MNT/jobs/last-rejected")" &&
+	echo cancel >"$MNT/jobs/$N/ctl" &&
+	test ! -L "$MNT/jobs/last-rejected"
+'
+
+cat >"$DATA/slow.json" <<JSON
+{"vertices": {"slow": {"op": "exec", "args": ["sh", "-c", "sleep 30.$$"],
+  "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["slow"]}
+JSON
+
+sfs_remount -o max_running=1 || say "# remount failed"
+
+test_expect_success 'past max_running a spec is refused with EAGAIN, and its error says why' '
+	S=$(sfs_submit "$DATA/slow.json") &&
+	expect_eq running "$(sfs_cat "$MNT/jobs/$S/state")" &&
+	N=$(sfs_new) &&
+	test_must_fail sfs_write "$DATA/good.json" "$MNT/jobs/$N/spec" 2>write.err &&
+	expect_contains "Resource temporarily unavailable" "$(cat write.err)" &&
+	expect_eq pending "$(sfs_cat "$MNT/jobs/$N/state")" &&
+	expect_contains "job $N: spec rejected: too many running jobs (max_running=1)" \
+		"$(sfs_cat "$MNT/jobs/$N/error")" &&
+	expect_eq "$N" "$(readlink "$MNT/jobs/last-rejected")" &&
+	echo cancel >"$MNT/jobs/$S/ctl" &&
+	expect_eq cancelled "$(sfs_wait "$S")" &&
+	sfs_write "$DATA/good.json" "$MNT/jobs/$N/spec" &&
+	expect_eq done "$(sfs_wait "$N")"
+'
+
+test_done
