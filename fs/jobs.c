@@ -239,6 +239,8 @@ static int info_content(const struct sfs_job_info *info, enum fs_kind k, struct 
 			strbuf_add(out, info->spec, info->spec_len);
 		break;
 	case FS_JOB_CTL:
+		if (info->ctl && info->ctl[0])
+			strbuf_addf(out, "%s\n", info->ctl);
 		break;
 	default:
 		return -EINVAL;

@@ -54,7 +54,9 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
 			    FS_KIND_STREAM | FS_KIND_INVAL_JOB},
     [FS_JOB_ERROR] = {"error", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
     [FS_JOB_RESULT] = {"result", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
-    [FS_JOB_CTL] = {"ctl", FS_JOB_DIR, &fs_jobs_module, REG(0222), FS_KIND_WRITABLE},
+    /* ctl: reads give the last command's outcome */
+    [FS_JOB_CTL] = {"ctl", FS_JOB_DIR, &fs_jobs_module, REG(0644),
+		    FS_KIND_WRITABLE | FS_KIND_INVAL_JOB},
     [FS_JOB_WHY] = {"why", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
     [FS_JOB_GRAPH] = {"graph.dot", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
     [FS_JOB_OUTPUTS] = {"outputs", FS_JOB_DIR, &fs_jobs_module, DIR(0555), FS_KIND_INVAL_JOB},

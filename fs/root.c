@@ -30,6 +30,7 @@ static const char readme_text[] =
     "    cat jobs/N/wait                   # blocks until the job ends, prints its state\n"
     "    cat jobs/N/state jobs/N/error     # pending|running|done|failed|cancelled, why\n"
     "    echo cancel > jobs/N/ctl          # cancel; \"discard\" deletes a finished job\n"
+    "    cat jobs/N/ctl                    # what the last command did, or why not\n"
     "\n"
     "Use what it built:\n"
     "\n"

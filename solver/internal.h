@@ -219,6 +219,12 @@ struct sfs_job {
 	size_t nextra;
 	bool exported;		/* its cache export is written */
 	bool rejected;		/* pending, and its last spec was refused (error says why) */
+	/* jobs/N/ctl: the last command's outcome ("ok: cancel", "error: ..."), and
+	 * the refused ones (the newest SFS_JOB_CTL_ERRORS, "ctl: ..." lines), which
+	 * jobs/N/error shows after the job's own error (sfs_job_error_text) */
+	char *ctl_last;
+	struct strbuf ctl_errors;
+	unsigned nctl_errors;
 	struct strmap vinfo_by; /* digest -> index + 1 into vinfo, built at first lookup */
 };
 
@@ -454,6 +460,10 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err);
 void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j);
 const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest);
+/* The text of jobs/N/error: the job's error, then its refused ctl commands;
+ * malloc'd, NULL without memory. */
+char *sfs_job_error_text(const struct sfs_job *j);
+#define SFS_JOB_CTL_ERRORS 16
 
 /* sources.c: cache_from */
 int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);

@@ -41,6 +41,8 @@ void sfs_job_unref(struct sfs_job *j)
 	if (!j || --j->refs > 0)
 		return;
 	free(j->error);
+	free(j->ctl_last);
+	strbuf_release(&j->ctl_errors);
 	free(j->spec_text);
 	for (size_t i = 0; i < j->noutputs; i++)
 		free(j->outputs[i].ref);
@@ -76,6 +78,22 @@ const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest)
 		if (strcmp(j->spec->v[i].digest, digest) == 0)
 			return j->spec->v[i].key;
 	return NULL;
+}
+
+char *sfs_job_error_text(const struct sfs_job *j)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *e = j->error ? j->error : "";
+	strbuf_addstr(&sb, e);
+	if (e[0] && e[strlen(e) - 1] != '\n' && j->ctl_errors.len)
+		strbuf_addch(&sb, '\n');
+	if (j->ctl_errors.len)
+		strbuf_add(&sb, j->ctl_errors.buf, j->ctl_errors.len);
+	if (sb.oom) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb, NULL);
 }
 
 /* Marks the vertices the outputs need: only those are evaluated. */
@@ -360,7 +378,7 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 		texts[HISTORY_STATUS] = texts[HISTORY_STATUS_JSON] = (struct history_text){0};
 	}
 	texts[HISTORY_VERTICES] = text_of(j->ended_vertices ? j->ended_vertices : &none);
-	char *result = result_text(j);
+	char *result = result_text(j), *error = sfs_job_error_text(j);
 	struct history_job h = {
 	    .id = j->id,
 	    .uid = j->uid,
@@ -368,7 +386,7 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	    .state = (char *)sfs_job_state_name(j->state),
 	    .spec = j->spec_text,
 	    .spec_len = j->spec_len,
-	    .error = j->error,
+	    .error = error ? error : j->error,
 	    .result = result,
 	    .created = j->created,
 	    .ended = j->ended,
@@ -376,6 +394,7 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	};
 	int r = history_save(s->cache->db, &h);
 	free(result);
+	free(error);
 	if (r == 0 && sfs_job_state_final(j->state)) {
 		j->texts_saved = true;
 		j->saved_len[SFS_STREAM_STATUS] = texts[HISTORY_STATUS].len;

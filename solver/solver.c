@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "history.h"
 #include "internal.h"
@@ -572,36 +573,91 @@ static bool ctl_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* What was written, without the blanks around it: *buf and *len are moved. */
+static void ctl_trim(const char **buf, size_t *len)
+{
+	while (*len > 0 && ctl_blank((*buf)[*len - 1]))
+		(*len)--;
+	while (*len > 0 && ctl_blank((*buf)[0])) {
+		(*buf)++;
+		(*len)--;
+	}
+}
+
+/* The command as messages show it: trimmed, unprintable bytes as '?', at most
+ * 32 bytes and "..." (so a message never carries what a terminal would run). */
+#define CTL_SHOWN 32
+static void ctl_shown(const char *buf, size_t len, char ret[CTL_SHOWN + 4])
+{
+	ctl_trim(&buf, &len);
+	if (len == 0) {
+		strcpy(ret, "(empty)");
+		return;
+	}
+	size_t n = len < CTL_SHOWN ? len : CTL_SHOWN;
+	for (size_t i = 0; i < n; i++)
+		ret[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
+	strcpy(ret + n, len > n ? "..." : "");
+}
+
 int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char **ret_msg)
 {
 	static const struct {
 		const char *name;
 		enum sfs_job_cmd cmd;
 	} cmds[] = {{"cancel", SFS_JOB_CMD_CANCEL}, {"discard", SFS_JOB_CMD_DISCARD}};
-	char shown[33];
-	size_t n;
 
 	if (len > SFS_JOB_CTL_MAX)
 		return sfs_errf(ret_msg, -EINVAL, "command longer than %d bytes", SFS_JOB_CTL_MAX);
-	while (len > 0 && ctl_blank(buf[len - 1]))
-		len--;
-	while (len > 0 && ctl_blank(buf[0])) {
-		buf++;
-		len--;
-	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strlen(cmds[i].name) == len && memcmp(buf, cmds[i].name, len) == 0) {
+	ctl_trim(&buf, &len);
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		size_t n = strlen(cmds[i].name);
+		if (len < n || memcmp(buf, cmds[i].name, n) != 0)
+			continue;
+		if (len == n) {
 			*ret = cmds[i].cmd;
 			return 0;
 		}
+		if (ctl_blank(buf[n])) /* "cancel now": the word is right, the rest is not */
+			return sfs_errf(ret_msg, -EINVAL, "%s takes no argument", cmds[i].name);
 	}
-	/* The message names what was written, its unprintable bytes as '?'. */
-	n = len < sizeof(shown) - 1 ? len : sizeof(shown) - 1;
-	for (size_t i = 0; i < n; i++)
-		shown[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
-	shown[n] = '\0';
-	return sfs_errf(ret_msg, -EINVAL, "unknown command \"%s%s\" (cancel, discard)", shown,
-			len > n ? "..." : "");
+	return sfs_errf(ret_msg, -EINVAL, "unknown command (cancel, discard)");
+}
+
+/*
+ * Remembers what a ctl write did to job j (lock held), for a read of ctl: "ok:
+ * CMD" or "error: CMD: why" (msg is "CMD: why").  A refused command also
+ * becomes a "ctl: CMD: why" line of the job's error (the newest
+ * SFS_JOB_CTL_ERRORS are kept), which a finished job's row gets at once.
+ */
+static void ctl_record(struct sfs_solver *s, struct sfs_job *j, const char *shown, int r,
+		       const char *msg)
+{
+	SFS_ASSERT_LOCKED(s);
+	char *last = NULL;
+	if (r == 0 ? asprintf(&last, "ok: %s", shown) < 0 : asprintf(&last, "error: %s", msg) < 0)
+		last = NULL;
+	free(j->ctl_last);
+	j->ctl_last = last;
+	sfs_job_mark_dirty(s, j);
+	if (r == 0)
+		return;
+	if (j->nctl_errors == SFS_JOB_CTL_ERRORS) { /* the oldest line goes */
+		char *nl = memchr(j->ctl_errors.buf, '\n', j->ctl_errors.len);
+		size_t cut = nl ? (size_t)(nl - j->ctl_errors.buf) + 1 : j->ctl_errors.len;
+		memmove(j->ctl_errors.buf, j->ctl_errors.buf + cut, j->ctl_errors.len - cut + 1);
+		j->ctl_errors.len -= cut;
+		j->nctl_errors--;
+	}
+	strbuf_addf(&j->ctl_errors, "ctl: %s\n", msg);
+	j->nctl_errors++;
+	if (!j->texts_saved) /* a live job's row gets it when the job ends */
+		return;
+	char *text = sfs_job_error_text(j);
+	if (!text || history_set_error(s->cache->db, j->id, text) < 0)
+		sfs_log(SFS_LOG_WARN, "job %llu: the ctl error is not saved",
+			(unsigned long long)j->id);
+	free(text);
 }
 
 static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_cmd cmd,
@@ -630,24 +686,36 @@ static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_
 int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *buf, size_t len,
 		       char **ret_msg)
 {
-	enum sfs_job_cmd cmd;
-	int r = sfs_job_ctl_parse(buf, len, &cmd, ret_msg);
+	enum sfs_job_cmd cmd = SFS_JOB_CMD_CANCEL;
+	char *msg = NULL, shown[CTL_SHOWN + 4];
+	int r = sfs_job_ctl_parse(buf, len, &cmd, &msg);
 
-	if (r < 0)
-		return r;
+	ctl_shown(buf, len, shown);
 	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
-	if (!j)
-		r = sfs_errf(ret_msg, -ENOENT, "no job %llu", (unsigned long long)id);
-	else if (uid != 0 && uid != j->uid)
-		r = sfs_errf(ret_msg, -EPERM, "job %llu belongs to uid %u", (unsigned long long)id,
-			     (unsigned)j->uid);
-	else
-		r = job_ctl_locked(s, j, cmd, ret_msg);
+	if (!j) {
+		if (r == 0)
+			r = sfs_errf(&msg, -ENOENT, "no job %llu", (unsigned long long)id);
+	} else if (uid != 0 && uid != j->uid) { /* not theirs: nothing to record either */
+		if (r == 0)
+			r = sfs_errf(&msg, -EPERM, "job %llu belongs to uid %u",
+				     (unsigned long long)id, (unsigned)j->uid);
+	} else {
+		if (r == 0)
+			r = job_ctl_locked(s, j, cmd, &msg);
+		if (r < 0)
+			sfs_err_prefix(&msg, r, "%s", shown);
+		if (r < 0 || cmd != SFS_JOB_CMD_DISCARD) /* a discarded job is gone */
+			ctl_record(s, j, shown, r, msg ? msg : strerror(-r));
+	}
 	if (r == 0)
 		trim_history(s);
 	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
+	if (ret_msg)
+		*ret_msg = msg;
+	else
+		free(msg);
 	return r;
 }
 
@@ -711,7 +779,8 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_
 	i->created = j->created;
 	i->changed = j->changed;
 	i->ended = j->ended;
-	i->error = strdup(j->error ? j->error : "");
+	i->error = sfs_job_error_text(j);
+	i->ctl = strdup(j->ctl_last ? j->ctl_last : "");
 	i->spec_len = j->spec_text ? j->spec_len : 0;
 	if (j->spec_text && with_spec) {
 		i->spec = malloc(j->spec_len + 1);
@@ -721,7 +790,7 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_
 		}
 	}
 	i->outputs = calloc(j->noutputs + 1, sizeof(*i->outputs));
-	if (!i->error || (j->spec_text && with_spec && !i->spec) || !i->outputs)
+	if (!i->error || !i->ctl || (j->spec_text && with_spec && !i->spec) || !i->outputs)
 		return -ENOMEM;
 	for (size_t o = 0; o < j->noutputs; o++) {
 		i->outputs[o] = j->outputs[o];
@@ -765,6 +834,7 @@ void sfs_job_info_release(struct sfs_job_info *i)
 	if (!i)
 		return;
 	free(i->error);
+	free(i->ctl);
 	free(i->spec);
 	for (size_t o = 0; o < i->noutputs; o++)
 		free(i->outputs[o].ref);

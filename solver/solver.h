@@ -108,6 +108,9 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
  * the command word, optionally surrounded by blanks (space, tab, CR, LF), so
  * `echo cancel > ctl` works.  Anything else (another word after it, a NUL
  * byte, more than SFS_JOB_CTL_MAX bytes) is -EINVAL with *ret_msg.
+ * sfs_solver_job_ctl keeps each command's outcome for the job's info (ctl,
+ * and error for a refused one), except for a stranger's write or a job that
+ * the command deleted.
  */
 enum sfs_job_cmd { SFS_JOB_CMD_CANCEL, SFS_JOB_CMD_DISCARD };
 #define SFS_JOB_CTL_MAX 64
@@ -138,7 +141,8 @@ struct sfs_job_info {
 	int64_t created; /* ns */
 	int64_t changed; /* ns: last change of anything dynamic */
 	int64_t ended;	 /* ns, 0 while not ended */
-	char *error;	 /* "" when none */
+	char *error;	 /* "" when none; then the refused ctl commands, "ctl: ..." lines */
+	char *ctl;	 /* the last ctl command's outcome, "ok: CMD" or "error: CMD: why"; "" */
 	char *spec;	 /* as written (sfs_solver_job_info_spec only), else NULL */
 	size_t spec_len; /* 0 while none accepted */
 	size_t noutputs;

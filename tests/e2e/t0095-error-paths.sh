@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck disable=SC2016,SC2034,SC1091,SC2317
-test_description='the mount'"'"'s own error paths: a rejected spec stays findable'
+test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did'
 . "$(dirname "$0")/lib.sh"
 
 printf '%s\n' '{"vertices": {"ok": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "fine"}}]}}, "outputs": ["ok"]}' >"$DATA/good.json"
@@ -62,12 +62,77 @@ test_expect_success 'a rejected job that is cancelled is no longer the last reje
 	test ! -L "$MNT/jobs/last-rejected"
 '
 
+# ---------------------------------------------------------------- 2. ctl errors
+
 cat >"$DATA/slow.json" <<JSON
 {"vertices": {"slow": {"op": "exec", "args": ["sh", "-c", "sleep 30.$$"],
   "mounts": [{"dest": "out", "output": true}]}}, "outputs": ["slow"]}
 JSON
 
+# ctl_fails N TEXT: writing TEXT to jobs/N/ctl fails with EINVAL or EBUSY.
+ctl_fails() {
+	test_must_fail bash -c 'echo "$2" >"$1"' _ "$MNT/jobs/$1/ctl" "$2" 2>ctl.err
+	cat ctl.err
+}
+
+test_expect_success 'ctl reads back the last command: a cancel of a finished job, and why' '
+	G=$(cat "$SCRATCH/good-job") &&
+	expect_mode 644 "$MNT/jobs/$G/ctl" &&
+	expect_eq "" "$(sfs_cat "$MNT/jobs/$G/ctl")" &&
+	expect_contains "Invalid argument" "$(ctl_fails "$G" cancel)" &&
+	expect_eq "error: cancel: job $G is already done" "$(sfs_cat "$MNT/jobs/$G/ctl")" &&
+	expect_eq "ctl: cancel: job $G is already done" "$(sfs_cat "$MNT/jobs/$G/error")"
+'
+
+test_expect_success 'an unknown command and a command with an argument read back, and add to error' '
+	G=$(cat "$SCRATCH/good-job") &&
+	ctl_fails "$G" frobnicate &&
+	expect_eq "error: frobnicate: unknown command (cancel, discard)" "$(sfs_cat "$MNT/jobs/$G/ctl")" &&
+	ctl_fails "$G" "cancel now" &&
+	expect_eq "error: cancel now: cancel takes no argument" "$(sfs_cat "$MNT/jobs/$G/ctl")" &&
+	printf "%s\n" "ctl: cancel: job $G is already done" \
+		"ctl: frobnicate: unknown command (cancel, discard)" \
+		"ctl: cancel now: cancel takes no argument" >want &&
+	sfs_cat "$MNT/jobs/$G/error" >got && diff want got &&
+	grep -q "job $G: ctl: frobnicate: unknown command" "$LOG"
+'
+
+test_expect_success 'a command that works reads back ok, and adds nothing to error' '
+	N=$(sfs_new) &&
+	echo cancel >"$MNT/jobs/$N/ctl" &&
+	expect_eq "ok: cancel" "$(sfs_cat "$MNT/jobs/$N/ctl")" &&
+	expect_eq cancelled "$(sfs_cat "$MNT/jobs/$N/error")"
+'
+
+test_expect_success 'a refused discard of a running job stays in its error after the job ends' '
+	S=$(sfs_submit "$DATA/slow.json") &&
+	expect_contains "Device or resource busy" "$(ctl_fails "$S" discard)" &&
+	expect_eq "error: discard: job $S is running" "$(sfs_cat "$MNT/jobs/$S/ctl")" &&
+	expect_eq "ctl: discard: job $S is running" "$(sfs_cat "$MNT/jobs/$S/error")" &&
+	echo cancel >"$MNT/jobs/$S/ctl" &&
+	expect_eq cancelled "$(sfs_wait "$S")" &&
+	printf "%s\n" cancelled "ctl: discard: job $S is running" >want &&
+	sfs_cat "$MNT/jobs/$S/error" >got && diff want got &&
+	echo "$S" >"$SCRATCH/slow-job"
+'
+
+test_expect_success 'error keeps the newest 16 refused commands' '
+	N=$(sfs_run "$DATA/good.json") && echo "$N" >"$SCRATCH/many-job" &&
+	for i in $(seq 1 20); do ctl_fails "$N" "bad$i" >/dev/null || exit 1; done &&
+	sfs_cat "$MNT/jobs/$N/error" >got && cat got &&
+	expect_eq 16 "$(wc -l <got)" &&
+	expect_eq "ctl: bad5: unknown command (cancel, discard)" "$(head -n 1 got)" &&
+	expect_eq "ctl: bad20: unknown command (cancel, discard)" "$(tail -n 1 got)"
+'
+
 sfs_remount -o max_running=1 || say "# remount failed"
+
+test_expect_success 'the refused commands are kept with the job history across a remount' '
+	G=$(cat "$SCRATCH/good-job") && S=$(cat "$SCRATCH/slow-job") && M=$(cat "$SCRATCH/many-job") &&
+	expect_eq 3 "$(sfs_cat "$MNT/jobs/$G/error" | grep -c "^ctl: ")" &&
+	expect_contains "ctl: discard: job $S is running" "$(sfs_cat "$MNT/jobs/$S/error")" &&
+	expect_eq 16 "$(sfs_cat "$MNT/jobs/$M/error" | wc -l)"
+'
 
 test_expect_success 'past max_running a spec is refused with EAGAIN, and its error says why' '
 	S=$(sfs_submit "$DATA/slow.json") &&

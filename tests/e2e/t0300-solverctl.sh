@@ -213,7 +213,7 @@ test_expect_success 'a missing job, a finished job to cancel, a job without expo
 	expect_rc 1 /dev/null err ctl status 99999 && expect_contains "no job 99999 in $MNT" "$(cat err)" &&
 	expect_rc 1 /dev/null err ctl logs 99999 up && expect_contains "no job 99999" "$(cat err)" &&
 	N=$(cat "$SCRATCH/job-ok") &&
-	expect_rc 1 /dev/null err ctl cancel "$N" && expect_contains "already ended (done)" "$(cat err)" &&
+	expect_rc 1 /dev/null err ctl cancel "$N" && expect_contains "job $N: cancel: job $N is already done" "$(cat err)" &&
 	expect_rc 1 /dev/null err ctl export "$N" "$SCRATCH/none" && expect_contains "has no cache export" "$(cat err)" &&
 	expect_rc 1 /dev/null err ctl status abc && expect_contains "not a job number" "$(cat err)"
 '
