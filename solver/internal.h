@@ -130,6 +130,15 @@ enum sfs_round {
 	SFS_ROUND_ALL,	    /* every input completed, then the exec */
 };
 
+/* From byte off of a vertex's log file on, output came at time t on stream
+ * (1 stdout, 2 stderr), up to the next mark (vlog.c). */
+struct sfs_vlog_mark {
+	uint64_t off;
+	int64_t t;
+	int stream;
+};
+#define SFS_VLOG_MARKS 1024
+
 struct vstate {
 	int refs;
 	struct sfs_solver *s;
@@ -173,13 +182,18 @@ struct vstate {
 	char *sub_result;	  /* its output's result (malloc'd when known) */
 	struct keyset sub_keys;	  /* the keys of that output: exported with the job */
 
-	/* what users see */
+	/* what users see (vlog.c) */
 	enum sfs_vertex_state state;
-	int64_t started, completed;
+	int64_t started, completed; /* of the last start and completion told to the jobs */
+	bool progress_cached;	    /* what they were told: cached, and the error */
+	char *progress_error;
 	char *log_path;
 	int log_fd;
-	uint64_t log_bytes;
-	bool log_clipped; /* output past log_limit was dropped (and said so) */
+	uint64_t log_bytes;	 /* of op output taken, up to log_limit */
+	uint64_t log_file_bytes; /* in the file (the clip notice included) */
+	bool log_clipped;	 /* output past log_limit was dropped (and said so) */
+	struct sfs_vlog_mark *log_marks; /* when and on which stream the file's bytes came */
+	size_t nlog_marks, caplog_marks;
 	char *why;
 };
 
@@ -417,9 +431,15 @@ void sfs_waiters_release(struct waiters *w);
 bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
 size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
 #define SFS_MAX_VSTATE_JOBS 256
-/* progress fan-out to every job of a vertex (lock held) */
+
+/* vlog.c: progress and log fan-out to every job of a vertex (lock held), and
+ * the replay of what a vertex told its jobs so far to one that just joined */
 void sfs_vstate_progress_started(struct vstate *vs, bool cached);
 void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
+/* The op's output callback (struct sfs_op_ctx.log, arg the vstate): takes the lock. */
+void sfs_vstate_log(void *arg, int stream, const char *data, size_t len);
+/* Tells job j (which announced vs) its start, its log and its completion so far. */
+void sfs_vstate_replay(struct vstate *vs, struct sfs_job *j);
 
 /* scheduler.c: the task queues and workers */
 enum task_kind {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck disable=SC2016,SC2034,SC1091,SC2317
-test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did'
+test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did, a job joining a running vertex sees it all'
 . "$(dirname "$0")/lib.sh"
 
 printf '%s\n' '{"vertices": {"ok": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "fine"}}]}}, "outputs": ["ok"]}' >"$DATA/good.json"
@@ -125,7 +125,9 @@ test_expect_success 'error keeps the newest 16 refused commands' '
 	expect_eq "ctl: bad20: unknown command (cancel, discard)" "$(tail -n 1 got)"
 '
 
-sfs_remount -o max_running=1 || say "# remount failed"
+# The exec below waits for a file of the test: on the host (sandbox=none), since the
+# sandbox has a /tmp of its own.
+sfs_remount -o sandbox=none || say "# remount failed"
 
 test_expect_success 'the refused commands are kept with the job history across a remount' '
 	G=$(cat "$SCRATCH/good-job") && S=$(cat "$SCRATCH/slow-job") && M=$(cat "$SCRATCH/many-job") &&
@@ -133,6 +135,70 @@ test_expect_success 'the refused commands are kept with the job history across a
 	expect_contains "ctl: discard: job $S is running" "$(sfs_cat "$MNT/jobs/$S/error")" &&
 	expect_eq 16 "$(sfs_cat "$MNT/jobs/$M/error" | wc -l)"
 '
+
+# ---------------------------------------------------------------- 3. joining a running vertex
+
+MARK="sfs-join-$$-$RANDOM"
+cat >"$DATA/shared.json" <<JSON
+{"vertices": {"base": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "$MARK"}}]},
+  "sh": {"op": "exec", "name": "shared", "mounts": [{"dest": "in", "input": "base"}, {"dest": "out", "output": true}],
+         "args": ["sh", "-c", "echo first-$MARK; while [ ! -e '$DATA/go' ]; do sleep 0.1; done; echo second-$MARK; cp in/f out/"]}},
+ "outputs": ["sh"]}
+JSON
+
+# plain_of N: job N's plain status lines of its [shared] vertex (#num replaced by #).
+plain_of() {
+	sfs_cat "$MNT/jobs/$1/status" >"st-$1" &&
+	num=$(awk '$2 == "[shared]" { print $1; exit }' "st-$1") &&
+	awk -v n="$num" '$1 == n { $1 = "#"; print }' "st-$1"
+}
+
+# started_of N: the started time status.json gives the [shared] vertex of job N.
+started_of() {
+	python3 -c '
+import json, sys
+t = ""
+for line in open(sys.argv[1]):
+    for v in json.loads(line).get("vertexes", []):
+        if v["name"].startswith("[shared]") and v.get("started"):
+            t = v["started"]
+print(t)' "$MNT/jobs/$1/status.json"
+}
+
+test_expect_success 'a job that joins a running exec sees its whole log and its real start and duration' '
+	A=$(sfs_submit "$DATA/shared.json") &&
+	for _ in $(seq 1 300); do
+		grep -qs "first-$MARK" "$MNT"/jobs/"$A"/vertices/*/log && break; sleep 0.1
+	done &&
+	B=$(sfs_submit "$DATA/shared.json") &&
+	expect_eq running "$(sfs_cat "$MNT/jobs/$B/state")" &&
+	touch "$DATA/go" &&
+	expect_eq done "$(sfs_wait "$B")" && expect_eq done "$(sfs_wait "$A")" &&
+	plain_of "$A" >a.txt && plain_of "$B" >b.txt &&
+	cat a.txt b.txt &&
+	grep -q "first-$MARK" b.txt && grep -q "second-$MARK" b.txt &&
+	grep -q "^# DONE" b.txt &&
+	expect_not_contains "DONE 0.0s" "$(grep "^# DONE" b.txt)" &&
+	tail -n +2 a.txt >a.body && tail -n +2 b.txt >b.body && diff a.body b.body &&
+	expect_eq "$(started_of "$A")" "$(started_of "$B")" &&
+	test -n "$(started_of "$B")"
+'
+
+test_expect_success 'its status.json carries the log written before it joined' '
+	B=$(readlink "$MNT/jobs/latest") &&
+	sfs_cat "$MNT/jobs/$B/status.json" >b.json &&
+	python3 - b.json "$MARK" <<-EOF
+	import base64, json, sys
+	data = b""
+	for line in open(sys.argv[1]):
+	    for l in json.loads(line).get("logs", []):
+	        data += base64.b64decode(l["data"])
+	mark = sys.argv[2].encode()
+	assert b"first-" + mark in data and b"second-" + mark in data, data
+	EOF
+'
+
+sfs_remount -o max_running=1 || say "# remount failed"
 
 test_expect_success 'past max_running a spec is refused with EAGAIN, and its error says why' '
 	S=$(sfs_submit "$DATA/slow.json") &&
