@@ -572,7 +572,8 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);
 char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f);
 int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
 
-/* why.c */
+/* why.c; a vertex nobody needed (job.c settles the history's states) */
+#define SFS_WHY_NOT_NEEDED "not needed: what uses it was found in the cache"
 char *sfs_why_cached(const struct cache_record *rec, int64_t now);
 char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "history.h"
 #include "internal.h"
@@ -412,20 +413,79 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 }
 
 /*
- * The states a finished job's history shows: what still runs for other jobs was
- * cancelled for this one, and in a job that is done a vertex nobody needed to
- * load or run was satisfied by the cache (progress prints it CACHED too).
+ * The states a finished job's history shows (state, graph.dot, why): what
+ * still runs for other jobs was cancelled for this one; a vertex nobody needed
+ * to load or run was satisfied by the cache: every one in a job that is done,
+ * and in one that failed or was cancelled those below a vertex that started
+ * (progress prints them CACHED the same way, progress.c's mark_inputs_cached);
+ * any other that never ran was cancelled by the job's end, and says so, never
+ * that the cache had it.
  */
-static void settle_vertex_state(const struct sfs_job *j, struct sfs_vertex_info *v)
+struct settle {
+	const struct sfs_job *j;
+	struct strmap satisfied; /* digest -> vstate, borrowed keys */
+	struct vstate **stack;
+	size_t n, cap;
+};
+
+static int push_inputs(struct settle *st, struct vstate *vs)
 {
-	if (v->state == SFS_VERTEX_RUNNING)
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		if (sfs_grow((void **)&st->stack, &st->cap, st->n + 1, sizeof(*st->stack)) < 0)
+			return -ENOMEM;
+		st->stack[st->n++] = vs->inputs[i];
+	}
+	return 0;
+}
+
+/* A vertex that started: the pending vertices below it were not needed. */
+static int mark_satisfied(void *arg, struct vstate *vs)
+{
+	struct settle *st = arg;
+	int r = 0;
+	if (vs->state == SFS_VERTEX_PENDING)
+		return 0;
+	r = push_inputs(st, vs);
+	while (r == 0 && st->n) {
+		struct vstate *in = st->stack[--st->n];
+		if (in->state != SFS_VERTEX_PENDING || strmap_get(&st->satisfied, in->digest))
+			continue;
+		r = strmap_put(&st->satisfied, in->digest, in, NULL);
+		if (r == 0)
+			r = push_inputs(st, in);
+	}
+	return r;
+}
+
+static void set_why(struct sfs_vertex_info *v, const char *why)
+{
+	char *w = strdup(why);
+	if (!w)
+		return;
+	free(v->why);
+	v->why = w;
+}
+
+static void settle_vertex_state(const struct settle *st, struct sfs_vertex_info *v)
+{
+	const struct sfs_job *j = st->j;
+	if (v->state == SFS_VERTEX_RUNNING) {
 		v->state = SFS_VERTEX_CANCELLED;
-	else if (v->state == SFS_VERTEX_PENDING && j->state == SFS_JOB_DONE)
+		if (!v->why[0])
+			set_why(v, "cancelled: the job ended while it ran");
+	} else if (v->state == SFS_VERTEX_PENDING &&
+		   (j->state == SFS_JOB_DONE || strmap_get(&st->satisfied, v->digest))) {
 		v->state = SFS_VERTEX_CACHED;
+		set_why(v, SFS_WHY_NOT_NEEDED);
+	} else if (v->state == SFS_VERTEX_PENDING) {
+		v->state = SFS_VERTEX_CANCELLED;
+		set_why(v, j->state == SFS_JOB_FAILED ? "not run: the job failed first"
+						      : "not run: the job was cancelled first");
+	}
 }
 
 struct ended_writer {
-	struct sfs_job *j;
+	struct settle *st;
 	struct textlog *t;
 	bool first;
 };
@@ -436,7 +496,7 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 	struct sfs_vertex_info vi;
 	int r = sfs_vstate_snapshot(vs, &vi);
 	if (r == 0) {
-		settle_vertex_state(w->j, &vi);
+		settle_vertex_state(w->st, &vi);
 		sfs_vinfo_write_one(&w->t->tail, &vi, w->first);
 		w->first = false;
 		textlog_commit(w->t);
@@ -450,14 +510,20 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
 	SFS_ASSERT_LOCKED(s);
-	struct textlog *t = malloc(sizeof(*t));
-	if (!t)
-		return -ENOMEM;
+	struct settle st = {.j = j, .satisfied = STRMAP_INIT_BORROWED};
+	int r = j->state == SFS_JOB_DONE ? 0 : sfs_job_walk_vertices(j, mark_satisfied, &st);
+	free(st.stack);
+	struct textlog *t = r == 0 ? malloc(sizeof(*t)) : NULL;
+	if (!t) {
+		strmap_release(&st.satisfied);
+		return r < 0 ? r : -ENOMEM;
+	}
 	textlog_init(t, s->spill_dir);
 	strbuf_addch(&t->tail, '[');
-	struct ended_writer w = {j, t, true};
-	int r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
+	struct ended_writer w = {&st, t, true};
+	r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
 	strbuf_addch(&t->tail, ']');
+	strmap_release(&st.satisfied);
 	if (r == 0 && t->tail.oom)
 		r = -ENOMEM;
 	if (r < 0) {

@@ -1130,9 +1130,7 @@ int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *re
 		return r;
 	struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++)
-		strbuf_addf(&sb, "[%s] %s\n", v[i].name,
-			    v[i].why[0] ? v[i].why
-					: "not needed: what uses it was found in the cache");
+		strbuf_addf(&sb, "[%s] %s\n", v[i].name, sfs_vertex_why(&v[i]));
 	sfs_vertex_infos_free(v, n);
 	if (sb.oom) {
 		strbuf_release(&sb);
@@ -1147,6 +1145,20 @@ void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret)
 	sfs_solver_lock(s);
 	*ret = s->stats;
 	sfs_solver_unlock(s);
+}
+
+const char *sfs_vertex_why(const struct sfs_vertex_info *v)
+{
+	static const char *const by_state[] = {
+	    [SFS_VERTEX_PENDING] = "not started yet",
+	    [SFS_VERTEX_RUNNING] = "running",
+	    /* a finished job's rows before the states were settled (job.c) */
+	    [SFS_VERTEX_CACHED] = SFS_WHY_NOT_NEEDED,
+	    [SFS_VERTEX_DONE] = "done",
+	    [SFS_VERTEX_FAILED] = "failed",
+	    [SFS_VERTEX_CANCELLED] = "cancelled",
+	};
+	return v->why && v->why[0] ? v->why : by_state[v->state];
 }
 
 void sfs_vertex_info_release(struct sfs_vertex_info *v)

@@ -193,6 +193,8 @@ struct sfs_vertex_info {
 	uint64_t *jobs; /* the running jobs that use the vertex (empty in history) */
 };
 void sfs_vertex_info_release(struct sfs_vertex_info *v);
+/* v's why line: its own, else what its state says ("not started yet", ...). */
+const char *sfs_vertex_why(const struct sfs_vertex_info *v);
 
 /* The vertices of job id, as they are now or as they ended. */
 int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck disable=SC2016,SC2034,SC1091,SC2317
-test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did, a job joining a running vertex sees it all'
+test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did, a job joining a running vertex sees it all, what never ran ends cancelled'
 . "$(dirname "$0")/lib.sh"
 
 printf '%s\n' '{"vertices": {"ok": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "fine"}}]}}, "outputs": ["ok"]}' >"$DATA/good.json"
@@ -196,6 +196,94 @@ test_expect_success 'its status.json carries the log written before it joined' '
 	mark = sys.argv[2].encode()
 	assert b"first-" + mark in data and b"second-" + mark in data, data
 	EOF
+'
+
+# ---------------------------------------------------------------- 4. what never ran
+
+# vstates N: "name state | why" for each vertex of job N, sorted.
+vstates() {
+	for d in "$MNT/jobs/$1/vertices"/*; do
+		printf '%s %s | %s\n' "$(sfs_cat "$d/name")" "$(sfs_cat "$d/state")" "$(sfs_cat "$d/why")"
+	done | sort
+}
+
+# dot_state N NAME: the state graph.dot gives vertex NAME of job N (its tooltip).
+dot_state() {
+	sfs_cat "$MNT/jobs/$1/graph.dot" | sed -n "s/.*label=\"$2\", fillcolor=\([a-z]*\), tooltip=\"\([a-z]*\) .*/\1 \2/p"
+}
+
+cat >"$DATA/fails.json" <<JSON
+{"vertices": {"src": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "$MARK"}}]},
+  "bad": {"op": "exec", "args": ["sh", "-c", "echo failing; exit 3"],
+          "mounts": [{"dest": "in", "input": "src"}, {"dest": "out", "output": true}]},
+  "after": {"op": "exec", "args": ["sh", "-c", "cp in/* out/"],
+            "mounts": [{"dest": "in", "input": "bad"}, {"dest": "out", "output": true}]},
+  "later": {"op": "file", "base": "after", "actions": [{"mkdir": {"path": "d"}}]},
+  "hang": {"op": "exec", "args": ["sh", "-c", "while [ ! -e '$DATA/never' ]; do sleep 0.1; done"],
+           "mounts": [{"dest": "out", "output": true}]}},
+ "outputs": ["later", "hang"]}
+JSON
+
+test_expect_success 'after a failure, what never ran is cancelled in state, graph.dot and why, never cached' '
+	N=$(sfs_submit "$DATA/fails.json") &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	vstates "$N" >states && cat states && sfs_cat "$MNT/jobs/$N/why" >why && cat why &&
+	expect_not_contains pending "$(cat states)" &&
+	grep -qx "after cancelled | not run: the job failed first" states &&
+	grep -qx "later cancelled | not run: the job failed first" states &&
+	grep -q "^hang cancelled | " states &&
+	grep -q "^bad failed | executed: " states &&
+	grep -qx "\[after\] not run: the job failed first" why &&
+	expect_not_contains "found in the cache" "$(cat why)" &&
+	expect_eq "grey cancelled" "$(dot_state "$N" after)" &&
+	expect_eq "grey cancelled" "$(dot_state "$N" later)" &&
+	expect_eq "salmon failed" "$(dot_state "$N" bad)"
+'
+
+cat >"$DATA/cancel.json" <<JSON
+{"vertices": {"wait": {"op": "exec", "args": ["sh", "-c", "echo waiting-$MARK; while [ ! -e '$DATA/never' ]; do sleep 0.1; done"],
+          "mounts": [{"dest": "out", "output": true}]},
+  "next": {"op": "file", "base": "wait", "actions": [{"mkdir": {"path": "d"}}]}},
+ "outputs": ["next"]}
+JSON
+
+test_expect_success 'after a cancel, the running vertex and what waited for it are cancelled' '
+	N=$(sfs_submit "$DATA/cancel.json") &&
+	for _ in $(seq 1 300); do
+		grep -qs "waiting-$MARK" "$MNT"/jobs/"$N"/vertices/*/log && break; sleep 0.1
+	done &&
+	echo cancel >"$MNT/jobs/$N/ctl" &&
+	expect_eq cancelled "$(sfs_wait "$N")" &&
+	vstates "$N" >states && cat states &&
+	grep -q "^wait cancelled | executed: " states &&
+	grep -qx "next cancelled | not run: the job was cancelled first" states &&
+	grep -qx "\[next\] not run: the job was cancelled first" "$MNT/jobs/$N/why" &&
+	expect_eq "grey cancelled" "$(dot_state "$N" next)"
+'
+
+# chain.json, and chain-bad.json: the same with a failing vertex as a second output.
+CHAIN='"src": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "chain"}}]},
+  "mid": {"op": "exec", "args": ["sh", "-c", "cp in/f out/"],
+          "mounts": [{"dest": "in", "input": "src"}, {"dest": "out", "output": true}]},
+  "top": {"op": "file", "base": "mid", "actions": [{"mkdir": {"path": "d"}}]}'
+printf '{"vertices": {%s}, "outputs": ["top"]}\n' "$CHAIN" >"$DATA/chain.json"
+printf '{"vertices": {%s, "bad": {"op": "exec", "mounts": [{"dest": "out", "output": true}],
+  "args": ["sh", "-c", "while [ ! -e %s ]; do sleep 0.1; done; exit 3"]}},
+ "outputs": ["top", "bad"]}\n' "$CHAIN" "'$DATA/fail-now'" >"$DATA/chain-bad.json"
+
+test_expect_success 'in a failed job, inputs a cached vertex made unnecessary are cached, as its status says' '
+	sfs_run "$DATA/chain.json" >/dev/null &&
+	N=$(sfs_submit "$DATA/chain-bad.json") &&
+	for _ in $(seq 1 300); do
+		vstates "$N" | grep -q "^top cached" && break; sleep 0.1
+	done &&
+	touch "$DATA/fail-now" &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	vstates "$N" >states && cat states &&
+	grep -q "^top cached | cached: key " states &&
+	grep -qx "mid cached | not needed: what uses it was found in the cache" states &&
+	grep -qx "src cached | not needed: what uses it was found in the cache" states &&
+	expect_eq CACHED "$(sfs_final "$N" mid)" && expect_eq CACHED "$(sfs_final "$N" src)"
 '
 
 sfs_remount -o max_running=1 || say "# remount failed"
