@@ -80,7 +80,8 @@ struct sfs_fs {
 	struct sfs_cache *cache;
 	struct sfs_solver *solver;
 	struct fuse_session *se;
-	uid_t uid; /* mount owner */
+	enum sfs_sandbox sandbox; /* picked before STATE_DIR is made (main.c) */
+	uid_t uid;		  /* mount owner */
 	gid_t gid;
 	struct timespec mount_time;
 	char *state_dir;  /* absolute */

@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck disable=SC2016,SC2034,SC1091,SC2317
-test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did, a job joining a running vertex sees it all, what never ran ends cancelled'
+test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did, a job joining a running vertex sees it all, what never ran ends cancelled, a bad command line creates nothing'
 . "$(dirname "$0")/lib.sh"
 
 printf '%s\n' '{"vertices": {"ok": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "fine"}}]}}, "outputs": ["ok"]}' >"$DATA/good.json"
@@ -302,6 +302,60 @@ test_expect_success 'past max_running a spec is refused with EAGAIN, and its err
 	expect_eq cancelled "$(sfs_wait "$S")" &&
 	sfs_write "$DATA/good.json" "$MNT/jobs/$N/spec" &&
 	expect_eq done "$(sfs_wait "$N")"
+'
+
+# ---------------------------------------------------------------- 5. a bad command line
+
+mkdir -p "$SCRATCH/mnt5" "$SCRATCH/empty"
+
+# refused WHAT -- ARGS...: solverfs -f ARGS fails at once, mounts nothing, and
+# neither creates $SCRATCH/st5 nor puts anything in $SCRATCH/empty or mnt5.
+refused() {
+	test_must_fail timeout 20 "$SOLVERFS" -f "$@" >refused.err 2>&1 &&
+	cat refused.err &&
+	test -s refused.err &&
+	! mountpoint -q "$SCRATCH/mnt5" &&
+	test ! -e "$SCRATCH/st5" &&
+	expect_eq "" "$(ls -A "$SCRATCH/empty")$(ls -A "$SCRATCH/mnt5")"
+}
+
+test_expect_success 'an unknown FUSE option fails before STATE_DIR is created' '
+	refused -o bogus_option=1 "$SCRATCH/st5" "$SCRATCH/mnt5" &&
+	expect_contains "bogus_option" "$(cat refused.err)"
+'
+
+test_expect_success 'a bad value of a FUSE option fails before STATE_DIR is created' '
+	refused -o max_read=lots "$SCRATCH/st5" "$SCRATCH/mnt5"
+'
+
+test_expect_success 'a bad value of a solverfs option fails before STATE_DIR is created' '
+	refused -o workers=many "$SCRATCH/st5" "$SCRATCH/mnt5" &&
+	refused -o log_max=1Q "$SCRATCH/st5" "$SCRATCH/mnt5"
+'
+
+test_expect_success 'a missing MOUNTPOINT fails before STATE_DIR is created' '
+	refused "$SCRATCH/st5" "$SCRATCH/no-such-mnt" &&
+	expect_contains "bad MOUNTPOINT" "$(cat refused.err)"
+'
+
+test_expect_success 'a STATE_DIR inside MOUNTPOINT is refused without being created' '
+	refused "$SCRATCH/mnt5/state" "$SCRATCH/mnt5" &&
+	expect_contains "must not be inside MOUNTPOINT" "$(cat refused.err)"
+'
+
+test_expect_success 'an existing STATE_DIR stays untouched (no lock file, no database)' '
+	refused -o bogus_option=1 "$SCRATCH/empty" "$SCRATCH/mnt5" &&
+	refused -o sandbox=sometimes "$SCRATCH/empty" "$SCRATCH/mnt5"
+'
+
+test_expect_success 'a STATE_DIR with .. and . in it is created where it says' '
+	"$SOLVERFS" -f "$SCRATCH/st5/../st6/./x" "$SCRATCH/mnt5" </dev/null >>"$LOG" 2>&1 &
+	pid=$! &&
+	for _ in $(seq 1 100); do mountpoint -q "$SCRATCH/mnt5" && break; sleep 0.1; done &&
+	rc=0 && { mountpoint -q "$SCRATCH/mnt5" && test -f "$SCRATCH/st6/x/lock" &&
+		test ! -e "$SCRATCH/st5"; } || rc=1 &&
+	{ fusermount3 -u "$SCRATCH/mnt5" 2>/dev/null || kill "$pid"; } &&
+	wait "$pid" && exit "$rc"
 '
 
 test_done
