@@ -1,9 +1,8 @@
 /*
  * jobs.c — the jobs/ subtree: jobs/new, jobs/latest, jobs/last-rejected and
- * jobs/N/ with its spec,
- * state, wait, status, status.json, error, result, ctl, why, graph.dot and
- * outputs/.  (jobs/N/vertices/ is vertices.c; the blocking reads are
- * stream.c; why and graph.dot are made by graph.c.)
+ * jobs/N/ with its spec, state, wait, status, status.json, error, result, ctl,
+ * why, graph.dot, outputs/ and by-name/.  (jobs/N/vertices/ is vertices.c;
+ * the blocking reads are stream.c; why and graph.dot are made by graph.c.)
  *
  * Everything is asked of the solver at each call; nothing is cached here, so
  * attributes are current and the kernel gets zero timeouts for them.  The spec
@@ -123,6 +122,35 @@ static int outputs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char
 	return r;
 }
 
+/* by-name/<key>: the entry of that spec key in v, NULL when none. */
+static const struct sfs_job_name *find_name(const struct sfs_job_name *v, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].key, key))
+			return &v[i];
+	return NULL;
+}
+
+static int by_name_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+			  struct fs_desc *ret)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_names(fs->solver, d->job, &v, &n);
+
+	if (r < 0)
+		return r;
+	if (!find_name(v, n, name)) {
+		r = -ENOENT;
+	} else {
+		*ret = (struct fs_desc){.kind = FS_JOB_BY_NAME_LINK, .job = d->job};
+		ret->path = strdup(name);
+		r = ret->path ? 0 : -ENOMEM;
+	}
+	sfs_job_names_free(v, n);
+	return r;
+}
+
 static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 		       struct fs_desc *ret)
 {
@@ -138,6 +166,8 @@ static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 		return r;
 	case FS_JOB_OUTPUTS:
 		return outputs_lookup(fs, d, name, ret);
+	case FS_JOB_BY_NAME:
+		return by_name_lookup(fs, d, name, ret);
 	default:
 		return -ENOTDIR;
 	}
@@ -188,6 +218,20 @@ static int outputs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs
 	return r;
 }
 
+static int by_name_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_names(fs->solver, d->job, &v, &n);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct fs_desc c = {.kind = FS_JOB_BY_NAME_LINK, .job = d->job, .path = v[i].key};
+		r = fs_dirlist_add(l, v[i].key, S_IFLNK, &c); /* copies c */
+	}
+	sfs_job_names_free(v, n);
+	return r;
+}
+
 static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
 	int r = 0;
@@ -205,6 +249,8 @@ static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_di
 		return r;
 	case FS_JOB_OUTPUTS:
 		return outputs_readdir(fs, d, l);
+	case FS_JOB_BY_NAME:
+		return by_name_readdir(fs, d, l);
 	default:
 		return -ENOTDIR;
 	}
@@ -299,6 +345,8 @@ static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
 		return (off_t)fs_stream_size(info, d->kind);
 	case FS_JOB_OUTPUT:
 		return (off_t)(strlen("../../../results/") + SFS_HEX_LEN);
+	case FS_JOB_BY_NAME_LINK:
+		return (off_t)(strlen("../vertices/") + SFS_HEX_LEN);
 	case FS_JOB_SPEC:
 		return (off_t)info->spec_len; /* info has no bytes: no copy per stat */
 	case FS_JOB_WHY:
@@ -313,6 +361,17 @@ static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
 		strbuf_release(&sb);
 		return size;
 	}
+}
+
+static bool has_name(struct sfs_fs *fs, const struct fs_desc *d)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	bool found = sfs_solver_job_names(fs->solver, d->job, &v, &n) == 0 &&
+		     find_name(v, n, d->path ? d->path : "");
+
+	sfs_job_names_free(v, n);
+	return found;
 }
 
 static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
@@ -331,11 +390,29 @@ static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	fs_stat_time_ns(st, info.changed ? info.changed : info.created);
 	if (d->kind == FS_JOB_OUTPUT && !find_output(&info, d->path ? d->path : ""))
 		r = -ENOENT;
+	else if (d->kind == FS_JOB_BY_NAME_LINK && !has_name(fs, d))
+		r = -ENOENT;
 	else if (S_ISDIR(mode))
-		st->st_nlink = d->kind == FS_JOB_DIR ? 4 : 2;
+		st->st_nlink = d->kind == FS_JOB_DIR ? 5 : 2; /* outputs, vertices, by-name */
 	else
 		st->st_size = job_file_size(fs, &info, d);
 	sfs_job_info_release(&info);
+	return r;
+}
+
+/* by-name/<key> -> ../vertices/<hex>; -ENOENT when the job has no such key. */
+static int by_name_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_names(fs->solver, d->job, &v, &n);
+	const struct sfs_job_name *e = r == 0 ? find_name(v, n, d->path ? d->path : "") : NULL;
+
+	if (r == 0 && !e)
+		r = -ENOENT;
+	else if (r == 0 && asprintf(ret, "../vertices/%s", e->digest + strlen("sha256:")) < 0)
+		r = -ENOMEM;
+	sfs_job_names_free(v, n);
 	return r;
 }
 
@@ -351,6 +428,8 @@ static int jobs_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
 			return -ENOENT;
 		return asprintf(ret, "%" PRIu64, target) < 0 ? -ENOMEM : 0;
 	}
+	if (d->kind == FS_JOB_BY_NAME_LINK)
+		return by_name_readlink(fs, d, ret);
 	if (d->kind != FS_JOB_OUTPUT)
 		return -EINVAL;
 	r = sfs_solver_job_info(fs->solver, d->job, &info);

@@ -62,6 +62,9 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     [FS_JOB_OUTPUTS] = {"outputs", FS_JOB_DIR, &fs_jobs_module, DIR(0555), FS_KIND_INVAL_JOB},
     /* outputs/<ref>, the ref with ':' written '@' as path */
     [FS_JOB_OUTPUT] = {NULL, FS_JOB_OUTPUTS, &fs_jobs_module, LNK, 0},
+    /* by-name/<key>: a spec key (path) -> ../vertices/<hex> */
+    [FS_JOB_BY_NAME] = {"by-name", FS_JOB_DIR, &fs_jobs_module, DIR(0555), FS_KIND_INVAL_JOB},
+    [FS_JOB_BY_NAME_LINK] = {NULL, FS_JOB_BY_NAME, &fs_jobs_module, LNK, 0},
     /* export/<path> (exports.c): mode from the layout on disk, path "." its root */
     [FS_JOB_EXPORT] = {"export", FS_JOB_DIR, &fs_exports_module, 0,
 		       FS_KIND_OPTIONAL | FS_KIND_IMMUTABLE},

@@ -44,6 +44,7 @@ static const char readme_text[] =
     "    jobs/N/graph.dot                            the graph for Graphviz (dot -Tsvg)\n"
     "    jobs/N/vertices/<hex>/                      the job's vertices: name, op, state,\n"
     "                                                log, keys, why, inputs/, results/\n"
+    "    jobs/N/by-name/<key>/                       the same, by the spec's vertex keys\n"
     "    vertices/<hex>/...                          every vertex of running jobs\n"
     "    cache/keys/<id>/, cache/results/<hex>/      the cache's keys and results\n"
     "    cache/stats                                 what solverfs holds on disk\n"

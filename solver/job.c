@@ -222,9 +222,10 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
 	vi->inputs = calloc(vs->v->ninputs + 1, sizeof(*vi->inputs));
 	vi->results = calloc(vs->nedges + 1, sizeof(*vi->results));
 	vi->keys = keys_text(vs);
+	vi->names = strdup("");
 	vi->jobs = calloc(vs->njobs + 1, sizeof(*vi->jobs));
 	if (!vi->name || !vi->op || !vi->why || !vi->inputs || !vi->results || !vi->keys ||
-	    !vi->jobs || (vs->log_path && !vi->log_path))
+	    !vi->names || !vi->jobs || (vs->log_path && !vi->log_path))
 		return -ENOMEM;
 	for (size_t k = 0; k < vs->njobs; k++)
 		if (!sfs_job_state_final(vs->jobs[k]->state))
@@ -484,8 +485,44 @@ static void settle_vertex_state(const struct settle *st, struct sfs_vertex_info 
 	}
 }
 
+/*
+ * The spec keys of the job's own vertices (jobs/N/by-name, kept in the
+ * history): vertex digest -> "key\n" lines, a strbuf each, in spec order.
+ */
+static int key_names(const struct sfs_job *j, struct strmap *ret)
+{
+	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
+		if (!j->vs[i])
+			continue;
+		struct strbuf *sb = strmap_get(ret, j->vs[i]->digest);
+		if (!sb) {
+			int r = (sb = calloc(1, sizeof(*sb))) ? 0 : -ENOMEM;
+			if (r == 0 && (r = strmap_put(ret, j->vs[i]->digest, sb, NULL)) < 0)
+				free(sb);
+			if (r < 0)
+				return r;
+		}
+		strbuf_addf(sb, "%s\n", j->spec->v[i].key);
+		if (sb->oom)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void key_names_release(struct strmap *m)
+{
+	const char *k;
+	void *v;
+	for (size_t it = 0; strmap_next(m, &it, &k, &v);) {
+		strbuf_release(v);
+		free(v);
+	}
+	strmap_release(m);
+}
+
 struct ended_writer {
 	struct settle *st;
+	struct strmap *names;
 	struct textlog *t;
 	bool first;
 };
@@ -495,6 +532,12 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 	struct ended_writer *w = arg;
 	struct sfs_vertex_info vi;
 	int r = sfs_vstate_snapshot(vs, &vi);
+	const struct strbuf *names = strmap_get(w->names, vs->digest);
+	char *n = names && names->len ? strdup(names->buf) : NULL;
+	if (n) {
+		free(vi.names);
+		vi.names = n;
+	}
 	if (r == 0) {
 		settle_vertex_state(w->st, &vi);
 		sfs_vinfo_write_one(&w->t->tail, &vi, w->first);
@@ -511,19 +554,24 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
 	SFS_ASSERT_LOCKED(s);
 	struct settle st = {.j = j, .satisfied = STRMAP_INIT_BORROWED};
+	struct strmap names = STRMAP_INIT_BORROWED; /* keys: the vstates' digests */
 	int r = j->state == SFS_JOB_DONE ? 0 : sfs_job_walk_vertices(j, mark_satisfied, &st);
 	free(st.stack);
+	if (r == 0)
+		r = key_names(j, &names);
 	struct textlog *t = r == 0 ? malloc(sizeof(*t)) : NULL;
 	if (!t) {
 		strmap_release(&st.satisfied);
+		key_names_release(&names);
 		return r < 0 ? r : -ENOMEM;
 	}
 	textlog_init(t, s->spill_dir);
 	strbuf_addch(&t->tail, '[');
-	struct ended_writer w = {&st, t, true};
+	struct ended_writer w = {&st, &names, t, true};
 	r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
 	strbuf_addch(&t->tail, ']');
 	strmap_release(&st.satisfied);
+	key_names_release(&names);
 	if (r == 0 && t->tail.oom)
 		r = -ENOMEM;
 	if (r < 0) {

@@ -891,9 +891,10 @@ static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_ve
 		b->inputs = calloc(a->ninputs + 1, sizeof(*b->inputs));
 		b->results = calloc(a->noutputs + 1, sizeof(*b->results));
 		b->keys = strdup(a->keys ? a->keys : "");
+		b->names = strdup(a->names ? a->names : "");
 		b->jobs = calloc(a->njobs + 1, sizeof(*b->jobs));
 		if (!b->name || !b->op || !b->why || !b->inputs || !b->results || !b->keys ||
-		    !b->jobs) {
+		    !b->names || !b->jobs) {
 			sfs_vertex_infos_free(v, i + 1);
 			return -ENOMEM;
 		}
@@ -1021,6 +1022,81 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 	}
 	sfs_solver_unlock(s);
 	return r;
+}
+
+static int names_add(struct sfs_job_name **v, size_t *n, size_t *cap, const char *key, size_t len,
+		     const char *digest)
+{
+	if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
+		return -ENOMEM;
+	struct sfs_job_name *e = &(*v)[*n];
+	if (!(e->key = strndup(key, len)))
+		return -ENOMEM;
+	sfs_copy_str(e->digest, sizeof(e->digest), digest);
+	(*n)++;
+	return 0;
+}
+
+/* The names of job j (lock held): a live job's from its spec, a finished
+ * one's from its saved vertices. */
+static int job_names_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_job_name **v,
+			    size_t *n, size_t *cap)
+{
+	int r = 0;
+	if (j->vs) {
+		for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
+			const struct sfs_spec_vertex *sv = &j->spec->v[i];
+			r = names_add(v, n, cap, sv->key, strlen(sv->key),
+				      j->vs[i] ? j->vs[i]->digest : sv->digest);
+		}
+		return r;
+	}
+	r = job_vinfo_load(s, j);
+	for (size_t i = 0; r == 0 && i < j->nvinfo; i++) {
+		for (const char *p = j->vinfo[i].names; r == 0 && p && *p;) {
+			const char *nl = strchrnul(p, '\n');
+			if (nl > p)
+				r = names_add(v, n, cap, p, (size_t)(nl - p), j->vinfo[i].digest);
+			p = *nl ? nl + 1 : nl;
+		}
+	}
+	return r;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const struct sfs_job_name *)a)->key, ((const struct sfs_job_name *)b)->key);
+}
+
+int sfs_solver_job_names(struct sfs_solver *s, uint64_t id, struct sfs_job_name **ret,
+			 size_t *ret_n)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0, cap = 0;
+	int r = job_vinfo_prefetch(s, id);
+	if (r < 0)
+		return r;
+	sfs_solver_lock(s);
+	struct sfs_job *j = job_get(s, id);
+	r = j ? job_names_locked(s, j, &v, &n, &cap) : -ENOENT;
+	sfs_solver_unlock(s);
+	if (r == 0 && !v && !(v = calloc(1, sizeof(*v))))
+		r = -ENOMEM;
+	if (r < 0) {
+		sfs_job_names_free(v, n);
+		return r;
+	}
+	qsort(v, n, sizeof(*v), by_key);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void sfs_job_names_free(struct sfs_job_name *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].key);
+	free(v);
 }
 
 /* Whether vs belongs to job j: its own, or inside a sub-build of one of its
@@ -1172,6 +1248,7 @@ void sfs_vertex_info_release(struct sfs_vertex_info *v)
 	free(v->results);
 	free(v->why);
 	free(v->keys);
+	free(v->names);
 	free(v->jobs);
 	memset(v, 0, sizeof(*v));
 }

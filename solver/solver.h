@@ -191,10 +191,23 @@ struct sfs_vertex_info {
 		     * under (the main cache's ids); "" when none */
 	size_t njobs;
 	uint64_t *jobs; /* the running jobs that use the vertex (empty in history) */
+	char *names;	/* a finished job's spec keys for this vertex, "key\n" each; "" */
 };
 void sfs_vertex_info_release(struct sfs_vertex_info *v);
 /* v's why line: its own, else what its state says ("not started yet", ...). */
 const char *sfs_vertex_why(const struct sfs_vertex_info *v);
+
+/* jobs/N/by-name: a spec key of a job and the digest of its vertex (the one
+ * sfs_solver_job_vertices lists: an ignore-cache vertex's own). */
+struct sfs_job_name {
+	char *key;
+	char digest[SFS_DIGEST_SIZE];
+};
+/* Every key of job id's spec with its vertex, in key order; none while the job
+ * is pending, and none for a finished job saved before keys were kept. */
+int sfs_solver_job_names(struct sfs_solver *s, uint64_t id, struct sfs_job_name **ret,
+			 size_t *ret_n);
+void sfs_job_names_free(struct sfs_job_name *v, size_t n);
 
 /* The vertices of job id, as they are now or as they ended. */
 int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck disable=SC2016,SC2034,SC1091,SC2317
-test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did, a job joining a running vertex sees it all, what never ran ends cancelled, a bad command line creates nothing'
+test_description='the mount'"'"'s own error paths: a rejected spec stays findable, ctl says what it did, a job joining a running vertex sees it all, what never ran ends cancelled, a bad command line creates nothing, by-name'
 . "$(dirname "$0")/lib.sh"
 
 printf '%s\n' '{"vertices": {"ok": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "fine"}}]}}, "outputs": ["ok"]}' >"$DATA/good.json"
@@ -356,6 +356,52 @@ test_expect_success 'a STATE_DIR with .. and . in it is created where it says' '
 		test ! -e "$SCRATCH/st5"; } || rc=1 &&
 	{ fusermount3 -u "$SCRATCH/mnt5" 2>/dev/null || kill "$pid"; } &&
 	wait "$pid" && exit "$rc"
+'
+
+# ---------------------------------------------------------------- 6. by-name
+
+cat >"$DATA/named.json" <<JSON
+{"vertices": {"src": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "named"}}]},
+  "twin": {"op": "file", "actions": [{"mkfile": {"path": "f", "data": "named"}}]},
+  "compile": {"op": "exec", "name": "the compile step", "args": ["sh", "-c", "echo compiling-$MARK; cp in/f out/"],
+              "mounts": [{"dest": "in", "input": "src"}, {"dest": "out", "output": true}]},
+  "fresh": {"op": "file", "base": "compile", "ignore_cache": true, "actions": [{"mkdir": {"path": "d"}}]}},
+ "outputs": ["fresh", "twin"]}
+JSON
+
+# by_name_ok N: jobs/N/by-name has a link per spec key to the job's vertex of it.
+by_name_ok() {
+	expect_eq "compile fresh src twin" "$(ls "$MNT/jobs/$1/by-name" | tr '\n' ' ' | sed 's/ $//')" &&
+	for k in compile fresh src twin; do
+		l=$(readlink "$MNT/jobs/$1/by-name/$k") &&
+		case $l in ../vertices/[0-9a-f]*) ;; *) echo "$k -> $l"; exit 1 ;; esac &&
+		test -d "$MNT/jobs/$1/by-name/$k/" || exit 1
+	done &&
+	expect_eq "$(readlink "$MNT/jobs/$1/by-name/src")" "$(readlink "$MNT/jobs/$1/by-name/twin")" &&
+	expect_eq "the compile step" "$(sfs_cat "$MNT/jobs/$1/by-name/compile/name")" &&
+	expect_eq "compiling-$MARK" "$(sfs_cat "$MNT/jobs/$1/by-name/compile/log" | grep compiling)" &&
+	expect_eq done "$(sfs_cat "$MNT/jobs/$1/by-name/fresh/state")" &&
+	test_must_fail readlink "$MNT/jobs/$1/by-name/nosuch"
+}
+
+sfs_remount || say "# remount failed"
+
+test_expect_success 'jobs/N/by-name has a symlink per spec key to its vertex dir' '
+	N=$(sfs_run "$DATA/named.json") && echo "$N" >"$SCRATCH/named-job" &&
+	by_name_ok "$N" &&
+	expect_contains by-name "$(ls "$MNT/jobs/$N")"
+'
+
+test_expect_success 'a pending job has an empty by-name/' '
+	N=$(sfs_new) &&
+	test -d "$MNT/jobs/$N/by-name" &&
+	expect_eq "" "$(ls -A "$MNT/jobs/$N/by-name")"
+'
+
+sfs_remount || say "# remount failed"
+
+test_expect_success 'by-name is kept with the job history across a remount' '
+	by_name_ok "$(cat "$SCRATCH/named-job")"
 '
 
 test_done

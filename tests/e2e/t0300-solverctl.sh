@@ -202,6 +202,7 @@ test_expect_success 'ls, status, why, graph of a job' '
 
 test_expect_success 'logs by spec key, by name, and an unknown vertex' '
 	N=$(cat "$SCRATCH/job-ok") &&
+	expect_eq "$(ctl logs "$N" up)" "$(sfs_cat "$MNT/jobs/$N/by-name/up/log")" &&
 	expect_contains shouting "$(ctl logs "$N" up)" &&
 	expect_contains shouting "$(ctl logs "$N" shout)" &&
 	expect_rc 1 out err ctl logs "$N" nosuch &&

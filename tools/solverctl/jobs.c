@@ -371,7 +371,7 @@ int ctl_cmd_logs(struct ctl_cmd *c)
 		free(mount);
 		return c->argc != 3 ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
 	}
-	/* the mount's own map, when it has one (issue 13: jobs/N/by-name/) */
+	/* a spec key: the mount's own map (README "The mounted tree": jobs/N/by-name/) */
 	char *bn = ctl_xasprintf("%s/by-name/%s/log", jd, want);
 	if (!strchr(want, '/') && stat(bn, &st) == 0) {
 		rc = cat_file(bn) < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
