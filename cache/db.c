@@ -117,6 +117,7 @@ static const char *const stmt_sql[STMT__MAX] = {
 			   " length(CAST(vertices AS BLOB)) FROM jobs WHERE id = ?",
     [STMT_LAYER_PUT] = "INSERT OR REPLACE INTO layers(result, blob, size, diff_id)"
 		       " VALUES(?, ?, ?, ?)",
+    [STMT_JOB_SET_ERROR] = "UPDATE jobs SET error = ?2 WHERE id = ?1",
 };
 
 /* Every lookup the statements above make has an index: links by their full

@@ -59,6 +59,7 @@ enum sfs_stmt {
 	STMT_LAYER_GET,
 	STMT_LAYER_PUT,
 	STMT_JOB_TEXT_LENS, /* history_read_stream: is there a row, a text */
+	STMT_JOB_SET_ERROR, /* a finished job's error gets a ctl error appended */
 	STMT__MAX
 };
 

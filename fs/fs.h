@@ -80,7 +80,8 @@ struct sfs_fs {
 	struct sfs_cache *cache;
 	struct sfs_solver *solver;
 	struct fuse_session *se;
-	uid_t uid; /* mount owner */
+	enum sfs_sandbox sandbox; /* picked before STATE_DIR is made (main.c) */
+	uid_t uid;		  /* mount owner */
 	gid_t gid;
 	struct timespec mount_time;
 	char *state_dir;  /* absolute */
@@ -108,6 +109,7 @@ enum fs_kind {
 	FS_JOBS_DIR,
 	FS_JOBS_NEW,
 	FS_JOBS_LATEST,
+	FS_JOBS_LAST_REJECTED,
 	FS_JOB_DIR,
 	FS_JOB_SPEC,
 	FS_JOB_STATE,
@@ -121,6 +123,8 @@ enum fs_kind {
 	FS_JOB_GRAPH,
 	FS_JOB_OUTPUTS,
 	FS_JOB_OUTPUT,
+	FS_JOB_BY_NAME,
+	FS_JOB_BY_NAME_LINK,
 	FS_JOB_EXPORT,
 	FS_VERTICES_DIR,
 	FS_JOB_VERTICES,
@@ -172,7 +176,8 @@ enum fs_kind_flag {
 	FS_KIND_INVAL_JOB = 1 << 4,
 	/* Invalidated when any job changes: descriptor {kind}. */
 	FS_KIND_INVAL_GLOBAL = 1 << 5,
-	/* Named, but there only while the module says so (jobs/latest, jobs/N/export):
+	/* Named, but there only while the module says so (jobs/latest,
+	 * jobs/last-rejected, jobs/N/export):
 	 * fs_kind_lookup finds it, fs_kind_list leaves it to the module. */
 	FS_KIND_OPTIONAL = 1 << 6,
 };
@@ -305,7 +310,7 @@ void fs_stat_time_ns(struct stat *st, int64_t ns);
  * that content's 0 or -errno (the size is of what was made either way). */
 int fs_content_size(struct sfs_fs *fs, const struct fs_desc *d, off_t *ret_size);
 
-/* ---- jobs.c: jobs/, jobs/new, jobs/latest, jobs/N/ ---- */
+/* ---- jobs.c: jobs/, jobs/new, jobs/latest, jobs/last-rejected, jobs/N/ ---- */
 
 extern const struct fs_module fs_jobs_module;
 /* open/write/flush/setattr of the writable job files. */

@@ -1,8 +1,8 @@
 /*
- * jobs.c — the jobs/ subtree: jobs/new, jobs/latest and jobs/N/ with its spec,
- * state, wait, status, status.json, error, result, ctl, why, graph.dot and
- * outputs/.  (jobs/N/vertices/ is vertices.c; the blocking reads are
- * stream.c; why and graph.dot are made by graph.c.)
+ * jobs.c — the jobs/ subtree: jobs/new, jobs/latest, jobs/last-rejected and
+ * jobs/N/ with its spec, state, wait, status, status.json, error, result, ctl,
+ * why, graph.dot, outputs/ and by-name/.  (jobs/N/vertices/ is vertices.c;
+ * the blocking reads are stream.c; why and graph.dot are made by graph.c.)
  *
  * Everything is asked of the solver at each call; nothing is cached here, so
  * attributes are current and the kernel gets zero timeouts for them.  The spec
@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "fs.h"
 
@@ -68,7 +69,20 @@ static const struct sfs_job_output *find_output(const struct sfs_job_info *info,
 	return NULL;
 }
 
-/* new, latest (once there is a job) or a job number. */
+/* The job jobs/latest or jobs/last-rejected points at, 0 while there is none. */
+static uint64_t link_target(struct sfs_fs *fs, enum fs_kind k)
+{
+	if (k == FS_JOBS_LATEST)
+		return sfs_solver_job_latest(fs->solver);
+	return sfs_solver_job_last_rejected(fs->solver);
+}
+
+static bool is_jobs_link(enum fs_kind k)
+{
+	return k == FS_JOBS_LATEST || k == FS_JOBS_LAST_REJECTED;
+}
+
+/* new, latest and last-rejected (while they point at a job) or a job number. */
 static int jobs_dir_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 			   struct fs_desc *ret)
 {
@@ -77,9 +91,7 @@ static int jobs_dir_lookup(struct sfs_fs *fs, const struct fs_desc *d, const cha
 	int r;
 
 	if (fs_kind_lookup(d, name, ret) == 0)
-		return ret->kind == FS_JOBS_LATEST && sfs_solver_job_latest(fs->solver) == 0
-			   ? -ENOENT
-			   : 0;
+		return is_jobs_link(ret->kind) && link_target(fs, ret->kind) == 0 ? -ENOENT : 0;
 	r = fs_parse_job(name, &id);
 	if (r < 0)
 		return r;
@@ -110,6 +122,35 @@ static int outputs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char
 	return r;
 }
 
+/* by-name/<key>: the entry of that spec key in v, NULL when none. */
+static const struct sfs_job_name *find_name(const struct sfs_job_name *v, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].key, key))
+			return &v[i];
+	return NULL;
+}
+
+static int by_name_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
+			  struct fs_desc *ret)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_names(fs->solver, d->job, &v, &n);
+
+	if (r < 0)
+		return r;
+	if (!find_name(v, n, name)) {
+		r = -ENOENT;
+	} else {
+		*ret = (struct fs_desc){.kind = FS_JOB_BY_NAME_LINK, .job = d->job};
+		ret->path = strdup(name);
+		r = ret->path ? 0 : -ENOMEM;
+	}
+	sfs_job_names_free(v, n);
+	return r;
+}
+
 static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *name,
 		       struct fs_desc *ret)
 {
@@ -125,6 +166,8 @@ static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 		return r;
 	case FS_JOB_OUTPUTS:
 		return outputs_lookup(fs, d, name, ret);
+	case FS_JOB_BY_NAME:
+		return by_name_lookup(fs, d, name, ret);
 	default:
 		return -ENOTDIR;
 	}
@@ -132,15 +175,19 @@ static int jobs_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *n
 
 static int jobs_dir_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
-	struct fs_desc c = {.kind = FS_JOBS_LATEST};
+	static const enum fs_kind links[] = {FS_JOBS_LAST_REJECTED, FS_JOBS_LATEST};
+	struct fs_desc c;
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	char name[24];
 	int r;
 
 	r = fs_kind_list(d, l); /* new */
-	if (r == 0 && sfs_solver_job_latest(fs->solver) != 0)
-		r = fs_dirlist_add_kind(l, &c);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(links); i++) {
+		c = (struct fs_desc){.kind = links[i]};
+		if (link_target(fs, links[i]) != 0)
+			r = fs_dirlist_add_kind(l, &c);
+	}
 	if (r == 0)
 		r = sfs_solver_job_list(fs->solver, &ids, &n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
@@ -171,6 +218,20 @@ static int outputs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs
 	return r;
 }
 
+static int by_name_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_names(fs->solver, d->job, &v, &n);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct fs_desc c = {.kind = FS_JOB_BY_NAME_LINK, .job = d->job, .path = v[i].key};
+		r = fs_dirlist_add(l, v[i].key, S_IFLNK, &c); /* copies c */
+	}
+	sfs_job_names_free(v, n);
+	return r;
+}
+
 static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_dirlist *l)
 {
 	int r = 0;
@@ -188,6 +249,8 @@ static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_di
 		return r;
 	case FS_JOB_OUTPUTS:
 		return outputs_readdir(fs, d, l);
+	case FS_JOB_BY_NAME:
+		return by_name_readdir(fs, d, l);
 	default:
 		return -ENOTDIR;
 	}
@@ -222,6 +285,8 @@ static int info_content(const struct sfs_job_info *info, enum fs_kind k, struct 
 			strbuf_add(out, info->spec, info->spec_len);
 		break;
 	case FS_JOB_CTL:
+		if (info->ctl && info->ctl[0])
+			strbuf_addf(out, "%s\n", info->ctl);
 		break;
 	default:
 		return -EINVAL;
@@ -253,17 +318,17 @@ static int jobs_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 
 static int jobs_top_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
-	uint64_t latest = 0;
+	uint64_t target = 0;
 	char buf[24];
 
-	if (d->kind == FS_JOBS_LATEST) {
-		latest = sfs_solver_job_latest(fs->solver);
-		if (latest == 0)
+	if (is_jobs_link(d->kind)) {
+		target = link_target(fs, d->kind);
+		if (target == 0)
 			return -ENOENT;
 	}
 	fs_stat_init(fs, st, fs_kinds[d->kind].mode, fs->uid, fs->gid);
-	if (d->kind == FS_JOBS_LATEST)
-		st->st_size = snprintf(buf, sizeof(buf), "%" PRIu64, latest);
+	if (is_jobs_link(d->kind))
+		st->st_size = snprintf(buf, sizeof(buf), "%" PRIu64, target);
 	return 0;
 }
 
@@ -280,6 +345,8 @@ static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
 		return (off_t)fs_stream_size(info, d->kind);
 	case FS_JOB_OUTPUT:
 		return (off_t)(strlen("../../../results/") + SFS_HEX_LEN);
+	case FS_JOB_BY_NAME_LINK:
+		return (off_t)(strlen("../vertices/") + SFS_HEX_LEN);
 	case FS_JOB_SPEC:
 		return (off_t)info->spec_len; /* info has no bytes: no copy per stat */
 	case FS_JOB_WHY:
@@ -294,13 +361,24 @@ static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
 	}
 }
 
+static bool has_name(struct sfs_fs *fs, const struct fs_desc *d)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	bool found = sfs_solver_job_names(fs->solver, d->job, &v, &n) == 0 &&
+		     find_name(v, n, d->path ? d->path : "");
+
+	sfs_job_names_free(v, n);
+	return found;
+}
+
 static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
 	struct sfs_job_info info;
 	mode_t mode;
 	int r;
 
-	if (d->kind == FS_JOBS_DIR || d->kind == FS_JOBS_NEW || d->kind == FS_JOBS_LATEST)
+	if (d->kind == FS_JOBS_DIR || d->kind == FS_JOBS_NEW || is_jobs_link(d->kind))
 		return jobs_top_getattr(fs, d, st);
 	r = sfs_solver_job_info(fs->solver, d->job, &info);
 	if (r < 0)
@@ -310,11 +388,29 @@ static int jobs_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	fs_stat_time_ns(st, info.changed ? info.changed : info.created);
 	if (d->kind == FS_JOB_OUTPUT && !find_output(&info, d->path ? d->path : ""))
 		r = -ENOENT;
+	else if (d->kind == FS_JOB_BY_NAME_LINK && !has_name(fs, d))
+		r = -ENOENT;
 	else if (S_ISDIR(mode))
-		st->st_nlink = d->kind == FS_JOB_DIR ? 4 : 2;
+		st->st_nlink = d->kind == FS_JOB_DIR ? 5 : 2; /* outputs, vertices, by-name */
 	else
 		st->st_size = job_file_size(fs, &info, d);
 	sfs_job_info_release(&info);
+	return r;
+}
+
+/* by-name/<key> -> ../vertices/<hex>; -ENOENT when the job has no such key. */
+static int by_name_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	int r = sfs_solver_job_names(fs->solver, d->job, &v, &n);
+	const struct sfs_job_name *e = r == 0 ? find_name(v, n, d->path ? d->path : "") : NULL;
+
+	if (r == 0 && !e)
+		r = -ENOENT;
+	else if (r == 0 && asprintf(ret, "../vertices/%s", e->digest + strlen("sha256:")) < 0)
+		r = -ENOMEM;
+	sfs_job_names_free(v, n);
 	return r;
 }
 
@@ -324,12 +420,14 @@ static int jobs_readlink(struct sfs_fs *fs, const struct fs_desc *d, char **ret)
 	const struct sfs_job_output *o;
 	int r;
 
-	if (d->kind == FS_JOBS_LATEST) {
-		uint64_t latest = sfs_solver_job_latest(fs->solver);
-		if (latest == 0)
+	if (is_jobs_link(d->kind)) {
+		uint64_t target = link_target(fs, d->kind);
+		if (target == 0)
 			return -ENOENT;
-		return asprintf(ret, "%" PRIu64, latest) < 0 ? -ENOMEM : 0;
+		return asprintf(ret, "%" PRIu64, target) < 0 ? -ENOMEM : 0;
 	}
+	if (d->kind == FS_JOB_BY_NAME_LINK)
+		return by_name_readlink(fs, d, ret);
 	if (d->kind != FS_JOB_OUTPUT)
 		return -EINVAL;
 	r = sfs_solver_job_info(fs->solver, d->job, &info);
@@ -463,17 +561,20 @@ struct flush_wait {
 	uint64_t job;
 };
 
-/* The errno a writer's close sees for what the submit returned. */
+/* The errno a writer's close sees for what the submit returned.  The close
+ * cannot say which job or why: the log line and jobs/N/error (with
+ * jobs/last-rejected pointing at it) do. */
 static int submit_errno(uint64_t job, int r, const char *msg)
 {
 	if (r == 0) {
 		sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 " submitted", job);
 		return 0;
 	}
-	sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job, msg ? msg : strerror(-r));
+	sfs_log(SFS_LOG_INFO, "job %" PRIu64 ": spec rejected: %s", job, msg ? msg : strerror(-r));
 	if (r == -ESHUTDOWN)
 		return -EIO;
-	if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT && r != -ENOMEM)
+	if (r != -EBUSY && r != -EPERM && r != -EFBIG && r != -ENOENT && r != -ENOMEM &&
+	    r != -EAGAIN)
 		return -EINVAL;
 	return r;
 }
@@ -500,7 +601,7 @@ static int refuse_too_large(struct sfs_fs *fs, struct fs_file *f, uint64_t job)
 		     fs->opts->spec_max) < 0)
 		return -ENOMEM;
 	r = sfs_solver_job_refuse(fs->solver, job, f->uid, msg);
-	sfs_log(SFS_LOG_DEBUG, "job %" PRIu64 ": spec rejected: %s", job, msg);
+	sfs_log(SFS_LOG_INFO, "job %" PRIu64 ": spec rejected: %s", job, msg);
 	free(msg);
 	return r < 0 ? r : -EFBIG;
 }

@@ -39,6 +39,8 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     [FS_JOBS_NEW] = {"new", FS_JOBS_DIR, &fs_jobs_module, REG(0666), FS_KIND_WRITABLE},
     [FS_JOBS_LATEST] = {"latest", FS_JOBS_DIR, &fs_jobs_module, LNK,
 			FS_KIND_OPTIONAL | FS_KIND_INVAL_GLOBAL},
+    [FS_JOBS_LAST_REJECTED] = {"last-rejected", FS_JOBS_DIR, &fs_jobs_module, LNK,
+			       FS_KIND_OPTIONAL | FS_KIND_INVAL_GLOBAL},
     /* jobs/N: the submitter's and root's only (docs/security.md) */
     [FS_JOB_DIR] = {NULL, FS_JOBS_DIR, &fs_jobs_module, DIR(0700), FS_KIND_INVAL_JOB},
     [FS_JOB_SPEC] = {"spec", FS_JOB_DIR, &fs_jobs_module, REG(0644),
@@ -52,12 +54,17 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
 			    FS_KIND_STREAM | FS_KIND_INVAL_JOB},
     [FS_JOB_ERROR] = {"error", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
     [FS_JOB_RESULT] = {"result", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
-    [FS_JOB_CTL] = {"ctl", FS_JOB_DIR, &fs_jobs_module, REG(0222), FS_KIND_WRITABLE},
+    /* ctl: reads give the last command's outcome */
+    [FS_JOB_CTL] = {"ctl", FS_JOB_DIR, &fs_jobs_module, REG(0644),
+		    FS_KIND_WRITABLE | FS_KIND_INVAL_JOB},
     [FS_JOB_WHY] = {"why", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
     [FS_JOB_GRAPH] = {"graph.dot", FS_JOB_DIR, &fs_jobs_module, REG(0444), FS_KIND_INVAL_JOB},
     [FS_JOB_OUTPUTS] = {"outputs", FS_JOB_DIR, &fs_jobs_module, DIR(0555), FS_KIND_INVAL_JOB},
     /* outputs/<ref>, the ref with ':' written '@' as path */
     [FS_JOB_OUTPUT] = {NULL, FS_JOB_OUTPUTS, &fs_jobs_module, LNK, 0},
+    /* by-name/<key>: a spec key (path) -> ../vertices/<hex> */
+    [FS_JOB_BY_NAME] = {"by-name", FS_JOB_DIR, &fs_jobs_module, DIR(0555), FS_KIND_INVAL_JOB},
+    [FS_JOB_BY_NAME_LINK] = {NULL, FS_JOB_BY_NAME, &fs_jobs_module, LNK, 0},
     /* export/<path> (exports.c): mode from the layout on disk, path "." its root */
     [FS_JOB_EXPORT] = {"export", FS_JOB_DIR, &fs_exports_module, 0,
 		       FS_KIND_OPTIONAL | FS_KIND_IMMUTABLE},

@@ -4,6 +4,9 @@
  * loop, and on unmount or SIGTERM/SIGINT close everything cleanly.
  *
  * Order matters:
+ *   - whatever can be refused (the paths, the FUSE -o options, which
+ *     fuse_session_new parses, and sandbox=bwrap's trial run) is checked
+ *     before STATE_DIR is created, so a bad command line leaves nothing on disk;
  *   - paths are made absolute and the lock taken before daemonizing, so a
  *     second mount of the same STATE_DIR fails on the terminal;
  *   - with the lock held, no other daemon owns STATE_DIR: the processes of
@@ -87,16 +90,69 @@ static int stale_mount(const char *mountpoint, char **ret_msg)
 			cwd[0] ? "/" : "", mountpoint);
 }
 
-static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_msg)
+/*
+ * The absolute path STATE_DIR will have, whether or not it exists yet: made
+ * absolute and normalised lexically ("." and empty components dropped, ".."
+ * taking one away), then its deepest existing ancestor resolved by realpath
+ * and the rest appended.  malloc'd, or NULL with errno.
+ */
+static char *future_path(const char *path)
+{
+	char cwd[PATH_MAX], *abs = NULL, *base = NULL, *res = NULL;
+	size_t n = 0, cut;
+
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&abs, "%s/%s", path[0] == '/' ? "" : cwd, path) < 0)
+		return NULL;
+	for (char *tok, *save = NULL, *p = abs; (tok = strtok_r(p, "/", &save)); p = NULL) {
+		size_t len = strlen(tok);
+		if (!strcmp(tok, "."))
+			continue;
+		if (!strcmp(tok, "..")) {
+			while (n > 0 && abs[--n] != '/')
+				;
+			continue;
+		}
+		abs[n++] = '/';
+		memmove(abs + n, tok, len); /* tok lies at or after abs + n */
+		n += len;
+	}
+	abs[n] = '\0';
+	for (cut = n;;) {
+		char c = abs[cut];
+		abs[cut] = '\0';
+		base = realpath(cut ? abs : "/", NULL);
+		abs[cut] = c;
+		if (base || errno != ENOENT || cut == 0)
+			break;
+		while (cut > 0 && abs[--cut] != '/')
+			;
+	}
+	if (base && asprintf(&res, "%s%s", strcmp(base, "/") ? base : "", abs + cut) < 0)
+		res = NULL;
+	if (res && !res[0]) {
+		free(res);
+		res = strdup("/");
+	}
+	free(base);
+	free(abs);
+	return res;
+}
+
+/*
+ * Checks both paths without creating anything (a bad operand leaves no
+ * STATE_DIR behind); fs->state_dir is where STATE_DIR is or will be.
+ */
+static int check_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_msg)
 {
 	struct stat st;
-	int r = mkdir_p(o->state_dir);
 
-	if (r < 0)
-		return sfs_errf(ret_msg, r, "cannot create STATE_DIR %s: %s", o->state_dir,
-				strerror(-r));
-	fs->state_dir = realpath(o->state_dir, NULL);
-	if (!fs->state_dir || stat(fs->state_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+	fs->state_dir = future_path(o->state_dir);
+	if (!fs->state_dir)
+		return sfs_errf(ret_msg, errno, "bad STATE_DIR %s: %s", o->state_dir,
+				strerror(errno));
+	if (stat(fs->state_dir, &st) == 0 && !S_ISDIR(st.st_mode))
 		return sfs_errf(ret_msg, ENOTDIR, "STATE_DIR %s is not a directory", o->state_dir);
 	if (strncmp(o->mountpoint, "/dev/fd/", 8) == 0)
 		return 0; /* mount.fuse3 opened the device for us; no path to check */
@@ -110,6 +166,30 @@ static int resolve_paths(const struct fs_opts *o, struct sfs_fs *fs, char **ret_
 				strerror(errno));
 	if (path_within(fs->state_dir, fs->mountpoint) ||
 	    path_within(fs->mountpoint, fs->state_dir))
+		return sfs_errf(ret_msg, EINVAL,
+				"STATE_DIR %s must not be inside MOUNTPOINT %s or contain it",
+				fs->state_dir, fs->mountpoint);
+	return 0;
+}
+
+/* Creates STATE_DIR (where check_paths said) once everything else was checked,
+ * and checks again where it really is (another process may have made a
+ * symlink meanwhile). */
+static int make_state_dir(const struct fs_opts *o, struct sfs_fs *fs, char **ret_msg)
+{
+	struct stat st;
+	int r = mkdir_p(fs->state_dir);
+
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "cannot create STATE_DIR %s: %s", o->state_dir,
+				strerror(-r));
+	char *real = realpath(fs->state_dir, NULL);
+	free(fs->state_dir);
+	fs->state_dir = real;
+	if (!fs->state_dir || stat(fs->state_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return sfs_errf(ret_msg, ENOTDIR, "STATE_DIR %s is not a directory", o->state_dir);
+	if (fs->mountpoint && (path_within(fs->state_dir, fs->mountpoint) ||
+			       path_within(fs->mountpoint, fs->state_dir)))
 		return sfs_errf(ret_msg, EINVAL,
 				"STATE_DIR %s must not be inside MOUNTPOINT %s or contain it",
 				fs->state_dir, fs->mountpoint);
@@ -255,8 +335,7 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 		return sfs_err_prefix(ret_msg, r, "cannot open the cache in %s", fs->state_dir);
 	sfs_solver_opts_default(&so);
 	so.workers = (int)o->workers;
-	if ((r = pick_sandbox(o->sandbox, &so.sandbox, ret_msg)) < 0)
-		return r;
+	so.sandbox = fs->sandbox;
 	so.mountpoint = fs->mountpoint;
 	so.owner = fs->uid;
 	so.jobs_keep = o->jobs_keep;
@@ -316,16 +395,13 @@ static int run_loop(struct fuse_session *se)
 	return r;
 }
 
-static int serve(struct sfs_fs *fs, struct fuse_args *args, int lock_fd, char **ret_msg)
+/* The session of fs->se (made by setup) mounts and serves until unmounted. */
+static int serve(struct sfs_fs *fs, int lock_fd, char **ret_msg)
 {
 	const struct fs_opts *o = fs->opts;
-	struct fuse_session *se;
+	struct fuse_session *se = fs->se;
 	int r = 0;
 
-	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
-	if (!se)
-		return sfs_errf(ret_msg, EINVAL, "cannot create the FUSE session (bad -o option?)");
-	fs->se = se;
 	if (fuse_set_signal_handlers(se) != 0) {
 		r = sfs_errf(ret_msg, EIO, "cannot set signal handlers");
 		goto out_destroy;
@@ -388,7 +464,8 @@ static void state_close(struct sfs_fs *fs)
 	fs_nodes_release(fs);
 }
 
-static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret_msg)
+static int setup(struct fs_opts *o, struct fuse_args *args, struct sfs_fs *fs, int *ret_lock,
+		 char **ret_msg)
 {
 	enum fs_kind bad;
 	int r;
@@ -396,7 +473,17 @@ static int setup(struct fs_opts *o, struct sfs_fs *fs, int *ret_lock, char **ret
 	if (fs_kinds_check(&bad) < 0) /* a kind added to fs.h without its row */
 		return sfs_errf(ret_msg, EINVAL, "fs/kinds.c: node kind %d has no valid row",
 				(int)bad);
-	r = resolve_paths(o, fs, ret_msg);
+	/* Everything that can be refused is refused before STATE_DIR is made: the
+	 * paths, the FUSE options (fuse_session_new parses them) and the sandbox. */
+	r = check_paths(o, fs, ret_msg);
+	if (r < 0)
+		return r;
+	fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
+	if (!fs->se)
+		return sfs_errf(ret_msg, EINVAL, "cannot create the FUSE session (bad -o option?)");
+	r = pick_sandbox(o->sandbox, &fs->sandbox, ret_msg);
+	if (r == 0)
+		r = make_state_dir(o, fs, ret_msg);
 	if (r < 0)
 		return r;
 	r = take_lock(fs->state_dir, ret_msg);
@@ -447,13 +534,15 @@ int main(int argc, char **argv)
 	if (r < 0 || o.show_help || o.show_version)
 		goto out;
 	sfs_log_set_debug(o.debug);
-	r = setup(&o, &fs, &lock_fd, &msg);
+	r = setup(&o, &args, &fs, &lock_fd, &msg);
 	if (r == 0)
-		r = serve(&fs, &args, lock_fd, &msg);
+		r = serve(&fs, lock_fd, &msg);
 out:
 	if (r < 0) /* after daemonizing stderr is /dev/null and syslog has it */
 		fprintf(stderr, "solverfs: %s\n", msg ? msg : strerror(-r));
 	close_libs(&fs);
+	if (fs.se) /* setup failed after making it */
+		fuse_session_destroy(fs.se);
 	state_close(&fs);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -177,8 +177,7 @@ static int vertex_content(const struct sfs_vertex_info *vi, enum fs_kind k, stru
 			strbuf_addf(out, "%" PRIu64 "\n", vi->jobs[i]);
 		break;
 	case FS_VERTEX_WHY:
-		if (vi->why && vi->why[0])
-			strbuf_addf(out, "%s\n", vi->why);
+		strbuf_addf(out, "%s\n", sfs_vertex_why(vi));
 		break;
 	default:
 		return -EINVAL;

@@ -5,16 +5,15 @@
  * A job loads every vertex of its spec; a digest already active is joined (the
  * first loaded definition wins), otherwise a new vstate is made.  When a job is
  * discarded it leaves each of its vertices; a vertex left by its last job is
- * released from the graph and, if its op still runs, cancelled.
+ * released from the graph and, if its op still runs, cancelled.  A job that
+ * joins a vertex is told what the vertex told its jobs before (vlog.c).
  *
  * Everything here runs with sfs_solver.lock held.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -114,6 +113,8 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 	if (vs->log_fd >= 0)
 		close(vs->log_fd);
 	free(vs->log_path);
+	free(vs->log_marks);
+	free(vs->progress_error);
 	free(vs->why);
 	free(vs->sub_result);
 	sfs_op_free(vs->op);
@@ -132,8 +133,6 @@ void sfs_vstate_unref(struct vstate *vs)
 		vstate_free(vs, &stack, &n, &cap);
 	free(stack);
 }
-
-static void vs_log(void *arg, int stream, const char *data, size_t len);
 
 /* What a new vertex inherits from whoever loads it. */
 struct load_ctx {
@@ -196,7 +195,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	c->mountpoint = s->mountpoint;
 	c->log_limit = s->o.log_limit;
 	c->output_limit = s->o.output_limit;
-	c->log = vs_log;
+	c->log = sfs_vstate_log;
 	c->log_arg = vs;
 	atomic_init(&c->cancelled, false);
 	atomic_init(&c->pgid, 0);
@@ -271,10 +270,15 @@ static int announce(struct sfs_job *j, struct vstate *vs)
 	for (size_t i = 0; i < vs->v->ninputs; i++)
 		in[i] = vs->inputs[i]->digest;
 	char *name = NULL;
+	if (sfs_progress_has_vertex(j->progress, vs->digest))
+		return 0;
 	if (asprintf(&name, "[%s] %s", vs->v->name, vs->v->summary ? vs->v->summary : "") < 0)
 		return -ENOMEM;
 	int r = sfs_progress_add_vertex(j->progress, vs->digest, name, in, vs->v->ninputs);
 	free(name);
+	/* a vertex another job runs already: this job sees all it said so far */
+	if (r == 0)
+		sfs_vstate_replay(vs, j);
 	return r;
 }
 
@@ -540,99 +544,4 @@ size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max)
 	size_t n = 0;
 	collect_jobs(vs, out, max, &n, 0);
 	return n;
-}
-
-/* Creates STATE_DIR/logs/<hex>-<random>.log for this execution (lock held). */
-static int open_log(struct sfs_solver *s, struct vstate *vs)
-{
-	SFS_ASSERT_LOCKED(s);
-	char rnd[CACHE_ID_SIZE], *dir = NULL, *path = NULL;
-	keystore_new_id(rnd);
-	if (asprintf(&dir, "%s/logs", s->cache->state_dir) < 0)
-		return -ENOMEM;
-	mkdir(dir, 0700);
-	int r = asprintf(&path, "%s/%s-%s.log", dir, vs->digest + 7, rnd);
-	free(dir);
-	if (r < 0)
-		return -ENOMEM;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		sfs_log(SFS_LOG_WARN, "cannot create %s: %s", path, strerror(errno));
-		free(path);
-		return r;
-	}
-	vs->log_fd = fd;
-	free(vs->log_path);
-	vs->log_path = path;
-	return 0;
-}
-
-/* An op's output: to the vertex log file and every job's progress. */
-static void vs_log(void *arg, int stream, const char *data, size_t len)
-{
-	struct vstate *vs = arg;
-	struct sfs_solver *s = vs->s;
-	int64_t now = sfs_now_ns();
-
-	sfs_solver_lock(s);
-	/* opened at the first output, so ops that print nothing hold no file */
-	if (vs->log_fd < 0 && !vs->log_path)
-		open_log(s, vs);
-	/* the log limit bounds the file and the progress streams alike: past it
-	 * the output is dropped, with one line saying so in both */
-	static const char clipped[] = "[output clipped, log limit reached]\n";
-	uint64_t room = vs->log_bytes < s->o.log_limit ? s->o.log_limit - vs->log_bytes : 0;
-	size_t n = len < room ? len : (size_t)room;
-	bool clip_now = n < len && !vs->log_clipped;
-	if (vs->log_fd >= 0 && n)
-		(void)!write(vs->log_fd, data, n);
-	if (vs->log_fd >= 0 && clip_now)
-		(void)!write(vs->log_fd, clipped, sizeof(clipped) - 1);
-	vs->log_bytes += n;
-	vs->log_clipped |= clip_now;
-	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
-	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
-	for (size_t k = 0; k < nj && (n || clip_now); k++) {
-		if (n)
-			sfs_progress_log(jobs[k]->progress, vs->digest, stream, data, n, now);
-		if (clip_now)
-			sfs_progress_log(jobs[k]->progress, vs->digest, 2, clipped,
-					 sizeof(clipped) - 1, now);
-		sfs_job_mark_dirty(s, jobs[k]);
-	}
-	sfs_solver_unlock(s);
-	sfs_solver_flush_notify(s);
-}
-
-void sfs_vstate_progress_started(struct vstate *vs, bool cached)
-{
-	SFS_ASSERT_LOCKED(vs->s);
-	int64_t now = sfs_now_ns();
-	vs->started = now;
-	vs->state = SFS_VERTEX_RUNNING;
-	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
-	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
-	for (size_t k = 0; k < nj; k++) {
-		sfs_progress_started(jobs[k]->progress, vs->digest, now, cached);
-		sfs_job_mark_dirty(vs->s, jobs[k]);
-	}
-}
-
-void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err)
-{
-	SFS_ASSERT_LOCKED(vs->s);
-	int64_t now = sfs_now_ns();
-	vs->completed = now;
-	if (err)
-		vs->state =
-		    strcmp(err, "context canceled") == 0 ? SFS_VERTEX_CANCELLED : SFS_VERTEX_FAILED;
-	else
-		vs->state = cached ? SFS_VERTEX_CACHED : SFS_VERTEX_DONE;
-	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
-	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
-	for (size_t k = 0; k < nj; k++) {
-		sfs_progress_completed(jobs[k]->progress, vs->digest, now, cached, err);
-		sfs_job_mark_dirty(vs->s, jobs[k]);
-	}
 }

@@ -223,6 +223,22 @@ int history_delete(struct sfs_db *db, uint64_t id)
 	return r;
 }
 
+int history_set_error(struct sfs_db *db, uint64_t id, const char *error)
+{
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	sfs_db_lock(db);
+	st = sfs_db_stmt(db, STMT_JOB_SET_ERROR);
+	if (st) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+		bind_str(st, 2, error);
+		r = sfs_db_step_done(db, STMT_JOB_SET_ERROR, st);
+	}
+	sfs_db_unlock(db);
+	return r;
+}
+
 /* A malloc'd, NUL-terminated copy of column i (NULL for SQL NULL). */
 static int col_dup(sqlite3_stmt *st, int i, char **ret, size_t *ret_len)
 {

@@ -59,6 +59,8 @@ int history_next_id(struct sfs_db *db, uint64_t *ret_id);
 /* Inserts or replaces the row for j->id. */
 int history_save(struct sfs_db *db, const struct history_job *j);
 int history_delete(struct sfs_db *db, uint64_t id);
+/* Replaces the error of job id's row (a finished job's row is otherwise final). */
+int history_set_error(struct sfs_db *db, uint64_t id, const char *error);
 /* Every job, ascending id; *ret is a malloc'd array (release each, free the array). */
 int history_list(struct sfs_db *db, struct history_job **ret, size_t *ret_n);
 /* At mount: pending and running jobs become cancelled with `solverfs was restarted`;

@@ -131,6 +131,15 @@ enum sfs_round {
 	SFS_ROUND_ALL,	    /* every input completed, then the exec */
 };
 
+/* From byte off of a vertex's log file on, output came at time t on stream
+ * (1 stdout, 2 stderr), up to the next mark (vlog.c). */
+struct sfs_vlog_mark {
+	uint64_t off;
+	int64_t t;
+	int stream;
+};
+#define SFS_VLOG_MARKS 1024
+
 struct vstate {
 	int refs;
 	struct sfs_solver *s;
@@ -174,13 +183,18 @@ struct vstate {
 	char *sub_result;	  /* its output's result (malloc'd when known) */
 	struct keyset sub_keys;	  /* the keys of that output: exported with the job */
 
-	/* what users see */
+	/* what users see (vlog.c) */
 	enum sfs_vertex_state state;
-	int64_t started, completed;
+	int64_t started, completed; /* of the last start and completion told to the jobs */
+	bool progress_cached;	    /* what they were told: cached, and the error */
+	char *progress_error;
 	char *log_path;
 	int log_fd;
-	uint64_t log_bytes;
-	bool log_clipped; /* output past log_limit was dropped (and said so) */
+	uint64_t log_bytes;	 /* of op output taken, up to log_limit */
+	uint64_t log_file_bytes; /* in the file (the clip notice included) */
+	bool log_clipped;	 /* output past log_limit was dropped (and said so) */
+	struct sfs_vlog_mark *log_marks; /* when and on which stream the file's bytes came */
+	size_t nlog_marks, caplog_marks;
 	char *why;
 };
 
@@ -219,6 +233,13 @@ struct sfs_job {
 	struct vstate **extra;
 	size_t nextra, cap_extra;
 	bool exported;		/* its cache export is written */
+	bool rejected;		/* pending, and its last spec was refused (error says why) */
+	/* jobs/N/ctl: the last command's outcome ("ok: cancel", "error: ..."), and
+	 * the refused ones (the newest SFS_JOB_CTL_ERRORS, "ctl: ..." lines), which
+	 * jobs/N/error shows after the job's own error (sfs_job_error_text) */
+	char *ctl_last;
+	struct strbuf ctl_errors;
+	unsigned nctl_errors;
 	struct strmap vinfo_by; /* digest -> index + 1 into vinfo, built at first lookup */
 };
 
@@ -250,6 +271,7 @@ struct sfs_solver {
 	uint64_t *job_ids;	       /* ascending */
 	size_t njob_ids, cap_job_ids;
 	uint64_t latest;
+	uint64_t last_rejected; /* the job whose spec was refused last (jobs/last-rejected) */
 	unsigned running, pending;
 
 	/* the parser threads (parser.c) and their queue */
@@ -389,9 +411,15 @@ int sfs_vstates_push(struct vstate ***v, size_t *n, size_t *cap, struct vstate *
 bool sfs_vstate_has_job(const struct vstate *vs, const struct sfs_job *j);
 size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max);
 #define SFS_MAX_VSTATE_JOBS 256
-/* progress fan-out to every job of a vertex (lock held) */
+
+/* vlog.c: progress and log fan-out to every job of a vertex (lock held), and
+ * the replay of what a vertex told its jobs so far to one that just joined */
 void sfs_vstate_progress_started(struct vstate *vs, bool cached);
 void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
+/* The op's output callback (struct sfs_op_ctx.log, arg the vstate): takes the lock. */
+void sfs_vstate_log(void *arg, int stream, const char *data, size_t len);
+/* Tells job j (which announced vs) its start, its log and its completion so far. */
+void sfs_vstate_replay(struct vstate *vs, struct sfs_job *j);
 
 /* scheduler.c: the task queues and workers */
 enum task_kind {
@@ -432,6 +460,10 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err);
 void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j);
 const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest);
+/* The text of jobs/N/error: the job's error, then its refused ctl commands;
+ * malloc'd, NULL without memory. */
+char *sfs_job_error_text(const struct sfs_job *j);
+#define SFS_JOB_CTL_ERRORS 16
 
 /* sources.c: cache_from */
 int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
@@ -520,7 +552,8 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg);
 char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f);
 int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
 
-/* why.c */
+/* why.c; a vertex nobody needed (job.c settles the history's states) */
+#define SFS_WHY_NOT_NEEDED "not needed: what uses it was found in the cache"
 char *sfs_why_cached(const struct cache_record *rec, int64_t now);
 char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
 

@@ -42,6 +42,8 @@ void sfs_job_unref(struct sfs_job *j)
 	if (!j || --j->refs > 0)
 		return;
 	free(j->error);
+	free(j->ctl_last);
+	strbuf_release(&j->ctl_errors);
 	free(j->spec_text);
 	for (size_t i = 0; i < j->noutputs; i++)
 		free(j->outputs[i].ref);
@@ -71,6 +73,22 @@ const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest)
 		if (strcmp(j->spec->v[i].digest, digest) == 0)
 			return j->spec->v[i].key;
 	return NULL;
+}
+
+char *sfs_job_error_text(const struct sfs_job *j)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *e = j->error ? j->error : "";
+	strbuf_addstr(&sb, e);
+	if (e[0] && e[strlen(e) - 1] != '\n' && j->ctl_errors.len)
+		strbuf_addch(&sb, '\n');
+	if (j->ctl_errors.len)
+		strbuf_add(&sb, j->ctl_errors.buf, j->ctl_errors.len);
+	if (sb.oom) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb, NULL);
 }
 
 /* Marks the vertices the outputs need: only those are evaluated. */
@@ -198,9 +216,10 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
 	vi->inputs = calloc(vs->v->ninputs + 1, sizeof(*vi->inputs));
 	vi->results = calloc(vs->nedges + 1, sizeof(*vi->results));
 	vi->keys = keys_text(vs);
+	vi->names = strdup("");
 	vi->jobs = calloc(vs->njobs + 1, sizeof(*vi->jobs));
 	if (!vi->name || !vi->op || !vi->why || !vi->inputs || !vi->results || !vi->keys ||
-	    !vi->jobs || (vs->log_path && !vi->log_path))
+	    !vi->names || !vi->jobs || (vs->log_path && !vi->log_path))
 		return -ENOMEM;
 	for (size_t k = 0; k < vs->njobs; k++)
 		if (!sfs_job_state_final(vs->jobs[k]->state))
@@ -336,7 +355,7 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 		texts[HISTORY_STATUS] = texts[HISTORY_STATUS_JSON] = (struct history_text){0};
 	}
 	texts[HISTORY_VERTICES] = text_of(j->ended_vertices ? j->ended_vertices : &none);
-	char *result = result_text(j);
+	char *result = result_text(j), *error = sfs_job_error_text(j);
 	struct history_job h = {
 	    .id = j->id,
 	    .uid = j->uid,
@@ -344,7 +363,7 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	    .state = (char *)sfs_job_state_name(j->state),
 	    .spec = j->spec_text,
 	    .spec_len = j->spec_len,
-	    .error = j->error,
+	    .error = error ? error : j->error,
 	    .result = result,
 	    .created = j->created,
 	    .ended = j->ended,
@@ -352,6 +371,7 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	};
 	int r = history_save(s->cache->db, &h);
 	free(result);
+	free(error);
 	if (r == 0 && sfs_job_state_final(j->state)) {
 		j->texts_saved = true;
 		j->saved_len[SFS_STREAM_STATUS] = texts[HISTORY_STATUS].len;
@@ -369,20 +389,115 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 }
 
 /*
- * The states a finished job's history shows: what still runs for other jobs was
- * cancelled for this one, and in a job that is done a vertex nobody needed to
- * load or run was satisfied by the cache (progress prints it CACHED too).
+ * The states a finished job's history shows (state, graph.dot, why): what
+ * still runs for other jobs was cancelled for this one; a vertex nobody needed
+ * to load or run was satisfied by the cache: every one in a job that is done,
+ * and in one that failed or was cancelled those below a vertex that started
+ * (progress prints them CACHED the same way, progress.c's mark_inputs_cached);
+ * any other that never ran was cancelled by the job's end, and says so, never
+ * that the cache had it.
  */
-static void settle_vertex_state(const struct sfs_job *j, struct sfs_vertex_info *v)
+struct settle {
+	const struct sfs_job *j;
+	struct strmap satisfied; /* digest -> vstate, borrowed keys */
+	struct vstate **stack;
+	size_t n, cap;
+};
+
+static int push_inputs(struct settle *st, struct vstate *vs)
 {
-	if (v->state == SFS_VERTEX_RUNNING)
+	for (size_t i = 0; i < vs->v->ninputs; i++) {
+		if (sfs_grow((void **)&st->stack, &st->cap, st->n + 1, sizeof(*st->stack)) < 0)
+			return -ENOMEM;
+		st->stack[st->n++] = vs->inputs[i];
+	}
+	return 0;
+}
+
+/* A vertex that started: the pending vertices below it were not needed. */
+static int mark_satisfied(void *arg, struct vstate *vs)
+{
+	struct settle *st = arg;
+	int r = 0;
+	if (vs->state == SFS_VERTEX_PENDING)
+		return 0;
+	r = push_inputs(st, vs);
+	while (r == 0 && st->n) {
+		struct vstate *in = st->stack[--st->n];
+		if (in->state != SFS_VERTEX_PENDING || strmap_get(&st->satisfied, in->digest))
+			continue;
+		r = strmap_put(&st->satisfied, in->digest, in, NULL);
+		if (r == 0)
+			r = push_inputs(st, in);
+	}
+	return r;
+}
+
+static void set_why(struct sfs_vertex_info *v, const char *why)
+{
+	char *w = strdup(why);
+	if (!w)
+		return;
+	free(v->why);
+	v->why = w;
+}
+
+static void settle_vertex_state(const struct settle *st, struct sfs_vertex_info *v)
+{
+	const struct sfs_job *j = st->j;
+	if (v->state == SFS_VERTEX_RUNNING) {
 		v->state = SFS_VERTEX_CANCELLED;
-	else if (v->state == SFS_VERTEX_PENDING && j->state == SFS_JOB_DONE)
+		if (!v->why[0])
+			set_why(v, "cancelled: the job ended while it ran");
+	} else if (v->state == SFS_VERTEX_PENDING &&
+		   (j->state == SFS_JOB_DONE || strmap_get(&st->satisfied, v->digest))) {
 		v->state = SFS_VERTEX_CACHED;
+		set_why(v, SFS_WHY_NOT_NEEDED);
+	} else if (v->state == SFS_VERTEX_PENDING) {
+		v->state = SFS_VERTEX_CANCELLED;
+		set_why(v, j->state == SFS_JOB_FAILED ? "not run: the job failed first"
+						      : "not run: the job was cancelled first");
+	}
+}
+
+/*
+ * The spec keys of the job's own vertices (jobs/N/by-name, kept in the
+ * history): vertex digest -> "key\n" lines, a strbuf each, in spec order.
+ */
+static int key_names(const struct sfs_job *j, struct strmap *ret)
+{
+	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
+		if (!j->vs[i])
+			continue;
+		struct strbuf *sb = strmap_get(ret, j->vs[i]->digest);
+		if (!sb) {
+			int r = (sb = calloc(1, sizeof(*sb))) ? 0 : -ENOMEM;
+			if (r == 0 && (r = strmap_put(ret, j->vs[i]->digest, sb, NULL)) < 0)
+				free(sb);
+			if (r < 0)
+				return r;
+		}
+		strbuf_addf(sb, "%s\n", j->spec->v[i].key);
+		if (sb->oom)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void key_names_release(struct strmap *m)
+{
+	const char *k;
+	void *v;
+	for (size_t it = 0; strmap_next(m, &it, &k, &v);) {
+		strbuf_release(v);
+		free(v);
+	}
+	strmap_release(m);
 }
 
 struct ended_writer {
-	struct sfs_job *j;
+	struct settle *st;
+	struct strmap *names;
 	struct textlog *t;
 	bool first;
 };
@@ -392,8 +507,14 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 	struct ended_writer *w = arg;
 	struct sfs_vertex_info vi;
 	int r = sfs_vstate_snapshot(vs, &vi);
+	const struct strbuf *names = strmap_get(w->names, vs->digest);
+	char *n = names && names->len ? strdup(names->buf) : NULL;
+	if (n) {
+		free(vi.names);
+		vi.names = n;
+	}
 	if (r == 0) {
-		settle_vertex_state(w->j, &vi);
+		settle_vertex_state(w->st, &vi);
 		sfs_vinfo_write_one(&w->t->tail, &vi, w->first);
 		w->first = false;
 		textlog_commit(w->t);
@@ -407,14 +528,25 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
 	SFS_ASSERT_LOCKED(s);
-	struct textlog *t = malloc(sizeof(*t));
-	if (!t)
-		return -ENOMEM;
+	struct settle st = {.j = j, .satisfied = STRMAP_INIT_BORROWED};
+	struct strmap names = STRMAP_INIT_BORROWED; /* keys: the vstates' digests */
+	int r = j->state == SFS_JOB_DONE ? 0 : sfs_job_walk_vertices(j, mark_satisfied, &st);
+	free(st.stack);
+	if (r == 0)
+		r = key_names(j, &names);
+	struct textlog *t = r == 0 ? malloc(sizeof(*t)) : NULL;
+	if (!t) {
+		strmap_release(&st.satisfied);
+		key_names_release(&names);
+		return r < 0 ? r : -ENOMEM;
+	}
 	textlog_init(t, s->spill_dir);
 	strbuf_addch(&t->tail, '[');
-	struct ended_writer w = {j, t, true};
-	int r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
+	struct ended_writer w = {&st, &names, t, true};
+	r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
 	strbuf_addch(&t->tail, ']');
+	strmap_release(&st.satisfied);
+	key_names_release(&names);
 	if (r == 0 && t->tail.oom)
 		r = -ENOMEM;
 	if (r < 0) {

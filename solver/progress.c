@@ -227,6 +227,11 @@ oom:
 	return -ENOMEM;
 }
 
+bool sfs_progress_has_vertex(const struct sfs_progress *p, const char *digest)
+{
+	return p && strmap_get(&p->byd, digest);
+}
+
 /*
  * BuildKit's implicit CACHED: inputs of a started vertex that never ran are
  * reported cached, inputs first.  Iterative: a cached 100,000-vertex chain must

@@ -41,6 +41,8 @@ struct sfs_progress *sfs_progress_free(struct sfs_progress *p); /* accepts NULL 
  * name is what follows "#N " in the plain header: "[key] summary". */
 int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const char *name,
 			    const char *const *inputs, size_t ninputs);
+/* Whether digest was announced (a NULL p has none). */
+bool sfs_progress_has_vertex(const struct sfs_progress *p, const char *digest);
 void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t, bool cached);
 /* error NULL on success; "context canceled" for a cancelled vertex. */
 void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t t, bool cached,

@@ -428,6 +428,35 @@ static int job_outputs_init(struct sfs_job *j)
 	return 0;
 }
 
+/*
+ * A refused spec (lock held): the pending job's error says so with its number,
+ * which the writer's close cannot carry (README "The mounted tree": EINVAL and
+ * jobs/N/error), and jobs/last-rejected points at it.
+ */
+static void job_reject(struct sfs_solver *s, struct sfs_job *j, const char *why)
+{
+	SFS_ASSERT_LOCKED(s);
+	char *e = NULL;
+	if (asprintf(&e, "job %llu: spec rejected: %s", (unsigned long long)j->id, why) < 0)
+		e = NULL;
+	free(j->error);
+	j->error = e ? e : strdup(why);
+	j->rejected = true;
+	s->last_rejected = j->id;
+	sfs_job_mark_dirty(s, j);
+}
+
+/* -EAGAIN past max_running (lock held): the spec is not taken, and the job
+ * says why, as for a rejection, so that the writer can write it again later. */
+static int too_many_running(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+{
+	int r = sfs_errf(ret_msg, -EAGAIN,
+			 "too many running jobs (max_running=%u): write the spec again later",
+			 s->o.max_running);
+	job_reject(s, j, *ret_msg ? *ret_msg : strerror(-r));
+	return r;
+}
+
 static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spec *sp,
 			 const char *text, size_t len, char **ret_msg)
 {
@@ -445,6 +474,7 @@ static int submit_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_spe
 		s->latest = j->id;
 	free(j->error);
 	j->error = strdup("");
+	j->rejected = false;
 	int r = job_outputs_init(j);
 	if (r == 0)
 		r = sfs_job_save(s, j);
@@ -477,13 +507,13 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		r = sfs_errf(ret_msg, -EBUSY, "job %llu is %s", (unsigned long long)id,
 			     sfs_job_state_name(j->state));
 	else if (s->running >= s->o.max_running)
-		r = sfs_errf(ret_msg, -EAGAIN, "too many running jobs (max_running=%u)",
-			     s->o.max_running);
+		r = too_many_running(s, j, ret_msg);
 	if (j)
 		sfs_job_ref(j);
 	sfs_solver_unlock(s);
 	if (r < 0) {
 		sfs_job_unref(j);
+		sfs_solver_flush_notify(s);
 		return r;
 	}
 	/* parsing is CPU work (on the parser thread for the mount): outside the lock */
@@ -493,18 +523,17 @@ int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 	if (len >= SFS_TRIM_SPEC_BYTES)
 		malloc_trim(0);
 	sfs_solver_lock(s);
-	if (r < 0) {
-		free(j->error);
-		j->error = strdup(*ret_msg ? *ret_msg : strerror(-r));
-		sfs_job_mark_dirty(s, j);
+	if (r < 0 && j->state == SFS_JOB_PENDING) {
+		job_reject(s, j, *ret_msg ? *ret_msg : strerror(-r));
+	} else if (r < 0) {
+		/* cancelled while its spec was parsed: that is what its error says */
 	} else if (j->state != SFS_JOB_PENDING) {
 		sp = sfs_spec_free(sp);
 		r = sfs_errf(ret_msg, -EBUSY, "job %llu is %s", (unsigned long long)id,
 			     sfs_job_state_name(j->state));
 	} else if (s->running >= s->o.max_running) { /* another parser's job got in first */
 		sp = sfs_spec_free(sp);
-		r = sfs_errf(ret_msg, -EAGAIN, "too many running jobs (max_running=%u)",
-			     s->o.max_running);
+		r = too_many_running(s, j, ret_msg);
 	} else {
 		r = submit_locked(s, j, sp, text, len, ret_msg);
 	}
@@ -518,7 +547,6 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 {
 	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
-	char *e = NULL;
 	int r = 0;
 	if (!j)
 		r = -ENOENT;
@@ -526,13 +554,8 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
 		r = -EPERM;
 	else if (j->state != SFS_JOB_PENDING)
 		r = -EBUSY;
-	else if (!(e = strdup(msg)))
-		r = -ENOMEM;
-	if (r == 0) {
-		free(j->error);
-		j->error = e;
-		sfs_job_mark_dirty(s, j);
-	}
+	if (r == 0)
+		job_reject(s, j, msg);
 	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 	return r;
@@ -543,36 +566,91 @@ static bool ctl_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* What was written, without the blanks around it: *buf and *len are moved. */
+static void ctl_trim(const char **buf, size_t *len)
+{
+	while (*len > 0 && ctl_blank((*buf)[*len - 1]))
+		(*len)--;
+	while (*len > 0 && ctl_blank((*buf)[0])) {
+		(*buf)++;
+		(*len)--;
+	}
+}
+
+/* The command as messages show it: trimmed, unprintable bytes as '?', at most
+ * 32 bytes and "..." (so a message never carries what a terminal would run). */
+#define CTL_SHOWN 32
+static void ctl_shown(const char *buf, size_t len, char ret[CTL_SHOWN + 4])
+{
+	ctl_trim(&buf, &len);
+	if (len == 0) {
+		strcpy(ret, "(empty)");
+		return;
+	}
+	size_t n = len < CTL_SHOWN ? len : CTL_SHOWN;
+	for (size_t i = 0; i < n; i++)
+		ret[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
+	strcpy(ret + n, len > n ? "..." : "");
+}
+
 int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char **ret_msg)
 {
 	static const struct {
 		const char *name;
 		enum sfs_job_cmd cmd;
 	} cmds[] = {{"cancel", SFS_JOB_CMD_CANCEL}, {"discard", SFS_JOB_CMD_DISCARD}};
-	char shown[33];
-	size_t n;
 
 	if (len > SFS_JOB_CTL_MAX)
 		return sfs_errf(ret_msg, -EINVAL, "command longer than %d bytes", SFS_JOB_CTL_MAX);
-	while (len > 0 && ctl_blank(buf[len - 1]))
-		len--;
-	while (len > 0 && ctl_blank(buf[0])) {
-		buf++;
-		len--;
-	}
+	ctl_trim(&buf, &len);
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		if (strlen(cmds[i].name) == len && memcmp(buf, cmds[i].name, len) == 0) {
+		size_t n = strlen(cmds[i].name);
+		if (len < n || memcmp(buf, cmds[i].name, n) != 0)
+			continue;
+		if (len == n) {
 			*ret = cmds[i].cmd;
 			return 0;
 		}
+		if (ctl_blank(buf[n])) /* "cancel now": the word is right, the rest is not */
+			return sfs_errf(ret_msg, -EINVAL, "%s takes no argument", cmds[i].name);
 	}
-	/* The message names what was written, its unprintable bytes as '?'. */
-	n = len < sizeof(shown) - 1 ? len : sizeof(shown) - 1;
-	for (size_t i = 0; i < n; i++)
-		shown[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
-	shown[n] = '\0';
-	return sfs_errf(ret_msg, -EINVAL, "unknown command \"%s%s\" (cancel, discard)", shown,
-			len > n ? "..." : "");
+	return sfs_errf(ret_msg, -EINVAL, "unknown command (cancel, discard)");
+}
+
+/*
+ * Remembers what a ctl write did to job j (lock held), for a read of ctl: "ok:
+ * CMD" or "error: CMD: why" (msg is "CMD: why").  A refused command also
+ * becomes a "ctl: CMD: why" line of the job's error (the newest
+ * SFS_JOB_CTL_ERRORS are kept), which a finished job's row gets at once.
+ */
+static void ctl_record(struct sfs_solver *s, struct sfs_job *j, const char *shown, int r,
+		       const char *msg)
+{
+	SFS_ASSERT_LOCKED(s);
+	char *last = NULL;
+	if (r == 0 ? asprintf(&last, "ok: %s", shown) < 0 : asprintf(&last, "error: %s", msg) < 0)
+		last = NULL;
+	free(j->ctl_last);
+	j->ctl_last = last;
+	sfs_job_mark_dirty(s, j);
+	if (r == 0)
+		return;
+	if (j->nctl_errors == SFS_JOB_CTL_ERRORS) { /* the oldest line goes */
+		char *nl = memchr(j->ctl_errors.buf, '\n', j->ctl_errors.len);
+		size_t cut = nl ? (size_t)(nl - j->ctl_errors.buf) + 1 : j->ctl_errors.len;
+		memmove(j->ctl_errors.buf, j->ctl_errors.buf + cut, j->ctl_errors.len - cut + 1);
+		j->ctl_errors.len -= cut;
+		j->nctl_errors--;
+	}
+	strbuf_addf(&j->ctl_errors, "ctl: %s\n", msg);
+	j->nctl_errors++;
+	if (!j->texts_saved) /* a live job's row gets it when the job ends */
+		return;
+	char *text = sfs_job_error_text(j);
+	if (!text || history_set_error(s->cache->db, j->id, text) < 0)
+		sfs_log(SFS_LOG_WARN, "job %llu: the ctl error is not saved",
+			(unsigned long long)j->id);
+	free(text);
 }
 
 static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_cmd cmd,
@@ -601,24 +679,36 @@ static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_
 int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *buf, size_t len,
 		       char **ret_msg)
 {
-	enum sfs_job_cmd cmd;
-	int r = sfs_job_ctl_parse(buf, len, &cmd, ret_msg);
+	enum sfs_job_cmd cmd = SFS_JOB_CMD_CANCEL;
+	char *msg = NULL, shown[CTL_SHOWN + 4];
+	int r = sfs_job_ctl_parse(buf, len, &cmd, &msg);
 
-	if (r < 0)
-		return r;
+	ctl_shown(buf, len, shown);
 	sfs_solver_lock(s);
 	struct sfs_job *j = job_get(s, id);
-	if (!j)
-		r = sfs_errf(ret_msg, -ENOENT, "no job %llu", (unsigned long long)id);
-	else if (uid != 0 && uid != j->uid)
-		r = sfs_errf(ret_msg, -EPERM, "job %llu belongs to uid %u", (unsigned long long)id,
-			     (unsigned)j->uid);
-	else
-		r = job_ctl_locked(s, j, cmd, ret_msg);
+	if (!j) {
+		if (r == 0)
+			r = sfs_errf(&msg, -ENOENT, "no job %llu", (unsigned long long)id);
+	} else if (uid != 0 && uid != j->uid) { /* not theirs: nothing to record either */
+		if (r == 0)
+			r = sfs_errf(&msg, -EPERM, "job %llu belongs to uid %u",
+				     (unsigned long long)id, (unsigned)j->uid);
+	} else {
+		if (r == 0)
+			r = job_ctl_locked(s, j, cmd, &msg);
+		if (r < 0)
+			sfs_err_prefix(&msg, r, "%s", shown);
+		if (r < 0 || cmd != SFS_JOB_CMD_DISCARD) /* a discarded job is gone */
+			ctl_record(s, j, shown, r, msg ? msg : strerror(-r));
+	}
 	if (r == 0)
 		trim_history(s);
 	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
+	if (ret_msg)
+		*ret_msg = msg;
+	else
+		free(msg);
 	return r;
 }
 
@@ -648,6 +738,15 @@ uint64_t sfs_solver_job_latest(struct sfs_solver *s)
 	return id;
 }
 
+uint64_t sfs_solver_job_last_rejected(struct sfs_solver *s)
+{
+	sfs_solver_lock(s);
+	struct sfs_job *j = s->last_rejected ? job_get(s, s->last_rejected) : NULL;
+	uint64_t id = j && j->rejected && j->state == SFS_JOB_PENDING ? j->id : 0;
+	sfs_solver_unlock(s);
+	return id;
+}
+
 /* The live text of stream k, or NULL when it is in the database (or none). */
 static const struct textlog *job_stream(const struct sfs_job *j, enum sfs_stream_kind k)
 {
@@ -673,7 +772,8 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_
 	i->created = j->created;
 	i->changed = j->changed;
 	i->ended = j->ended;
-	i->error = strdup(j->error ? j->error : "");
+	i->error = sfs_job_error_text(j);
+	i->ctl = strdup(j->ctl_last ? j->ctl_last : "");
 	i->spec_len = j->spec_text ? j->spec_len : 0;
 	if (j->spec_text && with_spec) {
 		i->spec = malloc(j->spec_len + 1);
@@ -683,7 +783,7 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_
 		}
 	}
 	i->outputs = calloc(j->noutputs + 1, sizeof(*i->outputs));
-	if (!i->error || (j->spec_text && with_spec && !i->spec) || !i->outputs)
+	if (!i->error || !i->ctl || (j->spec_text && with_spec && !i->spec) || !i->outputs)
 		return -ENOMEM;
 	for (size_t o = 0; o < j->noutputs; o++) {
 		i->outputs[o] = j->outputs[o];
@@ -727,6 +827,7 @@ void sfs_job_info_release(struct sfs_job_info *i)
 	if (!i)
 		return;
 	free(i->error);
+	free(i->ctl);
 	free(i->spec);
 	for (size_t o = 0; o < i->noutputs; o++)
 		free(i->outputs[o].ref);
@@ -783,9 +884,10 @@ static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_ve
 		b->inputs = calloc(a->ninputs + 1, sizeof(*b->inputs));
 		b->results = calloc(a->noutputs + 1, sizeof(*b->results));
 		b->keys = strdup(a->keys ? a->keys : "");
+		b->names = strdup(a->names ? a->names : "");
 		b->jobs = calloc(a->njobs + 1, sizeof(*b->jobs));
 		if (!b->name || !b->op || !b->why || !b->inputs || !b->results || !b->keys ||
-		    !b->jobs) {
+		    !b->names || !b->jobs) {
 			sfs_vertex_infos_free(v, i + 1);
 			return -ENOMEM;
 		}
@@ -915,6 +1017,81 @@ int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex
 	return r;
 }
 
+static int names_add(struct sfs_job_name **v, size_t *n, size_t *cap, const char *key, size_t len,
+		     const char *digest)
+{
+	if (sfs_grow((void **)v, cap, *n + 1, sizeof(**v)) < 0)
+		return -ENOMEM;
+	struct sfs_job_name *e = &(*v)[*n];
+	if (!(e->key = strndup(key, len)))
+		return -ENOMEM;
+	sfs_copy_str(e->digest, sizeof(e->digest), digest);
+	(*n)++;
+	return 0;
+}
+
+/* The names of job j (lock held): a live job's from its spec, a finished
+ * one's from its saved vertices. */
+static int job_names_locked(struct sfs_solver *s, struct sfs_job *j, struct sfs_job_name **v,
+			    size_t *n, size_t *cap)
+{
+	int r = 0;
+	if (j->vs) {
+		for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
+			const struct sfs_spec_vertex *sv = &j->spec->v[i];
+			r = names_add(v, n, cap, sv->key, strlen(sv->key),
+				      j->vs[i] ? j->vs[i]->digest : sv->digest);
+		}
+		return r;
+	}
+	r = job_vinfo_load(s, j);
+	for (size_t i = 0; r == 0 && i < j->nvinfo; i++) {
+		for (const char *p = j->vinfo[i].names; r == 0 && p && *p;) {
+			const char *nl = strchrnul(p, '\n');
+			if (nl > p)
+				r = names_add(v, n, cap, p, (size_t)(nl - p), j->vinfo[i].digest);
+			p = *nl ? nl + 1 : nl;
+		}
+	}
+	return r;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const struct sfs_job_name *)a)->key, ((const struct sfs_job_name *)b)->key);
+}
+
+int sfs_solver_job_names(struct sfs_solver *s, uint64_t id, struct sfs_job_name **ret,
+			 size_t *ret_n)
+{
+	struct sfs_job_name *v = NULL;
+	size_t n = 0, cap = 0;
+	int r = job_vinfo_prefetch(s, id);
+	if (r < 0)
+		return r;
+	sfs_solver_lock(s);
+	struct sfs_job *j = job_get(s, id);
+	r = j ? job_names_locked(s, j, &v, &n, &cap) : -ENOENT;
+	sfs_solver_unlock(s);
+	if (r == 0 && !v && !(v = calloc(1, sizeof(*v))))
+		r = -ENOMEM;
+	if (r < 0) {
+		sfs_job_names_free(v, n);
+		return r;
+	}
+	qsort(v, n, sizeof(*v), by_key);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void sfs_job_names_free(struct sfs_job_name *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].key);
+	free(v);
+}
+
 /* Whether vs belongs to job j: its own, or inside a sub-build of one of its
  * vertices (up through the parents, as deep as sub-builds nest). */
 static bool vs_of_job(const struct vstate *vs, const struct sfs_job *j, int depth)
@@ -1022,9 +1199,7 @@ int sfs_solver_job_why(struct sfs_solver *s, uint64_t id, char **ret, size_t *re
 		return r;
 	struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++)
-		strbuf_addf(&sb, "[%s] %s\n", v[i].name,
-			    v[i].why[0] ? v[i].why
-					: "not needed: what uses it was found in the cache");
+		strbuf_addf(&sb, "[%s] %s\n", v[i].name, sfs_vertex_why(&v[i]));
 	sfs_vertex_infos_free(v, n);
 	if (sb.oom) {
 		strbuf_release(&sb);
@@ -1041,6 +1216,20 @@ void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret)
 	sfs_solver_unlock(s);
 }
 
+const char *sfs_vertex_why(const struct sfs_vertex_info *v)
+{
+	static const char *const by_state[] = {
+	    [SFS_VERTEX_PENDING] = "not started yet",
+	    [SFS_VERTEX_RUNNING] = "running",
+	    /* a finished job's rows before the states were settled (job.c) */
+	    [SFS_VERTEX_CACHED] = SFS_WHY_NOT_NEEDED,
+	    [SFS_VERTEX_DONE] = "done",
+	    [SFS_VERTEX_FAILED] = "failed",
+	    [SFS_VERTEX_CANCELLED] = "cancelled",
+	};
+	return v->why && v->why[0] ? v->why : by_state[v->state];
+}
+
 void sfs_vertex_info_release(struct sfs_vertex_info *v)
 {
 	if (!v)
@@ -1052,6 +1241,7 @@ void sfs_vertex_info_release(struct sfs_vertex_info *v)
 	free(v->results);
 	free(v->why);
 	free(v->keys);
+	free(v->names);
 	free(v->jobs);
 	memset(v, 0, sizeof(*v));
 }

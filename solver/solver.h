@@ -79,9 +79,11 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s); /* accepts NULL */
 /* A new pending job owned by uid/gid.  -EAGAIN past max_pending. */
 int sfs_solver_job_new(struct sfs_solver *s, uid_t uid, gid_t gid, uint64_t *ret_id);
 /*
- * Parses spec and starts job id.  -EINVAL with *ret_msg (also kept as the job's
- * error; the job stays pending), -EBUSY when the job is not pending, -ENOENT,
- * -EPERM when uid is neither the submitter nor root, -EFBIG over the spec limit.
+ * Parses spec and starts job id.  -EINVAL with *ret_msg (the job stays pending
+ * and its error says "job N: spec rejected: " and *ret_msg), -EAGAIN past
+ * max_running (kept as the error the same way), -EBUSY when the job is not
+ * pending, -ENOENT, -EPERM when uid is neither the submitter nor root, -EFBIG
+ * over the spec limit.  A refused spec makes the job sfs_solver_job_last_rejected.
  */
 int sfs_solver_job_submit(struct sfs_solver *s, uint64_t id, uid_t uid, const char *spec,
 			  size_t len, char **ret_msg);
@@ -106,6 +108,9 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
  * the command word, optionally surrounded by blanks (space, tab, CR, LF), so
  * `echo cancel > ctl` works.  Anything else (another word after it, a NUL
  * byte, more than SFS_JOB_CTL_MAX bytes) is -EINVAL with *ret_msg.
+ * sfs_solver_job_ctl keeps each command's outcome for the job's info (ctl,
+ * and error for a refused one), except for a stranger's write or a job that
+ * the command deleted.
  */
 enum sfs_job_cmd { SFS_JOB_CMD_CANCEL, SFS_JOB_CMD_DISCARD };
 #define SFS_JOB_CTL_MAX 64
@@ -117,8 +122,11 @@ int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char 
 
 /* Ascending ids of every job known (live and history). */
 int sfs_solver_job_list(struct sfs_solver *s, uint64_t **ret_ids, size_t *ret_n);
-/* The newest accepted job, 0 if none. */
+/* The newest accepted job, 0 if none.  A refused spec does not change it. */
 uint64_t sfs_solver_job_latest(struct sfs_solver *s);
+/* The job whose spec was refused last (since the open), while it is still
+ * pending with that refusal as its error; 0 if none. */
+uint64_t sfs_solver_job_last_rejected(struct sfs_solver *s);
 
 struct sfs_job_output {
 	char *ref;		      /* "key" or "key:N" */
@@ -133,7 +141,8 @@ struct sfs_job_info {
 	int64_t created; /* ns */
 	int64_t changed; /* ns: last change of anything dynamic */
 	int64_t ended;	 /* ns, 0 while not ended */
-	char *error;	 /* "" when none */
+	char *error;	 /* "" when none; then the refused ctl commands, "ctl: ..." lines */
+	char *ctl;	 /* the last ctl command's outcome, "ok: CMD" or "error: CMD: why"; "" */
 	char *spec;	 /* as written (sfs_solver_job_info_spec only), else NULL */
 	size_t spec_len; /* 0 while none accepted */
 	size_t noutputs;
@@ -182,8 +191,23 @@ struct sfs_vertex_info {
 		     * under (the main cache's ids); "" when none */
 	size_t njobs;
 	uint64_t *jobs; /* the running jobs that use the vertex (empty in history) */
+	char *names;	/* a finished job's spec keys for this vertex, "key\n" each; "" */
 };
 void sfs_vertex_info_release(struct sfs_vertex_info *v);
+/* v's why line: its own, else what its state says ("not started yet", ...). */
+const char *sfs_vertex_why(const struct sfs_vertex_info *v);
+
+/* jobs/N/by-name: a spec key of a job and the digest of its vertex (the one
+ * sfs_solver_job_vertices lists: an ignore-cache vertex's own). */
+struct sfs_job_name {
+	char *key;
+	char digest[SFS_DIGEST_SIZE];
+};
+/* Every key of job id's spec with its vertex, in key order; none while the job
+ * is pending, and none for a finished job saved before keys were kept. */
+int sfs_solver_job_names(struct sfs_solver *s, uint64_t id, struct sfs_job_name **ret,
+			 size_t *ret_n);
+void sfs_job_names_free(struct sfs_job_name *v, size_t n);
 
 /* The vertices of job id, as they are now or as they ended. */
 int sfs_solver_job_vertices(struct sfs_solver *s, uint64_t id, struct sfs_vertex_info **ret,

@@ -5,7 +5,7 @@
  *
  *   [{"digest": "sha256:..", "name": "..", "op": "<hashed bytes>", "state": "done",
  *     "log": "/state/logs/..", "inputs": ["sha256:.."], "results": ["sha256:.." | ""],
- *     "why": "..", "keys": "<output> <key id>\n..."}, ...]
+ *     "why": "..", "keys": "<output> <key id>\n...", "names": "<spec key>\n..."}, ...]
  */
 #include <errno.h>
 #include <jansson.h>
@@ -49,6 +49,8 @@ void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, boo
 	add_digests(sb, v->results, v->noutputs);
 	add_field(sb, "why", v->why);
 	add_field(sb, "keys", v->keys);
+	if (v->names && v->names[0])
+		add_field(sb, "names", v->names);
 	strbuf_addch(sb, '}');
 }
 
@@ -85,10 +87,12 @@ static int one_from_json(json_t *o, struct sfs_vertex_info *vi)
 	vi->op = malloc(vi->op_len + 1);
 	vi->why = strdup(json_string_value(json_object_get(o, "why")) ?: "");
 	vi->keys = strdup(json_string_value(json_object_get(o, "keys")) ?: "");
+	vi->names = strdup(json_string_value(json_object_get(o, "names")) ?: "");
 	vi->jobs = calloc(1, sizeof(*vi->jobs));
 	vi->log_path = log ? strdup(log) : NULL;
 	vi->state = state_of(json_string_value(json_object_get(o, "state")));
-	if (!vi->name || !vi->op || !vi->why || !vi->keys || !vi->jobs || (log && !vi->log_path))
+	if (!vi->name || !vi->op || !vi->why || !vi->keys || !vi->names || !vi->jobs ||
+	    (log && !vi->log_path))
 		return -ENOMEM;
 	if (vi->op_len)
 		memcpy(vi->op, json_string_value(op), vi->op_len);

@@ -90,6 +90,8 @@ test_expect_success 'a rejected spec exits 2 with the reason naming vertex and f
 	expect_rc 2 out err ctl build --progress=plain "$DATA/bad.json" &&
 	N=$(job_of err) && test -n "$N" &&
 	expect_contains "job $N: spec rejected: vertex \"a\": field \"argz\": unknown field" "$(cat err)" &&
+	expect_not_contains "spec rejected: job" "$(cat err)" &&
+	expect_eq "$N" "$(readlink "$MNT/jobs/last-rejected")" &&
 	expect_eq "" "$(cat out)"
 '
 
@@ -190,6 +192,7 @@ test_expect_success 'ls, status, why, graph of a job' '
 
 test_expect_success 'logs by spec key, by name, and an unknown vertex' '
 	N=$(cat "$SCRATCH/job-ok") &&
+	expect_eq "$(ctl logs "$N" up)" "$(sfs_cat "$MNT/jobs/$N/by-name/up/log")" &&
 	expect_contains shouting "$(ctl logs "$N" up)" &&
 	expect_contains shouting "$(ctl logs "$N" shout)" &&
 	expect_rc 1 out err ctl logs "$N" nosuch &&
@@ -201,7 +204,7 @@ test_expect_success 'a missing job, a finished job to cancel, a job without expo
 	expect_rc 1 /dev/null err ctl status 99999 && expect_contains "no job 99999 in $MNT" "$(cat err)" &&
 	expect_rc 1 /dev/null err ctl logs 99999 up && expect_contains "no job 99999" "$(cat err)" &&
 	N=$(cat "$SCRATCH/job-ok") &&
-	expect_rc 1 /dev/null err ctl cancel "$N" && expect_contains "already ended (done)" "$(cat err)" &&
+	expect_rc 1 /dev/null err ctl cancel "$N" && expect_contains "job $N: cancel: job $N is already done" "$(cat err)" &&
 	expect_rc 1 /dev/null err ctl export "$N" "$SCRATCH/none" && expect_contains "has no cache export" "$(cat err)" &&
 	expect_rc 1 /dev/null err ctl status abc && expect_contains "not a job number" "$(cat err)"
 '

@@ -76,13 +76,18 @@ static int submit(const char *mount, const char *spec, char *ret_n, size_t nsize
 	r = ctl_write_all(fd, spec, strlen(spec));
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == -EINVAL || r == -EFBIG) {
+	if (r == -EINVAL || r == -EFBIG || r == -EAGAIN) {
+		/* the mount's error names the job: "job N: spec rejected: why" */
 		char *ep = ctl_xasprintf("%s/jobs/%s/error", mount, ret_n);
 		char *msg = ctl_read_line(ep);
-		ctl_err("job %s: spec rejected: %s", ret_n, msg && *msg ? msg : strerror(-r));
+		if (msg && !strncmp(msg, "job ", 4))
+			ctl_err("%s", msg);
+		else
+			ctl_err("job %s: spec rejected: %s", ret_n,
+				msg && *msg ? msg : strerror(-r));
 		free(msg);
 		free(ep);
-		return -EINVAL;
+		return r == -EAGAIN ? r : -EINVAL;
 	}
 	if (r < 0)
 		ctl_err("job %s: submitting the spec: %s", ret_n, strerror(-r));

@@ -282,27 +282,26 @@ int ctl_cmd_cancel(struct ctl_cmd *c)
 		return c->argc != 2 ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
 	}
 	const char *n = c->argv[1];
-	char *sp = job_file(jd, "state");
-	char *st = ctl_read_line(sp);
-	if (st && strcmp(st, "pending") && strcmp(st, "running")) {
-		ctl_err("job %s has already ended (%s): nothing to cancel", n, st);
-	} else {
-		char *cp = job_file(jd, "ctl");
-		int fd = open(cp, O_WRONLY | O_CLOEXEC);
-		int r = fd < 0 ? -errno : ctl_write_all(fd, "cancel\n", 7);
-		if (fd >= 0 && close(fd) < 0 && r == 0)
-			r = -errno;
-		if (r == -EACCES || r == -EPERM)
-			ctl_err("job %s: cancel: %s (only its submitter or root may)", n,
-				strerror(-r));
-		else if (r < 0)
-			ctl_err("job %s: cancel: %s", n, strerror(-r));
+	char *cp = job_file(jd, "ctl");
+	int fd = open(cp, O_WRONLY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : ctl_write_all(fd, "cancel\n", 7);
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == -EACCES || r == -EPERM) {
+		ctl_err("job %s: cancel: %s (only its submitter or root may)", n, strerror(-r));
+	} else if (r < 0) {
+		/* the mount's reason, "error: cancel: job N is already done", read back */
+		char *why = ctl_read_line(cp);
+		const char *w = why && !strncmp(why, "error: ", 7) ? why + 7 : NULL;
+		if (w)
+			ctl_err("job %s: %s", n, w);
 		else
-			rc = CTL_EXIT_OK;
-		free(cp);
+			ctl_err("job %s: cancel: %s", n, strerror(-r));
+		free(why);
+	} else {
+		rc = CTL_EXIT_OK;
 	}
-	free(st);
-	free(sp);
+	free(cp);
 	free(jd);
 	free(mount);
 	return rc;
@@ -372,7 +371,7 @@ int ctl_cmd_logs(struct ctl_cmd *c)
 		free(mount);
 		return c->argc != 3 ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
 	}
-	/* the mount's own map, when it has one (issue 13: jobs/N/by-name/) */
+	/* a spec key: the mount's own map (README "The mounted tree": jobs/N/by-name/) */
 	char *bn = ctl_xasprintf("%s/by-name/%s/log", jd, want);
 	if (!strchr(want, '/') && stat(bn, &st) == 0) {
 		rc = cat_file(bn) < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
