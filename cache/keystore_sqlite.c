@@ -324,22 +324,31 @@ static int sq_walk_ids_by_result(struct keystore *ks, const char *record_id, key
 	return walk_strings(ks, STMT_KEYS_BY_RECORD, record_id, NULL, NULL, NULL, fn, arg);
 }
 
-static int sq_add_link(struct keystore *ks, const char *id, const struct cache_link *l,
-		       const char *target)
+/* Runs statement sid bound to a whole link row (id, l, target) with step, under
+ * the lock; returns what step does. */
+static int run_link(struct keystore *ks, enum sfs_stmt sid, const char *id,
+		    const struct cache_link *l, const char *target,
+		    int (*step)(struct sfs_db *db, enum sfs_stmt sid, sqlite3_stmt *st))
 {
 	struct sfs_db *db = to_db(ks);
 	sqlite3_stmt *st;
 	int r = -EIO;
 
 	sfs_db_lock(db);
-	st = stmt_text(db, STMT_LINK_INSERT, id, NULL);
+	st = stmt_text(db, sid, id, NULL);
 	if (st) {
 		bind_link(st, 2, l);
 		sqlite3_bind_text(st, 6, target, -1, SQLITE_STATIC);
-		r = sfs_db_step_done(db, STMT_LINK_INSERT, st);
+		r = step(db, sid, st);
 	}
 	sfs_db_unlock(db);
 	return r;
+}
+
+static int sq_add_link(struct keystore *ks, const char *id, const struct cache_link *l,
+		       const char *target)
+{
+	return run_link(ks, STMT_LINK_INSERT, id, l, target, sfs_db_step_done);
 }
 
 /* The link fields after the source id (parameters 2-5). */
@@ -357,19 +366,7 @@ static int sq_walk_links(struct keystore *ks, const char *id, const struct cache
 static bool sq_has_link(struct keystore *ks, const char *id, const struct cache_link *l,
 			const char *target)
 {
-	struct sfs_db *db = to_db(ks);
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	sfs_db_lock(db);
-	st = stmt_text(db, STMT_LINK_HAS, id, NULL);
-	if (st) {
-		bind_link(st, 2, l);
-		sqlite3_bind_text(st, 6, target, -1, SQLITE_STATIC);
-		r = query_any(db, STMT_LINK_HAS, st);
-	}
-	sfs_db_unlock(db);
-	return r > 0;
+	return run_link(ks, STMT_LINK_HAS, id, l, target, query_any) > 0;
 }
 
 /* A link row (src or target in column 0, then input, output, digest, selector). */
