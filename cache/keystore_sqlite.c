@@ -45,15 +45,6 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : "";
 }
 
-static void copy_text(char *dst, size_t size, const char *s)
-{
-	size_t n = strlen(s);
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-}
-
 static void bind_link(sqlite3_stmt *st, int first, const struct cache_link *l)
 {
 	sqlite3_bind_int(st, first, l->input);
@@ -162,8 +153,8 @@ static int sq_walk(struct keystore *ks, keystore_id_fn fn, void *arg)
 
 static void row_result(sqlite3_stmt *st, struct cache_result *r)
 {
-	copy_text(r->id, sizeof(r->id), col_text(st, 0));
-	copy_text(r->result, sizeof(r->result), col_text(st, 1));
+	sfs_copy_str(r->id, sizeof(r->id), col_text(st, 0));
+	sfs_copy_str(r->result, sizeof(r->result), col_text(st, 1));
 	r->created_at = sqlite3_column_int64(st, 2);
 }
 
@@ -399,8 +390,8 @@ static int link_rows_push(struct link_rows *rows, sqlite3_stmt *st, int kcol, in
 		return -ENOMEM;
 	row->l.input = sqlite3_column_int(st, lcol);
 	row->l.output = sqlite3_column_int(st, lcol + 1);
-	copy_text(row->l.digest, sizeof(row->l.digest), col_text(st, lcol + 2));
-	copy_text(row->l.selector, sizeof(row->l.selector), col_text(st, lcol + 3));
+	sfs_copy_str(row->l.digest, sizeof(row->l.digest), col_text(st, lcol + 2));
+	sfs_copy_str(row->l.selector, sizeof(row->l.selector), col_text(st, lcol + 3));
 	rows->n++;
 	return 0;
 }
@@ -485,7 +476,7 @@ static int sq_get_info(struct keystore *ks, const char *id, char ret_digest[SFS_
 	if (st) {
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
-			copy_text(ret_digest, SFS_DIGEST_SIZE, col_text(st, 0));
+			sfs_copy_str(ret_digest, SFS_DIGEST_SIZE, col_text(st, 0));
 			*ret_output = sqlite3_column_int(st, 1);
 			r = 0;
 		} else {
