@@ -790,9 +790,9 @@ static int parse_export(struct parse *p, json_t *e, struct sfs_spec *s)
 		r = sfs_norm_str(&c, e, "export", "form", false, "image", &form);
 	if (r < 0)
 		return r;
-	for (k = 0; k < 3 && strcmp(mode, modes[k]); k++)
+	for (k = 0; k < ARRAY_SIZE(modes) && strcmp(mode, modes[k]); k++)
 		;
-	if (k == 3)
+	if (k == ARRAY_SIZE(modes))
 		return sfs_norm_err(&c, "export", "mode",
 				    "must be \"min\", \"max\" or \"remote-only\"");
 	s->export_mode = (enum sfs_export_mode)(SFS_EXPORT_MIN + k);
