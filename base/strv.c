@@ -33,3 +33,11 @@ void strv_release(struct strv *sv)
 	free(sv->v);
 	memset(sv, 0, sizeof(*sv));
 }
+
+char **strv_free_argv(char **argv)
+{
+	for (char **p = argv; p && *p; p++)
+		free(*p);
+	free(argv);
+	return NULL;
+}

@@ -44,7 +44,7 @@ void sfs_creds_leave(struct sfs_creds *c)
 
 void sfs_creds_pause(struct sfs_creds *c)
 {
-	if (!c->active)
+	if (!c || !c->active)
 		return;
 	setfsuid(c->saved_uid);
 	setfsgid(c->saved_gid);
@@ -52,7 +52,7 @@ void sfs_creds_pause(struct sfs_creds *c)
 
 void sfs_creds_resume(struct sfs_creds *c)
 {
-	if (!c->active)
+	if (!c || !c->active)
 		return;
 	setfsgid(c->gid);
 	setfsuid(c->uid);

@@ -36,7 +36,8 @@ struct sfs_creds {
 int sfs_creds_enter(struct sfs_creds *c, uid_t uid, gid_t gid);
 /* Restores what enter saved; accepts a struct that was never entered. */
 void sfs_creds_leave(struct sfs_creds *c);
-/* Back to the saved fsuid/fsgid, and again to the user's. */
+/* Back to the saved fsuid/fsgid, and again to the user's; both accept NULL
+ * (no credentials taken) and a struct that was never entered. */
 void sfs_creds_pause(struct sfs_creds *c);
 void sfs_creds_resume(struct sfs_creds *c);
 

@@ -62,16 +62,22 @@ struct sfs_db {
 	bool stopping;
 };
 
+/* The records of a key, and a job row's text lengths in bytes (length() of TEXT
+ * counts characters, and rows of older versions hold TEXT): each in two statements. */
+#define SQL_KEY_RECORDS                                                                            \
+	"SELECT r.id, r.result, r.created FROM key_records kr"                                     \
+	" JOIN records r ON r.id = kr.record WHERE kr.key = ?"
+#define SQL_JOB_TEXT_LENS                                                                          \
+	"length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"                         \
+	" length(CAST(vertices AS BLOB))"
+
 static const char *const stmt_sql[STMT__MAX] = {
     [STMT_KEY_EXISTS] = "SELECT EXISTS(SELECT 1 FROM key_records WHERE key = ?1)"
 			" OR EXISTS(SELECT 1 FROM links WHERE src = ?1)",
     [STMT_KEY_WALK] = "SELECT key FROM key_records UNION SELECT src FROM links"
 		      " UNION SELECT target FROM links",
-    [STMT_KEY_RESULTS] = "SELECT r.id, r.result, r.created FROM key_records kr"
-			 " JOIN records r ON r.id = kr.record WHERE kr.key = ?"
-			 " ORDER BY r.created, r.id",
-    [STMT_KEY_LOAD] = "SELECT r.id, r.result, r.created FROM key_records kr"
-		      " JOIN records r ON r.id = kr.record WHERE kr.key = ? AND kr.record = ?",
+    [STMT_KEY_RESULTS] = SQL_KEY_RECORDS " ORDER BY r.created, r.id",
+    [STMT_KEY_LOAD] = SQL_KEY_RECORDS " AND kr.record = ?",
     [STMT_RECORD_INSERT] = "INSERT OR IGNORE INTO records(id, result, created) VALUES(?, ?, ?)",
     [STMT_KEY_RECORD_INSERT] = "INSERT OR IGNORE INTO key_records(key, record) VALUES(?, ?)",
     [STMT_KEY_RECORD_DELETE_BY_RECORD] = "DELETE FROM key_records WHERE record = ?",
@@ -98,11 +104,10 @@ static const char *const stmt_sql[STMT__MAX] = {
 			" created, ended, status, status_json, vertices)"
 			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
-    /* the texts stay in the row: history_read_stream reads them.  Lengths in
-     * bytes: length() of TEXT counts characters (rows of older versions) */
-    [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec, error, result, created, ended,"
-		      " length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"
-		      " length(CAST(vertices AS BLOB)) FROM jobs ORDER BY id",
+    /* the texts stay in the row: history_read_stream reads them */
+    [STMT_JOB_LIST] =
+	"SELECT id, uid, gid, state, spec, error, result, created, ended, " SQL_JOB_TEXT_LENS
+	" FROM jobs ORDER BY id",
     [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
 			   " WHERE state IN ('pending', 'running')",
     [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
@@ -113,8 +118,7 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_LINK_BY_DIGEST] = "SELECT target FROM links WHERE digest = ? AND output = ?"
 			    " LIMIT 1",
     [STMT_LAYER_GET] = "SELECT blob, size, diff_id FROM layers WHERE result = ?",
-    [STMT_JOB_TEXT_LENS] = "SELECT length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"
-			   " length(CAST(vertices AS BLOB)) FROM jobs WHERE id = ?",
+    [STMT_JOB_TEXT_LENS] = "SELECT " SQL_JOB_TEXT_LENS " FROM jobs WHERE id = ?",
     [STMT_LAYER_PUT] = "INSERT OR REPLACE INTO layers(result, blob, size, diff_id)"
 		       " VALUES(?, ?, ?, ?)",
     [STMT_JOB_SET_ERROR] = "UPDATE jobs SET error = ?2 WHERE id = ?1",

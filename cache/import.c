@@ -50,13 +50,19 @@
 #include "strmap.h"
 #include "tree.h"
 
+/* A mark of the depth-first walks over layers and over records. */
+enum visit {
+	VISIT_NEW,	/* not reached yet */
+	VISIT_ON_STACK, /* being walked: reaching it again is a loop */
+	VISIT_DONE,
+};
 
 /* A layer and, once a result names it as its top, what its parent chain
  * is (worked out once per layer, not once per result). */
 struct im_layer {
 	char blob[SFS_DIGEST_SIZE];
 	int parent;
-	unsigned char state;	    /* 0 not yet, 1 being walked, 2 done */
+	unsigned char state;	    /* enum visit */
 	bool absent;		    /* a blob of its chain is not in the manifest */
 	unsigned depth;		    /* layers in its chain, itself included */
 	char chain_id[SFS_HEX_SIZE]; /* see chain_step */
@@ -609,12 +615,13 @@ static int walk_layer(struct cache_import *im, int top, int *stack, char **ret_m
 	size_t sp = 0;
 	int idx;
 
-	for (idx = top; idx != -1 && im->layers[idx].state != 2; idx = im->layers[idx].parent) {
-		if (im->layers[idx].state == 1)
+	for (idx = top; idx != -1 && im->layers[idx].state != VISIT_DONE;
+	     idx = im->layers[idx].parent) {
+		if (im->layers[idx].state == VISIT_ON_STACK)
 			return sfs_errf(ret_msg, EINVAL, "cache config: invalid looping layer");
 		if (sp == CACHE_IMPORT_CHAIN_MAX)
 			return chain_too_long(ret_msg);
-		im->layers[idx].state = 1;
+		im->layers[idx].state = VISIT_ON_STACK;
 		stack[sp++] = idx;
 		int p = im->layers[idx].parent;
 		if (p != -1 && (p < 0 || (size_t)p >= im->nlayers))
@@ -629,7 +636,7 @@ static int walk_layer(struct cache_import *im, int top, int *stack, char **ret_m
 		l->absent = (below && below->absent) || !has_desc(im, l->blob);
 		if (chain_step(below ? below->chain_id : "", l->blob, l->chain_id) < 0)
 			return -ENOMEM;
-		l->state = 2;
+		l->state = VISIT_DONE;
 	}
 	return 0;
 }
@@ -760,19 +767,19 @@ struct frame {
 };
 
 /* Visits record start depth first, appending to im->order after its inputs.
- * state: 0 new, 1 on the stack, 2 done. */
+ * state: an enum visit per record. */
 static int order_from(struct cache_import *im, size_t start, unsigned char *state,
 		      struct frame *stack, size_t *norder)
 {
 	size_t sp = 0;
 
 	stack[sp++] = (struct frame){start, 0, 0};
-	state[start] = 1;
+	state[start] = VISIT_ON_STACK;
 	while (sp) {
 		struct frame *f = &stack[sp - 1];
 		const struct im_record *rec = &im->records[f->rec];
 		if (f->input == rec->ninputs) {
-			state[f->rec] = 2;
+			state[f->rec] = VISIT_DONE;
 			im->order[(*norder)++] = f->rec;
 			sp--;
 			continue;
@@ -783,10 +790,10 @@ static int order_from(struct cache_import *im, size_t start, unsigned char *stat
 			continue;
 		}
 		size_t next = (size_t)rec->inputs[f->input].v[f->alt++].link;
-		if (state[next] == 1)
+		if (state[next] == VISIT_ON_STACK)
 			return -ELOOP;
-		if (state[next] == 0) {
-			state[next] = 1;
+		if (state[next] == VISIT_NEW) {
+			state[next] = VISIT_ON_STACK;
 			stack[sp++] = (struct frame){next, 0, 0};
 		}
 	}
@@ -804,7 +811,7 @@ static int order_records(struct cache_import *im, char **ret_msg)
 	if (!state || !stack || !im->order)
 		r = -ENOMEM;
 	for (size_t i = 0; r == 0 && i < im->nrecords; i++)
-		if (state[i] == 0)
+		if (state[i] == VISIT_NEW)
 			r = order_from(im, i, state, stack, &norder);
 	free(state);
 	free(stack);

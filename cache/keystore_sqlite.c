@@ -45,15 +45,6 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : "";
 }
 
-static void copy_text(char *dst, size_t size, const char *s)
-{
-	size_t n = strlen(s);
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-}
-
 static void bind_link(sqlite3_stmt *st, int first, const struct cache_link *l)
 {
 	sqlite3_bind_int(st, first, l->input);
@@ -162,8 +153,8 @@ static int sq_walk(struct keystore *ks, keystore_id_fn fn, void *arg)
 
 static void row_result(sqlite3_stmt *st, struct cache_result *r)
 {
-	copy_text(r->id, sizeof(r->id), col_text(st, 0));
-	copy_text(r->result, sizeof(r->result), col_text(st, 1));
+	sfs_copy_str(r->id, sizeof(r->id), col_text(st, 0));
+	sfs_copy_str(r->result, sizeof(r->result), col_text(st, 1));
 	r->created_at = sqlite3_column_int64(st, 2);
 }
 
@@ -324,22 +315,31 @@ static int sq_walk_ids_by_result(struct keystore *ks, const char *record_id, key
 	return walk_strings(ks, STMT_KEYS_BY_RECORD, record_id, NULL, NULL, NULL, fn, arg);
 }
 
-static int sq_add_link(struct keystore *ks, const char *id, const struct cache_link *l,
-		       const char *target)
+/* Runs statement sid bound to a whole link row (id, l, target) with step, under
+ * the lock; returns what step does. */
+static int run_link(struct keystore *ks, enum sfs_stmt sid, const char *id,
+		    const struct cache_link *l, const char *target,
+		    int (*step)(struct sfs_db *db, enum sfs_stmt sid, sqlite3_stmt *st))
 {
 	struct sfs_db *db = to_db(ks);
 	sqlite3_stmt *st;
 	int r = -EIO;
 
 	sfs_db_lock(db);
-	st = stmt_text(db, STMT_LINK_INSERT, id, NULL);
+	st = stmt_text(db, sid, id, NULL);
 	if (st) {
 		bind_link(st, 2, l);
 		sqlite3_bind_text(st, 6, target, -1, SQLITE_STATIC);
-		r = sfs_db_step_done(db, STMT_LINK_INSERT, st);
+		r = step(db, sid, st);
 	}
 	sfs_db_unlock(db);
 	return r;
+}
+
+static int sq_add_link(struct keystore *ks, const char *id, const struct cache_link *l,
+		       const char *target)
+{
+	return run_link(ks, STMT_LINK_INSERT, id, l, target, sfs_db_step_done);
 }
 
 /* The link fields after the source id (parameters 2-5). */
@@ -357,19 +357,7 @@ static int sq_walk_links(struct keystore *ks, const char *id, const struct cache
 static bool sq_has_link(struct keystore *ks, const char *id, const struct cache_link *l,
 			const char *target)
 {
-	struct sfs_db *db = to_db(ks);
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	sfs_db_lock(db);
-	st = stmt_text(db, STMT_LINK_HAS, id, NULL);
-	if (st) {
-		bind_link(st, 2, l);
-		sqlite3_bind_text(st, 6, target, -1, SQLITE_STATIC);
-		r = query_any(db, STMT_LINK_HAS, st);
-	}
-	sfs_db_unlock(db);
-	return r > 0;
+	return run_link(ks, STMT_LINK_HAS, id, l, target, query_any) > 0;
 }
 
 /* A link row (src or target in column 0, then input, output, digest, selector). */
@@ -402,8 +390,8 @@ static int link_rows_push(struct link_rows *rows, sqlite3_stmt *st, int kcol, in
 		return -ENOMEM;
 	row->l.input = sqlite3_column_int(st, lcol);
 	row->l.output = sqlite3_column_int(st, lcol + 1);
-	copy_text(row->l.digest, sizeof(row->l.digest), col_text(st, lcol + 2));
-	copy_text(row->l.selector, sizeof(row->l.selector), col_text(st, lcol + 3));
+	sfs_copy_str(row->l.digest, sizeof(row->l.digest), col_text(st, lcol + 2));
+	sfs_copy_str(row->l.selector, sizeof(row->l.selector), col_text(st, lcol + 3));
 	rows->n++;
 	return 0;
 }
@@ -488,7 +476,7 @@ static int sq_get_info(struct keystore *ks, const char *id, char ret_digest[SFS_
 	if (st) {
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
-			copy_text(ret_digest, SFS_DIGEST_SIZE, col_text(st, 0));
+			sfs_copy_str(ret_digest, SFS_DIGEST_SIZE, col_text(st, 0));
 			*ret_output = sqlite3_column_int(st, 1);
 			r = 0;
 		} else {

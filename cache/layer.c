@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "array.h"
 #include "err.h"
 #include "fdio.h"
 #include "tree.h"
@@ -236,11 +237,6 @@ int cache_layer_write_tar(struct cas *c, const struct tree *t, int fd,
 
 /* ---- the layers table ---- */
 
-static void copy_col(char *dst, size_t size, const unsigned char *s)
-{
-	snprintf(dst, size, "%s", s ? (const char *)s : "");
-}
-
 static int layer_row_get(struct sfs_db *db, const char *result_id, struct cache_layer *ret)
 {
 	sqlite3_stmt *st;
@@ -255,9 +251,11 @@ static int layer_row_get(struct sfs_db *db, const char *result_id, struct cache_
 	sqlite3_bind_text(st, 1, result_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		copy_col(ret->blob, sizeof(ret->blob), sqlite3_column_text(st, 0));
+		sfs_copy_str(ret->blob, sizeof(ret->blob),
+			     (const char *)sqlite3_column_text(st, 0));
 		ret->size = (uint64_t)sqlite3_column_int64(st, 1);
-		copy_col(ret->diff_id, sizeof(ret->diff_id), sqlite3_column_text(st, 2));
+		sfs_copy_str(ret->diff_id, sizeof(ret->diff_id),
+			     (const char *)sqlite3_column_text(st, 2));
 		r = 0;
 	} else if (rc != SQLITE_DONE) {
 		r = sfs_db_error(db, STMT_LAYER_GET, rc);

@@ -788,27 +788,17 @@ static struct sfs_creds *walk_creds(struct walk *w)
 
 static int walk_put_fd(struct walk *w, int fd, char hex[SFS_HEX_SIZE], uint64_t *size)
 {
-	struct sfs_creds *cr = walk_creds(w);
-	int r;
-
-	if (cr)
-		sfs_creds_pause(cr);
-	r = cas_batch_put_fd(w->batch, fd, hex, size);
-	if (cr)
-		sfs_creds_resume(cr);
+	sfs_creds_pause(walk_creds(w));
+	int r = cas_batch_put_fd(w->batch, fd, hex, size);
+	sfs_creds_resume(walk_creds(w));
 	return r;
 }
 
 static int walk_put_buf(struct walk *w, const void *buf, size_t len, char hex[SFS_HEX_SIZE])
 {
-	struct sfs_creds *cr = walk_creds(w);
-	int r;
-
-	if (cr)
-		sfs_creds_pause(cr);
-	r = cas_batch_put_buf(w->batch, buf, len, hex);
-	if (cr)
-		sfs_creds_resume(cr);
+	sfs_creds_pause(walk_creds(w));
+	int r = cas_batch_put_buf(w->batch, buf, len, hex);
+	sfs_creds_resume(walk_creds(w));
 	return r;
 }
 
@@ -1053,8 +1043,7 @@ static int ingest_finish(struct walk *w, int r, struct tree **ret)
 {
 	struct sfs_creds *cr = walk_creds(w);
 
-	if (cr)
-		sfs_creds_pause(cr);
+	sfs_creds_pause(cr);
 	if (r == 0 && (r = cas_batch_commit(w->batch)) < 0)
 		sfs_errf(w->ret_msg, r, "cannot store the files of %s: %s", w->host, strerror(-r));
 	cas_batch_free(w->batch);
@@ -1065,8 +1054,7 @@ static int ingest_finish(struct walk *w, int r, struct tree **ret)
 		qsort(w->ev.v, w->ev.n, sizeof(*w->ev.v), entry_cmp);
 		r = tree_store(w->c, &w->ev, ret);
 	}
-	if (cr)
-		sfs_creds_resume(cr);
+	sfs_creds_resume(cr);
 	return r;
 }
 

@@ -112,6 +112,7 @@ static void bind_str(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* by enum history_stream */
 static const char *const stream_col[] = {"status", "status_json", "vertices"};
 
 /* Fills the zeroblob of column which in job id's row from t, a piece at a time. */
@@ -167,7 +168,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 	sqlite3_bind_int64(st, 8, j->created);
 	sqlite3_bind_int64(st, 9, j->ended);
 	if (j->texts) {
-		for (int k = 0; k < 3; k++) {
+		for (int k = 0; k < (int)ARRAY_SIZE(stream_col); k++) {
 			if (j->texts[k].len)
 				sqlite3_bind_zeroblob64(st, 10 + k, j->texts[k].len);
 			else
@@ -179,7 +180,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 		bind_str(st, 12, j->vertices);
 	}
 	r = sfs_db_step_done(db, STMT_JOB_INSERT, st);
-	for (int k = 0; r == 0 && j->texts && k < 3; k++)
+	for (int k = 0; r == 0 && j->texts && k < (int)ARRAY_SIZE(stream_col); k++)
 		r = write_text(db, j->id, (enum history_stream)k, &j->texts[k]);
 	/* A number saved without history_next_id still must never be handed
 	 * out again. */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "internal.h"
 
@@ -334,7 +335,7 @@ void sfs_run_finish(struct sfs_solver *s, struct vstate *vs)
 {
 	char outs[1][SFS_DIGEST_SIZE];
 	sfs_solver_lock(s);
-	snprintf(outs[0], SFS_DIGEST_SIZE, "%s", vs->sub_result ? vs->sub_result : "");
+	sfs_copy_str(outs[0], SFS_DIGEST_SIZE, vs->sub_result);
 	sfs_solver_unlock(s);
 	finish_exec(s, vs, outs, 0, NULL);
 }

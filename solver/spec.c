@@ -41,6 +41,7 @@
 #include "specint.h"
 #include "strbuf.h"
 #include "strmap.h"
+#include "strv.h"
 
 #define DEFAULT_MAX_BYTES ((size_t)16 << 20)
 #define DEFAULT_MAX_VERTICES ((size_t)100000)
@@ -288,16 +289,8 @@ char **sfs_norm_strv(const json_t *arr)
 	json_t *s;
 
 	json_array_foreach(arr, i, s) if (v && !(v[i] = strdup(json_string_value(s)))) v =
-	    sfs_norm_strv_free(v);
+	    strv_free_argv(v);
 	return v;
-}
-
-char **sfs_norm_strv_free(char **v)
-{
-	for (char **x = v; x && *x; x++)
-		free(*x);
-	free(v);
-	return NULL;
 }
 
 void sfs_norm_check(struct sfs_norm *c, int r)
@@ -797,9 +790,9 @@ static int parse_export(struct parse *p, json_t *e, struct sfs_spec *s)
 		r = sfs_norm_str(&c, e, "export", "form", false, "image", &form);
 	if (r < 0)
 		return r;
-	for (k = 0; k < 3 && strcmp(mode, modes[k]); k++)
+	for (k = 0; k < ARRAY_SIZE(modes) && strcmp(mode, modes[k]); k++)
 		;
-	if (k == 3)
+	if (k == ARRAY_SIZE(modes))
 		return sfs_norm_err(&c, "export", "mode",
 				    "must be \"min\", \"max\" or \"remote-only\"");
 	s->export_mode = (enum sfs_export_mode)(SFS_EXPORT_MIN + k);
@@ -840,13 +833,6 @@ static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
 
 /* ---- assembly ---- */
 
-static void strv_free(char **v)
-{
-	for (char **x = v; x && *x; x++)
-		free(*x);
-	free(v);
-}
-
 static void vertex_release(struct sfs_spec_vertex *v)
 {
 	free(v->key);
@@ -856,7 +842,7 @@ static void vertex_release(struct sfs_spec_vertex *v)
 	for (size_t i = 0; v->inputs && i < v->ninputs; i++)
 		free(v->inputs[i].selector);
 	free(v->inputs);
-	strv_free(v->cache_from);
+	strv_free_argv(v->cache_from);
 	json_decref(v->description);
 	free(v->summary);
 	if (v->params) {
@@ -1013,8 +999,8 @@ struct sfs_spec *sfs_spec_free(struct sfs_spec *s)
 		vertex_release(&s->v[i]);
 	free(s->v);
 	free(s->outputs);
-	strv_free(s->output_refs);
-	strv_free(s->cache_from);
+	strv_free_argv(s->output_refs);
+	strv_free_argv(s->cache_from);
 	free(s);
 	return NULL;
 }

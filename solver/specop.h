@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "strbuf.h"
+#include "strv.h"
 #include "spec.h"
 
 #define SFS_NORM_NO_INPUT ((size_t)-1) /* an input slot no ref fills */
@@ -79,8 +80,7 @@ int sfs_spec_split_ref(const char *s, size_t *ret_keylen, int *ret_output);
 
 /* The strings of a normalised array of strings (a glob list), NULL-terminated
  * and malloc'd for a vertex's params; NULL when out of memory. */
-char **sfs_norm_strv(const json_t *arr);
-char **sfs_norm_strv_free(char **v); /* accepts NULL, returns NULL */
+char **sfs_norm_strv(const json_t *arr); /* freed by strv_free_argv (strv.h) */
 
 /* ---- the normalised tree ---- */
 

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
+#include "array.h"
 #include "internal.h"
+#include "strbuf.h"
 
 static void add_digests(struct strbuf *sb, const char (*d)[SFS_DIGEST_SIZE], size_t n)
 {
@@ -70,7 +71,7 @@ static int digests_from(json_t *a, char (**ret)[SFS_DIGEST_SIZE], size_t *ret_n)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const char *s = json_string_value(json_array_get(a, i));
-		snprintf((*ret)[i], SFS_DIGEST_SIZE, "%s", s ? s : "");
+		sfs_copy_str((*ret)[i], SFS_DIGEST_SIZE, s);
 	}
 	*ret_n = n;
 	return 0;
@@ -81,7 +82,7 @@ static int one_from_json(json_t *o, struct sfs_vertex_info *vi)
 	const char *digest = json_string_value(json_object_get(o, "digest"));
 	const char *log = json_string_value(json_object_get(o, "log"));
 	json_t *op = json_object_get(o, "op");
-	snprintf(vi->digest, sizeof(vi->digest), "%s", digest ? digest : "");
+	sfs_copy_str(vi->digest, sizeof(vi->digest), digest);
 	vi->name = strdup(json_string_value(json_object_get(o, "name")) ?: "");
 	vi->op_len = json_string_length(op);
 	vi->op = malloc(vi->op_len + 1);

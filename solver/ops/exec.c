@@ -54,6 +54,7 @@
 #include "err.h"
 #include "sandbox.h"
 #include "strbuf.h"
+#include "strv.h"
 #include "specop.h"
 #include "ops.h"
 #include "workdir.h"
@@ -810,16 +811,10 @@ static void exec_run_release(struct exec_run *er)
 	free(er->sorted);
 	free(er->cwd);
 	free(er->inner_cwd);
-	for (char **v = er->argv; v && *v; v++)
-		free(*v);
-	for (char **v = er->envp; v && *v; v++)
-		free(*v);
-	for (char **v = er->cands; v && *v; v++)
-		free(*v);
-	free(er->argv);
-	free(er->envp);
-	free(er->cands);
-	sfs_sandbox_argv_free(er->bargv);
+	strv_free_argv(er->argv);
+	strv_free_argv(er->envp);
+	strv_free_argv(er->cands);
+	strv_free_argv(er->bargv);
 	free(er->joined);
 	strbuf_release(&er->tail);
 }
@@ -1020,9 +1015,7 @@ static void exec_params_free(void *params)
 {
 	struct exec_params *ep = params;
 
-	for (char **a = ep->args; a && *a; a++)
-		free(*a);
-	free(ep->args);
+	strv_free_argv(ep->args);
 	for (size_t i = 0; i < ep->nenv; i++) {
 		free(ep->env_names[i]);
 		free(ep->env_values[i]);

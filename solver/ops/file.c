@@ -19,6 +19,7 @@
 
 #include "array.h"
 #include "err.h"
+#include "strv.h"
 #include "specop.h"
 #include "ops.h"
 
@@ -768,8 +769,8 @@ static void file_params_free(void *params)
 		free(a->target);
 		free(a->src);
 		free(a->dest);
-		sfs_norm_strv_free(a->include);
-		sfs_norm_strv_free(a->exclude);
+		strv_free_argv(a->include);
+		strv_free_argv(a->exclude);
 	}
 	free(fp->actions);
 	free(fp);

@@ -46,6 +46,7 @@
 #include "creds.h"
 #include "err.h"
 #include "strbuf.h"
+#include "strv.h"
 #include "specop.h"
 #include "ops.h"
 
@@ -395,8 +396,8 @@ static void local_params_free(void *params)
 	struct local_params *p = params;
 
 	free(p->path);
-	sfs_norm_strv_free(p->include);
-	sfs_norm_strv_free(p->exclude);
+	strv_free_argv(p->include);
+	strv_free_argv(p->exclude);
 	free(p);
 }
 

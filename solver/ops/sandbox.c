@@ -28,6 +28,7 @@
 
 #include "array.h"
 #include "op.h"
+#include "strv.h"
 
 #define PROBE_UID 65534 /* nobody */
 
@@ -74,14 +75,6 @@ static void add3(struct argv *a, const char *x, const char *y, const char *z)
 	add(a, y);
 	if (z)
 		add(a, z);
-}
-
-char **sfs_sandbox_argv_free(char **argv)
-{
-	for (char **p = argv; p && *p; p++)
-		free(*p);
-	free(argv);
-	return NULL;
 }
 
 static bool in_list(const char *const *l, const char *s)
@@ -176,7 +169,7 @@ int sfs_sandbox_argv(const struct sfs_sandbox_cmd *c, char ***ret)
 	for (char *const *p = c->argv; *p; p++)
 		add(&a, *p);
 	if (a.err) {
-		sfs_sandbox_argv_free(a.v);
+		strv_free_argv(a.v);
 		return a.err;
 	}
 	*ret = a.v;

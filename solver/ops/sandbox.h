@@ -41,8 +41,7 @@ struct sfs_sandbox_cmd {
 /* The path of the bwrap binary the probe found, or NULL before a probe succeeded. */
 const char *sfs_sandbox_bwrap(void);
 /* The whole bwrap command line: a NULL-terminated vector of malloc'd
- * strings, freed by sfs_sandbox_argv_free; -errno on failure. */
+ * strings, freed by strv_free_argv (strv.h); -errno on failure. */
 int sfs_sandbox_argv(const struct sfs_sandbox_cmd *c, char ***ret);
-char **sfs_sandbox_argv_free(char **argv); /* accepts NULL, returns NULL */
 
 #endif
