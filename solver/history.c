@@ -207,37 +207,35 @@ int history_save(struct sfs_db *db, const struct history_job *j)
 	return r;
 }
 
-int history_delete(struct sfs_db *db, uint64_t id)
+/* Runs statement which on job id, with text (may be NULL) as ?2 when the statement
+ * has one.  Takes the database lock. */
+static int run_on_job(struct sfs_db *db, enum sfs_stmt which, uint64_t id, const char *text)
 {
 	sqlite3_stmt *st;
 	int r = -EIO;
 
 	sfs_db_lock(db);
-	st = sfs_db_stmt(db, STMT_JOB_DELETE);
+	st = sfs_db_stmt(db, which);
 	if (st) {
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		r = sfs_db_step_done(db, STMT_JOB_DELETE, st);
+		if (sqlite3_bind_parameter_count(st) >= 2)
+			bind_str(st, 2, text);
+		r = sfs_db_step_done(db, which, st);
 	}
 	sfs_db_unlock(db);
-	if (r == 0)
-		r = sfs_db_sync(db);
 	return r;
+}
+
+int history_delete(struct sfs_db *db, uint64_t id)
+{
+	int r = run_on_job(db, STMT_JOB_DELETE, id, NULL);
+
+	return r == 0 ? sfs_db_sync(db) : r;
 }
 
 int history_set_error(struct sfs_db *db, uint64_t id, const char *error)
 {
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	sfs_db_lock(db);
-	st = sfs_db_stmt(db, STMT_JOB_SET_ERROR);
-	if (st) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		bind_str(st, 2, error);
-		r = sfs_db_step_done(db, STMT_JOB_SET_ERROR, st);
-	}
-	sfs_db_unlock(db);
-	return r;
+	return run_on_job(db, STMT_JOB_SET_ERROR, id, error);
 }
 
 /* A malloc'd, NUL-terminated copy of column i (NULL for SQL NULL). */
