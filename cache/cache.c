@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "result_storage.h"
+#include "statcache.h"
 
 /* mkdir -p, mode 0700 for what it creates: the state holds other users'
  * build inputs and outputs. */
@@ -103,7 +104,9 @@ int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg
 		free(c);
 		return sfs_errf(ret_msg, ENOMEM, "out of memory");
 	}
-	r = cas_open(state_dir, &c->cas);
+	r = sfs_statcache_new(&c->statcache);
+	if (r == 0)
+		r = cas_open(state_dir, &c->cas);
 	if (r < 0) {
 		sfs_errf(ret_msg, r, "cannot open the content store in %s: %s", state_dir,
 			 strerror(-r));
@@ -140,6 +143,7 @@ struct sfs_cache *sfs_cache_close(struct sfs_cache *c)
 	cache_manager_free(c->main);
 	sfs_db_close(c->db);
 	cas_close(c->cas);
+	sfs_statcache_free(c->statcache);
 	free(c->state_dir);
 	free(c);
 	return NULL;

@@ -18,6 +18,7 @@ struct sfs_cache {
 	struct cas *cas;
 	struct sfs_db *db;
 	struct cache_manager *main; /* id "local"; keystore over db, results over cas */
+	struct sfs_statcache *statcache; /* host files already read (statcache.h) */
 };
 
 /* Creates STATE_DIR if missing. */

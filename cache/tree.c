@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "clock.h"
 #include "err.h"
+#include "statcache.h"
 
 /* ---- paths and ordering ---- */
 
@@ -813,12 +815,40 @@ static int walk_count(struct walk *w, const struct stat *st)
 	return 0;
 }
 
-static int walk_file(struct walk *w, int dfd, const char *name)
+/*
+ * A file the stat cache remembers with the metadata lst shows: its blob, if still
+ * in the store and the file readable by whom the walk reads as (nothing is opened,
+ * so access is checked: faccessat uses the entered fsuid).
+ */
+static bool walk_remembered(struct walk *w, int dfd, const char *name, const struct stat *lst,
+			    struct tree_entry *e)
+{
+	struct sfs_statcache *sc = w->o ? w->o->statcache : NULL;
+	bool have;
+
+	if (!sfs_statcache_get(sc, lst, e->hex) ||
+	    faccessat(dfd, name, R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	sfs_creds_pause(walk_creds(w));
+	have = cas_has(w->c, e->hex);
+	sfs_creds_resume(walk_creds(w));
+	e->size = (uint64_t)lst->st_size;
+	e->mode = lst->st_mode & 07777;
+	return have;
+}
+
+static int walk_file(struct walk *w, int dfd, const char *name, const struct stat *lst)
 {
 	struct tree_entry e = {.type = 'f'};
+	int64_t start = sfs_now_ns();
 	struct stat st;
 	int fd, r;
 
+	if (walk_remembered(w, dfd, name, lst, &e)) {
+		if ((r = walk_count(w, lst)) < 0)
+			return r;
+		return evec_push(&w->ev, &e, w->rel.p);
+	}
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return sfs_errf(w->ret_msg, errno, "cannot read %s/%s: %m", w->host, w->rel.p);
@@ -835,6 +865,8 @@ static int walk_file(struct walk *w, int dfd, const char *name)
 	if (r < 0)
 		return sfs_errf(w->ret_msg, r, "cannot store %s/%s: %s", w->host, w->rel.p,
 				strerror(-r));
+	if (e.size == (uint64_t)st.st_size)
+		sfs_statcache_put(w->o ? w->o->statcache : NULL, &st, e.hex, start);
 	e.mode = st.st_mode & 07777;
 	return evec_push(&w->ev, &e, w->rel.p);
 }
@@ -917,7 +949,7 @@ static int walk_one(struct walk *w, int dfd, const char *name, bool parent_taken
 	if (!taken)
 		return 0;
 	if (S_ISREG(st.st_mode))
-		return walk_file(w, dfd, name);
+		return walk_file(w, dfd, name, &st);
 	if (S_ISLNK(st.st_mode))
 		return walk_link(w, dfd, name, &st);
 	return walk_special(w, st.st_mode);

@@ -58,6 +58,9 @@ struct tree_ingest_opts {
 	struct sfs_creds *creds;
 	/* More file bytes than this (0: no limit) fail the ingest with -EFBIG. */
 	uint64_t max_bytes;
+	/* Files already read, or NULL: a regular file it remembers with the same
+	 * metadata is not read again (statcache.h). */
+	struct sfs_statcache *statcache;
 };
 
 /*

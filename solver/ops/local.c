@@ -321,7 +321,8 @@ static int local_ingest(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_ms
 					     .special = TREE_SPECIAL_SKIP,
 					     .warn = warn_to_log,
 					     .arg = ctx,
-					     .creds = &c};
+					     .creds = &c,
+					     .statcache = ctx->cache->statcache};
 		r = tree_ingest(ctx->cache->cas, p->path, &o, &t, ret_msg);
 		sfs_creds_leave(&c);
 	}

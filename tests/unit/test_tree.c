@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "statcache.h"
 #include "tap.h"
 #include "tree.h"
 
@@ -720,6 +722,87 @@ static void test_large_tree(void)
 	cas_close(c);
 }
 
+/* ---- the stat cache (statcache.h) ---- */
+
+/* The module alone: exact metadata hits, any change misses, racy files are refused. */
+static void test_statcache_rules(void)
+{
+	struct sfs_statcache *sc = NULL;
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_dev = 7, .st_ino = 42, .st_size = 5};
+	char hex[SFS_HEX_SIZE];
+	const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	int64_t later = INT64_MAX / 2; /* a read that began long after st's times */
+
+	CHECK_EQ_INT(sfs_statcache_new(&sc), 0);
+	st.st_mtim.tv_sec = st.st_ctim.tv_sec = 1000;
+	sfs_statcache_put(sc, &st, h1, 1000 * 1000000000LL + 1); /* changed 1 ns before */
+	CHECK(!sfs_statcache_get(sc, &st, hex));
+	CHECK_EQ_INT(sfs_statcache_len(sc), 0);
+	sfs_statcache_put(sc, &st, h1, later);
+	CHECK(sfs_statcache_get(sc, &st, hex) && strcmp(hex, h1) == 0);
+	struct stat other = st;
+	other.st_size = 6;
+	CHECK(!sfs_statcache_get(sc, &other, hex));
+	other = st;
+	other.st_ctim.tv_nsec = 1;
+	CHECK(!sfs_statcache_get(sc, &other, hex));
+	other = st;
+	other.st_mtim.tv_sec = 999;
+	CHECK(!sfs_statcache_get(sc, &other, hex));
+	other = st;
+	other.st_ino = 43;
+	CHECK(!sfs_statcache_get(sc, &other, hex));
+	other = st;
+	other.st_mode = S_IFLNK | 0777; /* only regular files */
+	CHECK(!sfs_statcache_get(sc, &other, hex));
+	sfs_statcache_free(sc);
+}
+
+/* Through tree_ingest: a remembered file is named by its remembered blob without
+ * being read; a changed file, or one whose blob left the store, is read again. */
+static void test_statcache_ingest(void)
+{
+	struct cas *c = open_store();
+	struct sfs_statcache *sc = NULL;
+	char *d = new_dir(), stand_in[SFS_HEX_SIZE], gone[SFS_HEX_SIZE];
+	struct tree_ingest_opts o = {0};
+	struct stat st;
+	struct tree *t;
+
+	CHECK_EQ_INT(sfs_statcache_new(&sc), 0);
+	o.statcache = sc;
+	mk_file(d, "a", "alpha\n", 0644);
+	mk_file(d, "b", "beta\n", 0644);
+	/* Fresh files are too new to remember. */
+	t = ingest(c, d, &o);
+	CHECK_EQ_INT(sfs_statcache_len(sc), 0);
+	tree_free(t);
+	/* Say "a" was read long ago and held other bytes: the ingest believes it. */
+	CHECK_EQ_INT(cas_put_buf(c, "other\n", 6, stand_in), 0);
+	CHECK_EQ_INT(stat(P(d, "a"), &st), 0);
+	sfs_statcache_put(sc, &st, stand_in, INT64_MAX / 2);
+	t = ingest(c, d, &o);
+	CHECK(t && strcmp(tree_find(t, "a")->hex, stand_in) == 0);
+	CHECK(t && tree_find(t, "a")->size == 6); /* the file's size, as stat'ed */
+	tree_free(t);
+	/* A write changes ctime: the file is read again. */
+	mk_file(d, "a", "gamma\n", 0644);
+	t = ingest(c, d, &o);
+	CHECK(t && strcmp(tree_find(t, "a")->hex, stand_in) != 0);
+	tree_free(t);
+	/* A remembered blob that is no longer in the store is not trusted. */
+	CHECK_EQ_INT(cas_put_buf(c, "gone!\n", 6, gone), 0);
+	CHECK_EQ_INT(cas_remove(c, gone), 0);
+	CHECK_EQ_INT(stat(P(d, "b"), &st), 0);
+	sfs_statcache_put(sc, &st, gone, INT64_MAX / 2);
+	t = ingest(c, d, &o);
+	CHECK(t && strcmp(tree_find(t, "b")->hex, gone) != 0 && cas_has(c, tree_find(t, "b")->hex));
+	tree_free(t);
+	sfs_statcache_free(sc);
+	free(d);
+	cas_close(c);
+}
+
 int main(void)
 {
 	RUN(test_glob);
@@ -734,5 +817,7 @@ int main(void)
 	RUN(test_materialize);
 	RUN(test_verify_corrupt);
 	RUN(test_large_tree);
+	RUN(test_statcache_rules);
+	RUN(test_statcache_ingest);
 	return tap_done();
 }
