@@ -858,3 +858,43 @@ int cas_usage(struct cas *c, uint64_t *ret_blobs, uint64_t *ret_bytes)
 		*ret_bytes = bytes;
 	return 0;
 }
+
+int cas_walk(struct cas *c, cas_walk_fn fn, void *arg)
+{
+	int fd = openat(c->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* Names first, callbacks after: a callback may remove what it is given. */
+	size_t n = 0, cap = 0;
+	char (*names)[SFS_HEX_SIZE] = NULL;
+	while (r == 0 && (de = readdir(d))) {
+		if (!sfs_is_hex(de->d_name) || strlen(de->d_name) != SFS_HEX_LEN)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			void *p = realloc(names, ncap * sizeof(*names));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			names = p;
+			cap = ncap;
+		}
+		memcpy(names[n], de->d_name, SFS_HEX_SIZE - 1); /* sfs_is_hex: exact length */
+		names[n++][SFS_HEX_SIZE - 1] = '\0';
+	}
+	closedir(d);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = fn(names[i], arg);
+	free(names);
+	return r;
+}

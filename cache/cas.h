@@ -66,6 +66,13 @@ int cas_mkdtemp(struct cas *c, const char *prefix, char **ret_path);
 /* rm -rf that does not follow symlinks and first makes dirs writable. */
 int cas_rmtree(const char *path);
 
+/* Calls fn with the hex of every blob in the store (any order; a snapshot, so
+ * fn may cas_remove what it is given); fn returns 0 or a negative errno that
+ * stops the walk and is returned.  The only way to list blobs (prune's orphan
+ * collection): callers never read the blob directory themselves. */
+typedef int (*cas_walk_fn)(const char *hex, void *arg);
+int cas_walk(struct cas *c, cas_walk_fn fn, void *arg);
+
 /* Totals for cache/stats. */
 int cas_usage(struct cas *c, uint64_t *ret_blobs, uint64_t *ret_bytes);
 

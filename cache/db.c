@@ -122,6 +122,19 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_LAYER_PUT] = "INSERT OR REPLACE INTO layers(result, blob, size, diff_id)"
 		       " VALUES(?, ?, ?, ?)",
     [STMT_JOB_SET_ERROR] = "UPDATE jobs SET error = ?2 WHERE id = ?1",
+    [STMT_BLOB_REF_INSERT] = "INSERT OR IGNORE INTO blob_refs(owner, blob, size) VALUES(?, ?, ?)",
+    [STMT_BLOB_REFS_OF] = "SELECT blob, size FROM blob_refs WHERE owner = ? ORDER BY blob",
+    [STMT_BLOB_REFS_DELETE] = "DELETE FROM blob_refs WHERE owner = ?",
+    [STMT_BLOB_REFERENCED] = "SELECT EXISTS(SELECT 1 FROM blob_refs WHERE blob = ?)",
+    [STMT_RESULT_DELETE] = "DELETE FROM results WHERE id = ?",
+    [STMT_LAYER_DELETE] = "DELETE FROM layers WHERE result = ?",
+    [STMT_RECORDS_OF_RESULT] = "SELECT id FROM records WHERE result = ? ORDER BY id",
+    [STMT_GC_INTENT_ADD] = "INSERT OR IGNORE INTO gc_intent(blob) VALUES(?)",
+    [STMT_GC_INTENT_DEL] = "DELETE FROM gc_intent WHERE blob = ?",
+    [STMT_GC_INTENT_LIST] = "SELECT blob FROM gc_intent ORDER BY blob",
+    /* least recently used first; ties by id so a dry run and the prune agree */
+    [STMT_RESULTS_LRU] = "SELECT id, last_used FROM results ORDER BY last_used, id",
+    [STMT_RESULT_HAS_REFS] = "SELECT EXISTS(SELECT 1 FROM blob_refs WHERE owner = ?)",
 };
 
 /* Every lookup the statements above make has an index: links by their full
@@ -151,7 +164,12 @@ static const char schema_sql[] =
     " output INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS links_by_digest ON links(digest, output);"
     "CREATE TABLE IF NOT EXISTS layers(result TEXT PRIMARY KEY, blob TEXT NOT NULL,"
-    " size INTEGER NOT NULL, diff_id TEXT NOT NULL) WITHOUT ROWID;";
+    " size INTEGER NOT NULL, diff_id TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS blob_refs(owner TEXT NOT NULL, blob TEXT NOT NULL,"
+    " size INTEGER NOT NULL, PRIMARY KEY(owner, blob)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS blob_refs_by_blob ON blob_refs(blob);"
+    "CREATE TABLE IF NOT EXISTS gc_intent(blob TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS results_by_last_used ON results(last_used, id);";
 
 static void stop_flusher(struct sfs_db *db);
 

@@ -15,6 +15,12 @@
  *   meta(name, value)                       next job number and the like
  *   keys(id, digest, output)                what each persisted key is a key of
  *   layers(result, blob, size, diff_id)     the gzip tar layer made of a result (export)
+ *   blob_refs(owner, blob, size)            which result names which blob (its tree's
+ *                                           manifest, files and links, its layer):
+ *                                           written with the results row, so "is this
+ *                                           blob still referenced" is one index probe
+ *   gc_intent(blob)                         blobs a committed prune will delete
+ *                                           (cache/prune.h); finished at the next mount
  */
 #ifndef SFS_DB_H
 #define SFS_DB_H
@@ -60,6 +66,19 @@ enum sfs_stmt {
 	STMT_LAYER_PUT,
 	STMT_JOB_TEXT_LENS, /* history_read_stream: is there a row, a text */
 	STMT_JOB_SET_ERROR, /* a finished job's error gets a ctl error appended */
+	/* prune: the release cascade and blob references (cache/prune.c) */
+	STMT_BLOB_REF_INSERT,
+	STMT_BLOB_REFS_OF,
+	STMT_BLOB_REFS_DELETE,
+	STMT_BLOB_REFERENCED,
+	STMT_RESULT_DELETE,
+	STMT_LAYER_DELETE,
+	STMT_RECORDS_OF_RESULT,
+	STMT_GC_INTENT_ADD,
+	STMT_GC_INTENT_DEL,
+	STMT_GC_INTENT_LIST,
+	STMT_RESULTS_LRU,
+	STMT_RESULT_HAS_REFS,
 	STMT__MAX
 };
 

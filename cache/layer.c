@@ -26,6 +26,7 @@
 #include "array.h"
 #include "err.h"
 #include "fdio.h"
+#include "prune.h"
 #include "tree.h"
 
 /* Where the tar goes: hashed, then gzip'd (or not) into fd. */
@@ -281,6 +282,9 @@ static int layer_row_put(struct sfs_db *db, const char *result_id, const struct 
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)l->size);
 	sqlite3_bind_text(st, 4, l->diff_id, -1, SQLITE_STATIC);
 	r = sfs_db_step_done(db, STMT_LAYER_PUT, st);
+	/* the layer lives and dies with its result (cache/prune.h) */
+	if (r == 0)
+		r = cache_blob_ref_add(db, result_id, l->blob, l->size);
 	sfs_db_unlock(db);
 	return r;
 }

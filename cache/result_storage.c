@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "db.h"
 #include "err.h"
+#include "prune.h"
 #include "tree.h"
 
 struct rs_cas {
@@ -42,19 +43,29 @@ static struct rs_cas *to_rs(struct result_storage *rs)
 	return (struct rs_cas *)rs;
 }
 
-static int row_upsert(struct sfs_db *db, const char *result_id, uint64_t size, int64_t created)
+/* The results row and the tree's blob references (cache/prune.h), in one unit
+ * so a prune never sees a result whose blobs it could take for orphans. */
+static int row_upsert(struct sfs_db *db, struct cas *c, const struct tree *t, int64_t created)
 {
 	sqlite3_stmt *st;
 	int r = -EIO;
 
 	sfs_db_lock(db);
+	r = sfs_db_begin(db);
+	if (r < 0) {
+		sfs_db_unlock(db);
+		return r;
+	}
 	st = sfs_db_stmt(db, STMT_RESULT_UPSERT);
 	if (st) {
-		sqlite3_bind_text(st, 1, result_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+		sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)t->total_size);
 		sqlite3_bind_int64(st, 3, created);
 		r = sfs_db_step_done(db, STMT_RESULT_UPSERT, st);
 	}
+	if (r == 0)
+		r = cache_blob_refs_add_tree(db, c, t);
+	r = sfs_db_end(db, r);
 	sfs_db_unlock(db);
 	return r;
 }
@@ -90,7 +101,7 @@ static int rs_save(struct result_storage *rs, const char *result_id, int64_t cre
 	if (r < 0)
 		return r;
 	if (s->db)
-		r = row_upsert(s->db, result_id, t->total_size, created_at);
+		r = row_upsert(s->db, s->cas, t, created_at);
 	tree_free(t);
 	if (r < 0)
 		return r;

@@ -37,6 +37,7 @@
 
 #include "err.h"
 #include "fs.h"
+#include "prune.h"
 #include "ops/sandbox.h"
 
 #define FS_MAX_THREADS 64
@@ -333,6 +334,14 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 
 	if (r < 0)
 		return sfs_err_prefix(ret_msg, r, "cannot open the cache in %s", fs->state_dir);
+	/* A prune killed after its commit left blobs to remove (cache/prune.h):
+	 * finish it before any job runs.  Unreferenced blobs stay until then. */
+	struct cache_prune_report pr = {0};
+	if (cache_prune_collect(fs->cache, false, &pr) < 0)
+		sfs_log(SFS_LOG_WARN, "finishing an interrupted prune failed; it is retried at the next mount");
+	else if (pr.blobs)
+		sfs_log(SFS_LOG_INFO, "finished an interrupted prune: %llu blobs, %llu bytes",
+			(unsigned long long)pr.blobs, (unsigned long long)pr.bytes);
 	sfs_solver_opts_default(&so);
 	so.workers = (int)o->workers;
 	so.sandbox = fs->sandbox;

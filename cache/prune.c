@@ -1,0 +1,288 @@
+/*
+ * prune.c — the release cascade and blob references (prune.h).
+ *
+ * Locking: the database lock (recursive) around each unit and each removal;
+ * the store needs none.
+ */
+#include "prune.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "err.h"
+#include "strv.h"
+
+static const char *bare(const char *id)
+{
+	return strncmp(id, "sha256:", 7) == 0 ? id + 7 : id;
+}
+
+static int ref_add_locked(struct sfs_db *db, const char *owner, const char *hex, uint64_t size)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
+}
+
+int cache_blob_refs_add_tree(struct sfs_db *db, struct cas *c, const struct tree *t)
+{
+	int64_t msize = cas_size(c, bare(t->id));
+	int r = ref_add_locked(db, t->id, bare(t->id), msize > 0 ? (uint64_t)msize : 0);
+
+	for (size_t i = 0; r == 0 && i < t->n; i++)
+		if (t->entries[i].hex[0])
+			r = ref_add_locked(db, t->id, t->entries[i].hex, t->entries[i].size);
+	return r;
+}
+
+int cache_blob_ref_add(struct sfs_db *db, const char *owner, const char *blob, uint64_t size)
+{
+	sfs_db_lock(db);
+	int r = ref_add_locked(db, owner, bare(blob), size);
+	sfs_db_unlock(db);
+	return r;
+}
+
+static bool exists_locked(struct sfs_db *db, enum sfs_stmt sid, const char *text)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, sid);
+	bool yes = false;
+
+	if (!st)
+		return true; /* an error keeps the blob: never delete on doubt */
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		yes = sqlite3_column_int(st, 0) != 0;
+	else
+		yes = true;
+	sqlite3_reset(st);
+	return yes;
+}
+
+bool cache_blob_referenced(struct sfs_db *db, const char *hex)
+{
+	sfs_db_lock(db);
+	bool yes = exists_locked(db, STMT_BLOB_REFERENCED, hex);
+	sfs_db_unlock(db);
+	return yes;
+}
+
+/* Column 0 (and 1 as an integer into sizes when not NULL) of every row. */
+static int rows(struct sfs_db *db, enum sfs_stmt sid, const char *bind, struct strv *out,
+		uint64_t **sizes)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, sid);
+	size_t cap = 0;
+	int rc, r = 0;
+
+	if (!st)
+		return -EIO;
+	if (bind)
+		sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = strv_push(out, (const char *)sqlite3_column_text(st, 0));
+		if (r == 0 && sizes) {
+			if (out->n > cap) {
+				cap = cap ? cap * 2 : 64;
+				void *p = realloc(*sizes, cap * sizeof(**sizes));
+				if (!p) {
+					r = -ENOMEM;
+					break;
+				}
+				*sizes = p;
+			}
+			(*sizes)[out->n - 1] = (uint64_t)sqlite3_column_int64(st, 1);
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sfs_db_error(db, sid, rc);
+	sqlite3_reset(st);
+	return r;
+}
+
+static int run_text(struct sfs_db *db, enum sfs_stmt sid, const char *text)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, sid);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	return sfs_db_step_done(db, sid, st);
+}
+
+/* The cascade of one result, lock held, inside a unit. */
+static int prune_result_locked(struct sfs_cache *c, const char *id, struct cache_prune_report *rep)
+{
+	struct keystore *ks = cache_manager_keystore(c->main);
+	struct strv recs = {0}, blobs = {0};
+	uint64_t *sizes = NULL;
+	int r = rows(c->db, STMT_RECORDS_OF_RESULT, id, &recs, NULL);
+
+	for (size_t i = 0; r == 0 && i < recs.n; i++)
+		r = ks->ops->release(ks, recs.v[i]);
+	if (r == 0)
+		r = rows(c->db, STMT_BLOB_REFS_OF, id, &blobs, &sizes);
+	if (r == 0)
+		r = run_text(c->db, STMT_BLOB_REFS_DELETE, id);
+	if (r == 0)
+		r = run_text(c->db, STMT_LAYER_DELETE, id);
+	if (r == 0)
+		r = run_text(c->db, STMT_RESULT_DELETE, id);
+	for (size_t i = 0; r == 0 && i < blobs.n; i++) {
+		if (exists_locked(c->db, STMT_BLOB_REFERENCED, blobs.v[i]))
+			continue;
+		r = run_text(c->db, STMT_GC_INTENT_ADD, blobs.v[i]);
+		rep->blobs++;
+		rep->bytes += sizes[i];
+	}
+	if (r == 0) {
+		rep->results++;
+		rep->records += recs.n;
+	}
+	strv_release(&recs);
+	strv_release(&blobs);
+	free(sizes);
+	return r;
+}
+
+/* Ends the unit: a dry run rolls back (-ECANCELED is its own success). */
+static int end_unit(struct sfs_db *db, int r, bool dry_run)
+{
+	if (dry_run && r == 0) {
+		sfs_db_end(db, -ECANCELED);
+		return 0;
+	}
+	return sfs_db_end(db, r);
+}
+
+int cache_prune_result(struct sfs_cache *c, const char *result_id, bool dry_run,
+		       struct cache_prune_report *rep)
+{
+	int r;
+
+	sfs_db_lock(c->db);
+	r = sfs_db_begin(c->db);
+	if (r == 0)
+		r = end_unit(c->db, prune_result_locked(c, result_id, rep), dry_run);
+	sfs_db_unlock(c->db);
+	/* the intent is durable before a file goes */
+	if (r == 0 && !dry_run)
+		r = sfs_db_sync(c->db);
+	if (r == 0 && !dry_run)
+		r = cache_prune_collect(c, false, NULL);
+	return r;
+}
+
+int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -EIO;
+
+	sfs_db_lock(db);
+	if (sqlite3_prepare_v2(sfs_db_handle(db),
+			       "SELECT coalesce(sum(s), 0) FROM (SELECT max(size) s FROM blob_refs"
+			       " GROUP BY blob)",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*ret = (uint64_t)sqlite3_column_int64(st, 0);
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	sfs_db_unlock(db);
+	return r;
+}
+
+int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool dry_run,
+		struct cache_prune_report *rep)
+{
+	struct strv ids = {0};
+	uint64_t *used = NULL, total = 0;
+	int64_t now = sfs_now_ns();
+	int r;
+
+	r = cache_referenced_bytes(c->db, &total);
+	sfs_db_lock(c->db);
+	if (r == 0)
+		r = sfs_db_begin(c->db);
+	if (r < 0) {
+		sfs_db_unlock(c->db);
+		return r;
+	}
+	r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &used);
+	for (size_t i = 0; r == 0 && i < ids.n && total > keep_bytes; i++) {
+		if (keep_ns > 0 && (int64_t)used[i] > now - keep_ns)
+			break; /* LRU order: the rest are younger still */
+		uint64_t before = rep->bytes;
+		r = prune_result_locked(c, ids.v[i], rep);
+		uint64_t freed = rep->bytes - before;
+		total = freed > total ? 0 : total - freed;
+	}
+	r = end_unit(c->db, r, dry_run);
+	sfs_db_unlock(c->db);
+	strv_release(&ids);
+	free(used);
+	if (r == 0 && !dry_run)
+		r = sfs_db_sync(c->db);
+	if (r == 0 && !dry_run)
+		r = cache_prune_collect(c, false, NULL);
+	return r;
+}
+
+static int remove_if_unreferenced(struct sfs_cache *c, const char *hex,
+				  struct cache_prune_report *rep)
+{
+	int r = 0;
+
+	sfs_db_lock(c->db);
+	if (!exists_locked(c->db, STMT_BLOB_REFERENCED, hex)) {
+		int64_t size = cas_size(c->cas, hex);
+		r = cas_remove(c->cas, hex);
+		if (r == -ENOENT)
+			r = 0;
+		if (r == 0 && rep && size >= 0) {
+			rep->blobs++;
+			rep->bytes += (uint64_t)size;
+		}
+	}
+	if (r == 0)
+		r = run_text(c->db, STMT_GC_INTENT_DEL, hex);
+	sfs_db_unlock(c->db);
+	return r;
+}
+
+struct orphan_walk {
+	struct sfs_cache *c;
+	struct cache_prune_report *rep;
+};
+
+static int orphan_blob(const char *hex, void *arg)
+{
+	struct orphan_walk *w = arg;
+	return remove_if_unreferenced(w->c, hex, w->rep);
+}
+
+int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_report *rep)
+{
+	struct strv hexes = {0};
+	int r;
+
+	sfs_db_lock(c->db);
+	r = rows(c->db, STMT_GC_INTENT_LIST, NULL, &hexes, NULL);
+	sfs_db_unlock(c->db);
+	for (size_t i = 0; r == 0 && i < hexes.n; i++)
+		r = remove_if_unreferenced(c, hexes.v[i], rep);
+	strv_release(&hexes);
+	if (r == 0 && orphans) {
+		struct orphan_walk w = {c, rep};
+		r = cas_walk(c->cas, orphan_blob, &w);
+	}
+	return r;
+}

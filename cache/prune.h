@@ -1,0 +1,67 @@
+/*
+ * prune.h — deleting results: the release cascade and countable blob references.
+ *
+ * Every blob a result needs (its manifest, its files' and links' blobs, its
+ * export layer) is a row of blob_refs(owner = result id, blob, size), written
+ * in the same unit as the results row (result_storage.c, layer.c).  So "is
+ * this blob still referenced" is one index probe, never a scan of the trees.
+ *
+ * Deleting a result (docs/semantics.md §4.2) releases each of its records
+ * through the key storage (which collects keys left with no records and no
+ * links, cascading to their dependency keys), deletes its results, layers and
+ * blob_refs rows, and records each blob no longer referenced in gc_intent —
+ * all in one unit, committed (sfs_db_sync) before any file is touched.  Only
+ * then are the intent's blobs removed, through cas_remove, each re-checked
+ * under the database lock.  A kill -9 before the commit loses nothing; after
+ * it, cache_prune_collect at the next mount finishes the removals.
+ *
+ * Blobs are deleted only through cas.h and enumerated only with cas_walk.
+ * Locking: the database lock, held for the unit and for each removal.
+ */
+#ifndef SFS_PRUNE_H
+#define SFS_PRUNE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "tree.h"
+
+struct cache_prune_report {
+	uint64_t results, records, blobs, bytes; /* bytes: of the blobs freed */
+};
+
+/* Adds the blob_refs rows of result tree t; lock held, inside a unit. */
+int cache_blob_refs_add_tree(struct sfs_db *db, struct cas *c, const struct tree *t);
+/* One row; blob "sha256:<hex>" or bare hex.  Takes the lock. */
+int cache_blob_ref_add(struct sfs_db *db, const char *owner, const char *blob, uint64_t size);
+/* True while any result names blob (bare hex). */
+bool cache_blob_referenced(struct sfs_db *db, const char *hex);
+
+/*
+ * Deletes result_id with the cascade above and adds to *rep what it freed.
+ * With dry_run nothing is changed: the unit is rolled back, and rep says what
+ * the real deletion would free.
+ */
+int cache_prune_result(struct sfs_cache *c, const char *result_id, bool dry_run,
+		       struct cache_prune_report *rep);
+
+/*
+ * Deletes the least recently used results until the referenced blob bytes are
+ * at most keep_bytes, skipping results used less than keep_ns ago.
+ */
+int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool dry_run,
+		struct cache_prune_report *rep);
+
+/*
+ * Removes the blobs of gc_intent that no result references (the second half of
+ * a prune), and with orphans every blob of the store no result references.
+ * Orphans only at mount: a running job's blobs are unreferenced until its
+ * result is saved.
+ */
+int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_report *rep);
+
+/* Bytes of the distinct blobs results reference. */
+int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * test_prune.c — cache/prune.c: deleting a result releases its records and
+ * keys, frees the blobs only it named and keeps the shared ones; a dry run
+ * reports exactly what the real prune frees; orphans are collected, never a
+ * referenced blob.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "fixture.h"
+#include "prune.h"
+#include "tap.h"
+#include "tree.h"
+
+static struct cache_key *mk_key(const char *seed)
+{
+	char d[SFS_DIGEST_SIZE];
+	sfs_sha256_digest(seed, strlen(seed), d);
+	return cache_key_new(d, 0, 0);
+}
+
+static bool key_exists(struct sfs_cache *c, struct cache_key *k)
+{
+	struct keystore *ks = cache_manager_keystore(c->main);
+	return ks->ops->exists(ks, cache_key_id(k, c->main));
+}
+
+static void test_cascade(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	char ta[SFS_DIGEST_SIZE], tb[SFS_DIGEST_SIZE], fa[SFS_HEX_SIZE], shared[SFS_HEX_SIZE];
+	struct cache_key *a = mk_key("a"), *b = mk_key("b");
+	struct cache_prune_report dry = {0}, real = {0};
+
+	/* same dir and link ("d/f"), different file contents */
+	fx_tree(c, "d", 0640, "content-a", ta);
+	fx_tree(c, "d", 0640, "content-b", tb);
+	CHECK_EQ_INT(cache_manager_save(c->main, a, ta, 10, NULL, NULL), 0);
+	CHECK_EQ_INT(cache_manager_save(c->main, b, tb, 20, NULL, NULL), 0);
+	CHECK_EQ_INT(cas_put_buf(c->cas, "content-a", 9, fa), 0);
+	CHECK_EQ_INT(cas_put_buf(c->cas, "d/f", 3, shared), 0);
+	CHECK(cache_blob_referenced(c->db, fa));
+	CHECK(key_exists(c, a));
+
+	CHECK_EQ_INT(cache_prune_result(c, ta, true, &dry), 0);
+	CHECK(key_exists(c, a));
+	CHECK(cas_has(c->cas, fa));
+	CHECK_EQ_INT(cache_prune_result(c, ta, false, &real), 0);
+	CHECK_EQ_INT(dry.results, 1);
+	CHECK_EQ_INT(dry.records, 1);
+	CHECK_EQ_INT(dry.blobs, 2); /* the manifest and content-a */
+	CHECK_EQ_INT(real.results, dry.results);
+	CHECK_EQ_INT(real.records, dry.records);
+	CHECK_EQ_INT(real.blobs, dry.blobs);
+	CHECK_EQ_INT(real.bytes, dry.bytes);
+	CHECK(!key_exists(c, a));
+	CHECK(key_exists(c, b));
+	CHECK(!cas_has(c->cas, fa));
+	CHECK(!cas_has(c->cas, ta + 7));
+	CHECK(cas_has(c->cas, shared)); /* b still names it */
+	CHECK(cas_has(c->cas, tb + 7));
+	cache_key_unref(a);
+	cache_key_unref(b);
+	sfs_cache_close(c);
+}
+
+static void test_lru_and_orphans(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	char ta[SFS_DIGEST_SIZE], tb[SFS_DIGEST_SIZE], orphan[SFS_HEX_SIZE];
+	struct cache_key *a = mk_key("a"), *b = mk_key("b");
+	struct cache_prune_report dry = {0}, real = {0}, col = {0};
+	uint64_t total = 0;
+
+	fx_tree(c, "d", 0640, "content-a", ta);
+	fx_tree(c, "e", 0640, "content-b", tb);
+	CHECK_EQ_INT(cache_manager_save(c->main, a, ta, 10, NULL, NULL), 0);
+	CHECK_EQ_INT(cache_manager_save(c->main, b, tb, 20, NULL, NULL), 0);
+	CHECK_EQ_INT(cas_put_buf(c->cas, "nobody", 6, orphan), 0);
+	CHECK_EQ_INT(cache_referenced_bytes(c->db, &total), 0);
+	CHECK(total > 0);
+	/* keep one byte less than everything: only the least recently used goes */
+	CHECK_EQ_INT(cache_prune(c, total - 1, 0, true, &dry), 0);
+	CHECK_EQ_INT(cache_prune(c, total - 1, 0, false, &real), 0);
+	CHECK_EQ_INT(dry.results, 1);
+	CHECK_EQ_INT(real.results, 1);
+	CHECK_EQ_INT(real.bytes, dry.bytes);
+	CHECK(!cas_has(c->cas, ta + 7));
+	CHECK(cas_has(c->cas, tb + 7));
+	CHECK(cas_has(c->cas, orphan));
+	CHECK_EQ_INT(cache_prune_collect(c, true, &col), 0);
+	CHECK_EQ_INT(col.blobs, 1);
+	CHECK(!cas_has(c->cas, orphan));
+	CHECK(cas_has(c->cas, tb + 7));
+	char res[SFS_DIGEST_SIZE];
+	struct cache_record *recs = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(cache_manager_records(c->main, b, &recs, &n), 0);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(cache_manager_load(c->main, &recs[0], res, NULL), 0);
+	free(recs);
+	cache_key_unref(a);
+	cache_key_unref(b);
+	sfs_cache_close(c);
+}
+
+int main(void)
+{
+	RUN(test_cascade);
+	RUN(test_lru_and_orphans);
+	return tap_done();
+}
