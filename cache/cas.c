@@ -828,20 +828,29 @@ int cas_rmtree(const char *path)
 
 /* ---- statistics ---- */
 
-int cas_usage(struct cas *c, uint64_t *ret_blobs, uint64_t *ret_bytes)
+/* The blob directory, open for readdir; NULL with errno set. */
+static DIR *open_blobs_dir(struct cas *c)
 {
 	int fd = openat(c->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	uint64_t blobs = 0, bytes = 0;
-	struct dirent *de;
 	DIR *d;
 
 	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
+		return NULL;
+	if (!(d = fdopendir(fd))) {
 		close(fd);
-		return -ENOMEM;
+		errno = ENOMEM;
 	}
+	return d;
+}
+
+int cas_usage(struct cas *c, uint64_t *ret_blobs, uint64_t *ret_bytes)
+{
+	uint64_t blobs = 0, bytes = 0;
+	struct dirent *de;
+	DIR *d = open_blobs_dir(c);
+
+	if (!d)
+		return -errno;
 	while ((de = readdir(d))) {
 		struct stat st;
 		if (!sfs_is_hex(de->d_name))
@@ -861,34 +870,20 @@ int cas_usage(struct cas *c, uint64_t *ret_blobs, uint64_t *ret_bytes)
 
 int cas_walk(struct cas *c, cas_walk_fn fn, void *arg)
 {
-	int fd = openat(c->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char (*names)[SFS_HEX_SIZE] = NULL;
+	size_t n = 0, cap = 0;
 	struct dirent *de;
-	DIR *d;
+	DIR *d = open_blobs_dir(c);
 	int r = 0;
 
-	if (fd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
 	/* Names first, callbacks after: a callback may remove what it is given. */
-	size_t n = 0, cap = 0;
-	char (*names)[SFS_HEX_SIZE] = NULL;
 	while (r == 0 && (de = readdir(d))) {
 		if (!sfs_is_hex(de->d_name) || strlen(de->d_name) != SFS_HEX_LEN)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			void *p = realloc(names, ncap * sizeof(*names));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			names = p;
-			cap = ncap;
-		}
+		if ((r = sfs_grow((void **)&names, &cap, n + 1, sizeof(*names))) < 0)
+			break;
 		memcpy(names[n], de->d_name, SFS_HEX_SIZE - 1); /* sfs_is_hex: exact length */
 		names[n++][SFS_HEX_SIZE - 1] = '\0';
 	}
