@@ -289,9 +289,9 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 	uint64_t max = im->opts.limits.json_max;
 	char hex[SFS_HEX_SIZE];
 	char *buf;
-	off_t size;
+	off_t size = 0;
 	ssize_t len = 0;
-	int fd, r = open_regular_at(dirfd, name, &fd, &size);
+	int fd = -1, r = open_regular_at(dirfd, name, &fd, &size);
 
 	if (r < 0)
 		return layout_err(rel, r, ret_msg);
@@ -933,8 +933,8 @@ static int check_digest(struct cache_import *im, int fd, const char *digest, cha
 static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
 {
 	char rel[OCI_BLOB_PATH_SIZE];
-	off_t size;
-	int fd, r;
+	off_t size = 0;
+	int fd = -1, r;
 
 	oci_blob_path(digest, rel);
 	r = open_regular_at(im->blobsfd, digest + 7, &fd, &size);

@@ -219,7 +219,7 @@ static uid_t owner_of(struct sfs_fs *fs, uint64_t job, gid_t *ret_gid, int64_t *
 /* The target of an inputs/<i> or results/<N> symlink. */
 static int link_target(const struct sfs_vertex_info *vi, const struct fs_desc *d, char **ret)
 {
-	size_t i;
+	size_t i = 0;
 
 	if (!link_exists(vi, d))
 		return -ENOENT;

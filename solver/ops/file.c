@@ -376,7 +376,7 @@ static int act_copy(struct file_run *fr, const struct file_action *a, char **ret
 {
 	const char *src = a->src, *dest = a->dest;
 	const struct tree_entry *se;
-	struct tree *t;
+	struct tree *t = NULL;
 	struct wt_ent e;
 	int r;
 
@@ -417,7 +417,7 @@ static int file_run_actions(struct file_run *fr, char (*outputs)[SFS_DIGEST_SIZE
 	int r;
 
 	if (fr->op->base != SFS_NORM_NO_INPUT) {
-		struct tree *t;
+		struct tree *t = NULL;
 		fr->idx = 0;
 		fr->kind = "base";
 		if ((r = input_tree(fr, fr->op->base, &t, ret_msg)) < 0)
