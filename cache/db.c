@@ -134,7 +134,6 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_GC_INTENT_LIST] = "SELECT blob FROM gc_intent ORDER BY blob",
     /* least recently used first; ties by id so a dry run and the prune agree */
     [STMT_RESULTS_LRU] = "SELECT id, last_used FROM results ORDER BY last_used, id",
-    [STMT_RESULT_HAS_REFS] = "SELECT EXISTS(SELECT 1 FROM blob_refs WHERE owner = ?)",
 };
 
 /* Every lookup the statements above make has an index: links by their full
