@@ -889,6 +889,19 @@ int cache_import_open_opts(const char *dir, const struct cache_import_opts *o,
 	return 0;
 }
 
+bool cache_import_absent(const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool absent;
+
+	if (fd < 0)
+		return errno == ENOENT;
+	absent = fstatat(fd, "index.json", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+	close(fd);
+	return absent;
+}
+
 int cache_import_open(const char *dir, struct cache_import **ret, char **ret_msg)
 {
 	return cache_import_open_opts(dir, NULL, ret, ret_msg);

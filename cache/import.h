@@ -84,6 +84,17 @@ int cache_import_open_opts(const char *dir, const struct cache_import_opts *o,
 struct cache_import *cache_import_free(struct cache_import *im); /* accepts NULL */
 
 /*
+ * True when there is no layout at dir at all: dir does not exist, or it is a
+ * directory without an index.json (a cache directory not yet written to).  A
+ * cache_from source that is absent is a warning, not an error (BuildKit's
+ * "local cache import at PATH not found"); anything else wrong with a layout
+ * that is there (a dangling or symlinked index.json, a missing blob, bad JSON)
+ * is not absence and fails cache_import_open as before (docs/export.md §10.3).
+ * Call it with the credentials the layout is read with.
+ */
+bool cache_import_absent(const char *dir);
+
+/*
  * Copies every record into the local cache for good: each layer chain is
  * unpacked (base first, whiteouts applied) into a result tree in the content
  * store, a record is saved for it, and keys and links are created so later

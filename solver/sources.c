@@ -107,9 +107,10 @@ static int source_read(struct source_reader *sr, const char *path, struct cache_
 	return 0;
 }
 
-/* source_read with the job's credentials. */
+/* source_read with the job's credentials; a source that is not there at all
+ * is no error: *ret stays NULL and *ret_absent is set. */
 static int source_read_as(struct source_reader *sr, const char *path, struct cache_manager **ret,
-			  char **ret_msg)
+			  bool *ret_absent, char **ret_msg)
 {
 	const struct sfs_job *j = sr->j;
 	struct sfs_creds c;
@@ -118,13 +119,21 @@ static int source_read_as(struct source_reader *sr, const char *path, struct cac
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cannot take the credentials of uid %u",
 				(unsigned)j->uid);
-	r = source_read(sr, path, ret, ret_msg);
+	if (cache_import_absent(path))
+		*ret_absent = true;
+	else
+		r = source_read(sr, path, ret, ret_msg);
 	sfs_creds_leave(&c);
 	return r;
 }
 
-/* The manager of source path, read now if this mount has not read it yet. */
-static int source_get(struct source_reader *sr, const char *path, char **ret_msg)
+/*
+ * The manager of source path, read now if this mount has not read it yet.  An
+ * absent source is not remembered, so a later job reads it once it is there
+ * (a CI cache directory the first build exports to).
+ */
+static int source_get(struct source_reader *sr, const char *path, bool *ret_absent,
+		      char **ret_msg)
 {
 	struct sfs_solver *s = sr->s;
 	sfs_solver_lock(s);
@@ -133,8 +142,8 @@ static int source_get(struct source_reader *sr, const char *path, char **ret_msg
 	if (have)
 		return 0;
 	struct cache_manager *cm = NULL;
-	int r = source_read_as(sr, path, &cm, ret_msg);
-	if (r < 0)
+	int r = source_read_as(sr, path, &cm, ret_absent, ret_msg);
+	if (r < 0 || *ret_absent)
 		return r;
 	sfs_solver_lock(s);
 	if (strmap_get(&s->sources, path))
@@ -151,11 +160,18 @@ static bool job_trusted(const struct sfs_solver *s, const struct sfs_job *j)
 	return j->uid == 0 || j->uid == s->o.owner;
 }
 
+/*
+ * Reads each source of paths, each shown as a "[cache_from]" vertex.  A source
+ * the job may not use, or one that is not there, is a warning in that
+ * vertex's log (a literal or the local buffer `warn`, never *ret_msg) and
+ * the job goes on without it; a source that is there but cannot be read
+ * fails the job with *ret_msg (docs/export.md §10.3).
+ */
 static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths, char **ret_msg)
 {
 	int r = 0;
 	for (size_t k = 0; r == 0 && paths && paths[k]; k++) {
-		char d[SFS_DIGEST_SIZE], name[PATH_MAX + 32];
+		char d[SFS_DIGEST_SIZE], name[PATH_MAX + 32], warn[PATH_MAX + 64];
 		snprintf(name, sizeof(name), "[cache_from] importing %s", paths[k]);
 		sfs_sha256_digest(name, strlen(name), d);
 		sfs_solver_lock(s);
@@ -165,12 +181,18 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 		sfs_solver_unlock(s);
 		sfs_solver_flush_notify(s);
 		const char *skip = NULL;
+		bool absent = false;
 		struct source_reader sr = {.s = s, .j = j, .digest = d};
 		if (!job_trusted(s, j))
 			skip = "WARNING: cache_from skipped: only the mount owner and root may import "
 			       "cache records\n";
-		else if ((r = source_get(&sr, paths[k], ret_msg)) < 0)
+		else if ((r = source_get(&sr, paths[k], &absent, ret_msg)) < 0)
 			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
+		else if (absent) {
+			snprintf(warn, sizeof(warn), "WARNING: local cache import at %s not found\n",
+				 paths[k]);
+			skip = warn;
+		}
 		sfs_solver_lock(s);
 		if (skip)
 			sfs_progress_log(j->progress, d, 2, skip, strlen(skip), sfs_now_ns());

@@ -18,7 +18,8 @@ extern int tap_failed_now;
 void tap_run(const char *name, void (*fn)(void));
 int tap_done(void);
 void tap_fail(const char *file, int line, const char *expr);
-/* A fresh scratch directory under $TMPDIR (removed by tap_done); malloc'd. */
+/* A fresh scratch directory under $TMPDIR; tap owns the string and removes the
+ * directory and frees it in tap_done: never free it. */
 char *tap_tmpdir(void);
 /* CLOCK_MONOTONIC in seconds, for what a test prints (or bounds) about time. */
 double tap_now_s(void);

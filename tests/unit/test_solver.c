@@ -519,12 +519,50 @@ static void test_cache_from(void)
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
 	CHECK_EQ_INT(n_exec, 0);
 	sfs_job_info_release(&i);
-	/* a source that is not a layout fails the job, naming it */
-	char *bad = NULL;
-	CHECK(asprintf(&bad, "%s,\"cache_from\":[\"/nonexistent-layout\"]}", spec) > 0);
+	/* a source that is not there is a warning: the job builds without it */
+	char *missing = NULL;
+	CHECK(asprintf(&missing, "%s,\"cache_from\":[\"/nonexistent-layout\"]}", spec) > 0);
+	id = submit(&b, missing);
+	wait_job(&b, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK_EQ_STR(i.error, "");
+	sfs_job_info_release(&i);
+	CHECK_EQ_INT(
+	    sfs_solver_job_read(b.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK(buf && strstr(buf, "WARNING: local cache import at /nonexistent-layout not found"));
+	CHECK(buf && !strstr(buf, "ERROR"));
+	free(buf);
+	free(missing);
+	/* the same for a vertex's own cache_from, and an empty directory is not there either */
+	char *vmissing = NULL, *empty = tap_tmpdir();
+	CHECK(asprintf(&vmissing,
+		       "{\"vertices\":{\"v\":{\"op\":\"file\",\"cache_from\":[\"%s\"],"
+		       "\"actions\":[{\"mkfile\":{\"path\":\"v\",\"data\":\"2\"}}]}},"
+		       "\"outputs\":[\"v\"]}",
+		       empty) > 0);
+	id = submit(&b, vmissing);
+	wait_job(&b, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK_EQ_STR(i.error, "");
+	sfs_job_info_release(&i);
+	CHECK_EQ_INT(
+	    sfs_solver_job_read(b.s, id, SFS_STREAM_STATUS, 0, 1 << 20, &buf, &len, &ended), 0);
+	CHECK(buf && strstr(buf, "not found"));
+	free(buf);
+	free(vmissing);
+	/* a source that is there but is no layout still fails the job, naming it */
+	char *bad = NULL, *notlayout = tap_tmpdir(), idx[4096];
+	snprintf(idx, sizeof(idx), "%s/index.json", notlayout);
+	FILE *f = fopen(idx, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("{\"manifests\":[]}", f);
+		fclose(f);
+	}
+	CHECK(asprintf(&bad, "%s,\"cache_from\":[\"%s\"]}", spec, notlayout) > 0);
 	wait_job(&b, submit(&b, bad), &i);
 	CHECK_EQ_STR(sfs_job_state_name(i.state), "failed");
-	CHECK(strstr(i.error, "cache_from /nonexistent-layout") != NULL);
+	CHECK(strstr(i.error, "cache_from ") != NULL);
 	sfs_job_info_release(&i);
 	free(bad);
 	free(dir);
