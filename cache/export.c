@@ -36,6 +36,7 @@
 #include "oci.h"
 #include "strbuf.h"
 #include "strmap.h"
+#include "strv.h"
 
 #define NIL SIZE_MAX
 
@@ -233,6 +234,12 @@ static int collect_backlink(const char *src, const struct cache_link *l, void *a
 	return 0;
 }
 
+static int stop_walk_backlink(const char *src, const struct cache_link *l, void *arg)
+{
+	*(bool *)arg = true;
+	return 1;
+}
+
 static int bkm_put(struct ex *e, const char *id, size_t it)
 {
 	return strmap_put(&e->bkm, id, (void *)(uintptr_t)(it == NIL ? 1 : it + 2), NULL);
@@ -415,6 +422,147 @@ static int ex_export(struct ex *e, struct cache_key *k, enum cache_export_mode m
 	} else {
 		free(done.v);
 	}
+	return r;
+}
+
+/* ---- the whole cache: every key of the storage (docs/export.md §12) ---- */
+
+static int push_id(const char *id, void *arg)
+{
+	return strv_push(arg, id);
+}
+
+static int stop_at_first(const struct cache_link *l, const char *target, void *arg)
+{
+	*(bool *)arg = true;
+	return 1;
+}
+
+static int note_result(const struct cache_result *res, void *arg)
+{
+	*(bool *)arg = true;
+	return 1;
+}
+
+/* Memo of need(): 1 while being computed (a loop counts as no), 2 no, 3 yes. */
+struct need_walk {
+	struct ex *e;
+	struct strmap *memo;
+	bool yes;
+	int err;
+};
+
+static bool ex_need(struct ex *e, struct strmap *memo, const char *id);
+
+/* A target of a link from the key being asked about. */
+static int need_target(const struct cache_link *l, const char *target, void *arg)
+{
+	struct need_walk *w = arg;
+	bool has = false;
+
+	if (!ex_need(w->e, w->memo, target))
+		return 0;
+	w->e->ks->ops->walk_results(w->e->ks, target, note_result, &has);
+	if (!has) {
+		w->yes = true;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * mode=min over the whole cache: does the key make a layer?  The outputs of
+ * the walk are the keys no link leads from (nothing was built on them); a
+ * key gets a made layer when it is one, or when some key built on it needs
+ * one and has no record of its own: down to the first result on each path
+ * from an output, as §7 says for a job.  Without walk_all_links every key
+ * needs one (the memory storage: mode min is max there).
+ */
+static bool ex_need(struct ex *e, struct strmap *memo, const char *id)
+{
+	uintptr_t v = (uintptr_t)strmap_get(memo, id);
+	struct need_walk w = {.e = e, .memo = memo};
+	bool any = false;
+	int r;
+
+	if (v)
+		return v == 3;
+	if (strmap_put(memo, id, (void *)(uintptr_t)1, NULL) < 0)
+		return true;
+	r = keystore_walk_all_links(e->ks, id, stop_at_first, &any);
+	if (r == -EOPNOTSUPP || (r >= 0 && !any))
+		w.yes = true;
+	else if (r >= 0)
+		keystore_walk_all_links(e->ks, id, need_target, &w);
+	strmap_put(memo, id, (void *)(uintptr_t)(w.yes ? 3 : 2), NULL);
+	return w.yes;
+}
+
+/* The newest record of key id, as cache_records_best picks it. */
+struct best_walk {
+	struct cache_record best;
+	bool ok;
+};
+
+static int pick_best(const struct cache_result *res, void *arg)
+{
+	struct best_walk *b = arg;
+
+	if (b->ok && res->created_at <= b->best.created_at)
+		return 0;
+	memset(&b->best, 0, sizeof(b->best));
+	sfs_copy_str(b->best.id, sizeof(b->best.id), res->id);
+	sfs_copy_str(b->best.result, sizeof(b->best.result), res->result);
+	b->best.created_at = res->created_at;
+	b->ok = true;
+	return 0;
+}
+
+/* One key of the storage: its record (with its backlinks' chains) and, when
+ * it has inputs, its best record's result as the mode says. */
+static int ex_storage_key(struct ex *e, struct strmap *need, const char *id,
+			  enum cache_export_mode mode)
+{
+	struct best_walk b = {0};
+	struct cache_layer layer;
+	bool have_layer = false;
+	size_t rec;
+	int r;
+
+	/* a random id nothing links to names no record BuildKit could read */
+	if (strncmp(id, "sha256:", 7) && !bkm_get(e, id, &rec)) {
+		bool linked = false;
+		r = e->ks->ops->walk_backlinks(e->ks, id, stop_walk_backlink, &linked);
+		if (r < 0 || !linked)
+			return r < 0 ? r : 0;
+	}
+	r = ex_backlinks(e, NIL, id, &rec);
+	if (r < 0 || rec == NIL || e->cc.v[rec].ninputs == 0 || e->cc.v[rec].has_result)
+		return r;
+	r = e->ks->ops->walk_results(e->ks, id, pick_best, &b);
+	if (r < 0 || !b.ok)
+		return r;
+	b.best.cm = e->cm;
+	sfs_copy_str(b.best.key_id, sizeof(b.best.key_id), id);
+	if (mode == CACHE_EXPORT_MIN && !ex_need(e, need, id))
+		mode = CACHE_EXPORT_REMOTE_ONLY;
+	r = ex_remote(e, &b.best, mode, &layer, &have_layer);
+	if (r == 0 && have_layer)
+		cc_add_result(&e->cc, rec, b.best.created_at, &layer);
+	return r;
+}
+
+/* Every key id of the storage through ex_storage_key. */
+static int ex_storage(struct ex *e, enum cache_export_mode mode)
+{
+	struct strv ids = {0};
+	struct strmap need = STRMAP_INIT;
+	int r = e->ks->ops->walk(e->ks, push_id, &ids);
+
+	for (size_t i = 0; r == 0 && i < ids.n; i++)
+		r = ex_storage_key(e, &need, ids.v[i], mode);
+	strmap_release(&need);
+	strv_release(&ids);
 	return r;
 }
 
@@ -989,7 +1137,8 @@ static void cfg_json(const struct cfg *g, struct strbuf *sb)
 	strbuf_addstr(sb, g->nrecs ? "]}" : "}");
 }
 
-/* The walk, normalize, marshal and sort: the config of keys. */
+/* The walk, normalize, marshal and sort: the config of keys, or with keys
+ * NULL of every key of the storage (the whole cache). */
 static int export_cfg(struct sfs_cache *c, struct cache_manager *cm, struct cache_key *const *keys,
 		      size_t nkeys, enum cache_export_mode mode, struct ex *e, struct cfg *g,
 		      char **ret_msg)
@@ -1006,6 +1155,8 @@ static int export_cfg(struct sfs_cache *c, struct cache_manager *cm, struct cach
 		if (keys[i])
 			r = ex_export(e, keys[i], mode, &res);
 	}
+	if (r == 0 && !keys)
+		r = ex_storage(e, mode);
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cache export: %s", strerror(-r));
 	r = cc_normalize(&e->cc, &canon);
@@ -1153,7 +1304,8 @@ static int mkdirs(const char *tmp)
 }
 
 /* Config, manifest, index.json and oci-layout into tmp. */
-static int write_meta(const struct cfg *g, enum cache_export_form form, const char *tmp)
+static int write_meta(const struct cfg *g, enum cache_export_form form, const char *tmp,
+		      struct oci_desc *ret_manifest)
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	struct strbuf sb = STRBUF_INIT;
@@ -1173,6 +1325,8 @@ static int write_meta(const struct cfg *g, enum cache_export_form form, const ch
 		index_json(&sb, form, &manifest);
 	if (r == 0 && sb.oom)
 		r = -ENOMEM;
+	if (r == 0 && ret_manifest)
+		*ret_manifest = manifest;
 	if (r == 0) {
 		snprintf(path, sizeof(path), "%s/index.json", tmp);
 		r = write_file(path, sb.buf, sb.len, 0644);
@@ -1186,7 +1340,7 @@ static int write_meta(const struct cfg *g, enum cache_export_form form, const ch
 }
 
 static int write_layout(struct sfs_cache *c, const struct cfg *g, enum cache_export_form form,
-			const char *dir, char **ret_msg)
+			const char *dir, struct oci_desc *ret_manifest, char **ret_msg)
 {
 	struct stat st;
 	char *tmp = NULL;
@@ -1206,7 +1360,7 @@ static int write_layout(struct sfs_cache *c, const struct cfg *g, enum cache_exp
 	if (r == 0)
 		r = copy_layers(c, g, tmp);
 	if (r == 0)
-		r = write_meta(g, form, tmp);
+		r = write_meta(g, form, tmp, ret_manifest);
 	if (r == 0 && rename(tmp, dir) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -1234,7 +1388,25 @@ int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
 	int r = export_cfg(c, cm, keys, nkeys, mode, &e, &g, ret_msg);
 
 	if (r == 0)
-		r = write_layout(c, &g, form, dir, ret_msg);
+		r = write_layout(c, &g, form, dir, NULL, ret_msg);
+	cfg_release(&g);
+	ex_release(&e);
+	return r;
+}
+
+int cache_export_all(struct sfs_cache *c, struct cache_manager *cm, enum cache_export_mode mode,
+		     enum cache_export_form form, const char *dir,
+		     char ret_manifest[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT};
+	struct oci_desc manifest;
+	struct cfg g = {0};
+	int r = export_cfg(c, cm, NULL, 0, mode, &e, &g, ret_msg);
+
+	if (r == 0)
+		r = write_layout(c, &g, form, dir, &manifest, ret_msg);
+	if (r == 0)
+		sfs_copy_str(ret_manifest, SFS_DIGEST_SIZE, manifest.digest);
 	cfg_release(&g);
 	ex_release(&e);
 	return r;

@@ -52,6 +52,19 @@ int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
 			const char *dir, char **ret_msg);
 
 /*
+ * Exports the whole cache: every key of cm's key storage (not one job's
+ * chains), each with its backlinks' chains, and for every key with inputs its
+ * newest record's result as the mode says (docs/export.md §12; with
+ * CACHE_EXPORT_MIN, keys nothing is built on are the outputs).  Written to
+ * dir as cache_export does (dir.tmp, then renamed); ret_manifest receives the
+ * digest of the layout's manifest, "sha256:<hex>", which names the export.
+ * The records' export_cache is not known here: every result may be exported.
+ */
+int cache_export_all(struct sfs_cache *c, struct cache_manager *cm, enum cache_export_mode mode,
+		     enum cache_export_form form, const char *dir,
+		     char ret_manifest[SFS_DIGEST_SIZE], char **ret_msg);
+
+/*
  * The same walk, but only the cache config JSON (compact, the field names of
  * docs/export.md §5) and no layout; layers it needs are still made in the content
  * store.

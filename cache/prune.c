@@ -5,6 +5,7 @@
  * the store needs none.
  */
 #include "prune.h"
+#include "exports.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -233,6 +234,12 @@ int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool 
 		r = sfs_db_sync(c->db);
 	if (r == 0 && !dry_run)
 		r = cache_prune_collect(c, false, NULL);
+	if (r == 0) {
+		uint64_t n = 0, bytes = 0;
+		r = cache_exports_prune(c, dry_run, &n, &bytes);
+		rep->exports += n;
+		rep->export_bytes += bytes;
+	}
 	return r;
 }
 

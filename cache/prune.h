@@ -29,6 +29,7 @@
 
 struct cache_prune_report {
 	uint64_t results, records, blobs, bytes; /* bytes: of the blobs freed */
+	uint64_t exports, export_bytes; /* whole-cache exports deleted (cache/exports.h) */
 };
 
 /* Adds the blob_refs rows of result tree t; lock held, inside a unit. */
@@ -48,7 +49,8 @@ int cache_prune_result(struct sfs_cache *c, const char *result_id, bool dry_run,
 
 /*
  * Deletes the least recently used results until the referenced blob bytes are
- * at most keep_bytes, skipping results used less than keep_ns ago.
+ * at most keep_bytes, skipping results used less than keep_ns ago; then every
+ * whole-cache export but the newest (cache_exports_prune), whatever the budget.
  */
 int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool dry_run,
 		struct cache_prune_report *rep);

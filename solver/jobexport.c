@@ -18,6 +18,7 @@
 #include "cas.h"
 #include "err.h"
 #include "export.h"
+#include "exports.h"
 #include "internal.h"
 
 static void export_digest(const struct sfs_job *j, char ret[SFS_DIGEST_SIZE])
@@ -55,6 +56,8 @@ int sfs_job_exports_sweep(struct sfs_solver *s)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if (cache_exports_is_name(de->d_name))
+			continue; /* a whole-cache export (cache/exports.h) */
 		if (j && j->state == SFS_JOB_DONE && j->spec_text)
 			continue;
 		if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)

@@ -15,6 +15,9 @@
 
 #include "cache.h"
 #include "err.h"
+#include "exports.h"
+#include "import.h"
+#include "prune.h"
 #include "strbuf.h"
 #include "tree.h"
 #include "solver.h"
@@ -573,6 +576,97 @@ static void test_cache_from(void)
 	fx_env_close(&a);
 }
 
+/* Builds spec on e, expecting done; its first output's result id into ret. */
+static void build_one(struct fx_env *e, const char *spec, char ret[SFS_DIGEST_SIZE])
+{
+	struct sfs_job_info i;
+	wait_job(e, submit(e, spec), &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	CHECK(i.noutputs == 1);
+	snprintf(ret, SFS_DIGEST_SIZE, "%s", i.noutputs ? i.outputs[0].result : "");
+	sfs_job_info_release(&i);
+}
+
+/* The whole cache exported (every job's records), imported into a fresh
+ * STATE_DIR for good, solves every spec with nothing executed
+ * (docs/export.md §12); a prune keeps only the newest export. */
+static void test_whole_cache_export(void)
+{
+	static const char *chain3b =
+	    "{\"vertices\":{"
+	    "\"a\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"a\",\"data\":\"2\"}}]},"
+	    "\"b\":{\"op\":\"file\",\"base\":\"a\",\"actions\":[{\"mkdir\":{\"path\":\"x\"}}]}},"
+	    "\"outputs\":[\"b\"]}";
+	const char *specs[] = {chain3, chain3b};
+	char want[2][SFS_DIGEST_SIZE], got[SFS_DIGEST_SIZE];
+	char hex[SFS_HEX_SIZE], hex2[SFS_HEX_SIZE], newest[SFS_HEX_SIZE];
+	struct fx_env a = {0}, b = {0};
+	struct cache_import *im = NULL;
+	char *msg = NULL, *path = NULL;
+
+	fx_env_open(&a, NULL, &env_opts);
+	for (int k = 0; k < 2; k++)
+		build_one(&a, specs[k], want[k]);
+	CHECK_EQ_INT(cache_exports_newest(a.cache, newest), -ENOENT);
+	CHECK_EQ_INT(cache_exports_make(a.cache, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, hex, &msg),
+		     0);
+	CHECK_EQ_INT(cache_exports_newest(a.cache, newest), 0);
+	CHECK_EQ_STR(newest, hex);
+	/* the same cache again is the same directory */
+	CHECK_EQ_INT(cache_exports_make(a.cache, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, hex2, &msg),
+		     0);
+	CHECK_EQ_STR(hex2, hex);
+
+	fx_env_open(&b, NULL, &env_opts);
+	path = cache_exports_path(a.cache, hex, NULL);
+	CHECK_EQ_INT(cache_import_open(path, &im, &msg), 0);
+	CHECK(im && cache_import_nrecords(im) >= 5);
+	if (im)
+		CHECK_EQ_INT(cache_import_into(im, b.cache, &msg), 0);
+	im = cache_import_free(im);
+	reset_counts();
+	for (int k = 0; k < 2; k++) {
+		build_one(&b, specs[k], got);
+		CHECK_EQ_STR(got, want[k]);
+	}
+	CHECK_EQ_INT(n_exec, 0);
+
+	/* another form is another export and the newest; a prune deletes the older */
+	CHECK_EQ_INT(
+	    cache_exports_make(a.cache, CACHE_EXPORT_MIN, CACHE_EXPORT_MANIFEST_LIST, hex2, &msg), 0);
+	CHECK(strcmp(hex2, hex) != 0);
+	CHECK_EQ_INT(cache_exports_newest(a.cache, newest), 0);
+	CHECK_EQ_STR(newest, hex2);
+	struct strv sv = {0};
+	CHECK_EQ_INT(cache_exports_list(a.cache, &sv), 0);
+	CHECK_EQ_INT((int)sv.n, 2);
+	strv_release(&sv);
+	uint64_t n = 0, bytes = 0, un = 0, ubytes = 0;
+	CHECK_EQ_INT(cache_exports_usage(a.cache, &un, &ubytes), 0);
+	CHECK_EQ_INT((int)un, 2);
+	struct cache_prune_report rep = {0};
+	CHECK_EQ_INT(cache_prune(a.cache, UINT64_MAX, 0, true, &rep), 0);
+	CHECK_EQ_INT((int)rep.exports, 1);
+	CHECK(cache_exports_has(a.cache, hex));
+	CHECK_EQ_INT(cache_exports_prune(a.cache, false, &n, &bytes), 0);
+	CHECK_EQ_INT((int)n, 1);
+	CHECK(bytes > 0 && bytes < ubytes);
+	CHECK(!cache_exports_has(a.cache, hex));
+	CHECK(cache_exports_has(a.cache, hex2));
+	CHECK_EQ_INT(cache_exports_prune(a.cache, false, &n, &bytes), 0);
+	CHECK_EQ_INT((int)n, 0);
+	/* a job export's sweep at the next open keeps the whole-cache export */
+	fx_env_close(&a);
+	fx_env_open(&a, a.dir, &env_opts);
+	CHECK(cache_exports_has(a.cache, hex2));
+	if (msg)
+		fprintf(stderr, "  %s\n", msg);
+	free(msg);
+	free(path);
+	fx_env_close(&b);
+	fx_env_close(&a);
+}
+
 /* A failure at the bottom of a long chain reaches the job without recursing per level. */
 static void test_deep_chain_failure(void)
 {
@@ -840,6 +934,7 @@ int main(void)
 	RUN(test_failure_names_vertex);
 	RUN(test_export_at_job_end);
 	RUN(test_cache_from);
+	RUN(test_whole_cache_export);
 	RUN(test_deep_chain_failure);
 	RUN(test_shared_vertex);
 	RUN(test_merge_concurrent);
