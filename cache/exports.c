@@ -274,3 +274,63 @@ int cache_exports_prune(struct sfs_cache *c, bool dry_run, uint64_t *ret_n, uint
 		*ret_bytes = bytes;
 	return r;
 }
+
+const char *cache_exports_mode_name(enum cache_export_mode m)
+{
+	return m == CACHE_EXPORT_MAX ? "max" : m == CACHE_EXPORT_MIN ? "min" : "remote-only";
+}
+
+const char *cache_exports_form_name(enum cache_export_form f)
+{
+	return f == CACHE_EXPORT_MANIFEST_LIST ? "manifest-list" : "image";
+}
+
+/* One word of the command: "key=value" into mode or form. */
+static int parse_word(const char *w, size_t n, bool *seen_mode, bool *seen_form,
+		      enum cache_export_mode *mode, enum cache_export_form *form, char **ret_msg)
+{
+#define IS(lit) (n == sizeof(lit) - 1 && !memcmp(w, lit, n))
+	if (IS("mode=max") || IS("mode=min")) {
+		if (*seen_mode)
+			return sfs_errf(ret_msg, EINVAL, "export: mode given twice");
+		*seen_mode = true;
+		*mode = IS("mode=max") ? CACHE_EXPORT_MAX : CACHE_EXPORT_MIN;
+		return 0;
+	}
+	if (IS("form=image") || IS("form=manifest-list")) {
+		if (*seen_form)
+			return sfs_errf(ret_msg, EINVAL, "export: form given twice");
+		*seen_form = true;
+		*form = IS("form=image") ? CACHE_EXPORT_IMAGE : CACHE_EXPORT_MANIFEST_LIST;
+		return 0;
+	}
+#undef IS
+	return sfs_errf(ret_msg, EINVAL,
+			"export: unknown argument \"%.*s\" (export [mode=max|min] "
+			"[form=image|manifest-list])",
+			(int)(n > 64 ? 64 : n), w);
+}
+
+int cache_exports_parse(const char *args, enum cache_export_mode *ret_mode,
+			enum cache_export_form *ret_form, char **ret_msg)
+{
+	enum cache_export_mode mode = CACHE_EXPORT_MAX;
+	enum cache_export_form form = CACHE_EXPORT_IMAGE;
+	bool seen_mode = false, seen_form = false;
+	const char *p = args ? args : "";
+	int r = 0;
+
+	while (r == 0 && *p) {
+		size_t n;
+		p += strspn(p, " \t\n");
+		n = strcspn(p, " \t\n");
+		if (n)
+			r = parse_word(p, n, &seen_mode, &seen_form, &mode, &form, ret_msg);
+		p += n;
+	}
+	if (r < 0)
+		return r;
+	*ret_mode = mode;
+	*ret_form = form;
+	return 0;
+}

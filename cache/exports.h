@@ -42,6 +42,20 @@ bool cache_exports_is_name(const char *name);
 int cache_exports_make(struct sfs_cache *c, enum cache_export_mode mode,
 		       enum cache_export_form form, char ret_hex[SFS_HEX_SIZE], char **ret_msg);
 
+/*
+ * The arguments of the `export` command of cache/ctl (docs/export.md §12):
+ * space-separated `mode=max|min` and `form=image|manifest-list`, each at most
+ * once, in any order; defaults mode=max (the whole cache is for moving a
+ * cache, so every result goes) and form=image.  -EINVAL with *ret_msg naming
+ * the bad word.
+ */
+int cache_exports_parse(const char *args, enum cache_export_mode *ret_mode,
+			enum cache_export_form *ret_form, char **ret_msg);
+
+/* The two names, as the command spells them. */
+const char *cache_exports_mode_name(enum cache_export_mode m);
+const char *cache_exports_form_name(enum cache_export_form f);
+
 /* The hex of the newest export; -ENOENT when there is none. */
 int cache_exports_newest(struct sfs_cache *c, char ret_hex[SFS_HEX_SIZE]);
 

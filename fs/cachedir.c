@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "exports.h"
 #include "results_index.h"
 #include "fs.h"
 
@@ -83,6 +84,12 @@ static int cache_lookup(struct sfs_fs *fs, const struct fs_desc *d, const char *
 
 	switch (d->kind) {
 	case FS_CACHE_DIR:
+		r = fs_kind_lookup(d, name, ret);
+		if (r == 0 && ret->kind == FS_CACHE_EXPORT_LINK) {
+			fs_desc_release(ret);
+			return fs_cache_export_link(fs, ret); /* there while an export is */
+		}
+		return r;
 	case FS_CACHE_KEY:
 	case FS_CACHE_RESULT:
 		return fs_kind_lookup(d, name, ret);
@@ -132,8 +139,15 @@ static int cache_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_d
 {
 	struct keystore *ks = keystore_of(fs);
 
+	struct fs_desc link;
+	int r;
+
 	switch (d->kind) {
 	case FS_CACHE_DIR:
+		r = fs_kind_list(d, l);
+		if (r == 0 && fs_cache_export_link(fs, &link) == 0)
+			r = fs_dirlist_add_kind(l, &link);
+		return r;
 	case FS_CACHE_KEY:
 	case FS_CACHE_RESULT:
 		return fs_kind_list(d, l);
@@ -252,8 +266,10 @@ static int stats_content(struct sfs_fs *fs, struct strbuf *out)
 	strbuf_addf(out,
 		    "disk_bytes %" PRIu64 "\nblobs %" PRIu64 "\nblob_bytes %" PRIu64
 		    "\ndb_bytes %" PRIu64 "\nlogs %" PRIu64 "\nlog_bytes %" PRIu64 "\n",
-		    s.blob_bytes + s.db_bytes + s.log_bytes, s.blobs, s.blob_bytes, s.db_bytes,
-		    s.logs, s.log_bytes);
+		    s.blob_bytes + s.db_bytes + s.log_bytes + s.export_bytes, s.blobs, s.blob_bytes,
+		    s.db_bytes, s.logs, s.log_bytes);
+	strbuf_addf(out, "exports %" PRIu64 "\nexport_bytes %" PRIu64 "\n", s.exports,
+		    s.export_bytes);
 	strbuf_addf(out,
 		    "keys %" PRIu64 "\nrecords %" PRIu64 "\nresults %" PRIu64
 		    "\nresult_bytes %" PRIu64 "\nlinks %" PRIu64 "\nhits %" PRIu64
@@ -268,6 +284,8 @@ static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strb
 
 	if (d->kind == FS_CACHE_STATS)
 		r = stats_content(fs, out);
+	else if (d->kind == FS_CACHE_IMPORT)
+		r = fs_cache_import_content(fs, out);
 	else if (fs_kinds[d->kind].parent == FS_CACHE_KEY)
 		r = key_content(fs, d, out);
 	else if (fs_kinds[d->kind].parent == FS_CACHE_RESULT)
@@ -357,6 +375,9 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 	ret->db_bytes = file_size(sd, "solverfs.db") + file_size(sd, "solverfs.db-wal") +
 			file_size(sd, "solverfs.db-shm");
 	logs_usage(sd, &ret->logs, &ret->log_bytes);
+	r = cache_exports_usage(fs->cache, &ret->exports, &ret->export_bytes);
+	if (r < 0)
+		return r;
 	r = results_index_counts(fs->cache->db, &c);
 	if (r < 0)
 		return r;

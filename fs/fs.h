@@ -94,6 +94,7 @@ struct sfs_fs {
 	struct fs_trees *trees;	    /* results.c: the loaded result trees */
 	struct fs_streams *streams; /* stream.c: parked readers and pollers */
 	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
+	struct fs_cache_import *cache_import; /* cacheimport.c: the running import */
 };
 
 /* ---- node kinds (kinds.c) ----
@@ -158,6 +159,11 @@ enum fs_kind {
 	FS_CACHE_RESULT_LAST_USED,
 	FS_CACHE_RESULT_RECORDS,
 	FS_CACHE_RESULT_KEYS,
+	/* whole-cache exports and import (exports.c, cacheimport.c) */
+	FS_CACHE_EXPORTS,
+	FS_CACHE_EXPORT_ENTRY,
+	FS_CACHE_EXPORT_LINK,
+	FS_CACHE_IMPORT,
 	FS_KIND_MAX
 };
 
@@ -266,6 +272,7 @@ struct fs_file {
 	int fd;			/* log or blob, -1 when none */
 	uint64_t new_job;	/* jobs/new: the job this handle allocated */
 	uid_t uid;		/* the opener (submit, ctl) */
+	gid_t gid;		/* the opener's group (cache/import) */
 	bool writable;
 	bool nonblock;
 	/* A spec file: FUSE threads may write and flush one open file at once
@@ -350,6 +357,29 @@ extern const struct fs_module fs_exports_module;
 int fs_export_root(struct sfs_fs *fs, uint64_t job, struct fs_desc *ret);
 /* Opens a layout file for reading into f->fd. */
 int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
+/* cache/export, the symlink to the newest whole-cache export; -ENOENT when
+ * there is none. */
+int fs_cache_export_link(struct sfs_fs *fs, struct fs_desc *ret);
+
+/* ---- cachectl_export.c: `export [mode=max|min] [form=image|manifest-list]` of cache/ctl ---- */
+
+/* Parses args, exports the whole cache, appends the outcome line to out
+ * (slow: never on a FUSE thread). */
+int fs_cachectl_export(struct sfs_fs *fs, const char *args, struct strbuf *out, char **ret_msg);
+
+/* ---- cacheimport.c: cache/import ---- */
+
+/* Made with the front's state; stopped (a running import is stopped and
+ * joined) once the loop has ended, before the cache closes; released last. */
+int fs_cache_import_init(struct sfs_fs *fs);
+void fs_cache_import_stop(struct sfs_fs *fs);
+void fs_cache_import_release(struct sfs_fs *fs);
+/* open/write/truncate of cache/import (mount owner and root), and its content:
+ * the last import's outcome. */
+int fs_cache_import_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
+int fs_cache_import_write(struct sfs_fs *fs, struct fs_file *f, const char *buf, size_t size);
+int fs_cache_import_truncate(struct sfs_fs *fs, fuse_req_t req);
+int fs_cache_import_content(struct sfs_fs *fs, struct strbuf *out);
 
 /* ---- cachedir.c: cache/, and what solverfs holds on disk (cache/stats, metrics) ---- */
 
@@ -358,6 +388,7 @@ struct fs_cache_stats {
 	uint64_t blobs, blob_bytes; /* the content store */
 	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
 	uint64_t logs, log_bytes;   /* STATE_DIR/logs */
+	uint64_t exports, export_bytes; /* STATE_DIR/exports/<hex>: whole-cache exports */
 	uint64_t keys, records, results, result_bytes, links;
 	uint64_t hits, misses; /* record loads, executions (since the mount) */
 	uint64_t db_commits;   /* database transactions committed (since the mount) */

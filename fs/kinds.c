@@ -114,6 +114,12 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     [FS_CACHE_RESULT_LAST_USED] = {"last_used", FS_CACHE_RESULT, &fs_cache_module, REG(0444), 0},
     [FS_CACHE_RESULT_RECORDS] = {"records", FS_CACHE_RESULT, &fs_cache_module, REG(0444), 0},
     [FS_CACHE_RESULT_KEYS] = {"keys", FS_CACHE_RESULT, &fs_cache_module, REG(0444), 0},
+    /* exports/<hex>/<path> (exports.c): whole-cache exports; export -> the newest */
+    [FS_CACHE_EXPORTS] = {"exports", FS_CACHE_DIR, &fs_exports_module, DIR(0555), 0},
+    [FS_CACHE_EXPORT_ENTRY] = {NULL, FS_CACHE_EXPORTS, &fs_exports_module, 0, FS_KIND_IMMUTABLE},
+    [FS_CACHE_EXPORT_LINK] = {"export", FS_CACHE_DIR, &fs_exports_module, LNK, FS_KIND_OPTIONAL},
+    /* import (cacheimport.c): write a layout's path; reads give the outcome */
+    [FS_CACHE_IMPORT] = {"import", FS_CACHE_DIR, &fs_cache_module, REG(0644), FS_KIND_WRITABLE},
 };
 
 enum fs_kind fs_kind_child(enum fs_kind parent, const char *name)

@@ -434,6 +434,7 @@ static int serve(struct sfs_fs *fs, int lock_fd, char **ret_msg)
 	/* From here on notify does nothing: the solver is being torn down. */
 	fs_notify_set_session(fs, NULL);
 	fs_stream_closing(fs);
+	fs_cache_import_stop(fs);
 	fs->solver = sfs_solver_close(fs->solver); /* cancel jobs, kill, save history */
 	fs_stream_shutdown(fs);
 	fuse_session_unmount(se);
@@ -459,6 +460,8 @@ static int state_open(struct sfs_fs *fs)
 		r = fs_stream_init(fs);
 	if (r == 0)
 		r = fs_notify_init(fs);
+	if (r == 0)
+		r = fs_cache_import_init(fs);
 	return r;
 }
 
@@ -467,6 +470,7 @@ static int state_open(struct sfs_fs *fs)
 static void state_close(struct sfs_fs *fs)
 {
 	fs_notify_release(fs);
+	fs_cache_import_release(fs);
 	fs_files_release(fs);
 	fs_results_release(fs);
 	fs_stream_release(fs);

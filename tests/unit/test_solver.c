@@ -667,6 +667,28 @@ static void test_whole_cache_export(void)
 	fx_env_close(&a);
 }
 
+/* The arguments of cache/ctl's export command. */
+static void test_export_args(void)
+{
+	enum cache_export_mode m;
+	enum cache_export_form f;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(cache_exports_parse("", &m, &f, &msg), 0);
+	CHECK(m == CACHE_EXPORT_MAX && f == CACHE_EXPORT_IMAGE);
+	CHECK_EQ_INT(cache_exports_parse(" form=manifest-list  mode=min\n", &m, &f, &msg), 0);
+	CHECK(m == CACHE_EXPORT_MIN && f == CACHE_EXPORT_MANIFEST_LIST);
+	CHECK_EQ_INT(cache_exports_parse("mode=max form=image", &m, &f, &msg), 0);
+	CHECK(m == CACHE_EXPORT_MAX && f == CACHE_EXPORT_IMAGE);
+	CHECK_EQ_INT(cache_exports_parse("mode=remote-only", &m, &f, &msg), -EINVAL);
+	CHECK(msg && strstr(msg, "unknown argument \"mode=remote-only\""));
+	free(msg);
+	msg = NULL;
+	CHECK_EQ_INT(cache_exports_parse("mode=min mode=max", &m, &f, &msg), -EINVAL);
+	CHECK(msg && strstr(msg, "mode given twice"));
+	free(msg);
+}
+
 /* A failure at the bottom of a long chain reaches the job without recursing per level. */
 static void test_deep_chain_failure(void)
 {
@@ -935,6 +957,7 @@ int main(void)
 	RUN(test_export_at_job_end);
 	RUN(test_cache_from);
 	RUN(test_whole_cache_export);
+	RUN(test_export_args);
 	RUN(test_deep_chain_failure);
 	RUN(test_shared_vertex);
 	RUN(test_merge_concurrent);
