@@ -1,7 +1,7 @@
 /*
  * cachectl_export.c — the `export` command of cache/ctl: the whole cache as an
  * OCI layout in cache/exports/<hex>/, cache/export pointing at it
- * (docs/export.md §12, cache/exports.h).
+ * (docs/export.md §11, cache/exports.h).
  *
  * fs_cachectl_export is slow work (it may gzip every result): cache/ctl's
  * command table runs it off the FUSE threads, as it runs a prune.  No state of

@@ -589,7 +589,7 @@ static void build_one(struct fx_env *e, const char *spec, char ret[SFS_DIGEST_SI
 
 /* The whole cache exported (every job's records), imported into a fresh
  * STATE_DIR for good, solves every spec with nothing executed
- * (docs/export.md §12); a prune keeps only the newest export. */
+ * (docs/export.md §11); a prune keeps only the newest export. */
 static void test_whole_cache_export(void)
 {
 	static const char *chain3b =
