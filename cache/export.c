@@ -1137,11 +1137,11 @@ static void cfg_json(const struct cfg *g, struct strbuf *sb)
 	strbuf_addstr(sb, g->nrecs ? "]}" : "}");
 }
 
-/* The walk, normalize, marshal and sort: the config of keys, or with keys
- * NULL of every key of the storage (the whole cache). */
+/* The walk, normalize, marshal and sort: the config of keys, and with all of
+ * every key of the storage (the whole cache). */
 static int export_cfg(struct sfs_cache *c, struct cache_manager *cm, struct cache_key *const *keys,
-		      size_t nkeys, enum cache_export_mode mode, struct ex *e, struct cfg *g,
-		      char **ret_msg)
+		      size_t nkeys, bool all, enum cache_export_mode mode, struct ex *e,
+		      struct cfg *g, char **ret_msg)
 {
 	bool *canon = NULL;
 	int r = 0;
@@ -1155,7 +1155,7 @@ static int export_cfg(struct sfs_cache *c, struct cache_manager *cm, struct cach
 		if (keys[i])
 			r = ex_export(e, keys[i], mode, &res);
 	}
-	if (r == 0 && !keys)
+	if (r == 0 && all)
 		r = ex_storage(e, mode);
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cache export: %s", strerror(-r));
@@ -1180,7 +1180,7 @@ int cache_export_config(struct sfs_cache *c, struct cache_manager *cm,
 	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT};
 	struct strbuf sb = STRBUF_INIT;
 	struct cfg g = {0};
-	int r = export_cfg(c, cm, keys, nkeys, mode, &e, &g, ret_msg);
+	int r = export_cfg(c, cm, keys, nkeys, false, mode, &e, &g, ret_msg);
 
 	if (r == 0) {
 		cfg_json(&g, &sb);
@@ -1385,7 +1385,7 @@ int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
 {
 	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT, .no_results = no_results};
 	struct cfg g = {0};
-	int r = export_cfg(c, cm, keys, nkeys, mode, &e, &g, ret_msg);
+	int r = export_cfg(c, cm, keys, nkeys, false, mode, &e, &g, ret_msg);
 
 	if (r == 0)
 		r = write_layout(c, &g, form, dir, NULL, ret_msg);
@@ -1401,7 +1401,7 @@ int cache_export_all(struct sfs_cache *c, struct cache_manager *cm, enum cache_e
 	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT};
 	struct oci_desc manifest;
 	struct cfg g = {0};
-	int r = export_cfg(c, cm, NULL, 0, mode, &e, &g, ret_msg);
+	int r = export_cfg(c, cm, NULL, 0, true, mode, &e, &g, ret_msg);
 
 	if (r == 0)
 		r = write_layout(c, &g, form, dir, &manifest, ret_msg);
