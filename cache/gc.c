@@ -1,7 +1,7 @@
 /*
  * gc.c — the automatic GC's thread and pass (gc.h, docs/gc.md).
  *
- * Locking: g->lock guards kicked, stopping and passes; cond wakes the thread.
+ * Locking: g->lock guards kicked, stopping and stats; cond wakes the thread.
  */
 #include "gc.h"
 
@@ -25,7 +25,7 @@ struct cache_gc {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	bool kicked, stopping;
-	uint64_t passes;
+	struct cache_gc_stats stats;
 	pthread_t thread;
 };
 
@@ -45,6 +45,13 @@ static int measure(struct sfs_cache *c, struct gc_usage *u)
 
 int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
 		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep)
+{
+	return cache_gc_pass_used(c, o, fn, arg, ret_plan, rep, NULL);
+}
+
+int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
+		       void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		       uint64_t *ret_used)
 {
 	struct cache_prune_report mine = {0};
 	struct gc_usage u;
@@ -78,6 +85,8 @@ int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collect
 			"gc: %" PRIu64 " bytes used, over gc_max_used=%" PRIu64
 			" (the rest is pinned or in use)",
 			used, p.hard);
+	if (ret_used)
+		*ret_used = used;
 	return r;
 }
 
@@ -106,13 +115,21 @@ static void *gc_main(void *arg)
 		if (g->stopping)
 			break;
 		g->kicked = false;
+		uint64_t seq = g->stats.seq, used = g->stats.used;
+		struct cache_prune_report rep = {0};
 		pthread_mutex_unlock(&g->lock);
-		int r = cache_gc_pass(g->c, &g->opts, g->fn, g->arg, NULL, NULL);
+		int r = cache_gc_pass_used(g->c, &g->opts, g->fn, g->arg, NULL, &rep, &used);
 		if (r < 0)
 			sfs_log(SFS_LOG_WARN, "gc: pass failed: %s", strerror(-r));
 		pthread_mutex_lock(&g->lock);
-		g->passes++;
-		pthread_cond_broadcast(&g->cond);
+		g->stats.passes++;
+		g->stats.failures += r < 0;
+		g->stats.seq_done = seq;
+		g->stats.used = used;
+		g->stats.freed.results += rep.results;
+		g->stats.freed.records += rep.records;
+		g->stats.freed.blobs += rep.blobs;
+		g->stats.freed.bytes += rep.bytes;
 	}
 	pthread_mutex_unlock(&g->lock);
 	return NULL;
@@ -136,6 +153,7 @@ int cache_gc_start(struct sfs_cache *c, const struct gc_opts *o, int64_t period_
 	pthread_cond_init(&g->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	g->kicked = true; /* a first pass at start: the store may be over already */
+	g->stats.kicks = 1;
 	int r = -pthread_create(&g->thread, NULL, gc_main, g);
 	if (r < 0) {
 		pthread_cond_destroy(&g->cond);
@@ -147,24 +165,27 @@ int cache_gc_start(struct sfs_cache *c, const struct gc_opts *o, int64_t period_
 	return 0;
 }
 
-void cache_gc_kick(struct cache_gc *g)
+void cache_gc_kick(struct cache_gc *g, uint64_t seq)
 {
 	if (!g)
 		return;
 	pthread_mutex_lock(&g->lock);
 	g->kicked = true;
+	g->stats.kicks++;
+	if (seq > g->stats.seq)
+		g->stats.seq = seq;
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 }
 
-uint64_t cache_gc_passes(struct cache_gc *g)
+void cache_gc_get_stats(struct cache_gc *g, struct cache_gc_stats *ret)
 {
+	*ret = (struct cache_gc_stats){0};
 	if (!g)
-		return 0;
+		return;
 	pthread_mutex_lock(&g->lock);
-	uint64_t n = g->passes;
+	*ret = g->stats;
 	pthread_mutex_unlock(&g->lock);
-	return n;
 }
 
 struct cache_gc *cache_gc_stop(struct cache_gc *g)

@@ -12,8 +12,8 @@
  * running jobs wait for one unit at most; pinned results (pins.h) and results
  * held by running jobs and exports (holds.h) are never deleted.
  *
- * Locking: lock guards kicked, stopping and the counters; a pass runs without
- * it (the database locks itself).
+ * Locking: lock guards kicked, stopping and the stats; a pass runs without it
+ * (the database locks itself).
  */
 #ifndef SFS_GC_H
 #define SFS_GC_H
@@ -37,14 +37,30 @@ typedef void (*cache_gc_collected_fn)(void *arg, const char *result_id);
  * and *ret_plan (may be NULL) the plan it followed. */
 int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
 		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep);
+/* The same, *ret_used (may be NULL) getting the referenced bytes it left. */
+int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
+		       void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		       uint64_t *ret_used);
 
 /* Starts the thread (none with o->off: *ret is NULL and 0 is returned). */
 int cache_gc_start(struct sfs_cache *c, const struct gc_opts *o, int64_t period_ns,
 		   cache_gc_collected_fn fn, void *arg, struct cache_gc **ret);
-/* Asks for a pass soon; returns at once.  Accepts NULL. */
-void cache_gc_kick(struct cache_gc *g);
-/* Passes completed so far (tests wait for one after a kick). */
-uint64_t cache_gc_passes(struct cache_gc *g);
+/* Asks for a pass soon; returns at once.  Accepts NULL.  seq: the caller's
+ * count of what asked (the jobs ended so far), reported back as seq_done. */
+void cache_gc_kick(struct cache_gc *g, uint64_t seq);
+/* What the thread did since it started (the mount's metrics). */
+struct cache_gc_stats {
+	uint64_t kicks;	   /* cache_gc_kick calls */
+	uint64_t seq;	   /* the largest seq kicked with */
+	uint64_t seq_done; /* seq when the last finished pass began */
+	uint64_t passes;
+	uint64_t failures; /* passes that failed (logged) */
+	uint64_t used;	   /* referenced bytes after the last pass */
+	struct cache_prune_report freed; /* summed over the passes */
+};
+/* All zero for NULL (gc=off).  seq_done >= N: every job among the first N to
+ * end has had a pass after it (what tests wait for). */
+void cache_gc_get_stats(struct cache_gc *g, struct cache_gc_stats *ret);
 /* Stops and joins the thread (a pass under way finishes its batch first). */
 struct cache_gc *cache_gc_stop(struct cache_gc *g); /* accepts NULL */
 

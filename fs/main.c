@@ -327,10 +327,10 @@ static int pick_sandbox(enum fs_sandbox_opt opt, enum sfs_sandbox *ret, char **r
 	return 0;
 }
 
-static void gc_kick(void *arg)
+static void gc_kick(void *arg, uint64_t ended)
 {
 	struct sfs_fs *fs = arg;
-	cache_gc_kick(fs->gc);
+	cache_gc_kick(fs->gc, ended);
 }
 
 static int open_libs(struct sfs_fs *fs, char **ret_msg)

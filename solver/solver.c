@@ -302,15 +302,17 @@ void sfs_solver_flush_notify(struct sfs_solver *s)
 	uint64_t *d = s->dirty;
 	size_t n = s->ndirty;
 	unsigned ended = s->ended_unflushed;
+	uint64_t ran = s->stats.jobs_done + s->stats.jobs_failed + s->stats.jobs_cancelled;
 	s->dirty = NULL;
 	s->ndirty = s->cap_dirty = 0;
 	s->ended_unflushed = 0;
 	sfs_solver_unlock(s);
+	/* before the notify calls: a reader woken by a job's end finds it counted */
+	if (ended && s->o.job_ended)
+		s->o.job_ended(s->o.job_ended_arg, ran);
 	for (size_t i = 0; i < n && s->o.notify; i++)
 		s->o.notify(s->o.notify_arg, d[i]);
 	free(d);
-	if (ended && s->o.job_ended)
-		s->o.job_ended(s->o.job_ended_arg);
 }
 
 /* Removes the deleted exports; on a worker, no lock held. */

@@ -63,8 +63,9 @@ struct sfs_solver_opts {
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
 	void *notify_arg;
 	/* Some job ended (its history saved, its graph released): called with no
-	 * solver lock held, after the notify calls (the automatic GC's kick). */
-	void (*job_ended)(void *arg);
+	 * solver lock held, before the notify calls that tell it (the automatic
+	 * GC's kick: must return at once). */
+	void (*job_ended)(void *arg, uint64_t ended); /* ended: jobs that ran and ended, so far */
 	void *job_ended_arg;
 	/* ResolveOpFunc: NULL means sfs_op_resolve (tests plug in counting ops). */
 	int (*resolve)(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret);
@@ -228,7 +229,7 @@ struct sfs_solver_stats {
 	uint64_t load_failures; /* of which failed (fell back) */
 	uint64_t slow_keys;	/* content keys computed */
 	uint64_t keys_found;	/* keys cache lookups kept for edges (after dropping duplicates) */
-	uint64_t jobs_done, jobs_failed, jobs_cancelled;
+	uint64_t jobs_done, jobs_failed, jobs_cancelled; /* of the jobs that ran */
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);
 
