@@ -143,6 +143,7 @@ struct ex {
 	struct strmap visited;		 /* "%p" of a key -> struct ex_res * */
 	struct strmap bkm;		 /* key id -> item + 2, or 1 while in progress (nil) */
 	const struct strmap *no_results; /* record digests whose vertex says export_cache: false */
+	struct strv held;		 /* results held (holds.h) until the layout is written */
 	char **ret_msg;
 };
 
@@ -160,6 +161,9 @@ static void ex_release(struct ex *e)
 	strmap_release(&e->visited);
 	strmap_release(&e->bkm);
 	cc_release(&e->cc);
+	for (size_t i = 0; i < e->held.n; i++)
+		cache_unhold(e->c->holds, e->held.v[i]);
+	strv_release(&e->held);
 }
 
 static int res_add(struct ex_res *res, size_t it)
@@ -179,8 +183,18 @@ static int ex_remote(struct ex *e, const struct cache_record *rec, enum cache_ex
 		     struct cache_layer *ret, bool *ret_ok)
 {
 	char result[SFS_DIGEST_SIZE];
-	int r = cache_layer_get(e->c, rec->result, false, ret);
+	int r;
 
+	/* held before it is read, so a prune or the GC spares it until the
+	 * layout holds its layer (holds.h) */
+	*ret_ok = false;
+	if ((r = cache_hold(e->c->holds, rec->result)) < 0)
+		return r;
+	if ((r = strv_push(&e->held, rec->result)) < 0) {
+		cache_unhold(e->c->holds, rec->result);
+		return r;
+	}
+	r = cache_layer_get(e->c, rec->result, false, ret);
 	*ret_ok = r == 0;
 	if (r != -ENOENT || mode == CACHE_EXPORT_REMOTE_ONLY)
 		return r == -ENOENT ? 0 : r;

@@ -6,7 +6,9 @@
  * solver holds them, plus every chain persisted in the key storage that leads
  * to them through backlinks), turns results into gzip tar layers as the mode
  * says, and writes the cache config (CacheChains: normalized, marshalled,
- * sorted) and its blobs as an OCI image layout directory.
+ * sorted) and its blobs as an OCI image layout directory.  Every result it
+ * reads is held (holds.h) from before it is read until the layout is written,
+ * so neither a prune nor the GC deletes it meanwhile.
  */
 #ifndef SFS_EXPORT_H
 #define SFS_EXPORT_H

@@ -617,6 +617,8 @@ static void test_whole_cache_export(void)
 	CHECK_EQ_INT(cache_exports_make(a.cache, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, hex2, &msg),
 		     0);
 	CHECK_EQ_STR(hex2, hex);
+	/* what the export held against a prune is released */
+	CHECK_EQ_INT((int)cache_holds_count(a.cache->holds), 0);
 
 	fx_env_open(&b, NULL, &env_opts);
 	path = cache_exports_path(a.cache, hex, NULL);
