@@ -117,6 +117,11 @@ manifest() {
 		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 		"https://$REG/v2/ci/cache/manifests/$1"
 }
+manifest_of() {
+	curl -sf --cacert "$REG_DIR/cert.pem" -u "ci:$PASSWORD" \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"https://$REG/v2/ci/$1/manifests/$2"
+}
 # layers_of_manifest: the layer digests of the manifest on stdin.
 layers_of_manifest() {
 	python3 -c 'import json, sys; [print(l["digest"]) for l in json.load(sys.stdin)["layers"]]'
@@ -164,6 +169,17 @@ test_expect_success 'machine B builds from the registry: nothing executed, ident
 	{ echo "$cfg"; layers_of_manifest <m.json; } | sort >want &&
 	sort gets >got &&
 	expect_eq "$(cat want)" "$(cat got)"
+'
+
+test_expect_success 'B pushes to another repository: the layers are mounted from cache_from' '
+	spec main from | sed "s|\"cache_from\"|\"export\": {\"mode\": \"max\", \"to\": \"docker://$REG/ci/branch:b1\"}, \"cache_from\"|" >b1.json &&
+	mark=$(reg_lines) &&
+	N=$(on B sfs_run b1.json) &&
+	tail -n +"$((mark + 1))" "$REG_LOG" >log &&
+	mounted=$(grep -c "\"POST /v2/ci/branch/blobs/uploads/?mount=sha256:[0-9a-f]*&from=ci/cache HTTP/[0-9.]*\" 201" log || true) &&
+	test "$mounted" -ge 2 &&
+	test "$(grep -c "\"PATCH /v2/ci/branch/" log || true)" -le 1 &&
+	manifest_of branch b1 >/dev/null
 '
 
 test_expect_success 'a build that needs only the exec result fetches only its layer' '

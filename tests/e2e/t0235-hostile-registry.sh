@@ -80,6 +80,7 @@ loaded_nothing() {
 		expect_eq HELLO "$(cat "$MNT/jobs/$1/outputs/pkg/A.txt")" &&
 		printf '%s\n' "$st" | grep "cache load of record .* failed" >loads &&
 		grep -q -e "$2" loads || { cat loads; echo "no failed load says: $2"; return 1; }
+	head -n 1 loads
 }
 # warned N WORD: job N built without the source, warning WORD.
 warned() {
@@ -88,6 +89,7 @@ warned() {
 		expect_eq DONE "$(sfs_final "$1" up)" &&
 		printf '%s\n' "$st" | grep "WARNING: cache_from docker://$REG/" >warn &&
 		grep -q -e "$2" warn || { printf '%s\n' "$st"; echo "no warning says: $2"; return 1; }
+	cat warn
 }
 
 test_expect_success 'sanity: an honest answer gives a fully cached build' '
