@@ -156,4 +156,14 @@ test_expect_success 'a redirect to a file: URL is refused' '
 	test_must_fail grep -rqa "root:x:0:0" "$STATE/blobs"
 '
 
+test_expect_success 'a push whose chunk fails half-written resumes where the registry stands' '
+	fresh &&
+	spec ", \"export\": {\"mode\": \"max\", \"to\": \"docker://$REG/flaky/cache:t\"}" >push.json &&
+	N=$(sfs_run push.json) &&
+	grep -q "manifest t accepted, 3 blobs" "$SRV_LOG" &&
+	test "$(grep -c "^PATCH /v2/flaky/cache/blobs/uploads/" "$SRV_LOG")" -ge 6 &&
+	test "$(grep -c "^GET /v2/flaky/cache/blobs/uploads/" "$SRV_LOG")" -ge 3 &&
+	expect_contains "resuming the upload" "$(cat "$LOG")"
+'
+
 test_done
