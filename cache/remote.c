@@ -157,6 +157,21 @@ int remote_push_layout(const char *dir, const struct imageref *ref, const char *
 
 /* ---- pull ---- */
 
+int remote_resolve(const struct imageref *ref, const struct registry_opts *o,
+		   char ret_digest[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct registry *reg = NULL;
+	if (ref->digest[0]) {
+		memcpy(ret_digest, ref->digest, SFS_DIGEST_SIZE);
+		return 0;
+	}
+	int r = registry_open(ref, o, &reg, ret_msg);
+	if (r == 0)
+		r = registry_resolve(reg, ref->tag, ret_digest, ret_msg);
+	registry_close(reg);
+	return r;
+}
+
 void remote_source_free(void *p)
 {
 	struct remote_source *src = p;

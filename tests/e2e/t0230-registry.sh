@@ -272,6 +272,16 @@ test_expect_success 'a third machine imports the tag: the winner'\''s build is a
 	on C sfs_umount
 '
 
+test_expect_success 'a tag that moves is read again by the next job of the same mount' '
+	spec moving export move-1 >m1.json && sfs_run m1.json >/dev/null &&
+	spec moving from move-1 >f1.json && N=$(on B sfs_run f1.json) &&
+	expect_eq CACHED "$(on B sfs_final "$N" pkg)" &&
+	spec moving export move-2 >m2.json && sfs_run m2.json >/dev/null &&
+	spec moving from move-2 >f2.json && N=$(on B sfs_run f2.json) &&
+	expect_eq CACHED "$(on B sfs_final "$N" pkg)" &&
+	expect_eq move-2 "$(cat "$SCRATCH/mntB/jobs/$N/outputs/pkg/V")"
+'
+
 test_expect_success 'a bad reference in the spec is EINVAL with the reason' '
 	printf "{\"vertices\": {\"f\": {\"op\": \"file\", \"actions\": [{\"mkfile\": {\"path\": \"x\", \"data\": \"1\"}}]}}, \"outputs\": [\"f\"], \"export\": {\"to\": \"docker://Upper/x\"}}" >bad.json &&
 	N=$(sfs_new) &&
