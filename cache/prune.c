@@ -260,8 +260,26 @@ static int last_used_locked(struct sfs_db *db, const char *id, int64_t *ret)
 	return r;
 }
 
-/* Whether candidate id may go now (lock held): there, unheld, unpinned, old enough. */
-static bool may_go_locked(struct sfs_cache *c, const char *id, int64_t cutoff)
+/* Whether result id has a record an op of kind op made (lock held). */
+static bool made_by_locked(struct sfs_db *db, const char *id, const char *op)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_RESULT_HAS_OP);
+	bool yes = false;
+
+	if (!st)
+		return false; /* an error keeps the result */
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		yes = sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	return yes;
+}
+
+/* Whether candidate id may go now (lock held): there, unheld, unpinned, old
+ * enough, and made by the op kind asked for. */
+static bool may_go_locked(struct sfs_cache *c, const struct cache_prune_opts *o, const char *id,
+			  int64_t cutoff)
 {
 	int64_t last = 0;
 
@@ -271,19 +289,22 @@ static bool may_go_locked(struct sfs_cache *c, const char *id, int64_t cutoff)
 		return false;
 	if (cache_held(c->holds, id))
 		return false;
+	if (o->op && !made_by_locked(c->db, id, o->op))
+		return false;
 	return !exists_locked(c->db, STMT_PINNED, id); /* pinned since the listing */
 }
 
 /* One batch from *next on (lock held, inside a unit): ids deleted go to done. */
-static int lru_batch_locked(struct sfs_cache *c, const struct strv *ids, size_t *next,
-			    size_t batch, int64_t cutoff, uint64_t keep_bytes, uint64_t *used,
-			    struct strv *done, struct cache_prune_report *rep)
+static int lru_batch_locked(struct sfs_cache *c, const struct cache_prune_opts *o,
+			    const struct strv *ids, size_t *next, size_t batch, int64_t cutoff,
+			    uint64_t *used, struct strv *done, struct cache_prune_report *rep)
 {
 	int r = 0;
 
-	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > keep_bytes; (*next)++) {
+	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > o->keep_bytes;
+	     (*next)++) {
 		const char *id = ids->v[*next];
-		if (!may_go_locked(c, id, cutoff))
+		if (!may_go_locked(c, o, id, cutoff))
 			continue;
 		uint64_t before = rep->bytes;
 		r = prune_result_locked(c, id, rep);
@@ -296,48 +317,78 @@ static int lru_batch_locked(struct sfs_cache *c, const struct strv *ids, size_t 
 	return r;
 }
 
+static void report_add(struct cache_prune_report *to, const struct cache_prune_report *r)
+{
+	to->results += r->results;
+	to->records += r->records;
+	to->blobs += r->blobs;
+	to->bytes += r->bytes;
+}
+
+/* One unit of the prune; a dry run's is rolled back. */
+static int lru_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const struct strv *ids,
+		    size_t *next, int64_t cutoff, uint64_t *used, struct cache_prune_report *rep)
+{
+	size_t batch = o->dry_run ? SIZE_MAX : o->batch ? o->batch : 1;
+	struct strv done = {0};
+	struct cache_prune_report br = {0};
+	int r;
+
+	sfs_db_lock(c->db);
+	r = sfs_db_begin(c->db);
+	if (r == 0)
+		r = end_unit(c->db,
+			     lru_batch_locked(c, o, ids, next, batch, cutoff, used, &done, &br),
+			     o->dry_run);
+	sfs_db_unlock(c->db);
+	if (r == 0 && !o->dry_run)
+		r = sfs_db_sync(c->db); /* the intent is durable before a file goes */
+	if (r == 0 && !o->dry_run)
+		r = cache_prune_collect(c, false, NULL);
+	if (r == 0)
+		report_add(rep, &br);
+	for (size_t i = 0; r == 0 && !o->dry_run && o->collected && i < done.n; i++)
+		o->collected(o->arg, done.v[i]);
+	strv_release(&done);
+	return r;
+}
+
+int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint64_t *used,
+		    struct cache_prune_report *rep)
+{
+	struct strv ids = {0};
+	uint64_t *last = NULL, total = 0;
+	int64_t cutoff = o->keep_ns > 0 ? sfs_now_ns() - o->keep_ns : 0;
+	size_t next = 0;
+	int r = 0;
+
+	if (!used) {
+		r = cache_referenced_bytes(c->db, &total);
+		used = &total;
+	}
+	if (r < 0 || *used <= o->keep_bytes)
+		return r;
+	sfs_db_lock(c->db);
+	r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
+	sfs_db_unlock(c->db);
+	while (r == 0 && next < ids.n && *used > o->keep_bytes && !(o->stop && *o->stop))
+		r = lru_unit(c, o, &ids, &next, cutoff, used, rep);
+	strv_release(&ids);
+	free(last);
+	return r;
+}
+
 int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
 		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
 		    struct cache_prune_report *rep)
 {
-	struct strv ids = {0};
-	uint64_t *last = NULL;
-	int64_t cutoff = keep_ns > 0 ? sfs_now_ns() - keep_ns : 0;
-	size_t next = 0;
-	int r;
+	struct cache_prune_opts o = {.keep_bytes = keep_bytes,
+				     .keep_ns = keep_ns,
+				     .batch = batch,
+				     .collected = fn,
+				     .arg = arg};
 
-	if (*used <= keep_bytes)
-		return 0;
-	sfs_db_lock(c->db);
-	r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
-	sfs_db_unlock(c->db);
-	while (r == 0 && next < ids.n && *used > keep_bytes) {
-		struct strv done = {0};
-		struct cache_prune_report br = {0};
-		sfs_db_lock(c->db);
-		r = sfs_db_begin(c->db);
-		if (r == 0)
-			r = sfs_db_end(c->db, lru_batch_locked(c, &ids, &next, batch ? batch : 1,
-							       cutoff, keep_bytes, used, &done,
-							       &br));
-		sfs_db_unlock(c->db);
-		if (r == 0)
-			r = sfs_db_sync(c->db); /* the intent is durable before a file goes */
-		if (r == 0)
-			r = cache_prune_collect(c, false, NULL);
-		if (r == 0) {
-			rep->results += br.results;
-			rep->records += br.records;
-			rep->blobs += br.blobs;
-			rep->bytes += br.bytes;
-		}
-		for (size_t i = 0; r == 0 && fn && i < done.n; i++)
-			fn(arg, done.v[i]);
-		strv_release(&done);
-	}
-	strv_release(&ids);
-	free(last);
-	return r;
+	return cache_prune_run(c, &o, used, rep);
 }
 
 static int remove_if_unreferenced(struct sfs_cache *c, const char *hex,

@@ -21,6 +21,7 @@
 #ifndef SFS_PRUNE_H
 #define SFS_PRUNE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +75,28 @@ int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_re
  */
 int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
 		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+		    struct cache_prune_report *rep);
+
+/*
+ * The prune of cache/ctl and the GC's pass in one: least recently used first,
+ * until the referenced bytes are at most keep_bytes, in units of batch results
+ * as cache_prune_lru.  With op, only results some record of which an op of
+ * that kind made ("exec", "local", ...: records.op, du.h).  A dry run is one
+ * unit, rolled back: rep says what the prune would free, nothing changes and
+ * collected is not called.  used as cache_prune_lru's, or NULL: measured here.
+ * With *stop set (by another thread), it ends after the unit under way.
+ */
+struct cache_prune_opts {
+	uint64_t keep_bytes;
+	int64_t keep_ns; /* 0: any age */
+	const char *op;	 /* NULL: any op */
+	bool dry_run;
+	size_t batch; /* results per unit; 0 is 1 */
+	void (*collected)(void *arg, const char *result_id);
+	void *arg;
+	const _Atomic bool *stop; /* may be NULL */
+};
+int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint64_t *used,
 		    struct cache_prune_report *rep);
 
 /* Bytes of the distinct blobs results reference. */

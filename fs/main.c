@@ -388,6 +388,7 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 
 static void close_libs(struct sfs_fs *fs)
 {
+	fs_cachectl_stop(fs); /* its prune uses the cache */
 	fs->solver = sfs_solver_close(fs->solver);
 	fs->gc = cache_gc_stop(fs->gc);
 	fs->cache = sfs_cache_close(fs->cache);
@@ -448,6 +449,7 @@ static int serve(struct sfs_fs *fs, int lock_fd, char **ret_msg)
 	/* From here on notify does nothing: the solver is being torn down. */
 	fs_notify_set_session(fs, NULL);
 	fs_stream_closing(fs);
+	fs_cachectl_stop(fs);
 	fs->solver = sfs_solver_close(fs->solver); /* cancel jobs, kill, save history */
 	fs->gc = cache_gc_stop(fs->gc);
 	fs_stream_shutdown(fs);
@@ -474,6 +476,8 @@ static int state_open(struct sfs_fs *fs)
 		r = fs_stream_init(fs);
 	if (r == 0)
 		r = fs_notify_init(fs);
+	if (r == 0)
+		r = fs_cachectl_init(fs);
 	return r;
 }
 
@@ -482,6 +486,7 @@ static int state_open(struct sfs_fs *fs)
 static void state_close(struct sfs_fs *fs)
 {
 	fs_notify_release(fs);
+	fs_cachectl_release(fs);
 	fs_files_release(fs);
 	fs_results_release(fs);
 	fs_stream_release(fs);

@@ -94,7 +94,7 @@ test_expect_success 'cache/stats counts what is on disk, keys, records, results,
 	test "$(get blobs s1)" -gt 0 && test "$(get db_bytes s1)" -gt 0 &&
 	expect_eq "$(ls "$MNT/cache/keys" | wc -l)" "$(get keys s1)" &&
 	expect_eq "$(ls "$MNT/cache/results" | wc -l)" "$(get results s1)" &&
-	expect_eq "$(( $(get blob_bytes s1) + $(get db_bytes s1) + $(get log_bytes s1) ))" "$(get disk_bytes s1)" &&
+	expect_eq "$(( $(get blob_bytes s1) + $(get db_bytes s1) + $(get log_bytes s1) + $(get other_bytes s1) ))" "$(get disk_bytes s1)" &&
 	sfs_run "$DATA/graph.json" >/dev/null &&
 	sfs_cat "$MNT/cache/stats" >s2 &&
 	expect_eq "$(( $(get hits s1) + 1 ))" "$(get hits s2)" &&
