@@ -181,6 +181,26 @@ int cache_prune_result(struct sfs_cache *c, const char *result_id, bool dry_run,
 	return r;
 }
 
+int cache_referenced(struct sfs_db *db, uint64_t *ret_blobs, uint64_t *ret_bytes)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -EIO;
+
+	sfs_db_lock(db);
+	if (sqlite3_prepare_v2(sfs_db_handle(db),
+			       "SELECT count(*), coalesce(sum(s), 0) FROM (SELECT max(size) s"
+			       " FROM blob_refs GROUP BY blob)",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*ret_blobs = (uint64_t)sqlite3_column_int64(st, 0);
+		*ret_bytes = (uint64_t)sqlite3_column_int64(st, 1);
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	sfs_db_unlock(db);
+	return r;
+}
+
 int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret)
 {
 	sqlite3_stmt *st = NULL;
@@ -422,6 +442,97 @@ static int orphan_blob(const char *hex, void *arg)
 {
 	struct orphan_walk *w = arg;
 	return remove_if_unreferenced(w->c, hex, w->rep);
+}
+
+/* Result trees with no blob_refs row, and layers whose blob has no row of its result. */
+#define SQL_UNREFERENCED_RESULTS                                                                   \
+	"SELECT id FROM results r WHERE NOT EXISTS (SELECT 1 FROM blob_refs b WHERE b.owner = r.id)" \
+	" ORDER BY id"
+#define SQL_UNREFERENCED_LAYERS                                                                    \
+	"SELECT result, blob, size FROM layers l WHERE NOT EXISTS (SELECT 1 FROM blob_refs b"      \
+	" WHERE b.owner = l.result AND b.blob = (CASE WHEN l.blob LIKE 'sha256:%'"                 \
+	" THEN substr(l.blob, 8) ELSE l.blob END))"
+
+static int query_rows(struct sfs_db *db, const char *sql, int ncols, struct strv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE, r = 0;
+
+	sfs_db_lock(db);
+	if (sqlite3_prepare_v2(sfs_db_handle(db), sql, -1, &st, NULL) != SQLITE_OK) {
+		sfs_log(SFS_LOG_ERR, "prune: %s: %s", sql, sqlite3_errmsg(sfs_db_handle(db)));
+		r = -EIO;
+	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (int i = 0; r == 0 && i < ncols; i++) {
+			const char *s = (const char *)sqlite3_column_text(st, i);
+			r = strv_push(out, s ? s : "");
+		}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(st);
+	sfs_db_unlock(db);
+	return r;
+}
+
+/* The references of one result tree, in a unit; -ENOENT etc. when it does not load. */
+static int rebuild_result_refs(struct sfs_cache *c, const char *id)
+{
+	struct tree *t = NULL;
+	int r = tree_load(c->cas, id, &t);
+
+	if (r < 0)
+		return r;
+	sfs_db_lock(c->db);
+	r = sfs_db_begin(c->db);
+	if (r == 0)
+		r = sfs_db_end(c->db, cache_blob_refs_add_tree(c->db, c->cas, t));
+	sfs_db_unlock(c->db);
+	tree_free(t);
+	return r;
+}
+
+/* Rebuilds what is missing; *ret_sure false when some result's blobs are unknown. */
+static int rebuild_refs(struct sfs_cache *c, uint64_t *ret_n, bool *ret_sure)
+{
+	struct strv ids = {0}, layers = {0};
+	int r = query_rows(c->db, SQL_UNREFERENCED_RESULTS, 1, &ids);
+
+	for (size_t i = 0; r == 0 && i < ids.n; i++) {
+		int lr = rebuild_result_refs(c, ids.v[i]);
+		if (lr == 0) {
+			(*ret_n)++;
+			continue;
+		}
+		sfs_log(SFS_LOG_WARN, "result %s: its tree does not load (%s): orphan blobs are kept",
+			ids.v[i], strerror(-lr));
+		*ret_sure = false;
+	}
+	if (r == 0)
+		r = query_rows(c->db, SQL_UNREFERENCED_LAYERS, 3, &layers);
+	for (size_t i = 0; r == 0 && i + 2 < layers.n; i += 3) {
+		r = cache_blob_ref_add(c->db, layers.v[i], layers.v[i + 1],
+				       strtoull(layers.v[i + 2], NULL, 10));
+		(*ret_n) += r == 0;
+	}
+	strv_release(&ids);
+	strv_release(&layers);
+	return r;
+}
+
+int cache_prune_recover(struct sfs_cache *c, struct cache_prune_report *rep, uint64_t *ret_refs)
+{
+	uint64_t n = 0;
+	bool sure = true;
+	int r = rebuild_refs(c, &n, &sure);
+
+	if (r == 0)
+		r = sfs_db_sync(c->db); /* the references are durable before a blob goes */
+	if (r == 0)
+		r = cache_prune_collect(c, sure, rep);
+	if (r == 0 && ret_refs)
+		*ret_refs = n;
+	return r;
 }
 
 int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_report *rep)

@@ -64,6 +64,18 @@ int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool 
 int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_report *rep);
 
 /*
+ * What the mount does before any job runs (docs/durability.md): gives the
+ * results written before blob_refs existed (and layers whose reference a crash
+ * lost) their rows, finishes the removals of a prune killed after its commit,
+ * then removes every orphan blob (no result references it: what a job killed
+ * before its result was saved wrote).  If a result without references has a
+ * tree that does not load, which blobs it needs is unknown: the orphans stay
+ * (logged) and only the prune's removals are finished.  *ret_refs gets the
+ * results and layers whose references were rebuilt.
+ */
+int cache_prune_recover(struct sfs_cache *c, struct cache_prune_report *rep, uint64_t *ret_refs);
+
+/*
  * The automatic GC's pass (gc.c): as cache_prune, but in units of at most
  * batch results, the database lock dropped between them, so that the FUSE
  * threads and running jobs wait for one batch at most.  Each batch is
@@ -101,5 +113,7 @@ int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint6
 
 /* Bytes of the distinct blobs results reference. */
 int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret);
+/* Those blobs and their bytes (cache/stats: blobs beyond them are orphans). */
+int cache_referenced(struct sfs_db *db, uint64_t *ret_blobs, uint64_t *ret_bytes);
 
 #endif

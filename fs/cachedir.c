@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "du.h"
+#include "prune.h"
 #include "results_index.h"
 #include "strmap.h"
 #include "fs.h"
@@ -288,9 +289,10 @@ static int stats_content(struct sfs_fs *fs, struct strbuf *out)
 	strbuf_addf(out,
 		    "disk_bytes %" PRIu64 "\nblobs %" PRIu64 "\nblob_bytes %" PRIu64
 		    "\ndb_bytes %" PRIu64 "\nlogs %" PRIu64 "\nlog_bytes %" PRIu64
-		    "\nother_bytes %" PRIu64 "\n",
+		    "\nother_bytes %" PRIu64 "\nreferenced_blobs %" PRIu64
+		    "\nreferenced_bytes %" PRIu64 "\n",
 		    s.disk_bytes, s.blobs, s.blob_bytes, s.db_bytes, s.logs, s.log_bytes,
-		    s.other_bytes);
+		    s.other_bytes, s.referenced_blobs, s.referenced_bytes);
 	strbuf_addf(out,
 		    "keys %" PRIu64 "\nrecords %" PRIu64 "\nresults %" PRIu64
 		    "\nresult_bytes %" PRIu64 "\nlinks %" PRIu64 "\nhits %" PRIu64
@@ -460,6 +462,9 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 	ret->db_bytes = file_size(sd, "solverfs.db") + file_size(sd, "solverfs.db-wal") +
 			file_size(sd, "solverfs.db-shm");
 	logs_usage(sd, &ret->logs, &ret->log_bytes);
+	r = cache_referenced(fs->cache->db, &ret->referenced_blobs, &ret->referenced_bytes);
+	if (r < 0)
+		return r;
 	ret->disk_bytes = state_bytes(sd);
 	uint64_t known = ret->blob_bytes + ret->db_bytes + ret->log_bytes;
 	ret->other_bytes = ret->disk_bytes > known ? ret->disk_bytes - known : 0;

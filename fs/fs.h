@@ -370,6 +370,7 @@ struct fs_cache_stats {
 	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
 	uint64_t logs, log_bytes;   /* STATE_DIR/logs */
 	uint64_t other_bytes;	    /* the rest: exports, temp files, directories */
+	uint64_t referenced_blobs, referenced_bytes; /* the blobs results name (blob_refs) */
 	uint64_t keys, records, results, result_bytes, links;
 	uint64_t hits, misses; /* record loads, executions (since the mount) */
 	uint64_t db_commits;   /* database transactions committed (since the mount) */

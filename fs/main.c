@@ -341,14 +341,18 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 
 	if (r < 0)
 		return sfs_err_prefix(ret_msg, r, "cannot open the cache in %s", fs->state_dir);
-	/* A prune killed after its commit left blobs to remove (cache/prune.h):
-	 * finish it before any job runs.  Unreferenced blobs stay until then. */
+	/* A prune killed after its commit left blobs to remove, a job killed
+	 * before its save left orphans (cache/prune.h): both go before any job
+	 * runs, once every result's blobs are known to be referenced. */
 	struct cache_prune_report pr = {0};
-	if (cache_prune_collect(fs->cache, false, &pr) < 0)
+	uint64_t refs = 0;
+	if (cache_prune_recover(fs->cache, &pr, &refs) < 0)
 		sfs_log(SFS_LOG_WARN, "finishing an interrupted prune failed; it is retried at the next mount");
-	else if (pr.blobs)
-		sfs_log(SFS_LOG_INFO, "finished an interrupted prune: %llu blobs, %llu bytes",
-			(unsigned long long)pr.blobs, (unsigned long long)pr.bytes);
+	else if (pr.blobs || refs)
+		sfs_log(SFS_LOG_INFO,
+			"mount: %llu blob references rebuilt; %llu unreferenced blobs removed (%llu bytes)",
+			(unsigned long long)refs, (unsigned long long)pr.blobs,
+			(unsigned long long)pr.bytes);
 	/* before the solver, whose job_ended kicks it; stopped after it closed */
 	r = cache_gc_start(fs->cache, &o->gc, GC_PERIOD_NS, fs_notify_collected, fs, &fs->gc);
 	if (r < 0)
