@@ -7,6 +7,7 @@
 #include "prune.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,8 +544,10 @@ int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_re
 	sfs_db_lock(c->db);
 	r = rows(c->db, STMT_GC_INTENT_LIST, NULL, &hexes, NULL);
 	sfs_db_unlock(c->db);
-	for (size_t i = 0; r == 0 && i < hexes.n; i++)
+	for (size_t i = 0; r == 0 && i < hexes.n; i++) {
 		r = remove_if_unreferenced(c, hexes.v[i], rep);
+		sched_yield(); /* an unlink may take a millisecond (discard): let readers in */
+	}
 	strv_release(&hexes);
 	if (r == 0 && orphans) {
 		struct orphan_walk w = {c, rep};
