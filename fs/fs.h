@@ -103,6 +103,7 @@ struct sfs_fs {
 	struct fs_trees *trees;	    /* results.c: the loaded result trees */
 	struct fs_streams *streams; /* stream.c: parked readers and pollers */
 	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
+	struct fs_cachectl *cachectl; /* cachectl.c: cache/ctl's command and thread */
 };
 
 /* ---- node kinds (kinds.c) ----
@@ -167,6 +168,8 @@ enum fs_kind {
 	FS_CACHE_RESULT_LAST_USED,
 	FS_CACHE_RESULT_RECORDS,
 	FS_CACHE_RESULT_KEYS,
+	FS_CACHE_CTL,
+	FS_CACHE_DU,
 	FS_KIND_MAX
 };
 
@@ -366,14 +369,32 @@ int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
 
 extern const struct fs_module fs_cache_module;
 struct fs_cache_stats {
+	uint64_t disk_bytes;	    /* everything under STATE_DIR, as `du -sb` counts it */
 	uint64_t blobs, blob_bytes; /* the content store */
 	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
 	uint64_t logs, log_bytes;   /* STATE_DIR/logs */
+	uint64_t other_bytes;	    /* the rest: exports, temp files, directories */
+	uint64_t referenced_blobs, referenced_bytes; /* the blobs results name (blob_refs) */
 	uint64_t keys, records, results, result_bytes, links;
 	uint64_t hits, misses; /* record loads, executions (since the mount) */
 	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
+
+/* ---- cachectl.c: cache/ctl (commands on the whole cache, on a thread of its own) ---- */
+
+/* Made with the front's state; stopped (a running prune ends after its unit
+ * and is joined) once the loop has ended, before the cache closes. */
+int fs_cachectl_init(struct sfs_fs *fs);
+void fs_cachectl_stop(struct sfs_fs *fs);
+void fs_cachectl_release(struct sfs_fs *fs); /* accepts a never-made one */
+/* Open: writers must be the mount owner or root (-EACCES). */
+int fs_cachectl_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
+int fs_cachectl_truncate(struct sfs_fs *fs, fuse_req_t req);
+/* One write is one command: -EINVAL (reason read back), -EBUSY while one runs. */
+int fs_cachectl_write(struct sfs_fs *fs, struct fs_file *f, const char *buf, size_t size);
+/* The last command's outcome. */
+int fs_cachectl_content(struct sfs_fs *fs, struct strbuf *out);
 
 /* ---- graph.c: jobs/N/why and jobs/N/graph.dot as they are now ---- */
 

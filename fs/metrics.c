@@ -124,8 +124,8 @@ static void add_store(struct strbuf *out, const struct fs_cache_stats *c)
 		  c->blob_bytes);
 	add_gauge(out, "solverfs_store_blobs", "Blobs in the content store.", c->blobs);
 	add_gauge(out, "solverfs_disk_bytes",
-		  "Bytes solverfs holds on disk (blobs, database, logs).",
-		  c->blob_bytes + c->db_bytes + c->log_bytes);
+		  "Bytes under STATE_DIR (blobs, database, logs, exports, temp files), as du -sb counts them.",
+		  c->disk_bytes);
 	add_gauge(out, "solverfs_cache_keys", "Cache keys.", c->keys);
 	add_gauge(out, "solverfs_cache_records", "Cache records.", c->records);
 	add_gauge(out, "solverfs_cache_results", "Result trees known to the cache.", c->results);
