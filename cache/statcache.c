@@ -146,7 +146,8 @@ static int load_locked(struct sfs_statcache *sc)
 	if ((r = sfs_db_begin(sc->db)) < 0)
 		return r;
 	r = sc_exec(sc->db, sc_schema);
-	if (r == 0 && sqlite3_prepare_v2(sfs_db_handle(sc->db), sc_load, -1, &st, NULL) != SQLITE_OK)
+	if (r == 0 &&
+	    sqlite3_prepare_v2(sfs_db_handle(sc->db), sc_load, -1, &st, NULL) != SQLITE_OK)
 		r = -EIO;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW && sc->map.len < STATCACHE_MAX)
 		r = load_row(sc, st);
@@ -280,7 +281,8 @@ static int write_locked(struct sfs_db *db, const struct sc_entry *rows, size_t n
 		return r;
 	if (cleared)
 		r = sc_exec(db, sc_clear);
-	if (r == 0 && n && sqlite3_prepare_v2(sfs_db_handle(db), sc_put, -1, &st, NULL) != SQLITE_OK)
+	if (r == 0 && n &&
+	    sqlite3_prepare_v2(sfs_db_handle(db), sc_put, -1, &st, NULL) != SQLITE_OK)
 		r = -EIO;
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = bind_row(st, &rows[i]);

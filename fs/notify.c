@@ -34,7 +34,7 @@
 
 #include "fs.h"
 
-#define QUEUE_MAX 256 /* jobs queued; past it one is served at once by the notifier */
+#define QUEUE_MAX 256	   /* jobs queued; past it one is served at once by the notifier */
 #define KICK_GAP_US 100000 /* after a round of retries: notifies meanwhile are one round */
 
 struct fs_inval {

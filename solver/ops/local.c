@@ -266,8 +266,9 @@ static int local_walk(struct sfs_op_ctx *ctx, const struct local_params *p, bool
 	}
 	if (w.racy) {
 		char nonce[64];
+		uint64_t k = __atomic_add_fetch(&racy_walks, 1, __ATOMIC_RELAXED);
 		int n = snprintf(nonce, sizeof(nonce), "racy %" PRId64 " %d %" PRIu64, w.start,
-				 (int)getpid(), __atomic_add_fetch(&racy_walks, 1, __ATOMIC_RELAXED));
+				 (int)getpid(), k);
 		sfs_sha256_update(&w.h, nonce, (size_t)n);
 	}
 	sfs_sha256_final_hex(&w.h, hex);

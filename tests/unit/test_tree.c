@@ -835,7 +835,8 @@ static void test_statcache_persist(void)
 	other.st_ctim.tv_nsec++; /* every nanosecond of ctime counts */
 	CHECK(!sfs_statcache_get(sc, &other, hex));
 	sfs_statcache_stats(sc, &stats);
-	CHECK(stats.entries == 1 && stats.reads == 0 && stats.reused == 0); /* counts are a mount's */
+	/* the counts are a mount's */
+	CHECK(stats.entries == 1 && stats.reads == 0 && stats.reused == 0);
 	sfs_statcache_free(sc);
 	sfs_db_close(db);
 }
