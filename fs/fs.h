@@ -415,8 +415,10 @@ void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t
 void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 		    struct fuse_pollhandle *ph);
 void fs_stream_file_release(struct sfs_fs *fs, struct fs_file *f);
-/* Retries the parked readers and wakes the pollers of job (from fs_notify). */
+/* Something of job changed: wakes its pollers and marks its parked readers for a
+ * retry (from fs_notify); fs_stream_kick then retries them. */
 void fs_stream_notify(void *arg, uint64_t job);
+void fs_stream_kick(struct sfs_fs *fs, uint64_t job);
 /* Makes notify a no-op (before sfs_solver_close). */
 void fs_stream_closing(struct sfs_fs *fs);
 /* Answers every parked reader (ENOTCONN) and drops poll handles. */
