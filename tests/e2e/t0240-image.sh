@@ -1,0 +1,141 @@
+#!/bin/bash
+# shellcheck disable=SC2016,SC2034,SC1091,SC2317
+test_description='the image op: an OCI layout'"'"'s root filesystem as a tree, and as an exec'"'"'s rootfs'
+. "$(dirname "$0")/lib.sh"
+
+for tool in umoci bwrap busybox python3; do
+	if ! command -v "$tool" >/dev/null; then
+		say "# $tool is missing: apt-get install -y umoci bubblewrap busybox-static python3" >&2
+	fi
+done
+
+# A small image without network: busybox-static and its sh link, in an OCI layout
+# made by umoci (a gzip layer per repack).
+LAY=$DATA/layout
+BUNDLE=$SCRATCH/bundle
+umoci init --layout "$LAY" &&
+	umoci new --image "$LAY:v1" &&
+	umoci unpack --rootless --image "$LAY:v1" "$BUNDLE" >/dev/null &&
+	mkdir -p "$BUNDLE/rootfs/bin" "$BUNDLE/rootfs/etc" &&
+	cp "$(command -v busybox)" "$BUNDLE/rootfs/bin/busybox" &&
+	ln -s busybox "$BUNDLE/rootfs/bin/sh" &&
+	echo one >"$BUNDLE/rootfs/etc/greeting" &&
+	echo doomed >"$BUNDLE/rootfs/etc/doomed" &&
+	chmod 0600 "$BUNDLE/rootfs/etc/doomed" &&
+	umoci repack --image "$LAY:v1" "$BUNDLE" ||
+	say "# building the layout failed; every case below will fail"
+
+# tag_digest TAG: the manifest digest index.json gives TAG.
+tag_digest() {
+	python3 -c 'import json, sys
+for m in json.load(open(sys.argv[1]))["manifests"]:
+    if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == sys.argv[2]:
+        print(m["digest"])' "$LAY/index.json" "$1"
+}
+
+# image_spec NAME REF: an image vertex and an exec on it as its rootfs.
+image_spec() {
+	cat >"$DATA/$1.json" <<JSON
+{"vertices": {"img": {"op": "image", "ref": "$2"},
+  "run": {"op": "exec", "args": ["/bin/busybox", "sh", "-c",
+    "cat /etc/greeting >out/greeting; busybox ls /etc >out/etc; echo \$0 from \$(busybox uname -s) >out/who"],
+    "env": {"PATH": "/bin"}, "rootfs": "img",
+    "mounts": [{"dest": "out", "output": true}]}},
+ "outputs": ["run", "img"]}
+JSON
+}
+
+sfs_mount -o sandbox=bwrap || say "# mount failed; every case below will fail"
+
+image_spec v1 "oci:$LAY:v1"
+test_expect_success 'an image from an oci: layout: its files, modes kept, owners dropped' '
+	N=$(sfs_run "$DATA/v1.json") &&
+	echo "$N" >"$SCRATCH/first" &&
+	img=$(sfs_output "$N" img) &&
+	cmp "$(command -v busybox)" "$img/bin/busybox" &&
+	expect_eq busybox "$(readlink "$img/bin/sh")" &&
+	expect_file_eq one "$img/etc/greeting" &&
+	expect_mode 600 "$img/etc/doomed" &&
+	expect_eq "0 0" "$(stat -c "%u %g" "$img/etc/greeting")"
+'
+
+test_expect_success 'an exec whose rootfs is the image runs its busybox sh' '
+	o=$(sfs_output "$(cat "$SCRATCH/first")" run) &&
+	expect_file_eq one "$o/greeting" &&
+	expect_eq "doomed greeting" "$(tr "\n" " " <"$o/etc" | sed "s/ $//")" &&
+	expect_file_eq "sh from Linux" "$o/who"
+'
+
+test_expect_success 'the job resolves the tag to its digest when it starts (progress)' '
+	N=$(cat "$SCRATCH/first") &&
+	expect_contains "resolve oci:$LAY:v1@$(tag_digest v1)" "$(sfs_cat "$MNT/jobs/$N/status")" &&
+	expect_eq DONE "$(sfs_final "$N" img)" &&
+	expect_eq DONE "$(sfs_final "$N" run)"
+'
+
+test_expect_success 'the same tag again is cached: resolved, never unpacked nor run again' '
+	N=$(cat "$SCRATCH/first") &&
+	M=$(sfs_run "$DATA/v1.json") &&
+	expect_eq "$(sfs_cat "$MNT/jobs/$N/result")" "$(sfs_cat "$MNT/jobs/$M/result")" &&
+	expect_contains "resolve oci:$LAY:v1@$(tag_digest v1)" "$(sfs_cat "$MNT/jobs/$M/status")" &&
+	expect_eq CACHED "$(sfs_final "$M" run)" &&
+	expect_eq cached "$(sfs_cat "$(sfs_vertex "$M" run)/state")" &&
+	expect_eq cached "$(sfs_cat "$(sfs_vertex "$M" img)/state")"
+'
+
+test_expect_success 'a moved tag is a clean miss: repacked with a change (a whiteout too)' '
+	old=$(tag_digest v1) &&
+	echo two >"$BUNDLE/rootfs/etc/greeting" &&
+	rm "$BUNDLE/rootfs/etc/doomed" &&
+	umoci repack --image "$LAY:v1" "$BUNDLE" &&
+	new=$(tag_digest v1) &&
+	test "$old" != "$new" &&
+	N=$(sfs_run "$DATA/v1.json") &&
+	expect_contains "resolve oci:$LAY:v1@$new" "$(sfs_cat "$MNT/jobs/$N/status")" &&
+	expect_eq DONE "$(sfs_final "$N" run)" &&
+	o=$(sfs_output "$N" run) &&
+	expect_file_eq two "$o/greeting" &&
+	expect_file_eq greeting "$o/etc" &&
+	test ! -e "$(sfs_output "$N" img)/etc/doomed"
+'
+
+test_expect_success 'two names of one image are one result (the digest is the key)' '
+	umoci tag --image "$LAY:v1" v1-again &&
+	image_spec again "oci:$LAY:v1-again" &&
+	N=$(sfs_run "$DATA/again.json") &&
+	expect_eq CACHED "$(sfs_final "$N" run)" &&
+	expect_file_eq two "$(sfs_output "$N" run)/greeting"
+'
+
+test_expect_success 'a tag the layout does not have fails the job, naming it' '
+	image_spec nosuch "oci:$LAY:nosuch" &&
+	N=$(sfs_submit "$DATA/nosuch.json") &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	expect_contains "no image tagged \"nosuch\"" "$(sfs_cat "$MNT/jobs/$N/error")"
+'
+
+test_expect_success 'bad references and platforms are spec errors' '
+	for ref in docker://ubuntu oci:relative/path "oci:$MNT/x:v1" nonsense; do
+		printf "{\"vertices\": {\"i\": {\"op\": \"image\", \"ref\": \"%s\"}}, \"outputs\": [\"i\"]}" \
+			"$ref" >"$DATA/bad.json" &&
+		test_must_fail sfs_write "$DATA/bad.json" "$MNT/jobs/new" || return 1
+	done &&
+	printf "{\"vertices\": {\"i\": {\"op\": \"image\", \"ref\": \"oci:%s:v1\", \"platform\": \"amd64\"}}, \"outputs\": [\"i\"]}" \
+		"$LAY" >"$DATA/badplat.json" &&
+	test_must_fail sfs_write "$DATA/badplat.json" "$MNT/jobs/new"
+'
+
+test_expect_success 'a layer that does not match its digest fails the job, naming the blob' '
+	echo three >"$BUNDLE/rootfs/etc/greeting" &&
+	umoci repack --image "$LAY:corrupt" "$BUNDLE" &&
+	layer=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"layers\"][-1][\"digest\"])" \
+		"$LAY/blobs/sha256/$(tag_digest corrupt | cut -c8-)") &&
+	chmod u+w "$LAY/blobs/sha256/${layer#sha256:}" &&
+	printf x | dd of="$LAY/blobs/sha256/${layer#sha256:}" bs=1 seek=100 conv=notrunc status=none &&
+	image_spec corrupt "oci:$LAY:corrupt" &&
+	N=$(sfs_submit "$DATA/corrupt.json") &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	expect_contains "blob $layer does not match its digest" "$(sfs_cat "$MNT/jobs/$N/error")"
+'
+
+test_done
