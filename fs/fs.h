@@ -55,6 +55,10 @@ struct fs_opts {
 	unsigned max_pending;  /* default 1024 */
 	unsigned max_parked;   /* parked blocking readers; default 4096 */
 	uint64_t pending_timeout; /* seconds a pending job waits for a spec; default 3600 */
+	/* registries (cache/registry.h) */
+	char *registry_ca;	   /* extra CA bundle, malloc'd, or NULL */
+	char *insecure_registries; /* "HOST:PORT,..." in plain http, malloc'd, or NULL */
+	uint64_t registry_timeout; /* seconds without progress; default 30 */
 	bool foreground, debug, show_help, show_version;
 	char *state_dir;  /* operand as given, malloc'd */
 	char *mountpoint; /* operand as given, malloc'd */

@@ -356,6 +356,9 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 	so.import_limits.layer_max = o->import_layer_max;
 	so.import_limits.entries_max = o->import_entries_max;
 	so.import_limits.json_max = o->import_config_max;
+	so.registry_ca = o->registry_ca;
+	so.insecure_registries = o->insecure_registries;
+	so.registry_timeout_ns = (int64_t)o->registry_timeout * 1000000000LL;
 	so.status_limit = (size_t)o->status_max;
 	so.limits.max_bytes = (size_t)o->spec_max;
 	so.limits.max_vertices = o->max_vertices;

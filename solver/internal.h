@@ -467,6 +467,9 @@ char *sfs_job_error_text(const struct sfs_job *j);
 
 /* sources.c: cache_from */
 int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+/* The registry client options of the mount (progress and cancellation unset). */
+struct registry_opts;
+void sfs_solver_registry_opts(const struct sfs_solver *s, struct registry_opts *ret);
 int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
 int sfs_vstate_inherit_sources(struct vstate *vs, const struct vstate *parent);
 void sfs_sources_free(struct sfs_solver *s);

@@ -27,10 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cas.h"
 #include "creds.h"
 #include "err.h"
+#include "imageref.h"
 #include "import.h"
 #include "internal.h"
+#include "registry.h"
+#include "remote.h"
 #include "result_storage.h"
 
 /* The job reading a source and its "[cache_from]" progress vertex. */
@@ -107,6 +111,79 @@ static int source_read(struct source_reader *sr, const char *path, struct cache_
 	return 0;
 }
 
+void sfs_solver_registry_opts(const struct sfs_solver *s, struct registry_opts *ret)
+{
+	registry_opts_default(ret);
+	ret->ca_file = s->o.registry_ca;
+	ret->insecure = s->o.insecure_registries;
+	if (s->o.registry_timeout_ns > 0)
+		ret->timeout_ns = s->o.registry_timeout_ns;
+	ret->owner = s->o.owner;
+	if (s->o.import_limits.json_max && s->o.import_limits.json_max < ret->json_max)
+		ret->json_max = s->o.import_limits.json_max;
+}
+
+/*
+ * A registry source (docs/export.md §11): its manifest and cache config into
+ * a layout under the store's tmp/, imported lazily: the manager's result
+ * storage fetches a layer when a record that needs it is loaded.
+ */
+static int remote_read(struct source_reader *sr, const char *ref_text, struct cache_manager **ret,
+		       char **ret_msg)
+{
+	struct sfs_solver *s = sr->s;
+	struct imageref ref = {0};
+	struct registry_opts ro;
+	struct remote_source *src = NULL;
+	struct cache_import *im = NULL;
+	struct keystore *ks = NULL;
+	struct result_storage *rs = NULL;
+	char *tmp = NULL, *dir = NULL, id[IMAGEREF_HOST_MAX + IMAGEREF_REPO_MAX + 192];
+	int r = imageref_parse(ref_text, &ref, ret_msg);
+
+	/* no callbacks: the client outlives this job (layers come later) */
+	sfs_solver_registry_opts(s, &ro);
+	snprintf(id, sizeof(id), "import:%s", ref_text);
+	if (r == 0)
+		r = cas_mkdtemp(s->cache->cas, "remote-", &tmp);
+	if (r == 0 && asprintf(&dir, "%s/layout", tmp) < 0)
+		r = -ENOMEM;
+	if (r == 0)
+		r = remote_source_open(&ref, &ro, s->cache->cas, dir, &src, ret_msg);
+	struct cache_import_opts io = {.limits = s->o.import_limits,
+				       .cancelled = reader_cancelled,
+				       .warn = reader_warn,
+				       .arg = sr,
+				       .fetch = remote_fetch,
+				       .fetch_arg = src,
+				       .lazy = true};
+	if (r == 0)
+		r = cache_import_open_opts(dir, &io, &im, ret_msg);
+	if (r == 0)
+		r = keystore_memory_new(&ks);
+	if (r == 0)
+		r = cache_import_lazy_storage(im, s->cache->cas, remote_source_free, &rs);
+	if (r == 0) {
+		struct cache_import *lazy = im;
+		im = NULL; /* rs has it, and src */
+		src = NULL;
+		r = cache_manager_new(id, ks, rs, ret); /* takes ks and rs */
+		ks = NULL;
+		rs = NULL;
+		if (r == 0 && (r = cache_import_into_manager(lazy, s->cache, *ret, ret_msg)) < 0)
+			*ret = cache_manager_free(*ret);
+	}
+	cache_import_free(im);
+	remote_source_free(src);
+	keystore_free(ks);
+	if (rs)
+		rs->ops->free(rs);
+	imageref_release(&ref);
+	free(dir);
+	free(tmp);
+	return r;
+}
+
 /* source_read with the job's credentials. */
 static int source_read_as(struct source_reader *sr, const char *path, struct cache_manager **ret,
 			  char **ret_msg)
@@ -133,7 +210,8 @@ static int source_get(struct source_reader *sr, const char *path, char **ret_msg
 	if (have)
 		return 0;
 	struct cache_manager *cm = NULL;
-	int r = source_read_as(sr, path, &cm, ret_msg);
+	int r = imageref_is_ref(path) ? remote_read(sr, path, &cm, ret_msg)
+				      : source_read_as(sr, path, &cm, ret_msg);
 	if (r < 0)
 		return r;
 	sfs_solver_lock(s);
@@ -165,12 +243,24 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 		sfs_solver_unlock(s);
 		sfs_solver_flush_notify(s);
 		const char *skip = NULL;
+		char warn[2048];
 		struct source_reader sr = {.s = s, .j = j, .digest = d};
 		if (!job_trusted(s, j))
 			skip = "WARNING: cache_from skipped: only the mount owner and root may import "
 			       "cache records\n";
-		else if ((r = source_get(&sr, paths[k], ret_msg)) < 0)
+		else if ((r = source_get(&sr, paths[k], ret_msg)) < 0 && imageref_is_ref(paths[k]) &&
+			 r != -ECANCELED && r != -ENOMEM) {
+			/* a registry that cannot be reached or has no such tag: the
+			 * job builds without it (docs/export.md §11) */
+			snprintf(warn, sizeof(warn), "WARNING: cache_from %s: %s; building without it\n",
+				 paths[k], *ret_msg ? *ret_msg : strerror(-r));
+			skip = warn;
+			free(*ret_msg);
+			*ret_msg = NULL;
+			r = 0;
+		} else if (r < 0) {
 			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
+		}
 		sfs_solver_lock(s);
 		if (skip)
 			sfs_progress_log(j->progress, d, 2, skip, strlen(skip), sfs_now_ns());
