@@ -46,6 +46,7 @@
 #define IMAGE_INDEX_DEPTH_MAX 4
 
 struct image_source;
+struct registry_opts;
 
 /* A backend; every call returns 0 or -errno with a sentence in *ret_msg. */
 struct image_source_ops {
@@ -76,6 +77,8 @@ struct image_source_opts {
 	const struct registry_opts *registry;
 	struct cas *cas;      /* where a registry's layers are fetched to */
 	bool (*cancelled)(void *arg); /* polled while bytes move; NULL: never */
+	/* A line for the user: a layer fetched ("pull sha256:... (N bytes)"). */
+	void (*log)(void *arg, const char *msg);
 	void *arg;
 };
 

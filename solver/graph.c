@@ -196,6 +196,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	c->log_limit = s->o.log_limit;
 	c->output_limit = s->o.output_limit;
 	c->import_limits = &s->o.import_limits;
+	c->registry = s->registry;
 	c->log = sfs_vstate_log;
 	c->log_arg = vs;
 	atomic_init(&c->cancelled, false);

@@ -260,6 +260,7 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
+	struct registry_opts *registry; /* the mount's, for image ops (opctx.registry) */
 	char *spill_dir; /* STATE_DIR/tmp: live jobs' status texts, unlinked files */
 	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
 	size_t vinfo_next;

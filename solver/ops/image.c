@@ -57,6 +57,11 @@ static void image_warn(void *arg, const char *msg)
 		sfs_op_logf(ip->ctx, "warning: %s", msg);
 }
 
+static void image_log(void *arg, const char *msg)
+{
+	sfs_op_logf(((struct image_priv *)arg)->ctx, "%s", msg);
+}
+
 static int image_priv(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_msg)
 {
 	const struct image_params *p = op->v->params;
@@ -72,6 +77,7 @@ static int image_priv(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_msg)
 					     .registry = ctx->registry,
 					     .cas = ctx->cache->cas,
 					     .cancelled = image_cancelled,
+					     .log = image_log,
 					     .arg = ip};
 	return image_source_open(&p->ref, &so, &ip->src, ret_msg);
 }

@@ -3,11 +3,21 @@
 test_description='the image op: an OCI layout'"'"'s root filesystem as a tree, and as an exec'"'"'s rootfs'
 . "$(dirname "$0")/lib.sh"
 
-for tool in umoci bwrap busybox python3; do
+. "$SFS_E2E_DIR/registry.sh"
+
+for tool in umoci skopeo docker-registry curl bwrap busybox python3; do
 	if ! command -v "$tool" >/dev/null; then
-		say "# $tool is missing: apt-get install -y umoci bubblewrap busybox-static python3" >&2
+		say "# $tool is missing: apt-get install -y umoci skopeo docker-registry curl bubblewrap busybox-static python3" >&2
 	fi
 done
+
+t_cleanup() {
+	local rc=$?
+	registry_stop
+	(exit "$rc")
+	sfs_cleanup
+}
+trap t_cleanup EXIT
 
 # A small image without network: busybox-static and its sh link, in an OCI layout
 # made by umoci (a gzip layer per repack).
@@ -33,6 +43,24 @@ for m in json.load(open(sys.argv[1]))["manifests"]:
         print(m["digest"])' "$LAY/index.json" "$1"
 }
 
+# layers_of TAG: the layer digests of TAG's manifest in the layout, base first.
+layers_of() {
+	python3 -c 'import json, sys
+for l in json.load(open(sys.argv[1]))["layers"]:
+    print(l["digest"])' "$LAY/blobs/sha256/$(tag_digest "$1" | cut -c8-)"
+}
+
+# push TAG: the layout's TAG to the registry as img/busybox:TAG.
+push() {
+	skopeo copy --quiet --dest-tls-verify=false "oci:$LAY:$1" "docker://$REG/img/busybox:$1"
+}
+
+# repack TAG GREETING: the bundle with /etc/greeting changed, as one more layer, at TAG.
+repack() {
+	echo "$2" >"$BUNDLE/rootfs/etc/greeting" &&
+		umoci repack --image "$LAY:$1" "$BUNDLE"
+}
+
 # image_spec NAME REF: an image vertex and an exec on it as its rootfs.
 image_spec() {
 	cat >"$DATA/$1.json" <<JSON
@@ -45,7 +73,8 @@ image_spec() {
 JSON
 }
 
-sfs_mount -o sandbox=bwrap || say "# mount failed; every case below will fail"
+registry_start || say "# the registry did not start; the docker:// cases will fail"
+sfs_mount -o sandbox=bwrap -o "insecure_registries=$REG" || say "# mount failed; every case below will fail"
 
 image_spec v1 "oci:$LAY:v1"
 test_expect_success 'an image from an oci: layout: its files, modes kept, owners dropped' '
@@ -107,6 +136,58 @@ test_expect_success 'two names of one image are one result (the digest is the ke
 	expect_file_eq two "$(sfs_output "$N" run)/greeting"
 '
 
+test_expect_success 'docker://: the same image pushed to a registry is the same result, nothing fetched' '
+	push v1 &&
+	image_spec reg-v1 "docker://$REG/img/busybox:v1" &&
+	mark=$(registry_lines) &&
+	N=$(sfs_run "$DATA/reg-v1.json") &&
+	expect_contains "resolve docker://$REG/img/busybox:v1@$(tag_digest v1)" \
+		"$(sfs_cat "$MNT/jobs/$N/status")" &&
+	expect_eq CACHED "$(sfs_final "$N" run)" &&
+	expect_eq "" "$(registry_gets "$mark" img/busybox)"
+'
+
+test_expect_success 'docker://: a new image is pulled, each layer once, verified, and run' '
+	repack v3 three &&
+	push v3 &&
+	image_spec reg-v3 "docker://$REG/img/busybox:v3" &&
+	mark=$(registry_lines) &&
+	N=$(sfs_run "$DATA/reg-v3.json") &&
+	expect_eq DONE "$(sfs_final "$N" run)" &&
+	expect_file_eq three "$(sfs_output "$N" run)/greeting" &&
+	status=$(sfs_cat "$MNT/jobs/$N/status") &&
+	for l in $(layers_of v3); do
+		expect_contains "pull $l" "$status" || return 1
+	done &&
+	expect_eq "$(layers_of v3 | sort)" "$(registry_gets "$mark" img/busybox | sort)"
+'
+
+test_expect_success 'docker://: layers already in the store are not fetched again' '
+	repack v4 four &&
+	push v4 &&
+	image_spec reg-v4 "docker://$REG/img/busybox:v4" &&
+	mark=$(registry_lines) &&
+	N=$(sfs_run "$DATA/reg-v4.json") &&
+	expect_file_eq four "$(sfs_output "$N" run)/greeting" &&
+	expect_eq "$(layers_of v4 | tail -n 1)" "$(registry_gets "$mark" img/busybox)"
+'
+
+test_expect_success 'docker://: a digest reference is the image it names, cached' '
+	image_spec reg-digest "docker://$REG/img/busybox@$(tag_digest v4)" &&
+	mark=$(registry_lines) &&
+	N=$(sfs_run "$DATA/reg-digest.json") &&
+	expect_eq CACHED "$(sfs_final "$N" run)" &&
+	expect_eq "" "$(registry_gets "$mark" img/busybox)"
+'
+
+test_expect_success 'docker://: a tag the registry does not have fails the job, naming it' '
+	image_spec reg-nosuch "docker://$REG/img/busybox:nosuch" &&
+	N=$(sfs_submit "$DATA/reg-nosuch.json") &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	expect_contains "docker://$REG/img/busybox:nosuch" "$(sfs_cat "$MNT/jobs/$N/error")" &&
+	expect_contains "not found" "$(sfs_cat "$MNT/jobs/$N/error")"
+'
+
 test_expect_success 'a tag the layout does not have fails the job, naming it' '
 	image_spec nosuch "oci:$LAY:nosuch" &&
 	N=$(sfs_submit "$DATA/nosuch.json") &&
@@ -126,8 +207,7 @@ test_expect_success 'bad references and platforms are spec errors' '
 '
 
 test_expect_success 'a layer that does not match its digest fails the job, naming the blob' '
-	echo three >"$BUNDLE/rootfs/etc/greeting" &&
-	umoci repack --image "$LAY:corrupt" "$BUNDLE" &&
+	repack corrupt five &&
 	layer=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"layers\"][-1][\"digest\"])" \
 		"$LAY/blobs/sha256/$(tag_digest corrupt | cut -c8-)") &&
 	chmod u+w "$LAY/blobs/sha256/${layer#sha256:}" &&
