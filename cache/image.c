@@ -134,8 +134,9 @@ static bool str_is(const json_t *o, const char *key, const char *want, size_t n)
 	return v && strlen(v) == n && strncmp(v, want, n) == 0;
 }
 
-/* True when the index entry's platform is plat ("os/arch[/variant]"). */
-static bool platform_matches(const json_t *e, const char *plat)
+/* True when the index entry's platform is plat ("os/arch[/variant]"); with
+ * loose, an entry that names no variant matches any variant asked for. */
+static bool platform_matches(const json_t *e, const char *plat, bool loose)
 {
 	json_t *p = json_object_get(e, "platform");
 	size_t os = strcspn(plat, "/");
@@ -145,28 +146,32 @@ static bool platform_matches(const json_t *e, const char *plat)
 
 	if (!str_is(p, "os", plat, os) || !str_is(p, "architecture", arch, an))
 		return false;
-	return !variant || str_is(p, "variant", variant, strlen(variant));
+	if (!variant)
+		return true;
+	if (loose && !json_object_get(p, "variant"))
+		return true;
+	return str_is(p, "variant", variant, strlen(variant));
 }
 
+/* The entry of plat: the first that names it exactly, else (a variant asked
+ * for) the first of its os/arch that names no variant. */
 static int pick_platform(const char *digest, json_t *index, const char *plat,
 			 char ret[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	json_t *list = json_object_get(index, "manifests"), *e;
+	json_t *list = json_object_get(index, "manifests"), *e, *pick = NULL;
 	size_t i;
 
-	json_array_foreach(list, i, e)
-	{
-		if (!platform_matches(e, plat))
-			continue;
-		const char *d = oci_desc_digest(e);
-		if (!d)
-			return sfs_errf(ret_msg, EINVAL,
-					"index %s: the %s entry's digest is not sha256:<hex>",
-					digest, plat);
-		sfs_copy_str(ret, SFS_DIGEST_SIZE, d);
-		return 0;
-	}
-	return sfs_errf(ret_msg, ENOENT, "index %s has no image for platform %s", digest, plat);
+	json_array_foreach(list, i, e) if (!pick && platform_matches(e, plat, false)) pick = e;
+	json_array_foreach(list, i, e) if (!pick && platform_matches(e, plat, true)) pick = e;
+	if (!pick)
+		return sfs_errf(ret_msg, ENOENT, "index %s has no image for platform %s", digest,
+				plat);
+	const char *d = oci_desc_digest(pick);
+	if (!d)
+		return sfs_errf(ret_msg, EINVAL, "index %s: the %s entry's digest is not sha256:<hex>",
+				digest, plat);
+	sfs_copy_str(ret, SFS_DIGEST_SIZE, d);
+	return 0;
 }
 
 int image_resolve(struct image_source *s, const char *platform, struct image_resolved *ret,
