@@ -104,8 +104,9 @@ struct image_resolved {
 /*
  * Resolves the reference to the image manifest of platform ("os/arch" or
  * "os/arch/variant"): a manifest list or index is followed to its entry of
- * that platform (a variant given must match; none given takes the first entry
- * of os/arch).  -ENOENT when the index has no such platform.
+ * that platform (none given, the first entry of os/arch; a variant given, the
+ * first entry naming it, else the first of os/arch naming no variant, as
+ * containerd's matcher).  -ENOENT when the index has no such platform.
  */
 int image_resolve(struct image_source *s, const char *platform, struct image_resolved *ret,
 		  char **ret_msg);
