@@ -11,13 +11,26 @@ for tool in umoci skopeo docker-registry curl bwrap busybox python3; do
 	fi
 done
 
+# on_b CMD...: CMD against a second machine: a mount of its own, STATE_DIR of its own.
+on_b() {
+	STATE=$SCRATCH/stateB MNT=$SCRATCH/mntB PIDFILE=$SCRATCH/daemonB.pid "$@"
+}
+mkdir -p "$SCRATCH/mntB"
+
 t_cleanup() {
 	local rc=$?
+	on_b sfs_umount
 	registry_stop
 	(exit "$rc")
 	sfs_cleanup
 }
 trap t_cleanup EXIT
+
+# relayer TAG: the bundle unpacked again from TAG, so that the next repack adds a layer
+# on top of TAG's (umoci diffs against what the bundle was unpacked from).
+relayer() {
+	rm -rf "$BUNDLE" && umoci unpack --rootless --image "$LAY:$1" "$BUNDLE" >/dev/null
+}
 
 # A small image without network: busybox-static and its sh link, in an OCI layout
 # made by umoci (a gzip layer per repack).
@@ -32,7 +45,8 @@ umoci init --layout "$LAY" &&
 	echo one >"$BUNDLE/rootfs/etc/greeting" &&
 	echo doomed >"$BUNDLE/rootfs/etc/doomed" &&
 	chmod 0600 "$BUNDLE/rootfs/etc/doomed" &&
-	umoci repack --image "$LAY:v1" "$BUNDLE" ||
+	umoci repack --image "$LAY:v1" "$BUNDLE" &&
+	relayer v1 ||
 	say "# building the layout failed; every case below will fail"
 
 # tag_digest TAG: the manifest digest index.json gives TAG.
@@ -58,18 +72,22 @@ push() {
 # repack TAG GREETING: the bundle with /etc/greeting changed, as one more layer, at TAG.
 repack() {
 	echo "$2" >"$BUNDLE/rootfs/etc/greeting" &&
-		umoci repack --image "$LAY:$1" "$BUNDLE"
+		umoci repack --image "$LAY:$1" "$BUNDLE" &&
+		relayer "$1"
 }
 
-# image_spec NAME REF: an image vertex and an exec on it as its rootfs.
+# image_spec NAME REF [TOP] [OUTPUTS]: an image vertex and an exec on it as its rootfs;
+# TOP is more top-level members, OUTPUTS the job's (default both).
 image_spec() {
+	local outputs='"run", "img"'
+	[ $# -lt 4 ] || outputs=$4
 	cat >"$DATA/$1.json" <<JSON
 {"vertices": {"img": {"op": "image", "ref": "$2"},
   "run": {"op": "exec", "args": ["/bin/busybox", "sh", "-c",
     "cat /etc/greeting >out/greeting; busybox ls /etc >out/etc; echo \$0 from \$(busybox uname -s) >out/who"],
     "env": {"PATH": "/bin"}, "rootfs": "img",
     "mounts": [{"dest": "out", "output": true}]}},
- "outputs": ["run", "img"]}
+ "outputs": [$outputs]${3:+, $3}}
 JSON
 }
 
@@ -117,7 +135,9 @@ test_expect_success 'a moved tag is a clean miss: repacked with a change (a whit
 	echo two >"$BUNDLE/rootfs/etc/greeting" &&
 	rm "$BUNDLE/rootfs/etc/doomed" &&
 	umoci repack --image "$LAY:v1" "$BUNDLE" &&
+	relayer v1 &&
 	new=$(tag_digest v1) &&
+	expect_eq 2 "$(layers_of v1 | wc -l)" &&
 	test "$old" != "$new" &&
 	N=$(sfs_run "$DATA/v1.json") &&
 	expect_contains "resolve oci:$LAY:v1@$new" "$(sfs_cat "$MNT/jobs/$N/status")" &&
@@ -166,6 +186,7 @@ test_expect_success 'docker://: layers already in the store are not fetched agai
 	repack v4 four &&
 	push v4 &&
 	image_spec reg-v4 "docker://$REG/img/busybox:v4" &&
+	expect_eq 4 "$(layers_of v4 | wc -l)" &&
 	mark=$(registry_lines) &&
 	N=$(sfs_run "$DATA/reg-v4.json") &&
 	expect_file_eq four "$(sfs_output "$N" run)/greeting" &&
@@ -186,6 +207,22 @@ test_expect_success 'docker://: a tag the registry does not have fails the job, 
 	expect_eq failed "$(sfs_wait "$N")" &&
 	expect_contains "docker://$REG/img/busybox:nosuch" "$(sfs_cat "$MNT/jobs/$N/error")" &&
 	expect_contains "not found" "$(sfs_cat "$MNT/jobs/$N/error")"
+'
+
+test_expect_success 'a second machine reuses image and exec from a registry cache, fetching no layer' '
+	image_spec share-a "docker://$REG/img/busybox:v4" \
+		"\"export\": {\"mode\": \"max\", \"to\": \"docker://$REG/cache/img:v4\"}" &&
+	image_spec share-b "docker://$REG/img/busybox:v4" \
+		"\"cache_from\": [\"docker://$REG/cache/img:v4\"]" "\"run\"" &&
+	sfs_run "$DATA/share-a.json" >/dev/null &&
+	on_b sfs_mount -o sandbox=bwrap -o "insecure_registries=$REG" &&
+	mark=$(registry_lines) &&
+	N=$(on_b sfs_run "$DATA/share-b.json") &&
+	expect_eq CACHED "$(on_b sfs_final "$N" run)" &&
+	expect_contains "resolve docker://$REG/img/busybox:v4@$(tag_digest v4)" \
+		"$(on_b sfs_cat "$SCRATCH/mntB/jobs/$N/status")" &&
+	expect_file_eq four "$SCRATCH/mntB/jobs/$N/outputs/run/greeting" &&
+	expect_eq "" "$(registry_gets "$mark" img/busybox)"
 '
 
 test_expect_success 'a tag the layout does not have fails the job, naming it' '
