@@ -5,9 +5,9 @@ test_description='the image op: an OCI layout'"'"'s root filesystem as a tree, a
 
 . "$SFS_E2E_DIR/registry.sh"
 
-for tool in umoci skopeo docker-registry curl bwrap busybox python3; do
+for tool in umoci skopeo docker-registry curl bwrap busybox python3 setpriv useradd; do
 	if ! command -v "$tool" >/dev/null; then
-		say "# $tool is missing: apt-get install -y umoci skopeo docker-registry curl bubblewrap busybox-static python3" >&2
+		say "# $tool is missing: apt-get install -y umoci skopeo docker-registry curl bubblewrap busybox-static python3 util-linux passwd" >&2
 	fi
 done
 
@@ -92,7 +92,19 @@ JSON
 }
 
 registry_start || say "# the registry did not start; the docker:// cases will fail"
-sfs_mount -o sandbox=bwrap -o "insecure_registries=$REG" || say "# mount failed; every case below will fail"
+USERNAME=sfs-t0240
+id -u "$USERNAME" >/dev/null 2>&1 || useradd -M -N -s /bin/sh "$USERNAME" 2>/dev/null
+U=$(id -u "$USERNAME" 2>/dev/null || echo 65534)
+G=$(id -g "$USERNAME" 2>/dev/null || echo 65534)
+chmod 755 "$SCRATCH" "$DATA"
+
+# submit_as_user SPEC: submits SPEC (read by root) as the test's user; prints the job.
+submit_as_user() {
+	setpriv --reuid "$U" --regid "$G" --clear-groups -- \
+		sh -c 'cat >"$1/jobs/new" && basename "$(readlink "$1/jobs/latest")"' sh "$MNT" <"$1"
+}
+
+sfs_mount -o sandbox=bwrap,allow_other -o "insecure_registries=$REG" || say "# mount failed; every case below will fail"
 
 image_spec v1 "oci:$LAY:v1"
 test_expect_success 'an image from an oci: layout: its files, modes kept, owners dropped' '
@@ -223,6 +235,18 @@ test_expect_success 'a second machine reuses image and exec from a registry cach
 		"$(on_b sfs_cat "$SCRATCH/mntB/jobs/$N/status")" &&
 	expect_file_eq four "$SCRATCH/mntB/jobs/$N/outputs/run/greeting" &&
 	expect_eq "" "$(registry_gets "$mark" img/busybox)"
+'
+
+test_expect_success 'an oci: layout is read as the submitter: a cached image is not served to who cannot read it' '
+	N=$(submit_as_user "$DATA/v1.json") &&
+	expect_eq failed "$(sfs_wait "$N")" &&
+	expect_contains "Permission denied" "$(sfs_cat "$MNT/jobs/$N/error")" &&
+	cp -a "$LAY" "$DATA/readable" &&
+	chmod -R a+rX "$DATA/readable" &&
+	image_spec readable "oci:$DATA/readable:v1" &&
+	N=$(submit_as_user "$DATA/readable.json") &&
+	expect_eq done "$(sfs_wait "$N")" &&
+	expect_eq CACHED "$(sfs_final "$N" run)"
 '
 
 test_expect_success 'a tag the layout does not have fails the job, naming it' '
