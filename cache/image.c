@@ -89,7 +89,7 @@ static int manifest_kind(const char *digest, json_t *m, enum mkind *ret, char **
 				"manifest %s: Docker schema 1 manifests are not supported", digest);
 	if (!mt)
 		mt = json_is_array(json_object_get(m, "manifests")) ? IMAGE_MT_OCI_INDEX
-		     : json_is_array(json_object_get(m, "layers")) ? IMAGE_MT_OCI_MANIFEST
+		     : json_is_array(json_object_get(m, "layers"))  ? IMAGE_MT_OCI_MANIFEST
 								    : "";
 	if (!strcmp(mt, IMAGE_MT_OCI_INDEX) || !strcmp(mt, IMAGE_MT_DOCKER_LIST))
 		*ret = MK_INDEX;
@@ -168,8 +168,9 @@ static int pick_platform(const char *digest, json_t *index, const char *plat,
 				plat);
 	const char *d = oci_desc_digest(pick);
 	if (!d)
-		return sfs_errf(ret_msg, EINVAL, "index %s: the %s entry's digest is not sha256:<hex>",
-				digest, plat);
+		return sfs_errf(ret_msg, EINVAL,
+				"index %s: the %s entry's digest is not sha256:<hex>", digest,
+				plat);
 	sfs_copy_str(ret, SFS_DIGEST_SIZE, d);
 	return 0;
 }
@@ -230,8 +231,8 @@ static int check_layers(const char *digest, json_t *m, json_t **ret, char **ret_
 		json_t *size = json_object_get(l, "size");
 		if (!oci_desc_digest(l))
 			return sfs_errf(ret_msg, EINVAL,
-					"manifest %s: layer %zu: digest is not sha256:<hex>", digest,
-					i);
+					"manifest %s: layer %zu: digest is not sha256:<hex>",
+					digest, i);
 		if (!json_is_integer(size) || json_integer_value(size) < 0)
 			return sfs_errf(ret_msg, EINVAL, "manifest %s: layer %zu: bad size", digest,
 					i);

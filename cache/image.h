@@ -75,7 +75,7 @@ struct image_source_opts {
 	gid_t gid;
 	/* registry client options (cache/registry.h) for docker://; NULL: the defaults */
 	const struct registry_opts *registry;
-	struct cas *cas;      /* where a registry's layers are fetched to */
+	struct cas *cas;	      /* where a registry's layers are fetched to */
 	bool (*cancelled)(void *arg); /* polled while bytes move; NULL: never */
 	/* A line for the user: a layer fetched ("pull sha256:... (N bytes)"). */
 	void (*log)(void *arg, const char *msg);

@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "creds.h"
 #include "array.h"
+#include "creds.h"
 #include "err.h"
 #include "fdio.h"
 #include "image.h"
@@ -58,7 +58,7 @@ static int open_file(struct oci_source *o, const char *digest, int *ret_fd, off_
 	dir = open(o->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = dir < 0 ? -errno : 0;
 	if (r < 0) {
-		sfs_errf(ret_msg, r, "%s: %s", o->path, strerror(-r));
+		sfs_errf(ret_msg, r, "the layout directory: %s", strerror(-r));
 	} else if (!digest) {
 		r = oci_open_regular_at(dir, rel, ret_fd, ret_size);
 	} else if ((r = oci_open_dir_at(dir, "blobs", &blobs)) == 0 &&
@@ -73,9 +73,9 @@ static int open_file(struct oci_source *o, const char *digest, int *ret_fd, off_
 	if (sha >= 0)
 		close(sha);
 	if (r == -ENOENT && digest)
-		return sfs_errf(ret_msg, r, "%s: blob %s is not in the layout", o->path, digest);
+		return sfs_errf(ret_msg, r, "blob %s is not in the layout", digest);
 	if (r < 0)
-		return sfs_errf(ret_msg, r, "%s/%s: %s", o->path, rel, oci_open_strerror(r));
+		return sfs_errf(ret_msg, r, "%s: %s", rel, oci_open_strerror(r));
 	return 0;
 }
 
@@ -93,7 +93,7 @@ static int read_file(struct oci_source *o, const char *digest, uint64_t max, cha
 		return r;
 	if ((uint64_t)size > max) {
 		close(fd);
-		return sfs_errf(ret_msg, EFBIG, "%s: %s is larger than %llu bytes", o->path,
+		return sfs_errf(ret_msg, EFBIG, "%s is larger than %llu bytes",
 				digest ? digest : "index.json", (unsigned long long)max);
 	}
 	buf = malloc((size_t)size + 1);
@@ -101,14 +101,13 @@ static int read_file(struct oci_source *o, const char *digest, uint64_t max, cha
 	close(fd);
 	if (n < 0) {
 		free(buf);
-		return sfs_errf(ret_msg, (int)n, "%s: %s", o->path, strerror((int)-n));
+		return sfs_errf(ret_msg, (int)n, "%s", strerror((int)-n));
 	}
 	buf[n] = '\0';
 	sfs_sha256_hex(buf, (size_t)n, hex);
 	if (digest && strcmp(hex, digest + 7) != 0) {
 		free(buf);
-		return sfs_errf(ret_msg, EBADMSG, "%s: blob %s does not match its digest", o->path,
-				digest);
+		return sfs_errf(ret_msg, EBADMSG, "blob %s does not match its digest", digest);
 	}
 	*ret_buf = buf;
 	*ret_len = (size_t)n;
@@ -136,20 +135,18 @@ static int oci_resolve(struct image_source *s, char ret_digest[SFS_DIGEST_SIZE],
 	list = json_object_get(index, "manifests");
 	if (!json_is_array(list)) {
 		json_decref(index);
-		return sfs_errf(ret_msg, EINVAL, "%s/index.json: not an OCI index", o->path);
+		return sfs_errf(ret_msg, EINVAL, "index.json: not an OCI index");
 	}
 	json_array_foreach(list, i, e) if (tagged(e, o->tag[0] ? o->tag : "latest")) pick = e;
 	if (!pick && !o->tag[0] && json_array_size(list) == 1)
 		pick = json_array_get(list, 0);
 	if (!pick)
-		r = o->tag[0] ? sfs_errf(ret_msg, ENOENT, "%s: no image tagged \"%s\"", o->path,
-					 o->tag)
+		r = o->tag[0] ? sfs_errf(ret_msg, ENOENT, "no image tagged \"%s\"", o->tag)
 			      : sfs_errf(ret_msg, ENOENT,
-					 "%s: %zu images and none tagged \"latest\" (give a tag)",
-					 o->path, json_array_size(list));
+					 "%zu images and none tagged \"latest\" (give a tag)",
+					 json_array_size(list));
 	else if (!oci_desc_digest(pick))
-		r = sfs_errf(ret_msg, EINVAL, "%s/index.json: a digest is not sha256:<hex>",
-			     o->path);
+		r = sfs_errf(ret_msg, EINVAL, "index.json: a digest is not sha256:<hex>");
 	else
 		sfs_copy_str(ret_digest, SFS_DIGEST_SIZE, oci_desc_digest(pick));
 	json_decref(index);
@@ -200,13 +197,12 @@ static int oci_open_layer(struct image_source *s, const char *digest, uint64_t s
 	if (r < 0)
 		return r;
 	if ((uint64_t)st_size != size)
-		r = sfs_errf(ret_msg, EBADMSG, "%s: blob %s has %lld bytes, its descriptor says %llu",
-			     o->path, digest, (long long)st_size, (unsigned long long)size);
+		r = sfs_errf(ret_msg, EBADMSG, "blob %s has %lld bytes, its descriptor says %llu",
+			     digest, (long long)st_size, (unsigned long long)size);
 	if (r == 0)
 		r = hash_fd(o, fd, hex, ret_msg);
 	if (r == 0 && strcmp(hex, digest + 7) != 0)
-		r = sfs_errf(ret_msg, EBADMSG, "%s: blob %s does not match its digest", o->path,
-			     digest);
+		r = sfs_errf(ret_msg, EBADMSG, "blob %s does not match its digest", digest);
 	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		r = -errno;
 	if (r < 0) {

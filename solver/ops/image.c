@@ -22,10 +22,10 @@
 #include "array.h"
 #include "err.h"
 #include "image.h"
-#include "import.h"
 #include "imageref.h"
-#include "specop.h"
+#include "import.h"
 #include "ops.h"
+#include "specop.h"
 
 /* Entries dropped (devices) are logged up to this many, then counted. */
 #define IMAGE_WARN_MAX 10
@@ -150,7 +150,8 @@ static int image_exec(struct sfs_op *op, struct sfs_op_ctx *ctx, const char *con
 	ip = op->priv;
 	ip->nwarnings = 0;
 	const struct image_unpack_opts uo = {
-	    .layer_max = ctx->import_limits ? ctx->import_limits->layer_max : CACHE_IMPORT_LAYER_MAX,
+	    .layer_max =
+		ctx->import_limits ? ctx->import_limits->layer_max : CACHE_IMPORT_LAYER_MAX,
 	    .entries_max =
 		ctx->import_limits ? ctx->import_limits->entries_max : CACHE_IMPORT_ENTRIES_MAX,
 	    .cancelled = image_cancelled,
@@ -223,7 +224,8 @@ static int norm_image(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf
 	if (r < 0)
 		return r;
 	if (!image_platform_valid(plat))
-		return sfs_norm_err(c, "", "platform", "must be \"os/arch\" or \"os/arch/variant\"");
+		return sfs_norm_err(c, "", "platform",
+				    "must be \"os/arch\" or \"os/arch/variant\"");
 	sfs_copy_str(p->platform, sizeof(p->platform), plat);
 	r = imageref_parse(ref, &p->ref, &msg);
 	if (r < 0) {

@@ -181,8 +181,7 @@ static char *layout_of(const struct layer *l, size_t n, const char *dir)
 	return strdup(dir);
 }
 
-static int open_source(const char *dir, const char *tag, struct image_source **ret,
-		       char **msg)
+static int open_source(const char *dir, const char *tag, struct image_source **ret, char **msg)
 {
 	struct imageref ref = {0};
 	struct image_source_opts o = {.uid = getuid(), .gid = getgid()};
@@ -213,10 +212,8 @@ static void count_warning(void *arg, const char *msg)
 static int pull(struct sfs_cache *c, const char *dir, const char *tag, const char *platform,
 		struct warnings *w, struct tree **ret, char **msg)
 {
-	struct image_unpack_opts uo = {.layer_max = 1 << 30,
-				       .entries_max = 100000,
-				       .warn = count_warning,
-				       .arg = w};
+	struct image_unpack_opts uo = {
+	    .layer_max = 1 << 30, .entries_max = 100000, .warn = count_warning, .arg = w};
 	struct image_source *s = NULL;
 	struct image_resolved res;
 	char id[SFS_DIGEST_SIZE];
@@ -249,10 +246,10 @@ static const struct tree_entry *find(const struct tree *t, const char *path)
 static void test_whiteouts_and_opaque_dirs(void)
 {
 	static const struct tent base[] = {
-	    {'d', "etc", 0755, ""},	    {'f', "etc/a", 0644, "a"},
-	    {'f', "etc/b", 0644, "b"},	    {'d', "var/cache", 0700, ""},
+	    {'d', "etc", 0755, ""},	     {'f', "etc/a", 0644, "a"},
+	    {'f', "etc/b", 0644, "b"},	     {'d', "var/cache", 0700, ""},
 	    {'f', "var/cache/x", 0644, "x"}, {'f', "var/log", 0644, "log"},
-	    {'d', "keep", 0755, ""},	    {'f', "keep/k", 0644, "k"},
+	    {'d', "keep", 0755, ""},	     {'f', "keep/k", 0644, "k"},
 	};
 	static const struct tent top[] = {
 	    {'f', "etc/.wh.a", 0644, ""},
@@ -271,9 +268,9 @@ static void test_whiteouts_and_opaque_dirs(void)
 	free(layout_of(l, 2, dir));
 	CHECK_EQ_INT(pull(c, dir, "v1", "linux/amd64", &w, &t, &msg), 0);
 	CHECK(find(t, "etc/b") != NULL);
-	CHECK(find(t, "etc/a") == NULL);   /* whited out */
+	CHECK(find(t, "etc/a") == NULL);     /* whited out */
 	CHECK(find(t, "etc/.wh.a") == NULL); /* whiteouts are not files */
-	CHECK(find(t, "var/new") != NULL); /* the opaque dir's own layer stays */
+	CHECK(find(t, "var/new") != NULL);   /* the opaque dir's own layer stays */
 	CHECK(find(t, "var/cache") == NULL);
 	CHECK(find(t, "var/cache/x") == NULL);
 	CHECK(find(t, "var/log") == NULL);
@@ -330,7 +327,7 @@ static void test_hardlinks_are_copies_modes_kept(void)
 static void test_devices_dropped_with_a_warning(void)
 {
 	static const struct tent base[] = {
-	    {'d', "dev", 0755, ""},	 {'c', "dev/null", 0666, ""}, {'b', "dev/sda", 0660, ""},
+	    {'d', "dev", 0755, ""},	 {'c', "dev/null", 0666, ""},  {'b', "dev/sda", 0660, ""},
 	    {'p', "dev/fifo", 0644, ""}, {'f', "dev/.keep", 0644, ""},
 	};
 	struct sfs_cache *c = fx_cache_open();
@@ -400,7 +397,8 @@ static void test_platforms_of_an_index(void)
 		    "\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}},"
 		    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{"
 		    "\"architecture\":\"amd64\",\"os\":\"linux\"}}]}",
-		    IMAGE_MT_OCI_INDEX, IMAGE_MT_OCI_MANIFEST, mr, sr, IMAGE_MT_OCI_MANIFEST, ma, sa);
+		    IMAGE_MT_OCI_INDEX, IMAGE_MT_OCI_MANIFEST, mr, sr, IMAGE_MT_OCI_MANIFEST, ma,
+		    sa);
 	put_blob(dir, sb.buf, sb.len, ix);
 	size_t six = sb.len;
 	strbuf_reset(&sb);
