@@ -249,6 +249,54 @@ test_expect_success 'an oci: layout is read as the submitter: a cached image is 
 	expect_eq CACHED "$(sfs_final "$N" run)"
 '
 
+# A layout written by hand (python's tarfile): a device node, a FIFO and a hardlink.
+python3 - "$DATA/handmade" <<'PY' || say "# writing the hand-made layout failed"
+import gzip, hashlib, io, json, os, sys, tarfile
+root = sys.argv[1]
+os.makedirs(root + "/blobs/sha256")
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    open(root + "/blobs/sha256/" + d, "wb").write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+    def add(name, kind, data=b"", link="", mode=0o644):
+        i = tarfile.TarInfo(name); i.type = kind; i.mode = mode; i.uid = 1000; i.linkname = link
+        i.size = len(data) if kind == tarfile.REGTYPE else 0
+        if kind == tarfile.CHRTYPE: i.devmajor, i.devminor = 1, 3
+        t.addfile(i, io.BytesIO(data) if i.size else None)
+    add("dev", tarfile.DIRTYPE, mode=0o755)
+    add("dev/null", tarfile.CHRTYPE, mode=0o666)
+    add("dev/fifo", tarfile.FIFOTYPE)
+    add("etc", tarfile.DIRTYPE, mode=0o755)
+    add("etc/a", tarfile.REGTYPE, b"hard\n", mode=0o640)
+    add("etc/b", tarfile.LNKTYPE, link="etc/a")
+layer = blob(gzip.compress(buf.getvalue()))
+layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+cfg = blob(json.dumps({"architecture": "amd64", "os": "linux"}).encode())
+cfg["mediaType"] = "application/vnd.oci.image.config.v1+json"
+man = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": cfg, "layers": [layer]}).encode())
+man["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+man["annotations"] = {"org.opencontainers.image.ref.name": "dev"}
+json.dump({"schemaVersion": 2, "manifests": [man]}, open(root + "/index.json", "w"))
+open(root + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+PY
+
+test_expect_success 'devices and FIFOs are dropped with a warning in progress, hardlinks are copies' '
+	printf "{\"vertices\": {\"img\": {\"op\": \"image\", \"ref\": \"oci:%s:dev\"}}, \"outputs\": [\"img\"]}" \
+		"$DATA/handmade" >"$DATA/handmade.json" &&
+	N=$(sfs_run "$DATA/handmade.json") &&
+	status=$(sfs_cat "$MNT/jobs/$N/status") &&
+	expect_contains "warning: layer sha256:" "$status" &&
+	expect_contains "\"dev/null\": not a dir, file or symlink; dropped" "$status" &&
+	expect_contains "\"dev/fifo\": not a dir, file or symlink; dropped" "$status" &&
+	img=$(sfs_output "$N" img) &&
+	test -d "$img/dev" && test ! -e "$img/dev/null" && test ! -e "$img/dev/fifo" &&
+	expect_file_eq hard "$img/etc/b" &&
+	expect_mode 640 "$img/etc/b"
+'
+
 test_expect_success 'a tag the layout does not have fails the job, naming it' '
 	image_spec nosuch "oci:$LAY:nosuch" &&
 	N=$(sfs_submit "$DATA/nosuch.json") &&
