@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2016,SC2034,SC1091,SC2317
+# shellcheck disable=SC2015,SC2016,SC2034,SC1091,SC2317
 test_description='the image op: an OCI layout'"'"'s root filesystem as a tree, and as an exec'"'"'s rootfs'
 . "$(dirname "$0")/lib.sh"
 
