@@ -77,8 +77,9 @@ struct image_source_opts {
 	const struct registry_opts *registry;
 	struct cas *cas;	      /* where a registry's layers are fetched to */
 	bool (*cancelled)(void *arg); /* polled while bytes move; NULL: never */
-	/* A line for the user: a layer fetched ("pull sha256:... (N bytes)"). */
-	void (*log)(void *arg, const char *msg);
+	/* A layer's fetch as it goes ("pull sha256:...", bytes of total, done at
+	 * its end); NULL: none. */
+	void (*status)(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
 	void *arg;
 };
 

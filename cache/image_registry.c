@@ -7,7 +7,7 @@
  * its manifest.  Layers are fetched into the content store, checked against
  * their digest as they stream (registry_fetch_blob), and read from there: a
  * layer the store already has (another image shares it, an earlier pull) is
- * not fetched again.  What is fetched is counted for the caller's log.
+ * not fetched again.  A fetch reports its bytes to the caller's status.
  *
  * One thread at a time uses a source; it holds no locks.
  */
@@ -25,11 +25,33 @@ struct registry_source {
 	struct image_source s;
 	struct registry *reg;
 	struct cas *cas;
-	void (*log)(void *arg, const char *msg);
+	void (*status)(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
+	bool (*cancelled)(void *arg);
 	void *arg;
+	const char *pulling; /* the layer being fetched, for pull_progress */
 	char tag[IMAGEREF_TAG_MAX + 1];
 	char digest[SFS_DIGEST_SIZE];
 };
+
+/* registry.h's progress of the layer being fetched, as "pull sha256:..."
+ * whatever the client calls it (its reports name the blob, then "pull"). */
+static void pull_progress(void *arg, const char *what, uint64_t done, uint64_t total)
+{
+	struct registry_source *rs = arg;
+	char id[SFS_DIGEST_SIZE + 8];
+
+	(void)what;
+	if (!rs->pulling)
+		return;
+	snprintf(id, sizeof(id), "pull %s", rs->pulling);
+	rs->status(rs->arg, id, done, total, done == total);
+}
+
+static bool reg_cancelled(void *arg)
+{
+	struct registry_source *rs = arg;
+	return rs->cancelled && rs->cancelled(rs->arg);
+}
 
 static int reg_resolve(struct image_source *s, char ret_digest[SFS_DIGEST_SIZE], char **ret_msg)
 {
@@ -67,17 +89,13 @@ static int reg_open_layer(struct image_source *s, const char *digest, uint64_t s
 			  char **ret_msg)
 {
 	struct registry_source *rs = (struct registry_source *)s;
-	bool had = cas_has(rs->cas, digest + 7);
-	char line[SFS_DIGEST_SIZE + 48];
-	int r = registry_fetch_blob(rs->reg, digest, size, rs->cas, ret_msg);
+	int r;
 
+	rs->pulling = digest;
+	r = registry_fetch_blob(rs->reg, digest, size, rs->cas, ret_msg);
+	rs->pulling = NULL;
 	if (r < 0)
 		return r;
-	if (!had && rs->log) {
-		snprintf(line, sizeof(line), "pull %s (%llu bytes)", digest,
-			 (unsigned long long)size);
-		rs->log(rs->arg, line);
-	}
 	r = cas_open_blob(rs->cas, digest + 7, ret_fd);
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "layer %s: %s", digest, strerror(-r));
@@ -111,7 +129,7 @@ int image_source_registry_new(const struct imageref *ref, const struct image_sou
 		return -ENOMEM;
 	rs->s.ops = &registry_ops;
 	rs->cas = o->cas;
-	rs->log = o->log;
+	rs->status = o->status;
 	rs->arg = o->arg;
 	sfs_copy_str(rs->tag, sizeof(rs->tag), ref->tag);
 	sfs_copy_str(rs->digest, sizeof(rs->digest), ref->digest);
@@ -124,9 +142,10 @@ int image_source_registry_new(const struct imageref *ref, const struct image_sou
 		ro = *o->registry;
 	else
 		registry_opts_default(&ro);
-	ro.cancelled = o->cancelled;
-	ro.arg = o->arg;
-	ro.progress = NULL;
+	ro.cancelled = reg_cancelled;
+	ro.progress = rs->status ? pull_progress : NULL;
+	ro.arg = rs; /* pull_progress and reg_cancelled pass o->arg on */
+	rs->cancelled = o->cancelled;
 	r = registry_open(ref, &ro, &rs->reg, ret_msg);
 	if (r < 0) {
 		reg_free(&rs->s);

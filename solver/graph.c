@@ -201,6 +201,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	c->registry = s->registry;
 	c->log = sfs_vstate_log;
 	c->log_arg = vs;
+	c->status = sfs_vstate_status;
 	atomic_init(&c->cancelled, false);
 	atomic_init(&c->pgid, 0);
 	*ret = vs;

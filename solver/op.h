@@ -58,6 +58,9 @@ struct sfs_op_ctx {
 	void (*log)(void *arg, int stream, const char *data, size_t len);
 	/* Warnings (e.g. skipped special files) also go to the log. */
 	void *log_arg;
+	/* A transfer's progress (BuildKit's statuses: "pull sha256:...", bytes so
+	 * far of total, done at its end), on log_arg's vertex; may be NULL. */
+	void (*status)(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
 	atomic_bool cancelled;
 	/* An exec registers its process group here so cancel can kill it at once. */
 	atomic_int pgid;

@@ -57,9 +57,12 @@ static void image_warn(void *arg, const char *msg)
 		sfs_op_logf(ip->ctx, "warning: %s", msg);
 }
 
-static void image_log(void *arg, const char *msg)
+static void image_status(void *arg, const char *id, uint64_t current, uint64_t total, bool done)
 {
-	sfs_op_logf(((struct image_priv *)arg)->ctx, "%s", msg);
+	struct sfs_op_ctx *ctx = ((struct image_priv *)arg)->ctx;
+
+	if (ctx->status)
+		ctx->status(ctx->log_arg, id, current, total, done);
 }
 
 static int image_priv(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_msg)
@@ -77,7 +80,7 @@ static int image_priv(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_msg)
 					     .registry = ctx->registry,
 					     .cas = ctx->cache->cas,
 					     .cancelled = image_cancelled,
-					     .log = image_log,
+					     .status = image_status,
 					     .arg = ip};
 	return image_source_open(&p->ref, &so, &ip->src, ret_msg);
 }

@@ -179,7 +179,7 @@ test_expect_success 'docker://: the same image pushed to a registry is the same 
 	expect_eq "" "$(registry_gets "$mark" img/busybox)"
 '
 
-test_expect_success 'docker://: a new image is pulled, each layer once, verified, and run' '
+test_expect_success 'docker://: a new image is pulled, each layer once with its bytes in progress, verified, and run' '
 	repack v3 three &&
 	push v3 &&
 	image_spec reg-v3 "docker://$REG/img/busybox:v3" &&
@@ -189,7 +189,10 @@ test_expect_success 'docker://: a new image is pulled, each layer once, verified
 	expect_file_eq three "$(sfs_output "$N" run)/greeting" &&
 	status=$(sfs_cat "$MNT/jobs/$N/status") &&
 	for l in $(layers_of v3); do
-		expect_contains "pull $l" "$status" || return 1
+		printf "%s\n" "$status" | grep -Eq "pull $l ([0-9]+) / \1 bytes done" || {
+			say "# no completed pull status of $l" >&2
+			return 1
+		}
 	done &&
 	expect_eq "$(layers_of v3 | sort)" "$(registry_gets "$mark" img/busybox | sort)"
 '
