@@ -154,6 +154,8 @@ test_expect_success 'a moved tag is a clean miss: repacked with a change (a whit
 	N=$(sfs_run "$DATA/v1.json") &&
 	expect_contains "resolve oci:$LAY:v1@$new" "$(sfs_cat "$MNT/jobs/$N/status")" &&
 	expect_eq DONE "$(sfs_final "$N" run)" &&
+	expect_contains "[img] executed: no record for this image (its manifest'"'"'s key)" \
+		"$(sfs_cat "$MNT/jobs/$N/why")" &&
 	o=$(sfs_output "$N" run) &&
 	expect_file_eq two "$o/greeting" &&
 	expect_file_eq greeting "$o/etc" &&
