@@ -371,8 +371,10 @@ int http_do(struct http *h, const struct http_req *q, struct http_resp *ret, cha
 			sfs_errf(ret_msg, r, "%s %s: the response is longer than the %llu bytes allowed",
 				 q->method, u ? u : "?", (unsigned long long)q->body_max);
 		else if (cc == CURLE_OPERATION_TIMEDOUT)
-			sfs_errf(ret_msg, r, "%s %s: timed out (no progress for %lld s)", q->method,
-				 u ? u : "?", (long long)(h->o.timeout_ns / 1000000000));
+			sfs_errf(ret_msg, r,
+				 q->small ? "%s %s: timed out (not answered within %lld s)"
+					  : "%s %s: timed out (under 1 KiB/s for %lld s)",
+				 q->method, u ? u : "?", (long long)((h->o.timeout_ns + 999999999) / 1000000000));
 		else if (r == -ECANCELED)
 			sfs_errf(ret_msg, r, "%s %s: context canceled", q->method, u ? u : "?");
 		else if (x.err)

@@ -748,7 +748,9 @@ static int upload_offset(struct registry *r, char **url, uint64_t *ret, char **r
 		rc = status_err(r, "upload status", resp.status, ret_msg);
 	if (rc == 0) {
 		unsigned long long a = 0, b = 0;
-		*ret = resp.range && sscanf(resp.range, "%llu-%llu", &a, &b) == 2 ? b + 1 : 0;
+		/* "0-0" is both nothing and one byte (distribution writes it for
+		 * both): start over rather than skip one; the digest checks the end */
+		*ret = resp.range && sscanf(resp.range, "%llu-%llu", &a, &b) == 2 && b ? b + 1 : 0;
 		if (resp.location) {
 			char *n = NULL;
 			if (upload_url(r, &resp, &n, NULL) == 0) {

@@ -98,7 +98,7 @@ static int push_desc(struct registry *reg, int dirfd, const json_t *d, const cha
 }
 
 static int push_manifest_of(struct registry *reg, int dirfd, const struct imageref *ref,
-			    const char *mdigest, char **ret_msg)
+			    const char *mdigest, const char *mount_from, char **ret_msg)
 {
 	char rel[OCI_BLOB_PATH_SIZE], *buf = NULL;
 	size_t len = 0;
@@ -115,9 +115,9 @@ static int push_manifest_of(struct registry *reg, int dirfd, const struct imager
 			     "the export is not of the image form (export.form \"image\"), which "
 			     "registries take");
 	if (r == 0)
-		r = push_desc(reg, dirfd, cfg, NULL, ret_msg);
+		r = push_desc(reg, dirfd, cfg, mount_from, ret_msg);
 	json_array_foreach(json_object_get(m, "layers"), i, d) if (r == 0) r =
-	    push_desc(reg, dirfd, d, NULL, ret_msg);
+	    push_desc(reg, dirfd, d, mount_from, ret_msg);
 	if (r == 0)
 		r = registry_push_manifest(reg, ref->tag[0] ? ref->tag : mdigest,
 					   mt ? mt : OCI_MT_MANIFEST, buf, len, ret_msg);
@@ -126,8 +126,8 @@ static int push_manifest_of(struct registry *reg, int dirfd, const struct imager
 	return r;
 }
 
-int remote_push_layout(const char *dir, const struct imageref *ref, const struct registry_opts *o,
-		       char **ret_msg)
+int remote_push_layout(const char *dir, const struct imageref *ref, const char *mount_from,
+		       const struct registry_opts *o, char **ret_msg)
 {
 	struct registry *reg = NULL;
 	char *buf = NULL;
@@ -146,7 +146,7 @@ int remote_push_layout(const char *dir, const struct imageref *ref, const struct
 	if (r == 0)
 		r = registry_open(ref, o, &reg, ret_msg);
 	if (r == 0)
-		r = push_manifest_of(reg, dirfd, ref, oci_desc_digest(pick), ret_msg);
+		r = push_manifest_of(reg, dirfd, ref, oci_desc_digest(pick), mount_from, ret_msg);
 	registry_close(reg);
 	json_decref(index);
 	free(buf);
@@ -156,6 +156,21 @@ int remote_push_layout(const char *dir, const struct imageref *ref, const struct
 }
 
 /* ---- pull ---- */
+
+int remote_resolve(const struct imageref *ref, const struct registry_opts *o,
+		   char ret_digest[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct registry *reg = NULL;
+	if (ref->digest[0]) {
+		memcpy(ret_digest, ref->digest, SFS_DIGEST_SIZE);
+		return 0;
+	}
+	int r = registry_open(ref, o, &reg, ret_msg);
+	if (r == 0)
+		r = registry_resolve(reg, ref->tag, ret_digest, ret_msg);
+	registry_close(reg);
+	return r;
+}
 
 void remote_source_free(void *p)
 {

@@ -26,9 +26,16 @@
 struct cas;
 
 /* Pushes the layout at dir to ref (a tag; a digest-only ref pushes the
- * manifest by its digest).  Progress through o->progress. */
-int remote_push_layout(const char *dir, const struct imageref *ref, const struct registry_opts *o,
-		       char **ret_msg);
+ * manifest by its digest).  mount_from (NULL: none) is a repository of the
+ * same host whose blobs a missing one is mounted from first.  Progress
+ * through o->progress. */
+int remote_push_layout(const char *dir, const struct imageref *ref, const char *mount_from,
+		       const struct registry_opts *o, char **ret_msg);
+
+/* The digest of ref's manifest: ref's own digest, else its tag resolved
+ * (one GET of the manifest). */
+int remote_resolve(const struct imageref *ref, const struct registry_opts *o,
+		   char ret_digest[SFS_DIGEST_SIZE], char **ret_msg);
 
 /* A registry as a cache source: its client and the store layers go to. */
 struct remote_source;

@@ -180,6 +180,25 @@ static void push_progress(void *arg, const char *what, uint64_t done, uint64_t t
 	sfs_solver_flush_notify(p->s);
 }
 
+/* The repository of the first job-level cache_from on to's host, other than
+ * to's: blobs missing from to are mounted from it (docs/export.md §11.1). */
+static void mount_source(const struct sfs_spec *spec, const struct imageref *to,
+			 char ret[IMAGEREF_REPO_MAX])
+{
+	for (size_t k = 0; spec->cache_from && spec->cache_from[k]; k++) {
+		struct imageref from = {0};
+		if (imageref_parse(spec->cache_from[k], &from, NULL) < 0)
+			continue;
+		bool same = from.kind == IMAGEREF_DOCKER && strcmp(from.host, to->host) == 0 &&
+			    strcmp(from.repo, to->repo) != 0;
+		if (same)
+			snprintf(ret, IMAGEREF_REPO_MAX, "%s", from.repo);
+		imageref_release(&from);
+		if (same)
+			return;
+	}
+}
+
 /* export.to: the layout at dir goes to the registry (cache/remote.h). */
 static int push_export(struct sfs_solver *s, struct sfs_job *j, const char *dir, char **ret_msg)
 {
@@ -193,8 +212,11 @@ static int push_export(struct sfs_solver *s, struct sfs_job *j, const char *dir,
 	ro.progress = push_progress;
 	ro.cancelled = push_cancelled;
 	ro.arg = &p;
+	char mount_from[IMAGEREF_REPO_MAX] = "";
 	if (r == 0)
-		r = remote_push_layout(dir, &ref, &ro, ret_msg);
+		mount_source(j->spec, &ref, mount_from);
+	if (r == 0)
+		r = remote_push_layout(dir, &ref, mount_from[0] ? mount_from : NULL, &ro, ret_msg);
 	if (r < 0)
 		sfs_err_prefix(ret_msg, r, "pushing to %s", j->spec->export_to);
 	else

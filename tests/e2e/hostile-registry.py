@@ -28,6 +28,10 @@ M = json.loads(MANIFEST)
 CONFIG = M["config"]["digest"]
 
 
+# scenario "flaky": pushes.  Uploads by id -> bytes kept, blobs and manifests pushed.
+UPLOADS, PATCHED, PUSHED, MANIFESTS = {}, set(), {}, {}
+
+
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
@@ -92,18 +96,88 @@ class H(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+    def body(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        return self.rfile.read(n) if n else b""
+
+    def do_POST(self):
+        self.note()
+        self.body()
+        if not self.authorized("flaky"):
+            return
+        uid = hashlib.sha256(os.urandom(8)).hexdigest()[:12]
+        UPLOADS[uid] = b""
+        self.send(202, extra=[("Location", "/v2/flaky/cache/blobs/uploads/" + uid),
+                              ("Range", "0-0")])
+
+    def upload_id(self):
+        return self.path.split("?")[0].rsplit("/", 1)[-1]
+
+    def do_PATCH(self):
+        """The first PATCH of each upload keeps half of its bytes and fails (a 500
+        after a partial write); the client must ask where it stands and go on."""
+        self.note()
+        data = self.body()
+        if not self.authorized("flaky"):
+            return
+        uid = self.upload_id()
+        if uid not in UPLOADS:
+            return self.send(404, b"{}", "application/json")
+        start = int(self.headers.get("Content-Range", "0-0").split("-")[0])
+        if start != len(UPLOADS[uid]):
+            return self.send(416, b"{}", "application/json")
+        if uid not in PATCHED and len(data) > 1:
+            PATCHED.add(uid)
+            UPLOADS[uid] += data[: len(data) // 2]
+            return self.send(500, b"{}", "application/json")
+        UPLOADS[uid] += data
+        self.send(202, extra=[("Location", "/v2/flaky/cache/blobs/uploads/" + uid),
+                              ("Range", "0-%d" % (len(UPLOADS[uid]) - 1))])
+
+    def do_PUT(self):
+        self.note()
+        data = self.body()
+        if not self.authorized("flaky"):
+            return
+        parts = self.path.split("?")[0].split("/")
+        if parts[4] == "manifests":
+            m = json.loads(data)
+            for d in [m["config"]] + m["layers"]:
+                if d["digest"] not in PUSHED:
+                    return self.send(400, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}', "application/json")
+            MANIFESTS[parts[5]] = data
+            with open(LOGFILE, "a") as f:
+                f.write("manifest %s accepted, %d blobs\n" % (parts[5], 1 + len(m["layers"])))
+            return self.send(201)
+        uid = self.upload_id()
+        digest = self.path.split("digest=")[-1]
+        blob = UPLOADS.pop(uid, b"") + data
+        if "sha256:" + hashlib.sha256(blob).hexdigest() != digest:
+            return self.send(400, b'{"errors":[{"code":"DIGEST_INVALID"}]}', "application/json")
+        PUSHED[digest] = blob
+        self.send(201, extra=[("Docker-Content-Digest", digest)])
+
     def route(self):
         parts = self.path.split("?")[0].split("/")
         if self.path.startswith("/token"):
             if self.headers.get("Authorization") != BASIC:
                 return self.send(401, b"{}", "application/json")
             return self.send(200, json.dumps({"token": TOKEN}).encode(), "application/json")
+        if len(parts) == 7 and parts[2:6] == ["flaky", "cache", "blobs", "uploads"]:
+            if not self.authorized("flaky"):
+                return
+            have = len(UPLOADS.get(self.upload_id(), b""))
+            return self.send(204, extra=[("Range", "0-%d" % max(have - 1, 0))])
         # /v2/SCENARIO/cache/(manifests|blobs)/REF
         if len(parts) != 6 or parts[1] != "v2" or parts[3] != "cache":
             return self.send(404, b"{}", "application/json")
         scenario, kind, ref = parts[2], parts[4], parts[5]
         if scenario != "redirected" and not self.authorized(scenario):
             return
+        if scenario == "flaky" and kind == "blobs":
+            if ref not in PUSHED:
+                return self.send(404, b"{}", "application/json")
+            return self.send(200, PUSHED[ref])
         if kind == "manifests":
             return self.manifest(scenario)
         if kind == "blobs":

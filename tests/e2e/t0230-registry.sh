@@ -117,6 +117,11 @@ manifest() {
 		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 		"https://$REG/v2/ci/cache/manifests/$1"
 }
+manifest_of() {
+	curl -sf --cacert "$REG_DIR/cert.pem" -u "ci:$PASSWORD" \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"https://$REG/v2/ci/$1/manifests/$2"
+}
 # layers_of_manifest: the layer digests of the manifest on stdin.
 layers_of_manifest() {
 	python3 -c 'import json, sys; [print(l["digest"]) for l in json.load(sys.stdin)["layers"]]'
@@ -164,6 +169,17 @@ test_expect_success 'machine B builds from the registry: nothing executed, ident
 	{ echo "$cfg"; layers_of_manifest <m.json; } | sort >want &&
 	sort gets >got &&
 	expect_eq "$(cat want)" "$(cat got)"
+'
+
+test_expect_success 'B pushes to another repository: the layers are mounted from cache_from' '
+	spec main from | sed "s|\"cache_from\"|\"export\": {\"mode\": \"max\", \"to\": \"docker://$REG/ci/branch:b1\"}, \"cache_from\"|" >b1.json &&
+	mark=$(reg_lines) &&
+	N=$(on B sfs_run b1.json) &&
+	tail -n +"$((mark + 1))" "$REG_LOG" >log &&
+	mounted=$(grep -c "\"POST /v2/ci/branch/blobs/uploads/?mount=sha256:[0-9a-f]*&from=ci/cache HTTP/[0-9.]*\" 201" log || true) &&
+	test "$mounted" -ge 2 &&
+	test "$(grep -c "\"PATCH /v2/ci/branch/" log || true)" -le 1 &&
+	manifest_of branch b1 >/dev/null
 '
 
 test_expect_success 'a build that needs only the exec result fetches only its layer' '
@@ -254,6 +270,16 @@ test_expect_success 'a third machine imports the tag: the winner'\''s build is a
 	expect_eq CACHED "$(on C sfs_final "$N" pkg)" &&
 	expect_eq "from-$w" "$(cat "$SCRATCH/mntC/jobs/$N/outputs/pkg/V")" &&
 	on C sfs_umount
+'
+
+test_expect_success 'a tag that moves is read again by the next job of the same mount' '
+	spec moving export move-1 >m1.json && sfs_run m1.json >/dev/null &&
+	spec moving from move-1 >f1.json && N=$(on B sfs_run f1.json) &&
+	expect_eq CACHED "$(on B sfs_final "$N" pkg)" &&
+	spec moving export move-2 >m2.json && sfs_run m2.json >/dev/null &&
+	spec moving from move-2 >f2.json && N=$(on B sfs_run f2.json) &&
+	expect_eq CACHED "$(on B sfs_final "$N" pkg)" &&
+	expect_eq move-2 "$(cat "$SCRATCH/mntB/jobs/$N/outputs/pkg/V")"
 '
 
 test_expect_success 'a bad reference in the spec is EINVAL with the reason' '

@@ -80,6 +80,7 @@ loaded_nothing() {
 		expect_eq HELLO "$(cat "$MNT/jobs/$1/outputs/pkg/A.txt")" &&
 		printf '%s\n' "$st" | grep "cache load of record .* failed" >loads &&
 		grep -q -e "$2" loads || { cat loads; echo "no failed load says: $2"; return 1; }
+	head -n 1 loads
 }
 # warned N WORD: job N built without the source, warning WORD.
 warned() {
@@ -88,6 +89,7 @@ warned() {
 		expect_eq DONE "$(sfs_final "$1" up)" &&
 		printf '%s\n' "$st" | grep "WARNING: cache_from docker://$REG/" >warn &&
 		grep -q -e "$2" warn || { printf '%s\n' "$st"; echo "no warning says: $2"; return 1; }
+	cat warn
 }
 
 test_expect_success 'sanity: an honest answer gives a fully cached build' '
@@ -152,6 +154,16 @@ test_expect_success 'a layer dripped a byte a second times out' '
 test_expect_success 'a redirect to a file: URL is refused' '
 	fresh && N=$(from fileredirect) && loaded_nothing "$N" "registry $REG/fileredirect/cache" && store_ok &&
 	test_must_fail grep -rqa "root:x:0:0" "$STATE/blobs"
+'
+
+test_expect_success 'a push whose chunk fails half-written resumes where the registry stands' '
+	fresh &&
+	spec ", \"export\": {\"mode\": \"max\", \"to\": \"docker://$REG/flaky/cache:t\"}" >push.json &&
+	N=$(sfs_run push.json) &&
+	grep -q "manifest t accepted, 3 blobs" "$SRV_LOG" &&
+	test "$(grep -c "^PATCH /v2/flaky/cache/blobs/uploads/" "$SRV_LOG")" -ge 6 &&
+	test "$(grep -c "^GET /v2/flaky/cache/blobs/uploads/" "$SRV_LOG")" -ge 3 &&
+	expect_contains "resuming the upload" "$(cat "$LOG")"
 '
 
 test_done
