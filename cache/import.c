@@ -217,56 +217,13 @@ static void im_warn_end(struct cache_import *im)
 
 /* ---- reading files of the layout ---- */
 
-/*
- * Every path inside the layout is opened relative to a directory fd without
- * following a final symlink (so no component is a symlink), and files with
- * O_NONBLOCK so a FIFO or device cannot hold a worker; anything but a regular
- * file is then refused.
- */
-static int open_dir_at(int dirfd, const char *name, int *ret_fd)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-
-	/* With O_DIRECTORY a symlink is ENOTDIR: say which it is. */
-	if (fd < 0 && errno == ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISLNK(st.st_mode))
-		return -ELOOP;
-	if (fd < 0)
-		return -errno;
-	*ret_fd = fd;
-	return 0;
-}
-
-static int open_regular_at(int dirfd, const char *name, int *ret_fd, off_t *ret_size)
-{
-	struct stat st;
-	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	*ret_fd = fd;
-	*ret_size = st.st_size;
-	return 0;
-}
+/* Every path inside the layout is opened as oci.h says: relative to a dir fd,
+ * no symlink followed, files non-blocking, nothing but regular files. */
 
 /* "DIR/REL: why" for a failed open of REL inside the layout. */
 static int layout_err(const char *rel, int r, char **ret_msg)
 {
-	const char *why = r == -ELOOP	  ? "is a symlink (not followed inside a layout)"
-			  : r == -EINVAL  ? "not a regular file"
-			  : r == -ENOTDIR ? "not a directory"
-					  : strerror(-r);
-	return sfs_errf(ret_msg, r, "%s: %s", rel, why);
+	return sfs_errf(ret_msg, r, "%s: %s", rel, oci_open_strerror(r));
 }
 
 /* blobs/sha256 of the layout. */
@@ -274,10 +231,10 @@ static int open_blobs_dir(struct cache_import *im, char **ret_msg)
 {
 	int blobs = -1, r;
 
-	r = open_dir_at(im->dirfd, "blobs", &blobs);
+	r = oci_open_dir_at(im->dirfd, "blobs", &blobs);
 	if (r < 0)
 		return layout_err("blobs", r, ret_msg);
-	r = open_dir_at(blobs, "sha256", &im->blobsfd);
+	r = oci_open_dir_at(blobs, "sha256", &im->blobsfd);
 	close(blobs);
 	if (r < 0)
 		return layout_err("blobs/sha256", r, ret_msg);
@@ -296,7 +253,7 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 	char *buf;
 	off_t size = 0;
 	ssize_t len = 0;
-	int fd = -1, r = open_regular_at(dirfd, name, &fd, &size);
+	int fd = -1, r = oci_open_regular_at(dirfd, name, &fd, &size);
 
 	if (r < 0)
 		return layout_err(rel, r, ret_msg);
@@ -961,7 +918,7 @@ static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, c
 	int fd = -1, r;
 
 	oci_blob_path(digest, rel);
-	r = open_regular_at(im->blobsfd, digest + 7, &fd, &size);
+	r = oci_open_regular_at(im->blobsfd, digest + 7, &fd, &size);
 	if (r == -ENOENT && im->opts.fetch)
 		return fetch_blob(im, digest, ret_fd, ret_msg);
 	if (r == -ENOENT)

@@ -262,6 +262,7 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
+	struct registry_opts *registry; /* the mount's, for image ops (opctx.registry) */
 	char *spill_dir; /* STATE_DIR/tmp: live jobs' status texts, unlinked files */
 	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
 	size_t vinfo_next;
@@ -421,6 +422,8 @@ void sfs_vstate_progress_started(struct vstate *vs, bool cached);
 void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
 /* The op's output callback (struct sfs_op_ctx.log, arg the vstate): takes the lock. */
 void sfs_vstate_log(void *arg, int stream, const char *data, size_t len);
+/* A transfer's progress on the vertex, for every job it belongs to (op.h's status). */
+void sfs_vstate_status(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
 /* Tells job j (which announced vs) its start, its log and its completion so far. */
 void sfs_vstate_replay(struct vstate *vs, struct sfs_job *j);
 

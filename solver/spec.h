@@ -105,6 +105,7 @@ enum sfs_op_kind {
 	SFS_OP_EXEC,
 	SFS_OP_MERGE,
 	SFS_OP_BUILD,
+	SFS_OP_IMAGE,
 	SFS_OP_NKINDS
 };
 
