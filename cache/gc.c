@@ -25,6 +25,7 @@ struct cache_gc {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	bool kicked, stopping;
+	_Atomic bool stop; /* stopping, for a pass under way (read without the lock) */
 	struct cache_gc_stats stats;
 	pthread_t thread;
 };
@@ -43,15 +44,19 @@ static int measure(struct sfs_cache *c, struct gc_usage *u)
 	return 0;
 }
 
+static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
+		void *arg, const _Atomic bool *stop, struct gc_plan *ret_plan,
+		struct cache_prune_report *rep, uint64_t *ret_used);
+
 int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
 		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep)
 {
-	return cache_gc_pass_used(c, o, fn, arg, ret_plan, rep, NULL);
+	return pass(c, o, fn, arg, NULL, ret_plan, rep, NULL);
 }
 
-int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		       void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep,
-		       uint64_t *ret_used)
+static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
+		void *arg, const _Atomic bool *stop, struct gc_plan *ret_plan,
+		struct cache_prune_report *rep, uint64_t *ret_used)
 {
 	struct cache_prune_report mine = {0};
 	struct gc_usage u;
@@ -68,13 +73,20 @@ int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_co
 	if (ret_plan)
 		*ret_plan = p;
 	uint64_t used = u.used;
+	struct cache_prune_lru_opts lo = {.keep_bytes = p.soft,
+					  .keep_ns = p.keep_ns > 0 ? p.keep_ns : 0,
+					  .batch = GC_BATCH,
+					  .collected = fn,
+					  .arg = arg,
+					  .stop = stop};
 	/* old results first, down to the soft target */
 	if (used > p.soft)
-		r = cache_prune_lru(c, p.soft, p.keep_ns > 0 ? p.keep_ns : 0, GC_BATCH, &used, fn,
-				    arg, rep);
+		r = cache_prune_lru(c, &lo, &used, rep);
 	/* then, over max_used, whatever their age */
-	if (r == 0 && used > p.hard)
-		r = cache_prune_lru(c, p.hard, 0, GC_BATCH, &used, fn, arg, rep);
+	lo.keep_bytes = p.hard;
+	lo.keep_ns = 0;
+	if (r == 0 && used > p.hard && !(stop && *stop))
+		r = cache_prune_lru(c, &lo, &used, rep);
 	if (r == 0 && rep->results)
 		sfs_log(SFS_LOG_INFO,
 			"gc: %" PRIu64 " results, %" PRIu64 " records, %" PRIu64 " blobs, %" PRIu64
@@ -118,7 +130,7 @@ static void *gc_main(void *arg)
 		uint64_t seq = g->stats.seq, used = g->stats.used;
 		struct cache_prune_report rep = {0};
 		pthread_mutex_unlock(&g->lock);
-		int r = cache_gc_pass_used(g->c, &g->opts, g->fn, g->arg, NULL, &rep, &used);
+		int r = pass(g->c, &g->opts, g->fn, g->arg, &g->stop, NULL, &rep, &used);
 		if (r < 0)
 			sfs_log(SFS_LOG_WARN, "gc: pass failed: %s", strerror(-r));
 		pthread_mutex_lock(&g->lock);
@@ -194,6 +206,7 @@ struct cache_gc *cache_gc_stop(struct cache_gc *g)
 		return NULL;
 	pthread_mutex_lock(&g->lock);
 	g->stopping = true;
+	g->stop = true; /* a pass under way ends after its batch */
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 	pthread_join(g->thread, NULL);

@@ -37,10 +37,6 @@ typedef void (*cache_gc_collected_fn)(void *arg, const char *result_id);
  * and *ret_plan (may be NULL) the plan it followed. */
 int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
 		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep);
-/* The same, *ret_used (may be NULL) getting the referenced bytes it left. */
-int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		       void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep,
-		       uint64_t *ret_used);
 
 /* Starts the thread (none with o->off: *ret is NULL and 0 is returned). */
 int cache_gc_start(struct sfs_cache *c, const struct gc_opts *o, int64_t period_ns,
@@ -61,7 +57,7 @@ struct cache_gc_stats {
 /* All zero for NULL (gc=off).  seq_done >= N: every job among the first N to
  * end has had a pass after it (what tests wait for). */
 void cache_gc_get_stats(struct cache_gc *g, struct cache_gc_stats *ret);
-/* Stops and joins the thread (a pass under way finishes its batch first). */
+/* Stops and joins the thread (a pass under way ends after its current batch). */
 struct cache_gc *cache_gc_stop(struct cache_gc *g); /* accepts NULL */
 
 #endif

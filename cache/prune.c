@@ -275,13 +275,15 @@ static bool may_go_locked(struct sfs_cache *c, const char *id, int64_t cutoff)
 }
 
 /* One batch from *next on (lock held, inside a unit): ids deleted go to done. */
-static int lru_batch_locked(struct sfs_cache *c, const struct strv *ids, size_t *next,
-			    size_t batch, int64_t cutoff, uint64_t keep_bytes, uint64_t *used,
+static int lru_batch_locked(struct sfs_cache *c, const struct cache_prune_lru_opts *o,
+			    const struct strv *ids, size_t *next, int64_t cutoff, uint64_t *used,
 			    struct strv *done, struct cache_prune_report *rep)
 {
+	size_t batch = o->batch ? o->batch : 1;
 	int r = 0;
 
-	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > keep_bytes; (*next)++) {
+	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > o->keep_bytes;
+	     (*next)++) {
 		const char *id = ids->v[*next];
 		if (!may_go_locked(c, id, cutoff))
 			continue;
@@ -296,43 +298,45 @@ static int lru_batch_locked(struct sfs_cache *c, const struct strv *ids, size_t 
 	return r;
 }
 
-int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
-		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+static void report_add(struct cache_prune_report *to, const struct cache_prune_report *r)
+{
+	to->results += r->results;
+	to->records += r->records;
+	to->blobs += r->blobs;
+	to->bytes += r->bytes;
+}
+
+int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *o, uint64_t *used,
 		    struct cache_prune_report *rep)
 {
 	struct strv ids = {0};
 	uint64_t *last = NULL;
-	int64_t cutoff = keep_ns > 0 ? sfs_now_ns() - keep_ns : 0;
+	int64_t cutoff = o->keep_ns > 0 ? sfs_now_ns() - o->keep_ns : 0;
 	size_t next = 0;
 	int r;
 
-	if (*used <= keep_bytes)
+	if (*used <= o->keep_bytes)
 		return 0;
 	sfs_db_lock(c->db);
 	r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
 	sfs_db_unlock(c->db);
-	while (r == 0 && next < ids.n && *used > keep_bytes) {
+	while (r == 0 && next < ids.n && *used > o->keep_bytes && !(o->stop && *o->stop)) {
 		struct strv done = {0};
 		struct cache_prune_report br = {0};
 		sfs_db_lock(c->db);
 		r = sfs_db_begin(c->db);
 		if (r == 0)
-			r = sfs_db_end(c->db, lru_batch_locked(c, &ids, &next, batch ? batch : 1,
-							       cutoff, keep_bytes, used, &done,
-							       &br));
+			r = sfs_db_end(c->db, lru_batch_locked(c, o, &ids, &next, cutoff, used,
+							       &done, &br));
 		sfs_db_unlock(c->db);
 		if (r == 0)
 			r = sfs_db_sync(c->db); /* the intent is durable before a file goes */
 		if (r == 0)
 			r = cache_prune_collect(c, false, NULL);
-		if (r == 0) {
-			rep->results += br.results;
-			rep->records += br.records;
-			rep->blobs += br.blobs;
-			rep->bytes += br.bytes;
-		}
-		for (size_t i = 0; r == 0 && fn && i < done.n; i++)
-			fn(arg, done.v[i]);
+		if (r == 0)
+			report_add(rep, &br);
+		for (size_t i = 0; r == 0 && o->collected && i < done.n; i++)
+			o->collected(o->arg, done.v[i]);
 		strv_release(&done);
 	}
 	strv_release(&ids);

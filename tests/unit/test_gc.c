@@ -218,7 +218,8 @@ static void test_lru_spares_held_and_pinned(void)
 	CHECK(cache_job_pinned(c->db, 7));
 	CHECK_EQ_INT(cache_referenced_bytes(c->db, &used), 0);
 	/* keep nothing: all but the held and the pinned go, a batch of 2 at a time */
-	CHECK_EQ_INT(cache_prune_lru(c, 0, 0, 2, &used, collected, &seen, &rep), 0);
+	struct cache_prune_lru_opts lo = {.batch = 2, .collected = collected, .arg = &seen};
+	CHECK_EQ_INT(cache_prune_lru(c, &lo, &used, &rep), 0);
 	CHECK_EQ_INT(rep.results, N - 2);
 	CHECK_EQ_INT(seen.n, N - 2);
 	CHECK_EQ_STR(seen.ids[0], ids[2]); /* least recently used first */
@@ -235,7 +236,8 @@ static void test_lru_spares_held_and_pinned(void)
 	CHECK_EQ_INT(cache_pins_clear(c->db, 7), 0);
 	CHECK(!cache_job_pinned(c->db, 7));
 	memset(&rep, 0, sizeof(rep));
-	CHECK_EQ_INT(cache_prune_lru(c, 0, 0, 64, &used, NULL, NULL, &rep), 0);
+	lo = (struct cache_prune_lru_opts){.batch = 64};
+	CHECK_EQ_INT(cache_prune_lru(c, &lo, &used, &rep), 0);
 	CHECK_EQ_INT(rep.results, 2);
 	CHECK_EQ_INT(used, 0);
 	sfs_cache_close(c);
