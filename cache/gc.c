@@ -44,19 +44,19 @@ static int measure(struct sfs_cache *c, struct gc_usage *u)
 	return 0;
 }
 
-static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		void *arg, const _Atomic bool *stop, struct gc_plan *ret_plan,
-		struct cache_prune_report *rep, uint64_t *ret_used);
+static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
+		const _Atomic bool *stop, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		uint64_t *ret_used);
 
-int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep)
+int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
+		  struct gc_plan *ret_plan, struct cache_prune_report *rep)
 {
 	return pass(c, o, fn, arg, NULL, ret_plan, rep, NULL);
 }
 
-static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		void *arg, const _Atomic bool *stop, struct gc_plan *ret_plan,
-		struct cache_prune_report *rep, uint64_t *ret_used)
+static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
+		const _Atomic bool *stop, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		uint64_t *ret_used)
 {
 	struct cache_prune_report mine = {0};
 	struct gc_usage u;

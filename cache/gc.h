@@ -24,7 +24,7 @@
 #include "gcpolicy.h"
 #include "prune.h"
 
-#define GC_BATCH 64			      /* results per database unit */
+#define GC_BATCH 64			    /* results per database unit */
 #define GC_PERIOD_NS (300LL * 1000000000LL) /* between passes with no kick */
 
 struct cache_gc;
@@ -35,8 +35,8 @@ typedef void (*cache_gc_collected_fn)(void *arg, const char *result_id);
 
 /* One pass now, on the calling thread; *rep (may be NULL) gets what it freed
  * and *ret_plan (may be NULL) the plan it followed. */
-int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep);
+int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
+		  struct gc_plan *ret_plan, struct cache_prune_report *rep);
 
 /* Starts the thread (none with o->off: *ret is NULL and 0 is returned). */
 int cache_gc_start(struct sfs_cache *c, const struct gc_opts *o, int64_t period_ns,
@@ -50,8 +50,8 @@ struct cache_gc_stats {
 	uint64_t seq;	   /* the largest seq kicked with */
 	uint64_t seq_done; /* seq when the last finished pass began */
 	uint64_t passes;
-	uint64_t failures; /* passes that failed (logged) */
-	uint64_t used;	   /* referenced bytes after the last pass */
+	uint64_t failures;		 /* passes that failed (logged) */
+	uint64_t used;			 /* referenced bytes after the last pass */
 	struct cache_prune_report freed; /* summed over the passes */
 };
 /* All zero for NULL (gc=off).  seq_done >= N: every job among the first N to

@@ -158,7 +158,8 @@ static void touch(struct sfs_cache *c, const char *id, int64_t t)
 	sqlite3_stmt *st = NULL;
 	sfs_db_lock(c->db);
 	CHECK_EQ_INT(sqlite3_prepare_v2(sfs_db_handle(c->db),
-					"UPDATE results SET last_used = ? WHERE id = ?", -1, &st, NULL),
+					"UPDATE results SET last_used = ? WHERE id = ?", -1, &st,
+					NULL),
 		     SQLITE_OK);
 	sqlite3_bind_int64(st, 1, t);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
