@@ -44,8 +44,54 @@ static int measure(struct sfs_cache *c, struct gc_usage *u)
 	return 0;
 }
 
+static void deadline(struct timespec *ts, int64_t ns)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ns / 1000000000LL;
+	ts->tv_nsec += ns % 1000000000LL;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* The thread's collected callback: counts, then tells the front. */
+static void gc_collected(void *arg, const char *result_id)
+{
+	struct cache_gc *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	g->stats.freed.results++;
+	pthread_mutex_unlock(&g->lock);
+	if (g->fn)
+		g->fn(g->arg, result_id);
+}
+
+/*
+ * Between two batches of the thread's pass: while some job runs (a result is
+ * held), wait GC_BUSY_PAUSE times as long as the batch took, so that the GC
+ * takes at most 1 / (GC_BUSY_PAUSE + 1) of the database lock and of a CPU
+ * from the job (bench/gc.sh measures it).  An idle daemon collects at full
+ * speed.  A stop ends the wait.
+ */
+static void gc_pace(void *arg, int64_t batch_ns)
+{
+	struct cache_gc *g = arg;
+	struct timespec ts;
+
+	if (cache_holds_count(g->c->holds) == 0)
+		return;
+	deadline(&ts, batch_ns * GC_BUSY_PAUSE);
+	pthread_mutex_lock(&g->lock);
+	while (!g->stopping)
+		if (pthread_cond_timedwait(&g->cond, &g->lock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* One pass; g is the thread's (pacing, counting, stop), NULL for cache_gc_pass. */
 static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
-		const _Atomic bool *stop, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		struct cache_gc *g, struct gc_plan *ret_plan, struct cache_prune_report *rep,
 		uint64_t *ret_used);
 
 int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
@@ -55,9 +101,10 @@ int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collect
 }
 
 static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
-		const _Atomic bool *stop, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		struct cache_gc *g, struct gc_plan *ret_plan, struct cache_prune_report *rep,
 		uint64_t *ret_used)
 {
+	const _Atomic bool *stop = g ? &g->stop : NULL;
 	struct cache_prune_report mine = {0};
 	struct gc_usage u;
 	struct gc_plan p;
@@ -76,8 +123,9 @@ static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected
 	struct cache_prune_lru_opts lo = {.keep_bytes = p.soft,
 					  .keep_ns = p.keep_ns > 0 ? p.keep_ns : 0,
 					  .batch = GC_BATCH,
-					  .collected = fn,
-					  .arg = arg,
+					  .collected = g ? gc_collected : fn,
+					  .between = g ? gc_pace : NULL,
+					  .arg = g ? (void *)g : arg,
 					  .stop = stop};
 	/* old results first, down to the soft target */
 	if (used > p.soft)
@@ -102,16 +150,6 @@ static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected
 	return r;
 }
 
-static void deadline(struct timespec *ts, int64_t ns)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ns / 1000000000LL;
-	ts->tv_nsec += ns % 1000000000LL;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 static void *gc_main(void *arg)
 {
@@ -130,7 +168,7 @@ static void *gc_main(void *arg)
 		uint64_t seq = g->stats.seq, used = g->stats.used;
 		struct cache_prune_report rep = {0};
 		pthread_mutex_unlock(&g->lock);
-		int r = pass(g->c, &g->opts, g->fn, g->arg, &g->stop, NULL, &rep, &used);
+		int r = pass(g->c, &g->opts, g->fn, g->arg, g, NULL, &rep, &used);
 		if (r < 0)
 			sfs_log(SFS_LOG_WARN, "gc: pass failed: %s", strerror(-r));
 		pthread_mutex_lock(&g->lock);
@@ -138,7 +176,7 @@ static void *gc_main(void *arg)
 		g->stats.failures += r < 0;
 		g->stats.seq_done = seq;
 		g->stats.used = used;
-		g->stats.freed.results += rep.results;
+		/* freed.results: counted as they go (gc_collected) */
 		g->stats.freed.records += rep.records;
 		g->stats.freed.blobs += rep.blobs;
 		g->stats.freed.bytes += rep.bytes;

@@ -9,8 +9,10 @@
  * first those not used for keep_duration down to the soft target, then, while
  * still over max_used, any unpinned and unheld result down to the hard one.
  * The deletions go in small units (GC_BATCH results), so the FUSE threads and
- * running jobs wait for one unit at most; pinned results (pins.h) and results
- * held by running jobs and exports (holds.h) are never deleted.
+ * running jobs wait for one unit at most, and while a job runs the pass pauses
+ * between units (GC_BUSY_PAUSE) so that it takes a small share of the machine.
+ * Pinned results (pins.h) and results held by running jobs and exports
+ * (holds.h) are never deleted.
  *
  * Locking: lock guards kicked, stopping and the stats; a pass runs without it
  * (the database locks itself).
@@ -26,6 +28,8 @@
 
 #define GC_BATCH 64			    /* results per database unit */
 #define GC_PERIOD_NS (300LL * 1000000000LL) /* between passes with no kick */
+/* While a job runs, a pass waits this many times a batch's time after it. */
+#define GC_BUSY_PAUSE 9
 
 struct cache_gc;
 

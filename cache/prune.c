@@ -323,6 +323,7 @@ int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *o, u
 	while (r == 0 && next < ids.n && *used > o->keep_bytes && !(o->stop && *o->stop)) {
 		struct strv done = {0};
 		struct cache_prune_report br = {0};
+		int64_t t0 = sfs_now_ns();
 		sfs_db_lock(c->db);
 		r = sfs_db_begin(c->db);
 		if (r == 0)
@@ -338,6 +339,8 @@ int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *o, u
 		for (size_t i = 0; r == 0 && o->collected && i < done.n; i++)
 			o->collected(o->arg, done.v[i]);
 		strv_release(&done);
+		if (r == 0 && o->between && next < ids.n && *used > o->keep_bytes)
+			o->between(o->arg, sfs_now_ns() - t0);
 	}
 	strv_release(&ids);
 	free(last);

@@ -73,13 +73,16 @@ int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_re
  * batch is committed, with no lock held.  Candidates are re-checked in their
  * batch: still there, not held, not pinned, and (with keep_ns) still not used
  * for keep_ns.  With *stop set (by another thread), it ends after the batch.
+ * between (may be NULL) is called after each batch but the last, no lock held,
+ * with the batch's wall time: the GC paces itself there (gc.c).
  */
 struct cache_prune_lru_opts {
 	uint64_t keep_bytes;
 	int64_t keep_ns; /* 0: any age */
 	size_t batch;	 /* results per unit; 0 is 1 */
 	void (*collected)(void *arg, const char *result_id);
-	void *arg;
+	void (*between)(void *arg, int64_t batch_ns);
+	void *arg; /* of collected and between */
 	const _Atomic bool *stop; /* may be NULL */
 };
 int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *o, uint64_t *used,
