@@ -353,6 +353,7 @@ static int lru_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const
 	size_t batch = o->dry_run ? SIZE_MAX : o->batch ? o->batch : 1;
 	struct strv done = {0};
 	struct cache_prune_report br = {0};
+	int64_t t0 = sfs_now_ns();
 	int r;
 
 	sfs_db_lock(c->db);
@@ -371,6 +372,8 @@ static int lru_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const
 	for (size_t i = 0; r == 0 && !o->dry_run && o->collected && i < done.n; i++)
 		o->collected(o->arg, done.v[i]);
 	strv_release(&done);
+	if (r == 0 && o->between && *next < ids->n && *used > o->keep_bytes)
+		o->between(o->arg, sfs_now_ns() - t0);
 	return r;
 }
 
@@ -399,15 +402,16 @@ int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint6
 	return r;
 }
 
-int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
-		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *lo, uint64_t *used,
 		    struct cache_prune_report *rep)
 {
-	struct cache_prune_opts o = {.keep_bytes = keep_bytes,
-				     .keep_ns = keep_ns,
-				     .batch = batch,
-				     .collected = fn,
-				     .arg = arg};
+	struct cache_prune_opts o = {.keep_bytes = lo->keep_bytes,
+				     .keep_ns = lo->keep_ns,
+				     .batch = lo->batch,
+				     .collected = lo->collected,
+				     .between = lo->between,
+				     .arg = lo->arg,
+				     .stop = lo->stop};
 
 	return cache_prune_run(c, &o, used, rep);
 }

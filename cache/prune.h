@@ -81,12 +81,23 @@ int cache_prune_recover(struct sfs_cache *c, struct cache_prune_report *rep, uin
  * threads and running jobs wait for one batch at most.  Each batch is
  * committed and its blobs removed before the next.  *used is the referenced
  * bytes at the start (cache_referenced_bytes) and is lowered by what is freed.
- * Each deleted result's id is given to fn (may be NULL), after its batch is
- * committed, with no lock held.  Candidates are re-checked in their batch:
- * still there, not held, and (with keep_ns) still not used for keep_ns.
+ * Each deleted result's id is given to collected (may be NULL), after its
+ * batch is committed, with no lock held.  Candidates are re-checked in their
+ * batch: still there, not held, not pinned, and (with keep_ns) still not used
+ * for keep_ns.  With *stop set (by another thread), it ends after the batch.
+ * between (may be NULL) is called after each batch but the last, no lock held,
+ * with the batch's wall time: the GC paces itself there (gc.c).
  */
-int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
-		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+struct cache_prune_lru_opts {
+	uint64_t keep_bytes;
+	int64_t keep_ns; /* 0: any age */
+	size_t batch;	 /* results per unit; 0 is 1 */
+	void (*collected)(void *arg, const char *result_id);
+	void (*between)(void *arg, int64_t batch_ns);
+	void *arg; /* of collected and between */
+	const _Atomic bool *stop; /* may be NULL */
+};
+int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *o, uint64_t *used,
 		    struct cache_prune_report *rep);
 
 /*
@@ -105,7 +116,8 @@ struct cache_prune_opts {
 	bool dry_run;
 	size_t batch; /* results per unit; 0 is 1 */
 	void (*collected)(void *arg, const char *result_id);
-	void *arg;
+	void (*between)(void *arg, int64_t unit_ns); /* after each unit but the last */
+	void *arg; /* of collected and between */
 	const _Atomic bool *stop; /* may be NULL */
 };
 int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint64_t *used,
