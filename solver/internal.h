@@ -509,6 +509,7 @@ struct keys_found {
 	size_t nkeys;
 	struct cache_record *records;
 	size_t nrecords;
+	size_t ncandidates; /* keys sfs_intersect weighed (sfs_solver_stats.key_candidates) */
 };
 void sfs_keys_found_release(struct keys_found *k);
 const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);

@@ -258,6 +258,7 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 {
 	if (ninputs == 0)
 		return 0;
+	kf->ncandidates += e->matches[0].n;
 	for (size_t k = 0; k < e->matches[0].n; k++) {
 		struct cache_key *key = e->matches[0].k[k];
 		bool all = true;
@@ -383,6 +384,7 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 	} else {
 		for (size_t o = 0; o < ne; o++) {
 			s->stats.keys_found += kf[o].nkeys;
+			s->stats.key_candidates += kf[o].ncandidates;
 			vs->edges[o].keys = kf[o].keys;
 			vs->edges[o].nkeys = kf[o].nkeys;
 			vs->edges[o].records = kf[o].records;
