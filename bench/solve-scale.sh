@@ -29,70 +29,9 @@ LATTICE_W=${BENCH_LATTICE_W:-100}
 TMO=${BENCH_SOLVE_TIMEOUT:-1800}
 MOUNT_OPTS=(-o spec_max=256M,max_vertices=1000000)
 B=solve-scale
+# shellcheck source=SCRIPTDIR/graphs.sh
+. "$BENCH_DIR/graphs.sh"
 
-gen_chain() {
-	awk -v n="$1" 'BEGIN {
-		printf "{\"vertices\":{"
-		for (i = 0; i < n; i++) {
-			base = i ? sprintf("\"base\":\"v%d\",", i - 1) : ""
-			printf "%s\"v%d\":{\"op\":\"file\",%s\"actions\":[{\"mkfile\":{\"path\":\"f\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, base, i
-		}
-		printf "},\"outputs\":[\"v%d\"]}\n", n - 1
-	}'
-}
-
-gen_wide() {
-	awk -v n="$1" 'BEGIN {
-		printf "{\"vertices\":{"
-		for (i = 0; i < n; i++)
-			printf "%s\"r%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, i, i
-		printf ",\"all\":{\"op\":\"merge\",\"inputs\":["
-		for (i = 0; i < n; i++)
-			printf "%s\"r%d\"", i ? "," : "", i
-		printf "]}},\"outputs\":[\"all\"]}\n"
-	}'
-}
-
-# gen_lattice N [SEED]: W columns, N / W layers; SEED (default 0) is written into the
-# data of root (0, 0), so another seed is the incremental phase's one changed root.
-gen_lattice() {
-	awk -v n="$1" -v w="$LATTICE_W" -v seed="${2:-0}" 'BEGIN {
-		layers = int(n / w); if (layers < 1) layers = 1
-		printf "{\"vertices\":{"
-		for (j = 0; j < w; j++)
-			printf "%s\"v0_%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d %s\\n\"}}]}", j ? "," : "", j, j, j, j ? 0 : seed
-		for (l = 1; l < layers; l++)
-			for (j = 0; j < w; j++)
-				printf ",\"v%d_%d\":{\"op\":\"merge\",\"inputs\":[\"v%d_%d\",\"v%d_%d\"]}", l, j, l - 1, j, l - 1, (j + 1) % w
-		printf ",\"top\":{\"op\":\"merge\",\"inputs\":["
-		for (j = 0; j < w; j++)
-			printf "%s\"v%d_%d\"", j ? "," : "", layers - 1, j
-		printf "]}},\"outputs\":[\"top\"]}\n"
-	}'
-}
-
-gen_fanin() {
-	awk -v n="$1" 'BEGIN {
-		leaves = int(n / 2)
-		printf "{\"vertices\":{"
-		for (i = 0; i < leaves; i++) {
-			printf "%s\"l%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, i, i
-			q[i] = "l" i
-		}
-		m = 0; cnt = leaves
-		while (cnt > 1) {
-			k = 0
-			for (i = 0; i + 1 < cnt; i += 2) {
-				printf ",\"m%d\":{\"op\":\"merge\",\"inputs\":[\"%s\",\"%s\"]}", m, q[i], q[i + 1]
-				nq[k++] = "m" m++
-			}
-			if (cnt % 2) nq[k++] = q[cnt - 1]
-			for (i = 0; i < k; i++) q[i] = nq[i]
-			cnt = k
-		}
-		printf "},\"outputs\":[\"%s\"]}\n", q[0]
-	}'
-}
 
 # run_one SPEC: submit, wait (at most $TMO s), print "seconds" or "timeout"/"failed".
 run_one() {
@@ -131,13 +70,15 @@ metric() {
 	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
 }
 
-# counted_run SPEC: run_one, then "seconds executed cached" (counts from the metrics).
+# counted_run SPEC: run_one, then "seconds executed cached cpu_seconds" (counts from
+# the metrics, CPU time of the daemon).
 counted_run() {
-	local e0 c0 t
+	local e0 c0 u0 t
 	e0=$(metric solverfs_vertices_executed_total)
 	c0=$(metric solverfs_vertices_cached_total)
+	u0=$(daemon_cpu_us)
 	t=$(run_one "$1")
-	echo "$t $(($(metric solverfs_vertices_executed_total) - e0)) $(($(metric solverfs_vertices_cached_total) - c0))"
+	echo "$t $(($(metric solverfs_vertices_executed_total) - e0)) $(($(metric solverfs_vertices_cached_total) - c0)) $(awk -v a="$u0" -v b="$(daemon_cpu_us)" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')"
 }
 
 kib_per_vertex() {
@@ -154,12 +95,12 @@ for shape in $SHAPES; do
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		base=$(daemon_kb VmRSS)
 		echo "  $shape $nv: running" >&2
-		read -r fresh fresh_x fresh_c < <(counted_run "$spec")
+		read -r fresh fresh_x fresh_c fresh_cpu < <(counted_run "$spec")
 		hwm_fresh=$(daemon_kb VmHWM)
 		bench_umount
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		base2=$(daemon_kb VmRSS)
-		read -r cached cached_x cached_c < <(counted_run "$spec")
+		read -r cached cached_x cached_c cached_cpu < <(counted_run "$spec")
 		hwm_cached=$(daemon_kb VmHWM)
 		incr="" incr_x=""
 		if [ "$shape" = lattice ]; then
@@ -171,9 +112,11 @@ for shape in $SHAPES; do
 		echo "  $shape, $nv vertices (spec $((sz / 1024)) KiB): fresh ${fresh}s ($fresh_x executed), cached ${cached}s ($cached_c cached, $cached_x executed)${incr:+, incremental ${incr}s ($incr_x executed)}, peak RSS $((hwm_fresh / 1024)) / $((hwm_cached / 1024)) MiB (idle $((base / 1024)) MiB)"
 		report $B "$shape $nv: fresh (s)" "$fresh"
 		report $B "$shape $nv: fresh (us/vertex)" "$(per_vertex "$fresh" "$nv")" "<= 50"
+		report $B "$shape $nv: fresh daemon CPU (us/vertex)" "$(per_vertex "$fresh_cpu" "$nv")"
 		report $B "$shape $nv: fresh executed / cached" "$fresh_x / $fresh_c"
 		report $B "$shape $nv: cached (s)" "$cached"
 		report $B "$shape $nv: cached (us/vertex)" "$(per_vertex "$cached" "$nv")" "<= 10"
+		report $B "$shape $nv: cached daemon CPU (us/vertex)" "$(per_vertex "$cached_cpu" "$nv")"
 		report $B "$shape $nv: cached executed / cached" "$cached_x / $cached_c"
 		if [ -n "$incr" ]; then
 			report $B "$shape $nv: incremental (s)" "$incr" "<= 5 at 100,000"
