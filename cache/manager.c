@@ -139,13 +139,15 @@ static int key_set_id(struct cache_key *k, const struct cache_manager *cm, const
 		sfs_copy_str(ret, CACHE_ID_SIZE, have);
 		goto out;
 	}
-	struct cache_key_manager_id *e = malloc(sizeof(*e));
+	size_t len = strnlen(id, CACHE_ID_SIZE - 1);
+	struct cache_key_manager_id *e = malloc(sizeof(*e) + len + 1);
 	if (!e) {
 		r = -ENOMEM;
 		goto out;
 	}
 	e->cm = cm;
-	sfs_copy_str(e->id, CACHE_ID_SIZE, id);
+	memcpy(e->id, id, len);
+	e->id[len] = '\0';
 	e->next = k->ids;
 	k->ids = e;
 	k->nids++;

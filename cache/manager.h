@@ -37,11 +37,13 @@ struct cache_key_alts {
 };
 
 /* A key's id in one manager; entries never move once made, so the id a
- * cache_key_id returns stays valid as long as the key. */
+ * cache_key_id returns stays valid as long as the key.  id is allocated to its
+ * length (a random id is 25 bytes, not CACHE_ID_SIZE): a large graph holds
+ * several keys a vertex. */
 struct cache_key_manager_id {
 	const struct cache_manager *cm;
 	struct cache_key_manager_id *next;
-	char id[CACHE_ID_SIZE];
+	char id[];
 };
 
 struct cache_key {

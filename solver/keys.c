@@ -389,6 +389,12 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 			vs->edges[o].nkeys = kf[o].nkeys;
 			vs->edges[o].records = kf[o].records;
 			vs->edges[o].nrecords = kf[o].nrecords;
+			/* an edge with records loads one; only the rounds of an edge
+			 * without (a failed load's fall-back) weigh matches, and they
+			 * query again without them: a cached graph does not keep the
+			 * keys its inputs led to, a few hundred bytes a vertex */
+			if (kf[o].nrecords)
+				sfs_edge_drop_matches(&vs->edges[o]);
 			memset(&kf[o], 0, sizeof(kf[o]));
 		}
 		vertex_keys_ready(s, vs);
