@@ -1,9 +1,9 @@
 # shellcheck shell=bash
-# bench/graphs.sh — the generators of the synthetic specs of bench/solve-scale.sh and
-# bench/profile.sh (shapes described there): gen_SHAPE N [SEED] prints a spec of about
-# N vertices.  The lattice is LATTICE_W columns wide (default 100).
-
-LATTICE_W=${LATTICE_W:-100}
+# bench/graphs.sh — the synthetic graphs of the solver benchmarks (solve-scale.sh, gc.sh,
+# profile.sh):
+# each gen_SHAPE N [...] prints a spec of about N vertices on stdout (the shapes are
+# described in solve-scale.sh).  LATTICE_W (default 100) is the lattice's width.
+: "${LATTICE_W:=100}"
 
 gen_chain() {
 	awk -v n="$1" 'BEGIN {
@@ -16,11 +16,14 @@ gen_chain() {
 	}'
 }
 
+# gen_wide N [SEED]: a SEED (default none) goes into every root's data, so specs of
+# other seeds share no result.
 gen_wide() {
-	awk -v n="$1" 'BEGIN {
+	awk -v n="$1" -v seed="${2:-}" 'BEGIN {
 		printf "{\"vertices\":{"
+		sfx = seed == "" ? "" : " " seed
 		for (i = 0; i < n; i++)
-			printf "%s\"r%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d\\n\"}}]}", i ? "," : "", i, i, i
+			printf "%s\"r%d\":{\"op\":\"file\",\"actions\":[{\"mkfile\":{\"path\":\"f%d\",\"data\":\"%d%s\\n\"}}]}", i ? "," : "", i, i, i, sfx
 		printf ",\"all\":{\"op\":\"merge\",\"inputs\":["
 		for (i = 0; i < n; i++)
 			printf "%s\"r%d\"", i ? "," : "", i

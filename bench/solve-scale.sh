@@ -32,7 +32,6 @@ B=solve-scale
 # shellcheck source=SCRIPTDIR/graphs.sh
 . "$BENCH_DIR/graphs.sh"
 
-
 # run_one SPEC: submit, wait (at most $TMO s), print "seconds" or "timeout"/"failed".
 run_one() {
 	local t0 t1 n st

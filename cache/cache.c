@@ -106,6 +106,8 @@ int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg
 	}
 	r = sfs_statcache_new(&c->statcache);
 	if (r == 0)
+		r = cache_holds_new(&c->holds);
+	if (r == 0)
 		r = cas_open(state_dir, &c->cas);
 	if (r < 0) {
 		sfs_errf(ret_msg, r, "cannot open the content store in %s: %s", state_dir,
@@ -144,6 +146,7 @@ struct sfs_cache *sfs_cache_close(struct sfs_cache *c)
 	sfs_db_close(c->db);
 	cas_close(c->cas);
 	sfs_statcache_free(c->statcache);
+	cache_holds_free(c->holds);
 	free(c->state_dir);
 	free(c);
 	return NULL;

@@ -133,7 +133,12 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_GC_INTENT_DEL] = "DELETE FROM gc_intent WHERE blob = ?",
     [STMT_GC_INTENT_LIST] = "SELECT blob FROM gc_intent ORDER BY blob",
     /* least recently used first; ties by id so a dry run and the prune agree */
-    [STMT_RESULTS_LRU] = "SELECT id, last_used FROM results ORDER BY last_used, id",
+    [STMT_RESULTS_LRU] = "SELECT id, last_used FROM results"
+			 " WHERE id NOT IN (SELECT result FROM gc_roots) ORDER BY last_used, id",
+    [STMT_PIN_ADD] = "INSERT OR IGNORE INTO gc_roots(job, result) VALUES(?, ?)",
+    [STMT_PIN_CLEAR] = "DELETE FROM gc_roots WHERE job = ?",
+    [STMT_PINNED] = "SELECT EXISTS(SELECT 1 FROM gc_roots WHERE result = ?)",
+    [STMT_JOB_PINNED] = "SELECT EXISTS(SELECT 1 FROM gc_roots WHERE job = ?)",
 };
 
 /* Every lookup the statements above make has an index: links by their full
@@ -168,6 +173,9 @@ static const char schema_sql[] =
     " size INTEGER NOT NULL, PRIMARY KEY(owner, blob)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS blob_refs_by_blob ON blob_refs(blob);"
     "CREATE TABLE IF NOT EXISTS gc_intent(blob TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS gc_roots(job INTEGER NOT NULL, result TEXT NOT NULL,"
+    " PRIMARY KEY(job, result)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS gc_roots_by_result ON gc_roots(result);"
     "CREATE INDEX IF NOT EXISTS results_by_last_used ON results(last_used, id);";
 
 static void stop_flusher(struct sfs_db *db);

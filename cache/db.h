@@ -77,7 +77,11 @@ enum sfs_stmt {
 	STMT_GC_INTENT_ADD,
 	STMT_GC_INTENT_DEL,
 	STMT_GC_INTENT_LIST,
-	STMT_RESULTS_LRU,
+	STMT_RESULTS_LRU, /* pinned results are not candidates */
+	STMT_PIN_ADD, /* gc_roots: jobs/N/ctl keep (cache/pins.h) */
+	STMT_PIN_CLEAR,
+	STMT_PINNED,
+	STMT_JOB_PINNED,
 	STMT__MAX
 };
 

@@ -220,6 +220,8 @@ int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool 
 	for (size_t i = 0; r == 0 && i < ids.n && total > keep_bytes; i++) {
 		if (keep_ns > 0 && (int64_t)used[i] > now - keep_ns)
 			break; /* LRU order: the rest are younger still */
+		if (cache_held(c->holds, ids.v[i]))
+			continue; /* a running job's or an export's (holds.h) */
 		uint64_t before = rep->bytes;
 		r = prune_result_locked(c, ids.v[i], rep);
 		uint64_t freed = rep->bytes - before;
@@ -233,6 +235,108 @@ int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool 
 		r = sfs_db_sync(c->db);
 	if (r == 0 && !dry_run)
 		r = cache_prune_collect(c, false, NULL);
+	return r;
+}
+
+/* The row of result id (lock held): its last use, or -ENOENT once deleted. */
+static int last_used_locked(struct sfs_db *db, const char *id, int64_t *ret)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_RESULT_GET);
+	int rc, r = -EIO;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 2);
+		r = 0;
+	} else if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+	} else {
+		r = sfs_db_error(db, STMT_RESULT_GET, rc);
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Whether candidate id may go now (lock held): there, unheld, unpinned, old enough. */
+static bool may_go_locked(struct sfs_cache *c, const char *id, int64_t cutoff)
+{
+	int64_t last = 0;
+
+	if (last_used_locked(c->db, id, &last) < 0)
+		return false;
+	if (cutoff && last > cutoff)
+		return false;
+	if (cache_held(c->holds, id))
+		return false;
+	return !exists_locked(c->db, STMT_PINNED, id); /* pinned since the listing */
+}
+
+/* One batch from *next on (lock held, inside a unit): ids deleted go to done. */
+static int lru_batch_locked(struct sfs_cache *c, const struct strv *ids, size_t *next,
+			    size_t batch, int64_t cutoff, uint64_t keep_bytes, uint64_t *used,
+			    struct strv *done, struct cache_prune_report *rep)
+{
+	int r = 0;
+
+	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > keep_bytes; (*next)++) {
+		const char *id = ids->v[*next];
+		if (!may_go_locked(c, id, cutoff))
+			continue;
+		uint64_t before = rep->bytes;
+		r = prune_result_locked(c, id, rep);
+		uint64_t freed = rep->bytes - before;
+		*used = freed > *used ? 0 : *used - freed;
+		if (r == 0)
+			r = strv_push(done, id);
+		n++;
+	}
+	return r;
+}
+
+int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
+		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+		    struct cache_prune_report *rep)
+{
+	struct strv ids = {0};
+	uint64_t *last = NULL;
+	int64_t cutoff = keep_ns > 0 ? sfs_now_ns() - keep_ns : 0;
+	size_t next = 0;
+	int r;
+
+	if (*used <= keep_bytes)
+		return 0;
+	sfs_db_lock(c->db);
+	r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
+	sfs_db_unlock(c->db);
+	while (r == 0 && next < ids.n && *used > keep_bytes) {
+		struct strv done = {0};
+		struct cache_prune_report br = {0};
+		sfs_db_lock(c->db);
+		r = sfs_db_begin(c->db);
+		if (r == 0)
+			r = sfs_db_end(c->db, lru_batch_locked(c, &ids, &next, batch ? batch : 1,
+							       cutoff, keep_bytes, used, &done,
+							       &br));
+		sfs_db_unlock(c->db);
+		if (r == 0)
+			r = sfs_db_sync(c->db); /* the intent is durable before a file goes */
+		if (r == 0)
+			r = cache_prune_collect(c, false, NULL);
+		if (r == 0) {
+			rep->results += br.results;
+			rep->records += br.records;
+			rep->blobs += br.blobs;
+			rep->bytes += br.bytes;
+		}
+		for (size_t i = 0; r == 0 && fn && i < done.n; i++)
+			fn(arg, done.v[i]);
+		strv_release(&done);
+	}
+	strv_release(&ids);
+	free(last);
 	return r;
 }
 

@@ -48,7 +48,8 @@ int cache_prune_result(struct sfs_cache *c, const char *result_id, bool dry_run,
 
 /*
  * Deletes the least recently used results until the referenced blob bytes are
- * at most keep_bytes, skipping results used less than keep_ns ago.
+ * at most keep_bytes, skipping results used less than keep_ns ago, pinned
+ * results (pins.h) and held ones (holds.h).  One database unit for all.
  */
 int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool dry_run,
 		struct cache_prune_report *rep);
@@ -60,6 +61,20 @@ int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool 
  * result is saved.
  */
 int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_report *rep);
+
+/*
+ * The automatic GC's pass (gc.c): as cache_prune, but in units of at most
+ * batch results, the database lock dropped between them, so that the FUSE
+ * threads and running jobs wait for one batch at most.  Each batch is
+ * committed and its blobs removed before the next.  *used is the referenced
+ * bytes at the start (cache_referenced_bytes) and is lowered by what is freed.
+ * Each deleted result's id is given to fn (may be NULL), after its batch is
+ * committed, with no lock held.  Candidates are re-checked in their batch:
+ * still there, not held, and (with keep_ns) still not used for keep_ns.
+ */
+int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
+		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+		    struct cache_prune_report *rep);
 
 /* Bytes of the distinct blobs results reference. */
 int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret);

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "gcpolicy.h"
 #include "strbuf.h"
 #include "solver.h"
 
@@ -36,7 +37,8 @@ enum fs_sandbox_opt { FS_SANDBOX_AUTO, FS_SANDBOX_BWRAP, FS_SANDBOX_NONE };
 
 struct fs_opts {
 	unsigned workers;   /* default nproc */
-	uint64_t cache_max; /* bytes; 0 = no limit */
+	uint64_t cache_max; /* bytes; 0 = none given (then gc holds the policy) */
+	struct gc_opts gc;  /* gc_*, gc=off, cache_max (cache/gcpolicy.h) */
 	enum fs_sandbox_opt sandbox;
 	unsigned jobs_keep;    /* default 1000 */
 	uint64_t log_max;      /* default 64 MiB */
@@ -55,6 +57,10 @@ struct fs_opts {
 	unsigned max_pending;  /* default 1024 */
 	unsigned max_parked;   /* parked blocking readers; default 4096 */
 	uint64_t pending_timeout; /* seconds a pending job waits for a spec; default 3600 */
+	/* registries (cache/registry.h) */
+	char *registry_ca;	   /* extra CA bundle, malloc'd, or NULL */
+	char *insecure_registries; /* "HOST:PORT,..." in plain http, malloc'd, or NULL */
+	uint64_t registry_timeout; /* seconds without progress; default 30 */
 	bool foreground, debug, show_help, show_version;
 	char *state_dir;  /* operand as given, malloc'd */
 	char *mountpoint; /* operand as given, malloc'd */
@@ -72,6 +78,8 @@ void fs_opts_help(const char *prog);
 int fs_parse_size(const char *s, uint64_t *ret);
 /* A duration: decimal seconds, or with one suffix s, m, h or d; *ret in seconds. */
 int fs_parse_duration(const char *s, uint64_t *ret);
+/* "10G" (a size as above) or "N%" (0..100 of the filesystem): gc_max_used & co. */
+int fs_parse_gc_amount(const char *s, struct gc_amount *ret);
 
 /* ---- the mounted filesystem ---- */
 
@@ -79,6 +87,7 @@ struct sfs_fs {
 	struct fs_opts *opts;
 	struct sfs_cache *cache;
 	struct sfs_solver *solver;
+	struct cache_gc *gc; /* the automatic GC (cache/gc.h); NULL with gc=off */
 	struct fuse_session *se;
 	enum sfs_sandbox sandbox; /* picked before STATE_DIR is made (main.c) */
 	uid_t uid;		  /* mount owner */
@@ -342,6 +351,8 @@ int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
 /* fs->trees, the cache of loaded trees; release frees them (NULL is fine). */
 int fs_results_init(struct sfs_fs *fs);
 void fs_results_release(struct sfs_fs *fs);
+/* The GC deleted result hex: drop its loaded tree (at its last user). */
+void fs_results_forget(struct sfs_fs *fs, const char *hex);
 
 /* ---- exports.c: jobs/N/export/ ---- */
 
@@ -403,6 +414,9 @@ int fs_notify_init(struct sfs_fs *fs);
 void fs_notify_release(struct sfs_fs *fs);
 /* Invalidations go to se from now on; NULL stops them (and joins the thread). */
 void fs_notify_set_session(struct sfs_fs *fs, struct fuse_session *se);
+/* The GC deleted result_id: forget its tree, and tell the kernel to drop
+ * results/<hex> (called on the GC's thread, never a FUSE worker's). */
+void fs_notify_collected(void *arg, const char *result_id);
 
 /* ---- ops.c: the low-level operations ---- */
 

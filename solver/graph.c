@@ -59,6 +59,8 @@ struct vstate *sfs_vstate_ref(struct vstate *vs)
 
 static void edge_release(struct edge *e)
 {
+	if (e->held)
+		cache_unhold(e->vs->s->cache->holds, e->result);
 	for (size_t i = 0; i < e->nkeys; i++)
 		cache_key_unref(e->keys[i]);
 	free(e->keys);

@@ -61,14 +61,21 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 
+	/* held before the load: a GC either skipped it or deleted it before (holds.h) */
+	struct cache_holds *holds = s->cache->holds;
+	int r = k ? cache_hold(holds, rec.result) : -ENOENT;
+	bool pre_held = r == 0;
 	/* a record of an extra source is copied into the local cache as it loads */
-	int r = k ? cache_combined_load(&vs->cc, k, &rec, result, &msg) : -ENOENT;
+	if (r == 0)
+		r = cache_combined_load(&vs->cc, k, &rec, result, &msg);
 
 	sfs_solver_lock(s);
 	if (e->phase != EDGE_LOADING) {
 		/* the vertex executed meanwhile and gave this edge its result */
 		cache_key_unref(k);
 		sfs_solver_unlock(s);
+		if (pre_held)
+			cache_unhold(holds, rec.result);
 		free(msg);
 		return;
 	}
@@ -111,6 +118,8 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 	}
 	cache_key_unref(k);
 	sfs_solver_unlock(s);
+	if (pre_held) /* the edge holds its result now */
+		cache_unhold(holds, rec.result);
 	free(msg);
 }
 
@@ -201,6 +210,9 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 	s->stats.execs++;
 	sfs_solver_unlock(s);
 	r = vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
+	for (size_t o = 0; r == 0 && o < vs->nedges; o++) /* until the edges hold them */
+		if (cache_hold(s->cache->holds, outs[o]) < 0)
+			sfs_log(SFS_LOG_WARN, "out of memory holding result %s", outs[o]);
 	/* the log file (opened at the first output) is complete: hold no fd for it */
 	sfs_solver_lock(s);
 	if (vs->log_fd >= 0)
@@ -279,6 +291,8 @@ void sfs_run_exec(struct sfs_solver *s, struct vstate *vs)
 	}
 	r = exec_op(s, vs, outs, &msg);
 	finish_exec(s, vs, outs, r, msg);
+	for (size_t o = 0; r == 0 && o < no; o++) /* exec_op's holds: the edges have theirs */
+		cache_unhold(s->cache->holds, outs[o]);
 }
 
 /* The keys of root vs's maps for output o that e's result keys lack (lock held). */

@@ -161,6 +161,7 @@ struct sfs_spec {
 	char **output_refs; /* as written by the user, normalised: "key" or "key:N" */
 	enum sfs_export_mode export_mode;
 	enum sfs_export_form export_form;
+	char *export_to;   /* export.to: "docker://..." to push to, or NULL */
 	char **cache_from; /* NULL-terminated, may be NULL */
 	bool ignore_cache;
 };
