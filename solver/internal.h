@@ -510,6 +510,8 @@ void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 		       struct cache_key **keys, size_t nkeys, bool cached);
 void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);
 void sfs_edge_settle(struct sfs_solver *s, struct edge *e);
+/* Frees e's matches: what only a search through its inputs' keys weighs. */
+void sfs_edge_drop_matches(struct edge *e);
 
 /* keys.c: a vertex's keys by definition (the KEYS task) */
 int sfs_keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k);
@@ -520,6 +522,7 @@ struct keys_found {
 	size_t nkeys;
 	struct cache_record *records;
 	size_t nrecords;
+	size_t ncandidates; /* keys sfs_intersect weighed (sfs_solver_stats.key_candidates) */
 };
 void sfs_keys_found_release(struct keys_found *k);
 const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);

@@ -235,6 +235,7 @@ struct sfs_solver_stats {
 	uint64_t load_failures; /* of which failed (fell back) */
 	uint64_t slow_keys;	/* content keys computed */
 	uint64_t keys_found;	/* keys cache lookups kept for edges (after dropping duplicates) */
+	uint64_t key_candidates; /* keys queries led to, weighed for every input (keys.c) */
 	uint64_t jobs_done, jobs_failed, jobs_cancelled; /* of the jobs that ran */
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);
