@@ -339,11 +339,19 @@ static int run_precommit(struct sfs_db *db)
 	return r;
 }
 
+/* SQLite's commit hook: the same before a COMMIT that is not ours (a statement
+ * run outside any unit autocommits); non-zero turns the commit into a rollback. */
+static int commit_hook(void *arg)
+{
+	return run_precommit(arg) < 0;
+}
+
 void sfs_db_set_precommit(struct sfs_db *db, int (*fn)(void *arg), void *arg)
 {
 	sfs_db_lock(db);
 	db->precommit = fn;
 	db->precommit_arg = arg;
+	sqlite3_commit_hook(db->conn, fn ? commit_hook : NULL, db);
 	sfs_db_unlock(db);
 }
 

@@ -116,7 +116,9 @@ int sfs_db_sync(struct sfs_db *db);
  * of sfs_db_sync, so that the locked call finds little left to do): the content
  * store makes the big blobs written so far durable and named there, before any
  * record naming them can commit.  A failure keeps the transaction open (under
- * group commit: for the next try) and is returned.  Set once, before use. */
+ * group commit: for the next try) and is returned.  A statement run outside any
+ * unit commits by itself: fn runs then too (SQLite's commit hook), and a failure
+ * rolls that statement back.  Set once, before use. */
 void sfs_db_set_precommit(struct sfs_db *db, int (*fn)(void *arg), void *arg);
 /* Transactions committed so far (tests, metrics). */
 uint64_t sfs_db_commits(struct sfs_db *db);

@@ -496,6 +496,27 @@ static void test_row_threshold(void)
 	free(large);
 }
 
+/* A statement outside any unit commits by itself: the big blobs put before it are
+ * named first (SQLite's commit hook), as for a unit's commit. */
+static void test_autocommit_names_blobs(void)
+{
+	char *dir = tap_tmpdir(), big[SFS_HEX_SIZE];
+	struct sfs_db *db = NULL;
+	struct cas *c = open_store_db(dir, &db, 60000);
+	char *data = pattern(CAS_ROW_MAX * 3, 'z');
+
+	CHECK_EQ_INT(cas_put_buf(c, data, CAS_ROW_MAX * 3, big), 0);
+	CHECK(!file_there(c, big));
+	sfs_db_lock(db);
+	CHECK_EQ_INT(sqlite3_exec(sfs_db_handle(db), "INSERT INTO meta(name, value) VALUES('x', 1)",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sfs_db_unlock(db);
+	CHECK(file_there(c, big));
+	close_store_db(c, db);
+	free(data);
+}
+
 /* Blob files of a store written before the blobs table (or without a database)
  * stay readable and are not written again as rows. */
 static void test_old_files_readable(void)
@@ -633,6 +654,7 @@ int main(void)
 	RUN(test_rmtree_deep);
 	RUN(test_row_blob);
 	RUN(test_row_threshold);
+	RUN(test_autocommit_names_blobs);
 	RUN(test_old_files_readable);
 	RUN(test_crash_before_commit);
 	return tap_done();
