@@ -180,8 +180,7 @@ static double read_rows(sqlite3 *db, size_t len, int count, int base)
 	for (int i = 0; i < count; i++) {
 		snprintf(hex, sizeof(hex), "%d", base + i);
 		sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_ROW ||
-		    (size_t)sqlite3_column_bytes(st, 0) != len)
+		if (sqlite3_step(st) != SQLITE_ROW || (size_t)sqlite3_column_bytes(st, 0) != len)
 			exit(1);
 		memcpy(buf, sqlite3_column_blob(st, 0), len);
 		sqlite3_reset(st);
@@ -193,7 +192,7 @@ static double read_rows(sqlite3 *db, size_t len, int count, int base)
 
 int main(int argc, char **argv)
 {
-	static const size_t sizes[] = {1024,	   4096,       16384,	  65536,
+	static const size_t sizes[] = {1024,	   4096,       16384,	   65536,
 				       128 * 1024, 256 * 1024, 1024 * 1024};
 	uint64_t seed = 42;
 	char path[4096];
@@ -208,10 +207,11 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/bench.db", argv[1]);
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		return 1;
-	exec_sql(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-		     " PRAGMA cache_size = -16384;"
-		     " CREATE TABLE IF NOT EXISTS blobs(hex TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-		     " data BLOB NOT NULL)");
+	exec_sql(db,
+		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		 " PRAGMA cache_size = -16384;"
+		 " CREATE TABLE IF NOT EXISTS blobs(hex TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+		 " data BLOB NOT NULL)");
 	printf("size\tfile+fdatasync\tfile\tfile+syncfs/64\trow/64\tread-file\tread-row\n");
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		size_t len = sizes[k];

@@ -54,8 +54,8 @@ int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE], ui
  * Batches, for storing many blobs at once (tree ingest): big blobs put into a
  * batch are written to tmp/ and get their names only at cas_batch_commit,
  * after one syncfs instead of an fdatasync per blob; until then cas_has does
- * not see them.  Small ones are rows at once (with a database).  A batch commits by itself every few thousand blobs.  Freeing
- * an uncommitted batch discards its blobs.  One thread per batch.
+ * not see them.  Small ones are rows at once (with a database).  A batch commits by itself every
+ * few thousand blobs.  Freeing an uncommitted batch discards its blobs.  One thread per batch.
  */
 struct cas_batch;
 int cas_batch_new(struct cas *c, struct cas_batch **ret);

@@ -4,10 +4,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -461,7 +461,7 @@ static void test_row_threshold(void)
 
 	CHECK_EQ_INT(cas_put_buf(c, data, CAS_ROW_MAX + 1, big), 0);
 	CHECK_EQ_INT(blobrows_size(db, big), -ENOENT);
-	CHECK(!file_there(c, big));  /* queued in tmp/ */
+	CHECK(!file_there(c, big)); /* queued in tmp/ */
 	CHECK(!dir_empty(cas_tmp_dir(c)));
 	CHECK_EQ_INT(cas_size(c, big), CAS_ROW_MAX + 1);
 	CHECK_EQ_INT(cas_read_all(c, big, &buf, &len), 0);
