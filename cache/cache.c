@@ -123,6 +123,8 @@ int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg
 		r = sfs_db_open(db_path, &c->db, ret_msg);
 	free(db_path);
 	if (r == 0)
+		cas_attach_db(c->cas, c->db);
+	if (r == 0)
 		r = sfs_statcache_open(c->db, &c->statcache, ret_msg);
 	if (r == 0 && (r = sfs_db_group_commit(c->db, SFS_CACHE_COMMIT_MS)) < 0)
 		sfs_errf(ret_msg, r, "cannot start the database's group commit: %s", strerror(-r));
