@@ -104,7 +104,9 @@ int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg
 		free(c);
 		return sfs_errf(ret_msg, ENOMEM, "out of memory");
 	}
-	r = cas_open(state_dir, &c->cas);
+	r = cache_holds_new(&c->holds);
+	if (r == 0)
+		r = cas_open(state_dir, &c->cas);
 	if (r < 0) {
 		sfs_errf(ret_msg, r, "cannot open the content store in %s: %s", state_dir,
 			 strerror(-r));
@@ -144,6 +146,7 @@ struct sfs_cache *sfs_cache_close(struct sfs_cache *c)
 	sfs_statcache_free(c->statcache); /* over the database */
 	sfs_db_close(c->db);
 	cas_close(c->cas);
+	cache_holds_free(c->holds);
 	free(c->state_dir);
 	free(c);
 	return NULL;

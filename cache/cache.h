@@ -7,6 +7,7 @@
 
 #include "cas.h"
 #include "db.h"
+#include "holds.h"
 #include "manager.h"
 
 /* The database commits the cache's saves in groups at most this far apart
@@ -19,6 +20,7 @@ struct sfs_cache {
 	struct sfs_db *db;
 	struct cache_manager *main; /* id "local"; keystore over db, results over cas */
 	struct sfs_statcache *statcache; /* host files already read (statcache.h) */
+	struct cache_holds *holds;	 /* results in use: GC spares them (holds.h) */
 };
 
 /* Creates STATE_DIR if missing. */

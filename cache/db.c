@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,14 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_GC_INTENT_DEL] = "DELETE FROM gc_intent WHERE blob = ?",
     [STMT_GC_INTENT_LIST] = "SELECT blob FROM gc_intent ORDER BY blob",
     /* least recently used first; ties by id so a dry run and the prune agree */
-    [STMT_RESULTS_LRU] = "SELECT id, last_used FROM results ORDER BY last_used, id",
+    [STMT_RESULTS_LRU] = "SELECT id, last_used FROM results"
+			 " WHERE id NOT IN (SELECT result FROM gc_roots) ORDER BY last_used, id",
+    [STMT_PIN_ADD] = "INSERT OR IGNORE INTO gc_roots(job, result) VALUES(?, ?)",
+    [STMT_PIN_CLEAR] = "DELETE FROM gc_roots WHERE job = ?",
+    [STMT_PINNED] = "SELECT EXISTS(SELECT 1 FROM gc_roots WHERE result = ?)",
+    [STMT_RECORD_DESCRIBE] = "UPDATE records SET op = ?, name = ? WHERE id = ?",
+    [STMT_RESULT_HAS_OP] = "SELECT EXISTS(SELECT 1 FROM records WHERE result = ? AND op = ?)",
+    [STMT_JOB_PINNED] = "SELECT EXISTS(SELECT 1 FROM gc_roots WHERE job = ?)",
 };
 
 /* Every lookup the statements above make has an index: links by their full
@@ -141,7 +149,7 @@ static const char *const stmt_sql[STMT__MAX] = {
  * target (backlinks, GC), key_records by key (primary key) and by record. */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, result TEXT NOT NULL,"
-    " created INTEGER NOT NULL);"
+    " created INTEGER NOT NULL, op TEXT, name TEXT);"
     "CREATE TABLE IF NOT EXISTS key_records(key TEXT NOT NULL, record TEXT NOT NULL,"
     " PRIMARY KEY(key, record)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS key_records_by_record ON key_records(record);"
@@ -168,6 +176,9 @@ static const char schema_sql[] =
     " size INTEGER NOT NULL, PRIMARY KEY(owner, blob)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS blob_refs_by_blob ON blob_refs(blob);"
     "CREATE TABLE IF NOT EXISTS gc_intent(blob TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS gc_roots(job INTEGER NOT NULL, result TEXT NOT NULL,"
+    " PRIMARY KEY(job, result)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS gc_roots_by_result ON gc_roots(result);"
     "CREATE INDEX IF NOT EXISTS results_by_last_used ON results(last_used, id);";
 
 static void stop_flusher(struct sfs_db *db);
@@ -210,6 +221,52 @@ static int db_check_version(struct sfs_db *db, char **ret_msg)
 	return db_exec(db, "PRAGMA user_version = 1", ret_msg);
 }
 
+/* Columns added after a table was first shipped: an older database gets them
+ * here (NULL in its rows), so it stays readable, and an older solverfs still
+ * reads a newer database (it names the columns it knows). */
+static const struct {
+	const char *table, *column, *type;
+} added_columns[] = {
+    {"records", "op", "TEXT"},
+    {"records", "name", "TEXT"},
+};
+
+static int db_has_column(struct sfs_db *db, const char *table, const char *column, bool *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->conn,
+			       "SELECT EXISTS(SELECT 1 FROM pragma_table_info(?) WHERE name = ?)", -1,
+			       &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*ret = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static int db_migrate(struct sfs_db *db, char **ret_msg)
+{
+	for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+		char sql[160];
+		bool has = false;
+		int r = db_has_column(db, added_columns[i].table, added_columns[i].column, &has);
+		if (r < 0)
+			return sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
+		if (has)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i].table,
+			 added_columns[i].column, added_columns[i].type);
+		r = db_exec(db, sql, ret_msg);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int db_setup(struct sfs_db *db, char **ret_msg)
 {
 	int r;
@@ -227,6 +284,8 @@ static int db_setup(struct sfs_db *db, char **ret_msg)
 	r = db_exec(db, schema_sql, ret_msg);
 	if (r == 0)
 		r = db_check_version(db, ret_msg);
+	if (r == 0)
+		r = db_migrate(db, ret_msg);
 	if (db_exec(db, r == 0 ? "COMMIT" : "ROLLBACK", r == 0 ? ret_msg : NULL) < 0 && r == 0)
 		r = -EIO;
 	return r;

@@ -7,7 +7,10 @@
  * statement text.  Schema version lives in PRAGMA user_version.
  *
  * Tables:
- *   records(id, result, created)            one save of a result (cache record)
+ *   records(id, result, created, op, name)  one save of a result (cache record); op the
+ *                                           kind of the op that made it, name its vertex
+ *                                           name and op summary (NULL: unknown, a record
+ *                                           from before the columns, or an import)
  *   key_records(key, record)                which keys hold which records
  *   links(src, input, output, digest, selector, target)
  *   results(id, size, created, last_used)   result trees known to the cache
@@ -77,7 +80,13 @@ enum sfs_stmt {
 	STMT_GC_INTENT_ADD,
 	STMT_GC_INTENT_DEL,
 	STMT_GC_INTENT_LIST,
-	STMT_RESULTS_LRU,
+	STMT_RESULTS_LRU, /* pinned results are not candidates */
+	STMT_PIN_ADD, /* gc_roots: jobs/N/ctl keep (cache/pins.h) */
+	STMT_PIN_CLEAR,
+	STMT_PINNED,
+	STMT_JOB_PINNED,
+	STMT_RECORD_DESCRIBE, /* records.op and name (cache/du.h) */
+	STMT_RESULT_HAS_OP,   /* some record of the result has that op (prune filter) */
 	STMT__MAX
 };
 

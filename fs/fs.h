@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "gcpolicy.h"
 #include "strbuf.h"
 #include "solver.h"
 
@@ -36,7 +37,8 @@ enum fs_sandbox_opt { FS_SANDBOX_AUTO, FS_SANDBOX_BWRAP, FS_SANDBOX_NONE };
 
 struct fs_opts {
 	unsigned workers;   /* default nproc */
-	uint64_t cache_max; /* bytes; 0 = no limit */
+	uint64_t cache_max; /* bytes; 0 = none given (then gc holds the policy) */
+	struct gc_opts gc;  /* gc_*, gc=off, cache_max (cache/gcpolicy.h) */
 	enum fs_sandbox_opt sandbox;
 	unsigned jobs_keep;    /* default 1000 */
 	uint64_t log_max;      /* default 64 MiB */
@@ -55,6 +57,10 @@ struct fs_opts {
 	unsigned max_pending;  /* default 1024 */
 	unsigned max_parked;   /* parked blocking readers; default 4096 */
 	uint64_t pending_timeout; /* seconds a pending job waits for a spec; default 3600 */
+	/* registries (cache/registry.h) */
+	char *registry_ca;	   /* extra CA bundle, malloc'd, or NULL */
+	char *insecure_registries; /* "HOST:PORT,..." in plain http, malloc'd, or NULL */
+	uint64_t registry_timeout; /* seconds without progress; default 30 */
 	bool foreground, debug, show_help, show_version;
 	char *state_dir;  /* operand as given, malloc'd */
 	char *mountpoint; /* operand as given, malloc'd */
@@ -72,6 +78,8 @@ void fs_opts_help(const char *prog);
 int fs_parse_size(const char *s, uint64_t *ret);
 /* A duration: decimal seconds, or with one suffix s, m, h or d; *ret in seconds. */
 int fs_parse_duration(const char *s, uint64_t *ret);
+/* "10G" (a size as above) or "N%" (0..100 of the filesystem): gc_max_used & co. */
+int fs_parse_gc_amount(const char *s, struct gc_amount *ret);
 
 /* ---- the mounted filesystem ---- */
 
@@ -79,6 +87,7 @@ struct sfs_fs {
 	struct fs_opts *opts;
 	struct sfs_cache *cache;
 	struct sfs_solver *solver;
+	struct cache_gc *gc; /* the automatic GC (cache/gc.h); NULL with gc=off */
 	struct fuse_session *se;
 	enum sfs_sandbox sandbox; /* picked before STATE_DIR is made (main.c) */
 	uid_t uid;		  /* mount owner */
@@ -94,6 +103,7 @@ struct sfs_fs {
 	struct fs_trees *trees;	    /* results.c: the loaded result trees */
 	struct fs_streams *streams; /* stream.c: parked readers and pollers */
 	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
+	struct fs_cachectl *cachectl; /* cachectl.c: cache/ctl's command and thread */
 };
 
 /* ---- node kinds (kinds.c) ----
@@ -158,6 +168,8 @@ enum fs_kind {
 	FS_CACHE_RESULT_LAST_USED,
 	FS_CACHE_RESULT_RECORDS,
 	FS_CACHE_RESULT_KEYS,
+	FS_CACHE_CTL,
+	FS_CACHE_DU,
 	FS_KIND_MAX
 };
 
@@ -342,6 +354,8 @@ int fs_results_open(struct sfs_fs *fs, struct fs_file *f);
 /* fs->trees, the cache of loaded trees; release frees them (NULL is fine). */
 int fs_results_init(struct sfs_fs *fs);
 void fs_results_release(struct sfs_fs *fs);
+/* The GC deleted result hex: drop its loaded tree (at its last user). */
+void fs_results_forget(struct sfs_fs *fs, const char *hex);
 
 /* ---- exports.c: jobs/N/export/ ---- */
 
@@ -355,14 +369,32 @@ int fs_exports_open(struct sfs_fs *fs, struct fs_file *f);
 
 extern const struct fs_module fs_cache_module;
 struct fs_cache_stats {
+	uint64_t disk_bytes;	    /* everything under STATE_DIR, as `du -sb` counts it */
 	uint64_t blobs, blob_bytes; /* the content store */
 	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
 	uint64_t logs, log_bytes;   /* STATE_DIR/logs */
+	uint64_t other_bytes;	    /* the rest: exports, temp files, directories */
+	uint64_t referenced_blobs, referenced_bytes; /* the blobs results name (blob_refs) */
 	uint64_t keys, records, results, result_bytes, links;
 	uint64_t hits, misses; /* record loads, executions (since the mount) */
 	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
+
+/* ---- cachectl.c: cache/ctl (commands on the whole cache, on a thread of its own) ---- */
+
+/* Made with the front's state; stopped (a running prune ends after its unit
+ * and is joined) once the loop has ended, before the cache closes. */
+int fs_cachectl_init(struct sfs_fs *fs);
+void fs_cachectl_stop(struct sfs_fs *fs);
+void fs_cachectl_release(struct sfs_fs *fs); /* accepts a never-made one */
+/* Open: writers must be the mount owner or root (-EACCES). */
+int fs_cachectl_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
+int fs_cachectl_truncate(struct sfs_fs *fs, fuse_req_t req);
+/* One write is one command: -EINVAL (reason read back), -EBUSY while one runs. */
+int fs_cachectl_write(struct sfs_fs *fs, struct fs_file *f, const char *buf, size_t size);
+/* The last command's outcome. */
+int fs_cachectl_content(struct sfs_fs *fs, struct strbuf *out);
 
 /* ---- graph.c: jobs/N/why and jobs/N/graph.dot as they are now ---- */
 
@@ -405,6 +437,9 @@ int fs_notify_init(struct sfs_fs *fs);
 void fs_notify_release(struct sfs_fs *fs);
 /* Invalidations go to se from now on; NULL stops them (and joins the thread). */
 void fs_notify_set_session(struct sfs_fs *fs, struct fuse_session *se);
+/* The GC deleted result_id: forget its tree, and tell the kernel to drop
+ * results/<hex> (called on the GC's thread, never a FUSE worker's). */
+void fs_notify_collected(void *arg, const char *result_id);
 
 /* ---- ops.c: the low-level operations ---- */
 

@@ -24,6 +24,7 @@
 #include "array.h"
 #include "err.h"
 #include "fs.h"
+#include "results_index.h"
 
 int fs_parse_job(const char *s, uint64_t *ret)
 {
@@ -256,15 +257,24 @@ static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_di
 	}
 }
 
-static void result_text(const struct sfs_job_info *info, struct strbuf *out)
+/* "<ref> <result>" per built output, and " collected" after a result the GC
+ * (or a prune) deleted since: outputs/<ref> then dangles (docs/gc.md). */
+static void result_text(struct sfs_fs *fs, const struct sfs_job_info *info, struct strbuf *out)
 {
-	for (size_t i = 0; i < info->noutputs; i++)
-		if (info->outputs[i].result[0])
-			strbuf_addf(out, "%s %s\n", info->outputs[i].ref, info->outputs[i].result);
+	struct results_index_entry e;
+
+	for (size_t i = 0; i < info->noutputs; i++) {
+		const char *id = info->outputs[i].result;
+		if (!id[0])
+			continue;
+		bool gone = results_index_get(fs->cache->db, id, &e) == -ENOENT;
+		strbuf_addf(out, "%s %s%s\n", info->outputs[i].ref, id, gone ? " collected" : "");
+	}
 }
 
 /* The bytes of a snapshot file of job info. */
-static int info_content(const struct sfs_job_info *info, enum fs_kind k, struct strbuf *out)
+static int info_content(struct sfs_fs *fs, const struct sfs_job_info *info, enum fs_kind k,
+			struct strbuf *out)
 {
 	switch (k) {
 	case FS_JOB_STATE:
@@ -278,7 +288,7 @@ static int info_content(const struct sfs_job_info *info, enum fs_kind k, struct 
 		}
 		break;
 	case FS_JOB_RESULT:
-		result_text(info, out);
+		result_text(fs, info, out);
 		break;
 	case FS_JOB_SPEC:
 		if (info->spec)
@@ -311,7 +321,7 @@ static int jobs_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 		r = sfs_solver_job_info(fs->solver, d->job, &info);
 	if (r < 0)
 		return r;
-	r = info_content(&info, d->kind, out);
+	r = info_content(fs, &info, d->kind, out);
 	sfs_job_info_release(&info);
 	return r;
 }
@@ -354,7 +364,7 @@ static off_t job_file_size(struct sfs_fs *fs, const struct sfs_job_info *info,
 		fs_content_size(fs, d, &size); /* an error: the size of what was made */
 		return size;
 	default:
-		info_content(info, d->kind, &sb);
+		info_content(fs, info, d->kind, &sb);
 		size = (off_t)sb.len;
 		strbuf_release(&sb);
 		return size;

@@ -114,6 +114,10 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     [FS_CACHE_RESULT_LAST_USED] = {"last_used", FS_CACHE_RESULT, &fs_cache_module, REG(0444), 0},
     [FS_CACHE_RESULT_RECORDS] = {"records", FS_CACHE_RESULT, &fs_cache_module, REG(0444), 0},
     [FS_CACHE_RESULT_KEYS] = {"keys", FS_CACHE_RESULT, &fs_cache_module, REG(0444), 0},
+    /* ctl (cachectl.c): prune; reads give the last command's outcome */
+    [FS_CACHE_CTL] = {"ctl", FS_CACHE_DIR, &fs_cache_module, REG(0644), FS_KIND_WRITABLE},
+    /* du: one line per result, largest first (docs/tree.md §6.2) */
+    [FS_CACHE_DU] = {"du", FS_CACHE_DIR, &fs_cache_module, REG(0444), 0},
 };
 
 enum fs_kind fs_kind_child(enum fs_kind parent, const char *name)

@@ -15,6 +15,7 @@
 
 #include "array.h"
 #include "fs.h"
+#include "gc.h"
 #include "statcache.h"
 
 static const double duration_buckets[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600};
@@ -114,6 +115,8 @@ static void add_solver(struct strbuf *out, const struct sfs_solver_stats *s)
 	add_counter(out, "solverfs_cache_misses_total", "Executions (no usable record).", s->execs);
 	add_counter(out, "solverfs_cache_load_failures_total",
 		    "Cache record loads that failed and fell back to executing.", s->load_failures);
+	add_counter(out, "solverfs_jobs_ended_total", "Jobs that ran and ended since the mount.",
+		    s->jobs_done + s->jobs_failed + s->jobs_cancelled);
 }
 
 static void add_store(struct strbuf *out, const struct fs_cache_stats *c)
@@ -122,14 +125,36 @@ static void add_store(struct strbuf *out, const struct fs_cache_stats *c)
 		  c->blob_bytes);
 	add_gauge(out, "solverfs_store_blobs", "Blobs in the content store.", c->blobs);
 	add_gauge(out, "solverfs_disk_bytes",
-		  "Bytes solverfs holds on disk (blobs, database, logs).",
-		  c->blob_bytes + c->db_bytes + c->log_bytes);
+		  "Bytes under STATE_DIR (blobs, database, logs, exports, temp files), as du -sb counts them.",
+		  c->disk_bytes);
 	add_gauge(out, "solverfs_cache_keys", "Cache keys.", c->keys);
 	add_gauge(out, "solverfs_cache_records", "Cache records.", c->records);
 	add_gauge(out, "solverfs_cache_results", "Result trees known to the cache.", c->results);
 	add_counter(out, "solverfs_db_commits_total",
 		    "Database transactions committed since the mount (saves are grouped).",
 		    c->db_commits);
+}
+
+static void add_gc(struct strbuf *out, struct cache_gc *g)
+{
+	struct cache_gc_stats s;
+
+	cache_gc_get_stats(g, &s);
+	add_counter(out, "solverfs_gc_kicks_total",
+		    "Automatic GC passes asked for (one per job ended, one at the mount).",
+		    s.kicks);
+	add_gauge(out, "solverfs_gc_jobs_seen",
+		  "Jobs ended since the mount that the last finished GC pass began after.",
+		  s.seq_done);
+	add_counter(out, "solverfs_gc_passes_total", "Automatic GC passes finished.", s.passes);
+	add_counter(out, "solverfs_gc_failures_total", "Automatic GC passes that failed.",
+		    s.failures);
+	add_counter(out, "solverfs_gc_results_collected_total",
+		    "Results the automatic GC deleted since the mount.", s.freed.results);
+	add_counter(out, "solverfs_gc_bytes_freed_total",
+		    "Blob bytes the automatic GC freed since the mount.", s.freed.bytes);
+	add_gauge(out, "solverfs_gc_used_bytes",
+		  "Blob bytes results reference, as the last GC pass left them.", s.used);
 }
 
 /* The stat cache of `local` snapshots (cache/statcache.h). */
@@ -164,5 +189,6 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out)
 	add_gauge(out, "solverfs_parked_readers", "Blocked status/wait reads.",
 		  fs_stream_parked(fs));
 	add_gauge(out, "solverfs_inodes", "Inodes the kernel holds.", fs_nodes_count(fs));
+	add_gc(out, fs->gc);
 	return out->oom ? -ENOMEM : 0;
 }

@@ -22,8 +22,11 @@
  *
  * The queue and the thread are struct fs_inval, fs->inval (fs_notify_init).
  *
- * Locking: its lock guards the queue, se and stop; the thread writes to the
- * device without it.  started and thread are main's (fs_notify_set_session).
+ * The GC's thread (fs_notify_collected) writes entry invalidations for the
+ * results it deleted itself: it is not a FUSE worker.
+ *
+ * Locking: its lock guards the queue, se, stop and writers; the threads write
+ * to the device without it.  started and thread are main's (fs_notify_set_session).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,6 +48,7 @@ struct fs_inval {
 	pthread_t thread;
 	uint64_t queue[QUEUE_MAX];
 	size_t queued;
+	unsigned writers; /* fs_notify_collected calls writing to se without the lock */
 };
 
 static void inval(struct sfs_fs *fs, struct fuse_session *se, const struct fs_desc *d)
@@ -129,7 +133,9 @@ void fs_notify_set_session(struct sfs_fs *fs, struct fuse_session *se)
 	q->se = se;
 	q->stop = se == NULL;
 	q->queued = 0;
-	pthread_cond_signal(&q->cond);
+	pthread_cond_broadcast(&q->cond);
+	while (!se && q->writers)
+		pthread_cond_wait(&q->cond, &q->lock);
 	pthread_mutex_unlock(&q->lock);
 	if (se && !q->started) {
 		q->started = pthread_create(&q->thread, NULL, inval_main, fs) == 0;
@@ -137,6 +143,28 @@ void fs_notify_set_session(struct sfs_fs *fs, struct fuse_session *se)
 		pthread_join(q->thread, NULL);
 		q->started = false;
 	}
+}
+
+void fs_notify_collected(void *arg, const char *result_id)
+{
+	struct sfs_fs *fs = arg;
+	struct fs_inval *q = fs->inval;
+	const char *hex = strncmp(result_id, "sha256:", 7) == 0 ? result_id + 7 : result_id;
+
+	fs_results_forget(fs, hex);
+	pthread_mutex_lock(&q->lock);
+	struct fuse_session *se = q->stop ? NULL : q->se;
+	q->writers += se != NULL; /* set_session(NULL) waits for us: se stays valid */
+	pthread_mutex_unlock(&q->lock);
+	if (!se)
+		return;
+	fuse_ino_t dir = fs_node_peek(fs, &(struct fs_desc){.kind = FS_RESULTS_DIR});
+	if (dir != FUSE_UNKNOWN_INO)
+		fuse_lowlevel_notify_inval_entry(se, dir, hex, strlen(hex));
+	pthread_mutex_lock(&q->lock);
+	if (--q->writers == 0)
+		pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 }
 
 void fs_notify(void *arg, uint64_t job)

@@ -132,6 +132,8 @@ static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *a
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (attr->st_size != 0)
 			return -EINVAL; /* only `> file` truncation makes sense */
+		if (d->kind == FS_CACHE_CTL)
+			return fs_cachectl_truncate(fs, req);
 		return fs_jobs_truncate(fs, req, d);
 	}
 	return 0; /* touch: accepted, nothing to record */
@@ -460,6 +462,8 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 		return fs_results_open(fs, f);
 	if (m == &fs_exports_module)
 		return fs_exports_open(fs, f);
+	if (f->d.kind == FS_CACHE_CTL)
+		return fs_cachectl_open(fs, req, f, flags);
 	if (f->d.kind == FS_VERTEX_LOG)
 		return fs_vertex_log_open(fs, f);
 	if (fs_kind_is(f->d.kind, FS_KIND_STREAM))
@@ -526,6 +530,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 	if (!fs_kind_is(f->d.kind, FS_KIND_WRITABLE))
 		r = -refuse_change(&f->d);
+	else if (f->d.kind == FS_CACHE_CTL)
+		r = fs_cachectl_write(fs, f, buf, size);
 	else
 		r = fs_jobs_write(fs, req, f, buf, size);
 	if (r < 0)

@@ -29,6 +29,8 @@ struct raw_opts {
 	char *max_vertices, *max_running, *max_pending, *max_parked, *pending_timeout;
 	char *path_max, *name_max, *inline_max;
 	char *import_layer_max, *import_entries_max, *import_config_max;
+	char *registry_ca, *registry_timeout;
+	char *gc, *gc_max_used, *gc_reserved, *gc_min_free, *gc_keep_duration;
 };
 
 /* fuse_opt_parse hands the same pointer to templates and to opt_proc. */
@@ -37,9 +39,10 @@ struct parse_ctx {
 	struct fs_opts *o;
 	char **ret_msg;
 	int err;
+	bool in_insecure; /* the last option was insecure_registries= (see opt_proc) */
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE };
+enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE, KEY_INSECURE };
 
 #define RAW(t, f)                                                                                  \
 	{                                                                                          \
@@ -65,6 +68,14 @@ static const struct fuse_opt opt_spec[] = {
     RAW("import_entries_max=%s", import_entries_max),
     RAW("import_config_max=%s", import_config_max),
     RAW("pending_timeout=%s", pending_timeout),
+    RAW("registry_ca=%s", registry_ca),
+    RAW("registry_timeout=%s", registry_timeout),
+    FUSE_OPT_KEY("insecure_registries=", KEY_INSECURE),
+    RAW("gc=%s", gc),
+    RAW("gc_max_used=%s", gc_max_used),
+    RAW("gc_reserved=%s", gc_reserved),
+    RAW("gc_min_free=%s", gc_min_free),
+    RAW("gc_keep_duration=%s", gc_keep_duration),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -100,6 +111,8 @@ static void opts_defaults(struct fs_opts *o)
 	o->import_entries_max = CACHE_IMPORT_ENTRIES_MAX;
 	o->import_config_max = CACHE_IMPORT_JSON_MAX;
 	o->pending_timeout = 3600;
+	o->registry_timeout = 30;
+	gc_opts_default(&o->gc);
 }
 
 /* The decimal number that starts s, and where it ends.  A digit must come
@@ -163,6 +176,29 @@ int fs_parse_duration(const char *s, uint64_t *ret)
 	return 0;
 }
 
+int fs_parse_gc_amount(const char *s, struct gc_amount *ret)
+{
+	size_t n = s ? strlen(s) : 0;
+	struct gc_amount a = {.set = true};
+
+	if (n > 1 && s[n - 1] == '%') {
+		char digits[32], *end;
+		unsigned long long v;
+		if (n - 1 >= sizeof(digits))
+			return -EINVAL;
+		memcpy(digits, s, n - 1);
+		digits[n - 1] = '\0';
+		if (leading_number(digits, &v, &end) < 0 || *end || v > 100)
+			return -EINVAL;
+		a.percent = true;
+		a.value = v;
+	} else if (fs_parse_size(s, &a.value) < 0) {
+		return -EINVAL;
+	}
+	*ret = a;
+	return 0;
+}
+
 static int parse_uint(const char *s, unsigned min, unsigned *ret)
 {
 	char *end;
@@ -174,12 +210,39 @@ static int parse_uint(const char *s, unsigned min, unsigned *ret)
 	return 0;
 }
 
+/* Appends HOST:PORT to the comma-separated insecure_registries. */
+static int add_insecure(struct fs_opts *o, const char *host)
+{
+	char *n = NULL;
+	if (!*host)
+		return 0;
+	if (asprintf(&n, "%s%s%s", o->insecure_registries ? o->insecure_registries : "",
+		     o->insecure_registries ? "," : "", host) < 0)
+		return -ENOMEM;
+	free(o->insecure_registries);
+	o->insecure_registries = n;
+	return 0;
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct parse_ctx *c = data;
 	struct fs_opts *o = c->o;
+	bool was_insecure = c->in_insecure;
 
+	c->in_insecure = false;
 	switch (key) {
+	case KEY_INSECURE:
+		/* fuse splits "-o insecure_registries=A:1,B:2" at the comma: the
+		 * options after it that are a bare HOST:PORT belong to it */
+		c->in_insecure = true;
+		return add_insecure(o, strchr(arg, '=') + 1) < 0 ? -1 : 0;
+	case FUSE_OPT_KEY_OPT:
+		if (was_insecure && !strchr(arg, '=') && strchr(arg, ':')) {
+			c->in_insecure = true;
+			return add_insecure(o, arg) < 0 ? -1 : 0;
+		}
+		return 1;
 	case KEY_HELP:
 		o->show_help = true;
 		return 0;
@@ -245,6 +308,21 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		return sfs_errf(ret_msg, EINVAL, "inline_max must be at least 1");
 	if (r->status_max && o->status_max < 4096)
 		return sfs_errf(ret_msg, EINVAL, "status_max must be at least 4K");
+	if (r->registry_timeout &&
+	    (fs_parse_duration(r->registry_timeout, &o->registry_timeout) < 0 ||
+	     o->registry_timeout == 0))
+		return sfs_errf(ret_msg, EINVAL,
+				"invalid registry_timeout=%s (expected a duration of at least 1s,"
+				" like 30s or 5m)",
+				r->registry_timeout);
+	if (r->registry_ca && r->registry_ca[0] != '/')
+		return sfs_errf(ret_msg, EINVAL, "registry_ca=%s must be an absolute path",
+				r->registry_ca);
+	if (r->registry_ca && access(r->registry_ca, R_OK) < 0)
+		return sfs_errf(ret_msg, EINVAL, "registry_ca=%s: %s", r->registry_ca,
+				strerror(errno));
+	if (r->registry_ca && !(o->registry_ca = strdup(r->registry_ca)))
+		return -ENOMEM;
 	if (r->pending_timeout &&
 	    (fs_parse_duration(r->pending_timeout, &o->pending_timeout) < 0 ||
 	     o->pending_timeout == 0))
@@ -288,6 +366,57 @@ static int apply_raw(const struct raw_opts *r, struct fs_opts *o, char **ret_msg
 	return apply_sizes(r, o, ret_msg);
 }
 
+/* gc, gc_max_used, gc_reserved, gc_min_free, gc_keep_duration and cache_max
+ * (docs/gc.md): o->cache_max is parsed already. */
+static int apply_gc(const struct raw_opts *r, struct fs_opts *o, char **ret_msg)
+{
+	const struct {
+		const char *name, *val;
+		struct gc_amount *dst;
+	} am[] = {{"gc_max_used", r->gc_max_used, &o->gc.max_used},
+		  {"gc_reserved", r->gc_reserved, &o->gc.reserved},
+		  {"gc_min_free", r->gc_min_free, &o->gc.min_free}};
+	struct gc_opts *g = &o->gc;
+	uint64_t secs;
+
+	for (size_t i = 0; i < ARRAY_SIZE(am); i++)
+		if (am[i].val && fs_parse_gc_amount(am[i].val, am[i].dst) < 0)
+			return sfs_errf(ret_msg, EINVAL,
+					"invalid %s=%s (expected a size like 10G, or N%% of the"
+					" filesystem, 0 to 100)",
+					am[i].name, am[i].val);
+	if (r->gc) {
+		if (strcmp(r->gc, "off") && strcmp(r->gc, "on"))
+			return sfs_errf(ret_msg, EINVAL, "invalid gc=%s (on or off)", r->gc);
+		g->off = !strcmp(r->gc, "off");
+	}
+	if (r->gc_keep_duration) {
+		if (fs_parse_duration(r->gc_keep_duration, &secs) < 0)
+			return sfs_errf(ret_msg, EINVAL,
+					"invalid gc_keep_duration=%s (expected a duration like"
+					" 30s, 10m, 48h or 7d; 0 keeps nothing for its age)",
+					r->gc_keep_duration);
+		g->keep_ns = (int64_t)secs * 1000000000LL;
+	}
+	if (o->cache_max) { /* the simple form: a hard target, nothing reserved */
+		if (r->gc_max_used || r->gc_reserved)
+			return sfs_errf(ret_msg, EINVAL,
+					"cache_max=SIZE means gc_max_used=SIZE,gc_reserved=0:"
+					" give one form, not both");
+		g->max_used = (struct gc_amount){.set = true, .value = o->cache_max};
+		g->reserved = (struct gc_amount){.set = true, .value = 0};
+		if (!r->gc_min_free)
+			g->min_free = (struct gc_amount){.set = true, .value = 0};
+	}
+	/* two given amounts of one kind compare now; a default or a mixed pair is
+	 * clamped when the filesystem's size is known (gcpolicy.c) */
+	if (g->max_used.set && g->reserved.set && r->gc_reserved &&
+	    g->max_used.percent == g->reserved.percent && g->reserved.value > g->max_used.value)
+		return sfs_errf(ret_msg, EINVAL, "gc_reserved=%s is more than gc_max_used=%s",
+				r->gc_reserved, r->gc_max_used);
+	return 0;
+}
+
 static void raw_release(struct raw_opts *r)
 {
 	free(r->workers);
@@ -309,6 +438,13 @@ static void raw_release(struct raw_opts *r)
 	free(r->import_entries_max);
 	free(r->import_config_max);
 	free(r->pending_timeout);
+	free(r->registry_ca);
+	free(r->registry_timeout);
+	free(r->gc);
+	free(r->gc_max_used);
+	free(r->gc_reserved);
+	free(r->gc_min_free);
+	free(r->gc_keep_duration);
 }
 
 int fs_opts_parse(struct fuse_args *args, struct fs_opts *o, char **ret_msg)
@@ -322,6 +458,8 @@ int fs_opts_parse(struct fuse_args *args, struct fs_opts *o, char **ret_msg)
 		return c.err ? c.err : sfs_errf(ret_msg, EINVAL, "invalid options");
 	}
 	r = apply_raw(&c.raw, o, ret_msg);
+	if (r == 0)
+		r = apply_gc(&c.raw, o, ret_msg);
 	raw_release(&c.raw);
 	if (r < 0 || o->show_help || o->show_version)
 		return r;
@@ -336,7 +474,9 @@ void fs_opts_release(struct fs_opts *o)
 {
 	free(o->state_dir);
 	free(o->mountpoint);
-	o->state_dir = o->mountpoint = NULL;
+	free(o->registry_ca);
+	free(o->insecure_registries);
+	o->state_dir = o->mountpoint = o->registry_ca = o->insecure_registries = NULL;
 }
 
 void fs_opts_help(const char *prog)
@@ -360,7 +500,18 @@ void fs_opts_help(const char *prog)
 	       prog);
 	printf(
 	    "    -o workers=N           ops run at once (default: %u, the number of CPUs)\n"
-	    "    -o cache_max=SIZE      cache size target (default: 0, no limit)\n"
+	    "    -o cache_max=SIZE      hard cache size target, after each job whatever the\n"
+	    "                           age (gc_max_used=SIZE,gc_reserved=0,gc_min_free=0)\n"
+	    "    -o gc_max_used=SIZE|N%%  the store's most, young results included\n"
+	    "                           (default: 80%% of the filesystem, at most 100G)\n"
+	    "    -o gc_reserved=SIZE|N%%  never collected below this (default: 10%%, at\n"
+	    "                           most 10G; at most gc_max_used)\n"
+	    "    -o gc_min_free=SIZE|N%%  free space GC keeps on the filesystem by deleting\n"
+	    "                           results older than gc_keep_duration (default: 20%%)\n"
+	    "    -o gc_keep_duration=DUR\n"
+	    "                           results used within DUR are kept unless over\n"
+	    "                           gc_max_used (default: 48h)\n"
+	    "    -o gc=off              no automatic GC (default: on)\n"
 	    "    -o sandbox=MODE        bwrap: every exec in bubblewrap (refuse to mount if it\n"
 	    "                           fails); none: execs run on the host; auto (default):\n"
 	    "                           bwrap when a trial run works, else none\n"
@@ -386,6 +537,13 @@ void fs_opts_help(const char *prog)
 	    "    -o import_config_max=SIZE\n"
 	    "                           largest cache_from index.json, manifest or cache config\n"
 	    "                           (default: 64M)\n"
+	    "    -o registry_ca=FILE    CA certificates (PEM) trusted for registries, beside\n"
+	    "                           the system's\n"
+	    "    -o insecure_registries=HOST:PORT,...\n"
+	    "                           registries spoken to in plain http\n"
+	    "    -o registry_timeout=DUR\n"
+	    "                           a registry request fails after DUR without progress\n"
+	    "                           (default: 30s)\n"
 	    "\n"
 	    "Always added: -o default_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs\n"
 	    "\n"

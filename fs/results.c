@@ -32,6 +32,7 @@ struct tree_slot {
 	int64_t created; /* ns */
 	unsigned refs;
 	uint64_t used;
+	bool gone; /* collected by the GC while held: freed at the last tree_put */
 };
 
 struct fs_trees {
@@ -86,7 +87,7 @@ static int64_t result_created(struct sfs_fs *fs, const char *hex)
 static struct tree_slot *slot_find(struct fs_trees *c, const char *hex)
 {
 	for (size_t i = 0; i < TREE_SLOTS; i++)
-		if (c->slots[i].t && !strcmp(c->slots[i].hex, hex))
+		if (c->slots[i].t && !c->slots[i].gone && !strcmp(c->slots[i].hex, hex))
 			return &c->slots[i];
 	return NULL;
 }
@@ -159,13 +160,31 @@ static void tree_put(struct sfs_fs *fs, struct tree *t)
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < TREE_SLOTS; i++)
 		if (c->slots[i].t == t) {
-			c->slots[i].refs--;
-			cached = true;
+			cached = --c->slots[i].refs > 0 || !c->slots[i].gone;
+			if (!cached)
+				c->slots[i] = (struct tree_slot){0};
 			break;
 		}
 	pthread_mutex_unlock(&c->lock);
 	if (!cached)
 		tree_free(t);
+}
+
+void fs_results_forget(struct sfs_fs *fs, const char *hex)
+{
+	struct fs_trees *c = fs->trees;
+	struct tree *t = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	struct tree_slot *s = slot_find(c, hex);
+	if (s && s->refs == 0) {
+		t = s->t;
+		*s = (struct tree_slot){0};
+	} else if (s) {
+		s->gone = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	tree_free(t);
 }
 
 static char *child_path(const char *dir, const char *name)

@@ -226,11 +226,23 @@ void sfs_edge_proceed(struct sfs_solver *s, struct edge *e)
 	sfs_queue_task(s, TASK_LOAD, vs, e);
 }
 
+void sfs_edge_hold(struct sfs_solver *s, struct edge *e)
+{
+	SFS_ASSERT_LOCKED(s);
+	if (e->held || !e->result[0])
+		return;
+	if (cache_hold(s->cache->holds, e->result) < 0) /* GC may take it: a load then fails */
+		sfs_log(SFS_LOG_WARN, "out of memory holding result %s", e->result);
+	else
+		e->held = true;
+}
+
 void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 		       struct cache_key **keys, size_t nkeys, bool cached)
 {
 	SFS_ASSERT_LOCKED(s);
 	snprintf(e->result, sizeof(e->result), "%s", result);
+	sfs_edge_hold(s, e);
 	e->result_keys = keys;
 	e->nresult_keys = nkeys;
 	e->cached = cached;

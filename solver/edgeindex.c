@@ -159,6 +159,7 @@ void sfs_edge_merge_done(struct sfs_solver *s, struct edge *e, struct edge *targ
 		sfs_edge_set_phase(e, EDGE_FAILED);
 	} else {
 		snprintf(e->result, sizeof(e->result), "%s", target->result);
+		sfs_edge_hold(s, e);
 		e->result_keys = calloc(target->nresult_keys + 1, sizeof(*e->result_keys));
 		for (size_t k = 0; e->result_keys && k < target->nresult_keys; k++)
 			e->result_keys[e->nresult_keys++] = cache_key_ref(target->result_keys[k]);

@@ -59,6 +59,8 @@ struct vstate *sfs_vstate_ref(struct vstate *vs)
 
 static void edge_release(struct edge *e)
 {
+	if (e->held)
+		cache_unhold(e->vs->s->cache->holds, e->result);
 	for (size_t i = 0; i < e->nkeys; i++)
 		cache_key_unref(e->keys[i]);
 	free(e->keys);
@@ -195,8 +197,11 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	c->mountpoint = s->mountpoint;
 	c->log_limit = s->o.log_limit;
 	c->output_limit = s->o.output_limit;
+	c->import_limits = &s->o.import_limits;
+	c->registry = s->registry;
 	c->log = sfs_vstate_log;
 	c->log_arg = vs;
+	c->status = sfs_vstate_status;
 	atomic_init(&c->cancelled, false);
 	atomic_init(&c->pgid, 0);
 	*ret = vs;

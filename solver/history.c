@@ -230,6 +230,9 @@ int history_delete(struct sfs_db *db, uint64_t id)
 {
 	int r = run_on_job(db, STMT_JOB_DELETE, id, NULL);
 
+	if (r == 0) /* no GC root outlives its job (cache/pins.h) */
+		r = run_on_job(db, STMT_PIN_CLEAR, id, NULL);
+
 	return r == 0 ? sfs_db_sync(db) : r;
 }
 

@@ -98,6 +98,7 @@ struct edge {
 	struct cache_key **result_keys; /* keys the result was saved or loaded under */
 	size_t nresult_keys;
 	bool cached; /* the result came from the cache */
+	bool held;   /* result is held (cache/holds.h) until the edge is released */
 	struct sfs_failure *failure;
 	struct waiters waiters;
 	/* BuildKit's cache-slow state: a user asked what keys this edge can find
@@ -234,6 +235,7 @@ struct sfs_job {
 	size_t nextra, cap_extra;
 	bool exported;		/* its cache export is written */
 	bool rejected;		/* pending, and its last spec was refused (error says why) */
+	bool kept;		/* jobs/N/ctl keep: its outputs are GC roots (cache/pins.h) */
 	/* jobs/N/ctl: the last command's outcome ("ok: cancel", "error: ..."), and
 	 * the refused ones (the newest SFS_JOB_CTL_ERRORS, "ctl: ..." lines), which
 	 * jobs/N/error shows after the job's own error (sfs_job_error_text) */
@@ -260,6 +262,7 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
+	struct registry_opts *registry; /* the mount's, for image ops (opctx.registry) */
 	char *spill_dir; /* STATE_DIR/tmp: live jobs' status texts, unlinked files */
 	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
 	size_t vinfo_next;
@@ -310,6 +313,7 @@ struct sfs_solver {
 	/* jobs whose files changed, told to fs/ after the lock is dropped */
 	uint64_t *dirty;
 	size_t ndirty, cap_dirty;
+	unsigned ended_unflushed; /* jobs ended since the last o.job_ended call */
 };
 
 /*
@@ -418,6 +422,8 @@ void sfs_vstate_progress_started(struct vstate *vs, bool cached);
 void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
 /* The op's output callback (struct sfs_op_ctx.log, arg the vstate): takes the lock. */
 void sfs_vstate_log(void *arg, int stream, const char *data, size_t len);
+/* A transfer's progress on the vertex, for every job it belongs to (op.h's status). */
+void sfs_vstate_status(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
 /* Tells job j (which announced vs) its start, its log and its completion so far. */
 void sfs_vstate_replay(struct vstate *vs, struct sfs_job *j);
 
@@ -467,6 +473,9 @@ char *sfs_job_error_text(const struct sfs_job *j);
 
 /* sources.c: cache_from */
 int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+/* The registry client options of the mount (progress and cancellation unset). */
+struct registry_opts;
+void sfs_solver_registry_opts(const struct sfs_solver *s, struct registry_opts *ret);
 int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
 int sfs_vstate_inherit_sources(struct vstate *vs, const struct vstate *parent);
 void sfs_sources_free(struct sfs_solver *s);
@@ -495,6 +504,8 @@ void sfs_edge_request_sub(struct sfs_solver *s, struct edge *e, struct vstate *b
 void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e);
 void sfs_edge_proceed(struct sfs_solver *s, struct edge *e);
 void sfs_edge_fail(struct sfs_solver *s, struct edge *e, struct sfs_failure *f);
+/* Holds e->result for as long as the edge lives (cache/holds.h: GC spares it). */
+void sfs_edge_hold(struct sfs_solver *s, struct edge *e);
 void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 		       struct cache_key **keys, size_t nkeys, bool cached);
 void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);

@@ -565,6 +565,7 @@ void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st,
 		return;
 	bool was_running = j->state == SFS_JOB_RUNNING;
 	sfs_job_set_state(j, st);
+	s->ended_unflushed++;
 	if (was_running) {
 		s->stats.jobs_done += st == SFS_JOB_DONE;
 		s->stats.jobs_failed += st == SFS_JOB_FAILED;

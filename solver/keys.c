@@ -341,9 +341,10 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 	char *msg = NULL;
 	int r = 0;
 	bool root = vs->v->ninputs == 0;
-	/* BuildKit reports a root's CacheMap as progress; only `local` does real
-	 * work there (it reads the host), so only it shows DONE in a cached build */
-	bool report = root && vs->v->kind == SFS_OP_LOCAL;
+	/* BuildKit reports a root's CacheMap as progress; only `local` (it reads
+	 * the host) and `image` (it resolves its reference) do real work there,
+	 * so only they show DONE in a cached build */
+	bool report = root && (vs->v->kind == SFS_OP_LOCAL || vs->v->kind == SFS_OP_IMAGE);
 
 	memset(kf, 0, sizeof(kf));
 	if (report) {

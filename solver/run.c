@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "du.h"
 #include "err.h"
 #include "internal.h"
 
@@ -61,14 +62,21 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 	sfs_solver_unlock(s);
 	sfs_solver_flush_notify(s);
 
+	/* held before the load: a GC either skipped it or deleted it before (holds.h) */
+	struct cache_holds *holds = s->cache->holds;
+	int r = k ? cache_hold(holds, rec.result) : -ENOENT;
+	bool pre_held = r == 0;
 	/* a record of an extra source is copied into the local cache as it loads */
-	int r = k ? cache_combined_load(&vs->cc, k, &rec, result, &msg) : -ENOENT;
+	if (r == 0)
+		r = cache_combined_load(&vs->cc, k, &rec, result, &msg);
 
 	sfs_solver_lock(s);
 	if (e->phase != EDGE_LOADING) {
 		/* the vertex executed meanwhile and gave this edge its result */
 		cache_key_unref(k);
 		sfs_solver_unlock(s);
+		if (pre_held)
+			cache_unhold(holds, rec.result);
 		free(msg);
 		return;
 	}
@@ -111,6 +119,8 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 	}
 	cache_key_unref(k);
 	sfs_solver_unlock(s);
+	if (pre_held) /* the edge holds its result now */
+		cache_unhold(holds, rec.result);
 	free(msg);
 }
 
@@ -149,6 +159,24 @@ static struct cache_key *commit_key(struct vstate *vs, const struct sfs_cache_ma
 	return k;
 }
 
+/* Keeps with record rec what made it, for cache/du and prune's op filter
+ * (cache/du.h): a failure costs only the description, so it is logged. */
+static void describe_record(struct sfs_solver *s, const struct vstate *vs,
+			    const struct cache_result *rec)
+{
+	const struct sfs_spec_vertex *v = vs->v;
+	char *name = NULL;
+
+	if (asprintf(&name, "%s: %s", v->name ? v->name : "", v->summary ? v->summary : "") < 0)
+		name = NULL;
+	for (char *p = name; p && *p; p++)
+		if (*p == '\n' || *p == '\t' || *p == '\r')
+			*p = ' '; /* one field of one line of cache/du */
+	if (cache_record_describe(s->cache->db, rec->id, sfs_op_kind_name(v->kind), name) < 0)
+		sfs_log(SFS_LOG_WARN, "record %s: its description is not saved", rec->id);
+	free(name);
+}
+
 /* Saves output o under its commit key(s); returns the keys (malloc'd). */
 static int save_output(struct sfs_solver *s, struct vstate *vs, int o, const char *result,
 		       int64_t now, struct cache_key ***ret, size_t *ret_n)
@@ -172,6 +200,8 @@ static int save_output(struct sfs_solver *s, struct vstate *vs, int o, const cha
 				       i ? NULL : &rec);
 		if (r < 0)
 			break;
+		if (i == 0)
+			describe_record(s, vs, &rec);
 	}
 	if (r < 0) {
 		for (size_t i = 0; i < nk; i++)
@@ -201,6 +231,9 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 	s->stats.execs++;
 	sfs_solver_unlock(s);
 	r = vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
+	for (size_t o = 0; r == 0 && o < vs->nedges; o++) /* until the edges hold them */
+		if (cache_hold(s->cache->holds, outs[o]) < 0)
+			sfs_log(SFS_LOG_WARN, "out of memory holding result %s", outs[o]);
 	/* the log file (opened at the first output) is complete: hold no fd for it */
 	sfs_solver_lock(s);
 	if (vs->log_fd >= 0)
@@ -279,6 +312,8 @@ void sfs_run_exec(struct sfs_solver *s, struct vstate *vs)
 	}
 	r = exec_op(s, vs, outs, &msg);
 	finish_exec(s, vs, outs, r, msg);
+	for (size_t o = 0; r == 0 && o < no; o++) /* exec_op's holds: the edges have theirs */
+		cache_unhold(s->cache->holds, outs[o]);
 }
 
 /* The keys of root vs's maps for output o that e's result keys lack (lock held). */
@@ -320,6 +355,8 @@ void sfs_run_alias(struct sfs_solver *s, struct vstate *vs)
 	for (size_t i = 0; i < n; i++) {
 		int r = cache_manager_save(s->cache->main, keys[i], result, now,
 					   have_rec ? &rec : NULL, have_rec ? NULL : &rec);
+		if (r == 0 && !have_rec)
+			describe_record(s, vs, &rec);
 		have_rec |= r == 0;
 		if (r < 0)
 			sfs_log(SFS_LOG_WARN, "saving %s under its own cache map failed: %s",

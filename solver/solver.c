@@ -19,6 +19,8 @@
 #include "err.h"
 #include "history.h"
 #include "internal.h"
+#include "pins.h"
+#include "registry.h"
 
 /* Specs at least this large give back their parse's memory (malloc_trim). */
 #define SFS_TRIM_SPEC_BYTES (256 * 1024)
@@ -167,6 +169,7 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 	j->spec_len = h->spec_len;
 	h->spec = NULL;
 	j->texts_saved = true; /* read from the row */
+	j->kept = cache_job_pinned(s->cache->db, j->id);
 	j->saved_len[SFS_STREAM_STATUS] = h->status_len;
 	j->saved_len[SFS_STREAM_STATUS_JSON] = h->status_json_len;
 	j->vertices_len = h->vertices_len; /* loaded when someone looks */
@@ -218,6 +221,9 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 		s->o.workers = 1;
 	if (o->mountpoint && !(s->mountpoint = strdup(o->mountpoint)))
 		goto oom;
+	if (!(s->registry = malloc(sizeof(*s->registry))))
+		goto oom;
+	sfs_solver_registry_opts(s, s->registry);
 	if (asprintf(&s->spill_dir, "%s/tmp", cache->state_dir) < 0) {
 		s->spill_dir = NULL;
 		goto oom;
@@ -284,6 +290,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	free(s->trash);
 	free(s->deferred);
 	free(s->mountpoint);
+	free(s->registry);
 	free(s->spill_dir);
 	pthread_cond_destroy(&s->parse_cond);
 	pthread_cond_destroy(&s->light_cond);
@@ -299,9 +306,15 @@ void sfs_solver_flush_notify(struct sfs_solver *s)
 	sfs_solver_lock(s);
 	uint64_t *d = s->dirty;
 	size_t n = s->ndirty;
+	unsigned ended = s->ended_unflushed;
+	uint64_t ran = s->stats.jobs_done + s->stats.jobs_failed + s->stats.jobs_cancelled;
 	s->dirty = NULL;
 	s->ndirty = s->cap_dirty = 0;
+	s->ended_unflushed = 0;
 	sfs_solver_unlock(s);
+	/* before the notify calls: a reader woken by a job's end finds it counted */
+	if (ended && s->o.job_ended)
+		s->o.job_ended(s->o.job_ended_arg, ran);
 	for (size_t i = 0; i < n && s->o.notify; i++)
 		s->o.notify(s->o.notify_arg, d[i]);
 	free(d);
@@ -382,11 +395,11 @@ static void trim_history(struct sfs_solver *s)
 	size_t finished = 0;
 	for (size_t i = 0; i < s->njob_ids; i++) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
-		finished += j && sfs_job_state_final(j->state);
+		finished += j && sfs_job_state_final(j->state) && !j->kept;
 	}
 	for (size_t i = 0; i < s->njob_ids && finished > s->o.jobs_keep;) {
 		struct sfs_job *j = job_get(s, s->job_ids[i]);
-		if (!j || !sfs_job_state_final(j->state)) {
+		if (!j || !sfs_job_state_final(j->state) || j->kept) {
 			i++;
 			continue;
 		}
@@ -598,7 +611,10 @@ int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char *
 	static const struct {
 		const char *name;
 		enum sfs_job_cmd cmd;
-	} cmds[] = {{"cancel", SFS_JOB_CMD_CANCEL}, {"discard", SFS_JOB_CMD_DISCARD}};
+	} cmds[] = {{"cancel", SFS_JOB_CMD_CANCEL},
+		    {"discard", SFS_JOB_CMD_DISCARD},
+		    {"keep", SFS_JOB_CMD_KEEP},
+		    {"unkeep", SFS_JOB_CMD_UNKEEP}};
 
 	if (len > SFS_JOB_CTL_MAX)
 		return sfs_errf(ret_msg, -EINVAL, "command longer than %d bytes", SFS_JOB_CTL_MAX);
@@ -614,7 +630,7 @@ int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char *
 		if (ctl_blank(buf[n])) /* "cancel now": the word is right, the rest is not */
 			return sfs_errf(ret_msg, -EINVAL, "%s takes no argument", cmds[i].name);
 	}
-	return sfs_errf(ret_msg, -EINVAL, "unknown command (cancel, discard)");
+	return sfs_errf(ret_msg, -EINVAL, "unknown command (cancel, discard, keep, unkeep)");
 }
 
 /*
@@ -653,9 +669,32 @@ static void ctl_record(struct sfs_solver *s, struct sfs_job *j, const char *show
 	free(text);
 }
 
+/* keep: the job's built outputs become GC roots (lock held). */
+static int job_keep_locked(struct sfs_solver *s, struct sfs_job *j, char **ret_msg)
+{
+	if (!sfs_job_state_final(j->state))
+		return sfs_errf(ret_msg, -EBUSY, "job %llu is %s: keep it once it has ended",
+				(unsigned long long)j->id, sfs_job_state_name(j->state));
+	const char *ids[j->noutputs ? j->noutputs : 1];
+	size_t n = 0;
+	for (size_t o = 0; o < j->noutputs; o++)
+		if (j->outputs[o].result[0])
+			ids[n++] = j->outputs[o].result;
+	if (n == 0)
+		return sfs_errf(ret_msg, -EINVAL, "job %llu built no output to keep",
+				(unsigned long long)j->id);
+	int r = cache_pins_set(s->cache->db, j->id, ids, n);
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "saving the pins failed: %s", strerror(-r));
+	j->kept = true;
+	return 0;
+}
+
 static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_cmd cmd,
 			  char **ret_msg)
 {
+	int r;
+
 	switch (cmd) {
 	case SFS_JOB_CMD_CANCEL:
 		if (sfs_job_state_final(j->state))
@@ -671,6 +710,13 @@ static int job_ctl_locked(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_
 			s->pending--;
 		sfs_job_mark_dirty(s, j);
 		job_delete(s, j);
+		return 0;
+	case SFS_JOB_CMD_KEEP:
+		return job_keep_locked(s, j, ret_msg);
+	case SFS_JOB_CMD_UNKEEP:
+		if ((r = cache_pins_clear(s->cache->db, j->id)) < 0)
+			return sfs_errf(ret_msg, r, "dropping the pins failed: %s", strerror(-r));
+		j->kept = false;
 		return 0;
 	}
 	return -EINVAL;
@@ -794,6 +840,7 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_
 	i->status_len = job_stream_len(j, SFS_STREAM_STATUS);
 	i->status_json_len = job_stream_len(j, SFS_STREAM_STATUS_JSON);
 	i->has_export = j->spec && j->spec->export_mode != SFS_EXPORT_NONE;
+	i->kept = j->kept;
 	return 0;
 }
 

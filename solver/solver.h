@@ -58,10 +58,21 @@ struct sfs_solver_opts {
 	size_t log_limit;	/* per vertex log on disk (default 64 MiB) */
 	uint64_t output_limit;	/* bytes of one exec output (default 16 GiB) */
 	struct cache_import_limits import_limits; /* of cache_from sources */
+	/* Registries (cache/registry.h): an extra CA bundle, the HOST:PORTs
+	 * spoken to in plain http, the stall timeout (0: 30 s); the strings
+	 * outlive the solver. */
+	const char *registry_ca;
+	const char *insecure_registries;
+	int64_t registry_timeout_ns;
 	size_t status_limit;	/* per job status / status.json text (default 16 MiB) */
 	struct sfs_spec_limits limits;
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
 	void *notify_arg;
+	/* Some job ended (its history saved, its graph released): called with no
+	 * solver lock held, before the notify calls that tell it (the automatic
+	 * GC's kick: must return at once). */
+	void (*job_ended)(void *arg, uint64_t ended); /* ended: jobs that ran and ended, so far */
+	void *job_ended_arg;
 	/* ResolveOpFunc: NULL means sfs_op_resolve (tests plug in counting ops). */
 	int (*resolve)(void *arg, const struct sfs_spec_vertex *v, struct sfs_op **ret);
 	void *resolve_arg;
@@ -112,11 +123,14 @@ int sfs_solver_job_refuse(struct sfs_solver *s, uint64_t id, uid_t uid, const ch
  * and error for a refused one), except for a stranger's write or a job that
  * the command deleted.
  */
-enum sfs_job_cmd { SFS_JOB_CMD_CANCEL, SFS_JOB_CMD_DISCARD };
+enum sfs_job_cmd { SFS_JOB_CMD_CANCEL, SFS_JOB_CMD_DISCARD, SFS_JOB_CMD_KEEP, SFS_JOB_CMD_UNKEEP };
 #define SFS_JOB_CTL_MAX 64
 int sfs_job_ctl_parse(const char *buf, size_t len, enum sfs_job_cmd *ret, char **ret_msg);
 /* Parses buf as above and runs the command on job id: "cancel" is -EINVAL on a
- * finished job; "discard" is -EBUSY while running. */
+ * finished job; "discard" is -EBUSY while running (and drops the job's pins);
+ * "keep" pins the built outputs of a finished job (cache/pins.h: -EBUSY while
+ * pending or running, -EINVAL when none was built), "unkeep" drops them.  A
+ * kept job is not dropped from the history past jobs_keep. */
 int sfs_solver_job_ctl(struct sfs_solver *s, uint64_t id, uid_t uid, const char *buf, size_t len,
 		       char **ret_msg);
 
@@ -150,6 +164,7 @@ struct sfs_job_info {
 	uint64_t status_len; /* bytes in the status stream so far */
 	uint64_t status_json_len;
 	bool has_export;
+	bool kept; /* jobs/N/ctl keep */
 };
 /* -ENOENT for an unknown job.  Without the spec's bytes (a getattr must not copy
  * a 16 MiB spec): sfs_solver_job_info_spec gives them too. */
@@ -220,7 +235,7 @@ struct sfs_solver_stats {
 	uint64_t load_failures; /* of which failed (fell back) */
 	uint64_t slow_keys;	/* content keys computed */
 	uint64_t keys_found;	/* keys cache lookups kept for edges (after dropping duplicates) */
-	uint64_t jobs_done, jobs_failed, jobs_cancelled;
+	uint64_t jobs_done, jobs_failed, jobs_cancelled; /* of the jobs that ran */
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);
 

@@ -87,11 +87,11 @@ test_expect_success 'ctl reads back the last command: a cancel of a finished job
 test_expect_success 'an unknown command and a command with an argument read back, and add to error' '
 	G=$(cat "$SCRATCH/good-job") &&
 	ctl_fails "$G" frobnicate &&
-	expect_eq "error: frobnicate: unknown command (cancel, discard)" "$(sfs_cat "$MNT/jobs/$G/ctl")" &&
+	expect_eq "error: frobnicate: unknown command (cancel, discard, keep, unkeep)" "$(sfs_cat "$MNT/jobs/$G/ctl")" &&
 	ctl_fails "$G" "cancel now" &&
 	expect_eq "error: cancel now: cancel takes no argument" "$(sfs_cat "$MNT/jobs/$G/ctl")" &&
 	printf "%s\n" "ctl: cancel: job $G is already done" \
-		"ctl: frobnicate: unknown command (cancel, discard)" \
+		"ctl: frobnicate: unknown command (cancel, discard, keep, unkeep)" \
 		"ctl: cancel now: cancel takes no argument" >want &&
 	sfs_cat "$MNT/jobs/$G/error" >got && diff want got &&
 	grep -q "job $G: ctl: frobnicate: unknown command" "$LOG"
@@ -121,8 +121,8 @@ test_expect_success 'error keeps the newest 16 refused commands' '
 	for i in $(seq 1 20); do ctl_fails "$N" "bad$i" >/dev/null || exit 1; done &&
 	sfs_cat "$MNT/jobs/$N/error" >got && cat got &&
 	expect_eq 16 "$(wc -l <got)" &&
-	expect_eq "ctl: bad5: unknown command (cancel, discard)" "$(head -n 1 got)" &&
-	expect_eq "ctl: bad20: unknown command (cancel, discard)" "$(tail -n 1 got)"
+	expect_eq "ctl: bad5: unknown command (cancel, discard, keep, unkeep)" "$(head -n 1 got)" &&
+	expect_eq "ctl: bad20: unknown command (cancel, discard, keep, unkeep)" "$(tail -n 1 got)"
 '
 
 # The exec below waits for a file of the test: on the host (sandbox=none), since the

@@ -7,7 +7,8 @@
  * into up to 8 writes, given in turn to a pending job (no spec yet), a done
  * job and a running job (an op that blocks until cancelled), from the job's
  * owner, root and another user in turn.  Checked: every write gives one of
- * the documented errors with a message, or 0 and the job is cancelled or gone;
+ * the documented errors with a message, or 0 and the job is cancelled or gone
+ * (or, for keep and unkeep, unchanged);
  * a write the parser refuses does nothing.  At the end of the input every job
  * left is cancelled and discarded.
  */
@@ -133,9 +134,13 @@ static void check_parse(const uint8_t *data, size_t size)
 		return;
 	}
 	FZ_CHECK(r == 0 && !msg);
-	FZ_CHECK(cmd == SFS_JOB_CMD_CANCEL || cmd == SFS_JOB_CMD_DISCARD);
+	static const char *const words[] = {[SFS_JOB_CMD_CANCEL] = "cancel",
+					    [SFS_JOB_CMD_DISCARD] = "discard",
+					    [SFS_JOB_CMD_KEEP] = "keep",
+					    [SFS_JOB_CMD_UNKEEP] = "unkeep"};
+	FZ_CHECK((unsigned)cmd <= SFS_JOB_CMD_UNKEEP);
 	/* the command word is in the input, everything else is blank */
-	const char *word = cmd == SFS_JOB_CMD_CANCEL ? "cancel" : "discard";
+	const char *word = words[cmd];
 	const char *at = memmem(data, size, word, strlen(word));
 	FZ_CHECK(at);
 	for (size_t i = 0; i < size; i++)
@@ -181,8 +186,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cmd == SFS_JOB_CMD_CANCEL)
 			FZ_CHECK(!sfs_job_state_final((enum sfs_job_state)before) &&
 				 after == SFS_JOB_CANCELLED);
-		else
+		else if (cmd == SFS_JOB_CMD_DISCARD)
 			FZ_CHECK(before != SFS_JOB_RUNNING && after == -ENOENT);
+		else if (cmd == SFS_JOB_CMD_KEEP) /* pins a finished job's outputs */
+			FZ_CHECK(sfs_job_state_final((enum sfs_job_state)before) && after == before);
+		else
+			FZ_CHECK(after == before);
 	}
 	for (size_t k = 0; k < 3; k++) {
 		sfs_solver_job_ctl(solver, jobs[k], 0, "cancel", 6, NULL);

@@ -218,6 +218,75 @@ static void test_spec_limits(void)
 	CHECK(refusal("inline_max=0", "inline_max") < 0);
 }
 
+/* Parses "-o opts /s /m": 0 or the error; o is released. */
+static int parse_o(const char *opts, struct fs_opts *o)
+{
+	char *argv[] = {"solverfs", "-o", (char *)opts, "/s", "/m"};
+	char *msg = NULL;
+	int r = parse(5, argv, o, &msg);
+	if (r < 0 && !msg)
+		fprintf(stderr, "  %s: refused without a message\n", opts);
+	free(msg);
+	fs_opts_release(o);
+	return r;
+}
+
+static void test_gc_options(void)
+{
+	struct fs_opts o;
+
+	CHECK_EQ_INT(parse_o("workers=1", &o), 0);
+	CHECK(!o.gc.off);
+	CHECK(!o.gc.max_used.set && !o.gc.reserved.set && !o.gc.min_free.set);
+	CHECK_EQ_INT(o.gc.keep_ns, 48LL * 3600 * 1000000000LL);
+
+	CHECK_EQ_INT(parse_o("gc_max_used=50%,gc_reserved=1G,gc_min_free=5G,gc_keep_duration=1h",
+			     &o),
+		     0);
+	CHECK(o.gc.max_used.set && o.gc.max_used.percent);
+	CHECK_EQ_INT(o.gc.max_used.value, 50);
+	CHECK(o.gc.reserved.set && !o.gc.reserved.percent);
+	CHECK_EQ_INT(o.gc.reserved.value, 1ll << 30);
+	CHECK_EQ_INT(o.gc.min_free.value, 5ll << 30);
+	CHECK_EQ_INT(o.gc.keep_ns, 3600LL * 1000000000LL);
+
+	CHECK_EQ_INT(parse_o("gc=off", &o), 0);
+	CHECK(o.gc.off);
+	CHECK_EQ_INT(parse_o("gc=on,gc_keep_duration=0", &o), 0);
+	CHECK(!o.gc.off);
+	CHECK_EQ_INT(o.gc.keep_ns, 0);
+
+	/* the simple form: a hard target, nothing reserved, no free-space rule */
+	CHECK_EQ_INT(parse_o("cache_max=10M", &o), 0);
+	CHECK(o.gc.max_used.set && !o.gc.max_used.percent);
+	CHECK_EQ_INT(o.gc.max_used.value, 10 << 20);
+	CHECK(o.gc.reserved.set);
+	CHECK_EQ_INT(o.gc.reserved.value, 0);
+	CHECK(o.gc.min_free.set);
+	CHECK_EQ_INT(o.gc.min_free.value, 0);
+	CHECK_EQ_INT(parse_o("cache_max=10M,gc_min_free=10%", &o), 0);
+	CHECK(o.gc.min_free.percent);
+	CHECK_EQ_INT(parse_o("cache_max=0", &o), 0); /* 0: no cache_max, the defaults */
+	CHECK(!o.gc.max_used.set);
+
+	/* a mixed pair is clamped when the filesystem's size is known */
+	CHECK_EQ_INT(parse_o("gc_max_used=10%,gc_reserved=2G", &o), 0);
+	CHECK_EQ_INT(parse_o("gc_max_used=1G,gc_reserved=1G", &o), 0);
+
+	static const char *const refused[] = {
+	    "cache_max=10M,gc_max_used=1G", "cache_max=10M,gc_reserved=0",
+	    "gc_max_used=1G,gc_reserved=2G", "gc_max_used=50%,gc_reserved=60%",
+	    "gc_max_used=101%", "gc_max_used=%", "gc_max_used=x", "gc_min_free=-1%",
+	    "gc_reserved=1Y", "gc=maybe", "gc_keep_duration=1y", "gc_keep_duration=",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		int r = parse_o(refused[i], &o);
+		if (r != -EINVAL)
+			fprintf(stderr, "  %s: %d\n", refused[i], r);
+		CHECK_EQ_INT(r, -EINVAL);
+	}
+}
+
 int main(void)
 {
 	RUN(test_sizes);
@@ -229,5 +298,6 @@ int main(void)
 	RUN(test_import_limits);
 	RUN(test_status_max);
 	RUN(test_spec_limits);
+	RUN(test_gc_options);
 	return tap_done();
 }

@@ -1,0 +1,204 @@
+/*
+ * gc.c — the automatic GC's thread and pass (gc.h, docs/gc.md).
+ *
+ * Locking: g->lock guards kicked, stopping and stats; cond wakes the thread.
+ */
+#include "gc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "err.h"
+
+struct cache_gc {
+	struct sfs_cache *c;
+	struct gc_opts opts;
+	int64_t period_ns;
+	cache_gc_collected_fn fn;
+	void *arg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* CLOCK_MONOTONIC */
+	bool kicked, stopping;
+	struct cache_gc_stats stats;
+	pthread_t thread;
+};
+
+static int measure(struct sfs_cache *c, struct gc_usage *u)
+{
+	struct statvfs vfs;
+	int r = cache_referenced_bytes(c->db, &u->used);
+
+	if (r < 0)
+		return r;
+	if (statvfs(c->state_dir, &vfs) < 0)
+		return -errno;
+	u->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	u->fs_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	return 0;
+}
+
+int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
+		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep)
+{
+	return cache_gc_pass_used(c, o, fn, arg, ret_plan, rep, NULL);
+}
+
+int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
+		       void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		       uint64_t *ret_used)
+{
+	struct cache_prune_report mine = {0};
+	struct gc_usage u;
+	struct gc_plan p;
+	int r;
+
+	if (!rep)
+		rep = &mine;
+	if (o->off)
+		return 0;
+	if ((r = measure(c, &u)) < 0)
+		return r;
+	gc_plan_compute(o, &u, &p);
+	if (ret_plan)
+		*ret_plan = p;
+	uint64_t used = u.used;
+	/* old results first, down to the soft target */
+	if (used > p.soft)
+		r = cache_prune_lru(c, p.soft, p.keep_ns > 0 ? p.keep_ns : 0, GC_BATCH, &used, fn,
+				    arg, rep);
+	/* then, over max_used, whatever their age */
+	if (r == 0 && used > p.hard)
+		r = cache_prune_lru(c, p.hard, 0, GC_BATCH, &used, fn, arg, rep);
+	if (r == 0 && rep->results)
+		sfs_log(SFS_LOG_INFO,
+			"gc: %" PRIu64 " results, %" PRIu64 " records, %" PRIu64 " blobs, %" PRIu64
+			" bytes freed; %" PRIu64 " bytes used (max %" PRIu64 ", soft %" PRIu64 ")",
+			rep->results, rep->records, rep->blobs, rep->bytes, used, p.hard, p.soft);
+	if (used > p.hard && r == 0)
+		sfs_log(SFS_LOG_WARN,
+			"gc: %" PRIu64 " bytes used, over gc_max_used=%" PRIu64
+			" (the rest is pinned or in use)",
+			used, p.hard);
+	if (ret_used)
+		*ret_used = used;
+	return r;
+}
+
+static void deadline(struct timespec *ts, int64_t ns)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ns / 1000000000LL;
+	ts->tv_nsec += ns % 1000000000LL;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *gc_main(void *arg)
+{
+	struct cache_gc *g = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stopping) {
+		deadline(&ts, g->period_ns);
+		while (!g->kicked && !g->stopping)
+			if (pthread_cond_timedwait(&g->cond, &g->lock, &ts) == ETIMEDOUT)
+				break;
+		if (g->stopping)
+			break;
+		g->kicked = false;
+		uint64_t seq = g->stats.seq, used = g->stats.used;
+		struct cache_prune_report rep = {0};
+		pthread_mutex_unlock(&g->lock);
+		int r = cache_gc_pass_used(g->c, &g->opts, g->fn, g->arg, NULL, &rep, &used);
+		if (r < 0)
+			sfs_log(SFS_LOG_WARN, "gc: pass failed: %s", strerror(-r));
+		pthread_mutex_lock(&g->lock);
+		g->stats.passes++;
+		g->stats.failures += r < 0;
+		g->stats.seq_done = seq;
+		g->stats.used = used;
+		g->stats.freed.results += rep.results;
+		g->stats.freed.records += rep.records;
+		g->stats.freed.blobs += rep.blobs;
+		g->stats.freed.bytes += rep.bytes;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+int cache_gc_start(struct sfs_cache *c, const struct gc_opts *o, int64_t period_ns,
+		   cache_gc_collected_fn fn, void *arg, struct cache_gc **ret)
+{
+	pthread_condattr_t ca;
+	struct cache_gc *g;
+
+	*ret = NULL;
+	if (o->off)
+		return 0;
+	if (!(g = calloc(1, sizeof(*g))))
+		return -ENOMEM;
+	*g = (struct cache_gc){.c = c, .opts = *o, .period_ns = period_ns, .fn = fn, .arg = arg};
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	g->kicked = true; /* a first pass at start: the store may be over already */
+	g->stats.kicks = 1;
+	int r = -pthread_create(&g->thread, NULL, gc_main, g);
+	if (r < 0) {
+		pthread_cond_destroy(&g->cond);
+		pthread_mutex_destroy(&g->lock);
+		free(g);
+		return r;
+	}
+	*ret = g;
+	return 0;
+}
+
+void cache_gc_kick(struct cache_gc *g, uint64_t seq)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->kicked = true;
+	g->stats.kicks++;
+	if (seq > g->stats.seq)
+		g->stats.seq = seq;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void cache_gc_get_stats(struct cache_gc *g, struct cache_gc_stats *ret)
+{
+	*ret = (struct cache_gc_stats){0};
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->lock);
+	*ret = g->stats;
+	pthread_mutex_unlock(&g->lock);
+}
+
+struct cache_gc *cache_gc_stop(struct cache_gc *g)
+{
+	if (!g)
+		return NULL;
+	pthread_mutex_lock(&g->lock);
+	g->stopping = true;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->thread, NULL);
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+	return NULL;
+}
