@@ -1,15 +1,34 @@
 #include "sha256.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The SHA-256 implementation, fetched once: EVP_sha256() given to a digest call
+ * makes OpenSSL 3 look the algorithm up in its provider tables on every call,
+ * which cost more than hashing a vertex's few hundred bytes (a warm solve hashes
+ * every vertex of the spec). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+	pthread_once(&sha256_once, fetch_sha256);
+	return sha256_md ? sha256_md : EVP_sha256();
+}
 
 int sfs_sha256_init(struct sfs_sha256 *h)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	if (!c)
 		return -12; /* ENOMEM */
-	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex(c, sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(c);
 		return -5; /* EIO */
 	}
@@ -53,7 +72,7 @@ void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE])
 {
 	unsigned char md[32];
 	unsigned int n = 0;
-	EVP_Digest(len ? data : "", len, md, &n, EVP_sha256(), NULL);
+	EVP_Digest(len ? data : "", len, md, &n, sha256(), NULL);
 	to_hex(md, ret_hex);
 }
 

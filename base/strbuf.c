@@ -36,7 +36,10 @@ void strbuf_addstr(struct strbuf *sb, const char *s)
 
 void strbuf_addch(struct strbuf *sb, char c)
 {
-	strbuf_add(sb, &c, 1);
+	if (!grow(sb, 1))
+		return;
+	sb->buf[sb->len++] = c;
+	sb->buf[sb->len] = '\0';
 }
 
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
@@ -59,39 +62,47 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The escape of a byte JSON strings cannot hold as is, or NULL. */
+static const char *json_escape(unsigned char c)
+{
+	switch (c) {
+	case '"':
+		return "\\\"";
+	case '\\':
+		return "\\\\";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	case '\b':
+		return "\\b";
+	case '\f':
+		return "\\f";
+	}
+	return NULL;
+}
+
+/* Runs of bytes that need no escape are copied at once: digests, names and
+ * paths are all such runs, and the vertex lists of large jobs are mostly them. */
 void strbuf_add_json_str(struct strbuf *sb, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+
 	strbuf_addch(sb, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			strbuf_addstr(sb, "\\\"");
-			break;
-		case '\\':
-			strbuf_addstr(sb, "\\\\");
-			break;
-		case '\n':
-			strbuf_addstr(sb, "\\n");
-			break;
-		case '\r':
-			strbuf_addstr(sb, "\\r");
-			break;
-		case '\t':
-			strbuf_addstr(sb, "\\t");
-			break;
-		case '\b':
-			strbuf_addstr(sb, "\\b");
-			break;
-		case '\f':
-			strbuf_addstr(sb, "\\f");
-			break;
-		default:
-			if (*p < 0x20)
-				strbuf_addf(sb, "\\u%04x", *p);
-			else
-				strbuf_addch(sb, (char)*p);
-		}
+	for (; *p; p++) {
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		strbuf_add(sb, run, (size_t)(p - run));
+		const char *e = json_escape(*p);
+		if (e)
+			strbuf_addstr(sb, e);
+		else
+			strbuf_addf(sb, "\\u%04x", *p);
+		run = p + 1;
 	}
+	strbuf_add(sb, run, (size_t)(p - run));
 	strbuf_addch(sb, '"');
 }
 

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# bench/graphs.sh — the synthetic graphs of the solver benchmarks (solve-scale.sh, gc.sh):
+# bench/graphs.sh — the synthetic graphs of the solver benchmarks (solve-scale.sh, gc.sh,
+# profile.sh):
 # each gen_SHAPE N [...] prints a spec of about N vertices on stdout (the shapes are
 # described in solve-scale.sh).  LATTICE_W (default 100) is the lattice's width.
 : "${LATTICE_W:=100}"

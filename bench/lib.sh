@@ -145,3 +145,13 @@ report() {
 daemon_kb() {
 	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$(sfs_daemon_pid)/status" 2>/dev/null || echo 0
 }
+
+# daemon_cpu_us: the CPU time (user + system, all threads) our daemon used so far, in
+# microseconds: unlike wall time, it does not count what other work on the machine took.
+daemon_cpu_us() {
+	local tck
+	tck=$(getconf CLK_TCK)
+	# the fields after the command, whose name is in parentheses: utime is the 12th
+	sed 's/.*) //' "/proc/$(sfs_daemon_pid)/stat" 2>/dev/null |
+		awk -v t="$tck" '{ printf "%.0f\n", ($12 + $13) * 1e6 / t }' || echo 0
+}

@@ -29,9 +29,8 @@ LATTICE_W=${BENCH_LATTICE_W:-100}
 TMO=${BENCH_SOLVE_TIMEOUT:-1800}
 MOUNT_OPTS=(-o spec_max=256M,max_vertices=1000000)
 B=solve-scale
-
-# gen_chain, gen_wide, gen_lattice, gen_fanin: bench/graphs.sh
-. "$(dirname "$0")/graphs.sh"
+# shellcheck source=SCRIPTDIR/graphs.sh
+. "$BENCH_DIR/graphs.sh"
 
 # run_one SPEC: submit, wait (at most $TMO s), print "seconds" or "timeout"/"failed".
 run_one() {
@@ -70,13 +69,15 @@ metric() {
 	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
 }
 
-# counted_run SPEC: run_one, then "seconds executed cached" (counts from the metrics).
+# counted_run SPEC: run_one, then "seconds executed cached cpu_seconds" (counts from
+# the metrics, CPU time of the daemon).
 counted_run() {
-	local e0 c0 t
+	local e0 c0 u0 t
 	e0=$(metric solverfs_vertices_executed_total)
 	c0=$(metric solverfs_vertices_cached_total)
+	u0=$(daemon_cpu_us)
 	t=$(run_one "$1")
-	echo "$t $(($(metric solverfs_vertices_executed_total) - e0)) $(($(metric solverfs_vertices_cached_total) - c0))"
+	echo "$t $(($(metric solverfs_vertices_executed_total) - e0)) $(($(metric solverfs_vertices_cached_total) - c0)) $(awk -v a="$u0" -v b="$(daemon_cpu_us)" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')"
 }
 
 kib_per_vertex() {
@@ -93,12 +94,12 @@ for shape in $SHAPES; do
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		base=$(daemon_kb VmRSS)
 		echo "  $shape $nv: running" >&2
-		read -r fresh fresh_x fresh_c < <(counted_run "$spec")
+		read -r fresh fresh_x fresh_c fresh_cpu < <(counted_run "$spec")
 		hwm_fresh=$(daemon_kb VmHWM)
 		bench_umount
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		base2=$(daemon_kb VmRSS)
-		read -r cached cached_x cached_c < <(counted_run "$spec")
+		read -r cached cached_x cached_c cached_cpu < <(counted_run "$spec")
 		hwm_cached=$(daemon_kb VmHWM)
 		incr="" incr_x=""
 		if [ "$shape" = lattice ]; then
@@ -110,9 +111,11 @@ for shape in $SHAPES; do
 		echo "  $shape, $nv vertices (spec $((sz / 1024)) KiB): fresh ${fresh}s ($fresh_x executed), cached ${cached}s ($cached_c cached, $cached_x executed)${incr:+, incremental ${incr}s ($incr_x executed)}, peak RSS $((hwm_fresh / 1024)) / $((hwm_cached / 1024)) MiB (idle $((base / 1024)) MiB)"
 		report $B "$shape $nv: fresh (s)" "$fresh"
 		report $B "$shape $nv: fresh (us/vertex)" "$(per_vertex "$fresh" "$nv")" "<= 50"
+		report $B "$shape $nv: fresh daemon CPU (us/vertex)" "$(per_vertex "$fresh_cpu" "$nv")"
 		report $B "$shape $nv: fresh executed / cached" "$fresh_x / $fresh_c"
 		report $B "$shape $nv: cached (s)" "$cached"
 		report $B "$shape $nv: cached (us/vertex)" "$(per_vertex "$cached" "$nv")" "<= 10"
+		report $B "$shape $nv: cached daemon CPU (us/vertex)" "$(per_vertex "$cached_cpu" "$nv")"
 		report $B "$shape $nv: cached executed / cached" "$cached_x / $cached_c"
 		if [ -n "$incr" ]; then
 			report $B "$shape $nv: incremental (s)" "$incr" "<= 5 at 100,000"

@@ -104,9 +104,7 @@ int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg
 		free(c);
 		return sfs_errf(ret_msg, ENOMEM, "out of memory");
 	}
-	r = sfs_statcache_new(&c->statcache);
-	if (r == 0)
-		r = cache_holds_new(&c->holds);
+	r = cache_holds_new(&c->holds);
 	if (r == 0)
 		r = cas_open(state_dir, &c->cas);
 	if (r < 0) {
@@ -124,6 +122,10 @@ int sfs_cache_open(const char *state_dir, struct sfs_cache **ret, char **ret_msg
 	else
 		r = sfs_db_open(db_path, &c->db, ret_msg);
 	free(db_path);
+	if (r == 0)
+		cas_attach_db(c->cas, c->db);
+	if (r == 0)
+		r = sfs_statcache_open(c->db, &c->statcache, ret_msg);
 	if (r == 0 && (r = sfs_db_group_commit(c->db, SFS_CACHE_COMMIT_MS)) < 0)
 		sfs_errf(ret_msg, r, "cannot start the database's group commit: %s", strerror(-r));
 	if (r == 0)
@@ -143,9 +145,9 @@ struct sfs_cache *sfs_cache_close(struct sfs_cache *c)
 		return NULL;
 	/* The manager's storages use the database and the store: close it first. */
 	cache_manager_free(c->main);
+	sfs_statcache_free(c->statcache); /* over the database */
 	sfs_db_close(c->db);
 	cas_close(c->cas);
-	sfs_statcache_free(c->statcache);
 	cache_holds_free(c->holds);
 	free(c->state_dir);
 	free(c);

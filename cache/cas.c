@@ -1,41 +1,72 @@
 /*
  * cas.c — the content store: immutable blobs named by the SHA-256 of their bytes.
  *
- * A blob is born as a temp file in tmp/ (mkostemp), filled while its bytes are
- * hashed, made 0444, fdatasync'd and renamed to blobs/sha256/<hex>.  The rename
- * is the commit point: a crash before it leaves only garbage in tmp/, which
- * cas_open empties.  The data is fdatasync'd before the rename, so a name never
- * points at partial bytes.  The blobs directory is not fsync'd per blob (that
- * would make ingesting many small files slow): after a power loss a freshly
- * renamed blob may be missing, never wrong, and tree_verify notices it.
+ * Where a blob lives depends on its size once the store has a database
+ * (cas_attach_db; docs/durability.md, bench/README.md for the figures):
+ *
+ *   - at most CAS_ROW_MAX bytes: a row of the blobs table (cache/blobrows.c),
+ *     written as a unit of the database's group commit.  It commits with, or
+ *     before, the records saved after it that name it, so no crash leaves a
+ *     record naming a missing small blob, and a small blob costs no file, no
+ *     inode and no sync of its own.
+ *   - bigger: a temp file in tmp/ (mkostemp), filled while its bytes are
+ *     hashed, made 0444 and queued as "pending": readable under its content
+ *     name at once (cas_open_blob and the rest look in the queue), but named
+ *     only by cas_flush, which the database runs before every COMMIT
+ *     (sfs_db_set_precommit): one syncfs for all queued blobs, their renames
+ *     to blobs/sha256/<hex>, one fsync of that directory.  So nothing is
+ *     synced per blob or on the solver thread (the flusher thread commits),
+ *     and a name never points at bytes that are not durable.  A crash before
+ *     the flush leaves only garbage in tmp/, which cas_open empties; the
+ *     records naming those blobs had not committed.
+ *
+ * Without a database (unit tests, tools) every blob is a file written the way
+ * the store always did: temp file, fdatasync, rename.  Blob files of a store
+ * written before the blobs table existed stay readable: every lookup tries
+ * the row, then the queue, then the file.
  *
  * Small inputs (one read buffer) are hashed first and skipped entirely when the
  * blob exists, so re-ingesting an unchanged tree creates no temp files at all.
  *
- * A batch (tree ingest) replaces the per-blob fdatasync by one syncfs before a
- * run of renames: ingesting 10,000 new small files costs one journal commit
- * instead of 10,000.  The rule is the same — no name before durable bytes.
+ * A batch (tree ingest) replaces the per-blob sync of big blobs by one syncfs
+ * before a run of renames, at cas_batch_commit; its small blobs are rows at once.
  *
- * Locking: none.  struct cas is immutable after cas_open; a cas_batch belongs
- * to one thread; all state lives in
- * the filesystem and every update is an atomic rename, so concurrent writers of
- * the same content race harmlessly.
+ * Locking: struct cas is immutable after cas_open and cas_attach_db except the
+ * pending queue, guarded by plock; sync_lock makes cas_flush (and the removal
+ * of a queued blob) one at a time.  Order: database lock, then sync_lock, then
+ * plock; plock is never held while calling the database.  A cas_batch belongs
+ * to one thread.  Every update of a file is an atomic rename, so concurrent
+ * writers of the same content race harmlessly.
  */
 #include "cas.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "array.h"
+#include "blobrows.h"
 #include "err.h"
 #include "fdio.h"
 
 #define CAS_BUF_SIZE (128 * 1024)
+/* a blob that fits the first read buffer is hashed before it is stored: rows always do */
+_Static_assert(CAS_ROW_MAX < CAS_BUF_SIZE, "a row blob fits one read buffer");
+
+/* The queue holds at most this many big blobs; the put that fills it flushes. */
+#define CAS_PENDING_MAX 1024
+
+/* A temp file waiting for a syncfs before it gets its name. */
+struct cas_pending {
+	char *tmp_name; /* in tmp/ */
+	char hex[SFS_HEX_SIZE];
+};
 
 struct cas {
 	char *root;  /* state_dir */
@@ -43,6 +74,12 @@ struct cas {
 	char *tmp;   /* state_dir/tmp */
 	int blobs_fd;
 	int tmp_fd;
+	struct sfs_db *db; /* NULL: every blob is a file */
+
+	pthread_mutex_t sync_lock; /* one cas_flush at a time */
+	pthread_mutex_t plock;	   /* guards pend */
+	struct cas_pending *pend;  /* big blobs in tmp/, oldest first */
+	size_t npend, cappend;
 };
 
 /* ---- small helpers ---- */
@@ -64,6 +101,14 @@ struct cas *cas_close(struct cas *c)
 		close(c->blobs_fd);
 	if (c->tmp_fd >= 0)
 		close(c->tmp_fd);
+	/* not flushed: garbage, like what a crash leaves */
+	for (size_t i = 0; i < c->npend; i++) {
+		unlink(c->pend[i].tmp_name);
+		free(c->pend[i].tmp_name);
+	}
+	free(c->pend);
+	pthread_mutex_destroy(&c->plock);
+	pthread_mutex_destroy(&c->sync_lock);
 	free(c->root);
 	free(c->blobs);
 	free(c->tmp);
@@ -143,6 +188,8 @@ int cas_open(const char *state_dir, struct cas **ret)
 	if (!c)
 		return -ENOMEM;
 	c->blobs_fd = c->tmp_fd = -1;
+	pthread_mutex_init(&c->plock, NULL);
+	pthread_mutex_init(&c->sync_lock, NULL);
 	c->root = strdup(state_dir);
 	if (!c->root || asprintf(&c->blobs, "%s/blobs/sha256", state_dir) < 0 ||
 	    asprintf(&c->tmp, "%s/tmp", state_dir) < 0) {
@@ -170,13 +217,135 @@ const char *cas_tmp_dir(const struct cas *c)
 	return c->tmp;
 }
 
-/* ---- writing blobs ---- */
+static int precommit(void *arg)
+{
+	return cas_flush(arg);
+}
 
-/* A temp file waiting for a batch's syncfs before it gets its name. */
-struct cas_pending {
-	char *tmp_name; /* in tmp/ */
-	char hex[SFS_HEX_SIZE];
-};
+void cas_attach_db(struct cas *c, struct sfs_db *db)
+{
+	c->db = db;
+	sfs_db_set_precommit(db, precommit, c);
+}
+
+/* ---- the pending queue ---- */
+
+/* Index of hex in the queue, or -1.  plock held. */
+static ssize_t pending_find_locked(struct cas *c, const char *hex)
+{
+	for (size_t i = c->npend; i-- > 0;)
+		if (!strcmp(c->pend[i].hex, hex))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Takes over tmp_path (a finished 0444 temp file holding blob hex). */
+static int pending_add(struct cas *c, char *tmp_path, const char *hex)
+{
+	bool full = false;
+	int r = 0;
+
+	pthread_mutex_lock(&c->plock);
+	if (pending_find_locked(c, hex) >= 0) {
+		unlink(tmp_path); /* the same bytes are queued already */
+		free(tmp_path);
+	} else if (sfs_grow((void **)&c->pend, &c->cappend, c->npend + 1, sizeof(*c->pend)) < 0) {
+		unlink(tmp_path);
+		free(tmp_path);
+		r = -ENOMEM;
+	} else {
+		c->pend[c->npend].tmp_name = tmp_path;
+		memcpy(c->pend[c->npend].hex, hex, SFS_HEX_SIZE);
+		full = ++c->npend >= CAS_PENDING_MAX;
+	}
+	pthread_mutex_unlock(&c->plock);
+	return full ? cas_flush(c) : r;
+}
+
+/* Opens (fd) or stats (st) a queued blob: -ENOENT when hex is not queued. */
+static int pending_get(struct cas *c, const char *hex, int *ret_fd, struct stat *st)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&c->plock);
+	ssize_t i = pending_find_locked(c, hex);
+	if (i >= 0) {
+		const char *name = strrchr(c->pend[i].tmp_name, '/') + 1;
+		if (ret_fd) {
+			int fd = openat(c->tmp_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			r = fd < 0 ? -errno : 0;
+			if (fd >= 0)
+				*ret_fd = fd;
+		} else {
+			r = fstatat(c->tmp_fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		}
+	}
+	pthread_mutex_unlock(&c->plock);
+	return r;
+}
+
+/* Drops hex from the queue (cas_remove); sync_lock held. */
+static bool pending_remove(struct cas *c, const char *hex)
+{
+	pthread_mutex_lock(&c->plock);
+	ssize_t i = pending_find_locked(c, hex);
+	if (i >= 0) {
+		unlink(c->pend[i].tmp_name);
+		free(c->pend[i].tmp_name);
+		memmove(&c->pend[i], &c->pend[i + 1], (c->npend - (size_t)i - 1) * sizeof(*c->pend));
+		c->npend--;
+	}
+	pthread_mutex_unlock(&c->plock);
+	return i >= 0;
+}
+
+/*
+ * Names the first n queued blobs (their bytes are durable).  One whose rename
+ * fails stays queued, so the next flush tries again and the commit waiting for
+ * it does not happen meanwhile.  sync_lock held.
+ */
+static int pending_name(struct cas *c, size_t n)
+{
+	size_t kept = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&c->plock);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = strrchr(c->pend[i].tmp_name, '/') + 1;
+		if (renameat(c->tmp_fd, name, c->blobs_fd, c->pend[i].hex) < 0) {
+			if (r == 0)
+				r = -errno;
+			c->pend[kept++] = c->pend[i];
+			continue;
+		}
+		free(c->pend[i].tmp_name);
+	}
+	memmove(&c->pend[kept], &c->pend[n], (c->npend - n) * sizeof(*c->pend));
+	c->npend -= n - kept;
+	pthread_mutex_unlock(&c->plock);
+	/* the renames are durable before the records naming them commit */
+	if (r == 0 && fsync(c->blobs_fd) < 0)
+		r = -errno;
+	return r;
+}
+
+int cas_flush(struct cas *c)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&c->sync_lock);
+	pthread_mutex_lock(&c->plock);
+	size_t n = c->npend; /* blobs queued meanwhile wait for the next flush */
+	pthread_mutex_unlock(&c->plock);
+	if (n > 0)
+		r = syncfs(c->tmp_fd) < 0 ? -errno : pending_name(c, n);
+	pthread_mutex_unlock(&c->sync_lock);
+	if (r < 0)
+		sfs_log(SFS_LOG_ERR, "store: %zu big blobs not made durable: %s", n, strerror(-r));
+	return r;
+}
+
+/* ---- writing blobs ---- */
 
 struct cas_batch {
 	struct cas *c;
@@ -275,20 +444,20 @@ static bool has_intact(struct cas *c, const char *hex, uint64_t size)
 }
 
 /*
- * Finishes a writer.  With name, the temp file becomes blob hex now (fdatasync
- * + rename) or, in a batch, after the batch's syncfs; without (the blob is
- * there already), it is garbage.
+ * Finishes a writer.  With name, the temp file becomes blob hex: in a batch
+ * after the batch's syncfs, with a database at the next cas_flush, else now
+ * (fdatasync + rename); without (the blob is there already), it is garbage.
  */
 static int writer_finish(struct cas *c, struct cas_batch *b, struct cas_writer *w,
 			 const char *hex, bool name)
 {
-	bool named = false;
+	bool now = !b && !c->db, named = false;
 	int r = 0;
 
 	if (name) {
-		if (fchmod(w->fd, 0444) < 0 || (!b && fdatasync(w->fd) < 0))
+		if (fchmod(w->fd, 0444) < 0 || (now && fdatasync(w->fd) < 0))
 			r = -errno;
-		else if (!b &&
+		else if (now &&
 			 renameat(c->tmp_fd, strrchr(w->tmp_path, '/') + 1, c->blobs_fd, hex) < 0)
 			r = -errno;
 		named = r == 0;
@@ -301,6 +470,8 @@ static int writer_finish(struct cas *c, struct cas_batch *b, struct cas_writer *
 			unlink(w->tmp_path);
 			free(w->tmp_path);
 		}
+	} else if (named && !now) {
+		r = pending_add(c, w->tmp_path, hex); /* owns tmp_path now */
 	} else {
 		if (!named)
 			unlink(w->tmp_path);
@@ -333,7 +504,12 @@ static int put_buf(struct cas *c, struct cas_batch *b, const void *buf, size_t l
 	/* Hashing first lets existing content skip the temp file entirely; a new
 	 * blob is then written without hashing it again */
 	sfs_sha256_hex(buf, len, hex);
-	if (!has_intact(c, hex, len)) {
+	if (has_intact(c, hex, len)) {
+		/* stored already */
+	} else if (c->db && len <= CAS_ROW_MAX) {
+		if ((r = blobrows_put(c->db, hex, buf, len)) < 0)
+			return r;
+	} else {
 		if ((r = writer_begin(c, &w, false)) < 0)
 			return r;
 		if ((r = writer_add(&w, buf, len)) < 0) {
@@ -471,6 +647,9 @@ int cas_batch_commit(struct cas_batch *b)
 		free(b->v[i].tmp_name);
 	}
 	b->n = 0;
+	/* the names are durable before a tree naming them can be committed */
+	if (r == 0 && fsync(c->blobs_fd) < 0)
+		r = -errno;
 	return r;
 }
 
@@ -505,20 +684,57 @@ int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE], ui
 
 /* ---- reading blobs ---- */
 
-bool cas_has(struct cas *c, const char *hex)
+/* An fd of the bytes of a row: a sealed memfd, so that callers of
+ * cas_open_blob read rows and files alike. */
+static int row_open(struct cas *c, const char *hex, int *ret_fd)
 {
-	return sfs_is_hex(hex) && faccessat(c->blobs_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, r = blobrows_read(c->db, hex, &buf, &len);
+
+	if (r < 0)
+		return r;
+	fd = memfd_create("sfs-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		r = -errno;
+		free(buf);
+		return r;
+	}
+	r = sfs_write_all(fd, buf, len);
+	free(buf);
+	if (r == 0 && (fcntl(fd, F_ADD_SEALS,
+			     F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
+		       lseek(fd, 0, SEEK_SET) < 0))
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
 }
 
+bool cas_has(struct cas *c, const char *hex)
+{
+	return cas_size(c, hex) >= 0;
+}
+
+/* Rows first (most blobs of a store with a database), then the queue, then files. */
 int64_t cas_size(struct cas *c, const char *hex)
 {
 	struct stat st;
+	int r;
 
 	if (!sfs_is_hex(hex))
 		return -EINVAL;
-	if (fstatat(c->blobs_fd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return (int64_t)st.st_size;
+	if (c->db) {
+		int64_t s = blobrows_size(c->db, hex);
+		if (s != -ENOENT)
+			return s;
+	}
+	if ((r = pending_get(c, hex, NULL, &st)) == -ENOENT)
+		r = fstatat(c->blobs_fd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	return r < 0 ? r : (int64_t)st.st_size;
 }
 
 int cas_blob_path(const struct cas *c, const char *hex, char *buf, size_t len)
@@ -535,10 +751,14 @@ int cas_blob_path(const struct cas *c, const char *hex, char *buf, size_t len)
 
 int cas_open_blob(struct cas *c, const char *hex, int *ret_fd)
 {
-	int fd;
+	int fd, r;
 
 	if (!sfs_is_hex(hex))
 		return -EINVAL;
+	if (c->db && (r = row_open(c, hex, ret_fd)) != -ENOENT)
+		return r;
+	if ((r = pending_get(c, hex, ret_fd, NULL)) != -ENOENT)
+		return r;
 	fd = openat(c->blobs_fd, hex, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -553,6 +773,10 @@ int cas_read_all(struct cas *c, const char *hex, char **ret_buf, size_t *ret_len
 	ssize_t n;
 	int fd, r;
 
+	if (!sfs_is_hex(hex))
+		return -EINVAL;
+	if (c->db && (r = blobrows_read(c->db, hex, ret_buf, ret_len)) != -ENOENT)
+		return r;
 	if ((r = cas_open_blob(c, hex, &fd)) < 0)
 		return r;
 	if (fstat(fd, &st) < 0) {
@@ -640,13 +864,29 @@ int cas_copy_out(struct cas *c, const char *hex, const char *dest, unsigned mode
 	return r;
 }
 
+/* Removes every copy of the blob: its row, its queued temp file, its file. */
 int cas_remove(struct cas *c, const char *hex)
 {
+	bool found = false;
+	int r;
+
 	if (!sfs_is_hex(hex))
 		return -EINVAL;
-	if (unlinkat(c->blobs_fd, hex, 0) < 0)
-		return -errno;
-	return 0;
+	if (c->db) {
+		if ((r = blobrows_delete(c->db, hex)) < 0 && r != -ENOENT)
+			return r;
+		found = r == 0;
+	}
+	pthread_mutex_lock(&c->sync_lock);
+	found = pending_remove(c, hex) || found;
+	pthread_mutex_unlock(&c->sync_lock);
+	if (unlinkat(c->blobs_fd, hex, 0) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+	} else {
+		found = true;
+	}
+	return found ? 0 : -ENOENT;
 }
 
 /* ---- scratch directories ---- */
@@ -847,9 +1087,12 @@ int cas_usage(struct cas *c, uint64_t *ret_blobs, uint64_t *ret_bytes)
 {
 	uint64_t blobs = 0, bytes = 0;
 	struct dirent *de;
-	DIR *d = open_blobs_dir(c);
+	DIR *d;
+	int r;
 
-	if (!d)
+	if (c->db && (r = blobrows_usage(c->db, &blobs, &bytes)) < 0)
+		return r;
+	if (!(d = open_blobs_dir(c)))
 		return -errno;
 	while ((de = readdir(d))) {
 		struct stat st;
@@ -873,12 +1116,19 @@ int cas_walk(struct cas *c, cas_walk_fn fn, void *arg)
 	char (*names)[SFS_HEX_SIZE] = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
-	DIR *d = open_blobs_dir(c);
+	DIR *d;
 	int r = 0;
 
-	if (!d)
+	/* Names first, callbacks after: a callback may remove what it is given.
+	 * Rows, then files; queued blobs are not in the store yet. */
+	if (c->db && (r = blobrows_names(c->db, &names, &n, &cap)) < 0) {
+		free(names);
+		return r;
+	}
+	if (!(d = open_blobs_dir(c))) {
+		free(names);
 		return -errno;
-	/* Names first, callbacks after: a callback may remove what it is given. */
+	}
 	while (r == 0 && (de = readdir(d))) {
 		if (!sfs_is_hex(de->d_name) || strlen(de->d_name) != SFS_HEX_LEN)
 			continue;

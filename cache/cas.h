@@ -2,13 +2,18 @@
  * cas.h — the content store: immutable blobs named by the SHA-256 of their bytes.
  *
  * Layout under STATE_DIR:
- *   blobs/sha256/<hex>   one file per blob, mode 0444, never modified
+ *   blobs/sha256/<hex>   one file per big blob, mode 0444, never modified
+ *   solverfs.db, blobs   one row per small blob (at most CAS_ROW_MAX bytes), once
+ *                        the store has its database (cas_attach_db)
  *   tmp/                 scratch space: partial blobs, exec work dirs
  *
- * A blob is written to a temp file in tmp/, fsync'd, then renamed to its name,
- * so a crash never leaves a partial blob under a content name.  Storing the same
- * bytes twice is cheap: the second rename is skipped when the name exists.
- * All functions are thread-safe (the store holds no mutable in-memory state).
+ * A small blob is a row written in the database's group commit; a big one a
+ * temp file in tmp/ that gets its name at the next cas_flush (one syncfs for
+ * all), which the database runs before each COMMIT.  So a crash never leaves a
+ * partial blob under a content name, nor a committed record naming a missing
+ * blob (docs/durability.md).  Storing the same bytes twice is cheap: the
+ * second put finds the blob and writes nothing.  Blob files of an older store
+ * are read as they are.  All functions are thread-safe.
  */
 #ifndef SFS_CAS_H
 #define SFS_CAS_H
@@ -20,12 +25,24 @@
 #include "sha256.h"
 
 struct cas;
+struct sfs_db;
+
+/* Blobs of at most this many bytes are rows once a database is attached:
+ * chosen by bench/blob-store.sh (bench/README.md). */
+#define CAS_ROW_MAX (64 * 1024)
 
 /* Creates blobs/sha256 and tmp under state_dir if missing, and empties tmp/. */
 int cas_open(const char *state_dir, struct cas **ret);
 struct cas *cas_close(struct cas *c); /* accepts NULL, returns NULL */
 
 const char *cas_tmp_dir(const struct cas *c);
+
+/* From now on small blobs are rows of db's blobs table and big blobs are named
+ * by cas_flush, which db runs before each commit.  Once, before any put; db
+ * outlives every put and is closed before the store. */
+void cas_attach_db(struct cas *c, struct sfs_db *db);
+/* Makes the big blobs put so far durable (one syncfs) and names them. */
+int cas_flush(struct cas *c);
 
 int cas_put_buf(struct cas *c, const void *buf, size_t len, char ret_hex[SFS_HEX_SIZE]);
 /* Copies the rest of fd (from its current offset) into the store. */
@@ -34,11 +51,11 @@ int cas_put_fd(struct cas *c, int fd, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_
 int cas_put_path(struct cas *c, const char *path, char ret_hex[SFS_HEX_SIZE], uint64_t *ret_size);
 
 /*
- * Batches, for storing many blobs at once (tree ingest): blobs put into a
+ * Batches, for storing many blobs at once (tree ingest): big blobs put into a
  * batch are written to tmp/ and get their names only at cas_batch_commit,
  * after one syncfs instead of an fdatasync per blob; until then cas_has does
- * not see them.  A batch commits by itself every few thousand blobs.  Freeing
- * an uncommitted batch discards its blobs.  One thread per batch.
+ * not see them.  Small ones are rows at once (with a database).  A batch commits by itself every
+ * few thousand blobs.  Freeing an uncommitted batch discards its blobs.  One thread per batch.
  */
 struct cas_batch;
 int cas_batch_new(struct cas *c, struct cas_batch **ret);
@@ -50,15 +67,17 @@ struct cas_batch *cas_batch_free(struct cas_batch *b); /* accepts NULL, returns 
 bool cas_has(struct cas *c, const char *hex);
 /* Size of the blob, or -errno (-ENOENT when absent). */
 int64_t cas_size(struct cas *c, const char *hex);
-/* Writes "<state_dir>/blobs/sha256/<hex>" into buf. */
+/* Writes "<state_dir>/blobs/sha256/<hex>" into buf (where the blob is when it
+ * is a file: a row or a queued blob has no path). */
 int cas_blob_path(const struct cas *c, const char *hex, char *buf, size_t len);
-/* Opens the blob read-only (O_CLOEXEC); *ret_fd owned by the caller. */
+/* Opens the blob read-only (O_CLOEXEC); *ret_fd owned by the caller.  A row
+ * comes as a sealed memfd of its bytes. */
 int cas_open_blob(struct cas *c, const char *hex, int *ret_fd);
 /* Reads a whole blob into a malloc'd buffer (NUL-terminated beyond len). */
 int cas_read_all(struct cas *c, const char *hex, char **ret_buf, size_t *ret_len);
 /* Copies the blob to a new file at dest with the given mode (copy_file_range). */
 int cas_copy_out(struct cas *c, const char *hex, const char *dest, unsigned mode);
-/* Deletes a blob (pruning; missing-blob tests). */
+/* Deletes a blob, row or file (pruning; missing-blob tests); -ENOENT if absent. */
 int cas_remove(struct cas *c, const char *hex);
 
 /* Creates a fresh private directory under tmp/; *ret_path is malloc'd. */

@@ -32,14 +32,18 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "err.h"
 
-#define SFS_DB_SCHEMA_VERSION 1
+/* 2: the blobs table (small blobs as rows); a version 1 store opens as it is
+ * (CREATE ... IF NOT EXISTS), its blob files stay readable (cache/cas.c) */
+#define SFS_DB_SCHEMA_VERSION 2
 #define SFS_DB_GROUP_MAX 1024 /* units a group holds before a unit commits it */
 
 struct sfs_db {
@@ -60,6 +64,9 @@ struct sfs_db {
 	pthread_mutex_t flush_lock; /* guards stopping; flush_cond sleeps on it */
 	pthread_cond_t flush_cond;
 	bool stopping;
+
+	int (*precommit)(void *arg); /* sfs_db_set_precommit */
+	void *precommit_arg;
 };
 
 /* The records of a key, and a job row's text lengths in bytes (length() of TEXT
@@ -138,7 +145,16 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_PIN_ADD] = "INSERT OR IGNORE INTO gc_roots(job, result) VALUES(?, ?)",
     [STMT_PIN_CLEAR] = "DELETE FROM gc_roots WHERE job = ?",
     [STMT_PINNED] = "SELECT EXISTS(SELECT 1 FROM gc_roots WHERE result = ?)",
+    [STMT_RECORD_DESCRIBE] = "UPDATE records SET op = ?, name = ? WHERE id = ?",
+    [STMT_RESULT_HAS_OP] = "SELECT EXISTS(SELECT 1 FROM records WHERE result = ? AND op = ?)",
     [STMT_JOB_PINNED] = "SELECT EXISTS(SELECT 1 FROM gc_roots WHERE job = ?)",
+    [STMT_BLOBROW_PUT] = "INSERT OR REPLACE INTO blobs(hex, size, data) VALUES(?, ?, ?)",
+    /* length() of a BLOB reads no overflow page */
+    [STMT_BLOBROW_SIZE] = "SELECT length(data) FROM blobs WHERE hex = ?",
+    [STMT_BLOBROW_GET] = "SELECT data FROM blobs WHERE hex = ?",
+    [STMT_BLOBROW_DELETE] = "DELETE FROM blobs WHERE hex = ?",
+    [STMT_BLOBROW_NAMES] = "SELECT hex FROM blobs",
+    [STMT_BLOBROW_USAGE] = "SELECT count(*), total(size) FROM blobs INDEXED BY blobs_by_size",
 };
 
 /* Every lookup the statements above make has an index: links by their full
@@ -146,7 +162,7 @@ static const char *const stmt_sql[STMT__MAX] = {
  * target (backlinks, GC), key_records by key (primary key) and by record. */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, result TEXT NOT NULL,"
-    " created INTEGER NOT NULL);"
+    " created INTEGER NOT NULL, op TEXT, name TEXT);"
     "CREATE TABLE IF NOT EXISTS key_records(key TEXT NOT NULL, record TEXT NOT NULL,"
     " PRIMARY KEY(key, record)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS key_records_by_record ON key_records(record);"
@@ -176,7 +192,12 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS gc_roots(job INTEGER NOT NULL, result TEXT NOT NULL,"
     " PRIMARY KEY(job, result)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS gc_roots_by_result ON gc_roots(result);"
-    "CREATE INDEX IF NOT EXISTS results_by_last_used ON results(last_used, id);";
+    "CREATE INDEX IF NOT EXISTS results_by_last_used ON results(last_used, id);"
+
+    /* small blobs; the size index lets cache/stats total them without reading them */
+    "CREATE TABLE IF NOT EXISTS blobs(hex TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS blobs_by_size ON blobs(size);";
 
 static void stop_flusher(struct sfs_db *db);
 
@@ -215,7 +236,55 @@ static int db_check_version(struct sfs_db *db, char **ret_msg)
 				version, SFS_DB_SCHEMA_VERSION);
 	if (version == SFS_DB_SCHEMA_VERSION)
 		return 0;
-	return db_exec(db, "PRAGMA user_version = 1", ret_msg);
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SFS_DB_SCHEMA_VERSION);
+	return db_exec(db, sql, ret_msg);
+}
+
+/* Columns added after a table was first shipped: an older database gets them
+ * here (NULL in its rows), so it stays readable, and an older solverfs still
+ * reads a newer database (it names the columns it knows). */
+static const struct {
+	const char *table, *column, *type;
+} added_columns[] = {
+    {"records", "op", "TEXT"},
+    {"records", "name", "TEXT"},
+};
+
+static int db_has_column(struct sfs_db *db, const char *table, const char *column, bool *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->conn,
+			       "SELECT EXISTS(SELECT 1 FROM pragma_table_info(?) WHERE name = ?)", -1,
+			       &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*ret = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static int db_migrate(struct sfs_db *db, char **ret_msg)
+{
+	for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+		char sql[160];
+		bool has = false;
+		int r = db_has_column(db, added_columns[i].table, added_columns[i].column, &has);
+		if (r < 0)
+			return sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
+		if (has)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i].table,
+			 added_columns[i].column, added_columns[i].type);
+		r = db_exec(db, sql, ret_msg);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int db_setup(struct sfs_db *db, char **ret_msg)
@@ -235,6 +304,8 @@ static int db_setup(struct sfs_db *db, char **ret_msg)
 	r = db_exec(db, schema_sql, ret_msg);
 	if (r == 0)
 		r = db_check_version(db, ret_msg);
+	if (r == 0)
+		r = db_migrate(db, ret_msg);
 	if (db_exec(db, r == 0 ? "COMMIT" : "ROLLBACK", r == 0 ? ret_msg : NULL) < 0 && r == 0)
 		r = -EIO;
 	return r;
@@ -318,12 +389,41 @@ static void group_check_locked(struct sfs_db *db)
 	db->group_units = 0;
 }
 
+/* What must be durable before a COMMIT (sfs_db_set_precommit); lock held or not. */
+static int run_precommit(struct sfs_db *db)
+{
+	int r = db->precommit ? db->precommit(db->precommit_arg) : 0;
+
+	if (r < 0)
+		sfs_log(SFS_LOG_ERR, "sqlite: not committing: the blobs it names: %s", strerror(-r));
+	return r;
+}
+
+/* SQLite's commit hook: the same before a COMMIT that is not ours (a statement
+ * run outside any unit autocommits); non-zero turns the commit into a rollback. */
+static int commit_hook(void *arg)
+{
+	return run_precommit(arg) < 0;
+}
+
+void sfs_db_set_precommit(struct sfs_db *db, int (*fn)(void *arg), void *arg)
+{
+	sfs_db_lock(db);
+	db->precommit = fn;
+	db->precommit_arg = arg;
+	sqlite3_commit_hook(db->conn, fn ? commit_hook : NULL, db);
+	sfs_db_unlock(db);
+}
+
 /* Commits the open group, if any; lock held, no unit open.  A busy database
  * keeps the group for the next try; another error loses it. */
 static int group_commit_locked(struct sfs_db *db)
 {
 	if (!db->group_open)
 		return 0;
+	int r = run_precommit(db);
+	if (r < 0)
+		return r; /* the group stays open for the next try */
 	int rc = sqlite3_exec(db->conn, "COMMIT", NULL, NULL, NULL);
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		return -EAGAIN;
@@ -344,6 +444,10 @@ int sfs_db_sync(struct sfs_db *db)
 {
 	int r = 0;
 
+	/* the slow part (a syncfs) without the lock; what is put meanwhile is
+	 * seen by the locked call in group_commit_locked */
+	if (db->precommit)
+		run_precommit(db);
 	sfs_db_lock(db);
 	if (db->tx_depth == 0)
 		r = group_commit_locked(db);
@@ -388,7 +492,9 @@ static int unit_end(struct sfs_db *db, bool ok)
 			db_exec(db, "ROLLBACK", NULL);
 			return -EIO;
 		}
-		r = db_exec(db, "COMMIT", NULL);
+		r = run_precommit(db);
+		if (r == 0)
+			r = db_exec(db, "COMMIT", NULL);
 		if (r < 0)
 			db_exec(db, "ROLLBACK", NULL);
 		else

@@ -7,7 +7,10 @@
  * statement text.  Schema version lives in PRAGMA user_version.
  *
  * Tables:
- *   records(id, result, created)            one save of a result (cache record)
+ *   records(id, result, created, op, name)  one save of a result (cache record); op the
+ *                                           kind of the op that made it, name its vertex
+ *                                           name and op summary (NULL: unknown, a record
+ *                                           from before the columns, or an import)
  *   key_records(key, record)                which keys hold which records
  *   links(src, input, output, digest, selector, target)
  *   results(id, size, created, last_used)   result trees known to the cache
@@ -21,6 +24,8 @@
  *                                           blob still referenced" is one index probe
  *   gc_intent(blob)                         blobs a committed prune will delete
  *                                           (cache/prune.h); finished at the next mount
+ *   blobs(hex, size, data)                  the content store's small blobs
+ *                                           (cache/blobrows.h)
  */
 #ifndef SFS_DB_H
 #define SFS_DB_H
@@ -82,6 +87,15 @@ enum sfs_stmt {
 	STMT_PIN_CLEAR,
 	STMT_PINNED,
 	STMT_JOB_PINNED,
+	STMT_RECORD_DESCRIBE, /* records.op and name (cache/du.h) */
+	STMT_RESULT_HAS_OP,   /* some record of the result has that op (prune filter) */
+	/* the content store's small blobs (cache/blobrows.c) */
+	STMT_BLOBROW_PUT,
+	STMT_BLOBROW_SIZE,
+	STMT_BLOBROW_GET,
+	STMT_BLOBROW_DELETE,
+	STMT_BLOBROW_NAMES,
+	STMT_BLOBROW_USAGE,
 	STMT__MAX
 };
 
@@ -107,6 +121,14 @@ int sfs_db_group_commit(struct sfs_db *db, unsigned interval_ms);
 /* Commits the open group now: what was saved before is durable when it returns.
  * Takes the lock; a no-op without group commit or with a unit open. */
 int sfs_db_sync(struct sfs_db *db);
+/* fn(arg) runs before every COMMIT (and once more, without the lock, at the start
+ * of sfs_db_sync, so that the locked call finds little left to do): the content
+ * store makes the big blobs written so far durable and named there, before any
+ * record naming them can commit.  A failure keeps the transaction open (under
+ * group commit: for the next try) and is returned.  A statement run outside any
+ * unit commits by itself: fn runs then too (SQLite's commit hook), and a failure
+ * rolls that statement back.  Set once, before use. */
+void sfs_db_set_precommit(struct sfs_db *db, int (*fn)(void *arg), void *arg);
 /* Transactions committed so far (tests, metrics). */
 uint64_t sfs_db_commits(struct sfs_db *db);
 

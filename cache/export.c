@@ -439,7 +439,7 @@ static int ex_export(struct ex *e, struct cache_key *k, enum cache_export_mode m
 	return r;
 }
 
-/* ---- the whole cache: every key of the storage (docs/export.md §11) ---- */
+/* ---- the whole cache: every key of the storage (docs/export.md §12) ---- */
 
 static int push_id(const char *id, void *arg)
 {

@@ -56,7 +56,7 @@ int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
 /*
  * Exports the whole cache: every key of cm's key storage (not one job's
  * chains), each with its backlinks' chains, and for every key with inputs its
- * newest record's result as the mode says (docs/export.md §11; with
+ * newest record's result as the mode says (docs/export.md §12; with
  * CACHE_EXPORT_MIN, keys nothing is built on are the outputs).  Written to
  * dir as cache_export does (dir.tmp, then renamed); ret_manifest receives the
  * digest of the layout's manifest, "sha256:<hex>", which names the export.

@@ -1,5 +1,5 @@
 /*
- * exports.h — the whole-cache exports of a STATE_DIR (docs/export.md §11).
+ * exports.h — the whole-cache exports of a STATE_DIR (docs/export.md §12).
  *
  * An export of the whole cache (cache_export_all) lives in
  * STATE_DIR/exports/<hex>, <hex> being the hex of its manifest's digest, so
@@ -43,7 +43,7 @@ int cache_exports_make(struct sfs_cache *c, enum cache_export_mode mode,
 		       enum cache_export_form form, char ret_hex[SFS_HEX_SIZE], char **ret_msg);
 
 /*
- * The arguments of the `export` command of cache/ctl (docs/export.md §11):
+ * The arguments of the `export` command of cache/ctl (docs/export.md §12):
  * space-separated `mode=max|min` and `form=image|manifest-list`, each at most
  * once, in any order; defaults mode=max (the whole cache is for moving a
  * cache, so every result goes) and form=image.  -EINVAL with *ret_msg naming

@@ -25,6 +25,7 @@ struct cache_gc {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	bool kicked, stopping;
+	_Atomic bool stop; /* stopping, for a pass under way (read without the lock) */
 	struct cache_gc_stats stats;
 	pthread_t thread;
 };
@@ -43,16 +44,67 @@ static int measure(struct sfs_cache *c, struct gc_usage *u)
 	return 0;
 }
 
-int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		  void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep)
+static void deadline(struct timespec *ts, int64_t ns)
 {
-	return cache_gc_pass_used(c, o, fn, arg, ret_plan, rep, NULL);
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ns / 1000000000LL;
+	ts->tv_nsec += ns % 1000000000LL;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }
 
-int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn,
-		       void *arg, struct gc_plan *ret_plan, struct cache_prune_report *rep,
-		       uint64_t *ret_used)
+/* The thread's collected callback: counts, then tells the front. */
+static void gc_collected(void *arg, const char *result_id)
 {
+	struct cache_gc *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	g->stats.freed.results++;
+	pthread_mutex_unlock(&g->lock);
+	if (g->fn)
+		g->fn(g->arg, result_id);
+}
+
+/*
+ * Between two batches of the thread's pass: while some job runs (a result is
+ * held), wait GC_BUSY_PAUSE times as long as the batch took, so that the GC
+ * takes at most 1 / (GC_BUSY_PAUSE + 1) of the database lock and of a CPU
+ * from the job (bench/gc.sh measures it).  An idle daemon collects at full
+ * speed.  A stop ends the wait.
+ */
+static void gc_pace(void *arg, int64_t batch_ns)
+{
+	struct cache_gc *g = arg;
+	struct timespec ts;
+
+	if (cache_holds_count(g->c->holds) == 0)
+		return;
+	deadline(&ts, batch_ns * GC_BUSY_PAUSE);
+	pthread_mutex_lock(&g->lock);
+	while (!g->stopping)
+		if (pthread_cond_timedwait(&g->cond, &g->lock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* One pass; g is the thread's (pacing, counting, stop), NULL for cache_gc_pass. */
+static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
+		struct cache_gc *g, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		uint64_t *ret_used);
+
+int cache_gc_pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
+		  struct gc_plan *ret_plan, struct cache_prune_report *rep)
+{
+	return pass(c, o, fn, arg, NULL, ret_plan, rep, NULL);
+}
+
+static int pass(struct sfs_cache *c, const struct gc_opts *o, cache_gc_collected_fn fn, void *arg,
+		struct cache_gc *g, struct gc_plan *ret_plan, struct cache_prune_report *rep,
+		uint64_t *ret_used)
+{
+	const _Atomic bool *stop = g ? &g->stop : NULL;
 	struct cache_prune_report mine = {0};
 	struct gc_usage u;
 	struct gc_plan p;
@@ -68,13 +120,21 @@ int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_co
 	if (ret_plan)
 		*ret_plan = p;
 	uint64_t used = u.used;
+	struct cache_prune_lru_opts lo = {.keep_bytes = p.soft,
+					  .keep_ns = p.keep_ns > 0 ? p.keep_ns : 0,
+					  .batch = GC_BATCH,
+					  .collected = g ? gc_collected : fn,
+					  .between = g ? gc_pace : NULL,
+					  .arg = g ? (void *)g : arg,
+					  .stop = stop};
 	/* old results first, down to the soft target */
 	if (used > p.soft)
-		r = cache_prune_lru(c, p.soft, p.keep_ns > 0 ? p.keep_ns : 0, GC_BATCH, &used, fn,
-				    arg, rep);
+		r = cache_prune_lru(c, &lo, &used, rep);
 	/* then, over max_used, whatever their age */
-	if (r == 0 && used > p.hard)
-		r = cache_prune_lru(c, p.hard, 0, GC_BATCH, &used, fn, arg, rep);
+	lo.keep_bytes = p.hard;
+	lo.keep_ns = 0;
+	if (r == 0 && used > p.hard && !(stop && *stop))
+		r = cache_prune_lru(c, &lo, &used, rep);
 	if (r == 0 && rep->results)
 		sfs_log(SFS_LOG_INFO,
 			"gc: %" PRIu64 " results, %" PRIu64 " records, %" PRIu64 " blobs, %" PRIu64
@@ -90,16 +150,6 @@ int cache_gc_pass_used(struct sfs_cache *c, const struct gc_opts *o, cache_gc_co
 	return r;
 }
 
-static void deadline(struct timespec *ts, int64_t ns)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ns / 1000000000LL;
-	ts->tv_nsec += ns % 1000000000LL;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 static void *gc_main(void *arg)
 {
@@ -118,7 +168,7 @@ static void *gc_main(void *arg)
 		uint64_t seq = g->stats.seq, used = g->stats.used;
 		struct cache_prune_report rep = {0};
 		pthread_mutex_unlock(&g->lock);
-		int r = cache_gc_pass_used(g->c, &g->opts, g->fn, g->arg, NULL, &rep, &used);
+		int r = pass(g->c, &g->opts, g->fn, g->arg, g, NULL, &rep, &used);
 		if (r < 0)
 			sfs_log(SFS_LOG_WARN, "gc: pass failed: %s", strerror(-r));
 		pthread_mutex_lock(&g->lock);
@@ -126,7 +176,7 @@ static void *gc_main(void *arg)
 		g->stats.failures += r < 0;
 		g->stats.seq_done = seq;
 		g->stats.used = used;
-		g->stats.freed.results += rep.results;
+		/* freed.results: counted as they go (gc_collected) */
 		g->stats.freed.records += rep.records;
 		g->stats.freed.blobs += rep.blobs;
 		g->stats.freed.bytes += rep.bytes;
@@ -194,6 +244,7 @@ struct cache_gc *cache_gc_stop(struct cache_gc *g)
 		return NULL;
 	pthread_mutex_lock(&g->lock);
 	g->stopping = true;
+	g->stop = true; /* a pass under way ends after its batch */
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 	pthread_join(g->thread, NULL);

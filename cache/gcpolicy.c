@@ -28,8 +28,7 @@ static uint64_t percent_of(uint64_t size, uint64_t pct)
 }
 
 /* An amount in bytes: its value, or the default percentage capped at cap (0: none). */
-static uint64_t resolve(const struct gc_amount *a, uint64_t fs_size, uint64_t def_pct,
-			uint64_t cap)
+static uint64_t resolve(const struct gc_amount *a, uint64_t fs_size, uint64_t def_pct, uint64_t cap)
 {
 	if (!a->set) {
 		uint64_t v = percent_of(fs_size, def_pct);

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,8 @@ struct im_result {
 	int64_t created_at;
 	bool absent; /* a blob of the chain is missing: silently skipped */
 	/* Filled by cache_import_into: */
-	char tree[SFS_DIGEST_SIZE]; /* result tree id; "" when absent */
+	char tree[SFS_DIGEST_SIZE]; /* result tree id; "" when absent (or not unpacked yet) */
+	char lazy[SFS_DIGEST_SIZE]; /* a lazy import's stand-in result id (see lazy_id) */
 	char record[CACHE_ID_SIZE]; /* record saved for it */
 };
 
@@ -105,6 +107,7 @@ struct im_record {
 struct im_desc {
 	char digest[SFS_DIGEST_SIZE];
 	char *media_type;
+	uint64_t size; /* the descriptor's "size" (0 when absent) */
 };
 
 struct cache_import {
@@ -122,6 +125,7 @@ struct cache_import {
 	size_t nrecords;
 	struct im_record *records;
 	size_t *order; /* record indices, inputs before the records using them */
+	struct strmap lazy_by; /* lazy id -> struct im_result (borrowed keys), lazy imports */
 };
 
 size_t cache_import_nrecords(const struct cache_import *im)
@@ -155,6 +159,7 @@ struct cache_import *cache_import_free(struct cache_import *im)
 		close(im->blobsfd);
 	strmap_release(&im->verified);
 	strmap_release(&im->desc_by);
+	strmap_release(&im->lazy_by);
 	free(im);
 	return NULL;
 }
@@ -212,56 +217,13 @@ static void im_warn_end(struct cache_import *im)
 
 /* ---- reading files of the layout ---- */
 
-/*
- * Every path inside the layout is opened relative to a directory fd without
- * following a final symlink (so no component is a symlink), and files with
- * O_NONBLOCK so a FIFO or device cannot hold a worker; anything but a regular
- * file is then refused.
- */
-static int open_dir_at(int dirfd, const char *name, int *ret_fd)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-
-	/* With O_DIRECTORY a symlink is ENOTDIR: say which it is. */
-	if (fd < 0 && errno == ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISLNK(st.st_mode))
-		return -ELOOP;
-	if (fd < 0)
-		return -errno;
-	*ret_fd = fd;
-	return 0;
-}
-
-static int open_regular_at(int dirfd, const char *name, int *ret_fd, off_t *ret_size)
-{
-	struct stat st;
-	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	*ret_fd = fd;
-	*ret_size = st.st_size;
-	return 0;
-}
+/* Every path inside the layout is opened as oci.h says: relative to a dir fd,
+ * no symlink followed, files non-blocking, nothing but regular files. */
 
 /* "DIR/REL: why" for a failed open of REL inside the layout. */
 static int layout_err(const char *rel, int r, char **ret_msg)
 {
-	const char *why = r == -ELOOP	  ? "is a symlink (not followed inside a layout)"
-			  : r == -EINVAL  ? "not a regular file"
-			  : r == -ENOTDIR ? "not a directory"
-					  : strerror(-r);
-	return sfs_errf(ret_msg, r, "%s: %s", rel, why);
+	return sfs_errf(ret_msg, r, "%s: %s", rel, oci_open_strerror(r));
 }
 
 /* blobs/sha256 of the layout. */
@@ -269,10 +231,10 @@ static int open_blobs_dir(struct cache_import *im, char **ret_msg)
 {
 	int blobs = -1, r;
 
-	r = open_dir_at(im->dirfd, "blobs", &blobs);
+	r = oci_open_dir_at(im->dirfd, "blobs", &blobs);
 	if (r < 0)
 		return layout_err("blobs", r, ret_msg);
-	r = open_dir_at(blobs, "sha256", &im->blobsfd);
+	r = oci_open_dir_at(blobs, "sha256", &im->blobsfd);
 	close(blobs);
 	if (r < 0)
 		return layout_err("blobs/sha256", r, ret_msg);
@@ -291,7 +253,7 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 	char *buf;
 	off_t size = 0;
 	ssize_t len = 0;
-	int fd = -1, r = open_regular_at(dirfd, name, &fd, &size);
+	int fd = -1, r = oci_open_regular_at(dirfd, name, &fd, &size);
 
 	if (r < 0)
 		return layout_err(rel, r, ret_msg);
@@ -415,6 +377,10 @@ static int add_desc(struct cache_import *im, const json_t *d)
 		return -ENOMEM;
 	v = im->descs;
 	sfs_copy_str(v[im->ndescs].digest, SFS_DIGEST_SIZE, digest);
+	json_t *size = json_object_get(d, "size");
+	v[im->ndescs].size = json_is_integer(size) && json_integer_value(size) > 0
+				 ? (uint64_t)json_integer_value(size)
+				 : 0;
 	if (!(v[im->ndescs].media_type = strdup(mt ? mt : "")))
 		return -ENOMEM;
 	im->ndescs++;
@@ -876,6 +842,7 @@ int cache_import_open_opts(const char *dir, const struct cache_import_opts *o,
 	im->dirfd = im->blobsfd = -1;
 	im->verified = (struct strmap)STRMAP_INIT;
 	im->desc_by = (struct strmap)STRMAP_INIT_BORROWED;
+	im->lazy_by = (struct strmap)STRMAP_INIT_BORROWED;
 	if (o)
 		im->opts = *o;
 	else
@@ -941,8 +908,22 @@ static int check_digest(struct cache_import *im, int fd, const char *digest, cha
 	return strmap_put(&im->verified, digest + 7, (void *)1, NULL);
 }
 
+/* A blob the layout lacks, from the fetch callback (a remote source): it
+ * comes from the content store, whose names are the digests of its blobs. */
+static int fetch_blob(struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
+{
+	const struct im_desc *d = strmap_get(&im->desc_by, digest);
+	if (!d)
+		return 1;
+	if (d->size > im->opts.limits.layer_max)
+		return sfs_errf(ret_msg, EFBIG, "layer %s: %llu bytes, more than the %llu allowed",
+				digest, (unsigned long long)d->size,
+				(unsigned long long)im->opts.limits.layer_max);
+	return im->opts.fetch(im->opts.fetch_arg, digest, d->size, ret_fd, ret_msg);
+}
+
 /* Opens a layer blob, its digest checked the first time it is used; 1 when
- * it is not in the layout. */
+ * it is not in the layout (nor to be fetched). */
 static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, char **ret_msg)
 {
 	char rel[OCI_BLOB_PATH_SIZE];
@@ -950,7 +931,9 @@ static int open_blob(struct cache_import *im, const char *digest, int *ret_fd, c
 	int fd = -1, r;
 
 	oci_blob_path(digest, rel);
-	r = open_regular_at(im->blobsfd, digest + 7, &fd, &size);
+	r = oci_open_regular_at(im->blobsfd, digest + 7, &fd, &size);
+	if (r == -ENOENT && im->opts.fetch)
+		return fetch_blob(im, digest, ret_fd, ret_msg);
 	if (r == -ENOENT)
 		return 1;
 	if (r < 0)
@@ -1042,6 +1025,24 @@ static int unpack_chain(struct cache_import *im, struct cas *cas, const struct i
 /* ---- results: one tree and one record per distinct chain ---- */
 
 /*
+ * A lazy import's result ids: one per distinct chain, a digest that is no
+ * tree's ("lazy:" and the chain's id hashed), standing for the tree the chain
+ * unpacks to until a load makes it (cache_import_lazy_storage).
+ */
+static void lazy_id(const char *chain_key, char ret[SFS_DIGEST_SIZE])
+{
+	char buf[SFS_HEX_SIZE + 8];
+	int n = snprintf(buf, sizeof(buf), "lazy:%s", chain_key);
+	sfs_sha256_digest(buf, (size_t)n, ret);
+}
+
+/* The result id a record of res names: its tree, or its lazy id. */
+static const char *res_id(const struct im_result *res)
+{
+	return res->lazy[0] ? res->lazy : res->tree;
+}
+
+/*
  * Unpacks the chain of res unless an earlier result had the same one, then
  * saves a record for its tree.  Records are shared by results of one chain, as
  * BuildKit's imported records are named by their remote.
@@ -1061,8 +1062,17 @@ static int import_result(struct cache_import *im, struct sfs_cache *c, struct re
 	first = strmap_get(done, key);
 	if (first) {
 		sfs_copy_str(res->tree, SFS_DIGEST_SIZE, first->tree);
+		sfs_copy_str(res->lazy, SFS_DIGEST_SIZE, first->lazy);
 		sfs_copy_str(res->record, CACHE_ID_SIZE, first->record);
 		return 0;
+	}
+	if (im->opts.lazy) {
+		lazy_id(key, res->lazy);
+		keystore_new_id(res->record);
+		r = strmap_put(&im->lazy_by, res->lazy, res, NULL);
+		if (r == 0)
+			r = strmap_put(done, key, res, NULL);
+		return r;
 	}
 	r = unpack_chain(im, c->cas, res, res->tree, ret_msg);
 	if (r == 0 && res->tree[0]) {
@@ -1169,16 +1179,16 @@ static int import_record(struct cache_import *im, struct keystore *ks, size_t id
 	}
 	for (size_t j = 0; r == 0 && j < rec->nresults; j++) {
 		const struct im_result *res = &rec->results[j];
-		struct has_tree h = {.tree = res->tree};
+		struct has_tree h = {.tree = res_id(res)};
 		struct cache_result cr = {0};
-		if (!res->tree[0])
+		if (!res_id(res)[0])
 			continue;
 		/* A re-import adds no second record of the same tree. */
 		r = ks->ops->walk_results(ks, ids[idx], find_tree, &h);
 		if (r < 0 || h.found)
 			continue;
 		sfs_copy_str(cr.id, CACHE_ID_SIZE, res->record);
-		sfs_copy_str(cr.result, SFS_DIGEST_SIZE, res->tree);
+		sfs_copy_str(cr.result, SFS_DIGEST_SIZE, res_id(res));
 		cr.created_at = res->created_at;
 		r = ks->ops->add_result(ks, ids[idx], &cr);
 	}
@@ -1221,7 +1231,7 @@ int cache_import_into_manager(struct cache_import *im, struct sfs_cache *c,
 		return sfs_err_prefix(ret_msg, r, "cache import from %s", im->dir);
 	for (size_t i = 0; i < im->nrecords; i++)
 		for (size_t j = 0; j < im->records[i].nresults; j++)
-			nres += im->records[i].results[j].tree[0] != '\0';
+			nres += res_id(&im->records[i].results[j])[0] != '\0';
 	sfs_log(SFS_LOG_INFO, "cache import from %s into %s: %zu records, %zu results", im->dir,
 		cache_manager_id(cm), im->nrecords, nres);
 	return 0;
@@ -1230,4 +1240,102 @@ int cache_import_into_manager(struct cache_import *im, struct sfs_cache *c,
 int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_msg)
 {
 	return cache_import_into_manager(im, c, c->main, ret_msg);
+}
+
+/* ---- lazy results (cache_import_lazy_storage) ---- */
+
+struct lazy_rs {
+	struct result_storage rs;
+	struct cache_import *im; /* owned */
+	struct cas *cas;
+	void (*fetch_free)(void *arg);
+	pthread_mutex_t lock; /* im: one unpack at a time */
+};
+
+static struct lazy_rs *to_lazy(struct result_storage *rs)
+{
+	return (struct lazy_rs *)rs;
+}
+
+static int lazy_save(struct result_storage *rs, const char *result_id, int64_t created_at,
+		     struct cache_result *ret)
+{
+	return -EROFS; /* records of a source are made by its import only */
+}
+
+/* The tree of the lazy result, unpacked (its blobs fetched) the first time. */
+static int lazy_tree(struct lazy_rs *l, struct im_result *res, char ret[SFS_DIGEST_SIZE],
+		     char **ret_msg)
+{
+	struct cache_import *im = l->im;
+	if (res->tree[0] && cas_has(l->cas, res->tree + 7)) {
+		sfs_copy_str(ret, SFS_DIGEST_SIZE, res->tree);
+		return 0;
+	}
+	int r = unpack_chain(im, l->cas, res, res->tree, ret_msg);
+	im_warn_end(im);
+	if (r == 0 && !res->tree[0])
+		r = sfs_errf(ret_msg, ENOENT, "a layer of the result is missing from %s", im->dir);
+	if (r == 0)
+		sfs_copy_str(ret, SFS_DIGEST_SIZE, res->tree);
+	return r;
+}
+
+static int lazy_load(struct result_storage *rs, const struct cache_result *res,
+		     char ret_result_id[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	struct lazy_rs *l = to_lazy(rs);
+	pthread_mutex_lock(&l->lock);
+	struct im_result *ir = strmap_get(&l->im->lazy_by, res->result);
+	int r = ir ? lazy_tree(l, ir, ret_result_id, ret_msg)
+		   : sfs_errf(ret_msg, ENOENT, "cache record %s: result %s is not of %s", res->id,
+			      res->result, l->im->dir);
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+static bool lazy_exists(struct result_storage *rs, const struct cache_result *res)
+{
+	struct lazy_rs *l = to_lazy(rs);
+	pthread_mutex_lock(&l->lock);
+	bool have = strmap_get(&l->im->lazy_by, res->result) != NULL;
+	pthread_mutex_unlock(&l->lock);
+	return have;
+}
+
+static void lazy_free(struct result_storage *rs)
+{
+	struct lazy_rs *l = to_lazy(rs);
+	void *arg = l->im ? l->im->opts.fetch_arg : NULL;
+	cache_import_free(l->im);
+	if (l->fetch_free && arg)
+		l->fetch_free(arg);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+static const struct result_storage_ops lazy_ops = {
+	.save = lazy_save,
+	.load = lazy_load,
+	.exists = lazy_exists,
+	.free = lazy_free,
+};
+
+int cache_import_lazy_storage(struct cache_import *im, struct cas *cas,
+			      void (*fetch_free)(void *arg), struct result_storage **ret)
+{
+	struct lazy_rs *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->rs.ops = &lazy_ops;
+	l->im = im;
+	l->cas = cas;
+	l->fetch_free = fetch_free;
+	pthread_mutex_init(&l->lock, NULL);
+	/* the open's callbacks belong to the job that read the source */
+	im->opts.cancelled = NULL;
+	im->opts.warn = NULL;
+	im->opts.arg = NULL;
+	*ret = &l->rs;
+	return 0;
 }

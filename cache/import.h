@@ -54,6 +54,21 @@ struct cache_import_opts {
 	/* A line for the user (the job's progress); NULL: the daemon log only. */
 	void (*warn)(void *arg, const char *msg);
 	void *arg;
+	/*
+	 * A layer blob the layout's directory lacks is asked of fetch (a remote
+	 * source: cache/remote.h), which stores it in the content store and
+	 * opens it; size is its descriptor's.  0 with *ret_fd, 1 when it has
+	 * none, or -errno.  NULL: such a result is absent.
+	 */
+	int (*fetch)(void *fetch_arg, const char *digest, uint64_t size, int *ret_fd,
+		     char **ret_msg);
+	void *fetch_arg;
+	/*
+	 * Lazy (BuildKit's lazy remote cache): cache_import_into_manager unpacks
+	 * nothing; each result gets a stand-in id, and cache_import_lazy_storage
+	 * unpacks (and fetches) a chain when a record naming it is loaded.
+	 */
+	bool lazy;
 };
 
 /* The defaults above, no callbacks. */
@@ -117,6 +132,21 @@ int cache_import_into(struct cache_import *im, struct sfs_cache *c, char **ret_m
  */
 int cache_import_into_manager(struct cache_import *im, struct sfs_cache *c,
 			      struct cache_manager *cm, char **ret_msg);
+
+/*
+ * The result storage of a lazy import's manager (o.lazy): exists() is true
+ * for the stand-in ids of its records; load() unpacks the chain into c's
+ * content store (once; later loads find the tree) and answers the tree's id,
+ * so a combined load copies a real result into the local cache.  save() is
+ * -EROFS.  It takes im (use it for cache_import_into_manager after this, and
+ * do not free it) and drops the open's cancelled/warn callbacks; freeing it
+ * frees im and calls fetch_free(o.fetch_arg) when both are set.  Loads may
+ * come from any thread: one unpacks at a time.
+ */
+struct result_storage;
+struct cas;
+int cache_import_lazy_storage(struct cache_import *im, struct cas *cas,
+			      void (*fetch_free)(void *arg), struct result_storage **ret);
 
 /* Number of records and of results that will be (or were) imported. */
 size_t cache_import_nrecords(const struct cache_import *im);

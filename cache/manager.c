@@ -139,13 +139,15 @@ static int key_set_id(struct cache_key *k, const struct cache_manager *cm, const
 		sfs_copy_str(ret, CACHE_ID_SIZE, have);
 		goto out;
 	}
-	struct cache_key_manager_id *e = malloc(sizeof(*e));
+	size_t len = strnlen(id, CACHE_ID_SIZE - 1);
+	struct cache_key_manager_id *e = malloc(sizeof(*e) + len + 1);
 	if (!e) {
 		r = -ENOMEM;
 		goto out;
 	}
 	e->cm = cm;
-	sfs_copy_str(e->id, CACHE_ID_SIZE, id);
+	memcpy(e->id, id, len);
+	e->id[len] = '\0';
 	e->next = k->ids;
 	k->ids = e;
 	k->nids++;
@@ -208,25 +210,43 @@ static int walk_alt(struct cache_manager *cm, struct cache_key *k, size_t input,
 }
 
 /*
- * getIDFromDeps: input 0 gives the union of its alternatives' targets; each
- * later input narrows the set by each of its alternatives in turn (BuildKit's
- * quirk: for i > 0 every alternative must link).  With no candidate left the
- * key is new to this manager and gets a random id.
+ * The ids every input of k reaches: with strict, getIDFromDeps's rule (input 0
+ * gives the union of its alternatives' targets; each later input narrows the
+ * set by each of its alternatives in turn, BuildKit's quirk: for i > 0 every
+ * alternative must link); without, each input narrows it by the union of its
+ * alternatives (an id some alternative of every input leads to, what a Query
+ * through those alternatives would find).
  */
-static int id_from_deps(struct cache_manager *cm, struct cache_key *k, char ret[CACHE_ID_SIZE])
+static int deps_targets(struct cache_manager *cm, struct cache_key *k, bool strict,
+			struct idset *cand)
 {
-	struct idset cand = {0}, t = {0};
+	struct idset t = {0};
 	int r = 0;
 
 	for (size_t j = 0; r == 0 && j < k->deps[0].n; j++)
-		r = walk_alt(cm, k, 0, &k->deps[0].v[j], &cand);
-	for (size_t i = 1; r == 0 && i < k->ndeps && cand.n; i++) {
-		for (size_t j = 0; r == 0 && j < k->deps[i].n && cand.n; j++) {
-			t.n = 0;
+		r = walk_alt(cm, k, 0, &k->deps[0].v[j], cand);
+	for (size_t i = 1; r == 0 && i < k->ndeps && cand->n; i++) {
+		t.n = 0;
+		for (size_t j = 0; r == 0 && j < k->deps[i].n && cand->n; j++) {
+			if (strict)
+				t.n = 0;
 			r = walk_alt(cm, k, i, &k->deps[i].v[j], &t);
-			idset_intersect(&cand, &t);
+			if (strict)
+				idset_intersect(cand, &t);
 		}
+		if (!strict)
+			idset_intersect(cand, &t);
 	}
+	idset_release(&t);
+	return r;
+}
+
+/* getIDFromDeps: the first strict target, else a random id (the key is new to cm). */
+static int id_from_deps(struct cache_manager *cm, struct cache_key *k, char ret[CACHE_ID_SIZE])
+{
+	struct idset cand = {0};
+	int r = deps_targets(cm, k, true, &cand);
+
 	if (r == 0) {
 		if (cand.n)
 			sfs_copy_str(ret, CACHE_ID_SIZE, cand.v[0]);
@@ -234,7 +254,6 @@ static int id_from_deps(struct cache_manager *cm, struct cache_key *k, char ret[
 			keystore_new_id(ret);
 	}
 	idset_release(&cand);
-	idset_release(&t);
 	return r;
 }
 
@@ -551,23 +570,96 @@ static int save_batch(struct cache_manager *cm, struct cache_key *k, const struc
 	return r;
 }
 
+struct same_result {
+	const char *result;
+	struct cache_result *ret;
+	bool found;
+};
+
+static int match_result(const struct cache_result *r, void *arg)
+{
+	struct same_result *w = arg;
+
+	if (w->found || strcmp(r->result, w->result) != 0)
+		return 0;
+	*w->ret = *r;
+	w->found = true;
+	return 0;
+}
+
+/*
+ * A key with deps that getIDFromDeps finds no id for would get a random one.
+ * When some key already holds a record of the same result and every input of
+ * k leads to it through one of its alternatives, k takes that key's id and its
+ * record instead (*ret_found): where many vertices converge on equal content
+ * (a lattice past its width, branches ending in one toolchain), each would
+ * otherwise save the same result under a key of its own, all linked from the
+ * same content keys, and every later vertex would find, and keep, them all.
+ * Saving under the key found only adds our alternatives' links to it.
+ */
+static int reuse_same_result(struct cache_manager *cm, struct cache_key *k, const char *result_id,
+			     struct cache_result *ret, bool *ret_found)
+{
+	struct idset cand = {0};
+	struct same_result w = {.result = result_id, .ret = ret};
+	char id[CACHE_ID_SIZE];
+	int r = 0;
+
+	*ret_found = false;
+	pthread_mutex_lock(&key_ids_lock);
+	bool have = k->ndeps == 0 || key_id_locked(k, cm);
+	pthread_mutex_unlock(&key_ids_lock);
+	if (have)
+		return 0;
+	r = deps_targets(cm, k, true, &cand);
+	if (r == 0 && cand.n) /* getIDFromDeps has an answer: keep to it */
+		r = key_set_id(k, cm, cand.v[0], id);
+	if (r < 0 || cand.n)
+		goto out;
+	r = deps_targets(cm, k, false, &cand);
+	for (size_t i = 0; r == 0 && i < cand.n && !w.found; i++) {
+		r = cm->ks->ops->walk_results(cm->ks, cand.v[i], match_result, &w);
+		if (r == 0 && w.found && !cm->rs->ops->exists(cm->rs, ret))
+			w.found = false; /* a record whose result is gone: not one to share */
+		if (w.found)
+			r = key_set_id(k, cm, cand.v[i], id);
+	}
+	*ret_found = r == 0 && w.found;
+out:
+	idset_release(&cand);
+	return r;
+}
+
+/* Save's batch when k took an existing key's record: only the links are new. */
+static int link_batch(struct cache_manager *cm, struct cache_key *k)
+{
+	return ensure_persistent(cm, k, 0);
+}
+
 int cache_manager_save(struct cache_manager *cm, struct cache_key *k, const char *result_id,
 		       int64_t created_at, const struct cache_result *record,
 		       struct cache_result *ret_record)
 {
-	struct cache_result res;
+	struct cache_result res, same;
+	bool shared = false;
 	int r;
 
+	if (!record && (r = reuse_same_result(cm, k, result_id, &same, &shared)) < 0)
+		return r;
 	/* The record first, outside the batch: the result storage reads the
-	 * store, and a batch holds the database for its whole length. */
+	 * store, and a batch holds the database for its whole length.  A shared
+	 * record still has the result saved again, which checks it is in the store
+	 * and makes it as new as this save for pruning. */
 	if (record)
 		res = *record;
 	else if ((r = cm->rs->ops->save(cm->rs, result_id, created_at, &res)) < 0)
 		return r;
+	if (shared)
+		res = same;
 	r = cm->ks->ops->batch_begin(cm->ks);
 	if (r < 0)
 		return r;
-	r = cm->ks->ops->batch_end(cm->ks, save_batch(cm, k, &res));
+	r = cm->ks->ops->batch_end(cm->ks, shared ? link_batch(cm, k) : save_batch(cm, k, &res));
 	if (r == 0 && ret_record)
 		*ret_record = res;
 	return r;

@@ -37,11 +37,13 @@ struct cache_key_alts {
 };
 
 /* A key's id in one manager; entries never move once made, so the id a
- * cache_key_id returns stays valid as long as the key. */
+ * cache_key_id returns stays valid as long as the key.  id is allocated to its
+ * length (a random id is 25 bytes, not CACHE_ID_SIZE): a large graph holds
+ * several keys a vertex. */
 struct cache_key_manager_id {
 	const struct cache_manager *cm;
 	struct cache_key_manager_id *next;
-	char id[CACHE_ID_SIZE];
+	char id[];
 };
 
 struct cache_key {
@@ -111,7 +113,10 @@ int cache_manager_load(struct cache_manager *cm, const struct cache_record *rec,
  * Save (§2.4): allocates a record for result_id (or reuses `record` when not
  * NULL, so several keys of one execution share it), adds it to k's id (getID,
  * random when new) and links every alternative of every dep to it, all in one
- * batch.  ret_record (may be NULL) receives the record.
+ * batch.  ret_record (may be NULL) receives the record.  A key new to cm whose
+ * every input already leads to a key holding a record of result_id takes that
+ * key's id and record rather than a random id and a record of its own, so equal
+ * content saved by many vertices is one key, not one each (reuse_same_result).
  */
 int cache_manager_save(struct cache_manager *cm, struct cache_key *k, const char *result_id,
 		       int64_t created_at, const struct cache_result *record,

@@ -1,8 +1,12 @@
 /* oci.c — see oci.h.  No state, no locks. */
 #include "oci.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void oci_blob_path(const char *digest, char ret[OCI_BLOB_PATH_SIZE])
 {
@@ -45,4 +49,48 @@ bool oci_desc_is(const json_t *d, const char *mt)
 {
 	const char *m = oci_desc_media_type(d);
 	return m && strcmp(m, mt) == 0 && oci_desc_digest(d);
+}
+
+int oci_open_dir_at(int dirfd, const char *name, int *ret_fd)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	/* With O_DIRECTORY a symlink is ENOTDIR: say which it is. */
+	if (fd < 0 && errno == ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int oci_open_regular_at(int dirfd, const char *name, int *ret_fd, off_t *ret_size)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	*ret_fd = fd;
+	*ret_size = st.st_size;
+	return 0;
+}
+
+const char *oci_open_strerror(int r)
+{
+	return r == -ELOOP     ? "is a symlink (not followed inside a layout)"
+	       : r == -EINVAL  ? "not a regular file"
+	       : r == -ENOTDIR ? "not a directory"
+			       : strerror(-r);
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "sha256.h"
 #include "strbuf.h"
@@ -55,5 +56,19 @@ const char *oci_desc_media_type(const json_t *d);
 bool oci_desc_is_tagged(const json_t *d, const char *tag);
 /* True when d is a descriptor of media type mt with a good digest. */
 bool oci_desc_is(const json_t *d, const char *mt);
+
+/* ---- opening files of a layout ---- */
+
+/*
+ * A layout is named by a user and read by the daemon: every path inside it is
+ * opened relative to a directory fd without following a final symlink (so no
+ * component is a symlink), files with O_NONBLOCK so a FIFO cannot hold a
+ * worker, and anything but a regular file (or dir) is refused: -ELOOP for a
+ * symlink, -EINVAL for another type, -ENOTDIR.
+ */
+int oci_open_dir_at(int dirfd, const char *name, int *ret_fd);
+int oci_open_regular_at(int dirfd, const char *name, int *ret_fd, off_t *ret_size);
+/* What such an error means, for "REL: why". */
+const char *oci_open_strerror(int r);
 
 #endif

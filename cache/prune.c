@@ -8,6 +8,7 @@
 #include "exports.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,26 @@ int cache_prune_result(struct sfs_cache *c, const char *result_id, bool dry_run,
 	return r;
 }
 
+int cache_referenced(struct sfs_db *db, uint64_t *ret_blobs, uint64_t *ret_bytes)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -EIO;
+
+	sfs_db_lock(db);
+	if (sqlite3_prepare_v2(sfs_db_handle(db),
+			       "SELECT count(*), coalesce(sum(s), 0) FROM (SELECT max(size) s"
+			       " FROM blob_refs GROUP BY blob)",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*ret_blobs = (uint64_t)sqlite3_column_int64(st, 0);
+		*ret_bytes = (uint64_t)sqlite3_column_int64(st, 1);
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	sfs_db_unlock(db);
+	return r;
+}
+
 int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret)
 {
 	sqlite3_stmt *st = NULL;
@@ -267,8 +288,26 @@ static int last_used_locked(struct sfs_db *db, const char *id, int64_t *ret)
 	return r;
 }
 
-/* Whether candidate id may go now (lock held): there, unheld, unpinned, old enough. */
-static bool may_go_locked(struct sfs_cache *c, const char *id, int64_t cutoff)
+/* Whether result id has a record an op of kind op made (lock held). */
+static bool made_by_locked(struct sfs_db *db, const char *id, const char *op)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_RESULT_HAS_OP);
+	bool yes = false;
+
+	if (!st)
+		return false; /* an error keeps the result */
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		yes = sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	return yes;
+}
+
+/* Whether candidate id may go now (lock held): there, unheld, unpinned, old
+ * enough, and made by the op kind asked for. */
+static bool may_go_locked(struct sfs_cache *c, const struct cache_prune_opts *o, const char *id,
+			  int64_t cutoff)
 {
 	int64_t last = 0;
 
@@ -278,19 +317,22 @@ static bool may_go_locked(struct sfs_cache *c, const char *id, int64_t cutoff)
 		return false;
 	if (cache_held(c->holds, id))
 		return false;
+	if (o->op && !made_by_locked(c->db, id, o->op))
+		return false;
 	return !exists_locked(c->db, STMT_PINNED, id); /* pinned since the listing */
 }
 
 /* One batch from *next on (lock held, inside a unit): ids deleted go to done. */
-static int lru_batch_locked(struct sfs_cache *c, const struct strv *ids, size_t *next,
-			    size_t batch, int64_t cutoff, uint64_t keep_bytes, uint64_t *used,
-			    struct strv *done, struct cache_prune_report *rep)
+static int lru_batch_locked(struct sfs_cache *c, const struct cache_prune_opts *o,
+			    const struct strv *ids, size_t *next, size_t batch, int64_t cutoff,
+			    uint64_t *used, struct strv *done, struct cache_prune_report *rep)
 {
 	int r = 0;
 
-	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > keep_bytes; (*next)++) {
+	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > o->keep_bytes;
+	     (*next)++) {
 		const char *id = ids->v[*next];
-		if (!may_go_locked(c, id, cutoff))
+		if (!may_go_locked(c, o, id, cutoff))
 			continue;
 		uint64_t before = rep->bytes;
 		r = prune_result_locked(c, id, rep);
@@ -303,48 +345,88 @@ static int lru_batch_locked(struct sfs_cache *c, const struct strv *ids, size_t 
 	return r;
 }
 
-int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
-		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+static void report_add(struct cache_prune_report *to, const struct cache_prune_report *r)
+{
+	to->results += r->results;
+	to->records += r->records;
+	to->blobs += r->blobs;
+	to->bytes += r->bytes;
+}
+
+/* One unit of the prune; a dry run's is rolled back. */
+static int lru_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const struct strv *ids,
+		    size_t *next, int64_t cutoff, uint64_t *used, struct cache_prune_report *rep)
+{
+	size_t batch = o->dry_run ? SIZE_MAX : o->batch ? o->batch : 1;
+	struct strv done = {0};
+	struct cache_prune_report br = {0};
+	int64_t t0 = sfs_now_ns();
+	int r;
+
+	sfs_db_lock(c->db);
+	r = sfs_db_begin(c->db);
+	if (r == 0)
+		r = end_unit(c->db,
+			     lru_batch_locked(c, o, ids, next, batch, cutoff, used, &done, &br),
+			     o->dry_run);
+	sfs_db_unlock(c->db);
+	if (r == 0 && !o->dry_run)
+		r = sfs_db_sync(c->db); /* the intent is durable before a file goes */
+	if (r == 0 && !o->dry_run)
+		r = cache_prune_collect(c, false, NULL);
+	if (r == 0)
+		report_add(rep, &br);
+	for (size_t i = 0; r == 0 && !o->dry_run && o->collected && i < done.n; i++)
+		o->collected(o->arg, done.v[i]);
+	strv_release(&done);
+	if (r == 0 && o->between && *next < ids->n && *used > o->keep_bytes)
+		o->between(o->arg, sfs_now_ns() - t0);
+	return r;
+}
+
+int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint64_t *used,
 		    struct cache_prune_report *rep)
 {
 	struct strv ids = {0};
-	uint64_t *last = NULL;
-	int64_t cutoff = keep_ns > 0 ? sfs_now_ns() - keep_ns : 0;
+	uint64_t *last = NULL, total = 0;
+	int64_t cutoff = o->keep_ns > 0 ? sfs_now_ns() - o->keep_ns : 0;
 	size_t next = 0;
-	int r;
+	int r = 0;
 
-	if (*used <= keep_bytes)
-		return 0;
-	sfs_db_lock(c->db);
-	r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
-	sfs_db_unlock(c->db);
-	while (r == 0 && next < ids.n && *used > keep_bytes) {
-		struct strv done = {0};
-		struct cache_prune_report br = {0};
-		sfs_db_lock(c->db);
-		r = sfs_db_begin(c->db);
-		if (r == 0)
-			r = sfs_db_end(c->db, lru_batch_locked(c, &ids, &next, batch ? batch : 1,
-							       cutoff, keep_bytes, used, &done,
-							       &br));
-		sfs_db_unlock(c->db);
-		if (r == 0)
-			r = sfs_db_sync(c->db); /* the intent is durable before a file goes */
-		if (r == 0)
-			r = cache_prune_collect(c, false, NULL);
-		if (r == 0) {
-			rep->results += br.results;
-			rep->records += br.records;
-			rep->blobs += br.blobs;
-			rep->bytes += br.bytes;
-		}
-		for (size_t i = 0; r == 0 && fn && i < done.n; i++)
-			fn(arg, done.v[i]);
-		strv_release(&done);
+	if (!used) {
+		r = cache_referenced_bytes(c->db, &total);
+		used = &total;
 	}
+	if (r == 0 && *used > o->keep_bytes) {
+		sfs_db_lock(c->db);
+		r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
+		sfs_db_unlock(c->db);
+	}
+	while (r == 0 && next < ids.n && *used > o->keep_bytes && !(o->stop && *o->stop))
+		r = lru_unit(c, o, &ids, &next, cutoff, used, rep);
 	strv_release(&ids);
 	free(last);
+	if (r == 0 && !o->op && !(o->stop && *o->stop)) {
+		uint64_t n = 0, bytes = 0;
+		r = cache_exports_prune(c, o->dry_run, &n, &bytes);
+		rep->exports += n;
+		rep->export_bytes += bytes;
+	}
 	return r;
+}
+
+int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *lo, uint64_t *used,
+		    struct cache_prune_report *rep)
+{
+	struct cache_prune_opts o = {.keep_bytes = lo->keep_bytes,
+				     .keep_ns = lo->keep_ns,
+				     .batch = lo->batch,
+				     .collected = lo->collected,
+				     .between = lo->between,
+				     .arg = lo->arg,
+				     .stop = lo->stop};
+
+	return cache_prune_run(c, &o, used, rep);
 }
 
 static int remove_if_unreferenced(struct sfs_cache *c, const char *hex,
@@ -380,6 +462,97 @@ static int orphan_blob(const char *hex, void *arg)
 	return remove_if_unreferenced(w->c, hex, w->rep);
 }
 
+/* Result trees with no blob_refs row, and layers whose blob has no row of its result. */
+#define SQL_UNREFERENCED_RESULTS                                                                   \
+	"SELECT id FROM results r WHERE NOT EXISTS (SELECT 1 FROM blob_refs b WHERE b.owner = r.id)" \
+	" ORDER BY id"
+#define SQL_UNREFERENCED_LAYERS                                                                    \
+	"SELECT result, blob, size FROM layers l WHERE NOT EXISTS (SELECT 1 FROM blob_refs b"      \
+	" WHERE b.owner = l.result AND b.blob = (CASE WHEN l.blob LIKE 'sha256:%'"                 \
+	" THEN substr(l.blob, 8) ELSE l.blob END))"
+
+static int query_rows(struct sfs_db *db, const char *sql, int ncols, struct strv *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE, r = 0;
+
+	sfs_db_lock(db);
+	if (sqlite3_prepare_v2(sfs_db_handle(db), sql, -1, &st, NULL) != SQLITE_OK) {
+		sfs_log(SFS_LOG_ERR, "prune: %s: %s", sql, sqlite3_errmsg(sfs_db_handle(db)));
+		r = -EIO;
+	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (int i = 0; r == 0 && i < ncols; i++) {
+			const char *s = (const char *)sqlite3_column_text(st, i);
+			r = strv_push(out, s ? s : "");
+		}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(st);
+	sfs_db_unlock(db);
+	return r;
+}
+
+/* The references of one result tree, in a unit; -ENOENT etc. when it does not load. */
+static int rebuild_result_refs(struct sfs_cache *c, const char *id)
+{
+	struct tree *t = NULL;
+	int r = tree_load(c->cas, id, &t);
+
+	if (r < 0)
+		return r;
+	sfs_db_lock(c->db);
+	r = sfs_db_begin(c->db);
+	if (r == 0)
+		r = sfs_db_end(c->db, cache_blob_refs_add_tree(c->db, c->cas, t));
+	sfs_db_unlock(c->db);
+	tree_free(t);
+	return r;
+}
+
+/* Rebuilds what is missing; *ret_sure false when some result's blobs are unknown. */
+static int rebuild_refs(struct sfs_cache *c, uint64_t *ret_n, bool *ret_sure)
+{
+	struct strv ids = {0}, layers = {0};
+	int r = query_rows(c->db, SQL_UNREFERENCED_RESULTS, 1, &ids);
+
+	for (size_t i = 0; r == 0 && i < ids.n; i++) {
+		int lr = rebuild_result_refs(c, ids.v[i]);
+		if (lr == 0) {
+			(*ret_n)++;
+			continue;
+		}
+		sfs_log(SFS_LOG_WARN, "result %s: its tree does not load (%s): orphan blobs are kept",
+			ids.v[i], strerror(-lr));
+		*ret_sure = false;
+	}
+	if (r == 0)
+		r = query_rows(c->db, SQL_UNREFERENCED_LAYERS, 3, &layers);
+	for (size_t i = 0; r == 0 && i + 2 < layers.n; i += 3) {
+		r = cache_blob_ref_add(c->db, layers.v[i], layers.v[i + 1],
+				       strtoull(layers.v[i + 2], NULL, 10));
+		(*ret_n) += r == 0;
+	}
+	strv_release(&ids);
+	strv_release(&layers);
+	return r;
+}
+
+int cache_prune_recover(struct sfs_cache *c, struct cache_prune_report *rep, uint64_t *ret_refs)
+{
+	uint64_t n = 0;
+	bool sure = true;
+	int r = rebuild_refs(c, &n, &sure);
+
+	if (r == 0)
+		r = sfs_db_sync(c->db); /* the references are durable before a blob goes */
+	if (r == 0)
+		r = cache_prune_collect(c, sure, rep);
+	if (r == 0 && ret_refs)
+		*ret_refs = n;
+	return r;
+}
+
 int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_report *rep)
 {
 	struct strv hexes = {0};
@@ -388,8 +561,10 @@ int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_re
 	sfs_db_lock(c->db);
 	r = rows(c->db, STMT_GC_INTENT_LIST, NULL, &hexes, NULL);
 	sfs_db_unlock(c->db);
-	for (size_t i = 0; r == 0 && i < hexes.n; i++)
+	for (size_t i = 0; r == 0 && i < hexes.n; i++) {
 		r = remove_if_unreferenced(c, hexes.v[i], rep);
+		sched_yield(); /* an unlink may take a millisecond (discard): let readers in */
+	}
 	strv_release(&hexes);
 	if (r == 0 && orphans) {
 		struct orphan_walk w = {c, rep};

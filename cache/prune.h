@@ -21,6 +21,7 @@
 #ifndef SFS_PRUNE_H
 #define SFS_PRUNE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,20 +67,70 @@ int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool 
 int cache_prune_collect(struct sfs_cache *c, bool orphans, struct cache_prune_report *rep);
 
 /*
+ * What the mount does before any job runs (docs/durability.md): gives the
+ * results written before blob_refs existed (and layers whose reference a crash
+ * lost) their rows, finishes the removals of a prune killed after its commit,
+ * then removes every orphan blob (no result references it: what a job killed
+ * before its result was saved wrote).  If a result without references has a
+ * tree that does not load, which blobs it needs is unknown: the orphans stay
+ * (logged) and only the prune's removals are finished.  *ret_refs gets the
+ * results and layers whose references were rebuilt.
+ */
+int cache_prune_recover(struct sfs_cache *c, struct cache_prune_report *rep, uint64_t *ret_refs);
+
+/*
  * The automatic GC's pass (gc.c): as cache_prune, but in units of at most
  * batch results, the database lock dropped between them, so that the FUSE
  * threads and running jobs wait for one batch at most.  Each batch is
  * committed and its blobs removed before the next.  *used is the referenced
  * bytes at the start (cache_referenced_bytes) and is lowered by what is freed.
- * Each deleted result's id is given to fn (may be NULL), after its batch is
- * committed, with no lock held.  Candidates are re-checked in their batch:
- * still there, not held, and (with keep_ns) still not used for keep_ns.
+ * Each deleted result's id is given to collected (may be NULL), after its
+ * batch is committed, with no lock held.  Candidates are re-checked in their
+ * batch: still there, not held, not pinned, and (with keep_ns) still not used
+ * for keep_ns.  With *stop set (by another thread), it ends after the batch.
+ * between (may be NULL) is called after each batch but the last, no lock held,
+ * with the batch's wall time: the GC paces itself there (gc.c).
  */
-int cache_prune_lru(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, size_t batch,
-		    uint64_t *used, void (*fn)(void *arg, const char *result_id), void *arg,
+struct cache_prune_lru_opts {
+	uint64_t keep_bytes;
+	int64_t keep_ns; /* 0: any age */
+	size_t batch;	 /* results per unit; 0 is 1 */
+	void (*collected)(void *arg, const char *result_id);
+	void (*between)(void *arg, int64_t batch_ns);
+	void *arg; /* of collected and between */
+	const _Atomic bool *stop; /* may be NULL */
+};
+int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *o, uint64_t *used,
+		    struct cache_prune_report *rep);
+
+/*
+ * The prune of cache/ctl and the GC's pass in one: least recently used first,
+ * until the referenced bytes are at most keep_bytes, in units of batch results
+ * as cache_prune_lru.  With op, only results some record of which an op of
+ * that kind made ("exec", "local", ...: records.op, du.h).  A dry run is one
+ * unit, rolled back: rep says what the prune would free, nothing changes and
+ * collected is not called.  used as cache_prune_lru's, or NULL: measured here.
+ * With *stop set (by another thread), it ends after the unit under way.
+ * Then, without op and unless stopped, every whole-cache export but the newest
+ * goes (cache_exports_prune, whatever the budget; dry_run only counts them).
+ */
+struct cache_prune_opts {
+	uint64_t keep_bytes;
+	int64_t keep_ns; /* 0: any age */
+	const char *op;	 /* NULL: any op */
+	bool dry_run;
+	size_t batch; /* results per unit; 0 is 1 */
+	void (*collected)(void *arg, const char *result_id);
+	void (*between)(void *arg, int64_t unit_ns); /* after each unit but the last */
+	void *arg; /* of collected and between */
+	const _Atomic bool *stop; /* may be NULL */
+};
+int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint64_t *used,
 		    struct cache_prune_report *rep);
 
 /* Bytes of the distinct blobs results reference. */
 int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret);
+/* Those blobs and their bytes (cache/stats: blobs beyond them are orphans). */
+int cache_referenced(struct sfs_db *db, uint64_t *ret_blobs, uint64_t *ret_bytes);
 
 #endif

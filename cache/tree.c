@@ -839,12 +839,15 @@ static bool walk_remembered(struct walk *w, int dfd, const char *name, const str
 
 static int walk_file(struct walk *w, int dfd, const char *name, const struct stat *lst)
 {
+	struct sfs_statcache *sc = w->o ? w->o->statcache : NULL;
 	struct tree_entry e = {.type = 'f'};
 	int64_t start = sfs_now_ns();
+	bool remembered = walk_remembered(w, dfd, name, lst, &e);
 	struct stat st;
 	int fd, r;
 
-	if (walk_remembered(w, dfd, name, lst, &e)) {
+	sfs_statcache_count(sc, remembered);
+	if (remembered) {
 		if ((r = walk_count(w, lst)) < 0)
 			return r;
 		return evec_push(&w->ev, &e, w->rel.p);
@@ -866,7 +869,7 @@ static int walk_file(struct walk *w, int dfd, const char *name, const struct sta
 		return sfs_errf(w->ret_msg, r, "cannot store %s/%s: %s", w->host, w->rel.p,
 				strerror(-r));
 	if (e.size == (uint64_t)st.st_size)
-		sfs_statcache_put(w->o ? w->o->statcache : NULL, &st, e.hex, start);
+		sfs_statcache_put(sc, &st, e.hex, start);
 	e.mode = st.st_mode & 07777;
 	return evec_push(&w->ev, &e, w->rel.p);
 }

@@ -27,7 +27,10 @@
 
 #include "clock.h"
 #include "exports.h"
+#include "du.h"
+#include "prune.h"
 #include "results_index.h"
+#include "strmap.h"
 #include "fs.h"
 
 
@@ -256,6 +259,40 @@ static int result_content(struct sfs_fs *fs, const struct fs_desc *d, struct str
 	}
 }
 
+static void du_line(struct strbuf *out, const struct cache_du_entry *e)
+{
+	char used[40], created[40];
+
+	sfs_format_time(e->last_used, used);
+	sfs_format_time(e->created, created);
+	strbuf_addf(out, "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\t%s\t%s\t", e->size, e->reclaimable,
+		    e->reclaimable < e->size ? "shared" : "-", used, created,
+		    e->pinned ? "pinned" : e->held ? "held" : "-");
+	add_field(out, e->op, '\t');
+	add_field(out, key_name_of(e->id), '\t');
+	add_field(out, e->name, '\n');
+}
+
+/* docs/tree.md §6.2: a header, one line per result (largest first), the totals. */
+static int du_content(struct sfs_fs *fs, struct strbuf *out)
+{
+	struct cache_du du;
+	int r = cache_du_get(fs->cache, &du);
+
+	if (r < 0)
+		return r;
+	strbuf_addstr(out, "# size\treclaimable\tshared\tlast_used\tcreated\tpinned\top"
+			   "\tresult\tname\n");
+	for (size_t i = 0; i < du.n; i++)
+		du_line(out, &du.v[i]);
+	strbuf_addf(out,
+		    "# total %zu results, %" PRIu64 " bytes, %" PRIu64
+		    " reclaimable by a full prune\n",
+		    du.n, du.total_size, du.total_reclaimable);
+	cache_du_release(&du);
+	return 0;
+}
+
 static int stats_content(struct sfs_fs *fs, struct strbuf *out)
 {
 	struct fs_cache_stats s;
@@ -265,9 +302,12 @@ static int stats_content(struct sfs_fs *fs, struct strbuf *out)
 		return r;
 	strbuf_addf(out,
 		    "disk_bytes %" PRIu64 "\nblobs %" PRIu64 "\nblob_bytes %" PRIu64
-		    "\ndb_bytes %" PRIu64 "\nlogs %" PRIu64 "\nlog_bytes %" PRIu64 "\n",
-		    s.blob_bytes + s.db_bytes + s.log_bytes + s.export_bytes, s.blobs, s.blob_bytes,
-		    s.db_bytes, s.logs, s.log_bytes);
+		    "\ndb_bytes %" PRIu64 "\nlogs %" PRIu64 "\nlog_bytes %" PRIu64
+		    "\nother_bytes %" PRIu64 "\nreferenced_blobs %" PRIu64
+		    "\nreferenced_bytes %" PRIu64 "\n",
+		    s.disk_bytes, s.blobs, s.blob_bytes, s.db_bytes, s.logs, s.log_bytes,
+		    s.other_bytes, s.referenced_blobs, s.referenced_bytes);
+	/* information only: exports are already in disk_bytes (other_bytes) */
 	strbuf_addf(out, "exports %" PRIu64 "\nexport_bytes %" PRIu64 "\n", s.exports,
 		    s.export_bytes);
 	strbuf_addf(out,
@@ -286,6 +326,10 @@ static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strb
 		r = stats_content(fs, out);
 	else if (d->kind == FS_CACHE_IMPORT)
 		r = fs_cache_import_content(fs, out);
+	else if (d->kind == FS_CACHE_DU)
+		r = du_content(fs, out);
+	else if (d->kind == FS_CACHE_CTL)
+		r = fs_cachectl_content(fs, out);
 	else if (fs_kinds[d->kind].parent == FS_CACHE_KEY)
 		r = key_content(fs, d, out);
 	else if (fs_kinds[d->kind].parent == FS_CACHE_RESULT)
@@ -361,6 +405,68 @@ static void logs_usage(const char *state_dir, uint64_t *ret_n, uint64_t *ret_byt
 	closedir(dir);
 }
 
+/* Files with more than one link, counted once (as du does). */
+static bool seen_before(struct strmap *links, const struct stat *st)
+{
+	char key[48];
+
+	if (st->st_nlink < 2 || S_ISDIR(st->st_mode))
+		return false;
+	snprintf(key, sizeof(key), "%llx:%llx", (unsigned long long)st->st_dev,
+		 (unsigned long long)st->st_ino);
+	if (strmap_get(links, key))
+		return true;
+	strmap_put(links, key, (void *)1, NULL); /* out of memory: counted twice, no worse */
+	return false;
+}
+
+/* The apparent size of everything under directory dfd (consumed), as `du -sb`
+ * sums it: files, symlinks and the directories themselves.  What vanishes
+ * meanwhile (a prune, a temp file renamed) is skipped. */
+static uint64_t tree_bytes(int dfd, struct strmap *links, unsigned depth)
+{
+	DIR *dir = fdopendir(dfd);
+	struct dirent *de;
+	uint64_t n = 0;
+
+	if (!dir) {
+		close(dfd);
+		return 0;
+	}
+	while ((de = readdir(dir))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    seen_before(links, &st))
+			continue;
+		n += (uint64_t)st.st_size;
+		if (!S_ISDIR(st.st_mode) || depth >= 64)
+			continue;
+		int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0)
+			n += tree_bytes(sub, links, depth + 1);
+	}
+	closedir(dir);
+	return n;
+}
+
+static uint64_t state_bytes(const char *state_dir)
+{
+	struct strmap links = STRMAP_INIT;
+	struct stat st;
+	uint64_t n = 0;
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return 0;
+	if (fstat(dfd, &st) == 0)
+		n = (uint64_t)st.st_size;
+	n += tree_bytes(dfd, &links, 0);
+	strmap_release(&links);
+	return n;
+}
+
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 {
 	struct results_index_counts c;
@@ -378,6 +484,14 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 	r = cache_exports_usage(fs->cache, &ret->exports, &ret->export_bytes);
 	if (r < 0)
 		return r;
+	r = cache_referenced(fs->cache->db, &ret->referenced_blobs, &ret->referenced_bytes);
+	if (r < 0)
+		return r;
+	ret->disk_bytes = state_bytes(sd);
+	uint64_t known = ret->blob_bytes + ret->db_bytes + ret->log_bytes;
+	ret->other_bytes = ret->disk_bytes > known ? ret->disk_bytes - known : 0;
+	if (ret->disk_bytes < known) /* a blob landed between the two walks */
+		ret->disk_bytes = known;
 	r = results_index_counts(fs->cache->db, &c);
 	if (r < 0)
 		return r;

@@ -1,7 +1,7 @@
 /*
  * cacheimport.c — cache/import: writing the absolute path of an OCI layout
  * copies its records and blobs into the local cache for good
- * (cache_import_into, docs/export.md §11.3, README.md "The mounted tree").
+ * (cache_import_into, docs/export.md §12.3, README.md "The mounted tree").
  *
  * Only the mount owner and root may write it (an imported record serves every
  * user's builds, docs/security.md).  The write is checked on the FUSE thread

@@ -57,6 +57,10 @@ struct fs_opts {
 	unsigned max_pending;  /* default 1024 */
 	unsigned max_parked;   /* parked blocking readers; default 4096 */
 	uint64_t pending_timeout; /* seconds a pending job waits for a spec; default 3600 */
+	/* registries (cache/registry.h) */
+	char *registry_ca;	   /* extra CA bundle, malloc'd, or NULL */
+	char *insecure_registries; /* "HOST:PORT,..." in plain http, malloc'd, or NULL */
+	uint64_t registry_timeout; /* seconds without progress; default 30 */
 	bool foreground, debug, show_help, show_version;
 	char *state_dir;  /* operand as given, malloc'd */
 	char *mountpoint; /* operand as given, malloc'd */
@@ -100,6 +104,7 @@ struct sfs_fs {
 	struct fs_streams *streams; /* stream.c: parked readers and pollers */
 	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
 	struct fs_cache_import *cache_import; /* cacheimport.c: the running import */
+	struct fs_cachectl *cachectl; /* cachectl.c: cache/ctl's command and thread */
 };
 
 /* ---- node kinds (kinds.c) ----
@@ -169,6 +174,8 @@ enum fs_kind {
 	FS_CACHE_EXPORT_ENTRY,
 	FS_CACHE_EXPORT_LINK,
 	FS_CACHE_IMPORT,
+	FS_CACHE_CTL,
+	FS_CACHE_DU,
 	FS_KIND_MAX
 };
 
@@ -370,8 +377,11 @@ int fs_cache_export_link(struct sfs_fs *fs, struct fs_desc *ret);
 
 /* ---- cachectl_export.c: `export [mode=max|min] [form=image|manifest-list]` of cache/ctl ---- */
 
-/* Parses args, exports the whole cache, appends the outcome line to out
- * (slow: never on a FUSE thread). */
+/* Parses args only (cache/ctl's check, on the FUSE thread): 0, or -EINVAL
+ * with *ret_msg naming the bad word. */
+int fs_cachectl_export_check(const char *args, char **ret_msg);
+/* Parses args, exports the whole cache, appends the outcome line to out,
+ * without newline (cache/ctl's run: slow, on the ctl thread). */
 int fs_cachectl_export(struct sfs_fs *fs, const char *args, struct strbuf *out, char **ret_msg);
 
 /* ---- cacheimport.c: cache/import ---- */
@@ -392,15 +402,33 @@ int fs_cache_import_content(struct sfs_fs *fs, struct strbuf *out);
 
 extern const struct fs_module fs_cache_module;
 struct fs_cache_stats {
+	uint64_t disk_bytes;	    /* everything under STATE_DIR, as `du -sb` counts it */
 	uint64_t blobs, blob_bytes; /* the content store */
 	uint64_t db_bytes;	    /* solverfs.db with its -wal and -shm */
 	uint64_t logs, log_bytes;   /* STATE_DIR/logs */
 	uint64_t exports, export_bytes; /* STATE_DIR/exports/<hex>: whole-cache exports */
+	uint64_t other_bytes;	    /* the rest: exports, temp files, directories */
+	uint64_t referenced_blobs, referenced_bytes; /* the blobs results name (blob_refs) */
 	uint64_t keys, records, results, result_bytes, links;
 	uint64_t hits, misses; /* record loads, executions (since the mount) */
 	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
+
+/* ---- cachectl.c: cache/ctl (commands on the whole cache, on a thread of its own) ---- */
+
+/* Made with the front's state; stopped (a running prune ends after its unit
+ * and is joined) once the loop has ended, before the cache closes. */
+int fs_cachectl_init(struct sfs_fs *fs);
+void fs_cachectl_stop(struct sfs_fs *fs);
+void fs_cachectl_release(struct sfs_fs *fs); /* accepts a never-made one */
+/* Open: writers must be the mount owner or root (-EACCES). */
+int fs_cachectl_open(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, int flags);
+int fs_cachectl_truncate(struct sfs_fs *fs, fuse_req_t req);
+/* One write is one command: -EINVAL (reason read back), -EBUSY while one runs. */
+int fs_cachectl_write(struct sfs_fs *fs, struct fs_file *f, const char *buf, size_t size);
+/* The last command's outcome. */
+int fs_cachectl_content(struct sfs_fs *fs, struct strbuf *out);
 
 /* ---- graph.c: jobs/N/why and jobs/N/graph.dot as they are now ---- */
 
@@ -421,8 +449,10 @@ void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t
 void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 		    struct fuse_pollhandle *ph);
 void fs_stream_file_release(struct sfs_fs *fs, struct fs_file *f);
-/* Retries the parked readers and wakes the pollers of job (from fs_notify). */
+/* Something of job changed: wakes its pollers and marks its parked readers for a
+ * retry (from fs_notify); fs_stream_kick then retries them. */
 void fs_stream_notify(void *arg, uint64_t job);
+void fs_stream_kick(struct sfs_fs *fs, uint64_t job);
 /* Makes notify a no-op (before sfs_solver_close). */
 void fs_stream_closing(struct sfs_fs *fs);
 /* Answers every parked reader (ENOTCONN) and drops poll handles. */

@@ -257,8 +257,9 @@ static int jobs_readdir(struct sfs_fs *fs, const struct fs_desc *d, struct fs_di
 	}
 }
 
-/* "<ref> <result>" per built output, and " collected" after a result the GC
- * (or a prune) deleted since: outputs/<ref> then dangles (docs/gc.md). */
+/* "<ref> <result>" per built output, then " collected" after a result the GC
+ * (or a prune) deleted since (outputs/<ref> then dangles), or " kept" while
+ * the job is pinned (docs/gc.md). */
 static void result_text(struct sfs_fs *fs, const struct sfs_job_info *info, struct strbuf *out)
 {
 	struct results_index_entry e;
@@ -268,7 +269,8 @@ static void result_text(struct sfs_fs *fs, const struct sfs_job_info *info, stru
 		if (!id[0])
 			continue;
 		bool gone = results_index_get(fs->cache->db, id, &e) == -ENOENT;
-		strbuf_addf(out, "%s %s%s\n", info->outputs[i].ref, id, gone ? " collected" : "");
+		strbuf_addf(out, "%s %s%s\n", info->outputs[i].ref, id,
+			    gone ? " collected" : info->kept ? " kept" : "");
 	}
 }
 

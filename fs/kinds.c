@@ -120,6 +120,10 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     [FS_CACHE_EXPORT_LINK] = {"export", FS_CACHE_DIR, &fs_exports_module, LNK, FS_KIND_OPTIONAL},
     /* import (cacheimport.c): write a layout's path; reads give the outcome */
     [FS_CACHE_IMPORT] = {"import", FS_CACHE_DIR, &fs_cache_module, REG(0644), FS_KIND_WRITABLE},
+    /* ctl (cachectl.c): prune; reads give the last command's outcome */
+    [FS_CACHE_CTL] = {"ctl", FS_CACHE_DIR, &fs_cache_module, REG(0644), FS_KIND_WRITABLE},
+    /* du: one line per result, largest first (docs/tree.md §6.2) */
+    [FS_CACHE_DU] = {"du", FS_CACHE_DIR, &fs_cache_module, REG(0444), 0},
 };
 
 enum fs_kind fs_kind_child(enum fs_kind parent, const char *name)

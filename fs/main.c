@@ -341,14 +341,18 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 
 	if (r < 0)
 		return sfs_err_prefix(ret_msg, r, "cannot open the cache in %s", fs->state_dir);
-	/* A prune killed after its commit left blobs to remove (cache/prune.h):
-	 * finish it before any job runs.  Unreferenced blobs stay until then. */
+	/* A prune killed after its commit left blobs to remove, a job killed
+	 * before its save left orphans (cache/prune.h): both go before any job
+	 * runs, once every result's blobs are known to be referenced. */
 	struct cache_prune_report pr = {0};
-	if (cache_prune_collect(fs->cache, false, &pr) < 0)
+	uint64_t refs = 0;
+	if (cache_prune_recover(fs->cache, &pr, &refs) < 0)
 		sfs_log(SFS_LOG_WARN, "finishing an interrupted prune failed; it is retried at the next mount");
-	else if (pr.blobs)
-		sfs_log(SFS_LOG_INFO, "finished an interrupted prune: %llu blobs, %llu bytes",
-			(unsigned long long)pr.blobs, (unsigned long long)pr.bytes);
+	else if (pr.blobs || refs)
+		sfs_log(SFS_LOG_INFO,
+			"mount: %llu blob references rebuilt; %llu unreferenced blobs removed (%llu bytes)",
+			(unsigned long long)refs, (unsigned long long)pr.blobs,
+			(unsigned long long)pr.bytes);
 	/* before the solver, whose job_ended kicks it; stopped after it closed */
 	r = cache_gc_start(fs->cache, &o->gc, GC_PERIOD_NS, fs_notify_collected, fs, &fs->gc);
 	if (r < 0)
@@ -367,6 +371,9 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 	so.import_limits.layer_max = o->import_layer_max;
 	so.import_limits.entries_max = o->import_entries_max;
 	so.import_limits.json_max = o->import_config_max;
+	so.registry_ca = o->registry_ca;
+	so.insecure_registries = o->insecure_registries;
+	so.registry_timeout_ns = (int64_t)o->registry_timeout * 1000000000LL;
 	so.status_limit = (size_t)o->status_max;
 	so.limits.max_bytes = (size_t)o->spec_max;
 	so.limits.max_vertices = o->max_vertices;
@@ -388,6 +395,7 @@ static int open_libs(struct sfs_fs *fs, char **ret_msg)
 
 static void close_libs(struct sfs_fs *fs)
 {
+	fs_cachectl_stop(fs); /* its prune uses the cache */
 	fs->solver = sfs_solver_close(fs->solver);
 	fs->gc = cache_gc_stop(fs->gc);
 	fs->cache = sfs_cache_close(fs->cache);
@@ -449,6 +457,7 @@ static int serve(struct sfs_fs *fs, int lock_fd, char **ret_msg)
 	fs_notify_set_session(fs, NULL);
 	fs_stream_closing(fs);
 	fs_cache_import_stop(fs);
+	fs_cachectl_stop(fs);
 	fs->solver = sfs_solver_close(fs->solver); /* cancel jobs, kill, save history */
 	fs->gc = cache_gc_stop(fs->gc);
 	fs_stream_shutdown(fs);
@@ -477,6 +486,7 @@ static int state_open(struct sfs_fs *fs)
 		r = fs_notify_init(fs);
 	if (r == 0)
 		r = fs_cache_import_init(fs);
+		r = fs_cachectl_init(fs);
 	return r;
 }
 
@@ -486,6 +496,7 @@ static void state_close(struct sfs_fs *fs)
 {
 	fs_notify_release(fs);
 	fs_cache_import_release(fs);
+	fs_cachectl_release(fs);
 	fs_files_release(fs);
 	fs_results_release(fs);
 	fs_stream_release(fs);

@@ -16,6 +16,7 @@
 #include "array.h"
 #include "fs.h"
 #include "gc.h"
+#include "statcache.h"
 
 static const double duration_buckets[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600};
 
@@ -124,8 +125,8 @@ static void add_store(struct strbuf *out, const struct fs_cache_stats *c)
 		  c->blob_bytes);
 	add_gauge(out, "solverfs_store_blobs", "Blobs in the content store.", c->blobs);
 	add_gauge(out, "solverfs_disk_bytes",
-		  "Bytes solverfs holds on disk (blobs, database, logs).",
-		  c->blob_bytes + c->db_bytes + c->log_bytes);
+		  "Bytes under STATE_DIR (blobs, database, logs, exports, temp files), as du -sb counts them.",
+		  c->disk_bytes);
 	add_gauge(out, "solverfs_cache_keys", "Cache keys.", c->keys);
 	add_gauge(out, "solverfs_cache_records", "Cache records.", c->records);
 	add_gauge(out, "solverfs_cache_results", "Result trees known to the cache.", c->results);
@@ -156,6 +157,22 @@ static void add_gc(struct strbuf *out, struct cache_gc *g)
 		  "Blob bytes results reference, as the last GC pass left them.", s.used);
 }
 
+/* The stat cache of `local` snapshots (cache/statcache.h). */
+static void add_snapshots(struct strbuf *out, struct sfs_statcache *sc)
+{
+	struct sfs_statcache_stats st;
+
+	sfs_statcache_stats(sc, &st);
+	add_counter(out, "solverfs_snapshot_files_read_total",
+		    "Host files that local snapshots read since the mount.", st.reads);
+	add_counter(out, "solverfs_snapshot_files_reused_total",
+		    "Host files that local snapshots named by the blob remembered for their"
+		    " device, inode, size, mtime and ctime, without reading them.",
+		    st.reused);
+	add_gauge(out, "solverfs_snapshot_files_remembered",
+		  "Host files the stat cache remembers (kept across remounts).", st.entries);
+}
+
 int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out)
 {
 	struct job_counts jc = {0};
@@ -168,6 +185,7 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out)
 	add_solver(out, &ss);
 	if (fs_cache_stats_get(fs, &cs) == 0)
 		add_store(out, &cs);
+	add_snapshots(out, fs->cache->statcache);
 	add_gauge(out, "solverfs_parked_readers", "Blocked status/wait reads.",
 		  fs_stream_parked(fs));
 	add_gauge(out, "solverfs_inodes", "Inodes the kernel holds.", fs_nodes_count(fs));

@@ -15,6 +15,11 @@
  * forbids invalidating from such a path.  So the callback only queues the job
  * number; a thread of ours writes the invalidations to the device.
  *
+ * The same thread retries the job's parked readers (fs_stream_kick) before the
+ * invalidations, and rests KICK_GAP_US after each round, so a job whose status
+ * changes thousands of times a second costs its blocked readers at most 10
+ * rounds a second, none of them on a solver thread (docs/progress.md).
+ *
  * The queue and the thread are struct fs_inval, fs->inval (fs_notify_init).
  *
  * The GC's thread (fs_notify_collected) writes entry invalidations for the
@@ -28,10 +33,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs.h"
 
-#define QUEUE_MAX 256 /* jobs queued; past it one is dropped (zero timeouts still hold) */
+#define QUEUE_MAX 256	   /* jobs queued; past it one is served at once by the notifier */
+#define KICK_GAP_US 100000 /* after a round of retries: notifies meanwhile are one round */
 
 struct fs_inval {
 	pthread_mutex_t lock;
@@ -82,8 +89,11 @@ static void *inval_main(void *arg)
 		q->queued = 0;
 		se = q->se; /* not NULL while !stop; destroyed only after the join */
 		pthread_mutex_unlock(&q->lock);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			fs_stream_kick(fs, jobs[i]);
 			inval_job(fs, se, jobs[i]);
+		}
+		usleep(KICK_GAP_US);
 		pthread_mutex_lock(&q->lock);
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -161,7 +171,7 @@ void fs_notify(void *arg, uint64_t job)
 {
 	struct sfs_fs *fs = arg;
 	struct fs_inval *q = fs->inval;
-	bool dup = false;
+	bool dup = false, queued = false;
 
 	fs_stream_notify(arg, job);
 	pthread_mutex_lock(&q->lock);
@@ -170,6 +180,10 @@ void fs_notify(void *arg, uint64_t job)
 	if (q->se && !dup && q->queued < QUEUE_MAX) {
 		q->queue[q->queued++] = job;
 		pthread_cond_signal(&q->cond);
+		dup = true;
 	}
+	queued = dup && q->se && q->started;
 	pthread_mutex_unlock(&q->lock);
+	if (!queued) /* no thread to retry them (not mounted, or the queue is full) */
+		fs_stream_kick(fs, job);
 }

@@ -134,6 +134,8 @@ static int setattr_check(fuse_req_t req, const struct fs_desc *d, struct stat *a
 			return -EINVAL; /* only `> file` truncation makes sense */
 		if (d->kind == FS_CACHE_IMPORT)
 			return fs_cache_import_truncate(fs, req);
+		if (d->kind == FS_CACHE_CTL)
+			return fs_cachectl_truncate(fs, req);
 		return fs_jobs_truncate(fs, req, d);
 	}
 	return 0; /* touch: accepted, nothing to record */
@@ -464,6 +466,8 @@ static int file_open(fuse_req_t req, struct fs_file *f, int flags)
 		return fs_exports_open(fs, f);
 	if (f->d.kind == FS_CACHE_IMPORT)
 		return fs_cache_import_open(fs, req, f, flags);
+	if (f->d.kind == FS_CACHE_CTL)
+		return fs_cachectl_open(fs, req, f, flags);
 	if (f->d.kind == FS_VERTEX_LOG)
 		return fs_vertex_log_open(fs, f);
 	if (fs_kind_is(f->d.kind, FS_KIND_STREAM))
@@ -532,6 +536,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		r = -refuse_change(&f->d);
 	else if (f->d.kind == FS_CACHE_IMPORT)
 		r = fs_cache_import_write(fs, f, buf, size);
+	else if (f->d.kind == FS_CACHE_CTL)
+		r = fs_cachectl_write(fs, f, buf, size);
 	else
 		r = fs_jobs_write(fs, req, f, buf, size);
 	if (r < 0)

@@ -29,6 +29,7 @@ struct raw_opts {
 	char *max_vertices, *max_running, *max_pending, *max_parked, *pending_timeout;
 	char *path_max, *name_max, *inline_max;
 	char *import_layer_max, *import_entries_max, *import_config_max;
+	char *registry_ca, *registry_timeout;
 	char *gc, *gc_max_used, *gc_reserved, *gc_min_free, *gc_keep_duration;
 };
 
@@ -38,9 +39,10 @@ struct parse_ctx {
 	struct fs_opts *o;
 	char **ret_msg;
 	int err;
+	bool in_insecure; /* the last option was insecure_registries= (see opt_proc) */
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE };
+enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_SINGLE, KEY_INSECURE };
 
 #define RAW(t, f)                                                                                  \
 	{                                                                                          \
@@ -66,6 +68,9 @@ static const struct fuse_opt opt_spec[] = {
     RAW("import_entries_max=%s", import_entries_max),
     RAW("import_config_max=%s", import_config_max),
     RAW("pending_timeout=%s", pending_timeout),
+    RAW("registry_ca=%s", registry_ca),
+    RAW("registry_timeout=%s", registry_timeout),
+    FUSE_OPT_KEY("insecure_registries=", KEY_INSECURE),
     RAW("gc=%s", gc),
     RAW("gc_max_used=%s", gc_max_used),
     RAW("gc_reserved=%s", gc_reserved),
@@ -106,6 +111,7 @@ static void opts_defaults(struct fs_opts *o)
 	o->import_entries_max = CACHE_IMPORT_ENTRIES_MAX;
 	o->import_config_max = CACHE_IMPORT_JSON_MAX;
 	o->pending_timeout = 3600;
+	o->registry_timeout = 30;
 	gc_opts_default(&o->gc);
 }
 
@@ -204,12 +210,39 @@ static int parse_uint(const char *s, unsigned min, unsigned *ret)
 	return 0;
 }
 
+/* Appends HOST:PORT to the comma-separated insecure_registries. */
+static int add_insecure(struct fs_opts *o, const char *host)
+{
+	char *n = NULL;
+	if (!*host)
+		return 0;
+	if (asprintf(&n, "%s%s%s", o->insecure_registries ? o->insecure_registries : "",
+		     o->insecure_registries ? "," : "", host) < 0)
+		return -ENOMEM;
+	free(o->insecure_registries);
+	o->insecure_registries = n;
+	return 0;
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct parse_ctx *c = data;
 	struct fs_opts *o = c->o;
+	bool was_insecure = c->in_insecure;
 
+	c->in_insecure = false;
 	switch (key) {
+	case KEY_INSECURE:
+		/* fuse splits "-o insecure_registries=A:1,B:2" at the comma: the
+		 * options after it that are a bare HOST:PORT belong to it */
+		c->in_insecure = true;
+		return add_insecure(o, strchr(arg, '=') + 1) < 0 ? -1 : 0;
+	case FUSE_OPT_KEY_OPT:
+		if (was_insecure && !strchr(arg, '=') && strchr(arg, ':')) {
+			c->in_insecure = true;
+			return add_insecure(o, arg) < 0 ? -1 : 0;
+		}
+		return 1;
 	case KEY_HELP:
 		o->show_help = true;
 		return 0;
@@ -275,6 +308,21 @@ static int apply_sizes(const struct raw_opts *r, struct fs_opts *o, char **ret_m
 		return sfs_errf(ret_msg, EINVAL, "inline_max must be at least 1");
 	if (r->status_max && o->status_max < 4096)
 		return sfs_errf(ret_msg, EINVAL, "status_max must be at least 4K");
+	if (r->registry_timeout &&
+	    (fs_parse_duration(r->registry_timeout, &o->registry_timeout) < 0 ||
+	     o->registry_timeout == 0))
+		return sfs_errf(ret_msg, EINVAL,
+				"invalid registry_timeout=%s (expected a duration of at least 1s,"
+				" like 30s or 5m)",
+				r->registry_timeout);
+	if (r->registry_ca && r->registry_ca[0] != '/')
+		return sfs_errf(ret_msg, EINVAL, "registry_ca=%s must be an absolute path",
+				r->registry_ca);
+	if (r->registry_ca && access(r->registry_ca, R_OK) < 0)
+		return sfs_errf(ret_msg, EINVAL, "registry_ca=%s: %s", r->registry_ca,
+				strerror(errno));
+	if (r->registry_ca && !(o->registry_ca = strdup(r->registry_ca)))
+		return -ENOMEM;
 	if (r->pending_timeout &&
 	    (fs_parse_duration(r->pending_timeout, &o->pending_timeout) < 0 ||
 	     o->pending_timeout == 0))
@@ -390,6 +438,8 @@ static void raw_release(struct raw_opts *r)
 	free(r->import_entries_max);
 	free(r->import_config_max);
 	free(r->pending_timeout);
+	free(r->registry_ca);
+	free(r->registry_timeout);
 	free(r->gc);
 	free(r->gc_max_used);
 	free(r->gc_reserved);
@@ -424,7 +474,9 @@ void fs_opts_release(struct fs_opts *o)
 {
 	free(o->state_dir);
 	free(o->mountpoint);
-	o->state_dir = o->mountpoint = NULL;
+	free(o->registry_ca);
+	free(o->insecure_registries);
+	o->state_dir = o->mountpoint = o->registry_ca = o->insecure_registries = NULL;
 }
 
 void fs_opts_help(const char *prog)
@@ -485,6 +537,13 @@ void fs_opts_help(const char *prog)
 	    "    -o import_config_max=SIZE\n"
 	    "                           largest cache_from index.json, manifest or cache config\n"
 	    "                           (default: 64M)\n"
+	    "    -o registry_ca=FILE    CA certificates (PEM) trusted for registries, beside\n"
+	    "                           the system's\n"
+	    "    -o insecure_registries=HOST:PORT,...\n"
+	    "                           registries spoken to in plain http\n"
+	    "    -o registry_timeout=DUR\n"
+	    "                           a registry request fails after DUR without progress\n"
+	    "                           (default: 30s)\n"
 	    "\n"
 	    "Always added: -o default_permissions,nosuid,nodev,fsname=solverfs,subtype=solverfs\n"
 	    "\n"

@@ -7,6 +7,9 @@
  * queue's generation and retries every parked request of that job; those that
  * now have data or EOF are answered.  An interrupt (Ctrl-C) answers EINTR at
  * once; O_NONBLOCK readers get EAGAIN; past opts->max_parked readers, EAGAIN.
+ * The retries run on notify.c's thread, not the solver's (fs_stream_kick): a
+ * solver thread that notifies never answers 200 readers itself, and notifies
+ * that arrive while a retry runs are served by one more retry.
  * poll() registers the file's pollhandle on the same queue.
  *
  * Who answers a parked request: whoever takes it off its queue under the
@@ -404,8 +407,11 @@ void fs_stream_notify(void *arg, uint64_t job)
 		waitq_maybe_free(s, q);
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (q)
-		kick(fs, job);
+}
+
+void fs_stream_kick(struct sfs_fs *fs, uint64_t job)
+{
+	kick(fs, job);
 }
 
 /* ---- parking ---- */

@@ -252,11 +252,16 @@ void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 	free(e->records);
 	e->records = NULL;
 	e->nrecords = 0;
+	sfs_edge_drop_matches(e);
+	sfs_edge_settle(s, e);
+}
+
+void sfs_edge_drop_matches(struct edge *e)
+{
 	for (size_t i = 0; e->matches && i < e->vs->v->ninputs; i++)
 		sfs_keyset_release(&e->matches[i]);
 	free(e->matches);
 	e->matches = NULL;
-	sfs_edge_settle(s, e);
 }
 
 void sfs_edge_request(struct sfs_solver *s, struct edge *e, struct sfs_job *job, size_t out,

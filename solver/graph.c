@@ -197,8 +197,11 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	c->mountpoint = s->mountpoint;
 	c->log_limit = s->o.log_limit;
 	c->output_limit = s->o.output_limit;
+	c->import_limits = &s->o.import_limits;
+	c->registry = s->registry;
 	c->log = sfs_vstate_log;
 	c->log_arg = vs;
+	c->status = sfs_vstate_status;
 	atomic_init(&c->cancelled, false);
 	atomic_init(&c->pgid, 0);
 	*ret = vs;

@@ -262,6 +262,7 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
+	struct registry_opts *registry; /* the mount's, for image ops (opctx.registry) */
 	char *spill_dir; /* STATE_DIR/tmp: live jobs' status texts, unlinked files */
 	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
 	size_t vinfo_next;
@@ -421,6 +422,8 @@ void sfs_vstate_progress_started(struct vstate *vs, bool cached);
 void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *err);
 /* The op's output callback (struct sfs_op_ctx.log, arg the vstate): takes the lock. */
 void sfs_vstate_log(void *arg, int stream, const char *data, size_t len);
+/* A transfer's progress on the vertex, for every job it belongs to (op.h's status). */
+void sfs_vstate_status(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
 /* Tells job j (which announced vs) its start, its log and its completion so far. */
 void sfs_vstate_replay(struct vstate *vs, struct sfs_job *j);
 
@@ -470,6 +473,9 @@ char *sfs_job_error_text(const struct sfs_job *j);
 
 /* sources.c: cache_from */
 int sfs_job_read_sources(struct sfs_solver *s, struct sfs_job *j, char **ret_msg);
+/* The registry client options of the mount (progress and cancellation unset). */
+struct registry_opts;
+void sfs_solver_registry_opts(const struct sfs_solver *s, struct registry_opts *ret);
 int sfs_vstate_add_sources(struct sfs_solver *s, struct vstate *vs, char *const *paths);
 int sfs_vstate_inherit_sources(struct vstate *vs, const struct vstate *parent);
 void sfs_sources_free(struct sfs_solver *s);
@@ -504,6 +510,8 @@ void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 		       struct cache_key **keys, size_t nkeys, bool cached);
 void sfs_edge_discovered(struct sfs_solver *s, struct edge *e);
 void sfs_edge_settle(struct sfs_solver *s, struct edge *e);
+/* Frees e's matches: what only a search through its inputs' keys weighs. */
+void sfs_edge_drop_matches(struct edge *e);
 
 /* keys.c: a vertex's keys by definition (the KEYS task) */
 int sfs_keyset_add(struct keyset *ks, const struct cache_combined *cc, struct cache_key *k);
@@ -514,6 +522,7 @@ struct keys_found {
 	size_t nkeys;
 	struct cache_record *records;
 	size_t nrecords;
+	size_t ncandidates; /* keys sfs_intersect weighed (sfs_solver_stats.key_candidates) */
 };
 void sfs_keys_found_release(struct keys_found *k);
 const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);

@@ -19,7 +19,10 @@
 #include "err.h"
 #include "export.h"
 #include "exports.h"
+#include "imageref.h"
 #include "internal.h"
+#include "registry.h"
+#include "remote.h"
 
 static void export_digest(const struct sfs_job *j, char ret[SFS_DIGEST_SIZE])
 {
@@ -82,7 +85,10 @@ void sfs_job_outputs_built(struct sfs_solver *s, struct sfs_job *j)
 	char d[SFS_DIGEST_SIZE];
 	export_digest(j, d);
 	int64_t now = sfs_now_ns();
-	if (sfs_progress_add_vertex(j->progress, d, "[export] exporting cache", NULL, 0) == 0)
+	char name[64 + IMAGEREF_HOST_MAX + IMAGEREF_REPO_MAX + IMAGEREF_TAG_MAX];
+	snprintf(name, sizeof(name), "[export] exporting cache%s%s", j->spec->export_to ? " to " : "",
+		 j->spec->export_to ? j->spec->export_to : "");
+	if (sfs_progress_add_vertex(j->progress, d, name, NULL, 0) == 0)
 		sfs_progress_started(j->progress, d, now, false);
 	sfs_job_mark_dirty(s, j);
 	sfs_queue_job_task(s, TASK_EXPORT, j);
@@ -149,6 +155,80 @@ static enum cache_export_mode export_mode(enum sfs_export_mode m)
 					     : CACHE_EXPORT_MIN;
 }
 
+/* The job pushing its export, for the registry client's callbacks. */
+struct pusher {
+	struct sfs_solver *s;
+	struct sfs_job *j;
+	char digest[SFS_DIGEST_SIZE];
+};
+
+static bool push_cancelled(void *arg)
+{
+	struct pusher *p = arg;
+	sfs_solver_lock(p->s);
+	bool stop = p->j->state != SFS_JOB_RUNNING;
+	sfs_solver_unlock(p->s);
+	return stop;
+}
+
+/* Each blob's upload as a status of the export vertex. */
+static void push_progress(void *arg, const char *what, uint64_t done, uint64_t total)
+{
+	struct pusher *p = arg;
+	sfs_solver_lock(p->s);
+	sfs_progress_status(p->j->progress, p->digest, what, done, total, sfs_now_ns(),
+			    done == total);
+	sfs_job_mark_dirty(p->s, p->j);
+	sfs_solver_unlock(p->s);
+	sfs_solver_flush_notify(p->s);
+}
+
+/* The repository of the first job-level cache_from on to's host, other than
+ * to's: blobs missing from to are mounted from it (docs/export.md §11.1). */
+static void mount_source(const struct sfs_spec *spec, const struct imageref *to,
+			 char ret[IMAGEREF_REPO_MAX])
+{
+	for (size_t k = 0; spec->cache_from && spec->cache_from[k]; k++) {
+		struct imageref from = {0};
+		if (imageref_parse(spec->cache_from[k], &from, NULL) < 0)
+			continue;
+		bool same = from.kind == IMAGEREF_DOCKER && strcmp(from.host, to->host) == 0 &&
+			    strcmp(from.repo, to->repo) != 0;
+		if (same)
+			snprintf(ret, IMAGEREF_REPO_MAX, "%s", from.repo);
+		imageref_release(&from);
+		if (same)
+			return;
+	}
+}
+
+/* export.to: the layout at dir goes to the registry (cache/remote.h). */
+static int push_export(struct sfs_solver *s, struct sfs_job *j, const char *dir, char **ret_msg)
+{
+	struct pusher p = {.s = s, .j = j};
+	struct registry_opts ro;
+	struct imageref ref = {0};
+	int r = imageref_parse(j->spec->export_to, &ref, ret_msg);
+
+	export_digest(j, p.digest);
+	sfs_solver_registry_opts(s, &ro);
+	ro.progress = push_progress;
+	ro.cancelled = push_cancelled;
+	ro.arg = &p;
+	char mount_from[IMAGEREF_REPO_MAX] = "";
+	if (r == 0)
+		mount_source(j->spec, &ref, mount_from);
+	if (r == 0)
+		r = remote_push_layout(dir, &ref, mount_from[0] ? mount_from : NULL, &ro, ret_msg);
+	if (r < 0)
+		sfs_err_prefix(ret_msg, r, "pushing to %s", j->spec->export_to);
+	else
+		sfs_log(SFS_LOG_INFO, "job %llu: cache export pushed to %s",
+			(unsigned long long)j->id, j->spec->export_to);
+	imageref_release(&ref);
+	return r;
+}
+
 void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 {
 	struct cache_key **keys = NULL;
@@ -181,6 +261,8 @@ void sfs_run_export(struct sfs_solver *s, struct sfs_job *j)
 		r = cache_export_except(s->cache, s->cache->main, keys, n, mode, form, &skip, dir,
 					&msg);
 	}
+	if (r == 0 && j->spec->export_to)
+		r = push_export(s, j, dir, &msg);
 	for (size_t k = 0; k < n; k++)
 		cache_key_unref(keys[k]);
 	free(keys);

@@ -258,6 +258,7 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 {
 	if (ninputs == 0)
 		return 0;
+	kf->ncandidates += e->matches[0].n;
 	for (size_t k = 0; k < e->matches[0].n; k++) {
 		struct cache_key *key = e->matches[0].k[k];
 		bool all = true;
@@ -341,9 +342,10 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 	char *msg = NULL;
 	int r = 0;
 	bool root = vs->v->ninputs == 0;
-	/* BuildKit reports a root's CacheMap as progress; only `local` does real
-	 * work there (it reads the host), so only it shows DONE in a cached build */
-	bool report = root && vs->v->kind == SFS_OP_LOCAL;
+	/* BuildKit reports a root's CacheMap as progress; only `local` (it reads
+	 * the host) and `image` (it resolves its reference) do real work there,
+	 * so only they show DONE in a cached build */
+	bool report = root && (vs->v->kind == SFS_OP_LOCAL || vs->v->kind == SFS_OP_IMAGE);
 
 	memset(kf, 0, sizeof(kf));
 	if (report) {
@@ -383,10 +385,17 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 	} else {
 		for (size_t o = 0; o < ne; o++) {
 			s->stats.keys_found += kf[o].nkeys;
+			s->stats.key_candidates += kf[o].ncandidates;
 			vs->edges[o].keys = kf[o].keys;
 			vs->edges[o].nkeys = kf[o].nkeys;
 			vs->edges[o].records = kf[o].records;
 			vs->edges[o].nrecords = kf[o].nrecords;
+			/* an edge with records loads one; only the rounds of an edge
+			 * without (a failed load's fall-back) weigh matches, and they
+			 * query again without them: a cached graph does not keep the
+			 * keys its inputs led to, a few hundred bytes a vertex */
+			if (kf[o].nrecords)
+				sfs_edge_drop_matches(&vs->edges[o]);
 			memset(&kf[o], 0, sizeof(kf[o]));
 		}
 		vertex_keys_ready(s, vs);

@@ -38,6 +38,7 @@ static const struct sfs_op_type *const op_types[SFS_OP_NKINDS] = {
     [SFS_OP_EXEC] = &sfs_op_exec,   /* ops/exec.c */
     [SFS_OP_MERGE] = &sfs_op_merge, /* ops/merge.c */
     [SFS_OP_BUILD] = &sfs_op_build, /* ops/build.c */
+    [SFS_OP_IMAGE] = &sfs_op_image, /* ops/image.c */
 };
 
 const struct sfs_op_type *sfs_op_type_of(enum sfs_op_kind k)

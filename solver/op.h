@@ -49,10 +49,18 @@ struct sfs_op_ctx {
 	const char *mountpoint; /* hidden from execs; may be NULL */
 	size_t log_limit;	/* bytes of log kept per vertex */
 	uint64_t output_limit;	/* bytes of one exec output tree (0: none) */
+	/* What an image's layers may cost (the import_* mount options); NULL: the
+	 * defaults of cache/import.h. */
+	const struct cache_import_limits *import_limits;
+	/* The mount's registry client options (cache/registry.h); NULL: defaults. */
+	const struct registry_opts *registry;
 	/* Appends output of the op to the vertex log (stream 1 stdout, 2 stderr). */
 	void (*log)(void *arg, int stream, const char *data, size_t len);
 	/* Warnings (e.g. skipped special files) also go to the log. */
 	void *log_arg;
+	/* A transfer's progress (BuildKit's statuses: "pull sha256:...", bytes so
+	 * far of total, done at its end), on log_arg's vertex; may be NULL. */
+	void (*status)(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
 	atomic_bool cancelled;
 	/* An exec registers its process group here so cancel can kill it at once. */
 	atomic_int pgid;
@@ -64,6 +72,8 @@ static inline bool sfs_op_cancelled(struct sfs_op_ctx *ctx)
 }
 
 struct sfs_op;
+struct cache_import_limits;
+struct registry_opts;
 struct sfs_norm; /* specop.h */
 struct strbuf;
 
@@ -134,6 +144,7 @@ extern const struct sfs_op_type sfs_op_file;
 extern const struct sfs_op_type sfs_op_exec;
 extern const struct sfs_op_type sfs_op_merge;
 extern const struct sfs_op_type sfs_op_build;
+extern const struct sfs_op_type sfs_op_image;
 
 /* Probes whether bubblewrap works on this host (at mount). */
 bool sfs_sandbox_probe(void);

@@ -412,6 +412,39 @@ void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, co
 	commit(p);
 }
 
+/*
+ * A {"statuses":[...]} line (BuildKit's VertexStatus: a transfer's bytes) and,
+ * in the plain text, "#N <id> <current> / <total> bytes", "done" at the end.
+ * Subject to the limit as log lines are.
+ */
+void sfs_progress_status(struct sfs_progress *p, const char *digest, const char *id,
+			 uint64_t current, uint64_t total, int64_t t, bool done)
+{
+	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
+	char ts[40], line[256];
+	if (!v || p->ended)
+		return;
+	if (!p->clipped_json && !over_limit(p, &p->json, strlen(id) + 256)) {
+		sfs_format_time(t, ts);
+		struct strbuf *sb = &p->json.tail;
+		strbuf_addstr(sb, "{\"statuses\":[{\"id\":");
+		strbuf_add_json_str(sb, id);
+		strbuf_addf(sb, ",\"vertex\":\"%s\",\"name\":", v->digest);
+		strbuf_add_json_str(sb, id);
+		strbuf_addf(sb, ",\"current\":%llu,\"total\":%llu,\"timestamp\":\"%s\"",
+			    (unsigned long long)current, (unsigned long long)total, ts);
+		if (done)
+			json_time(sb, "completed", t);
+		strbuf_addstr(sb, "}]}\n");
+	}
+	snprintf(line, sizeof(line), "%s %llu / %llu bytes%s", id, (unsigned long long)current,
+		 (unsigned long long)total, done ? " done" : "");
+	if (!v->log && !(v->log = calloc(1, sizeof(*v->log))))
+		return;
+	plain_log_line(p, v, line, t);
+	commit(p);
+}
+
 static void flush_partials(struct sfs_progress *p, struct pvertex *v, int64_t t)
 {
 	for (int s = 0; v->log && s < 2; s++) {

@@ -49,6 +49,10 @@ void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t 
 			    const char *error);
 void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, const void *data,
 		      size_t len, int64_t t);
+/* A transfer's progress on vertex digest (BuildKit's statuses): id names it
+ * ("push sha256:..."), done marks its last report. */
+void sfs_progress_status(struct sfs_progress *p, const char *digest, const char *id,
+			 uint64_t current, uint64_t total, int64_t t, bool done);
 /* The stream ends: unfinished vertices become CANCELED; after a failure the
  * error summary is printed. */
 void sfs_progress_end(struct sfs_progress *p, int64_t t);

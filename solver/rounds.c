@@ -390,6 +390,7 @@ void sfs_run_slow(struct sfs_solver *s, struct vstate *vs)
 				vs->slow[i] = cache_key_ref(slow[i]);
 		for (size_t o = 0; o < ne; o++) {
 			s->stats.keys_found += kf[o].nkeys;
+			s->stats.key_candidates += kf[o].ncandidates;
 			absorb_late(cc, &vs->edges[o], &kf[o]);
 		}
 		after_slow(s, vs);

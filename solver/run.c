@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "du.h"
 #include "err.h"
 #include "internal.h"
 
@@ -158,6 +159,24 @@ static struct cache_key *commit_key(struct vstate *vs, const struct sfs_cache_ma
 	return k;
 }
 
+/* Keeps with record rec what made it, for cache/du and prune's op filter
+ * (cache/du.h): a failure costs only the description, so it is logged. */
+static void describe_record(struct sfs_solver *s, const struct vstate *vs,
+			    const struct cache_result *rec)
+{
+	const struct sfs_spec_vertex *v = vs->v;
+	char *name = NULL;
+
+	if (asprintf(&name, "%s: %s", v->name ? v->name : "", v->summary ? v->summary : "") < 0)
+		name = NULL;
+	for (char *p = name; p && *p; p++)
+		if (*p == '\n' || *p == '\t' || *p == '\r')
+			*p = ' '; /* one field of one line of cache/du */
+	if (cache_record_describe(s->cache->db, rec->id, sfs_op_kind_name(v->kind), name) < 0)
+		sfs_log(SFS_LOG_WARN, "record %s: its description is not saved", rec->id);
+	free(name);
+}
+
 /* Saves output o under its commit key(s); returns the keys (malloc'd). */
 static int save_output(struct sfs_solver *s, struct vstate *vs, int o, const char *result,
 		       int64_t now, struct cache_key ***ret, size_t *ret_n)
@@ -181,6 +200,8 @@ static int save_output(struct sfs_solver *s, struct vstate *vs, int o, const cha
 				       i ? NULL : &rec);
 		if (r < 0)
 			break;
+		if (i == 0)
+			describe_record(s, vs, &rec);
 	}
 	if (r < 0) {
 		for (size_t i = 0; i < nk; i++)
@@ -334,6 +355,8 @@ void sfs_run_alias(struct sfs_solver *s, struct vstate *vs)
 	for (size_t i = 0; i < n; i++) {
 		int r = cache_manager_save(s->cache->main, keys[i], result, now,
 					   have_rec ? &rec : NULL, have_rec ? NULL : &rec);
+		if (r == 0 && !have_rec)
+			describe_record(s, vs, &rec);
 		have_rec |= r == 0;
 		if (r < 0)
 			sfs_log(SFS_LOG_WARN, "saving %s under its own cache map failed: %s",

@@ -20,6 +20,7 @@
 #include "history.h"
 #include "internal.h"
 #include "pins.h"
+#include "registry.h"
 
 /* Specs at least this large give back their parse's memory (malloc_trim). */
 #define SFS_TRIM_SPEC_BYTES (256 * 1024)
@@ -220,6 +221,9 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 		s->o.workers = 1;
 	if (o->mountpoint && !(s->mountpoint = strdup(o->mountpoint)))
 		goto oom;
+	if (!(s->registry = malloc(sizeof(*s->registry))))
+		goto oom;
+	sfs_solver_registry_opts(s, s->registry);
 	if (asprintf(&s->spill_dir, "%s/tmp", cache->state_dir) < 0) {
 		s->spill_dir = NULL;
 		goto oom;
@@ -286,6 +290,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	free(s->trash);
 	free(s->deferred);
 	free(s->mountpoint);
+	free(s->registry);
 	free(s->spill_dir);
 	pthread_cond_destroy(&s->parse_cond);
 	pthread_cond_destroy(&s->light_cond);

@@ -58,6 +58,12 @@ struct sfs_solver_opts {
 	size_t log_limit;	/* per vertex log on disk (default 64 MiB) */
 	uint64_t output_limit;	/* bytes of one exec output (default 16 GiB) */
 	struct cache_import_limits import_limits; /* of cache_from sources */
+	/* Registries (cache/registry.h): an extra CA bundle, the HOST:PORTs
+	 * spoken to in plain http, the stall timeout (0: 30 s); the strings
+	 * outlive the solver. */
+	const char *registry_ca;
+	const char *insecure_registries;
+	int64_t registry_timeout_ns;
 	size_t status_limit;	/* per job status / status.json text (default 16 MiB) */
 	struct sfs_spec_limits limits;
 	void (*notify)(void *arg, uint64_t job); /* something of job changed */
@@ -229,6 +235,7 @@ struct sfs_solver_stats {
 	uint64_t load_failures; /* of which failed (fell back) */
 	uint64_t slow_keys;	/* content keys computed */
 	uint64_t keys_found;	/* keys cache lookups kept for edges (after dropping duplicates) */
+	uint64_t key_candidates; /* keys queries led to, weighed for every input (keys.c) */
 	uint64_t jobs_done, jobs_failed, jobs_cancelled; /* of the jobs that ran */
 };
 void sfs_solver_get_stats(struct sfs_solver *s, struct sfs_solver_stats *ret);

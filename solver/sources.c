@@ -27,10 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cas.h"
 #include "creds.h"
 #include "err.h"
+#include "imageref.h"
 #include "import.h"
 #include "internal.h"
+#include "registry.h"
+#include "remote.h"
 #include "result_storage.h"
 
 /* The job reading a source and its "[cache_from]" progress vertex. */
@@ -107,6 +111,87 @@ static int source_read(struct source_reader *sr, const char *path, struct cache_
 	return 0;
 }
 
+void sfs_solver_registry_opts(const struct sfs_solver *s, struct registry_opts *ret)
+{
+	registry_opts_default(ret);
+	ret->ca_file = s->o.registry_ca;
+	ret->insecure = s->o.insecure_registries;
+	if (s->o.registry_timeout_ns > 0)
+		ret->timeout_ns = s->o.registry_timeout_ns;
+	ret->owner = s->o.owner;
+	if (s->o.import_limits.json_max && s->o.import_limits.json_max < ret->json_max)
+		ret->json_max = s->o.import_limits.json_max;
+}
+
+/* A registry source's manager id: "import:REF@DIGEST", the manifest read. */
+static void remote_id(const char *ref_text, const char *digest, char *buf, size_t size)
+{
+	snprintf(buf, size, "import:%s@%s", ref_text, digest);
+}
+
+/*
+ * A registry source (docs/export.md §11): its manifest and cache config into
+ * a layout under the store's tmp/, imported lazily: the manager's result
+ * storage fetches a layer when a record that needs it is loaded.
+ */
+static int remote_read(struct source_reader *sr, const char *ref_text, const char *digest,
+		       struct cache_manager **ret, char **ret_msg)
+{
+	struct sfs_solver *s = sr->s;
+	struct imageref ref = {0};
+	struct registry_opts ro;
+	struct remote_source *src = NULL;
+	struct cache_import *im = NULL;
+	struct keystore *ks = NULL;
+	struct result_storage *rs = NULL;
+	char *tmp = NULL, *dir = NULL, id[IMAGEREF_HOST_MAX + IMAGEREF_REPO_MAX + 192];
+	int r = imageref_parse(ref_text, &ref, ret_msg);
+
+	/* no callbacks: the client outlives this job (layers come later) */
+	sfs_solver_registry_opts(s, &ro);
+	remote_id(ref_text, digest, id, sizeof(id));
+	if (r == 0) /* what was resolved is what is read, whatever the tag does meanwhile */
+		snprintf(ref.digest, sizeof(ref.digest), "%s", digest);
+	if (r == 0)
+		r = cas_mkdtemp(s->cache->cas, "remote-", &tmp);
+	if (r == 0 && asprintf(&dir, "%s/layout", tmp) < 0)
+		r = -ENOMEM;
+	if (r == 0)
+		r = remote_source_open(&ref, &ro, s->cache->cas, dir, &src, ret_msg);
+	struct cache_import_opts io = {.limits = s->o.import_limits,
+				       .cancelled = reader_cancelled,
+				       .warn = reader_warn,
+				       .arg = sr,
+				       .fetch = remote_fetch,
+				       .fetch_arg = src,
+				       .lazy = true};
+	if (r == 0)
+		r = cache_import_open_opts(dir, &io, &im, ret_msg);
+	if (r == 0)
+		r = keystore_memory_new(&ks);
+	if (r == 0)
+		r = cache_import_lazy_storage(im, s->cache->cas, remote_source_free, &rs);
+	if (r == 0) {
+		struct cache_import *lazy = im;
+		im = NULL; /* rs has it, and src */
+		src = NULL;
+		r = cache_manager_new(id, ks, rs, ret); /* takes ks and rs */
+		ks = NULL;
+		rs = NULL;
+		if (r == 0 && (r = cache_import_into_manager(lazy, s->cache, *ret, ret_msg)) < 0)
+			*ret = cache_manager_free(*ret);
+	}
+	cache_import_free(im);
+	remote_source_free(src);
+	keystore_free(ks);
+	if (rs)
+		rs->ops->free(rs);
+	imageref_release(&ref);
+	free(dir);
+	free(tmp);
+	return r;
+}
+
 /* source_read with the job's credentials; a source that is not there at all
  * is no error: *ret stays NULL and *ret_absent is set. */
 static int source_read_as(struct source_reader *sr, const char *path, struct cache_manager **ret,
@@ -128,6 +213,54 @@ static int source_read_as(struct source_reader *sr, const char *path, struct cac
 }
 
 /*
+ * The manager of registry source ref_text, for the manifest its tag names
+ * now: a job after a push sees the new export.  A manager of an older
+ * manifest stays (under a "retired:" key, freed with the others) for the
+ * jobs that still use it.
+ */
+static int remote_get(struct source_reader *sr, const char *ref_text, char **ret_msg)
+{
+	struct sfs_solver *s = sr->s;
+	struct imageref ref = {0};
+	struct registry_opts ro;
+	char digest[SFS_DIGEST_SIZE], id[PATH_MAX + 128], retired[64];
+	int r = imageref_parse(ref_text, &ref, ret_msg);
+
+	sfs_solver_registry_opts(s, &ro);
+	ro.cancelled = reader_cancelled;
+	ro.arg = sr;
+	if (r == 0)
+		r = remote_resolve(&ref, &ro, digest, ret_msg);
+	imageref_release(&ref);
+	if (r < 0)
+		return r;
+	remote_id(ref_text, digest, id, sizeof(id));
+	sfs_solver_lock(s);
+	struct cache_manager *cur = strmap_get(&s->sources, ref_text);
+	bool same = cur && strcmp(cache_manager_id(cur), id) == 0;
+	sfs_solver_unlock(s);
+	if (same)
+		return 0;
+	struct cache_manager *cm = NULL, *old = NULL;
+	if ((r = remote_read(sr, ref_text, digest, &cm, ret_msg)) < 0)
+		return r;
+	sfs_solver_lock(s);
+	cur = strmap_get(&s->sources, ref_text);
+	if (cur && strcmp(cache_manager_id(cur), id) == 0)
+		cm = cache_manager_free(cm); /* another job read it meanwhile */
+	else if ((r = strmap_put(&s->sources, ref_text, cm, (void **)&old)) < 0)
+		cm = cache_manager_free(cm);
+	if (old) {
+		snprintf(retired, sizeof(retired), "retired:%p", (void *)old);
+		if ((r = strmap_put(&s->sources, retired, old, NULL)) < 0)
+			sfs_log(SFS_LOG_WARN, "cache_from %s: the manager of the older manifest is "
+					      "kept nowhere; it leaks", ref_text);
+	}
+	sfs_solver_unlock(s);
+	return r;
+}
+
+/*
  * The manager of source path, read now if this mount has not read it yet.  An
  * absent source is not remembered, so a later job reads it once it is there
  * (a CI cache directory the first build exports to).
@@ -136,6 +269,8 @@ static int source_get(struct source_reader *sr, const char *path, bool *ret_abse
 		      char **ret_msg)
 {
 	struct sfs_solver *s = sr->s;
+	if (imageref_is_ref(path))
+		return remote_get(sr, path, ret_msg);
 	sfs_solver_lock(s);
 	bool have = strmap_get(&s->sources, path) != NULL;
 	sfs_solver_unlock(s);
@@ -171,7 +306,7 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 {
 	int r = 0;
 	for (size_t k = 0; r == 0 && paths && paths[k]; k++) {
-		char d[SFS_DIGEST_SIZE], name[PATH_MAX + 32], warn[PATH_MAX + 64];
+		char d[SFS_DIGEST_SIZE], name[PATH_MAX + 32], warn[PATH_MAX + 2048];
 		snprintf(name, sizeof(name), "[cache_from] importing %s", paths[k]);
 		sfs_sha256_digest(name, strlen(name), d);
 		sfs_solver_lock(s);
@@ -186,9 +321,23 @@ static int read_list(struct sfs_solver *s, struct sfs_job *j, char *const *paths
 		if (!job_trusted(s, j))
 			skip = "WARNING: cache_from skipped: only the mount owner and root may import "
 			       "cache records\n";
-		else if ((r = source_get(&sr, paths[k], &absent, ret_msg)) < 0)
+		else if ((r = source_get(&sr, paths[k], &absent, ret_msg)) < 0 &&
+			 imageref_is_ref(paths[k]) && r != -ECANCELED && r != -ENOMEM) {
+			/* a registry that cannot be reached or has no such tag: the
+			 * job builds without it (docs/export.md §11) */
+			sfs_solver_lock(s);
+			bool earlier = strmap_get(&s->sources, paths[k]) != NULL;
+			sfs_solver_unlock(s);
+			snprintf(warn, sizeof(warn), "WARNING: cache_from %s: %s; %s\n", paths[k],
+				 *ret_msg ? *ret_msg : strerror(-r),
+				 earlier ? "using the copy read before" : "building without it");
+			skip = warn;
+			free(*ret_msg);
+			*ret_msg = NULL;
+			r = 0;
+		} else if (r < 0) {
 			sfs_err_prefix(ret_msg, r, "cache_from %s", paths[k]);
-		else if (absent) {
+		} else if (absent) {
 			snprintf(warn, sizeof(warn), "WARNING: local cache import at %s not found\n",
 				 paths[k]);
 			skip = warn;

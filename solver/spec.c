@@ -37,6 +37,7 @@
 
 #include "array.h"
 #include "err.h"
+#include "imageref.h"
 #include "op.h"
 #include "specint.h"
 #include "strbuf.h"
@@ -536,6 +537,37 @@ int sfs_norm_ref(struct sfs_norm *c, json_t *j, const char *fp, const char *fiel
 
 /* ---- vertices ---- */
 
+/*
+ * A cache source: a layout directory (an absolute host path, or oci:PATH) or a
+ * registry (docker://..., cache/imageref.h), kept as written; oci:PATH
+ * becomes PATH.
+ */
+static int norm_source(struct sfs_norm *c, const char *fp, json_t *e, char **ret)
+{
+	const char *s = json_string_value(e);
+	struct imageref ref = {0};
+	char *msg = NULL;
+	int r;
+
+	if (!s || !imageref_is_ref(s))
+		return sfs_norm_host_path(c, fp, "", e, ret);
+	r = imageref_parse(s, &ref, &msg);
+	if (r == -EINVAL) {
+		r = sfs_norm_err(c, fp, "", "%s", msg);
+	} else if (r == 0 && ref.kind == IMAGEREF_DOCKER) {
+		r = (*ret = strdup(s)) ? 0 : -ENOMEM;
+	} else if (r == 0 && ref.tag[0] && strcmp(ref.tag, "latest") != 0) {
+		r = sfs_norm_err(c, fp, "", "oci: a layout's tag other than latest is not read");
+	} else if (r == 0) {
+		json_t *p = json_string(ref.path);
+		r = p ? sfs_norm_host_path(c, fp, "", p, ret) : -ENOMEM;
+		json_decref(p);
+	}
+	free(msg);
+	imageref_release(&ref);
+	return r;
+}
+
 static int strv_host_paths(struct sfs_norm *c, json_t *j, const char *field, char ***ret)
 {
 	char **v, fp[48];
@@ -554,7 +586,7 @@ static int strv_host_paths(struct sfs_norm *c, json_t *j, const char *field, cha
 	json_array_foreach(j, i, e)
 	{
 		snprintf(fp, sizeof(fp), "%s[%zu]", field, i);
-		int r = sfs_norm_host_path(c, fp, "", e, &v[i]);
+		int r = norm_source(c, fp, e, &v[i]);
 		if (r < 0) {
 			for (size_t k = 0; k < i; k++)
 				free(v[k]);
@@ -768,12 +800,33 @@ static int parse_outputs(struct parse *p, json_t *outs, struct sfs_spec *s)
 	return 0;
 }
 
+/* export.to: a registry reference (docker://HOST/REPO:TAG), image form only. */
+static int export_to(struct sfs_norm *c, const char *to, struct sfs_spec *s)
+{
+	struct imageref ref = {0};
+	char *msg = NULL;
+	int r = imageref_parse(to, &ref, &msg);
+
+	if (r == -EINVAL)
+		r = sfs_norm_err(c, "export", "to", "%s", msg);
+	else if (r == 0 && ref.kind != IMAGEREF_DOCKER)
+		r = sfs_norm_err(c, "export", "to", "must be a registry reference docker://HOST/REPO:TAG");
+	else if (r == 0 && s->export_form != SFS_FORM_IMAGE)
+		r = sfs_norm_err(c, "export", "to",
+				 "a registry takes the \"image\" form only, not \"manifest-list\"");
+	else if (r == 0 && !(s->export_to = strdup(to)))
+		r = -ENOMEM;
+	free(msg);
+	imageref_release(&ref);
+	return r;
+}
+
 static int parse_export(struct parse *p, json_t *e, struct sfs_spec *s)
 {
-	static const char *const f[] = {"mode", "form", NULL};
+	static const char *const f[] = {"mode", "form", "to", NULL};
 	static const char *const modes[] = {"min", "max", "remote-only"};
 	struct sfs_norm c = {p, NULL, NULL};
-	const char *mode = "min", *form = "image";
+	const char *mode = "min", *form = "image", *to = NULL;
 	size_t k;
 	int r;
 
@@ -788,6 +841,8 @@ static int parse_export(struct parse *p, json_t *e, struct sfs_spec *s)
 		r = sfs_norm_str(&c, e, "export", "mode", false, "min", &mode);
 	if (r == 0)
 		r = sfs_norm_str(&c, e, "export", "form", false, "image", &form);
+	if (r == 0)
+		r = sfs_norm_str(&c, e, "export", "to", false, NULL, &to);
 	if (r < 0)
 		return r;
 	for (k = 0; k < ARRAY_SIZE(modes) && strcmp(mode, modes[k]); k++)
@@ -799,7 +854,7 @@ static int parse_export(struct parse *p, json_t *e, struct sfs_spec *s)
 	if (strcmp(form, "image") && strcmp(form, "manifest-list"))
 		return sfs_norm_err(&c, "export", "form", "must be \"image\" or \"manifest-list\"");
 	s->export_form = strcmp(form, "image") ? SFS_FORM_MANIFEST_LIST : SFS_FORM_IMAGE;
-	return 0;
+	return to ? export_to(&c, to, s) : 0;
 }
 
 static const char *const job_fields[] = {"vertices",   "outputs",      "export",
@@ -1001,6 +1056,7 @@ struct sfs_spec *sfs_spec_free(struct sfs_spec *s)
 	free(s->outputs);
 	strv_free_argv(s->output_refs);
 	strv_free_argv(s->cache_from);
+	free(s->export_to);
 	free(s);
 	return NULL;
 }

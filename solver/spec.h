@@ -105,6 +105,7 @@ enum sfs_op_kind {
 	SFS_OP_EXEC,
 	SFS_OP_MERGE,
 	SFS_OP_BUILD,
+	SFS_OP_IMAGE,
 	SFS_OP_NKINDS
 };
 
@@ -161,6 +162,7 @@ struct sfs_spec {
 	char **output_refs; /* as written by the user, normalised: "key" or "key:N" */
 	enum sfs_export_mode export_mode;
 	enum sfs_export_form export_form;
+	char *export_to;   /* export.to: "docker://..." to push to, or NULL */
 	char **cache_from; /* NULL-terminated, may be NULL */
 	bool ignore_cache;
 };

@@ -128,6 +128,23 @@ void sfs_vstate_log(void *arg, int stream, const char *data, size_t len)
 	sfs_solver_flush_notify(s);
 }
 
+void sfs_vstate_status(void *arg, const char *id, uint64_t current, uint64_t total, bool done)
+{
+	struct vstate *vs = arg;
+	struct sfs_solver *s = vs->s;
+	int64_t now = sfs_now_ns();
+
+	sfs_solver_lock(s);
+	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
+	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
+	for (size_t k = 0; k < nj; k++) {
+		sfs_progress_status(jobs[k]->progress, vs->digest, id, current, total, now, done);
+		sfs_job_mark_dirty(s, jobs[k]);
+	}
+	sfs_solver_unlock(s);
+	sfs_solver_flush_notify(s);
+}
+
 void sfs_vstate_progress_started(struct vstate *vs, bool cached)
 {
 	SFS_ASSERT_LOCKED(vs->s);

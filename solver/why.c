@@ -137,7 +137,10 @@ char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs)
 	}
 	if (vs->v->ninputs == 0) {
 		strbuf_addf(&sb, "executed: no record for this %s %s",
-			    vs->v->kind == SFS_OP_LOCAL ? "content" : "op digest", m->digest);
+			    vs->v->kind == SFS_OP_LOCAL	  ? "content"
+			    : vs->v->kind == SFS_OP_IMAGE ? "image (its manifest's key)"
+							  : "op digest",
+			    m->digest);
 		return strbuf_detach(&sb, NULL);
 	}
 	if (ks->ops->walk_by_digest)

@@ -187,7 +187,7 @@ crash_submit_and_kill() {
 }
 
 # The store after a crash: every tree a record, a result row, a done job or a layer names
-# is there in full.  Blobs already hashed in an earlier round are listed in $CR/hashed.
+# is there in full, as a row of the blobs table (small blobs) or a file (big ones).  Blobs already hashed in an earlier round are listed in $CR/hashed.
 crash_check_store() {
 	local ok
 	ok=$(sqlite3 "$DB" 'PRAGMA integrity_check')
@@ -198,29 +198,34 @@ crash_check_store() {
 		sqlite3 "$DB" "SELECT 'blob', blob FROM layers"
 	} >"$CR/refs"
 	touch "$CR/hashed"
-	python3 - "$STATE/blobs/sha256" "$CR/refs" "$CR/hashed" <<'EOF'
-import hashlib, os, sys
-blobs, refs, hashed_path = sys.argv[1:4]
+	python3 - "$STATE/blobs/sha256" "$CR/refs" "$CR/hashed" "$DB" <<'EOF'
+import hashlib, os, sqlite3, sys
+blobs, refs, hashed_path, db = sys.argv[1:5]
 hashed = set(open(hashed_path).read().split())
 bad = []
+rows = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+
+def read(hex):
+    row = rows.execute("SELECT data FROM blobs WHERE hex = ?", (hex,)).fetchone()
+    if row is not None:
+        return bytes(row[0])
+    try:
+        with open(os.path.join(blobs, hex), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 def blob(hex, size, what):
-    p = os.path.join(blobs, hex)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
+    data = read(hex)
+    if data is None:
         bad.append("%s: blob %s is missing" % (what, hex)); return None
-    if size is not None and st.st_size != size:
-        bad.append("%s: blob %s has %d bytes, not %d" % (what, hex, st.st_size, size)); return None
+    if size is not None and len(data) != size:
+        bad.append("%s: blob %s has %d bytes, not %d" % (what, hex, len(data), size)); return None
     if hex not in hashed:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        if h.hexdigest() != hex:
+        if hashlib.sha256(data).hexdigest() != hex:
             bad.append("%s: blob %s holds other bytes" % (what, hex)); return None
         hashed.add(hex)
-    return p
+    return data
 
 trees = set()
 for line in open(refs):
@@ -233,10 +238,10 @@ for line in open(refs):
         trees.update(w for w in val.split() if w.startswith("sha256:"))
 for t in sorted(trees):
     hex = t.removeprefix("sha256:")
-    p = blob(hex, None, "tree " + t)
-    if not p:
+    m = blob(hex, None, "tree " + t)
+    if m is None:
         continue
-    f = open(p, "rb").read().split(b"\0")
+    f = m.split(b"\0")
     for i in range(0, len(f) - 4, 5):
         typ, mode, size, h, path = f[i:i + 5]
         if typ in (b"f", b"l"):

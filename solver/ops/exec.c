@@ -62,6 +62,7 @@
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define TAIL_LINES 10
 #define TAIL_KEEP (64 * 1024)
+#define INFO_FD 3 /* bwrap's --info-fd in the child */
 
 /* The fields of an exec vertex, read once by norm_exec (vertex params). */
 struct exec_mount {
@@ -412,7 +413,8 @@ static bool child_drop_creds(struct exec_run *er)
 	       syscall(SYS_setuid, er->ctx->uid) == 0;
 }
 
-static void __attribute__((noreturn)) child_main(struct exec_run *er, int nullfd, int out, int err)
+static void __attribute__((noreturn)) child_main(struct exec_run *er, int nullfd, int out, int err,
+						 int info)
 {
 	sigset_t none;
 	int e = ENOENT;
@@ -424,7 +426,10 @@ static void __attribute__((noreturn)) child_main(struct exec_run *er, int nullfd
 		signal(s, SIG_DFL);
 	if (dup2(nullfd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(127);
-	close_range(3, ~0U, 0);
+	/* dup2 onto itself would keep O_CLOEXEC */
+	if (info >= 0 && (info == INFO_FD ? fcntl(info, F_SETFD, 0) : dup2(info, INFO_FD)) < 0)
+		_exit(127);
+	close_range(info >= 0 ? INFO_FD + 1 : 3, ~0U, 0);
 	umask(022);
 	if (!er->bargv)
 		child_bind_mounts(er);
@@ -546,15 +551,69 @@ static int pid_fd(pid_t pid)
 #endif
 }
 
-/* Waits for the main process, copying output; kills the group when it ends. */
-static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *ret_status)
+/*
+ * bwrap's --info-fd: what it wrote so far is in buf (len bytes).  Reads what is
+ * there; once the JSON names "child-pid", returns a pidfd of that process (the
+ * sandbox's init, opened while bwrap, its parent, still holds it), else -1.
+ * *ret_open says whether to keep reading.
+ */
+static int read_info(int fd, char *buf, size_t cap, size_t *len, bool *ret_open)
+{
+	ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+	const char *at;
+	long child;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return -1;
+	*ret_open = n > 0 && *len + (size_t)n < cap - 1;
+	if (n <= 0)
+		return -1;
+	*len += (size_t)n;
+	buf[*len] = '\0';
+	if (!(at = strstr(buf, "\"child-pid\":")) || !strchr(at, '}') ||
+	    sscanf(at + strlen("\"child-pid\":"), "%ld", &child) != 1 || child <= 1)
+		return -1;
+	*ret_open = false;
+	return pid_fd((pid_t)child);
+}
+
+/*
+ * Waits until no process of the exec can still write to the work dir: a member
+ * of the main process's group that is not a zombie.  With bwrap, the sandbox's
+ * init (nsfd) ends only after every process of its pid namespace has been
+ * reaped (the kernel kills them when the init dies), and every member of the
+ * group outside the namespace is bwrap itself, already reaped: so the init's
+ * end is the answer, without looking at /proc.  Otherwise /proc is scanned.
+ */
+static void wait_group(pid_t pid, int nsfd)
+{
+	if (nsfd >= 0) {
+		struct pollfd p = {.fd = nsfd, .events = POLLIN};
+		int n;
+		while ((n = poll(&p, 1, 2000)) < 0 && errno == EINTR)
+			;
+		if (n > 0)
+			return;
+	}
+	for (int i = 0; i < 2000 && group_running(pid); i++)
+		usleep(1000);
+}
+
+/* Waits for the main process, copying output; kills the group when it ends.
+ * info is bwrap's --info-fd pipe, or -1. */
+static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int info,
+			      int *ret_status)
 {
 	uint64_t start = now_ms(), deadline = 0;
-	struct pollfd pfd[3] = {{.fd = fds[0], .events = POLLIN},
+	struct pollfd pfd[4] = {{.fd = fds[0], .events = POLLIN},
 				{.fd = fds[1], .events = POLLIN},
-				{.fd = pid_fd(pid), .events = POLLIN}};
+				{.fd = pid_fd(pid), .events = POLLIN},
+				{.fd = info, .events = POLLIN}};
 	enum run_end end = RUN_EXITED;
-	bool exited = false;
+	bool exited = false, info_open;
+	char infobuf[256];
+	size_t infolen = 0;
+	int nsfd = -1;
 	siginfo_t si;
 
 	for (;;) {
@@ -580,18 +639,29 @@ static enum run_end supervise(struct exec_run *er, pid_t pid, int fds[2], int *r
 		}
 		if (exited && ((pfd[0].fd < 0 && pfd[1].fd < 0) || now_ms() > deadline))
 			break;
-		if (poll(pfd, 3, 100) <= 0)
+		if (poll(pfd, 4, 100) <= 0)
 			continue;
 		for (int i = 0; i < 2; i++)
 			if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
 			    !drain(er, pfd[i].fd, i + 1))
 				pfd[i].fd = -1;
+		if (pfd[3].fd >= 0 && (pfd[3].revents & (POLLIN | POLLHUP | POLLERR))) {
+			info_open = true;
+			if (nsfd < 0)
+				nsfd = read_info(pfd[3].fd, infobuf, sizeof(infobuf), &infolen,
+						 &info_open);
+			if (!info_open)
+				pfd[3].fd = -1;
+		}
 	}
 	while (waitpid(pid, ret_status, 0) < 0 && errno == EINTR)
 		;
+	if (nsfd < 0 && pfd[3].fd >= 0) /* bwrap wrote it before the loop saw it */
+		nsfd = read_info(pfd[3].fd, infobuf, sizeof(infobuf), &infolen, &info_open);
 	/* The killed members must be gone before the outputs are read. */
-	for (int i = 0; i < 2000 && group_running(pid); i++)
-		usleep(1000);
+	wait_group(pid, nsfd);
+	if (nsfd >= 0)
+		close(nsfd);
 	return end;
 }
 
@@ -630,12 +700,13 @@ static int run_failed(struct exec_run *er, enum run_end end, int status, char **
 
 static int run_process(struct exec_run *er, char **ret_msg)
 {
-	int out[2] = {-1, -1}, err[2] = {-1, -1}, nullfd, status = 0, r = 0;
+	int out[2] = {-1, -1}, err[2] = {-1, -1}, info[2] = {-1, -1}, nullfd, status = 0, r = 0;
 	enum run_end end;
 	pid_t pid;
 
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (nullfd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+	if (nullfd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    (er->bargv && pipe2(info, O_CLOEXEC | O_NONBLOCK) < 0)) {
 		r = sfs_errf(ret_msg, errno, "cannot start the process: %m");
 		goto out;
 	}
@@ -645,12 +716,14 @@ static int run_process(struct exec_run *er, char **ret_msg)
 		goto out;
 	}
 	if (pid == 0)
-		child_main(er, nullfd, out[1], err[1]);
+		child_main(er, nullfd, out[1], err[1], info[1]);
 	atomic_store(&er->ctx->pgid, pid);
 	close(out[1]);
 	close(err[1]);
-	out[1] = err[1] = -1;
-	end = supervise(er, pid, (int[2]){out[0], err[0]}, &status);
+	if (info[1] >= 0)
+		close(info[1]);
+	out[1] = err[1] = info[1] = -1;
+	end = supervise(er, pid, (int[2]){out[0], err[0]}, info[0], &status);
 	atomic_store(&er->ctx->pgid, 0);
 	if (end != RUN_EXITED || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		r = run_failed(er, end, status, ret_msg);
@@ -660,6 +733,8 @@ out:
 			close(out[i]);
 		if (err[i] >= 0)
 			close(err[i]);
+		if (info[i] >= 0)
+			close(info[i]);
 	}
 	if (nullfd >= 0)
 		close(nullfd);
@@ -766,6 +841,7 @@ static int plan_sandbox(struct exec_run *er)
 				    .cwd = er->inner_cwd,
 				    .network = er->op->network,
 				    .as_root = geteuid() == 0 && er->ctx->uid == 0,
+				    .info_fd = INFO_FD,
 				    .argv = er->argv};
 	char **dests = calloc(er->nm + 1, sizeof(*dests));
 	int r = b && dests ? 0 : -ENOMEM;

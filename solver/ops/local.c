@@ -14,7 +14,8 @@
  * recorded, excluded paths are not descended, as in tree_ingest), so a change
  * to anything the result could hold changes map 0.  ctime and the inode are
  * recorded beside mtime so that a content change hidden by resetting mtime
- * (touch -d, cp -p) still misses map 0.
+ * (touch -d, cp -p) still misses map 0.  An entry whose ctime is less than 2 s
+ * old makes map 0 unique to this walk (docs/semantics.md §1.9: racily clean).
  *
  * Credentials: host files are read for the job that asked.  When the daemon is
  * root and the job is not, both walks run with the job's fsuid/fsgid and no
@@ -43,11 +44,13 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "clock.h"
 #include "creds.h"
 #include "err.h"
 #include "strbuf.h"
 #include "strv.h"
 #include "specop.h"
+#include "statcache.h"
 #include "ops.h"
 
 struct local_priv {
@@ -69,6 +72,8 @@ struct lwalk {
 	const struct local_params *p;
 	bool check; /* access checks under the job's fsuid */
 	struct sfs_sha256 h;
+	int64_t start; /* CLOCK_REALTIME at the walk's start */
+	bool racy;     /* an entry changed within STATCACHE_RACY_NS of start */
 	struct strbuf full; /* host path of the current entry */
 	struct strbuf rel;  /* its path in the tree */
 	char **ret_msg;
@@ -94,6 +99,11 @@ static void record(struct lwalk *w, const char *rel, const struct stat *st)
 
 	sfs_sha256_update(&w->h, rel, strlen(rel) + 1);
 	sfs_sha256_update(&w->h, buf, (size_t)n + 1);
+	/* Every write moves ctime to now: an entry changed this recently may change
+	 * again within its timestamp tick, leaving this record equal (racily clean). */
+	if ((int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec >
+	    w->start - STATCACHE_RACY_NS)
+		w->racy = true;
 }
 
 /* w->full for a message: a path longer than fits in one is cut to its end. */
@@ -211,13 +221,19 @@ static int walk_entry(struct lwalk *w, bool parent_taken)
 	return S_ISREG(st.st_mode) ? check_access(w, R_OK) : 0;
 }
 
-/* Walks the selected entries of p->path; *ret_meta is their metadata digest. */
+/*
+ * Walks the selected entries of p->path; *ret_meta is their metadata digest, or,
+ * when an entry changed too recently to trust its metadata (record()), a digest
+ * no other walk makes, so that no later job hits on this one's map 0.
+ */
 static int local_walk(struct sfs_op_ctx *ctx, const struct local_params *p, bool check,
 		      char ret_meta[SFS_DIGEST_SIZE], char **ret_msg)
 {
+	static uint64_t racy_walks;
 	struct lwalk w = {.ctx = ctx,
 			  .p = p,
 			  .check = check,
+			  .start = sfs_now_ns(),
 			  .full = STRBUF_INIT,
 			  .rel = STRBUF_INIT,
 			  .ret_msg = ret_msg};
@@ -247,6 +263,13 @@ static int local_walk(struct sfs_op_ctx *ctx, const struct local_params *p, bool
 	if (r < 0) {
 		sfs_sha256_abort(&w.h);
 		return r;
+	}
+	if (w.racy) {
+		char nonce[64];
+		uint64_t k = __atomic_add_fetch(&racy_walks, 1, __ATOMIC_RELAXED);
+		int n = snprintf(nonce, sizeof(nonce), "racy %" PRId64 " %d %" PRIu64, w.start,
+				 (int)getpid(), k);
+		sfs_sha256_update(&w.h, nonce, (size_t)n);
 	}
 	sfs_sha256_final_hex(&w.h, hex);
 	snprintf(ret_meta, SFS_DIGEST_SIZE, "sha256:%s", hex);
@@ -325,6 +348,9 @@ static int local_ingest(struct sfs_op *op, struct sfs_op_ctx *ctx, char **ret_ms
 					     .statcache = ctx->cache->statcache};
 		r = tree_ingest(ctx->cache->cas, p->path, &o, &t, ret_msg);
 		sfs_creds_leave(&c);
+		/* what this walk read is remembered across a remount; failing that
+		 * only costs reads then (logged) */
+		sfs_statcache_flush(ctx->cache->statcache);
 	}
 	if (r < 0)
 		return sfs_err_prefix(ret_msg, r, "local \"%s\"", p->path);

@@ -143,6 +143,11 @@ int sfs_sandbox_argv(const struct sfs_sandbox_cmd *c, char ***ret)
 	if (c->network)
 		add(&a, "--share-net");
 	add3(&a, "--hostname", "solverfs", NULL);
+	if (c->info_fd > 2) {
+		char fd[16];
+		snprintf(fd, sizeof(fd), "%d", c->info_fd);
+		add3(&a, "--info-fd", fd, NULL);
+	}
 	if (c->as_root) {
 		add3(&a, "--cap-drop", "ALL", NULL);
 		for (const char *const *k = root_caps; *k; k++)

@@ -35,6 +35,9 @@ struct sfs_sandbox_cmd {
 	const char *cwd; /* inside, absolute */
 	bool network;
 	bool as_root; /* the job is root's: drop the dangerous capabilities */
+	/* > 2: bwrap writes {"child-pid": N} to this fd of its own (--info-fd); N is
+	 * the sandbox's init, whose end means every process of it is gone.  0: no */
+	int info_fd;
 	char *const *argv;
 };
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck disable=SC2016,SC2034,SC1091,SC2317
-test_description='cache/keys/<id>/, cache/results/<hex>/, cache/stats; ls cache/keys with 100,000 keys'
+test_description='cache/keys/<id>/, cache/results/<hex>/, cache/stats (ctl and du: t0220); ls cache/keys with 100,000 keys'
 . "$(dirname "$0")/lib.sh"
 
 sfs_words
@@ -23,8 +23,8 @@ upper_key() {
 
 sfs_mount || say "# mount failed; every case below will fail"
 
-test_expect_success 'cache/ holds exports, import, keys, results and stats' '
-	expect_eq "exports import keys results stats" "$(ls "$MNT/cache" | tr "\n" " " | sed "s/ $//")" &&
+test_expect_success 'cache/ holds ctl, du, exports, import, keys, results and stats' '
+	expect_eq "ctl du exports import keys results stats" "$(ls "$MNT/cache" | tr "\n" " " | sed "s/ $//")" &&
 	expect_eq "" "$(ls "$MNT/cache/keys")" &&
 	expect_eq "" "$(ls "$MNT/cache/results")"
 '
@@ -94,7 +94,7 @@ test_expect_success 'cache/stats counts what is on disk, keys, records, results,
 	test "$(get blobs s1)" -gt 0 && test "$(get db_bytes s1)" -gt 0 &&
 	expect_eq "$(ls "$MNT/cache/keys" | wc -l)" "$(get keys s1)" &&
 	expect_eq "$(ls "$MNT/cache/results" | wc -l)" "$(get results s1)" &&
-	expect_eq "$(( $(get blob_bytes s1) + $(get db_bytes s1) + $(get log_bytes s1) + $(get export_bytes s1) ))" "$(get disk_bytes s1)" &&
+	expect_eq "$(( $(get blob_bytes s1) + $(get db_bytes s1) + $(get log_bytes s1) + $(get other_bytes s1) ))" "$(get disk_bytes s1)" &&
 	sfs_run "$DATA/graph.json" >/dev/null &&
 	sfs_cat "$MNT/cache/stats" >s2 &&
 	expect_eq "$(( $(get hits s1) + 1 ))" "$(get hits s2)" &&

@@ -38,6 +38,14 @@ metric() {
 	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
 }
 
+# ctl CMD...: write a command to cache/ctl, wait until it has run, print the outcome.
+ctl_done() { ! grep -q '^running:' "$MNT/cache/ctl"; }
+ctl() {
+	echo "$*" >"$MNT/cache/ctl" || return 1
+	sfs_until 300 ctl_done || { echo "still running: $(cat "$MNT/cache/ctl")"; return 1; }
+	cat "$MNT/cache/ctl"
+}
+
 # newest_export: the hex cache/export points at.
 newest_export() {
 	basename "$(readlink "$MNT/cache/export")"
@@ -56,8 +64,9 @@ test_expect_success 'several jobs build; their result lines are kept' '
 '
 
 test_expect_success 'export mode=max form=image writes cache/exports/<hex>, cache/export points at it' '
-	echo "export mode=max form=image" >"$MNT/cache/ctl" &&
+	out=$(ctl export mode=max form=image) &&
 	hex=$(newest_export) &&
+	expect_eq "ok: export mode=max form=image: exported cache/exports/$hex mode=max form=image" "$out" &&
 	expect_eq "exports/$hex" "$(readlink "$MNT/cache/export")" &&
 	expect_eq "$hex" "$(ls "$MNT/cache/exports")" &&
 	test -f "$MNT/cache/export/index.json" &&
@@ -140,17 +149,24 @@ test_expect_success 'cache/import is the mount owner'"'"'s and root'"'"'s only' 
 '
 
 test_expect_success 'prune deletes an export that is no longer the newest' '
-	echo "export mode=max form=image" >"$MNT/cache/ctl" &&
+	expect_contains "ok: " "$(ctl export mode=max form=image)" &&
 	first=$(newest_export) &&
-	echo "export mode=min form=manifest-list" >"$MNT/cache/ctl" &&
+	expect_contains "ok: " "$(ctl export mode=min form=manifest-list)" &&
 	second=$(newest_export) &&
 	test "$first" != "$second" &&
 	expect_eq 2 "$(ls "$MNT/cache/exports" | wc -l)" &&
-	echo prune >"$MNT/cache/ctl" &&
+	expect_contains "; 1 older exports (" "$(ctl prune)" &&
 	expect_eq "$second" "$(ls "$MNT/cache/exports")" &&
 	expect_eq "$second" "$(newest_export)" &&
 	test_must_fail test -e "$STATE/exports/$first" &&
 	test -f "$MNT/cache/export/index.json"
+'
+
+test_expect_success 'export with a bad mode or form fails with EINVAL and the reason' '
+	test_must_fail sh -c "echo export mode=huge >$MNT/cache/ctl" &&
+	expect_contains "error: export mode=huge:" "$(cat "$MNT/cache/ctl")" &&
+	test_must_fail sh -c "echo export form=tar >$MNT/cache/ctl" &&
+	expect_contains "error: export form=tar:" "$(cat "$MNT/cache/ctl")"
 '
 
 test_expect_success 'a missing cache_from is a warning: the job builds and has no error' '

@@ -48,6 +48,7 @@ test_expect_success 'keep pins a finished job; ctl says so' '
 	job A 400000 &&
 	echo keep >"$MNT/jobs/$(n A)/ctl" &&
 	expect_file_eq "ok: keep" "$MNT/jobs/$(n A)/ctl" &&
+	expect_contains " kept" "$(sfs_cat "$MNT/jobs/$(n A)/result")" &&
 	gc_settle && kept A 400000
 '
 
@@ -79,7 +80,9 @@ test_expect_success 'a kept job survives a remount and the GC after it; unkeep r
 	sfs_remount -o cache_max=1M &&
 	for j in F G; do job $j 300000 && gc_settle || exit 1; done &&
 	collected D && collected E && kept A 400000 && kept F 300000 && kept G 300000 &&
+	expect_contains " kept" "$(sfs_cat "$MNT/jobs/$(n A)/result")" &&
 	echo unkeep >"$MNT/jobs/$(n A)/ctl" &&
+	expect_not_contains kept "$(sfs_cat "$MNT/jobs/$(n A)/result")" &&
 	job H 300000 && gc_settle &&
 	collected A && kept G 300000 && kept H 300000
 '

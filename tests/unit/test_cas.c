@@ -4,13 +4,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "blobrows.h"
 #include "cas.h"
+#include "db.h"
 #include "tap.h"
 
 /* sha256("hello\n") */
@@ -335,6 +340,307 @@ static void test_batch(void)
 	cas_close(c);
 }
 
+/* ---- with a database: small blobs as rows, big ones named at the commit ---- */
+
+/* A store with its database, as sfs_cache_open makes it; group_ms 0: no group commit. */
+static struct cas *open_store_db(const char *dir, struct sfs_db **ret_db, unsigned group_ms)
+{
+	char path[600];
+	struct cas *c = NULL;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(cas_open(dir, &c), 0);
+	snprintf(path, sizeof(path), "%s/solverfs.db", dir);
+	CHECK_EQ_INT(sfs_db_open(path, ret_db, &msg), 0);
+	if (msg)
+		fprintf(stderr, "  %s\n", msg);
+	free(msg);
+	cas_attach_db(c, *ret_db);
+	if (group_ms)
+		CHECK_EQ_INT(sfs_db_group_commit(*ret_db, group_ms), 0);
+	return c;
+}
+
+static void close_store_db(struct cas *c, struct sfs_db *db)
+{
+	sfs_db_close(db); /* commits, flushing the store first */
+	cas_close(c);
+}
+
+static bool file_there(struct cas *c, const char *hex)
+{
+	char p[600];
+	return cas_blob_path(c, hex, p, sizeof(p)) == 0 && access(p, F_OK) == 0;
+}
+
+static char *pattern(size_t len, char seed)
+{
+	char *b = malloc(len + 1);
+	for (size_t i = 0; b && i < len; i++)
+		b[i] = (char)(seed + (char)(i % 61));
+	return b;
+}
+
+static int count_hex(const char *hex, void *arg)
+{
+	(void)hex;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A small blob is a row: no file, no temp file; every reader of the store reads it. */
+static void test_row_blob(void)
+{
+	char *dir = tap_tmpdir(), hex[SFS_HEX_SIZE], empty[SFS_HEX_SIZE], dest[600], *buf = NULL;
+	struct sfs_db *db = NULL;
+	struct cas *c = open_store_db(dir, &db, 0);
+	char *data = pattern(1024, 'a');
+	uint64_t blobs = 0, bytes = 0;
+	size_t len = 0;
+	int fd = -1, n = 0;
+	struct stat st;
+
+	CHECK_EQ_INT(cas_put_buf(c, data, 1024, hex), 0);
+	CHECK_EQ_INT(cas_put_buf(c, "", 0, empty), 0);
+	CHECK(cas_has(c, hex));
+	CHECK(!file_there(c, hex));
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	CHECK_EQ_INT(blobrows_size(db, hex), 1024);
+	CHECK_EQ_INT(cas_size(c, hex), 1024);
+	CHECK_EQ_INT(cas_size(c, empty), 0);
+	CHECK_EQ_INT(cas_read_all(c, hex, &buf, &len), 0);
+	CHECK(len == 1024 && buf && memcmp(buf, data, 1024) == 0 && buf[1024] == '\0');
+	free(buf);
+	CHECK_EQ_INT(cas_open_blob(c, hex, &fd), 0);
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 1024);
+	buf = malloc(2048);
+	CHECK(fd >= 0 && read(fd, buf, 2048) == 1024 && memcmp(buf, data, 1024) == 0);
+	CHECK(fd >= 0 && write(fd, "x", 1) < 0); /* read-only */
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	snprintf(dest, sizeof(dest), "%s/out", dir);
+	CHECK_EQ_INT(cas_copy_out(c, hex, dest, 0640), 0);
+	CHECK(stat(dest, &st) == 0 && st.st_size == 1024 && (st.st_mode & 07777) == 0640);
+	CHECK_EQ_INT(cas_usage(c, &blobs, &bytes), 0);
+	CHECK_EQ_INT(blobs, 2);
+	CHECK_EQ_INT(bytes, 1024);
+	CHECK_EQ_INT(cas_walk(c, count_hex, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	/* survives a reopen; removal deletes the row */
+	close_store_db(c, db);
+	c = open_store_db(dir, &db, 0);
+	CHECK_EQ_INT(cas_size(c, hex), 1024);
+	CHECK_EQ_INT(cas_remove(c, hex), 0);
+	CHECK(!cas_has(c, hex));
+	CHECK_EQ_INT(cas_remove(c, hex), -ENOENT);
+	CHECK_EQ_INT(cas_usage(c, &blobs, &bytes), 0);
+	CHECK_EQ_INT(blobs, 1);
+	close_store_db(c, db);
+	free(data);
+}
+
+/* CAS_ROW_MAX bytes is a row, one more a file that is readable at once but gets its
+ * name only at the flush the next commit runs. */
+static void test_row_threshold(void)
+{
+	char *dir = tap_tmpdir(), row[SFS_HEX_SIZE], big[SFS_HEX_SIZE], big2[SFS_HEX_SIZE];
+	char p[600], *buf = NULL;
+	struct sfs_db *db = NULL;
+	struct cas *c = open_store_db(dir, &db, 60000);
+	char *data = pattern(CAS_ROW_MAX + 1, 'A');
+	char *large = pattern(300 * 1024, 'k');
+	uint64_t blobs = 0, bytes = 0, size = 0;
+	size_t len = 0;
+	struct stat st;
+	int fd;
+
+	CHECK_EQ_INT(cas_put_buf(c, data, CAS_ROW_MAX, row), 0);
+	CHECK_EQ_INT(blobrows_size(db, row), CAS_ROW_MAX);
+	CHECK(!file_there(c, row));
+
+	CHECK_EQ_INT(cas_put_buf(c, data, CAS_ROW_MAX + 1, big), 0);
+	CHECK_EQ_INT(blobrows_size(db, big), -ENOENT);
+	CHECK(!file_there(c, big)); /* queued in tmp/ */
+	CHECK(!dir_empty(cas_tmp_dir(c)));
+	CHECK_EQ_INT(cas_size(c, big), CAS_ROW_MAX + 1);
+	CHECK_EQ_INT(cas_read_all(c, big, &buf, &len), 0);
+	CHECK(len == CAS_ROW_MAX + 1 && buf && memcmp(buf, data, len) == 0);
+	free(buf);
+	CHECK_EQ_INT(cas_put_buf(c, data, CAS_ROW_MAX + 1, big), 0); /* queued once */
+	/* a stream (more than one read buffer) takes the same way */
+	snprintf(p, sizeof(p), "%s/large", dir);
+	CHECK_EQ_INT(write_file(p, large, 300 * 1024), 0);
+	fd = open(p, O_RDONLY);
+	CHECK_EQ_INT(cas_put_fd(c, fd, big2, &size), 0);
+	close(fd);
+	CHECK_EQ_INT(size, 300 * 1024);
+	CHECK(!file_there(c, big2) && cas_has(c, big2));
+	/* queued blobs are not in the store yet: prune's walk cannot collect them */
+	CHECK_EQ_INT(cas_usage(c, &blobs, &bytes), 0);
+	CHECK_EQ_INT(blobs, 1);
+
+	/* the commit names them: durable first, then renamed */
+	CHECK_EQ_INT(sfs_db_sync(db), 0);
+	CHECK(file_there(c, big) && file_there(c, big2));
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	cas_blob_path(c, big, p, sizeof(p));
+	CHECK(stat(p, &st) == 0 && st.st_size == CAS_ROW_MAX + 1 && (st.st_mode & 0777) == 0444);
+	CHECK_EQ_INT(cas_usage(c, &blobs, &bytes), 0);
+	CHECK_EQ_INT(blobs, 3);
+	CHECK_EQ_INT(bytes, CAS_ROW_MAX + CAS_ROW_MAX + 1 + 300 * 1024);
+	CHECK_EQ_INT(cas_remove(c, big), 0);
+	CHECK(!cas_has(c, big));
+	close_store_db(c, db);
+	free(data);
+	free(large);
+}
+
+/* A statement outside any unit commits by itself: the big blobs put before it are
+ * named first (SQLite's commit hook), as for a unit's commit. */
+static void test_autocommit_names_blobs(void)
+{
+	char *dir = tap_tmpdir(), big[SFS_HEX_SIZE];
+	struct sfs_db *db = NULL;
+	struct cas *c = open_store_db(dir, &db, 60000);
+	char *data = pattern(CAS_ROW_MAX * 3, 'z');
+
+	CHECK_EQ_INT(cas_put_buf(c, data, CAS_ROW_MAX * 3, big), 0);
+	CHECK(!file_there(c, big));
+	sfs_db_lock(db);
+	CHECK_EQ_INT(sqlite3_exec(sfs_db_handle(db), "INSERT INTO meta(name, value) VALUES('x', 1)",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sfs_db_unlock(db);
+	CHECK(file_there(c, big));
+	close_store_db(c, db);
+	free(data);
+}
+
+/* Blob files of a store written before the blobs table (or without a database)
+ * stay readable and are not written again as rows. */
+static void test_old_files_readable(void)
+{
+	char *dir = tap_tmpdir(), hex[SFS_HEX_SIZE], again[SFS_HEX_SIZE], *buf = NULL;
+	struct sfs_db *db = NULL;
+	struct cas *c = NULL;
+	size_t len = 0;
+	int n = 0;
+
+	CHECK_EQ_INT(cas_open(dir, &c), 0);
+	CHECK_EQ_INT(cas_put_buf(c, "hello\n", 6, hex), 0);
+	CHECK(file_there(c, hex));
+	cas_close(c);
+	c = open_store_db(dir, &db, 0);
+	CHECK_EQ_INT(cas_read_all(c, hex, &buf, &len), 0);
+	CHECK(len == 6 && buf && !memcmp(buf, "hello\n", 6));
+	free(buf);
+	CHECK_EQ_INT(cas_put_buf(c, "hello\n", 6, again), 0);
+	CHECK_EQ_STR(again, HELLO_HEX);
+	CHECK_EQ_INT(blobrows_size(db, hex), -ENOENT);
+	CHECK_EQ_INT(cas_walk(c, count_hex, &n), 0);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(cas_remove(c, hex), 0);
+	CHECK(!file_there(c, hex));
+	close_store_db(c, db);
+}
+
+/* A "record" naming blobs, saved the way the cache saves: a unit of the group. */
+static void save_record(struct sfs_db *db, const char *small, const char *big)
+{
+	char v[2 * SFS_HEX_SIZE];
+	snprintf(v, sizeof(v), "%s %s", small, big);
+	sfs_db_lock(db);
+	CHECK_EQ_INT(sfs_db_begin(db), 0);
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_META_SET);
+	sqlite3_bind_text(st, 1, "record", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, v, -1, SQLITE_TRANSIENT);
+	CHECK_EQ_INT(sfs_db_end(db, sfs_db_step_done(db, STMT_META_SET, st)), 0);
+	sfs_db_unlock(db);
+}
+
+static bool record_saved(struct sfs_db *db)
+{
+	sfs_db_lock(db);
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_META_GET);
+	sqlite3_bind_text(st, 1, "record", -1, SQLITE_STATIC);
+	bool yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	sfs_db_unlock(db);
+	return yes;
+}
+
+enum crash_at { CRASH_BEFORE_COMMIT, CRASH_AFTER_FLUSH, CRASH_AFTER_COMMIT };
+
+/* A child stores a small and a big blob, saves a record naming them, and is
+ * killed (SIGKILL) at the given moment. */
+static void crash_child(const char *dir, enum crash_at at, char small[SFS_HEX_SIZE],
+			char big[SFS_HEX_SIZE])
+{
+	char *s = pattern(100, 's'), *b = pattern(CAS_ROW_MAX * 2, 'b');
+	struct sfs_db *db = NULL;
+	int status = 0;
+
+	/* the names, computed in the parent: the child's are the same */
+	sfs_sha256_hex(s, 100, small);
+	sfs_sha256_hex(b, CAS_ROW_MAX * 2, big);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct cas *c = open_store_db(dir, &db, 60000);
+		char h1[SFS_HEX_SIZE], h2[SFS_HEX_SIZE];
+		if (cas_put_buf(c, s, 100, h1) < 0 || cas_put_buf(c, b, CAS_ROW_MAX * 2, h2) < 0)
+			_exit(1);
+		save_record(db, h1, h2);
+		if (at == CRASH_AFTER_FLUSH && cas_flush(c) < 0)
+			_exit(1);
+		if (at == CRASH_AFTER_COMMIT && sfs_db_sync(db) < 0)
+			_exit(1);
+		raise(SIGKILL);
+		_exit(1);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	free(s);
+	free(b);
+}
+
+/* Killed between the writes and the commit, the store has neither the record nor
+ * its blobs (the big one was garbage in tmp/, emptied at the next open); killed
+ * after the flush, the big blob is an orphan file and there is no record; killed
+ * after the commit, the record and both blobs are there. */
+static void test_crash_before_commit(void)
+{
+	char small[SFS_HEX_SIZE], big[SFS_HEX_SIZE];
+	struct sfs_db *db = NULL;
+	struct cas *c;
+	char *dir;
+
+	dir = tap_tmpdir();
+	crash_child(dir, CRASH_BEFORE_COMMIT, small, big);
+	c = open_store_db(dir, &db, 0);
+	CHECK(!record_saved(db));
+	CHECK(!cas_has(c, small) && !cas_has(c, big));
+	CHECK(dir_empty(cas_tmp_dir(c)));
+	close_store_db(c, db);
+
+	dir = tap_tmpdir();
+	crash_child(dir, CRASH_AFTER_FLUSH, small, big);
+	c = open_store_db(dir, &db, 0);
+	CHECK(!record_saved(db));
+	CHECK(!cas_has(c, small));
+	CHECK(file_there(c, big) && cas_size(c, big) == CAS_ROW_MAX * 2);
+	close_store_db(c, db);
+
+	dir = tap_tmpdir();
+	crash_child(dir, CRASH_AFTER_COMMIT, small, big);
+	c = open_store_db(dir, &db, 0);
+	CHECK(record_saved(db));
+	CHECK_EQ_INT(cas_size(c, small), 100);
+	CHECK(file_there(c, big) && cas_size(c, big) == CAS_ROW_MAX * 2);
+	close_store_db(c, db);
+}
+
 int main(void)
 {
 	RUN(test_put_and_read);
@@ -346,5 +652,10 @@ int main(void)
 	RUN(test_crash_leftovers);
 	RUN(test_mkdtemp_rmtree);
 	RUN(test_rmtree_deep);
+	RUN(test_row_blob);
+	RUN(test_row_threshold);
+	RUN(test_autocommit_names_blobs);
+	RUN(test_old_files_readable);
+	RUN(test_crash_before_commit);
 	return tap_done();
 }

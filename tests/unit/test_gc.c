@@ -158,7 +158,8 @@ static void touch(struct sfs_cache *c, const char *id, int64_t t)
 	sqlite3_stmt *st = NULL;
 	sfs_db_lock(c->db);
 	CHECK_EQ_INT(sqlite3_prepare_v2(sfs_db_handle(c->db),
-					"UPDATE results SET last_used = ? WHERE id = ?", -1, &st, NULL),
+					"UPDATE results SET last_used = ? WHERE id = ?", -1, &st,
+					NULL),
 		     SQLITE_OK);
 	sqlite3_bind_int64(st, 1, t);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -218,7 +219,8 @@ static void test_lru_spares_held_and_pinned(void)
 	CHECK(cache_job_pinned(c->db, 7));
 	CHECK_EQ_INT(cache_referenced_bytes(c->db, &used), 0);
 	/* keep nothing: all but the held and the pinned go, a batch of 2 at a time */
-	CHECK_EQ_INT(cache_prune_lru(c, 0, 0, 2, &used, collected, &seen, &rep), 0);
+	struct cache_prune_lru_opts lo = {.batch = 2, .collected = collected, .arg = &seen};
+	CHECK_EQ_INT(cache_prune_lru(c, &lo, &used, &rep), 0);
 	CHECK_EQ_INT(rep.results, N - 2);
 	CHECK_EQ_INT(seen.n, N - 2);
 	CHECK_EQ_STR(seen.ids[0], ids[2]); /* least recently used first */
@@ -235,7 +237,8 @@ static void test_lru_spares_held_and_pinned(void)
 	CHECK_EQ_INT(cache_pins_clear(c->db, 7), 0);
 	CHECK(!cache_job_pinned(c->db, 7));
 	memset(&rep, 0, sizeof(rep));
-	CHECK_EQ_INT(cache_prune_lru(c, 0, 0, 64, &used, NULL, NULL, &rep), 0);
+	lo = (struct cache_prune_lru_opts){.batch = 64};
+	CHECK_EQ_INT(cache_prune_lru(c, &lo, &used, &rep), 0);
 	CHECK_EQ_INT(rep.results, 2);
 	CHECK_EQ_INT(used, 0);
 	sfs_cache_close(c);

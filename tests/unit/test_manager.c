@@ -553,10 +553,15 @@ static void test_cache_open_save_reopen(void)
 	/* A truncated blob makes the load fail (the solver falls back); a
 	 * missing manifest makes the record go away. */
 	if (n == 1) {
-		char blob[600];
-		cas_blob_path(c->cas, t->entries[1].hex, blob, sizeof(blob));
-		chmod(blob, 0644);
-		CHECK_EQ_INT(truncate(blob, 3), 0);
+		/* the file is small: a row of the blobs table, cut short */
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+			 "UPDATE blobs SET data = substr(data, 1, 3) WHERE hex = '%s'",
+			 t->entries[1].hex);
+		sfs_db_lock(c->db);
+		CHECK_EQ_INT(sqlite3_exec(sfs_db_handle(c->db), sql, NULL, NULL, NULL), SQLITE_OK);
+		CHECK_EQ_INT(sqlite3_changes(sfs_db_handle(c->db)), 1);
+		sfs_db_unlock(c->db);
 		CHECK(cache_manager_load(c->main, &v[0], got, &msg) < 0);
 		CHECK(msg != NULL);
 		free(msg);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "du.h"
 #include "fixture.h"
 #include "prune.h"
 #include "tap.h"
@@ -105,8 +106,100 @@ static void test_lru_and_orphans(void)
 	sfs_cache_close(c);
 }
 
+/* A store from before blob_refs: recover gives its results their references
+ * before it collects orphans, so only the orphan goes. */
+static void test_recover(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	char ta[SFS_DIGEST_SIZE], fa[SFS_HEX_SIZE], orphan[SFS_HEX_SIZE];
+	struct cache_key *a = mk_key("a");
+	struct cache_prune_report rep = {0};
+	uint64_t refs = 0;
+
+	fx_tree(c, "d", 0640, "content-a", ta);
+	CHECK_EQ_INT(cache_manager_save(c->main, a, ta, 10, NULL, NULL), 0);
+	CHECK_EQ_INT(cas_put_buf(c->cas, "content-a", 9, fa), 0);
+	CHECK_EQ_INT(cas_put_buf(c->cas, "killed before its save", 22, orphan), 0);
+	sfs_db_lock(c->db);
+	CHECK_EQ_INT(sqlite3_exec(sfs_db_handle(c->db), "DELETE FROM blob_refs", NULL, NULL, NULL),
+		     SQLITE_OK);
+	sfs_db_unlock(c->db);
+	CHECK(!cache_blob_referenced(c->db, fa));
+	CHECK_EQ_INT(cache_prune_recover(c, &rep, &refs), 0);
+	CHECK_EQ_INT(refs, 1);
+	CHECK_EQ_INT(rep.blobs, 1);
+	CHECK(!cas_has(c->cas, orphan));
+	CHECK(cas_has(c->cas, fa));
+	CHECK(cas_has(c->cas, ta + 7));
+	CHECK(cache_blob_referenced(c->db, fa));
+	/* a second mount has nothing to do */
+	rep = (struct cache_prune_report){0};
+	CHECK_EQ_INT(cache_prune_recover(c, &rep, &refs), 0);
+	CHECK_EQ_INT(rep.blobs, 0);
+	cache_key_unref(a);
+	sfs_cache_close(c);
+}
+
+/* The op filter deletes only what an op of that kind made; du's total is what
+ * a full prune frees, shared bytes included. */
+static void test_filter_and_du(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	char ta[SFS_DIGEST_SIZE], tb[SFS_DIGEST_SIZE];
+	struct cache_key *a = mk_key("a"), *b = mk_key("b");
+	struct cache_result ra, rb;
+	struct cache_prune_report dry = {0}, real = {0};
+	struct cache_du du;
+
+	fx_tree(c, "d", 0640, "content-a", ta);
+	fx_tree(c, "d", 0640, "content-b", tb); /* the link blob "d/f"-like entries shared */
+	CHECK_EQ_INT(cache_manager_save(c->main, a, ta, 10, NULL, &ra), 0);
+	CHECK_EQ_INT(cache_manager_save(c->main, b, tb, 20, NULL, &rb), 0);
+	CHECK_EQ_INT(cache_record_describe(c->db, ra.id, "exec", "a: sh -c x"), 0);
+	CHECK_EQ_INT(cache_record_describe(c->db, rb.id, "file", "b: file mkfile"), 0);
+	CHECK_EQ_INT(cache_du_get(c, &du), 0);
+	CHECK_EQ_INT(du.n, 2);
+	uint64_t lines = 0;
+	for (size_t i = 0; i < du.n; i++) {
+		CHECK(du.v[i].reclaimable <= du.v[i].size);
+		CHECK(du.v[i].op != NULL);
+		lines += du.v[i].reclaimable;
+	}
+	CHECK(du.v[0].size >= du.v[1].size);
+	uint64_t want = du.total_reclaimable;
+	CHECK(lines <= want);
+	cache_du_release(&du);
+
+	struct cache_prune_opts o = {.op = "exec", .dry_run = true};
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &dry), 0);
+	o.dry_run = false;
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &real), 0);
+	CHECK_EQ_INT(dry.results, 1);
+	CHECK_EQ_INT(real.results, 1);
+	CHECK_EQ_INT(real.bytes, dry.bytes);
+	CHECK(!cas_has(c->cas, ta + 7));
+	CHECK(cas_has(c->cas, tb + 7));
+	o = (struct cache_prune_opts){.op = "merge"};
+	real = (struct cache_prune_report){0};
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &real), 0);
+	CHECK_EQ_INT(real.results, 0);
+	o = (struct cache_prune_opts){0};
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &real), 0);
+	CHECK_EQ_INT(real.results, 1);
+	CHECK_EQ_INT(real.bytes + dry.bytes, want);
+	CHECK_EQ_INT(cache_du_get(c, &du), 0);
+	CHECK_EQ_INT(du.n, 0);
+	CHECK_EQ_INT(du.total_size, 0);
+	cache_du_release(&du);
+	cache_key_unref(a);
+	cache_key_unref(b);
+	sfs_cache_close(c);
+}
+
 int main(void)
 {
+	RUN(test_recover);
+	RUN(test_filter_and_du);
 	RUN(test_cascade);
 	RUN(test_lru_and_orphans);
 	return tap_done();

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "db.h"
 #include "statcache.h"
 #include "tap.h"
 #include "tree.h"
@@ -803,6 +804,43 @@ static void test_statcache_ingest(void)
 	cas_close(c);
 }
 
+/* Over a database: what one open put and flushed, the next open remembers. */
+static void test_statcache_persist(void)
+{
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_dev = 7, .st_ino = 42, .st_size = 5};
+	const char *h1 = "2222222222222222222222222222222222222222222222222222222222222222";
+	struct sfs_statcache_stats stats;
+	struct sfs_statcache *sc = NULL;
+	struct sfs_db *db = NULL;
+	char path[512], hex[SFS_HEX_SIZE];
+
+	snprintf(path, sizeof(path), "%s/statcache.db", tap_tmpdir());
+	CHECK_EQ_INT(sfs_db_open(path, &db, NULL), 0);
+	CHECK_EQ_INT(sfs_statcache_open(db, &sc, NULL), 0);
+	st.st_mtim.tv_sec = st.st_ctim.tv_sec = 1000;
+	st.st_ctim.tv_nsec = 123456789;
+	sfs_statcache_put(sc, &st, h1, INT64_MAX / 2);
+	sfs_statcache_count(sc, false);
+	CHECK_EQ_INT(sfs_statcache_flush(sc), 0);
+	CHECK_EQ_INT(sfs_statcache_flush(sc), 0); /* nothing more to write */
+	sfs_statcache_free(sc);
+	sfs_db_close(db);
+
+	db = NULL;
+	sc = NULL;
+	CHECK_EQ_INT(sfs_db_open(path, &db, NULL), 0);
+	CHECK_EQ_INT(sfs_statcache_open(db, &sc, NULL), 0);
+	CHECK(sfs_statcache_get(sc, &st, hex) && strcmp(hex, h1) == 0);
+	struct stat other = st;
+	other.st_ctim.tv_nsec++; /* every nanosecond of ctime counts */
+	CHECK(!sfs_statcache_get(sc, &other, hex));
+	sfs_statcache_stats(sc, &stats);
+	/* the counts are a mount's */
+	CHECK(stats.entries == 1 && stats.reads == 0 && stats.reused == 0);
+	sfs_statcache_free(sc);
+	sfs_db_close(db);
+}
+
 int main(void)
 {
 	RUN(test_glob);
@@ -819,5 +857,6 @@ int main(void)
 	RUN(test_large_tree);
 	RUN(test_statcache_rules);
 	RUN(test_statcache_ingest);
+	RUN(test_statcache_persist);
 	return tap_done();
 }
