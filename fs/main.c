@@ -486,6 +486,7 @@ static int state_open(struct sfs_fs *fs)
 		r = fs_notify_init(fs);
 	if (r == 0)
 		r = fs_cache_import_init(fs);
+	if (r == 0)
 		r = fs_cachectl_init(fs);
 	return r;
 }
