@@ -205,21 +205,9 @@ int cache_referenced(struct sfs_db *db, uint64_t *ret_blobs, uint64_t *ret_bytes
 
 int cache_referenced_bytes(struct sfs_db *db, uint64_t *ret)
 {
-	sqlite3_stmt *st = NULL;
-	int r = -EIO;
+	uint64_t blobs;
 
-	sfs_db_lock(db);
-	if (sqlite3_prepare_v2(sfs_db_handle(db),
-			       "SELECT coalesce(sum(s), 0) FROM (SELECT max(size) s FROM blob_refs"
-			       " GROUP BY blob)",
-			       -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		*ret = (uint64_t)sqlite3_column_int64(st, 0);
-		r = 0;
-	}
-	sqlite3_finalize(st);
-	sfs_db_unlock(db);
-	return r;
+	return cache_referenced(db, &blobs, ret);
 }
 
 int cache_prune(struct sfs_cache *c, uint64_t keep_bytes, int64_t keep_ns, bool dry_run,
