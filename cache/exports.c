@@ -114,7 +114,8 @@ int cache_exports_list(struct sfs_cache *c, struct strv *ret)
 		strv_release(&sv);
 		return r;
 	}
-	qsort(sv.v, sv.n, sizeof(*sv.v), cmp_str);
+	if (sv.n > 1) /* sv.v is NULL when there is none */
+		qsort(sv.v, sv.n, sizeof(*sv.v), cmp_str);
 	*ret = sv;
 	return 0;
 }
