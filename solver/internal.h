@@ -294,6 +294,9 @@ struct sfs_solver {
 	bool stopping;
 
 	struct sfs_solver_stats stats; /* guarded by lock */
+	/* results saved so far (finish_exec): a KEYS task whose query found no
+	 * record queries again when one was saved meanwhile (sfs_run_keys) */
+	atomic_uint_fast64_t saves;
 
 	/* work deferred so that chains are walked by a loop, not by recursion:
 	 * failures spreading up (sfs_vstate_fail) and requests going down

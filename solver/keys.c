@@ -334,6 +334,24 @@ int sfs_fetch_map(struct vstate *vs, char **ret_msg)
 	return 0;
 }
 
+/* Queries every map fetched so far again, into fresh kf (no lock held). */
+static int requery(const struct cache_combined *cc, struct vstate *vs, bool root,
+		   struct keys_found *kf, bool *any, char **ret_msg)
+{
+	int r = 0;
+	for (size_t o = 0; o < vs->nedges; o++)
+		sfs_keys_found_release(&kf[o]);
+	for (size_t i = 0; i < vs->nmaps && r == 0; i++)
+		for (size_t o = 0; o < vs->nedges && r == 0; o++) {
+			r = root ? query_root(cc, &vs->maps[i], (int)o, &kf[o])
+				 : query_deps(cc, vs, &vs->maps[i], (int)o, &kf[o]);
+			*any |= kf[o].nrecords > 0;
+		}
+	if (r < 0)
+		sfs_errf(ret_msg, r, "cache lookup failed");
+	return r;
+}
+
 void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 {
 	const struct cache_combined *cc = &vs->cc;
@@ -355,6 +373,7 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 		sfs_solver_flush_notify(s);
 	}
 	bool any = false;
+	uint_fast64_t saves = atomic_load(&s->saves);
 	while (r == 0 && !any && !(vs->nmaps && vs->maps_done)) {
 		if (sfs_op_cancelled(&vs->opctx)) {
 			r = -ECANCELED;
@@ -374,6 +393,15 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 	}
 
 	sfs_solver_lock(s);
+	/* An equal edge may have saved its result and left the index since the
+	 * query: merging finds it no more, so the query must see its record
+	 * (BuildKit: merged edges execute once). */
+	while (r == 0 && !any && !vs->ignore_cache && atomic_load(&s->saves) != saves) {
+		saves = atomic_load(&s->saves);
+		sfs_solver_unlock(s);
+		r = requery(cc, vs, root, kf, &any, &msg);
+		sfs_solver_lock(s);
+	}
 	bool failed = r < 0 && r != -ECANCELED;
 	if (report || failed)
 		sfs_vstate_progress_completed(vs, false, failed ? msg : NULL);

@@ -256,6 +256,8 @@ static void finish_exec(struct sfs_solver *s, struct vstate *vs, char (*outs)[SF
 	memset(keys, 0, sizeof(keys));
 	for (size_t o = 0; o < no && r == 0; o++) {
 		r = save_output(s, vs, (int)o, outs[o], now, &keys[o], &nkeys[o]);
+		if (r == 0) /* before the edges complete and leave the index */
+			atomic_fetch_add(&s->saves, 1);
 		if (r < 0)
 			sfs_errf(&msg, r, "saving the result to the cache failed: %s",
 				 strerror(-r));

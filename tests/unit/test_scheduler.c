@@ -156,7 +156,7 @@ static void expect_job(struct fx_env *e, uint64_t id, const char *state, const c
 static void test_single_level_active_graph(struct fx_env *e)
 {
 	struct tv_counters c0, c1, c2, c3, c4;
-	struct tv_gate g0, g1, g4;
+	struct tv_gate g0, g1, g4, gb4;
 
 	struct tvtx *v0 = vtx((struct tv_opt){.name = "v0", .value = "result0"});
 	tv_setup_counters(v0, &c0);
@@ -188,17 +188,22 @@ static void test_single_level_active_graph(struct fx_env *e)
 	EXPECT_BUILD(e, v3, "result3");
 	CNT(c3, 1, 1);
 
-	/* the same vertex in two jobs at once: one CacheMap, one Exec */
+	/* the same vertex in two jobs at once: one CacheMap, one Exec. A job's
+	 * graph loads on a worker after submit returns, so j4 is kept running
+	 * (blocker4) until j5 has its output: j5 attaches to j4's active vertex
+	 * whether it loads before or after the gate opens. */
 	atomic_store(&g4.open, false);
+	atomic_store(&g4.entered, 0);
 	struct tvtx *v4 = vtx((struct tv_opt){
 	    .name = "v0", .value = "result4", .cache_pre = tv_gate_hook, .cache_arg = &g4});
 	tv_setup_counters(v4, &c4);
-	uint64_t j4 = tv_start(e, OUTS(v4));
+	uint64_t j4 = tv_start(e, OUTS(v4, blocker("blocker4", &gb4)));
 	uint64_t j5 = tv_start(e, OUTS(v4));
 	atomic_store(&g4.open, true);
 	EXPECT_OUTPUT(e, j4, 0, "result4");
 	EXPECT_OUTPUT(e, j5, 0, "result4");
 	CNT(c4, 1, 1);
+	release_job(e, &gb4, j4);
 }
 
 /* 2. A root hits by its seed; a different seed misses. */
