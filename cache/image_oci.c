@@ -83,34 +83,19 @@ static int open_file(struct oci_source *o, const char *digest, int *ret_fd, off_
 static int read_file(struct oci_source *o, const char *digest, uint64_t max, char **ret_buf,
 		     size_t *ret_len, char **ret_msg)
 {
-	char hex[SFS_HEX_SIZE];
 	off_t size = 0;
-	ssize_t n;
-	char *buf;
 	int fd = -1, r = open_file(o, digest, &fd, &size, ret_msg);
 
 	if (r < 0)
 		return r;
-	if ((uint64_t)size > max) {
-		close(fd);
+	r = oci_read_all(fd, size, max, digest, ret_buf, ret_len);
+	if (r == -EFBIG)
 		return sfs_errf(ret_msg, EFBIG, "%s is larger than %llu bytes",
 				digest ? digest : "index.json", (unsigned long long)max);
-	}
-	buf = malloc((size_t)size + 1);
-	n = buf ? sfs_read_full(fd, buf, (size_t)size) : -ENOMEM;
-	close(fd);
-	if (n < 0) {
-		free(buf);
-		return sfs_errf(ret_msg, (int)n, "%s", strerror((int)-n));
-	}
-	buf[n] = '\0';
-	sfs_sha256_hex(buf, (size_t)n, hex);
-	if (digest && strcmp(hex, digest + 7) != 0) {
-		free(buf);
+	if (r == -EBADMSG)
 		return sfs_errf(ret_msg, EBADMSG, "blob %s does not match its digest", digest);
-	}
-	*ret_buf = buf;
-	*ret_len = (size_t)n;
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "%s", strerror(-r));
 	return 0;
 }
 

@@ -249,35 +249,20 @@ static int read_small(const struct cache_import *im, int dirfd, const char *rel,
 		      const char *digest, char **ret_buf, size_t *ret_len, char **ret_msg)
 {
 	uint64_t max = im->opts.limits.json_max;
-	char hex[SFS_HEX_SIZE];
-	char *buf;
 	off_t size = 0;
-	ssize_t len = 0;
 	int fd = -1, r = oci_open_regular_at(dirfd, name, &fd, &size);
 
 	if (r < 0)
 		return layout_err(rel, r, ret_msg);
-	if ((uint64_t)size > max) {
-		close(fd);
+	r = oci_read_all(fd, size, max, digest, ret_buf, ret_len);
+	if (r == -EFBIG)
 		return sfs_errf(ret_msg, EFBIG,
 				"%s: larger than %llu bytes (mount option import_config_max)", rel,
 				(unsigned long long)max);
-	}
-	buf = malloc((size_t)size + 1);
-	len = buf ? sfs_read_full(fd, buf, (size_t)size) : -ENOMEM;
-	close(fd);
-	if (len < 0) {
-		free(buf);
-		return sfs_errf(ret_msg, (int)len, "%s: %s", rel, strerror((int)-len));
-	}
-	buf[len] = '\0';
-	sfs_sha256_hex(buf, (size_t)len, hex);
-	if (digest && strcmp(hex, digest + 7) != 0) {
-		free(buf);
+	if (r == -EBADMSG)
 		return sfs_errf(ret_msg, EINVAL, "%s: content does not match its digest", rel);
-	}
-	*ret_buf = buf;
-	*ret_len = (size_t)len;
+	if (r < 0)
+		return sfs_errf(ret_msg, r, "%s: %s", rel, strerror(-r));
 	return 0;
 }
 

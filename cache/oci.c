@@ -1,7 +1,9 @@
 /* oci.c — see oci.h.  No state, no locks. */
 #include "oci.h"
+#include "fdio.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,6 +86,35 @@ int oci_open_regular_at(int dirfd, const char *name, int *ret_fd, off_t *ret_siz
 	}
 	*ret_fd = fd;
 	*ret_size = st.st_size;
+	return 0;
+}
+
+int oci_read_all(int fd, off_t size, uint64_t max, const char *digest, char **ret_buf,
+		 size_t *ret_len)
+{
+	char hex[SFS_HEX_SIZE];
+	ssize_t n;
+	char *buf;
+
+	if ((uint64_t)size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	buf = malloc((size_t)size + 1);
+	n = buf ? sfs_read_full(fd, buf, (size_t)size) : -ENOMEM;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return (int)n;
+	}
+	buf[n] = '\0';
+	sfs_sha256_hex(buf, (size_t)n, hex);
+	if (digest && strcmp(hex, digest + 7) != 0) {
+		free(buf);
+		return -EBADMSG;
+	}
+	*ret_buf = buf;
+	*ret_len = (size_t)n;
 	return 0;
 }
 

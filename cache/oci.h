@@ -70,5 +70,12 @@ int oci_open_dir_at(int dirfd, const char *name, int *ret_fd);
 int oci_open_regular_at(int dirfd, const char *name, int *ret_fd, off_t *ret_size);
 /* What such an error means, for "REL: why". */
 const char *oci_open_strerror(int r);
+/*
+ * The whole of fd (size bytes, as oci_open_regular_at said), NUL-terminated, into a
+ * malloc'd *ret_buf; fd is closed.  -EFBIG when size > max, -EBADMSG when digest
+ * ("sha256:HEX", may be NULL) is not the bytes' hash, else -errno of the read.
+ */
+int oci_read_all(int fd, off_t size, uint64_t max, const char *digest, char **ret_buf,
+		 size_t *ret_len);
 
 #endif
