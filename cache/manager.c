@@ -324,6 +324,11 @@ struct keystore *cache_manager_keystore(struct cache_manager *cm)
 	return cm->ks;
 }
 
+struct result_storage *cache_manager_storage(struct cache_manager *cm)
+{
+	return cm->rs;
+}
+
 /* ---- Query (§2.4) ---- */
 
 /* A key found in cm under id: no deps, and id as its id in cm (BuildKit's

@@ -89,6 +89,7 @@ int cache_manager_new(const char *id, struct keystore *ks, struct result_storage
 struct cache_manager *cache_manager_free(struct cache_manager *cm); /* accepts NULL */
 const char *cache_manager_id(const struct cache_manager *cm);
 struct keystore *cache_manager_keystore(struct cache_manager *cm);
+struct result_storage *cache_manager_storage(struct cache_manager *cm);
 
 /*
  * Query (§2.4): keys for output `output` of the op with map digest `dgst`

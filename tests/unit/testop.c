@@ -14,6 +14,8 @@
 
 #include "array.h"
 #include "cache.h"
+#include "manager.h"
+#include "result_storage.h"
 #include "err.h"
 #include "sha256.h"
 #include "tree.h"
@@ -644,6 +646,38 @@ void tv_break_values(struct fx_env *e, const char *const *values, size_t n)
 		char hex[SFS_HEX_SIZE];
 		sfs_sha256_hex(values[i], strlen(values[i]), hex);
 		cas_remove(e->cache->cas, hex);
+	}
+}
+
+/*
+ * BuildKit's forceFail: while on, every load of a stored result fails, whatever an
+ * exec puts back meanwhile (so the counts do not depend on which vertex runs first).
+ * The ops table of the cache's result storage is swapped for one whose load fails;
+ * the env must be idle when it is switched.
+ */
+static const struct result_storage_ops *tv_real_ops;
+static struct result_storage_ops tv_failing_ops;
+
+static int tv_failing_load(struct result_storage *rs, const struct cache_result *r,
+			   char ret_result_id[SFS_DIGEST_SIZE], char **ret_msg)
+{
+	(void)rs;
+	(void)r;
+	(void)ret_result_id;
+	return sfs_errf(ret_msg, -EIO, "force fail");
+}
+
+void tv_force_fail_loads(struct fx_env *e, bool on)
+{
+	struct result_storage *rs = cache_manager_storage(e->cache->main);
+
+	if (on && rs->ops != &tv_failing_ops) {
+		tv_real_ops = rs->ops;
+		tv_failing_ops = *rs->ops;
+		tv_failing_ops.load = tv_failing_load;
+		rs->ops = &tv_failing_ops;
+	} else if (!on && rs->ops == &tv_failing_ops) {
+		rs->ops = tv_real_ops;
 	}
 }
 

@@ -150,6 +150,9 @@ uint64_t tv_loads(struct fx_env *e);
 /* Makes every later load of a stored result fail (BuildKit's forceFail) by
  * removing the blobs of these values from the store; exec puts them back. */
 void tv_break_values(struct fx_env *e, const char *const *values, size_t n);
+/* BuildKit's forceFail: while on, every load of a stored result fails (the env idle
+ * when switched; off again before it closes). */
+void tv_force_fail_loads(struct fx_env *e, bool on);
 
 /*
  * A job's cache export (STATE_DIR/exports/<job>, form "image"), counted as
