@@ -5,37 +5,11 @@ builds from it with cache_from, fetching only the layers it loads; TLS, htpasswd
 concurrent pushes to one tag'
 . "$(dirname "$0")/lib.sh"
 
-# The registry: Debian's docker-registry on 127.0.0.1, a port of its own, storage in
-# the scratch dir, a self-signed certificate and htpasswd users made here.
-REG_DIR=$SCRATCH/registry
-REG_LOG=$SCRATCH/registry.log
-mkdir -p "$REG_DIR/store"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-REG=127.0.0.1:$PORT
+# The registry: Debian's docker-registry on 127.0.0.1 (registry.sh), over TLS with a
+# self-signed certificate and behind htpasswd auth for one user made here.
+. "$SFS_E2E_DIR/registry.sh"
 PASSWORD=pw-$RANDOM$RANDOM-secret
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$REG_DIR/key.pem" -out "$REG_DIR/cert.pem" \
-	-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
-htpasswd -Bbn ci "$PASSWORD" >"$REG_DIR/htpasswd"
-cat >"$REG_DIR/config.yml" <<YAML
-version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: $REG_DIR/store
-http:
-  addr: $REG
-  tls:
-    certificate: $REG_DIR/cert.pem
-    key: $REG_DIR/key.pem
-auth:
-  htpasswd:
-    realm: solverfs-test
-    path: $REG_DIR/htpasswd
-YAML
-/usr/bin/docker-registry serve "$REG_DIR/config.yml" >"$REG_LOG" 2>&1 &
-REG_PID=$!
+REG_TLS=1 REG_USER=ci REG_PASSWORD=$PASSWORD registry_start || say "# the registry did not start"
 
 # The daemons read their credentials from the containers auth file.
 mkdir -p "$DATA/auth"
@@ -62,19 +36,13 @@ t_cleanup() {
 	local rc=$?
 	on B sfs_umount
 	on C sfs_umount
-	kill "$REG_PID" 2>/dev/null
-	wait "$REG_PID" 2>/dev/null
+	registry_stop
 	(exit "$rc")
 	sfs_cleanup
 }
 trap t_cleanup EXIT
 
-registry_up() {
-	curl -s -o /dev/null --cacert "$REG_DIR/cert.pem" "https://$REG/v2/"
-}
-sfs_until 30 registry_up || say "# the registry did not start: $(tail -5 "$REG_LOG")"
-
-OPTS=(-o "registry_ca=$REG_DIR/cert.pem" -o registry_timeout=20s)
+OPTS=(-o "registry_ca=$REG_CA" -o registry_timeout=20s)
 sfs_mount "${OPTS[@]}" || say "# mount A failed"
 on B sfs_mount "${OPTS[@]}" || say "# mount B failed"
 
@@ -98,27 +66,18 @@ spec() {
 JSON
 }
 
-# reg_lines: how many lines the registry has logged (a mark for reg_gets).
-reg_lines() {
-	wc -l <"$REG_LOG"
-}
-# reg_gets MARK: the digests of the blobs GET since MARK (one line per request).
-reg_gets() {
-	tail -n +"$(($1 + 1))" "$REG_LOG" | grep -o '"GET /v2/ci/cache/blobs/sha256:[0-9a-f]*' |
-		sed 's|.*/blobs/||'
-}
 # reg_count MARK WORD: requests of method WORD since MARK.
 reg_count() {
 	tail -n +"$(($1 + 1))" "$REG_LOG" | grep -c "\"$2 /v2/ci/cache/" || true
 }
 # manifest TAG: the manifest the registry holds for TAG (with the test's credentials).
 manifest() {
-	curl -sf --cacert "$REG_DIR/cert.pem" -u "ci:$PASSWORD" \
+	curl -sf --cacert "$REG_CA" -u "ci:$PASSWORD" \
 		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 		"https://$REG/v2/ci/cache/manifests/$1"
 }
 manifest_of() {
-	curl -sf --cacert "$REG_DIR/cert.pem" -u "ci:$PASSWORD" \
+	curl -sf --cacert "$REG_CA" -u "ci:$PASSWORD" \
 		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 		"https://$REG/v2/ci/$1/manifests/$2"
 }
@@ -145,7 +104,7 @@ assert len(m[\"layers\"]) == 2, m" &&
 
 test_expect_success 'a second push of the same export uploads no blob again' '
 	spec main export >a.json &&
-	mark=$(reg_lines) &&
+	mark=$(registry_lines) &&
 	N=$(sfs_run a.json) &&
 	expect_eq 0 "$(reg_count "$mark" POST)" &&
 	expect_eq 0 "$(reg_count "$mark" PATCH)" &&
@@ -155,14 +114,14 @@ test_expect_success 'a second push of the same export uploads no blob again' '
 
 test_expect_success 'machine B builds from the registry: nothing executed, identical results' '
 	spec main from >b.json &&
-	mark=$(reg_lines) &&
+	mark=$(registry_lines) &&
 	N=$(on B sfs_run b.json) &&
 	expect_eq CACHED "$(on B sfs_final "$N" up)" &&
 	expect_eq CACHED "$(on B sfs_final "$N" pkg)" &&
 	expect_contains "importing docker://$REG/ci/cache:main" "$(on B sfs_cat "$SCRATCH/mntB/jobs/$N/status")" &&
 	expect_eq "$(cat "$SCRATCH/a.result")" "$(sfs_cat "$SCRATCH/mntB/jobs/$N/result")" &&
 	expect_eq HELLO "$(cat "$SCRATCH/mntB/jobs/$N/outputs/pkg/A.txt")" &&
-	reg_gets "$mark" >gets &&
+	registry_gets "$mark" ci/cache >gets &&
 	test -z "$(sort gets | uniq -d)" &&
 	manifest main >m.json &&
 	cfg=$(python3 -c "import json; print(json.load(open(\"m.json\"))[\"config\"][\"digest\"])") &&
@@ -173,7 +132,7 @@ test_expect_success 'machine B builds from the registry: nothing executed, ident
 
 test_expect_success 'B pushes to another repository: the layers are mounted from cache_from' '
 	spec main from | sed "s|\"cache_from\"|\"export\": {\"mode\": \"max\", \"to\": \"docker://$REG/ci/branch:b1\"}, \"cache_from\"|" >b1.json &&
-	mark=$(reg_lines) &&
+	mark=$(registry_lines) &&
 	N=$(on B sfs_run b1.json) &&
 	tail -n +"$((mark + 1))" "$REG_LOG" >log &&
 	mounted=$(grep -c "\"POST /v2/ci/branch/blobs/uploads/?mount=sha256:[0-9a-f]*&from=ci/cache HTTP/[0-9.]*\" 201" log || true) &&
@@ -185,12 +144,12 @@ test_expect_success 'B pushes to another repository: the layers are mounted from
 test_expect_success 'a build that needs only the exec result fetches only its layer' '
 	on C sfs_mount "${OPTS[@]}" &&
 	spec main from 1 up >c.json &&
-	mark=$(reg_lines) &&
+	mark=$(registry_lines) &&
 	N=$(on C sfs_run c.json) &&
 	expect_eq CACHED "$(on C sfs_final "$N" up)" &&
 	expect_eq HELLO "$(cat "$SCRATCH/mntC/jobs/$N/outputs/up/A.txt")" &&
 	manifest main >m.json &&
-	reg_gets "$mark" >gets &&
+	registry_gets "$mark" ci/cache >gets &&
 	layers_of_manifest <m.json | sort >all &&
 	expect_eq 2 "$(wc -l <all)" &&
 	expect_eq 1 "$(sort gets | comm -12 - all | wc -l)" &&
@@ -254,7 +213,7 @@ test_expect_success 'A and B push different exports to one tag at once: it names
 	w=$(cat which) &&
 	case $w in A|B) ;; *) echo "the tag names neither export: $got"; false ;; esac &&
 	for d in $(layers_of_manifest <m.json) $(python3 -c "import json; print(json.load(open(\"m.json\"))[\"config\"][\"digest\"])"); do
-		curl -sf --cacert "$REG_DIR/cert.pem" -u "ci:$PASSWORD" "https://$REG/v2/ci/cache/blobs/$d" |
+		curl -sf --cacert "$REG_CA" -u "ci:$PASSWORD" "https://$REG/v2/ci/cache/blobs/$d" |
 			sha256sum | grep -q "^${d#sha256:} " || { echo "blob $d missing or wrong"; false; }
 	done &&
 	echo "$w" >"$SCRATCH/winner"
