@@ -6,27 +6,21 @@
  * Opens the state the way the daemon does (sfs_cache_open) while nothing has it
  * mounted, stores one small result tree (a dir holding one file) and saves N root keys
  * (digest "sha256:" + sha256("bench-key-<i>"), output 0) through the main cache
- * manager, each with its own record of that result, committing every BATCH saves in
- * one transaction so filling 100,000 keys takes seconds, not minutes of fsyncs.
- *
- * Single-threaded; no locks of its own (the database lock is taken around each batch
- * because sfs_db_begin/sfs_db_end want it held).
+ * manager, each with its own record of that result (fill.h: BATCH saves a
+ * transaction).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cache.h"
 #include "cas.h"
 #include "clock.h"
-#include "db.h"
+#include "fill.h"
 #include "manager.h"
 #include "sha256.h"
 #include "tree.h"
-
-#define BATCH 5000
 
 /* The result every key points to: "./key" holding "bench\n". */
 static int make_result(struct cas *c, char ret_id[SFS_DIGEST_SIZE])
@@ -48,8 +42,9 @@ static int make_result(struct cas *c, char ret_id[SFS_DIGEST_SIZE])
 	return r;
 }
 
-static int save_key(struct cache_manager *cm, long i, const char *result_id)
+static int save_key(struct sfs_cache *c, long i, void *state)
 {
+	const char *result_id = state;
 	char name[64], digest[SFS_DIGEST_SIZE];
 	struct cache_key *k;
 	int r;
@@ -59,52 +54,20 @@ static int save_key(struct cache_manager *cm, long i, const char *result_id)
 	k = cache_key_new(digest, 0, 0);
 	if (!k)
 		return -ENOMEM;
-	r = cache_manager_save(cm, k, result_id, sfs_now_ns(), NULL, NULL);
+	r = cache_manager_save(c->main, k, result_id, sfs_now_ns(), NULL, NULL);
 	cache_key_unref(k);
 	return r;
 }
 
-static int fill(struct sfs_cache *c, long n)
+static int prepare(struct sfs_cache *c, void *state)
 {
-	char result_id[SFS_DIGEST_SIZE];
-	int r = make_result(c->cas, result_id);
-
-	for (long i = 0; r == 0 && i < n; i += BATCH) {
-		sfs_db_lock(c->db);
-		r = sfs_db_begin(c->db);
-		for (long j = i; r == 0 && j < n && j < i + BATCH; j++)
-			r = save_key(c->main, j, result_id);
-		r = sfs_db_end(c->db, r);
-		sfs_db_unlock(c->db);
-	}
-	return r;
+	return make_result(c->cas, state);
 }
 
 int main(int argc, char **argv)
 {
-	struct sfs_cache *c = NULL;
-	char *msg = NULL, *end;
-	long n;
-	int r;
+	char result_id[SFS_DIGEST_SIZE];
+	const struct bench_fill f = {"keys", prepare, save_key, result_id};
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s STATE_DIR N\n", argv[0]);
-		return 2;
-	}
-	n = strtol(argv[2], &end, 10);
-	if (*end || n < 0) {
-		fprintf(stderr, "%s: bad count '%s'\n", argv[0], argv[2]);
-		return 2;
-	}
-	r = sfs_cache_open(argv[1], &c, &msg);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", argv[0], msg ? msg : strerror(-r));
-		free(msg);
-		return 1;
-	}
-	r = fill(c, n);
-	if (r < 0)
-		fprintf(stderr, "%s: saving keys: %s\n", argv[0], strerror(-r));
-	sfs_cache_close(c);
-	return r < 0 ? 1 : 0;
+	return bench_fill_main(argc, argv, &f);
 }

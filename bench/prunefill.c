@@ -8,11 +8,7 @@
  * mounted and stores N result trees, tree i a dir holding one file "f-<i>" (one data
  * blob shared by all, a manifest each), each saved under a root key of its own
  * (digest sha256("bench-prune-<i>")) with one record described as a file op's, as
- * the solver would.  The database saves go BATCH to a transaction; each manifest
- * is one fdatasync'd blob, as a real save's is.
- *
- * Single-threaded; no locks of its own (the database lock is taken around each
- * batch because sfs_db_begin/sfs_db_end want it held).
+ * the solver would.  The database saves go BATCH to a transaction (fill.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,16 +18,15 @@
 #include "cache.h"
 #include "cas.h"
 #include "clock.h"
-#include "db.h"
+#include "fill.h"
 #include "du.h"
 #include "manager.h"
 #include "sha256.h"
 #include "tree.h"
 
-#define BATCH 5000
-
-static int save_one(struct sfs_cache *c, long i, const char *data_hex)
+static int save_one(struct sfs_cache *c, long i, void *state)
 {
+	const char *data_hex = state;
 	char path[32], name[64], digest[SFS_DIGEST_SIZE], what[64];
 	struct tree_entry e[2] = {
 	    {.type = 'd', .mode = 0755, .path = "."},
@@ -59,47 +54,15 @@ static int save_one(struct sfs_cache *c, long i, const char *data_hex)
 	return r;
 }
 
-static int fill(struct sfs_cache *c, long n)
+static int prepare(struct sfs_cache *c, void *state)
 {
-	char data_hex[SFS_HEX_SIZE];
-	int r = cas_put_buf(c->cas, "bench\n", 6, data_hex);
-
-	for (long i = 0; r == 0 && i < n; i += BATCH) {
-		sfs_db_lock(c->db);
-		r = sfs_db_begin(c->db);
-		for (long j = i; r == 0 && j < n && j < i + BATCH; j++)
-			r = save_one(c, j, data_hex);
-		r = sfs_db_end(c->db, r);
-		sfs_db_unlock(c->db);
-	}
-	return r;
+	return cas_put_buf(c->cas, "bench\n", 6, state);
 }
 
 int main(int argc, char **argv)
 {
-	struct sfs_cache *c = NULL;
-	char *msg = NULL, *end;
-	long n;
-	int r;
+	char data_hex[SFS_HEX_SIZE];
+	const struct bench_fill f = {"results", prepare, save_one, data_hex};
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s STATE_DIR N\n", argv[0]);
-		return 2;
-	}
-	n = strtol(argv[2], &end, 10);
-	if (*end || n < 0) {
-		fprintf(stderr, "%s: bad count '%s'\n", argv[0], argv[2]);
-		return 2;
-	}
-	r = sfs_cache_open(argv[1], &c, &msg);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", argv[0], msg ? msg : strerror(-r));
-		free(msg);
-		return 1;
-	}
-	r = fill(c, n);
-	if (r < 0)
-		fprintf(stderr, "%s: saving results: %s\n", argv[0], strerror(-r));
-	sfs_cache_close(c);
-	return r < 0 ? 1 : 0;
+	return bench_fill_main(argc, argv, &f);
 }
