@@ -27,7 +27,7 @@ enum progress { PROGRESS_AUTO, PROGRESS_TTY, PROGRESS_PLAIN, PROGRESS_RAWJSON };
 
 static void copy_out(void *arg, const char *p, size_t n)
 {
-	ctl_write_all(*(int *)arg, p, n);
+	sfs_write_all(*(int *)arg, p, n);
 }
 
 /* Submits SPEC as a new job; *ret_n gets its number.  0, -EINVAL for a
@@ -73,7 +73,7 @@ static int submit(const char *mount, const char *spec, char *ret_n, size_t nsize
 		ctl_err("job %s: opening its spec: %s", ret_n, strerror(-r));
 		return r;
 	}
-	r = ctl_write_all(fd, spec, strlen(spec));
+	r = sfs_write_all(fd, spec, strlen(spec));
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == -EINVAL || r == -EFBIG || r == -EAGAIN) {
@@ -101,7 +101,7 @@ static void cancel_job(const char *jd, const char *n)
 	char *ctl = ctl_xasprintf("%s/ctl", jd);
 	int fd = open(ctl, O_WRONLY | O_CLOEXEC);
 
-	if (fd < 0 || ctl_write_all(fd, "cancel\n", 7) < 0 || close(fd) < 0)
+	if (fd < 0 || sfs_write_all(fd, "cancel\n", 7) < 0 || close(fd) < 0)
 		ctl_err("job %s: cancel: %s", n, strerror(errno));
 	else
 		fprintf(stderr, "solverctl: job %s: cancelled\n", n);

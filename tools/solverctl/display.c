@@ -512,7 +512,7 @@ static void draw(struct ctl_display *d, bool all, const char *final_word)
 		lines += rows_of(v);
 	}
 	ctl_buf_addstr(&b, "\033[J");
-	ctl_write_all(2, b.s, b.len);
+	sfs_write_all(2, b.s, b.len);
 	ctl_buf_release(&b);
 	d->drawn = lines;
 	d->last_draw = now;
@@ -557,7 +557,7 @@ void ctl_display_finish(struct ctl_display *d, const char *state)
 	if (d->colour)
 		ctl_buf_addstr(&b, C_RESET);
 	ctl_buf_add(&b, "\n", 1);
-	ctl_write_all(2, b.s, b.len);
+	sfs_write_all(2, b.s, b.len);
 	ctl_buf_release(&b);
 	d->drawn = 0;
 }

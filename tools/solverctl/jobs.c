@@ -195,7 +195,7 @@ static int cat_file(const char *path)
 		}
 		if (n == 0)
 			break;
-		if ((r = ctl_write_all(1, buf, (size_t)n)) < 0)
+		if ((r = sfs_write_all(1, buf, (size_t)n)) < 0)
 			break;
 	}
 	close(fd);
@@ -284,7 +284,7 @@ int ctl_cmd_cancel(struct ctl_cmd *c)
 	const char *n = c->argv[1];
 	char *cp = job_file(jd, "ctl");
 	int fd = open(cp, O_WRONLY | O_CLOEXEC);
-	int r = fd < 0 ? -errno : ctl_write_all(fd, "cancel\n", 7);
+	int r = fd < 0 ? -errno : sfs_write_all(fd, "cancel\n", 7);
 	if (fd >= 0 && close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == -EACCES || r == -EPERM) {

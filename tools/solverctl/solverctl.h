@@ -36,6 +36,8 @@
 
 #include <jansson.h>
 
+#include "fdio.h" /* base/, compiled into solverctl: sfs_write_all */
+
 enum {
 	CTL_EXIT_OK = 0,
 	CTL_EXIT_FAIL = 1,
@@ -71,8 +73,6 @@ int ctl_read_file(const char *path, struct ctl_buf *ret);
 int ctl_read_fd(int fd, struct ctl_buf *ret);
 /* ctl_read_file with the trailing newlines removed; NULL with errno set. */
 char *ctl_read_line(const char *path);
-/* Writes all of s to fd (retrying short writes and EINTR).  0 or -errno. */
-int ctl_write_all(int fd, const char *s, size_t n);
 /* Copies the tree at SRC into DST (created if missing): dirs, regular files
  * (mode kept) and symlinks.  0 or -errno, with a message printed. */
 int ctl_copy_tree(const char *src, const char *dst);

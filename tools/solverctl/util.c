@@ -157,20 +157,6 @@ char *ctl_read_line(const char *path)
 	return b.s;
 }
 
-int ctl_write_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int copy_file(int sfd, const char *name, int dfd, mode_t mode, const char *what)
 {
 	int in = openat(sfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -205,7 +191,7 @@ static int copy_file(int sfd, const char *name, int dfd, mode_t mode, const char
 				r = -errno;
 			break;
 		}
-		r = ctl_write_all(out, buf, (size_t)n);
+		r = sfs_write_all(out, buf, (size_t)n);
 		if (r < 0)
 			break;
 	}
