@@ -7,12 +7,17 @@
  */
 #include "fixture.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "db.h"
+#include "fdio.h"
 #include "keystore.h"
+#include "sha256.h"
 #include "tap.h"
 #include "tree.h"
 
@@ -96,6 +101,31 @@ void fx_tree(struct sfs_cache *c, const char *dir, unsigned fmode, const char *c
 	CHECK_EQ_INT(tree_from_entries(c->cas, e, 4, &t), 0);
 	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
 	tree_free(t);
+}
+
+void fx_write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(sfs_write_all(fd, buf, len) == 0);
+	close(fd);
+}
+
+void fx_layout_put_blob(const char *dir, const void *buf, size_t len,
+			char ret[SFS_DIGEST_SIZE])
+{
+	char path[4096];
+
+	sfs_sha256_digest(buf, len, ret);
+	snprintf(path, sizeof(path), "%s/blobs", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, ret + 7);
+	fx_write_file(path, buf, len);
 }
 
 struct keystore *fx_keystore_open(bool sqlite, struct sfs_db **ret_db)

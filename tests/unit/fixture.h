@@ -65,6 +65,15 @@ struct sfs_cache *fx_cache_open(void);
 void fx_tree(struct sfs_cache *c, const char *dir, unsigned fmode, const char *content,
 	     char ret[SFS_DIGEST_SIZE]);
 
+/* ---- files and OCI layouts ---- */
+
+/* Writes len bytes of buf to path (created or truncated, 0644). */
+void fx_write_file(const char *path, const void *buf, size_t len);
+/* Stores buf as the blob blobs/sha256/<hex> of the OCI layout in dir (its dirs made
+ * as needed); ret gets its digest. */
+void fx_layout_put_blob(const char *dir, const void *buf, size_t len,
+			char ret[SFS_DIGEST_SIZE]);
+
 /* ---- the two key storages ---- */
 
 struct keystore;

@@ -42,27 +42,6 @@ struct layer {
 	const char *mt;
 };
 
-static void write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	CHECK(write(fd, buf, len) == (ssize_t)len);
-	close(fd);
-}
-
-static void put_blob(const char *dir, const void *buf, size_t len, char ret[SFS_DIGEST_SIZE])
-{
-	char path[4096];
-
-	sfs_sha256_digest(buf, len, ret);
-	snprintf(path, sizeof(path), "%s/blobs", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, ret + 7);
-	write_file(path, buf, len);
-}
-
 static void set_entry(struct archive_entry *ae, const struct tent *e)
 {
 	archive_entry_set_pathname(ae, e->name);
@@ -123,7 +102,7 @@ static void put_layer(const char *dir, const char *mt, const struct tent *e, siz
 	CHECK(archive_write_close(a) == ARCHIVE_OK);
 	archive_write_free(a);
 	archive_entry_free(ae);
-	put_blob(dir, buf, used, ret->digest);
+	fx_layout_put_blob(dir, buf, used, ret->digest);
 	ret->size = used;
 	ret->mt = mt;
 }
@@ -140,7 +119,7 @@ static void put_manifest(const char *dir, const struct layer *l, size_t n, const
 			   "\"layers\",\"diff_ids\":[]}}",
 			   arch);
 
-	put_blob(dir, text, (size_t)len, cfg);
+	fx_layout_put_blob(dir, text, (size_t)len, cfg);
 	strbuf_addf(&sb,
 		    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
 		    "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%d},"
@@ -150,7 +129,7 @@ static void put_manifest(const char *dir, const struct layer *l, size_t n, const
 		strbuf_addf(&sb, "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
 			    i ? "," : "", l[i].mt, l[i].digest, l[i].size);
 	strbuf_addstr(&sb, "]}");
-	put_blob(dir, sb.buf, sb.len, ret);
+	fx_layout_put_blob(dir, sb.buf, sb.len, ret);
 	*ret_size = sb.len;
 	strbuf_release(&sb);
 }
@@ -167,7 +146,7 @@ static void put_index(const char *dir, const char *mt, const char *digest, size_
 			   mt, digest, size, tag);
 
 	snprintf(path, sizeof(path), "%s/index.json", dir);
-	write_file(path, text, (size_t)len);
+	fx_write_file(path, text, (size_t)len);
 }
 
 /* A layout of one image of the layers, tagged "v1". */
@@ -399,7 +378,7 @@ static void test_platforms_of_an_index(void)
 		    "\"architecture\":\"amd64\",\"os\":\"linux\"}}]}",
 		    IMAGE_MT_OCI_INDEX, IMAGE_MT_OCI_MANIFEST, mr, sr, IMAGE_MT_OCI_MANIFEST, ma,
 		    sa);
-	put_blob(dir, sb.buf, sb.len, ix);
+	fx_layout_put_blob(dir, sb.buf, sb.len, ix);
 	size_t six = sb.len;
 	strbuf_reset(&sb);
 	/* the tag names an index whose one entry is the index above */
@@ -410,7 +389,7 @@ static void test_platforms_of_an_index(void)
 		    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{"
 		    "\"architecture\":\"arm64\",\"os\":\"linux\"}}]}",
 		    IMAGE_MT_DOCKER_LIST, IMAGE_MT_OCI_INDEX, ix, six, IMAGE_MT_OCI_INDEX, ix, six);
-	put_blob(dir, sb.buf, sb.len, top);
+	fx_layout_put_blob(dir, sb.buf, sb.len, top);
 	put_index(dir, IMAGE_MT_DOCKER_LIST, top, sb.len, "multi");
 	strbuf_release(&sb);
 
@@ -468,7 +447,7 @@ static void test_unsupported_media_types(void)
 	free(msg);
 	msg = NULL;
 
-	put_blob(dir, schema1, strlen(schema1), d);
+	fx_layout_put_blob(dir, schema1, strlen(schema1), d);
 	put_index(dir, "application/vnd.docker.distribution.manifest.v1+json", d, strlen(schema1),
 		  "v1");
 	CHECK_EQ_INT(pull(c, dir, "v1", "linux/amd64", &w, &t, &msg), -EOPNOTSUPP);

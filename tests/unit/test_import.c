@@ -40,28 +40,6 @@ struct tent {
 	const char *data;
 };
 
-static void write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	CHECK(write(fd, buf, len) == (ssize_t)len);
-	close(fd);
-}
-
-/* Stores buf as a blob of the layout; ret gets its digest. */
-static void put_blob(const char *dir, const void *buf, size_t len, char ret[SFS_DIGEST_SIZE])
-{
-	char path[4096];
-
-	sfs_sha256_digest(buf, len, ret);
-	snprintf(path, sizeof(path), "%s/blobs", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, ret + 7);
-	write_file(path, buf, len);
-}
-
 static void rm_blob(const char *dir, const char *digest)
 {
 	char path[4096];
@@ -119,7 +97,7 @@ static void put_layer(const char *dir, const struct tent *e, size_t n, char ret[
 	CHECK(archive_write_close(a) == ARCHIVE_OK);
 	archive_write_free(a);
 	archive_entry_free(ae);
-	put_blob(dir, buf, used, ret);
+	fx_layout_put_blob(dir, buf, used, ret);
 }
 
 /* Writes the manifest (listing `blobs`) and index.json around config. */
@@ -131,7 +109,7 @@ static void put_layout(const char *dir, enum form form, const char *config,
 	const char *lt = form == FORM_LIST ? MT_DOCKER_LAYER : MT_OCI_LAYER;
 	const char *mt = form == FORM_LIST ? MT_LIST : form == FORM_INDEX ? MT_INDEX : MT_IMAGE;
 
-	put_blob(dir, config, strlen(config), cfg);
+	fx_layout_put_blob(dir, config, strlen(config), cfg);
 	snprintf(desc, sizeof(desc), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}", MT_CC,
 		 cfg, strlen(config));
 	strbuf_addf(&m, "{\"schemaVersion\":2,\"mediaType\":\"%s\",", mt);
@@ -144,14 +122,14 @@ static void put_layout(const char *dir, enum form form, const char *config,
 	if (form != FORM_IMAGE) /* the v0.7 form puts the config last */
 		strbuf_addf(&m, "%s%s", nblobs ? "," : "", desc);
 	strbuf_addstr(&m, "]}");
-	put_blob(dir, m.buf, m.len, man);
+	fx_layout_put_blob(dir, m.buf, m.len, man);
 	strbuf_addf(
 	    &idx,
 	    "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
 	    "\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
 	    mt, man, m.len);
 	snprintf(desc, sizeof(desc), "%s/index.json", dir);
-	write_file(desc, idx.buf, idx.len);
+	fx_write_file(desc, idx.buf, idx.len);
 	strbuf_release(&m);
 	strbuf_release(&idx);
 }
@@ -203,16 +181,16 @@ static void expected_files(struct cas *cas, char ret[SFS_DIGEST_SIZE])
 
 	chmod(d, 0755);
 	snprintf(p, sizeof(p), "%s/a", d);
-	write_file(p, "hello\n", 6);
+	fx_write_file(p, "hello\n", 6);
 	chmod(p, 0644);
 	snprintf(p, sizeof(p), "%s/h", d);
-	write_file(p, "hello\n", 6);
+	fx_write_file(p, "hello\n", 6);
 	chmod(p, 0644);
 	snprintf(p, sizeof(p), "%s/d", d);
 	mkdir(p, 0750);
 	chmod(p, 0750);
 	snprintf(p, sizeof(p), "%s/d/x", d);
-	write_file(p, "#!/bin/sh\n", 10);
+	fx_write_file(p, "#!/bin/sh\n", 10);
 	chmod(p, 0755);
 	snprintf(p, sizeof(p), "%s/l", d);
 	CHECK(symlink("a", p) == 0);
@@ -223,7 +201,7 @@ static void expected_files(struct cas *cas, char ret[SFS_DIGEST_SIZE])
 	mkdir(p, 0755);
 	chmod(p, 0755);
 	snprintf(p, sizeof(p), "%s/e/deep/f", d);
-	write_file(p, "implicit parents\n", 17);
+	fx_write_file(p, "implicit parents\n", 17);
 	chmod(p, 0600);
 	CHECK(tree_ingest(cas, d, NULL, &t, NULL) == 0);
 	snprintf(ret, SFS_DIGEST_SIZE, "%s", t ? t->id : "");
@@ -620,7 +598,7 @@ static void test_not_a_layout(void)
 
 	check_open_fails(dir, -ENOENT, "index.json");
 	snprintf(p, sizeof(p), "%s/index.json", dir);
-	write_file(p, "{\"manifests\":[]}", 16);
+	fx_write_file(p, "{\"manifests\":[]}", 16);
 	check_open_fails(dir, -ENOENT, "latest");
 }
 
@@ -716,13 +694,13 @@ static void put_raw_layout(const char *dir, const char *manifest)
 {
 	char man[SFS_DIGEST_SIZE], path[4096], idx[512];
 
-	put_blob(dir, manifest, strlen(manifest), man);
+	fx_layout_put_blob(dir, manifest, strlen(manifest), man);
 	snprintf(idx, sizeof(idx),
 		 "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"annotations\":"
 		 "{\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
 		 MT_IMAGE, man);
 	snprintf(path, sizeof(path), "%s/index.json", dir);
-	write_file(path, idx, strlen(idx));
+	fx_write_file(path, idx, strlen(idx));
 }
 
 static void test_digest_of_null(void)
@@ -745,7 +723,7 @@ static void test_index_entry_without_digest(void)
 
 	snprintf(path, sizeof(path), "%s/index.json", dir);
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		write_file(path, bad[i], strlen(bad[i]));
+		fx_write_file(path, bad[i], strlen(bad[i]));
 		check_open_fails(dir, -EINVAL, "manifest digest is not sha256:<hex>");
 	}
 }
