@@ -624,7 +624,9 @@ static int vertex_options(struct sfs_norm *c, json_t *raw)
 	    c, "description", sfs_norm_esc(ek, sizeof(ek), k), "must be a string");
 	if (d && !(v->description = sfs_jarena_copy_out(d)))
 		return -ENOMEM;
-	if (!(v->name = strdup(name)))
+	if (strcmp(name, v->key) == 0) /* the default: one string for both */
+		v->name = v->key;
+	else if (!(v->name = strdup(name)))
 		return -ENOMEM;
 	return cf ? strv_host_paths(c, cf, "cache_from", &v->cache_from) : 0;
 }
@@ -897,12 +899,14 @@ static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
 
 static void vertex_release(struct sfs_spec_vertex *v)
 {
+	if (v->name != v->key)
+		free(v->name);
 	free(v->key);
-	free(v->name);
 	json_decref(v->op);
 	free(v->op_bytes);
 	for (size_t i = 0; v->inputs && i < v->ninputs; i++)
-		free(v->inputs[i].selector);
+		if (v->inputs[i].selector_len) /* else the shared "" (specgraph.c) */
+			free(v->inputs[i].selector);
 	free(v->inputs);
 	strv_free_argv(v->cache_from);
 	json_decref(v->description);

@@ -119,7 +119,7 @@ struct sfs_ref {
 
 struct sfs_spec_input {
 	struct sfs_ref ref;
-	char *selector; /* sorted NUL-joined paths; "" for a whole input */
+	char *selector; /* sorted NUL-joined paths; "" for a whole input (shared: never freed) */
 	size_t selector_len;
 	char selector_digest[SFS_DIGEST_SIZE]; /* "" for a whole input */
 	bool content_func; /* false for an exec output mount that starts from this input */
@@ -127,7 +127,7 @@ struct sfs_spec_input {
 
 struct sfs_spec_vertex {
 	char *key;  /* the name in "vertices" */
-	char *name; /* label; default the key */
+	char *name; /* label; default the key (then the same string as key) */
 	enum sfs_op_kind kind;
 	/* normalised op object (hashed fields only; refs as "sha256:<hex>:<N>"), only
 	 * while parsing: NULL in a parsed spec, whose vertices keep just op_bytes (a

@@ -135,28 +135,33 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The selector of every whole input: nothing to free (selector_len 0). */
+static char whole_selector[1];
+
 /* The sorted, NUL-joined set of paths; "" when a use is whole. */
 static int make_selector(struct sfs_spec_input *in, const char **paths, size_t n, bool whole)
 {
 	struct strbuf sb = STRBUF_INIT;
 
 	in->selector_digest[0] = '\0';
-	if (!whole) {
-		qsort(paths, n, sizeof(*paths), cmp_str);
-		for (size_t k = 0; k < n; k++) {
-			if (k && strcmp(paths[k], paths[k - 1]) == 0)
-				continue;
-			if (sb.len)
-				strbuf_addch(&sb, '\0');
-			strbuf_addstr(&sb, paths[k]);
-		}
-		sfs_sha256_digest(sb.buf, sb.len, in->selector_digest);
+	if (whole) {
+		in->selector = whole_selector;
+		in->selector_len = 0;
+		return 0;
 	}
-	strbuf_addstr(&sb, "");
+	qsort(paths, n, sizeof(*paths), cmp_str);
+	for (size_t k = 0; k < n; k++) {
+		if (k && strcmp(paths[k], paths[k - 1]) == 0)
+			continue;
+		if (sb.len)
+			strbuf_addch(&sb, '\0');
+		strbuf_addstr(&sb, paths[k]);
+	}
 	if (sb.oom) {
 		strbuf_release(&sb);
 		return -ENOMEM;
 	}
+	sfs_sha256_digest(sb.buf, sb.len, in->selector_digest);
 	in->selector = strbuf_detach(&sb, &in->selector_len);
 	return 0;
 }
