@@ -24,12 +24,14 @@
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "specint.h"
 
 #define CHUNK_MIN ((size_t)64 << 10)
 #define CHUNK_MAX ((size_t)16 << 20)
 #define ALIGN alignof(max_align_t)
+#define HUGE ((size_t)2 << 20)
 
 struct sfs_jchunk {
 	struct sfs_jchunk *next; /* older */
@@ -47,13 +49,23 @@ static bool owns(const struct sfs_jarena *a, const void *p)
 	return false;
 }
 
+/* Chunks from HUGE up are made of transparent huge pages where the kernel
+ * gives them on request: a tree is written once from start to end, and on a
+ * virtual machine a fault a 4 KiB page cost as much as the parse itself. */
 static struct sfs_jchunk *new_chunk(struct sfs_jarena *a, size_t size)
 {
-	struct sfs_jchunk *c = malloc(sizeof(*c) + size);
+	size_t total = sizeof(struct sfs_jchunk) + size;
+	struct sfs_jchunk *c = NULL;
 
-	if (!c)
+	if (total >= HUGE) {
+		total = (total + HUGE - 1) & ~(HUGE - 1);
+		if (posix_memalign((void **)&c, HUGE, total) != 0)
+			return NULL;
+		(void)madvise(c, total, MADV_HUGEPAGE); /* a hint: no huge pages is fine */
+	} else if (!(c = malloc(total))) {
 		return NULL;
-	c->end = c->data + size;
+	}
+	c->end = (char *)c + total;
 	c->next = a->chunks;
 	a->chunks = c;
 	return c;
