@@ -16,9 +16,10 @@
  * RFC 8785 does), else with %.17g, which matches RFC 8785 for most values but
  * not all; nothing hashed depends on it.
  *
- * sfs_canonical_json_hooks() writes the same form with some values replaced by
- * integers or some members left out; spec.c writes the cache map this way from
- * the op tree instead of building a second tree.
+ * sfs_canonical_json_add() writes the same form onto a buffer, with some values
+ * left as holes (written as nothing, their offsets told to the caller) or some
+ * members left out: the spec parser writes a vertex's op bytes and cache map
+ * this way, once, as templates whose holes are its refs (specgraph.c).
  *
  * Cost: linear in the output plus a sort of each object's keys.  No state, no locks.
  */
@@ -159,12 +160,8 @@ static void add_int(struct strbuf *sb, json_int_t x)
 
 static void add_value(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h)
 {
-	json_int_t x;
-
-	if (h && h->subst && h->subst(h->arg, v, &x)) {
-		add_int(sb, x);
+	if (h && h->hole && h->hole(h->arg, v, sb->len))
 		return;
-	}
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		add_object(sb, v, h);
@@ -201,19 +198,19 @@ static void add_value(struct strbuf *sb, const json_t *v, const struct sfs_canon
 
 char *sfs_canonical_json(const json_t *v, size_t *ret_len)
 {
-	return sfs_canonical_json_hooks(v, NULL, ret_len);
-}
-
-char *sfs_canonical_json_hooks(const json_t *v, const struct sfs_canon_hooks *h, size_t *ret_len)
-{
 	struct strbuf sb = STRBUF_INIT;
 
 	if (!v)
 		return NULL;
-	add_value(&sb, v, h);
+	add_value(&sb, v, NULL);
 	if (sb.oom) {
 		strbuf_release(&sb);
 		return NULL;
 	}
 	return strbuf_detach(&sb, ret_len);
+}
+
+void sfs_canonical_json_add(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h)
+{
+	add_value(sb, v, h);
 }

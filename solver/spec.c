@@ -525,7 +525,7 @@ int sfs_norm_ref(struct sfs_norm *c, json_t *j, const char *fp, const char *fiel
 	json_t *ph = json_string("");
 	if (!jp_ok(p, ph))
 		return -ENOMEM;
-	struct use u = {ph, vi, out, top, path && *path ? path : NULL, content_func, input};
+	struct use u = {ph, 0, 0, vi, out, top, path && *path ? path : NULL, content_func, input};
 	r = add_use(c->pv, u);
 	if (r < 0) {
 		json_decref(ph);
@@ -622,8 +622,11 @@ static int vertex_options(struct sfs_norm *c, json_t *raw)
 		return sfs_norm_err(c, "", "description", "must be an object of strings");
 	json_object_foreach(d, k, val) if (!json_is_string(val)) return sfs_norm_err(
 	    c, "description", sfs_norm_esc(ek, sizeof(ek), k), "must be a string");
-	v->description = json_incref(d);
-	if (!(v->name = strdup(name)))
+	if (d && !(v->description = sfs_jarena_copy_out(d)))
+		return -ENOMEM;
+	if (strcmp(name, v->key) == 0) /* the default: one string for both */
+		v->name = v->key;
+	else if (!(v->name = strdup(name)))
 		return -ENOMEM;
 	return cf ? strv_host_paths(c, cf, "cache_from", &v->cache_from) : 0;
 }
@@ -688,6 +691,7 @@ static int parse_vertex(struct parse *p, size_t i)
 		r = vertex_options(&c, raw);
 	if (r < 0)
 		return r;
+	struct sfs_jarena_mark mark = sfs_jarena_mark(&p->arena);
 	json_t *op = json_object();
 	if (!jp_ok(p, op))
 		return -ENOMEM;
@@ -696,6 +700,11 @@ static int parse_vertex(struct parse *p, size_t i)
 	r = type->normalise(&c, raw, op, &sum);
 	if (r == 0 && (sum.oom || p->oom))
 		r = -ENOMEM;
+	if (r == 0)
+		r = sfs_spec_write_templates(p, pv);
+	/* the tree is in the templates now: dropped, never decref'd */
+	pv->v.op = NULL;
+	sfs_jarena_release(&p->arena, mark);
 	pv->v.summary = r == 0 ? strbuf_detach(&sum, NULL) : NULL;
 	strbuf_release(&sum);
 	return r;
@@ -890,12 +899,14 @@ static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
 
 static void vertex_release(struct sfs_spec_vertex *v)
 {
+	if (v->name != v->key)
+		free(v->name);
 	free(v->key);
-	free(v->name);
 	json_decref(v->op);
 	free(v->op_bytes);
 	for (size_t i = 0; v->inputs && i < v->ninputs; i++)
-		free(v->inputs[i].selector);
+		if (v->inputs[i].selector_len) /* else the shared "" (specgraph.c) */
+			free(v->inputs[i].selector);
 	free(v->inputs);
 	strv_free_argv(v->cache_from);
 	json_decref(v->description);
@@ -914,12 +925,14 @@ static void parse_release(struct parse *p)
 	for (size_t i = 0; p->pv && i < p->n; i++) {
 		vertex_release(&p->pv[i].v);
 		free(p->pv[i].uses);
+		free(p->pv[i].tpl);
 	}
 	free(p->pv);
 	free(p->keys);
 	free(p->raw);
 	free(p->noutputs);
 	strmap_release(&p->index);
+	strbuf_release(&p->scratch);
 }
 
 /* Moves the vertices into s in topological order and renumbers every ref. */
@@ -981,10 +994,8 @@ static int parse_root(struct parse *p, const char *buf, size_t len, struct sfs_s
 
 	if (!root)
 		return invalid_json(p, &jerr);
-	if (!json_is_object(root)) {
-		json_decref(root);
+	if (!json_is_object(root))
 		return sfs_errf(p->ret_msg, EINVAL, "a spec must be a JSON object");
-	}
 	r = parse_job(p, root, s);
 	if (r == 0) {
 		order = malloc((p->n + 1) * sizeof(size_t));
@@ -995,8 +1006,7 @@ static int parse_root(struct parse *p, const char *buf, size_t len, struct sfs_s
 	if (r == 0)
 		r = place_vertices(p, order, s);
 	free(order);
-	json_decref(root);
-	return r;
+	return r; /* root is in the arena, dropped by sfs_jarena_end */
 }
 
 int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
@@ -1005,7 +1015,8 @@ int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
 	static const struct sfs_spec_limits defaults = {DEFAULT_MAX_BYTES, DEFAULT_MAX_VERTICES,
 							DEFAULT_MAX_PATH, DEFAULT_MAX_INLINE,
 							DEFAULT_MAX_NAME};
-	struct parse p = {.ctx = ctx, .ret_msg = ret_msg, .index = STRMAP_INIT};
+	struct parse p = {.ctx = ctx, .ret_msg = ret_msg, .index = STRMAP_INIT,
+			  .scratch = STRBUF_INIT};
 	struct sfs_spec *s;
 	int r;
 
@@ -1027,8 +1038,10 @@ int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
 	if (!s)
 		return -ENOMEM;
 	s->refs = 1;
+	sfs_jarena_begin(&p.arena);
 	r = parse_root(&p, buf, len, s);
 	parse_release(&p);
+	sfs_jarena_end(&p.arena);
 	if (r < 0) {
 		sfs_spec_free(s);
 		if (r == -ENOMEM)

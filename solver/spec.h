@@ -119,7 +119,7 @@ struct sfs_ref {
 
 struct sfs_spec_input {
 	struct sfs_ref ref;
-	char *selector; /* sorted NUL-joined paths; "" for a whole input */
+	char *selector; /* sorted NUL-joined paths; "" for a whole input (shared: never freed) */
 	size_t selector_len;
 	char selector_digest[SFS_DIGEST_SIZE]; /* "" for a whole input */
 	bool content_func; /* false for an exec output mount that starts from this input */
@@ -127,7 +127,7 @@ struct sfs_spec_input {
 
 struct sfs_spec_vertex {
 	char *key;  /* the name in "vertices" */
-	char *name; /* label; default the key */
+	char *name; /* label; default the key (then the same string as key) */
 	enum sfs_op_kind kind;
 	/* normalised op object (hashed fields only; refs as "sha256:<hex>:<N>"), only
 	 * while parsing: NULL in a parsed spec, whose vertices keep just op_bytes (a
@@ -194,16 +194,18 @@ struct sfs_spec *sfs_spec_free(struct sfs_spec *s); /* accepts NULL, returns NUL
 /* Canonical JSON (compact, sorted keys) of any value; malloc'd, NUL-terminated. */
 char *sfs_canonical_json(const json_t *v, size_t *ret_len);
 
-/* The same, written as if some values were replaced or some members absent (the
- * cache map is written from v->op this way).  subst (may be NULL): return true and
- * set *ret to write that integer instead of value.  skip (may be NULL): return true
- * to leave the member key of object obj out.  (Added by the spec module.) */
+/* The same, appended to sb (sticky oom, strbuf.h) with hooks (h may be NULL).
+ * hole (may be NULL): return true to write nothing for value, a hole the caller
+ * fills later; at is where in sb it would have started.  skip (may be NULL):
+ * return true to leave the member key of object obj out.  (Added by the spec
+ * module.) */
+struct strbuf;
 struct sfs_canon_hooks {
-	bool (*subst)(void *arg, const json_t *value, json_int_t *ret);
+	bool (*hole)(void *arg, const json_t *value, size_t at);
 	bool (*skip)(void *arg, const json_t *obj, const char *key);
 	void *arg;
 };
-char *sfs_canonical_json_hooks(const json_t *v, const struct sfs_canon_hooks *h, size_t *ret_len);
+void sfs_canonical_json_add(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h);
 
 /* The normalised op object of v, parsed from v->op_bytes: a new reference the
  * caller decrefs; NULL when out of memory. */

@@ -135,28 +135,33 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The selector of every whole input: nothing to free (selector_len 0). */
+static char whole_selector[1];
+
 /* The sorted, NUL-joined set of paths; "" when a use is whole. */
 static int make_selector(struct sfs_spec_input *in, const char **paths, size_t n, bool whole)
 {
 	struct strbuf sb = STRBUF_INIT;
 
 	in->selector_digest[0] = '\0';
-	if (!whole) {
-		qsort(paths, n, sizeof(*paths), cmp_str);
-		for (size_t k = 0; k < n; k++) {
-			if (k && strcmp(paths[k], paths[k - 1]) == 0)
-				continue;
-			if (sb.len)
-				strbuf_addch(&sb, '\0');
-			strbuf_addstr(&sb, paths[k]);
-		}
-		sfs_sha256_digest(sb.buf, sb.len, in->selector_digest);
+	if (whole) {
+		in->selector = whole_selector;
+		in->selector_len = 0;
+		return 0;
 	}
-	strbuf_addstr(&sb, "");
+	qsort(paths, n, sizeof(*paths), cmp_str);
+	for (size_t k = 0; k < n; k++) {
+		if (k && strcmp(paths[k], paths[k - 1]) == 0)
+			continue;
+		if (sb.len)
+			strbuf_addch(&sb, '\0');
+		strbuf_addstr(&sb, paths[k]);
+	}
 	if (sb.oom) {
 		strbuf_release(&sb);
 		return -ENOMEM;
 	}
+	sfs_sha256_digest(sb.buf, sb.len, in->selector_digest);
 	in->selector = strbuf_detach(&sb, &in->selector_len);
 	return 0;
 }
@@ -171,9 +176,10 @@ static int assign_inputs(struct parse *p, struct pv *pv, size_t *uidx)
 	for (size_t k = 0; k < pv->nuses && r == 0; k++) {
 		struct use *u = &pv->uses[k];
 		void *old = NULL;
-		snprintf(ref, sizeof(ref), "%s:%d", p->pv[u->vertex].v.digest, u->output);
-		if (pv->dedup)
+		if (pv->dedup) {
+			snprintf(ref, sizeof(ref), "%s:%d", p->pv[u->vertex].v.digest, u->output);
 			old = strmap_get(&seen, ref);
+		}
 		uidx[k] = old ? (size_t)(uintptr_t)old - 1 : pv->v.ninputs++;
 		if (u->input)
 			*u->input = uidx[k];
@@ -185,8 +191,6 @@ static int assign_inputs(struct parse *p, struct pv *pv, size_t *uidx)
 				r = strmap_put(&seen, ref, (void *)(uintptr_t)(pv->v.ninputs),
 					       NULL);
 		}
-		if (json_string_set(u->op_node, ref) < 0)
-			r = -ENOMEM;
 	}
 	strmap_release(&seen);
 	return r;
@@ -221,14 +225,22 @@ out:
 	return r;
 }
 
-/* The cache map is written from v->op (no second tree): each ref placeholder as
- * its input index, without the mounts' "selector" and local's "session". */
-struct map_writer {
-	const struct pv *pv;
+/* ---- templates (end of pass 1) and their filling (pass 3) ----
+ * The op tree is written twice as soon as it is normalised: as is (the op
+ * bytes) and as its cache map (without the mounts' "selector" and local's
+ * "session"), each with a hole where a ref goes.  Key order does not depend on
+ * what fills a hole, so pass 3 only copies the bytes around the holes and
+ * writes each ref as "sha256:<hex>:<N>" (op) or its input index (cache map). */
+
+struct tpl_writer {
+	struct pv *pv;
 	struct map_ref {
 		const json_t *node;
-		size_t input;
+		size_t use;
 	} * refs; /* sorted by node */
+	bool map; /* writing the cache map */
+	size_t base; /* where this template starts in the buffer */
+	size_t nholes;
 };
 
 static int cmp_map_ref(const void *a, const void *b)
@@ -237,77 +249,138 @@ static int cmp_map_ref(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static bool map_subst(void *arg, const json_t *value, json_int_t *ret)
+static bool tpl_hole(void *arg, const json_t *value, size_t at)
 {
-	const struct map_writer *w = arg;
+	struct tpl_writer *w = arg;
 	struct map_ref key = {value, 0}, *hit;
 
-	if (!json_is_string(value))
+	if (!w->pv->nuses || !json_is_string(value))
 		return false;
 	hit = bsearch(&key, w->refs, w->pv->nuses, sizeof(key), cmp_map_ref);
-	if (hit)
-		*ret = (json_int_t)hit->input;
-	return hit != NULL;
+	if (!hit)
+		return false;
+	struct use *u = &w->pv->uses[hit->use];
+	if (w->map)
+		u->map_at = at - w->base;
+	else
+		u->op_at = at - w->base;
+	w->nholes++;
+	return true;
 }
 
 /* What the op's type leaves out of its cache map (local's session, exec's
  * mount selectors). */
 static bool map_skip(void *arg, const json_t *obj, const char *key)
 {
-	const struct map_writer *w = arg;
+	const struct tpl_writer *w = arg;
 	const struct sfs_op_type *t = sfs_op_type_of(w->pv->v.kind);
 
-	return t->map_skip && t->map_skip(w->pv->v.op, obj, key);
+	return w->map && t->map_skip && t->map_skip(w->pv->v.op, obj, key);
 }
 
-static int cache_map_digest(struct pv *pv, const size_t *uidx)
+int sfs_spec_write_templates(struct parse *p, struct pv *pv)
 {
-	struct map_writer w = {pv, calloc(pv->nuses + 1, sizeof(struct map_ref))};
-	struct sfs_canon_hooks h = {map_subst, map_skip, &w};
-	size_t len;
-	char *map;
+	struct map_ref small[8];
+	struct tpl_writer w = {pv, small, false, 0, 0};
+	struct sfs_canon_hooks h = {tpl_hole, map_skip, &w};
+	struct strbuf *sb = &p->scratch;
 
-	if (!w.refs)
+	if (pv->nuses > 8 && !(w.refs = malloc(pv->nuses * sizeof(*w.refs))))
 		return -ENOMEM;
 	for (size_t k = 0; k < pv->nuses; k++)
-		w.refs[k] = (struct map_ref){pv->uses[k].op_node, uidx[k]};
+		w.refs[k] = (struct map_ref){pv->uses[k].op_node, k};
 	qsort(w.refs, pv->nuses, sizeof(*w.refs), cmp_map_ref);
-	map = sfs_canonical_json_hooks(pv->v.op, &h, &len);
-	free(w.refs);
-	if (!map)
+	strbuf_reset(sb);
+	sfs_canonical_json_add(sb, pv->v.op, &h);
+	pv->tpl_op = w.base = sb->len;
+	w.map = true;
+	sfs_canonical_json_add(sb, pv->v.op, &h);
+	if (w.refs != small)
+		free(w.refs);
+	/* every ref is one node, written once in each */
+	if (sb->oom || w.nholes != 2 * pv->nuses || !(pv->tpl = malloc(sb->len + 1)))
 		return -ENOMEM;
-	sfs_sha256_digest(map, len, pv->v.cache_map_digest);
-	free(map);
+	memcpy(pv->tpl, sb->buf, sb->len);
+	pv->tpl_len = sb->len;
+	for (size_t k = 0; k < pv->nuses; k++)
+		pv->uses[k].op_node = NULL; /* the tree is dropped now */
 	return 0;
+}
+
+struct hole {
+	size_t at, use;
+};
+
+static int cmp_hole(const void *a, const void *b)
+{
+	const struct hole *x = a, *y = b;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Writes template t (len bytes) onto sb with its holes filled, in the op's form
+ * or the cache map's; holes is scratch for nuses. */
+static void fill(struct parse *p, struct pv *pv, const size_t *uidx, struct hole *holes, bool map,
+		 const char *t, size_t len, struct strbuf *sb)
+{
+	size_t done = 0;
+	char num[24];
+
+	for (size_t k = 0; k < pv->nuses; k++)
+		holes[k] = (struct hole){map ? pv->uses[k].map_at : pv->uses[k].op_at, k};
+	if (pv->nuses > 1)
+		qsort(holes, pv->nuses, sizeof(*holes), cmp_hole);
+	for (size_t k = 0; k < pv->nuses; k++) {
+		const struct use *u = &pv->uses[holes[k].use];
+		strbuf_add(sb, t + done, holes[k].at - done);
+		done = holes[k].at;
+		if (map) {
+			int n = snprintf(num, sizeof(num), "%zu", uidx[holes[k].use]);
+			strbuf_add(sb, num, (size_t)n);
+		} else {
+			int n = snprintf(num, sizeof(num), ":%d\"", u->output);
+			strbuf_addch(sb, '"');
+			strbuf_addstr(sb, p->pv[u->vertex].v.digest);
+			strbuf_add(sb, num, (size_t)n);
+		}
+	}
+	strbuf_add(sb, t + done, len - done);
 }
 
 int sfs_spec_finish_vertex(struct parse *p, struct pv *pv)
 {
 	size_t *uidx = malloc((pv->nuses + 1) * sizeof(size_t));
+	struct hole *holes = malloc((pv->nuses + 1) * sizeof(*holes));
+	struct strbuf *sb = &p->scratch;
 	int r = -ENOMEM;
 
 	pv->v.inputs = calloc(pv->nuses ? pv->nuses : 1, sizeof(*pv->v.inputs));
-	if (!uidx || !pv->v.inputs)
+	if (!uidx || !holes || !pv->v.inputs)
 		goto out;
 	r = assign_inputs(p, pv, uidx);
 	if (r == 0)
 		r = make_selectors(pv, uidx);
 	if (r < 0)
 		goto out;
-	pv->v.op_bytes = sfs_canonical_json(pv->v.op, &pv->v.op_len);
-	if (!pv->v.op_bytes) {
+	strbuf_reset(sb);
+	fill(p, pv, uidx, holes, false, pv->tpl, pv->tpl_op, sb);
+	if (sb->oom || !(pv->v.op_bytes = malloc(sb->len + 1))) {
 		r = -ENOMEM;
 		goto out;
 	}
+	memcpy(pv->v.op_bytes, sb->buf, sb->len + 1);
+	pv->v.op_len = sb->len;
 	sfs_sha256_digest(pv->v.op_bytes, pv->v.op_len, pv->v.digest);
-	r = cache_map_digest(pv, uidx);
-	if (r == 0) {
-		/* the bytes are the op from now on (sfs_spec_vertex_op); the uses'
-		 * op_node pointers die with the tree and are not read again */
-		json_decref(pv->v.op);
-		pv->v.op = NULL;
+	strbuf_reset(sb);
+	fill(p, pv, uidx, holes, true, pv->tpl + pv->tpl_op, pv->tpl_len - pv->tpl_op, sb);
+	if (sb->oom) {
+		r = -ENOMEM;
+		goto out;
 	}
+	sfs_sha256_digest(sb->buf, sb->len, pv->v.cache_map_digest);
+	free(pv->tpl);
+	pv->tpl = NULL;
 out:
 	free(uidx);
+	free(holes);
 	return r;
 }

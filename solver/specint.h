@@ -17,9 +17,34 @@
 #define SFS_SPEC_KEY_MAX 128
 #define SFS_SPEC_COMPONENT_MAX 255
 
+/* ---- specalloc.c: the arena jansson allocates from during a parse ---- */
+
+struct sfs_jchunk;
+struct sfs_jarena {
+	struct sfs_jchunk *chunks; /* newest first */
+	char *pos, *lim;	   /* the bump chunk's free space */
+	size_t next;		   /* the size of the next chunk */
+	struct sfs_jarena *outer;  /* the thread's arena before this one */
+};
+struct sfs_jarena_mark {
+	struct sfs_jchunk *chunks;
+	char *pos, *lim;
+};
+
+/* From now on this thread's jansson values are carved from a (until _end, which
+ * drops them all: no value made in between may be used or decref'd after). */
+void sfs_jarena_begin(struct sfs_jarena *a);
+void sfs_jarena_end(struct sfs_jarena *a);
+/* Everything allocated after the mark is dropped by the release. */
+struct sfs_jarena_mark sfs_jarena_mark(const struct sfs_jarena *a);
+void sfs_jarena_release(struct sfs_jarena *a, struct sfs_jarena_mark m);
+/* A deep copy of v made with malloc: it may outlive the arena.  NULL: no memory. */
+json_t *sfs_jarena_copy_out(const json_t *v);
+
 /* One reference of a vertex to an output of another, in Inputs() order. */
 struct use {
-	json_t *op_node; /* placeholder string in the op tree */
+	json_t *op_node; /* placeholder in the op tree (pass 1 only) */
+	size_t op_at, map_at; /* its hole in the op and cache map templates */
 	size_t vertex;	 /* index in bytewise key order (pass 1 and 2) */
 	int output;
 	const char *field; /* top-level field, for the cycle message */
@@ -33,6 +58,10 @@ struct pv {
 	struct use *uses;
 	size_t nuses, cap;
 	bool dedup; /* file: uses of the same ref share one input */
+	/* pass 1 to 3: the canonical op bytes, then the cache map's, with a hole
+	 * (nothing written) for each ref; the op's take tpl_op bytes */
+	char *tpl;
+	size_t tpl_op, tpl_len;
 };
 
 struct parse {
@@ -46,6 +75,8 @@ struct parse {
 	struct pv *pv;
 	bool oom; /* a jansson allocation failed; checked once per vertex */
 	char **ret_msg;
+	struct sfs_jarena arena; /* every jansson value of the parse */
+	struct strbuf scratch;	 /* reused by each vertex's templates and cache map */
 };
 
 /* The vertex being validated; key NULL for the job-level fields. */
@@ -60,8 +91,10 @@ struct sfs_norm {
 /* Pass 2: fills order[] with indexes so inputs come first, ties by key; a cycle
  * is reported naming its vertices. */
 int sfs_spec_topo_sort(struct parse *p, size_t *order);
+/* End of pass 1 for a vertex: its op tree written as the two templates. */
+int sfs_spec_write_templates(struct parse *p, struct pv *pv);
 /* Pass 3 for one vertex whose inputs are done: Inputs(), selectors, the op
- * bytes and both digests; drops the op tree. */
+ * bytes and both digests, from the templates (then freed). */
 int sfs_spec_finish_vertex(struct parse *p, struct pv *pv);
 
 /* ---- specpath.c ---- */

@@ -7,6 +7,7 @@
  * so a change to the normalisation or the canonical form shows up here.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "sha256.h"
 #include "strbuf.h"
 #include "spec.h"
 #include "tap.h"
@@ -133,6 +135,91 @@ static void test_golden_bytes_and_digests(void)
 	CHECK_EQ_STR(vertex(s, "b")->cache_map_digest,
 		     "sha256:a8ee51328c483dbb092d368a551a3950273905db927030bc0e82ab18c05d2aa4");
 	sfs_spec_free(s);
+}
+
+/* Refs whose places in the canonical bytes are not in the order they were met
+ * (file: base after actions; exec: mounts then rootfs; an input shared or
+ * repeated): the digests the parser gave before its op trees became templates
+ * with holes (computed with solverfs at ba27609, where each tree was written
+ * and hashed whole). */
+static void test_golden_refs_out_of_order(void)
+{
+	struct sfs_spec *s = parse_ok(
+	    "{\"vertices\":{"
+	    "\"src\":{\"op\":\"local\",\"path\":\"/tmp//x/./y/\",\"include\":[\"*.c\"],"
+	    "\"exclude\":[\"b*\"]},"
+	    "\"f\":{\"op\":\"file\",\"base\":\"src\",\"actions\":["
+	    "{\"copy\":{\"from\":\"src\",\"src\":\"a/b\",\"dest\":\"c\"}},"
+	    "{\"copy\":{\"from\":\"src\",\"src\":\"a/b\"}},{\"copy\":{\"from\":\"src\",\"src\":\"z\"}},"
+	    "{\"mkfile\":{\"path\":\"q\",\"data\":\"\\u0001\\u001f\xc3\xa9\\n\\\"\\\\\"}},"
+	    "{\"mkdir\":{\"path\":\"d/e\",\"mode\":\"700\",\"parents\":true}},"
+	    "{\"symlink\":{\"target\":\"../x\",\"path\":\"l\"}},"
+	    "{\"rm\":{\"path\":\"zz\",\"allow_not_found\":true}}]},"
+	    "\"g\":{\"op\":\"file\",\"actions\":[{\"copy\":{\"from\":\"f\",\"src\":\"q\"}},"
+	    "{\"copy\":{\"from\":\"src\",\"src\":\"k\"}}]},"
+	    "\"e\":{\"op\":\"exec\",\"args\":[\"sh\",\"-c\",\"echo hi\"],"
+	    "\"env\":{\"selector\":\"1\",\"B\":\"2\",\"A\":\"x\"},\"cwd\":\"w\",\"mounts\":["
+	    "{\"dest\":\"\",\"input\":\"g\",\"output\":true},"
+	    "{\"dest\":\"s\",\"input\":\"f\",\"selector\":\"d/e\",\"readonly\":true},"
+	    "{\"dest\":\"t\",\"input\":\"f\",\"selector\":\"q\"},{\"dest\":\"o\",\"output\":true}],"
+	    "\"rootfs\":\"g\",\"timeout\":5,\"name\":\"ex\",\"description\":{\"a\":\"b\"}},"
+	    "\"m\":{\"op\":\"merge\",\"inputs\":[\"e\",\"e:1\",\"g\",\"e\"]}"
+	    "},\"outputs\":[\"m\",\"e:1\"]}");
+	static const char *const want[][3] = {
+	    {"src", "8a7927dbf737fb1afe20b99fde90fff644115399f192cd543ee4a48c48bf1bef",
+	     "2ab2c908721a3786ab9dd6c6e0510fbcf68312968624039724f719d203ff83bf"},
+	    {"f", "54fafd55f0098543184d769b60a028709fb20b7e003b9098a68a4d919bb2faa5",
+	     "b45804d6ff377a043a48860d2036202da635d2eec55e5b3b52392f472bbc5fb7"},
+	    {"g", "667a03bd719d0fdded450d0ec6757bce2166abc10e779f2a05b62b435c441989",
+	     "77c9be0f550a45b7dcdf6fef75255c31655bc054ccb94f52545b2c743d0b47f2"},
+	    {"e", "8a011be7ac70634ce0338f7e2f6d7e23a2ae162c89e849aed80cbc6dc2be507e",
+	     "4ed2b49ff5cdf189eaa25cbb0dd39be35e915f5b8da8db460e0cc3d1b88161f3"},
+	    {"m", "02f67d30589c4297c5d83b8194f78ff8082d5206a7750e7ed9960cc45131cac8",
+	     "f15b7679c7be33b57858e741272d10a2a59343148ccb55d6dec72799ee9459c1"},
+	};
+	char d[SFS_DIGEST_SIZE];
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		const struct sfs_spec_vertex *v = vertex(s, want[i][0]);
+		CHECK(strncmp(v->digest, "sha256:", 7) == 0);
+		CHECK_EQ_STR(v->digest + 7, want[i][1]);
+		CHECK_EQ_STR(v->cache_map_digest + 7, want[i][2]);
+		sfs_sha256_digest(v->op_bytes, v->op_len, d);
+		CHECK_EQ_STR(d, v->digest);
+	}
+	CHECK_EQ_INT(vertex(s, "f")->ninputs, 1);
+	CHECK_EQ_INT(vertex(s, "e")->ninputs, 4);
+	CHECK_EQ_INT(vertex(s, "m")->ninputs, 4);
+	CHECK_EQ_STR(vertex(s, "e")->name, "ex");
+	CHECK(vertex(s, "f")->name == vertex(s, "f")->key); /* the default: one string */
+	sfs_spec_free(s);
+}
+
+/* jansson values made outside a parse (on the heap, not in its arena) may be
+ * made before and freed after one, or freed while one runs on another
+ * thread: the parse's allocator hands them to malloc's free. */
+static void *parse_in_thread(void *arg)
+{
+	sfs_spec_free(parse_ok(arg));
+	return NULL;
+}
+
+static void test_json_outside_the_parse(void)
+{
+	json_t *before = json_pack("{s:[s,i]}", "k", "a string long enough to be its own block", 1);
+	pthread_t t;
+
+	CHECK(before != NULL);
+	CHECK_EQ_INT(pthread_create(&t, NULL, parse_in_thread, (void *)golden_spec), 0);
+	json_t *during = json_pack("{s:s}", "x", "made while another thread parses");
+	json_decref(before);
+	pthread_join(t, NULL);
+	sfs_spec_free(parse_ok(golden_spec));
+	CHECK_EQ_STR(json_string_value(json_object_get(during, "x")),
+		     "made while another thread parses");
+	json_decref(during);
 }
 
 static void test_golden_escaping(void)
@@ -766,6 +853,8 @@ static void test_chain_100k(void)
 int main(void)
 {
 	RUN(test_golden_bytes_and_digests);
+	RUN(test_golden_refs_out_of_order);
+	RUN(test_json_outside_the_parse);
 	RUN(test_golden_escaping);
 	RUN(test_canonical_json);
 	RUN(test_topological_order);
