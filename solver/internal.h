@@ -574,10 +574,25 @@ int sfs_op_build_new(const struct sfs_spec_vertex *v, struct sfs_op **ret);
 char *sfs_why_cached(const struct cache_record *rec, int64_t now);
 char *sfs_why_executed(struct sfs_solver *s, struct vstate *vs);
 
-/* vinfo.c: vertex snapshots as JSON, for the job history */
-/* One vertex of the history's JSON array: "{...}", after a comma unless first. */
-void sfs_vinfo_write_one(struct strbuf *sb, const struct sfs_vertex_info *v, bool first);
-int sfs_vinfo_from_json(const char *text, struct sfs_vertex_info **ret, size_t *ret_n);
+/* vinfo.c: a job's vertices as they ended, in its history row (compact binary) */
+/* A vertex to write, every field borrowed (from the live vertex). */
+struct sfs_vinfo_view {
+	const char *digest, *name;
+	const char *op; /* op_len bytes, the hashed bytes */
+	size_t op_len;
+	enum sfs_vertex_state state;
+	const char *log_path; /* NULL if none */
+	size_t ninputs;
+	const char *const *inputs; /* vertex digests */
+	size_t noutputs;
+	const char *const *results; /* "" where not built */
+	const char *why, *keys, *names; /* "" when none */
+};
+/* The list starts with sfs_vinfo_begin, then one sfs_vinfo_write a vertex. */
+void sfs_vinfo_begin(struct strbuf *sb);
+void sfs_vinfo_write(struct strbuf *sb, const struct sfs_vinfo_view *v);
+/* The list back (also the JSON array older rows hold); -EINVAL when damaged. */
+int sfs_vinfo_decode(const char *data, size_t len, struct sfs_vertex_info **ret, size_t *ret_n);
 
 /* solver.c */
 void sfs_solver_flush_notify(struct sfs_solver *s);

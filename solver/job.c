@@ -185,23 +185,29 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 		sfs_job_outputs_built(s, j);
 }
 
-static char *keys_text(struct vstate *vs)
+/* "<output> <key id>\n" per key the outputs were found or saved under. */
+static void add_keys(struct strbuf *sb, struct vstate *vs)
 {
 	struct cache_manager *cm = vs->s->cache->main;
-	struct strbuf sb = STRBUF_INIT;
 	for (size_t o = 0; o < vs->nedges; o++) {
 		const struct edge *e = &vs->edges[o];
 		for (size_t k = 0; k < e->nresult_keys; k++) {
 			const char *id = cache_key_id(e->result_keys[k], cm);
 			if (id)
-				strbuf_addf(&sb, "%zu %s\n", o, id);
+				strbuf_addf(sb, "%zu %s\n", o, id);
 		}
 		for (size_t k = 0; !e->nresult_keys && k < e->nkeys; k++) {
 			const char *id = cache_key_id(e->keys[k], cm);
 			if (id)
-				strbuf_addf(&sb, "%zu %s\n", o, id);
+				strbuf_addf(sb, "%zu %s\n", o, id);
 		}
 	}
+}
+
+static char *keys_text(struct vstate *vs)
+{
+	struct strbuf sb = STRBUF_INIT;
+	add_keys(&sb, vs);
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -320,7 +326,7 @@ static void keep_vertices_in_memory(struct sfs_job *j)
 	size_t len = 0;
 	sfs_job_vinfo_free(j);
 	if (textlog_read_all(j->ended_vertices, &text, &len) < 0 ||
-	    sfs_vinfo_from_json(text, &j->vinfo, &j->nvinfo) < 0)
+	    sfs_vinfo_decode(text, len, &j->vinfo, &j->nvinfo) < 0)
 		sfs_log(SFS_LOG_WARN, "job %llu: its vertices are lost", (unsigned long long)j->id);
 	free(text);
 	ended_vertices_free(j);
@@ -433,30 +439,23 @@ static int mark_satisfied(void *arg, struct vstate *vs)
 	return r;
 }
 
-static void set_why(struct sfs_vertex_info *v, const char *why)
-{
-	char *w = strdup(why);
-	if (!w)
-		return;
-	free(v->why);
-	v->why = w;
-}
-
-static void settle_vertex_state(const struct settle *st, struct sfs_vertex_info *v)
+/* The state and why line vertex digest ended with, from those it has now. */
+static void settle_vertex_state(const struct settle *st, const char *digest,
+				enum sfs_vertex_state *state, const char **why)
 {
 	const struct sfs_job *j = st->j;
-	if (v->state == SFS_VERTEX_RUNNING) {
-		v->state = SFS_VERTEX_CANCELLED;
-		if (!v->why[0])
-			set_why(v, "cancelled: the job ended while it ran");
-	} else if (v->state == SFS_VERTEX_PENDING &&
-		   (j->state == SFS_JOB_DONE || strmap_get(&st->satisfied, v->digest))) {
-		v->state = SFS_VERTEX_CACHED;
-		set_why(v, SFS_WHY_NOT_NEEDED);
-	} else if (v->state == SFS_VERTEX_PENDING) {
-		v->state = SFS_VERTEX_CANCELLED;
-		set_why(v, j->state == SFS_JOB_FAILED ? "not run: the job failed first"
-						      : "not run: the job was cancelled first");
+	if (*state == SFS_VERTEX_RUNNING) {
+		*state = SFS_VERTEX_CANCELLED;
+		if (!(*why)[0])
+			*why = "cancelled: the job ended while it ran";
+	} else if (*state == SFS_VERTEX_PENDING &&
+		   (j->state == SFS_JOB_DONE || strmap_get(&st->satisfied, digest))) {
+		*state = SFS_VERTEX_CACHED;
+		*why = SFS_WHY_NOT_NEEDED;
+	} else if (*state == SFS_VERTEX_PENDING) {
+		*state = SFS_VERTEX_CANCELLED;
+		*why = j->state == SFS_JOB_FAILED ? "not run: the job failed first"
+						  : "not run: the job was cancelled first";
 	}
 }
 
@@ -499,32 +498,50 @@ struct ended_writer {
 	struct settle *st;
 	struct strmap *names;
 	struct textlog *t;
-	bool first;
+	struct strbuf keys;	 /* one vertex's keys, reused */
+	const char **digests;	 /* one vertex's inputs, then results, reused */
+	size_t cap_digests;
 };
 
+/* One vertex into the list, borrowed from vs: nothing of it is copied. */
 static int write_ended_vertex(void *arg, struct vstate *vs)
 {
 	struct ended_writer *w = arg;
-	struct sfs_vertex_info vi;
-	int r = sfs_vstate_snapshot(vs, &vi);
+	size_t nin = vs->v->ninputs, nout = vs->nedges;
+	if (sfs_grow((void **)&w->digests, &w->cap_digests, nin + nout + 1,
+		     sizeof(*w->digests)) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < nin; i++)
+		w->digests[i] = vs->inputs[i]->digest;
+	for (size_t o = 0; o < nout; o++)
+		w->digests[nin + o] = vs->edges[o].phase == EDGE_DONE ? vs->edges[o].result : "";
+	strbuf_reset(&w->keys);
+	add_keys(&w->keys, vs);
 	const struct strbuf *names = strmap_get(w->names, vs->digest);
-	char *n = names && names->len ? strdup(names->buf) : NULL;
-	if (n) {
-		free(vi.names);
-		vi.names = n;
-	}
-	if (r == 0) {
-		settle_vertex_state(w->st, &vi);
-		sfs_vinfo_write_one(&w->t->tail, &vi, w->first);
-		w->first = false;
-		textlog_commit(w->t);
-	}
-	sfs_vertex_info_release(&vi);
-	return r;
+	struct sfs_vinfo_view v = {
+	    .digest = vs->digest,
+	    .name = vs->v->name,
+	    .op = vs->v->op_bytes,
+	    .op_len = vs->v->op_len,
+	    .state = vs->state,
+	    .log_path = vs->log_path,
+	    .ninputs = nin,
+	    .inputs = w->digests,
+	    .noutputs = nout,
+	    .results = w->digests + nin,
+	    .why = vs->why ? vs->why : "",
+	    .keys = w->keys.buf ? w->keys.buf : "",
+	    .names = names && names->len ? names->buf : "",
+	};
+	settle_vertex_state(w->st, vs->digest, &v.state, &v.why);
+	sfs_vinfo_write(&w->t->tail, &v);
+	textlog_commit(w->t);
+	return w->keys.oom || w->t->tail.oom ? -ENOMEM : 0;
 }
 
-/* The job's vertices as they ended, as the history's JSON, one vertex at a
- * time into a log that spills to a file (lock held, before the discard). */
+/* The job's vertices as they ended, in the history's form (vinfo.c), one
+ * vertex at a time into a log that spills to a file (lock held, before the
+ * discard). */
 static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
 	SFS_ASSERT_LOCKED(s);
@@ -541,10 +558,11 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 		return r < 0 ? r : -ENOMEM;
 	}
 	textlog_init(t, s->spill_dir);
-	strbuf_addch(&t->tail, '[');
-	struct ended_writer w = {&st, &names, t, true};
+	sfs_vinfo_begin(&t->tail);
+	struct ended_writer w = {.st = &st, .names = &names, .t = t, .keys = STRBUF_INIT};
 	r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
-	strbuf_addch(&t->tail, ']');
+	strbuf_release(&w.keys);
+	free(w.digests);
 	strmap_release(&st.satisfied);
 	key_names_release(&names);
 	if (r == 0 && t->tail.oom)

@@ -947,7 +947,7 @@ static int copy_infos(const struct sfs_vertex_info *src, size_t n, struct sfs_ve
 	return 0;
 }
 
-/* Reads and parses finished job id's vertices JSON from its row (no lock). */
+/* Reads and decodes finished job id's vertices from its row (no lock). */
 static int read_vinfo(struct sfs_solver *s, uint64_t id, uint64_t len, struct sfs_vertex_info **ret,
 		      size_t *ret_n)
 {
@@ -958,12 +958,11 @@ static int read_vinfo(struct sfs_solver *s, uint64_t id, uint64_t len, struct sf
 	if (!text)
 		return -ENOMEM;
 	int r = history_read_stream(s->cache->db, id, HISTORY_VERTICES, 0, text, (size_t)len, &n);
-	text[n] = '\0';
 	if (r == 0)
-		r = sfs_vinfo_from_json(text, ret, ret_n);
+		r = sfs_vinfo_decode(text, n, ret, ret_n);
 	free(text);
 	if (r == -EINVAL) { /* a damaged row shows no vertices rather than an error */
-		sfs_log(SFS_LOG_WARN, "job %llu: its saved vertices are not valid JSON",
+		sfs_log(SFS_LOG_WARN, "job %llu: its saved vertices are damaged",
 			(unsigned long long)id);
 		*ret = NULL;
 		*ret_n = 0;
