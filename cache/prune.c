@@ -1,8 +1,8 @@
 /*
  * prune.c — the release cascade and blob references (prune.h).
  *
- * Locking: the database lock (recursive) around each unit and each removal;
- * the store needs none.
+ * Locking: the database lock (recursive) around each unit, each removal and
+ * each dry-run batch; the store needs none.
  */
 #include "prune.h"
 #include "exports.h"
@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "strmap.h"
 #include "strv.h"
 
 static const char *bare(const char *id)
@@ -341,11 +342,129 @@ static void report_add(struct cache_prune_report *to, const struct cache_prune_r
 	to->bytes += r->bytes;
 }
 
-/* One unit of the prune; a dry run's is rolled back. */
+/* ---- the dry run: the same batches, read-only ----
+ * What the prune would delete is kept in memory instead: the results taken
+ * (gone) and, per blob, how many of its references they hold (gone_refs).  A
+ * blob is freed when that is all of its references (its rows in blob_refs,
+ * counted once a batch: results saved between batches count).  Nothing is
+ * written, so each batch is a plain read under the lock, and jobs and readers
+ * get the database between batches.
+ */
+
+struct sim {
+	struct strmap gone;	 /* result id -> 1 */
+	struct strmap gone_refs; /* blob hex -> references held by gone results */
+	struct strmap refs;	 /* blob hex -> rows in blob_refs, this batch */
+	sqlite3_stmt *count;	 /* the rows of one blob */
+};
+
+#define SQL_BLOB_REF_COUNT "SELECT count(*) FROM blob_refs WHERE blob = ?"
+
+static void sim_release(struct sim *m)
+{
+	strmap_release(&m->gone);
+	strmap_release(&m->gone_refs);
+	strmap_release(&m->refs);
+}
+
+/* The rows naming blob hex (lock held), counted once a batch; 0 on error. */
+static uintptr_t sim_refs_locked(struct sfs_db *db, struct sim *m, const char *hex)
+{
+	uintptr_t n = (uintptr_t)strmap_get(&m->refs, hex);
+
+	if (n || !m->count)
+		return n;
+	sqlite3_bind_text(m->count, 1, hex, -1, SQLITE_STATIC);
+	if (sqlite3_step(m->count) == SQLITE_ROW)
+		n = (uintptr_t)sqlite3_column_int64(m->count, 0);
+	sqlite3_reset(m->count);
+	if (n && strmap_put(&m->refs, hex, (void *)n, NULL) < 0)
+		return 0;
+	return n;
+}
+
+/* What deleting result id would free, given what the run took before (lock
+ * held, read-only): prune_result_locked's report, nothing changed. */
+static int sim_result_locked(struct sfs_cache *c, struct sim *m, const char *id,
+			     struct cache_prune_report *rep)
+{
+	struct strv recs = {0}, blobs = {0};
+	uint64_t *sizes = NULL;
+	int r = rows(c->db, STMT_RECORDS_OF_RESULT, id, &recs, NULL);
+
+	if (r == 0)
+		r = rows(c->db, STMT_BLOB_REFS_OF, id, &blobs, &sizes);
+	if (r == 0)
+		r = strmap_put(&m->gone, id, (void *)1, NULL);
+	for (size_t i = 0; r == 0 && i < blobs.n; i++) {
+		uintptr_t all = sim_refs_locked(c->db, m, blobs.v[i]);
+		uintptr_t held = (uintptr_t)strmap_get(&m->gone_refs, blobs.v[i]) + 1;
+		r = strmap_put(&m->gone_refs, blobs.v[i], (void *)held, NULL);
+		if (r == 0 && all && held >= all) { /* its last reference goes */
+			rep->blobs++;
+			rep->bytes += sizes[i];
+		}
+	}
+	if (r == 0) {
+		rep->results++;
+		rep->records += recs.n;
+	}
+	strv_release(&recs);
+	strv_release(&blobs);
+	free(sizes);
+	return r;
+}
+
+/* One batch of a dry run from *next on (lock held). */
+static int sim_batch_locked(struct sfs_cache *c, const struct cache_prune_opts *o,
+			    const struct strv *ids, size_t *next, size_t batch, int64_t cutoff,
+			    uint64_t *used, struct sim *m, struct cache_prune_report *rep)
+{
+	int r = 0;
+
+	for (size_t n = 0; r == 0 && n < batch && *next < ids->n && *used > o->keep_bytes;
+	     (*next)++) {
+		const char *id = ids->v[*next];
+		if (strmap_get(&m->gone, id) || !may_go_locked(c, o, id, cutoff))
+			continue;
+		uint64_t before = rep->bytes;
+		r = sim_result_locked(c, m, id, rep);
+		uint64_t freed = rep->bytes - before;
+		*used = freed > *used ? 0 : *used - freed;
+		n++;
+	}
+	return r;
+}
+
+static int sim_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const struct strv *ids,
+		    size_t *next, int64_t cutoff, uint64_t *used, struct sim *m,
+		    struct cache_prune_report *rep)
+{
+	size_t batch = o->batch ? o->batch : 1;
+	int r;
+
+	sfs_db_lock(c->db);
+	strmap_release(&m->refs); /* counted again: saves since the last batch */
+	m->refs = (struct strmap)STRMAP_INIT;
+	if (sqlite3_prepare_v2(sfs_db_handle(c->db), SQL_BLOB_REF_COUNT, -1, &m->count, NULL) !=
+	    SQLITE_OK) {
+		sfs_log(SFS_LOG_ERR, "prune: %s: %s", SQL_BLOB_REF_COUNT,
+			sqlite3_errmsg(sfs_db_handle(c->db)));
+		r = -EIO;
+	} else {
+		r = sim_batch_locked(c, o, ids, next, batch, cutoff, used, m, rep);
+	}
+	sqlite3_finalize(m->count);
+	m->count = NULL;
+	sfs_db_unlock(c->db);
+	return r;
+}
+
+/* One unit of the prune. */
 static int lru_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const struct strv *ids,
 		    size_t *next, int64_t cutoff, uint64_t *used, struct cache_prune_report *rep)
 {
-	size_t batch = o->dry_run ? SIZE_MAX : o->batch ? o->batch : 1;
+	size_t batch = o->batch ? o->batch : 1;
 	struct strv done = {0};
 	struct cache_prune_report br = {0};
 	int64_t t0 = sfs_now_ns();
@@ -390,8 +509,11 @@ int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint6
 		r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
 		sfs_db_unlock(c->db);
 	}
+	struct sim m = {.gone = STRMAP_INIT, .gone_refs = STRMAP_INIT, .refs = STRMAP_INIT};
 	while (r == 0 && next < ids.n && *used > o->keep_bytes && !(o->stop && *o->stop))
-		r = lru_unit(c, o, &ids, &next, cutoff, used, rep);
+		r = o->dry_run ? sim_unit(c, o, &ids, &next, cutoff, used, &m, rep)
+			       : lru_unit(c, o, &ids, &next, cutoff, used, rep);
+	sim_release(&m);
 	strv_release(&ids);
 	free(last);
 	if (r == 0 && !o->op && !(o->stop && *o->stop)) {
