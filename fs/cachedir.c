@@ -385,10 +385,10 @@ const struct fs_module fs_cache_module = {
  *
  * One walk of STATE_DIR, without any lock, sums what `du -sb` sums and sorts
  * the bytes it meets as it goes (blobs/sha256, logs, exports/<hex>, the
- * database files); the database's numbers are read in one locked step of
- * their own, before it.  The walk and the step each see a moment of their
- * own: a prune between them moves bytes from one to the other, never counts
- * them twice (disk_bytes is raised to what is known).
+ * database files), so disk_bytes is what du says; the database's numbers
+ * are read in one locked step of their own, before it.  The content store's
+ * small blobs live in database rows: they are counted in blob_bytes and taken
+ * out of db_bytes, so the parts still sum to disk_bytes.
  */
 
 struct usage {
@@ -415,19 +415,34 @@ static bool seen_before(struct strmap *links, const struct stat *st)
 	return false;
 }
 
-/* What a directory's regular files are counted as (NULL: nothing but disk). */
-struct file_count {
-	uint64_t *n, *bytes;
-	bool hex_only; /* only names that are a blob's hex */
+/* What the entries of a directory are counted as besides disk bytes. */
+enum dir_class {
+	DIR_PLAIN,
+	DIR_TOP,     /* STATE_DIR: its subdirectories sorted by name */
+	DIR_BLOBS,   /* blobs/: sha256/ is the content store */
+	DIR_STORE,   /* blobs/sha256/<hex>: the content store's files (cache/cas.h) */
+	DIR_LOGS,    /* logs/: exec logs */
+	DIR_EXPORTS, /* exports/<hex>: whole-cache exports */
 };
 
-static uint64_t tree_bytes(int dfd, struct usage *u, unsigned depth, const struct file_count *fc);
+static uint64_t dir_bytes(int dfd, struct usage *u, unsigned depth, enum dir_class cls);
 
-/* The apparent size of entry name of directory dfd and, for a directory,
- * of everything under it; 0 for what vanished meanwhile (a prune, a temp
- * file renamed) or was counted already. */
+/* The class of the directory entry name of a directory of class parent. */
+static enum dir_class class_of(enum dir_class parent, const char *name)
+{
+	if (parent == DIR_TOP)
+		return !strcmp(name, "blobs")	? DIR_BLOBS
+		       : !strcmp(name, "logs")	? DIR_LOGS
+		       : !strcmp(name, "exports") ? DIR_EXPORTS
+						  : DIR_PLAIN;
+	return parent == DIR_BLOBS && !strcmp(name, "sha256") ? DIR_STORE : DIR_PLAIN;
+}
+
+/* The apparent size of entry name of directory dfd (of class parent) and, for a
+ * directory, of everything under it; 0 for what vanished meanwhile (a prune, a
+ * temp file renamed) or was counted already. */
 static uint64_t entry_bytes(int dfd, const char *name, struct usage *u, unsigned depth,
-			    const struct file_count *sub)
+			    enum dir_class parent)
 {
 	struct stat st;
 
@@ -437,14 +452,28 @@ static uint64_t entry_bytes(int dfd, const char *name, struct usage *u, unsigned
 	if (S_ISDIR(st.st_mode) && depth < 64) {
 		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0)
-			n += tree_bytes(fd, u, depth + 1, sub);
+			n += dir_bytes(fd, u, depth + 1, class_of(parent, name));
+	}
+	if (S_ISREG(st.st_mode) && parent == DIR_STORE && sfs_is_hex(name)) {
+		u->blob_files++;
+		u->blob_file_bytes += n;
+	} else if (S_ISREG(st.st_mode) && parent == DIR_LOGS) {
+		u->logs++;
+		u->log_bytes += n;
+	} else if (S_ISDIR(st.st_mode) && parent == DIR_EXPORTS && sfs_is_hex(name)) {
+		u->exports++;
+		u->export_bytes += n;
+	} else if (parent == DIR_TOP &&
+		   (!strcmp(name, "solverfs.db") || !strcmp(name, "solverfs.db-wal") ||
+		    !strcmp(name, "solverfs.db-shm"))) {
+		u->db_bytes += n;
 	}
 	return n;
 }
 
 /* Everything under directory dfd (consumed), as `du -sb` sums it: files,
- * symlinks and the directories themselves; fc counts its regular files. */
-static uint64_t tree_bytes(int dfd, struct usage *u, unsigned depth, const struct file_count *fc)
+ * symlinks and the directories themselves. */
+static uint64_t dir_bytes(int dfd, struct usage *u, unsigned depth, enum dir_class cls)
 {
 	DIR *dir = fdopendir(dfd);
 	struct dirent *de;
@@ -454,106 +483,23 @@ static uint64_t tree_bytes(int dfd, struct usage *u, unsigned depth, const struc
 		close(dfd);
 		return 0;
 	}
-	while ((de = readdir(dir))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		bool counted = fc && de->d_type == DT_REG && (!fc->hex_only || sfs_is_hex(de->d_name));
-		uint64_t b = entry_bytes(dirfd(dir), de->d_name, u, depth, NULL);
-		n += b;
-		if (counted && b) {
-			(*fc->n)++;
-			*fc->bytes += b;
-		}
-	}
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n += entry_bytes(dirfd(dir), de->d_name, u, depth, cls);
 	closedir(dir);
-	return n;
-}
-
-/* STATE_DIR/exports: each <hex> directory is a whole-cache export. */
-static uint64_t exports_bytes(int dfd, struct usage *u)
-{
-	DIR *dir = fdopendir(dfd);
-	struct dirent *de;
-	uint64_t n = 0;
-
-	if (!dir) {
-		close(dfd);
-		return 0;
-	}
-	while ((de = readdir(dir))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		uint64_t b = entry_bytes(dirfd(dir), de->d_name, u, 1, NULL);
-		n += b;
-		if (sfs_is_hex(de->d_name) && de->d_type == DT_DIR) {
-			u->exports++;
-			u->export_bytes += b;
-		}
-	}
-	closedir(dir);
-	return n;
-}
-
-/* One entry of STATE_DIR, sorted by what it is. */
-static uint64_t top_bytes(int dfd, const char *name, unsigned char type, struct usage *u)
-{
-	const struct file_count blobs = {&u->blob_files, &u->blob_file_bytes, true};
-	const struct file_count logs = {&u->logs, &u->log_bytes, false};
-	struct stat st;
-	uint64_t n;
-	int fd;
-
-	if (type == DT_DIR && !strcmp(name, "exports")) {
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-			return 0;
-		return (uint64_t)st.st_size + exports_bytes(fd, u);
-	}
-	if (type == DT_DIR && !strcmp(name, "blobs")) {
-		/* blobs/sha256/<hex>: the content store's files (cache/cas.h) */
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-			return 0;
-		n = (uint64_t)st.st_size;
-		DIR *dir = fdopendir(fd);
-		struct dirent *de;
-		if (!dir) {
-			close(fd);
-			return n;
-		}
-		while ((de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				n += entry_bytes(dirfd(dir), de->d_name, u, 1,
-						 strcmp(de->d_name, "sha256") ? NULL : &blobs);
-		closedir(dir);
-		return n;
-	}
-	n = entry_bytes(dfd, name, u, 0, type == DT_DIR && !strcmp(name, "logs") ? &logs : NULL);
-	if (!strcmp(name, "solverfs.db") || !strcmp(name, "solverfs.db-wal") ||
-	    !strcmp(name, "solverfs.db-shm"))
-		u->db_bytes += n;
 	return n;
 }
 
 static void state_usage(const char *state_dir, struct usage *u)
 {
 	struct stat st;
-	struct dirent *de;
-	DIR *dir;
 	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd < 0)
 		return;
 	if (fstat(dfd, &st) == 0)
 		u->disk = (uint64_t)st.st_size;
-	if (!(dir = fdopendir(dfd))) {
-		close(dfd);
-		return;
-	}
-	while ((de = readdir(dir)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			u->disk += top_bytes(dirfd(dir), de->d_name, de->d_type, u);
-	closedir(dir);
+	u->disk += dir_bytes(dfd, u, 0, DIR_TOP);
 }
 
 /* The database's numbers, in one locked step (the lock is recursive): a
@@ -597,16 +543,15 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 	strmap_release(&u.links);
 	ret->blobs = row_blobs + u.blob_files;
 	ret->blob_bytes = row_bytes + u.blob_file_bytes;
-	ret->db_bytes = u.db_bytes;
+	/* the small blobs of database rows are blob_bytes, not db_bytes */
+	ret->db_bytes = u.db_bytes > row_bytes ? u.db_bytes - row_bytes : 0;
 	ret->logs = u.logs;
 	ret->log_bytes = u.log_bytes;
 	ret->exports = u.exports;
 	ret->export_bytes = u.export_bytes;
 	ret->disk_bytes = u.disk;
 	uint64_t known = ret->blob_bytes + ret->db_bytes + ret->log_bytes;
-	ret->other_bytes = ret->disk_bytes > known ? ret->disk_bytes - known : 0;
-	if (ret->disk_bytes < known) /* a blob landed between the step and the walk */
-		ret->disk_bytes = known;
+	ret->other_bytes = u.disk > known ? u.disk - known : 0;
 	sfs_solver_get_stats(fs->solver, &ss);
 	ret->hits = ss.loads - ss.load_failures;
 	ret->misses = ss.execs;
