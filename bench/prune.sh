@@ -4,7 +4,7 @@
 # built next to solverfs) stores them into a fresh STATE_DIR before the mount.  Reports
 # the dry run and the real prune in results (= records) per second, from the write until
 # cache/ctl stops saying "running", and how long a cache/stats read takes meanwhile
-# (the FUSE threads wait for one unit of the prune at most).
+# (built on a thread of its own, fs/cachesnap.c: it waits for one unit of the prune at most).
 . "$(dirname "$0")/lib.sh"
 
 N=${BENCH_PRUNE:-100000}

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,8 +145,14 @@ struct ex {
 	struct strmap bkm;		 /* key id -> item + 2, or 1 while in progress (nil) */
 	const struct strmap *no_results; /* record digests whose vertex says export_cache: false */
 	struct strv held;		 /* results held (holds.h) until the layout is written */
+	const atomic_bool *stop;	 /* set: the whole-cache export ends (NULL: never) */
 	char **ret_msg;
 };
+
+static bool stopped(const atomic_bool *stop)
+{
+	return stop && atomic_load(stop);
+}
 
 static void ex_release(struct ex *e)
 {
@@ -574,7 +581,7 @@ static int ex_storage(struct ex *e, enum cache_export_mode mode)
 	int r = e->ks->ops->walk(e->ks, push_id, &ids);
 
 	for (size_t i = 0; r == 0 && i < ids.n; i++)
-		r = ex_storage_key(e, &need, ids.v[i], mode);
+		r = stopped(e->stop) ? -ECANCELED : ex_storage_key(e, &need, ids.v[i], mode);
 	strmap_release(&need);
 	strv_release(&ids);
 	return r;
@@ -1171,6 +1178,8 @@ static int export_cfg(struct sfs_cache *c, struct cache_manager *cm, struct cach
 	}
 	if (r == 0 && all)
 		r = ex_storage(e, mode);
+	if (r == -ECANCELED)
+		return sfs_errf(ret_msg, r, "cache export: stopped by the unmount");
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "cache export: %s", strerror(-r));
 	r = cc_normalize(&e->cc, &canon);
@@ -1290,12 +1299,15 @@ static void index_json(struct strbuf *sb, enum cache_export_form form, const str
 	strbuf_addstr(sb, ",\"annotations\":{\"" OCI_REF_NAME "\":\"latest\"}}]}");
 }
 
-static int copy_layers(struct sfs_cache *c, const struct cfg *g, const char *tmp)
+static int copy_layers(struct sfs_cache *c, const struct cfg *g, const char *tmp,
+		       const atomic_bool *stop)
 {
 	char rel[OCI_BLOB_PATH_SIZE], path[4096];
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < g->nlayers; i++) {
+		if (stopped(stop))
+			return -ECANCELED;
 		oci_blob_path(g->layers[i].l.blob, rel);
 		if (snprintf(path, sizeof(path), "%s/%s", tmp, rel) >= (int)sizeof(path))
 			return -ENAMETOOLONG;
@@ -1354,7 +1366,8 @@ static int write_meta(const struct cfg *g, enum cache_export_form form, const ch
 }
 
 static int write_layout(struct sfs_cache *c, const struct cfg *g, enum cache_export_form form,
-			const char *dir, struct oci_desc *ret_manifest, char **ret_msg)
+			const char *dir, const atomic_bool *stop, struct oci_desc *ret_manifest,
+			char **ret_msg)
 {
 	struct stat st;
 	char *tmp = NULL;
@@ -1372,14 +1385,15 @@ static int write_layout(struct sfs_cache *c, const struct cfg *g, enum cache_exp
 		cas_rmtree(tmp); /* left by an export that died */
 	r = mkdirs(tmp);
 	if (r == 0)
-		r = copy_layers(c, g, tmp);
+		r = copy_layers(c, g, tmp, stop);
 	if (r == 0)
 		r = write_meta(g, form, tmp, ret_manifest);
 	if (r == 0 && rename(tmp, dir) < 0)
 		r = -errno;
 	if (r < 0) {
 		cas_rmtree(tmp);
-		r = sfs_errf(ret_msg, r, "cache export to %s: %s", dir, strerror(-r));
+		r = sfs_errf(ret_msg, r, "cache export to %s: %s", dir,
+			     r == -ECANCELED ? "stopped by the unmount" : strerror(-r));
 	}
 	free(tmp);
 	return r;
@@ -1402,23 +1416,23 @@ int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
 	int r = export_cfg(c, cm, keys, nkeys, false, mode, &e, &g, ret_msg);
 
 	if (r == 0)
-		r = write_layout(c, &g, form, dir, NULL, ret_msg);
+		r = write_layout(c, &g, form, dir, NULL, NULL, ret_msg);
 	cfg_release(&g);
 	ex_release(&e);
 	return r;
 }
 
 int cache_export_all(struct sfs_cache *c, struct cache_manager *cm, enum cache_export_mode mode,
-		     enum cache_export_form form, const char *dir,
+		     enum cache_export_form form, const char *dir, const atomic_bool *stop,
 		     char ret_manifest[SFS_DIGEST_SIZE], char **ret_msg)
 {
-	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT};
+	struct ex e = {.visited = STRMAP_INIT, .bkm = STRMAP_INIT, .stop = stop};
 	struct oci_desc manifest;
 	struct cfg g = {0};
 	int r = export_cfg(c, cm, NULL, 0, true, mode, &e, &g, ret_msg);
 
 	if (r == 0)
-		r = write_layout(c, &g, form, dir, &manifest, ret_msg);
+		r = write_layout(c, &g, form, dir, stop, &manifest, ret_msg);
 	if (r == 0)
 		sfs_copy_str(ret_manifest, SFS_DIGEST_SIZE, manifest.digest);
 	cfg_release(&g);

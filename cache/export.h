@@ -13,6 +13,7 @@
 #ifndef SFS_EXPORT_H
 #define SFS_EXPORT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "cache.h"
@@ -61,9 +62,11 @@ int cache_export_except(struct sfs_cache *c, struct cache_manager *cm,
  * dir as cache_export does (dir.tmp, then renamed); ret_manifest receives the
  * digest of the layout's manifest, "sha256:<hex>", which names the export.
  * The records' export_cache is not known here: every result may be exported.
+ * stop (NULL: none) is read before each key and each layer blob: once set,
+ * the export ends with -ECANCELED and leaves neither dir nor dir.tmp.
  */
 int cache_export_all(struct sfs_cache *c, struct cache_manager *cm, enum cache_export_mode mode,
-		     enum cache_export_form form, const char *dir,
+		     enum cache_export_form form, const char *dir, const atomic_bool *stop,
 		     char ret_manifest[SFS_DIGEST_SIZE], char **ret_msg);
 
 /*

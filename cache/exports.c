@@ -213,7 +213,8 @@ static int publish(const char *dir, const char *tmp, const char *hex)
 }
 
 int cache_exports_make(struct sfs_cache *c, enum cache_export_mode mode,
-		       enum cache_export_form form, char ret_hex[SFS_HEX_SIZE], char **ret_msg)
+		       enum cache_export_form form, const atomic_bool *stop,
+		       char ret_hex[SFS_HEX_SIZE], char **ret_msg)
 {
 	char manifest[SFS_DIGEST_SIZE];
 	char *dir = exports_dir(c), *tmp = NULL;
@@ -227,7 +228,7 @@ int cache_exports_make(struct sfs_cache *c, enum cache_export_mode mode,
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		r = sfs_errf(ret_msg, errno, "cache export: %s: %s", dir, strerror(errno));
 	else
-		r = cache_export_all(c, c->main, mode, form, tmp, manifest, ret_msg);
+		r = cache_export_all(c, c->main, mode, form, tmp, stop, manifest, ret_msg);
 	if (r == 0 && (r = publish(dir, tmp, manifest + 7)) < 0)
 		sfs_errf(ret_msg, r, "cache export: %s", strerror(-r));
 	if (r < 0)

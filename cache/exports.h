@@ -21,6 +21,7 @@
 #ifndef SFS_EXPORTS_H
 #define SFS_EXPORTS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,9 +39,12 @@ bool cache_exports_is_name(const char *name);
  * Exports the whole cache of c (its main manager) in mode and form into
  * STATE_DIR/exports/<hex> and makes it the newest; ret_hex receives <hex>.
  * An export equal to an existing one keeps that directory and makes it the newest.
+ * Once stop (NULL: none) is set it ends with -ECANCELED between two keys or
+ * two blobs: its temporary directory removed, the newest one unchanged.
  */
 int cache_exports_make(struct sfs_cache *c, enum cache_export_mode mode,
-		       enum cache_export_form form, char ret_hex[SFS_HEX_SIZE], char **ret_msg);
+		       enum cache_export_form form, const atomic_bool *stop,
+		       char ret_hex[SFS_HEX_SIZE], char **ret_msg);
 
 /*
  * The arguments of the `export` command of cache/ctl (docs/export.md §12):

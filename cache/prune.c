@@ -1,8 +1,8 @@
 /*
  * prune.c — the release cascade and blob references (prune.h).
  *
- * Locking: the database lock (recursive) around each unit and each removal;
- * the store needs none.
+ * Locking: the database lock (recursive) around each unit, each removal and
+ * each dry-run batch; the store needs none.
  */
 #include "prune.h"
 #include "exports.h"
@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "strmap.h"
 #include "strv.h"
 
 static const char *bare(const char *id)
@@ -120,39 +121,55 @@ static int run_text(struct sfs_db *db, enum sfs_stmt sid, const char *text)
 	return sfs_db_step_done(db, sid, st);
 }
 
+/* A result's records and the blobs it names with their sizes (lock held). */
+struct result_rows {
+	struct strv recs, blobs;
+	uint64_t *sizes;
+};
+
+static int result_rows_locked(struct sfs_db *db, const char *id, struct result_rows *ret)
+{
+	int r = rows(db, STMT_RECORDS_OF_RESULT, id, &ret->recs, NULL);
+
+	return r < 0 ? r : rows(db, STMT_BLOB_REFS_OF, id, &ret->blobs, &ret->sizes);
+}
+
+/* Counts the result in rep when r is 0; frees rr. */
+static int result_rows_done(struct result_rows *rr, int r, struct cache_prune_report *rep)
+{
+	if (r == 0) {
+		rep->results++;
+		rep->records += rr->recs.n;
+	}
+	strv_release(&rr->recs);
+	strv_release(&rr->blobs);
+	free(rr->sizes);
+	return r;
+}
+
 /* The cascade of one result, lock held, inside a unit. */
 static int prune_result_locked(struct sfs_cache *c, const char *id, struct cache_prune_report *rep)
 {
 	struct keystore *ks = cache_manager_keystore(c->main);
-	struct strv recs = {0}, blobs = {0};
-	uint64_t *sizes = NULL;
-	int r = rows(c->db, STMT_RECORDS_OF_RESULT, id, &recs, NULL);
+	struct result_rows rr = {0};
+	int r = result_rows_locked(c->db, id, &rr);
 
-	for (size_t i = 0; r == 0 && i < recs.n; i++)
-		r = ks->ops->release(ks, recs.v[i]);
-	if (r == 0)
-		r = rows(c->db, STMT_BLOB_REFS_OF, id, &blobs, &sizes);
+	for (size_t i = 0; r == 0 && i < rr.recs.n; i++)
+		r = ks->ops->release(ks, rr.recs.v[i]);
 	if (r == 0)
 		r = run_text(c->db, STMT_BLOB_REFS_DELETE, id);
 	if (r == 0)
 		r = run_text(c->db, STMT_LAYER_DELETE, id);
 	if (r == 0)
 		r = run_text(c->db, STMT_RESULT_DELETE, id);
-	for (size_t i = 0; r == 0 && i < blobs.n; i++) {
-		if (exists_locked(c->db, STMT_BLOB_REFERENCED, blobs.v[i]))
+	for (size_t i = 0; r == 0 && i < rr.blobs.n; i++) {
+		if (exists_locked(c->db, STMT_BLOB_REFERENCED, rr.blobs.v[i]))
 			continue;
-		r = run_text(c->db, STMT_GC_INTENT_ADD, blobs.v[i]);
+		r = run_text(c->db, STMT_GC_INTENT_ADD, rr.blobs.v[i]);
 		rep->blobs++;
-		rep->bytes += sizes[i];
+		rep->bytes += rr.sizes[i];
 	}
-	if (r == 0) {
-		rep->results++;
-		rep->records += recs.n;
-	}
-	strv_release(&recs);
-	strv_release(&blobs);
-	free(sizes);
-	return r;
+	return result_rows_done(&rr, r, rep);
 }
 
 /* Ends the unit: a dry run rolls back (-ECANCELED is its own success). */
@@ -311,9 +328,15 @@ static bool may_go_locked(struct sfs_cache *c, const struct cache_prune_opts *o,
 }
 
 /* One batch from *next on (lock held, inside a unit): ids deleted go to done. */
+/* What a batch does with a result that may go: the prune's cascade or the
+ * dry run's simulation (lock held). */
+typedef int batch_take_fn(struct sfs_cache *c, const char *id, void *arg,
+			  struct cache_prune_report *rep);
+
 static int lru_batch_locked(struct sfs_cache *c, const struct cache_prune_opts *o,
 			    const struct strv *ids, size_t *next, size_t batch, int64_t cutoff,
-			    uint64_t *used, struct strv *done, struct cache_prune_report *rep)
+			    uint64_t *used, batch_take_fn *take, void *arg,
+			    struct cache_prune_report *rep)
 {
 	int r = 0;
 
@@ -323,14 +346,21 @@ static int lru_batch_locked(struct sfs_cache *c, const struct cache_prune_opts *
 		if (!may_go_locked(c, o, id, cutoff))
 			continue;
 		uint64_t before = rep->bytes;
-		r = prune_result_locked(c, id, rep);
+		r = take(c, id, arg, rep);
 		uint64_t freed = rep->bytes - before;
 		*used = freed > *used ? 0 : *used - freed;
-		if (r == 0)
-			r = strv_push(done, id);
 		n++;
 	}
 	return r;
+}
+
+/* The prune's take: the cascade; done collects the ids deleted. */
+static int prune_take(struct sfs_cache *c, const char *id, void *done,
+		      struct cache_prune_report *rep)
+{
+	int r = prune_result_locked(c, id, rep);
+
+	return r < 0 ? r : strv_push(done, id);
 }
 
 static void report_add(struct cache_prune_report *to, const struct cache_prune_report *r)
@@ -341,11 +371,96 @@ static void report_add(struct cache_prune_report *to, const struct cache_prune_r
 	to->bytes += r->bytes;
 }
 
-/* One unit of the prune; a dry run's is rolled back. */
+/* ---- the dry run: the same batches, read-only ----
+ * What the prune would delete is kept in memory instead: per blob, how many
+ * of its references the results taken hold (gone_refs).  A blob is freed when
+ * that is all of its references (its rows in blob_refs, counted once a batch:
+ * results saved between batches count).  Each candidate is visited once (the
+ * LRU list has each result once).  Nothing is written, so each batch is a
+ * plain read under the lock, and jobs and readers get the database between
+ * batches.
+ */
+
+struct sim {
+	struct strmap gone_refs; /* blob hex -> references held by the results taken */
+	struct strmap refs;	 /* blob hex -> rows in blob_refs, this batch */
+	sqlite3_stmt *count;	 /* the rows of one blob */
+};
+
+#define SQL_BLOB_REF_COUNT "SELECT count(*) FROM blob_refs WHERE blob = ?"
+
+static void sim_release(struct sim *m)
+{
+	strmap_release(&m->gone_refs);
+	strmap_release(&m->refs);
+}
+
+/* The rows naming blob hex (lock held), counted once a batch; 0 on error. */
+static uintptr_t sim_refs_locked(struct sfs_db *db, struct sim *m, const char *hex)
+{
+	uintptr_t n = (uintptr_t)strmap_get(&m->refs, hex);
+
+	if (n || !m->count)
+		return n;
+	sqlite3_bind_text(m->count, 1, hex, -1, SQLITE_STATIC);
+	if (sqlite3_step(m->count) == SQLITE_ROW)
+		n = (uintptr_t)sqlite3_column_int64(m->count, 0);
+	sqlite3_reset(m->count);
+	if (n && strmap_put(&m->refs, hex, (void *)n, NULL) < 0)
+		return 0;
+	return n;
+}
+
+/* The dry run's take: what deleting result id would free, given what the
+ * run took before (lock held, read-only): prune_result_locked's report. */
+static int sim_take(struct sfs_cache *c, const char *id, void *arg,
+		    struct cache_prune_report *rep)
+{
+	struct sim *m = arg;
+	struct result_rows rr = {0};
+	int r = result_rows_locked(c->db, id, &rr);
+
+	for (size_t i = 0; r == 0 && i < rr.blobs.n; i++) {
+		uintptr_t all = sim_refs_locked(c->db, m, rr.blobs.v[i]);
+		uintptr_t held = (uintptr_t)strmap_get(&m->gone_refs, rr.blobs.v[i]) + 1;
+		r = strmap_put(&m->gone_refs, rr.blobs.v[i], (void *)held, NULL);
+		if (r == 0 && all && held >= all) { /* its last reference goes */
+			rep->blobs++;
+			rep->bytes += rr.sizes[i];
+		}
+	}
+	return result_rows_done(&rr, r, rep);
+}
+
+static int sim_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const struct strv *ids,
+		    size_t *next, int64_t cutoff, uint64_t *used, struct sim *m,
+		    struct cache_prune_report *rep)
+{
+	size_t batch = o->batch ? o->batch : 1;
+	int r;
+
+	sfs_db_lock(c->db);
+	strmap_release(&m->refs); /* counted again: saves since the last batch */
+	m->refs = (struct strmap)STRMAP_INIT;
+	if (sqlite3_prepare_v2(sfs_db_handle(c->db), SQL_BLOB_REF_COUNT, -1, &m->count, NULL) !=
+	    SQLITE_OK) {
+		sfs_log(SFS_LOG_ERR, "prune: %s: %s", SQL_BLOB_REF_COUNT,
+			sqlite3_errmsg(sfs_db_handle(c->db)));
+		r = -EIO;
+	} else {
+		r = lru_batch_locked(c, o, ids, next, batch, cutoff, used, sim_take, m, rep);
+	}
+	sqlite3_finalize(m->count);
+	m->count = NULL;
+	sfs_db_unlock(c->db);
+	return r;
+}
+
+/* One unit of the prune. */
 static int lru_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const struct strv *ids,
 		    size_t *next, int64_t cutoff, uint64_t *used, struct cache_prune_report *rep)
 {
-	size_t batch = o->dry_run ? SIZE_MAX : o->batch ? o->batch : 1;
+	size_t batch = o->batch ? o->batch : 1;
 	struct strv done = {0};
 	struct cache_prune_report br = {0};
 	int64_t t0 = sfs_now_ns();
@@ -355,7 +470,8 @@ static int lru_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const
 	r = sfs_db_begin(c->db);
 	if (r == 0)
 		r = end_unit(c->db,
-			     lru_batch_locked(c, o, ids, next, batch, cutoff, used, &done, &br),
+			     lru_batch_locked(c, o, ids, next, batch, cutoff, used, prune_take, &done,
+					      &br),
 			     o->dry_run);
 	sfs_db_unlock(c->db);
 	if (r == 0 && !o->dry_run)
@@ -390,8 +506,11 @@ int cache_prune_run(struct sfs_cache *c, const struct cache_prune_opts *o, uint6
 		r = rows(c->db, STMT_RESULTS_LRU, NULL, &ids, &last);
 		sfs_db_unlock(c->db);
 	}
+	struct sim m = {.gone_refs = STRMAP_INIT, .refs = STRMAP_INIT};
 	while (r == 0 && next < ids.n && *used > o->keep_bytes && !(o->stop && *o->stop))
-		r = lru_unit(c, o, &ids, &next, cutoff, used, rep);
+		r = o->dry_run ? sim_unit(c, o, &ids, &next, cutoff, used, &m, rep)
+			       : lru_unit(c, o, &ids, &next, cutoff, used, rep);
+	sim_release(&m);
 	strv_release(&ids);
 	free(last);
 	if (r == 0 && !o->op && !(o->stop && *o->stop)) {

@@ -107,9 +107,10 @@ int cache_prune_lru(struct sfs_cache *c, const struct cache_prune_lru_opts *o, u
  * The prune of cache/ctl and the GC's pass in one: least recently used first,
  * until the referenced bytes are at most keep_bytes, in units of batch results
  * as cache_prune_lru.  With op, only results some record of which an op of
- * that kind made ("exec", "local", ...: records.op, du.h).  A dry run is one
- * unit, rolled back: rep says what the prune would free, nothing changes and
- * collected is not called.  used as cache_prune_lru's, or NULL: measured here.
+ * that kind made ("exec", "local", ...: records.op, du.h).  A dry run takes
+ * the same batches read-only, keeping what it would delete in memory: rep says
+ * what the prune would free, nothing changes, collected is not called, and
+ * jobs and readers get the database between its batches.  used as cache_prune_lru's, or NULL: measured here.
  * With *stop set (by another thread), it ends after the unit under way.
  * Then, without op and unless stopped, every whole-cache export but the newest
  * goes (cache_exports_prune, whatever the budget; dry_run only counts them).

@@ -13,7 +13,8 @@
  *     ok: CMD: what it did
  *     error: CMD: why
  * and the same line goes to the daemon log.  Unmounting stops a prune
- * between its units and joins the thread.
+ * between its units, an export between two keys or blobs, and joins the
+ * thread.
  *
  * Locking: cc->lock guards every field of struct fs_cachectl but stop, an
  * atomic the prune reads between units.
@@ -39,7 +40,7 @@ struct fs_cachectl {
 	pthread_mutex_t lock;
 	bool running;  /* the thread runs cmd */
 	bool joinable; /* the thread was started and not joined yet */
-	_Atomic bool stop;
+	atomic_bool stop;
 	pthread_t thread;
 	const struct fs_cachectl_cmd *cmd;
 	char *line; /* the command as written, trimmed (what outcomes name) */
@@ -53,8 +54,10 @@ struct fs_cachectl_cmd {
 	/* Parses args (FUSE thread, no slow work): 0, or -EINVAL with *ret_msg. */
 	int (*check)(const char *args, char **ret_msg);
 	/* Runs the command (ctl thread) and appends what it did to out, one line
-	 * without "ok: " and without its newline. */
-	int (*run)(struct sfs_fs *fs, const char *args, struct strbuf *out, char **ret_msg);
+	 * without "ok: " and without its newline; ends early once stop is set
+	 * (the unmount). */
+	int (*run)(struct sfs_fs *fs, const char *args, const atomic_bool *stop, struct strbuf *out,
+		   char **ret_msg);
 };
 
 /* ---- prune [dry-run] [keep-bytes=SIZE] [keep-duration=DUR] [filter=op=KIND] ---- */
@@ -151,9 +154,9 @@ static void prune_collected(void *arg, const char *result_id)
 	fs_notify_collected(arg, result_id);
 }
 
-static int prune_run(struct sfs_fs *fs, const char *args, struct strbuf *out, char **ret_msg)
+static int prune_run(struct sfs_fs *fs, const char *args, const atomic_bool *stop,
+		     struct strbuf *out, char **ret_msg)
 {
-	struct fs_cachectl *cc = fs->cachectl;
 	struct cache_prune_report rep = {0};
 	struct prune_args a;
 	int r = parse_prune(args, &a, ret_msg);
@@ -163,7 +166,7 @@ static int prune_run(struct sfs_fs *fs, const char *args, struct strbuf *out, ch
 	a.o.op = a.op[0] ? a.op : NULL;
 	a.o.collected = prune_collected;
 	a.o.arg = fs;
-	a.o.stop = &cc->stop;
+	a.o.stop = stop;
 	r = cache_prune_run(fs->cache, &a.o, NULL, &rep);
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "%s (what was freed before stays freed)", strerror(-r));
@@ -175,7 +178,7 @@ static int prune_run(struct sfs_fs *fs, const char *args, struct strbuf *out, ch
 	if (rep.exports)
 		strbuf_addf(out, "; %" PRIu64 " older exports (%" PRIu64 " bytes)", rep.exports,
 			    rep.export_bytes);
-	if (!a.o.dry_run && atomic_load(&cc->stop))
+	if (!a.o.dry_run && atomic_load(stop))
 		strbuf_addstr(out, " (stopped by the unmount)");
 	return 0;
 }
@@ -275,7 +278,7 @@ static void *ctl_thread(void *arg)
 	struct fs_cachectl *cc = arg;
 	struct strbuf done = STRBUF_INIT;
 	char *msg = NULL;
-	int r = cc->cmd->run(cc->fs, cc->args, &done, &msg);
+	int r = cc->cmd->run(cc->fs, cc->args, &cc->stop, &done, &msg);
 
 	if (r == 0 && done.oom)
 		r = -ENOMEM;

@@ -5,7 +5,9 @@
  *
  * Everything is read from the key storage (cache/keystore.h, the main cache
  * manager's) and the results index (cache/results_index.h) at each call, so
- * the files are dynamic: direct_io, zero timeouts.  Key ids "sha256:<hex>"
+ * the files are dynamic: direct_io, zero timeouts.  cache/stats and cache/du
+ * are the slow ones: their content is made here but on cachesnap.c's thread
+ * (fs_cache_snap_build), never in a FUSE request.  Key ids "sha256:<hex>"
  * (root keys) are named by their bare hex, other ids (25 chars of base36) as
  * they are.  Times in files are RFC 3339 UTC with nanoseconds, as in
  * status.json.
@@ -25,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blobrows.h"
 #include "clock.h"
 #include "exports.h"
 #include "du.h"
@@ -322,12 +325,8 @@ static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strb
 {
 	int r;
 
-	if (d->kind == FS_CACHE_STATS)
-		r = stats_content(fs, out);
-	else if (d->kind == FS_CACHE_IMPORT)
+	if (d->kind == FS_CACHE_IMPORT)
 		r = fs_cache_import_content(fs, out);
-	else if (d->kind == FS_CACHE_DU)
-		r = du_content(fs, out);
 	else if (d->kind == FS_CACHE_CTL)
 		r = fs_cachectl_content(fs, out);
 	else if (fs_kinds[d->kind].parent == FS_CACHE_KEY)
@@ -336,6 +335,13 @@ static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strb
 		r = result_content(fs, d, out);
 	else
 		return -EISDIR;
+	return r < 0 ? r : out->oom ? -ENOMEM : 0;
+}
+
+int fs_cache_snap_build(struct sfs_fs *fs, enum fs_kind kind, struct strbuf *out)
+{
+	int r = kind == FS_CACHE_DU ? du_content(fs, out) : stats_content(fs, out);
+
 	return r < 0 ? r : out->oom ? -ENOMEM : 0;
 }
 
@@ -359,7 +365,10 @@ static int cache_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat
 			fs_stat_time_ns(st, e.created);
 		return 0;
 	}
-	r = fs_content_size(fs, d, &st->st_size);
+	if (fs_cache_snap_kind(d->kind)) /* never built here: the last one's size */
+		st->st_size = (off_t)fs_cache_snap_size(fs, d->kind);
+	else
+		r = fs_content_size(fs, d, &st->st_size);
 	clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 	st->st_ctim = st->st_mtim;
 	return r;
@@ -372,38 +381,24 @@ const struct fs_module fs_cache_module = {
     .content = cache_content,
 };
 
-/* ---- what solverfs holds on disk ---- */
+/* ---- what solverfs holds on disk ----
+ *
+ * One walk of STATE_DIR, without any lock, sums what `du -sb` sums and sorts
+ * the bytes it meets as it goes (blobs/sha256, logs, exports/<hex>, the
+ * database files), so disk_bytes is what du says; the database's numbers
+ * are read in one locked step of their own, before it.  The content store's
+ * small blobs live in database rows: they are counted in blob_bytes and taken
+ * out of db_bytes, so the parts still sum to disk_bytes.
+ */
 
-static uint64_t file_size(const char *dir, const char *name)
-{
-	char path[4096];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
-
-static void logs_usage(const char *state_dir, uint64_t *ret_n, uint64_t *ret_bytes)
-{
-	char path[4096];
-	struct dirent *de;
-	DIR *dir;
-	int dfd;
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/logs", state_dir);
-	dir = opendir(path);
-	if (!dir)
-		return;
-	dfd = dirfd(dir);
-	while ((de = readdir(dir)))
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode)) {
-			(*ret_n)++;
-			*ret_bytes += (uint64_t)st.st_size;
-		}
-	closedir(dir);
-}
+struct usage {
+	struct strmap links; /* "dev:ino" of files with more than one link seen */
+	uint64_t disk;
+	uint64_t blob_files, blob_file_bytes;
+	uint64_t logs, log_bytes;
+	uint64_t exports, export_bytes;
+	uint64_t db_bytes;
+};
 
 /* Files with more than one link, counted once (as du does). */
 static bool seen_before(struct strmap *links, const struct stat *st)
@@ -420,10 +415,65 @@ static bool seen_before(struct strmap *links, const struct stat *st)
 	return false;
 }
 
-/* The apparent size of everything under directory dfd (consumed), as `du -sb`
- * sums it: files, symlinks and the directories themselves.  What vanishes
- * meanwhile (a prune, a temp file renamed) is skipped. */
-static uint64_t tree_bytes(int dfd, struct strmap *links, unsigned depth)
+/* What the entries of a directory are counted as besides disk bytes. */
+enum dir_class {
+	DIR_PLAIN,
+	DIR_TOP,     /* STATE_DIR: its subdirectories sorted by name */
+	DIR_BLOBS,   /* blobs/: sha256/ is the content store */
+	DIR_STORE,   /* blobs/sha256/<hex>: the content store's files (cache/cas.h) */
+	DIR_LOGS,    /* logs/: exec logs */
+	DIR_EXPORTS, /* exports/<hex>: whole-cache exports */
+};
+
+static uint64_t dir_bytes(int dfd, struct usage *u, unsigned depth, enum dir_class cls);
+
+/* The class of the directory entry name of a directory of class parent. */
+static enum dir_class class_of(enum dir_class parent, const char *name)
+{
+	if (parent == DIR_TOP)
+		return !strcmp(name, "blobs")	? DIR_BLOBS
+		       : !strcmp(name, "logs")	? DIR_LOGS
+		       : !strcmp(name, "exports") ? DIR_EXPORTS
+						  : DIR_PLAIN;
+	return parent == DIR_BLOBS && !strcmp(name, "sha256") ? DIR_STORE : DIR_PLAIN;
+}
+
+/* The apparent size of entry name of directory dfd (of class parent) and, for a
+ * directory, of everything under it; 0 for what vanished meanwhile (a prune, a
+ * temp file renamed) or was counted already. */
+static uint64_t entry_bytes(int dfd, const char *name, struct usage *u, unsigned depth,
+			    enum dir_class parent)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || seen_before(&u->links, &st))
+		return 0;
+	uint64_t n = (uint64_t)st.st_size;
+	if (S_ISDIR(st.st_mode) && depth < 64) {
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			n += dir_bytes(fd, u, depth + 1, class_of(parent, name));
+	}
+	if (S_ISREG(st.st_mode) && parent == DIR_STORE && sfs_is_hex(name)) {
+		u->blob_files++;
+		u->blob_file_bytes += n;
+	} else if (S_ISREG(st.st_mode) && parent == DIR_LOGS) {
+		u->logs++;
+		u->log_bytes += n;
+	} else if (S_ISDIR(st.st_mode) && parent == DIR_EXPORTS && sfs_is_hex(name)) {
+		u->exports++;
+		u->export_bytes += n;
+	} else if (parent == DIR_TOP &&
+		   (!strcmp(name, "solverfs.db") || !strcmp(name, "solverfs.db-wal") ||
+		    !strcmp(name, "solverfs.db-shm"))) {
+		u->db_bytes += n;
+	}
+	return n;
+}
+
+/* Everything under directory dfd (consumed), as `du -sb` sums it: files,
+ * symlinks and the directories themselves. */
+static uint64_t dir_bytes(int dfd, struct usage *u, unsigned depth, enum dir_class cls)
 {
 	DIR *dir = fdopendir(dfd);
 	struct dirent *de;
@@ -433,66 +483,41 @@ static uint64_t tree_bytes(int dfd, struct strmap *links, unsigned depth)
 		close(dfd);
 		return 0;
 	}
-	while ((de = readdir(dir))) {
-		struct stat st;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    seen_before(links, &st))
-			continue;
-		n += (uint64_t)st.st_size;
-		if (!S_ISDIR(st.st_mode) || depth >= 64)
-			continue;
-		int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub >= 0)
-			n += tree_bytes(sub, links, depth + 1);
-	}
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n += entry_bytes(dirfd(dir), de->d_name, u, depth, cls);
 	closedir(dir);
 	return n;
 }
 
-static uint64_t state_bytes(const char *state_dir)
+static void state_usage(const char *state_dir, struct usage *u)
 {
-	struct strmap links = STRMAP_INIT;
 	struct stat st;
-	uint64_t n = 0;
 	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd < 0)
-		return 0;
+		return;
 	if (fstat(dfd, &st) == 0)
-		n = (uint64_t)st.st_size;
-	n += tree_bytes(dfd, &links, 0);
-	strmap_release(&links);
-	return n;
+		u->disk = (uint64_t)st.st_size;
+	u->disk += dir_bytes(dfd, u, 0, DIR_TOP);
 }
 
-int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
+/* The database's numbers, in one locked step (the lock is recursive): a
+ * prune's unit is waited for once, and no walk runs under the lock. */
+static int db_numbers(struct sfs_fs *fs, uint64_t *ret_row_blobs, uint64_t *ret_row_bytes,
+		      struct fs_cache_stats *ret)
 {
+	struct sfs_db *db = fs->cache->db;
 	struct results_index_counts c;
-	struct sfs_solver_stats ss;
-	const char *sd = fs->cache->state_dir;
 	int r;
 
-	*ret = (struct fs_cache_stats){0};
-	r = cas_usage(fs->cache->cas, &ret->blobs, &ret->blob_bytes);
-	if (r < 0)
-		return r;
-	ret->db_bytes = file_size(sd, "solverfs.db") + file_size(sd, "solverfs.db-wal") +
-			file_size(sd, "solverfs.db-shm");
-	logs_usage(sd, &ret->logs, &ret->log_bytes);
-	r = cache_exports_usage(fs->cache, &ret->exports, &ret->export_bytes);
-	if (r < 0)
-		return r;
-	r = cache_referenced(fs->cache->db, &ret->referenced_blobs, &ret->referenced_bytes);
-	if (r < 0)
-		return r;
-	ret->disk_bytes = state_bytes(sd);
-	uint64_t known = ret->blob_bytes + ret->db_bytes + ret->log_bytes;
-	ret->other_bytes = ret->disk_bytes > known ? ret->disk_bytes - known : 0;
-	if (ret->disk_bytes < known) /* a blob landed between the two walks */
-		ret->disk_bytes = known;
-	r = results_index_counts(fs->cache->db, &c);
+	sfs_db_lock(db);
+	r = blobrows_usage(db, ret_row_blobs, ret_row_bytes);
+	if (r == 0)
+		r = cache_referenced(db, &ret->referenced_blobs, &ret->referenced_bytes);
+	if (r == 0)
+		r = results_index_counts(db, &c);
+	sfs_db_unlock(db);
 	if (r < 0)
 		return r;
 	ret->keys = c.keys;
@@ -500,6 +525,33 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 	ret->results = c.results;
 	ret->result_bytes = c.result_bytes;
 	ret->links = c.links;
+	return 0;
+}
+
+int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
+{
+	struct usage u = {.links = STRMAP_INIT};
+	struct sfs_solver_stats ss;
+	uint64_t row_blobs = 0, row_bytes = 0;
+	int r;
+
+	*ret = (struct fs_cache_stats){0};
+	r = db_numbers(fs, &row_blobs, &row_bytes, ret);
+	if (r < 0)
+		return r;
+	state_usage(fs->cache->state_dir, &u);
+	strmap_release(&u.links);
+	ret->blobs = row_blobs + u.blob_files;
+	ret->blob_bytes = row_bytes + u.blob_file_bytes;
+	/* the small blobs of database rows are blob_bytes, not db_bytes */
+	ret->db_bytes = u.db_bytes > row_bytes ? u.db_bytes - row_bytes : 0;
+	ret->logs = u.logs;
+	ret->log_bytes = u.log_bytes;
+	ret->exports = u.exports;
+	ret->export_bytes = u.export_bytes;
+	ret->disk_bytes = u.disk;
+	uint64_t known = ret->blob_bytes + ret->db_bytes + ret->log_bytes;
+	ret->other_bytes = u.disk > known ? u.disk - known : 0;
 	sfs_solver_get_stats(fs->solver, &ss);
 	ret->hits = ss.loads - ss.load_failures;
 	ret->misses = ss.execs;

@@ -21,6 +21,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -105,6 +106,7 @@ struct sfs_fs {
 	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
 	struct fs_cache_import *cache_import; /* cacheimport.c: the running import */
 	struct fs_cachectl *cachectl; /* cachectl.c: cache/ctl's command and thread */
+	struct fs_cache_snaps *cache_snaps; /* cachesnap.c: cache/stats and cache/du builds */
 };
 
 /* ---- node kinds (kinds.c) ----
@@ -188,7 +190,8 @@ enum fs_kind_flag {
 	FS_KIND_FIXED_DIR = 1 << 1,
 	/* May be opened for writing (jobs.c checks who); others refuse it. */
 	FS_KIND_WRITABLE = 1 << 2,
-	/* Reads block until there is data or the job ends (stream.c). */
+	/* Reads block until there is data or the job ends (stream.c), or until
+	 * the handle's snapshot is built (cache/stats, cache/du: cachesnap.c). */
 	FS_KIND_STREAM = 1 << 3,
 	/* Invalidated (notify.c) when its job changes: descriptor {kind, job}. */
 	FS_KIND_INVAL_JOB = 1 << 4,
@@ -381,8 +384,10 @@ int fs_cache_export_link(struct sfs_fs *fs, struct fs_desc *ret);
  * with *ret_msg naming the bad word. */
 int fs_cachectl_export_check(const char *args, char **ret_msg);
 /* Parses args, exports the whole cache, appends the outcome line to out,
- * without newline (cache/ctl's run: slow, on the ctl thread). */
-int fs_cachectl_export(struct sfs_fs *fs, const char *args, struct strbuf *out, char **ret_msg);
+ * without newline (cache/ctl's run: slow, on the ctl thread); -ECANCELED
+ * once stop is set (the unmount). */
+int fs_cachectl_export(struct sfs_fs *fs, const char *args, const atomic_bool *stop,
+		       struct strbuf *out, char **ret_msg);
 
 /* ---- cacheimport.c: cache/import ---- */
 
@@ -414,6 +419,29 @@ struct fs_cache_stats {
 	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
 int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
+/* The content of cache/stats or cache/du as it is now (slow: cachesnap.c's thread). */
+int fs_cache_snap_build(struct sfs_fs *fs, enum fs_kind kind, struct strbuf *out);
+
+/* ---- cachesnap.c: cache/stats and cache/du, built off the FUSE threads ---- */
+
+/* Snapshot ids, above every job number (stream.c keys both by number). */
+#define FS_CACHE_SNAP_ID_BASE (UINT64_C(1) << 62)
+/* Made with the front's state; stopped (a build in progress ends and is
+ * joined) once the loop has ended, before the cache closes; released last. */
+int fs_cache_snaps_init(struct sfs_fs *fs);
+void fs_cache_snaps_stop(struct sfs_fs *fs);
+void fs_cache_snaps_release(struct sfs_fs *fs); /* accepts a never-made one */
+/* Whether kind's content is a snapshot built by cachesnap.c (stats, du). */
+bool fs_cache_snap_kind(enum fs_kind k);
+/* A reference to a snapshot of kind that starts building after now (shared
+ * with the handles that asked meanwhile): *ret_id, for reads and the put. */
+int fs_cache_snap_want(struct sfs_fs *fs, enum fs_kind kind, uint64_t *ret_id);
+void fs_cache_snap_put(struct sfs_fs *fs, uint64_t id);
+/* Bytes [off, off+size) of snapshot id; *ret_ready false while it is built. */
+int fs_cache_snap_read(struct sfs_fs *fs, uint64_t id, off_t off, size_t size, char **ret_buf,
+		       size_t *ret_len, bool *ret_ready);
+/* The length of the last snapshot of kind built (getattr; 0 before any). */
+uint64_t fs_cache_snap_size(struct sfs_fs *fs, enum fs_kind kind);
 
 /* ---- cachectl.c: cache/ctl (commands on the whole cache, on a thread of its own) ---- */
 
@@ -439,7 +467,8 @@ int fs_job_graph(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
 
 int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
 
-/* ---- stream.c: the blocking reads of wait, status, status.json ---- */
+/* ---- stream.c: the blocking reads of wait, status, status.json, and of
+ * cache/stats and cache/du until their snapshot is built (cachesnap.c) ---- */
 
 /* fs->streams; release frees it after the solver closed (NULL is fine). */
 int fs_stream_init(struct sfs_fs *fs);

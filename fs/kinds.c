@@ -97,7 +97,9 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
 
     /* cache/ (cachedir.c) */
     [FS_CACHE_DIR] = {"cache", FS_ROOT, &fs_cache_module, DIR(0555), FS_KIND_FIXED_DIR},
-    [FS_CACHE_STATS] = {"stats", FS_CACHE_DIR, &fs_cache_module, REG(0444), FS_KIND_INVAL_GLOBAL},
+    /* stats and du: built on cachesnap.c's thread, read as streams until then */
+    [FS_CACHE_STATS] = {"stats", FS_CACHE_DIR, &fs_cache_module, REG(0444),
+			FS_KIND_STREAM | FS_KIND_INVAL_GLOBAL},
     [FS_CACHE_KEYS] = {"keys", FS_CACHE_DIR, &fs_cache_module, DIR(0555), FS_KIND_FIXED_DIR},
     /* keys/<id>, the id as named ("sha256:" dropped) as path */
     [FS_CACHE_KEY] = {NULL, FS_CACHE_KEYS, &fs_cache_module, DIR(0555), 0},
@@ -123,7 +125,7 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     /* ctl (cachectl.c): prune; reads give the last command's outcome */
     [FS_CACHE_CTL] = {"ctl", FS_CACHE_DIR, &fs_cache_module, REG(0644), FS_KIND_WRITABLE},
     /* du: one line per result, largest first (docs/tree.md §6.2) */
-    [FS_CACHE_DU] = {"du", FS_CACHE_DIR, &fs_cache_module, REG(0444), 0},
+    [FS_CACHE_DU] = {"du", FS_CACHE_DIR, &fs_cache_module, REG(0444), FS_KIND_STREAM},
 };
 
 enum fs_kind fs_kind_child(enum fs_kind parent, const char *name)

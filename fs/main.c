@@ -458,6 +458,7 @@ static int serve(struct sfs_fs *fs, int lock_fd, char **ret_msg)
 	fs_stream_closing(fs);
 	fs_cache_import_stop(fs);
 	fs_cachectl_stop(fs);
+	fs_cache_snaps_stop(fs); /* its builds read the cache */
 	fs->solver = sfs_solver_close(fs->solver); /* cancel jobs, kill, save history */
 	fs->gc = cache_gc_stop(fs->gc);
 	fs_stream_shutdown(fs);
@@ -488,6 +489,8 @@ static int state_open(struct sfs_fs *fs)
 		r = fs_cache_import_init(fs);
 	if (r == 0)
 		r = fs_cachectl_init(fs);
+	if (r == 0)
+		r = fs_cache_snaps_init(fs);
 	return r;
 }
 
@@ -499,6 +502,7 @@ static void state_close(struct sfs_fs *fs)
 	fs_cache_import_release(fs);
 	fs_cachectl_release(fs);
 	fs_files_release(fs);
+	fs_cache_snaps_release(fs); /* after the handles bound to snapshots */
 	fs_results_release(fs);
 	fs_stream_release(fs);
 	fs_nodes_release(fs);

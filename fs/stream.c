@@ -12,6 +12,11 @@
  * that arrive while a retry runs are served by one more retry.
  * poll() registers the file's pollhandle on the same queue.
  *
+ * cache/stats and cache/du read the same way: a handle's first read or poll
+ * binds it to a snapshot (cachesnap.c), whose id stands for the job number
+ * here (ids start above every job number), and the builder thread notifies
+ * and kicks that id once the content is there.
+ *
  * Who answers a parked request: whoever takes it off its queue under the
  * stream lock.  A retrying kicker takes requests off (busy), reads outside the
  * lock, and puts back those still without data; an interrupt that arrives
@@ -174,6 +179,8 @@ static int stream_try(struct sfs_fs *fs, enum fs_kind k, uint64_t job, off_t off
 
 	if (off < 0)
 		return -EINVAL;
+	if (fs_cache_snap_kind(k))
+		return fs_cache_snap_read(fs, job, off, size, ret_buf, ret_len, ret_ready);
 	if (k == FS_JOB_WAIT)
 		return wait_try(fs, job, off, size, ret_buf, ret_len, ret_ready);
 	*ret_buf = NULL;
@@ -480,12 +487,35 @@ static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t si
 	kick(fs, job);
 }
 
+/* A snapshot file's handle is bound to its snapshot at its first read or poll
+ * (f->d.job, 0 until then); two first reads at once keep one. */
+static int bind_snapshot(struct sfs_fs *fs, struct fs_file *f)
+{
+	uint64_t none = 0, id;
+	int r;
+
+	if (!fs_cache_snap_kind(f->d.kind) || __atomic_load_n(&f->d.job, __ATOMIC_ACQUIRE))
+		return 0;
+	if ((r = fs_cache_snap_want(fs, f->d.kind, &id)) < 0)
+		return r;
+	if (!__atomic_compare_exchange_n(&f->d.job, &none, id, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		fs_cache_snap_put(fs, id);
+	return 0;
+}
+
 void fs_stream_read(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t size, off_t off)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	bool ready = false;
-	int r = stream_try(fs, f->d.kind, f->d.job, off, size, &buf, &len, &ready);
+	int r = bind_snapshot(fs, f);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = stream_try(fs, f->d.kind, f->d.job, off, size, &buf, &len, &ready);
 
 	if (r < 0 || ready) {
 		answer(req, f, off, r, buf, len);
@@ -543,6 +573,12 @@ void fs_stream_poll(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f,
 	bool ready = false;
 	int r;
 
+	if ((r = bind_snapshot(fs, f)) < 0) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLERR);
+		return;
+	}
 	/* Registered before looking, so a change in between still notifies. */
 	if (ph)
 		poller_register(fs->streams, f, ph);
@@ -571,6 +607,8 @@ void fs_stream_file_release(struct sfs_fs *fs, struct fs_file *f)
 			waitq_maybe_free(s, q);
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (fs_cache_snap_kind(f->d.kind) && f->d.job)
+		fs_cache_snap_put(fs, f->d.job);
 }
 
 void fs_stream_shutdown(struct sfs_fs *fs)

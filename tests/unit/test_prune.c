@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "du.h"
 #include "fixture.h"
+#include "holds.h"
 #include "prune.h"
 #include "tap.h"
 #include "tree.h"
@@ -196,11 +197,58 @@ static void test_filter_and_du(void)
 	sfs_cache_close(c);
 }
 
+/* A dry run in batches of one (read-only, what it would take kept in
+ * memory) reports what the real prune then frees: the file three results
+ * share counts once, with the last of them, and not at all while a held
+ * result still names it. */
+static void test_dry_run_batches(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	const char *dirs[4] = {"d1", "d2", "d3", "d4"};
+	const char *data[4] = {"shared", "shared", "own-3", "shared"};
+	char t[4][SFS_DIGEST_SIZE], shared[SFS_HEX_SIZE];
+	struct cache_key *k[4];
+	struct cache_prune_report dry = {0}, real = {0}, dry2 = {0}, real2 = {0};
+	struct cache_prune_opts o = {.dry_run = true, .batch = 1};
+
+	for (int i = 0; i < 4; i++) {
+		fx_tree(c, dirs[i], 0640, data[i], t[i]);
+		k[i] = mk_key(dirs[i]);
+		CHECK_EQ_INT(cache_manager_save(c->main, k[i], t[i], 10 + i, NULL, NULL), 0);
+	}
+	CHECK_EQ_INT(cas_put_buf(c->cas, "shared", 6, shared), 0);
+	CHECK_EQ_INT(cache_hold(c->holds, t[3]), 0);
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &dry), 0);
+	CHECK(cas_has(c->cas, t[0] + 7)); /* nothing changed */
+	o.dry_run = false;
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &real), 0);
+	CHECK_EQ_INT(dry.results, 3);
+	CHECK_EQ_INT(real.results, dry.results);
+	CHECK_EQ_INT(real.records, dry.records);
+	CHECK_EQ_INT(real.blobs, dry.blobs);
+	CHECK_EQ_INT(real.bytes, dry.bytes);
+	CHECK(cas_has(c->cas, shared)); /* the held one names it */
+	cache_unhold(c->holds, t[3]);
+	o.dry_run = true;
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &dry2), 0);
+	o.dry_run = false;
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &real2), 0);
+	CHECK_EQ_INT(dry2.results, 1);
+	CHECK_EQ_INT(real2.results, 1);
+	CHECK_EQ_INT(real2.blobs, dry2.blobs);
+	CHECK_EQ_INT(real2.bytes, dry2.bytes);
+	CHECK(!cas_has(c->cas, shared));
+	for (int i = 0; i < 4; i++)
+		cache_key_unref(k[i]);
+	sfs_cache_close(c);
+}
+
 int main(void)
 {
 	RUN(test_recover);
 	RUN(test_filter_and_du);
 	RUN(test_cascade);
 	RUN(test_lru_and_orphans);
+	RUN(test_dry_run_batches);
 	return tap_done();
 }

@@ -705,12 +705,12 @@ static void test_whole_cache_export(void)
 	for (int k = 0; k < 2; k++)
 		build_one(&a, specs[k], want[k]);
 	CHECK_EQ_INT(cache_exports_newest(a.cache, newest), -ENOENT);
-	CHECK_EQ_INT(cache_exports_make(a.cache, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, hex, &msg),
+	CHECK_EQ_INT(cache_exports_make(a.cache, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, NULL, hex, &msg),
 		     0);
 	CHECK_EQ_INT(cache_exports_newest(a.cache, newest), 0);
 	CHECK_EQ_STR(newest, hex);
 	/* the same cache again is the same directory */
-	CHECK_EQ_INT(cache_exports_make(a.cache, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, hex2, &msg),
+	CHECK_EQ_INT(cache_exports_make(a.cache, CACHE_EXPORT_MAX, CACHE_EXPORT_IMAGE, NULL, hex2, &msg),
 		     0);
 	CHECK_EQ_STR(hex2, hex);
 	/* what the export held against a prune is released */
@@ -732,7 +732,7 @@ static void test_whole_cache_export(void)
 
 	/* another form is another export and the newest; a prune deletes the older */
 	CHECK_EQ_INT(
-	    cache_exports_make(a.cache, CACHE_EXPORT_MIN, CACHE_EXPORT_MANIFEST_LIST, hex2, &msg), 0);
+	    cache_exports_make(a.cache, CACHE_EXPORT_MIN, CACHE_EXPORT_MANIFEST_LIST, NULL, hex2, &msg), 0);
 	CHECK(strcmp(hex2, hex) != 0);
 	CHECK_EQ_INT(cache_exports_newest(a.cache, newest), 0);
 	CHECK_EQ_STR(newest, hex2);
