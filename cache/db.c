@@ -157,7 +157,9 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_BLOBROW_USAGE] = "SELECT count(*), total(size) FROM blobs INDEXED BY blobs_by_size",
     /* a key's records unsorted (no temporary b-tree): whether it has a loadable one */
     [STMT_KEY_RESULTS_ANY] = SQL_KEY_RECORDS,
-    /* whether any imported (record-form, output -2) link is stored: links_record_form */
+    /* whether any imported (record-form, output -2) link is stored: one scan, at the
+     * first walk of a daemon's life (keystore_sqlite.c; a partial index on it would
+     * have SQLite prepare every statement on links again at each new output bound) */
     [STMT_LINK_RECORD_FORM_ANY] = "SELECT EXISTS(SELECT 1 FROM links WHERE output = -2)",
 };
 
@@ -175,8 +177,6 @@ static const char schema_sql[] =
     " target TEXT NOT NULL,"
     " PRIMARY KEY(src, input, output, digest, selector, target)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS links_by_target ON links(target);"
-    /* only the imported links (keystore.h's record form): whether there are any is one probe */
-    "CREATE INDEX IF NOT EXISTS links_record_form ON links(output) WHERE output = -2;"
     "CREATE INDEX IF NOT EXISTS records_by_result ON records(result);"
     "CREATE TABLE IF NOT EXISTS results(id TEXT PRIMARY KEY, size INTEGER NOT NULL,"
     " created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
