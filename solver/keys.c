@@ -7,8 +7,9 @@
  * rootKey(map digest, output), map after map until records are found or the op
  * says the maps are done; any other vertex asks, input by input, which keys of
  * its op that input's keys lead to (matches[]), and keeps the keys every input
- * leads to, with their records.  So a fully cached graph calls CacheMap on
- * every vertex and loads one record, and inputs of a hit are never completed.
+ * leads to, and whether each has a loadable record (LOAD fetches the records,
+ * solver/run.c).  So a fully cached graph calls CacheMap on every vertex and
+ * loads one record, and inputs of a hit are never completed.
  *
  * The task works without the lock on what is stable by then (the inputs' keys,
  * the vertex's own maps and matches) and takes it to publish what it found.
