@@ -229,6 +229,23 @@ int cache_combined_records(const struct cache_combined *cc, struct cache_key *k,
 	return 0;
 }
 
+int cache_combined_has_records(const struct cache_combined *cc, struct cache_key *k,
+			       bool (*skip)(const char *record_id, void *arg), void *arg)
+{
+	char id[CACHE_ID_SIZE];
+	bool asked = false;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < nmanagers(cc); i++) {
+		struct cache_manager *cm = manager_at(cc, i);
+		if (!key_id_in(k, cm, id))
+			continue;
+		asked = true;
+		r = cache_manager_has_records(cm, k, skip, arg);
+	}
+	return r == 0 && !asked ? -ENOENT : r;
+}
+
 /* ---- Load: a remote hit becomes local ---- */
 
 struct seen {

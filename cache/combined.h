@@ -32,6 +32,7 @@
 #ifndef SFS_COMBINED_H
 #define SFS_COMBINED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,14 @@ int cache_combined_query(const struct cache_combined *cc,
  */
 int cache_combined_records(const struct cache_combined *cc, struct cache_key *k,
 			   struct cache_record **ret, size_t *ret_n);
+
+/*
+ * Whether cache_combined_records would give k a record that skip (may be NULL)
+ * does not refuse: 1 or 0, -ENOENT when k has an id in no manager, or -errno
+ * (cache_manager_has_records on each manager k has an id in).
+ */
+int cache_combined_has_records(const struct cache_combined *cc, struct cache_key *k,
+			       bool (*skip)(const char *record_id, void *arg), void *arg);
 
 /*
  * Loads rec (from one of cache_combined_records) from rec->cm.  When rec->cm

@@ -155,6 +155,12 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_BLOBROW_DELETE] = "DELETE FROM blobs WHERE hex = ?",
     [STMT_BLOBROW_NAMES] = "SELECT hex FROM blobs",
     [STMT_BLOBROW_USAGE] = "SELECT count(*), total(size) FROM blobs INDEXED BY blobs_by_size",
+    /* a key's records unsorted (no temporary b-tree): whether it has a loadable one */
+    [STMT_KEY_RESULTS_ANY] = SQL_KEY_RECORDS,
+    /* whether any imported (record-form, output -2) link is stored: one scan, at the
+     * first walk of a daemon's life (keystore_sqlite.c; a partial index on it would
+     * have SQLite prepare every statement on links again at each new output bound) */
+    [STMT_LINK_RECORD_FORM_ANY] = "SELECT EXISTS(SELECT 1 FROM links WHERE output = -2)",
 };
 
 /* Every lookup the statements above make has an index: links by their full

@@ -37,7 +37,9 @@
  * cache manager walks links in both forms:
  *     {input, output, dgst, selector}                                   (solver saves)
  *     {input, KEYSTORE_RECORD_LINK_OUTPUT, rootKey(dgst, output), selector}  (imports)
- * keystore_record_link() spells the second form.  walk_backlinks yields a
+ * keystore_record_link() spells the second form.  A backend may answer a walk
+ * in the record form at once when it knows it stores no such link (the SQLite
+ * one does: most caches never import).  walk_backlinks yields a
  * record-form link's digest as is (not rootKey of it) with output 0.
  *
  * Walk callbacks return 0 to continue or a negative errno to stop; that value
@@ -82,6 +84,10 @@ struct keystore_ops {
 	bool (*exists)(struct keystore *ks, const char *id);
 	int (*walk)(struct keystore *ks, keystore_id_fn fn, void *arg);
 	int (*walk_results)(struct keystore *ks, const char *id, keystore_result_fn fn, void *arg);
+	/* walk_results in no set order, where that is cheaper (the SQLite one
+	 * sorts by created, id otherwise); NULL: walk_results. */
+	int (*walk_results_any)(struct keystore *ks, const char *id, keystore_result_fn fn,
+				void *arg);
 	/* -ENOENT for an unknown key or record. */
 	int (*load)(struct keystore *ks, const char *id, const char *record_id,
 		    struct cache_result *ret);

@@ -28,6 +28,10 @@
 struct ks_sqlite {
 	struct keystore ks;
 	struct sfs_db *db;
+	/* whether a record-form link (an import's, keystore.h) may be stored: -1
+	 * not asked yet, 0 none, 1 some (set by add_link; never cleared, a release
+	 * leaving none only costs walks that find nothing); sfs_db_lock */
+	int record_links;
 };
 
 static struct sfs_db *to_db(struct keystore *ks)
@@ -158,7 +162,10 @@ static void row_result(sqlite3_stmt *st, struct cache_result *r)
 	r->created_at = sqlite3_column_int64(st, 2);
 }
 
-static int sq_walk_results(struct keystore *ks, const char *id, keystore_result_fn fn, void *arg)
+/* The records of key id by statement sid (STMT_KEY_RESULTS or _ANY), copied,
+ * then fn on each without the lock. */
+static int walk_results_by(struct keystore *ks, enum sfs_stmt sid, const char *id,
+			   keystore_result_fn fn, void *arg)
 {
 	struct sfs_db *db = to_db(ks);
 	struct cache_result *v = NULL;
@@ -167,7 +174,7 @@ static int sq_walk_results(struct keystore *ks, const char *id, keystore_result_
 	int rc = SQLITE_DONE, r = -EIO;
 
 	sfs_db_lock(db);
-	st = stmt_text(db, STMT_KEY_RESULTS, id, NULL);
+	st = stmt_text(db, sid, id, NULL);
 	if (st) {
 		r = 0;
 		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -176,7 +183,7 @@ static int sq_walk_results(struct keystore *ks, const char *id, keystore_result_
 			row_result(st, &v[n++]);
 		}
 		if (r == 0 && rc != SQLITE_DONE)
-			r = sfs_db_error(db, STMT_KEY_RESULTS, rc);
+			r = sfs_db_error(db, sid, rc);
 		sqlite3_reset(st);
 	}
 	sfs_db_unlock(db);
@@ -184,6 +191,17 @@ static int sq_walk_results(struct keystore *ks, const char *id, keystore_result_
 		r = fn(&v[i], arg);
 	free(v);
 	return r;
+}
+
+static int sq_walk_results(struct keystore *ks, const char *id, keystore_result_fn fn, void *arg)
+{
+	return walk_results_by(ks, STMT_KEY_RESULTS, id, fn, arg);
+}
+
+static int sq_walk_results_any(struct keystore *ks, const char *id, keystore_result_fn fn,
+			       void *arg)
+{
+	return walk_results_by(ks, STMT_KEY_RESULTS_ANY, id, fn, arg);
 }
 
 static int sq_load(struct keystore *ks, const char *id, const char *record_id,
@@ -339,7 +357,38 @@ static int run_link(struct keystore *ks, enum sfs_stmt sid, const char *id,
 static int sq_add_link(struct keystore *ks, const char *id, const struct cache_link *l,
 		       const char *target)
 {
+	struct ks_sqlite *s = (struct ks_sqlite *)ks;
+
+	if (l->output == KEYSTORE_RECORD_LINK_OUTPUT) {
+		sfs_db_lock(s->db);
+		s->record_links = 1; /* before the row: a walk never misses it */
+		sfs_db_unlock(s->db);
+	}
 	return run_link(ks, STMT_LINK_INSERT, id, l, target, sfs_db_step_done);
+}
+
+/* Whether a record-form link may be stored: asked once (a scan of links, a
+ * few milliseconds a 100,000 links), then kept up to date by add_link.  On an
+ * error, yes. */
+static bool record_links_maybe(struct keystore *ks)
+{
+	struct ks_sqlite *s = (struct ks_sqlite *)ks;
+	bool maybe;
+
+	sfs_db_lock(s->db);
+	if (s->record_links < 0) {
+		sqlite3_stmt *st = stmt_text(s->db, STMT_LINK_RECORD_FORM_ANY, NULL, NULL);
+		int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+		if (rc == SQLITE_ROW)
+			s->record_links = sqlite3_column_int(st, 0) != 0;
+		else if (st)
+			sfs_db_error(s->db, STMT_LINK_RECORD_FORM_ANY, rc);
+		if (st)
+			sqlite3_reset(st);
+	}
+	maybe = s->record_links != 0;
+	sfs_db_unlock(s->db);
+	return maybe;
 }
 
 /* The link fields after the source id (parameters 2-5). */
@@ -351,6 +400,8 @@ static void bind_link_after_id(sqlite3_stmt *st, const void *l)
 static int sq_walk_links(struct keystore *ks, const char *id, const struct cache_link *l,
 			 keystore_id_fn fn, void *arg)
 {
+	if (l->output == KEYSTORE_RECORD_LINK_OUTPUT && !record_links_maybe(ks))
+		return 0; /* nothing was imported: the cache manager's second walk */
 	return walk_strings(ks, STMT_LINK_WALK, id, NULL, bind_link_after_id, l, fn, arg);
 }
 
@@ -529,6 +580,7 @@ static const struct keystore_ops sq_ops = {
     .exists = sq_exists,
     .walk = sq_walk,
     .walk_results = sq_walk_results,
+    .walk_results_any = sq_walk_results_any,
     .load = sq_load,
     .add_result = sq_add_result,
     .release = sq_release,
@@ -554,6 +606,7 @@ int keystore_sqlite_new(struct sfs_db *db, struct keystore **ret)
 		return -ENOMEM;
 	s->ks.ops = &sq_ops;
 	s->db = db;
+	s->record_links = -1;
 	*ret = &s->ks;
 	return 0;
 }

@@ -40,7 +40,8 @@ struct cache_manager {
 
 /* ---- keys ---- */
 
-struct cache_key *cache_key_new(const char *digest, int output, size_t ndeps)
+/* A key as cache_key_new makes it, with root_id left empty. */
+static struct cache_key *key_alloc(const char *digest, int output, size_t ndeps)
 {
 	struct cache_key *k = calloc(1, sizeof(*k) + (ndeps ? 0 : SFS_DIGEST_SIZE));
 
@@ -53,9 +54,16 @@ struct cache_key *cache_key_new(const char *digest, int output, size_t ndeps)
 	k->refs = 1;
 	sfs_copy_str(k->digest, sizeof(k->digest), digest);
 	k->output = output;
-	if (!ndeps)
-		sfs_root_key(k->digest, output, k->root_id);
 	k->ndeps = ndeps;
+	return k;
+}
+
+struct cache_key *cache_key_new(const char *digest, int output, size_t ndeps)
+{
+	struct cache_key *k = key_alloc(digest, output, ndeps);
+
+	if (k && !ndeps)
+		sfs_root_key(k->digest, output, k->root_id);
 	return k;
 }
 
@@ -177,22 +185,32 @@ static void dep_link(const struct cache_key *k, size_t input,
 	sfs_copy_str(l->selector, sizeof(l->selector), alt->selector);
 }
 
+/* The record form of solver link l (keystore.h); false when l has none (a
+ * content key's link, output -1). */
+static bool record_form(const struct cache_link *l, struct cache_link *ret)
+{
+	if (l->output < 0)
+		return false;
+	*ret = *l;
+	ret->output = KEYSTORE_RECORD_LINK_OUTPUT;
+	sfs_root_key(l->digest, l->output, ret->digest);
+	return true;
+}
+
 /*
  * Walks the targets of link l from dep_id in both forms: as the solver saves it
  * ({input, output, map digest, selector}) and as an import stores it, by record
  * digest ({input, KEYSTORE_RECORD_LINK_OUTPUT, rootKey(map digest, output),
  * selector}, keystore.h), so imported records with inputs are found like saved ones.
+ * rl is l's record form (record_form) or NULL when it has none.
  */
 static int walk_links_both(struct cache_manager *cm, const char *dep_id, const struct cache_link *l,
-			   int (*fn)(const char *, void *), void *arg)
+			   const struct cache_link *rl, int (*fn)(const char *, void *), void *arg)
 {
 	int r = cm->ks->ops->walk_links(cm->ks, dep_id, l, fn, arg);
-	if (r < 0 || l->output < 0)
+	if (r < 0 || !rl)
 		return r;
-	struct cache_link rl = *l;
-	rl.output = KEYSTORE_RECORD_LINK_OUTPUT;
-	sfs_root_key(l->digest, l->output, rl.digest);
-	return cm->ks->ops->walk_links(cm->ks, dep_id, &rl, fn, arg);
+	return cm->ks->ops->walk_links(cm->ks, dep_id, rl, fn, arg);
 }
 
 /* The targets of alt's link for (k, input) in cm, added to s. */
@@ -200,13 +218,13 @@ static int walk_alt(struct cache_manager *cm, struct cache_key *k, size_t input,
 		    const struct cache_key_with_selector *alt, struct idset *s)
 {
 	char dep_id[CACHE_ID_SIZE];
-	struct cache_link l;
+	struct cache_link l, rl;
 	int r = get_id(cm, alt->key, dep_id);
 
 	if (r < 0)
 		return r;
 	dep_link(k, input, alt, &l);
-	return walk_links_both(cm, dep_id, &l, idset_add, s);
+	return walk_links_both(cm, dep_id, &l, record_form(&l, &rl) ? &rl : NULL, idset_add, s);
 }
 
 /*
@@ -336,12 +354,12 @@ struct result_storage *cache_manager_storage(struct cache_manager *cm)
 static struct cache_key *found_key(struct cache_manager *cm, const char *dgst, int output,
 				   const char *id)
 {
-	struct cache_key *k = cache_key_new(dgst, output, 0);
+	struct cache_key *k = key_alloc(dgst, output, 0);
 	char tmp[CACHE_ID_SIZE];
 
 	if (!k)
 		return NULL;
-	sfs_copy_str(k->root_id, SFS_DIGEST_SIZE, id);
+	sfs_copy_str(k->root_id, SFS_DIGEST_SIZE, id); /* not rootKey: the id it was found under */
 	if (key_set_id(k, cm, id, tmp) < 0)
 		k = cache_key_unref(k);
 	return k;
@@ -390,6 +408,8 @@ static void query_release(struct query *q)
 static int query_walk(struct cache_manager *cm, const struct cache_key_with_selector *deps,
 		      int input, const char *dgst, int output, struct query *q)
 {
+	struct cache_link rl;
+	bool has_rl = false;
 	int r = 0;
 
 	q->dep_ids = calloc(q->n, sizeof(*q->dep_ids));
@@ -406,7 +426,13 @@ static int query_walk(struct cache_manager *cm, const struct cache_key_with_sele
 		l->output = output;
 		sfs_copy_str(l->digest, sizeof(l->digest), dgst);
 		sfs_copy_str(l->selector, sizeof(l->selector), deps[j].selector);
-		r = walk_links_both(cm, q->dep_ids[j], l, idset_add, &q->found[j]);
+		/* one rootKey for all alternatives: only the selector differs */
+		if (j == 0)
+			has_rl = record_form(l, &rl);
+		else if (has_rl)
+			sfs_copy_str(rl.selector, sizeof(rl.selector), l->selector);
+		r = walk_links_both(cm, q->dep_ids[j], l, has_rl ? &rl : NULL, idset_add,
+				    &q->found[j]);
 		for (size_t i = 0; r == 0 && i < q->found[j].n; i++)
 			r = idset_add(q->found[j].v[i], &q->all);
 	}
@@ -419,6 +445,10 @@ static int query_carry_over(struct cache_manager *cm, struct query *q)
 {
 	int r;
 
+	/* A batch even when every link is there (a warm graph): it opens the
+	 * database's group transaction (db.c), in which the lookups that follow
+	 * read without taking the file's locks statement by statement; skipping
+	 * it made a warm chain's KEYS tasks slower, not faster. */
 	if (q->all.n == 0)
 		return 0;
 	r = cm->ks->ops->batch_begin(cm->ks);
@@ -516,6 +546,45 @@ int cache_manager_records(struct cache_manager *cm, struct cache_key *k, struct 
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+struct has_walk {
+	struct cache_manager *cm;
+	bool (*skip)(const char *record_id, void *arg);
+	void *arg;
+	bool found;
+	struct results missing;
+};
+
+static int has_result(const struct cache_result *r, void *arg)
+{
+	struct has_walk *w = arg;
+
+	if (w->found || (w->skip && w->skip(r->id, w->arg)))
+		return 0;
+	if (!w->cm->rs->ops->exists(w->cm->rs, r))
+		return collect_result(r, &w->missing);
+	w->found = true;
+	return 0;
+}
+
+int cache_manager_has_records(struct cache_manager *cm, struct cache_key *k,
+			      bool (*skip)(const char *record_id, void *arg), void *arg)
+{
+	char id[CACHE_ID_SIZE];
+	struct has_walk w = {.cm = cm, .skip = skip, .arg = arg};
+	int (*walk)(struct keystore *, const char *, keystore_result_fn, void *) =
+	    cm->ks->ops->walk_results_any ? cm->ks->ops->walk_results_any
+					  : cm->ks->ops->walk_results;
+	int r = get_id(cm, k, id);
+
+	if (r == 0)
+		r = walk(cm->ks, id, has_result, &w);
+	/* Lazy GC (§4.2), as in Records: after the walk, which copied its rows */
+	for (size_t i = 0; r == 0 && i < w.missing.n; i++)
+		r = cm->ks->ops->release(cm->ks, w.missing.v[i].id);
+	free(w.missing.v);
+	return r < 0 ? r : w.found;
 }
 
 int cache_manager_load(struct cache_manager *cm, const struct cache_record *rec,

@@ -106,6 +106,15 @@ int cache_manager_query(struct cache_manager *cm, const struct cache_key_with_se
 int cache_manager_records(struct cache_manager *cm, struct cache_key *k, struct cache_record **ret,
 			  size_t *ret_n);
 
+/*
+ * Whether k has a record in cm that Records would give and skip (may be NULL)
+ * does not refuse: 1 or 0, or -errno.  Releases missing ones as Records does,
+ * but copies no record and sorts none: the KEYS task asks this of every vertex
+ * and fetches the records at LOAD, of the one vertex it loads.
+ */
+int cache_manager_has_records(struct cache_manager *cm, struct cache_key *k,
+			      bool (*skip)(const char *record_id, void *arg), void *arg);
+
 /* Loads a record: on success ret_result_id is a result tree present in the store. */
 int cache_manager_load(struct cache_manager *cm, const struct cache_record *rec,
 		       char ret_result_id[SFS_DIGEST_SIZE], char **ret_msg);

@@ -217,7 +217,7 @@ void sfs_edge_proceed(struct sfs_solver *s, struct edge *e)
 	if (e->phase != EDGE_IDLE || !e->want)
 		return;
 	struct vstate *vs = e->vs;
-	if (vs->phase == VSTATE_EXECUTED || e->nrecords == 0) {
+	if (vs->phase == VSTATE_EXECUTED || !e->loadable) {
 		sfs_edge_set_phase(e, EDGE_WAIT_EXEC);
 		sfs_vstate_request_exec(s, vs);
 		return;
@@ -249,9 +249,7 @@ void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 	sfs_edge_set_phase(e, EDGE_DONE);
 	/* what only the search for a record needed: a done edge keeps its keys
 	 * (later users query with them) and drops its candidates */
-	free(e->records);
-	e->records = NULL;
-	e->nrecords = 0;
+	e->loadable = false;
 	sfs_edge_drop_matches(e);
 	sfs_edge_settle(s, e);
 }

@@ -67,7 +67,6 @@ static void edge_release(struct edge *e)
 	for (size_t i = 0; i < e->nresult_keys; i++)
 		cache_key_unref(e->result_keys[i]);
 	free(e->result_keys);
-	free(e->records);
 	sfs_keyset_release(&e->late);
 	sfs_vstate_unref(e->merge_hold);
 	for (size_t i = 0; e->matches && i < e->vs->v->ninputs; i++)

@@ -92,8 +92,10 @@ struct edge {
 	struct keyset *matches; /* per input: keys of this edge reachable from that input */
 	char **bad;		/* records whose load failed: never tried again */
 	size_t nbad;
-	struct cache_record *records; /* loadable records, best chosen at load */
-	size_t nrecords;
+	/* some key of keys or late had a loadable record when found: LOAD fetches
+	 * the records of those keys then (an edge keeps none: a cached graph has
+	 * records under every vertex and loads one) */
+	bool loadable;
 	char result[SFS_DIGEST_SIZE];
 	struct cache_key **result_keys; /* keys the result was saved or loaded under */
 	size_t nresult_keys;
@@ -523,13 +525,20 @@ bool sfs_keyset_has(const struct cache_combined *cc, const struct keyset *ks, st
 struct keys_found {
 	struct cache_key **keys;
 	size_t nkeys;
+	size_t nloadable; /* keys with a loadable record */
+	/* the loadable records of every key, fetched only once a second key with
+	 * records needs comparing (sfs_intersect's results_known) */
 	struct cache_record *records;
 	size_t nrecords;
+	bool fetched;
 	size_t ncandidates; /* keys sfs_intersect weighed (sfs_solver_stats.key_candidates) */
 };
 void sfs_keys_found_release(struct keys_found *k);
 const char *sfs_key_ident(const struct cache_combined *cc, struct cache_key *k);
-int sfs_keys_found_add(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k);
+/* The loadable records of k (not those of e->bad when e is not NULL), appended
+ * to *v of *n; 0 or -errno. */
+int sfs_key_records(const struct cache_combined *cc, const struct edge *e, struct cache_key *k,
+		    struct cache_record **v, size_t *n);
 int sfs_query_into(const struct cache_combined *cc, const struct cache_key_with_selector *alts,
 		   size_t n, size_t i, const struct sfs_cache_map *m, int o, struct keyset *out);
 int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninputs,

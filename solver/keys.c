@@ -7,8 +7,9 @@
  * rootKey(map digest, output), map after map until records are found or the op
  * says the maps are done; any other vertex asks, input by input, which keys of
  * its op that input's keys lead to (matches[]), and keeps the keys every input
- * leads to, with their records.  So a fully cached graph calls CacheMap on
- * every vertex and loads one record, and inputs of a hit are never completed.
+ * leads to, and whether each has a loadable record (LOAD fetches the records,
+ * solver/run.c).  So a fully cached graph calls CacheMap on every vertex and
+ * loads one record, and inputs of a hit are never completed.
  *
  * The task works without the lock on what is stable by then (the inputs' keys,
  * the vertex's own maps and matches) and takes it to publish what it found.
@@ -86,33 +87,73 @@ void sfs_keys_found_release(struct keys_found *k)
 	memset(k, 0, sizeof(*k));
 }
 
-int sfs_keys_found_add(const struct cache_combined *cc, struct keys_found *kf, struct cache_key *k)
+/* A record whose load failed on edge arg (never tried again). */
+static bool record_is_bad(const char *id, void *arg)
+{
+	const struct edge *e = arg;
+	for (size_t i = 0; i < e->nbad; i++)
+		if (strcmp(e->bad[i], id) == 0)
+			return true;
+	return false;
+}
+
+int sfs_key_records(const struct cache_combined *cc, const struct edge *e, struct cache_key *k,
+		    struct cache_record **v, size_t *n)
 {
 	struct cache_record *recs = NULL;
-	size_t n = 0;
-	int r = cache_combined_records(cc, k, &recs, &n);
+	size_t nr = 0;
+	int r = cache_combined_records(cc, k, &recs, &nr);
 	if (r == -ENOENT) /* a key no manager has an id for: no records */
-		r = 0, n = 0;
+		return 0;
+	struct cache_record *nv = r == 0 && nr ? realloc(*v, (*n + nr) * sizeof(*nv)) : *v;
+	if (r == 0 && !nv)
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < nr; i++)
+		if (!e || !record_is_bad(recs[i].id, (void *)e))
+			nv[(*n)++] = recs[i];
+	if (nv)
+		*v = nv;
+	free(recs);
+	return r;
+}
+
+/*
+ * Adds k to kf, noting whether it has a loadable record (not one of e->bad
+ * when e is not NULL): only whether, until kf->fetched asks for the records
+ * themselves.
+ */
+static int keys_found_add(const struct cache_combined *cc, struct keys_found *kf,
+			  const struct edge *e, struct cache_key *k)
+{
+	size_t before = kf->nrecords;
+	int r = kf->fetched ? sfs_key_records(cc, e, k, &kf->records, &kf->nrecords)
+			    : cache_combined_has_records(cc, k, e ? record_is_bad : NULL, (void *)e);
+	if (r == -ENOENT) /* a key no manager has an id for: no records */
+		r = 0;
 	if (r < 0)
 		return r;
+	bool loadable = kf->fetched ? kf->nrecords > before : r > 0;
 	/* exact sizes: a cached graph's edges keep these until they are done */
 	struct cache_key **nk = realloc(kf->keys, (kf->nkeys + 1) * sizeof(*nk));
-	struct cache_record *nr = n ? realloc(kf->records, (kf->nrecords + n) * sizeof(*nr))
-				    : kf->records;
-	if (nk)
-		kf->keys = nk;
-	if (nr)
-		kf->records = nr;
-	if (!nk || (n && !nr)) {
-		free(recs);
+	if (!nk) {
+		kf->nrecords = before;
 		return -ENOMEM;
 	}
+	kf->keys = nk;
 	kf->keys[kf->nkeys++] = cache_key_ref(k);
-	if (n)
-		memcpy(kf->records + kf->nrecords, recs, n * sizeof(*recs));
-	kf->nrecords += n;
-	free(recs);
+	kf->nloadable += loadable;
 	return 0;
+}
+
+/* The records of every key of kf so far, from now on kept with each key added. */
+static int keys_found_fetch(const struct cache_combined *cc, struct keys_found *kf,
+			    const struct edge *e)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < kf->nkeys; i++)
+		r = sfs_key_records(cc, e, kf->keys[i], &kf->records, &kf->nrecords);
+	kf->fetched = r == 0;
+	return r;
 }
 
 /* Root: the key of output o under one cache map. */
@@ -124,7 +165,7 @@ static int query_root(const struct cache_combined *cc, const struct sfs_cache_ma
 	int r = cache_combined_query(cc, NULL, 0, 0, m->digest, o, &found, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
-			r = sfs_keys_found_add(cc, kf, found[i]);
+			r = keys_found_add(cc, kf, NULL, found[i]);
 		cache_key_unref(found[i]);
 	}
 	free(found);
@@ -191,14 +232,6 @@ static int probe_input(const struct cache_combined *cc, struct vstate *vs,
 	return sfs_query_into(cc, alts, ie->nkeys, i, m, o, out);
 }
 
-static bool record_is_bad(const struct edge *e, const char *id)
-{
-	for (size_t i = 0; i < e->nbad; i++)
-		if (strcmp(e->bad[i], id) == 0)
-			return true;
-	return false;
-}
-
 /*
  * The key a query found, rebuilt with the keys its inputs have now as deps
  * (BuildKit's mergedKey), so what is loaded through it can be exported with
@@ -239,7 +272,8 @@ static struct cache_key *merged_key(const struct cache_combined *cc, struct edge
  * and is dropped: where many vertices converge on equal content, every one of
  * them saved the same result under a key of its own, and keeping them all made
  * each layer find every key of the one before (a lattice of 100 wide grew by
- * megabytes a vertex after its content converged).
+ * megabytes a vertex after its content converged).  Only asked once a key
+ * before it has a record (kf->fetched): until then nothing can be known.
  */
 static bool results_known(const struct keys_found *kf, size_t from)
 {
@@ -266,19 +300,19 @@ int sfs_intersect(const struct cache_combined *cc, struct edge *e, size_t ninput
 			all = sfs_keyset_has(cc, &e->matches[i], key);
 		if (!all || (known && sfs_keyset_has(cc, known, key)))
 			continue;
+		int r = kf->nloadable && !kf->fetched ? keys_found_fetch(cc, kf, e) : 0;
 		size_t before = kf->nrecords;
 		struct cache_key *mk = merged_key(cc, e, deps, key);
-		int r = sfs_keys_found_add(cc, kf, mk);
+		if (r == 0)
+			r = keys_found_add(cc, kf, e, mk);
 		cache_key_unref(mk);
 		if (r < 0)
 			return r;
-		size_t keep = before;
-		for (size_t j = before; j < kf->nrecords; j++)
-			if (!record_is_bad(e, kf->records[j].id))
-				kf->records[keep++] = kf->records[j];
-		kf->nrecords = keep;
-		if (keep > before && results_known(kf, before))
-			kf->nrecords = before, cache_key_unref(kf->keys[--kf->nkeys]);
+		if (kf->nrecords > before && results_known(kf, before)) {
+			kf->nrecords = before;
+			kf->nloadable--;
+			cache_key_unref(kf->keys[--kf->nkeys]);
+		}
 	}
 	return 0;
 }
@@ -345,7 +379,7 @@ static int requery(const struct cache_combined *cc, struct vstate *vs, bool root
 		for (size_t o = 0; o < vs->nedges && r == 0; o++) {
 			r = root ? query_root(cc, &vs->maps[i], (int)o, &kf[o])
 				 : query_deps(cc, vs, &vs->maps[i], (int)o, &kf[o]);
-			*any |= kf[o].nrecords > 0;
+			*any |= kf[o].nloadable > 0;
 		}
 	if (r < 0)
 		sfs_errf(ret_msg, r, "cache lookup failed");
@@ -386,7 +420,7 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 		for (size_t o = 0; o < ne && r == 0; o++) {
 			r = root ? query_root(cc, m, (int)o, &kf[o])
 				 : query_deps(cc, vs, m, (int)o, &kf[o]);
-			any |= kf[o].nrecords > 0;
+			any |= kf[o].nloadable > 0;
 		}
 		if (r < 0)
 			sfs_errf(&msg, r, "cache lookup failed");
@@ -416,15 +450,15 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 			s->stats.key_candidates += kf[o].ncandidates;
 			vs->edges[o].keys = kf[o].keys;
 			vs->edges[o].nkeys = kf[o].nkeys;
-			vs->edges[o].records = kf[o].records;
-			vs->edges[o].nrecords = kf[o].nrecords;
+			vs->edges[o].loadable = kf[o].nloadable > 0;
 			/* an edge with records loads one; only the rounds of an edge
 			 * without (a failed load's fall-back) weigh matches, and they
 			 * query again without them: a cached graph does not keep the
 			 * keys its inputs led to, a few hundred bytes a vertex */
-			if (kf[o].nrecords)
+			if (kf[o].nloadable)
 				sfs_edge_drop_matches(&vs->edges[o]);
-			memset(&kf[o], 0, sizeof(kf[o]));
+			kf[o].keys = NULL;
+			kf[o].nkeys = 0;
 		}
 		vertex_keys_ready(s, vs);
 	}

@@ -26,19 +26,12 @@
 #include "err.h"
 #include "internal.h"
 
-/* Takes keys and records found through content keys into e (lock held). */
+/* Takes keys found through content keys into e, and whether they have records (lock held). */
 static void absorb_late(const struct cache_combined *cc, struct edge *e, struct keys_found *kf)
 {
 	for (size_t k = 0; k < kf->nkeys; k++)
 		sfs_keyset_add(&e->late, cc, kf->keys[k]);
-	if (!kf->nrecords)
-		return;
-	struct cache_record *n = realloc(e->records, (e->nrecords + kf->nrecords) * sizeof(*n));
-	if (!n)
-		return;
-	e->records = n;
-	memcpy(e->records + e->nrecords, kf->records, kf->nrecords * sizeof(*n));
-	e->nrecords += kf->nrecords;
+	e->loadable |= kf->nloadable > 0;
 }
 
 /* An edge whose needs drive the rounds: it waits for an exec, or was asked for keys. */
@@ -213,7 +206,7 @@ static void after_slow(struct sfs_solver *s, struct vstate *vs)
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
 		if (e->phase == EDGE_WAIT_EXEC) {
-			if (e->nrecords) {
+			if (e->loadable) {
 				sfs_edge_set_phase(e, EDGE_LOADING);
 				sfs_queue_task(s, TASK_LOAD, vs, e);
 			} else {

@@ -38,22 +38,96 @@ static struct cache_key *key_by_id(const struct cache_manager *cm, struct edge *
 	return e->nkeys ? e->keys[0] : e->late.n ? e->late.k[0] : NULL;
 }
 
-static void drop_record(struct edge *e, const char *id)
+/* Edge e's keys, referenced (lock held): the records LOAD fetches are theirs. */
+static struct cache_key **load_keys(struct edge *e, size_t *ret_n)
+{
+	size_t n = e->nkeys + e->late.n;
+	struct cache_key **v = calloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; v && i < n; i++)
+		v[i] = cache_key_ref(i < e->nkeys ? e->keys[i] : e->late.k[i - e->nkeys]);
+	*ret_n = v ? n : 0;
+	return v;
+}
+
+/* Drops the records of e->bad from v (lock held); how many are left. */
+static size_t drop_bad(const struct edge *e, struct cache_record *v, size_t n)
 {
 	size_t keep = 0;
-	for (size_t i = 0; i < e->nrecords; i++)
-		if (strcmp(e->records[i].id, id) != 0)
-			e->records[keep++] = e->records[i];
-	e->nrecords = keep;
+	for (size_t i = 0; i < n; i++) {
+		bool bad = false;
+		for (size_t b = 0; b < e->nbad && !bad; b++)
+			bad = strcmp(e->bad[b], v[i].id) == 0;
+		if (!bad)
+			v[keep++] = v[i];
+	}
+	return keep;
+}
+
+/*
+ * The loadable records of e, fetched now (the KEYS task only learnt that some
+ * key has one): those of its keys, in order, each key's as Records gives them,
+ * so the best is the one a list kept since KEYS would give.  *ret malloc'd.
+ */
+static int load_records(struct sfs_solver *s, struct vstate *vs, struct edge *e,
+			struct cache_record **ret, size_t *ret_n)
+{
+	size_t nk, n = 0;
+	struct cache_record *v = NULL;
+
+	sfs_solver_lock(s);
+	struct cache_key **keys = load_keys(e, &nk);
+	sfs_solver_unlock(s);
+	int r = keys ? 0 : -ENOMEM;
+	for (size_t i = 0; i < nk; i++) {
+		if (r == 0)
+			r = sfs_key_records(&vs->cc, NULL, keys[i], &v, &n);
+		cache_key_unref(keys[i]);
+	}
+	free(keys);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* A load that found no record (they went since KEYS) or failed: the next best
+ * record, else the exec (lock held). */
+static void load_fall_back(struct sfs_solver *s, struct edge *e, bool more)
+{
+	e->loadable = more;
+	sfs_edge_set_phase(e, EDGE_IDLE);
+	sfs_edge_proceed(s, e);
 }
 
 void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 {
 	char result[SFS_DIGEST_SIZE] = "";
+	struct cache_record *recs = NULL;
+	size_t nrecs = 0;
 	char *msg = NULL;
+	int r = load_records(s, vs, e, &recs, &nrecs);
 
 	sfs_solver_lock(s);
-	struct cache_record rec = *cache_records_best(e->records, e->nrecords);
+	if (e->phase != EDGE_LOADING) {
+		/* the vertex executed meanwhile and gave this edge its result */
+		sfs_solver_unlock(s);
+		free(recs);
+		return;
+	}
+	nrecs = r == 0 ? drop_bad(e, recs, nrecs) : 0;
+	if (nrecs == 0) {
+		if (r < 0)
+			sfs_log(SFS_LOG_WARN, "records of %s: %s; executing", vs->digest,
+				strerror(-r));
+		load_fall_back(s, e, false);
+		sfs_solver_unlock(s);
+		free(recs);
+		return;
+	}
+	struct cache_record rec = *cache_records_best(recs, nrecs);
 	struct cache_key *k = key_by_id(rec.cm, e, rec.key_id);
 	if (k)
 		cache_key_ref(k);
@@ -64,7 +138,7 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 
 	/* held before the load: a GC either skipped it or deleted it before (holds.h) */
 	struct cache_holds *holds = s->cache->holds;
-	int r = k ? cache_hold(holds, rec.result) : -ENOENT;
+	r = k ? cache_hold(holds, rec.result) : -ENOENT;
 	bool pre_held = r == 0;
 	/* a record of an extra source is copied into the local cache as it loads */
 	if (r == 0)
@@ -77,6 +151,7 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 		sfs_solver_unlock(s);
 		if (pre_held)
 			cache_unhold(holds, rec.result);
+		free(recs);
 		free(msg);
 		return;
 	}
@@ -107,20 +182,23 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 		for (size_t jk = 0; n > 0 && jk < nj; jk++)
 			sfs_progress_log(jobs[jk]->progress, vs->digest, 2, line, (size_t)n,
 					 sfs_now_ns());
-		drop_record(e, rec.id);
 		char **nb = realloc(e->bad, (e->nbad + 1) * sizeof(*nb));
 		if (nb) {
 			e->bad = nb;
 			if ((e->bad[e->nbad] = strdup(rec.id)))
 				e->nbad++;
 		}
-		sfs_edge_set_phase(e, EDGE_IDLE);
-		sfs_edge_proceed(s, e);
+		/* the others, as a list kept since KEYS would still hold them */
+		size_t more = 0;
+		for (size_t i = 0; i < nrecs; i++)
+			more += strcmp(recs[i].id, rec.id) != 0;
+		load_fall_back(s, e, more > 0);
 	}
 	cache_key_unref(k);
 	sfs_solver_unlock(s);
 	if (pre_held) /* the edge holds its result now */
 		cache_unhold(holds, rec.result);
+	free(recs);
 	free(msg);
 }
 

@@ -430,6 +430,35 @@ static void test_sqlite_reopen(void)
 	sfs_db_close(db);
 }
 
+/* Record-form links (an import's, keystore.h) are found whether the store held
+ * some when it was opened, got its first one since, or had none when asked. */
+static void test_sqlite_record_form_links(void)
+{
+	char *dir = tap_tmpdir(), path[512];
+	struct sfs_db *db = NULL;
+	struct keystore *ks = NULL;
+	struct cache_link l0 = link_of(0, 0, "op", "sel");
+	struct cache_link rl;
+
+	keystore_record_link(0, 0, l0.digest, l0.selector, &rl);
+	snprintf(path, sizeof(path), "%s/solverfs.db", dir);
+	CHECK_EQ_INT(sfs_db_open(path, &db, NULL), 0);
+	CHECK_EQ_INT(keystore_sqlite_new(db, &ks), 0);
+	CHECK_EQ_INT(ks->ops->add_link(ks, "dep", &l0, "top"), 0);
+	CHECK_EQ_INT(walk_links(ks, "dep", &rl).n, 0); /* asked: none stored */
+	CHECK_EQ_INT(ks->ops->add_link(ks, "dep", &rl, "imported"), 0);
+	CHECK_EQ_STR(walk_links(ks, "dep", &rl).buf, "imported");
+	CHECK_EQ_STR(walk_links(ks, "dep", &l0).buf, "top");
+	keystore_free(ks);
+	db = sfs_db_close(db);
+
+	CHECK_EQ_INT(sfs_db_open(path, &db, NULL), 0);
+	CHECK_EQ_INT(keystore_sqlite_new(db, &ks), 0);
+	CHECK_EQ_STR(walk_links(ks, "dep", &rl).buf, "imported");
+	keystore_free(ks);
+	sfs_db_close(db);
+}
+
 static void test_sqlite_batch_rollback(void)
 {
 	struct keystore *ks;
@@ -514,6 +543,7 @@ int main(void)
 {
 	fx_run_backends(suite, ARRAY_SIZE(suite), &use_sqlite);
 	RUN(test_sqlite_reopen);
+	RUN(test_sqlite_record_form_links);
 	RUN(test_sqlite_batch_rollback);
 	RUN(test_sqlite_walk_all_links);
 	RUN(test_new_id);

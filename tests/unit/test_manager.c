@@ -411,6 +411,49 @@ static void test_records_release_missing(void)
 	cm_close(cm);
 }
 
+static bool skip_id(const char *record_id, void *arg)
+{
+	return strcmp(record_id, arg) == 0;
+}
+
+/* HasRecords answers what Records would: yes while a record's result is there
+ * and skip does not refuse it, releasing the missing ones the same way. */
+static void test_has_records(void)
+{
+	struct cache_manager *cm = cm_open();
+	struct keystore *ks = cache_manager_keystore(cm);
+	struct cache_key *r0 = root("seed0", 0), *none = root("nothing", 0);
+	struct cache_key *k = child("op", &r0, NULL, 1);
+	struct cache_result rec_old, rec_new;
+	struct cache_result tmp;
+	char id[CACHE_ID_SIZE];
+
+	CHECK_EQ_INT(cache_manager_has_records(cm, none, NULL, NULL), 0);
+	CHECK_EQ_INT(save(cm, k, "gone", 10, &rec_old), 0);
+	CHECK_EQ_INT(save(cm, k, "kept", 20, &rec_new), 0);
+	CHECK_EQ_INT(cache_manager_has_records(cm, k, NULL, NULL), 1);
+	CHECK_EQ_INT(cache_manager_has_records(cm, k, skip_id, rec_old.id), 1);
+	CHECK_EQ_INT(cache_manager_has_records(cm, r0, NULL, NULL), 0); /* links only */
+
+	dgst("gone", cur_rs->missing[cur_rs->nmissing++]);
+	CHECK_EQ_INT(cache_manager_has_records(cm, k, NULL, NULL), 1);
+	CHECK_EQ_INT(cache_manager_has_records(cm, k, skip_id, rec_new.id), 0);
+	snprintf(id, sizeof(id), "%s", cache_key_id(k, cm));
+	CHECK_EQ_INT(ks->ops->load(ks, id, rec_old.id, &tmp), -ENOENT); /* released */
+	CHECK_EQ_INT(ks->ops->load(ks, id, rec_new.id, &tmp), 0);
+	CHECK_EQ_INT(nrecords(cm, k), 1);
+
+	/* the last one going: no, and the key and its dep link went (as Records) */
+	dgst("kept", cur_rs->missing[cur_rs->nmissing++]);
+	CHECK_EQ_INT(cache_manager_has_records(cm, k, NULL, NULL), 0);
+	CHECK(!ks->ops->exists(ks, id));
+	CHECK(!ks->ops->exists(ks, r0->root_id));
+	cache_key_unref(k);
+	cache_key_unref(none);
+	cache_key_unref(r0);
+	cm_close(cm);
+}
+
 static int count_id(const char *id, void *arg)
 {
 	(*(int *)arg)++;
@@ -693,6 +736,7 @@ static const struct fx_case suite[] = {
     {"carry-over linking", test_carry_over},
     {"save makes deps persistent", test_save_ensures_deps},
     {"records of missing results are released", test_records_release_missing},
+    {"whether a key has records, as Records says", test_has_records},
     {"one record under several keys; load", test_save_shared_record_and_load},
     {"release unreferenced records", test_release_unreferenced},
     {"threads save and query at once", test_threads},
