@@ -96,6 +96,9 @@ enum sfs_stmt {
 	STMT_BLOBROW_DELETE,
 	STMT_BLOBROW_NAMES,
 	STMT_BLOBROW_USAGE,
+	STMT_UNIT_SAVEPOINT, /* a unit of the group commit (db.c): prepared once, not parsed per unit */
+	STMT_UNIT_RELEASE,
+	STMT_UNIT_ROLLBACK,
 	STMT__MAX
 };
 
