@@ -161,6 +161,9 @@ static const char *const stmt_sql[STMT__MAX] = {
      * first walk of a daemon's life (keystore_sqlite.c; a partial index on it would
      * have SQLite prepare every statement on links again at each new output bound) */
     [STMT_LINK_RECORD_FORM_ANY] = "SELECT EXISTS(SELECT 1 FROM links WHERE output = -2)",
+    [STMT_UNIT_SAVEPOINT] = "SAVEPOINT unit",
+    [STMT_UNIT_RELEASE] = "RELEASE unit",
+    [STMT_UNIT_ROLLBACK] = "ROLLBACK TO unit",
 };
 
 /* Every lookup the statements above make has an index: links by their full
@@ -461,6 +464,14 @@ int sfs_db_sync(struct sfs_db *db)
 	return r;
 }
 
+/* Runs one of the unit statements (no bindings, no rows); lock held.  A vertex's
+ * save is several units: sqlite3_exec would parse each statement each time. */
+static int unit_stmt(struct sfs_db *db, enum sfs_stmt id)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, id);
+	return st ? sfs_db_step_done(db, id, st) : -EIO;
+}
+
 /* Opens the unit of work at depth 0: a transaction, or a savepoint in the group. */
 static int unit_begin(struct sfs_db *db)
 {
@@ -474,7 +485,7 @@ static int unit_begin(struct sfs_db *db)
 			return r;
 		db->group_open = true;
 	}
-	r = db_exec(db, "SAVEPOINT unit", NULL);
+	r = unit_stmt(db, STMT_UNIT_SAVEPOINT);
 	if (r < 0)
 		group_check_locked(db);
 	return r;
@@ -483,8 +494,8 @@ static int unit_begin(struct sfs_db *db)
 /* Undoes the unit's savepoint (the group's earlier units stay). */
 static void unit_rollback(struct sfs_db *db)
 {
-	db_exec(db, "ROLLBACK TO unit", NULL);
-	db_exec(db, "RELEASE unit", NULL);
+	unit_stmt(db, STMT_UNIT_ROLLBACK);
+	unit_stmt(db, STMT_UNIT_RELEASE);
 	group_check_locked(db);
 }
 
@@ -511,7 +522,7 @@ static int unit_end(struct sfs_db *db, bool ok)
 		unit_rollback(db);
 		return -EIO; /* the caller's err is what sfs_db_end reports */
 	}
-	r = db_exec(db, "RELEASE unit", NULL);
+	r = unit_stmt(db, STMT_UNIT_RELEASE);
 	if (r < 0) {
 		unit_rollback(db);
 		return r;

@@ -98,6 +98,9 @@ enum sfs_stmt {
 	STMT_BLOBROW_USAGE,
 	STMT_KEY_RESULTS_ANY,
 	STMT_LINK_RECORD_FORM_ANY,
+	STMT_UNIT_SAVEPOINT, /* a unit of the group commit (db.c): prepared once, not parsed per unit */
+	STMT_UNIT_RELEASE,
+	STMT_UNIT_ROLLBACK,
 	STMT__MAX
 };
 

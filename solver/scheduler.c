@@ -6,8 +6,17 @@
  * ones on two more, so cache lookups are never stuck behind long execs.  A task
  * holds a reference on its vertex; a task of a cancelled vertex does nothing.
  *
+ * A task a worker queues while it runs a task (the next step of the same
+ * vertex, or of the vertex its result unblocks) is kept by that worker as its
+ * next task, in its own slot, instead of waking another thread: a chain then
+ * runs on one thread with no hand-off a vertex (bench/README.md, "coldpath").
+ * Only one task is kept, and a light worker keeps no heavy task, so the split
+ * of the pools holds; the rest go to the queues.  Tasks are queued as a task
+ * publishes what it did, at its end, so the kept task waits for no long work.
+ *
  * Locking: sfs_solver.lock guards the queues (and everything else, see
- * internal.h); a worker drops it while it runs a task.
+ * internal.h); a worker drops it while it runs a task.  A worker's slot is its
+ * own thread's.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +33,14 @@ struct task {
 	struct sfs_job *job; /* EXPORT; reference */
 };
 
+/* The worker running on this thread, if any: its kind and its next task. */
+struct worker {
+	struct sfs_solver *s;
+	bool heavy;
+	struct task *next;
+};
+static _Thread_local struct worker *this_worker;
+
 static bool task_is_heavy(const struct task *t)
 {
 	if (t->kind == TASK_EXEC || t->kind == TASK_EXPORT || t->kind == TASK_TRASH)
@@ -34,6 +51,11 @@ static bool task_is_heavy(const struct task *t)
 static void enqueue(struct sfs_solver *s, struct task *t)
 {
 	bool heavy = task_is_heavy(t);
+	struct worker *w = this_worker;
+	if (w && w->s == s && !w->next && (w->heavy || !heavy)) {
+		w->next = t; /* run by this thread after its task: no wakeup */
+		return;
+	}
 	struct task **head = heavy ? &s->heavy_head : &s->light_head;
 	struct task **tail = heavy ? &s->heavy_tail : &s->light_tail;
 	if (*tail)
@@ -156,12 +178,17 @@ static void *worker_main(void *arg)
 	struct worker_arg *wa = arg;
 	struct sfs_solver *s = wa->s;
 	bool heavy = wa->heavy;
+	struct worker me = {.s = s, .heavy = heavy};
 	free(wa);
 
+	this_worker = &me;
 	sfs_solver_lock(s);
 	for (;;) {
-		struct task *t = heavy ? pop(&s->heavy_head, &s->heavy_tail)
-				       : pop(&s->light_head, &s->light_tail);
+		struct task *t = me.next;
+		me.next = NULL;
+		if (!t)
+			t = heavy ? pop(&s->heavy_head, &s->heavy_tail)
+				  : pop(&s->light_head, &s->light_tail);
 		if (!t) {
 			if (s->stopping)
 				break;
@@ -173,6 +200,7 @@ static void *worker_main(void *arg)
 		sfs_solver_lock(s);
 	}
 	sfs_solver_unlock(s);
+	this_worker = NULL;
 	return NULL;
 }
 
