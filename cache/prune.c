@@ -453,6 +453,7 @@ static int sim_unit(struct sfs_cache *c, const struct cache_prune_opts *o, const
 	sqlite3_finalize(m->count);
 	m->count = NULL;
 	sfs_db_unlock(c->db);
+	sched_yield(); /* the lock is not fair: let a waiting reader or job take it */
 	return r;
 }
 
