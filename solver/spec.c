@@ -4,19 +4,22 @@
  * (specop.h) and the assembly of the parsed spec.  See spec.h for the decisions
  * it implements.
  *
- * sfs_spec_parse() works in three passes, each linear in the spec:
+ * sfs_spec_parse() works in three passes, each linear in the spec, with every
+ * jansson value (the document, the op trees) in an arena of the parse
+ * (specalloc.c) that is dropped whole at the end, never freed node by node:
  *   1. validate every vertex (in bytewise key order, so the first error reported
  *      is deterministic): the fields every vertex has here, its op's own fields
  *      by its type's normaliser (solver/ops/<op>.c, through the table in op.c),
  *      which builds its normalised op tree; a ref is a placeholder string node,
- *      recorded as a `use`;
+ *      recorded as a `use`.  The tree is then written (specgraph.c) as two
+ *      canonical templates with a hole per ref, the op's and its cache map's
+ *      (without selector and session), and dropped back to the arena's mark;
  *   2. (specgraph.c) sort the vertices topologically (Kahn, ties by key) or
  *      report a cycle;
  *   3. (specgraph.c) in that order, resolve each vertex's uses into Inputs() (a file op shares
- *      one input between uses of the same "sha256:<hex>:<N>"), fill the
- *      placeholders in place and hash the tree twice: as is (the vertex digest)
- *      and through hooks that write each placeholder as its input index and
- *      leave out selector and session (the cache map digest).
+ *      one input between uses of the same "sha256:<hex>:<N>") and fill the
+ *      holes: with each ref's "sha256:<hex>:<N>" (the op bytes, hashed into the
+ *      vertex digest) and with its input index (the cache map digest).
  * Keys are found through a strmap, never by scanning, so 100,000 vertices parse
  * in well under a second.
  *

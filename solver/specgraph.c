@@ -3,7 +3,8 @@
  * order of the vertices (Kahn's algorithm, ready vertices taken in bytewise key
  * order, a cycle reported by its vertices), then for each vertex in that order
  * its Inputs(), the selector of each input, its canonical op bytes and the two
- * digests of README "Identity and digests" (spec.h states the rules).
+ * digests of README "Identity and digests" (spec.h states the rules), filled
+ * into the templates pass 1 wrote of its op tree (sfs_spec_write_templates).
  *
  * Runs on one thread inside sfs_spec_parse; no state outside struct parse.
  */

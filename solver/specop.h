@@ -8,8 +8,11 @@
  * validates the raw vertex object, writes every hashed field with its default
  * into `op`, appends the progress summary, and keeps what its op will need at
  * run time in a typed struct it hangs on sfs_norm_vertex(c)->params (freed with
- * the type's params_free).  A reference becomes a placeholder in `op` that
- * pass 3 fills with "sha256:<hex>:<N>", and its input index is written to the
+ * the type's params_free).  A reference becomes a placeholder in `op` whose
+ * place in the op's canonical bytes pass 3 fills with "sha256:<hex>:<N>"
+ * (`op` itself is dropped when the normaliser returns: keep nothing of it, nor
+ * of any jansson value made meanwhile; the raw vertex lives as long as the
+ * parse, so params copy what they keep), and its input index is written to the
  * slot the normaliser gives (a field of its params; the params must not move).
  *
  * Tree allocations may fail silently into a sticky flag (sfs_norm_set/put);
