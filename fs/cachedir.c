@@ -340,7 +340,9 @@ static int cache_content(struct sfs_fs *fs, const struct fs_desc *d, struct strb
 
 int fs_cache_snap_build(struct sfs_fs *fs, enum fs_kind kind, struct strbuf *out)
 {
-	int r = kind == FS_CACHE_DU ? du_content(fs, out) : stats_content(fs, out);
+	int r = kind == FS_CACHE_DU	 ? du_content(fs, out)
+		: kind == FS_METRICS ? fs_metrics_content(fs, out)
+				     : stats_content(fs, out);
 
 	return r < 0 ? r : out->oom ? -ENOMEM : 0;
 }

@@ -1,10 +1,10 @@
 /*
- * cachesnap.c — the content of cache/stats and cache/du, built on a thread of
- * its own (docs/tree.md §6.3, §6.4).
+ * cachesnap.c — the content of cache/stats, cache/du and metrics, built on a
+ * thread of its own (docs/tree.md §6.3, §6.4).
  *
- * Both walk large things (the whole STATE_DIR, every result row) and wait for
- * the database lock a prune or a save holds, so they are never made on a FUSE
- * thread.  The two kinds are stream files (kinds.c): the first read of a
+ * All three walk large things (the whole STATE_DIR, every result row) and wait
+ * for the database lock a prune or a save holds, so they are never made on a
+ * FUSE thread.  The kinds are stream files (kinds.c): the first read of a
  * handle binds it to a snapshot (fs_cache_snap_want) and parks until the
  * snapshot is built; the builder thread then retries the parked reads through
  * stream.c's queue of that snapshot's id (fs_stream_notify, fs_stream_kick).
@@ -50,17 +50,17 @@ struct fs_cache_snaps {
 	bool started, stop;
 	struct snap *list; /* queued, building and built, oldest first */
 	uint64_t next_id;
-	uint64_t last_size[2]; /* stats, du */
+	uint64_t last_size[3]; /* stats, du, metrics */
 };
 
 static int slot_of(enum fs_kind k)
 {
-	return k == FS_CACHE_DU;
+	return k == FS_CACHE_DU ? 1 : k == FS_METRICS ? 2 : 0;
 }
 
 bool fs_cache_snap_kind(enum fs_kind k)
 {
-	return k == FS_CACHE_STATS || k == FS_CACHE_DU;
+	return k == FS_CACHE_STATS || k == FS_CACHE_DU || k == FS_METRICS;
 }
 
 int fs_cache_snaps_init(struct sfs_fs *fs)

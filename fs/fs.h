@@ -106,7 +106,7 @@ struct sfs_fs {
 	struct fs_inval *inval;	    /* notify.c: the invalidation queue and thread */
 	struct fs_cache_import *cache_import; /* cacheimport.c: the running import */
 	struct fs_cachectl *cachectl; /* cachectl.c: cache/ctl's command and thread */
-	struct fs_cache_snaps *cache_snaps; /* cachesnap.c: cache/stats and cache/du builds */
+	struct fs_cache_snaps *cache_snaps; /* cachesnap.c: cache/stats, cache/du and metrics builds */
 };
 
 /* ---- node kinds (kinds.c) ----
@@ -422,7 +422,7 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
 /* The content of cache/stats or cache/du as it is now (slow: cachesnap.c's thread). */
 int fs_cache_snap_build(struct sfs_fs *fs, enum fs_kind kind, struct strbuf *out);
 
-/* ---- cachesnap.c: cache/stats and cache/du, built off the FUSE threads ---- */
+/* ---- cachesnap.c: cache/stats, cache/du and metrics, built off the FUSE threads ---- */
 
 /* Snapshot ids, above every job number (stream.c keys both by number). */
 #define FS_CACHE_SNAP_ID_BASE (UINT64_C(1) << 62)
@@ -468,7 +468,7 @@ int fs_job_graph(struct sfs_fs *fs, uint64_t job, struct strbuf *out);
 int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out);
 
 /* ---- stream.c: the blocking reads of wait, status, status.json, and of
- * cache/stats and cache/du until their snapshot is built (cachesnap.c) ---- */
+ * cache/stats, cache/du and metrics until their snapshot is built (cachesnap.c) ---- */
 
 /* fs->streams; release frees it after the solver closed (NULL is fine). */
 int fs_stream_init(struct sfs_fs *fs);

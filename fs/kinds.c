@@ -31,7 +31,9 @@ const struct fs_kind_info fs_kinds[FS_KIND_MAX] = {
     /* the root: README, metrics, and the five subtrees (root.c) */
     [FS_ROOT] = {NULL, FS_ROOT, &fs_root_module, DIR(0755), FS_KIND_FIXED_DIR},
     [FS_README] = {"README", FS_ROOT, &fs_root_module, REG(0444), FS_KIND_IMMUTABLE},
-    [FS_METRICS] = {"metrics", FS_ROOT, &fs_root_module, REG(0444), FS_KIND_INVAL_GLOBAL},
+    /* metrics: built on cachesnap.c's thread (it walks STATE_DIR), read as a stream */
+    [FS_METRICS] = {"metrics", FS_ROOT, &fs_root_module, REG(0444),
+		    FS_KIND_STREAM | FS_KIND_INVAL_GLOBAL},
 
     /* jobs/ (jobs.c; the blocking reads are stream.c's) */
     [FS_JOBS_DIR] = {"jobs", FS_ROOT, &fs_jobs_module, DIR(0755),

@@ -104,9 +104,7 @@ static int root_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 		strbuf_add(out, readme_text, sizeof(readme_text) - 1);
 		return out->oom ? -ENOMEM : 0;
 	}
-	if (d->kind == FS_METRICS)
-		return fs_metrics_content(fs, out);
-	return -EISDIR;
+	return -EISDIR; /* metrics: built by cachesnap.c, never here */
 }
 
 static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
@@ -118,10 +116,12 @@ static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 	case FS_ROOT:
 		st->st_nlink = 6;
 		return 0;
+	case FS_METRICS: /* never built here: the last one's size */
+		st->st_size = (off_t)fs_cache_snap_size(fs, d->kind);
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+		return 0;
 	default:
 		r = fs_content_size(fs, d, &st->st_size);
-		if (d->kind == FS_METRICS)
-			clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 		return r;
 	}
 }

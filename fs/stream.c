@@ -12,7 +12,7 @@
  * that arrive while a retry runs are served by one more retry.
  * poll() registers the file's pollhandle on the same queue.
  *
- * cache/stats and cache/du read the same way: a handle's first read or poll
+ * cache/stats, cache/du and metrics read the same way: a handle's first read or poll
  * binds it to a snapshot (cachesnap.c), whose id stands for the job number
  * here (ids start above every job number), and the builder thread notifies
  * and kicks that id once the content is there.
@@ -68,7 +68,8 @@ struct fs_streams {
 	pthread_mutex_t lock;
 	struct strmap queues; /* "<job>" -> struct waitq */
 	struct parked *all;
-	size_t nparked;
+	size_t nparked; /* job readers (status, wait: the metric, max_parked) */
+	size_t nsnap;	/* snapshot readers (stats, du, metrics), max_parked of their own */
 	bool closing; /* notify ignored: the solver is closing */
 };
 
@@ -265,6 +266,13 @@ static void parked_unlink(struct parked *p)
 	p->listed = false;
 }
 
+/* The count p is in: snapshot readers are not "blocked status/wait reads", and a
+ * metrics read must get through while max_parked job readers wait. */
+static size_t *count_of(struct fs_streams *s, const struct parked *p)
+{
+	return fs_cache_snap_kind(p->kind) ? &s->nsnap : &s->nparked;
+}
+
 static void all_link(struct fs_streams *s, struct parked *p)
 {
 	p->all_next = s->all;
@@ -272,7 +280,7 @@ static void all_link(struct fs_streams *s, struct parked *p)
 		s->all->all_pprev = &p->all_next;
 	s->all = p;
 	p->all_pprev = &s->all;
-	s->nparked++;
+	(*count_of(s, p))++;
 }
 
 static void all_unlink(struct fs_streams *s, struct parked *p)
@@ -280,7 +288,7 @@ static void all_unlink(struct fs_streams *s, struct parked *p)
 	*p->all_pprev = p->all_next;
 	if (p->all_next)
 		p->all_next->all_pprev = p->all_pprev;
-	s->nparked--;
+	(*count_of(s, p))--;
 }
 
 static void parked_free(struct fs_streams *s, struct parked *p)
@@ -466,7 +474,7 @@ static void park(struct sfs_fs *fs, fuse_req_t req, struct fs_file *f, size_t si
 	pthread_mutex_lock(&s->lock);
 	if (fuse_req_interrupted(req))
 		err = EINTR;
-	else if (s->nparked >= fs->opts->max_parked)
+	else if (*count_of(s, p) >= fs->opts->max_parked)
 		err = EAGAIN;
 	else if (!(q = waitq_get(s, p->job, true)))
 		err = ENOMEM;
