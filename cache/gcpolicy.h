@@ -45,7 +45,7 @@ struct gc_opts {
 
 /* What the store uses and what its filesystem has, in bytes. */
 struct gc_usage {
-	uint64_t used;	  /* the store's referenced blob bytes (cache_referenced_bytes) */
+	uint64_t used;	  /* the store's referenced blob bytes, or a bound above them (gc.c) */
 	uint64_t fs_size; /* of the filesystem holding STATE_DIR */
 	uint64_t fs_free; /* available to the daemon there */
 };
