@@ -379,7 +379,7 @@ static int ex_key(struct ex *e, struct cache_key *k, enum cache_export_mode mode
 	struct cache_layer layer;
 	bool have_best, have_layer = false;
 	const char *id;
-	size_t rec;
+	size_t rec = 0; /* set by cc_add (gcc -O2 cannot see it) */
 	int r;
 
 	sfs_root_key(k->digest, k->output, dgst);
