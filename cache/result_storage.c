@@ -43,6 +43,28 @@ static struct rs_cas *to_rs(struct result_storage *rs)
 	return (struct rs_cas *)rs;
 }
 
+/*
+ * Whether every blob of t is still in the store, asked once its references are
+ * written, with the database lock held.  An op that found a blob already stored
+ * wrote nothing and held nothing: a prune could take that blob, unreferenced then,
+ * before this save names it.  A prune removes a blob only after checking, under the
+ * same lock, that nothing references it (cache/prune.c), so from here on the blob
+ * stays, and a blob gone before is seen now (docs/gc.md §5).
+ */
+static int blobs_present(struct cas *c, const struct tree *t)
+{
+	const char *gone = cas_size(c, t->id + 7) < 0 ? t->id : NULL;
+
+	for (size_t i = 0; !gone && i < t->n; i++)
+		if (t->entries[i].hex[0] && cas_size(c, t->entries[i].hex) < 0)
+			gone = t->entries[i].hex;
+	if (!gone)
+		return 0;
+	sfs_log(SFS_LOG_WARN, "result %s: blob %s was collected while the result was saved",
+		t->id, gone);
+	return -ENOENT;
+}
+
 /* The results row and the tree's blob references (cache/prune.h), in one unit
  * so a prune never sees a result whose blobs it could take for orphans. */
 static int row_upsert(struct sfs_db *db, struct cas *c, const struct tree *t, int64_t created)
@@ -65,6 +87,8 @@ static int row_upsert(struct sfs_db *db, struct cas *c, const struct tree *t, in
 	}
 	if (r == 0)
 		r = cache_blob_refs_add_tree(db, c, t);
+	if (r == 0)
+		r = blobs_present(c, t);
 	r = sfs_db_end(db, r);
 	sfs_db_unlock(db);
 	return r;

@@ -243,6 +243,27 @@ static void test_dry_run_batches(void)
 	sfs_cache_close(c);
 }
 
+/* A blob an op found stored and reused, collected before the save names it: the
+ * save fails and leaves no row, so no record can point at the missing blob. */
+static void test_save_sees_collected_blob(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	char t[SFS_DIGEST_SIZE], f[SFS_HEX_SIZE];
+	struct cache_key *k = mk_key("reused");
+
+	fx_tree(c, "d", 0640, "content-r", t);
+	CHECK_EQ_INT(cas_put_buf(c->cas, "content-r", 9, f), 0);
+	CHECK_EQ_INT(cas_remove(c->cas, f), 0); /* what a prune did in between */
+	CHECK(cache_manager_save(c->main, k, t, 10, NULL, NULL) < 0);
+	CHECK(!cache_blob_referenced(c->db, f));
+	CHECK(!key_exists(c, k));
+	CHECK_EQ_INT(cas_put_buf(c->cas, "content-r", 9, f), 0); /* stored again */
+	CHECK_EQ_INT(cache_manager_save(c->main, k, t, 20, NULL, NULL), 0);
+	CHECK(cache_blob_referenced(c->db, f));
+	cache_key_unref(k);
+	sfs_cache_close(c);
+}
+
 int main(void)
 {
 	RUN(test_recover);
@@ -250,5 +271,6 @@ int main(void)
 	RUN(test_cascade);
 	RUN(test_lru_and_orphans);
 	RUN(test_dry_run_batches);
+	RUN(test_save_sees_collected_blob);
 	return tap_done();
 }
