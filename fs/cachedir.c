@@ -299,7 +299,7 @@ static int du_content(struct sfs_fs *fs, struct strbuf *out)
 static int stats_content(struct sfs_fs *fs, struct strbuf *out)
 {
 	struct fs_cache_stats s;
-	int r = fs_cache_stats_get(fs, &s);
+	int r = fs_cache_stats_get(fs, true, &s);
 
 	if (r < 0)
 		return r;
@@ -505,9 +505,10 @@ static void state_usage(const char *state_dir, struct usage *u)
 }
 
 /* The database's numbers, in one locked step (the lock is recursive): a
- * prune's unit is waited for once, and no walk runs under the lock. */
-static int db_numbers(struct sfs_fs *fs, uint64_t *ret_row_blobs, uint64_t *ret_row_bytes,
-		      struct fs_cache_stats *ret)
+ * prune's unit is waited for once, and no walk runs under the lock.  With
+ * referenced, also the blobs results reference: a scan of every blob_refs row. */
+static int db_numbers(struct sfs_fs *fs, bool referenced, uint64_t *ret_row_blobs,
+		      uint64_t *ret_row_bytes, struct fs_cache_stats *ret)
 {
 	struct sfs_db *db = fs->cache->db;
 	struct results_index_counts c;
@@ -515,7 +516,7 @@ static int db_numbers(struct sfs_fs *fs, uint64_t *ret_row_blobs, uint64_t *ret_
 
 	sfs_db_lock(db);
 	r = blobrows_usage(db, ret_row_blobs, ret_row_bytes);
-	if (r == 0)
+	if (r == 0 && referenced)
 		r = cache_referenced(db, &ret->referenced_blobs, &ret->referenced_bytes);
 	if (r == 0)
 		r = results_index_counts(db, &c);
@@ -530,7 +531,7 @@ static int db_numbers(struct sfs_fs *fs, uint64_t *ret_row_blobs, uint64_t *ret_
 	return 0;
 }
 
-int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
+int fs_cache_stats_get(struct sfs_fs *fs, bool referenced, struct fs_cache_stats *ret)
 {
 	struct usage u = {.links = STRMAP_INIT};
 	struct sfs_solver_stats ss;
@@ -538,7 +539,7 @@ int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret)
 	int r;
 
 	*ret = (struct fs_cache_stats){0};
-	r = db_numbers(fs, &row_blobs, &row_bytes, ret);
+	r = db_numbers(fs, referenced, &row_blobs, &row_bytes, ret);
 	if (r < 0)
 		return r;
 	state_usage(fs->cache->state_dir, &u);

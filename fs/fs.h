@@ -418,7 +418,8 @@ struct fs_cache_stats {
 	uint64_t hits, misses; /* record loads, executions (since the mount) */
 	uint64_t db_commits;   /* database transactions committed (since the mount) */
 };
-int fs_cache_stats_get(struct sfs_fs *fs, struct fs_cache_stats *ret);
+/* With referenced, also referenced_blobs/bytes (a scan of every blob_refs row). */
+int fs_cache_stats_get(struct sfs_fs *fs, bool referenced, struct fs_cache_stats *ret);
 /* The content of cache/stats or cache/du as it is now (slow: cachesnap.c's thread). */
 int fs_cache_snap_build(struct sfs_fs *fs, enum fs_kind kind, struct strbuf *out);
 

@@ -183,7 +183,7 @@ int fs_metrics_content(struct sfs_fs *fs, struct strbuf *out)
 		add_jobs(out, &jc);
 	sfs_solver_get_stats(fs->solver, &ss);
 	add_solver(out, &ss);
-	if (fs_cache_stats_get(fs, &cs) == 0)
+	if (fs_cache_stats_get(fs, false, &cs) == 0) /* metrics show no referenced_* */
 		add_store(out, &cs);
 	add_snapshots(out, fs->cache->statcache);
 	add_gauge(out, "solverfs_parked_readers", "Blocked status/wait reads.",
