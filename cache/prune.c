@@ -395,20 +395,28 @@ static void sim_release(struct sim *m)
 	strmap_release(&m->refs);
 }
 
-/* The rows naming blob hex (lock held), counted once a batch; 0 on error. */
-static uintptr_t sim_refs_locked(struct sfs_db *db, struct sim *m, const char *hex)
+/* The rows naming blob hex (lock held), counted once a batch, into *ret. */
+static int sim_refs_locked(struct sfs_db *db, struct sim *m, const char *hex, uintptr_t *ret)
 {
 	uintptr_t n = (uintptr_t)strmap_get(&m->refs, hex);
+	int rc;
 
-	if (n || !m->count)
-		return n;
+	if (n) {
+		*ret = n;
+		return 0;
+	}
 	sqlite3_bind_text(m->count, 1, hex, -1, SQLITE_STATIC);
-	if (sqlite3_step(m->count) == SQLITE_ROW)
+	rc = sqlite3_step(m->count);
+	if (rc == SQLITE_ROW)
 		n = (uintptr_t)sqlite3_column_int64(m->count, 0);
 	sqlite3_reset(m->count);
-	if (n && strmap_put(&m->refs, hex, (void *)n, NULL) < 0)
-		return 0;
-	return n;
+	if (rc != SQLITE_ROW) {
+		sfs_log(SFS_LOG_ERR, "prune: %s: %s", SQL_BLOB_REF_COUNT,
+			sqlite3_errmsg(sfs_db_handle(db)));
+		return -EIO;
+	}
+	*ret = n;
+	return n ? strmap_put(&m->refs, hex, (void *)n, NULL) : 0;
 }
 
 /* The dry run's take: what deleting result id would free, given what the
@@ -421,9 +429,10 @@ static int sim_take(struct sfs_cache *c, const char *id, void *arg,
 	int r = result_rows_locked(c->db, id, &rr);
 
 	for (size_t i = 0; r == 0 && i < rr.blobs.n; i++) {
-		uintptr_t all = sim_refs_locked(c->db, m, rr.blobs.v[i]);
-		uintptr_t held = (uintptr_t)strmap_get(&m->gone_refs, rr.blobs.v[i]) + 1;
-		r = strmap_put(&m->gone_refs, rr.blobs.v[i], (void *)held, NULL);
+		uintptr_t all = 0, held = (uintptr_t)strmap_get(&m->gone_refs, rr.blobs.v[i]) + 1;
+		r = sim_refs_locked(c->db, m, rr.blobs.v[i], &all);
+		if (r == 0)
+			r = strmap_put(&m->gone_refs, rr.blobs.v[i], (void *)held, NULL);
 		if (r == 0 && all && held >= all) { /* its last reference goes */
 			rep->blobs++;
 			rep->bytes += rr.sizes[i];

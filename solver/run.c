@@ -183,16 +183,20 @@ void sfs_run_load(struct sfs_solver *s, struct vstate *vs, struct edge *e)
 			sfs_progress_log(jobs[jk]->progress, vs->digest, 2, line, (size_t)n,
 					 sfs_now_ns());
 		char **nb = realloc(e->bad, (e->nbad + 1) * sizeof(*nb));
+		bool marked = false;
 		if (nb) {
 			e->bad = nb;
-			if ((e->bad[e->nbad] = strdup(rec.id)))
+			if ((e->bad[e->nbad] = strdup(rec.id))) {
 				e->nbad++;
+				marked = true;
+			}
 		}
-		/* the others, as a list kept since KEYS would still hold them */
+		/* the others, as a list kept since KEYS would still hold them; not when
+		 * the bad one could not be marked (out of memory): LOAD would pick it again */
 		size_t more = 0;
 		for (size_t i = 0; i < nrecs; i++)
 			more += strcmp(recs[i].id, rec.id) != 0;
-		load_fall_back(s, e, more > 0);
+		load_fall_back(s, e, marked && more > 0);
 	}
 	cache_key_unref(k);
 	sfs_solver_unlock(s);

@@ -52,7 +52,8 @@ static void enqueue(struct sfs_solver *s, struct task *t)
 {
 	bool heavy = task_is_heavy(t);
 	struct worker *w = this_worker;
-	if (w && w->s == s && !w->next && (w->heavy || !heavy)) {
+	/* a heavy worker keeps a light task only while no heavy one waits for it */
+	if (w && w->s == s && !w->next && (w->heavy == heavy || (w->heavy && !s->heavy_head))) {
 		w->next = t; /* run by this thread after its task: no wakeup */
 		return;
 	}
