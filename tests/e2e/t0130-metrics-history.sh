@@ -3,25 +3,7 @@
 test_description='metrics in the Prometheus text format; job history across remounts, trimmed by jobs_keep'
 . "$(dirname "$0")/lib.sh"
 
-cat >"$DATA/ok.json" <<'JSON'
-{
-  "vertices": {
-    "f": {"op": "file", "name": "files", "actions": [{"mkfile": {"path": "a", "data": "A\n"}}]},
-    "x": {"op": "exec", "name": "show", "args": ["sh", "-c", "echo hello; cat in/a >out/b"],
-          "mounts": [{"dest": "in", "input": "f"}, {"dest": "out", "output": true}]}
-  },
-  "outputs": ["x"]
-}
-JSON
-cat >"$DATA/fail.json" <<'JSON'
-{
-  "vertices": {
-    "x": {"op": "exec", "name": "boom", "args": ["sh", "-c", "echo dying; exit 3"],
-          "mounts": [{"dest": "out", "output": true}]}
-  },
-  "outputs": ["x"]
-}
-JSON
+. "$SFS_E2E_DIR/history-specs.sh" # $DATA/ok.json and $DATA/fail.json
 
 # metric NAME[{LABELS}]: the value of one sample
 metric() {

@@ -3,25 +3,7 @@
 test_description='a job history row holding its vertices in the JSON of earlier versions still shows them'
 . "$(dirname "$0")/lib.sh"
 
-cat >"$DATA/ok.json" <<'JSON'
-{
-  "vertices": {
-    "f": {"op": "file", "name": "files", "actions": [{"mkfile": {"path": "a", "data": "A\n"}}]},
-    "x": {"op": "exec", "name": "show", "args": ["sh", "-c", "echo hello; cat in/a >out/b"],
-          "mounts": [{"dest": "in", "input": "f"}, {"dest": "out", "output": true}]}
-  },
-  "outputs": ["x"]
-}
-JSON
-cat >"$DATA/fail.json" <<'JSON'
-{
-  "vertices": {
-    "x": {"op": "exec", "name": "boom", "args": ["sh", "-c", "echo dying; exit 3"],
-          "mounts": [{"dest": "out", "output": true}]}
-  },
-  "outputs": ["x"]
-}
-JSON
+. "$SFS_E2E_DIR/history-specs.sh" # $DATA/ok.json and $DATA/fail.json
 
 # Rewrites every job's vertex list (solver/vinfo.c's binary form) as the JSON array
 # the versions before it wrote; prints how many rows it rewrote.
