@@ -109,8 +109,6 @@ static int root_content(struct sfs_fs *fs, const struct fs_desc *d, struct strbu
 
 static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat *st)
 {
-	int r;
-
 	fs_stat_init(fs, st, fs_kinds[d->kind].mode, fs->uid, fs->gid);
 	switch (d->kind) {
 	case FS_ROOT:
@@ -121,8 +119,7 @@ static int root_getattr(struct sfs_fs *fs, const struct fs_desc *d, struct stat 
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 		return 0;
 	default:
-		r = fs_content_size(fs, d, &st->st_size);
-		return r;
+		return fs_content_size(fs, d, &st->st_size);
 	}
 }
 
