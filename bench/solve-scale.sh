@@ -80,9 +80,9 @@ counted_run() {
 	echo "$t $(($(metric solverfs_vertices_executed_total) - e0)) $(($(metric solverfs_vertices_cached_total) - c0)) $(awk -v a="$u0" -v b="$(daemon_cpu_us)" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')"
 }
 
-# gc_settled: wait (at most 120 s) for the GC pass a mount starts to finish: it
-# measures the store with a scan of blob_refs (seconds of CPU for a store of
-# 10,000 merges), which would otherwise be counted as the cached run's CPU time.
+# gc_settled: wait (at most 120 s) for the GC pass a mount starts to finish: its
+# measure, and over a target its scan of blob_refs and its deletions, would
+# otherwise be counted as the cached run's CPU time.
 gc_settled() {
 	local i
 	for i in $(seq 1 1200); do
