@@ -49,7 +49,7 @@ static struct rs_cas *to_rs(struct result_storage *rs)
  * wrote nothing and held nothing: a prune could take that blob, unreferenced then,
  * before this save names it.  A prune removes a blob only after checking, under the
  * same lock, that nothing references it (cache/prune.c), so from here on the blob
- * stays, and a blob gone before is seen now (docs/gc.md §5).
+ * stays, and a blob gone before is seen now (docs/gc.md §4).
  */
 static int blobs_present(struct cas *c, const struct tree *t)
 {
