@@ -82,34 +82,36 @@ struct keyset {
 
 /* One output of an active vertex (BuildKit's edge). */
 struct edge {
+	/* the small fields first, together: no padding between them (a graph has
+	 * an edge a vertex, 100,000s of them) */
 	struct vstate *vs; /* owner, not a reference */
 	int output;
-	enum edge_phase phase;	 /* set with sfs_edge_set_phase only */
-	bool want;		 /* someone asked for complete */
+	enum edge_phase phase; /* set with sfs_edge_set_phase only */
+	bool want;	       /* someone asked for complete */
+	/* some key of keys or late had a loadable record when found: LOAD fetches
+	 * the records of those keys then (an edge keeps none: a cached graph has
+	 * records under every vertex and loads one) */
+	bool loadable;
+	bool cached; /* the result came from the cache */
+	bool held;   /* result is held (cache/holds.h) until the edge is released */
+	/* BuildKit's cache-slow state: a user asked what keys this edge can find
+	 * through its inputs' content without being loaded (dwaiters wait) */
+	bool discovering, discovered;
+	bool merge_asked; /* our W_MERGE waiter is on merged_into */
+	char result[SFS_DIGEST_SIZE];
 	struct cache_key **keys; /* keys found by definition (advertised to parents) */
 	size_t nkeys;
 	struct keyset late;	/* keys found later through content keys (not advertised) */
 	struct keyset *matches; /* per input: keys of this edge reachable from that input */
 	char **bad;		/* records whose load failed: never tried again */
 	size_t nbad;
-	/* some key of keys or late had a loadable record when found: LOAD fetches
-	 * the records of those keys then (an edge keeps none: a cached graph has
-	 * records under every vertex and loads one) */
-	bool loadable;
-	char result[SFS_DIGEST_SIZE];
 	struct cache_key **result_keys; /* keys the result was saved or loaded under */
 	size_t nresult_keys;
-	bool cached; /* the result came from the cache */
-	bool held;   /* result is held (cache/holds.h) until the edge is released */
 	struct sfs_failure *failure;
 	struct waiters waiters;
-	/* BuildKit's cache-slow state: a user asked what keys this edge can find
-	 * through its inputs' content without being loaded (dwaiters wait) */
-	bool discovering, discovered;
-	struct waiters dwaiters;
+	struct waiters dwaiters;   /* wait for discovering (above) */
 	struct edge *merged_into;  /* while EDGE_MERGED */
 	struct vstate *merge_hold; /* reference on merged_into's vertex, until unmerged or freed */
-	bool merge_asked;	   /* our W_MERGE waiter is on merged_into */
 	char **sigs;		   /* our entries in the edge index */
 	size_t nsigs;
 };
@@ -144,7 +146,20 @@ struct sfs_vlog_mark {
 #define SFS_VLOG_MARKS 1024
 
 struct vstate {
+	/* the small fields first, together: no padding between them (a graph has
+	 * 100,000s of vertices) */
 	int refs;
+	enum vstate_phase phase;     /* set with sfs_vstate_set_phase only */
+	enum sfs_round round;	     /* set with sfs_vstate_set_round only (rounds.c) */
+	int depth;		     /* nesting of sub-builds, 0 for a job's own */
+	enum sfs_vertex_state state; /* what users see (vlog.c, with the fields at the end) */
+	int log_fd;
+	bool released; /* removed from actives */
+	bool ignore_cache;
+	bool aliased; /* a merged root's TASK_ALIAS is queued */
+	bool maps_done;
+	bool progress_cached; /* what the jobs were told: cached (and progress_error) */
+	bool log_clipped;     /* output past log_limit was dropped (and said so) */
 	struct sfs_solver *s;
 	char digest[SFS_DIGEST_SIZE];
 	struct sfs_spec *spec; /* reference; owns v */
@@ -152,20 +167,14 @@ struct vstate {
 	struct sfs_op *op;
 	struct sfs_op_ctx opctx;  /* cancelled / pgid are atomics */
 	struct cache_combined cc; /* the local cache and the vertex's cache_from sources */
-	bool released;		  /* removed from actives */
-	bool ignore_cache;
-	bool aliased; /* a merged root's TASK_ALIAS is queued */
 
 	struct vstate **inputs;	    /* references, v->ninputs */
-	enum vstate_phase phase;    /* set with sfs_vstate_set_phase only */
 	size_t inputs_pending;	    /* inputs not yet keyed / complete, by phase */
-	enum sfs_round round;	    /* set with sfs_vstate_set_round only (rounds.c) */
 	struct cache_key **slow;    /* per input: content ("slow") key once computed */
 	struct waiters key_waiters; /* vertices waiting for our keys */
 
 	struct sfs_cache_map *maps; /* fetched cache maps */
 	size_t nmaps;
-	bool maps_done;
 
 	size_t nedges;
 	struct edge *edges; /* one per output */
@@ -181,21 +190,16 @@ struct vstate {
 	size_t nparents, cap_parents;
 	struct vstate **children;
 	size_t nchildren, cap_children;
-	int depth;		  /* nesting of sub-builds, 0 for a job's own */
 	struct sfs_spec *subspec; /* the inner spec of a build vertex */
 	char *sub_result;	  /* its output's result (malloc'd when known) */
 	struct keyset sub_keys;	  /* the keys of that output: exported with the job */
 
-	/* what users see (vlog.c) */
-	enum sfs_vertex_state state;
+	/* what users see (vlog.c; state and the flags are at the start) */
 	int64_t started, completed; /* of the last start and completion told to the jobs */
-	bool progress_cached;	    /* what they were told: cached, and the error */
 	char *progress_error;
 	char *log_path;
-	int log_fd;
-	uint64_t log_bytes;	 /* of op output taken, up to log_limit */
-	uint64_t log_file_bytes; /* in the file (the clip notice included) */
-	bool log_clipped;	 /* output past log_limit was dropped (and said so) */
+	uint64_t log_bytes;		 /* of op output taken, up to log_limit */
+	uint64_t log_file_bytes;	 /* in the file (the clip notice included) */
 	struct sfs_vlog_mark *log_marks; /* when and on which stream the file's bytes came */
 	size_t nlog_marks, caplog_marks;
 	char *why;
@@ -235,9 +239,9 @@ struct sfs_job {
 	 * into theirs (references; left at discard like its own) */
 	struct vstate **extra;
 	size_t nextra, cap_extra;
-	bool exported;		/* its cache export is written */
-	bool rejected;		/* pending, and its last spec was refused (error says why) */
-	bool kept;		/* jobs/N/ctl keep: its outputs are GC roots (cache/pins.h) */
+	bool exported; /* its cache export is written */
+	bool rejected; /* pending, and its last spec was refused (error says why) */
+	bool kept;     /* jobs/N/ctl keep: its outputs are GC roots (cache/pins.h) */
 	/* jobs/N/ctl: the last command's outcome ("ok: cancel", "error: ..."), and
 	 * the refused ones (the newest SFS_JOB_CTL_ERRORS, "ctl: ..." lines), which
 	 * jobs/N/error shows after the job's own error (sfs_job_error_text) */
@@ -265,7 +269,7 @@ struct sfs_solver {
 	struct sfs_solver_opts o;
 	char *mountpoint;
 	struct registry_opts *registry; /* the mount's, for image ops (opctx.registry) */
-	char *spill_dir; /* STATE_DIR/tmp: live jobs' status texts, unlinked files */
+	char *spill_dir;		/* STATE_DIR/tmp: live jobs' status texts, unlinked files */
 	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
 	size_t vinfo_next;
 	struct strmap actives;	       /* digest -> vstate */
@@ -594,7 +598,7 @@ struct sfs_vinfo_view {
 	size_t ninputs;
 	const char *const *inputs; /* vertex digests */
 	size_t noutputs;
-	const char *const *results; /* "" where not built */
+	const char *const *results;	/* "" where not built */
 	const char *why, *keys, *names; /* "" when none */
 };
 /* The list starts with sfs_vinfo_begin, then one sfs_vinfo_write a vertex. */
