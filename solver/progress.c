@@ -25,21 +25,25 @@
 #define TAIL_LINES 10
 #define TAIL_LINE_MAX 4096 /* bytes of a line kept for the failure summary */
 
+/*
+ * One block a vertex (a job announces 100,000s): the struct, then its inputs
+ * array, then its digest and name, each NUL-terminated.
+ */
 struct pvertex {
 	int num;
-	char *digest;
-	char *name;
-	/* input digests: the announced inputs' own strings (inputs come first),
-	 * copies only when one was not announced (inputs_owned) */
-	const char **inputs;
-	size_t ninputs;
-	bool inputs_owned;
-	int64_t started, completed;
-	bool cached;
-	char *error;
 	char last_terminal; /* 'D', 'C', 'E', 'X' or 0: the last terminal line printed */
 	bool printed_since; /* log lines printed after that terminal line */
-	struct plog *log;   /* made by the first log line: most vertices never log */
+	bool cached;
+	bool inputs_owned;
+	const char *digest; /* in the block */
+	const char *name;   /* in the block */
+	/* input digests (in the block): the announced inputs' own strings (inputs
+	 * come first), copies only when one was not announced (inputs_owned) */
+	const char **inputs;
+	size_t ninputs;
+	int64_t started, completed;
+	char *error;
+	struct plog *log; /* made by the first log line: most vertices never log */
 };
 
 /* The printer state of a vertex that logs. */
@@ -82,11 +86,8 @@ static void commit(struct sfs_progress *p)
 
 static void pvertex_free(struct pvertex *v)
 {
-	free(v->digest);
-	free(v->name);
 	for (size_t i = 0; v->inputs_owned && i < v->ninputs; i++)
 		free((char *)v->inputs[i]);
-	free(v->inputs);
 	free(v->error);
 	if (v->log) {
 		for (int i = 0; i < 2; i++)
@@ -196,14 +197,14 @@ int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const ch
 		return 0;
 	if (sfs_grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) < 0)
 		return -ENOMEM;
-	struct pvertex *v = calloc(1, sizeof(*v));
+	size_t dlen = strlen(digest) + 1, nlen = strlen(name) + 1;
+	struct pvertex *v = calloc(1, sizeof(*v) + ninputs * sizeof(char *) + dlen + nlen);
 	if (!v)
 		return -ENOMEM;
-	v->digest = strdup(digest);
-	v->name = strdup(name);
-	v->inputs = calloc(ninputs ? ninputs : 1, sizeof(char *));
-	if (!v->digest || !v->name || !v->inputs)
-		goto oom;
+	v->inputs = (const char **)(v + 1);
+	char *text = (char *)(v->inputs + ninputs);
+	v->digest = memcpy(text, digest, dlen);
+	v->name = memcpy(text + dlen, name, nlen);
 	for (size_t i = 0; i < ninputs && !v->inputs_owned; i++) {
 		struct pvertex *in = strmap_get(&p->byd, inputs[i]);
 		v->inputs_owned = !in;
