@@ -492,10 +492,18 @@ int sfs_norm_mode(struct sfs_norm *c, json_t *obj, const char *fp, unsigned def,
 
 /* ---- refs ---- */
 
+/* The array grows 1, 2, 4, ...: most vertices have one or two inputs, and
+ * sfs_grow's first four uses of 72 bytes were a tenth of a parse's peak. */
 static int add_use(struct pv *pv, struct use u)
 {
-	if (sfs_grow((void **)&pv->uses, &pv->cap, pv->nuses + 1, sizeof(*pv->uses)) < 0)
-		return -ENOMEM;
+	if (pv->nuses == pv->cap) {
+		size_t cap = pv->cap ? pv->cap * 2 : 1;
+		struct use *nu = cap < pv->cap ? NULL : realloc(pv->uses, cap * sizeof(*nu));
+		if (!nu)
+			return -ENOMEM;
+		pv->uses = nu;
+		pv->cap = cap;
+	}
 	pv->uses[pv->nuses++] = u;
 	return 0;
 }
@@ -1004,12 +1012,22 @@ static int parse_root(struct parse *p, const char *buf, size_t len, struct sfs_s
 		order = malloc((p->n + 1) * sizeof(size_t));
 		r = order ? sfs_spec_topo_sort(p, order) : -ENOMEM;
 	}
-	for (size_t k = 0; r == 0 && k < p->n; k++)
-		r = sfs_spec_finish_vertex(p, &p->pv[order[k]]);
+	for (size_t k = 0; r == 0 && k < p->n; k++) {
+		struct pv *pv = &p->pv[order[k]];
+		r = sfs_spec_finish_vertex(p, pv);
+		free(pv->uses); /* resolved into pv->v.inputs */
+		pv->uses = NULL;
+		pv->nuses = pv->cap = 0;
+	}
+	/* Every vertex is finished and holds nothing of the arena (its op tree went
+	 * back to a mark, its description was copied out): the document goes now,
+	 * before the spec's vertex array is made beside it (the parse's peak). */
+	if (r == 0)
+		sfs_jarena_release(&p->arena, (struct sfs_jarena_mark){0});
 	if (r == 0)
 		r = place_vertices(p, order, s);
 	free(order);
-	return r; /* root is in the arena, dropped by sfs_jarena_end */
+	return r; /* root is in the arena, dropped here or by sfs_jarena_end */
 }
 
 int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
