@@ -12,6 +12,15 @@
  * allocated in the arena may outlive the parse (a vertex's description is
  * deep-copied out of it).
  *
+ * Nothing is freed one by one but small blocks jansson frees right after it
+ * made them, which a bump arena would leave dead: the lexer's copy of each
+ * object key (the object's pair keeps its own), some 7 of a vertex.  The
+ * arena knows the size of its last SFS_JARENA_RECENT blocks only; a block
+ * freed among those goes to a spare list of its size and is handed out again
+ * (an arena has no headers, so an older block stays where it is).  Blocks are
+ * 8-byte aligned: jansson's values hold pointers, sizes, doubles and long
+ * longs, nothing wider (malloc's 16 rounded a third of the blocks up).
+ *
  * jansson takes one pair of allocation functions for the whole process
  * (json_set_alloc_funcs), set here once.  They use the arena of the calling
  * thread if it has one in use and malloc/free otherwise, so every other
@@ -24,13 +33,17 @@
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "specint.h"
 
 #define CHUNK_MIN ((size_t)64 << 10)
 #define CHUNK_MAX ((size_t)16 << 20)
-#define ALIGN alignof(max_align_t)
+#define ALIGN ((size_t)8)
+_Static_assert(alignof(void *) <= 8 && alignof(double) <= 8 && alignof(long long) <= 8,
+	       "jansson's values need no more than 8-byte alignment");
+#define SMALL ((size_t)8 * SFS_JARENA_CLASSES) /* the largest spare block */
 #define HUGE ((size_t)2 << 20)
 
 struct sfs_jchunk {
@@ -71,11 +84,49 @@ static struct sfs_jchunk *new_chunk(struct sfs_jarena *a, size_t size)
 	return c;
 }
 
+static void remember(struct sfs_jarena *a, void *p, size_t n)
+{
+	a->recent[a->recent_next] = (struct sfs_jrecent){p, n};
+	a->recent_next = (a->recent_next + 1) % SFS_JARENA_RECENT;
+}
+
+/* A spare block of exactly n bytes (a multiple of ALIGN up to SMALL), or NULL. */
+static void *take_spare(struct sfs_jarena *a, size_t n)
+{
+	void **list = &a->spare[n / ALIGN - 1];
+	void *p = *list;
+	if (p)
+		memcpy(list, p, sizeof(void *)); /* the next one, stored in the block */
+	return p;
+}
+
+/* p, owned by a, was freed: kept for reuse when it is a recent small block. */
+static void give_back(struct sfs_jarena *a, void *p)
+{
+	for (unsigned k = 0; k < SFS_JARENA_RECENT; k++) {
+		struct sfs_jrecent *r =
+		    &a->recent[(a->recent_next + SFS_JARENA_RECENT - 1 - k) % SFS_JARENA_RECENT];
+		if (r->p != p)
+			continue;
+		if (r->n <= SMALL) {
+			void **list = &a->spare[r->n / ALIGN - 1];
+			memcpy(p, list, sizeof(void *));
+			*list = p;
+		}
+		r->p = NULL;
+		return;
+	}
+}
+
 static void *arena_alloc(struct sfs_jarena *a, size_t n)
 {
 	char *p;
 
-	n = (n + ALIGN - 1) & ~(ALIGN - 1);
+	n = n ? (n + ALIGN - 1) & ~(ALIGN - 1) : ALIGN;
+	if (n <= SMALL && (p = take_spare(a, n))) {
+		remember(a, p, n);
+		return p;
+	}
 	if (n > (size_t)(a->lim - a->pos)) {
 		if (n > a->next / 4) { /* a block of its own; the bump chunk stays */
 			struct sfs_jchunk *c = new_chunk(a, n);
@@ -91,6 +142,7 @@ static void *arena_alloc(struct sfs_jarena *a, size_t n)
 	}
 	p = a->pos;
 	a->pos += n;
+	remember(a, p, n);
 	return p;
 }
 
@@ -101,7 +153,11 @@ static void *jmalloc(size_t n)
 
 static void jfree(void *p)
 {
-	if (p && !(cur && owns(cur, p)))
+	if (!p)
+		return;
+	if (cur && owns(cur, p))
+		give_back(cur, p);
+	else
 		free(p);
 }
 
@@ -139,6 +195,9 @@ void sfs_jarena_release(struct sfs_jarena *a, struct sfs_jarena_mark m)
 	}
 	a->pos = m.pos;
 	a->lim = m.lim;
+	/* spare blocks may lie past the mark, and recent ones are gone */
+	memset(a->spare, 0, sizeof(a->spare));
+	memset(a->recent, 0, sizeof(a->recent));
 }
 
 /* Outside any arena, whatever the thread: for what must outlive the parse. */

@@ -20,11 +20,23 @@
 /* ---- specalloc.c: the arena jansson allocates from during a parse ---- */
 
 struct sfs_jchunk;
+#define SFS_JARENA_CLASSES 8 /* spare small blocks: 8, 16, ... 64 bytes */
+#define SFS_JARENA_RECENT 8  /* allocations remembered with their size */
 struct sfs_jarena {
 	struct sfs_jchunk *chunks; /* newest first */
 	char *pos, *lim;	   /* the bump chunk's free space */
 	size_t next;		   /* the size of the next chunk */
 	struct sfs_jarena *outer;  /* the thread's arena before this one */
+	/* small blocks freed soon after they were made (the lexer's copy of each
+	 * object key, dropped once the object's pair holds its own): a list a
+	 * size class, linked through the blocks, taken by allocations of that
+	 * class; emptied by a release */
+	void *spare[SFS_JARENA_CLASSES];
+	struct sfs_jrecent {
+		void *p;
+		size_t n;
+	} recent[SFS_JARENA_RECENT]; /* a ring, the newest at recent_next - 1 */
+	unsigned recent_next;
 };
 struct sfs_jarena_mark {
 	struct sfs_jchunk *chunks;
