@@ -325,8 +325,8 @@ static int blobs_promised(struct cas *c, const struct tree_entry *e, const bool 
 	return 0;
 }
 
-int tree_from_entries_known(struct cas *c, const struct tree_entry *e, const bool *known,
-			    size_t n, struct tree **ret)
+int tree_from_entries_known(struct cas *c, const struct tree_entry *e, const bool *known, size_t n,
+			    struct tree **ret)
 {
 	struct evec ev = {0};
 	int r = 0;

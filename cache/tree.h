@@ -99,8 +99,8 @@ int tree_from_entries(struct cas *c, const struct tree_entry *e, size_t n, struc
  * deleted), such as the inputs of a `merge` or `file` vertex; a blob the caller
  * stored or found itself is looked up as by tree_from_entries.
  */
-int tree_from_entries_known(struct cas *c, const struct tree_entry *e, const bool *known,
-			    size_t n, struct tree **ret);
+int tree_from_entries_known(struct cas *c, const struct tree_entry *e, const bool *known, size_t n,
+			    struct tree **ret);
 
 /* Computes the id a tree with these sorted entries would have, without storing. */
 void tree_compute_id(const struct tree_entry *e, size_t n, char ret_id[SFS_DIGEST_SIZE]);
