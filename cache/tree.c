@@ -310,6 +310,24 @@ static bool entries_valid(const struct tree *t)
 
 int tree_from_entries(struct cas *c, const struct tree_entry *e, size_t n, struct tree **ret)
 {
+	return tree_from_entries_known(c, e, NULL, n, ret);
+}
+
+/* The promised blob of each entry not known to be there is there, with its size. */
+static int blobs_promised(struct cas *c, const struct tree_entry *e, const bool *known, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].type == 'd' || (known && known[i]))
+			continue;
+		if (cas_size(c, e[i].hex) != (int64_t)e[i].size)
+			return -ENOENT; /* the promised blob is missing (or not that blob) */
+	}
+	return 0;
+}
+
+int tree_from_entries_known(struct cas *c, const struct tree_entry *e, const bool *known, size_t n,
+			    struct tree **ret)
+{
 	struct evec ev = {0};
 	int r = 0;
 
@@ -323,12 +341,9 @@ int tree_from_entries(struct cas *c, const struct tree_entry *e, size_t n, struc
 		r = -EINVAL;
 		goto fail;
 	}
-	for (size_t i = 0; i < ev.n; i++) {
-		if (ev.v[i].type != 'd' && cas_size(c, ev.v[i].hex) != (int64_t)ev.v[i].size) {
-			r = -ENOENT; /* the promised blob is missing (or not that blob) */
-			goto fail;
-		}
-	}
+	/* The caller's order: known[] goes with e[], not with the sorted copy. */
+	if ((r = blobs_promised(c, e, known, n)) < 0)
+		goto fail;
 	return tree_store(c, &ev, ret);
 fail:
 	evec_release(&ev);

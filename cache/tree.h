@@ -91,6 +91,17 @@ int tree_load(struct cas *c, const char *id, struct tree **ret);
  */
 int tree_from_entries(struct cas *c, const struct tree_entry *e, size_t n, struct tree **ret);
 
+/*
+ * The same, when the caller knows some blobs are in the store and stay there:
+ * known (NULL: none) has one flag per entry of e, and the blob of an entry
+ * flagged true is not looked up.  Only for entries copied from a loaded tree
+ * of a result the caller holds (docs/gc.md §4: a held result's blobs are never
+ * deleted), such as the inputs of a `merge` or `file` vertex; a blob the caller
+ * stored or found itself is looked up as by tree_from_entries.
+ */
+int tree_from_entries_known(struct cas *c, const struct tree_entry *e, const bool *known, size_t n,
+			    struct tree **ret);
+
 /* Computes the id a tree with these sorted entries would have, without storing. */
 void tree_compute_id(const struct tree_entry *e, size_t n, char ret_id[SFS_DIGEST_SIZE]);
 

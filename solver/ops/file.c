@@ -283,7 +283,8 @@ static char *join(const char *dir, const char *rel)
 
 static struct wt_ent ent_of(const struct tree_entry *te)
 {
-	struct wt_ent e = {.type = te->type, .mode = te->mode, .size = te->size};
+	struct wt_ent e = {
+	    .type = te->type, .mode = te->mode, .size = te->size, .from_input = true};
 
 	memcpy(e.hex, te->hex, sizeof(e.hex));
 	return e;

@@ -18,7 +18,8 @@ static int merge_tree(struct wtree *w, const struct tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tree_entry *te = &t->entries[i];
-		struct wt_ent e = {.type = te->type, .mode = te->mode, .size = te->size};
+		struct wt_ent e = {
+		    .type = te->type, .mode = te->mode, .size = te->size, .from_input = true};
 		struct wt_ent *cur = wtree_get(w, te->path);
 		int r;
 

@@ -22,6 +22,10 @@ struct wt_ent {
 	unsigned mode;
 	uint64_t size;
 	char hex[SFS_HEX_SIZE];
+	/* Copied from an input's tree: the job holds that result, so its blob
+	 * stays in the store and wtree_build does not look it up (tree.h,
+	 * tree_from_entries_known).  False for a blob the op stored itself. */
+	bool from_input;
 };
 
 struct wtree {
@@ -31,7 +35,7 @@ struct wtree {
 /* An empty tree: just the root dir (0755). */
 int wtree_init(struct wtree *w);
 void wtree_release(struct wtree *w);
-/* Adds every entry of t (replacing what is there). */
+/* Adds every entry of t, a loaded tree of an input (replacing what is there). */
 int wtree_add_tree(struct wtree *w, const struct tree *t);
 struct wt_ent *wtree_get(const struct wtree *w, const char *path);
 /* Sets path to a copy of e; the caller has made sure the parent is a dir. */
@@ -41,7 +45,8 @@ bool wtree_rm(struct wtree *w, const char *path);
 /* mkdir -p of path's missing ancestors (mode 0755); -ENOTDIR naming the
  * component that is not a dir. */
 int wtree_mkparents(struct wtree *w, const char *path, char **ret_msg);
-/* Stores the manifest; *ret is the new tree. */
+/* Stores the manifest; *ret is the new tree.  Looks up only the blobs of
+ * entries not from_input. */
 int wtree_build(struct wtree *w, struct cas *c, struct tree **ret);
 
 /* The fields of a build vertex (its params), read by the solver's sub-build

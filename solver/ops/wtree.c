@@ -1,7 +1,8 @@
 /*
  * wtree.c — the working tree of `file` and `merge` (ops.h): a mutable map of
  * path -> entry over blobs already in the store, edited in memory and stored as
- * one new manifest (tree_from_entries).  Lookups and edits are O(1) in the
+ * one new manifest (tree_from_entries_known: a blob copied from an input is
+ * not looked up again).  Lookups and edits are O(1) in the
  * strmap but removing a dir walks every entry, O(n).  Owned by one op call; no
  * lock.
  */
@@ -60,7 +61,8 @@ int wtree_add_tree(struct wtree *w, const struct tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tree_entry *te = &t->entries[i];
-		struct wt_ent e = {.type = te->type, .mode = te->mode, .size = te->size};
+		struct wt_ent e = {
+		    .type = te->type, .mode = te->mode, .size = te->size, .from_input = true};
 		int r;
 
 		memcpy(e.hex, te->hex, sizeof(e.hex));
@@ -126,13 +128,17 @@ int wtree_mkparents(struct wtree *w, const char *path, char **ret_msg)
 int wtree_build(struct wtree *w, struct cas *c, struct tree **ret)
 {
 	struct tree_entry *es = calloc(w->map.len ? w->map.len : 1, sizeof(*es));
+	bool *known = calloc(w->map.len ? w->map.len : 1, sizeof(*known));
 	const char *k;
 	void *v;
 	size_t n = 0;
 	int r;
 
-	if (!es)
+	if (!es || !known) {
+		free(es);
+		free(known);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; strmap_next(&w->map, &i, &k, &v);) {
 		const struct wt_ent *e = v;
 		char *parent;
@@ -142,6 +148,7 @@ int wtree_build(struct wtree *w, struct cas *c, struct tree **ret)
 			struct wt_ent *pe;
 			if (!(parent = sfs_path_parent(k))) {
 				free(es);
+				free(known);
 				return -ENOMEM;
 			}
 			pe = wtree_get(w, parent);
@@ -152,9 +159,11 @@ int wtree_build(struct wtree *w, struct cas *c, struct tree **ret)
 		es[n] = (struct tree_entry){
 		    .type = e->type, .mode = e->mode, .size = e->size, .path = (char *)k};
 		memcpy(es[n].hex, e->hex, sizeof(es[n].hex));
+		known[n] = e->from_input;
 		n++;
 	}
-	r = tree_from_entries(c, es, n, ret);
+	r = tree_from_entries_known(c, es, known, n, ret);
 	free(es);
+	free(known);
 	return r;
 }

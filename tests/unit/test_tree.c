@@ -505,6 +505,20 @@ static void test_find_children(void)
 	sfs_sha256_hex("hello", 5, noblob[1].hex);
 	CHECK_EQ_INT(tree_from_entries(c, noblob, 2, &bad), -ENOENT);
 	CHECK(bad == NULL);
+	/* known[] skips the look-up of its entries only, in the caller's order
+	 * (here reversed, so the sorted copy's order differs) */
+	struct tree_entry mixed[] = {
+	    {'f', 0644, 5, "", "y"}, {'f', 0644, 0, "", "z"}, {'d', 0755, 0, "", "."}};
+	sfs_sha256_hex("hello", 5, mixed[0].hex);
+	strcpy(mixed[1].hex, e);
+	bool none[] = {false, false, false}, first[] = {true, false, false},
+	     second[] = {false, true, false};
+	CHECK_EQ_INT(tree_from_entries_known(c, mixed, none, 3, &bad), -ENOENT);
+	CHECK_EQ_INT(tree_from_entries_known(c, mixed, second, 3, &bad), -ENOENT);
+	CHECK(bad == NULL);
+	CHECK_EQ_INT(tree_from_entries_known(c, mixed, first, 3, &bad), 0);
+	CHECK(bad && bad->n == 3 && tree_find(bad, "y") && tree_find(bad, "y")->size == 5);
+	bad = tree_free(bad);
 	tree_free(t);
 	cas_close(c);
 }
