@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fdio.h"
 #include "fs.h"
 #include "gc.h"
 #include "prune.h"
@@ -200,7 +201,7 @@ static int make_state_dir(const struct fs_opts *o, struct sfs_fs *fs, char **ret
 
 /* How long a mount waits for the lock of a daemon that is still exiting (an
  * unmount returns before the old daemon has closed its database). */
-#define LOCK_WAIT_MS 5000
+#define LOCK_WAIT_MS 30000
 
 /* flock(STATE_DIR/lock), waiting up to LOCK_WAIT_MS for a holder to let go;
  * returns the fd or -errno with a message naming the holder's pid. */
@@ -219,6 +220,9 @@ static int take_lock(const char *state_dir, char **ret_msg)
 			return fd;
 		if (errno != EWOULDBLOCK)
 			break;
+		if (waited == 1000)
+			sfs_log(SFS_LOG_WARN, "%s is in use: waiting up to %d s for its daemon to exit",
+				state_dir, LOCK_WAIT_MS / 1000);
 		usleep(50 * 1000);
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -228,29 +232,56 @@ static int take_lock(const char *state_dir, char **ret_msg)
 	return sfs_errf(ret_msg, EBUSY, "%s in use by pid %s", state_dir, buf[0] ? buf : "?");
 }
 
-/* The session of process pid, when its cwd is below dir ("/x/tmp/"); else 0. */
-static pid_t orphan_session(const char *pid, const char *dir)
+/* Reads /proc/<pid>/<what> into buf (NUL-terminated); returns its length or -1. */
+static ssize_t read_proc(const char *pid, const char *what, char *buf, size_t size)
 {
-	char path[300], cwd[PATH_MAX], buf[512], *p;
-	long sid = 0;
+	char path[64];
 	ssize_t n;
 	int fd;
 
+	snprintf(path, sizeof(path), "/proc/%s/%s", pid, what);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = sfs_read_full(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/*
+ * Whether process pid works for an exec below dir ("/x/tmp/"): its cwd is there
+ * (sandbox=none), or one of its arguments names an exec's dir there (bwrap's
+ * `--bind DIR/exec-XXX/work /work`: inside the sandbox the cwd reads "/work").
+ */
+static bool works_below(const char *pid, const char *dir)
+{
+	char args[1 << 16]; /* bwrap's arguments: a few KiB, more with many mounts */
+	char path[64], cwd[PATH_MAX];
+	size_t dl = strlen(dir);
+	ssize_t n;
+
 	snprintf(path, sizeof(path), "/proc/%s/cwd", pid);
 	n = readlink(path, cwd, sizeof(cwd) - 1);
-	if (n <= 0)
+	if (n > 0 && (cwd[n] = '\0', strncmp(cwd, dir, dl) == 0))
+		return true;
+	if ((n = read_proc(pid, "cmdline", args, sizeof(args))) <= 0)
+		return false;
+	for (const char *a = args; a < args + n; a += strlen(a) + 1)
+		if (strncmp(a, dir, dl) == 0 && strncmp(a + dl, "exec-", 5) == 0)
+			return true;
+	return false;
+}
+
+/* The session of process pid, when it works for an exec below dir; else 0. */
+static pid_t orphan_session(const char *pid, const char *dir)
+{
+	char buf[512], *p;
+	long sid = 0;
+
+	if (!works_below(pid, dir) || read_proc(pid, "stat", buf, sizeof(buf)) <= 0)
 		return 0;
-	cwd[n] = '\0';
-	if (strncmp(cwd, dir, strlen(dir)) != 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	/* "pid (comm) S ppid pgrp session ...": comm may hold anything, so from the last ')' */
 	if (!(p = strrchr(buf, ')')) || sscanf(p + 1, " %*c %*d %*d %ld", &sid) != 1)
 		return 0;
@@ -260,9 +291,11 @@ static pid_t orphan_session(const char *pid, const char *dir)
 /*
  * A daemon killed with SIGKILL cannot kill its execs: each runs in a session of
  * its own (setsid) with its work dir under STATE_DIR/tmp/, and would go on
- * running, and writing there, after the next mount empties it.  With the lock
- * held no live daemon owns them, so every session with a process working below
- * tmp/ is killed (a few passes, for processes forked meanwhile).
+ * running, and writing there, after the next mount empties it (bwrap's
+ * --die-with-parent does not always take the sandbox down with the daemon: one
+ * was seen left running under init).  With the lock held no live daemon owns
+ * them, so every session with a process working below tmp/ is killed (a few
+ * passes, for processes forked meanwhile; docs/durability.md §5).
  */
 static void kill_orphans(const char *state_dir)
 {

@@ -30,11 +30,13 @@ test_expect_success 'README says what the tree is' '
 	expect_contains "jobs/" "$readme"
 '
 
-test_expect_success 'a second mount of the same state dir fails with "in use by pid"' '
+test_expect_success 'a second mount of the same state dir waits, then fails with "in use by pid"' '
 	mkdir -p "$SCRATCH/mnt2" &&
 	pid=$(cat "$PIDFILE") &&
-	test_must_fail timeout 20 "$SOLVERFS" "$STATE" "$SCRATCH/mnt2" >second.log 2>&1 &&
+	test_must_fail timeout 60 "$SOLVERFS" "$STATE" "$SCRATCH/mnt2" >second.log 2>&1 &&
 	if mountpoint -q "$SCRATCH/mnt2"; then fusermount3 -u "$SCRATCH/mnt2"; echo "mounted twice"; exit 1; fi &&
+	cat second.log &&
+	expect_contains "is in use: waiting up to 30 s for its daemon to exit" "$(cat second.log)" &&
 	expect_contains "in use by pid $pid" "$(cat second.log)"
 '
 

@@ -43,7 +43,7 @@ sfs_mount || say "# mount failed; every case below will fail"
 
 test_expect_success 'a second mount of the same STATE_DIR fails naming the pid that holds it' '
 	pid=$(cat "$PIDFILE") &&
-	test_must_fail timeout 20 "$SOLVERFS" -f "$STATE" "$SCRATCH/mnt2" 2>err &&
+	test_must_fail timeout 60 "$SOLVERFS" -f "$STATE" "$SCRATCH/mnt2" 2>err &&
 	cat err &&
 	expect_contains "$STATE in use by pid $pid" "$(cat err)" &&
 	! sfs_is_mounted_at "$SCRATCH/mnt2"
@@ -52,7 +52,7 @@ test_expect_success 'a second mount of the same STATE_DIR fails naming the pid t
 test_expect_success 'in the background too, the pid named is the live daemon' '
 	"$SOLVERFS" "$SCRATCH/state3" "$SCRATCH/mnt3" 2>err0 &&
 	sfs_is_mounted_at "$SCRATCH/mnt3" &&
-	test_must_fail timeout 20 "$SOLVERFS" -f "$SCRATCH/state3" "$SCRATCH/mnt2" 2>err &&
+	test_must_fail timeout 60 "$SOLVERFS" -f "$SCRATCH/state3" "$SCRATCH/mnt2" 2>err &&
 	cat err &&
 	pid=$(sed -n "s/.* in use by pid \([0-9]*\)$/\1/p" err) &&
 	test -n "$pid" &&
@@ -160,6 +160,24 @@ test_expect_success 'after the unmount the job is cancelled: solverfs was unmoun
 	expect_eq cancelled "$(sfs_cat "$MNT/jobs/$N/state")" &&
 	expect_eq "solverfs was unmounted" "$(sfs_cat "$MNT/jobs/$N/error")"
 '
+
+# A sandbox a killed daemon left running: bwrap's processes work in /work inside the
+# sandbox, so only their arguments (--bind STATE_DIR/tmp/exec-XXX/work /work) tell
+# where they come from.  This stand-in has / as its cwd and the work dir as an argument.
+MARK_ORPHAN="sfs-orphan-$$-$RANDOM"
+(cd / && exec setsid bash -c 'sleep 1000.$$; : '"$MARK_ORPHAN" "$STATE/tmp/exec-orphan/work" \
+	</dev/null >/dev/null 2>&1) &
+orphan=$!
+wait_for_proc "$MARK_ORPHAN" 20 >/dev/null
+sfs_remount || say "# remount failed"
+
+test_expect_success 'a mount kills a session whose arguments name an exec dir of tmp/ (a bwrap left running)' '
+	wait_no_proc "$MARK_ORPHAN" &&
+	wait_no_proc "sleep 1000.$$" &&
+	expect_contains "left running in $STATE/tmp/" "$(cat "$LOG")"
+'
+kill -KILL -- "-$orphan" 2>/dev/null # its group, should the case above have failed
+wait "$orphan" 2>/dev/null
 
 # A full disk: STATE_DIR on an 8 MiB tmpfs.
 sfs_umount
