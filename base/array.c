@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sfs_grow(void **p, size_t *cap, size_t need, size_t elem)
+int sfs_grow_from(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
 	size_t ncap = *cap;
 	void *old, *nv;
@@ -17,8 +17,8 @@ int sfs_grow(void **p, size_t *cap, size_t need, size_t elem)
 	ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
 	if (ncap < need)
 		ncap = need;
-	if (ncap < 4)
-		ncap = 4;
+	if (ncap < first)
+		ncap = first;
 	if (elem && ncap > SIZE_MAX / elem)
 		return -ENOMEM;
 	/* *p is the caller's typed pointer: read and write its bytes, not
@@ -30,6 +30,11 @@ int sfs_grow(void **p, size_t *cap, size_t need, size_t elem)
 	memcpy(p, &nv, sizeof(nv));
 	*cap = ncap;
 	return 0;
+}
+
+int sfs_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	return sfs_grow_from(p, cap, need, elem, 4);
 }
 
 void sfs_copy_str(char *dst, size_t size, const char *s)

@@ -25,6 +25,10 @@
  */
 int sfs_grow(void **p, size_t *cap, size_t need, size_t elem);
 
+/* The same with first (not 4) as the smallest allocation: for arrays held by
+ * 100,000s of owners, most of them with one or two elements. */
+int sfs_grow_from(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
 /* Copies s (NULL: "") into dst of size bytes, cut to fit, always terminated. */
 void sfs_copy_str(char *dst, size_t size, const char *s);
 

@@ -496,14 +496,8 @@ int sfs_norm_mode(struct sfs_norm *c, json_t *obj, const char *fp, unsigned def,
  * sfs_grow's first four uses of 72 bytes were a tenth of a parse's peak. */
 static int add_use(struct pv *pv, struct use u)
 {
-	if (pv->nuses == pv->cap) {
-		size_t cap = pv->cap ? pv->cap * 2 : 1;
-		struct use *nu = cap < pv->cap ? NULL : realloc(pv->uses, cap * sizeof(*nu));
-		if (!nu)
-			return -ENOMEM;
-		pv->uses = nu;
-		pv->cap = cap;
-	}
+	if (sfs_grow_from((void **)&pv->uses, &pv->cap, pv->nuses + 1, sizeof(*pv->uses), 1) < 0)
+		return -ENOMEM;
 	pv->uses[pv->nuses++] = u;
 	return 0;
 }
