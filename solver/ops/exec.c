@@ -18,6 +18,8 @@
  * child takes a private mount namespace where every mount is bound onto itself
  * nosuid,nodev, read-only for inputs; every exec's log says it ran unsandboxed.
  *
+ * As root, the child first takes a mount namespace of its own without the
+ * host's solverfs mounts, which it would otherwise hold open (hostmounts.h).
  * The child gets a new session (its pid is its process group, published in
  * ctx->pgid so the solver can kill it), stdin /dev/null, stdout/stderr on pipes
  * that a poll loop copies into the vertex log, umask 022, exactly the spec's
@@ -52,6 +54,7 @@
 
 #include "array.h"
 #include "err.h"
+#include "hostmounts.h"
 #include "sandbox.h"
 #include "strbuf.h"
 #include "strv.h"
@@ -108,6 +111,7 @@ struct exec_run {
 	char *inner_cwd;	      /* the same inside the sandbox */
 	char **argv, **envp, **cands; /* NULL-terminated; cands: execve candidates */
 	char **bargv;		      /* the bwrap command line, or NULL: no sandbox */
+	char **detach;		      /* solverfs mount points the child detaches */
 	char *joined;		      /* args joined by spaces, for messages */
 	bool drop_creds;
 	struct strbuf tail; /* recent output, for the error message */
@@ -389,13 +393,29 @@ static void child_write(const char *s)
 	(void)n;
 }
 
+/*
+ * As root: a mount namespace of the child's own, without the solverfs mounts
+ * (hostmounts.h) that bwrap's recursive binds or the copy of the namespace
+ * would hold.  False when it has none (not root, or unshare failed): the exec
+ * then runs in the daemon's namespace, as an unprivileged daemon's always do.
+ */
+static bool child_private_ns(struct exec_run *er)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0)
+		return false;
+	/* the type is ignored for these; "none" rather than NULL keeps valgrind quiet */
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
+		return false;
+	/* one that fails stays held: an unmount then waits for the exec to end */
+	for (char **p = er->detach; p && *p; p++)
+		umount2(*p, MNT_DETACH);
+	return true;
+}
+
 /* Without the sandbox, as root: inputs read-only, nothing set-uid (see the top comment). */
 static void child_bind_mounts(struct exec_run *er)
 {
-	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0)
-		return;
-	/* the type is ignored for these; "none" rather than NULL keeps valgrind quiet */
-	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
+	if (!child_private_ns(er))
 		return;
 	for (size_t i = 0; i < er->nm; i++) {
 		struct mount_plan *p = er->sorted[i];
@@ -433,6 +453,8 @@ static void __attribute__((noreturn)) child_main(struct exec_run *er, int nullfd
 	umask(022);
 	if (!er->bargv)
 		child_bind_mounts(er);
+	else
+		child_private_ns(er); /* bwrap makes its namespace from this one */
 	if (chdir(er->bargv ? "/" : er->cwd) < 0) {
 		child_write("solverfs: cannot enter the work dir\n");
 		_exit(127);
@@ -704,6 +726,8 @@ static int run_process(struct exec_run *er, char **ret_msg)
 	enum run_end end;
 	pid_t pid;
 
+	if (geteuid() == 0 && (r = sfs_hostmounts_read(er->ctx->mountpoint, &er->detach)) < 0)
+		return sfs_errf(ret_msg, r, "cannot read /proc/self/mountinfo: %s", strerror(-r));
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nullfd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
 	    (er->bargv && pipe2(info, O_CLOEXEC | O_NONBLOCK) < 0)) {
@@ -891,6 +915,7 @@ static void exec_run_release(struct exec_run *er)
 	strv_free_argv(er->envp);
 	strv_free_argv(er->cands);
 	strv_free_argv(er->bargv);
+	strv_free_argv(er->detach);
 	free(er->joined);
 	strbuf_release(&er->tail);
 }
