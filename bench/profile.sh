@@ -2,7 +2,8 @@
 # bench/profile.sh SHAPE N [PHASE] — a CPU profile of the daemon solving one spec of
 # bench/solve-scale.sh's shapes (chain, wide, lattice, fanin): the spec is solved once
 # on a fresh STATE_DIR, the daemon remounted, and PHASE (default "warm": the same spec
-# again, all cached; "cold": the first run itself) runs under `perf record -g` attached
+# again, all cached; "cold": the first run itself; "incremental", lattice only: the spec
+# with root (0, 0)'s data changed, after the remount) runs under `perf record -g` attached
 # to the daemon.  Prints the time of that run and the top of `perf report`; the data
 # stays in $BENCH_PERF_DATA (default $TMPDIR/sfs-perf.data).  Build the binary with frame
 # pointers for call graphs:
@@ -12,8 +13,8 @@
 # daemon under valgrind --tool=callgrind instead.
 . "$(dirname "$0")/lib.sh"
 
-SHAPE=${1:?usage: profile.sh SHAPE N [warm|cold]}
-N=${2:?usage: profile.sh SHAPE N [warm|cold]}
+SHAPE=${1:?usage: profile.sh SHAPE N [warm|cold|incremental]}
+N=${2:?usage: profile.sh SHAPE N [warm|cold|incremental]}
 PHASE=${3:-warm}
 LATTICE_W=${BENCH_LATTICE_W:-100}
 OUT=${BENCH_PERF_DATA:-${TMPDIR:-/var/tmp}/sfs-perf.data}
@@ -23,6 +24,14 @@ MOUNT_OPTS=(-o spec_max=256M,max_vertices=1000000)
 
 spec=$DATA/$SHAPE-$N.json
 "gen_$SHAPE" "$N" >"$spec" || exit 2
+case $PHASE in
+warm | cold) ;;
+incremental)
+	[ "$SHAPE" = lattice ] || { echo "profile.sh: incremental is a lattice phase" >&2; exit 2; }
+	gen_lattice "$N" 1 >"$DATA/changed.json" || exit 2
+	;;
+*) echo "profile.sh: unknown phase $PHASE (warm, cold, incremental)" >&2; exit 2 ;;
+esac
 
 # profiled_run: the spec once, under the profiler attached to the daemon.
 profiled_run() {
@@ -47,6 +56,7 @@ else
 	bench_run_spec "$spec" >/dev/null || exit 1
 	bench_umount
 	bench_mount "${MOUNT_OPTS[@]}" || exit 1
+	[ "$PHASE" = incremental ] && spec=$DATA/changed.json
 	profiled_run
 fi
 bench_umount
