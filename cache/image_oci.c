@@ -93,7 +93,8 @@ static int read_file(struct oci_source *o, const char *digest, uint64_t max, cha
 		return sfs_errf(ret_msg, EFBIG, "%s is larger than %llu bytes",
 				digest ? digest : "index.json", (unsigned long long)max);
 	if (r == -EBADMSG)
-		return sfs_errf(ret_msg, EBADMSG, "blob %s does not match its digest", digest);
+		return sfs_errf(ret_msg, EBADMSG, "blob %s does not match its digest",
+				digest ? digest : "index.json");
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "%s", strerror(-r));
 	return 0;

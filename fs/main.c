@@ -235,7 +235,7 @@ static int take_lock(const char *state_dir, char **ret_msg)
 /* Reads /proc/<pid>/<what> into buf (NUL-terminated); returns its length or -1. */
 static ssize_t read_proc(const char *pid, const char *what, char *buf, size_t size)
 {
-	char path[64];
+	char path[300]; /* pid is a d_name of /proc: up to 255 bytes */
 	ssize_t n;
 	int fd;
 
