@@ -365,8 +365,7 @@ static int db_migrate_refs_prepare(struct sfs_db *db, struct refs_migration *m, 
 	return r;
 }
 
-static int db_migrate_refs_copy(struct sfs_db *db, const struct refs_migration *m,
-				char **ret_msg)
+static int db_migrate_refs_copy(struct sfs_db *db, const struct refs_migration *m, char **ret_msg)
 {
 	int r = 0;
 

@@ -136,7 +136,8 @@ static int sum_blobs(struct sfs_db *db, const struct strmap *m, struct cache_du 
 		uint64_t sz = (uint64_t)sqlite3_column_int64(st, 1);
 		if (!b || sqlite3_column_bytes(st, 0) != SFS_SHA256_LEN)
 			continue;
-		if (first || memcmp(b, blob, sizeof(blob)) != 0) { /* the previous blob is complete */
+		/* a new blob: the previous one is complete */
+		if (first || memcmp(b, blob, sizeof(blob)) != 0) {
 			du->total_size += size;
 			du->total_reclaimable += goes ? size : 0;
 			memcpy(blob, b, sizeof(blob));

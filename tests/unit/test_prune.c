@@ -307,7 +307,8 @@ static void test_encoding(void)
 	CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM blob_refs WHERE typeof(owner) <> 'integer'"
 				 " OR typeof(blob) <> 'blob' OR length(blob) <> 32"),
 		     0);
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld", (long long)na);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld",
+		 (long long)na);
 	int64_t rows_a = sql_int(db, sql);
 	CHECK(rows_a >= 2); /* the manifest and the file, at least */
 	snprintf(sql, sizeof(sql),
@@ -320,17 +321,20 @@ static void test_encoding(void)
 	CHECK_EQ_INT(cache_manager_save(c->main, a2, ta, 30, NULL, NULL), 0);
 	sfs_db_lock(c->db);
 	CHECK_EQ_INT(result_num(db, ta), na);
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld", (long long)na);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld",
+		 (long long)na);
 	CHECK_EQ_INT(sql_int(db, sql), rows_a);
 	sfs_db_unlock(c->db);
 	CHECK(cache_blob_referenced(c->db, fa));
 	CHECK(cache_blob_referenced(c->db, ta)); /* "sha256:" or bare */
-	CHECK(!cache_blob_referenced(c->db, "0000000000000000000000000000000000000000000000000000000000000000"));
+	CHECK(!cache_blob_referenced(
+	    c->db, "0000000000000000000000000000000000000000000000000000000000000000"));
 	CHECK(cache_blob_referenced(c->db, "not a digest")); /* doubt keeps */
 	CHECK_EQ_INT(cache_prune_result(c, ta, false, &rep), 0);
 	CHECK(!cache_blob_referenced(c->db, fa));
 	sfs_db_lock(c->db);
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld", (long long)na);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld",
+		 (long long)na);
 	CHECK_EQ_INT(sql_int(db, sql), 0);
 	sfs_db_unlock(c->db);
 	cache_key_unref(a);
@@ -385,14 +389,15 @@ static void check_figures(const struct figures *a, const struct figures *b)
  * wrote them, from this version's rows. */
 #define SQL_TO_SCHEMA_2                                                                            \
 	"CREATE TABLE results_old(id TEXT PRIMARY KEY, size INTEGER NOT NULL,"                     \
-	" created INTEGER NOT NULL, last_used INTEGER NOT NULL);"                                   \
+	" created INTEGER NOT NULL, last_used INTEGER NOT NULL);"                                  \
 	"INSERT INTO results_old SELECT id, size, created, last_used FROM results ORDER BY num;"   \
 	"CREATE TABLE blob_refs_old(owner TEXT NOT NULL, blob TEXT NOT NULL,"                      \
 	" size INTEGER NOT NULL, PRIMARY KEY(owner, blob)) WITHOUT ROWID;"                         \
 	"INSERT INTO blob_refs_old SELECT r.id, lower(hex(b.blob)), b.size FROM blob_refs b"       \
 	" JOIN results r ON r.num = b.owner;"                                                      \
 	"DROP TABLE blob_refs; DROP TABLE results;"                                                \
-	"ALTER TABLE results_old RENAME TO results; ALTER TABLE blob_refs_old RENAME TO blob_refs;" \
+	"ALTER TABLE results_old RENAME TO results; ALTER TABLE blob_refs_old RENAME TO "          \
+	"blob_refs;"                                                                               \
 	"CREATE INDEX blob_refs_by_blob ON blob_refs(blob);"                                       \
 	"CREATE INDEX results_by_last_used ON results(last_used, id);"                             \
 	"PRAGMA user_version = 2;"
@@ -424,9 +429,9 @@ static void test_migrate_schema_2(void)
 	sfs_cache_close(c);
 
 	CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
-	CHECK_EQ_INT(sqlite3_exec(raw, SQL_TO_SCHEMA_2 "CREATE TABLE results_v2(x);", NULL, NULL,
-				  NULL),
-		     SQLITE_OK);
+	CHECK_EQ_INT(
+	    sqlite3_exec(raw, SQL_TO_SCHEMA_2 "CREATE TABLE results_v2(x);", NULL, NULL, NULL),
+	    SQLITE_OK);
 	CHECK_EQ_INT(sqlite3_close(raw), SQLITE_OK);
 	c = NULL;
 	CHECK(sfs_cache_open(dir, &c, NULL) < 0);
