@@ -24,17 +24,14 @@ static const char *bare(const char *id)
 	return strncmp(id, "sha256:", 7) == 0 ? id + 7 : id;
 }
 
-/* Binds blob hex (bare or "sha256:") as blob_refs.blob, its 32 bytes (db.h). */
-static int bind_blob(sqlite3_stmt *st, int col, const char *hex)
+/* blob_refs.blob of blob hex (bare or "sha256:"): its 32 bytes (db.h), bound
+ * SQLITE_STATIC from the caller's buffer, which outlives the statement's step. */
+static int blob_bytes(const char *hex, unsigned char ret[SFS_SHA256_LEN])
 {
-	unsigned char md[SFS_SHA256_LEN];
-
-	if (sfs_hex_to_bytes(bare(hex), md) < 0) {
-		sfs_log(SFS_LOG_ERR, "blob reference: %s is not a sha256 digest", hex);
-		return -EINVAL;
-	}
-	return sqlite3_bind_blob(st, col, md, sizeof(md), SQLITE_TRANSIENT) == SQLITE_OK ? 0
-											   : -ENOMEM;
+	if (sfs_hex_to_bytes(bare(hex), ret) == 0)
+		return 0;
+	sfs_log(SFS_LOG_ERR, "blob reference: %s is not a sha256 digest", hex);
+	return -EINVAL;
 }
 
 /* results.num of result id (lock held): blob_refs's owner; -ENOENT without a row. */
@@ -60,14 +57,16 @@ static int result_num_locked(struct sfs_db *db, const char *id, int64_t *ret)
 static int ref_add_locked(struct sfs_db *db, int64_t owner, const char *hex, uint64_t size)
 {
 	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT);
-	int r;
+	unsigned char md[SFS_SHA256_LEN];
 
 	if (!st)
 		return -EIO;
+	if (blob_bytes(hex, md) < 0)
+		return -EINVAL;
 	sqlite3_bind_int64(st, 1, owner);
-	r = bind_blob(st, 2, hex);
+	sqlite3_bind_blob(st, 2, md, sizeof(md), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
-	return r < 0 ? r : sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
+	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
 }
 
 int cache_blob_refs_add_tree(struct sfs_db *db, struct cas *c, const struct tree *t)
@@ -117,10 +116,12 @@ static bool exists_locked(struct sfs_db *db, enum sfs_stmt sid, const char *text
 static bool referenced_locked(struct sfs_db *db, const char *hex)
 {
 	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REFERENCED);
+	unsigned char md[SFS_SHA256_LEN];
 	bool yes = true;
 
-	if (!st || bind_blob(st, 1, hex) < 0)
+	if (!st || blob_bytes(hex, md) < 0)
 		return true;
+	sqlite3_bind_blob(st, 1, md, sizeof(md), SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		yes = sqlite3_column_int(st, 0) != 0;
 	sqlite3_reset(st);
@@ -456,14 +457,16 @@ static void sim_release(struct sim *m)
 static int sim_refs_locked(struct sfs_db *db, struct sim *m, const char *hex, uintptr_t *ret)
 {
 	uintptr_t n = (uintptr_t)strmap_get(&m->refs, hex);
+	unsigned char md[SFS_SHA256_LEN];
 	int rc;
 
 	if (n) {
 		*ret = n;
 		return 0;
 	}
-	if (bind_blob(m->count, 1, hex) < 0)
+	if (blob_bytes(hex, md) < 0)
 		return -EINVAL;
+	sqlite3_bind_blob(m->count, 1, md, sizeof(md), SQLITE_STATIC);
 	rc = sqlite3_step(m->count);
 	if (rc == SQLITE_ROW)
 		n = (uintptr_t)sqlite3_column_int64(m->count, 0);
