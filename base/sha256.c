@@ -1,5 +1,6 @@
 #include "sha256.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -90,6 +91,25 @@ int sfs_is_hex(const char *s)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return s[SFS_HEX_LEN] == '\0';
+}
+
+static int nibble(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int sfs_hex_to_bytes(const char *s, unsigned char ret[SFS_SHA256_LEN])
+{
+	if (!sfs_is_hex(s))
+		return -EINVAL;
+	for (int i = 0; i < SFS_SHA256_LEN; i++)
+		ret[i] = (unsigned char)(nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]));
+	return 0;
+}
+
+void sfs_bytes_to_hex(const unsigned char md[SFS_SHA256_LEN], char ret_hex[SFS_HEX_SIZE])
+{
+	to_hex(md, ret_hex);
 }
 
 int sfs_is_digest(const char *s)

@@ -13,6 +13,7 @@
 #define SFS_HEX_SIZE 65
 #define SFS_DIGEST_LEN 71
 #define SFS_DIGEST_SIZE 72
+#define SFS_SHA256_LEN 32 /* the digest's bytes */
 
 struct sfs_sha256 {
 	void *ctx; /* EVP_MD_CTX */
@@ -34,5 +35,9 @@ void sfs_sha256_digest(const void *data, size_t len, char ret_digest[SFS_DIGEST_
 int sfs_is_digest(const char *s);
 /* True when s is 64 lowercase hex chars; false for NULL. */
 int sfs_is_hex(const char *s);
+/* The 32 bytes a hex spells: 0, or -EINVAL when s is not a hex (sfs_is_hex). */
+int sfs_hex_to_bytes(const char *s, unsigned char ret[SFS_SHA256_LEN]);
+/* The hex of 32 bytes. */
+void sfs_bytes_to_hex(const unsigned char md[SFS_SHA256_LEN], char ret_hex[SFS_HEX_SIZE]);
 
 #endif

@@ -109,6 +109,7 @@ for shape in $SHAPES; do
 		read -r fresh fresh_x fresh_c fresh_cpu < <(counted_run "$spec")
 		hwm_fresh=$(daemon_kb VmHWM)
 		bench_umount
+		db_bytes=$(cat "$STATE"/solverfs.db "$STATE"/solverfs.db-wal 2>/dev/null | wc -c)
 		bench_mount "${MOUNT_OPTS[@]}" || exit 1
 		gc_settled
 		base2=$(daemon_kb VmRSS)
@@ -117,7 +118,7 @@ for shape in $SHAPES; do
 		incr="" incr_x=""
 		if [ "$shape" = lattice ]; then
 			gen_lattice "$n" 1 >"$DATA/$shape-$n-incr.json"
-			read -r incr incr_x _ < <(counted_run "$DATA/$shape-$n-incr.json")
+			read -r incr incr_x _ incr_cpu < <(counted_run "$DATA/$shape-$n-incr.json")
 		fi
 		bench_umount
 		sz=$(stat -c %s "$spec")
@@ -126,6 +127,7 @@ for shape in $SHAPES; do
 		report $B "$shape $nv: fresh (us/vertex)" "$(per_vertex "$fresh" "$nv")" "<= 50"
 		report $B "$shape $nv: fresh daemon CPU (us/vertex)" "$(per_vertex "$fresh_cpu" "$nv")"
 		report $B "$shape $nv: fresh executed / cached" "$fresh_x / $fresh_c"
+		report $B "$shape $nv: database after fresh (MiB)" "$(awk -v b="$db_bytes" 'BEGIN { printf "%.1f", b / 1048576 }')"
 		report $B "$shape $nv: cached (s)" "$cached"
 		report $B "$shape $nv: cached (us/vertex)" "$(per_vertex "$cached" "$nv")" "<= 10"
 		report $B "$shape $nv: cached daemon CPU (us/vertex)" "$(per_vertex "$cached_cpu" "$nv")"
@@ -133,6 +135,7 @@ for shape in $SHAPES; do
 		if [ -n "$incr" ]; then
 			report $B "$shape $nv: incremental (s)" "$incr" "<= 5 at 100,000"
 			report $B "$shape $nv: incremental executed" "$incr_x"
+			report $B "$shape $nv: incremental daemon CPU (s)" "$incr_cpu"
 		fi
 		report $B "$shape $nv: peak RSS fresh (MiB)" "$((hwm_fresh / 1024))"
 		report $B "$shape $nv: peak RSS fresh (KiB/vertex)" "$(kib_per_vertex "$hwm_fresh" "$base" "$nv")" "<= 1"

@@ -40,10 +40,14 @@
 #include <time.h>
 
 #include "err.h"
+#include "sha256.h"
 
 /* 2: the blobs table (small blobs as rows); a version 1 store opens as it is
- * (CREATE ... IF NOT EXISTS), its blob files stay readable (cache/cas.c) */
-#define SFS_DB_SCHEMA_VERSION 2
+ * (CREATE ... IF NOT EXISTS), its blob files stay readable (cache/cas.c).
+ * 3: results get a stable number (results.num) and blob_refs names owners by it
+ * and blobs by their 32 bytes; an older store's two tables are rewritten at open
+ * (db_migrate_refs), in the open's transaction. */
+#define SFS_DB_SCHEMA_VERSION 3
 #define SFS_DB_GROUP_MAX 1024 /* units a group holds before a unit commits it */
 
 struct sfs_db {
@@ -129,10 +133,14 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_LAYER_PUT] = "INSERT OR REPLACE INTO layers(result, blob, size, diff_id)"
 		       " VALUES(?, ?, ?, ?)",
     [STMT_JOB_SET_ERROR] = "UPDATE jobs SET error = ?2 WHERE id = ?1",
+    /* owner: results.num; blob: the 32 bytes of its digest (db.h) */
     [STMT_BLOB_REF_INSERT] = "INSERT OR IGNORE INTO blob_refs(owner, blob, size) VALUES(?, ?, ?)",
-    [STMT_BLOB_REFS_OF] = "SELECT blob, size FROM blob_refs WHERE owner = ? ORDER BY blob",
-    [STMT_BLOB_REFS_DELETE] = "DELETE FROM blob_refs WHERE owner = ?",
+    [STMT_BLOB_REFS_OF] = "SELECT lower(hex(blob)), size FROM blob_refs"
+			  " WHERE owner = (SELECT num FROM results WHERE id = ?) ORDER BY blob",
+    [STMT_BLOB_REFS_DELETE] = "DELETE FROM blob_refs"
+			      " WHERE owner = (SELECT num FROM results WHERE id = ?)",
     [STMT_BLOB_REFERENCED] = "SELECT EXISTS(SELECT 1 FROM blob_refs WHERE blob = ?)",
+    [STMT_RESULT_NUM] = "SELECT num FROM results WHERE id = ?",
     [STMT_RESULT_DELETE] = "DELETE FROM results WHERE id = ?",
     [STMT_LAYER_DELETE] = "DELETE FROM layers WHERE result = ?",
     [STMT_RECORDS_OF_RESULT] = "SELECT id FROM records WHERE result = ? ORDER BY id",
@@ -181,8 +189,10 @@ static const char schema_sql[] =
     " PRIMARY KEY(src, input, output, digest, selector, target)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS links_by_target ON links(target);"
     "CREATE INDEX IF NOT EXISTS records_by_result ON records(result);"
-    "CREATE TABLE IF NOT EXISTS results(id TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-    " created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
+    /* num: the result's number, given once (max + 1) and kept by VACUUM (it is the
+     * INTEGER PRIMARY KEY), so blob_refs's owners grow with each new result */
+    "CREATE TABLE IF NOT EXISTS results(num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, uid INTEGER NOT NULL,"
     " gid INTEGER NOT NULL, state TEXT NOT NULL, spec BLOB, error TEXT, result TEXT,"
     " created INTEGER NOT NULL, ended INTEGER NOT NULL, status BLOB, status_json BLOB,"
@@ -194,9 +204,12 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS links_by_digest ON links(digest, output);"
     "CREATE TABLE IF NOT EXISTS layers(result TEXT PRIMARY KEY, blob TEXT NOT NULL,"
     " size INTEGER NOT NULL, diff_id TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS blob_refs(owner TEXT NOT NULL, blob TEXT NOT NULL,"
+    /* ~45 bytes a row: a new result's rows append to the primary key, and each
+     * blob's run in the index (blob, size, owner) grows at its end; the index
+     * covers the scans by blob (cache_referenced, du) */
+    "CREATE TABLE IF NOT EXISTS blob_refs(owner INTEGER NOT NULL, blob BLOB NOT NULL,"
     " size INTEGER NOT NULL, PRIMARY KEY(owner, blob)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS blob_refs_by_blob ON blob_refs(blob);"
+    "CREATE INDEX IF NOT EXISTS blob_refs_by_blob ON blob_refs(blob, size);"
     "CREATE TABLE IF NOT EXISTS gc_intent(blob TEXT PRIMARY KEY) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS gc_roots(job INTEGER NOT NULL, result TEXT NOT NULL,"
     " PRIMARY KEY(job, result)) WITHOUT ROWID;"
@@ -296,11 +309,111 @@ static int db_migrate(struct sfs_db *db, char **ret_msg)
 	return 0;
 }
 
+/* One integer a statement gives (a pragma, an EXISTS). */
+static int db_query_int(struct sfs_db *db, const char *sql, int *ret, char **ret_msg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK)
+		return sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
+	rc = sqlite3_step(st);
+	*ret = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
+	return 0;
+}
+
+/*
+ * Schema 3's results and blob_refs (db.h) from an older store's: results had no
+ * num (its rowid is implicit, which VACUUM may renumber), blob_refs named owners
+ * by their id and blobs by their hex (TEXT, ~140 bytes a row).  The old tables
+ * are renamed first (their indexes dropped, so schema_sql makes the new ones),
+ * then copied into the new ones and dropped (db_migrate_refs_copy): all inside
+ * the open's transaction, so a kill -9 leaves the old schema and the next open
+ * migrates again.  A row of an owner with no results row names nothing the
+ * cache keeps and is not copied.
+ */
+struct refs_migration {
+	int results, refs; /* the old table is there, renamed *_v2 */
+};
+
+static int db_migrate_refs_prepare(struct sfs_db *db, struct refs_migration *m, char **ret_msg)
+{
+	int r = db_query_int(db,
+			     "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table'"
+			     " AND name = 'results') AND NOT EXISTS(SELECT 1 FROM"
+			     " pragma_table_info('results') WHERE name = 'num')",
+			     &m->results, ret_msg);
+
+	if (r == 0)
+		r = db_query_int(db,
+				 "SELECT EXISTS(SELECT 1 FROM pragma_table_info('blob_refs')"
+				 " WHERE name = 'owner' AND type = 'TEXT')",
+				 &m->refs, ret_msg);
+	if (r == 0 && m->results)
+		r = db_exec(db,
+			    "DROP INDEX IF EXISTS results_by_last_used;"
+			    " ALTER TABLE results RENAME TO results_v2",
+			    ret_msg);
+	if (r == 0 && m->refs)
+		r = db_exec(db,
+			    "DROP INDEX IF EXISTS blob_refs_by_blob;"
+			    " ALTER TABLE blob_refs RENAME TO blob_refs_v2",
+			    ret_msg);
+	return r;
+}
+
+static int db_migrate_refs_copy(struct sfs_db *db, const struct refs_migration *m, char **ret_msg)
+{
+	int r = 0;
+
+	if (m->results)
+		r = db_exec(db,
+			    "INSERT INTO results(num, id, size, created, last_used)"
+			    " SELECT rowid, id, size, created, last_used FROM results_v2"
+			    " ORDER BY rowid; DROP TABLE results_v2",
+			    ret_msg);
+	if (r == 0 && m->refs)
+		r = db_exec(db,
+			    "INSERT OR IGNORE INTO blob_refs(owner, blob, size)"
+			    " SELECT r.num, sfs_unhex(b.blob), b.size FROM blob_refs_v2 b"
+			    " JOIN results r ON r.id = b.owner WHERE sfs_unhex(b.blob) IS NOT NULL"
+			    " ORDER BY 1, 2; DROP TABLE blob_refs_v2",
+			    ret_msg);
+	if (r == 0 && (m->results || m->refs))
+		sfs_log(SFS_LOG_INFO, "database: results and blob references migrated to schema %d",
+			SFS_DB_SCHEMA_VERSION);
+	return r;
+}
+
+/* sfs_unhex(s): the 32 bytes of a hex or "sha256:" digest, NULL for anything
+ * else: blob_refs.blob in SQL (db.h). */
+static void sql_unhex(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *s = (const char *)sqlite3_value_text(argv[0]);
+	unsigned char md[SFS_SHA256_LEN];
+
+	(void)argc;
+	if (s && strncmp(s, "sha256:", 7) == 0)
+		s += 7;
+	if (s && sfs_hex_to_bytes(s, md) == 0)
+		sqlite3_result_blob(ctx, md, sizeof(md), SQLITE_TRANSIENT);
+	else
+		sqlite3_result_null(ctx);
+}
+
 static int db_setup(struct sfs_db *db, char **ret_msg)
 {
+	struct refs_migration m = {0};
 	int r;
 
 	sqlite3_busy_timeout(db->conn, 5000);
+	if (sqlite3_create_function(db->conn, "sfs_unhex", 1,
+				    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+				    sql_unhex, NULL, NULL) != SQLITE_OK)
+		return sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
 	r = db_exec(db,
 		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 		    " PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
@@ -310,7 +423,11 @@ static int db_setup(struct sfs_db *db, char **ret_msg)
 	r = db_exec(db, "BEGIN IMMEDIATE", ret_msg);
 	if (r < 0)
 		return r;
-	r = db_exec(db, schema_sql, ret_msg);
+	r = db_migrate_refs_prepare(db, &m, ret_msg);
+	if (r == 0)
+		r = db_exec(db, schema_sql, ret_msg);
+	if (r == 0)
+		r = db_migrate_refs_copy(db, &m, ret_msg);
 	if (r == 0)
 		r = db_check_version(db, ret_msg);
 	if (r == 0)

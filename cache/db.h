@@ -13,7 +13,9 @@
  *                                           from before the columns, or an import)
  *   key_records(key, record)                which keys hold which records
  *   links(src, input, output, digest, selector, target)
- *   results(id, size, created, last_used)   result trees known to the cache
+ *   results(num, id, size, created, last_used)  result trees known to the cache;
+ *                                           num their number (INTEGER PRIMARY KEY:
+ *                                           stable, max + 1 for a new one)
  *   jobs(id, uid, gid, state, spec, error, result, created, ended, status, status_json)
  *   meta(name, value)                       next job number and the like
  *   keys(id, digest, output)                what each persisted key is a key of
@@ -21,7 +23,10 @@
  *   blob_refs(owner, blob, size)            which result names which blob (its tree's
  *                                           manifest, files and links, its layer):
  *                                           written with the results row, so "is this
- *                                           blob still referenced" is one index probe
+ *                                           blob still referenced" is one index probe;
+ *                                           owner is results.num, blob the digest's
+ *                                           32 bytes (SQL: lower(hex(blob)) gives the
+ *                                           hex, sfs_unhex(hex) the bytes)
  *   gc_intent(blob)                         blobs a committed prune will delete
  *                                           (cache/prune.h); finished at the next mount
  *   blobs(hex, size, data)                  the content store's small blobs
@@ -76,6 +81,7 @@ enum sfs_stmt {
 	STMT_BLOB_REFS_OF,
 	STMT_BLOB_REFS_DELETE,
 	STMT_BLOB_REFERENCED,
+	STMT_RESULT_NUM, /* results.num of an id: blob_refs's owner */
 	STMT_RESULT_DELETE,
 	STMT_LAYER_DELETE,
 	STMT_RECORDS_OF_RESULT,

@@ -15,13 +15,14 @@
 #include "array.h"
 #include "err.h"
 #include "holds.h"
+#include "sha256.h"
 #include "strmap.h"
 
 #define SQL_DU                                                                                     \
 	"SELECT r.id, r.created, r.last_used,"                                                     \
-	" coalesce((SELECT sum(b.size) FROM blob_refs b WHERE b.owner = r.id), 0) AS sz,"          \
-	" coalesce((SELECT sum(b.size) FROM blob_refs b WHERE b.owner = r.id AND NOT EXISTS"       \
-	"  (SELECT 1 FROM blob_refs o WHERE o.blob = b.blob AND o.owner <> r.id)), 0),"            \
+	" coalesce((SELECT sum(b.size) FROM blob_refs b WHERE b.owner = r.num), 0) AS sz,"         \
+	" coalesce((SELECT sum(b.size) FROM blob_refs b WHERE b.owner = r.num AND NOT EXISTS"      \
+	"  (SELECT 1 FROM blob_refs o WHERE o.blob = b.blob AND o.owner <> r.num)), 0),"           \
 	" EXISTS(SELECT 1 FROM gc_roots g WHERE g.result = r.id),"                                 \
 	" (SELECT group_concat(op, ',') FROM (SELECT DISTINCT op FROM records"                     \
 	"  WHERE result = r.id AND op IS NOT NULL ORDER BY op)),"                                  \
@@ -29,7 +30,10 @@
 	"  ORDER BY created DESC, id DESC LIMIT 1)"                                                \
 	" FROM results r ORDER BY sz DESC, r.id"
 
-#define SQL_REFS "SELECT blob, size, owner FROM blob_refs ORDER BY blob"
+/* every reference by blob (the covering index), with its owner's id (NULL: no results row) */
+#define SQL_REFS                                                                                   \
+	"SELECT b.blob, b.size, r.id FROM blob_refs b LEFT JOIN results r ON r.num = b.owner"      \
+	" ORDER BY b.blob"
 
 int cache_record_describe(struct sfs_db *db, const char *record_id, const char *op,
 			  const char *name)
@@ -119,28 +123,30 @@ static bool owner_goes(const struct strmap *m, const char *owner)
 static int sum_blobs(struct sfs_db *db, const struct strmap *m, struct cache_du *du)
 {
 	sqlite3_stmt *st = prepare(db, SQL_REFS);
-	char blob[SFS_DIGEST_SIZE] = "";
+	unsigned char blob[SFS_SHA256_LEN] = {0};
 	uint64_t size = 0;
-	bool goes = false;
+	bool goes = false, first = true;
 	int rc;
 
 	if (!st)
 		return -EIO;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *b = (const char *)sqlite3_column_text(st, 0);
+		const void *b = sqlite3_column_blob(st, 0);
 		const char *owner = (const char *)sqlite3_column_text(st, 2);
 		uint64_t sz = (uint64_t)sqlite3_column_int64(st, 1);
-		if (!b || !owner)
+		if (!b || sqlite3_column_bytes(st, 0) != SFS_SHA256_LEN)
 			continue;
-		if (strcmp(b, blob) != 0) { /* the previous blob is complete */
+		/* a new blob: the previous one is complete */
+		if (first || memcmp(b, blob, sizeof(blob)) != 0) {
 			du->total_size += size;
 			du->total_reclaimable += goes ? size : 0;
-			snprintf(blob, sizeof(blob), "%s", b);
+			memcpy(blob, b, sizeof(blob));
 			size = 0;
 			goes = true;
+			first = false;
 		}
 		size = sz > size ? sz : size;
-		goes = goes && owner_goes(m, owner);
+		goes = goes && owner && owner_goes(m, owner); /* no results row: it stays */
 	}
 	du->total_size += size;
 	du->total_reclaimable += goes ? size : 0;

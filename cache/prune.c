@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "sha256.h"
 #include "strmap.h"
 #include "strv.h"
 
@@ -23,35 +24,76 @@ static const char *bare(const char *id)
 	return strncmp(id, "sha256:", 7) == 0 ? id + 7 : id;
 }
 
-static int ref_add_locked(struct sfs_db *db, const char *owner, const char *hex, uint64_t size)
+/* blob_refs.blob of blob hex (bare or "sha256:"): its 32 bytes (db.h), bound
+ * SQLITE_STATIC from the caller's buffer, which outlives the statement's step. */
+static int blob_bytes(const char *hex, unsigned char ret[SFS_SHA256_LEN])
 {
-	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT);
+	if (sfs_hex_to_bytes(bare(hex), ret) == 0)
+		return 0;
+	sfs_log(SFS_LOG_ERR, "blob reference: %s is not a sha256 digest", hex);
+	return -EINVAL;
+}
+
+/* results.num of result id (lock held): blob_refs's owner; -ENOENT without a row. */
+static int result_num_locked(struct sfs_db *db, const char *id, int64_t *ret)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_RESULT_NUM);
+	int rc, r;
 
 	if (!st)
 		return -EIO;
-	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+		r = 0;
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : sfs_db_error(db, STMT_RESULT_NUM, rc);
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+static int ref_add_locked(struct sfs_db *db, int64_t owner, const char *hex, uint64_t size)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT);
+	unsigned char md[SFS_SHA256_LEN];
+
+	if (!st)
+		return -EIO;
+	if (blob_bytes(hex, md) < 0)
+		return -EINVAL;
+	sqlite3_bind_int64(st, 1, owner);
+	sqlite3_bind_blob(st, 2, md, sizeof(md), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
 	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
 }
 
 int cache_blob_refs_add_tree(struct sfs_db *db, struct cas *c, const struct tree *t)
 {
-	int64_t msize = cas_size(c, bare(t->id));
-	int r = ref_add_locked(db, t->id, bare(t->id), msize > 0 ? (uint64_t)msize : 0);
+	int64_t owner = 0, msize;
+	int r = result_num_locked(db, t->id, &owner);
 
+	if (r < 0)
+		return r;
+	msize = cas_size(c, bare(t->id));
+	r = ref_add_locked(db, owner, t->id, msize > 0 ? (uint64_t)msize : 0);
 	for (size_t i = 0; r == 0 && i < t->n; i++)
 		if (t->entries[i].hex[0])
-			r = ref_add_locked(db, t->id, t->entries[i].hex, t->entries[i].size);
+			r = ref_add_locked(db, owner, t->entries[i].hex, t->entries[i].size);
 	return r;
 }
 
 int cache_blob_ref_add(struct sfs_db *db, const char *owner, const char *blob, uint64_t size)
 {
+	int64_t num = 0;
+
 	sfs_db_lock(db);
-	int r = ref_add_locked(db, owner, bare(blob), size);
+	int r = result_num_locked(db, owner, &num);
+	if (r == 0)
+		r = ref_add_locked(db, num, blob, size);
 	sfs_db_unlock(db);
-	return r;
+	return r == -ENOENT ? 0 : r; /* no results row: nothing to keep it for (prune.h) */
 }
 
 static bool exists_locked(struct sfs_db *db, enum sfs_stmt sid, const char *text)
@@ -60,7 +102,7 @@ static bool exists_locked(struct sfs_db *db, enum sfs_stmt sid, const char *text
 	bool yes = false;
 
 	if (!st)
-		return true; /* an error keeps the blob: never delete on doubt */
+		return true; /* an error says yes: never delete on doubt */
 	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		yes = sqlite3_column_int(st, 0) != 0;
@@ -70,10 +112,26 @@ static bool exists_locked(struct sfs_db *db, enum sfs_stmt sid, const char *text
 	return yes;
 }
 
+/* Whether some result names blob hex (lock held); an error says yes: the blob stays. */
+static bool referenced_locked(struct sfs_db *db, const char *hex)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REFERENCED);
+	unsigned char md[SFS_SHA256_LEN];
+	bool yes = true;
+
+	if (!st || blob_bytes(hex, md) < 0)
+		return true;
+	sqlite3_bind_blob(st, 1, md, sizeof(md), SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		yes = sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	return yes;
+}
+
 bool cache_blob_referenced(struct sfs_db *db, const char *hex)
 {
 	sfs_db_lock(db);
-	bool yes = exists_locked(db, STMT_BLOB_REFERENCED, hex);
+	bool yes = referenced_locked(db, hex);
 	sfs_db_unlock(db);
 	return yes;
 }
@@ -163,7 +221,7 @@ static int prune_result_locked(struct sfs_cache *c, const char *id, struct cache
 	if (r == 0)
 		r = run_text(c->db, STMT_RESULT_DELETE, id);
 	for (size_t i = 0; r == 0 && i < rr.blobs.n; i++) {
-		if (exists_locked(c->db, STMT_BLOB_REFERENCED, rr.blobs.v[i]))
+		if (referenced_locked(c->db, rr.blobs.v[i]))
 			continue;
 		r = run_text(c->db, STMT_GC_INTENT_ADD, rr.blobs.v[i]);
 		rep->blobs++;
@@ -399,13 +457,16 @@ static void sim_release(struct sim *m)
 static int sim_refs_locked(struct sfs_db *db, struct sim *m, const char *hex, uintptr_t *ret)
 {
 	uintptr_t n = (uintptr_t)strmap_get(&m->refs, hex);
+	unsigned char md[SFS_SHA256_LEN];
 	int rc;
 
 	if (n) {
 		*ret = n;
 		return 0;
 	}
-	sqlite3_bind_text(m->count, 1, hex, -1, SQLITE_STATIC);
+	if (blob_bytes(hex, md) < 0)
+		return -EINVAL;
+	sqlite3_bind_blob(m->count, 1, md, sizeof(md), SQLITE_STATIC);
 	rc = sqlite3_step(m->count);
 	if (rc == SQLITE_ROW)
 		n = (uintptr_t)sqlite3_column_int64(m->count, 0);
@@ -552,7 +613,7 @@ static int remove_if_unreferenced(struct sfs_cache *c, const char *hex,
 	int r = 0;
 
 	sfs_db_lock(c->db);
-	if (!exists_locked(c->db, STMT_BLOB_REFERENCED, hex)) {
+	if (!referenced_locked(c->db, hex)) {
 		int64_t size = cas_size(c->cas, hex);
 		r = cas_remove(c->cas, hex);
 		if (r == -ENOENT)
@@ -579,14 +640,15 @@ static int orphan_blob(const char *hex, void *arg)
 	return remove_if_unreferenced(w->c, hex, w->rep);
 }
 
-/* Result trees with no blob_refs row, and layers whose blob has no row of its result. */
+/* Result trees with no blob_refs row, and layers (of a result) whose blob has no row
+ * of its result. */
 #define SQL_UNREFERENCED_RESULTS                                                                   \
-	"SELECT id FROM results r WHERE NOT EXISTS (SELECT 1 FROM blob_refs b WHERE b.owner = r.id)" \
-	" ORDER BY id"
+	"SELECT id FROM results r WHERE NOT EXISTS (SELECT 1 FROM blob_refs b"                     \
+	" WHERE b.owner = r.num) ORDER BY id"
 #define SQL_UNREFERENCED_LAYERS                                                                    \
-	"SELECT result, blob, size FROM layers l WHERE NOT EXISTS (SELECT 1 FROM blob_refs b"      \
-	" WHERE b.owner = l.result AND b.blob = (CASE WHEN l.blob LIKE 'sha256:%'"                 \
-	" THEN substr(l.blob, 8) ELSE l.blob END))"
+	"SELECT l.result, l.blob, l.size FROM layers l JOIN results r ON r.id = l.result"          \
+	" WHERE NOT EXISTS (SELECT 1 FROM blob_refs b WHERE b.owner = r.num"                       \
+	" AND b.blob = sfs_unhex(l.blob)) AND sfs_unhex(l.blob) IS NOT NULL"
 
 static int query_rows(struct sfs_db *db, const char *sql, int ncols, struct strv *out)
 {

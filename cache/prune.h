@@ -2,7 +2,8 @@
  * prune.h — deleting results: the release cascade and countable blob references.
  *
  * Every blob a result needs (its manifest, its files' and links' blobs, its
- * export layer) is a row of blob_refs(owner = result id, blob, size), written
+ * export layer) is a row of blob_refs(owner = the result's results.num, blob =
+ * the digest's 32 bytes, size: db.h), written
  * in the same unit as the results row (result_storage.c, layer.c).  So "is
  * this blob still referenced" is one index probe, never a scan of the trees.
  *
@@ -33,9 +34,13 @@ struct cache_prune_report {
 	uint64_t exports, export_bytes; /* whole-cache exports deleted (cache/exports.h) */
 };
 
-/* Adds the blob_refs rows of result tree t; lock held, inside a unit. */
+/* Adds the blob_refs rows of result tree t, whose results row is written (its
+ * num is the rows' owner: -ENOENT without one); lock held, inside a unit. */
 int cache_blob_refs_add_tree(struct sfs_db *db, struct cas *c, const struct tree *t);
-/* One row; blob "sha256:<hex>" or bare hex.  Takes the lock. */
+/* One row of result owner; blob "sha256:<hex>" or bare hex (-EINVAL otherwise).
+ * Nothing for an owner with no results row (a tree stored by itself): its
+ * layer is then an orphan a mount may remove, made again when asked.  Takes
+ * the lock. */
 int cache_blob_ref_add(struct sfs_db *db, const char *owner, const char *blob, uint64_t size);
 /* True while any result names blob (bare hex). */
 bool cache_blob_referenced(struct sfs_db *db, const char *hex);

@@ -4,6 +4,7 @@
  * reports exactly what the real prune frees; orphans are collected, never a
  * referenced blob.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,8 +265,216 @@ static void test_save_sees_collected_blob(void)
 	sfs_cache_close(c);
 }
 
+/* The first column of sql's first row, as an integer (-1: no row or an error). */
+static int64_t sql_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	CHECK_EQ_INT(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t result_num(sqlite3 *db, const char *id)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT num FROM results WHERE id = '%s'", id);
+	return sql_int(db, sql);
+}
+
+/* blob_refs's encoding (db.h): owners are results.num, growing with each new result and
+ * kept by a second save; blobs are the 32 bytes of their digest; a prune takes the rows. */
+static void test_encoding(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	char ta[SFS_DIGEST_SIZE], tb[SFS_DIGEST_SIZE], fa[SFS_HEX_SIZE], sql[256];
+	struct cache_key *a = mk_key("a"), *b = mk_key("b"), *a2 = mk_key("a2");
+	struct cache_prune_report rep = {0};
+	sqlite3 *db = sfs_db_handle(c->db);
+
+	fx_tree(c, "d", 0640, "content-a", ta);
+	fx_tree(c, "d", 0640, "content-b", tb);
+	CHECK_EQ_INT(cache_manager_save(c->main, a, ta, 10, NULL, NULL), 0);
+	CHECK_EQ_INT(cache_manager_save(c->main, b, tb, 20, NULL, NULL), 0);
+	CHECK_EQ_INT(cas_put_buf(c->cas, "content-a", 9, fa), 0);
+	sfs_db_lock(c->db);
+	int64_t na = result_num(db, ta), nb = result_num(db, tb);
+	CHECK(na > 0);
+	CHECK(nb > na);
+	CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM blob_refs WHERE typeof(owner) <> 'integer'"
+				 " OR typeof(blob) <> 'blob' OR length(blob) <> 32"),
+		     0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld",
+		 (long long)na);
+	int64_t rows_a = sql_int(db, sql);
+	CHECK(rows_a >= 2); /* the manifest and the file, at least */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM blob_refs WHERE owner = %lld AND blob = sfs_unhex('%s')"
+		 " AND lower(hex(blob)) = '%s'",
+		 (long long)na, fa, fa);
+	CHECK_EQ_INT(sql_int(db, sql), 1);
+	sfs_db_unlock(c->db);
+	/* a second save of the same tree (another key) keeps its number and rows */
+	CHECK_EQ_INT(cache_manager_save(c->main, a2, ta, 30, NULL, NULL), 0);
+	sfs_db_lock(c->db);
+	CHECK_EQ_INT(result_num(db, ta), na);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld",
+		 (long long)na);
+	CHECK_EQ_INT(sql_int(db, sql), rows_a);
+	sfs_db_unlock(c->db);
+	CHECK(cache_blob_referenced(c->db, fa));
+	CHECK(cache_blob_referenced(c->db, ta)); /* "sha256:" or bare */
+	CHECK(!cache_blob_referenced(
+	    c->db, "0000000000000000000000000000000000000000000000000000000000000000"));
+	CHECK(cache_blob_referenced(c->db, "not a digest")); /* doubt keeps */
+	CHECK_EQ_INT(cache_prune_result(c, ta, false, &rep), 0);
+	CHECK(!cache_blob_referenced(c->db, fa));
+	sfs_db_lock(c->db);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld",
+		 (long long)na);
+	CHECK_EQ_INT(sql_int(db, sql), 0);
+	sfs_db_unlock(c->db);
+	cache_key_unref(a);
+	cache_key_unref(b);
+	cache_key_unref(a2);
+	sfs_cache_close(c);
+}
+
+/* What the prune and du say of a store, to compare a store before and after migration. */
+struct figures {
+	uint64_t blobs, bytes, du_total, du_reclaimable, du_sizes, dry_results, dry_blobs,
+	    dry_bytes;
+	size_t du_n;
+};
+
+static struct figures figures_of(struct sfs_cache *c)
+{
+	struct figures f = {0};
+	struct cache_du du;
+	struct cache_prune_report dry = {0};
+	struct cache_prune_opts o = {.dry_run = true, .batch = 1};
+
+	CHECK_EQ_INT(cache_referenced(c->db, &f.blobs, &f.bytes), 0);
+	CHECK_EQ_INT(cache_du_get(c, &du), 0);
+	f.du_n = du.n;
+	f.du_total = du.total_size;
+	f.du_reclaimable = du.total_reclaimable;
+	for (size_t i = 0; i < du.n; i++)
+		f.du_sizes += du.v[i].size * 1000 + du.v[i].reclaimable;
+	cache_du_release(&du);
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &dry), 0);
+	f.dry_results = dry.results;
+	f.dry_blobs = dry.blobs;
+	f.dry_bytes = dry.bytes;
+	return f;
+}
+
+static void check_figures(const struct figures *a, const struct figures *b)
+{
+	CHECK_EQ_INT(a->blobs, b->blobs);
+	CHECK_EQ_INT(a->bytes, b->bytes);
+	CHECK_EQ_INT(a->du_n, b->du_n);
+	CHECK_EQ_INT(a->du_total, b->du_total);
+	CHECK_EQ_INT(a->du_reclaimable, b->du_reclaimable);
+	CHECK_EQ_INT(a->du_sizes, b->du_sizes);
+	CHECK_EQ_INT(a->dry_results, b->dry_results);
+	CHECK_EQ_INT(a->dry_blobs, b->dry_blobs);
+	CHECK_EQ_INT(a->dry_bytes, b->dry_bytes);
+}
+
+/* Schema 2's results (no num) and blob_refs (owner id, blob hex TEXT), as that version
+ * wrote them, from this version's rows. */
+#define SQL_TO_SCHEMA_2                                                                            \
+	"CREATE TABLE results_old(id TEXT PRIMARY KEY, size INTEGER NOT NULL,"                     \
+	" created INTEGER NOT NULL, last_used INTEGER NOT NULL);"                                  \
+	"INSERT INTO results_old SELECT id, size, created, last_used FROM results ORDER BY num;"   \
+	"CREATE TABLE blob_refs_old(owner TEXT NOT NULL, blob TEXT NOT NULL,"                      \
+	" size INTEGER NOT NULL, PRIMARY KEY(owner, blob)) WITHOUT ROWID;"                         \
+	"INSERT INTO blob_refs_old SELECT r.id, lower(hex(b.blob)), b.size FROM blob_refs b"       \
+	" JOIN results r ON r.num = b.owner;"                                                      \
+	"DROP TABLE blob_refs; DROP TABLE results;"                                                \
+	"ALTER TABLE results_old RENAME TO results; ALTER TABLE blob_refs_old RENAME TO "          \
+	"blob_refs;"                                                                               \
+	"CREATE INDEX blob_refs_by_blob ON blob_refs(blob);"                                       \
+	"CREATE INDEX results_by_last_used ON results(last_used, id);"                             \
+	"PRAGMA user_version = 2;"
+
+/* A schema 2 store migrates at open, in one transaction: a failed migration (here a
+ * table in the way of the rename) leaves the old schema whole, and the next open
+ * migrates; the prune, du and stats figures are those from before the conversion. */
+static void test_migrate_schema_2(void)
+{
+	struct sfs_cache *c = fx_cache_open();
+	char ta[SFS_DIGEST_SIZE], tb[SFS_DIGEST_SIZE], tc[SFS_DIGEST_SIZE], path[4200], dir[4096];
+	struct cache_key *a = mk_key("a"), *b = mk_key("b"), *k = mk_key("c");
+	sqlite3 *raw = NULL;
+
+	fx_tree(c, "d", 0640, "content-a", ta);
+	fx_tree(c, "d", 0640, "content-b", tb); /* shares the link blob with a */
+	fx_tree(c, "e", 0640, "content-a", tc); /* shares the file blob with a */
+	CHECK_EQ_INT(cache_manager_save(c->main, a, ta, 10, NULL, NULL), 0);
+	CHECK_EQ_INT(cache_manager_save(c->main, b, tb, 20, NULL, NULL), 0);
+	CHECK_EQ_INT(cache_manager_save(c->main, k, tc, 30, NULL, NULL), 0);
+	struct figures before = figures_of(c);
+	CHECK_EQ_INT(before.du_n, 3);
+	CHECK(before.dry_blobs >= 5);
+	snprintf(dir, sizeof(dir), "%s", c->state_dir);
+	snprintf(path, sizeof(path), "%s/solverfs.db", dir);
+	sfs_db_lock(c->db);
+	int64_t rows = sql_int(sfs_db_handle(c->db), "SELECT count(*) FROM blob_refs");
+	sfs_db_unlock(c->db);
+	sfs_cache_close(c);
+
+	CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
+	CHECK_EQ_INT(
+	    sqlite3_exec(raw, SQL_TO_SCHEMA_2 "CREATE TABLE results_v2(x);", NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_close(raw), SQLITE_OK);
+	c = NULL;
+	CHECK(sfs_cache_open(dir, &c, NULL) < 0);
+	CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
+	CHECK_EQ_INT(sql_int(raw, "PRAGMA user_version"), 2);
+	CHECK_EQ_INT(sql_int(raw, "SELECT count(*) FROM pragma_table_info('blob_refs')"
+				  " WHERE name = 'owner' AND type = 'TEXT'"),
+		     1);
+	CHECK_EQ_INT(sql_int(raw, "SELECT count(*) FROM blob_refs"), rows);
+	CHECK_EQ_INT(sql_int(raw, "SELECT count(*) FROM results"), 3);
+	CHECK_EQ_INT(sqlite3_exec(raw, "DROP TABLE results_v2", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_close(raw), SQLITE_OK);
+
+	CHECK_EQ_INT(sfs_cache_open(dir, &c, NULL), 0);
+	sqlite3 *db = sfs_db_handle(c->db);
+	sfs_db_lock(c->db);
+	CHECK_EQ_INT(sql_int(db, "PRAGMA user_version"), 3);
+	CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM blob_refs"), rows);
+	CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM blob_refs WHERE typeof(owner) <> 'integer'"
+				 " OR length(blob) <> 32"),
+		     0);
+	CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_v2'"), 0);
+	CHECK(result_num(db, ta) < result_num(db, tb));
+	sfs_db_unlock(c->db);
+	struct figures after = figures_of(c);
+	check_figures(&before, &after);
+	/* and a real prune of everything frees what the dry run said */
+	struct cache_prune_report real = {0};
+	struct cache_prune_opts o = {.batch = 2};
+	CHECK_EQ_INT(cache_prune_run(c, &o, NULL, &real), 0);
+	CHECK_EQ_INT(real.results, before.dry_results);
+	CHECK_EQ_INT(real.bytes, before.dry_bytes);
+	CHECK(!cas_has(c->cas, ta + 7));
+	cache_key_unref(a);
+	cache_key_unref(b);
+	cache_key_unref(k);
+	sfs_cache_close(c);
+}
+
 int main(void)
 {
+	RUN(test_encoding);
+	RUN(test_migrate_schema_2);
 	RUN(test_recover);
 	RUN(test_filter_and_du);
 	RUN(test_cascade);

@@ -47,10 +47,10 @@ static void test_get_and_walk(void)
 	struct results_index_entry e;
 
 	exec_sql(db,
-		 "INSERT INTO results "
+		 "INSERT INTO results(id, size, created, last_used) "
 		 "VALUES('sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
 		 " 12, 1700000000000000000, 1700000000500000000);"
-		 "INSERT INTO results "
+		 "INSERT INTO results(id, size, created, last_used) "
 		 "VALUES('sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb',"
 		 " 3, 1700000000, 1700000001);");
 	CHECK_EQ_INT(results_index_get(db, hex_a, &e), 0);
@@ -89,7 +89,7 @@ static void test_records_keys_counts(void)
 	CHECK_EQ_INT(ks->ops->add_result(ks, "k2", &r1), 0);
 	CHECK_EQ_INT(ks->ops->add_result(ks, "k1", &r2), 0);
 	exec_sql(db,
-		 "INSERT INTO results "
+		 "INSERT INTO results(id, size, created, last_used) "
 		 "VALUES('sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',"
 		 " 7, 1, 1);");
 	CHECK_EQ_INT(results_index_walk_records(db, hex_a, collect, buf), 0);
