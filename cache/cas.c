@@ -714,9 +714,20 @@ static int row_open(struct cas *c, const char *hex, int *ret_fd)
 	return 0;
 }
 
+/* As cas_size >= 0, without reading a row's size: a result's existence is
+ * asked for every record a warm solve finds (cache/result_storage.c). */
 bool cas_has(struct cas *c, const char *hex)
 {
-	return cas_size(c, hex) >= 0;
+	struct stat st;
+	int r;
+
+	if (!sfs_is_hex(hex))
+		return false;
+	if (c->db && (r = blobrows_has(c->db, hex)) != 0)
+		return r > 0;
+	if ((r = pending_get(c, hex, NULL, &st)) == -ENOENT)
+		r = fstatat(c->blobs_fd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	return r == 0;
 }
 
 /* Rows first (most blobs of a store with a database), then the queue, then files. */

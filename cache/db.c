@@ -167,6 +167,7 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_BLOBROW_DELETE] = "DELETE FROM blobs WHERE hex = ?",
     [STMT_BLOBROW_NAMES] = "SELECT hex FROM blobs",
     [STMT_BLOBROW_USAGE] = "SELECT count(*), total(size) FROM blobs INDEXED BY blobs_by_size",
+    [STMT_BLOBROW_HAS] = "SELECT 1 FROM blobs WHERE hex = ?",
     /* a key's records unsorted (no temporary b-tree): whether it has a loadable one */
     [STMT_KEY_RESULTS_ANY] = SQL_KEY_RECORDS,
     /* whether any imported (record-form, output -2) link is stored: one scan, at the

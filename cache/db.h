@@ -96,6 +96,7 @@ enum sfs_stmt {
 	STMT_BLOBROW_DELETE,
 	STMT_BLOBROW_NAMES,
 	STMT_BLOBROW_USAGE,
+	STMT_BLOBROW_HAS, /* the primary key's index alone: no table row read */
 	STMT_KEY_RESULTS_ANY,
 	STMT_LINK_RECORD_FORM_ANY,
 	STMT_UNIT_SAVEPOINT, /* a unit of the group commit (db.c): prepared once, not parsed per unit */

@@ -403,6 +403,11 @@ static void test_row_blob(void)
 	CHECK_EQ_INT(cas_put_buf(c, data, 1024, hex), 0);
 	CHECK_EQ_INT(cas_put_buf(c, "", 0, empty), 0);
 	CHECK(cas_has(c, hex));
+	CHECK(cas_has(c, empty));
+	CHECK_EQ_INT(blobrows_has(db, hex), 1);
+	CHECK_EQ_INT(blobrows_has(db, HELLO_HEX), 0);
+	CHECK(!cas_has(c, HELLO_HEX));
+	CHECK(!cas_has(c, "not-hex"));
 	CHECK(!file_there(c, hex));
 	CHECK(dir_empty(cas_tmp_dir(c)));
 	CHECK_EQ_INT(blobrows_size(db, hex), 1024);
