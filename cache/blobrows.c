@@ -58,6 +58,24 @@ int64_t blobrows_size(struct sfs_db *db, const char *hex)
 	return size;
 }
 
+int blobrows_has(struct sfs_db *db, const char *hex)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	sfs_db_lock(db);
+	if (!(st = sfs_db_stmt(db, STMT_BLOBROW_HAS))) {
+		r = -EIO;
+	} else {
+		sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sfs_db_error(db, STMT_BLOBROW_HAS, rc);
+		sqlite3_reset(st);
+	}
+	sfs_db_unlock(db);
+	return r;
+}
+
 int blobrows_read(struct sfs_db *db, const char *hex, char **ret_buf, size_t *ret_len)
 {
 	sqlite3_stmt *st;

@@ -22,6 +22,9 @@ int blobrows_put(struct sfs_db *db, const char *hex, const void *buf, size_t len
 /* The number of bytes the row holds (its data, not its size column, so a damaged
  * row shows), or -ENOENT. */
 int64_t blobrows_size(struct sfs_db *db, const char *hex);
+/* 1 when the row is there, 0 when not, or -errno: one probe of the primary key's
+ * index, which a look-up of the size does after a seek of the table too. */
+int blobrows_has(struct sfs_db *db, const char *hex);
 /* The bytes of the row, malloc'd and NUL-terminated beyond len; -ENOENT. */
 int blobrows_read(struct sfs_db *db, const char *hex, char **ret_buf, size_t *ret_len);
 /* Deletes the row; -ENOENT when there was none. */

@@ -43,6 +43,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -714,9 +715,20 @@ static int row_open(struct cas *c, const char *hex, int *ret_fd)
 	return 0;
 }
 
+/* As cas_size >= 0, without reading a row's size: a result's existence is
+ * asked for every record a warm solve finds (cache/result_storage.c). */
 bool cas_has(struct cas *c, const char *hex)
 {
-	return cas_size(c, hex) >= 0;
+	struct stat st;
+	int r;
+
+	if (!sfs_is_hex(hex))
+		return false;
+	if (c->db && (r = blobrows_has(c->db, hex)) != 0)
+		return r > 0;
+	if ((r = pending_get(c, hex, NULL, &st)) == -ENOENT)
+		r = fstatat(c->blobs_fd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	return r == 0;
 }
 
 /* Rows first (most blobs of a store with a database), then the queue, then files. */
@@ -768,21 +780,43 @@ int cas_open_blob(struct cas *c, const char *hex, int *ret_fd)
 
 int cas_read_all(struct cas *c, const char *hex, char **ret_buf, size_t *ret_len)
 {
+	size_t len = 0;
+	int r = cas_read_max(c, hex, SIZE_MAX, ret_buf, &len);
+
+	if (r == 0 && ret_len)
+		*ret_len = len;
+	return r;
+}
+
+int cas_read_max(struct cas *c, const char *hex, size_t max, char **ret_buf, size_t *ret_len)
+{
 	struct stat st;
-	char *buf;
+	char *buf = NULL;
 	ssize_t n;
 	int fd, r;
 
 	if (!sfs_is_hex(hex))
 		return -EINVAL;
-	if (c->db && (r = blobrows_read(c->db, hex, ret_buf, ret_len)) != -ENOENT)
+	if (c->db && (r = blobrows_read(c->db, hex, &buf, ret_len)) != -ENOENT) {
+		if (r == 0 && *ret_len > max) { /* a row is small: read, then refused */
+			free(buf);
+			return -EFBIG;
+		}
+		if (r == 0)
+			*ret_buf = buf;
 		return r;
+	}
 	if ((r = cas_open_blob(c, hex, &fd)) < 0)
 		return r;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		*ret_len = (size_t)st.st_size;
+		return -EFBIG;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
@@ -797,8 +831,7 @@ int cas_read_all(struct cas *c, const char *hex, char **ret_buf, size_t *ret_len
 	}
 	buf[n] = '\0';
 	*ret_buf = buf;
-	if (ret_len)
-		*ret_len = (size_t)n;
+	*ret_len = (size_t)n;
 	return 0;
 }
 

@@ -75,6 +75,9 @@ int cas_blob_path(const struct cas *c, const char *hex, char *buf, size_t len);
 int cas_open_blob(struct cas *c, const char *hex, int *ret_fd);
 /* Reads a whole blob into a malloc'd buffer (NUL-terminated beyond len). */
 int cas_read_all(struct cas *c, const char *hex, char **ret_buf, size_t *ret_len);
+/* The same for a blob of at most max bytes: a bigger one is -EFBIG, with its size
+ * in *ret_len and *ret_buf untouched (a file is not read).  ret_len is required. */
+int cas_read_max(struct cas *c, const char *hex, size_t max, char **ret_buf, size_t *ret_len);
 /* Copies the blob to a new file at dest with the given mode (copy_file_range). */
 int cas_copy_out(struct cas *c, const char *hex, const char *dest, unsigned mode);
 /* Deletes a blob, row or file (pruning; missing-blob tests); -ENOENT if absent. */

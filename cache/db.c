@@ -31,6 +31,18 @@
  * What must be durable before it is reported (a job's end) calls sfs_db_sync;
  * a crash loses at most the last interval of cache saves, which are executed
  * again by the next build, never a finished job.
+ *
+ * Under group commit every statement runs inside the group's transaction: the
+ * first statement when none is open begins one (BEGIN DEFERRED: a read
+ * transaction until something writes), and the flusher commits it with the
+ * rest.  So a warm solve's thousands of look-ups take SQLite's file locks and
+ * the WAL read lock once an interval, not once a statement, and a read
+ * snapshot is held at most one interval (the checkpoint waits no longer).  A
+ * unit needs the write lock from its start, as without readers: joining a
+ * group that has only read so far ends that (a COMMIT that writes nothing and
+ * runs no precommit) and begins an IMMEDIATE one.  A statement that writes
+ * outside any unit commits with the group, within the interval, its precommit
+ * run before that COMMIT like every other.
  */
 #include "db.h"
 
@@ -171,6 +183,7 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_BLOBROW_DELETE] = "DELETE FROM blobs WHERE hex = ?",
     [STMT_BLOBROW_NAMES] = "SELECT hex FROM blobs",
     [STMT_BLOBROW_USAGE] = "SELECT count(*), total(size) FROM blobs INDEXED BY blobs_by_size",
+    [STMT_BLOBROW_HAS] = "SELECT 1 FROM blobs WHERE hex = ?",
     /* a key's records unsorted (no temporary b-tree): whether it has a loadable one */
     [STMT_KEY_RESULTS_ANY] = SQL_KEY_RECORDS,
     /* whether any imported (record-form, output -2) link is stored: one scan, at the
@@ -519,10 +532,31 @@ static void group_check_locked(struct sfs_db *db)
 {
 	if (!db->group_open || !sqlite3_get_autocommit(db->conn))
 		return;
-	sfs_log(SFS_LOG_ERR, "sqlite: a group of %u saves was rolled back after an error",
-		db->group_units);
+	if (db->group_units) /* a group that only read lost nothing */
+		sfs_log(SFS_LOG_ERR, "sqlite: a group of %u saves was rolled back after an error",
+			db->group_units);
 	db->group_open = false;
 	db->group_units = 0;
+}
+
+/* Whether the open transaction has written (or holds the write lock). */
+static bool tx_writes(struct sfs_db *db)
+{
+	return sqlite3_txn_state(db->conn, NULL) == SQLITE_TXN_WRITE;
+}
+
+/*
+ * A statement about to run outside any unit joins the group: one is begun
+ * when none is open; lock held.  A failed BEGIN leaves the statement to
+ * autocommit, as it would without group commit.
+ */
+static void group_join_locked(struct sfs_db *db)
+{
+	if (!db->group || db->tx_depth > 0 || !sqlite3_get_autocommit(db->conn))
+		return;
+	group_check_locked(db);
+	if (db_exec(db, "BEGIN DEFERRED", NULL) == 0)
+		db->group_open = true;
 }
 
 /* What must be durable before a COMMIT (sfs_db_set_precommit); lock held or not. */
@@ -555,9 +589,11 @@ void sfs_db_set_precommit(struct sfs_db *db, int (*fn)(void *arg), void *arg)
  * keeps the group for the next try; another error loses it. */
 static int group_commit_locked(struct sfs_db *db)
 {
+	group_check_locked(db);
 	if (!db->group_open)
 		return 0;
-	int r = run_precommit(db);
+	bool wrote = tx_writes(db); /* a read-only COMMIT names no blob, counts no commit */
+	int r = wrote ? run_precommit(db) : 0;
 	if (r < 0)
 		return r; /* the group stays open for the next try */
 	int rc = sqlite3_exec(db->conn, "COMMIT", NULL, NULL, NULL);
@@ -569,7 +605,7 @@ static int group_commit_locked(struct sfs_db *db)
 		if (!sqlite3_get_autocommit(db->conn))
 			db_exec(db, "ROLLBACK", NULL);
 	} else {
-		db->commits++;
+		db->commits += wrote;
 	}
 	db->group_open = false;
 	db->group_units = 0;
@@ -606,6 +642,14 @@ static int unit_begin(struct sfs_db *db)
 
 	if (!db->group)
 		return db_exec(db, "BEGIN IMMEDIATE", NULL);
+	group_check_locked(db);
+	if (db->group_open && !tx_writes(db)) {
+		/* only read so far: its COMMIT writes nothing and cannot lose a save */
+		r = db_exec(db, "COMMIT", NULL);
+		if (r < 0)
+			return r;
+		db->group_open = false;
+	}
 	if (!db->group_open) {
 		r = db_exec(db, "BEGIN IMMEDIATE", NULL);
 		if (r < 0)
@@ -756,6 +800,8 @@ sqlite3_stmt *sfs_db_stmt(struct sfs_db *db, enum sfs_stmt id)
 {
 	sqlite3_stmt **st = &db->stmts[id];
 
+	group_join_locked(db);
+
 	if (!*st) {
 		if (sqlite3_prepare_v3(db->conn, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, st,
 				       NULL) != SQLITE_OK) {
@@ -787,6 +833,8 @@ int sfs_db_error(struct sfs_db *db, enum sfs_stmt id, int rc)
 		sqlite3_errstr(rc), stmt_sql[id]);
 	if (db->stmts[id])
 		sqlite3_reset(db->stmts[id]);
+	if (db->tx_depth == 0)
+		group_check_locked(db); /* SQLite may have rolled the group back */
 	return -db_errno(rc);
 }
 

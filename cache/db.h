@@ -102,6 +102,7 @@ enum sfs_stmt {
 	STMT_BLOBROW_DELETE,
 	STMT_BLOBROW_NAMES,
 	STMT_BLOBROW_USAGE,
+	STMT_BLOBROW_HAS, /* the primary key's index alone: no table row read */
 	STMT_KEY_RESULTS_ANY,
 	STMT_LINK_RECORD_FORM_ANY,
 	STMT_UNIT_SAVEPOINT, /* a unit of the group commit (db.c): prepared once, not parsed per unit */
@@ -127,7 +128,10 @@ int sfs_db_end(struct sfs_db *db, int err);
 
 /* Group commit: from now on units are savepoints of one long transaction that a
  * flusher thread commits every interval_ms milliseconds (and a unit commits when
- * the group is large).  sfs_db_close stops the flusher and commits. */
+ * the group is large).  A statement from sfs_db_stmt outside any unit runs in it
+ * too, and begins it (read-only until something writes) when none is open: reads
+ * take SQLite's locks once an interval, and a write outside a unit commits with
+ * the group.  sfs_db_close stops the flusher and commits. */
 int sfs_db_group_commit(struct sfs_db *db, unsigned interval_ms);
 /* Commits the open group now: what was saved before is durable when it returns.
  * Takes the lock; a no-op without group commit or with a unit open. */
@@ -135,10 +139,11 @@ int sfs_db_sync(struct sfs_db *db);
 /* fn(arg) runs before every COMMIT (and once more, without the lock, at the start
  * of sfs_db_sync, so that the locked call finds little left to do): the content
  * store makes the big blobs written so far durable and named there, before any
- * record naming them can commit.  A failure keeps the transaction open (under
- * group commit: for the next try) and is returned.  A statement run outside any
- * unit commits by itself: fn runs then too (SQLite's commit hook), and a failure
- * rolls that statement back.  Set once, before use. */
+ * record naming them can commit (not before a COMMIT of a group that only read).
+ * A failure keeps the transaction open (under group commit: for the next try) and
+ * is returned.  A statement that commits by itself (no group commit, or no group
+ * open and a statement not from sfs_db_stmt): fn runs then too (SQLite's commit
+ * hook), and a failure rolls that statement back.  Set once, before use. */
 void sfs_db_set_precommit(struct sfs_db *db, int (*fn)(void *arg), void *arg);
 /* Transactions committed so far (tests, metrics). */
 uint64_t sfs_db_commits(struct sfs_db *db);

@@ -635,12 +635,24 @@ int tree_materialize(struct cas *c, const struct tree *t, const char *path, cons
 
 /* ---- verification ---- */
 
-/* Hashes blob hex and compares: -EIO with a message when its bytes changed. */
+static int size_error(const struct tree_entry *e, int64_t size, char **ret_msg)
+{
+	return sfs_errf(ret_msg, EIO, "%s: blob %s has %" PRId64 " bytes, expected %" PRIu64,
+			e->path, e->hex, size, e->size);
+}
+
+/* Reads blob hex, which should have e->size bytes, and hashes it: its presence, its
+ * size and its bytes in one read (a row's size is its data's length); -EIO with a
+ * message when its size or bytes changed. */
 static int verify_hash(struct cas *c, const struct tree_entry *e, char **ret_msg)
 {
 	char *buf = NULL, hex[SFS_HEX_SIZE];
 	size_t len = 0;
-	int r = cas_read_all(c, e->hex, &buf, &len);
+	int r = cas_read_max(c, e->hex, (size_t)e->size, &buf, &len);
+	if (r == -EFBIG || (r == 0 && len != e->size)) {
+		free(buf);
+		return size_error(e, (int64_t)len, ret_msg);
+	}
 	if (r < 0)
 		return sfs_errf(ret_msg, r, "%s: blob %s: %s", e->path, e->hex, strerror(-r));
 	sfs_sha256_hex(buf, len, hex);
@@ -668,20 +680,19 @@ int tree_verify(struct cas *c, const struct tree *t, char **ret_msg)
 		const struct tree_entry *e = &t->entries[i];
 		if (e->type == 'd')
 			continue;
+		if (e->type == 'f' && e->size <= TREE_VERIFY_HASH_FILE && e->size <= budget) {
+			int r = verify_hash(c, e, ret_msg);
+			if (r < 0)
+				return r;
+			budget -= e->size;
+			continue;
+		}
 		int64_t s = cas_size(c, e->hex);
 		if (s < 0)
 			return sfs_errf(ret_msg, (int)s, "%s: blob %s: %s", e->path, e->hex,
 					strerror((int)-s));
 		if ((uint64_t)s != e->size)
-			return sfs_errf(ret_msg, EIO,
-					"%s: blob %s has %" PRId64 " bytes, expected %" PRIu64,
-					e->path, e->hex, s, e->size);
-		if (e->type != 'f' || e->size > TREE_VERIFY_HASH_FILE || e->size > budget)
-			continue;
-		budget -= e->size;
-		int r = verify_hash(c, e, ret_msg);
-		if (r < 0)
-			return r;
+			return size_error(e, s, ret_msg);
 	}
 	return 0;
 }

@@ -606,9 +606,11 @@ static void test_cache_open_save_reopen(void)
 		CHECK_EQ_INT(sqlite3_changes(sfs_db_handle(c->db)), 1);
 		sfs_db_unlock(c->db);
 		CHECK(cache_manager_load(c->main, &v[0], got, &msg) < 0);
-		CHECK(msg != NULL);
+		CHECK(msg && strstr(msg, "has 3 bytes, expected"));
 		free(msg);
+		CHECK_EQ_INT(cache_manager_has_records(c->main, k, NULL, NULL), 1);
 		CHECK_EQ_INT(cas_remove(c->cas, t->id + 7), 0);
+		CHECK_EQ_INT(cache_manager_has_records(c->main, k, NULL, NULL), 0);
 		free(v);
 		v = NULL;
 		CHECK_EQ_INT(cache_manager_records(c->main, k, &v, &n), 0);

@@ -691,6 +691,26 @@ static void test_verify_corrupt(void)
 	free(msg);
 	msg = NULL;
 	CHECK_EQ_INT(tree_verify(c, t, &msg), 0);
+	/* longer or shorter: the size tells, from the one read the hash makes (a longer
+	 * blob is not read), and the blob stays */
+	static const char *const damaged[] = {"alpha\nand more\n", "alp"};
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(chmod(blob, 0644), 0);
+		f = fopen(blob, "w");
+		CHECK(f && fputs(damaged[i], f) >= 0);
+		if (f)
+			fclose(f);
+		CHECK_EQ_INT(tree_verify(c, t, &msg), -EIO);
+		char want[64];
+		snprintf(want, sizeof(want), "has %zu bytes, expected 6", strlen(damaged[i]));
+		CHECK(msg && strstr(msg, "a.txt") && strstr(msg, want));
+		CHECK(cas_has(c, e->hex));
+		free(msg);
+		msg = NULL;
+	}
+	CHECK_EQ_INT(cas_remove(c, e->hex), 0);
+	CHECK_EQ_INT(tree_verify(c, t, &msg), -ENOENT);
+	CHECK(msg && strstr(msg, "a.txt"));
 out:
 	free(msg);
 	tree_free(t);
