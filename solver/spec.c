@@ -5,10 +5,12 @@
  * it implements.
  *
  * sfs_spec_parse() works in three passes, each linear in the spec, with every
- * jansson value (the document, the op trees) in an arena of the parse
- * (specalloc.c) that is dropped whole at the end, never freed node by node:
+ * jansson value (each vertex's JSON, the op trees) in an arena of the parse
+ * (specalloc.c), dropped back to a mark or whole, never freed node by node:
  *   1. validate every vertex (in bytewise key order, so the first error reported
- *      is deterministic): the fields every vertex has here, its op's own fields
+ *      is deterministic), its JSON loaded alone from its bytes in the spec and
+ *      dropped after (the document is loaded whole only to report an error: see
+ *      "pass 1 streamed" below): the fields every vertex has here, its op's own fields
  *      by its type's normaliser (solver/ops/<op>.c, through the table in op.c),
  *      which builds its normalised op tree; a ref is a placeholder string node,
  *      recorded as a `use`.  The tree is then written (specgraph.c) as two
