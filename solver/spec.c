@@ -952,6 +952,7 @@ static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
  * in the same order, so the rest of the parse is the same too. */
 
 #define WHOLE 1
+#define TOO_MANY 2 /* more vertices than the limit, and the JSON is valid */
 #define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 
 /* The value at buf[at, at + len) loaded alone; NULL: *ret_r is WHOLE or -ENOMEM. */
@@ -1008,44 +1009,82 @@ static int cmp_span(const void *a, const void *b)
 	return strcmp(((const struct span *)a)->key, ((const struct span *)b)->key);
 }
 
-/* index_vertices on the spans of the members of "vertices". */
-static int index_spans(struct parse *p, const char *buf, size_t len, const struct sfs_jmember *verts)
+/* The n members of "vertices" (keys of `bytes` in all) as spans, sorted by key;
+ * WHOLE for a duplicate key. */
+static int collect_spans(struct parse *p, const char *buf, size_t len,
+			 const struct sfs_jmember *verts, size_t n, size_t bytes)
 {
 	struct sfs_jobj o;
 	struct sfs_jmember m;
-	size_t n = 0, bytes = 0, i;
 	char *kb;
-	int r;
+	size_t i;
 
-	if (sfs_jobj_open(&o, buf, len, verts->at, 2) < 0)
-		return WHOLE;
-	while ((r = sfs_jobj_next(&o, &m)) == 1) {
-		if (!valid_key(m.key, m.klen) || ++n > p->lim.max_vertices)
-			return WHOLE;
-		bytes += m.klen + 1;
-	}
-	if (r < 0)
-		return WHOLE;
-	p->n = n;
-	p->keys = calloc(n + 1, sizeof(*p->keys));
-	p->raw = calloc(n + 1, sizeof(*p->raw));
-	p->noutputs = malloc((n + 1) * sizeof(*p->noutputs));
-	p->pv = calloc(n + 1, sizeof(*p->pv));
 	p->spans = malloc((n + 1) * sizeof(*p->spans));
 	p->key_bytes = kb = malloc(bytes + 1);
-	if (!p->keys || !p->raw || !p->noutputs || !p->pv || !p->spans || !kb)
+	if (!p->spans || !kb)
 		return -ENOMEM;
 	(void)sfs_jobj_open(&o, buf, len, verts->at, 2);
-	for (i = 0; sfs_jobj_next(&o, &m) == 1; i++) {
+	for (i = 0; i < n && sfs_jobj_next(&o, &m) == 1; i++) {
 		memcpy(kb, m.key, m.klen);
 		kb[m.klen] = '\0';
 		p->spans[i] = (struct span){kb, m.at, m.len};
 		kb += m.klen + 1;
 	}
 	qsort(p->spans, n, sizeof(*p->spans), cmp_span);
+	for (i = 1; i < n; i++)
+		if (strcmp(p->spans[i - 1].key, p->spans[i].key) == 0)
+			return WHOLE;
+	return 0;
+}
+
+/* More vertices than the limit: rejected as when whole (that check comes before
+ * the keys' and the vertices'), once the rest is known to be valid JSON, each
+ * vertex's JSON loaded and dropped at once (TOO_MANY); else WHOLE. */
+static int too_many(struct parse *p, const char *buf)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct sfs_jarena_mark mark = sfs_jarena_mark(&p->arena);
+		int r = 0;
+		json_t *raw = load_span(buf, p->spans[i].at, p->spans[i].len, &r);
+
+		sfs_jarena_release(&p->arena, mark);
+		if (!raw)
+			return r;
+	}
+	return TOO_MANY;
+}
+
+/* index_vertices on the spans of the members of "vertices". */
+static int index_spans(struct parse *p, const char *buf, size_t len, const struct sfs_jmember *verts)
+{
+	struct sfs_jobj o;
+	struct sfs_jmember m;
+	size_t n = 0, bytes = 0, i;
+	bool bad_key = false;
+	int r;
+
+	if (sfs_jobj_open(&o, buf, len, verts->at, 2) < 0)
+		return WHOLE;
+	while ((r = sfs_jobj_next(&o, &m)) == 1) {
+		bad_key = bad_key || !valid_key(m.key, m.klen);
+		n++;
+		bytes += m.klen + 1;
+	}
+	if (r < 0)
+		return WHOLE;
+	p->n = n;
+	r = collect_spans(p, buf, len, verts, n, bytes);
+	if (r == 0 && n > p->lim.max_vertices)
+		return too_many(p, buf);
+	if (r != 0 || bad_key)
+		return r != 0 ? r : WHOLE;
+	p->keys = calloc(n + 1, sizeof(*p->keys));
+	p->raw = calloc(n + 1, sizeof(*p->raw));
+	p->noutputs = malloc((n + 1) * sizeof(*p->noutputs));
+	p->pv = calloc(n + 1, sizeof(*p->pv));
+	if (!p->keys || !p->raw || !p->noutputs || !p->pv)
+		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		if (i > 0 && strcmp(p->spans[i - 1].key, p->spans[i].key) == 0)
-			return WHOLE; /* a duplicate key */
 		p->keys[i] = p->spans[i].key;
 		p->noutputs[i] = NOUTPUTS_LATER;
 		if (strmap_put(&p->index, p->keys[i], (void *)(uintptr_t)(i + 1), NULL) < 0)
@@ -1081,7 +1120,7 @@ static int parse_spans(struct parse *p, const char *buf)
 	return 0;
 }
 
-/* Pass 1 streamed: 0, -ENOMEM, or WHOLE (any other error). */
+/* Pass 1 streamed: 0, -ENOMEM, TOO_MANY, or WHOLE (any other error). */
 static int parse_streamed(struct parse *p, const char *buf, size_t len, struct sfs_spec *s)
 {
 	struct sfs_jmember verts = {0};
@@ -1218,6 +1257,9 @@ static int parse_root(struct parse *p, const char *buf, size_t len, bool whole,
 		p->ret_msg = NULL; /* its errors are found again whole, with their text */
 		r = parse_streamed(p, buf, len, s);
 		p->ret_msg = ret_msg;
+		if (r == TOO_MANY)
+			return sfs_errf(p->ret_msg, E2BIG, "field \"vertices\": more than %zu vertices",
+					p->lim.max_vertices);
 	}
 	if (r == 0) {
 		order = malloc((p->n + 1) * sizeof(size_t));

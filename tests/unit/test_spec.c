@@ -779,6 +779,15 @@ static void test_limits(void)
 	check_bad("{\"vertices\": {\"a\": {\"op\": \"file\"}, \"b\": {\"op\": \"file\"},"
 		  " \"c\": {\"op\": \"file\"}}, \"outputs\": [\"a\"]}",
 		  &ctx, -E2BIG, "more than 2 vertices", NULL);
+	/* the count comes after the JSON and the job's fields, before the keys */
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"-c\": {}}, \"outputs\": [\"a\"]}", &ctx,
+		  -E2BIG, "field \"vertices\": more than 2 vertices", NULL);
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"c\": {}}, \"zz\": 1}", &ctx, -EINVAL,
+		  "field \"zz\": unknown field", NULL);
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"c\": [1,]}}", &ctx, -EINVAL,
+		  "invalid JSON: line 1 column 41: unexpected token near ']'", NULL);
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"a\": {}}}", &ctx, -EINVAL,
+		  "invalid JSON", "duplicate object key");
 	check_bad(FILEV("{\"mkdir\": {\"path\": \"abcdefghi\"}}"), &ctx, -EINVAL,
 		  "field \"actions[0].mkdir.path\"", "longer than 8");
 	check_bad(FILEV("{\"mkfile\": {\"path\": \"a\", \"data\": \"12345\"}}"), &ctx, -EFBIG,
