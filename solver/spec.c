@@ -5,10 +5,12 @@
  * it implements.
  *
  * sfs_spec_parse() works in three passes, each linear in the spec, with every
- * jansson value (the document, the op trees) in an arena of the parse
- * (specalloc.c) that is dropped whole at the end, never freed node by node:
+ * jansson value (each vertex's JSON, the op trees) in an arena of the parse
+ * (specalloc.c), dropped back to a mark or whole, never freed node by node:
  *   1. validate every vertex (in bytewise key order, so the first error reported
- *      is deterministic): the fields every vertex has here, its op's own fields
+ *      is deterministic), its JSON loaded alone from its bytes in the spec and
+ *      dropped after (the document is loaded whole only to report an error: see
+ *      "pass 1 streamed" below): the fields every vertex has here, its op's own fields
  *      by its type's normaliser (solver/ops/<op>.c, through the table in op.c),
  *      which builds its normalised op tree; a ref is a placeholder string node,
  *      recorded as a `use`.  The tree is then written (specgraph.c) as two
@@ -32,6 +34,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,7 @@
 #define DEFAULT_MAX_PATH ((size_t)4096)
 #define DEFAULT_MAX_INLINE ((size_t)16 << 20)
 #define DEFAULT_MAX_NAME ((size_t)1024)
+#define NOUTPUTS_LATER SIZE_MAX
 const char *sfs_op_kind_name(enum sfs_op_kind k)
 {
 	const struct sfs_op_type *t = sfs_op_type_of(k);
@@ -492,6 +496,15 @@ int sfs_norm_mode(struct sfs_norm *c, json_t *obj, const char *fp, unsigned def,
 
 /* ---- refs ---- */
 
+static void uses_free(struct pv *pv)
+{
+	for (size_t k = 0; k < pv->nuses; k++)
+		free(pv->uses[k].path);
+	free(pv->uses);
+	pv->uses = NULL;
+	pv->nuses = pv->cap = 0;
+}
+
 /* The array grows 1, 2, 4, ...: most vertices have one or two inputs, and
  * sfs_grow's first four uses of 72 bytes were a tenth of a parse's peak. */
 static int add_use(struct pv *pv, struct use u)
@@ -524,15 +537,20 @@ int sfs_norm_ref(struct sfs_norm *c, json_t *j, const char *fp, const char *fiel
 	if (!idx)
 		return sfs_norm_err(c, fp, field, "no vertex \"%s\"", key);
 	size_t vi = (size_t)(uintptr_t)idx - 1;
-	if ((size_t)out >= p->noutputs[vi])
+	/* not known yet: checked once every vertex is parsed (parse_spans) */
+	if (p->noutputs[vi] != NOUTPUTS_LATER && (size_t)out >= p->noutputs[vi])
 		return sfs_norm_err(c, fp, field, "vertex \"%s\" has %zu output(s), no output %d",
 				    key, p->noutputs[vi], out);
 	json_t *ph = json_string("");
 	if (!jp_ok(p, ph))
 		return -ENOMEM;
-	struct use u = {ph, 0, 0, vi, out, top, path && *path ? path : NULL, content_func, input};
-	r = add_use(c->pv, u);
+	struct use u = {ph, 0, 0, vi, out, top, NULL, content_func, input};
+	if (path && *path && !(u.path = strdup(path)))
+		r = -ENOMEM;
+	else
+		r = add_use(c->pv, u);
 	if (r < 0) {
+		free(u.path);
 		json_decref(ph);
 		return r;
 	}
@@ -874,23 +892,26 @@ static int parse_export(struct parse *p, json_t *e, struct sfs_spec *s)
 static const char *const job_fields[] = {"vertices",   "outputs",      "export",
 					 "cache_from", "ignore_cache", NULL};
 
-static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
+/* The job-level fields the vertices come before. */
+static int parse_job_head(struct parse *p, json_t *root)
 {
 	struct sfs_norm c = {p, NULL, NULL};
-	json_t *verts = json_object_get(root, "vertices"),
-	       *cf = json_object_get(root, "cache_from");
 	int r = sfs_norm_unknown_fields(&c, "", root, job_fields, NULL);
 
 	if (r == 0)
 		r = no_nul(&c, root, "vertices");
-	if (r == 0 && !verts)
+	if (r == 0 && !json_object_get(root, "vertices"))
 		r = sfs_norm_err(&c, "", "vertices", "is required");
-	if (r == 0)
-		r = index_vertices(p, verts);
-	for (size_t i = 0; r == 0 && i < p->n; i++)
-		r = parse_vertex(p, i);
-	if (r == 0)
-		r = parse_outputs(p, json_object_get(root, "outputs"), s);
+	return r;
+}
+
+/* The job-level fields after the vertices. */
+static int parse_job_tail(struct parse *p, json_t *root, struct sfs_spec *s)
+{
+	struct sfs_norm c = {p, NULL, NULL};
+	json_t *cf = json_object_get(root, "cache_from");
+	int r = parse_outputs(p, json_object_get(root, "outputs"), s);
+
 	if (r == 0)
 		r = parse_export(p, json_object_get(root, "export"), s);
 	if (r == 0)
@@ -898,6 +919,223 @@ static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
 	if (r == 0 && cf)
 		r = strv_host_paths(&c, cf, "cache_from", &s->cache_from);
 	return r;
+}
+
+/* Pass 1 on the document loaded whole. */
+static int parse_job(struct parse *p, json_t *root, struct sfs_spec *s)
+{
+	int r = parse_job_head(p, root);
+
+	if (r == 0)
+		r = index_vertices(p, json_object_get(root, "vertices"));
+	for (size_t i = 0; r == 0 && i < p->n; i++)
+		r = parse_vertex(p, i);
+	return r == 0 ? parse_job_tail(p, root, s) : r;
+}
+
+/* ---- pass 1 streamed: one vertex's JSON at a time ----
+ * The document whole was the parse's peak (~2 KB a vertex of jansson's values
+ * for some 90 bytes of JSON).  Streamed, the top level is walked by its byte
+ * spans (specscan.c): its other fields are loaded one by one into a root of
+ * their own, each vertex is loaded alone when its turn comes (bytewise key
+ * order, as when whole), checked and normalised, and dropped back to the
+ * arena's mark before the next.  A ref to a vertex not parsed yet is checked
+ * against its outputs once all are.
+ *
+ * The streamed parse only ever succeeds: at the first thing it would reject
+ * (a scan that is not plain, jansson refusing a span, a vertex or field that
+ * is wrong, too many vertices) it gives up with WHOLE, and the spec is parsed
+ * again loaded whole, which finds the same first error with the same message
+ * as always (jansson's line and column of the document, duplicate keys,
+ * trailing bytes, the order of the checks).  When it succeeds, pass 1 did
+ * what it does on the whole document: the same JSON values, vertex by vertex
+ * in the same order, so the rest of the parse is the same too. */
+
+#define WHOLE 1
+#define TOO_MANY 2 /* more vertices than the limit, and the JSON is valid */
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+
+/* The value at buf[at, at + len) loaded alone; NULL: *ret_r is WHOLE or -ENOMEM. */
+static json_t *load_span(const char *buf, size_t at, size_t len, int *ret_r)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(buf + at, len, LOAD_FLAGS | JSON_DECODE_ANY, &jerr);
+
+	if (!j)
+		*ret_r = json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : WHOLE;
+	return j;
+}
+
+/* The top level, its fields loaded but "vertices" (an empty object stands in
+ * for it; *ret_verts is its span). */
+static int load_top(const char *buf, size_t len, json_t **ret_root, struct sfs_jmember *ret_verts)
+{
+	json_t *root = json_object(), *v;
+	struct sfs_jobj o;
+	struct sfs_jmember m;
+	bool have = false;
+	char key[32];
+	int r;
+
+	if (!root)
+		return -ENOMEM;
+	if (sfs_jobj_open(&o, buf, len, 0, 1) < 0)
+		return WHOLE;
+	while ((r = sfs_jobj_next(&o, &m)) == 1) {
+		if (m.klen >= sizeof(key)) /* an unknown field */
+			return WHOLE;
+		memcpy(key, m.key, m.klen);
+		key[m.klen] = '\0';
+		if (json_object_get(root, key)) /* a duplicate key */
+			return WHOLE;
+		if (strcmp(key, "vertices") == 0) {
+			*ret_verts = m;
+			have = true;
+			v = json_object();
+		} else if (!(v = load_span(buf, m.at, m.len, &r))) {
+			return r;
+		}
+		if (json_object_set_new(root, key, v) < 0)
+			return -ENOMEM;
+	}
+	if (r < 0 || !sfs_jscan_rest_blank(&o) || !have)
+		return WHOLE;
+	*ret_root = root;
+	return 0;
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+	return strcmp(((const struct span *)a)->key, ((const struct span *)b)->key);
+}
+
+/* The n members of "vertices" (keys of `bytes` in all) as spans, sorted by key;
+ * WHOLE for a duplicate key. */
+static int collect_spans(struct parse *p, const char *buf, size_t len,
+			 const struct sfs_jmember *verts, size_t n, size_t bytes)
+{
+	struct sfs_jobj o;
+	struct sfs_jmember m;
+	char *kb;
+	size_t i;
+
+	p->spans = malloc((n + 1) * sizeof(*p->spans));
+	p->key_bytes = kb = malloc(bytes + 1);
+	if (!p->spans || !kb)
+		return -ENOMEM;
+	(void)sfs_jobj_open(&o, buf, len, verts->at, 2);
+	for (i = 0; i < n && sfs_jobj_next(&o, &m) == 1; i++) {
+		memcpy(kb, m.key, m.klen);
+		kb[m.klen] = '\0';
+		p->spans[i] = (struct span){kb, m.at, m.len};
+		kb += m.klen + 1;
+	}
+	qsort(p->spans, n, sizeof(*p->spans), cmp_span);
+	for (i = 1; i < n; i++)
+		if (strcmp(p->spans[i - 1].key, p->spans[i].key) == 0)
+			return WHOLE;
+	return 0;
+}
+
+/* More vertices than the limit: rejected as when whole (that check comes before
+ * the keys' and the vertices'), once the rest is known to be valid JSON, each
+ * vertex's JSON loaded and dropped at once (TOO_MANY); else WHOLE. */
+static int too_many(struct parse *p, const char *buf)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct sfs_jarena_mark mark = sfs_jarena_mark(&p->arena);
+		int r = 0;
+		json_t *raw = load_span(buf, p->spans[i].at, p->spans[i].len, &r);
+
+		sfs_jarena_release(&p->arena, mark);
+		if (!raw)
+			return r;
+	}
+	return TOO_MANY;
+}
+
+/* index_vertices on the spans of the members of "vertices". */
+static int index_spans(struct parse *p, const char *buf, size_t len, const struct sfs_jmember *verts)
+{
+	struct sfs_jobj o;
+	struct sfs_jmember m;
+	size_t n = 0, bytes = 0, i;
+	bool bad_key = false;
+	int r;
+
+	if (sfs_jobj_open(&o, buf, len, verts->at, 2) < 0)
+		return WHOLE;
+	while ((r = sfs_jobj_next(&o, &m)) == 1) {
+		bad_key = bad_key || !valid_key(m.key, m.klen);
+		n++;
+		bytes += m.klen + 1;
+	}
+	if (r < 0)
+		return WHOLE;
+	p->n = n;
+	r = collect_spans(p, buf, len, verts, n, bytes);
+	if (r == 0 && n > p->lim.max_vertices)
+		return too_many(p, buf);
+	if (r != 0 || bad_key)
+		return r != 0 ? r : WHOLE;
+	p->keys = calloc(n + 1, sizeof(*p->keys));
+	p->raw = calloc(n + 1, sizeof(*p->raw));
+	p->noutputs = malloc((n + 1) * sizeof(*p->noutputs));
+	p->pv = calloc(n + 1, sizeof(*p->pv));
+	if (!p->keys || !p->raw || !p->noutputs || !p->pv)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		p->keys[i] = p->spans[i].key;
+		p->noutputs[i] = NOUTPUTS_LATER;
+		if (strmap_put(&p->index, p->keys[i], (void *)(uintptr_t)(i + 1), NULL) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Pass 1 for every vertex, each loaded from its span and dropped after. */
+static int parse_spans(struct parse *p, const char *buf)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct sfs_jarena_mark mark = sfs_jarena_mark(&p->arena);
+		int r = 0;
+		json_t *raw = load_span(buf, p->spans[i].at, p->spans[i].len, &r);
+
+		if (raw) {
+			p->raw[i] = raw;
+			p->noutputs[i] = count_outputs(raw);
+			r = parse_vertex(p, i);
+			p->raw[i] = NULL;
+		}
+		sfs_jarena_release(&p->arena, mark);
+		if (r != 0)
+			return r;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t k = 0; k < p->pv[i].nuses; k++) {
+			const struct use *u = &p->pv[i].uses[k];
+			if ((size_t)u->output >= p->noutputs[u->vertex])
+				return WHOLE;
+		}
+	return 0;
+}
+
+/* Pass 1 streamed: 0, -ENOMEM, TOO_MANY, or WHOLE (any other error). */
+static int parse_streamed(struct parse *p, const char *buf, size_t len, struct sfs_spec *s)
+{
+	struct sfs_jmember verts = {0};
+	json_t *root = NULL;
+	int r = load_top(buf, len, &root, &verts);
+
+	if (r == 0)
+		r = parse_job_head(p, root);
+	if (r == 0)
+		r = index_spans(p, buf, len, &verts);
+	if (r == 0)
+		r = parse_spans(p, buf);
+	if (r == 0)
+		r = parse_job_tail(p, root, s);
+	return r < 0 && r != -ENOMEM ? WHOLE : r;
 }
 
 /* ---- assembly ---- */
@@ -929,12 +1167,14 @@ static void parse_release(struct parse *p)
 {
 	for (size_t i = 0; p->pv && i < p->n; i++) {
 		vertex_release(&p->pv[i].v);
-		free(p->pv[i].uses);
+		uses_free(&p->pv[i]);
 		free(p->pv[i].tpl);
 	}
 	free(p->pv);
 	free(p->keys);
 	free(p->raw);
+	free(p->spans);
+	free(p->key_bytes);
 	free(p->noutputs);
 	strmap_release(&p->index);
 	strbuf_release(&p->scratch);
@@ -990,18 +1230,37 @@ static int invalid_json(struct parse *p, const json_error_t *jerr)
 			jerr->column, hint, text);
 }
 
-static int parse_root(struct parse *p, const char *buf, size_t len, struct sfs_spec *s)
+/* Pass 1 on the document loaded whole. */
+static int parse_whole(struct parse *p, const char *buf, size_t len, struct sfs_spec *s)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-	size_t *order = NULL;
-	int r;
+	json_t *root = json_loadb(buf, len, LOAD_FLAGS, &jerr);
 
 	if (!root)
 		return invalid_json(p, &jerr);
 	if (!json_is_object(root))
 		return sfs_errf(p->ret_msg, EINVAL, "a spec must be a JSON object");
-	r = parse_job(p, root, s);
+	return parse_job(p, root, s); /* root is in the arena, dropped with it */
+}
+
+/* whole: the document loaded whole; else streamed, which may return WHOLE. */
+static int parse_root(struct parse *p, const char *buf, size_t len, bool whole,
+		      struct sfs_spec *s)
+{
+	size_t *order = NULL;
+	int r;
+
+	if (whole) {
+		r = parse_whole(p, buf, len, s);
+	} else {
+		char **ret_msg = p->ret_msg;
+		p->ret_msg = NULL; /* its errors are found again whole, with their text */
+		r = parse_streamed(p, buf, len, s);
+		p->ret_msg = ret_msg;
+		if (r == TOO_MANY)
+			return sfs_errf(p->ret_msg, E2BIG, "field \"vertices\": more than %zu vertices",
+					p->lim.max_vertices);
+	}
 	if (r == 0) {
 		order = malloc((p->n + 1) * sizeof(size_t));
 		r = order ? sfs_spec_topo_sort(p, order) : -ENOMEM;
@@ -1009,9 +1268,7 @@ static int parse_root(struct parse *p, const char *buf, size_t len, struct sfs_s
 	for (size_t k = 0; r == 0 && k < p->n; k++) {
 		struct pv *pv = &p->pv[order[k]];
 		r = sfs_spec_finish_vertex(p, pv);
-		free(pv->uses); /* resolved into pv->v.inputs */
-		pv->uses = NULL;
-		pv->nuses = pv->cap = 0;
+		uses_free(pv); /* resolved into pv->v.inputs */
 	}
 	/* Every vertex is finished and holds nothing of the arena (its op tree went
 	 * back to a mark, its description was copied out): the document goes now,
@@ -1021,7 +1278,32 @@ static int parse_root(struct parse *p, const char *buf, size_t len, struct sfs_s
 	if (r == 0)
 		r = place_vertices(p, order, s);
 	free(order);
-	return r; /* root is in the arena, dropped here or by sfs_jarena_end */
+	return r;
+}
+
+/* One parse of the spec, whole or streamed (then it may return WHOLE). */
+static int parse_spec(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
+		      const struct sfs_spec_limits *lim, bool whole, struct sfs_spec **ret,
+		      char **ret_msg)
+{
+	struct parse p = {.ctx = ctx, .lim = *lim, .ret_msg = ret_msg, .index = STRMAP_INIT,
+			  .scratch = STRBUF_INIT};
+	struct sfs_spec *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->refs = 1;
+	sfs_jarena_begin(&p.arena);
+	r = parse_root(&p, buf, len, whole, s);
+	parse_release(&p);
+	sfs_jarena_end(&p.arena);
+	if (r != 0) {
+		sfs_spec_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
 }
 
 int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
@@ -1030,41 +1312,28 @@ int sfs_spec_parse(const char *buf, size_t len, const struct sfs_spec_ctx *ctx,
 	static const struct sfs_spec_limits defaults = {DEFAULT_MAX_BYTES, DEFAULT_MAX_VERTICES,
 							DEFAULT_MAX_PATH, DEFAULT_MAX_INLINE,
 							DEFAULT_MAX_NAME};
-	struct parse p = {.ctx = ctx, .ret_msg = ret_msg, .index = STRMAP_INIT,
-			  .scratch = STRBUF_INIT};
-	struct sfs_spec *s;
+	struct sfs_spec_limits lim = ctx->limits ? *ctx->limits : defaults;
 	int r;
 
-	p.lim = ctx->limits ? *ctx->limits : defaults;
-	if (!p.lim.max_bytes)
-		p.lim.max_bytes = DEFAULT_MAX_BYTES;
-	if (!p.lim.max_vertices)
-		p.lim.max_vertices = DEFAULT_MAX_VERTICES;
-	if (!p.lim.max_path)
-		p.lim.max_path = DEFAULT_MAX_PATH;
-	if (!p.lim.max_inline)
-		p.lim.max_inline = DEFAULT_MAX_INLINE;
-	if (!p.lim.max_name)
-		p.lim.max_name = DEFAULT_MAX_NAME;
-	if (len > p.lim.max_bytes)
+	if (!lim.max_bytes)
+		lim.max_bytes = DEFAULT_MAX_BYTES;
+	if (!lim.max_vertices)
+		lim.max_vertices = DEFAULT_MAX_VERTICES;
+	if (!lim.max_path)
+		lim.max_path = DEFAULT_MAX_PATH;
+	if (!lim.max_inline)
+		lim.max_inline = DEFAULT_MAX_INLINE;
+	if (!lim.max_name)
+		lim.max_name = DEFAULT_MAX_NAME;
+	if (len > lim.max_bytes)
 		return sfs_errf(ret_msg, EFBIG, "the spec is larger than %zu bytes",
-				p.lim.max_bytes);
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->refs = 1;
-	sfs_jarena_begin(&p.arena);
-	r = parse_root(&p, buf, len, s);
-	parse_release(&p);
-	sfs_jarena_end(&p.arena);
-	if (r < 0) {
-		sfs_spec_free(s);
-		if (r == -ENOMEM)
-			sfs_errf(ret_msg, ENOMEM, "out of memory while parsing the spec");
-		return r;
-	}
-	*ret = s;
-	return 0;
+				lim.max_bytes);
+	r = parse_spec(buf, len, ctx, &lim, false, ret, ret_msg);
+	if (r == WHOLE)
+		r = parse_spec(buf, len, ctx, &lim, true, ret, ret_msg);
+	if (r == -ENOMEM)
+		sfs_errf(ret_msg, ENOMEM, "out of memory while parsing the spec");
+	return r;
 }
 
 struct sfs_spec *sfs_spec_ref(struct sfs_spec *s)

@@ -121,7 +121,9 @@ struct sfs_spec_input {
 	struct sfs_ref ref;
 	char *selector; /* sorted NUL-joined paths; "" for a whole input (shared: never freed) */
 	size_t selector_len;
-	char selector_digest[SFS_DIGEST_SIZE]; /* "" for a whole input */
+	/* "" for a whole input; else in the selector's block, after its paths (64
+	 * bytes an input less than an array: most inputs are whole) */
+	const char *selector_digest;
 	bool content_func; /* false for an exec output mount that starts from this input */
 };
 

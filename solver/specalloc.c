@@ -12,6 +12,12 @@
  * allocated in the arena may outlive the parse (a vertex's description is
  * deep-copied out of it).
  *
+ * A release back to a mark keeps the bump chunk it drops as the arena's
+ * reserve, taken before a new chunk is made: a parse that loads, uses and
+ * releases one vertex after another (spec.c) crosses the same chunk's end
+ * again and again, and would otherwise make and free a chunk each time (and
+ * double the size of the next).
+ *
  * Nothing is freed one by one but small blocks jansson frees right after it
  * made them, which a bump arena would leave dead: the lexer's copy of each
  * object key (the object's pair keeps its own), some 7 of a vertex.  The
@@ -132,13 +138,19 @@ static void *arena_alloc(struct sfs_jarena *a, size_t n)
 			struct sfs_jchunk *c = new_chunk(a, n);
 			return c ? c->data : NULL;
 		}
-		struct sfs_jchunk *c = new_chunk(a, a->next);
-		if (!c)
+		struct sfs_jchunk *c = a->reserve;
+		if (c && (size_t)(c->end - c->data) >= n) {
+			a->reserve = NULL;
+			c->next = a->chunks;
+			a->chunks = c;
+		} else if ((c = new_chunk(a, a->next))) {
+			if (a->next < CHUNK_MAX)
+				a->next *= 2;
+		} else {
 			return NULL;
+		}
 		a->pos = c->data;
 		a->lim = c->end;
-		if (a->next < CHUNK_MAX)
-			a->next *= 2;
 	}
 	p = a->pos;
 	a->pos += n;
@@ -178,6 +190,8 @@ void sfs_jarena_begin(struct sfs_jarena *a)
 void sfs_jarena_end(struct sfs_jarena *a)
 {
 	sfs_jarena_release(a, (struct sfs_jarena_mark){0});
+	free(a->reserve);
+	a->reserve = NULL;
 	cur = a->outer;
 }
 
@@ -191,7 +205,10 @@ void sfs_jarena_release(struct sfs_jarena *a, struct sfs_jarena_mark m)
 	while (a->chunks != m.chunks) {
 		struct sfs_jchunk *c = a->chunks;
 		a->chunks = c->next;
-		free(c);
+		if (m.chunks && !a->reserve && c->end == a->lim)
+			a->reserve = c; /* the bump chunk: the next crossing takes it */
+		else
+			free(c);
 	}
 	a->pos = m.pos;
 	a->lim = m.lim;

@@ -143,10 +143,12 @@ static char whole_selector[1];
 static int make_selector(struct sfs_spec_input *in, const char **paths, size_t n, bool whole)
 {
 	struct strbuf sb = STRBUF_INIT;
+	char digest[SFS_DIGEST_SIZE];
+	size_t len;
 
-	in->selector_digest[0] = '\0';
 	if (whole) {
 		in->selector = whole_selector;
+		in->selector_digest = whole_selector;
 		in->selector_len = 0;
 		return 0;
 	}
@@ -162,8 +164,18 @@ static int make_selector(struct sfs_spec_input *in, const char **paths, size_t n
 		strbuf_release(&sb);
 		return -ENOMEM;
 	}
-	sfs_sha256_digest(sb.buf, sb.len, in->selector_digest);
-	in->selector = strbuf_detach(&sb, &in->selector_len);
+	/* the digest goes in the same block, after the paths and a NUL */
+	len = sb.len;
+	sfs_sha256_digest(sb.buf, len, digest);
+	strbuf_add(&sb, "", 1);
+	strbuf_addstr(&sb, digest);
+	if (sb.oom) {
+		strbuf_release(&sb);
+		return -ENOMEM;
+	}
+	in->selector = strbuf_detach(&sb, NULL);
+	in->selector_len = len;
+	in->selector_digest = in->selector + len + 1;
 	return 0;
 }
 

@@ -24,6 +24,7 @@ struct sfs_jchunk;
 #define SFS_JARENA_RECENT 8  /* allocations remembered with their size */
 struct sfs_jarena {
 	struct sfs_jchunk *chunks; /* newest first */
+	struct sfs_jchunk *reserve; /* a bump chunk a release dropped, or NULL */
 	char *pos, *lim;	   /* the bump chunk's free space */
 	size_t next;		   /* the size of the next chunk */
 	struct sfs_jarena *outer;  /* the thread's arena before this one */
@@ -53,6 +54,31 @@ void sfs_jarena_release(struct sfs_jarena *a, struct sfs_jarena_mark m);
 /* A deep copy of v made with malloc: it may outlive the arena.  NULL: no memory. */
 json_t *sfs_jarena_copy_out(const json_t *v);
 
+/* ---- specscan.c: an object's members by their byte spans ---- */
+
+/* Deeper documents are loaded whole (jansson's own limit is 2048). */
+#define SFS_JSCAN_MAX_DEPTH 1024
+struct sfs_jobj { /* a cursor over one object's members */
+	const char *buf;
+	size_t len;
+	size_t pos; /* after the '{' or the last member; after the '}' at the end */
+	bool first;
+	unsigned depth; /* the object's: the document's top level is 1 */
+};
+struct sfs_jmember {
+	const char *key; /* the key's bytes between its quotes (plain: no escapes) */
+	size_t klen;
+	size_t at, len; /* the value's bytes in buf, for jansson to load */
+};
+
+/* Opens the object starting at `at` (after blanks) whose depth is depth.
+ * -1: not an object, or not plain (specscan.c says what plain is). */
+int sfs_jobj_open(struct sfs_jobj *o, const char *buf, size_t len, size_t at, unsigned depth);
+/* 1 and *m: the next member; 0: the object's end; -1: not plain from here. */
+int sfs_jobj_next(struct sfs_jobj *o, struct sfs_jmember *m);
+/* Only blanks after the object's end. */
+bool sfs_jscan_rest_blank(const struct sfs_jobj *o);
+
 /* One reference of a vertex to an output of another, in Inputs() order. */
 struct use {
 	json_t *op_node; /* placeholder in the op tree (pass 1 only) */
@@ -60,7 +86,7 @@ struct use {
 	size_t vertex;	 /* index in bytewise key order (pass 1 and 2) */
 	int output;
 	const char *field; /* top-level field, for the cycle message */
-	const char *path;  /* the path used through (borrowed from the raw JSON); NULL: whole */
+	char *path;	   /* the path used through, malloc'd (the JSON goes first); NULL: whole */
 	bool content_func;
 	size_t *input; /* the normaliser's slot for the input index, or NULL */
 };
@@ -80,9 +106,14 @@ struct parse {
 	const struct sfs_spec_ctx *ctx;
 	struct sfs_spec_limits lim;
 	size_t n;
-	const char **keys; /* sorted bytewise; borrowed from the root */
-	json_t **raw;
-	size_t *noutputs;
+	const char **keys; /* sorted bytewise; borrowed from the root or from key_bytes */
+	json_t **raw;	   /* a vertex's JSON; streamed: only while it is parsed */
+	struct span {	   /* streamed: where each vertex's JSON is in the spec */
+		const char *key;
+		size_t at, len;
+	} * spans;
+	char *key_bytes; /* streamed: the keys, each ended by a NUL */
+	size_t *noutputs; /* SIZE_MAX: not known yet (streamed: not parsed yet) */
 	struct strmap index; /* key -> (void *)(index + 1) */
 	struct pv *pv;
 	bool oom; /* a jansson allocation failed; checked once per vertex */

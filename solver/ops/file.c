@@ -788,7 +788,9 @@ static int norm_file(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf 
 	if (!(sfs_norm_vertex(c)->params = fp))
 		return -ENOMEM;
 	fp->base = SFS_NORM_NO_INPUT;
-	if (!(fp->actions = calloc(json_array_size(acts) + 1, sizeof(*fp->actions))))
+	/* exactly: most file vertices have one action (an action is 88 bytes) */
+	if (!(fp->actions = calloc(json_array_size(acts) ? json_array_size(acts) : 1,
+				   sizeof(*fp->actions))))
 		return -ENOMEM;
 	sfs_norm_share_inputs(c);
 	if (base && !json_is_null(base)) {

@@ -779,6 +779,15 @@ static void test_limits(void)
 	check_bad("{\"vertices\": {\"a\": {\"op\": \"file\"}, \"b\": {\"op\": \"file\"},"
 		  " \"c\": {\"op\": \"file\"}}, \"outputs\": [\"a\"]}",
 		  &ctx, -E2BIG, "more than 2 vertices", NULL);
+	/* the count comes after the JSON and the job's fields, before the keys */
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"-c\": {}}, \"outputs\": [\"a\"]}", &ctx,
+		  -E2BIG, "field \"vertices\": more than 2 vertices", NULL);
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"c\": {}}, \"zz\": 1}", &ctx, -EINVAL,
+		  "field \"zz\": unknown field", NULL);
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"c\": [1,]}}", &ctx, -EINVAL,
+		  "invalid JSON: line 1 column 41: unexpected token near ']'", NULL);
+	check_bad("{\"vertices\": {\"a\": {}, \"b\": {}, \"a\": {}}}", &ctx, -EINVAL,
+		  "invalid JSON", "duplicate object key");
 	check_bad(FILEV("{\"mkdir\": {\"path\": \"abcdefghi\"}}"), &ctx, -EINVAL,
 		  "field \"actions[0].mkdir.path\"", "longer than 8");
 	check_bad(FILEV("{\"mkfile\": {\"path\": \"a\", \"data\": \"12345\"}}"), &ctx, -EFBIG,
@@ -806,6 +815,123 @@ static void test_cycles(void)
 		  " \"d\": {\"op\": \"file\", \"base\": \"a\"}}, \"outputs\": [\"d\"]}",
 		  &ctx, -EINVAL, "dependency cycle: a -> b -> c -> a",
 		  "vertex \"a\": field \"inputs\"");
+}
+
+/* The parse loads one vertex's JSON at a time (spec.c, pass 1 streamed) and
+ * gives up on the first thing it would reject, to find it again on the
+ * document loaded whole: the messages, jansson's positions in the document and
+ * the order of the checks are those of a parse of the whole document. */
+static void check_msg(const char *json, int want_err, const char *want)
+{
+	struct sfs_spec_ctx ctx = ctx_default();
+	struct sfs_spec *s = NULL;
+	char *msg = NULL;
+	int r = parse_ctx(json, &ctx, &s, &msg);
+
+	if (r != want_err || !msg || strcmp(msg, want) != 0) {
+		fprintf(stderr, "  spec: %s\n  got %d \"%s\", want %d \"%s\"\n", json, r,
+			msg ? msg : "(null)", want_err, want);
+		tap_fail(__FILE__, __LINE__, "message");
+	}
+	CHECK(s == NULL);
+	sfs_spec_free(s);
+	free(msg);
+}
+
+#define GOOD2                                                                                      \
+	"{\"vertices\": {\"a\": {\"op\": \"file\", \"actions\": [{\"mkfile\": {\"path\": \"f\","   \
+	" \"data\": \"x\"}}]}, \"b\": {\"op\": \"file\", \"base\": \"a\", \"actions\": []}},"      \
+	" \"outputs\": [\"b\"]}"
+
+static void test_streamed_messages(void)
+{
+	/* jansson's own errors, placed in the whole document */
+	check_msg(GOOD2 "x", -EINVAL,
+		  "invalid JSON: line 1 column 156: end of file expected near 'x'");
+	check_msg(GOOD2 " {}", -EINVAL,
+		  "invalid JSON: line 1 column 157: end of file expected near '{'");
+	check_msg("{\n \"vertices\": {\n  \"a\": {\n   \"op\": \"file\",\n   \"colour\": 1,\n  }\n"
+		  " },\n \"outputs\": [\"a\"]\n}\n",
+		  -EINVAL, "invalid JSON: line 6 column 3: string or '}' expected near '}'");
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"file\"}, \"b\": {\"op\": \"file\", \"op\": 1}},"
+		  " \"outputs\": [\"a\"]}",
+		  -EINVAL, "invalid JSON: line 1 column 59: duplicate object key near '\"op\"'");
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a\"],"
+		  " \"outputs\": [\"a\"]}",
+		  -EINVAL, "invalid JSON: line 1 column 63: duplicate object key near '\"outputs\"'");
+	/* a syntax error comes first wherever it is, after a wrong vertex or field */
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"nope\"}, \"b\": {\"op\": \"file\", \"x\": [1,]}},"
+		  " \"outputs\": [\"a\"]}",
+		  -EINVAL, "invalid JSON: line 1 column 64: unexpected token near ']'");
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"file\"}}, \"outputs\": [\"a\"], \"q\": [1 2]}",
+		  -EINVAL, "invalid JSON: line 1 column 63: ']' expected near '2'");
+	/* the job's fields before the vertices, wherever they are written */
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"nope\"}}, \"outputs\": [\"a\"], \"zz\": 1}",
+		  -EINVAL, "field \"zz\": unknown field");
+	check_msg("{\"vertices\": [{\"op\": \"file\"}], \"outputs\": [\"a\"]}", -EINVAL,
+		  "field \"vertices\": must be an object of vertices");
+	check_msg("[" GOOD2 "]", -EINVAL, "a spec must be a JSON object");
+	/* vertices in key order; a ref to a later vertex's output checked all the same */
+	check_msg("{\"vertices\": {\"z\": {\"op\": \"nope\"}, \"b\": {\"op\": \"file\", \"colour\": 1},"
+		  " \"a\": {\"op\": \"file\"}}, \"outputs\": [\"a\"]}",
+		  -EINVAL, "vertex \"b\": field \"colour\": unknown field");
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"file\", \"base\": \"z:1\"}, \"z\": {\"op\": \"file\"}},"
+		  " \"outputs\": [\"a\"]}",
+		  -EINVAL, "vertex \"a\": field \"base\": vertex \"z\" has 1 output(s), no output 1");
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"merge\", \"inputs\": [\"z:5\", \"nope\"]},"
+		  " \"z\": {\"op\": \"file\"}}, \"outputs\": [\"a\"]}",
+		  -EINVAL,
+		  "vertex \"a\": field \"inputs[0]\": vertex \"z\" has 1 output(s), no output 5");
+	check_msg("{\"vertices\": {\"a\": {\"op\": \"merge\", \"inputs\": [\"z:5\", \"z\"]},"
+		  " \"b\": {\"op\": \"nope\"}, \"z\": {\"op\": \"file\"}}, \"outputs\": [\"a\"]}",
+		  -EINVAL,
+		  "vertex \"a\": field \"inputs[0]\": vertex \"z\" has 1 output(s), no output 5");
+	check_msg("{\"vertices\": {\"\\u0061\": {\"op\": \"file\"}, \"a\": {\"op\": \"file\"}},"
+		  " \"outputs\": [\"a\"]}",
+		  -EINVAL, "invalid JSON: line 1 column 43: duplicate object key near '\"a\"'");
+
+	/* nesting: jansson's limit is the document's, not a vertex's */
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, "{\"vertices\": {\"a\": {\"op\": \"file\", \"x\": ");
+	for (int i = 0; i < 2046; i++)
+		strbuf_addch(&sb, '[');
+	for (int i = 0; i < 2046; i++)
+		strbuf_addch(&sb, ']');
+	strbuf_addstr(&sb, "}}, \"outputs\": [\"a\"]}");
+	CHECK(!sb.oom);
+	check_msg(sb.buf, -EINVAL,
+		  "invalid JSON: line 1 column 2085: nested too deep: maximum parsing depth "
+		  "reached near '['");
+	strbuf_release(&sb);
+}
+
+/* A spec the parse cannot walk plainly (blanks, escaped keys, deep values) is
+ * the same spec: same vertices, same digests. */
+static void test_streamed_same_spec(void)
+{
+	struct sfs_spec *a = parse_ok(GOOD2);
+	struct sfs_spec *b = parse_ok(
+	    " \r\n{\n\t\"\\u0076ertices\" : {\"\\u0061\":{\"op\":\"file\",\"actions\":[{\"mkfile\":"
+	    "{\"path\":\"f\",\"data\":\"x\"}}]} ,\n\"b\" :\t{\"op\":\"file\",\"base\":\"a\","
+	    "\"actions\":[ ]}} ,\"outputs\":[\"b\"]\n}\n ");
+	struct sfs_spec *c = parse_ok(
+	    "{\"outputs\": [\"b\"], \"vertices\": {\"b\": {\"op\": \"file\", \"base\": \"a\","
+	    " \"actions\": [], \"description\": {\"k\": \"}]\\\"{[\"}}, \"a\": {\"op\": \"file\","
+	    " \"actions\": [{\"mkfile\": {\"path\": \"f\", \"data\": \"x\"}}]}}}");
+
+	CHECK(a && b && c);
+	if (a && b && c) {
+		CHECK_EQ_INT(b->n, 2);
+		CHECK_EQ_INT(c->n, 2);
+		CHECK_EQ_STR(digest_of(b, "a"), digest_of(a, "a"));
+		CHECK_EQ_STR(digest_of(b, "b"), digest_of(a, "b"));
+		CHECK_EQ_STR(digest_of(c, "b"), digest_of(a, "b"));
+		CHECK_EQ_STR(json_string_value(json_object_get(vertex(c, "b")->description, "k")),
+			     "}]\"{[");
+	}
+	sfs_spec_free(a);
+	sfs_spec_free(b);
+	sfs_spec_free(c);
 }
 
 static void test_chain_100k(void)
@@ -870,6 +996,8 @@ int main(void)
 	RUN(test_context_rejections);
 	RUN(test_limits);
 	RUN(test_cycles);
+	RUN(test_streamed_messages);
+	RUN(test_streamed_same_spec);
 	RUN(test_chain_100k);
 	return tap_done();
 }
