@@ -210,8 +210,10 @@ static const char schema_sql[] =
     " PRIMARY KEY(src, input, output, digest, selector, target)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS links_by_target ON links(target);"
     "CREATE INDEX IF NOT EXISTS records_by_result ON records(result);"
-    /* num: the result's number, given once (max + 1) and kept by VACUUM (it is the
-     * INTEGER PRIMARY KEY), so blob_refs's owners grow with each new result */
+    /* num: the result's number, max + 1 for a new one and kept by VACUUM (it is the
+     * INTEGER PRIMARY KEY), so blob_refs's owners grow with each new result.  The
+     * newest result's number is handed out again once it is deleted: safe because
+     * its blob_refs rows go in the same unit as its row (prune.h) */
     "CREATE TABLE IF NOT EXISTS results(num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
     " size INTEGER NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, uid INTEGER NOT NULL,"
@@ -437,7 +439,8 @@ static int db_setup(struct sfs_db *db, char **ret_msg)
 		return sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
 	r = db_exec(db,
 		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-		    " PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
+		    " PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;"
+		    " PRAGMA journal_size_limit = 33554432;",
 		    ret_msg);
 	if (r == 0 && sqlite3_wal_autocheckpoint(db->conn, SFS_DB_WAL_PAGES) != SQLITE_OK)
 		r = sfs_errf(ret_msg, EIO, "database: %s", sqlite3_errmsg(db->conn));
@@ -665,6 +668,10 @@ static int unit_begin(struct sfs_db *db)
 /* Undoes the unit's savepoint (the group's earlier units stay). */
 static void unit_rollback(struct sfs_db *db)
 {
+	if (sqlite3_get_autocommit(db->conn)) { /* SQLite rolled back the whole group */
+		group_check_locked(db);
+		return;
+	}
 	unit_stmt(db, STMT_UNIT_ROLLBACK);
 	unit_stmt(db, STMT_UNIT_RELEASE);
 	group_check_locked(db);

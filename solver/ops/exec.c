@@ -726,8 +726,12 @@ static int run_process(struct exec_run *er, char **ret_msg)
 	enum run_end end;
 	pid_t pid;
 
-	if (geteuid() == 0 && (r = sfs_hostmounts_read(er->ctx->mountpoint, &er->detach)) < 0)
-		return sfs_errf(ret_msg, r, "cannot read /proc/self/mountinfo: %s", strerror(-r));
+	/* without the list the exec still runs, holding the mounts (hostmounts.h) */
+	if (geteuid() == 0 && (r = sfs_hostmounts_read(er->ctx->mountpoint, &er->detach)) < 0) {
+		sfs_log(SFS_LOG_WARN, "exec: cannot read /proc/self/mountinfo: %s: its"
+			" namespace keeps the solverfs mounts", strerror(-r));
+		r = 0;
+	}
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nullfd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
 	    (er->bargv && pipe2(info, O_CLOEXEC | O_NONBLOCK) < 0)) {
