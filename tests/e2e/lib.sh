@@ -193,10 +193,11 @@ sfs_run_output() {
 }
 
 # sfs_final N NAME: the final line word of vertex NAME in job N's plain status:
-# DONE, CACHED, ERROR or CANCELED (empty if the vertex is not there).
+# DONE, CACHED, ERROR or CANCELED (empty if the vertex is not there).  NAME may hold
+# spaces: the vertex's first line is "#N [NAME]...".
 sfs_final() {
 	sfs_cat "$MNT/jobs/$1/status" | awk -v name="[$2]" '
-		!num && $2 == name { num = $1 }
+		!num && substr($0, length($1) + 2, length(name)) == name { num = $1 }
 		num && $1 == num && ($2 == "DONE" || $2 == "CACHED" || $2 == "ERROR:" || $2 == "CANCELED") {
 			last = $2
 		}

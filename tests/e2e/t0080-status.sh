@@ -12,7 +12,7 @@ cat >"$DATA/graph.json" <<JSON
     "say": {"op": "exec", "name": "talk",
             "args": ["sh", "-c", "echo said-one; echo said-two >&2; cp in/hi.txt out/"],
             "mounts": [{"dest": "in", "input": "src"}, {"dest": "out", "output": true}]},
-    "both": {"op": "merge", "name": "both", "inputs": ["src", "say"]}
+    "both": {"op": "merge", "name": "both of them", "inputs": ["src", "say"]}
   },
   "outputs": ["both"]
 }
@@ -33,12 +33,12 @@ test_expect_success 'status shows a "#N [name] summary" block per vertex' '
 	sfs_cat "$MNT/jobs/$N/status" >status &&
 	grep -Eq "^#[0-9]+ \[source\] local $DATA/src\$" status &&
 	grep -Eq "^#[0-9]+ \[talk\] sh -c echo said-one; echo said-two >&2; cp in/hi.txt out/\$" status &&
-	grep -Eq "^#[0-9]+ \[both\] merge 2 inputs\$" status
+	grep -Eq "^#[0-9]+ \[both of them\] merge 2 inputs\$" status
 '
 
 test_expect_success 'every vertex ends with a DONE line with its duration' '
 	N=$(cat "$SCRATCH/job") &&
-	for v in source talk both; do
+	for v in source talk "both of them"; do
 		expect_eq DONE "$(sfs_final "$N" "$v")" || exit 1
 	done &&
 	sfs_cat "$MNT/jobs/$N/status" | grep -Eq "^#[0-9]+ DONE [0-9]+\.[0-9]s\$"
@@ -77,7 +77,7 @@ test_expect_success 'status.json lines are SolveStatus objects with vertex diges
 	                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", v[t]), v[t]
 	    logs += o.get("logs", [])
 	# BuildKit puts the whole title in Name ("[talk] sh -c ..."), the plain printer prints it.
-	for n in ("source", "talk", "both"):
+	for n in ("source", "talk", "both of them"):
 	    assert any(x == n or x.startswith("[%s] " % n) for x in names), names
 	hexes = {"sha256:" + h for h in os.listdir(sys.argv[2])}
 	assert hexes <= digests, (hexes, digests)
