@@ -39,5 +39,9 @@ int sfs_grow(void **p, size_t *cap, size_t need, size_t elem)
 
 void sfs_copy_str(char *dst, size_t size, const char *s)
 {
-	snprintf(dst, size, "%s", s ? s : "");
+	if (!size)
+		return;
+	size_t n = s ? strnlen(s, size - 1) : 0;
+	memcpy(dst, s ? s : "", n);
+	dst[n] = '\0';
 }

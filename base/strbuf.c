@@ -42,15 +42,29 @@ void strbuf_addch(struct strbuf *sb, char c)
 	sb->buf[sb->len] = '\0';
 }
 
+/* Formats into the room the buffer has first, and only when that was too
+ * short grows it and formats again: one vsnprintf a call, not two, for the
+ * short pieces (numbers, names) the status texts are made of. */
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 {
+	if (sb->oom || !grow(sb, 64))
+		return;
+	size_t room = sb->cap - sb->len;
 	va_list cp;
 	va_copy(cp, ap);
-	int n = vsnprintf(NULL, 0, fmt, cp);
+	int n = vsnprintf(sb->buf + sb->len, room, fmt, cp);
 	va_end(cp);
-	if (n < 0 || !grow(sb, (size_t)n))
+	if (n < 0) {
+		sb->buf[sb->len] = '\0';
 		return;
-	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	}
+	if ((size_t)n >= room) {
+		if (!grow(sb, (size_t)n)) {
+			sb->buf[sb->len] = '\0';
+			return;
+		}
+		vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	}
 	sb->len += (size_t)n;
 }
 

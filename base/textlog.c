@@ -76,7 +76,14 @@ void textlog_commit(struct textlog *t)
 		return;
 	}
 	t->spilled += t->tail.len;
-	strbuf_release(&t->tail); /* give the memory back, not just the length */
+	/* a tail grown by ordinary events (to about twice the spill size) is kept
+	 * for the next: releasing it made every spill grow a fresh one from 4 bytes,
+	 * its last doublings mmap'd and faulted in anew; one grown by a huge event
+	 * gives its memory back */
+	if (t->tail.cap <= 4 * TEXTLOG_SPILL)
+		strbuf_reset(&t->tail);
+	else
+		strbuf_release(&t->tail);
 }
 
 uint64_t textlog_len(const struct textlog *t)

@@ -69,8 +69,49 @@ static void test_borrowed_keys(void)
 	strmap_release(&m);
 }
 
+/* Keys of every length from 0 to 80 bytes (the hash takes 8 bytes a step and
+ * the rest in one word) and keys alike but for one byte or their length: each
+ * found, none mistaken for another. */
+static void test_key_lengths(void)
+{
+	static char keys[81 * 8][96];
+	struct strmap m = STRMAP_INIT;
+	size_t n = 0;
+	for (int len = 0; len <= 80; len++)
+		for (int v = 0; v < 8; v++, n++) {
+			memset(keys[n], 'a', (size_t)len);
+			keys[n][len] = '\0';
+			if (len)
+				keys[n][(size_t)(v * 7) % (size_t)len] = (char)('b' + v);
+			else if (v)
+				continue; /* one empty key */
+			void *old = (void *)1;
+			CHECK_EQ_INT(strmap_put(&m, keys[n], (void *)(n + 1), &old), 0);
+			/* a key that repeats an earlier one replaces it */
+			if (old)
+				CHECK(strcmp(keys[(uintptr_t)old - 1], keys[n]) == 0);
+		}
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t got = (uintptr_t)strmap_get(&m, keys[i]);
+		if (keys[i][0] || i % 8 == 0)
+			CHECK(got && strcmp(keys[got - 1], keys[i]) == 0);
+	}
+	CHECK(strmap_get(&m, "sha256:") == NULL);
+	char digest[72];
+	memcpy(digest, "sha256:", 7);
+	memset(digest + 7, '0', 64);
+	digest[71] = '\0';
+	CHECK_EQ_INT(strmap_put(&m, digest, (void *)9, NULL), 0);
+	digest[70] = '1';
+	CHECK(strmap_get(&m, digest) == NULL); /* the last byte counts */
+	digest[70] = '0';
+	CHECK(strmap_get(&m, digest) == (void *)9);
+	strmap_release(&m);
+}
+
 int main(void)
 {
+	RUN(test_key_lengths);
 	RUN(test_copied_keys);
 	RUN(test_borrowed_keys);
 	return tap_done();

@@ -90,8 +90,33 @@ static void test_no_loss_without_a_file(void)
 	reads_back(&t, &ref); /* ... and every byte is still there */
 }
 
+/* A spill keeps the tail's buffer for the next events (no regrowth from
+ * nothing each time) unless one huge event grew it; strbuf_addf's output
+ * longer than the room it first tries is whole. */
+static void test_spill_keeps_an_ordinary_tail(void)
+{
+	struct textlog t;
+	struct strbuf ref;
+	open_filled(&t, &ref, NULL, TEXTLOG_SPILL + 10);
+	CHECK(t.spilled > 0);
+	CHECK(t.tail.cap > 0 && t.tail.cap <= 4 * TEXTLOG_SPILL);
+	size_t big = 5 * TEXTLOG_SPILL;
+	char *s = malloc(big + 1);
+	CHECK(s != NULL);
+	memset(s, 'x', big);
+	s[big] = '\0';
+	strbuf_addf(&t.tail, "<%s>", s);
+	strbuf_addf(&ref, "<%s>", s);
+	CHECK_EQ_INT(t.tail.len, ref.len - t.spilled);
+	textlog_commit(&t);
+	CHECK(t.tail.buf == NULL); /* the huge one's memory went back */
+	free(s);
+	reads_back(&t, &ref);
+}
+
 int main(void)
 {
+	RUN(test_spill_keeps_an_ordinary_tail);
 	RUN(test_spills_and_reads_back);
 	RUN(test_small_log_stays_in_memory);
 	RUN(test_no_loss_without_a_file);
