@@ -158,7 +158,7 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 	vs->s = s;
 	vs->log_fd = -1;
 	vs->depth = lc->depth;
-	snprintf(vs->digest, sizeof(vs->digest), "%s", key);
+	sfs_copy_str(vs->digest, sizeof(vs->digest), key);
 	vs->spec = sfs_spec_ref(lc->spec);
 	vs->v = v;
 	vs->cc.main = s->cache->main;
@@ -225,18 +225,28 @@ static int add_sources(struct sfs_solver *s, const struct load_ctx *lc, size_t i
  * one: it is keyed under sha256("<digest>-ignorecache") instead, which normal
  * vertices of that digest then join (docs/semantics.md §1.2 step 2).
  */
+static void nocache_digest(const char *digest, char ret[SFS_DIGEST_SIZE])
+{
+	char buf[SFS_DIGEST_SIZE + 16];
+	int n = snprintf(buf, sizeof(buf), "%s-ignorecache", digest);
+	sfs_sha256_digest(buf, (size_t)n, ret);
+}
+
 static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t idx,
 		      struct vstate **ret, char **ret_msg)
 {
 	const struct sfs_spec_vertex *v = &lc->spec->v[idx];
-	char buf[SFS_DIGEST_SIZE + 16], nocache[SFS_DIGEST_SIZE];
-	snprintf(buf, sizeof(buf), "%s-ignorecache", v->digest);
-	sfs_sha256_digest(buf, strlen(buf), nocache);
+	char nocache[SFS_DIGEST_SIZE];
+	bool ignore = v->ignore_cache || lc->ignore_cache;
+	/* the digest is needed only where an ignore-cache vertex is active under
+	 * one or this vertex may take one: a graph without either hashes nothing */
+	if (ignore || s->nocache_actives)
+		nocache_digest(v->digest, nocache);
 	const char *key = v->digest;
-	struct vstate *vs = strmap_get(&s->actives, nocache);
+	struct vstate *vs = s->nocache_actives ? strmap_get(&s->actives, nocache) : NULL;
 	if (!vs) {
 		vs = strmap_get(&s->actives, v->digest);
-		if (vs && !vs->ignore_cache && (v->ignore_cache || lc->ignore_cache)) {
+		if (vs && !vs->ignore_cache && ignore) {
 			vs = NULL;
 			key = nocache;
 		}
@@ -253,6 +263,7 @@ static int vstate_get(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 		sfs_vstate_unref(vs);
 		return r;
 	}
+	s->nocache_actives += key == nocache;
 	sfs_vstate_ref(vs); /* the actives' reference */
 	*ret = vs;
 	return add_sources(s, lc, idx, vs);
@@ -441,8 +452,11 @@ static void vstate_release(struct sfs_solver *s, struct vstate *vs)
 	if (vs->released || vs->njobs || vs->nparents)
 		return;
 	vs->released = true;
-	if (strmap_get(&s->actives, vs->digest) == vs)
+	if (strmap_get(&s->actives, vs->digest) == vs) {
 		strmap_del(&s->actives, vs->digest);
+		/* keyed under its ignore-cache digest (vstate_get) */
+		s->nocache_actives -= strcmp(vs->digest, vs->v->digest) != 0;
+	}
 	sfs_vstate_cancel(vs);
 	sfs_index_remove(s, vs);
 	for (size_t o = 0; o < vs->nedges; o++) {

@@ -273,6 +273,7 @@ struct sfs_solver {
 	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
 	size_t vinfo_next;
 	struct strmap actives;	       /* digest -> vstate */
+	size_t nocache_actives;	       /* of them keyed under an ignore-cache digest */
 	struct strmap edge_index;      /* merge signature -> edge (§1.7), active edges only */
 	struct strmap sources;	       /* cache_from path -> its cache manager (sources.c) */
 	struct cache_combined main_cc; /* the local cache alone */
