@@ -99,6 +99,10 @@ struct keystore_ops {
 			const char *target);
 	int (*walk_links)(struct keystore *ks, const char *id, const struct cache_link *l,
 			  keystore_id_fn fn, void *arg);
+	/* Optional (NULL: yes): false when no link of the record form (output
+	 * KEYSTORE_RECORD_LINK_OUTPUT) is stored, so that walking one would find
+	 * nothing and its rootKey need not be made. */
+	bool (*record_links_maybe)(struct keystore *ks);
 	bool (*has_link)(struct keystore *ks, const char *id, const struct cache_link *l,
 			 const char *target);
 	/* Yields every (src, link) with a link to id; link->digest is replaced by

@@ -587,6 +587,7 @@ static const struct keystore_ops sq_ops = {
     .walk_ids_by_result = sq_walk_ids_by_result,
     .add_link = sq_add_link,
     .walk_links = sq_walk_links,
+    .record_links_maybe = record_links_maybe,
     .has_link = sq_has_link,
     .walk_backlinks = sq_walk_backlinks,
     .set_info = sq_set_info,

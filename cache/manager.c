@@ -186,10 +186,14 @@ static void dep_link(const struct cache_key *k, size_t input,
 }
 
 /* The record form of solver link l (keystore.h); false when l has none (a
- * content key's link, output -1). */
-static bool record_form(const struct cache_link *l, struct cache_link *ret)
+ * content key's link, output -1) or cm's storage holds no link of that form
+ * (then a walk of it finds nothing: its rootKey, a SHA-256 a query, is not made). */
+static bool record_form(struct cache_manager *cm, const struct cache_link *l,
+			struct cache_link *ret)
 {
 	if (l->output < 0)
+		return false;
+	if (cm->ks->ops->record_links_maybe && !cm->ks->ops->record_links_maybe(cm->ks))
 		return false;
 	*ret = *l;
 	ret->output = KEYSTORE_RECORD_LINK_OUTPUT;
@@ -224,7 +228,7 @@ static int walk_alt(struct cache_manager *cm, struct cache_key *k, size_t input,
 	if (r < 0)
 		return r;
 	dep_link(k, input, alt, &l);
-	return walk_links_both(cm, dep_id, &l, record_form(&l, &rl) ? &rl : NULL, idset_add, s);
+	return walk_links_both(cm, dep_id, &l, record_form(cm, &l, &rl) ? &rl : NULL, idset_add, s);
 }
 
 /*
@@ -428,7 +432,7 @@ static int query_walk(struct cache_manager *cm, const struct cache_key_with_sele
 		sfs_copy_str(l->selector, sizeof(l->selector), deps[j].selector);
 		/* one rootKey for all alternatives: only the selector differs */
 		if (j == 0)
-			has_rl = record_form(l, &rl);
+			has_rl = record_form(cm, l, &rl);
 		else if (has_rl)
 			sfs_copy_str(rl.selector, sizeof(rl.selector), l->selector);
 		r = walk_links_both(cm, q->dep_ids[j], l, has_rl ? &rl : NULL, idset_add,

@@ -284,13 +284,23 @@ static int announce(struct sfs_job *j, struct vstate *vs)
 	const char *in[vs->v->ninputs + 1];
 	for (size_t i = 0; i < vs->v->ninputs; i++)
 		in[i] = vs->inputs[i]->digest;
-	char *name = NULL;
 	if (sfs_progress_has_vertex(j->progress, vs->digest))
 		return 0;
-	if (asprintf(&name, "[%s] %s", vs->v->name, vs->v->summary ? vs->v->summary : "") < 0)
+	/* "[name] summary", on the stack when short (most are): no allocation and
+	 * no format a vertex */
+	const char *summary = vs->v->summary ? vs->v->summary : "";
+	size_t nlen = strlen(vs->v->name), slen = strlen(summary);
+	char small[256];
+	char *name = nlen + slen + 4 <= sizeof(small) ? small : malloc(nlen + slen + 4);
+	if (!name)
 		return -ENOMEM;
+	name[0] = '[';
+	memcpy(name + 1, vs->v->name, nlen);
+	memcpy(name + 1 + nlen, "] ", 2);
+	memcpy(name + 3 + nlen, summary, slen + 1);
 	int r = sfs_progress_add_vertex(j->progress, vs->digest, name, in, vs->v->ninputs);
-	free(name);
+	if (name != small)
+		free(name);
 	/* a vertex another job runs already: this job sees all it said so far */
 	if (r == 0)
 		sfs_vstate_replay(vs, j);
