@@ -6,6 +6,7 @@
  * Everything here runs with sfs_solver.lock held.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,42 +462,61 @@ static void settle_vertex_state(const struct settle *st, const char *digest,
 
 /*
  * The spec keys of the job's own vertices (jobs/N/by-name, kept in the
- * history): vertex digest -> "key\n" lines, a strbuf each, in spec order.
+ * history), in spec order: the first spec index (+ 1) of each vertex digest in
+ * by_digest, and from each index the next one of the same vertex in next (+ 1,
+ * 0 at the end).  Made with one array, not a buffer a vertex: the "key\n"
+ * lines are written when the vertex is (key_names_text).
  */
-static int key_names(const struct sfs_job *j, struct strmap *ret)
+struct key_names {
+	struct strmap by_digest; /* digest -> (void *)(first index + 1), borrowed keys */
+	size_t *next;
+};
+
+static int key_names(const struct sfs_job *j, struct key_names *ret)
 {
+	if (j->vs && j->spec->n && !(ret->next = calloc(j->spec->n, sizeof(*ret->next))))
+		return -ENOMEM;
 	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
 		if (!j->vs[i])
 			continue;
-		struct strbuf *sb = strmap_get(ret, j->vs[i]->digest);
-		if (!sb) {
-			int r = (sb = calloc(1, sizeof(*sb))) ? 0 : -ENOMEM;
-			if (r == 0 && (r = strmap_put(ret, j->vs[i]->digest, sb, NULL)) < 0)
-				free(sb);
+		uintptr_t first = (uintptr_t)strmap_get(&ret->by_digest, j->vs[i]->digest);
+		if (!first) {
+			int r = strmap_put(&ret->by_digest, j->vs[i]->digest, (void *)(i + 1), NULL);
 			if (r < 0)
 				return r;
+			continue;
 		}
-		strbuf_addf(sb, "%s\n", j->spec->v[i].key);
-		if (sb->oom)
-			return -ENOMEM;
+		size_t k = first - 1; /* appended after the last of its vertex: spec order */
+		while (ret->next[k])
+			k = ret->next[k] - 1;
+		ret->next[k] = i + 1;
 	}
 	return 0;
 }
 
-static void key_names_release(struct strmap *m)
+/* The "key\n" lines of vertex digest into sb (reset first). */
+static void key_names_text(const struct sfs_job *j, const struct key_names *kn, const char *digest,
+			   struct strbuf *sb)
 {
-	const char *k;
-	void *v;
-	for (size_t it = 0; strmap_next(m, &it, &k, &v);) {
-		strbuf_release(v);
-		free(v);
+	strbuf_reset(sb);
+	for (uintptr_t k = (uintptr_t)strmap_get(&kn->by_digest, digest); k; k = kn->next[k - 1]) {
+		strbuf_addstr(sb, j->spec->v[k - 1].key);
+		strbuf_addch(sb, '\n');
 	}
-	strmap_release(m);
+}
+
+static void key_names_release(struct key_names *kn)
+{
+	strmap_release(&kn->by_digest);
+	free(kn->next);
+	kn->next = NULL;
 }
 
 struct ended_writer {
 	struct settle *st;
-	struct strmap *names;
+	const struct sfs_job *j;
+	const struct key_names *names;
+	struct strbuf name_lines; /* one vertex's, reused */
 	struct textlog *t;
 	struct strbuf keys;	 /* one vertex's keys, reused */
 	const char **digests;	 /* one vertex's inputs, then results, reused */
@@ -517,7 +537,7 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 		w->digests[nin + o] = vs->edges[o].phase == EDGE_DONE ? vs->edges[o].result : "";
 	strbuf_reset(&w->keys);
 	add_keys(&w->keys, vs);
-	const struct strbuf *names = strmap_get(w->names, vs->digest);
+	key_names_text(w->j, w->names, vs->digest, &w->name_lines);
 	struct sfs_vinfo_view v = {
 	    .digest = vs->digest,
 	    .name = vs->v->name,
@@ -531,12 +551,12 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 	    .results = w->digests + nin,
 	    .why = vs->why ? vs->why : "",
 	    .keys = w->keys.buf ? w->keys.buf : "",
-	    .names = names && names->len ? names->buf : "",
+	    .names = w->name_lines.len ? w->name_lines.buf : "",
 	};
 	settle_vertex_state(w->st, vs->digest, &v.state, &v.why);
 	sfs_vinfo_write(&w->t->tail, &v);
 	textlog_commit(w->t);
-	return w->keys.oom || w->t->tail.oom ? -ENOMEM : 0;
+	return w->keys.oom || w->name_lines.oom || w->t->tail.oom ? -ENOMEM : 0;
 }
 
 /* The job's vertices as they ended, in the history's form (vinfo.c), one
@@ -546,7 +566,7 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
 	SFS_ASSERT_LOCKED(s);
 	struct settle st = {.j = j, .satisfied = STRMAP_INIT_BORROWED};
-	struct strmap names = STRMAP_INIT_BORROWED; /* keys: the vstates' digests */
+	struct key_names names = {.by_digest = STRMAP_INIT_BORROWED}; /* keys: the vstates' digests */
 	int r = j->state == SFS_JOB_DONE ? 0 : sfs_job_walk_vertices(j, mark_satisfied, &st);
 	free(st.stack);
 	if (r == 0)
@@ -559,9 +579,15 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 	}
 	textlog_init(t, s->spill_dir);
 	sfs_vinfo_begin(&t->tail);
-	struct ended_writer w = {.st = &st, .names = &names, .t = t, .keys = STRBUF_INIT};
+	struct ended_writer w = {.st = &st,
+				 .j = j,
+				 .names = &names,
+				 .name_lines = STRBUF_INIT,
+				 .t = t,
+				 .keys = STRBUF_INIT};
 	r = sfs_job_walk_vertices(j, write_ended_vertex, &w);
 	strbuf_release(&w.keys);
+	strbuf_release(&w.name_lines);
 	free(w.digests);
 	strmap_release(&st.satisfied);
 	key_names_release(&names);

@@ -521,6 +521,38 @@ static void test_failure_names_vertex(void)
 	fx_env_close(&e);
 }
 
+/* The spec keys of a finished job, from its saved vertex list: two keys of one
+ * vertex (equal ops) both name it, in key order, and a third its own. */
+static void test_names_of_shared_vertex(void)
+{
+	struct fx_env e = {0};
+	struct sfs_job_info i;
+	const char *spec =
+	    "{\"vertices\":{"
+	    "\"b\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"x\"}}]},"
+	    "\"c\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"y\"}}]},"
+	    "\"a\":{\"op\":\"file\",\"actions\":[{\"mkdir\":{\"path\":\"x\"}}]}"
+	    "},\"outputs\":[\"a\",\"b\",\"c\"]}";
+	fx_env_open(&e, NULL, &env_opts);
+	uint64_t id = submit(&e, spec);
+	wait_job(&e, id, &i);
+	CHECK_EQ_STR(sfs_job_state_name(i.state), "done");
+	struct sfs_job_name *v = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(sfs_solver_job_names(e.s, id, &v, &n), 0);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_STR(v[0].key, "a");
+		CHECK_EQ_STR(v[1].key, "b");
+		CHECK_EQ_STR(v[2].key, "c");
+		CHECK_EQ_STR(v[0].digest, v[1].digest);
+		CHECK(strcmp(v[0].digest, v[2].digest) != 0);
+	}
+	sfs_job_names_free(v, n);
+	sfs_job_info_release(&i);
+	fx_env_close(&e);
+}
+
 /* A spec with "export" writes the job's cache export before the job is done (docs/export.md §1). */
 static void test_export_at_job_end(void)
 {
@@ -1054,6 +1086,7 @@ int main(void)
 	RUN(test_converging_lattice_depth);
 	RUN(test_subbuild);
 	RUN(test_failure_names_vertex);
+	RUN(test_names_of_shared_vertex);
 	RUN(test_export_at_job_end);
 	RUN(test_cache_from);
 	RUN(test_whole_cache_export);
