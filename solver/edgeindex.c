@@ -21,6 +21,7 @@
  * Everything here runs with sfs_solver.lock held.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,21 @@ struct edge *sfs_edge_owner(struct edge *e)
 	return e;
 }
 
+/* v in base 10 or 16 (lower case) into buf, not terminated; its length.  An
+ * output's index is never negative. */
+static size_t fmt_u64(char buf[24], uint64_t v, unsigned base)
+{
+	char tmp[24];
+	size_t n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
 static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o,
 		  char ret[SFS_DIGEST_SIZE])
 {
@@ -42,11 +58,20 @@ static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o,
 		sfs_root_key(m->digest, o, ret);
 		return 0;
 	}
+	/* "merge\n<map digest>@<o>", then "\n<selector>=<owner edge's address>" an
+	 * input: built without printf (every vertex of a graph registers) */
 	struct strbuf sb = STRBUF_INIT;
-	strbuf_addf(&sb, "merge\n%s@%d", m->digest, o);
+	char num[24];
+	strbuf_addstr(&sb, "merge\n");
+	strbuf_addstr(&sb, m->digest);
+	strbuf_addch(&sb, '@');
+	strbuf_add(&sb, num, fmt_u64(num, (uint64_t)(int64_t)o, 10));
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
 		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
-		strbuf_addf(&sb, "\n%s=%p", m->deps[i].selector, (void *)sfs_edge_owner(ie));
+		strbuf_addch(&sb, '\n');
+		strbuf_addstr(&sb, m->deps[i].selector);
+		strbuf_addstr(&sb, "=0x");
+		strbuf_add(&sb, num, fmt_u64(num, (uint64_t)(uintptr_t)sfs_edge_owner(ie), 16));
 	}
 	if (sb.oom) {
 		strbuf_release(&sb);
