@@ -5,6 +5,7 @@
  * rollback, the links listing).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -539,8 +540,25 @@ static const struct fx_case suite[] = {
     {"walks stop on error and allow re-entry", test_walk_stop_and_reenter},
 };
 
+/* rootKey is sha256("<digest>@<output>") whatever was asked before it (the
+ * thread remembers its last one): repeats, other outputs and other digests in turn. */
+static void test_root_key_repeats(void)
+{
+	const char *d[2] = {"sha256:1111111111111111111111111111111111111111111111111111111111111111",
+			    "sha256:2222222222222222222222222222222222222222222222222222222222222222"};
+	int seq[][2] = {{0, 0}, {0, 0}, {0, 1}, {1, 1}, {1, 1}, {0, 0}, {1, 0}, {0, 0}};
+	for (size_t i = 0; i < ARRAY_SIZE(seq); i++) {
+		char got[SFS_DIGEST_SIZE], want[SFS_DIGEST_SIZE], buf[128];
+		sfs_root_key(d[seq[i][0]], seq[i][1], got);
+		int n = snprintf(buf, sizeof(buf), "%s@%d", d[seq[i][0]], seq[i][1]);
+		sfs_sha256_digest(buf, (size_t)n, want);
+		CHECK_EQ_STR(got, want);
+	}
+}
+
 int main(void)
 {
+	RUN(test_root_key_repeats);
 	fx_run_backends(suite, ARRAY_SIZE(suite), &use_sqlite);
 	RUN(test_sqlite_reopen);
 	RUN(test_sqlite_record_form_links);
