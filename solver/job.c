@@ -474,22 +474,20 @@ struct key_names {
 
 static int key_names(const struct sfs_job *j, struct key_names *ret)
 {
-	if (j->vs && j->spec->n && !(ret->next = calloc(j->spec->n, sizeof(*ret->next))))
+	if (!j->vs || !j->spec->n)
+		return 0;
+	if (!(ret->next = calloc(j->spec->n, sizeof(*ret->next))))
 		return -ENOMEM;
-	for (size_t i = 0; j->vs && i < j->spec->n; i++) {
+	/* last to first, each index put before its vertex's chain: spec order, and
+	 * one step a key however many keys a vertex has */
+	for (size_t i = j->spec->n; i-- > 0;) {
 		if (!j->vs[i])
 			continue;
-		uintptr_t first = (uintptr_t)strmap_get(&ret->by_digest, j->vs[i]->digest);
-		if (!first) {
-			int r = strmap_put(&ret->by_digest, j->vs[i]->digest, (void *)(i + 1), NULL);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		size_t k = first - 1; /* appended after the last of its vertex: spec order */
-		while (ret->next[k])
-			k = ret->next[k] - 1;
-		ret->next[k] = i + 1;
+		void *head = NULL;
+		int r = strmap_put(&ret->by_digest, j->vs[i]->digest, (void *)(i + 1), &head);
+		if (r < 0)
+			return r;
+		ret->next[i] = (uintptr_t)head;
 	}
 	return 0;
 }
