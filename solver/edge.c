@@ -312,8 +312,8 @@ void sfs_edge_request_merged(struct sfs_solver *s, struct edge *e)
 
 void sfs_vstate_cancel(struct vstate *vs)
 {
-	atomic_store(&vs->opctx.cancelled, true);
-	int pg = atomic_load(&vs->opctx.pgid);
+	atomic_store(&vs->sig.cancelled, true);
+	int pg = atomic_load(&vs->sig.pgid);
 	if (pg > 0)
 		kill(-pg, SIGKILL);
 }

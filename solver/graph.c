@@ -135,6 +135,24 @@ void sfs_vstate_unref(struct vstate *vs)
 	free(stack);
 }
 
+void sfs_vstate_op_ctx(struct vstate *vs, struct sfs_op_ctx *ret)
+{
+	const struct sfs_solver *s = vs->s;
+	*ret = (struct sfs_op_ctx){.cache = s->cache,
+				   .uid = vs->uid,
+				   .gid = vs->gid,
+				   .sandbox = s->o.sandbox,
+				   .mountpoint = s->mountpoint,
+				   .log_limit = s->o.log_limit,
+				   .output_limit = s->o.output_limit,
+				   .import_limits = &s->o.import_limits,
+				   .registry = s->registry,
+				   .log = sfs_vstate_log,
+				   .log_arg = vs,
+				   .status = sfs_vstate_status,
+				   .sig = &vs->sig};
+}
+
 /* What a new vertex inherits from whoever loads it. */
 struct load_ctx {
 	struct sfs_spec *spec;
@@ -151,14 +169,17 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 		      struct vstate **ret, char **ret_msg)
 {
 	const struct sfs_spec_vertex *v = &lc->spec->v[idx];
-	struct vstate *vs = calloc(1, sizeof(*vs));
+	bool own = key != v->digest;
+	struct vstate *vs = calloc(1, sizeof(*vs) + (own ? SFS_DIGEST_SIZE : 0));
 	if (!vs)
 		return -ENOMEM;
 	vs->refs = 1;
 	vs->s = s;
 	vs->log_fd = -1;
 	vs->depth = lc->depth;
-	sfs_copy_str(vs->digest, sizeof(vs->digest), key);
+	if (own)
+		sfs_copy_str(vs->nocache_digest, SFS_DIGEST_SIZE, key);
+	vs->digest = own ? vs->nocache_digest : v->digest;
 	vs->spec = sfs_spec_ref(lc->spec);
 	vs->v = v;
 	vs->cc.main = s->cache->main;
@@ -188,21 +209,10 @@ static int vstate_new(struct sfs_solver *s, const struct load_ctx *lc, size_t id
 		return sfs_errf(ret_msg, r, "vertex \"%s\": no op for \"%s\"", v->key,
 				sfs_op_kind_name(v->kind));
 	}
-	struct sfs_op_ctx *c = &vs->opctx;
-	c->cache = s->cache;
-	c->uid = lc->uid;
-	c->gid = lc->gid;
-	c->sandbox = s->o.sandbox;
-	c->mountpoint = s->mountpoint;
-	c->log_limit = s->o.log_limit;
-	c->output_limit = s->o.output_limit;
-	c->import_limits = &s->o.import_limits;
-	c->registry = s->registry;
-	c->log = sfs_vstate_log;
-	c->log_arg = vs;
-	c->status = sfs_vstate_status;
-	atomic_init(&c->cancelled, false);
-	atomic_init(&c->pgid, 0);
+	vs->uid = lc->uid;
+	vs->gid = lc->gid;
+	atomic_init(&vs->sig.cancelled, false);
+	atomic_init(&vs->sig.pgid, 0);
 	*ret = vs;
 	return 0;
 }
@@ -389,8 +399,8 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 	struct load_ctx lc = {.spec = sp,
 			      .parent = parent,
 			      .loaded = loaded,
-			      .uid = parent->opctx.uid,
-			      .gid = parent->opctx.gid,
+			      .uid = parent->uid,
+			      .gid = parent->gid,
 			      .ignore_cache = parent->ignore_cache,
 			      .depth = parent->depth + 1};
 	int r = loaded ? 0 : -ENOMEM;

@@ -154,6 +154,8 @@ struct vstate {
 	int depth;		     /* nesting of sub-builds, 0 for a job's own */
 	enum sfs_vertex_state state; /* what users see (vlog.c, with the fields at the end) */
 	int log_fd;
+	uid_t uid; /* the credentials of the job that loaded it (its ops' sfs_op_ctx) */
+	gid_t gid;
 	bool released; /* removed from actives */
 	bool ignore_cache;
 	bool aliased; /* a merged root's TASK_ALIAS is queued */
@@ -161,11 +163,14 @@ struct vstate {
 	bool progress_cached; /* what the jobs were told: cached (and progress_error) */
 	bool log_clipped;     /* output past log_limit was dropped (and said so) */
 	struct sfs_solver *s;
-	char digest[SFS_DIGEST_SIZE];
+	/* v->digest, or the ignore-cache digest in nocache_digest: no copy a vertex */
+	const char *digest;
 	struct sfs_spec *spec; /* reference; owns v */
 	const struct sfs_spec_vertex *v;
 	struct sfs_op *op;
-	struct sfs_op_ctx opctx;  /* cancelled / pgid are atomics */
+	/* what cancel tells the op's calls; each call's sfs_op_ctx is made on the
+	 * worker's stack (sfs_vstate_op_ctx), not kept a vertex */
+	struct sfs_op_signal sig;
 	struct cache_combined cc; /* the local cache and the vertex's cache_from sources */
 
 	struct vstate **inputs;	    /* references, v->ninputs */
@@ -203,6 +208,9 @@ struct vstate {
 	struct sfs_vlog_mark *log_marks; /* when and on which stream the file's bytes came */
 	size_t nlog_marks, caplog_marks;
 	char *why;
+	/* the actives key of a vertex keyed under sha256("<digest>-ignorecache")
+	 * (graph.c); no room is allocated for it otherwise */
+	char nocache_digest[];
 };
 
 struct sfs_job {
@@ -268,7 +276,7 @@ struct sfs_solver {
 	struct sfs_cache *cache;
 	struct sfs_solver_opts o;
 	char *mountpoint;
-	struct registry_opts *registry; /* the mount's, for image ops (opctx.registry) */
+	struct registry_opts *registry; /* the mount's, for image ops (sfs_op_ctx.registry) */
 	char *spill_dir;		/* STATE_DIR/tmp: live jobs' status texts, unlinked files */
 	uint64_t vinfo_kept[SFS_VINFO_KEEP]; /* finished jobs whose vinfo is loaded, a ring */
 	size_t vinfo_next;
@@ -415,6 +423,9 @@ void sfs_graph_join(struct sfs_solver *s, struct vstate *from, struct vstate *ta
 void sfs_graph_discard(struct sfs_solver *s, struct sfs_job *j);
 struct vstate *sfs_vstate_ref(struct vstate *vs);
 void sfs_vstate_unref(struct vstate *vs);
+/* The context of one op call of vs: the mount's settings, vs's credentials
+ * and vs's signal (valid while vs is). */
+void sfs_vstate_op_ctx(struct vstate *vs, struct sfs_op_ctx *ret);
 int sfs_waiters_add(struct waiters *w, enum waiter_kind kind, struct sfs_job *job, size_t out,
 		    struct vstate *vs);
 void sfs_waiters_release(struct waiters *w);

@@ -346,7 +346,9 @@ int sfs_fetch_map(struct vstate *vs, char **ret_msg)
 {
 	struct sfs_cache_map m = {0};
 	bool done = true;
-	int r = sfs_op_cache_map(vs->op, &vs->opctx, (int)vs->nmaps, &m, &done, ret_msg);
+	struct sfs_op_ctx ctx;
+	sfs_vstate_op_ctx(vs, &ctx);
+	int r = sfs_op_cache_map(vs->op, &ctx, (int)vs->nmaps, &m, &done, ret_msg);
 	sfs_solver_lock(vs->s);
 	vs->s->stats.cache_maps++;
 	sfs_solver_unlock(vs->s);
@@ -409,7 +411,7 @@ void sfs_run_keys(struct sfs_solver *s, struct vstate *vs)
 	bool any = false;
 	uint_fast64_t saves = atomic_load(&s->saves);
 	while (r == 0 && !any && !(vs->nmaps && vs->maps_done)) {
-		if (sfs_op_cancelled(&vs->opctx)) {
+		if (atomic_load(&vs->sig.cancelled)) {
 			r = -ECANCELED;
 			break;
 		}

@@ -40,7 +40,16 @@ void sfs_cache_map_release(struct sfs_cache_map *m);
 
 enum sfs_sandbox { SFS_SANDBOX_NONE, SFS_SANDBOX_BWRAP };
 
-/* What an op may use while it runs; owned by the solver. */
+/* What a running op and whoever cancels it share: one a vertex, which outlives
+ * each call (the call's sfs_op_ctx is made by the caller for that call). */
+struct sfs_op_signal {
+	atomic_bool cancelled;
+	/* An exec registers its process group here so cancel can kill it at once. */
+	atomic_int pgid;
+};
+
+/* What an op may use while it runs, for one call: the caller's, valid until the
+ * call returns (an op keeps no pointer to it past that). */
 struct sfs_op_ctx {
 	struct sfs_cache *cache;
 	uid_t uid; /* the credentials of the job that asked (local reads, exec) */
@@ -61,14 +70,19 @@ struct sfs_op_ctx {
 	/* A transfer's progress (BuildKit's statuses: "pull sha256:...", bytes so
 	 * far of total, done at its end), on log_arg's vertex; may be NULL. */
 	void (*status)(void *arg, const char *id, uint64_t current, uint64_t total, bool done);
-	atomic_bool cancelled;
-	/* An exec registers its process group here so cancel can kill it at once. */
-	atomic_int pgid;
+	struct sfs_op_signal *sig; /* NULL: the call cannot be cancelled */
 };
 
-static inline bool sfs_op_cancelled(struct sfs_op_ctx *ctx)
+static inline bool sfs_op_cancelled(const struct sfs_op_ctx *ctx)
 {
-	return atomic_load(&ctx->cancelled);
+	return ctx->sig && atomic_load(&ctx->sig->cancelled);
+}
+
+/* Tells whoever cancels the call the process group it runs (0: none). */
+static inline void sfs_op_set_pgid(const struct sfs_op_ctx *ctx, int pgid)
+{
+	if (ctx->sig)
+		atomic_store(&ctx->sig->pgid, pgid);
 }
 
 struct sfs_op;

@@ -263,7 +263,9 @@ static int content_key(struct vstate *vs, size_t i, struct cache_key **ret, char
 {
 	const char *result = sfs_input_edge(vs, i)->result;
 	char d[SFS_DIGEST_SIZE];
-	int r = sfs_op_content_digest(vs->op, &vs->opctx, i, result, d, ret_msg);
+	struct sfs_op_ctx ctx;
+	sfs_vstate_op_ctx(vs, &ctx);
+	int r = sfs_op_content_digest(vs->op, &ctx, i, result, d, ret_msg);
 	if (r < 0)
 		return r;
 	*ret = cache_key_new(d, -1, 0);

@@ -312,7 +312,9 @@ static int exec_op(struct sfs_solver *s, struct vstate *vs, char (*outs)[SFS_DIG
 	sfs_solver_lock(s);
 	s->stats.execs++;
 	sfs_solver_unlock(s);
-	r = vs->op->type->exec(vs->op, &vs->opctx, in, ni, outs, ret_msg);
+	struct sfs_op_ctx ctx;
+	sfs_vstate_op_ctx(vs, &ctx);
+	r = vs->op->type->exec(vs->op, &ctx, in, ni, outs, ret_msg);
 	for (size_t o = 0; r == 0 && o < vs->nedges; o++) /* until the edges hold them */
 		if (cache_hold(s->cache->holds, outs[o]) < 0)
 			sfs_log(SFS_LOG_WARN, "out of memory holding result %s", outs[o]);

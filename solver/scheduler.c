@@ -125,7 +125,7 @@ static void run_task(struct sfs_solver *s, struct task *t)
 		free(t);
 		return;
 	}
-	if (!sfs_op_cancelled(&t->vs->opctx)) {
+	if (!atomic_load(&t->vs->sig.cancelled)) {
 		switch (t->kind) {
 		case TASK_KEYS:
 			sfs_run_keys(s, t->vs);

@@ -21,7 +21,7 @@
  * As root, the child first takes a mount namespace of its own without the
  * host's solverfs mounts, which it would otherwise hold open (hostmounts.h).
  * The child gets a new session (its pid is its process group, published in
- * ctx->pgid so the solver can kill it), stdin /dev/null, stdout/stderr on pipes
+ * ctx->sig->pgid so the solver can kill it), stdin /dev/null, stdout/stderr on pipes
  * that a poll loop copies into the vertex log, umask 022, exactly the spec's
  * env plus a default PATH, and the job's uid/gid when the job is not root.
  * The loop wakes every 100 ms for cancellation and the timeout.  When the main
@@ -745,14 +745,14 @@ static int run_process(struct exec_run *er, char **ret_msg)
 	}
 	if (pid == 0)
 		child_main(er, nullfd, out[1], err[1], info[1]);
-	atomic_store(&er->ctx->pgid, pid);
+	sfs_op_set_pgid(er->ctx, pid);
 	close(out[1]);
 	close(err[1]);
 	if (info[1] >= 0)
 		close(info[1]);
 	out[1] = err[1] = info[1] = -1;
 	end = supervise(er, pid, (int[2]){out[0], err[0]}, info[0], &status);
-	atomic_store(&er->ctx->pgid, 0);
+	sfs_op_set_pgid(er->ctx, 0);
 	if (end != RUN_EXITED || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		r = run_failed(er, end, status, ret_msg);
 out:

@@ -22,6 +22,7 @@
 
 static struct sfs_cache cache;
 static struct strbuf logbuf = STRBUF_INIT;
+static struct sfs_op_signal sig;
 static struct sfs_op_ctx ctx;
 
 static void test_log(void *arg, int stream, const char *data, size_t len)
@@ -33,6 +34,9 @@ static void ctx_reset(void)
 {
 	strbuf_reset(&logbuf);
 	memset(&ctx, 0, sizeof(ctx));
+	atomic_store(&sig.cancelled, false);
+	atomic_store(&sig.pgid, 0);
+	ctx.sig = &sig;
 	ctx.cache = &cache;
 	ctx.log = test_log;
 	ctx.log_arg = &logbuf;
@@ -658,7 +662,7 @@ static void test_exec_timeout(void)
 static void *cancel_later(void *arg)
 {
 	usleep(300000);
-	atomic_store(&ctx.cancelled, true);
+	atomic_store(&sig.cancelled, true);
 	return NULL;
 }
 
@@ -675,7 +679,7 @@ static void test_exec_cancel(void)
 		       "30\"],\"mounts\":[{\"dest\":\"o\",\"output\":true}]",
 		       0, id, &msg) == -ECANCELED);
 	CHECK(tap_now_s() - t0 < 1.3);
-	CHECK_EQ_INT(atomic_load(&ctx.pgid), 0);
+	CHECK_EQ_INT(atomic_load(&sig.pgid), 0);
 	pthread_join(th, NULL);
 	free(msg);
 }
