@@ -80,6 +80,26 @@ static void edge_release(struct edge *e)
 	sfs_waiters_release(&e->dwaiters);
 }
 
+struct vstate_sub *sfs_vstate_sub(struct vstate *vs)
+{
+	if (!vs->sub)
+		vs->sub = calloc(1, sizeof(*vs->sub));
+	return vs->sub;
+}
+
+/* Its references are dropped by vstate_free. */
+static void vstate_sub_free(struct vstate_sub *sub)
+{
+	if (!sub)
+		return;
+	free(sub->parents);
+	free(sub->children);
+	sfs_spec_free(sub->spec);
+	sfs_keyset_release(&sub->keys);
+	free(sub->result);
+	free(sub);
+}
+
 /* Frees one vertex whose last reference went; inputs and children that lose
  * their last reference through it are pushed on *stack instead of recursing. */
 static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, size_t *cap)
@@ -89,8 +109,8 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 		edge_release(&vs->edges[i]);
 	free(vs->edges);
 	size_t nin = vs->inputs ? vs->v->ninputs : 0;
-	for (size_t i = 0; i < nin + vs->nchildren; i++) {
-		struct vstate *d = i < nin ? vs->inputs[i] : vs->children[i - nin];
+	for (size_t i = 0; i < nin + sfs_vstate_nchildren(vs); i++) {
+		struct vstate *d = i < nin ? vs->inputs[i] : vs->sub->children[i - nin];
 		if (!d || --d->refs > 0)
 			continue;
 		if (sfs_vstates_push(stack, n, cap, d) < 0)
@@ -106,18 +126,13 @@ static void vstate_free(struct vstate *vs, struct vstate ***stack, size_t *n, si
 	sfs_waiters_release(&vs->key_waiters);
 	sfs_failure_unref(vs->failure);
 	free(vs->jobs);
-	free(vs->parents);
-	free(vs->children);
-	sfs_spec_free(vs->subspec);
-	sfs_keyset_release(&vs->sub_keys);
+	vstate_sub_free(vs->sub);
 	free(vs->cc.extra);
 	if (vs->log_fd >= 0)
 		close(vs->log_fd);
-	free(vs->log_path);
-	free(vs->log_marks);
+	sfs_vstate_log_free(vs->log);
 	free(vs->progress_error);
 	free(vs->why);
-	free(vs->sub_result);
 	sfs_op_free(vs->op);
 	sfs_spec_free(vs->spec);
 	free(vs);
@@ -323,10 +338,11 @@ static void join_job(struct sfs_job *j, struct vstate *target);
 static int announce_children(struct sfs_job *j, struct vstate *vs, int depth)
 {
 	int r = 0;
-	for (size_t k = 0; r == 0 && k < vs->nchildren && depth < SFS_MAX_SUBBUILD_DEPTH; k++) {
-		r = announce(j, vs->children[k]);
+	for (size_t k = 0; r == 0 && k < sfs_vstate_nchildren(vs) && depth < SFS_MAX_SUBBUILD_DEPTH;
+	     k++) {
+		r = announce(j, vs->sub->children[k]);
 		if (r == 0)
-			r = announce_children(j, vs->children[k], depth + 1);
+			r = announce_children(j, vs->sub->children[k], depth + 1);
 	}
 	return r;
 }
@@ -382,8 +398,8 @@ static bool is_ancestor(const struct vstate *a, const struct vstate *b, int dept
 {
 	if (a == b)
 		return true;
-	for (size_t k = 0; k < b->nparents && depth <= SFS_MAX_SUBBUILD_DEPTH; k++)
-		if (is_ancestor(a, b->parents[k], depth + 1))
+	for (size_t k = 0; k < sfs_vstate_nparents(b) && depth <= SFS_MAX_SUBBUILD_DEPTH; k++)
+		if (is_ancestor(a, b->sub->parents[k], depth + 1))
 			return true;
 	return false;
 }
@@ -421,11 +437,13 @@ int sfs_graph_load_sub(struct sfs_solver *s, struct vstate *parent, struct sfs_s
 		if (loaded[i]->depth < parent->depth + 1)
 			loaded[i]->depth = parent->depth + 1;
 		/* the child reference of the parent keeps it alive */
-		r = sfs_vstates_push(&parent->children, &parent->nchildren, &parent->cap_children,
-				     loaded[i]);
+		struct vstate_sub *ps = sfs_vstate_sub(parent), *cs = sfs_vstate_sub(loaded[i]);
+		r = ps && cs ? 0 : -ENOMEM;
 		if (r == 0)
-			r = sfs_vstates_push(&loaded[i]->parents, &loaded[i]->nparents,
-					     &loaded[i]->cap_parents, parent);
+			r = sfs_vstates_push(&ps->children, &ps->nchildren, &ps->cap_children,
+					     loaded[i]);
+		if (r == 0)
+			r = sfs_vstates_push(&cs->parents, &cs->nparents, &cs->cap_parents, parent);
 		if (r < 0) {
 			sfs_vstate_unref(loaded[i]);
 			loaded[i] = NULL;
@@ -454,9 +472,9 @@ static void vstate_remove_job(struct vstate *vs, struct sfs_job *j)
 
 static void vstate_remove_parent(struct vstate *vs, struct vstate *p)
 {
-	for (size_t k = 0; k < vs->nparents; k++) {
-		if (vs->parents[k] == p) {
-			vs->parents[k] = vs->parents[--vs->nparents];
+	for (size_t k = 0; k < sfs_vstate_nparents(vs); k++) {
+		if (vs->sub->parents[k] == p) {
+			vs->sub->parents[k] = vs->sub->parents[--vs->sub->nparents];
 			return;
 		}
 	}
@@ -469,7 +487,7 @@ static void vstate_remove_parent(struct vstate *vs, struct vstate *p)
  */
 static void vstate_release(struct sfs_solver *s, struct vstate *vs)
 {
-	if (vs->released || vs->njobs || vs->nparents)
+	if (vs->released || vs->njobs || sfs_vstate_nparents(vs))
 		return;
 	vs->released = true;
 	if (strmap_get(&s->actives, vs->digest) == vs) {
@@ -484,9 +502,9 @@ static void vstate_release(struct sfs_solver *s, struct vstate *vs)
 		sfs_waiters_release(&vs->edges[o].dwaiters);
 	}
 	sfs_waiters_release(&vs->key_waiters);
-	for (size_t i = 0; i < vs->nchildren; i++) {
-		vstate_remove_parent(vs->children[i], vs);
-		vstate_release(s, vs->children[i]);
+	for (size_t i = 0; i < sfs_vstate_nchildren(vs); i++) {
+		vstate_remove_parent(vs->sub->children[i], vs);
+		vstate_release(s, vs->sub->children[i]);
 	}
 	sfs_vstate_unref(vs); /* the actives' reference */
 }
@@ -572,8 +590,8 @@ static void collect_jobs(struct vstate *vs, struct sfs_job **out, size_t max, si
 		if (!seen && *n < max)
 			out[(*n)++] = vs->jobs[k];
 	}
-	for (size_t p = 0; p < vs->nparents && depth <= SFS_MAX_SUBBUILD_DEPTH; p++)
-		collect_jobs(vs->parents[p], out, max, n, depth + 1);
+	for (size_t p = 0; p < sfs_vstate_nparents(vs) && depth <= SFS_MAX_SUBBUILD_DEPTH; p++)
+		collect_jobs(vs->sub->parents[p], out, max, n, depth + 1);
 }
 
 size_t sfs_vstate_jobs(struct vstate *vs, struct sfs_job **out, size_t max)

@@ -145,6 +145,32 @@ struct sfs_vlog_mark {
 };
 #define SFS_VLOG_MARKS 1024
 
+/* What a vertex's op printed (vlog.c): its log file and the marks of its bytes. */
+struct vstate_log {
+	char *path;		     /* NULL until the file could be made */
+	uint64_t bytes;		     /* of op output taken, up to log_limit */
+	uint64_t file_bytes;	     /* in the file (the clip notice included) */
+	struct sfs_vlog_mark *marks; /* when and on which stream the file's bytes came */
+	size_t nmarks, capmarks;
+};
+void sfs_vstate_log_free(struct vstate_log *l);
+
+/*
+ * Sub-builds (Builder.Build, docs/semantics.md §1.10): a build vertex holds
+ * references to the vertices of its inner spec (children); they point back
+ * without a reference (parents) and live while a job or a parent needs them.
+ * Allocated by sfs_vstate_sub when a vertex first takes part in one.
+ */
+struct vstate_sub {
+	struct vstate **parents;
+	size_t nparents, cap_parents;
+	struct vstate **children;
+	size_t nchildren, cap_children;
+	struct sfs_spec *spec; /* the inner spec of a build vertex */
+	char *result;	       /* its output's result (malloc'd when known) */
+	struct keyset keys;    /* the keys of that output: exported with the job */
+};
+
 struct vstate {
 	/* the small fields first, together: no padding between them (a graph has
 	 * 100,000s of vertices) */
@@ -188,25 +214,14 @@ struct vstate {
 	/* jobs that reference this vertex */
 	struct sfs_job **jobs;
 	size_t njobs;
-	/* sub-builds (Builder.Build, docs/semantics.md §1.10): a build vertex holds
-	 * references to the vertices of its inner spec (children); they point back
-	 * without a reference (parents) and live while a job or a parent needs them */
-	struct vstate **parents;
-	size_t nparents, cap_parents;
-	struct vstate **children;
-	size_t nchildren, cap_children;
-	struct sfs_spec *subspec; /* the inner spec of a build vertex */
-	char *sub_result;	  /* its output's result (malloc'd when known) */
-	struct keyset sub_keys;	  /* the keys of that output: exported with the job */
+	/* a build vertex's sub-build or the build vertices it is part of; NULL for
+	 * the others (most: none of that is kept a vertex) */
+	struct vstate_sub *sub;
 
 	/* what users see (vlog.c; state and the flags are at the start) */
 	int64_t started, completed; /* of the last start and completion told to the jobs */
 	char *progress_error;
-	char *log_path;
-	uint64_t log_bytes;		 /* of op output taken, up to log_limit */
-	uint64_t log_file_bytes;	 /* in the file (the clip notice included) */
-	struct sfs_vlog_mark *log_marks; /* when and on which stream the file's bytes came */
-	size_t nlog_marks, caplog_marks;
+	struct vstate_log *log; /* NULL until the op's first output (most print nothing) */
 	char *why;
 	/* the actives key of a vertex keyed under sha256("<digest>-ignorecache")
 	 * (graph.c); no room is allocated for it otherwise */
@@ -407,6 +422,19 @@ void sfs_vstate_set_phase(struct vstate *vs, enum vstate_phase to);
 void sfs_vstate_set_round(struct vstate *vs, enum sfs_round to);
 void sfs_edge_set_phase(struct edge *e, enum edge_phase to);
 void sfs_job_set_state(struct sfs_job *j, enum sfs_job_state to);
+
+/* vs->sub, allocated on first use (graph.c); NULL without memory. */
+struct vstate_sub *sfs_vstate_sub(struct vstate *vs);
+
+static inline size_t sfs_vstate_nparents(const struct vstate *vs)
+{
+	return vs->sub ? vs->sub->nparents : 0;
+}
+
+static inline size_t sfs_vstate_nchildren(const struct vstate *vs)
+{
+	return vs->sub ? vs->sub->nchildren : 0;
+}
 
 /* The edge of input i of vs. */
 static inline struct edge *sfs_input_edge(struct vstate *vs, size_t i)

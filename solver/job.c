@@ -219,14 +219,15 @@ int sfs_vstate_snapshot(struct vstate *vs, struct sfs_vertex_info *vi)
 	vi->name = strdup(vs->v->name);
 	vi->op = malloc(vs->v->op_len + 1);
 	vi->why = strdup(vs->why ? vs->why : "");
-	vi->log_path = vs->log_path ? strdup(vs->log_path) : NULL;
+	const char *log_path = vs->log ? vs->log->path : NULL;
+	vi->log_path = log_path ? strdup(log_path) : NULL;
 	vi->inputs = calloc(vs->v->ninputs + 1, sizeof(*vi->inputs));
 	vi->results = calloc(vs->nedges + 1, sizeof(*vi->results));
 	vi->keys = keys_text(vs);
 	vi->names = strdup("");
 	vi->jobs = calloc(vs->njobs + 1, sizeof(*vi->jobs));
 	if (!vi->name || !vi->op || !vi->why || !vi->inputs || !vi->results || !vi->keys ||
-	    !vi->names || !vi->jobs || (vs->log_path && !vi->log_path))
+	    !vi->names || !vi->jobs || (log_path && !vi->log_path))
 		return -ENOMEM;
 	for (size_t k = 0; k < vs->njobs; k++)
 		if (!sfs_job_state_final(vs->jobs[k]->state))
@@ -268,8 +269,8 @@ int sfs_job_walk_vertices(struct sfs_job *j, int (*fn)(void *arg, struct vstate 
 				continue;
 			if ((r = strmap_put(&seen, vs->digest, vs, NULL)) < 0 || (r = fn(arg, vs)) != 0)
 				break;
-			for (size_t c = vs->nchildren; r == 0 && c-- > 0;)
-				r = sfs_vstates_push(&stack, &n, &cap, vs->children[c]);
+			for (size_t c = sfs_vstate_nchildren(vs); r == 0 && c-- > 0;)
+				r = sfs_vstates_push(&stack, &n, &cap, vs->sub->children[c]);
 		}
 	}
 	free(stack);
@@ -542,7 +543,7 @@ static int write_ended_vertex(void *arg, struct vstate *vs)
 	    .op = vs->v->op_bytes,
 	    .op_len = vs->v->op_len,
 	    .state = vs->state,
-	    .log_path = vs->log_path,
+	    .log_path = vs->log ? vs->log->path : NULL,
 	    .ninputs = nin,
 	    .inputs = w->digests,
 	    .noutputs = nout,

@@ -112,8 +112,8 @@ static int output_keys(struct sfs_job *j, struct cache_key ***ret, size_t *ret_n
 	}
 	for (size_t i = 0; r == 0 && i < j->spec->n; i++) {
 		const struct vstate *vs = j->vs[i];
-		for (size_t k = 0; r == 0 && vs && k < vs->sub_keys.n; k++)
-			r = sfs_keyset_add(&ks, cc, vs->sub_keys.k[k]);
+		for (size_t k = 0; r == 0 && vs && vs->sub && k < vs->sub->keys.n; k++)
+			r = sfs_keyset_add(&ks, cc, vs->sub->keys.k[k]);
 	}
 	if (r < 0) {
 		sfs_keyset_release(&ks);

@@ -458,7 +458,7 @@ void sfs_run_finish(struct sfs_solver *s, struct vstate *vs)
 {
 	char outs[1][SFS_DIGEST_SIZE];
 	sfs_solver_lock(s);
-	sfs_copy_str(outs[0], SFS_DIGEST_SIZE, vs->sub_result);
+	sfs_copy_str(outs[0], SFS_DIGEST_SIZE, vs->sub->result); /* set by sfs_subbuild_done */
 	sfs_solver_unlock(s);
 	finish_exec(s, vs, outs, 0, NULL);
 }
@@ -473,14 +473,17 @@ void sfs_subbuild_done(struct sfs_solver *s, struct vstate *parent, struct edge 
 		free(msg);
 		return;
 	}
-	free(parent->sub_result);
-	if (!(parent->sub_result = strdup(e->result))) {
+	struct vstate_sub *sub = sfs_vstate_sub(parent);
+	char *result = sub ? strdup(e->result) : NULL;
+	if (!result) {
 		sfs_vstate_exec_failed(s, parent, -ENOMEM, "out of memory");
 		return;
 	}
+	free(sub->result);
+	sub->result = result;
 	/* BuildKit attaches the sub-build's exporter to the build op's result:
 	 * a job's cache export includes the inner chain */
 	for (size_t k = 0; k < e->nresult_keys; k++)
-		sfs_keyset_add(&parent->sub_keys, &s->main_cc, e->result_keys[k]);
+		sfs_keyset_add(&sub->keys, &s->main_cc, e->result_keys[k]);
 	sfs_queue_task(s, TASK_FINISH, parent, NULL);
 }

@@ -1144,8 +1144,8 @@ static bool vs_of_job(const struct vstate *vs, const struct sfs_job *j, int dept
 {
 	if (sfs_vstate_has_job(vs, j))
 		return true;
-	for (size_t p = 0; depth <= SFS_MAX_SUBBUILD_DEPTH && p < vs->nparents; p++)
-		if (vs_of_job(vs->parents[p], j, depth + 1))
+	for (size_t p = 0; depth <= SFS_MAX_SUBBUILD_DEPTH && p < sfs_vstate_nparents(vs); p++)
+		if (vs_of_job(vs->sub->parents[p], j, depth + 1))
 			return true;
 	return false;
 }

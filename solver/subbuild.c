@@ -116,12 +116,13 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 		return r;
 	}
 	sfs_solver_lock(s);
-	if (vs->released) {
-		r = -ECANCELED;
+	struct vstate_sub *sub = vs->released ? NULL : sfs_vstate_sub(vs);
+	if (!sub) {
+		r = vs->released ? -ECANCELED : sfs_errf(ret_msg, -ENOMEM, "out of memory");
 		sfs_spec_free(sp);
 	} else {
-		sfs_spec_free(vs->subspec);
-		vs->subspec = sp;
+		sfs_spec_free(sub->spec);
+		sub->spec = sp;
 		r = load_and_request(s, vs, sp, out, ret_msg);
 	}
 	sfs_solver_unlock(s);
@@ -132,9 +133,10 @@ int sfs_subbuild_start(struct sfs_solver *s, struct vstate *vs, char **ret_msg)
 char *sfs_subbuild_error(struct vstate *parent, const struct sfs_failure *f)
 {
 	const char *key = NULL;
-	for (size_t i = 0; parent->subspec && i < parent->subspec->n; i++)
-		if (strcmp(parent->subspec->v[i].digest, f->digest) == 0)
-			key = parent->subspec->v[i].key;
+	const struct sfs_spec *sp = parent->sub ? parent->sub->spec : NULL;
+	for (size_t i = 0; sp && i < sp->n; i++)
+		if (strcmp(sp->v[i].digest, f->digest) == 0)
+			key = sp->v[i].key;
 	const struct sfs_build_params *b = parent->v->params;
 	char *msg = NULL;
 	if (asprintf(&msg, "build %s: vertex \"%s\": %s", b->path, key ? key : f->digest,

@@ -50,46 +50,55 @@ static int open_log(struct sfs_solver *s, struct vstate *vs)
 		free(path);
 		return r;
 	}
+	struct vstate_log *l = vs->log;
 	vs->log_fd = fd;
-	free(vs->log_path);
-	vs->log_path = path;
-	vs->log_file_bytes = 0;
-	vs->nlog_marks = 0;
+	free(l->path);
+	l->path = path;
+	l->file_bytes = 0;
+	l->nmarks = 0;
 	return 0;
+}
+
+void sfs_vstate_log_free(struct vstate_log *l)
+{
+	if (!l)
+		return;
+	free(l->path);
+	free(l->marks);
+	free(l);
 }
 
 /* Keeps every other mark (the first included): each left covers what the
  * dropped one after it did, stamped with the earlier time. */
-static void thin_marks(struct vstate *vs)
+static void thin_marks(struct vstate_log *l)
 {
 	size_t k = 0;
-	for (size_t i = 0; i < vs->nlog_marks; i += 2)
-		vs->log_marks[k++] = vs->log_marks[i];
-	vs->nlog_marks = k;
+	for (size_t i = 0; i < l->nmarks; i += 2)
+		l->marks[k++] = l->marks[i];
+	l->nmarks = k;
 }
 
 /* n bytes of stream were appended to the log file at time t (lock held). */
-static void add_mark(struct vstate *vs, int stream, size_t n, int64_t t)
+static void add_mark(struct vstate_log *l, int stream, size_t n, int64_t t)
 {
-	struct sfs_vlog_mark *last = vs->nlog_marks ? &vs->log_marks[vs->nlog_marks - 1] : NULL;
-	uint64_t off = vs->log_file_bytes;
+	struct sfs_vlog_mark *last = l->nmarks ? &l->marks[l->nmarks - 1] : NULL;
+	uint64_t off = l->file_bytes;
 
-	vs->log_file_bytes += n;
+	l->file_bytes += n;
 	if (last && last->stream == stream && t - last->t < 1000000)
 		return;
-	if (vs->nlog_marks == SFS_VLOG_MARKS)
-		thin_marks(vs);
-	if (sfs_grow((void **)&vs->log_marks, &vs->caplog_marks, vs->nlog_marks + 1,
-		     sizeof(*vs->log_marks)) < 0)
+	if (l->nmarks == SFS_VLOG_MARKS)
+		thin_marks(l);
+	if (sfs_grow((void **)&l->marks, &l->capmarks, l->nmarks + 1, sizeof(*l->marks)) < 0)
 		return; /* no memory: these bytes replay with the time of the mark before */
-	vs->log_marks[vs->nlog_marks++] = (struct sfs_vlog_mark){off, t, stream};
+	l->marks[l->nmarks++] = (struct sfs_vlog_mark){off, t, stream};
 }
 
 static void log_write(struct vstate *vs, int stream, const char *data, size_t n, int64_t t)
 {
 	ssize_t w = vs->log_fd >= 0 && n ? write(vs->log_fd, data, n) : 0;
 	if (w > 0)
-		add_mark(vs, stream, (size_t)w, t);
+		add_mark(vs->log, stream, (size_t)w, t);
 }
 
 /* An op's output: to the vertex log file and every job's progress. */
@@ -100,19 +109,26 @@ void sfs_vstate_log(void *arg, int stream, const char *data, size_t len)
 	int64_t now = sfs_now_ns();
 
 	sfs_solver_lock(s);
-	/* opened at the first output, so ops that print nothing hold no file */
-	if (vs->log_fd < 0 && !vs->log_path)
+	/* made at the first output, so ops that print nothing hold no file and
+	 * no log state */
+	if (!vs->log && !(vs->log = calloc(1, sizeof(*vs->log)))) {
+		sfs_solver_unlock(s);
+		sfs_log(SFS_LOG_WARN, "out of memory: output of %s dropped", vs->digest);
+		return;
+	}
+	struct vstate_log *l = vs->log;
+	if (vs->log_fd < 0 && !l->path)
 		open_log(s, vs);
 	/* the log limit bounds the file and the progress streams alike: past it
 	 * the output is dropped, with one line saying so in both */
 	static const char clipped[] = "[output clipped, log limit reached]\n";
-	uint64_t room = vs->log_bytes < s->o.log_limit ? s->o.log_limit - vs->log_bytes : 0;
+	uint64_t room = l->bytes < s->o.log_limit ? s->o.log_limit - l->bytes : 0;
 	size_t n = len < room ? len : (size_t)room;
 	bool clip_now = n < len && !vs->log_clipped;
 	log_write(vs, stream, data, n, now);
 	if (clip_now)
 		log_write(vs, 2, clipped, sizeof(clipped) - 1, now);
-	vs->log_bytes += n;
+	l->bytes += n;
 	vs->log_clipped |= clip_now;
 	struct sfs_job *jobs[SFS_MAX_VSTATE_JOBS];
 	size_t nj = sfs_vstate_jobs(vs, jobs, SFS_MAX_VSTATE_JOBS);
@@ -185,26 +201,29 @@ void sfs_vstate_progress_completed(struct vstate *vs, bool cached, const char *e
  * stream (lock held). */
 static void replay_log(struct vstate *vs, struct sfs_progress *p, uint64_t max)
 {
-	uint64_t end = vs->log_file_bytes < max ? vs->log_file_bytes : max;
+	const struct vstate_log *l = vs->log;
 	char buf[64 * 1024];
 	int fd;
 
-	if (!vs->log_path || !end || !vs->nlog_marks)
+	if (!l)
 		return;
-	fd = open(vs->log_path, O_RDONLY | O_CLOEXEC);
+	uint64_t end = l->file_bytes < max ? l->file_bytes : max;
+	if (!l->path || !end || !l->nmarks)
+		return;
+	fd = open(l->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		sfs_log(SFS_LOG_WARN, "cannot replay %s: %s", vs->log_path, strerror(errno));
+		sfs_log(SFS_LOG_WARN, "cannot replay %s: %s", l->path, strerror(errno));
 		return;
 	}
-	for (size_t m = 0; m < vs->nlog_marks && vs->log_marks[m].off < end; m++) {
-		const struct sfs_vlog_mark *k = &vs->log_marks[m];
-		uint64_t stop = m + 1 < vs->nlog_marks ? vs->log_marks[m + 1].off : end;
+	for (size_t m = 0; m < l->nmarks && l->marks[m].off < end; m++) {
+		const struct sfs_vlog_mark *k = &l->marks[m];
+		uint64_t stop = m + 1 < l->nmarks ? l->marks[m + 1].off : end;
 		for (uint64_t off = k->off; off < stop && off < end;) {
 			uint64_t want = (stop < end ? stop : end) - off;
 			ssize_t got =
 			    pread(fd, buf, want < sizeof(buf) ? want : sizeof(buf), (off_t)off);
 			if (got <= 0) {
-				m = vs->nlog_marks; /* a short file: replay what there was */
+				m = l->nmarks; /* a short file: replay what there was */
 				break;
 			}
 			sfs_progress_log(p, vs->digest, k->stream, buf, (size_t)got, k->t);
