@@ -100,7 +100,7 @@ struct sfs_db {
 	" JOIN records r ON r.id = kr.record WHERE kr.key = ?"
 #define SQL_JOB_TEXT_LENS                                                                          \
 	"length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"                         \
-	" length(CAST(vertices AS BLOB))"
+	" length(CAST(vertices AS BLOB)), length(CAST(spec AS BLOB))"
 
 static const char *const stmt_sql[STMT__MAX] = {
     [STMT_KEY_EXISTS] = "SELECT EXISTS(SELECT 1 FROM key_records WHERE key = ?1)"
@@ -137,7 +137,7 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
     /* the texts stay in the row: history_read_stream reads them */
     [STMT_JOB_LIST] =
-	"SELECT id, uid, gid, state, spec, error, result, created, ended, " SQL_JOB_TEXT_LENS
+	"SELECT id, uid, gid, state, spec IS NOT NULL, error, result, created, ended, " SQL_JOB_TEXT_LENS
 	" FROM jobs ORDER BY id",
     [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
 			   " WHERE state IN ('pending', 'running')",

@@ -113,7 +113,7 @@ static void bind_str(sqlite3_stmt *st, int i, const char *s)
 }
 
 /* by enum history_stream */
-static const char *const stream_col[] = {"status", "status_json", "vertices"};
+static const char *const stream_col[] = {"status", "status_json", "vertices", "spec"};
 
 /* Fills the zeroblob of column which in job id's row from t, a piece at a time. */
 static int write_text(struct sfs_db *db, uint64_t id, enum history_stream which,
@@ -168,7 +168,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 	sqlite3_bind_int64(st, 8, j->created);
 	sqlite3_bind_int64(st, 9, j->ended);
 	if (j->texts) {
-		for (int k = 0; k < (int)ARRAY_SIZE(stream_col); k++) {
+		for (int k = 0; k < HISTORY_NTEXTS; k++) {
 			if (j->texts[k].len)
 				sqlite3_bind_zeroblob64(st, 10 + k, j->texts[k].len);
 			else
@@ -180,7 +180,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 		bind_str(st, 12, j->vertices);
 	}
 	r = sfs_db_step_done(db, STMT_JOB_INSERT, st);
-	for (int k = 0; r == 0 && j->texts && k < (int)ARRAY_SIZE(stream_col); k++)
+	for (int k = 0; r == 0 && j->texts && k < HISTORY_NTEXTS; k++)
 		r = write_text(db, j->id, (enum history_stream)k, &j->texts[k]);
 	/* A number saved without history_next_id still must never be handed
 	 * out again. */
@@ -276,7 +276,10 @@ static int row_job(sqlite3_stmt *st, struct history_job *j)
 	j->status_len = (size_t)sqlite3_column_int64(st, 9);
 	j->status_json_len = (size_t)sqlite3_column_int64(st, 10);
 	j->vertices_len = (size_t)sqlite3_column_int64(st, 11);
-	if (col_dup(st, 3, &j->state, NULL) < 0 || col_dup(st, 4, &j->spec, &j->spec_len) < 0 ||
+	/* the spec stays in the row: a finished job's is read when someone looks */
+	j->has_spec = sqlite3_column_int(st, 4) != 0;
+	j->spec_len = (size_t)sqlite3_column_int64(st, 12);
+	if (col_dup(st, 3, &j->state, NULL) < 0 ||
 	    col_dup(st, 5, &j->error, NULL) < 0 || col_dup(st, 6, &j->result, NULL) < 0 ||
 
 	    (!j->state && !(j->state = strdup("pending")))) {

@@ -7,13 +7,17 @@
 #ifndef SFS_HISTORY_H
 #define SFS_HISTORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 struct sfs_db;
 
-enum history_stream { HISTORY_STATUS, HISTORY_STATUS_JSON, HISTORY_VERTICES };
+/* The texts of a row that history_read_stream reads a piece at a time; the
+ * first HISTORY_NTEXTS are those history_save writes from history_text. */
+enum history_stream { HISTORY_STATUS, HISTORY_STATUS_JSON, HISTORY_VERTICES, HISTORY_SPEC };
+#define HISTORY_NTEXTS 3
 
 /* A text saved in pieces from where it lives (a file-backed log), so saving a
  * large job does not copy it into memory. */
@@ -28,8 +32,11 @@ struct history_job {
 	uid_t uid;
 	gid_t gid;
 	char *state; /* "pending" ... "cancelled" */
-	char *spec;  /* may be NULL */
+	/* may be NULL; history_list leaves it NULL and says only whether the row
+	 * has one and its length (history_read_stream reads it) */
+	char *spec;
 	size_t spec_len;
+	bool has_spec; /* history_list */
 	char *error;	 /* may be NULL */
 	char *result;	 /* "<ref> sha256:<hex>\n" lines, may be NULL */
 	int64_t created; /* ns */

@@ -237,8 +237,11 @@ struct sfs_job {
 	enum sfs_job_state state; /* set with sfs_job_set_state only */
 	int64_t created, changed, ended;
 	char *error;
+	/* what was submitted, while the job runs; once its row is final (texts_saved)
+	 * the row holds it and spec_in_row says so (history_read_stream) */
 	char *spec_text;
 	size_t spec_len;
+	bool spec_in_row;
 	struct sfs_spec *spec;
 	struct vstate **vs; /* per spec vertex, references while running */
 	size_t outputs_pending;
@@ -515,6 +518,11 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 void sfs_job_end(struct sfs_solver *s, struct sfs_job *j, enum sfs_job_state st, const char *err);
 void sfs_job_mark_dirty(struct sfs_solver *s, struct sfs_job *j);
 const char *sfs_job_vertex_key(struct sfs_job *j, const char *digest);
+/* A spec was accepted (in memory or in the job's row). */
+static inline bool sfs_job_has_spec(const struct sfs_job *j)
+{
+	return j->spec_text || j->spec_in_row;
+}
 /* The text of jobs/N/error: the job's error, then its refused ctl commands;
  * malloc'd, NULL without memory. */
 char *sfs_job_error_text(const struct sfs_job *j);

@@ -385,6 +385,10 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 		j->saved_len[SFS_STREAM_STATUS] = texts[HISTORY_STATUS].len;
 		j->saved_len[SFS_STREAM_STATUS_JSON] = texts[HISTORY_STATUS_JSON].len;
 		j->vertices_len = texts[HISTORY_VERTICES].len;
+		/* the row holds the spec now: no copy kept for jobs/N/spec */
+		j->spec_in_row = j->spec_text != NULL;
+		free(j->spec_text);
+		j->spec_text = NULL;
 		j->progress = sfs_progress_free(j->progress);
 		ended_vertices_free(j);
 	} else if (r < 0 && j->ended_vertices) {

@@ -61,7 +61,7 @@ int sfs_job_exports_sweep(struct sfs_solver *s)
 			continue;
 		if (cache_exports_is_name(de->d_name))
 			continue; /* a whole-cache export (cache/exports.h) */
-		if (j && j->state == SFS_JOB_DONE && j->spec_text)
+		if (j && j->state == SFS_JOB_DONE && sfs_job_has_spec(j))
 			continue;
 		if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
 			r = -ENOMEM;

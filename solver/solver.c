@@ -165,9 +165,8 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 	free(j->error);
 	j->error = h->error ? h->error : strdup("");
 	h->error = NULL;
-	j->spec_text = h->spec;
-	j->spec_len = h->spec_len;
-	h->spec = NULL;
+	j->spec_len = h->spec_len; /* the spec stays in the row (history_list) */
+	j->spec_in_row = h->has_spec;
 	j->texts_saved = true; /* read from the row */
 	j->kept = cache_job_pinned(s->cache->db, j->id);
 	j->saved_len[SFS_STREAM_STATUS] = h->status_len;
@@ -180,7 +179,7 @@ static int job_from_history(struct sfs_solver *s, struct history_job *h)
 		sfs_job_unref(j);
 		return r;
 	}
-	if (j->spec_text && j->id > s->latest)
+	if (sfs_job_has_spec(j) && j->id > s->latest)
 		s->latest = j->id;
 	return 0;
 }
@@ -808,7 +807,10 @@ static uint64_t job_stream_len(const struct sfs_job *j, enum sfs_stream_kind k)
 	return t ? textlog_len(t) : j->texts_saved ? j->saved_len[k] : 0;
 }
 
-static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_spec)
+/* With with_spec, a spec that is in the job's row only gets a buffer of
+ * spec_len + 1 bytes and *ret_read true: the caller fills it without the lock. */
+static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_spec,
+		     bool *ret_read)
 {
 	memset(i, 0, sizeof(*i));
 	i->id = j->id;
@@ -820,16 +822,15 @@ static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_
 	i->ended = j->ended;
 	i->error = sfs_job_error_text(j);
 	i->ctl = strdup(j->ctl_last ? j->ctl_last : "");
-	i->spec_len = j->spec_text ? j->spec_len : 0;
-	if (j->spec_text && with_spec) {
+	i->spec_len = sfs_job_has_spec(j) ? j->spec_len : 0;
+	if (sfs_job_has_spec(j) && with_spec) {
 		i->spec = malloc(j->spec_len + 1);
-		if (i->spec) {
+		if (i->spec && j->spec_text)
 			memcpy(i->spec, j->spec_text, j->spec_len + 1);
-			i->spec_len = j->spec_len;
-		}
+		*ret_read = i->spec && !j->spec_text;
 	}
 	i->outputs = calloc(j->noutputs + 1, sizeof(*i->outputs));
-	if (!i->error || !i->ctl || (j->spec_text && with_spec && !i->spec) || !i->outputs)
+	if (!i->error || !i->ctl || (sfs_job_has_spec(j) && with_spec && !i->spec) || !i->outputs)
 		return -ENOMEM;
 	for (size_t o = 0; o < j->noutputs; o++) {
 		i->outputs[o] = j->outputs[o];
@@ -852,8 +853,19 @@ static int job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret,
 		drop_stale_pending(s);
 		j = NULL;
 	}
-	int r = j ? info_fill(j, ret, with_spec) : -ENOENT;
+	bool read = false;
+	int r = j ? info_fill(j, ret, with_spec, &read) : -ENOENT;
 	sfs_solver_unlock(s);
+	/* a finished job's row is final: its spec is read without the solver lock */
+	if (r == 0 && read) {
+		size_t n = 0;
+		r = history_read_stream(s->cache->db, id, HISTORY_SPEC, 0, ret->spec, ret->spec_len,
+					&n);
+		if (r == 0 && n != ret->spec_len)
+			r = -EIO;
+		if (r == 0)
+			ret->spec[n] = '\0';
+	}
 	if (r < 0 && j)
 		sfs_job_info_release(ret);
 	return r;

@@ -179,6 +179,36 @@ static void test_cached_after_reopen(void)
 	fx_env_close(&e);
 }
 
+/* jobs/N/spec of a finished job: the solver keeps no copy once the row is
+ * final, the bytes come back from it, before and after a reopen. */
+static void spec_is(struct fx_env *e, uint64_t id, const char *want)
+{
+	struct sfs_job_info i;
+	CHECK_EQ_INT(sfs_solver_job_info_spec(e->s, id, &i), 0);
+	CHECK_EQ_INT(i.spec_len, strlen(want));
+	CHECK(i.spec && strcmp(i.spec, want) == 0);
+	sfs_job_info_release(&i);
+	CHECK_EQ_INT(sfs_solver_job_info(e->s, id, &i), 0);
+	CHECK_EQ_INT(i.spec_len, strlen(want)); /* stat's size, without the bytes */
+	CHECK(i.spec == NULL);
+	sfs_job_info_release(&i);
+}
+
+static void test_spec_of_ended_job(void)
+{
+	struct fx_env e = {0};
+	struct sfs_job_info i1;
+	char *dir = tap_tmpdir();
+	fx_env_open(&e, dir, &env_opts);
+	wait_job(&e, submit(&e, chain3), &i1);
+	spec_is(&e, i1.id, chain3);
+	fx_env_close(&e);
+	fx_env_open(&e, dir, &env_opts);
+	spec_is(&e, i1.id, chain3);
+	sfs_job_info_release(&i1);
+	fx_env_close(&e);
+}
+
 /* A changed middle vertex re-executes itself and its users, not its input. */
 static void test_changed_middle(void)
 {
@@ -1080,6 +1110,7 @@ int main(void)
 {
 	RUN(test_fresh_then_cached);
 	RUN(test_cached_after_reopen);
+	RUN(test_spec_of_ended_job);
 	RUN(test_changed_middle);
 	RUN(test_same_content_hits);
 	RUN(test_converging_lattice);
