@@ -102,14 +102,19 @@ static EVP_MD_CTX *thread_ctx(void)
 	return c;
 }
 
-void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE])
+void sfs_sha256_bytes(const void *data, size_t len, unsigned char ret[SFS_SHA256_LEN])
 {
-	unsigned char md[32];
 	unsigned int n = 0;
 	EVP_MD_CTX *c = thread_ctx();
 	if (!c || EVP_DigestInit_ex(c, sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(c, len ? data : "", len) != 1 || EVP_DigestFinal_ex(c, md, &n) != 1)
-		EVP_Digest(len ? data : "", len, md, &n, sha256(), NULL);
+	    EVP_DigestUpdate(c, len ? data : "", len) != 1 || EVP_DigestFinal_ex(c, ret, &n) != 1)
+		EVP_Digest(len ? data : "", len, ret, &n, sha256(), NULL);
+}
+
+void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE])
+{
+	unsigned char md[32];
+	sfs_sha256_bytes(data, len, md);
 	to_hex(md, ret_hex);
 }
 

@@ -27,6 +27,8 @@ void sfs_sha256_final_hex(struct sfs_sha256 *h, char ret_hex[SFS_HEX_SIZE]);
 void sfs_sha256_abort(struct sfs_sha256 *h);
 
 void sfs_sha256_hex(const void *data, size_t len, char ret_hex[SFS_HEX_SIZE]);
+/* The 32 bytes of the SHA-256 of data. */
+void sfs_sha256_bytes(const void *data, size_t len, unsigned char ret[SFS_SHA256_LEN]);
 /* "sha256:<hex>" of data. */
 void sfs_sha256_digest(const void *data, size_t len, char ret_digest[SFS_DIGEST_SIZE]);
 

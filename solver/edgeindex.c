@@ -51,12 +51,12 @@ static size_t fmt_u64(char buf[24], uint64_t v, unsigned base)
 	return n;
 }
 
-static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o,
-		  char ret[SFS_DIGEST_SIZE])
+static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o, struct sfs_dgst *ret)
 {
 	if (vs->v->ninputs == 0) {
-		sfs_root_key(m->digest, o, ret);
-		return 0;
+		char root[SFS_DIGEST_SIZE];
+		sfs_root_key(m->digest, o, root);
+		return sfs_dgst_from_text(root, ret);
 	}
 	/* "merge\n<map digest>@<o>", then "\n<selector>=<owner edge's address>" an
 	 * input: built without printf (every vertex of a graph registers) */
@@ -77,7 +77,7 @@ static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o,
 		strbuf_release(&sb);
 		return -ENOMEM;
 	}
-	sfs_sha256_digest(sb.buf, sb.len, ret);
+	sfs_dgst_of(sb.buf, sb.len, ret);
 	strbuf_release(&sb);
 	return 0;
 }
@@ -90,24 +90,27 @@ static bool is_input_of(struct vstate *target, struct vstate *vs)
 	return false;
 }
 
-static int remember_sig(struct edge *e, const char *sig)
+/* Puts e in the index under sig, which e's list then holds (the index's key). */
+static void take_sig(struct sfs_solver *s, struct edge *e, const struct sfs_dgst *sig)
 {
-	char **n = realloc(e->sigs, (e->nsigs + 1) * sizeof(*n));
+	struct edge_sig *n = malloc(sizeof(*n));
 	if (!n)
-		return -ENOMEM;
+		return; /* no memory: e is not found by the edges that would merge into it */
+	n->d = *sig;
+	if (dgstmap_put(&s->edge_index, &n->d, e, NULL) < 0) {
+		free(n);
+		return;
+	}
+	n->next = e->sigs;
 	e->sigs = n;
-	if (!(e->sigs[e->nsigs] = strdup(sig)))
-		return -ENOMEM;
-	e->nsigs++;
-	return 0;
 }
 
 static void merge_into(struct sfs_solver *s, struct edge *e, struct edge *target);
 
 /* Registers e under sig; merges it when a live edge already holds sig. */
-static bool register_sig(struct sfs_solver *s, struct edge *e, const char *sig)
+static bool register_sig(struct sfs_solver *s, struct edge *e, const struct sfs_dgst *sig)
 {
-	struct edge *f = strmap_get(&s->edge_index, sig);
+	struct edge *f = dgstmap_get(&s->edge_index, sig);
 	if (f)
 		f = sfs_edge_owner(f);
 	bool take = !f || f->vs->released || f->phase == EDGE_FAILED ||
@@ -118,10 +121,8 @@ static bool register_sig(struct sfs_solver *s, struct edge *e, const char *sig)
 		merge_into(s, e, f);
 		return true;
 	}
-	/* the index borrows its key from e->sigs: remember first */
-	if (take && remember_sig(e, sig) == 0 &&
-	    strmap_put(&s->edge_index, e->sigs[e->nsigs - 1], e, NULL) < 0)
-		free(e->sigs[--e->nsigs]);
+	if (take)
+		take_sig(s, e, sig);
 	return false;
 }
 
@@ -135,10 +136,10 @@ void sfs_index_register(struct sfs_solver *s, struct vstate *vs)
 		if (e->phase != EDGE_IDLE)
 			continue;
 		for (size_t m = 0; m < vs->nmaps; m++) {
-			char sig[SFS_DIGEST_SIZE];
-			if (sig_of(vs, &vs->maps[m], (int)o, sig) < 0)
+			struct sfs_dgst sig;
+			if (sig_of(vs, &vs->maps[m], (int)o, &sig) < 0)
 				break;
-			if (register_sig(s, e, sig))
+			if (register_sig(s, e, &sig))
 				break;
 		}
 	}
@@ -224,14 +225,13 @@ void sfs_index_remove(struct sfs_solver *s, struct vstate *vs)
 	SFS_ASSERT_LOCKED(s);
 	for (size_t o = 0; o < vs->nedges; o++) {
 		struct edge *e = &vs->edges[o];
-		for (size_t i = 0; i < e->nsigs; i++) {
-			if (strmap_get(&s->edge_index, e->sigs[i]) == e)
-				strmap_del(&s->edge_index, e->sigs[i]);
-			free(e->sigs[i]);
+		for (struct edge_sig *g = e->sigs, *next; g; g = next) {
+			next = g->next;
+			if (dgstmap_get(&s->edge_index, &g->d) == e)
+				dgstmap_del(&s->edge_index, &g->d);
+			free(g);
 		}
-		free(e->sigs);
 		e->sigs = NULL;
-		e->nsigs = 0;
 		/* edges merged into ours go back to doing their own work */
 		for (size_t i = 0; i < e->waiters.n; i++) {
 			struct waiter *w = &e->waiters.w[i];

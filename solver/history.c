@@ -281,8 +281,8 @@ static int row_job(sqlite3_stmt *st, struct history_job *j)
 	/* the spec stays in the row: a finished job's is read when someone looks */
 	j->has_spec = sqlite3_column_int(st, 4) != 0;
 	j->spec_len = (size_t)sqlite3_column_int64(st, 12);
-	if (col_dup(st, 3, &j->state, NULL) < 0 ||
-	    col_dup(st, 5, &j->error, NULL) < 0 || col_dup(st, 6, &j->result, NULL) < 0 ||
+	if (col_dup(st, 3, &j->state, NULL) < 0 || col_dup(st, 5, &j->error, NULL) < 0 ||
+	    col_dup(st, 6, &j->result, NULL) < 0 ||
 
 	    (!j->state && !(j->state = strdup("pending")))) {
 		history_job_release(j);

@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 
 #include "combined.h"
+#include "dgstmap.h"
 #include "strbuf.h"
 #include "strmap.h"
 #include "progress.h"
@@ -80,6 +81,12 @@ struct keyset {
 	size_t n;
 };
 
+/* A merge signature an edge holds in the edge index, which borrows d as its key. */
+struct edge_sig {
+	struct edge_sig *next;
+	struct sfs_dgst d;
+};
+
 /* One output of an active vertex (BuildKit's edge). */
 struct edge {
 	/* the small fields first, together: no padding between them (a graph has
@@ -112,8 +119,7 @@ struct edge {
 	struct waiters dwaiters;   /* wait for discovering (above) */
 	struct edge *merged_into;  /* while EDGE_MERGED */
 	struct vstate *merge_hold; /* reference on merged_into's vertex, until unmerged or freed */
-	char **sigs;		   /* our entries in the edge index */
-	size_t nsigs;
+	struct edge_sig *sigs;	   /* our entries in the edge index, a list (edgeindex.c) */
 };
 
 enum vstate_phase {
@@ -301,7 +307,7 @@ struct sfs_solver {
 	size_t vinfo_next;
 	struct strmap actives;	       /* digest -> vstate */
 	size_t nocache_actives;	       /* of them keyed under an ignore-cache digest */
-	struct strmap edge_index;      /* merge signature -> edge (§1.7), active edges only */
+	struct dgstmap edge_index;     /* merge signature -> edge (§1.7), active edges only */
 	struct strmap sources;	       /* cache_from path -> its cache manager (sources.c) */
 	struct cache_combined main_cc; /* the local cache alone */
 	struct strmap jobs;	       /* decimal id -> sfs_job (live and history) */

@@ -206,9 +206,9 @@ int sfs_solver_open(struct sfs_cache *cache, const struct sfs_solver_opts *o,
 	struct sfs_solver *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	/* keyed by each vertex's digest and each edge's sigs[] strings */
+	/* keyed by each vertex's digest; the edge index by each edge's sigs (struct edge_sig) */
 	s->actives = (struct strmap)STRMAP_INIT_BORROWED;
-	s->edge_index = (struct strmap)STRMAP_INIT_BORROWED;
+	s->edge_index = (struct dgstmap)DGSTMAP_INIT;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->parse_cond, NULL);
 	pthread_cond_init(&s->light_cond, NULL);
@@ -278,7 +278,7 @@ struct sfs_solver *sfs_solver_close(struct sfs_solver *s)
 	sfs_solver_unlock(s);
 	strmap_release(&s->jobs);
 	strmap_release(&s->actives);
-	strmap_release(&s->edge_index);
+	dgstmap_release(&s->edge_index);
 	sfs_sources_free(s);
 	free(s->job_ids);
 	free(s->dirty);

@@ -141,7 +141,7 @@ static void test_round_trip(void)
 	CHECK(stream_is(db, 7, HISTORY_STATUS_JSON, 0, 64, "{}\n", 3));
 	CHECK(stream_is(db, 7, HISTORY_SPEC, 0, 64, spec, sizeof(spec)));
 	CHECK(stream_is(db, 7, HISTORY_SPEC, 16, 6, spec + 16, 6));
-	CHECK(stream_is(db, 3, HISTORY_SPEC, 0, 4, "", 0)); /* none */
+	CHECK(stream_is(db, 3, HISTORY_SPEC, 0, 4, "", 0));	/* none */
 	CHECK(stream_is(db, 7, HISTORY_STATUS, 100, 4, "", 0)); /* past the end */
 	CHECK(stream_is(db, 3, HISTORY_STATUS, 0, 4, "", 0));	/* no text saved */
 	CHECK_EQ_INT(history_read_stream(db, 99, HISTORY_STATUS, 0, buf, 4, &got), -ENOENT);
