@@ -141,9 +141,8 @@ static const char *const stmt_sql[STMT__MAX] = {
 	" ?12)",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
     /* the texts stay in the row: history_read_stream reads them */
-    [STMT_JOB_LIST] =
-	"SELECT id, uid, gid, state, spec IS NOT NULL, error, result, created, ended, " SQL_JOB_TEXT_LENS
-	" FROM jobs ORDER BY id",
+    [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec IS NOT NULL, error, result, created, "
+		      "ended, " SQL_JOB_TEXT_LENS " FROM jobs ORDER BY id",
     [STMT_JOB_INTERRUPT] = "UPDATE jobs SET state = 'cancelled', error = ?2, ended = ?1"
 			   " WHERE state IN ('pending', 'running')",
     [STMT_META_GET] = "SELECT value FROM meta WHERE name = ?",
