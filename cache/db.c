@@ -134,11 +134,6 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_JOB_INSERT] = "INSERT OR REPLACE INTO jobs(id, uid, gid, state, spec, error, result,"
 			" created, ended, status, status_json, vertices)"
 			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [STMT_JOB_INSERT_KEEP_SPEC] =
-	"INSERT OR REPLACE INTO jobs(id, uid, gid, state, spec, error, result,"
-	" created, ended, status, status_json, vertices)"
-	" VALUES(?1, ?2, ?3, ?4, (SELECT spec FROM jobs WHERE id = ?1), ?6, ?7, ?8, ?9, ?10, ?11,"
-	" ?12)",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
     /* the texts stay in the row: history_read_stream reads them */
     [STMT_JOB_LIST] = "SELECT id, uid, gid, state, spec IS NOT NULL, error, result, created, "

@@ -62,7 +62,6 @@ enum sfs_stmt {
 	STMT_RESULT_GET,
 	/* jobs */
 	STMT_JOB_INSERT,
-	STMT_JOB_INSERT_KEEP_SPEC, /* the same, the row's spec left as it is (?5 unused) */
 	STMT_JOB_DELETE,
 	STMT_JOB_LIST,
 	STMT_JOB_INTERRUPT,

@@ -152,8 +152,7 @@ static int write_text(struct sfs_db *db, uint64_t id, enum history_stream which,
 
 static int save_locked(struct sfs_db *db, const struct history_job *j)
 {
-	enum sfs_stmt id = j->keep_spec ? STMT_JOB_INSERT_KEEP_SPEC : STMT_JOB_INSERT;
-	sqlite3_stmt *st = sfs_db_stmt(db, id);
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_JOB_INSERT);
 	uint64_t next;
 	int r;
 
@@ -163,8 +162,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 	sqlite3_bind_int64(st, 2, j->uid);
 	sqlite3_bind_int64(st, 3, j->gid);
 	sqlite3_bind_text(st, 4, j->state ? j->state : "pending", -1, SQLITE_STATIC);
-	if (!j->keep_spec)
-		bind_blob(st, 5, j->spec, j->spec_len);
+	bind_blob(st, 5, j->spec, j->spec_len);
 	bind_str(st, 6, j->error);
 	bind_str(st, 7, j->result);
 	sqlite3_bind_int64(st, 8, j->created);
@@ -181,7 +179,7 @@ static int save_locked(struct sfs_db *db, const struct history_job *j)
 		bind_blob(st, 11, j->status_json, j->status_json_len);
 		bind_str(st, 12, j->vertices);
 	}
-	r = sfs_db_step_done(db, id, st);
+	r = sfs_db_step_done(db, STMT_JOB_INSERT, st);
 	for (int k = 0; r == 0 && j->texts && k < HISTORY_NTEXTS; k++)
 		r = write_text(db, j->id, (enum history_stream)k, &j->texts[k]);
 	/* A number saved without history_next_id still must never be handed

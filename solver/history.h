@@ -37,7 +37,6 @@ struct history_job {
 	char *spec;
 	size_t spec_len;
 	bool has_spec;	 /* history_list */
-	bool keep_spec;	 /* history_save: the row's spec stays as it is (spec unused) */
 	char *error;	 /* may be NULL */
 	char *result;	 /* "<ref> sha256:<hex>\n" lines, may be NULL */
 	int64_t created; /* ns */

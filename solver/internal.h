@@ -243,9 +243,8 @@ struct sfs_job {
 	enum sfs_job_state state; /* set with sfs_job_set_state only */
 	int64_t created, changed, ended;
 	char *error;
-	/* what was submitted, until the job's row holds it (the first save after
-	 * the submit); then spec_in_row says so, later saves leave the row's
-	 * spec as it is and jobs/N/spec reads it (history_read_stream) */
+	/* what was submitted, while the job runs; once its row is final (texts_saved)
+	 * the row holds it and spec_in_row says so (history_read_stream) */
 	char *spec_text;
 	size_t spec_len;
 	bool spec_in_row;

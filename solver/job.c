@@ -371,7 +371,6 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	    .state = (char *)sfs_job_state_name(j->state),
 	    .spec = j->spec_text,
 	    .spec_len = j->spec_len,
-	    .keep_spec = j->spec_in_row,
 	    .error = error ? error : j->error,
 	    .result = result,
 	    .created = j->created,
@@ -381,17 +380,15 @@ int sfs_job_save(struct sfs_solver *s, struct sfs_job *j)
 	int r = history_save(s->cache->db, &h);
 	free(result);
 	free(error);
-	if (r == 0 && j->spec_text) {
-		/* the row holds the spec now: no copy kept for jobs/N/spec */
-		free(j->spec_text);
-		j->spec_text = NULL;
-		j->spec_in_row = true;
-	}
 	if (r == 0 && sfs_job_state_final(j->state)) {
 		j->texts_saved = true;
 		j->saved_len[SFS_STREAM_STATUS] = texts[HISTORY_STATUS].len;
 		j->saved_len[SFS_STREAM_STATUS_JSON] = texts[HISTORY_STATUS_JSON].len;
 		j->vertices_len = texts[HISTORY_VERTICES].len;
+		/* the row holds the spec now: no copy kept for jobs/N/spec */
+		j->spec_in_row = j->spec_text != NULL;
+		free(j->spec_text);
+		j->spec_text = NULL;
 		j->progress = sfs_progress_free(j->progress);
 		ended_vertices_free(j);
 	} else if (r < 0 && j->ended_vertices) {

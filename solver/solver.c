@@ -808,8 +808,7 @@ static uint64_t job_stream_len(const struct sfs_job *j, enum sfs_stream_kind k)
 }
 
 /* With with_spec, a spec that is in the job's row only gets a buffer of
- * spec_len + 1 bytes and *ret_read true: the caller fills it without the lock
- * (the row's spec never changes once it is there). */
+ * spec_len + 1 bytes and *ret_read true: the caller fills it without the lock. */
 static int info_fill(const struct sfs_job *j, struct sfs_job_info *i, bool with_spec,
 		     bool *ret_read)
 {
@@ -857,7 +856,7 @@ static int job_info(struct sfs_solver *s, uint64_t id, struct sfs_job_info *ret,
 	bool read = false;
 	int r = j ? info_fill(j, ret, with_spec, &read) : -ENOENT;
 	sfs_solver_unlock(s);
-	/* the row's spec is final: read without the solver lock */
+	/* a finished job's row is final: its spec is read without the solver lock */
 	if (r == 0 && read) {
 		size_t n = 0;
 		r = history_read_stream(s->cache->db, id, HISTORY_SPEC, 0, ret->spec, ret->spec_len,

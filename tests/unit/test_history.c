@@ -260,43 +260,11 @@ static void test_texts_from_sources(void)
 	sfs_db_close(db);
 }
 
-/* A job's later saves leave the spec its row holds (the solver keeps no copy
- * of a saved spec), and replace everything else. */
-static void test_save_keeps_spec(void)
-{
-	struct sfs_db *db = open_db(tap_tmpdir());
-	static const char spec[] = "{\"vertices\":{\"a\":{}}}";
-	struct history_job j = job(4, "running", spec), *v = NULL;
-	size_t n = 0;
-
-	CHECK_EQ_INT(history_save(db, &j), 0);
-	j = job(4, "done", NULL);
-	j.keep_spec = true;
-	j.result = "out sha256:ab\n";
-	CHECK_EQ_INT(history_save(db, &j), 0);
-	CHECK(stream_is(db, 4, HISTORY_SPEC, 0, 64, spec, strlen(spec)));
-	CHECK_EQ_INT(history_list(db, &v, &n), 0);
-	CHECK_EQ_INT(n, 1);
-	if (n == 1) {
-		CHECK(v[0].has_spec);
-		CHECK_EQ_INT(v[0].spec_len, strlen(spec));
-		CHECK_EQ_STR(v[0].state, "done");
-		CHECK_EQ_STR(v[0].result, "out sha256:ab\n");
-	}
-	list_release(v, n);
-	/* without keep_spec the spec is what is given: none */
-	j = job(4, "done", NULL);
-	CHECK_EQ_INT(history_save(db, &j), 0);
-	CHECK(stream_is(db, 4, HISTORY_SPEC, 0, 64, "", 0));
-	sfs_db_close(db);
-}
-
 int main(void)
 {
 	RUN(test_ids_never_reused);
 	RUN(test_round_trip);
 	RUN(test_mark_interrupted);
 	RUN(test_texts_from_sources);
-	RUN(test_save_keeps_spec);
 	return tap_done();
 }
