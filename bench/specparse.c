@@ -143,8 +143,10 @@ static void dump_spec(const char *path)
 	}
 	for (size_t i = 0; i < sp->n; i++) {
 		const struct sfs_spec_vertex *v = &sp->v[i];
-		printf("%s %s %s %zu outputs, summary %s\n  ", v->key, v->digest,
-		       v->cache_map_digest, v->noutputs, v->summary);
+		char map[SFS_DIGEST_SIZE];
+		sfs_dgst_to_text(&v->cache_map_digest, map);
+		printf("%s %s %s %zu outputs, summary %s\n  ", v->key, v->digest, map, v->noutputs,
+		       v->summary);
 		fwrite(v->op_bytes, 1, v->op_len, stdout);
 		printf("\n");
 		for (size_t k = 0; k < v->ninputs; k++)

@@ -98,7 +98,7 @@ int sfs_op_default_cache_map(const struct sfs_spec_vertex *v, struct sfs_cache_m
 			 v->inputs[i].selector_digest);
 		m.deps[i].content_func = v->inputs[i].content_func;
 	}
-	snprintf(m.digest, sizeof(m.digest), "%s", v->cache_map_digest);
+	sfs_dgst_to_text(&v->cache_map_digest, m.digest);
 	*ret = m;
 	return 0;
 }

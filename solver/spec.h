@@ -95,6 +95,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "dgst.h"
 #include "sha256.h"
 
 /* The op kinds; each one's type (fields, normaliser, run) is a row of the table
@@ -139,7 +140,9 @@ struct sfs_spec_vertex {
 	char *op_bytes; /* canonical JSON of op: exactly the hashed bytes */
 	size_t op_len;
 	char digest[SFS_DIGEST_SIZE];
-	char cache_map_digest[SFS_DIGEST_SIZE];
+	/* of the default cache map (the op with refs as input indexes): its bytes,
+	 * spelt "sha256:<hex>" by the map (sfs_op_default_cache_map) */
+	struct sfs_dgst cache_map_digest;
 	size_t ninputs;
 	struct sfs_spec_input *inputs; /* Inputs() order */
 	size_t noutputs;

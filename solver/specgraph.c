@@ -389,7 +389,7 @@ int sfs_spec_finish_vertex(struct parse *p, struct pv *pv)
 		r = -ENOMEM;
 		goto out;
 	}
-	sfs_sha256_digest(sb->buf, sb->len, pv->v.cache_map_digest);
+	sfs_dgst_of(sb->buf, sb->len, &pv->v.cache_map_digest);
 	free(pv->tpl);
 	pv->tpl = NULL;
 out:
