@@ -20,14 +20,15 @@
 #include <time.h>
 
 #include "array.h"
-#include "strmap.h"
+#include "dgstmap.h"
 
 #define TAIL_LINES 10
 #define TAIL_LINE_MAX 4096 /* bytes of a line kept for the failure summary */
 
 /*
  * One block a vertex (a job announces 100,000s): the struct, then its inputs
- * array, then its digest and name, each NUL-terminated.
+ * array, then its name, NUL-terminated.  The digest is its 32 bytes, spelt
+ * "sha256:<hex>" only in the texts.
  */
 struct pvertex {
 	int num;
@@ -35,11 +36,12 @@ struct pvertex {
 	bool printed_since; /* log lines printed after that terminal line */
 	bool cached;
 	bool inputs_owned;
-	const char *digest; /* in the block */
-	const char *name;   /* in the block */
-	/* input digests (in the block): the announced inputs' own strings (inputs
-	 * come first), copies only when one was not announced (inputs_owned) */
-	const char **inputs;
+	struct sfs_dgst digest;
+	const char *name; /* in the block */
+	/* input digests (the array in the block): the announced inputs' own
+	 * (inputs come first), copies only when one was not announced
+	 * (inputs_owned) */
+	const struct sfs_dgst **inputs;
 	size_t ninputs;
 	int64_t started, completed;
 	char *error;
@@ -54,7 +56,7 @@ struct plog {
 };
 
 struct sfs_progress {
-	struct strmap byd; /* digest -> pvertex */
+	struct dgstmap byd; /* digest -> pvertex (keys: the pvertices' digests) */
 	struct pvertex **v;
 	size_t n, cap;
 	struct pvertex *cur;	    /* the vertex the plain printer shows */
@@ -70,7 +72,7 @@ int sfs_progress_new(const char *spill_dir, size_t limit, struct sfs_progress **
 	if (!p)
 		return -ENOMEM;
 	p->limit = limit;
-	p->byd = (struct strmap)STRMAP_INIT_BORROWED; /* keys: the pvertices' digests */
+	p->byd = (struct dgstmap)DGSTMAP_INIT;
 	textlog_init(&p->plain, spill_dir);
 	textlog_init(&p->json, spill_dir);
 	*ret = p;
@@ -87,7 +89,7 @@ static void commit(struct sfs_progress *p)
 static void pvertex_free(struct pvertex *v)
 {
 	for (size_t i = 0; v->inputs_owned && i < v->ninputs; i++)
-		free((char *)v->inputs[i]);
+		free((struct sfs_dgst *)v->inputs[i]);
 	free(v->error);
 	if (v->log) {
 		for (int i = 0; i < 2; i++)
@@ -106,7 +108,7 @@ struct sfs_progress *sfs_progress_free(struct sfs_progress *p)
 	for (size_t i = 0; i < p->n; i++)
 		pvertex_free(p->v[i]);
 	free(p->v);
-	strmap_release(&p->byd);
+	dgstmap_release(&p->byd);
 	textlog_release(&p->plain);
 	textlog_release(&p->json);
 	free(p);
@@ -120,18 +122,37 @@ static void json_time(struct strbuf *sb, const char *field, int64_t t)
 	strbuf_addf(sb, ",\"%s\":\"%s\"", field, buf);
 }
 
+/* "sha256:<hex>" as a JSON string (nothing in it to escape). */
+static void json_digest(struct strbuf *sb, const struct sfs_dgst *d)
+{
+	char text[SFS_DIGEST_SIZE];
+	sfs_dgst_to_text(d, text);
+	strbuf_addch(sb, '"');
+	strbuf_add(sb, text, SFS_DIGEST_LEN);
+	strbuf_addch(sb, '"');
+}
+
+/* The pvertex of a digest text; NULL when none (or not a digest). */
+static struct pvertex *vertex_of(const struct sfs_progress *p, const char *digest)
+{
+	struct sfs_dgst d;
+	if (!p || sfs_dgst_from_text(digest, &d) < 0)
+		return NULL;
+	return dgstmap_get(&p->byd, &d);
+}
+
 /* One {"vertexes":[...]} line for v as it is now. */
 static void emit_json_vertex(struct sfs_progress *p, const struct pvertex *v)
 {
 	struct strbuf *sb = &p->json.tail;
 	strbuf_addstr(sb, "{\"vertexes\":[{\"digest\":");
-	strbuf_add_json_str(sb, v->digest);
+	json_digest(sb, &v->digest);
 	if (v->ninputs) {
 		strbuf_addstr(sb, ",\"inputs\":[");
 		for (size_t i = 0; i < v->ninputs; i++) {
 			if (i)
 				strbuf_addch(sb, ',');
-			strbuf_add_json_str(sb, v->inputs[i]);
+			json_digest(sb, v->inputs[i]);
 		}
 		strbuf_addch(sb, ']');
 	}
@@ -193,30 +214,37 @@ static void plain_terminal(struct sfs_progress *p, struct pvertex *v)
 int sfs_progress_add_vertex(struct sfs_progress *p, const char *digest, const char *name,
 			    const char *const *inputs, size_t ninputs)
 {
-	if (!p || strmap_get(&p->byd, digest))
+	struct sfs_dgst d;
+	if (!p || vertex_of(p, digest))
 		return 0;
+	if (sfs_dgst_from_text(digest, &d) < 0)
+		return -EINVAL;
 	if (sfs_grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) < 0)
 		return -ENOMEM;
-	size_t dlen = strlen(digest) + 1, nlen = strlen(name) + 1;
-	struct pvertex *v = calloc(1, sizeof(*v) + ninputs * sizeof(char *) + dlen + nlen);
+	size_t nlen = strlen(name) + 1;
+	struct pvertex *v = calloc(1, sizeof(*v) + ninputs * sizeof(*v->inputs) + nlen);
 	if (!v)
 		return -ENOMEM;
-	v->inputs = (const char **)(v + 1);
-	char *text = (char *)(v->inputs + ninputs);
-	v->digest = memcpy(text, digest, dlen);
-	v->name = memcpy(text + dlen, name, nlen);
+	v->digest = d;
+	v->inputs = (const struct sfs_dgst **)(v + 1);
+	v->name = memcpy((char *)(v->inputs + ninputs), name, nlen);
 	for (size_t i = 0; i < ninputs && !v->inputs_owned; i++) {
-		struct pvertex *in = strmap_get(&p->byd, inputs[i]);
+		struct pvertex *in = vertex_of(p, inputs[i]);
 		v->inputs_owned = !in;
-		v->inputs[i] = in ? in->digest : NULL;
+		v->inputs[i] = in ? &in->digest : NULL;
 	}
 	for (size_t i = 0; i < ninputs; i++) {
-		if (v->inputs_owned && !(v->inputs[i] = strdup(inputs[i])))
+		struct sfs_dgst *own = v->inputs_owned ? malloc(sizeof(*own)) : NULL;
+		if (v->inputs_owned && (!own || sfs_dgst_from_text(inputs[i], own) < 0)) {
+			free(own);
 			goto oom;
+		}
+		if (own)
+			v->inputs[i] = own;
 		v->ninputs++;
 	}
-	/* the map borrows its key: v's own copy, never the caller's buffer */
-	if (strmap_put(&p->byd, v->digest, v, NULL) < 0)
+	/* the map borrows its key: v's own digest */
+	if (dgstmap_put(&p->byd, &v->digest, v, NULL) < 0)
 		goto oom;
 	v->num = (int)p->n + 1;
 	p->v[p->n++] = v;
@@ -230,7 +258,7 @@ oom:
 
 bool sfs_progress_has_vertex(const struct sfs_progress *p, const char *digest)
 {
-	return p && strmap_get(&p->byd, digest);
+	return vertex_of(p, digest) != NULL;
 }
 
 /*
@@ -245,7 +273,7 @@ static void mark_inputs_cached(struct sfs_progress *p, struct pvertex *v, int64_
 
 	for (struct pvertex *cur = v; cur; cur = ntodo ? todo[--ntodo] : NULL) {
 		for (size_t i = 0; i < cur->ninputs; i++) {
-			struct pvertex *in = strmap_get(&p->byd, cur->inputs[i]);
+			struct pvertex *in = dgstmap_get(&p->byd, cur->inputs[i]);
 			if (!in || in->cached || in->started || in->completed)
 				continue;
 			if (sfs_grow((void **)&todo, &cap_todo, ntodo + 1, sizeof(*todo)) < 0 ||
@@ -269,7 +297,7 @@ static void mark_inputs_cached(struct sfs_progress *p, struct pvertex *v, int64_
 
 void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t, bool cached)
 {
-	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
+	struct pvertex *v = vertex_of(p, digest);
 	if (!v || p->ended)
 		return;
 	mark_inputs_cached(p, v, t);
@@ -281,12 +309,21 @@ void sfs_progress_started(struct sfs_progress *p, const char *digest, int64_t t,
 	commit(p);
 }
 
+static void completed(struct sfs_progress *p, struct pvertex *v, int64_t t, bool cached,
+		      const char *error);
+
 void sfs_progress_completed(struct sfs_progress *p, const char *digest, int64_t t, bool cached,
 			    const char *error)
 {
-	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
+	struct pvertex *v = vertex_of(p, digest);
 	if (!v || p->ended)
 		return;
+	completed(p, v, t, cached, error);
+}
+
+static void completed(struct sfs_progress *p, struct pvertex *v, int64_t t, bool cached,
+		      const char *error)
+{
 	if (!v->started) {
 		mark_inputs_cached(p, v, t);
 		v->started = t;
@@ -373,7 +410,7 @@ static void json_log(struct sfs_progress *p, const struct pvertex *v, int stream
 
 	if (p->clipped_json)
 		return;
-	if (over_limit(p, &p->json, (len + 2) / 3 * 4 + strlen(v->digest) + 128)) {
+	if (over_limit(p, &p->json, (len + 2) / 3 * 4 + SFS_DIGEST_LEN + 128)) {
 		p->clipped_json = true;
 		clip_notice(p, notice, sizeof(notice) - 1);
 		strcat(notice, "\n");
@@ -382,8 +419,9 @@ static void json_log(struct sfs_progress *p, const struct pvertex *v, int stream
 		stream = 2;
 	}
 	sfs_format_time(t, ts);
-	strbuf_addf(&p->json.tail, "{\"logs\":[{\"vertex\":\"%s\",\"stream\":%d,\"data\":\"",
-		    v->digest, stream);
+	strbuf_addstr(&p->json.tail, "{\"logs\":[{\"vertex\":");
+	json_digest(&p->json.tail, &v->digest);
+	strbuf_addf(&p->json.tail, ",\"stream\":%d,\"data\":\"", stream);
 	strbuf_add_base64(&p->json.tail, data, len);
 	strbuf_addf(&p->json.tail, "\",\"timestamp\":\"%s\"}]}\n", ts);
 }
@@ -391,7 +429,7 @@ static void json_log(struct sfs_progress *p, const struct pvertex *v, int stream
 void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, const void *data,
 		      size_t len, int64_t t)
 {
-	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
+	struct pvertex *v = vertex_of(p, digest);
 	if (!v || p->ended || len == 0)
 		return;
 	json_log(p, v, stream, data, len, t);
@@ -421,7 +459,7 @@ void sfs_progress_log(struct sfs_progress *p, const char *digest, int stream, co
 void sfs_progress_status(struct sfs_progress *p, const char *digest, const char *id,
 			 uint64_t current, uint64_t total, int64_t t, bool done)
 {
-	struct pvertex *v = p ? strmap_get(&p->byd, digest) : NULL;
+	struct pvertex *v = vertex_of(p, digest);
 	char ts[40], line[256];
 	if (!v || p->ended)
 		return;
@@ -430,7 +468,9 @@ void sfs_progress_status(struct sfs_progress *p, const char *digest, const char 
 		struct strbuf *sb = &p->json.tail;
 		strbuf_addstr(sb, "{\"statuses\":[{\"id\":");
 		strbuf_add_json_str(sb, id);
-		strbuf_addf(sb, ",\"vertex\":\"%s\",\"name\":", v->digest);
+		strbuf_addstr(sb, ",\"vertex\":");
+		json_digest(sb, &v->digest);
+		strbuf_addstr(sb, ",\"name\":");
 		strbuf_add_json_str(sb, id);
 		strbuf_addf(sb, ",\"current\":%llu,\"total\":%llu,\"timestamp\":\"%s\"",
 			    (unsigned long long)current, (unsigned long long)total, ts);
@@ -464,7 +504,7 @@ void sfs_progress_end(struct sfs_progress *p, int64_t t)
 		struct pvertex *v = p->v[i];
 		flush_partials(p, v, t);
 		if (v->started && !v->completed)
-			sfs_progress_completed(p, v->digest, t, false, "context canceled");
+			completed(p, v, t, false, "context canceled");
 	}
 	for (size_t i = 0; i < p->n; i++) {
 		struct pvertex *v = p->v[i];

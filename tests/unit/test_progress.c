@@ -7,6 +7,7 @@
  * `test_progress --print` writes the two texts to stdout instead of checking them,
  * to review a deliberate change of the format before pasting it here.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,10 +146,41 @@ static void test_rawjson_golden(void)
 	golden("rawjson", sfs_progress_json, json_want);
 }
 
+/* A vertex whose input was never announced keeps its own copy of the input's
+ * digest; what is not a digest is no vertex. */
+static void test_unannounced_input(void)
+{
+	struct sfs_progress *p = NULL;
+	const char *in[] = {D_DEP, D_SRC};
+	char *json;
+
+	CHECK_EQ_INT(sfs_progress_new(NULL, 0, &p), 0);
+	if (!p)
+		return;
+	CHECK_EQ_INT(sfs_progress_add_vertex(p, D_SRC, "[src] local /src", NULL, 0), 0);
+	CHECK_EQ_INT(sfs_progress_add_vertex(p, D_RUN, "[run] exec make", in, 2), 0);
+	CHECK_EQ_INT(sfs_progress_add_vertex(p, D_RUN, "[run] again", NULL, 0), 0); /* known */
+	CHECK_EQ_INT(sfs_progress_add_vertex(p, "d1", "[x] not a digest", NULL, 0), -EINVAL);
+	CHECK(sfs_progress_has_vertex(p, D_RUN));
+	CHECK(!sfs_progress_has_vertex(p, D_DEP));
+	CHECK(!sfs_progress_has_vertex(p, "sha256:zz"));
+	sfs_progress_started(p, "sha256:zz", T(0), false); /* nothing */
+	sfs_progress_started(p, D_RUN, T(0), false);
+	json = text(sfs_progress_json(p));
+	CHECK(json && strstr(json, "{\"vertexes\":[{\"digest\":\"" D_RUN "\",\"inputs\":[\"" D_DEP
+				   "\",\"" D_SRC "\"],\"name\":\"[run] exec make\"") != NULL);
+	/* the announced input is reported cached, the other is not there to */
+	CHECK(json && strstr(json, "\"digest\":\"" D_SRC "\",\"name\":\"[src] local /src\","
+				   "\"started\"") != NULL);
+	free(json);
+	sfs_progress_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	print_only = argc > 1 && strcmp(argv[1], "--print") == 0;
 	RUN(test_plain_golden);
 	RUN(test_rawjson_golden);
+	RUN(test_unannounced_input);
 	return print_only ? 0 : tap_done();
 }
