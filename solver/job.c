@@ -180,7 +180,7 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 		free(msg);
 		return;
 	}
-	snprintf(j->outputs[out].result, sizeof(j->outputs[out].result), "%s", e->result);
+	sfs_copy_str(j->outputs[out].result, sizeof(j->outputs[out].result), e->result);
 	sfs_job_mark_dirty(s, j);
 	if (--j->outputs_pending == 0)
 		sfs_job_outputs_built(s, j);

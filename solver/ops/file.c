@@ -729,7 +729,7 @@ static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, st
 	json_t *body;
 	size_t k;
 
-	snprintf(fp, sizeof(fp), "actions[%zu]", i);
+	sfs_norm_elem_path(fp, sizeof(fp), "actions", i, NULL);
 	if (!json_is_object(a) || json_object_size(a) != 1)
 		return sfs_norm_err(c, fp, "", "must be an object with one key: the action");
 	name = json_object_iter_key(json_object_iter(a));
@@ -739,7 +739,7 @@ static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, st
 			break;
 	if (k == ARRAY_SIZE(norm_actions))
 		return sfs_norm_err(c, fp, sfs_norm_esc(e, sizeof(e), name), "unknown action");
-	snprintf(fp, sizeof(fp), "actions[%zu].%s", i, name);
+	sfs_norm_elem_path(fp, sizeof(fp), "actions", i, name);
 	if (!json_is_object(body))
 		return sfs_norm_err(c, fp, "", "must be an object");
 	json_t *wrap = json_object(), *o = json_object();
