@@ -187,6 +187,15 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 }
 
 /* "<output> <key id>\n" per key the outputs were found or saved under. */
+/* "<output> <key id>\n" */
+static void key_line(struct strbuf *sb, size_t o, const char *id)
+{
+	strbuf_addu(sb, o);
+	strbuf_addch(sb, ' ');
+	strbuf_addstr(sb, id);
+	strbuf_addch(sb, '\n');
+}
+
 static void add_keys(struct strbuf *sb, struct vstate *vs)
 {
 	struct cache_manager *cm = vs->s->cache->main;
@@ -195,12 +204,12 @@ static void add_keys(struct strbuf *sb, struct vstate *vs)
 		for (size_t k = 0; k < e->nresult_keys; k++) {
 			const char *id = cache_key_id(e->result_keys[k], cm);
 			if (id)
-				strbuf_addf(sb, "%zu %s\n", o, id);
+				key_line(sb, o, id);
 		}
 		for (size_t k = 0; !e->nresult_keys && k < e->nkeys; k++) {
 			const char *id = cache_key_id(e->keys[k], cm);
 			if (id)
-				strbuf_addf(sb, "%zu %s\n", o, id);
+				key_line(sb, o, id);
 		}
 	}
 }

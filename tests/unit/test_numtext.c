@@ -1,6 +1,7 @@
 /*
  * test_numtext.c — integers as text (base/numtext.h): the same characters as
- * printf's %llu, %llx and %lld for edge values and a sweep, and the lengths.
+ * printf's %llu, %llx and %lld for edge values and a sweep, and the lengths;
+ * strbuf_addu and strbuf_addi.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "numtext.h"
+#include "strbuf.h"
 #include "tap.h"
 
 static void check_u(uint64_t v)
@@ -64,8 +66,24 @@ static void test_other_base(void)
 	CHECK_EQ_STR(got, "255");
 }
 
+/* strbuf_addu and strbuf_addi append the same text, after what the buffer holds. */
+static void test_strbuf(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, "#");
+	strbuf_addi(&sb, -42);
+	strbuf_addch(&sb, ' ');
+	strbuf_addu(&sb, UINT64_MAX);
+	strbuf_addch(&sb, ' ');
+	strbuf_addi(&sb, INT64_MIN);
+	CHECK_EQ_STR(sb.buf, "#-42 18446744073709551615 -9223372036854775808");
+	CHECK_EQ_INT(sb.len, strlen(sb.buf));
+	strbuf_release(&sb);
+}
+
 int main(void)
 {
+	RUN(test_strbuf);
 	RUN(test_edges);
 	RUN(test_sweep);
 	RUN(test_other_base);
