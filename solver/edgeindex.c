@@ -58,7 +58,8 @@ static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o,
 		strbuf_addch(&sb, '\n');
 		strbuf_addstr(&sb, m->deps[i].selector);
 		strbuf_addstr(&sb, "=0x");
-		strbuf_add(&sb, num, sfs_u64_text(num, (uint64_t)(uintptr_t)sfs_edge_owner(ie), 16));
+		strbuf_add(&sb, num,
+			   sfs_u64_text(num, (uint64_t)(uintptr_t)sfs_edge_owner(ie), 16));
 	}
 	if (sb.oom) {
 		strbuf_release(&sb);

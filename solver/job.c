@@ -573,7 +573,8 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
 	SFS_ASSERT_LOCKED(s);
 	struct settle st = {.j = j, .satisfied = STRMAP_INIT_BORROWED};
-	struct key_names names = {.by_digest = STRMAP_INIT_BORROWED}; /* keys: the vstates' digests */
+	struct key_names names = {.by_digest =
+				      STRMAP_INIT_BORROWED}; /* keys: the vstates' digests */
 	int r = j->state == SFS_JOB_DONE ? 0 : sfs_job_walk_vertices(j, mark_satisfied, &st);
 	free(st.stack);
 	if (r == 0)

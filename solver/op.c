@@ -95,7 +95,8 @@ int sfs_op_default_cache_map(const struct sfs_spec_vertex *v, struct sfs_cache_m
 	}
 	m.ndeps = v->ninputs;
 	for (size_t i = 0; i < v->ninputs; i++) {
-		sfs_copy_str(m.deps[i].selector, sizeof(m.deps[i].selector), v->inputs[i].selector_digest);
+		sfs_copy_str(m.deps[i].selector, sizeof(m.deps[i].selector),
+			     v->inputs[i].selector_digest);
 		m.deps[i].content_func = v->inputs[i].content_func;
 	}
 	sfs_copy_str(m.digest, sizeof(m.digest), v->cache_map_digest);

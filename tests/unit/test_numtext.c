@@ -33,10 +33,21 @@ static void check_i(int64_t v)
 
 static void test_edges(void)
 {
-	const uint64_t u[] = {0, 1, 9, 10, 15, 16, 99, 100, UINT32_MAX, (uint64_t)UINT32_MAX + 1,
-			      UINT64_MAX / 10, UINT64_MAX - 1, UINT64_MAX};
-	const int64_t s[] = {0, 1, -1, 9, -9, 10, -10, INT32_MIN, INT32_MAX,
-			     INT64_MAX, INT64_MIN, INT64_MIN + 1};
+	const uint64_t u[] = {0,
+			      1,
+			      9,
+			      10,
+			      15,
+			      16,
+			      99,
+			      100,
+			      UINT32_MAX,
+			      (uint64_t)UINT32_MAX + 1,
+			      UINT64_MAX / 10,
+			      UINT64_MAX - 1,
+			      UINT64_MAX};
+	const int64_t s[] = {0,	  1,	     -1,	9,	   -9,	      10,
+			     -10, INT32_MIN, INT32_MAX, INT64_MAX, INT64_MIN, INT64_MIN + 1};
 	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
 		check_u(u[i]);
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
