@@ -132,9 +132,8 @@ int sfs_is_hex(const char *s)
 	 * result or a vertex list holds is checked (several a vertex of a warm
 	 * solve); a NUL is not hex, so nothing past the string's end is read */
 	static const unsigned char lower_hex[256] = {
-	    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-	    ['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
-	    ['e'] = 1, ['f'] = 1,
+	    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
 	};
 	const unsigned char *u = (const unsigned char *)s;
 	for (int i = 0; i < SFS_HEX_LEN; i++)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "numtext.h"
 
 static bool grow(struct strbuf *sb, size_t extra)
 {
@@ -40,6 +41,18 @@ void strbuf_addch(struct strbuf *sb, char c)
 		return;
 	sb->buf[sb->len++] = c;
 	sb->buf[sb->len] = '\0';
+}
+
+void strbuf_addu(struct strbuf *sb, uint64_t v)
+{
+	char num[SFS_NUM_SIZE];
+	strbuf_add(sb, num, sfs_u64_text(num, v, 10));
+}
+
+void strbuf_addi(struct strbuf *sb, int64_t v)
+{
+	char num[SFS_NUM_SIZE];
+	strbuf_add(sb, num, sfs_i64_text(num, v));
 }
 
 /* Formats into the room the buffer has first, and only when that was too

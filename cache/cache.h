@@ -11,8 +11,12 @@
 #include "manager.h"
 
 /* The database commits the cache's saves in groups at most this far apart
- * (sfs_db_group_commit); a job's history is committed when it is saved. */
-#define SFS_CACHE_COMMIT_MS 50
+ * (sfs_db_group_commit); a job's history is committed when it is saved.  Each
+ * commit writes every B-tree page its group dirtied, and content digests land on
+ * random index pages: 250 ms (not 50) wrote 2.5x less WAL for a cold 10,000-vertex
+ * solve and took 40-45 % off its daemon CPU (bench/README.md, sixth session); a
+ * kill -9 loses that much more of the latest saves (docs/durability.md §3). */
+#define SFS_CACHE_COMMIT_MS 250
 
 struct sfs_cache {
 	char *state_dir;

@@ -48,7 +48,7 @@ static bool key_id_in(struct cache_key *k, const struct cache_manager *cm, char 
 
 	if (!id || id == k->root_id)
 		return false;
-	snprintf(ret, CACHE_ID_SIZE, "%s", id);
+	sfs_copy_str(ret, CACHE_ID_SIZE, id);
 	return true;
 }
 
@@ -72,7 +72,8 @@ void cache_combined_id(const struct cache_combined *cc, char ret[SFS_DIGEST_SIZE
 		first = false;
 	}
 	sfs_sha256_final_hex(&h, hex);
-	snprintf(ret, SFS_DIGEST_SIZE, "sha256:%s", hex);
+	memcpy(ret, "sha256:", 7);
+	memcpy(ret + 7, hex, SFS_HEX_SIZE); /* with its NUL */
 }
 
 int cache_combined_copy_ids(const struct cache_combined *cc, struct cache_key *dst,
@@ -114,7 +115,7 @@ static int found_add(struct found *f, struct cache_manager *cm, struct cache_key
 	int r;
 
 	if (!key_id_in(k, cm, id))
-		snprintf(id, sizeof(id), "%s", k->ndeps ? "" : k->root_id);
+		sfs_copy_str(id, sizeof(id), k->ndeps ? "" : k->root_id);
 	for (size_t i = 0; i < f->n; i++) {
 		if (strcmp(f->ids[i], id) == 0) {
 			r = cache_key_set_id(f->v[i], cm, id);

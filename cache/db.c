@@ -68,7 +68,7 @@
 /* 32 MiB of WAL with 4 KiB pages: the cold 10,001-vertex lattice's daemon CPU fell
  * 12-16 % and its incremental run's 18-21 % against 1,000 (bench/README.md) */
 #define SFS_DB_WAL_PAGES 8192
-#define SFS_DB_GROUP_MAX 1024 /* units a group holds before a unit commits it */
+#define SFS_DB_GROUP_MAX 8192 /* units a group holds before a unit commits it */
 
 struct sfs_db {
 	sqlite3 *conn;

@@ -83,7 +83,7 @@ static int read_entry(sqlite3_stmt *st, struct cache_du *du)
 		return r;
 	struct cache_du_entry *e = &du->v[du->n];
 	*e = (struct cache_du_entry){0};
-	snprintf(e->id, sizeof(e->id), "%s", id ? id : "");
+	sfs_copy_str(e->id, sizeof(e->id), id ? id : "");
 	e->created = sqlite3_column_int64(st, 1);
 	e->last_used = sqlite3_column_int64(st, 2);
 	e->size = (uint64_t)sqlite3_column_int64(st, 3);

@@ -23,7 +23,7 @@ int idset_add(const char *id, void *arg)
 		return 0;
 	if (sfs_grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0)
 		return -ENOMEM;
-	snprintf(s->v[s->n++], CACHE_ID_SIZE, "%s", id);
+	sfs_copy_str(s->v[s->n++], CACHE_ID_SIZE, id);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 
 #define DOCKER_PREFIX "docker://"
@@ -126,7 +127,7 @@ static int parse_docker(const char *s, const char *orig, struct imageref *r, cha
 					"reference \"%s\": the digest must be sha256: and 64 "
 					"lowercase hex digits",
 					orig);
-		snprintf(r->digest, sizeof(r->digest), "%s", at + 1);
+		sfs_copy_str(r->digest, sizeof(r->digest), at + 1);
 	}
 	/* A tag follows the last ':' after the last '/'. */
 	const char *last_slash = memrchr(name, '/', name_len);
@@ -170,7 +171,7 @@ static int parse_oci(const char *p, const char *orig, struct imageref *r, char *
 			return sfs_errf(ret_msg, EINVAL,
 					"reference \"%s\": a tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
 					orig);
-		snprintf(r->tag, sizeof(r->tag), "%s", colon + 1);
+		sfs_copy_str(r->tag, sizeof(r->tag), colon + 1);
 	}
 	if (!(r->path = strndup(p, pl)))
 		return -ENOMEM;

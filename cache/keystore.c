@@ -17,6 +17,7 @@
 
 #include "array.h"
 #include "err.h"
+#include "numtext.h"
 
 struct keystore *keystore_free(struct keystore *ks)
 {
@@ -40,9 +41,17 @@ static _Thread_local char last_out[SFS_DIGEST_SIZE];
 
 void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE])
 {
-	char buf[256];
-	int n = snprintf(buf, sizeof(buf), "%s@%d", digest, output);
-	size_t len = n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+	char buf[256], num[SFS_NUM_SIZE];
+	size_t dlen = strnlen(digest, sizeof(buf) - 1), nlen = sfs_i64_text(num, output);
+	size_t len = dlen;
+	/* "<digest>@<output>", cut to the buffer as snprintf would (digests fit) */
+	memcpy(buf, digest, dlen);
+	if (len + 1 < sizeof(buf))
+		buf[len++] = '@';
+	if (len + nlen >= sizeof(buf))
+		nlen = sizeof(buf) - 1 - len;
+	memcpy(buf + len, num, nlen);
+	len += nlen;
 	if (len && len == last_in_len && memcmp(buf, last_in, len) == 0) {
 		memcpy(ret_digest, last_out, SFS_DIGEST_SIZE);
 		return;

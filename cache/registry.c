@@ -29,6 +29,7 @@
 
 #include <openssl/evp.h>
 
+#include "array.h"
 #include "cas.h"
 #include "clock.h"
 #include "err.h"
@@ -149,8 +150,8 @@ int registry_open(const struct imageref *ref, const struct registry_opts *o,
 		rc = -ENOMEM;
 	r->o.ca_file = r->ca_file;
 	r->o.insecure = r->insecure;
-	snprintf(r->host, sizeof(r->host), "%s", ref->host);
-	snprintf(r->repo, sizeof(r->repo), "%s", ref->repo);
+	sfs_copy_str(r->host, sizeof(r->host), ref->host);
+	sfs_copy_str(r->repo, sizeof(r->repo), ref->repo);
 	bool plain = in_list(r->insecure, r->host);
 	if (rc == 0 && (asprintf(&r->origin, "%s://%s", plain ? "http" : "https", r->host) < 0 ||
 			asprintf(&r->base, "%s/v2/%s", r->origin, r->repo) < 0))

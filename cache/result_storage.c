@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "cas.h"
 #include "clock.h"
 #include "db.h"
@@ -130,7 +131,7 @@ static int rs_save(struct result_storage *rs, const char *result_id, int64_t cre
 	if (r < 0)
 		return r;
 	keystore_new_id(ret->id);
-	snprintf(ret->result, sizeof(ret->result), "%s", result_id);
+	sfs_copy_str(ret->result, sizeof(ret->result), result_id);
 	ret->created_at = created_at;
 	return 0;
 }
@@ -157,7 +158,7 @@ static int rs_load(struct result_storage *rs, const struct cache_result *res,
 	 * and does not fail the load. */
 	if (s->db)
 		row_touch(s->db, res->result);
-	snprintf(ret_result_id, SFS_DIGEST_SIZE, "%s", res->result);
+	sfs_copy_str(ret_result_id, SFS_DIGEST_SIZE, res->result);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "db.h"
 #include "err.h"
 #include "results_index.h"
@@ -32,7 +33,7 @@ static void result_id(const char *id, char ret[SFS_DIGEST_SIZE])
 	if (sfs_is_hex(id))
 		snprintf(ret, SFS_DIGEST_SIZE, "sha256:%s", id);
 	else
-		snprintf(ret, SFS_DIGEST_SIZE, "%s", id);
+		sfs_copy_str(ret, SFS_DIGEST_SIZE, id);
 }
 
 static sqlite3_stmt *prepare(struct sfs_db *db, const char *sql)

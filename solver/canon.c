@@ -97,6 +97,24 @@ static int okey_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* keys in okey_cmp's order; an object's keys are distinct, so any sort gives
+ * the same order: insertion for the few fields of an op (qsort's merge sort
+ * cost more than the rest of the object), qsort beyond */
+static void sort_keys(struct okey *keys, size_t n)
+{
+	if (n > 16) {
+		qsort(keys, n, sizeof(*keys), okey_cmp);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct okey k = keys[i];
+		size_t j = i;
+		for (; j > 0 && okey_cmp(&keys[j - 1], &k) > 0; j--)
+			keys[j] = keys[j - 1];
+		keys[j] = k;
+	}
+}
+
 static void add_value(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h);
 
 static void add_object(struct strbuf *sb, const json_t *v, const struct sfs_canon_hooks *h)
@@ -121,7 +139,7 @@ static void add_object(struct strbuf *sb, const json_t *v, const struct sfs_cano
 		if (!h || !h->skip || !h->skip(h->arg, v, keys[i].key))
 			i++;
 	}
-	qsort(keys, i, sizeof(*keys), okey_cmp);
+	sort_keys(keys, i);
 	strbuf_addch(sb, '{');
 	for (size_t k = 0; k < i; k++) {
 		if (k)

@@ -30,7 +30,7 @@ struct sfs_failure *sfs_failure_new(int err, const char *digest, const char *msg
 		return NULL;
 	f->refs = 1;
 	f->err = err;
-	snprintf(f->digest, sizeof(f->digest), "%s", digest);
+	sfs_copy_str(f->digest, sizeof(f->digest), digest);
 	f->msg = strdup(msg ? msg : strerror(-err));
 	return f;
 }
@@ -241,7 +241,7 @@ void sfs_edge_complete(struct sfs_solver *s, struct edge *e, const char *result,
 		       struct cache_key **keys, size_t nkeys, bool cached)
 {
 	SFS_ASSERT_LOCKED(s);
-	snprintf(e->result, sizeof(e->result), "%s", result);
+	sfs_copy_str(e->result, sizeof(e->result), result);
 	sfs_edge_hold(s, e);
 	e->result_keys = keys;
 	e->nresult_keys = nkeys;

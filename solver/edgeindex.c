@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+#include "numtext.h"
 #include "sha256.h"
 #include "internal.h"
 
@@ -34,21 +36,6 @@ struct edge *sfs_edge_owner(struct edge *e)
 	while (e->phase == EDGE_MERGED && e->merged_into)
 		e = e->merged_into;
 	return e;
-}
-
-/* v in base 10 or 16 (lower case) into buf, not terminated; its length.  An
- * output's index is never negative. */
-static size_t fmt_u64(char buf[24], uint64_t v, unsigned base)
-{
-	char tmp[24];
-	size_t n = 0;
-	do {
-		tmp[n++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	return n;
 }
 
 static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o, struct sfs_dgst *ret)
@@ -61,17 +48,18 @@ static int sig_of(struct vstate *vs, const struct sfs_cache_map *m, int o, struc
 	/* "merge\n<map digest>@<o>", then "\n<selector>=<owner edge's address>" an
 	 * input: built without printf (every vertex of a graph registers) */
 	struct strbuf sb = STRBUF_INIT;
-	char num[24];
+	char num[SFS_NUM_SIZE];
 	strbuf_addstr(&sb, "merge\n");
 	strbuf_addstr(&sb, m->digest);
 	strbuf_addch(&sb, '@');
-	strbuf_add(&sb, num, fmt_u64(num, (uint64_t)(int64_t)o, 10));
+	strbuf_add(&sb, num, sfs_i64_text(num, o));
 	for (size_t i = 0; i < vs->v->ninputs; i++) {
 		struct edge *ie = &vs->inputs[i]->edges[vs->v->inputs[i].ref.output];
 		strbuf_addch(&sb, '\n');
 		strbuf_addstr(&sb, m->deps[i].selector);
 		strbuf_addstr(&sb, "=0x");
-		strbuf_add(&sb, num, fmt_u64(num, (uint64_t)(uintptr_t)sfs_edge_owner(ie), 16));
+		strbuf_add(&sb, num,
+			   sfs_u64_text(num, (uint64_t)(uintptr_t)sfs_edge_owner(ie), 16));
 	}
 	if (sb.oom) {
 		strbuf_release(&sb);
@@ -184,7 +172,7 @@ void sfs_edge_merge_done(struct sfs_solver *s, struct edge *e, struct edge *targ
 		e->failure = sfs_failure_ref(target->failure);
 		sfs_edge_set_phase(e, EDGE_FAILED);
 	} else {
-		snprintf(e->result, sizeof(e->result), "%s", target->result);
+		sfs_copy_str(e->result, sizeof(e->result), target->result);
 		sfs_edge_hold(s, e);
 		e->result_keys = calloc(target->nresult_keys + 1, sizeof(*e->result_keys));
 		for (size_t k = 0; e->result_keys && k < target->nresult_keys; k++)

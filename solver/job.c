@@ -180,13 +180,22 @@ void sfs_job_output_done(struct sfs_solver *s, struct sfs_job *j, size_t out, st
 		free(msg);
 		return;
 	}
-	snprintf(j->outputs[out].result, sizeof(j->outputs[out].result), "%s", e->result);
+	sfs_copy_str(j->outputs[out].result, sizeof(j->outputs[out].result), e->result);
 	sfs_job_mark_dirty(s, j);
 	if (--j->outputs_pending == 0)
 		sfs_job_outputs_built(s, j);
 }
 
 /* "<output> <key id>\n" per key the outputs were found or saved under. */
+/* "<output> <key id>\n" */
+static void key_line(struct strbuf *sb, size_t o, const char *id)
+{
+	strbuf_addu(sb, o);
+	strbuf_addch(sb, ' ');
+	strbuf_addstr(sb, id);
+	strbuf_addch(sb, '\n');
+}
+
 static void add_keys(struct strbuf *sb, struct vstate *vs)
 {
 	struct cache_manager *cm = vs->s->cache->main;
@@ -195,12 +204,12 @@ static void add_keys(struct strbuf *sb, struct vstate *vs)
 		for (size_t k = 0; k < e->nresult_keys; k++) {
 			const char *id = cache_key_id(e->result_keys[k], cm);
 			if (id)
-				strbuf_addf(sb, "%zu %s\n", o, id);
+				key_line(sb, o, id);
 		}
 		for (size_t k = 0; !e->nresult_keys && k < e->nkeys; k++) {
 			const char *id = cache_key_id(e->keys[k], cm);
 			if (id)
-				strbuf_addf(sb, "%zu %s\n", o, id);
+				key_line(sb, o, id);
 		}
 	}
 }
@@ -569,7 +578,8 @@ static int write_ended_vertices(struct sfs_solver *s, struct sfs_job *j)
 {
 	SFS_ASSERT_LOCKED(s);
 	struct settle st = {.j = j, .satisfied = STRMAP_INIT_BORROWED};
-	struct key_names names = {.by_digest = STRMAP_INIT_BORROWED}; /* keys: the vstates' digests */
+	struct key_names names = {.by_digest =
+				      STRMAP_INIT_BORROWED}; /* keys: the vstates' digests */
 	int r = j->state == SFS_JOB_DONE ? 0 : sfs_job_walk_vertices(j, mark_satisfied, &st);
 	free(st.stack);
 	if (r == 0)

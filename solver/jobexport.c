@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "array.h"
 #include "cas.h"
 #include "err.h"
 #include "export.h"
@@ -195,7 +196,7 @@ static void mount_source(const struct sfs_spec *spec, const struct imageref *to,
 		bool same = from.kind == IMAGEREF_DOCKER && strcmp(from.host, to->host) == 0 &&
 			    strcmp(from.repo, to->repo) != 0;
 		if (same)
-			snprintf(ret, IMAGEREF_REPO_MAX, "%s", from.repo);
+			sfs_copy_str(ret, IMAGEREF_REPO_MAX, from.repo);
 		imageref_release(&from);
 		if (same)
 			return;

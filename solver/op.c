@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "strbuf.h"
 #include "tree.h"
@@ -94,8 +95,8 @@ int sfs_op_default_cache_map(const struct sfs_spec_vertex *v, struct sfs_cache_m
 	}
 	m.ndeps = v->ninputs;
 	for (size_t i = 0; i < v->ninputs; i++) {
-		snprintf(m.deps[i].selector, sizeof(m.deps[i].selector), "%s",
-			 v->inputs[i].selector_digest);
+		sfs_copy_str(m.deps[i].selector, sizeof(m.deps[i].selector),
+			     v->inputs[i].selector_digest);
 		m.deps[i].content_func = v->inputs[i].content_func;
 	}
 	sfs_dgst_to_text(&v->cache_map_digest, m.digest);
@@ -150,7 +151,7 @@ int sfs_op_default_content_digest(struct sfs_op_ctx *ctx, const struct sfs_spec_
 	int r, npaths = 0;
 
 	if (!in->selector || in->selector_len == 0) {
-		snprintf(ret, SFS_DIGEST_SIZE, "%s", result_id);
+		sfs_copy_str(ret, SFS_DIGEST_SIZE, result_id);
 		return 0;
 	}
 	if ((r = sfs_op_load_tree(ctx, result_id, &t, ret_msg)) < 0)
@@ -177,7 +178,8 @@ int sfs_op_default_content_digest(struct sfs_op_ctx *ctx, const struct sfs_spec_
 		sfs_sha256_update(&h, id, strlen(id) + 1);
 	}
 	sfs_sha256_final_hex(&h, hex);
-	snprintf(ret, SFS_DIGEST_SIZE, "sha256:%s", hex);
+	memcpy(ret, "sha256:", 7);
+	memcpy(ret + 7, hex, SFS_HEX_SIZE); /* with its NUL */
 	tree_free(t);
 	return 0;
 }

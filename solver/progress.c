@@ -119,7 +119,11 @@ static void json_time(struct strbuf *sb, const char *field, int64_t t)
 {
 	char buf[40];
 	sfs_format_time(t, buf);
-	strbuf_addf(sb, ",\"%s\":\"%s\"", field, buf);
+	strbuf_addstr(sb, ",\"");
+	strbuf_addstr(sb, field);
+	strbuf_addstr(sb, "\":\"");
+	strbuf_addstr(sb, buf);
+	strbuf_addch(sb, '"');
 }
 
 /* "sha256:<hex>" as a JSON string (nothing in it to escape). */
@@ -171,16 +175,27 @@ static void emit_json_vertex(struct sfs_progress *p, const struct pvertex *v)
 	strbuf_addstr(sb, "}]}\n");
 }
 
+/* "#<num> <text>\n", the plain printer's line (built without printf: every
+ * vertex of a job prints two or three). */
+static void plain_line(struct strbuf *sb, int num, const char *text)
+{
+	strbuf_addch(sb, '#');
+	strbuf_addi(sb, num);
+	strbuf_addch(sb, ' ');
+	strbuf_addstr(sb, text);
+	strbuf_addch(sb, '\n');
+}
+
 /* Makes v the vertex the plain printer shows, printing its header if needed. */
 static void plain_switch(struct sfs_progress *p, struct pvertex *v)
 {
 	if (p->cur == v)
 		return;
 	if (p->cur && !p->cur->completed)
-		strbuf_addf(&p->plain.tail, "#%d ...\n", p->cur->num);
+		plain_line(&p->plain.tail, p->cur->num, "...");
 	if (textlog_len(&p->plain))
 		strbuf_addch(&p->plain.tail, '\n');
-	strbuf_addf(&p->plain.tail, "#%d %s\n", v->num, v->name);
+	plain_line(&p->plain.tail, v->num, v->name);
 	p->cur = v;
 }
 
@@ -205,7 +220,7 @@ static void plain_terminal(struct sfs_progress *p, struct pvertex *v)
 	else if (v->error)
 		strbuf_addf(&p->plain.tail, "#%d ERROR: %s\n", v->num, v->error);
 	else if (v->cached)
-		strbuf_addf(&p->plain.tail, "#%d CACHED\n", v->num);
+		plain_line(&p->plain.tail, v->num, "CACHED");
 	else
 		strbuf_addf(&p->plain.tail, "#%d DONE %.1fs\n", v->num,
 			    (double)(v->completed - v->started) / 1e9);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "cas.h"
 #include "creds.h"
 #include "err.h"
@@ -151,7 +152,7 @@ static int remote_read(struct source_reader *sr, const char *ref_text, const cha
 	sfs_solver_registry_opts(s, &ro);
 	remote_id(ref_text, digest, id, sizeof(id));
 	if (r == 0) /* what was resolved is what is read, whatever the tag does meanwhile */
-		snprintf(ref.digest, sizeof(ref.digest), "%s", digest);
+		sfs_copy_str(ref.digest, sizeof(ref.digest), digest);
 	if (r == 0)
 		r = cas_mkdtemp(s->cache->cas, "remote-", &tmp);
 	if (r == 0 && asprintf(&dir, "%s/layout", tmp) < 0)

@@ -44,6 +44,7 @@
 #include "array.h"
 #include "err.h"
 #include "imageref.h"
+#include "numtext.h"
 #include "op.h"
 #include "specint.h"
 #include "strbuf.h"
@@ -118,6 +119,34 @@ const char *sfs_norm_esc(char *buf, size_t size, const char *s)
 }
 
 /* `vertex "KEY": field "FP.FIELD": reason`; fp or field may be "". */
+void sfs_norm_elem_path(char *fp, size_t size, const char *field, size_t i, const char *sub)
+{
+	char num[SFS_NUM_SIZE];
+	size_t flen = strlen(field), slen = sub ? strlen(sub) : 0;
+	size_t nlen = sfs_u64_text(num, i, 10);
+	char *p = fp;
+
+	if (flen + nlen + 2 + (sub ? slen + 1 : 0) >= size) { /* rare: cut as snprintf does */
+		if (sub)
+			snprintf(fp, size, "%s[%zu].%s", field, i, sub);
+		else
+			snprintf(fp, size, "%s[%zu]", field, i);
+		return;
+	}
+	memcpy(p, field, flen);
+	p += flen;
+	*p++ = '[';
+	memcpy(p, num, nlen);
+	p += nlen;
+	*p++ = ']';
+	if (sub) {
+		*p++ = '.';
+		memcpy(p, sub, slen);
+		p += slen;
+	}
+	*p = '\0';
+}
+
 int sfs_norm_errc(struct sfs_norm *c, int err, const char *fp, const char *field, const char *fmt,
 		  ...)
 {
@@ -489,7 +518,9 @@ int sfs_norm_mode(struct sfs_norm *c, json_t *obj, const char *fp, unsigned def,
 		if (m > 07777)
 			return sfs_norm_err(c, fp, "mode", "must be at most \"7777\"");
 	}
-	snprintf(buf, sizeof(buf), "%04lo", m);
+	for (int d = 3; d >= 0; d--, m >>= 3) /* "%04lo" of m <= 07777 */
+		buf[d] = (char)('0' + (m & 7));
+	buf[4] = '\0';
 	*ret = json_string(buf);
 	return *ret ? 0 : -ENOMEM;
 }
@@ -608,7 +639,7 @@ static int strv_host_paths(struct sfs_norm *c, json_t *j, const char *field, cha
 		return -ENOMEM;
 	json_array_foreach(j, i, e)
 	{
-		snprintf(fp, sizeof(fp), "%s[%zu]", field, i);
+		sfs_norm_elem_path(fp, sizeof(fp), field, i, NULL);
 		int r = norm_source(c, fp, e, &v[i]);
 		if (r < 0) {
 			for (size_t k = 0; k < i; k++)
@@ -811,7 +842,7 @@ static int parse_outputs(struct parse *p, json_t *outs, struct sfs_spec *s)
 		return -ENOMEM;
 	json_array_foreach(outs, i, o)
 	{
-		snprintf(fp, sizeof(fp), "outputs[%zu]", i);
+		sfs_norm_elem_path(fp, sizeof(fp), "outputs", i, NULL);
 		if (!json_is_string(o) || sfs_spec_split_ref(json_string_value(o), &klen, &out) < 0)
 			return sfs_norm_err(&c, fp, "", "must be a reference \"key\" or \"key:N\"");
 		memcpy(key, json_string_value(o), klen);

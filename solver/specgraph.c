@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numtext.h"
 #include "strbuf.h"
 #include "op.h"
 #include "specint.h"
@@ -190,7 +191,12 @@ static int assign_inputs(struct parse *p, struct pv *pv, size_t *uidx)
 		struct use *u = &pv->uses[k];
 		void *old = NULL;
 		if (pv->dedup) {
-			snprintf(ref, sizeof(ref), "%s:%d", p->pv[u->vertex].v.digest, u->output);
+			char num[SFS_NUM_SIZE];
+			const char *d = p->pv[u->vertex].v.digest;
+			size_t dlen = strlen(d), nlen = sfs_i64_text(num, u->output);
+			memcpy(ref, d, dlen); /* "<digest>:<output>" (a digest: it fits) */
+			ref[dlen] = ':';
+			memcpy(ref + dlen + 1, num, nlen + 1);
 			old = strmap_get(&seen, ref);
 		}
 		uidx[k] = old ? (size_t)(uintptr_t)old - 1 : pv->v.ninputs++;
@@ -336,7 +342,7 @@ static void fill(struct parse *p, struct pv *pv, const size_t *uidx, struct hole
 		 const char *t, size_t len, struct strbuf *sb)
 {
 	size_t done = 0;
-	char num[24];
+	char num[SFS_NUM_SIZE];
 
 	for (size_t k = 0; k < pv->nuses; k++)
 		holes[k] = (struct hole){map ? pv->uses[k].map_at : pv->uses[k].op_at, k};
@@ -347,13 +353,13 @@ static void fill(struct parse *p, struct pv *pv, const size_t *uidx, struct hole
 		strbuf_add(sb, t + done, holes[k].at - done);
 		done = holes[k].at;
 		if (map) {
-			int n = snprintf(num, sizeof(num), "%zu", uidx[holes[k].use]);
-			strbuf_add(sb, num, (size_t)n);
+			strbuf_add(sb, num, sfs_u64_text(num, uidx[holes[k].use], 10));
 		} else {
-			int n = snprintf(num, sizeof(num), ":%d\"", u->output);
 			strbuf_addch(sb, '"');
 			strbuf_addstr(sb, p->pv[u->vertex].v.digest);
-			strbuf_add(sb, num, (size_t)n);
+			strbuf_addch(sb, ':');
+			strbuf_add(sb, num, sfs_i64_text(num, u->output));
+			strbuf_addch(sb, '"');
 		}
 	}
 	strbuf_add(sb, t + done, len - done);

@@ -48,6 +48,9 @@ void sfs_norm_share_inputs(struct sfs_norm *c);
 int sfs_norm_errc(struct sfs_norm *c, int err, const char *fp, const char *field, const char *fmt,
 		  ...) __attribute__((format(printf, 5, 6)));
 #define sfs_norm_err(c, fp, field, ...) sfs_norm_errc(c, EINVAL, fp, field, __VA_ARGS__)
+/* "field[i]", or "field[i].sub" when sub is not NULL, into fp (size bytes, cut
+ * to fit): the path an element's messages name, made for every element. */
+void sfs_norm_elem_path(char *fp, size_t size, const char *field, size_t i, const char *sub);
 /* A user-written name made safe to quote in a message: escaped and truncated. */
 const char *sfs_norm_esc(char *buf, size_t size, const char *s);
 /* "unknown field" for a member of obj named in neither list (NULL-terminated). */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "strbuf.h"
 #include "internal.h"
 
@@ -51,7 +52,7 @@ char *sfs_why_cached(const struct cache_record *rec, int64_t now)
 
 static int first_id(const char *id, void *arg)
 {
-	snprintf(arg, CACHE_ID_SIZE, "%s", id);
+	sfs_copy_str(arg, CACHE_ID_SIZE, id);
 	return 1; /* stop */
 }
 
@@ -94,10 +95,10 @@ static int prev_src(const char *src, const struct cache_link *l, void *arg)
 	if ((size_t)l->input != p->input)
 		return 0;
 	if (!p->src[0])
-		snprintf(p->src, sizeof(p->src), "%s", src);
+		sfs_copy_str(p->src, sizeof(p->src), src);
 	if (!p->content[0] && p->ks->ops->get_info &&
 	    p->ks->ops->get_info(p->ks, src, d, &out) == 0 && out == -1)
-		snprintf(p->content, sizeof(p->content), "%s", src);
+		sfs_copy_str(p->content, sizeof(p->content), src);
 	return 0;
 }
 
@@ -111,7 +112,7 @@ static void closest_record(struct cache_manager *cm, struct keystore *ks, const 
 		const char *id =
 		    j != culprit && e->matches[j].n ? cache_key_id(e->matches[j].k[0], cm) : NULL;
 		if (id)
-			snprintf(ret, CACHE_ID_SIZE, "%s", id);
+			sfs_copy_str(ret, CACHE_ID_SIZE, id);
 	}
 	if (!ret[0])
 		ks->ops->walk_by_digest(ks, m->digest, e->output, first_id, ret);

@@ -543,7 +543,8 @@ static int norm_mkdir(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, 
 	sfs_norm_set(c, o, "path", json_string(path));
 	sfs_norm_set(c, o, "mode", mode);
 	sfs_norm_set(c, o, "parents", json_boolean(parents));
-	strbuf_addf(sum, "mkdir /%s", path);
+	strbuf_addstr(sum, "mkdir /");
+	strbuf_addstr(sum, path);
 	fa->act = FA_MKDIR;
 	fa->flag = parents;
 	return (fa->path = strdup(path)) ? 0 : -ENOMEM;
@@ -619,7 +620,8 @@ static int norm_mkfile(struct sfs_norm *c, json_t *a, const char *fp, json_t *o,
 	fa->data_base64 = strdup(json_string_value(data));
 	fa->path = strdup(path);
 	sfs_norm_set(c, o, "data_base64", data);
-	strbuf_addf(sum, "mkfile /%s", path);
+	strbuf_addstr(sum, "mkfile /");
+	strbuf_addstr(sum, path);
 	return fa->path && fa->data_base64 ? 0 : -ENOMEM;
 }
 
@@ -679,7 +681,8 @@ static int norm_rm(struct sfs_norm *c, json_t *a, const char *fp, json_t *o, str
 		return r;
 	sfs_norm_set(c, o, "path", json_string(path));
 	sfs_norm_set(c, o, "allow_not_found", json_boolean(anf));
-	strbuf_addf(sum, "rm /%s", path);
+	strbuf_addstr(sum, "rm /");
+	strbuf_addstr(sum, path);
 	fa->act = FA_RM;
 	fa->flag = anf;
 	return (fa->path = strdup(path)) ? 0 : -ENOMEM;
@@ -729,7 +732,7 @@ static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, st
 	json_t *body;
 	size_t k;
 
-	snprintf(fp, sizeof(fp), "actions[%zu]", i);
+	sfs_norm_elem_path(fp, sizeof(fp), "actions", i, NULL);
 	if (!json_is_object(a) || json_object_size(a) != 1)
 		return sfs_norm_err(c, fp, "", "must be an object with one key: the action");
 	name = json_object_iter_key(json_object_iter(a));
@@ -739,7 +742,7 @@ static int norm_action(struct sfs_norm *c, size_t i, json_t *a, json_t *list, st
 			break;
 	if (k == ARRAY_SIZE(norm_actions))
 		return sfs_norm_err(c, fp, sfs_norm_esc(e, sizeof(e), name), "unknown action");
-	snprintf(fp, sizeof(fp), "actions[%zu].%s", i, name);
+	sfs_norm_elem_path(fp, sizeof(fp), "actions", i, name);
 	if (!json_is_object(body))
 		return sfs_norm_err(c, fp, "", "must be an object");
 	json_t *wrap = json_object(), *o = json_object();

@@ -87,7 +87,7 @@ static int norm_merge(struct sfs_norm *c, json_t *raw, json_t *op, struct strbuf
 	json_array_foreach(ins, i, in)
 	{
 		json_t *ph;
-		snprintf(fp, sizeof(fp), "inputs[%zu]", i);
+		sfs_norm_elem_path(fp, sizeof(fp), "inputs", i, NULL);
 		int r = sfs_norm_ref(c, in, fp, "", "inputs", NULL, true, NULL, &ph);
 		if (r < 0)
 			return r;

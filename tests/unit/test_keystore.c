@@ -544,8 +544,9 @@ static const struct fx_case suite[] = {
  * thread remembers its last one): repeats, other outputs and other digests in turn. */
 static void test_root_key_repeats(void)
 {
-	const char *d[2] = {"sha256:1111111111111111111111111111111111111111111111111111111111111111",
-			    "sha256:2222222222222222222222222222222222222222222222222222222222222222"};
+	const char *d[2] = {
+	    "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+	    "sha256:2222222222222222222222222222222222222222222222222222222222222222"};
 	int seq[][2] = {{0, 0}, {0, 0}, {0, 1}, {1, 1}, {1, 1}, {0, 0}, {1, 0}, {0, 0}};
 	for (size_t i = 0; i < ARRAY_SIZE(seq); i++) {
 		char got[SFS_DIGEST_SIZE], want[SFS_DIGEST_SIZE], buf[128];
