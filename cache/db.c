@@ -102,6 +102,10 @@ struct sfs_db {
 	"length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"                         \
 	" length(CAST(vertices AS BLOB))"
 
+/* Four rows of STMT_BLOB_REF_INSERT_ROWS; four of these make SFS_DB_BLOB_REF_ROWS. */
+#define REF_ROWS_4 "(?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?)"
+_Static_assert(SFS_DB_BLOB_REF_ROWS == 16, "STMT_BLOB_REF_INSERT_ROWS has 16 rows");
+
 static const char *const stmt_sql[STMT__MAX] = {
     [STMT_KEY_EXISTS] = "SELECT EXISTS(SELECT 1 FROM key_records WHERE key = ?1)"
 			" OR EXISTS(SELECT 1 FROM links WHERE src = ?1)",
@@ -155,6 +159,9 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_JOB_SET_ERROR] = "UPDATE jobs SET error = ?2 WHERE id = ?1",
     /* owner: results.num; blob: the 32 bytes of its digest (db.h) */
     [STMT_BLOB_REF_INSERT] = "INSERT OR IGNORE INTO blob_refs(owner, blob, size) VALUES(?, ?, ?)",
+    /* a result's rows a statement at a time, not a row at a time (prune.c) */
+    [STMT_BLOB_REF_INSERT_ROWS] = "INSERT OR IGNORE INTO blob_refs(owner, blob, size) VALUES"
+				  REF_ROWS_4 "," REF_ROWS_4 "," REF_ROWS_4 "," REF_ROWS_4,
     [STMT_BLOB_REFS_OF] = "SELECT lower(hex(blob)), size FROM blob_refs"
 			  " WHERE owner = (SELECT num FROM results WHERE id = ?) ORDER BY blob",
     [STMT_BLOB_REFS_DELETE] = "DELETE FROM blob_refs"

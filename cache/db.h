@@ -78,6 +78,7 @@ enum sfs_stmt {
 	STMT_JOB_SET_ERROR, /* a finished job's error gets a ctl error appended */
 	/* prune: the release cascade and blob references (cache/prune.c) */
 	STMT_BLOB_REF_INSERT,
+	STMT_BLOB_REF_INSERT_ROWS, /* SFS_DB_BLOB_REF_ROWS rows in one statement */
 	STMT_BLOB_REFS_OF,
 	STMT_BLOB_REFS_DELETE,
 	STMT_BLOB_REFERENCED,
@@ -110,6 +111,9 @@ enum sfs_stmt {
 	STMT_UNIT_ROLLBACK,
 	STMT__MAX
 };
+
+/* The rows of STMT_BLOB_REF_INSERT_ROWS: (owner, blob, size) each, 3 parameters a row. */
+#define SFS_DB_BLOB_REF_ROWS 16
 
 struct sfs_db;
 

@@ -54,33 +54,121 @@ static int result_num_locked(struct sfs_db *db, const char *id, int64_t *ret)
 	return r;
 }
 
-static int ref_add_locked(struct sfs_db *db, int64_t owner, const char *hex, uint64_t size)
+/* One row (lock held); md is bound SQLITE_STATIC. */
+static int ref_insert_locked(struct sfs_db *db, int64_t owner,
+			     const unsigned char md[SFS_SHA256_LEN], uint64_t size)
 {
 	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT);
-	unsigned char md[SFS_SHA256_LEN];
 
 	if (!st)
 		return -EIO;
-	if (blob_bytes(hex, md) < 0)
-		return -EINVAL;
 	sqlite3_bind_int64(st, 1, owner);
-	sqlite3_bind_blob(st, 2, md, sizeof(md), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, md, SFS_SHA256_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
 	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
+}
+
+static int ref_add_locked(struct sfs_db *db, int64_t owner, const char *hex, uint64_t size)
+{
+	unsigned char md[SFS_SHA256_LEN];
+
+	if (blob_bytes(hex, md) < 0)
+		return -EINVAL;
+	return ref_insert_locked(db, owner, md, size);
+}
+
+/* One row of a tree's references: a distinct blob and its size. */
+struct ref_row {
+	unsigned char md[SFS_SHA256_LEN];
+	uint64_t size;
+};
+
+static int ref_row_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct ref_row *)a)->md, ((const struct ref_row *)b)->md,
+		      SFS_SHA256_LEN);
+}
+
+/*
+ * The rows of tree t (its manifest of msize bytes first, then every entry with a
+ * blob), sorted by digest and each blob once: the result's rows then go in the
+ * primary key's order (owner, blob), each after the last.  *ret is malloc'd.
+ */
+static int tree_ref_rows(const struct tree *t, uint64_t msize, struct ref_row **ret,
+			 size_t *ret_n)
+{
+	struct ref_row *v = malloc((t->n + 1) * sizeof(*v));
+	size_t n = 0, m = 0;
+
+	if (!v)
+		return -ENOMEM;
+	if (blob_bytes(t->id, v[n].md) < 0)
+		goto bad;
+	v[n++].size = msize;
+	for (size_t i = 0; i < t->n; i++) {
+		if (!t->entries[i].hex[0])
+			continue;
+		if (blob_bytes(t->entries[i].hex, v[n].md) < 0)
+			goto bad;
+		v[n++].size = t->entries[i].size;
+	}
+	qsort(v, n, sizeof(*v), ref_row_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || memcmp(v[m - 1].md, v[i].md, SFS_SHA256_LEN) != 0)
+			v[m++] = v[i];
+	*ret = v;
+	*ret_n = m;
+	return 0;
+bad:
+	free(v);
+	return -EINVAL;
+}
+
+/* SFS_DB_BLOB_REF_ROWS rows of owner in one statement (lock held). */
+static int refs_insert_rows_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v)
+{
+	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT_ROWS);
+
+	if (!st)
+		return -EIO;
+	for (int i = 0; i < SFS_DB_BLOB_REF_ROWS; i++) {
+		sqlite3_bind_int64(st, 3 * i + 1, owner);
+		sqlite3_bind_blob(st, 3 * i + 2, v[i].md, SFS_SHA256_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3 * i + 3, (sqlite3_int64)v[i].size);
+	}
+	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT_ROWS, st);
+}
+
+/* The rows, SFS_DB_BLOB_REF_ROWS a statement and the rest one by one (lock held):
+ * a statement's cost is mostly its own (cursors, the program's start and end),
+ * not its rows'. */
+static int refs_insert_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v,
+			      size_t n)
+{
+	size_t i = 0;
+	int r = 0;
+
+	for (; r == 0 && n - i >= SFS_DB_BLOB_REF_ROWS; i += SFS_DB_BLOB_REF_ROWS)
+		r = refs_insert_rows_locked(db, owner, v + i);
+	for (; r == 0 && i < n; i++)
+		r = ref_insert_locked(db, owner, v[i].md, v[i].size);
+	return r;
 }
 
 int cache_blob_refs_add_tree(struct sfs_db *db, struct cas *c, const struct tree *t)
 {
 	int64_t owner = 0, msize;
+	struct ref_row *v = NULL;
+	size_t n = 0;
 	int r = result_num_locked(db, t->id, &owner);
 
 	if (r < 0)
 		return r;
 	msize = cas_size(c, bare(t->id));
-	r = ref_add_locked(db, owner, t->id, msize > 0 ? (uint64_t)msize : 0);
-	for (size_t i = 0; r == 0 && i < t->n; i++)
-		if (t->entries[i].hex[0])
-			r = ref_add_locked(db, owner, t->entries[i].hex, t->entries[i].size);
+	if ((r = tree_ref_rows(t, msize > 0 ? (uint64_t)msize : 0, &v, &n)) < 0)
+		return r;
+	r = refs_insert_locked(db, owner, v, n);
+	free(v);
 	return r;
 }
 

@@ -54,10 +54,11 @@ static struct rs_cas *to_rs(struct result_storage *rs)
  */
 static int blobs_present(struct cas *c, const struct tree *t)
 {
-	const char *gone = cas_size(c, t->id + 7) < 0 ? t->id : NULL;
+	const char *gone = !cas_has(c, t->id + 7) ? t->id : NULL;
 
+	/* cas_has: presence is the question, and a row's is one probe of an index */
 	for (size_t i = 0; !gone && i < t->n; i++)
-		if (t->entries[i].hex[0] && cas_size(c, t->entries[i].hex) < 0)
+		if (t->entries[i].hex[0] && !cas_has(c, t->entries[i].hex))
 			gone = t->entries[i].hex;
 	if (!gone)
 		return 0;
