@@ -54,27 +54,19 @@ static int result_num_locked(struct sfs_db *db, const char *id, int64_t *ret)
 	return r;
 }
 
-/* One row (lock held); md is bound SQLITE_STATIC. */
-static int ref_insert_locked(struct sfs_db *db, int64_t owner,
-			     const unsigned char md[SFS_SHA256_LEN], uint64_t size)
+static int ref_add_locked(struct sfs_db *db, int64_t owner, const char *hex, uint64_t size)
 {
 	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT);
+	unsigned char md[SFS_SHA256_LEN];
 
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, owner);
-	sqlite3_bind_blob(st, 2, md, SFS_SHA256_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
-	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
-}
-
-static int ref_add_locked(struct sfs_db *db, int64_t owner, const char *hex, uint64_t size)
-{
-	unsigned char md[SFS_SHA256_LEN];
-
 	if (blob_bytes(hex, md) < 0)
 		return -EINVAL;
-	return ref_insert_locked(db, owner, md, size);
+	sqlite3_bind_int64(st, 1, owner);
+	sqlite3_bind_blob(st, 2, md, sizeof(md), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
 }
 
 /* One row of a tree's references: a distinct blob and its size. */
@@ -124,34 +116,39 @@ bad:
 	return -EINVAL;
 }
 
-/* SFS_DB_BLOB_REF_ROWS rows of owner in one statement (lock held). */
-static int refs_insert_rows_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v)
+/* The n rows (1 to SFS_DB_BATCH_ROWS) of owner in one statement of `rows` rows,
+ * the last one repeated (lock held). */
+static int refs_insert_batch_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v,
+				    size_t n, size_t rows)
 {
-	sqlite3_stmt *st = sfs_db_stmt(db, STMT_BLOB_REF_INSERT_ROWS);
+	enum sfs_stmt id =
+	    rows == SFS_DB_BATCH_ROWS ? STMT_BLOB_REF_INSERT_ROWS : STMT_BLOB_REF_INSERT_FEW;
+	sqlite3_stmt *st = sfs_db_stmt(db, id);
 
 	if (!st)
 		return -EIO;
-	for (int i = 0; i < SFS_DB_BLOB_REF_ROWS; i++) {
-		sqlite3_bind_int64(st, 3 * i + 1, owner);
-		sqlite3_bind_blob(st, 3 * i + 2, v[i].md, SFS_SHA256_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3 * i + 3, (sqlite3_int64)v[i].size);
+	for (size_t i = 0; i < rows; i++) {
+		const struct ref_row *row = &v[i < n ? i : n - 1];
+		int p = 3 * (int)i;
+		sqlite3_bind_int64(st, p + 1, owner);
+		sqlite3_bind_blob(st, p + 2, row->md, SFS_SHA256_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, p + 3, (sqlite3_int64)row->size);
 	}
-	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT_ROWS, st);
+	return sfs_db_step_done(db, id, st);
 }
 
-/* The rows, SFS_DB_BLOB_REF_ROWS a statement and the rest one by one (lock held):
- * a statement's cost is mostly its own (cursors, the program's start and end),
- * not its rows'. */
+/* The rows, a batch a statement (db.h; lock held): a statement costs about what
+ * two of its rows do (cursors, the program's start and end). */
 static int refs_insert_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v,
 			      size_t n)
 {
-	size_t i = 0;
 	int r = 0;
 
-	for (; r == 0 && n - i >= SFS_DB_BLOB_REF_ROWS; i += SFS_DB_BLOB_REF_ROWS)
-		r = refs_insert_rows_locked(db, owner, v + i);
-	for (; r == 0 && i < n; i++)
-		r = ref_insert_locked(db, owner, v[i].md, v[i].size);
+	for (size_t i = 0; r == 0 && i < n;) {
+		size_t rows = sfs_db_batch_rows(n - i), k = n - i < rows ? n - i : rows;
+		r = refs_insert_batch_locked(db, owner, v + i, k, rows);
+		i += k;
+	}
 	return r;
 }
 

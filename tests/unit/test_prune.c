@@ -385,12 +385,12 @@ static void check_figures(const struct figures *a, const struct figures *b)
 	CHECK_EQ_INT(a->dry_bytes, b->dry_bytes);
 }
 
-/* A tree of more blobs than one statement's rows (db.h SFS_DB_BLOB_REF_ROWS), some of
+/* A tree of more blobs than one statement's rows (db.h SFS_DB_BATCH_ROWS), some of
  * them named twice: each blob is one row of the result, with its size, however many
  * statements wrote them. */
 static void test_many_refs(void)
 {
-	enum { NFILES = 2 * SFS_DB_BLOB_REF_ROWS + 7, NDISTINCT = NFILES - 3 };
+	enum { NFILES = 2 * SFS_DB_BATCH_ROWS + 7, NDISTINCT = NFILES - 3 };
 	struct sfs_cache *c = fx_cache_open();
 	struct tree_entry e[NFILES + 1] = {{.type = 'd', .mode = 0755, .path = "."}};
 	char paths[NFILES][16], content[32], sql[256];
