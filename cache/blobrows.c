@@ -79,8 +79,8 @@ int blobrows_has(struct sfs_db *db, const char *hex)
 int blobrows_has_all(struct sfs_db *db, const char *const *hex, size_t n)
 {
 	size_t rows = n > SFS_DB_BATCH_FEW ? SFS_DB_BATCH_ROWS : SFS_DB_BATCH_FEW;
-	enum sfs_stmt id = rows == SFS_DB_BATCH_ROWS ? STMT_BLOBROW_ABSENT_ROWS
-						     : STMT_BLOBROW_ABSENT_FEW;
+	enum sfs_stmt id =
+	    rows == SFS_DB_BATCH_ROWS ? STMT_BLOBROW_ABSENT_ROWS : STMT_BLOBROW_ABSENT_FEW;
 	sqlite3_stmt *st;
 	int r;
 

@@ -86,8 +86,7 @@ static int ref_row_cmp(const void *a, const void *b)
  * blob), sorted by digest and each blob once: the result's rows then go in the
  * primary key's order (owner, blob), each after the last.  *ret is malloc'd.
  */
-static int tree_ref_rows(const struct tree *t, uint64_t msize, struct ref_row **ret,
-			 size_t *ret_n)
+static int tree_ref_rows(const struct tree *t, uint64_t msize, struct ref_row **ret, size_t *ret_n)
 {
 	struct ref_row *v = malloc((t->n + 1) * sizeof(*v));
 	size_t n = 0, m = 0;
@@ -139,8 +138,7 @@ static int refs_insert_batch_locked(struct sfs_db *db, int64_t owner, const stru
 
 /* The rows, a batch a statement (db.h; lock held): a statement costs about what
  * two of its rows do (cursors, the program's start and end). */
-static int refs_insert_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v,
-			      size_t n)
+static int refs_insert_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v, size_t n)
 {
 	int r = 0;
 

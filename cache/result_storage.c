@@ -65,9 +65,8 @@ static int blobs_present(struct cas *c, const struct tree *t)
 		if (t->entries[i].hex[0])
 			hex[n++] = t->entries[i].hex;
 	if (!cas_has_all(c, hex, n, &gone)) {
-		sfs_log(SFS_LOG_WARN,
-			"result %s: blob %s was collected while the result was saved", t->id,
-			hex[gone]);
+		sfs_log(SFS_LOG_WARN, "result %s: blob %s was collected while the result was saved",
+			t->id, hex[gone]);
 		r = -ENOENT;
 	}
 	free(hex);

@@ -486,7 +486,8 @@ static void test_has_all(void)
 	/* batches: full ones while more than a full one's repeats are left */
 	CHECK_EQ_INT(sfs_db_batch_rows(1), SFS_DB_BATCH_FEW);
 	CHECK_EQ_INT(sfs_db_batch_rows(SFS_DB_BATCH_ROWS - SFS_DB_BATCH_FEW), SFS_DB_BATCH_FEW);
-	CHECK_EQ_INT(sfs_db_batch_rows(SFS_DB_BATCH_ROWS - SFS_DB_BATCH_FEW + 1), SFS_DB_BATCH_ROWS);
+	CHECK_EQ_INT(sfs_db_batch_rows(SFS_DB_BATCH_ROWS - SFS_DB_BATCH_FEW + 1),
+		     SFS_DB_BATCH_ROWS);
 	CHECK_EQ_INT(sfs_db_batch_rows(1000), SFS_DB_BATCH_ROWS);
 	close_store_db(c, db);
 	free(big);
