@@ -117,9 +117,18 @@ void strbuf_add_json_str(struct strbuf *sb, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s, *run = p;
 
+	/* 1: the byte needs an escape (controls, '"', '\\'); NUL ends the string */
+	static const unsigned char esc[256] = {
+	    [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+	    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1,
+	    [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1,
+	    [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1,
+	    [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
+	};
+
 	strbuf_addch(sb, '"');
 	for (; *p; p++) {
-		if (*p >= 0x20 && *p != '"' && *p != '\\')
+		if (!esc[*p])
 			continue;
 		strbuf_add(sb, run, (size_t)(p - run));
 		const char *e = json_escape(*p);

@@ -76,6 +76,32 @@ int blobrows_has(struct sfs_db *db, const char *hex)
 	return r;
 }
 
+int blobrows_has_all(struct sfs_db *db, const char *const *hex, size_t n)
+{
+	size_t rows = n > SFS_DB_BATCH_FEW ? SFS_DB_BATCH_ROWS : SFS_DB_BATCH_FEW;
+	enum sfs_stmt id =
+	    rows == SFS_DB_BATCH_ROWS ? STMT_BLOBROW_ABSENT_ROWS : STMT_BLOBROW_ABSENT_FEW;
+	sqlite3_stmt *st;
+	int r;
+
+	if (n == 0 || n > SFS_DB_BATCH_ROWS)
+		return -EINVAL;
+	sfs_db_lock(db);
+	if (!(st = sfs_db_stmt(db, id))) {
+		r = -EIO;
+	} else {
+		/* fewer than the statement's: the last one again (db.h) */
+		for (size_t i = 0; i < rows; i++)
+			sqlite3_bind_text(st, (int)i + 1, hex[i < n ? i : n - 1], -1,
+					  SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		r = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) == 0 : sfs_db_error(db, id, rc);
+		sqlite3_reset(st);
+	}
+	sfs_db_unlock(db);
+	return r;
+}
+
 int blobrows_read(struct sfs_db *db, const char *hex, char **ret_buf, size_t *ret_len)
 {
 	sqlite3_stmt *st;

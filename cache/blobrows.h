@@ -25,6 +25,9 @@ int64_t blobrows_size(struct sfs_db *db, const char *hex);
 /* 1 when the row is there, 0 when not, or -errno: one probe of the primary key's
  * index, which a look-up of the size does after a seek of the table too. */
 int blobrows_has(struct sfs_db *db, const char *hex);
+/* 1 when every one of the n hex (1 to SFS_DB_BATCH_ROWS) is a row, 0 when some
+ * is not, or -errno: n probes of blobrows_has in one statement. */
+int blobrows_has_all(struct sfs_db *db, const char *const *hex, size_t n);
 /* The bytes of the row, malloc'd and NUL-terminated beyond len; -ENOENT. */
 int blobrows_read(struct sfs_db *db, const char *hex, char **ret_buf, size_t *ret_len);
 /* Deletes the row; -ENOENT when there was none. */

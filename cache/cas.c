@@ -731,6 +731,24 @@ bool cas_has(struct cas *c, const char *hex)
 	return r == 0;
 }
 
+bool cas_has_all(struct cas *c, const char *const *hex, size_t n, size_t *ret_gone)
+{
+	for (size_t i = 0; i < n;) {
+		size_t rows = sfs_db_batch_rows(n - i), k = n - i < rows ? n - i : rows;
+
+		/* all rows: the usual case, one statement; else (files, queued, gone,
+		 * an error) each asked as cas_has does */
+		if (!c->db || blobrows_has_all(c->db, hex + i, k) != 1)
+			for (size_t j = i; j < i + k; j++)
+				if (!cas_has(c, hex[j])) {
+					*ret_gone = j;
+					return false;
+				}
+		i += k;
+	}
+	return true;
+}
+
 /* Rows first (most blobs of a store with a database), then the queue, then files. */
 int64_t cas_size(struct cas *c, const char *hex)
 {

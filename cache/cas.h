@@ -65,6 +65,9 @@ int cas_batch_commit(struct cas_batch *b);
 struct cas_batch *cas_batch_free(struct cas_batch *b); /* accepts NULL, returns NULL */
 
 bool cas_has(struct cas *c, const char *hex);
+/* Whether every one of the n blobs is in the store (else *ret_gone is the index of
+ * one that is not): cas_has of each, the rows asked a batch a statement (db.h). */
+bool cas_has_all(struct cas *c, const char *const *hex, size_t n, size_t *ret_gone);
 /* Size of the blob, or -errno (-ENOENT when absent). */
 int64_t cas_size(struct cas *c, const char *hex);
 /* Writes "<state_dir>/blobs/sha256/<hex>" into buf (where the blob is when it

@@ -102,6 +102,16 @@ struct sfs_db {
 	"length(CAST(status AS BLOB)), length(CAST(status_json AS BLOB)),"                         \
 	" length(CAST(vertices AS BLOB)), length(CAST(spec AS BLOB))"
 
+/* SFS_DB_BATCH_FEW rows of STMT_BLOB_REF_INSERT_ROWS and of STMT_BLOBROW_ABSENT_ROWS;
+ * four of these make SFS_DB_BATCH_ROWS. */
+#define REF_ROWS_4 "(?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?)"
+#define HEX_ROWS_4 "(?), (?), (?), (?)"
+#define SQL_REF_INSERT "INSERT OR IGNORE INTO blob_refs(owner, blob, size) VALUES"
+#define SQL_ABSENT_FROM "SELECT count(*) FROM (VALUES "
+#define SQL_ABSENT_WHERE ") v WHERE NOT EXISTS(SELECT 1 FROM blobs WHERE hex = v.column1)"
+_Static_assert(SFS_DB_BATCH_FEW == 4, "the _FEW statements have 4 rows");
+_Static_assert(SFS_DB_BATCH_ROWS == 16, "the _ROWS statements have 16 rows");
+
 static const char *const stmt_sql[STMT__MAX] = {
     [STMT_KEY_EXISTS] = "SELECT EXISTS(SELECT 1 FROM key_records WHERE key = ?1)"
 			" OR EXISTS(SELECT 1 FROM links WHERE src = ?1)",
@@ -154,6 +164,10 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_JOB_SET_ERROR] = "UPDATE jobs SET error = ?2 WHERE id = ?1",
     /* owner: results.num; blob: the 32 bytes of its digest (db.h) */
     [STMT_BLOB_REF_INSERT] = "INSERT OR IGNORE INTO blob_refs(owner, blob, size) VALUES(?, ?, ?)",
+    /* a result's rows a statement at a time, not a row at a time (prune.c) */
+    [STMT_BLOB_REF_INSERT_ROWS] = SQL_REF_INSERT REF_ROWS_4 ", " REF_ROWS_4 ", " REF_ROWS_4
+				  ", " REF_ROWS_4,
+    [STMT_BLOB_REF_INSERT_FEW] = SQL_REF_INSERT REF_ROWS_4,
     [STMT_BLOB_REFS_OF] = "SELECT lower(hex(blob)), size FROM blob_refs"
 			  " WHERE owner = (SELECT num FROM results WHERE id = ?) ORDER BY blob",
     [STMT_BLOB_REFS_DELETE] = "DELETE FROM blob_refs"
@@ -183,6 +197,10 @@ static const char *const stmt_sql[STMT__MAX] = {
     [STMT_BLOBROW_NAMES] = "SELECT hex FROM blobs",
     [STMT_BLOBROW_USAGE] = "SELECT count(*), total(size) FROM blobs INDEXED BY blobs_by_size",
     [STMT_BLOBROW_HAS] = "SELECT 1 FROM blobs WHERE hex = ?",
+    /* the probes of STMT_BLOBROW_HAS, 16 a statement (blobrows_has_all) */
+    [STMT_BLOBROW_ABSENT_ROWS] = SQL_ABSENT_FROM HEX_ROWS_4 ", " HEX_ROWS_4 ", " HEX_ROWS_4
+				 ", " HEX_ROWS_4 SQL_ABSENT_WHERE,
+    [STMT_BLOBROW_ABSENT_FEW] = SQL_ABSENT_FROM HEX_ROWS_4 SQL_ABSENT_WHERE,
     /* a key's records unsorted (no temporary b-tree): whether it has a loadable one */
     [STMT_KEY_RESULTS_ANY] = SQL_KEY_RECORDS,
     /* whether any imported (record-form, output -2) link is stored: one scan, at the
@@ -800,6 +818,13 @@ static void stop_flusher(struct sfs_db *db)
 	pthread_mutex_unlock(&db->flush_lock);
 	pthread_join(db->flusher, NULL);
 	db->flusher_started = false;
+}
+
+size_t sfs_db_batch_rows(size_t n)
+{
+	/* a statement costs about two rows' probes: a full batch once it has fewer
+	 * repeats than the few-row statements it replaces */
+	return n > SFS_DB_BATCH_ROWS - SFS_DB_BATCH_FEW ? SFS_DB_BATCH_ROWS : SFS_DB_BATCH_FEW;
 }
 
 sqlite3_stmt *sfs_db_stmt(struct sfs_db *db, enum sfs_stmt id)

@@ -37,6 +37,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum sfs_stmt {
@@ -78,6 +79,8 @@ enum sfs_stmt {
 	STMT_JOB_SET_ERROR, /* a finished job's error gets a ctl error appended */
 	/* prune: the release cascade and blob references (cache/prune.c) */
 	STMT_BLOB_REF_INSERT,
+	STMT_BLOB_REF_INSERT_ROWS, /* SFS_DB_BATCH_ROWS rows in one statement */
+	STMT_BLOB_REF_INSERT_FEW,  /* SFS_DB_BATCH_FEW */
 	STMT_BLOB_REFS_OF,
 	STMT_BLOB_REFS_DELETE,
 	STMT_BLOB_REFERENCED,
@@ -103,6 +106,8 @@ enum sfs_stmt {
 	STMT_BLOBROW_NAMES,
 	STMT_BLOBROW_USAGE,
 	STMT_BLOBROW_HAS, /* the primary key's index alone: no table row read */
+	STMT_BLOBROW_ABSENT_ROWS, /* how many of SFS_DB_BATCH_ROWS hex are not rows */
+	STMT_BLOBROW_ABSENT_FEW,
 	STMT_KEY_RESULTS_ANY,
 	STMT_LINK_RECORD_FORM_ANY,
 	STMT_UNIT_SAVEPOINT, /* a unit of the group commit (db.c): prepared once, not parsed per unit */
@@ -110,6 +115,13 @@ enum sfs_stmt {
 	STMT_UNIT_ROLLBACK,
 	STMT__MAX
 };
+
+/* Statements that take several rows at once (STMT_BLOB_REF_INSERT_ROWS: (owner, blob,
+ * size), 3 parameters a row; STMT_BLOBROW_ABSENT_ROWS: a hex) hold SFS_DB_BATCH_ROWS
+ * rows, their _FEW twins SFS_DB_BATCH_FEW.  A batch of fewer repeats its last row,
+ * which changes neither an OR IGNORE insert nor whether all are present. */
+#define SFS_DB_BATCH_ROWS 16
+#define SFS_DB_BATCH_FEW 4
 
 struct sfs_db;
 
@@ -147,6 +159,10 @@ int sfs_db_sync(struct sfs_db *db);
 void sfs_db_set_precommit(struct sfs_db *db, int (*fn)(void *arg), void *arg);
 /* Transactions committed so far (tests, metrics). */
 uint64_t sfs_db_commits(struct sfs_db *db);
+
+/* The rows of the next batch of n (> 0) left: SFS_DB_BATCH_ROWS or SFS_DB_BATCH_FEW,
+ * whichever binds fewer repeats for the statements it saves. */
+size_t sfs_db_batch_rows(size_t n);
 
 /* The prepared statement, reset and with bindings cleared; NULL on error (logged).
  * Call with the lock held. */

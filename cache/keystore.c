@@ -42,17 +42,14 @@ static _Thread_local char last_out[SFS_DIGEST_SIZE];
 void sfs_root_key(const char *digest, int output, char ret_digest[SFS_DIGEST_SIZE])
 {
 	char buf[256], num[SFS_NUM_SIZE];
-	size_t dlen = strnlen(digest, sizeof(buf) - 1), nlen = sfs_i64_text(num, output);
-	size_t len = dlen;
-	/* "<digest>@<output>", cut to the buffer as snprintf would (digests fit) */
+	/* "<digest>@<output>"; a digest longer than any algorithm's (sha512: 135)
+	 * is cut to leave room for the rest */
+	size_t dlen = strnlen(digest, sizeof(buf) - SFS_NUM_SIZE - 1);
+	size_t nlen = sfs_i64_text(num, output), len = dlen + 1 + nlen;
 	memcpy(buf, digest, dlen);
-	if (len + 1 < sizeof(buf))
-		buf[len++] = '@';
-	if (len + nlen >= sizeof(buf))
-		nlen = sizeof(buf) - 1 - len;
-	memcpy(buf + len, num, nlen);
-	len += nlen;
-	if (len && len == last_in_len && memcmp(buf, last_in, len) == 0) {
+	buf[dlen] = '@';
+	memcpy(buf + dlen + 1, num, nlen);
+	if (len == last_in_len && memcmp(buf, last_in, len) == 0) {
 		memcpy(ret_digest, last_out, SFS_DIGEST_SIZE);
 		return;
 	}

@@ -69,18 +69,101 @@ static int ref_add_locked(struct sfs_db *db, int64_t owner, const char *hex, uin
 	return sfs_db_step_done(db, STMT_BLOB_REF_INSERT, st);
 }
 
+/* One row of a tree's references: a distinct blob and its size. */
+struct ref_row {
+	unsigned char md[SFS_SHA256_LEN];
+	uint64_t size;
+};
+
+static int ref_row_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct ref_row *)a)->md, ((const struct ref_row *)b)->md,
+		      SFS_SHA256_LEN);
+}
+
+/*
+ * The rows of tree t (its manifest of msize bytes first, then every entry with a
+ * blob), sorted by digest and each blob once: the result's rows then go in the
+ * primary key's order (owner, blob), each after the last.  *ret is malloc'd.
+ */
+static int tree_ref_rows(const struct tree *t, uint64_t msize, struct ref_row **ret, size_t *ret_n)
+{
+	struct ref_row *v = malloc((t->n + 1) * sizeof(*v));
+	size_t n = 0, m = 0;
+
+	if (!v)
+		return -ENOMEM;
+	if (blob_bytes(t->id, v[n].md) < 0)
+		goto bad;
+	v[n++].size = msize;
+	for (size_t i = 0; i < t->n; i++) {
+		if (!t->entries[i].hex[0])
+			continue;
+		if (blob_bytes(t->entries[i].hex, v[n].md) < 0)
+			goto bad;
+		v[n++].size = t->entries[i].size;
+	}
+	qsort(v, n, sizeof(*v), ref_row_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || memcmp(v[m - 1].md, v[i].md, SFS_SHA256_LEN) != 0)
+			v[m++] = v[i];
+	*ret = v;
+	*ret_n = m;
+	return 0;
+bad:
+	free(v);
+	return -EINVAL;
+}
+
+/* The n rows (1 to SFS_DB_BATCH_ROWS) of owner in one statement of `rows` rows,
+ * the last one repeated (lock held). */
+static int refs_insert_batch_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v,
+				    size_t n, size_t rows)
+{
+	enum sfs_stmt id =
+	    rows == SFS_DB_BATCH_ROWS ? STMT_BLOB_REF_INSERT_ROWS : STMT_BLOB_REF_INSERT_FEW;
+	sqlite3_stmt *st = sfs_db_stmt(db, id);
+
+	if (!st)
+		return -EIO;
+	for (size_t i = 0; i < rows; i++) {
+		const struct ref_row *row = &v[i < n ? i : n - 1];
+		int p = 3 * (int)i;
+		sqlite3_bind_int64(st, p + 1, owner);
+		sqlite3_bind_blob(st, p + 2, row->md, SFS_SHA256_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, p + 3, (sqlite3_int64)row->size);
+	}
+	return sfs_db_step_done(db, id, st);
+}
+
+/* The rows, a batch a statement (db.h; lock held): a statement costs about what
+ * two of its rows do (cursors, the program's start and end). */
+static int refs_insert_locked(struct sfs_db *db, int64_t owner, const struct ref_row *v, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n;) {
+		size_t rows = sfs_db_batch_rows(n - i), k = n - i < rows ? n - i : rows;
+		r = refs_insert_batch_locked(db, owner, v + i, k, rows);
+		i += k;
+	}
+	return r;
+}
+
 int cache_blob_refs_add_tree(struct sfs_db *db, struct cas *c, const struct tree *t)
 {
 	int64_t owner = 0, msize;
+	struct ref_row *v = NULL;
+	size_t n = 0;
 	int r = result_num_locked(db, t->id, &owner);
 
 	if (r < 0)
 		return r;
 	msize = cas_size(c, bare(t->id));
-	r = ref_add_locked(db, owner, t->id, msize > 0 ? (uint64_t)msize : 0);
-	for (size_t i = 0; r == 0 && i < t->n; i++)
-		if (t->entries[i].hex[0])
-			r = ref_add_locked(db, owner, t->entries[i].hex, t->entries[i].size);
+	if ((r = tree_ref_rows(t, msize > 0 ? (uint64_t)msize : 0, &v, &n)) < 0)
+		return r;
+	r = refs_insert_locked(db, owner, v, n);
+	free(v);
 	return r;
 }
 

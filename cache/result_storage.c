@@ -54,16 +54,23 @@ static struct rs_cas *to_rs(struct result_storage *rs)
  */
 static int blobs_present(struct cas *c, const struct tree *t)
 {
-	const char *gone = cas_size(c, t->id + 7) < 0 ? t->id : NULL;
+	const char **hex = malloc((t->n + 1) * sizeof(*hex));
+	size_t n = 0, gone = 0;
+	int r = 0;
 
-	for (size_t i = 0; !gone && i < t->n; i++)
-		if (t->entries[i].hex[0] && cas_size(c, t->entries[i].hex) < 0)
-			gone = t->entries[i].hex;
-	if (!gone)
-		return 0;
-	sfs_log(SFS_LOG_WARN, "result %s: blob %s was collected while the result was saved",
-		t->id, gone);
-	return -ENOENT;
+	if (!hex)
+		return -ENOMEM;
+	hex[n++] = t->id + 7;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->entries[i].hex[0])
+			hex[n++] = t->entries[i].hex;
+	if (!cas_has_all(c, hex, n, &gone)) {
+		sfs_log(SFS_LOG_WARN, "result %s: blob %s was collected while the result was saved",
+			t->id, hex[gone]);
+		r = -ENOENT;
+	}
+	free(hex);
+	return r;
 }
 
 /* The results row and the tree's blob references (cache/prune.h), in one unit

@@ -445,6 +445,54 @@ static void test_row_blob(void)
 	free(data);
 }
 
+/* cas_has_all: rows asked a statement at a time (more than one statement's, and a
+ * shorter last one), a file among them, and which one is missing. */
+static void test_has_all(void)
+{
+	enum { N = 2 * SFS_DB_BATCH_ROWS + 3 };
+	char *dir = tap_tmpdir(), hexes[N + 1][SFS_HEX_SIZE], content[32];
+	const char *hex[N + 1];
+	struct sfs_db *db = NULL;
+	struct cas *c = open_store_db(dir, &db, 0);
+	char *big = pattern(CAS_ROW_MAX + 1, 'b');
+	size_t gone = 99;
+
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(content, sizeof(content), "blob %d", i);
+		CHECK_EQ_INT(cas_put_buf(c, content, (size_t)n, hexes[i]), 0);
+		hex[i] = hexes[i];
+	}
+	CHECK(cas_has_all(c, hex, N, &gone));
+	CHECK_EQ_INT(gone, 99); /* untouched */
+	CHECK_EQ_INT(blobrows_has_all(db, hex, SFS_DB_BATCH_ROWS), 1);
+	CHECK_EQ_INT(blobrows_has_all(db, hex, 1), 1);
+	CHECK(blobrows_has_all(db, hex, SFS_DB_BATCH_ROWS + 1) < 0);
+	/* a file (a big blob, not a row) in the second statement's rows */
+	CHECK_EQ_INT(cas_put_buf(c, big, CAS_ROW_MAX + 1, hexes[N]), 0);
+	hex[SFS_DB_BATCH_ROWS + 2] = hexes[N];
+	CHECK_EQ_INT(blobrows_has_all(db, hex + SFS_DB_BATCH_ROWS, SFS_DB_BATCH_ROWS), 0);
+	CHECK(cas_has_all(c, hex, N, &gone));
+	/* one gone from the short last statement, then one from the first */
+	CHECK_EQ_INT(cas_remove(c, hexes[N - 1]), 0);
+	CHECK(!cas_has_all(c, hex, N, &gone));
+	CHECK_EQ_INT(gone, N - 1);
+	CHECK_EQ_INT(cas_remove(c, hexes[3]), 0);
+	CHECK(!cas_has_all(c, hex, N, &gone));
+	CHECK_EQ_INT(gone, 3);
+	hex[3] = "not-hex";
+	CHECK(!cas_has_all(c, hex, 4, &gone));
+	CHECK_EQ_INT(gone, 3);
+	CHECK(cas_has_all(c, hex, 0, &gone));
+	/* batches: full ones while more than a full one's repeats are left */
+	CHECK_EQ_INT(sfs_db_batch_rows(1), SFS_DB_BATCH_FEW);
+	CHECK_EQ_INT(sfs_db_batch_rows(SFS_DB_BATCH_ROWS - SFS_DB_BATCH_FEW), SFS_DB_BATCH_FEW);
+	CHECK_EQ_INT(sfs_db_batch_rows(SFS_DB_BATCH_ROWS - SFS_DB_BATCH_FEW + 1),
+		     SFS_DB_BATCH_ROWS);
+	CHECK_EQ_INT(sfs_db_batch_rows(1000), SFS_DB_BATCH_ROWS);
+	close_store_db(c, db);
+	free(big);
+}
+
 /* CAS_ROW_MAX bytes is a row, one more a file that is readable at once but gets its
  * name only at the flush the next commit runs. */
 static void test_row_threshold(void)
@@ -664,6 +712,7 @@ int main(void)
 	RUN(test_mkdtemp_rmtree);
 	RUN(test_rmtree_deep);
 	RUN(test_row_blob);
+	RUN(test_has_all);
 	RUN(test_row_threshold);
 	RUN(test_autocommit_names_blobs);
 	RUN(test_old_files_readable);

@@ -385,6 +385,54 @@ static void check_figures(const struct figures *a, const struct figures *b)
 	CHECK_EQ_INT(a->dry_bytes, b->dry_bytes);
 }
 
+/* A tree of more blobs than one statement's rows (db.h SFS_DB_BATCH_ROWS), some of
+ * them named twice: each blob is one row of the result, with its size, however many
+ * statements wrote them. */
+static void test_many_refs(void)
+{
+	enum { NFILES = 2 * SFS_DB_BATCH_ROWS + 7, NDISTINCT = NFILES - 3 };
+	struct sfs_cache *c = fx_cache_open();
+	struct tree_entry e[NFILES + 1] = {{.type = 'd', .mode = 0755, .path = "."}};
+	char paths[NFILES][16], content[32], sql[256];
+	struct cache_key *k = mk_key("many");
+	struct tree *t = NULL;
+	sqlite3 *db = sfs_db_handle(c->db);
+
+	for (int i = 0; i < NFILES; i++) {
+		/* the last three repeat the first three's content */
+		int n = snprintf(content, sizeof(content), "content %d", i % NDISTINCT);
+		snprintf(paths[i], sizeof(paths[i]), "f%02d", i);
+		e[i + 1] = (struct tree_entry){
+		    .type = 'f', .mode = 0644, .size = (uint64_t)n, .path = paths[i]};
+		CHECK_EQ_INT(cas_put_buf(c->cas, content, (size_t)n, e[i + 1].hex), 0);
+	}
+	CHECK_EQ_INT(tree_from_entries(c->cas, e, NFILES + 1, &t), 0);
+	CHECK_EQ_INT(cache_manager_save(c->main, k, t->id, 10, NULL, NULL), 0);
+	sfs_db_lock(c->db);
+	int64_t num = result_num(db, t->id);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blob_refs WHERE owner = %lld",
+		 (long long)num);
+	CHECK_EQ_INT(sql_int(db, sql), NDISTINCT + 1); /* and the manifest */
+	for (int i = 0; i < NFILES; i++) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM blob_refs WHERE owner = %lld"
+			 " AND blob = sfs_unhex('%s') AND size = %llu",
+			 (long long)num, e[i + 1].hex, (unsigned long long)e[i + 1].size);
+		CHECK_EQ_INT(sql_int(db, sql), 1);
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM blob_refs WHERE owner = %lld AND blob = sfs_unhex('%s')"
+		 " AND size > 0",
+		 (long long)num, t->id + 7);
+	CHECK_EQ_INT(sql_int(db, sql), 1);
+	sfs_db_unlock(c->db);
+	for (int i = 0; i < NFILES; i++)
+		CHECK(cache_blob_referenced(c->db, e[i + 1].hex));
+	tree_free(t);
+	cache_key_unref(k);
+	sfs_cache_close(c);
+}
+
 /* Schema 2's results (no num) and blob_refs (owner id, blob hex TEXT), as that version
  * wrote them, from this version's rows. */
 #define SQL_TO_SCHEMA_2                                                                            \
@@ -474,6 +522,7 @@ static void test_migrate_schema_2(void)
 int main(void)
 {
 	RUN(test_encoding);
+	RUN(test_many_refs);
 	RUN(test_migrate_schema_2);
 	RUN(test_recover);
 	RUN(test_filter_and_du);
