@@ -23,10 +23,6 @@ LIMIT=${BENCH_GC_CACHE_MAX:-1M}
 OPTS=spec_max=256M,max_vertices=1000000
 B=gc
 
-metric() {
-	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
-}
-
 # timed SPEC: run it, print "seconds collected-while-it-ran".
 timed() {
 	local c0 t0 t1

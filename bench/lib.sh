@@ -141,6 +141,23 @@ report() {
 	fi
 }
 
+# metric NAME: the value of a counter of the mount's metrics file.
+metric() {
+	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
+}
+
+# gc_settled: wait (at most 120 s) for the GC pass a mount starts to finish: its
+# measure, and over a target its scan of blob_refs and its deletions, would
+# otherwise be counted as the next run's CPU time.
+gc_settled() {
+	local i
+	for i in $(seq 1 1200); do
+		[ "$(metric solverfs_gc_passes_total)" -ge 1 ] 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "bench: the GC pass at mount did not finish in 120 s" >&2
+}
+
 # daemon_kb FIELD: a field of our daemon's /proc status in kB (VmHWM, VmRSS).
 daemon_kb() {
 	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$(sfs_daemon_pid)/status" 2>/dev/null || echo 0

@@ -64,11 +64,6 @@ per_vertex() {
 	awk -v s="$1" -v n="$2" 'BEGIN { if (s ~ /^[0-9.]+$/) printf "%.0f\n", s * 1e6 / n; else print s }'
 }
 
-# metric NAME: the value of a counter of the mount's metrics file.
-metric() {
-	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
-}
-
 # counted_run SPEC: run_one, then "seconds executed cached cpu_seconds" (counts from
 # the metrics, CPU time of the daemon).
 counted_run() {
@@ -78,18 +73,6 @@ counted_run() {
 	u0=$(daemon_cpu_us)
 	t=$(run_one "$1")
 	echo "$t $(($(metric solverfs_vertices_executed_total) - e0)) $(($(metric solverfs_vertices_cached_total) - c0)) $(awk -v a="$u0" -v b="$(daemon_cpu_us)" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')"
-}
-
-# gc_settled: wait (at most 120 s) for the GC pass a mount starts to finish: its
-# measure, and over a target its scan of blob_refs and its deletions, would
-# otherwise be counted as the cached run's CPU time.
-gc_settled() {
-	local i
-	for i in $(seq 1 1200); do
-		[ "$(metric solverfs_gc_passes_total)" -ge 1 ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "bench: the GC pass at mount did not finish in 120 s" >&2
 }
 
 kib_per_vertex() {

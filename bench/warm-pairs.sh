@@ -19,19 +19,6 @@ SHAPES=${BENCH_SOLVE_SHAPES:-chain wide lattice}
 LATTICE_W=${BENCH_LATTICE_W:-100}
 MOUNT_OPTS=(-o spec_max=256M,max_vertices=1000000)
 
-metric() {
-	awk -v m="$1" '$1 == m { print $2 }' "$MNT/metrics"
-}
-
-# settled: the mount's GC pass is over (its work is not the warm run's).
-settled() {
-	local i
-	for i in $(seq 1 1200); do
-		[ "$(metric solverfs_gc_passes_total)" -ge 1 ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-}
-
 # cpu_ns: the run time of the daemon's threads, in ns (schedstat: finer than the
 # clock ticks of daemon_cpu_us; its threads live as long as the mount).
 cpu_ns() {
@@ -43,7 +30,7 @@ warm_run() {
 	local u0 u1 t0 t1
 	SOLVERFS=$1
 	bench_mount "${MOUNT_OPTS[@]}" || exit 1
-	settled
+	gc_settled
 	u0=$(cpu_ns)
 	t0=$(now_ns)
 	bench_run_spec "$2" >/dev/null || exit 1
